@@ -1,0 +1,61 @@
+# cairn - the short commands. The real build is CMake; this file only strings steps together.
+#   make demo     build, then run an end-to-end session on a new local repository
+#   make test     build and run every test, then again under ASan+UBSan (with short fuzz runs)
+#   make bench    benchmark against LMDB, RocksDB, LevelDB and SQLite
+#   make install  install the CLI, libcairn, cairn.h and cairn.pc (PREFIX=/usr/local)
+BUILD      ?= build
+ASAN_BUILD ?= build-asan
+BENCH_BUILD ?= build-bench
+PREFIX     ?= /usr/local
+JOBS       ?= $(shell nproc)
+CMAKE_FLAGS ?=
+
+.PHONY: all build deps deps-bench demo test test-fast test-asan bench install clean fuzz
+
+all: build
+
+deps:
+	@scripts/install-deps.sh
+
+deps-bench:
+	@scripts/install-deps.sh --bench
+
+build: deps
+	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_FLAGS) >/dev/null
+	@cmake --build $(BUILD) -j$(JOBS)
+
+demo: build
+	@scripts/demo.sh $(BUILD)/cairn
+
+# The whole suite, then the same suite under ASan+UBSan built with clang, which also runs every
+# libFuzzer target briefly on its checked-in corpus.
+test: test-fast test-asan
+
+test-fast: build
+	@cd $(BUILD) && ctest --output-on-failure -j$(JOBS)
+
+test-asan: deps
+	@CC=clang cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DCAIRN_SANITIZE=ON \
+	    -DCAIRN_BUILD_FUZZ=ON $(CMAKE_FLAGS) >/dev/null
+	@cmake --build $(ASAN_BUILD) -j$(JOBS)
+	@cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+	    UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest --output-on-failure -j$(JOBS)
+
+bench: deps-bench
+	@cmake -S . -B $(BENCH_BUILD) -DCMAKE_BUILD_TYPE=Release -DCAIRN_BUILD_TESTS=OFF \
+	    -DCAIRN_BUILD_BENCH=ON $(CMAKE_FLAGS) >/dev/null
+	@cmake --build $(BENCH_BUILD) -j$(JOBS)
+	@$(BENCH_BUILD)/bench/cairn-bench $(BENCH_ARGS)
+
+install: build
+	@cmake --install $(BUILD) --prefix $(PREFIX)
+
+# Longer fuzzing: FUZZ_SECONDS per target (default 60).
+fuzz: deps
+	@CC=clang cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DCAIRN_SANITIZE=ON \
+	    -DCAIRN_BUILD_FUZZ=ON >/dev/null
+	@cmake --build $(ASAN_BUILD) -j$(JOBS)
+	@FUZZ_SECONDS=$${FUZZ_SECONDS:-60} fuzz/run-all.sh $(ASAN_BUILD)/fuzz
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD) $(BENCH_BUILD)

@@ -1,0 +1,447 @@
+/*
+ * cairn.h - the public API of cairn, an embedded, versioned, verifiable storage engine.
+ *
+ * cairn keeps ordered key-value tables in prolly trees (content-defined, Merkle-hashed B-trees)
+ * over a content-addressed chunk store on local disk. Every state of the data has one root hash.
+ *
+ * Conventions, for every declaration below:
+ *  - Calls that can fail return int: CAIRN_OK (0) or a negative code from enum cairn_status.
+ *    The thread's last error (code and a message that names the thing and what to do) is read
+ *    with cairn_error_last().
+ *  - Output parameters come first and are named out*. They are written only on success.
+ *  - Ownership is stated on every call: "caller frees with X()" or "borrowed, valid until Y".
+ *  - Every *_close() and *_free() accepts NULL.
+ *  - Handles are opaque. A cairn_db may be shared by threads; cairn_table handles may be shared
+ *    too. A cairn_batch or cairn_cursor belongs to one thread at a time. A cairn_snapshot may be
+ *    read by several threads.
+ *  - Option structs are versioned: initialise them with their *_INIT macro, then set fields.
+ */
+#ifndef CAIRN_H
+#define CAIRN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__) && !defined(CAIRN_STATIC_BUILD)
+#define CAIRN_API __attribute__((visibility("default")))
+#else
+#define CAIRN_API
+#endif
+
+/* ---------------------------------------------------------------------------------------------
+ * Versions, status codes, errors
+ * ------------------------------------------------------------------------------------------- */
+
+#define CAIRN_VERSION_MAJOR 0
+#define CAIRN_VERSION_MINOR 1
+#define CAIRN_VERSION_PATCH 0
+
+/** @return the library version as "MAJOR.MINOR.PATCH"; a static string. */
+CAIRN_API const char *cairn_version(void);
+
+/** Status codes. Every failing call returns one of these (negative) and sets the thread's
+ *  last error. New codes are only ever added at the end. */
+enum cairn_status {
+    CAIRN_OK = 0,
+    CAIRN_ENOTFOUND = -1,    /**< key, table, ref, chunk or repository does not exist */
+    CAIRN_ECORRUPT = -2,     /**< stored bytes fail verification (hash, checksum, format) */
+    CAIRN_ECONFLICT = -3,    /**< a compare-and-swap lost a race, or a merge conflicts */
+    CAIRN_EIO = -4,          /**< the operating system or a backend reported an I/O error */
+    CAIRN_EINVAL = -5,       /**< bad argument or input: oversized key, bad name, bad URL... */
+    CAIRN_ENOMEM = -6,       /**< an allocation failed */
+    CAIRN_EBUSY = -7,        /**< another process holds the writer lock */
+    CAIRN_EAUTH = -8,        /**< wrong key, passphrase, signature or credentials */
+    CAIRN_ENOSPC = -9,       /**< the device or quota is full */
+    CAIRN_EEXIST = -10,      /**< the thing to create exists already */
+    CAIRN_EUNSUPPORTED = -11,/**< the backend or format does not support this operation */
+    CAIRN_ESTATE = -12,      /**< not allowed in the handle's state (e.g. a batch that failed) */
+    CAIRN_EREADONLY = -13    /**< a write through a handle opened read-only */
+};
+
+/** The last error of the calling thread. */
+typedef struct cairn_error {
+    int code;                /**< one of enum cairn_status; CAIRN_OK when no error is set */
+    const char *message;     /**< never NULL; "" when no error is set */
+} cairn_error;
+
+/** @return the calling thread's last error; borrowed, valid until the thread's next cairn call.
+ *  Never NULL. */
+CAIRN_API const cairn_error *cairn_error_last(void);
+
+/** Clears the calling thread's last error. */
+CAIRN_API void cairn_error_clear(void);
+
+/** @return a static, short English name for a status code ("not found", "corrupt", ...). */
+CAIRN_API const char *cairn_strerror(int code);
+
+/** Severity of a diagnostic passed to the log callback. */
+enum cairn_log_level { CAIRN_LOG_ERROR = 1, CAIRN_LOG_WARN = 2, CAIRN_LOG_INFO = 3 };
+
+/** Receives diagnostics the library reports without failing a call (e.g. a torn pack tail
+ *  repaired on open). Called from any thread; must not call back into cairn. */
+typedef void (*cairn_log_fn)(int level, const char *message, void *payload);
+
+/** Sets the process-wide log callback (NULL = drop diagnostics, the default). */
+CAIRN_API void cairn_set_log(cairn_log_fn fn, void *payload);
+
+/** Frees memory that a cairn call returned with "caller frees with cairn_free()". */
+CAIRN_API void cairn_free(void *ptr);
+
+/* ---------------------------------------------------------------------------------------------
+ * Chunk ids (SHA-256 of a chunk's canonical bytes)
+ * ------------------------------------------------------------------------------------------- */
+
+#define CAIRN_ID_SIZE 32
+#define CAIRN_ID_HEX_SIZE 65 /* 64 hex digits and a NUL */
+
+typedef struct cairn_id {
+    uint8_t bytes[CAIRN_ID_SIZE];
+} cairn_id;
+
+/** @return CAIRN_ID_SIZE, for bindings that do not parse headers. */
+CAIRN_API size_t cairn_id_size(void);
+
+/** Writes the id as 64 lowercase hex digits and a NUL into out. */
+CAIRN_API void cairn_id_to_hex(char out[CAIRN_ID_HEX_SIZE], const cairn_id *id);
+
+/** Parses exactly 64 hex digits (either case).
+ *  @param[out] out  the id
+ *  @return CAIRN_OK, or CAIRN_EINVAL when hex is not 64 hex digits. */
+CAIRN_API int cairn_id_from_hex(cairn_id *out, const char *hex);
+
+/* ---------------------------------------------------------------------------------------------
+ * Limits (also as functions, for bindings)
+ * ------------------------------------------------------------------------------------------- */
+
+#define CAIRN_MAX_KEY_SIZE 4096u          /**< bytes; keys may be empty */
+#define CAIRN_MAX_VALUE_SIZE (1u << 20)   /**< bytes (1 MiB) */
+#define CAIRN_MAX_TABLE_NAME 200u         /**< bytes of a table name */
+
+CAIRN_API size_t cairn_max_key_size(void);
+CAIRN_API size_t cairn_max_value_size(void);
+
+/* ---------------------------------------------------------------------------------------------
+ * Repository
+ * ------------------------------------------------------------------------------------------- */
+
+typedef struct cairn_db cairn_db;
+
+/** Flags for cairn_open_options.flags. */
+#define CAIRN_OPEN_CREATE 0x1u    /**< create the repository when it does not exist */
+#define CAIRN_OPEN_EXCL 0x2u      /**< with CREATE: fail with CAIRN_EEXIST if it exists */
+#define CAIRN_OPEN_READONLY 0x4u  /**< take no writer lock; writes fail with CAIRN_EREADONLY */
+
+#define CAIRN_OPEN_OPTIONS_VERSION 1
+/** Options for cairn_open(). Initialise with CAIRN_OPEN_OPTIONS_INIT. */
+typedef struct cairn_open_options {
+    unsigned version;        /**< CAIRN_OPEN_OPTIONS_VERSION */
+    unsigned flags;          /**< CAIRN_OPEN_* */
+    size_t cache_bytes;      /**< memory for verified chunks; 0 = default (256 MiB) */
+    int compression_level;   /**< zstd level for new chunks, 1..19; 0 = default (1);
+                                  CAIRN_COMPRESSION_NONE stores chunks uncompressed */
+    unsigned lock_timeout_ms;/**< how long to wait for another writer's lock; 0 = fail at once */
+} cairn_open_options;
+
+#define CAIRN_COMPRESSION_NONE (-1)
+#define CAIRN_OPEN_OPTIONS_INIT { CAIRN_OPEN_OPTIONS_VERSION, 0, 0, 0, 0 }
+
+/** Opens (or with CAIRN_OPEN_CREATE creates) a repository.
+ *  @param[out] out   the handle; caller closes with cairn_close()
+ *  @param[in]  url   a directory path, "file://PATH", or "mem:" (a private in-memory repository)
+ *  @param[in]  opts  options, or NULL for the defaults
+ *  @return CAIRN_OK; CAIRN_ENOTFOUND (no repository there and no CREATE); CAIRN_EEXIST (CREATE|EXCL
+ *          and one exists); CAIRN_EBUSY (another process writes to it); CAIRN_EINVAL (bad URL or
+ *          options, or the directory is not a cairn repository); CAIRN_ECORRUPT; CAIRN_EIO;
+ *          CAIRN_ENOMEM. */
+CAIRN_API int cairn_open(cairn_db **out, const char *url, const cairn_open_options *opts);
+
+/** Makes everything written so far durable, releases the writer lock and frees the handle.
+ *  Tables, snapshots, cursors and batches of this db must be closed first.
+ *  @return CAIRN_OK, or the first error met while flushing (the handle is freed regardless). */
+CAIRN_API int cairn_close(cairn_db *db);
+
+/* ---------------------------------------------------------------------------------------------
+ * Snapshots: a stable, immutable view of every table
+ * ------------------------------------------------------------------------------------------- */
+
+typedef struct cairn_snapshot cairn_snapshot;
+
+/** Pins the current state of the repository. Reads through the snapshot see exactly that state
+ *  while later writes go on. Cheap: no data is copied.
+ *  @param[out] out  caller closes with cairn_snapshot_close()
+ *  @return CAIRN_OK or CAIRN_ENOMEM. */
+CAIRN_API int cairn_snapshot_open(cairn_snapshot **out, cairn_db *db);
+
+/** Releases a snapshot. */
+CAIRN_API void cairn_snapshot_close(cairn_snapshot *snap);
+
+/** The snapshot's catalog root: one hash for the state of every table.
+ *  @param[out] out  the id. */
+CAIRN_API void cairn_snapshot_root(cairn_id *out, const cairn_snapshot *snap);
+
+/* ---------------------------------------------------------------------------------------------
+ * Tables
+ * ------------------------------------------------------------------------------------------- */
+
+typedef struct cairn_table cairn_table;
+
+#define CAIRN_TABLE_CREATE 0x1u  /**< create the table (empty) when it does not exist */
+
+/** Opens a table by name. Names are 1..CAIRN_MAX_TABLE_NAME bytes of UTF-8 without control
+ *  characters or '/'.
+ *  @param[out] out    caller closes with cairn_table_close(), before cairn_close()
+ *  @param[in]  flags  0 or CAIRN_TABLE_CREATE (needs a writable db)
+ *  @return CAIRN_OK; CAIRN_ENOTFOUND (no such table, no CREATE); CAIRN_EINVAL (bad name);
+ *          CAIRN_EREADONLY; CAIRN_EIO; CAIRN_ECORRUPT; CAIRN_ENOMEM. */
+CAIRN_API int cairn_table_open(cairn_table **out, cairn_db *db, const char *name, unsigned flags);
+
+/** Releases a table handle (the table itself stays). */
+CAIRN_API void cairn_table_close(cairn_table *table);
+
+/** @return the table's name; borrowed, valid until the handle is closed. */
+CAIRN_API const char *cairn_table_name(const cairn_table *table);
+
+/** Removes a table and all its entries, atomically and durably.
+ *  @return CAIRN_OK; CAIRN_ENOTFOUND; CAIRN_EREADONLY; CAIRN_EIO; CAIRN_ENOMEM. */
+CAIRN_API int cairn_table_drop(cairn_db *db, const char *name);
+
+/** Calls cb once per table, in name order, as of snap (NULL = the current state). A non-zero
+ *  return from cb stops the walk and is returned.
+ *  @return CAIRN_OK, cb's non-zero value, or an error. */
+CAIRN_API int cairn_table_list(cairn_db *db, const cairn_snapshot *snap,
+                               int (*cb)(const char *name, void *payload), void *payload);
+
+/** The root hash of a table as of snap (NULL = the current state).
+ *  @return CAIRN_OK; CAIRN_ENOTFOUND if the table does not exist in that state. */
+CAIRN_API int cairn_table_root(cairn_id *out, cairn_table *table, const cairn_snapshot *snap);
+
+/** Shape of a table's tree, from cairn_table_stats(). Sizes are of node plaintext. */
+typedef struct cairn_table_stats {
+    uint64_t entries;        /**< key-value pairs */
+    uint32_t depth;          /**< levels: 1 = the root is a leaf */
+    uint64_t nodes;          /**< all nodes */
+    uint64_t leaf_nodes;
+    uint64_t bytes;          /**< sum of node sizes */
+    uint32_t node_min;       /**< smallest, median and largest node, bytes (leaves and inner) */
+    uint32_t node_median;
+    uint32_t node_max;
+    uint32_t leaf_min;       /**< the same over leaves only */
+    uint32_t leaf_median;
+    uint32_t leaf_max;
+    uint64_t size_hist[17];  /**< nodes by size: [i] counts sizes in [i KiB, i+1 KiB); [16] >= 16 KiB */
+} cairn_table_stats;
+
+/** Walks every node of a table (reads the whole tree) and fills in its shape.
+ *  @return CAIRN_OK; CAIRN_ENOTFOUND; CAIRN_ECORRUPT; CAIRN_EIO; CAIRN_ENOMEM. */
+CAIRN_API int cairn_table_stats_get(cairn_table_stats *out, cairn_table *table,
+                                    const cairn_snapshot *snap);
+
+/* ---------------------------------------------------------------------------------------------
+ * Reads
+ * ------------------------------------------------------------------------------------------- */
+
+/** Point read.
+ *  @param[out] out_val  the value; caller frees with cairn_free() (never NULL on success, even for
+ *                       an empty value)
+ *  @param[out] out_len  its length
+ *  @param[in]  snap     the state to read, or NULL for the current state
+ *  @return CAIRN_OK; CAIRN_ENOTFOUND (no such key, or the table does not exist in snap);
+ *          CAIRN_EINVAL (key too long); CAIRN_ECORRUPT; CAIRN_EIO; CAIRN_ENOMEM. */
+CAIRN_API int cairn_get(void **out_val, size_t *out_len, cairn_table *table,
+                        const cairn_snapshot *snap, const void *key, size_t klen);
+
+/** A key range for cursors and counts: keys k with from <= k < to that start with prefix.
+ *  Any bound may be absent (NULL pointer). Initialise with CAIRN_RANGE_INIT. */
+typedef struct cairn_range {
+    const void *from;        /**< inclusive lower bound, or NULL */
+    size_t from_len;
+    const void *to;          /**< exclusive upper bound, or NULL */
+    size_t to_len;
+    const void *prefix;      /**< only keys with this prefix, or NULL */
+    size_t prefix_len;
+} cairn_range;
+
+#define CAIRN_RANGE_INIT { NULL, 0, NULL, 0, NULL, 0 }
+
+/** Counts the entries in a range in O(log n) (subtree counts), without reading the entries.
+ *  @param[in] range  NULL = the whole table
+ *  @return CAIRN_OK; CAIRN_ENOTFOUND (table missing in snap); CAIRN_EINVAL; CAIRN_ECORRUPT;
+ *          CAIRN_EIO; CAIRN_ENOMEM. */
+CAIRN_API int cairn_count(uint64_t *out, cairn_table *table, const cairn_snapshot *snap,
+                          const cairn_range *range);
+
+typedef struct cairn_cursor cairn_cursor;
+
+/** Opens a cursor over a range of a table as of snap (NULL = the current state, pinned for the
+ *  cursor's life). The cursor starts unpositioned: next() moves to the first entry, prev() to the
+ *  last.
+ *  @param[out] out    caller closes with cairn_cursor_close()
+ *  @param[in]  range  copied; NULL = the whole table
+ *  @return CAIRN_OK; CAIRN_ENOTFOUND (table missing in snap); CAIRN_EINVAL; CAIRN_ENOMEM. */
+CAIRN_API int cairn_cursor_open(cairn_cursor **out, cairn_table *table,
+                                const cairn_snapshot *snap, const cairn_range *range);
+
+/** Moves to the next (prev: previous) entry in key order within the range.
+ *  @return CAIRN_OK when positioned on an entry; CAIRN_ENOTFOUND past the end (the cursor is then
+ *          unpositioned again); CAIRN_ECORRUPT; CAIRN_EIO; CAIRN_ENOMEM. */
+CAIRN_API int cairn_cursor_next(cairn_cursor *cur);
+CAIRN_API int cairn_cursor_prev(cairn_cursor *cur);
+
+/** Positions on the first entry with key >= key (within the range).
+ *  @return as cairn_cursor_next(). */
+CAIRN_API int cairn_cursor_seek(cairn_cursor *cur, const void *key, size_t klen);
+
+/** The entry under the cursor. Pointers are borrowed, valid until the cursor moves or closes.
+ *  Any output may be NULL when not wanted.
+ *  @return CAIRN_OK, or CAIRN_ESTATE when the cursor is not positioned. */
+CAIRN_API int cairn_cursor_get(const cairn_cursor *cur, const void **key, size_t *klen,
+                               const void **val, size_t *vlen);
+
+/** Closes a cursor and releases what it pinned. */
+CAIRN_API void cairn_cursor_close(cairn_cursor *cur);
+
+/* ---------------------------------------------------------------------------------------------
+ * Writes. Each call below is atomic and durable on return (fsync of data, then of the root).
+ * ------------------------------------------------------------------------------------------- */
+
+/** Inserts or replaces one entry.
+ *  @return CAIRN_OK; CAIRN_EINVAL (key or value over the limits); CAIRN_EREADONLY; CAIRN_ENOTFOUND
+ *          (the table was dropped); CAIRN_EIO; CAIRN_ENOSPC; CAIRN_ENOMEM. */
+CAIRN_API int cairn_put(cairn_table *table, const void *key, size_t klen,
+                        const void *val, size_t vlen);
+
+/** Removes one entry; removing an absent key succeeds and changes nothing.
+ *  @return as cairn_put(). */
+CAIRN_API int cairn_delete(cairn_table *table, const void *key, size_t klen);
+
+typedef struct cairn_batch cairn_batch;
+
+/** Starts an empty batch: puts and deletes over any tables of one db, applied all-or-nothing by
+ *  cairn_batch_commit(). Within a batch, a later operation on the same key wins.
+ *  @param[out] out  caller frees with cairn_batch_free()
+ *  @return CAIRN_OK; CAIRN_EREADONLY; CAIRN_ENOMEM. */
+CAIRN_API int cairn_batch_new(cairn_batch **out, cairn_db *db);
+
+/** Adds a put (copying key and value). After any failed batch call, every call but clear and
+ *  free fails with CAIRN_ESTATE: a batch is never committed half-built.
+ *  @return CAIRN_OK; CAIRN_EINVAL (limits, or a table of another db); CAIRN_ESTATE; CAIRN_ENOMEM. */
+CAIRN_API int cairn_batch_put(cairn_batch *batch, cairn_table *table, const void *key,
+                              size_t klen, const void *val, size_t vlen);
+
+/** Adds a delete (copying the key). @return as cairn_batch_put(). */
+CAIRN_API int cairn_batch_delete(cairn_batch *batch, cairn_table *table, const void *key,
+                                 size_t klen);
+
+/** @return the number of operations in the batch. */
+CAIRN_API size_t cairn_batch_count(const cairn_batch *batch);
+
+/** Applies the batch atomically and durably, then empties it for reuse. On failure nothing of
+ *  the batch is visible and the batch keeps its operations.
+ *  @return CAIRN_OK; CAIRN_ESTATE (an earlier call on the batch failed); CAIRN_ENOTFOUND (a table
+ *          was dropped); CAIRN_EIO; CAIRN_ENOSPC; CAIRN_ENOMEM; CAIRN_ECORRUPT. */
+CAIRN_API int cairn_batch_commit(cairn_batch *batch);
+
+/** Empties the batch and clears its failed state. */
+CAIRN_API void cairn_batch_clear(cairn_batch *batch);
+
+/** Frees a batch without applying it. */
+CAIRN_API void cairn_batch_free(cairn_batch *batch);
+
+/* ---------------------------------------------------------------------------------------------
+ * Repository statistics
+ * ------------------------------------------------------------------------------------------- */
+
+typedef struct cairn_db_stats {
+    uint64_t chunks;         /**< chunks in the store */
+    uint64_t stored_bytes;   /**< bytes the store holds (frames, after compression) */
+    uint64_t packs;          /**< pack files (local store), 0 otherwise */
+    uint64_t tables;
+    uint64_t cache_bytes;    /**< verified chunks held in memory now */
+    uint64_t cache_hits;
+    uint64_t cache_misses;
+    uint64_t chunks_read;    /**< chunks fetched from the store and verified since open */
+    uint64_t chunks_written; /**< new chunks written since open */
+} cairn_db_stats;
+
+/** @return CAIRN_OK, CAIRN_EIO or CAIRN_ENOMEM. */
+CAIRN_API int cairn_db_stats_get(cairn_db_stats *out, cairn_db *db);
+
+/* ---------------------------------------------------------------------------------------------
+ * Tuple keys: an order-preserving encoding of typed tuples (after FoundationDB's tuple layer).
+ * The bytes of two encoded tuples compare (memcmp, shorter first) exactly as the tuples do:
+ * element by element; by type first (null < bytes < string < nested < int < double < bool),
+ * then by value. Integers compare numerically, doubles by IEEE total order (-NaN < -inf < ... <
+ * -0.0 < 0.0 < ... < inf < NaN), bytes and strings bytewise, false < true.
+ * ------------------------------------------------------------------------------------------- */
+
+typedef struct cairn_tuple cairn_tuple;
+
+/** Element types, as reported by the decoder. */
+typedef enum cairn_tuple_type {
+    CAIRN_TUPLE_NULL = 0,
+    CAIRN_TUPLE_BYTES = 1,
+    CAIRN_TUPLE_STRING = 2,
+    CAIRN_TUPLE_NESTED = 3,
+    CAIRN_TUPLE_INT = 4,
+    CAIRN_TUPLE_DOUBLE = 5,
+    CAIRN_TUPLE_BOOL = 6
+} cairn_tuple_type;
+
+/** Starts an empty tuple encoder.
+ *  @param[out] out  caller frees with cairn_tuple_free()
+ *  @return CAIRN_OK or CAIRN_ENOMEM. */
+CAIRN_API int cairn_tuple_new(cairn_tuple **out);
+CAIRN_API void cairn_tuple_free(cairn_tuple *tuple);
+/** Empties the tuple for reuse. */
+CAIRN_API void cairn_tuple_reset(cairn_tuple *tuple);
+
+/** Append one element. Strings must be valid UTF-8 (else CAIRN_EINVAL).
+ *  @return CAIRN_OK; CAIRN_EINVAL; CAIRN_ENOMEM. */
+CAIRN_API int cairn_tuple_add_null(cairn_tuple *tuple);
+CAIRN_API int cairn_tuple_add_bytes(cairn_tuple *tuple, const void *bytes, size_t len);
+CAIRN_API int cairn_tuple_add_string(cairn_tuple *tuple, const char *str, size_t len);
+CAIRN_API int cairn_tuple_add_int(cairn_tuple *tuple, int64_t value);
+CAIRN_API int cairn_tuple_add_double(cairn_tuple *tuple, double value);
+CAIRN_API int cairn_tuple_add_bool(cairn_tuple *tuple, int value);
+/** Opens a nested tuple: elements added until the matching cairn_tuple_end_nested() belong to it.
+ *  @return CAIRN_OK; CAIRN_EINVAL (end without begin, or nesting deeper than 32). */
+CAIRN_API int cairn_tuple_begin_nested(cairn_tuple *tuple);
+CAIRN_API int cairn_tuple_end_nested(cairn_tuple *tuple);
+
+/** The encoded bytes so far.
+ *  @param[out] out_len  their length
+ *  @return borrowed, valid until the tuple changes or is freed; CAIRN_ESTATE is not reported
+ *          here: an unclosed nested tuple yields NULL. */
+CAIRN_API const void *cairn_tuple_data(const cairn_tuple *tuple, size_t *out_len);
+
+/** One decoded element. */
+typedef struct cairn_tuple_item {
+    cairn_tuple_type type;
+    int depth;               /**< nesting depth: 0 = top level */
+    int64_t i;               /**< CAIRN_TUPLE_INT */
+    double d;                /**< CAIRN_TUPLE_DOUBLE */
+    int b;                   /**< CAIRN_TUPLE_BOOL: 0 or 1 */
+    const void *data;        /**< BYTES, STRING: unescaped bytes; borrowed, valid until the
+                                  callback returns */
+    size_t len;
+} cairn_tuple_item;
+
+/** Decodes an encoded tuple, calling cb once per element in order; a NESTED element is reported
+ *  when it opens (its members follow with depth+1). A non-zero return from cb stops decoding and
+ *  is returned. The input must be exactly one canonical encoding: anything else (trailing bytes,
+ *  bad type codes, non-canonical integers, invalid UTF-8, truncation) is CAIRN_EINVAL with the
+ *  offset in the message.
+ *  @return CAIRN_OK; CAIRN_EINVAL; CAIRN_ENOMEM; or cb's value. */
+CAIRN_API int cairn_tuple_decode(const void *data, size_t len,
+                                 int (*cb)(const cairn_tuple_item *item, void *payload),
+                                 void *payload);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* CAIRN_H */

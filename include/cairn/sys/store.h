@@ -1,0 +1,136 @@
+/*
+ * cairn/sys/store.h - the interface for chunk-and-ref store backends.
+ *
+ * A store keeps two things: chunks (opaque byte strings named by a 32-byte key) and refs (small
+ * named values moved only by compare-and-swap). cairn's core does framing, compression, hashing
+ * and caching above this interface; a backend only moves bytes. The core re-hashes whatever a
+ * backend returns, so a backend that returns wrong bytes is caught, never believed.
+ *
+ * A backend is a struct cairn_store embedded as the first member of the backend's own struct,
+ * with version = CAIRN_STORE_VERSION and function pointers filled in. New members are only
+ * ever added at the end; the core checks `version` before touching them. A NULL method means
+ * "not supported" (the core falls back or reports CAIRN_EUNSUPPORTED).
+ *
+ * Contracts every backend keeps (the conformance suite in tests/ checks them):
+ *  - Methods may be called from several threads at once.
+ *  - put is idempotent: putting a key that exists succeeds and leaves a valid copy.
+ *  - A put is atomic: get returns all of the bytes last put under the key, or CAIRN_ENOTFOUND,
+ *    never a prefix or a mix, even after a crash.
+ *  - Nothing is durable until flush() returns CAIRN_OK; after that it survives a crash or power
+ *    loss (when caps has CAIRN_STORE_CAP_DURABLE).
+ *  - get returns the complete object (no short reads) into `out`, replacing its contents.
+ *  - ref_cas compares and swaps atomically: it succeeds only when the ref's current value is
+ *    exactly `expect` (expect == NULL: the ref must not exist), and then sets it to `val`
+ *    (val == NULL: deletes it). A mismatch is CAIRN_ECONFLICT and changes nothing. A successful
+ *    ref_cas is durable on return (it also orders after every earlier put: the data a ref points
+ *    to must be flushed by the caller before the ref moves).
+ *  - Errors are the codes of cairn.h with a message set through cairn_store_error().
+ */
+#ifndef CAIRN_SYS_STORE_H
+#define CAIRN_SYS_STORE_H
+
+#include <stdarg.h>
+#include "../../cairn.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** A growable byte buffer. Zero-initialise ({0}) before first use; free with cairn_buf_dispose(). */
+typedef struct cairn_buf {
+    uint8_t *data;
+    size_t len;
+    size_t cap;
+} cairn_buf;
+
+#define CAIRN_BUF_INIT { NULL, 0, 0 }
+
+/** Ensures room for at least `cap` bytes. @return CAIRN_OK or CAIRN_ENOMEM. */
+CAIRN_API int cairn_buf_reserve(cairn_buf *buf, size_t cap);
+/** Replaces the contents. @return CAIRN_OK or CAIRN_ENOMEM. */
+CAIRN_API int cairn_buf_set(cairn_buf *buf, const void *data, size_t len);
+/** Appends. @return CAIRN_OK or CAIRN_ENOMEM. */
+CAIRN_API int cairn_buf_append(cairn_buf *buf, const void *data, size_t len);
+/** Frees the memory and resets to empty. */
+CAIRN_API void cairn_buf_dispose(cairn_buf *buf);
+
+/** Sets the calling thread's last error (printf-style message) and returns `code`, so that a
+ *  backend can write `return cairn_store_error(CAIRN_EIO, "pack %s: %s", path, strerror(e));`. */
+CAIRN_API int cairn_store_error(int code, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+
+#define CAIRN_STORE_VERSION 1
+
+/* Capability bits (cairn_store.caps). */
+#define CAIRN_STORE_CAP_DURABLE 0x1u  /**< flush() makes data survive power loss */
+#define CAIRN_STORE_CAP_SHARED 0x2u   /**< other processes may read while one writes */
+#define CAIRN_STORE_CAP_REF_CAS 0x4u  /**< ref_cas is atomic against other processes too */
+
+/** Store-wide counters, from the stat method. */
+typedef struct cairn_store_stats {
+    uint64_t chunks;         /**< chunks present */
+    uint64_t bytes;          /**< bytes of chunk data held (as stored) */
+    uint64_t files;          /**< files or objects used (e.g. pack files); 0 if not meaningful */
+} cairn_store_stats;
+
+typedef struct cairn_store cairn_store;
+
+struct cairn_store {
+    unsigned version;        /**< CAIRN_STORE_VERSION the backend was written against */
+    unsigned caps;           /**< CAIRN_STORE_CAP_* */
+    const char *kind;        /**< "mem", "local", ...: used in messages */
+    const char *location;    /**< path or URL: used in messages */
+
+    /** Reads a chunk into out. CAIRN_ENOTFOUND when absent. */
+    int (*get)(cairn_store *st, cairn_buf *out, const cairn_id *key);
+    /** Stores a chunk (idempotent). */
+    int (*put)(cairn_store *st, const cairn_id *key, const void *data, size_t len);
+    /** CAIRN_OK when present, CAIRN_ENOTFOUND when not. */
+    int (*has)(cairn_store *st, const cairn_id *key);
+    /** Removes a chunk; removing an absent one succeeds. Durable after flush(). */
+    int (*del)(cairn_store *st, const cairn_id *key);
+    /** Calls cb for every chunk, in no particular order; cb's non-zero return stops and is
+     *  returned. Chunks put during the walk may or may not be reported. */
+    int (*list)(cairn_store *st, int (*cb)(const cairn_id *key, uint64_t len, void *payload),
+                void *payload);
+    /** Durability barrier for every put and del before it. */
+    int (*flush)(cairn_store *st);
+
+    /** Reads a ref's value into out. CAIRN_ENOTFOUND when absent. Names are 1..255 bytes of
+     *  [A-Za-z0-9._/@{}~^-], not starting or ending with '/', without "..". */
+    int (*ref_get)(cairn_store *st, cairn_buf *out, const char *name);
+    /** Compare-and-swap; see the contract above. Values are at most 4096 bytes. */
+    int (*ref_cas)(cairn_store *st, const char *name, const void *expect, size_t expect_len,
+                   const void *val, size_t val_len);
+    /** Calls cb for each ref whose name starts with prefix ("" = all), in name order. */
+    int (*ref_list)(cairn_store *st, const char *prefix,
+                    int (*cb)(const char *name, const void *val, size_t len, void *payload),
+                    void *payload);
+
+    /** Store-wide counters. */
+    int (*stat)(cairn_store *st, cairn_store_stats *out);
+    /** Releases everything; flushes first when the backend buffers writes. */
+    void (*close)(cairn_store *st);
+};
+
+/** Opens a built-in store by URL: a path or "file://PATH" (local pack store), "mem:" (memory).
+ *  @param[out] out    caller closes with out->close(out)
+ *  @param[in]  flags  CAIRN_OPEN_CREATE, CAIRN_OPEN_EXCL, CAIRN_OPEN_READONLY
+ *  @return CAIRN_OK; CAIRN_ENOTFOUND; CAIRN_EEXIST; CAIRN_EBUSY; CAIRN_EINVAL; CAIRN_EIO. */
+CAIRN_API int cairn_store_open_url(cairn_store **out, const char *url, unsigned flags,
+                                   unsigned lock_timeout_ms);
+
+/** Opens a repository on a store the caller built. The db takes ownership of the store and
+ *  closes it in cairn_close() (also when cairn_open_store fails).
+ *  @return as cairn_open(). */
+CAIRN_API int cairn_open_store(cairn_db **out, cairn_store *store,
+                               const cairn_open_options *opts);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* CAIRN_SYS_STORE_H */

@@ -1,0 +1,73 @@
+/*
+ * alloc.c - the library's allocator: plain malloc, plus a test hook that makes the Nth
+ * allocation fail so that every ENOMEM path can be exercised (after SQLite's test_malloc.c).
+ * The counters are the only global mutable state outside a handle; they are atomics.
+ */
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "base.h"
+
+static atomic_long alloc_count;
+static atomic_long alloc_fail_at; /* 0 = never */
+
+static bool should_fail(void)
+{
+    long n = atomic_fetch_add_explicit(&alloc_count, 1, memory_order_relaxed) + 1;
+    long at = atomic_load_explicit(&alloc_fail_at, memory_order_relaxed);
+    return at != 0 && n >= at;
+}
+
+void cairn_alloc_fail_after(long nth)
+{
+    long now = atomic_load(&alloc_count);
+    atomic_store(&alloc_fail_at, nth > 0 ? now + nth : 0);
+}
+
+long cairn_alloc_count(void) { return atomic_load(&alloc_count); }
+
+void *cairn_malloc(size_t n)
+{
+    if (UNLIKELY(should_fail())) return NULL;
+    return malloc(n ? n : 1);
+}
+
+void *cairn_calloc(size_t count, size_t size)
+{
+    if (UNLIKELY(should_fail())) return NULL;
+    return calloc(count ? count : 1, size ? size : 1);
+}
+
+void *cairn_realloc(void *p, size_t n)
+{
+    if (UNLIKELY(should_fail())) return NULL;
+    return realloc(p, n ? n : 1);
+}
+
+char *cairn_strndup(const char *s, size_t n)
+{
+    char *d = cairn_malloc(n + 1);
+    if (!d) return NULL;
+    memcpy(d, s, n);
+    d[n] = '\0';
+    return d;
+}
+
+char *cairn_strdup(const char *s) { return cairn_strndup(s, strlen(s)); }
+
+char *cairn_sprintf(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (n < 0) return NULL;
+    char *s = cairn_malloc((size_t)n + 1);
+    if (!s) return NULL;
+    va_start(ap, fmt);
+    vsnprintf(s, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    return s;
+}

@@ -1,0 +1,128 @@
+/*
+ * base.h - what every module of cairn includes: the public header, fixed-width helpers, the
+ * error plumbing macros and the allocator. Nothing here knows about chunks or trees.
+ */
+#ifndef CAIRN_BASE_H
+#define CAIRN_BASE_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "cairn.h"
+#include "cairn/sys/store.h"
+
+#define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+#define MIN(a, b) ((a) < (b) ? (a) : (b))
+#define MAX(a, b) ((a) > (b) ? (a) : (b))
+
+#if defined(__GNUC__)
+#define LIKELY(x) __builtin_expect(!!(x), 1)
+#define UNLIKELY(x) __builtin_expect(!!(x), 0)
+#define PRINTF_LIKE(f, a) __attribute__((format(printf, f, a)))
+#else
+#define LIKELY(x) (x)
+#define UNLIKELY(x) (x)
+#define PRINTF_LIKE(f, a)
+#endif
+
+/* ---- errors (err.c) ---- */
+
+/** Sets the thread's last error and returns code. The message names the thing and what to do. */
+int cairn_error_set(int code, const char *fmt, ...) PRINTF_LIKE(2, 3);
+int cairn_error_setv(int code, const char *fmt, va_list ap);
+/** Prepends "context: " to the thread's last message (keeps the code); returns the code. */
+int cairn_error_prefix(int code, const char *fmt, ...) PRINTF_LIKE(2, 3);
+/** Translates an errno value into a status code (ENOSPC -> CAIRN_ENOSPC, ENOMEM...). */
+int cairn_errno_code(int err);
+/** Sets an error from errno: "<what>: <strerror>" and returns the translated code. */
+int cairn_error_errno(int err, const char *fmt, ...) PRINTF_LIKE(2, 3);
+/** Records where an error was first raised (debug builds print it in cairn_error_last()). */
+void cairn_error_where(const char *file, int line);
+
+#ifdef CAIRN_DEBUG
+#define ERR_WHERE_() cairn_error_where(__FILE__, __LINE__)
+#else
+#define ERR_WHERE_() ((void)0)
+#endif
+
+/* Return `code` after setting the message. */
+#define ERR(code, ...) (ERR_WHERE_(), cairn_error_set((code), __VA_ARGS__))
+/* Propagate a failing status. */
+#define TRY(expr)                                                                                  \
+    do {                                                                                           \
+        int try_rc_ = (expr);                                                                      \
+        if (UNLIKELY(try_rc_ < 0)) return try_rc_;                                                 \
+    } while (0)
+/* Fail with a message when cond holds. */
+#define FAIL_IF(cond, code, ...)                                                                   \
+    do {                                                                                           \
+        if (UNLIKELY(cond)) return ERR((code), __VA_ARGS__);                                       \
+    } while (0)
+/* Corruption found while decoding `what`: one place to break on in a debugger. */
+#define CORRUPT(...) ERR(CAIRN_ECORRUPT, __VA_ARGS__)
+
+/** Reports a diagnostic through the callback set with cairn_set_log() (if any). */
+void cairn_log(int level, const char *fmt, ...) PRINTF_LIKE(2, 3);
+
+/* ---- allocation (alloc.c) ----
+ * Every allocation in the library goes through these, so that tests can make the Nth one fail. */
+void *cairn_malloc(size_t n);
+void *cairn_calloc(size_t count, size_t size);
+void *cairn_realloc(void *p, size_t n);
+char *cairn_strdup(const char *s);
+char *cairn_strndup(const char *s, size_t n);
+char *cairn_sprintf(const char *fmt, ...) PRINTF_LIKE(1, 2);
+/** Test hook: the nth allocation from now fails (1 = the next one); 0 turns failures off. */
+void cairn_alloc_fail_after(long nth);
+/** Test hook: how many allocations have been made since the process started. */
+long cairn_alloc_count(void);
+
+/* ---- little- and big-endian loads and stores ---- */
+
+static inline uint16_t load_le16(const uint8_t *p) { return (uint16_t)(p[0] | (p[1] << 8)); }
+static inline uint32_t load_le32(const uint8_t *p)
+{
+    uint32_t v;
+    memcpy(&v, p, 4);
+    return v; /* little-endian hosts only; checked in err.c */
+}
+static inline uint64_t load_le64(const uint8_t *p)
+{
+    uint64_t v;
+    memcpy(&v, p, 8);
+    return v;
+}
+static inline void store_le16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8); }
+static inline void store_le32(uint8_t *p, uint32_t v) { memcpy(p, &v, 4); }
+static inline void store_le64(uint8_t *p, uint64_t v) { memcpy(p, &v, 8); }
+static inline uint64_t load_be64(const uint8_t *p) { return __builtin_bswap64(load_le64(p)); }
+static inline void store_be64(uint8_t *p, uint64_t v) { store_le64(p, __builtin_bswap64(v)); }
+
+/* ---- byte strings ---- */
+
+/** memcmp order, shorter first on a common prefix (the order of keys everywhere in cairn). */
+static inline int bytes_cmp(const void *a, size_t alen, const void *b, size_t blen)
+{
+    size_t n = alen < blen ? alen : blen;
+    int c = n ? memcmp(a, b, n) : 0;
+    if (c) return c;
+    return (alen > blen) - (alen < blen);
+}
+
+/** Hex of n bytes into out (2n+1 bytes, NUL-terminated). */
+void hex_encode(char *out, const void *data, size_t n);
+/** Writes a printable, escaped rendering of bytes for messages (at most out_size-1 chars,
+ *  truncated with "..."). Returns out. */
+char *bytes_show(char *out, size_t out_size, const void *data, size_t n);
+
+/* ---- time ---- */
+
+/** Monotonic seconds, for measuring. */
+double clock_now(void);
+/** Wall-clock time in nanoseconds since the Unix epoch (UTC). */
+int64_t clock_wall_ns(void);
+
+#endif /* CAIRN_BASE_H */

@@ -1,0 +1,89 @@
+/*
+ * util.c - small helpers with no better home: hex, printable renderings of keys for error
+ * messages, clocks, and the public id conversions.
+ */
+#include <stdio.h>
+#include <time.h>
+
+#include "base.h"
+
+static const char hexdig[] = "0123456789abcdef";
+
+void hex_encode(char *out, const void *data, size_t n)
+{
+    const uint8_t *p = data;
+    for (size_t i = 0; i < n; i++) {
+        out[2 * i] = hexdig[p[i] >> 4];
+        out[2 * i + 1] = hexdig[p[i] & 15];
+    }
+    out[2 * n] = '\0';
+}
+
+static int hex_val(char c)
+{
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+void cairn_id_to_hex(char out[CAIRN_ID_HEX_SIZE], const cairn_id *id)
+{
+    hex_encode(out, id->bytes, CAIRN_ID_SIZE);
+}
+
+int cairn_id_from_hex(cairn_id *out, const char *hex)
+{
+    cairn_id id;
+    for (size_t i = 0; i < CAIRN_ID_SIZE; i++) {
+        int hi = hex_val(hex[2 * i]);
+        int lo = hi < 0 ? -1 : hex_val(hex[2 * i + 1]);
+        if (hi < 0 || lo < 0)
+            return ERR(CAIRN_EINVAL, "'%.80s' is not a chunk id: expected 64 hex digits", hex);
+        id.bytes[i] = (uint8_t)(hi << 4 | lo);
+    }
+    if (hex[2 * CAIRN_ID_SIZE] != '\0')
+        return ERR(CAIRN_EINVAL, "'%.80s' is not a chunk id: expected 64 hex digits", hex);
+    *out = id;
+    return CAIRN_OK;
+}
+
+char *bytes_show(char *out, size_t out_size, const void *data, size_t n)
+{
+    const uint8_t *p = data;
+    size_t o = 0;
+    if (out_size < 8) {
+        if (out_size) out[0] = '\0';
+        return out;
+    }
+    for (size_t i = 0; i < n; i++) {
+        char tmp[5];
+        int w;
+        if (p[i] >= 0x20 && p[i] < 0x7f && p[i] != '\\')
+            w = snprintf(tmp, sizeof tmp, "%c", p[i]);
+        else
+            w = snprintf(tmp, sizeof tmp, "\\x%02x", p[i]);
+        if (o + (size_t)w + 4 > out_size) {
+            memcpy(out + o, "...", 4);
+            return out;
+        }
+        memcpy(out + o, tmp, (size_t)w);
+        o += (size_t)w;
+    }
+    out[o] = '\0';
+    return out;
+}
+
+double clock_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+int64_t clock_wall_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}

@@ -1,0 +1,94 @@
+/*
+ * chunk.h - chunks: immutable byte strings named by the SHA-256 of their content.
+ *
+ * This layer sits between the store backends (which move opaque frames) and the tree (which
+ * reads node bytes). It frames chunks (compression), verifies every chunk that comes back from
+ * a store against its id, and keeps verified chunks in a size-bounded cache shared by threads.
+ *
+ * A `chunk` handed out by this layer is reference-counted and immutable: its bytes stay valid
+ * until chunk_release(). Nothing above this layer ever sees unverified bytes.
+ */
+#ifndef CAIRN_CHUNK_H
+#define CAIRN_CHUNK_H
+
+#include <stdatomic.h>
+
+#include "base/base.h"
+
+/* Largest plaintext chunk a frame may declare (hostile frames cannot make us allocate more). */
+#define CHUNK_MAX_SIZE (16u << 20)
+
+/* The first byte of every hashed structure names its kind (docs/FORMAT.md, "Chunk kinds"). */
+enum chunk_kind {
+    CHUNK_KIND_NODE = 1,     /* prolly tree node */
+    CHUNK_KIND_ROOT = 2,     /* working-set root record */
+};
+
+typedef struct chunk {
+    atomic_uint refs;
+    atomic_uchar checked;    /* set by an upper layer once it has validated the structure */
+    uint32_t len;
+    cairn_id id;
+    struct chunk *hnext;     /* cache: hash chain */
+    struct chunk *lprev, *lnext; /* cache: LRU list */
+    uint8_t *data;           /* points at the bytes (just after this struct) */
+} chunk;
+
+/** Allocates a chunk with room for len bytes (refs = 1, id unset). NULL on ENOMEM (message set). */
+chunk *chunk_alloc(size_t len);
+static inline void chunk_retain(chunk *c) { atomic_fetch_add_explicit(&c->refs, 1, memory_order_relaxed); }
+/** Drops a reference; frees at zero. Accepts NULL. */
+void chunk_release(chunk *c);
+
+/* ---- frames (frame.c): how a chunk's bytes are stored ---- */
+
+enum frame_codec { FRAME_RAW = 0, FRAME_ZSTD = 1 };
+
+/** Encodes plaintext into a frame (zstd at `level` when that saves space; level < 0 = never). */
+int frame_encode(cairn_buf *out, const void *data, size_t len, int level);
+/** Decodes a frame into out (plaintext). Any malformed input is CAIRN_ECORRUPT. */
+int frame_decode(cairn_buf *out, const void *frame, size_t len);
+/** Like frame_decode, but into a new chunk (saves a copy on the read path). */
+int frame_decode_chunk(chunk **out, const void *frame, size_t len);
+
+/* ---- the verified chunk cache (cache.c) ---- */
+
+typedef struct chunk_cache chunk_cache;
+
+int cache_new(chunk_cache **out, size_t capacity_bytes);
+void cache_free(chunk_cache *cache);
+/** Returns a new reference to the cached chunk, or NULL. */
+chunk *cache_get(chunk_cache *cache, const cairn_id *id);
+/** Inserts c (the cache takes its own reference). If the id is cached already, returns a new
+ *  reference to the cached copy instead; else returns a new reference to c. */
+chunk *cache_put(chunk_cache *cache, chunk *c);
+/** Drops one id from the cache (after a store deleted it). */
+void cache_drop(chunk_cache *cache, const cairn_id *id);
+void cache_stats(chunk_cache *cache, uint64_t *bytes, uint64_t *hits, uint64_t *misses);
+
+/* ---- the chunk store: store + frames + verification + cache (cs.c) ---- */
+
+typedef struct chunkstore {
+    cairn_store *store;
+    chunk_cache *cache;
+    int level;                       /* zstd level for new chunks; < 0 = none */
+    atomic_ullong chunks_read;       /* fetched from the store and verified */
+    atomic_ullong chunks_written;    /* new chunks handed to the store */
+} chunkstore;
+
+int cs_init(chunkstore *cs, cairn_store *store, size_t cache_bytes, int level);
+/** Closes the cache (not the store). */
+void cs_dispose(chunkstore *cs);
+/** Gets a verified chunk: from the cache, else from the store (re-hashed against id; a
+ *  mismatch is CAIRN_ECORRUPT naming the id and the store). Caller releases *out. */
+int cs_get(chunkstore *cs, chunk **out, const cairn_id *id);
+/** Stores data as a chunk; writes its id. When out_chunk is not NULL it receives a reference to
+ *  the (cached) chunk. */
+int cs_put(chunkstore *cs, cairn_id *out_id, chunk **out_chunk, const void *data, size_t len);
+/** Stores a chunk the caller built with chunk_alloc() (hashes it, sets c->id). Takes no
+ *  ownership: the caller still releases c. */
+int cs_put_chunk(chunkstore *cs, chunk *c);
+/** Durability barrier: everything put so far survives a crash once this returns. */
+int cs_flush(chunkstore *cs);
+
+#endif /* CAIRN_CHUNK_H */

@@ -1,0 +1,129 @@
+/*
+ * cs.c - the chunk store: what the tree reads and writes through. A read comes from the cache or
+ * from the store backend; a chunk from the backend is decoded and re-hashed, and used only if its
+ * hash equals the id that was asked for (invariant 1 in DESIGN.md). A write hashes the
+ * plaintext, frames it and hands it to the backend, and caches it: a chunk just written is
+ * likely to be read next.
+ */
+#include <pthread.h>
+#include <stdlib.h>
+
+#include "base/hash.h"
+#include "chunk.h"
+
+static pthread_key_t buf_key;
+static pthread_once_t buf_once = PTHREAD_ONCE_INIT;
+
+static void free_buf(void *p)
+{
+    cairn_buf_dispose(p);
+    free(p);
+}
+static void make_buf_key(void) { pthread_key_create(&buf_key, free_buf); }
+
+/* A per-thread scratch buffer for frames, so that reads and writes do not allocate one each. */
+static cairn_buf *scratch(void)
+{
+    pthread_once(&buf_once, make_buf_key);
+    cairn_buf *b = pthread_getspecific(buf_key);
+    if (!b && (b = calloc(1, sizeof *b)) != NULL) pthread_setspecific(buf_key, b);
+    return b;
+}
+
+int cs_init(chunkstore *cs, cairn_store *store, size_t cache_bytes, int level)
+{
+    memset(cs, 0, sizeof *cs);
+    cs->store = store;
+    cs->level = level;
+    atomic_init(&cs->chunks_read, 0);
+    atomic_init(&cs->chunks_written, 0);
+    return cache_new(&cs->cache, cache_bytes);
+}
+
+void cs_dispose(chunkstore *cs)
+{
+    cache_free(cs->cache);
+    cs->cache = NULL;
+}
+
+int cs_get(chunkstore *cs, chunk **out, const cairn_id *id)
+{
+    chunk *c = cache_get(cs->cache, id);
+    if (c) {
+        *out = c;
+        return CAIRN_OK;
+    }
+    cairn_buf *frame = scratch();
+    char hex[CAIRN_ID_HEX_SIZE];
+    FAIL_IF(!frame, CAIRN_ENOMEM, "out of memory");
+    int rc = cs->store->get(cs->store, frame, id);
+    if (rc < 0) {
+        cairn_id_to_hex(hex, id);
+        if (rc == CAIRN_ENOTFOUND)
+            return ERR(CAIRN_ENOTFOUND,
+                       "chunk %s is missing from the %s store %s: the repository is incomplete; "
+                       "run 'cairn verify'",
+                       hex, cs->store->kind, cs->store->location);
+        return cairn_error_prefix(rc, "reading chunk %s", hex);
+    }
+    rc = frame_decode_chunk(&c, frame->data, frame->len);
+    if (rc < 0) {
+        cairn_id_to_hex(hex, id);
+        return cairn_error_prefix(rc, "chunk %s in the %s store %s", hex, cs->store->kind,
+                                  cs->store->location);
+    }
+    hash_sha256(&c->id, c->data, c->len);
+    if (memcmp(c->id.bytes, id->bytes, CAIRN_ID_SIZE) != 0) {
+        chunk_release(c);
+        cairn_id_to_hex(hex, id);
+        return CORRUPT("chunk %s in the %s store %s is damaged: its content does not hash to "
+                       "its id; run 'cairn verify' and restore it from a replica or backup",
+                       hex, cs->store->kind, cs->store->location);
+    }
+    atomic_fetch_add_explicit(&cs->chunks_read, 1, memory_order_relaxed);
+    *out = cache_put(cs->cache, c);
+    chunk_release(c);
+    return CAIRN_OK;
+}
+
+static int store_new(chunkstore *cs, chunk *c)
+{
+    cairn_buf *frame = scratch();
+    FAIL_IF(!frame, CAIRN_ENOMEM, "out of memory");
+    TRY(frame_encode(frame, c->data, c->len, cs->level));
+    TRY(cs->store->put(cs->store, &c->id, frame->data, frame->len));
+    atomic_fetch_add_explicit(&cs->chunks_written, 1, memory_order_relaxed);
+    return CAIRN_OK;
+}
+
+int cs_put_chunk(chunkstore *cs, chunk *c)
+{
+    hash_sha256(&c->id, c->data, c->len);
+    chunk *have = cache_get(cs->cache, &c->id);
+    if (have) { /* cached means stored: nothing to write */
+        chunk_release(have);
+        return CAIRN_OK;
+    }
+    TRY(store_new(cs, c));
+    chunk_release(cache_put(cs->cache, c));
+    return CAIRN_OK;
+}
+
+int cs_put(chunkstore *cs, cairn_id *out_id, chunk **out_chunk, const void *data, size_t len)
+{
+    chunk *c = chunk_alloc(len);
+    if (!c) return CAIRN_ENOMEM;
+    if (len) memcpy(c->data, data, len);
+    int rc = cs_put_chunk(cs, c);
+    if (rc == CAIRN_OK) {
+        *out_id = c->id;
+        if (out_chunk) {
+            chunk *cached = cache_get(cs->cache, &c->id);
+            *out_chunk = cached ? cached : (chunk_retain(c), c);
+        }
+    }
+    chunk_release(c);
+    return rc;
+}
+
+int cs_flush(chunkstore *cs) { return cs->store->flush ? cs->store->flush(cs->store) : CAIRN_OK; }

@@ -1,0 +1,122 @@
+/*
+ * test.h - cairn's small test harness: CHECK macros that report file, line, the failing
+ * expression and cairn's last error message; a seeded PRNG whose seed is printed on failure so
+ * any run can be replayed (CAIRN_TEST_SEED=N); temp directories removed after a passing run.
+ *
+ * A test file defines its cases and ends with:
+ *   TEST_MAIN(case_a, case_b, ...)
+ * Running the binary with a case name runs only that case.
+ */
+#ifndef CAIRN_TEST_H
+#define CAIRN_TEST_H
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cairn.h"
+
+extern int test_failures;
+extern uint64_t test_seed;
+
+void test_fail(const char *file, int line, const char *fmt, ...);
+/** A fresh empty directory under $TMPDIR, removed at exit when every check passed. Never NULL. */
+const char *test_tmpdir(void);
+/** splitmix64 PRNG state seeded from the test seed. */
+uint64_t test_rand(uint64_t *state);
+/** A state seeded from the test seed and a per-use salt. */
+uint64_t test_rng(uint64_t salt);
+/** Runs a shell command; returns its exit status (or -1). */
+int test_sh(const char *fmt, ...);
+
+#define CHECK(cond)                                                                                \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            test_fail(__FILE__, __LINE__, "CHECK(%s)", #cond);                                    \
+            return;                                                                                \
+        }                                                                                          \
+    } while (0)
+
+#define CHECK_MSG(cond, ...)                                                                       \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            test_fail(__FILE__, __LINE__, __VA_ARGS__);                                            \
+            return;                                                                                \
+        }                                                                                          \
+    } while (0)
+
+/* expr must return CAIRN_OK. */
+#define CHECK_OK(expr)                                                                             \
+    do {                                                                                           \
+        int chk_rc_ = (expr);                                                                      \
+        if (chk_rc_ != CAIRN_OK) {                                                                 \
+            test_fail(__FILE__, __LINE__, "%s returned %d (%s): %s", #expr, chk_rc_,              \
+                      cairn_strerror(chk_rc_), cairn_error_last()->message);                       \
+            return;                                                                                \
+        }                                                                                          \
+    } while (0)
+
+/* expr must return exactly code. */
+#define CHECK_RC(expr, code)                                                                       \
+    do {                                                                                           \
+        int chk_rc_ = (expr);                                                                      \
+        if (chk_rc_ != (code)) {                                                                   \
+            test_fail(__FILE__, __LINE__, "%s returned %d (%s), expected %d (%s): %s", #expr,     \
+                      chk_rc_, cairn_strerror(chk_rc_), (int)(code), cairn_strerror(code),         \
+                      cairn_error_last()->message);                                                \
+            return;                                                                                \
+        }                                                                                          \
+    } while (0)
+
+#define CHECK_EQ(a, b)                                                                             \
+    do {                                                                                           \
+        long long chk_a_ = (long long)(a), chk_b_ = (long long)(b);                               \
+        if (chk_a_ != chk_b_) {                                                                    \
+            test_fail(__FILE__, __LINE__, "%s == %s: %lld != %lld", #a, #b, chk_a_, chk_b_);      \
+            return;                                                                                \
+        }                                                                                          \
+    } while (0)
+
+#define CHECK_MEM(a, alen, b, blen)                                                                \
+    do {                                                                                           \
+        size_t chk_al_ = (alen), chk_bl_ = (blen);                                                \
+        if (chk_al_ != chk_bl_ || (chk_al_ && memcmp((a), (b), chk_al_) != 0)) {                  \
+            test_fail(__FILE__, __LINE__, "%s (%zu bytes) != %s (%zu bytes)", #a, chk_al_, #b,    \
+                      chk_bl_);                                                                    \
+            return;                                                                                \
+        }                                                                                          \
+    } while (0)
+
+#define CHECK_STR(a, b)                                                                            \
+    do {                                                                                           \
+        const char *chk_a_ = (a), *chk_b_ = (b);                                                  \
+        if (!chk_a_ || !chk_b_ || strcmp(chk_a_, chk_b_) != 0) {                                  \
+            test_fail(__FILE__, __LINE__, "%s == %s: \"%s\" != \"%s\"", #a, #b,                   \
+                      chk_a_ ? chk_a_ : "(null)", chk_b_ ? chk_b_ : "(null)");                     \
+            return;                                                                                \
+        }                                                                                          \
+    } while (0)
+
+/* The error message must contain a substring (errors must name the thing). */
+#define CHECK_ERRMSG(substr)                                                                       \
+    CHECK_MSG(strstr(cairn_error_last()->message, (substr)) != NULL,                               \
+              "error message \"%s\" lacks \"%s\"", cairn_error_last()->message, (substr))
+
+typedef struct test_case {
+    const char *name;
+    void (*fn)(void);
+} test_case;
+
+
+#define TEST_MAIN(...)                                                                             \
+    int main(int argc, char **argv)                                                               \
+    {                                                                                              \
+        void (*fns_[])(void) = { __VA_ARGS__ };                                                    \
+        static const char names_[] = #__VA_ARGS__;                                                 \
+        return test_main_fns(argc, argv, fns_, sizeof fns_ / sizeof fns_[0], names_);              \
+    }
+
+int test_main_fns(int argc, char **argv, void (**fns)(void), size_t n, const char *names);
+
+#endif /* CAIRN_TEST_H */
