@@ -26,7 +26,7 @@ enum chunk_kind {
 
 typedef struct chunk {
     atomic_uint refs;
-    atomic_uchar checked;    /* set by an upper layer once it has validated the structure */
+    atomic_uchar checked;    /* the chunk kind an upper layer has validated these bytes as; 0 = none */
     uint32_t len;
     cairn_id id;
     struct chunk *hnext;     /* cache: hash chain */

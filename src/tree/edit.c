@@ -1,0 +1,363 @@
+/*
+ * edit.c - applying a sorted batch of edits to a tree, level by level.
+ *
+ * At each level the edits are merged into the nodes they fall in. Re-chunking starts at the
+ * first node an edit touches (the node before it ended on a boundary that does not depend on
+ * anything after it) and runs until the chunker closes a node exactly where an old node ended:
+ * from there on the old nodes are reproduced unchanged, so they are kept (a "span" ends).
+ * Each span turns into edits of the level above: delete the entries of the old nodes, put the
+ * entries of the new ones (the key of an inner entry is the last key of its child). The same
+ * procedure then runs one level up, until the root. The result is the tree a fresh build of
+ * the new contents would give (history independence), at a cost of O(edits x depth) nodes.
+ */
+#include <stdlib.h>
+
+#include "tree.h"
+
+typedef struct pedit {
+    const uint8_t *key;
+    uint32_t klen;
+    uint8_t op;
+    uint8_t ref[NODE_REF_SIZE];
+} pedit;
+
+typedef struct chunkvec {
+    chunk **v;
+    uint64_t *cnt;
+    size_t n, cap;
+} chunkvec;
+
+typedef struct edit_level_out {
+    pedit *edits;            /* edits for the level above */
+    size_t n, cap;
+    chunkvec pins;           /* keep the keys of those edits alive */
+    chunkvec root_nodes;     /* at the root level: the whole new level */
+} edit_level_out;
+
+static int cv_push(chunkvec *cv, chunk *c, uint64_t cnt)
+{
+    if (cv->n == cv->cap) {
+        size_t ncap = cv->cap ? cv->cap * 2 : 16;
+        chunk **v = cairn_realloc(cv->v, ncap * sizeof *v);
+        if (!v) return ERR(CAIRN_ENOMEM, "out of memory editing a tree");
+        cv->v = v;
+        uint64_t *nc = cairn_realloc(cv->cnt, ncap * sizeof *nc);
+        if (!nc) return ERR(CAIRN_ENOMEM, "out of memory editing a tree");
+        cv->cnt = nc;
+        cv->cap = ncap;
+    }
+    cv->v[cv->n] = c;
+    cv->cnt[cv->n++] = cnt;
+    return CAIRN_OK;
+}
+
+static void cv_clear(chunkvec *cv)
+{
+    for (size_t i = 0; i < cv->n; i++) chunk_release(cv->v[i]);
+    cv->n = 0;
+}
+
+static void cv_dispose(chunkvec *cv)
+{
+    cv_clear(cv);
+    free(cv->v);
+    free(cv->cnt);
+    memset(cv, 0, sizeof *cv);
+}
+
+static int out_push(edit_level_out *o, const uint8_t *key, size_t klen, uint8_t op,
+                    const cairn_id *id, uint64_t cnt)
+{
+    if (o->n == o->cap) {
+        size_t ncap = o->cap ? o->cap * 2 : 64;
+        pedit *e = cairn_realloc(o->edits, ncap * sizeof *e);
+        if (!e) return ERR(CAIRN_ENOMEM, "out of memory editing a tree");
+        o->edits = e;
+        o->cap = ncap;
+    }
+    pedit *e = &o->edits[o->n++];
+    e->key = key;
+    e->klen = (uint32_t)klen;
+    e->op = op;
+    if (id) make_ref(e->ref, id, cnt);
+    return CAIRN_OK;
+}
+
+static void out_clear(edit_level_out *o)
+{
+    o->n = 0;
+    cv_clear(&o->pins);
+    cv_clear(&o->root_nodes);
+}
+
+static void out_dispose(edit_level_out *o)
+{
+    free(o->edits);
+    cv_dispose(&o->pins);
+    cv_dispose(&o->root_nodes);
+    memset(o, 0, sizeof *o);
+}
+
+static void last_key_of(const chunk *c, const uint8_t **k, size_t *klen)
+{
+    node n;
+    node_view(&n, c->data, c->len);
+    node_last_key(&n, k, klen);
+}
+
+/* Turns one span (old nodes replaced by new nodes) into edits of the level above. */
+static int span_to_parent(edit_level_out *o, chunkvec *old, chunkvec *nw)
+{
+    size_t a = 0, b = 0;
+    while (a < old->n || b < nw->n) {
+        const uint8_t *ka = NULL, *kb = NULL;
+        size_t kal = 0, kbl = 0;
+        if (a < old->n) last_key_of(old->v[a], &ka, &kal);
+        if (b < nw->n) last_key_of(nw->v[b], &kb, &kbl);
+        int c = !ka ? 1 : !kb ? -1 : bytes_cmp(ka, kal, kb, kbl);
+        if (c < 0) {
+            TRY(out_push(o, ka, kal, EDIT_DEL, NULL, 0));
+            a++;
+        } else if (c > 0) {
+            TRY(out_push(o, kb, kbl, EDIT_PUT, &nw->v[b]->id, nw->cnt[b]));
+            b++;
+        } else {
+            if (memcmp(old->v[a]->id.bytes, nw->v[b]->id.bytes, CAIRN_ID_SIZE) != 0)
+                TRY(out_push(o, kb, kbl, EDIT_PUT, &nw->v[b]->id, nw->cnt[b]));
+            a++;
+            b++;
+        }
+    }
+    /* the keys above point into these chunks: keep them until the level above is done */
+    for (size_t i = 0; i < old->n; i++) TRY(cv_push(&o->pins, old->v[i], 0));
+    old->n = 0;
+    for (size_t i = 0; i < nw->n; i++) TRY(cv_push(&o->pins, nw->v[i], nw->cnt[i]));
+    nw->n = 0;
+    return CAIRN_OK;
+}
+
+typedef struct span_state {
+    level_writer w;
+    chunkvec old, nw;
+} span_state;
+
+static int add_entry(span_state *s, chunkstore *cs, const uint8_t *k, size_t kl,
+                     const uint8_t *v, size_t vl)
+{
+    uint64_t cnt = s->w.level == 0 ? 1 : load_le64(v + CAIRN_ID_SIZE);
+    bool boundary;
+    TRY(lw_add(&s->w, k, kl, v, vl, cnt, &boundary));
+    if (!boundary) return CAIRN_OK;
+    chunk *c;
+    TRY(lw_flush(&s->w, cs, &c, &cnt));
+    int rc = cv_push(&s->nw, c, cnt);
+    if (rc < 0) chunk_release(c);
+    return rc;
+}
+
+/* Merges node N with the edits that fall in it (all remaining ones when N is the last node of
+ * its level), feeding the result to the span's chunker. Advances *pi past the edits used. */
+static int merge_node(span_state *s, chunkstore *cs, const node *N, bool last,
+                      const tree_edit *E, size_t n, size_t *pi)
+{
+    const uint8_t *hi = NULL;
+    size_t hil = 0;
+    if (N->count) node_last_key(N, &hi, &hil);
+    size_t i = *pi;
+    uint32_t a = 0;
+    bool leaf = N->level == 0;
+    for (;;) {
+        bool have_edit = i < n && (last || bytes_cmp(E[i].key, E[i].klen, hi, hil) <= 0);
+        const uint8_t *k = NULL, *v;
+        size_t kl = 0, vl;
+        if (a < N->count) node_key(N, a, &k, &kl);
+        if (!have_edit && a >= N->count) break;
+        int c = !have_edit ? 1 : a >= N->count ? -1 : bytes_cmp(E[i].key, E[i].klen, k, kl);
+        if (c <= 0) {
+            if (c == 0) a++; /* replaced or deleted */
+            if (E[i].op == EDIT_PUT) TRY(add_entry(s, cs, E[i].key, E[i].klen, E[i].val, E[i].vlen));
+            i++;
+        } else {
+            if (leaf) {
+                node_val(N, a, &v, &vl);
+            } else {
+                v = node_ref(N, a);
+                vl = NODE_REF_SIZE;
+            }
+            TRY(add_entry(s, cs, k, kl, v, vl));
+            a++;
+        }
+    }
+    *pi = i;
+    return CAIRN_OK;
+}
+
+static int edit_level(chunkstore *cs, const cairn_id *root, int level, bool root_level,
+                      const tree_edit *E, size_t n, edit_level_out *o)
+{
+    tree_cursor tc;
+    TRY(tc_init(&tc, cs, root, level, true));
+    span_state s;
+    memset(&s, 0, sizeof s);
+    lw_init(&s.w, level);
+    int rc = CAIRN_OK;
+    size_t i = 0;
+    while (rc == CAIRN_OK && i < n) {
+        rc = tc_seek(&tc, E[i].key, E[i].klen);
+        while (rc == CAIRN_OK) {
+            bool last = tc_at_last_node(&tc);
+            chunk *oc = tc_chunk(&tc);
+            rc = merge_node(&s, cs, tc_node(&tc), last, E, n, &i);
+            if (rc < 0) break;
+            chunk_retain(oc);
+            if ((rc = cv_push(&s.old, oc, 0)) < 0) {
+                chunk_release(oc);
+                break;
+            }
+            if (s.w.n == 0) break; /* closed where an old node closed: in sync again */
+            if (last) {
+                chunk *c;
+                uint64_t cnt;
+                if ((rc = lw_flush(&s.w, cs, &c, &cnt)) < 0) break;
+                if ((rc = cv_push(&s.nw, c, cnt)) < 0) chunk_release(c);
+                break;
+            }
+            rc = tc_next(&tc);
+        }
+        if (rc == CAIRN_OK && root_level) {
+            /* the root is the only node of its level: the new nodes are the whole level */
+            for (size_t j = 0; rc == CAIRN_OK && j < s.nw.n; j++) {
+                chunk_retain(s.nw.v[j]);
+                rc = cv_push(&o->root_nodes, s.nw.v[j], s.nw.cnt[j]);
+                if (rc < 0) chunk_release(s.nw.v[j]);
+            }
+        }
+        if (rc == CAIRN_OK) rc = span_to_parent(o, &s.old, &s.nw);
+    }
+    cv_dispose(&s.old);
+    cv_dispose(&s.nw);
+    lw_dispose(&s.w);
+    tc_dispose(&tc);
+    return rc;
+}
+
+/* An inner root with one child is not canonical: its child is the root. */
+static int collapse_root(chunkstore *cs, cairn_id *root)
+{
+    for (;;) {
+        chunk *c;
+        node n;
+        TRY(node_load(cs, &c, &n, root, -1));
+        bool single = n.level > 0 && n.count == 1;
+        if (single) {
+            uint64_t cnt;
+            node_child(&n, 0, root, &cnt);
+        }
+        chunk_release(c);
+        if (!single) return CAIRN_OK;
+    }
+}
+
+static int build_fresh(chunkstore *cs, cairn_id *out_root, const tree_edit *E, size_t n)
+{
+    tree_builder b;
+    tb_init(&b, cs, 0);
+    int rc = CAIRN_OK;
+    for (size_t i = 0; rc == CAIRN_OK && i < n; i++)
+        if (E[i].op == EDIT_PUT) rc = tb_add(&b, E[i].key, E[i].klen, E[i].val, E[i].vlen, 1);
+    if (rc == CAIRN_OK) rc = tb_finish(&b, out_root);
+    tb_dispose(&b);
+    return rc;
+}
+
+static int build_above(chunkstore *cs, cairn_id *out_root, int level, const chunkvec *nodes)
+{
+    if (nodes->n == 0) return tree_empty(cs, out_root);
+    if (nodes->n == 1) {
+        *out_root = nodes->v[0]->id;
+        return CAIRN_OK;
+    }
+    tree_builder b;
+    tb_init(&b, cs, level + 1);
+    int rc = CAIRN_OK;
+    for (size_t i = 0; rc == CAIRN_OK && i < nodes->n; i++) {
+        const uint8_t *k;
+        size_t kl;
+        uint8_t ref[NODE_REF_SIZE];
+        last_key_of(nodes->v[i], &k, &kl);
+        make_ref(ref, &nodes->v[i]->id, nodes->cnt[i]);
+        rc = tb_add(&b, k, kl, ref, sizeof ref, nodes->cnt[i]);
+    }
+    if (rc == CAIRN_OK) rc = tb_finish(&b, out_root);
+    tb_dispose(&b);
+    return rc;
+}
+
+/* Checks the caller's promise: keys strictly increasing, within limits. */
+static int check_edits(const tree_edit *E, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        FAIL_IF(E[i].op != EDIT_PUT && E[i].op != EDIT_DEL, CAIRN_EINVAL, "bad edit operation");
+        FAIL_IF(i > 0 && bytes_cmp(E[i - 1].key, E[i - 1].klen, E[i].key, E[i].klen) >= 0,
+                CAIRN_EINVAL, "tree edits are not sorted by key without duplicates (at %zu)", i);
+    }
+    return CAIRN_OK;
+}
+
+int tree_apply(chunkstore *cs, cairn_id *out_root, const cairn_id *root, const tree_edit *E,
+               size_t n)
+{
+    TRY(check_edits(E, n));
+    if (n == 0) {
+        *out_root = *root;
+        return CAIRN_OK;
+    }
+    chunk *rc_chunk;
+    node rn;
+    TRY(node_load(cs, &rc_chunk, &rn, root, -1));
+    int R = rn.level;
+    bool empty = R == 0 && rn.count == 0;
+    chunk_release(rc_chunk);
+    if (empty) return build_fresh(cs, out_root, E, n);
+
+    edit_level_out bufs[2];
+    memset(bufs, 0, sizeof bufs);
+    tree_edit *conv = NULL;
+    size_t conv_cap = 0;
+    const tree_edit *cur = E;
+    size_t ncur = n;
+    int rc = CAIRN_OK;
+    cairn_id result = *root;
+    for (int level = 0;; level++) {
+        edit_level_out *o = &bufs[level & 1];
+        out_clear(o);
+        rc = edit_level(cs, root, level, level == R, cur, ncur, o);
+        out_clear(&bufs[(level + 1) & 1]); /* the edits of this level are used up */
+        if (rc < 0) break;
+        if (level == R) {
+            rc = build_above(cs, &result, R, &o->root_nodes);
+            break;
+        }
+        if (o->n == 0) break; /* nothing changed above this level */
+        if (o->n > conv_cap) {
+            tree_edit *nc = cairn_realloc(conv, o->n * sizeof *nc);
+            if (!nc) {
+                rc = ERR(CAIRN_ENOMEM, "out of memory editing a tree");
+                break;
+            }
+            conv = nc;
+            conv_cap = o->n;
+        }
+        for (size_t i = 0; i < o->n; i++)
+            conv[i] = (tree_edit){ o->edits[i].key, o->edits[i].ref, o->edits[i].klen,
+                                   NODE_REF_SIZE, o->edits[i].op };
+        cur = conv;
+        ncur = o->n;
+    }
+    if (rc == CAIRN_OK) rc = collapse_root(cs, &result);
+    if (rc == CAIRN_OK) *out_root = result;
+    free(conv);
+    out_dispose(&bufs[0]);
+    out_dispose(&bufs[1]);
+    return rc;
+}

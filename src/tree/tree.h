@@ -1,0 +1,182 @@
+/*
+ * tree.h - prolly trees: ordered maps of byte keys to byte values stored as a tree of
+ * content-addressed nodes. A tree is named by its root id; it is never modified in place:
+ * edits build the new nodes beside the old ones and share every untouched subtree.
+ *
+ * History independence (DESIGN.md invariant 2): node boundaries depend only on the entries
+ * (a hash of each key and the entry sizes; see chunk_boundary()), so the same set of entries has
+ * the same root id whatever sequence of edits produced it.
+ */
+#ifndef CAIRN_TREE_H
+#define CAIRN_TREE_H
+
+#include "base/base.h"
+#include "base/hash.h"
+#include "chunk/chunk.h"
+#include "node.h"
+
+/* ---- the boundary rule (docs/FORMAT.md, "Node boundaries") ----
+ * After appending an entry of e = klen + vlen bytes (inner entries: klen + 40) to a node whose
+ * entries now total s bytes (the same measure), the node ends here when:
+ *   inner nodes need at least 2 entries; then
+ *   s <  CHUNK_MIN_BYTES: never; s >= CHUNK_MAX_BYTES: always; otherwise when
+ *   (XXH3_64(key, seed = level) >> 32) < min(2^32 - 1, s^3 * e / CHUNK_DIVISOR).
+ * s^3 * e / (CHUNK_DIVISOR * 2^32) approximates the hazard of a Weibull(k = 4, lambda = 4519)
+ * distribution of node sizes (mean ~4 KiB) in integer arithmetic, so that every implementation
+ * computes the same boundaries bit for bit. */
+#define CHUNK_MIN_BYTES 512u
+#define CHUNK_MAX_BYTES 16384u
+#define CHUNK_DIVISOR 24273u
+
+static inline bool chunk_boundary(unsigned level, uint32_t count, uint64_t size, uint64_t e,
+                                  const uint8_t *key, size_t klen)
+{
+    if (level > 0 && count < 2) return false;
+    if (size < CHUNK_MIN_BYTES) return false;
+    if (size >= CHUNK_MAX_BYTES) return true;
+    uint64_t t = size * size * size * e / CHUNK_DIVISOR;
+    if (t > UINT32_MAX) t = UINT32_MAX;
+    return (hash_xxh3(key, klen, level) >> 32) < t;
+}
+
+/* ---- edits ---- */
+
+enum { EDIT_PUT = 1, EDIT_DEL = 2 };
+
+/** One change to a tree. For inner levels val is a 40-byte ref. */
+typedef struct tree_edit {
+    const uint8_t *key;
+    const uint8_t *val;
+    uint32_t klen;
+    uint32_t vlen;
+    uint8_t op;
+} tree_edit;
+
+/** Writes the empty tree (one empty leaf) and returns its id. */
+int tree_empty(chunkstore *cs, cairn_id *out_root);
+
+/** Applies edits, sorted by key with no key twice, to the tree `root`; writes the new nodes and
+ *  returns the new root. Each touched node is rewritten once; untouched subtrees are shared.
+ *  Deleting an absent key changes nothing. */
+int tree_apply(chunkstore *cs, cairn_id *out_root, const cairn_id *root, const tree_edit *edits,
+               size_t n);
+
+/* ---- reads ---- */
+
+/** Point read. On success *out_leaf pins the leaf holding the value (release it after use). */
+int tree_get(chunkstore *cs, const cairn_id *root, const void *key, size_t klen,
+             chunk **out_leaf, const uint8_t **val, size_t *vlen);
+
+/** Number of entries with key < key (key == NULL: all entries). O(depth * fanout). */
+int tree_rank(chunkstore *cs, const cairn_id *root, const void *key, size_t klen, uint64_t *out);
+
+/** Walks every node and fills in the shape of the tree. */
+int tree_stats(chunkstore *cs, const cairn_id *root, cairn_table_stats *out);
+
+/* ---- cursors ----
+ * A cursor holds the path from the root to a node at `stop_level` (0: leaves; it then points at
+ * an entry). Node cursors (stop_level > 0) serve the edit algorithm and diff. */
+
+typedef struct tree_cursor {
+    chunkstore *cs;
+    int top;                 /* path[top] is at stop_level; path[0] is the root */
+    int stop_level;
+    bool nodes;              /* moves node by node at stop_level instead of entry by entry */
+    bool valid;
+    struct {
+        chunk *c;
+        node n;
+        uint32_t i;
+    } path[NODE_MAX_LEVEL];
+} tree_cursor;
+
+/** An entry cursor (stop_level must be 0) or, with nodes = true, a node cursor at stop_level.
+ *  Loads the root; a root below stop_level is CAIRN_EINVAL. */
+int tc_init(tree_cursor *tc, chunkstore *cs, const cairn_id *root, int stop_level, bool nodes);
+void tc_dispose(tree_cursor *tc);
+/** Entry cursor: first entry >= key (valid = false past the end). Node cursor: the node at
+ *  stop_level whose range holds key (the last node when key is past the end). */
+int tc_seek(tree_cursor *tc, const void *key, size_t klen);
+int tc_first(tree_cursor *tc);
+int tc_last(tree_cursor *tc);
+/** Moves one entry (node cursor: one node) forward/back. CAIRN_ENOTFOUND at either end (the
+ *  cursor becomes invalid). */
+int tc_next(tree_cursor *tc);
+int tc_prev(tree_cursor *tc);
+/** True when a node cursor is on the last node of its level. */
+bool tc_at_last_node(const tree_cursor *tc);
+
+static inline void tc_entry(const tree_cursor *tc, const uint8_t **k, size_t *klen,
+                            const uint8_t **v, size_t *vlen)
+{
+    const node *n = &tc->path[tc->top].n;
+    uint32_t i = tc->path[tc->top].i;
+    node_key(n, i, k, klen);
+    node_val(n, i, v, vlen);
+}
+
+static inline const node *tc_node(const tree_cursor *tc) { return &tc->path[tc->top].n; }
+static inline chunk *tc_chunk(const tree_cursor *tc) { return tc->path[tc->top].c; }
+
+/* ---- building (build.c) ---- */
+
+/** The per-level chunker: accumulates entries of one node and says where a node ends. */
+typedef struct level_writer {
+    uint8_t level;
+    uint32_t n;
+    cairn_buf keys, vals;
+    uint32_t *kend, *vend;
+    size_t cap;
+    uint64_t subtree;        /* entries under this node so far */
+} level_writer;
+
+void lw_init(level_writer *w, int level);
+void lw_dispose(level_writer *w);
+/** Appends an entry (cnt = entries under it: 1 for leaf entries). *boundary says the node
+ *  must end after it. */
+int lw_add(level_writer *w, const uint8_t *key, size_t klen, const uint8_t *val, size_t vlen,
+           uint64_t cnt, bool *boundary);
+/** Serialises the pending entries as a node, stores it, resets the writer. Caller releases
+ *  *out (its id is set; subtree count in *out_count). */
+int lw_flush(level_writer *w, chunkstore *cs, chunk **out, uint64_t *out_count);
+
+/** Streaming bottom-up builder: feed entries in key order at `base_level`. */
+typedef struct tree_builder {
+    chunkstore *cs;
+    int base_level;
+    level_writer lv[NODE_MAX_LEVEL];
+    uint64_t emitted[NODE_MAX_LEVEL];
+    int nlevels;
+} tree_builder;
+
+void tb_init(tree_builder *b, chunkstore *cs, int base_level);
+void tb_dispose(tree_builder *b);
+/** Adds an entry at the base level (leaf: key/value, cnt 1; inner: key/ref, cnt = subtree). */
+int tb_add(tree_builder *b, const uint8_t *key, size_t klen, const uint8_t *val, size_t vlen,
+           uint64_t cnt);
+/** Finishes every level and returns the root (the empty tree when nothing was added). */
+int tb_finish(tree_builder *b, cairn_id *out_root);
+
+/** Makes a 40-byte ref. */
+static inline void make_ref(uint8_t out[NODE_REF_SIZE], const cairn_id *id, uint64_t count)
+{
+    memcpy(out, id->bytes, CAIRN_ID_SIZE);
+    store_le64(out + CAIRN_ID_SIZE, count);
+}
+
+/** Last key of a node (count > 0). */
+static inline void node_last_key(const node *n, const uint8_t **k, size_t *klen)
+{
+    node_key(n, n->count - 1, k, klen);
+}
+
+/** Entries under a node. */
+uint64_t node_subtree_count(const node *n);
+
+
+
+/** Checks the structure of a whole tree: levels step down by one, every inner key equals its
+ *  child's last key, subtree counts add up, keys increase across nodes. O(nodes).
+ *  CAIRN_ECORRUPT naming the first bad node. */
+int tree_check(chunkstore *cs, const cairn_id *root);
+#endif /* CAIRN_TREE_H */
