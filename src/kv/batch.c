@@ -1,0 +1,307 @@
+/*
+ * batch.c - atomic multi-table batches. Operations are copied into an arena of large blocks (no
+ * reallocation moves them), then at commit sorted by (table, key, order of arrival) with a
+ * quicksort keyed on the first eight key bytes, de-duplicated (the last operation on a key
+ * wins), applied to each table's tree as one sorted edit, and published with one catalog commit:
+ * all or nothing.
+ */
+#include <stdlib.h>
+
+#include "kv.h"
+
+#define ARENA_BLOCK (1u << 20)
+
+typedef struct bop {
+    uint64_t prefix;         /* first 8 key bytes, big-endian, zero-padded: fast ordering */
+    const uint8_t *kv;       /* key bytes, then value bytes, in the arena */
+    uint32_t klen, vlen;
+    uint32_t seq;            /* arrival order: the later operation on a key wins */
+    uint16_t table;          /* index into batch->names */
+    uint8_t op;
+} bop;
+
+typedef struct block {
+    struct block *next;
+    size_t used, cap;
+    uint8_t data[];
+} block;
+
+struct cairn_batch {
+    cairn_db *db;
+    bop *ops;
+    size_t n, cap;
+    block *blocks;           /* newest first */
+    char **names;            /* distinct tables used, in first-use order */
+    size_t nnames;
+    bool failed;
+};
+
+int cairn_batch_new(cairn_batch **out, cairn_db *db)
+{
+    FAIL_IF(db->r.readonly, CAIRN_EREADONLY, "cannot write: %s was opened read-only", db->r.url);
+    cairn_batch *b = cairn_calloc(1, sizeof *b);
+    if (!b) return ERR(CAIRN_ENOMEM, "out of memory creating a batch");
+    b->db = db;
+    *out = b;
+    return CAIRN_OK;
+}
+
+void cairn_batch_clear(cairn_batch *b)
+{
+    if (!b) return;
+    while (b->blocks) {
+        block *next = b->blocks->next;
+        free(b->blocks);
+        b->blocks = next;
+    }
+    for (size_t i = 0; i < b->nnames; i++) free(b->names[i]);
+    free(b->names);
+    b->names = NULL;
+    b->nnames = 0;
+    b->n = 0;
+    b->failed = false;
+}
+
+void cairn_batch_free(cairn_batch *b)
+{
+    if (!b) return;
+    cairn_batch_clear(b);
+    free(b->ops);
+    free(b);
+}
+
+size_t cairn_batch_count(const cairn_batch *b) { return b->n; }
+
+static uint8_t *arena_alloc(cairn_batch *b, size_t n)
+{
+    block *blk = b->blocks;
+    if (!blk || blk->cap - blk->used < n) {
+        size_t cap = n > ARENA_BLOCK ? n : ARENA_BLOCK;
+        blk = cairn_malloc(sizeof *blk + cap);
+        if (!blk) return NULL;
+        blk->used = 0;
+        blk->cap = cap;
+        blk->next = b->blocks;
+        b->blocks = blk;
+    }
+    uint8_t *p = blk->data + blk->used;
+    blk->used += n;
+    return p;
+}
+
+static int table_index(cairn_batch *b, const cairn_table *t, uint16_t *out)
+{
+    for (size_t i = b->nnames; i-- > 0;) /* the last one used is the likely one */
+        if (strcmp(b->names[i], t->name) == 0) {
+            *out = (uint16_t)i;
+            return CAIRN_OK;
+        }
+    FAIL_IF(b->nnames >= UINT16_MAX, CAIRN_EINVAL, "a batch may touch at most %u tables",
+            UINT16_MAX);
+    char **nn = cairn_realloc(b->names, (b->nnames + 1) * sizeof *nn);
+    if (!nn) return ERR(CAIRN_ENOMEM, "out of memory adding to a batch");
+    b->names = nn;
+    if (!(nn[b->nnames] = cairn_strdup(t->name))) return ERR(CAIRN_ENOMEM, "out of memory");
+    *out = (uint16_t)b->nnames++;
+    return CAIRN_OK;
+}
+
+static int batch_add(cairn_batch *b, cairn_table *t, const void *key, size_t klen,
+                     const void *val, size_t vlen, uint8_t op)
+{
+    if (b->failed)
+        return ERR(CAIRN_ESTATE, "an earlier operation on this batch failed; clear or free it");
+    int rc = CAIRN_OK;
+    if (t->db != b->db) rc = ERR(CAIRN_EINVAL, "table '%s' belongs to another repository", t->name);
+    if (rc == CAIRN_OK) rc = kv_check_sizes(t, klen, op == EDIT_PUT ? &vlen : NULL);
+    if (rc == CAIRN_OK && b->n >= UINT32_MAX)
+        rc = ERR(CAIRN_EINVAL, "a batch holds at most %u operations", UINT32_MAX);
+    uint16_t ti = 0;
+    if (rc == CAIRN_OK) rc = table_index(b, t, &ti);
+    if (rc == CAIRN_OK && b->n == b->cap) {
+        size_t ncap = b->cap ? b->cap * 2 : 1024;
+        bop *no = cairn_realloc(b->ops, ncap * sizeof *no);
+        if (!no) rc = ERR(CAIRN_ENOMEM, "out of memory adding to a batch");
+        else {
+            b->ops = no;
+            b->cap = ncap;
+        }
+    }
+    uint8_t *p = NULL;
+    if (rc == CAIRN_OK && !(p = arena_alloc(b, klen + vlen)))
+        rc = ERR(CAIRN_ENOMEM, "out of memory adding %zu bytes to a batch", klen + vlen);
+    if (rc < 0) {
+        b->failed = true;
+        return rc;
+    }
+    if (klen) memcpy(p, key, klen);
+    if (vlen) memcpy(p + klen, val, vlen);
+    uint8_t pre[8] = { 0 };
+    memcpy(pre, key, klen < 8 ? klen : 8);
+    b->ops[b->n] = (bop){ load_be64(pre), p, (uint32_t)klen, (uint32_t)vlen, (uint32_t)b->n, ti, op };
+    b->n++;
+    return CAIRN_OK;
+}
+
+int cairn_batch_put(cairn_batch *b, cairn_table *t, const void *key, size_t klen,
+                    const void *val, size_t vlen)
+{
+    return batch_add(b, t, key, klen, val, vlen, EDIT_PUT);
+}
+
+int cairn_batch_delete(cairn_batch *b, cairn_table *t, const void *key, size_t klen)
+{
+    return batch_add(b, t, key, klen, NULL, 0, EDIT_DEL);
+}
+
+/* ---- sorting ---- */
+
+static inline int bop_cmp(const bop *a, const bop *b)
+{
+    if (a->table != b->table) return a->table < b->table ? -1 : 1;
+    if (a->prefix != b->prefix) return a->prefix < b->prefix ? -1 : 1;
+    int c = bytes_cmp(a->kv, a->klen, b->kv, b->klen);
+    if (c) return c;
+    return (a->seq > b->seq) - (a->seq < b->seq);
+}
+
+static inline void bop_swap(bop *a, bop *b)
+{
+    bop t = *a;
+    *a = *b;
+    *b = t;
+}
+
+/* Quicksort with median-of-three pivots and insertion sort for short runs; recursion only on
+ * the smaller side, so the stack stays O(log n). All elements are distinct (seq), so the
+ * order is total. */
+static void bop_sort(bop *v, size_t n)
+{
+    while (n > 16) {
+        size_t m = n / 2;
+        if (bop_cmp(&v[m], &v[0]) < 0) bop_swap(&v[m], &v[0]);
+        if (bop_cmp(&v[n - 1], &v[m]) < 0) {
+            bop_swap(&v[n - 1], &v[m]);
+            if (bop_cmp(&v[m], &v[0]) < 0) bop_swap(&v[m], &v[0]);
+        }
+        bop pivot = v[m];
+        size_t i = 0, j = n - 1;
+        for (;;) {
+            while (bop_cmp(&v[i], &pivot) < 0) i++;
+            while (bop_cmp(&pivot, &v[j]) < 0) j--;
+            if (i >= j) break;
+            bop_swap(&v[i], &v[j]);
+            i++;
+            j--;
+        }
+        size_t left = j + 1; /* [0, left) <= pivot <= [left, n) */
+        if (left < n - left) {
+            bop_sort(v, left);
+            v += left;
+            n -= left;
+        } else {
+            bop_sort(v + left, n - left);
+            n = left;
+        }
+    }
+    for (size_t i = 1; i < n; i++) {
+        bop x = v[i];
+        size_t j = i;
+        while (j > 0 && bop_cmp(&x, &v[j - 1]) < 0) {
+            v[j] = v[j - 1];
+            j--;
+        }
+        v[j] = x;
+    }
+}
+
+/* ---- commit ---- */
+
+static int apply_table(cairn_batch *b, version *base, size_t from, size_t to, tree_edit *edits,
+                       table_change *ch)
+{
+    const char *name = b->names[b->ops[from].table];
+    const vtable *vt = version_find(base, name);
+    FAIL_IF(!vt, CAIRN_ENOTFOUND, "table '%s' does not exist in %s (dropped?); nothing was written",
+            name, b->db->r.url);
+    size_t m = 0;
+    for (size_t i = from; i < to; i++) {
+        const bop *o = &b->ops[i];
+        if (i + 1 < to && o->klen == b->ops[i + 1].klen &&
+            memcmp(o->kv, b->ops[i + 1].kv, o->klen) == 0)
+            continue; /* a later operation on this key wins */
+        edits[m++] = (tree_edit){ o->kv, o->kv + o->klen, o->klen, o->vlen, o->op };
+    }
+    ch->name = name;
+    ch->drop = false;
+    return tree_apply(&b->db->r.cs, &ch->root, &vt->d.root, edits, m);
+}
+
+int cairn_batch_commit(cairn_batch *b)
+{
+    if (b->failed)
+        return ERR(CAIRN_ESTATE, "an earlier operation on this batch failed; clear or free it");
+    if (b->n == 0) return CAIRN_OK;
+    cairn_db *db = b->db;
+    bop_sort(b->ops, b->n);
+    tree_edit *edits = cairn_malloc(b->n * sizeof *edits);
+    table_change *changes = cairn_calloc(b->nnames, sizeof *changes);
+    if (!edits || !changes) {
+        free(edits);
+        free(changes);
+        return ERR(CAIRN_ENOMEM, "out of memory committing a batch of %zu operations", b->n);
+    }
+    pthread_mutex_lock(&db->wmu);
+    version *base = db_current(db);
+    int rc = CAIRN_OK;
+    size_t nch = 0;
+    for (size_t from = 0; rc == CAIRN_OK && from < b->n;) {
+        size_t to = from + 1;
+        while (to < b->n && b->ops[to].table == b->ops[from].table) to++;
+        rc = apply_table(b, base, from, to, edits, &changes[nch]);
+        if (rc == CAIRN_OK) {
+            const vtable *vt = version_find(base, changes[nch].name);
+            if (memcmp(vt->d.root.bytes, changes[nch].root.bytes, CAIRN_ID_SIZE) != 0) nch++;
+        }
+        from = to;
+    }
+    if (rc == CAIRN_OK && nch > 0) rc = db_commit(db, base, changes, nch);
+    version_release(base);
+    pthread_mutex_unlock(&db->wmu);
+    free(edits);
+    free(changes);
+    if (rc == CAIRN_OK) cairn_batch_clear(b);
+    return rc;
+}
+
+/* ---- single operations: one-entry batches ---- */
+
+static int single(cairn_table *t, const void *key, size_t klen, const void *val, size_t vlen,
+                  uint8_t op)
+{
+    TRY(kv_check_sizes(t, klen, op == EDIT_PUT ? &vlen : NULL));
+    cairn_db *db = t->db;
+    FAIL_IF(db->r.readonly, CAIRN_EREADONLY, "cannot write: %s was opened read-only", db->r.url);
+    tree_edit e = { key, val, (uint32_t)klen, (uint32_t)vlen, op };
+    pthread_mutex_lock(&db->wmu);
+    version *base = db_current(db);
+    const vtable *vt = NULL;
+    table_change ch = { t->name, false, { { 0 } } };
+    int rc = version_table(&vt, base, t);
+    if (rc == CAIRN_OK) rc = tree_apply(&db->r.cs, &ch.root, &vt->d.root, &e, 1);
+    if (rc == CAIRN_OK && memcmp(ch.root.bytes, vt->d.root.bytes, CAIRN_ID_SIZE) != 0)
+        rc = db_commit(db, base, &ch, 1);
+    version_release(base);
+    pthread_mutex_unlock(&db->wmu);
+    return rc;
+}
+
+int cairn_put(cairn_table *t, const void *key, size_t klen, const void *val, size_t vlen)
+{
+    return single(t, key, klen, val, vlen, EDIT_PUT);
+}
+
+int cairn_delete(cairn_table *t, const void *key, size_t klen)
+{
+    return single(t, key, klen, NULL, 0, EDIT_DEL);
+}

@@ -1,0 +1,70 @@
+/*
+ * kv.h - the key-value layer behind the public API: the db handle, immutable versions (a
+ * catalog root and its decoded table list) that snapshots pin, and the internals shared by
+ * db.c, batch.c and read.c.
+ *
+ * Concurrency: `cur` (the current version) is swapped under vmu; readers take a reference and
+ * read without locks, since everything a version names is immutable. Writers serialise on wmu.
+ */
+#ifndef CAIRN_KV_H
+#define CAIRN_KV_H
+
+#include <pthread.h>
+
+#include "base/base.h"
+#include "repo/repo.h"
+#include "tree/tree.h"
+
+typedef struct vtable {
+    char *name;
+    tabledesc d;
+} vtable;
+
+typedef struct version {
+    atomic_uint refs;
+    cairn_id rec_id;
+    rootrec rec;
+    size_t n;
+    vtable *t;               /* sorted by name (bytewise) */
+} version;
+
+struct cairn_db {
+    repo r;
+    pthread_mutex_t vmu;
+    version *cur;
+    pthread_mutex_t wmu;
+};
+
+struct cairn_table {
+    cairn_db *db;
+    char *name;
+};
+
+struct cairn_snapshot {
+    cairn_db *db;
+    version *v;
+};
+
+void version_release(version *v);
+/** A new reference to the current version. */
+version *db_current(cairn_db *db);
+/** The table named name in v, or NULL. */
+const vtable *version_find(const version *v, const char *name);
+/** Finds the table of a handle in a version; CAIRN_ENOTFOUND with a message if absent. */
+int version_table(const vtable **out, const version *v, const cairn_table *t);
+
+/** A change to the catalog: set a table's root (creating it) or drop it. */
+typedef struct table_change {
+    const char *name;
+    bool drop;
+    cairn_id root;
+} table_change;
+
+/** Applies catalog changes on top of base (which must be current; caller holds wmu), publishes
+ *  the new state durably and makes it current. */
+int db_commit(cairn_db *db, version *base, table_change *changes, size_t n);
+
+/** Checks key and value sizes against the limits; CAIRN_EINVAL naming the table. */
+int kv_check_sizes(const cairn_table *t, size_t klen, const size_t *vlen);
+
+#endif /* CAIRN_KV_H */

@@ -1,0 +1,224 @@
+/*
+ * repo.c - opening and creating repositories, the root record and table descriptor codecs, and
+ * publishing a new working state (write, flush, then compare-and-swap the working ref).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "base/varint.h"
+#include "repo.h"
+#include "store/store.h"
+#include "tree/tree.h"
+
+#define DEFAULT_CACHE_BYTES (256u << 20)
+#define HEAD_REF "HEAD"
+
+int rootrec_encode(uint8_t out[ROOTREC_SIZE], const rootrec *rec)
+{
+    out[0] = CHUNK_KIND_ROOT;
+    out[1] = ROOTREC_VERSION;
+    memcpy(out + 2, rec->catalog.bytes, 32);
+    memcpy(out + 34, rec->base_commit.bytes, 32);
+    store_le64(out + 66, rec->wal_seq);
+    return CAIRN_OK;
+}
+
+int rootrec_decode(rootrec *out, const uint8_t *p, size_t len)
+{
+    FAIL_IF(len != ROOTREC_SIZE, CAIRN_ECORRUPT, "root record is %zu bytes, expected %d", len,
+            ROOTREC_SIZE);
+    FAIL_IF(p[0] != CHUNK_KIND_ROOT, CAIRN_ECORRUPT, "chunk kind %u is not a root record", p[0]);
+    FAIL_IF(p[1] != ROOTREC_VERSION, CAIRN_ECORRUPT,
+            "root record version %u is not supported (this build reads version %d)", p[1],
+            ROOTREC_VERSION);
+    memcpy(out->catalog.bytes, p + 2, 32);
+    memcpy(out->base_commit.bytes, p + 34, 32);
+    out->wal_seq = load_le64(p + 66);
+    return CAIRN_OK;
+}
+
+int rootrec_load(repo *r, rootrec *out, const cairn_id *id)
+{
+    chunk *c;
+    TRY(cs_get(&r->cs, &c, id));
+    int rc = rootrec_decode(out, c->data, c->len);
+    chunk_release(c);
+    if (rc < 0) {
+        char hex[CAIRN_ID_HEX_SIZE];
+        cairn_id_to_hex(hex, id);
+        return cairn_error_prefix(rc, "root record %s", hex);
+    }
+    return CAIRN_OK;
+}
+
+int tabledesc_encode(cairn_buf *buf, const tabledesc *d)
+{
+    uint8_t b[2 + 32 + 1];
+    b[0] = TABLEDESC_VERSION;
+    b[1] = d->kind;
+    memcpy(b + 2, d->root.bytes, 32);
+    b[34] = 0; /* no options */
+    return cairn_buf_set(buf, b, sizeof b);
+}
+
+int tabledesc_decode(tabledesc *out, const uint8_t *p, size_t len)
+{
+    FAIL_IF(len < 35, CAIRN_ECORRUPT, "table descriptor of %zu bytes is truncated", len);
+    FAIL_IF(p[0] != TABLEDESC_VERSION, CAIRN_ECORRUPT,
+            "table descriptor version %u is not supported", p[0]);
+    FAIL_IF(p[1] != TABLE_KIND_KV, CAIRN_ECORRUPT, "table kind %u is unknown", p[1]);
+    uint64_t optlen;
+    size_t n = varint_get(p + 34, p + len, &optlen);
+    FAIL_IF(n == 0 || 34 + n + optlen != len, CAIRN_ECORRUPT,
+            "table descriptor options are malformed");
+    out->kind = p[1];
+    memcpy(out->root.bytes, p + 2, 32);
+    return CAIRN_OK;
+}
+
+int table_name_check(const char *name)
+{
+    size_t n = name ? strlen(name) : 0;
+    FAIL_IF(n == 0, CAIRN_EINVAL, "table name is empty");
+    FAIL_IF(n > CAIRN_MAX_TABLE_NAME, CAIRN_EINVAL, "table name of %zu bytes is over the %u byte limit",
+            n, CAIRN_MAX_TABLE_NAME);
+    const uint8_t *p = (const uint8_t *)name;
+    for (size_t i = 0; i < n;) {
+        uint8_t c = p[i];
+        FAIL_IF(c < 0x20 || c == 0x7f || c == '/', CAIRN_EINVAL,
+                "table name '%s' contains a control character or '/'", name);
+        size_t len = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
+        FAIL_IF(len == 0 || i + len > n, CAIRN_EINVAL, "table name '%s' is not valid UTF-8", name);
+        for (size_t j = 1; j < len; j++)
+            FAIL_IF((p[i + j] & 0xc0) != 0x80, CAIRN_EINVAL, "table name '%s' is not valid UTF-8",
+                    name);
+        i += len;
+    }
+    return CAIRN_OK;
+}
+
+static char *working_ref(const repo *r) { return cairn_sprintf("working/%s", r->branch); }
+
+static int ref_value_id(cairn_id *out, const cairn_buf *val, const char *ref)
+{
+    char hex[CAIRN_ID_HEX_SIZE];
+    FAIL_IF(val->len != 65 || val->data[64] != '\n', CAIRN_ECORRUPT,
+            "ref '%s' does not hold a chunk id (expected 64 hex digits and a newline)", ref);
+    memcpy(hex, val->data, 64);
+    hex[64] = '\0';
+    int rc = cairn_id_from_hex(out, hex);
+    if (rc < 0) return cairn_error_prefix(CAIRN_ECORRUPT, "ref '%s'", ref);
+    return CAIRN_OK;
+}
+
+static int initialise(repo *r, const char *wref, cairn_id *out_id, rootrec *out_rec)
+{
+    rootrec rec;
+    memset(&rec, 0, sizeof rec);
+    TRY(tree_empty(&r->cs, &rec.catalog));
+    cairn_id id;
+    TRY(repo_publish(r, &id, NULL, &rec));
+    char head[64];
+    int n = snprintf(head, sizeof head, "ref: heads/%s\n", r->branch);
+    int rc = r->store->ref_cas(r->store, HEAD_REF, NULL, 0, head, (size_t)n);
+    if (rc < 0 && rc != CAIRN_ECONFLICT) return rc;
+    (void)wref;
+    *out_id = id;
+    *out_rec = rec;
+    return CAIRN_OK;
+}
+
+int repo_open(repo *r, const char *url, cairn_store *store, const cairn_open_options *opts,
+              cairn_id *out_id, rootrec *out_rec)
+{
+    memset(r, 0, sizeof *r);
+    cairn_open_options defaults = CAIRN_OPEN_OPTIONS_INIT;
+    if (!opts) opts = &defaults;
+    if (opts->version < 1 || opts->version > CAIRN_OPEN_OPTIONS_VERSION) {
+        if (store) store->close(store);
+        return ERR(CAIRN_EINVAL, "open options version %u is not supported", opts->version);
+    }
+    int rc = CAIRN_OK;
+    if (!store) rc = cairn_store_open_url(&store, url, opts->flags, opts->lock_timeout_ms);
+    if (rc < 0) return rc;
+    if (store->version < 1) {
+        store->close(store);
+        return ERR(CAIRN_EINVAL, "store backend reports interface version %u", store->version);
+    }
+    r->store = store;
+    r->readonly = (opts->flags & CAIRN_OPEN_READONLY) != 0;
+    r->url = cairn_strdup(url ? url : store->location);
+    r->branch = cairn_strdup(REPO_DEFAULT_BRANCH);
+    int level = opts->compression_level == CAIRN_COMPRESSION_NONE ? -1
+                : opts->compression_level ? opts->compression_level : 1;
+    if (!r->url || !r->branch) rc = ERR(CAIRN_ENOMEM, "out of memory opening a repository");
+    if (rc == CAIRN_OK)
+        rc = cs_init(&r->cs, store, opts->cache_bytes ? opts->cache_bytes : DEFAULT_CACHE_BYTES,
+                     level);
+    char *wref = rc == CAIRN_OK ? working_ref(r) : NULL;
+    if (rc == CAIRN_OK && !wref) rc = ERR(CAIRN_ENOMEM, "out of memory opening a repository");
+    cairn_buf val = CAIRN_BUF_INIT;
+    if (rc == CAIRN_OK) {
+        rc = store->ref_get(store, &val, wref);
+        if (rc == CAIRN_ENOTFOUND) {
+            if ((opts->flags & CAIRN_OPEN_CREATE) && !r->readonly)
+                rc = initialise(r, wref, out_id, out_rec);
+            else
+                rc = ERR(CAIRN_ENOTFOUND,
+                         "%s holds no cairn repository state (ref %s is missing); create one "
+                         "with 'cairn init'",
+                         r->url, wref);
+        } else if (rc == CAIRN_OK) {
+            rc = ref_value_id(out_id, &val, wref);
+            if (rc == CAIRN_OK) rc = rootrec_load(r, out_rec, out_id);
+        }
+    }
+    cairn_buf_dispose(&val);
+    free(wref);
+    if (rc < 0) {
+        int keep = cairn_error_last()->code;
+        char msg[1024];
+        snprintf(msg, sizeof msg, "%s", cairn_error_last()->message);
+        repo_close(r);
+        cairn_error_set(keep, "%s", msg);
+    }
+    return rc;
+}
+
+int repo_close(repo *r)
+{
+    cs_dispose(&r->cs);
+    if (r->store) r->store->close(r->store);
+    free(r->url);
+    free(r->branch);
+    memset(r, 0, sizeof *r);
+    return CAIRN_OK;
+}
+
+int repo_publish(repo *r, cairn_id *out_id, const cairn_id *old_id, const rootrec *rec)
+{
+    FAIL_IF(r->readonly, CAIRN_EREADONLY, "repository %s was opened read-only", r->url);
+    uint8_t buf[ROOTREC_SIZE];
+    rootrec_encode(buf, rec);
+    cairn_id id;
+    TRY(cs_put(&r->cs, &id, NULL, buf, sizeof buf));
+    TRY(cs_flush(&r->cs));
+    char oldv[66], newv[66];
+    if (old_id) {
+        cairn_id_to_hex(oldv, old_id);
+        oldv[64] = '\n';
+    }
+    cairn_id_to_hex(newv, &id);
+    newv[64] = '\n';
+    char *wref = working_ref(r);
+    FAIL_IF(!wref, CAIRN_ENOMEM, "out of memory");
+    int rc = r->store->ref_cas(r->store, wref, old_id ? oldv : NULL, old_id ? 65 : 0, newv, 65);
+    if (rc == CAIRN_ECONFLICT)
+        rc = ERR(CAIRN_ECONFLICT,
+                 "the working state of branch '%s' in %s was changed by someone else; "
+                 "reopen the repository and retry",
+                 r->branch, r->url);
+    free(wref);
+    if (rc == CAIRN_OK) *out_id = id;
+    return rc;
+}

@@ -1,0 +1,71 @@
+/*
+ * repo.h - the repository: a store opened by URL, the refs that name its state, and the two
+ * hashed structures above the trees (docs/FORMAT.md):
+ *
+ *   root record (chunk kind 2): the working state of a branch =
+ *     u8 kind (2) | u8 version (1) | catalog root (32) | base commit (32, zero = none) |
+ *     u64 LE WAL sequence applied
+ *   catalog: a prolly tree mapping table name (UTF-8) -> table descriptor =
+ *     u8 version (1) | u8 kind (1 = key-value table) | table root (32) | varint options length |
+ *     options
+ *
+ * The ref "working/<branch>" holds the hex id of the branch's root record (64 hex digits and a
+ * newline); "HEAD" holds "ref: heads/<branch>\n". A new state becomes current by writing its
+ * chunks, flushing the store, then moving the working ref by compare-and-swap.
+ */
+#ifndef CAIRN_REPO_H
+#define CAIRN_REPO_H
+
+#include "base/base.h"
+#include "chunk/chunk.h"
+
+#define REPO_DEFAULT_BRANCH "main"
+#define ROOTREC_VERSION 1
+#define ROOTREC_SIZE (2 + 32 + 32 + 8)
+#define TABLEDESC_VERSION 1
+
+enum table_kind { TABLE_KIND_KV = 1 };
+
+typedef struct rootrec {
+    cairn_id catalog;
+    cairn_id base_commit;    /* all zero: none */
+    uint64_t wal_seq;
+} rootrec;
+
+typedef struct tabledesc {
+    uint8_t kind;
+    cairn_id root;
+} tabledesc;
+
+typedef struct repo {
+    cairn_store *store;
+    chunkstore cs;
+    char *url;
+    char *branch;
+    bool readonly;
+} repo;
+
+/** Opens (or creates, with CAIRN_OPEN_CREATE) the repository at url. On success the repo owns
+ *  the store. Writes the id of the current root record and the record itself. */
+int repo_open(repo *r, const char *url, cairn_store *store, const cairn_open_options *opts,
+              cairn_id *out_rec_id, rootrec *out_rec);
+/** Closes the store and frees everything; returns the store's first error, if any. */
+int repo_close(repo *r);
+
+int rootrec_encode(uint8_t out[ROOTREC_SIZE], const rootrec *rec);
+int rootrec_decode(rootrec *out, const uint8_t *data, size_t len);
+/** Loads and decodes a root record by id. */
+int rootrec_load(repo *r, rootrec *out, const cairn_id *id);
+
+/** Encodes a table descriptor into buf (replacing its contents). */
+int tabledesc_encode(cairn_buf *buf, const tabledesc *d);
+int tabledesc_decode(tabledesc *out, const uint8_t *data, size_t len);
+
+/** Checks a table name: 1..CAIRN_MAX_TABLE_NAME bytes of UTF-8, no control characters, no '/'. */
+int table_name_check(const char *name);
+
+/** Writes the root record, flushes the store (durability barrier) and moves the working ref from
+ *  old_id to the new record by compare-and-swap. Writes the new record's id. */
+int repo_publish(repo *r, cairn_id *out_id, const cairn_id *old_id, const rootrec *rec);
+
+#endif /* CAIRN_REPO_H */

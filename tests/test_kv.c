@@ -1,0 +1,370 @@
+/*
+ * test_kv.c - the public key-value API (cairn.h) on an in-memory repository: tables, point
+ * operations, atomic batches, snapshots, cursors over ranges, counts, limits and errors.
+ * The same checks run against a local repository once per build in test_local_kv (below).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "base/base.h" /* cairn_alloc_fail_after */
+#include "cairn.h"
+#include "test.h"
+
+static const char *repo_url(void)
+{
+    const char *u = getenv("CAIRN_TEST_URL");
+    return u ? u : "mem:";
+}
+
+static cairn_db *open_db(void)
+{
+    cairn_open_options o = CAIRN_OPEN_OPTIONS_INIT;
+    o.flags = CAIRN_OPEN_CREATE;
+    cairn_db *db = NULL;
+    if (cairn_open(&db, repo_url(), &o) != CAIRN_OK) {
+        fprintf(stderr, "open %s: %s\n", repo_url(), cairn_error_last()->message);
+        exit(1);
+    }
+    return db;
+}
+
+static int get_str(cairn_table *t, const cairn_snapshot *s, const char *k, char *out, size_t cap)
+{
+    void *v;
+    size_t n;
+    int rc = cairn_get(&v, &n, t, s, k, strlen(k));
+    if (rc != CAIRN_OK) return rc;
+    snprintf(out, cap, "%.*s", (int)n, (const char *)v);
+    cairn_free(v);
+    return CAIRN_OK;
+}
+
+static void tables_and_point_ops(void)
+{
+    cairn_db *db = open_db();
+    cairn_table *t;
+    CHECK_RC(cairn_table_open(&t, db, "users", 0), CAIRN_ENOTFOUND);
+    CHECK_ERRMSG("users");
+    CHECK_OK(cairn_table_open(&t, db, "users", CAIRN_TABLE_CREATE));
+    CHECK_STR(cairn_table_name(t), "users");
+    char buf[64];
+    CHECK_RC(get_str(t, NULL, "alice", buf, sizeof buf), CAIRN_ENOTFOUND);
+    CHECK_ERRMSG("alice");
+    CHECK_OK(cairn_put(t, "alice", 5, "1", 1));
+    CHECK_OK(cairn_put(t, "bob", 3, "2", 1));
+    CHECK_OK(get_str(t, NULL, "alice", buf, sizeof buf));
+    CHECK_STR(buf, "1");
+    CHECK_OK(cairn_put(t, "alice", 5, "one", 3));
+    CHECK_OK(get_str(t, NULL, "alice", buf, sizeof buf));
+    CHECK_STR(buf, "one");
+    CHECK_OK(cairn_delete(t, "alice", 5));
+    CHECK_RC(get_str(t, NULL, "alice", buf, sizeof buf), CAIRN_ENOTFOUND);
+    CHECK_OK(cairn_delete(t, "nobody", 6)); /* absent: fine */
+    /* empty key and empty value are legal */
+    CHECK_OK(cairn_put(t, "", 0, "", 0));
+    void *v;
+    size_t n = 99;
+    CHECK_OK(cairn_get(&v, &n, t, NULL, "", 0));
+    CHECK(v != NULL);
+    CHECK_EQ(n, 0);
+    cairn_free(v);
+
+    cairn_id r1, r2;
+    CHECK_OK(cairn_table_root(&r1, t, NULL));
+    cairn_table *t2;
+    CHECK_OK(cairn_table_open(&t2, db, "orders", CAIRN_TABLE_CREATE));
+    CHECK_OK(cairn_table_root(&r2, t2, NULL));
+    CHECK(memcmp(r1.bytes, r2.bytes, 32) != 0);
+
+    /* bad names */
+    cairn_table *bad;
+    CHECK_RC(cairn_table_open(&bad, db, "", CAIRN_TABLE_CREATE), CAIRN_EINVAL);
+    CHECK_RC(cairn_table_open(&bad, db, "a/b", CAIRN_TABLE_CREATE), CAIRN_EINVAL);
+    CHECK_RC(cairn_table_open(&bad, db, "tab\tle", CAIRN_TABLE_CREATE), CAIRN_EINVAL);
+
+    /* drop */
+    CHECK_OK(cairn_table_drop(db, "orders"));
+    CHECK_RC(cairn_put(t2, "x", 1, "y", 1), CAIRN_ENOTFOUND);
+    CHECK_ERRMSG("orders");
+    CHECK_RC(cairn_table_drop(db, "orders"), CAIRN_ENOTFOUND);
+    cairn_table_close(t2);
+    cairn_table_close(t);
+    CHECK_OK(cairn_close(db));
+}
+
+static void limits(void)
+{
+    cairn_db *db = open_db();
+    cairn_table *t;
+    CHECK_OK(cairn_table_open(&t, db, "lim", CAIRN_TABLE_CREATE));
+    cairn_id before;
+    CHECK_OK(cairn_table_root(&before, t, NULL));
+    static char big[CAIRN_MAX_VALUE_SIZE + 1];
+    CHECK_RC(cairn_put(t, big, CAIRN_MAX_KEY_SIZE + 1, "v", 1), CAIRN_EINVAL);
+    CHECK_ERRMSG("key of 4097 bytes");
+    CHECK_ERRMSG("lim");
+    CHECK_RC(cairn_put(t, "k", 1, big, CAIRN_MAX_VALUE_SIZE + 1), CAIRN_EINVAL);
+    CHECK_ERRMSG("value of");
+    CHECK_OK(cairn_put(t, big, CAIRN_MAX_KEY_SIZE, big, CAIRN_MAX_VALUE_SIZE));
+    void *v;
+    size_t n;
+    CHECK_OK(cairn_get(&v, &n, t, NULL, big, CAIRN_MAX_KEY_SIZE));
+    CHECK_EQ(n, CAIRN_MAX_VALUE_SIZE);
+    cairn_free(v);
+    CHECK_RC(cairn_get(&v, &n, t, NULL, big, CAIRN_MAX_KEY_SIZE + 1), CAIRN_EINVAL);
+    CHECK_EQ(cairn_max_key_size(), CAIRN_MAX_KEY_SIZE);
+    CHECK_EQ(cairn_max_value_size(), CAIRN_MAX_VALUE_SIZE);
+    cairn_table_close(t);
+    CHECK_OK(cairn_close(db));
+}
+
+static void batches_are_atomic(void)
+{
+    cairn_db *db = open_db();
+    cairn_table *a, *b;
+    CHECK_OK(cairn_table_open(&a, db, "a", CAIRN_TABLE_CREATE));
+    CHECK_OK(cairn_table_open(&b, db, "b", CAIRN_TABLE_CREATE));
+    cairn_batch *bt;
+    CHECK_OK(cairn_batch_new(&bt, db));
+    CHECK_OK(cairn_batch_put(bt, a, "k1", 2, "a1", 2));
+    CHECK_OK(cairn_batch_put(bt, b, "k1", 2, "b1", 2));
+    CHECK_OK(cairn_batch_put(bt, a, "k2", 2, "old", 3));
+    CHECK_OK(cairn_batch_put(bt, a, "k2", 2, "new", 3)); /* later wins */
+    CHECK_OK(cairn_batch_put(bt, a, "k3", 2, "x", 1));
+    CHECK_OK(cairn_batch_delete(bt, a, "k3", 2)); /* later delete wins */
+    CHECK_EQ(cairn_batch_count(bt), 6);
+    char buf[32];
+    CHECK_RC(get_str(a, NULL, "k1", buf, sizeof buf), CAIRN_ENOTFOUND); /* not yet */
+    CHECK_OK(cairn_batch_commit(bt));
+    CHECK_EQ(cairn_batch_count(bt), 0);
+    CHECK_OK(get_str(a, NULL, "k1", buf, sizeof buf));
+    CHECK_STR(buf, "a1");
+    CHECK_OK(get_str(b, NULL, "k1", buf, sizeof buf));
+    CHECK_STR(buf, "b1");
+    CHECK_OK(get_str(a, NULL, "k2", buf, sizeof buf));
+    CHECK_STR(buf, "new");
+    CHECK_RC(get_str(a, NULL, "k3", buf, sizeof buf), CAIRN_ENOTFOUND);
+
+    /* a failed operation poisons the batch: nothing of it is ever applied */
+    cairn_id ra, rb;
+    CHECK_OK(cairn_table_root(&ra, a, NULL));
+    CHECK_OK(cairn_batch_put(bt, a, "k9", 2, "v", 1));
+    static char big[CAIRN_MAX_KEY_SIZE + 1];
+    CHECK_RC(cairn_batch_put(bt, b, big, sizeof big, "v", 1), CAIRN_EINVAL);
+    CHECK_RC(cairn_batch_put(bt, a, "k10", 3, "v", 1), CAIRN_ESTATE);
+    CHECK_RC(cairn_batch_commit(bt), CAIRN_ESTATE);
+    CHECK_ERRMSG("earlier operation");
+    CHECK_OK(cairn_table_root(&rb, a, NULL));
+    CHECK_MEM(ra.bytes, 32, rb.bytes, 32);
+    cairn_batch_clear(bt);
+    /* a batch touching a dropped table fails as a whole */
+    CHECK_OK(cairn_batch_put(bt, a, "k11", 3, "v", 1));
+    CHECK_OK(cairn_batch_put(bt, b, "k11", 3, "v", 1));
+    CHECK_OK(cairn_table_drop(db, "b"));
+    CHECK_RC(cairn_batch_commit(bt), CAIRN_ENOTFOUND);
+    CHECK_RC(get_str(a, NULL, "k11", buf, sizeof buf), CAIRN_ENOTFOUND);
+    CHECK_EQ(cairn_batch_count(bt), 2); /* kept for the caller */
+    cairn_batch_free(bt);
+    cairn_table_close(a);
+    cairn_table_close(b);
+    CHECK_OK(cairn_close(db));
+}
+
+static void snapshots_are_stable(void)
+{
+    cairn_db *db = open_db();
+    cairn_table *t;
+    CHECK_OK(cairn_table_open(&t, db, "s", CAIRN_TABLE_CREATE));
+    CHECK_OK(cairn_put(t, "k", 1, "v1", 2));
+    cairn_snapshot *s;
+    CHECK_OK(cairn_snapshot_open(&s, db));
+    cairn_id root_before;
+    cairn_snapshot_root(&root_before, s);
+    CHECK_OK(cairn_put(t, "k", 1, "v2", 2));
+    CHECK_OK(cairn_put(t, "k2", 2, "x", 1));
+    char buf[16];
+    CHECK_OK(get_str(t, s, "k", buf, sizeof buf));
+    CHECK_STR(buf, "v1");
+    CHECK_RC(get_str(t, s, "k2", buf, sizeof buf), CAIRN_ENOTFOUND);
+    CHECK_OK(get_str(t, NULL, "k", buf, sizeof buf));
+    CHECK_STR(buf, "v2");
+    /* a cursor on the snapshot sees the old state, even after the table is dropped */
+    CHECK_OK(cairn_table_drop(db, "s"));
+    cairn_cursor *c;
+    CHECK_OK(cairn_cursor_open(&c, t, s, NULL));
+    int n = 0;
+    while (cairn_cursor_next(c) == CAIRN_OK) n++;
+    CHECK_EQ(n, 1);
+    cairn_cursor_close(c);
+    CHECK_RC(cairn_cursor_open(&c, t, NULL, NULL), CAIRN_ENOTFOUND);
+    cairn_id root_after;
+    cairn_snapshot_root(&root_after, s);
+    CHECK_MEM(root_before.bytes, 32, root_after.bytes, 32);
+    cairn_snapshot_close(s);
+    cairn_table_close(t);
+    CHECK_OK(cairn_close(db));
+}
+
+static void cursors_and_counts(void)
+{
+    cairn_db *db = open_db();
+    cairn_table *t;
+    CHECK_OK(cairn_table_open(&t, db, "c", CAIRN_TABLE_CREATE));
+    cairn_batch *b;
+    CHECK_OK(cairn_batch_new(&b, db));
+    enum { N = 20000 };
+    char k[32];
+    for (int i = 0; i < N; i++) {
+        int n = snprintf(k, sizeof k, "%c%06d", "abc"[i % 3], i);
+        CHECK_OK(cairn_batch_put(b, t, k, (size_t)n, k, (size_t)n));
+    }
+    CHECK_OK(cairn_batch_commit(b));
+    cairn_batch_free(b);
+    uint64_t cnt;
+    CHECK_OK(cairn_count(&cnt, t, NULL, NULL));
+    CHECK_EQ(cnt, N);
+    cairn_range r = CAIRN_RANGE_INIT;
+    r.prefix = "b";
+    r.prefix_len = 1;
+    CHECK_OK(cairn_count(&cnt, t, NULL, &r));
+    CHECK_EQ(cnt, (N + 1) / 3); /* i % 3 == 1 for i < N */
+    r.from = "b001000";
+    r.from_len = 7;
+    r.to = "b002000";
+    r.to_len = 7;
+    CHECK_OK(cairn_count(&cnt, t, NULL, &r));
+    /* b-keys are b<i> with i % 3 == 1 and 1000 <= i < 2000 */
+    int expect = 0;
+    for (int i = 1000; i < 2000; i++) expect += i % 3 == 1;
+    CHECK_EQ(cnt, expect);
+    /* forward over the range */
+    cairn_cursor *c;
+    CHECK_OK(cairn_cursor_open(&c, t, NULL, &r));
+    int seen = 0, last = -1;
+    while (cairn_cursor_next(c) == CAIRN_OK) {
+        const void *kk, *vv;
+        size_t kl, vl;
+        CHECK_OK(cairn_cursor_get(c, &kk, &kl, &vv, &vl));
+        CHECK_MEM(kk, kl, vv, vl);
+        CHECK(((const char *)kk)[0] == 'b');
+        int i = atoi((const char *)kk + 1);
+        CHECK(i > last && i >= 1000 && i < 2000);
+        last = i;
+        seen++;
+    }
+    CHECK_EQ(seen, expect);
+    CHECK_RC(cairn_cursor_get(c, NULL, NULL, NULL, NULL), CAIRN_ESTATE);
+    /* backward over the same range */
+    seen = 0;
+    last = 1 << 30;
+    while (cairn_cursor_prev(c) == CAIRN_OK) {
+        const void *kk;
+        size_t kl;
+        CHECK_OK(cairn_cursor_get(c, &kk, &kl, NULL, NULL));
+        int i = atoi((const char *)kk + 1);
+        CHECK(i < last);
+        last = i;
+        seen++;
+    }
+    CHECK_EQ(seen, expect);
+    /* seek */
+    CHECK_OK(cairn_cursor_seek(c, "b001500", 7));
+    const void *kk;
+    size_t kl;
+    CHECK_OK(cairn_cursor_get(c, &kk, &kl, NULL, NULL));
+    CHECK_MEM(kk, kl, "b001501", 7);
+    CHECK_RC(cairn_cursor_seek(c, "c", 1), CAIRN_ENOTFOUND);
+    cairn_cursor_close(c);
+    /* prefix of 0xff bytes: no upper bound from the prefix */
+    CHECK_OK(cairn_put(t, "\xff\xff", 2, "hi", 2));
+    cairn_range r2 = CAIRN_RANGE_INIT;
+    r2.prefix = "\xff";
+    r2.prefix_len = 1;
+    CHECK_OK(cairn_count(&cnt, t, NULL, &r2));
+    CHECK_EQ(cnt, 1);
+    /* an empty range */
+    cairn_range r3 = CAIRN_RANGE_INIT;
+    r3.from = "z";
+    r3.from_len = 1;
+    r3.to = "a";
+    r3.to_len = 1;
+    CHECK_OK(cairn_count(&cnt, t, NULL, &r3));
+    CHECK_EQ(cnt, 0);
+    CHECK_OK(cairn_cursor_open(&c, t, NULL, &r3));
+    CHECK_RC(cairn_cursor_next(c), CAIRN_ENOTFOUND);
+    cairn_cursor_close(c);
+    /* stats */
+    cairn_table_stats st;
+    CHECK_OK(cairn_table_stats_get(&st, t, NULL));
+    CHECK_EQ(st.entries, N + 1);
+    CHECK(st.depth >= 2 && st.leaf_nodes > 10);
+    CHECK(st.leaf_min <= st.leaf_median && st.leaf_median <= st.leaf_max);
+    cairn_db_stats ds;
+    CHECK_OK(cairn_db_stats_get(&ds, db));
+    CHECK(ds.chunks > 0 && ds.tables == 1);
+    cairn_table_close(t);
+    CHECK_OK(cairn_close(db));
+}
+
+static int count_cb(const char *name, void *payload)
+{
+    (void)name;
+    (*(int *)payload)++;
+    return 0;
+}
+
+static void table_list_and_ids(void)
+{
+    cairn_db *db = open_db();
+    cairn_table *t;
+    const char *names[] = { "zeta", "alpha", "mid" };
+    for (int i = 0; i < 3; i++) {
+        CHECK_OK(cairn_table_open(&t, db, names[i], CAIRN_TABLE_CREATE));
+        cairn_table_close(t);
+    }
+    int n = 0;
+    CHECK_OK(cairn_table_list(db, NULL, count_cb, &n));
+    CHECK_EQ(n, 3);
+    char hex[CAIRN_ID_HEX_SIZE];
+    cairn_id id, back;
+    memset(id.bytes, 0xab, 32);
+    cairn_id_to_hex(hex, &id);
+    CHECK_OK(cairn_id_from_hex(&back, hex));
+    CHECK_MEM(id.bytes, 32, back.bytes, 32);
+    CHECK_EQ(cairn_id_size(), 32);
+    CHECK_OK(cairn_close(db));
+}
+
+static void allocation_failures(void)
+{
+    /* Every allocation that can fail during a put must fail cleanly: an error, no crash, no
+       leak (ASan checks), and the repository unchanged. */
+    for (long nth = 1; nth < 400; nth++) {
+        cairn_db *db = open_db();
+        cairn_table *t;
+        CHECK_OK(cairn_table_open(&t, db, "m", CAIRN_TABLE_CREATE));
+        CHECK_OK(cairn_put(t, "a", 1, "1", 1));
+        cairn_id before, after;
+        CHECK_OK(cairn_table_root(&before, t, NULL));
+        cairn_alloc_fail_after(nth);
+        cairn_batch *b = NULL;
+        int rc = cairn_batch_new(&b, db);
+        if (rc == CAIRN_OK) rc = cairn_batch_put(b, t, "b", 1, "2", 1);
+        if (rc == CAIRN_OK) rc = cairn_batch_commit(b);
+        cairn_alloc_fail_after(0);
+        cairn_batch_free(b);
+        CHECK(rc == CAIRN_OK || rc == CAIRN_ENOMEM);
+        CHECK_OK(cairn_table_root(&after, t, NULL));
+        if (rc != CAIRN_OK) CHECK_MEM(before.bytes, 32, after.bytes, 32);
+        cairn_table_close(t);
+        CHECK_OK(cairn_close(db));
+        if (rc == CAIRN_OK) {
+            CHECK_MSG(nth > 20, "the commit path made only %ld allocations?", nth);
+            return;
+        }
+    }
+    CHECK_MSG(0, "commit never succeeded");
+}
+
+TEST_MAIN(tables_and_point_ops, limits, batches_are_atomic, snapshots_are_stable,
+          cursors_and_counts, table_list_and_ids, allocation_failures)
