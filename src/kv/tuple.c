@@ -138,9 +138,20 @@ int tuple_append_int(cairn_buf *buf, int64_t value)
 }
 
 /* IEEE bits -> bits whose unsigned order is the numeric order, and back. */
-static uint64_t double_to_ordered(uint64_t bits) { return bits & SIGN_BIT ? ~bits : bits ^ SIGN_BIT; }
-static uint64_t ordered_to_double(uint64_t ord) { return ord & SIGN_BIT ? ord ^ SIGN_BIT : ~ord; }
-static bool bits_are_nan(uint64_t bits) { return (bits & EXP_MASK) == EXP_MASK && (bits & MANT_MASK); }
+static uint64_t double_to_ordered(uint64_t bits)
+{
+    return bits & SIGN_BIT ? ~bits : bits ^ SIGN_BIT;
+}
+
+static uint64_t ordered_to_double(uint64_t ord)
+{
+    return ord & SIGN_BIT ? ord ^ SIGN_BIT : ~ord;
+}
+
+static bool bits_are_nan(uint64_t bits)
+{
+    return (bits & EXP_MASK) == EXP_MASK && (bits & MANT_MASK) != 0;
+}
 
 int tuple_append_double(cairn_buf *buf, double value)
 {
@@ -222,7 +233,8 @@ static int read_escaped(tuple_reader *r, cairn_tuple_item *out, bool utf8)
         uint8_t *dst = r->inline_buf;
         if (len > sizeof r->inline_buf) {
             int rc = cairn_buf_reserve(&r->scratch, len);
-            if (rc < 0) return cairn_error_prefix(rc, "tuple: unescaping the %s at offset %zu", what, at);
+            if (rc < 0)
+                return cairn_error_prefix(rc, "tuple: unescaping the %s at offset %zu", what, at);
             dst = r->scratch.data;
         }
         out->data = dst;
@@ -386,7 +398,10 @@ void cairn_tuple_reset(cairn_tuple *tuple)
     tuple->depth = 0;
 }
 
-int cairn_tuple_add_null(cairn_tuple *tuple) { return tuple_append_null(&tuple->buf, tuple->depth); }
+int cairn_tuple_add_null(cairn_tuple *tuple)
+{
+    return tuple_append_null(&tuple->buf, tuple->depth);
+}
 
 int cairn_tuple_add_bytes(cairn_tuple *tuple, const void *bytes, size_t len)
 {

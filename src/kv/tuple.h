@@ -79,7 +79,9 @@ typedef struct tuple_reader {
 void tuple_reader_init(tuple_reader *r, const void *data, size_t len);
 
 /** Reads the next element. A nested tuple is reported when it opens (its members follow with
- *  depth + 1); its end is consumed silently.
+ *  depth + 1); its end is consumed silently by the next call. r->pos is then the offset just
+ *  past the element (for a nested tuple, past its opening 0x05), so callers can take raw spans
+ *  of the input, e.g. the encoded suffix after an index key's value.
  *  @param[out] out  the element; out->data is borrowed, valid until the next call (it points into
  *                   the input when the payload had no escaped zero bytes)
  *  @return 1 with *out filled; 0 at the end of a well-formed input; CAIRN_EINVAL (not the one
@@ -102,8 +104,8 @@ static inline int tuple_cmp(const void *a, size_t alen, const void *b, size_t bl
     return bytes_cmp(a, alen, b, blen);
 }
 
-/** Sets out to enc ‖ 0xFF, where enc is an encoded tuple t. The keys k with
- *  enc <= k < enc ‖ 0xFF are exactly the encodings of t and of every tuple that starts with all
+/** Sets out to enc ‖ 0xFF, where enc (not pointing into out) is an encoded tuple t. The keys
+ *  k with enc <= k < enc ‖ 0xFF are exactly the encodings of t and of every tuple that starts with all
  *  the elements of t: use [enc, out) as the range, not `prefix = enc`, which would also match
  *  longer bytes/strings in t's last element (("a") is a byte prefix of ("a\0")).
  *  @return CAIRN_OK or CAIRN_ENOMEM. */
