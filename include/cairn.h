@@ -371,13 +371,24 @@ typedef struct cairn_db_stats {
 CAIRN_API int cairn_db_stats_get(cairn_db_stats *out, cairn_db *db);
 
 /* ---------------------------------------------------------------------------------------------
- * Tuple keys: an order-preserving encoding of typed tuples (after FoundationDB's tuple layer).
+ * Tuple keys: an order-preserving encoding of typed tuples, after FoundationDB's tuple layer
+ * (same type codes; docs/FORMAT.md, "Tuples", gives every byte).
+ *
  * The bytes of two encoded tuples compare (memcmp, shorter first) exactly as the tuples do:
- * element by element; by type first (null < bytes < string < nested < int < double < bool),
- * then by value. Integers compare numerically, doubles by IEEE total order (-NaN < -inf < ... <
- * -0.0 < 0.0 < ... < inf < NaN), bytes and strings bytewise, false < true.
+ * element by element, a tuple before every longer tuple that starts with it; elements by type
+ * first (null < bytes < string < nested < int < double < bool), then by value. Integers compare
+ * numerically; doubles by IEEE total order (-NaN < -inf < ... < -0.0 < 0.0 < ... < inf < NaN),
+ * where every NaN is stored as the quiet NaN of its sign, so NaNs of one sign are equal; bytes
+ * and strings bytewise (for UTF-8 that is code point order), a prefix first; nested tuples
+ * recursively; false < true.
+ *
+ * Every tuple has exactly one encoding, so equal tuples are equal keys, and the decoder accepts
+ * nothing else. To visit every key that starts with the elements of a tuple t (t included), use
+ * the range from = enc(t), to = enc(t) followed by one 0xFF byte; not prefix = enc(t), which
+ * also matches longer bytes or strings in t's last element (("a") is a byte prefix of ("a\0")).
  * ------------------------------------------------------------------------------------------- */
 
+/** An encoder: an encoded tuple that grows one element at a time. One thread at a time. */
 typedef struct cairn_tuple cairn_tuple;
 
 /** Element types, as reported by the decoder. */
@@ -395,47 +406,71 @@ typedef enum cairn_tuple_type {
  *  @param[out] out  caller frees with cairn_tuple_free()
  *  @return CAIRN_OK or CAIRN_ENOMEM. */
 CAIRN_API int cairn_tuple_new(cairn_tuple **out);
+
+/** Frees an encoder and its bytes. Accepts NULL. */
 CAIRN_API void cairn_tuple_free(cairn_tuple *tuple);
-/** Empties the tuple for reuse. */
+
+/** Empties the tuple for reuse, forgetting any open nested tuples; keeps its memory, so that
+ *  encoding key after key does not allocate. */
 CAIRN_API void cairn_tuple_reset(cairn_tuple *tuple);
 
-/** Append one element. Strings must be valid UTF-8 (else CAIRN_EINVAL).
- *  @return CAIRN_OK; CAIRN_EINVAL; CAIRN_ENOMEM. */
+/** Append one element to the innermost open tuple. On failure the tuple is unchanged.
+ *  cairn_tuple_add_bytes: len bytes, copied; bytes may be NULL when len is 0.
+ *  cairn_tuple_add_string: len bytes of UTF-8, copied (no NUL terminator needed; U+0000 is
+ *      allowed); rejected when not valid UTF-8: overlong forms, surrogates (U+D800..U+DFFF),
+ *      code points above U+10FFFF, truncated sequences. str may be NULL when len is 0.
+ *  cairn_tuple_add_double: any NaN is stored as the quiet NaN of its sign (0x7ff8000000000000
+ *      or 0xfff8000000000000); -0.0 and 0.0 stay distinct (-0.0 sorts first).
+ *  cairn_tuple_add_bool: 0 is false, anything else true.
+ *  @return CAIRN_OK; CAIRN_EINVAL (invalid UTF-8, or NULL with len > 0); CAIRN_ENOMEM. */
 CAIRN_API int cairn_tuple_add_null(cairn_tuple *tuple);
 CAIRN_API int cairn_tuple_add_bytes(cairn_tuple *tuple, const void *bytes, size_t len);
 CAIRN_API int cairn_tuple_add_string(cairn_tuple *tuple, const char *str, size_t len);
 CAIRN_API int cairn_tuple_add_int(cairn_tuple *tuple, int64_t value);
 CAIRN_API int cairn_tuple_add_double(cairn_tuple *tuple, double value);
 CAIRN_API int cairn_tuple_add_bool(cairn_tuple *tuple, int value);
-/** Opens a nested tuple: elements added until the matching cairn_tuple_end_nested() belong to it.
- *  @return CAIRN_OK; CAIRN_EINVAL (end without begin, or nesting deeper than 32). */
+
+/** Opens a nested tuple: elements added until the matching cairn_tuple_end_nested() belong to
+ *  it. At most 32 nested tuples may be open at once. On failure the tuple is unchanged.
+ *  @return CAIRN_OK; CAIRN_EINVAL (begin: 32 are open already; end: none is open);
+ *          CAIRN_ENOMEM. */
 CAIRN_API int cairn_tuple_begin_nested(cairn_tuple *tuple);
 CAIRN_API int cairn_tuple_end_nested(cairn_tuple *tuple);
 
-/** The encoded bytes so far.
- *  @param[out] out_len  their length
- *  @return borrowed, valid until the tuple changes or is freed; CAIRN_ESTATE is not reported
- *          here: an unclosed nested tuple yields NULL. */
+/** The encoding of the tuple built so far.
+ *  @param[out] out_len  its length (0 when NULL is returned); may be NULL
+ *  @return the bytes, borrowed, valid until the tuple is next changed, reset or freed; never
+ *          NULL for a complete tuple (the empty tuple gives a valid pointer and length 0);
+ *          NULL while a nested tuple is open (an incomplete tuple is no valid key). */
 CAIRN_API const void *cairn_tuple_data(const cairn_tuple *tuple, size_t *out_len);
 
-/** One decoded element. */
+/** One decoded element. Fields that do not belong to its type are 0 (NULL). */
 typedef struct cairn_tuple_item {
     cairn_tuple_type type;
-    int depth;               /**< nesting depth: 0 = top level */
+    int depth;               /**< nesting depth: 0 = top level; the members of a nested tuple at
+                                  depth d have depth d + 1 (at most 32) */
     int64_t i;               /**< CAIRN_TUPLE_INT */
-    double d;                /**< CAIRN_TUPLE_DOUBLE */
+    double d;                /**< CAIRN_TUPLE_DOUBLE; a NaN is always the quiet NaN of its sign */
     int b;                   /**< CAIRN_TUPLE_BOOL: 0 or 1 */
-    const void *data;        /**< BYTES, STRING: unescaped bytes; borrowed, valid until the
-                                  callback returns */
-    size_t len;
+    const void *data;        /**< BYTES, STRING: the unescaped bytes (never NULL, even when len
+                                  is 0; not NUL-terminated); borrowed, valid until the callback
+                                  returns */
+    size_t len;              /**< BYTES, STRING: length of data */
 } cairn_tuple_item;
 
-/** Decodes an encoded tuple, calling cb once per element in order; a NESTED element is reported
- *  when it opens (its members follow with depth+1). A non-zero return from cb stops decoding and
- *  is returned. The input must be exactly one canonical encoding: anything else (trailing bytes,
- *  bad type codes, non-canonical integers, invalid UTF-8, truncation) is CAIRN_EINVAL with the
- *  offset in the message.
- *  @return CAIRN_OK; CAIRN_EINVAL; CAIRN_ENOMEM; or cb's value. */
+/** Decodes an encoded tuple, calling cb once per element in order. A NESTED element is reported
+ *  when it opens; its members follow with depth + 1, and it ends before the next element of
+ *  smaller depth (or at the end of the input). A non-zero return from cb stops decoding and is
+ *  returned.
+ *  The input must be exactly one canonical encoding: anything else (bad type codes, integers
+ *  that are not minimal or do not fit in int64, NaNs other than the two canonical ones, invalid
+ *  UTF-8, a 0x00 inside a nested tuple followed by what cannot follow it, nesting deeper than
+ *  32, truncation) is CAIRN_EINVAL with the byte offset in the message, e.g.
+ *  "tuple: bad type code 0x33 at offset 7". Decoding streams: cb sees the elements before the
+ *  first error, so validate first (cb = NULL) when a partial tuple must not be acted on.
+ *  @param[in] cb  called per element, or NULL to only validate
+ *  @return CAIRN_OK; CAIRN_EINVAL; CAIRN_ENOMEM (unescaping a payload that holds 0x00 bytes and
+ *          is over 128 bytes long needs a buffer); or cb's non-zero value. */
 CAIRN_API int cairn_tuple_decode(const void *data, size_t len,
                                  int (*cb)(const cairn_tuple_item *item, void *payload),
                                  void *payload);
