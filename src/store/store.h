@@ -18,6 +18,21 @@ int store_mem_open(cairn_store **out);
 int store_local_open(cairn_store **out, const char *path, unsigned flags,
                      unsigned lock_timeout_ms);
 
+/** Test hook: the size in bytes past which a local store seals its current pack and starts the
+ *  next (default 128 MiB; 0 restores the default). Ignored for other stores. */
+void store_local_set_pack_max(cairn_store *st, uint64_t bytes);
+
+/** Compacts a local store (for garbage collection): every sealed pack whose live fraction (bytes
+ *  of records still referenced / bytes of records in the pack) is below min_live_fraction has its
+ *  live chunks copied into the current pack and is deleted. Tombstones survive as long as an
+ *  older pack still holds a record of their key. Crash-safe at every step: the copies are flushed
+ *  before an old pack is unlinked; other processes that have the old pack open keep reading it.
+ *  @param[out] out_bytes_freed  bytes of pack and index files deleted minus bytes appended (may be
+ *                               NULL)
+ *  @return CAIRN_OK; CAIRN_EREADONLY; CAIRN_EINVAL (not a local store); CAIRN_ECORRUPT (a pack
+ *          to compact is damaged: nothing is deleted); CAIRN_EIO; CAIRN_ENOSPC; CAIRN_ENOMEM. */
+int store_local_compact(cairn_store *st, double min_live_fraction, uint64_t *out_bytes_freed);
+
 /** Checks a ref name against the rules in cairn/sys/store.h; CAIRN_EINVAL with a message. */
 int store_check_ref_name(const char *name);
 /** Checks the sizes of a ref_cas call; CAIRN_EINVAL with a message. */

@@ -1,0 +1,1179 @@
+/*
+ * test_local.c - what only the local pack store has to get right: the directory layout and open
+ * errors, torn-tail repair and quarantine, index rebuilds, corruption in an older pack, the
+ * writer lock across processes, readers that follow a writer, rollover, deletes across reopen,
+ * kill -9 at a random moment, and compaction. The pack walker below is written from
+ * docs/FORMAT-local.md, not from local.c, so it checks the format too.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+#include "store/store.h"
+#include "store_suite.h"
+#include "test.h"
+
+/* ---- helpers ---- */
+
+static char *repo_in_tmp(void)
+{
+    static char paths[64][4200];
+    static int n;
+    char *p = paths[n++ % 64];
+    snprintf(p, sizeof paths[0], "%s/repo", test_tmpdir());
+    return p;
+}
+
+static char *pathf(const char *fmt, ...) PRINTF_LIKE(1, 2);
+static char *pathf(const char *fmt, ...)
+{
+    static char bufs[16][4300];
+    static int n;
+    char *b = bufs[n++ % 16];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(b, sizeof bufs[0], fmt, ap);
+    va_end(ap);
+    return b;
+}
+
+static long long file_size(const char *path)
+{
+    struct stat sb;
+    return stat(path, &sb) == 0 ? (long long)sb.st_size : -1;
+}
+
+/* Whole file into a malloc'd buffer (NULL if missing). */
+static uint8_t *slurp(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    uint8_t *d = malloc(n > 0 ? (size_t)n : 1);
+    *len = fread(d, 1, (size_t)n, f);
+    fclose(f);
+    return d;
+}
+
+static int spit(const char *path, const void *data, size_t len, const char *mode)
+{
+    FILE *f = fopen(path, mode);
+    if (!f) return -1;
+    size_t w = fwrite(data, 1, len, f);
+    fclose(f);
+    return w == len ? 0 : -1;
+}
+
+static int flip_byte(const char *path, long long off)
+{
+    int fd = open(path, O_RDWR);
+    if (fd < 0) return -1;
+    uint8_t b;
+    int rc = pread(fd, &b, 1, off) == 1 ? 0 : -1;
+    b ^= 0x40;
+    if (rc == 0 && pwrite(fd, &b, 1, off) != 1) rc = -1;
+    close(fd);
+    return rc;
+}
+
+static size_t chunk_len(uint64_t i) { return 100 + (size_t)(i * 7919 % 900); }
+
+/* Opens a new repository and puts n chunks of family salt. */
+static int fill(cairn_store **out, const char *path, uint64_t salt, int n, uint64_t pack_max)
+{
+    int rc = store_local_open(out, path, CAIRN_OPEN_CREATE, 0);
+    if (rc != CAIRN_OK) return rc;
+    if (pack_max) store_local_set_pack_max(*out, pack_max);
+    uint8_t buf[1000];
+    for (int i = 0; i < n && rc == CAIRN_OK; i++) {
+        cairn_id k;
+        suite_key(&k, salt, (uint64_t)i);
+        suite_fill(buf, chunk_len((uint64_t)i), &k);
+        rc = (*out)->put(*out, &k, buf, chunk_len((uint64_t)i));
+    }
+    return rc;
+}
+
+/* 1 when chunk i of family salt reads back exactly. */
+static int chunk_ok(cairn_store *st, uint64_t salt, uint64_t i)
+{
+    cairn_id k;
+    suite_key(&k, salt, i);
+    cairn_buf b = CAIRN_BUF_INIT;
+    uint8_t want[1000];
+    suite_fill(want, chunk_len(i), &k);
+    int ok = st->get(st, &b, &k) == CAIRN_OK && b.len == chunk_len(i) &&
+             memcmp(b.data, want, b.len) == 0;
+    cairn_buf_dispose(&b);
+    return ok;
+}
+
+static int chunk_absent(cairn_store *st, uint64_t salt, uint64_t i)
+{
+    cairn_id k;
+    suite_key(&k, salt, i);
+    return st->has(st, &k) == CAIRN_ENOTFOUND;
+}
+
+/* A record as the format describes it (independent of local.c). */
+typedef struct prec {
+    long long off;
+    uint32_t body_len;
+    uint8_t type;
+    cairn_id key;
+} prec;
+
+/* Walks a pack: returns the number of good records (up to max into out), *end = where the good
+ * records end. */
+static size_t walk_pack(const char *path, prec *out, size_t max, long long *end)
+{
+    size_t len, n = 0;
+    uint8_t *d = slurp(path, &len);
+    *end = 0;
+    if (!d || len < 16 || memcmp(d, "CAIRNPK\0\1\0\0\0\0\0\0\0", 16) != 0) {
+        free(d);
+        return 0;
+    }
+    size_t pos = 16;
+    while (pos + 4 <= len) {
+        uint32_t bl;
+        memcpy(&bl, d + pos, 4);
+        if (bl < 33 || pos + 4 + bl + 8 > len) break;
+        uint64_t chk;
+        memcpy(&chk, d + pos + 4 + bl, 8);
+        if (XXH3_64bits(d + pos + 4, bl) != chk) break;
+        if (n < max) {
+            out[n].off = (long long)pos;
+            out[n].body_len = bl;
+            out[n].type = d[pos + 4];
+            memcpy(out[n].key.bytes, d + pos + 5, 32);
+        }
+        n++;
+        pos += 4 + bl + 8;
+    }
+    *end = (long long)pos;
+    free(d);
+    return n;
+}
+
+/* ---- log capture ---- */
+
+static struct {
+    pthread_mutex_t mu;
+    int n;
+    int level[32];
+    char msg[32][1024];
+} logs = { PTHREAD_MUTEX_INITIALIZER, 0, { 0 }, { { 0 } } };
+
+static void log_cb(int level, const char *message, void *payload)
+{
+    (void)payload;
+    pthread_mutex_lock(&logs.mu);
+    if (logs.n < 32) {
+        logs.level[logs.n] = level;
+        snprintf(logs.msg[logs.n], sizeof logs.msg[0], "%s", message);
+    }
+    logs.n++;
+    pthread_mutex_unlock(&logs.mu);
+}
+
+static void log_start(void)
+{
+    logs.n = 0;
+    cairn_set_log(log_cb, NULL);
+}
+
+/* Index of the first captured message at `level` containing all of a, b (b may be NULL); -1. */
+static int log_find(int level, const char *a, const char *b)
+{
+    for (int i = 0; i < logs.n && i < 32; i++)
+        if (logs.level[i] == level && strstr(logs.msg[i], a) && (!b || strstr(logs.msg[i], b)))
+            return i;
+    return -1;
+}
+
+static void log_dump(void)
+{
+    for (int i = 0; i < logs.n && i < 32; i++) fprintf(stderr, "  log[%d] %s\n", logs.level[i], logs.msg[i]);
+}
+
+/* ---- open, layout, errors ---- */
+
+static void open_errors(void)
+{
+    cairn_store *st;
+    const char *tmp = test_tmpdir();
+    const char *missing = pathf("%s/nope", tmp);
+    CHECK_RC(store_local_open(&st, missing, 0, 0), CAIRN_ENOTFOUND);
+    CHECK_ERRMSG(missing);
+    CHECK_ERRMSG("cairn init");
+    CHECK_RC(store_local_open(&st, missing, CAIRN_OPEN_READONLY | CAIRN_OPEN_CREATE, 0),
+             CAIRN_ENOTFOUND);
+    CHECK(file_size(missing) < 0); /* a reader never creates */
+
+    /* a non-empty directory that is not a repository is never taken over */
+    const char *other = pathf("%s/other", tmp);
+    CHECK(mkdir(other, 0777) == 0);
+    CHECK(spit(pathf("%s/notes.txt", other), "mine", 4, "wb") == 0);
+    CHECK_RC(store_local_open(&st, other, CAIRN_OPEN_CREATE, 0), CAIRN_EINVAL);
+    CHECK_ERRMSG("is not a cairn repository (no CAIRN file)");
+    CHECK_ERRMSG(other);
+    CHECK_RC(store_local_open(&st, other, 0, 0), CAIRN_EINVAL);
+    CHECK(file_size(pathf("%s/LOCK", other)) < 0);
+    /* an empty one without CREATE: not found */
+    const char *empty = pathf("%s/empty", tmp);
+    CHECK(mkdir(empty, 0777) == 0);
+    CHECK_RC(store_local_open(&st, empty, 0, 0), CAIRN_ENOTFOUND);
+    /* a file */
+    const char *file = pathf("%s/file", tmp);
+    CHECK(spit(file, "x", 1, "wb") == 0);
+    CHECK_RC(store_local_open(&st, file, CAIRN_OPEN_CREATE, 0), CAIRN_EINVAL);
+    CHECK_ERRMSG("not a directory");
+
+    /* a marker of another format, and a garbled marker */
+    const char *future = pathf("%s/future", tmp);
+    CHECK(mkdir(future, 0777) == 0);
+    CHECK(spit(pathf("%s/CAIRN", future), "cairn repository\nformat 2\n", 26, "wb") == 0);
+    CHECK_RC(store_local_open(&st, future, 0, 0), CAIRN_EINVAL);
+    CHECK_ERRMSG("format 2");
+    CHECK_RC(store_local_open(&st, future, CAIRN_OPEN_READONLY, 0), CAIRN_EINVAL);
+    CHECK(spit(pathf("%s/CAIRN", future), "hello\n", 6, "wb") == 0);
+    CHECK_RC(store_local_open(&st, future, 0, 0), CAIRN_EINVAL);
+    CHECK_ERRMSG("marker");
+
+    /* EXCL on an existing repository */
+    const char *repo = repo_in_tmp();
+    CHECK_OK(store_local_open(&st, repo, CAIRN_OPEN_CREATE | CAIRN_OPEN_EXCL, 0));
+    st->close(st);
+    CHECK_RC(store_local_open(&st, repo, CAIRN_OPEN_CREATE | CAIRN_OPEN_EXCL, 0), CAIRN_EEXIST);
+    CHECK_ERRMSG(repo);
+    CHECK_OK(store_local_open(&st, repo, CAIRN_OPEN_CREATE, 0)); /* CREATE alone: opens it */
+    st->close(st);
+
+    /* an oversized chunk is refused, not truncated */
+    CHECK_OK(store_local_open(&st, repo, 0, 0));
+    size_t huge = (16u << 20) + 65;
+    uint8_t *big = calloc(1, huge);
+    cairn_id k;
+    suite_key(&k, 1, 1);
+    CHECK_RC(st->put(st, &k, big, huge), CAIRN_EINVAL);
+    CHECK_OK(st->put(st, &k, big, huge - 1)); /* exactly the limit */
+    cairn_buf b = CAIRN_BUF_INIT;
+    CHECK_OK(st->get(st, &b, &k));
+    CHECK_EQ(b.len, huge - 1);
+    free(big);
+    cairn_buf_dispose(&b);
+    st->close(st);
+}
+
+static void layout(void)
+{
+    const char *repo = pathf("%s/a/b/c", test_tmpdir()); /* mkdir -p */
+    cairn_store *st;
+    CHECK_OK(store_local_open(&st, repo, CAIRN_OPEN_CREATE, 0));
+    CHECK_STR(st->kind, "local");
+    CHECK_STR(st->location, repo);
+    CHECK_EQ(st->caps, CAIRN_STORE_CAP_DURABLE | CAIRN_STORE_CAP_SHARED | CAIRN_STORE_CAP_REF_CAS);
+    size_t len;
+    uint8_t *marker = slurp(pathf("%s/CAIRN", repo), &len);
+    CHECK(marker != NULL);
+    CHECK_MEM(marker, len, "cairn repository\nformat 1\n", 26);
+    free(marker);
+    uint8_t *pack = slurp(pathf("%s/packs/pack-00000001.pack", repo), &len);
+    CHECK(pack != NULL);
+    CHECK_MEM(pack, len, "CAIRNPK\0\1\0\0\0\0\0\0\0", 16);
+    free(pack);
+    uint8_t *lock = slurp(pathf("%s/LOCK", repo), &len);
+    CHECK(lock != NULL);
+    char want[32];
+    snprintf(want, sizeof want, "%ld\n", (long)getpid());
+    CHECK_MEM(lock, len, want, strlen(want));
+    free(lock);
+    struct stat sb;
+    const char *subs[] = { "packs", "refs", "tmp", "quarantine" };
+    for (int i = 0; i < 4; i++)
+        CHECK(stat(pathf("%s/%s", repo, subs[i]), &sb) == 0 && S_ISDIR(sb.st_mode));
+
+    /* one chunk: the record bytes are exactly the documented ones */
+    cairn_id k;
+    suite_key(&k, 2, 0);
+    CHECK_OK(st->put(st, &k, "hello", 5));
+    CHECK_OK(st->ref_cas(st, "heads/main", NULL, 0, "abc", 3));
+    st->close(st);
+    pack = slurp(pathf("%s/packs/pack-00000001.pack", repo), &len);
+    CHECK_EQ(len, 16 + 4 + 33 + 5 + 8);
+    CHECK_EQ(pack[16], 38);
+    CHECK_EQ(pack[20], 1);
+    CHECK_MEM(pack + 21, 32, k.bytes, 32);
+    CHECK_MEM(pack + 53, 5, "hello", 5);
+    uint64_t chk = XXH3_64bits(pack + 20, 38);
+    CHECK_MEM(pack + 58, 8, &chk, 8);
+    free(pack);
+    /* its index: header, one entry, checksum */
+    uint8_t *idx = slurp(pathf("%s/packs/pack-00000001.idx", repo), &len);
+    CHECK(idx != NULL);
+    CHECK_EQ(len, 32 + 48 + 8);
+    CHECK_MEM(idx, 16, "CAIRNIX\0\1\0\0\0\0\0\0\0", 16);
+    uint64_t covered, count, off;
+    memcpy(&covered, idx + 16, 8);
+    memcpy(&count, idx + 24, 8);
+    memcpy(&off, idx + 64, 8);
+    CHECK_EQ(covered, 66);
+    CHECK_EQ(count, 1);
+    CHECK_MEM(idx + 32, 32, k.bytes, 32);
+    CHECK_EQ(off, 16);
+    CHECK_EQ(idx[72], 5);
+    CHECK_EQ(idx[76], 1);
+    chk = XXH3_64bits(idx, 80);
+    CHECK_MEM(idx + 80, 8, &chk, 8);
+    free(idx);
+    uint8_t *ref = slurp(pathf("%s/refs/heads/main", repo), &len);
+    CHECK_MEM(ref, len, "abc", 3);
+    free(ref);
+
+    /* refs that git-style directories cannot hold are refused with a reason */
+    CHECK_OK(store_local_open(&st, repo, 0, 0));
+    CHECK_RC(st->ref_cas(st, "heads/main/x", NULL, 0, "v", 1), CAIRN_EINVAL);
+    CHECK_ERRMSG("heads/main");
+    CHECK_RC(st->ref_cas(st, "heads", NULL, 0, "v", 1), CAIRN_EINVAL);
+    CHECK_ERRMSG("directory");
+    CHECK_RC(st->ref_cas(st, "a/./b", NULL, 0, "v", 1), CAIRN_EINVAL);
+    CHECK_RC(st->ref_cas(st, ".", NULL, 0, "v", 1), CAIRN_EINVAL);
+    /* deleting the last ref below a directory frees the name */
+    CHECK_OK(st->ref_cas(st, "heads/main", "abc", 3, NULL, 0));
+    CHECK_OK(st->ref_cas(st, "heads", NULL, 0, "now a ref", 9));
+    st->close(st);
+}
+
+static void readonly_rejects_writes(void)
+{
+    const char *repo = repo_in_tmp();
+    cairn_store *w, *r;
+    CHECK_OK(fill(&w, repo, 3, 10, 0));
+    w->close(w);
+    CHECK_OK(store_local_open(&r, repo, CAIRN_OPEN_READONLY, 0));
+    CHECK_OK(store_local_open(&w, repo, 0, 0)); /* a reader holds no lock */
+    cairn_id k;
+    suite_key(&k, 3, 100);
+    CHECK_RC(r->put(r, &k, "x", 1), CAIRN_EREADONLY);
+    CHECK_ERRMSG("read-only");
+    suite_key(&k, 3, 1);
+    CHECK_RC(r->del(r, &k), CAIRN_EREADONLY);
+    CHECK_RC(r->ref_cas(r, "heads/main", NULL, 0, "v", 1), CAIRN_EREADONLY);
+    CHECK_RC(store_local_compact(r, 0.5, NULL), CAIRN_EREADONLY);
+    CHECK_OK(r->flush(r)); /* nothing pending */
+    CHECK(chunk_ok(r, 3, 1));
+    cairn_buf b = CAIRN_BUF_INIT;
+    CHECK_RC(r->ref_get(r, &b, "heads/main"), CAIRN_ENOTFOUND);
+    CHECK(file_size(pathf("%s/packs/pack-00000001.idx", repo)) > 0);
+    r->close(r);
+    w->close(w);
+}
+
+/* ---- recovery ---- */
+
+static void torn_tail_garbage(void)
+{
+    const char *repo = repo_in_tmp();
+    const char *pack = pathf("%s/packs/pack-00000001.pack", repo);
+    cairn_store *st;
+    CHECK_OK(fill(&st, repo, 4, 100, 0));
+    st->close(st);
+    long long size0 = file_size(pack);
+    uint8_t garbage[1000];
+    uint64_t rng = test_rng(4);
+    for (size_t i = 0; i < sizeof garbage; i++) garbage[i] = (uint8_t)test_rand(&rng);
+    CHECK(spit(pack, garbage, sizeof garbage, "ab") == 0);
+
+    /* a reader stops at the tail silently and changes nothing */
+    log_start();
+    CHECK_OK(store_local_open(&st, repo, CAIRN_OPEN_READONLY, 0));
+    for (int i = 0; i < 100; i++) CHECK(chunk_ok(st, 4, (uint64_t)i));
+    st->close(st);
+    CHECK_EQ(logs.n, 0);
+    CHECK_EQ(file_size(pack), size0 + 1000);
+
+    /* the writer repairs: truncates, quarantines the exact bytes, says so */
+    CHECK_OK(store_local_open(&st, repo, 0, 0));
+    cairn_set_log(NULL, NULL);
+    char offs[32];
+    snprintf(offs, sizeof offs, "offset %lld", size0);
+    CHECK_MSG(log_find(CAIRN_LOG_WARN, "torn tail", offs) >= 0, "no warning about the repair");
+    CHECK(log_find(CAIRN_LOG_WARN, "pack-00000001.pack", "quarantine") >= 0);
+    CHECK_EQ(file_size(pack), size0);
+    size_t qlen;
+    uint8_t *q = slurp(pathf("%s/quarantine/pack-00000001.%lld.tail", repo, size0), &qlen);
+    CHECK(q != NULL);
+    CHECK_MEM(q, qlen, garbage, sizeof garbage);
+    free(q);
+    for (int i = 0; i < 100; i++) CHECK(chunk_ok(st, 4, (uint64_t)i));
+    cairn_id k;
+    suite_key(&k, 4, 100);
+    CHECK_OK(st->put(st, &k, "after", 5));
+    st->close(st);
+    CHECK_OK(store_local_open(&st, repo, 0, 0));
+    for (int i = 0; i < 100; i++) CHECK(chunk_ok(st, 4, (uint64_t)i));
+    cairn_buf b = CAIRN_BUF_INIT;
+    CHECK_OK(st->get(st, &b, &k));
+    CHECK_MEM(b.data, b.len, "after", 5);
+    cairn_buf_dispose(&b);
+    st->close(st);
+}
+
+static void torn_tail_mid_record(void)
+{
+    const char *repo = repo_in_tmp();
+    const char *pack = pathf("%s/packs/pack-00000001.pack", repo);
+    cairn_store *st;
+    CHECK_OK(fill(&st, repo, 5, 50, 0));
+    st->close(st);
+    prec recs[64];
+    long long end;
+    CHECK_EQ(walk_pack(pack, recs, 64, &end), 50);
+    CHECK_EQ(end, file_size(pack));
+    long long last = recs[49].off, cut = end - 17; /* inside the last record */
+    size_t len;
+    uint8_t *before = slurp(pack, &len);
+    CHECK(truncate(pack, cut) == 0);
+
+    log_start();
+    CHECK_OK(store_local_open(&st, repo, 0, 0));
+    cairn_set_log(NULL, NULL);
+    CHECK(log_find(CAIRN_LOG_WARN, "torn tail", NULL) >= 0);
+    CHECK(log_find(CAIRN_LOG_WARN, "ignoring pack-00000001.idx", NULL) >= 0); /* covers too much */
+    CHECK_EQ(file_size(pack), last);
+    size_t qlen;
+    uint8_t *q = slurp(pathf("%s/quarantine/pack-00000001.%lld.tail", repo, last), &qlen);
+    CHECK(q != NULL);
+    CHECK_MEM(q, qlen, before + last, (size_t)(cut - last));
+    free(q);
+    free(before);
+    for (int i = 0; i < 49; i++) CHECK(chunk_ok(st, 5, (uint64_t)i));
+    CHECK(chunk_absent(st, 5, 49)); /* torn: never acknowledged by a flush */
+    cairn_store_stats s;
+    CHECK_OK(st->stat(st, &s));
+    CHECK_EQ(s.chunks, 49);
+    st->close(st);
+
+    /* a pack cut inside its header: the writer sets the bytes aside and starts it afresh */
+    CHECK(truncate(pack, 7) == 0);
+    CHECK(unlink(pathf("%s/packs/pack-00000001.idx", repo)) == 0);
+    CHECK_OK(store_local_open(&st, repo, CAIRN_OPEN_READONLY, 0)); /* reader: just empty */
+    CHECK_OK(st->stat(st, &s));
+    CHECK_EQ(s.chunks, 0);
+    st->close(st);
+    log_start();
+    CHECK_OK(store_local_open(&st, repo, 0, 0));
+    cairn_set_log(NULL, NULL);
+    CHECK(log_find(CAIRN_LOG_WARN, "torn tail", "header") >= 0);
+    CHECK_EQ(file_size(pathf("%s/quarantine/pack-00000001.0.tail", repo)), 7);
+    CHECK_EQ(file_size(pack), 16);
+    cairn_id k;
+    suite_key(&k, 5, 0);
+    CHECK_OK(st->put(st, &k, "again", 5));
+    st->close(st);
+    CHECK_OK(store_local_open(&st, repo, CAIRN_OPEN_READONLY, 0));
+    CHECK_OK(st->has(st, &k));
+    st->close(st);
+}
+
+/* Deletes and re-puts so that an index holds tombstones and settled duplicates. */
+static int churn(cairn_store *st, uint64_t salt, int n)
+{
+    for (int i = 0; i < n; i += 7) {
+        cairn_id k;
+        suite_key(&k, salt, (uint64_t)i);
+        int rc = st->del(st, &k);
+        if (rc == CAIRN_OK && i % 2 == 0) {
+            uint8_t buf[1000];
+            suite_fill(buf, chunk_len((uint64_t)i), &k);
+            rc = st->put(st, &k, buf, chunk_len((uint64_t)i));
+        }
+        if (rc != CAIRN_OK) return rc;
+    }
+    return CAIRN_OK;
+}
+
+static int live_after_churn(int i) { return i % 7 != 0 || i % 2 == 0; }
+
+static void idx_rebuilt_identically(void)
+{
+    enum { N = 600 };
+    const char *repo = repo_in_tmp();
+    cairn_store *st;
+    CHECK_OK(fill(&st, repo, 6, N, 48 << 10));
+    CHECK_OK(churn(st, 6, N));
+    cairn_store_stats s0;
+    CHECK_OK(st->stat(st, &s0));
+    st->close(st);
+    CHECK(s0.files >= 5);
+    uint8_t *orig[64];
+    size_t olen[64];
+    for (unsigned p = 1; p <= s0.files; p++) {
+        orig[p] = slurp(pathf("%s/packs/pack-%08u.idx", repo, p), &olen[p]);
+        CHECK_MSG(orig[p] != NULL, "pack %u has no index after close", p);
+        CHECK(unlink(pathf("%s/packs/pack-%08u.idx", repo, p)) == 0);
+    }
+    /* a reader reads the packs instead and writes nothing */
+    CHECK_OK(store_local_open(&st, repo, CAIRN_OPEN_READONLY, 0));
+    cairn_store_stats s;
+    CHECK_OK(st->stat(st, &s));
+    CHECK_EQ(s.chunks, s0.chunks);
+    CHECK_EQ(s.bytes, s0.bytes);
+    for (int i = 0; i < N; i++)
+        CHECK(live_after_churn(i) ? chunk_ok(st, 6, (uint64_t)i) : chunk_absent(st, 6, (uint64_t)i));
+    st->close(st);
+    CHECK(file_size(pathf("%s/packs/pack-00000001.idx", repo)) < 0);
+    /* a writer rebuilds every index, byte for byte */
+    CHECK_OK(store_local_open(&st, repo, 0, 0));
+    st->close(st);
+    for (unsigned p = 1; p <= s0.files; p++) {
+        size_t len;
+        uint8_t *now = slurp(pathf("%s/packs/pack-%08u.idx", repo, p), &len);
+        CHECK_MSG(now != NULL, "index of pack %u not rebuilt", p);
+        CHECK_MEM(now, len, orig[p], olen[p]);
+        free(now);
+    }
+
+    /* a flipped byte: ignored (with a warning), rebuilt, nothing lost */
+    long long at = (long long)olen[2] / 2;
+    CHECK(flip_byte(pathf("%s/packs/pack-00000002.idx", repo), at) == 0);
+    log_start();
+    CHECK_OK(store_local_open(&st, repo, 0, 0));
+    cairn_set_log(NULL, NULL);
+    CHECK(log_find(CAIRN_LOG_WARN, "ignoring pack-00000002.idx", "checksum") >= 0);
+    for (int i = 0; i < N; i++)
+        CHECK(live_after_churn(i) ? chunk_ok(st, 6, (uint64_t)i) : chunk_absent(st, 6, (uint64_t)i));
+    CHECK_OK(st->stat(st, &s));
+    CHECK_EQ(s.chunks, s0.chunks);
+    st->close(st);
+    size_t len;
+    uint8_t *now = slurp(pathf("%s/packs/pack-00000002.idx", repo), &len);
+    CHECK_MEM(now, len, orig[2], olen[2]);
+    free(now);
+    for (unsigned p = 1; p <= s0.files; p++) free(orig[p]);
+}
+
+static void corrupt_older_pack(void)
+{
+    enum { N = 200 };
+    const char *repo = repo_in_tmp();
+    const char *pack2 = pathf("%s/packs/pack-00000002.pack", repo);
+    cairn_store *st;
+    CHECK_OK(fill(&st, repo, 7, N, 16 << 10));
+    cairn_store_stats s0;
+    CHECK_OK(st->stat(st, &s0));
+    st->close(st);
+    CHECK(s0.files >= 4);
+    prec recs[256];
+    long long end;
+    size_t n2 = walk_pack(pack2, recs, 256, &end);
+    CHECK(n2 >= 6);
+    long long size2 = file_size(pack2);
+    long long bad = recs[3].off;
+    CHECK(flip_byte(pack2, bad + 4 + 33 + 2) == 0); /* inside the payload of record 3 */
+
+    /* with its index intact the damage is found on read, named precisely */
+    CHECK_OK(store_local_open(&st, repo, 0, 0));
+    cairn_buf b = CAIRN_BUF_INIT;
+    CHECK_RC(st->get(st, &b, &recs[3].key), CAIRN_ECORRUPT);
+    CHECK_ERRMSG("pack-00000002.pack");
+    char offs[64];
+    snprintf(offs, sizeof offs, "offset %lld", bad);
+    CHECK_ERRMSG(offs);
+    CHECK_OK(st->get(st, &b, &recs[4].key));
+    st->close(st);
+
+    /* without it the scan stops there: logged as corruption, pack left as it is */
+    CHECK(unlink(pathf("%s/packs/pack-00000002.idx", repo)) == 0);
+    for (int round = 0; round < 2; round++) {
+        log_start();
+        CHECK_OK(store_local_open(&st, repo, 0, 0));
+        cairn_set_log(NULL, NULL);
+        if (log_find(CAIRN_LOG_ERROR, "pack-00000002.pack", offs) < 0) log_dump();
+        CHECK(log_find(CAIRN_LOG_ERROR, "pack-00000002.pack", offs) >= 0);
+        CHECK(log_find(CAIRN_LOG_WARN, "torn", NULL) < 0);
+        CHECK_EQ(file_size(pack2), size2);
+        for (size_t i = 0; i < n2; i++) {
+            if (i < 3) CHECK_OK(st->get(st, &b, &recs[i].key));
+            else CHECK_RC(st->has(st, &recs[i].key), CAIRN_ENOTFOUND);
+        }
+        cairn_store_stats s;
+        CHECK_OK(st->stat(st, &s));
+        CHECK_EQ(s.chunks, s0.chunks - (n2 - 3));
+        /* every chunk outside pack 2 is fine */
+        int fine = 0;
+        for (int i = 0; i < N; i++) fine += chunk_ok(st, 7, (uint64_t)i);
+        CHECK_EQ(fine, N - (int)(n2 - 3));
+        st->close(st);
+    }
+    cairn_buf_dispose(&b);
+}
+
+/* ---- processes ---- */
+
+typedef struct child_report {
+    int rc;
+    char msg[512];
+} child_report;
+
+/* Runs open(repo, flags, timeout) in a child process; returns what it saw. */
+static child_report open_in_child(const char *repo, unsigned flags, unsigned timeout_ms,
+                                  double *elapsed)
+{
+    child_report rep = { -999, "" };
+    int fds[2];
+    if (pipe(fds) != 0) return rep;
+    struct timespec a, z;
+    clock_gettime(CLOCK_MONOTONIC, &a);
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(fds[0]);
+        cairn_store *st;
+        child_report r = { store_local_open(&st, repo, flags, timeout_ms), "" };
+        snprintf(r.msg, sizeof r.msg, "%s", cairn_error_last()->message);
+        if (r.rc == CAIRN_OK) st->close(st);
+        if (write(fds[1], &r, sizeof r) != (ssize_t)sizeof r) _exit(3);
+        _exit(0);
+    }
+    close(fds[1]);
+    if (read(fds[0], &rep, sizeof rep) != (ssize_t)sizeof rep) rep.rc = -998;
+    close(fds[0]);
+    waitpid(pid, NULL, 0);
+    clock_gettime(CLOCK_MONOTONIC, &z);
+    if (elapsed) *elapsed = (double)(z.tv_sec - a.tv_sec) + (double)(z.tv_nsec - a.tv_nsec) / 1e9;
+    return rep;
+}
+
+static void writer_lock(void)
+{
+    const char *repo = repo_in_tmp();
+    cairn_store *w, *w2, *r;
+    CHECK_OK(store_local_open(&w, repo, CAIRN_OPEN_CREATE, 0));
+    /* another process */
+    child_report rep = open_in_child(repo, 0, 0, NULL);
+    CHECK_EQ(rep.rc, CAIRN_EBUSY);
+    char pid[32];
+    snprintf(pid, sizeof pid, "pid %ld", (long)getpid());
+    CHECK_MSG(strstr(rep.msg, "locked") && strstr(rep.msg, pid) && strstr(rep.msg, repo),
+              "lock message \"%s\" lacks 'locked', the path or '%s'", rep.msg, pid);
+    /* a reader in another process is fine */
+    rep = open_in_child(repo, CAIRN_OPEN_READONLY, 0, NULL);
+    CHECK_EQ(rep.rc, CAIRN_OK);
+    /* a second writer handle in this process too is refused */
+    CHECK_RC(store_local_open(&w2, repo, 0, 0), CAIRN_EBUSY);
+    CHECK_OK(store_local_open(&r, repo, CAIRN_OPEN_READONLY, 0));
+    r->close(r);
+    w->close(w);
+    /* waiting: the child gets the lock once we let go. It is forked before we take the lock:
+     * a child forked while we hold it would inherit the locked descriptor (flock semantics). */
+    int fds[2], go[2];
+    CHECK(pipe(fds) == 0 && pipe(go) == 0);
+    pid_t child = fork();
+    if (child == 0) {
+        close(fds[0]);
+        close(go[1]);
+        char c;
+        if (read(go[0], &c, 1) != 1) _exit(4);
+        cairn_store *st;
+        struct timespec a, z;
+        clock_gettime(CLOCK_MONOTONIC, &a);
+        child_report cr = { store_local_open(&st, repo, 0, 5000), "" };
+        clock_gettime(CLOCK_MONOTONIC, &z);
+        snprintf(cr.msg, sizeof cr.msg, "%.3f",
+                 (double)(z.tv_sec - a.tv_sec) + (double)(z.tv_nsec - a.tv_nsec) / 1e9);
+        if (cr.rc == CAIRN_OK) st->close(st);
+        if (write(fds[1], &cr, sizeof cr) != (ssize_t)sizeof cr) _exit(3);
+        _exit(0);
+    }
+    close(fds[1]);
+    close(go[0]);
+    CHECK_OK(store_local_open(&w, repo, 0, 0));
+    CHECK(write(go[1], "g", 1) == 1);
+    close(go[1]);
+    struct timespec pause = { 0, 150 * 1000 * 1000 };
+    nanosleep(&pause, NULL);
+    w->close(w);
+    child_report cr;
+    CHECK(read(fds[0], &cr, sizeof cr) == (ssize_t)sizeof cr);
+    close(fds[0]);
+    waitpid(child, NULL, 0);
+    CHECK_MSG(cr.rc == CAIRN_OK, "waiting writer got %d: %s", cr.rc, cr.msg);
+    CHECK_MSG(atof(cr.msg) >= 0.1 && atof(cr.msg) < 4.0, "waited %s s", cr.msg);
+    /* and a short timeout expires with EBUSY */
+    CHECK_OK(store_local_open(&w, repo, 0, 0));
+    double elapsed;
+    rep = open_in_child(repo, 0, 200, &elapsed);
+    CHECK_EQ(rep.rc, CAIRN_EBUSY);
+    CHECK_MSG(elapsed >= 0.19, "gave up after %.3f s", elapsed);
+    w->close(w);
+}
+
+static void reader_follows_writer(void)
+{
+    const char *repo = repo_in_tmp();
+    cairn_store *w, *r;
+    CHECK_OK(store_local_open(&w, repo, CAIRN_OPEN_CREATE, 0));
+    CHECK_OK(store_local_open(&r, repo, CAIRN_OPEN_READONLY, 0));
+    cairn_id a;
+    suite_key(&a, 8, 0);
+    CHECK_RC(r->has(r, &a), CAIRN_ENOTFOUND);
+    CHECK_OK(w->put(w, &a, "alpha", 5));
+    CHECK_OK(w->flush(w));
+    cairn_buf b = CAIRN_BUF_INIT;
+    CHECK_OK(r->get(r, &b, &a)); /* a miss refreshes */
+    CHECK_MEM(b.data, b.len, "alpha", 5);
+    CHECK_OK(w->ref_cas(w, "heads/main", NULL, 0, "c1", 2));
+    CHECK_OK(r->ref_get(r, &b, "heads/main"));
+    CHECK_MEM(b.data, b.len, "c1", 2);
+    CHECK_OK(w->ref_cas(w, "heads/main", "c1", 2, "c2", 2));
+    CHECK_OK(r->ref_get(r, &b, "heads/main")); /* never cached */
+    CHECK_MEM(b.data, b.len, "c2", 2);
+
+    /* new pack files */
+    store_local_set_pack_max(w, 8 << 10);
+    uint8_t buf[1000];
+    for (int i = 1; i <= 200; i++) {
+        cairn_id k;
+        suite_key(&k, 8, (uint64_t)i);
+        suite_fill(buf, chunk_len((uint64_t)i), &k);
+        CHECK_OK(w->put(w, &k, buf, chunk_len((uint64_t)i)));
+    }
+    CHECK_OK(w->flush(w));
+    for (int i = 200; i >= 1; i--) CHECK_MSG(chunk_ok(r, 8, (uint64_t)i), "reader misses chunk %d", i);
+    cairn_store_stats ws, rs;
+    CHECK_OK(w->stat(w, &ws));
+    CHECK_OK(r->stat(r, &rs));
+    CHECK(ws.files > 10);
+    CHECK_EQ(rs.chunks, ws.chunks);
+    CHECK_EQ(rs.bytes, ws.bytes);
+    CHECK_EQ(rs.files, ws.files);
+    /* deletes reach the reader when it refreshes (stat and list refresh) */
+    CHECK_OK(w->del(w, &a));
+    CHECK_OK(w->flush(w));
+    CHECK_OK(r->stat(r, &rs));
+    CHECK_EQ(rs.chunks, ws.chunks - 1);
+    CHECK_RC(r->has(r, &a), CAIRN_ENOTFOUND);
+    /* a second reader opened now sees the same */
+    cairn_store *r2;
+    CHECK_OK(store_local_open(&r2, repo, CAIRN_OPEN_READONLY, 0));
+    CHECK_OK(r2->stat(r2, &rs));
+    CHECK_EQ(rs.chunks, ws.chunks - 1);
+    r2->close(r2);
+    cairn_buf_dispose(&b);
+    r->close(r);
+    w->close(w);
+}
+
+static void rollover_and_reopen(void)
+{
+    enum { N = 2000 };
+    const char *repo = repo_in_tmp();
+    cairn_store *st;
+    CHECK_OK(fill(&st, repo, 9, N, 32 << 10));
+    cairn_store_stats s0, s;
+    CHECK_OK(st->stat(st, &s0));
+    CHECK(s0.files >= 30);
+    CHECK_EQ(s0.chunks, N);
+    st->close(st);
+    for (unsigned p = 1; p <= s0.files; p++) {
+        const char *pp = pathf("%s/packs/pack-%08u.pack", repo, p);
+        long long sz = file_size(pp), end;
+        prec one;
+        CHECK_MSG(sz > 16 && sz <= (32 << 10) + 1045, "pack %u is %lld bytes", p, sz);
+        walk_pack(pp, &one, 1, &end);
+        CHECK_EQ(end, sz); /* every record of every pack is whole */
+        CHECK_MSG(file_size(pathf("%s/packs/pack-%08u.idx", repo, p)) > 0, "no idx for pack %u", p);
+    }
+    CHECK_OK(store_local_open(&st, repo, 0, 0));
+    CHECK_OK(st->stat(st, &s));
+    CHECK_EQ(s.chunks, N);
+    CHECK_EQ(s.files, s0.files);
+    CHECK_EQ(s.bytes, s0.bytes);
+    for (int i = 0; i < N; i++) CHECK(chunk_ok(st, 9, (uint64_t)i));
+    st->close(st);
+}
+
+static void deletes_across_reopen(void)
+{
+    const char *repo = repo_in_tmp();
+    cairn_store *st;
+    CHECK_OK(fill(&st, repo, 10, 60, 4 << 10)); /* chunks spread over many packs */
+    for (int i = 0; i < 60; i += 3) {
+        cairn_id k;
+        suite_key(&k, 10, (uint64_t)i);
+        CHECK_OK(st->del(st, &k)); /* tombstones in later packs than their chunks */
+    }
+    st->close(st);
+    for (int round = 0; round < 2; round++) {
+        if (round == 1) /* the same from the packs alone */
+            for (unsigned p = 1; p < 100; p++) unlink(pathf("%s/packs/pack-%08u.idx", repo, p));
+        CHECK_OK(store_local_open(&st, repo, CAIRN_OPEN_READONLY, 0));
+        for (int i = 0; i < 60; i++)
+            CHECK(i % 3 == 0 ? chunk_absent(st, 10, (uint64_t)i) : chunk_ok(st, 10, (uint64_t)i));
+        st->close(st);
+    }
+    /* re-put after delete, then reopen */
+    CHECK_OK(store_local_open(&st, repo, 0, 0));
+    uint8_t buf[1000];
+    cairn_id k;
+    suite_key(&k, 10, 3);
+    suite_fill(buf, chunk_len(3), &k);
+    CHECK_OK(st->put(st, &k, buf, chunk_len(3)));
+    CHECK(chunk_ok(st, 10, 3));
+    st->close(st);
+    CHECK_OK(store_local_open(&st, repo, 0, 0));
+    CHECK(chunk_ok(st, 10, 3));
+    CHECK(chunk_absent(st, 10, 6));
+    cairn_store_stats s;
+    CHECK_OK(st->stat(st, &s));
+    CHECK_EQ(s.chunks, 41);
+    st->close(st);
+}
+
+/* A child puts and flushes in a loop, reporting each flushed batch over a pipe; we SIGKILL it
+ * at a random moment, reopen, and every reported chunk must be there, byte for byte. */
+static size_t kill_len(uint64_t seq, int j) { return 1 + (size_t)((seq * 2654435761u + (uint64_t)j * 40503u) % (96 << 10)); }
+
+static void kill9_child(const char *repo, int wfd, uint64_t first_seq)
+{
+    cairn_store *st;
+    if (store_local_open(&st, repo, CAIRN_OPEN_CREATE, 2000) != CAIRN_OK) _exit(2);
+    store_local_set_pack_max(st, 1 << 20);
+    uint8_t *buf = malloc(96 << 10);
+    for (uint64_t seq = first_seq;; seq++) {
+        for (int j = 0; j < 4; j++) {
+            cairn_id k;
+            suite_key(&k, seq, (uint64_t)j);
+            suite_fill(buf, kill_len(seq, j), &k);
+            if (st->put(st, &k, buf, kill_len(seq, j)) != CAIRN_OK) _exit(3);
+        }
+        if (seq % 3 == 0) { /* some deletes too: a flushed delete must stay deleted */
+            cairn_id k;
+            suite_key(&k, seq, 3);
+            if (st->del(st, &k) != CAIRN_OK) _exit(4);
+        }
+        if (st->flush(st) != CAIRN_OK) _exit(5);
+        if (write(wfd, &seq, sizeof seq) != (ssize_t)sizeof seq) _exit(6);
+    }
+}
+
+static void kill9_recovery(void)
+{
+    const char *repo = repo_in_tmp();
+    uint64_t rng = test_rng(11), next_seq = 1, reported = 0;
+    uint64_t *flushed = malloc(100000 * sizeof *flushed);
+    size_t nflushed = 0;
+    int torn = 0;
+    for (int round = 0; round < 5; round++) {
+        int fds[2];
+        CHECK(pipe(fds) == 0);
+        pid_t pid = fork();
+        if (pid == 0) {
+            close(fds[0]);
+            kill9_child(repo, fds[1], next_seq);
+        }
+        close(fds[1]);
+        struct timespec d = { 0, (long)(20 + test_rand(&rng) % 180) * 1000 * 1000 };
+        nanosleep(&d, NULL);
+        kill(pid, SIGKILL);
+        int status;
+        waitpid(pid, &status, 0);
+        CHECK_MSG(WIFSIGNALED(status), "child exited early with %d", WEXITSTATUS(status));
+        uint64_t seq;
+        while (read(fds[0], &seq, sizeof seq) == (ssize_t)sizeof seq)
+            if (nflushed < 100000) flushed[nflushed++] = seq;
+        close(fds[0]);
+        next_seq = (nflushed ? flushed[nflushed - 1] : next_seq) + 1000; /* fresh keys */
+        cairn_store *st;
+        log_start();
+        CHECK_OK(store_local_open(&st, repo, 0, 0)); /* repairs whatever the kill left */
+        cairn_set_log(NULL, NULL);
+        torn += log_find(CAIRN_LOG_WARN, "torn tail", NULL) >= 0;
+        uint8_t *want = malloc(96 << 10);
+        cairn_buf b = CAIRN_BUF_INIT;
+        for (size_t i = reported; i < nflushed; i++) {
+            for (int j = 0; j < 4; j++) {
+                cairn_id k;
+                suite_key(&k, flushed[i], (uint64_t)j);
+                if (j == 3 && flushed[i] % 3 == 0) {
+                    CHECK_MSG(st->has(st, &k) == CAIRN_ENOTFOUND, "flushed delete undone");
+                    continue;
+                }
+                suite_fill(want, kill_len(flushed[i], j), &k);
+                CHECK_MSG(st->get(st, &b, &k) == CAIRN_OK, "round %d: flushed chunk %llu/%d lost: %s",
+                          round, (unsigned long long)flushed[i], j, cairn_error_last()->message);
+                CHECK_MEM(b.data, b.len, want, kill_len(flushed[i], j));
+            }
+        }
+        free(want);
+        cairn_buf_dispose(&b);
+        st->close(st);
+        reported = 0; /* re-check everything every round: later repairs must not lose earlier data */
+    }
+    CHECK_MSG(nflushed >= 5, "the children flushed only %zu batches: the test proved little", nflushed);
+    printf("  kill9: %zu flushed batches checked over 5 kills, %d torn tails repaired\n", nflushed,
+           torn);
+    free(flushed);
+}
+
+/* ---- compaction ---- */
+
+static void compaction(void)
+{
+    enum { N = 1000 };
+    const char *repo = repo_in_tmp();
+    cairn_store *st, *reader;
+    CHECK_OK(fill(&st, repo, 12, N, 16 << 10));
+    for (int i = 0; i < N; i++) {
+        if (i % 10 == 0) continue;
+        cairn_id k;
+        suite_key(&k, 12, (uint64_t)i);
+        CHECK_OK(st->del(st, &k));
+    }
+    CHECK_OK(st->flush(st));
+    CHECK_OK(store_local_open(&reader, repo, CAIRN_OPEN_READONLY, 0)); /* holds the old packs */
+    CHECK(chunk_ok(reader, 12, 0));
+    cairn_store_stats before, after;
+    CHECK_OK(st->stat(st, &before));
+    uint64_t freed = 0;
+    CHECK_OK(store_local_compact(st, 0.5, &freed));
+    CHECK_OK(st->stat(st, &after));
+    CHECK_MSG(after.files < before.files / 3, "%llu packs before, %llu after",
+              (unsigned long long)before.files, (unsigned long long)after.files);
+    CHECK(freed > 300000);
+    CHECK_EQ(after.chunks, N / 10);
+    CHECK_EQ(after.bytes, before.bytes);
+    for (int i = 0; i < N; i++)
+        CHECK(i % 10 == 0 ? chunk_ok(st, 12, (uint64_t)i) : chunk_absent(st, 12, (uint64_t)i));
+    /* the reader that opened before still reads through its open (now unlinked) packs */
+    for (int i = 0; i < N; i += 10) CHECK(chunk_ok(reader, 12, (uint64_t)i));
+    /* and finds what comes later */
+    cairn_id late;
+    suite_key(&late, 12, N);
+    CHECK_OK(st->put(st, &late, "late", 4));
+    CHECK_OK(st->flush(st));
+    CHECK_OK(reader->has(reader, &late));
+    reader->close(reader);
+    /* nothing comes back after reopen (tombstones survived where they had to) */
+    st->close(st);
+    CHECK_OK(store_local_open(&st, repo, CAIRN_OPEN_READONLY, 0));
+    for (int i = 0; i < N; i++)
+        CHECK(i % 10 == 0 ? chunk_ok(st, 12, (uint64_t)i) : chunk_absent(st, 12, (uint64_t)i));
+    CHECK_OK(st->stat(st, &after));
+    CHECK_EQ(after.chunks, N / 10 + 1);
+    st->close(st);
+}
+
+/* A tombstone in a compacted pack must be carried while an older kept pack holds its key, and
+ * may be dropped once no older pack does. */
+static void compaction_tombstones(void)
+{
+    const char *repo = repo_in_tmp();
+    const char *p1 = pathf("%s/packs/pack-00000001.pack", repo);
+    cairn_store *st;
+    /* pack 1: 30 live chunks (kept: mostly live) */
+    CHECK_OK(fill(&st, repo, 13, 30, 64 << 10));
+    cairn_store_stats s;
+    CHECK_OK(st->stat(st, &s));
+    CHECK_EQ(s.files, 1);
+    store_local_set_pack_max(st, 1); /* the next record starts pack 2 */
+    uint8_t buf[1000];
+    cairn_id g;
+    suite_key(&g, 14, 0);
+    suite_fill(buf, 900, &g);
+    CHECK_OK(st->put(st, &g, buf, 900));
+    store_local_set_pack_max(st, 64 << 10);
+    cairn_id k0;
+    suite_key(&k0, 13, 0);
+    CHECK_OK(st->del(st, &k0)); /* pack 2: g, then the tombstone of k0 (whose chunk is in 1) */
+    CHECK_OK(st->del(st, &g));
+    store_local_set_pack_max(st, 1);
+    cairn_id h;
+    suite_key(&h, 14, 1);
+    CHECK_OK(st->put(st, &h, "h", 1)); /* seals pack 2 */
+    store_local_set_pack_max(st, 64 << 10);
+    CHECK_OK(st->stat(st, &s));
+    CHECK_EQ(s.files, 3);
+    uint64_t freed;
+    CHECK_OK(store_local_compact(st, 0.5, &freed)); /* pack 2 is all dead: goes */
+    CHECK(file_size(pathf("%s/packs/pack-00000002.pack", repo)) < 0);
+    CHECK(file_size(p1) > 0);
+    st->close(st);
+    CHECK_OK(store_local_open(&st, repo, 0, 0));
+    CHECK_MSG(chunk_absent(st, 13, 0), "a deleted chunk came back after compaction");
+    CHECK_RC(st->has(st, &g), CAIRN_ENOTFOUND);
+    CHECK(chunk_ok(st, 13, 1));
+    /* the carried tombstone for k0 is in pack 3; g's was dropped (no older pack held g) */
+    prec recs[16];
+    long long end;
+    size_t n3 = walk_pack(pathf("%s/packs/pack-00000003.pack", repo), recs, 16, &end);
+    int k0_tomb = 0, g_tomb = 0;
+    for (size_t i = 0; i < n3 && i < 16; i++) {
+        if (recs[i].type == 2 && memcmp(&recs[i].key, &k0, 32) == 0) k0_tomb++;
+        if (recs[i].type == 2 && memcmp(&recs[i].key, &g, 32) == 0) g_tomb++;
+    }
+    CHECK_EQ(k0_tomb, 1);
+    CHECK_EQ(g_tomb, 0);
+
+    /* now make pack 1 mostly dead too: compacting it lets nothing come back either */
+    for (int i = 1; i < 30; i++) {
+        if (i % 5 == 0) continue;
+        cairn_id k;
+        suite_key(&k, 13, (uint64_t)i);
+        CHECK_OK(st->del(st, &k));
+    }
+    CHECK_OK(store_local_compact(st, 0.5, &freed));
+    CHECK(file_size(p1) < 0);
+    st->close(st);
+    CHECK_OK(store_local_open(&st, repo, 0, 0));
+    for (int i = 0; i < 30; i++)
+        CHECK(i % 5 == 0 && i ? chunk_ok(st, 13, (uint64_t)i) : chunk_absent(st, 13, (uint64_t)i));
+    CHECK_OK(st->has(st, &h));
+    CHECK_OK(st->stat(st, &s));
+    CHECK_EQ(s.chunks, 6);
+    st->close(st);
+}
+
+/* Compaction killed at a random moment: reopening always gives exactly the live set. */
+static void compaction_kill9(void)
+{
+    enum { N = 600 };
+    uint64_t rng = test_rng(15);
+    int killed_mid = 0;
+    for (int round = 0; round < 6; round++) {
+        const char *repo = repo_in_tmp();
+        cairn_store *st;
+        CHECK_OK(fill(&st, repo, 15, N, 16 << 10));
+        for (int i = 0; i < N; i++) {
+            if (i % 4 == 0) continue;
+            cairn_id k;
+            suite_key(&k, 15, (uint64_t)i);
+            CHECK_OK(st->del(st, &k));
+        }
+        st->close(st);
+        int fds[2];
+        CHECK(pipe(fds) == 0);
+        pid_t pid = fork();
+        if (pid == 0) {
+            close(fds[0]);
+            cairn_store *c;
+            if (store_local_open(&c, repo, 0, 0) != CAIRN_OK) _exit(2);
+            if (write(fds[1], "c", 1) != 1) _exit(4); /* compaction starts now */
+            if (store_local_compact(c, 0.9, NULL) != CAIRN_OK) _exit(3);
+            _exit(0); /* no close: as abrupt as a crash */
+        }
+        close(fds[1]);
+        char c;
+        CHECK(read(fds[0], &c, 1) == 1);
+        close(fds[0]);
+        /* compaction of this repository takes a few ms: land anywhere in it */
+        struct timespec d = { 0, (long)(test_rand(&rng) % 5000) * 1000 };
+        nanosleep(&d, NULL);
+        kill(pid, SIGKILL);
+        int status;
+        waitpid(pid, &status, 0);
+        CHECK_MSG(WIFSIGNALED(status) || WEXITSTATUS(status) == 0, "compaction child failed: %d",
+                  WEXITSTATUS(status));
+        CHECK_OK(store_local_open(&st, repo, 0, 0));
+        cairn_store_stats mid;
+        CHECK_OK(st->stat(st, &mid));
+        killed_mid += WIFSIGNALED(status) && mid.files > 2;
+        if (getenv("CAIRN_TEST_VERBOSE")) printf("  round %d: %llu packs after the kill\n", round, (unsigned long long)mid.files);
+        for (int i = 0; i < N; i++)
+            CHECK_MSG(i % 4 == 0 ? chunk_ok(st, 15, (uint64_t)i) : chunk_absent(st, 15, (uint64_t)i),
+                      "round %d: chunk %d wrong after a killed compaction", round, i);
+        CHECK_OK(store_local_compact(st, 0.9, NULL)); /* and it can finish the job */
+        cairn_store_stats s;
+        CHECK_OK(st->stat(st, &s));
+        CHECK_EQ(s.chunks, N / 4);
+        st->close(st);
+    }
+    printf("  compaction_kill9: %d of 6 compactions killed part-way\n", killed_mid);
+}
+
+/* ---- measurements (printed, not asserted) ---- */
+
+static void measure(void)
+{
+    enum { N = 30000, SZ = 4096 };
+    const char *repo = repo_in_tmp();
+    cairn_store *st;
+    CHECK_OK(store_local_open(&st, repo, CAIRN_OPEN_CREATE, 0));
+    uint8_t *data = malloc((size_t)N * SZ);
+    uint64_t rng = test_rng(16);
+    for (size_t i = 0; i < (size_t)N * SZ / 8; i++) {
+        uint64_t v = test_rand(&rng);
+        memcpy(data + i * 8, &v, 8);
+    }
+    cairn_id *keys = malloc(N * sizeof *keys);
+    for (int i = 0; i < N; i++) suite_key(&keys[i], 16, (uint64_t)i);
+    struct timespec a, z;
+    clock_gettime(CLOCK_MONOTONIC, &a);
+    for (int i = 0; i < N; i++) CHECK_OK(st->put(st, &keys[i], data + (size_t)i * SZ, SZ));
+    CHECK_OK(st->flush(st));
+    clock_gettime(CLOCK_MONOTONIC, &z);
+    double put_s = (double)(z.tv_sec - a.tv_sec) + (double)(z.tv_nsec - a.tv_nsec) / 1e9;
+    cairn_buf b = CAIRN_BUF_INIT;
+    clock_gettime(CLOCK_MONOTONIC, &a);
+    for (int i = 0; i < N; i++) {
+        int j = (int)(test_rand(&rng) % N);
+        CHECK_OK(st->get(st, &b, &keys[j]));
+        CHECK(b.len == SZ && memcmp(b.data, data + (size_t)j * SZ, 8) == 0);
+    }
+    clock_gettime(CLOCK_MONOTONIC, &z);
+    double get_s = (double)(z.tv_sec - a.tv_sec) + (double)(z.tv_nsec - a.tv_nsec) / 1e9;
+    printf("  measure: put %d x %d B + flush: %.3f s, %.0f MB/s; random get: %.0f ops/s\n", N, SZ,
+           put_s, (double)N * SZ / put_s / 1e6, N / get_s);
+    st->close(st);
+    cairn_buf_dispose(&b);
+
+    if (getenv("CAIRN_BENCH")) { /* a 120 MB pack: open with and without its index */
+        const char *big = repo_in_tmp();
+        CHECK_OK(store_local_open(&st, big, CAIRN_OPEN_CREATE, 0));
+        for (int i = 0; i < 29300; i++) {
+            cairn_id k;
+            suite_key(&k, 17, (uint64_t)i);
+            CHECK_OK(st->put(st, &k, data + (size_t)(i % N) * SZ, SZ));
+        }
+        st->close(st);
+        printf("  measure: pack of %lld bytes\n", file_size(pathf("%s/packs/pack-00000001.pack", big)));
+        for (int variant = 0; variant < 3; variant++) {
+            if (variant == 1) unlink(pathf("%s/packs/pack-00000001.idx", big));
+            unsigned flags = variant == 2 ? 0 : CAIRN_OPEN_READONLY;
+            clock_gettime(CLOCK_MONOTONIC, &a);
+            CHECK_OK(store_local_open(&st, big, flags, 0));
+            clock_gettime(CLOCK_MONOTONIC, &z);
+            st->close(st);
+            if (variant == 2) unlink(pathf("%s/packs/pack-00000001.idx", big));
+            printf("  measure: open %s: %.1f ms\n",
+                   variant == 0 ? "with idx (reader)" : variant == 1 ? "without idx (reader)"
+                                                                     : "with idx (writer)",
+                   ((double)(z.tv_sec - a.tv_sec) + (double)(z.tv_nsec - a.tv_nsec) / 1e9) * 1e3);
+        }
+        clock_gettime(CLOCK_MONOTONIC, &a);
+        CHECK_OK(store_local_open(&st, big, 0, 0)); /* writer without idx: scans and rewrites it */
+        clock_gettime(CLOCK_MONOTONIC, &z);
+        st->close(st);
+        printf("  measure: open without idx (writer, rebuilds it): %.1f ms\n",
+               ((double)(z.tv_sec - a.tv_sec) + (double)(z.tv_nsec - a.tv_nsec) / 1e9) * 1e3);
+    }
+    free(keys);
+    free(data);
+}
+
+TEST_MAIN(open_errors, layout, readonly_rejects_writes, torn_tail_garbage, torn_tail_mid_record,
+          idx_rebuilt_identically, corrupt_older_pack, writer_lock, reader_follows_writer,
+          rollover_and_reopen, deletes_across_reopen, kill9_recovery, compaction,
+          compaction_tombstones, compaction_kill9, measure)
