@@ -1,7 +1,7 @@
 /*
  * test_kv.c - the public key-value API (cairn.h) on an in-memory repository: tables, point
  * operations, atomic batches, snapshots, cursors over ranges, counts, limits and errors.
- * The same checks run against a local repository once per build in test_local_kv (below).
+ * ctest runs the same checks again on local repositories (test_kv_local).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,10 +10,13 @@
 #include "cairn.h"
 #include "test.h"
 
+/* mem: by default; with CAIRN_TEST_LOCAL=1 a new local repository per test (ctest runs both). */
 static const char *repo_url(void)
 {
-    const char *u = getenv("CAIRN_TEST_URL");
-    return u ? u : "mem:";
+    static char url[4200];
+    if (!getenv("CAIRN_TEST_LOCAL")) return "mem:";
+    snprintf(url, sizeof url, "%s/repo", test_tmpdir());
+    return url;
 }
 
 static cairn_db *open_db(void)
