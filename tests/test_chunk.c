@@ -86,6 +86,29 @@ static void frame_rejects_garbage(void)
     cairn_buf_dispose(&p);
 }
 
+static void random_detection(void)
+{
+    static uint8_t buf[4096];
+    uint64_t rng = test_rng(9);
+    for (size_t i = 0; i < sizeof buf; i++) buf[i] = (uint8_t)test_rand(&rng);
+    CHECK(frame_looks_random(buf, sizeof buf));
+    memset(buf, 0, 200); /* a structured header does not hide random content */
+    CHECK(frame_looks_random(buf, sizeof buf));
+    for (size_t i = 0; i < sizeof buf; i++) buf[i] = (uint8_t)"the quick brown fox "[i % 20];
+    CHECK(!frame_looks_random(buf, sizeof buf));
+    for (size_t i = 0; i < sizeof buf; i++) buf[i] = "0123456789abcdef"[test_rand(&rng) % 16];
+    CHECK(!frame_looks_random(buf, sizeof buf)); /* hex: 4 bits per byte, zstd halves it */
+    memset(buf, 7, sizeof buf);
+    CHECK(!frame_looks_random(buf, sizeof buf));
+    CHECK(!frame_looks_random(buf, 100)); /* too short to judge: try compressing */
+    /* and what is judged compressible does compress */
+    cairn_buf f = CAIRN_BUF_INIT;
+    for (size_t i = 0; i < sizeof buf; i++) buf[i] = "0123456789abcdef"[test_rand(&rng) % 16];
+    CHECK_OK(frame_encode(&f, buf, sizeof buf, 1));
+    CHECK(f.len < sizeof buf * 3 / 4);
+    cairn_buf_dispose(&f);
+}
+
 static void cs_verifies_on_read(void)
 {
     cairn_store *st;
@@ -146,5 +169,5 @@ static void cache_evicts_by_size(void)
     cache_free(cache);
 }
 
-TEST_MAIN(varint_roundtrip, sha256_known_answer, frame_roundtrip, frame_rejects_garbage,
+TEST_MAIN(varint_roundtrip, sha256_known_answer, frame_roundtrip, frame_rejects_garbage, random_detection,
           cs_verifies_on_read, cache_evicts_by_size)

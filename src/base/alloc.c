@@ -7,6 +7,7 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/mman.h>
 
 #include "base.h"
 
@@ -70,4 +71,25 @@ char *cairn_sprintf(const char *fmt, ...)
     vsnprintf(s, (size_t)n + 1, fmt, ap);
     va_end(ap);
     return s;
+}
+
+#define HUGE_PAGE (2u << 20)
+
+void *cairn_big_alloc(size_t n)
+{
+    if (UNLIKELY(should_fail())) return NULL;
+    if (n < HUGE_PAGE) return malloc(n ? n : 1);
+    void *p = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) return NULL;
+#ifdef MADV_HUGEPAGE
+    madvise(p, n, MADV_HUGEPAGE); /* advice only: without THP it is plain memory */
+#endif
+    return p;
+}
+
+void cairn_big_free(void *p, size_t n)
+{
+    if (!p) return;
+    if (n < HUGE_PAGE) free(p);
+    else munmap(p, n);
 }

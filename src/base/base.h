@@ -75,6 +75,11 @@ void *cairn_realloc(void *p, size_t n);
 char *cairn_strdup(const char *s);
 char *cairn_strndup(const char *s, size_t n);
 char *cairn_sprintf(const char *fmt, ...) PRINTF_LIKE(1, 2);
+/** Large, page-aligned memory for bulk buffers: mmap'd and backed by transparent huge pages
+ *  when at least 2 MiB (fewer page faults and TLB misses when it is read in random order).
+ *  Free with cairn_big_free(p, n) with the same n. NULL on failure. */
+void *cairn_big_alloc(size_t n);
+void cairn_big_free(void *p, size_t n);
 /** Test hook: the nth allocation from now fails (1 = the next one); 0 turns failures off. */
 void cairn_alloc_fail_after(long nth);
 /** Test hook: how many allocations have been made since the process started. */
@@ -106,6 +111,14 @@ static inline void store_be64(uint8_t *p, uint64_t v) { store_le64(p, __builtin_
 /** memcmp order, shorter first on a common prefix (the order of keys everywhere in cairn). */
 static inline int bytes_cmp(const void *a, size_t alen, const void *b, size_t blen)
 {
+    if (alen >= 8 && blen >= 8) { /* most keys differ in their first 8 bytes: no call */
+        uint64_t x, y;
+        memcpy(&x, a, 8);
+        memcpy(&y, b, 8);
+        x = __builtin_bswap64(x);
+        y = __builtin_bswap64(y);
+        if (x != y) return x < y ? -1 : 1;
+    }
     size_t n = alen < blen ? alen : blen;
     int c = n ? memcmp(a, b, n) : 0;
     if (c) return c;

@@ -1,8 +1,12 @@
 /*
- * cache.c - the verified chunk cache: a size-bounded LRU over chunk ids, in 16 shards so that
- * threads reading different chunks rarely meet on a lock. The cache holds one reference to each
- * chunk it keeps; eviction drops that reference, so a chunk still in use by a reader lives on
- * until the reader releases it.
+ * cache.c - the verified chunk cache: size-bounded, over chunk ids, in 16 shards so that threads
+ * reading different chunks rarely meet on a lock. Eviction is second chance (CLOCK): a hit only
+ * sets a bit in the chunk it returns, instead of relinking an LRU list, which would touch two
+ * unrelated chunks per lookup (measured: a quarter of the time of random point reads went into
+ * those cache misses). The hand moves from the oldest chunk; a referenced chunk gets its bit
+ * cleared and goes back to the front, an unreferenced one is evicted.
+ * The cache holds one reference to each chunk it keeps; eviction drops that reference, so a
+ * chunk still in use by a reader lives on until the reader releases it.
  */
 #include <pthread.h>
 #include <stdlib.h>
@@ -17,7 +21,7 @@ typedef struct shard {
     chunk **buckets;
     size_t mask;             /* buckets - 1 (a power of two) */
     size_t n;
-    chunk lru;               /* sentinel: lru.lnext is the most recent */
+    chunk lru;               /* sentinel: lru.lnext is the newest, lru.lprev the oldest */
     size_t bytes, cap;
     uint64_t hits, misses;
 } shard;
@@ -28,16 +32,17 @@ struct chunk_cache {
 
 chunk *chunk_alloc(size_t len)
 {
-    chunk *c = cairn_malloc(sizeof(chunk) + len);
+    chunk *c = cairn_malloc(sizeof(chunk) + CHUNK_HEADROOM + len);
     if (!c) {
         ERR(CAIRN_ENOMEM, "out of memory allocating a chunk of %zu bytes", len);
         return NULL;
     }
     atomic_init(&c->refs, 1);
     atomic_init(&c->checked, 0);
+    atomic_init(&c->referenced, 0);
     c->len = (uint32_t)len;
     c->hnext = c->lprev = c->lnext = NULL;
-    c->data = (uint8_t *)(c + 1);
+    c->data = (uint8_t *)(c + 1) + CHUNK_HEADROOM;
     return c;
 }
 
@@ -154,10 +159,7 @@ chunk *cache_get(chunk_cache *cache, const cairn_id *id)
     chunk *c = *find_slot(s, id);
     if (c) {
         chunk_retain(c);
-        if (s->lru.lnext != c) {
-            lru_unlink(c);
-            lru_push_front(s, c);
-        }
+        atomic_store_explicit(&c->referenced, 1, memory_order_relaxed);
         s->hits++;
     } else {
         s->misses++;
@@ -183,11 +185,20 @@ chunk *cache_put(chunk_cache *cache, chunk *c)
     lru_push_front(s, c);
     s->n++;
     s->bytes += cost(c);
+    /* Second chance: each chunk is passed over at most once per sweep, so this ends. */
+    size_t passes = s->n;
     while (s->bytes > s->cap && s->lru.lprev != &s->lru) {
         chunk *victim = s->lru.lprev;
+        if (passes > 0 && victim != c &&
+            atomic_exchange_explicit(&victim->referenced, 0, memory_order_relaxed)) {
+            passes--;
+            lru_unlink(victim);
+            lru_push_front(s, victim);
+            continue;
+        }
         remove_entry(s, find_slot(s, &victim->id));
     }
-    if (s->n > (s->mask + 1) * 2) grow(s);
+    if (s->n > s->mask + 1) grow(s);
     pthread_mutex_unlock(&s->mu);
     return c;
 }

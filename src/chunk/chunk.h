@@ -17,6 +17,8 @@
 
 /* Largest plaintext chunk a frame may declare (hostile frames cannot make us allocate more). */
 #define CHUNK_MAX_SIZE (16u << 20)
+/* Room kept in front of every chunk's bytes so that a raw frame can be built in place. */
+#define CHUNK_HEADROOM 16
 
 /* The first byte of every hashed structure names its kind (docs/FORMAT.md, "Chunk kinds"). */
 enum chunk_kind {
@@ -27,10 +29,11 @@ enum chunk_kind {
 typedef struct chunk {
     atomic_uint refs;
     atomic_uchar checked;    /* the chunk kind an upper layer has validated these bytes as; 0 = none */
+    atomic_uchar referenced; /* cache: used since the clock hand last passed (second chance) */
     uint32_t len;
     cairn_id id;
     struct chunk *hnext;     /* cache: hash chain */
-    struct chunk *lprev, *lnext; /* cache: LRU list */
+    struct chunk *lprev, *lnext; /* cache: insertion-ordered ring for second-chance eviction */
     uint8_t *data;           /* points at the bytes (just after this struct) */
 } chunk;
 
@@ -46,6 +49,11 @@ enum frame_codec { FRAME_RAW = 0, FRAME_ZSTD = 1 };
 
 /** Encodes plaintext into a frame (zstd at `level` when that saves space; level < 0 = never). */
 int frame_encode(cairn_buf *out, const void *data, size_t len, int level);
+/** Like frame_encode, but a raw frame is built in place in the chunk's headroom: *out points at
+ *  the frame (inside c or inside buf), *out_len is its length. */
+int frame_encode_chunk(const uint8_t **out, size_t *out_len, cairn_buf *buf, chunk *c, int level);
+/** True when a sample of the bytes looks like random data, which no codec will shrink. */
+bool frame_looks_random(const uint8_t *data, size_t len);
 /** Decodes a frame into out (plaintext). Any malformed input is CAIRN_ECORRUPT. */
 int frame_decode(cairn_buf *out, const void *frame, size_t len);
 /** Like frame_decode, but into a new chunk (saves a copy on the read path). */

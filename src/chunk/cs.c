@@ -88,10 +88,12 @@ int cs_get(chunkstore *cs, chunk **out, const cairn_id *id)
 
 static int store_new(chunkstore *cs, chunk *c)
 {
-    cairn_buf *frame = scratch();
-    FAIL_IF(!frame, CAIRN_ENOMEM, "out of memory");
-    TRY(frame_encode(frame, c->data, c->len, cs->level));
-    TRY(cs->store->put(cs->store, &c->id, frame->data, frame->len));
+    cairn_buf *scratch_buf = scratch();
+    FAIL_IF(!scratch_buf, CAIRN_ENOMEM, "out of memory");
+    const uint8_t *frame;
+    size_t frame_len;
+    TRY(frame_encode_chunk(&frame, &frame_len, scratch_buf, c, cs->level));
+    TRY(cs->store->put(cs->store, &c->id, frame, frame_len));
     atomic_fetch_add_explicit(&cs->chunks_written, 1, memory_order_relaxed);
     return CAIRN_OK;
 }

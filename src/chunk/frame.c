@@ -18,6 +18,7 @@
 
 #define FRAME_VERSION 1
 #define FRAME_HDR_MAX (2 + VARINT_MAX)
+_Static_assert(FRAME_HDR_MAX <= CHUNK_HEADROOM, "a raw frame header must fit in the headroom");
 
 static pthread_key_t cctx_key, dctx_key;
 static pthread_once_t ctx_once = PTHREAD_ONCE_INIT;
@@ -46,28 +47,89 @@ static ZSTD_DCtx *thread_dctx(void)
     return d;
 }
 
+/* Compressibility estimate (after btrfs's heuristic): four 128-byte slices spread over the
+ * chunk; a slice whose collision count sum(c_i^2) over byte values is near what random bytes
+ * give (n + n(n-1)/256 = 191) looks random. When three of four do, the chunk is mostly random
+ * (a tree node of random keys and values has a structured header and offset arrays at the
+ * front, hence three, not four) and zstd could save little: it is stored raw. Cost ~0.3 us,
+ * against the 3-4 us zstd spends failing to compress 4 KiB of random data. */
+#define SAMPLE_SLICES 4
+#define SAMPLE_SLICE 128
+#define SLICE_RANDOM_MAX 300
+#define RANDOM_SLICES_MIN 3
+
+bool frame_looks_random(const uint8_t *data, size_t len)
+{
+    if (len < SAMPLE_SLICES * SAMPLE_SLICE * 2) return false;
+    size_t step = (len - SAMPLE_SLICE) / (SAMPLE_SLICES - 1), random = 0;
+    for (size_t s = 0; s < SAMPLE_SLICES; s++) {
+        uint8_t hist[256] = { 0 };
+        const uint8_t *p = data + s * step;
+        uint32_t sum = 0;
+        for (size_t i = 0; i < SAMPLE_SLICE; i++) sum += 2u * hist[p[i]]++ + 1; /* += c^2 - (c-1)^2 */
+        random += sum < SLICE_RANDOM_MAX;
+    }
+    return random >= RANDOM_SLICES_MIN;
+}
+
+/* Compresses into out after a header; returns false when raw storage is the better choice. */
+static int try_zstd(cairn_buf *out, const void *data, size_t len, int level, bool *done)
+{
+    *done = false;
+    if (level < 0 || len < 64 || frame_looks_random(data, len)) return CAIRN_OK;
+    size_t bound = ZSTD_compressBound(len);
+    TRY(cairn_buf_reserve(out, FRAME_HDR_MAX + bound));
+    uint8_t *p = out->data;
+    size_t hdr = 2 + varint_put(p + 2, len);
+    ZSTD_CCtx *cctx = thread_cctx();
+    FAIL_IF(!cctx, CAIRN_ENOMEM, "out of memory creating a zstd context");
+    size_t z = ZSTD_compressCCtx(cctx, p + hdr, bound, data, len, level ? level : 1);
+    if (ZSTD_isError(z) || z >= len - len / 32) return CAIRN_OK;
+    p[0] = FRAME_VERSION;
+    p[1] = FRAME_ZSTD;
+    out->len = hdr + z;
+    *done = true;
+    return CAIRN_OK;
+}
+
+static size_t raw_header(uint8_t *p, size_t len)
+{
+    p[0] = FRAME_VERSION;
+    p[1] = FRAME_RAW;
+    return 2 + varint_put(p + 2, len);
+}
+
 int frame_encode(cairn_buf *out, const void *data, size_t len, int level)
 {
     FAIL_IF(len > CHUNK_MAX_SIZE, CAIRN_EINVAL, "chunk of %zu bytes is over the %u byte limit",
             len, CHUNK_MAX_SIZE);
-    size_t bound = ZSTD_compressBound(len);
-    TRY(cairn_buf_reserve(out, FRAME_HDR_MAX + MAX(bound, len)));
-    uint8_t *p = out->data;
-    p[0] = FRAME_VERSION;
-    size_t hdr = 2 + varint_put(p + 2, len);
-    if (level >= 0 && len >= 64) {
-        ZSTD_CCtx *cctx = thread_cctx();
-        FAIL_IF(!cctx, CAIRN_ENOMEM, "out of memory creating a zstd context");
-        size_t z = ZSTD_compressCCtx(cctx, p + hdr, bound, data, len, level ? level : 1);
-        if (!ZSTD_isError(z) && z < len - len / 32) {
-            p[1] = FRAME_ZSTD;
-            out->len = hdr + z;
-            return CAIRN_OK;
-        }
-    }
-    p[1] = FRAME_RAW;
-    if (len) memcpy(p + hdr, data, len);
+    bool done;
+    TRY(try_zstd(out, data, len, level, &done));
+    if (done) return CAIRN_OK;
+    TRY(cairn_buf_reserve(out, FRAME_HDR_MAX + len));
+    size_t hdr = raw_header(out->data, len);
+    if (len) memcpy(out->data + hdr, data, len);
     out->len = hdr + len;
+    return CAIRN_OK;
+}
+
+int frame_encode_chunk(const uint8_t **out, size_t *out_len, cairn_buf *buf, chunk *c, int level)
+{
+    FAIL_IF(c->len > CHUNK_MAX_SIZE, CAIRN_EINVAL, "chunk of %u bytes is over the %u byte limit",
+            c->len, CHUNK_MAX_SIZE);
+    bool done;
+    TRY(try_zstd(buf, c->data, c->len, level, &done));
+    if (done) {
+        *out = buf->data;
+        *out_len = buf->len;
+        return CAIRN_OK;
+    }
+    uint8_t hdr[FRAME_HDR_MAX];
+    size_t n = raw_header(hdr, c->len);
+    uint8_t *start = c->data - n; /* n <= CHUNK_HEADROOM: the header goes in front, no copy */
+    memcpy(start, hdr, n);
+    *out = start;
+    *out_len = n + c->len;
     return CAIRN_OK;
 }
 

@@ -9,7 +9,8 @@
 
 #include "kv.h"
 
-#define ARENA_BLOCK (1u << 20)
+#define ARENA_FIRST (64u << 10)  /* arena blocks double from 64 KiB ... */
+#define ARENA_MAX (64u << 20)    /* ... up to 64 MiB (huge pages from 2 MiB) */
 
 typedef struct bop {
     uint64_t prefix;         /* first 8 key bytes, big-endian, zero-padded: fast ordering */
@@ -22,7 +23,7 @@ typedef struct bop {
 
 typedef struct block {
     struct block *next;
-    size_t used, cap;
+    size_t used, cap, size; /* size: the whole allocation, for cairn_big_free */
     uint8_t data[];
 } block;
 
@@ -51,7 +52,7 @@ void cairn_batch_clear(cairn_batch *b)
     if (!b) return;
     while (b->blocks) {
         block *next = b->blocks->next;
-        free(b->blocks);
+        cairn_big_free(b->blocks, b->blocks->size);
         b->blocks = next;
     }
     for (size_t i = 0; i < b->nnames; i++) free(b->names[i]);
@@ -76,11 +77,13 @@ static uint8_t *arena_alloc(cairn_batch *b, size_t n)
 {
     block *blk = b->blocks;
     if (!blk || blk->cap - blk->used < n) {
-        size_t cap = n > ARENA_BLOCK ? n : ARENA_BLOCK;
-        blk = cairn_malloc(sizeof *blk + cap);
+        size_t size = blk ? MIN(blk->size * 2, (size_t)ARENA_MAX) : ARENA_FIRST;
+        if (size < sizeof *blk + n) size = sizeof *blk + n;
+        blk = cairn_big_alloc(size);
         if (!blk) return NULL;
         blk->used = 0;
-        blk->cap = cap;
+        blk->size = size;
+        blk->cap = size - sizeof *blk;
         blk->next = b->blocks;
         b->blocks = blk;
     }
@@ -215,6 +218,45 @@ static void bop_sort(bop *v, size_t n)
     }
 }
 
+/* Large batches: one counting pass scatters the operations into buckets by (table, first two
+ * key bytes), then each bucket, a few entries for random keys, is sorted in cache. Falls back to
+ * the quicksort alone when the batch is small or spans many tables. Returns the sorted array,
+ * which may be a new allocation replacing v. */
+#define RADIX_MIN_OPS 65536
+#define RADIX_MAX_TABLES 4
+#define RADIX_BITS 16
+
+static bop *bop_sort_all(bop *v, size_t n, size_t ntables)
+{
+    if (n < RADIX_MIN_OPS || ntables > RADIX_MAX_TABLES) {
+        bop_sort(v, n);
+        return v;
+    }
+    size_t nb = ntables << RADIX_BITS;
+    size_t *start = cairn_calloc(nb + 1, sizeof *start);
+    bop *out = cairn_malloc(n * sizeof *out);
+    if (!start || !out) {
+        free(start);
+        free(out);
+        bop_sort(v, n); /* no memory for the fast path: the slow one still works */
+        return v;
+    }
+#define BUCKET(o) (((size_t)(o).table << RADIX_BITS) | (size_t)((o).prefix >> (64 - RADIX_BITS)))
+    for (size_t i = 0; i < n; i++) start[BUCKET(v[i]) + 1]++;
+    for (size_t b = 0; b < nb; b++) start[b + 1] += start[b];
+    for (size_t i = 0; i < n; i++) out[start[BUCKET(v[i])]++] = v[i];
+#undef BUCKET
+    /* start[b] is now the end of bucket b */
+    size_t from = 0;
+    for (size_t b = 0; b < nb; b++) {
+        bop_sort(out + from, start[b] - from);
+        from = start[b];
+    }
+    free(start);
+    free(v);
+    return out;
+}
+
 /* ---- commit ---- */
 
 static int apply_table(cairn_batch *b, version *base, size_t from, size_t to, tree_edit *edits,
@@ -227,8 +269,10 @@ static int apply_table(cairn_batch *b, version *base, size_t from, size_t to, tr
     size_t m = 0;
     for (size_t i = from; i < to; i++) {
         const bop *o = &b->ops[i];
-        if (i + 1 < to && o->klen == b->ops[i + 1].klen &&
-            memcmp(o->kv, b->ops[i + 1].kv, o->klen) == 0)
+        const bop *nx = &b->ops[i + 1];
+        /* the prefix test spares a cache miss on the key bytes for nearly every pair */
+        if (i + 1 < to && o->prefix == nx->prefix && o->klen == nx->klen &&
+            memcmp(o->kv, nx->kv, o->klen) == 0)
             continue; /* a later operation on this key wins */
         edits[m++] = (tree_edit){ o->kv, o->kv + o->klen, o->klen, o->vlen, o->op };
     }
@@ -243,7 +287,8 @@ int cairn_batch_commit(cairn_batch *b)
         return ERR(CAIRN_ESTATE, "an earlier operation on this batch failed; clear or free it");
     if (b->n == 0) return CAIRN_OK;
     cairn_db *db = b->db;
-    bop_sort(b->ops, b->n);
+    b->ops = bop_sort_all(b->ops, b->n, b->nnames);
+    b->cap = b->n;
     tree_edit *edits = cairn_malloc(b->n * sizeof *edits);
     table_change *changes = cairn_calloc(b->nnames, sizeof *changes);
     if (!edits || !changes) {

@@ -258,13 +258,26 @@ static int collapse_root(chunkstore *cs, cairn_id *root)
     }
 }
 
+/* Edits usually point into a batch arena in arrival order, so walking them in key order jumps
+ * around memory: fetch a few entries ahead to hide the cache misses. */
+#define PREFETCH_AHEAD 8
+
+static inline void prefetch_edit(const tree_edit *e)
+{
+    __builtin_prefetch(e->key);
+    __builtin_prefetch(e->val);
+    if (e->vlen > 64) __builtin_prefetch(e->val + 64);
+}
+
 static int build_fresh(chunkstore *cs, cairn_id *out_root, const tree_edit *E, size_t n)
 {
     tree_builder b;
     tb_init(&b, cs, 0);
     int rc = CAIRN_OK;
-    for (size_t i = 0; rc == CAIRN_OK && i < n; i++)
+    for (size_t i = 0; rc == CAIRN_OK && i < n; i++) {
+        if (i + PREFETCH_AHEAD < n) prefetch_edit(&E[i + PREFETCH_AHEAD]);
         if (E[i].op == EDIT_PUT) rc = tb_add(&b, E[i].key, E[i].klen, E[i].val, E[i].vlen, 1);
+    }
     if (rc == CAIRN_OK) rc = tb_finish(&b, out_root);
     tb_dispose(&b);
     return rc;
