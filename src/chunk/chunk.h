@@ -94,8 +94,9 @@ int cs_get(chunkstore *cs, chunk **out, const cairn_id *id);
  *  the (cached) chunk. */
 int cs_put(chunkstore *cs, cairn_id *out_id, chunk **out_chunk, const void *data, size_t len);
 /** Stores a chunk the caller built with chunk_alloc() (hashes it, sets c->id). Takes no
- *  ownership: the caller still releases c. */
-int cs_put_chunk(chunkstore *cs, chunk *c);
+ *  ownership: the caller still releases c. With cache = false the chunk is not kept in the
+ *  cache (bulk writes: they would only push out what readers use). */
+int cs_put_chunk(chunkstore *cs, chunk *c, bool cache);
 /** Durability barrier: everything put so far survives a crash once this returns. */
 int cs_flush(chunkstore *cs);
 

@@ -98,7 +98,7 @@ static int store_new(chunkstore *cs, chunk *c)
     return CAIRN_OK;
 }
 
-int cs_put_chunk(chunkstore *cs, chunk *c)
+int cs_put_chunk(chunkstore *cs, chunk *c, bool cache)
 {
     hash_sha256(&c->id, c->data, c->len);
     chunk *have = cache_get(cs->cache, &c->id);
@@ -107,7 +107,7 @@ int cs_put_chunk(chunkstore *cs, chunk *c)
         return CAIRN_OK;
     }
     TRY(store_new(cs, c));
-    chunk_release(cache_put(cs->cache, c));
+    if (cache) chunk_release(cache_put(cs->cache, c));
     return CAIRN_OK;
 }
 
@@ -116,7 +116,7 @@ int cs_put(chunkstore *cs, cairn_id *out_id, chunk **out_chunk, const void *data
     chunk *c = chunk_alloc(len);
     if (!c) return CAIRN_ENOMEM;
     if (len) memcpy(c->data, data, len);
-    int rc = cs_put_chunk(cs, c);
+    int rc = cs_put_chunk(cs, c, true);
     if (rc == CAIRN_OK) {
         *out_id = c->id;
         if (out_chunk) {

@@ -12,6 +12,7 @@ void lw_init(level_writer *w, int level)
 {
     memset(w, 0, sizeof *w);
     w->level = (uint8_t)level;
+    w->cache = true;
 }
 
 void lw_dispose(level_writer *w)
@@ -83,7 +84,7 @@ int lw_flush(level_writer *w, chunkstore *cs, chunk **out, uint64_t *out_count)
     if (w->keys.len) memcpy(p, w->keys.data, w->keys.len);
     p += w->keys.len;
     if (w->vals.len) memcpy(p, w->vals.data, w->vals.len);
-    int rc = cs_put_chunk(cs, c);
+    int rc = cs_put_chunk(cs, c, w->cache);
     if (rc < 0) {
         chunk_release(c);
         return rc;
@@ -118,6 +119,8 @@ void tb_init(tree_builder *b, chunkstore *cs, int base_level)
     b->base_level = base_level;
     for (int l = 0; l < NODE_MAX_LEVEL; l++) lw_init(&b->lv[l], l);
 }
+
+void tb_skip_leaf_cache(tree_builder *b) { b->lv[0].cache = false; }
 
 void tb_dispose(tree_builder *b)
 {

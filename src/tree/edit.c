@@ -261,6 +261,8 @@ static int collapse_root(chunkstore *cs, cairn_id *root)
 /* Edits usually point into a batch arena in arrival order, so walking them in key order jumps
  * around memory: fetch a few entries ahead to hide the cache misses. */
 #define PREFETCH_AHEAD 8
+/* A fresh build of at least this many entries is a bulk load: its leaves bypass the cache. */
+#define BULK_EDITS 100000
 
 static inline void prefetch_edit(const tree_edit *e)
 {
@@ -273,6 +275,7 @@ static int build_fresh(chunkstore *cs, cairn_id *out_root, const tree_edit *E, s
 {
     tree_builder b;
     tb_init(&b, cs, 0);
+    if (n >= BULK_EDITS) tb_skip_leaf_cache(&b);
     int rc = CAIRN_OK;
     for (size_t i = 0; rc == CAIRN_OK && i < n; i++) {
         if (i + PREFETCH_AHEAD < n) prefetch_edit(&E[i + PREFETCH_AHEAD]);

@@ -128,6 +128,7 @@ typedef struct level_writer {
     uint32_t *kend, *vend;
     size_t cap;
     uint64_t subtree;        /* entries under this node so far */
+    bool cache;              /* keep written nodes in the chunk cache */
 } level_writer;
 
 void lw_init(level_writer *w, int level);
@@ -150,6 +151,8 @@ typedef struct tree_builder {
 } tree_builder;
 
 void tb_init(tree_builder *b, chunkstore *cs, int base_level);
+/** Bulk builds: do not keep the leaves they write in the cache (inner nodes are kept). */
+void tb_skip_leaf_cache(tree_builder *b);
 void tb_dispose(tree_builder *b);
 /** Adds an entry at the base level (leaf: key/value, cnt 1; inner: key/ref, cnt = subtree). */
 int tb_add(tree_builder *b, const uint8_t *key, size_t klen, const uint8_t *val, size_t vlen,
