@@ -1,0 +1,35 @@
+#!/bin/sh
+# run.sh BUILD_DIR - install cairn into a temporary prefix, then build programs against it the
+# way a user would: with pkg-config, linked shared and static. Also compiles cairn.h alone as
+# strict C11 and as C++ (the header must stand on its own in both).
+set -eu
+build=$1
+here=$(cd "$(dirname "$0")" && pwd)
+top=$(cd "$here/../.." && pwd)
+work=$(mktemp -d "${TMPDIR:-/tmp}/cairn-install-XXXXXX")
+trap 'rm -rf "$work"' EXIT
+
+cmake --install "$build" --prefix "$work/prefix" >/dev/null
+libdir=$(ls -d "$work"/prefix/lib*/pkgconfig | head -n 1)
+export PKG_CONFIG_PATH="$libdir"
+pkg-config --exists cairn || { echo "pkg-config cannot find cairn in $libdir" >&2; exit 1; }
+test "$(pkg-config --modversion cairn)" = "0.1.0"
+
+cc -std=c11 -Wall -Wextra -Werror "$here/consumer.c" -o "$work/consumer-shared" \
+  $(pkg-config --cflags --libs cairn)
+LD_LIBRARY_PATH="$(dirname "$libdir")" "$work/consumer-shared" "$work/repo-shared"
+
+cc -std=c11 -Wall -Wextra -Werror "$here/consumer.c" -o "$work/consumer-static" \
+  $(pkg-config --cflags cairn) -L"$(dirname "$libdir")" -Wl,-Bstatic -lcairn -Wl,-Bdynamic \
+  $(pkg-config --static --libs-only-l cairn | sed 's/-lcairn//')
+"$work/consumer-static" "$work/repo-static"
+# the static binary must not need libcairn.so
+if ldd "$work/consumer-static" | grep -q libcairn; then echo "static link pulled libcairn.so" >&2; exit 1; fi
+
+# cairn.h stands alone as strict C11 and as C++
+for h in cairn.h cairn/sys/store.h; do
+  printf '#include <%s>\nint main(void){return 0;}\n' "$h" > "$work/h.c"
+  cc -std=c11 -pedantic -Wall -Wextra -Werror -I"$top/include" -fsyntax-only "$work/h.c"
+  c++ -std=c++11 -pedantic -Wall -Wextra -Werror -I"$top/include" -fsyntax-only -x c++ "$work/h.c"
+done
+echo "install, pkg-config (shared and static) and header checks passed"
