@@ -26,6 +26,12 @@ cc -std=c11 -Wall -Wextra -Werror "$here/consumer.c" -o "$work/consumer-static" 
 # the static binary must not need libcairn.so
 if ldd "$work/consumer-static" | grep -q libcairn; then echo "static link pulled libcairn.so" >&2; exit 1; fi
 
+# the archive exports the API and nothing else (internal names could clash with the program's)
+leaked=$(nm -g --defined-only "$(dirname "$libdir")/libcairn.a" | awk 'NF==3 && $2 ~ /[TDBR]/ {print $3}' | grep -v '^cairn_' || true)
+if [ -n "$leaked" ]; then echo "libcairn.a exports non-API symbols:" $leaked >&2; exit 1; fi
+leaked=$(nm -D --defined-only "$(dirname "$libdir")/libcairn.so" | awk '$2 ~ /[TDBR]/ {print $3}' | grep -v '^cairn_' || true)
+if [ -n "$leaked" ]; then echo "libcairn.so exports non-API symbols:" $leaked >&2; exit 1; fi
+
 # cairn.h stands alone as strict C11 and as C++
 for h in cairn.h cairn/sys/store.h; do
   printf '#include <%s>\nint main(void){return 0;}\n' "$h" > "$work/h.c"
