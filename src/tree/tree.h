@@ -103,6 +103,11 @@ int tc_last(tree_cursor *tc);
  *  cursor becomes invalid). */
 int tc_next(tree_cursor *tc);
 int tc_prev(tree_cursor *tc);
+/** Moves to the first entry (node) after the subtree of the node at `level` on the cursor's
+ *  path. CAIRN_ENOTFOUND when nothing follows. */
+int tc_skip_subtree(tree_cursor *tc, int level);
+/** True when the cursor stands on the first entry of the subtree of its node at `level`. */
+bool tc_at_subtree_start(const tree_cursor *tc, int level);
 /** True when a node cursor is on the last node of its level. */
 bool tc_at_last_node(const tree_cursor *tc);
 
@@ -182,4 +187,28 @@ uint64_t node_subtree_count(const node *n);
  *  child's last key, subtree counts add up, keys increase across nodes. O(nodes).
  *  CAIRN_ECORRUPT naming the first bad node. */
 int tree_check(chunkstore *cs, const cairn_id *root);
+/* ---- diff (diff.c) ---- */
+
+enum tree_change_kind { TREE_CHANGE_ADDED = 1, TREE_CHANGE_REMOVED = 2, TREE_CHANGE_MODIFIED = 3 };
+
+/** One difference between two trees. Pointers are borrowed for the callback only. */
+typedef struct tree_change {
+    int kind;
+    const uint8_t *key;
+    size_t klen;
+    bool has_old, has_new;
+    const uint8_t *old;      /* the value in the first tree */
+    size_t oldlen;
+    const uint8_t *new_;     /* the value in the second tree */
+    size_t newlen;
+} tree_change;
+
+/** Calls cb for every key whose presence or value differs between trees a and b, in key order,
+ *  restricted to [from, to) when those are not NULL. Equal subtrees are skipped by id, so the
+ *  cost grows with the number of differences, not with the size of the trees. A non-zero return
+ *  from cb stops the walk and is returned. */
+int tree_diff(chunkstore *cs, const cairn_id *a, const cairn_id *b, const void *from,
+              size_t from_len, const void *to, size_t to_len,
+              int (*cb)(const tree_change *ch, void *payload), void *payload);
+
 #endif /* CAIRN_TREE_H */
