@@ -950,6 +950,18 @@ static int refresh_locked(local_store *ls)
     for (size_t i = first_new; i < n && rc == CAIRN_OK; i++)
         rc = pack_open_load(ls, nums[i], i + 1 == n);
     free(nums);
+    /* Let go of packs compaction deleted once nothing here points into them any more. */
+    for (size_t i = 0; rc == CAIRN_OK && i + 1 < ls->npacks; i++) {
+        pack *p = ls->packs[i];
+        if (p->fd < 0 || p->live != 0) continue;
+        char *path = pack_path(ls, p->num, "pack");
+        if (path && access(path, F_OK) != 0 && errno == ENOENT) {
+            close(p->fd);
+            p->fd = -1;
+            ls->nopen--;
+        }
+        free(path);
+    }
     return rc;
 }
 
