@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -776,6 +777,72 @@ static void reader_follows_writer(void)
     w->close(w);
 }
 
+/* Threads sharing one read-only handle while a writer appends, flushes and rolls packs: every
+ * chunk published (flushed) before a get must be found by it. */
+typedef struct follow {
+    cairn_store *r;
+    _Atomic int published; /* chunks [0, published) are flushed */
+    _Atomic int done;
+    int failures, checked;
+} follow;
+
+static void *follow_reader(void *p)
+{
+    follow *f = p;
+    uint64_t rng = test_rng((uint64_t)(uintptr_t)p ^ (uint64_t)pthread_self());
+    while (!f->done) {
+        int n = f->published;
+        if (n == 0) continue;
+        int i = (int)(test_rand(&rng) % (uint64_t)n);
+        if (!chunk_ok(f->r, 19, (uint64_t)i)) f->failures++;
+        f->checked++;
+    }
+    return NULL;
+}
+
+static void reader_threads_follow_writer(void)
+{
+    const char *repo = repo_in_tmp();
+    cairn_store *w;
+    CHECK_OK(store_local_open(&w, repo, CAIRN_OPEN_CREATE, 0));
+    store_local_set_pack_max(w, 64 << 10);
+    follow f = { .published = 0, .done = 0 };
+    CHECK_OK(store_local_open(&f.r, repo, CAIRN_OPEN_READONLY, 0));
+    follow per[3];
+    pthread_t th[3];
+    for (int t = 0; t < 3; t++) {
+        per[t] = (follow){ .r = f.r };
+        CHECK(pthread_create(&th[t], NULL, follow_reader, &per[t]) == 0);
+    }
+    uint8_t buf[1000];
+    for (int i = 0; i < 1500; i++) {
+        cairn_id k;
+        suite_key(&k, 19, (uint64_t)i);
+        suite_fill(buf, chunk_len((uint64_t)i), &k);
+        CHECK_OK(w->put(w, &k, buf, chunk_len((uint64_t)i)));
+        if (i % 10 == 9) {
+            CHECK_OK(w->flush(w));
+            for (int t = 0; t < 3; t++) per[t].published = i + 1;
+        }
+    }
+    for (int t = 0; t < 3; t++) per[t].done = 1;
+    int failures = 0, checked = 0;
+    for (int t = 0; t < 3; t++) {
+        pthread_join(th[t], NULL);
+        failures += per[t].failures;
+        checked += per[t].checked;
+    }
+    CHECK_EQ(failures, 0);
+    CHECK(checked > 1000);
+    cairn_store_stats ws, rs;
+    CHECK_OK(w->stat(w, &ws));
+    CHECK_OK(f.r->stat(f.r, &rs));
+    CHECK(ws.files > 10);
+    CHECK_EQ(rs.chunks, 1500);
+    f.r->close(f.r);
+    w->close(w);
+}
+
 static void rollover_and_reopen(void)
 {
     enum { N = 2000 };
@@ -928,6 +995,73 @@ static void kill9_recovery(void)
     free(flushed);
 }
 
+/* Writes that fail (here: the file size limit, EFBIG, as a full disk would) keep the buffered
+ * records: a later flush rewrites them at the same offset, and every put that succeeded is on
+ * disk after it. Runs in a child so that the limit stays there. */
+static void write_failure_retried(void)
+{
+    const char *repo = repo_in_tmp();
+    cairn_store *st;
+    CHECK_OK(store_local_open(&st, repo, CAIRN_OPEN_CREATE, 0));
+    st->close(st);
+    int fds[2];
+    CHECK(pipe(fds) == 0);
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(fds[0]);
+        signal(SIGXFSZ, SIG_IGN);
+        struct rlimit rl;
+        getrlimit(RLIMIT_FSIZE, &rl);
+        struct rlimit low = { 600 << 10, rl.rlim_max };
+        if (store_local_open(&st, repo, 0, 0) != CAIRN_OK) _exit(2);
+        if (setrlimit(RLIMIT_FSIZE, &low) != 0) _exit(3);
+        uint8_t buf[4096];
+        int acked = 0, put_rc = CAIRN_OK;
+        for (int i = 0; i < 1000 && put_rc == CAIRN_OK; i++) {
+            cairn_id k;
+            suite_key(&k, 18, (uint64_t)i);
+            suite_fill(buf, sizeof buf, &k);
+            put_rc = st->put(st, &k, buf, sizeof buf);
+            if (put_rc == CAIRN_OK) acked++;
+        }
+        int msg_ok = strstr(cairn_error_last()->message, "pack-00000001.pack") != NULL;
+        int flush_rc = st->flush(st); /* still over the limit */
+        if (setrlimit(RLIMIT_FSIZE, &rl) != 0) _exit(4);
+        int retry_rc = st->flush(st);
+        int report[5] = { acked, put_rc, msg_ok, flush_rc, retry_rc };
+        if (write(fds[1], report, sizeof report) != (ssize_t)sizeof report) _exit(5);
+        st->close(st);
+        _exit(0);
+    }
+    close(fds[1]);
+    int r[5];
+    CHECK(read(fds[0], r, sizeof r) == (ssize_t)sizeof r);
+    close(fds[0]);
+    int status;
+    waitpid(pid, &status, 0);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    CHECK_MSG(r[0] > 100 && r[0] < 400, "%d puts acknowledged under a 600 KiB limit", r[0]);
+    CHECK_EQ(r[1], CAIRN_EIO);
+    CHECK(r[2]);
+    CHECK_EQ(r[3], CAIRN_EIO);
+    CHECK_EQ(r[4], CAIRN_OK);
+    CHECK_OK(store_local_open(&st, repo, 0, 0));
+    cairn_buf b = CAIRN_BUF_INIT;
+    uint8_t want[4096];
+    for (int i = 0; i < r[0]; i++) {
+        cairn_id k;
+        suite_key(&k, 18, (uint64_t)i);
+        suite_fill(want, sizeof want, &k);
+        CHECK_MSG(st->get(st, &b, &k) == CAIRN_OK, "acknowledged chunk %d lost", i);
+        CHECK_MEM(b.data, b.len, want, sizeof want);
+    }
+    cairn_store_stats s;
+    CHECK_OK(st->stat(st, &s));
+    CHECK_EQ(s.chunks, r[0]);
+    cairn_buf_dispose(&b);
+    st->close(st);
+}
+
 /* ---- compaction ---- */
 
 static void compaction(void)
@@ -965,6 +1099,12 @@ static void compaction(void)
     CHECK_OK(st->put(st, &late, "late", 4));
     CHECK_OK(st->flush(st));
     CHECK_OK(reader->has(reader, &late));
+    cairn_store_stats rs; /* the refresh let go of the deleted packs */
+    CHECK_OK(st->stat(st, &after));
+    CHECK_OK(reader->stat(reader, &rs));
+    CHECK_EQ(rs.files, after.files);
+    CHECK_EQ(rs.chunks, after.chunks);
+    for (int i = 0; i < N; i += 10) CHECK(chunk_ok(reader, 12, (uint64_t)i));
     reader->close(reader);
     /* nothing comes back after reopen (tombstones survived where they had to) */
     st->close(st);
@@ -1148,32 +1288,53 @@ static void measure(void)
             CHECK_OK(st->put(st, &k, data + (size_t)(i % N) * SZ, SZ));
         }
         st->close(st);
-        printf("  measure: pack of %lld bytes\n", file_size(pathf("%s/packs/pack-00000001.pack", big)));
-        for (int variant = 0; variant < 3; variant++) {
-            if (variant == 1) unlink(pathf("%s/packs/pack-00000001.idx", big));
-            unsigned flags = variant == 2 ? 0 : CAIRN_OPEN_READONLY;
+        const char *idx = pathf("%s/packs/pack-00000001.idx", big);
+        printf("  measure: pack of %lld bytes, index of %lld bytes\n",
+               file_size(pathf("%s/packs/pack-00000001.pack", big)), file_size(idx));
+        static const struct {
+            const char *what;
+            unsigned flags;
+            int drop_idx, cold;
+        } variants[] = {
+            { "reader, with idx, warm cache", CAIRN_OPEN_READONLY, 0, 0 },
+            { "reader, with idx, cold cache", CAIRN_OPEN_READONLY, 0, 1 },
+            { "writer, with idx, warm cache", 0, 0, 0 },
+            { "reader, without idx, warm cache", CAIRN_OPEN_READONLY, 1, 0 },
+            { "reader, without idx, cold cache", CAIRN_OPEN_READONLY, 1, 1 },
+            { "writer, without idx (scans, rewrites idx), warm", 0, 1, 0 },
+        };
+        for (size_t v = 0; v < sizeof variants / sizeof variants[0]; v++) {
+            if (variants[v].drop_idx) unlink(idx);
+            CHECK(variants[v].drop_idx ? file_size(idx) < 0 : file_size(idx) > 0);
+            /* warm: read the files once; cold: evict their (clean, synced) pages */
+            const char *files[] = { idx, pathf("%s/packs/pack-00000001.pack", big) };
+            for (int f = 0; f < 2; f++) {
+                int fd = open(files[f], O_RDONLY);
+                if (fd < 0) continue;
+                if (variants[v].cold) {
+                    posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+                } else {
+                    static uint8_t sink[1 << 16];
+                    while (read(fd, sink, sizeof sink) > 0) continue;
+                }
+                close(fd);
+            }
             clock_gettime(CLOCK_MONOTONIC, &a);
-            CHECK_OK(store_local_open(&st, big, flags, 0));
+            CHECK_OK(store_local_open(&st, big, variants[v].flags, 0));
             clock_gettime(CLOCK_MONOTONIC, &z);
+            cairn_store_stats s;
+            CHECK_OK(st->stat(st, &s));
+            CHECK_EQ(s.chunks, 29300);
             st->close(st);
-            if (variant == 2) unlink(pathf("%s/packs/pack-00000001.idx", big));
-            printf("  measure: open %s: %.1f ms\n",
-                   variant == 0 ? "with idx (reader)" : variant == 1 ? "without idx (reader)"
-                                                                     : "with idx (writer)",
+            printf("  measure: open %s: %.1f ms\n", variants[v].what,
                    ((double)(z.tv_sec - a.tv_sec) + (double)(z.tv_nsec - a.tv_nsec) / 1e9) * 1e3);
         }
-        clock_gettime(CLOCK_MONOTONIC, &a);
-        CHECK_OK(store_local_open(&st, big, 0, 0)); /* writer without idx: scans and rewrites it */
-        clock_gettime(CLOCK_MONOTONIC, &z);
-        st->close(st);
-        printf("  measure: open without idx (writer, rebuilds it): %.1f ms\n",
-               ((double)(z.tv_sec - a.tv_sec) + (double)(z.tv_nsec - a.tv_nsec) / 1e9) * 1e3);
     }
     free(keys);
     free(data);
 }
 
 TEST_MAIN(open_errors, layout, readonly_rejects_writes, torn_tail_garbage, torn_tail_mid_record,
-          idx_rebuilt_identically, corrupt_older_pack, writer_lock, reader_follows_writer,
-          rollover_and_reopen, deletes_across_reopen, kill9_recovery, compaction,
+          idx_rebuilt_identically, corrupt_older_pack, writer_lock, reader_follows_writer, reader_threads_follow_writer,
+          rollover_and_reopen, deletes_across_reopen, write_failure_retried, kill9_recovery, compaction,
           compaction_tombstones, compaction_kill9, measure)

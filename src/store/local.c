@@ -119,7 +119,7 @@ typedef struct local_store {
     pthread_mutex_t ref_mu;    /* makes ref_cas atomic within the process */
     pthread_mutex_t refresh_mu;/* one refresh at a time (readers) */
     pthread_mutex_t compact_mu;
-    atomic_ulong refresh_gen;  /* bumped by every refresh, so that racing misses share one */
+    atomic_ulong refresh_seq;  /* refreshes started: racing misses share one that began later */
     atomic_ulong tmp_seq;      /* unique temp file names */
 
     slot *slots;
@@ -950,19 +950,34 @@ static int refresh_locked(local_store *ls)
     for (size_t i = first_new; i < n && rc == CAIRN_OK; i++)
         rc = pack_open_load(ls, nums[i], i + 1 == n);
     free(nums);
+    /* Let go of packs compaction deleted once nothing here points into them any more. */
+    for (size_t i = 0; rc == CAIRN_OK && i + 1 < ls->npacks; i++) {
+        pack *p = ls->packs[i];
+        if (p->fd < 0 || p->live != 0) continue;
+        char *path = pack_path(ls, p->num, "pack");
+        if (path && access(path, F_OK) != 0 && errno == ENOENT) {
+            close(p->fd);
+            p->fd = -1;
+            ls->nopen--;
+        }
+        free(path);
+    }
     return rc;
 }
 
-/* A reader's miss: refresh once, unless another thread refreshed since `seen_gen`. */
-static int refresh(local_store *ls, unsigned long seen_gen)
+/* A reader's miss: refresh, unless a refresh *started* after the miss (seq_at_miss was read
+ * after the lookup failed): that one saw at least what this one would, and since we hold
+ * refresh_mu it has finished. A refresh that was already running when we missed may have looked
+ * at the files too early, so it does not count. */
+static int refresh(local_store *ls, unsigned long seq_at_miss)
 {
     int rc = CAIRN_OK;
     pthread_mutex_lock(&ls->refresh_mu);
-    if (atomic_load(&ls->refresh_gen) == seen_gen) {
+    if (atomic_load(&ls->refresh_seq) == seq_at_miss) {
+        atomic_fetch_add(&ls->refresh_seq, 1);
         pthread_rwlock_wrlock(&ls->mu);
         rc = refresh_locked(ls);
         pthread_rwlock_unlock(&ls->mu);
-        atomic_fetch_add(&ls->refresh_gen, 1);
     }
     pthread_mutex_unlock(&ls->refresh_mu);
     return rc;
@@ -1150,14 +1165,13 @@ static int local_get(cairn_store *st, cairn_buf *out, const cairn_id *key)
 {
     local_store *ls = (local_store *)st;
     for (int attempt = 0;; attempt++) {
-        unsigned long gen = atomic_load(&ls->refresh_gen);
         pthread_rwlock_rdlock(&ls->mu);
         const slot *s = idx_find(ls, key);
         int rc = s ? read_slot(ls, s, out) : CAIRN_ENOTFOUND;
         pthread_rwlock_unlock(&ls->mu);
         if (rc != CAIRN_ENOTFOUND) return rc;
         if (attempt || !ls->readonly) break;
-        TRY(refresh(ls, gen));
+        TRY(refresh(ls, atomic_load(&ls->refresh_seq)));
     }
     return not_found(ls, key);
 }
@@ -1166,13 +1180,12 @@ static int local_has(cairn_store *st, const cairn_id *key)
 {
     local_store *ls = (local_store *)st;
     for (int attempt = 0;; attempt++) {
-        unsigned long gen = atomic_load(&ls->refresh_gen);
         pthread_rwlock_rdlock(&ls->mu);
         bool present = idx_find(ls, key) != NULL;
         pthread_rwlock_unlock(&ls->mu);
         if (present) return CAIRN_OK;
         if (attempt || !ls->readonly) break;
-        TRY(refresh(ls, gen));
+        TRY(refresh(ls, atomic_load(&ls->refresh_seq)));
     }
     return CAIRN_ENOTFOUND;
 }
@@ -1220,7 +1233,7 @@ static int local_list(cairn_store *st, int (*cb)(const cairn_id *, uint64_t, voi
                       void *payload)
 {
     local_store *ls = (local_store *)st;
-    if (ls->readonly) TRY(refresh(ls, atomic_load(&ls->refresh_gen)));
+    if (ls->readonly) TRY(refresh(ls, atomic_load(&ls->refresh_seq)));
     /* Snapshot the keys first so that cb may call back into the store. */
     pthread_rwlock_rdlock(&ls->mu);
     size_t n = 0, cap = ls->n;
@@ -1273,7 +1286,7 @@ static int local_flush(cairn_store *st)
 static int local_stat(cairn_store *st, cairn_store_stats *out)
 {
     local_store *ls = (local_store *)st;
-    if (ls->readonly) TRY(refresh(ls, atomic_load(&ls->refresh_gen)));
+    if (ls->readonly) TRY(refresh(ls, atomic_load(&ls->refresh_seq)));
     pthread_rwlock_rdlock(&ls->mu);
     out->chunks = ls->n;
     out->bytes = ls->bytes;
