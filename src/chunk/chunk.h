@@ -82,6 +82,7 @@ typedef struct chunkstore {
     int level;                       /* zstd level for new chunks; < 0 = none */
     atomic_ullong chunks_read;       /* fetched from the store and verified */
     atomic_ullong chunks_written;    /* new chunks handed to the store */
+    atomic_ullong chunk_gets;        /* every cs_get, cache hit or not: the work a read does */
 } chunkstore;
 
 int cs_init(chunkstore *cs, cairn_store *store, size_t cache_bytes, int level);

@@ -37,6 +37,7 @@ int cs_init(chunkstore *cs, cairn_store *store, size_t cache_bytes, int level)
     cs->level = level;
     atomic_init(&cs->chunks_read, 0);
     atomic_init(&cs->chunks_written, 0);
+    atomic_init(&cs->chunk_gets, 0);
     return cache_new(&cs->cache, cache_bytes);
 }
 
@@ -48,6 +49,7 @@ void cs_dispose(chunkstore *cs)
 
 int cs_get(chunkstore *cs, chunk **out, const cairn_id *id)
 {
+    atomic_fetch_add_explicit(&cs->chunk_gets, 1, memory_order_relaxed);
     chunk *c = cache_get(cs->cache, id);
     if (c) {
         *out = c;

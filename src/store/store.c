@@ -14,6 +14,10 @@ int store_check_ref_name(const char *name)
     FAIL_IF(name[0] == '/' || name[n - 1] == '/' || strstr(name, "..") || strstr(name, "//"),
             CAIRN_EINVAL, "ref name '%s' is malformed (leading or trailing '/', '//' or '..')",
             name);
+    /* "." as a component would name the same file as the path without it in a local store */
+    FAIL_IF(strcmp(name, ".") == 0 || strncmp(name, "./", 2) == 0 || strstr(name, "/./") ||
+                (n >= 2 && strcmp(name + n - 2, "/.") == 0),
+            CAIRN_EINVAL, "ref name '%s' has a '.' component", name);
     for (size_t i = 0; i < n; i++) {
         char c = name[i];
         bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||

@@ -141,24 +141,3 @@ int tc_prev(tree_cursor *tc)
     TRY(load_child(tc, d));
     return descend_edge(tc, d + 1, TO_LAST);
 }
-
-int tc_skip_subtree(tree_cursor *tc, int level)
-{
-    int d = tc->top - level, dd;
-    for (dd = d - 1; dd >= 0 && tc->path[dd].i + 1 >= tc->path[dd].n.count; dd--) {}
-    if (dd < 0) {
-        if (!tc->nodes) tc->path[tc->top].i = tc->path[tc->top].n.count; /* past the end */
-        tc->valid = false;
-        return CAIRN_ENOTFOUND;
-    }
-    tc->path[dd].i++;
-    TRY(load_child(tc, dd));
-    return descend_edge(tc, dd + 1, TO_FIRST);
-}
-
-bool tc_at_subtree_start(const tree_cursor *tc, int level)
-{
-    for (int d = tc->top - level; d <= tc->top; d++)
-        if (tc->path[d].i != 0) return false;
-    return true;
-}

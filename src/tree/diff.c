@@ -2,43 +2,101 @@
  * diff.c - the differences between two trees, in key order, at a cost that follows the size of
  * the change rather than of the trees.
  *
- * Two entry cursors advance together like a merge join. Whenever both stand at the first entry
- * of subtrees that have the same id (the same node means the same entries), both skip that
- * whole subtree at once; the largest such subtree is taken. History independence makes the two
- * trees share their nodes wherever their contents agree, so after a change region the cursors
- * soon stand at the starts of equal nodes again.
+ * Each tree is read as a lazy stream of items: an item is either an entry (in a leaf) or a whole
+ * child subtree, known by the id in its parent's ref without loading it. Both streams always
+ * stand at the same frontier: every key before it has been compared. Then:
+ *  - two subtrees with the same id hold the same entries: both are skipped, unloaded;
+ *  - otherwise the item covering more (the higher subtree; both if level ties) is expanded into
+ *    its children, and entries are compared by key like a merge join.
+ * History independence makes the trees share nodes wherever their contents agree, so away from
+ * the changes the streams meet equal subtrees at once and only the paths to changed leaves are
+ * loaded: O(changes x depth) nodes, plus O(fanout) id comparisons per level.
  */
 #include "tree.h"
 
-static const cairn_id *node_id_at(const tree_cursor *tc, int level)
+typedef struct stream {
+    chunkstore *cs;
+    int depth;               /* entries in st; 0 = the stream has ended */
+    struct {
+        chunk *c;
+        node n;
+        uint32_t i;
+    } st[NODE_MAX_LEVEL + 1];
+} stream;
+
+static void stream_dispose(stream *s)
 {
-    return &tc->path[tc->top - level].c->id;
+    while (s->depth > 0) chunk_release(s->st[--s->depth].c);
 }
 
-/* The highest level at which both cursors start equal subtrees, or -1. */
-static int common_subtree(const tree_cursor *a, const tree_cursor *b)
+static int push(stream *s, const cairn_id *id, int expect_level)
 {
-    int top = MIN(a->top, b->top);
-    for (int level = top; level >= 0; level--) {
-        if (!tc_at_subtree_start(a, level) || !tc_at_subtree_start(b, level)) continue;
-        if (memcmp(node_id_at(a, level)->bytes, node_id_at(b, level)->bytes, CAIRN_ID_SIZE) == 0)
-            return level;
+    int d = s->depth;
+    TRY(node_load(s->cs, &s->st[d].c, &s->st[d].n, id, expect_level));
+    s->st[d].i = 0;
+    s->depth++;
+    return CAIRN_OK;
+}
+
+/* Pops exhausted nodes so that the top has a current item (or the stream ends). */
+static void settle(stream *s)
+{
+    while (s->depth > 0 && s->st[s->depth - 1].i >= s->st[s->depth - 1].n.count) {
+        chunk_release(s->st[--s->depth].c);
+        if (s->depth > 0) s->st[s->depth - 1].i++;
     }
-    return -1;
 }
 
-static int step(tree_cursor *tc)
+static inline bool ended(const stream *s) { return s->depth == 0; }
+static inline const node *top(const stream *s) { return &s->st[s->depth - 1].n; }
+static inline uint32_t idx(const stream *s) { return s->st[s->depth - 1].i; }
+/* Level of the current item: -1 for an entry, else the level of the child subtree. */
+static inline int item_level(const stream *s) { return (int)top(s)->level - 1; }
+
+static void advance(stream *s)
 {
-    int rc = tc_next(tc);
-    return rc == CAIRN_ENOTFOUND ? CAIRN_OK : rc;
+    s->st[s->depth - 1].i++;
+    settle(s);
 }
 
-static int start(tree_cursor *tc, chunkstore *cs, const cairn_id *root, const void *from,
-                 size_t from_len)
+static int expand(stream *s)
 {
-    TRY(tc_init(tc, cs, root, 0, false));
-    int rc = from ? tc_seek(tc, from, from_len) : tc_first(tc);
-    return rc == CAIRN_ENOTFOUND ? CAIRN_OK : rc;
+    cairn_id id;
+    uint64_t cnt;
+    node_child(top(s), idx(s), &id, &cnt);
+    TRY(push(s, &id, item_level(s)));
+    settle(s);
+    return CAIRN_OK;
+}
+
+/* Opens the stream at the first entry >= from (or the first entry), expanding only the path. */
+static int stream_open(stream *s, chunkstore *cs, const cairn_id *root, const void *from,
+                       size_t from_len)
+{
+    memset(s, 0, sizeof *s);
+    s->cs = cs;
+    TRY(push(s, root, -1));
+    if (from) {
+        for (;;) {
+            bool exact;
+            uint32_t i = node_lower_bound(top(s), from, from_len, &exact);
+            s->st[s->depth - 1].i = i;
+            if (top(s)->level == 0 || i >= top(s)->count) break;
+            cairn_id id;
+            uint64_t cnt;
+            node_child(top(s), i, &id, &cnt);
+            TRY(push(s, &id, top(s)->level - 1));
+        }
+    }
+    settle(s);
+    return CAIRN_OK;
+}
+
+static int emit(int kind, const uint8_t *k, size_t kl, const uint8_t *ov, size_t ol,
+                const uint8_t *nv, size_t nl, int (*cb)(const tree_change *, void *), void *payload)
+{
+    tree_change ch = { kind, k, kl, ov != NULL, nv != NULL, ov, ol, nv, nl };
+    return cb(&ch, payload);
 }
 
 int tree_diff(chunkstore *cs, const cairn_id *a_root, const cairn_id *b_root, const void *from,
@@ -46,59 +104,62 @@ int tree_diff(chunkstore *cs, const cairn_id *a_root, const cairn_id *b_root, co
               int (*cb)(const tree_change *ch, void *payload), void *payload)
 {
     if (memcmp(a_root->bytes, b_root->bytes, CAIRN_ID_SIZE) == 0) return CAIRN_OK;
-    tree_cursor a, b;
-    TRY(start(&a, cs, a_root, from, from_len));
-    int rc = start(&b, cs, b_root, from, from_len);
-    while (rc == CAIRN_OK && (a.valid || b.valid)) {
-        if (a.valid && b.valid) {
-            int level = common_subtree(&a, &b);
-            if (level >= 0) {
-                int ra = tc_skip_subtree(&a, level), rb = tc_skip_subtree(&b, level);
-                rc = ra < 0 && ra != CAIRN_ENOTFOUND ? ra : rb < 0 && rb != CAIRN_ENOTFOUND ? rb : CAIRN_OK;
+    stream a, b;
+    TRY(stream_open(&a, cs, a_root, from, from_len));
+    int rc = stream_open(&b, cs, b_root, from, from_len);
+    if (rc < 0) {
+        stream_dispose(&a);
+        return rc;
+    }
+    while (rc == CAIRN_OK && !(ended(&a) && ended(&b))) {
+        int la = ended(&a) ? -2 : item_level(&a), lb = ended(&b) ? -2 : item_level(&b);
+        if (la >= 0 && la == lb) {
+            if (memcmp(node_ref(top(&a), idx(&a)), node_ref(top(&b), idx(&b)), CAIRN_ID_SIZE) == 0) {
+                advance(&a); /* the same node: the same entries */
+                advance(&b);
                 continue;
             }
+            rc = expand(&a);
+            if (rc == CAIRN_OK) rc = expand(&b);
+            continue;
         }
-        tree_change ch;
-        memset(&ch, 0, sizeof ch);
+        if (la >= 0 && la >= lb) {
+            rc = expand(&a);
+            continue;
+        }
+        if (lb >= 0) {
+            rc = expand(&b);
+            continue;
+        }
+        /* entries (or one side ended) */
         const uint8_t *ka = NULL, *kb = NULL, *va = NULL, *vb = NULL;
         size_t kal = 0, kbl = 0, val = 0, vbl = 0;
-        if (a.valid) tc_entry(&a, &ka, &kal, &va, &val);
-        if (b.valid) tc_entry(&b, &kb, &kbl, &vb, &vbl);
-        int c = !a.valid ? 1 : !b.valid ? -1 : bytes_cmp(ka, kal, kb, kbl);
+        if (!ended(&a)) {
+            node_key(top(&a), idx(&a), &ka, &kal);
+            node_val(top(&a), idx(&a), &va, &val);
+        }
+        if (!ended(&b)) {
+            node_key(top(&b), idx(&b), &kb, &kbl);
+            node_val(top(&b), idx(&b), &vb, &vbl);
+        }
+        int c = ended(&a) ? 1 : ended(&b) ? -1 : bytes_cmp(ka, kal, kb, kbl);
         const uint8_t *k = c <= 0 ? ka : kb;
         size_t kl = c <= 0 ? kal : kbl;
         if (to && bytes_cmp(k, kl, to, to_len) >= 0) break;
-        ch.key = k;
-        ch.klen = kl;
-        if (c < 0) { /* only in a: removed */
-            ch.kind = TREE_CHANGE_REMOVED;
-            ch.old = va;
-            ch.oldlen = val;
-            ch.has_old = true;
-            rc = cb(&ch, payload);
-            if (rc == CAIRN_OK) rc = step(&a);
-        } else if (c > 0) { /* only in b: added */
-            ch.kind = TREE_CHANGE_ADDED;
-            ch.new_ = vb;
-            ch.newlen = vbl;
-            ch.has_new = true;
-            rc = cb(&ch, payload);
-            if (rc == CAIRN_OK) rc = step(&b);
+        if (c < 0) {
+            rc = emit(TREE_CHANGE_REMOVED, ka, kal, va, val, NULL, 0, cb, payload);
+            advance(&a);
+        } else if (c > 0) {
+            rc = emit(TREE_CHANGE_ADDED, kb, kbl, NULL, 0, vb, vbl, cb, payload);
+            advance(&b);
         } else {
-            if (val != vbl || (val && memcmp(va, vb, val) != 0)) {
-                ch.kind = TREE_CHANGE_MODIFIED;
-                ch.old = va;
-                ch.oldlen = val;
-                ch.new_ = vb;
-                ch.newlen = vbl;
-                ch.has_old = ch.has_new = true;
-                rc = cb(&ch, payload);
-            }
-            if (rc == CAIRN_OK) rc = step(&a);
-            if (rc == CAIRN_OK) rc = step(&b);
+            if (val != vbl || (val && memcmp(va, vb, val) != 0))
+                rc = emit(TREE_CHANGE_MODIFIED, ka, kal, va, val, vb, vbl, cb, payload);
+            advance(&a);
+            advance(&b);
         }
     }
-    tc_dispose(&a);
-    tc_dispose(&b);
+    stream_dispose(&a);
+    stream_dispose(&b);
     return rc;
 }

@@ -103,11 +103,6 @@ int tc_last(tree_cursor *tc);
  *  cursor becomes invalid). */
 int tc_next(tree_cursor *tc);
 int tc_prev(tree_cursor *tc);
-/** Moves to the first entry (node) after the subtree of the node at `level` on the cursor's
- *  path. CAIRN_ENOTFOUND when nothing follows. */
-int tc_skip_subtree(tree_cursor *tc, int level);
-/** True when the cursor stands on the first entry of the subtree of its node at `level`. */
-bool tc_at_subtree_start(const tree_cursor *tc, int level);
 /** True when a node cursor is on the last node of its level. */
 bool tc_at_last_node(const tree_cursor *tc);
 

@@ -100,7 +100,9 @@ struct cairn_store {
     int (*flush)(cairn_store *st);
 
     /** Reads a ref's value into out. CAIRN_ENOTFOUND when absent. Names are 1..255 bytes of
-     *  [A-Za-z0-9._/@{}~^-], not starting or ending with '/', without "..". */
+     *  [A-Za-z0-9._/@{}~^-], not starting or ending with '/', without "..", "//" or a "."
+     *  component. As in git, a name may not also be a directory of other names: "a" and "a/b"
+     *  cannot both exist (a backend may refuse the second with CAIRN_EINVAL). */
     int (*ref_get)(cairn_store *st, cairn_buf *out, const char *name);
     /** Compare-and-swap; see the contract above. Values are at most 4096 bytes. */
     int (*ref_cas)(cairn_store *st, const char *name, const void *expect, size_t expect_len,
