@@ -206,4 +206,32 @@ int tree_diff(chunkstore *cs, const cairn_id *a, const cairn_id *b, const void *
               size_t from_len, const void *to, size_t to_len,
               int (*cb)(const tree_change *ch, void *payload), void *payload);
 
+/* ---- three-way merge (merge.c) ---- */
+
+enum merge_strategy { MERGE_FAIL = 0, MERGE_OURS = 1, MERGE_THEIRS = 2 };
+
+/** A key both sides changed differently. has_* false = absent on that side. Pointers are
+ *  borrowed for the callback only. */
+typedef struct tree_conflict {
+    const uint8_t *key;
+    size_t klen;
+    bool has_base;
+    const uint8_t *base;
+    size_t baselen;
+    bool has_ours;
+    const uint8_t *ours;
+    size_t ourslen;
+    bool has_theirs;
+    const uint8_t *theirs;
+    size_t theirslen;
+} tree_conflict;
+
+/** Merges theirs' changes since base into ours. Every conflict is passed to on_conflict (may be
+ *  NULL) and counted in *out_conflicts; then MERGE_OURS keeps ours' state, MERGE_THEIRS takes
+ *  theirs', MERGE_FAIL returns CAIRN_ECONFLICT (after reporting all of them) and no root. */
+int tree_merge(chunkstore *cs, cairn_id *out_root, const cairn_id *base, const cairn_id *ours,
+               const cairn_id *theirs, int strategy,
+               int (*on_conflict)(const tree_conflict *c, void *payload), void *payload,
+               size_t *out_conflicts);
+
 #endif /* CAIRN_TREE_H */
