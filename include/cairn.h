@@ -190,11 +190,15 @@ CAIRN_API void cairn_snapshot_root(cairn_id *out, const cairn_snapshot *snap);
 typedef struct cairn_table cairn_table;
 
 #define CAIRN_TABLE_CREATE 0x1u  /**< create the table (empty) when it does not exist */
+#define CAIRN_TABLE_DEFER 0x2u   /**< with CREATE: create it not now but atomically with the
+                                      first write through this handle (a put, delete or batch
+                                      commit); until then reads find no table */
 
 /** Opens a table by name. Names are 1..CAIRN_MAX_TABLE_NAME bytes of UTF-8 without control
  *  characters or '/'.
  *  @param[out] out    caller closes with cairn_table_close(), before cairn_close()
- *  @param[in]  flags  0 or CAIRN_TABLE_CREATE (needs a writable db)
+ *  @param[in]  flags  0, CAIRN_TABLE_CREATE, or CAIRN_TABLE_CREATE|CAIRN_TABLE_DEFER (needs a
+ *                     writable db)
  *  @return CAIRN_OK; CAIRN_ENOTFOUND (no such table, no CREATE); CAIRN_EINVAL (bad name);
  *          CAIRN_EREADONLY; CAIRN_EIO; CAIRN_ECORRUPT; CAIRN_ENOMEM. */
 CAIRN_API int cairn_table_open(cairn_table **out, cairn_db *db, const char *name, unsigned flags);

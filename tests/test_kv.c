@@ -338,6 +338,49 @@ static void table_list_and_ids(void)
     CHECK_OK(cairn_close(db));
 }
 
+/* CAIRN_TABLE_DEFER: the table appears atomically with its first write, never empty-and-alone. */
+static void deferred_creation(void)
+{
+    cairn_db *db = open_db();
+    cairn_table *t, *other;
+    CHECK_OK(cairn_table_open(&t, db, "later", CAIRN_TABLE_CREATE | CAIRN_TABLE_DEFER));
+    CHECK_RC(cairn_table_open(&other, db, "later", 0), CAIRN_ENOTFOUND); /* not yet */
+    cairn_id root;
+    CHECK_RC(cairn_table_root(&root, t, NULL), CAIRN_ENOTFOUND);
+    /* a batch that fails creates nothing */
+    cairn_batch *b;
+    CHECK_OK(cairn_batch_new(&b, db));
+    CHECK_OK(cairn_batch_put(b, t, "k", 1, "v", 1));
+    static char big[CAIRN_MAX_KEY_SIZE + 1];
+    CHECK_RC(cairn_batch_put(b, t, big, sizeof big, "v", 1), CAIRN_EINVAL);
+    CHECK_RC(cairn_batch_commit(b), CAIRN_ESTATE);
+    CHECK_RC(cairn_table_open(&other, db, "later", 0), CAIRN_ENOTFOUND);
+    /* a batch that succeeds creates the table and fills it in one commit */
+    cairn_batch_clear(b);
+    CHECK_OK(cairn_batch_put(b, t, "k", 1, "v", 1));
+    cairn_snapshot *before;
+    CHECK_OK(cairn_snapshot_open(&before, db));
+    CHECK_OK(cairn_batch_commit(b));
+    CHECK_OK(cairn_table_open(&other, db, "later", 0));
+    uint64_t n;
+    CHECK_OK(cairn_count(&n, other, NULL, NULL));
+    CHECK_EQ(n, 1);
+    CHECK_RC(cairn_count(&n, other, before, NULL), CAIRN_ENOTFOUND);
+    cairn_snapshot_close(before);
+    cairn_table_close(other);
+    /* single writes too */
+    cairn_table *p;
+    CHECK_OK(cairn_table_open(&p, db, "puts", CAIRN_TABLE_CREATE | CAIRN_TABLE_DEFER));
+    CHECK_OK(cairn_put(p, "a", 1, "1", 1));
+    CHECK_OK(cairn_count(&n, p, NULL, NULL));
+    CHECK_EQ(n, 1);
+    CHECK_RC(cairn_table_open(&other, db, "x", CAIRN_TABLE_DEFER), CAIRN_EINVAL);
+    cairn_table_close(p);
+    cairn_batch_free(b);
+    cairn_table_close(t);
+    CHECK_OK(cairn_close(db));
+}
+
 static void allocation_failures(void)
 {
     /* Every allocation that can fail during a put must fail cleanly: an error, no crash, no
@@ -370,4 +413,4 @@ static void allocation_failures(void)
 }
 
 TEST_MAIN(tables_and_point_ops, limits, batches_are_atomic, snapshots_are_stable,
-          cursors_and_counts, table_list_and_ids, allocation_failures)
+          cursors_and_counts, table_list_and_ids, deferred_creation, allocation_failures)

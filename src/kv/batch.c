@@ -33,6 +33,7 @@ struct cairn_batch {
     size_t n, cap;
     block *blocks;           /* newest first */
     char **names;            /* distinct tables used, in first-use order */
+    bool *create;            /* per name: a handle with CAIRN_TABLE_DEFER may create it */
     size_t nnames;
     bool failed;
 };
@@ -57,7 +58,9 @@ void cairn_batch_clear(cairn_batch *b)
     }
     for (size_t i = 0; i < b->nnames; i++) free(b->names[i]);
     free(b->names);
+    free(b->create);
     b->names = NULL;
+    b->create = NULL;
     b->nnames = 0;
     b->n = 0;
     b->failed = false;
@@ -96,6 +99,7 @@ static int table_index(cairn_batch *b, const cairn_table *t, uint16_t *out)
 {
     for (size_t i = b->nnames; i-- > 0;) /* the last one used is the likely one */
         if (strcmp(b->names[i], t->name) == 0) {
+            b->create[i] |= t->create_on_write;
             *out = (uint16_t)i;
             return CAIRN_OK;
         }
@@ -104,6 +108,10 @@ static int table_index(cairn_batch *b, const cairn_table *t, uint16_t *out)
     char **nn = cairn_realloc(b->names, (b->nnames + 1) * sizeof *nn);
     if (!nn) return ERR(CAIRN_ENOMEM, "out of memory adding to a batch");
     b->names = nn;
+    bool *nc = cairn_realloc(b->create, (b->nnames + 1) * sizeof *nc);
+    if (!nc) return ERR(CAIRN_ENOMEM, "out of memory adding to a batch");
+    b->create = nc;
+    nc[b->nnames] = t->create_on_write;
     if (!(nn[b->nnames] = cairn_strdup(t->name))) return ERR(CAIRN_ENOMEM, "out of memory");
     *out = (uint16_t)b->nnames++;
     return CAIRN_OK;
@@ -260,12 +268,13 @@ static bop *bop_sort_all(bop *v, size_t n, size_t ntables)
 /* ---- commit ---- */
 
 static int apply_table(cairn_batch *b, version *base, size_t from, size_t to, tree_edit *edits,
-                       table_change *ch)
+                       table_change *ch, bool *changed)
 {
-    const char *name = b->names[b->ops[from].table];
-    const vtable *vt = version_find(base, name);
-    FAIL_IF(!vt, CAIRN_ENOTFOUND, "table '%s' does not exist in %s (dropped?); nothing was written",
-            name, b->db->r.url);
+    uint16_t ti = b->ops[from].table;
+    const char *name = b->names[ti];
+    cairn_id old_root;
+    bool created;
+    TRY(kv_table_root_for_write(b->db, base, name, b->create[ti], &old_root, &created));
     size_t m = 0;
     for (size_t i = from; i < to; i++) {
         const bop *o = &b->ops[i];
@@ -278,7 +287,9 @@ static int apply_table(cairn_batch *b, version *base, size_t from, size_t to, tr
     }
     ch->name = name;
     ch->drop = false;
-    return tree_apply(&b->db->r.cs, &ch->root, &vt->d.root, edits, m);
+    TRY(tree_apply(&b->db->r.cs, &ch->root, &old_root, edits, m));
+    *changed = created || memcmp(old_root.bytes, ch->root.bytes, CAIRN_ID_SIZE) != 0;
+    return CAIRN_OK;
 }
 
 int cairn_batch_commit(cairn_batch *b)
@@ -303,11 +314,9 @@ int cairn_batch_commit(cairn_batch *b)
     for (size_t from = 0; rc == CAIRN_OK && from < b->n;) {
         size_t to = from + 1;
         while (to < b->n && b->ops[to].table == b->ops[from].table) to++;
-        rc = apply_table(b, base, from, to, edits, &changes[nch]);
-        if (rc == CAIRN_OK) {
-            const vtable *vt = version_find(base, changes[nch].name);
-            if (memcmp(vt->d.root.bytes, changes[nch].root.bytes, CAIRN_ID_SIZE) != 0) nch++;
-        }
+        bool changed = false;
+        rc = apply_table(b, base, from, to, edits, &changes[nch], &changed);
+        if (rc == CAIRN_OK && changed) nch++;
         from = to;
     }
     if (rc == CAIRN_OK && nch > 0) rc = db_commit(db, base, changes, nch);
@@ -330,11 +339,12 @@ static int single(cairn_table *t, const void *key, size_t klen, const void *val,
     tree_edit e = { key, val, (uint32_t)klen, (uint32_t)vlen, op };
     pthread_mutex_lock(&db->wmu);
     version *base = db_current(db);
-    const vtable *vt = NULL;
     table_change ch = { t->name, false, { { 0 } } };
-    int rc = version_table(&vt, base, t);
-    if (rc == CAIRN_OK) rc = tree_apply(&db->r.cs, &ch.root, &vt->d.root, &e, 1);
-    if (rc == CAIRN_OK && memcmp(ch.root.bytes, vt->d.root.bytes, CAIRN_ID_SIZE) != 0)
+    cairn_id old_root;
+    bool created = false;
+    int rc = kv_table_root_for_write(db, base, t->name, t->create_on_write, &old_root, &created);
+    if (rc == CAIRN_OK) rc = tree_apply(&db->r.cs, &ch.root, &old_root, &e, 1);
+    if (rc == CAIRN_OK && (created || memcmp(ch.root.bytes, old_root.bytes, CAIRN_ID_SIZE) != 0))
         rc = db_commit(db, base, &ch, 1);
     version_release(base);
     pthread_mutex_unlock(&db->wmu);

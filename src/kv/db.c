@@ -220,7 +220,11 @@ int cairn_table_open(cairn_table **out, cairn_db *db, const char *name, unsigned
 {
     FAIL_IF(!out || !db, CAIRN_EINVAL, "cairn_table_open: out and db are required");
     TRY(table_name_check(name));
-    FAIL_IF(flags & ~CAIRN_TABLE_CREATE, CAIRN_EINVAL, "unknown table flags 0x%x", flags);
+    FAIL_IF(flags & ~(CAIRN_TABLE_CREATE | CAIRN_TABLE_DEFER), CAIRN_EINVAL,
+            "unknown table flags 0x%x", flags);
+    FAIL_IF((flags & CAIRN_TABLE_DEFER) && !(flags & CAIRN_TABLE_CREATE), CAIRN_EINVAL,
+            "CAIRN_TABLE_DEFER needs CAIRN_TABLE_CREATE");
+    bool defer = (flags & CAIRN_TABLE_DEFER) != 0;
     version *v = db_current(db);
     bool exists = version_find(v, name) != NULL;
     version_release(v);
@@ -230,6 +234,8 @@ int cairn_table_open(cairn_table **out, cairn_db *db, const char *name, unsigned
             return ERR(CAIRN_ENOTFOUND, "table '%s' does not exist in %s", name, db->r.url);
         FAIL_IF(db->r.readonly, CAIRN_EREADONLY,
                 "cannot create table '%s': %s was opened read-only", name, db->r.url);
+    }
+    if (!exists && !defer) {
         pthread_mutex_lock(&db->wmu);
         version *base = db_current(db);
         if (!version_find(base, name)) {
@@ -250,6 +256,7 @@ int cairn_table_open(cairn_table **out, cairn_db *db, const char *name, unsigned
     }
     t->db = db;
     t->name = nm;
+    t->create_on_write = defer;
     *out = t;
     return CAIRN_OK;
 }
@@ -328,6 +335,21 @@ int cairn_db_stats_get(cairn_db_stats *out, cairn_db *db)
     st.chunks_written = atomic_load(&db->r.cs.chunks_written);
     *out = st;
     return CAIRN_OK;
+}
+
+int kv_table_root_for_write(cairn_db *db, const version *base, const char *name, bool may_create,
+                            cairn_id *out_root, bool *created)
+{
+    const vtable *vt = version_find(base, name);
+    *created = false;
+    if (vt) {
+        *out_root = vt->d.root;
+        return CAIRN_OK;
+    }
+    FAIL_IF(!may_create, CAIRN_ENOTFOUND,
+            "table '%s' does not exist in %s (dropped?); nothing was written", name, db->r.url);
+    *created = true;
+    return tree_empty(&db->r.cs, out_root);
 }
 
 int kv_check_sizes(const cairn_table *t, size_t klen, const size_t *vlen)

@@ -38,6 +38,7 @@ struct cairn_db {
 struct cairn_table {
     cairn_db *db;
     char *name;
+    bool create_on_write;    /* CAIRN_TABLE_DEFER: a write creates the table if it is missing */
 };
 
 struct cairn_snapshot {
@@ -63,6 +64,11 @@ typedef struct table_change {
 /** Applies catalog changes on top of base (which must be current; caller holds wmu), publishes
  *  the new state durably and makes it current. */
 int db_commit(cairn_db *db, version *base, table_change *changes, size_t n);
+
+/** The root of table `name` in base, or the empty tree when it is missing and may be created
+ *  by this write (*created = true); CAIRN_ENOTFOUND otherwise. */
+int kv_table_root_for_write(cairn_db *db, const version *base, const char *name, bool may_create,
+                            cairn_id *out_root, bool *created);
 
 /** Checks key and value sizes against the limits; CAIRN_EINVAL naming the table. */
 int kv_check_sizes(const cairn_table *t, size_t klen, const size_t *vlen);
