@@ -46,8 +46,8 @@ static int get_bytes(const uint8_t **out, size_t *out_len, uint8_t **buf, json_t
     snprintf(b64name, sizeof b64name, "%s_b64", name);
     json_t *s = json_object_get(obj, name), *b = json_object_get(obj, b64name);
     if ((s != NULL) == (b != NULL)) {
-        snprintf(err, errlen, "%s \"%s\" or \"%s\" (exactly one)", s ? "both" : "missing", name,
-                 b64name);
+        if (s) snprintf(err, errlen, "both \"%s\" and \"%s\" (give exactly one)", name, b64name);
+        else snprintf(err, errlen, "missing \"%s\" (or \"%s\")", name, b64name);
         return -1;
     }
     json_t *v = s ? s : b;
