@@ -116,8 +116,9 @@ static int cmd_help(const cli_args *a)
     }
     const cli_cmd *c = find_cmd(a->pos[0]);
     if (!c) return cli_err(EXIT_USAGE, "'%s' is not a cairn command; see 'cairn --help'", a->pos[0]);
+    printf("cairn %s: %s\n\n", c->name, c->summary);
     cmd_usage(stdout, c);
-    printf("\n%s.\n\n%s", c->summary, c->help);
+    printf("\n%s", c->help);
     return EXIT_OK;
 }
 
@@ -139,8 +140,12 @@ static int check_args(const cli_cmd *c, const cli_args *a)
         return usage_err(c, msg);
     }
     if (a->npos < c->min_pos || a->npos > c->max_pos) {
-        snprintf(msg, sizeof msg, "%s takes %s arguments, not %d", c->name,
-                 a->npos < c->min_pos ? "more" : "fewer", a->npos);
+        if (c->min_pos == c->max_pos)
+            snprintf(msg, sizeof msg, "%s takes %d argument%s, not %d", c->name, c->min_pos,
+                     c->min_pos == 1 ? "" : "s", a->npos);
+        else
+            snprintf(msg, sizeof msg, "%s takes %d to %d arguments, not %d", c->name, c->min_pos,
+                     c->max_pos, a->npos);
         return usage_err(c, msg);
     }
     return EXIT_OK;
