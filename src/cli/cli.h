@@ -47,6 +47,17 @@ int cli_close(cairn_db *db, int code);
  *  @return EXIT_OK, or EXIT_NOTFOUND / EXIT_FAIL after printing the library's message. */
 int cli_table(cairn_table **out, cairn_db *db, const char *name, unsigned flags);
 
+/** Opens a table for writing, creating it when missing (a commit of its own: the API has no
+ *  way to create a table inside a batch).
+ *  @param[out] created  whether this call created it; if the write that follows fails, call
+ *                       cli_table_undo() so that failed bad input leaves no new empty table
+ *  @return EXIT_OK, or EXIT_FAIL after printing the library's message. */
+int cli_table_create(cairn_table **out, bool *created, cairn_db *db, const char *name);
+
+/** Drops a table that cli_table_create() created, after the write into it failed; a failure
+ *  to drop is reported as a second message. */
+void cli_table_undo(cairn_db *db, const char *name);
+
 /** Fills a range from --from, --to and --prefix (pointers into argv). */
 void cli_range(cairn_range *out, const cli_args *a);
 

@@ -55,14 +55,16 @@ static int put_value(const cli_args *a, const char *val, size_t vlen)
 {
     cairn_db *db;
     cairn_table *t = NULL;
+    bool created = false;
     int code = cli_open(&db, a, true);
     if (code != EXIT_OK) return code;
-    code = cli_table(&t, db, a->pos[0], CAIRN_TABLE_CREATE);
+    code = cli_table_create(&t, &created, db, a->pos[0]);
     if (code == EXIT_OK) {
         int rc = cairn_put(t, a->pos[1], strlen(a->pos[1]), val, vlen);
         if (rc != CAIRN_OK) code = cli_lib_err(rc);
     }
     cairn_table_close(t);
+    if (code != EXIT_OK && created) cli_table_undo(db, a->pos[0]);
     return cli_close(db, code);
 }
 

@@ -136,26 +136,24 @@ static int commit(load *l, cairn_db *db, cairn_table *t)
 }
 
 /* Creates the table if it is missing, commits, and drops a table it created if that failed. */
-static int write_out(load *l, cairn_db *db, bool exists)
+static int write_out(load *l, cairn_db *db)
 {
     cairn_table *t;
-    int code = cli_table(&t, db, l->table, exists ? 0 : CAIRN_TABLE_CREATE);
+    bool created;
+    int code = cli_table_create(&t, &created, db, l->table);
     if (code != EXIT_OK) return code;
     code = commit(l, db, t);
     cairn_table_close(t);
-    if (code != EXIT_OK && !exists && cairn_table_drop(db, l->table) != CAIRN_OK)
-        cli_err(EXIT_FAIL, "table '%s' was created for this load and could not be dropped: %s",
-                l->table, cairn_error_last()->message);
+    if (code != EXIT_OK && created) cli_table_undo(db, l->table);
     return code;
 }
 
-/* Is the table there already? Anything but yes or no (a bad name) is an error. */
-static int table_exists(bool *out, cairn_db *db, const char *name)
+/* Refuses a bad table name before reading any input; a missing table is fine. */
+static int check_table(cairn_db *db, const char *name)
 {
     cairn_table *t;
     int rc = cairn_table_open(&t, db, name, 0);
-    cairn_table_close(rc == CAIRN_OK ? t : NULL);
-    *out = rc == CAIRN_OK;
+    if (rc == CAIRN_OK) cairn_table_close(t);
     if (rc == CAIRN_OK || rc == CAIRN_ENOTFOUND) return EXIT_OK;
     cli_lib_err(rc);
     return EXIT_FAIL;
@@ -166,12 +164,11 @@ static int run(load *l)
     cairn_db *db;
     int code = cli_open(&db, l->a, true);
     if (code != EXIT_OK) return code;
-    bool exists = false;
-    code = table_exists(&exists, db, l->table);
+    code = check_table(db, l->table);
     if (code == EXIT_OK) code = read_all(l);
     l->t_parsed = cli_now();
     progress_end(&l->pg);
-    if (code == EXIT_OK) code = write_out(l, db, exists);
+    if (code == EXIT_OK) code = write_out(l, db);
     stage_free(&l->st);
     code = cli_close(db, code);
     l->t_done = cli_now();

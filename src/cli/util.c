@@ -62,6 +62,23 @@ int cli_table(cairn_table **out, cairn_db *db, const char *name, unsigned flags)
     return rc == CAIRN_OK ? EXIT_OK : cli_lib_err(rc);
 }
 
+int cli_table_create(cairn_table **out, bool *created, cairn_db *db, const char *name)
+{
+    int rc = cairn_table_open(out, db, name, 0);
+    *created = rc == CAIRN_ENOTFOUND;
+    if (*created) rc = cairn_table_open(out, db, name, CAIRN_TABLE_CREATE);
+    if (rc == CAIRN_OK) return EXIT_OK;
+    cli_lib_err(rc);
+    return EXIT_FAIL;
+}
+
+void cli_table_undo(cairn_db *db, const char *name)
+{
+    if (cairn_table_drop(db, name) != CAIRN_OK)
+        cli_err(EXIT_FAIL, "table '%s' was created for this write and could not be dropped: %s",
+                name, cairn_error_last()->message);
+}
+
 void cli_range(cairn_range *out, const cli_args *a)
 {
     cairn_range r = CAIRN_RANGE_INIT;
