@@ -61,9 +61,6 @@ void cli_table_undo(cairn_db *db, const char *name);
 /** Fills a range from --from, --to and --prefix (pointers into argv). */
 void cli_range(cairn_range *out, const cli_args *a);
 
-/** Renders bytes for a message: escaped as in TSV, cut at about cap bytes. @return buf. */
-const char *cli_show(char *buf, size_t cap, const void *p, size_t n);
-
 /** Writes n bytes to stdout. @return EXIT_OK, or EXIT_FAIL after printing why. */
 int cli_write(const void *p, size_t n);
 

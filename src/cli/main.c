@@ -186,6 +186,9 @@ int main(int argc, char **argv)
     int code = cli_parse(&a, argc, argv, msg, sizeof msg) == 0
                    ? dispatch(&a)
                    : usage_err(a.cmd ? find_cmd(a.cmd) : NULL, msg);
-    int flushed = cli_flush_stdout();
-    return code == EXIT_OK ? flushed : code;
+    if (code != EXIT_OK) {
+        fflush(stdout); /* the failure is reported already */
+        return code;
+    }
+    return cli_flush_stdout();
 }

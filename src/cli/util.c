@@ -9,7 +9,6 @@
 #include <time.h>
 
 #include "cli.h"
-#include "tsv.h"
 
 int cli_err(int code, const char *fmt, ...)
 {
@@ -95,20 +94,6 @@ void cli_range(cairn_range *out, const cli_args *a)
         r.prefix_len = strlen(a->opt[OPT_PREFIX]);
     }
     *out = r;
-}
-
-const char *cli_show(char *buf, size_t cap, const void *p, size_t n)
-{
-    /* Escape at most as many input bytes as can fit escaped, leaving room for "..." and NUL. */
-    size_t room = cap > 8 ? cap - 4 : 0;
-    size_t take = n < room / 4 ? n : room / 4;
-    size_t len = tsv_escape(buf, p, take);
-    if (take < n) {
-        memcpy(buf + len, "...", 3);
-        len += 3;
-    }
-    buf[len] = '\0';
-    return buf;
 }
 
 int cli_write(const void *p, size_t n)

@@ -6,6 +6,7 @@ run cairn put users alice "replaced"
 run cairn get users alice
 run cairn tables
 say missing key and missing table: exit 1
+remember
 run cairn get users nobody
 run cairn get nosuchtable alice
 run cairn del users nobody
@@ -13,6 +14,7 @@ run cairn del nosuchtable alice
 run cairn count nosuchtable
 run cairn root nosuchtable
 run cairn scan nosuchtable
+unchanged
 say del
 run cairn del users alice
 run cairn get users alice
@@ -36,4 +38,5 @@ run cairn get users emptystdin
 say bad table names
 run cairn put a/b k v
 run cairn put '' k v
+run cairn put "$(printf 'tab\tname')" k v
 run cairn tables

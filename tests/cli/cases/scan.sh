@@ -26,3 +26,7 @@ run cairn load odd odd.tsv
 run cairn scan odd
 run cairn scan odd --json
 run cairn scan fruit --json --limit 1
+say a full disk on standard output is an error, reported once
+runas 'cairn scan fruit > /dev/full' sh -c '"$CAIRN_BIN" scan fruit > /dev/full'
+runas 'cairn scan fruit --json > /dev/full' sh -c '"$CAIRN_BIN" scan fruit --json > /dev/full'
+runas 'cairn get fruit apple > /dev/full' sh -c '"$CAIRN_BIN" get fruit apple > /dev/full'
