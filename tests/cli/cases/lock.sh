@@ -6,9 +6,9 @@ mkfifo fifo
 "$CAIRN_BIN" load t fifo 2>"$SCRATCH/load.err" &
 loader=$!
 exec 3>fifo
-# Wait until the loader holds the writer lock: a probe writer fails with 3 from then on.
+# Wait until the loader holds the writer lock: a writer puts its pid into LOCK once it has it.
 i=0
-while "$CAIRN_BIN" put probe k v 2>/dev/null && [ $i -lt 500 ]; do sleep 0.01; i=$((i + 1)); done
+while [ "$(cat LOCK 2>/dev/null)" != "$loader" ] && [ $i -lt 1000 ]; do sleep 0.01; i=$((i + 1)); done
 run cairn get t k
 run cairn put t k2 v2
 printf 'k3\tv3\n' >&3
