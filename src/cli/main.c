@@ -1,3 +1,194 @@
+/*
+ * main.c - the `cairn` command: parses the command line, finds the command, checks its
+ * arguments against the command's table entry, runs it, and turns the outcome into an exit
+ * code. Usage and help texts live here, next to the table that they describe.
+ */
 #include <stdio.h>
-#include "cairn.h"
-int main(void) { printf("cairn %s\n", cairn_version()); return 0; }
+#include <string.h>
+
+#include "cli.h"
+
+#define RANGE_OPTS (OPT_BIT(OPT_FROM) | OPT_BIT(OPT_TO) | OPT_BIT(OPT_PREFIX))
+
+typedef struct cli_cmd {
+    const char *name;
+    int (*run)(const cli_args *a);
+    int min_pos, max_pos;
+    unsigned opts;           /* OPT_BIT()s accepted besides --help */
+    const char *synopsis;
+    const char *summary;
+    const char *help;        /* more detail for `cairn help CMD` */
+} cli_cmd;
+
+static int cmd_help(const cli_args *a);
+
+static const cli_cmd COMMANDS[] = {
+    { "init", cmd_init, 0, 1, 0, "init [DIR]", "create an empty repository",
+      "Creates a repository in DIR (default: the -C directory, else the current one).\n"
+      "DIR must not hold a repository already; it is created if missing.\n" },
+    { "put", cmd_put, 3, 3, 0, "put TABLE KEY VALUE", "set KEY to VALUE (creating TABLE if missing)",
+      "KEY and VALUE are taken literally, as the bytes of the arguments.\n"
+      "A VALUE of '-' reads the value from standard input (binary-safe).\n" },
+    { "get", cmd_get, 2, 2, 0, "get TABLE KEY", "print the value of KEY",
+      "Writes the value's bytes to standard output, with no newline added.\n"
+      "Exits with 1 when the key or the table does not exist.\n" },
+    { "del", cmd_del, 2, 2, 0, "del TABLE KEY", "delete KEY",
+      "Exits with 1 when the key or the table does not exist.\n" },
+    { "scan", cmd_scan, 1, 1, RANGE_OPTS | OPT_BIT(OPT_REVERSE) | OPT_BIT(OPT_LIMIT) | OPT_BIT(OPT_JSON),
+      "scan TABLE [--from K] [--to K] [--prefix P] [--reverse] [--limit N] [--json]",
+      "print entries in key order",
+      "Prints KEY<TAB>VALUE lines. In keys and values, tab, newline, carriage return and\n"
+      "backslash are written \\t \\n \\r \\\\; other control bytes, 0x7f and bytes that are\n"
+      "not valid UTF-8 are written \\xHH; valid UTF-8 is printed as it is.\n"
+      "  --from K     start at key K (inclusive)\n"
+      "  --to K       stop before key K (exclusive)\n"
+      "  --prefix P   only keys that start with P\n"
+      "  --reverse    walk from the last key to the first\n"
+      "  --limit N    print at most N entries\n"
+      "  --json       print {\"key\":...,\"value\":...} lines instead; bytes that are not\n"
+      "               valid UTF-8 go as base64 in \"key_b64\" / \"value_b64\"\n" },
+    { "count", cmd_count, 1, 1, RANGE_OPTS, "count TABLE [--from K] [--to K] [--prefix P]",
+      "print the number of entries", "Options as for scan.\n" },
+    { "load", cmd_load, 2, 2, OPT_BIT(OPT_JSON) | OPT_BIT(OPT_VERBOSE),
+      "load TABLE FILE|- [--json] [--verbose]", "import entries from a file, atomically",
+      "Reads lines in the form scan prints (TSV, or JSON lines with --json) from FILE or\n"
+      "standard input (-) and writes them all in one atomic batch, creating TABLE if\n"
+      "missing. A later line with the same key wins. Any bad line (a bad escape, a missing\n"
+      "or extra tab, an empty line, malformed JSON, a key or value over the limits) stops\n"
+      "the load with its line number, and nothing is written.\n"
+      "  --json       read JSON lines\n"
+      "  --verbose    also print how long reading, batching and committing took\n" },
+    { "tables", cmd_tables, 0, 0, 0, "tables", "list the tables", "One name a line.\n" },
+    { "root", cmd_root, 1, 1, 0, "root TABLE", "print the root hash of a table",
+      "Equal contents give equal hashes, whatever the order of the writes.\n" },
+    { "stats", cmd_stats, 0, 0, OPT_BIT(OPT_JSON), "stats [--json]",
+      "print repository and table statistics",
+      "Chunks, stored bytes and packs of the repository; for each table its entries and\n"
+      "the shape of its tree (depth, nodes, node sizes, a histogram of node sizes).\n" },
+    { "help", cmd_help, 0, 1, 0, "help [COMMAND]", "show help for cairn or a command", "" },
+};
+
+#define NCOMMANDS (sizeof COMMANDS / sizeof COMMANDS[0])
+
+static const char EXIT_CODES[] =
+    "Exit status:\n"
+    "  0  success\n"
+    "  1  not found: the key or the table does not exist\n"
+    "  2  usage error: unknown command or option, wrong number of arguments\n"
+    "  3  any other failure: no repository there, bad input, limits, I/O, corruption,\n"
+    "     another process writing to the repository\n";
+
+static const cli_cmd *find_cmd(const char *name)
+{
+    for (size_t i = 0; i < NCOMMANDS; i++)
+        if (strcmp(COMMANDS[i].name, name) == 0) return &COMMANDS[i];
+    return NULL;
+}
+
+static void main_help(FILE *f)
+{
+    fputs("usage: cairn [-C DIR] COMMAND [ARGS]\n"
+          "       cairn --help | --version | help COMMAND\n\n"
+          "Ordered key-value tables in a versioned, content-addressed repository.\n\n"
+          "Commands:\n", f);
+    for (size_t i = 0; i < NCOMMANDS; i++)
+        fprintf(f, "  %-8s %s\n", COMMANDS[i].name, COMMANDS[i].summary);
+    fputs("\nOptions (anywhere on the line):\n"
+          "  -C DIR       use the repository in DIR (default: the current directory)\n"
+          "  -h, --help   show help (with a command: that command's help)\n"
+          "  --version    print the version\n"
+          "  --           end of options: what follows is arguments, even if it starts with -\n\n",
+          f);
+    fputs(EXIT_CODES, f);
+    fputs("\nRun 'cairn help COMMAND' for a command's arguments and options.\n", f);
+}
+
+static void cmd_usage(FILE *f, const cli_cmd *c)
+{
+    fprintf(f, "usage: cairn [-C DIR] %s\n", c->synopsis);
+}
+
+static int cmd_help(const cli_args *a)
+{
+    if (a->npos == 0) {
+        main_help(stdout);
+        return EXIT_OK;
+    }
+    const cli_cmd *c = find_cmd(a->pos[0]);
+    if (!c) return cli_err(EXIT_USAGE, "'%s' is not a cairn command; see 'cairn --help'", a->pos[0]);
+    printf("cairn %s: %s\n\n", c->name, c->summary);
+    cmd_usage(stdout, c);
+    printf("\n%s", c->help);
+    return EXIT_OK;
+}
+
+static int usage_err(const cli_cmd *c, const char *msg)
+{
+    cli_err(EXIT_USAGE, "%s", msg);
+    if (c) cmd_usage(stderr, c);
+    else fputs("usage: cairn [-C DIR] COMMAND [ARGS]; see 'cairn --help'\n", stderr);
+    return EXIT_USAGE;
+}
+
+/* Checks the options and the number of arguments against the command's entry. */
+static int check_args(const cli_cmd *c, const cli_args *a)
+{
+    char msg[128];
+    for (int o = 0; o < OPT__COUNT; o++) {
+        if (!a->opt[o] || o == OPT_HELP || (c->opts & OPT_BIT(o))) continue;
+        snprintf(msg, sizeof msg, "%s takes no option %s", c->name, cli_opt_name((enum cli_opt)o));
+        return usage_err(c, msg);
+    }
+    if (a->npos < c->min_pos || a->npos > c->max_pos) {
+        if (c->min_pos == c->max_pos)
+            snprintf(msg, sizeof msg, "%s takes %d argument%s, not %d", c->name, c->min_pos,
+                     c->min_pos == 1 ? "" : "s", a->npos);
+        else
+            snprintf(msg, sizeof msg, "%s takes %d to %d arguments, not %d", c->name, c->min_pos,
+                     c->max_pos, a->npos);
+        return usage_err(c, msg);
+    }
+    return EXIT_OK;
+}
+
+static int dispatch(const cli_args *a)
+{
+    if (!a->cmd) {
+        if (a->opt[OPT_VERSION]) {
+            printf("cairn version %s\n", cairn_version());
+            return EXIT_OK;
+        }
+        if (a->opt[OPT_HELP]) {
+            main_help(stdout);
+            return EXIT_OK;
+        }
+        return usage_err(NULL, "no command given");
+    }
+    const cli_cmd *c = find_cmd(a->cmd);
+    if (!c) {
+        char msg[128];
+        snprintf(msg, sizeof msg, "'%.60s' is not a cairn command", a->cmd);
+        return usage_err(NULL, msg);
+    }
+    if (a->opt[OPT_HELP]) {
+        cli_args h = { .cmd = "help", .npos = 1, .pos = { c->name } };
+        return cmd_help(&h);
+    }
+    int code = check_args(c, a);
+    return code == EXIT_OK ? c->run(a) : code;
+}
+
+int main(int argc, char **argv)
+{
+    cairn_set_log(cli_log, NULL);
+    cli_args a;
+    char msg[256];
+    int code = cli_parse(&a, argc, argv, msg, sizeof msg) == 0
+                   ? dispatch(&a)
+                   : usage_err(a.cmd ? find_cmd(a.cmd) : NULL, msg);
+    if (code != EXIT_OK) {
+        fflush(stdout); /* the failure is reported already */
+        return code;
+    }
+    return cli_flush_stdout();
+}

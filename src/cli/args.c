@@ -1,0 +1,111 @@
+/*
+ * args.c - command line parsing (see args.h).
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "args.h"
+
+typedef struct optspec {
+    const char *name;        /* as spelled on the command line */
+    bool takes_value;
+} optspec;
+
+static const optspec OPTS[OPT__COUNT] = {
+    [OPT_FROM] = { "--from", true },       [OPT_TO] = { "--to", true },
+    [OPT_PREFIX] = { "--prefix", true },   [OPT_LIMIT] = { "--limit", true },
+    [OPT_REVERSE] = { "--reverse", false }, [OPT_JSON] = { "--json", false },
+    [OPT_VERBOSE] = { "--verbose", false }, [OPT_HELP] = { "--help", false },
+    [OPT_VERSION] = { "--version", false },
+};
+
+const char *cli_opt_name(enum cli_opt o) { return OPTS[o].name; }
+
+/* Handles one "--name[=value]" at argv[*i]; advances *i past a separate value. */
+static int long_opt(cli_args *out, int argc, char **argv, int *i, char *err, size_t errlen)
+{
+    const char *arg = argv[*i];
+    const char *eq = strchr(arg, '=');
+    size_t n = eq ? (size_t)(eq - arg) : strlen(arg);
+    for (int o = 0; o < OPT__COUNT; o++) {
+        if (strlen(OPTS[o].name) != n || strncmp(OPTS[o].name, arg, n) != 0) continue;
+        if (!OPTS[o].takes_value) {
+            if (eq) {
+                snprintf(err, errlen, "option %s takes no value", OPTS[o].name);
+                return -1;
+            }
+            out->opt[o] = "";
+        } else if (eq) {
+            out->opt[o] = eq + 1;
+        } else if (*i + 1 < argc) {
+            out->opt[o] = argv[++*i];
+        } else {
+            snprintf(err, errlen, "option %s needs a value", OPTS[o].name);
+            return -1;
+        }
+        return 0;
+    }
+    snprintf(err, errlen, "unknown option '%.*s'", (int)n, arg);
+    return -1;
+}
+
+/* Handles one "-X..." short option at argv[*i]. */
+static int short_opt(cli_args *out, int argc, char **argv, int *i, char *err, size_t errlen)
+{
+    const char *arg = argv[*i];
+    if (strcmp(arg, "-h") == 0) {
+        out->opt[OPT_HELP] = "";
+        return 0;
+    }
+    if (strncmp(arg, "-C", 2) == 0) {
+        out->dir_given = true;
+        if (arg[2]) {
+            out->dir = arg + 2;
+        } else if (*i + 1 < argc) {
+            out->dir = argv[++*i];
+        } else {
+            snprintf(err, errlen, "option -C needs a directory");
+            return -1;
+        }
+        return 0;
+    }
+    snprintf(err, errlen, "unknown option '%s'", arg);
+    return -1;
+}
+
+static int positional(cli_args *out, const char *arg, char *err, size_t errlen)
+{
+    if (!out->cmd) {
+        out->cmd = arg;
+        return 0;
+    }
+    if (out->npos == CLI_MAX_POS) {
+        snprintf(err, errlen, "too many arguments");
+        return -1;
+    }
+    out->pos[out->npos++] = arg;
+    return 0;
+}
+
+int cli_parse(cli_args *out, int argc, char **argv, char *err, size_t errlen)
+{
+    memset(out, 0, sizeof *out);
+    out->dir = ".";
+    bool options_end = false;
+    for (int i = 1; i < argc; i++) {
+        const char *arg = argv[i];
+        int rc;
+        if (options_end || arg[0] != '-' || strcmp(arg, "-") == 0) {
+            rc = positional(out, arg, err, errlen);
+        } else if (strcmp(arg, "--") == 0) {
+            options_end = true;
+            rc = 0;
+        } else if (arg[1] == '-') {
+            rc = long_opt(out, argc, argv, &i, err, errlen);
+        } else {
+            rc = short_opt(out, argc, argv, &i, err, errlen);
+        }
+        if (rc < 0) return -1;
+    }
+    return 0;
+}

@@ -1,0 +1,51 @@
+/*
+ * args.h - the command line, parsed: -C DIR, the command name, its positional arguments and
+ * its options, in any order (options may come before or after the command name, as
+ * `cairn -C repo get t k` and `cairn get t k -C repo` both do the same).
+ *
+ * Options are long (--from K or --from=K) except -C and -h. "--" ends the options, so that a
+ * key starting with '-' can be given (`cairn get t -- -k`); a lone "-" is a positional (stdin).
+ * The parser knows every option of every command; which command accepts which is checked by
+ * the caller (main.c), which also prints the usage.
+ */
+#ifndef CAIRN_CLI_ARGS_H
+#define CAIRN_CLI_ARGS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/** Every option, as an index into cli_args.opt. */
+enum cli_opt {
+    OPT_FROM,
+    OPT_TO,
+    OPT_PREFIX,
+    OPT_LIMIT,
+    OPT_REVERSE,
+    OPT_JSON,
+    OPT_VERBOSE,
+    OPT_HELP,
+    OPT_VERSION,
+    OPT__COUNT
+};
+
+#define OPT_BIT(o) (1u << (o))
+#define CLI_MAX_POS 8
+
+typedef struct cli_args {
+    const char *dir;                 /**< -C DIR; "." when not given */
+    bool dir_given;                  /**< whether -C was given */
+    const char *cmd;                 /**< the command name; NULL when none was given */
+    const char *pos[CLI_MAX_POS];    /**< positional arguments after the command name */
+    int npos;
+    const char *opt[OPT__COUNT];     /**< an option's value, "" for a flag given, NULL if absent */
+} cli_args;
+
+/** @return the option's name as spelled on the command line ("--from"). */
+const char *cli_opt_name(enum cli_opt o);
+
+/** Parses argv[1..argc).
+ *  @param[out] err  on failure, a message for the usage error
+ *  @return 0, or -1 on an unknown option, a missing option value, or too many arguments. */
+int cli_parse(cli_args *out, int argc, char **argv, char *err, size_t errlen);
+
+#endif /* CAIRN_CLI_ARGS_H */

@@ -1,0 +1,78 @@
+/*
+ * cli.h - what the files of the `cairn` command share: exit codes, the error and output helpers
+ * (util.c) and one entry point per command (cmd_*.c). The CLI uses only the public API,
+ * cairn.h.
+ *
+ * Output discipline: stdout carries data only; every message goes to stderr as "cairn: ...".
+ * A command returns its exit code; helpers that fail have already printed why.
+ */
+#ifndef CAIRN_CLI_H
+#define CAIRN_CLI_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "args.h"
+#include "cairn.h"
+
+/** Exit codes, documented in `cairn --help` and docs/CLI.md. */
+enum cli_exit {
+    EXIT_OK = 0,
+    EXIT_NOTFOUND = 1,       /**< the key or table does not exist */
+    EXIT_USAGE = 2,          /**< unknown command, bad option, wrong number of arguments */
+    EXIT_FAIL = 3            /**< anything else: no repository, bad input, I/O, corruption... */
+};
+
+/** Prints "cairn: <message>" to stderr. @return code. */
+int cli_err(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/** Prints the library's last error for a failed call that returned rc.
+ *  @return EXIT_NOTFOUND for CAIRN_ENOTFOUND, else EXIT_FAIL. */
+int cli_lib_err(int rc);
+
+/** The log callback: library warnings and errors to stderr as "cairn: warning: ...". */
+void cli_log(int level, const char *message, void *payload);
+
+/** Opens the repository in a->dir: read-only, or for writing (taking the writer lock).
+ *  A missing repository is EXIT_FAIL, not EXIT_NOTFOUND: 1 means a missing key or table only,
+ *  so that a script can tell "absent" from "wrong place".
+ *  @return EXIT_OK, or an exit code after printing the library's message. */
+int cli_open(cairn_db **out, const cli_args *a, bool write);
+
+/** Closes the repository (flushing writes). @return code, or EXIT_FAIL after printing why when
+ *  code was EXIT_OK and closing failed. */
+int cli_close(cairn_db *db, int code);
+
+/** Opens a table (flags as cairn_table_open()).
+ *  @return EXIT_OK, or EXIT_NOTFOUND / EXIT_FAIL after printing the library's message. */
+int cli_table(cairn_table **out, cairn_db *db, const char *name, unsigned flags);
+
+/** Opens a table for writing. A missing table is created by the first write through the
+ *  handle, in the same commit (CAIRN_TABLE_DEFER): a failed or killed write leaves none.
+ *  @return EXIT_OK, or EXIT_FAIL after printing the library's message. */
+int cli_table_for_write(cairn_table **out, cairn_db *db, const char *name);
+
+/** Fills a range from --from, --to and --prefix (pointers into argv). */
+void cli_range(cairn_range *out, const cli_args *a);
+
+/** Writes n bytes to stdout. @return EXIT_OK, or EXIT_FAIL after printing why. */
+int cli_write(const void *p, size_t n);
+
+/** Flushes stdout at exit. @return EXIT_OK, or EXIT_FAIL after printing why. */
+int cli_flush_stdout(void);
+
+/** @return seconds on a monotonic clock. */
+double cli_now(void);
+
+int cmd_init(const cli_args *a);
+int cmd_put(const cli_args *a);
+int cmd_get(const cli_args *a);
+int cmd_del(const cli_args *a);
+int cmd_scan(const cli_args *a);
+int cmd_count(const cli_args *a);
+int cmd_load(const cli_args *a);
+int cmd_tables(const cli_args *a);
+int cmd_root(const cli_args *a);
+int cmd_stats(const cli_args *a);
+
+#endif /* CAIRN_CLI_H */

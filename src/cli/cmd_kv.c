@@ -1,0 +1,134 @@
+/*
+ * cmd_kv.c - the point commands: put, get, del.
+ *
+ * Bad input is refused before the repository is touched: put checks the key and value sizes
+ * itself before it opens (and perhaps creates) the table, so an oversized key never leaves a
+ * new empty table behind.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+/* Reads all of stdin, refusing more than the value limit. Caller frees *out. */
+static int read_stdin_value(char **out, size_t *out_len)
+{
+    size_t limit = cairn_max_value_size(), len = 0, cap = 64 * 1024;
+    char *buf = malloc(cap);
+    while (buf) {
+        if (len == cap) {
+            cap = cap * 2 > limit + 1 ? limit + 1 : cap * 2;
+            char *nb = realloc(buf, cap);
+            if (!nb) break;
+            buf = nb;
+        }
+        len += fread(buf + len, 1, cap - len, stdin);
+        if (ferror(stdin)) {
+            free(buf);
+            return cli_err(EXIT_FAIL, "reading the value from standard input: %s", strerror(errno));
+        }
+        if (len > limit) {
+            free(buf);
+            return cli_err(EXIT_FAIL, "the value on standard input is over the %zu byte limit",
+                           limit);
+        }
+        if (feof(stdin)) {
+            *out = buf;
+            *out_len = len;
+            return EXIT_OK;
+        }
+    }
+    free(buf);
+    return cli_err(EXIT_FAIL, "out of memory reading the value from standard input");
+}
+
+static int check_key_size(size_t klen)
+{
+    if (klen <= cairn_max_key_size()) return EXIT_OK;
+    return cli_err(EXIT_FAIL, "key of %zu bytes is over the %zu byte limit", klen,
+                   cairn_max_key_size());
+}
+
+static int put_value(const cli_args *a, const char *val, size_t vlen)
+{
+    cairn_db *db;
+    cairn_table *t = NULL;
+    int code = cli_open(&db, a, true);
+    if (code != EXIT_OK) return code;
+    code = cli_table_for_write(&t, db, a->pos[0]);
+    if (code == EXIT_OK) {
+        int rc = cairn_put(t, a->pos[1], strlen(a->pos[1]), val, vlen);
+        if (rc != CAIRN_OK) code = cli_lib_err(rc);
+    }
+    cairn_table_close(t);
+    return cli_close(db, code);
+}
+
+int cmd_put(const cli_args *a)
+{
+    int code = check_key_size(strlen(a->pos[1]));
+    if (code != EXIT_OK) return code;
+    if (strcmp(a->pos[2], "-") != 0) {
+        size_t vlen = strlen(a->pos[2]);
+        if (vlen > cairn_max_value_size())
+            return cli_err(EXIT_FAIL, "value of %zu bytes is over the %zu byte limit", vlen,
+                           cairn_max_value_size());
+        return put_value(a, a->pos[2], vlen);
+    }
+    char *val = NULL;
+    size_t vlen = 0;
+    code = read_stdin_value(&val, &vlen);
+    if (code != EXIT_OK) return code;
+    code = put_value(a, val, vlen);
+    free(val);
+    return code;
+}
+
+/* Reads KEY of TABLE (the positionals) into *out; not found is EXIT_NOTFOUND, printed. */
+static int lookup(void **out, size_t *out_len, cairn_db *db, const cli_args *a)
+{
+    cairn_table *t;
+    int code = cli_table(&t, db, a->pos[0], 0);
+    if (code != EXIT_OK) return code;
+    int rc = cairn_get(out, out_len, t, NULL, a->pos[1], strlen(a->pos[1]));
+    cairn_table_close(t);
+    return rc == CAIRN_OK ? EXIT_OK : cli_lib_err(rc);
+}
+
+int cmd_get(const cli_args *a)
+{
+    cairn_db *db;
+    int code = cli_open(&db, a, false);
+    if (code != EXIT_OK) return code;
+    void *val = NULL;
+    size_t vlen = 0;
+    code = lookup(&val, &vlen, db, a);
+    if (code == EXIT_OK) {
+        code = cli_write(val, vlen);
+        cairn_free(val);
+    }
+    return cli_close(db, code);
+}
+
+int cmd_del(const cli_args *a)
+{
+    cairn_db *db;
+    int code = cli_open(&db, a, true);
+    if (code != EXIT_OK) return code;
+    void *val = NULL;
+    size_t vlen = 0;
+    code = lookup(&val, &vlen, db, a); /* deleting an absent key is an error here, unlike the API */
+    if (code == EXIT_OK) {
+        cairn_free(val);
+        cairn_table *t;
+        code = cli_table(&t, db, a->pos[0], 0);
+        if (code == EXIT_OK) {
+            int rc = cairn_delete(t, a->pos[1], strlen(a->pos[1]));
+            if (rc != CAIRN_OK) code = cli_lib_err(rc);
+            cairn_table_close(t);
+        }
+    }
+    return cli_close(db, code);
+}

@@ -1,0 +1,71 @@
+/*
+ * cmd_repo.c - commands about the repository as a whole: init, tables, root.
+ */
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "cli.h"
+
+int cmd_init(const cli_args *a)
+{
+    /* DIR is relative to -C, as every path is. */
+    char path[PATH_MAX];
+    const char *dir = a->npos ? a->pos[0] : a->dir;
+    if (a->npos && dir[0] != '/' && a->dir_given)
+        snprintf(path, sizeof path, "%s/%s", a->dir, dir);
+    else
+        snprintf(path, sizeof path, "%s", dir);
+    cairn_open_options o = CAIRN_OPEN_OPTIONS_INIT;
+    o.flags = CAIRN_OPEN_CREATE | CAIRN_OPEN_EXCL;
+    cairn_db *db;
+    int rc = cairn_open(&db, path, &o);
+    if (rc != CAIRN_OK) {
+        cli_lib_err(rc);
+        return EXIT_FAIL;
+    }
+    int code = cli_close(db, EXIT_OK);
+    if (code != EXIT_OK) return code;
+    char abs[PATH_MAX];
+    printf("initialised empty cairn repository in %s\n", realpath(path, abs) ? abs : path);
+    return EXIT_OK;
+}
+
+static int print_name(const char *name, void *payload)
+{
+    (void)payload;
+    printf("%s\n", name); /* write errors are caught when stdout is flushed at exit */
+    return 0;
+}
+
+int cmd_tables(const cli_args *a)
+{
+    cairn_db *db;
+    int code = cli_open(&db, a, false);
+    if (code != EXIT_OK) return code;
+    int rc = cairn_table_list(db, NULL, print_name, NULL);
+    if (rc != CAIRN_OK) code = cli_lib_err(rc);
+    return cli_close(db, code);
+}
+
+int cmd_root(const cli_args *a)
+{
+    cairn_db *db;
+    int code = cli_open(&db, a, false);
+    if (code != EXIT_OK) return code;
+    cairn_table *t = NULL;
+    code = cli_table(&t, db, a->pos[0], 0);
+    if (code == EXIT_OK) {
+        cairn_id id;
+        int rc = cairn_table_root(&id, t, NULL);
+        if (rc != CAIRN_OK) {
+            code = cli_lib_err(rc);
+        } else {
+            char hex[CAIRN_ID_HEX_SIZE];
+            cairn_id_to_hex(hex, &id);
+            printf("%s\n", hex);
+        }
+    }
+    cairn_table_close(t);
+    return cli_close(db, code);
+}

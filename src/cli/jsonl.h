@@ -1,0 +1,42 @@
+/*
+ * jsonl.h - the JSON lines form of entries, written by `cairn scan --json` and read by
+ * `cairn load --json`: one object a line,
+ *
+ *     {"key":"...","value":"..."}
+ *
+ * where a key or value that is valid UTF-8 is a JSON string (U+0000 included, as \u0000) and
+ * any other is base64 under "key_b64" / "value_b64" instead. Reading accepts exactly what
+ * writing can produce: an object with one of key/key_b64, one of value/value_b64, both strings,
+ * no other members and no duplicates. So scan --json | load --json restores every byte.
+ */
+#ifndef CAIRN_CLI_JSONL_H
+#define CAIRN_CLI_JSONL_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+/** Writes one entry as a JSON line (with its newline) to out.
+ *  @return 0, or -1 when out of memory or the write failed (errno says which). */
+int jsonl_write(FILE *out, const void *key, size_t klen, const void *val, size_t vlen);
+
+/** A parsed line. key and val are borrowed from the entry: valid until jsonl_entry_dispose(). */
+typedef struct jsonl_entry {
+    const uint8_t *key;
+    size_t klen;
+    const uint8_t *val;
+    size_t vlen;
+    void *priv_json;         /* the parsed document, and buffers for base64 decoding */
+    uint8_t *priv_kbuf;
+    uint8_t *priv_vbuf;
+} jsonl_entry;
+
+/** Parses one line (without its newline).
+ *  @param[out] e    the entry; dispose of it with jsonl_entry_dispose() (also after failure)
+ *  @param[out] err  on failure, what is wrong (jansson's message and column for bad JSON)
+ *  @return 0, or -1 on bad input or lack of memory. */
+int jsonl_parse(jsonl_entry *e, const char *line, size_t len, char *err, size_t errlen);
+
+/** Frees what a parse held. Accepts an entry that was never parsed into if zeroed. */
+void jsonl_entry_dispose(jsonl_entry *e);
+
+#endif /* CAIRN_CLI_JSONL_H */

@@ -1,0 +1,74 @@
+# lib.sh - helpers for the golden cases (sourced; POSIX sh). A case runs in $CASE_DIR, empty at
+# the start (the helpers keep their files in $SCRATCH); everything it prints is compared with
+# its .expected file.
+
+# The binary under test.
+cairn() { "$CAIRN_BIN" "$@"; }
+
+# Replaces what differs from run to run: the case directory, timings, the version.
+normalise() {
+    sed -e "s|$CASE_DIR|\$CASE|g" \
+        -e 's/ in [0-9]*\.[0-9][0-9] s ([0-9]* keys\/s)/ in S.SS s (K keys\/s)/' \
+        -e 's/^cairn version .*/cairn version X.Y.Z/' \
+        -e 's/(pid [0-9]*)/(pid PID)/g'
+}
+
+# Prints a file, and a marker when its last line has no newline (as `get` prints values).
+show_out() {
+    [ -s "$1" ] || return 0
+    normalise <"$1"
+    [ "$(tail -c 1 "$1" | od -An -tx1 | tr -d ' ')" = "0a" ] || printf '\n[no newline at end]\n'
+}
+
+# run CMD ARGS...: prints "$ CMD ARGS", then stdout, then stderr with each line marked "2> ",
+# then "[exit N]" unless N is 0.
+run() { runas "$*" "$@"; }
+
+# runas LABEL CMD ARGS...: as run, but shows LABEL instead of a long command line.
+runas() {
+    label=$1
+    shift
+    printf '$ %s\n' "$label" | normalise
+    "$@" >"$SCRATCH/out" 2>"$SCRATCH/err"
+    rc=$?
+    show_out "$SCRATCH/out"
+    normalise <"$SCRATCH/err" | sed 's/^/2> /'
+    [ $rc -eq 0 ] || echo "[exit $rc]"
+}
+
+# hexrun CMD ARGS...: as run, but stdout is shown in hex (for binary output).
+hexrun() {
+    printf '$ %s | od\n' "$*"
+    "$@" >"$SCRATCH/out" 2>"$SCRATCH/err"
+    rc=$?
+    od -An -tx1 <"$SCRATCH/out"
+    normalise <"$SCRATCH/err" | sed 's/^/2> /'
+    [ $rc -eq 0 ] || echo "[exit $rc]"
+}
+
+# say TEXT: a comment in the transcript.
+say() { printf '# %s\n' "$*"; }
+
+# The state of the repository in the current directory (or -C $1): tables, their roots, and
+# the store's chunk and byte counts, so that a failed write that leaves stray chunks shows too.
+state() {
+    d=${1:-.}
+    cairn -C "$d" tables
+    for t in $(cairn -C "$d" tables); do printf '%s ' "$t"; cairn -C "$d" root "$t"; done
+    cairn -C "$d" stats | head -3
+}
+
+# remember [DIR]; ...; unchanged [DIR]: checks that nothing in the repository changed.
+remember() { state "${1:-.}" >"$SCRATCH/state" 2>&1; }
+unchanged() {
+    state "${1:-.}" >"$SCRATCH/state2" 2>&1
+    if cmp -s "$SCRATCH/state" "$SCRATCH/state2"; then
+        echo "(repository unchanged)"
+    else
+        echo "(REPOSITORY CHANGED)"
+        diff "$SCRATCH/state" "$SCRATCH/state2"
+    fi
+}
+
+# repeat N CHAR: CHAR N times, no newline.
+repeat() { head -c "$1" /dev/zero | tr '\0' "$2"; }
