@@ -9,7 +9,8 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/cairn-demo-XXXXXX")
 trap 'rm -rf "$work"' EXIT
 repo="$work/repo"
 
-step() { printf '\n\033[1m$ %s\033[0m\n' "$*"; }
+if [ -t 1 ]; then bold=$(printf '\033[1m'); plain=$(printf '\033[0m'); else bold=; plain=; fi
+step() { printf '\n%s$ %s%s\n' "$bold" "$*" "$plain"; }
 run() { step "$*"; "$@"; }
 
 echo "cairn demo: a new repository in $repo"

@@ -3,7 +3,7 @@
  * errors, torn-tail repair and quarantine, index rebuilds, corruption in an older pack, the
  * writer lock across processes, readers that follow a writer, rollover, deletes across reopen,
  * kill -9 at a random moment, and compaction. The pack walker below is written from
- * docs/FORMAT-local.md, not from local.c, so it checks the format too.
+ * docs/FORMAT.md ("Local store"), not from local.c, so it checks the format too.
  */
 #include <errno.h>
 #include <fcntl.h>

@@ -1,6 +1,6 @@
 /*
  * test_tuple.c - the tuple encoding: known-answer vectors written by hand from
- * docs/FORMAT-tuple.md, round trips and the order property against a reference model (a tree of
+ * docs/FORMAT.md ("Tuple keys"), round trips and the order property against a reference model (a tree of
  * values with its own comparator), rejection of every non-canonical form with an informative
  * message, allocation failures, and a throughput measurement for a typical key.
  */

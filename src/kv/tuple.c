@@ -1,7 +1,7 @@
 /*
  * tuple.c - typed, order-preserving tuple keys (after FoundationDB's tuple layer): the element
  * appenders and the reader behind tuple.h, and the public cairn_tuple_* builder and
- * cairn_tuple_decode() on top of them. docs/FORMAT-tuple.md describes every byte.
+ * cairn_tuple_decode() on top of them. docs/FORMAT.md ("Tuple keys") describes every byte.
  *
  * The reader accepts only the one canonical encoding of a tuple (minimal integers, the canonical
  * NaN, valid UTF-8, escapes where they belong), so that equal tuples are equal keys and a decoded

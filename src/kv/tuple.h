@@ -1,5 +1,5 @@
 /*
- * tuple.h - the tuple encoding (docs/FORMAT-tuple.md) for the rest of cairn: append one element
+ * tuple.h - the tuple encoding (docs/FORMAT.md ("Tuple keys")) for the rest of cairn: append one element
  * to a cairn_buf, read the elements of an encoded tuple one at a time, compare encoded tuples.
  *
  * The public builder (cairn_tuple_*) and decoder (cairn_tuple_decode) in cairn.h are thin layers

@@ -1,6 +1,6 @@
 /*
  * local.c - the local store: chunks in append-only pack files, refs in small files, in one
- * repository directory (the byte layout is in docs/FORMAT-local.md).
+ * repository directory (the byte layout is in docs/FORMAT.md ("Local store")).
  *
  * One writer process at a time holds an flock on DIR/LOCK for its whole life; any number of
  * reader processes open the same directory without a lock and never write. The writer appends
@@ -39,7 +39,7 @@
 
 #include "store.h"
 
-/* ---- on-disk constants (docs/FORMAT-local.md) ---- */
+/* ---- on-disk constants (docs/FORMAT.md ("Local store")) ---- */
 
 #define MARKER_FILE "CAIRN"
 #define MARKER_TEXT "cairn repository\nformat 1\n"
