@@ -26,6 +26,13 @@ cc -std=c11 -Wall -Wextra -Werror "$here/consumer.c" -o "$work/consumer-static" 
 # the static binary must not need libcairn.so
 if ldd "$work/consumer-static" | grep -q libcairn; then echo "static link pulled libcairn.so" >&2; exit 1; fi
 
+# the C example in README.md builds and runs against the installed library
+awk '/^```c$/{on=1; next} /^```$/{if (on) exit} on' "$top/README.md" > "$work/snippet.body"
+{ echo '#include <stdio.h>'; head -n 1 "$work/snippet.body"; echo 'int main(void) {';
+  tail -n +2 "$work/snippet.body"; echo 'return 0; }'; } > "$work/readme.c"
+cc -std=c11 -Wall -Wextra -Werror "$work/readme.c" -o "$work/readme" $(pkg-config --cflags --libs cairn)
+(cd "$work" && LD_LIBRARY_PATH="$(dirname "$libdir")" ./readme)
+
 # the archive exports the API and nothing else (internal names could clash with the program's)
 leaked=$(nm -g --defined-only "$(dirname "$libdir")/libcairn.a" | awk 'NF==3 && $2 ~ /[TDBR]/ {print $3}' | grep -v '^cairn_' || true)
 if [ -n "$leaked" ]; then echo "libcairn.a exports non-API symbols:" $leaked >&2; exit 1; fi
