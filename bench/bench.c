@@ -36,6 +36,7 @@
 #define MAX_WORKLOADS 32
 #define BYTES_PER_BLOCK 512 /* st_blocks unit */
 #define MAX_CACHE_MIB (1u << 20)
+#define MAX_REPEAT 99
 
 /* ---------------------------------------------------------------------------------------------
  * Engines: every adapter built into this binary. The cairn adapter is left out when the build
@@ -437,6 +438,7 @@ typedef struct options {
     uint64_t cache_mib;   /* 0: each engine's default cache */
     const char *dir;      /* parent of the run's fresh directory */
     const char *baseline; /* the engine the RATIO lines divide by the others */
+    uint64_t repeat;      /* runs of everything; results are medians */
     int keep;
     int cold;
 } options;
@@ -462,6 +464,8 @@ static void usage(FILE *f)
             "  --cache-mib=N       give every engine's own cache N MiB (SQLite page cache,\n"
             "                      RocksDB/LevelDB block cache, cairn chunk cache; LMDB has\n"
             "                      none); default: each engine's default\n"
+            "  --repeat=N          run everything N times (engines interleaved) and report\n"
+            "                      medians (default 1)\n"
             "  --baseline=ENGINE   the numerator of the RATIO lines (default %s)\n",
             DEFAULT_N, DEFAULT_SEED, DEFAULT_BASELINE);
 }
@@ -549,6 +553,7 @@ static int parse_args(options *o, int argc, char **argv)
     o->n = DEFAULT_N;
     o->seed = DEFAULT_SEED;
     o->baseline = DEFAULT_BASELINE;
+    o->repeat = 1;
     o->dir = getenv("TMPDIR") && *getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
     for (int i = 1; i < argc; i++) {
         char *a = argv[i], *v;
@@ -561,6 +566,8 @@ static int parse_args(options *o, int argc, char **argv)
             rc = parse_u64(v, &o->n, "--n");
         else if ((v = opt_value(a, "--seed")))
             rc = parse_u64(v, &o->seed, "--seed");
+        else if ((v = opt_value(a, "--repeat")))
+            rc = parse_u64(v, &o->repeat, "--repeat");
         else if ((v = opt_value(a, "--cache-mib")))
             rc = parse_u64(v, &o->cache_mib, "--cache-mib");
         else if ((v = opt_value(a, "--dir")))
@@ -581,6 +588,10 @@ static int parse_args(options *o, int argc, char **argv)
         }
         if (rc != 0)
             return rc;
+    }
+    if (o->repeat < 1 || o->repeat > MAX_REPEAT) {
+        fprintf(stderr, "cairn-bench: --repeat must be 1..%u\n", MAX_REPEAT);
+        return BENCH_ERR;
     }
     if (o->cache_mib > MAX_CACHE_MIB) {
         fprintf(stderr, "cairn-bench: --cache-mib must be at most %u\n", MAX_CACHE_MIB);
@@ -679,10 +690,63 @@ static void print_header(const options *o, const char *base, double gen_ns)
 
 typedef enum status { ST_NONE, ST_OK, ST_SKIP, ST_FAIL } status;
 
+/* One workload on one engine, over every repetition. */
 typedef struct result {
     status st;
-    double value;
+    unsigned runs;              /* values collected */
+    double values[MAX_REPEAT];
+    double value;               /* their median, once all runs are done */
 } result;
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static void summarize(result *r, double *min, double *max)
+{
+    double v[MAX_REPEAT];
+    memcpy(v, r->values, r->runs * sizeof v[0]);
+    qsort(v, r->runs, sizeof v[0], cmp_double);
+    r->value = r->runs % 2 ? v[r->runs / 2] : (v[r->runs / 2 - 1] + v[r->runs / 2]) / 2;
+    *min = v[0];
+    *max = v[r->runs - 1];
+}
+
+/* A result as the BENCH lines print it: MiB with two decimals, rates as integers. */
+static const char *fmt_value(char *buf, size_t cap, const workload *wl, double v)
+{
+    snprintf(buf, cap, wl->is_size ? "%.2f" : "%.0f", v);
+    return buf;
+}
+
+static void print_bench_line(const workload *wl, const char *engine, double v)
+{
+    char b[32];
+    printf("BENCH %s %s %s\n", wl->name, engine, fmt_value(b, sizeof b, wl, v));
+}
+
+/* After the last repetition: each result's median, and with --repeat its BENCH line. */
+static void finish_results(const options *o, result res[][MAX_ENGINES])
+{
+    for (size_t e = 0; e < o->n_engines; e++)
+        for (size_t w = 0; w < N_WORKLOADS; w++) {
+            result *r = &res[w][e];
+            if (r->st != ST_OK)
+                continue;
+            double min, max;
+            summarize(r, &min, &max);
+            if (o->repeat > 1) {
+                const workload *wl = &all_workloads[w];
+                char b1[32], b2[32];
+                print_bench_line(wl, o->engines[e]->name, r->value);
+                printf("# median of %u runs; min %s, max %s (spread %.0f%% of the median)\n",
+                       r->runs, fmt_value(b1, sizeof b1, wl, min),
+                       fmt_value(b2, sizeof b2, wl, max), 100 * (max - min) / r->value);
+            }
+        }
+}
 
 static void print_ratios(const options *o, result res[][MAX_ENGINES])
 {
@@ -723,7 +787,8 @@ static void print_table(const options *o, result res[][MAX_ENGINES])
         printf("\n");
     }
     printf("(rates: higher is better; size: apparent MiB after load, lower is better; "
-           "RATIO = %s's number / the peer's)\n", o->baseline);
+           "RATIO = %s's number / the peer's%s)\n", o->baseline,
+           o->repeat > 1 ? "; medians of --repeat runs" : "");
 }
 
 /* OTHERS_WARN: CPUs used by other processes during a timed phase above which the number is
@@ -742,14 +807,19 @@ static void print_notes(const ctx *c, const workload *wl)
         printf("# %s %s: %s\n", wl->name, c->eng->name, c->note);
 }
 
-/* Runs the wanted workloads on one engine, in a fresh directory under base. */
-static void run_engine(const options *o, size_t e, const char *base, ctx *c,
+/* Runs the wanted workloads on one engine, in a fresh directory under base; run counts from 1. */
+static void run_engine(const options *o, size_t e, unsigned run, const char *base, ctx *c,
                        result res[][MAX_ENGINES])
 {
     int want_loaded = 0;
     for (size_t w = 0; w < N_WORKLOADS; w++)
         want_loaded |= o->want[w] && all_workloads[w].needs == NEEDS_LOADED;
-    char *dir = bench_path(base, o->engines[e]->name);
+    char name[64];
+    if (o->repeat > 1)
+        snprintf(name, sizeof name, "%s.%u", o->engines[e]->name, run);
+    else
+        snprintf(name, sizeof name, "%s", o->engines[e]->name);
+    char *dir = bench_path(base, name);
     if (!dir) {
         fprintf(stderr, "cairn-bench: out of memory\n");
         exit(1);
@@ -765,6 +835,8 @@ static void run_engine(const options *o, size_t e, const char *base, ctx *c,
         result *r = &res[w][e];
         if (!wl->supported(c->eng)) {
             r->st = ST_SKIP;
+            if (run > 1)
+                continue;
             printf("# skip %s %s: not supported by the engine\n", wl->name, c->eng->name);
             continue;
         }
@@ -782,13 +854,16 @@ static void run_engine(const options *o, size_t e, const char *base, ctx *c,
             printf("# FAIL %s %s (see stderr)\n", wl->name, c->eng->name);
         } else {
             loaded |= is_loader;
-            if (o->want[w]) {
+            if (o->want[w] && r->st != ST_FAIL) {
                 r->st = ST_OK;
-                r->value = v;
-                if (wl->is_size)
-                    printf("BENCH %s %s %.2f\n", wl->name, c->eng->name, v);
-                else
-                    printf("BENCH %s %s %.0f\n", wl->name, c->eng->name, v);
+                r->values[r->runs++] = v;
+                if (o->repeat == 1)
+                    print_bench_line(wl, c->eng->name, v);
+                else {
+                    char b[32];
+                    printf("# run %u/%u: %s %s %s\n", run, (unsigned)o->repeat, wl->name,
+                           c->eng->name, fmt_value(b, sizeof b, wl, v));
+                }
             }
             print_notes(c, wl);
         }
@@ -844,9 +919,11 @@ int main(int argc, char **argv)
     c.digest_sum = digest_sum;
     c.cold = o.cold;
     c.cfg.cache_bytes = (size_t)o.cache_mib << 20;
-    for (size_t e = 0; e < o.n_engines; e++)
-        run_engine(&o, e, base, &c, res);
+    for (unsigned run = 1; run <= o.repeat; run++)
+        for (size_t e = 0; e < o.n_engines; e++)
+            run_engine(&o, e, run, base, &c, res);
 
+    finish_results(&o, res);
     print_ratios(&o, res);
     print_table(&o, res);
 
