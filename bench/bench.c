@@ -53,6 +53,7 @@ static const bench_engine *const all_engines[] = {
     &bench_engine_sqlite,
 };
 #define N_ENGINES (sizeof all_engines / sizeof all_engines[0])
+_Static_assert(N_ENGINES <= MAX_ENGINES, "raise MAX_ENGINES");
 
 /* ---------------------------------------------------------------------------------------------
  * Small helpers
@@ -234,7 +235,8 @@ typedef struct ctx {
     const bench_data *data;
     const uint32_t *perm;   /* the get order: a permutation of 0..n-1 */
     uint64_t digest_sum;    /* sum of bench_value_digest over all values */
-    const char *dir;        /* the engine's store */
+    const char *base;       /* the run's directory, removed at the end unless --keep */
+    const char *dir;        /* the engine's loaded store, base/<engine> */
     int cold;               /* drop the store's pages from the OS cache before each read */
     bench_config cfg;       /* passed to every open */
     phase timed;            /* the timed part of the workload, when it has one */
@@ -256,8 +258,9 @@ static double timed_stop(ctx *c)
 }
 
 typedef enum needs {
-    NEEDS_NOTHING, /* makes its own store in ctx->dir (only "load" so far) */
-    NEEDS_LOADED   /* runs on the store "load" left behind */
+    NEEDS_NOTHING, /* makes its own store: "load" makes ctx->dir; any other such workload makes
+                      base/<engine>.<workload> (made with bench_path(), cleaned up with base) */
+    NEEDS_LOADED   /* runs on the store "load" left behind in ctx->dir */
 } needs;
 
 typedef struct workload {
@@ -424,6 +427,7 @@ static const workload all_workloads[] = {
     { "scan", "entries/s", 0, NEEDS_LOADED, has_scan, run_scan },
 };
 #define N_WORKLOADS (sizeof all_workloads / sizeof all_workloads[0])
+_Static_assert(N_WORKLOADS <= MAX_WORKLOADS, "raise MAX_WORKLOADS");
 
 /* ---------------------------------------------------------------------------------------------
  * Options
@@ -918,6 +922,7 @@ int main(int argc, char **argv)
     c.perm = perm;
     c.digest_sum = digest_sum;
     c.cold = o.cold;
+    c.base = base;
     c.cfg.cache_bytes = (size_t)o.cache_mib << 20;
     for (unsigned run = 1; run <= o.repeat; run++)
         for (size_t e = 0; e < o.n_engines; e++)
@@ -929,8 +934,8 @@ int main(int argc, char **argv)
 
     if (o.keep)
         printf("# kept %s\n", base);
-    else if (rmdir(base) != 0)
-        fprintf(stderr, "cairn-bench: could not remove %s: %s\n", base, strerror(errno));
+    else if (remove_tree(base) != 0)
+        fprintf(stderr, "cairn-bench: could not remove %s\n", base);
     int failed = 0;
     for (size_t w = 0; w < N_WORKLOADS; w++)
         for (size_t e = 0; e < o.n_engines; e++)
