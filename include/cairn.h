@@ -135,7 +135,7 @@ typedef struct cairn_db cairn_db;
 #define CAIRN_OPEN_EXCL 0x2u      /**< with CREATE: fail with CAIRN_EEXIST if it exists */
 #define CAIRN_OPEN_READONLY 0x4u  /**< take no writer lock; writes fail with CAIRN_EREADONLY */
 
-#define CAIRN_OPEN_OPTIONS_VERSION 1
+#define CAIRN_OPEN_OPTIONS_VERSION 2 /* 2: read_threads */
 /** Options for cairn_open(). Initialise with CAIRN_OPEN_OPTIONS_INIT. */
 typedef struct cairn_open_options {
     unsigned version;        /**< CAIRN_OPEN_OPTIONS_VERSION */
@@ -144,10 +144,14 @@ typedef struct cairn_open_options {
     int compression_level;   /**< zstd level for new chunks, 1..19; 0 = default (1);
                                   CAIRN_COMPRESSION_NONE stores chunks uncompressed */
     unsigned lock_timeout_ms;/**< how long to wait for another writer's lock; 0 = fail at once */
+    int read_threads;        /**< (version 2) threads that fetch and verify chunks ahead of
+                                  cursors: 0 = default (one fewer than the CPUs, at most 4);
+                                  CAIRN_READ_THREADS_NONE = read on the caller's thread only */
 } cairn_open_options;
 
 #define CAIRN_COMPRESSION_NONE (-1)
-#define CAIRN_OPEN_OPTIONS_INIT { CAIRN_OPEN_OPTIONS_VERSION, 0, 0, 0, 0 }
+#define CAIRN_READ_THREADS_NONE (-1)
+#define CAIRN_OPEN_OPTIONS_INIT { CAIRN_OPEN_OPTIONS_VERSION, 0, 0, 0, 0, 0 }
 
 /** Opens (or with CAIRN_OPEN_CREATE creates) a repository.
  *  @param[out] out   the handle; caller closes with cairn_close()

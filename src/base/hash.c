@@ -1,25 +1,37 @@
 /*
  * hash.c - SHA-256 through OpenSSL's EVP interface with one digest context per thread (creating
- * a context per call costs more than hashing a small chunk), and XXH3 from libxxhash.
+ * a context per call costs more than hashing a small chunk; freed when the thread exits), and
+ * XXH3 from libxxhash.
  */
 #include <openssl/evp.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <xxhash.h>
 
 #include "base.h"
 #include "hash.h"
 
-static _Thread_local EVP_MD_CTX *tls_md_ctx;
-static const EVP_MD *sha256_md; /* fetched once; immutable afterwards */
+static pthread_key_t md_key;
+static pthread_once_t md_once = PTHREAD_ONCE_INIT;
+static const EVP_MD *sha256_md; /* set once under md_once; immutable afterwards */
+
+static void free_md(void *p) { EVP_MD_CTX_free(p); }
+static void make_md_key(void)
+{
+    sha256_md = EVP_sha256();
+    pthread_key_create(&md_key, free_md); /* freed when the thread exits */
+}
 
 static EVP_MD_CTX *md_ctx(void)
 {
-    if (UNLIKELY(!tls_md_ctx)) {
-        if (!sha256_md) sha256_md = EVP_sha256();
-        tls_md_ctx = EVP_MD_CTX_new();
-        if (!tls_md_ctx) abort(); /* cannot report: hashing has no failure path */
+    pthread_once(&md_once, make_md_key);
+    EVP_MD_CTX *ctx = pthread_getspecific(md_key);
+    if (UNLIKELY(!ctx)) {
+        ctx = EVP_MD_CTX_new();
+        if (!ctx) abort(); /* cannot report: hashing has no failure path */
+        pthread_setspecific(md_key, ctx);
     }
-    return tls_md_ctx;
+    return ctx;
 }
 
 void hash_sha256_v(cairn_id *out, const void *const *pieces, const size_t *lens, size_t n)

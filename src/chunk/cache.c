@@ -46,6 +46,22 @@ chunk *chunk_alloc(size_t len)
     return c;
 }
 
+chunk *chunk_alloc_ref(const uint8_t *data, size_t len)
+{
+    chunk *c = cairn_malloc(sizeof(chunk));
+    if (!c) {
+        ERR(CAIRN_ENOMEM, "out of memory allocating a chunk header");
+        return NULL;
+    }
+    atomic_init(&c->refs, 1);
+    atomic_init(&c->checked, 0);
+    atomic_init(&c->referenced, 0);
+    c->len = (uint32_t)len;
+    c->hnext = c->lprev = c->lnext = NULL;
+    c->data = (uint8_t *)data; /* never written through: mapped read-only */
+    return c;
+}
+
 void chunk_release(chunk *c)
 {
     if (c && atomic_fetch_sub_explicit(&c->refs, 1, memory_order_acq_rel) == 1) free(c);

@@ -39,6 +39,9 @@ typedef struct chunk {
 
 /** Allocates a chunk with room for len bytes (refs = 1, id unset). NULL on ENOMEM (message set). */
 chunk *chunk_alloc(size_t len);
+/** A chunk whose bytes live elsewhere (a store's mapping, valid until the store closes): only
+ *  the header is allocated. It has no headroom and its bytes are read-only. */
+chunk *chunk_alloc_ref(const uint8_t *data, size_t len);
 static inline void chunk_retain(chunk *c) { atomic_fetch_add_explicit(&c->refs, 1, memory_order_relaxed); }
 /** Drops a reference; frees at zero. Accepts NULL. */
 void chunk_release(chunk *c);
@@ -56,8 +59,9 @@ int frame_encode_chunk(const uint8_t **out, size_t *out_len, cairn_buf *buf, chu
 bool frame_looks_random(const uint8_t *data, size_t len);
 /** Decodes a frame into out (plaintext). Any malformed input is CAIRN_ECORRUPT. */
 int frame_decode(cairn_buf *out, const void *frame, size_t len);
-/** Like frame_decode, but into a new chunk (saves a copy on the read path). */
-int frame_decode_chunk(chunk **out, const void *frame, size_t len);
+/** Like frame_decode, but into a new chunk (saves a copy on the read path). With in_place, a
+ *  raw frame's chunk points into `frame` instead of copying it (frame must outlive the chunk). */
+int frame_decode_chunk(chunk **out, const void *frame, size_t len, bool in_place);
 
 /* ---- the verified chunk cache (cache.c) ---- */
 
@@ -76,9 +80,12 @@ void cache_stats(chunk_cache *cache, uint64_t *bytes, uint64_t *hits, uint64_t *
 
 /* ---- the chunk store: store + frames + verification + cache (cs.c) ---- */
 
+typedef struct prefetcher prefetcher;
+
 typedef struct chunkstore {
     cairn_store *store;
     chunk_cache *cache;
+    prefetcher *pf;                  /* read-ahead workers, or NULL */
     int level;                       /* zstd level for new chunks; < 0 = none */
     atomic_ullong chunks_read;       /* fetched from the store and verified */
     atomic_ullong chunks_written;    /* new chunks handed to the store */
@@ -86,6 +93,14 @@ typedef struct chunkstore {
 } chunkstore;
 
 int cs_init(chunkstore *cs, cairn_store *store, size_t cache_bytes, int level);
+/** Starts read-ahead with n worker threads (0: none; -1: one fewer than the CPUs, at most 4). */
+int cs_start_readahead(chunkstore *cs, int n);
+/** Hints that these chunks will be read soon; workers fetch and verify them into the cache. */
+void cs_prefetch(chunkstore *cs, const cairn_id *ids, size_t n);
+/** Read-ahead worker threads (0 when read-ahead is off). */
+int cs_readahead_workers(const chunkstore *cs);
+/** Fetches, verifies and caches a chunk that is not in the cache (cs_get's slow path). */
+int cs_load(chunkstore *cs, chunk **out, const cairn_id *id);
 /** Closes the cache (not the store). */
 void cs_dispose(chunkstore *cs);
 /** Gets a verified chunk: from the cache, else from the store (re-hashed against id; a
@@ -100,5 +115,16 @@ int cs_put(chunkstore *cs, cairn_id *out_id, chunk **out_chunk, const void *data
 int cs_put_chunk(chunkstore *cs, chunk *c, bool cache);
 /** Durability barrier: everything put so far survives a crash once this returns. */
 int cs_flush(chunkstore *cs);
+
+/* ---- read-ahead workers (prefetch.c) ---- */
+
+int prefetcher_new(prefetcher **out, chunkstore *cs, int nthreads);
+void prefetcher_free(prefetcher *pf);
+/** Queues ids for the workers (hints: dropped when the queue is full). */
+void prefetcher_request(prefetcher *pf, const cairn_id *ids, size_t n);
+/** Before loading id itself: waits if a worker is loading it, and unqueues it if queued. */
+void prefetcher_claim(prefetcher *pf, const cairn_id *id);
+int prefetcher_default_threads(void);
+int prefetcher_threads(const prefetcher *pf);
 
 #endif /* CAIRN_CHUNK_H */

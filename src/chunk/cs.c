@@ -6,6 +6,7 @@
  * likely to be read next.
  */
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "base/hash.h"
@@ -41,41 +42,44 @@ int cs_init(chunkstore *cs, cairn_store *store, size_t cache_bytes, int level)
     return cache_new(&cs->cache, cache_bytes);
 }
 
+int cs_start_readahead(chunkstore *cs, int n)
+{
+    if (cs->pf) return CAIRN_OK;
+    return prefetcher_new(&cs->pf, cs, n < 0 ? prefetcher_default_threads() : n);
+}
+
+void cs_prefetch(chunkstore *cs, const cairn_id *ids, size_t n)
+{
+    if (cs->pf) prefetcher_request(cs->pf, ids, n); /* workers skip what is cached by then */
+}
+
+int cs_readahead_workers(const chunkstore *cs) { return prefetcher_threads(cs->pf); }
+
 void cs_dispose(chunkstore *cs)
 {
+    prefetcher_free(cs->pf); /* before the cache: workers put into it */
+    cs->pf = NULL;
     cache_free(cs->cache);
     cs->cache = NULL;
 }
 
-int cs_get(chunkstore *cs, chunk **out, const cairn_id *id)
+static int decode_failed(chunkstore *cs, int rc, const cairn_id *id)
 {
-    atomic_fetch_add_explicit(&cs->chunk_gets, 1, memory_order_relaxed);
-    chunk *c = cache_get(cs->cache, id);
-    if (c) {
-        *out = c;
-        return CAIRN_OK;
-    }
-    cairn_buf *frame = scratch();
-    char hex[CAIRN_ID_HEX_SIZE];
-    FAIL_IF(!frame, CAIRN_ENOMEM, "out of memory");
-    int rc = cs->store->get(cs->store, frame, id);
-    if (rc < 0) {
-        cairn_id_to_hex(hex, id);
-        if (rc == CAIRN_ENOTFOUND)
-            return ERR(CAIRN_ENOTFOUND,
-                       "chunk %s is missing from the %s store %s: the repository is incomplete; "
-                       "run 'cairn verify'",
-                       hex, cs->store->kind, cs->store->location);
-        return cairn_error_prefix(rc, "reading chunk %s", hex);
-    }
-    rc = frame_decode_chunk(&c, frame->data, frame->len);
-    if (rc < 0) {
-        cairn_id_to_hex(hex, id);
-        return cairn_error_prefix(rc, "chunk %s in the %s store %s", hex, cs->store->kind,
-                                  cs->store->location);
-    }
+    if (rc != CAIRN_ECORRUPT) return rc; /* ENOMEM: nothing wrong with the chunk */
+    char hex[CAIRN_ID_HEX_SIZE], why[512];
+    cairn_id_to_hex(hex, id);
+    snprintf(why, sizeof why, "%s", cairn_error_last()->message);
+    return CORRUPT("chunk %s in the %s store %s is damaged (%s); run 'cairn verify' and restore "
+                   "it from a replica or backup",
+                   hex, cs->store->kind, cs->store->location, why);
+}
+
+/* The one place a chunk from a store becomes usable: only if it hashes to the id asked for. */
+static int verify_and_cache(chunkstore *cs, chunk **out, chunk *c, const cairn_id *id)
+{
     hash_sha256(&c->id, c->data, c->len);
     if (memcmp(c->id.bytes, id->bytes, CAIRN_ID_SIZE) != 0) {
+        char hex[CAIRN_ID_HEX_SIZE];
         chunk_release(c);
         cairn_id_to_hex(hex, id);
         return CORRUPT("chunk %s in the %s store %s is damaged: its content does not hash to "
@@ -86,6 +90,57 @@ int cs_get(chunkstore *cs, chunk **out, const cairn_id *id)
     *out = cache_put(cs->cache, c);
     chunk_release(c);
     return CAIRN_OK;
+}
+
+int cs_get(chunkstore *cs, chunk **out, const cairn_id *id)
+{
+    atomic_fetch_add_explicit(&cs->chunk_gets, 1, memory_order_relaxed);
+    chunk *c = cache_get(cs->cache, id);
+    if (c) {
+        *out = c;
+        return CAIRN_OK;
+    }
+    if (cs->pf) {
+        prefetcher_claim(cs->pf, id);
+        if ((c = cache_get(cs->cache, id)) != NULL) { /* a worker just finished it */
+            *out = c;
+            return CAIRN_OK;
+        }
+    }
+    return cs_load(cs, out, id);
+}
+
+int cs_load(chunkstore *cs, chunk **out, const cairn_id *id)
+{
+    chunk *c;
+    char hex[CAIRN_ID_HEX_SIZE];
+    const uint8_t *mapped;
+    size_t mapped_len;
+    int rc = CAIRN_EUNSUPPORTED;
+    if (cs->store->version >= 2 && cs->store->get_mapped)
+        rc = cs->store->get_mapped(cs->store, &mapped, &mapped_len, id);
+    if (rc == CAIRN_OK) {
+        rc = frame_decode_chunk(&c, mapped, mapped_len, true);
+        return rc < 0 ? decode_failed(cs, rc, id) : verify_and_cache(cs, out, c, id);
+    }
+    if (rc != CAIRN_EUNSUPPORTED) {
+        cairn_id_to_hex(hex, id);
+        return cairn_error_prefix(rc, "reading chunk %s", hex);
+    }
+    cairn_buf *frame = scratch();
+    FAIL_IF(!frame, CAIRN_ENOMEM, "out of memory");
+    rc = cs->store->get(cs->store, frame, id);
+    if (rc < 0) {
+        cairn_id_to_hex(hex, id);
+        if (rc == CAIRN_ENOTFOUND)
+            return ERR(CAIRN_ENOTFOUND,
+                       "chunk %s is missing from the %s store %s: the repository is incomplete; "
+                       "run 'cairn verify'",
+                       hex, cs->store->kind, cs->store->location);
+        return cairn_error_prefix(rc, "reading chunk %s", hex);
+    }
+    rc = frame_decode_chunk(&c, frame->data, frame->len, false);
+    return rc < 0 ? decode_failed(cs, rc, id) : verify_and_cache(cs, out, c, id);
 }
 
 static int store_new(chunkstore *cs, chunk *c)

@@ -189,12 +189,18 @@ int frame_decode(cairn_buf *out, const void *frame, size_t len)
     return CAIRN_OK;
 }
 
-int frame_decode_chunk(chunk **out, const void *frame, size_t len)
+int frame_decode_chunk(chunk **out, const void *frame, size_t len, bool in_place)
 {
     int codec;
     uint64_t plain_len;
     size_t hdr;
     TRY(frame_header(frame, len, &codec, &plain_len, &hdr));
+    if (in_place && codec == FRAME_RAW) {
+        chunk *c = chunk_alloc_ref((const uint8_t *)frame + hdr, plain_len);
+        if (!c) return CAIRN_ENOMEM;
+        *out = c;
+        return CAIRN_OK;
+    }
     chunk *c = chunk_alloc(plain_len);
     if (!c) return CAIRN_ENOMEM;
     int rc = frame_decode_into(c->data, frame, len, codec, plain_len, hdr);

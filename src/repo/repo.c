@@ -155,6 +155,9 @@ int repo_open(repo *r, const char *url, cairn_store *store, const cairn_open_opt
     if (rc == CAIRN_OK)
         rc = cs_init(&r->cs, store, opts->cache_bytes ? opts->cache_bytes : DEFAULT_CACHE_BYTES,
                      level);
+    int read_threads = opts->version >= 2 ? opts->read_threads : 0;
+    if (rc == CAIRN_OK && read_threads != CAIRN_READ_THREADS_NONE)
+        rc = cs_start_readahead(&r->cs, read_threads > 0 ? read_threads : -1);
     char *wref = rc == CAIRN_OK ? working_ref(r) : NULL;
     if (rc == CAIRN_OK && !wref) rc = ERR(CAIRN_ENOMEM, "out of memory opening a repository");
     cairn_buf val = CAIRN_BUF_INIT;

@@ -11,8 +11,12 @@
  *
  * In memory: an open-addressing hash table maps a key to (pack, record offset, payload length),
  * guarded by a writer-preferring rwlock. Reads pread from per-pack file descriptors that stay
- * open, so readers do not serialise on I/O. Every read re-checks the record's XXH3 checksum and
- * key: a damaged pack is reported as CAIRN_ECORRUPT where it is found.
+ * open, so readers do not serialise on I/O; or, through get_mapped, point straight into
+ * read-only mappings of the packs (no syscall, no copy, no fresh memory: the page cache is used
+ * in place, as LMDB does). Records never move within a pack and packs are never truncated below
+ * indexed records, so a mapping stays valid until close; mappings are only ever added. Every
+ * read re-checks the record's XXH3 checksum and key: a damaged pack is reported as
+ * CAIRN_ECORRUPT where it is found.
  *
  * Recovery: a bad or incomplete record in the last pack is a torn tail from a crash: the writer
  * moves the bytes from there to EOF into quarantine/ and truncates (never destroying bytes); a
@@ -31,6 +35,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/file.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <time.h>
@@ -76,6 +81,13 @@
 #define LOCK_RETRY_NS (10 * 1000 * 1000)
 #define SLOTS_INITIAL 1024
 #define SLOT_FREE UINT32_MAX
+#define PACK_MAPS_MAX 32             /* mappings per pack; past that, reads copy */
+
+/* A read-only mapping of pack bytes [start, start + len). */
+typedef struct pack_map {
+    const uint8_t *base;
+    uint64_t start, len;
+} pack_map;
 
 typedef struct pack {
     uint32_t num;
@@ -85,6 +97,8 @@ typedef struct pack {
     bool reported;        /* its corruption has been logged */
     uint64_t live;        /* bytes of the records the index points at in this pack */
     uint64_t idx_covered; /* covered_len of the valid .idx on disk; 0 if none */
+    pack_map maps[PACK_MAPS_MAX]; /* appended under map_mu, read without it */
+    atomic_uint nmaps;
 } pack;
 
 /* One hash table slot: where the current record of a key is. */
@@ -119,6 +133,7 @@ typedef struct local_store {
     pthread_mutex_t ref_mu;    /* makes ref_cas atomic within the process */
     pthread_mutex_t refresh_mu;/* one refresh at a time (readers) */
     pthread_mutex_t compact_mu;
+    pthread_mutex_t map_mu;    /* adding mappings (lock order: mu, then map_mu) */
     atomic_ulong refresh_seq;  /* refreshes started: racing misses share one that began later */
     atomic_ulong tmp_seq;      /* unique temp file names */
 
@@ -1128,6 +1143,20 @@ static int not_found(local_store *ls, const cairn_id *key)
     return ERR(CAIRN_ENOTFOUND, "chunk %s is not in the local store at %s", hex, ls->dir);
 }
 
+/* Checks a record in place; NULL when fine, else why not (mu held). with_checksum = false
+ * skips the XXH3 of the body: get_mapped's callers re-hash the payload with SHA-256 anyway. */
+static const char *record_problem(const uint8_t *r, const slot *s, bool with_checksum)
+{
+    const uint8_t *body = r + REC_LEN_SIZE;
+    if (load_le32(r) != REC_BODY_MIN + s->len) return "its length changed";
+    if (body[0] != REC_CHUNK || memcmp(body + 1, s->key.bytes, CAIRN_ID_SIZE) != 0)
+        return "it holds another key";
+    if (with_checksum &&
+        XXH3_64bits(body, REC_BODY_MIN + s->len) != load_le64(body + REC_BODY_MIN + s->len))
+        return "its checksum does not match";
+    return NULL;
+}
+
 /* Reads the record a slot points at into out (mu held for reading). */
 static int read_slot(local_store *ls, const slot *s, cairn_buf *out)
 {
@@ -1142,14 +1171,8 @@ static int read_slot(local_store *ls, const slot *s, cairn_buf *out)
     if (r < 0)
         return cairn_error_errno(errno, "local store %s: reading pack-%08u.pack at offset %llu",
                                  ls->dir, p->num, (unsigned long long)s->off);
-    const uint8_t *body = out->data + REC_LEN_SIZE;
-    const char *why = NULL;
-    if ((size_t)r < rl) why = "the pack ends inside the record";
-    else if (load_le32(out->data) != REC_BODY_MIN + s->len) why = "its length changed";
-    else if (body[0] != REC_CHUNK || memcmp(body + 1, s->key.bytes, CAIRN_ID_SIZE) != 0)
-        why = "it holds another key";
-    else if (XXH3_64bits(body, REC_BODY_MIN + s->len) != load_le64(body + REC_BODY_MIN + s->len))
-        why = "its checksum does not match";
+    const char *why =
+        (size_t)r < rl ? "the pack ends inside the record" : record_problem(out->data, s, true);
     if (why) {
         cairn_id_to_hex(hex, &s->key);
         return CORRUPT("local store %s: the record of chunk %s in pack-%08u.pack at offset %llu "
@@ -1159,6 +1182,68 @@ static int read_slot(local_store *ls, const slot *s, cairn_buf *out)
     memmove(out->data, out->data + REC_PAYLOAD_AT, s->len);
     out->len = s->len;
     return CAIRN_OK;
+}
+
+/* The mapped bytes [off, off + len) of a pack, or NULL. */
+static const uint8_t *map_find(pack *p, uint64_t off, uint64_t len)
+{
+    unsigned n = atomic_load_explicit(&p->nmaps, memory_order_acquire);
+    for (unsigned i = n; i-- > 0;) {
+        const pack_map *m = &p->maps[i];
+        if (off >= m->start && off + len <= m->start + m->len) return m->base + (off - m->start);
+    }
+    return NULL;
+}
+
+/* Maps pack bytes from the page holding off up to the end of its indexed records (mu held). */
+static const uint8_t *map_extend(local_store *ls, pack *p, uint64_t off, uint64_t len)
+{
+    uint64_t end = (!ls->readonly && p == ls->cur) ? ls->wbuf_off : p->end;
+    if (p->fd < 0 || off + len > end) return NULL;
+    pthread_mutex_lock(&ls->map_mu);
+    const uint8_t *found = map_find(p, off, len);
+    unsigned n = atomic_load_explicit(&p->nmaps, memory_order_relaxed);
+    if (!found && n < PACK_MAPS_MAX) {
+        uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
+        uint64_t start = off / page * page;
+        void *m = mmap(NULL, end - start, PROT_READ, MAP_SHARED, p->fd, (off_t)start);
+        if (m != MAP_FAILED) {
+            p->maps[n] = (pack_map){ m, start, end - start };
+            atomic_store_explicit(&p->nmaps, n + 1, memory_order_release);
+            found = (const uint8_t *)m + (off - start);
+        }
+    }
+    pthread_mutex_unlock(&ls->map_mu);
+    return found;
+}
+
+static int local_get_mapped(cairn_store *st, const uint8_t **out, size_t *out_len,
+                            const cairn_id *key)
+{
+    local_store *ls = (local_store *)st;
+    pthread_rwlock_rdlock(&ls->mu);
+    const slot *s = idx_find(ls, key);
+    int rc = CAIRN_EUNSUPPORTED;
+    if (s) {
+        pack *p = ls->packs[s->pi];
+        uint64_t rl = rec_size(s->len);
+        const uint8_t *r = map_find(p, s->off, rl);
+        if (!r) r = map_extend(ls, p, s->off, rl);
+        const char *why = r ? record_problem(r, s, false) : NULL;
+        if (why) {
+            char hex[CAIRN_ID_HEX_SIZE];
+            cairn_id_to_hex(hex, &s->key);
+            rc = CORRUPT("local store %s: the record of chunk %s in pack-%08u.pack at offset %llu "
+                         "is damaged (%s); run 'cairn verify' and restore from a replica or backup",
+                         ls->dir, hex, p->num, (unsigned long long)s->off, why);
+        } else if (r) {
+            *out = r + REC_PAYLOAD_AT;
+            *out_len = s->len;
+            rc = CAIRN_OK;
+        }
+    }
+    pthread_rwlock_unlock(&ls->mu);
+    return rc; /* EUNSUPPORTED covers "not here": get() then looks again, refreshing */
 }
 
 static int local_get(cairn_store *st, cairn_buf *out, const cairn_id *key)
@@ -1959,6 +2044,9 @@ static int open_repo(local_store *ls, unsigned flags, unsigned lock_timeout_ms)
 static void local_destroy(local_store *ls)
 {
     for (size_t i = 0; i < ls->npacks; i++) {
+        pack *p = ls->packs[i];
+        for (unsigned m = 0; m < atomic_load(&p->nmaps); m++)
+            munmap((void *)p->maps[m].base, p->maps[m].len);
         if (ls->packs[i]->fd >= 0) close(ls->packs[i]->fd);
         free(ls->packs[i]);
     }
@@ -1972,6 +2060,7 @@ static void local_destroy(local_store *ls)
     pthread_mutex_destroy(&ls->ref_mu);
     pthread_mutex_destroy(&ls->refresh_mu);
     pthread_mutex_destroy(&ls->compact_mu);
+    pthread_mutex_destroy(&ls->map_mu);
     free(ls->dir);
     free(ls->packs_dir);
     free(ls->refs_dir);
@@ -2014,6 +2103,7 @@ int store_local_open(cairn_store **out, const char *path, unsigned flags,
     pthread_mutex_init(&ls->ref_mu, NULL);
     pthread_mutex_init(&ls->refresh_mu, NULL);
     pthread_mutex_init(&ls->compact_mu, NULL);
+    pthread_mutex_init(&ls->map_mu, NULL);
     ls->lock_fd = -1;
     ls->readonly = (flags & CAIRN_OPEN_READONLY) != 0;
     ls->pack_max = PACK_MAX_DEFAULT;
@@ -2045,6 +2135,7 @@ int store_local_open(cairn_store **out, const char *path, unsigned flags,
         .ref_list = local_ref_list,
         .stat = local_stat,
         .close = local_close,
+        .get_mapped = local_get_mapped,
     };
     *out = &ls->base;
     return CAIRN_OK;

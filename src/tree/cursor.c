@@ -5,6 +5,61 @@
  */
 #include "tree.h"
 
+/* Read-ahead for scans. The chunk store's workers get the leaves of the current leaf's parent
+ * ahead of the cursor, and those of the next parent too, so that they never idle between
+ * parents. Each parent's leaves are handed over once, in reverse order: the workers load from
+ * the far end while this thread loads (and reads) from the near end, and they meet wherever the
+ * work balances. A leaf no worker has started when the cursor reaches it is loaded here; one a
+ * worker is loading is waited for, never hashed twice. (Measured: handing leaves over one at a
+ * time cost more in wake-ups than it saved; in order, the cursor waited on the workers leaf after
+ * leaf; a fixed every-other split left this thread, which also reads the entries, the larger
+ * share; without the next parent, the workers sat idle at every parent boundary.) */
+#define READAHEAD_MAX 256
+
+static void request_leaves(tree_cursor *tc, const node *pn, uint32_t i, bool forward)
+{
+    uint32_t avail = forward ? pn->count - 1 - i : i;
+    uint32_t n = MIN(avail, READAHEAD_MAX);
+    cairn_id ids[READAHEAD_MAX];
+    for (uint32_t k = 0; k < n; k++) { /* the farthest first */
+        uint32_t j = forward ? i + n - k : i - n + k;
+        uint64_t cnt;
+        node_child(pn, j, &ids[k], &cnt);
+    }
+    if (n) cs_prefetch(tc->cs, ids, n);
+}
+
+static void readahead(tree_cursor *tc, bool forward)
+{
+    if (tc->nodes || tc->top == 0 || !tc->cs->pf) return;
+    int d = tc->top - 1;
+    const node *pn = &tc->path[d].n;
+    const cairn_id *pid = &tc->path[d].c->id;
+    if (memcmp(pid->bytes, tc->ra_cur.bytes, CAIRN_ID_SIZE) == 0) return; /* done for this one */
+    if (memcmp(pid->bytes, tc->ra_next.bytes, CAIRN_ID_SIZE) != 0) /* not handed over yet */
+        request_leaves(tc, pn, tc->path[d].i, forward);
+    tc->ra_cur = *pid;
+    memset(tc->ra_next.bytes, 0, CAIRN_ID_SIZE);
+    if (d == 0) return;
+    /* the next parent in the direction of travel, under the same grandparent */
+    const node *gn = &tc->path[d - 1].n;
+    uint32_t gi = tc->path[d - 1].i;
+    if (forward ? gi + 1 >= gn->count : gi == 0) return;
+    cairn_id next;
+    uint64_t cnt;
+    node_child(gn, forward ? gi + 1 : gi - 1, &next, &cnt);
+    chunk *c;
+    node nn;
+    if (node_load(tc->cs, &c, &nn, &next, gn->level - 1) != CAIRN_OK) return; /* a hint only */
+    request_leaves(tc, &nn, forward ? 0 : nn.count, forward);
+    uint64_t first_cnt;
+    cairn_id first;
+    node_child(&nn, forward ? 0 : nn.count - 1, &first, &first_cnt);
+    cs_prefetch(tc->cs, &first, 1); /* request_leaves skips the one the cursor starts on */
+    chunk_release(c);
+    tc->ra_next = next;
+}
+
 uint64_t node_subtree_count(const node *n)
 {
     if (n->level == 0) return n->count;
@@ -70,8 +125,19 @@ static int descend_edge(tree_cursor *tc, int d, int edge)
     return tc->valid ? CAIRN_OK : CAIRN_ENOTFOUND;
 }
 
-int tc_first(tree_cursor *tc) { return descend_edge(tc, 0, TO_FIRST); }
-int tc_last(tree_cursor *tc) { return descend_edge(tc, 0, TO_LAST); }
+int tc_first(tree_cursor *tc)
+{
+    int rc = descend_edge(tc, 0, TO_FIRST);
+    readahead(tc, true);
+    return rc;
+}
+
+int tc_last(tree_cursor *tc)
+{
+    int rc = descend_edge(tc, 0, TO_LAST);
+    readahead(tc, false);
+    return rc;
+}
 
 int tc_seek(tree_cursor *tc, const void *key, size_t klen)
 {
@@ -82,6 +148,7 @@ int tc_seek(tree_cursor *tc, const void *key, size_t klen)
         if (d == tc->top) {
             tc->path[d].i = i;
             tc->valid = tc->nodes || i < n->count;
+            readahead(tc, true);
             return CAIRN_OK;
         }
         tc->path[d].i = i < n->count ? i : n->count - 1;
@@ -115,7 +182,9 @@ int tc_next(tree_cursor *tc)
     }
     tc->path[d].i++;
     TRY(load_child(tc, d));
-    return descend_edge(tc, d + 1, TO_FIRST);
+    int rc = descend_edge(tc, d + 1, TO_FIRST);
+    readahead(tc, true);
+    return rc;
 }
 
 int tc_prev(tree_cursor *tc)
@@ -139,5 +208,7 @@ int tc_prev(tree_cursor *tc)
     }
     tc->path[d].i--;
     TRY(load_child(tc, d));
-    return descend_edge(tc, d + 1, TO_LAST);
+    int rc = descend_edge(tc, d + 1, TO_LAST);
+    readahead(tc, false);
+    return rc;
 }

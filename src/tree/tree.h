@@ -83,6 +83,8 @@ typedef struct tree_cursor {
     int stop_level;
     bool nodes;              /* moves node by node at stop_level instead of entry by entry */
     bool valid;
+    cairn_id ra_cur;         /* read-ahead: the leaves' parent the cursor is under, and */
+    cairn_id ra_next;        /* the next one, whose leaves were handed over already */
     struct {
         chunk *c;
         node n;

@@ -62,7 +62,7 @@ CAIRN_API int cairn_store_error(int code, const char *fmt, ...)
 #endif
     ;
 
-#define CAIRN_STORE_VERSION 1
+#define CAIRN_STORE_VERSION 2 /* 2: get_mapped */
 
 /* Capability bits (cairn_store.caps). */
 #define CAIRN_STORE_CAP_DURABLE 0x1u  /**< flush() makes data survive power loss */
@@ -116,6 +116,14 @@ struct cairn_store {
     int (*stat)(cairn_store *st, cairn_store_stats *out);
     /** Releases everything; flushes first when the backend buffers writes. */
     void (*close)(cairn_store *st);
+
+    /* ---- version 2 ---- */
+
+    /** Optional (NULL: not supported). Like get, but without a copy: points *out at the chunk's
+     *  bytes in memory the store keeps mapped, unchanged and readable until close(). Returns
+     *  CAIRN_EUNSUPPORTED for a chunk it cannot map (the caller then uses get). The caller
+     *  verifies the bytes (SHA-256), so a backend may skip its own body checksums here. */
+    int (*get_mapped)(cairn_store *st, const uint8_t **out, size_t *out_len, const cairn_id *key);
 };
 
 /** Opens a built-in store by URL: a path or "file://PATH" (local pack store), "mem:" (memory).

@@ -1,0 +1,155 @@
+/*
+ * prefetch.c - read-ahead: worker threads that fetch and verify chunks a reader will need soon
+ * (a cursor asks for the leaves after the one it is on), so that the SHA-256 of a cold scan is
+ * spread over the machine's cores instead of waiting on one.
+ *
+ * A request is only a hint: the queue is bounded and drops what does not fit. The reader never
+ * waits for the queue; when it reaches a chunk nobody has started, it loads it itself, and when
+ * it reaches one a worker is loading, it waits for that worker rather than hash it twice.
+ */
+#include <pthread.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "chunk.h"
+
+#define QUEUE_CAP 1024
+#define WORKERS_MAX 8
+
+struct prefetcher {
+    chunkstore *cs;
+    pthread_mutex_t mu;
+    pthread_cond_t work;     /* queue not empty, or stopping */
+    pthread_cond_t done;     /* an in-flight load finished */
+    cairn_id queue[QUEUE_CAP];
+    bool taken[QUEUE_CAP];   /* removed by a reader that loaded it itself */
+    size_t head, n;
+    cairn_id inflight[WORKERS_MAX];
+    bool busy[WORKERS_MAX];
+    pthread_t threads[WORKERS_MAX];
+    int nthreads;
+    bool stop;
+};
+
+typedef struct worker_arg {
+    prefetcher *pf;
+    int me;
+} worker_arg;
+
+static bool id_eq(const cairn_id *a, const cairn_id *b)
+{
+    return load_le64(a->bytes) == load_le64(b->bytes) && /* ids are random: decided here */
+           memcmp(a->bytes, b->bytes, CAIRN_ID_SIZE) == 0;
+}
+
+static void *worker(void *arg)
+{
+    worker_arg wa = *(worker_arg *)arg;
+    free(arg);
+    prefetcher *pf = wa.pf;
+    pthread_mutex_lock(&pf->mu);
+    for (;;) {
+        while (pf->n == 0 && !pf->stop) pthread_cond_wait(&pf->work, &pf->mu);
+        if (pf->stop) break;
+        size_t slot = pf->head;
+        pf->head = (pf->head + 1) % QUEUE_CAP;
+        pf->n--;
+        if (pf->taken[slot]) continue;
+        cairn_id id = pf->queue[slot];
+        pf->inflight[wa.me] = id;
+        pf->busy[wa.me] = true;
+        pthread_mutex_unlock(&pf->mu);
+        chunk *c = cache_get(pf->cs->cache, &id);
+        if (!c && cs_load(pf->cs, &c, &id) != CAIRN_OK) c = NULL; /* the reader will report it */
+        chunk_release(c);
+        pthread_mutex_lock(&pf->mu);
+        pf->busy[wa.me] = false;
+        pthread_cond_broadcast(&pf->done);
+    }
+    pthread_mutex_unlock(&pf->mu);
+    return NULL;
+}
+
+int prefetcher_new(prefetcher **out, chunkstore *cs, int nthreads)
+{
+    *out = NULL;
+    if (nthreads <= 0) return CAIRN_OK;
+    if (nthreads > WORKERS_MAX) nthreads = WORKERS_MAX;
+    prefetcher *pf = cairn_calloc(1, sizeof *pf);
+    if (!pf) return ERR(CAIRN_ENOMEM, "out of memory starting read-ahead");
+    pf->cs = cs;
+    pthread_mutex_init(&pf->mu, NULL);
+    pthread_cond_init(&pf->work, NULL);
+    pthread_cond_init(&pf->done, NULL);
+    for (int i = 0; i < nthreads; i++) {
+        worker_arg *wa = cairn_malloc(sizeof *wa);
+        if (!wa) break;
+        *wa = (worker_arg){ pf, i };
+        if (pthread_create(&pf->threads[i], NULL, worker, wa) != 0) {
+            free(wa);
+            break;
+        }
+        pf->nthreads++;
+    }
+    if (pf->nthreads == 0) { /* no threads: read without read-ahead */
+        prefetcher_free(pf);
+        return CAIRN_OK;
+    }
+    *out = pf;
+    return CAIRN_OK;
+}
+
+void prefetcher_free(prefetcher *pf)
+{
+    if (!pf) return;
+    pthread_mutex_lock(&pf->mu);
+    pf->stop = true;
+    pthread_cond_broadcast(&pf->work);
+    pthread_mutex_unlock(&pf->mu);
+    for (int i = 0; i < pf->nthreads; i++) pthread_join(pf->threads[i], NULL);
+    pthread_mutex_destroy(&pf->mu);
+    pthread_cond_destroy(&pf->work);
+    pthread_cond_destroy(&pf->done);
+    free(pf);
+}
+
+void prefetcher_request(prefetcher *pf, const cairn_id *ids, size_t n)
+{
+    pthread_mutex_lock(&pf->mu);
+    size_t added = 0;
+    for (size_t i = 0; i < n && pf->n < QUEUE_CAP; i++) {
+        size_t slot = (pf->head + pf->n) % QUEUE_CAP;
+        pf->queue[slot] = ids[i];
+        pf->taken[slot] = false;
+        pf->n++;
+        added++;
+    }
+    if (added) pthread_cond_broadcast(&pf->work);
+    pthread_mutex_unlock(&pf->mu);
+}
+
+void prefetcher_claim(prefetcher *pf, const cairn_id *id)
+{
+    pthread_mutex_lock(&pf->mu);
+    for (;;) {
+        bool waiting = false;
+        for (int w = 0; w < pf->nthreads; w++)
+            if (pf->busy[w] && id_eq(&pf->inflight[w], id)) waiting = true;
+        if (!waiting) break;
+        pthread_cond_wait(&pf->done, &pf->mu); /* a worker is hashing it: do not do it twice */
+    }
+    for (size_t i = 0; i < pf->n; i++) { /* queued but not started: the caller loads it now */
+        size_t slot = (pf->head + i) % QUEUE_CAP;
+        if (!pf->taken[slot] && id_eq(&pf->queue[slot], id)) pf->taken[slot] = true;
+    }
+    pthread_mutex_unlock(&pf->mu);
+}
+
+int prefetcher_threads(const prefetcher *pf) { return pf ? pf->nthreads : 0; }
+
+int prefetcher_default_threads(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    if (n <= 1) return 0;
+    return (int)MIN(n - 1, 4);
+}
