@@ -169,5 +169,60 @@ static void cache_evicts_by_size(void)
     cache_free(cache);
 }
 
-TEST_MAIN(varint_roundtrip, sha256_known_answer, frame_roundtrip, frame_rejects_garbage, random_detection,
+/* The cache's open-addressing table against a model: whatever it returns is the chunk asked for,
+ * a chunk just put is found, a dropped one is gone, and memory stays within the bound. */
+static void cache_model(void)
+{
+    enum { IDS = 3000 };
+    static chunk *made[IDS];
+    static bool dropped[IDS];
+    chunk_cache *cache;
+    CHECK_OK(cache_new(&cache, 16 * 40 * 1100)); /* ~40 chunks a shard: constant eviction */
+    uint64_t rng = test_rng(13);
+    for (int i = 0; i < IDS; i++) {
+        made[i] = chunk_alloc(1000);
+        CHECK(made[i] != NULL);
+        for (int j = 0; j < 1000; j++) made[i]->data[j] = (uint8_t)test_rand(&rng);
+        hash_sha256(&made[i]->id, made[i]->data, made[i]->len);
+    }
+    int found = 0;
+    for (int step = 0; step < 200000; step++) {
+        int i = (int)(test_rand(&rng) % IDS);
+        switch (test_rand(&rng) % 4) {
+        case 0: { /* put, then it must be there */
+            chunk *k = cache_put(cache, made[i]);
+            CHECK(k == made[i] || memcmp(k->id.bytes, made[i]->id.bytes, 32) == 0);
+            chunk_release(k);
+            chunk *g = cache_get(cache, &made[i]->id);
+            CHECK(g != NULL);
+            chunk_release(g);
+            dropped[i] = false;
+            break;
+        }
+        case 1: /* drop */
+            cache_drop(cache, &made[i]->id);
+            dropped[i] = true;
+            break;
+        default: { /* get: the right chunk or nothing; nothing after a drop */
+            chunk *g = cache_get(cache, &made[i]->id);
+            if (g) {
+                CHECK(!dropped[i]);
+                CHECK_MEM(g->id.bytes, 32, made[i]->id.bytes, 32);
+                CHECK_MEM(g->data, g->len, made[i]->data, made[i]->len);
+                chunk_release(g);
+                found++;
+            }
+        }
+        }
+        if (test_failures) break;
+    }
+    uint64_t bytes, hits, misses;
+    cache_stats(cache, &bytes, &hits, &misses);
+    CHECK(bytes <= 16 * 40 * 1100);
+    CHECK(found > 1000); /* the test exercised hits, not only misses */
+    cache_free(cache);
+    for (int i = 0; i < IDS; i++) chunk_release(made[i]);
+}
+
+TEST_MAIN(cache_model, varint_roundtrip, sha256_known_answer, frame_roundtrip, frame_rejects_garbage, random_detection,
           cs_verifies_on_read, cache_evicts_by_size)

@@ -15,11 +15,22 @@
 
 #define SHARDS 16
 #define CHUNK_OVERHEAD (sizeof(chunk) + 16) /* what a cached chunk costs besides its bytes */
+#define SLOTS_MIN 256
+
+/* A slot of a shard's open-addressing table. It repeats a tag of the id and the chunk's data
+ * pointer, so that a lookup finds its entry without touching other chunks, and can start
+ * fetching the node's bytes before the chunk header itself has arrived: on a tree read the
+ * two misses then overlap instead of following one another. */
+typedef struct cslot {
+    uint64_t tag;            /* id bytes 8..15 */
+    chunk *c;                /* NULL: empty */
+    const uint8_t *data;
+} cslot;
 
 typedef struct shard {
     pthread_mutex_t mu;
-    chunk **buckets;
-    size_t mask;             /* buckets - 1 (a power of two) */
+    cslot *slots;
+    size_t mask;             /* slots - 1 (a power of two) */
     size_t n;
     chunk lru;               /* sentinel: lru.lnext is the newest, lru.lprev the oldest */
     size_t bytes, cap;
@@ -41,7 +52,7 @@ chunk *chunk_alloc(size_t len)
     atomic_init(&c->checked, 0);
     atomic_init(&c->referenced, 0);
     c->len = (uint32_t)len;
-    c->hnext = c->lprev = c->lnext = NULL;
+    c->lprev = c->lnext = NULL;
     c->data = (uint8_t *)(c + 1) + CHUNK_HEADROOM;
     return c;
 }
@@ -57,7 +68,7 @@ chunk *chunk_alloc_ref(const uint8_t *data, size_t len)
     atomic_init(&c->checked, 0);
     atomic_init(&c->referenced, 0);
     c->len = (uint32_t)len;
-    c->hnext = c->lprev = c->lnext = NULL;
+    c->lprev = c->lnext = NULL;
     c->data = (uint8_t *)data; /* never written through: mapped read-only */
     return c;
 }
@@ -72,10 +83,7 @@ static inline shard *shard_of(chunk_cache *cache, const cairn_id *id)
     return &cache->shards[id->bytes[31] % SHARDS];
 }
 
-static inline size_t bucket_of(const shard *s, const cairn_id *id)
-{
-    return (size_t)load_le64(id->bytes + 8) & s->mask;
-}
+static inline uint64_t tag_of(const cairn_id *id) { return load_le64(id->bytes + 8); }
 
 static inline size_t cost(const chunk *c) { return c->len + CHUNK_OVERHEAD; }
 
@@ -86,11 +94,11 @@ int cache_new(chunk_cache **out, size_t capacity_bytes)
     for (int i = 0; i < SHARDS; i++) {
         shard *s = &cache->shards[i];
         pthread_mutex_init(&s->mu, NULL);
-        s->mask = 255;
-        s->buckets = cairn_calloc(s->mask + 1, sizeof(chunk *));
+        s->mask = SLOTS_MIN - 1;
+        s->slots = cairn_calloc(SLOTS_MIN, sizeof(cslot));
         s->cap = capacity_bytes / SHARDS;
         s->lru.lnext = s->lru.lprev = &s->lru;
-        if (!s->buckets) {
+        if (!s->slots) {
             cache_free(cache);
             return ERR(CAIRN_ENOMEM, "out of memory creating the chunk cache");
         }
@@ -104,14 +112,14 @@ void cache_free(chunk_cache *cache)
     if (!cache) return;
     for (int i = 0; i < SHARDS; i++) {
         shard *s = &cache->shards[i];
-        if (s->buckets) {
+        if (s->slots) {
             for (chunk *c = s->lru.lnext; c != &s->lru;) {
                 chunk *next = c->lnext;
                 chunk_release(c);
                 c = next;
             }
         }
-        free(s->buckets);
+        free(s->slots);
         pthread_mutex_destroy(&s->mu);
     }
     free(cache);
@@ -131,18 +139,47 @@ static void lru_push_front(shard *s, chunk *c)
     s->lru.lnext = c;
 }
 
-static chunk **find_slot(shard *s, const cairn_id *id)
+/* The slot holding id, or the empty slot where it would go. Linear probing. */
+static size_t probe(const shard *s, const cairn_id *id)
 {
-    chunk **pp = &s->buckets[bucket_of(s, id)];
-    while (*pp && memcmp((*pp)->id.bytes, id->bytes, CAIRN_ID_SIZE) != 0) pp = &(*pp)->hnext;
-    return pp;
+    uint64_t tag = tag_of(id);
+    size_t i = (size_t)tag & s->mask;
+    for (;; i = (i + 1) & s->mask) {
+        const cslot *sl = &s->slots[i];
+        if (!sl->c) return i;
+        if (sl->tag == tag) {
+            __builtin_prefetch(sl->data); /* the node header and the first offsets */
+            __builtin_prefetch(sl->data + 64);
+            if (memcmp(sl->c->id.bytes, id->bytes, CAIRN_ID_SIZE) == 0) return i;
+        }
+    }
 }
 
-static void remove_entry(shard *s, chunk **slot)
+static void place(shard *s, chunk *c)
 {
-    chunk *c = *slot;
-    *slot = c->hnext;
-    c->hnext = NULL;
+    size_t i = probe(s, &c->id);
+    s->slots[i] = (cslot){ tag_of(&c->id), c, c->data };
+}
+
+/* Removes slot i (backward-shift deletion keeps every probe sequence unbroken). */
+static void remove_slot(shard *s, size_t i)
+{
+    chunk *c = s->slots[i].c;
+    size_t j = i;
+    for (;;) {
+        s->slots[i].c = NULL;
+        for (;;) {
+            j = (j + 1) & s->mask;
+            if (!s->slots[j].c) goto done;
+            size_t home = (size_t)s->slots[j].tag & s->mask;
+            /* move j back to i unless its home lies cyclically in (i, j] */
+            bool stays = i <= j ? (i < home && home <= j) : (i < home || home <= j);
+            if (!stays) break;
+        }
+        s->slots[i] = s->slots[j];
+        i = j;
+    }
+done:
     lru_unlink(c);
     s->n--;
     s->bytes -= cost(c);
@@ -152,27 +189,22 @@ static void remove_entry(shard *s, chunk **slot)
 static void grow(shard *s)
 {
     size_t nmask = s->mask * 2 + 1;
-    chunk **nb = cairn_calloc(nmask + 1, sizeof(chunk *));
-    if (!nb) return; /* keep the old table: longer chains, still correct */
-    for (size_t i = 0; i <= s->mask; i++) {
-        for (chunk *c = s->buckets[i]; c;) {
-            chunk *next = c->hnext;
-            size_t b = (size_t)load_le64(c->id.bytes + 8) & nmask;
-            c->hnext = nb[b];
-            nb[b] = c;
-            c = next;
-        }
-    }
-    free(s->buckets);
-    s->buckets = nb;
+    cslot *ns = cairn_calloc(nmask + 1, sizeof *ns);
+    if (!ns) return; /* keep the old table: fuller, still correct (it never gets full: see put) */
+    cslot *old = s->slots;
+    size_t oldn = s->mask + 1;
+    s->slots = ns;
     s->mask = nmask;
+    for (size_t i = 0; i < oldn; i++)
+        if (old[i].c) place(s, old[i].c);
+    free(old);
 }
 
 chunk *cache_get(chunk_cache *cache, const cairn_id *id)
 {
     shard *s = shard_of(cache, id);
     pthread_mutex_lock(&s->mu);
-    chunk *c = *find_slot(s, id);
+    chunk *c = s->slots[probe(s, id)].c;
     if (c) {
         chunk_retain(c);
         atomic_store_explicit(&c->referenced, 1, memory_order_relaxed);
@@ -188,33 +220,37 @@ chunk *cache_put(chunk_cache *cache, chunk *c)
 {
     shard *s = shard_of(cache, &c->id);
     pthread_mutex_lock(&s->mu);
-    chunk **slot = find_slot(s, &c->id);
-    if (*slot) {
-        chunk *have = *slot;
+    size_t i = probe(s, &c->id);
+    if (s->slots[i].c) {
+        chunk *have = s->slots[i].c;
         chunk_retain(have);
         pthread_mutex_unlock(&s->mu);
         return have;
     }
+    if ((s->n + 1) * 4 > (s->mask + 1) * 3) { /* over 3/4 full: grow (or, failing that, evict) */
+        grow(s);
+        i = probe(s, &c->id);
+    }
     chunk_retain(c); /* the cache's reference */
     chunk_retain(c); /* the caller's new reference */
-    *slot = c;
+    s->slots[i] = (cslot){ tag_of(&c->id), c, c->data };
     lru_push_front(s, c);
     s->n++;
     s->bytes += cost(c);
-    /* Second chance: each chunk is passed over at most once per sweep, so this ends. */
+    /* Second chance: each chunk is passed over at most once per sweep, so this ends. Also
+     * evicts when the table could not grow, so that it never fills up. */
     size_t passes = s->n;
-    while (s->bytes > s->cap && s->lru.lprev != &s->lru) {
+    while ((s->bytes > s->cap || s->n * 8 > (s->mask + 1) * 7) && s->n > 1) {
         chunk *victim = s->lru.lprev;
-        if (passes > 0 && victim != c &&
-            atomic_exchange_explicit(&victim->referenced, 0, memory_order_relaxed)) {
-            passes--;
+        if (victim == c || (passes > 0 && atomic_exchange_explicit(&victim->referenced, 0,
+                                                                   memory_order_relaxed))) {
+            if (victim != c) passes--; /* the new chunk is never the victim: it goes round */
             lru_unlink(victim);
             lru_push_front(s, victim);
             continue;
         }
-        remove_entry(s, find_slot(s, &victim->id));
+        remove_slot(s, probe(s, &victim->id));
     }
-    if (s->n > s->mask + 1) grow(s);
     pthread_mutex_unlock(&s->mu);
     return c;
 }
@@ -223,8 +259,8 @@ void cache_drop(chunk_cache *cache, const cairn_id *id)
 {
     shard *s = shard_of(cache, id);
     pthread_mutex_lock(&s->mu);
-    chunk **slot = find_slot(s, id);
-    if (*slot) remove_entry(s, slot);
+    size_t i = probe(s, id);
+    if (s->slots[i].c) remove_slot(s, i);
     pthread_mutex_unlock(&s->mu);
 }
 

@@ -32,7 +32,6 @@ typedef struct chunk {
     atomic_uchar referenced; /* cache: used since the clock hand last passed (second chance) */
     uint32_t len;
     cairn_id id;
-    struct chunk *hnext;     /* cache: hash chain */
     struct chunk *lprev, *lnext; /* cache: insertion-ordered ring for second-chance eviction */
     uint8_t *data;           /* points at the bytes (just after this struct) */
 } chunk;

@@ -79,6 +79,14 @@ int node_check(const uint8_t *data, size_t len);
 /** Builds the view over bytes that passed node_check(). O(1). */
 void node_view(node *out, const uint8_t *data, size_t len);
 
+/** Starts fetching every cache line a binary search over the node may touch (its offsets and
+ *  keys), so that the search's misses overlap instead of following one another. */
+static inline void node_prefetch_search(const node *n)
+{
+    const uint8_t *end = n->vals; /* offsets and keys lie before the values */
+    for (const uint8_t *p = n->koff; p < end; p += 64) __builtin_prefetch(p);
+}
+
 /** Index of the first entry whose key is >= key (count if none). *exact says whether equal. */
 uint32_t node_lower_bound(const node *n, const void *key, size_t klen, bool *exact);
 

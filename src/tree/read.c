@@ -14,6 +14,7 @@ int tree_get(chunkstore *cs, const cairn_id *root, const void *key, size_t klen,
     TRY(node_load(cs, &c, &n, root, -1));
     for (;;) {
         bool exact;
+        node_prefetch_search(&n);
         uint32_t i = node_lower_bound(&n, key, klen, &exact);
         if (n.level == 0) {
             if (!exact) {
