@@ -158,10 +158,10 @@ static void diff_cost_follows_change(void)
         }
         cairn_id changed;
         CHECK_OK(tree_apply(&cs, &changed, &base, e, (size_t)m));
-        uint64_t before = atomic_load(&cs.chunk_gets);
+        uint64_t before = cs_lookups(&cs);
         size_t n = 0;
         CHECK_OK(tree_diff(&cs, &base, &changed, NULL, 0, NULL, 0, count_only, &n));
-        uint64_t loads = atomic_load(&cs.chunk_gets) - before;
+        uint64_t loads = cs_lookups(&cs) - before;
         CHECK_EQ(n, m);
         uint64_t bound = 4ull * (uint64_t)m * ts.depth + 4ull * ts.depth;
         printf("  diff of %d changes in %llu entries (depth %u): %llu node loads (bound %llu)\n",

@@ -88,7 +88,6 @@ typedef struct chunkstore {
     int level;                       /* zstd level for new chunks; < 0 = none */
     atomic_ullong chunks_read;       /* fetched from the store and verified */
     atomic_ullong chunks_written;    /* new chunks handed to the store */
-    atomic_ullong chunk_gets;        /* every cs_get, cache hit or not: the work a read does */
 } chunkstore;
 
 int cs_init(chunkstore *cs, cairn_store *store, size_t cache_bytes, int level);
@@ -98,6 +97,8 @@ int cs_start_readahead(chunkstore *cs, int n);
 void cs_prefetch(chunkstore *cs, const cairn_id *ids, size_t n);
 /** Read-ahead worker threads (0 when read-ahead is off). */
 int cs_readahead_workers(const chunkstore *cs);
+/** Chunk lookups so far (cache hits + misses): the work reads have done, for tests. */
+uint64_t cs_lookups(chunkstore *cs);
 /** Fetches, verifies and caches a chunk that is not in the cache (cs_get's slow path). */
 int cs_load(chunkstore *cs, chunk **out, const cairn_id *id);
 /** Closes the cache (not the store). */

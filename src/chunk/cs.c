@@ -38,7 +38,6 @@ int cs_init(chunkstore *cs, cairn_store *store, size_t cache_bytes, int level)
     cs->level = level;
     atomic_init(&cs->chunks_read, 0);
     atomic_init(&cs->chunks_written, 0);
-    atomic_init(&cs->chunk_gets, 0);
     return cache_new(&cs->cache, cache_bytes);
 }
 
@@ -51,6 +50,13 @@ int cs_start_readahead(chunkstore *cs, int n)
 void cs_prefetch(chunkstore *cs, const cairn_id *ids, size_t n)
 {
     if (cs->pf) prefetcher_request(cs->pf, ids, n); /* workers skip what is cached by then */
+}
+
+uint64_t cs_lookups(chunkstore *cs)
+{
+    uint64_t bytes, hits, misses;
+    cache_stats(cs->cache, &bytes, &hits, &misses);
+    return hits + misses;
 }
 
 int cs_readahead_workers(const chunkstore *cs) { return prefetcher_threads(cs->pf); }
@@ -94,7 +100,6 @@ static int verify_and_cache(chunkstore *cs, chunk **out, chunk *c, const cairn_i
 
 int cs_get(chunkstore *cs, chunk **out, const cairn_id *id)
 {
-    atomic_fetch_add_explicit(&cs->chunk_gets, 1, memory_order_relaxed);
     chunk *c = cache_get(cs->cache, id);
     if (c) {
         *out = c;
