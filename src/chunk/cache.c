@@ -41,6 +41,17 @@ struct chunk_cache {
     shard shards[SHARDS];
 };
 
+static chunk *chunk_init(chunk *c, uint8_t *data, size_t len)
+{
+    atomic_init(&c->refs, 1);
+    atomic_init(&c->checked, 0);
+    atomic_init(&c->referenced, 0);
+    c->len = (uint32_t)len;
+    c->lprev = c->lnext = NULL;
+    c->data = data;
+    return c;
+}
+
 chunk *chunk_alloc(size_t len)
 {
     chunk *c = cairn_malloc(sizeof(chunk) + CHUNK_HEADROOM + len);
@@ -48,13 +59,7 @@ chunk *chunk_alloc(size_t len)
         ERR(CAIRN_ENOMEM, "out of memory allocating a chunk of %zu bytes", len);
         return NULL;
     }
-    atomic_init(&c->refs, 1);
-    atomic_init(&c->checked, 0);
-    atomic_init(&c->referenced, 0);
-    c->len = (uint32_t)len;
-    c->lprev = c->lnext = NULL;
-    c->data = (uint8_t *)(c + 1) + CHUNK_HEADROOM;
-    return c;
+    return chunk_init(c, (uint8_t *)(c + 1) + CHUNK_HEADROOM, len);
 }
 
 chunk *chunk_alloc_ref(const uint8_t *data, size_t len)
@@ -64,13 +69,7 @@ chunk *chunk_alloc_ref(const uint8_t *data, size_t len)
         ERR(CAIRN_ENOMEM, "out of memory allocating a chunk header");
         return NULL;
     }
-    atomic_init(&c->refs, 1);
-    atomic_init(&c->checked, 0);
-    atomic_init(&c->referenced, 0);
-    c->len = (uint32_t)len;
-    c->lprev = c->lnext = NULL;
-    c->data = (uint8_t *)data; /* never written through: mapped read-only */
-    return c;
+    return chunk_init(c, (uint8_t *)data, len); /* never written through: mapped read-only */
 }
 
 void chunk_release(chunk *c)
