@@ -24,6 +24,8 @@
 enum chunk_kind {
     CHUNK_KIND_NODE = 1,     /* prolly tree node */
     CHUNK_KIND_ROOT = 2,     /* working-set root record */
+    CHUNK_KIND_COMMIT = 3,   /* commit */
+    CHUNK_KIND_REFLOG = 4,   /* reflog entry: one move of a branch or tag */
 };
 
 typedef struct chunk {

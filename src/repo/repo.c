@@ -13,27 +13,40 @@
 #define DEFAULT_CACHE_BYTES (256u << 20)
 #define HEAD_REF "HEAD"
 
-int rootrec_encode(uint8_t out[ROOTREC_SIZE], const rootrec *rec)
+#define ROOTREC_FIXED (2 + 32 + 32 + 8)
+
+size_t rootrec_encode(uint8_t *out, const rootrec *rec)
 {
     out[0] = CHUNK_KIND_ROOT;
     out[1] = ROOTREC_VERSION;
     memcpy(out + 2, rec->catalog.bytes, 32);
     memcpy(out + 34, rec->base_commit.bytes, 32);
     store_le64(out + 66, rec->wal_seq);
-    return CAIRN_OK;
+    size_t n = ROOTREC_FIXED;
+    out[n++] = rec->nmerge; /* a varint below 128 is one byte */
+    for (uint8_t i = 0; i < rec->nmerge; i++, n += 32) memcpy(out + n, rec->merge[i].bytes, 32);
+    return n;
 }
 
 int rootrec_decode(rootrec *out, const uint8_t *p, size_t len)
 {
-    FAIL_IF(len != ROOTREC_SIZE, CAIRN_ECORRUPT, "root record is %zu bytes, expected %d", len,
-            ROOTREC_SIZE);
+    FAIL_IF(len < ROOTREC_FIXED + 1, CAIRN_ECORRUPT, "root record of %zu bytes is truncated", len);
     FAIL_IF(p[0] != CHUNK_KIND_ROOT, CAIRN_ECORRUPT, "chunk kind %u is not a root record", p[0]);
     FAIL_IF(p[1] != ROOTREC_VERSION, CAIRN_ECORRUPT,
             "root record version %u is not supported (this build reads version %d)", p[1],
             ROOTREC_VERSION);
+    uint8_t n = p[ROOTREC_FIXED];
+    FAIL_IF(n > ROOTREC_MAX_MERGE, CAIRN_ECORRUPT, "root record lists %u merge parents, over %d",
+            n, ROOTREC_MAX_MERGE);
+    FAIL_IF(len != ROOTREC_FIXED + 1 + (size_t)n * 32, CAIRN_ECORRUPT,
+            "root record is %zu bytes; its fields describe %zu", len,
+            ROOTREC_FIXED + 1 + (size_t)n * 32);
+    memset(out, 0, sizeof *out);
     memcpy(out->catalog.bytes, p + 2, 32);
     memcpy(out->base_commit.bytes, p + 34, 32);
     out->wal_seq = load_le64(p + 66);
+    out->nmerge = n;
+    for (uint8_t i = 0; i < n; i++) memcpy(out->merge[i].bytes, p + ROOTREC_FIXED + 1 + 32 * i, 32);
     return CAIRN_OK;
 }
 
@@ -201,10 +214,10 @@ int repo_close(repo *r)
 int repo_publish(repo *r, cairn_id *out_id, const cairn_id *old_id, const rootrec *rec)
 {
     FAIL_IF(r->readonly, CAIRN_EREADONLY, "repository %s was opened read-only", r->url);
-    uint8_t buf[ROOTREC_SIZE];
-    rootrec_encode(buf, rec);
+    uint8_t buf[ROOTREC_MAX_SIZE];
+    size_t n = rootrec_encode(buf, rec);
     cairn_id id;
-    TRY(cs_put(&r->cs, &id, NULL, buf, sizeof buf));
+    TRY(cs_put(&r->cs, &id, NULL, buf, n));
     TRY(cs_flush(&r->cs));
     char oldv[66], newv[66];
     if (old_id) {

@@ -4,7 +4,7 @@
  *
  *   root record (chunk kind 2): the working state of a branch =
  *     u8 kind (2) | u8 version (1) | catalog root (32) | base commit (32, zero = none) |
- *     u64 LE WAL sequence applied
+ *     u64 LE WAL sequence applied | varint n | n pending merge parents (32 each)
  *   catalog: a prolly tree mapping table name (UTF-8) -> table descriptor =
  *     u8 version (1) | u8 kind (1 = key-value table) | table root (32) | varint options length |
  *     options
@@ -21,7 +21,8 @@
 
 #define REPO_DEFAULT_BRANCH "main"
 #define ROOTREC_VERSION 1
-#define ROOTREC_SIZE (2 + 32 + 32 + 8)
+#define ROOTREC_MAX_MERGE 15  /* pending merge parents: one commit can have 1 + 15 parents */
+#define ROOTREC_MAX_SIZE (2 + 32 + 32 + 8 + 1 + ROOTREC_MAX_MERGE * 32)
 #define TABLEDESC_VERSION 1
 
 enum table_kind { TABLE_KIND_KV = 1 };
@@ -30,6 +31,8 @@ typedef struct rootrec {
     cairn_id catalog;
     cairn_id base_commit;    /* all zero: none */
     uint64_t wal_seq;
+    uint8_t nmerge;          /* a merge waiting to be committed: its other parents */
+    cairn_id merge[ROOTREC_MAX_MERGE];
 } rootrec;
 
 typedef struct tabledesc {
@@ -52,7 +55,8 @@ int repo_open(repo *r, const char *url, cairn_store *store, const cairn_open_opt
 /** Closes the store and frees everything; returns the store's first error, if any. */
 int repo_close(repo *r);
 
-int rootrec_encode(uint8_t out[ROOTREC_SIZE], const rootrec *rec);
+/** Writes the encoding into out (at least ROOTREC_MAX_SIZE bytes); returns its length. */
+size_t rootrec_encode(uint8_t *out, const rootrec *rec);
 int rootrec_decode(rootrec *out, const uint8_t *data, size_t len);
 /** Loads and decodes a root record by id. */
 int rootrec_load(repo *r, rootrec *out, const cairn_id *id);
