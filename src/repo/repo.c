@@ -8,10 +8,11 @@
 #include "base/varint.h"
 #include "repo.h"
 #include "store/store.h"
+#include "history.h"
+#include "refs.h"
 #include "tree/tree.h"
 
 #define DEFAULT_CACHE_BYTES (256u << 20)
-#define HEAD_REF "HEAD"
 
 #define ROOTREC_FIXED (2 + 32 + 32 + 8)
 
@@ -110,34 +111,71 @@ int table_name_check(const char *name)
     return CAIRN_OK;
 }
 
-static char *working_ref(const repo *r) { return cairn_sprintf("working/%s", r->branch); }
+char *repo_working_ref(const repo *r) { return cairn_sprintf("working/%s", r->branch); }
 
-static int ref_value_id(cairn_id *out, const cairn_buf *val, const char *ref)
+/* The working state of a branch that has none yet: its head commit's catalog (or the empty
+ * catalog for a branch without commits). */
+int repo_fresh_working(repo *r, const cairn_id *commit_id, rootrec *out)
 {
-    char hex[CAIRN_ID_HEX_SIZE];
-    FAIL_IF(val->len != 65 || val->data[64] != '\n', CAIRN_ECORRUPT,
-            "ref '%s' does not hold a chunk id (expected 64 hex digits and a newline)", ref);
-    memcpy(hex, val->data, 64);
-    hex[64] = '\0';
-    int rc = cairn_id_from_hex(out, hex);
-    if (rc < 0) return cairn_error_prefix(CAIRN_ECORRUPT, "ref '%s'", ref);
+    memset(out, 0, sizeof *out);
+    if (!commit_id || id_is_zero(commit_id)) return tree_empty(&r->cs, &out->catalog);
+    commit c;
+    TRY(history_load(r, commit_id, &c));
+    out->catalog = c.catalog;
+    out->base_commit = *commit_id;
+    commit_dispose(&c);
     return CAIRN_OK;
 }
 
-static int initialise(repo *r, const char *wref, cairn_id *out_id, rootrec *out_rec)
+/* A new repository: branch main (no commits yet), its empty working state, HEAD. */
+static int initialise(repo *r, cairn_id *out_id, rootrec *out_rec)
 {
     rootrec rec;
-    memset(&rec, 0, sizeof rec);
-    TRY(tree_empty(&r->cs, &rec.catalog));
+    TRY(repo_fresh_working(r, NULL, &rec));
     cairn_id id;
     TRY(repo_publish(r, &id, NULL, &rec));
-    char head[64];
-    int n = snprintf(head, sizeof head, "ref: heads/%s\n", r->branch);
-    int rc = r->store->ref_cas(r->store, HEAD_REF, NULL, 0, head, (size_t)n);
+    int rc = refs_set_head(r, REPO_DEFAULT_BRANCH, NULL);
     if (rc < 0 && rc != CAIRN_ECONFLICT) return rc;
-    (void)wref;
     *out_id = id;
     *out_rec = rec;
+    return CAIRN_OK;
+}
+
+int repo_load_working(repo *r, cairn_id *out_id, rootrec *out_rec)
+{
+    char *wref = repo_working_ref(r);
+    FAIL_IF(!wref, CAIRN_ENOMEM, "out of memory");
+    int rc = refs_read_id(r, wref, out_id);
+    if (rc == CAIRN_OK) rc = rootrec_load(r, out_rec, out_id);
+    if (rc == CAIRN_ENOTFOUND) { /* first use of this branch (or a checkout cut short) */
+        cairn_id head = { { 0 } };
+        if (r->detached) head = r->detached_at;
+        else {
+            char ref[BRANCH_MAX + 8];
+            snprintf(ref, sizeof ref, "heads/%s", r->branch);
+            rc = refs_target(r, ref, &head);
+            if (rc == CAIRN_ENOTFOUND) memset(&head, 0, sizeof head); /* no commits yet */
+            else if (rc < 0) goto out;
+        }
+        rc = repo_fresh_working(r, &head, out_rec);
+        if (rc == CAIRN_OK && !r->readonly) rc = repo_publish(r, out_id, NULL, out_rec);
+        else if (rc == CAIRN_OK) memset(out_id, 0, sizeof *out_id); /* readers never publish */
+    }
+out:
+    free(wref);
+    return rc;
+}
+
+int repo_follow_head(repo *r)
+{
+    char *branch;
+    cairn_id at;
+    TRY(refs_head(r, &branch, &at));
+    free(r->branch);
+    r->detached = branch == NULL;
+    r->detached_at = at;
+    r->branch = branch ? branch : cairn_strdup(REF_HEAD);
+    FAIL_IF(!r->branch, CAIRN_ENOMEM, "out of memory");
     return CAIRN_OK;
 }
 
@@ -171,26 +209,20 @@ int repo_open(repo *r, const char *url, cairn_store *store, const cairn_open_opt
     int read_threads = opts->version >= 2 ? opts->read_threads : 0;
     if (rc == CAIRN_OK && read_threads != CAIRN_READ_THREADS_NONE)
         rc = cs_start_readahead(&r->cs, read_threads > 0 ? read_threads : -1);
-    char *wref = rc == CAIRN_OK ? working_ref(r) : NULL;
-    if (rc == CAIRN_OK && !wref) rc = ERR(CAIRN_ENOMEM, "out of memory opening a repository");
-    cairn_buf val = CAIRN_BUF_INIT;
     if (rc == CAIRN_OK) {
-        rc = store->ref_get(store, &val, wref);
+        rc = repo_follow_head(r);
         if (rc == CAIRN_ENOTFOUND) {
             if ((opts->flags & CAIRN_OPEN_CREATE) && !r->readonly)
-                rc = initialise(r, wref, out_id, out_rec);
+                rc = initialise(r, out_id, out_rec);
             else
                 rc = ERR(CAIRN_ENOTFOUND,
-                         "%s holds no cairn repository state (ref %s is missing); create one "
+                         "%s holds no cairn repository state (ref HEAD is missing); create one "
                          "with 'cairn init'",
-                         r->url, wref);
+                         r->url);
         } else if (rc == CAIRN_OK) {
-            rc = ref_value_id(out_id, &val, wref);
-            if (rc == CAIRN_OK) rc = rootrec_load(r, out_rec, out_id);
+            rc = repo_load_working(r, out_id, out_rec);
         }
     }
-    cairn_buf_dispose(&val);
-    free(wref);
     if (rc < 0) {
         int keep = cairn_error_last()->code;
         char msg[1024];
@@ -226,7 +258,7 @@ int repo_publish(repo *r, cairn_id *out_id, const cairn_id *old_id, const rootre
     }
     cairn_id_to_hex(newv, &id);
     newv[64] = '\n';
-    char *wref = working_ref(r);
+    char *wref = repo_working_ref(r);
     FAIL_IF(!wref, CAIRN_ENOMEM, "out of memory");
     int rc = r->store->ref_cas(r->store, wref, old_id ? oldv : NULL, old_id ? 65 : 0, newv, 65);
     if (rc == CAIRN_ECONFLICT)

@@ -44,7 +44,9 @@ typedef struct repo {
     cairn_store *store;
     chunkstore cs;
     char *url;
-    char *branch;
+    char *branch;            /* HEAD's branch, or "HEAD" when detached */
+    bool detached;
+    cairn_id detached_at;    /* the commit HEAD is detached at */
     bool readonly;
 } repo;
 
@@ -67,6 +69,17 @@ int tabledesc_decode(tabledesc *out, const uint8_t *data, size_t len);
 
 /** Checks a table name: 1..CAIRN_MAX_TABLE_NAME bytes of UTF-8, no control characters, no '/'. */
 int table_name_check(const char *name);
+
+/** Follows HEAD: sets branch / detached from it. CAIRN_ENOTFOUND when there is no HEAD. */
+int repo_follow_head(repo *r);
+/** Loads the working state of the current branch, creating it from the branch's head commit
+ *  when it does not exist yet (a reader builds it in memory without publishing; *out_id is then
+ *  zero). */
+int repo_load_working(repo *r, cairn_id *out_id, rootrec *out_rec);
+/** The working state a branch starts with: the catalog of commit_id (NULL or zero: empty). */
+int repo_fresh_working(repo *r, const cairn_id *commit_id, rootrec *out);
+/** "working/<branch>". Caller frees. */
+char *repo_working_ref(const repo *r);
 
 /** Writes the root record, flushes the store (durability barrier) and moves the working ref from
  *  old_id to the new record by compare-and-swap. Writes the new record's id. */

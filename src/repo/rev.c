@@ -1,0 +1,290 @@
+/*
+ * rev.c - turning revision strings into commit ids (the grammar is in history.h): a base name
+ * (HEAD, a branch, a tag, an id or a unique id prefix), then suffixes.
+ */
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "history.h"
+#include "refs.h"
+
+#define PREFIX_MIN 4
+
+/* Days from 1970-01-01 to y-m-d (proleptic Gregorian), without the C library's time zone. */
+static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
+{
+    y -= m <= 2;
+    int64_t era = (y >= 0 ? y : y - 399) / 400;
+    unsigned yoe = (unsigned)(y - era * 400);
+    unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + (int64_t)doe - 719468;
+}
+
+int history_parse_time(const char *s, int64_t *out)
+{
+    if (s[0] == '@') { /* @SECONDS */
+        char *end;
+        long long v = strtoll(s + 1, &end, 10);
+        FAIL_IF(end == s + 1 || *end, CAIRN_EINVAL, "'%s' is not a time (@SECONDS)", s);
+        *out = (int64_t)v * 1000000000;
+        return CAIRN_OK;
+    }
+    int y, mo, d, h = 0, mi = 0, sec = 0, n = 0, consumed = 0;
+    n = sscanf(s, "%4d-%2d-%2d%n", &y, &mo, &d, &consumed);
+    FAIL_IF(n != 3 || mo < 1 || mo > 12 || d < 1 || d > 31, CAIRN_EINVAL,
+            "'%s' is not a time: use ISO 8601 (2026-11-21, 2026-11-21T15:04:05Z, "
+            "2026-11-21T15:04:05+01:00) or @SECONDS",
+            s);
+    const char *p = s + consumed;
+    int64_t offset = 0; /* seconds east of UTC */
+    if (*p == 'T' || *p == ' ') {
+        int c2 = 0;
+        n = sscanf(p + 1, "%2d:%2d%n", &h, &mi, &c2);
+        FAIL_IF(n != 2 || h > 23 || mi > 59, CAIRN_EINVAL, "'%s': bad time of day", s);
+        p += 1 + c2;
+        if (*p == ':') {
+            int c3 = 0;
+            n = sscanf(p + 1, "%2d%n", &sec, &c3);
+            FAIL_IF(n != 1 || sec > 60, CAIRN_EINVAL, "'%s': bad seconds", s);
+            p += 1 + c3;
+        }
+        if (*p == 'Z') p++;
+        else if (*p == '+' || *p == '-') {
+            int oh, om, c4 = 0;
+            n = sscanf(p + 1, "%2d:%2d%n", &oh, &om, &c4);
+            FAIL_IF(n != 2 || oh > 23 || om > 59, CAIRN_EINVAL, "'%s': bad UTC offset", s);
+            offset = (int64_t)(oh * 3600 + om * 60) * (*p == '-' ? -1 : 1);
+            p += 1 + c4;
+        }
+    }
+    FAIL_IF(*p, CAIRN_EINVAL, "'%s': unexpected '%s' in a time", s, p);
+    int64_t secs = days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400 + h * 3600 + mi * 60 +
+                   sec - offset;
+    *out = secs * 1000000000;
+    return CAIRN_OK;
+}
+
+/* ---- id prefixes: matched against every commit reachable from the repository's refs ---- */
+
+typedef struct prefix_search {
+    const char *prefix;
+    size_t len;
+    cairn_id found;
+    size_t matches;
+} prefix_search;
+
+static int match_prefix(const cairn_id *id, const commit *c, void *payload)
+{
+    (void)c;
+    prefix_search *ps = payload;
+    char hex[CAIRN_ID_HEX_SIZE];
+    cairn_id_to_hex(hex, id);
+    if (strncmp(hex, ps->prefix, ps->len) == 0) {
+        if (ps->matches++ == 0) ps->found = *id;
+    }
+    return 0;
+}
+
+typedef struct starts {
+    cairn_id *v;
+    size_t n, cap;
+    repo *r;
+} starts;
+
+static int add_start(starts *s, const cairn_id *id)
+{
+    if (id_is_zero(id)) return CAIRN_OK;
+    if (s->n == s->cap) {
+        s->cap = s->cap ? s->cap * 2 : 16;
+        cairn_id *nv = cairn_realloc(s->v, s->cap * sizeof *nv);
+        if (!nv) return ERR(CAIRN_ENOMEM, "out of memory");
+        s->v = nv;
+    }
+    s->v[s->n++] = *id;
+    return CAIRN_OK;
+}
+
+static int collect_ref(const char *name, const void *val, size_t len, void *payload)
+{
+    starts *s = payload;
+    (void)val;
+    (void)len;
+    cairn_id id;
+    if (strncmp(name, "heads/", 6) == 0 || strncmp(name, "tags/", 5) == 0) {
+        if (refs_target(s->r, name, &id) == CAIRN_OK) return add_start(s, &id);
+    } else if (strncmp(name, "working/", 8) == 0) {
+        rootrec rec;
+        if (refs_read_id(s->r, name, &id) == CAIRN_OK && rootrec_load(s->r, &rec, &id) == CAIRN_OK) {
+            TRY(add_start(s, &rec.base_commit));
+            for (uint8_t i = 0; i < rec.nmerge; i++) TRY(add_start(s, &rec.merge[i]));
+        }
+    }
+    return CAIRN_OK;
+}
+
+static int resolve_prefix(repo *r, const char *prefix, size_t len, cairn_id *out)
+{
+    starts s = { NULL, 0, 0, r };
+    int rc = r->store->ref_list(r->store, "", collect_ref, &s);
+    cairn_id head;
+    char *branch = NULL;
+    if (rc == CAIRN_OK && refs_head(r, &branch, &head) == CAIRN_OK && !branch)
+        rc = add_start(&s, &head);
+    free(branch);
+    prefix_search ps = { prefix, len, { { 0 } }, 0 };
+    if (rc == CAIRN_OK) rc = history_walk(r, s.v, s.n, match_prefix, &ps);
+    free(s.v);
+    TRY(rc);
+    FAIL_IF(ps.matches == 0, CAIRN_ENOTFOUND, "no commit, branch or tag '%.*s' in %s",
+            (int)len, prefix, r->url);
+    FAIL_IF(ps.matches > 1, CAIRN_EINVAL,
+            "'%.*s' is ambiguous: %zu commits start with it; give more digits", (int)len, prefix,
+            ps.matches);
+    *out = ps.found;
+    return CAIRN_OK;
+}
+
+/* ---- the base name ---- */
+
+static bool all_hex(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!isxdigit((unsigned char)s[i])) return false;
+    return true;
+}
+
+/* Resolves name[0..len) to a ref ("heads/X", "tags/X") or a commit. *out_ref gets the ref name
+ * when it was one (caller frees), for @{...}. */
+static int resolve_base(repo *r, const char *name, size_t len, cairn_id *out, char **out_ref)
+{
+    *out_ref = NULL;
+    char buf[BRANCH_MAX + 8];
+    FAIL_IF(len == 0 || len > BRANCH_MAX, CAIRN_EINVAL, "'%.*s' is not a revision", (int)len, name);
+    if (len == 4 && memcmp(name, "HEAD", 4) == 0) {
+        char *branch;
+        TRY(refs_head(r, &branch, out));
+        if (!branch) return CAIRN_OK;
+        snprintf(buf, sizeof buf, "heads/%s", branch);
+        free(branch);
+        int rc = refs_target(r, buf, out);
+        if (rc == CAIRN_ENOTFOUND)
+            return ERR(CAIRN_ENOTFOUND, "HEAD is on branch '%s', which has no commits yet", buf + 6);
+        if (rc == CAIRN_OK) *out_ref = cairn_strdup(buf);
+        return rc;
+    }
+    const char *tries[3][2] = { { "", "" }, { "heads/", "" }, { "tags/", "" } };
+    for (int t = 0; t < 3; t++) {
+        if (t == 0 && !(len > 6 && (memcmp(name, "heads/", 6) == 0 || memcmp(name, "tags/", 5) == 0)))
+            continue;
+        snprintf(buf, sizeof buf, "%s%.*s", tries[t][0], (int)len, name);
+        int rc = refs_target(r, buf, out);
+        if (rc == CAIRN_OK) {
+            *out_ref = cairn_strdup(buf);
+            return CAIRN_OK;
+        }
+        if (rc != CAIRN_ENOTFOUND && rc != CAIRN_EINVAL) return rc;
+    }
+    if (len == 64 && all_hex(name, len)) {
+        char hex[CAIRN_ID_HEX_SIZE];
+        memcpy(hex, name, 64);
+        hex[64] = '\0';
+        TRY(cairn_id_from_hex(out, hex));
+        commit c; /* it must be a commit */
+        TRY(history_load(r, out, &c));
+        commit_dispose(&c);
+        return CAIRN_OK;
+    }
+    if (len >= PREFIX_MIN && all_hex(name, len)) {
+        char lower[65];
+        for (size_t i = 0; i < len; i++) lower[i] = (char)tolower((unsigned char)name[i]);
+        return resolve_prefix(r, lower, len, out);
+    }
+    return ERR(CAIRN_ENOTFOUND, "no branch, tag or commit '%.*s' in %s", (int)len, name, r->url);
+}
+
+/* ---- suffixes ---- */
+
+static int nth_parent(repo *r, cairn_id *id, unsigned n, const char *rev)
+{
+    commit c;
+    TRY(history_load(r, id, &c));
+    int rc = CAIRN_OK;
+    if (n == 0 || n > c.nparents)
+        rc = ERR(CAIRN_ENOTFOUND, "'%s': the commit has %zu parent(s), not a parent %u", rev,
+                 c.nparents, n);
+    else
+        *id = c.parents[n - 1];
+    commit_dispose(&c);
+    return rc;
+}
+
+/* Where ref was at time `when` (newest entry at or before it), or `back` moves ago. */
+static int ref_at(repo *r, const char *ref, int64_t when, long back, cairn_id *out, const char *rev)
+{
+    cairn_id eid;
+    reflog_entry e;
+    TRY(refs_read(r, ref, &eid, &e));
+    for (long moves = 0;; moves++) {
+        bool hit = back >= 0 ? moves == back : e.time <= when;
+        if (hit) {
+            *out = e.new_target;
+            reflog_dispose(&e);
+            return CAIRN_OK;
+        }
+        cairn_id prev = e.prev;
+        reflog_dispose(&e);
+        FAIL_IF(id_is_zero(&prev), CAIRN_ENOTFOUND, "'%s': %s did not exist then (its reflog "
+                "starts later)", rev, ref);
+        chunk *c;
+        TRY(cs_get(&r->cs, &c, &prev));
+        int rc = reflog_decode(&e, c->data, c->len);
+        chunk_release(c);
+        TRY(rc);
+    }
+}
+
+int history_resolve(repo *r, const char *rev, cairn_id *out)
+{
+    FAIL_IF(!rev || !*rev, CAIRN_EINVAL, "empty revision");
+    size_t base_len = strcspn(rev, "~^@");
+    char *ref = NULL;
+    cairn_id id;
+    int rc = resolve_base(r, rev, base_len, &id, &ref);
+    const char *p = rev + base_len;
+    while (rc == CAIRN_OK && *p) {
+        if (*p == '@') {
+            const char *close = strchr(p, '}');
+            if (p[1] != '{' || !close || !ref) {
+                rc = ERR(CAIRN_EINVAL, "'%s': @{...} follows a branch or tag name", rev);
+                break;
+            }
+            char inner[64];
+            snprintf(inner, sizeof inner, "%.*s", (int)(close - p - 2), p + 2);
+            char *end;
+            long back = strtol(inner, &end, 10);
+            int64_t when = 0;
+            if (*inner && !*end) rc = ref_at(r, ref, 0, back, &id, rev);
+            else if ((rc = history_parse_time(inner, &when)) == CAIRN_OK)
+                rc = ref_at(r, ref, when, -1, &id, rev);
+            p = close + 1;
+        } else {
+            char op = *p++;
+            char *end;
+            unsigned long n = strtoul(p, &end, 10);
+            if (end == p) n = 1;
+            p = end;
+            if (op == '~')
+                for (unsigned long i = 0; rc == CAIRN_OK && i < n; i++) rc = nth_parent(r, &id, 1, rev);
+            else
+                rc = nth_parent(r, &id, (unsigned)n, rev);
+        }
+        free(ref);
+        ref = NULL;
+    }
+    free(ref);
+    if (rc == CAIRN_OK) *out = id;
+    return rc;
+}
