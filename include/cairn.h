@@ -197,12 +197,15 @@ typedef struct cairn_table cairn_table;
 #define CAIRN_TABLE_DEFER 0x2u   /**< with CREATE: create it not now but atomically with the
                                       first write through this handle (a put, delete or batch
                                       commit); until then reads find no table */
+#define CAIRN_TABLE_NAMEONLY 0x4u /**< do not check that the table exists now: for reading
+                                       snapshots of versions where it did (reads through a
+                                       version without it return CAIRN_ENOTFOUND) */
 
 /** Opens a table by name. Names are 1..CAIRN_MAX_TABLE_NAME bytes of UTF-8 without control
  *  characters or '/'.
  *  @param[out] out    caller closes with cairn_table_close(), before cairn_close()
- *  @param[in]  flags  0, CAIRN_TABLE_CREATE, or CAIRN_TABLE_CREATE|CAIRN_TABLE_DEFER (needs a
- *                     writable db)
+ *  @param[in]  flags  0, CAIRN_TABLE_CREATE, CAIRN_TABLE_CREATE|CAIRN_TABLE_DEFER (these need a
+ *                     writable db) or CAIRN_TABLE_NAMEONLY
  *  @return CAIRN_OK; CAIRN_ENOTFOUND (no such table, no CREATE); CAIRN_EINVAL (bad name);
  *          CAIRN_EREADONLY; CAIRN_EIO; CAIRN_ECORRUPT; CAIRN_ENOMEM. */
 CAIRN_API int cairn_table_open(cairn_table **out, cairn_db *db, const char *name, unsigned flags);
@@ -358,6 +361,246 @@ CAIRN_API void cairn_batch_clear(cairn_batch *batch);
 
 /** Frees a batch without applying it. */
 CAIRN_API void cairn_batch_free(cairn_batch *batch);
+
+/* ---------------------------------------------------------------------------------------------
+ * Versions: commits, branches, tags, history
+ *
+ * The repository's tables as a whole form one version: its catalog root. A commit records one
+ * (with parents, author, time, message, optionally a signature); branches ("main") and tags name
+ * commits. Writes go to the working state of the current branch (HEAD); cairn_commit() turns the
+ * working state into a commit on that branch. Revisions (REV below) are: HEAD, a branch or tag
+ * name, a commit id or a unique prefix of at least 4 hex digits, followed by any of ~N (N-th
+ * first-parent ancestor), ^N (N-th parent), and after a branch or tag @{TIME} (where it was at
+ * TIME: 2026-11-21T15:04:05Z, 2026-11-21, @SECONDS) or @{N} (N moves ago). "WORKING" names the
+ * current working state where a function says so.
+ * ------------------------------------------------------------------------------------------- */
+
+/** Signature status of a commit. */
+enum cairn_sig_status {
+    CAIRN_SIG_NONE = 0,      /**< not signed */
+    CAIRN_SIG_GOOD = 1,      /**< signed by a key in the repository's trusted list */
+    CAIRN_SIG_UNKNOWN = 2,   /**< the signature verifies, but the key is not trusted */
+    CAIRN_SIG_BAD = 3        /**< the signature does not verify: the commit was altered */
+};
+
+/** A commit as reported to callbacks. Everything is borrowed, valid during the callback. */
+typedef struct cairn_commit_info {
+    cairn_id id;
+    cairn_id catalog;        /**< the state of every table */
+    size_t nparents;
+    const cairn_id *parents; /**< the first is the branch the commit was made on */
+    const char *author;      /**< "Name <email>" */
+    int64_t author_time;     /**< nanoseconds since the Unix epoch, UTC */
+    const char *committer;
+    int64_t commit_time;
+    const char *message;
+    int signature;           /**< enum cairn_sig_status */
+    char signer[17];         /**< fingerprint of the signing key; "" when unsigned */
+} cairn_commit_info;
+
+typedef struct cairn_signer cairn_signer; /* a loaded signing key: see cairn_signer_open() */
+
+#define CAIRN_COMMIT_ALLOW_EMPTY 0x1u /**< commit even when nothing changed */
+
+#define CAIRN_COMMIT_OPTIONS_VERSION 1
+/** Options for cairn_commit(). Initialise with CAIRN_COMMIT_OPTIONS_INIT. */
+typedef struct cairn_commit_options {
+    unsigned version;
+    const char *message;     /**< required, may be "" */
+    const char *author;      /**< "Name <email>"; NULL: $CAIRN_AUTHOR, else $USER@host */
+    const char *committer;   /**< NULL: the author */
+    cairn_signer *signer;    /**< sign with this key; NULL: unsigned */
+    unsigned flags;          /**< CAIRN_COMMIT_* */
+} cairn_commit_options;
+
+#define CAIRN_COMMIT_OPTIONS_INIT { CAIRN_COMMIT_OPTIONS_VERSION, NULL, NULL, NULL, NULL, 0 }
+
+/** Records the current working state as a commit on the current branch (or on the detached
+ *  HEAD) and moves the branch to it, durably.
+ *  @param[out] out  the new commit's id (may be NULL)
+ *  @return CAIRN_OK; CAIRN_EINVAL (nothing to commit without CAIRN_COMMIT_ALLOW_EMPTY; a text
+ *          over its limit); CAIRN_ECONFLICT (the branch moved since the working state was based
+ *          on it, or merge conflicts are still recorded); CAIRN_EAUTH (the repository requires
+ *          signed commits and no signer was given); CAIRN_EREADONLY; CAIRN_EIO; CAIRN_ENOMEM. */
+CAIRN_API int cairn_commit(cairn_id *out, cairn_db *db, const cairn_commit_options *opts);
+
+/** Resolves a revision to a commit id.
+ *  @return CAIRN_OK; CAIRN_ENOTFOUND (no such branch, tag, commit or position);
+ *          CAIRN_EINVAL (malformed, or an ambiguous prefix); CAIRN_ECORRUPT; CAIRN_EIO. */
+CAIRN_API int cairn_resolve(cairn_id *out, cairn_db *db, const char *rev);
+
+/** Reports one commit to cb. @return CAIRN_OK, cb's value, CAIRN_ENOTFOUND, CAIRN_ECORRUPT. */
+CAIRN_API int cairn_commit_show(cairn_db *db, const cairn_id *id,
+                                int (*cb)(const cairn_commit_info *info, void *payload),
+                                void *payload);
+
+/** Calls cb for REV and every ancestor, newest commit time first, each once. A non-zero
+ *  return from cb stops the walk and is returned.
+ *  @return CAIRN_OK, cb's value, or the errors of cairn_resolve(). */
+CAIRN_API int cairn_log(cairn_db *db, const char *rev,
+                        int (*cb)(const cairn_commit_info *info, void *payload), void *payload);
+
+/** Opens a snapshot of the tables as of REV ("WORKING": the current working state).
+ *  @param[out] out  caller closes with cairn_snapshot_close()
+ *  @return as cairn_resolve(), or CAIRN_ENOMEM. */
+CAIRN_API int cairn_snapshot_open_at(cairn_snapshot **out, cairn_db *db, const char *rev);
+
+/** The commit a snapshot was opened at (zero for a working state). */
+CAIRN_API void cairn_snapshot_commit(cairn_id *out, const cairn_snapshot *snap);
+
+/** Creates branch NAME at REV (NULL: HEAD). Names use letters, digits and . _ - /.
+ *  @return CAIRN_OK; CAIRN_EEXIST; CAIRN_EINVAL (bad name); errors of cairn_resolve(). */
+CAIRN_API int cairn_branch_create(cairn_db *db, const char *name, const char *rev);
+
+/** Deletes a branch and its working state. Refuses the current branch and a branch whose
+ *  working state has uncommitted changes (CAIRN_ECONFLICT).
+ *  @return CAIRN_OK; CAIRN_ENOTFOUND; CAIRN_ECONFLICT; CAIRN_EREADONLY; CAIRN_EIO. */
+CAIRN_API int cairn_branch_delete(cairn_db *db, const char *name);
+
+/** Calls cb for each branch in name order; current is 1 for HEAD's branch. commit is the
+ *  branch's head (zero for the current branch before its first commit). */
+CAIRN_API int cairn_branch_list(cairn_db *db,
+                                int (*cb)(const char *name, const cairn_id *commit, int current,
+                                          void *payload),
+                                void *payload);
+
+/** The current branch's name; caller frees with cairn_free(). NULL (and CAIRN_OK) when HEAD is
+ *  detached. */
+CAIRN_API int cairn_branch_current(char **out, cairn_db *db);
+
+/** Switches to a branch (its working state, with any uncommitted changes it holds, becomes
+ *  current) or, for any other revision, detaches HEAD at that commit. Open snapshots, tables
+ *  and cursors stay valid; writes afterwards go to the new working state.
+ *  @return CAIRN_OK; errors of cairn_resolve(); CAIRN_ECONFLICT (uncommitted changes on a
+ *          detached HEAD would be lost); CAIRN_EREADONLY; CAIRN_EIO. */
+CAIRN_API int cairn_checkout(cairn_db *db, const char *target);
+
+/** Creates tag NAME at REV (NULL: HEAD). @return as cairn_branch_create(). */
+CAIRN_API int cairn_tag_create(cairn_db *db, const char *name, const char *rev);
+/** Deletes a tag. @return CAIRN_OK; CAIRN_ENOTFOUND; CAIRN_EREADONLY; CAIRN_EIO. */
+CAIRN_API int cairn_tag_delete(cairn_db *db, const char *name);
+/** Calls cb for each tag in name order. */
+CAIRN_API int cairn_tag_list(cairn_db *db,
+                             int (*cb)(const char *name, const cairn_id *commit, void *payload),
+                             void *payload);
+
+/** One recorded move of a branch or tag. Borrowed during the callback. */
+typedef struct cairn_reflog_info {
+    cairn_id old_commit;     /**< zero when the ref was created by this move */
+    cairn_id new_commit;
+    int64_t time;            /**< nanoseconds since the Unix epoch, UTC */
+    const char *who;
+    const char *why;
+} cairn_reflog_info;
+
+/** Calls cb for each move of a branch or tag, newest first. ref: "main", "heads/main",
+ *  "tags/v1" or NULL for the current branch. */
+CAIRN_API int cairn_reflog(cairn_db *db, const char *ref,
+                           int (*cb)(const cairn_reflog_info *info, void *payload), void *payload);
+
+/** Kinds of difference. */
+enum cairn_diff_kind { CAIRN_DIFF_ADDED = 1, CAIRN_DIFF_REMOVED = 2, CAIRN_DIFF_MODIFIED = 3 };
+
+/** One difference. Borrowed during the callback; old is NULL for ADDED, new for REMOVED. */
+typedef struct cairn_diff_entry {
+    const char *table;
+    int kind;                /**< enum cairn_diff_kind */
+    const void *key;
+    size_t klen;
+    const void *old_val;
+    size_t old_len;
+    const void *new_val;
+    size_t new_len;
+} cairn_diff_entry;
+
+/** Calls cb for every key whose value differs between two revisions (each may be "WORKING"),
+ *  table by table in name order, keys in order; table NULL = every table. A table present in
+ *  only one revision reports all its keys. Cost grows with the differences, not the tables.
+ *  @return CAIRN_OK, cb's value, errors of cairn_resolve(), CAIRN_ENOTFOUND (no such table in
+ *          either revision). */
+CAIRN_API int cairn_diff(cairn_db *db, const char *rev1, const char *rev2, const char *table,
+                         int (*cb)(const cairn_diff_entry *entry, void *payload), void *payload);
+
+/** How cairn_merge() treats keys both sides changed differently. */
+enum cairn_merge_strategy {
+    CAIRN_MERGE_FAIL = 0,    /**< report them and change nothing (CAIRN_ECONFLICT) */
+    CAIRN_MERGE_OURS = 1,    /**< keep the current branch's state of each */
+    CAIRN_MERGE_THEIRS = 2,  /**< take the other side's state of each */
+    CAIRN_MERGE_RECORD = 3   /**< keep ours, record them in the table "cairn_conflicts", and
+                                  leave the merge uncommitted until they are resolved */
+};
+
+/** A key both sides of a merge changed differently (or a table one side dropped and the other
+ *  changed: key NULL). Borrowed during the callback; has_* = 0 means absent on that side. */
+typedef struct cairn_conflict {
+    const char *table;
+    const void *key;
+    size_t klen;
+    int has_base;
+    const void *base;
+    size_t base_len;
+    int has_ours;
+    const void *ours;
+    size_t ours_len;
+    int has_theirs;
+    const void *theirs;
+    size_t theirs_len;
+} cairn_conflict;
+
+/** What cairn_merge() did. */
+typedef struct cairn_merge_result {
+    int up_to_date;          /**< REV was already merged: nothing changed */
+    int fast_forward;        /**< the branch simply moved to REV */
+    size_t conflicts;        /**< keys (and tables) changed differently on both sides */
+    cairn_id commit;         /**< the merge commit, or REV's commit for a fast-forward; zero
+                                  when the merge was recorded for resolution */
+} cairn_merge_result;
+
+/** Merges REV into the current branch: fast-forward when possible, else a three-way merge with
+ *  the merge base (after criss-cross histories, with the merge of their several merge bases)
+ *  and a merge commit. The working state must have no uncommitted changes. Every conflict is
+ *  passed to on_conflict (may be NULL). Merging A into B and B into A gives the same tables when
+ *  nothing conflicts.
+ *  @return CAIRN_OK; CAIRN_ECONFLICT (strategy FAIL with conflicts: nothing changed; or
+ *          uncommitted changes); errors of cairn_resolve(); CAIRN_EREADONLY; CAIRN_EIO. */
+CAIRN_API int cairn_merge(cairn_merge_result *out, cairn_db *db, const char *rev, int strategy,
+                          int (*on_conflict)(const cairn_conflict *c, void *payload),
+                          void *payload);
+
+/** Calls cb for each conflict recorded by a CAIRN_MERGE_RECORD merge that is not resolved yet.
+ *  Resolve one by writing the value wanted into its table and deleting its entry from the
+ *  table "cairn_conflicts" (cairn_conflict_resolve() does both); then cairn_commit() makes the
+ *  merge commit. */
+CAIRN_API int cairn_conflicts(cairn_db *db, int (*cb)(const cairn_conflict *c, void *payload),
+                              void *payload);
+
+/** Resolves one recorded conflict: sets the key in its table to val (NULL: deletes it) and
+ *  removes the conflict record, in one atomic write. */
+CAIRN_API int cairn_conflict_resolve(cairn_db *db, const char *table, const void *key,
+                                     size_t klen, const void *val, size_t vlen);
+
+/* ---------------------------------------------------------------------------------------------
+ * Settings and trusted keys
+ * ------------------------------------------------------------------------------------------- */
+
+/** Reads a repository setting ("commit.require_signature": "true" or "false").
+ *  @param[out] out  caller frees with cairn_free()
+ *  @return CAIRN_OK; CAIRN_ENOTFOUND (not set); CAIRN_ECORRUPT; CAIRN_EIO; CAIRN_ENOMEM. */
+CAIRN_API int cairn_config_get(char **out, cairn_db *db, const char *key);
+
+/** Sets (value NULL: removes) a repository setting, durably.
+ *  @return CAIRN_OK; CAIRN_EINVAL (unknown setting or value); CAIRN_ECONFLICT; CAIRN_EREADONLY;
+ *          CAIRN_EIO. */
+CAIRN_API int cairn_config_set(cairn_db *db, const char *key, const char *value);
+
+/** Adds a public key (a line of a .pub file: "cairn-ed25519 <64 hex digits> NAME") to the keys
+ *  whose signatures the repository trusts. Adding one twice changes nothing.
+ *  @return CAIRN_OK; CAIRN_EINVAL (not a key line); CAIRN_EREADONLY; CAIRN_EIO. */
+CAIRN_API int cairn_trust_key(cairn_db *db, const char *pub_line);
+
+/** Calls cb with each trusted public key line. */
+CAIRN_API int cairn_trusted_keys(cairn_db *db, int (*cb)(const char *line, void *payload),
+                                 void *payload);
 
 /* ---------------------------------------------------------------------------------------------
  * Repository statistics

@@ -65,7 +65,7 @@ void cairn_error_where(const char *file, int line);
 #define CORRUPT(...) ERR(CAIRN_ECORRUPT, __VA_ARGS__)
 
 /** Reports a diagnostic through the callback set with cairn_set_log() (if any). */
-void cairn_log(int level, const char *fmt, ...) PRINTF_LIKE(2, 3);
+void cairn_diag(int level, const char *fmt, ...) PRINTF_LIKE(2, 3);
 
 /* ---- allocation (alloc.c) ----
  * Every allocation in the library goes through these, so that tests can make the Nth one fail. */

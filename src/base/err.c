@@ -158,7 +158,7 @@ void cairn_set_log(cairn_log_fn fn, void *payload)
     atomic_store(&log_fn, fn);
 }
 
-void cairn_log(int level, const char *fmt, ...)
+void cairn_diag(int level, const char *fmt, ...)
 {
     cairn_log_fn fn = atomic_load(&log_fn);
     if (!fn) return;

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 
 #include "kv.h"
+#include "repo/commit.h"
 
 void version_release(version *v)
 {
@@ -46,7 +47,7 @@ int version_table(const vtable **out, const version *v, const cairn_table *t)
 }
 
 /* Reads the catalog of a root record into a new version. */
-static int version_load(cairn_db *db, version **out, const cairn_id *rec_id, const rootrec *rec)
+int version_load(cairn_db *db, version **out, const cairn_id *rec_id, const rootrec *rec)
 {
     version *v = cairn_calloc(1, sizeof *v);
     if (!v) return ERR(CAIRN_ENOMEM, "out of memory loading the catalog");
@@ -177,6 +178,25 @@ static int change_cmp(const void *a, const void *b)
     return strcmp(((const table_change *)a)->name, ((const table_change *)b)->name);
 }
 
+void db_set_current(cairn_db *db, version *nv)
+{
+    pthread_mutex_lock(&db->vmu);
+    version *old = db->cur;
+    db->cur = nv;
+    pthread_mutex_unlock(&db->vmu);
+    version_release(old);
+}
+
+int db_publish(cairn_db *db, const version *base, const rootrec *rec)
+{
+    cairn_id rec_id;
+    version *nv = NULL;
+    TRY(repo_publish(&db->r, &rec_id, id_is_zero(&base->rec_id) ? NULL : &base->rec_id, rec));
+    TRY(version_load(db, &nv, &rec_id, rec));
+    db_set_current(db, nv);
+    return CAIRN_OK;
+}
+
 int db_commit(cairn_db *db, version *base, table_change *changes, size_t n)
 {
     FAIL_IF(db->r.readonly, CAIRN_EREADONLY, "repository %s was opened read-only", db->r.url);
@@ -196,18 +216,8 @@ int db_commit(cairn_db *db, version *base, table_change *changes, size_t n)
         }
     }
     rootrec rec = base->rec;
-    cairn_id rec_id;
-    version *nv = NULL;
     if (rc == CAIRN_OK) rc = tree_apply(&db->r.cs, &rec.catalog, &base->rec.catalog, edits, n);
-    if (rc == CAIRN_OK) rc = repo_publish(&db->r, &rec_id, &base->rec_id, &rec);
-    if (rc == CAIRN_OK) rc = version_load(db, &nv, &rec_id, &rec);
-    if (rc == CAIRN_OK) {
-        pthread_mutex_lock(&db->vmu);
-        version *old = db->cur;
-        db->cur = nv;
-        pthread_mutex_unlock(&db->vmu);
-        version_release(old);
-    }
+    if (rc == CAIRN_OK) rc = db_publish(db, base, &rec);
     for (size_t i = 0; descs && i < n; i++) cairn_buf_dispose(&descs[i]);
     free(descs);
     free(edits);
@@ -220,13 +230,15 @@ int cairn_table_open(cairn_table **out, cairn_db *db, const char *name, unsigned
 {
     FAIL_IF(!out || !db, CAIRN_EINVAL, "cairn_table_open: out and db are required");
     TRY(table_name_check(name));
-    FAIL_IF(flags & ~(CAIRN_TABLE_CREATE | CAIRN_TABLE_DEFER), CAIRN_EINVAL,
+    FAIL_IF(flags & ~(CAIRN_TABLE_CREATE | CAIRN_TABLE_DEFER | CAIRN_TABLE_NAMEONLY), CAIRN_EINVAL,
             "unknown table flags 0x%x", flags);
+    FAIL_IF((flags & CAIRN_TABLE_NAMEONLY) && (flags & CAIRN_TABLE_CREATE), CAIRN_EINVAL,
+            "CAIRN_TABLE_NAMEONLY does not go with CAIRN_TABLE_CREATE");
     FAIL_IF((flags & CAIRN_TABLE_DEFER) && !(flags & CAIRN_TABLE_CREATE), CAIRN_EINVAL,
             "CAIRN_TABLE_DEFER needs CAIRN_TABLE_CREATE");
     bool defer = (flags & CAIRN_TABLE_DEFER) != 0;
     version *v = db_current(db);
-    bool exists = version_find(v, name) != NULL;
+    bool exists = (flags & CAIRN_TABLE_NAMEONLY) || version_find(v, name) != NULL;
     version_release(v);
     int rc = CAIRN_OK;
     if (!exists) {

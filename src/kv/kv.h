@@ -22,6 +22,7 @@ typedef struct vtable {
 
 typedef struct version {
     atomic_uint refs;
+    cairn_id commit;         /* the commit this version is, or zero for a working state */
     cairn_id rec_id;
     rootrec rec;
     size_t n;
@@ -47,6 +48,17 @@ struct cairn_snapshot {
 };
 
 void version_release(version *v);
+/** Reads the catalog of a root record into a new version (rec_id may be zero). */
+int version_load(cairn_db *db, version **out, const cairn_id *rec_id, const rootrec *rec);
+/** Makes nv the current version (taking the reference the caller holds). */
+void db_set_current(cairn_db *db, version *nv);
+/** Publishes rec as the new working state (compare-and-swap from base) and makes it current. */
+int db_publish(cairn_db *db, const version *base, const rootrec *rec);
+/** cairn_commit() with the writer mutex already held. */
+int db_commit_locked(cairn_db *db, const cairn_commit_options *o, cairn_id *out);
+
+/** The name of the table recording unresolved merge conflicts. */
+#define CONFLICTS_TABLE "cairn_conflicts"
 /** A new reference to the current version. */
 version *db_current(cairn_db *db);
 /** The table named name in v, or NULL. */

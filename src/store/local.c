@@ -819,7 +819,7 @@ static int repair_tail(local_store *ls, pack *p, uint64_t size, const char *why)
         p->end = from;
         p->stopped = false;
         if (qpath)
-            cairn_log(CAIRN_LOG_WARN,
+            cairn_diag(CAIRN_LOG_WARN,
                       "local store %s: pack-%08u.pack had a torn tail at offset %llu (%s), as "
                       "a crash leaves unflushed writes; moved its %llu bytes to %s and truncated "
                       "the pack",
@@ -876,7 +876,7 @@ static int pack_scan_more(local_store *ls, uint32_t pi, bool last, recvec *colle
     if (last && !ls->readonly) return repair_tail(ls, p, size, why);
     if (!last && !p->reported) {
         p->reported = true;
-        cairn_log(CAIRN_LOG_ERROR,
+        cairn_diag(CAIRN_LOG_ERROR,
                   "local store %s: pack-%08u.pack is corrupt at offset %llu (%s); records from "
                   "there to its end (%llu bytes) cannot be read and the pack is left untouched; "
                   "run 'cairn verify' and restore the pack from a replica or backup",
@@ -920,7 +920,7 @@ static int pack_open_load(local_store *ls, uint32_t num, bool last)
     if (rc == 1) {
         p->end = p->idx_covered = covered;
     } else if (why) {
-        cairn_log(CAIRN_LOG_WARN, "local store %s: ignoring pack-%08u.idx (%s); %s", ls->dir,
+        cairn_diag(CAIRN_LOG_WARN, "local store %s: ignoring pack-%08u.idx (%s); %s", ls->dir,
                   num, why, ls->readonly ? "reading the pack instead" : "rebuilding it from the pack");
     }
     rc = pack_scan_more(ls, pi, last, collect);
@@ -928,7 +928,7 @@ static int pack_open_load(local_store *ls, uint32_t num, bool last)
     if (!ls->readonly && p->idx_covered != p->end) {
         int irc = idx_write(ls, p, &recs, p->end);
         if (irc != CAIRN_OK)
-            cairn_log(CAIRN_LOG_WARN, "local store %s: could not rewrite pack-%08u.idx (%s); "
+            cairn_diag(CAIRN_LOG_WARN, "local store %s: could not rewrite pack-%08u.idx (%s); "
                       "the next open reads the pack instead", ls->dir, num,
                       cairn_error_last()->message);
     }
@@ -1101,7 +1101,7 @@ static int rollover(local_store *ls)
     TRY(sync_pack(ls, ls->cur));
     TRY(sync_packs_dir(ls));
     if (idx_write(ls, ls->cur, &ls->cur_recs, ls->wbuf_off) != CAIRN_OK)
-        cairn_log(CAIRN_LOG_WARN, "local store %s: could not write pack-%08u.idx (%s); the next "
+        cairn_diag(CAIRN_LOG_WARN, "local store %s: could not write pack-%08u.idx (%s); the next "
                   "open reads the pack instead", ls->dir, ls->cur->num, cairn_error_last()->message);
     return pack_create(ls, ls->cur->num + 1);
 }
@@ -1788,7 +1788,7 @@ static int compact(local_store *ls, double min_live, uint64_t *out_freed)
         pthread_rwlock_unlock(&ls->mu);
         pthread_mutex_unlock(&ls->sync_mu);
         if (!unused) { /* cannot happen: every live record was moved above */
-            cairn_log(CAIRN_LOG_ERROR, "local store %s: pack-%08u.pack still holds live records "
+            cairn_diag(CAIRN_LOG_ERROR, "local store %s: pack-%08u.pack still holds live records "
                       "after compaction; keeping it", ls->dir, p->num);
             continue;
         }
@@ -1955,7 +1955,7 @@ static int take_lock(local_store *ls, unsigned timeout_ms)
     char buf[32];
     int n = snprintf(buf, sizeof buf, "%ld\n", (long)getpid());
     if (ftruncate(fd, 0) != 0 || write_full(fd, buf, (size_t)n, 0) != 0)
-        cairn_log(CAIRN_LOG_INFO, "local store %s: could not write the pid into LOCK", ls->dir);
+        cairn_diag(CAIRN_LOG_INFO, "local store %s: could not write the pid into LOCK", ls->dir);
     ls->lock_fd = fd;
     return CAIRN_OK;
 }
@@ -2075,12 +2075,12 @@ static void local_close(cairn_store *st)
     if (!ls) return;
     if (!ls->readonly && ls->cur) {
         if (local_flush(st) != CAIRN_OK)
-            cairn_log(CAIRN_LOG_ERROR, "local store %s: flushing on close failed (%s); writes "
+            cairn_diag(CAIRN_LOG_ERROR, "local store %s: flushing on close failed (%s); writes "
                       "since the last successful flush may be lost", ls->dir,
                       cairn_error_last()->message);
         else if (ls->cur->idx_covered != ls->wbuf_off &&
                  idx_write(ls, ls->cur, &ls->cur_recs, ls->wbuf_off) != CAIRN_OK)
-            cairn_log(CAIRN_LOG_WARN, "local store %s: could not write pack-%08u.idx on close "
+            cairn_diag(CAIRN_LOG_WARN, "local store %s: could not write pack-%08u.idx on close "
                       "(%s); the next open reads the pack instead", ls->dir, ls->cur->num,
                       cairn_error_last()->message);
     }

@@ -1,0 +1,188 @@
+/*
+ * config.c - repository settings (see config.h): a JSON object in a chunk named by the ref
+ * "config". Reads parse it each time (settings are read rarely: once per commit or log);
+ * writes replace it by compare-and-swap, so two writers never lose each other's change.
+ */
+#include <jansson.h>
+#include <stdlib.h>
+
+#include "base/hash.h"
+#include "config.h"
+#include "repo/refs.h"
+
+/* Loads the settings object (an empty one when there are none yet). Caller json_decref()s. */
+static int config_load(cairn_db *db, json_t **out, cairn_id *out_id, bool *exists)
+{
+    *exists = false;
+    int rc = refs_read_id(&db->r, CONFIG_REF, out_id);
+    if (rc == CAIRN_ENOTFOUND) {
+        *out = json_object();
+        return *out ? CAIRN_OK : ERR(CAIRN_ENOMEM, "out of memory");
+    }
+    TRY(rc);
+    *exists = true;
+    chunk *c;
+    TRY(cs_get(&db->r.cs, &c, out_id));
+    json_error_t jerr;
+    *out = json_loadb((const char *)c->data, c->len, JSON_REJECT_DUPLICATES, &jerr);
+    chunk_release(c);
+    FAIL_IF(!*out || !json_is_object(*out), CAIRN_ECORRUPT,
+            "the repository's settings (ref config) are not a JSON object: %s", jerr.text);
+    return CAIRN_OK;
+}
+
+static int config_store(cairn_db *db, json_t *obj, const cairn_id *old, bool exists)
+{
+    char *text = json_dumps(obj, JSON_COMPACT | JSON_SORT_KEYS);
+    FAIL_IF(!text, CAIRN_ENOMEM, "out of memory writing settings");
+    cairn_id id;
+    int rc = cs_put(&db->r.cs, &id, NULL, text, strlen(text));
+    free(text);
+    if (rc == CAIRN_OK) rc = cs_flush(&db->r.cs);
+    char oldv[66], newv[66];
+    cairn_id_to_hex(newv, &id);
+    newv[64] = '\n';
+    if (exists) {
+        cairn_id_to_hex(oldv, old);
+        oldv[64] = '\n';
+    }
+    if (rc == CAIRN_OK)
+        rc = db->r.store->ref_cas(db->r.store, CONFIG_REF, exists ? oldv : NULL, exists ? 65 : 0,
+                                  newv, 65);
+    if (rc == CAIRN_ECONFLICT)
+        rc = ERR(CAIRN_ECONFLICT, "the settings changed concurrently; retry");
+    return rc;
+}
+
+int config_require_signature(cairn_db *db, bool *out)
+{
+    json_t *obj;
+    cairn_id id;
+    bool exists;
+    TRY(config_load(db, &obj, &id, &exists));
+    json_t *v = json_object_get(obj, CONFIG_REQUIRE_SIGNATURE);
+    *out = v && json_is_string(v) && strcmp(json_string_value(v), "true") == 0;
+    json_decref(obj);
+    return CAIRN_OK;
+}
+
+/* The 32-byte key of a ".pub" line ("cairn-ed25519 <64 hex> NAME"). */
+static bool pub_of_line(const char *line, uint8_t out[32])
+{
+    const char *p = strchr(line, ' ');
+    if (!p || strncmp(line, "cairn-ed25519 ", 14) != 0) return false;
+    char hex[65];
+    if (strlen(p + 1) < 64) return false;
+    memcpy(hex, p + 1, 64);
+    hex[64] = '\0';
+    cairn_id id;
+    if (cairn_id_from_hex(&id, hex) != CAIRN_OK) {
+        cairn_error_clear();
+        return false;
+    }
+    memcpy(out, id.bytes, 32);
+    return true;
+}
+
+int config_is_trusted(cairn_db *db, const uint8_t pub[32], bool *out)
+{
+    json_t *obj;
+    cairn_id id;
+    bool exists;
+    TRY(config_load(db, &obj, &id, &exists));
+    *out = false;
+    json_t *list = json_object_get(obj, CONFIG_TRUSTED_KEYS), *item;
+    size_t i;
+    uint8_t k[32];
+    json_array_foreach(list, i, item)
+        if (json_is_string(item) && pub_of_line(json_string_value(item), k) && memcmp(k, pub, 32) == 0)
+            *out = true;
+    json_decref(obj);
+    return CAIRN_OK;
+}
+
+int cairn_config_get(char **out, cairn_db *db, const char *key)
+{
+    json_t *obj;
+    cairn_id id;
+    bool exists;
+    TRY(config_load(db, &obj, &id, &exists));
+    json_t *v = json_object_get(obj, key);
+    int rc = CAIRN_OK;
+    if (!v || !json_is_string(v)) rc = ERR(CAIRN_ENOTFOUND, "setting '%s' is not set", key);
+    else if (!(*out = cairn_strdup(json_string_value(v)))) rc = ERR(CAIRN_ENOMEM, "out of memory");
+    json_decref(obj);
+    return rc;
+}
+
+int cairn_config_set(cairn_db *db, const char *key, const char *value)
+{
+    FAIL_IF(db->r.readonly, CAIRN_EREADONLY, "repository %s was opened read-only", db->r.url);
+    FAIL_IF(strcmp(key, CONFIG_REQUIRE_SIGNATURE) != 0, CAIRN_EINVAL,
+            "unknown setting '%s' (known: %s)", key, CONFIG_REQUIRE_SIGNATURE);
+    FAIL_IF(value && strcmp(value, "true") != 0 && strcmp(value, "false") != 0, CAIRN_EINVAL,
+            "setting '%s' takes true or false", key);
+    pthread_mutex_lock(&db->wmu);
+    json_t *obj;
+    cairn_id id;
+    bool exists;
+    int rc = config_load(db, &obj, &id, &exists);
+    if (rc == CAIRN_OK) {
+        if (value) json_object_set_new(obj, key, json_string(value));
+        else json_object_del(obj, key);
+        rc = config_store(db, obj, &id, exists);
+        json_decref(obj);
+    }
+    pthread_mutex_unlock(&db->wmu);
+    return rc;
+}
+
+int cairn_trust_key(cairn_db *db, const char *pub_line)
+{
+    FAIL_IF(db->r.readonly, CAIRN_EREADONLY, "repository %s was opened read-only", db->r.url);
+    uint8_t k[32], have[32];
+    size_t n = strcspn(pub_line, "\n");
+    char line[512];
+    FAIL_IF(n >= sizeof line, CAIRN_EINVAL, "public key line is too long");
+    memcpy(line, pub_line, n);
+    line[n] = '\0';
+    FAIL_IF(!pub_of_line(line, k), CAIRN_EINVAL,
+            "'%s' is not a public key line (cairn-ed25519 <64 hex digits> NAME)", line);
+    pthread_mutex_lock(&db->wmu);
+    json_t *obj;
+    cairn_id id;
+    bool exists;
+    int rc = config_load(db, &obj, &id, &exists);
+    if (rc == CAIRN_OK) {
+        json_t *list = json_object_get(obj, CONFIG_TRUSTED_KEYS), *item;
+        if (!list) json_object_set_new(obj, CONFIG_TRUSTED_KEYS, list = json_array());
+        size_t i;
+        bool dup = false;
+        json_array_foreach(list, i, item)
+            if (json_is_string(item) && pub_of_line(json_string_value(item), have) &&
+                memcmp(have, k, 32) == 0)
+                dup = true;
+        if (!dup) {
+            json_array_append_new(list, json_string(line));
+            rc = config_store(db, obj, &id, exists);
+        }
+        json_decref(obj);
+    }
+    pthread_mutex_unlock(&db->wmu);
+    return rc;
+}
+
+int cairn_trusted_keys(cairn_db *db, int (*cb)(const char *line, void *payload), void *payload)
+{
+    json_t *obj;
+    cairn_id id;
+    bool exists;
+    TRY(config_load(db, &obj, &id, &exists));
+    json_t *list = json_object_get(obj, CONFIG_TRUSTED_KEYS), *item;
+    size_t i;
+    int rc = CAIRN_OK;
+    json_array_foreach(list, i, item)
+        if (rc == CAIRN_OK && json_is_string(item)) rc = cb(json_string_value(item), payload);
+    json_decref(obj);
+    return rc;
+}
