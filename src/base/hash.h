@@ -19,4 +19,9 @@ void hash_sha256_v(cairn_id *out, const void *const *pieces, const size_t *lens,
 /** XXH3-64 with a seed. */
 uint64_t hash_xxh3(const void *data, size_t len, uint64_t seed);
 
+/** CRC-32C of data, continuing from crc (0 to start). Hardware-accelerated where possible. */
+uint32_t hash_crc32c(uint32_t crc, const void *data, size_t len);
+/** The same, always by table (tests compare the two). */
+uint32_t hash_crc32c_sw(uint32_t crc, const void *data, size_t len);
+
 #endif /* CAIRN_HASH_H */

@@ -1,0 +1,234 @@
+/*
+ * memtable.c - the multi-version skiplist behind memtable.h.
+ *
+ * Readers never lock: an entry is fully written before the release store that links it, and
+ * readers follow links with acquire loads. Heights are geometric with p = 1/4.
+ */
+#include <stdlib.h>
+
+#include "memtable.h"
+
+#define BLOCK_SIZE (1u << 20)
+
+struct mem_block {
+    mem_block *next;
+    size_t used, cap;
+    uint8_t data[];
+};
+
+static void *arena(memtable *m, size_t n)
+{
+    n = (n + 7) & ~(size_t)7;
+    mem_block *b = m->blocks;
+    if (!b || b->cap - b->used < n) {
+        size_t cap = n > BLOCK_SIZE ? n : BLOCK_SIZE;
+        b = cairn_malloc(sizeof *b + cap);
+        if (!b) return NULL;
+        b->used = 0;
+        b->cap = cap;
+        b->next = m->blocks;
+        m->blocks = b;
+        atomic_fetch_add_explicit(&m->bytes, sizeof *b, memory_order_relaxed);
+    }
+    void *p = b->data + b->used;
+    b->used += n;
+    return p;
+}
+
+static mem_entry *new_entry(memtable *m, int height, size_t payload)
+{
+    mem_entry *e = arena(m, sizeof(mem_entry) + (size_t)height * sizeof(e->next[0]) + payload);
+    if (!e) return NULL;
+    e->height = (uint8_t)height;
+    for (int i = 0; i < height; i++) atomic_init(&e->next[i], NULL);
+    return e;
+}
+
+int mem_new(memtable **out)
+{
+    memtable *m = cairn_calloc(1, sizeof *m);
+    if (!m) return ERR(CAIRN_ENOMEM, "out of memory creating a memtable");
+    atomic_init(&m->refs, 1);
+    atomic_init(&m->height, 1);
+    m->rng = 0x9e3779b97f4a7c15ull ^ (uint64_t)(uintptr_t)m;
+    m->head = new_entry(m, MEM_MAX_HEIGHT, 0);
+    if (!m->head) {
+        mem_release(m);
+        return ERR(CAIRN_ENOMEM, "out of memory creating a memtable");
+    }
+    *out = m;
+    return CAIRN_OK;
+}
+
+void mem_retain(memtable *m) { atomic_fetch_add_explicit(&m->refs, 1, memory_order_relaxed); }
+
+void mem_release(memtable *m)
+{
+    if (!m || atomic_fetch_sub_explicit(&m->refs, 1, memory_order_acq_rel) != 1) return;
+    while (m->blocks) {
+        mem_block *next = m->blocks->next;
+        free(m->blocks);
+        m->blocks = next;
+    }
+    free(m);
+}
+
+/* (table, key, seq desc) order: < 0 when entry e sorts before the target. */
+static inline int cmp(const mem_entry *e, uint32_t table, const void *key, size_t klen, uint64_t seq)
+{
+    if (e->table != table) return e->table < table ? -1 : 1;
+    int c = bytes_cmp(e->key, e->klen, key, klen);
+    if (c) return c;
+    return e->seq > seq ? -1 : e->seq < seq ? 1 : 0;
+}
+
+static inline mem_entry *next_of(const mem_entry *e, int level)
+{
+    return atomic_load_explicit(&((mem_entry *)e)->next[level], memory_order_acquire);
+}
+
+/* The first entry >= target; fills prev[] (the last entry < target at each level) if asked. */
+static mem_entry *find_ge(const memtable *m, uint32_t table, const void *key, size_t klen,
+                          uint64_t seq, mem_entry **prev)
+{
+    mem_entry *x = m->head;
+    for (int level = atomic_load_explicit(&((memtable *)m)->height, memory_order_relaxed) - 1;
+         level >= 0; level--) {
+        mem_entry *n;
+        while ((n = next_of(x, level)) && cmp(n, table, key, klen, seq) < 0) x = n;
+        if (prev) prev[level] = x;
+    }
+    return next_of(x, 0);
+}
+
+/* The last entry < target (the head when there is none). */
+static const mem_entry *find_lt(const memtable *m, uint32_t table, const void *key, size_t klen,
+                                uint64_t seq)
+{
+    mem_entry *x = m->head;
+    for (int level = atomic_load_explicit(&((memtable *)m)->height, memory_order_relaxed) - 1;
+         level >= 0; level--) {
+        mem_entry *n;
+        while ((n = next_of(x, level)) && cmp(n, table, key, klen, seq) < 0) x = n;
+    }
+    return x;
+}
+
+static int random_height(memtable *m)
+{
+    int h = 1;
+    m->rng ^= m->rng << 13;
+    m->rng ^= m->rng >> 7;
+    m->rng ^= m->rng << 17;
+    for (uint64_t r = m->rng; h < MEM_MAX_HEIGHT && (r & 3) == 0; r >>= 2) h++;
+    return h;
+}
+
+int mem_add(memtable *m, uint64_t seq, uint32_t table, uint8_t type, const void *key,
+            size_t klen, const void *val, size_t vlen)
+{
+    mem_entry *prev[MEM_MAX_HEIGHT];
+    find_ge(m, table, key, klen, seq, prev);
+    int h = random_height(m), cur = atomic_load_explicit(&m->height, memory_order_relaxed);
+    for (int i = cur; i < h; i++) prev[i] = m->head;
+    mem_entry *e = new_entry(m, h, klen + vlen);
+    if (!e) return ERR(CAIRN_ENOMEM, "out of memory adding to the memtable");
+    uint8_t *p = (uint8_t *)&e->next[h];
+    if (klen) memcpy(p, key, klen);
+    if (vlen) memcpy(p + klen, val, vlen);
+    e->key = p;
+    e->klen = (uint32_t)klen;
+    e->vlen = (uint32_t)vlen;
+    e->seq = seq;
+    e->table = table;
+    e->type = type;
+    if (h > cur) atomic_store_explicit(&m->height, h, memory_order_relaxed);
+    for (int i = 0; i < h; i++) {
+        atomic_store_explicit(&e->next[i], next_of(prev[i], i), memory_order_relaxed);
+        atomic_store_explicit(&prev[i]->next[i], e, memory_order_release);
+    }
+    if (m->count == 0 || seq < m->min_seq) m->min_seq = seq;
+    if (seq > m->max_seq) m->max_seq = seq;
+    atomic_fetch_add_explicit(&m->bytes, sizeof *e + (size_t)h * sizeof(e->next[0]) + klen + vlen,
+                              memory_order_relaxed);
+    atomic_fetch_add_explicit(&m->count, 1, memory_order_relaxed);
+    return CAIRN_OK;
+}
+
+const mem_entry *mem_find(const memtable *m, uint32_t table, const void *key, size_t klen,
+                          uint64_t snap)
+{
+    if (atomic_load_explicit(&((memtable *)m)->count, memory_order_acquire) == 0) return NULL;
+    const mem_entry *e = find_ge(m, table, key, klen, snap, NULL);
+    if (e && e->table == table && bytes_cmp(e->key, e->klen, key, klen) == 0) return e;
+    return NULL;
+}
+
+/* ---- iterators ---- */
+
+void mem_iter_init(mem_iter *it, const memtable *m, uint32_t table, uint64_t snap)
+{
+    it->m = m;
+    it->table = table;
+    it->snap = snap;
+    it->cur = NULL;
+}
+
+/* From entry e (any version of some key), the first visible version at or after e's key. */
+static const mem_entry *settle_forward(const mem_iter *it, const mem_entry *e)
+{
+    while (e && e->table == it->table) {
+        if (e->seq <= it->snap) return e; /* the newest visible version of e's key */
+        /* invisible: skip to this key's next (older) version, or the next key */
+        e = next_of(e, 0);
+    }
+    return NULL;
+}
+
+void mem_iter_seek(mem_iter *it, const void *key, size_t klen)
+{
+    const mem_entry *e = key ? find_ge(it->m, it->table, key, klen, UINT64_MAX, NULL)
+                             : find_ge(it->m, it->table, "", 0, UINT64_MAX, NULL);
+    it->cur = settle_forward(it, e);
+}
+
+void mem_iter_next(mem_iter *it)
+{
+    if (!it->cur) return;
+    const mem_entry *e = it->cur;
+    const mem_entry *n = next_of(e, 0);
+    while (n && n->table == e->table && bytes_cmp(n->key, n->klen, e->key, e->klen) == 0)
+        n = next_of(n, 0); /* older versions of the same key */
+    it->cur = settle_forward(it, n);
+}
+
+/* The newest visible version of the last key < key, searching backwards past keys that have
+ * no visible version. */
+void mem_iter_seek_before(mem_iter *it, const void *key, size_t klen)
+{
+    const uint8_t *k = key;
+    size_t kl = klen;
+    bool open = key == NULL; /* no upper bound: start from the end of the table */
+    for (;;) {
+        const mem_entry *p = open ? find_lt(it->m, it->table + 1, "", 0, UINT64_MAX)
+                                  : find_lt(it->m, it->table, k, kl, UINT64_MAX);
+        if (p == it->m->head || p->table != it->table) {
+            it->cur = NULL;
+            return;
+        }
+        const mem_entry *v = find_ge(it->m, it->table, p->key, p->klen, it->snap, NULL);
+        if (v && v->table == it->table && bytes_cmp(v->key, v->klen, p->key, p->klen) == 0) {
+            it->cur = v;
+            return;
+        }
+        k = p->key; /* every version of p's key is newer than snap: keep going back */
+        kl = p->klen;
+        open = false;
+    }
+}
+
+void mem_iter_prev(mem_iter *it)
+{
+    if (!it->cur) return;
+    mem_iter_seek_before(it, it->cur->key, it->cur->klen);
+}

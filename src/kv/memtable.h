@@ -1,0 +1,75 @@
+/*
+ * memtable.h - the in-memory table of writes not yet checkpointed into the trees.
+ *
+ * A skiplist of versions ordered by (table id, key, sequence number descending): every write is
+ * a new entry, nothing is overwritten, so a reader that took sequence number S sees, for each
+ * key, the newest entry at or below S, however many writes follow. One writer at a time inserts
+ * (the caller serialises); readers walk the list without locks (next pointers are published with
+ * release stores). Keys and values live in an arena freed with the memtable.
+ */
+#ifndef CAIRN_MEMTABLE_H
+#define CAIRN_MEMTABLE_H
+
+#include <stdatomic.h>
+
+#include "base/base.h"
+
+#define MEM_MAX_HEIGHT 16
+
+enum mem_type { MEM_PUT = 1, MEM_DEL = 2 };
+
+typedef struct mem_entry {
+    uint64_t seq;
+    uint32_t table;
+    uint32_t klen, vlen;
+    uint8_t type;
+    uint8_t height;
+    const uint8_t *key;      /* the value follows the key */
+    _Atomic(struct mem_entry *) next[];
+} mem_entry;
+
+typedef struct mem_block mem_block;
+
+typedef struct memtable {
+    atomic_uint refs;
+    mem_block *blocks;
+    mem_entry *head;
+    atomic_int height;
+    atomic_size_t bytes;     /* keys, values and entries */
+    atomic_size_t count;
+    uint64_t rng;
+    uint64_t min_seq, max_seq;
+} memtable;
+
+int mem_new(memtable **out);
+void mem_retain(memtable *m);
+void mem_release(memtable *m);
+
+/** Adds a version (the caller serialises writers; seq grows). */
+int mem_add(memtable *m, uint64_t seq, uint32_t table, uint8_t type, const void *key,
+            size_t klen, const void *val, size_t vlen);
+
+/** The newest version of (table, key) at or below snap, or NULL. */
+const mem_entry *mem_find(const memtable *m, uint32_t table, const void *key, size_t klen,
+                          uint64_t snap);
+
+static inline const uint8_t *mem_value(const mem_entry *e) { return e->key + e->klen; }
+
+/* An iterator over the visible versions (one per key: the newest at or below snap) of one
+ * table, in key order, both ways. */
+typedef struct mem_iter {
+    const memtable *m;
+    uint32_t table;
+    uint64_t snap;
+    const mem_entry *cur;    /* NULL: not positioned */
+} mem_iter;
+
+void mem_iter_init(mem_iter *it, const memtable *m, uint32_t table, uint64_t snap);
+/** First visible entry with key >= key (key NULL: the first of the table). */
+void mem_iter_seek(mem_iter *it, const void *key, size_t klen);
+/** Last visible entry with key < key (key NULL: the last of the table). */
+void mem_iter_seek_before(mem_iter *it, const void *key, size_t klen);
+void mem_iter_next(mem_iter *it);
+void mem_iter_prev(mem_iter *it);
+
+#endif /* CAIRN_MEMTABLE_H */

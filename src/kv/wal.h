@@ -1,0 +1,86 @@
+/*
+ * wal.h - the write-ahead log of one branch's working state.
+ *
+ * Writes are records (a sequence number, a UTC time, a type and a payload: the batch). Writers
+ * that arrive together share one write and one fsync (group commit): the first in the queue
+ * leads, writes every queued record as one group, syncs, then applies them in sequence order
+ * through each writer's callback (the memtable insert) and wakes them. A caller returns only
+ * once its record is durable (or, in relaxed mode, written: a background thread fsyncs every
+ * interval; the loss window is that interval).
+ *
+ * Files (docs/FORMAT.md, "Write-ahead log"): DIR/<first seq>.wal segments, preallocated so that
+ * an fdatasync need not update metadata. A segment is sealed (fsynced) before the next is
+ * created. Segments the tree has absorbed (checkpointed) move to DIR/oplog/, kept for the
+ * operation log by a retention count.
+ */
+#ifndef CAIRN_WAL_H
+#define CAIRN_WAL_H
+
+#include "base/base.h"
+
+enum wal_type {
+    WAL_BATCH = 1,           /* a batch of puts and deletes */
+    WAL_CHECKPOINT = 2,      /* the tree absorbed everything up to a sequence number */
+    WAL_BULK = 3,            /* a large batch applied to the tree directly, not via the log */
+};
+
+typedef struct wal_record {
+    uint64_t seq;
+    int64_t time;            /* nanoseconds since the Unix epoch, UTC */
+    uint8_t type;
+    const uint8_t *payload;  /* borrowed during the callback */
+    size_t len;
+} wal_record;
+
+typedef int (*wal_fn)(const wal_record *rec, void *ctx);
+
+typedef struct wal_options {
+    const char *dir;         /* NULL: no files (in-memory repositories) */
+    bool readonly;
+    bool relaxed;            /* acknowledge once written; fsync every sync_interval_ms */
+    unsigned sync_interval_ms;
+    uint64_t segment_bytes;  /* preallocation per segment */
+    unsigned retain_segments;/* retired segments kept in the oplog */
+} wal_options;
+
+typedef struct wal wal;
+
+typedef struct wal_stats {
+    uint64_t bytes;          /* in live segments */
+    uint64_t segments;
+    uint64_t oplog_segments;
+    uint64_t last_seq;
+    uint64_t synced_seq;
+} wal_stats;
+
+/** Opens the log: replays through fn every record with seq > applied, in order; a writer
+ *  repairs a torn tail and reopens the last segment for appending. */
+int wal_open(wal **out, const wal_options *o, uint64_t applied, wal_fn fn, void *ctx,
+             uint64_t *out_last_seq);
+/** Seals the log (flushing) and frees it. */
+void wal_close(wal *w);
+
+/** Appends a record (group commit) and, once it is durable, calls apply(record, apply_ctx)
+ *  from the group's leader, in sequence order. *out_seq gets its sequence number. */
+int wal_append(wal *w, uint8_t type, const void *payload, size_t len, bool durable, wal_fn apply,
+               void *apply_ctx, uint64_t *out_seq);
+
+/** Seals the current segment and starts a new one; *out_last gets the last seq sealed. */
+int wal_roll(wal *w, uint64_t *out_last);
+/** Moves the sealed segments whose records are all <= through to the oplog (retention). */
+int wal_retire(wal *w, uint64_t through);
+/** fsync everything written so far. */
+int wal_sync(wal *w);
+uint64_t wal_last_seq(wal *w);
+void wal_stats_get(wal *w, wal_stats *out);
+
+/** Reads the operation log of directory dir (oplog segments, then live ones): every record
+ *  with seq >= since and time in [from, to] (0: unbounded), in order. */
+int wal_read_log(const char *dir, uint64_t since, int64_t from, int64_t to, wal_fn fn, void *ctx);
+
+/* Test hooks: make the nth write, fsync or preallocation from now fail with errno err (a short
+ * write for WAL_FAULT_SHORT). n = 0 disarms. */
+enum { WAL_FAULT_WRITE = 1, WAL_FAULT_FSYNC = 2, WAL_FAULT_ALLOC = 3, WAL_FAULT_SHORT = 4 };
+void wal_fault(int op, long nth, int err);
+
+#endif /* CAIRN_WAL_H */

@@ -1,0 +1,328 @@
+/*
+ * test_wal.c - the write-ahead log: replay after reopen, group commit from many threads, torn
+ * tails cut, corruption in the middle reported, failures while writing (write error, short
+ * write, fsync error, no space for a segment) leave exactly the acknowledged records, rolling,
+ * retiring into the oplog, relaxed mode.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "kv/wal.h"
+#include "test.h"
+
+typedef struct seen {
+    uint64_t seqs[20000];
+    char payloads[20000][24];
+    size_t n;
+} seen;
+
+static int collect(const wal_record *r, void *ctx)
+{
+    seen *s = ctx;
+    if (s->n < 20000) {
+        s->seqs[s->n] = r->seq;
+        snprintf(s->payloads[s->n], 24, "%.*s", (int)r->len, (const char *)r->payload);
+    }
+    s->n++;
+    return 0;
+}
+
+static wal_options opts(const char *dir)
+{
+    wal_options o = { dir, false, false, 0, 1 << 16, 4 };
+    return o;
+}
+
+static int append_str(wal *w, const char *s, uint64_t *seq)
+{
+    return wal_append(w, WAL_BATCH, s, strlen(s), true, NULL, NULL, seq);
+}
+
+static void replay_after_reopen(void)
+{
+    const char *dir = test_tmpdir();
+    wal_options o = opts(dir);
+    wal *w;
+    uint64_t last;
+    CHECK_OK(wal_open(&w, &o, 0, NULL, NULL, &last));
+    CHECK_EQ(last, 0);
+    char buf[32];
+    for (int i = 1; i <= 3000; i++) { /* rolls several 64 KiB segments */
+        snprintf(buf, sizeof buf, "record %d", i);
+        uint64_t seq;
+        CHECK_OK(append_str(w, buf, &seq));
+        CHECK_EQ(seq, i);
+    }
+    wal_close(w);
+    seen *s = calloc(1, sizeof *s);
+    CHECK_OK(wal_open(&w, &o, 1000, collect, s, &last));
+    CHECK_EQ(last, 3000);
+    CHECK_EQ(s->n, 2000); /* only what comes after the applied point */
+    CHECK_EQ(s->seqs[0], 1001);
+    CHECK_STR(s->payloads[0], "record 1001");
+    CHECK_STR(s->payloads[1999], "record 3000");
+    uint64_t seq;
+    CHECK_OK(append_str(w, "after reopen", &seq));
+    CHECK_EQ(seq, 3001);
+    wal_close(w);
+    free(s);
+}
+
+typedef struct tctx {
+    wal *w;
+    int id;
+    int rc;
+    uint64_t seqs[500];
+} tctx;
+
+static int count_apply(const wal_record *r, void *ctx)
+{
+    (void)r;
+    atomic_fetch_add((atomic_int *)ctx, 1);
+    return 0;
+}
+
+static atomic_int applied_count;
+
+static void *writer(void *arg)
+{
+    tctx *t = arg;
+    char buf[32];
+    for (int i = 0; i < 500 && t->rc == 0; i++) {
+        snprintf(buf, sizeof buf, "t%d-%d", t->id, i);
+        t->rc = wal_append(t->w, WAL_BATCH, buf, strlen(buf), true, count_apply, &applied_count,
+                           &t->seqs[i]);
+    }
+    return NULL;
+}
+
+static void group_commit_threads(void)
+{
+    const char *dir = test_tmpdir();
+    wal_options o = opts(dir);
+    o.segment_bytes = 1 << 20;
+    wal *w;
+    uint64_t last;
+    CHECK_OK(wal_open(&w, &o, 0, NULL, NULL, &last));
+    tctx t[8];
+    pthread_t th[8];
+    atomic_store(&applied_count, 0);
+    for (int i = 0; i < 8; i++) {
+        t[i] = (tctx){ w, i, 0, { 0 } };
+        pthread_create(&th[i], NULL, writer, &t[i]);
+    }
+    for (int i = 0; i < 8; i++) pthread_join(th[i], NULL);
+    for (int i = 0; i < 8; i++) CHECK_OK(t[i].rc);
+    CHECK_EQ(atomic_load(&applied_count), 4000);
+    /* every seq once; within a thread, increasing */
+    static bool used[4001];
+    memset(used, 0, sizeof used);
+    for (int i = 0; i < 8; i++)
+        for (int j = 0; j < 500; j++) {
+            uint64_t s = t[i].seqs[j];
+            CHECK(s >= 1 && s <= 4000 && !used[s]);
+            used[s] = true;
+            if (j) CHECK(s > t[i].seqs[j - 1]);
+        }
+    wal_close(w);
+    seen *s = calloc(1, sizeof *s);
+    CHECK_OK(wal_open(&w, &o, 0, collect, s, &last));
+    CHECK_EQ(s->n, 4000);
+    for (size_t i = 0; i < s->n; i++) CHECK_EQ(s->seqs[i], i + 1);
+    wal_close(w);
+    free(s);
+}
+
+static char *first_segment(const char *dir)
+{
+    static char path[4300];
+    snprintf(path, sizeof path, "%s/%016x.wal", dir, 1);
+    return path;
+}
+
+static void poke(const char *path, long off, const void *bytes, size_t n)
+{
+    int fd = open(path, O_WRONLY);
+    if (fd < 0) return;
+    if (pwrite(fd, bytes, n, off) != (ssize_t)n) perror("pwrite");
+    close(fd);
+}
+
+static void torn_tail_is_cut(void)
+{
+    const char *dir = test_tmpdir();
+    wal_options o = opts(dir);
+    wal *w;
+    uint64_t last;
+    CHECK_OK(wal_open(&w, &o, 0, NULL, NULL, &last));
+    for (int i = 0; i < 10; i++) CHECK_OK(append_str(w, "good record", NULL));
+    wal_close(w);
+    /* a torn group after the good ones: a group header with junk, as a crash mid-write leaves */
+    uint8_t junk[64];
+    memset(junk, 0x5a, sizeof junk);
+    junk[0] = 0x43, junk[1] = 0x57, junk[2] = 0x41, junk[3] = 0x4c; /* the group magic */
+    struct stat sb;
+    stat(first_segment(dir), &sb);
+    /* the used part ends after 10 groups; find it by scanning from the end of the header */
+    long end = 24;
+    {
+        int fd = open(first_segment(dir), O_RDONLY);
+        uint8_t hdr[32];
+        for (;;) {
+            if (pread(fd, hdr, 32, end) != 32 || (hdr[0] | hdr[1] | hdr[2] | hdr[3]) == 0) break;
+            end += 32 + (long)(hdr[8] | hdr[9] << 8 | hdr[10] << 16);
+        }
+        close(fd);
+    }
+    poke(first_segment(dir), end, junk, sizeof junk);
+    seen *s = calloc(1, sizeof *s);
+    CHECK_OK(wal_open(&w, &o, 0, collect, s, &last));
+    CHECK_EQ(s->n, 10);
+    CHECK_EQ(last, 10);
+    uint64_t seq;
+    CHECK_OK(append_str(w, "after repair", &seq));
+    CHECK_EQ(seq, 11);
+    wal_close(w);
+    s->n = 0;
+    CHECK_OK(wal_open(&w, &o, 0, collect, s, &last));
+    CHECK_EQ(s->n, 11);
+    CHECK_STR(s->payloads[10], "after repair");
+    wal_close(w);
+    free(s);
+}
+
+static void corruption_in_the_middle_is_reported(void)
+{
+    const char *dir = test_tmpdir();
+    wal_options o = opts(dir);
+    wal *w;
+    uint64_t last;
+    CHECK_OK(wal_open(&w, &o, 0, NULL, NULL, &last));
+    for (int i = 0; i < 20; i++) CHECK_OK(append_str(w, "durable record", NULL));
+    wal_close(w);
+    uint8_t bad = 0xee;
+    poke(first_segment(dir), 24 + 32 + 21 + 3, &bad, 1); /* inside the first group's payload */
+    CHECK_RC(wal_open(&w, &o, 0, NULL, NULL, &last), CAIRN_ECORRUPT);
+    CHECK_ERRMSG("damaged although later writes prove it was durable");
+    /* the same damage in a sealed segment (a later segment exists) */
+    const char *dir2 = test_tmpdir();
+    o = opts(dir2);
+    CHECK_OK(wal_open(&w, &o, 0, NULL, NULL, &last));
+    CHECK_OK(append_str(w, "one", NULL));
+    uint64_t through;
+    CHECK_OK(wal_roll(w, &through));
+    CHECK_EQ(through, 1);
+    CHECK_OK(append_str(w, "two", NULL));
+    wal_close(w);
+    poke(first_segment(dir2), 24 + 32 + 21, &bad, 1);
+    CHECK_RC(wal_open(&w, &o, 0, NULL, NULL, &last), CAIRN_ECORRUPT);
+}
+
+/* A failure while writing fails that call only; what was acknowledged stays, and the log goes
+ * on. */
+static void write_failures(void)
+{
+    int kinds[] = { WAL_FAULT_WRITE, WAL_FAULT_SHORT, WAL_FAULT_FSYNC, WAL_FAULT_ALLOC };
+    int errs[] = { EIO, ENOSPC, EIO, ENOSPC };
+    for (int k = 0; k < 4; k++) {
+        const char *dir = test_tmpdir();
+        wal_options o = opts(dir);
+        o.segment_bytes = 4096; /* rolls often, so ALLOC faults hit */
+        wal *w;
+        uint64_t last;
+        CHECK_OK(wal_open(&w, &o, 0, NULL, NULL, &last));
+        int acked = 0, failed = 0;
+        char buf[200];
+        memset(buf, 'x', sizeof buf);
+        for (int i = 0; i < 100; i++) {
+            if (i == 40) wal_fault(kinds[k], 1, errs[k]);
+            snprintf(buf, sizeof buf, "rec %d", i);
+            buf[strlen(buf)] = 'x';
+            int rc = wal_append(w, WAL_BATCH, buf, 150, true, NULL, NULL, NULL);
+            if (rc == CAIRN_OK) acked++;
+            else {
+                failed++;
+                CHECK(rc == CAIRN_EIO || rc == CAIRN_ENOSPC);
+                CHECK_ERRMSG("write-ahead log");
+            }
+        }
+        wal_fault(0, 0, 0);
+        CHECK_EQ(failed, 1);
+        wal_close(w);
+        seen *s = calloc(1, sizeof *s);
+        CHECK_OK(wal_open(&w, &o, 0, collect, s, &last));
+        CHECK_EQ(s->n, acked); /* exactly the acknowledged records, in order, no gap */
+        for (size_t i = 0; i < s->n; i++) CHECK_EQ(s->seqs[i], i + 1);
+        wal_close(w);
+        free(s);
+    }
+}
+
+static int count_only(const wal_record *r, void *ctx)
+{
+    (void)r;
+    (*(int *)ctx)++;
+    return 0;
+}
+
+static void retire_and_oplog(void)
+{
+    const char *dir = test_tmpdir();
+    wal_options o = opts(dir);
+    o.retain_segments = 2;
+    wal *w;
+    uint64_t last, through;
+    CHECK_OK(wal_open(&w, &o, 0, NULL, NULL, &last));
+    for (int round = 0; round < 5; round++) {
+        for (int i = 0; i < 10; i++) CHECK_OK(append_str(w, "op", NULL));
+        CHECK_OK(wal_roll(w, &through));
+        CHECK_OK(wal_retire(w, through));
+    }
+    wal_stats st;
+    wal_stats_get(w, &st);
+    CHECK_EQ(st.oplog_segments, 2); /* retention */
+    CHECK_EQ(st.last_seq, 50);
+    int n = 0;
+    CHECK_OK(wal_read_log(dir, 0, 0, 0, count_only, &n));
+    CHECK_EQ(n, 20); /* the two retained segments' records */
+    n = 0;
+    CHECK_OK(wal_read_log(dir, 45, 0, 0, count_only, &n));
+    CHECK_EQ(n, 6);
+    wal_close(w);
+    /* reopening with everything retired: starts after the applied point */
+    CHECK_OK(wal_open(&w, &o, 50, NULL, NULL, &last));
+    uint64_t seq;
+    CHECK_OK(append_str(w, "next", &seq));
+    CHECK_EQ(seq, 51);
+    wal_close(w);
+}
+
+static void relaxed_mode(void)
+{
+    const char *dir = test_tmpdir();
+    wal_options o = opts(dir);
+    o.relaxed = true;
+    o.sync_interval_ms = 5;
+    wal *w;
+    uint64_t last;
+    CHECK_OK(wal_open(&w, &o, 0, NULL, NULL, &last));
+    for (int i = 0; i < 200; i++) CHECK_OK(append_str(w, "relaxed", NULL));
+    usleep(30000);
+    wal_stats st;
+    wal_stats_get(w, &st);
+    CHECK_EQ(st.synced_seq, 200); /* the syncer caught up within its interval */
+    wal_close(w);
+    int n = 0;
+    CHECK_OK(wal_open(&w, &o, 0, count_only, &n, &last));
+    CHECK_EQ(n, 200);
+    wal_close(w);
+}
+
+TEST_MAIN(replay_after_reopen, group_commit_threads, torn_tail_is_cut,
+          corruption_in_the_middle_is_reported, write_failures, retire_and_oplog, relaxed_mode)
