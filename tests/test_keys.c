@@ -422,6 +422,7 @@ static void keyfile_damage(void)
         CHECK(write_file(kp, good, n) == 0);
         CHECK_RC(cairn_signer_open(&s, dir, "alice", PASS), CAIRN_ECORRUPT);
         CHECK_ERRMSG("alice.key");
+        CHECK_ERRMSG(n == 0 ? "is empty" : "truncated");
     }
     uint8_t longer[KEYFILE_SIZE + 1];
     memcpy(longer, good, KEYFILE_SIZE);
@@ -579,7 +580,8 @@ static void pub_lines(void)
     char hex[65];
     hex_encode(hex, pk, 32);
     char upper[65];
-    for (int i = 0; i < 65; i++) upper[i] = (char)(hex[i] >= 'a' && hex[i] <= 'f' ? hex[i] - 32 : hex[i]);
+    for (int i = 0; i < 65; i++)
+        upper[i] = (char)(hex[i] >= 'a' && hex[i] <= 'f' ? hex[i] - 32 : hex[i]);
     int has_letter = strpbrk(hex, "abcdef") != NULL;
     char bad[24][256];
     int nb = 0;
@@ -600,8 +602,12 @@ static void pub_lines(void)
     snprintf(bad[nb++], 256, "cairn-ed25519 %s .k", hex);
     snprintf(bad[nb++], 256, "cairn-ed25519 %s %065d", hex, 0);
     snprintf(bad[nb++], 256, "cairn-ed25519 %064d k", 0);   /* small-order point */
-    snprintf(bad[nb++], 256, "cairn-ed25519 %s k", "ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f"); /* not canonical */
-    snprintf(bad[nb++], 256, "cairn-ed25519 %s k", "0100000000000000000000000000000000000000000000000000000000000000"); /* identity */
+    /* y = 2^255 - 1: not canonical; the identity: small order */
+    char noncanon[65];
+    memset(noncanon, 'f', 64);
+    memcpy(noncanon + 62, "7f", 3);
+    snprintf(bad[nb++], 256, "cairn-ed25519 %s k", noncanon);
+    snprintf(bad[nb++], 256, "cairn-ed25519 01%062d k", 0);
     snprintf(bad[nb++], 256, "cairn-ed25519 %.62sxx k", hex);
     snprintf(bad[nb++], 256, " cairn-ed25519 %s k", hex);
     if (has_letter) snprintf(bad[nb++], 256, "cairn-ed25519 %s k", upper);

@@ -142,7 +142,8 @@ static bool kdf_below_min(uint32_t ops, uint32_t kib)
 
 static bool kdf_above(const kdf_limits *lim, uint32_t ops, uint32_t kib)
 {
-    return ops > lim->max_ops || kib > lim->max_mem_kib || (uint64_t)ops * kib > lim->max_work;
+    return ops > lim->max_ops || kib > lim->max_mem_kib || (uint64_t)ops * kib > lim->max_work ||
+           (uint64_t)kib * 1024 > SIZE_MAX;
 }
 
 /* Argon2id (v1.3, one lane) of the passphrase into a 32-byte AEAD key. Fails only for lack of
@@ -197,9 +198,10 @@ int keyfile_seal(uint8_t out[KEYFILE_SIZE], const uint8_t *secret,
 static int keyfile_check_header(const uint8_t *d, size_t len, const kdf_limits *lim,
                                 const char *path)
 {
-    FAIL_IF(len < KEYFILE_MAGIC_SIZE || memcmp(d, KEYFILE_MAGIC, KEYFILE_MAGIC_SIZE) != 0,
-            CAIRN_ECORRUPT, "%s is not a cairn secret key file (it does not start with \"%s\")",
-            path, KEYFILE_MAGIC);
+    FAIL_IF(len == 0, CAIRN_ECORRUPT, "secret key file %s is empty", path);
+    FAIL_IF(memcmp(d, KEYFILE_MAGIC, MIN(len, KEYFILE_MAGIC_SIZE)) != 0, CAIRN_ECORRUPT,
+            "%s is not a cairn secret key file (it does not start with \"%s\")", path,
+            KEYFILE_MAGIC);
     FAIL_IF(len > KEYFILE_OFF_VERSION && d[KEYFILE_OFF_VERSION] != KEYFILE_VERSION,
             CAIRN_ECORRUPT,
             "secret key file %s has version %u; this build reads version %d (a newer cairn "
@@ -295,7 +297,8 @@ int publine_parse(cairn_key_info *out, const char *line, size_t len, const char 
             "%s is not a cairn public key: %s", what, want);
     const char *p = line + plen, *end = line + len;
     uint8_t pub[SIG_PUBLIC_SIZE];
-    FAIL_IF((size_t)(end - p) <= hlen || p[hlen] != ' ' || !hex_decode_lower(pub, p, SIG_PUBLIC_SIZE),
+    FAIL_IF((size_t)(end - p) <= hlen || p[hlen] != ' ' ||
+                !hex_decode_lower(pub, p, SIG_PUBLIC_SIZE),
             bad, "%s: the public key is not 64 lowercase hex digits and a space: %s", what, want);
     p += hlen + 1;
     if (!name_ok(p, (size_t)(end - p))) {
@@ -366,6 +369,7 @@ static int read_small(const char *path, uint8_t *buf, size_t cap, size_t *out_le
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
     if (fd < 0) return cairn_error_errno(errno, "opening %s", path);
     struct stat sb;
+    memset(&sb, 0, sizeof sb);
     int rc = CAIRN_OK;
     size_t got = 0;
     if (fstat(fd, &sb) != 0) rc = cairn_error_errno(errno, "checking %s", path);
@@ -434,8 +438,9 @@ static int mkdir_private(const char *path)
     }
     if (errno != ENOENT) return cairn_error_errno(errno, "checking %s", path);
     const char *slash = strrchr(path, '/');
-    char *parent = !slash ? cairn_strdup(".") : slash == path ? cairn_strdup("/")
-                                                               : cairn_strndup(path, (size_t)(slash - path));
+    char *parent = !slash         ? cairn_strdup(".")
+                   : slash == path ? cairn_strdup("/")
+                                   : cairn_strndup(path, (size_t)(slash - path));
     if (!parent) return ERR(CAIRN_ENOMEM, "out of memory creating %s", path);
     int rc = strcmp(parent, path) != 0 ? mkdir_private(parent) : CAIRN_OK;
     if (rc == CAIRN_OK) {
