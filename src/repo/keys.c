@@ -217,10 +217,10 @@ static int keyfile_check_header(const uint8_t *d, size_t len, const kdf_limits *
             "secret key file %s asks for Argon2id with ops %u and %u KiB, below Argon2id's "
             "minimum: the file is damaged", path, ops, kib);
     FAIL_IF(kdf_above(lim, ops, kib), CAIRN_ECORRUPT,
-            "secret key file %s asks for Argon2id with ops %u and %u MiB, over what cairn "
+            "secret key file %s asks for Argon2id with ops %u and %u KiB, over what cairn "
             "accepts (ops %u, %u MiB, ops x memory %llu MiB): the file is damaged or was not "
             "made by cairn; refusing to spend that much time and memory",
-            path, ops, kib / 1024, lim->max_ops, lim->max_mem_kib / 1024,
+            path, ops, kib, lim->max_ops, lim->max_mem_kib / 1024,
             (unsigned long long)(lim->max_work / 1024));
     return CAIRN_OK;
 }
