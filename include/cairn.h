@@ -603,6 +603,109 @@ CAIRN_API int cairn_trusted_keys(cairn_db *db, int (*cb)(const char *line, void 
                                  void *payload);
 
 /* ---------------------------------------------------------------------------------------------
+ * Signing keys (Ed25519) for signed commits. docs/FORMAT.md, "Signing keys", gives every byte.
+ *
+ * A key directory holds, per key, NAME.pub (one text line, "cairn-ed25519 <64 hex> NAME\n",
+ * mode 0644) and NAME.key (the secret key sealed with XChaCha20-Poly1305 under a key derived
+ * from a passphrase by Argon2id, mode 0600). Every call below takes the directory as `dir`;
+ * NULL means the default: $CAIRN_HOME/keys, or $HOME/.cairn/keys when CAIRN_HOME is not set.
+ *
+ * Names are 1..CAIRN_KEY_NAME_MAX characters of [A-Za-z0-9._-], not starting with '.' or '-'.
+ * A key's fingerprint is the first 16 hex digits of the SHA-256 of its 32-byte public key.
+ * Loading a secret key (cairn_signer_open, cairn_key_check_passphrase) costs one Argon2id
+ * derivation: about a tenth of a second and 64 MiB with the default limits.
+ * ------------------------------------------------------------------------------------------- */
+
+#define CAIRN_KEY_NAME_MAX 64u       /**< characters of a key name */
+#define CAIRN_KEY_PUBLIC_SIZE 32u    /**< bytes of an Ed25519 public key */
+#define CAIRN_KEY_FINGERPRINT_LEN 16u/**< hex digits of a fingerprint */
+
+/** The public facts about a key. */
+typedef struct cairn_key_info {
+    char name[CAIRN_KEY_NAME_MAX + 1];                 /**< NUL-terminated */
+    char fingerprint[CAIRN_KEY_FINGERPRINT_LEN + 1];   /**< 16 lowercase hex digits, NUL */
+    uint8_t public_key[CAIRN_KEY_PUBLIC_SIZE];
+} cairn_key_info;
+
+/** Flag for cairn_key_generate(): store the secret key without a passphrase. Anyone who can
+ *  read NAME.key can then sign as this key; meant for throwaway and test keys only. */
+#define CAIRN_KEY_UNPROTECTED 0x1u
+
+/** Makes a new key pair and writes NAME.key and NAME.pub into dir (created with mode 0700,
+ *  parents included, when missing). Each file is written to a temp file, synced, then linked
+ *  into place, so a crash leaves either no file or a whole one; an existing key is never
+ *  replaced.
+ *  @param[out] out         the new key's name, fingerprint and public key; may be NULL
+ *  @param[in]  dir         the key directory, or NULL for the default
+ *  @param[in]  name        the key's name
+ *  @param[in]  passphrase  protects the secret key; must be non-empty unless flags has
+ *                          CAIRN_KEY_UNPROTECTED, and then must be NULL or ""
+ *  @param[in]  flags       0 or CAIRN_KEY_UNPROTECTED
+ *  @return CAIRN_OK; CAIRN_EEXIST (NAME.key or NAME.pub exists already); CAIRN_EINVAL (bad
+ *          name, unknown flag, an empty passphrase without CAIRN_KEY_UNPROTECTED or a
+ *          passphrase with it, no default directory because neither CAIRN_HOME nor HOME is
+ *          set, or dir is not a directory); CAIRN_EAUTH (permission denied); CAIRN_ENOSPC;
+ *          CAIRN_EIO; CAIRN_ENOMEM. */
+CAIRN_API int cairn_key_generate(cairn_key_info *out, const char *dir, const char *name,
+                                 const char *passphrase, unsigned flags);
+
+/** Calls cb once per key in dir, in name order (bytewise). A key is a regular file NAME.pub
+ *  with a valid NAME; other files are skipped. Every NAME.pub is read and checked before the
+ *  first call, so a damaged one fails the whole listing (naming the file) rather than
+ *  ending it half-way. A missing directory has no keys: CAIRN_OK without calls. A non-zero
+ *  return from cb stops the walk and is returned.
+ *  @param[in] cb  receives each key; the info is borrowed, valid until cb returns
+ *  @return CAIRN_OK; cb's non-zero value; CAIRN_ECORRUPT (a .pub file is damaged, or holds
+ *          another name than its file's); CAIRN_EINVAL (no default directory; dir is not a
+ *          directory); CAIRN_EAUTH (permission denied); CAIRN_EIO; CAIRN_ENOMEM. */
+CAIRN_API int cairn_key_list(const char *dir, int (*cb)(const cairn_key_info *info, void *payload),
+                             void *payload);
+
+/** Reads NAME.pub from dir.
+ *  @param[out] out  the key's public facts
+ *  @return CAIRN_OK; CAIRN_ENOTFOUND (no such key); CAIRN_ECORRUPT (the file is damaged or
+ *          names another key); CAIRN_EINVAL (bad name; no default directory); CAIRN_EAUTH
+ *          (permission denied); CAIRN_EIO. */
+CAIRN_API int cairn_key_public(cairn_key_info *out, const char *dir, const char *name);
+
+/** Parses one public key line, "cairn-ed25519 <64 lowercase hex digits> NAME", optionally
+ *  followed by one "\n" and nothing else: the contents of a .pub file, as given to a command
+ *  that trusts a key. The public key must be a valid Ed25519 point.
+ *  @param[out] out   the key's public facts
+ *  @param[in]  line  a NUL-terminated string
+ *  @return CAIRN_OK, or CAIRN_EINVAL saying what is wrong with the line. */
+CAIRN_API int cairn_key_parse_public(cairn_key_info *out, const char *line);
+
+/** Loads the secret key NAME from dir, then wipes it: lets a program learn that a passphrase is
+ *  wrong before it starts work that needs the key.
+ *  @return CAIRN_OK; CAIRN_EAUTH (wrong passphrase, or NAME.key was altered; also permission
+ *          denied); CAIRN_ENOTFOUND (no NAME.key or NAME.pub); CAIRN_ECORRUPT (a damaged file,
+ *          or Argon2id limits over what cairn accepts); CAIRN_EINVAL (bad name; no default
+ *          directory); CAIRN_EIO; CAIRN_ENOMEM. */
+CAIRN_API int cairn_key_check_passphrase(const char *dir, const char *name,
+                                         const char *passphrase);
+
+/* cairn_signer (declared with the commit options above) is a loaded secret key, for
+ * cairn_commit_options.signer. The secret stays in locked, guarded memory (libsodium's
+ * sodium_malloc) and is wiped when the signer is closed. A signer may be used by several
+ * threads at once. */
+
+/** Loads the secret key NAME from dir.
+ *  @param[out] out         caller closes with cairn_signer_close()
+ *  @param[in]  passphrase  the key's passphrase; NULL or "" for a key made with
+ *                          CAIRN_KEY_UNPROTECTED
+ *  @return as cairn_key_check_passphrase(). */
+CAIRN_API int cairn_signer_open(cairn_signer **out, const char *dir, const char *name,
+                                const char *passphrase);
+
+/** The public facts of a loaded key.
+ *  @param[out] out  the signer's name, fingerprint and public key. */
+CAIRN_API void cairn_signer_info(cairn_key_info *out, const cairn_signer *signer);
+
+/** Wipes the secret key and frees the signer. Accepts NULL. */
+CAIRN_API void cairn_signer_close(cairn_signer *signer);
+
+/* ---------------------------------------------------------------------------------------------
  * Repository statistics
  * ------------------------------------------------------------------------------------------- */
 

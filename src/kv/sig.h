@@ -7,9 +7,7 @@
 
 #include "kv.h"
 #include "repo/commit.h"
-
-/** Signs c with a loaded key (the keys module). */
-int signer_sign_commit(cairn_signer *signer, commit *c);
+#include "repo/keys.h" /* signer_sign_commit(): signs c with a loaded key */
 
 /** Signs c with signer (NULL: leaves it unsigned, unless the repository requires signatures:
  *  then CAIRN_EAUTH). */
