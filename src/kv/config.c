@@ -8,6 +8,7 @@
 
 #include "base/hash.h"
 #include "config.h"
+#include "repo/keys.h"
 #include "repo/refs.h"
 
 /* Loads the settings object (an empty one when there are none yet). Caller json_decref()s. */
@@ -66,21 +67,16 @@ int config_require_signature(cairn_db *db, bool *out)
     return CAIRN_OK;
 }
 
-/* The 32-byte key of a ".pub" line ("cairn-ed25519 <64 hex> NAME"). */
+/* The public key of a stored trust entry (a canonical ".pub" line), or false if it is not one
+ * (an entry written by a future version, or damaged: it trusts nothing). */
 static bool pub_of_line(const char *line, uint8_t out[32])
 {
-    const char *p = strchr(line, ' ');
-    if (!p || strncmp(line, "cairn-ed25519 ", 14) != 0) return false;
-    char hex[65];
-    if (strlen(p + 1) < 64) return false;
-    memcpy(hex, p + 1, 64);
-    hex[64] = '\0';
-    cairn_id id;
-    if (cairn_id_from_hex(&id, hex) != CAIRN_OK) {
+    cairn_key_info ki;
+    if (publine_parse(&ki, line, strlen(line), "trusted key", CAIRN_ECORRUPT) != CAIRN_OK) {
         cairn_error_clear();
         return false;
     }
-    memcpy(out, id.bytes, 32);
+    memcpy(out, ki.public_key, 32);
     return true;
 }
 
@@ -101,35 +97,35 @@ int config_is_trusted(cairn_db *db, const uint8_t pub[32], bool *out)
     return CAIRN_OK;
 }
 
-int cairn_config_get(char **out, cairn_db *db, const char *key)
+int cairn_config_get(char **out, cairn_db *db, const char *name)
 {
     json_t *obj;
     cairn_id id;
     bool exists;
     TRY(config_load(db, &obj, &id, &exists));
-    json_t *v = json_object_get(obj, key);
+    json_t *v = json_object_get(obj, name);
     int rc = CAIRN_OK;
-    if (!v || !json_is_string(v)) rc = ERR(CAIRN_ENOTFOUND, "setting '%s' is not set", key);
+    if (!v || !json_is_string(v)) rc = ERR(CAIRN_ENOTFOUND, "setting '%s' is not set", name);
     else if (!(*out = cairn_strdup(json_string_value(v)))) rc = ERR(CAIRN_ENOMEM, "out of memory");
     json_decref(obj);
     return rc;
 }
 
-int cairn_config_set(cairn_db *db, const char *key, const char *value)
+int cairn_config_set(cairn_db *db, const char *name, const char *value)
 {
     FAIL_IF(db->r.readonly, CAIRN_EREADONLY, "repository %s was opened read-only", db->r.url);
-    FAIL_IF(strcmp(key, CONFIG_REQUIRE_SIGNATURE) != 0, CAIRN_EINVAL,
-            "unknown setting '%s' (known: %s)", key, CONFIG_REQUIRE_SIGNATURE);
+    FAIL_IF(strcmp(name, CONFIG_REQUIRE_SIGNATURE) != 0, CAIRN_EINVAL,
+            "unknown setting '%s' (known: %s)", name, CONFIG_REQUIRE_SIGNATURE);
     FAIL_IF(value && strcmp(value, "true") != 0 && strcmp(value, "false") != 0, CAIRN_EINVAL,
-            "setting '%s' takes true or false", key);
+            "setting '%s' takes true or false", name);
     pthread_mutex_lock(&db->wmu);
     json_t *obj;
     cairn_id id;
     bool exists;
     int rc = config_load(db, &obj, &id, &exists);
     if (rc == CAIRN_OK) {
-        if (value) json_object_set_new(obj, key, json_string(value));
-        else json_object_del(obj, key);
+        if (value) json_object_set_new(obj, name, json_string(value));
+        else json_object_del(obj, name);
         rc = config_store(db, obj, &id, exists);
         json_decref(obj);
     }
@@ -140,14 +136,14 @@ int cairn_config_set(cairn_db *db, const char *key, const char *value)
 int cairn_trust_key(cairn_db *db, const char *pub_line)
 {
     FAIL_IF(db->r.readonly, CAIRN_EREADONLY, "repository %s was opened read-only", db->r.url);
-    uint8_t k[32], have[32];
-    size_t n = strcspn(pub_line, "\n");
-    char line[512];
-    FAIL_IF(n >= sizeof line, CAIRN_EINVAL, "public key line is too long");
-    memcpy(line, pub_line, n);
-    line[n] = '\0';
-    FAIL_IF(!pub_of_line(line, k), CAIRN_EINVAL,
-            "'%s' is not a public key line (cairn-ed25519 <64 hex digits> NAME)", line);
+    FAIL_IF(!pub_line, CAIRN_EINVAL, "cairn_trust_key: a public key line is required");
+    cairn_key_info ki;
+    TRY(publine_parse(&ki, pub_line, strlen(pub_line), "public key line", CAIRN_EINVAL));
+    uint8_t have[32];
+    const uint8_t *k = ki.public_key;
+    char line[PUBLINE_MAX + 1];
+    size_t n = publine_format(line, ki.name, ki.public_key);
+    line[n - 1] = '\0'; /* stored without its newline */
     pthread_mutex_lock(&db->wmu);
     json_t *obj;
     cairn_id id;

@@ -1,34 +1,22 @@
 /*
  * sig.c - grading and applying commit signatures (see sig.h). Verification needs only
- * libsodium's Ed25519 and the repository's trusted keys; signing uses a key loaded by the keys
+ * the keys module's Ed25519 check and the repository's trusted keys; signing uses a key loaded by the keys
  * module (cairn_signer).
  */
-#include <sodium.h>
-#include <stdio.h>
-
-#include "base/hash.h"
 #include "config.h"
 #include "sig.h"
 
-void sig_fingerprint(char out[17], const uint8_t pub[32])
-{
-    cairn_id h;
-    hash_sha256(&h, pub, 32);
-    hex_encode(out, h.bytes, 8);
-}
+void sig_fingerprint(char out[17], const uint8_t pub[32]) { key_fingerprint(out, pub); }
 
 int sig_status(cairn_db *db, const commit *c, int *status, char fpr[17])
 {
     fpr[0] = '\0';
     *status = CAIRN_SIG_NONE;
     if (!c->is_signed) return CAIRN_OK;
-    FAIL_IF(sodium_init() < 0, CAIRN_EIO, "libsodium could not be initialised");
-    sig_fingerprint(fpr, c->signer);
-    cairn_buf payload = CAIRN_BUF_INIT;
-    TRY(commit_signing_payload(&payload, c));
-    bool good = crypto_sign_verify_detached(c->signature, payload.data, payload.len, c->signer) == 0;
-    cairn_buf_dispose(&payload);
-    if (!good) {
+    key_fingerprint(fpr, c->signer);
+    int v = key_verify_commit(c);
+    if (v < 0) return v;
+    if (v != SIG_GOOD) {
         *status = CAIRN_SIG_BAD;
         return CAIRN_OK;
     }
