@@ -135,7 +135,7 @@ typedef struct cairn_db cairn_db;
 #define CAIRN_OPEN_EXCL 0x2u      /**< with CREATE: fail with CAIRN_EEXIST if it exists */
 #define CAIRN_OPEN_READONLY 0x4u  /**< take no writer lock; writes fail with CAIRN_EREADONLY */
 
-#define CAIRN_OPEN_OPTIONS_VERSION 2 /* 2: read_threads */
+#define CAIRN_OPEN_OPTIONS_VERSION 3 /* 2: read_threads; 3: durability and the log */
 /** Options for cairn_open(). Initialise with CAIRN_OPEN_OPTIONS_INIT. */
 typedef struct cairn_open_options {
     unsigned version;        /**< CAIRN_OPEN_OPTIONS_VERSION */
@@ -147,11 +147,30 @@ typedef struct cairn_open_options {
     int read_threads;        /**< (version 2) threads that fetch and verify chunks ahead of
                                   cursors: 0 = default (one fewer than the CPUs, at most 4);
                                   CAIRN_READ_THREADS_NONE = read on the caller's thread only */
+    int durability;          /**< (version 3) the default for writes: CAIRN_DURABILITY_DURABLE
+                                  (0: a write returns once its log record is fsynced) or
+                                  CAIRN_DURABILITY_RELAXED (it returns once the record is
+                                  written; a crash of the machine, not of the process, can lose
+                                  the writes of the last sync_interval_ms) */
+    unsigned sync_interval_ms;  /**< (3) how often relaxed writes are fsynced; 0 = 100 ms */
+    size_t memtable_bytes;   /**< (3) checkpoint when writes not yet in the trees take more
+                                  memory than this; 0 = 64 MiB. Writers wait (briefly) when
+                                  checkpoints fall 4 times this far behind */
+    unsigned oplog_keep_segments; /**< (3) retired log segments kept for cairn_oplog(); 0 = 16 */
+    unsigned oplog_keep_seconds;  /**< (3) beyond those, keep any younger than this; 0 = none */
+    uint64_t wal_segment_bytes;   /**< (3) size of a log segment file; 0 = 64 MiB */
+    const char *wal_dir;     /**< (3) for stores other than the local one: a directory for the
+                                  write-ahead log. NULL: writes go straight to the trees (each
+                                  one durable on its own, slower). A local store keeps its log in
+                                  DIR/wal and ignores this */
 } cairn_open_options;
+
+#define CAIRN_DURABILITY_DURABLE 0
+#define CAIRN_DURABILITY_RELAXED 1
 
 #define CAIRN_COMPRESSION_NONE (-1)
 #define CAIRN_READ_THREADS_NONE (-1)
-#define CAIRN_OPEN_OPTIONS_INIT { CAIRN_OPEN_OPTIONS_VERSION, 0, 0, 0, 0, 0 }
+#define CAIRN_OPEN_OPTIONS_INIT { CAIRN_OPEN_OPTIONS_VERSION, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, NULL }
 
 /** Opens (or with CAIRN_OPEN_CREATE creates) a repository.
  *  @param[out] out   the handle; caller closes with cairn_close()
@@ -350,11 +369,23 @@ CAIRN_API int cairn_batch_delete(cairn_batch *batch, cairn_table *table, const v
 /** @return the number of operations in the batch. */
 CAIRN_API size_t cairn_batch_count(const cairn_batch *batch);
 
-/** Applies the batch atomically and durably, then empties it for reuse. On failure nothing of
- *  the batch is visible and the batch keeps its operations.
+/** Applies the batch atomically and (by the repository's default) durably, then empties it for
+ *  reuse. On failure nothing of the batch is visible and the batch keeps its operations.
+ *  A batch is one record of the write-ahead log: concurrent commits from several threads share
+ *  one write and one fsync (group commit); it becomes visible to readers once logged, and
+ *  reaches the trees at the next checkpoint. A very large batch (over 64k operations or 16 MiB)
+ *  is instead applied to the trees directly, after a checkpoint, with writers held back.
  *  @return CAIRN_OK; CAIRN_ESTATE (an earlier call on the batch failed); CAIRN_ENOTFOUND (a table
  *          was dropped); CAIRN_EIO; CAIRN_ENOSPC; CAIRN_ENOMEM; CAIRN_ECORRUPT. */
 CAIRN_API int cairn_batch_commit(cairn_batch *batch);
+
+#define CAIRN_WRITE_DURABLE 0x1u  /**< fsync the log before returning (whatever the default) */
+#define CAIRN_WRITE_RELAXED 0x2u  /**< return once the log record is written (the repository's
+                                       sync_interval_ms bounds the loss window) */
+
+/** cairn_batch_commit() with the durability of this call chosen by flags (one of
+ *  CAIRN_WRITE_DURABLE or CAIRN_WRITE_RELAXED; 0 = the repository's default). */
+CAIRN_API int cairn_batch_commit_flags(cairn_batch *batch, unsigned flags);
 
 /** Empties the batch and clears its failed state. */
 CAIRN_API void cairn_batch_clear(cairn_batch *batch);
@@ -706,6 +737,60 @@ CAIRN_API void cairn_signer_info(cairn_key_info *out, const cairn_signer *signer
 CAIRN_API void cairn_signer_close(cairn_signer *signer);
 
 /* ---------------------------------------------------------------------------------------------
+ * The working set: checkpoints and the operation log
+ * ------------------------------------------------------------------------------------------- */
+
+/** Moves every write that is only in the write-ahead log (and memory) into the trees now, and
+ *  publishes the new working root. Runs by itself when the memtable outgrows
+ *  memtable_bytes, before commit, checkout, merge and diff of the working state, and on close;
+ *  call it to bound recovery time or before copying the repository's files.
+ *  @return CAIRN_OK (also on a read-only handle: nothing to do); CAIRN_EIO; CAIRN_ENOSPC;
+ *          CAIRN_ECONFLICT (another process moved the working root); CAIRN_ENOMEM. */
+CAIRN_API int cairn_checkpoint(cairn_db *db);
+
+#define CAIRN_OPLOG_BATCH 1       /**< a batch of writes */
+#define CAIRN_OPLOG_CHECKPOINT 2  /**< the trees took in every record up to `through` */
+#define CAIRN_OPLOG_BULK 3        /**< a large batch applied to the trees directly */
+
+#define CAIRN_OP_PUT 1
+#define CAIRN_OP_DELETE 2
+#define CAIRN_OP_CREATE 3         /**< the batch creates a table (when it is missing) */
+
+/** One operation of a batch record. */
+typedef struct cairn_oplog_op {
+    int type;                /**< CAIRN_OP_* */
+    const char *table;
+    const void *key;         /**< NULL for CAIRN_OP_CREATE */
+    size_t klen;
+    const void *val;         /**< CAIRN_OP_PUT only */
+    size_t vlen;
+} cairn_oplog_op;
+
+/** One record of the operation log. Pointers are valid during the callback only. */
+typedef struct cairn_oplog_record {
+    uint64_t seq;            /**< sequence number within the branch's log */
+    int64_t time_ns;         /**< when it was logged: ns since the Unix epoch, UTC */
+    int kind;                /**< CAIRN_OPLOG_* */
+    size_t nops;             /**< BATCH: its operations, in (table, key) order */
+    const cairn_oplog_op *ops;
+    uint64_t through;        /**< CHECKPOINT: the last record it took in */
+    uint64_t bulk_ops;       /**< BULK: how many operations */
+    cairn_id catalog_before; /**< CHECKPOINT, BULK: the catalog root (every table) before ... */
+    cairn_id catalog_after;  /**< ... and after */
+    cairn_id root_record;    /**< CHECKPOINT: the working root it published */
+} cairn_oplog_record;
+
+/** Lists the operation log of the checked-out branch in sequence order: retired log segments
+ *  (kept by oplog_keep_segments / oplog_keep_seconds) and the live ones. Records with
+ *  seq >= since_seq and time_ns within [from_ns, to_ns] (0: unbounded) are passed to cb; a
+ *  non-zero return from cb stops the walk and is returned.
+ *  @return CAIRN_OK; CAIRN_EUNSUPPORTED (this repository keeps no log: "mem:" or a store without
+ *          wal_dir); CAIRN_ECORRUPT (a record in the middle of a segment is damaged: named with
+ *          its file and offset); CAIRN_EIO; CAIRN_ENOMEM. */
+CAIRN_API int cairn_oplog(cairn_db *db, uint64_t since_seq, int64_t from_ns, int64_t to_ns,
+                          int (*cb)(const cairn_oplog_record *rec, void *payload), void *payload);
+
+/* ---------------------------------------------------------------------------------------------
  * Repository statistics
  * ------------------------------------------------------------------------------------------- */
 
@@ -719,6 +804,19 @@ typedef struct cairn_db_stats {
     uint64_t cache_misses;
     uint64_t chunks_read;    /**< chunks fetched from the store and verified since open */
     uint64_t chunks_written; /**< new chunks written since open */
+    /* the working set (write-ahead log and memtables) of the checked-out branch */
+    uint64_t wal_bytes;      /**< in live log segments (allocated size of the active one) */
+    uint64_t wal_segments;   /**< live log segments */
+    uint64_t oplog_segments; /**< retired segments kept for the operation log */
+    uint64_t wal_last_seq;   /**< sequence number of the newest log record */
+    uint64_t wal_synced_seq; /**< ... and of the newest one known to be fsynced */
+    uint64_t memtable_bytes; /**< memory held by writes not yet in the trees */
+    uint64_t memtable_entries;
+    uint64_t tree_seq;       /**< the trees hold every record up to this sequence number */
+    uint64_t checkpoints;    /**< checkpoints since open */
+    int64_t last_checkpoint_ns; /**< wall time (ns since the epoch, UTC) of the last one; 0 none */
+    uint64_t recovery_ns;    /**< time the last open spent replaying the log */
+    uint64_t recovered_records; /**< records it replayed */
 } cairn_db_stats;
 
 /** @return CAIRN_OK, CAIRN_EIO or CAIRN_ENOMEM. */

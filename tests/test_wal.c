@@ -35,7 +35,7 @@ static int collect(const wal_record *r, void *ctx)
 
 static wal_options opts(const char *dir)
 {
-    wal_options o = { dir, false, false, 0, 1 << 16, 4 };
+    wal_options o = { .dir = dir, .segment_bytes = 1 << 16, .retain_segments = 4 };
     return o;
 }
 
@@ -307,12 +307,12 @@ static void relaxed_mode(void)
 {
     const char *dir = test_tmpdir();
     wal_options o = opts(dir);
-    o.relaxed = true;
     o.sync_interval_ms = 5;
     wal *w;
     uint64_t last;
     CHECK_OK(wal_open(&w, &o, 0, NULL, NULL, &last));
-    for (int i = 0; i < 200; i++) CHECK_OK(append_str(w, "relaxed", NULL));
+    for (int i = 0; i < 200; i++)
+        CHECK_OK(wal_append(w, WAL_BATCH, "relaxed", 7, false, NULL, NULL, NULL));
     usleep(30000);
     wal_stats st;
     wal_stats_get(w, &st);

@@ -292,14 +292,14 @@ static int apply_table(cairn_batch *b, version *base, size_t from, size_t to, tr
     return CAIRN_OK;
 }
 
-int cairn_batch_commit(cairn_batch *b)
+/* Large batches skip the log: written straight into the trees (after a checkpoint, with the
+ * log's writers held back), they are durable when the new working root is. */
+#define BULK_OPS 65536
+#define BULK_BYTES (16u << 20)
+
+static int commit_bulk(cairn_batch *b)
 {
-    if (b->failed)
-        return ERR(CAIRN_ESTATE, "an earlier operation on this batch failed; clear or free it");
-    if (b->n == 0) return CAIRN_OK;
     cairn_db *db = b->db;
-    b->ops = bop_sort_all(b->ops, b->n, b->nnames);
-    b->cap = b->n;
     tree_edit *edits = cairn_malloc(b->n * sizeof *edits);
     table_change *changes = cairn_calloc(b->nnames, sizeof *changes);
     if (!edits || !changes) {
@@ -307,9 +307,13 @@ int cairn_batch_commit(cairn_batch *b)
         free(changes);
         return ERR(CAIRN_ENOMEM, "out of memory committing a batch of %zu operations", b->n);
     }
-    pthread_mutex_lock(&db->wmu);
+    int rc = db_exclusive_begin(db);
+    if (rc < 0) {
+        free(edits);
+        free(changes);
+        return rc;
+    }
     version *base = db_current(db);
-    int rc = CAIRN_OK;
     size_t nch = 0;
     for (size_t from = 0; rc == CAIRN_OK && from < b->n;) {
         size_t to = from + 1;
@@ -320,13 +324,74 @@ int cairn_batch_commit(cairn_batch *b)
         from = to;
     }
     if (rc == CAIRN_OK && nch > 0) rc = db_commit(db, base, changes, nch);
+    if (rc == CAIRN_OK && nch > 0) { /* for the operation log */
+        version *now = db_current(db);
+        walrec_bulk wb = { b->n, base->rec.catalog, now->rec.catalog };
+        version_release(now);
+        uint8_t rec[WALREC_BULK_SIZE];
+        walrec_bulk_encode(rec, &wb);
+        if (working_note(db, WAL_BULK, rec, sizeof rec) < 0)
+            cairn_diag(CAIRN_LOG_WARN, "%s: a bulk batch is in the trees but not in the "
+                       "operation log: %s", db->r.url, cairn_error_last()->message);
+    }
     version_release(base);
-    pthread_mutex_unlock(&db->wmu);
+    db_exclusive_end(db);
     free(edits);
     free(changes);
+    return rc;
+}
+
+/* Small batches: one log record, then the memtable. */
+static int commit_logged(cairn_batch *b, bool durable)
+{
+    walrec_table *tables = cairn_malloc(b->nnames * sizeof *tables);
+    walrec_op *ops = cairn_malloc(b->n * sizeof *ops);
+    int rc = tables && ops ? CAIRN_OK : ERR(CAIRN_ENOMEM, "out of memory committing a batch");
+    for (size_t i = 0; rc == CAIRN_OK && i < b->nnames; i++)
+        tables[i] = (walrec_table){ b->names[i], b->create[i] ? WALREC_CREATE : 0u };
+    size_t m = 0;
+    for (size_t i = 0; rc == CAIRN_OK && i < b->n; i++) {
+        const bop *o = &b->ops[i];
+        if (i + 1 < b->n) {
+            const bop *nx = &b->ops[i + 1];
+            if (o->table == nx->table && o->prefix == nx->prefix && o->klen == nx->klen &&
+                memcmp(o->kv, nx->kv, o->klen) == 0)
+                continue; /* a later operation on this key wins */
+        }
+        ops[m++] = (walrec_op){ o->op == EDIT_PUT ? WALREC_PUT : WALREC_DEL, o->table, o->kv,
+                                o->kv + o->klen, o->klen, o->vlen };
+    }
+    cairn_buf payload = CAIRN_BUF_INIT;
+    if (rc == CAIRN_OK) rc = walrec_batch_encode(&payload, tables, b->nnames, ops, m);
+    if (rc == CAIRN_OK) rc = working_write(b->db, &payload, tables, b->nnames, durable);
+    cairn_buf_dispose(&payload);
+    free(tables);
+    free(ops);
+    return rc;
+}
+
+int cairn_batch_commit_flags(cairn_batch *b, unsigned flags)
+{
+    if (b->failed)
+        return ERR(CAIRN_ESTATE, "an earlier operation on this batch failed; clear or free it");
+    FAIL_IF(flags & ~(CAIRN_WRITE_DURABLE | CAIRN_WRITE_RELAXED) ||
+                (flags & CAIRN_WRITE_DURABLE && flags & CAIRN_WRITE_RELAXED),
+            CAIRN_EINVAL, "batch commit flags 0x%x: give CAIRN_WRITE_DURABLE or "
+            "CAIRN_WRITE_RELAXED (or 0 for the repository's default)", flags);
+    if (b->n == 0) return CAIRN_OK;
+    bool durable = flags & CAIRN_WRITE_DURABLE  ? true
+                   : flags & CAIRN_WRITE_RELAXED ? false
+                                                 : !b->db->w.relaxed;
+    b->ops = bop_sort_all(b->ops, b->n, b->nnames);
+    b->cap = b->n;
+    size_t bytes = 0;
+    for (block *blk = b->blocks; blk; blk = blk->next) bytes += blk->used;
+    int rc = b->n >= BULK_OPS || bytes >= BULK_BYTES ? commit_bulk(b) : commit_logged(b, durable);
     if (rc == CAIRN_OK) cairn_batch_clear(b);
     return rc;
 }
+
+int cairn_batch_commit(cairn_batch *b) { return cairn_batch_commit_flags(b, 0); }
 
 /* ---- single operations: one-entry batches ---- */
 
@@ -336,18 +401,19 @@ static int single(cairn_table *t, const void *key, size_t klen, const void *val,
     TRY(kv_check_sizes(t, klen, op == EDIT_PUT ? &vlen : NULL));
     cairn_db *db = t->db;
     FAIL_IF(db->r.readonly, CAIRN_EREADONLY, "cannot write: %s was opened read-only", db->r.url);
-    tree_edit e = { key, val, (uint32_t)klen, (uint32_t)vlen, op };
-    pthread_mutex_lock(&db->wmu);
-    version *base = db_current(db);
-    table_change ch = { t->name, false, { { 0 } } };
-    cairn_id old_root;
-    bool created = false;
-    int rc = kv_table_root_for_write(db, base, t->name, t->create_on_write, &old_root, &created);
-    if (rc == CAIRN_OK) rc = tree_apply(&db->r.cs, &ch.root, &old_root, &e, 1);
-    if (rc == CAIRN_OK && (created || memcmp(ch.root.bytes, old_root.bytes, CAIRN_ID_SIZE) != 0))
-        rc = db_commit(db, base, &ch, 1);
-    version_release(base);
-    pthread_mutex_unlock(&db->wmu);
+    walrec_table wt = { t->name, t->create_on_write ? WALREC_CREATE : 0u };
+    walrec_op o = { op == EDIT_PUT ? WALREC_PUT : WALREC_DEL, 0, key, val, (uint32_t)klen,
+                    (uint32_t)vlen };
+    uint8_t small[512];
+    cairn_buf payload = CAIRN_BUF_INIT;
+    bool fits = klen + vlen + strlen(t->name) + 32 <= sizeof small;
+    if (fits) { /* no allocation for the common small write */
+        payload.data = small;
+        payload.cap = sizeof small;
+    }
+    int rc = walrec_batch_encode(&payload, &wt, 1, &o, 1);
+    if (rc == CAIRN_OK) rc = working_write(db, &payload, &wt, 1, !db->w.relaxed);
+    if (!fits) cairn_buf_dispose(&payload);
     return rc;
 }
 

@@ -2,6 +2,7 @@
  * db.c - opening and closing a repository handle, versions and snapshots, table handles, the
  * catalog commit that every write ends in, and statistics.
  */
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "kv.h"
@@ -95,6 +96,71 @@ int version_load(cairn_db *db, version **out, const cairn_id *rec_id, const root
     return CAIRN_OK;
 }
 
+/* ---- table ids ---- */
+
+int db_table_id(cairn_db *db, const char *name, uint32_t *out)
+{
+    working *w = &db->w;
+    pthread_mutex_lock(&w->idmu);
+    size_t lo = 0, hi = w->nnames;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        int c = strcmp(w->names[w->order[mid] - 1], name);
+        if (c == 0) {
+            *out = w->order[mid];
+            pthread_mutex_unlock(&w->idmu);
+            return CAIRN_OK;
+        }
+        if (c < 0) lo = mid + 1;
+        else hi = mid;
+    }
+    int rc = CAIRN_OK;
+    if (w->nnames == w->cap) {
+        size_t cap = w->cap ? w->cap * 2 : 16;
+        char **nn = cairn_realloc(w->names, cap * sizeof *nn);
+        if (nn) w->names = nn;
+        uint32_t *no = nn ? cairn_realloc(w->order, cap * sizeof *no) : NULL;
+        if (no) {
+            w->order = no;
+            w->cap = cap;
+        } else {
+            rc = ERR(CAIRN_ENOMEM, "out of memory naming table '%s'", name);
+        }
+    }
+    char *copy = rc == CAIRN_OK ? cairn_strdup(name) : NULL;
+    if (rc == CAIRN_OK && !copy) rc = ERR(CAIRN_ENOMEM, "out of memory naming table '%s'", name);
+    if (rc == CAIRN_OK) {
+        w->names[w->nnames] = copy;
+        memmove(&w->order[lo + 1], &w->order[lo], (w->nnames - lo) * sizeof *w->order);
+        w->order[lo] = (uint32_t)++w->nnames;
+        *out = (uint32_t)w->nnames;
+    }
+    pthread_mutex_unlock(&w->idmu);
+    return rc;
+}
+
+const char *db_table_name(cairn_db *db, uint32_t id)
+{
+    pthread_mutex_lock(&db->w.idmu);
+    const char *name = id >= 1 && id <= db->w.nnames ? db->w.names[id - 1] : NULL;
+    pthread_mutex_unlock(&db->w.idmu);
+    return name;
+}
+
+/* ---- open and close ---- */
+
+static void db_free(cairn_db *db)
+{
+    version_release(db->cur);
+    mem_release(db->mem);
+    mem_release(db->imm);
+    repo_close(&db->r);
+    pthread_mutex_destroy(&db->vmu);
+    pthread_mutex_destroy(&db->wmu);
+    pthread_rwlock_destroy(&db->gate);
+    free(db);
+}
+
 static int db_open_common(cairn_db **out, const char *url, cairn_store *store,
                           const cairn_open_options *opts)
 {
@@ -103,21 +169,41 @@ static int db_open_common(cairn_db **out, const char *url, cairn_store *store,
         if (store) store->close(store);
         return ERR(CAIRN_ENOMEM, "out of memory opening %s", url ? url : "a repository");
     }
+    pthread_mutex_init(&db->vmu, NULL);
+    pthread_mutex_init(&db->wmu, NULL);
+    pthread_rwlockattr_t ra;
+    pthread_rwlockattr_init(&ra);
+    /* exclusive operations (commit, checkout...) must not starve behind a stream of writers */
+    pthread_rwlockattr_setkind_np(&ra, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+    pthread_rwlock_init(&db->gate, &ra);
+    pthread_rwlockattr_destroy(&ra);
     cairn_id rec_id;
     rootrec rec;
     int rc = repo_open(&db->r, url, store, opts, &rec_id, &rec);
     if (rc < 0) {
+        pthread_mutex_destroy(&db->vmu);
+        pthread_mutex_destroy(&db->wmu);
+        pthread_rwlock_destroy(&db->gate);
         free(db);
         return rc;
     }
     rc = version_load(db, &db->cur, &rec_id, &rec);
-    if (rc < 0) {
-        repo_close(&db->r);
-        free(db);
-        return rc;
+    if (rc == CAIRN_OK) rc = working_open(db, opts);
+    /* A reader may race a writer's checkpoint (which retires log segments after moving the
+     * working root): read the working root again and retry. */
+    for (int tries = 0; rc < 0 && db->r.readonly && db->cur && tries < 3; tries++) {
+        if (rc != CAIRN_ECORRUPT && rc != CAIRN_ENOTFOUND && rc != CAIRN_EIO) break;
+        cairn_error_clear();
+        rc = working_switch(db);
     }
-    pthread_mutex_init(&db->vmu, NULL);
-    pthread_mutex_init(&db->wmu, NULL);
+    if (rc < 0) {
+        int code = cairn_error_last()->code;
+        char msg[1024];
+        snprintf(msg, sizeof msg, "%s", cairn_error_last()->message);
+        working_close(db);
+        db_free(db);
+        return cairn_error_set(code, "%s", msg);
+    }
     *out = db;
     return CAIRN_OK;
 }
@@ -140,24 +226,45 @@ int cairn_open_store(cairn_db **out, cairn_store *store, const cairn_open_option
 int cairn_close(cairn_db *db)
 {
     if (!db) return CAIRN_OK;
-    int rc = CAIRN_OK;
-    if (!db->r.readonly) rc = cs_flush(&db->r.cs);
-    version_release(db->cur);
-    repo_close(&db->r);
-    pthread_mutex_destroy(&db->vmu);
-    pthread_mutex_destroy(&db->wmu);
-    free(db);
+    int rc = working_close(db);
+    if (!db->r.readonly) {
+        int frc = cs_flush(&db->r.cs);
+        if (rc == CAIRN_OK) rc = frc;
+    }
+    db_free(db);
+    return rc;
+}
+
+int cairn_checkpoint(cairn_db *db)
+{
+    pthread_mutex_lock(&db->wmu);
+    int rc = db_checkpoint_locked(db);
+    pthread_mutex_unlock(&db->wmu);
     return rc;
 }
 
 /* ---- snapshots ---- */
 
+cairn_snapshot *snapshot_new(cairn_db *db, const rview *rv)
+{
+    cairn_snapshot *s = cairn_calloc(1, sizeof *s);
+    if (!s) return NULL;
+    s->db = db;
+    s->rv = *rv;
+    s->v = rv->v;
+    pthread_mutex_init(&s->mu, NULL);
+    return s;
+}
+
 int cairn_snapshot_open(cairn_snapshot **out, cairn_db *db)
 {
-    cairn_snapshot *s = cairn_malloc(sizeof *s);
-    if (!s) return ERR(CAIRN_ENOMEM, "out of memory opening a snapshot");
-    s->db = db;
-    s->v = db_current(db);
+    rview rv;
+    db_view(db, &rv);
+    cairn_snapshot *s = snapshot_new(db, &rv);
+    if (!s) {
+        rview_release(&rv);
+        return ERR(CAIRN_ENOMEM, "out of memory opening a snapshot");
+    }
     *out = s;
     return CAIRN_OK;
 }
@@ -165,11 +272,30 @@ int cairn_snapshot_open(cairn_snapshot **out, cairn_db *db)
 void cairn_snapshot_close(cairn_snapshot *snap)
 {
     if (!snap) return;
-    version_release(snap->v);
+    rview_release(&snap->rv);
+    version_release(snap->mat);
+    pthread_mutex_destroy(&snap->mu);
     free(snap);
 }
 
-void cairn_snapshot_root(cairn_id *out, const cairn_snapshot *snap) { *out = snap->v->rec.catalog; }
+void cairn_snapshot_root(cairn_id *out, const cairn_snapshot *snap)
+{
+    version *v;
+    if (snapshot_version((cairn_snapshot *)snap, &v) == CAIRN_OK) {
+        *out = v->rec.catalog;
+        version_release(v);
+    } else { /* could not write the trees: the root of what is in them */
+        cairn_diag(CAIRN_LOG_ERROR, "snapshot root: %s", cairn_error_last()->message);
+        *out = snap->rv.v->rec.catalog;
+    }
+}
+
+static int count_table(const char *name, void *payload)
+{
+    (void)name;
+    (*(uint64_t *)payload)++;
+    return CAIRN_OK;
+}
 
 /* ---- the catalog commit ---- */
 
@@ -197,9 +323,9 @@ int db_publish(cairn_db *db, const version *base, const rootrec *rec)
     return CAIRN_OK;
 }
 
-int db_commit(cairn_db *db, version *base, table_change *changes, size_t n)
+int db_catalog_apply(cairn_db *db, const version *base, table_change *changes, size_t n,
+                     rootrec *rec)
 {
-    FAIL_IF(db->r.readonly, CAIRN_EREADONLY, "repository %s was opened read-only", db->r.url);
     qsort(changes, n, sizeof *changes, change_cmp);
     tree_edit *edits = cairn_calloc(n ? n : 1, sizeof *edits);
     cairn_buf *descs = cairn_calloc(n ? n : 1, sizeof *descs);
@@ -215,16 +341,34 @@ int db_commit(cairn_db *db, version *base, table_change *changes, size_t n)
             edits[i].vlen = (uint32_t)descs[i].len;
         }
     }
-    rootrec rec = base->rec;
-    if (rc == CAIRN_OK) rc = tree_apply(&db->r.cs, &rec.catalog, &base->rec.catalog, edits, n);
-    if (rc == CAIRN_OK) rc = db_publish(db, base, &rec);
+    *rec = base->rec;
+    if (rc == CAIRN_OK) rc = tree_apply(&db->r.cs, &rec->catalog, &base->rec.catalog, edits, n);
     for (size_t i = 0; descs && i < n; i++) cairn_buf_dispose(&descs[i]);
     free(descs);
     free(edits);
     return rc;
 }
 
+int db_commit(cairn_db *db, version *base, table_change *changes, size_t n)
+{
+    FAIL_IF(db->r.readonly, CAIRN_EREADONLY, "repository %s was opened read-only", db->r.url);
+    rootrec rec;
+    TRY(db_catalog_apply(db, base, changes, n, &rec));
+    return db_publish(db, base, &rec);
+}
+
 /* ---- tables ---- */
+
+/* Creates table name now: a log record that only creates it. */
+static int create_table(cairn_db *db, const char *name)
+{
+    walrec_table t = { name, WALREC_CREATE };
+    cairn_buf payload = CAIRN_BUF_INIT;
+    int rc = walrec_batch_encode(&payload, &t, 1, NULL, 0);
+    if (rc == CAIRN_OK) rc = working_write(db, &payload, &t, 1, !db->w.relaxed);
+    cairn_buf_dispose(&payload);
+    return rc;
+}
 
 int cairn_table_open(cairn_table **out, cairn_db *db, const char *name, unsigned flags)
 {
@@ -237,10 +381,13 @@ int cairn_table_open(cairn_table **out, cairn_db *db, const char *name, unsigned
     FAIL_IF((flags & CAIRN_TABLE_DEFER) && !(flags & CAIRN_TABLE_CREATE), CAIRN_EINVAL,
             "CAIRN_TABLE_DEFER needs CAIRN_TABLE_CREATE");
     bool defer = (flags & CAIRN_TABLE_DEFER) != 0;
-    version *v = db_current(db);
-    bool exists = (flags & CAIRN_TABLE_NAMEONLY) || version_find(v, name) != NULL;
-    version_release(v);
-    int rc = CAIRN_OK;
+    rview rv;
+    db_view(db, &rv);
+    const vtable *vt;
+    cairn_table probe = { db, (char *)name, 0, false };
+    bool exists = (flags & CAIRN_TABLE_NAMEONLY) || rview_table(&rv, &probe, &vt) == CAIRN_OK;
+    rview_release(&rv);
+    cairn_error_clear();
     if (!exists) {
         if (!(flags & CAIRN_TABLE_CREATE))
             return ERR(CAIRN_ENOTFOUND, "table '%s' does not exist in %s", name, db->r.url);
@@ -248,26 +395,21 @@ int cairn_table_open(cairn_table **out, cairn_db *db, const char *name, unsigned
                 "cannot create table '%s': %s was opened read-only", name, db->r.url);
     }
     if (!exists && !defer) {
-        pthread_mutex_lock(&db->wmu);
-        version *base = db_current(db);
-        if (!version_find(base, name)) {
-            table_change ch = { name, false, { { 0 } } };
-            rc = tree_empty(&db->r.cs, &ch.root);
-            if (rc == CAIRN_OK) rc = db_commit(db, base, &ch, 1);
-        }
-        version_release(base);
-        pthread_mutex_unlock(&db->wmu);
+        int rc = create_table(db, name);
         if (rc < 0) return cairn_error_prefix(rc, "creating table '%s'", name);
     }
     cairn_table *t = cairn_malloc(sizeof *t);
     char *nm = cairn_strdup(name);
-    if (!t || !nm) {
+    uint32_t id = 0;
+    int rc = t && nm ? db_table_id(db, name, &id) : ERR(CAIRN_ENOMEM, "out of memory");
+    if (rc < 0) {
         free(t);
         free(nm);
-        return ERR(CAIRN_ENOMEM, "out of memory opening table '%s'", name);
+        return cairn_error_prefix(rc, "opening table '%s'", name);
     }
     t->db = db;
     t->name = nm;
+    t->id = id;
     t->create_on_write = defer;
     *out = t;
     return CAIRN_OK;
@@ -287,7 +429,7 @@ int cairn_table_drop(cairn_db *db, const char *name)
     TRY(table_name_check(name));
     FAIL_IF(db->r.readonly, CAIRN_EREADONLY, "cannot drop table '%s': %s was opened read-only",
             name, db->r.url);
-    pthread_mutex_lock(&db->wmu);
+    TRY(db_exclusive_begin(db));
     version *base = db_current(db);
     int rc;
     if (!version_find(base, name)) {
@@ -297,28 +439,45 @@ int cairn_table_drop(cairn_db *db, const char *name)
         rc = db_commit(db, base, &ch, 1);
     }
     version_release(base);
-    pthread_mutex_unlock(&db->wmu);
+    db_exclusive_end(db);
     return rc;
 }
 
 int cairn_table_list(cairn_db *db, const cairn_snapshot *snap,
                      int (*cb)(const char *name, void *payload), void *payload)
 {
-    version *v = snap ? snap->v : db_current(db);
-    if (snap) atomic_fetch_add_explicit(&v->refs, 1, memory_order_relaxed);
-    int rc = CAIRN_OK;
-    for (size_t i = 0; rc == CAIRN_OK && i < v->n; i++) rc = cb(v->t[i].name, payload);
-    version_release(v);
+    rview rv;
+    if (snap) {
+        rv = snap->rv;
+    } else {
+        db_view(db, &rv);
+    }
+    int rc = rview_list_tables(&rv, cb, payload);
+    if (!snap) rview_release(&rv);
     return rc;
 }
 
+/* The version to read trees from: the snapshot's, or the current state, as trees. */
+static int tree_version(cairn_db *db, const cairn_snapshot *snap, version **out)
+{
+    if (snap) return snapshot_version((cairn_snapshot *)snap, out);
+    rview rv;
+    db_view(db, &rv);
+    int rc = rview_materialize(db, &rv, out);
+    rview_release(&rv);
+    return rc;
+}
+
+int db_working_version(cairn_db *db, version **out) { return tree_version(db, NULL, out); }
+
 int cairn_table_root(cairn_id *out, cairn_table *t, const cairn_snapshot *snap)
 {
-    version *v = snap ? snap->v : db_current(t->db);
+    version *v;
+    TRY(tree_version(t->db, snap, &v));
     const vtable *vt = NULL;
     int rc = version_table(&vt, v, t);
     if (rc == CAIRN_OK) *out = vt->d.root;
-    if (!snap) version_release(v);
+    version_release(v);
     return rc;
 }
 
@@ -339,12 +498,39 @@ int cairn_db_stats_get(cairn_db_stats *out, cairn_db *db)
     st.chunks = ss.chunks;
     st.stored_bytes = ss.bytes;
     st.packs = ss.files;
-    version *v = db_current(db);
-    st.tables = v->n;
-    version_release(v);
+    rview rv;
+    db_view(db, &rv);
+    uint64_t tables = 0;
+    rview_list_tables(&rv, count_table, &tables);
+    st.tables = tables;
+    st.tree_seq = rv.v->rec.wal_seq;
+    if (rv.mem) {
+        st.memtable_bytes += atomic_load(&rv.mem->bytes);
+        st.memtable_entries += atomic_load(&rv.mem->count);
+    }
+    if (rv.imm) {
+        st.memtable_bytes += atomic_load(&rv.imm->bytes);
+        st.memtable_entries += atomic_load(&rv.imm->count);
+    }
+    rview_release(&rv);
     cache_stats(db->r.cs.cache, &st.cache_bytes, &st.cache_hits, &st.cache_misses);
     st.chunks_read = atomic_load(&db->r.cs.chunks_read);
     st.chunks_written = atomic_load(&db->r.cs.chunks_written);
+    if (db->w.log) {
+        wal_stats ws;
+        wal_stats_get(db->w.log, &ws);
+        st.wal_bytes = ws.bytes;
+        st.wal_segments = ws.segments;
+        st.oplog_segments = ws.oplog_segments;
+        st.wal_last_seq = ws.last_seq;
+        st.wal_synced_seq = ws.synced_seq;
+    }
+    pthread_mutex_lock(&db->wmu);
+    st.checkpoints = db->w.checkpoints;
+    st.last_checkpoint_ns = db->w.last_ckpt_time;
+    pthread_mutex_unlock(&db->wmu);
+    st.recovery_ns = db->w.recovery_ns;
+    st.recovered_records = db->w.recovered;
     *out = st;
     return CAIRN_OK;
 }

@@ -154,9 +154,9 @@ int cairn_commit(cairn_id *out, cairn_db *db, const cairn_commit_options *opts)
             CAIRN_EINVAL, "cairn_commit needs cairn_commit_options (CAIRN_COMMIT_OPTIONS_INIT)");
     FAIL_IF(!opts->message, CAIRN_EINVAL, "a commit needs a message");
     TRY(check_writable(db));
-    pthread_mutex_lock(&db->wmu);
+    TRY(db_exclusive_begin(db));
     int rc = db_commit_locked(db, opts, out);
-    pthread_mutex_unlock(&db->wmu);
+    db_exclusive_end(db);
     return rc;
 }
 
@@ -227,13 +227,14 @@ int cairn_snapshot_open_at(cairn_snapshot **out, cairn_db *db, const char *rev)
     cairn_id none = { { 0 } };
     TRY(version_load(db, &v, &none, &rec));
     v->commit = id;
-    cairn_snapshot *s = cairn_malloc(sizeof *s);
+    rview rv;
+    rview_of_version(&rv, v);
+    version_release(v);
+    cairn_snapshot *s = snapshot_new(db, &rv);
     if (!s) {
-        version_release(v);
+        rview_release(&rv);
         return ERR(CAIRN_ENOMEM, "out of memory opening a snapshot");
     }
-    s->db = db;
-    s->v = v;
     *out = s;
     return CAIRN_OK;
 }
@@ -311,6 +312,7 @@ int cairn_branch_delete(cairn_db *db, const char *name)
         rc = wrc;
     }
     if (rc == CAIRN_OK) rc = refs_delete(&db->r, ref, &entry);
+    if (rc == CAIRN_OK) rc = working_remove_log(db, name);
     pthread_mutex_unlock(&db->wmu);
     return rc;
 }
@@ -382,17 +384,11 @@ int cairn_branch_current(char **out, cairn_db *db)
 
 /* ---- checkout ---- */
 
-/* Makes the repository follow HEAD again and loads that working state as current. */
+/* Makes the repository follow HEAD again and loads that working state (and its log). */
 static int switch_to_head(cairn_db *db)
 {
     TRY(repo_follow_head(&db->r));
-    cairn_id rec_id;
-    rootrec rec;
-    TRY(repo_load_working(&db->r, &rec_id, &rec));
-    version *nv;
-    TRY(version_load(db, &nv, &rec_id, &rec));
-    db_set_current(db, nv);
-    return CAIRN_OK;
+    return working_switch(db);
 }
 
 /* Detaches at commit id: the working state "working/HEAD" restarts from it. */
@@ -411,6 +407,9 @@ static int detach(cairn_db *db, const cairn_id *id)
     }
     rootrec fresh;
     TRY(repo_fresh_working(&db->r, id, &fresh));
+    /* the log of the detached HEAD goes on: its records so far are behind the new state */
+    if (have_old) fresh.wal_seq = old.wal_seq;
+    else TRY(working_remove_log(db, REF_HEAD));
     if (!have_old || memcmp(old.base_commit.bytes, id->bytes, CAIRN_ID_SIZE) != 0) {
         uint8_t buf[ROOTREC_MAX_SIZE];
         size_t n = rootrec_encode(buf, &fresh);
@@ -434,7 +433,7 @@ int cairn_checkout(cairn_db *db, const char *target)
 {
     TRY(check_writable(db));
     FAIL_IF(!target || !*target, CAIRN_EINVAL, "checkout needs a branch or a revision");
-    pthread_mutex_lock(&db->wmu);
+    TRY(db_exclusive_begin(db));
     char ref[BRANCH_MAX + 8];
     int rc = CAIRN_OK;
     bool is_branch = refs_check_name("branch", target) == CAIRN_OK;
@@ -455,7 +454,7 @@ int cairn_checkout(cairn_db *db, const char *target)
         if (rc == CAIRN_OK) rc = detach(db, &at);
     }
     if (rc == CAIRN_OK) rc = switch_to_head(db);
-    pthread_mutex_unlock(&db->wmu);
+    db_exclusive_end(db);
     return rc;
 }
 

@@ -1,10 +1,16 @@
 /*
  * kv.h - the key-value layer behind the public API: the db handle, immutable versions (a
- * catalog root and its decoded table list) that snapshots pin, and the internals shared by
- * db.c, batch.c and read.c.
+ * catalog root and its decoded table list), read views (a version plus the memtables of writes
+ * not yet checkpointed into it, and a sequence number), and the internals shared by db.c,
+ * batch.c, read.c and working.c.
  *
- * Concurrency: `cur` (the current version) is swapped under vmu; readers take a reference and
- * read without locks, since everything a version names is immutable. Writers serialise on wmu.
+ * Concurrency: `cur`, `mem` and `imm` are swapped together under vmu; a reader takes references
+ * to all three and a sequence number, and reads without locks: versions are immutable and a
+ * memtable only gains entries newer than any sequence number already handed out.
+ * Small writes go through the write-ahead log holding `gate` shared; operations that rewrite
+ * the working state directly (commit, checkout, merge, drop, bulk batches) hold it exclusively,
+ * checkpoint first, then work on the tree. wmu serialises everything that publishes a working
+ * state (checkpoints included). Lock order: gate, wmu, the log's lock, vmu.
  */
 #ifndef CAIRN_KV_H
 #define CAIRN_KV_H
@@ -12,8 +18,10 @@
 #include <pthread.h>
 
 #include "base/base.h"
+#include "memtable.h"
 #include "repo/repo.h"
 #include "tree/tree.h"
+#include "working.h"
 
 typedef struct vtable {
     char *name;
@@ -32,20 +40,66 @@ typedef struct version {
 struct cairn_db {
     repo r;
     pthread_mutex_t vmu;
-    version *cur;
+    version *cur;            /* the tree state: everything up to cur->rec.wal_seq */
+    memtable *mem;           /* writes after it (never NULL) ... */
+    memtable *imm;           /* ... or, during a checkpoint, the frozen ones before those */
     pthread_mutex_t wmu;
+    pthread_rwlock_t gate;
+    working w;
 };
 
 struct cairn_table {
     cairn_db *db;
     char *name;
+    uint32_t id;             /* the name's id in memtables */
     bool create_on_write;    /* CAIRN_TABLE_DEFER: a write creates the table if it is missing */
 };
 
+/* What a read sees: v's trees overlaid by the entries of imm, then mem, up to seq. */
+typedef struct rview {
+    version *v;
+    memtable *mem, *imm;     /* either may be NULL */
+    uint64_t seq;
+} rview;
+
 struct cairn_snapshot {
     cairn_db *db;
-    version *v;
+    version *v;              /* as rv.v (kept for the history code) */
+    rview rv;
+    pthread_mutex_t mu;
+    version *mat;            /* rv materialised as trees, made on first need */
 };
+
+/** A view of the current state (references taken). */
+void db_view(cairn_db *db, rview *out);
+void rview_release(rview *rv);
+/** A view of version v alone (taking a new reference to v). */
+void rview_of_version(rview *out, version *v);
+/** Whether no memtable entry is visible to the view (it is v's trees alone). */
+bool rview_empty(const rview *rv);
+/** Lists the tables of the view (the version's and those created in memtables) by name. */
+int rview_list_tables(const rview *rv, int (*cb)(const char *name, void *payload), void *payload);
+/** Whether the view has entries of table id (in imm or mem) visible at its seq. */
+bool rview_mem_has(const rview *rv, uint32_t table);
+/** The newest entry of (table, key) among the view's memtables, or NULL. */
+const mem_entry *rview_find(const rview *rv, uint32_t table, const void *key, size_t klen);
+/** Finds table t in the view: *vt its tree (NULL when only created in the memtable).
+ *  CAIRN_ENOTFOUND with a message when the view has no such table. */
+int rview_table(const rview *rv, const cairn_table *t, const vtable **vt);
+/** The view as trees: a version whose tables include the memtable entries (chunks written,
+ *  nothing published; wal_seq = rv->seq). No entries: v itself (a new reference). */
+int rview_materialize(cairn_db *db, const rview *rv, version **out);
+/** A snapshot of view rv (taking over its references); NULL when out of memory. */
+cairn_snapshot *snapshot_new(cairn_db *db, const rview *rv);
+/** The working state as trees (materialising the memtables; nothing is published). */
+int db_working_version(cairn_db *db, version **out);
+/** The snapshot's materialised version (made once). */
+int snapshot_version(cairn_snapshot *snap, version **out);
+
+/** The memtable id of a table name (assigned on first use, stable while the db is open). */
+int db_table_id(cairn_db *db, const char *name, uint32_t *out);
+/** The name of a table id (borrowed; stable while the db is open). */
+const char *db_table_name(cairn_db *db, uint32_t id);
 
 void version_release(version *v);
 /** Reads the catalog of a root record into a new version (rec_id may be zero). */
@@ -73,6 +127,9 @@ typedef struct table_change {
     cairn_id root;
 } table_change;
 
+/** Applies catalog changes to the catalog of base->rec (sorting changes), writing rec. */
+int db_catalog_apply(cairn_db *db, const version *base, table_change *changes, size_t n,
+                     rootrec *rec);
 /** Applies catalog changes on top of base (which must be current; caller holds wmu), publishes
  *  the new state durably and makes it current. */
 int db_commit(cairn_db *db, version *base, table_change *changes, size_t n);

@@ -114,23 +114,116 @@ static const mem_entry *find_lt(const memtable *m, uint32_t table, const void *k
     return x;
 }
 
-static int random_height(memtable *m)
+static int height_from(uint64_t *rng)
 {
     int h = 1;
-    m->rng ^= m->rng << 13;
-    m->rng ^= m->rng >> 7;
-    m->rng ^= m->rng << 17;
-    for (uint64_t r = m->rng; h < MEM_MAX_HEIGHT && (r & 3) == 0; r >>= 2) h++;
+    *rng ^= *rng << 13;
+    *rng ^= *rng >> 7;
+    *rng ^= *rng << 17;
+    for (uint64_t r = *rng; h < MEM_MAX_HEIGHT && (r & 3) == 0; r >>= 2) h++;
     return h;
+}
+
+static int random_height(memtable *m) { return height_from(&m->rng); }
+
+static size_t entry_size(int h, size_t payload)
+{
+    return (sizeof(mem_entry) + (size_t)h * sizeof(((mem_entry *)0)->next[0]) + payload + 7) &
+           ~(size_t)7;
+}
+
+/* Links e (seq, table, key set) into m: prev[] found afresh. */
+static void link_entry(memtable *m, mem_entry *e)
+{
+    mem_entry *prev[MEM_MAX_HEIGHT];
+    find_ge(m, e->table, e->key, e->klen, e->seq, prev);
+    int h = e->height, cur = atomic_load_explicit(&m->height, memory_order_relaxed);
+    for (int i = cur; i < h; i++) prev[i] = m->head;
+    if (h > cur) atomic_store_explicit(&m->height, h, memory_order_relaxed);
+    for (int i = 0; i < h; i++) {
+        atomic_store_explicit(&e->next[i], next_of(prev[i], i), memory_order_relaxed);
+        atomic_store_explicit(&prev[i]->next[i], e, memory_order_release);
+    }
+    if (m->count == 0 || e->seq < m->min_seq) m->min_seq = e->seq;
+    if (e->seq > m->max_seq) m->max_seq = e->seq;
+    atomic_fetch_add_explicit(&m->count, 1, memory_order_relaxed);
+}
+
+void mem_batch_init(mem_batch *b, uint64_t seed)
+{
+    memset(b, 0, sizeof *b);
+    b->seed = b->rng = seed | 1;
+}
+
+void mem_batch_count(mem_batch *b, size_t klen, size_t vlen)
+{
+    b->size += entry_size(height_from(&b->rng), klen + vlen);
+}
+
+int mem_batch_alloc(mem_batch *b)
+{
+    b->block = cairn_malloc(sizeof *b->block + (b->size ? b->size : 8));
+    FAIL_IF(!b->block, CAIRN_ENOMEM, "out of memory preparing %zu bytes for the memtable",
+            b->size);
+    b->block->next = NULL;
+    b->block->used = 0;
+    b->block->cap = b->size;
+    b->rng = b->seed;
+    return CAIRN_OK;
+}
+
+void mem_batch_put(mem_batch *b, uint32_t table, uint8_t type, const void *key, size_t klen,
+                   const void *val, size_t vlen)
+{
+    int h = height_from(&b->rng);
+    size_t sz = entry_size(h, klen + vlen);
+    mem_entry *e = (mem_entry *)(void *)(b->block->data + b->block->used);
+    b->block->used += sz;
+    e->height = (uint8_t)h;
+    for (int i = 0; i < h; i++) atomic_init(&e->next[i], NULL);
+    uint8_t *p = (uint8_t *)&e->next[h];
+    if (klen) memcpy(p, key, klen);
+    if (vlen) memcpy(p + klen, val, vlen);
+    e->key = p;
+    e->klen = (uint32_t)klen;
+    e->vlen = (uint32_t)vlen;
+    e->table = table;
+    e->type = type;
+    e->seq = 0;
+    if (b->last) atomic_store_explicit(&b->last->next[0], e, memory_order_relaxed);
+    else b->first = e;
+    b->last = e;
+    b->n++;
+}
+
+void mem_batch_apply(memtable *m, mem_batch *b, uint64_t seq)
+{
+    for (mem_entry *e = b->first, *next; e; e = next) {
+        next = atomic_load_explicit(&e->next[0], memory_order_relaxed);
+        e->seq = seq;
+        link_entry(m, e);
+    }
+    if (b->block) {
+        b->block->next = m->blocks->next; /* behind the block mem_add fills */
+        m->blocks->next = b->block;
+        atomic_fetch_add_explicit(&m->bytes, sizeof *b->block + b->block->cap,
+                                  memory_order_relaxed);
+    }
+    b->block = NULL;
+    b->first = b->last = NULL;
+    b->n = 0;
+}
+
+void mem_batch_dispose(mem_batch *b)
+{
+    free(b->block);
+    b->block = NULL;
 }
 
 int mem_add(memtable *m, uint64_t seq, uint32_t table, uint8_t type, const void *key,
             size_t klen, const void *val, size_t vlen)
 {
-    mem_entry *prev[MEM_MAX_HEIGHT];
-    find_ge(m, table, key, klen, seq, prev);
-    int h = random_height(m), cur = atomic_load_explicit(&m->height, memory_order_relaxed);
-    for (int i = cur; i < h; i++) prev[i] = m->head;
+    int h = random_height(m);
     mem_entry *e = new_entry(m, h, klen + vlen);
     if (!e) return ERR(CAIRN_ENOMEM, "out of memory adding to the memtable");
     uint8_t *p = (uint8_t *)&e->next[h];
@@ -142,16 +235,9 @@ int mem_add(memtable *m, uint64_t seq, uint32_t table, uint8_t type, const void 
     e->seq = seq;
     e->table = table;
     e->type = type;
-    if (h > cur) atomic_store_explicit(&m->height, h, memory_order_relaxed);
-    for (int i = 0; i < h; i++) {
-        atomic_store_explicit(&e->next[i], next_of(prev[i], i), memory_order_relaxed);
-        atomic_store_explicit(&prev[i]->next[i], e, memory_order_release);
-    }
-    if (m->count == 0 || seq < m->min_seq) m->min_seq = seq;
-    if (seq > m->max_seq) m->max_seq = seq;
+    link_entry(m, e);
     atomic_fetch_add_explicit(&m->bytes, sizeof *e + (size_t)h * sizeof(e->next[0]) + klen + vlen,
                               memory_order_relaxed);
-    atomic_fetch_add_explicit(&m->count, 1, memory_order_relaxed);
     return CAIRN_OK;
 }
 
@@ -162,6 +248,12 @@ const mem_entry *mem_find(const memtable *m, uint32_t table, const void *key, si
     const mem_entry *e = find_ge(m, table, key, klen, snap, NULL);
     if (e && e->table == table && bytes_cmp(e->key, e->klen, key, klen) == 0) return e;
     return NULL;
+}
+
+uint32_t mem_next_table(const memtable *m, uint32_t table)
+{
+    const mem_entry *e = find_ge(m, table, "", 0, UINT64_MAX, NULL);
+    return e ? e->table : UINT32_MAX;
 }
 
 /* ---- iterators ---- */

@@ -49,9 +49,35 @@ void mem_release(memtable *m);
 int mem_add(memtable *m, uint64_t seq, uint32_t table, uint8_t type, const void *key,
             size_t klen, const void *val, size_t vlen);
 
+/* A batch of entries prepared outside the writer's critical section, then linked into a
+ * memtable by mem_batch_apply(), which cannot fail: every allocation happens before. Two
+ * passes: mem_batch_count() for each entry (sizing), mem_batch_alloc(), then mem_batch_put()
+ * for the same entries in the same order. */
+typedef struct mem_batch {
+    mem_block *block;        /* one allocation for every entry; owned by the memtable once
+                                applied */
+    size_t size;             /* bytes the entries need */
+    size_t n;
+    mem_entry *first, *last; /* chained through next[0] until applied */
+    uint64_t seed, rng;      /* heights: the same sequence in both passes */
+} mem_batch;
+
+void mem_batch_init(mem_batch *b, uint64_t seed);
+void mem_batch_count(mem_batch *b, size_t klen, size_t vlen);
+int mem_batch_alloc(mem_batch *b);
+void mem_batch_put(mem_batch *b, uint32_t table, uint8_t type, const void *key, size_t klen,
+                   const void *val, size_t vlen);
+/** Links every entry into m under sequence number seq (the caller serialises writers). */
+void mem_batch_apply(memtable *m, mem_batch *b, uint64_t seq);
+/** Frees what a batch holds that was not applied. */
+void mem_batch_dispose(mem_batch *b);
+
 /** The newest version of (table, key) at or below snap, or NULL. */
 const mem_entry *mem_find(const memtable *m, uint32_t table, const void *key, size_t klen,
                           uint64_t snap);
+
+/** The smallest table id >= table that has any entry, or UINT32_MAX. */
+uint32_t mem_next_table(const memtable *m, uint32_t table);
 
 static inline const uint8_t *mem_value(const mem_entry *e) { return e->key + e->klen; }
 

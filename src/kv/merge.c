@@ -28,10 +28,7 @@
 /* The version of a revision (its commit's catalog, or the working state). */
 static int version_of(cairn_db *db, const char *rev, version **out)
 {
-    if (strcmp(rev, WORKING_REV) == 0) {
-        *out = db_current(db);
-        return CAIRN_OK;
-    }
+    if (strcmp(rev, WORKING_REV) == 0) return db_working_version(db, out);
     cairn_id id;
     TRY(cairn_resolve(&id, db, rev));
     rootrec rec;
@@ -468,9 +465,11 @@ int cairn_merge(cairn_merge_result *out, cairn_db *db, const char *rev, int stra
     cairn_merge_result res;
     memset(&res, 0, sizeof res);
     merge_ctx m = { db, strategy, on_conflict, payload, NULL, 0, NULL };
-    pthread_mutex_lock(&db->wmu);
-    int rc = do_merge(&res, db, rev, &m);
-    pthread_mutex_unlock(&db->wmu);
+    int rc = db_exclusive_begin(db);
+    if (rc == CAIRN_OK) {
+        rc = do_merge(&res, db, rev, &m);
+        db_exclusive_end(db);
+    }
     if (out) *out = res;
     return rc;
 }
@@ -527,7 +526,8 @@ static int decode_conflict(const uint8_t *k, size_t kl, const uint8_t *v, size_t
 
 int cairn_conflicts(cairn_db *db, int (*cb)(const cairn_conflict *, void *), void *payload)
 {
-    version *v = db_current(db);
+    version *v;
+    TRY(db_working_version(db, &v));
     const vtable *ct = version_find(v, CONFLICTS_TABLE);
     int rc = CAIRN_OK;
     cairn_buf bufs[5] = { CAIRN_BUF_INIT, CAIRN_BUF_INIT, CAIRN_BUF_INIT, CAIRN_BUF_INIT,

@@ -1,17 +1,26 @@
 /*
- * read.c - point reads, counts and cursors over a table as of a version. A cursor pins its
- * version, so it keeps reading the state it was opened on while writes go on.
+ * read.c - point reads, counts and cursors over a table as of a view: the trees of a version
+ * overlaid by the memtables' entries up to the view's sequence number (kv.h). A cursor pins
+ * its view, so it keeps reading the state it was opened on while writes go on. When no
+ * memtable entry of the table is visible (the common case after a checkpoint) reads go to the
+ * tree alone; otherwise a cursor merges the tree with the memtables, newest first, skipping
+ * deleted keys.
  */
 #include <stdlib.h>
 
 #include "kv.h"
 
-/* The version to read: the snapshot's, or a new reference to the current one. */
-static version *read_version(cairn_table *t, const cairn_snapshot *snap)
+/* The view to read: the snapshot's (a copy with new references), or the current state. */
+static void read_view(rview *out, cairn_table *t, const cairn_snapshot *snap)
 {
-    if (!snap) return db_current(t->db);
-    atomic_fetch_add_explicit(&snap->v->refs, 1, memory_order_relaxed);
-    return snap->v;
+    if (!snap) {
+        db_view(t->db, out);
+        return;
+    }
+    *out = snap->rv;
+    atomic_fetch_add_explicit(&out->v->refs, 1, memory_order_relaxed);
+    if (out->mem) mem_retain(out->mem);
+    if (out->imm) mem_retain(out->imm);
 }
 
 static int check_snap(cairn_table *t, const cairn_snapshot *snap)
@@ -21,34 +30,51 @@ static int check_snap(cairn_table *t, const cairn_snapshot *snap)
     return CAIRN_OK;
 }
 
+static int copy_out(void **out_val, size_t *out_len, const void *val, size_t vlen)
+{
+    void *copy = cairn_malloc(vlen ? vlen : 1);
+    FAIL_IF(!copy, CAIRN_ENOMEM, "out of memory copying a value of %zu bytes", vlen);
+    if (vlen) memcpy(copy, val, vlen);
+    *out_val = copy;
+    *out_len = vlen;
+    return CAIRN_OK;
+}
+
 int cairn_get(void **out_val, size_t *out_len, cairn_table *t, const cairn_snapshot *snap,
               const void *key, size_t klen)
 {
     TRY(kv_check_sizes(t, klen, NULL));
     TRY(check_snap(t, snap));
-    version *v = read_version(t, snap);
+    rview rv;
+    read_view(&rv, t, snap);
     const vtable *vt = NULL;
-    int rc = version_table(&vt, v, t);
-    chunk *leaf = NULL;
-    const uint8_t *val;
-    size_t vlen = 0;
-    if (rc == CAIRN_OK) rc = tree_get(&t->db->r.cs, &vt->d.root, key, klen, &leaf, &val, &vlen);
-    if (rc == CAIRN_OK) {
-        void *copy = cairn_malloc(vlen);
-        if (copy) {
-            if (vlen) memcpy(copy, val, vlen);
-            *out_val = copy;
-            *out_len = vlen;
-        } else {
-            rc = ERR(CAIRN_ENOMEM, "out of memory copying a value of %zu bytes", vlen);
+    int rc = rview_table(&rv, t, &vt);
+    const mem_entry *e = rc == CAIRN_OK ? rview_find(&rv, t->id, key, klen) : NULL;
+    if (e) {
+        rc = e->type == MEM_PUT ? copy_out(out_val, out_len, mem_value(e), e->vlen)
+                                : CAIRN_ENOTFOUND;
+    } else if (rc == CAIRN_OK && vt) {
+        chunk *leaf = NULL;
+        const uint8_t *val;
+        size_t vlen = 0;
+        rc = tree_get(&t->db->r.cs, &vt->d.root, key, klen, &leaf, &val, &vlen);
+        if (rc == CAIRN_OK) {
+            rc = copy_out(out_val, out_len, val, vlen);
+            chunk_release(leaf);
         }
-        chunk_release(leaf);
-    } else if (rc == CAIRN_ENOTFOUND && vt) {
+    } else if (rc == CAIRN_OK) {
+        rc = CAIRN_ENOTFOUND; /* a table created in the memtable, without this key */
+    }
+    if (rc == CAIRN_ENOTFOUND && (vt || e)) {
+        char shown[128];
+        rc = ERR(CAIRN_ENOTFOUND, "key '%s' is not in table '%s'",
+                 bytes_show(shown, sizeof shown, key, klen), t->name);
+    } else if (rc == CAIRN_ENOTFOUND && cairn_error_last()->code != CAIRN_ENOTFOUND) {
         char shown[128];
         rc = ERR(CAIRN_ENOTFOUND, "key '%s' is not in table '%s'",
                  bytes_show(shown, sizeof shown, key, klen), t->name);
     }
-    version_release(v);
+    rview_release(&rv);
     return rc;
 }
 
@@ -107,24 +133,87 @@ static void bounds_dispose(bounds *b)
     cairn_buf_dispose(&b->hi);
 }
 
+/* Whether key is in the tree (vt may be NULL: no tree). */
+static int in_tree(cairn_db *db, const vtable *vt, const uint8_t *key, size_t klen, bool *out)
+{
+    *out = false;
+    if (!vt) return CAIRN_OK;
+    chunk *leaf = NULL;
+    const uint8_t *val;
+    size_t vlen;
+    int rc = tree_get(&db->r.cs, &vt->d.root, key, klen, &leaf, &val, &vlen);
+    if (rc == CAIRN_OK) {
+        chunk_release(leaf);
+        *out = true;
+        return CAIRN_OK;
+    }
+    if (rc == CAIRN_ENOTFOUND) {
+        cairn_error_clear();
+        return CAIRN_OK;
+    }
+    return rc;
+}
+
+/* The memtables' effect on a count over [lo, hi): +1 for each key they add to the tree, -1 for
+ * each they delete from it. One tree lookup per memtable key in the range. */
+static int count_delta(cairn_table *t, const rview *rv, const vtable *vt, const bounds *b,
+                       int64_t *delta)
+{
+    mem_iter it[2];
+    int n = 0;
+    memtable *ms[2] = { rv->mem, rv->imm };
+    for (int i = 0; i < 2; i++) {
+        if (!ms[i]) continue;
+        mem_iter_init(&it[n], ms[i], t->id, rv->seq);
+        mem_iter_seek(&it[n], b->has_lo ? b->lo.data : NULL, b->lo.len);
+        n++;
+    }
+    *delta = 0;
+    for (;;) {
+        const mem_entry *e = NULL;
+        for (int i = 0; i < n; i++) { /* the smallest key; on a tie the newer memtable */
+            const mem_entry *c = it[i].cur;
+            if (c && (!e || bytes_cmp(c->key, c->klen, e->key, e->klen) < 0)) e = c;
+        }
+        if (!e || (b->has_hi && bytes_cmp(e->key, e->klen, b->hi.data, b->hi.len) >= 0)) break;
+        bool there;
+        TRY(in_tree(t->db, vt, e->key, e->klen, &there));
+        if (e->type == MEM_PUT && !there) (*delta)++;
+        else if (e->type == MEM_DEL && there) (*delta)--;
+        const uint8_t *k = e->key;
+        uint32_t kl = e->klen;
+        for (int i = 0; i < n; i++)
+            if (it[i].cur && bytes_cmp(it[i].cur->key, it[i].cur->klen, k, kl) == 0)
+                mem_iter_next(&it[i]);
+    }
+    return CAIRN_OK;
+}
+
 int cairn_count(uint64_t *out, cairn_table *t, const cairn_snapshot *snap, const cairn_range *range)
 {
     TRY(check_snap(t, snap));
     bounds b;
     int rc = bounds_init(&b, range);
-    version *v = read_version(t, snap);
+    rview rv;
+    read_view(&rv, t, snap);
     const vtable *vt = NULL;
-    if (rc == CAIRN_OK) rc = version_table(&vt, v, t);
+    if (rc == CAIRN_OK) rc = rview_table(&rv, t, &vt);
     uint64_t lo = 0, hi = 0;
-    if (rc == CAIRN_OK && !b.empty) {
+    int64_t delta = 0;
+    if (rc == CAIRN_OK && !b.empty && vt) {
         cairn_id root = vt->d.root;
         rc = tree_rank(&t->db->r.cs, &root, b.has_lo ? b.lo.data : NULL, b.lo.len, &lo);
         if (rc == CAIRN_OK && !b.has_lo) lo = 0;
         if (rc == CAIRN_OK)
             rc = tree_rank(&t->db->r.cs, &root, b.has_hi ? b.hi.data : NULL, b.hi.len, &hi);
     }
-    if (rc == CAIRN_OK) *out = hi > lo ? hi - lo : 0;
-    version_release(v);
+    if (rc == CAIRN_OK && !b.empty && rview_mem_has(&rv, t->id))
+        rc = count_delta(t, &rv, vt, &b, &delta);
+    if (rc == CAIRN_OK) {
+        int64_t n = (int64_t)(hi > lo ? hi - lo : 0) + delta;
+        *out = n > 0 ? (uint64_t)n : 0;
+    }
+    rview_release(&rv);
     bounds_dispose(&b);
     return rc;
 }
@@ -133,10 +222,21 @@ int cairn_count(uint64_t *out, cairn_table *t, const cairn_snapshot *snap, const
 
 struct cairn_cursor {
     cairn_table *table;
-    version *v;
-    tree_cursor tc;
+    rview rv;
     bounds b;
     bool positioned;
+    bool has_tree;           /* the table has a tree in the view's version */
+    bool merged;             /* memtable entries are merged over the tree */
+    tree_cursor tc;
+    /* merged mode */
+    bool t_ok;               /* tc is on an entry */
+    mem_iter it[2];          /* mem, then imm: on equal keys the first wins */
+    int nit;
+    int dir;                 /* +1 after a forward move, -1 after a backward one */
+    bool has_cur;
+    const uint8_t *k, *v;
+    size_t kl, vl;
+    cairn_buf kbuf;          /* the current key, kept across a change of direction */
 };
 
 int cairn_cursor_open(cairn_cursor **out, cairn_table *t, const cairn_snapshot *snap,
@@ -146,14 +246,24 @@ int cairn_cursor_open(cairn_cursor **out, cairn_table *t, const cairn_snapshot *
     cairn_cursor *c = cairn_calloc(1, sizeof *c);
     if (!c) return ERR(CAIRN_ENOMEM, "out of memory opening a cursor");
     c->table = t;
-    c->v = read_version(t, snap);
+    read_view(&c->rv, t, snap);
     const vtable *vt = NULL;
     int rc = bounds_init(&c->b, range);
-    if (rc == CAIRN_OK) rc = version_table(&vt, c->v, t);
-    if (rc == CAIRN_OK) rc = tc_init(&c->tc, &t->db->r.cs, &vt->d.root, 0, false);
+    if (rc == CAIRN_OK) rc = rview_table(&c->rv, t, &vt);
+    if (rc == CAIRN_OK && vt) {
+        rc = tc_init(&c->tc, &t->db->r.cs, &vt->d.root, 0, false);
+        c->has_tree = rc == CAIRN_OK;
+    }
+    if (rc == CAIRN_OK && (!vt || rview_mem_has(&c->rv, t->id))) {
+        c->merged = true;
+        memtable *ms[2] = { c->rv.mem, c->rv.imm };
+        for (int i = 0; i < 2; i++)
+            if (ms[i]) mem_iter_init(&c->it[c->nit++], ms[i], t->id, c->rv.seq);
+    }
     if (rc < 0) {
+        if (c->has_tree) tc_dispose(&c->tc);
         bounds_dispose(&c->b);
-        version_release(c->v);
+        rview_release(&c->rv);
         free(c);
         return rc;
     }
@@ -164,27 +274,189 @@ int cairn_cursor_open(cairn_cursor **out, cairn_table *t, const cairn_snapshot *
 void cairn_cursor_close(cairn_cursor *c)
 {
     if (!c) return;
-    tc_dispose(&c->tc);
+    if (c->has_tree) tc_dispose(&c->tc);
     bounds_dispose(&c->b);
-    version_release(c->v);
+    cairn_buf_dispose(&c->kbuf);
+    rview_release(&c->rv);
     free(c);
+}
+
+/* The entry the cursor is on, if any. */
+static bool cur_entry(const cairn_cursor *c, const uint8_t **k, size_t *kl, const uint8_t **v,
+                      size_t *vl)
+{
+    if (c->merged) {
+        if (!c->has_cur) return false;
+        *k = c->k;
+        *kl = c->kl;
+        *v = c->v;
+        *vl = c->vl;
+        return true;
+    }
+    if (!c->tc.valid) return false;
+    tc_entry(&c->tc, k, kl, v, vl);
+    return true;
 }
 
 /* After a move: within bounds -> positioned; else the end. */
 static int settle(cairn_cursor *c, int rc)
 {
-    if (rc == CAIRN_OK && !c->tc.valid) rc = CAIRN_ENOTFOUND;
-    if (rc == CAIRN_OK) {
-        const uint8_t *k, *v;
-        size_t kl, vl;
-        tc_entry(&c->tc, &k, &kl, &v, &vl);
-        if ((c->b.has_hi && bytes_cmp(k, kl, c->b.hi.data, c->b.hi.len) >= 0) ||
-            (c->b.has_lo && bytes_cmp(k, kl, c->b.lo.data, c->b.lo.len) < 0))
-            rc = CAIRN_ENOTFOUND;
-    }
+    const uint8_t *k, *v;
+    size_t kl, vl;
+    if (rc == CAIRN_OK && !cur_entry(c, &k, &kl, &v, &vl)) rc = CAIRN_ENOTFOUND;
+    if (rc == CAIRN_OK &&
+        ((c->b.has_hi && bytes_cmp(k, kl, c->b.hi.data, c->b.hi.len) >= 0) ||
+         (c->b.has_lo && bytes_cmp(k, kl, c->b.lo.data, c->b.lo.len) < 0)))
+        rc = CAIRN_ENOTFOUND;
     c->positioned = rc == CAIRN_OK;
     return rc;
 }
+
+/* ---- merged mode: the tree and the memtables moved together ---- */
+
+/* The tree cursor's state after a move: an entry, the end (not an error), or a failure. */
+static int t_fix(cairn_cursor *c, int rc)
+{
+    c->t_ok = rc == CAIRN_OK && c->tc.valid;
+    if (rc == CAIRN_ENOTFOUND) {
+        cairn_error_clear();
+        rc = CAIRN_OK;
+    }
+    return rc;
+}
+
+/* Every source on its first entry >= key (NULL: the first entry). */
+static int m_seek_ge(cairn_cursor *c, const void *key, size_t klen)
+{
+    for (int i = 0; i < c->nit; i++) mem_iter_seek(&c->it[i], key, klen);
+    if (!c->has_tree) return t_fix(c, CAIRN_ENOTFOUND);
+    return t_fix(c, key ? tc_seek(&c->tc, key, klen) : tc_first(&c->tc));
+}
+
+/* Every source on its last entry < key (NULL: the last entry). */
+static int m_seek_lt(cairn_cursor *c, const void *key, size_t klen)
+{
+    for (int i = 0; i < c->nit; i++) mem_iter_seek_before(&c->it[i], key, klen);
+    if (!c->has_tree) return t_fix(c, CAIRN_ENOTFOUND);
+    if (!key) return t_fix(c, tc_last(&c->tc));
+    int rc = tc_seek(&c->tc, key, klen);
+    if (rc == CAIRN_OK && c->tc.valid) return t_fix(c, tc_prev(&c->tc));
+    if (rc == CAIRN_OK || rc == CAIRN_ENOTFOUND) return t_fix(c, tc_last(&c->tc)); /* past the end */
+    return t_fix(c, rc);
+}
+
+/* Every source on its first entry > key. */
+static int m_seek_gt(cairn_cursor *c, const uint8_t *key, size_t klen)
+{
+    TRY(m_seek_ge(c, key, klen));
+    for (int i = 0; i < c->nit; i++) {
+        const mem_entry *e = c->it[i].cur;
+        if (e && bytes_cmp(e->key, e->klen, key, klen) == 0) mem_iter_next(&c->it[i]);
+    }
+    if (c->t_ok) {
+        const uint8_t *k, *v;
+        size_t kl, vl;
+        tc_entry(&c->tc, &k, &kl, &v, &vl);
+        if (bytes_cmp(k, kl, key, klen) == 0) return t_fix(c, tc_next(&c->tc));
+    }
+    return CAIRN_OK;
+}
+
+/* Moves every source that is on key one step in direction dir. The memtables move first: key
+ * may point into the tree's current node, which the tree's own move can release. */
+static int m_step(cairn_cursor *c, const uint8_t *key, size_t klen, int dir)
+{
+    for (int i = 0; i < c->nit; i++) {
+        const mem_entry *e = c->it[i].cur;
+        if (e && bytes_cmp(e->key, e->klen, key, klen) == 0) {
+            if (dir > 0) mem_iter_next(&c->it[i]);
+            else mem_iter_prev(&c->it[i]);
+        }
+    }
+    if (c->t_ok) {
+        const uint8_t *k, *v;
+        size_t kl, vl;
+        tc_entry(&c->tc, &k, &kl, &v, &vl);
+        if (bytes_cmp(k, kl, key, klen) == 0)
+            return t_fix(c, dir > 0 ? tc_next(&c->tc) : tc_prev(&c->tc));
+    }
+    return CAIRN_OK;
+}
+
+/* Chooses the current entry: the smallest key (dir > 0) or the largest (dir < 0) among the
+ * sources, the newest source's version of it; a deleted key is skipped over. */
+static int m_pick(cairn_cursor *c, int dir)
+{
+    c->dir = dir;
+    for (;;) {
+        const mem_entry *best = NULL;
+        for (int i = 0; i < c->nit; i++) {
+            const mem_entry *e = c->it[i].cur;
+            if (!e) continue;
+            int cmp = best ? bytes_cmp(e->key, e->klen, best->key, best->klen) : 0;
+            if (!best || cmp * dir < 0) best = e;
+        }
+        const uint8_t *tk = NULL, *tv = NULL;
+        size_t tkl = 0, tvl = 0;
+        if (c->t_ok) tc_entry(&c->tc, &tk, &tkl, &tv, &tvl);
+        bool tree_first = c->t_ok && (!best || bytes_cmp(tk, tkl, best->key, best->klen) * dir < 0);
+        if (tree_first) {
+            c->has_cur = true;
+            c->k = tk;
+            c->kl = tkl;
+            c->v = tv;
+            c->vl = tvl;
+            return CAIRN_OK;
+        }
+        if (!best) {
+            c->has_cur = false;
+            return CAIRN_OK;
+        }
+        if (best->type == MEM_PUT) {
+            c->has_cur = true;
+            c->k = best->key;
+            c->kl = best->klen;
+            c->v = mem_value(best);
+            c->vl = best->vlen;
+            return CAIRN_OK;
+        }
+        TRY(m_step(c, best->key, best->klen, dir)); /* deleted: on to the next key */
+    }
+}
+
+/* Leaves the current key in kbuf, for repositioning every source around it. */
+static int keep_key(cairn_cursor *c)
+{
+    return cairn_buf_set(&c->kbuf, c->k, c->kl);
+}
+
+static int m_next(cairn_cursor *c)
+{
+    if (!c->positioned || !c->has_cur) {
+        TRY(m_seek_ge(c, c->b.has_lo ? c->b.lo.data : NULL, c->b.lo.len));
+    } else if (c->dir < 0) {
+        TRY(keep_key(c));
+        TRY(m_seek_gt(c, c->kbuf.data, c->kbuf.len));
+    } else {
+        TRY(m_step(c, c->k, c->kl, +1));
+    }
+    return m_pick(c, +1);
+}
+
+static int m_prev(cairn_cursor *c)
+{
+    if (!c->positioned || !c->has_cur) {
+        TRY(m_seek_lt(c, c->b.has_hi ? c->b.hi.data : NULL, c->b.hi.len));
+    } else if (c->dir > 0) {
+        TRY(keep_key(c));
+        TRY(m_seek_lt(c, c->kbuf.data, c->kbuf.len));
+    } else {
+        TRY(m_step(c, c->k, c->kl, -1));
+    }
+    return m_pick(c, -1);
+}
+
+/* ---- the public moves ---- */
 
 int cairn_cursor_seek(cairn_cursor *c, const void *key, size_t klen)
 {
@@ -193,12 +465,18 @@ int cairn_cursor_seek(cairn_cursor *c, const void *key, size_t klen)
         key = c->b.lo.data;
         klen = c->b.lo.len;
     }
+    if (c->merged) {
+        int rc = m_seek_ge(c, key, klen);
+        if (rc == CAIRN_OK) rc = m_pick(c, +1);
+        return settle(c, rc);
+    }
     return settle(c, tc_seek(&c->tc, key, klen));
 }
 
 int cairn_cursor_next(cairn_cursor *c)
 {
     if (c->b.empty) return settle(c, CAIRN_ENOTFOUND);
+    if (c->merged) return settle(c, m_next(c));
     if (!c->positioned) {
         int rc = c->b.has_lo ? tc_seek(&c->tc, c->b.lo.data, c->b.lo.len) : tc_first(&c->tc);
         return settle(c, rc);
@@ -209,10 +487,12 @@ int cairn_cursor_next(cairn_cursor *c)
 int cairn_cursor_prev(cairn_cursor *c)
 {
     if (c->b.empty) return settle(c, CAIRN_ENOTFOUND);
+    if (c->merged) return settle(c, m_prev(c));
     if (!c->positioned) {
         if (!c->b.has_hi) return settle(c, tc_last(&c->tc));
         int rc = tc_seek(&c->tc, c->b.hi.data, c->b.hi.len);
-        if (rc == CAIRN_OK) rc = tc_prev(&c->tc);
+        if (rc == CAIRN_OK && c->tc.valid) rc = tc_prev(&c->tc);
+        else if (rc == CAIRN_OK) rc = tc_last(&c->tc);
         return settle(c, rc);
     }
     return settle(c, tc_prev(&c->tc));
@@ -221,10 +501,10 @@ int cairn_cursor_prev(cairn_cursor *c)
 int cairn_cursor_get(const cairn_cursor *c, const void **key, size_t *klen, const void **val,
                      size_t *vlen)
 {
-    FAIL_IF(!c->positioned, CAIRN_ESTATE, "cursor is not positioned on an entry");
-    const uint8_t *k, *v;
-    size_t kl, vl;
-    tc_entry(&c->tc, &k, &kl, &v, &vl);
+    const uint8_t *k = NULL, *v = NULL;
+    size_t kl = 0, vl = 0;
+    FAIL_IF(!c->positioned || !cur_entry(c, &k, &kl, &v, &vl), CAIRN_ESTATE,
+            "cursor is not positioned on an entry");
     if (key) *key = k;
     if (klen) *klen = kl;
     if (val) *val = v;

@@ -156,6 +156,7 @@ struct wal {
     uint64_t seg_first, off, synced_off, seg_size;
     uint64_t next_seq, last_seq, synced_seq, seg_last;
     bool poisoned;
+    bool roll_pending;       /* wal_request_roll(): the next group starts a new segment */
     sealed *sealed;
     size_t nsealed;
     /* relaxed mode */
@@ -486,7 +487,7 @@ int wal_open(wal **out, const wal_options *o, uint64_t applied, wal_fn fn, void 
         w->last_seq = w->synced_seq = last;
         w->next_seq = last + 1;
         if (rc == CAIRN_OK && !o->readonly && w->fd < 0) rc = segment_create(w, w->next_seq);
-        if (rc == CAIRN_OK && o->relaxed && !o->readonly) {
+        if (rc == CAIRN_OK && !o->readonly) { /* also for relaxed calls on a durable log */
             w->syncer_on = pthread_create(&w->syncer, NULL, syncer_main, w) == 0;
             if (!w->syncer_on) rc = ERR(CAIRN_EIO, "could not start the write-ahead log syncer");
         }
@@ -532,7 +533,8 @@ static int make_room(wal *w, size_t size, uint64_t first_seq)
 {
     if (!w->dir) return CAIRN_OK;
     if (w->fd < 0) TRY(segment_create(w, first_seq)); /* an earlier roll failed half-way */
-    if (w->off + size > w->seg_size && w->off > SEG_HEADER) {
+    if ((w->roll_pending || w->off + size > w->seg_size) && w->off > SEG_HEADER) {
+        w->roll_pending = false;
         TRY(segment_seal(w));
         TRY(segment_create(w, first_seq));
     }
@@ -578,7 +580,7 @@ int wal_append(wal *w, uint8_t type, const void *payload, size_t len, bool durab
     me.type = type;
     me.payload = payload;
     me.len = len;
-    me.durable = durable && !w->o.relaxed;
+    me.durable = durable;
     me.apply = apply;
     me.apply_ctx = apply_ctx;
     pthread_cond_init(&me.cv, NULL);
@@ -665,19 +667,29 @@ static void *syncer_main(void *arg)
     while (!w->stop) {
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
-        uint64_t ns = (uint64_t)ts.tv_nsec + (uint64_t)(w->o.sync_interval_ms ? w->o.sync_interval_ms : 100) * 1000000;
+        unsigned every = w->o.sync_interval_ms ? w->o.sync_interval_ms : 100;
+        uint64_t ns = (uint64_t)ts.tv_nsec + (uint64_t)every * 1000000;
         ts.tv_sec += (time_t)(ns / 1000000000);
         ts.tv_nsec = (long)(ns % 1000000000);
         pthread_cond_timedwait(&w->stop_cv, &w->mu, &ts);
-        if (w->fd >= 0 && w->synced_off < w->off && !w->head) {
-            uint64_t off = w->off, seq = w->last_seq;
-            if (data_sync(w->fd, w->path) == CAIRN_OK) {
-                w->synced_off = off;
-                w->synced_seq = seq;
-            } else {
-                cairn_diag(CAIRN_LOG_ERROR, "%s", cairn_error_last()->message);
-            }
+        if (w->stop || w->fd < 0 || w->synced_off >= w->off) continue;
+        /* fsync a duplicate without the lock, so appends go on meanwhile; a roll may seal the
+         * segment in between (it syncs it itself): then the result is dropped */
+        uint64_t off = w->off, seq = w->last_seq, first = w->seg_first;
+        int fd = dup(w->fd);
+        char *path = cairn_strdup(w->path);
+        pthread_mutex_unlock(&w->mu);
+        int rc = fd >= 0 && path ? data_sync(fd, path)
+                                 : ERR(CAIRN_EIO, "write-ahead log syncer: no descriptor");
+        if (fd >= 0) close(fd);
+        pthread_mutex_lock(&w->mu);
+        if (rc == CAIRN_OK && w->seg_first == first && w->fd >= 0 && off > w->synced_off) {
+            w->synced_off = off;
+            w->synced_seq = seq;
+        } else if (rc < 0) {
+            cairn_diag(CAIRN_LOG_ERROR, "%s", cairn_error_last()->message);
         }
+        free(path);
     }
     pthread_mutex_unlock(&w->mu);
     return NULL;
@@ -716,6 +728,29 @@ int wal_roll(wal *w, uint64_t *out_last)
     return rc;
 }
 
+void wal_request_roll(wal *w)
+{
+    pthread_mutex_lock(&w->mu);
+    w->roll_pending = true;
+    pthread_mutex_unlock(&w->mu);
+}
+
+void wal_exclusive(wal *w, void (*fn)(void *ctx), void *ctx)
+{
+    pthread_mutex_lock(&w->mu);
+    fn(ctx);
+    pthread_mutex_unlock(&w->mu);
+}
+
+/* Whether the oplog segment at path may go: older than the age limit (none: any age). */
+static bool old_enough(const char *path, unsigned retain_seconds)
+{
+    if (!retain_seconds) return true;
+    struct stat st;
+    if (stat(path, &st) != 0) return true;
+    return (int64_t)time(NULL) - (int64_t)st.st_mtime > (int64_t)retain_seconds;
+}
+
 int wal_retire(wal *w, uint64_t through)
 {
     if (!w->dir || w->o.readonly) return CAIRN_OK;
@@ -745,6 +780,10 @@ int wal_retire(wal *w, uint64_t through)
     unsigned retain = w->o.retain_segments;
     for (size_t i = 0; rc == CAIRN_OK && old.n > retain && i < old.n - retain; i++) {
         char *p = seg_path(w->oplog, old.first[i]);
+        if (p && !old_enough(p, w->o.retain_seconds)) {
+            free(p);
+            break; /* the rest are newer still */
+        }
         if (p && unlink(p) != 0 && errno != ENOENT) rc = cairn_error_errno(errno, "removing %s", p);
         free(p);
     }

@@ -37,10 +37,10 @@ typedef int (*wal_fn)(const wal_record *rec, void *ctx);
 typedef struct wal_options {
     const char *dir;         /* NULL: no files (in-memory repositories) */
     bool readonly;
-    bool relaxed;            /* acknowledge once written; fsync every sync_interval_ms */
-    unsigned sync_interval_ms;
+    unsigned sync_interval_ms; /* a background thread fsyncs what relaxed appends wrote (0: 100) */
     uint64_t segment_bytes;  /* preallocation per segment */
-    unsigned retain_segments;/* retired segments kept in the oplog */
+    unsigned retain_segments;/* retired segments kept in the oplog ... */
+    unsigned retain_seconds; /* ... and beyond those, any younger than this (0: none) */
 } wal_options;
 
 typedef struct wal wal;
@@ -60,13 +60,19 @@ int wal_open(wal **out, const wal_options *o, uint64_t applied, wal_fn fn, void 
 /** Seals the log (flushing) and frees it. */
 void wal_close(wal *w);
 
-/** Appends a record (group commit) and, once it is durable, calls apply(record, apply_ctx)
- *  from the group's leader, in sequence order. *out_seq gets its sequence number. */
+/** Appends a record (group commit) and, once it is durable (durable: fsynced; otherwise
+ *  written, fsynced by the background syncer within sync_interval_ms), calls
+ *  apply(record, apply_ctx) from the group's leader, in sequence order, with the log's lock
+ *  held. *out_seq gets its sequence number. */
 int wal_append(wal *w, uint8_t type, const void *payload, size_t len, bool durable, wal_fn apply,
                void *apply_ctx, uint64_t *out_seq);
 
 /** Seals the current segment and starts a new one; *out_last gets the last seq sealed. */
 int wal_roll(wal *w, uint64_t *out_last);
+/** Asks that the next group start a new segment (without waiting for anything). */
+void wal_request_roll(wal *w);
+/** Runs fn(ctx) while no group is being applied (between two groups' callbacks). */
+void wal_exclusive(wal *w, void (*fn)(void *ctx), void *ctx);
 /** Moves the sealed segments whose records are all <= through to the oplog (retention). */
 int wal_retire(wal *w, uint64_t through);
 /** fsync everything written so far. */

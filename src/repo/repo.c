@@ -147,6 +147,7 @@ int repo_load_working(repo *r, cairn_id *out_id, rootrec *out_rec)
     FAIL_IF(!wref, CAIRN_ENOMEM, "out of memory");
     int rc = refs_read_id(r, wref, out_id);
     if (rc == CAIRN_OK) rc = rootrec_load(r, out_rec, out_id);
+    r->working_fresh = rc == CAIRN_ENOTFOUND;
     if (rc == CAIRN_ENOTFOUND) { /* first use of this branch (or a checkout cut short) */
         cairn_id head = { { 0 } };
         if (r->detached) head = r->detached_at;
@@ -212,8 +213,10 @@ int repo_open(repo *r, const char *url, cairn_store *store, const cairn_open_opt
     if (rc == CAIRN_OK) {
         rc = repo_follow_head(r);
         if (rc == CAIRN_ENOTFOUND) {
-            if ((opts->flags & CAIRN_OPEN_CREATE) && !r->readonly)
+            if ((opts->flags & CAIRN_OPEN_CREATE) && !r->readonly) {
                 rc = initialise(r, out_id, out_rec);
+                r->working_fresh = true;
+            }
             else
                 rc = ERR(CAIRN_ENOTFOUND,
                          "%s holds no cairn repository state (ref HEAD is missing); create one "

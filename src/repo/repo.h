@@ -48,6 +48,7 @@ typedef struct repo {
     bool detached;
     cairn_id detached_at;    /* the commit HEAD is detached at */
     bool readonly;
+    bool working_fresh;      /* the last repo_load_working() made a new working state */
 } repo;
 
 /** Opens (or creates, with CAIRN_OPEN_CREATE) the repository at url. On success the repo owns

@@ -18,6 +18,9 @@ int store_mem_open(cairn_store **out);
 int store_local_open(cairn_store **out, const char *path, unsigned flags,
                      unsigned lock_timeout_ms);
 
+/** The directory of a local store, or NULL when st is another kind of store. */
+const char *store_local_dir(const cairn_store *st);
+
 /** Test hook: the size in bytes past which a local store seals its current pack and starts the
  *  next (default 128 MiB; 0 restores the default). Ignored for other stores. */
 void store_local_set_pack_max(cairn_store *st, uint64_t bytes);

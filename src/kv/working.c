@@ -1,0 +1,530 @@
+/*
+ * working.c - the write-ahead log, memtables and checkpoints of the checked-out branch (see
+ * working.h).
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "kv.h"
+#include "repo/commit.h"
+#include "store/store.h"
+
+#define DEFAULT_MEM_LIMIT (64u << 20)
+#define DEFAULT_RETAIN 16
+#define STALL_FACTOR 4       /* writers wait when the memtable is this many times its limit */
+
+/* ---- applying records ----
+ * A batch record becomes memtable entries in two steps: prepare (decode, name tables, allocate
+ * and fill the entries: everything that can fail) before the record is logged, and apply (link
+ * them in) once it is durable, which cannot fail. So a write whose caller sees an error is
+ * never in the log, and one that is logged is always applied. */
+
+typedef struct prep {
+    cairn_db *db;
+    mem_batch mb;
+    bool sizing;             /* first pass */
+    uint32_t *ids;           /* the record's table index -> memtable id */
+    uint32_t small[16];
+} prep;
+
+static int prep_table(void *ctx, uint32_t index, const walrec_table *t)
+{
+    prep *p = ctx;
+    size_t nlen = strlen(t->name);
+    if (p->sizing) {
+        if (index >= 16 && p->ids == p->small) {
+            uint32_t *big = cairn_malloc(((size_t)UINT16_MAX + 1) * sizeof *big);
+            FAIL_IF(!big, CAIRN_ENOMEM, "out of memory preparing a write");
+            memcpy(big, p->small, sizeof p->small);
+            p->ids = big;
+        }
+        TRY(db_table_id(p->db, t->name, &p->ids[index]));
+        if (t->flags & WALREC_CREATE) mem_batch_count(&p->mb, nlen, 0);
+    } else if (t->flags & WALREC_CREATE) {
+        mem_batch_put(&p->mb, 0, MEM_PUT, t->name, nlen, NULL, 0);
+    }
+    return CAIRN_OK;
+}
+
+static int prep_op(void *ctx, const walrec_op *o)
+{
+    prep *p = ctx;
+    if (p->sizing) mem_batch_count(&p->mb, o->klen, o->vlen);
+    else mem_batch_put(&p->mb, p->ids[o->table], o->type == WALREC_PUT ? MEM_PUT : MEM_DEL,
+                       o->key, o->klen, o->val, o->vlen);
+    return CAIRN_OK;
+}
+
+static void prep_dispose(prep *p)
+{
+    mem_batch_dispose(&p->mb);
+    if (p->ids != p->small) free(p->ids);
+}
+
+/* Prepares the memtable entries of a record (nothing for records that only inform). */
+static int prepare(cairn_db *db, prep *p, uint8_t type, const uint8_t *payload, size_t len)
+{
+    memset(p, 0, sizeof *p);
+    p->db = db;
+    p->ids = p->small;
+    static _Atomic uint64_t seeds = 0x9e3779b97f4a7c15ull;
+    uint64_t seed = atomic_fetch_add_explicit(&seeds, 0x9e3779b97f4a7c15ull, memory_order_relaxed);
+    seed ^= seed >> 31; /* successive seeds must not give the same heights */
+    seed *= 0xbf58476d1ce4e5b9ull;
+    mem_batch_init(&p->mb, seed ^ (seed >> 27));
+    if (type == WAL_CHECKPOINT) {
+        walrec_checkpoint c;
+        return walrec_checkpoint_decode(&c, payload, len);
+    }
+    if (type == WAL_BULK) {
+        walrec_bulk b;
+        return walrec_bulk_decode(&b, payload, len);
+    }
+    if (type != WAL_BATCH) return CORRUPT("write-ahead log record of unknown type %u", type);
+    walrec_visitor v = { prep_table, prep_op, p };
+    p->sizing = true;
+    int rc = walrec_batch_decode(payload, len, &v);
+    if (rc == CAIRN_OK) rc = mem_batch_alloc(&p->mb);
+    p->sizing = false;
+    if (rc == CAIRN_OK) rc = walrec_batch_decode(payload, len, &v);
+    if (rc < 0) prep_dispose(p);
+    return rc;
+}
+
+/* The callback of an append: the record is durable; its entries go into the live memtable. */
+static int on_logged(const wal_record *rec, void *ctx)
+{
+    prep *p = ctx;
+    mem_batch_apply(p->db->mem, &p->mb, rec->seq);
+    atomic_store_explicit(&p->db->w.applied, rec->seq, memory_order_release);
+    return CAIRN_OK;
+}
+
+typedef struct replay_ctx {
+    cairn_db *db;
+    uint64_t n;
+} replay_ctx;
+
+static int on_replay(const wal_record *rec, void *ctx)
+{
+    replay_ctx *r = ctx;
+    prep p;
+    int rc = prepare(r->db, &p, rec->type, rec->payload, rec->len);
+    if (rc < 0) return cairn_error_prefix(rc, "replaying write-ahead log record %" PRIu64, rec->seq);
+    r->n++;
+    on_logged(rec, &p);
+    prep_dispose(&p);
+    return CAIRN_OK;
+}
+
+/* ---- log directories ---- */
+
+/* DIR/<branch>, the branch name escaped: bytes other than [A-Za-z0-9._-] as %XX. */
+static char *branch_log_dir(const char *base, const char *branch)
+{
+    size_t n = strlen(branch);
+    char *esc = cairn_malloc(3 * n + 1), *p = esc;
+    if (!esc) return NULL;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)branch[i];
+        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+            c == '.' || c == '_' || c == '-')
+            *p++ = (char)c;
+        else
+            p += sprintf(p, "%%%02X", c);
+    }
+    *p = '\0';
+    char *out = cairn_sprintf("%s/%s", base, esc);
+    free(esc);
+    return out;
+}
+
+/* Removes the log files of dir (and its oplog) and the directories themselves. */
+static int remove_log_dir(const char *dir)
+{
+    const char *subs[] = { "oplog", "" };
+    for (size_t s = 0; s < 2; s++) {
+        char *d = cairn_sprintf("%s/%s", dir, subs[s]);
+        FAIL_IF(!d, CAIRN_ENOMEM, "out of memory");
+        DIR *dh = opendir(d);
+        if (dh) {
+            struct dirent *e;
+            while ((e = readdir(dh))) {
+                size_t n = strlen(e->d_name);
+                if (n > 4 && strcmp(e->d_name + n - 4, ".wal") == 0) {
+                    char *f = cairn_sprintf("%s/%s", d, e->d_name);
+                    if (f) unlink(f);
+                    free(f);
+                }
+            }
+            closedir(dh);
+        }
+        int rc = rmdir(d) == 0 || errno == ENOENT
+                     ? CAIRN_OK
+                     : cairn_error_errno(errno, "removing write-ahead log directory %s", d);
+        free(d);
+        TRY(rc);
+    }
+    return CAIRN_OK;
+}
+
+/* Opens the log of the current branch and replays it into a new db->mem. */
+static int log_open(cairn_db *db)
+{
+    working *w = &db->w;
+    free(w->dir);
+    w->dir = NULL;
+    if (w->base_dir) {
+        w->dir = branch_log_dir(w->base_dir, db->r.branch);
+        FAIL_IF(!w->dir, CAIRN_ENOMEM, "out of memory");
+        if (db->r.working_fresh && !db->r.readonly) {
+            struct stat st;
+            if (stat(w->dir, &st) == 0) { /* left by a deleted branch of the same name */
+                cairn_diag(CAIRN_LOG_WARN, "removing the write-ahead log %s: it belongs to an "
+                           "earlier branch '%s' (the branch's working state is new)",
+                           w->dir, db->r.branch);
+                TRY(remove_log_dir(w->dir));
+            }
+        }
+    }
+    memtable *m;
+    TRY(mem_new(&m));
+    pthread_mutex_lock(&db->vmu);
+    memtable *old = db->mem;
+    db->mem = m;
+    pthread_mutex_unlock(&db->vmu);
+    mem_release(old);
+    uint64_t from = db->cur->rec.wal_seq;
+    atomic_store(&w->applied, from);
+    w->wo.dir = w->dir;
+    w->wo.readonly = db->r.readonly;
+    replay_ctx rc_ = { db, 0 };
+    double t0 = clock_now();
+    uint64_t last;
+    int rc = wal_open(&w->log, &w->wo, from, on_replay, &rc_, &last);
+    w->recovery_ns = (uint64_t)((clock_now() - t0) * 1e9);
+    w->recovered = rc_.n;
+    if (rc < 0) {
+        w->log = NULL;
+        return cairn_error_prefix(rc, "opening the write-ahead log of branch '%s'", db->r.branch);
+    }
+    if (rc_.n)
+        cairn_diag(CAIRN_LOG_INFO, "%s: replayed %" PRIu64 " write-ahead log records (through %"
+                   PRIu64 ") in %.3f s", db->r.url, rc_.n, last, (double)w->recovery_ns / 1e9);
+    return CAIRN_OK;
+}
+
+/* ---- the checkpointer ---- */
+
+static void *checkpointer_main(void *arg)
+{
+    cairn_db *db = arg;
+    working *w = &db->w;
+    pthread_mutex_lock(&w->mu);
+    for (;;) {
+        while (!w->stop && !w->pending) pthread_cond_wait(&w->kick, &w->mu);
+        if (w->stop) break;
+        w->pending = false;
+        w->running = true;
+        pthread_mutex_unlock(&w->mu);
+        pthread_mutex_lock(&db->wmu);
+        int rc = db_checkpoint_locked(db);
+        pthread_mutex_unlock(&db->wmu);
+        if (rc < 0)
+            cairn_diag(CAIRN_LOG_ERROR, "%s: background checkpoint failed: %s (writes go on in "
+                       "the log; the next checkpoint retries)", db->r.url,
+                       cairn_error_last()->message);
+        pthread_mutex_lock(&w->mu);
+        w->running = false;
+        w->bg_rc = rc;
+        if (rc < 0) snprintf(w->bg_msg, sizeof w->bg_msg, "%s", cairn_error_last()->message);
+        pthread_cond_broadcast(&w->done);
+    }
+    pthread_mutex_unlock(&w->mu);
+    return NULL;
+}
+
+static void kick(working *w)
+{
+    pthread_mutex_lock(&w->mu);
+    if (!w->pending && !w->running) {
+        w->pending = true;
+        pthread_cond_signal(&w->kick);
+    }
+    pthread_mutex_unlock(&w->mu);
+}
+
+/* Writers wait while the memtables hold far more than the limit (checkpoints fall behind);
+ * when the last checkpoint failed they get its error instead of waiting for ever. */
+static int stall(cairn_db *db)
+{
+    working *w = &db->w;
+    if (!w->thread_on) return CAIRN_OK;
+    size_t lim = w->mem_limit * STALL_FACTOR;
+    if (atomic_load_explicit(&db->mem->bytes, memory_order_relaxed) < lim) return CAIRN_OK;
+    int rc = CAIRN_OK;
+    pthread_mutex_lock(&w->mu);
+    while (atomic_load_explicit(&db->mem->bytes, memory_order_relaxed) >= lim && !w->stop) {
+        if (w->bg_rc < 0 && !w->running && !w->pending) {
+            rc = cairn_error_set(w->bg_rc, "the memtable is full and checkpoints fail (%s); "
+                                 "fix the cause, then write again", w->bg_msg);
+            w->pending = true; /* try again for the next writer */
+            pthread_cond_signal(&w->kick);
+            break;
+        }
+        if (!w->pending && !w->running) {
+            w->pending = true;
+            pthread_cond_signal(&w->kick);
+        }
+        pthread_cond_wait(&w->done, &w->mu);
+    }
+    pthread_mutex_unlock(&w->mu);
+    return rc;
+}
+
+/* ---- open and close ---- */
+
+int working_open(cairn_db *db, const cairn_open_options *o)
+{
+    working *w = &db->w;
+    pthread_mutex_init(&w->idmu, NULL);
+    pthread_mutex_init(&w->mu, NULL);
+    pthread_cond_init(&w->kick, NULL);
+    pthread_cond_init(&w->done, NULL);
+    bool v3 = o && o->version >= 3;
+    w->relaxed = v3 && o->durability == CAIRN_DURABILITY_RELAXED;
+    w->mem_limit = v3 && o->memtable_bytes ? o->memtable_bytes : DEFAULT_MEM_LIMIT;
+    w->wo.sync_interval_ms = v3 ? o->sync_interval_ms : 0;
+    w->wo.segment_bytes = v3 ? o->wal_segment_bytes : 0;
+    w->wo.retain_segments = v3 && o->oplog_keep_segments ? o->oplog_keep_segments : DEFAULT_RETAIN;
+    w->wo.retain_seconds = v3 ? o->oplog_keep_seconds : 0;
+    FAIL_IF(v3 && o->durability != CAIRN_DURABILITY_DURABLE &&
+                o->durability != CAIRN_DURABILITY_RELAXED,
+            CAIRN_EINVAL, "open options: unknown durability %d", o->durability);
+    const char *local = store_local_dir(db->r.store);
+    if (local) w->base_dir = cairn_sprintf("%s/wal", local);
+    else if (v3 && o->wal_dir) w->base_dir = cairn_strdup(o->wal_dir);
+    if ((local || (v3 && o->wal_dir)) && !w->base_dir) return ERR(CAIRN_ENOMEM, "out of memory");
+    w->sync_checkpoint = !w->base_dir && (db->r.store->caps & CAIRN_STORE_CAP_DURABLE);
+    TRY(log_open(db));
+    if (!db->r.readonly) {
+        w->thread_on = pthread_create(&w->thread, NULL, checkpointer_main, db) == 0;
+        FAIL_IF(!w->thread_on, CAIRN_EIO, "could not start the checkpoint thread");
+    }
+    return CAIRN_OK;
+}
+
+int working_close(cairn_db *db)
+{
+    working *w = &db->w;
+    if (w->thread_on) {
+        pthread_mutex_lock(&w->mu);
+        w->stop = true;
+        pthread_cond_broadcast(&w->kick);
+        pthread_cond_broadcast(&w->done);
+        pthread_mutex_unlock(&w->mu);
+        pthread_join(w->thread, NULL);
+        w->thread_on = false;
+    }
+    int rc = CAIRN_OK;
+    if (w->log && !db->r.readonly) {
+        pthread_mutex_lock(&db->wmu);
+        rc = db_checkpoint_locked(db);
+        pthread_mutex_unlock(&db->wmu);
+        if (rc < 0)
+            rc = cairn_error_prefix(rc, "checkpoint on close (the log keeps the writes; the next "
+                                    "open replays them)");
+    }
+    wal_close(w->log);
+    w->log = NULL;
+    for (size_t i = 0; i < w->nnames; i++) free(w->names[i]);
+    free(w->names);
+    free(w->order);
+    free(w->dir);
+    free(w->base_dir);
+    pthread_mutex_destroy(&w->idmu);
+    pthread_mutex_destroy(&w->mu);
+    pthread_cond_destroy(&w->kick);
+    pthread_cond_destroy(&w->done);
+    return rc;
+}
+
+/* ---- writes ---- */
+
+/* Whether table name exists now: in the tree, or created by a logged write. */
+static bool table_exists_now(cairn_db *db, const char *name)
+{
+    pthread_mutex_lock(&db->vmu);
+    size_t nl = strlen(name);
+    bool yes = version_find(db->cur, name) != NULL ||
+               (db->mem && mem_find(db->mem, 0, name, nl, UINT64_MAX)) ||
+               (db->imm && mem_find(db->imm, 0, name, nl, UINT64_MAX));
+    pthread_mutex_unlock(&db->vmu);
+    return yes;
+}
+
+/* Logs a record and applies it once durable. */
+static int log_record(cairn_db *db, uint8_t type, const uint8_t *payload, size_t len,
+                      bool durable)
+{
+    prep p;
+    TRY(prepare(db, &p, type, payload, len));
+    uint64_t seq;
+    int rc = wal_append(db->w.log, type, payload, len, durable, on_logged, &p, &seq);
+    prep_dispose(&p);
+    return rc;
+}
+
+int working_write(cairn_db *db, const cairn_buf *payload, const walrec_table *tables,
+                  size_t ntables, bool durable)
+{
+    working *w = &db->w;
+    TRY(stall(db));
+    pthread_rwlock_rdlock(&db->gate);
+    int rc = CAIRN_OK;
+    for (size_t i = 0; rc == CAIRN_OK && i < ntables; i++)
+        if (!(tables[i].flags & WALREC_CREATE) && !table_exists_now(db, tables[i].name))
+            rc = ERR(CAIRN_ENOTFOUND, "table '%s' does not exist in %s (dropped?); nothing was "
+                                      "written", tables[i].name, db->r.url);
+    if (rc == CAIRN_OK) rc = log_record(db, WAL_BATCH, payload->data, payload->len, durable);
+    pthread_rwlock_unlock(&db->gate);
+    if (rc < 0) return rc;
+    if (w->sync_checkpoint) {
+        pthread_mutex_lock(&db->wmu);
+        rc = db_checkpoint_locked(db);
+        pthread_mutex_unlock(&db->wmu);
+        return rc;
+    }
+    if (w->thread_on && atomic_load_explicit(&db->mem->bytes, memory_order_relaxed) >= w->mem_limit)
+        kick(w);
+    return CAIRN_OK;
+}
+
+int working_note(cairn_db *db, uint8_t type, const void *payload, size_t len)
+{
+    return log_record(db, type, payload, len, false);
+}
+
+/* ---- checkpoints ---- */
+
+typedef struct swap_ctx {
+    cairn_db *db;
+    memtable *fresh;
+    bool swapped;
+} swap_ctx;
+
+/* With the log's lock held (no record is being applied): freezes mem. */
+static void swap_mem(void *arg)
+{
+    swap_ctx *s = arg;
+    cairn_db *db = s->db;
+    if (atomic_load_explicit(&db->mem->count, memory_order_relaxed) == 0) return;
+    pthread_mutex_lock(&db->vmu);
+    db->imm = db->mem;
+    db->mem = s->fresh;
+    pthread_mutex_unlock(&db->vmu);
+    db->w.imm_seq = atomic_load(&db->w.applied);
+    s->fresh = NULL;
+    s->swapped = true;
+}
+
+int db_checkpoint_locked(cairn_db *db)
+{
+    working *w = &db->w;
+    if (db->r.readonly || !w->log) return CAIRN_OK;
+    if (!db->imm) { /* else a failed checkpoint left one: finish that first */
+        swap_ctx s = { db, NULL, false };
+        TRY(mem_new(&s.fresh));
+        wal_exclusive(w->log, swap_mem, &s);
+        mem_release(s.fresh);
+        if (!s.swapped) return CAIRN_OK;
+    }
+    version *cur = db_current(db);
+    rview rv = { cur, NULL, db->imm, w->imm_seq };
+    version *nv = NULL;
+    int rc = rview_materialize(db, &rv, &nv);
+    cairn_id rec_id;
+    if (rc == CAIRN_OK)
+        rc = repo_publish(&db->r, &rec_id, id_is_zero(&cur->rec_id) ? NULL : &cur->rec_id,
+                          &nv->rec);
+    if (rc < 0) {
+        version_release(nv);
+        version_release(cur);
+        return cairn_error_prefix(rc, "checkpoint of %s", db->r.url);
+    }
+    nv->rec_id = rec_id;
+    walrec_checkpoint c = { w->imm_seq, cur->rec.catalog, nv->rec.catalog, rec_id };
+    pthread_mutex_lock(&db->vmu);
+    version *old = db->cur;
+    memtable *imm = db->imm;
+    db->cur = nv;
+    db->imm = NULL;
+    pthread_mutex_unlock(&db->vmu);
+    version_release(old);
+    mem_release(imm);
+    version_release(cur);
+    w->checkpoints++;
+    w->last_ckpt_seq = c.through;
+    w->last_ckpt_time = clock_wall_ns();
+    /* the rest is housekeeping: the tree is safe whatever happens to it */
+    uint8_t buf[WALREC_CHECKPOINT_SIZE];
+    walrec_checkpoint_encode(buf, &c);
+    wal_request_roll(w->log);
+    rc = working_note(db, WAL_CHECKPOINT, buf, sizeof buf);
+    if (rc == CAIRN_OK) rc = wal_retire(w->log, c.through);
+    if (rc < 0)
+        cairn_diag(CAIRN_LOG_WARN, "%s: checkpoint through record %" PRIu64 " is published, but "
+                   "keeping the log tidy failed: %s", db->r.url, c.through,
+                   cairn_error_last()->message);
+    return CAIRN_OK;
+}
+
+int db_exclusive_begin(cairn_db *db)
+{
+    pthread_rwlock_wrlock(&db->gate);
+    pthread_mutex_lock(&db->wmu);
+    int rc = db_checkpoint_locked(db);
+    if (rc < 0) {
+        pthread_mutex_unlock(&db->wmu);
+        pthread_rwlock_unlock(&db->gate);
+    }
+    return rc;
+}
+
+void db_exclusive_end(cairn_db *db)
+{
+    pthread_mutex_unlock(&db->wmu);
+    pthread_rwlock_unlock(&db->gate);
+}
+
+/* ---- switching branches ---- */
+
+int working_switch(cairn_db *db)
+{
+    working *w = &db->w;
+    wal_close(w->log);
+    w->log = NULL;
+    cairn_id rec_id;
+    rootrec rec;
+    TRY(repo_load_working(&db->r, &rec_id, &rec));
+    version *nv;
+    TRY(version_load(db, &nv, &rec_id, &rec));
+    db_set_current(db, nv);
+    return log_open(db);
+}
+
+int working_remove_log(cairn_db *db, const char *branch)
+{
+    if (!db->w.base_dir) return CAIRN_OK;
+    char *dir = branch_log_dir(db->w.base_dir, branch);
+    FAIL_IF(!dir, CAIRN_ENOMEM, "out of memory");
+    int rc = remove_log_dir(dir);
+    free(dir);
+    return rc;
+}

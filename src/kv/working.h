@@ -1,0 +1,85 @@
+/*
+ * working.h - the working set of the checked-out branch: its write-ahead log, the memtables of
+ * writes not yet in the trees, checkpoints that move them into the trees, and recovery.
+ *
+ * A small write is encoded as one log record (walrec.h), appended with group commit, and once
+ * durable inserted into the memtable under the record's sequence number; readers see it from
+ * then on. A checkpoint freezes the memtable (swapping in an empty one: writers wait only for
+ * that swap), applies it to the trees as one sorted batch per table, publishes the new working
+ * root (whose wal_seq says which records it holds) by compare-and-swap, writes a checkpoint
+ * record, and retires the log segments the tree now holds. Opening replays every record after
+ * the working root's wal_seq.
+ *
+ * The log lives in DIR/wal/<branch>/ for a local store, in options.wal_dir/<branch>/ when given,
+ * and nowhere for "mem:" (nothing is durable there anyway). A durable store without a log
+ * directory checkpoints after every write, which makes each write durable by itself.
+ */
+#ifndef CAIRN_WORKING_H
+#define CAIRN_WORKING_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "base/base.h"
+#include "wal.h"
+#include "walrec.h"
+
+typedef struct cairn_db cairn_db;
+
+typedef struct working {
+    wal *log;
+    char *dir;               /* the current branch's log directory, or NULL */
+    char *base_dir;          /* where branch log directories live, or NULL */
+    wal_options wo;
+    bool sync_checkpoint;    /* no log files but a durable store: every write checkpoints */
+    bool relaxed;            /* the default durability of writes */
+    size_t mem_limit;        /* checkpoint when the memtable is larger */
+    _Atomic uint64_t applied;/* the newest record in the memtables */
+    uint64_t imm_seq;        /* the newest record in imm (while there is one) */
+    /* memtable ids of table names: names[id - 1]; order: ids sorted by name */
+    pthread_mutex_t idmu;
+    char **names;
+    uint32_t *order;
+    size_t nnames, cap;
+    /* the background checkpointer */
+    pthread_mutex_t mu;
+    pthread_cond_t kick, done;
+    pthread_t thread;
+    bool thread_on, stop, pending, running;
+    int bg_rc;               /* the last background checkpoint's result */
+    char bg_msg[256];
+    /* statistics */
+    uint64_t checkpoints, last_ckpt_seq;
+    int64_t last_ckpt_time;
+    uint64_t recovery_ns, recovered;
+} working;
+
+/** Sets up the working set of db->cur's branch: the log (replaying it into a new memtable) and
+ *  the checkpointer. db->r and db->cur are open. */
+int working_open(cairn_db *db, const cairn_open_options *o);
+/** Checkpoints (a writer), stops the checkpointer, closes the log. The first error is returned;
+ *  whatever was logged stays in the log for the next open. */
+int working_close(cairn_db *db);
+
+/** Appends a batch record and applies it. tables are the batch's tables (by the record's table
+ *  indexes); each one without WALREC_CREATE must exist. durable: fsync before returning. */
+int working_write(cairn_db *db, const cairn_buf *payload, const walrec_table *tables,
+                  size_t ntables, bool durable);
+
+/** Applies the memtables to the trees and publishes (caller holds wmu). */
+int db_checkpoint_locked(cairn_db *db);
+/** For operations that rewrite the working state directly: takes the gate exclusively and
+ *  wmu, and checkpoints. On failure nothing is held. */
+int db_exclusive_begin(cairn_db *db);
+void db_exclusive_end(cairn_db *db);
+
+/** After HEAD moved to another branch (exclusive held): closes this branch's log, loads the
+ *  new working state and opens its log. */
+int working_switch(cairn_db *db);
+/** Removes the log directory of a branch that no longer exists (not the current one). */
+int working_remove_log(cairn_db *db, const char *branch);
+
+/** Appends an informational record (a bulk batch's summary) without waiting for fsync. */
+int working_note(cairn_db *db, uint8_t type, const void *payload, size_t len);
+
+#endif /* CAIRN_WORKING_H */
