@@ -305,6 +305,44 @@ static void one_level(void)
     env_close(&e);
 }
 
+/* The example of docs/FORMAT.md, "Proofs", byte for byte. */
+static void format_example(void)
+{
+    env e;
+    CHECK_OK(env_open(&e, 64 << 20));
+    tree_builder b;
+    tb_init(&b, &e.cs, 0);
+    CHECK_OK(tb_add(&b, (const uint8_t *)"a", 1, (const uint8_t *)"1", 1, 1));
+    CHECK_OK(tb_add(&b, (const uint8_t *)"bc", 2, (const uint8_t *)"", 0, 1));
+    cairn_id root, doc;
+    CHECK_OK(tb_finish(&b, &root));
+    tb_dispose(&b);
+    CHECK_OK(cairn_id_from_hex(&doc, "24b375fa647949e491ef44b8776d0e26a5480cafd289c4606b518ab49151bfd2"));
+    CHECK_MEM(root.bytes, 32, doc.bytes, 32);
+    static const uint8_t expect[] = {
+        0x43, 0x41, 0x49, 0x52, 0x4e, 0x50, 0x52, 0x46, 0x01, 0x01, 0x01, 0x61, 0x01, 0x14,
+        0x01, 0x01, 0x00, 0x00, 0x02, 0x00, 0x00, 0x00, 0x01, 0x00, 0x03, 0x00, 0x01, 0x00,
+        0x01, 0x00, 0x61, 0x62, 0x63, 0x31,
+    };
+    cairn_buf proof = CAIRN_BUF_INIT;
+    CHECK_OK(proof_build(&proof, &e.cs, PROOF_ANCHOR_TABLE, NULL, 0, NULL, NULL, &root, "a", 1));
+    CHECK_MEM(proof.data, proof.len, expect, sizeof expect);
+    proof_result r;
+    CHECK_OK(proof_verify(&r, proof.data, proof.len, &doc));
+    CHECK(r.found && r.vlen == 1 && r.val[0] == '1');
+    proof.data[11] = 'b';
+    CHECK_OK(proof_verify(&r, proof.data, proof.len, &doc));
+    CHECK(!r.found && r.val == NULL);
+    uint8_t empty[sizeof expect - 1];
+    memcpy(empty, expect, 10);
+    empty[10] = 0;
+    memcpy(empty + 11, expect + 12, sizeof expect - 12);
+    CHECK_OK(proof_verify(&r, empty, sizeof empty, &doc));
+    CHECK(!r.found && r.klen == 0);
+    cairn_buf_dispose(&proof);
+    env_close(&e);
+}
+
 /* The keys worth proving in an even table of n keys: around both ends, a sample of present
  * keys and of gaps, and at every leaf boundary the leaf's last key and the key just above it
  * (which is absent and belongs to the next leaf). */
@@ -1249,5 +1287,5 @@ static void bench(void)
     env_close(&e);
 }
 
-TEST_MAIN(one_level, multi_level, other_roots, tampering, other_key, neighbour_leaf, grafted,
+TEST_MAIN(format_example, one_level, multi_level, other_roots, tampering, other_key, neighbour_leaf, grafted,
           malformed, bad_links, property, public_api, allocation_failures, bench)
