@@ -766,6 +766,9 @@ typedef struct cairn_proof_result {
     char table[CAIRN_MAX_TABLE_NAME + 1]; /**< the table's name, NUL-terminated (catalog and
                                   commit anchors); "" for a table anchor */
     cairn_id commit;         /**< commit anchor: the commit id; else all zero */
+    const void *commit_data; /**< commit anchor: the commit's bytes (its id is their SHA-256), borrowed
+                                  from the proof bytes, e.g. to check its signature; else NULL */
+    size_t commit_len;
     cairn_id catalog_root;   /**< catalog and commit anchors: the catalog root; else all zero */
     cairn_id table_root;     /**< the table's root: the trusted id itself for a table anchor,
                                   else the one the catalog names */

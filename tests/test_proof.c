@@ -180,7 +180,12 @@ static void prove(const anchor *a, const void *k, size_t kl, int expect_found, c
         CHECK_MEM(r->table, r->table_len, a->table, strlen(a->table));
         CHECK_MEM(r->catalog_root.bytes, 32, a->catalog.bytes, 32);
     }
-    if (a->kind == PROOF_ANCHOR_COMMIT) CHECK_MEM(r->commit.bytes, 32, a->commit_id.bytes, 32);
+    if (a->kind == PROOF_ANCHOR_COMMIT) {
+        CHECK_MEM(r->commit.bytes, 32, a->commit_id.bytes, 32);
+        CHECK_MEM(r->commit_data, r->commit_len, a->commit, a->commit_len);
+    } else {
+        CHECK(r->commit_data == NULL && r->commit_len == 0);
+    }
     if (expect_found >= 0) CHECK_EQ(r->found, expect_found);
     SUB(check_truth(a->cs, r));
 }

@@ -49,6 +49,8 @@ int cairn_proof_verify(cairn_proof_result *out, const void *proof, size_t len,
     res.value_len = r.vlen;
     if (r.table) memcpy(res.table, r.table, r.table_len); /* <= CAIRN_MAX_TABLE_NAME, no NUL */
     res.commit = r.commit;
+    res.commit_data = r.commit_data;
+    res.commit_len = r.commit_len;
     res.catalog_root = r.catalog_root;
     res.table_root = r.table_root;
     *out = res;

@@ -177,6 +177,8 @@ static int verify(proof_result *r, const uint8_t *p, const uint8_t *end, const c
         size_t cl;
         TRY(get_field(&p, end, 1, PROOF_MAX_COMMIT, &cb, &cl, "commit"));
         TRY(check_commit(r, cb, cl, trusted));
+        r->commit_data = cb;
+        r->commit_len = cl;
     } else if (r->anchor == PROOF_ANCHOR_CATALOG) {
         r->catalog_root = *trusted;
     }

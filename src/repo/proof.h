@@ -49,6 +49,8 @@ typedef struct proof_result {
     const uint8_t *val;          /* ...with this value (NULL when not found) */
     size_t vlen;
     cairn_id commit;             /* commit anchor: the commit id; else zero */
+    const uint8_t *commit_data;  /* commit anchor: the commit's bytes; else NULL */
+    size_t commit_len;
     cairn_id catalog_root;       /* catalog and commit anchors; else zero */
     cairn_id table_root;         /* always */
     int catalog_nodes;           /* nodes in the catalog path (0 for the table anchor) */
