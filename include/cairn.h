@@ -736,7 +736,7 @@ CAIRN_API int cairn_db_stats_get(cairn_db_stats *out, cairn_db *db);
 /** What the trusted id of a proof names. */
 enum cairn_proof_anchor {
     CAIRN_PROOF_TABLE = 1,   /**< a table's root (cairn_table_root()) */
-    CAIRN_PROOF_CATALOG = 2, /**< a catalog root: the state of every table (cairn_snapshot_root()) */
+    CAIRN_PROOF_CATALOG = 2, /**< a catalog root: every table's state (cairn_snapshot_root()) */
     CAIRN_PROOF_COMMIT = 3   /**< a commit id: the commit names the catalog root */
 };
 
@@ -766,8 +766,9 @@ typedef struct cairn_proof_result {
     char table[CAIRN_MAX_TABLE_NAME + 1]; /**< the table's name, NUL-terminated (catalog and
                                   commit anchors); "" for a table anchor */
     cairn_id commit;         /**< commit anchor: the commit id; else all zero */
-    const void *commit_data; /**< commit anchor: the commit's bytes (its id is their SHA-256), borrowed
-                                  from the proof bytes, e.g. to check its signature; else NULL */
+    const void *commit_data; /**< commit anchor: the commit's bytes (their SHA-256 is its id),
+                                  borrowed from the proof bytes (e.g. to check its signature);
+                                  else NULL */
     size_t commit_len;
     cairn_id catalog_root;   /**< catalog and commit anchors: the catalog root; else all zero */
     cairn_id table_root;     /**< the table's root: the trusted id itself for a table anchor,

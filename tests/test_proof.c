@@ -322,7 +322,8 @@ static void format_example(void)
     cairn_id root, doc;
     CHECK_OK(tb_finish(&b, &root));
     tb_dispose(&b);
-    CHECK_OK(cairn_id_from_hex(&doc, "24b375fa647949e491ef44b8776d0e26a5480cafd289c4606b518ab49151bfd2"));
+    CHECK_OK(cairn_id_from_hex(
+        &doc, "24b375fa647949e491ef44b8776d0e26a5480cafd289c4606b518ab49151bfd2"));
     CHECK_MEM(root.bytes, 32, doc.bytes, 32);
     static const uint8_t expect[] = {
         0x43, 0x41, 0x49, 0x52, 0x4e, 0x50, 0x52, 0x46, 0x01, 0x01, 0x01, 0x61, 0x01, 0x14,
@@ -958,7 +959,9 @@ static void property(void)
                 continue;
             bool del = round > 0 && test_rand(&rng) % 4 == 0;
             uint64_t shape = test_rand(&rng) % 1000;
-            uint32_t vl = shape == 0 ? CAIRN_MAX_VALUE_SIZE : shape < 10 ? 70000 : (uint32_t)(shape % 300);
+            uint32_t vl = shape == 0  ? CAIRN_MAX_VALUE_SIZE
+                          : shape < 10 ? 70000
+                                       : (uint32_t)(shape % 300);
             ed[ne++] = (tree_edit){ sub[i].k, val + round, (uint32_t)sub[i].kl,
                                     vl - (vl == CAIRN_MAX_VALUE_SIZE ? (uint32_t)round : 0),
                                     del ? EDIT_DEL : EDIT_PUT };
@@ -1229,11 +1232,13 @@ static void bench(void)
         size_t *offs = malloc((KEEP + 1) * sizeof *offs);
         /* generation: warm once, then time */
         for (size_t i = 0; i < P; i++)
-            CHECK_OK(proof_build(&proof, &e.cs, kind, NULL, 0, &catalog, "bench", &root, probe[i], 16));
+            CHECK_OK(proof_build(&proof, &e.cs, kind, NULL, 0, &catalog, "bench", &root,
+                                 probe[i], 16));
         double t0 = clock_now();
         size_t bytes = 0;
         for (size_t i = 0; i < P; i++) {
-            CHECK_OK(proof_build(&proof, &e.cs, kind, NULL, 0, &catalog, "bench", &root, probe[i], 16));
+            CHECK_OK(proof_build(&proof, &e.cs, kind, NULL, 0, &catalog, "bench", &root,
+                                 probe[i], 16));
             bytes += proof.len;
             if (i < KEEP) {
                 offs[i] = all.len;
@@ -1292,5 +1297,6 @@ static void bench(void)
     env_close(&e);
 }
 
-TEST_MAIN(format_example, one_level, multi_level, other_roots, tampering, other_key, neighbour_leaf, grafted,
+TEST_MAIN(format_example, one_level, multi_level, other_roots, tampering, other_key, neighbour_leaf,
+          grafted,
           malformed, bad_links, property, public_api, allocation_failures, bench)

@@ -104,6 +104,12 @@ static void prove(const char *name, chunkstore *cs, int anchor, const cairn_buf 
     cairn_buf_dispose(&p);
 }
 
+static void prove_table(const char *name, chunkstore *cs, const cairn_id *root, const char *key,
+                        cairn_buf *keep)
+{
+    prove(name, cs, PROOF_ANCHOR_TABLE, NULL, NULL, NULL, root, key, keep);
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 2) {
@@ -128,18 +134,16 @@ int main(int argc, char **argv)
         return 1;
     }
 
-    prove("table_empty", &cs, PROOF_ANCHOR_TABLE, NULL, NULL, NULL, &empty, "k", NULL);
-    prove("table_leaf_found", &cs, PROOF_ANCHOR_TABLE, NULL, NULL, NULL, &leaf, "k000000004", NULL);
-    prove("table_leaf_absent", &cs, PROOF_ANCHOR_TABLE, NULL, NULL, NULL, &leaf, "k000000005", NULL);
-    prove("table_leaf_before", &cs, PROOF_ANCHOR_TABLE, NULL, NULL, NULL, &leaf, "", NULL);
-    prove("table_2level_found", &cs, PROOF_ANCHOR_TABLE, NULL, NULL, NULL, &two, "k000000300", NULL);
-    prove("table_2level_absent", &cs, PROOF_ANCHOR_TABLE, NULL, NULL, NULL, &two, "k000000301", NULL);
-    prove("table_2level_past_end", &cs, PROOF_ANCHOR_TABLE, NULL, NULL, NULL, &two, "z", NULL);
+    prove_table("table_empty", &cs, &empty, "k", NULL);
+    prove_table("table_leaf_found", &cs, &leaf, "k000000004", NULL);
+    prove_table("table_leaf_absent", &cs, &leaf, "k000000005", NULL);
+    prove_table("table_leaf_before", &cs, &leaf, "", NULL);
+    prove_table("table_2level_found", &cs, &two, "k000000300", NULL);
+    prove_table("table_2level_absent", &cs, &two, "k000000301", NULL);
+    prove_table("table_2level_past_end", &cs, &two, "z", NULL);
     cairn_buf three_found = CAIRN_BUF_INIT;
-    prove("table_3level_found", &cs, PROOF_ANCHOR_TABLE, NULL, NULL, NULL, &three, "k000010000",
-          &three_found);
-    prove("table_3level_absent", &cs, PROOF_ANCHOR_TABLE, NULL, NULL, NULL, &three, "k000010001",
-          NULL);
+    prove_table("table_3level_found", &cs, &three, "k000010000", &three_found);
+    prove_table("table_3level_absent", &cs, &three, "k000010001", NULL);
 
     /* a small catalog, and one of 300 tables (two levels) */
     const char *names[3] = { "empty", "leaf", "two" };
@@ -158,7 +162,8 @@ int main(int argc, char **argv)
     cairn_buf cat_found = CAIRN_BUF_INIT;
     prove("catalog_found", &cs, PROOF_ANCHOR_CATALOG, NULL, &cat, "two", NULL, "k000000300",
           &cat_found);
-    prove("catalog_absent", &cs, PROOF_ANCHOR_CATALOG, NULL, &cat, "leaf", NULL, "k000000003", NULL);
+    prove("catalog_absent", &cs, PROOF_ANCHOR_CATALOG, NULL, &cat, "leaf", NULL, "k000000003",
+          NULL);
     prove("catalog_empty_table", &cs, PROOF_ANCHOR_CATALOG, NULL, &cat, "empty", NULL, "x", NULL);
     prove("catalog_2level", &cs, PROOF_ANCHOR_CATALOG, NULL, &bigcat, "table-150", NULL,
           "k000000100", NULL);
