@@ -1256,10 +1256,11 @@ static void bench(void)
             CHECK_EQ(ok, (long)P);
         }
 
-        /* the parts: hashing every node of the kept proofs, and node_check on them */
+        /* the parts: hashing every node of the kept proofs; then hashing and node_check, as the
+         * verifier does (the difference is node_check on bytes in cache) */
         size_t nodes = 0, node_bytes = 0;
-        double th = 0, tc = 0;
-        for (int pass = 0; pass < 2; pass++) {
+        double th = 1e9, tc = 1e9;
+        for (int pass = 0; pass < 6; pass++) { /* even: hash; odd: both; the best of 3 each */
             double t1 = clock_now();
             for (size_t i = 0; i < KEEP; i++) {
                 parsed pp;
@@ -1267,18 +1268,20 @@ static void bench(void)
                 const uint8_t *base = all.data + offs[i];
                 for (int j = 0; j < pp.ncat + pp.ntab; j++) {
                     span sp = j < pp.ncat ? pp.cat[j] : pp.tab[j - pp.ncat];
-                    if (pass == 0) {
-                        cairn_id h;
-                        hash_sha256(&h, base + sp.off, sp.len);
-                        nodes++;
-                        node_bytes += sp.len;
+                    cairn_id h;
+                    hash_sha256(&h, base + sp.off, sp.len);
+                    if (pass % 2 == 0) {
+                        nodes += pass == 0;
+                        node_bytes += pass == 0 ? sp.len : 0;
                     } else {
-                        CHECK_OK(node_check(base + sp.off, sp.len));
+                        CHECK_OK(node_check(base + sp.off, sp.len)); /* on bytes just hashed */
                     }
                 }
             }
-            *(pass ? &tc : &th) = clock_now() - t1;
+            double t = clock_now() - t1, *best = pass % 2 ? &tc : &th;
+            if (t < *best) *best = t;
         }
+        tc -= th; /* the odd passes hashed too */
         double per = KEEP;
         printf("  %s anchor: proofs %.0f B avg; built %.0f/s; verified %.0f/s (1 thread), "
                "%.0f/s (2 threads)\n",
