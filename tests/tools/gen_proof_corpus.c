@@ -1,7 +1,8 @@
 /*
- * gen_proof_corpus.c - writes the seed corpus of fuzz/fuzz_proof.c: valid proofs of every
- * anchor kind (table root, catalog root, commit) over trees of one to three levels, present and
- * absent keys, and a few broken ones. The trees are deterministic, so the files are too.
+ * gen_proof_corpus.c - writes the named seeds of fuzz/fuzz_proof.c: valid proofs of every anchor
+ * kind (table root, catalog root, commit) over trees of one to three levels, present and absent
+ * keys, and a few broken ones. The trees are deterministic, so the files are too. (The files
+ * named by a SHA-1 beside them are inputs the fuzzer found that reach further; they stay.)
  *
  *   gen_proof_corpus DIR      (DIR = fuzz/corpus/proof)
  */
