@@ -418,6 +418,114 @@ static int run_scan(ctx *c, double *out)
     return 0;
 }
 
+static int has_proofs(const bench_engine *e) { return e->prove && e->verify; }
+
+#define VERIFY_BATCH 4096 /* proofs made (untimed) before each timed round of verification */
+
+/* proof: a proof of every key, in the get order, against the loaded state; timed. Each is
+ * checked for a plausible size only (verify checks the contents). */
+static int run_proof(ctx *c, double *out)
+{
+    void *db;
+    if (open_for_read(c, &db) != 0)
+        return BENCH_ERR;
+    uint8_t key[BENCH_KEY_SIZE];
+    uint64_t bytes = 0;
+    int rc = 0;
+    timed_start(c);
+    for (uint64_t j = 0; j < c->data->n && rc == 0; j++) {
+        const void *proof;
+        size_t len;
+        bench_key(c->data, c->perm[j], key);
+        rc = c->eng->prove(db, key, sizeof key, &proof, &len);
+        if (rc == 0 && len < BENCH_KEY_SIZE + BENCH_VALUE_SIZE) {
+            fprintf(stderr, "%s proof: key #%llu: a proof of %zu bytes cannot hold the value\n",
+                    c->eng->name, (unsigned long long)c->perm[j], len);
+            rc = BENCH_ERR;
+        }
+        bytes += len;
+    }
+    double secs = timed_stop(c);
+    int crc = c->eng->close(db);
+    if (rc != 0 || crc != 0)
+        return BENCH_ERR;
+    *out = (double)c->data->n / secs;
+    note(c, "proofs of %.0f bytes on average", (double)bytes / (double)c->data->n);
+    return 0;
+}
+
+/* verify: the proof of every key, in the get order, made VERIFY_BATCH at a time (untimed),
+ * then verified from the bytes alone (timed): each must be valid, about its key, and show the
+ * key present with the regenerated value. */
+static int run_verify(ctx *c, double *out)
+{
+    void *db;
+    if (open_for_read(c, &db) != 0)
+        return BENCH_ERR;
+    size_t *offs = malloc((VERIFY_BATCH + 1) * sizeof *offs);
+    uint8_t *buf = NULL, key[BENCH_KEY_SIZE], want[BENCH_VALUE_SIZE];
+    size_t cap = 0;
+    int rc = offs ? 0 : BENCH_ERR;
+    double secs = 0;
+    for (uint64_t j0 = 0; j0 < c->data->n && rc == 0; j0 += VERIFY_BATCH) {
+        uint64_t m = c->data->n - j0 < VERIFY_BATCH ? c->data->n - j0 : VERIFY_BATCH;
+        offs[0] = 0;
+        for (uint64_t j = 0; j < m && rc == 0; j++) {
+            const void *proof;
+            size_t len;
+            bench_key(c->data, c->perm[j0 + j], key);
+            rc = c->eng->prove(db, key, sizeof key, &proof, &len);
+            if (rc != 0)
+                break;
+            if (offs[j] + len > cap) {
+                size_t ncap = cap ? cap * 2 : (size_t)1 << 24;
+                while (ncap < offs[j] + len)
+                    ncap *= 2;
+                uint8_t *nb = realloc(buf, ncap);
+                if (!nb) {
+                    fprintf(stderr, "cairn-bench: out of memory for proofs\n");
+                    rc = BENCH_ERR;
+                    break;
+                }
+                buf = nb;
+                cap = ncap;
+            }
+            memcpy(buf + offs[j], proof, len);
+            offs[j + 1] = offs[j] + len;
+        }
+        double t0 = now_s();
+        for (uint64_t j = 0; j < m && rc == 0; j++) {
+            uint64_t i = c->perm[j0 + j];
+            const void *val;
+            size_t vlen;
+            bench_key(c->data, i, key);
+            rc = c->eng->verify(db, buf + offs[j], offs[j + 1] - offs[j], key, sizeof key, &val,
+                                &vlen);
+            if (rc == BENCH_NOTFOUND) {
+                fprintf(stderr, "%s verify: key #%llu: the proof shows it absent\n",
+                        c->eng->name, (unsigned long long)i);
+                rc = BENCH_ERR;
+                break;
+            }
+            bench_value(c->data, i, want);
+            if (rc == 0 && (vlen != sizeof want || memcmp(val, want, sizeof want) != 0)) {
+                fprintf(stderr, "%s verify: key #%llu: wrong value (%zu bytes)\n", c->eng->name,
+                        (unsigned long long)i, vlen);
+                rc = BENCH_ERR;
+            }
+        }
+        secs += now_s() - t0;
+    }
+    free(buf);
+    free(offs);
+    int crc = c->eng->close(db);
+    if (rc != 0 || crc != 0)
+        return BENCH_ERR;
+    *out = (double)c->data->n / secs;
+    note(c, "timed: verification only (%.3f s on one thread); the proofs were made apart", secs);
+    return 0;
+}
+
 /* In the order they run. A new workload goes here (before the ones that would disturb it),
  * with a method at the end of bench_engine that its supported() checks. */
 static const workload all_workloads[] = {
@@ -425,6 +533,8 @@ static const workload all_workloads[] = {
     { "size", "MiB", 1, NEEDS_LOADED, always, run_size },
     { "get", "ops/s", 0, NEEDS_LOADED, has_get, run_get },
     { "scan", "entries/s", 0, NEEDS_LOADED, has_scan, run_scan },
+    { "proof", "proofs/s", 0, NEEDS_LOADED, has_proofs, run_proof },
+    { "verify", "proofs/s", 0, NEEDS_LOADED, has_proofs, run_verify },
 };
 #define N_WORKLOADS (sizeof all_workloads / sizeof all_workloads[0])
 _Static_assert(N_WORKLOADS <= MAX_WORKLOADS, "raise MAX_WORKLOADS");

@@ -88,6 +88,18 @@ typedef struct bench_engine {
     /** Calls cb for every entry in ascending key order. */
     int (*scan)(void *db, bench_scan_fn cb, void *payload);
 
+    /** Proof (cairn): makes a proof that key is (or is not) in the table, against the state of
+     *  the first prove() call after open(), which stays pinned until close(). *proof is
+     *  borrowed, valid until the next prove() or close(). */
+    int (*prove)(void *db, const void *key, size_t klen, const void **proof, size_t *len);
+
+    /** Checks a proof with nothing but its bytes and the trusted root of the state prove()
+     *  pinned (no store access). *val is borrowed from the proof bytes.
+     *  @return 0 (valid, about key, key present), BENCH_NOTFOUND (valid, key absent) or
+     *          BENCH_ERR (invalid, or about another key). */
+    int (*verify)(void *db, const void *proof, size_t len, const void *key, size_t klen,
+                  const void **val, size_t *vlen);
+
     /* New workload methods go here, at the end; NULL = not supported. */
 } bench_engine;
 

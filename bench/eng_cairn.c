@@ -14,6 +14,7 @@
 #include <cairn.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #define CAIRN_BENCH_TABLE "bench"
 
@@ -21,6 +22,9 @@ typedef struct cdb {
     cairn_db *db;
     cairn_table *table;
     void *last; /* the value the last get returned, freed at the next get or close */
+    void *proof; /* the last proof made, freed at the next prove or close */
+    cairn_snapshot *snap; /* the state proofs are made against, pinned at the first prove */
+    cairn_id root;        /* its catalog root: what verify trusts */
 } cdb;
 
 static int fail(const char *what, int rc)
@@ -42,6 +46,8 @@ static int cdb_close(void *h)
     if (!db)
         return 0;
     cairn_free(db->last);
+    cairn_free(db->proof);
+    cairn_snapshot_close(db->snap);
     cairn_table_close(db->table);
     int rc = cairn_close(db->db);
     free(db);
@@ -132,6 +138,43 @@ static int cdb_scan(void *h, bench_scan_fn cb, void *payload)
     return rc == CAIRN_ENOTFOUND ? 0 : fail("cairn cursor", rc);
 }
 
+static int cdb_prove(void *h, const void *key, size_t klen, const void **proof, size_t *len)
+{
+    cdb *db = h;
+    cairn_free(db->proof);
+    db->proof = NULL;
+    int rc;
+    if (!db->snap) {
+        if ((rc = cairn_snapshot_open(&db->snap, db->db)) != CAIRN_OK)
+            return fail("cairn_snapshot_open", rc);
+        cairn_snapshot_root(&db->root, db->snap);
+    }
+    if ((rc = cairn_prove(&db->proof, len, db->table, db->snap, key, klen)) != CAIRN_OK)
+        return fail("cairn_prove", rc);
+    *proof = db->proof;
+    return 0;
+}
+
+static int cdb_verify(void *h, const void *proof, size_t len, const void *key, size_t klen,
+                      const void **val, size_t *vlen)
+{
+    cdb *db = h;
+    cairn_proof_result r;
+    int rc = cairn_proof_verify(&r, proof, len, &db->root);
+    if (rc != CAIRN_OK)
+        return fail("cairn_proof_verify", rc);
+    if (r.key_len != klen || memcmp(r.key, key, klen) != 0 ||
+        strcmp(r.table, CAIRN_BENCH_TABLE) != 0) {
+        fprintf(stderr, "cairn: cairn_proof_verify: a valid proof about another key or table\n");
+        return BENCH_ERR;
+    }
+    if (!r.found)
+        return BENCH_NOTFOUND;
+    *val = r.value;
+    *vlen = r.value_len;
+    return 0;
+}
+
 const bench_engine bench_engine_cairn = {
     .name = "cairn",
     .settings = "default options, one table, one cairn_batch committed (durable on return)",
@@ -142,4 +185,6 @@ const bench_engine bench_engine_cairn = {
     .settle = NULL,
     .get = cdb_get,
     .scan = cdb_scan,
+    .prove = cdb_prove,
+    .verify = cdb_verify,
 };

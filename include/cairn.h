@@ -54,7 +54,8 @@ enum cairn_status {
     CAIRN_EINVAL = -5,       /**< bad argument or input: oversized key, bad name, bad URL... */
     CAIRN_ENOMEM = -6,       /**< an allocation failed */
     CAIRN_EBUSY = -7,        /**< another process holds the writer lock */
-    CAIRN_EAUTH = -8,        /**< wrong key, passphrase, signature or credentials */
+    CAIRN_EAUTH = -8,        /**< wrong key, passphrase, signature or credentials; a proof
+                                  that does not verify */
     CAIRN_ENOSPC = -9,       /**< the device or quota is full */
     CAIRN_EEXIST = -10,      /**< the thing to create exists already */
     CAIRN_EUNSUPPORTED = -11,/**< the backend or format does not support this operation */
@@ -821,6 +822,73 @@ typedef struct cairn_db_stats {
 
 /** @return CAIRN_OK, CAIRN_EIO or CAIRN_ENOMEM. */
 CAIRN_API int cairn_db_stats_get(cairn_db_stats *out, cairn_db *db);
+
+/* ---------------------------------------------------------------------------------------------
+ * Proofs: a key's presence (with its value) or absence in a table, shown to a third party who
+ * holds only one trusted id. A proof carries the node bytes along the key's search path (and
+ * the catalog's path to the table's descriptor, and for a commit anchor the commit itself);
+ * checking it re-hashes every node up to the trusted id and redoes the search. It needs no
+ * repository. docs/FORMAT.md, "Proofs", gives every byte, so other programs can verify too.
+ * ------------------------------------------------------------------------------------------- */
+
+/** What the trusted id of a proof names. */
+enum cairn_proof_anchor {
+    CAIRN_PROOF_TABLE = 1,   /**< a table's root (cairn_table_root()) */
+    CAIRN_PROOF_CATALOG = 2, /**< a catalog root: every table's state (cairn_snapshot_root()) */
+    CAIRN_PROOF_COMMIT = 3   /**< a commit id: the commit names the catalog root */
+};
+
+/** Makes a proof of key in table, anchored at the catalog root of snap (NULL = the current
+ *  state), which cairn_snapshot_root() reports: it shows the table's descriptor in that catalog,
+ *  then the key (found, with its value) or its absence in the table. A proof is a few KiB per
+ *  tree level (the nodes on the path, ~4 KiB each).
+ *  @param[out] out_proof  the proof bytes; caller frees with cairn_free()
+ *  @param[out] out_len    their length
+ *  @param[in]  snap       the state to prove against, or NULL for the current state (the proof
+ *                         then verifies against the catalog root current at the call)
+ *  @return CAIRN_OK (for a present and for an absent key alike); CAIRN_ENOTFOUND (the table
+ *          does not exist in that state); CAIRN_EINVAL (key over the limit, NULL key with a
+ *          length, or a snapshot of another db); CAIRN_ECORRUPT; CAIRN_EIO; CAIRN_ENOMEM. */
+CAIRN_API int cairn_prove(void **out_proof, size_t *out_len, cairn_table *table,
+                          const cairn_snapshot *snap, const void *key, size_t klen);
+
+/** What a valid proof proves. Filled in by cairn_proof_verify(). */
+typedef struct cairn_proof_result {
+    int anchor;              /**< enum cairn_proof_anchor: what the trusted id named */
+    int found;               /**< 1: the key is in the table with `value`; 0: it is absent */
+    const void *key;         /**< the key the proof is about; borrowed from the proof bytes,
+                                  valid while they are (never NULL, even for the empty key) */
+    size_t key_len;
+    const void *value;       /**< found: the value, borrowed from the proof bytes; else NULL */
+    size_t value_len;
+    char table[CAIRN_MAX_TABLE_NAME + 1]; /**< the table's name, NUL-terminated (catalog and
+                                  commit anchors); "" for a table anchor */
+    cairn_id commit;         /**< commit anchor: the commit id; else all zero */
+    const void *commit_data; /**< commit anchor: the commit's bytes (their SHA-256 is its id),
+                                  borrowed from the proof bytes (e.g. to check its signature);
+                                  else NULL */
+    size_t commit_len;
+    cairn_id catalog_root;   /**< catalog and commit anchors: the catalog root; else all zero */
+    cairn_id table_root;     /**< the table's root: the trusted id itself for a table anchor,
+                                  else the one the catalog names */
+} cairn_proof_result;
+
+/** Checks a proof against a trusted id (a table root, catalog root or commit id, as the proof's
+ *  anchor says) and reports what it proves. Needs no repository and never writes anything.
+ *  A valid proof is a true statement about the data under trusted_root, but maybe not the one
+ *  you asked about: check that out->anchor, out->table and out->key are what you expect (the
+ *  proof of another key, or another table, under the same root verifies too).
+ *  @param[out] out           the result; written only on success
+ *  @param[in]  proof         the bytes from cairn_prove() (or another implementation of the
+ *                            format); len may be anything, hostile bytes are rejected
+ *  @param[in]  trusted_root  the id you trust
+ *  @return CAIRN_OK: the proof is valid for trusted_root, and out->found says whether the key
+ *          is present; CAIRN_EAUTH: it is not (malformed, a hash that does not chain up to
+ *          trusted_root, a path that is not the key's search path, the table missing from the
+ *          catalog...), the message says what failed; CAIRN_EINVAL (out or trusted_root NULL,
+ *          or proof NULL with len > 0); CAIRN_ENOMEM (decoding the commit of a commit anchor). */
+CAIRN_API int cairn_proof_verify(cairn_proof_result *out, const void *proof, size_t len,
+                                 const cairn_id *trusted_root);
 
 /* ---------------------------------------------------------------------------------------------
  * Tuple keys: an order-preserving encoding of typed tuples, after FoundationDB's tuple layer
