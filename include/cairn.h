@@ -838,9 +838,11 @@ enum cairn_proof_anchor {
     CAIRN_PROOF_COMMIT = 3   /**< a commit id: the commit names the catalog root */
 };
 
-/** Makes a proof of key in table, anchored at the catalog root of snap (NULL = the current
- *  state), which cairn_snapshot_root() reports: it shows the table's descriptor in that catalog,
- *  then the key (found, with its value) or its absence in the table. A proof is a few KiB per
+/** Makes a proof of key in table. For a snapshot opened at a commit (cairn_snapshot_open_at())
+ *  it is anchored at that commit's id (cairn_snapshot_commit()): it carries the commit, which
+ *  names the catalog root; otherwise at the catalog root of snap (NULL = the current state),
+ *  which cairn_snapshot_root() reports. Then it shows the table's descriptor in that catalog,
+ *  and the key (found, with its value) or its absence in the table. A proof is a few KiB per
  *  tree level (the nodes on the path, ~4 KiB each).
  *  @param[out] out_proof  the proof bytes; caller frees with cairn_free()
  *  @param[out] out_len    their length

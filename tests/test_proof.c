@@ -1065,6 +1065,25 @@ static void public_api(void)
     CHECK(r.found == 0 && r.key != NULL && r.key_len == 0);
     cairn_free(proof);
 
+    /* a snapshot of a commit: the proof is anchored at the commit id */
+    cairn_commit_options co = CAIRN_COMMIT_OPTIONS_INIT;
+    co.message = "people";
+    cairn_id cid;
+    CHECK_OK(cairn_commit(&cid, db, &co));
+    CHECK_OK(cairn_put(t, "p00043", 6, "after the commit", 16));
+    cairn_snapshot *at;
+    CHECK_OK(cairn_snapshot_open_at(&at, db, "HEAD"));
+    CHECK_OK(cairn_prove(&proof, &len, t, at, "p00043", 6));
+    CHECK_OK(cairn_proof_verify(&r, proof, len, &cid));
+    CHECK_EQ(r.anchor, CAIRN_PROOF_COMMIT);
+    CHECK_EQ(r.found, 1);
+    CHECK_MEM(r.value, r.value_len, "new", 3);
+    CHECK_MEM(r.commit.bytes, 32, cid.bytes, 32);
+    CHECK(r.commit_data != NULL && r.commit_len > 0);
+    CHECK_RC(cairn_proof_verify(&r, proof, len, &root2), CAIRN_EAUTH); /* not a commit id */
+    cairn_free(proof);
+    cairn_snapshot_close(at);
+
     /* errors */
     CHECK_RC(cairn_prove(&proof, &len, u, NULL, "k", 1), CAIRN_ENOTFOUND); /* not created yet */
     CHECK_ERRMSG("later");

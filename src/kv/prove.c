@@ -1,9 +1,11 @@
 /*
- * prove.c - the public face of proofs: cairn_prove() builds a proof anchored at the catalog
- * root of a version (repo/proof.c does the work), cairn_proof_verify() checks one with no
+ * prove.c - the public face of proofs: cairn_prove() builds a proof anchored at the commit of a
+ * snapshot opened at a commit, or else at the catalog root of the state (repo/proof.c does the
+ * work), cairn_proof_verify() checks one with no
  * repository at all and copies the result into the public struct.
  */
 #include "kv.h"
+#include "repo/commit.h"
 #include "repo/proof.h"
 
 int cairn_prove(void **out_proof, size_t *out_len, cairn_table *t, const cairn_snapshot *snap,
@@ -15,20 +17,27 @@ int cairn_prove(void **out_proof, size_t *out_len, cairn_table *t, const cairn_s
     TRY(kv_check_sizes(t, klen, NULL));
     FAIL_IF(snap && snap->db != t->db, CAIRN_EINVAL,
             "table '%s' and the snapshot belong to different repositories", t->name);
-    version *v = snap ? snap->v : db_current(t->db);
+    version *v;
+    if (snap) TRY(snapshot_version((cairn_snapshot *)snap, &v));
+    else TRY(db_working_version(t->db, &v));
     const vtable *vt;
     int rc = version_table(&vt, v, t);
     cairn_buf b = CAIRN_BUF_INIT;
+    chunk *cc = NULL;
+    bool at_commit = !id_is_zero(&v->commit); /* a snapshot of a commit: anchor at its id */
+    if (rc == CAIRN_OK && at_commit) rc = cs_get(&t->db->r.cs, &cc, &v->commit);
     if (rc == CAIRN_OK)
-        rc = proof_build(&b, &t->db->r.cs, PROOF_ANCHOR_CATALOG, NULL, 0, &v->rec.catalog, t->name,
-                         NULL, key, klen);
+        rc = proof_build(&b, &t->db->r.cs, at_commit ? PROOF_ANCHOR_COMMIT : PROOF_ANCHOR_CATALOG,
+                         cc ? cc->data : NULL, cc ? cc->len : 0,
+                         &v->rec.catalog, t->name, NULL, key, klen);
+    chunk_release(cc);
     if (rc == CAIRN_OK) {
         *out_proof = b.data; /* allocated by cairn_realloc(): cairn_free() releases it */
         *out_len = b.len;
     } else {
         cairn_buf_dispose(&b);
     }
-    if (!snap) version_release(v);
+    version_release(v);
     return rc;
 }
 
