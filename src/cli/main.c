@@ -9,6 +9,8 @@
 #include "cli.h"
 
 #define RANGE_OPTS (OPT_BIT(OPT_FROM) | OPT_BIT(OPT_TO) | OPT_BIT(OPT_PREFIX))
+#define AT OPT_BIT(OPT_AT)
+#define AT_HELP "  --at REV     read the tables as of revision REV (see 'cairn help log')\n"
 
 typedef struct cli_cmd {
     const char *name;
@@ -29,13 +31,14 @@ static const cli_cmd COMMANDS[] = {
     { "put", cmd_put, 3, 3, 0, "put TABLE KEY VALUE", "set KEY to VALUE (creating TABLE if missing)",
       "KEY and VALUE are taken literally, as the bytes of the arguments.\n"
       "A VALUE of '-' reads the value from standard input (binary-safe).\n" },
-    { "get", cmd_get, 2, 2, 0, "get TABLE KEY", "print the value of KEY",
+    { "get", cmd_get, 2, 2, AT, "get TABLE KEY [--at REV]", "print the value of KEY",
       "Writes the value's bytes to standard output, with no newline added.\n"
-      "Exits with 1 when the key or the table does not exist.\n" },
+      "Exits with 1 when the key or the table does not exist.\n" AT_HELP },
     { "del", cmd_del, 2, 2, 0, "del TABLE KEY", "delete KEY",
       "Exits with 1 when the key or the table does not exist.\n" },
-    { "scan", cmd_scan, 1, 1, RANGE_OPTS | OPT_BIT(OPT_REVERSE) | OPT_BIT(OPT_LIMIT) | OPT_BIT(OPT_JSON),
-      "scan TABLE [--from K] [--to K] [--prefix P] [--reverse] [--limit N] [--json]",
+    { "scan", cmd_scan, 1, 1,
+      RANGE_OPTS | OPT_BIT(OPT_REVERSE) | OPT_BIT(OPT_LIMIT) | OPT_BIT(OPT_JSON) | AT,
+      "scan TABLE [--from K] [--to K] [--prefix P] [--reverse] [--limit N] [--json] [--at REV]",
       "print entries in key order",
       "Prints KEY<TAB>VALUE lines. In keys and values, tab, newline, carriage return and\n"
       "backslash are written \\t \\n \\r \\\\; other control bytes, 0x7f and bytes that are\n"
@@ -46,9 +49,10 @@ static const cli_cmd COMMANDS[] = {
       "  --reverse    walk from the last key to the first\n"
       "  --limit N    print at most N entries\n"
       "  --json       print {\"key\":...,\"value\":...} lines instead; bytes that are not\n"
-      "               valid UTF-8 go as base64 in \"key_b64\" / \"value_b64\"\n" },
-    { "count", cmd_count, 1, 1, RANGE_OPTS, "count TABLE [--from K] [--to K] [--prefix P]",
-      "print the number of entries", "Options as for scan.\n" },
+      "               valid UTF-8 go as base64 in \"key_b64\" / \"value_b64\"\n" AT_HELP },
+    { "count", cmd_count, 1, 1, RANGE_OPTS | AT,
+      "count TABLE [--from K] [--to K] [--prefix P] [--at REV]", "print the number of entries",
+      "Options as for scan.\n" },
     { "load", cmd_load, 2, 2, OPT_BIT(OPT_JSON) | OPT_BIT(OPT_VERBOSE),
       "load TABLE FILE|- [--json] [--verbose]", "import entries from a file, atomically",
       "Reads lines in the form scan prints (TSV, or JSON lines with --json) from FILE or\n"
@@ -58,9 +62,13 @@ static const cli_cmd COMMANDS[] = {
       "the load with its line number, and nothing is written.\n"
       "  --json       read JSON lines\n"
       "  --verbose    also print how long reading, batching and committing took\n" },
-    { "tables", cmd_tables, 0, 0, 0, "tables", "list the tables", "One name a line.\n" },
-    { "root", cmd_root, 1, 1, 0, "root TABLE", "print the root hash of a table",
-      "Equal contents give equal hashes, whatever the order of the writes.\n" },
+    { "tables", cmd_tables, 0, 0, AT, "tables [--at REV]", "list the tables",
+      "One name a line.\n" AT_HELP },
+    { "root", cmd_root, 1, 1, AT, "root TABLE [--at REV]", "print the root hash of a table",
+      "Equal contents give equal hashes, whatever the order of the writes.\n" AT_HELP },
+    { "drop", cmd_drop, 1, 1, 0, "drop TABLE", "delete a table and all its entries",
+      "Removes TABLE from the working state, atomically. Committed versions keep it:\n"
+      "'cairn scan TABLE --at REV' still reads it there.\n" },
     { "stats", cmd_stats, 0, 0, OPT_BIT(OPT_JSON), "stats [--json]",
       "print repository and table statistics",
       "Chunks, stored bytes and packs of the repository; for each table its entries and\n"
@@ -73,10 +81,10 @@ static const cli_cmd COMMANDS[] = {
 static const char EXIT_CODES[] =
     "Exit status:\n"
     "  0  success\n"
-    "  1  not found: the key or the table does not exist\n"
+    "  1  not found: the key, table, revision, branch or tag does not exist\n"
     "  2  usage error: unknown command or option, wrong number of arguments\n"
     "  3  any other failure: no repository there, bad input, limits, I/O, corruption,\n"
-    "     another process writing to the repository\n";
+    "     another process writing to the repository, merge conflicts\n";
 
 static const cli_cmd *find_cmd(const char *name)
 {
@@ -92,7 +100,7 @@ static void main_help(FILE *f)
           "Ordered key-value tables in a versioned, content-addressed repository.\n\n"
           "Commands:\n", f);
     for (size_t i = 0; i < NCOMMANDS; i++)
-        fprintf(f, "  %-8s %s\n", COMMANDS[i].name, COMMANDS[i].summary);
+        fprintf(f, "  %-10s %s\n", COMMANDS[i].name, COMMANDS[i].summary);
     fputs("\nOptions (anywhere on the line):\n"
           "  -C DIR       use the repository in DIR (default: the current directory)\n"
           "  -h, --help   show help (with a command: that command's help)\n"
