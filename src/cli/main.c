@@ -73,6 +73,47 @@ static const cli_cmd COMMANDS[] = {
       "print repository and table statistics",
       "Chunks, stored bytes and packs of the repository; for each table its entries and\n"
       "the shape of its tree (depth, nodes, node sizes, a histogram of node sizes).\n" },
+    { "status", cmd_status, 0, 0, 0, "status", "show the branch, its head and uncommitted changes",
+      "Prints the current branch (or that HEAD is detached), its head commit, what the\n"
+      "working state changed since that commit in each table, and a merge that waits for\n"
+      "its conflicts to be resolved and committed.\n" },
+    { "commit", cmd_commit, 0, 0,
+      OPT_BIT(OPT_MESSAGE) | OPT_BIT(OPT_AUTHOR) | OPT_BIT(OPT_ALLOW_EMPTY),
+      "commit -m MESSAGE [--author \"NAME <EMAIL>\"] [--allow-empty]",
+      "record the working state as a commit",
+      "Records every table as it is now as a commit on the current branch (or on the\n"
+      "detached HEAD), and prints \"[BRANCH SHORTID] first line of the message\".\n"
+      "Committing a working state equal to the last commit is an error (exit 3).\n"
+      "  -m, --message MESSAGE   the message (required; may have several lines)\n"
+      "  --author \"NAME <EMAIL>\" the author (default: $CAIRN_AUTHOR, else $USER@host)\n"
+      "  --allow-empty           commit even when nothing changed\n" },
+    { "log", cmd_log, 0, 1, OPT_BIT(OPT_ONELINE) | OPT_BIT(OPT_JSON) | OPT_BIT(OPT_LIMIT),
+      "log [REV] [--oneline] [--json] [--limit N]", "show commits, newest first",
+      "Shows REV (default HEAD) and its ancestors, newest first: id, parents of a merge,\n"
+      "author, date (UTC), signature and message.\n"
+      "  --oneline    one line a commit: SHORTID first-line-of-message\n"
+      "  --json       one JSON object a line: id, parents, author, author_time,\n"
+      "               committer, commit_time, message, signature {status, signer}\n"
+      "  --limit N    show at most N commits\n\n"
+      "A revision (REV) is HEAD, a branch or tag name, a commit id or a unique prefix of\n"
+      "at least 4 hex digits, followed by any of ~N (N-th first-parent ancestor), ^N\n"
+      "(N-th parent), and after a branch or tag @{N} (where it was N moves ago) or\n"
+      "@{TIME} (where it was at TIME: 2026-11-21, 2026-11-21T15:04:05Z, @SECONDS).\n"
+      "Where a command says so, WORKING names the uncommitted working state.\n" },
+    { "show", cmd_show, 0, 1, 0, "show [REV]", "show a commit and what it changed",
+      "Shows the commit REV (default HEAD) as log does, then per table how many keys it\n"
+      "added, removed and modified against its first parent.\n" },
+    { "diff", cmd_diff, 0, 3, OPT_BIT(OPT_STAT) | OPT_BIT(OPT_JSON),
+      "diff [REV1 [REV2 [TABLE]]] [--stat] [--json]", "show what differs between versions",
+      "Compares REV1 with REV2; either may be WORKING. With one revision, compares it\n"
+      "with WORKING; with none, HEAD with WORKING. Prints one change a line:\n"
+      "  TABLE<TAB>OP<TAB>KEY<TAB>OLD<TAB>NEW\n"
+      "where OP is + (added), - (removed) or ~ (modified), fields are escaped as scan\n"
+      "escapes them, and the absent side of an added or removed key is '-' (a value that\n"
+      "is exactly '-' is written \\x2d).\n"
+      "  --stat       per table: how many keys were added, removed, modified\n"
+      "  --json       JSON lines: table, change, key, old, new (bytes that are not\n"
+      "               UTF-8 as base64 in key_b64, old_b64, new_b64)\n" },
     { "help", cmd_help, 0, 1, 0, "help [COMMAND]", "show help for cairn or a command", "" },
 };
 
