@@ -114,6 +114,28 @@ static const cli_cmd COMMANDS[] = {
       "  --stat       per table: how many keys were added, removed, modified\n"
       "  --json       JSON lines: table, change, key, old, new (bytes that are not\n"
       "               UTF-8 as base64 in key_b64, old_b64, new_b64)\n" },
+    { "branch", cmd_branch, 0, 2, OPT_BIT(OPT_DELETE), "branch [NAME [START]] | branch -d NAME",
+      "list, create or delete branches",
+      "Without arguments, lists the branches with the short id of each head; '*' marks\n"
+      "the current one. With NAME, creates a branch at START (default HEAD). Names use\n"
+      "letters, digits and . _ - /. Each branch has its own working state.\n"
+      "  -d, --delete   delete branch NAME (not the current one, nor one whose working\n"
+      "                 state has uncommitted changes)\n" },
+    { "checkout", cmd_checkout, 1, 1, 0, "checkout BRANCH|REV", "switch branches or detach HEAD",
+      "Switches to BRANCH: its working state, with any uncommitted changes it holds,\n"
+      "becomes current. Any other revision detaches HEAD at that commit.\n" },
+    { "tag", cmd_tag, 0, 2, OPT_BIT(OPT_DELETE), "tag [NAME [REV]] | tag -d NAME",
+      "list, create or delete tags",
+      "Without arguments, lists the tags with the short id of each. With NAME, tags REV\n"
+      "(default HEAD).\n"
+      "  -d, --delete   delete tag NAME\n" },
+    { "reflog", cmd_reflog, 0, 1, 0, "reflog [BRANCH|TAG]", "show where a branch or tag has been",
+      "Every move of BRANCH or TAG (default: the current branch), newest first:\n"
+      "  SHORTID  TIME  WHO  WHY\n" },
+    { "config", cmd_config, 1, 2, OPT_BIT(OPT_UNSET), "config KEY [VALUE] | config KEY --unset",
+      "read or change a repository setting",
+      "Prints the setting KEY, sets it to VALUE, or removes it. Settings:\n"
+      "  commit.require_signature   true: refuse unsigned commits (default false)\n" },
     { "help", cmd_help, 0, 1, 0, "help [COMMAND]", "show help for cairn or a command", "" },
 };
 
