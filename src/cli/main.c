@@ -129,6 +129,30 @@ static const cli_cmd COMMANDS[] = {
       "Without arguments, lists the tags with the short id of each. With NAME, tags REV\n"
       "(default HEAD).\n"
       "  -d, --delete   delete tag NAME\n" },
+    { "merge", cmd_merge, 1, 1, OPT_BIT(OPT_STRATEGY),
+      "merge REV [--strategy fail|ours|theirs|record]", "merge a revision into the current branch",
+      "Fast-forwards when the branch is an ancestor of REV; otherwise merges three ways\n"
+      "(each table, key by key, against the merge base) and commits the merge. The\n"
+      "working state must have no uncommitted changes. Keys both sides changed\n"
+      "differently are conflicts, printed as TABLE<TAB>KEY<TAB>BASE<TAB>OURS<TAB>THEIRS\n"
+      "('-' for an absent side; KEY '-' and sides '(table)' for a table dropped on one\n"
+      "side and changed on the other).\n"
+      "  --strategy fail     (default) list the conflicts on standard error, change\n"
+      "                      nothing, exit 3\n"
+      "  --strategy ours     keep the current branch's side of each conflict\n"
+      "  --strategy theirs   take REV's side of each conflict\n"
+      "  --strategy record   keep ours, record the conflicts and exit 3: settle each\n"
+      "                      with 'cairn resolve', then 'cairn commit' the merge\n" },
+    { "conflicts", cmd_conflicts, 0, 0, 0, "conflicts", "list the conflicts left to resolve",
+      "Lists the conflicts a merge with --strategy record left, as merge prints them.\n" },
+    { "resolve", cmd_resolve, 1, 2,
+      OPT_BIT(OPT_OURS) | OPT_BIT(OPT_THEIRS) | OPT_BIT(OPT_VALUE) | OPT_BIT(OPT_DELETE),
+      "resolve TABLE [KEY] --ours|--theirs|--value V|--delete", "settle one recorded conflict",
+      "Sets KEY of TABLE to the side chosen and forgets the conflict, in one atomic\n"
+      "write. Without KEY, settles a conflict about the whole table (keep it or drop it).\n"
+      "When none is left, 'cairn commit' makes the merge commit.\n"
+      "  --ours       the current branch's side     --theirs   the merged side\n"
+      "  --value V    the value V (taken literally)  --delete   no value: delete the key\n" },
     { "reflog", cmd_reflog, 0, 1, 0, "reflog [BRANCH|TAG]", "show where a branch or tag has been",
       "Every move of BRANCH or TAG (default: the current branch), newest first:\n"
       "  SHORTID  TIME  WHO  WHY\n" },
