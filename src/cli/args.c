@@ -9,14 +9,21 @@
 typedef struct optspec {
     const char *name;        /* as spelled on the command line */
     bool takes_value;
+    char short_name;         /* its one-letter spelling, or 0 */
 } optspec;
 
 static const optspec OPTS[OPT__COUNT] = {
-    [OPT_FROM] = { "--from", true },       [OPT_TO] = { "--to", true },
-    [OPT_PREFIX] = { "--prefix", true },   [OPT_LIMIT] = { "--limit", true },
-    [OPT_REVERSE] = { "--reverse", false }, [OPT_JSON] = { "--json", false },
-    [OPT_VERBOSE] = { "--verbose", false }, [OPT_HELP] = { "--help", false },
-    [OPT_VERSION] = { "--version", false },
+    [OPT_FROM] = { "--from", true, 0 },          [OPT_TO] = { "--to", true, 0 },
+    [OPT_PREFIX] = { "--prefix", true, 0 },      [OPT_LIMIT] = { "--limit", true, 0 },
+    [OPT_REVERSE] = { "--reverse", false, 0 },   [OPT_JSON] = { "--json", false, 0 },
+    [OPT_VERBOSE] = { "--verbose", false, 0 },   [OPT_AT] = { "--at", true, 0 },
+    [OPT_MESSAGE] = { "--message", true, 'm' },  [OPT_AUTHOR] = { "--author", true, 0 },
+    [OPT_ALLOW_EMPTY] = { "--allow-empty", false, 0 },
+    [OPT_ONELINE] = { "--oneline", false, 0 },   [OPT_STAT] = { "--stat", false, 0 },
+    [OPT_STRATEGY] = { "--strategy", true, 0 },  [OPT_OURS] = { "--ours", false, 0 },
+    [OPT_THEIRS] = { "--theirs", false, 0 },     [OPT_VALUE] = { "--value", true, 0 },
+    [OPT_DELETE] = { "--delete", false, 'd' },   [OPT_UNSET] = { "--unset", false, 0 },
+    [OPT_HELP] = { "--help", false, 'h' },       [OPT_VERSION] = { "--version", false, 0 },
 };
 
 const char *cli_opt_name(enum cli_opt o) { return OPTS[o].name; }
@@ -49,14 +56,35 @@ static int long_opt(cli_args *out, int argc, char **argv, int *i, char *err, siz
     return -1;
 }
 
+/* Handles a one-letter spelling of a long option: "-d", "-m MSG" or "-mMSG". */
+static int short_alias(cli_args *out, int argc, char **argv, int *i, int o, char *err,
+                       size_t errlen)
+{
+    const char *arg = argv[*i];
+    if (!OPTS[o].takes_value) {
+        if (arg[2]) {
+            snprintf(err, errlen, "unknown option '%s'", arg);
+            return -1;
+        }
+        out->opt[o] = "";
+    } else if (arg[2]) {
+        out->opt[o] = arg + 2;
+    } else if (*i + 1 < argc) {
+        out->opt[o] = argv[++*i];
+    } else {
+        snprintf(err, errlen, "option -%c needs a value", arg[1]);
+        return -1;
+    }
+    return 0;
+}
+
 /* Handles one "-X..." short option at argv[*i]. */
 static int short_opt(cli_args *out, int argc, char **argv, int *i, char *err, size_t errlen)
 {
     const char *arg = argv[*i];
-    if (strcmp(arg, "-h") == 0) {
-        out->opt[OPT_HELP] = "";
-        return 0;
-    }
+    for (int o = 0; o < OPT__COUNT; o++)
+        if (OPTS[o].short_name && arg[1] == OPTS[o].short_name)
+            return short_alias(out, argc, argv, i, o, err, errlen);
     if (strncmp(arg, "-C", 2) == 0) {
         out->dir_given = true;
         if (arg[2]) {

@@ -3,8 +3,9 @@
  * its options, in any order (options may come before or after the command name, as
  * `cairn -C repo get t k` and `cairn get t k -C repo` both do the same).
  *
- * Options are long (--from K or --from=K) except -C and -h. "--" ends the options, so that a
- * key starting with '-' can be given (`cairn get t -- -k`); a lone "-" is a positional (stdin).
+ * Options are long (--from K or --from=K); -C DIR and -h are short only, and -m MSG and -d are
+ * short spellings of --message and --delete. "--" ends the options, so that a key starting with
+ * '-' can be given (`cairn get t -- -k`); a lone "-" is a positional (stdin).
  * The parser knows every option of every command; which command accepts which is checked by
  * the caller (main.c), which also prints the usage.
  */
@@ -23,6 +24,18 @@ enum cli_opt {
     OPT_REVERSE,
     OPT_JSON,
     OPT_VERBOSE,
+    OPT_AT,                  /* reading commands: the revision to read */
+    OPT_MESSAGE,             /* commit */
+    OPT_AUTHOR,
+    OPT_ALLOW_EMPTY,
+    OPT_ONELINE,             /* log */
+    OPT_STAT,                /* diff */
+    OPT_STRATEGY,            /* merge */
+    OPT_OURS,                /* resolve */
+    OPT_THEIRS,
+    OPT_VALUE,
+    OPT_DELETE,              /* resolve, branch, tag */
+    OPT_UNSET,               /* config */
     OPT_HELP,
     OPT_VERSION,
     OPT__COUNT

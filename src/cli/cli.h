@@ -11,6 +11,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "args.h"
 #include "cairn.h"
@@ -18,7 +19,7 @@
 /** Exit codes, documented in `cairn --help` and docs/CLI.md. */
 enum cli_exit {
     EXIT_OK = 0,
-    EXIT_NOTFOUND = 1,       /**< the key or table does not exist */
+    EXIT_NOTFOUND = 1,       /**< the key, table, revision, branch or tag does not exist */
     EXIT_USAGE = 2,          /**< unknown command, bad option, wrong number of arguments */
     EXIT_FAIL = 3            /**< anything else: no repository, bad input, I/O, corruption... */
 };
@@ -52,6 +53,18 @@ int cli_table(cairn_table **out, cairn_db *db, const char *name, unsigned flags)
  *  @return EXIT_OK, or EXIT_FAIL after printing the library's message. */
 int cli_table_for_write(cairn_table **out, cairn_db *db, const char *name);
 
+/** Opens the snapshot that --at names (*out = NULL without --at: read the current state).
+ *  @return EXIT_OK, or an exit code after printing the library's message. */
+int cli_snapshot_at(cairn_snapshot **out, cairn_db *db, const cli_args *a);
+
+/** Opens a table to read: as cli_table() without --at; with --at by name only
+ *  (CAIRN_TABLE_NAMEONLY), so that a table dropped since can be read at an older revision. */
+int cli_table_at(cairn_table **out, cairn_db *db, const char *name, const cli_args *a);
+
+/** Parses a --limit style count: a whole decimal number; NULL gives UINT64_MAX.
+ *  @return EXIT_OK, or EXIT_USAGE after printing why (naming the option opt). */
+int cli_parse_count(uint64_t *out, const char *s, const char *opt);
+
 /** Fills a range from --from, --to and --prefix (pointers into argv). */
 void cli_range(cairn_range *out, const cli_args *a);
 
@@ -73,6 +86,20 @@ int cmd_count(const cli_args *a);
 int cmd_load(const cli_args *a);
 int cmd_tables(const cli_args *a);
 int cmd_root(const cli_args *a);
+int cmd_drop(const cli_args *a);
 int cmd_stats(const cli_args *a);
+int cmd_commit(const cli_args *a);
+int cmd_log(const cli_args *a);
+int cmd_show(const cli_args *a);
+int cmd_branch(const cli_args *a);
+int cmd_tag(const cli_args *a);
+int cmd_checkout(const cli_args *a);
+int cmd_reflog(const cli_args *a);
+int cmd_diff(const cli_args *a);
+int cmd_merge(const cli_args *a);
+int cmd_conflicts(const cli_args *a);
+int cmd_resolve(const cli_args *a);
+int cmd_config(const cli_args *a);
+int cmd_status(const cli_args *a);
 
 #endif /* CAIRN_CLI_H */

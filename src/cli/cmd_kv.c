@@ -86,15 +86,21 @@ int cmd_put(const cli_args *a)
     return code;
 }
 
-/* Reads KEY of TABLE (the positionals) into *out; not found is EXIT_NOTFOUND, printed. */
+/* Reads KEY of TABLE (the positionals; at --at when given) into *out; not found is
+ * EXIT_NOTFOUND, printed. */
 static int lookup(void **out, size_t *out_len, cairn_db *db, const cli_args *a)
 {
-    cairn_table *t;
-    int code = cli_table(&t, db, a->pos[0], 0);
-    if (code != EXIT_OK) return code;
-    int rc = cairn_get(out, out_len, t, NULL, a->pos[1], strlen(a->pos[1]));
+    cairn_snapshot *snap = NULL;
+    cairn_table *t = NULL;
+    int code = cli_snapshot_at(&snap, db, a);
+    if (code == EXIT_OK) code = cli_table_at(&t, db, a->pos[0], a);
+    if (code == EXIT_OK) {
+        int rc = cairn_get(out, out_len, t, snap, a->pos[1], strlen(a->pos[1]));
+        if (rc != CAIRN_OK) code = cli_lib_err(rc);
+    }
     cairn_table_close(t);
-    return rc == CAIRN_OK ? EXIT_OK : cli_lib_err(rc);
+    cairn_snapshot_close(snap);
+    return code;
 }
 
 int cmd_get(const cli_args *a)

@@ -1,5 +1,5 @@
 /*
- * cmd_repo.c - commands about the repository as a whole: init, tables, root.
+ * cmd_repo.c - commands about the repository and its tables as wholes: init, tables, root, drop.
  */
 #include <limits.h>
 #include <stdio.h>
@@ -43,8 +43,13 @@ int cmd_tables(const cli_args *a)
     cairn_db *db;
     int code = cli_open(&db, a, false);
     if (code != EXIT_OK) return code;
-    int rc = cairn_table_list(db, NULL, print_name, NULL);
-    if (rc != CAIRN_OK) code = cli_lib_err(rc);
+    cairn_snapshot *snap = NULL;
+    code = cli_snapshot_at(&snap, db, a);
+    if (code == EXIT_OK) {
+        int rc = cairn_table_list(db, snap, print_name, NULL);
+        if (rc != CAIRN_OK) code = cli_lib_err(rc);
+    }
+    cairn_snapshot_close(snap);
     return cli_close(db, code);
 }
 
@@ -53,11 +58,13 @@ int cmd_root(const cli_args *a)
     cairn_db *db;
     int code = cli_open(&db, a, false);
     if (code != EXIT_OK) return code;
+    cairn_snapshot *snap = NULL;
     cairn_table *t = NULL;
-    code = cli_table(&t, db, a->pos[0], 0);
+    code = cli_snapshot_at(&snap, db, a);
+    if (code == EXIT_OK) code = cli_table_at(&t, db, a->pos[0], a);
     if (code == EXIT_OK) {
         cairn_id id;
-        int rc = cairn_table_root(&id, t, NULL);
+        int rc = cairn_table_root(&id, t, snap);
         if (rc != CAIRN_OK) {
             code = cli_lib_err(rc);
         } else {
@@ -67,5 +74,16 @@ int cmd_root(const cli_args *a)
         }
     }
     cairn_table_close(t);
+    cairn_snapshot_close(snap);
+    return cli_close(db, code);
+}
+
+int cmd_drop(const cli_args *a)
+{
+    cairn_db *db;
+    int code = cli_open(&db, a, true);
+    if (code != EXIT_OK) return code;
+    int rc = cairn_table_drop(db, a->pos[0]);
+    if (rc != CAIRN_OK) code = cli_lib_err(rc);
     return cli_close(db, code);
 }

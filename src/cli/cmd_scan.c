@@ -11,20 +11,6 @@
 #include "jsonl.h"
 #include "tsv.h"
 
-/* Parses --limit: a whole decimal number. @return EXIT_OK, or EXIT_USAGE after printing. */
-static int parse_limit(uint64_t *out, const char *s)
-{
-    *out = UINT64_MAX;
-    if (!s) return EXIT_OK;
-    char *end;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (!*s || *end || errno || s[0] == '-' || s[0] == '+' || s[0] == ' ')
-        return cli_err(EXIT_USAGE, "--limit needs a whole number, not '%s'", s);
-    *out = v;
-    return EXIT_OK;
-}
-
 /* One reusable line buffer for TSV output. */
 typedef struct tsv_out {
     char *buf;
@@ -81,22 +67,25 @@ static int walk(cairn_cursor *cur, const cli_args *a, uint64_t limit)
 int cmd_scan(const cli_args *a)
 {
     uint64_t limit;
-    int code = parse_limit(&limit, a->opt[OPT_LIMIT]);
+    int code = cli_parse_count(&limit, a->opt[OPT_LIMIT], "--limit");
     if (code != EXIT_OK) return code;
     cairn_db *db;
     if ((code = cli_open(&db, a, false)) != EXIT_OK) return code;
+    cairn_snapshot *snap = NULL;
     cairn_table *t = NULL;
-    code = cli_table(&t, db, a->pos[0], 0);
+    code = cli_snapshot_at(&snap, db, a);
+    if (code == EXIT_OK) code = cli_table_at(&t, db, a->pos[0], a);
     cairn_cursor *cur = NULL;
     if (code == EXIT_OK) {
         cairn_range r;
         cli_range(&r, a);
-        int rc = cairn_cursor_open(&cur, t, NULL, &r);
+        int rc = cairn_cursor_open(&cur, t, snap, &r);
         if (rc != CAIRN_OK) code = cli_lib_err(rc);
     }
     if (code == EXIT_OK) code = walk(cur, a, limit);
     cairn_cursor_close(cur);
     cairn_table_close(t);
+    cairn_snapshot_close(snap);
     return cli_close(db, code);
 }
 
@@ -105,16 +94,19 @@ int cmd_count(const cli_args *a)
     cairn_db *db;
     int code = cli_open(&db, a, false);
     if (code != EXIT_OK) return code;
+    cairn_snapshot *snap = NULL;
     cairn_table *t = NULL;
-    code = cli_table(&t, db, a->pos[0], 0);
+    code = cli_snapshot_at(&snap, db, a);
+    if (code == EXIT_OK) code = cli_table_at(&t, db, a->pos[0], a);
     if (code == EXIT_OK) {
         cairn_range r;
         cli_range(&r, a);
         uint64_t n;
-        int rc = cairn_count(&n, t, NULL, &r);
+        int rc = cairn_count(&n, t, snap, &r);
         if (rc != CAIRN_OK) code = cli_lib_err(rc);
         else printf("%" PRIu64 "\n", n);
     }
     cairn_table_close(t);
+    cairn_snapshot_close(snap);
     return cli_close(db, code);
 }

@@ -11,8 +11,7 @@
 #include "jsonl.h"
 #include "tsv.h"
 
-/* Sets obj[name] (or obj[name_b64]) to the bytes: a string when they are UTF-8. */
-static int set_bytes(json_t *obj, const char *name, const void *p, size_t n)
+int jsonl_set_bytes(json_t *obj, const char *name, const void *p, size_t n)
 {
     if (utf8_valid(p, n)) return json_object_set_new(obj, name, json_stringn(p ? p : "", n));
     char b64name[16];
@@ -29,13 +28,18 @@ int jsonl_write(FILE *out, const void *key, size_t klen, const void *val, size_t
 {
     json_t *obj = json_object();
     int rc = obj ? 0 : -1;
-    if (rc == 0) rc = set_bytes(obj, "key", key, klen);
-    if (rc == 0) rc = set_bytes(obj, "value", val, vlen);
+    if (rc == 0) rc = jsonl_set_bytes(obj, "key", key, klen);
+    if (rc == 0) rc = jsonl_set_bytes(obj, "value", val, vlen);
     if (rc < 0) errno = ENOMEM;
-    if (rc == 0) rc = json_dumpf(obj, out, JSON_COMPACT);
-    if (rc == 0 && putc('\n', out) == EOF) rc = -1;
+    if (rc == 0) rc = jsonl_dump(out, obj);
     json_decref(obj);
     return rc;
+}
+
+int jsonl_dump(FILE *out, const json_t *obj)
+{
+    if (json_dumpf(obj, out, JSON_COMPACT) < 0) return -1;
+    return putc('\n', out) == EOF ? -1 : 0;
 }
 
 /* Reads one of name / name_b64 from obj into *out (decoding base64 into *buf). */

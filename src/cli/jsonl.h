@@ -15,6 +15,18 @@
 #include <stdint.h>
 #include <stdio.h>
 
+struct json_t; /* jansson's */
+
+/** Sets obj[name] to the bytes as a JSON string when they are valid UTF-8 (p may be NULL when n
+ *  is 0), else obj[name "_b64"] to their base64. For the other JSON lines the CLI prints (log,
+ *  diff), which follow the same rule.
+ *  @return 0, or -1 when out of memory. */
+int jsonl_set_bytes(struct json_t *obj, const char *name, const void *p, size_t n);
+
+/** Writes obj compactly and a newline to out.
+ *  @return 0, or -1 when the write failed (errno says why). */
+int jsonl_dump(FILE *out, const struct json_t *obj);
+
 /** Writes one entry as a JSON line (with its newline) to out.
  *  @return 0, or -1 when out of memory or the write failed (errno says which). */
 int jsonl_write(FILE *out, const void *key, size_t klen, const void *val, size_t vlen);

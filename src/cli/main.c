@@ -9,6 +9,8 @@
 #include "cli.h"
 
 #define RANGE_OPTS (OPT_BIT(OPT_FROM) | OPT_BIT(OPT_TO) | OPT_BIT(OPT_PREFIX))
+#define AT OPT_BIT(OPT_AT)
+#define AT_HELP "  --at REV     read the tables as of revision REV (see 'cairn help log')\n"
 
 typedef struct cli_cmd {
     const char *name;
@@ -29,13 +31,14 @@ static const cli_cmd COMMANDS[] = {
     { "put", cmd_put, 3, 3, 0, "put TABLE KEY VALUE", "set KEY to VALUE (creating TABLE if missing)",
       "KEY and VALUE are taken literally, as the bytes of the arguments.\n"
       "A VALUE of '-' reads the value from standard input (binary-safe).\n" },
-    { "get", cmd_get, 2, 2, 0, "get TABLE KEY", "print the value of KEY",
+    { "get", cmd_get, 2, 2, AT, "get TABLE KEY [--at REV]", "print the value of KEY",
       "Writes the value's bytes to standard output, with no newline added.\n"
-      "Exits with 1 when the key or the table does not exist.\n" },
+      "Exits with 1 when the key or the table does not exist.\n" AT_HELP },
     { "del", cmd_del, 2, 2, 0, "del TABLE KEY", "delete KEY",
       "Exits with 1 when the key or the table does not exist.\n" },
-    { "scan", cmd_scan, 1, 1, RANGE_OPTS | OPT_BIT(OPT_REVERSE) | OPT_BIT(OPT_LIMIT) | OPT_BIT(OPT_JSON),
-      "scan TABLE [--from K] [--to K] [--prefix P] [--reverse] [--limit N] [--json]",
+    { "scan", cmd_scan, 1, 1,
+      RANGE_OPTS | OPT_BIT(OPT_REVERSE) | OPT_BIT(OPT_LIMIT) | OPT_BIT(OPT_JSON) | AT,
+      "scan TABLE [--from K] [--to K] [--prefix P] [--reverse] [--limit N] [--json] [--at REV]",
       "print entries in key order",
       "Prints KEY<TAB>VALUE lines. In keys and values, tab, newline, carriage return and\n"
       "backslash are written \\t \\n \\r \\\\; other control bytes, 0x7f and bytes that are\n"
@@ -46,9 +49,10 @@ static const cli_cmd COMMANDS[] = {
       "  --reverse    walk from the last key to the first\n"
       "  --limit N    print at most N entries\n"
       "  --json       print {\"key\":...,\"value\":...} lines instead; bytes that are not\n"
-      "               valid UTF-8 go as base64 in \"key_b64\" / \"value_b64\"\n" },
-    { "count", cmd_count, 1, 1, RANGE_OPTS, "count TABLE [--from K] [--to K] [--prefix P]",
-      "print the number of entries", "Options as for scan.\n" },
+      "               valid UTF-8 go as base64 in \"key_b64\" / \"value_b64\"\n" AT_HELP },
+    { "count", cmd_count, 1, 1, RANGE_OPTS | AT,
+      "count TABLE [--from K] [--to K] [--prefix P] [--at REV]", "print the number of entries",
+      "Options as for scan.\n" },
     { "load", cmd_load, 2, 2, OPT_BIT(OPT_JSON) | OPT_BIT(OPT_VERBOSE),
       "load TABLE FILE|- [--json] [--verbose]", "import entries from a file, atomically",
       "Reads lines in the form scan prints (TSV, or JSON lines with --json) from FILE or\n"
@@ -58,13 +62,104 @@ static const cli_cmd COMMANDS[] = {
       "the load with its line number, and nothing is written.\n"
       "  --json       read JSON lines\n"
       "  --verbose    also print how long reading, batching and committing took\n" },
-    { "tables", cmd_tables, 0, 0, 0, "tables", "list the tables", "One name a line.\n" },
-    { "root", cmd_root, 1, 1, 0, "root TABLE", "print the root hash of a table",
-      "Equal contents give equal hashes, whatever the order of the writes.\n" },
+    { "tables", cmd_tables, 0, 0, AT, "tables [--at REV]", "list the tables",
+      "One name a line.\n" AT_HELP },
+    { "root", cmd_root, 1, 1, AT, "root TABLE [--at REV]", "print the root hash of a table",
+      "Equal contents give equal hashes, whatever the order of the writes.\n" AT_HELP },
+    { "drop", cmd_drop, 1, 1, 0, "drop TABLE", "delete a table and all its entries",
+      "Removes TABLE from the working state, atomically. Committed versions keep it:\n"
+      "'cairn scan TABLE --at REV' still reads it there.\n" },
     { "stats", cmd_stats, 0, 0, OPT_BIT(OPT_JSON), "stats [--json]",
       "print repository and table statistics",
       "Chunks, stored bytes and packs of the repository; for each table its entries and\n"
       "the shape of its tree (depth, nodes, node sizes, a histogram of node sizes).\n" },
+    { "status", cmd_status, 0, 0, 0, "status", "show the branch, its head and uncommitted changes",
+      "Prints the current branch (or that HEAD is detached), its head commit, what the\n"
+      "working state changed since that commit in each table, and a merge that waits for\n"
+      "its conflicts to be resolved and committed.\n" },
+    { "commit", cmd_commit, 0, 0,
+      OPT_BIT(OPT_MESSAGE) | OPT_BIT(OPT_AUTHOR) | OPT_BIT(OPT_ALLOW_EMPTY),
+      "commit -m MESSAGE [--author \"NAME <EMAIL>\"] [--allow-empty]",
+      "record the working state as a commit",
+      "Records every table as it is now as a commit on the current branch (or on the\n"
+      "detached HEAD), and prints \"[BRANCH SHORTID] first line of the message\".\n"
+      "Committing a working state equal to the last commit is an error (exit 3).\n"
+      "  -m, --message MESSAGE   the message (required; may have several lines)\n"
+      "  --author \"NAME <EMAIL>\" the author (default: $CAIRN_AUTHOR, else $USER@host)\n"
+      "  --allow-empty           commit even when nothing changed\n" },
+    { "log", cmd_log, 0, 1, OPT_BIT(OPT_ONELINE) | OPT_BIT(OPT_JSON) | OPT_BIT(OPT_LIMIT),
+      "log [REV] [--oneline] [--json] [--limit N]", "show commits, newest first",
+      "Shows REV (default HEAD) and its ancestors, newest first: id, parents of a merge,\n"
+      "author, date (UTC), signature and message.\n"
+      "  --oneline    one line a commit: SHORTID first-line-of-message\n"
+      "  --json       one JSON object a line: id, parents, author, author_time,\n"
+      "               committer, commit_time, message, signature {status, signer}\n"
+      "  --limit N    show at most N commits\n\n"
+      "A revision (REV) is HEAD, a branch or tag name, a commit id or a unique prefix of\n"
+      "at least 4 hex digits, followed by any of ~N (N-th first-parent ancestor), ^N\n"
+      "(N-th parent), and after a branch or tag @{N} (where it was N moves ago) or\n"
+      "@{TIME} (where it was at TIME: 2026-11-21, 2026-11-21T15:04:05Z, @SECONDS).\n"
+      "Where a command says so, WORKING names the uncommitted working state.\n" },
+    { "show", cmd_show, 0, 1, 0, "show [REV]", "show a commit and what it changed",
+      "Shows the commit REV (default HEAD) as log does, then per table how many keys it\n"
+      "added, removed and modified against its first parent.\n" },
+    { "diff", cmd_diff, 0, 3, OPT_BIT(OPT_STAT) | OPT_BIT(OPT_JSON),
+      "diff [REV1 [REV2 [TABLE]]] [--stat] [--json]", "show what differs between versions",
+      "Compares REV1 with REV2; either may be WORKING. With one revision, compares it\n"
+      "with WORKING; with none, HEAD with WORKING. Prints one change a line:\n"
+      "  TABLE<TAB>OP<TAB>KEY<TAB>OLD<TAB>NEW\n"
+      "where OP is + (added), - (removed) or ~ (modified), fields are escaped as scan\n"
+      "escapes them, and the absent side of an added or removed key is '-' (a value that\n"
+      "is exactly '-' is written \\x2d).\n"
+      "  --stat       per table: how many keys were added, removed, modified\n"
+      "  --json       JSON lines: table, change, key, old, new (bytes that are not\n"
+      "               UTF-8 as base64 in key_b64, old_b64, new_b64)\n" },
+    { "branch", cmd_branch, 0, 2, OPT_BIT(OPT_DELETE), "branch [NAME [START]] | branch -d NAME",
+      "list, create or delete branches",
+      "Without arguments, lists the branches with the short id of each head; '*' marks\n"
+      "the current one. With NAME, creates a branch at START (default HEAD). Names use\n"
+      "letters, digits and . _ - /. Each branch has its own working state.\n"
+      "  -d, --delete   delete branch NAME (not the current one, nor one whose working\n"
+      "                 state has uncommitted changes)\n" },
+    { "checkout", cmd_checkout, 1, 1, 0, "checkout BRANCH|REV", "switch branches or detach HEAD",
+      "Switches to BRANCH: its working state, with any uncommitted changes it holds,\n"
+      "becomes current. Any other revision detaches HEAD at that commit.\n" },
+    { "tag", cmd_tag, 0, 2, OPT_BIT(OPT_DELETE), "tag [NAME [REV]] | tag -d NAME",
+      "list, create or delete tags",
+      "Without arguments, lists the tags with the short id of each. With NAME, tags REV\n"
+      "(default HEAD).\n"
+      "  -d, --delete   delete tag NAME\n" },
+    { "merge", cmd_merge, 1, 1, OPT_BIT(OPT_STRATEGY),
+      "merge REV [--strategy fail|ours|theirs|record]", "merge a revision into the current branch",
+      "Fast-forwards when the branch is an ancestor of REV; otherwise merges three ways\n"
+      "(each table, key by key, against the merge base) and commits the merge. The\n"
+      "working state must have no uncommitted changes. Keys both sides changed\n"
+      "differently are conflicts, printed as TABLE<TAB>KEY<TAB>BASE<TAB>OURS<TAB>THEIRS\n"
+      "('-' for an absent side; KEY '-' and sides '(table)' for a table dropped on one\n"
+      "side and changed on the other).\n"
+      "  --strategy fail     (default) list the conflicts on standard error, change\n"
+      "                      nothing, exit 3\n"
+      "  --strategy ours     keep the current branch's side of each conflict\n"
+      "  --strategy theirs   take REV's side of each conflict\n"
+      "  --strategy record   keep ours, record the conflicts and exit 3: settle each\n"
+      "                      with 'cairn resolve', then 'cairn commit' the merge\n" },
+    { "conflicts", cmd_conflicts, 0, 0, 0, "conflicts", "list the conflicts left to resolve",
+      "Lists the conflicts a merge with --strategy record left, as merge prints them.\n" },
+    { "resolve", cmd_resolve, 1, 2,
+      OPT_BIT(OPT_OURS) | OPT_BIT(OPT_THEIRS) | OPT_BIT(OPT_VALUE) | OPT_BIT(OPT_DELETE),
+      "resolve TABLE [KEY] --ours|--theirs|--value V|--delete", "settle one recorded conflict",
+      "Sets KEY of TABLE to the side chosen and forgets the conflict, in one atomic\n"
+      "write. Without KEY, settles a conflict about the whole table (keep it or drop it).\n"
+      "When none is left, 'cairn commit' makes the merge commit.\n"
+      "  --ours       the current branch's side     --theirs   the merged side\n"
+      "  --value V    the value V (taken literally)  --delete   no value: delete the key\n" },
+    { "reflog", cmd_reflog, 0, 1, 0, "reflog [BRANCH|TAG]", "show where a branch or tag has been",
+      "Every move of BRANCH or TAG (default: the current branch), newest first:\n"
+      "  SHORTID  TIME  WHO  WHY\n" },
+    { "config", cmd_config, 1, 2, OPT_BIT(OPT_UNSET), "config KEY [VALUE] | config KEY --unset",
+      "read or change a repository setting",
+      "Prints the setting KEY, sets it to VALUE, or removes it. Settings:\n"
+      "  commit.require_signature   true: refuse unsigned commits (default false)\n" },
     { "help", cmd_help, 0, 1, 0, "help [COMMAND]", "show help for cairn or a command", "" },
 };
 
@@ -73,10 +168,10 @@ static const cli_cmd COMMANDS[] = {
 static const char EXIT_CODES[] =
     "Exit status:\n"
     "  0  success\n"
-    "  1  not found: the key or the table does not exist\n"
+    "  1  not found: the key, table, revision, branch or tag does not exist\n"
     "  2  usage error: unknown command or option, wrong number of arguments\n"
     "  3  any other failure: no repository there, bad input, limits, I/O, corruption,\n"
-    "     another process writing to the repository\n";
+    "     another process writing to the repository, merge conflicts\n";
 
 static const cli_cmd *find_cmd(const char *name)
 {
@@ -92,7 +187,7 @@ static void main_help(FILE *f)
           "Ordered key-value tables in a versioned, content-addressed repository.\n\n"
           "Commands:\n", f);
     for (size_t i = 0; i < NCOMMANDS; i++)
-        fprintf(f, "  %-8s %s\n", COMMANDS[i].name, COMMANDS[i].summary);
+        fprintf(f, "  %-10s %s\n", COMMANDS[i].name, COMMANDS[i].summary);
     fputs("\nOptions (anywhere on the line):\n"
           "  -C DIR       use the repository in DIR (default: the current directory)\n"
           "  -h, --help   show help (with a command: that command's help)\n"

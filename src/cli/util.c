@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -67,6 +68,32 @@ int cli_table_for_write(cairn_table **out, cairn_db *db, const char *name)
     if (rc == CAIRN_OK) return EXIT_OK;
     cli_lib_err(rc);
     return EXIT_FAIL;
+}
+
+int cli_snapshot_at(cairn_snapshot **out, cairn_db *db, const cli_args *a)
+{
+    *out = NULL;
+    if (!a->opt[OPT_AT]) return EXIT_OK;
+    int rc = cairn_snapshot_open_at(out, db, a->opt[OPT_AT]);
+    return rc == CAIRN_OK ? EXIT_OK : cli_lib_err(rc);
+}
+
+int cli_table_at(cairn_table **out, cairn_db *db, const char *name, const cli_args *a)
+{
+    return cli_table(out, db, name, a->opt[OPT_AT] ? CAIRN_TABLE_NAMEONLY : 0);
+}
+
+int cli_parse_count(uint64_t *out, const char *s, const char *opt)
+{
+    *out = UINT64_MAX;
+    if (!s) return EXIT_OK;
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (!*s || *end || errno || s[0] == '-' || s[0] == '+' || s[0] == ' ')
+        return cli_err(EXIT_USAGE, "%s needs a whole number, not '%s'", opt, s);
+    *out = v;
+    return EXIT_OK;
 }
 
 void cli_range(cairn_range *out, const cli_args *a)

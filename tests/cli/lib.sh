@@ -5,19 +5,49 @@
 # The binary under test.
 cairn() { "$CAIRN_BIN" "$@"; }
 
-# Replaces what differs from run to run: the case directory, timings, the version.
+# Commits are the same from run to run in everything but their time, so their ids differ.
+export CAIRN_AUTHOR="Ada Lovelace <ada@example.com>"
+
+# Replaces what differs from run to run: the case directory, timings, the version, times of
+# commits and reflog entries (<date>), and ids (below).
 normalise() {
     sed -e "s|$CASE_DIR|\$CASE|g" \
         -e 's/ in [0-9]*\.[0-9][0-9] s ([0-9]* keys\/s)/ in S.SS s (K keys\/s)/' \
         -e 's/^cairn version .*/cairn version X.Y.Z/' \
-        -e 's/(pid [0-9]*)/(pid PID)/g'
+        -e 's/(pid [0-9]*)/(pid PID)/g' \
+        -e 's/[0-9]\{4\}-[0-9]\{2\}-[0-9]\{2\}T[0-9]\{2\}:[0-9]\{2\}:[0-9]\{2\}Z/<date>/g' | ids
+}
+
+# Names ids by their first appearance in the case: a word of 12 hex digits (a short commit id)
+# becomes <idN>, one of 64 (a commit id, a root hash) <IDN>, where N is the same for a short id
+# and the full id it abbreviates. Equal hashes get equal names, so a transcript still shows
+# which ids are the same. The names live in $SCRATCH/ids, one "FIRST12 N" a line.
+ids() {
+    awk -v map="$SCRATCH/ids" '
+        BEGIN { while ((getline l < map) > 0) { split(l, f, " "); name[f[1]] = f[2]; n++ } }
+        {
+            out = ""; s = $0
+            while (match(s, /[0-9a-f]+/)) {
+                len = RLENGTH; pre = substr(s, 1, RSTART - 1); tok = substr(s, RSTART, len)
+                s = substr(s, RSTART + len)
+                if ((len == 12 || len == 64) && substr(pre, length(pre)) !~ /[A-Za-z0-9_]/ &&
+                    substr(s, 1, 1) !~ /[A-Za-z0-9_]/) {
+                    k = substr(tok, 1, 12)
+                    if (!(k in name)) { name[k] = ++n; print k, n >> map }
+                    tok = (len == 12 ? "<id" : "<ID") name[k] ">"
+                }
+                out = out pre tok
+            }
+            print out s
+        }
+        END { close(map) }'
 }
 
 # Prints a file, and a marker when its last line has no newline (as `get` prints values).
 show_out() {
     [ -s "$1" ] || return 0
-    normalise <"$1"
-    [ "$(tail -c 1 "$1" | od -An -tx1 | tr -d ' ')" = "0a" ] || printf '\n[no newline at end]\n'
+    normalise <"$1" # (which ends the last line with a newline in any case)
+    [ "$(tail -c 1 "$1" | od -An -tx1 | tr -d ' ')" = "0a" ] || printf '[no newline at end]\n'
 }
 
 # run CMD ARGS...: prints "$ CMD ARGS", then stdout, then stderr with each line marked "2> ",
@@ -34,6 +64,14 @@ runas() {
     show_out "$SCRATCH/out"
     normalise <"$SCRATCH/err" | sed 's/^/2> /'
     [ $rc -eq 0 ] || echo "[exit $rc]"
+}
+
+# masked WORD NAME CMD ARGS...: as run, with WORD (something that varies from run to run, such as
+# a short id prefix) shown as NAME.
+masked() {
+    word=$1 name=$2
+    shift 2
+    run "$@" | sed "s/$word/$name/g"
 }
 
 # hexrun CMD ARGS...: as run, but stdout is shown in hex (for binary output).

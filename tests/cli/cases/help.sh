@@ -2,6 +2,7 @@
 run cairn --help
 run cairn --version
 run cairn help scan
+run cairn help merge
 run cairn load --help
 run cairn help
 say usage errors: on stderr, exit 2
@@ -20,5 +21,8 @@ run cairn scan t --limit abc
 run cairn scan t --limit -1
 run cairn scan t --json=yes
 run cairn -C
+run cairn commit -m
+run cairn branch -dx
+run cairn log --oneline=yes
 say no repository here, but usage is checked first
 run cairn count t --reverse

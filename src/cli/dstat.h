@@ -1,0 +1,47 @@
+/*
+ * dstat.h - per-table counts of the differences between two versions, for `diff --stat`,
+ * `show` and `status`: keys added, removed and modified in each table, and whether the table
+ * itself is new or dropped (which an empty table would not show in counts).
+ *
+ * The old side may be "nothing" (a root commit, a branch before its first commit): then every
+ * entry of the new side counts as added.
+ */
+#ifndef CAIRN_CLI_DSTAT_H
+#define CAIRN_CLI_DSTAT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "cairn.h"
+
+typedef struct dstat_table {
+    char *name;
+    bool in_old, in_new;
+    uint64_t added, removed, modified;
+} dstat_table;
+
+typedef struct dstat {
+    dstat_table *t;          /* in name order */
+    size_t n, cap;
+} dstat;
+
+/** Counts the differences from old_rev (NULL: nothing) to new_rev (either may be "WORKING"),
+ *  over every table or the one named table (NULL: all).
+ *  @return EXIT_OK, or an exit code after printing why (EXIT_NOTFOUND for an unknown revision,
+ *          or a table in neither version). */
+int dstat_compute(dstat *out, cairn_db *db, const char *old_rev, const char *new_rev,
+                  const char *table);
+
+/** @return whether table i differs at all (changed entries, or created or dropped). */
+bool dstat_changed(const dstat *s, size_t i);
+
+/** Prints one line per changed table, each after indent: "NAME: 2 added, 0 removed, 1 modified"
+ *  with " (new table)" or " (dropped table)" appended, or with json one object a line. A table
+ *  named skip (may be NULL) is left out.
+ *  @return EXIT_OK, or EXIT_FAIL after printing why. */
+int dstat_print(const dstat *s, bool json, const char *indent, const char *skip);
+
+/** Frees what dstat_compute() filled in (a zeroed dstat too). */
+void dstat_dispose(dstat *s);
+
+#endif /* CAIRN_CLI_DSTAT_H */
