@@ -455,6 +455,37 @@ static void merge_conflict_shapes(void)
     CHECK_OK(cairn_close(db));
 }
 
+static void merge_dropped_tables(void)
+{
+    /* a table dropped on one side and untouched on the other is dropped, cleanly; dropped on
+       both sides, too; dropped on one side and changed on the other is a conflict */
+    cairn_db *db = open_db();
+    CHECK_OK(put(db, "keep", "k", "1"));
+    CHECK_OK(put(db, "gone_ours", "x", "1"));
+    CHECK_OK(put(db, "gone_theirs", "x", "1"));
+    CHECK_OK(put(db, "gone_both", "x", "1"));
+    CHECK_OK(commit_msg(db, "base", NULL));
+    CHECK_OK(cairn_branch_create(db, "side", NULL));
+    CHECK_OK(cairn_checkout(db, "side"));
+    CHECK_OK(put(db, "keep", "k", "theirs"));
+    CHECK_OK(cairn_table_drop(db, "gone_theirs"));
+    CHECK_OK(cairn_table_drop(db, "gone_both"));
+    CHECK_OK(commit_msg(db, "side", NULL));
+    CHECK_OK(cairn_checkout(db, "main"));
+    CHECK_OK(cairn_table_drop(db, "gone_ours"));
+    CHECK_OK(cairn_table_drop(db, "gone_both"));
+    CHECK_OK(commit_msg(db, "main", NULL));
+    cairn_merge_result res;
+    conflicts_seen s = { 0, "" };
+    CHECK_OK(cairn_merge(&res, db, "side", CAIRN_MERGE_FAIL, conflict_cb, &s));
+    CHECK_EQ(res.conflicts, 0);
+    CHECK_STR(get_at(db, "HEAD", "keep", "k"), "theirs");
+    CHECK_STR(get_at(db, "HEAD", "gone_ours", "x"), "<no table>");
+    CHECK_STR(get_at(db, "HEAD", "gone_theirs", "x"), "<no table>");
+    CHECK_STR(get_at(db, "HEAD", "gone_both", "x"), "<no table>");
+    CHECK_OK(cairn_close(db));
+}
+
 static void merge_fast_forward_and_up_to_date(void)
 {
     cairn_db *db = open_db();
@@ -660,4 +691,5 @@ static void signatures(void)
 }
 
 TEST_MAIN(commits_and_revisions, branches_and_checkout, reflogs, diffs, merge_conflict_shapes,
+          merge_dropped_tables,
           merge_fast_forward_and_up_to_date, merge_commutes, merge_criss_cross, signatures)

@@ -216,16 +216,19 @@ static bool same_root(const vtable *a, const vtable *b)
 static int merge_table(merge_ctx *m, const char *name, const vtable *b, const vtable *o,
                        const vtable *t, cairn_id *out, bool *out_present)
 {
+    /* decided: one side's table (or its absence: pick NULL) is the result */
     const vtable *pick = NULL;
-    if (same_root(o, t)) pick = o;
+    bool decided = true;
+    if (same_root(o, t)) pick = o;      /* the same on both sides (both dropped: absent) */
     else if (same_root(b, o)) pick = t; /* only theirs changed it (or added or dropped it) */
     else if (same_root(b, t)) pick = o; /* only ours did */
-    if (pick || (o && t)) {
-        if (pick) {
-            *out_present = pick != NULL;
-            if (pick) *out = pick->d.root;
-            return CAIRN_OK;
-        }
+    else decided = false;
+    if (decided) {
+        *out_present = pick != NULL;
+        if (pick) *out = pick->d.root;
+        return CAIRN_OK;
+    }
+    if (o && t) {
         cairn_id base_root;
         if (b) base_root = b->d.root;
         else TRY(tree_empty(&m->db->r.cs, &base_root)); /* added on both sides */
