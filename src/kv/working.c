@@ -528,3 +528,111 @@ int working_remove_log(cairn_db *db, const char *branch)
     free(dir);
     return rc;
 }
+
+/* ---- the operation log ---- */
+
+typedef struct oplog_ctx {
+    int (*cb)(const cairn_oplog_record *, void *);
+    void *payload;
+    cairn_oplog_op *ops;     /* table holds an offset into names until the record is complete */
+    size_t nops, cap;
+    size_t *name_off;        /* per table index */
+    cairn_buf names;
+} oplog_ctx;
+
+static int oplog_push(oplog_ctx *o, const cairn_oplog_op *op)
+{
+    if (o->nops == o->cap) {
+        size_t cap = o->cap ? o->cap * 2 : 64;
+        cairn_oplog_op *n = cairn_realloc(o->ops, cap * sizeof *n);
+        FAIL_IF(!n, CAIRN_ENOMEM, "out of memory reading the operation log");
+        o->ops = n;
+        o->cap = cap;
+    }
+    o->ops[o->nops++] = *op;
+    return CAIRN_OK;
+}
+
+static int oplog_table(void *ctx, uint32_t index, const walrec_table *t)
+{
+    oplog_ctx *o = ctx;
+    if (!o->name_off) {
+        o->name_off = cairn_malloc(((size_t)UINT16_MAX + 1) * sizeof *o->name_off);
+        FAIL_IF(!o->name_off, CAIRN_ENOMEM, "out of memory reading the operation log");
+    }
+    o->name_off[index] = o->names.len;
+    TRY(cairn_buf_append(&o->names, t->name, strlen(t->name) + 1));
+    if (!(t->flags & WALREC_CREATE)) return CAIRN_OK;
+    cairn_oplog_op op = { CAIRN_OP_CREATE, (const char *)(uintptr_t)o->name_off[index], NULL, 0,
+                          NULL, 0 };
+    return oplog_push(o, &op);
+}
+
+static int oplog_op(void *ctx, const walrec_op *w)
+{
+    oplog_ctx *o = ctx;
+    cairn_oplog_op op = { w->type == WALREC_PUT ? CAIRN_OP_PUT : CAIRN_OP_DELETE,
+                          (const char *)(uintptr_t)o->name_off[w->table], w->key, w->klen,
+                          w->type == WALREC_PUT ? w->val : NULL, w->vlen };
+    return oplog_push(o, &op);
+}
+
+static int oplog_record(const wal_record *rec, void *ctx)
+{
+    oplog_ctx *o = ctx;
+    cairn_oplog_record r;
+    memset(&r, 0, sizeof r);
+    r.seq = rec->seq;
+    r.time_ns = rec->time;
+    if (rec->type == WAL_BATCH) {
+        r.kind = CAIRN_OPLOG_BATCH;
+        o->nops = 0;
+        o->names.len = 0;
+        walrec_visitor v = { oplog_table, oplog_op, o };
+        TRY(walrec_batch_decode(rec->payload, rec->len, &v));
+        for (size_t i = 0; i < o->nops; i++) /* offsets to pointers, now that names is done */
+            o->ops[i].table = (const char *)o->names.data + (uintptr_t)o->ops[i].table;
+        r.nops = o->nops;
+        r.ops = o->ops;
+    } else if (rec->type == WAL_CHECKPOINT) {
+        walrec_checkpoint c;
+        TRY(walrec_checkpoint_decode(&c, rec->payload, rec->len));
+        r.kind = CAIRN_OPLOG_CHECKPOINT;
+        r.through = c.through;
+        r.catalog_before = c.catalog_before;
+        r.catalog_after = c.catalog_after;
+        r.root_record = c.rootrec;
+    } else if (rec->type == WAL_BULK) {
+        walrec_bulk b;
+        TRY(walrec_bulk_decode(&b, rec->payload, rec->len));
+        r.kind = CAIRN_OPLOG_BULK;
+        r.bulk_ops = b.ops;
+        r.catalog_before = b.catalog_before;
+        r.catalog_after = b.catalog_after;
+    } else {
+        return CORRUPT("operation log record %" PRIu64 " has unknown type %u", rec->seq,
+                       rec->type);
+    }
+    return o->cb(&r, o->payload);
+}
+
+int cairn_oplog(cairn_db *db, uint64_t since_seq, int64_t from_ns, int64_t to_ns,
+                int (*cb)(const cairn_oplog_record *rec, void *payload), void *payload)
+{
+    FAIL_IF(!cb, CAIRN_EINVAL, "cairn_oplog needs a callback");
+    FAIL_IF(!db->w.dir, CAIRN_EUNSUPPORTED,
+            "%s keeps no write-ahead log (an in-memory repository, or a store opened without "
+            "wal_dir): there is no operation log", db->r.url);
+    oplog_ctx o;
+    memset(&o, 0, sizeof o);
+    o.cb = cb;
+    o.payload = payload;
+    /* checkpoints retire segments into the oplog directory: hold them off meanwhile */
+    pthread_mutex_lock(&db->wmu);
+    int rc = wal_read_log(db->w.dir, since_seq, from_ns, to_ns, oplog_record, &o);
+    pthread_mutex_unlock(&db->wmu);
+    free(o.ops);
+    free(o.name_off);
+    cairn_buf_dispose(&o.names);
+    return rc;
+}
