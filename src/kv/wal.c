@@ -237,8 +237,12 @@ static size_t pad8(size_t n) { return (n + 7) & ~(size_t)7; }
  * pointer: a writer arriving meanwhile may link itself after the last member.) */
 static int build_group(cairn_buf *buf, waiter *from, size_t count, uint64_t synced_off)
 {
-    size_t body = 0, i = 0;
-    for (waiter *x = from; i < count; x = x->next, i++) body += REC_HEADER + x->len;
+    size_t body = 0;
+    waiter *x = from;
+    for (size_t i = 0; i < count; i++) { /* never reading the last member's next */
+        body += REC_HEADER + x->len;
+        if (i + 1 < count) x = x->next;
+    }
     size_t padded = pad8(body);
     TRY(cairn_buf_reserve(buf, GROUP_HEADER + padded));
     uint8_t *p = buf->data;
@@ -249,14 +253,15 @@ static int build_group(cairn_buf *buf, waiter *from, size_t count, uint64_t sync
     store_le64(p + 16, from->seq);
     store_le64(p + 24, synced_off);
     uint8_t *r = p + GROUP_HEADER;
-    i = 0;
-    for (waiter *x = from; i < count; x = x->next, i++) {
+    x = from;
+    for (size_t i = 0; i < count; i++) {
         store_le32(r, (uint32_t)x->len);
         store_le64(r + 4, x->seq);
         store_le64(r + 12, (uint64_t)x->time);
         r[20] = x->type;
         if (x->len) memcpy(r + REC_HEADER, x->payload, x->len);
         r += REC_HEADER + x->len;
+        if (i + 1 < count) x = x->next;
     }
     store_le32(p + 4, hash_crc32c(0, p + 8, GROUP_HEADER - 8 + padded));
     buf->len = GROUP_HEADER + padded;

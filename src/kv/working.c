@@ -260,6 +260,15 @@ static void kick(working *w)
     pthread_mutex_unlock(&w->mu);
 }
 
+/* The size of the live memtable (vmu keeps it from being swapped out and freed meanwhile). */
+static size_t mem_bytes_now(cairn_db *db)
+{
+    pthread_mutex_lock(&db->vmu);
+    size_t n = atomic_load_explicit(&db->mem->bytes, memory_order_relaxed);
+    pthread_mutex_unlock(&db->vmu);
+    return n;
+}
+
 /* Writers wait while the memtables hold far more than the limit (checkpoints fall behind);
  * when the last checkpoint failed they get its error instead of waiting for ever. */
 static int stall(cairn_db *db)
@@ -267,10 +276,10 @@ static int stall(cairn_db *db)
     working *w = &db->w;
     if (!w->thread_on) return CAIRN_OK;
     size_t lim = w->mem_limit * STALL_FACTOR;
-    if (atomic_load_explicit(&db->mem->bytes, memory_order_relaxed) < lim) return CAIRN_OK;
+    if (mem_bytes_now(db) < lim) return CAIRN_OK;
     int rc = CAIRN_OK;
     pthread_mutex_lock(&w->mu);
-    while (atomic_load_explicit(&db->mem->bytes, memory_order_relaxed) >= lim && !w->stop) {
+    while (mem_bytes_now(db) >= lim && !w->stop) {
         if (w->bg_rc < 0 && !w->running && !w->pending) {
             rc = cairn_error_set(w->bg_rc, "the memtable is full and checkpoints fail (%s); "
                                  "fix the cause, then write again", w->bg_msg);
@@ -401,8 +410,7 @@ int working_write(cairn_db *db, const cairn_buf *payload, const walrec_table *ta
         pthread_mutex_unlock(&db->wmu);
         return rc;
     }
-    if (w->thread_on && atomic_load_explicit(&db->mem->bytes, memory_order_relaxed) >= w->mem_limit)
-        kick(w);
+    if (w->thread_on && mem_bytes_now(db) >= w->mem_limit) kick(w);
     return CAIRN_OK;
 }
 
