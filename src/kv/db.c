@@ -10,6 +10,14 @@
 void version_release(version *v)
 {
     if (!v || atomic_fetch_sub_explicit(&v->refs, 1, memory_order_acq_rel) != 1) return;
+    if (v->listed) {
+        cairn_db *db = v->db;
+        pthread_mutex_lock(&db->livemu);
+        if (v->live_prev) v->live_prev->live_next = v->live_next;
+        else db->live = v->live_next;
+        if (v->live_next) v->live_next->live_prev = v->live_prev;
+        pthread_mutex_unlock(&db->livemu);
+    }
     for (size_t i = 0; i < v->n; i++) free(v->t[i].name);
     free(v->t);
     free(v);
@@ -91,8 +99,40 @@ int version_load(cairn_db *db, version **out, const cairn_id *rec_id, const root
         version_release(v);
         return rc;
     }
+    v->db = db;
+    pthread_mutex_lock(&db->livemu);
+    v->live_next = db->live;
+    if (db->live) db->live->live_prev = v;
+    db->live = v;
+    v->listed = true;
+    pthread_mutex_unlock(&db->livemu);
     *out = v;
     return CAIRN_OK;
+}
+
+int db_live_catalogs(cairn_db *db, cairn_id **out, size_t *out_n)
+{
+    pthread_mutex_lock(&db->livemu);
+    size_t n = 0;
+    for (version *v = db->live; v; v = v->live_next) n++;
+    cairn_id *ids = cairn_malloc((n ? n : 1) * sizeof *ids);
+    if (ids) {
+        n = 0;
+        for (version *v = db->live; v; v = v->live_next) ids[n++] = v->rec.catalog;
+    }
+    pthread_mutex_unlock(&db->livemu);
+    FAIL_IF(!ids, CAIRN_ENOMEM, "out of memory listing the versions in use");
+    *out = ids;
+    *out_n = n;
+    return CAIRN_OK;
+}
+
+static void db_destroy_mutexes(cairn_db *db)
+{
+    pthread_mutex_destroy(&db->vmu);
+    pthread_mutex_destroy(&db->wmu);
+    pthread_mutex_destroy(&db->livemu);
+    pthread_mutex_destroy(&db->maintmu);
 }
 
 static int db_open_common(cairn_db **out, const char *url, cairn_store *store,
@@ -110,14 +150,17 @@ static int db_open_common(cairn_db **out, const char *url, cairn_store *store,
         free(db);
         return rc;
     }
+    pthread_mutex_init(&db->vmu, NULL);
+    pthread_mutex_init(&db->wmu, NULL);
+    pthread_mutex_init(&db->livemu, NULL);
+    pthread_mutex_init(&db->maintmu, NULL);
     rc = version_load(db, &db->cur, &rec_id, &rec);
     if (rc < 0) {
         repo_close(&db->r);
+        db_destroy_mutexes(db);
         free(db);
         return rc;
     }
-    pthread_mutex_init(&db->vmu, NULL);
-    pthread_mutex_init(&db->wmu, NULL);
     *out = db;
     return CAIRN_OK;
 }
@@ -144,8 +187,7 @@ int cairn_close(cairn_db *db)
     if (!db->r.readonly) rc = cs_flush(&db->r.cs);
     version_release(db->cur);
     repo_close(&db->r);
-    pthread_mutex_destroy(&db->vmu);
-    pthread_mutex_destroy(&db->wmu);
+    db_destroy_mutexes(db);
     free(db);
     return rc;
 }

@@ -22,6 +22,9 @@ typedef struct vtable {
 
 typedef struct version {
     atomic_uint refs;
+    cairn_db *db;
+    struct version *live_prev, *live_next; /* db->live: every version not yet freed */
+    bool listed;             /* linked into db->live */
     cairn_id commit;         /* the commit this version is, or zero for a working state */
     cairn_id rec_id;
     rootrec rec;
@@ -34,6 +37,9 @@ struct cairn_db {
     pthread_mutex_t vmu;
     version *cur;
     pthread_mutex_t wmu;
+    pthread_mutex_t livemu;  /* guards the list of live versions (gc keeps what they name) */
+    version *live;
+    pthread_mutex_t maintmu; /* one gc or verify at a time */
 };
 
 struct cairn_table {
@@ -59,6 +65,10 @@ int db_commit_locked(cairn_db *db, const cairn_commit_options *o, cairn_id *out)
 
 /** The name of the table recording unresolved merge conflicts. */
 #define CONFLICTS_TABLE "cairn_conflicts"
+/** The catalog roots of every version alive in this process (the current one, and those open
+ *  snapshots and cursors pin): garbage collection keeps what they name. Caller frees *out. */
+int db_live_catalogs(cairn_db *db, cairn_id **out, size_t *out_n);
+
 /** A new reference to the current version. */
 version *db_current(cairn_db *db);
 /** The table named name in v, or NULL. */
