@@ -1841,8 +1841,12 @@ int store_local_seal(cairn_store *st, double min_live_fraction, bool *out_sealed
     if (ls->readonly) return readonly_error(ls, "seal packs");
     pthread_mutex_lock(&ls->compact_mu);
     pthread_rwlock_wrlock(&ls->mu);
-    uint64_t data = ls->wbuf_off + ls->wbuf.len - PACK_HEADER_SIZE;
-    bool seal = data > 0 && (double)ls->cur->live < min_live_fraction * (double)data;
+    uint64_t data = ls->wbuf_off + ls->wbuf.len - PACK_HEADER_SIZE, kept = ls->cur->live;
+    /* Tombstones count as kept: compaction carries them on while an older pack holds their
+     * key, so sealing a pack of tombstones would only copy them into the next one. */
+    for (size_t i = 0; i < ls->cur_recs.n; i++)
+        if (ls->cur_recs.v[i].type == REC_TOMBSTONE) kept += rec_size(0);
+    bool seal = data > 0 && (double)kept < min_live_fraction * (double)data;
     int rc = ls->poisoned ? poisoned_error(ls) : seal ? rollover(ls) : CAIRN_OK;
     pthread_rwlock_unlock(&ls->mu);
     pthread_mutex_unlock(&ls->compact_mu);

@@ -34,7 +34,8 @@ void store_local_set_pack_max(cairn_store *st, uint64_t bytes);
 int store_local_compact(cairn_store *st, double min_live_fraction, uint64_t *out_bytes_freed);
 
 /** Seals the current pack of a local store (makes it durable, writes its index and starts the
- *  next pack) when it holds records and its live fraction is below min_live_fraction, so that a
+ *  next pack) when it holds records and its live fraction (live chunks and tombstones, which
+ *  compaction may have to carry on) is below min_live_fraction, so that a
  *  following store_local_compact() with the same fraction may rewrite it. Garbage collection
  *  uses it: otherwise the chunks it deletes from the pack being written could never be
  *  reclaimed until that pack filled up.
