@@ -510,17 +510,19 @@ typedef struct expect {
 static int make_garbage(const char *dir, int round, expect *e)
 {
     cairn_db *db = open_url(dir);
+    store_local_set_pack_max(db->r.store, 256 << 10); /* packs that gc will find sparse */
     char branch[32];
     snprintf(branch, sizeof branch, "tmp%d", round);
     int rc = cairn_branch_create(db, branch, NULL);
     if (rc == CAIRN_OK) rc = cairn_checkout(db, branch);
-    if (rc == CAIRN_OK) rc = fill(db, "uniq", "u", 0, 6000, branch);
+    if (rc == CAIRN_OK) rc = fill(db, "uniq", "u", 0, 30000, branch);
     if (rc == CAIRN_OK) rc = commit_msg(db, "doomed", NULL);
     if (rc == CAIRN_OK) rc = cairn_checkout(db, "main");
     if (rc == CAIRN_OK) rc = cairn_branch_delete(db, branch);
-    for (int i = 0; rc == CAIRN_OK && i < 4; i++)
-        rc = fill(db, "t", "k", (round * 7919 + i * 3001) % 40000, (round * 7919 + i * 3001) % 40000 + 3000,
-                  i % 2 ? "odd" : "even");
+    for (int i = 0; rc == CAIRN_OK && i < 4; i++) { /* overlapping rewrites of a tenth of t */
+        int from = (round * 7919) % 180000 + i * 1000;
+        rc = fill(db, "t", "k", from, from + 20000, i % 2 ? "odd" : "even");
+    }
     if (rc == CAIRN_OK && round % 3 == 0) rc = commit_msg(db, "kept", NULL);
     if (rc == CAIRN_OK) rc = snapshot_history(db, "main", &e->hist);
     if (rc == CAIRN_OK) {
@@ -532,33 +534,47 @@ static int make_garbage(const char *dir, int round, expect *e)
     return rc ? rc : crc;
 }
 
-/* The child: gc with small packs, so that there are many to rewrite. Never returns. */
-static void gc_child(const char *dir)
+/* The child: gc with small packs, so that there are many to rewrite. It writes one byte to fd
+ * when gc starts and gc's duration (a double) when it ends. Never returns. */
+static void gc_child(const char *dir, int fd)
 {
     cairn_db *db = open_url(dir);
     store_local_set_pack_max(db->r.store, 256 << 10);
-    int rc = cairn_gc(NULL, db, NULL);
+    cairn_gc_stats gs;
+    if (write(fd, "g", 1) != 1) _exit(4);
+    int rc = cairn_gc(&gs, db, NULL);
+    if (rc == CAIRN_OK && write(fd, &gs.seconds, sizeof gs.seconds) != sizeof gs.seconds) _exit(4);
     if (rc == CAIRN_OK) rc = cairn_close(db);
     _exit(rc == CAIRN_OK ? 0 : 3);
 }
 
-/* Runs gc in a child; kills it after delay_us (< 0: lets it finish). Returns the seconds the
- * child ran and whether it was killed before it exited. */
-static int run_child(const char *dir, long delay_us, double *secs, bool *killed)
+/* Runs gc in a child; kills it delay_us after gc started (< 0: lets it finish, and reports how
+ * long gc took in *gc_secs). *killed: the child died by the signal, before it exited. */
+static int run_child(const char *dir, long delay_us, double *gc_secs, bool *killed)
 {
-    double t0 = clock_now();
+    int fds[2];
+    if (pipe(fds) != 0) return -1;
     pid_t pid = fork();
     if (pid < 0) return -1;
-    if (pid == 0) gc_child(dir);
-    if (delay_us >= 0) {
+    if (pid == 0) {
+        close(fds[0]);
+        gc_child(dir, fds[1]);
+    }
+    close(fds[1]);
+    char go;
+    bool started = read(fds[0], &go, 1) == 1;
+    if (started && delay_us >= 0) {
         struct timespec ts = { delay_us / 1000000, (delay_us % 1000000) * 1000 };
         nanosleep(&ts, NULL);
         kill(pid, SIGKILL);
+    } else if (started && gc_secs && read(fds[0], gc_secs, sizeof *gc_secs) != sizeof *gc_secs) {
+        started = false;
     }
+    close(fds[0]);
     int status;
     waitpid(pid, &status, 0);
-    *secs = clock_now() - t0;
     *killed = WIFSIGNALED(status);
+    if (!started) return -1;
     return WIFSIGNALED(status) || (WIFEXITED(status) && WEXITSTATUS(status) == 0) ? 0 : -1;
 }
 
@@ -593,15 +609,18 @@ static void kill_during_gc(void)
     double full;
     bool killed;
     CHECK_OK(run_child(dir, -1, &full, &killed));
+    CHECK(!killed);
     uint64_t rng = test_rng(0x6c);
     int kills = 0, before_delete = 0, after_delete = 0, after_compact = 0;
     for (int round = 1; round <= rounds; round++) {
         CHECK_OK(make_garbage(dir, round, &e));
         uint64_t chunks0, disk0, chunks1, disk1;
         CHECK_OK(store_census(dir, &chunks0, &disk0));
-        long delay = (long)((double)(test_rand(&rng) % 1000) / 1000.0 * full * 1.2 * 1e6);
-        double secs;
-        CHECK_OK(run_child(dir, delay, &secs, &killed));
+        /* anywhere in gc; every other round late in it, where packs are rewritten */
+        double at = (double)(test_rand(&rng) % 1000) / 1000.0;
+        at = round % 2 ? at * 1.2 : 0.6 + at * 0.5;
+        long delay = (long)(at * full * 1e6);
+        CHECK_OK(run_child(dir, delay, NULL, &killed));
         kills += killed;
         CHECK_OK(store_census(dir, &chunks1, &disk1));
         if (killed) { /* where the kill landed: before the deletes were flushed, or after */
@@ -619,12 +638,13 @@ static void kill_during_gc(void)
         CHECK_EQ(digest_rev(db, "v0"), e.tag);
         CHECK_OK(cairn_close(db));
     }
-    fprintf(stderr, "kill_during_gc: %d rounds, %d killed mid-gc (a gc run took %.0f ms): %d "
-            "before the deletes were durable, %d after, %d after packs were rewritten\n", rounds,
+    fprintf(stderr, "kill_during_gc: %d rounds, %d killed mid-gc (a gc took %.1f ms): %d "
+            "before the deletes were durable, %d after them, %d after packs were deleted\n", rounds,
             kills, full * 1e3, before_delete, after_delete, after_compact);
     /* and a last gc completes and leaves no garbage */
     double secs;
     CHECK_OK(run_child(dir, -1, &secs, &killed));
+    CHECK(!killed);
     db = open_url(dir);
     cairn_verify_stats vs;
     CHECK_OK(verify_ok(db, &vs));
