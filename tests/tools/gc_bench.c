@@ -4,10 +4,14 @@
  * keys each, default 10), each commit made after K single-key writes, so every commit leaves K
  * superseded working states behind as garbage. Not a test: run it by hand.
  *
- *   gc_bench DIR [N [C [K]]]      (DIR must not exist)
+ *   gc_bench DIR [N [C [K [churn]]]]      (DIR must not exist)
+ *
+ * With "churn", a second table of N keys is then written and dropped before the measurements,
+ * so that about half of the store is garbage and gc has packs to rewrite.
  */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "cairn.h"
 
@@ -57,7 +61,7 @@ static void report_gc(const char *when, const cairn_gc_stats *g)
 int main(int argc, char **argv)
 {
     if (argc < 2) {
-        fprintf(stderr, "usage: gc_bench DIR [KEYS [COMMITS [CHANGES]]]\n");
+        fprintf(stderr, "usage: gc_bench DIR [KEYS [COMMITS [CHANGES [churn]]]]\n");
         return 2;
     }
     long n = argc > 2 ? atol(argv[2]) : 1000000, commits = argc > 3 ? atol(argv[3]) : 100,
@@ -92,6 +96,20 @@ int main(int argc, char **argv)
         if (cairn_commit(NULL, db, &co)) die("commit");
     }
     cairn_table_close(t);
+    if (argc > 5 && strcmp(argv[5], "churn") == 0) {
+        cairn_table *t2;
+        if (cairn_table_open(&t2, db, "churn", CAIRN_TABLE_CREATE)) die("table");
+        if (cairn_batch_new(&b, db)) die("batch");
+        for (long i = 0; i < n; i++) {
+            int kl = snprintf(k, sizeof k, "c%010ld", i);
+            if (cairn_batch_put(b, t2, k, (size_t)kl, v, (size_t)value(v, &s))) die("batch put");
+            if ((i + 1) % 200000 == 0 && cairn_batch_commit(b)) die("batch commit");
+        }
+        if (cairn_batch_commit(b)) die("batch commit");
+        cairn_batch_free(b);
+        cairn_table_close(t2);
+        if (cairn_table_drop(db, "churn")) die("drop");
+    }
     if (cairn_close(db)) die("close");
     o.flags = 0;
     if (cairn_open(&db, argv[1], &o)) die("reopen");
