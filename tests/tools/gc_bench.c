@@ -6,6 +6,7 @@
  *
  *   gc_bench DIR [N [C [K [churn]]]]      (DIR must not exist)
  *
+ * GC_BENCH_MIN_LIVE=F sets the first gc's min_live_fraction.
  * With "churn", a second table of N keys is then written and dropped before the measurements,
  * so that about half of the store is garbage and gc has packs to rewrite.
  */
@@ -121,7 +122,10 @@ int main(int argc, char **argv)
     vo.flags = CAIRN_VERIFY_REACHABLE_ONLY;
     if (cairn_verify(&vs, db, &vo)) die("verify");
     report_verify("reachable", &vs);
-    if (cairn_gc(&gs, db, NULL)) die("gc");
+    cairn_gc_options go = CAIRN_GC_OPTIONS_INIT;
+    const char *ml = getenv("GC_BENCH_MIN_LIVE"); /* the live fraction under which packs are rewritten */
+    if (ml) go.min_live_fraction = atof(ml);
+    if (cairn_gc(&gs, db, &go)) die("gc");
     report_gc("first", &gs);
     if (cairn_gc(&gs, db, NULL)) die("gc");
     report_gc("again", &gs);
