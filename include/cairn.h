@@ -792,6 +792,170 @@ CAIRN_API int cairn_oplog(cairn_db *db, uint64_t since_seq, int64_t from_ns, int
                           int (*cb)(const cairn_oplog_record *rec, void *payload), void *payload);
 
 /* ---------------------------------------------------------------------------------------------
+ * Maintenance: garbage collection and verification
+ *
+ * Chunks are immutable and shared between versions, so nothing is deleted when a write
+ * replaces a working state, a branch or tag is deleted or a table dropped: the chunks only
+ * they used stay in the store until cairn_gc() removes them. cairn_verify() reads and checks
+ * everything the repository holds.
+ *
+ * What stays: every chunk reachable from a ref — branches and tags with their whole reflogs
+ * (every commit a branch or tag ever named, so the reflog and BRANCH@{time} keep working), the
+ * working state of every branch (with its base commit and pending merge parents), a detached
+ * HEAD, the repository settings, and from each commit its parents and its catalog (every table
+ * of that version) — and every version pinned in this process by an open snapshot or cursor of
+ * the db handle.
+ * ------------------------------------------------------------------------------------------- */
+
+#define CAIRN_GC_DRY_RUN 0x1u /**< mark and count, delete nothing */
+
+#define CAIRN_GC_OPTIONS_VERSION 1
+/** Options for cairn_gc(). Initialise with CAIRN_GC_OPTIONS_INIT. */
+typedef struct cairn_gc_options {
+    unsigned version;        /**< CAIRN_GC_OPTIONS_VERSION */
+    unsigned flags;          /**< CAIRN_GC_* */
+    double min_live_fraction;/**< local store: pack files in which the chunks that stay take up
+                                  less than this fraction of the bytes are rewritten (their live
+                                  chunks copied into the newest pack, then the file deleted), so
+                                  that deleting chunks gives disk space back. 0 = the default,
+                                  0.5; a value above 1 rewrites every pack; a negative value
+                                  rewrites none (deleted chunks then only stop being listed) */
+} cairn_gc_options;
+
+#define CAIRN_GC_OPTIONS_INIT { CAIRN_GC_OPTIONS_VERSION, 0, 0.0 }
+
+/** What cairn_gc() did. Byte counts of the store are of chunk data as stored (after
+ *  compression), from the store's own statistics. */
+typedef struct cairn_gc_stats {
+    uint64_t chunks_before;  /**< chunks in the store when gc started */
+    uint64_t chunks_after;
+    uint64_t bytes_before;   /**< bytes of chunk data in the store when gc started */
+    uint64_t bytes_after;
+    uint64_t files_before;   /**< pack files (local store; 0 for other stores) */
+    uint64_t files_after;
+    uint64_t chunks_reachable; /**< chunks marked as reachable (some only by id: a table's leaves
+                                    are not read, since they name no other chunk) */
+    uint64_t chunks_garbage; /**< chunks in the store that nothing reaches */
+    uint64_t bytes_garbage;  /**< their bytes as stored */
+    uint64_t chunks_deleted; /**< chunks deleted (0 with CAIRN_GC_DRY_RUN) */
+    uint64_t packs_rewritten;/**< pack files rewritten and deleted (local store) */
+    uint64_t disk_bytes_freed; /**< bytes of pack and index files deleted, less the bytes of the
+                                    copies written (local store) */
+    double seconds;          /**< wall-clock time of the whole run */
+} cairn_gc_stats;
+
+/** Deletes every chunk nothing reaches (see above), then, on a local store, rewrites the pack
+ *  files that deleted chunks left mostly empty.
+ *
+ *  Safety:
+ *  - Marking completes before the first delete, and any error while marking (a chunk that
+ *    cannot be read, a malformed ref) stops gc before it deletes anything: a damaged repository
+ *    is never made worse. Run cairn_verify() to see what is wrong.
+ *  - A crash or kill at any point loses nothing reachable: deletes become durable only at the
+ *    store's flush, and pack rewriting copies live chunks durably before it removes a file.
+ *    After a crash the repository opens normally; run gc again to finish.
+ *  - Writes through this db handle (from any thread) wait until gc is done; reads go on. Every
+ *    version an open snapshot or cursor of this handle pins stays readable. Only one gc or
+ *    verify runs at a time per handle.
+ *  - Other writers cannot exist meanwhile: a local repository has one writer process (the
+ *    lock), and gc runs in it.
+ *  - Reader processes (CAIRN_OPEN_READONLY) read the working state that was current when they
+ *    opened it. Once a write has replaced that state, gc may delete the chunks only the old state
+ *    used; a reader that then needs one gets CAIRN_ENOTFOUND (never wrong data), and must reopen
+ *    to read the current state. Reads of commits, branches and tags are unaffected. There is no
+ *    grace period: chunk age says nothing about when a chunk stopped being reachable, so no
+ *    window would be safe for a reader of unknown age. Run gc when long-lived readers of old
+ *    working states can be reopened, or read through commits.
+ *  - A revision named by a bare commit id that nothing reaches any more may vanish while it is
+ *    read (resolve it to a snapshot first: snapshots pin).
+ *
+ *  @param[out] out   statistics (may be NULL); written on success
+ *  @param[in]  opts  options, or NULL for the defaults
+ *  @return CAIRN_OK; CAIRN_EREADONLY (a read-only handle); CAIRN_EINVAL (bad options);
+ *          CAIRN_EUNSUPPORTED (the store cannot list or delete chunks); CAIRN_ECORRUPT or
+ *          CAIRN_ENOTFOUND (a reachable chunk is damaged or missing, or a ref malformed: nothing
+ *          was deleted); CAIRN_EIO; CAIRN_ENOSPC (rewriting packs needs room for the copies);
+ *          CAIRN_ENOMEM. */
+CAIRN_API int cairn_gc(cairn_gc_stats *out, cairn_db *db, const cairn_gc_options *opts);
+
+/** One problem cairn_verify() found. Borrowed during the callback. */
+typedef struct cairn_verify_problem {
+    int code;                /**< CAIRN_ECORRUPT (bytes that do not hash to their id, a malformed
+                                  structure, a broken reflog chain), CAIRN_ENOTFOUND (a chunk
+                                  something refers to is missing), CAIRN_EAUTH (a signature that
+                                  does not verify), or the error met reading a chunk (CAIRN_EIO) */
+    cairn_id id;             /**< the chunk concerned; zero when the problem is a ref's value */
+    const char *ref;         /**< the ref through which the chunk was reached, or "" when the
+                                  chunk was found only by scanning the store (unreachable) */
+    uint32_t pack;           /**< local store: the number of the pack file holding the chunk
+                                  (packs/pack-NNNNNNNN.pack); 0 when not known or not local */
+    uint64_t offset;         /**< local store: the byte offset of the chunk's record in that pack */
+    const char *message;     /**< what is wrong, naming the chunk, what refers to it and, for the
+                                  local store, the pack file and offset */
+} cairn_verify_problem;
+
+#define CAIRN_VERIFY_REACHABLE_ONLY 0x1u /**< do not read the chunks nothing reaches */
+
+#define CAIRN_VERIFY_OPTIONS_VERSION 1
+/** Options for cairn_verify(). Initialise with CAIRN_VERIFY_OPTIONS_INIT. */
+typedef struct cairn_verify_options {
+    unsigned version;        /**< CAIRN_VERIFY_OPTIONS_VERSION */
+    unsigned flags;          /**< CAIRN_VERIFY_* */
+    size_t max_problems;     /**< problems passed to on_problem; later ones are only counted.
+                                  0 = the default, 20 */
+    /** Called for each of the first max_problems problems, in the order found (may be NULL). A
+     *  non-zero return stops verification, and cairn_verify() returns it. */
+    int (*on_problem)(const cairn_verify_problem *problem, void *payload);
+    void *payload;
+} cairn_verify_options;
+
+#define CAIRN_VERIFY_OPTIONS_INIT { CAIRN_VERIFY_OPTIONS_VERSION, 0, 0, NULL, NULL }
+
+/** What cairn_verify() checked. */
+typedef struct cairn_verify_stats {
+    uint64_t refs;           /**< refs that name a chunk */
+    uint64_t reflog_entries;
+    uint64_t commits;
+    uint64_t root_records;   /**< working states */
+    uint64_t trees;          /**< distinct tree roots (catalogs and tables) */
+    uint64_t nodes;          /**< distinct tree nodes */
+    uint64_t other_chunks;   /**< reachable chunks of no kind above (the settings) */
+    uint64_t chunks_verified;/**< chunks read from the store and re-hashed */
+    uint64_t bytes_verified; /**< their plaintext bytes */
+    uint64_t unreachable;    /**< chunks in the store that no ref reaches (gc would delete them) */
+    uint64_t sigs_good;      /**< commits signed by a trusted key */
+    uint64_t sigs_unknown;   /**< signatures that verify, by keys the repository does not trust
+                                  (counted, not problems) */
+    uint64_t sigs_bad;       /**< signatures that do not verify (each is a problem) */
+    uint64_t unsigned_commits;
+    uint64_t problems;       /**< all problems found (on_problem saw at most max_problems) */
+    double seconds;
+} cairn_verify_stats;
+
+/** Checks the whole repository: walks every chunk reachable from every ref (as cairn_gc()
+ *  marks), reading each from the store itself (not from the cache) and re-hashing it, and checks
+ *  its structure: tree nodes byte by byte, and every distinct tree (catalogs and tables) as a
+ *  whole — levels step down by one, keys increase across nodes, every inner key is its child's
+ *  last key, every subtree count is right — once per distinct node however many versions share
+ *  it; commits, root records, reflog entries and table descriptors decode canonically; reflog
+ *  entries chain (each one's old commit is the previous one's new commit); every commit,
+ *  parent, catalog and table a chunk names exists; every signature verifies. Then scans the
+ *  store and re-hashes the chunks nothing reaches too (unless CAIRN_VERIFY_REACHABLE_ONLY).
+ *  Reads only; works on read-only handles. Writes of this handle may go on meanwhile (chunks they
+ *  add may be counted as unreachable); a gc of this handle waits. A gc run by another process
+ *  at the same time can make chunks vanish mid-walk: verify then reports them missing.
+ *
+ *  @param[out] out   statistics (may be NULL); written whenever the walk completed (CAIRN_OK or
+ *                    CAIRN_ECORRUPT)
+ *  @param[in]  opts  options, or NULL for the defaults
+ *  @return CAIRN_OK when no problem was found; CAIRN_ECORRUPT when any was (the thread's last
+ *          error names the first); on_problem's non-zero value; CAIRN_EINVAL (bad options);
+ *          CAIRN_EUNSUPPORTED (the store cannot list chunks); CAIRN_EIO (listing refs or
+ *          chunks failed); CAIRN_ENOMEM. */
+CAIRN_API int cairn_verify(cairn_verify_stats *out, cairn_db *db,
+                           const cairn_verify_options *opts);
+
+/* ---------------------------------------------------------------------------------------------
  * Repository statistics
  * ------------------------------------------------------------------------------------------- */
 

@@ -11,6 +11,14 @@
 void version_release(version *v)
 {
     if (!v || atomic_fetch_sub_explicit(&v->refs, 1, memory_order_acq_rel) != 1) return;
+    if (v->listed) {
+        cairn_db *db = v->db;
+        pthread_mutex_lock(&db->livemu);
+        if (v->live_prev) v->live_prev->live_next = v->live_next;
+        else db->live = v->live_next;
+        if (v->live_next) v->live_next->live_prev = v->live_prev;
+        pthread_mutex_unlock(&db->livemu);
+    }
     for (size_t i = 0; i < v->n; i++) free(v->t[i].name);
     free(v->t);
     free(v);
@@ -92,7 +100,31 @@ int version_load(cairn_db *db, version **out, const cairn_id *rec_id, const root
         version_release(v);
         return rc;
     }
+    v->db = db;
+    pthread_mutex_lock(&db->livemu);
+    v->live_next = db->live;
+    if (db->live) db->live->live_prev = v;
+    db->live = v;
+    v->listed = true;
+    pthread_mutex_unlock(&db->livemu);
     *out = v;
+    return CAIRN_OK;
+}
+
+int db_live_catalogs(cairn_db *db, cairn_id **out, size_t *out_n)
+{
+    pthread_mutex_lock(&db->livemu);
+    size_t n = 0;
+    for (version *v = db->live; v; v = v->live_next) n++;
+    cairn_id *ids = cairn_malloc((n ? n : 1) * sizeof *ids);
+    if (ids) {
+        n = 0;
+        for (version *v = db->live; v; v = v->live_next) ids[n++] = v->rec.catalog;
+    }
+    pthread_mutex_unlock(&db->livemu);
+    FAIL_IF(!ids, CAIRN_ENOMEM, "out of memory listing the versions in use");
+    *out = ids;
+    *out_n = n;
     return CAIRN_OK;
 }
 
@@ -157,6 +189,8 @@ static void db_free(cairn_db *db)
     repo_close(&db->r);
     pthread_mutex_destroy(&db->vmu);
     pthread_mutex_destroy(&db->wmu);
+    pthread_mutex_destroy(&db->livemu);
+    pthread_mutex_destroy(&db->maintmu);
     pthread_rwlock_destroy(&db->gate);
     free(db);
 }
@@ -171,6 +205,8 @@ static int db_open_common(cairn_db **out, const char *url, cairn_store *store,
     }
     pthread_mutex_init(&db->vmu, NULL);
     pthread_mutex_init(&db->wmu, NULL);
+    pthread_mutex_init(&db->livemu, NULL);
+    pthread_mutex_init(&db->maintmu, NULL);
     pthread_rwlockattr_t ra;
     pthread_rwlockattr_init(&ra);
     /* exclusive operations (commit, checkout...) must not starve behind a stream of writers */
@@ -183,6 +219,8 @@ static int db_open_common(cairn_db **out, const char *url, cairn_store *store,
     if (rc < 0) {
         pthread_mutex_destroy(&db->vmu);
         pthread_mutex_destroy(&db->wmu);
+        pthread_mutex_destroy(&db->livemu);
+        pthread_mutex_destroy(&db->maintmu);
         pthread_rwlock_destroy(&db->gate);
         free(db);
         return rc;

@@ -30,6 +30,9 @@ typedef struct vtable {
 
 typedef struct version {
     atomic_uint refs;
+    cairn_db *db;
+    struct version *live_prev, *live_next; /* db->live: every version not yet freed */
+    bool listed;             /* linked into db->live */
     cairn_id commit;         /* the commit this version is, or zero for a working state */
     cairn_id rec_id;
     rootrec rec;
@@ -46,6 +49,9 @@ struct cairn_db {
     pthread_mutex_t wmu;
     pthread_rwlock_t gate;
     working w;
+    pthread_mutex_t livemu;  /* guards the list of live versions (gc keeps what they name) */
+    version *live;
+    pthread_mutex_t maintmu; /* one gc or verify at a time */
 };
 
 struct cairn_table {
@@ -89,6 +95,8 @@ int rview_table(const rview *rv, const cairn_table *t, const vtable **vt);
 /** The view as trees: a version whose tables include the memtable entries (chunks written,
  *  nothing published; wal_seq = rv->seq). No entries: v itself (a new reference). */
 int rview_materialize(cairn_db *db, const rview *rv, version **out);
+/** rview_materialize() with wmu already held. */
+int rview_materialize_locked(cairn_db *db, const rview *rv, version **out);
 /** A snapshot of view rv (taking over its references); NULL when out of memory. */
 cairn_snapshot *snapshot_new(cairn_db *db, const rview *rv);
 /** The working state as trees (materialising the memtables; nothing is published). */
@@ -113,6 +121,10 @@ int db_commit_locked(cairn_db *db, const cairn_commit_options *o, cairn_id *out)
 
 /** The name of the table recording unresolved merge conflicts. */
 #define CONFLICTS_TABLE "cairn_conflicts"
+/** The catalog roots of every version alive in this process (the current one, and those open
+ *  snapshots and cursors pin): garbage collection keeps what they name. Caller frees *out. */
+int db_live_catalogs(cairn_db *db, cairn_id **out, size_t *out_n);
+
 /** A new reference to the current version. */
 version *db_current(cairn_db *db);
 /** The table named name in v, or NULL. */

@@ -207,6 +207,21 @@ int rview_materialize(cairn_db *db, const rview *rv, version **out)
         *out = rv->v;
         return CAIRN_OK;
     }
+    /* the new chunks are referenced by nothing until the version is listed: gc (which holds
+     * wmu) must not run in between */
+    pthread_mutex_lock(&db->wmu);
+    int rc = rview_materialize_locked(db, rv, out);
+    pthread_mutex_unlock(&db->wmu);
+    return rc;
+}
+
+int rview_materialize_locked(cairn_db *db, const rview *rv, version **out)
+{
+    if (rview_empty(rv)) {
+        atomic_fetch_add_explicit(&rv->v->refs, 1, memory_order_relaxed);
+        *out = rv->v;
+        return CAIRN_OK;
+    }
     FAIL_IF(db->r.readonly, CAIRN_EREADONLY,
             "%s has writes in its write-ahead log that are not in the trees yet, and a read-only "
             "handle cannot build their trees; run 'cairn checkpoint' (or open it read-write)",

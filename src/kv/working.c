@@ -456,7 +456,7 @@ int db_checkpoint_locked(cairn_db *db)
     version *cur = db_current(db);
     rview rv = { cur, NULL, db->imm, w->imm_seq };
     version *nv = NULL;
-    int rc = rview_materialize(db, &rv, &nv);
+    int rc = rview_materialize_locked(db, &rv, &nv);
     cairn_id rec_id;
     if (rc == CAIRN_OK)
         rc = repo_publish(&db->r, &rec_id, id_is_zero(&cur->rec_id) ? NULL : &cur->rec_id,

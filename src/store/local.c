@@ -1065,13 +1065,15 @@ static int pack_create(local_store *ls, uint32_t num)
         free(path);
         return rc;
     }
-    free(path);
     uint32_t pi;
     int rc = pack_add(ls, num, fd, &pi);
-    if (rc != CAIRN_OK) {
+    if (rc != CAIRN_OK) { /* it holds only a header: remove it, or the next try meets EEXIST */
         close(fd);
+        unlink(path);
+        free(path);
         return rc;
     }
+    free(path);
     ls->packs[pi]->end = PACK_HEADER_SIZE;
     ls->cur = ls->packs[pi];
     ls->cur_pi = pi;
@@ -1822,6 +1824,60 @@ int store_local_compact(cairn_store *st, double min_live_fraction, uint64_t *out
     int rc = compact(ls, min_live_fraction, out_bytes_freed);
     pthread_mutex_unlock(&ls->compact_mu);
     return rc;
+}
+
+static local_store *as_local(cairn_store *st, const char *what)
+{
+    if (st && st->kind && strcmp(st->kind, "local") == 0) return (local_store *)st;
+    ERR(CAIRN_EINVAL, "%s needs a local store, not '%s'", what, st && st->kind ? st->kind : "?");
+    return NULL;
+}
+
+int store_local_seal(cairn_store *st, double min_live_fraction, bool *out_sealed)
+{
+    if (out_sealed) *out_sealed = false;
+    local_store *ls = as_local(st, "store_local_seal");
+    if (!ls) return CAIRN_EINVAL;
+    if (ls->readonly) return readonly_error(ls, "seal packs");
+    pthread_mutex_lock(&ls->compact_mu);
+    pthread_rwlock_wrlock(&ls->mu);
+    uint64_t data = ls->wbuf_off + ls->wbuf.len - PACK_HEADER_SIZE, kept = ls->cur->live;
+    /* Tombstones count as kept: compaction carries them on while an older pack holds their
+     * key, so sealing a pack of tombstones would only copy them into the next one. */
+    for (size_t i = 0; i < ls->cur_recs.n; i++)
+        if (ls->cur_recs.v[i].type == REC_TOMBSTONE) kept += rec_size(0);
+    bool seal = data > 0 && (double)kept < min_live_fraction * (double)data;
+    int rc = ls->poisoned ? poisoned_error(ls) : seal ? rollover(ls) : CAIRN_OK;
+    pthread_rwlock_unlock(&ls->mu);
+    pthread_mutex_unlock(&ls->compact_mu);
+    if (rc == CAIRN_OK && out_sealed) *out_sealed = seal;
+    return rc;
+}
+
+int store_local_locate(cairn_store *st, const cairn_id *id, uint32_t *out_pack,
+                       uint64_t *out_offset)
+{
+    local_store *ls = as_local(st, "store_local_locate");
+    if (!ls) return CAIRN_EINVAL;
+    pthread_rwlock_rdlock(&ls->mu);
+    const slot *s = idx_find(ls, id);
+    if (s) {
+        *out_pack = ls->packs[s->pi]->num;
+        *out_offset = s->off;
+    }
+    pthread_rwlock_unlock(&ls->mu);
+    return s ? CAIRN_OK : not_found(ls, id);
+}
+
+int store_local_packs(cairn_store *st, uint64_t *out_open, uint32_t *out_newest)
+{
+    local_store *ls = as_local(st, "store_local_packs");
+    if (!ls) return CAIRN_EINVAL;
+    pthread_rwlock_rdlock(&ls->mu);
+    *out_open = ls->nopen;
+    *out_newest = ls->npacks ? ls->packs[ls->npacks - 1]->num : 0;
+    pthread_rwlock_unlock(&ls->mu);
+    return CAIRN_OK;
 }
 
 void store_local_set_pack_max(cairn_store *st, uint64_t bytes)

@@ -36,6 +36,27 @@ void store_local_set_pack_max(cairn_store *st, uint64_t bytes);
  *          to compact is damaged: nothing is deleted); CAIRN_EIO; CAIRN_ENOSPC; CAIRN_ENOMEM. */
 int store_local_compact(cairn_store *st, double min_live_fraction, uint64_t *out_bytes_freed);
 
+/** Seals the current pack of a local store (makes it durable, writes its index and starts the
+ *  next pack) when it holds records and its live fraction (live chunks and tombstones, which
+ *  compaction may have to carry on) is below min_live_fraction, so that a
+ *  following store_local_compact() with the same fraction may rewrite it. Garbage collection
+ *  uses it: otherwise the chunks it deletes from the pack being written could never be
+ *  reclaimed until that pack filled up.
+ *  @param[out] out_sealed  whether a pack was sealed (may be NULL)
+ *  @return CAIRN_OK; CAIRN_EREADONLY; CAIRN_EINVAL (not a local store); CAIRN_EIO; CAIRN_ENOSPC. */
+int store_local_seal(cairn_store *st, double min_live_fraction, bool *out_sealed);
+
+/** Where a local store keeps a chunk: the number of its pack (packs/pack-NNNNNNNN.pack) and the
+ *  offset of its record there (docs/FORMAT.md, "Pack file"), for messages that send an operator
+ *  to the damaged bytes.
+ *  @return CAIRN_OK; CAIRN_ENOTFOUND (absent); CAIRN_EINVAL (not a local store). */
+int store_local_locate(cairn_store *st, const cairn_id *id, uint32_t *out_pack,
+                       uint64_t *out_offset);
+
+/** Pack files of a local store: how many are in use, and the number of the newest.
+ *  @return CAIRN_OK or CAIRN_EINVAL (not a local store). */
+int store_local_packs(cairn_store *st, uint64_t *out_open, uint32_t *out_newest);
+
 /** Checks a ref name against the rules in cairn/sys/store.h; CAIRN_EINVAL with a message. */
 int store_check_ref_name(const char *name);
 /** Checks the sizes of a ref_cas call; CAIRN_EINVAL with a message. */

@@ -1,0 +1,63 @@
+/*
+ * maint.c - the public face of garbage collection and verification (repo/gc.c, repo/verify.c):
+ * options, the db handle's locks, the versions this process pins, and signature grading.
+ *
+ * Locks: gc holds maintmu (one gc or verify at a time) and the writer mutex for its whole run,
+ * so no write of this handle interleaves with marking and sweeping; readers go on. The versions
+ * in use are listed after the writer mutex is taken: the current version cannot change any more,
+ * and any version opened later is loaded from a ref (marked) or from the current version.
+ */
+#include <stdlib.h>
+
+#include "kv.h"
+#include "repo/gc.h"
+#include "sig.h"
+
+int cairn_gc(cairn_gc_stats *out, cairn_db *db, const cairn_gc_options *opts)
+{
+    FAIL_IF(!db, CAIRN_EINVAL, "cairn_gc: db is required");
+    cairn_gc_options defaults = CAIRN_GC_OPTIONS_INIT;
+    if (!opts) opts = &defaults;
+    FAIL_IF(opts->version < 1 || opts->version > CAIRN_GC_OPTIONS_VERSION, CAIRN_EINVAL,
+            "gc options version %u is not supported", opts->version);
+    FAIL_IF(opts->flags & ~CAIRN_GC_DRY_RUN, CAIRN_EINVAL, "unknown gc flags 0x%x", opts->flags);
+    FAIL_IF(opts->min_live_fraction != opts->min_live_fraction, CAIRN_EINVAL,
+            "gc min_live_fraction is not a number");
+    FAIL_IF(db->r.readonly, CAIRN_EREADONLY,
+            "cannot collect garbage: %s was opened read-only", db->r.url);
+    gc_params p;
+    memset(&p, 0, sizeof p);
+    p.min_live = opts->min_live_fraction == 0 ? GC_DEFAULT_MIN_LIVE : opts->min_live_fraction;
+    p.dry_run = (opts->flags & CAIRN_GC_DRY_RUN) != 0;
+    pthread_mutex_lock(&db->maintmu);
+    pthread_mutex_lock(&db->wmu);
+    cairn_id *pinned = NULL;
+    int rc = db_live_catalogs(db, &pinned, &p.npinned);
+    p.pinned = pinned;
+    if (rc == CAIRN_OK) rc = gc_run(&db->r, &p, out);
+    pthread_mutex_unlock(&db->wmu);
+    pthread_mutex_unlock(&db->maintmu);
+    free(pinned);
+    return rc;
+}
+
+static int grade(const commit *c, int *status, void *payload)
+{
+    char fpr[17];
+    return sig_status(payload, c, status, fpr);
+}
+
+int cairn_verify(cairn_verify_stats *out, cairn_db *db, const cairn_verify_options *opts)
+{
+    FAIL_IF(!db, CAIRN_EINVAL, "cairn_verify: db is required");
+    cairn_verify_options defaults = CAIRN_VERIFY_OPTIONS_INIT;
+    if (!opts) opts = &defaults;
+    FAIL_IF(opts->version < 1 || opts->version > CAIRN_VERIFY_OPTIONS_VERSION, CAIRN_EINVAL,
+            "verify options version %u is not supported", opts->version);
+    FAIL_IF(opts->flags & ~CAIRN_VERIFY_REACHABLE_ONLY, CAIRN_EINVAL,
+            "unknown verify flags 0x%x", opts->flags);
+    pthread_mutex_lock(&db->maintmu);
+    int rc = verify_run(&db->r, opts, grade, db, out);
+    pthread_mutex_unlock(&db->maintmu);
+    return rc;
+}

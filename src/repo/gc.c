@@ -1,0 +1,345 @@
+/*
+ * gc.c - garbage collection: mark everything reachable, then sweep the rest.
+ *
+ * Mark walks from every chunk a ref names (roots.h) and from the catalogs of the versions in
+ * use in this process, depth first with an explicit stack, and records each chunk in one id set
+ * the first time it is reached, so that subtrees shared by many versions are walked once: the
+ * cost is linear in the number of distinct chunks. What each chunk leads to:
+ *
+ *   reflog entry  -> the previous entry, its old and new commit
+ *   commit        -> its parents, its catalog
+ *   root record   -> its catalog, its base commit, its pending merge parents
+ *   catalog node  -> children; at the leaves, each table descriptor's table root
+ *   table node    -> children. A table's leaves name no other chunk, so they are marked by the
+ *                    id their parent holds and never read: marking reads the inner nodes only
+ *                    (about one node in a hundred). When leaf values can reference chunks
+ *                    (blob trees), leaves must be read here too.
+ *
+ * A node is walked as a catalog and as a table separately (two bits in the set): identical
+ * bytes could be both, and only the catalog walk follows descriptors.
+ *
+ * Every chunk that is read is verified (cs_get re-hashes it). Any failure while marking stops
+ * gc before anything is deleted: a chunk that cannot be read may name others that must stay.
+ *
+ * Sweep lists the store, deletes what is not marked (dropping each from the chunk cache, whose
+ * entries the write path trusts to mean "stored"), flushes (the deletes become durable
+ * together), and on a local store seals the current pack if deletes left it mostly dead and
+ * rewrites the packs whose live fraction is below the threshold (store_local_compact, crash-safe).
+ */
+#include <stdlib.h>
+
+#include "gc.h"
+#include "idmap.h"
+#include "roots.h"
+#include "store/store.h"
+#include "tree/tree.h"
+
+enum walk_what { W_REFLOG = 1, W_COMMIT, W_ROOTREC, W_CATALOG, W_TABLE, W_ANY };
+
+#define SEEN_PLAIN 1u        /* walked as anything but a catalog node */
+#define SEEN_CATALOG 2u      /* walked as a catalog node */
+#define PREFETCH_MAX 512     /* child ids handed to read-ahead at once */
+
+typedef struct mark_item {
+    cairn_id id;
+    const char *ref;         /* the ref (or pin) it was reached from, for messages */
+    uint8_t what;
+} mark_item;
+
+typedef struct marker {
+    repo *r;
+    idmap seen;
+    mark_item *stack;
+    size_t n, cap;
+    cairn_id prefetch[PREFETCH_MAX];
+    size_t nprefetch;
+} marker;
+
+static const char *what_name(int what)
+{
+    switch (what) {
+    case W_REFLOG: return "reflog entry";
+    case W_COMMIT: return "commit";
+    case W_ROOTREC: return "root record";
+    case W_CATALOG: return "catalog node";
+    case W_TABLE: return "table node";
+    default: return "chunk";
+    }
+}
+
+/* Queues id to be walked as `what`, unless it was walked that way already. */
+static int mark_push(marker *m, const cairn_id *id, int what, const char *ref)
+{
+    uint32_t bit = what == W_CATALOG ? SEEN_CATALOG : SEEN_PLAIN, *slot;
+    bool added;
+    TRY(idmap_add(&m->seen, id, bit, &slot, &added));
+    if (!added) {
+        if (*slot & bit) return CAIRN_OK;
+        *slot |= bit;
+    }
+    if (m->n == m->cap) {
+        size_t cap = m->cap ? m->cap * 2 : 256;
+        mark_item *ns = cairn_realloc(m->stack, cap * sizeof *ns);
+        FAIL_IF(!ns, CAIRN_ENOMEM, "out of memory marking reachable chunks");
+        m->stack = ns;
+        m->cap = cap;
+    }
+    m->stack[m->n++] = (mark_item){ *id, ref, (uint8_t)what };
+    return CAIRN_OK;
+}
+
+/* Marks a chunk that names nothing, without reading it. */
+static int mark_leaf(marker *m, const cairn_id *id)
+{
+    uint32_t *slot;
+    bool added;
+    TRY(idmap_add(&m->seen, id, SEEN_PLAIN, &slot, &added));
+    if (!added) *slot |= SEEN_PLAIN;
+    return CAIRN_OK;
+}
+
+/* Hands the children that will be read next to the read-ahead workers. */
+static void prefetch_flush(marker *m)
+{
+    if (m->nprefetch) cs_prefetch(&m->r->cs, m->prefetch, m->nprefetch);
+    m->nprefetch = 0;
+}
+
+static int mark_node(marker *m, const mark_item *it)
+{
+    chunk *c;
+    node n;
+    bool catalog = it->what == W_CATALOG;
+    TRY(node_load(&m->r->cs, &c, &n, &it->id, -1));
+    int rc = CAIRN_OK;
+    for (uint32_t i = 0; rc == CAIRN_OK && i < n.count; i++) {
+        if (n.level == 0) {
+            if (!catalog) break; /* a table leaf names nothing */
+            const uint8_t *k, *v;
+            size_t kl, vl;
+            tabledesc d;
+            node_key(&n, i, &k, &kl);
+            node_val(&n, i, &v, &vl);
+            rc = tabledesc_decode(&d, v, vl);
+            if (rc < 0) rc = cairn_error_prefix(rc, "table '%.*s'", (int)kl, (const char *)k);
+            else rc = mark_push(m, &d.root, W_TABLE, it->ref);
+            continue;
+        }
+        cairn_id child;
+        uint64_t cnt;
+        node_child(&n, i, &child, &cnt);
+        if (n.level == 1 && !catalog) {
+            rc = mark_leaf(m, &child);
+            continue;
+        }
+        size_t before = m->n;
+        rc = mark_push(m, &child, it->what, it->ref);
+        if (rc == CAIRN_OK && m->n > before && m->nprefetch < PREFETCH_MAX)
+            m->prefetch[m->nprefetch++] = child;
+    }
+    chunk_release(c);
+    prefetch_flush(m);
+    return rc;
+}
+
+static int mark_commit(marker *m, const mark_item *it, const chunk *c)
+{
+    commit cm;
+    TRY(commit_decode(&cm, c->data, c->len));
+    int rc = mark_push(m, &cm.catalog, W_CATALOG, it->ref);
+    for (size_t i = 0; rc == CAIRN_OK && i < cm.nparents; i++)
+        rc = mark_push(m, &cm.parents[i], W_COMMIT, it->ref);
+    commit_dispose(&cm);
+    return rc;
+}
+
+static int mark_reflog(marker *m, const mark_item *it, const chunk *c)
+{
+    reflog_entry e;
+    TRY(reflog_decode(&e, c->data, c->len));
+    int rc = mark_push(m, &e.new_target, W_COMMIT, it->ref);
+    if (rc == CAIRN_OK && !id_is_zero(&e.old_target))
+        rc = mark_push(m, &e.old_target, W_COMMIT, it->ref);
+    if (rc == CAIRN_OK && !id_is_zero(&e.prev)) rc = mark_push(m, &e.prev, W_REFLOG, it->ref);
+    reflog_dispose(&e);
+    return rc;
+}
+
+static int mark_rootrec(marker *m, const mark_item *it, const chunk *c)
+{
+    rootrec rec;
+    TRY(rootrec_decode(&rec, c->data, c->len));
+    TRY(mark_push(m, &rec.catalog, W_CATALOG, it->ref));
+    if (!id_is_zero(&rec.base_commit)) TRY(mark_push(m, &rec.base_commit, W_COMMIT, it->ref));
+    for (uint8_t i = 0; i < rec.nmerge; i++) TRY(mark_push(m, &rec.merge[i], W_COMMIT, it->ref));
+    return CAIRN_OK;
+}
+
+/* Walks one queued chunk: reads it and queues what it names. */
+static int mark_one(marker *m, const mark_item *it)
+{
+    if (it->what == W_CATALOG || it->what == W_TABLE) return mark_node(m, it);
+    chunk *c;
+    TRY(cs_get(&m->r->cs, &c, &it->id));
+    int rc = CAIRN_OK, what = it->what;
+    if (what == W_ANY) /* an unknown ref: follow the chunk by its kind byte */
+        what = c->len == 0                        ? 0
+               : c->data[0] == CHUNK_KIND_NODE    ? W_TABLE
+               : c->data[0] == CHUNK_KIND_ROOT    ? W_ROOTREC
+               : c->data[0] == CHUNK_KIND_COMMIT  ? W_COMMIT
+               : c->data[0] == CHUNK_KIND_REFLOG  ? W_REFLOG
+                                                  : 0;
+    if (what == W_COMMIT) rc = mark_commit(m, it, c);
+    else if (what == W_REFLOG) rc = mark_reflog(m, it, c);
+    else if (what == W_ROOTREC) rc = mark_rootrec(m, it, c);
+    chunk_release(c);
+    if (rc == CAIRN_OK && what == W_TABLE) {
+        mark_item t = *it;
+        t.what = W_TABLE;
+        rc = mark_node(m, &t);
+    }
+    return rc;
+}
+
+static int mark_drain(marker *m)
+{
+    while (m->n) {
+        mark_item it = m->stack[--m->n];
+        int rc = mark_one(m, &it);
+        if (rc < 0) {
+            char hex[CAIRN_ID_HEX_SIZE];
+            cairn_id_to_hex(hex, &it.id);
+            return cairn_error_prefix(rc, "%s %s (reached from %s)", what_name(it.what), hex,
+                                      it.ref);
+        }
+    }
+    return CAIRN_OK;
+}
+
+static int mark_all(marker *m, const repo_root *roots, size_t nroots, const gc_params *p)
+{
+    for (size_t i = 0; i < nroots; i++) {
+        const repo_root *rt = &roots[i];
+        int what = rt->kind == ROOT_REFLOG    ? W_REFLOG
+                   : rt->kind == ROOT_ROOTREC ? W_ROOTREC
+                   : rt->kind == ROOT_COMMIT  ? W_COMMIT
+                   : rt->kind == ROOT_ANY     ? W_ANY
+                                              : 0;
+        if (rt->kind == ROOT_BAD)
+            return ERR(CAIRN_ECORRUPT, "ref '%s' %s: what it names cannot be kept", rt->ref,
+                       rt->why);
+        if (rt->kind == ROOT_RAW) TRY(mark_leaf(m, &rt->id));
+        else TRY(mark_push(m, &rt->id, what, rt->ref));
+        TRY(mark_drain(m));
+    }
+    for (size_t i = 0; i < p->npinned; i++) {
+        TRY(mark_push(m, &p->pinned[i], W_CATALOG, "a version in use by this process"));
+        TRY(mark_drain(m));
+    }
+    return CAIRN_OK;
+}
+
+/* ---- sweep ---- */
+
+typedef struct sweep {
+    const idmap *seen;
+    cairn_id *garbage;
+    size_t n, cap;
+    uint64_t bytes;
+} sweep;
+
+static int sweep_collect(const cairn_id *key, uint64_t len, void *payload)
+{
+    sweep *s = payload;
+    if (idmap_find(s->seen, key)) return 0;
+    if (s->n == s->cap) {
+        size_t cap = s->cap ? s->cap * 2 : 1024;
+        cairn_id *ng = cairn_realloc(s->garbage, cap * sizeof *ng);
+        if (!ng) return ERR(CAIRN_ENOMEM, "out of memory listing unreachable chunks");
+        s->garbage = ng;
+        s->cap = cap;
+    }
+    s->garbage[s->n++] = *key;
+    s->bytes += len;
+    return 0;
+}
+
+static int sweep_delete(repo *r, const sweep *s, uint64_t *deleted)
+{
+    cairn_store *st = r->store;
+    for (size_t i = 0; i < s->n; i++) {
+        TRY(st->del(st, &s->garbage[i]));
+        cache_drop(r->cs.cache, &s->garbage[i]); /* the write path takes "cached" for "stored" */
+        (*deleted)++;
+    }
+    return cs_flush(&r->cs);
+}
+
+/* Local store: seal the current pack if it is mostly dead now, then rewrite sparse packs. */
+static int sweep_compact(repo *r, double min_live, cairn_gc_stats *st)
+{
+    uint64_t open_before, open_after, freed = 0;
+    uint32_t newest_before, newest_after;
+    TRY(store_local_seal(r->store, min_live, NULL));
+    TRY(store_local_packs(r->store, &open_before, &newest_before));
+    TRY(store_local_compact(r->store, min_live, &freed));
+    TRY(store_local_packs(r->store, &open_after, &newest_after));
+    uint64_t made = newest_after - newest_before; /* packs the copies filled */
+    st->packs_rewritten = open_before + made > open_after ? open_before + made - open_after : 0;
+    st->disk_bytes_freed = freed;
+    return CAIRN_OK;
+}
+
+static int store_stat(repo *r, uint64_t *chunks, uint64_t *bytes, uint64_t *files)
+{
+    cairn_store_stats ss;
+    memset(&ss, 0, sizeof ss);
+    if (r->store->stat) TRY(r->store->stat(r->store, &ss));
+    *chunks = ss.chunks;
+    *bytes = ss.bytes;
+    *files = ss.files;
+    return CAIRN_OK;
+}
+
+static bool is_local(const repo *r)
+{
+    return r->store->kind && strcmp(r->store->kind, "local") == 0;
+}
+
+int gc_run(repo *r, const gc_params *p, cairn_gc_stats *out)
+{
+    double t0 = clock_now();
+    cairn_gc_stats st;
+    memset(&st, 0, sizeof st);
+    FAIL_IF(!r->store->list || !r->store->del, CAIRN_EUNSUPPORTED,
+            "the %s store of %s cannot list or delete chunks: no garbage collection there",
+            r->store->kind, r->url);
+    TRY(store_stat(r, &st.chunks_before, &st.bytes_before, &st.files_before));
+
+    marker m;
+    memset(&m, 0, sizeof m);
+    m.r = r;
+    repo_root *roots = NULL;
+    size_t nroots = 0;
+    int rc = repo_roots(r, &roots, &nroots);
+    if (rc == CAIRN_OK) rc = mark_all(&m, roots, nroots, p);
+    sweep s = { &m.seen, NULL, 0, 0, 0 };
+    if (rc == CAIRN_OK) rc = r->store->list(r->store, sweep_collect, &s);
+    if (rc < 0)
+        rc = cairn_error_prefix(rc, "gc of %s stopped before deleting anything (run 'cairn "
+                                    "verify' to see what is wrong)", r->url);
+    st.chunks_reachable = m.seen.n;
+    st.chunks_garbage = s.n;
+    st.bytes_garbage = s.bytes;
+    repo_roots_free(roots, nroots);
+    free(m.stack);
+    if (rc == CAIRN_OK && !p->dry_run) rc = sweep_delete(r, &s, &st.chunks_deleted);
+    idmap_dispose(&m.seen);
+    free(s.garbage);
+    if (rc == CAIRN_OK && !p->dry_run && p->min_live >= 0 && is_local(r))
+        rc = sweep_compact(r, p->min_live, &st);
+    if (rc == CAIRN_OK) rc = store_stat(r, &st.chunks_after, &st.bytes_after, &st.files_after);
+    st.seconds = clock_now() - t0;
+    if (rc == CAIRN_OK && out) *out = st;
+    return rc;
+}

@@ -1,0 +1,33 @@
+/*
+ * gc.h - garbage collection and full verification of a repository (gc.c, verify.c). The public
+ * calls cairn_gc() and cairn_verify() (kv/maint.c) add what only the db handle knows: its locks,
+ * the versions its snapshots and cursors pin, and how to grade a signature.
+ */
+#ifndef CAIRN_GC_H
+#define CAIRN_GC_H
+
+#include "commit.h"
+#include "repo.h"
+
+#define GC_DEFAULT_MIN_LIVE 0.5
+
+typedef struct gc_params {
+    const cairn_id *pinned;  /* catalog roots of the versions in use in this process */
+    size_t npinned;
+    double min_live;         /* local store: rewrite packs whose live fraction is below; < 0: none */
+    bool dry_run;            /* mark and count only */
+} gc_params;
+
+/** Marks everything reachable from the refs and the pinned catalogs, then deletes the rest and
+ *  (local store) rewrites packs left mostly empty. The caller holds the writer mutex. Any error
+ *  before the first delete leaves the store untouched. */
+int gc_run(repo *r, const gc_params *p, cairn_gc_stats *out);
+
+/** Grades a commit's signature (an enum cairn_sig_status into *status). */
+typedef int (*verify_sig_fn)(const commit *c, int *status, void *payload);
+
+/** The walk of cairn_verify() (see cairn.h). sig may be NULL (signatures are then not graded). */
+int verify_run(repo *r, const cairn_verify_options *o, verify_sig_fn sig, void *sig_payload,
+               cairn_verify_stats *out);
+
+#endif /* CAIRN_GC_H */

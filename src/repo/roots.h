@@ -1,0 +1,39 @@
+/*
+ * roots.h - the chunks that the repository's refs name: where garbage collection starts
+ * marking and verify starts walking. One place decides what each ref holds:
+ *
+ *   heads/NAME, tags/NAME   the id of the newest reflog entry (64 hex digits, newline)
+ *   working/NAME            the id of a root record
+ *   HEAD                    "ref: heads/NAME" (names no chunk) or "commit <id>" (detached)
+ *   config                  the id of the settings chunk (JSON; no kind byte)
+ *   any other ref           if it holds an id (64 hex digits, newline): that chunk, followed by
+ *                           its kind byte; otherwise it names no chunk
+ */
+#ifndef CAIRN_ROOTS_H
+#define CAIRN_ROOTS_H
+
+#include "repo.h"
+
+enum root_kind {
+    ROOT_REFLOG = 1,         /* a reflog entry: its chain, and every commit it names */
+    ROOT_ROOTREC,            /* a root record: catalog, base commit, pending merge parents */
+    ROOT_COMMIT,             /* a commit: parents and catalog */
+    ROOT_RAW,                /* opaque bytes that name nothing (the settings) */
+    ROOT_ANY,                /* unknown ref: follow the chunk by its kind byte */
+    ROOT_BAD                 /* a known ref whose value is malformed; `why` says how */
+};
+
+typedef struct repo_root {
+    char *ref;               /* owned */
+    int kind;                /* enum root_kind */
+    cairn_id id;             /* zero for ROOT_BAD */
+    char *why;               /* ROOT_BAD: owned message; else NULL */
+} repo_root;
+
+/** Reads every ref once, in name order, and lists the chunks they name (refs that name no
+ *  chunk are left out). Caller frees with repo_roots_free().
+ *  @return CAIRN_OK; CAIRN_EIO; CAIRN_ENOMEM. */
+int repo_roots(repo *r, repo_root **out, size_t *out_n);
+void repo_roots_free(repo_root *roots, size_t n);
+
+#endif /* CAIRN_ROOTS_H */
