@@ -80,7 +80,12 @@ CAIRN_API void cairn_error_clear(void);
 CAIRN_API const char *cairn_strerror(int code);
 
 /** Severity of a diagnostic passed to the log callback. */
-enum cairn_log_level { CAIRN_LOG_ERROR = 1, CAIRN_LOG_WARN = 2, CAIRN_LOG_INFO = 3 };
+enum cairn_log_level {
+    CAIRN_LOG_ERROR = 1,
+    CAIRN_LOG_WARN = 2,
+    CAIRN_LOG_INFO = 3,
+    CAIRN_LOG_DEBUG = 4      /**< steps of background work (a checkpoint starting, ending) */
+};
 
 /** Receives diagnostics the library reports without failing a call (e.g. a torn pack tail
  *  repaired on open). Called from any thread; must not call back into cairn. */

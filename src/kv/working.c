@@ -454,6 +454,8 @@ int db_checkpoint_locked(cairn_db *db)
         if (!s.swapped) return CAIRN_OK;
     }
     version *cur = db_current(db);
+    cairn_diag(CAIRN_LOG_DEBUG, "%s: checkpoint through log record %" PRIu64 ": starting",
+               db->r.url, w->imm_seq);
     rview rv = { cur, NULL, db->imm, w->imm_seq };
     version *nv = NULL;
     int rc = rview_materialize_locked(db, &rv, &nv);
@@ -477,6 +479,8 @@ int db_checkpoint_locked(cairn_db *db)
     version_release(old);
     mem_release(imm);
     version_release(cur);
+    cairn_diag(CAIRN_LOG_DEBUG, "%s: checkpoint through log record %" PRIu64 ": published",
+               db->r.url, c.through);
     w->checkpoints++;
     w->last_ckpt_seq = c.through;
     w->last_ckpt_time = clock_wall_ns();
