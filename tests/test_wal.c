@@ -88,7 +88,26 @@ static int count_apply(const wal_record *r, void *ctx)
     return 0;
 }
 
-static atomic_int applied_count;
+static atomic_int applied_count, aborted_count;
+static uint64_t published_through;
+static bool publish_in_order = true;
+
+static void count_abort(const wal_record *r, void *ctx)
+{
+    (void)r;
+    (void)ctx;
+    atomic_fetch_add(&aborted_count, 1);
+}
+
+static const wal_hooks counting = { count_apply, count_abort };
+
+/* Runs under the log's apply lock: groups publish one at a time, in sequence order. */
+static void on_publish(uint64_t through, void *ctx)
+{
+    (void)ctx;
+    if (through <= published_through) publish_in_order = false;
+    published_through = through;
+}
 
 static void *writer(void *arg)
 {
@@ -96,7 +115,7 @@ static void *writer(void *arg)
     char buf[32];
     for (int i = 0; i < 500 && t->rc == 0; i++) {
         snprintf(buf, sizeof buf, "t%d-%d", t->id, i);
-        t->rc = wal_append(t->w, WAL_BATCH, buf, strlen(buf), true, count_apply, &applied_count,
+        t->rc = wal_append(t->w, WAL_BATCH, buf, strlen(buf), true, &counting, &applied_count,
                            &t->seqs[i]);
     }
     return NULL;
@@ -107,6 +126,8 @@ static void group_commit_threads(void)
     const char *dir = test_tmpdir();
     wal_options o = opts(dir);
     o.segment_bytes = 1 << 20;
+    o.publish = on_publish;
+    published_through = 0;
     wal *w;
     uint64_t last;
     CHECK_OK(wal_open(&w, &o, 0, NULL, NULL, &last));
@@ -120,6 +141,11 @@ static void group_commit_threads(void)
     for (int i = 0; i < 8; i++) pthread_join(th[i], NULL);
     for (int i = 0; i < 8; i++) CHECK_OK(t[i].rc);
     CHECK_EQ(atomic_load(&applied_count), 4000);
+    CHECK(publish_in_order);
+    CHECK_EQ(published_through, 4000);
+    wal_stats ws;
+    wal_stats_get(w, &ws);
+    CHECK_MSG(ws.groups < 4000, "no group commit: %llu groups", (unsigned long long)ws.groups);
     /* every seq once; within a thread, increasing */
     static bool used[4001];
     memset(used, 0, sizeof used);
@@ -324,5 +350,68 @@ static void relaxed_mode(void)
     wal_close(w);
 }
 
-TEST_MAIN(replay_after_reopen, group_commit_threads, torn_tail_is_cut,
+/* A group whose sync fails after its records were applied: every member fails and each applied
+ * record is aborted; the log holds exactly the acknowledged ones. */
+typedef struct fctx {
+    wal *w;
+    int id, acked, failed;
+} fctx;
+
+static void *fault_writer(void *arg)
+{
+    fctx *f = arg;
+    char buf[64];
+    for (int i = 0; i < 300; i++) {
+        if (f->id == 0 && i == 100) wal_fault(WAL_FAULT_FSYNC, 1, EIO);
+        snprintf(buf, sizeof buf, "w%d-%d", f->id, i);
+        int rc = wal_append(f->w, WAL_BATCH, buf, strlen(buf), true, &counting, &applied_count,
+                            NULL);
+        if (rc == CAIRN_OK) f->acked++;
+        else f->failed++;
+    }
+    return NULL;
+}
+
+static void failed_group_is_aborted(void)
+{
+    const char *dir = test_tmpdir();
+    wal_options o = opts(dir);
+    o.segment_bytes = 1 << 20;
+    o.publish = on_publish;
+    published_through = 0;
+    publish_in_order = true;
+    wal *w;
+    uint64_t last;
+    CHECK_OK(wal_open(&w, &o, 0, NULL, NULL, &last));
+    atomic_store(&applied_count, 0);
+    atomic_store(&aborted_count, 0);
+    fctx f[4];
+    pthread_t th[4];
+    for (int i = 0; i < 4; i++) {
+        f[i] = (fctx){ w, i, 0, 0 };
+        pthread_create(&th[i], NULL, fault_writer, &f[i]);
+    }
+    int acked = 0, failed = 0;
+    for (int i = 0; i < 4; i++) {
+        pthread_join(th[i], NULL);
+        acked += f[i].acked;
+        failed += f[i].failed;
+    }
+    wal_fault(0, 0, 0);
+    CHECK(failed >= 1);
+    CHECK_EQ(acked + failed, 1200);
+    CHECK_EQ(atomic_load(&applied_count) - atomic_load(&aborted_count), acked);
+    if (failed > 1) CHECK_EQ(atomic_load(&aborted_count), failed); /* a group applied, then failed */
+    CHECK(publish_in_order);
+    CHECK_EQ(published_through, acked);
+    wal_close(w);
+    seen *s = calloc(1, sizeof *s);
+    CHECK_OK(wal_open(&w, &o, 0, collect, s, &last));
+    CHECK_EQ(s->n, acked);
+    for (size_t i = 0; i < s->n; i++) CHECK_EQ(s->seqs[i], i + 1);
+    wal_close(w);
+    free(s);
+}
+
+TEST_MAIN(replay_after_reopen, group_commit_threads, failed_group_is_aborted, torn_tail_is_cut,
           corruption_in_the_middle_is_reported, write_failures, retire_and_oplog, relaxed_mode)

@@ -48,14 +48,28 @@ int cairn_batch_new(cairn_batch **out, cairn_db *db)
     return CAIRN_OK;
 }
 
+/* Frees the arena blocks; keep_one keeps the newest (largest) for the next use, emptied, so a
+ * batch reused for many small commits does not allocate (and fault in) its arena each time. */
+static void free_blocks(cairn_batch *b, bool keep_one)
+{
+    block *keep = keep_one ? b->blocks : NULL;
+    block *blk = keep ? keep->next : b->blocks;
+    while (blk) {
+        block *next = blk->next;
+        cairn_big_free(blk, blk->size);
+        blk = next;
+    }
+    if (keep) {
+        keep->next = NULL;
+        keep->used = 0;
+    }
+    b->blocks = keep;
+}
+
 void cairn_batch_clear(cairn_batch *b)
 {
     if (!b) return;
-    while (b->blocks) {
-        block *next = b->blocks->next;
-        cairn_big_free(b->blocks, b->blocks->size);
-        b->blocks = next;
-    }
+    free_blocks(b, true);
     for (size_t i = 0; i < b->nnames; i++) free(b->names[i]);
     free(b->names);
     free(b->create);
@@ -70,6 +84,7 @@ void cairn_batch_free(cairn_batch *b)
 {
     if (!b) return;
     cairn_batch_clear(b);
+    free_blocks(b, false);
     free(b->ops);
     free(b);
 }

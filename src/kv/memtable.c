@@ -40,8 +40,14 @@ static mem_entry *new_entry(memtable *m, int height, size_t payload)
     mem_entry *e = arena(m, sizeof(mem_entry) + (size_t)height * sizeof(e->next[0]) + payload);
     if (!e) return NULL;
     e->height = (uint8_t)height;
+    atomic_init(&e->dead, 0);
     for (int i = 0; i < height; i++) atomic_init(&e->next[i], NULL);
     return e;
+}
+
+static inline bool is_dead(const mem_entry *e)
+{
+    return atomic_load_explicit(&((mem_entry *)e)->dead, memory_order_acquire) != 0;
 }
 
 int mem_new(memtable **out)
@@ -180,6 +186,7 @@ void mem_batch_put(mem_batch *b, uint32_t table, uint8_t type, const void *key, 
     mem_entry *e = (mem_entry *)(void *)(b->block->data + b->block->used);
     b->block->used += sz;
     e->height = (uint8_t)h;
+    atomic_init(&e->dead, 0);
     for (int i = 0; i < h; i++) atomic_init(&e->next[i], NULL);
     uint8_t *p = (uint8_t *)&e->next[h];
     if (klen) memcpy(p, key, klen);
@@ -209,9 +216,21 @@ void mem_batch_apply(memtable *m, mem_batch *b, uint64_t seq)
         atomic_fetch_add_explicit(&m->bytes, sizeof *b->block + b->block->cap,
                                   memory_order_relaxed);
     }
+    b->linked = b->block;
     b->block = NULL;
     b->first = b->last = NULL;
-    b->n = 0;
+}
+
+void mem_batch_abort(mem_batch *b)
+{
+    if (!b->linked) return;
+    size_t off = 0;
+    for (size_t i = 0; i < b->n; i++) { /* the entries lie one after another in the block */
+        mem_entry *e = (mem_entry *)(void *)(b->linked->data + off);
+        atomic_store_explicit(&e->dead, 1, memory_order_release);
+        off += entry_size(e->height, (size_t)e->klen + e->vlen);
+    }
+    b->linked = NULL;
 }
 
 void mem_batch_dispose(mem_batch *b)
@@ -241,13 +260,21 @@ int mem_add(memtable *m, uint64_t seq, uint32_t table, uint8_t type, const void 
     return CAIRN_OK;
 }
 
+/* From e (the first entry >= (table, key, snap)), the newest live version of that key at or below
+ * snap, or NULL. */
+static const mem_entry *live_version(const mem_entry *e, uint32_t table, const void *key,
+                                     size_t klen, uint64_t snap)
+{
+    for (; e && e->table == table && bytes_cmp(e->key, e->klen, key, klen) == 0; e = next_of(e, 0))
+        if (e->seq <= snap && !is_dead(e)) return e;
+    return NULL;
+}
+
 const mem_entry *mem_find(const memtable *m, uint32_t table, const void *key, size_t klen,
                           uint64_t snap)
 {
     if (atomic_load_explicit(&((memtable *)m)->count, memory_order_acquire) == 0) return NULL;
-    const mem_entry *e = find_ge(m, table, key, klen, snap, NULL);
-    if (e && e->table == table && bytes_cmp(e->key, e->klen, key, klen) == 0) return e;
-    return NULL;
+    return live_version(find_ge(m, table, key, klen, snap, NULL), table, key, klen, snap);
 }
 
 uint32_t mem_next_table(const memtable *m, uint32_t table)
@@ -270,7 +297,7 @@ void mem_iter_init(mem_iter *it, const memtable *m, uint32_t table, uint64_t sna
 static const mem_entry *settle_forward(const mem_iter *it, const mem_entry *e)
 {
     while (e && e->table == it->table) {
-        if (e->seq <= it->snap) return e; /* the newest visible version of e's key */
+        if (e->seq <= it->snap && !is_dead(e)) return e; /* the newest visible version */
         /* invisible: skip to this key's next (older) version, or the next key */
         e = next_of(e, 0);
     }
@@ -308,8 +335,9 @@ void mem_iter_seek_before(mem_iter *it, const void *key, size_t klen)
             it->cur = NULL;
             return;
         }
-        const mem_entry *v = find_ge(it->m, it->table, p->key, p->klen, it->snap, NULL);
-        if (v && v->table == it->table && bytes_cmp(v->key, v->klen, p->key, p->klen) == 0) {
+        const mem_entry *v = live_version(find_ge(it->m, it->table, p->key, p->klen, it->snap, NULL),
+                                          it->table, p->key, p->klen, it->snap);
+        if (v) {
             it->cur = v;
             return;
         }

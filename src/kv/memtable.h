@@ -24,6 +24,7 @@ typedef struct mem_entry {
     uint32_t klen, vlen;
     uint8_t type;
     uint8_t height;
+    _Atomic uint8_t dead;    /* its write failed after it was linked: never visible */
     const uint8_t *key;      /* the value follows the key */
     _Atomic(struct mem_entry *) next[];
 } mem_entry;
@@ -55,7 +56,8 @@ int mem_add(memtable *m, uint64_t seq, uint32_t table, uint8_t type, const void 
  * for the same entries in the same order. */
 typedef struct mem_batch {
     mem_block *block;        /* one allocation for every entry; owned by the memtable once
-                                applied */
+                                applied (then `linked` keeps it, for mem_batch_abort) */
+    mem_block *linked;
     size_t size;             /* bytes the entries need */
     size_t n;
     mem_entry *first, *last; /* chained through next[0] until applied */
@@ -69,6 +71,9 @@ void mem_batch_put(mem_batch *b, uint32_t table, uint8_t type, const void *key, 
                    const void *val, size_t vlen);
 /** Links every entry into m under sequence number seq (the caller serialises writers). */
 void mem_batch_apply(memtable *m, mem_batch *b, uint64_t seq);
+/** Marks the entries of an applied batch dead (its write failed): readers skip them, even if
+ *  their sequence number is used again. */
+void mem_batch_abort(mem_batch *b);
 /** Frees what a batch holds that was not applied. */
 void mem_batch_dispose(mem_batch *b);
 

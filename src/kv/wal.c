@@ -42,6 +42,8 @@
 #define GROUP_MAX_BYTES (8u << 20)   /* a leader takes at most this much into one group */
 #define RECORD_MAX (32u << 20)
 #define SEGMENT_DEFAULT (64ull << 20)
+#define GATHER_FRACTION 0.5          /* a new leader waits at most this part of a sync ... */
+#define GATHER_MAX_S 0.0005          /* ... and never longer than this */
 
 /* ---- fault injection (tests) ---- */
 
@@ -137,7 +139,9 @@ typedef struct waiter {
     size_t len;
     bool durable;
     wal_fn apply;
+    void (*abort)(const wal_record *rec, void *ctx);
     void *apply_ctx;
+    bool applied;            /* apply ran: abort must undo it if the group fails */
     uint64_t seq;
     int64_t time;
     int rc;
@@ -159,10 +163,28 @@ struct wal {
     bool roll_pending;       /* wal_request_roll(): the next group starts a new segment */
     sealed *sealed;
     size_t nsealed;
-    /* relaxed mode */
+    /* applying: between a group's apply and its publish (or abort) `open` is set; apply_mu
+     * guards it and the callbacks, wal_exclusive() waits for it to clear */
+    pthread_mutex_t apply_mu;
+    pthread_cond_t apply_cv;
+    bool open;
+    /* gathering a group: writers inside wal_append, queued ones, the usual time of a sync */
+    unsigned inside, queued;
+    double sync_avg;         /* seconds, moving average */
+    bool gathering;
+    pthread_cond_t gather_cv;
+    uint64_t groups, syncs;
+    /* the syncer thread: applies a leader's group on request (while the leader writes and
+     * syncs it), and fsyncs what relaxed appends wrote every sync_interval_ms */
     pthread_t syncer;
     bool syncer_on, stop;
-    pthread_cond_t stop_cv;
+    pthread_cond_t stop_cv;  /* wakes the syncer (with mu) */
+    waiter *req;             /* a leader's group to apply (req_count records) ... */
+    size_t req_count;
+    bool req_done;           /* ... done, with req_rc */
+    int req_rc;
+    char req_msg[256];
+    pthread_cond_t req_cv;   /* wakes the leader (with mu) */
 };
 
 static char *seg_path(const char *dir, uint64_t first)
@@ -437,6 +459,10 @@ int wal_open(wal **out, const wal_options *o, uint64_t applied, wal_fn fn, void 
     w->seg_size = o->segment_bytes ? o->segment_bytes : SEGMENT_DEFAULT;
     pthread_mutex_init(&w->mu, NULL);
     pthread_cond_init(&w->stop_cv, NULL);
+    pthread_cond_init(&w->req_cv, NULL);
+    pthread_cond_init(&w->gather_cv, NULL);
+    pthread_mutex_init(&w->apply_mu, NULL);
+    pthread_cond_init(&w->apply_cv, NULL);
     w->next_seq = applied + 1;
     w->last_seq = w->synced_seq = applied;
     int rc = CAIRN_OK;
@@ -527,6 +553,10 @@ void wal_close(wal *w)
     free(w->oplog);
     pthread_mutex_destroy(&w->mu);
     pthread_cond_destroy(&w->stop_cv);
+    pthread_cond_destroy(&w->req_cv);
+    pthread_cond_destroy(&w->gather_cv);
+    pthread_mutex_destroy(&w->apply_mu);
+    pthread_cond_destroy(&w->apply_cv);
     free(w);
 }
 
@@ -550,16 +580,6 @@ static int make_room(wal *w, size_t size, uint64_t first_seq)
     return CAIRN_OK;
 }
 
-/* Writes a built group at the active segment's end. Called by the leader without the lock:
- * the segment does not change while a leader is active (rolls and the syncer wait for it). */
-static int write_group(wal *w, const cairn_buf *g, bool sync)
-{
-    if (!w->dir) return CAIRN_OK;
-    TRY(write_at(w->fd, g->data, g->len, w->off, w->path));
-    if (sync) TRY(data_sync(w->fd, w->path));
-    return CAIRN_OK;
-}
-
 /* After a failed group write: cut the segment back to where the group began, so that what
  * follows stays valid. Failing that, the log is poisoned until reopened. */
 static void undo_group(wal *w)
@@ -574,8 +594,112 @@ static void undo_group(wal *w)
     }
 }
 
-int wal_append(wal *w, uint8_t type, const void *payload, size_t len, bool durable, wal_fn apply,
-               void *apply_ctx, uint64_t *out_seq)
+/* A new leader (mu held) waits a moment for the writers of the group before it, which are still
+ * inside wal_append, to queue their next records: otherwise writers settle into two groups that
+ * take turns, each half the size. It waits only while more writers are inside than queued, and
+ * at most a fraction of a sync; a lone writer never waits. */
+static void gather(wal *w)
+{
+    if (w->queued >= w->inside || w->sync_avg <= 0) return;
+    double limit = MIN(w->sync_avg * GATHER_FRACTION, GATHER_MAX_S);
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    uint64_t ns = (uint64_t)ts.tv_nsec + (uint64_t)(limit * 1e9);
+    ts.tv_sec += (time_t)(ns / 1000000000);
+    ts.tv_nsec = (long)(ns % 1000000000);
+    w->gathering = true;
+    while (w->queued < w->inside)
+        if (pthread_cond_timedwait(&w->gather_cv, &w->mu, &ts) != 0) break;
+    w->gathering = false;
+}
+
+/* Applies the group's records (apply_mu held, sets open); on failure undoes those applied. */
+static int apply_group(waiter *from, size_t count)
+{
+    int rc = CAIRN_OK;
+    waiter *x = from;
+    for (size_t i = 0; rc == CAIRN_OK && i < count; i++) {
+        if (x->apply) {
+            wal_record rec = { x->seq, x->time, x->type, x->payload, x->len };
+            rc = x->apply(&rec, x->apply_ctx);
+            x->applied = rc == CAIRN_OK;
+        }
+        if (i + 1 < count) x = x->next;
+    }
+    return rc;
+}
+
+static void abort_group(waiter *from, size_t count)
+{
+    waiter *x = from;
+    for (size_t i = 0; i < count; i++) {
+        if (x->applied && x->abort) {
+            wal_record rec = { x->seq, x->time, x->type, x->payload, x->len };
+            x->abort(&rec, x->apply_ctx);
+        }
+        x->applied = false;
+        if (i + 1 < count) x = x->next;
+    }
+}
+
+/* The leader writes and syncs its group while the syncer thread applies it (the records stay
+ * invisible: publish, in sequence order, makes them visible once durable). A lone record is
+ * applied right here: handing it over would cost more than it saves. A group that fails is
+ * undone: aborted, cut from the segment, and its sequence numbers are used again. */
+static int lead(wal *w, waiter *me, size_t count, bool sync, uint64_t first, size_t body,
+                cairn_buf *g)
+{
+    uint64_t synced_off = w->synced_off;
+    int rc = make_room(w, GROUP_HEADER + pad8(body), first);
+    bool helped = rc == CAIRN_OK && count > 1 && w->syncer_on;
+    if (helped) { /* the syncer applies it meanwhile */
+        w->req = me;
+        w->req_count = count;
+        w->req_done = false;
+        pthread_cond_signal(&w->stop_cv);
+    }
+    pthread_mutex_unlock(&w->mu);
+    if (rc == CAIRN_OK) rc = build_group(g, me, count, synced_off);
+    double t0 = clock_now();
+    if (rc == CAIRN_OK && w->dir) rc = write_at(w->fd, g->data, g->len, w->off, w->path);
+    if (rc == CAIRN_OK && sync && w->dir) rc = data_sync(w->fd, w->path);
+    double took = clock_now() - t0;
+    int arc = CAIRN_OK;
+    if (helped) {
+        pthread_mutex_lock(&w->mu);
+        while (!w->req_done) pthread_cond_wait(&w->req_cv, &w->mu);
+        arc = w->req_rc;
+        if (arc < 0) cairn_error_set(arc, "%s", w->req_msg);
+        pthread_mutex_unlock(&w->mu);
+    }
+    pthread_mutex_lock(&w->apply_mu);
+    if (!helped && rc == CAIRN_OK) arc = apply_group(me, count);
+    if (rc == CAIRN_OK) rc = arc;
+    if (rc == CAIRN_OK && w->o.publish) w->o.publish(first + count - 1, w->o.publish_ctx);
+    if (rc < 0) abort_group(me, count);
+    w->open = false;
+    pthread_cond_broadcast(&w->apply_cv);
+    pthread_mutex_unlock(&w->apply_mu);
+    pthread_mutex_lock(&w->mu);
+    if (rc == CAIRN_OK) {
+        w->groups++;
+        w->off += g->len;
+        w->last_seq = w->seg_last = first + count - 1;
+        if (sync) {
+            w->syncs++;
+            w->synced_off = w->off;
+            w->synced_seq = w->last_seq;
+            w->sync_avg = w->sync_avg ? 0.875 * w->sync_avg + 0.125 * took : took;
+        }
+    } else {
+        undo_group(w);
+        w->next_seq = first; /* nothing of the group was acknowledged: reuse its numbers */
+    }
+    return rc;
+}
+
+int wal_append(wal *w, uint8_t type, const void *payload, size_t len, bool durable,
+               const wal_hooks *hooks, void *ctx, uint64_t *out_seq)
 {
     FAIL_IF(w->o.readonly, CAIRN_EREADONLY, "the write-ahead log was opened read-only");
     FAIL_IF(len > RECORD_MAX, CAIRN_EINVAL, "a log record of %zu bytes is over the %u byte limit",
@@ -586,8 +710,9 @@ int wal_append(wal *w, uint8_t type, const void *payload, size_t len, bool durab
     me.payload = payload;
     me.len = len;
     me.durable = durable;
-    me.apply = apply;
-    me.apply_ctx = apply_ctx;
+    me.apply = hooks ? hooks->apply : NULL;
+    me.abort = hooks ? hooks->abort : NULL;
+    me.apply_ctx = ctx;
     pthread_cond_init(&me.cv, NULL);
     pthread_mutex_lock(&w->mu);
     if (w->poisoned) {
@@ -600,66 +725,45 @@ int wal_append(wal *w, uint8_t type, const void *payload, size_t len, bool durab
     if (w->tail) w->tail->next = &me;
     else w->head = &me;
     w->tail = &me;
+    w->inside++;
+    w->queued++;
+    if (w->gathering) pthread_cond_signal(&w->gather_cv);
     while (!me.done && w->head != &me) pthread_cond_wait(&me.cv, &w->mu);
-    if (me.done) {
-        pthread_mutex_unlock(&w->mu);
-        pthread_cond_destroy(&me.cv);
-        if (me.rc == CAIRN_OK && out_seq) *out_seq = me.seq;
-        return me.rc;
-    }
-    /* the leader: take the queue as one group */
-    waiter *end = w->head;
-    size_t bytes = 0;
-    bool sync = false;
-    int64_t now = clock_wall_ns();
-    uint64_t first = w->next_seq;
-    size_t count = 0;
-    while (end && (end == w->head || bytes + end->len < GROUP_MAX_BYTES)) {
-        end->seq = w->next_seq++;
-        end->time = now;
-        bytes += end->len;
-        sync |= end->durable;
-        end = end->next;
-        count++;
-    }
-    int rc = make_room(w, GROUP_HEADER + pad8(bytes + count * REC_HEADER), first);
-    uint64_t synced_off = w->synced_off;
-    pthread_mutex_unlock(&w->mu);
-
-    cairn_buf g = CAIRN_BUF_INIT;
-    if (rc == CAIRN_OK) rc = build_group(&g, &me, count, synced_off);
-    if (rc == CAIRN_OK) rc = write_group(w, &g, sync);
-
-    pthread_mutex_lock(&w->mu);
-    if (rc == CAIRN_OK) {
-        w->off += g.len;
-        w->last_seq = w->seg_last = w->next_seq - 1;
-        if (sync) {
-            w->synced_off = w->off;
-            w->synced_seq = w->last_seq;
+    if (!me.done) { /* the leader: take the queue as one group */
+        gather(w);
+        waiter *end = w->head, *last = NULL;
+        size_t bytes = 0, count = 0;
+        bool sync = false;
+        int64_t now = clock_wall_ns();
+        uint64_t first = w->next_seq;
+        while (end && (end == w->head || bytes + end->len < GROUP_MAX_BYTES)) {
+            w->queued--;
+            end->seq = w->next_seq++;
+            end->time = now;
+            bytes += end->len;
+            sync |= end->durable;
+            last = end;
+            end = end->next;
+            count++;
         }
-    } else {
-        undo_group(w);
-        w->next_seq = first; /* nothing of the group was acknowledged: reuse its numbers */
-    }
-    waiter *x = &me;
-    for (size_t i = 0; i < count; i++) {
-        waiter *next = x->next;
-        x->rc = rc;
-        if (rc == CAIRN_OK && x->apply) {
-            wal_record rec = { x->seq, x->time, x->type, x->payload, x->len };
-            x->rc = x->apply(&rec, x->apply_ctx);
+        cairn_buf g = CAIRN_BUF_INIT;
+        int rc = lead(w, &me, count, sync, first, bytes + count * REC_HEADER, &g);
+        cairn_buf_dispose(&g);
+        /* whoever linked after the group's last member meanwhile leads next */
+        w->head = last->next;
+        if (!w->head) w->tail = NULL;
+        else pthread_cond_signal(&w->head->cv);
+        waiter *x = &me;
+        for (size_t i = 0; i < count; i++) {
+            waiter *next = i + 1 < count ? x->next : NULL;
+            x->rc = rc;
+            x->done = true;
+            if (x != &me) pthread_cond_signal(&x->cv);
+            x = next;
         }
-        x->done = true;
-        if (x != &me) pthread_cond_signal(&x->cv);
-        if (i + 1 < count) x = next;
     }
-    /* x is the group's last member; whoever linked after it meanwhile leads next */
-    w->head = x->next;
-    if (!w->head) w->tail = NULL;
-    else pthread_cond_signal(&w->head->cv);
+    w->inside--;
     pthread_mutex_unlock(&w->mu);
-    cairn_buf_dispose(&g);
     pthread_cond_destroy(&me.cv);
     if (me.rc == CAIRN_OK && out_seq) *out_seq = me.seq;
     return me.rc;
@@ -670,16 +774,33 @@ static void *syncer_main(void *arg)
     wal *w = arg;
     pthread_mutex_lock(&w->mu);
     while (!w->stop) {
+        if (w->req) { /* a leader's group */
+            waiter *from = w->req;
+            size_t count = w->req_count;
+            w->req = NULL;
+            pthread_mutex_unlock(&w->mu);
+            pthread_mutex_lock(&w->apply_mu);
+            w->open = true; /* until the leader publishes or aborts */
+            int rc = apply_group(from, count);
+            pthread_mutex_unlock(&w->apply_mu);
+            pthread_mutex_lock(&w->mu);
+            w->req_rc = rc;
+            if (rc < 0) snprintf(w->req_msg, sizeof w->req_msg, "%s", cairn_error_last()->message);
+            w->req_done = true;
+            pthread_cond_broadcast(&w->req_cv);
+            continue;
+        }
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
         unsigned every = w->o.sync_interval_ms ? w->o.sync_interval_ms : 100;
         uint64_t ns = (uint64_t)ts.tv_nsec + (uint64_t)every * 1000000;
         ts.tv_sec += (time_t)(ns / 1000000000);
         ts.tv_nsec = (long)(ns % 1000000000);
-        pthread_cond_timedwait(&w->stop_cv, &w->mu, &ts);
+        if (pthread_cond_timedwait(&w->stop_cv, &w->mu, &ts) == 0) continue; /* woken */
         if (w->stop || w->fd < 0 || w->synced_off >= w->off) continue;
-        /* fsync a duplicate without the lock, so appends go on meanwhile; a roll may seal the
-         * segment in between (it syncs it itself): then the result is dropped */
+        /* relaxed appends: fsync a duplicate without the lock, so appends go on meanwhile; a
+         * roll may seal the segment in between (it syncs it itself): then the result is
+         * dropped */
         uint64_t off = w->off, seq = w->last_seq, first = w->seg_first;
         int fd = dup(w->fd);
         char *path = cairn_strdup(w->path);
@@ -742,9 +863,10 @@ void wal_request_roll(wal *w)
 
 void wal_exclusive(wal *w, void (*fn)(void *ctx), void *ctx)
 {
-    pthread_mutex_lock(&w->mu);
+    pthread_mutex_lock(&w->apply_mu);
+    while (w->open) pthread_cond_wait(&w->apply_cv, &w->apply_mu);
     fn(ctx);
-    pthread_mutex_unlock(&w->mu);
+    pthread_mutex_unlock(&w->apply_mu);
 }
 
 /* Whether the oplog segment at path may go: older than the age limit (none: any age). */
@@ -813,6 +935,8 @@ void wal_stats_get(wal *w, wal_stats *out)
     out->segments = w->nsealed + (w->fd >= 0);
     out->last_seq = w->last_seq;
     out->synced_seq = w->synced_seq;
+    out->groups = w->groups;
+    out->syncs = w->syncs;
     pthread_mutex_unlock(&w->mu);
     if (w->oplog) {
         seglist l = { NULL, 0 };

@@ -34,10 +34,22 @@ typedef struct wal_record {
 
 typedef int (*wal_fn)(const wal_record *rec, void *ctx);
 
+/* What an append does with its record: apply() once the record is written (maybe before it is
+ * durable: it must keep the effect invisible until publish), abort() if the group then fails
+ * after all. The log's publish() (wal_options) runs once each group is durable and applied, in
+ * sequence order, with the group's last sequence number. apply, abort and publish of one group
+ * run with the log's apply lock held (wal_exclusive() waits for them). */
+typedef struct wal_hooks {
+    int (*apply)(const wal_record *rec, void *ctx);
+    void (*abort)(const wal_record *rec, void *ctx);
+} wal_hooks;
+
 typedef struct wal_options {
     const char *dir;         /* NULL: no files (in-memory repositories) */
     bool readonly;
     unsigned sync_interval_ms; /* a background thread fsyncs what relaxed appends wrote (0: 100) */
+    void (*publish)(uint64_t through, void *ctx); /* see wal_hooks */
+    void *publish_ctx;
     uint64_t segment_bytes;  /* preallocation per segment */
     unsigned retain_segments;/* retired segments kept in the oplog ... */
     unsigned retain_seconds; /* ... and beyond those, any younger than this (0: none) */
@@ -51,6 +63,8 @@ typedef struct wal_stats {
     uint64_t oplog_segments;
     uint64_t last_seq;
     uint64_t synced_seq;
+    uint64_t groups;         /* written since open (records / groups: the group commit factor) */
+    uint64_t syncs;          /* fdatasyncs by appends since open */
 } wal_stats;
 
 /** Opens the log: replays through fn every record with seq > applied, in order; a writer
@@ -60,18 +74,17 @@ int wal_open(wal **out, const wal_options *o, uint64_t applied, wal_fn fn, void 
 /** Seals the log (flushing) and frees it. */
 void wal_close(wal *w);
 
-/** Appends a record (group commit) and, once it is durable (durable: fsynced; otherwise
- *  written, fsynced by the background syncer within sync_interval_ms), calls
- *  apply(record, apply_ctx) from the group's leader, in sequence order, with the log's lock
- *  held. *out_seq gets its sequence number. */
-int wal_append(wal *w, uint8_t type, const void *payload, size_t len, bool durable, wal_fn apply,
-               void *apply_ctx, uint64_t *out_seq);
+/** Appends a record (group commit): *out_seq gets its sequence number. Returns once the record
+ *  is durable (durable: fsynced; otherwise written, fsynced by the background syncer within
+ *  sync_interval_ms) and published. hooks (may be NULL) receive ctx. */
+int wal_append(wal *w, uint8_t type, const void *payload, size_t len, bool durable,
+               const wal_hooks *hooks, void *ctx, uint64_t *out_seq);
 
 /** Seals the current segment and starts a new one; *out_last gets the last seq sealed. */
 int wal_roll(wal *w, uint64_t *out_last);
 /** Asks that the next group start a new segment (without waiting for anything). */
 void wal_request_roll(wal *w);
-/** Runs fn(ctx) while no group is being applied (between two groups' callbacks). */
+/** Runs fn(ctx) while no group is between apply and publish. */
 void wal_exclusive(wal *w, void (*fn)(void *ctx), void *ctx);
 /** Moves the sealed segments whose records are all <= through to the oplog (retention). */
 int wal_retire(wal *w, uint64_t through);

@@ -97,13 +97,28 @@ static int prepare(cairn_db *db, prep *p, uint8_t type, const uint8_t *payload, 
     return rc;
 }
 
-/* The callback of an append: the record is durable; its entries go into the live memtable. */
-static int on_logged(const wal_record *rec, void *ctx)
+/* An append's hooks: its entries go into the live memtable as soon as the record is written,
+ * invisible until the group is published (readers see sequence numbers up to `applied`); if
+ * the write or its sync fails they are marked dead. */
+static int on_apply(const wal_record *rec, void *ctx)
 {
     prep *p = ctx;
     mem_batch_apply(p->db->mem, &p->mb, rec->seq);
-    atomic_store_explicit(&p->db->w.applied, rec->seq, memory_order_release);
     return CAIRN_OK;
+}
+
+static void on_abort(const wal_record *rec, void *ctx)
+{
+    (void)rec;
+    mem_batch_abort(&((prep *)ctx)->mb);
+}
+
+static const wal_hooks hooks = { on_apply, on_abort };
+
+static void on_publish(uint64_t through, void *ctx)
+{
+    cairn_db *db = ctx;
+    atomic_store_explicit(&db->w.applied, through, memory_order_release);
 }
 
 typedef struct replay_ctx {
@@ -118,7 +133,8 @@ static int on_replay(const wal_record *rec, void *ctx)
     int rc = prepare(r->db, &p, rec->type, rec->payload, rec->len);
     if (rc < 0) return cairn_error_prefix(rc, "replaying write-ahead log record %" PRIu64, rec->seq);
     r->n++;
-    on_logged(rec, &p);
+    mem_batch_apply(r->db->mem, &p.mb, rec->seq);
+    atomic_store_explicit(&r->db->w.applied, rec->seq, memory_order_release);
     prep_dispose(&p);
     return CAIRN_OK;
 }
@@ -204,6 +220,8 @@ static int log_open(cairn_db *db)
     atomic_store(&w->applied, from);
     w->wo.dir = w->dir;
     w->wo.readonly = db->r.readonly;
+    w->wo.publish = on_publish;
+    w->wo.publish_ctx = db;
     replay_ctx rc_ = { db, 0 };
     double t0 = clock_now();
     uint64_t last;
@@ -385,7 +403,7 @@ static int log_record(cairn_db *db, uint8_t type, const uint8_t *payload, size_t
     prep p;
     TRY(prepare(db, &p, type, payload, len));
     uint64_t seq;
-    int rc = wal_append(db->w.log, type, payload, len, durable, on_logged, &p, &seq);
+    int rc = wal_append(db->w.log, type, payload, len, durable, &hooks, &p, &seq);
     prep_dispose(&p);
     return rc;
 }
