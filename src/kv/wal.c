@@ -651,7 +651,7 @@ static int lead(wal *w, waiter *me, size_t count, bool sync, uint64_t first, siz
 {
     uint64_t synced_off = w->synced_off;
     int rc = make_room(w, GROUP_HEADER + pad8(body), first);
-    bool helped = rc == CAIRN_OK && count > 1 && w->syncer_on;
+    bool helped = rc == CAIRN_OK && sync && w->syncer_on;
     if (helped) { /* the syncer applies it meanwhile */
         w->req = me;
         w->req_count = count;
