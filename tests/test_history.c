@@ -175,6 +175,8 @@ static void branches_and_checkout(void)
     CHECK_OK(cairn_branch_create(db, "feature", NULL));
     CHECK_RC(cairn_branch_create(db, "feature", NULL), CAIRN_EEXIST);
     CHECK_RC(cairn_branch_create(db, "bad name", NULL), CAIRN_EINVAL);
+    CHECK_RC(cairn_branch_create(db, "WORKING", NULL), CAIRN_EINVAL); /* a revision keyword */
+    CHECK_RC(cairn_tag_create(db, "HEAD", NULL), CAIRN_EINVAL);
     CHECK_OK(put(db, "t", "k", "main-wip")); /* uncommitted on main */
     CHECK_OK(cairn_checkout(db, "feature"));
     char *cur;

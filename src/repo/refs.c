@@ -13,7 +13,8 @@ int refs_check_name(const char *kind, const char *name)
     size_t n = name ? strlen(name) : 0;
     FAIL_IF(n == 0 || n > BRANCH_MAX, CAIRN_EINVAL, "%s name must be 1..%d bytes", kind,
             BRANCH_MAX);
-    FAIL_IF(strcmp(name, "HEAD") == 0, CAIRN_EINVAL, "'HEAD' cannot be a %s name", kind);
+    FAIL_IF(strcmp(name, "HEAD") == 0 || strcmp(name, "WORKING") == 0, CAIRN_EINVAL,
+            "'%s' cannot be a %s name (it names a revision)", name, kind);
     FAIL_IF(name[0] == '-', CAIRN_EINVAL, "%s name '%s' may not start with '-'", kind, name);
     for (size_t i = 0; i < n; i++) {
         char c = name[i];
