@@ -166,9 +166,10 @@ typedef struct cairn_open_options {
     unsigned oplog_keep_seconds;  /**< (3) beyond those, keep any younger than this; 0 = none */
     uint64_t wal_segment_bytes;   /**< (3) size of a log segment file; 0 = 64 MiB */
     const char *wal_dir;     /**< (3) for stores other than the local one: a directory for the
-                                  write-ahead log. NULL: writes go straight to the trees (each
-                                  one durable on its own, slower). A local store keeps its log in
-                                  DIR/wal and ignores this */
+                                  write-ahead log (give the same one at every open). NULL:
+                                  writes go straight to the trees (each one durable on its own,
+                                  slower). A local repository (also behind a wrapper store) keeps
+                                  its log in DIR/wal and ignores this */
 } cairn_open_options;
 
 #define CAIRN_DURABILITY_DURABLE 0

@@ -317,6 +317,21 @@ static int stall(cairn_db *db)
 
 /* ---- open and close ---- */
 
+/* The directory of a local repository, also behind a wrapper store (whose location is the
+ * inner store's): a path naming a directory with the CAIRN marker. NULL for other stores. */
+static const char *local_dir_of(const cairn_store *st)
+{
+    const char *dir = store_local_dir(st);
+    if (dir) return dir;
+    const char *loc = st->location;
+    if (!loc || !*loc || strstr(loc, "://") || strncmp(loc, "mem:", 4) == 0) return NULL;
+    char *marker = cairn_sprintf("%s/CAIRN", loc);
+    struct stat sb;
+    bool yes = marker && stat(marker, &sb) == 0 && S_ISREG(sb.st_mode);
+    free(marker);
+    return yes ? loc : NULL;
+}
+
 int working_open(cairn_db *db, const cairn_open_options *o)
 {
     working *w = &db->w;
@@ -334,7 +349,7 @@ int working_open(cairn_db *db, const cairn_open_options *o)
     FAIL_IF(v3 && o->durability != CAIRN_DURABILITY_DURABLE &&
                 o->durability != CAIRN_DURABILITY_RELAXED,
             CAIRN_EINVAL, "open options: unknown durability %d", o->durability);
-    const char *local = store_local_dir(db->r.store);
+    const char *local = local_dir_of(db->r.store);
     if (local) w->base_dir = cairn_sprintf("%s/wal", local);
     else if (v3 && o->wal_dir) w->base_dir = cairn_strdup(o->wal_dir);
     if ((local || (v3 && o->wal_dir)) && !w->base_dir) return ERR(CAIRN_ENOMEM, "out of memory");
@@ -460,11 +475,21 @@ static void swap_mem(void *arg)
     s->swapped = true;
 }
 
+static int checkpoint_once(cairn_db *db);
+
 int db_checkpoint_locked(cairn_db *db)
 {
+    if (db->r.readonly || !db->w.log) return CAIRN_OK;
+    bool retry = db->imm != NULL; /* a failed checkpoint left one: finish it, then the rest */
+    TRY(checkpoint_once(db));
+    return retry ? checkpoint_once(db) : CAIRN_OK;
+}
+
+/* Freezes the live memtable (unless one is frozen already) and applies it to the trees. */
+static int checkpoint_once(cairn_db *db)
+{
     working *w = &db->w;
-    if (db->r.readonly || !w->log) return CAIRN_OK;
-    if (!db->imm) { /* else a failed checkpoint left one: finish that first */
+    if (!db->imm) {
         swap_ctx s = { db, NULL, false };
         TRY(mem_new(&s.fresh));
         wal_exclusive(w->log, swap_mem, &s);
