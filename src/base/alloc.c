@@ -47,6 +47,20 @@ void *cairn_realloc(void *p, size_t n)
     return realloc(p, n ? n : 1);
 }
 
+int cairn_array_room(void *pp, size_t *cap, size_t n, size_t elem, size_t first)
+{
+    if (n < *cap) return CAIRN_OK;
+    size_t ncap = *cap ? *cap * 2 : first;
+    if (ncap < *cap || ncap > SIZE_MAX / elem)
+        return cairn_error_set(CAIRN_ENOMEM, "an array of %zu entries is too large", *cap);
+    void *p = cairn_realloc(*(void **)pp, ncap * elem);
+    if (!p) return cairn_error_set(CAIRN_ENOMEM, "out of memory growing an array to %zu entries",
+                                   ncap);
+    *(void **)pp = p;
+    *cap = ncap;
+    return CAIRN_OK;
+}
+
 char *cairn_strndup(const char *s, size_t n)
 {
     char *d = cairn_malloc(n + 1);

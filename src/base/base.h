@@ -72,6 +72,10 @@ void cairn_diag(int level, const char *fmt, ...) PRINTF_LIKE(2, 3);
 void *cairn_malloc(size_t n);
 void *cairn_calloc(size_t count, size_t size);
 void *cairn_realloc(void *p, size_t n);
+/** Makes room for one more element in a growable array: *pp holds *cap elements of elem bytes,
+ *  n of them in use. When full, the capacity doubles (from `first`).
+ *  @return CAIRN_OK or CAIRN_ENOMEM (with a message; *pp and *cap unchanged). */
+int cairn_array_room(void *pp, size_t *cap, size_t n, size_t elem, size_t first);
 char *cairn_strdup(const char *s);
 char *cairn_strndup(const char *s, size_t n);
 char *cairn_sprintf(const char *fmt, ...) PRINTF_LIKE(1, 2);

@@ -142,26 +142,14 @@ typedef struct mat {
 
 static int mat_push(mat *m, const char *name, const cairn_id *root)
 {
-    if (m->n == m->cap) {
-        size_t cap = m->cap ? m->cap * 2 : 8;
-        table_change *nc = cairn_realloc(m->ch, cap * sizeof *nc);
-        FAIL_IF(!nc, CAIRN_ENOMEM, "out of memory applying the memtable");
-        m->ch = nc;
-        m->cap = cap;
-    }
+    TRY(cairn_array_room(&m->ch, &m->cap, m->n, sizeof *m->ch, 8));
     m->ch[m->n++] = (table_change){ name, false, *root };
     return CAIRN_OK;
 }
 
 static int edit_push(mat *m, const mem_entry *e)
 {
-    if (m->nedits == m->ecap) {
-        size_t cap = m->ecap ? m->ecap * 2 : 256;
-        tree_edit *ne = cairn_realloc(m->edits, cap * sizeof *ne);
-        FAIL_IF(!ne, CAIRN_ENOMEM, "out of memory applying the memtable");
-        m->edits = ne;
-        m->ecap = cap;
-    }
+    TRY(cairn_array_room(&m->edits, &m->ecap, m->nedits, sizeof *m->edits, 256));
     m->edits[m->nedits++] = (tree_edit){ e->key, mem_value(e), e->klen, e->vlen,
                                          e->type == MEM_PUT ? EDIT_PUT : EDIT_DEL };
     return CAIRN_OK;

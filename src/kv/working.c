@@ -597,13 +597,7 @@ typedef struct oplog_ctx {
 
 static int oplog_push(oplog_ctx *o, const cairn_oplog_op *op)
 {
-    if (o->nops == o->cap) {
-        size_t cap = o->cap ? o->cap * 2 : 64;
-        cairn_oplog_op *n = cairn_realloc(o->ops, cap * sizeof *n);
-        FAIL_IF(!n, CAIRN_ENOMEM, "out of memory reading the operation log");
-        o->ops = n;
-        o->cap = cap;
-    }
+    TRY(cairn_array_room(&o->ops, &o->cap, o->nops, sizeof *o->ops, 64));
     o->ops[o->nops++] = *op;
     return CAIRN_OK;
 }

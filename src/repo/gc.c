@@ -77,13 +77,7 @@ static int mark_push(marker *m, const cairn_id *id, int what, const char *ref)
         if (*slot & bit) return CAIRN_OK;
         *slot |= bit;
     }
-    if (m->n == m->cap) {
-        size_t cap = m->cap ? m->cap * 2 : 256;
-        mark_item *ns = cairn_realloc(m->stack, cap * sizeof *ns);
-        FAIL_IF(!ns, CAIRN_ENOMEM, "out of memory marking reachable chunks");
-        m->stack = ns;
-        m->cap = cap;
-    }
+    TRY(cairn_array_room(&m->stack, &m->cap, m->n, sizeof *m->stack, 256));
     m->stack[m->n++] = (mark_item){ *id, ref, (uint8_t)what };
     return CAIRN_OK;
 }
@@ -252,13 +246,7 @@ static int sweep_collect(const cairn_id *key, uint64_t len, void *payload)
 {
     sweep *s = payload;
     if (idmap_find(s->seen, key)) return 0;
-    if (s->n == s->cap) {
-        size_t cap = s->cap ? s->cap * 2 : 1024;
-        cairn_id *ng = cairn_realloc(s->garbage, cap * sizeof *ng);
-        if (!ng) return ERR(CAIRN_ENOMEM, "out of memory listing unreachable chunks");
-        s->garbage = ng;
-        s->cap = cap;
-    }
+    TRY(cairn_array_room(&s->garbage, &s->cap, s->n, sizeof *s->garbage, 1024));
     s->garbage[s->n++] = *key;
     s->bytes += len;
     return 0;

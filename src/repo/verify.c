@@ -186,13 +186,7 @@ static int bad_chunk(vctx *v, const vitem *it, int rc)
 
 static int push(vctx *v, const vitem *parent, const cairn_id *id, int what)
 {
-    if (v->n == v->cap) {
-        size_t cap = v->cap ? v->cap * 2 : 256;
-        vitem *ns = cairn_realloc(v->stack, cap * sizeof *ns);
-        FAIL_IF(!ns, CAIRN_ENOMEM, "out of memory verifying");
-        v->stack = ns;
-        v->cap = cap;
-    }
+    TRY(cairn_array_room(&v->stack, &v->cap, v->n, sizeof *v->stack, 256));
     vitem *it = &v->stack[v->n++];
     memset(it, 0, sizeof *it);
     it->id = *id;
@@ -329,13 +323,7 @@ static int check_node(vctx *v, const vitem *it, int level, bool catalog, uint32_
     }
     bool first_time = self == IDMAP_EMPTY;
     if (first_time) {
-        if (v->nnode == v->capnode) {
-            size_t cap = v->capnode ? v->capnode * 2 : 1024;
-            vnode *nn = cairn_realloc(v->node, cap * sizeof *nn);
-            FAIL_IF(!nn, CAIRN_ENOMEM, "out of memory verifying");
-            v->node = nn;
-            v->capnode = cap;
-        }
+        TRY(cairn_array_room(&v->node, &v->capnode, v->nnode, sizeof *v->node, 1024));
         self = (uint32_t)v->nnode++;
         TRY(idmap_add(&v->nodes, &it->id, self, NULL, NULL));
         v->st.nodes++;
@@ -557,13 +545,7 @@ static int list_one(const cairn_id *key, uint64_t len, void *payload)
 {
     (void)len;
     listing *l = payload;
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? l->cap * 2 : 4096;
-        cairn_id *ni = cairn_realloc(l->ids, cap * sizeof *ni);
-        if (!ni) return ERR(CAIRN_ENOMEM, "out of memory listing chunks");
-        l->ids = ni;
-        l->cap = cap;
-    }
+    TRY(cairn_array_room(&l->ids, &l->cap, l->n, sizeof *l->ids, 4096));
     l->ids[l->n++] = *key;
     return 0;
 }
