@@ -936,6 +936,8 @@ typedef struct cairn_verify_stats {
     uint64_t unsigned_commits;
     uint64_t problems;       /**< all problems found (on_problem saw at most max_problems) */
     double seconds;
+    uint64_t log_records;    /**< write-ahead log records read and checked (every branch's live
+                                  segments and operation log) */
 } cairn_verify_stats;
 
 /** Checks the whole repository: walks every chunk reachable from every ref (as cairn_gc()

@@ -7,6 +7,7 @@
  * in use are listed after the writer mutex is taken: the current version cannot change any more,
  * and any version opened later is loaded from a ref (marked) or from the current version.
  */
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "kv.h"
@@ -57,7 +58,26 @@ int cairn_verify(cairn_verify_stats *out, cairn_db *db, const cairn_verify_optio
     FAIL_IF(opts->flags & ~CAIRN_VERIFY_REACHABLE_ONLY, CAIRN_EINVAL,
             "unknown verify flags 0x%x", opts->flags);
     pthread_mutex_lock(&db->maintmu);
-    int rc = verify_run(&db->r, opts, grade, db, out);
+    cairn_verify_stats st;
+    memset(&st, 0, sizeof st);
+    int rc = verify_run(&db->r, opts, grade, db, &st);
+    /* the chunks are checked (or problems were found there): the logs too, unless told to stop */
+    bool found = rc == CAIRN_ECORRUPT && st.problems > 0;
+    if (rc == CAIRN_OK || found) {
+        char first[1024] = "";
+        const char *f = found ? strstr(cairn_error_last()->message, "; the first: ") : NULL;
+        if (f) snprintf(first, sizeof first, "%s", f + 13); /* the trees' first problem */
+        cairn_error_clear();
+        double t0 = clock_now();
+        int stop = working_verify_logs(db, opts, &st, first, sizeof first);
+        st.seconds += clock_now() - t0;
+        if (stop) rc = stop;
+        else if (st.problems)
+            rc = ERR(CAIRN_ECORRUPT, "verify found %llu problem%s in %s; the first: %s",
+                     (unsigned long long)st.problems, st.problems == 1 ? "" : "s", db->r.url,
+                     first);
+    }
+    if (out && (rc == CAIRN_OK || rc == CAIRN_ECORRUPT)) *out = st;
     pthread_mutex_unlock(&db->maintmu);
     return rc;
 }

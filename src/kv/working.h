@@ -79,6 +79,12 @@ int working_switch(cairn_db *db);
 /** Removes the log directory of a branch that no longer exists (not the current one). */
 int working_remove_log(cairn_db *db, const char *branch);
 
+/** Reads every branch's log (live segments and the oplog) and checks every group and record;
+ *  adds records and problems to *st (first: the first problem's message, when it is the
+ *  first). @return 0, or on_problem's non-zero value. */
+int working_verify_logs(cairn_db *db, const cairn_verify_options *o, cairn_verify_stats *st,
+                        char *first, size_t first_size);
+
 /** Appends an informational record (a bulk batch's summary) without waiting for fsync. */
 int working_note(cairn_db *db, uint8_t type, const void *payload, size_t len);
 
