@@ -36,12 +36,18 @@ enum cli_opt {
     OPT_VALUE,
     OPT_DELETE,              /* resolve, branch, tag */
     OPT_UNSET,               /* config */
+    OPT_DIR,                 /* key: the key directory */
+    OPT_NO_PASSPHRASE,       /* key generate */
+    OPT_PASSPHRASE_FILE,     /* key generate, commit --sign */
+    OPT_SIGN,                /* commit */
+    OPT_KEY_DIR,
     OPT_HELP,
     OPT_VERSION,
     OPT__COUNT
 };
 
 #define OPT_BIT(o) (1u << (o))
+_Static_assert(OPT__COUNT <= 32, "OPT_BIT()s must fit in an unsigned");
 #define CLI_MAX_POS 8
 
 typedef struct cli_args {

@@ -78,15 +78,23 @@ static const cli_cmd COMMANDS[] = {
       "working state changed since that commit in each table, and a merge that waits for\n"
       "its conflicts to be resolved and committed.\n" },
     { "commit", cmd_commit, 0, 0,
-      OPT_BIT(OPT_MESSAGE) | OPT_BIT(OPT_AUTHOR) | OPT_BIT(OPT_ALLOW_EMPTY),
-      "commit -m MESSAGE [--author \"NAME <EMAIL>\"] [--allow-empty]",
+      OPT_BIT(OPT_MESSAGE) | OPT_BIT(OPT_AUTHOR) | OPT_BIT(OPT_ALLOW_EMPTY) | OPT_BIT(OPT_SIGN) |
+          OPT_BIT(OPT_KEY_DIR) | OPT_BIT(OPT_PASSPHRASE_FILE),
+      "commit -m MESSAGE [--author \"NAME <EMAIL>\"] [--allow-empty] [--sign NAME ...]",
       "record the working state as a commit",
       "Records every table as it is now as a commit on the current branch (or on the\n"
       "detached HEAD), and prints \"[BRANCH SHORTID] first line of the message\".\n"
       "Committing a working state equal to the last commit is an error (exit 3).\n"
       "  -m, --message MESSAGE   the message (required; may have several lines)\n"
       "  --author \"NAME <EMAIL>\" the author (default: $CAIRN_AUTHOR, else $USER@host)\n"
-      "  --allow-empty           commit even when nothing changed\n" },
+      "  --allow-empty           commit even when nothing changed\n"
+      "  --sign NAME             sign the commit with the key NAME (see 'cairn help key')\n"
+      "  --key-dir DIR           where the key is (default $CAIRN_HOME/keys, else\n"
+      "                          $HOME/.cairn/keys)\n"
+      "  --passphrase-file FILE  the key's passphrase is FILE's first line; without it,\n"
+      "                          $CAIRN_PASSPHRASE, else it is asked for on the terminal\n"
+      "                          (a key made with --no-passphrase needs none: leave\n"
+      "                          CAIRN_PASSPHRASE unset or empty)\n" },
     { "log", cmd_log, 0, 1, OPT_BIT(OPT_ONELINE) | OPT_BIT(OPT_JSON) | OPT_BIT(OPT_LIMIT),
       "log [REV] [--oneline] [--json] [--limit N]", "show commits, newest first",
       "Shows REV (default HEAD) and its ancestors, newest first: id, parents of a merge,\n"
@@ -160,6 +168,23 @@ static const cli_cmd COMMANDS[] = {
       "read or change a repository setting",
       "Prints the setting KEY, sets it to VALUE, or removes it. Settings:\n"
       "  commit.require_signature   true: refuse unsigned commits (default false)\n" },
+    { "key", cmd_key, 1, 2,
+      OPT_BIT(OPT_DIR) | OPT_BIT(OPT_NO_PASSPHRASE) | OPT_BIT(OPT_PASSPHRASE_FILE) |
+          OPT_BIT(OPT_JSON),
+      "key generate|list|trust|trusted ...", "manage signing keys and the keys a repository trusts",
+      "  key generate NAME [--dir DIR] [--no-passphrase | --passphrase-file FILE]\n"
+      "      make the key pair NAME.key and NAME.pub; prints the public key line (what\n"
+      "      'key trust' takes) and, on standard error, the key's fingerprint\n"
+      "  key list [--dir DIR] [--json]   the keys in the key directory: FINGERPRINT  NAME\n"
+      "  key trust FILE|-                trust the public key line in FILE (a .pub file)\n"
+      "                                  for this repository's signed commits\n"
+      "  key trusted [--json]            the keys this repository trusts: FINGERPRINT  NAME\n\n"
+      "The key directory is --dir DIR, else $CAIRN_HOME/keys, else $HOME/.cairn/keys.\n"
+      "A new key's passphrase is the first line of --passphrase-file FILE, else\n"
+      "$CAIRN_PASSPHRASE, else typed twice on the terminal (when standard input is one).\n"
+      "--no-passphrase stores the secret key unprotected: for throwaway and test keys.\n"
+      "Sign with 'cairn commit --sign NAME'; 'cairn log' shows each commit's signature:\n"
+      "good (a trusted key), unknown key (valid, but not trusted), bad, or none.\n" },
     { "help", cmd_help, 0, 1, 0, "help [COMMAND]", "show help for cairn or a command", "" },
 };
 
