@@ -109,5 +109,7 @@ int cmd_resolve(const cli_args *a);
 int cmd_config(const cli_args *a);
 int cmd_status(const cli_args *a);
 int cmd_key(const cli_args *a);
+int cmd_prove(const cli_args *a);
+int cmd_verify_proof(const cli_args *a);
 
 #endif /* CAIRN_CLI_H */

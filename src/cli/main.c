@@ -185,6 +185,31 @@ static const cli_cmd COMMANDS[] = {
       "--no-passphrase stores the secret key unprotected: for throwaway and test keys.\n"
       "Sign with 'cairn commit --sign NAME'; 'cairn log' shows each commit's signature:\n"
       "good (a trusted key), unknown key (valid, but not trusted), bad, or none.\n" },
+    { "prove", cmd_prove, 2, 2, AT | OPT_BIT(OPT_OUTPUT), "prove TABLE KEY [--at REV] [-o FILE]",
+      "write a proof of a key's value (or absence)",
+      "Writes a proof that KEY has its value in TABLE, or that it is absent, to FILE, or\n"
+      "to standard output when that is not a terminal. Anyone who holds the id the proof\n"
+      "is anchored at can check it with 'cairn verify-proof', without the repository.\n"
+      "Prints that id: 'commit ID' with --at REV (the proof carries the commit), else\n"
+      "'catalog ID' (the catalog root of the working state); on standard output with\n"
+      "-o, else on standard error.\n"
+      "  -o, --output FILE   write the proof to FILE\n" AT_HELP },
+    { "verify-proof", cmd_verify_proof, 1, 1, OPT_BIT(OPT_ROOT) | OPT_BIT(OPT_JSON),
+      "verify-proof FILE|- --root ID [--json]", "check a proof against an id you trust",
+      "Checks the proof in FILE (-: standard input) against ID, the commit id or catalog\n"
+      "root (64 hex digits) you trust, and prints what it proves:\n"
+      "  anchor  commit|catalog ID\n"
+      "  table   TABLE\n"
+      "  key     KEY\n"
+      "  result  found|absent\n"
+      "  value   VALUE            (when found)\n"
+      "with table, key and value escaped as scan escapes them. Needs no repository.\n"
+      "A proof that does not verify is exit 3, with what failed. A proof of another key\n"
+      "or table under the same id verifies too: check that they are the ones you want.\n"
+      "  --root ID     the id you trust (required)\n"
+      "  --json        one JSON object: anchor, root, commit, catalog_root, table,\n"
+      "                table_root, key, found, value (bytes that are not UTF-8 as base64\n"
+      "                in key_b64 / value_b64)\n" },
     { "help", cmd_help, 0, 1, 0, "help [COMMAND]", "show help for cairn or a command", "" },
 };
 
@@ -212,7 +237,7 @@ static void main_help(FILE *f)
           "Ordered key-value tables in a versioned, content-addressed repository.\n\n"
           "Commands:\n", f);
     for (size_t i = 0; i < NCOMMANDS; i++)
-        fprintf(f, "  %-10s %s\n", COMMANDS[i].name, COMMANDS[i].summary);
+        fprintf(f, "  %-13s %s\n", COMMANDS[i].name, COMMANDS[i].summary);
     fputs("\nOptions (anywhere on the line):\n"
           "  -C DIR       use the repository in DIR (default: the current directory)\n"
           "  -h, --help   show help (with a command: that command's help)\n"
