@@ -43,6 +43,7 @@ enum cli_opt {
     OPT_KEY_DIR,
     OPT_OUTPUT,              /* prove */
     OPT_ROOT,                /* verify-proof */
+    OPT_SINCE,               /* oplog */
     OPT_HELP,
     OPT_VERSION,
     OPT__COUNT

@@ -111,5 +111,7 @@ int cmd_status(const cli_args *a);
 int cmd_key(const cli_args *a);
 int cmd_prove(const cli_args *a);
 int cmd_verify_proof(const cli_args *a);
+int cmd_oplog(const cli_args *a);
+int cmd_checkpoint(const cli_args *a);
 
 #endif /* CAIRN_CLI_H */

@@ -71,8 +71,32 @@ static const cli_cmd COMMANDS[] = {
       "'cairn scan TABLE --at REV' still reads it there.\n" },
     { "stats", cmd_stats, 0, 0, OPT_BIT(OPT_JSON), "stats [--json]",
       "print repository and table statistics",
-      "Chunks, stored bytes and packs of the repository; for each table its entries and\n"
-      "the shape of its tree (depth, nodes, node sizes, a histogram of node sizes).\n" },
+      "Chunks, stored bytes and packs of the repository; the working set of the current\n"
+      "branch (write-ahead log, memtable, last checkpoint, and the time this run spent\n"
+      "replaying the log); for each table its entries and the shape of its tree (depth,\n"
+      "nodes, node sizes, a histogram of node sizes).\n" },
+    { "oplog", cmd_oplog, 0, 0,
+      OPT_BIT(OPT_SINCE) | OPT_BIT(OPT_FROM) | OPT_BIT(OPT_TO) | OPT_BIT(OPT_JSON),
+      "oplog [--since SEQ] [--from TIME] [--to TIME] [--json]",
+      "list the operation log of the current branch",
+      "Lists the write-ahead log of the current branch, retired segments included, one\n"
+      "operation a line, six tab-separated fields:\n"
+      "  SEQ  TIME  put|del|create  TABLE  KEY  VALUE\n"
+      "  SEQ  TIME  checkpoint  through=N  before=ROOT  after=ROOT\n"
+      "  SEQ  TIME  bulk  ops=N  before=ROOT  after=ROOT\n"
+      "The operations of one batch share its SEQ and TIME (UTC, RFC 3339 with\n"
+      "milliseconds); fields are escaped as diff escapes them, '-' when absent; ROOT is\n"
+      "the catalog root (every table) before and after a checkpoint or a bulk load.\n"
+      "  --since SEQ   records from sequence number SEQ on\n"
+      "  --from TIME   records logged at TIME or later\n"
+      "  --to TIME     records logged at TIME or earlier\n"
+      "  --json        one JSON object a line\n"
+      "TIME is RFC 3339 (2026-11-21T10:00:00Z) or a Unix time in seconds.\n" },
+    { "checkpoint", cmd_checkpoint, 0, 0, 0, "checkpoint", "move logged writes into the trees now",
+      "Applies every write that is only in the write-ahead log (and in memory) to the\n"
+      "trees, publishes the new working state, and prints tree_seq (the last log record\n"
+      "the trees hold) before and after. Every write command does this as it closes the\n"
+      "repository; after a crash, the log is replayed by the next command that opens it.\n" },
     { "status", cmd_status, 0, 0, 0, "status", "show the branch, its head and uncommitted changes",
       "Prints the current branch (or that HEAD is detached), its head commit, what the\n"
       "working state changed since that commit in each table, and a merge that waits for\n"

@@ -12,13 +12,16 @@ export CAIRN_HOME="$SCRATCH/home"
 unset CAIRN_PASSPHRASE
 
 # Replaces what differs from run to run: the case directory (and $SCRATCH in it), timings, the
-# version, times of commits and reflog entries (<date>), and ids (below).
+# version, times of commits, reflog entries and log records (<date>), the time an open spent
+# replaying the log, and ids (below).
 normalise() {
     sed -e "s|$CASE_DIR|\$CASE|g" \
         -e 's/ in [0-9]*\.[0-9][0-9] s ([0-9]* keys\/s)/ in S.SS s (K keys\/s)/' \
         -e 's/^cairn version .*/cairn version X.Y.Z/' \
         -e 's/(pid [0-9]*)/(pid PID)/g' \
-        -e 's/[0-9]\{4\}-[0-9]\{2\}-[0-9]\{2\}T[0-9]\{2\}:[0-9]\{2\}:[0-9]\{2\}Z/<date>/g' | ids
+        -e 's/^\(  recovery  *\)[0-9]*\.[0-9]* s/\1S.SSSSSS s/' \
+        -e 's/"recovery_ns":[0-9]*/"recovery_ns":NS/' \
+        -e 's/[0-9]\{4\}-[0-9]\{2\}-[0-9]\{2\}T[0-9]\{2\}:[0-9]\{2\}:[0-9]\{2\}\(\.[0-9]\{3\}\)\{0,1\}Z/<date>/g' | ids
 }
 
 # Names ids by their first appearance in the case: a word of 12 hex digits (a short commit id)
