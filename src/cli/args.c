@@ -23,6 +23,11 @@ static const optspec OPTS[OPT__COUNT] = {
     [OPT_STRATEGY] = { "--strategy", true, 0 },  [OPT_OURS] = { "--ours", false, 0 },
     [OPT_THEIRS] = { "--theirs", false, 0 },     [OPT_VALUE] = { "--value", true, 0 },
     [OPT_DELETE] = { "--delete", false, 'd' },   [OPT_UNSET] = { "--unset", false, 0 },
+    [OPT_DIR] = { "--dir", true, 0 },            [OPT_NO_PASSPHRASE] = { "--no-passphrase", false, 0 },
+    [OPT_PASSPHRASE_FILE] = { "--passphrase-file", true, 0 },
+    [OPT_SIGN] = { "--sign", true, 0 },          [OPT_KEY_DIR] = { "--key-dir", true, 0 },
+    [OPT_OUTPUT] = { "--output", true, 'o' },    [OPT_ROOT] = { "--root", true, 0 },
+    [OPT_SINCE] = { "--since", true, 0 },
     [OPT_HELP] = { "--help", false, 'h' },       [OPT_VERSION] = { "--version", false, 0 },
 };
 

@@ -4,7 +4,7 @@
  * `cairn -C repo get t k` and `cairn get t k -C repo` both do the same).
  *
  * Options are long (--from K or --from=K); -C DIR and -h are short only, and -m MSG and -d are
- * short spellings of --message and --delete. "--" ends the options, so that a key starting with
+ * short spellings of --message, --delete and --output. "--" ends the options, so that a key starting with
  * '-' can be given (`cairn get t -- -k`); a lone "-" is a positional (stdin).
  * The parser knows every option of every command; which command accepts which is checked by
  * the caller (main.c), which also prints the usage.
@@ -36,12 +36,21 @@ enum cli_opt {
     OPT_VALUE,
     OPT_DELETE,              /* resolve, branch, tag */
     OPT_UNSET,               /* config */
+    OPT_DIR,                 /* key: the key directory */
+    OPT_NO_PASSPHRASE,       /* key generate */
+    OPT_PASSPHRASE_FILE,     /* key generate, commit --sign */
+    OPT_SIGN,                /* commit */
+    OPT_KEY_DIR,
+    OPT_OUTPUT,              /* prove */
+    OPT_ROOT,                /* verify-proof */
+    OPT_SINCE,               /* oplog */
     OPT_HELP,
     OPT_VERSION,
     OPT__COUNT
 };
 
 #define OPT_BIT(o) (1u << (o))
+_Static_assert(OPT__COUNT <= 32, "OPT_BIT()s must fit in an unsigned");
 #define CLI_MAX_POS 8
 
 typedef struct cli_args {

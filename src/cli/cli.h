@@ -16,7 +16,7 @@
 #include "args.h"
 #include "cairn.h"
 
-/** Exit codes, documented in `cairn --help` and docs/CLI.md. */
+/** Exit codes, documented in `cairn --help` and in README.md (CLI reference). */
 enum cli_exit {
     EXIT_OK = 0,
     EXIT_NOTFOUND = 1,       /**< the key, table, revision, branch or tag does not exist */
@@ -71,6 +71,13 @@ void cli_range(cairn_range *out, const cli_args *a);
 /** Writes n bytes to stdout. @return EXIT_OK, or EXIT_FAIL after printing why. */
 int cli_write(const void *p, size_t n);
 
+/** Reads all of the file path, or standard input when path is "-", refusing more than limit
+ *  bytes. A NUL is appended (not counted in *out_len), so a text file can be used as a string.
+ *  @param[out] out  caller frees with free()
+ *  @param[in]  what what the file holds, for messages ("proof", "public key")
+ *  @return EXIT_OK, or EXIT_FAIL after printing why. */
+int cli_read_file(char **out, size_t *out_len, const char *path, size_t limit, const char *what);
+
 /** Flushes stdout at exit. @return EXIT_OK, or EXIT_FAIL after printing why. */
 int cli_flush_stdout(void);
 
@@ -101,5 +108,10 @@ int cmd_conflicts(const cli_args *a);
 int cmd_resolve(const cli_args *a);
 int cmd_config(const cli_args *a);
 int cmd_status(const cli_args *a);
+int cmd_key(const cli_args *a);
+int cmd_prove(const cli_args *a);
+int cmd_verify_proof(const cli_args *a);
+int cmd_oplog(const cli_args *a);
+int cmd_checkpoint(const cli_args *a);
 
 #endif /* CAIRN_CLI_H */

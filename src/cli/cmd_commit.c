@@ -2,13 +2,16 @@
  * cmd_commit.c - `cairn commit`: records the working state of the current branch (or of the
  * detached HEAD) as a commit, and prints "[BRANCH SHORTID] first line of the message".
  *
- * Signing (--sign) waits for the signing key API (cairn_signer_open); commits are unsigned.
+ * --sign NAME signs it with the key NAME of the key directory (--key-dir DIR, else the
+ * library's default). The key is loaded, and its passphrase checked, before the repository is
+ * opened, so the writer lock is not held while a passphrase is typed or derived.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
+#include "passphrase.h"
 #include "vers.h"
 
 #define SUBJECT_MAX 200
@@ -35,6 +38,63 @@ static bool person_ok(const char *s)
            !strchr(lt + 1, '<') && strchr(lt, '>') == s + n - 1 && !strchr(s, '\n');
 }
 
+/* Asks for key name's passphrase on the terminal, and loads the key with it. */
+static int load_signer_asking(cairn_signer **out, const char *dir, const char *name, pass *p)
+{
+    if (!pass_can_prompt())
+        return cli_err(EXIT_USAGE, "key %s is protected by a passphrase: set %s, give "
+                                   "--passphrase-file FILE, or run cairn on a terminal to type it",
+                       name, PASS_ENV);
+    char prompt[CAIRN_KEY_NAME_MAX + 32];
+    snprintf(prompt, sizeof prompt, "passphrase for key %.64s: ", name);
+    int code = pass_prompt(p, prompt, false);
+    if (code != EXIT_OK) return code;
+    int rc = cairn_signer_open(out, dir, name, p->text);
+    return rc == CAIRN_OK ? EXIT_OK : cli_lib_err(rc);
+}
+
+/* Loads key name with the passphrase from the file or the environment; without either, as a
+ * key that has no passphrase, and when it has one, asks on the terminal. */
+static int load_signer(cairn_signer **out, const char *dir, const char *name, const cli_args *a)
+{
+    pass p;
+    int code = pass_from_args(&p, a->opt[OPT_PASSPHRASE_FILE]);
+    int rc = code == EXIT_OK ? cairn_signer_open(out, dir, name, p.text) : CAIRN_OK;
+    if (code == EXIT_OK && rc == CAIRN_EAUTH && !p.given)
+        code = load_signer_asking(out, dir, name, &p);
+    else if (code == EXIT_OK && rc != CAIRN_OK)
+        code = cli_lib_err(rc);
+    pass_wipe(&p);
+    return code;
+}
+
+/* The signer --sign names, or NULL without --sign. */
+static int open_signer(cairn_signer **out, const cli_args *a)
+{
+    *out = NULL;
+    if (a->opt[OPT_SIGN]) return load_signer(out, a->opt[OPT_KEY_DIR], a->opt[OPT_SIGN], a);
+    if (a->opt[OPT_KEY_DIR] || a->opt[OPT_PASSPHRASE_FILE])
+        return cli_err(EXIT_USAGE, "%s is for signing: give it with --sign NAME",
+                       a->opt[OPT_KEY_DIR] ? "--key-dir" : "--passphrase-file");
+    return EXIT_OK;
+}
+
+static int do_commit(cairn_db *db, const cli_args *a, cairn_signer *signer)
+{
+    cairn_commit_options o = CAIRN_COMMIT_OPTIONS_INIT;
+    o.message = a->opt[OPT_MESSAGE];
+    o.author = a->opt[OPT_AUTHOR];
+    o.signer = signer;
+    if (a->opt[OPT_ALLOW_EMPTY]) o.flags |= CAIRN_COMMIT_ALLOW_EMPTY;
+    cairn_id id;
+    int rc = cairn_commit(&id, db, &o);
+    if (rc == CAIRN_OK) return report(db, &id, o.message);
+    if (rc == CAIRN_EAUTH && !signer)
+        return cli_err(EXIT_FAIL, "%s (cairn commit --sign NAME; see cairn help key)",
+                       cairn_error_last()->message);
+    return cli_lib_err(rc);
+}
+
 int cmd_commit(const cli_args *a)
 {
     if (!a->opt[OPT_MESSAGE])
@@ -42,15 +102,11 @@ int cmd_commit(const cli_args *a)
     if (a->opt[OPT_AUTHOR] && !person_ok(a->opt[OPT_AUTHOR]))
         return cli_err(EXIT_USAGE, "--author needs the form \"Name <email>\", not '%s'",
                        a->opt[OPT_AUTHOR]);
+    cairn_signer *signer;
+    int code = open_signer(&signer, a);
     cairn_db *db;
-    int code = cli_open(&db, a, true);
-    if (code != EXIT_OK) return code;
-    cairn_commit_options o = CAIRN_COMMIT_OPTIONS_INIT;
-    o.message = a->opt[OPT_MESSAGE];
-    o.author = a->opt[OPT_AUTHOR];
-    if (a->opt[OPT_ALLOW_EMPTY]) o.flags |= CAIRN_COMMIT_ALLOW_EMPTY;
-    cairn_id id;
-    int rc = cairn_commit(&id, db, &o);
-    code = rc == CAIRN_OK ? report(db, &id, o.message) : cli_lib_err(rc);
-    return cli_close(db, code);
+    if (code == EXIT_OK) code = cli_open(&db, a, true);
+    if (code == EXIT_OK) code = cli_close(db, do_commit(db, a, signer));
+    cairn_signer_close(signer);
+    return code;
 }

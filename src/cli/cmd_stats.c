@@ -2,7 +2,12 @@
  * cmd_stats.c - `cairn stats`: the repository's store counters and the shape of every table's
  * tree (entries, depth, nodes, node sizes and their histogram), as aligned text or as one JSON
  * object (--json). Process-local counters (cache hits, chunks read) are left out: they describe
- * this run of the command, not the repository, and would make the output unstable.
+ * this run of the command, not the repository, and would make the output unstable; the
+ * recovery time is the exception, as the one measure of how much log a crash would replay.
+ *
+ * The working set (write-ahead log and memtable) is that of the checked-out branch. Its last
+ * checkpoint is the newest checkpoint record in the operation log: cairn_db_stats counts only
+ * the checkpoints of its own handle, which for a command that just opened is none.
  */
 #include <inttypes.h>
 #include <jansson.h>
@@ -11,6 +16,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "when.h"
 
 #define HIST_BUCKETS 17 /* cairn_table_stats.size_hist */
 
@@ -47,6 +53,48 @@ static void print_db_text(const cairn_db_stats *s)
     printf("%-14s%" PRIu64 "\n", "tables", s->tables);
 }
 
+/* The time of the newest checkpoint record in the operation log (0: none). */
+typedef struct last_ckpt {
+    int64_t ns;
+} last_ckpt;
+
+static int ckpt_cb(const cairn_oplog_record *r, void *payload)
+{
+    last_ckpt *l = payload;
+    if (r->kind == CAIRN_OPLOG_CHECKPOINT && r->time_ns > l->ns) l->ns = r->time_ns;
+    return 0;
+}
+
+static int last_checkpoint(int64_t *out, cairn_db *db, const cairn_db_stats *s)
+{
+    last_ckpt l = { s->last_checkpoint_ns };
+    int rc = cairn_oplog(db, 0, 0, 0, ckpt_cb, &l);
+    if (rc == CAIRN_EUNSUPPORTED) cairn_error_clear(); /* no log: no checkpoints to show */
+    else if (rc != CAIRN_OK) return cli_lib_err(rc);
+    *out = l.ns;
+    return EXIT_OK;
+}
+
+static const char *plural(uint64_t n) { return n == 1 ? "" : "s"; }
+
+static void print_working_text(const cairn_db_stats *s, int64_t ckpt_ns)
+{
+    char when[WHEN_MS_SIZE] = "none";
+    if (ckpt_ns) when_format_ms(when, ckpt_ns);
+    printf("\nworking set\n");
+    printf("  %-18s%" PRIu64 " (%" PRIu64 " segment%s)\n", "wal_bytes", s->wal_bytes,
+           s->wal_segments, plural(s->wal_segments));
+    printf("  %-18s%" PRIu64 "\n", "oplog_segments", s->oplog_segments);
+    printf("  %-18s%" PRIu64 " (synced %" PRIu64 ")\n", "wal_last_seq", s->wal_last_seq,
+           s->wal_synced_seq);
+    printf("  %-18s%" PRIu64 "\n", "tree_seq", s->tree_seq);
+    printf("  %-18s%" PRIu64 " (%" PRIu64 " entries)\n", "memtable_bytes", s->memtable_bytes,
+           s->memtable_entries);
+    printf("  %-18s%s\n", "last_checkpoint", when);
+    printf("  %-18s%.6f s (%" PRIu64 " record%s replayed)\n", "recovery",
+           (double)s->recovery_ns / 1e9, s->recovered_records, plural(s->recovered_records));
+}
+
 static void print_table_text(const char *name, const cairn_table_stats *s)
 {
     printf("\ntable %s\n", name);
@@ -68,11 +116,28 @@ static void print_table_text(const char *name, const cairn_table_stats *s)
     }
 }
 
-static json_t *db_json(const cairn_db_stats *s)
+static json_t *working_json(const cairn_db_stats *s, int64_t ckpt_ns)
 {
-    return json_pack("{s:{s:I,s:I,s:I,s:I},s:[]}", "repository", "chunks",
+    char when[WHEN_MS_SIZE];
+    if (ckpt_ns) when_format_ms(when, ckpt_ns);
+    return json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:o,s:I,s:I}", "wal_bytes",
+                     (json_int_t)s->wal_bytes, "wal_segments", (json_int_t)s->wal_segments,
+                     "oplog_segments", (json_int_t)s->oplog_segments, "wal_last_seq",
+                     (json_int_t)s->wal_last_seq, "wal_synced_seq", (json_int_t)s->wal_synced_seq,
+                     "tree_seq", (json_int_t)s->tree_seq, "memtable_bytes",
+                     (json_int_t)s->memtable_bytes, "memtable_entries",
+                     (json_int_t)s->memtable_entries, "last_checkpoint",
+                     ckpt_ns ? json_string(when) : json_null(), "recovery_ns",
+                     (json_int_t)s->recovery_ns, "recovered_records",
+                     (json_int_t)s->recovered_records);
+}
+
+static json_t *db_json(const cairn_db_stats *s, int64_t ckpt_ns)
+{
+    return json_pack("{s:{s:I,s:I,s:I,s:I},s:o,s:[]}", "repository", "chunks",
                      (json_int_t)s->chunks, "stored_bytes", (json_int_t)s->stored_bytes, "packs",
-                     (json_int_t)s->packs, "tables", (json_int_t)s->tables, "tables");
+                     (json_int_t)s->packs, "tables", (json_int_t)s->tables, "working_set",
+                     working_json(s, ckpt_ns), "tables");
 }
 
 static json_t *table_json(const char *name, const cairn_table_stats *s)
@@ -107,6 +172,22 @@ static int tables_stats(cairn_db *db, const names *ns, json_t *doc)
     return EXIT_OK;
 }
 
+/* The repository and its working set: printed as text, or as the start of *doc for --json. */
+static int stats_head(json_t **doc, cairn_db *db, const cairn_db_stats *ds, bool json)
+{
+    int64_t ckpt_ns = 0;
+    int code = last_checkpoint(&ckpt_ns, db, ds);
+    *doc = NULL;
+    if (code != EXIT_OK) return code;
+    if (json) {
+        *doc = db_json(ds, ckpt_ns);
+        return *doc ? EXIT_OK : cli_err(EXIT_FAIL, "out of memory building the JSON output");
+    }
+    print_db_text(ds);
+    print_working_text(ds, ckpt_ns);
+    return EXIT_OK;
+}
+
 static int stats(cairn_db *db, bool json)
 {
     cairn_db_stats ds;
@@ -117,9 +198,8 @@ static int stats(cairn_db *db, bool json)
         names_free(&ns);
         return cli_lib_err(rc);
     }
-    json_t *doc = json ? db_json(&ds) : NULL;
-    int code = json && !doc ? cli_err(EXIT_FAIL, "out of memory building the JSON output") : EXIT_OK;
-    if (code == EXIT_OK && !json) print_db_text(&ds);
+    json_t *doc;
+    int code = stats_head(&doc, db, &ds, json);
     if (code == EXIT_OK) code = tables_stats(db, &ns, doc);
     if (code == EXIT_OK && doc) {
         json_dumpf(doc, stdout, JSON_COMPACT);

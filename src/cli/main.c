@@ -71,22 +71,54 @@ static const cli_cmd COMMANDS[] = {
       "'cairn scan TABLE --at REV' still reads it there.\n" },
     { "stats", cmd_stats, 0, 0, OPT_BIT(OPT_JSON), "stats [--json]",
       "print repository and table statistics",
-      "Chunks, stored bytes and packs of the repository; for each table its entries and\n"
-      "the shape of its tree (depth, nodes, node sizes, a histogram of node sizes).\n" },
+      "Chunks, stored bytes and packs of the repository; the working set of the current\n"
+      "branch (write-ahead log, memtable, last checkpoint, and the time this run spent\n"
+      "replaying the log); for each table its entries and the shape of its tree (depth,\n"
+      "nodes, node sizes, a histogram of node sizes).\n" },
+    { "oplog", cmd_oplog, 0, 0,
+      OPT_BIT(OPT_SINCE) | OPT_BIT(OPT_FROM) | OPT_BIT(OPT_TO) | OPT_BIT(OPT_JSON),
+      "oplog [--since SEQ] [--from TIME] [--to TIME] [--json]",
+      "list the operation log of the current branch",
+      "Lists the write-ahead log of the current branch, retired segments included, one\n"
+      "operation a line, six tab-separated fields:\n"
+      "  SEQ  TIME  put|del|create  TABLE  KEY  VALUE\n"
+      "  SEQ  TIME  checkpoint  through=N  before=ROOT  after=ROOT\n"
+      "  SEQ  TIME  bulk  ops=N  before=ROOT  after=ROOT\n"
+      "The operations of one batch share its SEQ and TIME (UTC, RFC 3339 with\n"
+      "milliseconds); fields are escaped as diff escapes them, '-' when absent; ROOT is\n"
+      "the catalog root (every table) before and after a checkpoint or a bulk load.\n"
+      "  --since SEQ   records from sequence number SEQ on\n"
+      "  --from TIME   records logged at TIME or later\n"
+      "  --to TIME     records logged at TIME or earlier\n"
+      "  --json        one JSON object a line\n"
+      "TIME is RFC 3339 (2026-11-21T10:00:00Z) or a Unix time in seconds.\n" },
+    { "checkpoint", cmd_checkpoint, 0, 0, 0, "checkpoint", "move logged writes into the trees now",
+      "Applies every write that is only in the write-ahead log (and in memory) to the\n"
+      "trees, publishes the new working state, and prints tree_seq (the last log record\n"
+      "the trees hold) before and after. Every write command does this as it closes the\n"
+      "repository; after a crash, the log is replayed by the next command that opens it.\n" },
     { "status", cmd_status, 0, 0, 0, "status", "show the branch, its head and uncommitted changes",
       "Prints the current branch (or that HEAD is detached), its head commit, what the\n"
       "working state changed since that commit in each table, and a merge that waits for\n"
       "its conflicts to be resolved and committed.\n" },
     { "commit", cmd_commit, 0, 0,
-      OPT_BIT(OPT_MESSAGE) | OPT_BIT(OPT_AUTHOR) | OPT_BIT(OPT_ALLOW_EMPTY),
-      "commit -m MESSAGE [--author \"NAME <EMAIL>\"] [--allow-empty]",
+      OPT_BIT(OPT_MESSAGE) | OPT_BIT(OPT_AUTHOR) | OPT_BIT(OPT_ALLOW_EMPTY) | OPT_BIT(OPT_SIGN) |
+          OPT_BIT(OPT_KEY_DIR) | OPT_BIT(OPT_PASSPHRASE_FILE),
+      "commit -m MESSAGE [--author \"NAME <EMAIL>\"] [--allow-empty] [--sign NAME ...]",
       "record the working state as a commit",
       "Records every table as it is now as a commit on the current branch (or on the\n"
       "detached HEAD), and prints \"[BRANCH SHORTID] first line of the message\".\n"
       "Committing a working state equal to the last commit is an error (exit 3).\n"
       "  -m, --message MESSAGE   the message (required; may have several lines)\n"
       "  --author \"NAME <EMAIL>\" the author (default: $CAIRN_AUTHOR, else $USER@host)\n"
-      "  --allow-empty           commit even when nothing changed\n" },
+      "  --allow-empty           commit even when nothing changed\n"
+      "  --sign NAME             sign the commit with the key NAME (see 'cairn help key')\n"
+      "  --key-dir DIR           where the key is (default $CAIRN_HOME/keys, else\n"
+      "                          $HOME/.cairn/keys)\n"
+      "  --passphrase-file FILE  the key's passphrase is FILE's first line; without it,\n"
+      "                          $CAIRN_PASSPHRASE, else it is asked for on the terminal\n"
+      "                          (a key made with --no-passphrase needs none: leave\n"
+      "                          CAIRN_PASSPHRASE unset or empty)\n" },
     { "log", cmd_log, 0, 1, OPT_BIT(OPT_ONELINE) | OPT_BIT(OPT_JSON) | OPT_BIT(OPT_LIMIT),
       "log [REV] [--oneline] [--json] [--limit N]", "show commits, newest first",
       "Shows REV (default HEAD) and its ancestors, newest first: id, parents of a merge,\n"
@@ -160,6 +192,48 @@ static const cli_cmd COMMANDS[] = {
       "read or change a repository setting",
       "Prints the setting KEY, sets it to VALUE, or removes it. Settings:\n"
       "  commit.require_signature   true: refuse unsigned commits (default false)\n" },
+    { "key", cmd_key, 1, 2,
+      OPT_BIT(OPT_DIR) | OPT_BIT(OPT_NO_PASSPHRASE) | OPT_BIT(OPT_PASSPHRASE_FILE) |
+          OPT_BIT(OPT_JSON),
+      "key generate|list|trust|trusted ...", "manage signing keys and the keys a repository trusts",
+      "  key generate NAME [--dir DIR] [--no-passphrase | --passphrase-file FILE]\n"
+      "      make the key pair NAME.key and NAME.pub; prints the public key line (what\n"
+      "      'key trust' takes) and, on standard error, the key's fingerprint\n"
+      "  key list [--dir DIR] [--json]   the keys in the key directory: FINGERPRINT  NAME\n"
+      "  key trust FILE|-                trust the public key line in FILE (a .pub file)\n"
+      "                                  for this repository's signed commits\n"
+      "  key trusted [--json]            the keys this repository trusts: FINGERPRINT  NAME\n\n"
+      "The key directory is --dir DIR, else $CAIRN_HOME/keys, else $HOME/.cairn/keys.\n"
+      "A new key's passphrase is the first line of --passphrase-file FILE, else\n"
+      "$CAIRN_PASSPHRASE, else typed twice on the terminal (when standard input is one).\n"
+      "--no-passphrase stores the secret key unprotected: for throwaway and test keys.\n"
+      "Sign with 'cairn commit --sign NAME'; 'cairn log' shows each commit's signature:\n"
+      "good (a trusted key), unknown key (valid, but not trusted), bad, or none.\n" },
+    { "prove", cmd_prove, 2, 2, AT | OPT_BIT(OPT_OUTPUT), "prove TABLE KEY [--at REV] [-o FILE]",
+      "write a proof of a key's value (or absence)",
+      "Writes a proof that KEY has its value in TABLE, or that it is absent, to FILE, or\n"
+      "to standard output when that is not a terminal. Anyone who holds the id the proof\n"
+      "is anchored at can check it with 'cairn verify-proof', without the repository.\n"
+      "Prints that id: 'commit ID' with --at REV (the proof carries the commit), else\n"
+      "'catalog ID' (the catalog root of the working state); on standard output with\n"
+      "-o, else on standard error.\n"
+      "  -o, --output FILE   write the proof to FILE\n" AT_HELP },
+    { "verify-proof", cmd_verify_proof, 1, 1, OPT_BIT(OPT_ROOT) | OPT_BIT(OPT_JSON),
+      "verify-proof FILE|- --root ID [--json]", "check a proof against an id you trust",
+      "Checks the proof in FILE (-: standard input) against ID, the commit id or catalog\n"
+      "root (64 hex digits) you trust, and prints what it proves:\n"
+      "  anchor  commit|catalog ID\n"
+      "  table   TABLE\n"
+      "  key     KEY\n"
+      "  result  found|absent\n"
+      "  value   VALUE            (when found)\n"
+      "with table, key and value escaped as scan escapes them. Needs no repository.\n"
+      "A proof that does not verify is exit 3, with what failed. A proof of another key\n"
+      "or table under the same id verifies too: check that they are the ones you want.\n"
+      "  --root ID     the id you trust (required)\n"
+      "  --json        one JSON object: anchor, root, commit, catalog_root, table,\n"
+      "                table_root, key, found, value (bytes that are not UTF-8 as base64\n"
+      "                in key_b64 / value_b64)\n" },
     { "help", cmd_help, 0, 1, 0, "help [COMMAND]", "show help for cairn or a command", "" },
 };
 
@@ -187,7 +261,7 @@ static void main_help(FILE *f)
           "Ordered key-value tables in a versioned, content-addressed repository.\n\n"
           "Commands:\n", f);
     for (size_t i = 0; i < NCOMMANDS; i++)
-        fprintf(f, "  %-10s %s\n", COMMANDS[i].name, COMMANDS[i].summary);
+        fprintf(f, "  %-13s %s\n", COMMANDS[i].name, COMMANDS[i].summary);
     fputs("\nOptions (anywhere on the line):\n"
           "  -C DIR       use the repository in DIR (default: the current directory)\n"
           "  -h, --help   show help (with a command: that command's help)\n"

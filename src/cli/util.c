@@ -3,11 +3,13 @@
  * ranges from the options, writing to stdout, the clock.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cli.h"
 
@@ -118,6 +120,56 @@ int cli_write(const void *p, size_t n)
 {
     if (n && fwrite(p, 1, n, stdout) != n)
         return cli_err(EXIT_FAIL, "writing to standard output: %s", strerror(errno));
+    return EXIT_OK;
+}
+
+/* Reads fd to its end into a growing buffer of at most limit + 1 bytes. */
+static int read_fd(char **out, size_t *out_len, int fd, size_t limit)
+{
+    size_t len = 0, cap = 4096;
+    char *buf = malloc(cap + 1);
+    ssize_t got = 1;
+    while (buf && got > 0 && len <= limit) {
+        if (len == cap) {
+            cap = cap * 2 > limit + 1 ? limit + 1 : cap * 2;
+            char *nb = realloc(buf, cap + 1);
+            if (!nb) break;
+            buf = nb;
+        }
+        got = read(fd, buf + len, cap - len);
+        if (got > 0) len += (size_t)got;
+    }
+    if (!buf || (got > 0 && len <= limit)) {
+        free(buf);
+        errno = ENOMEM;
+        return -1;
+    }
+    buf[len] = '\0';
+    *out = buf;
+    *out_len = len;
+    return got < 0 ? -1 : 0;
+}
+
+int cli_read_file(char **out, size_t *out_len, const char *path, size_t limit, const char *what)
+{
+    bool use_stdin = strcmp(path, "-") == 0;
+    const char *name = use_stdin ? "standard input" : path;
+    int fd = use_stdin ? STDIN_FILENO : open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return cli_err(EXIT_FAIL, "cannot open %s file %s: %s", what, path, strerror(errno));
+    char *buf = NULL;
+    size_t len = 0;
+    int rc = read_fd(&buf, &len, fd, limit), err = errno;
+    if (!use_stdin) close(fd);
+    if (rc < 0) {
+        free(buf);
+        return cli_err(EXIT_FAIL, "reading %s from %s: %s", what, name, strerror(err));
+    }
+    if (len > limit) {
+        free(buf);
+        return cli_err(EXIT_FAIL, "%s: over %zu bytes, too long for a %s", name, limit, what);
+    }
+    *out = buf;
+    *out_len = len;
     return EXIT_OK;
 }
 

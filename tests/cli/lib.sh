@@ -7,21 +7,28 @@ cairn() { "$CAIRN_BIN" "$@"; }
 
 # Commits are the same from run to run in everything but their time, so their ids differ.
 export CAIRN_AUTHOR="Ada Lovelace <ada@example.com>"
+# Signing keys: never the real ones, never a passphrase from the environment of the run.
+export CAIRN_HOME="$SCRATCH/home"
+unset CAIRN_PASSPHRASE
 
-# Replaces what differs from run to run: the case directory, timings, the version, times of
-# commits and reflog entries (<date>), and ids (below).
+# Replaces what differs from run to run: the case directory (and $SCRATCH in it), timings, the
+# version, times of commits, reflog entries and log records (<date>), the time an open spent
+# replaying the log, and ids (below).
 normalise() {
     sed -e "s|$CASE_DIR|\$CASE|g" \
         -e 's/ in [0-9]*\.[0-9][0-9] s ([0-9]* keys\/s)/ in S.SS s (K keys\/s)/' \
         -e 's/^cairn version .*/cairn version X.Y.Z/' \
         -e 's/(pid [0-9]*)/(pid PID)/g' \
-        -e 's/[0-9]\{4\}-[0-9]\{2\}-[0-9]\{2\}T[0-9]\{2\}:[0-9]\{2\}:[0-9]\{2\}Z/<date>/g' | ids
+        -e 's/^\(  recovery  *\)[0-9]*\.[0-9]* s/\1S.SSSSSS s/' \
+        -e 's/"recovery_ns":[0-9]*/"recovery_ns":NS/' \
+        -e 's/[0-9]\{4\}-[0-9]\{2\}-[0-9]\{2\}T[0-9]\{2\}:[0-9]\{2\}:[0-9]\{2\}\(\.[0-9]\{3\}\)\{0,1\}Z/<date>/g' | ids
 }
 
 # Names ids by their first appearance in the case: a word of 12 hex digits (a short commit id)
-# becomes <idN>, one of 64 (a commit id, a root hash) <IDN>, where N is the same for a short id
-# and the full id it abbreviates. Equal hashes get equal names, so a transcript still shows
-# which ids are the same. The names live in $SCRATCH/ids, one "FIRST12 N" a line.
+# becomes <idN>, one of 64 (a commit id, a root hash, a public key) <IDN>, where N is the same
+# for a short id and the full id it abbreviates; one of 16 (a key's fingerprint) <fpN>. Equal
+# hashes get equal names, so a transcript still shows which ids are the same. The names live in
+# $SCRATCH/ids, one "FIRST12 N" (for a fingerprint "FINGERPRINT N") a line.
 ids() {
     awk -v map="$SCRATCH/ids" '
         BEGIN { while ((getline l < map) > 0) { split(l, f, " "); name[f[1]] = f[2]; n++ } }
@@ -30,11 +37,11 @@ ids() {
             while (match(s, /[0-9a-f]+/)) {
                 len = RLENGTH; pre = substr(s, 1, RSTART - 1); tok = substr(s, RSTART, len)
                 s = substr(s, RSTART + len)
-                if ((len == 12 || len == 64) && substr(pre, length(pre)) !~ /[A-Za-z0-9_]/ &&
-                    substr(s, 1, 1) !~ /[A-Za-z0-9_]/) {
-                    k = substr(tok, 1, 12)
+                if ((len == 12 || len == 16 || len == 64) &&
+                    substr(pre, length(pre)) !~ /[A-Za-z0-9_]/ && substr(s, 1, 1) !~ /[A-Za-z0-9_]/) {
+                    k = len == 16 ? tok : substr(tok, 1, 12)
                     if (!(k in name)) { name[k] = ++n; print k, n >> map }
-                    tok = (len == 12 ? "<id" : "<ID") name[k] ">"
+                    tok = (len == 12 ? "<id" : len == 16 ? "<fp" : "<ID") name[k] ">"
                 }
                 out = out pre tok
             }

@@ -3,6 +3,9 @@ run cairn --help
 run cairn --version
 run cairn help scan
 run cairn help merge
+run cairn help key
+run cairn help verify-proof
+run cairn oplog --help
 run cairn load --help
 run cairn help
 say usage errors: on stderr, exit 2
