@@ -16,6 +16,8 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +26,7 @@
 #include <sys/resource.h>
 #include <sys/statfs.h>
 #include <sys/utsname.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -37,6 +40,10 @@
 #define BYTES_PER_BLOCK 512 /* st_blocks unit */
 #define MAX_CACHE_MIB (1u << 20)
 #define MAX_REPEAT 99
+#define DEFAULT_TXNS 10000u
+/* Each workload draws its updates from its own range of bench_update() numbers, so that every
+ * engine gets the same ones whichever workloads run. */
+#define UPDATE_RANGE_SHIFT 40
 
 /* ---------------------------------------------------------------------------------------------
  * Engines: every adapter built into this binary. The cairn adapter is left out when the build
@@ -51,6 +58,7 @@ static const bench_engine *const all_engines[] = {
     &bench_engine_rocksdb,
     &bench_engine_leveldb,
     &bench_engine_sqlite,
+    &bench_engine_git,
 };
 #define N_ENGINES (sizeof all_engines / sizeof all_engines[0])
 _Static_assert(N_ENGINES <= MAX_ENGINES, "raise MAX_ENGINES");
@@ -211,11 +219,20 @@ static int uncache_one(const char *path, const struct stat *st, void *payload)
     return 0;
 }
 
-/* Formats a rate or size for the table: 561.2k, 14.1M, 112.3. */
-static void human(char *buf, size_t cap, double v, int is_size)
+/* What a workload's number is. */
+typedef enum value_kind {
+    VK_RATE,    /* operations per second: higher is better; printed as an integer */
+    VK_MIB,     /* a size in MiB: lower is better; two decimals */
+    VK_SECONDS  /* a duration in seconds: lower is better; three decimals */
+} value_kind;
+
+/* Formats a value for the table: 561.2k, 14.1M, 112.3 (MiB), 1.234 s. */
+static void human(char *buf, size_t cap, double v, value_kind kind)
 {
-    if (is_size)
+    if (kind == VK_MIB)
         snprintf(buf, cap, "%.1f", v);
+    else if (kind == VK_SECONDS)
+        snprintf(buf, cap, v < 10 ? "%.3f s" : "%.1f s", v);
     else if (v >= 1e6)
         snprintf(buf, cap, "%.2fM", v / 1e6);
     else if (v >= 1e3)
@@ -242,7 +259,15 @@ typedef struct ctx {
     phase timed;            /* the timed part of the workload, when it has one */
     int has_timed;
     char note[NOTE_SIZE];   /* side measurements, printed as a "# " line */
+    uint64_t txns;          /* transactions of txn and of txn8 (--txns) */
+    uint64_t next_update;   /* the next bench_update() number a workload draws */
 } ctx;
+
+/* Seconds since timed_start(), while the timed part runs. */
+static double timed_elapsed(const ctx *c)
+{
+    return now_s() - c->timed.wall;
+}
 
 static void timed_start(ctx *c)
 {
@@ -266,7 +291,7 @@ typedef enum needs {
 typedef struct workload {
     const char *name;
     const char *unit;
-    int is_size;  /* a size: smaller is better, printed in MiB */
+    value_kind kind;
     needs needs;
     /* Does the engine support it? The workload is skipped on engines where this is false. */
     int (*supported)(const bench_engine *e);
@@ -293,7 +318,7 @@ static int open_for_read(ctx *c, void **db)
 static int has_load(const bench_engine *e) { return e->load != NULL; }
 static int has_get(const bench_engine *e) { return e->get != NULL; }
 static int has_scan(const bench_engine *e) { return e->scan != NULL; }
-static int always(const bench_engine *e) { (void)e; return 1; }
+static int has_size(const bench_engine *e) { return !(e->flags & BENCH_VERSIONS_ONLY); }
 
 /* load: n puts in one transaction, timed until the commit is durable. settle and close are
  * timed apart and reported in the note, so work an engine defers past the commit shows. */
@@ -526,15 +551,487 @@ static int run_verify(ctx *c, double *out)
     return 0;
 }
 
+/* ---------------------------------------------------------------------------------------------
+ * Durability: many small durable transactions from one or several writer threads (txn, txn8),
+ * and recovery after a crash with the whole data set still in the log (recover)
+ * ------------------------------------------------------------------------------------------- */
+
+#define TXN_OPS 10    /* updates per transaction */
+#define TXN_THREADS 8 /* writers of txn8 */
+
+static int has_txn(const bench_engine *e) { return e->writer_open && e->txn && e->writer_close; }
+
+typedef struct txn_thread {
+    ctx *c;
+    void *db;
+    pthread_barrier_t *start;
+    uint64_t first, count; /* its transactions, by number */
+    uint64_t u0;           /* the update number of transaction 0's first update */
+    int rc;
+    pthread_t tid;
+} txn_thread;
+
+/* Fills a transaction's updates: TXN_OPS random existing keys with new values. */
+static void txn_ops(const bench_data *data, uint64_t u, uint8_t keys[][BENCH_KEY_SIZE],
+                    uint8_t vals[][BENCH_VALUE_SIZE], bench_kv *ops)
+{
+    for (unsigned j = 0; j < TXN_OPS; j++) {
+        bench_key(data, bench_update(data, u + j, vals[j]), keys[j]);
+        ops[j] = (bench_kv){ keys[j], BENCH_KEY_SIZE, vals[j], BENCH_VALUE_SIZE };
+    }
+}
+
+static void *txn_worker(void *arg)
+{
+    txn_thread *t = arg;
+    const bench_engine *e = t->c->eng;
+    void *w = NULL;
+    t->rc = e->writer_open(&w, t->db);
+    pthread_barrier_wait(t->start); /* every writer is open (or failed): go */
+    uint8_t keys[TXN_OPS][BENCH_KEY_SIZE], vals[TXN_OPS][BENCH_VALUE_SIZE];
+    bench_kv ops[TXN_OPS];
+    for (uint64_t k = t->first; k < t->first + t->count && t->rc == 0; k++) {
+        txn_ops(t->c->data, t->u0 + k * TXN_OPS, keys, vals, ops);
+        t->rc = e->txn(w, ops, TXN_OPS);
+    }
+    if (w)
+        e->writer_close(w);
+    return NULL;
+}
+
+/* After txn/txn8, on a reopened store: every key of each writer's last transaction holds an
+ * update of that key (another writer's later update of the same key also passes). */
+static int txn_check(ctx *c, const txn_thread *th, unsigned nthreads)
+{
+    void *db;
+    if (c->eng->open(&db, c->dir, 0, &c->cfg) != 0)
+        return BENCH_ERR;
+    int rc = 0;
+    for (unsigned k = 0; k < nthreads && rc == 0; k++) {
+        if (th[k].count == 0)
+            continue;
+        uint64_t u = th[k].u0 + (th[k].first + th[k].count - 1) * TXN_OPS;
+        for (unsigned j = 0; j < TXN_OPS && rc == 0; j++) {
+            uint8_t key[BENCH_KEY_SIZE], val[BENCH_VALUE_SIZE];
+            uint64_t i = bench_update(c->data, u + j, val);
+            const void *got;
+            size_t len;
+            bench_key(c->data, i, key);
+            rc = c->eng->get(db, key, sizeof key, &got, &len);
+            if (rc == 0 && !bench_is_update(i, got, len)) {
+                fprintf(stderr, "%s txn: key #%llu does not hold its update after reopening\n",
+                        c->eng->name, (unsigned long long)i);
+                rc = BENCH_ERR;
+            } else if (rc == BENCH_NOTFOUND) {
+                fprintf(stderr, "%s txn: key #%llu vanished\n", c->eng->name,
+                        (unsigned long long)i);
+            }
+        }
+    }
+    int crc = c->eng->close(db);
+    return rc != 0 || crc != 0 ? BENCH_ERR : 0;
+}
+
+/* txn, txn8: c->txns transactions of TXN_OPS updates each, split evenly over nthreads writers
+ * sharing one open store, timed from the moment every writer is open until the last one is
+ * done. Then the store is closed, reopened and checked. */
+static int run_txn(ctx *c, unsigned nthreads, double *out)
+{
+    void *db;
+    if (c->eng->open(&db, c->dir, 0, &c->cfg) != 0)
+        return BENCH_ERR;
+    txn_thread th[TXN_THREADS];
+    pthread_barrier_t start;
+    pthread_barrier_init(&start, NULL, nthreads + 1);
+    for (unsigned k = 0; k < nthreads; k++) {
+        uint64_t lo = c->txns * k / nthreads, hi = c->txns * (k + 1) / nthreads;
+        th[k] = (txn_thread){ c, db, &start, lo, hi - lo, c->next_update, 0, 0 };
+        if (pthread_create(&th[k].tid, NULL, txn_worker, &th[k]) != 0) {
+            fprintf(stderr, "cairn-bench: cannot start writer threads\n");
+            exit(1); /* the started ones wait at the barrier forever */
+        }
+    }
+    c->next_update += c->txns * TXN_OPS;
+    pthread_barrier_wait(&start);
+    timed_start(c);
+    int rc = 0;
+    for (unsigned k = 0; k < nthreads; k++) {
+        pthread_join(th[k].tid, NULL);
+        rc |= th[k].rc;
+    }
+    double secs = timed_stop(c);
+    pthread_barrier_destroy(&start);
+    double t0 = now_s();
+    int crc = c->eng->close(db);
+    double close_s = now_s() - t0;
+    if (rc != 0 || crc != 0 || txn_check(c, th, nthreads) != 0)
+        return BENCH_ERR;
+    *out = (double)c->txns / secs;
+    note(c, "%llu transactions of %d updates, %u writer%s; %.1f us per transaction; untimed "
+         "close after it %.3f s", (unsigned long long)c->txns, TXN_OPS, nthreads,
+         nthreads > 1 ? "s" : "", secs * 1e6 / (double)c->txns, close_s);
+    return 0;
+}
+
+static int run_txn1(ctx *c, double *out) { return run_txn(c, 1, out); }
+static int run_txn8(ctx *c, double *out) { return run_txn(c, TXN_THREADS, out); }
+
+static int has_recover(const bench_engine *e)
+{
+    return e->crash_load && e->crash_open && e->get && e->close;
+}
+
+#define CRASH_CHILD "--crash-child" /* argv[1] of the recover workload's child process */
+#define RECOVER_CHECK_KEYS 10000   /* keys read back (untimed) after the timed open and get */
+
+/* The recover workload's child: cairn-bench --crash-child ENGINE DIR N SEED. Writes the store
+ * with the engine's crash_load, then kills itself with SIGKILL: nothing is closed, flushed or
+ * checkpointed. Exits with a status (which the parent reports) only when something failed. */
+static int crash_child(int argc, char **argv)
+{
+    const bench_engine *e = NULL;
+    for (size_t i = 0; argc == 6 && i < N_ENGINES; i++)
+        if (strcmp(all_engines[i]->name, argv[2]) == 0)
+            e = all_engines[i];
+    char *end1, *end2;
+    bench_data data = { 0, 0 };
+    if (e) {
+        data.n = strtoull(argv[4], &end1, 10);
+        data.seed = strtoull(argv[5], &end2, 10);
+    }
+    if (!e || !e->crash_load || *end1 || *end2 || data.n == 0) {
+        fprintf(stderr, "cairn-bench: bad %s arguments\n", CRASH_CHILD);
+        return 2;
+    }
+    if (e->crash_load(argv[3], &data) != 0)
+        return 3;
+    fflush(NULL);
+    kill(getpid(), SIGKILL);
+    return 4; /* not reached */
+}
+
+/* Starts the child (fork, then exec of this program, so that it inherits no engine threads or
+ * locks of this process) and waits for it. Returns 0 when it died of SIGKILL. */
+static int crash_setup(ctx *c, const char *dir)
+{
+    char n[32], seed[32];
+    snprintf(n, sizeof n, "%llu", (unsigned long long)c->data->n);
+    snprintf(seed, sizeof seed, "%llu", (unsigned long long)c->data->seed);
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0) {
+        fprintf(stderr, "cairn-bench: fork: %s\n", strerror(errno));
+        return BENCH_ERR;
+    }
+    if (pid == 0) {
+        execl("/proc/self/exe", "cairn-bench", CRASH_CHILD, c->eng->name, dir, n, seed,
+              (char *)NULL);
+        fprintf(stderr, "cairn-bench: exec /proc/self/exe: %s\n", strerror(errno));
+        _exit(127);
+    }
+    int st;
+    while (waitpid(pid, &st, 0) < 0)
+        if (errno != EINTR) {
+            fprintf(stderr, "cairn-bench: waitpid: %s\n", strerror(errno));
+            return BENCH_ERR;
+        }
+    if (!WIFSIGNALED(st) || WTERMSIG(st) != SIGKILL) {
+        fprintf(stderr, "%s recover: the writing child %s %d instead of being killed\n",
+                c->eng->name, WIFEXITED(st) ? "exited with" : "died of signal",
+                WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st));
+        return BENCH_ERR;
+    }
+    return 0;
+}
+
+/* Reads key index i and compares its value with the loaded one. */
+static int check_loaded(ctx *c, void *db, uint64_t i)
+{
+    uint8_t key[BENCH_KEY_SIZE], want[BENCH_VALUE_SIZE];
+    const void *val;
+    size_t vlen;
+    bench_key(c->data, i, key);
+    int rc = c->eng->get(db, key, sizeof key, &val, &vlen);
+    if (rc == BENCH_NOTFOUND)
+        fprintf(stderr, "%s: key #%llu not found\n", c->eng->name, (unsigned long long)i);
+    if (rc != 0)
+        return BENCH_ERR;
+    bench_value(c->data, i, want);
+    if (vlen != sizeof want || memcmp(val, want, sizeof want) != 0) {
+        fprintf(stderr, "%s: key #%llu: wrong value\n", c->eng->name, (unsigned long long)i);
+        return BENCH_ERR;
+    }
+    return 0;
+}
+
+/* recover: a child writes n single-put records into a fresh store and is killed; timed: open
+ * what it left plus one get. Then, untimed, RECOVER_CHECK_KEYS keys are read back. */
+static int run_recover(ctx *c, double *out)
+{
+    size_t len = strlen(c->dir) + sizeof ".recover";
+    char *dir = malloc(len);
+    if (!dir)
+        return BENCH_ERR;
+    snprintf(dir, len, "%s.recover", c->dir);
+    double t0 = now_s();
+    int rc = crash_setup(c, dir);
+    double setup = now_s() - t0;
+    du u = { 0, 0, 0 };
+    if (rc == 0)
+        rc = walk(dir, du_one, &u);
+    void *db = NULL;
+    char desc[NOTE_SIZE / 2] = "";
+    if (rc == 0) {
+        timed_start(c);
+        rc = c->eng->crash_open(&db, dir, &c->cfg);
+        if (rc == 0)
+            rc = check_loaded(c, db, c->perm[0]);
+        *out = timed_stop(c);
+    }
+    for (uint64_t j = 1; rc == 0 && j < c->data->n && j < RECOVER_CHECK_KEYS; j++)
+        rc = check_loaded(c, db, c->perm[j]);
+    if (db && c->eng->describe)
+        c->eng->describe(db, desc, sizeof desc);
+    if (db && c->eng->close(db) != 0)
+        rc = BENCH_ERR;
+    if (rc == 0)
+        note(c, "the child wrote %llu records in %.1f s and was killed; left %.1f MiB in %u "
+             "files%s%s", (unsigned long long)c->data->n, setup, (double)u.apparent / MIB,
+             u.files, desc[0] ? "; " : "", desc);
+    remove_tree(dir);
+    free(dir);
+    return rc;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Versions: diff, commit and merge on the loaded table
+ * ------------------------------------------------------------------------------------------- */
+
+#define DIFF_SMALL 10         /* keys changed between the commits diff compares */
+#define DIFF_LARGE 1000       /* ... and diff1k */
+#define MERGE_KEYS 10         /* keys each side of a merge changes */
+#define MAX_DRAW DIFF_LARGE
+#define VERSION_MIN_SECONDS 1.0 /* a version workload repeats until its timed part took this */
+#define VERSION_MIN_ITERS 5     /* ... and it ran at least this often */
+#define VERSION_MAX_ITERS 100000
+#define VERSION_MAX_WALL 120.0  /* merge: stop repeating (untimed setup included) after this */
+#define MAIN_BRANCH "main"
+
+static int has_versions(const bench_engine *e)
+{
+    return e->vcommit && e->vdiff && e->vbranch && e->vswitch && e->vdelete && e->vmerge;
+}
+
+/* Whether a version workload repeats once more, after iters rounds that took secs timed. */
+static int again(uint64_t iters, double secs)
+{
+    return iters < VERSION_MAX_ITERS && (secs < VERSION_MIN_SECONDS || iters < VERSION_MIN_ITERS);
+}
+
+/* Updates of distinct keys, drawn by draw_updates(). */
+typedef struct draw {
+    uint8_t keys[MAX_DRAW][BENCH_KEY_SIZE];
+    uint8_t vals[MAX_DRAW][BENCH_VALUE_SIZE];
+    uint64_t idx[MAX_DRAW];
+    bench_kv ops[MAX_DRAW];
+    size_t n;
+    uint64_t new_digest; /* sum of bench_value_digest over the new values */
+} draw;
+
+/* Draws count updates of distinct keys (at most n / 2 of them), from update c->next_update on. */
+static void draw_updates(ctx *c, draw *d, size_t count)
+{
+    if (count > c->data->n / 2)
+        count = (size_t)(c->data->n / 2);
+    d->n = 0;
+    d->new_digest = 0;
+    while (d->n < count) {
+        uint64_t i = bench_update(c->data, c->next_update++, d->vals[d->n]);
+        int dup = 0;
+        for (size_t k = 0; k < d->n && !dup; k++)
+            dup = d->idx[k] == i;
+        if (dup)
+            continue;
+        d->idx[d->n] = i;
+        bench_key(c->data, i, d->keys[d->n]);
+        d->ops[d->n] = (bench_kv){ d->keys[d->n], BENCH_KEY_SIZE, d->vals[d->n],
+                                   BENCH_VALUE_SIZE };
+        d->new_digest += bench_value_digest(d->vals[d->n], BENCH_VALUE_SIZE);
+        d->n++;
+    }
+}
+
+/* Opens the loaded store for a version workload with a draw buffer. */
+static int version_open(ctx *c, void **db, draw **d)
+{
+    *d = malloc(sizeof **d);
+    if (!*d) {
+        fprintf(stderr, "cairn-bench: out of memory\n");
+        return BENCH_ERR;
+    }
+    if (c->eng->open(db, c->dir, 0, &c->cfg) != 0) {
+        free(*d);
+        return BENCH_ERR;
+    }
+    return 0;
+}
+
+static int version_close(ctx *c, void *db, draw *d, int rc)
+{
+    free(d);
+    return c->eng->close(db) != 0 || rc != 0 ? BENCH_ERR : 0;
+}
+
+/* Checks a diff's result: want changes whose new values sum to new_digest. */
+static int diff_check(ctx *c, uint64_t changed, uint64_t want, uint64_t digest,
+                      uint64_t new_digest)
+{
+    if (changed == want && digest == new_digest)
+        return 0;
+    fprintf(stderr, "%s diff: %llu changes (want %llu), new values %s\n", c->eng->name,
+            (unsigned long long)changed, (unsigned long long)want,
+            digest == new_digest ? "right" : "wrong");
+    return BENCH_ERR;
+}
+
+/* diff, diff1k: commit, change nkeys keys, commit; timed: the diff between the two commits,
+ * repeated. Each must report nkeys changes with the new values. */
+static int run_diff(ctx *c, size_t nkeys, double *out)
+{
+    void *db;
+    draw *d;
+    if (version_open(c, &db, &d) != 0)
+        return BENCH_ERR;
+    char base[BENCH_VERSION_ID_SIZE], head[BENCH_VERSION_ID_SIZE];
+    draw_updates(c, d, nkeys);
+    double t0 = now_s();
+    int rc = c->eng->vcommit(db, NULL, 0, base);
+    double t1 = now_s();
+    if (rc == 0)
+        rc = c->eng->vcommit(db, d->ops, d->n, head);
+    double t2 = now_s();
+    uint64_t changed = 0, digest = 0, iters = 0;
+    double secs = 0;
+    if (rc == 0) {
+        timed_start(c);
+        do {
+            rc = c->eng->vdiff(db, base, head, &changed, &digest);
+            if (rc == 0)
+                rc = diff_check(c, changed, d->n, digest, d->new_digest);
+        } while (rc == 0 && again(++iters, timed_elapsed(c)));
+        secs = timed_stop(c);
+    }
+    rc = version_close(c, db, d, rc);
+    if (rc != 0)
+        return rc;
+    *out = (double)iters / secs;
+    note(c, "%llu diffs of %zu changed keys (values read); untimed: committing the base %.3f s, "
+         "the change %.3f s", (unsigned long long)iters, (size_t)changed, t1 - t0, t2 - t1);
+    return 0;
+}
+
+static int run_diff10(ctx *c, double *out) { return run_diff(c, DIFF_SMALL, out); }
+static int run_diff1k(ctx *c, double *out) { return run_diff(c, DIFF_LARGE, out); }
+
+/* commit: timed, repeated: one put of an existing key and a commit of it. The last commit
+ * must differ from its parent by exactly that key (untimed check). */
+static int run_commit(ctx *c, double *out)
+{
+    void *db;
+    draw *d;
+    if (version_open(c, &db, &d) != 0)
+        return BENCH_ERR;
+    char prev[BENCH_VERSION_ID_SIZE], head[BENCH_VERSION_ID_SIZE];
+    int rc = c->eng->vcommit(db, NULL, 0, head);
+    uint64_t iters = 0;
+    double secs = 0;
+    if (rc == 0) {
+        timed_start(c);
+        do {
+            draw_updates(c, d, 1);
+            memcpy(prev, head, sizeof prev);
+            rc = c->eng->vcommit(db, d->ops, d->n, head);
+        } while (rc == 0 && again(++iters, timed_elapsed(c)));
+        secs = timed_stop(c);
+    }
+    uint64_t changed = 0, digest = 0;
+    if (rc == 0 && (rc = c->eng->vdiff(db, prev, head, &changed, &digest)) == 0)
+        rc = diff_check(c, changed, 1, digest, d->new_digest);
+    rc = version_close(c, db, d, rc);
+    if (rc != 0)
+        return rc;
+    *out = (double)iters / secs;
+    note(c, "%llu commits of one put each", (unsigned long long)iters);
+    return 0;
+}
+
+/* merge: per round, untimed: branches a and b from one base commit, each with a commit that
+ * changes MERGE_KEYS keys (20 distinct keys in all); timed: merging a into b (three-way, with
+ * a merge commit); untimed: the merge must differ from the base by all 20 keys, then back to
+ * main and both branches deleted. */
+static int run_merge(ctx *c, double *out)
+{
+    void *db;
+    draw *d;
+    if (version_open(c, &db, &d) != 0)
+        return BENCH_ERR;
+    char base[BENCH_VERSION_ID_SIZE], id[BENCH_VERSION_ID_SIZE];
+    int rc = c->eng->vcommit(db, NULL, 0, base);
+    uint64_t iters = 0;
+    double secs = 0, setup = 0;
+    timed_start(c);
+    while (rc == 0 && again(iters, secs) && timed_elapsed(c) < VERSION_MAX_WALL) {
+        char a[32], b[32];
+        snprintf(a, sizeof a, "bench-a%llu", (unsigned long long)iters);
+        snprintf(b, sizeof b, "bench-b%llu", (unsigned long long)iters);
+        draw_updates(c, d, 2 * MERGE_KEYS);
+        size_t half = d->n / 2;
+        double t0 = now_s();
+        if ((rc = c->eng->vbranch(db, a, base)) != 0 ||
+            (rc = c->eng->vcommit(db, d->ops, half, id)) != 0 ||
+            (rc = c->eng->vbranch(db, b, base)) != 0 ||
+            (rc = c->eng->vcommit(db, d->ops + half, d->n - half, id)) != 0)
+            break;
+        double t1 = now_s();
+        rc = c->eng->vmerge(db, a, id);
+        double t2 = now_s();
+        secs += t2 - t1;
+        setup += t1 - t0;
+        iters++;
+        uint64_t changed = 0, digest = 0;
+        if (rc == 0 && (rc = c->eng->vdiff(db, base, id, &changed, &digest)) == 0)
+            rc = diff_check(c, changed, d->n, digest, d->new_digest);
+        if (rc == 0 && (rc = c->eng->vswitch(db, MAIN_BRANCH)) == 0 &&
+            (rc = c->eng->vdelete(db, a)) == 0)
+            rc = c->eng->vdelete(db, b);
+    }
+    timed_stop(c);
+    rc = version_close(c, db, d, rc);
+    if (rc != 0)
+        return rc;
+    *out = (double)iters / secs;
+    note(c, "%llu merges of two branches changing %d keys each; timed: the merges only "
+         "(%.3f s); untimed: making the branches and their commits, %.1f ms per round",
+         (unsigned long long)iters, MERGE_KEYS, secs, setup * 1e3 / (double)iters);
+    return 0;
+}
+
 /* In the order they run. A new workload goes here (before the ones that would disturb it),
  * with a method at the end of bench_engine that its supported() checks. */
 static const workload all_workloads[] = {
-    { "load", "keys/s", 0, NEEDS_NOTHING, has_load, run_load },
-    { "size", "MiB", 1, NEEDS_LOADED, always, run_size },
-    { "get", "ops/s", 0, NEEDS_LOADED, has_get, run_get },
-    { "scan", "entries/s", 0, NEEDS_LOADED, has_scan, run_scan },
-    { "proof", "proofs/s", 0, NEEDS_LOADED, has_proofs, run_proof },
-    { "verify", "proofs/s", 0, NEEDS_LOADED, has_proofs, run_verify },
+    { "load", "keys/s", VK_RATE, NEEDS_NOTHING, has_load, run_load },
+    { "size", "MiB", VK_MIB, NEEDS_LOADED, has_size, run_size },
+    { "get", "ops/s", VK_RATE, NEEDS_LOADED, has_get, run_get },
+    { "scan", "entries/s", VK_RATE, NEEDS_LOADED, has_scan, run_scan },
+    { "proof", "proofs/s", VK_RATE, NEEDS_LOADED, has_proofs, run_proof },
+    { "verify", "proofs/s", VK_RATE, NEEDS_LOADED, has_proofs, run_verify },
+    { "txn", "txns/s", VK_RATE, NEEDS_LOADED, has_txn, run_txn1 },
+    { "txn8", "txns/s", VK_RATE, NEEDS_LOADED, has_txn, run_txn8 },
+    { "recover", "seconds", VK_SECONDS, NEEDS_NOTHING, has_recover, run_recover },
+    { "diff", "diffs/s", VK_RATE, NEEDS_LOADED, has_versions, run_diff10 },
+    { "diff1k", "diffs/s", VK_RATE, NEEDS_LOADED, has_versions, run_diff1k },
+    { "commit", "commits/s", VK_RATE, NEEDS_LOADED, has_versions, run_commit },
+    { "merge", "merges/s", VK_RATE, NEEDS_LOADED, has_versions, run_merge },
 };
 #define N_WORKLOADS (sizeof all_workloads / sizeof all_workloads[0])
 _Static_assert(N_WORKLOADS <= MAX_WORKLOADS, "raise MAX_WORKLOADS");
@@ -553,6 +1050,7 @@ typedef struct options {
     const char *dir;      /* parent of the run's fresh directory */
     const char *baseline; /* the engine the RATIO lines divide by the others */
     uint64_t repeat;      /* runs of everything; results are medians */
+    uint64_t txns;        /* transactions of txn and txn8 */
     int keep;
     int cold;
 } options;
@@ -578,10 +1076,11 @@ static void usage(FILE *f)
             "  --cache-mib=N       give every engine's own cache N MiB (SQLite page cache,\n"
             "                      RocksDB/LevelDB block cache, cairn chunk cache; LMDB has\n"
             "                      none); default: each engine's default\n"
+            "  --txns=N            transactions of txn, and in all of txn8 (default %u)\n"
             "  --repeat=N          run everything N times (engines interleaved) and report\n"
             "                      medians (default 1)\n"
             "  --baseline=ENGINE   the numerator of the RATIO lines (default %s)\n",
-            DEFAULT_N, DEFAULT_SEED, DEFAULT_BASELINE);
+            DEFAULT_N, DEFAULT_SEED, DEFAULT_TXNS, DEFAULT_BASELINE);
 }
 
 static int parse_u64(const char *s, uint64_t *out, const char *what)
@@ -668,6 +1167,7 @@ static int parse_args(options *o, int argc, char **argv)
     o->seed = DEFAULT_SEED;
     o->baseline = DEFAULT_BASELINE;
     o->repeat = 1;
+    o->txns = DEFAULT_TXNS;
     o->dir = getenv("TMPDIR") && *getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
     for (int i = 1; i < argc; i++) {
         char *a = argv[i], *v;
@@ -680,6 +1180,8 @@ static int parse_args(options *o, int argc, char **argv)
             rc = parse_u64(v, &o->n, "--n");
         else if ((v = opt_value(a, "--seed")))
             rc = parse_u64(v, &o->seed, "--seed");
+        else if ((v = opt_value(a, "--txns")))
+            rc = parse_u64(v, &o->txns, "--txns");
         else if ((v = opt_value(a, "--repeat")))
             rc = parse_u64(v, &o->repeat, "--repeat");
         else if ((v = opt_value(a, "--cache-mib")))
@@ -709,6 +1211,10 @@ static int parse_args(options *o, int argc, char **argv)
     }
     if (o->cache_mib > MAX_CACHE_MIB) {
         fprintf(stderr, "cairn-bench: --cache-mib must be at most %u\n", MAX_CACHE_MIB);
+        return BENCH_ERR;
+    }
+    if (o->txns < 1 || o->txns > UINT32_MAX) {
+        fprintf(stderr, "cairn-bench: --txns must be 1..%u\n", UINT32_MAX);
         return BENCH_ERR;
     }
     if (o->n < 1 || o->n > UINT32_MAX) {
@@ -831,7 +1337,7 @@ static void summarize(result *r, double *min, double *max)
 /* A result as the BENCH lines print it: MiB with two decimals, rates as integers. */
 static const char *fmt_value(char *buf, size_t cap, const workload *wl, double v)
 {
-    snprintf(buf, cap, wl->is_size ? "%.2f" : "%.0f", v);
+    snprintf(buf, cap, wl->kind == VK_MIB ? "%.2f" : wl->kind == VK_SECONDS ? "%.3f" : "%.0f", v);
     return buf;
 }
 
@@ -873,9 +1379,24 @@ static void print_ratios(const options *o, result res[][MAX_ENGINES])
     }
     for (size_t w = 0; w < N_WORKLOADS; w++)
         for (size_t e = 0; e < o->n_engines; e++)
-            if (e != b && res[w][b].st == ST_OK && res[w][e].st == ST_OK)
+            if (e != b && res[w][b].st == ST_OK && res[w][e].st == ST_OK &&
+                !(all_workloads[w].run == run_recover && (o->engines[e]->flags & BENCH_NO_LOG)))
                 printf("RATIO %s %s/%s %.2f\n", all_workloads[w].name, o->baseline,
                        o->engines[e]->name, res[w][b].value / res[w][e].value);
+}
+
+/* How each engine's durable transactions scale from one writer to TXN_THREADS. */
+static void print_scaling(const options *o, result res[][MAX_ENGINES])
+{
+    size_t t1 = 0, t8 = 0;
+    for (size_t w = 0; w < N_WORKLOADS; w++) {
+        t1 = all_workloads[w].run == run_txn1 ? w : t1;
+        t8 = all_workloads[w].run == run_txn8 ? w : t8;
+    }
+    for (size_t e = 0; e < o->n_engines; e++)
+        if (res[t1][e].st == ST_OK && res[t8][e].st == ST_OK)
+            printf("SCALE txn8/txn %s %.2f\n", o->engines[e]->name,
+                   res[t8][e].value / res[t1][e].value);
 }
 
 static void print_table(const options *o, result res[][MAX_ENGINES])
@@ -892,7 +1413,7 @@ static void print_table(const options *o, result res[][MAX_ENGINES])
             char cell[32];
             const result *r = &res[w][e];
             if (r->st == ST_OK)
-                human(cell, sizeof cell, r->value, all_workloads[w].is_size);
+                human(cell, sizeof cell, r->value, all_workloads[w].kind);
             else
                 snprintf(cell, sizeof cell, "%s", r->st == ST_SKIP ? "n/a" : r->st == ST_FAIL
                                                                               ? "FAIL" : "-");
@@ -900,8 +1421,8 @@ static void print_table(const options *o, result res[][MAX_ENGINES])
         }
         printf("\n");
     }
-    printf("(rates: higher is better; size: apparent MiB after load, lower is better; "
-           "RATIO = %s's number / the peer's%s)\n", o->baseline,
+    printf("(rates: higher is better; size: apparent MiB after load, and recover: seconds, "
+           "lower is better; RATIO = %s's number / the peer's%s)\n", o->baseline,
            o->repeat > 1 ? "; medians of --repeat runs" : "");
 }
 
@@ -960,6 +1481,7 @@ static void run_engine(const options *o, size_t e, unsigned run, const char *bas
             continue;
         }
         fprintf(stderr, "cairn-bench: %s %s...\n", wl->name, c->eng->name);
+        c->next_update = (uint64_t)w << UPDATE_RANGE_SHIFT;
         c->note[0] = 0;
         c->has_timed = 0;
         double v = 0;
@@ -968,7 +1490,12 @@ static void run_engine(const options *o, size_t e, unsigned run, const char *bas
             printf("# FAIL %s %s (see stderr)\n", wl->name, c->eng->name);
         } else {
             loaded |= is_loader;
-            if (o->want[w] && r->st != ST_FAIL) {
+            if (is_loader && (c->eng->flags & BENCH_VERSIONS_ONLY)) {
+                /* the data the version workloads need, not a result to compare */
+                r->st = ST_SKIP;
+                printf("# %s %s: %.0f %s (not a result: %s is a peer for the version "
+                       "workloads only)\n", wl->name, c->eng->name, v, wl->unit, c->eng->name);
+            } else if (o->want[w] && r->st != ST_FAIL) {
                 r->st = ST_OK;
                 r->values[r->runs++] = v;
                 if (o->repeat == 1)
@@ -990,6 +1517,8 @@ static void run_engine(const options *o, size_t e, unsigned run, const char *bas
 
 int main(int argc, char **argv)
 {
+    if (argc > 1 && strcmp(argv[1], CRASH_CHILD) == 0)
+        return crash_child(argc, argv);
     options o;
     if (parse_args(&o, argc, argv) != 0)
         return 2;
@@ -1034,12 +1563,14 @@ int main(int argc, char **argv)
     c.cold = o.cold;
     c.base = base;
     c.cfg.cache_bytes = (size_t)o.cache_mib << 20;
+    c.txns = o.txns;
     for (unsigned run = 1; run <= o.repeat; run++)
         for (size_t e = 0; e < o.n_engines; e++)
             run_engine(&o, e, run, base, &c, res);
 
     finish_results(&o, res);
     print_ratios(&o, res);
+    print_scaling(&o, res);
     print_table(&o, res);
 
     if (o.keep)

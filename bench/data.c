@@ -21,6 +21,11 @@
 #define STREAM_KEY 0x6b6579732d2d2d31ull   /* "keys---1" */
 #define STREAM_VALUE 0x76616c7565732d32ull /* "values-2" */
 #define STREAM_PERM 0x7065726d2d2d2d33ull  /* "perm---3" */
+#define STREAM_UPDATE_KEY 0x7570642d6b657934ull /* "upd-key4" */
+#define STREAM_UPDATE_VAL 0x7570642d76616c35ull /* "upd-val5" */
+/* The first 8 bytes of an update's value: this tag xor the key's index, so a reader can tell
+ * an updated value from the loaded one (and from an update of another key). */
+#define UPDATE_TAG 0x5550444154454421ull    /* "UPDATED!" */
 
 #define WORD 8
 #define KEY_WORDS (BENCH_KEY_SIZE / WORD)
@@ -84,6 +89,30 @@ uint64_t bench_value_digest(const void *val, size_t len)
     for (; i < len; i++)
         sum += (uint64_t)p[i] << (8 * (i % WORD));
     return sum;
+}
+
+uint64_t bench_update(const bench_data *data, uint64_t u, uint8_t val[BENCH_VALUE_SIZE])
+{
+    uint64_t i = stream_word(stream_base(data, STREAM_UPDATE_KEY), u) % data->n;
+    uint64_t base = stream_base(data, STREAM_UPDATE_VAL);
+    uint8_t buf[VALUE_WORDS * WORD];
+    for (unsigned w = 0; w < VALUE_WORDS; w++) {
+        uint64_t x = stream_word(base, u * VALUE_WORDS + w);
+        memcpy(buf + w * WORD, &x, WORD);
+    }
+    uint64_t tag = UPDATE_TAG ^ i;
+    memcpy(buf, &tag, WORD);
+    memcpy(val, buf, BENCH_VALUE_SIZE);
+    return i;
+}
+
+int bench_is_update(uint64_t i, const void *val, size_t len)
+{
+    uint64_t tag;
+    if (len != BENCH_VALUE_SIZE)
+        return 0;
+    memcpy(&tag, val, WORD);
+    return tag == (UPDATE_TAG ^ i);
 }
 
 uint32_t *bench_permutation(const bench_data *data)

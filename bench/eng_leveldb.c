@@ -8,12 +8,23 @@
  * (untimed) is leveldb_compact_range over everything, which writes the memtable into table files
  * and compacts them; otherwise the data would sit in the log until the next open rewrote it, and
  * background compaction would then run during the read workloads.
+ *
+ * txn/txn8: one DB shared by the writers (LevelDB groups queued writers into one log write and
+ * sync); each writer has its own WriteBatch, written with sync=1. recover: the child opens with
+ * a 1 GiB write buffer, so the data is only in the log, and writes n single puts with sync=0
+ * (each record reaches the OS), the last with sync=1. The reopen uses the same options;
+ * LevelDB replays the log and, as it does after every recovery (reuse_logs is off), writes the
+ * recovered memtable to a level-0 table before leveldb_open returns.
  */
 #include "bench.h"
 
 #include <leveldb/c.h>
 #include <stdio.h>
 #include <stdlib.h>
+
+/* recover: large enough that nothing is flushed; 1 GiB is the most LevelDB takes (it clips
+ * larger values through an int, so 4 GiB would become its 64 KiB minimum) */
+#define CRASH_WRITE_BUFFER ((size_t)1 << 30)
 
 typedef struct ldb_db {
     leveldb_t *db;
@@ -54,13 +65,16 @@ static int ldb_close(void *h)
     return 0;
 }
 
-static int ldb_open(void **out, const char *dir, int create, const bench_config *cfg)
+static int open_with(void **out, const char *dir, int create, const bench_config *cfg,
+                     size_t write_buffer)
 {
     ldb_db *db = calloc(1, sizeof *db);
     if (!db)
         return fail("calloc", NULL);
     db->opts = leveldb_options_create();
     db->ropts = leveldb_readoptions_create();
+    if (write_buffer)
+        leveldb_options_set_write_buffer_size(db->opts, write_buffer);
     leveldb_options_set_create_if_missing(db->opts, (unsigned char)create);
     if (cfg->cache_bytes) {
         db->cache = leveldb_cache_create_lru(cfg->cache_bytes);
@@ -75,6 +89,11 @@ static int ldb_open(void **out, const char *dir, int create, const bench_config 
     }
     *out = db;
     return 0;
+}
+
+static int ldb_open(void **out, const char *dir, int create, const bench_config *cfg)
+{
+    return open_with(out, dir, create, cfg, 0);
 }
 
 static int ldb_load(void *h, const bench_data *data)
@@ -137,10 +156,83 @@ static int ldb_scan(void *h, bench_scan_fn cb, void *payload)
     return stop;
 }
 
+/* ---- txn, txn8: the DB is shared; each writer has its own batch and synced write options ---- */
+
+typedef struct ldb_writer {
+    leveldb_t *db;
+    leveldb_writeoptions_t *wopts;
+    leveldb_writebatch_t *batch;
+} ldb_writer;
+
+static int ldb_writer_open(void **out, void *h)
+{
+    ldb_writer *w = calloc(1, sizeof *w);
+    if (!w)
+        return fail("calloc", NULL);
+    w->db = ((ldb_db *)h)->db;
+    w->wopts = leveldb_writeoptions_create();
+    leveldb_writeoptions_set_sync(w->wopts, 1);
+    w->batch = leveldb_writebatch_create();
+    *out = w;
+    return 0;
+}
+
+static void ldb_writer_close(void *h)
+{
+    ldb_writer *w = h;
+    if (!w)
+        return;
+    leveldb_writebatch_destroy(w->batch);
+    leveldb_writeoptions_destroy(w->wopts);
+    free(w);
+}
+
+static int ldb_txn(void *h, const bench_kv *ops, size_t n)
+{
+    ldb_writer *w = h;
+    leveldb_writebatch_clear(w->batch);
+    for (size_t i = 0; i < n; i++)
+        leveldb_writebatch_put(w->batch, ops[i].key, ops[i].klen, ops[i].val, ops[i].vlen);
+    char *err = NULL;
+    leveldb_write(w->db, w->wopts, w->batch, &err);
+    return err ? fail("leveldb_write(sync)", err) : 0;
+}
+
+/* ---- recover ---- */
+
+static int ldb_crash_load(const char *dir, const bench_data *data)
+{
+    void *h = NULL;
+    bench_config cfg = { 0 };
+    if (open_with(&h, dir, 1, &cfg, CRASH_WRITE_BUFFER) != 0)
+        return BENCH_ERR;
+    ldb_db *db = h;
+    leveldb_writeoptions_t *relaxed = leveldb_writeoptions_create(), *durable = leveldb_writeoptions_create();
+    leveldb_writeoptions_set_sync(durable, 1);
+    uint8_t key[BENCH_KEY_SIZE], val[BENCH_VALUE_SIZE];
+    char *err = NULL;
+    for (uint64_t i = 0; i < data->n && !err; i++) {
+        bench_key(data, i, key);
+        bench_value(data, i, val);
+        leveldb_put(db->db, i + 1 < data->n ? relaxed : durable, (const char *)key, sizeof key,
+                (const char *)val, sizeof val, &err);
+    }
+    leveldb_writeoptions_destroy(relaxed);
+    leveldb_writeoptions_destroy(durable);
+    return err ? fail("leveldb_put", err) : 0; /* left open: the driver kills this process now */
+}
+
+static int ldb_crash_open(void **out, const char *dir, const bench_config *cfg)
+{
+    return open_with(out, dir, 0, cfg, CRASH_WRITE_BUFFER);
+}
+
 const bench_engine bench_engine_leveldb = {
     .name = "leveldb",
     .settings = "default options + create_if_missing (default compression), one WriteBatch "
-                "written with sync=1; compact_range(all) before measuring size",
+                "written with sync=1; compact_range(all) before measuring size; txn: one shared DB, a WriteBatch "
+                "per transaction written with sync=1; recover: 1 GiB write buffer, sync=0 "
+                "puts, the last sync=1",
     .version = ldb_version,
     .open = ldb_open,
     .close = ldb_close,
@@ -148,4 +240,9 @@ const bench_engine bench_engine_leveldb = {
     .settle = ldb_settle,
     .get = ldb_get,
     .scan = ldb_scan,
+    .writer_open = ldb_writer_open,
+    .txn = ldb_txn,
+    .writer_close = ldb_writer_close,
+    .crash_load = ldb_crash_load,
+    .crash_open = ldb_crash_open,
 };

@@ -8,12 +8,24 @@
  * WAL on return. settle (untimed) is rocksdb_flush with wait=1, so the size is measured with
  * the data in SST files rather than in the WAL. Reads use default read options and the plain
  * rocksdb_get (a malloc'd copy per value, as LevelDB's and cairn's C APIs also return).
+ *
+ * txn/txn8: one DB shared by the writers (RocksDB groups concurrent writes into one WAL write
+ * and sync); each writer has its own WriteBatch, written with sync=1. recover: the child opens
+ * with a 1 GiB write buffer, so nothing is flushed and the data is only in the WAL, and writes
+ * n single puts with sync=0 (the WAL is written to the OS at each write), the last with sync=1.
+ * The reopen uses the same options; RocksDB then replays the WAL and, by default
+ * (avoid_flush_during_recovery=false), writes the recovered memtable to an L0 file before
+ * rocksdb_open returns.
  */
 #include "bench.h"
 
 #include <rocksdb/c.h>
 #include <stdio.h>
 #include <stdlib.h>
+
+/* recover: large enough that nothing is flushed; 1 GiB is the most LevelDB takes (it clips
+ * larger values through an int, so 4 GiB would become its 64 KiB minimum) */
+#define CRASH_WRITE_BUFFER ((size_t)1 << 30)
 
 #ifndef ROCKSDB_PC_VERSION
 #define ROCKSDB_PC_VERSION "unknown"
@@ -61,13 +73,16 @@ static int rocks_close(void *h)
     return 0;
 }
 
-static int rocks_open(void **out, const char *dir, int create, const bench_config *cfg)
+static int open_with(void **out, const char *dir, int create, const bench_config *cfg,
+                     size_t write_buffer)
 {
     rocks_db *db = calloc(1, sizeof *db);
     if (!db)
         return fail("calloc", NULL);
     db->opts = rocksdb_options_create();
     db->ropts = rocksdb_readoptions_create();
+    if (write_buffer)
+        rocksdb_options_set_write_buffer_size(db->opts, write_buffer);
     rocksdb_options_set_create_if_missing(db->opts, create);
     if (cfg->cache_bytes) {
         db->cache = rocksdb_cache_create_lru(cfg->cache_bytes);
@@ -84,6 +99,11 @@ static int rocks_open(void **out, const char *dir, int create, const bench_confi
     }
     *out = db;
     return 0;
+}
+
+static int rocks_open(void **out, const char *dir, int create, const bench_config *cfg)
+{
+    return open_with(out, dir, create, cfg, 0);
 }
 
 static int rocks_load(void *h, const bench_data *data)
@@ -150,10 +170,83 @@ static int rocks_scan(void *h, bench_scan_fn cb, void *payload)
     return stop;
 }
 
+/* ---- txn, txn8: the DB is shared; each writer has its own batch and synced write options ---- */
+
+typedef struct rocks_writer {
+    rocksdb_t *db;
+    rocksdb_writeoptions_t *wopts;
+    rocksdb_writebatch_t *batch;
+} rocks_writer;
+
+static int rocks_writer_open(void **out, void *h)
+{
+    rocks_writer *w = calloc(1, sizeof *w);
+    if (!w)
+        return fail("calloc", NULL);
+    w->db = ((rocks_db *)h)->db;
+    w->wopts = rocksdb_writeoptions_create();
+    rocksdb_writeoptions_set_sync(w->wopts, 1);
+    w->batch = rocksdb_writebatch_create();
+    *out = w;
+    return 0;
+}
+
+static void rocks_writer_close(void *h)
+{
+    rocks_writer *w = h;
+    if (!w)
+        return;
+    rocksdb_writebatch_destroy(w->batch);
+    rocksdb_writeoptions_destroy(w->wopts);
+    free(w);
+}
+
+static int rocks_txn(void *h, const bench_kv *ops, size_t n)
+{
+    rocks_writer *w = h;
+    rocksdb_writebatch_clear(w->batch);
+    for (size_t i = 0; i < n; i++)
+        rocksdb_writebatch_put(w->batch, ops[i].key, ops[i].klen, ops[i].val, ops[i].vlen);
+    char *err = NULL;
+    rocksdb_write(w->db, w->wopts, w->batch, &err);
+    return err ? fail("rocksdb_write(sync)", err) : 0;
+}
+
+/* ---- recover ---- */
+
+static int rocks_crash_load(const char *dir, const bench_data *data)
+{
+    void *h = NULL;
+    bench_config cfg = { 0 };
+    if (open_with(&h, dir, 1, &cfg, CRASH_WRITE_BUFFER) != 0)
+        return BENCH_ERR;
+    rocks_db *db = h;
+    rocksdb_writeoptions_t *relaxed = rocksdb_writeoptions_create(), *durable = rocksdb_writeoptions_create();
+    rocksdb_writeoptions_set_sync(durable, 1);
+    uint8_t key[BENCH_KEY_SIZE], val[BENCH_VALUE_SIZE];
+    char *err = NULL;
+    for (uint64_t i = 0; i < data->n && !err; i++) {
+        bench_key(data, i, key);
+        bench_value(data, i, val);
+        rocksdb_put(db->db, i + 1 < data->n ? relaxed : durable, (const char *)key, sizeof key,
+                (const char *)val, sizeof val, &err);
+    }
+    rocksdb_writeoptions_destroy(relaxed);
+    rocksdb_writeoptions_destroy(durable);
+    return err ? fail("rocksdb_put", err) : 0; /* left open: the driver kills this process now */
+}
+
+static int rocks_crash_open(void **out, const char *dir, const bench_config *cfg)
+{
+    return open_with(out, dir, 0, cfg, CRASH_WRITE_BUFFER);
+}
+
 const bench_engine bench_engine_rocksdb = {
     .name = "rocksdb",
     .settings = "default options + create_if_missing (default compression), one WriteBatch "
-                "written with sync=1; flush(wait) before measuring size",
+                "written with sync=1; flush(wait) before measuring size; txn: one shared DB, a WriteBatch "
+                "per transaction written with sync=1; recover: 1 GiB write buffer, sync=0 "
+                "puts, the last sync=1",
     .version = rocks_version,
     .open = rocks_open,
     .close = rocks_close,
@@ -161,4 +254,9 @@ const bench_engine bench_engine_rocksdb = {
     .settle = rocks_settle,
     .get = rocks_get,
     .scan = rocks_scan,
+    .writer_open = rocks_writer_open,
+    .txn = rocks_txn,
+    .writer_close = rocks_writer_close,
+    .crash_load = rocks_crash_load,
+    .crash_open = rocks_crash_open,
 };

@@ -8,20 +8,35 @@
  * transaction of prepared INSERTs. Reads use prepared statements inside one read transaction
  * per handle, begun at the first read (as the LMDB adapter's reads); the scan is
  * SELECT k,v FROM kv ORDER BY k.
+ *
+ * txn/txn8: each writer opens its own connection (same pragmas, busy_timeout 60 s) and runs
+ * BEGIN IMMEDIATE, a prepared UPDATE kv SET v=? WHERE k=? per put, COMMIT: IMMEDIATE takes the
+ * write lock up front, so concurrent writers wait in the busy handler instead of failing with
+ * SQLITE_BUSY_SNAPSHOT. recover: the child sets wal_autocheckpoint=0 and a 1 GiB page cache and
+ * inserts the n rows in one transaction (committed with synchronous=FULL), so every page is in
+ * the WAL once and nothing is checkpointed. SQLite's WAL holds pages, not records: n one-row
+ * transactions would leave a WAL of n pages or more (4 GB for a million). The reopen (also
+ * wal_autocheckpoint=0) rebuilds the WAL index from the whole WAL at the first read.
  */
 #include "bench.h"
 
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #define SQLITE_FILE "kv.sqlite"
 #define KIB 1024u /* PRAGMA cache_size=-N counts KiB */
+#define BUSY_TIMEOUT_MS 60000
+#define CRASH_CACHE_SIZE "PRAGMA cache_size=-1048576" /* 1 GiB: the load never spills */
 
 typedef struct sql_db {
     sqlite3 *db;
     sqlite3_stmt *get;  /* prepared at the first get */
     int in_read_txn;
+    char *dir;          /* for the writers' connections */
+    bench_config cfg;
+    sqlite3_stmt *update; /* a writer's prepared UPDATE */
 } sql_db;
 
 static int fail(sql_db *db, const char *what)
@@ -47,6 +62,8 @@ static int sql_close(void *h)
         return 0;
     int rc = 0;
     sqlite3_finalize(db->get);
+    sqlite3_finalize(db->update);
+    free(db->dir);
     if (db->in_read_txn)
         rc = exec(db, "COMMIT");
     if (sqlite3_close(db->db) != SQLITE_OK)
@@ -71,11 +88,15 @@ static int sql_open(void **out, const char *dir, int create, const bench_config 
         return BENCH_ERR;
     char *path = bench_path(dir, SQLITE_FILE);
     sql_db *db = calloc(1, sizeof *db);
-    if (!path || !db) {
+    char *dir_copy = strdup(dir);
+    if (!path || !db || !dir_copy) {
         free(path);
         free(db);
+        free(dir_copy);
         return fail(NULL, "out of memory");
     }
+    db->dir = dir_copy;
+    db->cfg = *cfg;
     int flags = SQLITE_OPEN_READWRITE | (create ? SQLITE_OPEN_CREATE : 0);
     int rc = sqlite3_open_v2(path, &db->db, flags, NULL);
     free(path);
@@ -171,10 +192,78 @@ static int sql_scan(void *h, bench_scan_fn cb, void *payload)
     return stop;
 }
 
+/* ---- txn, txn8: a connection per writer ---- */
+
+static int sql_writer_open(void **out, void *h)
+{
+    sql_db *db = h, *w;
+    if (sql_open((void **)&w, db->dir, 0, &db->cfg) != 0)
+        return BENCH_ERR;
+    if (sqlite3_busy_timeout(w->db, BUSY_TIMEOUT_MS) != SQLITE_OK ||
+        sqlite3_prepare_v2(w->db, "UPDATE kv SET v = ?2 WHERE k = ?1", -1, &w->update, NULL) !=
+            SQLITE_OK) {
+        fail(w, "writer");
+        sql_close(w);
+        return BENCH_ERR;
+    }
+    *out = w;
+    return 0;
+}
+
+static void sql_writer_close(void *w)
+{
+    sql_close(w);
+}
+
+static int sql_txn(void *h, const bench_kv *ops, size_t n)
+{
+    sql_db *w = h;
+    if (exec(w, "BEGIN IMMEDIATE") != 0)
+        return BENCH_ERR;
+    for (size_t i = 0; i < n; i++) {
+        sqlite3_bind_blob(w->update, 1, ops[i].key, (int)ops[i].klen, SQLITE_STATIC);
+        sqlite3_bind_blob(w->update, 2, ops[i].val, (int)ops[i].vlen, SQLITE_STATIC);
+        int rc = sqlite3_step(w->update);
+        sqlite3_reset(w->update);
+        if (rc != SQLITE_DONE || sqlite3_changes(w->db) != 1) {
+            fail(w, rc != SQLITE_DONE ? "UPDATE" : "UPDATE of a missing key");
+            exec(w, "ROLLBACK");
+            return BENCH_ERR;
+        }
+    }
+    return exec(w, "COMMIT");
+}
+
+/* ---- recover ---- */
+
+static int sql_crash_load(const char *dir, const bench_data *data)
+{
+    void *h = NULL;
+    bench_config cfg = { 0 };
+    if (sql_open(&h, dir, 1, &cfg) != 0)
+        return BENCH_ERR;
+    if (exec(h, "PRAGMA wal_autocheckpoint=0") != 0 || exec(h, CRASH_CACHE_SIZE) != 0)
+        return BENCH_ERR;
+    return sql_load(h, data); /* left open: the driver kills this process now */
+}
+
+static int sql_crash_open(void **out, const char *dir, const bench_config *cfg)
+{
+    if (sql_open(out, dir, 0, cfg) != 0)
+        return BENCH_ERR;
+    if (exec(*out, "PRAGMA wal_autocheckpoint=0") != 0) {
+        sql_close(*out);
+        return BENCH_ERR;
+    }
+    return 0;
+}
+
 const bench_engine bench_engine_sqlite = {
     .name = "sqlite",
     .settings = "WITHOUT ROWID table, journal_mode=WAL, synchronous=FULL, one transaction of "
-                "prepared INSERTs; reads in one read txn",
+                "prepared INSERTs; reads in one read txn; txn: a connection per writer, "
+                "busy_timeout 60 s, BEGIN IMMEDIATE..COMMIT; recover: wal_autocheckpoint=0, one "
+                "transaction",
     .version = sql_version,
     .open = sql_open,
     .close = sql_close,
@@ -182,4 +271,9 @@ const bench_engine bench_engine_sqlite = {
     .settle = NULL,
     .get = sql_get,
     .scan = sql_scan,
+    .writer_open = sql_writer_open,
+    .txn = sql_txn,
+    .writer_close = sql_writer_close,
+    .crash_load = sql_crash_load,
+    .crash_open = sql_crash_open,
 };

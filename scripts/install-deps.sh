@@ -10,7 +10,7 @@ set -eu
 PKGS="build-essential cmake pkg-config git ca-certificates clang libclang-rt-dev
 libssl-dev libsodium-dev libzstd-dev libxxhash-dev libcurl4-openssl-dev libjansson-dev
 libmicrohttpd-dev libsqlite3-dev libpq-dev"
-BENCH_PKGS="liblmdb-dev librocksdb-dev libleveldb-dev libsqlite3-dev git"
+BENCH_PKGS="liblmdb-dev librocksdb-dev libleveldb-dev libsqlite3-dev git libgit2-dev zlib1g-dev"
 
 want=$PKGS
 [ "${1:-}" = "--bench" ] && want="$PKGS $BENCH_PKGS"
