@@ -120,7 +120,7 @@ static int ask(pass *out, const char *prompt)
     sa.sa_handler = on_signal;
     sigemptyset(&sa.sa_mask);
     for (size_t i = 0; i < NSTOP; i++) sigaction(STOP_SIGNALS[i], &sa, &old[i]);
-    size_t n;
+    size_t n = 0;
     int code = read_quiet(out, &n, prompt, &saved);
     for (size_t i = 0; i < NSTOP; i++) sigaction(STOP_SIGNALS[i], &old[i], NULL);
     return code == EXIT_OK ? pass_check(out, n, "terminal") : code;
