@@ -27,7 +27,8 @@ static const optspec OPTS[OPT__COUNT] = {
     [OPT_PASSPHRASE_FILE] = { "--passphrase-file", true, 0 },
     [OPT_SIGN] = { "--sign", true, 0 },          [OPT_KEY_DIR] = { "--key-dir", true, 0 },
     [OPT_OUTPUT] = { "--output", true, 'o' },    [OPT_ROOT] = { "--root", true, 0 },
-    [OPT_SINCE] = { "--since", true, 0 },
+    [OPT_SINCE] = { "--since", true, 0 },        [OPT_DRY_RUN] = { "--dry-run", false, 0 },
+    [OPT_REACHABLE_ONLY] = { "--reachable-only", false, 0 },
     [OPT_HELP] = { "--help", false, 'h' },       [OPT_VERSION] = { "--version", false, 0 },
 };
 

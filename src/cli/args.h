@@ -44,6 +44,8 @@ enum cli_opt {
     OPT_OUTPUT,              /* prove */
     OPT_ROOT,                /* verify-proof */
     OPT_SINCE,               /* oplog */
+    OPT_DRY_RUN,             /* gc */
+    OPT_REACHABLE_ONLY,      /* verify */
     OPT_HELP,
     OPT_VERSION,
     OPT__COUNT

@@ -113,5 +113,7 @@ int cmd_prove(const cli_args *a);
 int cmd_verify_proof(const cli_args *a);
 int cmd_oplog(const cli_args *a);
 int cmd_checkpoint(const cli_args *a);
+int cmd_gc(const cli_args *a);
+int cmd_verify(const cli_args *a);
 
 #endif /* CAIRN_CLI_H */

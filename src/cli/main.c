@@ -234,6 +234,26 @@ static const cli_cmd COMMANDS[] = {
       "  --json        one JSON object: anchor, root, commit, catalog_root, table,\n"
       "                table_root, key, found, value (bytes that are not UTF-8 as base64\n"
       "                in key_b64 / value_b64)\n" },
+    { "gc", cmd_gc, 0, 0, OPT_BIT(OPT_DRY_RUN) | OPT_BIT(OPT_JSON), "gc [--dry-run] [--json]",
+      "delete the chunks nothing reaches and give their space back",
+      "Keeps every chunk reachable from a branch or tag and its whole reflog, from every\n"
+      "branch's working state, a detached HEAD and the settings; deletes the rest, then\n"
+      "rewrites the pack files left less than half live. Prints the chunks it found\n"
+      "reachable and garbage, what it deleted, and the store before and after. A crash\n"
+      "or kill at any point loses nothing reachable: run gc again to finish. Readers\n"
+      "that opened an older working state may need to reopen.\n"
+      "  --dry-run    count what would be deleted, change nothing\n"
+      "  --json       one JSON object\n" },
+    { "verify", cmd_verify, 0, 0, OPT_BIT(OPT_REACHABLE_ONLY) | OPT_BIT(OPT_JSON),
+      "verify [--reachable-only] [--json]", "check every chunk, tree, commit and signature",
+      "Reads every chunk the repository holds from the store and re-hashes it; checks\n"
+      "every tree node and whole tree, every commit, parent link, reflog entry and\n"
+      "signature, and every branch's write-ahead log. Prints each problem found (the\n"
+      "first 20) as 'problem: MESSAGE', naming the chunk and, in a local repository, its\n"
+      "pack file and offset; then what it checked. Exits with 3 when any problem was\n"
+      "found. Reads only: it can run while another process writes.\n"
+      "  --reachable-only   do not read the chunks nothing reaches\n"
+      "  --json             one JSON object, with the problems in \"problems\"\n" },
     { "help", cmd_help, 0, 1, 0, "help [COMMAND]", "show help for cairn or a command", "" },
 };
 

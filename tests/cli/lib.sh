@@ -18,6 +18,7 @@ normalise() {
     sed -e "s|$CASE_DIR|\$CASE|g" \
         -e 's/ in [0-9]*\.[0-9][0-9] s ([0-9]* keys\/s)/ in S.SS s (K keys\/s)/' \
         -e 's/^cairn version .*/cairn version X.Y.Z/' \
+        -e 's/ in [0-9]*\.[0-9][0-9] s$/ in S.SS s/' \
         -e 's/(pid [0-9]*)/(pid PID)/g' \
         -e 's/^\(  recovery  *\)[0-9]*\.[0-9]* s/\1S.SSSSSS s/' \
         -e 's/"recovery_ns":[0-9]*/"recovery_ns":NS/' \

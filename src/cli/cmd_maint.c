@@ -1,0 +1,187 @@
+/*
+ * cmd_maint.c - repository maintenance: `cairn gc` (delete the chunks nothing reaches and
+ * give their disk space back) and `cairn verify` (read and check everything the repository
+ * holds). Both print what they counted, as aligned "name value" lines or, with --json, one
+ * JSON object; verify also prints every problem it found (up to a limit) before its counts
+ * and exits with 3 when there was any.
+ *
+ * Timings are printed on standard error only, so that standard output is the same for the
+ * same repository from run to run.
+ */
+#include <inttypes.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+#include "jsonl.h"
+
+#define MAX_PROBLEMS 20      /* problems named one by one; the rest are counted */
+
+static const char *plural(uint64_t n) { return n == 1 ? "" : "s"; }
+
+/* Prints a JSON document, a newline after it. */
+static int dump(json_t *doc)
+{
+    if (!doc) return cli_err(EXIT_FAIL, "out of memory building the JSON output");
+    int r = jsonl_dump(stdout, doc);
+    json_decref(doc);
+    return r == 0 ? EXIT_OK : cli_err(EXIT_FAIL, "writing standard output failed");
+}
+
+/* ---- gc ---- */
+
+static void gc_text(const cairn_gc_stats *s, bool dry)
+{
+    printf("%-16s%" PRIu64 " chunk%s\n", "reachable", s->chunks_reachable,
+           plural(s->chunks_reachable));
+    printf("%-16s%" PRIu64 " chunk%s, %" PRIu64 " bytes\n", "garbage", s->chunks_garbage,
+           plural(s->chunks_garbage), s->bytes_garbage);
+    if (dry) {
+        printf("%-16s0 (dry run: nothing was changed)\n", "deleted");
+        return;
+    }
+    printf("%-16s%" PRIu64 "\n", "deleted", s->chunks_deleted);
+    printf("%-16s%" PRIu64 " -> %" PRIu64 "\n", "chunks", s->chunks_before, s->chunks_after);
+    printf("%-16s%" PRIu64 " -> %" PRIu64 "\n", "stored_bytes", s->bytes_before, s->bytes_after);
+    printf("%-16s%" PRIu64 " -> %" PRIu64 " (%" PRIu64 " rewritten)\n", "packs", s->files_before,
+           s->files_after, s->packs_rewritten);
+    printf("%-16s%" PRIu64 " bytes\n", "disk_freed", s->disk_bytes_freed);
+}
+
+static json_t *gc_json(const cairn_gc_stats *s, bool dry)
+{
+    return json_pack("{s:b,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "dry_run", dry,
+                     "chunks_reachable", (json_int_t)s->chunks_reachable, "chunks_garbage",
+                     (json_int_t)s->chunks_garbage, "bytes_garbage", (json_int_t)s->bytes_garbage,
+                     "chunks_deleted", (json_int_t)s->chunks_deleted, "chunks_before",
+                     (json_int_t)s->chunks_before, "chunks_after", (json_int_t)s->chunks_after,
+                     "bytes_before", (json_int_t)s->bytes_before, "bytes_after",
+                     (json_int_t)s->bytes_after, "packs_before", (json_int_t)s->files_before,
+                     "packs_after", (json_int_t)s->files_after, "packs_rewritten",
+                     (json_int_t)s->packs_rewritten, "disk_bytes_freed",
+                     (json_int_t)s->disk_bytes_freed);
+}
+
+int cmd_gc(const cli_args *a)
+{
+    cairn_gc_options o = CAIRN_GC_OPTIONS_INIT;
+    bool dry = a->opt[OPT_DRY_RUN] != NULL;
+    if (dry) o.flags |= CAIRN_GC_DRY_RUN;
+    cairn_db *db;
+    int code = cli_open(&db, a, true);
+    if (code != EXIT_OK) return code;
+    cairn_gc_stats s;
+    int rc = cairn_gc(&s, db, &o);
+    if (rc != CAIRN_OK) return cli_close(db, cli_lib_err(rc));
+    if (a->opt[OPT_JSON]) {
+        code = dump(gc_json(&s, dry));
+    } else {
+        gc_text(&s, dry);
+        code = cli_flush_stdout();
+    }
+    fprintf(stderr, "cairn: gc %s in %.2f s\n", dry ? "(dry run) done" : "done", s.seconds);
+    return cli_close(db, code);
+}
+
+/* ---- verify ---- */
+
+typedef struct vctx {
+    bool json;
+    json_t *list;            /* --json: the problems, as objects */
+} vctx;
+
+static json_t *problem_json(const cairn_verify_problem *p)
+{
+    char hex[CAIRN_ID_HEX_SIZE];
+    cairn_id zero;
+    memset(&zero, 0, sizeof zero);
+    bool has_id = memcmp(&p->id, &zero, sizeof zero) != 0;
+    if (has_id) cairn_id_to_hex(hex, &p->id);
+    return json_pack("{s:s,s:o,s:s,s:o,s:o,s:s}", "error", cairn_strerror(p->code), "chunk",
+                     has_id ? json_string(hex) : json_null(), "ref", p->ref, "pack",
+                     p->pack ? json_integer(p->pack) : json_null(), "offset",
+                     p->pack ? json_integer((json_int_t)p->offset) : json_null(), "message",
+                     p->message);
+}
+
+static int on_problem(const cairn_verify_problem *p, void *payload)
+{
+    vctx *v = payload;
+    if (!v->json) {
+        printf("problem: %s\n", p->message);
+        return 0;
+    }
+    json_t *o = problem_json(p);
+    if (!o || json_array_append_new(v->list, o) != 0) return CAIRN_ENOMEM;
+    return 0;
+}
+
+static void verify_text(const cairn_verify_stats *s)
+{
+    printf("%-16s%" PRIu64 "\n", "refs", s->refs);
+    printf("%-16s%" PRIu64 "\n", "reflog_entries", s->reflog_entries);
+    printf("%-16s%" PRIu64 "\n", "commits", s->commits);
+    printf("%-16s%" PRIu64 "\n", "working_states", s->root_records);
+    printf("%-16s%" PRIu64 "\n", "trees", s->trees);
+    printf("%-16s%" PRIu64 "\n", "nodes", s->nodes);
+    printf("%-16s%" PRIu64 " (%" PRIu64 " bytes, every one re-hashed)\n", "chunks_read",
+           s->chunks_verified, s->bytes_verified);
+    printf("%-16s%" PRIu64 "\n", "unreachable", s->unreachable);
+    printf("%-16sgood %" PRIu64 ", unknown key %" PRIu64 ", bad %" PRIu64 ", none %" PRIu64 "\n",
+           "signatures", s->sigs_good, s->sigs_unknown, s->sigs_bad, s->unsigned_commits);
+    printf("%-16s%" PRIu64 "\n", "log_records", s->log_records);
+    printf("%-16s%" PRIu64 "\n", "problems", s->problems);
+}
+
+static json_t *verify_json(const cairn_verify_stats *s, json_t *problems)
+{
+    return json_pack(
+        "{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:{s:I,s:I,s:I,s:I},s:I,s:I,s:o}", "refs",
+        (json_int_t)s->refs, "reflog_entries", (json_int_t)s->reflog_entries, "commits",
+        (json_int_t)s->commits, "working_states", (json_int_t)s->root_records, "trees",
+        (json_int_t)s->trees, "nodes", (json_int_t)s->nodes, "chunks_read",
+        (json_int_t)s->chunks_verified, "bytes_read", (json_int_t)s->bytes_verified,
+        "unreachable", (json_int_t)s->unreachable, "signatures", "good",
+        (json_int_t)s->sigs_good, "unknown_key", (json_int_t)s->sigs_unknown, "bad",
+        (json_int_t)s->sigs_bad, "none", (json_int_t)s->unsigned_commits, "log_records",
+        (json_int_t)s->log_records, "problem_count", (json_int_t)s->problems, "problems",
+        problems);
+}
+
+int cmd_verify(const cli_args *a)
+{
+    vctx v = { a->opt[OPT_JSON] != NULL, NULL };
+    if (v.json && !(v.list = json_array())) return cli_err(EXIT_FAIL, "out of memory");
+    cairn_verify_options o = CAIRN_VERIFY_OPTIONS_INIT;
+    o.max_problems = MAX_PROBLEMS;
+    o.on_problem = on_problem;
+    o.payload = &v;
+    if (a->opt[OPT_REACHABLE_ONLY]) o.flags |= CAIRN_VERIFY_REACHABLE_ONLY;
+    cairn_db *db;
+    int code = cli_open(&db, a, false);
+    if (code != EXIT_OK) {
+        json_decref(v.list);
+        return code;
+    }
+    cairn_verify_stats s;
+    int rc = cairn_verify(&s, db, &o);
+    if (rc != CAIRN_OK && rc != CAIRN_ECORRUPT) {
+        json_decref(v.list);
+        return cli_close(db, cli_lib_err(rc));
+    }
+    if (v.json) {
+        code = dump(verify_json(&s, v.list)); /* takes the list */
+    } else {
+        verify_text(&s);
+        code = cli_flush_stdout();
+    }
+    if (code == EXIT_OK && rc != CAIRN_OK) {
+        code = cli_lib_err(rc);
+        if (s.problems > MAX_PROBLEMS)
+            fprintf(stderr, "cairn: only the first %d problems are listed\n", MAX_PROBLEMS);
+    } else if (code == EXIT_OK) {
+        fprintf(stderr, "cairn: verify found no problem in %.2f s\n", s.seconds);
+    }
+    return cli_close(db, code);
+}
