@@ -123,6 +123,12 @@ int db_commit_locked(cairn_db *db, const cairn_commit_options *o, cairn_id *out)
     if (rc == CAIRN_OK) rc = sig_apply(db, &c, o->signer);
     if (rc == CAIRN_OK) rc = commit_encode(&enc, &c);
     if (rc == CAIRN_OK) rc = cs_put(&db->r.cs, &id, NULL, enc.data, enc.len);
+    rootrec next = v->rec;
+    next.catalog = catalog;
+    next.base_commit = id;
+    next.nmerge = 0;
+    /* the new working state's record goes out with the commit's flush: one sync for both */
+    if (rc == CAIRN_OK) rc = repo_stage(&db->r, &next);
     if (rc == CAIRN_OK) {
         char why[160], line[120];
         first_line(line, sizeof line, o->message);
@@ -134,13 +140,7 @@ int db_commit_locked(cairn_db *db, const cairn_commit_options *o, cairn_id *out)
             rc = refs_set_head(&db->r, NULL, &id);
         if (rc == CAIRN_OK && db->r.detached) db->r.detached_at = id;
     }
-    if (rc == CAIRN_OK) {
-        rootrec next = v->rec;
-        next.catalog = catalog;
-        next.base_commit = id;
-        next.nmerge = 0;
-        rc = db_publish(db, v, &next);
-    }
+    if (rc == CAIRN_OK) rc = db_publish(db, v, &next);
     if (rc == CAIRN_OK && out) *out = id;
     cairn_buf_dispose(&enc);
     commit_dispose(&c);

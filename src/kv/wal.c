@@ -44,6 +44,8 @@
 #define SEGMENT_DEFAULT (64ull << 20)
 #define GATHER_FRACTION 0.5          /* a new leader waits at most this part of a sync ... */
 #define GATHER_MAX_S 0.0005          /* ... and never longer than this */
+#define ROLL_FRACTION 8              /* a checkpoint rolls a segment this part full, or fuller */
+#define ZERO_MIN (64u << 10)         /* zeros are written ahead once a segment holds this much */
 #define ZERO_CHUNK (256u << 10)       /* the syncer writes zeros ahead of the log this much at once */
 #define ZERO_AHEAD (1u << 20)        /* ... to keep this much of the segment written ahead */
 
@@ -597,7 +599,8 @@ static int make_room(wal *w, size_t size, uint64_t first_seq)
     }
     w->write_end = w->off + size;
     w->zero_on = true;
-    if (!w->zeroing && w->zeroed < w->seg_size && w->zeroed < w->off + ZERO_AHEAD / 2)
+    if (!w->zeroing && w->write_end >= SEG_HEADER + ZERO_MIN && w->zeroed < w->seg_size &&
+        w->zeroed < w->off + ZERO_AHEAD / 2)
         pthread_cond_signal(&w->stop_cv);
     return CAIRN_OK;
 }
@@ -846,8 +849,8 @@ static void *syncer_main(void *arg)
             pthread_cond_broadcast(&w->req_cv);
             continue;
         }
-        if (w->zero_on && w->fd >= 0 && w->zeroed < w->seg_size &&
-            w->zeroed < w->write_end + ZERO_AHEAD) {
+        if (w->zero_on && w->fd >= 0 && w->write_end >= SEG_HEADER + ZERO_MIN &&
+            w->zeroed < w->seg_size && w->zeroed < w->write_end + ZERO_AHEAD) {
             zero_ahead(w);
             continue;
         }
@@ -918,7 +921,7 @@ int wal_roll(wal *w, uint64_t *out_last)
 void wal_request_roll(wal *w)
 {
     pthread_mutex_lock(&w->mu);
-    w->roll_pending = true;
+    if (w->off >= SEG_HEADER + w->seg_size / ROLL_FRACTION) w->roll_pending = true;
     pthread_mutex_unlock(&w->mu);
 }
 
@@ -944,7 +947,7 @@ int wal_retire(wal *w, uint64_t through)
     if (!w->dir || w->o.readonly) return CAIRN_OK;
     pthread_mutex_lock(&w->mu);
     int rc = CAIRN_OK;
-    size_t keep = 0;
+    size_t keep = 0, moved = 0;
     for (size_t i = 0; i < w->nsealed; i++) {
         sealed *s = &w->sealed[i];
         if (rc < 0 || s->last > through) {
@@ -957,10 +960,11 @@ int wal_retire(wal *w, uint64_t through)
             rc = cairn_error_errno(errno, "retiring write-ahead log segment %s", s->path);
         free(dst);
         if (rc < 0) w->sealed[keep++] = *s;
-        else free(s->path);
+        else free(s->path), moved++;
     }
     w->nsealed = keep;
     pthread_mutex_unlock(&w->mu);
+    if (rc == CAIRN_OK && moved == 0) return CAIRN_OK; /* nothing changed: no sync, no pruning */
     if (rc == CAIRN_OK) rc = sync_dir(w->dir);
     /* retention: only the newest retain_segments oplog segments are kept */
     seglist old = { NULL, 0 };

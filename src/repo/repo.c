@@ -246,6 +246,15 @@ int repo_close(repo *r)
     return CAIRN_OK;
 }
 
+int repo_stage(repo *r, const rootrec *rec)
+{
+    FAIL_IF(r->readonly, CAIRN_EREADONLY, "repository %s was opened read-only", r->url);
+    uint8_t buf[ROOTREC_MAX_SIZE];
+    size_t n = rootrec_encode(buf, rec);
+    cairn_id id;
+    return cs_put(&r->cs, &id, NULL, buf, n);
+}
+
 int repo_publish(repo *r, cairn_id *out_id, const cairn_id *old_id, const rootrec *rec)
 {
     FAIL_IF(r->readonly, CAIRN_EREADONLY, "repository %s was opened read-only", r->url);

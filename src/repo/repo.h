@@ -85,5 +85,9 @@ char *repo_working_ref(const repo *r);
 /** Writes the root record, flushes the store (durability barrier) and moves the working ref from
  *  old_id to the new record by compare-and-swap. Writes the new record's id. */
 int repo_publish(repo *r, cairn_id *out_id, const cairn_id *old_id, const rootrec *rec);
+/** Writes the working state record's chunk ahead of repo_publish(), unflushed, so that a flush
+ *  made meanwhile (a commit's, before its ref moves) makes it durable too and repo_publish()
+ *  then has nothing left to sync before it moves the working ref. */
+int repo_stage(repo *r, const rootrec *rec);
 
 #endif /* CAIRN_REPO_H */

@@ -152,6 +152,8 @@ typedef struct local_store {
     recvec cur_recs;           /* records of cur (for its .idx) */
     uint64_t pack_max;
     unsigned dir_gen, dir_synced_gen; /* pack files created vs. covered by a packs/ fsync */
+    uint32_t synced_num;     /* the current pack is synced up to synced_end when its number is */
+    uint64_t synced_end;     /* synced_num (flush skips an fdatasync that would sync nothing) */
     bool poisoned;             /* an fsync failed: the page cache can no longer be trusted */
 } local_store;
 
@@ -1351,12 +1353,22 @@ static int local_flush(cairn_store *st)
     pack *p = ls->cur;
     unsigned gen = ls->dir_gen;
     bool dir_dirty = ls->dir_synced_gen != gen;
+    uint32_t num = p->num;
+    uint64_t end = p->end;
+    bool dirty = ls->synced_num != num || ls->synced_end != end;
     pthread_rwlock_unlock(&ls->mu);
     /* fsync outside mu: puts and gets go on meanwhile; sync_mu keeps p's fd open. */
-    if (rc == CAIRN_OK && fdatasync(p->fd) != 0) {
+    if (rc == CAIRN_OK && dirty && fdatasync(p->fd) != 0) {
         rc = cairn_error_errno(errno, "local store %s: syncing pack-%08u.pack", ls->dir, p->num);
         pthread_rwlock_wrlock(&ls->mu);
         ls->poisoned = true;
+        pthread_rwlock_unlock(&ls->mu);
+    } else if (rc == CAIRN_OK && dirty) {
+        pthread_rwlock_wrlock(&ls->mu);
+        if (ls->cur == p) {
+            ls->synced_num = num;
+            ls->synced_end = end;
+        }
         pthread_rwlock_unlock(&ls->mu);
     }
     if (rc == CAIRN_OK && dir_dirty) {
