@@ -10,7 +10,9 @@
  * round the whole store verifies. Rounds: CAIRN_CRASH_ROUNDS (default 60), seeded.
  *
  * Batch n puts size(n) keys "b<n>-<i>" into table data, deletes key 0 of batch n - 5, and sets
- * meta/last = n, all at once; now and then a batch is large enough to take the bulk path.
+ * meta/last = n, all at once; now and then a batch is large enough to take the bulk path. Every
+ * 16th batch is followed by a commit, so kills land in commits too; a commit that a kill cut
+ * short must not stop the next writer's commits.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -29,6 +31,7 @@
 
 #define BULK_EVERY 997
 #define BULK_SIZE 70000
+#define COMMIT_EVERY 16 /* the writer commits after every this many batches */
 
 static uint32_t batch_size(uint64_t n)
 {
@@ -118,6 +121,16 @@ static void writer(const char *url)
         }
         snprintf(line, sizeof line, "A %llu\n", (unsigned long long)n);
         say(line);
+        if (n % COMMIT_EVERY == 0) { /* a kill may land inside it: the next writer goes on */
+            cairn_commit_options co = CAIRN_COMMIT_OPTIONS_INIT;
+            co.message = line;
+            co.flags = CAIRN_COMMIT_ALLOW_EMPTY;
+            if (cairn_commit(NULL, db, &co) != CAIRN_OK) {
+                fprintf(stderr, "writer: commit after batch %llu: %s\n", (unsigned long long)n,
+                        cairn_error_last()->message);
+                _exit(8);
+            }
+        }
     }
 }
 

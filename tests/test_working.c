@@ -892,7 +892,56 @@ static void branches_have_their_own_logs(void)
     CHECK_OK(cairn_close(db));
 }
 
+/* A commit moves its branch, then publishes the working state based on it. A crash in between
+ * (simulated: the working ref put back to the record before the commit) leaves the branch at
+ * the new commit and the working state based on its parent; the log still holds every write.
+ * The next writer to open completes it: the working state replayed equals the commit, so it
+ * is rebased onto it, and later commits go on from there. Writes after that are kept. */
+static void commit_interrupted_before_its_working_state(void)
+{
+    char url[4200], saved[4300];
+    snprintf(url, sizeof url, "%s/repo", test_tmpdir());
+    snprintf(saved, sizeof saved, "%s/working-main", test_tmpdir());
+    cairn_db *db = open_repo(url, 0);
+    cairn_table *t;
+    CHECK_OK(cairn_table_open(&t, db, "t", CAIRN_TABLE_CREATE));
+    CHECK_OK(cairn_put(t, "a", 1, "1", 1));
+    cairn_commit_options co = CAIRN_COMMIT_OPTIONS_INIT;
+    co.message = "one";
+    cairn_id one, two, three;
+    CHECK_OK(cairn_commit(&one, db, &co));
+    CHECK(test_sh("cp %s/refs/working/main %s", url, saved) == 0);
+    CHECK_OK(cairn_put(t, "b", 1, "2", 1));
+    CHECK_OK(cairn_delete(t, "a", 1));
+    co.message = "two";
+    CHECK_OK(cairn_commit(&two, db, &co));
+    cairn_table_close(t);
+    CHECK_OK(cairn_close(db));
+    CHECK(test_sh("cp %s %s/refs/working/main", saved, url) == 0);
+
+    db = open_repo(url, 0);
+    CHECK_OK(cairn_table_open(&t, db, "t", 0));
+    CHECK_OK(cairn_put(t, "c", 1, "3", 1));
+    co.message = "three";
+    CHECK_OK(cairn_commit(&three, db, &co)); /* not "the branch moved": it was completed */
+    cairn_id parent;
+    CHECK_OK(cairn_resolve(&parent, db, "main~1"));
+    CHECK_MEM(parent.bytes, CAIRN_ID_SIZE, two.bytes, CAIRN_ID_SIZE);
+    void *v;
+    size_t vl;
+    CHECK_RC(cairn_get(&v, &vl, t, NULL, "a", 1), CAIRN_ENOTFOUND);
+    CHECK_OK(cairn_get(&v, &vl, t, NULL, "b", 1));
+    CHECK_MEM(v, vl, "2", 1);
+    cairn_free(v);
+    CHECK_OK(cairn_get(&v, &vl, t, NULL, "c", 1));
+    CHECK_MEM(v, vl, "3", 1);
+    cairn_free(v);
+    cairn_table_close(t);
+    CHECK_OK(cairn_verify(NULL, db, NULL));
+    CHECK_OK(cairn_close(db));
+}
+
 TEST_MAIN(model_mem, model_local, recovery, torn_and_damaged_logs, injected_failures,
           full_disk_during_checkpoint,
           eight_threads, durability_modes, operation_log, verify_checks_the_log,
-          branches_have_their_own_logs)
+          branches_have_their_own_logs, commit_interrupted_before_its_working_state)

@@ -227,6 +227,7 @@ static int db_open_common(cairn_db **out, const char *url, cairn_store *store,
     }
     rc = version_load(db, &db->cur, &rec_id, &rec);
     if (rc == CAIRN_OK) rc = working_open(db, opts);
+    if (rc == CAIRN_OK && !db->r.readonly) rc = db_complete_commit(db);
     /* A reader may race a writer's checkpoint (which retires log segments after moving the
      * working root): read the working root again and retry. */
     for (int tries = 0; rc < 0 && db->r.readonly && db->cur && tries < 3; tries++) {

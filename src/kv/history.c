@@ -148,16 +148,63 @@ int db_commit_locked(cairn_db *db, const cairn_commit_options *o, cairn_id *out)
     return rc;
 }
 
+static bool same_id(const cairn_id *a, const cairn_id *b)
+{
+    return memcmp(a->bytes, b->bytes, CAIRN_ID_SIZE) == 0;
+}
+
+int db_complete_commit(cairn_db *db)
+{
+    char ref[BRANCH_MAX + 8];
+    if (db->r.readonly || !current_head_ref(db, ref, sizeof ref)) return CAIRN_OK;
+    reflog_entry e;
+    int rc = refs_read(&db->r, ref, NULL, &e);
+    if (rc == CAIRN_ENOTFOUND) {
+        cairn_error_clear();
+        return CAIRN_OK;
+    }
+    TRY(rc);
+    cairn_id head = e.new_target;
+    reflog_dispose(&e);
+    version *v = db_current(db);
+    cairn_id base = v->rec.base_commit;
+    version_release(v);
+    if (same_id(&head, &base)) return CAIRN_OK;
+    commit hc;
+    TRY(history_load(&db->r, &head, &hc));
+    bool child = hc.nparents > 0 && same_id(&hc.parents[0], &base);
+    cairn_id catalog = hc.catalog;
+    commit_dispose(&hc);
+    if (!child) return CAIRN_OK;
+    TRY(db_exclusive_begin(db)); /* the replayed log into the trees */
+    v = db_current(db);
+    if (same_id(&v->rec.catalog, &catalog)) {
+        rootrec next = v->rec;
+        next.base_commit = head;
+        next.nmerge = 0;
+        rc = db_publish(db, v, &next);
+        char hex[CAIRN_ID_HEX_SIZE];
+        cairn_id_to_hex(hex, &head);
+        if (rc == CAIRN_OK)
+            cairn_diag(CAIRN_LOG_WARN, "%s: completed commit %.12s on branch '%s': a crash had "
+                       "interrupted it before it saved the working state", db->r.url, hex,
+                       db->r.branch);
+    }
+    version_release(v);
+    db_exclusive_end(db);
+    return rc;
+}
+
 int cairn_commit(cairn_id *out, cairn_db *db, const cairn_commit_options *opts)
 {
     FAIL_IF(!opts || opts->version < 1 || opts->version > CAIRN_COMMIT_OPTIONS_VERSION,
             CAIRN_EINVAL, "cairn_commit needs cairn_commit_options (CAIRN_COMMIT_OPTIONS_INIT)");
     FAIL_IF(!opts->message, CAIRN_EINVAL, "a commit needs a message");
     TRY(check_writable(db));
-    TRY(db_exclusive_begin(db));
+    TRY(db_exclusive_begin_deferred(db));
     int rc = db_commit_locked(db, opts, out);
-    db_exclusive_end(db);
-    return rc;
+    int src = db_exclusive_settle(db, rc == CAIRN_OK);
+    return rc != CAIRN_OK ? rc : src;
 }
 
 int cairn_resolve(cairn_id *out, cairn_db *db, const char *rev)

@@ -475,18 +475,36 @@ static void swap_mem(void *arg)
     s->swapped = true;
 }
 
-static int checkpoint_once(cairn_db *db);
+static int checkpoint_once(cairn_db *db, bool defer);
 
-int db_checkpoint_locked(cairn_db *db)
+static int checkpoint_locked(cairn_db *db, bool defer)
 {
     if (db->r.readonly || !db->w.log) return CAIRN_OK;
     bool retry = db->imm != NULL; /* a failed checkpoint left one: finish it, then the rest */
-    TRY(checkpoint_once(db));
-    return retry ? checkpoint_once(db) : CAIRN_OK;
+    TRY(checkpoint_once(db, defer));
+    return retry ? checkpoint_once(db, defer) : CAIRN_OK;
 }
 
-/* Freezes the live memtable (unless one is frozen already) and applies it to the trees. */
-static int checkpoint_once(cairn_db *db)
+int db_checkpoint_locked(cairn_db *db) { return checkpoint_locked(db, false); }
+
+/* After a checkpoint is published: its log record, and the segments it made history retired. */
+static void checkpoint_tidy(cairn_db *db, const walrec_checkpoint *c)
+{
+    working *w = &db->w;
+    uint8_t buf[WALREC_CHECKPOINT_SIZE];
+    walrec_checkpoint_encode(buf, c);
+    wal_request_roll(w->log);
+    int rc = working_note(db, WAL_CHECKPOINT, buf, sizeof buf);
+    if (rc == CAIRN_OK) rc = wal_retire(w->log, c->through);
+    if (rc < 0)
+        cairn_diag(CAIRN_LOG_WARN, "%s: checkpoint through record %" PRIu64 " is published, but "
+                   "keeping the log tidy failed: %s", db->r.url, c->through,
+                   cairn_error_last()->message);
+}
+
+/* Freezes the live memtable (unless one is frozen already) and applies it to the trees; publishes
+ * the new working state, or with defer only writes its chunks (see db_exclusive_begin_deferred). */
+static int checkpoint_once(cairn_db *db, bool defer)
 {
     working *w = &db->w;
     if (!db->imm) {
@@ -502,8 +520,10 @@ static int checkpoint_once(cairn_db *db)
     rview rv = { cur, NULL, db->imm, w->imm_seq };
     version *nv = NULL;
     int rc = rview_materialize_locked(db, &rv, &nv);
-    cairn_id rec_id;
-    if (rc == CAIRN_OK)
+    cairn_id rec_id = cur->rec_id; /* deferred: the working ref still names this one */
+    if (rc == CAIRN_OK && defer)
+        rc = repo_stage(&db->r, &nv->rec);
+    else if (rc == CAIRN_OK)
         rc = repo_publish(&db->r, &rec_id, id_is_zero(&cur->rec_id) ? NULL : &cur->rec_id,
                           &nv->rec);
     if (rc < 0) {
@@ -527,16 +547,15 @@ static int checkpoint_once(cairn_db *db)
     w->checkpoints++;
     w->last_ckpt_seq = c.through;
     w->last_ckpt_time = clock_wall_ns();
+    if (defer) { /* a second deferred checkpoint extends the first */
+        if (w->deferred) c.catalog_before = w->deferred_rec.catalog_before;
+        w->deferred = true;
+        w->deferred_rec = c;
+        return CAIRN_OK;
+    }
+    w->deferred = false; /* this publish covers a deferred checkpoint left before it */
     /* the rest is housekeeping: the tree is safe whatever happens to it */
-    uint8_t buf[WALREC_CHECKPOINT_SIZE];
-    walrec_checkpoint_encode(buf, &c);
-    wal_request_roll(w->log);
-    rc = working_note(db, WAL_CHECKPOINT, buf, sizeof buf);
-    if (rc == CAIRN_OK) rc = wal_retire(w->log, c.through);
-    if (rc < 0)
-        cairn_diag(CAIRN_LOG_WARN, "%s: checkpoint through record %" PRIu64 " is published, but "
-                   "keeping the log tidy failed: %s", db->r.url, c.through,
-                   cairn_error_last()->message);
+    checkpoint_tidy(db, &c);
     return CAIRN_OK;
 }
 
@@ -549,6 +568,44 @@ int db_exclusive_begin(cairn_db *db)
         pthread_mutex_unlock(&db->wmu);
         pthread_rwlock_unlock(&db->gate);
     }
+    return rc;
+}
+
+int db_exclusive_begin_deferred(cairn_db *db)
+{
+    pthread_rwlock_wrlock(&db->gate);
+    pthread_mutex_lock(&db->wmu);
+    int rc = checkpoint_locked(db, true);
+    if (rc < 0) {
+        int src = db_exclusive_settle(db, false); /* a first, deferred part may need publishing */
+        (void)src;
+    }
+    return rc;
+}
+
+int db_exclusive_settle(cairn_db *db, bool published)
+{
+    working *w = &db->w;
+    int rc = CAIRN_OK;
+    if (w->deferred && !published) {
+        version *cur = db_current(db);
+        cairn_id rec_id;
+        rc = repo_publish(&db->r, &rec_id, id_is_zero(&cur->rec_id) ? NULL : &cur->rec_id,
+                          &cur->rec);
+        if (rc == CAIRN_OK) cur->rec_id = rec_id; /* wmu and the gate held: nobody reads it */
+        else rc = cairn_error_prefix(rc, "checkpoint of %s", db->r.url);
+        version_release(cur);
+    }
+    if (w->deferred && rc == CAIRN_OK) {
+        w->deferred = false;
+        version *cur = db_current(db);
+        w->deferred_rec.rootrec = cur->rec_id;
+        version_release(cur);
+        checkpoint_tidy(db, &w->deferred_rec);
+    }
+    /* a failed publish leaves the checkpoint deferred: the next checkpoint's publish, which
+     * CASes from the same published record, covers it */
+    db_exclusive_end(db);
     return rc;
 }
 

@@ -51,6 +51,10 @@ typedef struct working {
     /* statistics */
     uint64_t checkpoints, last_ckpt_seq;
     int64_t last_ckpt_time;
+    /* a checkpoint in the trees whose working state is not published yet (see
+     * db_exclusive_begin_deferred()): its log record, rootrec left to fill */
+    bool deferred;
+    walrec_checkpoint deferred_rec;
     uint64_t recovery_ns, recovered;
 } working;
 
@@ -72,6 +76,16 @@ int db_checkpoint_locked(cairn_db *db);
  *  wmu, and checkpoints. On failure nothing is held. */
 int db_exclusive_begin(cairn_db *db);
 void db_exclusive_end(cairn_db *db);
+/** As db_exclusive_begin(), for an operation that publishes a new working state itself (a
+ *  commit): the checkpoint's trees are written (unflushed) and become db->cur, but the working
+ *  ref is not moved and the log is not retired: db->cur->rec_id stays the published record's
+ *  id, so that the operation's own publish replaces it by compare-and-swap and one flush and
+ *  one ref move serve both. Until then the log still holds every record, so a crash loses
+ *  nothing. End with db_exclusive_settle(), which publishes the checkpoint itself when
+ *  published is false (the operation failed or published nothing), then logs the checkpoint
+ *  and retires segments, and ends the exclusive section. */
+int db_exclusive_begin_deferred(cairn_db *db);
+int db_exclusive_settle(cairn_db *db, bool published);
 
 /** After HEAD moved to another branch (exclusive held): closes this branch's log, loads the
  *  new working state and opens its log. */
