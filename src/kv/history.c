@@ -105,6 +105,8 @@ int db_commit_locked(cairn_db *db, const cairn_commit_options *o, cairn_id *out)
 {
     version *v = db_current(db);
     cairn_id catalog, parent, entry, id;
+    memset(&catalog, 0, sizeof catalog);
+    memset(&id, 0, sizeof id);
     bool has_entry;
     commit c;
     memset(&c, 0, sizeof c);
