@@ -58,7 +58,7 @@ static const bench_engine *const all_engines[] = {
     &bench_engine_rocksdb,
     &bench_engine_leveldb,
     &bench_engine_sqlite,
-    &bench_engine_git,
+    &bench_engine_libgit2,
 };
 #define N_ENGINES (sizeof all_engines / sizeof all_engines[0])
 _Static_assert(N_ENGINES <= MAX_ENGINES, "raise MAX_ENGINES");
