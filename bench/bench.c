@@ -74,13 +74,19 @@ static double now_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-/* CPU seconds this process (all its threads, the engines' background threads too) has used. */
+/* CPU seconds this process (all its threads, the engines' background threads too) and the
+ * child processes it has waited for (the git commands of the git peer) have used. */
 static double self_cpu_s(void)
 {
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec * 1e-6 +
-           (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec * 1e-6;
+    double s = 0;
+    int who[2] = { RUSAGE_SELF, RUSAGE_CHILDREN };
+    for (int k = 0; k < 2; k++) {
+        struct rusage ru;
+        getrusage(who[k], &ru);
+        s += (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec * 1e-6 +
+             (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec * 1e-6;
+    }
+    return s;
 }
 
 /* CPU seconds the whole machine has been busy (not idle, not waiting for I/O), from /proc/stat;
@@ -1434,8 +1440,9 @@ static void print_notes(const ctx *c, const workload *wl)
 {
     if (c->has_timed) {
         double others = phase_others(&c->timed);
-        printf("# %s %s: %.3f s wall, %.3f s CPU in this process; other processes used %.2f "
-               "CPUs%s\n", wl->name, c->eng->name, c->timed.wall, c->timed.cpu, others,
+        printf("# %s %s: %.3f s wall, %.3f s CPU in this process and its children; other "
+               "processes used %.2f CPUs%s\n", wl->name, c->eng->name, c->timed.wall,
+               c->timed.cpu, others,
                others > OTHERS_WARN ? " - WARNING: busy machine, this number may be low" : "");
     }
     if (c->note[0])
