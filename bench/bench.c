@@ -59,6 +59,7 @@ static const bench_engine *const all_engines[] = {
     &bench_engine_leveldb,
     &bench_engine_sqlite,
     &bench_engine_libgit2,
+    &bench_engine_gitcli,
 };
 #define N_ENGINES (sizeof all_engines / sizeof all_engines[0])
 _Static_assert(N_ENGINES <= MAX_ENGINES, "raise MAX_ENGINES");
