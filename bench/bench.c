@@ -233,7 +233,11 @@ typedef enum value_kind {
     VK_SECONDS  /* a duration in seconds: lower is better; three decimals */
 } value_kind;
 
-/* Formats a value for the table: 561.2k, 14.1M, 112.3 (MiB), 1.234 s. */
+/* Rates below this are printed with two decimals (a git command can take seconds), above it as
+ * integers. */
+#define SMALL_RATE 10.0
+
+/* Formats a value for the table: 561.2k, 14.1M, 0.38, 112.3 (MiB), 1.234 s. */
 static void human(char *buf, size_t cap, double v, value_kind kind)
 {
     if (kind == VK_MIB)
@@ -245,7 +249,7 @@ static void human(char *buf, size_t cap, double v, value_kind kind)
     else if (v >= 1e3)
         snprintf(buf, cap, "%.1fk", v / 1e3);
     else
-        snprintf(buf, cap, "%.0f", v);
+        snprintf(buf, cap, v < SMALL_RATE ? "%.2f" : "%.0f", v);
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -1344,7 +1348,9 @@ static void summarize(result *r, double *min, double *max)
 /* A result as the BENCH lines print it: MiB with two decimals, rates as integers. */
 static const char *fmt_value(char *buf, size_t cap, const workload *wl, double v)
 {
-    snprintf(buf, cap, wl->kind == VK_MIB ? "%.2f" : wl->kind == VK_SECONDS ? "%.3f" : "%.0f", v);
+    const char *fmt = wl->kind == VK_MIB ? "%.2f" : wl->kind == VK_SECONDS ? "%.3f"
+                      : v < SMALL_RATE ? "%.2f" : "%.0f";
+    snprintf(buf, cap, fmt, v);
     return buf;
 }
 
