@@ -58,7 +58,8 @@ static const bench_engine *const all_engines[] = {
     &bench_engine_rocksdb,
     &bench_engine_leveldb,
     &bench_engine_sqlite,
-    &bench_engine_git,
+    &bench_engine_libgit2,
+    &bench_engine_gitcli,
 };
 #define N_ENGINES (sizeof all_engines / sizeof all_engines[0])
 _Static_assert(N_ENGINES <= MAX_ENGINES, "raise MAX_ENGINES");
@@ -74,13 +75,19 @@ static double now_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-/* CPU seconds this process (all its threads, the engines' background threads too) has used. */
+/* CPU seconds this process (all its threads, the engines' background threads too) and the
+ * child processes it has waited for (the git commands of the git peer) have used. */
 static double self_cpu_s(void)
 {
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec * 1e-6 +
-           (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec * 1e-6;
+    double s = 0;
+    int who[2] = { RUSAGE_SELF, RUSAGE_CHILDREN };
+    for (int k = 0; k < 2; k++) {
+        struct rusage ru;
+        getrusage(who[k], &ru);
+        s += (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec * 1e-6 +
+             (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec * 1e-6;
+    }
+    return s;
 }
 
 /* CPU seconds the whole machine has been busy (not idle, not waiting for I/O), from /proc/stat;
@@ -226,7 +233,11 @@ typedef enum value_kind {
     VK_SECONDS  /* a duration in seconds: lower is better; three decimals */
 } value_kind;
 
-/* Formats a value for the table: 561.2k, 14.1M, 112.3 (MiB), 1.234 s. */
+/* Rates below this are printed with two decimals (a git command can take seconds), above it as
+ * integers. */
+#define SMALL_RATE 10.0
+
+/* Formats a value for the table: 561.2k, 14.1M, 0.38, 112.3 (MiB), 1.234 s. */
 static void human(char *buf, size_t cap, double v, value_kind kind)
 {
     if (kind == VK_MIB)
@@ -238,7 +249,7 @@ static void human(char *buf, size_t cap, double v, value_kind kind)
     else if (v >= 1e3)
         snprintf(buf, cap, "%.1fk", v / 1e3);
     else
-        snprintf(buf, cap, "%.0f", v);
+        snprintf(buf, cap, v < SMALL_RATE ? "%.2f" : "%.0f", v);
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -1390,7 +1401,9 @@ static void summarize(result *r, double *min, double *max)
 /* A result as the BENCH lines print it: MiB with two decimals, rates as integers. */
 static const char *fmt_value(char *buf, size_t cap, const workload *wl, double v)
 {
-    snprintf(buf, cap, wl->kind == VK_MIB ? "%.2f" : wl->kind == VK_SECONDS ? "%.3f" : "%.0f", v);
+    const char *fmt = wl->kind == VK_MIB ? "%.2f" : wl->kind == VK_SECONDS ? "%.3f"
+                      : v < SMALL_RATE ? "%.2f" : "%.0f";
+    snprintf(buf, cap, fmt, v);
     return buf;
 }
 
@@ -1487,8 +1500,9 @@ static void print_notes(const ctx *c, const workload *wl)
 {
     if (c->has_timed) {
         double others = phase_others(&c->timed);
-        printf("# %s %s: %.3f s wall, %.3f s CPU in this process; other processes used %.2f "
-               "CPUs%s\n", wl->name, c->eng->name, c->timed.wall, c->timed.cpu, others,
+        printf("# %s %s: %.3f s wall, %.3f s CPU in this process and its children; other "
+               "processes used %.2f CPUs%s\n", wl->name, c->eng->name, c->timed.wall,
+               c->timed.cpu, others,
                others > OTHERS_WARN ? " - WARNING: busy machine, this number may be low" : "");
     }
     if (c->note[0])

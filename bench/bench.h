@@ -186,7 +186,8 @@ extern const bench_engine bench_engine_lmdb;
 extern const bench_engine bench_engine_rocksdb;
 extern const bench_engine bench_engine_leveldb;
 extern const bench_engine bench_engine_sqlite;
-extern const bench_engine bench_engine_git;
+extern const bench_engine bench_engine_libgit2;
+extern const bench_engine bench_engine_gitcli;
 
 /** Creates dir (one level, mode 0755). Prints to stderr and returns BENCH_ERR on failure. */
 int bench_mkdir(const char *dir);

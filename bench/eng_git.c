@@ -1,6 +1,6 @@
 /*
- * eng_git.c - git as a peer for the version workloads (diff, diff1k, commit, merge), through
- * libgit2. It supports nothing else: git is not a key-value store.
+ * eng_git.c - the engine "libgit2": git as a peer for the version workloads (diff, diff1k,
+ * commit, merge), through libgit2. It supports nothing else: git is not a key-value store.
  *
  * The model: the table is a tree of files in a bare repository, one file per key, its content
  * the value (a blob), named by the key in hex and fanned out over two directory levels by the
@@ -54,7 +54,7 @@ typedef struct git_db {
 static int fail(const char *what, int rc)
 {
     const git_error *e = git_error_last();
-    fprintf(stderr, "git: %s: %s (%d)\n", what, e && e->message ? e->message : "failed", rc);
+    fprintf(stderr, "libgit2: %s: %s (%d)\n", what, e && e->message ? e->message : "failed", rc);
     return BENCH_ERR;
 }
 
@@ -548,7 +548,7 @@ static int merge_entry(git_db *db, git_treebuilder *bld, const git_tree_entry *e
                                         GIT_FILEMODE_TREE);
         return rc;
     } else {
-        fprintf(stderr, "git: merge: conflict at %s\n", git_tree_entry_name(eo ? eo : et));
+        fprintf(stderr, "libgit2: merge: conflict at %s\n", git_tree_entry_name(eo ? eo : et));
         return GIT_EMERGECONFLICT;
     }
     return take ? git_treebuilder_insert(NULL, bld, git_tree_entry_name(take),
@@ -604,7 +604,7 @@ static int merge_trees(git_db *db, const git_tree *base, const git_tree *ours,
 static int set_branch(git_db *db, const char *name)
 {
     if (strlen(name) >= sizeof db->branch) {
-        fprintf(stderr, "git: branch name too long\n");
+        fprintf(stderr, "libgit2: branch name too long\n");
         return BENCH_ERR;
     }
     snprintf(db->branch, sizeof db->branch, "%s", name);
@@ -683,8 +683,8 @@ static int gitb_vmerge(void *h, const char *other, char id[BENCH_VERSION_ID_SIZE
     return 0;
 }
 
-const bench_engine bench_engine_git = {
-    .name = "git",
+const bench_engine bench_engine_libgit2 = {
+    .name = "libgit2",
     .settings = "versions only: libgit2, bare repository, one file per key under two levels "
                 "of directories (key bytes 0 and 1), fsync on (GIT_OPT_ENABLE_FSYNC_GITDIR), "
                 "reflogs on; diff and merge walk the trees, skipping equal subtrees by id",
