@@ -2,6 +2,7 @@
  * test_memtable.c - the multi-version skiplist against a model: after random writes (puts and
  * deletes over several tables, each with a sequence number), reads at random snapshots see,
  * for every key, the newest version at or below the snapshot; iterators both ways agree.
+ * Batches linked a window at a time build the same list as one link at a time.
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -152,4 +153,81 @@ static void concurrent_readers(void)
     mem_release(s.m);
 }
 
-TEST_MAIN(versions_and_snapshots, concurrent_readers)
+/* Every level of m is in (table, key, seq desc) order and holds exactly the entries at least
+ * that tall, which also appear at level 0. */
+static void check_levels(const memtable *m)
+{
+    size_t at0 = 0;
+    for (const mem_entry *e = m->head->next[0]; e; e = e->next[0]) at0++;
+    CHECK_EQ(at0, m->count);
+    for (int l = 0; l < MEM_MAX_HEIGHT; l++) {
+        const mem_entry *p = NULL, *z = m->head->next[0];
+        for (const mem_entry *e = m->head->next[l]; e; p = e, e = e->next[l]) {
+            CHECK(e->height > l);
+            if (p) {
+                int c = p->table != e->table ? (p->table < e->table ? -1 : 1)
+                                             : bytes_cmp(p->key, p->klen, e->key, e->klen);
+                CHECK(c < 0 || (c == 0 && p->seq >= e->seq));
+            }
+            while (z && z != e) { /* every tall entry between is at this level too */
+                CHECK(z->height <= l);
+                z = z->next[0];
+            }
+            CHECK(z == e);
+            z = z ? z->next[0] : NULL;
+        }
+        for (; z; z = z->next[0]) CHECK(z->height <= l);
+    }
+}
+
+/* Random batches (repeated keys within a batch included) through mem_batch_apply, and the same
+ * entries one by one through mem_add: the two lists hold the same versions in the same order
+ * (values tell apart two versions of a key with the same sequence number). */
+static void batches_link_like_single_adds(void)
+{
+    memtable *a, *b;
+    CHECK_OK(mem_new(&a));
+    CHECK_OK(mem_new(&b));
+    uint64_t rng = test_rng(29);
+    char k[16], v[16];
+    for (uint64_t seq = 1; seq <= 3000; seq++) {
+        int n = (int)(test_rand(&rng) % 40) + 1;
+        int keys[40], vals[40];
+        uint32_t tables[40];
+        for (int i = 0; i < n; i++) {
+            keys[i] = (int)(test_rand(&rng) % 2000);
+            if (i && test_rand(&rng) % 8 == 0) keys[i] = keys[test_rand(&rng) % (uint64_t)i];
+            tables[i] = (uint32_t)(test_rand(&rng) % 2);
+            vals[i] = (int)(seq * 100 + (uint64_t)i);
+        }
+        mem_batch mb;
+        mem_batch_init(&mb, seq * 0x9e3779b97f4a7c15ull);
+        for (int pass = 0; pass < 2; pass++) {
+            for (int i = 0; i < n; i++) {
+                int kl = key_of(keys[i], k), vl = snprintf(v, sizeof v, "%d", vals[i]);
+                if (pass == 0) mem_batch_count(&mb, (size_t)kl, (size_t)vl);
+                else mem_batch_put(&mb, tables[i], MEM_PUT, k, (size_t)kl, v, (size_t)vl);
+            }
+            if (pass == 0) CHECK_OK(mem_batch_alloc(&mb));
+        }
+        mem_batch_apply(b, &mb, seq);
+        mem_batch_dispose(&mb);
+        for (int i = 0; i < n; i++) {
+            int kl = key_of(keys[i], k), vl = snprintf(v, sizeof v, "%d", vals[i]);
+            CHECK_OK(mem_add(a, seq, tables[i], MEM_PUT, k, (size_t)kl, v, (size_t)vl));
+        }
+        if (seq % 500 == 0) check_levels(b);
+    }
+    check_levels(b);
+    const mem_entry *x = a->head->next[0], *y = b->head->next[0];
+    for (; x && y; x = x->next[0], y = y->next[0]) {
+        CHECK_EQ(x->table, y->table);
+        CHECK_EQ(x->seq, y->seq);
+        CHECK(bytes_cmp(x->key, x->klen + x->vlen, y->key, y->klen + y->vlen) == 0);
+    }
+    CHECK(!x && !y);
+    mem_release(a);
+    mem_release(b);
+}
+
+TEST_MAIN(versions_and_snapshots, concurrent_readers, batches_link_like_single_adds)

@@ -203,12 +203,98 @@ void mem_batch_put(mem_batch *b, uint32_t table, uint8_t type, const void *key, 
     b->n++;
 }
 
+/*
+ * Linking a batch. Each step of a skiplist search loads one entry the cache has not seen (90% of
+ * a lone link's time, in a memtable of a few hundred thousand entries), so a batch searches for
+ * up to LINK_WINDOW entries at once: each search prefetches the entry it must compare next and
+ * hands over to the next search, whose entry has arrived meanwhile. The predecessors found are
+ * those of the memtable before the window; linking then walks forward from each, past the
+ * entries of the window linked before it (the only ones that can lie in between), so the
+ * window may come in any order, and two versions of a key with the same sequence number keep
+ * the batch's order (the later first), as one link at a time does.
+ */
+#define LINK_WINDOW 16
+
+typedef struct link_search {
+    mem_entry *e;
+    mem_entry *x;      /* the last entry < e found at this level */
+    mem_entry *n;      /* x's successor, prefetched, to compare next; NULL: load it */
+    int level;         /* -1: done */
+    mem_entry *prev[MEM_MAX_HEIGHT];
+} link_search;
+
+static inline void prefetch_entry(const mem_entry *e)
+{
+    __builtin_prefetch(e);
+    __builtin_prefetch((const uint8_t *)e + 64); /* the key, for a tall entry */
+}
+
+/* One step: compare the prefetched successor, move or descend, and prefetch the next one.
+ * Returns false when the search has reached level 0's predecessor. */
+static bool search_step(link_search *s)
+{
+    const mem_entry *e = s->e;
+    for (;;) {
+        if (s->n) {
+            if (cmp(s->n, e->table, e->key, e->klen, e->seq) < 0) {
+                s->x = s->n;
+            } else {
+                s->prev[s->level] = s->x;
+                if (--s->level < 0) return false;
+            }
+        }
+        s->n = next_of(s->x, s->level);
+        if (s->n) {
+            prefetch_entry(s->n);
+            return true;
+        }
+        s->prev[s->level] = s->x;
+        if (--s->level < 0) return false;
+    }
+}
+
+static void link_window(memtable *m, link_search *w, size_t n)
+{
+    int top = atomic_load_explicit(&m->height, memory_order_relaxed);
+    size_t active = n;
+    for (size_t i = 0; i < n; i++) {
+        w[i].x = m->head;
+        w[i].n = NULL;
+        w[i].level = top - 1;
+    }
+    while (active)
+        for (size_t i = 0; i < n; i++)
+            if (w[i].level >= 0 && !search_step(&w[i])) active--;
+    for (size_t i = 0; i < n; i++) {
+        mem_entry *e = w[i].e;
+        int h = e->height, cur = atomic_load_explicit(&m->height, memory_order_relaxed);
+        for (int l = top; l < h; l++) w[i].prev[l] = m->head;
+        if (h > cur) atomic_store_explicit(&m->height, h, memory_order_relaxed);
+        for (int l = 0; l < h; l++) {
+            mem_entry *p = w[i].prev[l], *q;
+            while ((q = next_of(p, l)) && cmp(q, e->table, e->key, e->klen, e->seq) < 0) p = q;
+            atomic_store_explicit(&e->next[l], q, memory_order_relaxed);
+            atomic_store_explicit(&p->next[l], e, memory_order_release);
+        }
+        if (m->count == 0 || e->seq < m->min_seq) m->min_seq = e->seq;
+        if (e->seq > m->max_seq) m->max_seq = e->seq;
+        atomic_fetch_add_explicit(&m->count, 1, memory_order_relaxed);
+    }
+}
+
 void mem_batch_apply(memtable *m, mem_batch *b, uint64_t seq)
 {
+    link_search w[LINK_WINDOW];
+    size_t n = 0;
     for (mem_entry *e = b->first, *next; e; e = next) {
         next = atomic_load_explicit(&e->next[0], memory_order_relaxed);
         e->seq = seq;
-        link_entry(m, e);
+        atomic_store_explicit(&e->next[0], NULL, memory_order_relaxed);
+        w[n++].e = e;
+        if (n == LINK_WINDOW || !next) {
+            link_window(m, w, n);
+            n = 0;
+        }
     }
     if (b->block) {
         b->block->next = m->blocks->next; /* behind the block mem_add fills */
