@@ -19,6 +19,7 @@
 #include <unistd.h>
 #include <xxhash.h>
 
+#include "base/hash.h"
 #include "store/store.h"
 #include "store_suite.h"
 #include "test.h"
@@ -340,7 +341,15 @@ static void layout(void)
     CHECK_MEM(idx + 80, 8, &chk, 8);
     free(idx);
     uint8_t *ref = slurp(pathf("%s/refs/heads/main", repo), &len);
-    CHECK_MEM(ref, len, "abc", 3);
+    CHECK_EQ(len, 8192); /* two slots: "CREF", CRC32C, seq 1, length 3, 0, "abc"; zeros */
+    CHECK_MEM(ref, 4, "CREF", 4);
+    CHECK_EQ(load_le32(ref + 4), 0xe6f9d1c5u); /* FORMAT.md's example */
+    CHECK_EQ(load_le32(ref + 4), hash_crc32c(0, ref + 8, 16 + 3));
+    CHECK_EQ(load_le64(ref + 8), 1);
+    CHECK_EQ(load_le32(ref + 16), 3);
+    CHECK_EQ(load_le32(ref + 20), 0);
+    CHECK_MEM(ref + 24, 3, "abc", 3);
+    for (size_t i = 27; i < len; i++) CHECK_EQ(ref[i], 0);
     free(ref);
 
     /* refs that git-style directories cannot hold are refused with a reason */
@@ -1334,7 +1343,104 @@ static void measure(void)
     free(data);
 }
 
-TEST_MAIN(open_errors, layout, readonly_rejects_writes, torn_tail_garbage, torn_tail_mid_record,
+/* Reads ref name and checks its value. */
+static bool ref_is(cairn_store *st, const char *name, const char *want)
+{
+    cairn_buf b = CAIRN_BUF_INIT;
+    bool ok = st->ref_get(st, &b, name) == CAIRN_OK && b.len == strlen(want) &&
+              memcmp(b.data, want, b.len) == 0;
+    cairn_buf_dispose(&b);
+    return ok;
+}
+
+/* Moves of a slotted ref alternate between its two slots in place; a damaged newest slot (a
+ * move torn by a crash) reads as the value before that move, and the next move writes over it;
+ * both damaged is corruption named with the file; plain files (the older layout) are read and
+ * become slotted at their next move; values too long for a slot stay plain. */
+static void ref_slots(void)
+{
+    const char *repo = pathf("%s/r", test_tmpdir());
+    cairn_store *st;
+    CHECK_OK(store_local_open(&st, repo, CAIRN_OPEN_CREATE, 0));
+    const char *path = pathf("%s/refs/heads/main", repo);
+    CHECK_OK(st->ref_cas(st, "heads/main", NULL, 0, "v1", 2));
+    struct stat sb0, sb;
+    CHECK(stat(path, &sb0) == 0);
+    CHECK_OK(st->ref_cas(st, "heads/main", "v1", 2, "v2", 2));
+    CHECK_OK(st->ref_cas(st, "heads/main", "v2", 2, "v3", 2));
+    CHECK(stat(path, &sb) == 0);
+    CHECK_EQ(sb.st_ino, sb0.st_ino); /* moved in place, not replaced */
+    size_t len;
+    uint8_t *f = slurp(path, &len);
+    CHECK_EQ(len, 8192);
+    CHECK_EQ(load_le64(f + 8), 3);        /* slot 0: seq 3, "v3" */
+    CHECK_MEM(f + 24, 2, "v3", 2);
+    CHECK_EQ(load_le64(f + 4096 + 8), 2); /* slot 1: seq 2, "v2" */
+    CHECK_MEM(f + 4096 + 24, 2, "v2", 2);
+    CHECK(ref_is(st, "heads/main", "v3"));
+
+    /* the newest slot torn: the value before its move, and a CAS from that value works */
+    f[24] ^= 1;
+    CHECK(spit(path, f, len, "wb") == 0);
+    CHECK(ref_is(st, "heads/main", "v2"));
+    CHECK_RC(st->ref_cas(st, "heads/main", "v3", 2, "v4", 2), CAIRN_ECONFLICT);
+    CHECK_OK(st->ref_cas(st, "heads/main", "v2", 2, "v4", 2));
+    CHECK(ref_is(st, "heads/main", "v4"));
+    free(f);
+    f = slurp(path, &len);
+    CHECK_EQ(load_le64(f + 8), 3); /* written over the damaged slot 0 */
+    CHECK_MEM(f + 24, 2, "v4", 2);
+
+    /* both slots damaged */
+    f[4096 + 10] ^= 0x40;
+    f[30] ^= 0x40;
+    f[8] ^= 1;
+    CHECK(spit(path, f, len, "wb") == 0);
+    cairn_buf b = CAIRN_BUF_INIT;
+    CHECK_RC(st->ref_get(st, &b, "heads/main"), CAIRN_ECORRUPT);
+    CHECK_ERRMSG(path);
+    CHECK_RC(st->ref_cas(st, "heads/main", "v4", 2, "v5", 2), CAIRN_ECORRUPT);
+    free(f);
+
+    /* a plain file is read as it is, and slotted by its next move */
+    CHECK(spit(path, "plain", 5, "wb") == 0);
+    CHECK(ref_is(st, "heads/main", "plain"));
+    CHECK_OK(st->ref_cas(st, "heads/main", "plain", 5, "slotted", 7));
+    CHECK(ref_is(st, "heads/main", "slotted"));
+    CHECK(stat(path, &sb) == 0);
+    CHECK_EQ(sb.st_size, 8192);
+
+    /* a file of another size above the value limit is refused as corrupt */
+    uint8_t *odd = calloc(1, 5000);
+    CHECK(spit(path, odd, 5000, "wb") == 0);
+    CHECK_RC(st->ref_get(st, &b, "heads/main"), CAIRN_ECORRUPT);
+    CHECK_ERRMSG("not written by cairn");
+
+    /* values longer than a slot holds stay plain files, both ways */
+    memset(odd, 'x', 4096);
+    CHECK_OK(st->ref_cas(st, "tags/long", NULL, 0, odd, 4096));
+    CHECK(stat(pathf("%s/refs/tags/long", repo), &sb) == 0);
+    CHECK_EQ(sb.st_size, 4096);
+    CHECK_OK(st->ref_get(st, &b, "tags/long"));
+    CHECK_MEM(b.data, b.len, odd, 4096);
+    CHECK_OK(st->ref_cas(st, "tags/long", odd, 4096, "short", 5));
+    CHECK(ref_is(st, "tags/long", "short"));
+    CHECK_OK(st->ref_cas(st, "tags/long", "short", 5, odd, 4072)); /* the most a slot holds */
+    CHECK(stat(pathf("%s/refs/tags/long", repo), &sb) == 0);
+    CHECK_EQ(sb.st_size, 8192);
+    CHECK_OK(st->ref_get(st, &b, "tags/long"));
+    CHECK_MEM(b.data, b.len, odd, 4072);
+    CHECK_OK(st->ref_cas(st, "tags/long", odd, 4072, odd, 4073));
+    CHECK(stat(pathf("%s/refs/tags/long", repo), &sb) == 0);
+    CHECK_EQ(sb.st_size, 4073);
+    CHECK_OK(st->ref_cas(st, "tags/long", odd, 4073, NULL, 0)); /* delete */
+    CHECK_RC(st->ref_get(st, &b, "tags/long"), CAIRN_ENOTFOUND);
+    free(odd);
+    cairn_buf_dispose(&b);
+    st->close(st);
+}
+
+TEST_MAIN(open_errors, layout, ref_slots, readonly_rejects_writes, torn_tail_garbage, torn_tail_mid_record,
           idx_rebuilt_identically, corrupt_older_pack, writer_lock, reader_follows_writer, reader_threads_follow_writer,
           rollover_and_reopen, deletes_across_reopen, write_failure_retried, kill9_recovery, compaction,
           compaction_tombstones, compaction_kill9, measure)

@@ -30,6 +30,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -43,6 +44,7 @@
 #include <xxhash.h>
 
 #include "store.h"
+#include "store/refslot.h"
 
 /* ---- on-disk constants (docs/FORMAT.md ("Local store")) ---- */
 
@@ -1395,7 +1397,7 @@ static int local_stat(cairn_store *st, cairn_store_stats *out)
 }
 
 /* ---------------------------------------------------------------------------------------------
- * Refs: one file each under refs/, replaced atomically
+ * Refs: one file each under refs/, moved in place (refslot.h) or replaced atomically
  * ------------------------------------------------------------------------------------------- */
 
 /* The shared rules, plus one of this backend's: a "." component would alias another path. */
@@ -1411,9 +1413,12 @@ static int ref_check(const char *name)
     return CAIRN_OK;
 }
 
-/* Reads refs/<name>: CAIRN_OK, CAIRN_ENOTFOUND (no message set) or an error. */
-static int ref_read(local_store *ls, const char *name, cairn_buf *out)
+/* Reads refs/<name>: CAIRN_OK, CAIRN_ENOTFOUND (no message set) or an error. A slotted file
+ * (refslot.h) yields its newest valid slot; *ver (if asked) says which, or has slot UINT_MAX
+ * for a plain file. */
+static int ref_read(local_store *ls, const char *name, cairn_buf *out, refslot_version *ver)
 {
+    if (ver) ver->slot = UINT_MAX;
     char *path = cairn_sprintf("%s/%s", ls->refs_dir, name);
     if (!path) return ERR(CAIRN_ENOMEM, "out of memory");
     int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -1423,17 +1428,26 @@ static int ref_read(local_store *ls, const char *name, cairn_buf *out)
         if (e == ENOENT || e == ENOTDIR) return CAIRN_ENOTFOUND;
         return cairn_error_errno(e, "local store %s: reading ref '%s'", ls->dir, name);
     }
-    int rc = cairn_buf_reserve(out, REF_VALUE_MAX + 1);
-    ssize_t r = rc == CAIRN_OK ? read_full(fd, out->data, REF_VALUE_MAX + 1, 0) : 0;
+    int rc = cairn_buf_reserve(out, REFSLOT_FILE_SIZE + 1);
+    ssize_t r = rc == CAIRN_OK ? read_full(fd, out->data, REFSLOT_FILE_SIZE + 1, 0) : 0;
     int e = errno;
     close(fd);
     if (rc == CAIRN_OK && r < 0) {
         /* refs/<name> is a directory: other refs live below it, this one does not exist */
         rc = e == EISDIR ? CAIRN_ENOTFOUND
                          : cairn_error_errno(e, "local store %s: reading ref file %s", ls->dir, path);
+    } else if (rc == CAIRN_OK && r == REFSLOT_FILE_SIZE) {
+        refslot_version v;
+        rc = refslot_decode(out->data, (size_t)r, path, &v);
+        if (rc == CAIRN_OK) {
+            memmove(out->data, v.value, v.len);
+            out->len = v.len;
+            if (ver) *ver = v;
+        }
     } else if (rc == CAIRN_OK && r > REF_VALUE_MAX) {
-        rc = CORRUPT("local store %s: ref file %s is larger than %d bytes; it was not written by "
-                     "cairn", ls->dir, path, REF_VALUE_MAX);
+        rc = CORRUPT("local store %s: ref file %s has %zd bytes, neither a value (at most %d) "
+                     "nor a slotted ref file (%u); it was not written by cairn", ls->dir, path,
+                     r, REF_VALUE_MAX, REFSLOT_FILE_SIZE);
     } else if (rc == CAIRN_OK) {
         out->len = (size_t)r;
     }
@@ -1445,7 +1459,7 @@ static int local_ref_get(cairn_store *st, cairn_buf *out, const char *name)
 {
     local_store *ls = (local_store *)st;
     TRY(ref_check(name));
-    int rc = ref_read(ls, name, out);
+    int rc = ref_read(ls, name, out, NULL);
     if (rc == CAIRN_ENOTFOUND) return ERR(CAIRN_ENOTFOUND, "ref '%s' does not exist in %s", name, ls->dir);
     return rc;
 }
@@ -1478,6 +1492,41 @@ static int ref_mkdirs(local_store *ls, const char *name)
     return CAIRN_OK;
 }
 
+/* Moves a slotted ref in place: the older slot gets the new version, then fdatasync (the file's
+ * blocks exist, so no metadata has to reach the disk). */
+static int ref_overwrite(local_store *ls, const char *name, const refslot_version *cur,
+                         const void *val, size_t len)
+{
+    char *path = cairn_sprintf("%s/%s", ls->refs_dir, name);
+    uint8_t *buf = cairn_malloc(REFSLOT_SIZE);
+    int rc = CAIRN_OK;
+    if (!path || !buf) {
+        rc = ERR(CAIRN_ENOMEM, "out of memory");
+        goto out;
+    }
+    unsigned other = 1 - cur->slot;
+    refslot_encode(buf, cur->seq + 1, val, len);
+    int fd = open(path, O_WRONLY | O_CLOEXEC);
+    if (fd < 0) {
+        rc = cairn_error_errno(errno, "local store %s: opening ref file %s to move it", ls->dir,
+                               path);
+        goto out;
+    }
+    if (write_full(fd, buf, REFSLOT_SIZE, (off_t)other * REFSLOT_SIZE) != 0)
+        rc = cairn_error_errno(errno, "local store %s: writing ref file %s (the ref keeps its "
+                               "old value)", ls->dir, path);
+    else if (fdatasync(fd) != 0)
+        rc = cairn_error_errno(errno, "local store %s: syncing ref file %s (the move may not be "
+                               "durable)", ls->dir, path);
+    close(fd);
+out:
+    free(buf);
+    free(path);
+    return rc;
+}
+
+/* Writes refs/<name> whole (a new ref, a plain file, or a value too long for a slot): slotted
+ * unless the value does not fit, through a temp file and a rename. */
 static int ref_write(local_store *ls, const char *name, const void *val, size_t len)
 {
     TRY(ref_mkdirs(ls, name));
@@ -1485,12 +1534,22 @@ static int ref_write(local_store *ls, const char *name, const void *val, size_t 
     if (!path) return ERR(CAIRN_ENOMEM, "out of memory");
     struct stat sb;
     int rc;
-    if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode))
+    if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode)) {
         rc = ERR(CAIRN_EINVAL, "ref '%s' cannot be created in %s: refs named '%s/...' exist, and "
                  "a ref name cannot also be a directory of other refs (as in git)", name, ls->dir,
                  name);
-    else
+    } else if (len <= REFSLOT_VALUE_MAX) {
+        uint8_t *file = cairn_calloc(1, REFSLOT_FILE_SIZE); /* slot 1 stays invalid (zeros) */
+        if (!file) {
+            rc = ERR(CAIRN_ENOMEM, "out of memory");
+        } else {
+            refslot_encode(file, 1, val, len);
+            rc = write_atomic(ls, path, file, REFSLOT_FILE_SIZE);
+            free(file);
+        }
+    } else {
         rc = write_atomic(ls, path, val, len);
+    }
     free(path);
     return rc;
 }
@@ -1526,7 +1585,8 @@ static int local_ref_cas(cairn_store *st, const char *name, const void *expect, 
     if (ls->readonly) return readonly_error(ls, "move refs");
     pthread_mutex_lock(&ls->ref_mu);
     cairn_buf cur = CAIRN_BUF_INIT;
-    int rc = ref_read(ls, name, &cur);
+    refslot_version ver;
+    int rc = ref_read(ls, name, &cur, &ver);
     bool exists = rc == CAIRN_OK;
     if (rc == CAIRN_ENOTFOUND) rc = CAIRN_OK;
     if (rc == CAIRN_OK) {
@@ -1541,7 +1601,9 @@ static int local_ref_cas(cairn_store *st, const char *name, const void *expect, 
                      "expected one (compare-and-swap failed); read it again and retry", name,
                      ls->dir);
     }
-    if (rc == CAIRN_OK && val) rc = ref_write(ls, name, val, vlen);
+    if (rc == CAIRN_OK && val && exists && ver.slot != UINT_MAX && vlen <= REFSLOT_VALUE_MAX)
+        rc = ref_overwrite(ls, name, &ver, val, vlen);
+    else if (rc == CAIRN_OK && val) rc = ref_write(ls, name, val, vlen);
     else if (rc == CAIRN_OK && exists) rc = ref_unlink(ls, name);
     pthread_mutex_unlock(&ls->ref_mu);
     cairn_buf_dispose(&cur);
@@ -1629,7 +1691,7 @@ static int local_ref_list(cairn_store *st, const char *prefix,
     cairn_buf val = CAIRN_BUF_INIT;
     for (size_t i = 0; rc == CAIRN_OK && i < names.n; i++) {
         if (ref_check(names.v[i]) != CAIRN_OK) continue; /* not a file cairn wrote */
-        rc = ref_read(ls, names.v[i], &val);
+        rc = ref_read(ls, names.v[i], &val, NULL);
         if (rc == CAIRN_ENOTFOUND) { /* deleted while we walked */
             rc = CAIRN_OK;
             continue;
