@@ -1399,6 +1399,11 @@ static void ref_slots(void)
     cairn_buf b = CAIRN_BUF_INIT;
     CHECK_RC(st->ref_get(st, &b, "heads/main"), CAIRN_ECORRUPT);
     CHECK_ERRMSG(path);
+    CHECK_ERRMSG("restore it from a backup");
+    CHECK_OK(st->ref_cas(st, "working/main", NULL, 0, "w", 1)); /* a working state: other advice */
+    CHECK(spit(pathf("%s/refs/working/main", repo), f, len, "wb") == 0);
+    CHECK_RC(st->ref_get(st, &b, "working/main"), CAIRN_ECORRUPT);
+    CHECK_ERRMSG("delete it to start this working state again");
     CHECK_RC(st->ref_cas(st, "heads/main", "v4", 2, "v5", 2), CAIRN_ECORRUPT);
     free(f);
 

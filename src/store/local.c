@@ -1439,6 +1439,14 @@ static int ref_read(local_store *ls, const char *name, cairn_buf *out, refslot_v
     } else if (rc == CAIRN_OK && r == REFSLOT_FILE_SIZE) {
         refslot_version v;
         rc = refslot_decode(out->data, (size_t)r, path, &v);
+        if (rc < 0)
+            rc = CORRUPT("local store %s: ref file %s is damaged (neither of its two slots is "
+                         "valid); %s", ls->dir, path,
+                         strncmp(name, "working/", 8) == 0
+                             ? "delete it to start this working state again from its branch's "
+                               "last commit (writes not committed since then are lost)"
+                             : "restore it from a backup, or delete it and create the ref again "
+                               "at a known commit");
         if (rc == CAIRN_OK) {
             memmove(out->data, v.value, v.len);
             out->len = v.len;

@@ -47,8 +47,7 @@ int refslot_decode(const uint8_t *p, size_t n, const char *what, refslot_version
         }
     }
     if (best < 0)
-        return CORRUPT("ref file %s: neither of its two slots is valid (both damaged); restore "
-                       "the ref from its reflog or a backup", what);
+        return CORRUPT("ref file %s: neither of its two slots is valid (both damaged)", what);
     const uint8_t *s = p + (size_t)best * REFSLOT_SIZE;
     out->value = s + REFSLOT_HEADER;
     out->len = load_le32(s + 16);
