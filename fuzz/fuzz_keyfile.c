@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "corpus_file.h"
 #include "repo/keys.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -27,17 +28,6 @@ int LLVMFuzzerInitialize(int *argc, char ***argv);
 static uint8_t fixed_pub[SIG_PUBLIC_SIZE], fixed_secret[KEY_SECRET_SIZE];
 static const kdf_limits fuzz_limits = { 4, 64, 4 * 64 };
 
-static void write_file(const char *dir, const char *name, const void *data, size_t len)
-{
-    char path[4096];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    FILE *f = fopen(path, "wb");
-    if (!f || fwrite(data, 1, len, f) != len || fclose(f) != 0) {
-        fprintf(stderr, "cannot write %s\n", path);
-        exit(1);
-    }
-}
-
 /* A sealed file with ops/kib, then one change: byte `at` set to `val` (at < 0: none). */
 static void write_variant(const char *dir, const char *name, const char *pass, uint32_t ops,
                           uint32_t kib, size_t len, int at, uint8_t val)
@@ -46,7 +36,7 @@ static void write_variant(const char *dir, const char *name, const char *pass, u
     key_kdf kdf = { ops, kib };
     if (keyfile_seal(f, fixed_secret, fixed_pub, pass, &kdf) != CAIRN_OK) abort();
     if (at >= 0) f[at] = val;
-    write_file(dir, name, f, len);
+    corpus_write(dir, name, f, len);
 }
 
 static void write_corpus(const char *dir)
@@ -63,18 +53,18 @@ static void write_corpus(const char *dir)
     write_variant(dir, "hostile_mem", FUZZ_PASS, 1, 8, KEYFILE_SIZE, KEYFILE_OFF_MEM + 3, 0xff);
     write_variant(dir, "flipped_salt", FUZZ_PASS, 1, 8, KEYFILE_SIZE, KEYFILE_OFF_SALT, 0);
     write_variant(dir, "flipped_tag", FUZZ_PASS, 1, 8, KEYFILE_SIZE, KEYFILE_SIZE - 1, 0);
-    write_file(dir, "empty", "", 0);
+    corpus_write(dir, "empty", "", 0);
     char line[PUBLINE_MAX + 1];
     size_t n = publine_format(line, "fuzz", fixed_pub);
-    write_file(dir, "pub_valid", line, n);
-    write_file(dir, "pub_no_newline", line, n - 1);
+    corpus_write(dir, "pub_valid", line, n);
+    corpus_write(dir, "pub_no_newline", line, n - 1);
     line[20] = 'A';
-    write_file(dir, "pub_upper_hex", line, n);
+    corpus_write(dir, "pub_upper_hex", line, n);
     n = publine_format(line, "bad/name", fixed_pub);
-    write_file(dir, "pub_bad_name", line, n);
+    corpus_write(dir, "pub_bad_name", line, n);
     uint8_t zero[SIG_PUBLIC_SIZE] = { 0 };
     n = publine_format(line, "small-order", zero);
-    write_file(dir, "pub_small_order", line, n);
+    corpus_write(dir, "pub_small_order", line, n);
 }
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)

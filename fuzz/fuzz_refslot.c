@@ -14,6 +14,7 @@
 #include <stdlib.h>
 
 #include "base/base.h"
+#include "corpus_file.h"
 #include "store/refslot.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -60,18 +61,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 static void write_pair(const char *dir, const char *name, const uint8_t *s0, size_t n0,
                        const uint8_t *s1, size_t n1)
 {
-    char path[4096];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
     size_t n = MAX(n0, n1);
     uint8_t *in = calloc(1, 2 * n);
-    FILE *f = fopen(path, "wb");
-    if (!in || !f) {
-        fprintf(stderr, "cannot write %s\n", path);
-        exit(1);
-    }
+    if (!in) exit(1);
     memcpy(in, s0, n0);
     memcpy(in + n, s1, n1);
-    if (fwrite(in, 1, 2 * n, f) != 2 * n || fclose(f) != 0) exit(1);
+    corpus_write(dir, name, in, 2 * n);
     free(in);
 }
 

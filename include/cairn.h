@@ -865,13 +865,13 @@ typedef struct cairn_gc_stats {
  *    verify runs at a time per handle.
  *  - Other writers cannot exist meanwhile: a local repository has one writer process (the
  *    lock), and gc runs in it.
- *  - Reader processes (CAIRN_OPEN_READONLY) read the working state that was current when they
- *    opened it. Once a write has replaced that state, gc may delete the chunks only the old state
- *    used; a reader that then needs one gets CAIRN_ENOTFOUND (never wrong data), and must reopen
- *    to read the current state. Reads of commits, branches and tags are unaffected. There is no
- *    grace period: chunk age says nothing about when a chunk stopped being reachable, so no
- *    window would be safe for a reader of unknown age. Run gc when long-lived readers of old
- *    working states can be reopened, or read through commits.
+ *  - Reader processes (CAIRN_OPEN_READONLY) of a local repository keep what they read: each
+ *    reader handle pins the versions it has loaded in a file under DIR/readers/ (held with a
+ *    lock; see docs/FORMAT.md, "Reader pins"), and gc keeps everything a live reader pins and
+ *    removes the pin files of readers that are gone. A reader that cannot write DIR/readers/
+ *    (no permission) reads unpinned: if gc removes what it needs, its reads fail with
+ *    CAIRN_ENOTFOUND (never wrong data) and it must reopen. Readers of other stores are not
+ *    pinned.
  *  - A revision named by a bare commit id that nothing reaches any more may vanish while it is
  *    read (resolve it to a snapshot first: snapshots pin).
  *

@@ -4,7 +4,8 @@
  * exactly as before; every version a snapshot or cursor of the handle pins), that the store
  * shrinks on disk, that writes racing with gc in the same process lose nothing, that a damaged
  * repository makes gc stop before deleting anything, and that SIGKILL at random moments of a gc
- * (seeded, several rounds) leaves a repository that opens, verifies and reads back in full.
+ * (seeded, several rounds) leaves a repository that opens, verifies and reads back in full; and
+ * that a reader process keeps the version it reads until it is gone.
  */
 #include <dirent.h>
 #include <pthread.h>
@@ -653,5 +654,97 @@ static void kill_during_gc(void)
     CHECK_OK(cairn_close(db));
 }
 
+/* A reader process pins the working state it opened: the writer replaces that state (so only the
+ * reader still needs its chunks) and collects garbage, and the reader still reads every entry of
+ * it. Once the reader is killed, its pin file is removed by the next gc and the old state's
+ * chunks go. Without pins the first gc would have deleted them (checked by the chunk counts). */
+static void reader_process_pins(void)
+{
+    char dir[4200];
+    snprintf(dir, sizeof dir, "%s/repo", test_tmpdir());
+    cairn_db *db = open_url(dir);
+    CHECK_OK(fill(db, "t", "k", 0, 20000, "old"));
+    CHECK_OK(cairn_checkpoint(db));
+    CHECK_OK(cairn_close(db));
+    int to_child[2], to_parent[2];
+    CHECK(pipe(to_child) == 0 && pipe(to_parent) == 0);
+    pid_t pid = fork();
+    CHECK(pid >= 0);
+    if (pid == 0) { /* the reader: digest, tell, wait, digest again, tell */
+        cairn_open_options o = CAIRN_OPEN_OPTIONS_INIT;
+        o.flags = CAIRN_OPEN_READONLY;
+        o.cache_bytes = 64 << 10; /* so that its second reading goes to the store again */
+        cairn_db *r;
+        if (cairn_open(&r, dir, &o) != CAIRN_OK) _exit(2);
+        uint64_t n1 = 0, n2 = 0, h1 = digest_snap(r, NULL, &n1);
+        if (write(to_parent[1], &h1, sizeof h1) != sizeof h1) _exit(3);
+        char go;
+        if (read(to_child[0], &go, 1) != 1) _exit(4);
+        /* a commit made since: reading it misses, and the refresh that follows takes in the
+         * writer's deletes (without a pin, the old version's chunks are then gone) */
+        cairn_snapshot *s;
+        uint64_t nn = 0;
+        if (cairn_snapshot_open_at(&s, r, "main") != CAIRN_OK) _exit(7);
+        if (digest_snap(r, s, &nn) == 0 || nn != 20000) _exit(8);
+        cairn_snapshot_close(s);
+        uint64_t h2 = digest_snap(r, NULL, &n2);
+        uint64_t res[2] = { h2, n2 };
+        if (write(to_parent[1], res, sizeof res) != sizeof res) _exit(5);
+        if (read(to_child[0], &go, 1) != 1) _exit(6); /* then waits to be killed */
+        _exit(0);
+    }
+    close(to_parent[1]); /* so that a reader that dies early reads as end of file */
+    close(to_child[0]);
+    uint64_t h1;
+    CHECK(read(to_parent[0], &h1, sizeof h1) == sizeof h1);
+    CHECK(h1 != 0);
+    /* the writer replaces every value: the old trees are garbage but for the reader */
+    db = open_url(dir);
+    CHECK_OK(fill(db, "t", "k", 0, 20000, "new"));
+    CHECK_OK(commit_msg(db, "new", NULL));
+    uint64_t c0, c1, c2, d;
+    CHECK_OK(store_census(dir, &c0, &d));
+    cairn_gc_stats gs;
+    CHECK_OK(cairn_gc(&gs, db, NULL));
+    CHECK_OK(store_census(dir, &c1, &d));
+    CHECK(write(to_child[1], "g", 1) == 1);
+    uint64_t res[2];
+    CHECK_MSG(read(to_parent[0], res, sizeof res) == sizeof res, "the reader failed");
+    CHECK_MSG(res[0] == h1 && res[1] == 20000, "the reader lost its version to gc (%llu entries)",
+              (unsigned long long)res[1]);
+    /* the reader dies without closing: its pin file stays, unlocked; gc removes it */
+    kill(pid, SIGKILL);
+    int status;
+    CHECK(waitpid(pid, &status, 0) == pid && WIFSIGNALED(status));
+    char readers[4300];
+    snprintf(readers, sizeof readers, "%s/readers", dir);
+    CHECK(test_sh("test \"$(ls -A %s)\" != ''", readers) == 0); /* the dead reader's file */
+    CHECK_OK(cairn_gc(&gs, db, NULL));
+    CHECK_OK(store_census(dir, &c2, &d));
+    CHECK(test_sh("test \"$(ls -A %s)\" = ''", readers) == 0);
+    CHECK_MSG(c2 + 100 < c1, "the old version's chunks stay after its reader died: %llu -> %llu",
+              (unsigned long long)c1, (unsigned long long)c2);
+    CHECK(c1 <= c0);
+    uint64_t n;
+    CHECK(digest_snap(db, NULL, &n) != 0 && n == 20000);
+    CHECK_OK(cairn_close(db));
+    /* a reader that cannot register (readers/ is not a directory) still reads, unpinned */
+    CHECK(test_sh("rmdir %s && touch %s", readers, readers) == 0);
+    cairn_open_options o = CAIRN_OPEN_OPTIONS_INIT;
+    o.flags = CAIRN_OPEN_READONLY;
+    cairn_db *r;
+    CHECK_OK(cairn_open(&r, dir, &o));
+    CHECK(digest_snap(r, NULL, &n) != 0 && n == 20000);
+    CHECK_OK(cairn_close(r));
+    db = open_url(dir); /* and gc, finding no pin directory to read, says so */
+    CHECK_RC(cairn_gc(&gs, db, NULL), CAIRN_EINVAL);
+    CHECK_ERRMSG("readers");
+    CHECK(test_sh("rm %s", readers) == 0);
+    CHECK_OK(cairn_gc(&gs, db, NULL));
+    CHECK_OK(cairn_close(db));
+    close(to_child[1]);
+    close(to_parent[0]);
+}
+
 TEST_MAIN(collects_garbage_keeps_history, mem_store, pins_snapshots_and_cursors, stops_on_damage,
-          alloc_failures, races_writes, kill_during_gc)
+          alloc_failures, races_writes, reader_process_pins, kill_during_gc)

@@ -7,6 +7,7 @@
 
 #include "kv.h"
 #include "repo/commit.h"
+#include "store/store.h"
 
 void version_release(version *v)
 {
@@ -18,6 +19,7 @@ void version_release(version *v)
         else db->live = v->live_next;
         if (v->live_next) v->live_next->live_prev = v->live_prev;
         pthread_mutex_unlock(&db->livemu);
+        db_pins_publish(db);
     }
     for (size_t i = 0; i < v->n; i++) free(v->t[i].name);
     free(v->t);
@@ -107,6 +109,7 @@ int version_load(cairn_db *db, version **out, const cairn_id *rec_id, const root
     db->live = v;
     v->listed = true;
     pthread_mutex_unlock(&db->livemu);
+    db_pins_publish(db);
     *out = v;
     return CAIRN_OK;
 }
@@ -181,8 +184,60 @@ const char *db_table_name(cairn_db *db, uint32_t id)
 
 /* ---- open and close ---- */
 
+/* A reader's pins follow the versions it has loaded. A failure only costs the protection: the
+ * reader may then find chunks gone after a gc (CAIRN_ENOTFOUND, never wrong data). */
+void db_pins_publish(cairn_db *db)
+{
+    if (!db->pins) return;
+    cairn_id *ids;
+    size_t n;
+    int rc = db_live_catalogs(db, &ids, &n);
+    if (rc == CAIRN_OK) {
+        rc = pins_set(db->pins, ids, n);
+        free(ids);
+    }
+    if (rc < 0) {
+        cairn_diag(CAIRN_LOG_WARN, "%s; a gc in the writer may remove what this reader reads",
+                   cairn_error_last()->message);
+        cairn_error_clear();
+    }
+}
+
+/* A reader of a local store registers its pins, then publishes the version it loaded and reads
+ * the working ref again: if the ref still names that version, any gc that starts later sees the
+ * pin, and a gc already running holds the writer mutex, so the ref it marked from is this one.
+ * If the ref moved, the reader loads the new version and checks again. */
+static int db_pin_reader(cairn_db *db)
+{
+    const char *dir = store_local_dir(db->r.store);
+    if (!dir) return CAIRN_OK;
+    int rc = pins_register(&db->pins, dir);
+    if (rc < 0) {
+        /* no permission or a read-only file system is a normal way to read: say it quietly */
+        bool expected = rc == CAIRN_EAUTH || rc == CAIRN_EREADONLY;
+        cairn_diag(expected ? CAIRN_LOG_INFO : CAIRN_LOG_WARN,
+                   "%s; this reader's versions are not pinned: a gc in the writer may remove what "
+                   "it reads (reads then fail with not found, never return wrong data)",
+                   cairn_error_last()->message);
+        cairn_error_clear();
+        return CAIRN_OK;
+    }
+    for (int tries = 0; tries < 16; tries++) {
+        db_pins_publish(db);
+        cairn_id rec_id;
+        rootrec rec;
+        TRY(repo_load_working(&db->r, &rec_id, &rec));
+        if (memcmp(rec_id.bytes, db->cur->rec_id.bytes, CAIRN_ID_SIZE) == 0) return CAIRN_OK;
+        TRY(working_switch(db));
+    }
+    return ERR(CAIRN_EBUSY, "the working state of %s kept changing while this reader opened; "
+               "open it again", db->r.url);
+}
+
 static void db_free(cairn_db *db)
 {
+    pins *p = db->pins;
+    db->pins = NULL; /* no more publishing while the versions go */
     version_release(db->cur);
     mem_release(db->mem);
     mem_release(db->imm);
@@ -192,6 +247,7 @@ static void db_free(cairn_db *db)
     pthread_mutex_destroy(&db->livemu);
     pthread_mutex_destroy(&db->maintmu);
     pthread_rwlock_destroy(&db->gate);
+    pins_close(p);
     free(db);
 }
 
@@ -235,6 +291,7 @@ static int db_open_common(cairn_db **out, const char *url, cairn_store *store,
         cairn_error_clear();
         rc = working_switch(db);
     }
+    if (rc == CAIRN_OK && db->r.readonly) rc = db_pin_reader(db);
     if (rc < 0) {
         int code = cairn_error_last()->code;
         char msg[1024];

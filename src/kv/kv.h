@@ -19,6 +19,7 @@
 
 #include "base/base.h"
 #include "memtable.h"
+#include "repo/pins.h"
 #include "repo/repo.h"
 #include "tree/tree.h"
 #include "working.h"
@@ -52,6 +53,7 @@ struct cairn_db {
     pthread_mutex_t livemu;  /* guards the list of live versions (gc keeps what they name) */
     version *live;
     pthread_mutex_t maintmu; /* one gc or verify at a time */
+    pins *pins;              /* a reader of a local store: the versions it pins for gc */
 };
 
 struct cairn_table {
@@ -130,6 +132,8 @@ int db_complete_commit(cairn_db *db);
 /** The catalog roots of every version alive in this process (the current one, and those open
  *  snapshots and cursors pin): garbage collection keeps what they name. Caller frees *out. */
 int db_live_catalogs(cairn_db *db, cairn_id **out, size_t *out_n);
+/** A reader of a local store: rewrites its pin file from its live versions (no-op otherwise). */
+void db_pins_publish(cairn_db *db);
 
 /** A new reference to the current version. */
 version *db_current(cairn_db *db);

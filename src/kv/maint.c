@@ -12,6 +12,8 @@
 
 #include "kv.h"
 #include "repo/gc.h"
+#include "repo/pins.h"
+#include "store/store.h"
 #include "sig.h"
 
 int cairn_gc(cairn_gc_stats *out, cairn_db *db, const cairn_gc_options *opts)
@@ -35,10 +37,17 @@ int cairn_gc(cairn_gc_stats *out, cairn_db *db, const cairn_gc_options *opts)
     cairn_id *pinned = NULL;
     int rc = db_live_catalogs(db, &pinned, &p.npinned);
     p.pinned = pinned;
+    cairn_id *readers = NULL;
+    size_t nreaders = 0, cap = 0;
+    const char *dir = store_local_dir(db->r.store);
+    if (rc == CAIRN_OK && dir) rc = pins_collect(dir, &readers, &nreaders, &cap);
+    p.reader_pins = readers;
+    p.nreader_pins = nreaders;
     if (rc == CAIRN_OK) rc = gc_run(&db->r, &p, out);
     pthread_mutex_unlock(&db->wmu);
     pthread_mutex_unlock(&db->maintmu);
     free(pinned);
+    free(readers);
     return rc;
 }
 

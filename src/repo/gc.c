@@ -230,6 +230,13 @@ static int mark_all(marker *m, const repo_root *roots, size_t nroots, const gc_p
         TRY(mark_push(m, &p->pinned[i], W_CATALOG, "a version in use by this process"));
         TRY(mark_drain(m));
     }
+    for (size_t i = 0; i < p->nreader_pins; i++) {
+        int has = m->r->store->has(m->r->store, &p->reader_pins[i]);
+        if (has == CAIRN_ENOTFOUND) continue;
+        TRY(has);
+        TRY(mark_push(m, &p->reader_pins[i], W_CATALOG, "a version a reader process pins"));
+        TRY(mark_drain(m));
+    }
     return CAIRN_OK;
 }
 

@@ -14,6 +14,9 @@
 typedef struct gc_params {
     const cairn_id *pinned;  /* catalog roots of the versions in use in this process */
     size_t npinned;
+    const cairn_id *reader_pins; /* catalog roots that reader processes pin (pins.h); one that is
+                                    already gone is skipped: its reader fails on its own */
+    size_t nreader_pins;
     double min_live;         /* local store: rewrite packs whose live fraction is below; < 0: none */
     bool dry_run;            /* mark and count only */
 } gc_params;

@@ -1,0 +1,42 @@
+/*
+ * pins.h - reader pins: how a reader process of a local repository tells the writer's garbage
+ * collection which versions it is reading (docs/FORMAT.md, "Reader pins").
+ *
+ * Each reader handle keeps one file in DIR/readers/, holding the catalog ids of the versions it
+ * has loaded, under a shared flock for as long as the handle is open. gc marks from the ids of
+ * every file whose lock is held, and removes the files whose lock is free (their process is
+ * gone). A file enters readers/ already locked (made under a dot name, locked, then renamed), so
+ * gc never takes a live reader's file for a dead one's.
+ */
+#ifndef CAIRN_PINS_H
+#define CAIRN_PINS_H
+
+#include "base/base.h"
+
+#define PINS_HEADER 16
+#define PINS_MAX 65536 /* ids in one file */
+
+typedef struct pins pins;
+
+/** Registers a reader in repo_dir/readers/ (creating the directory if needed), with no ids yet.
+ *  @return CAIRN_OK; CAIRN_EIO (and others from the file system: e.g. no write permission). */
+int pins_register(pins **out, const char *repo_dir);
+
+/** Replaces the reader's ids (n <= PINS_MAX). Not synced: a pin matters only while its process
+ *  lives. */
+int pins_set(pins *p, const cairn_id *ids, size_t n);
+
+/** Removes the reader's file. p may be NULL. */
+void pins_close(pins *p);
+
+/** gc: the ids of every live reader of repo_dir (appended to *ids, *n, *cap as a growing
+ *  array), removing the files of dead ones. A file that stays torn (being rewritten) over many
+ *  reads is an error: gc must not go on without it.
+ *  @return CAIRN_OK; CAIRN_ECORRUPT (a live reader's file cannot be read); CAIRN_EIO; ENOMEM. */
+int pins_collect(const char *repo_dir, cairn_id **ids, size_t *n, size_t *cap);
+
+/** Decodes a pin file's bytes: CAIRN_OK with the ids (pointing into p) and their count, or
+ *  CAIRN_ECORRUPT (also for a file caught while being rewritten). */
+int pins_decode(const uint8_t *p, size_t len, const uint8_t **ids, size_t *count);
+
+#endif /* CAIRN_PINS_H */
