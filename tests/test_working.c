@@ -941,7 +941,40 @@ static void commit_interrupted_before_its_working_state(void)
     CHECK_OK(cairn_close(db));
 }
 
+/* A working ref that names a record the store does not have (damage, or a reader's race with
+ * gc that did not settle) is an error naming the ref for writers and readers alike: never a
+ * fresh, empty working state that would hide the loss. */
+static void working_ref_naming_a_missing_record(void)
+{
+    char url[4200];
+    snprintf(url, sizeof url, "%s/repo", test_tmpdir());
+    cairn_db *db = open_repo(url, 0);
+    cairn_table *t;
+    CHECK_OK(cairn_table_open(&t, db, "t", CAIRN_TABLE_CREATE));
+    CHECK_OK(cairn_put(t, "a", 1, "1", 1));
+    cairn_table_close(t);
+    CHECK_OK(cairn_close(db));
+    cairn_store *st;
+    CHECK_OK(store_local_open(&st, url, 0, 0));
+    cairn_buf cur = CAIRN_BUF_INIT, next = CAIRN_BUF_INIT;
+    CHECK_OK(st->ref_get(st, &cur, "working/main"));
+    CHECK_OK(cairn_buf_append(&next, cur.data, cur.len));
+    next.data[0] = next.data[0] == '0' ? '1' : '0'; /* another id, of nothing */
+    CHECK_OK(st->ref_cas(st, "working/main", cur.data, cur.len, next.data, next.len));
+    st->close(st);
+    cairn_buf_dispose(&cur);
+    cairn_buf_dispose(&next);
+    cairn_open_options o = CAIRN_OPEN_OPTIONS_INIT;
+    CHECK_RC(cairn_open(&db, url, &o), CAIRN_ENOTFOUND);
+    CHECK_ERRMSG("working/main");
+    CHECK_ERRMSG("not in the store");
+    o.flags = CAIRN_OPEN_READONLY;
+    CHECK_RC(cairn_open(&db, url, &o), CAIRN_ENOTFOUND);
+    CHECK_ERRMSG("open again");
+}
+
 TEST_MAIN(model_mem, model_local, recovery, torn_and_damaged_logs, injected_failures,
           full_disk_during_checkpoint,
           eight_threads, durability_modes, operation_log, verify_checks_the_log,
-          branches_have_their_own_logs, commit_interrupted_before_its_working_state)
+          branches_have_their_own_logs, commit_interrupted_before_its_working_state,
+          working_ref_naming_a_missing_record)

@@ -3,6 +3,7 @@
  * catalog commit that every write ends in, and statistics.
  */
 #include <stdio.h>
+#include <time.h>
 #include <stdlib.h>
 
 #include "kv.h"
@@ -203,10 +204,13 @@ void db_pins_publish(cairn_db *db)
     }
 }
 
-/* A reader of a local store registers its pins, then publishes the version it loaded and reads
- * the working ref again: if the ref still names that version, any gc that starts later sees the
- * pin, and a gc already running holds the writer mutex, so the ref it marked from is this one.
- * If the ref moved, the reader loads the new version and checks again. */
+/* A reader of a local store registers its pins, then reads the working ref between two reads of
+ * the gc epoch (pins.h), loading and pinning the state it names if that is not the one it has.
+ * When the epoch did not change, no gc started in between: a gc that started earlier holds the
+ * writer mutex, so the ref cannot move while it runs and the state read was the one it marked
+ * from (or one made after it); a gc that starts later reads the pin. Otherwise it goes again. The
+ * ref may move any number of times meanwhile (a writer committing fast does not stop a reader
+ * from opening); only gcs starting back to back can. */
 static int db_pin_reader(cairn_db *db)
 {
     const char *dir = store_local_dir(db->r.store);
@@ -222,15 +226,29 @@ static int db_pin_reader(cairn_db *db)
         cairn_error_clear();
         return CAIRN_OK;
     }
-    for (int tries = 0; tries < 16; tries++) {
-        db_pins_publish(db);
+    db_pins_publish(db);
+    bool settled = true; /* the log was replayed over the current version */
+    for (int tries = 0; tries < 64; tries++) {
+        uint64_t e1, e2;
         cairn_id rec_id;
         rootrec rec;
-        TRY(repo_load_working(&db->r, &rec_id, &rec));
-        if (memcmp(rec_id.bytes, db->cur->rec_id.bytes, CAIRN_ID_SIZE) == 0) return CAIRN_OK;
-        TRY(working_switch(db));
+        rc = pins_epoch(dir, &e1);
+        if (rc == CAIRN_OK) rc = repo_load_working(&db->r, &rec_id, &rec);
+        if (rc == CAIRN_OK &&
+            (!settled || memcmp(rec_id.bytes, db->cur->rec_id.bytes, CAIRN_ID_SIZE) != 0)) {
+            rc = working_switch(db); /* loads and pins the state the ref names now */
+            settled = rc == CAIRN_OK;
+        }
+        if (rc == CAIRN_OK) rc = pins_epoch(dir, &e2);
+        if (rc == CAIRN_OK && e1 == e2) return CAIRN_OK;
+        /* the writer moved on meanwhile (a checkpoint retired log segments, a gc took the state
+         * just read): read the ref again, as the open does */
+        if (rc != CAIRN_OK && rc != CAIRN_ECORRUPT && rc != CAIRN_ENOTFOUND && rc != CAIRN_EIO)
+            return rc;
+        cairn_error_clear();
+        if (tries >= 4) nanosleep(&(struct timespec){ 0, 1000000L * (tries - 3) }, NULL);
     }
-    return ERR(CAIRN_EBUSY, "the working state of %s kept changing while this reader opened; "
+    return ERR(CAIRN_EBUSY, "garbage collections kept starting while this reader of %s opened; "
                "open it again", db->r.url);
 }
 

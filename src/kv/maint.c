@@ -35,11 +35,13 @@ int cairn_gc(cairn_gc_stats *out, cairn_db *db, const cairn_gc_options *opts)
     pthread_mutex_lock(&db->maintmu);
     pthread_mutex_lock(&db->wmu);
     cairn_id *pinned = NULL;
-    int rc = db_live_catalogs(db, &pinned, &p.npinned);
-    p.pinned = pinned;
     cairn_id *readers = NULL;
     size_t nreaders = 0, cap = 0;
     const char *dir = store_local_dir(db->r.store);
+    /* a reader that opens across this moment pins again (db.c, db_pin_reader) */
+    int rc = dir && !p.dry_run ? pins_epoch_bump(dir) : CAIRN_OK;
+    if (rc == CAIRN_OK) rc = db_live_catalogs(db, &pinned, &p.npinned);
+    p.pinned = pinned;
     if (rc == CAIRN_OK && dir) rc = pins_collect(dir, &readers, &nreaders, &cap);
     p.reader_pins = readers;
     p.nreader_pins = nreaders;

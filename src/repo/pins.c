@@ -22,6 +22,7 @@
 #include "base/hash.h"
 
 #define READERS_DIR "readers"
+#define EPOCH_FILE "gc-epoch"  /* in readers/: 8 bytes, u64 LE; never a pin */
 #define REGISTER_TRIES 8
 #define READ_TRIES 200         /* a torn file is read again this many times ... */
 #define READ_PAUSE_NS 500000L  /* ... this far apart (0.1 s in all) */
@@ -182,6 +183,50 @@ static int read_live(int fd, const char *path, cairn_id **ids, size_t *n, size_t
     return rc;
 }
 
+int pins_epoch(const char *repo_dir, uint64_t *out)
+{
+    char *path = cairn_sprintf("%s/" READERS_DIR "/" EPOCH_FILE, repo_dir);
+    FAIL_IF(!path, CAIRN_ENOMEM, "out of memory");
+    *out = 0;
+    int rc = CAIRN_OK;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        if (errno != ENOENT) rc = cairn_error_errno(errno, "reading the gc epoch %s", path);
+    } else {
+        uint8_t b[8];
+        ssize_t r = pread(fd, b, sizeof b, 0);
+        if (r == (ssize_t)sizeof b) *out = load_le64(b);
+        else if (r != 0) rc = cairn_error_errno(r < 0 ? errno : EIO, "reading the gc epoch %s", path);
+        close(fd);
+    }
+    free(path);
+    return rc;
+}
+
+int pins_epoch_bump(const char *repo_dir)
+{
+    char *dir = cairn_sprintf("%s/" READERS_DIR, repo_dir);
+    char *path = cairn_sprintf("%s/" READERS_DIR "/" EPOCH_FILE, repo_dir);
+    int rc = CAIRN_OK;
+    if (!dir || !path) rc = ERR(CAIRN_ENOMEM, "out of memory");
+    if (rc == CAIRN_OK && mkdir(dir, 0777) != 0 && errno != EEXIST)
+        rc = cairn_error_errno(errno, "creating %s", dir);
+    int fd = rc == CAIRN_OK ? open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0666) : -1;
+    if (rc == CAIRN_OK && fd < 0) rc = cairn_error_errno(errno, "opening the gc epoch %s", path);
+    if (rc == CAIRN_OK) {
+        uint8_t b[8] = { 0 };
+        ssize_t r = pread(fd, b, sizeof b, 0);
+        uint64_t e = r == (ssize_t)sizeof b ? load_le64(b) : 0;
+        store_le64(b, e + 1);
+        if (pwrite(fd, b, sizeof b, 0) != (ssize_t)sizeof b)
+            rc = cairn_error_errno(errno, "writing the gc epoch %s", path);
+    }
+    if (fd >= 0) close(fd);
+    free(dir);
+    free(path);
+    return rc;
+}
+
 int pins_collect(const char *repo_dir, cairn_id **ids, size_t *n, size_t *cap)
 {
     char *dir = cairn_sprintf("%s/" READERS_DIR, repo_dir);
@@ -196,7 +241,9 @@ int pins_collect(const char *repo_dir, cairn_id **ids, size_t *n, size_t *cap)
     int rc = CAIRN_OK;
     struct dirent *de;
     while (rc == CAIRN_OK && (de = readdir(d)) != NULL) {
-        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0) continue;
+        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0 ||
+            strcmp(de->d_name, EPOCH_FILE) == 0)
+            continue;
         int fd = openat(dirfd(d), de->d_name, O_RDONLY | O_CLOEXEC);
         if (fd < 0) {
             if (errno != ENOENT) rc = cairn_error_errno(errno, "opening reader pin file %s/%s", dir, de->d_name);

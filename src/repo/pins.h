@@ -35,6 +35,15 @@ void pins_close(pins *p);
  *  @return CAIRN_OK; CAIRN_ECORRUPT (a live reader's file cannot be read); CAIRN_EIO; ENOMEM. */
 int pins_collect(const char *repo_dir, cairn_id **ids, size_t *n, size_t *cap);
 
+/** The gc epoch of repo_dir: how many collections have started (0 before the first).
+ *  @return CAIRN_OK; CAIRN_EIO. */
+int pins_epoch(const char *repo_dir, uint64_t *out);
+
+/** gc, before it marks: one more collection has started. Not synced (readers only compare it
+ *  while they open).
+ *  @return CAIRN_OK; CAIRN_EIO (and others from the file system). */
+int pins_epoch_bump(const char *repo_dir);
+
 /** Decodes a pin file's bytes: CAIRN_OK with the ids (pointing into p) and their count, or
  *  CAIRN_ECORRUPT (also for a file caught while being rewritten). */
 int pins_decode(const uint8_t *p, size_t len, const uint8_t **ids, size_t *count);

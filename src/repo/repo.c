@@ -146,7 +146,25 @@ int repo_load_working(repo *r, cairn_id *out_id, rootrec *out_rec)
     char *wref = repo_working_ref(r);
     FAIL_IF(!wref, CAIRN_ENOMEM, "out of memory");
     int rc = refs_read_id(r, wref, out_id);
+    bool named = rc == CAIRN_OK;
     if (rc == CAIRN_OK) rc = rootrec_load(r, out_rec, out_id);
+    /* A reader may read the ref just before the writer moves it and collects the state it named:
+     * the record is gone and the ref names a newer one. */
+    for (int tries = 0; named && rc == CAIRN_ENOTFOUND && tries < 8; tries++) {
+        cairn_id again;
+        if (refs_read_id(r, wref, &again) != CAIRN_OK || memcmp(again.bytes, out_id->bytes, CAIRN_ID_SIZE) == 0)
+            break;
+        *out_id = again;
+        rc = rootrec_load(r, out_rec, out_id);
+    }
+    if (named && rc == CAIRN_ENOTFOUND) {
+        char hex[CAIRN_ID_HEX_SIZE];
+        cairn_id_to_hex(hex, out_id);
+        rc = ERR(CAIRN_ENOTFOUND, "ref '%s' names working state %s, which is not in the store%s",
+                 wref, hex, r->readonly ? " (collected while this reader opened?); open again"
+                                        : "; run cairn verify");
+        goto out;
+    }
     r->working_fresh = rc == CAIRN_ENOTFOUND;
     if (rc == CAIRN_ENOTFOUND) { /* first use of this branch (or a checkout cut short) */
         cairn_id head = { { 0 } };
