@@ -973,8 +973,56 @@ static void working_ref_naming_a_missing_record(void)
     CHECK_ERRMSG("open again");
 }
 
+/* A write-ahead log left without its working ref (a deleted branch's, or one deleted by hand)
+ * belongs to no working state: the next writer removes it, and readers ignore it, so both see
+ * the same (fresh) state. */
+static void log_without_working_ref_is_ignored(void)
+{
+    char url[4200];
+    snprintf(url, sizeof url, "%s/repo", test_tmpdir());
+    cairn_db *db = open_repo(url, 0);
+    cairn_table *t;
+    CHECK_OK(cairn_table_open(&t, db, "t", CAIRN_TABLE_CREATE));
+    CHECK_OK(cairn_put(t, "a", 1, "1", 1));
+    cairn_commit_options co = CAIRN_COMMIT_OPTIONS_INIT;
+    co.message = "one";
+    CHECK_OK(cairn_commit(NULL, db, &co));
+    cairn_table_close(t);
+    /* a crash leaves the next write in the log only */
+    CHECK(test_sh("cp -r %s %s.crashed", url, url) == 0);
+    CHECK_OK(cairn_close(db));
+    char crashed[4300];
+    snprintf(crashed, sizeof crashed, "%s.crashed", url);
+    db = open_repo(crashed, 0);
+    CHECK_OK(cairn_table_open(&t, db, "t", 0));
+    cairn_open_options ro = CAIRN_OPEN_OPTIONS_INIT;
+    ro.flags = CAIRN_OPEN_READONLY;
+    CHECK_OK(cairn_put(t, "b", 1, "2", 1));
+    cairn_table_close(t);
+    CHECK(test_sh("cp -r %s %s.2", crashed, crashed) == 0); /* the log holds b */
+    CHECK_OK(cairn_close(db));
+    char copy[4400];
+    snprintf(copy, sizeof copy, "%s.2", crashed);
+    CHECK(test_sh("rm %s/refs/working/main", copy) == 0);
+    void *v;
+    size_t vl;
+    cairn_db *r;
+    CHECK_OK(cairn_open(&r, copy, &ro));
+    CHECK_OK(cairn_table_open(&t, r, "t", 0));
+    CHECK_OK(cairn_get(&v, &vl, t, NULL, "a", 1)); /* from the branch's commit */
+    cairn_free(v);
+    CHECK_RC(cairn_get(&v, &vl, t, NULL, "b", 1), CAIRN_ENOTFOUND);
+    cairn_table_close(t);
+    CHECK_OK(cairn_close(r));
+    db = open_repo(copy, 0); /* the writer agrees, and removes the log */
+    CHECK_OK(cairn_table_open(&t, db, "t", 0));
+    CHECK_RC(cairn_get(&v, &vl, t, NULL, "b", 1), CAIRN_ENOTFOUND);
+    cairn_table_close(t);
+    CHECK_OK(cairn_close(db));
+}
+
 TEST_MAIN(model_mem, model_local, recovery, torn_and_damaged_logs, injected_failures,
           full_disk_during_checkpoint,
           eight_threads, durability_modes, operation_log, verify_checks_the_log,
           branches_have_their_own_logs, commit_interrupted_before_its_working_state,
-          working_ref_naming_a_missing_record)
+          working_ref_naming_a_missing_record, log_without_working_ref_is_ignored)

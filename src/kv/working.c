@@ -199,7 +199,12 @@ static int log_open(cairn_db *db)
     if (w->base_dir) {
         w->dir = branch_log_dir(w->base_dir, db->r.branch);
         FAIL_IF(!w->dir, CAIRN_ENOMEM, "out of memory");
-        if (db->r.working_fresh && !db->r.readonly) {
+        if (db->r.working_fresh && db->r.readonly) {
+            /* a log without its working ref belongs to no working state (the next writer
+             * removes it, below): read nothing from it */
+            free(w->dir);
+            w->dir = NULL;
+        } else if (db->r.working_fresh) {
             struct stat st;
             if (stat(w->dir, &st) == 0) { /* left by a deleted branch of the same name */
                 cairn_diag(CAIRN_LOG_WARN, "removing the write-ahead log %s: it belongs to an "
