@@ -746,6 +746,34 @@ static void reader_process_pins(void)
     close(to_parent[0]);
 }
 
+/* Pin files left by dead readers of an earlier process with this pid (pids are reused): a new
+ * reader registers beside them, gc removes the stale files and keeps the live one. */
+static void stale_pin_names(void)
+{
+    char dir[4200];
+    snprintf(dir, sizeof dir, "%s/repo", test_tmpdir());
+    cairn_db *db = open_url(dir);
+    CHECK_OK(fill(db, "t", "k", 0, 100, "v"));
+    CHECK_OK(cairn_close(db));
+    /* 1,024 empty pins nobody holds, named as this pid's readers were before salted names */
+    CHECK(test_sh("mkdir -p %s/readers && cd %s/readers && for i in $(seq 0 1023); do "
+                  "printf 'CPIN\\0\\0\\0\\0\\0\\0\\0\\0\\0\\0\\0\\0' > %ld-$i.pin; done",
+                  dir, dir, (long)getpid()) == 0);
+    cairn_open_options o = CAIRN_OPEN_OPTIONS_INIT;
+    o.flags = CAIRN_OPEN_READONLY;
+    cairn_db *r;
+    CHECK_OK(cairn_open(&r, dir, &o));
+    CHECK(test_sh("test $(ls %s/readers/*.pin | wc -l) -eq 1025", dir) == 0);
+    db = open_url(dir);
+    CHECK_OK(cairn_gc(NULL, db, NULL));
+    CHECK(test_sh("test $(ls %s/readers/*.pin | wc -l) -eq 1", dir) == 0); /* the live one */
+    uint64_t n;
+    CHECK(digest_snap(r, NULL, &n) != 0 && n == 100);
+    CHECK_OK(cairn_close(r));
+    CHECK(test_sh("! ls %s/readers/*.pin >/dev/null 2>&1", dir) == 0);
+    CHECK_OK(cairn_close(db));
+}
+
 /* Readers that open, read and close over and over while the writer replaces every value,
  * checkpoints and collects garbage in a loop: every open succeeds and every reading is whole.
  * (Before readers pinned and re-read the working ref, a stress like this failed about one open
@@ -816,4 +844,5 @@ static void readers_race_gc(void)
 }
 
 TEST_MAIN(collects_garbage_keeps_history, mem_store, pins_snapshots_and_cursors, stops_on_damage,
-          alloc_failures, races_writes, reader_process_pins, readers_race_gc, kill_during_gc)
+          alloc_failures, races_writes, reader_process_pins, stale_pin_names, readers_race_gc,
+          kill_during_gc)

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/file.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -99,9 +100,14 @@ int pins_register(pins **out, const char *repo_dir)
     int rc = CAIRN_OK;
     for (int tries = 0; tries < REGISTER_TRIES; tries++) {
         unsigned long seq = atomic_fetch_add(&pin_seq, 1);
-        char *tmp = cairn_sprintf("%s/.new-%ld-%lu", dir, (long)getpid(), seq);
+        uint64_t salt;
+        if (getrandom(&salt, sizeof salt, 0) != (ssize_t)sizeof salt) /* then time will do */
+            salt = (uint64_t)clock_wall_ns() ^ ((uint64_t)seq << 48);
+        char *tmp = cairn_sprintf("%s/.new-%ld-%lu-%016llx", dir, (long)getpid(), seq,
+                                  (unsigned long long)salt);
         free(p->path);
-        p->path = cairn_sprintf("%s/%ld-%lu.pin", dir, (long)getpid(), seq);
+        p->path = cairn_sprintf("%s/%ld-%lu-%016llx.pin", dir, (long)getpid(), seq,
+                                (unsigned long long)salt);
         if (!tmp || !p->path) {
             free(tmp);
             rc = ERR(CAIRN_ENOMEM, "out of memory");
@@ -112,11 +118,16 @@ int pins_register(pins **out, const char *repo_dir)
         if (p->fd < 0) rc = cairn_error_errno(errno, "creating reader pin file %s", tmp);
         else if (flock(p->fd, LOCK_SH) != 0) rc = cairn_error_errno(errno, "locking %s", tmp);
         else rc = write_ids(p, NULL, 0);
-        if (rc == CAIRN_OK && rename(tmp, p->path) != 0) {
+        /* link, not rename: were a dead reader's file to have this name, gc, having locked it,
+         * removes the name; replacing it under gc would lose ours (the random part makes that
+         * unlikely; link makes it harmless) */
+        if (rc == CAIRN_OK && link(tmp, p->path) != 0) {
             /* ENOENT: gc found it unlocked in the moment before flock and removed it */
-            rc = errno == ENOENT ? RETRY
-                                 : cairn_error_errno(errno, "naming reader pin file %s", p->path);
+            rc = errno == ENOENT || errno == EEXIST
+                     ? RETRY
+                     : cairn_error_errno(errno, "naming reader pin file %s", p->path);
         }
+        unlink(tmp);
         free(tmp);
         if (rc != RETRY) break;
         close(p->fd);
