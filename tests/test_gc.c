@@ -21,6 +21,8 @@
 #include "cairn/sys/store.h"
 #include "kv/kv.h"
 #include "repo/commit.h"
+#include "base/hash.h"
+#include "repo/pins.h"
 #include "store/store.h"
 #include "test.h"
 
@@ -774,6 +776,65 @@ static void stale_pin_names(void)
     CHECK_OK(cairn_close(db));
 }
 
+/* gc reads every live reader's pins, however many each holds: here two reader handles with 17
+ * open snapshots each, then 40 ids apiece through the pin API (gc used to overflow its id array
+ * when a later file held more ids than the first had left room for). */
+static void many_pins_per_reader(void)
+{
+    char dir[4200];
+    snprintf(dir, sizeof dir, "%s/repo", test_tmpdir());
+    cairn_db *db = open_url(dir);
+    CHECK_OK(fill(db, "t", "k", 0, 100, "v"));
+    CHECK_OK(commit_msg(db, "one", NULL));
+    CHECK_OK(cairn_close(db));
+    cairn_open_options o = CAIRN_OPEN_OPTIONS_INIT;
+    o.flags = CAIRN_OPEN_READONLY;
+    cairn_db *r[2];
+    cairn_snapshot *s[2][17];
+    for (int i = 0; i < 2; i++) {
+        CHECK_OK(cairn_open(&r[i], dir, &o));
+        for (int j = 0; j < 17; j++) CHECK_OK(cairn_snapshot_open_at(&s[i][j], r[i], "main"));
+    }
+    db = open_url(dir);
+    CHECK_OK(cairn_gc(NULL, db, NULL));
+    CHECK_OK(cairn_close(db));
+    for (int i = 0; i < 2; i++) {
+        for (int j = 0; j < 17; j++) cairn_snapshot_close(s[i][j]);
+        CHECK_OK(cairn_close(r[i]));
+    }
+    pins *a, *b;
+    CHECK_OK(pins_register(&a, dir));
+    CHECK_OK(pins_register(&b, dir));
+    cairn_id ids[40];
+    for (unsigned i = 0; i < 40; i++) {
+        memset(ids[i].bytes, 0, CAIRN_ID_SIZE);
+        ids[i].bytes[0] = 1;
+        ids[i].bytes[1] = (uint8_t)i;
+    }
+    CHECK_OK(pins_set(a, ids, 1));
+    CHECK_OK(pins_set(b, ids, 40));
+    cairn_id *got = NULL;
+    size_t n = 0, cap = 0;
+    CHECK_OK(pins_collect(dir, &got, &n, &cap));
+    CHECK_EQ(n, 41);
+    /* a file longer than its ids (a shrinking rewrite before its truncate) still decodes */
+    uint8_t buf[PINS_HEADER + 3 * CAIRN_ID_SIZE];
+    memcpy(buf, "CPIN", 4);
+    store_le32(buf + 4, 1);
+    store_le32(buf + 8, hash_crc32c(0, ids[0].bytes, CAIRN_ID_SIZE));
+    store_le32(buf + 12, 0);
+    memcpy(buf + PINS_HEADER, ids[0].bytes, CAIRN_ID_SIZE);
+    memset(buf + PINS_HEADER + CAIRN_ID_SIZE, 0xee, 2 * CAIRN_ID_SIZE);
+    const uint8_t *p;
+    size_t count;
+    CHECK_OK(pins_decode(buf, sizeof buf, &p, &count));
+    CHECK_EQ(count, 1);
+    CHECK_RC(pins_decode(buf, PINS_HEADER + CAIRN_ID_SIZE - 1, &p, &count), CAIRN_ECORRUPT);
+    free(got);
+    pins_close(a);
+    pins_close(b);
+}
+
 /* Readers that open, read and close over and over while the writer replaces every value,
  * checkpoints and collects garbage in a loop: every open succeeds and every reading is whole.
  * (Before readers pinned and re-read the working ref, a stress like this failed about one open
@@ -844,5 +905,6 @@ static void readers_race_gc(void)
 }
 
 TEST_MAIN(collects_garbage_keeps_history, mem_store, pins_snapshots_and_cursors, stops_on_damage,
-          alloc_failures, races_writes, reader_process_pins, stale_pin_names, readers_race_gc,
+          alloc_failures, races_writes, reader_process_pins, stale_pin_names, many_pins_per_reader,
+          readers_race_gc,
           kill_during_gc)

@@ -20,6 +20,7 @@
 #include <xxhash.h>
 
 #include "base/hash.h"
+#include "store/refslot.h"
 #include "store/store.h"
 #include "store_suite.h"
 #include "test.h"
@@ -1414,6 +1415,16 @@ static void ref_slots(void)
     CHECK(ref_is(st, "heads/main", "slotted"));
     CHECK(stat(path, &sb) == 0);
     CHECK_EQ(sb.st_size, 8192);
+
+    /* a slot at the last sequence number is invalid: no move could ever supersede it */
+    uint8_t *two = calloc(1, 8192);
+    refslot_encode(two, UINT64_MAX, "stuck", 5);
+    refslot_encode(two + 4096, 5, "five", 4);
+    CHECK(spit(path, two, 8192, "wb") == 0);
+    CHECK(ref_is(st, "heads/main", "five"));
+    CHECK_OK(st->ref_cas(st, "heads/main", "five", 4, "six", 3)); /* written over slot 0 */
+    CHECK(ref_is(st, "heads/main", "six"));
+    free(two);
 
     /* a file of another size above the value limit is refused as corrupt */
     uint8_t *odd = calloc(1, 5000);

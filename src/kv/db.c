@@ -192,11 +192,13 @@ void db_pins_publish(cairn_db *db)
     if (!db->pins) return;
     cairn_id *ids;
     size_t n;
+    pthread_mutex_lock(&db->pinmu);
     int rc = db_live_catalogs(db, &ids, &n);
     if (rc == CAIRN_OK) {
         rc = pins_set(db->pins, ids, n);
         free(ids);
     }
+    pthread_mutex_unlock(&db->pinmu);
     if (rc < 0) {
         cairn_diag(CAIRN_LOG_WARN, "%s; a gc in the writer may remove what this reader reads",
                    cairn_error_last()->message);
@@ -264,6 +266,7 @@ static void db_free(cairn_db *db)
     pthread_mutex_destroy(&db->wmu);
     pthread_mutex_destroy(&db->livemu);
     pthread_mutex_destroy(&db->maintmu);
+    pthread_mutex_destroy(&db->pinmu);
     pthread_rwlock_destroy(&db->gate);
     pins_close(p);
     free(db);
@@ -281,6 +284,7 @@ static int db_open_common(cairn_db **out, const char *url, cairn_store *store,
     pthread_mutex_init(&db->wmu, NULL);
     pthread_mutex_init(&db->livemu, NULL);
     pthread_mutex_init(&db->maintmu, NULL);
+    pthread_mutex_init(&db->pinmu, NULL);
     pthread_rwlockattr_t ra;
     pthread_rwlockattr_init(&ra);
     /* exclusive operations (commit, checkout...) must not starve behind a stream of writers */
@@ -295,11 +299,20 @@ static int db_open_common(cairn_db **out, const char *url, cairn_store *store,
         pthread_mutex_destroy(&db->wmu);
         pthread_mutex_destroy(&db->livemu);
         pthread_mutex_destroy(&db->maintmu);
+        pthread_mutex_destroy(&db->pinmu);
         pthread_rwlock_destroy(&db->gate);
         free(db);
         return rc;
     }
     rc = version_load(db, &db->cur, &rec_id, &rec);
+    /* A reader may read the working ref just before the writer replaces that state and a gc
+     * takes its catalog (the reader pins only once it has a version): read the ref again. */
+    for (int tries = 0; rc < 0 && db->r.readonly && tries < 8; tries++) {
+        if (rc != CAIRN_ENOTFOUND && rc != CAIRN_ECORRUPT && rc != CAIRN_EIO) break;
+        cairn_error_clear();
+        rc = repo_load_working(&db->r, &rec_id, &rec);
+        if (rc == CAIRN_OK) rc = version_load(db, &db->cur, &rec_id, &rec);
+    }
     if (rc == CAIRN_OK) rc = working_open(db, opts);
     if (rc == CAIRN_OK && !db->r.readonly) rc = db_complete_commit(db);
     /* A reader may race a writer's checkpoint (which retires log segments after moving the

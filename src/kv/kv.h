@@ -54,6 +54,8 @@ struct cairn_db {
     version *live;
     pthread_mutex_t maintmu; /* one gc or verify at a time */
     pins *pins;              /* a reader of a local store: the versions it pins for gc */
+    pthread_mutex_t pinmu;   /* held from listing the live versions to writing them, so that an
+                                older list never overwrites a newer one (then livemu inside) */
 };
 
 struct cairn_table {

@@ -30,6 +30,7 @@
 #define RETRY 1                /* registration lost a race with gc: try again */
 
 struct pins {
+    pid_t owner;               /* a forked child closing an inherited handle leaves the file */
     int fd;
     char *path;
     pthread_mutex_t mu;        /* one rewrite at a time */
@@ -44,7 +45,7 @@ int pins_decode(const uint8_t *p, size_t len, const uint8_t **ids, size_t *count
     if (len < PINS_HEADER || memcmp(p, magic, 4) != 0 || load_le32(p + 12) != 0)
         return CORRUPT("not a reader pin file (bad header)");
     uint32_t n = load_le32(p + 4);
-    if (n > PINS_MAX || len != PINS_HEADER + (size_t)n * CAIRN_ID_SIZE)
+    if (n > PINS_MAX || len < PINS_HEADER + (size_t)n * CAIRN_ID_SIZE)
         return CORRUPT("reader pin file of %zu bytes does not hold the %u ids it declares", len, n);
     if (load_le32(p + 8) != hash_crc32c(0, p + PINS_HEADER, (size_t)n * CAIRN_ID_SIZE))
         return CORRUPT("reader pin file: the CRC of its ids does not match");
@@ -96,6 +97,7 @@ int pins_register(pins **out, const char *repo_dir)
         return ERR(CAIRN_ENOMEM, "out of memory");
     }
     p->fd = -1;
+    p->owner = getpid();
     pthread_mutex_init(&p->mu, NULL);
     int rc = CAIRN_OK;
     for (int tries = 0; tries < REGISTER_TRIES; tries++) {
@@ -158,8 +160,8 @@ int pins_set(pins *p, const cairn_id *ids, size_t n)
 void pins_close(pins *p)
 {
     if (!p) return;
-    if (p->path) unlink(p->path);
-    if (p->fd >= 0) close(p->fd); /* releases the lock */
+    if (p->path && getpid() == p->owner) unlink(p->path);
+    if (p->fd >= 0) close(p->fd); /* releases the lock (the owner's stays while it holds its) */
     free(p->path);
     pthread_mutex_destroy(&p->mu);
     free(p);
@@ -182,9 +184,10 @@ static int read_live(int fd, const char *path, cairn_id **ids, size_t *n, size_t
         const uint8_t *p;
         size_t count;
         rc = pins_decode(buf, (size_t)r, &p, &count);
-        if (rc == CAIRN_OK) rc = cairn_array_room(ids, cap, *n, sizeof **ids, count + 16);
-        for (size_t i = 0; rc == CAIRN_OK && i < count; i++)
-            memcpy((*ids)[(*n)++].bytes, p + i * CAIRN_ID_SIZE, CAIRN_ID_SIZE);
+        for (size_t i = 0; rc == CAIRN_OK && i < count; i++) {
+            rc = cairn_array_room(ids, cap, *n, sizeof **ids, 64); /* room for one more */
+            if (rc == CAIRN_OK) memcpy((*ids)[(*n)++].bytes, p + i * CAIRN_ID_SIZE, CAIRN_ID_SIZE);
+        }
     }
     if (rc == CAIRN_ECORRUPT)
         rc = cairn_error_prefix(rc, "reader pin file %s of a running reader (read %d times); "

@@ -145,6 +145,7 @@ int repo_load_working(repo *r, cairn_id *out_id, rootrec *out_rec)
 {
     char *wref = repo_working_ref(r);
     FAIL_IF(!wref, CAIRN_ENOMEM, "out of memory");
+    r->working_fresh = false;
     int rc = refs_read_id(r, wref, out_id);
     bool named = rc == CAIRN_OK;
     if (rc == CAIRN_OK) rc = rootrec_load(r, out_rec, out_id);
@@ -152,8 +153,17 @@ int repo_load_working(repo *r, cairn_id *out_id, rootrec *out_rec)
      * the record is gone and the ref names a newer one. */
     for (int tries = 0; named && rc == CAIRN_ENOTFOUND && tries < 8; tries++) {
         cairn_id again;
-        if (refs_read_id(r, wref, &again) != CAIRN_OK || memcmp(again.bytes, out_id->bytes, CAIRN_ID_SIZE) == 0)
+        int rr = refs_read_id(r, wref, &again);
+        if (rr == CAIRN_ENOTFOUND) { /* the branch went meanwhile: as if never read */
+            named = false;
             break;
+        }
+        if (rr < 0) {
+            rc = rr;
+            goto out;
+        }
+        if (memcmp(again.bytes, out_id->bytes, CAIRN_ID_SIZE) == 0) break;
+        cairn_error_clear();
         *out_id = again;
         rc = rootrec_load(r, out_rec, out_id);
     }

@@ -1430,6 +1430,16 @@ static int ref_read(local_store *ls, const char *name, cairn_buf *out, refslot_v
     }
     int rc = cairn_buf_reserve(out, REFSLOT_FILE_SIZE + 1);
     ssize_t r = rc == CAIRN_OK ? read_full(fd, out->data, REFSLOT_FILE_SIZE + 1, 0) : 0;
+    /* Both slots torn is damage, or a read that overlapped two moves of the writer (one per
+     * slot): look again before calling it damage. */
+    refslot_version probe;
+    for (int again = 0; rc == CAIRN_OK && r == REFSLOT_FILE_SIZE && again < 3 &&
+                        refslot_decode(out->data, (size_t)r, path, &probe) < 0;
+         again++) {
+        cairn_error_clear();
+        nanosleep(&(struct timespec){ 0, 1000000L }, NULL);
+        r = read_full(fd, out->data, REFSLOT_FILE_SIZE + 1, 0);
+    }
     int e = errno;
     close(fd);
     if (rc == CAIRN_OK && r < 0) {

@@ -25,6 +25,7 @@ void refslot_encode(uint8_t *out, uint64_t seq, const void *value, size_t len)
 static bool slot_valid(const uint8_t *s)
 {
     if (memcmp(s, magic, 4) != 0 || load_le32(s + 20) != 0) return false;
+    if (load_le64(s + 8) == UINT64_MAX) return false; /* no move could follow it */
     uint32_t len = load_le32(s + 16);
     if (len > REFSLOT_VALUE_MAX) return false;
     return load_le32(s + 4) == hash_crc32c(0, s + 8, REFSLOT_HEADER - 8 + len);
