@@ -6,11 +6,12 @@
 BUILD      ?= build
 ASAN_BUILD ?= build-asan
 BENCH_BUILD ?= build-bench
+RELEASE_BUILD ?= build-release
 PREFIX     ?= /usr/local
 JOBS       ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all build deps deps-bench demo test test-fast test-asan bench install clean fuzz
+.PHONY: all build deps deps-bench demo test test-fast test-asan test-release bench install clean fuzz
 
 all: build
 
@@ -28,8 +29,9 @@ demo: build
 	@scripts/demo.sh $(BUILD)/cairn
 
 # The whole suite, then the same suite under ASan+UBSan built with clang, which also runs every
-# libFuzzer target briefly on its checked-in corpus.
-test: test-fast test-asan
+# libFuzzer target briefly on its checked-in corpus; and the library and CLI compiled as `make
+# bench` compiles them (-O3), where gcc finds warnings the -O2 build does not.
+test: test-fast test-asan test-release
 
 test-fast: build
 	@cd $(BUILD) && ctest --output-on-failure -j$(JOBS)
@@ -40,6 +42,11 @@ test-asan: deps
 	@cmake --build $(ASAN_BUILD) -j$(JOBS)
 	@cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	    UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest --output-on-failure -j$(JOBS)
+
+test-release: deps
+	@cmake -S . -B $(RELEASE_BUILD) -DCMAKE_BUILD_TYPE=Release -DCAIRN_BUILD_TESTS=OFF \
+	    $(CMAKE_FLAGS) >/dev/null
+	@cmake --build $(RELEASE_BUILD) -j$(JOBS)
 
 bench: deps-bench
 	@cmake -S . -B $(BENCH_BUILD) -DCMAKE_BUILD_TYPE=Release -DCAIRN_BUILD_TESTS=OFF \
@@ -58,4 +65,4 @@ fuzz: deps
 	@FUZZ_SECONDS=$${FUZZ_SECONDS:-60} fuzz/run-all.sh $(ASAN_BUILD)/fuzz
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD) $(BENCH_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(BENCH_BUILD) $(RELEASE_BUILD)

@@ -190,8 +190,8 @@ const char *db_table_name(cairn_db *db, uint32_t id)
 void db_pins_publish(cairn_db *db)
 {
     if (!db->pins) return;
-    cairn_id *ids;
-    size_t n;
+    cairn_id *ids = NULL;
+    size_t n = 0;
     pthread_mutex_lock(&db->pinmu);
     int rc = db_live_catalogs(db, &ids, &n);
     if (rc == CAIRN_OK) {
