@@ -29,6 +29,8 @@ typedef struct bench_data {
 
 void bench_key(const bench_data *data, uint64_t i, uint8_t out[BENCH_KEY_SIZE]);
 void bench_value(const bench_data *data, uint64_t i, uint8_t out[BENCH_VALUE_SIZE]);
+/** n bytes as 2n lowercase hex digits and a NUL (the git peers' file names). */
+void bench_hex(char *out, const uint8_t *bytes, size_t n);
 
 /** An order-independent digest of one value; the scan sums it over every value it sees and
  *  compares with the sum over the generated values, so a scan must read every value byte. */

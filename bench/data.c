@@ -150,3 +150,13 @@ char *bench_path(const char *dir, const char *name)
         snprintf(p, len, "%s/%s", dir, name);
     return p;
 }
+
+void bench_hex(char *out, const uint8_t *bytes, size_t n)
+{
+    static const char digits[] = "0123456789abcdef";
+    for (size_t i = 0; i < n; i++) {
+        out[2 * i] = digits[bytes[i] >> 4];
+        out[2 * i + 1] = digits[bytes[i] & 15];
+    }
+    out[2 * n] = 0;
+}

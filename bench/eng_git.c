@@ -217,16 +217,6 @@ static int tree_add(tree_buf *t, const char *mode, const char *name, const git_o
     return 0;
 }
 
-static void hex(char *out, const uint8_t *bytes, size_t n)
-{
-    static const char digits[] = "0123456789abcdef";
-    for (size_t i = 0; i < n; i++) {
-        out[2 * i] = digits[bytes[i] >> 4];
-        out[2 * i + 1] = digits[bytes[i] & 15];
-    }
-    out[2 * n] = 0;
-}
-
 /* Packs every blob and tree of the sorted keys; *root = the top tree. */
 static void pack_trees(pack *p, const bench_data *data, const sorted_key *keys, git_oid *root)
 {
@@ -243,7 +233,7 @@ static void pack_trees(pack *p, const bench_data *data, const sorted_key *keys, 
             git_oid oid;
             pack_object(p, PACK_OBJ_TREE, level[l].data, level[l].len, &oid);
             level[l].len = 0;
-            hex(name, keys[j - 1].key + l - 1, 1);
+            bench_hex(name, keys[j - 1].key + l - 1, 1);
             if (p->rc == 0 && tree_add(&level[l - 1], "40000", name, &oid) != 0)
                 p->rc = -1;
         }
@@ -252,7 +242,7 @@ static void pack_trees(pack *p, const bench_data *data, const sorted_key *keys, 
         git_oid blob;
         bench_value(data, keys[j].i, val);
         pack_object(p, PACK_OBJ_BLOB, val, sizeof val, &blob);
-        hex(name, keys[j].key + FANOUT, BENCH_KEY_SIZE - FANOUT);
+        bench_hex(name, keys[j].key + FANOUT, BENCH_KEY_SIZE - FANOUT);
         if (p->rc == 0 && tree_add(&level[FANOUT], "100644", name, &blob) != 0)
             p->rc = -1;
     }
@@ -343,7 +333,7 @@ static void key_path(char *out, const void *key)
 {
     const uint8_t *k = key;
     char h[HEX_KEY + 1];
-    hex(h, k, BENCH_KEY_SIZE);
+    bench_hex(h, k, BENCH_KEY_SIZE);
     snprintf(out, HEX_KEY + FANOUT + 1, "%.2s/%.2s/%s", h, h + 2, h + 2 * FANOUT);
 }
 

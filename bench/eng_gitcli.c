@@ -318,21 +318,11 @@ static int git(gitcli_db *db, outbuf *out, const char *arg, ...)
 
 /* ---- the work tree ---- */
 
-static void hex(char *out, const uint8_t *bytes, size_t n)
-{
-    static const char digits[] = "0123456789abcdef";
-    for (size_t i = 0; i < n; i++) {
-        out[2 * i] = digits[bytes[i] >> 4];
-        out[2 * i + 1] = digits[bytes[i] & 15];
-    }
-    out[2 * n] = 0;
-}
-
 /* The key's file, relative to the work tree: 0a/3f/<28 hex digits>. */
 static void key_path(char out[KEY_PATH + 1], const void *key)
 {
     char h[HEX_KEY + 1];
-    hex(h, key, BENCH_KEY_SIZE);
+    bench_hex(h, key, BENCH_KEY_SIZE);
     snprintf(out, KEY_PATH + 1, "%.2s/%.2s/%s", h, h + 2, h + 2 * FANOUT);
 }
 

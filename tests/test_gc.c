@@ -41,6 +41,15 @@ static cairn_db *open_url(const char *url)
     return db;
 }
 
+/* A reader process's handle (CAIRN_OPEN_READONLY); cache_bytes 0 = the default. */
+static int open_reader(cairn_db **out, const char *url, size_t cache_bytes)
+{
+    cairn_open_options o = CAIRN_OPEN_OPTIONS_INIT;
+    o.flags = CAIRN_OPEN_READONLY;
+    o.cache_bytes = cache_bytes;
+    return cairn_open(out, url, &o);
+}
+
 static int commit_msg(cairn_db *db, const char *msg, cairn_id *out)
 {
     cairn_commit_options o = CAIRN_COMMIT_OPTIONS_INIT;
@@ -673,11 +682,8 @@ static void reader_process_pins(void)
     pid_t pid = fork();
     CHECK(pid >= 0);
     if (pid == 0) { /* the reader: digest, tell, wait, digest again, tell */
-        cairn_open_options o = CAIRN_OPEN_OPTIONS_INIT;
-        o.flags = CAIRN_OPEN_READONLY;
-        o.cache_bytes = 64 << 10; /* so that its second reading goes to the store again */
-        cairn_db *r;
-        if (cairn_open(&r, dir, &o) != CAIRN_OK) _exit(2);
+        cairn_db *r; /* a small cache, so that its second reading goes to the store again */
+        if (open_reader(&r, dir, 64 << 10) != CAIRN_OK) _exit(2);
         uint64_t n1 = 0, n2 = 0, h1 = digest_snap(r, NULL, &n1);
         if (write(to_parent[1], &h1, sizeof h1) != sizeof h1) _exit(3);
         char go;
@@ -732,10 +738,8 @@ static void reader_process_pins(void)
     CHECK_OK(cairn_close(db));
     /* a reader that cannot register (readers/ is not a directory) still reads, unpinned */
     CHECK(test_sh("rm -r %s && touch %s", readers, readers) == 0);
-    cairn_open_options o = CAIRN_OPEN_OPTIONS_INIT;
-    o.flags = CAIRN_OPEN_READONLY;
     cairn_db *r;
-    CHECK_OK(cairn_open(&r, dir, &o));
+    CHECK_OK(open_reader(&r, dir, 0));
     CHECK(digest_snap(r, NULL, &n) != 0 && n == 20000);
     CHECK_OK(cairn_close(r));
     db = open_url(dir); /* and gc, finding no pin directory to read, says so */
@@ -761,10 +765,8 @@ static void stale_pin_names(void)
     CHECK(test_sh("mkdir -p %s/readers && cd %s/readers && for i in $(seq 0 1023); do "
                   "printf 'CPIN\\0\\0\\0\\0\\0\\0\\0\\0\\0\\0\\0\\0' > %ld-$i.pin; done",
                   dir, dir, (long)getpid()) == 0);
-    cairn_open_options o = CAIRN_OPEN_OPTIONS_INIT;
-    o.flags = CAIRN_OPEN_READONLY;
     cairn_db *r;
-    CHECK_OK(cairn_open(&r, dir, &o));
+    CHECK_OK(open_reader(&r, dir, 0));
     CHECK(test_sh("test $(ls %s/readers/*.pin | wc -l) -eq 1025", dir) == 0);
     db = open_url(dir);
     CHECK_OK(cairn_gc(NULL, db, NULL));
@@ -787,12 +789,10 @@ static void many_pins_per_reader(void)
     CHECK_OK(fill(db, "t", "k", 0, 100, "v"));
     CHECK_OK(commit_msg(db, "one", NULL));
     CHECK_OK(cairn_close(db));
-    cairn_open_options o = CAIRN_OPEN_OPTIONS_INIT;
-    o.flags = CAIRN_OPEN_READONLY;
     cairn_db *r[2];
     cairn_snapshot *s[2][17];
     for (int i = 0; i < 2; i++) {
-        CHECK_OK(cairn_open(&r[i], dir, &o));
+        CHECK_OK(open_reader(&r[i], dir, 0));
         for (int j = 0; j < 17; j++) CHECK_OK(cairn_snapshot_open_at(&s[i][j], r[i], "main"));
     }
     db = open_url(dir);
@@ -861,11 +861,8 @@ static void readers_race_gc(void)
             int bad = 0;
             long opens = 0;
             while (time(NULL) < end && bad < 5) {
-                cairn_open_options o = CAIRN_OPEN_OPTIONS_INIT;
-                o.flags = CAIRN_OPEN_READONLY;
-                o.cache_bytes = 64 << 10;
                 cairn_db *r;
-                if (cairn_open(&r, dir, &o) != CAIRN_OK) {
+                if (open_reader(&r, dir, 64 << 10) != CAIRN_OK) {
                     fprintf(stderr, "reader open: %s\n", cairn_error_last()->message);
                     bad++;
                     continue;

@@ -78,6 +78,12 @@ int cli_write(const void *p, size_t n);
  *  @return EXIT_OK, or EXIT_FAIL after printing why. */
 int cli_read_file(char **out, size_t *out_len, const char *path, size_t limit, const char *what);
 
+/** "s" unless n is 1: "%" PRIu64 " chunk%s". */
+static inline const char *cli_plural(uint64_t n) { return n == 1 ? "" : "s"; }
+
+/** Whether id is all zeros (the library's "none"). */
+bool cli_id_is_zero(const cairn_id *id);
+
 /** Flushes stdout at exit. @return EXIT_OK, or EXIT_FAIL after printing why. */
 int cli_flush_stdout(void);
 

@@ -12,38 +12,6 @@
 
 #include "cli.h"
 
-/* Reads all of stdin, refusing more than the value limit. Caller frees *out. */
-static int read_stdin_value(char **out, size_t *out_len)
-{
-    size_t limit = cairn_max_value_size(), len = 0, cap = 64 * 1024;
-    char *buf = malloc(cap);
-    while (buf) {
-        if (len == cap) {
-            cap = cap * 2 > limit + 1 ? limit + 1 : cap * 2;
-            char *nb = realloc(buf, cap);
-            if (!nb) break;
-            buf = nb;
-        }
-        len += fread(buf + len, 1, cap - len, stdin);
-        if (ferror(stdin)) {
-            free(buf);
-            return cli_err(EXIT_FAIL, "reading the value from standard input: %s", strerror(errno));
-        }
-        if (len > limit) {
-            free(buf);
-            return cli_err(EXIT_FAIL, "the value on standard input is over the %zu byte limit",
-                           limit);
-        }
-        if (feof(stdin)) {
-            *out = buf;
-            *out_len = len;
-            return EXIT_OK;
-        }
-    }
-    free(buf);
-    return cli_err(EXIT_FAIL, "out of memory reading the value from standard input");
-}
-
 static int check_key_size(size_t klen)
 {
     if (klen <= cairn_max_key_size()) return EXIT_OK;
@@ -79,7 +47,7 @@ int cmd_put(const cli_args *a)
     }
     char *val = NULL;
     size_t vlen = 0;
-    code = read_stdin_value(&val, &vlen);
+    code = cli_read_file(&val, &vlen, "-", cairn_max_value_size(), "value");
     if (code != EXIT_OK) return code;
     code = put_value(a, val, vlen);
     free(val);

@@ -18,8 +18,6 @@
 
 #define MAX_PROBLEMS 20      /* problems named one by one; the rest are counted */
 
-static const char *plural(uint64_t n) { return n == 1 ? "" : "s"; }
-
 /* Prints a JSON document, a newline after it. */
 static int dump(json_t *doc)
 {
@@ -34,9 +32,9 @@ static int dump(json_t *doc)
 static void gc_text(const cairn_gc_stats *s, bool dry)
 {
     printf("%-16s%" PRIu64 " chunk%s\n", "reachable", s->chunks_reachable,
-           plural(s->chunks_reachable));
+           cli_plural(s->chunks_reachable));
     printf("%-16s%" PRIu64 " chunk%s, %" PRIu64 " bytes\n", "garbage", s->chunks_garbage,
-           plural(s->chunks_garbage), s->bytes_garbage);
+           cli_plural(s->chunks_garbage), s->bytes_garbage);
     if (dry) {
         printf("%-16s0 (dry run: nothing was changed)\n", "deleted");
         return;
@@ -94,9 +92,7 @@ typedef struct vctx {
 static json_t *problem_json(const cairn_verify_problem *p)
 {
     char hex[CAIRN_ID_HEX_SIZE];
-    cairn_id zero;
-    memset(&zero, 0, sizeof zero);
-    bool has_id = memcmp(&p->id, &zero, sizeof zero) != 0;
+    bool has_id = !cli_id_is_zero(&p->id);
     if (has_id) cairn_id_to_hex(hex, &p->id);
     return json_pack("{s:s,s:o,s:s,s:o,s:o,s:s}", "error", cairn_strerror(p->code), "chunk",
                      has_id ? json_string(hex) : json_null(), "ref", p->ref, "pack",

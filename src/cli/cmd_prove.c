@@ -32,12 +32,6 @@ static const char *anchor_name(int anchor)
     }
 }
 
-static bool id_is_zero(const cairn_id *id)
-{
-    static const cairn_id ZERO;
-    return memcmp(id, &ZERO, sizeof ZERO) == 0;
-}
-
 /* ---- prove ---- */
 
 /* Where a proof goes: -o FILE, or stdout ("-o -" too). */
@@ -67,7 +61,7 @@ static int proof_anchor(cairn_id *root, cairn_proof_result *r, const void *proof
                         const cairn_snapshot *snap)
 {
     cairn_snapshot_commit(root, snap);
-    if (id_is_zero(root)) cairn_snapshot_root(root, snap);
+    if (cli_id_is_zero(root)) cairn_snapshot_root(root, snap);
     if (cairn_proof_verify(r, proof, len, root) == CAIRN_OK) return EXIT_OK;
     return cli_err(EXIT_FAIL, "the proof just made does not verify: %s (a bug: please report it)",
                    cairn_error_last()->message);
@@ -155,7 +149,7 @@ static int set_hex(json_t *obj, const char *name, const cairn_id *id)
 {
     char hex[CAIRN_ID_HEX_SIZE];
     cairn_id_to_hex(hex, id);
-    return json_object_set_new(obj, name, id_is_zero(id) ? json_null() : json_string(hex));
+    return json_object_set_new(obj, name, cli_id_is_zero(id) ? json_null() : json_string(hex));
 }
 
 static int fill_json(json_t *obj, const cairn_proof_result *r, const cairn_id *root)

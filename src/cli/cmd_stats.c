@@ -75,15 +75,13 @@ static int last_checkpoint(int64_t *out, cairn_db *db, const cairn_db_stats *s)
     return EXIT_OK;
 }
 
-static const char *plural(uint64_t n) { return n == 1 ? "" : "s"; }
-
 static void print_working_text(const cairn_db_stats *s, int64_t ckpt_ns)
 {
     char when[WHEN_MS_SIZE] = "none";
     if (ckpt_ns) when_format_ms(when, ckpt_ns);
     printf("\nworking set\n");
     printf("  %-18s%" PRIu64 " (%" PRIu64 " segment%s)\n", "wal_bytes", s->wal_bytes,
-           s->wal_segments, plural(s->wal_segments));
+           s->wal_segments, cli_plural(s->wal_segments));
     printf("  %-18s%" PRIu64 "\n", "oplog_segments", s->oplog_segments);
     printf("  %-18s%" PRIu64 " (synced %" PRIu64 ")\n", "wal_last_seq", s->wal_last_seq,
            s->wal_synced_seq);
@@ -92,7 +90,7 @@ static void print_working_text(const cairn_db_stats *s, int64_t ckpt_ns)
            s->memtable_entries);
     printf("  %-18s%s\n", "last_checkpoint", when);
     printf("  %-18s%.6f s (%" PRIu64 " record%s replayed)\n", "recovery",
-           (double)s->recovery_ns / 1e9, s->recovered_records, plural(s->recovered_records));
+           (double)s->recovery_ns / 1e9, s->recovered_records, cli_plural(s->recovered_records));
 }
 
 static void print_table_text(const char *name, const cairn_table_stats *s)

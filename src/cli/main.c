@@ -240,8 +240,8 @@ static const cli_cmd COMMANDS[] = {
       "branch's working state, a detached HEAD and the settings; deletes the rest, then\n"
       "rewrites the pack files left less than half live. Prints the chunks it found\n"
       "reachable and garbage, what it deleted, and the store before and after. A crash\n"
-      "or kill at any point loses nothing reachable: run gc again to finish. Readers\n"
-      "that opened an older working state may need to reopen.\n"
+      "or kill at any point loses nothing reachable: run gc again to finish. Readers in\n"
+      "other processes keep the versions they have open (their pins, under readers/).\n"
       "  --dry-run    count what would be deleted, change nothing\n"
       "  --json       one JSON object\n" },
     { "verify", cmd_verify, 0, 0, OPT_BIT(OPT_REACHABLE_ONLY) | OPT_BIT(OPT_JSON),
@@ -251,7 +251,7 @@ static const cli_cmd COMMANDS[] = {
       "signature, and every branch's write-ahead log. Prints each problem found (the\n"
       "first 20) as 'problem: MESSAGE', naming the chunk and, in a local repository, its\n"
       "pack file and offset; then what it checked. Exits with 3 when any problem was\n"
-      "found. Reads only: it can run while another process writes.\n"
+      "found. Takes no writer lock: it can run while another process writes.\n"
       "  --reachable-only   do not read the chunks nothing reaches\n"
       "  --json             one JSON object, with the problems in \"problems\"\n" },
     { "help", cmd_help, 0, 1, 0, "help [COMMAND]", "show help for cairn or a command", "" },

@@ -150,6 +150,12 @@ static int read_fd(char **out, size_t *out_len, int fd, size_t limit)
     return got < 0 ? -1 : 0;
 }
 
+bool cli_id_is_zero(const cairn_id *id)
+{
+    static const cairn_id ZERO;
+    return memcmp(id, &ZERO, sizeof ZERO) == 0;
+}
+
 int cli_read_file(char **out, size_t *out_len, const char *path, size_t limit, const char *what)
 {
     bool use_stdin = strcmp(path, "-") == 0;
@@ -166,7 +172,8 @@ int cli_read_file(char **out, size_t *out_len, const char *path, size_t limit, c
     }
     if (len > limit) {
         free(buf);
-        return cli_err(EXIT_FAIL, "%s: over %zu bytes, too long for a %s", name, limit, what);
+        return cli_err(EXIT_FAIL, "the %s %s %s is over the %zu byte limit", what,
+                       use_stdin ? "on" : "in", name, limit);
     }
     *out = buf;
     *out_len = len;

@@ -3,8 +3,8 @@
  * catalog commit that every write ends in, and statistics.
  */
 #include <stdio.h>
-#include <time.h>
 #include <stdlib.h>
+#include <time.h>
 
 #include "kv.h"
 #include "repo/commit.h"

@@ -93,20 +93,6 @@ static inline mem_entry *next_of(const mem_entry *e, int level)
     return atomic_load_explicit(&((mem_entry *)e)->next[level], memory_order_acquire);
 }
 
-/* The first entry >= target; fills prev[] (the last entry < target at each level) if asked. */
-static mem_entry *find_ge(const memtable *m, uint32_t table, const void *key, size_t klen,
-                          uint64_t seq, mem_entry **prev)
-{
-    mem_entry *x = m->head;
-    for (int level = atomic_load_explicit(&((memtable *)m)->height, memory_order_relaxed) - 1;
-         level >= 0; level--) {
-        mem_entry *n;
-        while ((n = next_of(x, level)) && cmp(n, table, key, klen, seq) < 0) x = n;
-        if (prev) prev[level] = x;
-    }
-    return next_of(x, 0);
-}
-
 /* The last entry < target (the head when there is none). */
 static const mem_entry *find_lt(const memtable *m, uint32_t table, const void *key, size_t klen,
                                 uint64_t seq)
@@ -118,6 +104,13 @@ static const mem_entry *find_lt(const memtable *m, uint32_t table, const void *k
         while ((n = next_of(x, level)) && cmp(n, table, key, klen, seq) < 0) x = n;
     }
     return x;
+}
+
+/* The first entry >= target, or NULL. */
+static mem_entry *find_ge(const memtable *m, uint32_t table, const void *key, size_t klen,
+                          uint64_t seq)
+{
+    return next_of(find_lt(m, table, key, klen, seq), 0);
 }
 
 static int height_from(uint64_t *rng)
@@ -136,23 +129,6 @@ static size_t entry_size(int h, size_t payload)
 {
     return (sizeof(mem_entry) + (size_t)h * sizeof(((mem_entry *)0)->next[0]) + payload + 7) &
            ~(size_t)7;
-}
-
-/* Links e (seq, table, key set) into m: prev[] found afresh. */
-static void link_entry(memtable *m, mem_entry *e)
-{
-    mem_entry *prev[MEM_MAX_HEIGHT];
-    find_ge(m, e->table, e->key, e->klen, e->seq, prev);
-    int h = e->height, cur = atomic_load_explicit(&m->height, memory_order_relaxed);
-    for (int i = cur; i < h; i++) prev[i] = m->head;
-    if (h > cur) atomic_store_explicit(&m->height, h, memory_order_relaxed);
-    for (int i = 0; i < h; i++) {
-        atomic_store_explicit(&e->next[i], next_of(prev[i], i), memory_order_relaxed);
-        atomic_store_explicit(&prev[i]->next[i], e, memory_order_release);
-    }
-    if (m->count == 0 || e->seq < m->min_seq) m->min_seq = e->seq;
-    if (e->seq > m->max_seq) m->max_seq = e->seq;
-    atomic_fetch_add_explicit(&m->count, 1, memory_order_relaxed);
 }
 
 void mem_batch_init(mem_batch *b, uint64_t seed)
@@ -276,10 +252,16 @@ static void link_window(memtable *m, link_search *w, size_t n)
             atomic_store_explicit(&e->next[l], q, memory_order_relaxed);
             atomic_store_explicit(&p->next[l], e, memory_order_release);
         }
-        if (m->count == 0 || e->seq < m->min_seq) m->min_seq = e->seq;
-        if (e->seq > m->max_seq) m->max_seq = e->seq;
         atomic_fetch_add_explicit(&m->count, 1, memory_order_relaxed);
     }
+}
+
+/* Links e (seq, table, key set) into m: a window of one. */
+static void link_entry(memtable *m, mem_entry *e)
+{
+    link_search s;
+    s.e = e;
+    link_window(m, &s, 1);
 }
 
 void mem_batch_apply(memtable *m, mem_batch *b, uint64_t seq)
@@ -360,12 +342,12 @@ const mem_entry *mem_find(const memtable *m, uint32_t table, const void *key, si
                           uint64_t snap)
 {
     if (atomic_load_explicit(&((memtable *)m)->count, memory_order_acquire) == 0) return NULL;
-    return live_version(find_ge(m, table, key, klen, snap, NULL), table, key, klen, snap);
+    return live_version(find_ge(m, table, key, klen, snap), table, key, klen, snap);
 }
 
 uint32_t mem_next_table(const memtable *m, uint32_t table)
 {
-    const mem_entry *e = find_ge(m, table, "", 0, UINT64_MAX, NULL);
+    const mem_entry *e = find_ge(m, table, "", 0, UINT64_MAX);
     return e ? e->table : UINT32_MAX;
 }
 
@@ -392,8 +374,8 @@ static const mem_entry *settle_forward(const mem_iter *it, const mem_entry *e)
 
 void mem_iter_seek(mem_iter *it, const void *key, size_t klen)
 {
-    const mem_entry *e = key ? find_ge(it->m, it->table, key, klen, UINT64_MAX, NULL)
-                             : find_ge(it->m, it->table, "", 0, UINT64_MAX, NULL);
+    const mem_entry *e = key ? find_ge(it->m, it->table, key, klen, UINT64_MAX)
+                             : find_ge(it->m, it->table, "", 0, UINT64_MAX);
     it->cur = settle_forward(it, e);
 }
 
@@ -421,7 +403,7 @@ void mem_iter_seek_before(mem_iter *it, const void *key, size_t klen)
             it->cur = NULL;
             return;
         }
-        const mem_entry *v = live_version(find_ge(it->m, it->table, p->key, p->klen, it->snap, NULL),
+        const mem_entry *v = live_version(find_ge(it->m, it->table, p->key, p->klen, it->snap),
                                           it->table, p->key, p->klen, it->snap);
         if (v) {
             it->cur = v;

@@ -39,7 +39,6 @@ typedef struct memtable {
     atomic_size_t bytes;     /* keys, values and entries */
     atomic_size_t count;
     uint64_t rng;
-    uint64_t min_seq, max_seq;
 } memtable;
 
 int mem_new(memtable **out);

@@ -575,6 +575,14 @@ void wal_close(wal *w)
 
 /* ---- appending ---- */
 
+/* Whether the syncer should write zeros now (mu held): the active segment holds some log, and
+ * less than `ahead` bytes past the log are written yet. */
+static bool zeros_wanted(const wal *w, uint64_t ahead)
+{
+    return w->zero_on && !w->zeroing && w->fd >= 0 && w->write_end >= SEG_HEADER + ZERO_MIN &&
+           w->zeroed < w->seg_size && w->zeroed < w->write_end + ahead;
+}
+
 /* Makes room for a group of `size` bytes (mu held): rolls to a new segment when the active
  * one is full; a group bigger than a whole segment grows its segment. Waits while the syncer
  * writes zeros where the group goes (only when the log outruns it). */
@@ -599,9 +607,7 @@ static int make_room(wal *w, size_t size, uint64_t first_seq)
     }
     w->write_end = w->off + size;
     w->zero_on = true;
-    if (!w->zeroing && w->write_end >= SEG_HEADER + ZERO_MIN && w->zeroed < w->seg_size &&
-        w->zeroed < w->off + ZERO_AHEAD / 2)
-        pthread_cond_signal(&w->stop_cv);
+    if (zeros_wanted(w, ZERO_AHEAD / 2)) pthread_cond_signal(&w->stop_cv); /* wake the syncer */
     return CAIRN_OK;
 }
 
@@ -849,8 +855,7 @@ static void *syncer_main(void *arg)
             pthread_cond_broadcast(&w->req_cv);
             continue;
         }
-        if (w->zero_on && w->fd >= 0 && w->write_end >= SEG_HEADER + ZERO_MIN &&
-            w->zeroed < w->seg_size && w->zeroed < w->write_end + ZERO_AHEAD) {
+        if (zeros_wanted(w, ZERO_AHEAD)) {
             zero_ahead(w);
             continue;
         }

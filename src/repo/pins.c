@@ -82,7 +82,8 @@ static int write_ids(pins *p, const cairn_id *ids, size_t n)
     return rc;
 }
 
-int pins_register(pins **out, const char *repo_dir)
+/* repo_dir/readers, made if missing. Caller frees *out. */
+static int readers_dir(char **out, const char *repo_dir)
 {
     char *dir = cairn_sprintf("%s/" READERS_DIR, repo_dir);
     FAIL_IF(!dir, CAIRN_ENOMEM, "out of memory");
@@ -91,6 +92,14 @@ int pins_register(pins **out, const char *repo_dir)
         free(dir);
         return rc;
     }
+    *out = dir;
+    return CAIRN_OK;
+}
+
+int pins_register(pins **out, const char *repo_dir)
+{
+    char *dir = NULL;
+    TRY(readers_dir(&dir, repo_dir));
     pins *p = cairn_calloc(1, sizeof *p);
     if (!p) {
         free(dir);
@@ -219,14 +228,14 @@ int pins_epoch(const char *repo_dir, uint64_t *out)
 
 int pins_epoch_bump(const char *repo_dir)
 {
-    char *dir = cairn_sprintf("%s/" READERS_DIR, repo_dir);
-    char *path = cairn_sprintf("%s/" READERS_DIR "/" EPOCH_FILE, repo_dir);
+    char *dir = NULL;
+    TRY(readers_dir(&dir, repo_dir));
+    char *path = cairn_sprintf("%s/" EPOCH_FILE, dir);
+    free(dir);
+    FAIL_IF(!path, CAIRN_ENOMEM, "out of memory");
     int rc = CAIRN_OK;
-    if (!dir || !path) rc = ERR(CAIRN_ENOMEM, "out of memory");
-    if (rc == CAIRN_OK && mkdir(dir, 0777) != 0 && errno != EEXIST)
-        rc = cairn_error_errno(errno, "creating %s", dir);
-    int fd = rc == CAIRN_OK ? open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0666) : -1;
-    if (rc == CAIRN_OK && fd < 0) rc = cairn_error_errno(errno, "opening the gc epoch %s", path);
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+    if (fd < 0) rc = cairn_error_errno(errno, "opening the gc epoch %s", path);
     if (rc == CAIRN_OK) {
         uint8_t b[8] = { 0 };
         ssize_t r = pread(fd, b, sizeof b, 0);
@@ -236,7 +245,6 @@ int pins_epoch_bump(const char *repo_dir)
             rc = cairn_error_errno(errno, "writing the gc epoch %s", path);
     }
     if (fd >= 0) close(fd);
-    free(dir);
     free(path);
     return rc;
 }

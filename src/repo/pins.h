@@ -5,8 +5,8 @@
  * Each reader handle keeps one file in DIR/readers/, holding the catalog ids of the versions it
  * has loaded, under a shared flock for as long as the handle is open. gc marks from the ids of
  * every file whose lock is held, and removes the files whose lock is free (their process is
- * gone). A file enters readers/ already locked (made under a dot name, locked, then renamed), so
- * gc never takes a live reader's file for a dead one's.
+ * gone). A file enters readers/ already locked (made under a dot name, locked, then linked to
+ * its final name), so gc never takes a live reader's file for a dead one's.
  */
 #ifndef CAIRN_PINS_H
 #define CAIRN_PINS_H

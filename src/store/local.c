@@ -1432,11 +1432,11 @@ static int ref_read(local_store *ls, const char *name, cairn_buf *out, refslot_v
     ssize_t r = rc == CAIRN_OK ? read_full(fd, out->data, REFSLOT_FILE_SIZE + 1, 0) : 0;
     /* Both slots torn is damage, or a read that overlapped two moves of the writer (one per
      * slot): look again before calling it damage. */
-    refslot_version probe;
-    for (int again = 0; rc == CAIRN_OK && r == REFSLOT_FILE_SIZE && again < 3 &&
-                        refslot_decode(out->data, (size_t)r, path, &probe) < 0;
-         again++) {
-        cairn_error_clear();
+    refslot_version v;
+    int drc = CAIRN_OK;
+    for (int again = 0; rc == CAIRN_OK && r == REFSLOT_FILE_SIZE; again++) {
+        drc = refslot_decode(out->data, (size_t)r, path, &v);
+        if (drc == CAIRN_OK || again == 3) break;
         nanosleep(&(struct timespec){ 0, 1000000L }, NULL);
         r = read_full(fd, out->data, REFSLOT_FILE_SIZE + 1, 0);
     }
@@ -1447,8 +1447,7 @@ static int ref_read(local_store *ls, const char *name, cairn_buf *out, refslot_v
         rc = e == EISDIR ? CAIRN_ENOTFOUND
                          : cairn_error_errno(e, "local store %s: reading ref file %s", ls->dir, path);
     } else if (rc == CAIRN_OK && r == REFSLOT_FILE_SIZE) {
-        refslot_version v;
-        rc = refslot_decode(out->data, (size_t)r, path, &v);
+        rc = drc;
         if (rc < 0)
             rc = CORRUPT("local store %s: ref file %s is damaged (neither of its two slots is "
                          "valid); %s", ls->dir, path,
