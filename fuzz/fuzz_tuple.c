@@ -9,7 +9,7 @@
 #include <math.h>
 #include <stdlib.h>
 
-#include "kv/tuple.h"
+#include "db/tuple.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -19,7 +19,7 @@
 
 #include "cairn.h"
 #include "cairn/sys/store.h"
-#include "kv/kv.h"
+#include "db/db.h"
 #include "repo/commit.h"
 #include "base/hash.h"
 #include "repo/pins.h"

@@ -10,7 +10,7 @@
 
 #include "cairn.h"
 #include "cairn/sys/store.h"
-#include "kv/kv.h"
+#include "db/db.h"
 #include "repo/commit.h"
 #include "repo/history.h"
 #include "test.h"

@@ -8,7 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "kv/memtable.h"
+#include "wal/memtable.h"
 #include "test.h"
 
 enum { TABLES = 3, KEYS = 400, OPS = 20000 };

@@ -1,5 +1,5 @@
 /*
- * test_proof.c - Merkle proofs (tree/proof.c, repo/proof.c, kv/prove.c): inclusion and exclusion
+ * test_proof.c - Merkle proofs (tree/proof.c, repo/proof.c, vc/prove.c): inclusion and exclusion
  * at every position of one-level and multi-level trees, under each anchor (table root, catalog
  * root, commit); rejection against other roots; every single-byte change and every truncation
  * of a set of proofs; forged proofs (another key's path, a neighbouring leaf, a table path

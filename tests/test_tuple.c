@@ -7,7 +7,7 @@
 #include <math.h>
 #include <time.h>
 
-#include "kv/tuple.h"
+#include "db/tuple.h"
 #include "test.h"
 
 /* ---- the reference model: a tuple is an array of values; a nested value owns an array ---- */

@@ -16,7 +16,7 @@
 #include "base/hash.h"
 #include "cairn.h"
 #include "cairn/sys/store.h"
-#include "kv/kv.h"
+#include "db/db.h"
 #include "repo/commit.h"
 #include "repo/refs.h"
 #include "store/store.h"

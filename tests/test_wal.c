@@ -13,7 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "kv/wal.h"
+#include "wal/wal.h"
 #include "test.h"
 
 typedef struct seen {

@@ -18,7 +18,7 @@
 
 #include "cairn.h"
 #include "fault_store.h"
-#include "kv/wal.h"
+#include "wal/wal.h"
 #include "store/store.h"
 #include "test.h"
 

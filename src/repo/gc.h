@@ -1,6 +1,6 @@
 /*
  * gc.h - garbage collection and full verification of a repository (gc.c, verify.c). The public
- * calls cairn_gc() and cairn_verify() (kv/maint.c) add what only the db handle knows: its locks,
+ * calls cairn_gc() and cairn_verify() (db/maint.c) add what only the db handle knows: its locks,
  * the versions its snapshots and cursors pin, and how to grade a signature.
  */
 #ifndef CAIRN_GC_H

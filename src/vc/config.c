@@ -7,7 +7,7 @@
 #include <stdlib.h>
 
 #include "base/hash.h"
-#include "config.h"
+#include "vc/config.h"
 #include "repo/keys.h"
 #include "repo/refs.h"
 

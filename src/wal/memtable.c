@@ -6,7 +6,7 @@
  */
 #include <stdlib.h>
 
-#include "memtable.h"
+#include "wal/memtable.h"
 
 #define BLOCK_SIZE (1u << 20)
 

@@ -3,7 +3,7 @@
  */
 #include <stdio.h>
 
-#include "walrec.h"
+#include "wal/walrec.h"
 
 #include "base/varint.h"
 #include "repo/repo.h"

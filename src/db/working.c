@@ -11,7 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "kv.h"
+#include "db/db.h"
 #include "repo/commit.h"
 #include "store/store.h"
 

@@ -31,7 +31,7 @@
 #include <unistd.h>
 
 #include "base/hash.h"
-#include "wal.h"
+#include "wal/wal.h"
 
 #define SEG_MAGIC "CAIRNWAL"
 #define SEG_VERSION 1

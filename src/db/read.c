@@ -1,6 +1,6 @@
 /*
  * read.c - point reads, counts and cursors over a table as of a view: the trees of a version
- * overlaid by the memtables' entries up to the view's sequence number (kv.h). A cursor pins
+ * overlaid by the memtables' entries up to the view's sequence number (db.h). A cursor pins
  * its view, so it keeps reading the state it was opened on while writes go on. When no
  * memtable entry of the table is visible (the common case after a checkpoint) reads go to the
  * tree alone; otherwise a cursor merges the tree with the memtables, newest first, skipping
@@ -8,7 +8,7 @@
  */
 #include <stdlib.h>
 
-#include "kv.h"
+#include "db/db.h"
 
 /* The view to read: the snapshot's (a copy with new references), or the current state. */
 static void read_view(rview *out, cairn_table *t, const cairn_snapshot *snap)

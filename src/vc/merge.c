@@ -16,10 +16,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "kv.h"
+#include "db/db.h"
 #include "repo/history.h"
 #include "repo/refs.h"
-#include "tuple.h"
+#include "db/tuple.h"
 
 #define WORKING_REV "WORKING"
 

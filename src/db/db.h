@@ -1,5 +1,5 @@
 /*
- * kv.h - the key-value layer behind the public API: the db handle, immutable versions (a
+ * db.h - the key-value layer behind the public API: the db handle, immutable versions (a
  * catalog root and its decoded table list), read views (a version plus the memtables of writes
  * not yet checkpointed into it, and a sequence number), and the internals shared by db.c,
  * batch.c, read.c and working.c.
@@ -12,17 +12,17 @@
  * checkpoint first, then work on the tree. wmu serialises everything that publishes a working
  * state (checkpoints included). Lock order: gate, wmu, the log's lock, vmu.
  */
-#ifndef CAIRN_KV_H
-#define CAIRN_KV_H
+#ifndef CAIRN_DB_H
+#define CAIRN_DB_H
 
 #include <pthread.h>
 
 #include "base/base.h"
-#include "memtable.h"
+#include "wal/memtable.h"
 #include "repo/pins.h"
 #include "repo/repo.h"
 #include "tree/tree.h"
-#include "working.h"
+#include "db/working.h"
 
 typedef struct vtable {
     char *name;
@@ -166,4 +166,4 @@ int kv_table_root_for_write(cairn_db *db, const version *base, const char *name,
 /** Checks key and value sizes against the limits; CAIRN_EINVAL naming the table. */
 int kv_check_sizes(const cairn_table *t, size_t klen, const size_t *vlen);
 
-#endif /* CAIRN_KV_H */
+#endif /* CAIRN_DB_H */

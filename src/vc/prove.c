@@ -4,7 +4,7 @@
  * work), cairn_proof_verify() checks one with no
  * repository at all and copies the result into the public struct.
  */
-#include "kv.h"
+#include "db/db.h"
 #include "repo/commit.h"
 #include "repo/proof.h"
 

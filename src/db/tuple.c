@@ -10,7 +10,7 @@
  */
 #include <stdlib.h>
 
-#include "tuple.h"
+#include "db/tuple.h"
 
 #define SIGN_BIT 0x8000000000000000ull
 #define EXP_MASK 0x7ff0000000000000ull

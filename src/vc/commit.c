@@ -8,10 +8,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "kv.h"
+#include "db/db.h"
 #include "repo/history.h"
 #include "repo/refs.h"
-#include "sig.h"
+#include "vc/sig.h"
 
 #define WORKING_REV "WORKING"
 

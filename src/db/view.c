@@ -1,10 +1,10 @@
 /*
  * view.c - read views: a version's trees overlaid by memtable entries up to a sequence number
- * (see kv.h), and turning a view into trees (checkpoints, snapshot roots, proofs, diffs).
+ * (see db.h), and turning a view into trees (checkpoints, snapshot roots, proofs, diffs).
  */
 #include <stdlib.h>
 
-#include "kv.h"
+#include "db/db.h"
 
 void db_view(cairn_db *db, rview *out)
 {

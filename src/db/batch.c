@@ -7,7 +7,7 @@
  */
 #include <stdlib.h>
 
-#include "kv.h"
+#include "db/db.h"
 
 #define ARENA_FIRST (64u << 10)  /* arena blocks double from 64 KiB ... */
 #define ARENA_MAX (64u << 20)    /* ... up to 64 MiB (huge pages from 2 MiB) */

@@ -5,7 +5,7 @@
 #ifndef CAIRN_SIG_H
 #define CAIRN_SIG_H
 
-#include "kv.h"
+#include "db/db.h"
 #include "repo/commit.h"
 #include "repo/keys.h" /* signer_sign_commit(): signs c with a loaded key */
 

@@ -6,7 +6,7 @@
 #ifndef CAIRN_CONFIG_H
 #define CAIRN_CONFIG_H
 
-#include "kv.h"
+#include "db/db.h"
 
 #define CONFIG_REF "config"
 #define CONFIG_REQUIRE_SIGNATURE "commit.require_signature"

@@ -3,8 +3,8 @@
  * the keys module's Ed25519 check and the repository's trusted keys; signing uses a key loaded by the keys
  * module (cairn_signer).
  */
-#include "config.h"
-#include "sig.h"
+#include "vc/config.h"
+#include "vc/sig.h"
 
 void sig_fingerprint(char out[17], const uint8_t pub[32]) { key_fingerprint(out, pub); }
 

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <time.h>
 
-#include "kv.h"
+#include "db/db.h"
 #include "repo/commit.h"
 #include "store/store.h"
 

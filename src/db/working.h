@@ -21,8 +21,8 @@
 #include <stdatomic.h>
 
 #include "base/base.h"
-#include "wal.h"
-#include "walrec.h"
+#include "wal/wal.h"
+#include "wal/walrec.h"
 
 typedef struct cairn_db cairn_db;
 

@@ -10,11 +10,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "kv.h"
+#include "db/db.h"
 #include "repo/gc.h"
 #include "repo/pins.h"
 #include "store/store.h"
-#include "sig.h"
+#include "vc/sig.h"
 
 int cairn_gc(cairn_gc_stats *out, cairn_db *db, const cairn_gc_options *opts)
 {
