@@ -30,6 +30,7 @@
 #define CAIRN_SYS_STORE_H
 
 #include <stdarg.h>
+#include <stdbool.h>
 #include "../../cairn.h"
 
 #ifdef __cplusplus
@@ -62,12 +63,37 @@ CAIRN_API int cairn_store_error(int code, const char *fmt, ...)
 #endif
     ;
 
-#define CAIRN_STORE_VERSION 2 /* 2: get_mapped */
+#define CAIRN_STORE_VERSION 3 /* 2: get_mapped; 3: files, maintenance */
 
 /* Capability bits (cairn_store.caps). */
 #define CAIRN_STORE_CAP_DURABLE 0x1u  /**< flush() makes data survive power loss */
 #define CAIRN_STORE_CAP_SHARED 0x2u   /**< other processes may read while one writes */
 #define CAIRN_STORE_CAP_REF_CAS 0x4u  /**< ref_cas is atomic against other processes too */
+#define CAIRN_STORE_CAP_FILES 0x8u    /**< (version 3) the file_* methods: a namespace of named,
+                                           writable byte files beside the chunks, for the
+                                           write-ahead log, reader pins and other state */
+#define CAIRN_STORE_CAP_FILE_LOCKS 0x10u /**< file_lock excludes other processes too (not only
+                                              other handles of this process) */
+
+/** (version 3) An open file of a store's file namespace: the backend's own type, opaque to the
+ *  core, which only hands it back to the same store's file_* methods. */
+typedef struct cairn_store_file cairn_store_file;
+
+/* file_open flags */
+#define CAIRN_FILE_WRITE 0x1u   /**< open for writing too (else read only) */
+#define CAIRN_FILE_CREATE 0x2u  /**< create when missing (with its parent directories) */
+#define CAIRN_FILE_EXCL 0x4u    /**< with CREATE: CAIRN_EEXIST when it exists */
+#define CAIRN_FILE_TRUNC 0x8u   /**< empty it on open */
+
+/* file_sync modes */
+#define CAIRN_FILE_SYNC_DATA 0u /**< the bytes written (fdatasync) */
+#define CAIRN_FILE_SYNC_ALL 1u  /**< the bytes and the file's size and metadata (fsync) */
+
+/* file_lock modes: an advisory lock held until file_close (or released with UNLOCK) */
+#define CAIRN_FILE_UNLOCK 0u
+#define CAIRN_FILE_LOCK_SHARED 1u
+#define CAIRN_FILE_LOCK_EXCLUSIVE 2u
+#define CAIRN_FILE_LOCK_NOWAIT 4u /**< or'ed in: CAIRN_EBUSY at once instead of waiting */
 
 /** Store-wide counters, from the stat method. */
 typedef struct cairn_store_stats {
@@ -124,6 +150,60 @@ struct cairn_store {
      *  CAIRN_EUNSUPPORTED for a chunk it cannot map (the caller then uses get). The caller
      *  verifies the bytes (SHA-256), so a backend may skip its own body checksums here. */
     int (*get_mapped)(cairn_store *st, const uint8_t **out, size_t *out_len, const cairn_id *key);
+
+    /* ---- version 3: the file namespace (CAIRN_STORE_CAP_FILES) ----
+     *
+     * Besides chunks and refs, a store may keep named byte files that change in place: the
+     * write-ahead log's segments, reader pins, the gc epoch. Names are relative paths of
+     * components of [A-Za-z0-9._%-] joined by '/', none empty, "." or ".."; a "directory" is a
+     * name prefix ending at a '/'. Every method is NULL when the backend has no such namespace;
+     * the core then reports what it cannot do (no write-ahead log: every write checkpoints; no
+     * reader pins) instead of touching the backend's storage by other means.
+     *
+     * Contracts: a write returns once all bytes are written or fails; nothing written is
+     * durable before file_sync (CAIRN_STORE_CAP_DURABLE stores only); a file created,
+     * renamed or removed is durable once file_sync_dir of its directory returns (or at once,
+     * for a backend without directories). Reads past the end return fewer bytes. */
+
+    /** Opens (or with CAIRN_FILE_CREATE creates) `name`. CAIRN_ENOTFOUND when absent and not
+     *  created; CAIRN_EEXIST with CAIRN_FILE_EXCL. */
+    int (*file_open)(cairn_store *st, cairn_store_file **out, const char *name, unsigned flags);
+    /** Reads up to len bytes at off; *out_n is less than len only at the end of the file. */
+    int (*file_read)(cairn_store *st, cairn_store_file *f, void *buf, size_t len, uint64_t off,
+                     size_t *out_n);
+    /** Writes all len bytes at off (extending the file as needed). */
+    int (*file_write)(cairn_store *st, cairn_store_file *f, const void *buf, size_t len,
+                      uint64_t off);
+    /** Makes what was written durable: CAIRN_FILE_SYNC_DATA or CAIRN_FILE_SYNC_ALL. */
+    int (*file_sync)(cairn_store *st, cairn_store_file *f, unsigned how);
+    /** The file's size in bytes. */
+    int (*file_size)(cairn_store *st, cairn_store_file *f, uint64_t *out);
+    /** Sets the size: cuts the file, or extends it with zero bytes. */
+    int (*file_resize)(cairn_store *st, cairn_store_file *f, uint64_t size);
+    /** Optional (may be NULL even with the capability): reserves space up to size without
+     *  changing what reads return, so later writes cannot fail for lack of room. */
+    int (*file_reserve)(cairn_store *st, cairn_store_file *f, uint64_t size);
+    /** Optional: maps [0, len) read-only: *out stays valid and readable until file_unmap. */
+    int (*file_map)(cairn_store *st, cairn_store_file *f, size_t len, const uint8_t **out);
+    void (*file_unmap)(cairn_store *st, const uint8_t *map, size_t len);
+    /** Takes or releases an advisory lock (CAIRN_FILE_LOCK_*); CAIRN_EBUSY with NOWAIT when
+     *  another holder conflicts. Locks go with the open file and end at file_close. */
+    int (*file_lock)(cairn_store *st, cairn_store_file *f, unsigned mode);
+    /** Closes; accepts NULL. */
+    void (*file_close)(cairn_store *st, cairn_store_file *f);
+    /** Removes a file (CAIRN_ENOTFOUND when absent), or an empty directory when name ends in
+     *  '/'. */
+    int (*file_remove)(cairn_store *st, const char *name);
+    /** Renames from to to atomically. With `replace` false it fails with CAIRN_EEXIST when to
+     *  exists (nothing changes); with true it replaces it. */
+    int (*file_rename)(cairn_store *st, const char *from, const char *to, bool replace);
+    /** Calls cb with the name (relative to dir) and size of each file directly in directory
+     *  `dir` ("" = the top; subdirectories are reported with a trailing '/'), in no order; a
+     *  missing directory has no entries. cb's non-zero return stops and is returned. */
+    int (*file_list)(cairn_store *st, const char *dir,
+                     int (*cb)(const char *name, uint64_t size, void *payload), void *payload);
+    /** Makes the creations, renames and removals in dir ("" = the top) durable. */
+    int (*file_sync_dir)(cairn_store *st, const char *dir);
 };
 
 /** Opens a built-in store by URL: a path or "file://PATH" (local pack store), "mem:" (memory).
