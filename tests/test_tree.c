@@ -567,5 +567,35 @@ static void node_check_rejects(void)
     env_close(&e);
 }
 
+/* An inner node naming an empty leaf (only a root may be empty): every read and an edit report
+ * corruption; the edit once read key -1 of the empty leaf and crashed (fuzz_node). */
+static void empty_child_is_corrupt(void)
+{
+    env e;
+    CHECK_OK(env_open(&e));
+    static const uint8_t empty_leaf[NODE_HDR] = { 1, NODE_VERSION, 0, 0, 0, 0, 0, 0 };
+    cairn_id leaf;
+    chunk *c;
+    CHECK_OK(cs_put(&e.cs, &leaf, &c, empty_leaf, sizeof empty_leaf));
+    chunk_release(c);
+    uint8_t inner[NODE_HDR + 2 + 1 + NODE_REF_SIZE] = { 1, NODE_VERSION, 1, 0, 1, 0, 0, 0 };
+    inner[NODE_HDR] = 1; /* key_end[0] = 1: the key "k" */
+    inner[NODE_HDR + 2] = 'k';
+    make_ref(inner + NODE_HDR + 3, &leaf, 1); /* a count of 1 over an empty child */
+    CHECK_OK(node_check(inner, sizeof inner));
+    cairn_id root, out;
+    CHECK_OK(cs_put(&e.cs, &root, &c, inner, sizeof inner));
+    chunk_release(c);
+    tree_edit ed[2] = { { (const uint8_t *)"a", (const uint8_t *)"1", 1, 1, EDIT_PUT },
+                        { (const uint8_t *)"q", NULL, 1, 0, EDIT_DEL } };
+    CHECK_RC(tree_apply(&e.cs, &out, &root, ed, 2), CAIRN_ECORRUPT);
+    CHECK_ERRMSG("has no entries but a parent names it");
+    const uint8_t *v;
+    size_t vl;
+    CHECK_RC(tree_get(&e.cs, &root, (const uint8_t *)"a", 1, &c, &v, &vl), CAIRN_ECORRUPT);
+    CHECK_RC(tree_check(&e.cs, &root), CAIRN_ECORRUPT);
+    env_close(&e);
+}
+
 TEST_MAIN(empty_tree, build_and_read, history_independence, reference_model, big_entries,
-          node_check_rejects)
+          node_check_rejects, empty_child_is_corrupt)

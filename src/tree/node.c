@@ -134,6 +134,15 @@ int node_load(chunkstore *cs, chunk **out_chunk, node *out, const cairn_id *id, 
                        "is corrupt, run 'cairn verify'",
                        hex, lvl, expect_level);
     }
+    if (expect_level >= 0 && out->count == 0) {
+        /* only a root may be empty (the empty tree): a parent names no empty child */
+        char hex[CAIRN_ID_HEX_SIZE];
+        cairn_id_to_hex(hex, id);
+        chunk_release(c);
+        return CORRUPT("tree node %s has no entries but a parent names it; the tree is corrupt, "
+                       "run 'cairn verify'",
+                       hex);
+    }
     *out_chunk = c;
     return CAIRN_OK;
 }
