@@ -3,14 +3,26 @@
  * (HEAD, a branch, a tag, an id or a unique id prefix), then suffixes.
  */
 #include <ctype.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <limits.h>
 #include <time.h>
 
 #include "history.h"
 #include "refs.h"
 
 #define PREFIX_MIN 4
+/* Times are i64 nanoseconds since 1970: whole seconds in [-TIME_SECS_MAX, TIME_SECS_MAX] fit
+ * (1677-09-21 to 2262-04-11). */
+#define NS_PER_SEC 1000000000LL
+#define TIME_SECS_MAX (INT64_MAX / NS_PER_SEC)
+
+static int time_out_of_range(const char *s)
+{
+    return ERR(CAIRN_EINVAL, "'%s' is out of range: times run from 1677-09-21 to 2262-04-11 "
+               "(nanoseconds since 1970 in 64 bits)", s);
+}
 
 /* Days from 1970-01-01 to y-m-d (proleptic Gregorian), without the C library's time zone. */
 static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
@@ -26,10 +38,15 @@ static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
 int history_parse_time(const char *s, int64_t *out)
 {
     if (s[0] == '@') { /* @SECONDS */
+        const char *digits = s + 1 + (s[1] == '-');
+        FAIL_IF(!isdigit((unsigned char)*digits), CAIRN_EINVAL, "'%s' is not a time (@SECONDS)",
+                s);
         char *end;
+        errno = 0;
         long long v = strtoll(s + 1, &end, 10);
-        FAIL_IF(end == s + 1 || *end, CAIRN_EINVAL, "'%s' is not a time (@SECONDS)", s);
-        *out = (int64_t)v * 1000000000;
+        FAIL_IF(*end, CAIRN_EINVAL, "'%s' is not a time (@SECONDS)", s);
+        if (errno == ERANGE || v > TIME_SECS_MAX || v < -TIME_SECS_MAX) return time_out_of_range(s);
+        *out = (int64_t)v * NS_PER_SEC;
         return CAIRN_OK;
     }
     int y, mo, d, h = 0, mi = 0, sec = 0, n = 0, consumed = 0;
@@ -63,7 +80,8 @@ int history_parse_time(const char *s, int64_t *out)
     FAIL_IF(*p, CAIRN_EINVAL, "'%s': unexpected '%s' in a time", s, p);
     int64_t secs = days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400 + h * 3600 + mi * 60 +
                    sec - offset;
-    *out = secs * 1000000000;
+    if (secs > TIME_SECS_MAX || secs < -TIME_SECS_MAX) return time_out_of_range(s);
+    *out = secs * NS_PER_SEC;
     return CAIRN_OK;
 }
 
@@ -177,10 +195,21 @@ static int resolve_base(repo *r, const char *name, size_t len, cairn_id *out, ch
     }
     const char *tries[3][2] = { { "", "" }, { "heads/", "" }, { "tags/", "" } };
     for (int t = 0; t < 3; t++) {
-        if (t == 0 && !(len > 6 && (memcmp(name, "heads/", 6) == 0 || memcmp(name, "tags/", 5) == 0)))
+        if (t == 0 && !((len > 6 && memcmp(name, "heads/", 6) == 0) ||
+                        (len > 5 && memcmp(name, "tags/", 5) == 0)))
             continue;
         snprintf(buf, sizeof buf, "%s%.*s", tries[t][0], (int)len, name);
         int rc = refs_target(r, buf, out);
+        if (rc == CAIRN_OK && t == 1) { /* a branch: is there a tag of the same name too? */
+            char tag[BRANCH_MAX + 8];
+            cairn_id tid;
+            snprintf(tag, sizeof tag, "tags/%.*s", (int)len, name);
+            int trc = refs_target(r, tag, &tid);
+            if (trc == CAIRN_OK)
+                return ERR(CAIRN_EINVAL, "'%.*s' is both a branch and a tag: say heads/%.*s or "
+                           "tags/%.*s", (int)len, name, (int)len, name, (int)len, name);
+            if (trc != CAIRN_ENOTFOUND && trc != CAIRN_EINVAL) return trc;
+        }
         if (rc == CAIRN_OK) {
             *out_ref = cairn_strdup(buf);
             return CAIRN_OK;
@@ -263,18 +292,36 @@ int history_resolve(repo *r, const char *rev, cairn_id *out)
             }
             char inner[64];
             snprintf(inner, sizeof inner, "%.*s", (int)(close - p - 2), p + 2);
-            char *end;
-            long back = strtol(inner, &end, 10);
+            size_t ndig = strspn(inner, "0123456789");
             int64_t when = 0;
-            if (*inner && !*end) rc = ref_at(r, ref, 0, back, &id, rev);
+            if (*inner && !inner[ndig]) { /* @{N}: N moves back */
+                errno = 0;
+                long back = strtol(inner, NULL, 10);
+                rc = errno == ERANGE ? ERR(CAIRN_EINVAL, "'%s': %s moves back is too many", rev,
+                                           inner)
+                                     : ref_at(r, ref, 0, back, &id, rev);
+            } else if (inner[0] == '-' && isdigit((unsigned char)inner[1]))
+                rc = ERR(CAIRN_EINVAL, "'%s': @{N} counts moves back and cannot be negative; for a "
+                         "time use @{@SECONDS} or an ISO 8601 date", rev);
             else if ((rc = history_parse_time(inner, &when)) == CAIRN_OK)
                 rc = ref_at(r, ref, when, -1, &id, rev);
             p = close + 1;
         } else {
             char op = *p++;
-            char *end;
-            unsigned long n = strtoul(p, &end, 10);
-            if (end == p) n = 1;
+            char *end = (char *)p;
+            unsigned long n = 1;
+            if (isdigit((unsigned char)*p)) {
+                errno = 0;
+                n = strtoul(p, &end, 10);
+                if (errno == ERANGE || n > UINT_MAX) {
+                    rc = ERR(CAIRN_EINVAL, "'%s': the count after '%c' is too large", rev, op);
+                    break;
+                }
+            } else if (*p && !strchr("~^@", *p)) {
+                rc = ERR(CAIRN_EINVAL, "'%s': '%c' takes a count of 0 or more digits (%c, %c2), "
+                         "not '%s'", rev, op, op, op, p);
+                break;
+            }
             p = end;
             if (op == '~')
                 for (unsigned long i = 0; rc == CAIRN_OK && i < n; i++) rc = nth_parent(r, &id, 1, rev);
