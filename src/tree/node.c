@@ -5,6 +5,21 @@
  */
 #include "node.h"
 
+/* Checks an array of cumulative end offsets: never decreasing, no entry over max bytes. */
+static int check_ends(const uint8_t *ends, bool wide, uint32_t count, uint32_t max,
+                      const char *what)
+{
+    uint32_t prev = 0;
+    for (uint32_t i = 0; i < count; i++) {
+        uint32_t e = node_off(ends, wide, i);
+        FAIL_IF(e < prev, CAIRN_ECORRUPT, "tree node %s offsets decrease at entry %u", what, i);
+        FAIL_IF(e - prev > max, CAIRN_ECORRUPT,
+                "tree node entry %u has a %s of %u bytes, over the limit", i, what, e - prev);
+        prev = e;
+    }
+    return CAIRN_OK;
+}
+
 int node_check(const uint8_t *p, size_t len)
 {
     FAIL_IF(len < NODE_HDR, CAIRN_ECORRUPT, "tree node of %zu bytes is shorter than its header",
@@ -26,24 +41,10 @@ int node_check(const uint8_t *p, size_t len)
             "tree node declares %u entries, more than its %zu bytes can hold", count, len);
     const uint8_t *koff = p + NODE_HDR, *voff = koff + (size_t)count * w;
     uint32_t keys_len = count ? node_off(koff, wide, count - 1) : 0;
-    uint32_t prev = 0;
-    for (uint32_t i = 0; i < count; i++) {
-        uint32_t e = node_off(koff, wide, i);
-        FAIL_IF(e < prev, CAIRN_ECORRUPT, "tree node key offsets decrease at entry %u", i);
-        FAIL_IF(e - prev > CAIRN_MAX_KEY_SIZE, CAIRN_ECORRUPT,
-                "tree node entry %u has a key of %u bytes, over the limit", i, e - prev);
-        prev = e;
-    }
+    TRY(check_ends(koff, wide, count, CAIRN_MAX_KEY_SIZE, "key"));
     size_t vals_len;
     if (leaf) {
-        prev = 0;
-        for (uint32_t i = 0; i < count; i++) {
-            uint32_t e = node_off(voff, wide, i);
-            FAIL_IF(e < prev, CAIRN_ECORRUPT, "tree node value offsets decrease at entry %u", i);
-            FAIL_IF(e - prev > CAIRN_MAX_VALUE_SIZE, CAIRN_ECORRUPT,
-                    "tree node entry %u has a value of %u bytes, over the limit", i, e - prev);
-            prev = e;
-        }
+        TRY(check_ends(voff, wide, count, CAIRN_MAX_VALUE_SIZE, "value"));
         vals_len = count ? node_off(voff, wide, count - 1) : 0;
     } else {
         vals_len = (size_t)count * NODE_REF_SIZE;

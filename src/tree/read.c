@@ -6,6 +6,17 @@
 
 #include "tree.h"
 
+/* Replaces (*c, *n) by child i of *n, one level down; on failure *c is released. */
+static int descend(chunkstore *cs, chunk **c, node *n, uint32_t i)
+{
+    cairn_id child;
+    uint64_t cnt;
+    node_child(n, i, &child, &cnt);
+    int level = n->level;
+    chunk_release(*c);
+    return node_load(cs, c, n, &child, level - 1);
+}
+
 int tree_get(chunkstore *cs, const cairn_id *root, const void *key, size_t klen,
              chunk **out_leaf, const uint8_t **val, size_t *vlen)
 {
@@ -29,12 +40,7 @@ int tree_get(chunkstore *cs, const cairn_id *root, const void *key, size_t klen,
             chunk_release(c);
             return CAIRN_ENOTFOUND;
         }
-        cairn_id child;
-        uint64_t cnt;
-        node_child(&n, i, &child, &cnt);
-        int level = n.level;
-        chunk_release(c);
-        TRY(node_load(cs, &c, &n, &child, level - 1));
+        TRY(descend(cs, &c, &n, i));
     }
 }
 
@@ -57,12 +63,7 @@ int tree_rank(chunkstore *cs, const cairn_id *root, const void *key, size_t klen
         }
         for (uint32_t j = 0; j < i && j < n.count; j++) rank += node_child_count(&n, j);
         if (i == n.count) break; /* every entry is below key */
-        cairn_id child;
-        uint64_t cnt;
-        node_child(&n, i, &child, &cnt);
-        int level = n.level;
-        chunk_release(c);
-        TRY(node_load(cs, &c, &n, &child, level - 1));
+        TRY(descend(cs, &c, &n, i));
     }
     chunk_release(c);
     *out = rank;

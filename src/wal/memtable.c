@@ -35,14 +35,31 @@ static void *arena(memtable *m, size_t n)
     return p;
 }
 
-static mem_entry *new_entry(memtable *m, int height, size_t payload)
+/* Lays out an entry of `height` links in the bytes at e, its key and value after the links. */
+static mem_entry *init_entry(void *at, int height, uint32_t table, uint8_t type, uint64_t seq,
+                             const void *key, size_t klen, const void *val, size_t vlen)
 {
-    mem_entry *e = arena(m, sizeof(mem_entry) + (size_t)height * sizeof(e->next[0]) + payload);
-    if (!e) return NULL;
+    mem_entry *e = at;
     e->height = (uint8_t)height;
     atomic_init(&e->dead, 0);
     for (int i = 0; i < height; i++) atomic_init(&e->next[i], NULL);
+    uint8_t *p = (uint8_t *)&e->next[height];
+    if (klen) memcpy(p, key, klen);
+    if (vlen) memcpy(p + klen, val, vlen);
+    e->key = p;
+    e->klen = (uint32_t)klen;
+    e->vlen = (uint32_t)vlen;
+    e->table = table;
+    e->type = type;
+    e->seq = seq;
     return e;
+}
+
+static mem_entry *new_entry(memtable *m, int height, size_t payload)
+{
+    void *at = arena(m, sizeof(mem_entry) + (size_t)height * sizeof(((mem_entry *)0)->next[0]) +
+                            payload);
+    return at ? init_entry(at, height, 0, 0, 0, NULL, 0, NULL, 0) : NULL;
 }
 
 static inline bool is_dead(const mem_entry *e)
@@ -159,20 +176,9 @@ void mem_batch_put(mem_batch *b, uint32_t table, uint8_t type, const void *key, 
 {
     int h = height_from(&b->rng);
     size_t sz = entry_size(h, klen + vlen);
-    mem_entry *e = (mem_entry *)(void *)(b->block->data + b->block->used);
+    mem_entry *e = init_entry(b->block->data + b->block->used, h, table, type, 0, key, klen, val,
+                              vlen);
     b->block->used += sz;
-    e->height = (uint8_t)h;
-    atomic_init(&e->dead, 0);
-    for (int i = 0; i < h; i++) atomic_init(&e->next[i], NULL);
-    uint8_t *p = (uint8_t *)&e->next[h];
-    if (klen) memcpy(p, key, klen);
-    if (vlen) memcpy(p + klen, val, vlen);
-    e->key = p;
-    e->klen = (uint32_t)klen;
-    e->vlen = (uint32_t)vlen;
-    e->table = table;
-    e->type = type;
-    e->seq = 0;
     if (b->last) atomic_store_explicit(&b->last->next[0], e, memory_order_relaxed);
     else b->first = e;
     b->last = e;
@@ -311,17 +317,9 @@ int mem_add(memtable *m, uint64_t seq, uint32_t table, uint8_t type, const void 
             size_t klen, const void *val, size_t vlen)
 {
     int h = random_height(m);
-    mem_entry *e = new_entry(m, h, klen + vlen);
-    if (!e) return ERR(CAIRN_ENOMEM, "out of memory adding to the memtable");
-    uint8_t *p = (uint8_t *)&e->next[h];
-    if (klen) memcpy(p, key, klen);
-    if (vlen) memcpy(p + klen, val, vlen);
-    e->key = p;
-    e->klen = (uint32_t)klen;
-    e->vlen = (uint32_t)vlen;
-    e->seq = seq;
-    e->table = table;
-    e->type = type;
+    void *at = arena(m, entry_size(h, klen + vlen));
+    if (!at) return ERR(CAIRN_ENOMEM, "out of memory adding to the memtable");
+    mem_entry *e = init_entry(at, h, table, type, seq, key, klen, val, vlen);
     link_entry(m, e);
     atomic_fetch_add_explicit(&m->bytes, sizeof *e + (size_t)h * sizeof(e->next[0]) + klen + vlen,
                               memory_order_relaxed);
