@@ -1,0 +1,223 @@
+/*
+ * canon.c - canonical JSON (see canon.h; every rule is in docs/FORMAT.md, "Canonical JSON").
+ *
+ * The writer walks jansson's tree recursively (depth is bounded by the limits, and jansson's
+ * parser bounds it too), sorting each object's member names with strcmp, which compares as
+ * unsigned bytes: the order of the names' UTF-8 encodings. Errors name the path of the value
+ * that broke a rule, written as $ for the top, .name for a member and [i] for an element.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "doc/canon.h"
+
+#define PATH_MAX_SHOWN 200 /* characters of a path kept for messages */
+#define EXACT_INT_MAX 9007199254740992.0 /* 2^53: doubles up to here are exact integers */
+
+typedef struct writer {
+    cairn_buf *out;
+    canon_limits lim;
+    const char *what;
+    size_t base;             /* out->len before this value */
+    char path[PATH_MAX_SHOWN + 4];
+    size_t plen;
+} writer;
+
+int canon_parse(json_t **out, const char *text, size_t len, const char *what)
+{
+    json_error_t e;
+    json_t *v = json_loadb(text, len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &e);
+    if (!v)
+        return ERR(CAIRN_EINVAL, "%s: malformed JSON at line %d, column %d (byte %d): %s",
+                   what, e.line, e.column, e.position, e.text);
+    *out = v;
+    return CAIRN_OK;
+}
+
+/* ---- the path of the value being written, for messages ---- */
+
+static size_t path_push(writer *w, const char *fmt, const char *name, size_t index)
+{
+    size_t old = w->plen;
+    if (w->plen < PATH_MAX_SHOWN) {
+        int n = name ? snprintf(w->path + w->plen, sizeof w->path - w->plen, fmt, name)
+                     : snprintf(w->path + w->plen, sizeof w->path - w->plen, fmt, index);
+        if (n > 0) w->plen = w->plen + (size_t)n < PATH_MAX_SHOWN ? w->plen + (size_t)n
+                                                                   : PATH_MAX_SHOWN;
+    }
+    if (w->plen >= PATH_MAX_SHOWN) memcpy(w->path + PATH_MAX_SHOWN, "...", 4);
+    return old;
+}
+
+static void path_pop(writer *w, size_t old)
+{
+    w->plen = old;
+    w->path[old] = '\0';
+}
+
+/* ---- output ---- */
+
+static int put(writer *w, const void *p, size_t n)
+{
+    FAIL_IF(n > w->lim.max_bytes || w->out->len - w->base > w->lim.max_bytes - n, CAIRN_EINVAL,
+            "%s: the document is over the size limit of %zu bytes (canonical form), at %s",
+            w->what, w->lim.max_bytes, w->path);
+    return cairn_buf_append(w->out, p, n);
+}
+
+static int put_c(writer *w, char c)
+{
+    return put(w, &c, 1);
+}
+
+static int put_string(writer *w, const char *s, size_t n)
+{
+    TRY(put_c(w, '"'));
+    size_t run = 0; /* bytes copied as they are, written in one go */
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        const char *esc = NULL;
+        char u[8];
+        switch (c) {
+        case '"': esc = "\\\""; break;
+        case '\\': esc = "\\\\"; break;
+        case '\b': esc = "\\b"; break;
+        case '\f': esc = "\\f"; break;
+        case '\n': esc = "\\n"; break;
+        case '\r': esc = "\\r"; break;
+        case '\t': esc = "\\t"; break;
+        default:
+            if (c < 0x20) {
+                snprintf(u, sizeof u, "\\u%04x", c);
+                esc = u;
+            }
+        }
+        if (!esc) continue;
+        TRY(put(w, s + run, i - run));
+        TRY(put(w, esc, strlen(esc)));
+        run = i + 1;
+    }
+    TRY(put(w, s + run, n - run));
+    return put_c(w, '"');
+}
+
+/* The shortest decimal that strtod() reads back as v, exponent without '+' or leading zeros. */
+static int put_real(writer *w, double v)
+{
+    FAIL_IF(!isfinite(v), CAIRN_EINVAL, "%s: a number at %s is not finite", w->what, w->path);
+    char buf[40];
+    if (v == 0) return put_c(w, '0'); /* -0 too */
+    if (fabs(v) <= EXACT_INT_MAX && v == floor(v)) {
+        int n = snprintf(buf, sizeof buf, "%lld", (long long)v);
+        return put(w, buf, (size_t)n);
+    }
+    for (int prec = 1; prec <= 17; prec++) {
+        snprintf(buf, sizeof buf, "%.*g", prec, v);
+        if (strtod(buf, NULL) == v) break;
+    }
+    char *e = strchr(buf, 'e');
+    if (e) { /* e+07 -> e7, e-05 -> e-5 */
+        char *d = e + 1;
+        bool neg = *d == '-';
+        if (*d == '+' || *d == '-') d++;
+        while (*d == '0' && d[1]) d++;
+        char exp[8];
+        snprintf(exp, sizeof exp, "%s%s", neg ? "-" : "", d);
+        snprintf(e + 1, sizeof buf - (size_t)(e + 1 - buf), "%s", exp);
+    }
+    return put(w, buf, strlen(buf));
+}
+
+static int cmp_names(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+static int write_value(writer *w, const json_t *v, unsigned depth);
+
+static int write_object(writer *w, const json_t *v, unsigned depth)
+{
+    size_t n = json_object_size(v);
+    FAIL_IF(n > w->lim.max_fields, CAIRN_EINVAL,
+            "%s: the object at %s has %zu members, over the limit of %zu", w->what, w->path, n,
+            w->lim.max_fields);
+    const char **names = n ? cairn_malloc(n * sizeof *names) : NULL;
+    FAIL_IF(n && !names, CAIRN_ENOMEM, "out of memory sorting the members of %s", w->path);
+    size_t i = 0;
+    const char *name;
+    json_t *member;
+    json_object_foreach((json_t *)v, name, member) names[i++] = name;
+    if (n > 1) qsort(names, n, sizeof *names, cmp_names);
+    int rc = put_c(w, '{');
+    for (i = 0; rc == CAIRN_OK && i < n; i++) {
+        if (i) rc = put_c(w, ',');
+        if (rc == CAIRN_OK) rc = put_string(w, names[i], strlen(names[i]));
+        if (rc == CAIRN_OK) rc = put_c(w, ':');
+        size_t old = path_push(w, ".%s", names[i], 0);
+        if (rc == CAIRN_OK) rc = write_value(w, json_object_get(v, names[i]), depth + 1);
+        path_pop(w, old);
+    }
+    free(names);
+    return rc == CAIRN_OK ? put_c(w, '}') : rc;
+}
+
+static int write_array(writer *w, const json_t *v, unsigned depth)
+{
+    size_t n = json_array_size(v);
+    FAIL_IF(n > w->lim.max_fields, CAIRN_EINVAL,
+            "%s: the array at %s has %zu elements, over the limit of %zu", w->what, w->path, n,
+            w->lim.max_fields);
+    TRY(put_c(w, '['));
+    for (size_t i = 0; i < n; i++) {
+        if (i) TRY(put_c(w, ','));
+        size_t old = path_push(w, "[%zu]", NULL, i);
+        int rc = write_value(w, json_array_get(v, i), depth + 1);
+        path_pop(w, old);
+        TRY(rc);
+    }
+    return put_c(w, ']');
+}
+
+static int write_value(writer *w, const json_t *v, unsigned depth)
+{
+    switch (json_typeof(v)) {
+    case JSON_OBJECT:
+    case JSON_ARRAY:
+        FAIL_IF(depth >= w->lim.max_depth, CAIRN_EINVAL,
+                "%s: the value at %s is nested deeper than the limit of %u levels", w->what,
+                w->path, w->lim.max_depth);
+        return json_is_object(v) ? write_object(w, v, depth) : write_array(w, v, depth);
+    case JSON_STRING:
+        return put_string(w, json_string_value(v), json_string_length(v));
+    case JSON_INTEGER: {
+        char buf[24];
+        int n = snprintf(buf, sizeof buf, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+        return put(w, buf, (size_t)n);
+    }
+    case JSON_REAL: return put_real(w, json_real_value(v));
+    case JSON_TRUE: return put(w, "true", 4);
+    case JSON_FALSE: return put(w, "false", 5);
+    case JSON_NULL: return put(w, "null", 4);
+    }
+    return ERR(CAIRN_EINVAL, "%s: a value of unknown type at %s", w->what, w->path);
+}
+
+int canon_write(cairn_buf *out, const json_t *v, const canon_limits *lim, const char *what)
+{
+    static const canon_limits defaults = CANON_LIMITS_DEFAULT;
+    writer w = { .out = out, .lim = lim ? *lim : defaults, .what = what, .path = "$", .plen = 1 };
+    w.base = out->len; /* the limit is on this value's bytes, after whatever out held */
+    return write_value(&w, v, 0);
+}
+
+int canon_json(cairn_buf *out, const char *text, size_t len, const canon_limits *lim,
+               const char *what)
+{
+    json_t *v;
+    TRY(canon_parse(&v, text, len, what));
+    out->len = 0;
+    int rc = canon_write(out, v, lim, what);
+    json_decref(v);
+    return rc;
+}

@@ -1,0 +1,48 @@
+/*
+ * canon.h - canonical JSON: one byte form per JSON value, so that equal documents hash equally
+ * and a collection's tree stays history-independent (docs/FORMAT.md, "Canonical JSON").
+ *
+ * In brief: no white space; object members sorted by the bytes of their UTF-8 names; strings
+ * as UTF-8 with only the escapes JSON requires (", \ and the control characters, the short
+ * forms where JSON has one, else \u00xx in lower-case hex); integers in decimal; other numbers
+ * (and integers written with a fraction or exponent) as the shortest decimal that reads back to
+ * the same IEEE double, integral doubles of magnitude up to 2^53 as integers. Duplicate member
+ * names, invalid UTF-8, \u0000, integers beyond 64 bits and numbers beyond a double are
+ * refused. Parsing uses jansson.
+ */
+#ifndef CAIRN_DOC_CANON_H
+#define CAIRN_DOC_CANON_H
+
+#include <jansson.h>
+
+#include "base/base.h"
+
+/* Default limits of a document (each a clear error when passed). */
+#define CANON_MAX_BYTES_DEFAULT (4u << 20) /* canonical bytes */
+#define CANON_MAX_DEPTH_DEFAULT 64u        /* nested arrays and objects */
+#define CANON_MAX_FIELDS_DEFAULT 10000u    /* members of one object, elements of one array */
+
+typedef struct canon_limits {
+    size_t max_bytes;
+    unsigned max_depth;
+    size_t max_fields;
+} canon_limits;
+
+#define CANON_LIMITS_DEFAULT \
+    { CANON_MAX_BYTES_DEFAULT, CANON_MAX_DEPTH_DEFAULT, CANON_MAX_FIELDS_DEFAULT }
+
+/** Parses JSON text (any value at the top; one value, nothing after it but white space).
+ *  A syntax error is CAIRN_EINVAL with jansson's reason and the line, column and byte offset;
+ *  `what` names the input in messages ("document 3 of input.jsonl"). Caller frees *out with
+ *  json_decref(). */
+int canon_parse(json_t **out, const char *text, size_t len, const char *what);
+
+/** Appends the canonical form of v to out, checking the limits (NULL: the defaults). A limit
+ *  passed is CAIRN_EINVAL naming the path (e.g. $.a.b[3]). On failure out may hold a prefix. */
+int canon_write(cairn_buf *out, const json_t *v, const canon_limits *lim, const char *what);
+
+/** canon_parse() then canon_write() into out (replacing its contents). */
+int canon_json(cairn_buf *out, const char *text, size_t len, const canon_limits *lim,
+               const char *what);
+
+#endif /* CAIRN_DOC_CANON_H */
