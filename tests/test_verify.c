@@ -4,8 +4,8 @@
  * damaged chunk, its pack and offset, while reads through the API fail with CAIRN_ECORRUPT or
  * return the right bytes, never wrong ones; a commit whose parent is gone; signatures (good,
  * unknown key, tampered); trees whose nodes are each well-formed but do not fit together
- * (caught by tree_check too); damage in unreachable chunks; the problem limit and callback; a reader opening a
- * damaged working state, log or gc epoch gets that error back, not "busy".
+ * (caught by tree_check too); damage in unreachable chunks; the problem limit and callback; a
+ * reader opening a damaged working state, log or gc epoch gets that error back, not "busy".
  */
 #include <fcntl.h>
 #include <sodium.h>
