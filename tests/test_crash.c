@@ -245,8 +245,7 @@ static void run_round(const char *url, uint64_t *rng, aim how, round_result *r)
         test_fail(__FILE__, __LINE__, "pipe: %s", strerror(errno));
         return;
     }
-    fflush(NULL);
-    pid_t pid = fork();
+    pid_t pid = test_fork();
     if (pid == 0) {
         close(fds[0]);
         pipe_fd = fds[1];

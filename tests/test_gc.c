@@ -566,7 +566,7 @@ static int run_child(const char *dir, long delay_us, double *gc_secs, bool *kill
 {
     int fds[2];
     if (pipe(fds) != 0) return -1;
-    pid_t pid = fork();
+    pid_t pid = test_fork();
     if (pid < 0) return -1;
     if (pid == 0) {
         close(fds[0]);
@@ -679,7 +679,7 @@ static void reader_process_pins(void)
     CHECK_OK(cairn_close(db));
     int to_child[2], to_parent[2];
     CHECK(pipe(to_child) == 0 && pipe(to_parent) == 0);
-    pid_t pid = fork();
+    pid_t pid = test_fork();
     CHECK(pid >= 0);
     if (pid == 0) { /* the reader: digest, tell, wait, digest again, tell */
         cairn_db *r; /* a small cache, so that its second reading goes to the store again */
@@ -854,7 +854,7 @@ static void readers_race_gc(void)
     enum { READERS = 2 };
     pid_t kids[READERS];
     for (int i = 0; i < READERS; i++) {
-        kids[i] = fork();
+        kids[i] = test_fork();
         CHECK(kids[i] >= 0);
         if (kids[i] == 0) {
             time_t end = time(NULL) + secs;
