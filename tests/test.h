@@ -1,7 +1,7 @@
 /*
  * test.h - cairn's small test harness: CHECK macros that report file, line, the failing
  * expression and cairn's last error message; a seeded PRNG whose seed is printed on failure so
- * any run can be replayed (CAIRN_TEST_SEED=N); temp directories removed after a passing run.
+ * any run can be replayed (CAIRN_TEST_SEED=N); cleanups that run after every case (below).
  *
  * A test file defines its cases and ends with:
  *   TEST_MAIN(case_a, case_b, ...)
