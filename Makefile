@@ -12,7 +12,8 @@ PREFIX     ?= /usr/local
 JOBS       ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all build deps deps-bench demo test test-quick test-fast test-asan test-release bench install clean fuzz
+.PHONY: all build deps deps-bench demo test test-quick test-fast test-asan test-release bench install \
+        clean fuzz
 
 all: build
 

@@ -412,7 +412,8 @@ static void sigkill_rounds(void)
            rounds, (now_ms() - t0) / 1e3, (unsigned long long)max_ack,
            (unsigned long long)prev_last, ckpts, bulks, bulks ? bulk_ms / bulks : 0.0);
     printf("  kills aimed:");
-    for (int k = 0; k < AIMS; k++) printf(" %d %s%s", aimed[k], aim_names[k], k + 1 < AIMS ? "," : "\n");
+    for (int k = 0; k < AIMS; k++)
+        printf(" %d %s%s", aimed[k], aim_names[k], k + 1 < AIMS ? "," : "\n");
     printf("  kills landed in:");
     for (int k = 0; k < PLACES; k++)
         printf(" %d a %s%s", landed[k], place_names[k], k + 1 < PLACES ? "," : "\n");

@@ -769,7 +769,8 @@ static void reader_open_damaged(void)
     cairn_id ids[2] = { db->cur->rec_id, db->cur->rec.catalog }; /* root record, catalog */
     uint32_t packs[2];
     uint64_t offs[2];
-    for (int i = 0; i < 2; i++) CHECK_OK(store_local_locate(db->r.store, &ids[i], &packs[i], &offs[i]));
+    for (int i = 0; i < 2; i++)
+        CHECK_OK(store_local_locate(db->r.store, &ids[i], &packs[i], &offs[i]));
     CHECK_OK(cairn_close(db));
     cairn_open_options ro = CAIRN_OPEN_OPTIONS_INIT;
     ro.flags = CAIRN_OPEN_READONLY;
