@@ -73,7 +73,8 @@ void cairn_diag(int level, const char *fmt, ...) PRINTF_LIKE(2, 3);
  * wording. Off (one atomic load) unless a test sets a callback. */
 typedef enum cairn_test_point_id {
     CAIRN_TP_CHECKPOINT_BEGIN = 1, /* a checkpoint starts applying a frozen memtable */
-    CAIRN_TP_CHECKPOINT_END        /* ... its working state is published and the log tidied */
+    CAIRN_TP_CHECKPOINT_END,       /* ... its working state is published and the log tidied */
+    CAIRN_TP_READER_REF_READ       /* a read-only open read the working ref; it loads that next */
 } cairn_test_point_id;
 typedef void (*cairn_test_point_fn)(cairn_test_point_id point, void *payload);
 /** Test hook: calls fn(point, payload) at each test point, from whatever thread reaches it

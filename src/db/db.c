@@ -339,6 +339,7 @@ static int db_open_common(cairn_db **out, const char *url, cairn_store *store,
         free(db);
         return rc;
     }
+    if (db->r.readonly) cairn_test_point(CAIRN_TP_READER_REF_READ);
     rc = version_load(db, &db->cur, &rec_id, &rec);
     /* A reader may read the working ref just before the writer replaces that state and a gc
      * takes its catalog (the reader pins only once it has a version): read the ref again. */
