@@ -4,8 +4,9 @@
  * outside them. It accepts only the canonical encoding, so a decoded entry encodes again to the
  * very same bytes, and those decode to the same entry.
  *
- * The corpus (corpus/reflog/) holds entries written by reflog_encode (a ref created, moved,
- * deleted; empty, longest and non-ASCII text) and damaged copies (truncated, a byte after the end,
+ * The corpus (corpus/reflog/) holds the entries a repository wrote (a branch's first commit
+ * and its second), entries written by reflog_encode (a ref created, moved, deleted; empty,
+ * longest and non-ASCII text) and damaged copies (truncated, a byte after the end,
  * another kind or version, a non-shortest length, a NUL or a bad UTF-8 byte in the text, text
  * over the limit); rebuild it with
  *   FUZZ_REFLOG_WRITE_CORPUS=DIR ./fuzz_reflog
@@ -13,8 +14,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "chunk/chunk.h"
 #include "corpus_file.h"
+#include "db/db.h"
 #include "repo/commit.h"
+#include "repo/refs.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerInitialize(int *argc, char ***argv);
@@ -70,12 +74,53 @@ static void id_fill(cairn_id *id, uint8_t seed)
     for (int i = 0; i < CAIRN_ID_SIZE; i++) id->bytes[i] = (uint8_t)(seed * 29 + i * 7);
 }
 
+/* Writes the bytes of the entry heads/main names in a repository. */
+static void write_from_repo(cairn_db *db, const char *name)
+{
+    cairn_id id;
+    chunk *c;
+    if (refs_read_id(&db->r, "heads/main", &id) != CAIRN_OK ||
+        cs_get(&db->r.cs, &c, &id) != CAIRN_OK) {
+        fprintf(stderr, "fuzz_reflog: %s\n", cairn_error_last()->message);
+        exit(1);
+    }
+    corpus_write(corpus_dir, name, c->data, c->len);
+    chunk_release(c);
+}
+
+/* Two entries as a repository writes them: a branch's first commit, then its second. */
+static void write_repo_entries(void)
+{
+    cairn_open_options o = CAIRN_OPEN_OPTIONS_INIT;
+    o.flags = CAIRN_OPEN_CREATE;
+    cairn_db *db;
+    cairn_table *t;
+    cairn_commit_options co = CAIRN_COMMIT_OPTIONS_INIT;
+    co.author = "Fuzz Seed <seed@example.com>";
+    setenv("CAIRN_AUTHOR", co.author, 1); /* the entries' who: not this machine's user and host */
+    int rc = cairn_open(&db, "mem:", &o);
+    if (rc == CAIRN_OK) rc = cairn_table_open(&t, db, "t", CAIRN_TABLE_CREATE);
+    for (int i = 0; rc == CAIRN_OK && i < 2; i++) {
+        rc = cairn_put(t, "k", 1, i ? "2" : "1", 1);
+        co.message = i ? "second" : "first";
+        if (rc == CAIRN_OK) rc = cairn_commit(NULL, db, &co);
+        if (rc == CAIRN_OK) write_from_repo(db, i ? "repo_second_commit" : "repo_first_commit");
+    }
+    if (rc != CAIRN_OK) {
+        fprintf(stderr, "fuzz_reflog: %s\n", cairn_error_last()->message);
+        exit(1);
+    }
+    cairn_table_close(t);
+    cairn_close(db);
+}
+
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc;
     (void)argv;
     corpus_dir = getenv("FUZZ_REFLOG_WRITE_CORPUS");
     if (!corpus_dir) return 0;
+    write_repo_entries();
     cairn_buf b = CAIRN_BUF_INIT;
     /* a branch created by a commit, as cairn_commit writes it */
     reflog_entry e = { { { 0 } }, { { 0 } }, { { 0 } }, 1764806400123456789LL,

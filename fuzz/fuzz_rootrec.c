@@ -4,7 +4,8 @@
  * without crashing or reading outside them. It accepts only what rootrec_encode writes, so a
  * decoded record encodes again to the very same bytes.
  *
- * The corpus (corpus/rootrec/) holds records written by rootrec_encode (a fresh working state,
+ * The corpus (corpus/rootrec/) holds the working state a repository wrote after a checkpoint,
+ * records written by rootrec_encode (a fresh working state,
  * one with a base commit and log position, merges pending with one and with the most parents)
  * and damaged copies (truncated, a byte after the end, another kind or version, more merge
  * parents than allowed or than present); rebuild it with
@@ -13,7 +14,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "chunk/chunk.h"
 #include "corpus_file.h"
+#include "db/db.h"
 #include "repo/repo.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -40,12 +43,36 @@ static void id_fill(cairn_id *id, uint8_t seed)
     for (int i = 0; i < CAIRN_ID_SIZE; i++) id->bytes[i] = (uint8_t)(seed * 31 + i * 5 + 1);
 }
 
+/* The record of the working state a repository wrote: a table of one key, checkpointed. */
+static void write_repo_record(const char *dir)
+{
+    cairn_open_options o = CAIRN_OPEN_OPTIONS_INIT;
+    o.flags = CAIRN_OPEN_CREATE;
+    cairn_db *db;
+    cairn_table *t;
+    chunk *c;
+    int rc = cairn_open(&db, "mem:", &o);
+    if (rc == CAIRN_OK) rc = cairn_table_open(&t, db, "t", CAIRN_TABLE_CREATE);
+    if (rc == CAIRN_OK) rc = cairn_put(t, "k", 1, "v", 1);
+    if (rc == CAIRN_OK) rc = cairn_checkpoint(db);
+    if (rc == CAIRN_OK) rc = cs_get(&db->r.cs, &c, &db->cur->rec_id);
+    if (rc != CAIRN_OK) {
+        fprintf(stderr, "fuzz_rootrec: %s\n", cairn_error_last()->message);
+        exit(1);
+    }
+    corpus_write(dir, "repo_checkpointed", c->data, c->len);
+    chunk_release(c);
+    cairn_table_close(t);
+    cairn_close(db);
+}
+
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc;
     (void)argv;
     const char *dir = getenv("FUZZ_ROOTREC_WRITE_CORPUS");
     if (!dir) return 0;
+    write_repo_record(dir);
     uint8_t b[ROOTREC_MAX_SIZE + 1];
     rootrec rec;
     memset(&rec, 0, sizeof rec);
