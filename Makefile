@@ -1,6 +1,7 @@
 # cairn - the short commands. The real build is CMake; this file only strings steps together.
 #   make demo     build, then run an end-to-end session on a new local repository
 #   make test     build and run every test, then again under ASan+UBSan (with short fuzz runs)
+#   make test-quick  build and run the unit tier only (ctest -L unit: seconds)
 #   make bench    benchmark against LMDB, RocksDB, LevelDB and SQLite
 #   make install  install the CLI, libcairn, cairn.h and cairn.pc (PREFIX=/usr/local)
 BUILD      ?= build
@@ -11,7 +12,8 @@ PREFIX     ?= /usr/local
 JOBS       ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all build deps deps-bench demo test test-fast test-asan test-release bench install clean fuzz
+.PHONY: all build deps deps-bench demo test test-quick test-fast test-asan test-release bench install \
+        clean fuzz
 
 all: build
 
@@ -32,6 +34,10 @@ demo: build
 # libFuzzer target briefly on its checked-in corpus; and the library and CLI compiled as `make
 # bench` compiles them (-O3), where gcc finds warnings the -O2 build does not.
 test: test-fast test-asan test-release
+
+# The quick tier: the unit label (tests/CMakeLists.txt names the tiers: unit, crash, slow, fuzz).
+test-quick: build
+	@cd $(BUILD) && ctest --output-on-failure -j$(JOBS) -L unit
 
 test-fast: build
 	@cd $(BUILD) && ctest --output-on-failure -j$(JOBS)

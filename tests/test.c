@@ -5,18 +5,132 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <stdint.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "base/base.h" /* the engine's test hooks */
 #include "test.h"
 
 int test_failures;
 uint64_t test_seed;
 static int case_failed;
-static char *tmp_dirs[256];
-static int n_tmp_dirs;
+static pid_t runner; /* the process that runs the cases: children never clean up */
+
+/* ---- cleanups ---- */
+
+typedef struct cleanup {
+    void (*fn)(void *);
+    void *arg;
+} cleanup;
+
+static cleanup *cleanups; /* the current case's; fn NULL: dropped */
+static size_t n_cleanups, cap_cleanups;
+
+int test_defer(void (*fn)(void *), void *arg)
+{
+    if (n_cleanups == cap_cleanups) {
+        size_t cap = cap_cleanups ? 2 * cap_cleanups : 64;
+        cleanup *c = realloc(cleanups, cap * sizeof *c);
+        if (!c) {
+            perror("test_defer");
+            exit(2);
+        }
+        cleanups = c;
+        cap_cleanups = cap;
+    }
+    cleanups[n_cleanups] = (cleanup){ fn, arg };
+    return (int)n_cleanups++;
+}
+
+void test_undefer(int id)
+{
+    if (id < 0 || (size_t)id >= n_cleanups) return;
+    cleanups[id].fn = NULL;
+    while (n_cleanups && !cleanups[n_cleanups - 1].fn) n_cleanups--; /* a loop of open/close */
+}
+
+/* Runs the current case's cleanups, the last registered first. */
+static void run_cleanups(void)
+{
+    if (getpid() != runner) return;
+    while (n_cleanups) {
+        cleanup c = cleanups[--n_cleanups];
+        if (c.fn) c.fn(c.arg);
+    }
+    /* hooks a case may have left set */
+    cairn_alloc_fail_after(0);
+    cairn_set_log(NULL, NULL);
+    cairn_test_point_set(NULL, NULL);
+}
+
+static void remove_dir(void *arg)
+{
+    char *dir = arg;
+    if (getenv("CAIRN_TEST_KEEP")) {
+        fprintf(stderr, "  kept %s\n", dir);
+    } else {
+        char cmd[4300];
+        snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+        if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);
+        else if (case_failed) fprintf(stderr, "  removed %s (CAIRN_TEST_KEEP=1 keeps it)\n", dir);
+    }
+    free(dir);
+}
+
+static void close_db(void *arg)
+{
+    int rc = (cairn_close)(arg); /* the function, not the macro */
+    if (!case_failed && rc != CAIRN_OK)
+        fprintf(stderr, "  closing a handle the case left open: %s\n", cairn_error_last()->message);
+}
+
+/* Handles are found by address when closed: the newest registration of it. */
+static int find_cleanup(void (*fn)(void *), const void *arg)
+{
+    for (size_t i = n_cleanups; i-- > 0;)
+        if (cleanups[i].fn == fn && cleanups[i].arg == arg) return (int)i;
+    return -1;
+}
+
+int test_open(cairn_db **out, const char *url, const cairn_open_options *opts)
+{
+    int rc = (cairn_open)(out, url, opts);
+    if (rc == CAIRN_OK) test_defer(close_db, *out);
+    return rc;
+}
+
+int test_open_store(cairn_db **out, cairn_store *store, const cairn_open_options *opts)
+{
+    int rc = (cairn_open_store)(out, store, opts);
+    if (rc == CAIRN_OK) test_defer(close_db, *out);
+    return rc;
+}
+
+int test_close(cairn_db *db)
+{
+    test_undefer(find_cleanup(close_db, db));
+    return (cairn_close)(db);
+}
+
+static void kill_child(void *arg)
+{
+    pid_t pid = (pid_t)(intptr_t)arg;
+    if (waitpid(pid, NULL, WNOHANG) != 0) return; /* reaped by the case, or just ended */
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+}
+
+pid_t test_fork(void)
+{
+    fflush(NULL); /* buffered output is not written twice */
+    pid_t pid = fork();
+    if (pid > 0) test_defer(kill_child, (void *)(intptr_t)pid);
+    return pid;
+}
 
 void test_fail(const char *file, int line, const char *fmt, ...)
 {
@@ -36,12 +150,12 @@ const char *test_tmpdir(void)
     char tmpl[4096];
     snprintf(tmpl, sizeof tmpl, "%s/cairn-test-XXXXXX", base && *base ? base : "/tmp");
     char *d = mkdtemp(tmpl);
-    if (!d) {
+    char *copy = d ? strdup(d) : NULL;
+    if (!copy) {
         perror("mkdtemp");
         exit(2);
     }
-    char *copy = strdup(d);
-    if (n_tmp_dirs < (int)(sizeof tmp_dirs / sizeof tmp_dirs[0])) tmp_dirs[n_tmp_dirs++] = copy;
+    test_defer(remove_dir, copy);
     return copy;
 }
 
@@ -67,25 +181,12 @@ int test_sh(const char *fmt, ...)
     return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
 
-static void cleanup(void)
-{
-    for (int i = 0; i < n_tmp_dirs; i++) {
-        if (test_failures == 0 && !getenv("CAIRN_TEST_KEEP")) {
-            char cmd[4300];
-            snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp_dirs[i]);
-            if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", tmp_dirs[i]);
-        } else {
-            fprintf(stderr, "  kept %s\n", tmp_dirs[i]);
-        }
-        free(tmp_dirs[i]);
-    }
-}
-
 int test_main_fns(int argc, char **argv, void (**fns)(void), size_t n, const char *names)
 {
     const char *env = getenv("CAIRN_TEST_SEED");
     test_seed = env ? strtoull(env, NULL, 10) : (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 20);
-    atexit(cleanup);
+    runner = getpid();
+    atexit(run_cleanups); /* a case that calls exit() */
     const char *p = names;
     int ran = 0;
     for (size_t i = 0; i < n; i++) {
@@ -100,6 +201,7 @@ int test_main_fns(int argc, char **argv, void (**fns)(void), size_t n, const cha
         cairn_error_clear();
         double t0 = (double)clock() / CLOCKS_PER_SEC;
         fns[i]();
+        run_cleanups();
         double t1 = (double)clock() / CLOCKS_PER_SEC;
         printf("%s %s (%.2fs)\n", case_failed ? "FAIL" : "ok  ", name, t1 - t0);
         fflush(stdout);

@@ -1,11 +1,19 @@
 /*
  * test.h - cairn's small test harness: CHECK macros that report file, line, the failing
  * expression and cairn's last error message; a seeded PRNG whose seed is printed on failure so
- * any run can be replayed (CAIRN_TEST_SEED=N); temp directories removed after a passing run.
+ * any run can be replayed (CAIRN_TEST_SEED=N); cleanups that run after every case (below).
  *
  * A test file defines its cases and ends with:
  *   TEST_MAIN(case_a, case_b, ...)
  * Running the binary with a case name runs only that case.
+ *
+ * A failing CHECK returns from the middle of a case, past its own teardown. So what a case
+ * makes is registered as it is made, and the runner releases it when the case ends, passed or
+ * failed, the last made first: test_tmpdir()'s directories are removed (CAIRN_TEST_KEEP=1 keeps
+ * them), handles opened with cairn_open() or cairn_open_store() (through the macros below) that
+ * the case did not close are closed, and test_fork()'s children still running are killed and
+ * reaped. Engine hooks a case may have left set (failing allocations, the log callback, test
+ * points) are reset. test_defer() registers anything else.
  */
 #ifndef CAIRN_TEST_H
 #define CAIRN_TEST_H
@@ -14,15 +22,34 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/types.h>
 
 #include "cairn.h"
+#include "cairn/sys/store.h"
 
 extern int test_failures;
 extern uint64_t test_seed;
 
 void test_fail(const char *file, int line, const char *fmt, ...);
-/** A fresh empty directory under $TMPDIR, removed at exit when every check passed. Never NULL. */
+/** A fresh empty directory under $TMPDIR, removed when the case ends. Never NULL. */
 const char *test_tmpdir(void);
+
+/** Runs fn(arg) when the current case ends, passed or failed (in the process that runs the
+ *  cases, never in a forked child). Returns an id for test_undefer(). */
+int test_defer(void (*fn)(void *), void *arg);
+/** Drops a cleanup: the case released the thing itself. */
+void test_undefer(int id);
+/** fork(); in the parent the child is registered: if it still runs when the case ends, it is
+ *  killed with SIGKILL and reaped. */
+pid_t test_fork(void);
+/** cairn_open / cairn_open_store / cairn_close, registering the handle until it is closed (the
+ *  macros below route a test's calls here). */
+int test_open(cairn_db **out, const char *url, const cairn_open_options *opts);
+int test_open_store(cairn_db **out, cairn_store *store, const cairn_open_options *opts);
+int test_close(cairn_db *db);
+#define cairn_open(out, url, opts) test_open((out), (url), (opts))
+#define cairn_open_store(out, store, opts) test_open_store((out), (store), (opts))
+#define cairn_close(db) test_close(db)
 /** splitmix64 PRNG state seeded from the test seed. */
 uint64_t test_rand(uint64_t *state);
 /** A state seeded from the test seed and a per-use salt. */

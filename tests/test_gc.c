@@ -566,7 +566,7 @@ static int run_child(const char *dir, long delay_us, double *gc_secs, bool *kill
 {
     int fds[2];
     if (pipe(fds) != 0) return -1;
-    pid_t pid = fork();
+    pid_t pid = test_fork();
     if (pid < 0) return -1;
     if (pid == 0) {
         close(fds[0]);
@@ -679,7 +679,7 @@ static void reader_process_pins(void)
     CHECK_OK(cairn_close(db));
     int to_child[2], to_parent[2];
     CHECK(pipe(to_child) == 0 && pipe(to_parent) == 0);
-    pid_t pid = fork();
+    pid_t pid = test_fork();
     CHECK(pid >= 0);
     if (pid == 0) { /* the reader: digest, tell, wait, digest again, tell */
         cairn_db *r; /* a small cache, so that its second reading goes to the store again */
@@ -854,7 +854,7 @@ static void readers_race_gc(void)
     enum { READERS = 2 };
     pid_t kids[READERS];
     for (int i = 0; i < READERS; i++) {
-        kids[i] = fork();
+        kids[i] = test_fork();
         CHECK(kids[i] >= 0);
         if (kids[i] == 0) {
             time_t end = time(NULL) + secs;
@@ -901,7 +901,62 @@ static void readers_race_gc(void)
     CHECK_OK(cairn_close(db));
 }
 
+/* ---- a race a reader's open must get over ----
+ * Between a reader's read of the working ref and its load of that state, the writer writes and
+ * checkpoints (retiring the log segment whose records the state needs: segments are small here)
+ * and collects (taking the state). The reader's replay then finds records missing: the open must
+ * see that the ref moved, load the new state and succeed, with the new values. (Damage, where
+ * the ref has not moved, is returned at once: test_verify reader_open_damaged.) */
+
+typedef struct race_ctx {
+    cairn_db *writer;
+    int fired, rc;
+} race_ctx;
+
+static void race_at_ref_read(cairn_test_point_id point, void *payload)
+{
+    race_ctx *c = payload;
+    if (point != CAIRN_TP_READER_REF_READ || c->fired++) return; /* the first read only */
+    c->rc = fill(c->writer, "t", "k", 0, 100, "new");
+    if (c->rc == CAIRN_OK) c->rc = cairn_checkpoint(c->writer);
+    if (c->rc == CAIRN_OK) c->rc = cairn_gc(NULL, c->writer, NULL);
+}
+
+static void reader_open_races_writer(void)
+{
+    char dir[4200], oplog[4300];
+    snprintf(dir, sizeof dir, "%s/repo", test_tmpdir());
+    cairn_open_options o = CAIRN_OPEN_OPTIONS_INIT;
+    o.flags = CAIRN_OPEN_CREATE;
+    o.wal_segment_bytes = 64 << 10; /* a checkpoint rolls a segment from 8 KiB on */
+    cairn_db *db;
+    CHECK_OK(cairn_open(&db, dir, &o));
+    CHECK_OK(fill(db, "t", "k", 0, 100, "old"));
+    CHECK_OK(cairn_checkpoint(db));
+    CHECK_OK(fill(db, "t", "k", 0, 100, "logged")); /* over 8 KiB of log over that state */
+    race_ctx c = { db, 0, CAIRN_OK };
+    cairn_test_point_set(race_at_ref_read, &c);
+    cairn_db *r;
+    int rc = open_reader(&r, dir, 0);
+    cairn_test_point_set(NULL, NULL);
+    CHECK_OK(c.rc);
+    CHECK_EQ(c.fired, 1);
+    snprintf(oplog, sizeof oplog, "%s/wal/main/oplog", dir);
+    CHECK_MSG(test_sh("ls %s | grep -q wal", oplog) == 0, "the checkpoint retired no segment");
+    CHECK_OK(rc);
+    cairn_table *t;
+    CHECK_OK(cairn_table_open(&t, r, "t", 0));
+    void *v;
+    size_t vl;
+    CHECK_OK(cairn_get(&v, &vl, t, NULL, "k00000042", 9));
+    CHECK_MSG(vl > 7 && memcmp(v, "new-42-", 7) == 0, "read %.*s", (int)vl, (const char *)v);
+    cairn_free(v);
+    cairn_table_close(t);
+    CHECK_OK(cairn_close(r));
+    CHECK_OK(cairn_close(db));
+}
+
 TEST_MAIN(collects_garbage_keeps_history, mem_store, pins_snapshots_and_cursors, stops_on_damage,
           alloc_failures, races_writes, reader_process_pins, stale_pin_names, many_pins_per_reader,
-          readers_race_gc,
+          readers_race_gc, reader_open_races_writer,
           kill_during_gc)

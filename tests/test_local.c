@@ -648,7 +648,7 @@ static child_report open_in_child(const char *repo, unsigned flags, unsigned tim
     if (pipe(fds) != 0) return rep;
     struct timespec a, z;
     clock_gettime(CLOCK_MONOTONIC, &a);
-    pid_t pid = fork();
+    pid_t pid = test_fork();
     if (pid == 0) {
         close(fds[0]);
         cairn_store *st;
@@ -691,7 +691,7 @@ static void writer_lock(void)
      * a child forked while we hold it would inherit the locked descriptor (flock semantics). */
     int fds[2], go[2];
     CHECK(pipe(fds) == 0 && pipe(go) == 0);
-    pid_t child = fork();
+    pid_t child = test_fork();
     if (child == 0) {
         close(fds[0]);
         close(go[1]);
@@ -956,7 +956,7 @@ static void kill9_recovery(void)
     for (int round = 0; round < 5; round++) {
         int fds[2];
         CHECK(pipe(fds) == 0);
-        pid_t pid = fork();
+        pid_t pid = test_fork();
         if (pid == 0) {
             close(fds[0]);
             kill9_child(repo, fds[1], next_seq);
@@ -1016,7 +1016,7 @@ static void write_failure_retried(void)
     st->close(st);
     int fds[2];
     CHECK(pipe(fds) == 0);
-    pid_t pid = fork();
+    pid_t pid = test_fork();
     if (pid == 0) {
         close(fds[0]);
         signal(SIGXFSZ, SIG_IGN);
@@ -1215,7 +1215,7 @@ static void compaction_kill9(void)
         st->close(st);
         int fds[2];
         CHECK(pipe(fds) == 0);
-        pid_t pid = fork();
+        pid_t pid = test_fork();
         if (pid == 0) {
             close(fds[0]);
             cairn_store *c;

@@ -4,7 +4,8 @@
  * damaged chunk, its pack and offset, while reads through the API fail with CAIRN_ECORRUPT or
  * return the right bytes, never wrong ones; a commit whose parent is gone; signatures (good,
  * unknown key, tampered); trees whose nodes are each well-formed but do not fit together
- * (caught by tree_check too); damage in unreachable chunks; the problem limit and callback.
+ * (caught by tree_check too); damage in unreachable chunks; the problem limit and callback; a
+ * reader opening a damaged working state, log or gc epoch gets that error back, not "busy".
  */
 #include <fcntl.h>
 #include <sodium.h>
@@ -752,6 +753,64 @@ static void alloc_failures(void)
     CHECK_OK(cairn_close(db));
 }
 
+
+/* ---- a reader opening a damaged repository ---- */
+
+/* A read-only open retries when the writer moved the working state on under it (a gc or a
+ * checkpoint took what it had just read); damage is not that, and comes back as what it is,
+ * naming the damaged thing, never as "busy". */
+static void reader_open_damaged(void)
+{
+    char dir[4200], path[4400];
+    snprintf(dir, sizeof dir, "%s/repo", test_tmpdir());
+    cairn_db *db = open_url(dir);
+    CHECK_OK(fill(db, "t", 0, 500));
+    CHECK_OK(commit_msg(db, "data", NULL));
+    cairn_id ids[2] = { db->cur->rec_id, db->cur->rec.catalog }; /* root record, catalog */
+    uint32_t packs[2];
+    uint64_t offs[2];
+    for (int i = 0; i < 2; i++)
+        CHECK_OK(store_local_locate(db->r.store, &ids[i], &packs[i], &offs[i]));
+    CHECK_OK(cairn_close(db));
+    cairn_open_options ro = CAIRN_OPEN_OPTIONS_INIT;
+    ro.flags = CAIRN_OPEN_READONLY;
+    for (int i = 0; i < 2; i++) {
+        pack_file(path, sizeof path, dir, packs[i]);
+        CHECK(flip_byte(path, offs[i] + 37 + 3) == 0);
+        char hex[CAIRN_ID_HEX_SIZE];
+        cairn_id_to_hex(hex, &ids[i]);
+        CHECK_RC(cairn_open(&db, dir, &ro), CAIRN_ECORRUPT);
+        CHECK_ERRMSG(hex);
+        CHECK_ERRMSG(dir);
+        CHECK_ERRMSG("cairn verify"); /* which names the pack and offset */
+        CHECK(flip_byte(path, offs[i] + 37 + 3) == 0);
+    }
+    /* a damaged record in the middle of the log a reader replays (the writer is open) */
+    db = open_url(dir);
+    CHECK_OK(fill(db, "t", 500, 550));
+    cairn_db *r;
+    CHECK_OK(cairn_open(&r, dir, &ro));
+    CHECK_OK(cairn_close(r));
+    snprintf(path, sizeof path, "ls %s/wal/main/*.wal | tail -1", dir);
+    FILE *ls = popen(path, "r");
+    CHECK(ls && fgets(path, sizeof path, ls));
+    pclose(ls);
+    path[strcspn(path, "\n")] = '\0';
+    CHECK(flip_byte(path, 300) == 0);
+    CHECK_RC(cairn_open(&r, dir, &ro), CAIRN_ECORRUPT);
+    CHECK_ERRMSG(".wal");
+    CHECK(flip_byte(path, 300) == 0);
+    CHECK_OK(cairn_close(db));
+    /* an unreadable gc epoch: the file system's error, not "gc kept starting" */
+    snprintf(path, sizeof path, "%s/readers/gc-epoch", dir);
+    FILE *f = fopen(path, "wb");
+    CHECK(f && fwrite("abc", 1, 3, f) == 3 && fclose(f) == 0);
+    int rc = cairn_open(&r, dir, &ro);
+    CHECK_MSG(rc != CAIRN_OK && rc != CAIRN_EBUSY, "open gave %d: %s", rc,
+              cairn_error_last()->message);
+    CHECK_ERRMSG("epoch");
+}
+
 TEST_MAIN(healthy_counts, shared_subtrees, flipped_leaf_byte, flipped_random_bytes,
           unreachable_damage, flipped_in_transit, missing_parent, signatures, broken_reflog_chain, misfit_trees,
-          alloc_failures)
+          alloc_failures, reader_open_damaged)

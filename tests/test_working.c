@@ -293,8 +293,7 @@ static void model_local(void)
 /* Runs fn(arg) in a child that is killed with SIGKILL when fn returns (no close, no checkpoint). */
 static void in_killed_child(void (*fn)(void *), void *arg)
 {
-    fflush(NULL);
-    pid_t pid = fork();
+    pid_t pid = test_fork();
     if (pid == 0) {
         fn(arg);
         kill(getpid(), SIGKILL);

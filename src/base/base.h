@@ -67,6 +67,22 @@ void cairn_error_where(const char *file, int line);
 /** Reports a diagnostic through the callback set with cairn_set_log() (if any). */
 void cairn_diag(int level, const char *fmt, ...) PRINTF_LIKE(2, 3);
 
+/* ---- test points (err.c) ----
+ * Named places in the engine where a test may act: the crash test kills its writer inside a
+ * checkpoint by hearing when one begins and ends, rather than by matching a log message's
+ * wording. Off (one atomic load) unless a test sets a callback. */
+typedef enum cairn_test_point_id {
+    CAIRN_TP_CHECKPOINT_BEGIN = 1, /* a checkpoint starts applying a frozen memtable */
+    CAIRN_TP_CHECKPOINT_END,       /* ... its working state is published and the log tidied */
+    CAIRN_TP_READER_REF_READ       /* a read-only open read the working ref; it loads that next */
+} cairn_test_point_id;
+typedef void (*cairn_test_point_fn)(cairn_test_point_id point, void *payload);
+/** Test hook: calls fn(point, payload) at each test point, from whatever thread reaches it
+ *  (NULL: none). Process-wide. */
+void cairn_test_point_set(cairn_test_point_fn fn, void *payload);
+/** Reports reaching a test point. */
+void cairn_test_point(cairn_test_point_id point);
+
 /* ---- allocation (alloc.c) ----
  * Every allocation in the library goes through these, so that tests can make the Nth one fail. */
 void *cairn_malloc(size_t n);

@@ -170,6 +170,21 @@ void cairn_diag(int level, const char *fmt, ...)
     fn(level, msg, atomic_load(&log_payload));
 }
 
+static _Atomic(cairn_test_point_fn) test_point_fn;
+static void *_Atomic test_point_payload;
+
+void cairn_test_point_set(cairn_test_point_fn fn, void *payload)
+{
+    atomic_store(&test_point_payload, payload);
+    atomic_store(&test_point_fn, fn);
+}
+
+void cairn_test_point(cairn_test_point_id point)
+{
+    cairn_test_point_fn fn = atomic_load_explicit(&test_point_fn, memory_order_acquire);
+    if (UNLIKELY(fn != NULL)) fn(point, atomic_load(&test_point_payload));
+}
+
 const char *cairn_version(void) { return "0.1.0"; }
 void cairn_free(void *ptr) { free(ptr); }
 size_t cairn_id_size(void) { return CAIRN_ID_SIZE; }

@@ -14,6 +14,7 @@
 #include <stdatomic.h>
 
 #include "base/base.h"
+#include "prefetch.h"
 
 /* Largest plaintext chunk a frame may declare (hostile frames cannot make us allocate more). */
 #define CHUNK_MAX_SIZE (16u << 20)
@@ -81,8 +82,6 @@ void cache_stats(chunk_cache *cache, uint64_t *bytes, uint64_t *hits, uint64_t *
 
 /* ---- the chunk store: store + frames + verification + cache (cs.c) ---- */
 
-typedef struct prefetcher prefetcher;
-
 typedef struct chunkstore {
     cairn_store *store;
     chunk_cache *cache;
@@ -117,16 +116,5 @@ int cs_put(chunkstore *cs, cairn_id *out_id, chunk **out_chunk, const void *data
 int cs_put_chunk(chunkstore *cs, chunk *c, bool cache);
 /** Durability barrier: everything put so far survives a crash once this returns. */
 int cs_flush(chunkstore *cs);
-
-/* ---- read-ahead workers (prefetch.c) ---- */
-
-int prefetcher_new(prefetcher **out, chunkstore *cs, int nthreads);
-void prefetcher_free(prefetcher *pf);
-/** Queues ids for the workers (hints: dropped when the queue is full). */
-void prefetcher_request(prefetcher *pf, const cairn_id *ids, size_t n);
-/** Before loading id itself: waits if a worker is loading it, and unqueues it if queued. */
-void prefetcher_claim(prefetcher *pf, const cairn_id *id);
-int prefetcher_default_threads(void);
-int prefetcher_threads(const prefetcher *pf);
 
 #endif /* CAIRN_CHUNK_H */

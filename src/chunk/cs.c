@@ -41,10 +41,20 @@ int cs_init(chunkstore *cs, cairn_store *store, size_t cache_bytes, int level)
     return cache_new(&cs->cache, cache_bytes);
 }
 
+/* A read-ahead worker's load: into the cache unless it is there by now. A failure is left for
+ * the reader, which loads the chunk itself and reports it. */
+static void prefetch_load(const cairn_id *id, void *payload)
+{
+    chunkstore *cs = payload;
+    chunk *c = cache_get(cs->cache, id);
+    if (!c && cs_load(cs, &c, id) != CAIRN_OK) c = NULL;
+    chunk_release(c);
+}
+
 int cs_start_readahead(chunkstore *cs, int n)
 {
     if (cs->pf) return CAIRN_OK;
-    return prefetcher_new(&cs->pf, cs, n < 0 ? prefetcher_default_threads() : n);
+    return prefetcher_new(&cs->pf, n < 0 ? prefetcher_default_threads() : n, prefetch_load, cs);
 }
 
 void cs_prefetch(chunkstore *cs, const cairn_id *ids, size_t n)

@@ -11,13 +11,14 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-#include "chunk.h"
+#include "prefetch.h"
 
 #define QUEUE_CAP 1024
 #define WORKERS_MAX 8
 
 struct prefetcher {
-    chunkstore *cs;
+    prefetch_load_fn load;
+    void *payload;
     pthread_mutex_t mu;
     pthread_cond_t work;     /* queue not empty, or stopping */
     pthread_cond_t done;     /* an in-flight load finished */
@@ -59,9 +60,7 @@ static void *worker(void *arg)
         pf->inflight[wa.me] = id;
         pf->busy[wa.me] = true;
         pthread_mutex_unlock(&pf->mu);
-        chunk *c = cache_get(pf->cs->cache, &id);
-        if (!c && cs_load(pf->cs, &c, &id) != CAIRN_OK) c = NULL; /* the reader will report it */
-        chunk_release(c);
+        pf->load(&id, pf->payload);
         pthread_mutex_lock(&pf->mu);
         pf->busy[wa.me] = false;
         pthread_cond_broadcast(&pf->done);
@@ -70,14 +69,15 @@ static void *worker(void *arg)
     return NULL;
 }
 
-int prefetcher_new(prefetcher **out, chunkstore *cs, int nthreads)
+int prefetcher_new(prefetcher **out, int nthreads, prefetch_load_fn load, void *payload)
 {
     *out = NULL;
     if (nthreads <= 0) return CAIRN_OK;
     if (nthreads > WORKERS_MAX) nthreads = WORKERS_MAX;
     prefetcher *pf = cairn_calloc(1, sizeof *pf);
     if (!pf) return ERR(CAIRN_ENOMEM, "out of memory starting read-ahead");
-    pf->cs = cs;
+    pf->load = load;
+    pf->payload = payload;
     pthread_mutex_init(&pf->mu, NULL);
     pthread_cond_init(&pf->work, NULL);
     pthread_cond_init(&pf->done, NULL);

@@ -8,6 +8,7 @@
 
 #include "db/db.h"
 #include "repo/commit.h"
+#include "repo/refs.h"
 #include "store/store.h"
 
 void version_release(version *v)
@@ -206,13 +207,46 @@ void db_pins_publish(cairn_db *db)
     }
 }
 
+/* A reader's open goes again this many times when the writer moved on under it. */
+#define READER_LOAD_TRIES 8
+#define READER_LOG_TRIES 3
+#define READER_PIN_TRIES 64
+
+/* Whether a reader's failed load (rc) of the working state `read` can be a race with the writer
+ * rather than damage. Only something gone (CAIRN_ENOTFOUND: a chunk a gc took, a log segment a
+ * checkpoint retired) or a log that no longer lines up with the state read (CAIRN_ECORRUPT:
+ * "records are missing") can be; and only when the writer has since moved on: the working ref
+ * names another state now (a checkpoint or gc that takes what a state needs moves the ref
+ * first), or (epoch not NULL) a gc started after *epoch was read. Anything else is the
+ * repository's own error, and stays set as it was, for the caller to return. */
+static bool reader_raced(cairn_db *db, int rc, const cairn_id *read, const uint64_t *epoch)
+{
+    if (rc != CAIRN_ENOTFOUND && rc != CAIRN_ECORRUPT) return false;
+    int code = cairn_error_last()->code;
+    char msg[1024];
+    snprintf(msg, sizeof msg, "%s", cairn_error_last()->message);
+    bool moved = false;
+    cairn_id now = { { 0 } };
+    char *wref = repo_working_ref(&db->r);
+    int rr = wref ? refs_read_id(&db->r, wref, &now) : CAIRN_ENOMEM;
+    free(wref);
+    if (rr == CAIRN_OK || rr == CAIRN_ENOTFOUND) /* no ref: a fresh state, all zero */
+        moved = memcmp(now.bytes, read->bytes, CAIRN_ID_SIZE) != 0;
+    const char *dir = store_local_dir(db->r.store);
+    uint64_t e;
+    if (!moved && epoch && dir && pins_epoch(dir, &e) == CAIRN_OK) moved = e != *epoch;
+    if (!moved) cairn_error_set(code, "%s", msg); /* the reads above may have replaced it */
+    return moved;
+}
+
 /* A reader of a local store registers its pins, then reads the working ref between two reads of
  * the gc epoch (pins.h), loading and pinning the state it names if that is not the one it has.
  * When the epoch did not change, no gc started in between: a gc that started earlier holds the
  * writer mutex, so the ref cannot move while it runs and the state read was the one it marked
  * from (or one made after it); a gc that starts later reads the pin. Otherwise it goes again. The
  * ref may move any number of times meanwhile (a writer committing fast does not stop a reader
- * from opening); only gcs starting back to back can. */
+ * from opening); only gcs starting back to back can. A failure that is not such a race (see
+ * reader_raced) is returned as it is. */
 static int db_pin_reader(cairn_db *db)
 {
     const char *dir = store_local_dir(db->r.store);
@@ -230,23 +264,24 @@ static int db_pin_reader(cairn_db *db)
     }
     db_pins_publish(db);
     bool settled = true; /* the log was replayed over the current version */
-    for (int tries = 0; tries < 64; tries++) {
+    for (int tries = 0; tries < READER_PIN_TRIES; tries++) {
         uint64_t e1, e2;
-        cairn_id rec_id;
+        cairn_id rec_id = db->cur->rec_id;
         rootrec rec;
-        rc = pins_epoch(dir, &e1);
-        if (rc == CAIRN_OK) rc = repo_load_working(&db->r, &rec_id, &rec);
+        TRY(pins_epoch(dir, &e1));
+        rc = repo_load_working(&db->r, &rec_id, &rec);
         if (rc == CAIRN_OK &&
             (!settled || memcmp(rec_id.bytes, db->cur->rec_id.bytes, CAIRN_ID_SIZE) != 0)) {
             rc = working_switch(db); /* loads and pins the state the ref names now */
             settled = rc == CAIRN_OK;
         }
-        if (rc == CAIRN_OK) rc = pins_epoch(dir, &e2);
-        if (rc == CAIRN_OK && e1 == e2) return CAIRN_OK;
-        /* the writer moved on meanwhile (a checkpoint retired log segments, a gc took the state
-         * just read): read the ref again, as the open does */
-        if (rc != CAIRN_OK && rc != CAIRN_ECORRUPT && rc != CAIRN_ENOTFOUND && rc != CAIRN_EIO)
+        if (rc == CAIRN_OK) {
+            TRY(pins_epoch(dir, &e2));
+            if (e1 == e2) return CAIRN_OK;
+            /* a gc started meanwhile: it may have marked before the pin named this state */
+        } else if (!reader_raced(db, rc, &rec_id, &e1)) {
             return rc;
+        }
         cairn_error_clear();
         if (tries >= 4) nanosleep(&(struct timespec){ 0, 1000000L * (tries - 3) }, NULL);
     }
@@ -304,11 +339,13 @@ static int db_open_common(cairn_db **out, const char *url, cairn_store *store,
         free(db);
         return rc;
     }
+    if (db->r.readonly) cairn_test_point(CAIRN_TP_READER_REF_READ);
     rc = version_load(db, &db->cur, &rec_id, &rec);
     /* A reader may read the working ref just before the writer replaces that state and a gc
      * takes its catalog (the reader pins only once it has a version): read the ref again. */
-    for (int tries = 0; rc < 0 && db->r.readonly && tries < 8; tries++) {
-        if (rc != CAIRN_ENOTFOUND && rc != CAIRN_ECORRUPT && rc != CAIRN_EIO) break;
+    for (int tries = 0; rc < 0 && db->r.readonly && tries < READER_LOAD_TRIES &&
+                        reader_raced(db, rc, &rec_id, NULL);
+         tries++) {
         cairn_error_clear();
         rc = repo_load_working(&db->r, &rec_id, &rec);
         if (rc == CAIRN_OK) rc = version_load(db, &db->cur, &rec_id, &rec);
@@ -317,8 +354,9 @@ static int db_open_common(cairn_db **out, const char *url, cairn_store *store,
     if (rc == CAIRN_OK && !db->r.readonly) rc = db_complete_commit(db);
     /* A reader may race a writer's checkpoint (which retires log segments after moving the
      * working root): read the working root again and retry. */
-    for (int tries = 0; rc < 0 && db->r.readonly && db->cur && tries < 3; tries++) {
-        if (rc != CAIRN_ECORRUPT && rc != CAIRN_ENOTFOUND && rc != CAIRN_EIO) break;
+    for (int tries = 0; rc < 0 && db->r.readonly && db->cur && tries < READER_LOG_TRIES &&
+                        reader_raced(db, rc, &db->cur->rec_id, NULL);
+         tries++) {
         cairn_error_clear();
         rc = working_switch(db);
     }

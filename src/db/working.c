@@ -520,6 +520,7 @@ static int checkpoint_once(cairn_db *db, bool defer)
         if (!s.swapped) return CAIRN_OK;
     }
     version *cur = db_current(db);
+    cairn_test_point(CAIRN_TP_CHECKPOINT_BEGIN);
     cairn_diag(CAIRN_LOG_DEBUG, "%s: checkpoint through log record %" PRIu64 ": starting",
                db->r.url, w->imm_seq);
     rview rv = { cur, NULL, db->imm, w->imm_seq };
@@ -534,6 +535,7 @@ static int checkpoint_once(cairn_db *db, bool defer)
     if (rc < 0) {
         version_release(nv);
         version_release(cur);
+        cairn_test_point(CAIRN_TP_CHECKPOINT_END);
         return cairn_error_prefix(rc, "checkpoint of %s", db->r.url);
     }
     nv->rec_id = rec_id;
@@ -556,11 +558,13 @@ static int checkpoint_once(cairn_db *db, bool defer)
         if (w->deferred) c.catalog_before = w->deferred_rec.catalog_before;
         w->deferred = true;
         w->deferred_rec = c;
+        cairn_test_point(CAIRN_TP_CHECKPOINT_END);
         return CAIRN_OK;
     }
     w->deferred = false; /* this publish covers a deferred checkpoint left before it */
     /* the rest is housekeeping: the tree is safe whatever happens to it */
     checkpoint_tidy(db, &c);
+    cairn_test_point(CAIRN_TP_CHECKPOINT_END);
     return CAIRN_OK;
 }
 

@@ -1,0 +1,31 @@
+/*
+ * prefetch.h - read-ahead workers (prefetch.c): threads that load chunks a reader will need
+ * soon. They know nothing of the chunk store: each load is the function the owner gave when it
+ * made them (cs.c gives one that fetches, verifies and caches), so prefetch.c never calls back
+ * into cs.c.
+ */
+#ifndef CAIRN_PREFETCH_H
+#define CAIRN_PREFETCH_H
+
+#include "base/base.h"
+
+typedef struct prefetcher prefetcher;
+
+/** Loads one chunk to where the reader will look for it. Called on a worker thread; it must not
+ *  call the prefetcher. A failure is not reported: the reader loads the chunk itself and
+ *  reports it. */
+typedef void (*prefetch_load_fn)(const cairn_id *id, void *payload);
+
+/** Starts nthreads workers (0 or none started: *out NULL, reads go without read-ahead).
+ *  @return CAIRN_OK or CAIRN_ENOMEM. */
+int prefetcher_new(prefetcher **out, int nthreads, prefetch_load_fn load, void *payload);
+/** Stops the workers (waiting for their loads) and frees pf. pf may be NULL. */
+void prefetcher_free(prefetcher *pf);
+/** Queues ids for the workers (hints: dropped when the queue is full). */
+void prefetcher_request(prefetcher *pf, const cairn_id *ids, size_t n);
+/** Before loading id itself: waits if a worker is loading it, and unqueues it if queued. */
+void prefetcher_claim(prefetcher *pf, const cairn_id *id);
+int prefetcher_default_threads(void);
+int prefetcher_threads(const prefetcher *pf);
+
+#endif /* CAIRN_PREFETCH_H */
