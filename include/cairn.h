@@ -848,6 +848,10 @@ typedef struct cairn_gc_stats {
     uint64_t disk_bytes_freed; /**< bytes of pack and index files deleted, less the bytes of the
                                     copies written (local store) */
     double seconds;          /**< wall-clock time of the whole run */
+    int compacted;           /**< 1: the store compacted (rewrote sparse files) after the deletes;
+                                  0 with CAIRN_GC_DRY_RUN, with compaction turned off, or when
+                                  the store cannot compact (then gc logs that it skipped it and
+                                  the space freed is what deleting gave back) */
 } cairn_gc_stats;
 
 /** Deletes every chunk nothing reaches (see above), then, on a local store, rewrites the pack
