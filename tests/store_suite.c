@@ -676,7 +676,7 @@ static void case_compact(const store_opener *o)
     } while ((cs.files_rewritten || cs.sealed) && ++runs < 4);
     CHECK_MSG(runs < 4, "compact still rewrote %llu files on its 5th run",
               (unsigned long long)cs.files_rewritten);
-    CHECK_RC(st->compact(st, 1.5, 0, NULL), CAIRN_EINVAL);
+    CHECK_RC(st->compact(st, -0.5, 0, NULL), CAIRN_EINVAL);
     check_after_deletes(st, 11, N, true, &ok);
     CHECK(ok);
     st->close(st);

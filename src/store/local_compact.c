@@ -229,8 +229,8 @@ int local_compact(cairn_store *st, double min_live_fraction, unsigned flags,
     memset(&stats, 0, sizeof stats);
     if (out) *out = stats;
     if (ls->readonly) return local_readonly_error(ls, "compact packs");
-    FAIL_IF(!(min_live_fraction >= 0.0 && min_live_fraction <= 1.0), CAIRN_EINVAL,
-            "local store %s: a live fraction for compaction is between 0 and 1, not %g", ls->dir,
+    FAIL_IF(!(min_live_fraction >= 0.0), CAIRN_EINVAL,
+            "local store %s: a live fraction for compaction is 0 or more, not %g", ls->dir,
             min_live_fraction);
     pthread_mutex_lock(&ls->compact_mu);
     int rc = CAIRN_OK;

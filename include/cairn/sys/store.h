@@ -245,13 +245,15 @@ struct cairn_store {
      *  below min_live_fraction has its live chunks copied into the file being written, the
      *  deletions that must outlive it carried on, and is then removed. With
      *  CAIRN_STORE_COMPACT_SEAL the file being written is sealed first when its own live
-     *  fraction is below min_live_fraction. Crash-safe at every step: the copies are durable
+     *  fraction is below min_live_fraction. A fraction above 1 rewrites every sealed file.
+     *  Crash-safe at every step: the copies are durable
      *  before a file is removed, and a crash leaves every chunk readable (run it again to
      *  finish). Other processes reading the store keep reading what they had. Puts, gets and
      *  dels may run meanwhile.
      *  @param[out] out  what was done (may be NULL); zeroed on entry
-     *  @return CAIRN_OK; CAIRN_EREADONLY; CAIRN_ECORRUPT (a file to compact is damaged: nothing
-     *          was removed); CAIRN_EIO; CAIRN_ENOSPC (the copies need room); CAIRN_ENOMEM. */
+     *  @return CAIRN_OK; CAIRN_EREADONLY; CAIRN_EINVAL (a negative or NaN fraction);
+     *          CAIRN_ECORRUPT (a file to compact is damaged: nothing was removed); CAIRN_EIO;
+     *          CAIRN_ENOSPC (the copies need room); CAIRN_ENOMEM. */
     int (*compact)(cairn_store *st, double min_live_fraction, unsigned flags,
                    cairn_store_compact_stats *out);
     /** (CAIRN_STORE_CAP_LOCATE) Fills *out with where the store keeps chunk `key` now.
