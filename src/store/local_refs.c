@@ -72,9 +72,7 @@ static int ref_read(local_store *ls, const char *name, cairn_buf *out, refslot_v
         rc = cairn_error_prefix(rc, "local store %s: reading ref '%s'", ls->dir, name);
     }
     sys_close(fd);
-    if (rc < 0) {
-        /* reported above */
-    } else if (rc == CAIRN_OK && r == REFSLOT_FILE_SIZE) {
+    if (rc == CAIRN_OK && r == REFSLOT_FILE_SIZE) {
         rc = drc;
         if (rc < 0)
             rc = CORRUPT("local store %s: ref file %s is damaged (neither of its two slots is "
