@@ -6,7 +6,8 @@
  * (in place, new, nested, deleted, too long for a slot), a gc that deletes and compacts, and a
  * key generation.
  *
- * Key files are linked into place rather than renamed, so link is failed too.
+ * Key files are linked into place rather than renamed, so link is failed too; and writes are
+ * also failed from the Nth on (a disk that fills up).
  *
  * Each failing run happens in a forked child, on a fresh copy of a prepared repository. The
  * child opens the repository before the fault is armed, runs the operation, reports its result
@@ -69,14 +70,16 @@ typedef struct fault_kind {
     sys_op op;
     const char *name;
     int err;
+    bool sticky; /* that call and every later one fail (a full disk) */
 } fault_kind;
 
 static const fault_kind kinds[] = {
-    { SYS_FSYNC, "fsync", EIO },
-    { SYS_RENAME, "rename", EIO },
-    { SYS_WRITE, "write", ENOSPC },
-    { SYS_OPEN, "open", EIO },
-    { SYS_LINK, "link", EIO }, /* key files are linked into place, not renamed */
+    { SYS_FSYNC, "fsync", EIO, false },
+    { SYS_RENAME, "rename", EIO, false },
+    { SYS_WRITE, "write", ENOSPC, false },
+    { SYS_WRITE, "write (disk full from then on)", ENOSPC, true },
+    { SYS_OPEN, "open", EIO, false },
+    { SYS_LINK, "link", EIO, false }, /* key files are linked into place, not renamed */
 };
 
 /* ---- running a child ---- */
@@ -103,7 +106,7 @@ static int run_child(const scenario *sc, const char *dir, const fault_kind *k, u
             uint64_t before[SYS_OP_COUNT];
             for (int i = 0; i < SYS_OP_COUNT; i++) before[i] = sys_calls((sys_op)i);
             uint64_t fired = sys_faults_fired();
-            if (nth) sys_fault(k->op, nth, k->err, false);
+            if (nth) sys_fault(k->op, nth, k->err, k->sticky);
             r.rc = sc->run(h);
             sys_fault_clear();
             for (int i = 0; i < SYS_OP_COUNT; i++) r.calls[i] = sys_calls((sys_op)i) - before[i];
@@ -435,7 +438,7 @@ static void store_ref_moves(void)
 
 /* ---- gc with garbage to compact ---- */
 
-#define GC_PACK_MAX (64u << 10)
+#define GC_PACK_MAX (32u << 10)
 
 static int open_db(cairn_db **out, const char *dir, bool create)
 {
@@ -546,8 +549,12 @@ static int gc_prepare(const char *dir)
     if (rc == CAIRN_OK) rc = commit_msg(db, "doomed");
     if (rc == CAIRN_OK) rc = cairn_checkout(db, "main");
     if (rc == CAIRN_OK) rc = cairn_branch_delete(db, "tmp");
-    if (rc == CAIRN_OK) rc = fill(db, "t", 1000, 2000, "rewritten");
-    if (rc == CAIRN_OK) rc = cairn_checkpoint(db);
+    /* Overlapping rewrites, each checkpointed: the versions they replace become garbage in the
+     * same packs as what stays, so compaction has live records to copy. */
+    for (int i = 0; rc == CAIRN_OK && i < 4; i++) {
+        rc = fill(db, "t", i * 500, i * 500 + 1500, i % 2 ? "odd" : "even");
+        if (rc == CAIRN_OK) rc = cairn_checkpoint(db);
+    }
     if (rc == CAIRN_OK) rc = db->r.store->list(db->r.store, count_chunk, &gc_chunks_before);
     if (rc == CAIRN_OK) {
         gc_main = digest_rev(db, "main");
