@@ -592,7 +592,8 @@ static int open_repo(local_store *ls, unsigned flags, unsigned lock_timeout_ms)
     size_t n;
     TRY(local_list_packs(ls, &nums, &n));
     int rc = CAIRN_OK;
-    for (size_t i = 0; rc == CAIRN_OK && i < n; i++) rc = local_pack_open_load(ls, nums[i], i + 1 == n);
+    for (size_t i = 0; rc == CAIRN_OK && i < n; i++)
+        rc = local_pack_open_load(ls, nums[i], i + 1 == n);
     uint32_t last = n ? nums[n - 1] : 0;
     free(nums);
     TRY(rc);

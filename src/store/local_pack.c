@@ -51,7 +51,7 @@ static bool pack_header_ok(const uint8_t h[PACK_HEADER_SIZE])
  * record. @return SCAN_CLEAN (reached size), SCAN_STOPPED (bad or incomplete record at *out_end;
  * *out_why says which) or an error. */
 int local_scan_records(int fd, const char *path, uint64_t start, uint64_t size, rec_fn fn,
-                        void *ctx, uint64_t *out_end, const char **out_why)
+                       void *ctx, uint64_t *out_end, const char **out_why)
 {
     uint64_t pos = start;
     *out_end = start;
@@ -151,8 +151,8 @@ done:
 /* Reads and validates pack num's .idx against a pack of pack_size bytes; only when all of it
  * checks out are its entries passed to fn. @return 1 loaded (*out_covered set), 0 missing or
  * invalid (*out_why says why, NULL when missing), or an error. */
-int local_idxfile_read(const local_store *ls, uint32_t num, uint64_t pack_size, rec_fn fn, void *ctx,
-                    uint64_t *out_covered, const char **out_why)
+int local_idxfile_read(const local_store *ls, uint32_t num, uint64_t pack_size, rec_fn fn,
+                       void *ctx, uint64_t *out_covered, const char **out_why)
 {
     *out_why = NULL;
     char *path = local_pack_path(ls, num, "idx");
@@ -493,7 +493,8 @@ int local_pack_open_load(local_store *ls, uint32_t num, bool last)
     }
     pack *p = ls->packs[pi];
     struct stat sb;
-    if (sys_fstat(fd, &sb) != 0) return cairn_error_errno(errno, "reading pack %u of %s", num, ls->dir);
+    if (sys_fstat(fd, &sb) != 0)
+        return cairn_error_errno(errno, "reading pack %u of %s", num, ls->dir);
     recvec recs = { 0 };
     recvec *collect = ls->readonly ? NULL : &recs;
     load_ctx c = { ls, pi, collect };
@@ -695,7 +696,7 @@ int local_rollover(local_store *ls)
 
 /* Appends one record to the write buffer (mu held for writing; room in cur_recs reserved). */
 int local_append_record(local_store *ls, uint8_t type, const cairn_id *key, const void *data,
-                         size_t len, uint64_t *out_off)
+                        size_t len, uint64_t *out_off)
 {
     if (ls->wbuf_off + ls->wbuf.len > ls->pack_max && ls->wbuf_off + ls->wbuf.len > PACK_HEADER_SIZE)
         TRY(local_rollover(ls));

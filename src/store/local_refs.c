@@ -221,7 +221,7 @@ static int ref_unlink(local_store *ls, const char *name)
 }
 
 int local_ref_cas(cairn_store *st, const char *name, const void *expect, size_t elen,
-                         const void *val, size_t vlen)
+                  const void *val, size_t vlen)
 {
     local_store *ls = (local_store *)st;
     TRY(ref_check(name));
@@ -327,7 +327,7 @@ static int ref_walk(local_store *ls, const char *rel, const char *prefix, nameve
 }
 
 int local_ref_list(cairn_store *st, const char *prefix,
-                          int (*cb)(const char *, const void *, size_t, void *), void *payload)
+                   int (*cb)(const char *, const void *, size_t, void *), void *payload)
 {
     local_store *ls = (local_store *)st;
     if (!prefix) prefix = "";
