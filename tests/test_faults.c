@@ -2,7 +2,8 @@
  * test_faults.c - failing system calls at every point of an operation (base/sys.h fault
  * injection): fsync, rename, write and open, each failed at its 1st, 2nd, ... Nth call, where N
  * is how many of them a clean run of the operation makes. The operations: a local store's puts
- * and flush (with pack rollovers, so pack creation and .idx files are covered), ref moves
+ * and flush (with pack rollovers, so pack creation and .idx files are covered), opening a local
+ * store whose last pack has a torn tail (set aside in quarantine/, then cut), ref moves
  * (in place, new, nested, deleted, too long for a slot), a gc that deletes and compacts, and a
  * key generation.
  *
@@ -320,6 +321,145 @@ static void store_put_flush(void)
 {
     static const scenario sc = { "put_flush", put_prepare, put_open, put_run, store_close,
                                  put_check };
+    sweep(&sc);
+}
+
+/* ---- a local store: opening one with a torn tail (repair) ---- */
+
+#define TAIL_LEN 1000 /* junk bytes after the last record, as a crash mid-append leaves */
+
+static uint8_t tail_bytes[TAIL_LEN];
+
+static void tail_init(void)
+{
+    for (size_t i = 0; i < TAIL_LEN; i++) tail_bytes[i] = (uint8_t)(i * 37 + 11);
+}
+
+/* The newest pack file of dir (caller frees), or NULL. */
+static char *last_pack(const char *dir)
+{
+    char path[4300];
+    snprintf(path, sizeof path, "%s/packs", dir);
+    DIR *d = opendir(path);
+    char best[64] = "";
+    struct dirent *e;
+    while (d && (e = readdir(d)) != NULL) {
+        size_t n = strlen(e->d_name);
+        if (n > 5 && strcmp(e->d_name + n - 5, ".pack") == 0 && strcmp(e->d_name, best) > 0 &&
+            n < sizeof best)
+            snprintf(best, sizeof best, "%s", e->d_name);
+    }
+    if (d) closedir(d);
+    if (!best[0]) return NULL;
+    char *out = malloc(strlen(path) + strlen(best) + 2);
+    sprintf(out, "%s/%s", path, best);
+    return out;
+}
+
+static int tail_prepare(const char *dir)
+{
+    tail_init();
+    cairn_store *st;
+    TRY(store_local_open(&st, dir, CAIRN_OPEN_CREATE, 0));
+    int rc = put_family(st, 1, PUT_OLD);
+    if (rc == CAIRN_OK) rc = st->flush(st);
+    st->close(st);
+    char *pack = last_pack(dir);
+    FILE *f = pack ? fopen(pack, "ab") : NULL;
+    free(pack);
+    if (rc == CAIRN_OK && (!f || fwrite(tail_bytes, 1, TAIL_LEN, f) != TAIL_LEN))
+        rc = ERR(CAIRN_EIO, "could not tear the tail of the last pack");
+    if (f) fclose(f);
+    return rc;
+}
+
+/* The operation opens the store itself (repairing the tail), then writes. */
+static int tail_open(void **out, const char *dir)
+{
+    *out = (void *)dir;
+    return CAIRN_OK;
+}
+
+static cairn_store *tail_st; /* the child's handle */
+
+static int tail_run(void *h)
+{
+    tail_st = NULL;
+    TRY(store_local_open(&tail_st, h, 0, 0));
+    cairn_id k;
+    suite_key(&k, 3, 0);
+    TRY(tail_st->put(tail_st, &k, "more", 4));
+    return tail_st->flush(tail_st);
+}
+
+static void tail_close(void *h)
+{
+    (void)h;
+    if (tail_st) tail_st->close(tail_st);
+}
+
+/* Whether the torn tail's bytes are still somewhere: at the end of the last pack, or whole in a
+ * file of quarantine/. */
+static bool tail_kept(const char *dir)
+{
+    char path[4300];
+    bool found = false;
+    char *pack = last_pack(dir);
+    FILE *f = pack ? fopen(pack, "rb") : NULL;
+    uint8_t buf[TAIL_LEN];
+    if (f && fseek(f, -(long)TAIL_LEN, SEEK_END) == 0 && fread(buf, 1, TAIL_LEN, f) == TAIL_LEN)
+        found = memcmp(buf, tail_bytes, TAIL_LEN) == 0;
+    if (f) fclose(f);
+    free(pack);
+    snprintf(path, sizeof path, "%s/quarantine", dir);
+    DIR *d = opendir(path);
+    struct dirent *e;
+    while (!found && d && (e = readdir(d)) != NULL) {
+        char q[4600];
+        struct stat sb;
+        snprintf(q, sizeof q, "%s/%s", path, e->d_name);
+        if (e->d_name[0] == '.' || stat(q, &sb) != 0 || sb.st_size != TAIL_LEN) continue;
+        f = fopen(q, "rb");
+        found = f && fread(buf, 1, TAIL_LEN, f) == TAIL_LEN && memcmp(buf, tail_bytes, TAIL_LEN) == 0;
+        if (f) fclose(f);
+    }
+    if (d) closedir(d);
+    return found;
+}
+
+static int tail_check(const char *dir, int rc)
+{
+    (void)rc;
+    tail_init();
+    bool kept = tail_kept(dir); /* before this open repairs what the child did not */
+    cairn_store *st;
+    if (store_local_open(&st, dir, 0, 0) != CAIRN_OK) {
+        fprintf(stderr, "reopen: %s\n", cairn_error_last()->message);
+        return ST_BAD;
+    }
+    int old = count_family(st, 1, PUT_OLD);
+    cairn_id k;
+    suite_key(&k, 3, 0);
+    cairn_buf b = CAIRN_BUF_INIT;
+    int grc = st->get(st, &b, &k);
+    bool more = grc == CAIRN_OK && b.len == 4 && memcmp(b.data, "more", 4) == 0;
+    cairn_buf_dispose(&b);
+    cairn_id k2;
+    suite_key(&k2, 3, 1);
+    bool writes = st->put(st, &k2, "again", 5) == CAIRN_OK && st->flush(st) == CAIRN_OK;
+    st->close(st);
+    if (!kept || old != PUT_OLD || (grc != CAIRN_OK && grc != CAIRN_ENOTFOUND) || !writes) {
+        fprintf(stderr, "tail kept %d, old %d/%d, get %d, writes %d\n", kept, old, PUT_OLD, grc,
+                writes);
+        return ST_BAD;
+    }
+    return more ? ST_AFTER : ST_BEFORE;
+}
+
+static void store_open_repair(void)
+{
+    static const scenario sc = { "open_repair", tail_prepare, tail_open, tail_run, tail_close,
+                                 tail_check };
     sweep(&sc);
 }
 
@@ -720,4 +860,4 @@ static void key_generate(void)
     sweep(&sc);
 }
 
-TEST_MAIN(store_put_flush, store_ref_moves, gc_compacts, key_generate)
+TEST_MAIN(store_put_flush, store_open_repair, store_ref_moves, gc_compacts, key_generate)
