@@ -368,6 +368,7 @@ static int paths_make(key_paths *p, const char *dir, const char *name)
 static int read_small(const char *path, uint8_t *buf, size_t cap, size_t *out_len,
                       mode_t *out_mode)
 {
+    *out_len = 0;
     int fd = sys_open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK, 0);
     if (fd < 0) return cairn_error_errno(errno, "opening %s", path);
     struct stat sb;
