@@ -848,6 +848,10 @@ typedef struct cairn_gc_stats {
     uint64_t disk_bytes_freed; /**< bytes of pack and index files deleted, less the bytes of the
                                     copies written (local store) */
     double seconds;          /**< wall-clock time of the whole run */
+    int compacted;           /**< 1: the store compacted (rewrote sparse files) after the deletes;
+                                  0 with CAIRN_GC_DRY_RUN, with compaction turned off, or when
+                                  the store cannot compact (then gc logs that it skipped it and
+                                  the space freed is what deleting gave back) */
 } cairn_gc_stats;
 
 /** Deletes every chunk nothing reaches (see above), then, on a local store, rewrites the pack
@@ -893,11 +897,12 @@ typedef struct cairn_verify_problem {
     cairn_id id;             /**< the chunk concerned; zero when the problem is a ref's value */
     const char *ref;         /**< the ref through which the chunk was reached, or "" when the
                                   chunk was found only by scanning the store (unreachable) */
-    uint32_t pack;           /**< local store: the number of the pack file holding the chunk
-                                  (packs/pack-NNNNNNNN.pack); 0 when not known or not local */
-    uint64_t offset;         /**< local store: the byte offset of the chunk's record in that pack */
-    const char *message;     /**< what is wrong, naming the chunk, what refers to it and, for the
-                                  local store, the pack file and offset */
+    uint32_t pack;           /**< the number of the file holding the chunk, when the store can
+                                  say (its locate method; the local store: the pack,
+                                  packs/pack-NNNNNNNN.pack); 0 when not known */
+    uint64_t offset;         /**< the byte offset of the chunk's record in that file */
+    const char *message;     /**< what is wrong, naming the chunk, what refers to it and, when
+                                  the store can say, the file and offset */
 } cairn_verify_problem;
 
 #define CAIRN_VERIFY_REACHABLE_ONLY 0x1u /**< do not read the chunks nothing reaches */

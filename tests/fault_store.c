@@ -32,6 +32,7 @@ typedef struct fault_store {
 
 static const char *const method_names[FAULT_NMETHODS] = {
     "get", "put", "has", "del", "list", "flush", "ref_get", "ref_cas", "ref_list", "stat",
+    "compact", "locate",
 };
 
 /* Counts a call of m. Returns the code to fail it with (0: none); *after says whether to
@@ -149,6 +150,19 @@ static int f_stat(cairn_store *st, cairn_store_stats *out)
     FORWARD(f, FAULT_STAT, f->inner->stat(f->inner, out));
 }
 
+static int f_compact(cairn_store *st, double min_live, unsigned flags,
+                     cairn_store_compact_stats *out)
+{
+    fault_store *f = (fault_store *)st;
+    FORWARD(f, FAULT_COMPACT, f->inner->compact(f->inner, min_live, flags, out));
+}
+
+static int f_locate(cairn_store *st, const cairn_id *key, cairn_store_location *out)
+{
+    fault_store *f = (fault_store *)st;
+    FORWARD(f, FAULT_LOCATE, f->inner->locate(f->inner, key, out));
+}
+
 static void f_close(cairn_store *st)
 {
     fault_store *f = (fault_store *)st;
@@ -182,6 +196,13 @@ int fault_store_wrap(cairn_store **out, cairn_store *inner, bool own)
         .stat = inner->stat ? f_stat : NULL,
         .close = f_close,
     };
+    if (inner->version >= 3) {
+        f->base.compact = inner->compact ? f_compact : NULL;
+        f->base.locate = inner->locate ? f_locate : NULL;
+    }
+    f->base.caps &= ~(CAIRN_STORE_CAP_COMPACT | CAIRN_STORE_CAP_LOCATE);
+    if (f->base.compact) f->base.caps |= CAIRN_STORE_CAP_COMPACT;
+    if (f->base.locate) f->base.caps |= CAIRN_STORE_CAP_LOCATE;
     *out = &f->base;
     return CAIRN_OK;
 }

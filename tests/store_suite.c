@@ -1,8 +1,9 @@
 /*
  * store_suite.c - the store conformance suite (see store_suite.h). Every case states one part of
  * the contract in include/cairn/sys/store.h and checks it with real bytes: chunks, deletes,
- * listing, refs and compare-and-swap, threads, counters and, for durable stores, persistence
- * across close and reopen.
+ * listing, refs and compare-and-swap, threads, counters, the optional maintenance methods
+ * (compact, locate) where a backend has them and, for durable stores, persistence across close
+ * and reopen.
  */
 #include <pthread.h>
 #include <stdbool.h>
@@ -590,6 +591,130 @@ static void case_persistence(const store_opener *o)
     st->close(st);
 }
 
+/* ---- maintenance (version 3, optional) ---- */
+
+/* A capability bit is set exactly when its method is there. */
+static void case_maint_caps(const store_opener *o)
+{
+    cairn_store *st;
+    CHECK_OK(o->create(&st, o->ctx));
+    CHECK(st->version >= 3);
+    CHECK_EQ(!!(st->caps & CAIRN_STORE_CAP_COMPACT), st->compact != NULL);
+    CHECK_EQ(!!(st->caps & CAIRN_STORE_CAP_LOCATE), st->locate != NULL);
+    st->close(st);
+}
+
+/* Checks that keys [0, n) of family salt are present (those not deleted: i % 4 != 0 when
+ * `deleted`) with their bytes, and that the store counts exactly those. */
+static void check_after_deletes(cairn_store *st, uint64_t salt, int n, bool deleted, int *ok)
+{
+    *ok = 0;
+    int want = 0;
+    for (int i = 0; i < n; i++) {
+        cairn_id k;
+        suite_key(&k, salt, (uint64_t)i);
+        if (deleted && i % 4 != 0) {
+            CHECK_MSG(st->has(st, &k) == CAIRN_ENOTFOUND, "deleted chunk %d came back", i);
+        } else {
+            CHECK_MSG(get_matches(st, &k, 200 + (size_t)i % 300), "chunk %d lost", i);
+            want++;
+        }
+    }
+    cairn_store_stats s;
+    CHECK_OK(st->stat(st, &s));
+    CHECK_EQ(s.chunks, (uint64_t)want);
+    listed l = { 0 };
+    CHECK_OK(st->list(st, list_cb, &l));
+    CHECK_EQ(l.n, (size_t)want);
+    listed_free(&l);
+    *ok = 1;
+}
+
+/* compact reclaims what deletes left and changes nothing a reader sees; run again and again
+ * with nothing deleted in between, it soon rewrites nothing; (durable stores) all of it
+ * survives a reopen. */
+static void case_compact(const store_opener *o)
+{
+    enum { N = 600 };
+    cairn_store *st;
+    CHECK_OK(o->create(&st, o->ctx));
+    if (!st->compact) {
+        st->close(st);
+        return;
+    }
+    for (int i = 0; i < N; i++) {
+        cairn_id k;
+        suite_key(&k, 11, (uint64_t)i);
+        CHECK_OK(put_gen(st, &k, 200 + (size_t)i % 300));
+    }
+    CHECK_OK(st->flush(st));
+    cairn_store_compact_stats cs;
+    memset(&cs, 0xff, sizeof cs);
+    CHECK_OK(st->compact(st, 0.5, CAIRN_STORE_COMPACT_SEAL, &cs)); /* nothing dead yet */
+    CHECK_EQ(cs.files_rewritten, 0);
+    CHECK(!cs.sealed);
+    int ok;
+    check_after_deletes(st, 11, N, false, &ok);
+    CHECK(ok);
+    for (int i = 0; i < N; i++) {
+        cairn_id k;
+        suite_key(&k, 11, (uint64_t)i);
+        if (i % 4 != 0) CHECK_OK(st->del(st, &k));
+    }
+    CHECK_OK(st->flush(st));
+    cairn_store_stats before;
+    CHECK_OK(st->stat(st, &before));
+    CHECK_OK(st->compact(st, 0.5, CAIRN_STORE_COMPACT_SEAL, &cs));
+    CHECK(cs.sealed || cs.files_rewritten > 0); /* three quarters dead: something to do */
+    check_after_deletes(st, 11, N, true, &ok);
+    CHECK(ok);
+    /* It converges: run again with nothing deleted in between, it soon has nothing left to do
+     * (a file of the copies may itself be sparse, holding deletions carried on). */
+    int runs = 0;
+    do {
+        CHECK_OK(st->compact(st, 0.5, CAIRN_STORE_COMPACT_SEAL, &cs));
+    } while ((cs.files_rewritten || cs.sealed) && ++runs < 4);
+    CHECK_MSG(runs < 4, "compact still rewrote %llu files on its 5th run",
+              (unsigned long long)cs.files_rewritten);
+    CHECK_RC(st->compact(st, -0.5, 0, NULL), CAIRN_EINVAL);
+    check_after_deletes(st, 11, N, true, &ok);
+    CHECK(ok);
+    st->close(st);
+    if (!o->reopen) return;
+    CHECK_OK(o->reopen(&st, o->ctx));
+    check_after_deletes(st, 11, N, true, &ok);
+    CHECK(ok);
+    st->close(st);
+}
+
+/* locate says where a present chunk is, and ENOTFOUND for an absent or deleted one. */
+static void case_locate(const store_opener *o)
+{
+    cairn_store *st;
+    CHECK_OK(o->create(&st, o->ctx));
+    if (!st->locate) {
+        st->close(st);
+        return;
+    }
+    cairn_id k[3];
+    for (int i = 0; i < 3; i++) {
+        suite_key(&k[i], 12, (uint64_t)i);
+        if (i < 2) CHECK_OK(put_gen(st, &k[i], 500));
+    }
+    cairn_store_location a, b;
+    memset(&a, 0xff, sizeof a);
+    CHECK_OK(st->locate(st, &k[0], &a));
+    CHECK(memchr(a.name, '\0', sizeof a.name) != NULL);
+    CHECK(a.name[0] != '\0');
+    CHECK_OK(st->flush(st));
+    CHECK_OK(st->locate(st, &k[1], &b));
+    CHECK(a.file != b.file || a.offset != b.offset); /* two chunks, two places */
+    CHECK_RC(st->locate(st, &k[2], &a), CAIRN_ENOTFOUND);
+    CHECK_OK(st->del(st, &k[0]));
+    CHECK_RC(st->locate(st, &k[0], &a), CAIRN_ENOTFOUND);
+    st->close(st);
+}
+
 /* ---- runner ---- */
 
 typedef struct suite_case {
@@ -611,6 +736,9 @@ static const suite_case cases[] = {
     { "refs_list", case_refs_list, false },
     { "refs_invalid", case_refs_invalid, false },
     { "persistence", case_persistence, true },
+    { "maint_caps", case_maint_caps, false },
+    { "compact", case_compact, false },
+    { "locate", case_locate, false },
 };
 
 void store_suite_run(const store_opener *o)

@@ -253,8 +253,10 @@ static void collects_garbage_keeps_history(void)
     CHECK_EQ(gs.chunks_garbage, vs.unreachable);
     CHECK_EQ(gs.chunks_deleted, 0);
     CHECK_EQ(gs.chunks_after, gs.chunks_before);
+    CHECK_EQ(gs.compacted, 0);
 
     CHECK_OK(cairn_gc(&gs, db, NULL));
+    CHECK_EQ(gs.compacted, 1);
     CHECK_EQ(gs.chunks_deleted, vs.unreachable);
     CHECK_EQ(gs.chunks_after, gs.chunks_before - gs.chunks_deleted);
     CHECK(gs.bytes_after < gs.bytes_before);
@@ -302,6 +304,7 @@ static void mem_store(void)
     CHECK_OK(cairn_gc(&gs, db, NULL));
     CHECK(gs.chunks_deleted > 0);
     CHECK_EQ(gs.packs_rewritten, 0);
+    CHECK_EQ(gs.compacted, 0); /* the mem store cannot compact: gc skips it */
     CHECK_EQ(digest_rev(db, "WORKING"), work_digest);
     CHECK_EQ(digest_rev(db, "HEAD"), head);
     cairn_verify_stats vs;

@@ -90,6 +90,15 @@ static int flip_byte(const char *path, long long off)
     return rc;
 }
 
+/* Compacts through the store's vtable (no sealing first), as gc does. */
+static int compact(cairn_store *st, double min_live, uint64_t *out_freed)
+{
+    cairn_store_compact_stats cs;
+    int rc = st->compact(st, min_live, 0, &cs);
+    if (out_freed) *out_freed = cs.bytes_freed;
+    return rc;
+}
+
 static size_t chunk_len(uint64_t i) { return 100 + (size_t)(i * 7919 % 900); }
 
 /* Opens a new repository and puts n chunks of family salt. */
@@ -287,7 +296,10 @@ static void layout(void)
     CHECK_OK(store_local_open(&st, repo, CAIRN_OPEN_CREATE, 0));
     CHECK_STR(st->kind, "local");
     CHECK_STR(st->location, repo);
-    CHECK_EQ(st->caps, CAIRN_STORE_CAP_DURABLE | CAIRN_STORE_CAP_SHARED | CAIRN_STORE_CAP_REF_CAS);
+    const unsigned caps = CAIRN_STORE_CAP_DURABLE | CAIRN_STORE_CAP_SHARED |
+                          CAIRN_STORE_CAP_REF_CAS | CAIRN_STORE_CAP_COMPACT | CAIRN_STORE_CAP_LOCATE;
+    CHECK_EQ(st->caps & caps, caps);
+    CHECK(st->compact && st->locate);
     size_t len;
     uint8_t *marker = slurp(pathf("%s/CAIRN", repo), &len);
     CHECK(marker != NULL);
@@ -382,7 +394,7 @@ static void readonly_rejects_writes(void)
     suite_key(&k, 3, 1);
     CHECK_RC(r->del(r, &k), CAIRN_EREADONLY);
     CHECK_RC(r->ref_cas(r, "heads/main", NULL, 0, "v", 1), CAIRN_EREADONLY);
-    CHECK_RC(store_local_compact(r, 0.5, NULL), CAIRN_EREADONLY);
+    CHECK_RC(compact(r, 0.5, NULL), CAIRN_EREADONLY);
     CHECK_OK(r->flush(r)); /* nothing pending */
     CHECK(chunk_ok(r, 3, 1));
     cairn_buf b = CAIRN_BUF_INIT;
@@ -1092,7 +1104,7 @@ static void compaction(void)
     cairn_store_stats before, after;
     CHECK_OK(st->stat(st, &before));
     uint64_t freed = 0;
-    CHECK_OK(store_local_compact(st, 0.5, &freed));
+    CHECK_OK(compact(st, 0.5, &freed));
     CHECK_OK(st->stat(st, &after));
     CHECK_MSG(after.files < before.files / 3, "%llu packs before, %llu after",
               (unsigned long long)before.files, (unsigned long long)after.files);
@@ -1157,7 +1169,7 @@ static void compaction_tombstones(void)
     CHECK_OK(st->stat(st, &s));
     CHECK_EQ(s.files, 3);
     uint64_t freed;
-    CHECK_OK(store_local_compact(st, 0.5, &freed)); /* pack 2 is all dead: goes */
+    CHECK_OK(compact(st, 0.5, &freed)); /* pack 2 is all dead: goes */
     CHECK(file_size(pathf("%s/packs/pack-00000002.pack", repo)) < 0);
     CHECK(file_size(p1) > 0);
     st->close(st);
@@ -1184,7 +1196,7 @@ static void compaction_tombstones(void)
         suite_key(&k, 13, (uint64_t)i);
         CHECK_OK(st->del(st, &k));
     }
-    CHECK_OK(store_local_compact(st, 0.5, &freed));
+    CHECK_OK(compact(st, 0.5, &freed));
     CHECK(file_size(p1) < 0);
     st->close(st);
     CHECK_OK(store_local_open(&st, repo, 0, 0));
@@ -1221,7 +1233,7 @@ static void compaction_kill9(void)
             cairn_store *c;
             if (store_local_open(&c, repo, 0, 0) != CAIRN_OK) _exit(2);
             if (write(fds[1], "c", 1) != 1) _exit(4); /* compaction starts now */
-            if (store_local_compact(c, 0.9, NULL) != CAIRN_OK) _exit(3);
+            if (compact(c, 0.9, NULL) != CAIRN_OK) _exit(3);
             _exit(0); /* no close: as abrupt as a crash */
         }
         close(fds[1]);
@@ -1244,7 +1256,7 @@ static void compaction_kill9(void)
         for (int i = 0; i < N; i++)
             CHECK_MSG(i % 4 == 0 ? chunk_ok(st, 15, (uint64_t)i) : chunk_absent(st, 15, (uint64_t)i),
                       "round %d: chunk %d wrong after a killed compaction", round, i);
-        CHECK_OK(store_local_compact(st, 0.9, NULL)); /* and it can finish the job */
+        CHECK_OK(compact(st, 0.9, NULL)); /* and it can finish the job */
         cairn_store_stats s;
         CHECK_OK(st->stat(st, &s));
         CHECK_EQ(s.chunks, N / 4);

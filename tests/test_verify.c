@@ -21,6 +21,18 @@
 #include "repo/commit.h"
 #include "repo/refs.h"
 #include "store/store.h"
+
+/* Where the store keeps a chunk: its pack number and the record's offset (the locate method). */
+static int locate(cairn_store *st, const cairn_id *id, uint32_t *out_pack, uint64_t *out_off)
+{
+    cairn_store_location loc;
+    int rc = st->locate(st, id, &loc);
+    if (rc == CAIRN_OK) {
+        *out_pack = loc.file;
+        *out_off = loc.offset;
+    }
+    return rc;
+}
 #include "fault_store.h"
 #include "test.h"
 #include "tree/tree.h"
@@ -287,7 +299,7 @@ static void flipped_leaf_byte(void)
     CHECK_OK(leaf_of(db, 4321, &leaf));
     uint32_t pack;
     uint64_t off;
-    CHECK_OK(store_local_locate(db->r.store, &leaf, &pack, &off));
+    CHECK_OK(locate(db->r.store, &leaf, &pack, &off));
     CHECK_OK(cairn_close(db));
     char path[4300];
     pack_file(path, sizeof path, dir, pack);
@@ -353,7 +365,7 @@ static int add_live(const cairn_id *key, uint64_t len, void *payload)
     live_rec *r = &l->v[l->n++];
     r->id = *key;
     r->len = len;
-    return store_local_locate(l->st, key, &r->pack, &r->off);
+    return locate(l->st, key, &r->pack, &r->off);
 }
 
 /* Random offsets in random packs: whatever record holds the byte is reported with its pack and
@@ -448,7 +460,7 @@ static void unreachable_damage(void)
     CHECK(memcmp(now.bytes, leaf.bytes, 32) != 0);
     uint32_t pack;
     uint64_t off;
-    CHECK_OK(store_local_locate(db->r.store, &leaf, &pack, &off));
+    CHECK_OK(locate(db->r.store, &leaf, &pack, &off));
     CHECK_OK(cairn_close(db));
     char path[4300];
     pack_file(path, sizeof path, dir, pack);

@@ -45,11 +45,13 @@ static void gc_text(const cairn_gc_stats *s, bool dry)
     printf("%-16s%" PRIu64 " -> %" PRIu64 " (%" PRIu64 " rewritten)\n", "packs", s->files_before,
            s->files_after, s->packs_rewritten);
     printf("%-16s%" PRIu64 " bytes\n", "disk_freed", s->disk_bytes_freed);
+    if (!s->compacted)
+        printf("%-16s%s\n", "compacted", "no (this store cannot, or it was turned off)");
 }
 
 static json_t *gc_json(const cairn_gc_stats *s, bool dry)
 {
-    return json_pack("{s:b,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "dry_run", dry,
+    return json_pack("{s:b,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:b}", "dry_run", dry,
                      "chunks_reachable", (json_int_t)s->chunks_reachable, "chunks_garbage",
                      (json_int_t)s->chunks_garbage, "bytes_garbage", (json_int_t)s->bytes_garbage,
                      "chunks_deleted", (json_int_t)s->chunks_deleted, "chunks_before",
@@ -58,7 +60,7 @@ static json_t *gc_json(const cairn_gc_stats *s, bool dry)
                      (json_int_t)s->bytes_after, "packs_before", (json_int_t)s->files_before,
                      "packs_after", (json_int_t)s->files_after, "packs_rewritten",
                      (json_int_t)s->packs_rewritten, "disk_bytes_freed",
-                     (json_int_t)s->disk_bytes_freed);
+                     (json_int_t)s->disk_bytes_freed, "compacted", s->compacted);
 }
 
 int cmd_gc(const cli_args *a)

@@ -23,15 +23,16 @@
  *
  * Sweep lists the store, deletes what is not marked (dropping each from the chunk cache, whose
  * entries the write path trusts to mean "stored"), flushes (the deletes become durable
- * together), and on a local store seals the current pack if deletes left it mostly dead and
- * rewrites the packs whose live fraction is below the threshold (store_local_compact, crash-safe).
+ * together), and, on a store that can (CAIRN_STORE_CAP_COMPACT: the local store), compacts:
+ * seals the file being written if deletes left it mostly dead and rewrites the files whose live
+ * fraction is below the threshold (the store's compact method, crash-safe). A store without the
+ * method keeps what del gave back, and gc says so.
  */
 #include <stdlib.h>
 
 #include "gc.h"
 #include "idmap.h"
 #include "roots.h"
-#include "store/store.h"
 #include "tree/tree.h"
 
 enum walk_what { W_REFLOG = 1, W_COMMIT, W_ROOTREC, W_CATALOG, W_TABLE, W_ANY };
@@ -270,18 +271,20 @@ static int sweep_delete(repo *r, const sweep *s, uint64_t *deleted)
     return cs_flush(&r->cs);
 }
 
-/* Local store: seal the current pack if it is mostly dead now, then rewrite sparse packs. */
+/* Seals the file being written if it is mostly dead now, then rewrites sparse files. */
 static int sweep_compact(repo *r, double min_live, cairn_gc_stats *st)
 {
-    uint64_t open_before, open_after, freed = 0;
-    uint32_t newest_before, newest_after;
-    TRY(store_local_seal(r->store, min_live, NULL));
-    TRY(store_local_packs(r->store, &open_before, &newest_before));
-    TRY(store_local_compact(r->store, min_live, &freed));
-    TRY(store_local_packs(r->store, &open_after, &newest_after));
-    uint64_t made = newest_after - newest_before; /* packs the copies filled */
-    st->packs_rewritten = open_before + made > open_after ? open_before + made - open_after : 0;
-    st->disk_bytes_freed = freed;
+    cairn_store *s = r->store;
+    if (s->version < 3 || !s->compact) {
+        cairn_diag(CAIRN_LOG_INFO, "gc of %s: the %s store cannot compact, so the space of the "
+                   "deleted chunks is only what deleting them gave back", r->url, s->kind);
+        return CAIRN_OK;
+    }
+    cairn_store_compact_stats cs;
+    TRY(s->compact(s, min_live, CAIRN_STORE_COMPACT_SEAL, &cs));
+    st->compacted = 1;
+    st->packs_rewritten = cs.files_rewritten;
+    st->disk_bytes_freed = cs.bytes_freed;
     return CAIRN_OK;
 }
 
@@ -294,11 +297,6 @@ static int store_stat(repo *r, uint64_t *chunks, uint64_t *bytes, uint64_t *file
     *bytes = ss.bytes;
     *files = ss.files;
     return CAIRN_OK;
-}
-
-static bool is_local(const repo *r)
-{
-    return r->store->kind && strcmp(r->store->kind, "local") == 0;
 }
 
 int gc_run(repo *r, const gc_params *p, cairn_gc_stats *out)
@@ -331,7 +329,7 @@ int gc_run(repo *r, const gc_params *p, cairn_gc_stats *out)
     if (rc == CAIRN_OK && !p->dry_run) rc = sweep_delete(r, &s, &st.chunks_deleted);
     idmap_dispose(&m.seen);
     free(s.garbage);
-    if (rc == CAIRN_OK && !p->dry_run && p->min_live >= 0 && is_local(r))
+    if (rc == CAIRN_OK && !p->dry_run && p->min_live >= 0)
         rc = sweep_compact(r, p->min_live, &st);
     if (rc == CAIRN_OK) rc = store_stat(r, &st.chunks_after, &st.bytes_after, &st.files_after);
     st.seconds = clock_now() - t0;

@@ -9,7 +9,8 @@
  * except the KDF limits, and those it caps, because a hostile file could otherwise make it
  * spend gigabytes and minutes. Files are created next to their final name, synced, then
  * hard-linked into place: link() fails when the name exists, so an existing key is never
- * replaced, even by a racing generator.
+ * replaced, even by a racing generator. Every file-system call goes through base/sys.h, so that
+ * tests can make any of them fail: a failed generation leaves no key, never half of one.
  *
  * Secret keys live only in sodium_malloc memory (guard pages, locked, read-only once loaded)
  * and on the stack for as long as a derivation or a check needs them, then are wiped.
@@ -26,6 +27,7 @@
 #include <unistd.h>
 
 #include "base/hash.h"
+#include "base/sys.h"
 #include "keys.h"
 
 #define KDF_KEY_SIZE crypto_aead_xchacha20poly1305_ietf_KEYBYTES
@@ -366,22 +368,17 @@ static int paths_make(key_paths *p, const char *dir, const char *name)
 static int read_small(const char *path, uint8_t *buf, size_t cap, size_t *out_len,
                       mode_t *out_mode)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+    *out_len = 0;
+    int fd = sys_open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK, 0);
     if (fd < 0) return cairn_error_errno(errno, "opening %s", path);
     struct stat sb;
     memset(&sb, 0, sizeof sb);
     int rc = CAIRN_OK;
     size_t got = 0;
-    if (fstat(fd, &sb) != 0) rc = cairn_error_errno(errno, "checking %s", path);
+    if (sys_fstat(fd, &sb) != 0) rc = cairn_error_errno(errno, "checking %s", path);
     else if (!S_ISREG(sb.st_mode)) rc = ERR(CAIRN_EINVAL, "%s is not a regular file", path);
-    while (rc == CAIRN_OK && got < cap) {
-        ssize_t r = read(fd, buf + got, cap - got);
-        if (r < 0 && errno == EINTR) continue;
-        if (r < 0) rc = cairn_error_errno(errno, "reading %s", path);
-        if (r <= 0) break;
-        got += (size_t)r;
-    }
-    close(fd);
+    if (rc == CAIRN_OK) rc = sys_read_full(fd, buf, cap, 0, &got, path);
+    sys_close(fd);
     *out_len = got;
     if (out_mode) *out_mode = sb.st_mode;
     return rc;
@@ -405,62 +402,30 @@ static int read_public(cairn_key_info *out, const char *path, const char *name, 
     return CAIRN_OK;
 }
 
-static int write_all(int fd, const void *data, size_t len)
-{
-    const uint8_t *p = data;
-    while (len) {
-        ssize_t w = write(fd, p, len);
-        if (w < 0 && errno == EINTR) continue;
-        if (w < 0) return -1;
-        p += w;
-        len -= (size_t)w;
-    }
-    return 0;
-}
-
-static int fsync_dir(const char *path)
-{
-    int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0) return cairn_error_errno(errno, "opening directory %s to sync it", path);
-    int rc = CAIRN_OK;
-    if (fsync(fd) != 0) rc = cairn_error_errno(errno, "syncing directory %s", path);
-    close(fd);
-    return rc;
-}
-
 /* mkdir -p with mode 0700 for what it creates; each new directory is synced into its parent. */
 static int mkdir_private(const char *path)
 {
     struct stat sb;
-    if (stat(path, &sb) == 0) {
+    if (sys_stat(path, &sb) == 0) {
         FAIL_IF(!S_ISDIR(sb.st_mode), CAIRN_EINVAL, "%s exists and is not a directory", path);
         return CAIRN_OK;
     }
     if (errno != ENOENT) return cairn_error_errno(errno, "checking %s", path);
-    const char *slash = strrchr(path, '/');
-    char *parent = !slash         ? cairn_strdup(".")
-                   : slash == path ? cairn_strdup("/")
-                                   : cairn_strndup(path, (size_t)(slash - path));
-    if (!parent) return ERR(CAIRN_ENOMEM, "out of memory creating %s", path);
-    int rc = strcmp(parent, path) != 0 ? mkdir_private(parent) : CAIRN_OK;
-    if (rc == CAIRN_OK) {
-        if (mkdir(path, KEY_DIR_MODE) != 0 && errno != EEXIST)
-            rc = cairn_error_errno(errno, "creating directory %s", path);
-        else
-            rc = fsync_dir(parent);
-    }
-    free(parent);
-    return rc;
+    return sys_mkdirs(path, KEY_DIR_MODE, true);
 }
 
 /* Creates path holding exactly data, with exactly mode, or fails leaving nothing: a temp file in
  * dir is written and synced, then linked to path (link, unlike rename, fails when path
- * exists), and dir is synced. */
+ * exists), and dir is synced (when that fails, the link is undone: the caller is told the key
+ * was not made, so it must not be there). */
 static int write_new(const char *dir, const char *path, const void *data, size_t len, mode_t mode)
 {
-    char *tmp = cairn_sprintf("%s/.tmp-key-XXXXXX", dir);
+    uint8_t salt[8];
+    randombytes_buf(salt, sizeof salt);
+    char *tmp = cairn_sprintf("%s/.tmp-key-%016llx", dir,
+                              (unsigned long long)load_le64(salt));
     if (!tmp) return ERR(CAIRN_ENOMEM, "out of memory writing %s", path);
-    int fd = mkostemp(tmp, O_CLOEXEC);
+    int fd = sys_open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd < 0) {
         int rc = cairn_error_errno(errno, "creating a temp file in %s (for %s)", dir, path);
         free(tmp);
@@ -468,15 +433,19 @@ static int write_new(const char *dir, const char *path, const void *data, size_t
     }
     int rc = CAIRN_OK;
     if (fchmod(fd, mode) != 0) rc = cairn_error_errno(errno, "setting the mode of %s", tmp);
-    else if (write_all(fd, data, len) != 0) rc = cairn_error_errno(errno, "writing %s", tmp);
-    else if (fsync(fd) != 0) rc = cairn_error_errno(errno, "syncing %s", tmp);
-    if (close(fd) != 0 && rc == CAIRN_OK) rc = cairn_error_errno(errno, "writing %s", tmp);
-    if (rc == CAIRN_OK && link(tmp, path) != 0)
+    else rc = sys_write_all(fd, data, len, 0, tmp);
+    if (rc == CAIRN_OK && sys_fsync(fd) != 0) rc = cairn_error_errno(errno, "syncing %s", tmp);
+    if (sys_close(fd) != 0 && rc == CAIRN_OK) rc = cairn_error_errno(errno, "writing %s", tmp);
+    bool linked = false;
+    if (rc == CAIRN_OK && sys_link(tmp, path) != 0)
         rc = errno == EEXIST ? ERR(CAIRN_EEXIST, "%s exists already; cairn never replaces a key "
                                                  "file", path)
                              : cairn_error_errno(errno, "linking %s to %s", tmp, path);
-    unlink(tmp);
-    if (rc == CAIRN_OK) rc = fsync_dir(dir);
+    else if (rc == CAIRN_OK)
+        linked = true;
+    sys_unlink(tmp);
+    if (rc == CAIRN_OK) rc = sys_fsync_dir(dir);
+    if (rc != CAIRN_OK && linked) sys_unlink(path); /* ours: the link above made it */
     free(tmp);
     return rc;
 }
@@ -486,7 +455,7 @@ static int refuse_existing(const key_paths *p, const char *name)
     struct stat sb;
     const char *files[2] = { p->key, p->pub };
     for (int i = 0; i < 2; i++) {
-        if (lstat(files[i], &sb) == 0)
+        if (sys_stat(files[i], &sb) == 0)
             return ERR(CAIRN_EEXIST, "key %s exists already (%s); choose another name, or "
                                      "remove %s.key and %s.pub first", name, files[i], name, name);
         if (errno != ENOENT) return cairn_error_errno(errno, "checking %s", files[i]);
@@ -514,8 +483,8 @@ static int generate_files(cairn_key_info *info, const key_paths *p, const char *
     size_t n = publine_format(line, name, pub);
     rc = write_new(p->dir, p->pub, line, n, KEY_PUBLIC_MODE);
     if (rc < 0) {
-        unlink(p->key); /* ours: the link above made it */
-        fsync_dir(p->dir);
+        sys_unlink(p->key); /* ours: the link above made it */
+        sys_fsync_dir(p->dir);
         return rc;
     }
     key_info_fill(info, name, pub);
@@ -568,23 +537,28 @@ static int info_cmp(const void *a, const void *b)
 }
 
 /* Reads one directory entry that may be a key; *added says whether it was one. */
-static int collect_one(cairn_key_info *out, bool *added, DIR *dp, const char *dir,
+static int collect_one(cairn_key_info *out, bool *added, const char *dir,
                        const char *fname)
 {
     size_t len = strlen(fname);
     *added = false;
     if (len <= 4 || strcmp(fname + len - 4, ".pub") != 0 || !name_ok(fname, len - 4))
         return CAIRN_OK;
+    char *path = cairn_sprintf("%s/%s", dir, fname);
+    FAIL_IF(!path, CAIRN_ENOMEM, "out of memory listing %s", dir);
     struct stat sb;
-    if (fstatat(dirfd(dp), fname, &sb, 0) != 0)
-        return errno == ENOENT ? CAIRN_OK
-                               : cairn_error_errno(errno, "checking %s/%s", dir, fname);
-    if (!S_ISREG(sb.st_mode)) return CAIRN_OK;
+    if (sys_stat(path, &sb) != 0) {
+        int e = errno;
+        free(path);
+        return e == ENOENT ? CAIRN_OK : cairn_error_errno(e, "checking %s/%s", dir, fname);
+    }
+    if (!S_ISREG(sb.st_mode)) {
+        free(path);
+        return CAIRN_OK;
+    }
     char name[KEY_NAME_MAX + 1];
     memcpy(name, fname, len - 4);
     name[len - 4] = '\0';
-    char *path = cairn_sprintf("%s/%s", dir, fname);
-    FAIL_IF(!path, CAIRN_ENOMEM, "out of memory listing %s", dir);
     int rc = read_public(out, path, name, dir);
     free(path);
     *added = rc == CAIRN_OK;
@@ -596,7 +570,7 @@ static int collect(cairn_key_info **out, size_t *out_n, const char *dir)
 {
     *out = NULL;
     *out_n = 0;
-    DIR *dp = opendir(dir);
+    DIR *dp = sys_opendir(dir);
     if (!dp) return errno == ENOENT ? CAIRN_OK
                                     : cairn_error_errno(errno, "opening key directory %s", dir);
     size_t n = 0, cap = 0;
@@ -619,7 +593,7 @@ static int collect(cairn_key_info **out, size_t *out_n, const char *dir)
             v = nv;
         }
         bool added;
-        rc = collect_one(&v[n], &added, dp, dir, e->d_name);
+        rc = collect_one(&v[n], &added, dir, e->d_name);
         if (rc < 0) break;
         n += added;
     }

@@ -28,7 +28,6 @@
 #include "gc.h"
 #include "idmap.h"
 #include "roots.h"
-#include "store/store.h"
 #include "tree/tree.h"
 
 #define VERIFY_DEFAULT_MAX_PROBLEMS 20
@@ -88,9 +87,28 @@ static const char *what_name(int what)
     }
 }
 
-static bool is_local(const repo *r)
+/* Appends to msg (of size bytes) where the store keeps chunk id (" [FILE, record at offset N]"),
+ * unless the store cannot say (no locate method), the chunk is not there, or msg names the file
+ * already (a store's own message may: "... in pack-00000003.pack at ..."); p gets the file's
+ * number and the offset. */
+static void locate(vctx *v, const cairn_id *id, cairn_verify_problem *p, char *msg, size_t size)
 {
-    return r->store->kind && strcmp(r->store->kind, "local") == 0;
+    cairn_store *st = v->r->store;
+    cairn_store_location loc;
+    if (st->version < 3 || !st->locate) return;
+    if (st->locate(st, id, &loc) != CAIRN_OK) {
+        cairn_error_clear();
+        return;
+    }
+    loc.name[sizeof loc.name - 1] = '\0';
+    p->pack = loc.file;
+    p->offset = loc.offset;
+    const char *base = strrchr(loc.name, '/');
+    base = base ? base + 1 : loc.name;
+    size_t len = strlen(msg);
+    if (*base && !strstr(msg, base))
+        snprintf(msg + len, size - len, " [%s, record at offset %llu]", loc.name,
+                 (unsigned long long)loc.offset);
 }
 
 /* Records a problem about chunk id (NULL: about a ref). Returns CAIRN_OK to go on, or
@@ -99,7 +117,7 @@ static int problem(vctx *v, int code, const cairn_id *id, const char *ref, const
     PRINTF_LIKE(5, 6);
 static int problem(vctx *v, int code, const cairn_id *id, const char *ref, const char *fmt, ...)
 {
-    char msg[MSG_MAX], where[96] = "";
+    char msg[MSG_MAX];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
@@ -110,14 +128,8 @@ static int problem(vctx *v, int code, const cairn_id *id, const char *ref, const
     p.ref = ref ? ref : "";
     if (id) {
         p.id = *id;
-        if (is_local(v->r) && store_local_locate(v->r->store, id, &p.pack, &p.offset) == CAIRN_OK)
-            snprintf(where, sizeof where, " [packs/pack-%08u.pack, record at offset %llu]", p.pack,
-                     (unsigned long long)p.offset);
-        else
-            cairn_error_clear();
+        locate(v, id, &p, msg, sizeof msg);
     }
-    size_t len = strlen(msg);
-    if (!strstr(msg, "pack-")) snprintf(msg + len, sizeof msg - len, "%s", where);
     p.message = msg;
     if (v->st.problems++ == 0) snprintf(v->first, sizeof v->first, "%s", msg);
     size_t max = v->o->max_problems ? v->o->max_problems : VERIFY_DEFAULT_MAX_PROBLEMS;

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 
 #include "store.h"
+#include "store/refname.h"
 
 typedef struct mem_chunk {
     struct mem_chunk *next;

@@ -74,6 +74,10 @@ CAIRN_API int cairn_store_error(int code, const char *fmt, ...)
                                            write-ahead log, reader pins and other state */
 #define CAIRN_STORE_CAP_FILE_LOCKS 0x10u /**< file_lock excludes other processes too (not only
                                               other handles of this process) */
+#define CAIRN_STORE_CAP_COMPACT 0x20u /**< (version 3) the compact method: deleted chunks' space
+                                           is reclaimed by rewriting files, not at del */
+#define CAIRN_STORE_CAP_LOCATE 0x40u  /**< (version 3) the locate method: where a chunk's bytes
+                                           are, for messages about damage */
 
 /** (version 3) An open file of a store's file namespace: the backend's own type, opaque to the
  *  core, which only hands it back to the same store's file_* methods. */
@@ -101,6 +105,30 @@ typedef struct cairn_store_stats {
     uint64_t bytes;          /**< bytes of chunk data held (as stored) */
     uint64_t files;          /**< files or objects used (e.g. pack files); 0 if not meaningful */
 } cairn_store_stats;
+
+/* compact flags */
+#define CAIRN_STORE_COMPACT_SEAL 0x1u /**< first seal the file being written when its live
+                                           fraction is below the threshold, so that it can be
+                                           compacted too */
+
+/** What one compact call did. */
+typedef struct cairn_store_compact_stats {
+    uint64_t files_rewritten; /**< files whose live chunks were copied and which were removed */
+    uint64_t bytes_freed;     /**< bytes of the files removed, less the bytes of the copies */
+    bool sealed;              /**< the file being written was sealed first */
+} cairn_store_compact_stats;
+
+#define CAIRN_STORE_LOCATION_NAME_MAX 96
+
+/** Where a store keeps a chunk (the locate method), for messages that send an operator to the
+ *  damaged bytes. */
+typedef struct cairn_store_location {
+    uint32_t file;   /**< the number of the file holding it (the local store: the pack's number);
+                          0 when the store does not number its files */
+    uint64_t offset; /**< the byte offset of the chunk's record in that file */
+    char name[CAIRN_STORE_LOCATION_NAME_MAX]; /**< the file, relative to the store's location
+                          ("packs/pack-00000003.pack"); NUL-terminated */
+} cairn_store_location;
 
 typedef struct cairn_store cairn_store;
 
@@ -204,6 +232,33 @@ struct cairn_store {
                      int (*cb)(const char *name, uint64_t size, void *payload), void *payload);
     /** Makes the creations, renames and removals in dir ("" = the top) durable. */
     int (*file_sync_dir)(cairn_store *st, const char *dir);
+
+    /* ---- version 3: maintenance ----
+     *
+     * What garbage collection and verification ask of a store beyond chunks and refs, so that
+     * neither has to know how a backend lays out its bytes. Both are optional (NULL, and the
+     * capability bit clear, when not supported): gc then deletes chunks without reclaiming
+     * space beyond what del does, and says so; verify reports problems without a location. */
+
+    /** (CAIRN_STORE_CAP_COMPACT) Reclaims the space of deleted chunks: every sealed file (a
+     *  pack) whose live fraction (bytes of records still current / bytes of records it holds) is
+     *  below min_live_fraction has its live chunks copied into the file being written, the
+     *  deletions that must outlive it carried on, and is then removed. With
+     *  CAIRN_STORE_COMPACT_SEAL the file being written is sealed first when its own live
+     *  fraction is below min_live_fraction. A fraction above 1 rewrites every sealed file.
+     *  Crash-safe at every step: the copies are durable
+     *  before a file is removed, and a crash leaves every chunk readable (run it again to
+     *  finish). Other processes reading the store keep reading what they had. Puts, gets and
+     *  dels may run meanwhile.
+     *  @param[out] out  what was done (may be NULL); zeroed on entry
+     *  @return CAIRN_OK; CAIRN_EREADONLY; CAIRN_EINVAL (a negative or NaN fraction);
+     *          CAIRN_ECORRUPT (a file to compact is damaged: nothing was removed); CAIRN_EIO;
+     *          CAIRN_ENOSPC (the copies need room); CAIRN_ENOMEM. */
+    int (*compact)(cairn_store *st, double min_live_fraction, unsigned flags,
+                   cairn_store_compact_stats *out);
+    /** (CAIRN_STORE_CAP_LOCATE) Fills *out with where the store keeps chunk `key` now.
+     *  @return CAIRN_OK; CAIRN_ENOTFOUND (absent). */
+    int (*locate)(cairn_store *st, const cairn_id *key, cairn_store_location *out);
 };
 
 /** Opens a built-in store by URL: a path or "file://PATH" (local pack store), "mem:" (memory).

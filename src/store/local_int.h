@@ -1,0 +1,223 @@
+/*
+ * local_int.h - what the files of the local store share: its on-disk constants, its in-memory
+ * structures (the store handle, packs, the hash index) and the functions one file of it calls in
+ * another. Private to src/store/local*.c; the rest of the engine sees only store.h.
+ *
+ *   local.c          open and close, the vtable, the chunk methods, file helpers
+ *   local_index.c    the in-memory hash index (key -> pack, offset, length) and record lists
+ *   local_pack.c     pack files: paths, scanning, .idx files, torn tails, refresh; the writer's
+ *                    buffer, rollover and durability
+ *   local_refs.c     refs: one two-slot file each under refs/
+ *   local_compact.c  compaction and sealing (the maintenance methods gc calls)
+ *
+ * Lock order: compact_mu, then sync_mu, then mu, then map_mu. ref_mu and refresh_mu are taken
+ * alone (refresh_mu before mu).
+ */
+#ifndef CAIRN_LOCAL_INT_H
+#define CAIRN_LOCAL_INT_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "store.h"
+#include "store/refname.h"
+#include "store/refslot.h"
+
+/* ---- on-disk constants (docs/FORMAT.md ("Local store")) ---- */
+
+#define MARKER_FILE "CAIRN"
+#define MARKER_TEXT "cairn repository\nformat 1\n"
+#define MARKER_FIRST_LINE "cairn repository\n"
+#define REPO_FORMAT 1
+
+#define PACK_MAGIC "CAIRNPK" /* 7 characters and the NUL: the 8 magic bytes */
+#define IDX_MAGIC "CAIRNIX"
+#define MAGIC_SIZE 8
+#define PACK_VERSION 1
+#define IDX_VERSION 1
+#define PACK_HEADER_SIZE 16
+
+#define REC_CHUNK 1
+#define REC_TOMBSTONE 2
+#define REC_LEN_SIZE 4                              /* u32 body_len */
+#define REC_CHECK_SIZE 8                            /* u64 XXH3 of the body */
+#define REC_BODY_MIN (1 + CAIRN_ID_SIZE)            /* type + key */
+#define REC_PAYLOAD_MAX ((16u << 20) + 64)          /* largest chunk frame */
+#define REC_BODY_MAX (REC_BODY_MIN + REC_PAYLOAD_MAX)
+#define REC_OVERHEAD (REC_LEN_SIZE + REC_BODY_MIN + REC_CHECK_SIZE)
+#define REC_PAYLOAD_AT (REC_LEN_SIZE + REC_BODY_MIN) /* payload offset within a record */
+
+#define IDX_HEADER_SIZE 32  /* magic, version, reserved, covered_len, count */
+#define IDX_ENTRY_SIZE 48   /* key, offset, payload length, type, 3 zero bytes */
+#define IDX_TRAILER_SIZE 8  /* XXH3 of everything before it */
+
+/* ---- tunables ---- */
+
+#define WBUF_CAP (1u << 20)          /* write buffer: written out when a record would overflow it */
+#define SCAN_BLOCK (4u << 20)        /* sequential read size when scanning packs */
+#define COPY_BLOCK (1u << 20)        /* quarantine copy size */
+#define PACK_MAX_DEFAULT (128ull << 20)
+#define LOCK_RETRY_NS (10 * 1000 * 1000)
+#define SLOTS_INITIAL 1024
+#define SLOT_FREE UINT32_MAX
+#define PACK_MAPS_MAX 32             /* mappings per pack; past that, reads copy */
+
+/* A read-only mapping of pack bytes [start, start + len). */
+typedef struct pack_map {
+    const uint8_t *base;
+    uint64_t start, len;
+} pack_map;
+
+typedef struct pack {
+    uint32_t num;
+    int fd;               /* kept open for reads; -1 once compaction retired the pack */
+    uint64_t end;         /* records below this offset are indexed; 0 = header not checked yet */
+    bool stopped;         /* the last scan stopped at a bad or incomplete record at `end` */
+    bool reported;        /* its corruption has been logged */
+    uint64_t live;        /* bytes of the records the index points at in this pack */
+    uint64_t idx_covered; /* covered_len of the valid .idx on disk; 0 if none */
+    pack_map maps[PACK_MAPS_MAX]; /* appended under map_mu, read without it */
+    atomic_uint nmaps;
+} pack;
+
+/* One hash table slot: where the current record of a key is. */
+typedef struct slot {
+    cairn_id key;
+    uint64_t off; /* record offset in the pack */
+    uint32_t len; /* payload length */
+    uint32_t pi;  /* index into packs[]; SLOT_FREE when empty */
+} slot;
+
+/* A record seen in one pack, kept to write that pack's .idx. */
+typedef struct rec {
+    cairn_id key;
+    uint64_t off;
+    uint32_t len;
+    uint8_t type;
+} rec;
+
+typedef struct recvec {
+    rec *v;
+    size_t n, cap;
+} recvec;
+
+typedef struct local_store {
+    cairn_store base;
+    char *dir, *packs_dir, *refs_dir, *tmp_dir, *quar_dir;
+    bool readonly;
+    int lock_fd;
+
+    pthread_rwlock_t mu;       /* the index, packs[], the write buffer, cur_recs */
+    pthread_mutex_t sync_mu;   /* serialises flush() with retiring packs (fds stay valid) */
+    pthread_mutex_t ref_mu;    /* makes ref_cas atomic within the process */
+    pthread_mutex_t refresh_mu;/* one refresh at a time (readers) */
+    pthread_mutex_t compact_mu;
+    pthread_mutex_t map_mu;    /* adding mappings (lock order: mu, then map_mu) */
+    atomic_ulong refresh_seq;  /* refreshes started: racing misses share one that began later */
+    atomic_ulong tmp_seq;      /* unique temp file names */
+
+    slot *slots;
+    size_t mask, n;            /* capacity - 1, keys present */
+    uint64_t bytes;            /* payload bytes of present chunks */
+
+    pack **packs;              /* by pack number, ascending; retired packs keep their slot */
+    size_t npacks, cappacks, nopen;
+
+    /* writer only */
+    pack *cur;                 /* the pack being appended to */
+    uint32_t cur_pi;
+    cairn_buf wbuf;            /* records not yet written to cur */
+    uint64_t wbuf_off;         /* file offset of wbuf.data[0] */
+    recvec cur_recs;           /* records of cur (for its .idx) */
+    uint64_t pack_max;
+    unsigned dir_gen, dir_synced_gen; /* pack files created vs. covered by a packs/ fsync */
+    uint32_t synced_num;     /* the current pack is synced up to synced_end when its number is */
+    uint64_t synced_end;     /* synced_num (flush skips an fdatasync that would sync nothing) */
+    bool poisoned;             /* an fsync failed: the page cache can no longer be trusted */
+} local_store;
+
+/* ---- local.c ---- */
+
+int local_flush(cairn_store *st);
+/* The directory part of path (caller frees), "." when there is none. */
+char *local_parent_of(const char *path);
+int local_readonly_error(local_store *ls, const char *what);
+int local_not_found(local_store *ls, const cairn_id *key);
+/* Reads the record a slot points at into out (mu held for reading). */
+int local_read_slot(local_store *ls, const slot *s, cairn_buf *out);
+/* Writes data to path atomically: a temp file in tmp/, fsync, rename, fsync of path's
+ * directory. On failure path is untouched and the temp file removed. */
+int local_write_atomic(local_store *ls, const char *path, const void *data, size_t len);
+
+/* ---- local_index.c ---- */
+
+static inline uint64_t rec_size(uint64_t payload_len) { return REC_OVERHEAD + payload_len; }
+
+slot *local_idx_find(const local_store *ls, const cairn_id *key);
+int local_idx_alloc(local_store *ls, size_t cap);
+/* Makes room for `extra` more keys at a load factor of at most 3/4. */
+int local_idx_reserve(local_store *ls, size_t extra);
+/* Points key at (pi, off, len), replacing an older location. */
+int local_idx_set(local_store *ls, const cairn_id *key, uint32_t pi, uint64_t off, uint32_t len);
+void local_idx_remove(local_store *ls, slot *s);
+int local_recvec_reserve(recvec *rv, size_t extra);
+int local_recvec_push(recvec *rv, uint8_t type, const uint8_t *key, uint64_t off, uint32_t len);
+void local_recvec_free(recvec *rv);
+/* Sorts by key and keeps the last record of each key: the pack's effect on the index. */
+void local_recvec_settle(recvec *rv);
+int local_rec_cmp_key(const void *a, const void *b);
+
+/* ---- local_pack.c ---- */
+
+/* Receives each good record a scan or an index load finds. */
+typedef int (*rec_fn)(void *ctx, uint8_t type, const uint8_t *key, uint64_t off, uint32_t len);
+
+enum { SCAN_CLEAN = 0, SCAN_STOPPED = 1 };
+
+char *local_pack_path(const local_store *ls, uint32_t num, const char *ext);
+/* Scans the records of a pack from `start` (0: check the header first) to `size`, reading in
+ * large sequential blocks, and calls fn for each good one. *out_end is the end of the last good
+ * record. @return SCAN_CLEAN (reached size), SCAN_STOPPED (bad or incomplete record at *out_end;
+ * *out_why says which) or an error. */
+int local_scan_records(int fd, const char *path, uint64_t start, uint64_t size, rec_fn fn,
+                       void *ctx, uint64_t *out_end, const char **out_why);
+/* Reads and validates pack num's .idx against a pack of pack_size bytes; only when all of it
+ * checks out are its entries passed to fn. @return 1 loaded (*out_covered set), 0 missing or
+ * invalid (*out_why says why, NULL when missing), or an error. */
+int local_idxfile_read(const local_store *ls, uint32_t num, uint64_t pack_size, rec_fn fn,
+                       void *ctx, uint64_t *out_covered, const char **out_why);
+/* Writes pack p's .idx from its records (settled in place) covering [0, covered). */
+int local_idxfile_write(local_store *ls, pack *p, recvec *recs, uint64_t covered);
+/* Pack numbers present in packs/, ascending (caller frees *out). */
+int local_list_packs(const local_store *ls, uint32_t **out, size_t *out_n);
+/* Opens pack num (ENOENT: gone by compaction, skipped), loads its .idx if valid, scans what the
+ * .idx does not cover; a writer rewrites a missing, damaged or stale .idx. */
+int local_pack_open_load(local_store *ls, uint32_t num, bool last);
+/* Creates pack num (header only) and makes it the current pack. */
+int local_pack_create(local_store *ls, uint32_t num);
+/* A reader's miss: looks for what other processes appended (see local_pack.c). */
+int local_refresh(local_store *ls, unsigned long seq_at_miss);
+int local_poisoned_error(local_store *ls);
+/* Writes the buffer to the current pack. On failure the buffer is kept and the next attempt
+ * rewrites it at the same offset. */
+int local_wbuf_write(local_store *ls);
+/* Seals the current pack (durable, indexed) and starts the next one. mu held for writing. */
+int local_rollover(local_store *ls);
+/* Appends one record to the write buffer (mu held for writing; room in cur_recs reserved). */
+int local_append_record(local_store *ls, uint8_t type, const cairn_id *key, const void *data,
+                        size_t len, uint64_t *out_off);
+
+/* ---- local_refs.c: the ref methods ---- */
+
+int local_ref_get(cairn_store *st, cairn_buf *out, const char *name);
+int local_ref_cas(cairn_store *st, const char *name, const void *expect, size_t elen,
+                  const void *val, size_t vlen);
+int local_ref_list(cairn_store *st, const char *prefix,
+                   int (*cb)(const char *, const void *, size_t, void *), void *payload);
+
+/* ---- local_compact.c: the maintenance methods ---- */
+
+int local_compact(cairn_store *st, double min_live_fraction, unsigned flags,
+                  cairn_store_compact_stats *out);
+
+#endif /* CAIRN_LOCAL_INT_H */

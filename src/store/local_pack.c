@@ -1,0 +1,716 @@
+/*
+ * local_pack.c - the local store's pack files (docs/FORMAT.md, "Pack file", "Pack index"):
+ * their paths and headers; scanning records in large sequential reads; reading and writing .idx
+ * files (rebuilt from the pack whenever missing, damaged or stale); setting a torn tail aside in
+ * quarantine/ and truncating it (writer); opening and loading packs at open and when a reader
+ * refreshes; and the writer's side: the 1 MiB write buffer, rollover to a new pack past the size
+ * limit, and durability (fdatasync of the pack, fsync of packs/ for new files). After a failed
+ * fsync the store is poisoned: the page cache may have dropped the pages, so every later write
+ * fails until it is reopened.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/file.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <time.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+#include "base/sys.h"
+#include "store/local_int.h"
+
+/* ---- paths, scanning, index files ---- */
+
+char *local_pack_path(const local_store *ls, uint32_t num, const char *ext)
+{
+    return cairn_sprintf("%s/pack-%08u.%s", ls->packs_dir, num, ext);
+}
+
+static void pack_header(uint8_t h[PACK_HEADER_SIZE])
+{
+    memcpy(h, PACK_MAGIC, MAGIC_SIZE);
+    store_le32(h + 8, PACK_VERSION);
+    store_le32(h + 12, 0);
+}
+
+static bool pack_header_ok(const uint8_t h[PACK_HEADER_SIZE])
+{
+    uint8_t want[PACK_HEADER_SIZE];
+    pack_header(want);
+    return memcmp(h, want, PACK_HEADER_SIZE) == 0;
+}
+
+/* Scans the records of a pack from `start` (0: check the header first) to `size`, reading in
+ * large sequential blocks, and calls fn for each good one. *out_end is the end of the last good
+ * record. @return SCAN_CLEAN (reached size), SCAN_STOPPED (bad or incomplete record at *out_end;
+ * *out_why says which) or an error. */
+int local_scan_records(int fd, const char *path, uint64_t start, uint64_t size, rec_fn fn,
+                       void *ctx, uint64_t *out_end, const char **out_why)
+{
+    uint64_t pos = start;
+    *out_end = start;
+    *out_why = NULL;
+    if (pos == 0) {
+        uint8_t h[PACK_HEADER_SIZE];
+        size_t r = 0;
+        if (size >= PACK_HEADER_SIZE) TRY(sys_read_full(fd, h, sizeof h, 0, &r, path));
+        if (r < PACK_HEADER_SIZE) {
+            *out_why = "file shorter than the 16-byte pack header";
+            return SCAN_STOPPED;
+        }
+        if (!pack_header_ok(h)) {
+            *out_why = "bad pack header (magic, version or reserved bytes)";
+            return SCAN_STOPPED;
+        }
+        pos = *out_end = PACK_HEADER_SIZE;
+    }
+    if (pos >= size) return SCAN_CLEAN;
+
+    size_t cap = (size_t)MIN((uint64_t)SCAN_BLOCK, size - pos);
+    cap = MAX(cap, (size_t)64);
+    uint8_t *buf = cairn_malloc(cap);
+    if (!buf) return ERR(CAIRN_ENOMEM, "out of memory scanning %s", path);
+    uint64_t boff = pos; /* buf holds the file bytes [boff, boff + blen) */
+    size_t blen = 0;
+    int rc = SCAN_CLEAN;
+    while (pos < size) {
+        size_t need = REC_LEN_SIZE;
+        uint32_t body_len = 0;
+        for (int pass = 0; pass < 2; pass++) {
+            if (boff + blen < pos + need) { /* refill: keep the unread tail, read more */
+                size_t have = (size_t)(boff + blen - pos);
+                memmove(buf, buf + (pos - boff), have);
+                boff = pos;
+                blen = have;
+                if (need > cap) {
+                    size_t ncap = MAX(need, cap * 2);
+                    uint8_t *nb = cairn_realloc(buf, ncap);
+                    if (!nb) {
+                        rc = ERR(CAIRN_ENOMEM, "out of memory scanning %s", path);
+                        goto done;
+                    }
+                    buf = nb;
+                    cap = ncap;
+                }
+                size_t want = (size_t)MIN((uint64_t)(cap - blen), size - (boff + blen));
+                size_t r;
+                rc = sys_read_full(fd, buf + blen, want, boff + blen, &r, path);
+                if (rc != CAIRN_OK) goto done;
+                blen += r;
+                if (blen < need) {
+                    *out_why = "incomplete record at the end of the file";
+                    rc = SCAN_STOPPED;
+                    goto done;
+                }
+            }
+            if (pass == 1) break;
+            body_len = load_le32(buf + (pos - boff));
+            if (body_len < REC_BODY_MIN || body_len > REC_BODY_MAX) {
+                *out_why = "record length out of range";
+                rc = SCAN_STOPPED;
+                goto done;
+            }
+            need = REC_LEN_SIZE + (size_t)body_len + REC_CHECK_SIZE;
+            if (size - pos < need) {
+                *out_why = "incomplete record at the end of the file";
+                rc = SCAN_STOPPED;
+                goto done;
+            }
+        }
+        const uint8_t *r = buf + (pos - boff), *body = r + REC_LEN_SIZE;
+        if (XXH3_64bits(body, body_len) != load_le64(body + body_len)) {
+            *out_why = "record checksum mismatch";
+            rc = SCAN_STOPPED;
+            goto done;
+        }
+        uint8_t type = body[0];
+        if (type != REC_CHUNK && (type != REC_TOMBSTONE || body_len != REC_BODY_MIN)) {
+            *out_why = "unknown record type";
+            rc = SCAN_STOPPED;
+            goto done;
+        }
+        int frc = fn(ctx, type, body + 1, pos, body_len - REC_BODY_MIN);
+        if (frc < 0) {
+            rc = frc;
+            goto done;
+        }
+        pos += need;
+        *out_end = pos;
+    }
+done:
+    free(buf);
+    return rc;
+}
+
+/* Reads and validates pack num's .idx against a pack of pack_size bytes; only when all of it
+ * checks out are its entries passed to fn. @return 1 loaded (*out_covered set), 0 missing or
+ * invalid (*out_why says why, NULL when missing), or an error. */
+int local_idxfile_read(const local_store *ls, uint32_t num, uint64_t pack_size, rec_fn fn,
+                       void *ctx, uint64_t *out_covered, const char **out_why)
+{
+    *out_why = NULL;
+    char *path = local_pack_path(ls, num, "idx");
+    if (!path) return ERR(CAIRN_ENOMEM, "out of memory");
+    int fd = sys_open(path, O_RDONLY | O_CLOEXEC, 0);
+    if (fd < 0) {
+        int e = errno;
+        free(path);
+        if (e == ENOENT) return 0;
+        return cairn_error_errno(e, "opening index %s/pack-%08u.idx", ls->packs_dir, num);
+    }
+    int rc = 0;
+    uint8_t *data = NULL;
+    struct stat sb;
+    if (sys_fstat(fd, &sb) != 0) {
+        rc = cairn_error_errno(errno, "reading %s", path);
+        goto out;
+    }
+    uint64_t size = (uint64_t)sb.st_size;
+    if (size < IDX_HEADER_SIZE + IDX_TRAILER_SIZE ||
+        (size - IDX_HEADER_SIZE - IDX_TRAILER_SIZE) % IDX_ENTRY_SIZE != 0 ||
+        size > (uint64_t)SIZE_MAX) {
+        *out_why = "bad size";
+        goto out;
+    }
+    data = cairn_malloc((size_t)size);
+    if (!data) {
+        rc = ERR(CAIRN_ENOMEM, "out of memory reading %s", path);
+        goto out;
+    }
+    size_t got;
+    rc = sys_read_full(fd, data, (size_t)size, 0, &got, path);
+    if (rc != CAIRN_OK) goto out;
+    if ((uint64_t)got != size) {
+        *out_why = "short read";
+        goto out;
+    }
+    size_t body = (size_t)size - IDX_TRAILER_SIZE;
+    uint64_t covered = load_le64(data + 16), count = load_le64(data + 24);
+    if (XXH3_64bits(data, body) != load_le64(data + body)) *out_why = "checksum mismatch";
+    else if (memcmp(data, IDX_MAGIC, MAGIC_SIZE) != 0 || load_le32(data + 8) != IDX_VERSION ||
+             load_le32(data + 12) != 0)
+        *out_why = "bad header";
+    else if (count != (size - IDX_HEADER_SIZE - IDX_TRAILER_SIZE) / IDX_ENTRY_SIZE)
+        *out_why = "entry count does not match the file size";
+    else if (covered < PACK_HEADER_SIZE || covered > pack_size)
+        *out_why = "covers more than the pack holds";
+    if (*out_why) goto out;
+    for (uint64_t i = 0; i < count; i++) {
+        const uint8_t *e = data + IDX_HEADER_SIZE + i * IDX_ENTRY_SIZE;
+        uint64_t off = load_le64(e + 32);
+        uint32_t len = load_le32(e + 40);
+        uint8_t type = e[44];
+        bool ok = (type == REC_CHUNK || (type == REC_TOMBSTONE && len == 0)) && len <= REC_PAYLOAD_MAX &&
+                  e[45] == 0 && e[46] == 0 && e[47] == 0 && off >= PACK_HEADER_SIZE &&
+                  off <= covered && covered - off >= rec_size(len);
+        if (ok && i > 0) ok = memcmp(e - IDX_ENTRY_SIZE, e, CAIRN_ID_SIZE) < 0;
+        if (!ok) {
+            *out_why = "bad entry (unsorted, out of range or malformed)";
+            goto out;
+        }
+    }
+    for (uint64_t i = 0; i < count && rc >= 0; i++) {
+        const uint8_t *e = data + IDX_HEADER_SIZE + i * IDX_ENTRY_SIZE;
+        rc = fn(ctx, e[44], e, load_le64(e + 32), load_le32(e + 40));
+    }
+    if (rc >= 0) {
+        *out_covered = covered;
+        rc = 1;
+    }
+out:
+    free(data);
+    free(path);
+    sys_close(fd);
+    return rc;
+}
+
+/* Writes pack p's .idx from its records (settled in place) covering [0, covered). */
+int local_idxfile_write(local_store *ls, pack *p, recvec *recs, uint64_t covered)
+{
+    local_recvec_settle(recs);
+    size_t size = IDX_HEADER_SIZE + recs->n * IDX_ENTRY_SIZE + IDX_TRAILER_SIZE;
+    uint8_t *d = cairn_calloc(1, size);
+    char *path = local_pack_path(ls, p->num, "idx");
+    int rc = CAIRN_OK;
+    if (!d || !path) {
+        rc = ERR(CAIRN_ENOMEM, "out of memory writing the index of pack %u in %s", p->num,
+                 ls->dir);
+        goto out;
+    }
+    memcpy(d, IDX_MAGIC, MAGIC_SIZE);
+    store_le32(d + 8, IDX_VERSION);
+    store_le64(d + 16, covered);
+    store_le64(d + 24, recs->n);
+    for (size_t i = 0; i < recs->n; i++) {
+        uint8_t *e = d + IDX_HEADER_SIZE + i * IDX_ENTRY_SIZE;
+        memcpy(e, recs->v[i].key.bytes, CAIRN_ID_SIZE);
+        store_le64(e + 32, recs->v[i].off);
+        store_le32(e + 40, recs->v[i].len);
+        e[44] = recs->v[i].type;
+    }
+    store_le64(d + size - IDX_TRAILER_SIZE, XXH3_64bits(d, size - IDX_TRAILER_SIZE));
+    rc = local_write_atomic(ls, path, d, size);
+    if (rc == CAIRN_OK) p->idx_covered = covered;
+out:
+    free(d);
+    free(path);
+    return rc;
+}
+
+/* Pack numbers present in packs/, ascending (caller frees *out). */
+int local_list_packs(const local_store *ls, uint32_t **out, size_t *out_n)
+{
+    *out = NULL;
+    *out_n = 0;
+    DIR *d = sys_opendir(ls->packs_dir);
+    if (!d) {
+        if (errno == ENOENT) return CAIRN_OK; /* a reader of a repository still being created */
+        return cairn_error_errno(errno, "listing %s", ls->packs_dir);
+    }
+    uint32_t *v = NULL;
+    size_t n = 0, cap = 0;
+    int rc = CAIRN_OK;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        const char *s = de->d_name;
+        if (strlen(s) != 18 || strncmp(s, "pack-", 5) != 0 || strcmp(s + 13, ".pack") != 0)
+            continue;
+        uint32_t num = 0;
+        bool digits = true;
+        for (int i = 5; i < 13; i++) {
+            if (s[i] < '0' || s[i] > '9') digits = false;
+            else num = num * 10 + (uint32_t)(s[i] - '0');
+        }
+        if (!digits || num == 0) continue;
+        if (n == cap) {
+            cap = cap ? cap * 2 : 16;
+            uint32_t *nv = cairn_realloc(v, cap * sizeof *nv);
+            if (!nv) {
+                rc = ERR(CAIRN_ENOMEM, "out of memory listing %s", ls->packs_dir);
+                break;
+            }
+            v = nv;
+        }
+        v[n++] = num;
+    }
+    closedir(d);
+    if (rc != CAIRN_OK) {
+        free(v);
+        return rc;
+    }
+    for (size_t i = 1; i < n; i++) /* insertion sort: directories are small */
+        for (size_t j = i; j > 0 && v[j - 1] > v[j]; j--) {
+            uint32_t t = v[j];
+            v[j] = v[j - 1];
+            v[j - 1] = t;
+        }
+    *out = v;
+    *out_n = n;
+    return CAIRN_OK;
+}
+
+/* Adds a pack slot for an open fd. */
+static int pack_add(local_store *ls, uint32_t num, int fd, uint32_t *out_pi)
+{
+    if (ls->npacks == ls->cappacks) {
+        size_t ncap = ls->cappacks ? ls->cappacks * 2 : 16;
+        pack **np = cairn_realloc(ls->packs, ncap * sizeof *np);
+        if (!np) return ERR(CAIRN_ENOMEM, "out of memory opening packs of %s", ls->dir);
+        ls->packs = np;
+        ls->cappacks = ncap;
+    }
+    pack *p = cairn_calloc(1, sizeof *p);
+    if (!p) return ERR(CAIRN_ENOMEM, "out of memory opening packs of %s", ls->dir);
+    p->num = num;
+    p->fd = fd;
+    *out_pi = (uint32_t)ls->npacks;
+    ls->packs[ls->npacks++] = p;
+    ls->nopen++;
+    return CAIRN_OK;
+}
+
+/* Copies [from, size) of pack p into quarantine/, then truncates p at `from` (re-writing the
+ * header when it was damaged). Bytes are never destroyed: they are set aside first. */
+static int repair_tail(local_store *ls, pack *p, uint64_t size, const char *why)
+{
+    const uint64_t torn_at = p->end;
+    uint64_t from = torn_at;
+    char *qpath = NULL;
+    int rc = CAIRN_OK;
+    if (size > from) {
+        int qfd = -1;
+        for (int k = 0; k < 1000 && qfd < 0; k++) {
+            free(qpath);
+            qpath = k ? cairn_sprintf("%s/pack-%08u.%llu.tail.%d", ls->quar_dir, p->num,
+                                      (unsigned long long)from, k)
+                      : cairn_sprintf("%s/pack-%08u.%llu.tail", ls->quar_dir, p->num,
+                                      (unsigned long long)from);
+            if (!qpath) return ERR(CAIRN_ENOMEM, "out of memory repairing %s", ls->dir);
+            qfd = sys_open(qpath, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+            if (qfd < 0 && errno != EEXIST) {
+                rc = cairn_error_errno(errno, "creating %s to set aside a torn pack tail", qpath);
+                free(qpath);
+                return rc;
+            }
+        }
+        if (qfd < 0) {
+            free(qpath);
+            return ERR(CAIRN_EIO, "could not find a free quarantine name for pack %u in %s",
+                       p->num, ls->quar_dir);
+        }
+        uint8_t *buf = cairn_malloc(COPY_BLOCK);
+        if (!buf) rc = ERR(CAIRN_ENOMEM, "out of memory repairing %s", ls->dir);
+        for (uint64_t at = from; rc == CAIRN_OK && at < size;) {
+            size_t want = (size_t)MIN((uint64_t)COPY_BLOCK, size - at);
+            size_t r;
+            rc = sys_read_full(p->fd, buf, want, at, &r, "a pack");
+            if (rc != CAIRN_OK || r == 0) break;
+            rc = sys_write_all(qfd, buf, r, at - from, qpath);
+            at += (uint64_t)r;
+        }
+        free(buf);
+        if (rc == CAIRN_OK && sys_fsync(qfd) != 0)
+            rc = cairn_error_errno(errno, "syncing %s", qpath);
+        sys_close(qfd);
+        if (rc == CAIRN_OK) rc = sys_fsync_dir(ls->quar_dir);
+        if (rc != CAIRN_OK) {
+            free(qpath);
+            return rc;
+        }
+    }
+    if (sys_ftruncate(p->fd, (off_t)from) != 0) {
+        free(qpath);
+        return cairn_error_errno(errno, "truncating pack %u of %s at %llu", p->num, ls->dir,
+                                 (unsigned long long)from);
+    }
+    if (from < PACK_HEADER_SIZE) {
+        uint8_t h[PACK_HEADER_SIZE];
+        pack_header(h);
+        rc = sys_write_all(p->fd, h, sizeof h, 0, "a pack header");
+        if (rc != CAIRN_OK)
+            rc = cairn_error_prefix(rc, "rewriting the header of pack %u of %s", p->num, ls->dir);
+        from = PACK_HEADER_SIZE;
+    }
+    if (rc == CAIRN_OK && sys_fsync(p->fd) != 0)
+        rc = cairn_error_errno(errno, "syncing pack %u of %s", p->num, ls->dir);
+    if (rc == CAIRN_OK) {
+        p->end = from;
+        p->stopped = false;
+        if (qpath)
+            cairn_diag(CAIRN_LOG_WARN,
+                      "local store %s: pack-%08u.pack had a torn tail at offset %llu (%s), as "
+                      "a crash leaves unflushed writes; moved its %llu bytes to %s and truncated "
+                      "the pack",
+                      ls->dir, p->num, (unsigned long long)torn_at, why,
+                      (unsigned long long)(size - torn_at), qpath);
+    }
+    free(qpath);
+    return rc;
+}
+
+/* Loading a pack applies each record to the index and, for a writer, collects it (.idx). */
+typedef struct load_ctx {
+    local_store *ls;
+    uint32_t pi;
+    recvec *collect;
+} load_ctx;
+
+static int load_rec(void *vctx, uint8_t type, const uint8_t *key, uint64_t off, uint32_t len)
+{
+    load_ctx *c = vctx;
+    if (c->collect) TRY(local_recvec_push(c->collect, type, key, off, len));
+    cairn_id id;
+    memcpy(id.bytes, key, CAIRN_ID_SIZE);
+    if (type == REC_CHUNK) return local_idx_set(c->ls, &id, c->pi, off, len);
+    slot *s = local_idx_find(c->ls, &id);
+    if (s) local_idx_remove(c->ls, s);
+    return CAIRN_OK;
+}
+
+/* Scans pack pi from where its last scan stopped to its current end, and handles a bad record:
+ * a torn tail (last pack, writer) is repaired; a reader stops silently at the end of the last
+ * pack; anywhere else it is corruption, logged once and left alone. */
+static int pack_scan_more(local_store *ls, uint32_t pi, bool last, recvec *collect)
+{
+    pack *p = ls->packs[pi];
+    struct stat sb;
+    if (sys_fstat(p->fd, &sb) != 0)
+        return cairn_error_errno(errno, "reading pack %u of %s", p->num, ls->dir);
+    uint64_t size = (uint64_t)sb.st_size, end;
+    if (size == p->end && p->end > 0) {
+        p->stopped = false;
+        return CAIRN_OK;
+    }
+    const char *why;
+    load_ctx c = { ls, pi, collect };
+    char *path = local_pack_path(ls, p->num, "pack");
+    if (!path) return ERR(CAIRN_ENOMEM, "out of memory");
+    int rc = local_scan_records(p->fd, path, p->end, size, load_rec, &c, &end, &why);
+    free(path);
+    if (rc < 0) return rc;
+    p->end = end;
+    p->stopped = rc == SCAN_STOPPED;
+    if (!p->stopped) return CAIRN_OK;
+    if (last && !ls->readonly) return repair_tail(ls, p, size, why);
+    if (!last && !p->reported) {
+        p->reported = true;
+        cairn_diag(CAIRN_LOG_ERROR,
+                  "local store %s: pack-%08u.pack is corrupt at offset %llu (%s); records from "
+                  "there to its end (%llu bytes) cannot be read and the pack is left untouched; "
+                  "run 'cairn verify' and restore the pack from a replica or backup",
+                  ls->dir, p->num, (unsigned long long)end, why,
+                  (unsigned long long)(size - end));
+    }
+    return CAIRN_OK;
+}
+
+/* Opens pack num (ENOENT: gone by compaction, skipped), loads its .idx if valid, scans what the
+ * .idx does not cover; a writer rewrites a missing, damaged or stale .idx. */
+int local_pack_open_load(local_store *ls, uint32_t num, bool last)
+{
+    char *path = local_pack_path(ls, num, "pack");
+    if (!path) return ERR(CAIRN_ENOMEM, "out of memory");
+    bool rw = last && !ls->readonly;
+    int fd = sys_open(path, (rw ? O_RDWR : O_RDONLY) | O_CLOEXEC, 0);
+    if (fd < 0) {
+        int e = errno;
+        int rc = e == ENOENT ? CAIRN_OK : cairn_error_errno(e, "opening %s", path);
+        free(path);
+        return rc;
+    }
+    free(path);
+    uint32_t pi;
+    int rc = pack_add(ls, num, fd, &pi);
+    if (rc != CAIRN_OK) {
+        sys_close(fd);
+        return rc;
+    }
+    pack *p = ls->packs[pi];
+    struct stat sb;
+    if (sys_fstat(fd, &sb) != 0)
+        return cairn_error_errno(errno, "reading pack %u of %s", num, ls->dir);
+    recvec recs = { 0 };
+    recvec *collect = ls->readonly ? NULL : &recs;
+    load_ctx c = { ls, pi, collect };
+    uint64_t covered = 0;
+    const char *why;
+    rc = local_idxfile_read(ls, num, (uint64_t)sb.st_size, load_rec, &c, &covered, &why);
+    if (rc < 0) goto out;
+    if (rc == 1) {
+        p->end = p->idx_covered = covered;
+    } else if (why) {
+        cairn_diag(CAIRN_LOG_WARN, "local store %s: ignoring pack-%08u.idx (%s); %s", ls->dir,
+                  num, why, ls->readonly ? "reading the pack instead" : "rebuilding it from the pack");
+    }
+    rc = pack_scan_more(ls, pi, last, collect);
+    if (rc < 0) goto out;
+    if (!ls->readonly && p->idx_covered != p->end) {
+        int irc = local_idxfile_write(ls, p, &recs, p->end);
+        if (irc != CAIRN_OK)
+            cairn_diag(CAIRN_LOG_WARN, "local store %s: could not rewrite pack-%08u.idx (%s); "
+                      "the next open reads the pack instead", ls->dir, num,
+                      cairn_error_last()->message);
+    }
+    if (!ls->readonly && last) {
+        ls->cur = p;
+        ls->cur_pi = pi;
+        ls->wbuf_off = p->end;
+        ls->cur_recs = recs;
+        recs = (recvec){ 0 };
+    }
+    rc = CAIRN_OK;
+out:
+    local_recvec_free(&recs);
+    return rc;
+}
+
+/* Looks for what other processes appended: the tail of the last pack and new pack files.
+ * Called with mu held for writing. */
+static int refresh_locked(local_store *ls)
+{
+    uint32_t *nums;
+    size_t n;
+    TRY(local_list_packs(ls, &nums, &n));
+    uint32_t last_num = ls->npacks ? ls->packs[ls->npacks - 1]->num : 0;
+    size_t first_new = 0;
+    while (first_new < n && nums[first_new] <= last_num) first_new++;
+    bool have_new = first_new < n;
+    int rc = CAIRN_OK;
+    if (ls->npacks) {
+        pack *p = ls->packs[ls->npacks - 1];
+        if (p->fd >= 0 && !(p->stopped && p->reported))
+            rc = pack_scan_more(ls, (uint32_t)ls->npacks - 1, !have_new, NULL);
+    }
+    for (size_t i = first_new; i < n && rc == CAIRN_OK; i++)
+        rc = local_pack_open_load(ls, nums[i], i + 1 == n);
+    free(nums);
+    /* Let go of packs compaction deleted once nothing here points into them any more. */
+    for (size_t i = 0; rc == CAIRN_OK && i + 1 < ls->npacks; i++) {
+        pack *p = ls->packs[i];
+        if (p->fd < 0 || p->live != 0) continue;
+        char *path = local_pack_path(ls, p->num, "pack");
+        struct stat sb;
+        if (path && sys_stat(path, &sb) != 0 && errno == ENOENT) {
+            sys_close(p->fd);
+            p->fd = -1;
+            ls->nopen--;
+        }
+        free(path);
+    }
+    return rc;
+}
+
+/* A reader's miss: refresh, unless a refresh *started* after the miss (seq_at_miss was read
+ * after the lookup failed): that one saw at least what this one would, and since we hold
+ * refresh_mu it has finished. A refresh that was already running when we missed may have looked
+ * at the files too early, so it does not count. */
+int local_refresh(local_store *ls, unsigned long seq_at_miss)
+{
+    int rc = CAIRN_OK;
+    pthread_mutex_lock(&ls->refresh_mu);
+    if (atomic_load(&ls->refresh_seq) == seq_at_miss) {
+        atomic_fetch_add(&ls->refresh_seq, 1);
+        pthread_rwlock_wrlock(&ls->mu);
+        rc = refresh_locked(ls);
+        pthread_rwlock_unlock(&ls->mu);
+    }
+    pthread_mutex_unlock(&ls->refresh_mu);
+    return rc;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * The writer: write buffer, rollover, durability
+ * ------------------------------------------------------------------------------------------- */
+
+int local_poisoned_error(local_store *ls)
+{
+    return ERR(CAIRN_EIO,
+               "local store %s: an earlier write or fsync failed, so recent writes may not be on "
+               "disk; close the store and reopen it (recovery rescans the packs)",
+               ls->dir);
+}
+
+/* Writes the buffer to the current pack. On failure the buffer is kept and the next attempt
+ * rewrites it at the same offset. */
+int local_wbuf_write(local_store *ls)
+{
+    if (!ls->wbuf.len) return CAIRN_OK;
+    int rc = sys_write_all(ls->cur->fd, ls->wbuf.data, ls->wbuf.len, ls->wbuf_off, "a pack");
+    if (rc != CAIRN_OK)
+        return cairn_error_prefix(rc, "local store %s: pack-%08u.pack (the writes are kept and "
+                                  "tried again at the next flush)", ls->dir, ls->cur->num);
+    ls->wbuf_off += ls->wbuf.len;
+    ls->cur->end = ls->wbuf_off;
+    ls->wbuf.len = 0;
+    if (ls->wbuf.cap > 2 * WBUF_CAP) { /* a huge chunk went through: give the memory back */
+        free(ls->wbuf.data);
+        ls->wbuf = (cairn_buf)CAIRN_BUF_INIT;
+    }
+    return CAIRN_OK;
+}
+
+static int sync_pack(local_store *ls, pack *p)
+{
+    if (sys_fdatasync(p->fd) != 0) {
+        int e = errno;
+        ls->poisoned = true; /* after a failed fsync the kernel may have dropped the pages */
+        return cairn_error_errno(e, "local store %s: syncing pack-%08u.pack", ls->dir, p->num);
+    }
+    return CAIRN_OK;
+}
+
+/* Creates pack num (header only) and makes it the current pack. */
+int local_pack_create(local_store *ls, uint32_t num)
+{
+    char *path = local_pack_path(ls, num, "pack"), *ipath = local_pack_path(ls, num, "idx");
+    if (!path || !ipath) {
+        free(path);
+        free(ipath);
+        return ERR(CAIRN_ENOMEM, "out of memory");
+    }
+    sys_unlink(ipath); /* a stale index must never describe the new pack */
+    free(ipath);
+    int fd = sys_open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+    if (fd < 0) {
+        int rc = cairn_error_errno(errno, "creating pack %s", path);
+        free(path);
+        return rc;
+    }
+    uint8_t h[PACK_HEADER_SIZE];
+    pack_header(h);
+    int rc = sys_write_all(fd, h, sizeof h, 0, path);
+    if (rc != CAIRN_OK) {
+        sys_close(fd);
+        sys_unlink(path);
+        free(path);
+        return rc;
+    }
+    uint32_t pi;
+    rc = pack_add(ls, num, fd, &pi);
+    if (rc != CAIRN_OK) { /* it holds only a header: remove it, or the next try meets EEXIST */
+        sys_close(fd);
+        sys_unlink(path);
+        free(path);
+        return rc;
+    }
+    free(path);
+    ls->packs[pi]->end = PACK_HEADER_SIZE;
+    ls->cur = ls->packs[pi];
+    ls->cur_pi = pi;
+    ls->cur_recs.n = 0;
+    ls->wbuf_off = PACK_HEADER_SIZE;
+    ls->dir_gen++;
+    return CAIRN_OK;
+}
+
+static int sync_packs_dir(local_store *ls)
+{
+    if (ls->dir_synced_gen == ls->dir_gen) return CAIRN_OK;
+    unsigned gen = ls->dir_gen;
+    int rc = sys_fsync_dir(ls->packs_dir);
+    if (rc != CAIRN_OK) {
+        ls->poisoned = true;
+        return rc;
+    }
+    ls->dir_synced_gen = gen;
+    return CAIRN_OK;
+}
+
+/* Seals the current pack (durable, indexed) and starts the next one. mu held for writing. */
+int local_rollover(local_store *ls)
+{
+    TRY(local_wbuf_write(ls));
+    TRY(sync_pack(ls, ls->cur));
+    TRY(sync_packs_dir(ls));
+    if (local_idxfile_write(ls, ls->cur, &ls->cur_recs, ls->wbuf_off) != CAIRN_OK)
+        cairn_diag(CAIRN_LOG_WARN, "local store %s: could not write pack-%08u.idx (%s); the next "
+                  "open reads the pack instead", ls->dir, ls->cur->num, cairn_error_last()->message);
+    return local_pack_create(ls, ls->cur->num + 1);
+}
+
+/* Appends one record to the write buffer (mu held for writing; room in cur_recs reserved). */
+int local_append_record(local_store *ls, uint8_t type, const cairn_id *key, const void *data,
+                        size_t len, uint64_t *out_off)
+{
+    if (ls->wbuf_off + ls->wbuf.len > ls->pack_max && ls->wbuf_off + ls->wbuf.len > PACK_HEADER_SIZE)
+        TRY(local_rollover(ls));
+    size_t rl = (size_t)rec_size(len);
+    if (ls->wbuf.len && ls->wbuf.len + rl > WBUF_CAP) TRY(local_wbuf_write(ls));
+    TRY(cairn_buf_reserve(&ls->wbuf, ls->wbuf.len + rl));
+    TRY(local_recvec_reserve(&ls->cur_recs, 1));
+    uint8_t *r = ls->wbuf.data + ls->wbuf.len, *body = r + REC_LEN_SIZE;
+    store_le32(r, (uint32_t)(REC_BODY_MIN + len));
+    body[0] = type;
+    memcpy(body + 1, key->bytes, CAIRN_ID_SIZE);
+    if (len) memcpy(body + REC_BODY_MIN, data, len);
+    store_le64(body + REC_BODY_MIN + len, XXH3_64bits(body, REC_BODY_MIN + len));
+    *out_off = ls->wbuf_off + ls->wbuf.len;
+    ls->wbuf.len += rl;
+    return local_recvec_push(&ls->cur_recs, type, key->bytes, *out_off, (uint32_t)len);
+}
