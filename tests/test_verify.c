@@ -21,6 +21,9 @@
 #include "repo/commit.h"
 #include "repo/refs.h"
 #include "store/store.h"
+#include "fault_store.h"
+#include "test.h"
+#include "tree/tree.h"
 
 /* Where the store keeps a chunk: its pack number and the record's offset (the locate method). */
 static int locate(cairn_store *st, const cairn_id *id, uint32_t *out_pack, uint64_t *out_off)
@@ -33,9 +36,6 @@ static int locate(cairn_store *st, const cairn_id *id, uint32_t *out_pack, uint6
     }
     return rc;
 }
-#include "fault_store.h"
-#include "test.h"
-#include "tree/tree.h"
 
 /* ---- helpers ---- */
 
@@ -782,7 +782,7 @@ static void reader_open_damaged(void)
     uint32_t packs[2];
     uint64_t offs[2];
     for (int i = 0; i < 2; i++)
-        CHECK_OK(store_local_locate(db->r.store, &ids[i], &packs[i], &offs[i]));
+        CHECK_OK(locate(db->r.store, &ids[i], &packs[i], &offs[i]));
     CHECK_OK(cairn_close(db));
     cairn_open_options ro = CAIRN_OPEN_OPTIONS_INIT;
     ro.flags = CAIRN_OPEN_READONLY;
