@@ -940,6 +940,8 @@ static void kill9_child(const char *repo, int wfd, uint64_t first_seq)
     cairn_store *st;
     if (store_local_open(&st, repo, CAIRN_OPEN_CREATE, 2000) != CAIRN_OK) _exit(2);
     store_local_set_pack_max(st, 1 << 20);
+    uint64_t opened = 0; /* the kill comes after this: a kill mid-create is not this test's */
+    if (write(wfd, &opened, sizeof opened) != (ssize_t)sizeof opened) _exit(6);
     uint8_t *buf = malloc(96 << 10);
     for (uint64_t seq = first_seq;; seq++) {
         for (int j = 0; j < 4; j++) {
@@ -974,6 +976,8 @@ static void kill9_recovery(void)
             kill9_child(repo, fds[1], next_seq);
         }
         close(fds[1]);
+        uint64_t opened = 1;
+        CHECK(read(fds[0], &opened, sizeof opened) == (ssize_t)sizeof opened && opened == 0);
         struct timespec d = { 0, (long)(20 + test_rand(&rng) % 180) * 1000 * 1000 };
         nanosleep(&d, NULL);
         kill(pid, SIGKILL);
