@@ -165,7 +165,8 @@ static int cdb_prove(void *h, const void *key, size_t klen, const void **proof, 
     if (!db->snap) {
         if ((rc = cairn_snapshot_open(&db->snap, db->db)) != CAIRN_OK)
             return fail("cairn_snapshot_open", rc);
-        cairn_snapshot_root(&db->root, db->snap);
+        if ((rc = cairn_snapshot_root(&db->root, db->snap)) != CAIRN_OK)
+            return fail("cairn_snapshot_root", rc);
     }
     if ((rc = cairn_prove(&db->proof, len, db->table, db->snap, key, klen)) != CAIRN_OK)
         return fail("cairn_prove", rc);

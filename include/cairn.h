@@ -55,12 +55,17 @@ enum cairn_status {
     CAIRN_ENOMEM = -6,       /**< an allocation failed */
     CAIRN_EBUSY = -7,        /**< another process holds the writer lock */
     CAIRN_EAUTH = -8,        /**< wrong key, passphrase, signature or credentials; a proof
-                                  that does not verify */
+                                  that does not verify (never a file permission: EPERM) */
     CAIRN_ENOSPC = -9,       /**< the device or quota is full */
     CAIRN_EEXIST = -10,      /**< the thing to create exists already */
     CAIRN_EUNSUPPORTED = -11,/**< the backend or format does not support this operation */
     CAIRN_ESTATE = -12,      /**< not allowed in the handle's state (e.g. a batch that failed) */
-    CAIRN_EREADONLY = -13    /**< a write through a handle opened read-only */
+    CAIRN_EREADONLY = -13,   /**< a write through a handle opened read-only */
+    CAIRN_EPERM = -14,       /**< the operating system denied access to a file or directory
+                                  (EACCES, EPERM): check its owner and mode */
+    CAIRN_EUSER = -15        /**< reserved for callbacks: cairn itself never returns it, so a
+                                  callback can return it to stop a walk and tell its own reason
+                                  apart from cairn's (see "Callbacks" above) */
 };
 
 /** The last error of the calling thread. */
@@ -185,7 +190,8 @@ typedef struct cairn_open_options {
  *  @param[in]  opts  options, or NULL for the defaults
  *  @return CAIRN_OK; CAIRN_ENOTFOUND (no repository there and no CREATE); CAIRN_EEXIST (CREATE|EXCL
  *          and one exists); CAIRN_EBUSY (another process writes to it); CAIRN_EINVAL (bad URL or
- *          options, or the directory is not a cairn repository); CAIRN_ECORRUPT; CAIRN_EIO;
+ *          options, or the directory is not a cairn repository); CAIRN_EPERM (the directory or a
+ *          file in it may not be read, or for a writer written); CAIRN_ECORRUPT; CAIRN_EIO;
  *          CAIRN_ENOMEM. */
 CAIRN_API int cairn_open(cairn_db **out, const char *url, const cairn_open_options *opts);
 
@@ -209,9 +215,16 @@ CAIRN_API int cairn_snapshot_open(cairn_snapshot **out, cairn_db *db);
 /** Releases a snapshot. */
 CAIRN_API void cairn_snapshot_close(cairn_snapshot *snap);
 
-/** The snapshot's catalog root: one hash for the state of every table.
- *  @param[out] out  the id. */
-CAIRN_API void cairn_snapshot_root(cairn_id *out, const cairn_snapshot *snap);
+/** The snapshot's catalog root: one hash for the state of every table. When writes in the
+ *  write-ahead log are not in the trees yet, this builds their trees (once per snapshot), so
+ *  that the root names exactly what the snapshot reads; a read-only handle cannot, and fails
+ *  rather than hand back the root of the trees without those writes.
+ *  @param[out] out  the id; written only on success
+ *  @return CAIRN_OK; CAIRN_EREADONLY (a read-only handle while another process has writes in
+ *          the log that no checkpoint has moved into the trees: run a checkpoint in the writer,
+ *          or open read-write); CAIRN_EINVAL (out or snap NULL); CAIRN_EIO; CAIRN_ENOSPC;
+ *          CAIRN_ENOMEM. */
+CAIRN_API int cairn_snapshot_root(cairn_id *out, const cairn_snapshot *snap);
 
 /* ---------------------------------------------------------------------------------------------
  * Tables
@@ -682,7 +695,7 @@ typedef struct cairn_key_info {
  *  @return CAIRN_OK; CAIRN_EEXIST (NAME.key or NAME.pub exists already); CAIRN_EINVAL (bad
  *          name, unknown flag, an empty passphrase without CAIRN_KEY_UNPROTECTED or a
  *          passphrase with it, no default directory because neither CAIRN_HOME nor HOME is
- *          set, or dir is not a directory); CAIRN_EAUTH (permission denied); CAIRN_ENOSPC;
+ *          set, or dir is not a directory); CAIRN_EPERM (permission denied); CAIRN_ENOSPC;
  *          CAIRN_EIO; CAIRN_ENOMEM. */
 CAIRN_API int cairn_key_generate(cairn_key_info *out, const char *dir, const char *name,
                                  const char *passphrase, unsigned flags);
@@ -695,14 +708,14 @@ CAIRN_API int cairn_key_generate(cairn_key_info *out, const char *dir, const cha
  *  @param[in] cb  receives each key; the info is borrowed, valid until cb returns
  *  @return CAIRN_OK; cb's non-zero value; CAIRN_ECORRUPT (a .pub file is damaged, or holds
  *          another name than its file's); CAIRN_EINVAL (no default directory; dir is not a
- *          directory); CAIRN_EAUTH (permission denied); CAIRN_EIO; CAIRN_ENOMEM. */
+ *          directory); CAIRN_EPERM (permission denied); CAIRN_EIO; CAIRN_ENOMEM. */
 CAIRN_API int cairn_key_list(const char *dir, int (*cb)(const cairn_key_info *info, void *payload),
                              void *payload);
 
 /** Reads NAME.pub from dir.
  *  @param[out] out  the key's public facts
  *  @return CAIRN_OK; CAIRN_ENOTFOUND (no such key); CAIRN_ECORRUPT (the file is damaged or
- *          names another key); CAIRN_EINVAL (bad name; no default directory); CAIRN_EAUTH
+ *          names another key); CAIRN_EINVAL (bad name; no default directory); CAIRN_EPERM
  *          (permission denied); CAIRN_EIO. */
 CAIRN_API int cairn_key_public(cairn_key_info *out, const char *dir, const char *name);
 
@@ -716,10 +729,10 @@ CAIRN_API int cairn_key_parse_public(cairn_key_info *out, const char *line);
 
 /** Loads the secret key NAME from dir, then wipes it: lets a program learn that a passphrase is
  *  wrong before it starts work that needs the key.
- *  @return CAIRN_OK; CAIRN_EAUTH (wrong passphrase, or NAME.key was altered; also permission
- *          denied); CAIRN_ENOTFOUND (no NAME.key or NAME.pub); CAIRN_ECORRUPT (a damaged file,
- *          or Argon2id limits over what cairn accepts); CAIRN_EINVAL (bad name; no default
- *          directory); CAIRN_EIO; CAIRN_ENOMEM. */
+ *  @return CAIRN_OK; CAIRN_EAUTH (wrong passphrase, or NAME.key was altered); CAIRN_EPERM
+ *          (permission denied); CAIRN_ENOTFOUND (no NAME.key or NAME.pub); CAIRN_ECORRUPT (a
+ *          damaged file, or Argon2id limits over what cairn accepts); CAIRN_EINVAL (bad name; no
+ *          default directory); CAIRN_EIO; CAIRN_ENOMEM. */
 CAIRN_API int cairn_key_check_passphrase(const char *dir, const char *name,
                                          const char *passphrase);
 

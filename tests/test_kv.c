@@ -182,7 +182,7 @@ static void snapshots_are_stable(void)
     cairn_snapshot *s;
     CHECK_OK(cairn_snapshot_open(&s, db));
     cairn_id root_before;
-    cairn_snapshot_root(&root_before, s);
+    CHECK_OK(cairn_snapshot_root(&root_before, s));
     CHECK_OK(cairn_put(t, "k", 1, "v2", 2));
     CHECK_OK(cairn_put(t, "k2", 2, "x", 1));
     char buf[16];
@@ -201,7 +201,7 @@ static void snapshots_are_stable(void)
     cairn_cursor_close(c);
     CHECK_RC(cairn_cursor_open(&c, t, NULL, NULL), CAIRN_ENOTFOUND);
     cairn_id root_after;
-    cairn_snapshot_root(&root_after, s);
+    CHECK_OK(cairn_snapshot_root(&root_after, s));
     CHECK_MEM(root_before.bytes, 32, root_after.bytes, 32);
     cairn_snapshot_close(s);
     cairn_table_close(t);

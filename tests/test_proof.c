@@ -1020,7 +1020,7 @@ static void public_api(void)
     cairn_snapshot *snap;
     CHECK_OK(cairn_snapshot_open(&snap, db));
     cairn_id root, troot;
-    cairn_snapshot_root(&root, snap);
+    CHECK_OK(cairn_snapshot_root(&root, snap));
     CHECK_OK(cairn_table_root(&troot, t, snap));
 
     void *proof;
@@ -1043,7 +1043,7 @@ static void public_api(void)
     cairn_snapshot *snap2;
     CHECK_OK(cairn_snapshot_open(&snap2, db));
     cairn_id root2;
-    cairn_snapshot_root(&root2, snap2);
+    CHECK_OK(cairn_snapshot_root(&root2, snap2));
     CHECK_RC(cairn_proof_verify(&r, proof, len, &root2), CAIRN_EAUTH);
     CHECK_ERRMSG("does not hash to");
     cairn_free(proof);

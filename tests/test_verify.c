@@ -540,7 +540,7 @@ static void commit_signed(cairn_db *db, const uint8_t pk[32], const uint8_t sk[6
     cairn_resolve(&head, db, "main");
     cairn_snapshot *s;
     cairn_snapshot_open(&s, db);
-    cairn_snapshot_root(&c.catalog, s);
+    CHECK_OK(cairn_snapshot_root(&c.catalog, s));
     cairn_snapshot_close(s);
     c.nparents = 1;
     c.parents[0] = head;

@@ -254,11 +254,11 @@ static void model_run(const char *url, int steps)
             cairn_snapshot *s;
             CHECK_OK(cairn_snapshot_open(&s, db));
             cairn_id before, after;
-            cairn_snapshot_root(&before, s);
+            CHECK_OK(cairn_snapshot_root(&before, s));
             CHECK_OK(cairn_checkpoint(db));
             cairn_snapshot *s2;
             CHECK_OK(cairn_snapshot_open(&s2, db));
-            cairn_snapshot_root(&after, s2);
+            CHECK_OK(cairn_snapshot_root(&after, s2));
             CHECK_MEM(before.bytes, 32, after.bytes, 32);
             cairn_snapshot_close(s);
             cairn_snapshot_close(s2);
@@ -383,6 +383,13 @@ static void recovery(void)
     CHECK_OK(cairn_table_open(&t, db, "t", 0));
     CHECK_RC(cairn_table_root(&root, t, s), CAIRN_EREADONLY); /* trees cannot be built */
     CHECK_ERRMSG("cairn checkpoint");
+    /* nor the catalog root: never the root of trees without the log's writes */
+    cairn_id sroot;
+    memset(&sroot, 0xAB, sizeof sroot);
+    CHECK_RC(cairn_snapshot_root(&sroot, s), CAIRN_EREADONLY);
+    CHECK_ERRMSG("cairn checkpoint");
+    CHECK_ERRMSG("root of a snapshot");
+    CHECK_EQ(sroot.bytes[0], 0xAB); /* out untouched on failure */
     cairn_table_close(t);
     cairn_snapshot_close(s);
     CHECK_OK(cairn_close(db));

@@ -56,6 +56,12 @@ void cairn_error_where(const char *file, int line);
         int try_rc_ = (expr);                                                                      \
         if (UNLIKELY(try_rc_ < 0)) return try_rc_;                                                 \
     } while (0)
+/* Propagate a failing status, first prefixing "what we were doing: " to its message. */
+#define TRY_CTX(expr, ...)                                                                         \
+    do {                                                                                           \
+        int try_rc_ = (expr);                                                                      \
+        if (UNLIKELY(try_rc_ < 0)) return cairn_error_prefix(try_rc_, __VA_ARGS__);               \
+    } while (0)
 /* Fail with a message when cond holds. */
 #define FAIL_IF(cond, code, ...)                                                                   \
     do {                                                                                           \

@@ -61,7 +61,10 @@ static int proof_anchor(cairn_id *root, cairn_proof_result *r, const void *proof
                         const cairn_snapshot *snap)
 {
     cairn_snapshot_commit(root, snap);
-    if (cli_id_is_zero(root)) cairn_snapshot_root(root, snap);
+    if (cli_id_is_zero(root)) {
+        int rc = cairn_snapshot_root(root, snap);
+        if (rc != CAIRN_OK) return cli_lib_err(rc);
+    }
     if (cairn_proof_verify(r, proof, len, root) == CAIRN_OK) return EXIT_OK;
     return cli_err(EXIT_FAIL, "the proof just made does not verify: %s (a bug: please report it)",
                    cairn_error_last()->message);

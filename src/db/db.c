@@ -220,7 +220,7 @@ static int db_pin_reader(cairn_db *db)
     int rc = pins_register(&db->pins, dir);
     if (rc < 0) {
         /* no permission or a read-only file system is a normal way to read: say it quietly */
-        bool expected = rc == CAIRN_EAUTH || rc == CAIRN_EREADONLY;
+        bool expected = rc == CAIRN_EPERM || rc == CAIRN_EREADONLY;
         cairn_diag(expected ? CAIRN_LOG_INFO : CAIRN_LOG_WARN,
                    "%s; this reader's versions are not pinned: a gc in the writer may remove what "
                    "it reads (reads then fail with not found, never return wrong data)",
@@ -405,16 +405,16 @@ void cairn_snapshot_close(cairn_snapshot *snap)
     free(snap);
 }
 
-void cairn_snapshot_root(cairn_id *out, const cairn_snapshot *snap)
+int cairn_snapshot_root(cairn_id *out, const cairn_snapshot *snap)
 {
+    FAIL_IF(!out || !snap, CAIRN_EINVAL, "cairn_snapshot_root: out and snap must not be NULL");
     version *v;
-    if (snapshot_version((cairn_snapshot *)snap, &v) == CAIRN_OK) {
-        *out = v->rec.catalog;
-        version_release(v);
-    } else { /* could not write the trees: the root of what is in them */
-        cairn_diag(CAIRN_LOG_ERROR, "snapshot root: %s", cairn_error_last()->message);
-        *out = snap->rv.v->rec.catalog;
-    }
+    /* never the root of the trees without the log's writes: a hash of data snap does not see */
+    TRY_CTX(snapshot_version((cairn_snapshot *)snap, &v), "the root of a snapshot of %s",
+            snap->db->r.url);
+    *out = v->rec.catalog;
+    version_release(v);
+    return CAIRN_OK;
 }
 
 static int count_table(const char *name, void *payload)
