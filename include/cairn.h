@@ -146,6 +146,20 @@ typedef struct cairn_db cairn_db;
 #define CAIRN_OPEN_EXCL 0x2u      /**< with CREATE: fail with CAIRN_EEXIST if it exists */
 #define CAIRN_OPEN_READONLY 0x4u  /**< take no writer lock; writes fail with CAIRN_EREADONLY */
 
+/** When a write returns, for cairn_open_options.durability (the repository's default) and for
+ *  each write that chooses its own (cairn_batch_commit_durability()). One set of names for
+ *  both; any other value is refused with CAIRN_EINVAL. */
+typedef enum cairn_durability {
+    CAIRN_DURABILITY_DEFAULT = 0, /**< write calls: the repository's default; options: DURABLE */
+    CAIRN_DURABILITY_DURABLE = 1, /**< return once the write's log record is fsynced */
+    CAIRN_DURABILITY_RELAXED = 2  /**< return once the record is written to the log file; a
+                                       crash of the machine (not of the process) can lose the
+                                       writes of the last sync_interval_ms */
+} cairn_durability;
+
+/** @return 1 when d is one of the cairn_durability values, else 0. */
+CAIRN_API int cairn_durability_valid(int d);
+
 #define CAIRN_OPEN_OPTIONS_VERSION 3 /* 2: read_threads; 3: durability and the log */
 /** Options for cairn_open(). Initialise with CAIRN_OPEN_OPTIONS_INIT. */
 typedef struct cairn_open_options {
@@ -158,11 +172,8 @@ typedef struct cairn_open_options {
     int read_threads;        /**< (version 2) threads that fetch and verify chunks ahead of
                                   cursors: 0 = default (one fewer than the CPUs, at most 4);
                                   CAIRN_READ_THREADS_NONE = read on the caller's thread only */
-    int durability;          /**< (version 3) the default for writes: CAIRN_DURABILITY_DURABLE
-                                  (0: a write returns once its log record is fsynced) or
-                                  CAIRN_DURABILITY_RELAXED (it returns once the record is
-                                  written; a crash of the machine, not of the process, can lose
-                                  the writes of the last sync_interval_ms) */
+    cairn_durability durability; /**< (version 3) the default for writes: DURABLE (also what
+                                  DEFAULT, 0, means here) or RELAXED; see cairn_durability */
     unsigned sync_interval_ms;  /**< (3) how often relaxed writes are fsynced; 0 = 100 ms */
     size_t memtable_bytes;   /**< (3) checkpoint when writes not yet in the trees take more
                                   memory than this; 0 = 64 MiB. Writers wait (briefly) when
@@ -177,12 +188,10 @@ typedef struct cairn_open_options {
                                   its log in DIR/wal and ignores this */
 } cairn_open_options;
 
-#define CAIRN_DURABILITY_DURABLE 0
-#define CAIRN_DURABILITY_RELAXED 1
-
 #define CAIRN_COMPRESSION_NONE (-1)
 #define CAIRN_READ_THREADS_NONE (-1)
-#define CAIRN_OPEN_OPTIONS_INIT { CAIRN_OPEN_OPTIONS_VERSION, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, NULL }
+#define CAIRN_OPEN_OPTIONS_INIT                                                                    \
+    { CAIRN_OPEN_OPTIONS_VERSION, 0, 0, 0, 0, 0, CAIRN_DURABILITY_DEFAULT, 0, 0, 0, 0, 0, NULL }
 
 /** Opens (or with CAIRN_OPEN_CREATE creates) a repository.
  *  @param[out] out   the handle; caller closes with cairn_close()
@@ -399,13 +408,14 @@ CAIRN_API size_t cairn_batch_count(const cairn_batch *batch);
  *          was dropped); CAIRN_EIO; CAIRN_ENOSPC; CAIRN_ENOMEM; CAIRN_ECORRUPT. */
 CAIRN_API int cairn_batch_commit(cairn_batch *batch);
 
-#define CAIRN_WRITE_DURABLE 0x1u  /**< fsync the log before returning (whatever the default) */
-#define CAIRN_WRITE_RELAXED 0x2u  /**< return once the log record is written (the repository's
-                                       sync_interval_ms bounds the loss window) */
-
-/** cairn_batch_commit() with the durability of this call chosen by flags (one of
- *  CAIRN_WRITE_DURABLE or CAIRN_WRITE_RELAXED; 0 = the repository's default). */
-CAIRN_API int cairn_batch_commit_flags(cairn_batch *batch, unsigned flags);
+/** cairn_batch_commit() with the durability of this call: CAIRN_DURABILITY_DURABLE (fsync the
+ *  log before returning, whatever the default), CAIRN_DURABILITY_RELAXED (return once the log
+ *  record is written; the repository's sync_interval_ms bounds the loss window) or
+ *  CAIRN_DURABILITY_DEFAULT (the repository's default, as cairn_batch_commit()). A batch large
+ *  enough to bypass the log is applied durably whatever this says.
+ *  @return as cairn_batch_commit(), and CAIRN_EINVAL (not a cairn_durability value; the batch
+ *          is unchanged). */
+CAIRN_API int cairn_batch_commit_durability(cairn_batch *batch, cairn_durability durability);
 
 /** Empties the batch and clears its failed state. */
 CAIRN_API void cairn_batch_clear(cairn_batch *batch);

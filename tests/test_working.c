@@ -689,17 +689,23 @@ static void durability_modes(void)
     cairn_batch *b;
     CHECK_OK(cairn_batch_new(&b, db));
     CHECK_OK(cairn_batch_put(b, t, "d", 1, "1", 1));
-    CHECK_OK(cairn_batch_commit_flags(b, CAIRN_WRITE_DURABLE));
+    CHECK_OK(cairn_batch_commit_durability(b, CAIRN_DURABILITY_DURABLE));
     CHECK_OK(cairn_db_stats_get(&st, db));
     CHECK_EQ(st.wal_synced_seq, st.wal_last_seq);
     CHECK_OK(cairn_batch_put(b, t, "x", 1, "1", 1));
-    CHECK_RC(cairn_batch_commit_flags(b, CAIRN_WRITE_DURABLE | CAIRN_WRITE_RELAXED), CAIRN_EINVAL);
-    CHECK_RC(cairn_batch_commit_flags(b, 0x80), CAIRN_EINVAL);
-    CHECK_OK(cairn_batch_commit_flags(b, CAIRN_WRITE_RELAXED));
+    /* one vocabulary: anything but the three values is refused, and the batch is kept */
+    CHECK_RC(cairn_batch_commit_durability(b, (cairn_durability)3), CAIRN_EINVAL);
+    CHECK_ERRMSG("durability");
+    CHECK_RC(cairn_batch_commit_durability(b, (cairn_durability)0x80), CAIRN_EINVAL);
+    CHECK_RC(cairn_batch_commit_durability(b, (cairn_durability)-1), CAIRN_EINVAL);
+    CHECK_EQ(cairn_batch_count(b), 1);
+    CHECK_OK(cairn_batch_commit_durability(b, CAIRN_DURABILITY_RELAXED));
+    CHECK_OK(cairn_batch_put(b, t, "y", 1, "1", 1));
+    CHECK_OK(cairn_batch_commit_durability(b, CAIRN_DURABILITY_DEFAULT));
     cairn_batch_free(b);
     cairn_table_close(t);
     CHECK_OK(cairn_close(db));
-    o.durability = 7;
+    o.durability = (cairn_durability)7;
     CHECK_RC(cairn_open(&db, url, &o), CAIRN_EINVAL);
     CHECK_ERRMSG("durability");
 }

@@ -351,9 +351,8 @@ int working_open(cairn_db *db, const cairn_open_options *o)
     w->wo.segment_bytes = v3 ? o->wal_segment_bytes : 0;
     w->wo.retain_segments = v3 && o->oplog_keep_segments ? o->oplog_keep_segments : DEFAULT_RETAIN;
     w->wo.retain_seconds = v3 ? o->oplog_keep_seconds : 0;
-    FAIL_IF(v3 && o->durability != CAIRN_DURABILITY_DURABLE &&
-                o->durability != CAIRN_DURABILITY_RELAXED,
-            CAIRN_EINVAL, "open options: unknown durability %d", o->durability);
+    FAIL_IF(v3 && !cairn_durability_valid((int)o->durability), CAIRN_EINVAL,
+            "open options: unknown durability %d", (int)o->durability);
     const char *local = local_dir_of(db->r.store);
     if (local) w->base_dir = cairn_sprintf("%s/wal", local);
     else if (v3 && o->wal_dir) w->base_dir = cairn_strdup(o->wal_dir);
