@@ -364,6 +364,7 @@ int cairn_close(cairn_db *db)
 
 int cairn_checkpoint(cairn_db *db)
 {
+    DB_NOT_IN_CALLBACK(db, "cairn_checkpoint");
     pthread_mutex_lock(&db->wmu);
     int rc = db_checkpoint_locked(db);
     pthread_mutex_unlock(&db->wmu);
@@ -617,6 +618,7 @@ int cairn_table_stats_get(cairn_table_stats *out, cairn_table *t, const cairn_sn
 
 int cairn_db_stats_get(cairn_db_stats *out, cairn_db *db)
 {
+    DB_NOT_IN_CALLBACK(db, "cairn_db_stats_get");
     cairn_db_stats st;
     memset(&st, 0, sizeof st);
     cairn_store_stats ss;

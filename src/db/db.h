@@ -129,6 +129,15 @@ int db_commit_locked(cairn_db *db, const cairn_commit_options *o, cairn_id *out)
  *  to report. */
 int db_complete_commit(cairn_db *db);
 
+/** Fails with CAIRN_EBUSY, naming `call`, when the thread runs a callback that cairn called
+ *  holding db's writer locks (merge's on_conflict, the oplog's and verify's callbacks): the
+ *  call would wait for those locks forever. Every entry point that takes gate or wmu checks. */
+#define DB_NOT_IN_CALLBACK(db, call)                                                               \
+    FAIL_IF(cairn_cb_inside(db), CAIRN_EBUSY,                                                      \
+            "%s called from a callback that cairn runs holding the writer lock of %s (merge's "   \
+            "on_conflict, cairn_oplog's or cairn_verify's callback): it would deadlock; note "     \
+            "what to do in the callback and do it after the call returns", (call), (db)->r.url)
+
 /** The name of the table recording unresolved merge conflicts. */
 #define CONFLICTS_TABLE "cairn_conflicts"
 /** The catalog roots of every version alive in this process (the current one, and those open

@@ -197,6 +197,8 @@ int rview_materialize(cairn_db *db, const rview *rv, version **out)
     }
     /* the new chunks are referenced by nothing until the version is listed: gc (which holds
      * wmu) must not run in between */
+    DB_NOT_IN_CALLBACK(db, "building the trees of the log's writes (a snapshot's root, a diff "
+                           "or proof of the working state)");
     pthread_mutex_lock(&db->wmu);
     int rc = rview_materialize_locked(db, rv, out);
     pthread_mutex_unlock(&db->wmu);

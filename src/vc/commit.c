@@ -211,6 +211,7 @@ int cairn_commit(cairn_id *out, cairn_db *db, const cairn_commit_options *opts)
 
 int cairn_resolve(cairn_id *out, cairn_db *db, const char *rev)
 {
+    DB_NOT_IN_CALLBACK(db, "resolving a revision");
     pthread_mutex_lock(&db->wmu); /* refs and branch state are read consistently */
     int rc = history_resolve(&db->r, rev, out);
     pthread_mutex_unlock(&db->wmu);
@@ -300,6 +301,7 @@ static int create_ref(cairn_db *db, const char *kind, const char *prefix, const 
     char ref[BRANCH_MAX + 8], why[BRANCH_MAX + 64];
     snprintf(ref, sizeof ref, "%s%s", prefix, name);
     snprintf(why, sizeof why, "%s: created at %s", kind, rev ? rev : "HEAD");
+    DB_NOT_IN_CALLBACK(db, "creating a branch or tag");
     pthread_mutex_lock(&db->wmu);
     cairn_id at;
     int rc = history_resolve(&db->r, rev ? rev : "HEAD", &at);
@@ -339,6 +341,7 @@ int cairn_branch_delete(cairn_db *db, const char *name)
     char ref[BRANCH_MAX + 8], wref[BRANCH_MAX + 12];
     snprintf(ref, sizeof ref, "heads/%s", name);
     snprintf(wref, sizeof wref, "working/%s", name);
+    DB_NOT_IN_CALLBACK(db, "cairn_branch_delete");
     pthread_mutex_lock(&db->wmu);
     cairn_id entry, wid;
     rootrec rec;
@@ -372,6 +375,7 @@ int cairn_tag_delete(cairn_db *db, const char *name)
     TRY(refs_check_name("tag", name));
     char ref[BRANCH_MAX + 8];
     snprintf(ref, sizeof ref, "tags/%s", name);
+    DB_NOT_IN_CALLBACK(db, "cairn_tag_delete");
     pthread_mutex_lock(&db->wmu);
     cairn_id entry;
     int rc = refs_read(&db->r, ref, &entry, NULL);

@@ -162,6 +162,7 @@ typedef struct merge_ctx {
     const char *table;       /* the table being merged, for reports */
     size_t conflicts;
     conflict_list *record;   /* RECORD: where conflicts are collected */
+    int stop;                /* on_conflict's non-zero return, returned as-is */
 } merge_ctx;
 
 static int record_conflict(conflict_list *l, const cairn_conflict *c)
@@ -193,7 +194,17 @@ static int record_conflict(conflict_list *l, const cairn_conflict *c)
 static int report_conflict(merge_ctx *m, const cairn_conflict *c)
 {
     m->conflicts++;
-    if (m->on_conflict) TRY(m->on_conflict(c, m->payload));
+    if (m->on_conflict) {
+        /* on_conflict runs holding the writer gate: mark the thread so that a write from it
+         * fails (CAIRN_EBUSY) instead of deadlocking */
+        const void *prev = cairn_cb_enter(m->db);
+        int rc = m->on_conflict(c, m->payload);
+        cairn_cb_leave(prev);
+        if (rc != 0) {
+            m->stop = rc; /* the merge code stops on negatives only: return rc as it was */
+            return CAIRN_EUSER;
+        }
+    }
     return m->record ? record_conflict(m->record, c) : CAIRN_OK;
 }
 
@@ -316,7 +327,7 @@ static int base_catalog(cairn_db *db, const cairn_id *a, const cairn_id *b, vers
             version *vb = NULL, *vi = NULL;
             rc = base_catalog(db, &bases[0], &bases[i], &vb, depth + 1);
             if (rc == CAIRN_OK) rc = version_of_commit(db, &bases[i], &vi);
-            merge_ctx m = { db, CAIRN_MERGE_OURS, NULL, NULL, NULL, 0, NULL };
+            merge_ctx m = { db, CAIRN_MERGE_OURS, NULL, NULL, NULL, 0, NULL, 0 };
             rootrec rec = (*out)->rec;
             if (rc == CAIRN_OK) rc = merge_catalogs(&m, vb, *out, vi, &rec.catalog);
             version *nv = NULL;
@@ -467,13 +478,14 @@ int cairn_merge(cairn_merge_result *out, cairn_db *db, const char *rev, int stra
             "unknown merge strategy %d", strategy);
     cairn_merge_result res;
     memset(&res, 0, sizeof res);
-    merge_ctx m = { db, strategy, on_conflict, payload, NULL, 0, NULL };
+    merge_ctx m = { db, strategy, on_conflict, payload, NULL, 0, NULL, 0 };
     int rc = db_exclusive_begin(db);
     if (rc == CAIRN_OK) {
         rc = do_merge(&res, db, rev, &m);
         db_exclusive_end(db);
     }
-    if (out) *out = res;
+    if (m.stop) return m.stop; /* on_conflict's own value and message, untouched */
+    if (out && rc == CAIRN_OK) *out = res;
     return rc;
 }
 

@@ -1,0 +1,196 @@
+/*
+ * test_api.c - the public API's contracts that cut across modules: a callback's non-zero return
+ * comes back from every walk as-is (CAIRN_EUSER or any other value) with its message kept;
+ * callbacks that run under the writer gate cannot deadlock by writing; status codes and their
+ * names; close refuses while snapshots or cursors are open; outputs untouched on failure; the
+ * option-struct initialisers for bindings; the version from the build; custom signers.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sodium.h>
+
+#include "base/base.h" /* cairn_errno_code */
+#include "cairn.h"
+#include "test.h"
+
+static cairn_db *open_local(const char *name)
+{
+    char url[4200];
+    snprintf(url, sizeof url, "%s/%s", test_tmpdir(), name);
+    cairn_open_options o = CAIRN_OPEN_OPTIONS_INIT;
+    o.flags = CAIRN_OPEN_CREATE;
+    cairn_db *db = NULL;
+    if (cairn_open(&db, url, &o) != CAIRN_OK) {
+        fprintf(stderr, "open %s: %s\n", url, cairn_error_last()->message);
+        exit(1);
+    }
+    return db;
+}
+
+static int put(cairn_db *db, const char *table, const char *k, const char *v)
+{
+    cairn_table *t;
+    int rc = cairn_table_open(&t, db, table, CAIRN_TABLE_CREATE);
+    if (rc != CAIRN_OK) return rc;
+    rc = v ? cairn_put(t, k, strlen(k), v, strlen(v)) : cairn_delete(t, k, strlen(k));
+    cairn_table_close(t);
+    return rc;
+}
+
+static int commit_msg(cairn_db *db, const char *msg, cairn_id *out)
+{
+    cairn_commit_options co = CAIRN_COMMIT_OPTIONS_INIT;
+    co.message = msg;
+    co.author = "Test <test@example.com>";
+    return cairn_commit(out, db, &co);
+}
+
+/* ---- callbacks: the stop value comes back as-is, with the callback's message ---- */
+
+/* What the callbacks return, and how often they were called. Before returning, each makes a
+ * cairn call fail, as a callback whose own cairn call failed would: its message must survive. */
+static int stop_with;
+static int calls;
+
+static int stop(void)
+{
+    calls++;
+    cairn_id id;
+    (void)cairn_id_from_hex(&id, "callback-said-no");
+    return stop_with;
+}
+
+static int name_cb(const char *name, void *p) { (void)name, (void)p; return stop(); }
+static int info_cb(const cairn_commit_info *i, void *p) { (void)i, (void)p; return stop(); }
+static int ref_cb(const char *n, const cairn_id *c, int cur, void *p)
+{
+    (void)n, (void)c, (void)cur, (void)p;
+    return stop();
+}
+static int tag_cb(const char *n, const cairn_id *c, void *p) { (void)n, (void)c, (void)p; return stop(); }
+static int reflog_cb(const cairn_reflog_info *i, void *p) { (void)i, (void)p; return stop(); }
+static int diff_cb(const cairn_diff_entry *e, void *p) { (void)e, (void)p; return stop(); }
+static int oplog_cb(const cairn_oplog_record *r, void *p) { (void)r, (void)p; return stop(); }
+static int conflict_cb(const cairn_conflict *c, void *p) { (void)c, (void)p; return stop(); }
+static int key_cb(const cairn_key_info *k, void *p) { (void)k, (void)p; return stop(); }
+static int item_cb(const cairn_tuple_item *i, void *p) { (void)i, (void)p; return stop(); }
+
+/* rc must be stop_with, after exactly one call, with the callback's message. */
+#define CHECK_STOPPED(expr)                                                                        \
+    do {                                                                                           \
+        calls = 0;                                                                                 \
+        CHECK_RC((expr), stop_with);                                                               \
+        CHECK_EQ(calls, 1);                                                                        \
+        CHECK_ERRMSG("callback-said-no");                                                          \
+    } while (0)
+
+/* A repository with two commits on main, a tag, a branch "other" whose change conflicts. */
+static cairn_db *walkable(void)
+{
+    cairn_db *db = open_local("walk");
+    if (put(db, "t", "a", "1") || put(db, "t", "b", "1") || commit_msg(db, "one", NULL) ||
+        cairn_tag_create(db, "v1", NULL) || cairn_branch_create(db, "other", NULL) ||
+        put(db, "t", "a", "2") || commit_msg(db, "two", NULL) || cairn_checkout(db, "other") ||
+        put(db, "t", "a", "3") || commit_msg(db, "three", NULL) || cairn_checkout(db, "main") ||
+        cairn_trust_key(db, "cairn-ed25519 d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a"
+                            "68f707511a k"))
+        exit(2);
+    return db;
+}
+
+static void walks_return_the_callbacks_value(void)
+{
+    cairn_db *db = walkable();
+    static const int values[] = { CAIRN_EUSER, 1, 42, CAIRN_ENOTFOUND };
+    const char *keydir = test_tmpdir();
+    CHECK_OK(cairn_key_generate(NULL, keydir, "k1", NULL, CAIRN_KEY_UNPROTECTED));
+    cairn_tuple *tu;
+    CHECK_OK(cairn_tuple_new(&tu));
+    CHECK_OK(cairn_tuple_add_int(tu, 7));
+    size_t tlen;
+    const void *tdata = cairn_tuple_data(tu, &tlen);
+    for (size_t i = 0; i < sizeof values / sizeof values[0]; i++) {
+        stop_with = values[i];
+        cairn_id head;
+        CHECK_OK(cairn_resolve(&head, db, "HEAD"));
+        CHECK_STOPPED(cairn_table_list(db, NULL, name_cb, NULL));
+        CHECK_STOPPED(cairn_log(db, "HEAD", info_cb, NULL));
+        CHECK_STOPPED(cairn_commit_show(db, &head, info_cb, NULL));
+        CHECK_STOPPED(cairn_branch_list(db, ref_cb, NULL));
+        CHECK_STOPPED(cairn_tag_list(db, tag_cb, NULL));
+        CHECK_STOPPED(cairn_reflog(db, NULL, reflog_cb, NULL));
+        CHECK_STOPPED(cairn_diff(db, "v1", "HEAD", NULL, diff_cb, NULL));
+        CHECK_STOPPED(cairn_oplog(db, 0, 0, 0, oplog_cb, NULL));
+        CHECK_STOPPED(cairn_trusted_keys(db, name_cb, NULL));
+        CHECK_STOPPED(cairn_key_list(keydir, key_cb, NULL));
+        CHECK_STOPPED(cairn_tuple_decode(tdata, tlen, item_cb, NULL));
+        /* on_conflict stops the merge: nothing changes */
+        cairn_merge_result mr;
+        CHECK_STOPPED(cairn_merge(&mr, db, "other", CAIRN_MERGE_OURS, conflict_cb, NULL));
+        cairn_id after;
+        CHECK_OK(cairn_resolve(&after, db, "HEAD"));
+        CHECK_MEM(after.bytes, sizeof after.bytes, head.bytes, sizeof head.bytes);
+    }
+    /* cairn itself never produces CAIRN_EUSER, and names it */
+    CHECK_STR(cairn_strerror(CAIRN_EUSER), "stopped by a callback");
+    cairn_tuple_free(tu);
+    CHECK_OK(cairn_close(db));
+}
+
+/* ---- callbacks that run under the writer lock: writing from them fails, never hangs ---- */
+
+typedef struct reentry {
+    cairn_db *db;
+    int put_rc, resolve_rc, commit_rc;
+    char msg[512];
+} reentry;
+
+static int reenter(reentry *r)
+{
+    r->put_rc = put(r->db, "t", "from-callback", "x");
+    snprintf(r->msg, sizeof r->msg, "%s", cairn_error_last()->message);
+    cairn_id id;
+    r->resolve_rc = cairn_resolve(&id, r->db, "HEAD");
+    r->commit_rc = commit_msg(r->db, "from a callback", NULL);
+    return 0;
+}
+
+static int reenter_conflict(const cairn_conflict *c, void *p) { (void)c; return reenter(p); }
+static int reenter_oplog(const cairn_oplog_record *rec, void *p) { (void)rec; return reenter(p); }
+
+static void writer_callbacks_do_not_deadlock(void)
+{
+    cairn_db *db = walkable();
+    reentry r = { db, 0, 0, 0, "" };
+    cairn_merge_result mr;
+    CHECK_OK(cairn_merge(&mr, db, "other", CAIRN_MERGE_OURS, reenter_conflict, &r));
+    CHECK_EQ(mr.conflicts, 1);
+    CHECK_RC(r.put_rc, CAIRN_EBUSY);
+    CHECK_RC(r.resolve_rc, CAIRN_EBUSY);
+    CHECK_RC(r.commit_rc, CAIRN_EBUSY);
+    CHECK_MSG(strstr(r.msg, "deadlock") && strstr(r.msg, "on_conflict"), "message: %s", r.msg);
+    memset(&r, 0, sizeof r);
+    r.db = db;
+    CHECK_OK(cairn_oplog(db, 0, 0, 0, reenter_oplog, &r));
+    CHECK_RC(r.put_rc, CAIRN_EBUSY);
+    /* after the callbacks, the same thread writes as usual */
+    CHECK_OK(put(db, "t", "after", "1"));
+    CHECK_OK(cairn_close(db));
+}
+
+/* ---- status codes ---- */
+
+static void permission_is_not_auth(void)
+{
+    CHECK_EQ(cairn_errno_code(EACCES), CAIRN_EPERM);
+    CHECK_EQ(cairn_errno_code(EPERM), CAIRN_EPERM);
+    CHECK_RC(cairn_error_errno(EACCES, "opening /x/y"), CAIRN_EPERM);
+    CHECK_ERRMSG("/x/y");
+    CHECK_ERRMSG("owner and mode");
+    CHECK_STR(cairn_strerror(CAIRN_EPERM), "permission denied");
+    CHECK(strcmp(cairn_strerror(CAIRN_EAUTH), cairn_strerror(CAIRN_EPERM)) != 0);
+}
+
+TEST_MAIN(walks_return_the_callbacks_value, writer_callbacks_do_not_deadlock,
+          permission_is_not_auth)
