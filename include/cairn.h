@@ -14,7 +14,20 @@
  *  - Handles are opaque. A cairn_db may be shared by threads; cairn_table handles may be shared
  *    too. A cairn_batch or cairn_cursor belongs to one thread at a time. A cairn_snapshot may be
  *    read by several threads.
- *  - Option structs are versioned: initialise them with their *_INIT macro, then set fields.
+ *  - Option structs are versioned: initialise them with their *_INIT macro (or *_init()
+ *    function, for bindings), then set fields.
+ *  - Callbacks take `void *payload` last, and return 0 to go on. Any other value stops the walk
+ *    at once, and the call returns that value as-is, leaving the thread's last error as the
+ *    callback left it (cairn sets no message of its own). Return CAIRN_EUSER (which cairn never
+ *    returns) or a positive value, so that your reason cannot be mistaken for one of cairn's.
+ *    Every callback type says whether it may call back into cairn:
+ *      "may call cairn": any call, on any handle, from the callback's thread;
+ *      "runs under the writer lock": the callback may read through tables, cursors and
+ *      snapshots, but a call that takes the handle's writer lock (a write, commit, checkout,
+ *      merge, resolving a revision, a checkpoint, stats, ...) fails at once with CAIRN_EBUSY
+ *      instead of deadlocking; collect what you need and act once the call has returned.
+ *  - Vocabulary: "commit" always means a version-control commit (cairn_commit()); a write
+ *    reaching the trees is a "checkpoint", and a batch being applied is "committing a batch".
  */
 #ifndef CAIRN_H
 #define CAIRN_H
@@ -44,8 +57,8 @@ extern "C" {
 CAIRN_API const char *cairn_version(void);
 
 /** Status codes. Every failing call returns one of these (negative) and sets the thread's
- *  last error. New codes are only ever added at the end. */
-enum cairn_status {
+ *  last error. New codes are only ever added at the end. Calls return them as int. */
+typedef enum cairn_status {
     CAIRN_OK = 0,
     CAIRN_ENOTFOUND = -1,    /**< key, table, ref, chunk or repository does not exist */
     CAIRN_ECORRUPT = -2,     /**< stored bytes fail verification (hash, checksum, format) */
@@ -66,7 +79,7 @@ enum cairn_status {
     CAIRN_EUSER = -15        /**< reserved for callbacks: cairn itself never returns it, so a
                                   callback can return it to stop a walk and tell its own reason
                                   apart from cairn's (see "Callbacks" above) */
-};
+} cairn_status;
 
 /** The last error of the calling thread. */
 typedef struct cairn_error {
@@ -85,16 +98,18 @@ CAIRN_API void cairn_error_clear(void);
 CAIRN_API const char *cairn_strerror(int code);
 
 /** Severity of a diagnostic passed to the log callback. */
-enum cairn_log_level {
+typedef enum cairn_log_level {
     CAIRN_LOG_ERROR = 1,
     CAIRN_LOG_WARN = 2,
     CAIRN_LOG_INFO = 3,
     CAIRN_LOG_DEBUG = 4      /**< steps of background work (a checkpoint starting, ending) */
-};
+} cairn_log_level;
 
 /** Receives diagnostics the library reports without failing a call (e.g. a torn pack tail
- *  repaired on open). Called from any thread; must not call back into cairn. */
-typedef void (*cairn_log_fn)(int level, const char *message, void *payload);
+ *  repaired on open). Called from any thread (the background checkpointer's too), possibly
+ *  while cairn holds locks: must not call back into cairn (cairn_error_last() excepted).
+ *  message is borrowed, valid until it returns. */
+typedef void (*cairn_log_fn)(cairn_log_level level, const char *message, void *payload);
 
 /** Sets the process-wide log callback (NULL = drop diagnostics, the default). */
 CAIRN_API void cairn_set_log(cairn_log_fn fn, void *payload);
@@ -141,10 +156,12 @@ CAIRN_API size_t cairn_max_value_size(void);
 
 typedef struct cairn_db cairn_db;
 
-/** Flags for cairn_open_options.flags. */
-#define CAIRN_OPEN_CREATE 0x1u    /**< create the repository when it does not exist */
-#define CAIRN_OPEN_EXCL 0x2u      /**< with CREATE: fail with CAIRN_EEXIST if it exists */
-#define CAIRN_OPEN_READONLY 0x4u  /**< take no writer lock; writes fail with CAIRN_EREADONLY */
+/** Flags for cairn_open_options.flags (an unsigned set of these, or-ed together). */
+typedef enum cairn_open_flag {
+    CAIRN_OPEN_CREATE = 0x1u,    /**< create the repository when it does not exist */
+    CAIRN_OPEN_EXCL = 0x2u,      /**< with CREATE: fail with CAIRN_EEXIST if it exists */
+    CAIRN_OPEN_READONLY = 0x4u   /**< take no writer lock; writes fail with CAIRN_EREADONLY */
+} cairn_open_flag;
 
 /** When a write returns, for cairn_open_options.durability (the repository's default) and for
  *  each write that chooses its own (cairn_batch_commit_durability()). One set of names for
@@ -164,7 +181,7 @@ CAIRN_API int cairn_durability_valid(int d);
 /** Options for cairn_open(). Initialise with CAIRN_OPEN_OPTIONS_INIT. */
 typedef struct cairn_open_options {
     unsigned version;        /**< CAIRN_OPEN_OPTIONS_VERSION */
-    unsigned flags;          /**< CAIRN_OPEN_* */
+    unsigned flags;          /**< cairn_open_flag values, or-ed */
     size_t cache_bytes;      /**< memory for verified chunks; 0 = default (256 MiB) */
     int compression_level;   /**< zstd level for new chunks, 1..19; 0 = default (1);
                                   CAIRN_COMPRESSION_NONE stores chunks uncompressed */
@@ -192,6 +209,12 @@ typedef struct cairn_open_options {
 #define CAIRN_READ_THREADS_NONE (-1)
 #define CAIRN_OPEN_OPTIONS_INIT                                                                    \
     { CAIRN_OPEN_OPTIONS_VERSION, 0, 0, 0, 0, 0, CAIRN_DURABILITY_DEFAULT, 0, 0, 0, 0, 0, NULL }
+
+/** Sets *out to CAIRN_OPEN_OPTIONS_INIT of this library's version, for bindings that cannot use
+ *  the macro (the struct must then be this version's size: cairn_open_options_size()). */
+CAIRN_API void cairn_open_options_init(cairn_open_options *out);
+/** @return sizeof(cairn_open_options) in this library, for bindings. */
+CAIRN_API size_t cairn_open_options_size(void);
 
 /** Opens (or with CAIRN_OPEN_CREATE creates) a repository.
  *  @param[out] out   the handle; caller closes with cairn_close()
@@ -241,13 +264,16 @@ CAIRN_API int cairn_snapshot_root(cairn_id *out, const cairn_snapshot *snap);
 
 typedef struct cairn_table cairn_table;
 
-#define CAIRN_TABLE_CREATE 0x1u  /**< create the table (empty) when it does not exist */
-#define CAIRN_TABLE_DEFER 0x2u   /**< with CREATE: create it not now but atomically with the
-                                      first write through this handle (a put, delete or batch
-                                      commit); until then reads find no table */
-#define CAIRN_TABLE_NAMEONLY 0x4u /**< do not check that the table exists now: for reading
-                                       snapshots of versions where it did (reads through a
-                                       version without it return CAIRN_ENOTFOUND) */
+/** Flags for cairn_table_open() (an unsigned set of these, or-ed together). */
+typedef enum cairn_table_flag {
+    CAIRN_TABLE_CREATE = 0x1u,  /**< create the table (empty) when it does not exist */
+    CAIRN_TABLE_DEFER = 0x2u,   /**< with CREATE: create it not now but atomically with the
+                                     first write through this handle (a put, delete or batch
+                                     commit); until then reads find no table */
+    CAIRN_TABLE_NAMEONLY = 0x4u /**< do not check that the table exists now: for reading
+                                     snapshots of versions where it did (reads through a
+                                     version without it return CAIRN_ENOTFOUND) */
+} cairn_table_flag;
 
 /** Opens a table by name. Names are 1..CAIRN_MAX_TABLE_NAME bytes of UTF-8 without control
  *  characters or '/'.
@@ -268,11 +294,15 @@ CAIRN_API const char *cairn_table_name(const cairn_table *table);
  *  @return CAIRN_OK; CAIRN_ENOTFOUND; CAIRN_EREADONLY; CAIRN_EIO; CAIRN_ENOMEM. */
 CAIRN_API int cairn_table_drop(cairn_db *db, const char *name);
 
+/** Receives one name (a table, a trusted key line). name is borrowed, valid until the callback
+ *  returns. May call cairn. @return 0 to go on; anything else stops the walk and is returned. */
+typedef int (*cairn_name_fn)(const char *name, void *payload);
+
 /** Calls cb once per table, in name order, as of snap (NULL = the current state). A non-zero
  *  return from cb stops the walk and is returned.
  *  @return CAIRN_OK, cb's non-zero value, or an error. */
-CAIRN_API int cairn_table_list(cairn_db *db, const cairn_snapshot *snap,
-                               int (*cb)(const char *name, void *payload), void *payload);
+CAIRN_API int cairn_table_list(cairn_db *db, const cairn_snapshot *snap, cairn_name_fn cb,
+                               void *payload);
 
 /** The root hash of a table as of snap (NULL = the current state).
  *  @return CAIRN_OK; CAIRN_ENOTFOUND if the table does not exist in that state. */
@@ -325,6 +355,9 @@ typedef struct cairn_range {
 } cairn_range;
 
 #define CAIRN_RANGE_INIT { NULL, 0, NULL, 0, NULL, 0 }
+
+/** Sets *out to CAIRN_RANGE_INIT (the whole table), for bindings that cannot use the macro. */
+CAIRN_API void cairn_range_init(cairn_range *out);
 
 /** Counts the entries in a range in O(log n) (subtree counts), without reading the entries.
  *  @param[in] range  NULL = the whole table
@@ -437,12 +470,12 @@ CAIRN_API void cairn_batch_free(cairn_batch *batch);
  * ------------------------------------------------------------------------------------------- */
 
 /** Signature status of a commit. */
-enum cairn_sig_status {
+typedef enum cairn_sig_status {
     CAIRN_SIG_NONE = 0,      /**< not signed */
     CAIRN_SIG_GOOD = 1,      /**< signed by a key in the repository's trusted list */
     CAIRN_SIG_UNKNOWN = 2,   /**< the signature verifies, but the key is not trusted */
     CAIRN_SIG_BAD = 3        /**< the signature does not verify: the commit was altered */
-};
+} cairn_sig_status;
 
 /** A commit as reported to callbacks. Everything is borrowed, valid during the callback. */
 typedef struct cairn_commit_info {
@@ -455,13 +488,16 @@ typedef struct cairn_commit_info {
     const char *committer;
     int64_t commit_time;
     const char *message;
-    int signature;           /**< enum cairn_sig_status */
+    cairn_sig_status signature;
     char signer[17];         /**< fingerprint of the signing key; "" when unsigned */
 } cairn_commit_info;
 
 typedef struct cairn_signer cairn_signer; /* a loaded signing key: see cairn_signer_open() */
 
-#define CAIRN_COMMIT_ALLOW_EMPTY 0x1u /**< commit even when nothing changed */
+/** Flags for cairn_commit_options.flags (an unsigned set of these). */
+typedef enum cairn_commit_flag {
+    CAIRN_COMMIT_ALLOW_EMPTY = 0x1u /**< commit even when nothing changed */
+} cairn_commit_flag;
 
 #define CAIRN_COMMIT_OPTIONS_VERSION 1
 /** Options for cairn_commit(). Initialise with CAIRN_COMMIT_OPTIONS_INIT. */
@@ -471,10 +507,13 @@ typedef struct cairn_commit_options {
     const char *author;      /**< "Name <email>"; NULL: $CAIRN_AUTHOR, else $USER@host */
     const char *committer;   /**< NULL: the author */
     cairn_signer *signer;    /**< sign with this key; NULL: unsigned */
-    unsigned flags;          /**< CAIRN_COMMIT_* */
+    unsigned flags;          /**< cairn_commit_flag values, or-ed */
 } cairn_commit_options;
 
 #define CAIRN_COMMIT_OPTIONS_INIT { CAIRN_COMMIT_OPTIONS_VERSION, NULL, NULL, NULL, NULL, 0 }
+
+/** Sets *out to CAIRN_COMMIT_OPTIONS_INIT, for bindings that cannot use the macro. */
+CAIRN_API void cairn_commit_options_init(cairn_commit_options *out);
 
 /** Records the current working state as a commit on the current branch (or on the detached
  *  HEAD) and moves the branch to it, durably.
@@ -490,16 +529,18 @@ CAIRN_API int cairn_commit(cairn_id *out, cairn_db *db, const cairn_commit_optio
  *          CAIRN_EINVAL (malformed, or an ambiguous prefix); CAIRN_ECORRUPT; CAIRN_EIO. */
 CAIRN_API int cairn_resolve(cairn_id *out, cairn_db *db, const char *rev);
 
+/** Receives one commit (info borrowed, valid until the callback returns). May call cairn.
+ *  @return 0 to go on; anything else stops the walk and is returned as-is. */
+typedef int (*cairn_commit_fn)(const cairn_commit_info *info, void *payload);
+
 /** Reports one commit to cb. @return CAIRN_OK, cb's value, CAIRN_ENOTFOUND, CAIRN_ECORRUPT. */
-CAIRN_API int cairn_commit_show(cairn_db *db, const cairn_id *id,
-                                int (*cb)(const cairn_commit_info *info, void *payload),
+CAIRN_API int cairn_commit_show(cairn_db *db, const cairn_id *id, cairn_commit_fn cb,
                                 void *payload);
 
 /** Calls cb for REV and every ancestor, newest commit time first, each once. A non-zero
  *  return from cb stops the walk and is returned.
  *  @return CAIRN_OK, cb's value, or the errors of cairn_resolve(). */
-CAIRN_API int cairn_log(cairn_db *db, const char *rev,
-                        int (*cb)(const cairn_commit_info *info, void *payload), void *payload);
+CAIRN_API int cairn_log(cairn_db *db, const char *rev, cairn_commit_fn cb, void *payload);
 
 /** Opens a snapshot of the tables as of REV ("WORKING": the current working state).
  *  @param[out] out  caller closes with cairn_snapshot_close()
@@ -518,12 +559,16 @@ CAIRN_API int cairn_branch_create(cairn_db *db, const char *name, const char *re
  *  @return CAIRN_OK; CAIRN_ENOTFOUND; CAIRN_ECONFLICT; CAIRN_EREADONLY; CAIRN_EIO. */
 CAIRN_API int cairn_branch_delete(cairn_db *db, const char *name);
 
+/** Receives one branch: its name and head commit (borrowed, valid until the callback returns),
+ *  and current = 1 for HEAD's branch. May call cairn.
+ *  @return 0 to go on; anything else stops the walk and is returned as-is. */
+typedef int (*cairn_branch_fn)(const char *name, const cairn_id *commit, int current,
+                               void *payload);
+
 /** Calls cb for each branch in name order; current is 1 for HEAD's branch. commit is the
- *  branch's head (zero for the current branch before its first commit). */
-CAIRN_API int cairn_branch_list(cairn_db *db,
-                                int (*cb)(const char *name, const cairn_id *commit, int current,
-                                          void *payload),
-                                void *payload);
+ *  branch's head (zero for the current branch before its first commit).
+ *  @return CAIRN_OK, cb's non-zero value, CAIRN_EIO, CAIRN_ENOMEM. */
+CAIRN_API int cairn_branch_list(cairn_db *db, cairn_branch_fn cb, void *payload);
 
 /** The current branch's name; caller frees with cairn_free(). NULL (and CAIRN_OK) when HEAD is
  *  detached. */
@@ -540,10 +585,13 @@ CAIRN_API int cairn_checkout(cairn_db *db, const char *target);
 CAIRN_API int cairn_tag_create(cairn_db *db, const char *name, const char *rev);
 /** Deletes a tag. @return CAIRN_OK; CAIRN_ENOTFOUND; CAIRN_EREADONLY; CAIRN_EIO. */
 CAIRN_API int cairn_tag_delete(cairn_db *db, const char *name);
-/** Calls cb for each tag in name order. */
-CAIRN_API int cairn_tag_list(cairn_db *db,
-                             int (*cb)(const char *name, const cairn_id *commit, void *payload),
-                             void *payload);
+/** Receives one tag: its name and commit, borrowed, valid until the callback returns. May call
+ *  cairn. @return 0 to go on; anything else stops the walk and is returned as-is. */
+typedef int (*cairn_tag_fn)(const char *name, const cairn_id *commit, void *payload);
+
+/** Calls cb for each tag in name order.
+ *  @return CAIRN_OK, cb's non-zero value, CAIRN_EIO, CAIRN_ENOMEM. */
+CAIRN_API int cairn_tag_list(cairn_db *db, cairn_tag_fn cb, void *payload);
 
 /** One recorded move of a branch or tag. Borrowed during the callback. */
 typedef struct cairn_reflog_info {
@@ -554,18 +602,27 @@ typedef struct cairn_reflog_info {
     const char *why;
 } cairn_reflog_info;
 
+/** Receives one reflog entry (borrowed during the call). May call cairn.
+ *  @return 0 to go on; anything else stops the walk and is returned as-is. */
+typedef int (*cairn_reflog_fn)(const cairn_reflog_info *info, void *payload);
+
 /** Calls cb for each move of a branch or tag, newest first. ref: "main", "heads/main",
- *  "tags/v1" or NULL for the current branch. */
-CAIRN_API int cairn_reflog(cairn_db *db, const char *ref,
-                           int (*cb)(const cairn_reflog_info *info, void *payload), void *payload);
+ *  "tags/v1" or NULL for the current branch.
+ *  @return CAIRN_OK, cb's non-zero value, CAIRN_ENOTFOUND (no such ref), CAIRN_EINVAL (NULL
+ *          with a detached HEAD), CAIRN_ECORRUPT, CAIRN_EIO. */
+CAIRN_API int cairn_reflog(cairn_db *db, const char *ref, cairn_reflog_fn cb, void *payload);
 
 /** Kinds of difference. */
-enum cairn_diff_kind { CAIRN_DIFF_ADDED = 1, CAIRN_DIFF_REMOVED = 2, CAIRN_DIFF_MODIFIED = 3 };
+typedef enum cairn_diff_kind {
+    CAIRN_DIFF_ADDED = 1,
+    CAIRN_DIFF_REMOVED = 2,
+    CAIRN_DIFF_MODIFIED = 3
+} cairn_diff_kind;
 
 /** One difference. Borrowed during the callback; old is NULL for ADDED, new for REMOVED. */
 typedef struct cairn_diff_entry {
     const char *table;
-    int kind;                /**< enum cairn_diff_kind */
+    cairn_diff_kind kind;
     const void *key;
     size_t klen;
     const void *old_val;
@@ -574,22 +631,26 @@ typedef struct cairn_diff_entry {
     size_t new_len;
 } cairn_diff_entry;
 
+/** Receives one difference (borrowed during the call). May call cairn.
+ *  @return 0 to go on; anything else stops the diff and is returned as-is. */
+typedef int (*cairn_diff_fn)(const cairn_diff_entry *entry, void *payload);
+
 /** Calls cb for every key whose value differs between two revisions (each may be "WORKING"),
  *  table by table in name order, keys in order; table NULL = every table. A table present in
  *  only one revision reports all its keys. Cost grows with the differences, not the tables.
  *  @return CAIRN_OK, cb's value, errors of cairn_resolve(), CAIRN_ENOTFOUND (no such table in
  *          either revision). */
 CAIRN_API int cairn_diff(cairn_db *db, const char *rev1, const char *rev2, const char *table,
-                         int (*cb)(const cairn_diff_entry *entry, void *payload), void *payload);
+                         cairn_diff_fn cb, void *payload);
 
 /** How cairn_merge() treats keys both sides changed differently. */
-enum cairn_merge_strategy {
+typedef enum cairn_merge_strategy {
     CAIRN_MERGE_FAIL = 0,    /**< report them and change nothing (CAIRN_ECONFLICT) */
     CAIRN_MERGE_OURS = 1,    /**< keep the current branch's state of each */
     CAIRN_MERGE_THEIRS = 2,  /**< take the other side's state of each */
     CAIRN_MERGE_RECORD = 3   /**< keep ours, record them in the table "cairn_conflicts", and
                                   leave the merge uncommitted until they are resolved */
-};
+} cairn_merge_strategy;
 
 /** A key both sides of a merge changed differently (or a table one side dropped and the other
  *  changed: key NULL). Borrowed during the callback; has_* = 0 means absent on that side. */
@@ -608,6 +669,13 @@ typedef struct cairn_conflict {
     size_t theirs_len;
 } cairn_conflict;
 
+/** Receives one conflict (borrowed during the call). From cairn_merge() it runs under the
+ *  writer lock (see "Callbacks" above: writing from it fails with CAIRN_EBUSY; record what to
+ *  do and do it after the merge returns); from cairn_conflicts() it may call cairn.
+ *  @return 0 to go on; anything else stops (a merge then changes nothing) and is returned
+ *          as-is. */
+typedef int (*cairn_conflict_fn)(const cairn_conflict *c, void *payload);
+
 /** What cairn_merge() did. */
 typedef struct cairn_merge_result {
     int up_to_date;          /**< REV was already merged: nothing changed */
@@ -622,18 +690,23 @@ typedef struct cairn_merge_result {
  *  and a merge commit. The working state must have no uncommitted changes. Every conflict is
  *  passed to on_conflict (may be NULL). Merging A into B and B into A gives the same tables when
  *  nothing conflicts.
+ *  @param[out] out          what the merge did (may be NULL); written on success and on
+ *                           CAIRN_ECONFLICT (then out->conflicts counts them), else untouched
+ *  @param[in]  on_conflict  runs under the writer lock (see cairn_conflict_fn); may be NULL
  *  @return CAIRN_OK; CAIRN_ECONFLICT (strategy FAIL with conflicts: nothing changed; or
- *          uncommitted changes); errors of cairn_resolve(); CAIRN_EREADONLY; CAIRN_EIO. */
-CAIRN_API int cairn_merge(cairn_merge_result *out, cairn_db *db, const char *rev, int strategy,
-                          int (*on_conflict)(const cairn_conflict *c, void *payload),
+ *          uncommitted changes); on_conflict's non-zero value (nothing changed); errors of
+ *          cairn_resolve(); CAIRN_EBUSY (called from a callback under the writer lock);
+ *          CAIRN_EREADONLY; CAIRN_EIO. */
+CAIRN_API int cairn_merge(cairn_merge_result *out, cairn_db *db, const char *rev,
+                          cairn_merge_strategy strategy, cairn_conflict_fn on_conflict,
                           void *payload);
 
 /** Calls cb for each conflict recorded by a CAIRN_MERGE_RECORD merge that is not resolved yet.
  *  Resolve one by writing the value wanted into its table and deleting its entry from the
  *  table "cairn_conflicts" (cairn_conflict_resolve() does both); then cairn_commit() makes the
- *  merge commit. */
-CAIRN_API int cairn_conflicts(cairn_db *db, int (*cb)(const cairn_conflict *c, void *payload),
-                              void *payload);
+ *  merge commit. cb may call cairn (cairn_conflict_resolve() included).
+ *  @return CAIRN_OK, cb's non-zero value, CAIRN_ECORRUPT, CAIRN_EIO, CAIRN_ENOMEM. */
+CAIRN_API int cairn_conflicts(cairn_db *db, cairn_conflict_fn cb, void *payload);
 
 /** Resolves one recorded conflict: sets the key in its table to val (NULL: deletes it) and
  *  removes the conflict record, in one atomic write. */
@@ -659,9 +732,9 @@ CAIRN_API int cairn_config_set(cairn_db *db, const char *key, const char *value)
  *  @return CAIRN_OK; CAIRN_EINVAL (not a key line); CAIRN_EREADONLY; CAIRN_EIO. */
 CAIRN_API int cairn_trust_key(cairn_db *db, const char *pub_line);
 
-/** Calls cb with each trusted public key line. */
-CAIRN_API int cairn_trusted_keys(cairn_db *db, int (*cb)(const char *line, void *payload),
-                                 void *payload);
+/** Calls cb with each trusted public key line (a cairn_name_fn: may call cairn).
+ *  @return CAIRN_OK, cb's non-zero value, CAIRN_ECORRUPT, CAIRN_EIO, CAIRN_ENOMEM. */
+CAIRN_API int cairn_trusted_keys(cairn_db *db, cairn_name_fn cb, void *payload);
 
 /* ---------------------------------------------------------------------------------------------
  * Signing keys (Ed25519) for signed commits. docs/FORMAT.md, "Signing keys", gives every byte.
@@ -688,9 +761,12 @@ typedef struct cairn_key_info {
     uint8_t public_key[CAIRN_KEY_PUBLIC_SIZE];
 } cairn_key_info;
 
-/** Flag for cairn_key_generate(): store the secret key without a passphrase. Anyone who can
- *  read NAME.key can then sign as this key; meant for throwaway and test keys only. */
-#define CAIRN_KEY_UNPROTECTED 0x1u
+/** Flags for cairn_key_generate() (an unsigned set of these). */
+typedef enum cairn_key_flag {
+    CAIRN_KEY_UNPROTECTED = 0x1u /**< store the secret key without a passphrase. Anyone who can
+                                      read NAME.key can then sign as this key; meant for
+                                      throwaway and test keys only */
+} cairn_key_flag;
 
 /** Makes a new key pair and writes NAME.key and NAME.pub into dir (created with mode 0700,
  *  parents included, when missing). Each file is written to a temp file, synced, then linked
@@ -710,6 +786,10 @@ typedef struct cairn_key_info {
 CAIRN_API int cairn_key_generate(cairn_key_info *out, const char *dir, const char *name,
                                  const char *passphrase, unsigned flags);
 
+/** Receives one key's public facts (borrowed, valid until the callback returns). May call
+ *  cairn. @return 0 to go on; anything else stops the listing and is returned as-is. */
+typedef int (*cairn_key_fn)(const cairn_key_info *info, void *payload);
+
 /** Calls cb once per key in dir, in name order (bytewise). A key is a regular file NAME.pub
  *  with a valid NAME; other files are skipped. Every NAME.pub is read and checked before the
  *  first call, so a damaged one fails the whole listing (naming the file) rather than
@@ -719,8 +799,7 @@ CAIRN_API int cairn_key_generate(cairn_key_info *out, const char *dir, const cha
  *  @return CAIRN_OK; cb's non-zero value; CAIRN_ECORRUPT (a .pub file is damaged, or holds
  *          another name than its file's); CAIRN_EINVAL (no default directory; dir is not a
  *          directory); CAIRN_EPERM (permission denied); CAIRN_EIO; CAIRN_ENOMEM. */
-CAIRN_API int cairn_key_list(const char *dir, int (*cb)(const cairn_key_info *info, void *payload),
-                             void *payload);
+CAIRN_API int cairn_key_list(const char *dir, cairn_key_fn cb, void *payload);
 
 /** Reads NAME.pub from dir.
  *  @param[out] out  the key's public facts
@@ -778,17 +857,23 @@ CAIRN_API void cairn_signer_close(cairn_signer *signer);
  *          CAIRN_ECONFLICT (another process moved the working root); CAIRN_ENOMEM. */
 CAIRN_API int cairn_checkpoint(cairn_db *db);
 
-#define CAIRN_OPLOG_BATCH 1       /**< a batch of writes */
-#define CAIRN_OPLOG_CHECKPOINT 2  /**< the trees took in every record up to `through` */
-#define CAIRN_OPLOG_BULK 3        /**< a large batch applied to the trees directly */
+/** Kinds of operation log record. */
+typedef enum cairn_oplog_kind {
+    CAIRN_OPLOG_BATCH = 1,       /**< a batch of writes */
+    CAIRN_OPLOG_CHECKPOINT = 2,  /**< the trees took in every record up to `through` */
+    CAIRN_OPLOG_BULK = 3         /**< a large batch applied to the trees directly */
+} cairn_oplog_kind;
 
-#define CAIRN_OP_PUT 1
-#define CAIRN_OP_DELETE 2
-#define CAIRN_OP_CREATE 3         /**< the batch creates a table (when it is missing) */
+/** Kinds of operation within a batch record. */
+typedef enum cairn_op_type {
+    CAIRN_OP_PUT = 1,
+    CAIRN_OP_DELETE = 2,
+    CAIRN_OP_CREATE = 3          /**< the batch creates a table (when it is missing) */
+} cairn_op_type;
 
 /** One operation of a batch record. */
 typedef struct cairn_oplog_op {
-    int type;                /**< CAIRN_OP_* */
+    cairn_op_type type;
     const char *table;
     const void *key;         /**< NULL for CAIRN_OP_CREATE */
     size_t klen;
@@ -800,7 +885,7 @@ typedef struct cairn_oplog_op {
 typedef struct cairn_oplog_record {
     uint64_t seq;            /**< sequence number within the branch's log */
     int64_t time_ns;         /**< when it was logged: ns since the Unix epoch, UTC */
-    int kind;                /**< CAIRN_OPLOG_* */
+    cairn_oplog_kind kind;
     size_t nops;             /**< BATCH: its operations, in (table, key) order */
     const cairn_oplog_op *ops;
     uint64_t through;        /**< CHECKPOINT: the last record it took in */
@@ -810,6 +895,11 @@ typedef struct cairn_oplog_record {
     cairn_id root_record;    /**< CHECKPOINT: the working root it published */
 } cairn_oplog_record;
 
+/** Receives one operation log record (borrowed during the call). Runs under the writer lock
+ *  (see "Callbacks" above: writes from it fail with CAIRN_EBUSY).
+ *  @return 0 to go on; anything else stops the listing and is returned as-is. */
+typedef int (*cairn_oplog_fn)(const cairn_oplog_record *rec, void *payload);
+
 /** Lists the operation log of the checked-out branch in sequence order: retired log segments
  *  (kept by oplog_keep_segments / oplog_keep_seconds) and the live ones. Records with
  *  seq >= since_seq and time_ns within [from_ns, to_ns] (0: unbounded) are passed to cb; a
@@ -818,7 +908,7 @@ typedef struct cairn_oplog_record {
  *          wal_dir); CAIRN_ECORRUPT (a record in the middle of a segment is damaged: named with
  *          its file and offset); CAIRN_EIO; CAIRN_ENOMEM. */
 CAIRN_API int cairn_oplog(cairn_db *db, uint64_t since_seq, int64_t from_ns, int64_t to_ns,
-                          int (*cb)(const cairn_oplog_record *rec, void *payload), void *payload);
+                          cairn_oplog_fn cb, void *payload);
 
 /* ---------------------------------------------------------------------------------------------
  * Maintenance: garbage collection and verification
@@ -836,13 +926,16 @@ CAIRN_API int cairn_oplog(cairn_db *db, uint64_t since_seq, int64_t from_ns, int
  * the db handle.
  * ------------------------------------------------------------------------------------------- */
 
-#define CAIRN_GC_DRY_RUN 0x1u /**< mark and count, delete nothing */
+/** Flags for cairn_gc_options.flags (an unsigned set of these). */
+typedef enum cairn_gc_flag {
+    CAIRN_GC_DRY_RUN = 0x1u /**< mark and count, delete nothing */
+} cairn_gc_flag;
 
 #define CAIRN_GC_OPTIONS_VERSION 1
 /** Options for cairn_gc(). Initialise with CAIRN_GC_OPTIONS_INIT. */
 typedef struct cairn_gc_options {
     unsigned version;        /**< CAIRN_GC_OPTIONS_VERSION */
-    unsigned flags;          /**< CAIRN_GC_* */
+    unsigned flags;          /**< cairn_gc_flag values, or-ed */
     double min_live_fraction;/**< local store: pack files in which the chunks that stay take up
                                   less than this fraction of the bytes are rewritten (their live
                                   chunks copied into the newest pack, then the file deleted), so
@@ -852,6 +945,9 @@ typedef struct cairn_gc_options {
 } cairn_gc_options;
 
 #define CAIRN_GC_OPTIONS_INIT { CAIRN_GC_OPTIONS_VERSION, 0, 0.0 }
+
+/** Sets *out to CAIRN_GC_OPTIONS_INIT, for bindings that cannot use the macro. */
+CAIRN_API void cairn_gc_options_init(cairn_gc_options *out);
 
 /** What cairn_gc() did. Byte counts of the store are of chunk data as stored (after
  *  compression), from the store's own statistics. */
@@ -923,22 +1019,35 @@ typedef struct cairn_verify_problem {
                                   local store, the pack file and offset */
 } cairn_verify_problem;
 
-#define CAIRN_VERIFY_REACHABLE_ONLY 0x1u /**< do not read the chunks nothing reaches */
+/** Receives one problem cairn_verify() found; see cairn_verify_options.on_problem. */
+typedef int (*cairn_verify_problem_fn)(const cairn_verify_problem *problem, void *payload);
+
+/** Flags for cairn_verify_options.flags (an unsigned set of these). */
+typedef enum cairn_verify_flag {
+    CAIRN_VERIFY_REACHABLE_ONLY = 0x1u /**< do not read the chunks nothing reaches */
+} cairn_verify_flag;
 
 #define CAIRN_VERIFY_OPTIONS_VERSION 1
 /** Options for cairn_verify(). Initialise with CAIRN_VERIFY_OPTIONS_INIT. */
 typedef struct cairn_verify_options {
     unsigned version;        /**< CAIRN_VERIFY_OPTIONS_VERSION */
-    unsigned flags;          /**< CAIRN_VERIFY_* */
+    unsigned flags;          /**< cairn_verify_flag values, or-ed */
     size_t max_problems;     /**< problems passed to on_problem; later ones are only counted.
                                   0 = the default, 20 */
     /** Called for each of the first max_problems problems, in the order found (may be NULL). A
-     *  non-zero return stops verification, and cairn_verify() returns it. */
-    int (*on_problem)(const cairn_verify_problem *problem, void *payload);
+     *  non-zero return stops verification, and cairn_verify() returns it as-is. It runs while
+     *  this handle's verify holds its maintenance lock, and for problems in the write-ahead log
+     *  also the writer lock: it must not call cairn_gc() or cairn_verify() on the same handle
+     *  (they would wait for it), and calls that take the writer lock fail with CAIRN_EBUSY
+     *  (see "Callbacks" above); reads are fine. */
+    cairn_verify_problem_fn on_problem;
     void *payload;
 } cairn_verify_options;
 
 #define CAIRN_VERIFY_OPTIONS_INIT { CAIRN_VERIFY_OPTIONS_VERSION, 0, 0, NULL, NULL }
+
+/** Sets *out to CAIRN_VERIFY_OPTIONS_INIT, for bindings that cannot use the macro. */
+CAIRN_API void cairn_verify_options_init(cairn_verify_options *out);
 
 /** What cairn_verify() checked. */
 typedef struct cairn_verify_stats {
@@ -1027,11 +1136,11 @@ CAIRN_API int cairn_db_stats_get(cairn_db_stats *out, cairn_db *db);
  * ------------------------------------------------------------------------------------------- */
 
 /** What the trusted id of a proof names. */
-enum cairn_proof_anchor {
+typedef enum cairn_proof_anchor {
     CAIRN_PROOF_TABLE = 1,   /**< a table's root (cairn_table_root()) */
     CAIRN_PROOF_CATALOG = 2, /**< a catalog root: every table's state (cairn_snapshot_root()) */
     CAIRN_PROOF_COMMIT = 3   /**< a commit id: the commit names the catalog root */
-};
+} cairn_proof_anchor;
 
 /** Makes a proof of key in table. For a snapshot opened at a commit (cairn_snapshot_open_at())
  *  it is anchored at that commit's id (cairn_snapshot_commit()): it carries the commit, which
@@ -1051,7 +1160,7 @@ CAIRN_API int cairn_prove(void **out_proof, size_t *out_len, cairn_table *table,
 
 /** What a valid proof proves. Filled in by cairn_proof_verify(). */
 typedef struct cairn_proof_result {
-    int anchor;              /**< enum cairn_proof_anchor: what the trusted id named */
+    cairn_proof_anchor anchor; /**< what the trusted id named */
     int found;               /**< 1: the key is in the table with `value`; 0: it is absent */
     const void *key;         /**< the key the proof is about; borrowed from the proof bytes,
                                   valid while they are (never NULL, even for the empty key) */
@@ -1175,6 +1284,10 @@ typedef struct cairn_tuple_item {
     size_t len;              /**< BYTES, STRING: length of data */
 } cairn_tuple_item;
 
+/** Receives one decoded element (borrowed during the call). May call cairn.
+ *  @return 0 to go on; anything else stops decoding and is returned as-is. */
+typedef int (*cairn_tuple_fn)(const cairn_tuple_item *item, void *payload);
+
 /** Decodes an encoded tuple, calling cb once per element in order. A NESTED element is reported
  *  when it opens; its members follow with depth + 1, and it ends before the next element of
  *  smaller depth (or at the end of the input). A non-zero return from cb stops decoding and is
@@ -1188,8 +1301,7 @@ typedef struct cairn_tuple_item {
  *  @param[in] cb  called per element, or NULL to only validate
  *  @return CAIRN_OK; CAIRN_EINVAL; CAIRN_ENOMEM (unescaping a payload that holds 0x00 bytes and
  *          is over 128 bytes long needs a buffer); or cb's non-zero value. */
-CAIRN_API int cairn_tuple_decode(const void *data, size_t len,
-                                 int (*cb)(const cairn_tuple_item *item, void *payload),
+CAIRN_API int cairn_tuple_decode(const void *data, size_t len, cairn_tuple_fn cb,
                                  void *payload);
 
 #ifdef __cplusplus

@@ -192,5 +192,45 @@ static void permission_is_not_auth(void)
     CHECK(strcmp(cairn_strerror(CAIRN_EAUTH), cairn_strerror(CAIRN_EPERM)) != 0);
 }
 
+/* ---- initialisers for bindings ---- */
+
+static void option_inits_match_the_macros(void)
+{
+    cairn_open_options o;
+    memset(&o, 0xFF, sizeof o);
+    cairn_open_options_init(&o);
+    CHECK_EQ(o.version, CAIRN_OPEN_OPTIONS_VERSION);
+    CHECK_EQ(o.flags, 0);
+    CHECK_EQ(o.durability, CAIRN_DURABILITY_DEFAULT);
+    CHECK_EQ(o.cache_bytes, 0);
+    CHECK_EQ(o.wal_segment_bytes, 0);
+    CHECK(o.wal_dir == NULL);
+    CHECK_EQ(cairn_open_options_size(), sizeof o);
+    cairn_commit_options c;
+    memset(&c, 0xFF, sizeof c);
+    cairn_commit_options_init(&c);
+    CHECK_EQ(c.version, CAIRN_COMMIT_OPTIONS_VERSION);
+    CHECK(c.message == NULL && c.signer == NULL && c.flags == 0);
+    cairn_gc_options g;
+    memset(&g, 0xFF, sizeof g);
+    cairn_gc_options_init(&g);
+    CHECK_EQ(g.version, CAIRN_GC_OPTIONS_VERSION);
+    CHECK(g.flags == 0 && g.min_live_fraction == 0.0);
+    cairn_verify_options v;
+    memset(&v, 0xFF, sizeof v);
+    cairn_verify_options_init(&v);
+    CHECK_EQ(v.version, CAIRN_VERIFY_OPTIONS_VERSION);
+    CHECK(v.flags == 0 && v.max_problems == 0 && v.on_problem == NULL && v.payload == NULL);
+    cairn_range r;
+    memset(&r, 0xFF, sizeof r);
+    cairn_range_init(&r);
+    CHECK(r.from == NULL && r.to == NULL && r.prefix == NULL && r.from_len == 0);
+    /* an options struct from the function opens a repository like one from the macro */
+    cairn_db *db;
+    o.flags = CAIRN_OPEN_CREATE;
+    CHECK_OK(cairn_open(&db, "mem:", &o));
+    CHECK_OK(cairn_close(db));
+}
+
 TEST_MAIN(walks_return_the_callbacks_value, writer_callbacks_do_not_deadlock,
-          permission_is_not_auth)
+          permission_is_not_auth, option_inits_match_the_macros)

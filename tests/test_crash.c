@@ -63,7 +63,7 @@ static void say(const char *line)
     if (write(pipe_fd, line, n) != (ssize_t)n) _exit(7);
 }
 
-static void on_log(int level, const char *message, void *payload)
+static void on_log(cairn_log_level level, const char *message, void *payload)
 {
     (void)payload;
     if (level == CAIRN_LOG_DEBUG && strstr(message, "checkpoint") && strstr(message, "starting"))

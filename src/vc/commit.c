@@ -240,7 +240,9 @@ static int report(const cairn_id *id, const commit *c, void *payload)
     info.committer = c->committer;
     info.commit_time = c->commit_time;
     info.message = c->message;
-    TRY(sig_status(s->db, c, &info.signature, info.signer));
+    int status;
+    TRY(sig_status(s->db, c, &status, info.signer));
+    info.signature = (cairn_sig_status)status;
     return s->cb(&info, s->payload);
 }
 

@@ -470,11 +470,12 @@ out:
     return rc;
 }
 
-int cairn_merge(cairn_merge_result *out, cairn_db *db, const char *rev, int strategy,
+int cairn_merge(cairn_merge_result *out, cairn_db *db, const char *rev,
+                cairn_merge_strategy strategy,
                 int (*on_conflict)(const cairn_conflict *, void *), void *payload)
 {
     FAIL_IF(db->r.readonly, CAIRN_EREADONLY, "repository %s was opened read-only", db->r.url);
-    FAIL_IF(strategy < CAIRN_MERGE_FAIL || strategy > CAIRN_MERGE_RECORD, CAIRN_EINVAL,
+    FAIL_IF((int)strategy < CAIRN_MERGE_FAIL || (int)strategy > CAIRN_MERGE_RECORD, CAIRN_EINVAL,
             "unknown merge strategy %d", strategy);
     cairn_merge_result res;
     memset(&res, 0, sizeof res);
@@ -485,7 +486,7 @@ int cairn_merge(cairn_merge_result *out, cairn_db *db, const char *rev, int stra
         db_exclusive_end(db);
     }
     if (m.stop) return m.stop; /* on_conflict's own value and message, untouched */
-    if (out && rc == CAIRN_OK) *out = res;
+    if (out && (rc == CAIRN_OK || rc == CAIRN_ECONFLICT)) *out = res; /* conflicts counted */
     return rc;
 }
 
