@@ -228,8 +228,14 @@ CAIRN_API size_t cairn_open_options_size(void);
 CAIRN_API int cairn_open(cairn_db **out, const char *url, const cairn_open_options *opts);
 
 /** Makes everything written so far durable, releases the writer lock and frees the handle.
- *  Tables, snapshots, cursors and batches of this db must be closed first.
- *  @return CAIRN_OK, or the first error met while flushing (the handle is freed regardless). */
+ *  Tables, snapshots, cursors and batches of this db must be closed first. Open snapshots and
+ *  cursors are detected: the call then does nothing at all (no flush, nothing freed) and fails
+ *  with CAIRN_EBUSY, its message naming how many of each are open; the handle stays open and
+ *  usable, so close them and call cairn_close() again. (Table handles and batches are not
+ *  counted: closing or freeing them after the db is undefined.) Accepts NULL.
+ *  @return CAIRN_OK; CAIRN_EBUSY (snapshots or cursors still open, or called from a callback
+ *          under the writer lock: the handle is not closed); else the first error met while
+ *          flushing (CAIRN_EIO, CAIRN_ENOSPC...), and the handle is freed regardless. */
 CAIRN_API int cairn_close(cairn_db *db);
 
 /* ---------------------------------------------------------------------------------------------

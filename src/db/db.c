@@ -353,6 +353,14 @@ int cairn_open_store(cairn_db **out, cairn_store *store, const cairn_open_option
 int cairn_close(cairn_db *db)
 {
     if (!db) return CAIRN_OK;
+    unsigned ns = atomic_load_explicit(&db->open_snapshots, memory_order_acquire);
+    unsigned nc = atomic_load_explicit(&db->open_cursors, memory_order_acquire);
+    /* freeing under them would leave them reading freed memory: refuse, and stay usable */
+    FAIL_IF(ns || nc, CAIRN_EBUSY,
+            "cannot close %s: %u snapshot(s) and %u cursor(s) of it are still open; close them "
+            "(cairn_snapshot_close, cairn_cursor_close), then close the repository again; the "
+            "handle is still open and usable", db->r.url, ns, nc);
+    DB_NOT_IN_CALLBACK(db, "cairn_close");
     int rc = working_close(db);
     if (!db->r.readonly) {
         int frc = cs_flush(&db->r.cs);
@@ -381,6 +389,7 @@ cairn_snapshot *snapshot_new(cairn_db *db, const rview *rv)
     s->rv = *rv;
     s->v = rv->v;
     pthread_mutex_init(&s->mu, NULL);
+    atomic_fetch_add_explicit(&db->open_snapshots, 1, memory_order_relaxed);
     return s;
 }
 
@@ -400,6 +409,7 @@ int cairn_snapshot_open(cairn_snapshot **out, cairn_db *db)
 void cairn_snapshot_close(cairn_snapshot *snap)
 {
     if (!snap) return;
+    atomic_fetch_sub_explicit(&snap->db->open_snapshots, 1, memory_order_relaxed);
     rview_release(&snap->rv);
     version_release(snap->mat);
     pthread_mutex_destroy(&snap->mu);

@@ -56,6 +56,8 @@ struct cairn_db {
     pins *pins;              /* a reader of a local store: the versions it pins for gc */
     pthread_mutex_t pinmu;   /* held from listing the live versions to writing them, so that an
                                 older list never overwrites a newer one (then livemu inside) */
+    atomic_uint open_snapshots; /* cairn_close() refuses while any of these is open */
+    atomic_uint open_cursors;
 };
 
 struct cairn_table {

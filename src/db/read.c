@@ -267,6 +267,7 @@ int cairn_cursor_open(cairn_cursor **out, cairn_table *t, const cairn_snapshot *
         free(c);
         return rc;
     }
+    atomic_fetch_add_explicit(&t->db->open_cursors, 1, memory_order_relaxed);
     *out = c;
     return CAIRN_OK;
 }
@@ -274,6 +275,7 @@ int cairn_cursor_open(cairn_cursor **out, cairn_table *t, const cairn_snapshot *
 void cairn_cursor_close(cairn_cursor *c)
 {
     if (!c) return;
+    atomic_fetch_sub_explicit(&c->table->db->open_cursors, 1, memory_order_relaxed);
     if (c->has_tree) tc_dispose(&c->tc);
     bounds_dispose(&c->b);
     cairn_buf_dispose(&c->kbuf);
