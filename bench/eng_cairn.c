@@ -146,7 +146,7 @@ static int cdb_scan(void *h, bench_scan_fn cb, void *payload)
     while (!stop && (rc = cairn_cursor_next(cur)) == CAIRN_OK) {
         const void *k, *v;
         size_t klen, vlen;
-        if ((rc = cairn_cursor_get(cur, &k, &klen, &v, &vlen)) != CAIRN_OK)
+        if ((rc = cairn_cursor_get(&k, &klen, &v, &vlen, cur)) != CAIRN_OK)
             break;
         stop = cb(k, klen, v, vlen, payload);
     }

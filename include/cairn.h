@@ -53,7 +53,8 @@ extern "C" {
 #define CAIRN_VERSION_MINOR 1
 #define CAIRN_VERSION_PATCH 0
 
-/** @return the library version as "MAJOR.MINOR.PATCH"; a static string. */
+/** @return the version of the library linked in (which may differ from this header's macros)
+ *  as "MAJOR.MINOR.PATCH", from the build; a static string. */
 CAIRN_API const char *cairn_version(void);
 
 /** Status codes. Every failing call returns one of these (negative) and sets the thread's
@@ -122,7 +123,8 @@ CAIRN_API void cairn_free(void *ptr);
  * ------------------------------------------------------------------------------------------- */
 
 #define CAIRN_ID_SIZE 32
-#define CAIRN_ID_HEX_SIZE 65 /* 64 hex digits and a NUL */
+#define CAIRN_ID_HEX_SIZE 65 /**< 64 hex digits and a NUL */
+#define CAIRN_KEY_FINGERPRINT_SIZE 17u /**< a signing key's fingerprint: 16 hex digits and a NUL */
 
 typedef struct cairn_id {
     uint8_t bytes[CAIRN_ID_SIZE];
@@ -140,15 +142,20 @@ CAIRN_API void cairn_id_to_hex(char out[CAIRN_ID_HEX_SIZE], const cairn_id *id);
 CAIRN_API int cairn_id_from_hex(cairn_id *out, const char *hex);
 
 /* ---------------------------------------------------------------------------------------------
- * Limits (also as functions, for bindings)
+ * Limits (also as functions, for bindings). One pattern for every constant: CAIRN_<THING>_LEN_MAX
+ * is the most bytes a variable-length thing may have (without any NUL); CAIRN_<THING>_SIZE is
+ * the bytes of a fixed-size thing, and for text (hex, fingerprints) the size of a buffer that
+ * holds it with its NUL.
  * ------------------------------------------------------------------------------------------- */
 
-#define CAIRN_MAX_KEY_SIZE 4096u          /**< bytes; keys may be empty */
-#define CAIRN_MAX_VALUE_SIZE (1u << 20)   /**< bytes (1 MiB) */
-#define CAIRN_MAX_TABLE_NAME 200u         /**< bytes of a table name */
+#define CAIRN_KEY_LEN_MAX 4096u          /**< bytes of a key; keys may be empty */
+#define CAIRN_VALUE_LEN_MAX (1u << 20)   /**< bytes of a value (1 MiB) */
+#define CAIRN_TABLE_NAME_LEN_MAX 200u    /**< bytes of a table name */
 
-CAIRN_API size_t cairn_max_key_size(void);
-CAIRN_API size_t cairn_max_value_size(void);
+/** @return CAIRN_KEY_LEN_MAX, CAIRN_VALUE_LEN_MAX, CAIRN_TABLE_NAME_LEN_MAX. */
+CAIRN_API size_t cairn_key_len_max(void);
+CAIRN_API size_t cairn_value_len_max(void);
+CAIRN_API size_t cairn_table_name_len_max(void);
 
 /* ---------------------------------------------------------------------------------------------
  * Repository
@@ -281,7 +288,7 @@ typedef enum cairn_table_flag {
                                      version without it return CAIRN_ENOTFOUND) */
 } cairn_table_flag;
 
-/** Opens a table by name. Names are 1..CAIRN_MAX_TABLE_NAME bytes of UTF-8 without control
+/** Opens a table by name. Names are 1..CAIRN_TABLE_NAME_LEN_MAX bytes of UTF-8 without control
  *  characters or '/'.
  *  @param[out] out    caller closes with cairn_table_close(), before cairn_close()
  *  @param[in]  flags  0, CAIRN_TABLE_CREATE, CAIRN_TABLE_CREATE|CAIRN_TABLE_DEFER (these need a
@@ -394,10 +401,12 @@ CAIRN_API int cairn_cursor_prev(cairn_cursor *cur);
 CAIRN_API int cairn_cursor_seek(cairn_cursor *cur, const void *key, size_t klen);
 
 /** The entry under the cursor. Pointers are borrowed, valid until the cursor moves or closes.
- *  Any output may be NULL when not wanted.
+ *  Any output may be NULL when not wanted; none is written on failure.
+ *  @param[out] out_key, out_klen  the key and its length
+ *  @param[out] out_val, out_vlen  the value and its length
  *  @return CAIRN_OK, or CAIRN_ESTATE when the cursor is not positioned. */
-CAIRN_API int cairn_cursor_get(const cairn_cursor *cur, const void **key, size_t *klen,
-                               const void **val, size_t *vlen);
+CAIRN_API int cairn_cursor_get(const void **out_key, size_t *out_klen, const void **out_val,
+                               size_t *out_vlen, const cairn_cursor *cur);
 
 /** Closes a cursor and releases what it pinned. */
 CAIRN_API void cairn_cursor_close(cairn_cursor *cur);
@@ -495,7 +504,7 @@ typedef struct cairn_commit_info {
     int64_t commit_time;
     const char *message;
     cairn_sig_status signature;
-    char signer[17];         /**< fingerprint of the signing key; "" when unsigned */
+    char signer[CAIRN_KEY_FINGERPRINT_SIZE]; /**< the signing key's fingerprint; "" unsigned */
 } cairn_commit_info;
 
 typedef struct cairn_signer cairn_signer; /* a loaded signing key: see cairn_signer_open() */
@@ -750,20 +759,20 @@ CAIRN_API int cairn_trusted_keys(cairn_db *db, cairn_name_fn cb, void *payload);
  * from a passphrase by Argon2id, mode 0600). Every call below takes the directory as `dir`;
  * NULL means the default: $CAIRN_HOME/keys, or $HOME/.cairn/keys when CAIRN_HOME is not set.
  *
- * Names are 1..CAIRN_KEY_NAME_MAX characters of [A-Za-z0-9._-], not starting with '.' or '-'.
+ * Names are 1..CAIRN_KEY_NAME_LEN_MAX characters of [A-Za-z0-9._-], not starting with '.' or '-'.
  * A key's fingerprint is the first 16 hex digits of the SHA-256 of its 32-byte public key.
  * Loading a secret key (cairn_signer_open, cairn_key_check_passphrase) costs one Argon2id
  * derivation: about a tenth of a second and 64 MiB with the default limits.
  * ------------------------------------------------------------------------------------------- */
 
-#define CAIRN_KEY_NAME_MAX 64u       /**< characters of a key name */
-#define CAIRN_KEY_PUBLIC_SIZE 32u    /**< bytes of an Ed25519 public key */
-#define CAIRN_KEY_FINGERPRINT_LEN 16u/**< hex digits of a fingerprint */
+#define CAIRN_KEY_NAME_LEN_MAX 64u     /**< characters (bytes) of a key name */
+#define CAIRN_KEY_PUBLIC_SIZE 32u      /**< bytes of an Ed25519 public key */
+#define CAIRN_KEY_SIGNATURE_SIZE 64u   /**< bytes of an Ed25519 signature */
 
 /** The public facts about a key. */
 typedef struct cairn_key_info {
-    char name[CAIRN_KEY_NAME_MAX + 1];                 /**< NUL-terminated */
-    char fingerprint[CAIRN_KEY_FINGERPRINT_LEN + 1];   /**< 16 lowercase hex digits, NUL */
+    char name[CAIRN_KEY_NAME_LEN_MAX + 1];          /**< NUL-terminated */
+    char fingerprint[CAIRN_KEY_FINGERPRINT_SIZE];  /**< 16 lowercase hex digits, NUL */
     uint8_t public_key[CAIRN_KEY_PUBLIC_SIZE];
 } cairn_key_info;
 
@@ -1173,7 +1182,7 @@ typedef struct cairn_proof_result {
     size_t key_len;
     const void *value;       /**< found: the value, borrowed from the proof bytes; else NULL */
     size_t value_len;
-    char table[CAIRN_MAX_TABLE_NAME + 1]; /**< the table's name, NUL-terminated (catalog and
+    char table[CAIRN_TABLE_NAME_LEN_MAX + 1]; /**< the table's name, NUL-terminated (catalog and
                                   commit anchors); "" for a table anchor */
     cairn_id commit;         /**< commit anchor: the commit id; else all zero */
     const void *commit_data; /**< commit anchor: the commit's bytes (their SHA-256 is its id),
@@ -1274,7 +1283,7 @@ CAIRN_API int cairn_tuple_end_nested(cairn_tuple *tuple);
  *  @return the bytes, borrowed, valid until the tuple is next changed, reset or freed; never
  *          NULL for a complete tuple (the empty tuple gives a valid pointer and length 0);
  *          NULL while a nested tuple is open (an incomplete tuple is no valid key). */
-CAIRN_API const void *cairn_tuple_data(const cairn_tuple *tuple, size_t *out_len);
+CAIRN_API const void *cairn_tuple_data(size_t *out_len, const cairn_tuple *tuple);
 
 /** One decoded element. Fields that do not belong to its type are 0 (NULL). */
 typedef struct cairn_tuple_item {

@@ -112,7 +112,7 @@ static void walks_return_the_callbacks_value(void)
     CHECK_OK(cairn_tuple_new(&tu));
     CHECK_OK(cairn_tuple_add_int(tu, 7));
     size_t tlen;
-    const void *tdata = cairn_tuple_data(tu, &tlen);
+    const void *tdata = cairn_tuple_data(&tlen, tu);
     for (size_t i = 0; i < sizeof values / sizeof values[0]; i++) {
         stop_with = values[i];
         cairn_id head;
@@ -232,6 +232,79 @@ static void close_refuses_while_snapshots_or_cursors_are_open(void)
     CHECK_OK(cairn_close(db));
 }
 
+/* ---- no output is written on failure ---- */
+
+#define POISON 0xA5
+
+static bool poisoned(const void *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (((const uint8_t *)p)[i] != POISON) return false;
+    return true;
+}
+
+/* expr must fail with code and leave the object o untouched. */
+#define CHECK_UNTOUCHED(o, expr, code)                                                             \
+    do {                                                                                           \
+        memset(&(o), POISON, sizeof(o));                                                           \
+        CHECK_RC((expr), (code));                                                                  \
+        CHECK_MSG(poisoned(&(o), sizeof(o)), "%s wrote its output on failure", #expr);            \
+    } while (0)
+
+static void outputs_untouched_on_failure(void)
+{
+    cairn_db *db = walkable();
+    cairn_table *t;
+    CHECK_OK(cairn_table_open(&t, db, "t", 0));
+    void *val;
+    size_t len;
+    CHECK_UNTOUCHED(val, cairn_get(&val, &len, t, NULL, "nope", 4), CAIRN_ENOTFOUND);
+    CHECK_UNTOUCHED(len, cairn_get(&val, &len, t, NULL, "nope", 4), CAIRN_ENOTFOUND);
+    cairn_id id;
+    CHECK_UNTOUCHED(id, cairn_resolve(&id, db, "no-such-branch"), CAIRN_ENOTFOUND);
+    CHECK_UNTOUCHED(id, cairn_resolve(&id, db, "HEAD~9"), CAIRN_ENOTFOUND);
+    CHECK_UNTOUCHED(id, cairn_id_from_hex(&id, "12zz"), CAIRN_EINVAL);
+    CHECK_UNTOUCHED(id, commit_msg(db, "nothing changed", &id), CAIRN_EINVAL);
+    cairn_table *missing;
+    CHECK_UNTOUCHED(missing, cairn_table_open(&missing, db, "missing", 0), CAIRN_ENOTFOUND);
+    cairn_table *named;
+    CHECK_OK(cairn_table_open(&named, db, "missing", CAIRN_TABLE_NAMEONLY));
+    CHECK_UNTOUCHED(id, cairn_table_root(&id, named, NULL), CAIRN_ENOTFOUND);
+    uint64_t n;
+    CHECK_UNTOUCHED(n, cairn_count(&n, named, NULL, NULL), CAIRN_ENOTFOUND);
+    cairn_table_stats ts;
+    CHECK_UNTOUCHED(ts, cairn_table_stats_get(&ts, named, NULL), CAIRN_ENOTFOUND);
+    void *proof;
+    CHECK_UNTOUCHED(proof, cairn_prove(&proof, &len, named, NULL, "k", 1), CAIRN_ENOTFOUND);
+    cairn_cursor *cur;
+    CHECK_UNTOUCHED(cur, cairn_cursor_open(&cur, named, NULL, NULL), CAIRN_ENOTFOUND);
+    cairn_table_close(named);
+    cairn_snapshot *snap;
+    CHECK_UNTOUCHED(snap, cairn_snapshot_open_at(&snap, db, "nope"), CAIRN_ENOTFOUND);
+    char *str;
+    CHECK_UNTOUCHED(str, cairn_config_get(&str, db, "commit.require_signature"), CAIRN_ENOTFOUND);
+    const void *k;
+    CHECK_OK(cairn_cursor_open(&cur, t, NULL, NULL));
+    CHECK_UNTOUCHED(k, cairn_cursor_get(&k, NULL, NULL, NULL, cur), CAIRN_ESTATE);
+    cairn_cursor_close(cur);
+    cairn_key_info ki;
+    CHECK_UNTOUCHED(ki, cairn_key_public(&ki, test_tmpdir(), "nobody"), CAIRN_ENOTFOUND);
+    CHECK_UNTOUCHED(ki, cairn_key_parse_public(&ki, "cairn-ed25519 00 x"), CAIRN_EINVAL);
+    CHECK_UNTOUCHED(ki, cairn_key_generate(&ki, test_tmpdir(), "-bad", NULL,
+                                           CAIRN_KEY_UNPROTECTED), CAIRN_EINVAL);
+    cairn_signer *sg;
+    CHECK_UNTOUCHED(sg, cairn_signer_open(&sg, test_tmpdir(), "nobody", NULL), CAIRN_ENOTFOUND);
+    cairn_proof_result pr;
+    CHECK_UNTOUCHED(pr, cairn_proof_verify(&pr, "junk", 4, &id), CAIRN_EAUTH);
+    cairn_merge_result mr;
+    CHECK_UNTOUCHED(mr, cairn_merge(&mr, db, "nope", CAIRN_MERGE_OURS, NULL, NULL),
+                    CAIRN_ENOTFOUND);
+    cairn_db *other;
+    CHECK_UNTOUCHED(other, cairn_open(&other, "/nonexistent/repo", NULL), CAIRN_ENOTFOUND);
+    cairn_table_close(t);
+    CHECK_OK(cairn_close(db));
+}
+
 /* ---- initialisers for bindings ---- */
 
 static void option_inits_match_the_macros(void)
@@ -274,4 +347,4 @@ static void option_inits_match_the_macros(void)
 
 TEST_MAIN(walks_return_the_callbacks_value, writer_callbacks_do_not_deadlock,
           permission_is_not_auth, close_refuses_while_snapshots_or_cursors_are_open,
-          option_inits_match_the_macros)
+          outputs_untouched_on_failure, option_inits_match_the_macros)

@@ -63,7 +63,7 @@ static bool entry_is(cairn_cursor *c, const model *m, int t, int k)
 {
     const void *key, *val;
     size_t kl, vl;
-    if (cairn_cursor_get(c, &key, &kl, &val, &vl) != CAIRN_OK) return false;
+    if (cairn_cursor_get(&key, &kl, &val, &vl, c) != CAIRN_OK) return false;
     char want[8];
     key_of(want, k);
     return kl == strlen(want) && memcmp(key, want, kl) == 0 && vl == strlen(m->val[t][k]) &&

@@ -172,8 +172,9 @@ void cairn_diag(int level, const char *fmt, ...)
     fn(level, msg, atomic_load(&log_payload));
 }
 
-const char *cairn_version(void) { return "0.1.0"; }
+const char *cairn_version(void) { return CAIRN_BUILD_VERSION; } /* CMake's project version */
 void cairn_free(void *ptr) { free(ptr); }
 size_t cairn_id_size(void) { return CAIRN_ID_SIZE; }
-size_t cairn_max_key_size(void) { return CAIRN_MAX_KEY_SIZE; }
-size_t cairn_max_value_size(void) { return CAIRN_MAX_VALUE_SIZE; }
+size_t cairn_key_len_max(void) { return CAIRN_KEY_LEN_MAX; }
+size_t cairn_value_len_max(void) { return CAIRN_VALUE_LEN_MAX; }
+size_t cairn_table_name_len_max(void) { return CAIRN_TABLE_NAME_LEN_MAX; }

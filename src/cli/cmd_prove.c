@@ -104,9 +104,9 @@ int cmd_prove(const cli_args *a)
     if (!o.path && isatty(STDOUT_FILENO))
         return cli_err(EXIT_USAGE, "a proof is binary and standard output is a terminal: give "
                                    "-o FILE, or redirect standard output");
-    if (strlen(a->pos[1]) > cairn_max_key_size())
+    if (strlen(a->pos[1]) > cairn_key_len_max())
         return cli_err(EXIT_FAIL, "key of %zu bytes is over the %zu byte limit",
-                       strlen(a->pos[1]), cairn_max_key_size());
+                       strlen(a->pos[1]), cairn_key_len_max());
     cairn_db *db;
     int code = cli_open(&db, a, false);
     if (code != EXIT_OK) return code;

@@ -691,11 +691,11 @@ int kv_table_root_for_write(cairn_db *db, const version *base, const char *name,
 
 int kv_check_sizes(const cairn_table *t, size_t klen, const size_t *vlen)
 {
-    FAIL_IF(klen > CAIRN_MAX_KEY_SIZE, CAIRN_EINVAL,
+    FAIL_IF(klen > CAIRN_KEY_LEN_MAX, CAIRN_EINVAL,
             "table '%s': key of %zu bytes is over the %u byte limit", t->name, klen,
-            CAIRN_MAX_KEY_SIZE);
-    FAIL_IF(vlen && *vlen > CAIRN_MAX_VALUE_SIZE, CAIRN_EINVAL,
+            CAIRN_KEY_LEN_MAX);
+    FAIL_IF(vlen && *vlen > CAIRN_VALUE_LEN_MAX, CAIRN_EINVAL,
             "table '%s': value of %zu bytes is over the %u byte limit", t->name, *vlen,
-            CAIRN_MAX_VALUE_SIZE);
+            CAIRN_VALUE_LEN_MAX);
     return CAIRN_OK;
 }

@@ -15,9 +15,9 @@
 #include "base/base.h"
 #include "repo/commit.h"
 
-#define KEY_NAME_MAX CAIRN_KEY_NAME_MAX
+#define KEY_NAME_MAX CAIRN_KEY_NAME_LEN_MAX
 #define KEY_SECRET_SIZE 64          /* libsodium's Ed25519 secret key: 32-byte seed, public key */
-#define KEY_FPR_LEN CAIRN_KEY_FINGERPRINT_LEN
+#define KEY_FPR_LEN (CAIRN_KEY_FINGERPRINT_SIZE - 1)
 
 /* The secret key file (.key): docs/FORMAT.md, "Secret key file". */
 #define KEYFILE_MAGIC "CAIRNKEY"

@@ -30,7 +30,7 @@ int node_check(const uint8_t *p, size_t len)
     for (uint32_t i = 0; i < count; i++) {
         uint32_t e = node_off(koff, wide, i);
         FAIL_IF(e < prev, CAIRN_ECORRUPT, "tree node key offsets decrease at entry %u", i);
-        FAIL_IF(e - prev > CAIRN_MAX_KEY_SIZE, CAIRN_ECORRUPT,
+        FAIL_IF(e - prev > CAIRN_KEY_LEN_MAX, CAIRN_ECORRUPT,
                 "tree node entry %u has a key of %u bytes, over the limit", i, e - prev);
         prev = e;
     }
@@ -40,7 +40,7 @@ int node_check(const uint8_t *p, size_t len)
         for (uint32_t i = 0; i < count; i++) {
             uint32_t e = node_off(voff, wide, i);
             FAIL_IF(e < prev, CAIRN_ECORRUPT, "tree node value offsets decrease at entry %u", i);
-            FAIL_IF(e - prev > CAIRN_MAX_VALUE_SIZE, CAIRN_ECORRUPT,
+            FAIL_IF(e - prev > CAIRN_VALUE_LEN_MAX, CAIRN_ECORRUPT,
                     "tree node entry %u has a value of %u bytes, over the limit", i, e - prev);
             prev = e;
         }
