@@ -412,17 +412,27 @@ CAIRN_API int cairn_cursor_get(const void **out_key, size_t *out_klen, const voi
 CAIRN_API void cairn_cursor_close(cairn_cursor *cur);
 
 /* ---------------------------------------------------------------------------------------------
- * Writes. Each call below is atomic and durable on return (fsync of data, then of the root).
+ * Writes. Each call below is atomic. A write (a put, a delete, a batch) becomes one record of
+ * the checked-out branch's write-ahead log (DIR/wal/BRANCH/ for a local repository), appended
+ * with group commit: concurrent writers share one write and one fsync. In durable mode (the
+ * default: cairn_durability) the call returns once the record is fsynced; in relaxed mode once
+ * it is written (a background thread fsyncs every sync_interval_ms). Either way readers see the
+ * write as soon as the call returns, from memory (the memtable) merged over the trees; a
+ * checkpoint (cairn_checkpoint(), in the background when the memtable outgrows memtable_bytes,
+ * and before commit, checkout, merge and close) moves logged writes into the trees and
+ * publishes a new working root. After a crash, opening replays the log. Without a log ("mem:",
+ * or another store without wal_dir) each write goes to the trees and is published at once.
  * ------------------------------------------------------------------------------------------- */
 
-/** Inserts or replaces one entry.
+/** Inserts or replaces one entry, with the repository's default durability.
  *  @return CAIRN_OK; CAIRN_EINVAL (key or value over the limits); CAIRN_EREADONLY; CAIRN_ENOTFOUND
- *          (the table was dropped); CAIRN_EIO; CAIRN_ENOSPC; CAIRN_ENOMEM. */
+ *          (the table was dropped); CAIRN_EBUSY (called from a callback that runs under the
+ *          writer lock: see "Callbacks"); CAIRN_EIO; CAIRN_ENOSPC; CAIRN_ENOMEM. */
 CAIRN_API int cairn_put(cairn_table *table, const void *key, size_t klen,
                         const void *val, size_t vlen);
 
 /** Removes one entry; removing an absent key succeeds and changes nothing.
- *  @return as cairn_put(). */
+ *  @return as cairn_put(); CAIRN_EBUSY from a callback under the writer lock. */
 CAIRN_API int cairn_delete(cairn_table *table, const void *key, size_t klen);
 
 typedef struct cairn_batch cairn_batch;
