@@ -673,7 +673,7 @@ static int set_table_root(cairn_db *db, const char *name, const cairn_id *root)
     pthread_mutex_lock(&db->wmu);
     version *base = db_current(db);
     table_change ch = { name, false, *root };
-    int rc = db_commit(db, base, &ch, 1);
+    int rc = db_apply_changes(db, base, &ch, 1);
     version_release(base);
     pthread_mutex_unlock(&db->wmu);
     return rc;

@@ -2,8 +2,8 @@
  * batch.c - atomic multi-table batches. Operations are copied into an arena of large blocks (no
  * reallocation moves them), then at commit sorted by (table, key, order of arrival) with a
  * quicksort keyed on the first eight key bytes, de-duplicated (the last operation on a key
- * wins), applied to each table's tree as one sorted edit, and published with one catalog commit:
- * all or nothing.
+ * wins), applied to each table's tree as one sorted edit, and published with one catalog change
+ * (db_apply_changes): all or nothing.
  */
 #include <stdlib.h>
 
@@ -338,7 +338,7 @@ static int commit_bulk(cairn_batch *b)
         if (rc == CAIRN_OK && changed) nch++;
         from = to;
     }
-    if (rc == CAIRN_OK && nch > 0) rc = db_commit(db, base, changes, nch);
+    if (rc == CAIRN_OK && nch > 0) rc = db_apply_changes(db, base, changes, nch);
     if (rc == CAIRN_OK && nch > 0) { /* for the operation log */
         version *now = db_current(db);
         walrec_bulk wb = { b->n, base->rec.catalog, now->rec.catalog };

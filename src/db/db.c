@@ -1,6 +1,7 @@
 /*
- * db.c - opening and closing a repository handle, versions and snapshots, table handles, the
- * catalog commit that every write ends in, and statistics.
+ * db.c - opening and closing a repository handle, versions and snapshots, table handles,
+ * applying catalog changes (what every write that reaches the trees ends in; not a
+ * version-control commit, which is vc/commit.c's), and statistics.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -272,8 +273,7 @@ static void db_free(cairn_db *db)
     free(db);
 }
 
-static int db_open_common(cairn_db **out, const char *url, cairn_store *store,
-                          const cairn_open_options *opts)
+int db_open(cairn_db **out, const char *url, cairn_store *store, const cairn_open_options *opts)
 {
     cairn_db *db = cairn_calloc(1, sizeof *db);
     if (!db) {
@@ -314,7 +314,6 @@ static int db_open_common(cairn_db **out, const char *url, cairn_store *store,
         if (rc == CAIRN_OK) rc = version_load(db, &db->cur, &rec_id, &rec);
     }
     if (rc == CAIRN_OK) rc = working_open(db, opts);
-    if (rc == CAIRN_OK && !db->r.readonly) rc = db_complete_commit(db);
     /* A reader may race a writer's checkpoint (which retires log segments after moving the
      * working root): read the working root again and retry. */
     for (int tries = 0; rc < 0 && db->r.readonly && db->cur && tries < 3; tries++) {
@@ -324,30 +323,21 @@ static int db_open_common(cairn_db **out, const char *url, cairn_store *store,
     }
     if (rc == CAIRN_OK && db->r.readonly) rc = db_pin_reader(db);
     if (rc < 0) {
-        int code = cairn_error_last()->code;
-        char msg[1024];
-        snprintf(msg, sizeof msg, "%s", cairn_error_last()->message);
-        working_close(db);
-        db_free(db);
-        return cairn_error_set(code, "%s", msg);
+        db_discard(db);
+        return rc;
     }
     *out = db;
     return CAIRN_OK;
 }
 
-int cairn_open(cairn_db **out, const char *url, const cairn_open_options *opts)
+void db_discard(cairn_db *db)
 {
-    FAIL_IF(!out || !url, CAIRN_EINVAL, "cairn_open: out and url are required");
-    return db_open_common(out, url, NULL, opts);
-}
-
-int cairn_open_store(cairn_db **out, cairn_store *store, const cairn_open_options *opts)
-{
-    if (!out || !store) {
-        if (store) store->close(store);
-        return ERR(CAIRN_EINVAL, "cairn_open_store: out and store are required");
-    }
-    return db_open_common(out, NULL, store, opts);
+    int code = cairn_error_last()->code;
+    char msg[1024];
+    snprintf(msg, sizeof msg, "%s", cairn_error_last()->message);
+    working_close(db);
+    db_free(db);
+    cairn_error_set(code, "%s", msg); /* the error that made the caller give up, not close's */
 }
 
 int cairn_close(cairn_db *db)
@@ -435,7 +425,7 @@ static int count_table(const char *name, void *payload)
     return CAIRN_OK;
 }
 
-/* ---- the catalog commit ---- */
+/* ---- applying catalog changes ---- */
 
 static int change_cmp(const void *a, const void *b)
 {
@@ -467,7 +457,7 @@ int db_catalog_apply(cairn_db *db, const version *base, table_change *changes, s
     qsort(changes, n, sizeof *changes, change_cmp);
     tree_edit *edits = cairn_calloc(n ? n : 1, sizeof *edits);
     cairn_buf *descs = cairn_calloc(n ? n : 1, sizeof *descs);
-    int rc = edits && descs ? CAIRN_OK : ERR(CAIRN_ENOMEM, "out of memory committing");
+    int rc = edits && descs ? CAIRN_OK : ERR(CAIRN_ENOMEM, "out of memory applying catalog changes");
     for (size_t i = 0; rc == CAIRN_OK && i < n; i++) {
         edits[i].key = (const uint8_t *)changes[i].name;
         edits[i].klen = (uint32_t)strlen(changes[i].name);
@@ -487,7 +477,7 @@ int db_catalog_apply(cairn_db *db, const version *base, table_change *changes, s
     return rc;
 }
 
-int db_commit(cairn_db *db, version *base, table_change *changes, size_t n)
+int db_apply_changes(cairn_db *db, version *base, table_change *changes, size_t n)
 {
     FAIL_IF(db->r.readonly, CAIRN_EREADONLY, "repository %s was opened read-only", db->r.url);
     rootrec rec;
@@ -574,7 +564,7 @@ int cairn_table_drop(cairn_db *db, const char *name)
         rc = ERR(CAIRN_ENOTFOUND, "table '%s' does not exist in %s", name, db->r.url);
     } else {
         table_change ch = { name, true, { { 0 } } };
-        rc = db_commit(db, base, &ch, 1);
+        rc = db_apply_changes(db, base, &ch, 1);
     }
     version_release(base);
     db_exclusive_end(db);

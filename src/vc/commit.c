@@ -8,7 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "db/db.h"
+#include "vc/vc.h"
 #include "repo/history.h"
 #include "repo/refs.h"
 #include "vc/sig.h"
@@ -101,7 +101,7 @@ static int fill_commit(commit *c, const cairn_commit_options *o, const cairn_id 
     return CAIRN_OK;
 }
 
-int db_commit_locked(cairn_db *db, const cairn_commit_options *o, cairn_id *out)
+int vc_commit_locked(cairn_db *db, const cairn_commit_options *o, cairn_id *out)
 {
     version *v = db_current(db);
     cairn_id catalog, parent, entry, id;
@@ -155,7 +155,7 @@ static bool same_id(const cairn_id *a, const cairn_id *b)
     return memcmp(a->bytes, b->bytes, CAIRN_ID_SIZE) == 0;
 }
 
-int db_complete_commit(cairn_db *db)
+int vc_complete_commit(cairn_db *db)
 {
     char ref[BRANCH_MAX + 8];
     if (db->r.readonly || !current_head_ref(db, ref, sizeof ref)) return CAIRN_OK;
@@ -204,7 +204,7 @@ int cairn_commit(cairn_id *out, cairn_db *db, const cairn_commit_options *opts)
     FAIL_IF(!opts->message, CAIRN_EINVAL, "a commit needs a message");
     TRY(check_writable(db));
     TRY(db_exclusive_begin_deferred(db));
-    int rc = db_commit_locked(db, opts, out);
+    int rc = vc_commit_locked(db, opts, out);
     int src = db_exclusive_settle(db, rc == CAIRN_OK);
     return rc != CAIRN_OK ? rc : src;
 }

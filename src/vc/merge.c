@@ -16,7 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "db/db.h"
+#include "vc/vc.h"
 #include "repo/history.h"
 #include "repo/refs.h"
 #include "db/tuple.h"
@@ -457,7 +457,7 @@ static int do_merge(cairn_merge_result *res, cairn_db *db, const char *rev, merg
         cairn_commit_options co = CAIRN_COMMIT_OPTIONS_INIT;
         co.message = msg;
         co.flags = CAIRN_COMMIT_ALLOW_EMPTY;
-        if (rc == CAIRN_OK) rc = db_commit_locked(db, &co, &res->commit);
+        if (rc == CAIRN_OK) rc = vc_commit_locked(db, &co, &res->commit);
     }
 out:
     free(rec_list.key_end);
