@@ -531,7 +531,8 @@ typedef struct cairn_commit_options {
     const char *message;     /**< required, may be "" */
     const char *author;      /**< "Name <email>"; NULL: $CAIRN_AUTHOR, else $USER@host */
     const char *committer;   /**< NULL: the author */
-    cairn_signer *signer;    /**< sign with this key; NULL: unsigned */
+    cairn_signer *signer;    /**< sign with this signer (a key file's or an application's own:
+                                  cairn_signer_open(), cairn_signer_new()); NULL: unsigned */
     unsigned flags;          /**< cairn_commit_flag values, or-ed */
 } cairn_commit_options;
 
@@ -850,10 +851,50 @@ CAIRN_API int cairn_key_parse_public(cairn_key_info *out, const char *line);
 CAIRN_API int cairn_key_check_passphrase(const char *dir, const char *name,
                                          const char *passphrase);
 
-/* cairn_signer (declared with the commit options above) is a loaded secret key, for
- * cairn_commit_options.signer. The secret stays in locked, guarded memory (libsodium's
- * sodium_malloc) and is wiped when the signer is closed. A signer may be used by several
- * threads at once. */
+/* cairn_signer (declared with the commit options above) is what cairn_commit_options.signer
+ * signs commits with. There are two kinds, used alike:
+ *  - a secret key loaded from a key file (cairn_signer_open()): the secret stays in locked,
+ *    guarded memory (libsodium's sodium_malloc) and is wiped when the signer is closed;
+ *  - an application's own signer (cairn_signer_new()): an HSM, a KMS, an agent. cairn hands it
+ *    the bytes to sign and never touches a key file or a secret.
+ * A signer may be used by several threads at once. */
+
+#define CAIRN_SIGNER_METHODS_VERSION 1
+/** An application's signer, for cairn_signer_new(). Versioned like the other option structs:
+ *  set version to CAIRN_SIGNER_METHODS_VERSION; members are only ever added at the end. */
+typedef struct cairn_signer_methods {
+    unsigned version;
+    /** Signs a commit: data is the commit's signing payload (docs/FORMAT.md, "Commits"), to be
+     *  signed as it is with Ed25519 (RFC 8032, pure: no pre-hash). cairn checks the signature
+     *  under out_public_key before the commit takes it, so a wrong one fails the commit
+     *  (CAIRN_EAUTH) instead of writing a commit whose signature is bad. Called from the thread
+     *  that calls cairn_commit() or cairn_merge(), possibly from several threads at once (for
+     *  several repositories), and runs under that repository's writer lock (see "Callbacks"
+     *  above: calls that take it fail with CAIRN_EBUSY); may call cairn otherwise.
+     *  @param[out] out_signature   the 64-byte signature
+     *  @param[out] out_public_key  the 32-byte Ed25519 public key it verifies under
+     *  @param[in]  data, len       the bytes to sign; borrowed until sign returns
+     *  @param[in]  payload         the payload given to cairn_signer_new()
+     *  @return 0 when signed; anything else fails the commit (nothing is written) and the
+     *          commit call returns that value as-is (say why in your own way: CAIRN_EUSER, or
+     *          CAIRN_EAUTH for a refused operation...). */
+    int (*sign)(uint8_t out_signature[CAIRN_KEY_SIGNATURE_SIZE],
+                uint8_t out_public_key[CAIRN_KEY_PUBLIC_SIZE], const void *data, size_t len,
+                void *payload);
+    /** Releases payload, once, when the signer is closed (may be NULL: nothing to release). */
+    void (*free)(void *payload);
+} cairn_signer_methods;
+
+/** Makes a signer from an application's methods.
+ *  @param[out] out      caller closes with cairn_signer_close() (which calls methods->free)
+ *  @param[in]  name     a name for messages and cairn_signer_info() (as a key name: 1..64 of
+ *                       [A-Za-z0-9._-], not starting with '.' or '-'), or NULL for "custom"
+ *  @param[in]  methods  copied; sign is required
+ *  @param[in]  payload  passed to sign and free; owned by the signer only if free is given
+ *  @return CAIRN_OK; CAIRN_EINVAL (NULL out, methods or sign; a version this library does
+ *          not know; a bad name); CAIRN_ENOMEM (methods->free is then not called). */
+CAIRN_API int cairn_signer_new(cairn_signer **out, const char *name,
+                               const cairn_signer_methods *methods, void *payload);
 
 /** Loads the secret key NAME from dir.
  *  @param[out] out         caller closes with cairn_signer_close()
@@ -863,11 +904,14 @@ CAIRN_API int cairn_key_check_passphrase(const char *dir, const char *name,
 CAIRN_API int cairn_signer_open(cairn_signer **out, const char *dir, const char *name,
                                 const char *passphrase);
 
-/** The public facts of a loaded key.
- *  @param[out] out  the signer's name, fingerprint and public key. */
+/** The public facts of a signer.
+ *  @param[out] out  the signer's name, fingerprint and public key. For a signer made with
+ *                   cairn_signer_new(), the public key (and fingerprint) of its last signature,
+ *                   all zero until it has signed. */
 CAIRN_API void cairn_signer_info(cairn_key_info *out, const cairn_signer *signer);
 
-/** Wipes the secret key and frees the signer. Accepts NULL. */
+/** Wipes the secret key (or, for an application's signer, calls its free(payload)) and frees
+ *  the signer. Accepts NULL. */
 CAIRN_API void cairn_signer_close(cairn_signer *signer);
 
 /* ---------------------------------------------------------------------------------------------

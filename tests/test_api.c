@@ -305,6 +305,99 @@ static void outputs_untouched_on_failure(void)
     CHECK_OK(cairn_close(db));
 }
 
+/* ---- an application's signer (here libsodium directly, as an HSM or agent would) ---- */
+
+typedef struct my_signer {
+    uint8_t pk[crypto_sign_PUBLICKEYBYTES], sk[crypto_sign_SECRETKEYBYTES];
+    int mode;                /* 0 sign, 1 break the signature, 2 refuse */
+    int signs, frees;
+} my_signer;
+
+static int my_sign(uint8_t out_sig[CAIRN_KEY_SIGNATURE_SIZE], uint8_t out_pub[CAIRN_KEY_PUBLIC_SIZE],
+                   const void *data, size_t len, void *payload)
+{
+    my_signer *m = payload;
+    m->signs++;
+    if (m->mode == 2) return CAIRN_EUSER;
+    if (m->mode == 3) return 7;
+    crypto_sign_detached(out_sig, NULL, data, len, m->sk);
+    memcpy(out_pub, m->pk, sizeof m->pk);
+    if (m->mode == 1) out_sig[5] ^= 1;
+    return 0;
+}
+
+static void my_free(void *payload) { ((my_signer *)payload)->frees++; }
+
+static int sig_of(const cairn_commit_info *i, void *p)
+{
+    *(cairn_sig_status *)p = i->signature;
+    return 0;
+}
+
+static void custom_signer_signs_commits(void)
+{
+    CHECK(sodium_init() >= 0);
+    my_signer m;
+    memset(&m, 0, sizeof m);
+    crypto_sign_keypair(m.pk, m.sk);
+    cairn_signer_methods methods = { CAIRN_SIGNER_METHODS_VERSION, my_sign, my_free };
+    cairn_signer *sg;
+    CHECK_OK(cairn_signer_new(&sg, "hsm-1", &methods, &m));
+    cairn_key_info ki;
+    cairn_signer_info(&ki, sg);
+    CHECK_STR(ki.name, "hsm-1");
+    cairn_db *db = open_local("signed");
+    /* trust the application's key: its public line, as a .pub file would hold it */
+    char line[200], hex[2 * crypto_sign_PUBLICKEYBYTES + 1];
+    sodium_bin2hex(hex, sizeof hex, m.pk, sizeof m.pk);
+    snprintf(line, sizeof line, "cairn-ed25519 %s hsm-1", hex);
+    CHECK_OK(cairn_trust_key(db, line));
+    CHECK_OK(put(db, "t", "a", "1"));
+    cairn_commit_options co = CAIRN_COMMIT_OPTIONS_INIT;
+    co.message = "signed by the application";
+    co.author = "Test <test@example.com>";
+    co.signer = sg;
+    cairn_id id;
+    CHECK_OK(cairn_commit(&id, db, &co));
+    CHECK_EQ(m.signs, 1);
+    cairn_sig_status st = CAIRN_SIG_NONE;
+    CHECK_OK(cairn_commit_show(db, &id, sig_of, &st));
+    CHECK_EQ(st, CAIRN_SIG_GOOD);
+    cairn_signer_info(&ki, sg);
+    CHECK_MEM(ki.public_key, sizeof ki.public_key, m.pk, sizeof m.pk);
+    cairn_verify_stats vs;
+    CHECK_OK(cairn_verify(&vs, db, NULL));
+    CHECK_EQ(vs.sigs_good, 1);
+    CHECK_EQ(vs.sigs_bad, 0);
+    /* a signature that does not verify is refused, not committed */
+    m.mode = 1;
+    CHECK_OK(put(db, "t", "b", "2"));
+    cairn_id head;
+    CHECK_RC(cairn_commit(NULL, db, &co), CAIRN_EAUTH);
+    CHECK_ERRMSG("hsm-1");
+    CHECK_OK(cairn_resolve(&head, db, "HEAD"));
+    CHECK_MEM(head.bytes, sizeof head.bytes, id.bytes, sizeof id.bytes);
+    /* the signer's own failure comes back as it returned it */
+    m.mode = 2;
+    CHECK_RC(cairn_commit(NULL, db, &co), CAIRN_EUSER);
+    m.mode = 3;
+    CHECK_RC(cairn_commit(NULL, db, &co), 7);
+    CHECK_OK(cairn_resolve(&head, db, "HEAD"));
+    CHECK_MEM(head.bytes, sizeof head.bytes, id.bytes, sizeof id.bytes);
+    m.mode = 0;
+    CHECK_OK(cairn_commit(NULL, db, &co));
+    CHECK_OK(cairn_close(db));
+    /* bad methods are refused */
+    cairn_signer *bad;
+    cairn_signer_methods nosign = { CAIRN_SIGNER_METHODS_VERSION, NULL, NULL };
+    CHECK_RC(cairn_signer_new(&bad, NULL, &nosign, NULL), CAIRN_EINVAL);
+    cairn_signer_methods future = { CAIRN_SIGNER_METHODS_VERSION + 1, my_sign, NULL };
+    CHECK_RC(cairn_signer_new(&bad, NULL, &future, NULL), CAIRN_EINVAL);
+    CHECK_EQ(m.frees, 0);
+    cairn_signer_close(sg);
+    CHECK_EQ(m.frees, 1);
+}
+
 /* ---- initialisers for bindings ---- */
 
 static void option_inits_match_the_macros(void)
@@ -347,4 +440,5 @@ static void option_inits_match_the_macros(void)
 
 TEST_MAIN(walks_return_the_callbacks_value, writer_callbacks_do_not_deadlock,
           permission_is_not_auth, close_refuses_while_snapshots_or_cursors_are_open,
-          outputs_untouched_on_failure, option_inits_match_the_macros)
+          outputs_untouched_on_failure, custom_signer_signs_commits,
+          option_inits_match_the_macros)

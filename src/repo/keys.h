@@ -12,6 +12,8 @@
 #ifndef CAIRN_KEYS_H
 #define CAIRN_KEYS_H
 
+#include <pthread.h>
+
 #include "base/base.h"
 #include "repo/commit.h"
 
@@ -62,9 +64,14 @@ typedef struct key {
                                 only the public half is known */
 } key;
 
-/* The public API's signer is a loaded key. */
+/* The public API's signer: a key loaded from a key file (custom false), or an application's
+ * methods (custom true: k.name only, k.pub the key of the last signature, under mu). */
 struct cairn_signer {
     key k;
+    bool custom;
+    cairn_signer_methods m;
+    void *payload;
+    pthread_mutex_t mu;
 };
 
 /* Trust list entries are parsed public key lines. */
