@@ -135,6 +135,14 @@ static void walks_return_the_callbacks_value(void)
         CHECK_OK(cairn_resolve(&after, db, "HEAD"));
         CHECK_MEM(after.bytes, sizeof after.bytes, head.bytes, sizeof head.bytes);
     }
+    /* recorded conflicts */
+    cairn_merge_result mr;
+    CHECK_OK(cairn_merge(&mr, db, "other", CAIRN_MERGE_RECORD, NULL, NULL));
+    CHECK_EQ(mr.conflicts, 1);
+    for (size_t i = 0; i < sizeof values / sizeof values[0]; i++) {
+        stop_with = values[i];
+        CHECK_STOPPED(cairn_conflicts(db, conflict_cb, NULL));
+    }
     /* cairn itself never produces CAIRN_EUSER, and names it */
     CHECK_STR(cairn_strerror(CAIRN_EUSER), "stopped by a callback");
     cairn_tuple_free(tu);

@@ -545,7 +545,7 @@ int cairn_conflicts(cairn_db *db, int (*cb)(const cairn_conflict *, void *), voi
     version *v;
     TRY(db_working_version(db, &v));
     const vtable *ct = version_find(v, CONFLICTS_TABLE);
-    int rc = CAIRN_OK;
+    int rc = CAIRN_OK, stop = 0;
     cairn_buf bufs[5] = { CAIRN_BUF_INIT, CAIRN_BUF_INIT, CAIRN_BUF_INIT, CAIRN_BUF_INIT,
                           CAIRN_BUF_INIT };
     if (ct) {
@@ -558,10 +558,11 @@ int cairn_conflicts(cairn_db *db, int (*cb)(const cairn_conflict *, void *), voi
             tc_entry(&tc, &k, &kl, &val, &vl);
             cairn_conflict c;
             rc = decode_conflict(k, kl, val, vl, &c, bufs);
-            if (rc == CAIRN_OK) rc = cb(&c, payload);
+            if (rc == CAIRN_OK && (stop = cb(&c, payload)) != 0) break;
             if (rc == CAIRN_OK) rc = tc_next(&tc);
         }
-        if (rc == CAIRN_ENOTFOUND) rc = CAIRN_OK;
+        if (rc == CAIRN_ENOTFOUND) rc = CAIRN_OK; /* the cursor's end, not cb's value */
+        if (stop) rc = stop;                       /* cb's value as it returned it */
         tc_dispose(&tc);
     }
     for (int i = 0; i < 5; i++) cairn_buf_dispose(&bufs[i]);
