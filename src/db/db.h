@@ -4,6 +4,11 @@
  * not yet checkpointed into it, and a sequence number), and the internals shared by db.c,
  * batch.c, read.c and working.c.
  *
+ * Files, bottom up (each calls only those before it): version.c (versions, the live list, reader
+ * pins, table ids, catalog changes, limits); view.c (read views and materialising them); read.c
+ * (gets, counts, cursors) and working.c (the log, memtables, checkpoints); db.c (open, close,
+ * snapshots, table handles, applying changes) and batch.c (batches, over db.c's changes).
+ *
  * Concurrency: `cur`, `mem` and `imm` are swapped together under vmu; a reader takes references
  * to all three and a sequence number, and reads without locks: versions are immutable and a
  * memtable only gains entries newer than any sequence number already handed out.
