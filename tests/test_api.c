@@ -298,6 +298,9 @@ static void outputs_untouched_on_failure(void)
     cairn_key_info ki;
     CHECK_UNTOUCHED(ki, cairn_key_public(&ki, test_tmpdir(), "nobody"), CAIRN_ENOTFOUND);
     CHECK_UNTOUCHED(ki, cairn_key_parse_public(&ki, "cairn-ed25519 00 x"), CAIRN_EINVAL);
+    CHECK_UNTOUCHED(ki, cairn_key_parse_public(&ki, "cairn-ed25519 d75a980182b10ab7d54bfed3c964"
+                                                    "073a0ee172f3daa62325af021a68f707511a -x"),
+                    CAIRN_EINVAL);
     CHECK_UNTOUCHED(ki, cairn_key_generate(&ki, test_tmpdir(), "-bad", NULL,
                                            CAIRN_KEY_UNPROTECTED), CAIRN_EINVAL);
     cairn_signer *sg;

@@ -379,8 +379,11 @@ int cairn_table_root(cairn_id *out, cairn_table *t, const cairn_snapshot *snap)
 int cairn_table_stats_get(cairn_table_stats *out, cairn_table *t, const cairn_snapshot *snap)
 {
     cairn_id root;
+    cairn_table_stats st; /* a walk that fails half-way leaves *out as it was */
     TRY(cairn_table_root(&root, t, snap));
-    return tree_stats(&t->db->r.cs, &root, out);
+    TRY(tree_stats(&t->db->r.cs, &root, &st));
+    *out = st;
+    return CAIRN_OK;
 }
 
 int cairn_db_stats_get(cairn_db_stats *out, cairn_db *db)

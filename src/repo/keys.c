@@ -559,7 +559,10 @@ int cairn_key_public(cairn_key_info *out, const char *dir, const char *name)
 int cairn_key_parse_public(cairn_key_info *out, const char *line)
 {
     FAIL_IF(!line, CAIRN_EINVAL, "no public key line given");
-    return publine_parse(out, line, strlen(line), "public key line", CAIRN_EINVAL);
+    cairn_key_info info; /* *out only on success */
+    TRY(publine_parse(&info, line, strlen(line), "public key line", CAIRN_EINVAL));
+    *out = info;
+    return CAIRN_OK;
 }
 
 static int info_cmp(const void *a, const void *b)
