@@ -184,7 +184,9 @@ typedef enum cairn_durability {
 /** @return 1 when d is one of the cairn_durability values, else 0. */
 CAIRN_API int cairn_durability_valid(int d);
 
-#define CAIRN_OPEN_OPTIONS_VERSION 3 /* 2: read_threads; 3: durability and the log */
+#define CAIRN_OPEN_OPTIONS_VERSION 4 /* 2: read_threads; 3: durability and the log; 4: durability
+                                        is a cairn_durability (version 3's 0 and 1 keep their
+                                        meaning: durable, relaxed) */
 /** Options for cairn_open(). Initialise with CAIRN_OPEN_OPTIONS_INIT. */
 typedef struct cairn_open_options {
     unsigned version;        /**< CAIRN_OPEN_OPTIONS_VERSION */

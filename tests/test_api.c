@@ -442,6 +442,20 @@ static void option_inits_match_the_macros(void)
     memset(&r, 0xFF, sizeof r);
     cairn_range_init(&r);
     CHECK(r.from == NULL && r.to == NULL && r.prefix == NULL && r.from_len == 0);
+    /* a program built against version 3 (durability 0 durable, 1 relaxed) keeps its meaning;
+     * 2 was never valid there */
+    char path[4200];
+    snprintf(path, sizeof path, "%s/v3", test_tmpdir());
+    cairn_open_options v3 = CAIRN_OPEN_OPTIONS_INIT;
+    v3.version = 3;
+    v3.flags = CAIRN_OPEN_CREATE;
+    v3.durability = (cairn_durability)1;
+    cairn_db *db3;
+    CHECK_OK(cairn_open(&db3, path, &v3));
+    CHECK_OK(cairn_close(db3));
+    v3.durability = (cairn_durability)2;
+    CHECK_RC(cairn_open(&db3, path, &v3), CAIRN_EINVAL);
+    CHECK_ERRMSG("durability");
     /* an options struct from the function opens a repository like one from the macro */
     cairn_db *db;
     o.flags = CAIRN_OPEN_CREATE;

@@ -5,11 +5,27 @@
  */
 #include "vc/vc.h"
 
+/* Version 3 of the options spelled durability 0 = durable, 1 = relaxed; version 4 has
+ * cairn_durability (0 = default, 1 = durable, 2 = relaxed). A program built against version 3
+ * keeps its meaning. (The struct did not grow, so a version-3 one can be copied whole.) */
+static const cairn_open_options *upgrade_options(cairn_open_options *tmp,
+                                                 const cairn_open_options *o)
+{
+    if (!o || o->version != 3) return o;
+    *tmp = *o;
+    int d = (int)o->durability;
+    tmp->durability = d == 0   ? CAIRN_DURABILITY_DURABLE
+                      : d == 1 ? CAIRN_DURABILITY_RELAXED
+                               : (cairn_durability)-1; /* refused, as before */
+    return tmp;
+}
+
 static int open_vc(cairn_db **out, const char *url, cairn_store *store,
                    const cairn_open_options *opts)
 {
     cairn_db *db;
-    TRY(db_open(&db, url, store, opts));
+    cairn_open_options tmp;
+    TRY(db_open(&db, url, store, upgrade_options(&tmp, opts)));
     int rc = vc_complete_commit(db);
     if (rc < 0) {
         db_discard(db);
