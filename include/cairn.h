@@ -422,8 +422,9 @@ CAIRN_API void cairn_cursor_close(cairn_cursor *cur);
  * write as soon as the call returns, from memory (the memtable) merged over the trees; a
  * checkpoint (cairn_checkpoint(), in the background when the memtable outgrows memtable_bytes,
  * and before commit, checkout, merge and close) moves logged writes into the trees and
- * publishes a new working root. After a crash, opening replays the log. Without a log ("mem:",
- * or another store without wal_dir) each write goes to the trees and is published at once.
+ * publishes a new working root. After a crash, opening replays the log. A store other than the
+ * local one opened without wal_dir has no log: each write is checkpointed into the trees before
+ * it returns (durable on its own, slower). "mem:" keeps no log either (nothing there is durable).
  * ------------------------------------------------------------------------------------------- */
 
 /** Inserts or replaces one entry, with the repository's default durability.
@@ -519,7 +520,8 @@ typedef struct cairn_commit_info {
     char signer[CAIRN_KEY_FINGERPRINT_SIZE]; /**< the signing key's fingerprint; "" unsigned */
 } cairn_commit_info;
 
-typedef struct cairn_signer cairn_signer; /* a loaded signing key: see cairn_signer_open() */
+typedef struct cairn_signer cairn_signer; /* signs commits: a key file's (cairn_signer_open())
+                                             or the application's own (cairn_signer_new()) */
 
 /** Flags for cairn_commit_options.flags (an unsigned set of these). */
 typedef enum cairn_commit_flag {
