@@ -409,6 +409,23 @@ static void custom_signer_signs_commits(void)
     CHECK_EQ(m.frees, 1);
 }
 
+/* ---- the version from the build, sizes as functions ---- */
+
+static void version_and_sizes(void)
+{
+    char want[32];
+    snprintf(want, sizeof want, "%d.%d.%d", CAIRN_VERSION_MAJOR, CAIRN_VERSION_MINOR,
+             CAIRN_VERSION_PATCH);
+    CHECK_STR(cairn_version(), want);
+    CHECK_EQ(cairn_id_size(), CAIRN_ID_SIZE);
+    CHECK_EQ(cairn_key_len_max(), CAIRN_KEY_LEN_MAX);
+    CHECK_EQ(cairn_value_len_max(), CAIRN_VALUE_LEN_MAX);
+    CHECK_EQ(cairn_table_name_len_max(), CAIRN_TABLE_NAME_LEN_MAX);
+    CHECK_EQ(sizeof(((cairn_key_info *)0)->fingerprint), CAIRN_KEY_FINGERPRINT_SIZE);
+    CHECK(cairn_durability_valid(CAIRN_DURABILITY_RELAXED));
+    CHECK(!cairn_durability_valid(3));
+}
+
 /* ---- initialisers for bindings ---- */
 
 static void option_inits_match_the_macros(void)
@@ -466,4 +483,4 @@ static void option_inits_match_the_macros(void)
 TEST_MAIN(walks_return_the_callbacks_value, writer_callbacks_do_not_deadlock,
           permission_is_not_auth, close_refuses_while_snapshots_or_cursors_are_open,
           outputs_untouched_on_failure, custom_signer_signs_commits,
-          option_inits_match_the_macros)
+          version_and_sizes, option_inits_match_the_macros)
