@@ -13,8 +13,8 @@
  * cairn_batch; a transaction is cairn_batch_commit with the default (durable) mode, so it
  * returns once its log record is fsynced, concurrent commits sharing one fsync (group commit).
  * recover: the child opens with memtable_bytes = 4 GiB (no checkpoint runs), commits one-put
- * batches with CAIRN_WRITE_RELAXED and the last with CAIRN_WRITE_DURABLE; the reopen uses the
- * same memtable size, so it replays the log into the memtable without checkpointing.
+ * batches with CAIRN_DURABILITY_RELAXED and the last with CAIRN_DURABILITY_DURABLE; the reopen
+ * uses the same memtable size, so it replays the log into the memtable without checkpointing.
  * Versions: cairn_commit (after a durable batch of the puts), cairn_diff of the table between
  * two commit ids, cairn_branch_create + cairn_checkout, cairn_merge with CAIRN_MERGE_FAIL.
  */
@@ -146,7 +146,7 @@ static int cdb_scan(void *h, bench_scan_fn cb, void *payload)
     while (!stop && (rc = cairn_cursor_next(cur)) == CAIRN_OK) {
         const void *k, *v;
         size_t klen, vlen;
-        if ((rc = cairn_cursor_get(cur, &k, &klen, &v, &vlen)) != CAIRN_OK)
+        if ((rc = cairn_cursor_get(&k, &klen, &v, &vlen, cur)) != CAIRN_OK)
             break;
         stop = cb(k, klen, v, vlen, payload);
     }
@@ -165,7 +165,8 @@ static int cdb_prove(void *h, const void *key, size_t klen, const void **proof, 
     if (!db->snap) {
         if ((rc = cairn_snapshot_open(&db->snap, db->db)) != CAIRN_OK)
             return fail("cairn_snapshot_open", rc);
-        cairn_snapshot_root(&db->root, db->snap);
+        if ((rc = cairn_snapshot_root(&db->root, db->snap)) != CAIRN_OK)
+            return fail("cairn_snapshot_root", rc);
     }
     if ((rc = cairn_prove(&db->proof, len, db->table, db->snap, key, klen)) != CAIRN_OK)
         return fail("cairn_prove", rc);
@@ -227,9 +228,9 @@ static int cdb_writer_open(void **out, void *h)
     return 0;
 }
 
-/* Adds the puts to a batch and commits it with flags. */
+/* Adds the puts to a batch and commits it with that durability. */
 static int commit_puts(cairn_batch *batch, cairn_table *table, const bench_kv *ops, size_t n,
-                       unsigned flags)
+                       cairn_durability durability)
 {
     int rc = CAIRN_OK;
     for (size_t i = 0; i < n && rc == CAIRN_OK; i++)
@@ -238,7 +239,7 @@ static int commit_puts(cairn_batch *batch, cairn_table *table, const bench_kv *o
         cairn_batch_clear(batch);
         return fail("cairn_batch_put", rc);
     }
-    if ((rc = cairn_batch_commit_flags(batch, flags)) != CAIRN_OK) {
+    if ((rc = cairn_batch_commit_durability(batch, durability)) != CAIRN_OK) {
         cairn_batch_clear(batch);
         return fail("cairn_batch_commit", rc);
     }
@@ -248,7 +249,7 @@ static int commit_puts(cairn_batch *batch, cairn_table *table, const bench_kv *o
 static int cdb_txn(void *h, const bench_kv *ops, size_t n)
 {
     cwriter *w = h;
-    return commit_puts(w->batch, w->table, ops, n, 0);
+    return commit_puts(w->batch, w->table, ops, n, CAIRN_DURABILITY_DEFAULT);
 }
 
 /* ---- recover ---- */
@@ -270,7 +271,7 @@ static int cdb_crash_load(const char *dir, const bench_data *data)
         bench_value(data, i, val);
         bench_kv op = { key, sizeof key, val, sizeof val };
         rc = commit_puts(batch, db->table, &op, 1,
-                         i + 1 < data->n ? CAIRN_WRITE_RELAXED : CAIRN_WRITE_DURABLE);
+                         i + 1 < data->n ? CAIRN_DURABILITY_RELAXED : CAIRN_DURABILITY_DURABLE);
     }
     return rc; /* left open: the driver kills this process now */
 }
@@ -306,7 +307,7 @@ static int cdb_vcommit(void *h, const bench_kv *ops, size_t n, char id[BENCH_VER
             return fail("cairn_batch_new", rc);
         /* relaxed: the commit right after is the durable point (it moves the batch into the
          * trees and syncs them before it returns) */
-        rc = commit_puts(batch, db->table, ops, n, CAIRN_WRITE_RELAXED);
+        rc = commit_puts(batch, db->table, ops, n, CAIRN_DURABILITY_RELAXED);
         cairn_batch_free(batch);
         if (rc != 0)
             return rc;

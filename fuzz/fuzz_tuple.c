@@ -116,7 +116,7 @@ static void reencode(const toks *ts, const uint8_t *data, size_t len)
         if (rc) abort();
     }
     size_t elen;
-    const void *enc = cairn_tuple_data(t, &elen);
+    const void *enc = cairn_tuple_data(&elen, t);
     if (!enc || elen != len || (len && memcmp(enc, data, len))) abort();
     cairn_tuple_free(t);
 }

@@ -28,7 +28,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv);
 
 typedef struct collected {
     walrec_table t[MAX_T];
-    char names[MAX_T][CAIRN_MAX_TABLE_NAME + 1];
+    char names[MAX_T][CAIRN_TABLE_NAME_LEN_MAX + 1];
     walrec_op ops[MAX_OPS];
     size_t nt, nops;
     bool overflow;

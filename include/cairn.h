@@ -14,7 +14,20 @@
  *  - Handles are opaque. A cairn_db may be shared by threads; cairn_table handles may be shared
  *    too. A cairn_batch or cairn_cursor belongs to one thread at a time. A cairn_snapshot may be
  *    read by several threads.
- *  - Option structs are versioned: initialise them with their *_INIT macro, then set fields.
+ *  - Option structs are versioned: initialise them with their *_INIT macro (or *_init()
+ *    function, for bindings), then set fields.
+ *  - Callbacks take `void *payload` last, and return 0 to go on. Any other value stops the walk
+ *    at once, and the call returns that value as-is, leaving the thread's last error as the
+ *    callback left it (cairn sets no message of its own). Return CAIRN_EUSER (which cairn never
+ *    returns) or a positive value, so that your reason cannot be mistaken for one of cairn's.
+ *    Every callback type says whether it may call back into cairn:
+ *      "may call cairn": any call, on any handle, from the callback's thread;
+ *      "runs under the writer lock": the callback may read through tables, cursors and
+ *      snapshots, but a call that takes the handle's writer lock (a write, commit, checkout,
+ *      merge, resolving a revision, a checkpoint, stats, ...) fails at once with CAIRN_EBUSY
+ *      instead of deadlocking; collect what you need and act once the call has returned.
+ *  - Vocabulary: "commit" always means a version-control commit (cairn_commit()); a write
+ *    reaching the trees is a "checkpoint", and a batch being applied is "committing a batch".
  */
 #ifndef CAIRN_H
 #define CAIRN_H
@@ -40,12 +53,13 @@ extern "C" {
 #define CAIRN_VERSION_MINOR 1
 #define CAIRN_VERSION_PATCH 0
 
-/** @return the library version as "MAJOR.MINOR.PATCH"; a static string. */
+/** @return the version of the library linked in (which may differ from this header's macros)
+ *  as "MAJOR.MINOR.PATCH", from the build; a static string. */
 CAIRN_API const char *cairn_version(void);
 
 /** Status codes. Every failing call returns one of these (negative) and sets the thread's
- *  last error. New codes are only ever added at the end. */
-enum cairn_status {
+ *  last error. New codes are only ever added at the end. Calls return them as int. */
+typedef enum cairn_status {
     CAIRN_OK = 0,
     CAIRN_ENOTFOUND = -1,    /**< key, table, ref, chunk or repository does not exist */
     CAIRN_ECORRUPT = -2,     /**< stored bytes fail verification (hash, checksum, format) */
@@ -55,13 +69,18 @@ enum cairn_status {
     CAIRN_ENOMEM = -6,       /**< an allocation failed */
     CAIRN_EBUSY = -7,        /**< another process holds the writer lock */
     CAIRN_EAUTH = -8,        /**< wrong key, passphrase, signature or credentials; a proof
-                                  that does not verify */
+                                  that does not verify (never a file permission: EPERM) */
     CAIRN_ENOSPC = -9,       /**< the device or quota is full */
     CAIRN_EEXIST = -10,      /**< the thing to create exists already */
     CAIRN_EUNSUPPORTED = -11,/**< the backend or format does not support this operation */
     CAIRN_ESTATE = -12,      /**< not allowed in the handle's state (e.g. a batch that failed) */
-    CAIRN_EREADONLY = -13    /**< a write through a handle opened read-only */
-};
+    CAIRN_EREADONLY = -13,   /**< a write through a handle opened read-only */
+    CAIRN_EPERM = -14,       /**< the operating system denied access to a file or directory
+                                  (EACCES, EPERM): check its owner and mode */
+    CAIRN_EUSER = -15        /**< reserved for callbacks: cairn itself never returns it, so a
+                                  callback can return it to stop a walk and tell its own reason
+                                  apart from cairn's (see "Callbacks" above) */
+} cairn_status;
 
 /** The last error of the calling thread. */
 typedef struct cairn_error {
@@ -80,16 +99,18 @@ CAIRN_API void cairn_error_clear(void);
 CAIRN_API const char *cairn_strerror(int code);
 
 /** Severity of a diagnostic passed to the log callback. */
-enum cairn_log_level {
+typedef enum cairn_log_level {
     CAIRN_LOG_ERROR = 1,
     CAIRN_LOG_WARN = 2,
     CAIRN_LOG_INFO = 3,
     CAIRN_LOG_DEBUG = 4      /**< steps of background work (a checkpoint starting, ending) */
-};
+} cairn_log_level;
 
 /** Receives diagnostics the library reports without failing a call (e.g. a torn pack tail
- *  repaired on open). Called from any thread; must not call back into cairn. */
-typedef void (*cairn_log_fn)(int level, const char *message, void *payload);
+ *  repaired on open). Called from any thread (the background checkpointer's too), possibly
+ *  while cairn holds locks: must not call back into cairn (cairn_error_last() excepted).
+ *  message is borrowed, valid until it returns. */
+typedef void (*cairn_log_fn)(cairn_log_level level, const char *message, void *payload);
 
 /** Sets the process-wide log callback (NULL = drop diagnostics, the default). */
 CAIRN_API void cairn_set_log(cairn_log_fn fn, void *payload);
@@ -102,7 +123,8 @@ CAIRN_API void cairn_free(void *ptr);
  * ------------------------------------------------------------------------------------------- */
 
 #define CAIRN_ID_SIZE 32
-#define CAIRN_ID_HEX_SIZE 65 /* 64 hex digits and a NUL */
+#define CAIRN_ID_HEX_SIZE 65 /**< 64 hex digits and a NUL */
+#define CAIRN_KEY_FINGERPRINT_SIZE 17u /**< a signing key's fingerprint: 16 hex digits and a NUL */
 
 typedef struct cairn_id {
     uint8_t bytes[CAIRN_ID_SIZE];
@@ -120,15 +142,20 @@ CAIRN_API void cairn_id_to_hex(char out[CAIRN_ID_HEX_SIZE], const cairn_id *id);
 CAIRN_API int cairn_id_from_hex(cairn_id *out, const char *hex);
 
 /* ---------------------------------------------------------------------------------------------
- * Limits (also as functions, for bindings)
+ * Limits (also as functions, for bindings). One pattern for every constant: CAIRN_<THING>_LEN_MAX
+ * is the most bytes a variable-length thing may have (without any NUL); CAIRN_<THING>_SIZE is
+ * the bytes of a fixed-size thing, and for text (hex, fingerprints) the size of a buffer that
+ * holds it with its NUL.
  * ------------------------------------------------------------------------------------------- */
 
-#define CAIRN_MAX_KEY_SIZE 4096u          /**< bytes; keys may be empty */
-#define CAIRN_MAX_VALUE_SIZE (1u << 20)   /**< bytes (1 MiB) */
-#define CAIRN_MAX_TABLE_NAME 200u         /**< bytes of a table name */
+#define CAIRN_KEY_LEN_MAX 4096u          /**< bytes of a key; keys may be empty */
+#define CAIRN_VALUE_LEN_MAX (1u << 20)   /**< bytes of a value (1 MiB) */
+#define CAIRN_TABLE_NAME_LEN_MAX 200u    /**< bytes of a table name */
 
-CAIRN_API size_t cairn_max_key_size(void);
-CAIRN_API size_t cairn_max_value_size(void);
+/** @return CAIRN_KEY_LEN_MAX, CAIRN_VALUE_LEN_MAX, CAIRN_TABLE_NAME_LEN_MAX. */
+CAIRN_API size_t cairn_key_len_max(void);
+CAIRN_API size_t cairn_value_len_max(void);
+CAIRN_API size_t cairn_table_name_len_max(void);
 
 /* ---------------------------------------------------------------------------------------------
  * Repository
@@ -136,16 +163,34 @@ CAIRN_API size_t cairn_max_value_size(void);
 
 typedef struct cairn_db cairn_db;
 
-/** Flags for cairn_open_options.flags. */
-#define CAIRN_OPEN_CREATE 0x1u    /**< create the repository when it does not exist */
-#define CAIRN_OPEN_EXCL 0x2u      /**< with CREATE: fail with CAIRN_EEXIST if it exists */
-#define CAIRN_OPEN_READONLY 0x4u  /**< take no writer lock; writes fail with CAIRN_EREADONLY */
+/** Flags for cairn_open_options.flags (an unsigned set of these, or-ed together). */
+typedef enum cairn_open_flag {
+    CAIRN_OPEN_CREATE = 0x1u,    /**< create the repository when it does not exist */
+    CAIRN_OPEN_EXCL = 0x2u,      /**< with CREATE: fail with CAIRN_EEXIST if it exists */
+    CAIRN_OPEN_READONLY = 0x4u   /**< take no writer lock; writes fail with CAIRN_EREADONLY */
+} cairn_open_flag;
 
-#define CAIRN_OPEN_OPTIONS_VERSION 3 /* 2: read_threads; 3: durability and the log */
+/** When a write returns, for cairn_open_options.durability (the repository's default) and for
+ *  each write that chooses its own (cairn_batch_commit_durability()). One set of names for
+ *  both; any other value is refused with CAIRN_EINVAL. */
+typedef enum cairn_durability {
+    CAIRN_DURABILITY_DEFAULT = 0, /**< write calls: the repository's default; options: DURABLE */
+    CAIRN_DURABILITY_DURABLE = 1, /**< return once the write's log record is fsynced */
+    CAIRN_DURABILITY_RELAXED = 2  /**< return once the record is written to the log file; a
+                                       crash of the machine (not of the process) can lose the
+                                       writes of the last sync_interval_ms */
+} cairn_durability;
+
+/** @return 1 when d is one of the cairn_durability values, else 0. */
+CAIRN_API int cairn_durability_valid(int d);
+
+#define CAIRN_OPEN_OPTIONS_VERSION 4 /* 2: read_threads; 3: durability and the log; 4: durability
+                                        is a cairn_durability (version 3's 0 and 1 keep their
+                                        meaning: durable, relaxed) */
 /** Options for cairn_open(). Initialise with CAIRN_OPEN_OPTIONS_INIT. */
 typedef struct cairn_open_options {
     unsigned version;        /**< CAIRN_OPEN_OPTIONS_VERSION */
-    unsigned flags;          /**< CAIRN_OPEN_* */
+    unsigned flags;          /**< cairn_open_flag values, or-ed */
     size_t cache_bytes;      /**< memory for verified chunks; 0 = default (256 MiB) */
     int compression_level;   /**< zstd level for new chunks, 1..19; 0 = default (1);
                                   CAIRN_COMPRESSION_NONE stores chunks uncompressed */
@@ -153,11 +198,8 @@ typedef struct cairn_open_options {
     int read_threads;        /**< (version 2) threads that fetch and verify chunks ahead of
                                   cursors: 0 = default (one fewer than the CPUs, at most 4);
                                   CAIRN_READ_THREADS_NONE = read on the caller's thread only */
-    int durability;          /**< (version 3) the default for writes: CAIRN_DURABILITY_DURABLE
-                                  (0: a write returns once its log record is fsynced) or
-                                  CAIRN_DURABILITY_RELAXED (it returns once the record is
-                                  written; a crash of the machine, not of the process, can lose
-                                  the writes of the last sync_interval_ms) */
+    cairn_durability durability; /**< (version 3) the default for writes: DURABLE (also what
+                                  DEFAULT, 0, means here) or RELAXED; see cairn_durability */
     unsigned sync_interval_ms;  /**< (3) how often relaxed writes are fsynced; 0 = 100 ms */
     size_t memtable_bytes;   /**< (3) checkpoint when writes not yet in the trees take more
                                   memory than this; 0 = 64 MiB. Writers wait (briefly) when
@@ -172,12 +214,16 @@ typedef struct cairn_open_options {
                                   its log in DIR/wal and ignores this */
 } cairn_open_options;
 
-#define CAIRN_DURABILITY_DURABLE 0
-#define CAIRN_DURABILITY_RELAXED 1
-
 #define CAIRN_COMPRESSION_NONE (-1)
 #define CAIRN_READ_THREADS_NONE (-1)
-#define CAIRN_OPEN_OPTIONS_INIT { CAIRN_OPEN_OPTIONS_VERSION, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, NULL }
+#define CAIRN_OPEN_OPTIONS_INIT                                                                    \
+    { CAIRN_OPEN_OPTIONS_VERSION, 0, 0, 0, 0, 0, CAIRN_DURABILITY_DEFAULT, 0, 0, 0, 0, 0, NULL }
+
+/** Sets *out to CAIRN_OPEN_OPTIONS_INIT of this library's version, for bindings that cannot use
+ *  the macro (the struct must then be this version's size: cairn_open_options_size()). */
+CAIRN_API void cairn_open_options_init(cairn_open_options *out);
+/** @return sizeof(cairn_open_options) in this library, for bindings. */
+CAIRN_API size_t cairn_open_options_size(void);
 
 /** Opens (or with CAIRN_OPEN_CREATE creates) a repository.
  *  @param[out] out   the handle; caller closes with cairn_close()
@@ -185,13 +231,20 @@ typedef struct cairn_open_options {
  *  @param[in]  opts  options, or NULL for the defaults
  *  @return CAIRN_OK; CAIRN_ENOTFOUND (no repository there and no CREATE); CAIRN_EEXIST (CREATE|EXCL
  *          and one exists); CAIRN_EBUSY (another process writes to it); CAIRN_EINVAL (bad URL or
- *          options, or the directory is not a cairn repository); CAIRN_ECORRUPT; CAIRN_EIO;
+ *          options, or the directory is not a cairn repository); CAIRN_EPERM (the directory or a
+ *          file in it may not be read, or for a writer written); CAIRN_ECORRUPT; CAIRN_EIO;
  *          CAIRN_ENOMEM. */
 CAIRN_API int cairn_open(cairn_db **out, const char *url, const cairn_open_options *opts);
 
 /** Makes everything written so far durable, releases the writer lock and frees the handle.
- *  Tables, snapshots, cursors and batches of this db must be closed first.
- *  @return CAIRN_OK, or the first error met while flushing (the handle is freed regardless). */
+ *  Tables, snapshots, cursors and batches of this db must be closed first. Open snapshots and
+ *  cursors are detected: the call then does nothing at all (no flush, nothing freed) and fails
+ *  with CAIRN_EBUSY, its message naming how many of each are open; the handle stays open and
+ *  usable, so close them and call cairn_close() again. (Table handles and batches are not
+ *  counted: closing or freeing them after the db is undefined.) Accepts NULL.
+ *  @return CAIRN_OK; CAIRN_EBUSY (snapshots or cursors still open, or called from a callback
+ *          under the writer lock: the handle is not closed); else the first error met while
+ *          flushing (CAIRN_EIO, CAIRN_ENOSPC...), and the handle is freed regardless. */
 CAIRN_API int cairn_close(cairn_db *db);
 
 /* ---------------------------------------------------------------------------------------------
@@ -209,9 +262,16 @@ CAIRN_API int cairn_snapshot_open(cairn_snapshot **out, cairn_db *db);
 /** Releases a snapshot. */
 CAIRN_API void cairn_snapshot_close(cairn_snapshot *snap);
 
-/** The snapshot's catalog root: one hash for the state of every table.
- *  @param[out] out  the id. */
-CAIRN_API void cairn_snapshot_root(cairn_id *out, const cairn_snapshot *snap);
+/** The snapshot's catalog root: one hash for the state of every table. When writes in the
+ *  write-ahead log are not in the trees yet, this builds their trees (once per snapshot), so
+ *  that the root names exactly what the snapshot reads; a read-only handle cannot, and fails
+ *  rather than hand back the root of the trees without those writes.
+ *  @param[out] out  the id; written only on success
+ *  @return CAIRN_OK; CAIRN_EREADONLY (a read-only handle while another process has writes in
+ *          the log that no checkpoint has moved into the trees: run a checkpoint in the writer,
+ *          or open read-write); CAIRN_EINVAL (out or snap NULL); CAIRN_EIO; CAIRN_ENOSPC;
+ *          CAIRN_ENOMEM. */
+CAIRN_API int cairn_snapshot_root(cairn_id *out, const cairn_snapshot *snap);
 
 /* ---------------------------------------------------------------------------------------------
  * Tables
@@ -219,15 +279,18 @@ CAIRN_API void cairn_snapshot_root(cairn_id *out, const cairn_snapshot *snap);
 
 typedef struct cairn_table cairn_table;
 
-#define CAIRN_TABLE_CREATE 0x1u  /**< create the table (empty) when it does not exist */
-#define CAIRN_TABLE_DEFER 0x2u   /**< with CREATE: create it not now but atomically with the
-                                      first write through this handle (a put, delete or batch
-                                      commit); until then reads find no table */
-#define CAIRN_TABLE_NAMEONLY 0x4u /**< do not check that the table exists now: for reading
-                                       snapshots of versions where it did (reads through a
-                                       version without it return CAIRN_ENOTFOUND) */
+/** Flags for cairn_table_open() (an unsigned set of these, or-ed together). */
+typedef enum cairn_table_flag {
+    CAIRN_TABLE_CREATE = 0x1u,  /**< create the table (empty) when it does not exist */
+    CAIRN_TABLE_DEFER = 0x2u,   /**< with CREATE: create it not now but atomically with the
+                                     first write through this handle (a put, delete or batch
+                                     commit); until then reads find no table */
+    CAIRN_TABLE_NAMEONLY = 0x4u /**< do not check that the table exists now: for reading
+                                     snapshots of versions where it did (reads through a
+                                     version without it return CAIRN_ENOTFOUND) */
+} cairn_table_flag;
 
-/** Opens a table by name. Names are 1..CAIRN_MAX_TABLE_NAME bytes of UTF-8 without control
+/** Opens a table by name. Names are 1..CAIRN_TABLE_NAME_LEN_MAX bytes of UTF-8 without control
  *  characters or '/'.
  *  @param[out] out    caller closes with cairn_table_close(), before cairn_close()
  *  @param[in]  flags  0, CAIRN_TABLE_CREATE, CAIRN_TABLE_CREATE|CAIRN_TABLE_DEFER (these need a
@@ -246,11 +309,15 @@ CAIRN_API const char *cairn_table_name(const cairn_table *table);
  *  @return CAIRN_OK; CAIRN_ENOTFOUND; CAIRN_EREADONLY; CAIRN_EIO; CAIRN_ENOMEM. */
 CAIRN_API int cairn_table_drop(cairn_db *db, const char *name);
 
+/** Receives one name (a table, a trusted key line). name is borrowed, valid until the callback
+ *  returns. May call cairn. @return 0 to go on; anything else stops the walk and is returned. */
+typedef int (*cairn_name_fn)(const char *name, void *payload);
+
 /** Calls cb once per table, in name order, as of snap (NULL = the current state). A non-zero
  *  return from cb stops the walk and is returned.
  *  @return CAIRN_OK, cb's non-zero value, or an error. */
-CAIRN_API int cairn_table_list(cairn_db *db, const cairn_snapshot *snap,
-                               int (*cb)(const char *name, void *payload), void *payload);
+CAIRN_API int cairn_table_list(cairn_db *db, const cairn_snapshot *snap, cairn_name_fn cb,
+                               void *payload);
 
 /** The root hash of a table as of snap (NULL = the current state).
  *  @return CAIRN_OK; CAIRN_ENOTFOUND if the table does not exist in that state. */
@@ -304,6 +371,9 @@ typedef struct cairn_range {
 
 #define CAIRN_RANGE_INIT { NULL, 0, NULL, 0, NULL, 0 }
 
+/** Sets *out to CAIRN_RANGE_INIT (the whole table), for bindings that cannot use the macro. */
+CAIRN_API void cairn_range_init(cairn_range *out);
+
 /** Counts the entries in a range in O(log n) (subtree counts), without reading the entries.
  *  @param[in] range  NULL = the whole table
  *  @return CAIRN_OK; CAIRN_ENOTFOUND (table missing in snap); CAIRN_EINVAL; CAIRN_ECORRUPT;
@@ -333,26 +403,39 @@ CAIRN_API int cairn_cursor_prev(cairn_cursor *cur);
 CAIRN_API int cairn_cursor_seek(cairn_cursor *cur, const void *key, size_t klen);
 
 /** The entry under the cursor. Pointers are borrowed, valid until the cursor moves or closes.
- *  Any output may be NULL when not wanted.
+ *  Any output may be NULL when not wanted; none is written on failure.
+ *  @param[out] out_key, out_klen  the key and its length
+ *  @param[out] out_val, out_vlen  the value and its length
  *  @return CAIRN_OK, or CAIRN_ESTATE when the cursor is not positioned. */
-CAIRN_API int cairn_cursor_get(const cairn_cursor *cur, const void **key, size_t *klen,
-                               const void **val, size_t *vlen);
+CAIRN_API int cairn_cursor_get(const void **out_key, size_t *out_klen, const void **out_val,
+                               size_t *out_vlen, const cairn_cursor *cur);
 
 /** Closes a cursor and releases what it pinned. */
 CAIRN_API void cairn_cursor_close(cairn_cursor *cur);
 
 /* ---------------------------------------------------------------------------------------------
- * Writes. Each call below is atomic and durable on return (fsync of data, then of the root).
+ * Writes. Each call below is atomic. A write (a put, a delete, a batch) becomes one record of
+ * the checked-out branch's write-ahead log (DIR/wal/BRANCH/ for a local repository), appended
+ * with group commit: concurrent writers share one write and one fsync. In durable mode (the
+ * default: cairn_durability) the call returns once the record is fsynced; in relaxed mode once
+ * it is written (a background thread fsyncs every sync_interval_ms). Either way readers see the
+ * write as soon as the call returns, from memory (the memtable) merged over the trees; a
+ * checkpoint (cairn_checkpoint(), in the background when the memtable outgrows memtable_bytes,
+ * and before commit, checkout, merge and close) moves logged writes into the trees and
+ * publishes a new working root. After a crash, opening replays the log. A store other than the
+ * local one opened without wal_dir has no log: each write is checkpointed into the trees before
+ * it returns (durable on its own, slower). "mem:" keeps no log either (nothing there is durable).
  * ------------------------------------------------------------------------------------------- */
 
-/** Inserts or replaces one entry.
+/** Inserts or replaces one entry, with the repository's default durability.
  *  @return CAIRN_OK; CAIRN_EINVAL (key or value over the limits); CAIRN_EREADONLY; CAIRN_ENOTFOUND
- *          (the table was dropped); CAIRN_EIO; CAIRN_ENOSPC; CAIRN_ENOMEM. */
+ *          (the table was dropped); CAIRN_EBUSY (called from a callback that runs under the
+ *          writer lock: see "Callbacks"); CAIRN_EIO; CAIRN_ENOSPC; CAIRN_ENOMEM. */
 CAIRN_API int cairn_put(cairn_table *table, const void *key, size_t klen,
                         const void *val, size_t vlen);
 
 /** Removes one entry; removing an absent key succeeds and changes nothing.
- *  @return as cairn_put(). */
+ *  @return as cairn_put(); CAIRN_EBUSY from a callback under the writer lock. */
 CAIRN_API int cairn_delete(cairn_table *table, const void *key, size_t klen);
 
 typedef struct cairn_batch cairn_batch;
@@ -386,13 +469,14 @@ CAIRN_API size_t cairn_batch_count(const cairn_batch *batch);
  *          was dropped); CAIRN_EIO; CAIRN_ENOSPC; CAIRN_ENOMEM; CAIRN_ECORRUPT. */
 CAIRN_API int cairn_batch_commit(cairn_batch *batch);
 
-#define CAIRN_WRITE_DURABLE 0x1u  /**< fsync the log before returning (whatever the default) */
-#define CAIRN_WRITE_RELAXED 0x2u  /**< return once the log record is written (the repository's
-                                       sync_interval_ms bounds the loss window) */
-
-/** cairn_batch_commit() with the durability of this call chosen by flags (one of
- *  CAIRN_WRITE_DURABLE or CAIRN_WRITE_RELAXED; 0 = the repository's default). */
-CAIRN_API int cairn_batch_commit_flags(cairn_batch *batch, unsigned flags);
+/** cairn_batch_commit() with the durability of this call: CAIRN_DURABILITY_DURABLE (fsync the
+ *  log before returning, whatever the default), CAIRN_DURABILITY_RELAXED (return once the log
+ *  record is written; the repository's sync_interval_ms bounds the loss window) or
+ *  CAIRN_DURABILITY_DEFAULT (the repository's default, as cairn_batch_commit()). A batch large
+ *  enough to bypass the log is applied durably whatever this says.
+ *  @return as cairn_batch_commit(), and CAIRN_EINVAL (not a cairn_durability value; the batch
+ *          is unchanged). */
+CAIRN_API int cairn_batch_commit_durability(cairn_batch *batch, cairn_durability durability);
 
 /** Empties the batch and clears its failed state. */
 CAIRN_API void cairn_batch_clear(cairn_batch *batch);
@@ -414,12 +498,12 @@ CAIRN_API void cairn_batch_free(cairn_batch *batch);
  * ------------------------------------------------------------------------------------------- */
 
 /** Signature status of a commit. */
-enum cairn_sig_status {
+typedef enum cairn_sig_status {
     CAIRN_SIG_NONE = 0,      /**< not signed */
     CAIRN_SIG_GOOD = 1,      /**< signed by a key in the repository's trusted list */
     CAIRN_SIG_UNKNOWN = 2,   /**< the signature verifies, but the key is not trusted */
     CAIRN_SIG_BAD = 3        /**< the signature does not verify: the commit was altered */
-};
+} cairn_sig_status;
 
 /** A commit as reported to callbacks. Everything is borrowed, valid during the callback. */
 typedef struct cairn_commit_info {
@@ -432,13 +516,17 @@ typedef struct cairn_commit_info {
     const char *committer;
     int64_t commit_time;
     const char *message;
-    int signature;           /**< enum cairn_sig_status */
-    char signer[17];         /**< fingerprint of the signing key; "" when unsigned */
+    cairn_sig_status signature;
+    char signer[CAIRN_KEY_FINGERPRINT_SIZE]; /**< the signing key's fingerprint; "" unsigned */
 } cairn_commit_info;
 
-typedef struct cairn_signer cairn_signer; /* a loaded signing key: see cairn_signer_open() */
+typedef struct cairn_signer cairn_signer; /* signs commits: a key file's (cairn_signer_open())
+                                             or the application's own (cairn_signer_new()) */
 
-#define CAIRN_COMMIT_ALLOW_EMPTY 0x1u /**< commit even when nothing changed */
+/** Flags for cairn_commit_options.flags (an unsigned set of these). */
+typedef enum cairn_commit_flag {
+    CAIRN_COMMIT_ALLOW_EMPTY = 0x1u /**< commit even when nothing changed */
+} cairn_commit_flag;
 
 #define CAIRN_COMMIT_OPTIONS_VERSION 1
 /** Options for cairn_commit(). Initialise with CAIRN_COMMIT_OPTIONS_INIT. */
@@ -447,11 +535,15 @@ typedef struct cairn_commit_options {
     const char *message;     /**< required, may be "" */
     const char *author;      /**< "Name <email>"; NULL: $CAIRN_AUTHOR, else $USER@host */
     const char *committer;   /**< NULL: the author */
-    cairn_signer *signer;    /**< sign with this key; NULL: unsigned */
-    unsigned flags;          /**< CAIRN_COMMIT_* */
+    cairn_signer *signer;    /**< sign with this signer (a key file's or an application's own:
+                                  cairn_signer_open(), cairn_signer_new()); NULL: unsigned */
+    unsigned flags;          /**< cairn_commit_flag values, or-ed */
 } cairn_commit_options;
 
 #define CAIRN_COMMIT_OPTIONS_INIT { CAIRN_COMMIT_OPTIONS_VERSION, NULL, NULL, NULL, NULL, 0 }
+
+/** Sets *out to CAIRN_COMMIT_OPTIONS_INIT, for bindings that cannot use the macro. */
+CAIRN_API void cairn_commit_options_init(cairn_commit_options *out);
 
 /** Records the current working state as a commit on the current branch (or on the detached
  *  HEAD) and moves the branch to it, durably.
@@ -467,16 +559,18 @@ CAIRN_API int cairn_commit(cairn_id *out, cairn_db *db, const cairn_commit_optio
  *          CAIRN_EINVAL (malformed, or an ambiguous prefix); CAIRN_ECORRUPT; CAIRN_EIO. */
 CAIRN_API int cairn_resolve(cairn_id *out, cairn_db *db, const char *rev);
 
+/** Receives one commit (info borrowed, valid until the callback returns). May call cairn.
+ *  @return 0 to go on; anything else stops the walk and is returned as-is. */
+typedef int (*cairn_commit_fn)(const cairn_commit_info *info, void *payload);
+
 /** Reports one commit to cb. @return CAIRN_OK, cb's value, CAIRN_ENOTFOUND, CAIRN_ECORRUPT. */
-CAIRN_API int cairn_commit_show(cairn_db *db, const cairn_id *id,
-                                int (*cb)(const cairn_commit_info *info, void *payload),
+CAIRN_API int cairn_commit_show(cairn_db *db, const cairn_id *id, cairn_commit_fn cb,
                                 void *payload);
 
 /** Calls cb for REV and every ancestor, newest commit time first, each once. A non-zero
  *  return from cb stops the walk and is returned.
  *  @return CAIRN_OK, cb's value, or the errors of cairn_resolve(). */
-CAIRN_API int cairn_log(cairn_db *db, const char *rev,
-                        int (*cb)(const cairn_commit_info *info, void *payload), void *payload);
+CAIRN_API int cairn_log(cairn_db *db, const char *rev, cairn_commit_fn cb, void *payload);
 
 /** Opens a snapshot of the tables as of REV ("WORKING": the current working state).
  *  @param[out] out  caller closes with cairn_snapshot_close()
@@ -495,12 +589,16 @@ CAIRN_API int cairn_branch_create(cairn_db *db, const char *name, const char *re
  *  @return CAIRN_OK; CAIRN_ENOTFOUND; CAIRN_ECONFLICT; CAIRN_EREADONLY; CAIRN_EIO. */
 CAIRN_API int cairn_branch_delete(cairn_db *db, const char *name);
 
+/** Receives one branch: its name and head commit (borrowed, valid until the callback returns),
+ *  and current = 1 for HEAD's branch. May call cairn.
+ *  @return 0 to go on; anything else stops the walk and is returned as-is. */
+typedef int (*cairn_branch_fn)(const char *name, const cairn_id *commit, int current,
+                               void *payload);
+
 /** Calls cb for each branch in name order; current is 1 for HEAD's branch. commit is the
- *  branch's head (zero for the current branch before its first commit). */
-CAIRN_API int cairn_branch_list(cairn_db *db,
-                                int (*cb)(const char *name, const cairn_id *commit, int current,
-                                          void *payload),
-                                void *payload);
+ *  branch's head (zero for the current branch before its first commit).
+ *  @return CAIRN_OK, cb's non-zero value, CAIRN_EIO, CAIRN_ENOMEM. */
+CAIRN_API int cairn_branch_list(cairn_db *db, cairn_branch_fn cb, void *payload);
 
 /** The current branch's name; caller frees with cairn_free(). NULL (and CAIRN_OK) when HEAD is
  *  detached. */
@@ -517,10 +615,13 @@ CAIRN_API int cairn_checkout(cairn_db *db, const char *target);
 CAIRN_API int cairn_tag_create(cairn_db *db, const char *name, const char *rev);
 /** Deletes a tag. @return CAIRN_OK; CAIRN_ENOTFOUND; CAIRN_EREADONLY; CAIRN_EIO. */
 CAIRN_API int cairn_tag_delete(cairn_db *db, const char *name);
-/** Calls cb for each tag in name order. */
-CAIRN_API int cairn_tag_list(cairn_db *db,
-                             int (*cb)(const char *name, const cairn_id *commit, void *payload),
-                             void *payload);
+/** Receives one tag: its name and commit, borrowed, valid until the callback returns. May call
+ *  cairn. @return 0 to go on; anything else stops the walk and is returned as-is. */
+typedef int (*cairn_tag_fn)(const char *name, const cairn_id *commit, void *payload);
+
+/** Calls cb for each tag in name order.
+ *  @return CAIRN_OK, cb's non-zero value, CAIRN_EIO, CAIRN_ENOMEM. */
+CAIRN_API int cairn_tag_list(cairn_db *db, cairn_tag_fn cb, void *payload);
 
 /** One recorded move of a branch or tag. Borrowed during the callback. */
 typedef struct cairn_reflog_info {
@@ -531,18 +632,27 @@ typedef struct cairn_reflog_info {
     const char *why;
 } cairn_reflog_info;
 
+/** Receives one reflog entry (borrowed during the call). May call cairn.
+ *  @return 0 to go on; anything else stops the walk and is returned as-is. */
+typedef int (*cairn_reflog_fn)(const cairn_reflog_info *info, void *payload);
+
 /** Calls cb for each move of a branch or tag, newest first. ref: "main", "heads/main",
- *  "tags/v1" or NULL for the current branch. */
-CAIRN_API int cairn_reflog(cairn_db *db, const char *ref,
-                           int (*cb)(const cairn_reflog_info *info, void *payload), void *payload);
+ *  "tags/v1" or NULL for the current branch.
+ *  @return CAIRN_OK, cb's non-zero value, CAIRN_ENOTFOUND (no such ref), CAIRN_EINVAL (NULL
+ *          with a detached HEAD), CAIRN_ECORRUPT, CAIRN_EIO. */
+CAIRN_API int cairn_reflog(cairn_db *db, const char *ref, cairn_reflog_fn cb, void *payload);
 
 /** Kinds of difference. */
-enum cairn_diff_kind { CAIRN_DIFF_ADDED = 1, CAIRN_DIFF_REMOVED = 2, CAIRN_DIFF_MODIFIED = 3 };
+typedef enum cairn_diff_kind {
+    CAIRN_DIFF_ADDED = 1,
+    CAIRN_DIFF_REMOVED = 2,
+    CAIRN_DIFF_MODIFIED = 3
+} cairn_diff_kind;
 
 /** One difference. Borrowed during the callback; old is NULL for ADDED, new for REMOVED. */
 typedef struct cairn_diff_entry {
     const char *table;
-    int kind;                /**< enum cairn_diff_kind */
+    cairn_diff_kind kind;
     const void *key;
     size_t klen;
     const void *old_val;
@@ -551,22 +661,26 @@ typedef struct cairn_diff_entry {
     size_t new_len;
 } cairn_diff_entry;
 
+/** Receives one difference (borrowed during the call). May call cairn.
+ *  @return 0 to go on; anything else stops the diff and is returned as-is. */
+typedef int (*cairn_diff_fn)(const cairn_diff_entry *entry, void *payload);
+
 /** Calls cb for every key whose value differs between two revisions (each may be "WORKING"),
  *  table by table in name order, keys in order; table NULL = every table. A table present in
  *  only one revision reports all its keys. Cost grows with the differences, not the tables.
  *  @return CAIRN_OK, cb's value, errors of cairn_resolve(), CAIRN_ENOTFOUND (no such table in
  *          either revision). */
 CAIRN_API int cairn_diff(cairn_db *db, const char *rev1, const char *rev2, const char *table,
-                         int (*cb)(const cairn_diff_entry *entry, void *payload), void *payload);
+                         cairn_diff_fn cb, void *payload);
 
 /** How cairn_merge() treats keys both sides changed differently. */
-enum cairn_merge_strategy {
+typedef enum cairn_merge_strategy {
     CAIRN_MERGE_FAIL = 0,    /**< report them and change nothing (CAIRN_ECONFLICT) */
     CAIRN_MERGE_OURS = 1,    /**< keep the current branch's state of each */
     CAIRN_MERGE_THEIRS = 2,  /**< take the other side's state of each */
     CAIRN_MERGE_RECORD = 3   /**< keep ours, record them in the table "cairn_conflicts", and
                                   leave the merge uncommitted until they are resolved */
-};
+} cairn_merge_strategy;
 
 /** A key both sides of a merge changed differently (or a table one side dropped and the other
  *  changed: key NULL). Borrowed during the callback; has_* = 0 means absent on that side. */
@@ -585,6 +699,13 @@ typedef struct cairn_conflict {
     size_t theirs_len;
 } cairn_conflict;
 
+/** Receives one conflict (borrowed during the call). From cairn_merge() it runs under the
+ *  writer lock (see "Callbacks" above: writing from it fails with CAIRN_EBUSY; record what to
+ *  do and do it after the merge returns); from cairn_conflicts() it may call cairn.
+ *  @return 0 to go on; anything else stops (a merge then changes nothing) and is returned
+ *          as-is. */
+typedef int (*cairn_conflict_fn)(const cairn_conflict *c, void *payload);
+
 /** What cairn_merge() did. */
 typedef struct cairn_merge_result {
     int up_to_date;          /**< REV was already merged: nothing changed */
@@ -599,18 +720,23 @@ typedef struct cairn_merge_result {
  *  and a merge commit. The working state must have no uncommitted changes. Every conflict is
  *  passed to on_conflict (may be NULL). Merging A into B and B into A gives the same tables when
  *  nothing conflicts.
+ *  @param[out] out          what the merge did (may be NULL); written on success and on
+ *                           CAIRN_ECONFLICT (then out->conflicts counts them), else untouched
+ *  @param[in]  on_conflict  runs under the writer lock (see cairn_conflict_fn); may be NULL
  *  @return CAIRN_OK; CAIRN_ECONFLICT (strategy FAIL with conflicts: nothing changed; or
- *          uncommitted changes); errors of cairn_resolve(); CAIRN_EREADONLY; CAIRN_EIO. */
-CAIRN_API int cairn_merge(cairn_merge_result *out, cairn_db *db, const char *rev, int strategy,
-                          int (*on_conflict)(const cairn_conflict *c, void *payload),
+ *          uncommitted changes); on_conflict's non-zero value (nothing changed); errors of
+ *          cairn_resolve(); CAIRN_EBUSY (called from a callback under the writer lock);
+ *          CAIRN_EREADONLY; CAIRN_EIO. */
+CAIRN_API int cairn_merge(cairn_merge_result *out, cairn_db *db, const char *rev,
+                          cairn_merge_strategy strategy, cairn_conflict_fn on_conflict,
                           void *payload);
 
 /** Calls cb for each conflict recorded by a CAIRN_MERGE_RECORD merge that is not resolved yet.
  *  Resolve one by writing the value wanted into its table and deleting its entry from the
  *  table "cairn_conflicts" (cairn_conflict_resolve() does both); then cairn_commit() makes the
- *  merge commit. */
-CAIRN_API int cairn_conflicts(cairn_db *db, int (*cb)(const cairn_conflict *c, void *payload),
-                              void *payload);
+ *  merge commit. cb may call cairn (cairn_conflict_resolve() included).
+ *  @return CAIRN_OK, cb's non-zero value, CAIRN_ECORRUPT, CAIRN_EIO, CAIRN_ENOMEM. */
+CAIRN_API int cairn_conflicts(cairn_db *db, cairn_conflict_fn cb, void *payload);
 
 /** Resolves one recorded conflict: sets the key in its table to val (NULL: deletes it) and
  *  removes the conflict record, in one atomic write. */
@@ -636,9 +762,9 @@ CAIRN_API int cairn_config_set(cairn_db *db, const char *key, const char *value)
  *  @return CAIRN_OK; CAIRN_EINVAL (not a key line); CAIRN_EREADONLY; CAIRN_EIO. */
 CAIRN_API int cairn_trust_key(cairn_db *db, const char *pub_line);
 
-/** Calls cb with each trusted public key line. */
-CAIRN_API int cairn_trusted_keys(cairn_db *db, int (*cb)(const char *line, void *payload),
-                                 void *payload);
+/** Calls cb with each trusted public key line (a cairn_name_fn: may call cairn).
+ *  @return CAIRN_OK, cb's non-zero value, CAIRN_ECORRUPT, CAIRN_EIO, CAIRN_ENOMEM. */
+CAIRN_API int cairn_trusted_keys(cairn_db *db, cairn_name_fn cb, void *payload);
 
 /* ---------------------------------------------------------------------------------------------
  * Signing keys (Ed25519) for signed commits. docs/FORMAT.md, "Signing keys", gives every byte.
@@ -648,26 +774,29 @@ CAIRN_API int cairn_trusted_keys(cairn_db *db, int (*cb)(const char *line, void 
  * from a passphrase by Argon2id, mode 0600). Every call below takes the directory as `dir`;
  * NULL means the default: $CAIRN_HOME/keys, or $HOME/.cairn/keys when CAIRN_HOME is not set.
  *
- * Names are 1..CAIRN_KEY_NAME_MAX characters of [A-Za-z0-9._-], not starting with '.' or '-'.
+ * Names are 1..CAIRN_KEY_NAME_LEN_MAX characters of [A-Za-z0-9._-], not starting with '.' or '-'.
  * A key's fingerprint is the first 16 hex digits of the SHA-256 of its 32-byte public key.
  * Loading a secret key (cairn_signer_open, cairn_key_check_passphrase) costs one Argon2id
  * derivation: about a tenth of a second and 64 MiB with the default limits.
  * ------------------------------------------------------------------------------------------- */
 
-#define CAIRN_KEY_NAME_MAX 64u       /**< characters of a key name */
-#define CAIRN_KEY_PUBLIC_SIZE 32u    /**< bytes of an Ed25519 public key */
-#define CAIRN_KEY_FINGERPRINT_LEN 16u/**< hex digits of a fingerprint */
+#define CAIRN_KEY_NAME_LEN_MAX 64u     /**< characters (bytes) of a key name */
+#define CAIRN_KEY_PUBLIC_SIZE 32u      /**< bytes of an Ed25519 public key */
+#define CAIRN_KEY_SIGNATURE_SIZE 64u   /**< bytes of an Ed25519 signature */
 
 /** The public facts about a key. */
 typedef struct cairn_key_info {
-    char name[CAIRN_KEY_NAME_MAX + 1];                 /**< NUL-terminated */
-    char fingerprint[CAIRN_KEY_FINGERPRINT_LEN + 1];   /**< 16 lowercase hex digits, NUL */
+    char name[CAIRN_KEY_NAME_LEN_MAX + 1];          /**< NUL-terminated */
+    char fingerprint[CAIRN_KEY_FINGERPRINT_SIZE];  /**< 16 lowercase hex digits, NUL */
     uint8_t public_key[CAIRN_KEY_PUBLIC_SIZE];
 } cairn_key_info;
 
-/** Flag for cairn_key_generate(): store the secret key without a passphrase. Anyone who can
- *  read NAME.key can then sign as this key; meant for throwaway and test keys only. */
-#define CAIRN_KEY_UNPROTECTED 0x1u
+/** Flags for cairn_key_generate() (an unsigned set of these). */
+typedef enum cairn_key_flag {
+    CAIRN_KEY_UNPROTECTED = 0x1u /**< store the secret key without a passphrase. Anyone who can
+                                      read NAME.key can then sign as this key; meant for
+                                      throwaway and test keys only */
+} cairn_key_flag;
 
 /** Makes a new key pair and writes NAME.key and NAME.pub into dir (created with mode 0700,
  *  parents included, when missing). Each file is written to a temp file, synced, then linked
@@ -682,10 +811,14 @@ typedef struct cairn_key_info {
  *  @return CAIRN_OK; CAIRN_EEXIST (NAME.key or NAME.pub exists already); CAIRN_EINVAL (bad
  *          name, unknown flag, an empty passphrase without CAIRN_KEY_UNPROTECTED or a
  *          passphrase with it, no default directory because neither CAIRN_HOME nor HOME is
- *          set, or dir is not a directory); CAIRN_EAUTH (permission denied); CAIRN_ENOSPC;
+ *          set, or dir is not a directory); CAIRN_EPERM (permission denied); CAIRN_ENOSPC;
  *          CAIRN_EIO; CAIRN_ENOMEM. */
 CAIRN_API int cairn_key_generate(cairn_key_info *out, const char *dir, const char *name,
                                  const char *passphrase, unsigned flags);
+
+/** Receives one key's public facts (borrowed, valid until the callback returns). May call
+ *  cairn. @return 0 to go on; anything else stops the listing and is returned as-is. */
+typedef int (*cairn_key_fn)(const cairn_key_info *info, void *payload);
 
 /** Calls cb once per key in dir, in name order (bytewise). A key is a regular file NAME.pub
  *  with a valid NAME; other files are skipped. Every NAME.pub is read and checked before the
@@ -695,14 +828,13 @@ CAIRN_API int cairn_key_generate(cairn_key_info *out, const char *dir, const cha
  *  @param[in] cb  receives each key; the info is borrowed, valid until cb returns
  *  @return CAIRN_OK; cb's non-zero value; CAIRN_ECORRUPT (a .pub file is damaged, or holds
  *          another name than its file's); CAIRN_EINVAL (no default directory; dir is not a
- *          directory); CAIRN_EAUTH (permission denied); CAIRN_EIO; CAIRN_ENOMEM. */
-CAIRN_API int cairn_key_list(const char *dir, int (*cb)(const cairn_key_info *info, void *payload),
-                             void *payload);
+ *          directory); CAIRN_EPERM (permission denied); CAIRN_EIO; CAIRN_ENOMEM. */
+CAIRN_API int cairn_key_list(const char *dir, cairn_key_fn cb, void *payload);
 
 /** Reads NAME.pub from dir.
  *  @param[out] out  the key's public facts
  *  @return CAIRN_OK; CAIRN_ENOTFOUND (no such key); CAIRN_ECORRUPT (the file is damaged or
- *          names another key); CAIRN_EINVAL (bad name; no default directory); CAIRN_EAUTH
+ *          names another key); CAIRN_EINVAL (bad name; no default directory); CAIRN_EPERM
  *          (permission denied); CAIRN_EIO. */
 CAIRN_API int cairn_key_public(cairn_key_info *out, const char *dir, const char *name);
 
@@ -716,17 +848,57 @@ CAIRN_API int cairn_key_parse_public(cairn_key_info *out, const char *line);
 
 /** Loads the secret key NAME from dir, then wipes it: lets a program learn that a passphrase is
  *  wrong before it starts work that needs the key.
- *  @return CAIRN_OK; CAIRN_EAUTH (wrong passphrase, or NAME.key was altered; also permission
- *          denied); CAIRN_ENOTFOUND (no NAME.key or NAME.pub); CAIRN_ECORRUPT (a damaged file,
- *          or Argon2id limits over what cairn accepts); CAIRN_EINVAL (bad name; no default
- *          directory); CAIRN_EIO; CAIRN_ENOMEM. */
+ *  @return CAIRN_OK; CAIRN_EAUTH (wrong passphrase, or NAME.key was altered); CAIRN_EPERM
+ *          (permission denied); CAIRN_ENOTFOUND (no NAME.key or NAME.pub); CAIRN_ECORRUPT (a
+ *          damaged file, or Argon2id limits over what cairn accepts); CAIRN_EINVAL (bad name; no
+ *          default directory); CAIRN_EIO; CAIRN_ENOMEM. */
 CAIRN_API int cairn_key_check_passphrase(const char *dir, const char *name,
                                          const char *passphrase);
 
-/* cairn_signer (declared with the commit options above) is a loaded secret key, for
- * cairn_commit_options.signer. The secret stays in locked, guarded memory (libsodium's
- * sodium_malloc) and is wiped when the signer is closed. A signer may be used by several
- * threads at once. */
+/* cairn_signer (declared with the commit options above) is what cairn_commit_options.signer
+ * signs commits with. There are two kinds, used alike:
+ *  - a secret key loaded from a key file (cairn_signer_open()): the secret stays in locked,
+ *    guarded memory (libsodium's sodium_malloc) and is wiped when the signer is closed;
+ *  - an application's own signer (cairn_signer_new()): an HSM, a KMS, an agent. cairn hands it
+ *    the bytes to sign and never touches a key file or a secret.
+ * A signer may be used by several threads at once. */
+
+#define CAIRN_SIGNER_METHODS_VERSION 1
+/** An application's signer, for cairn_signer_new(). Versioned like the other option structs:
+ *  set version to CAIRN_SIGNER_METHODS_VERSION; members are only ever added at the end. */
+typedef struct cairn_signer_methods {
+    unsigned version;
+    /** Signs a commit: data is the commit's signing payload (docs/FORMAT.md, "Commits"), to be
+     *  signed as it is with Ed25519 (RFC 8032, pure: no pre-hash). cairn checks the signature
+     *  under out_public_key before the commit takes it, so a wrong one fails the commit
+     *  (CAIRN_EAUTH) instead of writing a commit whose signature is bad. Called from the thread
+     *  that calls cairn_commit() or cairn_merge(), possibly from several threads at once (for
+     *  several repositories), and runs under that repository's writer lock (see "Callbacks"
+     *  above: calls that take it fail with CAIRN_EBUSY); may call cairn otherwise.
+     *  @param[out] out_signature   the 64-byte signature
+     *  @param[out] out_public_key  the 32-byte Ed25519 public key it verifies under
+     *  @param[in]  data, len       the bytes to sign; borrowed until sign returns
+     *  @param[in]  payload         the payload given to cairn_signer_new()
+     *  @return 0 when signed; anything else fails the commit (nothing is written) and the
+     *          commit call returns that value as-is (say why in your own way: CAIRN_EUSER, or
+     *          CAIRN_EAUTH for a refused operation...). */
+    int (*sign)(uint8_t out_signature[CAIRN_KEY_SIGNATURE_SIZE],
+                uint8_t out_public_key[CAIRN_KEY_PUBLIC_SIZE], const void *data, size_t len,
+                void *payload);
+    /** Releases payload, once, when the signer is closed (may be NULL: nothing to release). */
+    void (*free)(void *payload);
+} cairn_signer_methods;
+
+/** Makes a signer from an application's methods.
+ *  @param[out] out      caller closes with cairn_signer_close() (which calls methods->free)
+ *  @param[in]  name     a name for messages and cairn_signer_info() (as a key name: 1..64 of
+ *                       [A-Za-z0-9._-], not starting with '.' or '-'), or NULL for "custom"
+ *  @param[in]  methods  copied; sign is required
+ *  @param[in]  payload  passed to sign and free; owned by the signer only if free is given
+ *  @return CAIRN_OK; CAIRN_EINVAL (NULL out, methods or sign; a version this library does
+ *          not know; a bad name); CAIRN_ENOMEM (methods->free is then not called). */
+CAIRN_API int cairn_signer_new(cairn_signer **out, const char *name,
+                               const cairn_signer_methods *methods, void *payload);
 
 /** Loads the secret key NAME from dir.
  *  @param[out] out         caller closes with cairn_signer_close()
@@ -736,11 +908,14 @@ CAIRN_API int cairn_key_check_passphrase(const char *dir, const char *name,
 CAIRN_API int cairn_signer_open(cairn_signer **out, const char *dir, const char *name,
                                 const char *passphrase);
 
-/** The public facts of a loaded key.
- *  @param[out] out  the signer's name, fingerprint and public key. */
+/** The public facts of a signer.
+ *  @param[out] out  the signer's name, fingerprint and public key. For a signer made with
+ *                   cairn_signer_new(), the public key (and fingerprint) of its last signature,
+ *                   all zero until it has signed. */
 CAIRN_API void cairn_signer_info(cairn_key_info *out, const cairn_signer *signer);
 
-/** Wipes the secret key and frees the signer. Accepts NULL. */
+/** Wipes the secret key (or, for an application's signer, calls its free(payload)) and frees
+ *  the signer. Accepts NULL. */
 CAIRN_API void cairn_signer_close(cairn_signer *signer);
 
 /* ---------------------------------------------------------------------------------------------
@@ -755,17 +930,23 @@ CAIRN_API void cairn_signer_close(cairn_signer *signer);
  *          CAIRN_ECONFLICT (another process moved the working root); CAIRN_ENOMEM. */
 CAIRN_API int cairn_checkpoint(cairn_db *db);
 
-#define CAIRN_OPLOG_BATCH 1       /**< a batch of writes */
-#define CAIRN_OPLOG_CHECKPOINT 2  /**< the trees took in every record up to `through` */
-#define CAIRN_OPLOG_BULK 3        /**< a large batch applied to the trees directly */
+/** Kinds of operation log record. */
+typedef enum cairn_oplog_kind {
+    CAIRN_OPLOG_BATCH = 1,       /**< a batch of writes */
+    CAIRN_OPLOG_CHECKPOINT = 2,  /**< the trees took in every record up to `through` */
+    CAIRN_OPLOG_BULK = 3         /**< a large batch applied to the trees directly */
+} cairn_oplog_kind;
 
-#define CAIRN_OP_PUT 1
-#define CAIRN_OP_DELETE 2
-#define CAIRN_OP_CREATE 3         /**< the batch creates a table (when it is missing) */
+/** Kinds of operation within a batch record. */
+typedef enum cairn_op_type {
+    CAIRN_OP_PUT = 1,
+    CAIRN_OP_DELETE = 2,
+    CAIRN_OP_CREATE = 3          /**< the batch creates a table (when it is missing) */
+} cairn_op_type;
 
 /** One operation of a batch record. */
 typedef struct cairn_oplog_op {
-    int type;                /**< CAIRN_OP_* */
+    cairn_op_type type;
     const char *table;
     const void *key;         /**< NULL for CAIRN_OP_CREATE */
     size_t klen;
@@ -777,7 +958,7 @@ typedef struct cairn_oplog_op {
 typedef struct cairn_oplog_record {
     uint64_t seq;            /**< sequence number within the branch's log */
     int64_t time_ns;         /**< when it was logged: ns since the Unix epoch, UTC */
-    int kind;                /**< CAIRN_OPLOG_* */
+    cairn_oplog_kind kind;
     size_t nops;             /**< BATCH: its operations, in (table, key) order */
     const cairn_oplog_op *ops;
     uint64_t through;        /**< CHECKPOINT: the last record it took in */
@@ -787,6 +968,11 @@ typedef struct cairn_oplog_record {
     cairn_id root_record;    /**< CHECKPOINT: the working root it published */
 } cairn_oplog_record;
 
+/** Receives one operation log record (borrowed during the call). Runs under the writer lock
+ *  (see "Callbacks" above: writes from it fail with CAIRN_EBUSY).
+ *  @return 0 to go on; anything else stops the listing and is returned as-is. */
+typedef int (*cairn_oplog_fn)(const cairn_oplog_record *rec, void *payload);
+
 /** Lists the operation log of the checked-out branch in sequence order: retired log segments
  *  (kept by oplog_keep_segments / oplog_keep_seconds) and the live ones. Records with
  *  seq >= since_seq and time_ns within [from_ns, to_ns] (0: unbounded) are passed to cb; a
@@ -795,7 +981,7 @@ typedef struct cairn_oplog_record {
  *          wal_dir); CAIRN_ECORRUPT (a record in the middle of a segment is damaged: named with
  *          its file and offset); CAIRN_EIO; CAIRN_ENOMEM. */
 CAIRN_API int cairn_oplog(cairn_db *db, uint64_t since_seq, int64_t from_ns, int64_t to_ns,
-                          int (*cb)(const cairn_oplog_record *rec, void *payload), void *payload);
+                          cairn_oplog_fn cb, void *payload);
 
 /* ---------------------------------------------------------------------------------------------
  * Maintenance: garbage collection and verification
@@ -813,13 +999,16 @@ CAIRN_API int cairn_oplog(cairn_db *db, uint64_t since_seq, int64_t from_ns, int
  * the db handle.
  * ------------------------------------------------------------------------------------------- */
 
-#define CAIRN_GC_DRY_RUN 0x1u /**< mark and count, delete nothing */
+/** Flags for cairn_gc_options.flags (an unsigned set of these). */
+typedef enum cairn_gc_flag {
+    CAIRN_GC_DRY_RUN = 0x1u /**< mark and count, delete nothing */
+} cairn_gc_flag;
 
 #define CAIRN_GC_OPTIONS_VERSION 1
 /** Options for cairn_gc(). Initialise with CAIRN_GC_OPTIONS_INIT. */
 typedef struct cairn_gc_options {
     unsigned version;        /**< CAIRN_GC_OPTIONS_VERSION */
-    unsigned flags;          /**< CAIRN_GC_* */
+    unsigned flags;          /**< cairn_gc_flag values, or-ed */
     double min_live_fraction;/**< local store: pack files in which the chunks that stay take up
                                   less than this fraction of the bytes are rewritten (their live
                                   chunks copied into the newest pack, then the file deleted), so
@@ -829,6 +1018,9 @@ typedef struct cairn_gc_options {
 } cairn_gc_options;
 
 #define CAIRN_GC_OPTIONS_INIT { CAIRN_GC_OPTIONS_VERSION, 0, 0.0 }
+
+/** Sets *out to CAIRN_GC_OPTIONS_INIT, for bindings that cannot use the macro. */
+CAIRN_API void cairn_gc_options_init(cairn_gc_options *out);
 
 /** What cairn_gc() did. Byte counts of the store are of chunk data as stored (after
  *  compression), from the store's own statistics. */
@@ -905,22 +1097,35 @@ typedef struct cairn_verify_problem {
                                   the store can say, the file and offset */
 } cairn_verify_problem;
 
-#define CAIRN_VERIFY_REACHABLE_ONLY 0x1u /**< do not read the chunks nothing reaches */
+/** Receives one problem cairn_verify() found; see cairn_verify_options.on_problem. */
+typedef int (*cairn_verify_problem_fn)(const cairn_verify_problem *problem, void *payload);
+
+/** Flags for cairn_verify_options.flags (an unsigned set of these). */
+typedef enum cairn_verify_flag {
+    CAIRN_VERIFY_REACHABLE_ONLY = 0x1u /**< do not read the chunks nothing reaches */
+} cairn_verify_flag;
 
 #define CAIRN_VERIFY_OPTIONS_VERSION 1
 /** Options for cairn_verify(). Initialise with CAIRN_VERIFY_OPTIONS_INIT. */
 typedef struct cairn_verify_options {
     unsigned version;        /**< CAIRN_VERIFY_OPTIONS_VERSION */
-    unsigned flags;          /**< CAIRN_VERIFY_* */
+    unsigned flags;          /**< cairn_verify_flag values, or-ed */
     size_t max_problems;     /**< problems passed to on_problem; later ones are only counted.
                                   0 = the default, 20 */
     /** Called for each of the first max_problems problems, in the order found (may be NULL). A
-     *  non-zero return stops verification, and cairn_verify() returns it. */
-    int (*on_problem)(const cairn_verify_problem *problem, void *payload);
+     *  non-zero return stops verification, and cairn_verify() returns it as-is. It runs while
+     *  this handle's verify holds its maintenance lock, and for problems in the write-ahead log
+     *  also the writer lock: it must not call cairn_gc() or cairn_verify() on the same handle
+     *  (they would wait for it), and calls that take the writer lock fail with CAIRN_EBUSY
+     *  (see "Callbacks" above); reads are fine. */
+    cairn_verify_problem_fn on_problem;
     void *payload;
 } cairn_verify_options;
 
 #define CAIRN_VERIFY_OPTIONS_INIT { CAIRN_VERIFY_OPTIONS_VERSION, 0, 0, NULL, NULL }
+
+/** Sets *out to CAIRN_VERIFY_OPTIONS_INIT, for bindings that cannot use the macro. */
+CAIRN_API void cairn_verify_options_init(cairn_verify_options *out);
 
 /** What cairn_verify() checked. */
 typedef struct cairn_verify_stats {
@@ -1009,11 +1214,11 @@ CAIRN_API int cairn_db_stats_get(cairn_db_stats *out, cairn_db *db);
  * ------------------------------------------------------------------------------------------- */
 
 /** What the trusted id of a proof names. */
-enum cairn_proof_anchor {
+typedef enum cairn_proof_anchor {
     CAIRN_PROOF_TABLE = 1,   /**< a table's root (cairn_table_root()) */
     CAIRN_PROOF_CATALOG = 2, /**< a catalog root: every table's state (cairn_snapshot_root()) */
     CAIRN_PROOF_COMMIT = 3   /**< a commit id: the commit names the catalog root */
-};
+} cairn_proof_anchor;
 
 /** Makes a proof of key in table. For a snapshot opened at a commit (cairn_snapshot_open_at())
  *  it is anchored at that commit's id (cairn_snapshot_commit()): it carries the commit, which
@@ -1033,14 +1238,14 @@ CAIRN_API int cairn_prove(void **out_proof, size_t *out_len, cairn_table *table,
 
 /** What a valid proof proves. Filled in by cairn_proof_verify(). */
 typedef struct cairn_proof_result {
-    int anchor;              /**< enum cairn_proof_anchor: what the trusted id named */
+    cairn_proof_anchor anchor; /**< what the trusted id named */
     int found;               /**< 1: the key is in the table with `value`; 0: it is absent */
     const void *key;         /**< the key the proof is about; borrowed from the proof bytes,
                                   valid while they are (never NULL, even for the empty key) */
     size_t key_len;
     const void *value;       /**< found: the value, borrowed from the proof bytes; else NULL */
     size_t value_len;
-    char table[CAIRN_MAX_TABLE_NAME + 1]; /**< the table's name, NUL-terminated (catalog and
+    char table[CAIRN_TABLE_NAME_LEN_MAX + 1]; /**< the table's name, NUL-terminated (catalog and
                                   commit anchors); "" for a table anchor */
     cairn_id commit;         /**< commit anchor: the commit id; else all zero */
     const void *commit_data; /**< commit anchor: the commit's bytes (their SHA-256 is its id),
@@ -1141,7 +1346,7 @@ CAIRN_API int cairn_tuple_end_nested(cairn_tuple *tuple);
  *  @return the bytes, borrowed, valid until the tuple is next changed, reset or freed; never
  *          NULL for a complete tuple (the empty tuple gives a valid pointer and length 0);
  *          NULL while a nested tuple is open (an incomplete tuple is no valid key). */
-CAIRN_API const void *cairn_tuple_data(const cairn_tuple *tuple, size_t *out_len);
+CAIRN_API const void *cairn_tuple_data(size_t *out_len, const cairn_tuple *tuple);
 
 /** One decoded element. Fields that do not belong to its type are 0 (NULL). */
 typedef struct cairn_tuple_item {
@@ -1157,6 +1362,10 @@ typedef struct cairn_tuple_item {
     size_t len;              /**< BYTES, STRING: length of data */
 } cairn_tuple_item;
 
+/** Receives one decoded element (borrowed during the call). May call cairn.
+ *  @return 0 to go on; anything else stops decoding and is returned as-is. */
+typedef int (*cairn_tuple_fn)(const cairn_tuple_item *item, void *payload);
+
 /** Decodes an encoded tuple, calling cb once per element in order. A NESTED element is reported
  *  when it opens; its members follow with depth + 1, and it ends before the next element of
  *  smaller depth (or at the end of the input). A non-zero return from cb stops decoding and is
@@ -1170,8 +1379,7 @@ typedef struct cairn_tuple_item {
  *  @param[in] cb  called per element, or NULL to only validate
  *  @return CAIRN_OK; CAIRN_EINVAL; CAIRN_ENOMEM (unescaping a payload that holds 0x00 bytes and
  *          is over 128 bytes long needs a buffer); or cb's non-zero value. */
-CAIRN_API int cairn_tuple_decode(const void *data, size_t len,
-                                 int (*cb)(const cairn_tuple_item *item, void *payload),
+CAIRN_API int cairn_tuple_decode(const void *data, size_t len, cairn_tuple_fn cb,
                                  void *payload);
 
 #ifdef __cplusplus

@@ -641,7 +641,7 @@ static int digest_table(const char *name, void *payload)
     while (rc == CAIRN_OK && (rc = cairn_cursor_next(c)) == CAIRN_OK) {
         const void *k, *v;
         size_t kl, vl;
-        cairn_cursor_get(c, &k, &kl, &v, &vl);
+        cairn_cursor_get(&k, &kl, &v, &vl, c);
         mix(&d->h, k, kl);
         mix(&d->h, v, vl);
     }

@@ -106,7 +106,7 @@ static int digest_table(const char *name, void *payload)
     while (rc == CAIRN_OK && (rc = cairn_cursor_next(c)) == CAIRN_OK) {
         const void *k, *v;
         size_t kl, vl;
-        cairn_cursor_get(c, &k, &kl, &v, &vl);
+        cairn_cursor_get(&k, &kl, &v, &vl, c);
         mix(&d->h, k, kl);
         mix(&d->h, v, vl);
         d->entries++;
@@ -340,7 +340,7 @@ static void pins_snapshots_and_cursors(void)
     while (cairn_cursor_next(cur) == CAIRN_OK) {
         const void *v;
         size_t vl;
-        CHECK_OK(cairn_cursor_get(cur, NULL, NULL, &v, &vl));
+        CHECK_OK(cairn_cursor_get(NULL, NULL, &v, &vl, cur));
         CHECK(vl >= 3 && memcmp(v, "old", 3) == 0);
         n++;
     }

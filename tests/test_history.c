@@ -559,8 +559,8 @@ static void merge_commutes(void)
     CHECK_OK(cairn_snapshot_open_at(&s1, db, "a2"));
     CHECK_OK(cairn_snapshot_open_at(&s2, db, "b2"));
     cairn_id c1, c2;
-    cairn_snapshot_root(&c1, s1);
-    cairn_snapshot_root(&c2, s2);
+    CHECK_OK(cairn_snapshot_root(&c1, s1));
+    CHECK_OK(cairn_snapshot_root(&c2, s2));
     CHECK_MEM(c1.bytes, 32, c2.bytes, 32);
     cairn_snapshot_close(s1);
     cairn_snapshot_close(s2);
@@ -633,7 +633,7 @@ static void write_signed(cairn_db *db, const uint8_t pk[32], const uint8_t sk[64
     memset(&c, 0, sizeof c);
     cairn_snapshot *s;
     cairn_snapshot_open(&s, db);
-    cairn_snapshot_root(&c.catalog, s);
+    CHECK_OK(cairn_snapshot_root(&c.catalog, s));
     cairn_snapshot_close(s);
     c.author = c.committer = (char *)"Signer <s@example.com>";
     c.message = (char *)"signed";

@@ -677,7 +677,7 @@ static void default_limits(void)
     key_test_set_kdf(SMALL_OPS, SMALL_KIB);
 }
 
-static void warn_log(int level, const char *msg, void *payload)
+static void warn_log(cairn_log_level level, const char *msg, void *payload)
 {
     (void)level;
     snprintf(payload, 512, "%s", msg);

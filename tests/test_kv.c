@@ -102,21 +102,21 @@ static void limits(void)
     CHECK_OK(cairn_table_open(&t, db, "lim", CAIRN_TABLE_CREATE));
     cairn_id before;
     CHECK_OK(cairn_table_root(&before, t, NULL));
-    static char big[CAIRN_MAX_VALUE_SIZE + 1];
-    CHECK_RC(cairn_put(t, big, CAIRN_MAX_KEY_SIZE + 1, "v", 1), CAIRN_EINVAL);
+    static char big[CAIRN_VALUE_LEN_MAX + 1];
+    CHECK_RC(cairn_put(t, big, CAIRN_KEY_LEN_MAX + 1, "v", 1), CAIRN_EINVAL);
     CHECK_ERRMSG("key of 4097 bytes");
     CHECK_ERRMSG("lim");
-    CHECK_RC(cairn_put(t, "k", 1, big, CAIRN_MAX_VALUE_SIZE + 1), CAIRN_EINVAL);
+    CHECK_RC(cairn_put(t, "k", 1, big, CAIRN_VALUE_LEN_MAX + 1), CAIRN_EINVAL);
     CHECK_ERRMSG("value of");
-    CHECK_OK(cairn_put(t, big, CAIRN_MAX_KEY_SIZE, big, CAIRN_MAX_VALUE_SIZE));
+    CHECK_OK(cairn_put(t, big, CAIRN_KEY_LEN_MAX, big, CAIRN_VALUE_LEN_MAX));
     void *v;
     size_t n;
-    CHECK_OK(cairn_get(&v, &n, t, NULL, big, CAIRN_MAX_KEY_SIZE));
-    CHECK_EQ(n, CAIRN_MAX_VALUE_SIZE);
+    CHECK_OK(cairn_get(&v, &n, t, NULL, big, CAIRN_KEY_LEN_MAX));
+    CHECK_EQ(n, CAIRN_VALUE_LEN_MAX);
     cairn_free(v);
-    CHECK_RC(cairn_get(&v, &n, t, NULL, big, CAIRN_MAX_KEY_SIZE + 1), CAIRN_EINVAL);
-    CHECK_EQ(cairn_max_key_size(), CAIRN_MAX_KEY_SIZE);
-    CHECK_EQ(cairn_max_value_size(), CAIRN_MAX_VALUE_SIZE);
+    CHECK_RC(cairn_get(&v, &n, t, NULL, big, CAIRN_KEY_LEN_MAX + 1), CAIRN_EINVAL);
+    CHECK_EQ(cairn_key_len_max(), CAIRN_KEY_LEN_MAX);
+    CHECK_EQ(cairn_value_len_max(), CAIRN_VALUE_LEN_MAX);
     cairn_table_close(t);
     CHECK_OK(cairn_close(db));
 }
@@ -152,7 +152,7 @@ static void batches_are_atomic(void)
     cairn_id ra, rb;
     CHECK_OK(cairn_table_root(&ra, a, NULL));
     CHECK_OK(cairn_batch_put(bt, a, "k9", 2, "v", 1));
-    static char big[CAIRN_MAX_KEY_SIZE + 1];
+    static char big[CAIRN_KEY_LEN_MAX + 1];
     CHECK_RC(cairn_batch_put(bt, b, big, sizeof big, "v", 1), CAIRN_EINVAL);
     CHECK_RC(cairn_batch_put(bt, a, "k10", 3, "v", 1), CAIRN_ESTATE);
     CHECK_RC(cairn_batch_commit(bt), CAIRN_ESTATE);
@@ -182,7 +182,7 @@ static void snapshots_are_stable(void)
     cairn_snapshot *s;
     CHECK_OK(cairn_snapshot_open(&s, db));
     cairn_id root_before;
-    cairn_snapshot_root(&root_before, s);
+    CHECK_OK(cairn_snapshot_root(&root_before, s));
     CHECK_OK(cairn_put(t, "k", 1, "v2", 2));
     CHECK_OK(cairn_put(t, "k2", 2, "x", 1));
     char buf[16];
@@ -201,7 +201,7 @@ static void snapshots_are_stable(void)
     cairn_cursor_close(c);
     CHECK_RC(cairn_cursor_open(&c, t, NULL, NULL), CAIRN_ENOTFOUND);
     cairn_id root_after;
-    cairn_snapshot_root(&root_after, s);
+    CHECK_OK(cairn_snapshot_root(&root_after, s));
     CHECK_MEM(root_before.bytes, 32, root_after.bytes, 32);
     cairn_snapshot_close(s);
     cairn_table_close(t);
@@ -247,7 +247,7 @@ static void cursors_and_counts(void)
     while (cairn_cursor_next(c) == CAIRN_OK) {
         const void *kk, *vv;
         size_t kl, vl;
-        CHECK_OK(cairn_cursor_get(c, &kk, &kl, &vv, &vl));
+        CHECK_OK(cairn_cursor_get(&kk, &kl, &vv, &vl, c));
         CHECK_MEM(kk, kl, vv, vl);
         CHECK(((const char *)kk)[0] == 'b');
         int i = atoi((const char *)kk + 1);
@@ -256,14 +256,14 @@ static void cursors_and_counts(void)
         seen++;
     }
     CHECK_EQ(seen, expect);
-    CHECK_RC(cairn_cursor_get(c, NULL, NULL, NULL, NULL), CAIRN_ESTATE);
+    CHECK_RC(cairn_cursor_get(NULL, NULL, NULL, NULL, c), CAIRN_ESTATE);
     /* backward over the same range */
     seen = 0;
     last = 1 << 30;
     while (cairn_cursor_prev(c) == CAIRN_OK) {
         const void *kk;
         size_t kl;
-        CHECK_OK(cairn_cursor_get(c, &kk, &kl, NULL, NULL));
+        CHECK_OK(cairn_cursor_get(&kk, &kl, NULL, NULL, c));
         int i = atoi((const char *)kk + 1);
         CHECK(i < last);
         last = i;
@@ -274,7 +274,7 @@ static void cursors_and_counts(void)
     CHECK_OK(cairn_cursor_seek(c, "b001500", 7));
     const void *kk;
     size_t kl;
-    CHECK_OK(cairn_cursor_get(c, &kk, &kl, NULL, NULL));
+    CHECK_OK(cairn_cursor_get(&kk, &kl, NULL, NULL, c));
     CHECK_MEM(kk, kl, "b001501", 7);
     CHECK_RC(cairn_cursor_seek(c, "c", 1), CAIRN_ENOTFOUND);
     cairn_cursor_close(c);
@@ -351,7 +351,7 @@ static void deferred_creation(void)
     cairn_batch *b;
     CHECK_OK(cairn_batch_new(&b, db));
     CHECK_OK(cairn_batch_put(b, t, "k", 1, "v", 1));
-    static char big[CAIRN_MAX_KEY_SIZE + 1];
+    static char big[CAIRN_KEY_LEN_MAX + 1];
     CHECK_RC(cairn_batch_put(b, t, big, sizeof big, "v", 1), CAIRN_EINVAL);
     CHECK_RC(cairn_batch_commit(b), CAIRN_ESTATE);
     CHECK_RC(cairn_table_open(&other, db, "later", 0), CAIRN_ENOTFOUND);

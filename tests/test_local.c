@@ -188,7 +188,7 @@ static struct {
     char msg[32][1024];
 } logs = { PTHREAD_MUTEX_INITIALIZER, 0, { 0 }, { { 0 } } };
 
-static void log_cb(int level, const char *message, void *payload)
+static void log_cb(cairn_log_level level, const char *message, void *payload)
 {
     (void)payload;
     pthread_mutex_lock(&logs.mu);

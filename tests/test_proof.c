@@ -286,7 +286,7 @@ static void one_level(void)
     for (uint64_t n = 1; n <= 10; n += 9) {
         CHECK_OK(build_even(&e.cs, n, &a.table_root));
         CHECK_EQ(tree_depth(&e.cs, &a.table_root), 1);
-        uint8_t k[32], big[CAIRN_MAX_KEY_SIZE];
+        uint8_t k[32], big[CAIRN_KEY_LEN_MAX];
         memset(big, 'z', sizeof big);
         SUB(prove(&a, "", 0, 0, &proof, &r));
         SUB(prove(&a, "a", 1, 0, &proof, &r));                 /* before the first */
@@ -304,7 +304,7 @@ static void one_level(void)
         CHECK_EQ(r.table_nodes, 1);
     }
     CHECK_RC(proof_build(&proof, &e.cs, PROOF_ANCHOR_TABLE, NULL, 0, NULL, NULL, &a.table_root,
-                         "k", CAIRN_MAX_KEY_SIZE + 1),
+                         "k", CAIRN_KEY_LEN_MAX + 1),
              CAIRN_EINVAL);
     cairn_buf_dispose(&proof);
     env_close(&e);
@@ -790,7 +790,7 @@ static void malformed(void)
     CHECK_ERRMSG("key length");
     /* a key over the limit (declared), and a node length below a header */
     cairn_buf_set(&b, good.data, 10);
-    put_varint(&b, CAIRN_MAX_KEY_SIZE + 1);
+    put_varint(&b, CAIRN_KEY_LEN_MAX + 1);
     CHECK_RC(proof_verify(&r, b.data, b.len, &catalog), CAIRN_EAUTH);
     CHECK_ERRMSG("4097 bytes");
     cairn_buf_set(&b, good.data, pp.cat_at + 1);
@@ -938,7 +938,7 @@ static void property(void)
     uint64_t rng = test_rng(0x9f00f);
     enum { N = 20000, ROUNDS = 3, PROBES = 4000 };
     pkey *keys = malloc(N * sizeof *keys), *sub = malloc(N * sizeof *sub);
-    uint8_t *val = malloc(CAIRN_MAX_VALUE_SIZE);
+    uint8_t *val = malloc(CAIRN_VALUE_LEN_MAX);
     tree_edit *ed = malloc(N * sizeof *ed);
     for (size_t i = 0; i < N; i++) {
         keys[i].kl = test_rand(&rng) % 48;
@@ -953,32 +953,32 @@ static void property(void)
         for (size_t i = 0; i < N; i++)
             if (test_rand(&rng) % 3 == 0) sub[m++] = keys[i];
         qsort(sub, m, sizeof *sub, pkey_cmp);
-        for (size_t i = 0; i < CAIRN_MAX_VALUE_SIZE; i++) val[i] = (uint8_t)(i * 31 + round);
+        for (size_t i = 0; i < CAIRN_VALUE_LEN_MAX; i++) val[i] = (uint8_t)(i * 31 + round);
         for (size_t i = 0; i < m; i++) {
             if (ne && bytes_cmp(ed[ne - 1].key, ed[ne - 1].klen, sub[i].k, sub[i].kl) == 0)
                 continue;
             bool del = round > 0 && test_rand(&rng) % 4 == 0;
             uint64_t shape = test_rand(&rng) % 1000;
-            uint32_t vl = shape == 0  ? CAIRN_MAX_VALUE_SIZE
+            uint32_t vl = shape == 0  ? CAIRN_VALUE_LEN_MAX
                           : shape < 10 ? 70000
                                        : (uint32_t)(shape % 300);
             ed[ne++] = (tree_edit){ sub[i].k, val + round, (uint32_t)sub[i].kl,
-                                    vl - (vl == CAIRN_MAX_VALUE_SIZE ? (uint32_t)round : 0),
+                                    vl - (vl == CAIRN_VALUE_LEN_MAX ? (uint32_t)round : 0),
                                     del ? EDIT_DEL : EDIT_PUT };
         }
         CHECK_OK(tree_apply(&e.cs, &root, &root, ed, ne));
         const char *names[1] = { "p" };
         CHECK_OK(build_catalog(&e.cs, names, &root, 1, &catalog));
         for (int p = 0; p < PROBES; p++) {
-            static uint8_t k[CAIRN_MAX_KEY_SIZE];
+            static uint8_t k[CAIRN_KEY_LEN_MAX];
             size_t i = test_rand(&rng) % N, kl = keys[i].kl;
             memcpy(k, keys[i].k, kl);
             switch (test_rand(&rng) % 5) {
             case 0: kl = kl ? test_rand(&rng) % kl : 0; break;         /* a prefix */
             case 1: k[kl++] = (uint8_t)test_rand(&rng); break;         /* an extension */
             case 2:                                                    /* the longest */
-                memset(k + kl, 'f', CAIRN_MAX_KEY_SIZE - kl);
-                kl = CAIRN_MAX_KEY_SIZE;
+                memset(k + kl, 'f', CAIRN_KEY_LEN_MAX - kl);
+                kl = CAIRN_KEY_LEN_MAX;
                 break;
             default: break;                                            /* as it is */
             }
@@ -1020,7 +1020,7 @@ static void public_api(void)
     cairn_snapshot *snap;
     CHECK_OK(cairn_snapshot_open(&snap, db));
     cairn_id root, troot;
-    cairn_snapshot_root(&root, snap);
+    CHECK_OK(cairn_snapshot_root(&root, snap));
     CHECK_OK(cairn_table_root(&troot, t, snap));
 
     void *proof;
@@ -1043,7 +1043,7 @@ static void public_api(void)
     cairn_snapshot *snap2;
     CHECK_OK(cairn_snapshot_open(&snap2, db));
     cairn_id root2;
-    cairn_snapshot_root(&root2, snap2);
+    CHECK_OK(cairn_snapshot_root(&root2, snap2));
     CHECK_RC(cairn_proof_verify(&r, proof, len, &root2), CAIRN_EAUTH);
     CHECK_ERRMSG("does not hash to");
     cairn_free(proof);
@@ -1088,7 +1088,7 @@ static void public_api(void)
     CHECK_RC(cairn_prove(&proof, &len, u, NULL, "k", 1), CAIRN_ENOTFOUND); /* not created yet */
     CHECK_ERRMSG("later");
     CHECK_RC(cairn_prove(&proof, &len, t, NULL, NULL, 1), CAIRN_EINVAL);
-    static char big[CAIRN_MAX_KEY_SIZE + 1];
+    static char big[CAIRN_KEY_LEN_MAX + 1];
     CHECK_RC(cairn_prove(&proof, &len, t, NULL, big, sizeof big), CAIRN_EINVAL);
     CHECK_RC(cairn_proof_verify(NULL, "x", 1, &root), CAIRN_EINVAL);
     CHECK_RC(cairn_proof_verify(&r, "x", 1, NULL), CAIRN_EINVAL);

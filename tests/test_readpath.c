@@ -68,7 +68,7 @@ static digest scan_digest(cairn_table *t, bool reverse)
     while ((rc = reverse ? cairn_cursor_prev(c) : cairn_cursor_next(c)) == CAIRN_OK) {
         const void *k, *v;
         size_t kl, vl;
-        cairn_cursor_get(c, &k, &kl, &v, &vl);
+        cairn_cursor_get(&k, &kl, &v, &vl, c);
         for (size_t i = 0; i < kl; i++) d.sum = (d.sum ^ ((const uint8_t *)k)[i]) * 1099511628211ull;
         for (size_t i = 0; i < vl; i++) d.sum = (d.sum ^ ((const uint8_t *)v)[i]) * 1099511628211ull;
         d.n++;

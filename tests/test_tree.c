@@ -501,10 +501,10 @@ static void big_entries(void)
     cairn_id root;
     CHECK_OK(tree_empty(&e.cs, &root));
     uint64_t rng = test_rng(5);
-    static uint8_t big[CAIRN_MAX_VALUE_SIZE];
+    static uint8_t big[CAIRN_VALUE_LEN_MAX];
     for (size_t i = 0; i < sizeof big; i++) big[i] = (uint8_t)test_rand(&rng);
     static op ops[40];
-    uint8_t keybuf[CAIRN_MAX_KEY_SIZE];
+    uint8_t keybuf[CAIRN_KEY_LEN_MAX];
     for (int round = 0; round < 3; round++) {
         for (int i = 0; i < 40; i++) {
             ops[i].kl = (size_t)snprintf((char *)ops[i].k, 64, "big%03d", (int)(test_rand(&rng) % 60));
@@ -518,12 +518,12 @@ static void big_entries(void)
     /* a value at the limit and a key at the limit */
     memset(keybuf, 'K', sizeof keybuf);
     tree_edit ed[2] = {
-        { keybuf, big, CAIRN_MAX_KEY_SIZE, 10, EDIT_PUT },
-        { (const uint8_t *)"zz-max-value", big, 12, CAIRN_MAX_VALUE_SIZE, EDIT_PUT },
+        { keybuf, big, CAIRN_KEY_LEN_MAX, 10, EDIT_PUT },
+        { (const uint8_t *)"zz-max-value", big, 12, CAIRN_VALUE_LEN_MAX, EDIT_PUT },
     };
     CHECK_OK(tree_apply(&e.cs, &root, &root, ed, 2));
-    model_put(&m, keybuf, CAIRN_MAX_KEY_SIZE, big, 10);
-    model_put(&m, (const uint8_t *)"zz-max-value", 12, big, CAIRN_MAX_VALUE_SIZE);
+    model_put(&m, keybuf, CAIRN_KEY_LEN_MAX, big, 10);
+    model_put(&m, (const uint8_t *)"zz-max-value", 12, big, CAIRN_VALUE_LEN_MAX);
     check_tree_equals_model(&e.cs, &root, &m);
     model_free(&m);
     env_close(&e);

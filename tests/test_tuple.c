@@ -329,7 +329,7 @@ static void gen_model(model *m, uint64_t *rng)
 static void check_encodes(cairn_tuple *t, const char *what, const uint8_t *expect, size_t n)
 {
     size_t len;
-    const uint8_t *got = cairn_tuple_data(t, &len);
+    const uint8_t *got = cairn_tuple_data(&len, t);
     CHECK_MSG(got != NULL, "%s: no data", what);
     CHECK_MSG(len == n && memcmp(got, expect, n) == 0, "%s: wrong encoding (%zu bytes)", what, len);
     /* ... and decodes back to one canonical form without complaint */
@@ -350,7 +350,7 @@ static void known_answers_scalars(void)
     cairn_tuple *t;
     CHECK_OK(cairn_tuple_new(&t));
     size_t len = 99;
-    CHECK(cairn_tuple_data(t, &len) != NULL); /* the empty tuple is complete: not NULL */
+    CHECK(cairn_tuple_data(&len, t) != NULL); /* the empty tuple is complete: not NULL */
     CHECK_EQ(len, 0);
 
     CHECK_OK(cairn_tuple_add_null(t));
@@ -462,7 +462,7 @@ static void known_answers_tuples(void)
     cairn_tuple_reset(t);
     CHECK_OK(cairn_tuple_begin_nested(t));
     size_t len = 99;
-    CHECK(cairn_tuple_data(t, &len) == NULL); /* open: no data */
+    CHECK(cairn_tuple_data(&len, t) == NULL); /* open: no data */
     CHECK_EQ(len, 0);
     CHECK_OK(cairn_tuple_end_nested(t));
     KAT(t, "(())", 0x05, 0x00);
@@ -537,7 +537,7 @@ static void random_round_trips(void)
         gen_model(&m, &rng);
         CHECK_OK(encode_model(t, &m));
         size_t len;
-        const uint8_t *enc = cairn_tuple_data(t, &len);
+        const uint8_t *enc = cairn_tuple_data(&len, t);
         CHECK(enc != NULL);
         CHECK_OK(decode_model(&back, enc, len));
         CHECK_MSG(cmp_tuple(m.v, m.n, back.v, back.n) == 0, "iteration %d: decoded tuple differs",
@@ -546,7 +546,7 @@ static void random_round_trips(void)
         uint8_t *copy = malloc(len + 1);
         memcpy(copy, enc, len);
         CHECK_OK(encode_model(t, &back));
-        enc = cairn_tuple_data(t, &len);
+        enc = cairn_tuple_data(&len, t);
         CHECK_MEM(enc, len, copy, len);
         free(copy);
         model_free(&m);
@@ -571,7 +571,7 @@ static void order_preserved(void)
         CHECK_OK(encode_model(ta, &a));
         CHECK_OK(encode_model(tb, &b));
         size_t alen, blen;
-        const void *ea = cairn_tuple_data(ta, &alen), *eb = cairn_tuple_data(tb, &blen);
+        const void *ea = cairn_tuple_data(&alen, ta), *eb = cairn_tuple_data(&blen, tb);
         int logical = cmp_tuple(a.v, a.n, b.v, b.n);
         int bytes = sign3(tuple_cmp(ea, alen, eb, blen));
         CHECK_MSG(logical == bytes, "iteration %d: logical order %d, encoded order %d", iter,
@@ -604,7 +604,7 @@ static void prefix_ranges(void)
         CHECK_OK(encode_model(ta, &a));
         CHECK_OK(encode_model(tb, &b));
         size_t alen, blen;
-        const void *ea = cairn_tuple_data(ta, &alen), *eb = cairn_tuple_data(tb, &blen);
+        const void *ea = cairn_tuple_data(&alen, ta), *eb = cairn_tuple_data(&blen, tb);
         CHECK_OK(tuple_range_end(&end, ea, alen));
         bool in = tuple_cmp(ea, alen, eb, blen) <= 0 && tuple_cmp(eb, blen, end.data, end.len) < 0;
         CHECK_MSG(in == extends, "iteration %d: in range %d, extends %d", iter, in, extends);
@@ -740,17 +740,17 @@ static void encoder_rejects_bad_input(void)
     CHECK_RC(cairn_tuple_begin_nested(t), CAIRN_EINVAL);
     CHECK_ERRMSG("deeper than 32");
     CHECK_OK(cairn_tuple_add_null(t));
-    CHECK(cairn_tuple_data(t, NULL) == NULL);
+    CHECK(cairn_tuple_data(NULL, t) == NULL);
     for (int k = 0; k < TUPLE_MAX_DEPTH; k++) CHECK_OK(cairn_tuple_end_nested(t));
     size_t len;
-    const void *enc = cairn_tuple_data(t, &len);
+    const void *enc = cairn_tuple_data(&len, t);
     CHECK(enc != NULL);
     CHECK_EQ(len, 2 * TUPLE_MAX_DEPTH + 2);
     CHECK_OK(cairn_tuple_decode(enc, len, NULL, NULL));
     /* reset forgets open nested tuples */
     CHECK_OK(cairn_tuple_begin_nested(t));
     cairn_tuple_reset(t);
-    CHECK(cairn_tuple_data(t, &len) != NULL);
+    CHECK(cairn_tuple_data(&len, t) != NULL);
     CHECK_EQ(len, 0);
     cairn_tuple_free(t);
 }
@@ -771,11 +771,11 @@ static void rejects_truncations(void)
         for (size_t k = 0; k <= m.n && k < 8; k++) {
             cairn_tuple_reset(t);
             CHECK_OK(encode_values(t, m.v, k));
-            cairn_tuple_data(t, &bounds[nb++]);
+            cairn_tuple_data(&bounds[nb++], t);
         }
         CHECK_OK(encode_model(t, &m));
         size_t len;
-        const uint8_t *enc = cairn_tuple_data(t, &len);
+        const uint8_t *enc = cairn_tuple_data(&len, t);
         for (size_t cut = 0; cut < len; cut++) {
             bool boundary = false;
             for (size_t k = 0; k < nb; k++) boundary |= bounds[k] == cut;
@@ -832,19 +832,19 @@ static int alloc_scenario(void)
     for (size_t k = 0; k < sizeof big; k++) big[k] = (uint8_t)(k % 3 ? k : 0);
     for (int k = 0; k < 50 && rc == CAIRN_OK; k++) {
         size_t before, after;
-        cairn_tuple_data(t, &before);
+        cairn_tuple_data(&before, t);
         switch (k % 4) {
         case 0: rc = cairn_tuple_add_bytes(t, big, sizeof big); break;
         case 1: rc = cairn_tuple_add_string(t, "a string of some length\0!", 25); break;
         case 2: rc = cairn_tuple_add_int(t, INT64_MIN + k); break;
         case 3: rc = cairn_tuple_add_double(t, k * 0.5); break;
         }
-        cairn_tuple_data(t, &after);
+        cairn_tuple_data(&after, t);
         if (rc && after != before) rc = -1000; /* a failed add changed the tuple */
     }
     if (rc == CAIRN_OK) {
         size_t len, total = 0;
-        const void *enc = cairn_tuple_data(t, &len);
+        const void *enc = cairn_tuple_data(&len, t);
         rc = cairn_tuple_decode(enc, len, count_cb, &total);
         if (rc == CAIRN_OK && total != 13 * (1 + sizeof big) + 13 * 26 + 24 * 1) rc = -1001;
     }
@@ -903,7 +903,7 @@ static void throughput_typical_key(void)
             cairn_tuple_add_bytes(t, id, sizeof id))
             CHECK(0);
         size_t len;
-        cairn_tuple_data(t, &len);
+        cairn_tuple_data(&len, t);
         total += len;
     }
     double t1 = now();
@@ -916,7 +916,7 @@ static void throughput_typical_key(void)
         CHECK_OK(cairn_tuple_add_string(t, "users/email", 11));
         CHECK_OK(cairn_tuple_add_int(t, 123456789));
         CHECK_OK(cairn_tuple_add_bytes(t, id, sizeof id));
-        const void *enc = cairn_tuple_data(t, &len);
+        const void *enc = cairn_tuple_data(&len, t);
         if (!esc) plain_len = len;
         uint64_t sum = 0;
         double t2 = now();

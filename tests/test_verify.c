@@ -553,7 +553,7 @@ static void commit_signed(cairn_db *db, const uint8_t pk[32], const uint8_t sk[6
     cairn_resolve(&head, db, "main");
     cairn_snapshot *s;
     cairn_snapshot_open(&s, db);
-    cairn_snapshot_root(&c.catalog, s);
+    CHECK_OK(cairn_snapshot_root(&c.catalog, s));
     cairn_snapshot_close(s);
     c.nparents = 1;
     c.parents[0] = head;
@@ -686,7 +686,7 @@ static int set_table_root(cairn_db *db, const char *name, const cairn_id *root)
     pthread_mutex_lock(&db->wmu);
     version *base = db_current(db);
     table_change ch = { name, false, *root };
-    int rc = db_commit(db, base, &ch, 1);
+    int rc = db_apply_changes(db, base, &ch, 1);
     version_release(base);
     pthread_mutex_unlock(&db->wmu);
     return rc;

@@ -63,7 +63,7 @@ static bool entry_is(cairn_cursor *c, const model *m, int t, int k)
 {
     const void *key, *val;
     size_t kl, vl;
-    if (cairn_cursor_get(c, &key, &kl, &val, &vl) != CAIRN_OK) return false;
+    if (cairn_cursor_get(&key, &kl, &val, &vl, c) != CAIRN_OK) return false;
     char want[8];
     key_of(want, k);
     return kl == strlen(want) && memcmp(key, want, kl) == 0 && vl == strlen(m->val[t][k]) &&
@@ -254,11 +254,11 @@ static void model_run(const char *url, int steps)
             cairn_snapshot *s;
             CHECK_OK(cairn_snapshot_open(&s, db));
             cairn_id before, after;
-            cairn_snapshot_root(&before, s);
+            CHECK_OK(cairn_snapshot_root(&before, s));
             CHECK_OK(cairn_checkpoint(db));
             cairn_snapshot *s2;
             CHECK_OK(cairn_snapshot_open(&s2, db));
-            cairn_snapshot_root(&after, s2);
+            CHECK_OK(cairn_snapshot_root(&after, s2));
             CHECK_MEM(before.bytes, 32, after.bytes, 32);
             cairn_snapshot_close(s);
             cairn_snapshot_close(s2);
@@ -382,6 +382,13 @@ static void recovery(void)
     CHECK_OK(cairn_table_open(&t, db, "t", 0));
     CHECK_RC(cairn_table_root(&root, t, s), CAIRN_EREADONLY); /* trees cannot be built */
     CHECK_ERRMSG("cairn checkpoint");
+    /* nor the catalog root: never the root of trees without the log's writes */
+    cairn_id sroot;
+    memset(&sroot, 0xAB, sizeof sroot);
+    CHECK_RC(cairn_snapshot_root(&sroot, s), CAIRN_EREADONLY);
+    CHECK_ERRMSG("cairn checkpoint");
+    CHECK_ERRMSG("root of a snapshot");
+    CHECK_EQ(sroot.bytes[0], 0xAB); /* out untouched on failure */
     cairn_table_close(t);
     cairn_snapshot_close(s);
     CHECK_OK(cairn_close(db));
@@ -681,17 +688,23 @@ static void durability_modes(void)
     cairn_batch *b;
     CHECK_OK(cairn_batch_new(&b, db));
     CHECK_OK(cairn_batch_put(b, t, "d", 1, "1", 1));
-    CHECK_OK(cairn_batch_commit_flags(b, CAIRN_WRITE_DURABLE));
+    CHECK_OK(cairn_batch_commit_durability(b, CAIRN_DURABILITY_DURABLE));
     CHECK_OK(cairn_db_stats_get(&st, db));
     CHECK_EQ(st.wal_synced_seq, st.wal_last_seq);
     CHECK_OK(cairn_batch_put(b, t, "x", 1, "1", 1));
-    CHECK_RC(cairn_batch_commit_flags(b, CAIRN_WRITE_DURABLE | CAIRN_WRITE_RELAXED), CAIRN_EINVAL);
-    CHECK_RC(cairn_batch_commit_flags(b, 0x80), CAIRN_EINVAL);
-    CHECK_OK(cairn_batch_commit_flags(b, CAIRN_WRITE_RELAXED));
+    /* one vocabulary: anything but the three values is refused, and the batch is kept */
+    CHECK_RC(cairn_batch_commit_durability(b, (cairn_durability)3), CAIRN_EINVAL);
+    CHECK_ERRMSG("durability");
+    CHECK_RC(cairn_batch_commit_durability(b, (cairn_durability)0x80), CAIRN_EINVAL);
+    CHECK_RC(cairn_batch_commit_durability(b, (cairn_durability)-1), CAIRN_EINVAL);
+    CHECK_EQ(cairn_batch_count(b), 1);
+    CHECK_OK(cairn_batch_commit_durability(b, CAIRN_DURABILITY_RELAXED));
+    CHECK_OK(cairn_batch_put(b, t, "y", 1, "1", 1));
+    CHECK_OK(cairn_batch_commit_durability(b, CAIRN_DURABILITY_DEFAULT));
     cairn_batch_free(b);
     cairn_table_close(t);
     CHECK_OK(cairn_close(db));
-    o.durability = 7;
+    o.durability = (cairn_durability)7;
     CHECK_RC(cairn_open(&db, url, &o), CAIRN_EINVAL);
     CHECK_ERRMSG("durability");
 }

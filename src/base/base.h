@@ -56,6 +56,12 @@ void cairn_error_where(const char *file, int line);
         int try_rc_ = (expr);                                                                      \
         if (UNLIKELY(try_rc_ < 0)) return try_rc_;                                                 \
     } while (0)
+/* Propagate a failing status, first prefixing "what we were doing: " to its message. */
+#define TRY_CTX(expr, ...)                                                                         \
+    do {                                                                                           \
+        int try_rc_ = (expr);                                                                      \
+        if (UNLIKELY(try_rc_ < 0)) return cairn_error_prefix(try_rc_, __VA_ARGS__);               \
+    } while (0)
 /* Fail with a message when cond holds. */
 #define FAIL_IF(cond, code, ...)                                                                   \
     do {                                                                                           \
@@ -63,6 +69,17 @@ void cairn_error_where(const char *file, int line);
     } while (0)
 /* Corruption found while decoding `what`: one place to break on in a debugger. */
 #define CORRUPT(...) ERR(CAIRN_ECORRUPT, __VA_ARGS__)
+
+/* ---- callbacks run under a lock (util.c) ----
+ * While cairn runs a caller's callback holding a handle's locks, the thread is marked with that
+ * handle, so that a call back into it that would take those locks again fails instead of
+ * deadlocking. Nesting restores the previous mark. */
+/** Marks the thread as running a callback under owner's locks; returns the previous mark. */
+const void *cairn_cb_enter(const void *owner);
+/** Restores the mark cairn_cb_enter() returned. */
+void cairn_cb_leave(const void *prev);
+/** Whether the thread runs a callback under owner's locks. */
+bool cairn_cb_inside(const void *owner);
 
 /** Reports a diagnostic through the callback set with cairn_set_log() (if any). */
 void cairn_diag(int level, const char *fmt, ...) PRINTF_LIKE(2, 3);

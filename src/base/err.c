@@ -102,7 +102,7 @@ int cairn_errno_code(int err)
     case ENOMEM: return CAIRN_ENOMEM;
     case EEXIST: return CAIRN_EEXIST;
     case EACCES:
-    case EPERM: return CAIRN_EAUTH;
+    case EPERM: return CAIRN_EPERM;
     case EROFS: return CAIRN_EREADONLY;
     case EINVAL:
     case ENAMETOOLONG:
@@ -124,7 +124,7 @@ int cairn_error_errno(int err, const char *fmt, ...)
     int code = cairn_errno_code(err);
     const char *hint = "";
     if (code == CAIRN_ENOSPC) hint = " (free some space, then retry)";
-    else if (code == CAIRN_EAUTH) hint = " (check the permissions)";
+    else if (code == CAIRN_EPERM) hint = " (check the file's owner and mode)";
     return cairn_error_set(code, "%s: %s%s", what, strerror(err), hint);
 }
 
@@ -145,6 +145,8 @@ const char *cairn_strerror(int code)
     case CAIRN_EUNSUPPORTED: return "not supported";
     case CAIRN_ESTATE: return "not allowed in this state";
     case CAIRN_EREADONLY: return "read-only";
+    case CAIRN_EPERM: return "permission denied";
+    case CAIRN_EUSER: return "stopped by a callback";
     default: return "unknown error";
     }
 }
@@ -185,8 +187,9 @@ void cairn_test_point(cairn_test_point_id point)
     if (UNLIKELY(fn != NULL)) fn(point, atomic_load(&test_point_payload));
 }
 
-const char *cairn_version(void) { return "0.1.0"; }
+const char *cairn_version(void) { return CAIRN_BUILD_VERSION; } /* CMake's project version */
 void cairn_free(void *ptr) { free(ptr); }
 size_t cairn_id_size(void) { return CAIRN_ID_SIZE; }
-size_t cairn_max_key_size(void) { return CAIRN_MAX_KEY_SIZE; }
-size_t cairn_max_value_size(void) { return CAIRN_MAX_VALUE_SIZE; }
+size_t cairn_key_len_max(void) { return CAIRN_KEY_LEN_MAX; }
+size_t cairn_value_len_max(void) { return CAIRN_VALUE_LEN_MAX; }
+size_t cairn_table_name_len_max(void) { return CAIRN_TABLE_NAME_LEN_MAX; }

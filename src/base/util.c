@@ -9,6 +9,19 @@
 
 static const char hexdig[] = "0123456789abcdef";
 
+static _Thread_local const void *tls_cb_owner; /* see cairn_cb_enter() */
+
+const void *cairn_cb_enter(const void *owner)
+{
+    const void *prev = tls_cb_owner;
+    tls_cb_owner = owner;
+    return prev;
+}
+
+void cairn_cb_leave(const void *prev) { tls_cb_owner = prev; }
+
+bool cairn_cb_inside(const void *owner) { return owner && tls_cb_owner == owner; }
+
 void hex_encode(char *out, const void *data, size_t n)
 {
     const uint8_t *p = data;

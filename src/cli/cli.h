@@ -32,7 +32,7 @@ int cli_err(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3))
 int cli_lib_err(int rc);
 
 /** The log callback: library warnings and errors to stderr as "cairn: warning: ...". */
-void cli_log(int level, const char *message, void *payload);
+void cli_log(cairn_log_level level, const char *message, void *payload);
 
 /** Opens the repository in a->dir: read-only, or for writing (taking the writer lock).
  *  A missing repository is EXIT_FAIL, not EXIT_NOTFOUND: 1 means a missing key or table only,

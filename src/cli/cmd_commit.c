@@ -45,7 +45,7 @@ static int load_signer_asking(cairn_signer **out, const char *dir, const char *n
         return cli_err(EXIT_USAGE, "key %s is protected by a passphrase: set %s, give "
                                    "--passphrase-file FILE, or run cairn on a terminal to type it",
                        name, PASS_ENV);
-    char prompt[CAIRN_KEY_NAME_MAX + 32];
+    char prompt[CAIRN_KEY_NAME_LEN_MAX + 32];
     snprintf(prompt, sizeof prompt, "passphrase for key %.64s: ", name);
     int code = pass_prompt(p, prompt, false);
     if (code != EXIT_OK) return code;

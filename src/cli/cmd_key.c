@@ -80,7 +80,7 @@ static int new_passphrase(pass *p, const cli_args *a, const char *name)
                                    "FILE, run cairn on a terminal to type it, or give "
                                    "--no-passphrase for a key anyone who can read it can use",
                        name, PASS_ENV);
-    char prompt[CAIRN_KEY_NAME_MAX + 64];
+    char prompt[CAIRN_KEY_NAME_LEN_MAX + 64];
     snprintf(prompt, sizeof prompt, "passphrase for the new key %.64s: ", name);
     return pass_prompt(p, prompt, true);
 }
@@ -124,7 +124,7 @@ static int key_list(const cli_args *a)
 
 typedef struct trusted_find {
     const cairn_key_info *want;
-    char as[CAIRN_KEY_NAME_MAX + 1]; /* the name it is trusted under; "" when it is not */
+    char as[CAIRN_KEY_NAME_LEN_MAX + 1]; /* the name it is trusted under; "" when it is not */
 } trusted_find;
 
 static int find_cb(const char *line, void *payload)

@@ -14,9 +14,9 @@
 
 static int check_key_size(size_t klen)
 {
-    if (klen <= cairn_max_key_size()) return EXIT_OK;
+    if (klen <= cairn_key_len_max()) return EXIT_OK;
     return cli_err(EXIT_FAIL, "key of %zu bytes is over the %zu byte limit", klen,
-                   cairn_max_key_size());
+                   cairn_key_len_max());
 }
 
 static int put_value(const cli_args *a, const char *val, size_t vlen)
@@ -40,14 +40,14 @@ int cmd_put(const cli_args *a)
     if (code != EXIT_OK) return code;
     if (strcmp(a->pos[2], "-") != 0) {
         size_t vlen = strlen(a->pos[2]);
-        if (vlen > cairn_max_value_size())
+        if (vlen > cairn_value_len_max())
             return cli_err(EXIT_FAIL, "value of %zu bytes is over the %zu byte limit", vlen,
-                           cairn_max_value_size());
+                           cairn_value_len_max());
         return put_value(a, a->pos[2], vlen);
     }
     char *val = NULL;
     size_t vlen = 0;
-    code = cli_read_file(&val, &vlen, "-", cairn_max_value_size(), "value");
+    code = cli_read_file(&val, &vlen, "-", cairn_value_len_max(), "value");
     if (code != EXIT_OK) return code;
     code = put_value(a, val, vlen);
     free(val);

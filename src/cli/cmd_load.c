@@ -53,11 +53,11 @@ static int line_err(load *l, size_t col, const char *msg)
 static int check_and_stage(load *l, const void *k, size_t kl, const void *v, size_t vl)
 {
     char msg[128];
-    if (kl > cairn_max_key_size() || vl > cairn_max_value_size()) {
-        bool key = kl > cairn_max_key_size();
+    if (kl > cairn_key_len_max() || vl > cairn_value_len_max()) {
+        bool key = kl > cairn_key_len_max();
         snprintf(msg, sizeof msg, "%s of %zu bytes is over the %zu byte limit",
                  key ? "key" : "value", key ? kl : vl,
-                 key ? cairn_max_key_size() : cairn_max_value_size());
+                 key ? cairn_key_len_max() : cairn_value_len_max());
         return line_err(l, 0, msg);
     }
     if (stage_add(&l->st, k, kl, v, vl) < 0) return line_err(l, 0, "out of memory");

@@ -61,7 +61,10 @@ static int proof_anchor(cairn_id *root, cairn_proof_result *r, const void *proof
                         const cairn_snapshot *snap)
 {
     cairn_snapshot_commit(root, snap);
-    if (cli_id_is_zero(root)) cairn_snapshot_root(root, snap);
+    if (cli_id_is_zero(root)) {
+        int rc = cairn_snapshot_root(root, snap);
+        if (rc != CAIRN_OK) return cli_lib_err(rc);
+    }
     if (cairn_proof_verify(r, proof, len, root) == CAIRN_OK) return EXIT_OK;
     return cli_err(EXIT_FAIL, "the proof just made does not verify: %s (a bug: please report it)",
                    cairn_error_last()->message);
@@ -101,9 +104,9 @@ int cmd_prove(const cli_args *a)
     if (!o.path && isatty(STDOUT_FILENO))
         return cli_err(EXIT_USAGE, "a proof is binary and standard output is a terminal: give "
                                    "-o FILE, or redirect standard output");
-    if (strlen(a->pos[1]) > cairn_max_key_size())
+    if (strlen(a->pos[1]) > cairn_key_len_max())
         return cli_err(EXIT_FAIL, "key of %zu bytes is over the %zu byte limit",
-                       strlen(a->pos[1]), cairn_max_key_size());
+                       strlen(a->pos[1]), cairn_key_len_max());
     cairn_db *db;
     int code = cli_open(&db, a, false);
     if (code != EXIT_OK) return code;

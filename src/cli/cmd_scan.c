@@ -37,7 +37,7 @@ static int emit(tsv_out *o, bool json, const cairn_cursor *cur)
 {
     const void *k, *v;
     size_t kl, vl;
-    cairn_cursor_get(cur, &k, &kl, &v, &vl);
+    cairn_cursor_get(&k, &kl, &v, &vl, cur);
     if (!json) return emit_tsv(o, k, kl, v, vl);
     if (jsonl_write(stdout, k, kl, v, vl) < 0)
         return cli_err(EXIT_FAIL, "writing to standard output: %s", strerror(errno));

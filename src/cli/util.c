@@ -31,7 +31,7 @@ int cli_lib_err(int rc)
     return rc == CAIRN_ENOTFOUND ? EXIT_NOTFOUND : EXIT_FAIL;
 }
 
-void cli_log(int level, const char *message, void *payload)
+void cli_log(cairn_log_level level, const char *message, void *payload)
 {
     (void)payload;
     if (level == CAIRN_LOG_ERROR) fprintf(stderr, "cairn: error: %s\n", message);

@@ -2,8 +2,8 @@
  * batch.c - atomic multi-table batches. Operations are copied into an arena of large blocks (no
  * reallocation moves them), then at commit sorted by (table, key, order of arrival) with a
  * quicksort keyed on the first eight key bytes, de-duplicated (the last operation on a key
- * wins), applied to each table's tree as one sorted edit, and published with one catalog commit:
- * all or nothing.
+ * wins), applied to each table's tree as one sorted edit, and published with one catalog change
+ * (db_apply_changes): all or nothing.
  */
 #include <stdlib.h>
 
@@ -338,7 +338,7 @@ static int commit_bulk(cairn_batch *b)
         if (rc == CAIRN_OK && changed) nch++;
         from = to;
     }
-    if (rc == CAIRN_OK && nch > 0) rc = db_commit(db, base, changes, nch);
+    if (rc == CAIRN_OK && nch > 0) rc = db_apply_changes(db, base, changes, nch);
     if (rc == CAIRN_OK && nch > 0) { /* for the operation log */
         version *now = db_current(db);
         walrec_bulk wb = { b->n, base->rec.catalog, now->rec.catalog };
@@ -385,18 +385,23 @@ static int commit_logged(cairn_batch *b, bool durable)
     return rc;
 }
 
-int cairn_batch_commit_flags(cairn_batch *b, unsigned flags)
+int cairn_durability_valid(int d)
+{
+    return d == CAIRN_DURABILITY_DEFAULT || d == CAIRN_DURABILITY_DURABLE ||
+           d == CAIRN_DURABILITY_RELAXED;
+}
+
+int cairn_batch_commit_durability(cairn_batch *b, cairn_durability durability)
 {
     if (b->failed)
         return ERR(CAIRN_ESTATE, "an earlier operation on this batch failed; clear or free it");
-    FAIL_IF(flags & ~(CAIRN_WRITE_DURABLE | CAIRN_WRITE_RELAXED) ||
-                (flags & CAIRN_WRITE_DURABLE && flags & CAIRN_WRITE_RELAXED),
-            CAIRN_EINVAL, "batch commit flags 0x%x: give CAIRN_WRITE_DURABLE or "
-            "CAIRN_WRITE_RELAXED (or 0 for the repository's default)", flags);
+    FAIL_IF(!cairn_durability_valid((int)durability), CAIRN_EINVAL,
+            "batch commit: unknown durability %d; give CAIRN_DURABILITY_DURABLE, "
+            "CAIRN_DURABILITY_RELAXED or CAIRN_DURABILITY_DEFAULT", (int)durability);
     if (b->n == 0) return CAIRN_OK;
-    bool durable = flags & CAIRN_WRITE_DURABLE  ? true
-                   : flags & CAIRN_WRITE_RELAXED ? false
-                                                 : !b->db->w.relaxed;
+    bool durable = durability == CAIRN_DURABILITY_DURABLE   ? true
+                   : durability == CAIRN_DURABILITY_RELAXED ? false
+                                                            : !b->db->w.relaxed;
     b->ops = bop_sort_all(b->ops, b->n, b->nnames);
     b->cap = b->n;
     size_t bytes = 0;
@@ -406,7 +411,10 @@ int cairn_batch_commit_flags(cairn_batch *b, unsigned flags)
     return rc;
 }
 
-int cairn_batch_commit(cairn_batch *b) { return cairn_batch_commit_flags(b, 0); }
+int cairn_batch_commit(cairn_batch *b)
+{
+    return cairn_batch_commit_durability(b, CAIRN_DURABILITY_DEFAULT);
+}
 
 /* ---- single operations: one-entry batches ---- */
 

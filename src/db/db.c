@@ -1,6 +1,7 @@
 /*
- * db.c - opening and closing a repository handle, versions and snapshots, table handles, the
- * catalog commit that every write ends in, and statistics.
+ * db.c - opening and closing a repository handle, snapshots, table handles, publishing catalog
+ * changes (what every write that reaches the trees ends in; not a version-control commit,
+ * which is vc/commit.c's), and statistics. Versions themselves are version.c's.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,201 +12,7 @@
 #include "repo/refs.h"
 #include "store/store.h"
 
-void version_release(version *v)
-{
-    if (!v || atomic_fetch_sub_explicit(&v->refs, 1, memory_order_acq_rel) != 1) return;
-    if (v->listed) {
-        cairn_db *db = v->db;
-        pthread_mutex_lock(&db->livemu);
-        if (v->live_prev) v->live_prev->live_next = v->live_next;
-        else db->live = v->live_next;
-        if (v->live_next) v->live_next->live_prev = v->live_prev;
-        pthread_mutex_unlock(&db->livemu);
-        db_pins_publish(db);
-    }
-    for (size_t i = 0; i < v->n; i++) free(v->t[i].name);
-    free(v->t);
-    free(v);
-}
-
-version *db_current(cairn_db *db)
-{
-    pthread_mutex_lock(&db->vmu);
-    version *v = db->cur;
-    atomic_fetch_add_explicit(&v->refs, 1, memory_order_relaxed);
-    pthread_mutex_unlock(&db->vmu);
-    return v;
-}
-
-const vtable *version_find(const version *v, const char *name)
-{
-    size_t lo = 0, hi = v->n;
-    while (lo < hi) {
-        size_t mid = (lo + hi) / 2;
-        int c = strcmp(v->t[mid].name, name);
-        if (c == 0) return &v->t[mid];
-        if (c < 0) lo = mid + 1;
-        else hi = mid;
-    }
-    return NULL;
-}
-
-int version_table(const vtable **out, const version *v, const cairn_table *t)
-{
-    const vtable *vt = version_find(v, t->name);
-    FAIL_IF(!vt, CAIRN_ENOTFOUND, "table '%s' does not exist in this version of %s", t->name,
-            t->db->r.url);
-    *out = vt;
-    return CAIRN_OK;
-}
-
-/* Reads the catalog of a root record into a new version. */
-int version_load(cairn_db *db, version **out, const cairn_id *rec_id, const rootrec *rec)
-{
-    version *v = cairn_calloc(1, sizeof *v);
-    if (!v) return ERR(CAIRN_ENOMEM, "out of memory loading the catalog");
-    atomic_init(&v->refs, 1);
-    v->rec_id = *rec_id;
-    v->rec = *rec;
-    tree_cursor tc;
-    int rc = tc_init(&tc, &db->r.cs, &rec->catalog, 0, false);
-    size_t cap = 0;
-    if (rc == CAIRN_OK) {
-        rc = tc_first(&tc);
-        while (rc == CAIRN_OK) {
-            const uint8_t *k, *val;
-            size_t kl, vl;
-            tc_entry(&tc, &k, &kl, &val, &vl);
-            if (v->n == cap) {
-                cap = cap ? cap * 2 : 8;
-                vtable *nt = cairn_realloc(v->t, cap * sizeof *nt);
-                if (!nt) {
-                    rc = ERR(CAIRN_ENOMEM, "out of memory loading the catalog");
-                    break;
-                }
-                v->t = nt;
-            }
-            vtable *e = &v->t[v->n];
-            if ((rc = tabledesc_decode(&e->d, val, vl)) < 0) {
-                rc = cairn_error_prefix(rc, "catalog entry '%.*s'", (int)kl, (const char *)k);
-                break;
-            }
-            if (!(e->name = cairn_strndup((const char *)k, kl))) {
-                rc = ERR(CAIRN_ENOMEM, "out of memory loading the catalog");
-                break;
-            }
-            v->n++;
-            rc = tc_next(&tc);
-        }
-        if (rc == CAIRN_ENOTFOUND) rc = CAIRN_OK;
-        tc_dispose(&tc);
-    }
-    if (rc < 0) {
-        version_release(v);
-        return rc;
-    }
-    v->db = db;
-    pthread_mutex_lock(&db->livemu);
-    v->live_next = db->live;
-    if (db->live) db->live->live_prev = v;
-    db->live = v;
-    v->listed = true;
-    pthread_mutex_unlock(&db->livemu);
-    db_pins_publish(db);
-    *out = v;
-    return CAIRN_OK;
-}
-
-int db_live_catalogs(cairn_db *db, cairn_id **out, size_t *out_n)
-{
-    pthread_mutex_lock(&db->livemu);
-    size_t n = 0;
-    for (version *v = db->live; v; v = v->live_next) n++;
-    cairn_id *ids = cairn_malloc((n ? n : 1) * sizeof *ids);
-    if (ids) {
-        n = 0;
-        for (version *v = db->live; v; v = v->live_next) ids[n++] = v->rec.catalog;
-    }
-    pthread_mutex_unlock(&db->livemu);
-    FAIL_IF(!ids, CAIRN_ENOMEM, "out of memory listing the versions in use");
-    *out = ids;
-    *out_n = n;
-    return CAIRN_OK;
-}
-
-/* ---- table ids ---- */
-
-int db_table_id(cairn_db *db, const char *name, uint32_t *out)
-{
-    working *w = &db->w;
-    pthread_mutex_lock(&w->idmu);
-    size_t lo = 0, hi = w->nnames;
-    while (lo < hi) {
-        size_t mid = (lo + hi) / 2;
-        int c = strcmp(w->names[w->order[mid] - 1], name);
-        if (c == 0) {
-            *out = w->order[mid];
-            pthread_mutex_unlock(&w->idmu);
-            return CAIRN_OK;
-        }
-        if (c < 0) lo = mid + 1;
-        else hi = mid;
-    }
-    int rc = CAIRN_OK;
-    if (w->nnames == w->cap) {
-        size_t cap = w->cap ? w->cap * 2 : 16;
-        char **nn = cairn_realloc(w->names, cap * sizeof *nn);
-        if (nn) w->names = nn;
-        uint32_t *no = nn ? cairn_realloc(w->order, cap * sizeof *no) : NULL;
-        if (no) {
-            w->order = no;
-            w->cap = cap;
-        } else {
-            rc = ERR(CAIRN_ENOMEM, "out of memory naming table '%s'", name);
-        }
-    }
-    char *copy = rc == CAIRN_OK ? cairn_strdup(name) : NULL;
-    if (rc == CAIRN_OK && !copy) rc = ERR(CAIRN_ENOMEM, "out of memory naming table '%s'", name);
-    if (rc == CAIRN_OK) {
-        w->names[w->nnames] = copy;
-        memmove(&w->order[lo + 1], &w->order[lo], (w->nnames - lo) * sizeof *w->order);
-        w->order[lo] = (uint32_t)++w->nnames;
-        *out = (uint32_t)w->nnames;
-    }
-    pthread_mutex_unlock(&w->idmu);
-    return rc;
-}
-
-const char *db_table_name(cairn_db *db, uint32_t id)
-{
-    pthread_mutex_lock(&db->w.idmu);
-    const char *name = id >= 1 && id <= db->w.nnames ? db->w.names[id - 1] : NULL;
-    pthread_mutex_unlock(&db->w.idmu);
-    return name;
-}
-
 /* ---- open and close ---- */
-
-/* A reader's pins follow the versions it has loaded. A failure only costs the protection: the
- * reader may then find chunks gone after a gc (CAIRN_ENOTFOUND, never wrong data). */
-void db_pins_publish(cairn_db *db)
-{
-    if (!db->pins) return;
-    cairn_id *ids = NULL;
-    size_t n = 0;
-    pthread_mutex_lock(&db->pinmu);
-    int rc = db_live_catalogs(db, &ids, &n);
-    if (rc == CAIRN_OK) {
-        rc = pins_set(db->pins, ids, n);
-        free(ids);
-    }
-    pthread_mutex_unlock(&db->pinmu);
-    if (rc < 0) {
-        cairn_diag(CAIRN_LOG_WARN, "%s; a gc in the writer may remove what this reader reads",
-                   cairn_error_last()->message);
-        cairn_error_clear();
-    }
-}
 
 /* A reader's open goes again this many times when the writer moved on under it. */
 #define READER_LOAD_TRIES 8
@@ -254,7 +61,7 @@ static int db_pin_reader(cairn_db *db)
     int rc = pins_register(&db->pins, dir);
     if (rc < 0) {
         /* no permission or a read-only file system is a normal way to read: say it quietly */
-        bool expected = rc == CAIRN_EAUTH || rc == CAIRN_EREADONLY;
+        bool expected = rc == CAIRN_EPERM || rc == CAIRN_EREADONLY;
         cairn_diag(expected ? CAIRN_LOG_INFO : CAIRN_LOG_WARN,
                    "%s; this reader's versions are not pinned: a gc in the writer may remove what "
                    "it reads (reads then fail with not found, never return wrong data)",
@@ -307,8 +114,7 @@ static void db_free(cairn_db *db)
     free(db);
 }
 
-static int db_open_common(cairn_db **out, const char *url, cairn_store *store,
-                          const cairn_open_options *opts)
+int db_open(cairn_db **out, const char *url, cairn_store *store, const cairn_open_options *opts)
 {
     cairn_db *db = cairn_calloc(1, sizeof *db);
     if (!db) {
@@ -351,7 +157,6 @@ static int db_open_common(cairn_db **out, const char *url, cairn_store *store,
         if (rc == CAIRN_OK) rc = version_load(db, &db->cur, &rec_id, &rec);
     }
     if (rc == CAIRN_OK) rc = working_open(db, opts);
-    if (rc == CAIRN_OK && !db->r.readonly) rc = db_complete_commit(db);
     /* A reader may race a writer's checkpoint (which retires log segments after moving the
      * working root): read the working root again and retry. */
     for (int tries = 0; rc < 0 && db->r.readonly && db->cur && tries < READER_LOG_TRIES &&
@@ -362,35 +167,34 @@ static int db_open_common(cairn_db **out, const char *url, cairn_store *store,
     }
     if (rc == CAIRN_OK && db->r.readonly) rc = db_pin_reader(db);
     if (rc < 0) {
-        int code = cairn_error_last()->code;
-        char msg[1024];
-        snprintf(msg, sizeof msg, "%s", cairn_error_last()->message);
-        working_close(db);
-        db_free(db);
-        return cairn_error_set(code, "%s", msg);
+        db_discard(db);
+        return rc;
     }
     *out = db;
     return CAIRN_OK;
 }
 
-int cairn_open(cairn_db **out, const char *url, const cairn_open_options *opts)
+void db_discard(cairn_db *db)
 {
-    FAIL_IF(!out || !url, CAIRN_EINVAL, "cairn_open: out and url are required");
-    return db_open_common(out, url, NULL, opts);
-}
-
-int cairn_open_store(cairn_db **out, cairn_store *store, const cairn_open_options *opts)
-{
-    if (!out || !store) {
-        if (store) store->close(store);
-        return ERR(CAIRN_EINVAL, "cairn_open_store: out and store are required");
-    }
-    return db_open_common(out, NULL, store, opts);
+    int code = cairn_error_last()->code;
+    char msg[1024];
+    snprintf(msg, sizeof msg, "%s", cairn_error_last()->message);
+    working_close(db);
+    db_free(db);
+    cairn_error_set(code, "%s", msg); /* the error that made the caller give up, not close's */
 }
 
 int cairn_close(cairn_db *db)
 {
     if (!db) return CAIRN_OK;
+    unsigned ns = atomic_load_explicit(&db->open_snapshots, memory_order_acquire);
+    unsigned nc = atomic_load_explicit(&db->open_cursors, memory_order_acquire);
+    /* freeing under them would leave them reading freed memory: refuse, and stay usable */
+    FAIL_IF(ns || nc, CAIRN_EBUSY,
+            "cannot close %s: %u snapshot(s) and %u cursor(s) of it are still open; close them "
+            "(cairn_snapshot_close, cairn_cursor_close), then close the repository again; the "
+            "handle is still open and usable", db->r.url, ns, nc);
+    DB_NOT_IN_CALLBACK(db, "cairn_close");
     int rc = working_close(db);
     if (!db->r.readonly) {
         int frc = cs_flush(&db->r.cs);
@@ -402,6 +206,7 @@ int cairn_close(cairn_db *db)
 
 int cairn_checkpoint(cairn_db *db)
 {
+    DB_NOT_IN_CALLBACK(db, "cairn_checkpoint");
     pthread_mutex_lock(&db->wmu);
     int rc = db_checkpoint_locked(db);
     pthread_mutex_unlock(&db->wmu);
@@ -418,6 +223,7 @@ cairn_snapshot *snapshot_new(cairn_db *db, const rview *rv)
     s->rv = *rv;
     s->v = rv->v;
     pthread_mutex_init(&s->mu, NULL);
+    atomic_fetch_add_explicit(&db->open_snapshots, 1, memory_order_relaxed);
     return s;
 }
 
@@ -437,22 +243,23 @@ int cairn_snapshot_open(cairn_snapshot **out, cairn_db *db)
 void cairn_snapshot_close(cairn_snapshot *snap)
 {
     if (!snap) return;
+    atomic_fetch_sub_explicit(&snap->db->open_snapshots, 1, memory_order_relaxed);
     rview_release(&snap->rv);
     version_release(snap->mat);
     pthread_mutex_destroy(&snap->mu);
     free(snap);
 }
 
-void cairn_snapshot_root(cairn_id *out, const cairn_snapshot *snap)
+int cairn_snapshot_root(cairn_id *out, const cairn_snapshot *snap)
 {
+    FAIL_IF(!out || !snap, CAIRN_EINVAL, "cairn_snapshot_root: out and snap must not be NULL");
     version *v;
-    if (snapshot_version((cairn_snapshot *)snap, &v) == CAIRN_OK) {
-        *out = v->rec.catalog;
-        version_release(v);
-    } else { /* could not write the trees: the root of what is in them */
-        cairn_diag(CAIRN_LOG_ERROR, "snapshot root: %s", cairn_error_last()->message);
-        *out = snap->rv.v->rec.catalog;
-    }
+    /* never the root of the trees without the log's writes: a hash of data snap does not see */
+    TRY_CTX(snapshot_version((cairn_snapshot *)snap, &v), "the root of a snapshot of %s",
+            snap->db->r.url);
+    *out = v->rec.catalog;
+    version_release(v);
+    return CAIRN_OK;
 }
 
 static int count_table(const char *name, void *payload)
@@ -462,21 +269,7 @@ static int count_table(const char *name, void *payload)
     return CAIRN_OK;
 }
 
-/* ---- the catalog commit ---- */
-
-static int change_cmp(const void *a, const void *b)
-{
-    return strcmp(((const table_change *)a)->name, ((const table_change *)b)->name);
-}
-
-void db_set_current(cairn_db *db, version *nv)
-{
-    pthread_mutex_lock(&db->vmu);
-    version *old = db->cur;
-    db->cur = nv;
-    pthread_mutex_unlock(&db->vmu);
-    version_release(old);
-}
+/* ---- applying catalog changes ---- */
 
 int db_publish(cairn_db *db, const version *base, const rootrec *rec)
 {
@@ -488,33 +281,8 @@ int db_publish(cairn_db *db, const version *base, const rootrec *rec)
     return CAIRN_OK;
 }
 
-int db_catalog_apply(cairn_db *db, const version *base, table_change *changes, size_t n,
-                     rootrec *rec)
-{
-    qsort(changes, n, sizeof *changes, change_cmp);
-    tree_edit *edits = cairn_calloc(n ? n : 1, sizeof *edits);
-    cairn_buf *descs = cairn_calloc(n ? n : 1, sizeof *descs);
-    int rc = edits && descs ? CAIRN_OK : ERR(CAIRN_ENOMEM, "out of memory committing");
-    for (size_t i = 0; rc == CAIRN_OK && i < n; i++) {
-        edits[i].key = (const uint8_t *)changes[i].name;
-        edits[i].klen = (uint32_t)strlen(changes[i].name);
-        edits[i].op = changes[i].drop ? EDIT_DEL : EDIT_PUT;
-        if (!changes[i].drop) {
-            tabledesc d = { TABLE_KIND_KV, changes[i].root };
-            rc = tabledesc_encode(&descs[i], &d);
-            edits[i].val = descs[i].data;
-            edits[i].vlen = (uint32_t)descs[i].len;
-        }
-    }
-    *rec = base->rec;
-    if (rc == CAIRN_OK) rc = tree_apply(&db->r.cs, &rec->catalog, &base->rec.catalog, edits, n);
-    for (size_t i = 0; descs && i < n; i++) cairn_buf_dispose(&descs[i]);
-    free(descs);
-    free(edits);
-    return rc;
-}
 
-int db_commit(cairn_db *db, version *base, table_change *changes, size_t n)
+int db_apply_changes(cairn_db *db, version *base, table_change *changes, size_t n)
 {
     FAIL_IF(db->r.readonly, CAIRN_EREADONLY, "repository %s was opened read-only", db->r.url);
     rootrec rec;
@@ -601,7 +369,7 @@ int cairn_table_drop(cairn_db *db, const char *name)
         rc = ERR(CAIRN_ENOTFOUND, "table '%s' does not exist in %s", name, db->r.url);
     } else {
         table_change ch = { name, true, { { 0 } } };
-        rc = db_commit(db, base, &ch, 1);
+        rc = db_apply_changes(db, base, &ch, 1);
     }
     version_release(base);
     db_exclusive_end(db);
@@ -649,12 +417,16 @@ int cairn_table_root(cairn_id *out, cairn_table *t, const cairn_snapshot *snap)
 int cairn_table_stats_get(cairn_table_stats *out, cairn_table *t, const cairn_snapshot *snap)
 {
     cairn_id root;
+    cairn_table_stats st; /* a walk that fails half-way leaves *out as it was */
     TRY(cairn_table_root(&root, t, snap));
-    return tree_stats(&t->db->r.cs, &root, out);
+    TRY(tree_stats(&t->db->r.cs, &root, &st));
+    *out = st;
+    return CAIRN_OK;
 }
 
 int cairn_db_stats_get(cairn_db_stats *out, cairn_db *db)
 {
+    DB_NOT_IN_CALLBACK(db, "cairn_db_stats_get");
     cairn_db_stats st;
     memset(&st, 0, sizeof st);
     cairn_store_stats ss;
@@ -713,15 +485,4 @@ int kv_table_root_for_write(cairn_db *db, const version *base, const char *name,
             "table '%s' does not exist in %s (dropped?); nothing was written", name, db->r.url);
     *created = true;
     return tree_empty(&db->r.cs, out_root);
-}
-
-int kv_check_sizes(const cairn_table *t, size_t klen, const size_t *vlen)
-{
-    FAIL_IF(klen > CAIRN_MAX_KEY_SIZE, CAIRN_EINVAL,
-            "table '%s': key of %zu bytes is over the %u byte limit", t->name, klen,
-            CAIRN_MAX_KEY_SIZE);
-    FAIL_IF(vlen && *vlen > CAIRN_MAX_VALUE_SIZE, CAIRN_EINVAL,
-            "table '%s': value of %zu bytes is over the %u byte limit", t->name, *vlen,
-            CAIRN_MAX_VALUE_SIZE);
-    return CAIRN_OK;
 }

@@ -4,6 +4,11 @@
  * not yet checkpointed into it, and a sequence number), and the internals shared by db.c,
  * batch.c, read.c and working.c.
  *
+ * Files, bottom up (each calls only those before it): version.c (versions, the live list, reader
+ * pins, table ids, catalog changes, limits); view.c (read views and materialising them); read.c
+ * (gets, counts, cursors) and working.c (the log, memtables, checkpoints); db.c (open, close,
+ * snapshots, table handles, applying changes) and batch.c (batches, over db.c's changes).
+ *
  * Concurrency: `cur`, `mem` and `imm` are swapped together under vmu; a reader takes references
  * to all three and a sequence number, and reads without locks: versions are immutable and a
  * memtable only gains entries newer than any sequence number already handed out.
@@ -56,6 +61,8 @@ struct cairn_db {
     pins *pins;              /* a reader of a local store: the versions it pins for gc */
     pthread_mutex_t pinmu;   /* held from listing the live versions to writing them, so that an
                                 older list never overwrites a newer one (then livemu inside) */
+    atomic_uint open_snapshots; /* cairn_close() refuses while any of these is open */
+    atomic_uint open_cursors;
 };
 
 struct cairn_table {
@@ -120,14 +127,23 @@ int version_load(cairn_db *db, version **out, const cairn_id *rec_id, const root
 void db_set_current(cairn_db *db, version *nv);
 /** Publishes rec as the new working state (compare-and-swap from base) and makes it current. */
 int db_publish(cairn_db *db, const version *base, const rootrec *rec);
-/** cairn_commit() with the writer mutex already held. */
-int db_commit_locked(cairn_db *db, const cairn_commit_options *o, cairn_id *out);
-/** A writer's open: when a crash interrupted a commit after it moved the branch and before it
- *  saved the working state (which is then still based on the commit's parent, with the log
- *  holding every write), and the working state replayed equals the commit, bases the working
- *  state on the commit, as the commit would have. Anything else is left for the next commit
- *  to report. */
-int db_complete_commit(cairn_db *db);
+/** Opens a db handle over url (or store, which it then owns, closing it on failure): the
+ *  repository, its current version and its working set (the log replayed). The public
+ *  cairn_open() (vc/open.c) adds what version control does on open.
+ *  @return CAIRN_OK, or an error with nothing left open. */
+int db_open(cairn_db **out, const char *url, cairn_store *store, const cairn_open_options *opts);
+/** Closes and frees a handle that failed to open completely, keeping the thread's last error
+ *  (the reason it failed) rather than any met while closing. */
+void db_discard(cairn_db *db);
+
+/** Fails with CAIRN_EBUSY, naming `call`, when the thread runs a callback that cairn called
+ *  holding db's writer locks (merge's on_conflict, the oplog's and verify's callbacks): the
+ *  call would wait for those locks forever. Every entry point that takes gate or wmu checks. */
+#define DB_NOT_IN_CALLBACK(db, call)                                                               \
+    FAIL_IF(cairn_cb_inside(db), CAIRN_EBUSY,                                                      \
+            "%s called from a callback that cairn runs holding the writer lock of %s (merge's "   \
+            "on_conflict, cairn_oplog's or cairn_verify's callback): it would deadlock; note "     \
+            "what to do in the callback and do it after the call returns", (call), (db)->r.url)
 
 /** The name of the table recording unresolved merge conflicts. */
 #define CONFLICTS_TABLE "cairn_conflicts"
@@ -155,8 +171,9 @@ typedef struct table_change {
 int db_catalog_apply(cairn_db *db, const version *base, table_change *changes, size_t n,
                      rootrec *rec);
 /** Applies catalog changes on top of base (which must be current; caller holds wmu), publishes
- *  the new state durably and makes it current. */
-int db_commit(cairn_db *db, version *base, table_change *changes, size_t n);
+ *  the new state durably and makes it current. (Not a commit: "commit" is only ever the
+ *  version-control kind, vc/vc.h.) */
+int db_apply_changes(cairn_db *db, version *base, table_change *changes, size_t n);
 
 /** The root of table `name` in base, or the empty tree when it is missing and may be created
  *  by this write (*created = true); CAIRN_ENOTFOUND otherwise. */

@@ -267,6 +267,7 @@ int cairn_cursor_open(cairn_cursor **out, cairn_table *t, const cairn_snapshot *
         free(c);
         return rc;
     }
+    atomic_fetch_add_explicit(&t->db->open_cursors, 1, memory_order_relaxed);
     *out = c;
     return CAIRN_OK;
 }
@@ -274,6 +275,7 @@ int cairn_cursor_open(cairn_cursor **out, cairn_table *t, const cairn_snapshot *
 void cairn_cursor_close(cairn_cursor *c)
 {
     if (!c) return;
+    atomic_fetch_sub_explicit(&c->table->db->open_cursors, 1, memory_order_relaxed);
     if (c->has_tree) tc_dispose(&c->tc);
     bounds_dispose(&c->b);
     cairn_buf_dispose(&c->kbuf);
@@ -498,16 +500,16 @@ int cairn_cursor_prev(cairn_cursor *c)
     return settle(c, tc_prev(&c->tc));
 }
 
-int cairn_cursor_get(const cairn_cursor *c, const void **key, size_t *klen, const void **val,
-                     size_t *vlen)
+int cairn_cursor_get(const void **out_key, size_t *out_klen, const void **out_val,
+                     size_t *out_vlen, const cairn_cursor *c)
 {
     const uint8_t *k = NULL, *v = NULL;
     size_t kl = 0, vl = 0;
     FAIL_IF(!c->positioned || !cur_entry(c, &k, &kl, &v, &vl), CAIRN_ESTATE,
             "cursor is not positioned on an entry");
-    if (key) *key = k;
-    if (klen) *klen = kl;
-    if (val) *val = v;
-    if (vlen) *vlen = vl;
+    if (out_key) *out_key = k;
+    if (out_klen) *out_klen = kl;
+    if (out_val) *out_val = v;
+    if (out_vlen) *out_vlen = vl;
     return CAIRN_OK;
 }

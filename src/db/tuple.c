@@ -446,7 +446,7 @@ int cairn_tuple_end_nested(cairn_tuple *tuple)
     return CAIRN_OK;
 }
 
-const void *cairn_tuple_data(const cairn_tuple *tuple, size_t *out_len)
+const void *cairn_tuple_data(size_t *out_len, const cairn_tuple *tuple)
 {
     static const uint8_t empty[1];
     if (tuple->depth > 0) {

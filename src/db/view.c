@@ -111,7 +111,7 @@ int rview_list_tables(const rview *rv, int (*cb)(const char *name, void *payload
     mstream_init(&s, rv, 0);
     const mem_entry *e = mstream_next(&s);
     size_t i = 0;
-    char name[CAIRN_MAX_TABLE_NAME + 1];
+    char name[CAIRN_TABLE_NAME_LEN_MAX + 1];
     int rc = CAIRN_OK;
     while (rc == CAIRN_OK && (i < rv->v->n || e)) {
         int c;
@@ -197,6 +197,8 @@ int rview_materialize(cairn_db *db, const rview *rv, version **out)
     }
     /* the new chunks are referenced by nothing until the version is listed: gc (which holds
      * wmu) must not run in between */
+    DB_NOT_IN_CALLBACK(db, "building the trees of the log's writes (a snapshot's root, a diff "
+                           "or proof of the working state)");
     pthread_mutex_lock(&db->wmu);
     int rc = rview_materialize_locked(db, rv, out);
     pthread_mutex_unlock(&db->wmu);
@@ -229,7 +231,7 @@ int rview_materialize_locked(cairn_db *db, const rview *rv, version **out)
     mstream s;
     mstream_init(&s, rv, 0);
     for (const mem_entry *e; rc == CAIRN_OK && (e = mstream_next(&s));) {
-        char name[CAIRN_MAX_TABLE_NAME + 1];
+        char name[CAIRN_TABLE_NAME_LEN_MAX + 1];
         memcpy(name, e->key, e->klen);
         name[e->klen] = '\0';
         if (version_find(rv->v, name)) continue;

@@ -351,9 +351,8 @@ int working_open(cairn_db *db, const cairn_open_options *o)
     w->wo.segment_bytes = v3 ? o->wal_segment_bytes : 0;
     w->wo.retain_segments = v3 && o->oplog_keep_segments ? o->oplog_keep_segments : DEFAULT_RETAIN;
     w->wo.retain_seconds = v3 ? o->oplog_keep_seconds : 0;
-    FAIL_IF(v3 && o->durability != CAIRN_DURABILITY_DURABLE &&
-                o->durability != CAIRN_DURABILITY_RELAXED,
-            CAIRN_EINVAL, "open options: unknown durability %d", o->durability);
+    FAIL_IF(v3 && !cairn_durability_valid((int)o->durability), CAIRN_EINVAL,
+            "open options: unknown durability %d", (int)o->durability);
     const char *local = local_dir_of(db->r.store);
     if (local) w->base_dir = cairn_sprintf("%s/wal", local);
     else if (v3 && o->wal_dir) w->base_dir = cairn_strdup(o->wal_dir);
@@ -432,6 +431,7 @@ int working_write(cairn_db *db, const cairn_buf *payload, const walrec_table *ta
                   size_t ntables, bool durable)
 {
     working *w = &db->w;
+    DB_NOT_IN_CALLBACK(db, "a write");
     TRY(stall(db));
     pthread_rwlock_rdlock(&db->gate);
     int rc = CAIRN_OK;
@@ -570,6 +570,7 @@ static int checkpoint_once(cairn_db *db, bool defer)
 
 int db_exclusive_begin(cairn_db *db)
 {
+    DB_NOT_IN_CALLBACK(db, "a write");
     pthread_rwlock_wrlock(&db->gate);
     pthread_mutex_lock(&db->wmu);
     int rc = db_checkpoint_locked(db);
@@ -582,6 +583,7 @@ int db_exclusive_begin(cairn_db *db)
 
 int db_exclusive_begin_deferred(cairn_db *db)
 {
+    DB_NOT_IN_CALLBACK(db, "a write");
     pthread_rwlock_wrlock(&db->gate);
     pthread_mutex_lock(&db->wmu);
     int rc = checkpoint_locked(db, true);
@@ -659,6 +661,7 @@ typedef struct oplog_ctx {
     size_t nops, cap;
     size_t *name_off;        /* per table index */
     cairn_buf names;
+    int stop;                /* cb's positive return: the log readers stop only on negatives */
 } oplog_ctx;
 
 static int oplog_push(oplog_ctx *o, const cairn_oplog_op *op)
@@ -728,7 +731,10 @@ static int oplog_record(const wal_record *rec, void *ctx)
         return CORRUPT("operation log record %" PRIu64 " has unknown type %u", rec->seq,
                        rec->type);
     }
-    return o->cb(&r, o->payload);
+    int rc = o->cb(&r, o->payload);
+    if (rc <= 0) return rc;
+    o->stop = rc;
+    return CAIRN_EUSER; /* stops the reader; cairn_oplog() returns o->stop instead */
 }
 
 int cairn_oplog(cairn_db *db, uint64_t since_seq, int64_t from_ns, int64_t to_ns,
@@ -742,10 +748,15 @@ int cairn_oplog(cairn_db *db, uint64_t since_seq, int64_t from_ns, int64_t to_ns
     memset(&o, 0, sizeof o);
     o.cb = cb;
     o.payload = payload;
-    /* checkpoints retire segments into the oplog directory: hold them off meanwhile */
+    /* checkpoints retire segments into the oplog directory: hold them off meanwhile (so cb runs
+     * under wmu: the thread is marked, and calls back that would take it fail) */
+    DB_NOT_IN_CALLBACK(db, "cairn_oplog");
     pthread_mutex_lock(&db->wmu);
+    const void *prev = cairn_cb_enter(db);
     int rc = wal_read_log(db->w.dir, since_seq, from_ns, to_ns, oplog_record, &o);
+    cairn_cb_leave(prev);
     pthread_mutex_unlock(&db->wmu);
+    if (o.stop) rc = o.stop;
     free(o.ops);
     free(o.name_off);
     cairn_buf_dispose(&o.names);
@@ -806,7 +817,11 @@ int working_verify_logs(cairn_db *db, const cairn_verify_options *o, cairn_verif
             snprintf(msg, sizeof msg, "write-ahead log %s: %s", dir, cairn_error_last()->message);
             p.message = msg;
             if (st->problems++ == 0) snprintf(first, first_size, "%s", msg);
-            if (st->problems <= max && o->on_problem) stop = o->on_problem(&p, o->payload);
+            if (st->problems <= max && o->on_problem) {
+                const void *prev = cairn_cb_enter(db); /* under wmu: calls back must not wait */
+                stop = o->on_problem(&p, o->payload);
+                cairn_cb_leave(prev);
+            }
         }
         free(dir);
         free(ref);

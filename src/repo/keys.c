@@ -528,7 +528,10 @@ int cairn_key_public(cairn_key_info *out, const char *dir, const char *name)
 int cairn_key_parse_public(cairn_key_info *out, const char *line)
 {
     FAIL_IF(!line, CAIRN_EINVAL, "no public key line given");
-    return publine_parse(out, line, strlen(line), "public key line", CAIRN_EINVAL);
+    cairn_key_info info; /* *out only on success */
+    TRY(publine_parse(&info, line, strlen(line), "public key line", CAIRN_EINVAL));
+    *out = info;
+    return CAIRN_OK;
 }
 
 static int info_cmp(const void *a, const void *b)
@@ -687,16 +690,77 @@ int cairn_signer_open(cairn_signer **out, const char *dir, const char *name,
     return CAIRN_OK;
 }
 
+int cairn_signer_new(cairn_signer **out, const char *name, const cairn_signer_methods *methods,
+                     void *payload)
+{
+    FAIL_IF(!out || !methods || !methods->sign, CAIRN_EINVAL,
+            "cairn_signer_new: out, methods and methods->sign are required");
+    FAIL_IF(methods->version != CAIRN_SIGNER_METHODS_VERSION, CAIRN_EINVAL,
+            "cairn_signer_new: methods version %u; this library knows version %u", methods->version,
+            (unsigned)CAIRN_SIGNER_METHODS_VERSION);
+    if (!name) name = "custom";
+    TRY(key_name_check(name));
+    cairn_signer *s = cairn_calloc(1, sizeof *s);
+    FAIL_IF(!s, CAIRN_ENOMEM, "out of memory making signer %s", name);
+    snprintf(s->k.name, sizeof s->k.name, "%s", name);
+    s->custom = true;
+    s->m = *methods;
+    s->payload = payload;
+    pthread_mutex_init(&s->mu, NULL);
+    *out = s;
+    return CAIRN_OK;
+}
+
 void cairn_signer_info(cairn_key_info *out, const cairn_signer *signer)
 {
-    key_info_fill(out, signer->k.name, signer->k.pub);
+    if (!signer->custom) {
+        key_info_fill(out, signer->k.name, signer->k.pub);
+        return;
+    }
+    uint8_t pub[SIG_PUBLIC_SIZE];
+    pthread_mutex_lock((pthread_mutex_t *)&signer->mu);
+    memcpy(pub, signer->k.pub, sizeof pub);
+    pthread_mutex_unlock((pthread_mutex_t *)&signer->mu);
+    key_info_fill(out, signer->k.name, pub);
 }
 
 void cairn_signer_close(cairn_signer *signer)
 {
     if (!signer) return;
-    key_dispose(&signer->k);
+    if (signer->custom) {
+        if (signer->m.free) signer->m.free(signer->payload);
+        pthread_mutex_destroy(&signer->mu);
+    } else {
+        key_dispose(&signer->k);
+    }
     free(signer);
+}
+
+/* Signs c through an application's methods, and checks the signature before c takes it: a
+ * signer that returns a wrong key or a broken signature fails the commit, never writes it. */
+static int custom_sign_commit(cairn_signer *s, commit *c)
+{
+    TRY(keys_init());
+    cairn_buf payload = CAIRN_BUF_INIT;
+    uint8_t sig[SIG_SIZE], pub[SIG_PUBLIC_SIZE];
+    int rc = commit_signing_payload(&payload, c);
+    if (rc == CAIRN_OK) {
+        rc = s->m.sign(sig, pub, payload.data, payload.len, s->payload);
+        if (rc == CAIRN_OK &&
+            crypto_sign_verify_detached(sig, payload.data, payload.len, pub) != 0)
+            rc = ERR(CAIRN_EAUTH, "signer %s returned a signature that does not verify under the "
+                                  "public key it returned; nothing was committed", s->k.name);
+    }
+    if (rc == CAIRN_OK) {
+        c->is_signed = true;
+        memcpy(c->signer, pub, SIG_PUBLIC_SIZE);
+        memcpy(c->signature, sig, SIG_SIZE);
+        pthread_mutex_lock(&s->mu);
+        memcpy(s->k.pub, pub, SIG_PUBLIC_SIZE);
+        pthread_mutex_unlock(&s->mu);
+    }
+    cairn_buf_dispose(&payload);
+    return rc; /* sign()'s own non-zero value as it returned it */
 }
 
 /* ---- signatures and trust ---- */
@@ -750,5 +814,6 @@ int key_commit_trust(const commit *c, const trusted_key *list, size_t n)
 int signer_sign_commit(cairn_signer *signer, commit *c)
 {
     FAIL_IF(!signer, CAIRN_EINVAL, "no signer given");
+    if (signer->custom) return custom_sign_commit(signer, c);
     return key_sign_commit(&signer->k, c);
 }

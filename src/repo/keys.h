@@ -12,12 +12,14 @@
 #ifndef CAIRN_KEYS_H
 #define CAIRN_KEYS_H
 
+#include <pthread.h>
+
 #include "base/base.h"
 #include "repo/commit.h"
 
-#define KEY_NAME_MAX CAIRN_KEY_NAME_MAX
+#define KEY_NAME_MAX CAIRN_KEY_NAME_LEN_MAX
 #define KEY_SECRET_SIZE 64          /* libsodium's Ed25519 secret key: 32-byte seed, public key */
-#define KEY_FPR_LEN CAIRN_KEY_FINGERPRINT_LEN
+#define KEY_FPR_LEN (CAIRN_KEY_FINGERPRINT_SIZE - 1)
 
 /* The secret key file (.key): docs/FORMAT.md, "Secret key file". */
 #define KEYFILE_MAGIC "CAIRNKEY"
@@ -62,9 +64,14 @@ typedef struct key {
                                 only the public half is known */
 } key;
 
-/* The public API's signer is a loaded key. */
+/* The public API's signer: a key loaded from a key file (custom false), or an application's
+ * methods (custom true: k.name only, k.pub the key of the last signature, under mu). */
 struct cairn_signer {
     key k;
+    bool custom;
+    cairn_signer_methods m;
+    void *payload;
+    pthread_mutex_t mu;
 };
 
 /* Trust list entries are parsed public key lines. */

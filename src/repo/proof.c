@@ -52,8 +52,8 @@ int proof_build(cairn_buf *out, chunkstore *cs, int anchor, const uint8_t *commi
     FAIL_IF(anchor < PROOF_ANCHOR_TABLE || anchor > PROOF_ANCHOR_COMMIT, CAIRN_EINVAL,
             "proof anchor %d is not one of table (1), catalog (2), commit (3)", anchor);
     FAIL_IF(!key && klen, CAIRN_EINVAL, "key has a length but no bytes");
-    FAIL_IF(klen > CAIRN_MAX_KEY_SIZE, CAIRN_EINVAL, "key of %zu bytes is over the %u byte limit",
-            klen, CAIRN_MAX_KEY_SIZE);
+    FAIL_IF(klen > CAIRN_KEY_LEN_MAX, CAIRN_EINVAL, "key of %zu bytes is over the %u byte limit",
+            klen, CAIRN_KEY_LEN_MAX);
     FAIL_IF(anchor == PROOF_ANCHOR_TABLE && !table_root, CAIRN_EINVAL,
             "a proof anchored at a table root needs the table root");
     FAIL_IF(anchor == PROOF_ANCHOR_CATALOG && !catalog_root, CAIRN_EINVAL,
@@ -147,7 +147,7 @@ static int check_commit(proof_result *r, const uint8_t *bytes, size_t len,
 
 static int check_table_name(const uint8_t *name, size_t len)
 {
-    char buf[CAIRN_MAX_TABLE_NAME + 1];
+    char buf[CAIRN_TABLE_NAME_LEN_MAX + 1];
     if (memchr(name, 0, len)) return reject("the table name contains a NUL byte");
     memcpy(buf, name, len);
     buf[len] = '\0';
@@ -167,9 +167,9 @@ static int verify(proof_result *r, const uint8_t *p, const uint8_t *end, const c
     r->anchor = *p++;
     if (r->anchor < PROOF_ANCHOR_TABLE || r->anchor > PROOF_ANCHOR_COMMIT)
         return reject("unknown anchor kind %d", r->anchor);
-    TRY(get_field(&p, end, 0, CAIRN_MAX_KEY_SIZE, &r->key, &r->klen, "key"));
+    TRY(get_field(&p, end, 0, CAIRN_KEY_LEN_MAX, &r->key, &r->klen, "key"));
     if (r->anchor != PROOF_ANCHOR_TABLE) {
-        TRY(get_field(&p, end, 1, CAIRN_MAX_TABLE_NAME, &r->table, &r->table_len, "table name"));
+        TRY(get_field(&p, end, 1, CAIRN_TABLE_NAME_LEN_MAX, &r->table, &r->table_len, "table name"));
         TRY(check_table_name(r->table, r->table_len));
     }
     if (r->anchor == PROOF_ANCHOR_COMMIT) {

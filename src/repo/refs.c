@@ -176,7 +176,7 @@ int refs_set_head(repo *r, const char *branch, const cairn_id *at)
     cairn_buf old = CAIRN_BUF_INIT;
     int rc = r->store->ref_get(r->store, &old, REF_HEAD);
     if (rc == CAIRN_ENOTFOUND) rc = CAIRN_OK;
-    char val[CAIRN_MAX_TABLE_NAME + 80];
+    char val[CAIRN_TABLE_NAME_LEN_MAX + 80];
     int n;
     if (branch) {
         n = snprintf(val, sizeof val, "ref: heads/%s\n", branch);

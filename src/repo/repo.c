@@ -94,8 +94,8 @@ int table_name_check(const char *name)
 {
     size_t n = name ? strlen(name) : 0;
     FAIL_IF(n == 0, CAIRN_EINVAL, "table name is empty");
-    FAIL_IF(n > CAIRN_MAX_TABLE_NAME, CAIRN_EINVAL, "table name of %zu bytes is over the %u byte limit",
-            n, CAIRN_MAX_TABLE_NAME);
+    FAIL_IF(n > CAIRN_TABLE_NAME_LEN_MAX, CAIRN_EINVAL, "table name of %zu bytes is over the %u byte limit",
+            n, CAIRN_TABLE_NAME_LEN_MAX);
     const uint8_t *p = (const uint8_t *)name;
     for (size_t i = 0; i < n;) {
         uint8_t c = p[i];

@@ -68,7 +68,7 @@ int rootrec_load(repo *r, rootrec *out, const cairn_id *id);
 int tabledesc_encode(cairn_buf *buf, const tabledesc *d);
 int tabledesc_decode(tabledesc *out, const uint8_t *data, size_t len);
 
-/** Checks a table name: 1..CAIRN_MAX_TABLE_NAME bytes of UTF-8, no control characters, no '/'. */
+/** Checks a table name: 1..CAIRN_TABLE_NAME_LEN_MAX bytes of UTF-8, no control characters, no '/'. */
 int table_name_check(const char *name);
 
 /** Follows HEAD: sets branch / detached from it. CAIRN_ENOTFOUND when there is no HEAD. */

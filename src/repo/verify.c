@@ -292,10 +292,10 @@ static int check_catalog_leaf(vctx *v, const vitem *it, const node *n, bool *out
         size_t kl, vl;
         node_key(n, i, &k, &kl);
         node_val(n, i, &val, &vl);
-        char name[CAIRN_MAX_TABLE_NAME + 1];
-        snprintf(name, sizeof name, "%.*s", (int)MIN(kl, CAIRN_MAX_TABLE_NAME), (const char *)k);
+        char name[CAIRN_TABLE_NAME_LEN_MAX + 1];
+        snprintf(name, sizeof name, "%.*s", (int)MIN(kl, CAIRN_TABLE_NAME_LEN_MAX), (const char *)k);
         tabledesc d;
-        int rc = kl <= CAIRN_MAX_TABLE_NAME && memchr(k, 0, kl) == NULL ? table_name_check(name)
+        int rc = kl <= CAIRN_TABLE_NAME_LEN_MAX && memchr(k, 0, kl) == NULL ? table_name_check(name)
                                                                           : CAIRN_ECORRUPT;
         if (rc == CAIRN_OK) rc = tabledesc_decode(&d, val, vl);
         else cairn_error_set(CAIRN_ECORRUPT, "'%s' is not a valid table name", name);

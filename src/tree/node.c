@@ -41,10 +41,10 @@ int node_check(const uint8_t *p, size_t len)
             "tree node declares %u entries, more than its %zu bytes can hold", count, len);
     const uint8_t *koff = p + NODE_HDR, *voff = koff + (size_t)count * w;
     uint32_t keys_len = count ? node_off(koff, wide, count - 1) : 0;
-    TRY(check_ends(koff, wide, count, CAIRN_MAX_KEY_SIZE, "key"));
+    TRY(check_ends(koff, wide, count, CAIRN_KEY_LEN_MAX, "key"));
     size_t vals_len;
     if (leaf) {
-        TRY(check_ends(voff, wide, count, CAIRN_MAX_VALUE_SIZE, "value"));
+        TRY(check_ends(voff, wide, count, CAIRN_VALUE_LEN_MAX, "value"));
         vals_len = count ? node_off(voff, wide, count - 1) : 0;
     } else {
         vals_len = (size_t)count * NODE_REF_SIZE;

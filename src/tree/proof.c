@@ -23,8 +23,8 @@ static int put_varint(cairn_buf *b, uint64_t v)
 int proof_path_build(cairn_buf *out, chunkstore *cs, const cairn_id *root, const void *key,
                      size_t klen, bool *found, cairn_buf *val)
 {
-    FAIL_IF(klen > CAIRN_MAX_KEY_SIZE, CAIRN_EINVAL, "key of %zu bytes is over the %u byte limit",
-            klen, CAIRN_MAX_KEY_SIZE);
+    FAIL_IF(klen > CAIRN_KEY_LEN_MAX, CAIRN_EINVAL, "key of %zu bytes is over the %u byte limit",
+            klen, CAIRN_KEY_LEN_MAX);
     size_t count_at = out->len;
     uint8_t n_nodes = 0;
     TRY(cairn_buf_append(out, &n_nodes, 1)); /* patched when the path is complete */

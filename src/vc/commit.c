@@ -8,7 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "db/db.h"
+#include "vc/vc.h"
 #include "repo/history.h"
 #include "repo/refs.h"
 #include "vc/sig.h"
@@ -101,7 +101,7 @@ static int fill_commit(commit *c, const cairn_commit_options *o, const cairn_id 
     return CAIRN_OK;
 }
 
-int db_commit_locked(cairn_db *db, const cairn_commit_options *o, cairn_id *out)
+int vc_commit_locked(cairn_db *db, const cairn_commit_options *o, cairn_id *out)
 {
     version *v = db_current(db);
     cairn_id catalog, parent, entry, id;
@@ -155,7 +155,7 @@ static bool same_id(const cairn_id *a, const cairn_id *b)
     return memcmp(a->bytes, b->bytes, CAIRN_ID_SIZE) == 0;
 }
 
-int db_complete_commit(cairn_db *db)
+int vc_complete_commit(cairn_db *db)
 {
     char ref[BRANCH_MAX + 8];
     if (db->r.readonly || !current_head_ref(db, ref, sizeof ref)) return CAIRN_OK;
@@ -204,13 +204,14 @@ int cairn_commit(cairn_id *out, cairn_db *db, const cairn_commit_options *opts)
     FAIL_IF(!opts->message, CAIRN_EINVAL, "a commit needs a message");
     TRY(check_writable(db));
     TRY(db_exclusive_begin_deferred(db));
-    int rc = db_commit_locked(db, opts, out);
+    int rc = vc_commit_locked(db, opts, out);
     int src = db_exclusive_settle(db, rc == CAIRN_OK);
     return rc != CAIRN_OK ? rc : src;
 }
 
 int cairn_resolve(cairn_id *out, cairn_db *db, const char *rev)
 {
+    DB_NOT_IN_CALLBACK(db, "resolving a revision");
     pthread_mutex_lock(&db->wmu); /* refs and branch state are read consistently */
     int rc = history_resolve(&db->r, rev, out);
     pthread_mutex_unlock(&db->wmu);
@@ -239,7 +240,9 @@ static int report(const cairn_id *id, const commit *c, void *payload)
     info.committer = c->committer;
     info.commit_time = c->commit_time;
     info.message = c->message;
-    TRY(sig_status(s->db, c, &info.signature, info.signer));
+    int status;
+    TRY(sig_status(s->db, c, &status, info.signer));
+    info.signature = (cairn_sig_status)status;
     return s->cb(&info, s->payload);
 }
 
@@ -300,6 +303,7 @@ static int create_ref(cairn_db *db, const char *kind, const char *prefix, const 
     char ref[BRANCH_MAX + 8], why[BRANCH_MAX + 64];
     snprintf(ref, sizeof ref, "%s%s", prefix, name);
     snprintf(why, sizeof why, "%s: created at %s", kind, rev ? rev : "HEAD");
+    DB_NOT_IN_CALLBACK(db, "creating a branch or tag");
     pthread_mutex_lock(&db->wmu);
     cairn_id at;
     int rc = history_resolve(&db->r, rev ? rev : "HEAD", &at);
@@ -339,6 +343,7 @@ int cairn_branch_delete(cairn_db *db, const char *name)
     char ref[BRANCH_MAX + 8], wref[BRANCH_MAX + 12];
     snprintf(ref, sizeof ref, "heads/%s", name);
     snprintf(wref, sizeof wref, "working/%s", name);
+    DB_NOT_IN_CALLBACK(db, "cairn_branch_delete");
     pthread_mutex_lock(&db->wmu);
     cairn_id entry, wid;
     rootrec rec;
@@ -372,6 +377,7 @@ int cairn_tag_delete(cairn_db *db, const char *name)
     TRY(refs_check_name("tag", name));
     char ref[BRANCH_MAX + 8];
     snprintf(ref, sizeof ref, "tags/%s", name);
+    DB_NOT_IN_CALLBACK(db, "cairn_tag_delete");
     pthread_mutex_lock(&db->wmu);
     cairn_id entry;
     int rc = refs_read(&db->r, ref, &entry, NULL);

@@ -118,6 +118,7 @@ int cairn_config_set(cairn_db *db, const char *name, const char *value)
             "unknown setting '%s' (known: %s)", name, CONFIG_REQUIRE_SIGNATURE);
     FAIL_IF(value && strcmp(value, "true") != 0 && strcmp(value, "false") != 0, CAIRN_EINVAL,
             "setting '%s' takes true or false", name);
+    DB_NOT_IN_CALLBACK(db, "cairn_config_set");
     pthread_mutex_lock(&db->wmu);
     json_t *obj;
     cairn_id id;
@@ -144,6 +145,7 @@ int cairn_trust_key(cairn_db *db, const char *pub_line)
     char line[PUBLINE_MAX + 1];
     size_t n = publine_format(line, ki.name, ki.public_key);
     line[n - 1] = '\0'; /* stored without its newline */
+    DB_NOT_IN_CALLBACK(db, "cairn_trust_key");
     pthread_mutex_lock(&db->wmu);
     json_t *obj;
     cairn_id id;

@@ -16,7 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "db/db.h"
+#include "vc/vc.h"
 #include "repo/history.h"
 #include "repo/refs.h"
 #include "db/tuple.h"
@@ -162,6 +162,7 @@ typedef struct merge_ctx {
     const char *table;       /* the table being merged, for reports */
     size_t conflicts;
     conflict_list *record;   /* RECORD: where conflicts are collected */
+    int stop;                /* on_conflict's non-zero return, returned as-is */
 } merge_ctx;
 
 static int record_conflict(conflict_list *l, const cairn_conflict *c)
@@ -193,7 +194,17 @@ static int record_conflict(conflict_list *l, const cairn_conflict *c)
 static int report_conflict(merge_ctx *m, const cairn_conflict *c)
 {
     m->conflicts++;
-    if (m->on_conflict) TRY(m->on_conflict(c, m->payload));
+    if (m->on_conflict) {
+        /* on_conflict runs holding the writer gate: mark the thread so that a write from it
+         * fails (CAIRN_EBUSY) instead of deadlocking */
+        const void *prev = cairn_cb_enter(m->db);
+        int rc = m->on_conflict(c, m->payload);
+        cairn_cb_leave(prev);
+        if (rc != 0) {
+            m->stop = rc; /* the merge code stops on negatives only: return rc as it was */
+            return CAIRN_EUSER;
+        }
+    }
     return m->record ? record_conflict(m->record, c) : CAIRN_OK;
 }
 
@@ -316,7 +327,7 @@ static int base_catalog(cairn_db *db, const cairn_id *a, const cairn_id *b, vers
             version *vb = NULL, *vi = NULL;
             rc = base_catalog(db, &bases[0], &bases[i], &vb, depth + 1);
             if (rc == CAIRN_OK) rc = version_of_commit(db, &bases[i], &vi);
-            merge_ctx m = { db, CAIRN_MERGE_OURS, NULL, NULL, NULL, 0, NULL };
+            merge_ctx m = { db, CAIRN_MERGE_OURS, NULL, NULL, NULL, 0, NULL, 0 };
             rootrec rec = (*out)->rec;
             if (rc == CAIRN_OK) rc = merge_catalogs(&m, vb, *out, vi, &rec.catalog);
             version *nv = NULL;
@@ -446,7 +457,7 @@ static int do_merge(cairn_merge_result *res, cairn_db *db, const char *rev, merg
         cairn_commit_options co = CAIRN_COMMIT_OPTIONS_INIT;
         co.message = msg;
         co.flags = CAIRN_COMMIT_ALLOW_EMPTY;
-        if (rc == CAIRN_OK) rc = db_commit_locked(db, &co, &res->commit);
+        if (rc == CAIRN_OK) rc = vc_commit_locked(db, &co, &res->commit);
     }
 out:
     free(rec_list.key_end);
@@ -459,21 +470,23 @@ out:
     return rc;
 }
 
-int cairn_merge(cairn_merge_result *out, cairn_db *db, const char *rev, int strategy,
+int cairn_merge(cairn_merge_result *out, cairn_db *db, const char *rev,
+                cairn_merge_strategy strategy,
                 int (*on_conflict)(const cairn_conflict *, void *), void *payload)
 {
     FAIL_IF(db->r.readonly, CAIRN_EREADONLY, "repository %s was opened read-only", db->r.url);
-    FAIL_IF(strategy < CAIRN_MERGE_FAIL || strategy > CAIRN_MERGE_RECORD, CAIRN_EINVAL,
+    FAIL_IF((int)strategy < CAIRN_MERGE_FAIL || (int)strategy > CAIRN_MERGE_RECORD, CAIRN_EINVAL,
             "unknown merge strategy %d", strategy);
     cairn_merge_result res;
     memset(&res, 0, sizeof res);
-    merge_ctx m = { db, strategy, on_conflict, payload, NULL, 0, NULL };
+    merge_ctx m = { db, strategy, on_conflict, payload, NULL, 0, NULL, 0 };
     int rc = db_exclusive_begin(db);
     if (rc == CAIRN_OK) {
         rc = do_merge(&res, db, rev, &m);
         db_exclusive_end(db);
     }
-    if (out) *out = res;
+    if (m.stop) return m.stop; /* on_conflict's own value and message, untouched */
+    if (out && (rc == CAIRN_OK || rc == CAIRN_ECONFLICT)) *out = res; /* conflicts counted */
     return rc;
 }
 
@@ -532,7 +545,7 @@ int cairn_conflicts(cairn_db *db, int (*cb)(const cairn_conflict *, void *), voi
     version *v;
     TRY(db_working_version(db, &v));
     const vtable *ct = version_find(v, CONFLICTS_TABLE);
-    int rc = CAIRN_OK;
+    int rc = CAIRN_OK, stop = 0;
     cairn_buf bufs[5] = { CAIRN_BUF_INIT, CAIRN_BUF_INIT, CAIRN_BUF_INIT, CAIRN_BUF_INIT,
                           CAIRN_BUF_INIT };
     if (ct) {
@@ -545,10 +558,11 @@ int cairn_conflicts(cairn_db *db, int (*cb)(const cairn_conflict *, void *), voi
             tc_entry(&tc, &k, &kl, &val, &vl);
             cairn_conflict c;
             rc = decode_conflict(k, kl, val, vl, &c, bufs);
-            if (rc == CAIRN_OK) rc = cb(&c, payload);
+            if (rc == CAIRN_OK && (stop = cb(&c, payload)) != 0) break;
             if (rc == CAIRN_OK) rc = tc_next(&tc);
         }
-        if (rc == CAIRN_ENOTFOUND) rc = CAIRN_OK;
+        if (rc == CAIRN_ENOTFOUND) rc = CAIRN_OK; /* the cursor's end, not cb's value */
+        if (stop) rc = stop;                       /* cb's value as it returned it */
         tc_dispose(&tc);
     }
     for (int i = 0; i < 5; i++) cairn_buf_dispose(&bufs[i]);

@@ -56,7 +56,7 @@ int cairn_proof_verify(cairn_proof_result *out, const void *proof, size_t len,
     res.key_len = r.klen;
     res.value = r.val;
     res.value_len = r.vlen;
-    if (r.table) memcpy(res.table, r.table, r.table_len); /* <= CAIRN_MAX_TABLE_NAME, no NUL */
+    if (r.table) memcpy(res.table, r.table, r.table_len); /* <= CAIRN_TABLE_NAME_LEN_MAX, no NUL */
     res.commit = r.commit;
     res.commit_data = r.commit_data;
     res.commit_len = r.commit_len;

@@ -36,5 +36,9 @@ int sig_apply(cairn_db *db, commit *c, cairn_signer *signer)
                 CONFIG_REQUIRE_SIGNATURE);
         return CAIRN_OK;
     }
-    return signer_sign_commit(signer, c);
+    /* a custom signer's sign() runs here, under the writer lock: calls back must not wait */
+    const void *prev = cairn_cb_enter(db);
+    int rc = signer_sign_commit(signer, c);
+    cairn_cb_leave(prev);
+    return rc;
 }

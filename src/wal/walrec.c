@@ -90,8 +90,8 @@ int walrec_batch_decode(const uint8_t *p, size_t len, const walrec_visitor *v)
                            (unsigned long long)i, flags);
         const uint8_t *name = NULL;
         uint32_t nlen = 0;
-        TRY(get_bytes(&p, end, CAIRN_MAX_TABLE_NAME, &name, &nlen, "table name"));
-        char buf[CAIRN_MAX_TABLE_NAME + 1];
+        TRY(get_bytes(&p, end, CAIRN_TABLE_NAME_LEN_MAX, &name, &nlen, "table name"));
+        char buf[CAIRN_TABLE_NAME_LEN_MAX + 1];
         memcpy(buf, name, nlen);
         buf[nlen] = '\0';
         if (memchr(name, 0, nlen)) return CORRUPT("write-ahead log batch: a table name holds NUL");
@@ -119,9 +119,9 @@ int walrec_batch_decode(const uint8_t *p, size_t len, const walrec_visitor *v)
         TRY(get_count(&p, end, ntables ? ntables - 1 : 0, &table, "operation table"));
         if (!ntables) return CORRUPT("write-ahead log batch: operations without tables");
         o.table = (uint32_t)table;
-        TRY(get_bytes(&p, end, CAIRN_MAX_KEY_SIZE, &o.key, &o.klen, "key"));
+        TRY(get_bytes(&p, end, CAIRN_KEY_LEN_MAX, &o.key, &o.klen, "key"));
         if (o.type == WALREC_PUT)
-            TRY(get_bytes(&p, end, CAIRN_MAX_VALUE_SIZE, &o.val, &o.vlen, "value"));
+            TRY(get_bytes(&p, end, CAIRN_VALUE_LEN_MAX, &o.val, &o.vlen, "value"));
         if (i > 0 && (o.table < prev_table ||
                       (o.table == prev_table && bytes_cmp(prev_key, prev_klen, o.key, o.klen) >= 0)))
             return CORRUPT("write-ahead log batch: operation %llu is out of order (or repeats a "
