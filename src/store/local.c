@@ -44,6 +44,7 @@
 #include <xxhash.h>
 
 #include "store.h"
+#include "store/local_files.h"
 #include "store/refslot.h"
 
 /* ---- on-disk constants (docs/FORMAT.md ("Local store")) ---- */
@@ -126,6 +127,7 @@ typedef struct recvec {
 
 typedef struct local_store {
     cairn_store base;
+    dirfiles *files;           /* the file namespace (local_files.c): second, as dirfiles_head */
     char *dir, *packs_dir, *refs_dir, *tmp_dir, *quar_dir;
     bool readonly;
     int lock_fd;
@@ -160,6 +162,9 @@ typedef struct local_store {
 } local_store;
 
 static int local_flush(cairn_store *st);
+
+_Static_assert(offsetof(local_store, files) == offsetof(dirfiles_head, files),
+               "local_store must begin as a dirfiles_head");
 
 /* ---------------------------------------------------------------------------------------------
  * File helpers
@@ -2208,6 +2213,7 @@ static void local_destroy(local_store *ls)
     pthread_mutex_destroy(&ls->refresh_mu);
     pthread_mutex_destroy(&ls->compact_mu);
     pthread_mutex_destroy(&ls->map_mu);
+    local_files_detach(&ls->base);
     free(ls->dir);
     free(ls->packs_dir);
     free(ls->refs_dir);
@@ -2284,6 +2290,11 @@ int store_local_open(cairn_store **out, const char *path, unsigned flags,
         .close = local_close,
         .get_mapped = local_get_mapped,
     };
+    rc = local_files_attach(&ls->base, ls->dir, ls->readonly);
+    if (rc != CAIRN_OK) {
+        local_destroy(ls);
+        return rc;
+    }
     *out = &ls->base;
     return CAIRN_OK;
 }

@@ -28,6 +28,36 @@ int store_check_ref_name(const char *name)
     return CAIRN_OK;
 }
 
+#define FILE_NAME_MAX 1024
+
+int store_check_file_name(const char *name, bool dir)
+{
+    size_t n = name ? strlen(name) : 0;
+    FAIL_IF(!name || (n == 0 && !dir), CAIRN_EINVAL, "empty file name");
+    FAIL_IF(n > FILE_NAME_MAX, CAIRN_EINVAL, "file name of %zu bytes is over %d", n,
+            FILE_NAME_MAX);
+    if (dir && n > 0 && name[n - 1] == '/') n--;
+    size_t comp = 0; /* length of the component so far */
+    for (size_t i = 0; i <= n; i++) {
+        char c = i < n ? name[i] : '/';
+        if (c == '/') {
+            if (n == 0) break; /* the top directory */
+            FAIL_IF(comp == 0, CAIRN_EINVAL, "file name '%s' has an empty component", name);
+            FAIL_IF((comp == 1 && name[i - 1] == '.') ||
+                        (comp == 2 && name[i - 1] == '.' && name[i - 2] == '.'),
+                    CAIRN_EINVAL, "file name '%s' has a '.' or '..' component", name);
+            comp = 0;
+            continue;
+        }
+        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                  c == '.' || c == '_' || c == '%' || c == '-';
+        FAIL_IF(!ok, CAIRN_EINVAL, "file name '%s' has a character outside [A-Za-z0-9._%%-]",
+                name);
+        comp++;
+    }
+    return CAIRN_OK;
+}
+
 int store_check_ref_value(const char *name, size_t len)
 {
     FAIL_IF(len > REF_VALUE_MAX, CAIRN_EINVAL, "ref '%s': value of %zu bytes is over %d", name,

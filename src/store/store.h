@@ -21,6 +21,12 @@ int store_local_open(cairn_store **out, const char *path, unsigned flags,
 /** The directory of a local store, or NULL when st is another kind of store. */
 const char *store_local_dir(const cairn_store *st);
 
+/** A store of files only (the file_* methods, over directory root; no chunks, no refs): for
+ *  the write-ahead log of a store that has no file namespace (the wal_dir open option).
+ *  flags: CAIRN_OPEN_CREATE (make root, with its parents, when missing), CAIRN_OPEN_READONLY.
+ *  @return CAIRN_OK; CAIRN_ENOTFOUND; CAIRN_EINVAL (not a directory); CAIRN_EIO; ENOMEM. */
+int store_dir_open(cairn_store **out, const char *root, unsigned flags);
+
 /** Test hook: the size in bytes past which a local store seals its current pack and starts the
  *  next (default 128 MiB; 0 restores the default). Ignored for other stores. */
 void store_local_set_pack_max(cairn_store *st, uint64_t bytes);
@@ -59,6 +65,9 @@ int store_local_packs(cairn_store *st, uint64_t *out_open, uint32_t *out_newest)
 
 /** Checks a ref name against the rules in cairn/sys/store.h; CAIRN_EINVAL with a message. */
 int store_check_ref_name(const char *name);
+/** Checks a name of the file namespace (cairn/sys/store.h, version 3); with dir, a directory
+ *  name: "" (the top) or a name with or without a trailing '/'. CAIRN_EINVAL with a message. */
+int store_check_file_name(const char *name, bool dir);
 /** Checks the sizes of a ref_cas call; CAIRN_EINVAL with a message. */
 int store_check_ref_value(const char *name, size_t len);
 
