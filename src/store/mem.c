@@ -6,7 +6,8 @@
  * The file namespace (for the write-ahead log and reader pins of "mem:" repositories): files
  * are growable byte arrays in a list, under their own mutex; directories exist while a file is
  * below them. A removed or replaced file lives on for the handles still open on it, as on a
- * POSIX file system. Locks are kept per handle; they exclude every other holder there can be,
+ * POSIX file system. There is no file_reserve (memory is not reserved ahead: the log's
+ * segments then grow as they are written). Locks are kept per handle; they exclude every other holder there can be,
  * since no other process can reach this memory (so the store has CAIRN_STORE_CAP_FILE_LOCKS).
  */
 #include <pthread.h>
@@ -459,17 +460,6 @@ static int mem_file_resize(cairn_store *st, cairn_store_file *file, uint64_t siz
     return rc;
 }
 
-static int mem_file_reserve(cairn_store *st, cairn_store_file *file, uint64_t size)
-{
-    mem_store *m = (mem_store *)st;
-    mem_handle *h = handle_of(file);
-    FAIL_IF(!h->writable, CAIRN_EINVAL, "reserving room in a mem store file opened for reading");
-    pthread_mutex_lock(&m->fmu);
-    int rc = file_grow(h->f, size);
-    pthread_mutex_unlock(&m->fmu);
-    return rc;
-}
-
 /* Whether handle h may take `kind` (fmu held), counting the lock it holds already. */
 static bool lock_free(const mem_handle *h, unsigned kind)
 {
@@ -702,7 +692,6 @@ int store_mem_open(cairn_store **out)
         .file_sync = mem_file_sync,
         .file_size = mem_file_size,
         .file_resize = mem_file_resize,
-        .file_reserve = mem_file_reserve,
         .file_lock = mem_file_lock,
         .file_close = mem_file_close,
         .file_remove = mem_file_remove,
