@@ -206,7 +206,7 @@ void db_pins_publish(cairn_db *db)
     }
 }
 
-/* A reader of a local store registers its pins, then reads the working ref between two reads of
+/* A reader registers its pins (in the store's file namespace), then reads the working ref between two reads of
  * the gc epoch (pins.h), loading and pinning the state it names if that is not the one it has.
  * When the epoch did not change, no gc started in between: a gc that started earlier holds the
  * writer mutex, so the ref cannot move while it runs and the state read was the one it marked
@@ -215,12 +215,12 @@ void db_pins_publish(cairn_db *db)
  * from opening); only gcs starting back to back can. */
 static int db_pin_reader(cairn_db *db)
 {
-    const char *dir = store_local_dir(db->r.store);
-    if (!dir) return CAIRN_OK;
-    int rc = pins_register(&db->pins, dir);
+    cairn_store *st = db->r.store;
+    int rc = pins_register(&db->pins, st);
     if (rc < 0) {
-        /* no permission or a read-only file system is a normal way to read: say it quietly */
-        bool expected = rc == CAIRN_EAUTH || rc == CAIRN_EREADONLY;
+        /* no permission, a read-only file system or a store without pins is a normal way to
+         * read: say it quietly */
+        bool expected = rc == CAIRN_EAUTH || rc == CAIRN_EREADONLY || rc == CAIRN_EUNSUPPORTED;
         cairn_diag(expected ? CAIRN_LOG_INFO : CAIRN_LOG_WARN,
                    "%s; this reader's versions are not pinned: a gc in the writer may remove what "
                    "it reads (reads then fail with not found, never return wrong data)",
@@ -234,14 +234,14 @@ static int db_pin_reader(cairn_db *db)
         uint64_t e1, e2;
         cairn_id rec_id;
         rootrec rec;
-        rc = pins_epoch(dir, &e1);
+        rc = pins_epoch(st, &e1);
         if (rc == CAIRN_OK) rc = repo_load_working(&db->r, &rec_id, &rec);
         if (rc == CAIRN_OK &&
             (!settled || memcmp(rec_id.bytes, db->cur->rec_id.bytes, CAIRN_ID_SIZE) != 0)) {
             rc = working_switch(db); /* loads and pins the state the ref names now */
             settled = rc == CAIRN_OK;
         }
-        if (rc == CAIRN_OK) rc = pins_epoch(dir, &e2);
+        if (rc == CAIRN_OK) rc = pins_epoch(st, &e2);
         if (rc == CAIRN_OK && e1 == e2) return CAIRN_OK;
         /* the writer moved on meanwhile (a checkpoint retired log segments, a gc took the state
          * just read): read the ref again, as the open does */
@@ -261,6 +261,7 @@ static void db_free(cairn_db *db)
     version_release(db->cur);
     mem_release(db->mem);
     mem_release(db->imm);
+    pins_close(p); /* its file is the store's: before the store closes */
     repo_close(&db->r);
     pthread_mutex_destroy(&db->vmu);
     pthread_mutex_destroy(&db->wmu);
@@ -268,7 +269,6 @@ static void db_free(cairn_db *db)
     pthread_mutex_destroy(&db->maintmu);
     pthread_mutex_destroy(&db->pinmu);
     pthread_rwlock_destroy(&db->gate);
-    pins_close(p);
     free(db);
 }
 

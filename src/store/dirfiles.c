@@ -25,6 +25,7 @@
 struct dirfiles {
     char *root;
     bool readonly;
+    const char *allowed;     /* with readonly: the first component that may still be written */
     const char *const *reserved;
 };
 
@@ -50,6 +51,11 @@ int dirfiles_new(dirfiles **out, const char *root, bool readonly, const char *co
     return CAIRN_OK;
 }
 
+void dirfiles_allow(dirfiles *df, const char *dir)
+{
+    df->allowed = dir;
+}
+
 void dirfiles_free(dirfiles *df)
 {
     if (!df) return;
@@ -65,6 +71,15 @@ static bool is_reserved(const dirfiles *df, const char *name)
     for (const char *const *r = df->reserved; *r; r++)
         if (strlen(*r) == n && memcmp(*r, name, n) == 0) return true;
     return false;
+}
+
+/* Whether name may not be changed. */
+static bool is_readonly(const dirfiles *df, const char *name)
+{
+    if (!df->readonly) return false;
+    if (!df->allowed) return true;
+    size_t n = strcspn(name, "/");
+    return !(strlen(df->allowed) == n && memcmp(df->allowed, name, n) == 0 && name[n] == '/');
 }
 
 /* Checks name and returns ROOT/name in *out (caller frees). */
@@ -103,7 +118,8 @@ static int df_open(cairn_store *st, cairn_store_file **out, const char *name, un
     dirfiles *df = df_of(st);
     char *path;
     TRY(full_path(df, name, false, &path));
-    if ((flags & (CAIRN_FILE_WRITE | CAIRN_FILE_CREATE | CAIRN_FILE_TRUNC)) && df->readonly) {
+    if ((flags & (CAIRN_FILE_WRITE | CAIRN_FILE_CREATE | CAIRN_FILE_TRUNC)) &&
+        is_readonly(df, name)) {
         free(path);
         return readonly_error(df, "write", name);
     }
@@ -232,7 +248,7 @@ static int df_remove(cairn_store *st, const char *name)
     char *path;
     TRY(full_path(df, name, dir, &path));
     int rc = CAIRN_OK;
-    if (df->readonly) rc = readonly_error(df, "remove", name);
+    if (is_readonly(df, name)) rc = readonly_error(df, "remove", name);
     else if ((dir ? sys_rmdir(path) : sys_unlink(path)) != 0)
         rc = errno == ENOENT ? ERR(CAIRN_ENOTFOUND, "file %s does not exist", path)
                              : cairn_error_errno(errno, "removing %s", path);
@@ -254,7 +270,8 @@ static int df_rename(cairn_store *st, const char *from, const char *to, bool rep
     char *pf = NULL, *pt = NULL;
     int rc = full_path(df, from, false, &pf);
     if (rc == CAIRN_OK) rc = full_path(df, to, false, &pt);
-    if (rc == CAIRN_OK && df->readonly) rc = readonly_error(df, "rename", from);
+    if (rc == CAIRN_OK && (is_readonly(df, from) || is_readonly(df, to)))
+        rc = readonly_error(df, "rename", from);
     if (rc == CAIRN_OK && move(pf, pt, replace) != 0) {
         int e = errno;
         struct stat sb;

@@ -30,6 +30,9 @@ typedef struct dirfiles_head {
  *  life. readonly: every change fails with CAIRN_EREADONLY.
  *  @return CAIRN_OK or CAIRN_ENOMEM. */
 int dirfiles_new(dirfiles **out, const char *root, bool readonly, const char *const *reserved);
+/** With readonly, still lets names under the first component `dir` be written (the one thing
+ *  a reader of a local repository writes: its pin in readers/). dir is borrowed. */
+void dirfiles_allow(dirfiles *df, const char *dir);
 /** Frees; open files stay valid until closed. Accepts NULL. */
 void dirfiles_free(dirfiles *df);
 

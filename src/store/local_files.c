@@ -13,6 +13,8 @@ int local_files_attach(cairn_store *st, const char *dir, bool readonly)
 {
     dirfiles_head *h = (dirfiles_head *)st;
     TRY(dirfiles_new(&h->files, dir, readonly, own_names));
+    /* a reader writes nothing to the repository but its pin (docs/FORMAT.md, "Opening") */
+    if (readonly) dirfiles_allow(h->files, "readers");
     dirfiles_methods(st);
     return CAIRN_OK;
 }
