@@ -75,13 +75,13 @@ static int dir_create(cairn_store **out, void *ctx)
 {
     local_ctx *c = ctx;
     snprintf(c->path, sizeof c->path, "%s/files/root", test_tmpdir());
-    return store_dir_open(out, c->path, CAIRN_OPEN_CREATE);
+    return store_files_open(out, c->path, CAIRN_OPEN_CREATE);
 }
 
 static int dir_reopen(cairn_store **out, void *ctx)
 {
     local_ctx *c = ctx;
-    return store_dir_open(out, c->path, 0);
+    return store_files_open(out, c->path, 0);
 }
 
 static void dir_conformance(void)
@@ -94,14 +94,14 @@ static void dir_conformance(void)
     CHECK(st->get == NULL && st->put == NULL && st->ref_cas == NULL); /* files only */
     CHECK(st->caps & CAIRN_STORE_CAP_DURABLE);
     st->close(st);
-    CHECK_OK(store_dir_open(&st, c.path, CAIRN_OPEN_READONLY));
+    CHECK_OK(store_files_open(&st, c.path, CAIRN_OPEN_READONLY));
     cairn_store_file *f = NULL;
     CHECK_RC(st->file_open(st, &f, "x", CAIRN_FILE_WRITE | CAIRN_FILE_CREATE), CAIRN_EREADONLY);
     CHECK_RC(st->file_remove(st, "x"), CAIRN_EREADONLY);
     st->close(st);
     char missing[4200];
     snprintf(missing, sizeof missing, "%s/none", c.path);
-    CHECK_RC(store_dir_open(&st, missing, 0), CAIRN_ENOTFOUND);
+    CHECK_RC(store_files_open(&st, missing, 0), CAIRN_ENOTFOUND);
 }
 
 typedef struct names_seen {

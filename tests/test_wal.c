@@ -47,7 +47,7 @@ static void close_stores(void)
 static cairn_store *files_at(const char *dir)
 {
     cairn_store *st = NULL;
-    if (store_dir_open(&st, dir, CAIRN_OPEN_CREATE) != CAIRN_OK || nstores == 64) abort();
+    if (store_files_open(&st, dir, CAIRN_OPEN_CREATE) != CAIRN_OK || nstores == 64) abort();
     if (nstores == 0) atexit(close_stores);
     stores[nstores++] = st;
     return st;

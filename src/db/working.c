@@ -353,7 +353,7 @@ static int find_log_files(cairn_db *db, const cairn_open_options *o, bool v3)
         w->files = st;
         w->base_dir = cairn_strdup("wal");
     } else if (v3 && o->wal_dir) {
-        int rc = store_dir_open(&w->own_files, o->wal_dir,
+        int rc = store_files_open(&w->own_files, o->wal_dir,
                                 db->r.readonly ? CAIRN_OPEN_READONLY : CAIRN_OPEN_CREATE);
         if (rc == CAIRN_ENOTFOUND && db->r.readonly) { /* nothing was ever logged there */
             cairn_error_clear();

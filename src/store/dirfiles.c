@@ -375,7 +375,7 @@ static void dir_close(cairn_store *st)
     free(st);
 }
 
-int store_dir_open(cairn_store **out, const char *root, unsigned flags)
+int store_files_open(cairn_store **out, const char *root, unsigned flags)
 {
     FAIL_IF(!root || !*root, CAIRN_EINVAL, "empty directory path");
     bool readonly = (flags & CAIRN_OPEN_READONLY) != 0;

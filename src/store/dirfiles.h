@@ -3,7 +3,7 @@
  * over a directory: a name "a/b" is the file ROOT/a/b. Every call goes through base/sys, so a
  * test can fail any open, write, fsync or rename on the way.
  *
- * Used two ways: as a store of its own that has only files (store_dir_open(), for the wal_dir
+ * Used two ways: as a store of its own that has only files (store_files_open(), for the wal_dir
  * option: the log of a store that has no file namespace), and inside the local store, whose
  * file_* methods are these rooted at the repository directory, refusing the names the local
  * store keeps for itself (local_files.c).

@@ -2298,8 +2298,3 @@ int store_local_open(cairn_store **out, const char *path, unsigned flags,
     *out = &ls->base;
     return CAIRN_OK;
 }
-
-const char *store_local_dir(const cairn_store *st)
-{
-    return st && st->close == local_close ? ((const local_store *)st)->dir : NULL;
-}
