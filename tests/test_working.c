@@ -1055,8 +1055,76 @@ static void log_without_working_ref_is_ignored(void)
     CHECK_OK(cairn_close(db));
 }
 
+/* Where the log lives: the store's files (local: DIR/wal; mem:), or for a store without a file
+ * namespace the wal_dir option (a files-only store over that directory), or nowhere (writes
+ * checkpoint). The local store here hides its files, as a store without a namespace would. */
+static int open_without_files(cairn_db **db, const char *dir, const char *wal_dir, bool create)
+{
+    cairn_store *st;
+    int rc = store_local_open(&st, dir, create ? CAIRN_OPEN_CREATE : 0, 0);
+    if (rc) return rc;
+    st->caps &= ~(CAIRN_STORE_CAP_FILES | CAIRN_STORE_CAP_FILE_LOCKS);
+    cairn_open_options o = CAIRN_OPEN_OPTIONS_INIT;
+    o.flags = CAIRN_OPEN_CREATE;
+    o.wal_dir = wal_dir;
+    return cairn_open_store(db, st, &o);
+}
+
+static void where_the_log_lives(void)
+{
+    char dir[4200], logs[4200];
+    snprintf(dir, sizeof dir, "%s/repo", test_tmpdir());
+    snprintf(logs, sizeof logs, "%s/logs", test_tmpdir());
+    cairn_db *db = open_repo(dir, 0);
+    cairn_db_stats st;
+    CHECK_OK(cairn_db_stats_get(&st, db));
+    CHECK_EQ(st.wal_location, CAIRN_WAL_STORE);
+    CHECK_OK(cairn_close(db));
+    db = open_repo("mem:", 0);
+    CHECK_OK(cairn_db_stats_get(&st, db));
+    CHECK_EQ(st.wal_location, CAIRN_WAL_STORE);
+    CHECK_OK(cairn_close(db));
+    /* wal_dir: the log is there, and the next open replays it */
+    CHECK_OK(open_without_files(&db, dir, logs, false));
+    CHECK_OK(cairn_db_stats_get(&st, db));
+    CHECK_EQ(st.wal_location, CAIRN_WAL_DIR);
+    cairn_table *t;
+    CHECK_OK(cairn_table_open(&t, db, "t", CAIRN_TABLE_CREATE));
+    CHECK_OK(cairn_put(t, "logged", 6, "1", 1));
+    CHECK(test_sh("ls %s/main/*.wal >/dev/null", logs) == 0);
+    cairn_table_close(t);
+    CHECK_OK(cairn_close(db));
+    CHECK_OK(open_without_files(&db, dir, logs, false));
+    CHECK_OK(cairn_table_open(&t, db, "t", 0));
+    void *v;
+    size_t vl;
+    CHECK_OK(cairn_get(&v, &vl, t, NULL, "logged", 6));
+    cairn_free(v);
+    cairn_table_close(t);
+    CHECK_OK(cairn_close(db));
+    /* neither: no log, every write checkpoints (and is durable on its own) */
+    CHECK_OK(open_without_files(&db, dir, NULL, false));
+    CHECK_OK(cairn_db_stats_get(&st, db));
+    CHECK_EQ(st.wal_location, CAIRN_WAL_NONE);
+    uint64_t before = st.checkpoints;
+    CHECK_OK(cairn_table_open(&t, db, "t", 0));
+    CHECK_OK(cairn_put(t, "direct", 6, "2", 1));
+    cairn_table_close(t);
+    CHECK_OK(cairn_db_stats_get(&st, db));
+    CHECK_EQ(st.checkpoints, before + 1);
+    CHECK_OK(cairn_close(db));
+    db = open_repo(dir, 0); /* and the plain store sees it all */
+    CHECK_OK(cairn_table_open(&t, db, "t", 0));
+    uint64_t n;
+    CHECK_OK(cairn_count(&n, t, NULL, NULL));
+    CHECK_EQ(n, 2);
+    cairn_table_close(t);
+    CHECK_OK(cairn_close(db));
+}
+
 TEST_MAIN(model_mem, model_local, recovery, torn_and_damaged_logs, injected_failures,
           full_disk_during_checkpoint,
           eight_threads, durability_modes, operation_log, verify_checks_the_log,
           branches_have_their_own_logs, commit_interrupted_before_its_working_state,
-          working_ref_naming_a_missing_record, log_without_working_ref_is_ignored)
+          working_ref_naming_a_missing_record, log_without_working_ref_is_ignored,
+          where_the_log_lives)

@@ -656,6 +656,8 @@ int cairn_db_stats_get(cairn_db_stats *out, cairn_db *db)
     st.checkpoints = db->w.checkpoints;
     st.last_checkpoint_ns = db->w.last_ckpt_time;
     pthread_mutex_unlock(&db->wmu);
+    st.wal_location = !db->w.files ? CAIRN_WAL_NONE
+                      : db->w.own_files ? CAIRN_WAL_DIR : CAIRN_WAL_STORE;
     st.recovery_ns = db->w.recovery_ns;
     st.recovered_records = db->w.recovered;
     *out = st;
