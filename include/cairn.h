@@ -162,7 +162,9 @@ typedef struct cairn_open_options {
     size_t memtable_bytes;   /**< (3) checkpoint when writes not yet in the trees take more
                                   memory than this; 0 = 64 MiB. Writers wait (briefly) when
                                   checkpoints fall 4 times this far behind */
-    unsigned oplog_keep_segments; /**< (3) retired log segments kept for cairn_oplog(); 0 = 16 */
+    unsigned oplog_keep_segments; /**< (3) retired log segments kept for cairn_oplog(); 0 = 16
+                                       (2 for a store that keeps nothing durable, such as
+                                       mem:, where they would hold memory) */
     unsigned oplog_keep_seconds;  /**< (3) beyond those, keep any younger than this; 0 = none */
     uint64_t wal_segment_bytes;   /**< (3) size of a log segment file; 0 = 64 MiB */
     const char *wal_dir;     /**< (3) for a store without files of its own (no

@@ -13,6 +13,7 @@
 
 #define DEFAULT_MEM_LIMIT (64u << 20)
 #define DEFAULT_RETAIN 16
+#define DEFAULT_RETAIN_VOLATILE 2 /* a store that keeps nothing durable (mem:): segments are memory */
 #define STALL_FACTOR 4       /* writers wait when the memtable is this many times its limit */
 
 /* ---- applying records ----
@@ -381,7 +382,10 @@ int working_open(cairn_db *db, const cairn_open_options *o)
     w->mem_limit = v3 && o->memtable_bytes ? o->memtable_bytes : DEFAULT_MEM_LIMIT;
     w->wo.sync_interval_ms = v3 ? o->sync_interval_ms : 0;
     w->wo.segment_bytes = v3 ? o->wal_segment_bytes : 0;
-    w->wo.retain_segments = v3 && o->oplog_keep_segments ? o->oplog_keep_segments : DEFAULT_RETAIN;
+    bool volatile_store = !(db->r.store->caps & CAIRN_STORE_CAP_DURABLE);
+    w->wo.retain_segments = v3 && o->oplog_keep_segments ? o->oplog_keep_segments
+                            : volatile_store             ? DEFAULT_RETAIN_VOLATILE
+                                                         : DEFAULT_RETAIN;
     w->wo.retain_seconds = v3 ? o->oplog_keep_seconds : 0;
     FAIL_IF(v3 && o->durability != CAIRN_DURABILITY_DURABLE &&
                 o->durability != CAIRN_DURABILITY_RELAXED,
