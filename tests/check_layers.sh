@@ -5,7 +5,8 @@
 #  - calls a file-system function directly (open, fsync, rename, mmap, ...): those go through
 #    the store's file_* methods, or through base/sys (sys_open, sys_fsync, ...: allowed
 #    everywhere, for files that are not the repository's, such as key files);
-#  - names a backend (store_local_*, store_mem_*) or the local store's "CAIRN" marker.
+#  - names a backend (store_local_*, store_mem_*, a kind "local" or "mem") or the local
+#    store's "CAIRN" marker.
 #    (cairn_store_open_url() and store_files_open() open stores by location, without naming
 #    a kind.)
 # The exemptions below are exact (file and call) and each says why. Comments are not code: a
@@ -15,7 +16,7 @@ root=${1:-$(cd "$(dirname "$0")/.." && pwd)}
 cd "$root"
 
 calls='open|openat|creat|fopen|freopen|opendir|unlink|unlinkat|rename|renameat|renameat2|link|linkat|mkdir|mkdirat|rmdir|fsync|fdatasync|sync_file_range|pwrite|pwritev|ftruncate|truncate|flock|fcntl|mmap|posix_fallocate|fallocate|stat|lstat|fstatat|access'
-backends='store_local_[a-z_]*|store_mem_[a-z_]*|"CAIRN"'
+backends='store_local_[a-z_]*|store_mem_[a-z_]*|"CAIRN"|"local"|"mem"'
 
 # file:call pairs allowed, and why.
 #   src/cli/*: user files the command reads or writes on the user's behalf, never the
@@ -44,6 +45,8 @@ src/repo/gc.c:store_local_seal
 src/repo/gc.c:store_local_packs
 src/repo/gc.c:store_local_compact
 src/repo/verify.c:store_local_locate
+src/repo/gc.c:"local"
+src/repo/verify.c:"local"
 '
 
 # Code without comments: /* ... */ (also over several lines) and // to the end of the line;

@@ -119,7 +119,14 @@ int pins_register(pins **out, cairn_store *st)
             if (rc == CAIRN_ENOTFOUND || rc == CAIRN_EEXIST) rc = RETRY, cairn_error_clear();
             else if (rc < 0) rc = cairn_error_prefix(rc, "naming reader pin file %s", p->path);
         }
-        if (!named && p->f && st->file_remove(st, tmp) < 0) cairn_error_clear();
+        if (!named && p->f) {
+            char msg[512];
+            snprintf(msg, sizeof msg, "%s", cairn_error_last()->message);
+            if (st->file_remove(st, tmp) < 0) { /* the failure that matters is the first */
+                if (rc < 0) cairn_error_set(rc, "%s", msg);
+                else cairn_error_clear();
+            }
+        }
         free(tmp);
         if (rc != RETRY) break;
         st->file_close(st, p->f);

@@ -196,8 +196,11 @@ static int segment_create(wal *w, uint64_t first)
         rc = cairn_error_prefix(rc, "write-ahead log segment %s", path);
     if (rc < 0) {
         if (fd) {
+            char msg[512];
+            snprintf(msg, sizeof msg, "%s", cairn_error_last()->message);
             st->file_close(st, fd);
-            st->file_remove(st, path); /* a failure here leaves an empty segment: open drops it */
+            /* a failure here leaves an empty segment: open drops it */
+            if (st->file_remove(st, path) < 0) cairn_error_set(rc, "%s", msg);
         }
         free(path);
         return rc;
