@@ -287,7 +287,8 @@ static void layout(void)
     CHECK_OK(store_local_open(&st, repo, CAIRN_OPEN_CREATE, 0));
     CHECK_STR(st->kind, "local");
     CHECK_STR(st->location, repo);
-    CHECK_EQ(st->caps, CAIRN_STORE_CAP_DURABLE | CAIRN_STORE_CAP_SHARED | CAIRN_STORE_CAP_REF_CAS);
+    CHECK_EQ(st->caps, CAIRN_STORE_CAP_DURABLE | CAIRN_STORE_CAP_SHARED | CAIRN_STORE_CAP_REF_CAS |
+                           CAIRN_STORE_CAP_FILES | CAIRN_STORE_CAP_FILE_LOCKS);
     size_t len;
     uint8_t *marker = slurp(pathf("%s/CAIRN", repo), &len);
     CHECK(marker != NULL);

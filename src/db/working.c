@@ -822,7 +822,8 @@ int working_verify_logs(cairn_db *db, const cairn_verify_options *o, cairn_verif
     if (lrc < 0) cairn_error_clear(); /* no branch has logged anything yet */
     for (size_t i = 0; !stop && i < d.n; i++) {
         size_t n = strlen(d.v[i]);
-        if (n < 2 || d.v[i][n - 1] != '/') continue; /* a branch's log is a directory */
+        /* a branch's log is a directory; dot names are nobody's */
+        if (n < 2 || d.v[i][n - 1] != '/' || d.v[i][0] == '.') continue;
         d.v[i][n - 1] = '\0';
         char *dir = *w->base_dir ? cairn_sprintf("%s/%s", w->base_dir, d.v[i]) : cairn_strdup(d.v[i]);
         char *ref = cairn_sprintf("wal/%s", d.v[i]);
