@@ -5,12 +5,15 @@
  * operation makes (sys_calls()); then for nth = 1..N a fresh repository gets the same writes,
  * the nth call of the kind fails (EIO, through base/sys), and the operation either fails with a
  * clear error (a non-empty message) or, when the failure hit housekeeping that is allowed to
- * fail (retiring log segments), succeeds. Either way the repository is intact afterwards:
- * reopened, every acknowledged write is there, and cairn_verify finds no problem.
+ * fail (the log's checkpoint record, rolling and retiring segments), succeeds and says what
+ * failed in a warning. Either way the repository is intact afterwards:
+ * reopened, every acknowledged write is there, and cairn_verify finds no problem. A durable
+ * put (through the log) is tried the same way: it fails with a message, or it is there.
  *
  * CAIRN_SYSFAULT_MAX caps nth (default: every call).
  */
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +28,14 @@
 
 typedef int (*op_fn)(cairn_db *db);
 
+/* Warnings and errors the library logs (from any thread) since warned_reset(). */
+static atomic_int warned;
+
+static void on_log(int level, const char *message, void *payload)
+{
+    if (level <= CAIRN_LOG_WARN && message[0]) atomic_fetch_add(&warned, 1);
+}
+
 static int do_checkpoint(cairn_db *db) { return cairn_checkpoint(db); }
 
 static int do_commit(cairn_db *db)
@@ -33,6 +44,16 @@ static int do_commit(cairn_db *db)
     o.message = "under faults";
     o.author = "t <t@example.org>";
     return cairn_commit(NULL, db, &o);
+}
+
+/* A durable put of one more key, through the log. */
+static int do_put(cairn_db *db)
+{
+    cairn_table *t;
+    int rc = cairn_table_open(&t, db, "t", 0);
+    if (rc == CAIRN_OK) rc = cairn_put(t, "extra", 5, "x", 1);
+    cairn_table_close(t);
+    return rc;
 }
 
 static int open_db(cairn_db **out, const char *dir)
@@ -83,8 +104,9 @@ typedef struct tally {
     unsigned failed, absorbed, missed;
 } tally;
 
-/* Reopens dir and checks every acknowledged write and the whole repository. */
-static void check_intact(const char *dir, const char *what)
+/* Reopens dir and checks every acknowledged write (extra: the one more a put added) and the
+ * whole repository. */
+static void check_intact(const char *dir, const char *what, unsigned extra)
 {
     cairn_db *db;
     int rc = open_db(&db, dir);
@@ -94,8 +116,8 @@ static void check_intact(const char *dir, const char *what)
     CHECK_OK(cairn_table_open(&t, db, "t", 0));
     uint64_t n = 0;
     CHECK_OK(cairn_count(&n, t, NULL, NULL));
-    CHECK_MSG(n == KEYS + 1, "%s: %llu keys after reopening, not %d", what, (unsigned long long)n,
-              KEYS + 1);
+    CHECK_MSG(n == KEYS + 1 + extra, "%s: %llu keys after reopening, not %u", what,
+              (unsigned long long)n, KEYS + 1 + extra);
     char k[32], v[VALUE_BYTES];
     for (int i = 0; i < KEYS; i += 37) {
         snprintf(k, sizeof k, "k%05d", i);
@@ -125,6 +147,8 @@ static void run(op_fn fn, const char *name, sys_op op, const char *opname, uint6
     int rc = prepare(&db, dir);
     CHECK_MSG(rc == CAIRN_OK, "preparing: %s", cairn_error_last()->message);
     if (rc) return;
+    atomic_store(&warned, 0);
+    cairn_set_log(on_log, NULL);
     uint64_t fired = sys_faults_fired(), before = sys_calls(op);
     if (nth) sys_fault(op, nth, EIO, false);
     cairn_error_clear();
@@ -141,12 +165,15 @@ static void run(op_fn fn, const char *name, sys_op op, const char *opname, uint6
         t->failed++;
     } else if (hit) {
         t->absorbed++; /* housekeeping (the log's tidying) failed; the operation's work is done */
+        CHECK_MSG(atomic_load(&warned) > 0, "%s: succeeded without a word about the failure",
+                  what);
     } else if (nth) {
         t->missed++;   /* a background thread's call took it, or fewer calls this time */
     }
+    cairn_set_log(NULL, NULL);
     cairn_close(db); /* may report what the fault left undone; the next open repairs it */
     cairn_error_clear();
-    check_intact(dir, what);
+    check_intact(dir, what, fn == do_put && rc == CAIRN_OK);
 }
 
 static void every_call(op_fn fn, const char *name)
@@ -171,5 +198,6 @@ static void every_call(op_fn fn, const char *name)
 
 static void checkpoint_under_faults(void) { every_call(do_checkpoint, "checkpoint"); }
 static void commit_under_faults(void) { every_call(do_commit, "commit"); }
+static void put_under_faults(void) { every_call(do_put, "durable put"); }
 
-TEST_MAIN(checkpoint_under_faults, commit_under_faults)
+TEST_MAIN(checkpoint_under_faults, commit_under_faults, put_under_faults)
