@@ -90,7 +90,7 @@ static int prepare(cairn_db **out, const char *dir)
         rc = cairn_batch_put(b, t, k, strlen(k), v, VALUE_BYTES);
     }
     if (rc == CAIRN_OK) rc = cairn_batch_commit(b);
-    else cairn_batch_free(b);
+    cairn_batch_free(b);
     cairn_table_close(t);
     if (rc < 0) {
         cairn_close(db);
