@@ -794,8 +794,8 @@ typedef struct cairn_oplog_record {
  *  (kept by oplog_keep_segments / oplog_keep_seconds) and the live ones. Records with
  *  seq >= since_seq and time_ns within [from_ns, to_ns] (0: unbounded) are passed to cb; a
  *  non-zero return from cb stops the walk and is returned.
- *  @return CAIRN_OK; CAIRN_EUNSUPPORTED (this repository keeps no log: "mem:" or a store without
- *          wal_dir); CAIRN_ECORRUPT (a record in the middle of a segment is damaged: named with
+ *  @return CAIRN_OK; CAIRN_EUNSUPPORTED (this repository keeps no log: a store without a file
+ *          namespace, opened without wal_dir); CAIRN_ECORRUPT (a record in the middle of a segment is damaged: named with
  *          its file and offset); CAIRN_EIO; CAIRN_ENOMEM. */
 CAIRN_API int cairn_oplog(cairn_db *db, uint64_t since_seq, int64_t from_ns, int64_t to_ns,
                           int (*cb)(const cairn_oplog_record *rec, void *payload), void *payload);
