@@ -15,12 +15,14 @@
 
 #include "corpus_file.h"
 #include "repo/pins.h"
+#include "store/store.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 
 static char repo_dir[] = "/tmp/cairn-fuzz-pins-XXXXXX";
 static pins *writer;
+static cairn_store *files; /* the pins' files: a files-only store over repo_dir */
 
 /* The bytes of writer's file (the only one in readers/). */
 static uint8_t *file_bytes(size_t *len)
@@ -65,6 +67,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 static void cleanup(void)
 {
     pins_close(writer);
+    files->close(files);
     char cmd[256];
     snprintf(cmd, sizeof cmd, "rm -rf %s", repo_dir);
     if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", repo_dir);
@@ -74,7 +77,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc;
     (void)argv;
-    if (!mkdtemp(repo_dir) || pins_register(&writer, repo_dir) != CAIRN_OK) {
+    if (!mkdtemp(repo_dir) || store_files_open(&files, repo_dir, 0) != CAIRN_OK ||
+        pins_register(&writer, files) != CAIRN_OK) {
         fprintf(stderr, "fuzz_pins: cannot register a pin file under /tmp\n");
         exit(1);
     }

@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "store/store.h"
 #include "wal/wal.h"
 #include "wal/walrec.h"
 
@@ -93,6 +94,7 @@ static void bulk(const uint8_t *p, size_t n)
 /* ---- segments ---- */
 
 static char dir[64];
+static cairn_store *files; /* the log's files: a files-only store over dir */
 
 static int replayed(const wal_record *r, void *ctx)
 {
@@ -130,7 +132,8 @@ static void segment(const uint8_t *p, size_t n)
     for (int pass = 0; pass < 2; pass++) {
         wal_options o;
         memset(&o, 0, sizeof o);
-        o.dir = dir;
+        o.store = files;
+        o.dir = "";
         o.readonly = pass == 0;
         o.segment_bytes = 1 << 16;
         wal *w = NULL;
@@ -187,7 +190,8 @@ static void write_corpus(const char *out)
     clear_dir(dir);
     wal_options o;
     memset(&o, 0, sizeof o);
-    o.dir = dir;
+    o.store = files;
+    o.dir = "";
     o.segment_bytes = 4096;
     wal *w;
     uint64_t last;
@@ -211,6 +215,7 @@ static void write_corpus(const char *out)
 
 static void remove_dir(void)
 {
+    files->close(files);
     char oplog[128];
     snprintf(oplog, sizeof oplog, "%s/oplog", dir);
     clear_dir(oplog);
@@ -225,7 +230,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     (void)argv;
     const char *tmp = getenv("TMPDIR");
     snprintf(dir, sizeof dir, "%s/fuzz-wal-XXXXXX", tmp && strlen(tmp) < 40 ? tmp : "/tmp");
-    if (!mkdtemp(dir)) abort();
+    if (!mkdtemp(dir) || store_files_open(&files, dir, 0) != CAIRN_OK) abort();
     atexit(remove_dir);
     const char *out = getenv("FUZZ_WAL_WRITE_CORPUS");
     if (out) {

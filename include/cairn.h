@@ -204,14 +204,17 @@ typedef struct cairn_open_options {
     size_t memtable_bytes;   /**< (3) checkpoint when writes not yet in the trees take more
                                   memory than this; 0 = 64 MiB. Writers wait (briefly) when
                                   checkpoints fall 4 times this far behind */
-    unsigned oplog_keep_segments; /**< (3) retired log segments kept for cairn_oplog(); 0 = 16 */
+    unsigned oplog_keep_segments; /**< (3) retired log segments kept for cairn_oplog(); 0 = 16
+                                       (2 for a store that keeps nothing durable, such as
+                                       mem:, where they would hold memory) */
     unsigned oplog_keep_seconds;  /**< (3) beyond those, keep any younger than this; 0 = none */
     uint64_t wal_segment_bytes;   /**< (3) size of a log segment file; 0 = 64 MiB */
-    const char *wal_dir;     /**< (3) for stores other than the local one: a directory for the
-                                  write-ahead log (give the same one at every open). NULL:
-                                  writes go straight to the trees (each one durable on its own,
-                                  slower). A local repository (also behind a wrapper store) keeps
-                                  its log in DIR/wal and ignores this */
+    const char *wal_dir;     /**< (3) for a store without files of its own (no
+                                  CAIRN_STORE_CAP_FILES): a directory for the write-ahead log
+                                  (give the same one at every open). NULL: such a store has no
+                                  log; writes go straight to the trees (each one durable on its
+                                  own, slower). A store with files (local: DIR/wal; mem:) keeps
+                                  its log there and ignores this */
 } cairn_open_options;
 
 #define CAIRN_COMPRESSION_NONE (-1)
@@ -977,8 +980,8 @@ typedef int (*cairn_oplog_fn)(const cairn_oplog_record *rec, void *payload);
  *  (kept by oplog_keep_segments / oplog_keep_seconds) and the live ones. Records with
  *  seq >= since_seq and time_ns within [from_ns, to_ns] (0: unbounded) are passed to cb; a
  *  non-zero return from cb stops the walk and is returned.
- *  @return CAIRN_OK; CAIRN_EUNSUPPORTED (this repository keeps no log: "mem:" or a store without
- *          wal_dir); CAIRN_ECORRUPT (a record in the middle of a segment is damaged: named with
+ *  @return CAIRN_OK; CAIRN_EUNSUPPORTED (this repository keeps no log: a store without a file
+ *          namespace, opened without wal_dir); CAIRN_ECORRUPT (a record in the middle of a segment is damaged: named with
  *          its file and offset); CAIRN_EIO; CAIRN_ENOMEM. */
 CAIRN_API int cairn_oplog(cairn_db *db, uint64_t since_seq, int64_t from_ns, int64_t to_ns,
                           cairn_oplog_fn cb, void *payload);
@@ -1200,7 +1203,16 @@ typedef struct cairn_db_stats {
     int64_t last_checkpoint_ns; /**< wall time (ns since the epoch, UTC) of the last one; 0 none */
     uint64_t recovery_ns;    /**< time the last open spent replaying the log */
     uint64_t recovered_records; /**< records it replayed */
+    int wal_location;        /**< where the log is kept: CAIRN_WAL_STORE, CAIRN_WAL_DIR or
+                                  CAIRN_WAL_NONE */
 } cairn_db_stats;
+
+/* cairn_db_stats.wal_location */
+#define CAIRN_WAL_NONE 0     /**< no log files (a store without a file namespace, opened without
+                                  wal_dir): writes live in memory until checkpointed, and a
+                                  durable store checkpoints after every write */
+#define CAIRN_WAL_STORE 1    /**< in the store's own files (DIR/wal/<branch>/ of a local one) */
+#define CAIRN_WAL_DIR 2      /**< in the open option wal_dir */
 
 /** @return CAIRN_OK, CAIRN_EIO or CAIRN_ENOMEM. */
 CAIRN_API int cairn_db_stats_get(cairn_db_stats *out, cairn_db *db);

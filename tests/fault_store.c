@@ -163,6 +163,88 @@ static int f_locate(cairn_store *st, const cairn_id *key, cairn_store_location *
     FORWARD(f, FAULT_LOCATE, f->inner->locate(f->inner, key, out));
 }
 
+/* The file namespace is forwarded as it is (the inner store's handles pass through): faults in
+ * it are injected below, through base/sys. */
+#define INNER(st) (((fault_store *)(st))->inner)
+
+static int f_file_open(cairn_store *st, cairn_store_file **out, const char *name, unsigned flags)
+{
+    return INNER(st)->file_open(INNER(st), out, name, flags);
+}
+
+static int f_file_read(cairn_store *st, cairn_store_file *f, void *buf, size_t len, uint64_t off,
+                       size_t *out_n)
+{
+    return INNER(st)->file_read(INNER(st), f, buf, len, off, out_n);
+}
+
+static int f_file_write(cairn_store *st, cairn_store_file *f, const void *buf, size_t len,
+                        uint64_t off)
+{
+    return INNER(st)->file_write(INNER(st), f, buf, len, off);
+}
+
+static int f_file_sync(cairn_store *st, cairn_store_file *f, unsigned how)
+{
+    return INNER(st)->file_sync(INNER(st), f, how);
+}
+
+static int f_file_size(cairn_store *st, cairn_store_file *f, uint64_t *out)
+{
+    return INNER(st)->file_size(INNER(st), f, out);
+}
+
+static int f_file_resize(cairn_store *st, cairn_store_file *f, uint64_t size)
+{
+    return INNER(st)->file_resize(INNER(st), f, size);
+}
+
+static int f_file_reserve(cairn_store *st, cairn_store_file *f, uint64_t size)
+{
+    return INNER(st)->file_reserve(INNER(st), f, size);
+}
+
+static int f_file_map(cairn_store *st, cairn_store_file *f, size_t len, const uint8_t **out)
+{
+    return INNER(st)->file_map(INNER(st), f, len, out);
+}
+
+static void f_file_unmap(cairn_store *st, const uint8_t *map, size_t len)
+{
+    INNER(st)->file_unmap(INNER(st), map, len);
+}
+
+static int f_file_lock(cairn_store *st, cairn_store_file *f, unsigned mode)
+{
+    return INNER(st)->file_lock(INNER(st), f, mode);
+}
+
+static void f_file_close(cairn_store *st, cairn_store_file *f)
+{
+    INNER(st)->file_close(INNER(st), f);
+}
+
+static int f_file_remove(cairn_store *st, const char *name)
+{
+    return INNER(st)->file_remove(INNER(st), name);
+}
+
+static int f_file_rename(cairn_store *st, const char *from, const char *to, bool replace)
+{
+    return INNER(st)->file_rename(INNER(st), from, to, replace);
+}
+
+static int f_file_list(cairn_store *st, const char *dir,
+                       int (*cb)(const char *name, uint64_t size, void *payload), void *payload)
+{
+    return INNER(st)->file_list(INNER(st), dir, cb, payload);
+}
+
+static int f_file_sync_dir(cairn_store *st, const char *dir)
+{
+    return INNER(st)->file_sync_dir(INNER(st), dir);
+}
+
 static void f_close(cairn_store *st)
 {
     fault_store *f = (fault_store *)st;
@@ -196,9 +278,15 @@ int fault_store_wrap(cairn_store **out, cairn_store *inner, bool own)
         .stat = inner->stat ? f_stat : NULL,
         .close = f_close,
     };
-    if (inner->version >= 3) {
-        f->base.compact = inner->compact ? f_compact : NULL;
-        f->base.locate = inner->locate ? f_locate : NULL;
+    if (inner->version >= 3) { /* a NULL method of the inner store stays NULL */
+#define FWD(m) f->base.m = inner->m ? f_##m : NULL
+        FWD(compact); FWD(locate);
+        FWD(file_open); FWD(file_read); FWD(file_write); FWD(file_sync); FWD(file_size);
+        FWD(file_resize); FWD(file_reserve); FWD(file_map); FWD(file_unmap); FWD(file_lock);
+        FWD(file_close); FWD(file_remove); FWD(file_rename); FWD(file_list); FWD(file_sync_dir);
+#undef FWD
+    } else {
+        f->base.caps &= ~(CAIRN_STORE_CAP_FILES | CAIRN_STORE_CAP_FILE_LOCKS);
     }
     f->base.caps &= ~(CAIRN_STORE_CAP_COMPACT | CAIRN_STORE_CAP_LOCATE);
     if (f->base.compact) f->base.caps |= CAIRN_STORE_CAP_COMPACT;

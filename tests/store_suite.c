@@ -715,36 +715,338 @@ static void case_locate(const store_opener *o)
     st->close(st);
 }
 
+/* ---- the file namespace (version 3, CAIRN_STORE_CAP_FILES) ---- */
+
+static cairn_store_file *fopen_ok(cairn_store *st, const char *name, unsigned flags)
+{
+    cairn_store_file *f = NULL;
+    int rc = st->file_open(st, &f, name, flags);
+    if (rc != CAIRN_OK)
+        test_fail(__FILE__, __LINE__, "opening file %s: %s", name, cairn_error_last()->message);
+    return rc == CAIRN_OK ? f : NULL;
+}
+
+static uint64_t fsize(cairn_store *st, cairn_store_file *f)
+{
+    uint64_t n = UINT64_MAX;
+    if (!f || st->file_size(st, f, &n) != CAIRN_OK)
+        test_fail(__FILE__, __LINE__, "file_size: %s", cairn_error_last()->message);
+    return n;
+}
+
+static void case_files_basic(const store_opener *o)
+{
+    cairn_store *st;
+    CHECK_OK(o->create(&st, o->ctx));
+    cairn_store_file *f = NULL;
+    CHECK_RC(st->file_open(st, &f, "a/b/f1", 0), CAIRN_ENOTFOUND);
+    CHECK_RC(st->file_open(st, &f, "a/b/f1", CAIRN_FILE_WRITE), CAIRN_ENOTFOUND);
+    f = fopen_ok(st, "a/b/f1", CAIRN_FILE_WRITE | CAIRN_FILE_CREATE);
+    CHECK_EQ(fsize(st, f), 0);
+    CHECK_OK(st->file_write(st, f, "hello", 5, 0));
+    CHECK_OK(st->file_write(st, f, "world", 5, 10)); /* a hole reads as zeros */
+    CHECK_EQ(fsize(st, f), 15);
+    uint8_t buf[64];
+    size_t n = 99;
+    CHECK_OK(st->file_read(st, f, buf, sizeof buf, 0, &n)); /* past the end: fewer bytes */
+    CHECK_EQ(n, 15);
+    CHECK_MEM(buf, 15, "hello\0\0\0\0\0world", 15);
+    CHECK_OK(st->file_read(st, f, buf, 4, 12, &n));
+    CHECK_EQ(n, 3);
+    CHECK_MEM(buf, 3, "rld", 3);
+    CHECK_OK(st->file_read(st, f, buf, 4, 100, &n));
+    CHECK_EQ(n, 0);
+    CHECK_OK(st->file_sync(st, f, CAIRN_FILE_SYNC_DATA));
+    CHECK_OK(st->file_sync(st, f, CAIRN_FILE_SYNC_ALL));
+    CHECK_OK(st->file_resize(st, f, 3)); /* cut */
+    CHECK_EQ(fsize(st, f), 3);
+    CHECK_OK(st->file_resize(st, f, 8)); /* extended with zeros */
+    CHECK_OK(st->file_read(st, f, buf, sizeof buf, 0, &n));
+    CHECK_MEM(buf, n, "hel\0\0\0\0\0", 8);
+    if (st->file_reserve) {
+        CHECK_OK(st->file_reserve(st, f, 4096));
+        CHECK_EQ(fsize(st, f), 4096);
+        CHECK_OK(st->file_read(st, f, buf, 16, 0, &n));
+        CHECK_MEM(buf, n, "hel\0\0\0\0\0\0\0\0\0\0\0\0\0", 16);
+        CHECK_OK(st->file_reserve(st, f, 100)); /* never shrinks */
+        CHECK_EQ(fsize(st, f), 4096);
+    }
+    if (st->file_map) {
+        const uint8_t *m = NULL;
+        CHECK_OK(st->file_map(st, f, 8, &m));
+        if (m) CHECK_MEM(m, 8, "hel\0\0\0\0\0", 8);
+        st->file_close(st, f);
+        f = NULL;
+        if (m) CHECK_MEM(m, 3, "hel", 3); /* valid until unmapped, also after close */
+        st->file_unmap(st, m, 8);
+    }
+    st->file_close(st, f);
+    st->file_close(st, NULL);
+    CHECK_RC(st->file_open(st, &f, "a/b/f1", CAIRN_FILE_WRITE | CAIRN_FILE_CREATE | CAIRN_FILE_EXCL),
+             CAIRN_EEXIST);
+    f = fopen_ok(st, "a/b/f1", 0); /* read only */
+    CHECK_OK(st->file_read(st, f, buf, 3, 0, &n));
+    CHECK_MEM(buf, n, "hel", 3);
+    st->file_close(st, f);
+    f = fopen_ok(st, "a/b/f1", CAIRN_FILE_WRITE | CAIRN_FILE_TRUNC);
+    CHECK_EQ(fsize(st, f), 0);
+    st->file_close(st, f);
+    CHECK_OK(st->file_sync_dir(st, "a/b"));
+    CHECK_OK(st->file_sync_dir(st, ""));
+    st->close(st);
+}
+
+static void put_file(cairn_store *st, const char *name, const char *text)
+{
+    cairn_store_file *f = fopen_ok(st, name, CAIRN_FILE_WRITE | CAIRN_FILE_CREATE | CAIRN_FILE_TRUNC);
+    if (!f) return;
+    CHECK_OK(st->file_write(st, f, text, strlen(text), 0));
+    st->file_close(st, f);
+}
+
+/* 1 when name holds exactly text; 0 when it differs; -1 when it does not exist */
+static int file_is(cairn_store *st, const char *name, const char *text)
+{
+    cairn_store_file *f = NULL;
+    int rc = st->file_open(st, &f, name, 0);
+    if (rc == CAIRN_ENOTFOUND) return -1;
+    char buf[256];
+    size_t n = 0;
+    if (rc == CAIRN_OK) rc = st->file_read(st, f, buf, sizeof buf, 0, &n);
+    if (rc != CAIRN_OK) {
+        test_fail(__FILE__, __LINE__, "reading file %s: %s", name, cairn_error_last()->message);
+        return 0;
+    }
+    st->file_close(st, f);
+    return n == strlen(text) && memcmp(buf, text, n) == 0;
+}
+
+static void case_files_rename(const store_opener *o)
+{
+    cairn_store *st;
+    CHECK_OK(o->create(&st, o->ctx));
+    put_file(st, "x/a", "A");
+    put_file(st, "x/b", "B");
+    CHECK_RC(st->file_rename(st, "x/a", "x/b", false), CAIRN_EEXIST); /* nothing changes */
+    CHECK_EQ(file_is(st, "x/a", "A"), 1);
+    CHECK_EQ(file_is(st, "x/b", "B"), 1);
+    CHECK_OK(st->file_rename(st, "x/a", "x/b", true));
+    CHECK_EQ(file_is(st, "x/a", "A"), -1);
+    CHECK_EQ(file_is(st, "x/b", "A"), 1);
+    CHECK_OK(st->file_rename(st, "x/b", "y/z/c", false)); /* into a new directory */
+    CHECK_EQ(file_is(st, "y/z/c", "A"), 1);
+    CHECK_EQ(file_is(st, "x/b", ""), -1);
+    CHECK_RC(st->file_rename(st, "x/none", "x/d", false), CAIRN_ENOTFOUND);
+    CHECK_RC(st->file_rename(st, "x/none", "x/d", true), CAIRN_ENOTFOUND);
+    /* a handle open across a replace keeps reading the file it opened */
+    put_file(st, "x/old", "old");
+    put_file(st, "x/new", "new");
+    cairn_store_file *f = fopen_ok(st, "x/old", 0);
+    CHECK_OK(st->file_rename(st, "x/new", "x/old", true));
+    char buf[8];
+    size_t n = 0;
+    if (f) CHECK_OK(st->file_read(st, f, buf, sizeof buf, 0, &n));
+    CHECK_MEM(buf, n, "old", 3);
+    st->file_close(st, f);
+    CHECK_EQ(file_is(st, "x/old", "new"), 1);
+    st->close(st);
+}
+
+typedef struct flist {
+    char names[16][64];
+    uint64_t sizes[16];
+    int n;
+    int stop_at;
+} flist;
+
+static int flist_cb(const char *name, uint64_t size, void *payload)
+{
+    flist *l = payload;
+    if (l->n < 16) {
+        snprintf(l->names[l->n], 64, "%s", name);
+        l->sizes[l->n] = size;
+    }
+    l->n++;
+    return l->stop_at && l->n == l->stop_at ? 7 : 0;
+}
+
+/* the size listed for name, or -1 when it is not listed */
+static int64_t listed_size(const flist *l, const char *name)
+{
+    for (int i = 0; i < l->n && i < 16; i++)
+        if (strcmp(l->names[i], name) == 0) return (int64_t)l->sizes[i];
+    return -1;
+}
+
+static void case_files_list(const store_opener *o)
+{
+    cairn_store *st;
+    CHECK_OK(o->create(&st, o->ctx));
+    put_file(st, "d/1", "one");
+    put_file(st, "d/2", "");
+    put_file(st, "d/sub/3", "three");
+    put_file(st, "d/sub/4", "four");
+    flist l;
+    memset(&l, 0, sizeof l);
+    CHECK_OK(st->file_list(st, "d", flist_cb, &l));
+    CHECK_EQ(l.n, 3);
+    CHECK_EQ(listed_size(&l, "1"), 3);
+    CHECK_EQ(listed_size(&l, "2"), 0);
+    CHECK(listed_size(&l, "sub/") >= 0);
+    memset(&l, 0, sizeof l);
+    CHECK_OK(st->file_list(st, "d/sub/", flist_cb, &l));
+    CHECK_EQ(l.n, 2);
+    CHECK_EQ(listed_size(&l, "4"), 4);
+    memset(&l, 0, sizeof l);
+    CHECK_OK(st->file_list(st, "", flist_cb, &l));
+    CHECK(listed_size(&l, "d/") >= 0);
+    memset(&l, 0, sizeof l);
+    CHECK_OK(st->file_list(st, "missing/dir", flist_cb, &l)); /* no entries */
+    CHECK_EQ(l.n, 0);
+    memset(&l, 0, sizeof l);
+    l.stop_at = 1;
+    CHECK_EQ(st->file_list(st, "d", flist_cb, &l), 7); /* cb's value stops and is returned */
+    CHECK_EQ(l.n, 1);
+    /* removing */
+    CHECK_OK(st->file_remove(st, "d/1"));
+    CHECK_RC(st->file_remove(st, "d/1"), CAIRN_ENOTFOUND);
+    CHECK(st->file_remove(st, "d/sub/") != CAIRN_OK); /* not empty */
+    CHECK_EQ(file_is(st, "d/sub/3", "three"), 1);
+    CHECK_OK(st->file_remove(st, "d/sub/3"));
+    CHECK_OK(st->file_remove(st, "d/sub/4"));
+    CHECK_OK(st->file_remove(st, "d/sub/"));
+    memset(&l, 0, sizeof l);
+    CHECK_OK(st->file_list(st, "d", flist_cb, &l));
+    CHECK_EQ(l.n, 1);
+    CHECK_EQ(listed_size(&l, "2"), 0);
+    CHECK_OK(st->file_sync_dir(st, "d"));
+    st->close(st);
+}
+
+static void case_files_names(const store_opener *o)
+{
+    cairn_store *st;
+    CHECK_OK(o->create(&st, o->ctx));
+    const char *bad[] = { "", "/a", "a//b", "../x", "a/../b", "a/./b", ".", "a b", "a/", "a\\b",
+                          "x:y" };
+    cairn_store_file *f = NULL;
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        CHECK_MSG(st->file_open(st, &f, bad[i], CAIRN_FILE_WRITE | CAIRN_FILE_CREATE) ==
+                      CAIRN_EINVAL, "file name '%s' was taken", bad[i]);
+        CHECK_MSG(st->file_rename(st, "ok", bad[i], true) == CAIRN_EINVAL,
+                  "rename to '%s' was taken", bad[i]);
+    }
+    put_file(st, "ok.name-1_%2F", "fine"); /* every allowed character */
+    CHECK_EQ(file_is(st, "ok.name-1_%2F", "fine"), 1);
+    put_file(st, ".hidden", "dot names are names");
+    CHECK_EQ(file_is(st, ".hidden", "dot names are names"), 1);
+    st->close(st);
+}
+
+static void case_files_locks(const store_opener *o)
+{
+    cairn_store *st;
+    CHECK_OK(o->create(&st, o->ctx));
+    cairn_store_file *a = fopen_ok(st, "locks/l", CAIRN_FILE_WRITE | CAIRN_FILE_CREATE);
+    cairn_store_file *b = fopen_ok(st, "locks/l", 0);
+    if (!a || !b) return;
+    const unsigned SH = CAIRN_FILE_LOCK_SHARED, EX = CAIRN_FILE_LOCK_EXCLUSIVE,
+                   NW = CAIRN_FILE_LOCK_NOWAIT;
+    CHECK_OK(st->file_lock(st, a, SH));
+    CHECK_OK(st->file_lock(st, b, SH | NW)); /* shared with shared */
+    CHECK_OK(st->file_lock(st, b, CAIRN_FILE_UNLOCK));
+    CHECK_RC(st->file_lock(st, b, EX | NW), CAIRN_EBUSY); /* a holds it shared */
+    CHECK_OK(st->file_lock(st, a, CAIRN_FILE_UNLOCK));
+    CHECK_OK(st->file_lock(st, b, EX | NW));
+    CHECK_RC(st->file_lock(st, a, SH | NW), CAIRN_EBUSY);
+    CHECK_RC(st->file_lock(st, a, EX | NW), CAIRN_EBUSY);
+    st->file_close(st, b); /* closing drops the lock */
+    CHECK_OK(st->file_lock(st, a, EX | NW));
+    /* a lock goes with the open file, not with the name */
+    CHECK_OK(st->file_remove(st, "locks/l"));
+    b = fopen_ok(st, "locks/l", CAIRN_FILE_WRITE | CAIRN_FILE_CREATE);
+    if (b) CHECK_OK(st->file_lock(st, b, EX | NW));
+    st->file_close(st, b);
+    st->file_close(st, a);
+    st->close(st);
+}
+
+static void case_files_persistence(const store_opener *o)
+{
+    cairn_store *st;
+    CHECK_OK(o->create(&st, o->ctx));
+    cairn_store_file *f = fopen_ok(st, "p/q/durable", CAIRN_FILE_WRITE | CAIRN_FILE_CREATE);
+    if (!f) return;
+    CHECK_OK(st->file_write(st, f, "kept", 4, 0));
+    CHECK_OK(st->file_sync(st, f, CAIRN_FILE_SYNC_ALL));
+    st->file_close(st, f);
+    CHECK_OK(st->file_sync_dir(st, "p/q"));
+    put_file(st, "p/tmp", "moved");
+    CHECK_OK(st->file_rename(st, "p/tmp", "p/q/moved", false));
+    CHECK_OK(st->file_sync_dir(st, "p/q"));
+    CHECK_OK(st->file_sync_dir(st, "p"));
+    st->close(st);
+    CHECK_OK(o->reopen(&st, o->ctx));
+    CHECK_EQ(file_is(st, "p/q/durable", "kept"), 1);
+    CHECK_EQ(file_is(st, "p/q/moved", "moved"), 1);
+    CHECK_EQ(file_is(st, "p/tmp", ""), -1);
+    st->close(st);
+}
+
 /* ---- runner ---- */
+
+enum { NEEDS_CHUNKS = 1, NEEDS_FILES = 2 };
 
 typedef struct suite_case {
     const char *name;
     void (*fn)(const store_opener *o);
     bool durable;
+    unsigned needs;
 } suite_case;
 
 static const suite_case cases[] = {
-    { "basic", case_basic, false },
-    { "idempotent_put", case_idempotent_put, false },
-    { "sizes", case_sizes, false },
-    { "many", case_many, false },
-    { "missing", case_missing, false },
-    { "list_callbacks", case_list_callbacks, false },
-    { "stat", case_stat, false },
-    { "threads", case_threads, false },
-    { "refs_cas", case_refs_cas, false },
-    { "refs_list", case_refs_list, false },
-    { "refs_invalid", case_refs_invalid, false },
-    { "persistence", case_persistence, true },
-    { "maint_caps", case_maint_caps, false },
-    { "compact", case_compact, false },
-    { "locate", case_locate, false },
+    { "basic", case_basic, false, NEEDS_CHUNKS },
+    { "idempotent_put", case_idempotent_put, false, NEEDS_CHUNKS },
+    { "sizes", case_sizes, false, NEEDS_CHUNKS },
+    { "many", case_many, false, NEEDS_CHUNKS },
+    { "missing", case_missing, false, NEEDS_CHUNKS },
+    { "list_callbacks", case_list_callbacks, false, NEEDS_CHUNKS },
+    { "stat", case_stat, false, NEEDS_CHUNKS },
+    { "threads", case_threads, false, NEEDS_CHUNKS },
+    { "refs_cas", case_refs_cas, false, NEEDS_CHUNKS },
+    { "refs_list", case_refs_list, false, NEEDS_CHUNKS },
+    { "refs_invalid", case_refs_invalid, false, NEEDS_CHUNKS },
+    { "persistence", case_persistence, true, NEEDS_CHUNKS },
+    { "maint_caps", case_maint_caps, false, NEEDS_CHUNKS },
+    { "compact", case_compact, false, NEEDS_CHUNKS },
+    { "locate", case_locate, false, NEEDS_CHUNKS },
+    { "files_basic", case_files_basic, false, NEEDS_FILES },
+    { "files_rename", case_files_rename, false, NEEDS_FILES },
+    { "files_list", case_files_list, false, NEEDS_FILES },
+    { "files_names", case_files_names, false, NEEDS_FILES },
+    { "files_locks", case_files_locks, false, NEEDS_FILES },
+    { "files_persistence", case_files_persistence, true, NEEDS_FILES },
 };
 
 void store_suite_run(const store_opener *o)
 {
+    /* what the backend has: chunks (a files-only store has none), files (version 3) */
+    cairn_store *probe;
+    CHECK_OK(o->create(&probe, o->ctx));
+    unsigned has = 0;
+    if (probe && probe->put) has |= NEEDS_CHUNKS;
+    if (probe && probe->version >= 3 && (probe->caps & CAIRN_STORE_CAP_FILES)) {
+        has |= NEEDS_FILES;
+        CHECK(probe->file_open && probe->file_read && probe->file_write && probe->file_sync &&
+              probe->file_size && probe->file_resize && probe->file_lock && probe->file_close &&
+              probe->file_remove && probe->file_rename && probe->file_list &&
+              probe->file_sync_dir);
+        CHECK(!probe->file_map == !probe->file_unmap);
+    }
+    if (probe) probe->close(probe);
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         if (cases[i].durable && !o->reopen) continue;
+        if ((cases[i].needs & has) != cases[i].needs) continue;
         int before = test_failures;
         cairn_error_clear();
         cases[i].fn(o);

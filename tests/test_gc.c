@@ -805,9 +805,11 @@ static void many_pins_per_reader(void)
         for (int j = 0; j < 17; j++) cairn_snapshot_close(s[i][j]);
         CHECK_OK(cairn_close(r[i]));
     }
+    cairn_store *st; /* the pins of a reader's store */
+    CHECK_OK(store_local_open(&st, dir, CAIRN_OPEN_READONLY, 0));
     pins *a, *b;
-    CHECK_OK(pins_register(&a, dir));
-    CHECK_OK(pins_register(&b, dir));
+    CHECK_OK(pins_register(&a, st));
+    CHECK_OK(pins_register(&b, st));
     cairn_id ids[40];
     for (unsigned i = 0; i < 40; i++) {
         memset(ids[i].bytes, 0, CAIRN_ID_SIZE);
@@ -818,7 +820,7 @@ static void many_pins_per_reader(void)
     CHECK_OK(pins_set(b, ids, 40));
     cairn_id *got = NULL;
     size_t n = 0, cap = 0;
-    CHECK_OK(pins_collect(dir, &got, &n, &cap));
+    CHECK_OK(pins_collect(st, &got, &n, &cap));
     CHECK_EQ(n, 41);
     /* a file longer than its ids (a shrinking rewrite before its truncate) still decodes */
     uint8_t buf[PINS_HEADER + 3 * CAIRN_ID_SIZE];
@@ -836,6 +838,7 @@ static void many_pins_per_reader(void)
     free(got);
     pins_close(a);
     pins_close(b);
+    st->close(st);
 }
 
 /* Readers that open, read and close over and over while the writer replaces every value,

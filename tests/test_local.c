@@ -296,10 +296,10 @@ static void layout(void)
     CHECK_OK(store_local_open(&st, repo, CAIRN_OPEN_CREATE, 0));
     CHECK_STR(st->kind, "local");
     CHECK_STR(st->location, repo);
-    const unsigned caps = CAIRN_STORE_CAP_DURABLE | CAIRN_STORE_CAP_SHARED |
-                          CAIRN_STORE_CAP_REF_CAS | CAIRN_STORE_CAP_COMPACT | CAIRN_STORE_CAP_LOCATE;
-    CHECK_EQ(st->caps & caps, caps);
-    CHECK(st->compact && st->locate);
+    CHECK_EQ(st->caps, CAIRN_STORE_CAP_DURABLE | CAIRN_STORE_CAP_SHARED | CAIRN_STORE_CAP_REF_CAS |
+                           CAIRN_STORE_CAP_COMPACT | CAIRN_STORE_CAP_LOCATE |
+                           CAIRN_STORE_CAP_FILES | CAIRN_STORE_CAP_FILE_LOCKS);
+    CHECK(st->compact && st->locate && st->file_open);
     size_t len;
     uint8_t *marker = slurp(pathf("%s/CAIRN", repo), &len);
     CHECK(marker != NULL);

@@ -4,6 +4,8 @@
  */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
 #include "fault_store.h"
 #include "store/store.h"
@@ -66,6 +68,78 @@ static void local_small_packs_conformance(void)
     local_ctx c;
     store_opener o = { "local (64 KiB packs)", local_small_create, local_small_reopen, &c };
     store_suite_run(&o);
+}
+
+/* The files-only store (for wal_dir). */
+static int dir_create(cairn_store **out, void *ctx)
+{
+    local_ctx *c = ctx;
+    snprintf(c->path, sizeof c->path, "%s/files/root", test_tmpdir());
+    return store_files_open(out, c->path, CAIRN_OPEN_CREATE);
+}
+
+static int dir_reopen(cairn_store **out, void *ctx)
+{
+    local_ctx *c = ctx;
+    return store_files_open(out, c->path, 0);
+}
+
+static void dir_conformance(void)
+{
+    local_ctx c;
+    store_opener o = { "dir", dir_create, dir_reopen, &c };
+    store_suite_run(&o);
+    cairn_store *st;
+    CHECK_OK(dir_create(&st, &c));
+    CHECK(st->get == NULL && st->put == NULL && st->ref_cas == NULL); /* files only */
+    CHECK(st->caps & CAIRN_STORE_CAP_DURABLE);
+    st->close(st);
+    CHECK_OK(store_files_open(&st, c.path, CAIRN_OPEN_READONLY));
+    cairn_store_file *f = NULL;
+    CHECK_RC(st->file_open(st, &f, "x", CAIRN_FILE_WRITE | CAIRN_FILE_CREATE), CAIRN_EREADONLY);
+    CHECK_RC(st->file_remove(st, "x"), CAIRN_EREADONLY);
+    st->close(st);
+    char missing[4200];
+    snprintf(missing, sizeof missing, "%s/none", c.path);
+    CHECK_RC(store_files_open(&st, missing, 0), CAIRN_ENOTFOUND);
+}
+
+typedef struct names_seen {
+    int own, wal;
+} names_seen;
+
+static int note_top(const char *name, uint64_t size, void *payload)
+{
+    names_seen *n = payload;
+    if (strncmp(name, "wal", 3) == 0) n->wal++;
+    else n->own++;
+    return 0;
+}
+
+/* The local store's namespace leaves the store's own files alone. */
+static void local_files_keep_out(void)
+{
+    local_ctx c;
+    cairn_store *st;
+    CHECK_OK(local_create(&st, &c));
+    const char *own[] = { "packs/pack-00000001.pack", "refs/x", "tmp/t", "quarantine/q", "CAIRN",
+                          "LOCK", "packs" };
+    cairn_store_file *f = NULL;
+    for (size_t i = 0; i < sizeof own / sizeof own[0]; i++) {
+        CHECK_RC(st->file_open(st, &f, own[i], 0), CAIRN_EINVAL);
+        CHECK_RC(st->file_remove(st, own[i]), CAIRN_EINVAL);
+        CHECK_RC(st->file_rename(st, own[i], "wal/x", true), CAIRN_EINVAL);
+    }
+    CHECK_OK(st->file_open(st, &f, "wal/main/x", CAIRN_FILE_WRITE | CAIRN_FILE_CREATE));
+    st->file_close(st, f);
+    names_seen n = { 0, 0 };
+    CHECK_OK(st->file_list(st, "", note_top, &n));
+    CHECK_EQ(n.own, 0); /* packs/, refs/, CAIRN... are not listed */
+    CHECK_EQ(n.wal, 1);
+    char path[4200];
+    snprintf(path, sizeof path, "%s/wal/main/x", c.path); /* the layout of earlier versions */
+    CHECK(access(path, F_OK) == 0);
+    st->close(st);
 }
 
 /* The wrapper, disarmed, must itself pass the suite: it is a faithful proxy. */
@@ -159,4 +233,5 @@ static void fault_injects(void)
 }
 
 TEST_MAIN(mem_conformance, local_conformance, local_small_packs_conformance, fault_conformance,
+          dir_conformance, local_files_keep_out,
           fault_injects)

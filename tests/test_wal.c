@@ -13,6 +13,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "base/sys.h"
+#include "store/store.h"
 #include "wal/wal.h"
 #include "test.h"
 
@@ -33,10 +35,63 @@ static int collect(const wal_record *r, void *ctx)
     return 0;
 }
 
+/* The log's files: a files-only store over the test's directory (closed at exit). */
+static cairn_store *stores[64];
+static size_t nstores;
+
+static void close_stores(void)
+{
+    for (size_t i = 0; i < nstores; i++) stores[i]->close(stores[i]);
+}
+
+static cairn_store *files_at(const char *dir)
+{
+    cairn_store *st = NULL;
+    if (store_files_open(&st, dir, CAIRN_OPEN_CREATE) != CAIRN_OK || nstores == 64) abort();
+    if (nstores == 0) atexit(close_stores);
+    stores[nstores++] = st;
+    return st;
+}
+
 static wal_options opts(const char *dir)
 {
-    wal_options o = { .dir = dir, .segment_bytes = 1 << 16, .retain_segments = 4 };
+    wal_options o = { .store = files_at(dir), .dir = "", .segment_bytes = 1 << 16,
+                      .retain_segments = 4 };
     return o;
+}
+
+/* Fails the next write of the log half-way: half of it written, then the device fails
+ * (ENOSPC). Through base/sys: its pwrite replaced for one call. */
+static atomic_int short_armed;
+
+static ssize_t short_pwrite(int fd, const void *buf, size_t len, off_t off)
+{
+    if (!atomic_exchange(&short_armed, 0)) return pwrite(fd, buf, len, off);
+    ssize_t n = pwrite(fd, buf, len / 2, off);
+    sys_fault(SYS_WRITE, 1, ENOSPC, false); /* the write of the rest fails */
+    return n;
+}
+
+enum { FAULT_WRITE, FAULT_SHORT, FAULT_FSYNC, FAULT_ALLOC };
+
+static void arm(int kind)
+{
+    switch (kind) {
+    case FAULT_WRITE: sys_fault(SYS_WRITE, 1, EIO, false); break;
+    case FAULT_SHORT:
+        atomic_store(&short_armed, 1);
+        sys_table_set(&(sys_table){ .pwrite = short_pwrite });
+        break;
+    case FAULT_FSYNC: sys_fault(SYS_FSYNC, 1, EIO, false); break;
+    case FAULT_ALLOC: sys_fault(SYS_ALLOCATE, 1, ENOSPC, false); break;
+    }
+}
+
+static void disarm(void)
+{
+    sys_fault_clear();
+    sys_table_set(NULL);
+    atomic_store(&short_armed, 0);
 }
 
 static int append_str(wal *w, const char *s, uint64_t *seq)
@@ -254,8 +309,7 @@ static void corruption_in_the_middle_is_reported(void)
  * on. */
 static void write_failures(void)
 {
-    int kinds[] = { WAL_FAULT_WRITE, WAL_FAULT_SHORT, WAL_FAULT_FSYNC, WAL_FAULT_ALLOC };
-    int errs[] = { EIO, ENOSPC, EIO, ENOSPC };
+    int kinds[] = { FAULT_WRITE, FAULT_SHORT, FAULT_FSYNC, FAULT_ALLOC };
     for (int k = 0; k < 4; k++) {
         const char *dir = test_tmpdir();
         wal_options o = opts(dir);
@@ -267,7 +321,7 @@ static void write_failures(void)
         char buf[200];
         memset(buf, 'x', sizeof buf);
         for (int i = 0; i < 100; i++) {
-            if (i == 40) wal_fault(kinds[k], 1, errs[k]);
+            if (i == 40) arm(kinds[k]);
             snprintf(buf, sizeof buf, "rec %d", i);
             buf[strlen(buf)] = 'x';
             int rc = wal_append(w, WAL_BATCH, buf, 150, true, NULL, NULL, NULL);
@@ -278,7 +332,7 @@ static void write_failures(void)
                 CHECK_ERRMSG("write-ahead log");
             }
         }
-        wal_fault(0, 0, 0);
+        disarm();
         CHECK_EQ(failed, 1);
         wal_close(w);
         seen *s = calloc(1, sizeof *s);
@@ -315,10 +369,10 @@ static void retire_and_oplog(void)
     CHECK_EQ(st.oplog_segments, 2); /* retention */
     CHECK_EQ(st.last_seq, 50);
     int n = 0;
-    CHECK_OK(wal_read_log(dir, 0, 0, 0, count_only, &n));
+    CHECK_OK(wal_read_log(o.store, "", 0, 0, 0, count_only, &n));
     CHECK_EQ(n, 20); /* the two retained segments' records */
     n = 0;
-    CHECK_OK(wal_read_log(dir, 45, 0, 0, count_only, &n));
+    CHECK_OK(wal_read_log(o.store, "", 45, 0, 0, count_only, &n));
     CHECK_EQ(n, 6);
     wal_close(w);
     /* reopening with everything retired: starts after the applied point */
@@ -362,7 +416,7 @@ static void *fault_writer(void *arg)
     fctx *f = arg;
     char buf[64];
     for (int i = 0; i < 300; i++) {
-        if (f->id == 0 && i == 100) wal_fault(WAL_FAULT_FSYNC, 1, EIO);
+        if (f->id == 0 && i == 100) arm(FAULT_FSYNC);
         snprintf(buf, sizeof buf, "w%d-%d", f->id, i);
         int rc = wal_append(f->w, WAL_BATCH, buf, strlen(buf), true, &counting, &applied_count,
                             NULL);
@@ -397,7 +451,7 @@ static void failed_group_is_aborted(void)
         acked += f[i].acked;
         failed += f[i].failed;
     }
-    wal_fault(0, 0, 0);
+    disarm();
     CHECK(failed >= 1);
     CHECK_EQ(acked + failed, 1200);
     CHECK_EQ(atomic_load(&applied_count) - atomic_load(&aborted_count), acked);

@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -18,6 +19,7 @@
 
 #include "cairn.h"
 #include "fault_store.h"
+#include "base/sys.h"
 #include "wal/wal.h"
 #include "store/store.h"
 #include "test.h"
@@ -453,6 +455,17 @@ static void torn_and_damaged_logs(void)
 
 /* ---- failures below the log ---- */
 
+/* A short write, then the device fails: through base/sys, its pwrite replaced for one call. */
+static atomic_int short_armed;
+
+static ssize_t short_pwrite(int fd, const void *buf, size_t len, off_t off)
+{
+    if (!atomic_exchange(&short_armed, 0)) return pwrite(fd, buf, len, off);
+    ssize_t n = pwrite(fd, buf, len / 2, off);
+    sys_fault(SYS_WRITE, 1, ENOSPC, false);
+    return n;
+}
+
 static void injected_failures(void)
 {
     char url[4200];
@@ -463,16 +476,20 @@ static void injected_failures(void)
     CHECK_OK(cairn_put(t, "before", 6, "1", 1));
     struct {
         int op, err;
-        const char *what;
-    } faults[] = { { WAL_FAULT_FSYNC, EIO, "Input/output error" },
-                   { WAL_FAULT_WRITE, ENOSPC, "No space left" },
-                   { WAL_FAULT_SHORT, 0, "short" } };
+        bool short_write;
+    } faults[] = { { SYS_FSYNC, EIO, false }, { SYS_WRITE, ENOSPC, false }, { 0, 0, true } };
     for (size_t i = 0; i < sizeof faults / sizeof faults[0]; i++) {
-        wal_fault(faults[i].op, 1, faults[i].err);
+        if (faults[i].short_write) {
+            atomic_store(&short_armed, 1);
+            sys_table_set(&(sys_table){ .pwrite = short_pwrite });
+        } else {
+            sys_fault((sys_op)faults[i].op, 1, faults[i].err, false);
+        }
         char k[16];
         snprintf(k, sizeof k, "failed%zu", i);
         int rc = cairn_put(t, k, strlen(k), "x", 1);
-        wal_fault(0, 0, 0);
+        sys_fault_clear();
+        sys_table_set(NULL);
         CHECK_MSG(rc == CAIRN_EIO || rc == CAIRN_ENOSPC, "fault %zu: put returned %d", i, rc);
         CHECK_ERRMSG("write-ahead log");
         void *v;
@@ -784,8 +801,25 @@ static void operation_log(void)
     CHECK_OK(cairn_oplog(db, 0, 0, 0, oplog_cb, &again));
     CHECK_EQ(again.puts, 3);
     CHECK_OK(cairn_close(db));
+    /* a mem: repository keeps its log in the mem store's file namespace: an oplog too */
     db = open_repo("mem:", 0);
+    CHECK_OK(cairn_table_open(&t, db, "t", CAIRN_TABLE_CREATE));
+    CHECK_OK(cairn_put(t, "m", 1, "1", 1));
+    CHECK_OK(cairn_checkpoint(db));
+    cairn_table_close(t);
+    oplog_seen mem = { 0, 0, 0, 0, 0, 0, 0, true, "" };
+    CHECK_OK(cairn_oplog(db, 0, 0, 0, oplog_cb, &mem));
+    CHECK_EQ(mem.puts, 1);
+    CHECK_OK(cairn_close(db));
+    /* a store without a file namespace (and no wal_dir) has no log to read */
+    cairn_store *st;
+    CHECK_OK(store_mem_open(&st));
+    st->caps &= ~(CAIRN_STORE_CAP_FILES | CAIRN_STORE_CAP_FILE_LOCKS);
+    cairn_open_options o = CAIRN_OPEN_OPTIONS_INIT;
+    o.flags = CAIRN_OPEN_CREATE;
+    CHECK_OK(cairn_open_store(&db, st, &o));
     CHECK_RC(cairn_oplog(db, 0, 0, 0, oplog_cb, &again), CAIRN_EUNSUPPORTED);
+    CHECK_ERRMSG("no file namespace");
     CHECK_OK(cairn_close(db));
 }
 
@@ -1033,8 +1067,76 @@ static void log_without_working_ref_is_ignored(void)
     CHECK_OK(cairn_close(db));
 }
 
+/* Where the log lives: the store's files (local: DIR/wal; mem:), or for a store without a file
+ * namespace the wal_dir option (a files-only store over that directory), or nowhere (writes
+ * checkpoint). The local store here hides its files, as a store without a namespace would. */
+static int open_without_files(cairn_db **db, const char *dir, const char *wal_dir, bool create)
+{
+    cairn_store *st;
+    int rc = store_local_open(&st, dir, create ? CAIRN_OPEN_CREATE : 0, 0);
+    if (rc) return rc;
+    st->caps &= ~(CAIRN_STORE_CAP_FILES | CAIRN_STORE_CAP_FILE_LOCKS);
+    cairn_open_options o = CAIRN_OPEN_OPTIONS_INIT;
+    o.flags = CAIRN_OPEN_CREATE;
+    o.wal_dir = wal_dir;
+    return cairn_open_store(db, st, &o);
+}
+
+static void where_the_log_lives(void)
+{
+    char dir[4200], logs[4200];
+    snprintf(dir, sizeof dir, "%s/repo", test_tmpdir());
+    snprintf(logs, sizeof logs, "%s/logs", test_tmpdir());
+    cairn_db *db = open_repo(dir, 0);
+    cairn_db_stats st;
+    CHECK_OK(cairn_db_stats_get(&st, db));
+    CHECK_EQ(st.wal_location, CAIRN_WAL_STORE);
+    CHECK_OK(cairn_close(db));
+    db = open_repo("mem:", 0);
+    CHECK_OK(cairn_db_stats_get(&st, db));
+    CHECK_EQ(st.wal_location, CAIRN_WAL_STORE);
+    CHECK_OK(cairn_close(db));
+    /* wal_dir: the log is there, and the next open replays it */
+    CHECK_OK(open_without_files(&db, dir, logs, false));
+    CHECK_OK(cairn_db_stats_get(&st, db));
+    CHECK_EQ(st.wal_location, CAIRN_WAL_DIR);
+    cairn_table *t;
+    CHECK_OK(cairn_table_open(&t, db, "t", CAIRN_TABLE_CREATE));
+    CHECK_OK(cairn_put(t, "logged", 6, "1", 1));
+    CHECK(test_sh("ls %s/main/*.wal >/dev/null", logs) == 0);
+    cairn_table_close(t);
+    CHECK_OK(cairn_close(db));
+    CHECK_OK(open_without_files(&db, dir, logs, false));
+    CHECK_OK(cairn_table_open(&t, db, "t", 0));
+    void *v;
+    size_t vl;
+    CHECK_OK(cairn_get(&v, &vl, t, NULL, "logged", 6));
+    cairn_free(v);
+    cairn_table_close(t);
+    CHECK_OK(cairn_close(db));
+    /* neither: no log, every write checkpoints (and is durable on its own) */
+    CHECK_OK(open_without_files(&db, dir, NULL, false));
+    CHECK_OK(cairn_db_stats_get(&st, db));
+    CHECK_EQ(st.wal_location, CAIRN_WAL_NONE);
+    uint64_t before = st.checkpoints;
+    CHECK_OK(cairn_table_open(&t, db, "t", 0));
+    CHECK_OK(cairn_put(t, "direct", 6, "2", 1));
+    cairn_table_close(t);
+    CHECK_OK(cairn_db_stats_get(&st, db));
+    CHECK_EQ(st.checkpoints, before + 1);
+    CHECK_OK(cairn_close(db));
+    db = open_repo(dir, 0); /* and the plain store sees it all */
+    CHECK_OK(cairn_table_open(&t, db, "t", 0));
+    uint64_t n;
+    CHECK_OK(cairn_count(&n, t, NULL, NULL));
+    CHECK_EQ(n, 2);
+    cairn_table_close(t);
+    CHECK_OK(cairn_close(db));
+}
+
 TEST_MAIN(model_mem, model_local, recovery, torn_and_damaged_logs, injected_failures,
           full_disk_during_checkpoint,
           eight_threads, durability_modes, operation_log, verify_checks_the_log,
           branches_have_their_own_logs, commit_interrupted_before_its_working_state,
-          working_ref_naming_a_missing_record, log_without_working_ref_is_ignored)
+          working_ref_naming_a_missing_record, log_without_working_ref_is_ignored,
+          where_the_log_lives)

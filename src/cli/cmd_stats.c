@@ -80,6 +80,11 @@ static void print_working_text(const cairn_db_stats *s, int64_t ckpt_ns)
     char when[WHEN_MS_SIZE] = "none";
     if (ckpt_ns) when_format_ms(when, ckpt_ns);
     printf("\nworking set\n");
+    if (s->wal_location == CAIRN_WAL_NONE)
+        printf("  %-18s%s\n", "wal", "none: the store keeps no files and no wal_dir was given "
+               "(writes are checkpointed)");
+    else if (s->wal_location == CAIRN_WAL_DIR)
+        printf("  %-18s%s\n", "wal", "in wal_dir");
     printf("  %-18s%" PRIu64 " (%" PRIu64 " segment%s)\n", "wal_bytes", s->wal_bytes,
            s->wal_segments, cli_plural(s->wal_segments));
     printf("  %-18s%" PRIu64 "\n", "oplog_segments", s->oplog_segments);
@@ -118,7 +123,10 @@ static json_t *working_json(const cairn_db_stats *s, int64_t ckpt_ns)
 {
     char when[WHEN_MS_SIZE];
     if (ckpt_ns) when_format_ms(when, ckpt_ns);
-    return json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:o,s:I,s:I}", "wal_bytes",
+    const char *where = s->wal_location == CAIRN_WAL_NONE  ? "none"
+                        : s->wal_location == CAIRN_WAL_DIR ? "wal_dir"
+                                                           : "store";
+    return json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:o,s:I,s:I,s:s}", "wal_bytes",
                      (json_int_t)s->wal_bytes, "wal_segments", (json_int_t)s->wal_segments,
                      "oplog_segments", (json_int_t)s->oplog_segments, "wal_last_seq",
                      (json_int_t)s->wal_last_seq, "wal_synced_seq", (json_int_t)s->wal_synced_seq,
@@ -127,7 +135,7 @@ static json_t *working_json(const cairn_db_stats *s, int64_t ckpt_ns)
                      (json_int_t)s->memtable_entries, "last_checkpoint",
                      ckpt_ns ? json_string(when) : json_null(), "recovery_ns",
                      (json_int_t)s->recovery_ns, "recovered_records",
-                     (json_int_t)s->recovered_records);
+                     (json_int_t)s->recovered_records, "wal", where);
 }
 
 static json_t *db_json(const cairn_db_stats *s, int64_t ckpt_ns)

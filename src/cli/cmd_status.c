@@ -1,7 +1,8 @@
 /*
  * cmd_status.c - `cairn status`: the current branch (or the detached HEAD), its head commit,
  * what the working state changed since that commit (per table), and a merge waiting for its
- * conflicts to be resolved and committed.
+ * conflicts to be resolved and committed; and, when the repository has none, that it keeps
+ * no write-ahead log.
  */
 #include <stdio.h>
 #include <string.h>
@@ -88,5 +89,11 @@ int cmd_status(const cli_args *a)
     code = print_head(db, &has_head);
     if (code == EXIT_OK) code = print_changes(db, has_head);
     if (code == EXIT_OK) code = print_merge(db);
+    cairn_db_stats st;
+    if (code == EXIT_OK && cairn_db_stats_get(&st, db) == CAIRN_OK &&
+        st.wal_location == CAIRN_WAL_NONE) /* says so only when it is not the usual */
+        printf("no write-ahead log: the store keeps no files and no wal_dir was given (every "
+               "write is checkpointed)\n");
+    cairn_error_clear();
     return cli_close(db, code);
 }

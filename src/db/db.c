@@ -39,15 +39,14 @@ static bool reader_raced(cairn_db *db, int rc, const cairn_id *read, const uint6
     free(wref);
     if (rr == CAIRN_OK || rr == CAIRN_ENOTFOUND) /* no ref: a fresh state, all zero */
         moved = memcmp(now.bytes, read->bytes, CAIRN_ID_SIZE) != 0;
-    const char *dir = store_local_dir(db->r.store);
     uint64_t e;
-    if (!moved && epoch && dir && pins_epoch(dir, &e) == CAIRN_OK) moved = e != *epoch;
+    if (!moved && epoch && pins_epoch(db->r.store, &e) == CAIRN_OK) moved = e != *epoch;
     if (!moved) cairn_error_set(code, "%s", msg); /* the reads above may have replaced it */
     return moved;
 }
 
-/* A reader of a local store registers its pins, then reads the working ref between two reads of
- * the gc epoch (pins.h), loading and pinning the state it names if that is not the one it has.
+/* A reader registers its pins (in the store's file namespace), then reads the working ref
+ * between two reads of the gc epoch (pins.h), loading and pinning the state it names if that is not the one it has.
  * When the epoch did not change, no gc started in between: a gc that started earlier holds the
  * writer mutex, so the ref cannot move while it runs and the state read was the one it marked
  * from (or one made after it); a gc that starts later reads the pin. Otherwise it goes again. The
@@ -56,12 +55,12 @@ static bool reader_raced(cairn_db *db, int rc, const cairn_id *read, const uint6
  * reader_raced) is returned as it is. */
 static int db_pin_reader(cairn_db *db)
 {
-    const char *dir = store_local_dir(db->r.store);
-    if (!dir) return CAIRN_OK;
-    int rc = pins_register(&db->pins, dir);
+    cairn_store *st = db->r.store;
+    int rc = pins_register(&db->pins, st);
     if (rc < 0) {
-        /* no permission or a read-only file system is a normal way to read: say it quietly */
-        bool expected = rc == CAIRN_EPERM || rc == CAIRN_EREADONLY;
+        /* no permission, a read-only file system or a store without pins is a normal way to
+         * read: say it quietly */
+        bool expected = rc == CAIRN_EPERM || rc == CAIRN_EREADONLY || rc == CAIRN_EUNSUPPORTED;
         cairn_diag(expected ? CAIRN_LOG_INFO : CAIRN_LOG_WARN,
                    "%s; this reader's versions are not pinned: a gc in the writer may remove what "
                    "it reads (reads then fail with not found, never return wrong data)",
@@ -75,7 +74,7 @@ static int db_pin_reader(cairn_db *db)
         uint64_t e1, e2;
         cairn_id rec_id = db->cur->rec_id;
         rootrec rec;
-        TRY(pins_epoch(dir, &e1));
+        TRY(pins_epoch(st, &e1));
         rc = repo_load_working(&db->r, &rec_id, &rec);
         if (rc == CAIRN_OK &&
             (!settled || memcmp(rec_id.bytes, db->cur->rec_id.bytes, CAIRN_ID_SIZE) != 0)) {
@@ -83,7 +82,7 @@ static int db_pin_reader(cairn_db *db)
             settled = rc == CAIRN_OK;
         }
         if (rc == CAIRN_OK) {
-            TRY(pins_epoch(dir, &e2));
+            TRY(pins_epoch(st, &e2));
             if (e1 == e2) return CAIRN_OK;
             /* a gc started meanwhile: it may have marked before the pin named this state */
         } else if (!reader_raced(db, rc, &rec_id, &e1)) {
@@ -103,6 +102,7 @@ static void db_free(cairn_db *db)
     version_release(db->cur);
     mem_release(db->mem);
     mem_release(db->imm);
+    pins_close(p); /* its file is the store's: before the store closes */
     repo_close(&db->r);
     pthread_mutex_destroy(&db->vmu);
     pthread_mutex_destroy(&db->wmu);
@@ -110,7 +110,6 @@ static void db_free(cairn_db *db)
     pthread_mutex_destroy(&db->maintmu);
     pthread_mutex_destroy(&db->pinmu);
     pthread_rwlock_destroy(&db->gate);
-    pins_close(p);
     free(db);
 }
 
@@ -466,6 +465,8 @@ int cairn_db_stats_get(cairn_db_stats *out, cairn_db *db)
     st.checkpoints = db->w.checkpoints;
     st.last_checkpoint_ns = db->w.last_ckpt_time;
     pthread_mutex_unlock(&db->wmu);
+    st.wal_location = !db->w.files ? CAIRN_WAL_NONE
+                      : db->w.own_files ? CAIRN_WAL_DIR : CAIRN_WAL_STORE;
     st.recovery_ns = db->w.recovery_ns;
     st.recovered_records = db->w.recovered;
     *out = st;

@@ -58,7 +58,7 @@ struct cairn_db {
     pthread_mutex_t livemu;  /* guards the list of live versions (gc keeps what they name) */
     version *live;
     pthread_mutex_t maintmu; /* one gc or verify at a time */
-    pins *pins;              /* a reader of a local store: the versions it pins for gc */
+    pins *pins;              /* a reader of a store with pins: the versions it pins for gc */
     pthread_mutex_t pinmu;   /* held from listing the live versions to writing them, so that an
                                 older list never overwrites a newer one (then livemu inside) */
     atomic_uint open_snapshots; /* cairn_close() refuses while any of these is open */
@@ -150,7 +150,7 @@ void db_discard(cairn_db *db);
 /** The catalog roots of every version alive in this process (the current one, and those open
  *  snapshots and cursors pin): garbage collection keeps what they name. Caller frees *out. */
 int db_live_catalogs(cairn_db *db, cairn_id **out, size_t *out_n);
-/** A reader of a local store: rewrites its pin file from its live versions (no-op otherwise). */
+/** A reader (of a store with pins): rewrites its pin file from its live versions (no-op otherwise). */
 void db_pins_publish(cairn_db *db);
 
 /** A new reference to the current version. */

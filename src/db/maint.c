@@ -37,12 +37,13 @@ int cairn_gc(cairn_gc_stats *out, cairn_db *db, const cairn_gc_options *opts)
     cairn_id *pinned = NULL;
     cairn_id *readers = NULL;
     size_t nreaders = 0, cap = 0;
-    const char *dir = store_local_dir(db->r.store);
+    cairn_store *st = db->r.store;
+    bool pinned_ok = pins_supported(st); /* else no reader can pin (db_pin_reader says so) */
     /* a reader that opens across this moment pins again (db.c, db_pin_reader) */
-    int rc = dir && !p.dry_run ? pins_epoch_bump(dir) : CAIRN_OK;
+    int rc = pinned_ok && !p.dry_run ? pins_epoch_bump(st) : CAIRN_OK;
     if (rc == CAIRN_OK) rc = db_live_catalogs(db, &pinned, &p.npinned);
     p.pinned = pinned;
-    if (rc == CAIRN_OK && dir) rc = pins_collect(dir, &readers, &nreaders, &cap);
+    if (rc == CAIRN_OK && pinned_ok) rc = pins_collect(st, &readers, &nreaders, &cap);
     p.reader_pins = readers;
     p.nreader_pins = nreaders;
     if (rc == CAIRN_OK) rc = gc_run(&db->r, &p, out);

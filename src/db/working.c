@@ -2,14 +2,10 @@
  * working.c - the write-ahead log, memtables and checkpoints of the checked-out branch (see
  * working.h).
  */
-#include <dirent.h>
-#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <sys/stat.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "db/db.h"
 #include "repo/commit.h"
@@ -17,6 +13,7 @@
 
 #define DEFAULT_MEM_LIMIT (64u << 20)
 #define DEFAULT_RETAIN 16
+#define DEFAULT_RETAIN_VOLATILE 2 /* a store that keeps nothing durable (mem:): segments are memory */
 #define STALL_FACTOR 4       /* writers wait when the memtable is this many times its limit */
 
 /* ---- applying records ----
@@ -141,7 +138,7 @@ static int on_replay(const wal_record *rec, void *ctx)
 
 /* ---- log directories ---- */
 
-/* DIR/<branch>, the branch name escaped: bytes other than [A-Za-z0-9._-] as %XX. */
+/* BASE/<branch>, the branch name escaped: bytes other than [A-Za-z0-9._-] as %XX. */
 static char *branch_log_dir(const char *base, const char *branch)
 {
     size_t n = strlen(branch);
@@ -156,38 +153,61 @@ static char *branch_log_dir(const char *base, const char *branch)
             p += sprintf(p, "%%%02X", c);
     }
     *p = '\0';
-    char *out = cairn_sprintf("%s/%s", base, esc);
+    char *out = *base ? cairn_sprintf("%s/%s", base, esc) : cairn_strdup(esc);
     free(esc);
     return out;
 }
 
-/* Removes the log files of dir (and its oplog) and the directories themselves. */
-static int remove_log_dir(const char *dir)
+typedef struct dir_names {
+    char **v;
+    size_t n, cap;
+} dir_names;
+
+static int note_name(const char *name, uint64_t size, void *payload)
 {
-    const char *subs[] = { "oplog", "" };
-    for (size_t s = 0; s < 2; s++) {
-        char *d = cairn_sprintf("%s/%s", dir, subs[s]);
-        FAIL_IF(!d, CAIRN_ENOMEM, "out of memory");
-        DIR *dh = opendir(d);
-        if (dh) {
-            struct dirent *e;
-            while ((e = readdir(dh))) {
-                size_t n = strlen(e->d_name);
-                if (n > 4 && strcmp(e->d_name + n - 4, ".wal") == 0) {
-                    char *f = cairn_sprintf("%s/%s", d, e->d_name);
-                    if (f) unlink(f);
-                    free(f);
-                }
-            }
-            closedir(dh);
-        }
-        int rc = rmdir(d) == 0 || errno == ENOENT
-                     ? CAIRN_OK
-                     : cairn_error_errno(errno, "removing write-ahead log directory %s", d);
-        free(d);
-        TRY(rc);
-    }
+    dir_names *d = payload;
+    TRY(cairn_array_room(&d->v, &d->cap, d->n, sizeof *d->v, 16));
+    d->v[d->n] = cairn_strdup(name);
+    FAIL_IF(!d->v[d->n], CAIRN_ENOMEM, "out of memory");
+    d->n++;
     return CAIRN_OK;
+}
+
+static void names_free(dir_names *d)
+{
+    for (size_t i = 0; i < d->n; i++) free(d->v[i]);
+    free(d->v);
+    memset(d, 0, sizeof *d);
+}
+
+static int first_entry(const char *name, uint64_t size, void *payload) { return 1; }
+
+/* Removes the log files of dir (and its oplog) and the directories themselves. */
+static int remove_log_dir(cairn_store *st, const char *dir)
+{
+    char *subs[2] = { cairn_sprintf("%s/oplog", dir), cairn_strdup(dir) };
+    int rc = subs[0] && subs[1] ? CAIRN_OK : ERR(CAIRN_ENOMEM, "out of memory");
+    for (size_t s = 0; rc == CAIRN_OK && s < 2; s++) {
+        dir_names d = { NULL, 0, 0 };
+        rc = st->file_list(st, subs[s], note_name, &d);
+        for (size_t i = 0; rc == CAIRN_OK && i < d.n; i++) {
+            size_t n = strlen(d.v[i]);
+            if (n <= 4 || strcmp(d.v[i] + n - 4, ".wal") != 0) continue;
+            char *f = cairn_sprintf("%s/%s", subs[s], d.v[i]);
+            rc = f ? st->file_remove(st, f) : ERR(CAIRN_ENOMEM, "out of memory");
+            if (rc == CAIRN_ENOTFOUND) rc = CAIRN_OK, cairn_error_clear();
+            free(f);
+        }
+        names_free(&d);
+        char *slash = rc == CAIRN_OK ? cairn_sprintf("%s/", subs[s]) : NULL;
+        if (rc == CAIRN_OK) rc = slash ? st->file_remove(st, slash) : ERR(CAIRN_ENOMEM, "out of memory");
+        if (rc == CAIRN_ENOTFOUND) rc = CAIRN_OK, cairn_error_clear();
+        if (rc < 0) rc = cairn_error_prefix(rc, "removing write-ahead log directory %s", subs[s]);
+        free(slash);
+    }
+    free(subs[0]);
+    free(subs[1]);
+    return rc;
 }
 
 /* Opens the log of the current branch and replays it into a new db->mem. */
@@ -205,12 +225,13 @@ static int log_open(cairn_db *db)
             free(w->dir);
             w->dir = NULL;
         } else if (db->r.working_fresh) {
-            struct stat st;
-            if (stat(w->dir, &st) == 0) { /* left by a deleted branch of the same name */
-                cairn_diag(CAIRN_LOG_WARN, "removing the write-ahead log %s: it belongs to an "
-                           "earlier branch '%s' (the branch's working state is new)",
-                           w->dir, db->r.branch);
-                TRY(remove_log_dir(w->dir));
+            int any = w->files->file_list(w->files, w->dir, first_entry, NULL);
+            if (any < 0) return cairn_error_prefix(any, "opening the write-ahead log %s", w->dir);
+            if (any) { /* left by a deleted branch of the same name */
+                cairn_diag(CAIRN_LOG_WARN, "removing the write-ahead log %s of %s: it belongs to "
+                           "an earlier branch '%s' (the branch's working state is new)",
+                           w->dir, w->files->location, db->r.branch);
+                TRY(remove_log_dir(w->files, w->dir));
             }
         }
     }
@@ -223,6 +244,7 @@ static int log_open(cairn_db *db)
     mem_release(old);
     uint64_t from = db->cur->rec.wal_seq;
     atomic_store(&w->applied, from);
+    w->wo.store = w->dir ? w->files : NULL;
     w->wo.dir = w->dir;
     w->wo.readonly = db->r.readonly;
     w->wo.publish = on_publish;
@@ -322,19 +344,30 @@ static int stall(cairn_db *db)
 
 /* ---- open and close ---- */
 
-/* The directory of a local repository, also behind a wrapper store (whose location is the
- * inner store's): a path naming a directory with the CAIRN marker. NULL for other stores. */
-static const char *local_dir_of(const cairn_store *st)
+/* Where the branches' logs live: the store's file namespace (wal/), else the files-only store
+ * over wal_dir; neither: none (w->files stays NULL). */
+static int find_log_files(cairn_db *db, const cairn_open_options *o, bool v3)
 {
-    const char *dir = store_local_dir(st);
-    if (dir) return dir;
-    const char *loc = st->location;
-    if (!loc || !*loc || strstr(loc, "://") || strncmp(loc, "mem:", 4) == 0) return NULL;
-    char *marker = cairn_sprintf("%s/CAIRN", loc);
-    struct stat sb;
-    bool yes = marker && stat(marker, &sb) == 0 && S_ISREG(sb.st_mode);
-    free(marker);
-    return yes ? loc : NULL;
+    working *w = &db->w;
+    cairn_store *st = db->r.store;
+    if (st->version >= 3 && (st->caps & CAIRN_STORE_CAP_FILES)) {
+        w->files = st;
+        w->base_dir = cairn_strdup("wal");
+    } else if (v3 && o->wal_dir) {
+        int rc = store_files_open(&w->own_files, o->wal_dir,
+                                db->r.readonly ? CAIRN_OPEN_READONLY : CAIRN_OPEN_CREATE);
+        if (rc == CAIRN_ENOTFOUND && db->r.readonly) { /* nothing was ever logged there */
+            cairn_error_clear();
+            return CAIRN_OK;
+        }
+        if (rc < 0) return cairn_error_prefix(rc, "opening the write-ahead log directory (wal_dir)");
+        w->files = w->own_files;
+        w->base_dir = cairn_strdup("");
+    } else {
+        return CAIRN_OK;
+    }
+    FAIL_IF(!w->base_dir, CAIRN_ENOMEM, "out of memory");
+    return CAIRN_OK;
 }
 
 int working_open(cairn_db *db, const cairn_open_options *o)
@@ -349,15 +382,19 @@ int working_open(cairn_db *db, const cairn_open_options *o)
     w->mem_limit = v3 && o->memtable_bytes ? o->memtable_bytes : DEFAULT_MEM_LIMIT;
     w->wo.sync_interval_ms = v3 ? o->sync_interval_ms : 0;
     w->wo.segment_bytes = v3 ? o->wal_segment_bytes : 0;
-    w->wo.retain_segments = v3 && o->oplog_keep_segments ? o->oplog_keep_segments : DEFAULT_RETAIN;
+    bool volatile_store = !(db->r.store->caps & CAIRN_STORE_CAP_DURABLE);
+    w->wo.retain_segments = v3 && o->oplog_keep_segments ? o->oplog_keep_segments
+                            : volatile_store             ? DEFAULT_RETAIN_VOLATILE
+                                                         : DEFAULT_RETAIN;
     w->wo.retain_seconds = v3 ? o->oplog_keep_seconds : 0;
     FAIL_IF(v3 && !cairn_durability_valid((int)o->durability), CAIRN_EINVAL,
             "open options: unknown durability %d", (int)o->durability);
-    const char *local = local_dir_of(db->r.store);
-    if (local) w->base_dir = cairn_sprintf("%s/wal", local);
-    else if (v3 && o->wal_dir) w->base_dir = cairn_strdup(o->wal_dir);
-    if ((local || (v3 && o->wal_dir)) && !w->base_dir) return ERR(CAIRN_ENOMEM, "out of memory");
-    w->sync_checkpoint = !w->base_dir && (db->r.store->caps & CAIRN_STORE_CAP_DURABLE);
+    TRY(find_log_files(db, o, v3));
+    w->sync_checkpoint = !w->files && (db->r.store->caps & CAIRN_STORE_CAP_DURABLE);
+    if (!w->files && !db->r.readonly)
+        cairn_diag(CAIRN_LOG_INFO, "%s: the %s store has no file namespace and no wal_dir was "
+                   "given: no write-ahead log%s", db->r.url, db->r.store->kind,
+                   w->sync_checkpoint ? " (every write checkpoints, durable on its own)" : "");
     TRY(log_open(db));
     if (!db->r.readonly) {
         w->thread_on = pthread_create(&w->thread, NULL, checkpointer_main, db) == 0;
@@ -394,6 +431,8 @@ int working_close(cairn_db *db)
     free(w->order);
     free(w->dir);
     free(w->base_dir);
+    if (w->own_files) w->own_files->close(w->own_files);
+    w->own_files = w->files = NULL;
     pthread_mutex_destroy(&w->idmu);
     pthread_mutex_destroy(&w->mu);
     pthread_cond_destroy(&w->kick);
@@ -644,10 +683,10 @@ int working_switch(cairn_db *db)
 
 int working_remove_log(cairn_db *db, const char *branch)
 {
-    if (!db->w.base_dir) return CAIRN_OK;
+    if (!db->w.files) return CAIRN_OK;
     char *dir = branch_log_dir(db->w.base_dir, branch);
     FAIL_IF(!dir, CAIRN_ENOMEM, "out of memory");
-    int rc = remove_log_dir(dir);
+    int rc = remove_log_dir(db->w.files, dir);
     free(dir);
     return rc;
 }
@@ -742,8 +781,8 @@ int cairn_oplog(cairn_db *db, uint64_t since_seq, int64_t from_ns, int64_t to_ns
 {
     FAIL_IF(!cb, CAIRN_EINVAL, "cairn_oplog needs a callback");
     FAIL_IF(!db->w.dir, CAIRN_EUNSUPPORTED,
-            "%s keeps no write-ahead log (an in-memory repository, or a store opened without "
-            "wal_dir): there is no operation log", db->r.url);
+            "%s keeps no write-ahead log (its %s store has no file namespace, and it was opened "
+            "without wal_dir): there is no operation log", db->r.url, db->r.store->kind);
     oplog_ctx o;
     memset(&o, 0, sizeof o);
     o.cb = cb;
@@ -753,7 +792,7 @@ int cairn_oplog(cairn_db *db, uint64_t since_seq, int64_t from_ns, int64_t to_ns
     DB_NOT_IN_CALLBACK(db, "cairn_oplog");
     pthread_mutex_lock(&db->wmu);
     const void *prev = cairn_cb_enter(db);
-    int rc = wal_read_log(db->w.dir, since_seq, from_ns, to_ns, oplog_record, &o);
+    int rc = wal_read_log(db->w.files, db->w.dir, since_seq, from_ns, to_ns, oplog_record, &o);
     cairn_cb_leave(prev);
     pthread_mutex_unlock(&db->wmu);
     if (o.stop) rc = o.stop;
@@ -787,26 +826,29 @@ static int check_record(const wal_record *rec, void *ctx)
 int working_verify_logs(cairn_db *db, const cairn_verify_options *o, cairn_verify_stats *st,
                         char *first, size_t first_size)
 {
-    if (!db->w.base_dir) return CAIRN_OK;
-    DIR *dh = opendir(db->w.base_dir);
-    if (!dh) return CAIRN_OK; /* no branch has logged anything yet */
+    working *w = &db->w;
+    if (!w->files) return CAIRN_OK;
     size_t max = o->max_problems ? o->max_problems : 20;
     int stop = 0;
-    struct dirent *e;
     /* checkpoints move segments into the oplog: hold them off while the files are read */
     pthread_mutex_lock(&db->wmu);
-    while (!stop && (e = readdir(dh))) {
-        if (e->d_name[0] == '.') continue;
-        char *dir = cairn_sprintf("%s/%s", db->w.base_dir, e->d_name);
-        char *ref = cairn_sprintf("wal/%s", e->d_name);
-        struct stat sb;
-        if (!dir || !ref || stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
+    dir_names d = { NULL, 0, 0 };
+    int lrc = w->files->file_list(w->files, w->base_dir, note_name, &d);
+    if (lrc < 0) cairn_error_clear(); /* no branch has logged anything yet */
+    for (size_t i = 0; !stop && i < d.n; i++) {
+        size_t n = strlen(d.v[i]);
+        /* a branch's log is a directory; dot names are nobody's */
+        if (n < 2 || d.v[i][n - 1] != '/' || d.v[i][0] == '.') continue;
+        d.v[i][n - 1] = '\0';
+        char *dir = *w->base_dir ? cairn_sprintf("%s/%s", w->base_dir, d.v[i]) : cairn_strdup(d.v[i]);
+        char *ref = cairn_sprintf("wal/%s", d.v[i]);
+        if (!dir || !ref) {
             free(dir);
             free(ref);
             continue;
         }
         vlog v = { 0 };
-        int rc = wal_read_log(dir, 0, 0, 0, check_record, &v);
+        int rc = wal_read_log(w->files, dir, 0, 0, 0, check_record, &v);
         st->log_records += v.records;
         if (rc < 0) {
             cairn_verify_problem p;
@@ -814,7 +856,8 @@ int working_verify_logs(cairn_db *db, const cairn_verify_options *o, cairn_verif
             p.code = rc;
             p.ref = ref;
             char msg[1024];
-            snprintf(msg, sizeof msg, "write-ahead log %s: %s", dir, cairn_error_last()->message);
+            snprintf(msg, sizeof msg, "write-ahead log %s in %s: %s", dir, w->files->location,
+                     cairn_error_last()->message);
             p.message = msg;
             if (st->problems++ == 0) snprintf(first, first_size, "%s", msg);
             if (st->problems <= max && o->on_problem) {
@@ -827,6 +870,6 @@ int working_verify_logs(cairn_db *db, const cairn_verify_options *o, cairn_verif
         free(ref);
     }
     pthread_mutex_unlock(&db->wmu);
-    closedir(dh);
+    names_free(&d);
     return stop;
 }

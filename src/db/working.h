@@ -10,9 +10,10 @@
  * record, and retires the log segments the tree now holds. Opening replays every record after
  * the working root's wal_seq.
  *
- * The log lives in DIR/wal/<branch>/ for a local store, in options.wal_dir/<branch>/ when given,
- * and nowhere for "mem:" (nothing is durable there anyway). A durable store without a log
- * directory checkpoints after every write, which makes each write durable by itself.
+ * The log lives in the store's file namespace, in wal/<branch>/ (DIR/wal/<branch>/ of a local
+ * repository, as always), or, for a store without one, in options.wal_dir/<branch>/ when given
+ * (a files-only store over that directory). A store with neither keeps its log in memory only:
+ * a durable one checkpoints after every write, which makes each write durable by itself.
  */
 #ifndef CAIRN_WORKING_H
 #define CAIRN_WORKING_H
@@ -28,8 +29,11 @@ typedef struct cairn_db cairn_db;
 
 typedef struct working {
     wal *log;
-    char *dir;               /* the current branch's log directory, or NULL */
-    char *base_dir;          /* where branch log directories live, or NULL */
+    cairn_store *files;      /* whose file namespace holds the logs (the repository's store, or
+                                own_files), or NULL: no log files */
+    cairn_store *own_files;  /* the files-only store over options.wal_dir, or NULL */
+    char *dir;               /* the current branch's log directory there, or NULL */
+    char *base_dir;          /* where branch log directories live there ("wal" or ""), or NULL */
     wal_options wo;
     bool sync_checkpoint;    /* no log files but a durable store: every write checkpoints */
     bool relaxed;            /* the default durability of writes */

@@ -2,21 +2,17 @@
  * pins.c - reader pins (pins.h).
  *
  * A pin file: "CPIN", the number of ids (u32 LE), the CRC32C of the ids (u32 LE), 4 zero bytes,
- * then the ids (32 bytes each). The owner rewrites it in place (pwrite, then ftruncate when it
+ * then the ids (32 bytes each). The owner rewrites it in place (a write, then a resize when it
  * shrank), so gc may catch it half-written; the length and CRC tell, and gc reads it again.
+ * Every file access is a call of the store's file_* methods.
  */
 #include "repo/pins.h"
 
-#include <dirent.h>
-#include <errno.h>
-#include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <sys/file.h>
 #include <sys/random.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -31,8 +27,9 @@
 
 struct pins {
     pid_t owner;               /* a forked child closing an inherited handle leaves the file */
-    int fd;
-    char *path;
+    cairn_store *st;
+    cairn_store_file *f;
+    char *path;                /* its name in the store */
     pthread_mutex_t mu;        /* one rewrite at a time */
 };
 
@@ -54,6 +51,12 @@ int pins_decode(const uint8_t *p, size_t len, const uint8_t **ids, size_t *count
     return CAIRN_OK;
 }
 
+bool pins_supported(const cairn_store *st)
+{
+    unsigned need = CAIRN_STORE_CAP_FILES | CAIRN_STORE_CAP_FILE_LOCKS;
+    return st && st->version >= 3 && (st->caps & need) == need;
+}
+
 static int write_ids(pins *p, const cairn_id *ids, size_t n)
 {
     FAIL_IF(n > PINS_MAX, CAIRN_EINVAL, "a reader cannot pin more than %d versions", PINS_MAX);
@@ -65,47 +68,22 @@ static int write_ids(pins *p, const cairn_id *ids, size_t n)
     store_le32(buf + 12, 0);
     for (size_t i = 0; i < n; i++) memcpy(buf + PINS_HEADER + i * CAIRN_ID_SIZE, ids[i].bytes, CAIRN_ID_SIZE);
     store_le32(buf + 8, hash_crc32c(0, buf + PINS_HEADER, n * CAIRN_ID_SIZE));
-    int rc = CAIRN_OK;
-    size_t done = 0;
-    while (done < len) {
-        ssize_t w = pwrite(p->fd, buf + done, len - done, (off_t)done);
-        if (w < 0 && errno == EINTR) continue;
-        if (w <= 0) {
-            rc = cairn_error_errno(w < 0 ? errno : EIO, "writing reader pin file %s", p->path);
-            break;
-        }
-        done += (size_t)w;
-    }
-    if (rc == CAIRN_OK && ftruncate(p->fd, (off_t)len) != 0)
-        rc = cairn_error_errno(errno, "writing reader pin file %s", p->path);
+    cairn_store *st = p->st;
+    int rc = st->file_write(st, p->f, buf, len, 0);
+    if (rc == CAIRN_OK) rc = st->file_resize(st, p->f, len);
+    if (rc < 0) rc = cairn_error_prefix(rc, "writing reader pin file %s", p->path);
     free(buf);
     return rc;
 }
 
-/* repo_dir/readers, made if missing. Caller frees *out. */
-static int readers_dir(char **out, const char *repo_dir)
+int pins_register(pins **out, cairn_store *st)
 {
-    char *dir = cairn_sprintf("%s/" READERS_DIR, repo_dir);
-    FAIL_IF(!dir, CAIRN_ENOMEM, "out of memory");
-    if (mkdir(dir, 0777) != 0 && errno != EEXIST) {
-        int rc = cairn_error_errno(errno, "creating %s", dir);
-        free(dir);
-        return rc;
-    }
-    *out = dir;
-    return CAIRN_OK;
-}
-
-int pins_register(pins **out, const char *repo_dir)
-{
-    char *dir = NULL;
-    TRY(readers_dir(&dir, repo_dir));
+    FAIL_IF(!pins_supported(st), CAIRN_EUNSUPPORTED,
+            "the %s store %s keeps no reader pins (it has no file namespace with locks that "
+            "other processes see)", st->kind, st->location);
     pins *p = cairn_calloc(1, sizeof *p);
-    if (!p) {
-        free(dir);
-        return ERR(CAIRN_ENOMEM, "out of memory");
-    }
-    p->fd = -1;
+    FAIL_IF(!p, CAIRN_ENOMEM, "out of memory");
+    p->st = st;
     p->owner = getpid();
     pthread_mutex_init(&p->mu, NULL);
     int rc = CAIRN_OK;
@@ -114,10 +92,10 @@ int pins_register(pins **out, const char *repo_dir)
         uint64_t salt;
         if (getrandom(&salt, sizeof salt, 0) != (ssize_t)sizeof salt) /* then time will do */
             salt = (uint64_t)clock_wall_ns() ^ ((uint64_t)seq << 48);
-        char *tmp = cairn_sprintf("%s/.new-%ld-%lu-%016llx", dir, (long)getpid(), seq,
+        char *tmp = cairn_sprintf(READERS_DIR "/.new-%ld-%lu-%016llx", (long)getpid(), seq,
                                   (unsigned long long)salt);
         free(p->path);
-        p->path = cairn_sprintf("%s/%ld-%lu-%016llx.pin", dir, (long)getpid(), seq,
+        p->path = cairn_sprintf(READERS_DIR "/%ld-%lu-%016llx.pin", (long)getpid(), seq,
                                 (unsigned long long)salt);
         if (!tmp || !p->path) {
             free(tmp);
@@ -125,30 +103,40 @@ int pins_register(pins **out, const char *repo_dir)
             break;
         }
         /* made under a dot name and locked before it gets the name gc reads */
-        p->fd = open(tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-        if (p->fd < 0) rc = cairn_error_errno(errno, "creating reader pin file %s", tmp);
-        else if (flock(p->fd, LOCK_SH) != 0) rc = cairn_error_errno(errno, "locking %s", tmp);
+        rc = st->file_open(st, &p->f, tmp, CAIRN_FILE_WRITE | CAIRN_FILE_CREATE | CAIRN_FILE_EXCL);
+        if (rc < 0) rc = cairn_error_prefix(rc, "creating reader pin file %s", tmp);
+        else if ((rc = st->file_lock(st, p->f, CAIRN_FILE_LOCK_SHARED)) < 0)
+            rc = cairn_error_prefix(rc, "locking reader pin file %s", tmp);
         else rc = write_ids(p, NULL, 0);
-        /* link, not rename: were a dead reader's file to have this name, gc, having locked it,
+        /* never replacing: were a dead reader's file to have this name, gc, having locked it,
          * removes the name; replacing it under gc would lose ours (the random part makes that
-         * unlikely; link makes it harmless) */
-        if (rc == CAIRN_OK && link(tmp, p->path) != 0) {
-            /* ENOENT: gc found it unlocked in the moment before flock and removed it */
-            rc = errno == ENOENT || errno == EEXIST
-                     ? RETRY
-                     : cairn_error_errno(errno, "naming reader pin file %s", p->path);
+         * unlikely; not replacing makes it harmless) */
+        bool named = false;
+        if (rc == CAIRN_OK) {
+            rc = st->file_rename(st, tmp, p->path, false);
+            named = rc == CAIRN_OK;
+            /* ENOTFOUND: gc found it unlocked in the moment before the lock and removed it */
+            if (rc == CAIRN_ENOTFOUND || rc == CAIRN_EEXIST) rc = RETRY, cairn_error_clear();
+            else if (rc < 0) rc = cairn_error_prefix(rc, "naming reader pin file %s", p->path);
         }
-        unlink(tmp);
+        if (!named && p->f) {
+            char msg[512];
+            snprintf(msg, sizeof msg, "%s", cairn_error_last()->message);
+            if (st->file_remove(st, tmp) < 0) { /* the failure that matters is the first */
+                if (rc < 0) cairn_error_set(rc, "%s", msg);
+                else cairn_error_clear();
+            }
+        }
         free(tmp);
         if (rc != RETRY) break;
-        close(p->fd);
-        p->fd = -1;
+        st->file_close(st, p->f);
+        p->f = NULL;
     }
-    free(dir);
-    if (rc == RETRY) rc = ERR(CAIRN_EIO, "could not register a reader pin in %s", repo_dir);
+    if (rc == RETRY) rc = ERR(CAIRN_EIO, "could not register a reader pin in %s/" READERS_DIR,
+                              st->location);
     if (rc < 0) {
-        if (p->fd >= 0) close(p->fd);
-        p->fd = -1;
+        st->file_close(st, p->f);
+        p->f = NULL;
         free(p->path);
         p->path = NULL;
         pins_close(p);
@@ -169,15 +157,18 @@ int pins_set(pins *p, const cairn_id *ids, size_t n)
 void pins_close(pins *p)
 {
     if (!p) return;
-    if (p->path && getpid() == p->owner) unlink(p->path);
-    if (p->fd >= 0) close(p->fd); /* releases the lock (the owner's stays while it holds its) */
+    if (p->path && getpid() == p->owner && p->st->file_remove(p->st, p->path) < 0)
+        cairn_error_clear();
+    if (p->f) p->st->file_close(p->st, p->f); /* drops the lock (the owner's stays while it
+                                                 holds its) */
     free(p->path);
     pthread_mutex_destroy(&p->mu);
     free(p);
 }
 
 /* Reads a live reader's file until it decodes, appending its ids. */
-static int read_live(int fd, const char *path, cairn_id **ids, size_t *n, size_t *cap)
+static int read_live(cairn_store *st, cairn_store_file *f, const char *path, cairn_id **ids,
+                     size_t *n, size_t *cap)
 {
     size_t max = PINS_HEADER + (size_t)PINS_MAX * CAIRN_ID_SIZE;
     uint8_t *buf = cairn_malloc(max + 1);
@@ -185,14 +176,15 @@ static int read_live(int fd, const char *path, cairn_id **ids, size_t *n, size_t
     int rc = CAIRN_ECORRUPT;
     for (int t = 0; t < READ_TRIES && rc == CAIRN_ECORRUPT; t++) {
         if (t) nanosleep(&(struct timespec){ 0, READ_PAUSE_NS }, NULL);
-        ssize_t r = pread(fd, buf, max + 1, 0);
-        if (r < 0) {
-            rc = cairn_error_errno(errno, "reading reader pin file %s", path);
+        size_t r = 0;
+        rc = st->file_read(st, f, buf, max + 1, 0, &r);
+        if (rc < 0) {
+            rc = cairn_error_prefix(rc, "reading reader pin file %s", path);
             break;
         }
         const uint8_t *p;
         size_t count;
-        rc = pins_decode(buf, (size_t)r, &p, &count);
+        rc = pins_decode(buf, r, &p, &count);
         for (size_t i = 0; rc == CAIRN_OK && i < count; i++) {
             rc = cairn_array_room(ids, cap, *n, sizeof **ids, 64); /* room for one more */
             if (rc == CAIRN_OK) memcpy((*ids)[(*n)++].bytes, p + i * CAIRN_ID_SIZE, CAIRN_ID_SIZE);
@@ -206,83 +198,100 @@ static int read_live(int fd, const char *path, cairn_id **ids, size_t *n, size_t
     return rc;
 }
 
-int pins_epoch(const char *repo_dir, uint64_t *out)
+int pins_epoch(cairn_store *st, uint64_t *out)
 {
-    char *path = cairn_sprintf("%s/" READERS_DIR "/" EPOCH_FILE, repo_dir);
-    FAIL_IF(!path, CAIRN_ENOMEM, "out of memory");
     *out = 0;
-    int rc = CAIRN_OK;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        if (errno != ENOENT) rc = cairn_error_errno(errno, "reading the gc epoch %s", path);
-    } else {
-        uint8_t b[8];
-        ssize_t r = pread(fd, b, sizeof b, 0);
-        if (r == (ssize_t)sizeof b) *out = load_le64(b);
-        else if (r != 0) rc = cairn_error_errno(r < 0 ? errno : EIO, "reading the gc epoch %s", path);
-        close(fd);
+    cairn_store_file *f = NULL;
+    int rc = st->file_open(st, &f, READERS_DIR "/" EPOCH_FILE, 0);
+    if (rc == CAIRN_ENOTFOUND) { /* no gc ever started */
+        cairn_error_clear();
+        return CAIRN_OK;
     }
-    free(path);
-    return rc;
+    uint8_t b[8];
+    size_t r = 0;
+    if (rc == CAIRN_OK) rc = st->file_read(st, f, b, sizeof b, 0, &r);
+    if (rc == CAIRN_OK && r == sizeof b) *out = load_le64(b);
+    else if (rc == CAIRN_OK && r != 0) rc = ERR(CAIRN_EIO, "the gc epoch is %zu bytes, not 8", r);
+    st->file_close(st, f);
+    return rc < 0 ? cairn_error_prefix(rc, "reading the gc epoch %s/" READERS_DIR "/" EPOCH_FILE,
+                                       st->location)
+                  : CAIRN_OK;
 }
 
-int pins_epoch_bump(const char *repo_dir)
+int pins_epoch_bump(cairn_store *st)
 {
-    char *dir = NULL;
-    TRY(readers_dir(&dir, repo_dir));
-    char *path = cairn_sprintf("%s/" EPOCH_FILE, dir);
-    free(dir);
-    FAIL_IF(!path, CAIRN_ENOMEM, "out of memory");
-    int rc = CAIRN_OK;
-    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
-    if (fd < 0) rc = cairn_error_errno(errno, "opening the gc epoch %s", path);
+    cairn_store_file *f = NULL;
+    int rc = st->file_open(st, &f, READERS_DIR "/" EPOCH_FILE,
+                           CAIRN_FILE_WRITE | CAIRN_FILE_CREATE);
+    uint8_t b[8] = { 0 };
+    size_t r = 0;
+    if (rc == CAIRN_OK) rc = st->file_read(st, f, b, sizeof b, 0, &r);
     if (rc == CAIRN_OK) {
-        uint8_t b[8] = { 0 };
-        ssize_t r = pread(fd, b, sizeof b, 0);
-        uint64_t e = r == (ssize_t)sizeof b ? load_le64(b) : 0;
-        store_le64(b, e + 1);
-        if (pwrite(fd, b, sizeof b, 0) != (ssize_t)sizeof b)
-            rc = cairn_error_errno(errno, "writing the gc epoch %s", path);
+        store_le64(b, (r == sizeof b ? load_le64(b) : 0) + 1);
+        rc = st->file_write(st, f, b, sizeof b, 0);
     }
-    if (fd >= 0) close(fd);
+    st->file_close(st, f);
+    return rc < 0 ? cairn_error_prefix(rc, "writing the gc epoch %s/" READERS_DIR "/" EPOCH_FILE,
+                                       st->location)
+                  : CAIRN_OK;
+}
+
+typedef struct names {
+    char **v;
+    size_t n, cap;
+} names;
+
+static int note(const char *name, uint64_t size, void *payload)
+{
+    names *l = payload;
+    size_t len = strlen(name);
+    if (len == 0 || name[len - 1] == '/' || strcmp(name, EPOCH_FILE) == 0) return CAIRN_OK;
+    TRY(cairn_array_room(&l->v, &l->cap, l->n, sizeof *l->v, 16));
+    l->v[l->n] = cairn_strdup(name);
+    FAIL_IF(!l->v[l->n], CAIRN_ENOMEM, "out of memory");
+    l->n++;
+    return CAIRN_OK;
+}
+
+/* One file of readers/: removed when its lock is free, read when a live reader holds it. */
+static int collect_one(cairn_store *st, const char *leaf, cairn_id **ids, size_t *n, size_t *cap)
+{
+    char *path = cairn_sprintf(READERS_DIR "/%s", leaf);
+    FAIL_IF(!path, CAIRN_ENOMEM, "out of memory");
+    cairn_store_file *f = NULL;
+    int rc = st->file_open(st, &f, path, 0);
+    if (rc == CAIRN_ENOTFOUND) { /* its reader closed meanwhile */
+        cairn_error_clear();
+        free(path);
+        return CAIRN_OK;
+    }
+    if (rc < 0) rc = cairn_error_prefix(rc, "opening reader pin file %s", path);
+    int lrc = rc == CAIRN_OK ? st->file_lock(st, f, CAIRN_FILE_LOCK_EXCLUSIVE | CAIRN_FILE_LOCK_NOWAIT)
+                             : rc;
+    if (rc < 0) {
+        /* reported below */
+    } else if (lrc == CAIRN_OK) { /* nobody holds it: its reader is gone */
+        if (st->file_remove(st, path) < 0) cairn_error_clear();
+    } else if (lrc != CAIRN_EBUSY) {
+        rc = cairn_error_prefix(lrc, "locking reader pin file %s", path);
+    } else {
+        cairn_error_clear();
+        if (leaf[0] != '.') /* a dot name is a reader still registering */
+            rc = read_live(st, f, path, ids, n, cap);
+    }
+    st->file_close(st, f);
     free(path);
     return rc;
 }
 
-int pins_collect(const char *repo_dir, cairn_id **ids, size_t *n, size_t *cap)
+int pins_collect(cairn_store *st, cairn_id **ids, size_t *n, size_t *cap)
 {
-    char *dir = cairn_sprintf("%s/" READERS_DIR, repo_dir);
-    FAIL_IF(!dir, CAIRN_ENOMEM, "out of memory");
-    DIR *d = opendir(dir);
-    if (!d) {
-        int e = errno;
-        free(dir);
-        if (e == ENOENT) return CAIRN_OK; /* no reader ever registered */
-        return cairn_error_errno(e, "listing reader pins in %s/" READERS_DIR, repo_dir);
-    }
-    int rc = CAIRN_OK;
-    struct dirent *de;
-    while (rc == CAIRN_OK && (de = readdir(d)) != NULL) {
-        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0 ||
-            strcmp(de->d_name, EPOCH_FILE) == 0)
-            continue;
-        int fd = openat(dirfd(d), de->d_name, O_RDONLY | O_CLOEXEC);
-        if (fd < 0) {
-            if (errno != ENOENT) rc = cairn_error_errno(errno, "opening reader pin file %s/%s", dir, de->d_name);
-            continue;
-        }
-        if (flock(fd, LOCK_EX | LOCK_NB) == 0) {
-            unlinkat(dirfd(d), de->d_name, 0); /* nobody holds it: its reader is gone */
-        } else if (errno != EWOULDBLOCK) {
-            rc = cairn_error_errno(errno, "locking reader pin file %s/%s", dir, de->d_name);
-        } else if (de->d_name[0] != '.') { /* a dot name is a reader still registering */
-            char *path = cairn_sprintf("%s/%s", dir, de->d_name);
-            rc = path ? read_live(fd, path, ids, n, cap) : ERR(CAIRN_ENOMEM, "out of memory");
-            free(path);
-        }
-        close(fd);
-    }
-    closedir(d);
-    free(dir);
+    if (!pins_supported(st)) return CAIRN_OK; /* no reader can have pinned anything */
+    names l = { NULL, 0, 0 };
+    int rc = st->file_list(st, READERS_DIR, note, &l);
+    if (rc < 0) rc = cairn_error_prefix(rc, "listing reader pins in %s/" READERS_DIR, st->location);
+    for (size_t i = 0; rc == CAIRN_OK && i < l.n; i++) rc = collect_one(st, l.v[i], ids, n, cap);
+    for (size_t i = 0; i < l.n; i++) free(l.v[i]);
+    free(l.v);
     return rc;
 }

@@ -44,6 +44,7 @@
 #include <xxhash.h>
 
 #include "base/sys.h"
+#include "store/local_files.h"
 #include "store/local_int.h"
 
 static void local_close(cairn_store *st);
@@ -621,6 +622,7 @@ static void local_destroy(local_store *ls)
     pthread_mutex_destroy(&ls->refresh_mu);
     pthread_mutex_destroy(&ls->compact_mu);
     pthread_mutex_destroy(&ls->map_mu);
+    local_files_detach(&ls->base);
     free(ls->dir);
     free(ls->packs_dir);
     free(ls->refs_dir);
@@ -700,14 +702,11 @@ int store_local_open(cairn_store **out, const char *path, unsigned flags,
         .compact = local_compact,
         .locate = local_locate,
     };
+    rc = local_files_attach(&ls->base, ls->dir, ls->readonly);
+    if (rc != CAIRN_OK) {
+        local_destroy(ls);
+        return rc;
+    }
     *out = &ls->base;
     return CAIRN_OK;
-}
-
-/* TODO(Foundations): goes once the write-ahead log, working state and reader pins reach their
- * files through the store's file namespace (the other half of that change removes its callers
- * in db/ and repo/). */
-const char *store_local_dir(const cairn_store *st)
-{
-    return st && st->close == local_close ? ((const local_store *)st)->dir : NULL;
 }

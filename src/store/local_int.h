@@ -20,6 +20,7 @@
 #include <stdatomic.h>
 
 #include "store.h"
+#include "store/dirfiles.h"
 #include "store/refname.h"
 #include "store/refslot.h"
 
@@ -103,6 +104,7 @@ typedef struct recvec {
 
 typedef struct local_store {
     cairn_store base;
+    dirfiles *files;           /* the file namespace (local_files.c): second, as dirfiles_head */
     char *dir, *packs_dir, *refs_dir, *tmp_dir, *quar_dir;
     bool readonly;
     int lock_fd;
@@ -135,6 +137,9 @@ typedef struct local_store {
     uint64_t synced_end;     /* synced_num (flush skips an fdatasync that would sync nothing) */
     bool poisoned;             /* an fsync failed: the page cache can no longer be trusted */
 } local_store;
+
+_Static_assert(offsetof(local_store, files) == offsetof(dirfiles_head, files),
+               "local_store must begin as a dirfiles_head");
 
 /* ---- local.c ---- */
 

@@ -22,16 +22,24 @@
 #include "base/sys.h"
 #include "store/local_int.h"
 
-/* The shared rules, plus one of this backend's: a "." component would alias another path. */
-static int ref_check(const char *name)
+/* Why name cannot be a ref of this store (static text), or NULL: the shared rules, plus one of
+ * this backend's: a "." component would alias another path. Sets no message. */
+static const char *ref_problem(const char *name)
 {
-    TRY(store_check_ref_name(name));
+    const char *why = store_ref_name_problem(name);
+    if (why) return why;
     for (const char *c = name; c; c = strchr(c, '/')) {
         if (*c == '/') c++;
         if (c[0] == '.' && (c[1] == '/' || c[1] == '\0'))
-            return ERR(CAIRN_EINVAL, "ref name '%s' has a '.' component, which the local store "
-                       "cannot hold as a file name", name);
+            return "has a '.' component, which the local store cannot hold as a file name";
     }
+    return NULL;
+}
+
+static int ref_check(const char *name)
+{
+    const char *why = ref_problem(name);
+    FAIL_IF(why, CAIRN_EINVAL, "ref name '%.255s' %s", name, why);
     return CAIRN_OK;
 }
 
@@ -336,7 +344,7 @@ int local_ref_list(cairn_store *st, const char *prefix,
     if (rc == CAIRN_OK && names.n) qsort(names.v, names.n, sizeof *names.v, name_cmp);
     cairn_buf val = CAIRN_BUF_INIT;
     for (size_t i = 0; rc == CAIRN_OK && i < names.n; i++) {
-        if (ref_check(names.v[i]) != CAIRN_OK) continue; /* not a file cairn wrote */
+        if (ref_problem(names.v[i])) continue; /* not a file cairn wrote */
         rc = ref_read(ls, names.v[i], &val, NULL);
         if (rc == CAIRN_ENOTFOUND) { /* deleted while we walked */
             rc = CAIRN_OK;
@@ -347,6 +355,5 @@ int local_ref_list(cairn_store *st, const char *prefix,
     for (size_t i = 0; i < names.n; i++) free(names.v[i]);
     free(names.v);
     cairn_buf_dispose(&val);
-    if (rc == CAIRN_OK) cairn_error_clear(); /* ref_check of stray files may have set one */
     return rc;
 }

@@ -16,9 +16,12 @@ int store_mem_open(cairn_store **out);
 int store_local_open(cairn_store **out, const char *path, unsigned flags,
                      unsigned lock_timeout_ms);
 
-/** The directory of a local store, or NULL when st is another kind of store.
- *  (Going: the layers above reach the repository's files through the store's file namespace.) */
-const char *store_local_dir(const cairn_store *st);
+/** A store of files only (the file_* methods; no chunks, no refs) at location, today a
+ *  directory (dirfiles.c): for the write-ahead log of a store that has no file namespace (the
+ *  wal_dir open option).
+ *  flags: CAIRN_OPEN_CREATE (make root, with its parents, when missing), CAIRN_OPEN_READONLY.
+ *  @return CAIRN_OK; CAIRN_ENOTFOUND; CAIRN_EINVAL (not a directory); CAIRN_EIO; ENOMEM. */
+int store_files_open(cairn_store **out, const char *location, unsigned flags);
 
 /** Test hook: the size in bytes past which a local store seals its current pack and starts the
  *  next (default 128 MiB; 0 restores the default). Ignored for other stores. */

@@ -16,19 +16,19 @@
  * Failures while writing: the group's writers get the error and nothing of the group becomes
  * visible; the segment is cut back to where the group began (and fsynced) so later groups can
  * follow; if even that fails the log refuses writes until reopened.
+ *
+ * Files are the store's (its file_* methods): a segment is read through file_map when the store
+ * has it, else read whole into memory. The active segment's handle is used without the mutex
+ * by the leader (writes, syncs) and by the syncer (zeros ahead, relaxed syncs); `busy` counts
+ * the syncer's uses, and sealing waits for them to end before it closes the handle.
  */
-#include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "base/hash.h"
 #include "wal/wal.h"
@@ -49,83 +49,40 @@
 #define ZERO_CHUNK (256u << 10)       /* the syncer writes zeros ahead of the log this much at once */
 #define ZERO_AHEAD (1u << 20)        /* ... to keep this much of the segment written ahead */
 
-/* ---- fault injection (tests) ---- */
+/* ---- file helpers: the store's methods, with messages that say it is the log ---- */
 
-static atomic_int fault_op;
-static atomic_long fault_countdown;
-static atomic_int fault_errno;
+typedef cairn_store_file sfile;
 
-void wal_fault(int op, long nth, int err)
+static int data_sync(cairn_store *st, sfile *f, const char *name)
 {
-    atomic_store(&fault_errno, err);
-    atomic_store(&fault_countdown, nth);
-    atomic_store(&fault_op, nth > 0 ? op : 0);
+    int rc = st->file_sync(st, f, CAIRN_FILE_SYNC_DATA);
+    return rc < 0 ? cairn_error_prefix(rc, "write-ahead log %s: fsync failed", name) : CAIRN_OK;
 }
 
-static bool fault_hit(int op)
+static int write_at(cairn_store *st, sfile *f, const void *buf, size_t len, uint64_t off,
+                    const char *name)
 {
-    if (atomic_load(&fault_op) != op) return false;
-    if (atomic_fetch_sub(&fault_countdown, 1) != 1) return false;
-    atomic_store(&fault_op, 0);
-    errno = atomic_load(&fault_errno);
-    return true;
+    int rc = st->file_write(st, f, buf, len, off);
+    return rc < 0 ? cairn_error_prefix(rc, "write-ahead log %s: writing %zu bytes at %" PRIu64,
+                                       name, len, off)
+                  : CAIRN_OK;
 }
 
-/* ---- file helpers ---- */
-
-static int sync_dir(const char *dir)
+/* Preallocates f up to size bytes (file_reserve). A store without file_reserve (memory) has
+ * nothing to gain from it: its segments grow as they are written, and end at their end of file
+ * instead of at zeros. */
+static int reserve(cairn_store *st, sfile *f, uint64_t size, const char *name)
 {
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0) return cairn_error_errno(errno, "opening directory %s", dir);
-    int rc = fsync(fd) == 0 ? CAIRN_OK : cairn_error_errno(errno, "syncing directory %s", dir);
-    close(fd);
-    return rc;
+    int rc = st->file_reserve ? st->file_reserve(st, f, size) : CAIRN_OK;
+    return rc < 0 ? cairn_error_prefix(rc, "write-ahead log: no room for a %" PRIu64 " byte "
+                                           "segment %s", size, name)
+                  : CAIRN_OK;
 }
 
-static int mkdirs(const char *path)
+/* dir/leaf, or leaf when dir is the top (""). Caller frees. */
+static char *join(const char *dir, const char *leaf)
 {
-    char *p = cairn_strdup(path);
-    FAIL_IF(!p, CAIRN_ENOMEM, "out of memory");
-    int rc = CAIRN_OK;
-    for (char *s = p + 1; rc == CAIRN_OK; s++) {
-        if (*s != '/' && *s != '\0') continue;
-        char c = *s;
-        *s = '\0';
-        if (mkdir(p, 0755) != 0 && errno != EEXIST) rc = cairn_error_errno(errno, "creating %s", p);
-        *s = c;
-        if (!c) break;
-    }
-    free(p);
-    return rc;
-}
-
-static int data_sync(int fd, const char *path)
-{
-    if (fault_hit(WAL_FAULT_FSYNC) || fdatasync(fd) != 0)
-        return cairn_error_errno(errno, "write-ahead log %s: fsync failed", path);
-    return CAIRN_OK;
-}
-
-static int write_at(int fd, const void *buf, size_t len, uint64_t off, const char *path)
-{
-    const uint8_t *p = buf;
-    while (len > 0) {
-        ssize_t n;
-        if (fault_hit(WAL_FAULT_WRITE)) n = -1;
-        else if (fault_hit(WAL_FAULT_SHORT)) {
-            n = pwrite(fd, p, len / 2, (off_t)off); /* a short write, then the device fails */
-            if (n >= 0) errno = ENOSPC, n = -1;
-        } else n = pwrite(fd, p, len, (off_t)off);
-        if (n < 0) {
-            if (errno == EINTR) continue;
-            return cairn_error_errno(errno, "write-ahead log %s: writing %zu bytes at %" PRIu64,
-                                     path, len, off);
-        }
-        p += n;
-        len -= (size_t)n;
-        off += (uint64_t)n;
-    }
-    return CAIRN_OK;
+    return *dir ? cairn_sprintf("%s/%s", dir, leaf) : cairn_strdup(leaf);
 }
 
 /* ---- the log ---- */
@@ -133,7 +90,7 @@ static int write_at(int fd, const void *buf, size_t len, uint64_t off, const cha
 typedef struct sealed {
     uint64_t first, last;    /* seq range (last < first: no records) */
     uint64_t used;           /* bytes used */
-    char *path;
+    char *path;              /* its name in the store */
 } sealed;
 
 typedef struct waiter {
@@ -149,18 +106,21 @@ typedef struct waiter {
     uint64_t seq;
     int64_t time;
     int rc;
+    char *msg;               /* a member of a group that failed: the leader's message (owned) */
     bool done;
     pthread_cond_t cv;
 } waiter;
 
 struct wal {
     wal_options o;
-    char *dir, *oplog;
+    cairn_store *st;         /* o.store */
+    char *dir, *oplog;       /* names in the store */
     pthread_mutex_t mu;
     waiter *head, *tail;
-    /* the active segment (writer) */
-    int fd;
+    /* the active segment (writer): its handle, its name */
+    sfile *fd;
     char *path;
+    unsigned busy;           /* the syncer is using fd without mu (see the top) */
     uint64_t seg_first, off, synced_off, seg_size;
     uint64_t next_seq, last_seq, synced_seq, seg_last;
     bool poisoned;
@@ -199,7 +159,9 @@ struct wal {
 
 static char *seg_path(const char *dir, uint64_t first)
 {
-    return cairn_sprintf("%s/%016" PRIx64 ".wal", dir, first);
+    char leaf[32];
+    snprintf(leaf, sizeof leaf, "%016" PRIx64 ".wal", first);
+    return join(dir, leaf);
 }
 
 static int seal_push(wal *w, uint64_t first, uint64_t last, uint64_t used, char *path)
@@ -217,25 +179,30 @@ static int seal_push(wal *w, uint64_t first, uint64_t last, uint64_t used, char 
 /* Creates the active segment whose first record will be `first`. */
 static int segment_create(wal *w, uint64_t first)
 {
+    cairn_store *st = w->st;
     char *path = seg_path(w->dir, first);
     FAIL_IF(!path, CAIRN_ENOMEM, "out of memory");
-    int fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    int rc = fd < 0 ? cairn_error_errno(errno, "creating write-ahead log segment %s", path) : CAIRN_OK;
+    sfile *fd = NULL;
+    int rc = st->file_open(st, &fd, path, CAIRN_FILE_WRITE | CAIRN_FILE_CREATE | CAIRN_FILE_TRUNC);
+    if (rc < 0) rc = cairn_error_prefix(rc, "creating write-ahead log segment %s", path);
     uint8_t hdr[SEG_HEADER] = { 0 };
     memcpy(hdr, SEG_MAGIC, 8);
     store_le32(hdr + 8, SEG_VERSION);
     store_le64(hdr + 16, first);
-    if (rc == CAIRN_OK) {
-        int e = fault_hit(WAL_FAULT_ALLOC) ? errno : posix_fallocate(fd, 0, (off_t)w->seg_size);
-        if (e) rc = cairn_error_errno(e, "write-ahead log: no room for a %" PRIu64 " byte segment "
-                                         "%s", w->seg_size, path);
-    }
-    if (rc == CAIRN_OK) rc = write_at(fd, hdr, sizeof hdr, 0, path);
-    if (rc == CAIRN_OK && fsync(fd) != 0) rc = cairn_error_errno(errno, "syncing %s", path);
-    if (rc == CAIRN_OK) rc = sync_dir(w->dir);
+    if (rc == CAIRN_OK) rc = reserve(st, fd, w->seg_size, path);
+    if (rc == CAIRN_OK) rc = write_at(st, fd, hdr, sizeof hdr, 0, path);
+    if (rc == CAIRN_OK && (rc = st->file_sync(st, fd, CAIRN_FILE_SYNC_ALL)) < 0)
+        rc = cairn_error_prefix(rc, "write-ahead log segment %s", path);
+    if (rc == CAIRN_OK && (rc = st->file_sync_dir(st, w->dir)) < 0)
+        rc = cairn_error_prefix(rc, "write-ahead log segment %s", path);
     if (rc < 0) {
-        if (fd >= 0) close(fd);
-        unlink(path);
+        if (fd) {
+            char msg[512];
+            snprintf(msg, sizeof msg, "%s", cairn_error_last()->message);
+            st->file_close(st, fd);
+            /* a failure here leaves an empty segment: open drops it */
+            if (st->file_remove(st, path) < 0) cairn_error_set(rc, "%s", msg);
+        }
         free(path);
         return rc;
     }
@@ -251,12 +218,13 @@ static int segment_create(wal *w, uint64_t first)
 /* Seals the active segment: fsync, then remember it. */
 static int segment_seal(wal *w)
 {
-    if (w->fd < 0) return CAIRN_OK;
-    TRY(data_sync(w->fd, w->path));
+    if (!w->fd) return CAIRN_OK;
+    while (w->busy) pthread_cond_wait(&w->zero_cv, &w->mu);
+    TRY(data_sync(w->st, w->fd, w->path));
     w->synced_off = w->off;
     w->synced_seq = w->last_seq;
-    close(w->fd);
-    w->fd = -1;
+    w->st->file_close(w->st, w->fd);
+    w->fd = NULL;
     int rc = seal_push(w, w->seg_first, w->seg_last, w->off, w->path);
     w->path = NULL;
     return rc;
@@ -355,23 +323,55 @@ typedef struct scan_result {
     bool torn;               /* a bad tail was found at end */
 } scan_result;
 
-/* Scans one segment file. */
-static int scan_segment(const char *path, uint64_t first, bool last_segment, uint64_t applied,
-                        uint64_t expect, wal_fn fn, void *ctx, scan_result *out)
+/* A whole segment in memory: mapped by the store, or read into a buffer. */
+typedef struct segview {
+    const uint8_t *base;
+    size_t size;
+    size_t alloc;            /* bytes allocated when read (not mapped) */
+    bool mapped;
+} segview;
+
+static int seg_load(cairn_store *st, const char *path, segview *v)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    FAIL_IF(fd < 0, cairn_errno_code(errno), "opening write-ahead log segment %s: %s", path,
-            strerror(errno));
-    struct stat sb;
-    int rc = fstat(fd, &sb) == 0 ? CAIRN_OK : cairn_error_errno(errno, "reading %s", path);
-    size_t size = rc == CAIRN_OK ? (size_t)sb.st_size : 0;
-    const uint8_t *base = NULL;
-    if (rc == CAIRN_OK && size > 0) {
-        void *m = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
-        if (m == MAP_FAILED) rc = cairn_error_errno(errno, "reading %s", path);
-        else base = m;
+    memset(v, 0, sizeof *v);
+    sfile *f = NULL;
+    int rc = st->file_open(st, &f, path, 0);
+    if (rc < 0) return cairn_error_prefix(rc, "opening write-ahead log segment %s", path);
+    uint64_t size = 0;
+    rc = st->file_size(st, f, &size);
+    if (rc == CAIRN_OK && size > SIZE_MAX / 2) rc = CORRUPT("write-ahead log segment %s is too big", path);
+    v->size = (size_t)size;
+    if (rc == CAIRN_OK && size > 0 && st->file_map) {
+        rc = st->file_map(st, f, v->size, &v->base);
+        v->mapped = rc == CAIRN_OK;
+    } else if (rc == CAIRN_OK && size > 0) {
+        uint8_t *b = cairn_big_alloc(v->size);
+        v->alloc = v->size;
+        size_t n = 0;
+        rc = b ? st->file_read(st, f, b, v->size, 0, &n) : ERR(CAIRN_ENOMEM, "out of memory");
+        if (rc == CAIRN_OK) v->size = n;
+        v->base = b;
     }
-    close(fd);
+    st->file_close(st, f);
+    return rc < 0 ? cairn_error_prefix(rc, "reading write-ahead log segment %s", path) : CAIRN_OK;
+}
+
+static void seg_unload(cairn_store *st, segview *v)
+{
+    if (!v->base) return;
+    if (v->mapped) st->file_unmap(st, v->base, v->size);
+    else cairn_big_free((void *)v->base, v->alloc);
+    v->base = NULL;
+}
+
+/* Scans one segment file. */
+static int scan_segment(cairn_store *st, const char *path, uint64_t first, bool last_segment,
+                        uint64_t applied, uint64_t expect, wal_fn fn, void *ctx, scan_result *out)
+{
+    segview v;
+    int rc = seg_load(st, path, &v);
+    size_t size = v.size;
+    const uint8_t *base = v.base;
     out->last_seq = first - 1;
     out->end = SEG_HEADER;
     out->torn = false;
@@ -402,7 +402,7 @@ static int scan_segment(const char *path, uint64_t first, bool last_segment, uin
         off += n;
         out->end = off;
     }
-    if (base) munmap((void *)base, size);
+    seg_unload(st, &v);
     return rc;
 }
 
@@ -417,45 +417,47 @@ static int cmp_u64(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-static int list_segments(const char *dir, seglist *out)
+typedef struct seglist_fill {
+    seglist *out;
+    size_t cap;
+} seglist_fill;
+
+static int seg_listed(const char *name, uint64_t size, void *payload)
+{
+    seglist_fill *f = payload;
+    uint64_t v;
+    char tail[8];
+    if (strlen(name) != 20 || sscanf(name, "%16" SCNx64 "%4s", &v, tail) != 2 ||
+        strcmp(tail, ".wal") != 0)
+        return CAIRN_OK;
+    TRY(cairn_array_room(&f->out->first, &f->cap, f->out->n, sizeof *f->out->first, 16));
+    f->out->first[f->out->n++] = v;
+    return CAIRN_OK;
+}
+
+static int list_segments(cairn_store *st, const char *dir, seglist *out)
 {
     out->first = NULL;
     out->n = 0;
-    DIR *d = opendir(dir);
-    if (!d) return errno == ENOENT ? CAIRN_OK : cairn_error_errno(errno, "reading %s", dir);
-    struct dirent *de;
-    size_t cap = 0;
-    int rc = CAIRN_OK;
-    while (rc == CAIRN_OK && (de = readdir(d))) {
-        uint64_t v;
-        char tail[8];
-        if (strlen(de->d_name) != 20 || sscanf(de->d_name, "%16" SCNx64 "%4s", &v, tail) != 2 ||
-            strcmp(tail, ".wal") != 0)
-            continue;
-        if (out->n == cap) {
-            cap = cap ? cap * 2 : 16;
-            uint64_t *nf = cairn_realloc(out->first, cap * sizeof *nf);
-            if (!nf) rc = ERR(CAIRN_ENOMEM, "out of memory");
-            else out->first = nf;
-        }
-        if (rc == CAIRN_OK) out->first[out->n++] = v;
-    }
-    closedir(d);
-    if (rc == CAIRN_OK && out->n) qsort(out->first, out->n, sizeof *out->first, cmp_u64);
-    return rc;
+    seglist_fill f = { out, 0 };
+    int rc = st->file_list(st, dir, seg_listed, &f);
+    if (rc < 0) return cairn_error_prefix(rc, "listing write-ahead log segments in %s", dir);
+    if (out->n) qsort(out->first, out->n, sizeof *out->first, cmp_u64);
+    return CAIRN_OK;
 }
 
 /* Cuts a torn tail at end: zero from there on (keeping the preallocation) and fsync. */
-static int cut_tail(const char *path, uint64_t end, uint64_t seg_size)
+static int cut_tail(cairn_store *st, const char *path, uint64_t end, uint64_t seg_size)
 {
-    int fd = open(path, O_RDWR | O_CLOEXEC);
-    FAIL_IF(fd < 0, cairn_errno_code(errno), "opening %s to repair it: %s", path, strerror(errno));
-    int rc = CAIRN_OK;
-    if (ftruncate(fd, (off_t)end) != 0 || posix_fallocate(fd, 0, (off_t)MAX(seg_size, end)) != 0 ||
-        fsync(fd) != 0)
-        rc = cairn_error_errno(errno, "repairing the torn tail of %s", path);
-    close(fd);
-    return rc;
+    sfile *f = NULL;
+    int rc = st->file_open(st, &f, path, CAIRN_FILE_WRITE);
+    if (rc == CAIRN_OK) rc = st->file_resize(st, f, end);
+    if (rc == CAIRN_OK) rc = reserve(st, f, MAX(seg_size, end), path);
+    if (rc == CAIRN_OK) rc = st->file_sync(st, f, CAIRN_FILE_SYNC_ALL);
+    st->file_close(st, f);
+    return rc < 0 ? cairn_error_prefix(rc, "repairing the torn tail of write-ahead log segment %s",
+                                       path)
+                  : CAIRN_OK;
 }
 
 static void *syncer_main(void *arg);
@@ -466,7 +468,7 @@ int wal_open(wal **out, const wal_options *o, uint64_t applied, wal_fn fn, void 
     wal *w = cairn_calloc(1, sizeof *w);
     FAIL_IF(!w, CAIRN_ENOMEM, "out of memory opening the write-ahead log");
     w->o = *o;
-    w->fd = -1;
+    w->st = o->store;
     w->seg_size = o->segment_bytes ? o->segment_bytes : SEGMENT_DEFAULT;
     pthread_mutex_init(&w->mu, NULL);
     pthread_cond_init(&w->stop_cv, NULL);
@@ -478,13 +480,16 @@ int wal_open(wal **out, const wal_options *o, uint64_t applied, wal_fn fn, void 
     w->next_seq = applied + 1;
     w->last_seq = w->synced_seq = applied;
     int rc = CAIRN_OK;
-    if (o->dir) {
-        w->dir = cairn_strdup(o->dir);
-        w->oplog = cairn_sprintf("%s/oplog", o->dir);
+    if (o->store && !(o->store->version >= 3 && (o->store->caps & CAIRN_STORE_CAP_FILES)))
+        rc = ERR(CAIRN_EUNSUPPORTED, "the %s store %s has no file namespace for a write-ahead log",
+                 o->store->kind, o->store->location);
+    if (rc == CAIRN_OK && o->store) {
+        cairn_store *st = o->store;
+        w->dir = cairn_strdup(o->dir ? o->dir : "");
+        w->oplog = join(w->dir ? w->dir : "", "oplog");
         if (!w->dir || !w->oplog) rc = ERR(CAIRN_ENOMEM, "out of memory");
-        if (rc == CAIRN_OK && !o->readonly) rc = mkdirs(w->oplog);
         seglist segs = { NULL, 0 };
-        if (rc == CAIRN_OK) rc = list_segments(w->dir, &segs);
+        if (rc == CAIRN_OK) rc = list_segments(st, w->dir, &segs);
         uint64_t expect = 0, last = applied;
         scan_result sr = { 0, 0, false };
         for (size_t i = 0; rc == CAIRN_OK && i < segs.n; i++) {
@@ -498,7 +503,8 @@ int wal_open(wal **out, const wal_options *o, uint64_t applied, wal_fn fn, void 
                              "only records up to %" PRIu64 ": records are missing",
                              w->dir, segs.first[0], applied);
             if (rc == CAIRN_OK)
-                rc = scan_segment(path, segs.first[i], i + 1 == segs.n, applied, expect, fn, ctx, &sr);
+                rc = scan_segment(st, path, segs.first[i], i + 1 == segs.n, applied, expect, fn,
+                                  ctx, &sr);
             if (rc == CAIRN_OK) {
                 if (sr.last_seq >= segs.first[i]) last = MAX(last, sr.last_seq);
                 expect = sr.last_seq + 1 > segs.first[i] ? sr.last_seq + 1 : segs.first[i];
@@ -508,18 +514,19 @@ int wal_open(wal **out, const wal_options *o, uint64_t applied, wal_fn fn, void 
                 if (sr.torn && !o->readonly && sr.end > 0) {
                     cairn_diag(CAIRN_LOG_WARN, "write-ahead log %s: cut a torn tail at offset %" PRIu64
                                " (writes a crash interrupted; none was acknowledged)", path, sr.end);
-                    rc = cut_tail(path, sr.end, w->seg_size);
+                    rc = cut_tail(st, path, sr.end, w->seg_size);
                 }
                 if (rc == CAIRN_OK && !o->readonly && sr.end > 0) {
-                    w->fd = open(path, O_RDWR | O_CLOEXEC);
-                    if (w->fd < 0) rc = cairn_error_errno(errno, "opening %s", path);
+                    rc = st->file_open(st, &w->fd, path, CAIRN_FILE_WRITE);
+                    if (rc < 0) rc = cairn_error_prefix(rc, "write-ahead log");
                     w->path = path;
                     path = NULL;
                     w->seg_first = segs.first[i];
                     w->off = w->synced_off = w->zeroed = w->write_end = sr.end;
                     w->seg_last = sr.last_seq;
                 } else if (rc == CAIRN_OK && sr.end == 0 && !o->readonly) {
-                    unlink(path); /* an empty segment a crash left half-made */
+                    st->file_remove(st, path); /* an empty segment a crash left half-made */
+                    cairn_error_clear();
                 }
                 free(path);
             } else {
@@ -529,7 +536,7 @@ int wal_open(wal **out, const wal_options *o, uint64_t applied, wal_fn fn, void 
         free(segs.first);
         w->last_seq = w->synced_seq = last;
         w->next_seq = last + 1;
-        if (rc == CAIRN_OK && !o->readonly && w->fd < 0) rc = segment_create(w, w->next_seq);
+        if (rc == CAIRN_OK && !o->readonly && !w->fd) rc = segment_create(w, w->next_seq);
         if (rc == CAIRN_OK && !o->readonly) { /* also for relaxed calls on a durable log */
             w->syncer_on = pthread_create(&w->syncer, NULL, syncer_main, w) == 0;
             if (!w->syncer_on) rc = ERR(CAIRN_EIO, "could not start the write-ahead log syncer");
@@ -552,11 +559,10 @@ void wal_close(wal *w)
     pthread_cond_broadcast(&w->stop_cv);
     pthread_mutex_unlock(&w->mu);
     if (w->syncer_on) pthread_join(w->syncer, NULL);
-    if (w->fd >= 0) {
-        if (w->synced_off < w->off && fdatasync(w->fd) != 0)
-            cairn_diag(CAIRN_LOG_ERROR, "write-ahead log %s: fsync on close failed: %s", w->path,
-                       strerror(errno));
-        close(w->fd);
+    if (w->fd) {
+        if (w->synced_off < w->off && data_sync(w->st, w->fd, w->path) < 0)
+            cairn_diag(CAIRN_LOG_ERROR, "%s (on close)", cairn_error_last()->message);
+        w->st->file_close(w->st, w->fd);
     }
     for (size_t i = 0; i < w->nsealed; i++) free(w->sealed[i].path);
     free(w->sealed);
@@ -579,7 +585,8 @@ void wal_close(wal *w)
  * less than `ahead` bytes past the log are written yet. */
 static bool zeros_wanted(const wal *w, uint64_t ahead)
 {
-    return w->zero_on && !w->zeroing && w->fd >= 0 && w->write_end >= SEG_HEADER + ZERO_MIN &&
+    return w->zero_on && !w->zeroing && w->fd && w->st->file_reserve &&
+           w->write_end >= SEG_HEADER + ZERO_MIN &&
            w->zeroed < w->seg_size && w->zeroed < w->write_end + ahead;
 }
 
@@ -588,20 +595,15 @@ static bool zeros_wanted(const wal *w, uint64_t ahead)
  * writes zeros where the group goes (only when the log outruns it). */
 static int make_room(wal *w, size_t size, uint64_t first_seq)
 {
-    if (!w->dir) return CAIRN_OK;
+    if (!w->st) return CAIRN_OK;
     for (;;) {
-        if (w->fd < 0) TRY(segment_create(w, first_seq)); /* an earlier roll failed half-way */
+        if (!w->fd) TRY(segment_create(w, first_seq)); /* an earlier roll failed half-way */
         if ((w->roll_pending || w->off + size > w->seg_size) && w->off > SEG_HEADER) {
             w->roll_pending = false;
             TRY(segment_seal(w));
             TRY(segment_create(w, first_seq));
         }
-        if (w->off + size > w->seg_size) {
-            int e = posix_fallocate(w->fd, 0, (off_t)(w->off + size));
-            if (e)
-                return cairn_error_errno(e, "write-ahead log %s: no room for %zu bytes", w->path,
-                                         size);
-        }
+        if (w->off + size > w->seg_size) TRY(reserve(w->st, w->fd, w->off + size, w->path));
         if (!w->zeroing || w->off + size <= w->zero_from) break;
         pthread_cond_wait(&w->zero_cv, &w->mu);
     }
@@ -627,17 +629,17 @@ static void zero_ahead(wal *w)
         return;
     }
     uint64_t n = MIN((uint64_t)ZERO_CHUNK, w->seg_size - from), first = w->seg_first;
-    int fd = dup(w->fd);
-    if (fd < 0) {
-        w->zeroed = w->seg_size; /* not for this segment, then */
-        return;
-    }
+    cairn_store *st = w->st;
+    sfile *fd = w->fd;
     w->zeroing = true;
     w->zero_from = from;
+    w->busy++;
     pthread_mutex_unlock(&w->mu);
-    bool ok = pwrite(fd, zeros, n, (off_t)from) == (ssize_t)n && fdatasync(fd) == 0;
-    close(fd);
+    bool ok = st->file_write(st, fd, zeros, n, from) == CAIRN_OK &&
+              st->file_sync(st, fd, CAIRN_FILE_SYNC_DATA) == CAIRN_OK;
+    if (!ok) cairn_error_clear(); /* only an optimisation failed */
     pthread_mutex_lock(&w->mu);
+    w->busy--;
     w->zeroing = false;
     if (w->seg_first == first) w->zeroed = ok ? from + n : w->seg_size;
     pthread_cond_broadcast(&w->zero_cv);
@@ -647,15 +649,18 @@ static void zero_ahead(wal *w)
  * follows stays valid. Failing that, the log is poisoned until reopened. */
 static void undo_group(wal *w)
 {
-    if (!w->dir || w->fd < 0) return;
+    if (!w->st || !w->fd) return;
     w->zeroed = MIN(w->zeroed, w->off); /* the cut blocks are unwritten again */
     w->write_end = w->off;
-    bool ok = ftruncate(w->fd, (off_t)w->off) == 0 &&
-              posix_fallocate(w->fd, 0, (off_t)w->seg_size) == 0 && fdatasync(w->fd) == 0;
+    cairn_store *st = w->st;
+    bool ok = st->file_resize(st, w->fd, w->off) == CAIRN_OK &&
+              reserve(st, w->fd, w->seg_size, w->path) == CAIRN_OK &&
+              st->file_sync(st, w->fd, CAIRN_FILE_SYNC_DATA) == CAIRN_OK;
     if (!ok) {
         w->poisoned = true;
         cairn_diag(CAIRN_LOG_ERROR, "write-ahead log %s: could not undo a failed write (%s); "
-                   "refusing writes until the repository is reopened", w->path, strerror(errno));
+                   "refusing writes until the repository is reopened", w->path,
+                   cairn_error_last()->message);
     }
 }
 
@@ -726,8 +731,8 @@ static int lead(wal *w, waiter *me, size_t count, bool sync, uint64_t first, siz
     pthread_mutex_unlock(&w->mu);
     if (rc == CAIRN_OK) rc = build_group(g, me, count, synced_off);
     double t0 = clock_now();
-    if (rc == CAIRN_OK && w->dir) rc = write_at(w->fd, g->data, g->len, w->off, w->path);
-    if (rc == CAIRN_OK && sync && w->dir) rc = data_sync(w->fd, w->path);
+    if (rc == CAIRN_OK && w->st) rc = write_at(w->st, w->fd, g->data, g->len, w->off, w->path);
+    if (rc == CAIRN_OK && sync && w->st) rc = data_sync(w->st, w->fd, w->path);
     double took = clock_now() - t0;
     int arc = CAIRN_OK;
     if (helped) {
@@ -785,7 +790,7 @@ int wal_append(wal *w, uint8_t type, const void *payload, size_t len, bool durab
         pthread_cond_destroy(&me.cv);
         return ERR(CAIRN_EIO, "the write-ahead log %s failed earlier and refuses writes; close "
                               "and reopen the repository",
-                   w->dir ? w->dir : "(memory)");
+                   w->st ? w->dir : "(memory)");
     }
     if (w->tail) w->tail->next = &me;
     else w->head = &me;
@@ -822,6 +827,8 @@ int wal_append(wal *w, uint8_t type, const void *payload, size_t len, bool durab
         for (size_t i = 0; i < count; i++) {
             waiter *next = i + 1 < count ? x->next : NULL;
             x->rc = rc;
+            /* the message is this thread's: each member gets a copy to raise in its own */
+            if (rc < 0 && x != &me) x->msg = cairn_strdup(cairn_error_last()->message);
             x->done = true;
             if (x != &me) pthread_cond_signal(&x->cv);
             x = next;
@@ -831,6 +838,13 @@ int wal_append(wal *w, uint8_t type, const void *payload, size_t len, bool durab
     pthread_mutex_unlock(&w->mu);
     pthread_cond_destroy(&me.cv);
     if (me.rc == CAIRN_OK && out_seq) *out_seq = me.seq;
+    if (me.rc < 0 && me.msg) {
+        cairn_error_set(me.rc, "%s", me.msg);
+        free(me.msg);
+    } else if (me.rc < 0 && !cairn_error_last()->message[0]) {
+        cairn_error_set(me.rc, "the write-ahead log group holding this record failed (%s)",
+                        cairn_strerror(me.rc));
+    }
     return me.rc;
 }
 
@@ -866,25 +880,23 @@ static void *syncer_main(void *arg)
         ts.tv_sec += (time_t)(ns / 1000000000);
         ts.tv_nsec = (long)(ns % 1000000000);
         if (pthread_cond_timedwait(&w->stop_cv, &w->mu, &ts) == 0) continue; /* woken */
-        if (w->stop || w->fd < 0 || w->synced_off >= w->off) continue;
-        /* relaxed appends: fsync a duplicate without the lock, so appends go on meanwhile; a
-         * roll may seal the segment in between (it syncs it itself): then the result is
-         * dropped */
+        if (w->stop || !w->fd || w->synced_off >= w->off) continue;
+        /* relaxed appends: fsync without the lock, so appends go on meanwhile (a roll waits
+         * for it before it seals the segment) */
         uint64_t off = w->off, seq = w->last_seq, first = w->seg_first;
-        int fd = dup(w->fd);
-        char *path = cairn_strdup(w->path);
+        sfile *fd = w->fd;
+        const char *path = w->path;
+        w->busy++;
         pthread_mutex_unlock(&w->mu);
-        int rc = fd >= 0 && path ? data_sync(fd, path)
-                                 : ERR(CAIRN_EIO, "write-ahead log syncer: no descriptor");
-        if (fd >= 0) close(fd);
+        int rc = data_sync(w->st, fd, path);
+        if (rc < 0) cairn_diag(CAIRN_LOG_ERROR, "%s", cairn_error_last()->message);
         pthread_mutex_lock(&w->mu);
-        if (rc == CAIRN_OK && w->seg_first == first && w->fd >= 0 && off > w->synced_off) {
+        w->busy--;
+        pthread_cond_broadcast(&w->zero_cv);
+        if (rc == CAIRN_OK && w->seg_first == first && w->fd && off > w->synced_off) {
             w->synced_off = off;
             w->synced_seq = seq;
-        } else if (rc < 0) {
-            cairn_diag(CAIRN_LOG_ERROR, "%s", cairn_error_last()->message);
         }
-        free(path);
     }
     pthread_mutex_unlock(&w->mu);
     return NULL;
@@ -894,8 +906,8 @@ int wal_sync(wal *w)
 {
     pthread_mutex_lock(&w->mu);
     int rc = CAIRN_OK;
-    if (w->fd >= 0 && w->synced_off < w->off) {
-        rc = data_sync(w->fd, w->path);
+    if (w->fd && w->synced_off < w->off) {
+        rc = data_sync(w->st, w->fd, w->path);
         if (rc == CAIRN_OK) {
             w->synced_off = w->off;
             w->synced_seq = w->last_seq;
@@ -915,7 +927,7 @@ int wal_roll(wal *w, uint64_t *out_last)
     }
     int rc = CAIRN_OK;
     *out_last = w->last_seq;
-    if (w->dir && !w->o.readonly && w->off > SEG_HEADER) {
+    if (w->st && !w->o.readonly && w->off > SEG_HEADER) {
         rc = segment_seal(w);
         if (rc == CAIRN_OK) rc = segment_create(w, w->next_seq);
     }
@@ -938,18 +950,48 @@ void wal_exclusive(wal *w, void (*fn)(void *ctx), void *ctx)
     pthread_mutex_unlock(&w->apply_mu);
 }
 
-/* Whether the oplog segment at path may go: older than the age limit (none: any age). */
-static bool old_enough(const char *path, unsigned retain_seconds)
+/* The time of the first record of segment `path`, or 0 when it has none or cannot be read. */
+static int64_t first_record_time(cairn_store *st, const char *path)
 {
-    if (!retain_seconds) return true;
-    struct stat st;
-    if (stat(path, &st) != 0) return true;
-    return (int64_t)time(NULL) - (int64_t)st.st_mtime > (int64_t)retain_seconds;
+    uint8_t b[SEG_HEADER + GROUP_HEADER + REC_HEADER];
+    size_t n = 0;
+    sfile *f = NULL;
+    int rc = st->file_open(st, &f, path, 0);
+    if (rc == CAIRN_OK) rc = st->file_read(st, f, b, sizeof b, 0, &n);
+    st->file_close(st, f);
+    cairn_error_clear();
+    if (rc < 0 || n < sizeof b || load_le32(b + SEG_HEADER) != GROUP_MAGIC) return 0;
+    return (int64_t)load_le64(b + SEG_HEADER + GROUP_HEADER + 12);
+}
+
+/* Whether oplog segment i (of old, in order) may go: older than the age limit (none: any age).
+ * A segment's age is that of its last record, which is no younger than the first record of
+ * the segment after it (the store keeps no file times). Unknown ages count as old, as before. */
+static bool old_enough(wal *w, const seglist *old, size_t i)
+{
+    if (!w->o.retain_seconds) return true;
+    if (i + 1 >= old->n) return false; /* the newest: retired just now */
+    char *next = seg_path(w->oplog, old->first[i + 1]);
+    int64_t t = next ? first_record_time(w->st, next) : 0;
+    free(next);
+    if (t == 0) return true;
+    return clock_wall_ns() - t > (int64_t)w->o.retain_seconds * 1000000000;
+}
+
+/* Cuts a sealed segment to its used bytes (the preallocated rest is not history). */
+static int trim_sealed(cairn_store *st, const sealed *s)
+{
+    sfile *f = NULL;
+    int rc = st->file_open(st, &f, s->path, CAIRN_FILE_WRITE);
+    if (rc == CAIRN_OK) rc = st->file_resize(st, f, s->used);
+    st->file_close(st, f);
+    return rc;
 }
 
 int wal_retire(wal *w, uint64_t through)
 {
-    if (!w->dir || w->o.readonly) return CAIRN_OK;
+    if (!w->st || w->o.readonly) return CAIRN_OK;
+    cairn_store *st = w->st;
     pthread_mutex_lock(&w->mu);
     int rc = CAIRN_OK;
     size_t keep = 0, moved = 0;
@@ -959,10 +1001,11 @@ int wal_retire(wal *w, uint64_t through)
             w->sealed[keep++] = *s;
             continue;
         }
-        char *dst = cairn_sprintf("%s/%016" PRIx64 ".wal", w->oplog, s->first);
+        char *dst = seg_path(w->oplog, s->first);
         if (!dst) rc = ERR(CAIRN_ENOMEM, "out of memory");
-        if (rc == CAIRN_OK && (truncate(s->path, (off_t)s->used) != 0 || rename(s->path, dst) != 0))
-            rc = cairn_error_errno(errno, "retiring write-ahead log segment %s", s->path);
+        if (rc == CAIRN_OK) rc = trim_sealed(st, s);
+        if (rc == CAIRN_OK) rc = st->file_rename(st, s->path, dst, true);
+        if (rc < 0) rc = cairn_error_prefix(rc, "retiring write-ahead log segment %s", s->path);
         free(dst);
         if (rc < 0) w->sealed[keep++] = *s;
         else free(s->path), moved++;
@@ -970,18 +1013,16 @@ int wal_retire(wal *w, uint64_t through)
     w->nsealed = keep;
     pthread_mutex_unlock(&w->mu);
     if (rc == CAIRN_OK && moved == 0) return CAIRN_OK; /* nothing changed: no sync, no pruning */
-    if (rc == CAIRN_OK) rc = sync_dir(w->dir);
+    if (rc == CAIRN_OK) rc = st->file_sync_dir(st, w->dir);
     /* retention: only the newest retain_segments oplog segments are kept */
     seglist old = { NULL, 0 };
-    if (rc == CAIRN_OK) rc = list_segments(w->oplog, &old);
+    if (rc == CAIRN_OK) rc = list_segments(st, w->oplog, &old);
     unsigned retain = w->o.retain_segments;
     for (size_t i = 0; rc == CAIRN_OK && old.n > retain && i < old.n - retain; i++) {
+        if (!old_enough(w, &old, i)) break; /* the rest are newer still */
         char *p = seg_path(w->oplog, old.first[i]);
-        if (p && !old_enough(p, w->o.retain_seconds)) {
-            free(p);
-            break; /* the rest are newer still */
-        }
-        if (p && unlink(p) != 0 && errno != ENOENT) rc = cairn_error_errno(errno, "removing %s", p);
+        rc = p ? st->file_remove(st, p) : ERR(CAIRN_ENOMEM, "out of memory");
+        if (rc == CAIRN_ENOTFOUND) rc = CAIRN_OK, cairn_error_clear();
         free(p);
     }
     free(old.first);
@@ -1001,8 +1042,8 @@ void wal_stats_get(wal *w, wal_stats *out)
     memset(out, 0, sizeof *out);
     pthread_mutex_lock(&w->mu);
     for (size_t i = 0; i < w->nsealed; i++) out->bytes += w->sealed[i].used;
-    out->bytes += w->fd >= 0 ? w->off : 0;
-    out->segments = w->nsealed + (w->fd >= 0);
+    out->bytes += w->fd ? w->off : 0;
+    out->segments = w->nsealed + (w->fd != NULL);
     out->last_seq = w->last_seq;
     out->synced_seq = w->synced_seq;
     out->groups = w->groups;
@@ -1010,7 +1051,8 @@ void wal_stats_get(wal *w, wal_stats *out)
     pthread_mutex_unlock(&w->mu);
     if (w->oplog) {
         seglist l = { NULL, 0 };
-        if (list_segments(w->oplog, &l) == CAIRN_OK) out->oplog_segments = l.n;
+        if (list_segments(w->st, w->oplog, &l) == CAIRN_OK) out->oplog_segments = l.n;
+        else cairn_error_clear();
         free(l.first);
     }
 }
@@ -1032,28 +1074,30 @@ static int filter(const wal_record *r, void *ctx)
     return f->fn(r, f->ctx);
 }
 
-static int read_dir_log(const char *dir, log_filter *f)
+static int read_dir_log(cairn_store *st, const char *dir, log_filter *f)
 {
     seglist l;
-    TRY(list_segments(dir, &l));
+    TRY(list_segments(st, dir, &l));
     int rc = CAIRN_OK;
     for (size_t i = 0; rc == CAIRN_OK && i < l.n; i++) {
         char *p = seg_path(dir, l.first[i]);
         scan_result sr;
-        rc = p ? scan_segment(p, l.first[i], true, 0, 0, filter, f, &sr) : ERR(CAIRN_ENOMEM, "oom");
+        rc = p ? scan_segment(st, p, l.first[i], true, 0, 0, filter, f, &sr)
+               : ERR(CAIRN_ENOMEM, "out of memory");
         free(p);
     }
     free(l.first);
     return rc;
 }
 
-int wal_read_log(const char *dir, uint64_t since, int64_t from, int64_t to, wal_fn fn, void *ctx)
+int wal_read_log(cairn_store *st, const char *dir, uint64_t since, int64_t from, int64_t to,
+                 wal_fn fn, void *ctx)
 {
     log_filter f = { since, from, to, fn, ctx };
-    char *oplog = cairn_sprintf("%s/oplog", dir);
+    char *oplog = join(dir, "oplog");
     FAIL_IF(!oplog, CAIRN_ENOMEM, "out of memory");
-    int rc = read_dir_log(oplog, &f);
+    int rc = read_dir_log(st, oplog, &f);
     free(oplog);
-    if (rc == CAIRN_OK) rc = read_dir_log(dir, &f);
+    if (rc == CAIRN_OK) rc = read_dir_log(st, dir, &f);
     return rc;
 }

@@ -8,10 +8,12 @@
  * once its record is durable (or, in relaxed mode, written: a background thread fsyncs every
  * interval; the loss window is that interval).
  *
- * Files (docs/FORMAT.md, "Write-ahead log"): DIR/<first seq>.wal segments, preallocated so that
- * an fdatasync need not update metadata. A segment is sealed (fsynced) before the next is
- * created. Segments the tree has absorbed (checkpointed) move to DIR/oplog/, kept for the
- * operation log by a retention count.
+ * Files (docs/FORMAT.md, "Write-ahead log"), in a store's file namespace (the file_* methods of
+ * cairn/sys/store.h): DIR/<first seq>.wal segments, preallocated so that an fdatasync need not
+ * update metadata. A segment is sealed (fsynced) before the next is created. Segments the tree
+ * has absorbed (checkpointed) move to DIR/oplog/, kept for the operation log by a retention
+ * count. Every file access is a call of the store's methods, so faults injected below them
+ * (base/sys) reach the log too.
  */
 #ifndef CAIRN_WAL_H
 #define CAIRN_WAL_H
@@ -45,7 +47,9 @@ typedef struct wal_hooks {
 } wal_hooks;
 
 typedef struct wal_options {
-    const char *dir;         /* NULL: no files (in-memory repositories) */
+    cairn_store *store;      /* whose file namespace holds the log (borrowed); NULL: no files,
+                                the records live only in memory */
+    const char *dir;         /* the log's directory there ("wal/main"; "" = the top) */
     bool readonly;
     unsigned sync_interval_ms; /* a background thread fsyncs what relaxed appends wrote (0: 100) */
     void (*publish)(uint64_t through, void *ctx); /* see wal_hooks */
@@ -96,13 +100,13 @@ int wal_sync(wal *w);
 uint64_t wal_last_seq(wal *w);
 void wal_stats_get(wal *w, wal_stats *out);
 
-/** Reads the operation log of directory dir (oplog segments, then live ones): every record
- *  with seq >= since and time in [from, to] (0: unbounded), in order. */
-int wal_read_log(const char *dir, uint64_t since, int64_t from, int64_t to, wal_fn fn, void *ctx);
+/** Reads the operation log of directory dir of st's file namespace (oplog segments, then live
+ *  ones): every record with seq >= since and time in [from, to] (0: unbounded), in order. */
+int wal_read_log(cairn_store *st, const char *dir, uint64_t since, int64_t from, int64_t to,
+                 wal_fn fn, void *ctx);
 
-/* Test hooks: make the nth write, fsync or preallocation from now fail with errno err (a short
- * write for WAL_FAULT_SHORT). n = 0 disarms. */
-enum { WAL_FAULT_WRITE = 1, WAL_FAULT_FSYNC = 2, WAL_FAULT_ALLOC = 3, WAL_FAULT_SHORT = 4 };
-void wal_fault(int op, long nth, int err);
+/* Failures while writing are tested through base/sys (sys_fault()): the log's writes, syncs and
+ * preallocations are the store's, which a file-backed store makes through sys_pwrite,
+ * sys_fdatasync and sys_fallocate. */
 
 #endif /* CAIRN_WAL_H */

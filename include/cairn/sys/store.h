@@ -208,10 +208,12 @@ struct cairn_store {
     int (*file_size)(cairn_store *st, cairn_store_file *f, uint64_t *out);
     /** Sets the size: cuts the file, or extends it with zero bytes. */
     int (*file_resize)(cairn_store *st, cairn_store_file *f, uint64_t size);
-    /** Optional (may be NULL even with the capability): reserves space up to size without
-     *  changing what reads return, so later writes cannot fail for lack of room. */
+    /** Optional (may be NULL even with the capability): makes the file at least size bytes
+     *  long (the new bytes read as zeros, as with file_resize) with the space allocated, so
+     *  that later writes within it cannot fail for lack of room (posix_fallocate). */
     int (*file_reserve)(cairn_store *st, cairn_store_file *f, uint64_t size);
-    /** Optional: maps [0, len) read-only: *out stays valid and readable until file_unmap. */
+    /** Optional: maps [0, len) read-only: *out stays valid and readable until file_unmap
+     *  (also after file_close). */
     int (*file_map)(cairn_store *st, cairn_store_file *f, size_t len, const uint8_t **out);
     void (*file_unmap)(cairn_store *st, const uint8_t *map, size_t len);
     /** Takes or releases an advisory lock (CAIRN_FILE_LOCK_*); CAIRN_EBUSY with NOWAIT when
@@ -222,8 +224,9 @@ struct cairn_store {
     /** Removes a file (CAIRN_ENOTFOUND when absent), or an empty directory when name ends in
      *  '/'. */
     int (*file_remove)(cairn_store *st, const char *name);
-    /** Renames from to to atomically. With `replace` false it fails with CAIRN_EEXIST when to
-     *  exists (nothing changes); with true it replaces it. */
+    /** Renames from to to atomically (making to's missing directories). With `replace` false
+     *  it fails with CAIRN_EEXIST when to exists (nothing changes); with true it replaces it.
+     *  CAIRN_ENOTFOUND when from does not exist. */
     int (*file_rename)(cairn_store *st, const char *from, const char *to, bool replace);
     /** Calls cb with the name (relative to dir) and size of each file directly in directory
      *  `dir` ("" = the top; subdirectories are reported with a trailing '/'), in no order; a
