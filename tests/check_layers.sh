@@ -6,7 +6,9 @@
 #    the store's file_* methods, or through base/sys (sys_open, sys_fsync, ...: allowed
 #    everywhere, for files that are not the repository's, such as key files);
 #  - names a backend (store_local_*, store_mem_*, a kind "local" or "mem") or the local
-#    store's "CAIRN" marker.
+#    store's "CAIRN" marker;
+# and when any file under src/ includes a header of a layer above its own (docs/ARCHITECTURE.md,
+# "Layers").
 #    (cairn_store_open_url() and store_files_open() open stores by location, without naming
 #    a kind.)
 # The exemptions below are exact (file and call) and each says why. Comments are not code: a
@@ -71,6 +73,20 @@ for f in $(find src -name '*.[ch]' | sort); do
         echo "    methods), other files through base/sys (sys_*); backends are not named above"
         echo "    src/store/ (see tests/check_layers.sh)"
         status=1
+    done
+done
+# Dependencies point one way: a module includes headers of its own layer or of those below it.
+order='base store chunk tree repo wal db vc doc cli'
+rank() { i=0; for m in $order; do [ "$m" = "$1" ] && { echo $i; return; }; i=$((i + 1)); done; echo -1; }
+for f in $(find src -name '*.[ch]' | sort); do
+    mine=$(echo "$f" | cut -d/ -f2)
+    r=$(rank "$mine")
+    for dep in $(sed -nE 's/^#include "([a-z]+)\/.*/\1/p' "$f" | sort -u); do
+        d=$(rank "$dep")
+        if [ "$d" -gt "$r" ]; then
+            echo "$f: includes $dep/, a layer above $mine/ (order: $order)"
+            status=1
+        fi
     done
 done
 [ $status -eq 0 ] && echo "layers: ok"

@@ -29,6 +29,8 @@
 #include "tree/tree.h"
 #include "db/working.h"
 
+struct commit;
+
 typedef struct vtable {
     char *name;
     tabledesc d;
@@ -61,6 +63,9 @@ struct cairn_db {
     pins *pins;              /* a reader of a store with pins: the versions it pins for gc */
     pthread_mutex_t pinmu;   /* held from listing the live versions to writing them, so that an
                                 older list never overwrites a newer one (then livemu inside) */
+    /* set by version control (vc/open.c): grades a commit's signature for verify (an enum
+     * cairn_sig_status into *status); NULL: signatures are not graded */
+    int (*grade_sig)(const struct commit *c, int *status, void *payload);
     atomic_uint open_snapshots; /* cairn_close() refuses while any of these is open */
     atomic_uint open_cursors;
 };

@@ -14,7 +14,6 @@
 #include "repo/gc.h"
 #include "repo/pins.h"
 #include "store/store.h"
-#include "vc/sig.h"
 
 int cairn_gc(cairn_gc_stats *out, cairn_db *db, const cairn_gc_options *opts)
 {
@@ -54,12 +53,6 @@ int cairn_gc(cairn_gc_stats *out, cairn_db *db, const cairn_gc_options *opts)
     return rc;
 }
 
-static int grade(const commit *c, int *status, void *payload)
-{
-    char fpr[17];
-    return sig_status(payload, c, status, fpr);
-}
-
 int cairn_verify(cairn_verify_stats *out, cairn_db *db, const cairn_verify_options *opts)
 {
     FAIL_IF(!db, CAIRN_EINVAL, "cairn_verify: db is required");
@@ -72,7 +65,7 @@ int cairn_verify(cairn_verify_stats *out, cairn_db *db, const cairn_verify_optio
     pthread_mutex_lock(&db->maintmu);
     cairn_verify_stats st;
     memset(&st, 0, sizeof st);
-    int rc = verify_run(&db->r, opts, grade, db, &st);
+    int rc = verify_run(&db->r, opts, db->grade_sig, db, &st);
     /* the chunks are checked (or problems were found there): the logs too, unless told to stop */
     bool found = rc == CAIRN_ECORRUPT && st.problems > 0;
     if (rc == CAIRN_OK || found) {
