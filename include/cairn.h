@@ -716,9 +716,10 @@ CAIRN_API int cairn_key_parse_public(cairn_key_info *out, const char *line);
 
 /** Loads the secret key NAME from dir, then wipes it: lets a program learn that a passphrase is
  *  wrong before it starts work that needs the key.
- *  @return CAIRN_OK; CAIRN_EAUTH (wrong passphrase, or NAME.key was altered; also permission
- *          denied); CAIRN_ENOTFOUND (no NAME.key or NAME.pub); CAIRN_ECORRUPT (a damaged file,
- *          or Argon2id limits over what cairn accepts); CAIRN_EINVAL (bad name; no default
+ *  @return CAIRN_OK; CAIRN_EAUTH (wrong passphrase, or NAME.key of a protected key was
+ *          altered; a passphrase given for a key made unprotected; also permission denied);
+ *          CAIRN_ENOTFOUND (no NAME.key or NAME.pub); CAIRN_ECORRUPT (a damaged file, including
+ *          the seal of a key made unprotected, or Argon2id limits over what cairn accepts); CAIRN_EINVAL (bad name; no default
  *          directory); CAIRN_EIO; CAIRN_ENOMEM. */
 CAIRN_API int cairn_key_check_passphrase(const char *dir, const char *name,
                                          const char *passphrase);
@@ -742,6 +743,40 @@ CAIRN_API void cairn_signer_info(cairn_key_info *out, const cairn_signer *signer
 
 /** Wipes the secret key and frees the signer. Accepts NULL. */
 CAIRN_API void cairn_signer_close(cairn_signer *signer);
+
+/** The state of a key's secret file, as cairn_key_scan() finds it. */
+enum cairn_key_secret {
+    CAIRN_KEY_SECRET_NONE = 0,     /**< no NAME.key: only the public key is here */
+    CAIRN_KEY_SECRET_OK = 1,       /**< NAME.key looks whole (a protected key's sealed bytes
+                                        can only be checked with its passphrase) */
+    CAIRN_KEY_SECRET_DAMAGED = 2   /**< NAME.key is damaged: see secret_message */
+};
+
+/** One key file set of a key directory, as cairn_key_scan() reports it. Borrowed, valid until
+ *  the callback returns. */
+typedef struct cairn_key_entry {
+    const char *name;              /**< the key's name, from the file name */
+    const cairn_key_info *info;    /**< the key; NULL when NAME.pub could not be read */
+    int pub_error;                 /**< CAIRN_OK, or why NAME.pub could not be read
+                                        (CAIRN_ECORRUPT: damaged or names another key;
+                                        CAIRN_EAUTH: permission denied; CAIRN_EIO) */
+    const char *pub_message;       /**< what is wrong with NAME.pub (naming it); NULL if OK */
+    int secret;                    /**< enum cairn_key_secret */
+    const char *secret_message;    /**< what is wrong with NAME.key (naming it); NULL unless
+                                        DAMAGED */
+} cairn_key_entry;
+
+/** Like cairn_key_list(), but one damaged file does not hide the others: calls cb once per
+ *  NAME.pub in dir, in name order, whether it could be read or not, and says for each whether
+ *  NAME.key is there and whole. A secret file is checked without a passphrase: its layout and
+ *  limits always, and the seal too for a key made with CAIRN_KEY_UNPROTECTED (one Argon2id
+ *  derivation each). A missing directory has no keys. A non-zero return from cb stops the walk
+ *  and is returned.
+ *  @return CAIRN_OK (also when some files are damaged: each entry says); cb's non-zero value;
+ *          CAIRN_EINVAL (no default directory; dir is not a directory); CAIRN_EAUTH (the
+ *          directory cannot be read); CAIRN_EIO; CAIRN_ENOMEM. */
+CAIRN_API int cairn_key_scan(const char *dir, int (*cb)(const cairn_key_entry *entry, void *payload),
+                             void *payload);
 
 /* ---------------------------------------------------------------------------------------------
  * The working set: checkpoints and the operation log
