@@ -617,6 +617,33 @@ CAIRN_API int cairn_conflicts(cairn_db *db, int (*cb)(const cairn_conflict *c, v
 CAIRN_API int cairn_conflict_resolve(cairn_db *db, const char *table, const void *key,
                                      size_t klen, const void *val, size_t vlen);
 
+/** A merge that is in progress: begun by cairn_merge() (with CAIRN_MERGE_RECORD, or
+ *  interrupted by a crash between its two steps) and not yet committed or aborted. */
+typedef struct cairn_merge_progress {
+    int in_progress;         /**< 1 when the working state holds a merge waiting for its commit */
+    cairn_id merging;        /**< the commit being merged in (the merge commit's second
+                                  parent); zero when in_progress is 0 */
+    int recorded;            /**< 1 when conflicts were recorded (the table cairn_conflicts
+                                  exists) */
+    uint64_t conflicts;      /**< recorded conflicts not resolved yet */
+} cairn_merge_progress;
+
+/** Says whether a merge is in progress in the current working state, and how far it is.
+ *  Finish it with cairn_commit() (once no conflicts are left), or abort it with
+ *  cairn_merge_abort(); cairn_merge() refuses to start another meanwhile (CAIRN_ECONFLICT).
+ *  @param[out] out  the state; all zero when no merge is in progress
+ *  @return CAIRN_OK; CAIRN_ECORRUPT; CAIRN_EIO; CAIRN_ENOMEM. */
+CAIRN_API int cairn_merge_state(cairn_merge_progress *out, cairn_db *db);
+
+/** Aborts the merge in progress: the working state becomes the branch's head commit again, as
+ *  it was before the merge began (a merge starts only from a working state without
+ *  uncommitted changes, so nothing else is lost), without merge parents or recorded
+ *  conflicts. Everything written to the working state since the merge began, conflict
+ *  resolutions included, is discarded.
+ *  @return CAIRN_OK; CAIRN_ENOTFOUND (no merge is in progress); CAIRN_EREADONLY; CAIRN_EIO;
+ *          CAIRN_ECONFLICT (another process moved the working state meanwhile); CAIRN_ENOMEM. */
+CAIRN_API int cairn_merge_abort(cairn_db *db);
+
 /* ---------------------------------------------------------------------------------------------
  * Settings and trusted keys
  * ------------------------------------------------------------------------------------------- */

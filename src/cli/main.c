@@ -161,8 +161,9 @@ static const cli_cmd COMMANDS[] = {
       "Without arguments, lists the tags with the short id of each. With NAME, tags REV\n"
       "(default HEAD).\n"
       "  -d, --delete   delete tag NAME\n" },
-    { "merge", cmd_merge, 1, 1, OPT_BIT(OPT_STRATEGY),
-      "merge REV [--strategy fail|ours|theirs|record]", "merge a revision into the current branch",
+    { "merge", cmd_merge, 0, 1, OPT_BIT(OPT_STRATEGY) | OPT_BIT(OPT_ABORT),
+      "merge REV [--strategy fail|ours|theirs|record] | merge --abort",
+      "merge a revision into the current branch",
       "Fast-forwards when the branch is an ancestor of REV; otherwise merges three ways\n"
       "(each table, key by key, against the merge base) and commits the merge. The\n"
       "working state must have no uncommitted changes. Keys both sides changed\n"
@@ -174,7 +175,10 @@ static const cli_cmd COMMANDS[] = {
       "  --strategy ours     keep the current branch's side of each conflict\n"
       "  --strategy theirs   take REV's side of each conflict\n"
       "  --strategy record   keep ours, record the conflicts and exit 3: settle each\n"
-      "                      with 'cairn resolve', then 'cairn commit' the merge\n" },
+      "                      with 'cairn resolve', then 'cairn commit' the merge\n"
+      "  --abort             give up the merge in progress (see 'cairn status'): the\n"
+      "                      working state becomes the branch's head commit again, and\n"
+      "                      conflict resolutions made since the merge began are dropped\n" },
     { "conflicts", cmd_conflicts, 0, 0, 0, "conflicts", "list the conflicts left to resolve",
       "Lists the conflicts a merge with --strategy record left, as merge prints them.\n" },
     { "resolve", cmd_resolve, 1, 2,
