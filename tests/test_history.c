@@ -787,7 +787,53 @@ static void merge_in_progress(void)
     CHECK_OK(cairn_close(db));
 }
 
+static int slurp(const char *path, char *buf, size_t cap, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return -1;
+    *len = fread(buf, 1, cap, f);
+    fclose(f);
+    return 0;
+}
+
+/* The commit of a recorded merge, killed after it moved the branch and before it saved the
+ * working state (made here by putting the working state's ref back): opening completes it,
+ * although the working state still has the resolved, empty conflicts table. */
+static void merge_commit_interrupted(void)
+{
+    cairn_db *db = diverged();
+    cairn_merge_result res;
+    CHECK_OK(cairn_merge(&res, db, "theirs", CAIRN_MERGE_RECORD, NULL, NULL));
+    CHECK_OK(cairn_conflict_resolve(db, "t", "a", 1, "resolved", 8));
+    CHECK_OK(cairn_conflict_resolve(db, "t", "c", 1, NULL, 0));
+    CHECK_OK(cairn_conflict_resolve(db, "t", "e", 1, "both", 4));
+    CHECK_OK(cairn_conflict_resolve(db, "doomed", NULL, 0, NULL, 0));
+    CHECK_OK(cairn_checkpoint(db));
+    static char saved[1 << 16];
+    char ref[4300];
+    size_t n;
+    snprintf(ref, sizeof ref, "%s/refs/working/main", last_url);
+    CHECK(slurp(ref, saved, sizeof saved, &n) == 0 && n > 0);
+    cairn_id mc, head;
+    CHECK_OK(commit_msg(db, "merged by hand", &mc));
+    CHECK_OK(cairn_close(db));
+    FILE *f = fopen(ref, "wb");
+    CHECK(f && fwrite(saved, 1, n, f) == n);
+    if (f) fclose(f);
+    db = reopen_db();
+    cairn_merge_progress m;
+    CHECK_OK(cairn_merge_state(&m, db));
+    CHECK(!m.in_progress);
+    CHECK_OK(cairn_resolve(&head, db, "HEAD"));
+    CHECK_MEM(head.bytes, 32, mc.bytes, 32);
+    CHECK_RC(commit_msg(db, "again", NULL), CAIRN_EINVAL); /* nothing to commit, not "moved" */
+    CHECK_ERRMSG("nothing to commit");
+    CHECK_STR(get_at(db, "WORKING", "t", "a"), "resolved");
+    CHECK_STR(get_at(db, "WORKING", CONFLICTS_TABLE, "x"), "<no table>");
+    CHECK_OK(cairn_close(db));
+}
+
 TEST_MAIN(commits_and_revisions, branches_and_checkout, reflogs, diffs, merge_conflict_shapes,
           merge_dropped_tables,
           merge_fast_forward_and_up_to_date, merge_commutes, merge_criss_cross, signatures,
-          merge_in_progress)
+          merge_in_progress, merge_commit_interrupted)
