@@ -99,8 +99,8 @@ static const cli_cmd COMMANDS[] = {
       "repository; after a crash, the log is replayed by the next command that opens it.\n" },
     { "status", cmd_status, 0, 0, 0, "status", "show the branch, its head and uncommitted changes",
       "Prints the current branch (or that HEAD is detached), its head commit, what the\n"
-      "working state changed since that commit in each table, and a merge that waits for\n"
-      "its conflicts to be resolved and committed.\n" },
+      "working state changed since that commit in each table, and a merge in progress\n"
+      "(what it merges, the conflicts left, how to finish or abort it).\n" },
     { "commit", cmd_commit, 0, 0,
       OPT_BIT(OPT_MESSAGE) | OPT_BIT(OPT_AUTHOR) | OPT_BIT(OPT_ALLOW_EMPTY) | OPT_BIT(OPT_SIGN) |
           OPT_BIT(OPT_KEY_DIR) | OPT_BIT(OPT_PASSPHRASE_FILE),
@@ -203,7 +203,9 @@ static const cli_cmd COMMANDS[] = {
       "  key generate NAME [--dir DIR] [--no-passphrase | --passphrase-file FILE]\n"
       "      make the key pair NAME.key and NAME.pub; prints the public key line (what\n"
       "      'key trust' takes) and, on standard error, the key's fingerprint\n"
-      "  key list [--dir DIR] [--json]   the keys in the key directory: FINGERPRINT  NAME\n"
+      "  key list [--dir DIR] [--json]   the keys in the key directory: FINGERPRINT  NAME;\n"
+      "                                  each damaged key file is a warning of its own\n"
+      "                                  (exit 3 only when no key could be read)\n"
       "  key trust FILE|-                trust the public key line in FILE (a .pub file)\n"
       "                                  for this repository's signed commits\n"
       "  key trusted [--json]            the keys this repository trusts: FINGERPRINT  NAME\n\n"
