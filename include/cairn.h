@@ -743,10 +743,9 @@ CAIRN_API int cairn_key_parse_public(cairn_key_info *out, const char *line);
 
 /** Loads the secret key NAME from dir, then wipes it: lets a program learn that a passphrase is
  *  wrong before it starts work that needs the key.
- *  @return CAIRN_OK; CAIRN_EAUTH (wrong passphrase, or NAME.key of a protected key was
- *          altered; a passphrase given for a key made unprotected; also permission denied);
- *          CAIRN_ENOTFOUND (no NAME.key or NAME.pub); CAIRN_ECORRUPT (a damaged file, including
- *          the seal of a key made unprotected, or Argon2id limits over what cairn accepts); CAIRN_EINVAL (bad name; no default
+ *  @return CAIRN_OK; CAIRN_EAUTH (wrong passphrase, or NAME.key was altered; also permission
+ *          denied); CAIRN_ENOTFOUND (no NAME.key or NAME.pub); CAIRN_ECORRUPT (a damaged file,
+ *          or Argon2id limits over what cairn accepts); CAIRN_EINVAL (bad name; no default
  *          directory); CAIRN_EIO; CAIRN_ENOMEM. */
 CAIRN_API int cairn_key_check_passphrase(const char *dir, const char *name,
                                          const char *passphrase);
@@ -771,6 +770,13 @@ CAIRN_API void cairn_signer_info(cairn_key_info *out, const cairn_signer *signer
 /** Wipes the secret key and frees the signer. Accepts NULL. */
 CAIRN_API void cairn_signer_close(cairn_signer *signer);
 
+/* Damaged key files. A key made with CAIRN_KEY_UNPROTECTED says so in its NAME.key, so that
+ * loading it (cairn_key_check_passphrase(), cairn_signer_open()) tells damage from a missing
+ * passphrase: a seal of such a key that does not verify is CAIRN_ECORRUPT naming the file
+ * (restore it from a backup, or generate a new key), and a passphrase given for it is
+ * CAIRN_EAUTH ("has no passphrase"). CAIRN_EAUTH for a protected key still means a wrong
+ * passphrase or an altered file: without the passphrase the two cannot be told apart. */
+
 /** The state of a key's secret file, as cairn_key_scan() finds it. */
 enum cairn_key_secret {
     CAIRN_KEY_SECRET_NONE = 0,     /**< no NAME.key: only the public key is here */
@@ -786,7 +792,7 @@ typedef struct cairn_key_entry {
     const cairn_key_info *info;    /**< the key; NULL when NAME.pub could not be read */
     int pub_error;                 /**< CAIRN_OK, or why NAME.pub could not be read
                                         (CAIRN_ECORRUPT: damaged or names another key;
-                                        CAIRN_EAUTH: permission denied; CAIRN_EIO) */
+                                        otherwise the code reading it failed with) */
     const char *pub_message;       /**< what is wrong with NAME.pub (naming it); NULL if OK */
     int secret;                    /**< enum cairn_key_secret */
     const char *secret_message;    /**< what is wrong with NAME.key (naming it); NULL unless
@@ -800,8 +806,9 @@ typedef struct cairn_key_entry {
  *  derivation each). A missing directory has no keys. A non-zero return from cb stops the walk
  *  and is returned.
  *  @return CAIRN_OK (also when some files are damaged: each entry says); cb's non-zero value;
- *          CAIRN_EINVAL (no default directory; dir is not a directory); CAIRN_EAUTH (the
- *          directory cannot be read); CAIRN_EIO; CAIRN_ENOMEM. */
+ *          CAIRN_EINVAL (no default directory; dir is not a directory); the code of a failure
+ *          to read the directory itself (permission denied: as cairn_key_list()); CAIRN_EIO;
+ *          CAIRN_ENOMEM. */
 CAIRN_API int cairn_key_scan(const char *dir, int (*cb)(const cairn_key_entry *entry, void *payload),
                              void *payload);
 

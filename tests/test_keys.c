@@ -833,7 +833,7 @@ static void damaged_unprotected_key(void)
 
 typedef struct scanned {
     int n;
-    char names[8][CAIRN_KEY_NAME_MAX + 1];
+    char names[8][80];
     int readable[8], pub_error[8], secret[8];
     char msg[8][512];
 } scanned;

@@ -124,8 +124,7 @@ int db_publish(cairn_db *db, const version *base, const rootrec *rec);
 int db_commit_locked(cairn_db *db, const cairn_commit_options *o, cairn_id *out);
 /** A writer's open: when a crash interrupted a commit after it moved the branch and before it
  *  saved the working state (which is then still based on the commit's parent, with the log
- *  holding every write), and the working state replayed (less the resolved conflicts table of
- *  a merge) equals the commit, bases the working
+ *  holding every write), and the working state replayed equals the commit, bases the working
  *  state on the commit, as the commit would have. Anything else is left for the next commit
  *  to report. */
 int db_complete_commit(cairn_db *db);
