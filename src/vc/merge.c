@@ -12,6 +12,12 @@
  * Conflicts recorded for manual resolution (CAIRN_MERGE_RECORD) live in the table
  * "cairn_conflicts": key = tuple(table, key), value = tuple per side (base, ours, theirs) of
  * (present: bool, bytes); for a table-level conflict the key element is null.
+ *
+ * A merge is in progress while the working state holds merge parents or that table: recorded
+ * for resolution, or cut short by a crash between saving the merged tables and committing
+ * them. cairn_merge_state() reports it, another merge is refused meanwhile, cairn_commit()
+ * finishes it and cairn_merge_abort() goes back to the head commit (a merge starts only from a
+ * working state without uncommitted changes, so that is the state from before it).
  */
 #include <stdio.h>
 #include <stdlib.h>
