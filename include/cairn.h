@@ -746,6 +746,33 @@ CAIRN_API int cairn_conflicts(cairn_db *db, cairn_conflict_fn cb, void *payload)
 CAIRN_API int cairn_conflict_resolve(cairn_db *db, const char *table, const void *key,
                                      size_t klen, const void *val, size_t vlen);
 
+/** A merge that is in progress: begun by cairn_merge() (with CAIRN_MERGE_RECORD, or
+ *  interrupted by a crash between its two steps) and not yet committed or aborted. */
+typedef struct cairn_merge_progress {
+    int in_progress;         /**< 1 when the working state holds a merge waiting for its commit */
+    cairn_id merging;        /**< the commit being merged in (the merge commit's second
+                                  parent); zero when in_progress is 0 */
+    int recorded;            /**< 1 when conflicts were recorded (the table cairn_conflicts
+                                  exists) */
+    uint64_t conflicts;      /**< recorded conflicts not resolved yet */
+} cairn_merge_progress;
+
+/** Says whether a merge is in progress in the current working state, and how far it is.
+ *  Finish it with cairn_commit() (once no conflicts are left), or abort it with
+ *  cairn_merge_abort(); cairn_merge() refuses to start another meanwhile (CAIRN_ECONFLICT).
+ *  @param[out] out  the state; all zero when no merge is in progress
+ *  @return CAIRN_OK; CAIRN_ECORRUPT; CAIRN_EIO; CAIRN_ENOMEM. */
+CAIRN_API int cairn_merge_state(cairn_merge_progress *out, cairn_db *db);
+
+/** Aborts the merge in progress: the working state becomes the branch's head commit again, as
+ *  it was before the merge began (a merge starts only from a working state without
+ *  uncommitted changes, so nothing else is lost), without merge parents or recorded
+ *  conflicts. Everything written to the working state since the merge began, conflict
+ *  resolutions included, is discarded.
+ *  @return CAIRN_OK; CAIRN_ENOTFOUND (no merge is in progress); CAIRN_EREADONLY; CAIRN_EIO;
+ *          CAIRN_ECONFLICT (another process moved the working state meanwhile); CAIRN_ENOMEM. */
+CAIRN_API int cairn_merge_abort(cairn_db *db);
+
 /* ---------------------------------------------------------------------------------------------
  * Settings and trusted keys
  * ------------------------------------------------------------------------------------------- */
@@ -920,6 +947,48 @@ CAIRN_API void cairn_signer_info(cairn_key_info *out, const cairn_signer *signer
 /** Wipes the secret key (or, for an application's signer, calls its free(payload)) and frees
  *  the signer. Accepts NULL. */
 CAIRN_API void cairn_signer_close(cairn_signer *signer);
+
+/* Damaged key files. A key made with CAIRN_KEY_UNPROTECTED says so in its NAME.key, so that
+ * loading it (cairn_key_check_passphrase(), cairn_signer_open()) tells damage from a missing
+ * passphrase: a seal of such a key that does not verify is CAIRN_ECORRUPT naming the file
+ * (restore it from a backup, or generate a new key), and a passphrase given for it is
+ * CAIRN_EAUTH ("has no passphrase"). CAIRN_EAUTH for a protected key still means a wrong
+ * passphrase or an altered file: without the passphrase the two cannot be told apart. */
+
+/** The state of a key's secret file, as cairn_key_scan() finds it. */
+enum cairn_key_secret {
+    CAIRN_KEY_SECRET_NONE = 0,     /**< no NAME.key: only the public key is here */
+    CAIRN_KEY_SECRET_OK = 1,       /**< NAME.key looks whole (a protected key's sealed bytes
+                                        can only be checked with its passphrase) */
+    CAIRN_KEY_SECRET_DAMAGED = 2   /**< NAME.key is damaged: see secret_message */
+};
+
+/** One key file set of a key directory, as cairn_key_scan() reports it. Borrowed, valid until
+ *  the callback returns. */
+typedef struct cairn_key_entry {
+    const char *name;              /**< the key's name, from the file name */
+    const cairn_key_info *info;    /**< the key; NULL when NAME.pub could not be read */
+    int pub_error;                 /**< CAIRN_OK, or why NAME.pub could not be read
+                                        (CAIRN_ECORRUPT: damaged or names another key;
+                                        otherwise the code reading it failed with) */
+    const char *pub_message;       /**< what is wrong with NAME.pub (naming it); NULL if OK */
+    int secret;                    /**< enum cairn_key_secret */
+    const char *secret_message;    /**< what is wrong with NAME.key (naming it); NULL unless
+                                        DAMAGED */
+} cairn_key_entry;
+
+/** Like cairn_key_list(), but one damaged file does not hide the others: calls cb once per
+ *  NAME.pub in dir, in name order, whether it could be read or not, and says for each whether
+ *  NAME.key is there and whole. A secret file is checked without a passphrase: its layout and
+ *  limits always, and the seal too for a key made with CAIRN_KEY_UNPROTECTED (one Argon2id
+ *  derivation each). A missing directory has no keys. A non-zero return from cb stops the walk
+ *  and is returned.
+ *  @return CAIRN_OK (also when some files are damaged: each entry says); cb's non-zero value;
+ *          CAIRN_EINVAL (no default directory; dir is not a directory); the code of a failure
+ *          to read the directory itself (permission denied: as cairn_key_list()); CAIRN_EIO;
+ *          CAIRN_ENOMEM. */
+CAIRN_API int cairn_key_scan(const char *dir, int (*cb)(const cairn_key_entry *entry, void *payload),
+                             void *payload);
 
 /* ---------------------------------------------------------------------------------------------
  * The working set: checkpoints and the operation log

@@ -692,6 +692,148 @@ static void signatures(void)
     CHECK_OK(cairn_close(db));
 }
 
+/* What a merge killed between its two steps leaves: the merged working state with the pending
+ * merge parent, no merge commit (tables: theirs' catalog stands in for the merged one). */
+static void interrupt_merge(cairn_db *db, const char *rev)
+{
+    cairn_id theirs;
+    CHECK_OK(cairn_resolve(&theirs, db, rev));
+    commit c;
+    CHECK_OK(history_load(&db->r, &theirs, &c));
+    CHECK_OK(db_exclusive_begin(db));
+    version *cur = db_current(db);
+    rootrec next = cur->rec;
+    next.catalog = c.catalog;
+    next.nmerge = 1;
+    next.merge[0] = theirs;
+    CHECK_OK(db_publish(db, cur, &next));
+    version_release(cur);
+    db_exclusive_end(db);
+    commit_dispose(&c);
+}
+
+/* A merge interrupted before its commit is reported as in progress, another merge says how to
+ * finish or abort it (not "commit first"), commit finishes it and abort undoes it. */
+static void merge_in_progress(void)
+{
+    cairn_db *db = diverged();
+    cairn_id head, theirs, after;
+    CHECK_OK(cairn_resolve(&head, db, "HEAD"));
+    CHECK_OK(cairn_resolve(&theirs, db, "theirs"));
+    cairn_merge_progress m;
+    CHECK_OK(cairn_merge_state(&m, db));
+    CHECK(!m.in_progress);
+    interrupt_merge(db, "theirs");
+    CHECK_OK(cairn_close(db));
+    db = reopen_db();
+    CHECK_OK(cairn_merge_state(&m, db));
+    CHECK(m.in_progress && !m.recorded && m.conflicts == 0);
+    CHECK_MEM(m.merging.bytes, 32, theirs.bytes, 32);
+    cairn_merge_result res;
+    CHECK_RC(cairn_merge(&res, db, "theirs", CAIRN_MERGE_OURS, NULL, NULL), CAIRN_ECONFLICT);
+    CHECK_ERRMSG("in progress");
+    CHECK_ERRMSG("merge --abort");
+    CHECK_RC(cairn_merge(&res, db, "HEAD~1", CAIRN_MERGE_OURS, NULL, NULL), CAIRN_ECONFLICT);
+    CHECK_ERRMSG("in progress");
+    /* abort: back to the head commit, no merge parent; HEAD did not move */
+    CHECK_OK(cairn_merge_abort(db));
+    CHECK_OK(cairn_merge_state(&m, db));
+    CHECK(!m.in_progress);
+    CHECK_STR(get_at(db, "WORKING", "t", "a"), "ours");
+    CHECK_STR(get_at(db, "WORKING", "other", "o"), "1");
+    CHECK_OK(cairn_resolve(&after, db, "HEAD"));
+    CHECK_MEM(after.bytes, 32, head.bytes, 32);
+    CHECK_RC(cairn_merge_abort(db), CAIRN_ENOTFOUND);
+    CHECK_ERRMSG("no merge is in progress");
+    CHECK_RC(commit_msg(db, "nothing", NULL), CAIRN_EINVAL); /* clean again */
+    /* the merge can then be made again */
+    CHECK_OK(cairn_merge(&res, db, "theirs", CAIRN_MERGE_OURS, NULL, NULL));
+    CHECK(!id_is_zero(&res.commit));
+    CHECK_OK(cairn_close(db));
+
+    /* finish an interrupted merge with commit: a two-parent commit */
+    db = diverged();
+    CHECK_OK(cairn_resolve(&theirs, db, "theirs"));
+    interrupt_merge(db, "theirs");
+    cairn_id mc, p2;
+    CHECK_OK(commit_msg(db, "finished", &mc));
+    CHECK_OK(cairn_resolve(&p2, db, "HEAD^2"));
+    CHECK_MEM(p2.bytes, 32, theirs.bytes, 32);
+    CHECK_OK(cairn_merge_state(&m, db));
+    CHECK(!m.in_progress);
+    CHECK_OK(cairn_close(db));
+
+    /* a recorded merge: conflicts counted as they are resolved; abort drops the resolutions */
+    db = diverged();
+    CHECK_OK(cairn_merge(&res, db, "theirs", CAIRN_MERGE_RECORD, NULL, NULL));
+    CHECK_OK(cairn_merge_state(&m, db));
+    CHECK(m.in_progress && m.recorded);
+    CHECK_EQ(m.conflicts, 4);
+    CHECK_OK(cairn_conflict_resolve(db, "t", "a", 1, "resolved", 8));
+    CHECK_OK(cairn_merge_state(&m, db));
+    CHECK_EQ(m.conflicts, 3);
+    CHECK_RC(cairn_merge(&res, db, "theirs", CAIRN_MERGE_RECORD, NULL, NULL), CAIRN_ECONFLICT);
+    CHECK_ERRMSG("3 conflict(s)");
+    CHECK_OK(cairn_merge_abort(db));
+    CHECK_OK(cairn_merge_state(&m, db));
+    CHECK(!m.in_progress && !m.recorded);
+    CHECK_STR(get_at(db, "WORKING", "t", "a"), "ours");
+    CHECK_STR(get_at(db, "WORKING", CONFLICTS_TABLE, "x"), "<no table>");
+    CHECK_OK(cairn_close(db));
+    db = reopen_db(); /* the abort is durable */
+    CHECK_OK(cairn_merge_state(&m, db));
+    CHECK(!m.in_progress);
+    CHECK_STR(get_at(db, "WORKING", "t", "a"), "ours");
+    CHECK_OK(cairn_close(db));
+}
+
+static int slurp(const char *path, char *buf, size_t cap, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return -1;
+    *len = fread(buf, 1, cap, f);
+    fclose(f);
+    return 0;
+}
+
+/* The commit of a recorded merge, killed after it moved the branch and before it saved the
+ * working state (made here by putting the working state's ref back): opening completes it,
+ * although the working state still has the resolved, empty conflicts table. */
+static void merge_commit_interrupted(void)
+{
+    cairn_db *db = diverged();
+    cairn_merge_result res;
+    CHECK_OK(cairn_merge(&res, db, "theirs", CAIRN_MERGE_RECORD, NULL, NULL));
+    CHECK_OK(cairn_conflict_resolve(db, "t", "a", 1, "resolved", 8));
+    CHECK_OK(cairn_conflict_resolve(db, "t", "c", 1, NULL, 0));
+    CHECK_OK(cairn_conflict_resolve(db, "t", "e", 1, "both", 4));
+    CHECK_OK(cairn_conflict_resolve(db, "doomed", NULL, 0, NULL, 0));
+    CHECK_OK(cairn_checkpoint(db));
+    static char saved[1 << 16];
+    char ref[4300];
+    size_t n;
+    snprintf(ref, sizeof ref, "%s/refs/working/main", last_url);
+    CHECK(slurp(ref, saved, sizeof saved, &n) == 0 && n > 0);
+    cairn_id mc, head;
+    CHECK_OK(commit_msg(db, "merged by hand", &mc));
+    CHECK_OK(cairn_close(db));
+    FILE *f = fopen(ref, "wb");
+    CHECK(f && fwrite(saved, 1, n, f) == n);
+    if (f) fclose(f);
+    db = reopen_db();
+    cairn_merge_progress m;
+    CHECK_OK(cairn_merge_state(&m, db));
+    CHECK(!m.in_progress);
+    CHECK_OK(cairn_resolve(&head, db, "HEAD"));
+    CHECK_MEM(head.bytes, 32, mc.bytes, 32);
+    CHECK_RC(commit_msg(db, "again", NULL), CAIRN_EINVAL); /* nothing to commit, not "moved" */
+    CHECK_ERRMSG("nothing to commit");
+    CHECK_STR(get_at(db, "WORKING", "t", "a"), "resolved");
+    CHECK_STR(get_at(db, "WORKING", CONFLICTS_TABLE, "x"), "<no table>");
+    CHECK_OK(cairn_close(db));
+}
+
 TEST_MAIN(commits_and_revisions, branches_and_checkout, reflogs, diffs, merge_conflict_shapes,
           merge_dropped_tables,
-          merge_fast_forward_and_up_to_date, merge_commutes, merge_criss_cross, signatures)
+          merge_fast_forward_and_up_to_date, merge_commutes, merge_criss_cross, signatures,
+          merge_in_progress, merge_commit_interrupted)

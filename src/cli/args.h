@@ -46,6 +46,7 @@ enum cli_opt {
     OPT_SINCE,               /* oplog */
     OPT_DRY_RUN,             /* gc */
     OPT_REACHABLE_ONLY,      /* verify */
+    OPT_ABORT,               /* merge */
     OPT_HELP,
     OPT_VERSION,
     OPT__COUNT

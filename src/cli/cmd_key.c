@@ -4,7 +4,9 @@
  *
  *   key generate NAME   makes NAME.key and NAME.pub in the key directory; prints the public key
  *                       line (what `key trust` takes) on stdout, the fingerprint on stderr
- *   key list            the keys in the key directory: FINGERPRINT  NAME
+ *   key list            the keys in the key directory: FINGERPRINT  NAME; each damaged file is
+ *                       a warning on stderr (and, with --json, a line with its *_damaged
+ *                       fields); fails only when files are damaged and no key is readable
  *   key trust FILE|-    adds a public key line to the repository's trusted keys
  *   key trusted         the repository's trusted keys: FINGERPRINT  NAME
  *
@@ -107,17 +109,59 @@ static int key_generate(const cli_args *a)
 
 /* ---- list ---- */
 
-static int list_cb(const cairn_key_info *k, void *payload)
+typedef struct list_ctx {
+    bool json;
+    size_t readable, damaged;
+    int code;                /* a printing failure, already reported */
+} list_ctx;
+
+/* A key whose files are damaged, as a JSON line: what is known, and what is wrong. */
+static int print_damaged_json(const cairn_key_entry *e)
 {
-    return print_key(k, *(const bool *)payload) == EXIT_OK ? 0 : 1;
+    json_t *obj = json_pack("{s:s}", "name", e->name);
+    if (obj && e->info) {
+        char hex[PUBLIC_HEX_SIZE];
+        public_hex(hex, e->info);
+        json_object_set_new(obj, "fingerprint", json_string(e->info->fingerprint));
+        json_object_set_new(obj, "public_key", json_string(hex));
+    }
+    if (obj && e->pub_message) json_object_set_new(obj, "public_damaged", json_string(e->pub_message));
+    if (obj && e->secret_message)
+        json_object_set_new(obj, "secret_damaged", json_string(e->secret_message));
+    int rc = obj ? jsonl_dump(stdout, obj) : -1;
+    json_decref(obj);
+    if (rc < 0) return cli_err(EXIT_FAIL, "writing to standard output: %s", strerror(errno));
+    return EXIT_OK;
 }
 
+static int list_cb(const cairn_key_entry *e, void *payload)
+{
+    list_ctx *l = payload;
+    bool damaged = e->pub_error != CAIRN_OK || e->secret == CAIRN_KEY_SECRET_DAMAGED;
+    l->readable += e->info != NULL;
+    l->damaged += damaged;
+    if (e->pub_error != CAIRN_OK)
+        fprintf(stderr, "cairn: warning: key %s: %s; restore the file from a backup, or remove "
+                        "it and generate a new key\n", e->name, e->pub_message);
+    if (e->secret == CAIRN_KEY_SECRET_DAMAGED)
+        fprintf(stderr, "cairn: warning: key %s cannot sign: %s\n", e->name, e->secret_message);
+    if (l->json && damaged) l->code = print_damaged_json(e);
+    else if (e->info) l->code = print_key(e->info, l->json);
+    return l->code == EXIT_OK ? 0 : 1;
+}
+
+/* Lists every readable key; each damaged file is a warning of its own. Fails (EXIT_FAIL) only
+ * when files are damaged and no key could be read. */
 static int key_list(const cli_args *a)
 {
-    bool json = a->opt[OPT_JSON] != NULL;
-    int rc = cairn_key_list(a->opt[OPT_DIR], list_cb, &json);
-    if (rc > 0) return EXIT_FAIL; /* printing failed, and said so */
-    return rc == CAIRN_OK ? EXIT_OK : cli_lib_err(rc);
+    list_ctx l = { a->opt[OPT_JSON] != NULL, 0, 0, EXIT_OK };
+    int rc = cairn_key_scan(a->opt[OPT_DIR], list_cb, &l);
+    if (rc > 0) return l.code; /* printing failed, and said so */
+    if (rc < 0) return cli_lib_err(rc);
+    if (l.damaged && !l.readable)
+        return cli_err(EXIT_FAIL, "no key could be read: %zu damaged key file%s", l.damaged,
+                       l.damaged == 1 ? "" : "s");
+    return EXIT_OK;
 }
 
 /* ---- trust ---- */

@@ -7,7 +7,8 @@
  * one side, changed on the other) has "-" for its key and "(table)" for each side that has the
  * table. With --strategy fail the conflicts go to standard error, each after "cairn: conflict:
  * ", and nothing changes; with record they go to standard output and the merge waits for
- * `cairn resolve` and `cairn commit`. Both exit with 3.
+ * `cairn resolve` and `cairn commit`. Both exit with 3. `cairn merge --abort` gives up a merge
+ * in progress (recorded, or interrupted by a crash before its commit).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -87,8 +88,24 @@ static int report_merge(const cairn_merge_result *r, const char *rev, int strate
     return EXIT_OK;
 }
 
+/* merge --abort */
+static int merge_abort(const cli_args *a)
+{
+    if (a->npos || a->opt[OPT_STRATEGY])
+        return cli_err(EXIT_USAGE, "merge --abort takes no revision and no --strategy");
+    cairn_db *db;
+    int code = cli_open(&db, a, true);
+    if (code != EXIT_OK) return code;
+    int rc = cairn_merge_abort(db);
+    if (rc == CAIRN_OK) printf("merge aborted: the working state is the head commit again\n");
+    return cli_close(db, rc == CAIRN_OK ? EXIT_OK : cli_lib_err(rc));
+}
+
 int cmd_merge(const cli_args *a)
 {
+    if (a->opt[OPT_ABORT]) return merge_abort(a);
+    if (a->npos != 1) return cli_err(EXIT_USAGE, "merge takes a revision (or --abort); usage: "
+                                                 "cairn merge REV [--strategy S]");
     int strategy;
     int code = parse_strategy(&strategy, a->opt[OPT_STRATEGY]);
     if (code != EXIT_OK) return code;

@@ -52,31 +52,39 @@ static int print_changes(cairn_db *db, bool has_head)
     return code;
 }
 
-static int count_cb(const cairn_conflict *c, void *payload)
+typedef struct branch_find {
+    const cairn_id *want;
+    char name[256];          /* a branch at want; "" when none is */
+} branch_find;
+
+static int branch_cb(const char *name, const cairn_id *commit, int current, void *payload)
 {
-    (void)c;
-    (*(size_t *)payload)++;
+    branch_find *f = payload;
+    if (current || f->name[0] || memcmp(commit->bytes, f->want->bytes, CAIRN_ID_SIZE) != 0) return 0;
+    snprintf(f->name, sizeof f->name, "%s", name);
     return 0;
 }
 
-/* A merge recorded for resolution keeps its conflicts table until it is committed. */
+/* A merge in progress: recorded for resolution, or interrupted before its commit. */
 static int print_merge(cairn_db *db)
 {
-    cairn_table *t = NULL;
-    int rc = cairn_table_open(&t, db, VERS_CONFLICTS_TABLE, 0);
-    cairn_table_close(t);
-    if (rc == CAIRN_ENOTFOUND) {
-        cairn_error_clear();
-        return EXIT_OK;
-    }
-    size_t n = 0;
-    if (rc == CAIRN_OK) rc = cairn_conflicts(db, count_cb, &n);
+    cairn_merge_progress m;
+    int rc = cairn_merge_state(&m, db);
     if (rc != CAIRN_OK) return cli_lib_err(rc);
-    if (n)
-        printf("merge in progress: %zu conflict%s to resolve (cairn conflicts, cairn resolve), "
-               "then cairn commit\n", n, n == 1 ? "" : "s");
-    else
-        printf("merge in progress: all conflicts resolved; cairn commit makes the merge commit\n");
+    if (!m.in_progress) return EXIT_OK;
+    char sid[VERS_SHORT_LEN + 1], what[320];
+    vers_short(sid, &m.merging);
+    branch_find f = { &m.merging, "" };
+    if (cairn_branch_list(db, branch_cb, &f) != CAIRN_OK) cairn_error_clear();
+    if (f.name[0]) snprintf(what, sizeof what, "%s (%s)", f.name, sid);
+    else snprintf(what, sizeof what, "%s", sid);
+    printf("merge of %s in progress: ", what);
+    if (m.conflicts)
+        printf("%llu conflict%s left to resolve (cairn conflicts, cairn resolve); ",
+               (unsigned long long)m.conflicts, m.conflicts == 1 ? "" : "s");
+    else if (m.recorded) printf("all recorded conflicts resolved; ");
+    else printf("no conflicts recorded; ");
+    printf("finish with 'cairn commit', or abort with 'cairn merge --abort'\n");
     return EXIT_OK;
 }
 

@@ -99,8 +99,8 @@ static const cli_cmd COMMANDS[] = {
       "repository; after a crash, the log is replayed by the next command that opens it.\n" },
     { "status", cmd_status, 0, 0, 0, "status", "show the branch, its head and uncommitted changes",
       "Prints the current branch (or that HEAD is detached), its head commit, what the\n"
-      "working state changed since that commit in each table, and a merge that waits for\n"
-      "its conflicts to be resolved and committed.\n" },
+      "working state changed since that commit in each table, and a merge in progress\n"
+      "(what it merges, the conflicts left, how to finish or abort it).\n" },
     { "commit", cmd_commit, 0, 0,
       OPT_BIT(OPT_MESSAGE) | OPT_BIT(OPT_AUTHOR) | OPT_BIT(OPT_ALLOW_EMPTY) | OPT_BIT(OPT_SIGN) |
           OPT_BIT(OPT_KEY_DIR) | OPT_BIT(OPT_PASSPHRASE_FILE),
@@ -161,8 +161,9 @@ static const cli_cmd COMMANDS[] = {
       "Without arguments, lists the tags with the short id of each. With NAME, tags REV\n"
       "(default HEAD).\n"
       "  -d, --delete   delete tag NAME\n" },
-    { "merge", cmd_merge, 1, 1, OPT_BIT(OPT_STRATEGY),
-      "merge REV [--strategy fail|ours|theirs|record]", "merge a revision into the current branch",
+    { "merge", cmd_merge, 0, 1, OPT_BIT(OPT_STRATEGY) | OPT_BIT(OPT_ABORT),
+      "merge REV [--strategy fail|ours|theirs|record] | merge --abort",
+      "merge a revision into the current branch",
       "Fast-forwards when the branch is an ancestor of REV; otherwise merges three ways\n"
       "(each table, key by key, against the merge base) and commits the merge. The\n"
       "working state must have no uncommitted changes. Keys both sides changed\n"
@@ -174,7 +175,10 @@ static const cli_cmd COMMANDS[] = {
       "  --strategy ours     keep the current branch's side of each conflict\n"
       "  --strategy theirs   take REV's side of each conflict\n"
       "  --strategy record   keep ours, record the conflicts and exit 3: settle each\n"
-      "                      with 'cairn resolve', then 'cairn commit' the merge\n" },
+      "                      with 'cairn resolve', then 'cairn commit' the merge\n"
+      "  --abort             give up the merge in progress (see 'cairn status'): the\n"
+      "                      working state becomes the branch's head commit again, and\n"
+      "                      conflict resolutions made since the merge began are dropped\n" },
     { "conflicts", cmd_conflicts, 0, 0, 0, "conflicts", "list the conflicts left to resolve",
       "Lists the conflicts a merge with --strategy record left, as merge prints them.\n" },
     { "resolve", cmd_resolve, 1, 2,
@@ -199,7 +203,9 @@ static const cli_cmd COMMANDS[] = {
       "  key generate NAME [--dir DIR] [--no-passphrase | --passphrase-file FILE]\n"
       "      make the key pair NAME.key and NAME.pub; prints the public key line (what\n"
       "      'key trust' takes) and, on standard error, the key's fingerprint\n"
-      "  key list [--dir DIR] [--json]   the keys in the key directory: FINGERPRINT  NAME\n"
+      "  key list [--dir DIR] [--json]   the keys in the key directory: FINGERPRINT  NAME;\n"
+      "                                  each damaged key file is a warning of its own\n"
+      "                                  (exit 3 only when no key could be read)\n"
       "  key trust FILE|-                trust the public key line in FILE (a .pub file)\n"
       "                                  for this repository's signed commits\n"
       "  key trusted [--json]            the keys this repository trusts: FINGERPRINT  NAME\n\n"

@@ -180,7 +180,9 @@ int keyfile_seal(uint8_t out[KEYFILE_SIZE], const uint8_t *secret,
     uint8_t f[KEYFILE_SIZE];
     memcpy(f, KEYFILE_MAGIC, KEYFILE_MAGIC_SIZE);
     f[KEYFILE_OFF_VERSION] = KEYFILE_VERSION;
-    f[KEYFILE_OFF_KDF] = KEYFILE_KDF_ARGON2ID;
+    /* an unprotected key says so (bound into the seal), so that a reader can tell a damaged
+     * unprotected file from a protected one opened without its passphrase */
+    f[KEYFILE_OFF_KDF] = *passphrase ? KEYFILE_KDF_ARGON2ID : KEYFILE_KDF_UNPROTECTED;
     store_le32(f + KEYFILE_OFF_OPS, kdf->opslimit);
     store_le32(f + KEYFILE_OFF_MEM, kdf->memlimit_kib);
     randombytes_buf(f + KEYFILE_OFF_SALT, KEYFILE_SALT_SIZE);
@@ -208,9 +210,12 @@ static int keyfile_check_header(const uint8_t *d, size_t len, const kdf_limits *
             CAIRN_ECORRUPT,
             "secret key file %s has version %u; this build reads version %d (a newer cairn "
             "wrote it?)", path, d[KEYFILE_OFF_VERSION], KEYFILE_VERSION);
-    FAIL_IF(len > KEYFILE_OFF_KDF && d[KEYFILE_OFF_KDF] != KEYFILE_KDF_ARGON2ID, CAIRN_ECORRUPT,
-            "secret key file %s names key derivation %u; this build knows only %d (Argon2id)",
-            path, d[KEYFILE_OFF_KDF], KEYFILE_KDF_ARGON2ID);
+    FAIL_IF(len > KEYFILE_OFF_KDF && d[KEYFILE_OFF_KDF] != KEYFILE_KDF_ARGON2ID &&
+                d[KEYFILE_OFF_KDF] != KEYFILE_KDF_UNPROTECTED,
+            CAIRN_ECORRUPT,
+            "secret key file %s names key derivation %u; this build knows only %d (Argon2id) "
+            "and %d (Argon2id, no passphrase): the file is damaged, or a newer cairn wrote it",
+            path, d[KEYFILE_OFF_KDF], KEYFILE_KDF_ARGON2ID, KEYFILE_KDF_UNPROTECTED);
     FAIL_IF(len != KEYFILE_SIZE, CAIRN_ECORRUPT,
             "secret key file %s has %zu bytes, not %d: it is %s", path, len, KEYFILE_SIZE,
             len < KEYFILE_SIZE ? "truncated" : "damaged (bytes after its end)");
@@ -250,6 +255,10 @@ int keyfile_open(uint8_t *secret, const uint8_t *data, size_t len,
     kdf_limits def = key_kdf_limits_default();
     TRY(keyfile_check_header(data, len, lim ? lim : &def, path));
     uint8_t k[KDF_KEY_SIZE], ad[KEYFILE_AD_SIZE];
+    bool unprotected = data[KEYFILE_OFF_KDF] == KEYFILE_KDF_UNPROTECTED;
+    FAIL_IF(unprotected && *passphrase, CAIRN_EAUTH,
+            "key %s (file %s) has no passphrase, but one was given: leave it out (unset "
+            "CAIRN_PASSPHRASE or set it empty)", name, path);
     int rc = derive(k, passphrase, data + KEYFILE_OFF_SALT, load_le32(data + KEYFILE_OFF_OPS),
                     load_le32(data + KEYFILE_OFF_MEM));
     if (rc < 0) return cairn_error_prefix(rc, "loading key %s (file %s)", name, path);
@@ -258,8 +267,17 @@ int keyfile_open(uint8_t *secret, const uint8_t *data, size_t len,
         secret, NULL, NULL, data + KEYFILE_OFF_CIPHER, KEY_SECRET_SIZE + KEYFILE_TAG_SIZE, ad,
         sizeof ad, data + KEYFILE_OFF_NONCE, k);
     sodium_memzero(k, sizeof k);
-    if (bad) rc = ERR(CAIRN_EAUTH, "wrong passphrase for key %s (file %s); if the passphrase "
-                      "is right, the file was altered", name, path);
+    if (bad && unprotected)
+        rc = ERR(CAIRN_ECORRUPT, "secret key file %s of key %s is damaged: the key has no "
+                 "passphrase and its seal does not verify; restore the file from a backup, or "
+                 "generate a new key (and trust it where the old one was trusted)", path, name);
+    else if (bad && !*passphrase)
+        rc = ERR(CAIRN_EAUTH, "key %s (file %s) is protected by a passphrase and none was "
+                 "given (if it was made without one by a cairn before key files recorded that, "
+                 "the file is damaged)", name, path);
+    else if (bad)
+        rc = ERR(CAIRN_EAUTH, "wrong passphrase for key %s (file %s); if the passphrase "
+                 "is right, the file was altered", name, path);
     else rc = keyfile_check_pair(secret, pub, name, path);
     if (rc < 0) sodium_memzero(secret, KEY_SECRET_SIZE);
     return rc;
@@ -816,4 +834,146 @@ int signer_sign_commit(cairn_signer *signer, commit *c)
     FAIL_IF(!signer, CAIRN_EINVAL, "no signer given");
     if (signer->custom) return custom_sign_commit(signer, c);
     return key_sign_commit(&signer->k, c);
+}
+
+/* ---- the public API: listing keys, damaged files included ---- */
+
+static int name_cmp(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static void names_free(char **v, size_t n)
+{
+    for (size_t i = 0; i < n; i++) free(v[i]);
+    free(v);
+}
+
+/* Adds the key name of directory entry fname to v when it is a regular file NAME.pub. */
+static int scan_add(char ***v, size_t *n, size_t *cap, const char *dir, const char *fname)
+{
+    size_t len = strlen(fname);
+    if (len <= 4 || strcmp(fname + len - 4, ".pub") != 0 || !name_ok(fname, len - 4))
+        return CAIRN_OK;
+    char *path = cairn_sprintf("%s/%s", dir, fname);
+    FAIL_IF(!path, CAIRN_ENOMEM, "out of memory listing %s", dir);
+    struct stat sb;
+    bool regular = sys_stat(path, &sb) == 0 && S_ISREG(sb.st_mode);
+    free(path);
+    if (!regular) return CAIRN_OK; /* vanished, or not a file: not a key */
+    if (*n == *cap) {
+        size_t ncap = *cap ? 2 * *cap : 16;
+        char **nv = cairn_realloc(*v, ncap * sizeof *nv);
+        FAIL_IF(!nv, CAIRN_ENOMEM, "out of memory listing %s", dir);
+        *v = nv;
+        *cap = ncap;
+    }
+    char *name = cairn_strdup(fname);
+    FAIL_IF(!name, CAIRN_ENOMEM, "out of memory listing %s", dir);
+    name[len - 4] = '\0';
+    (*v)[(*n)++] = name;
+    return CAIRN_OK;
+}
+
+/* The names of the keys (NAME.pub regular files) of dir, sorted; a missing directory has none.
+ * Caller frees with names_free(). */
+static int scan_names(char ***out, size_t *out_n, const char *dir)
+{
+    *out = NULL;
+    *out_n = 0;
+    DIR *dp = sys_opendir(dir);
+    if (!dp) return errno == ENOENT ? CAIRN_OK
+                                    : cairn_error_errno(errno, "opening key directory %s", dir);
+    size_t n = 0, cap = 0;
+    char **v = NULL;
+    int rc = CAIRN_OK;
+    for (;;) {
+        errno = 0;
+        struct dirent *e = readdir(dp);
+        if (!e) {
+            if (errno) rc = cairn_error_errno(errno, "reading key directory %s", dir);
+            break;
+        }
+        if ((rc = scan_add(&v, &n, &cap, dir, e->d_name)) < 0) break;
+    }
+    closedir(dp);
+    if (rc < 0) {
+        names_free(v, n);
+        return rc;
+    }
+    if (n) qsort(v, n, sizeof *v, name_cmp);
+    *out = v;
+    *out_n = n;
+    return CAIRN_OK;
+}
+
+/* Checks NAME.key without a passphrase: *state is enum cairn_key_secret; a damaged file's
+ * message goes into msg (caller frees). pub is NULL when NAME.pub could not be read. */
+static int scan_secret(int *state, char **msg, const key_paths *p, const char *name,
+                       const cairn_key_info *pub)
+{
+    uint8_t buf[KEYFILE_SIZE + 1];
+    size_t len = 0;
+    *msg = NULL;
+    int rc = read_small(p->key, buf, sizeof buf, &len, NULL);
+    if (rc == CAIRN_ENOTFOUND) {
+        cairn_error_clear();
+        *state = CAIRN_KEY_SECRET_NONE;
+        return CAIRN_OK;
+    }
+    kdf_limits def = key_kdf_limits_default();
+    if (rc == CAIRN_OK) rc = keyfile_check_header(buf, len, &def, p->key);
+    if (rc == CAIRN_OK && pub && buf[KEYFILE_OFF_KDF] == KEYFILE_KDF_UNPROTECTED) {
+        uint8_t *sk = sodium_malloc(KEY_SECRET_SIZE);
+        rc = sk ? keyfile_open(sk, buf, len, pub->public_key, "", NULL, name, p->key)
+                : ERR(CAIRN_ENOMEM, "out of memory checking %s", p->key);
+        if (sk) sodium_free(sk);
+    }
+    if (rc == CAIRN_ENOMEM) return rc;
+    *state = rc == CAIRN_OK ? CAIRN_KEY_SECRET_OK : CAIRN_KEY_SECRET_DAMAGED;
+    if (rc != CAIRN_OK && !(*msg = cairn_strdup(cairn_error_last()->message)))
+        return ERR(CAIRN_ENOMEM, "out of memory listing keys");
+    cairn_error_clear();
+    return CAIRN_OK;
+}
+
+/* Reads the two files of key name and reports them to cb. */
+static int scan_one(const char *dir, const char *name,
+                    int (*cb)(const cairn_key_entry *, void *), void *payload)
+{
+    key_paths p;
+    int rc = paths_make(&p, dir, name);
+    cairn_key_info info;
+    cairn_key_entry e = { name, NULL, CAIRN_OK, NULL, CAIRN_KEY_SECRET_NONE, NULL };
+    char *pub_msg = NULL, *sec_msg = NULL;
+    if (rc == CAIRN_OK) {
+        e.pub_error = read_public(&info, p.pub, name, p.dir);
+        if (e.pub_error == CAIRN_OK) e.info = &info;
+        else if (e.pub_error == CAIRN_ENOMEM) rc = e.pub_error;
+        else if (!(e.pub_message = pub_msg = cairn_strdup(cairn_error_last()->message)))
+            rc = ERR(CAIRN_ENOMEM, "out of memory listing keys");
+        cairn_error_clear();
+    }
+    if (rc == CAIRN_OK) rc = scan_secret(&e.secret, &sec_msg, &p, name, e.info);
+    e.secret_message = sec_msg;
+    if (rc == CAIRN_OK) rc = cb(&e, payload);
+    free(pub_msg);
+    free(sec_msg);
+    paths_free(&p);
+    return rc;
+}
+
+int cairn_key_scan(const char *dir, int (*cb)(const cairn_key_entry *entry, void *payload),
+                   void *payload)
+{
+    TRY(keys_init());
+    char *d;
+    TRY(dir_resolve(&d, dir));
+    char **names;
+    size_t n;
+    int rc = scan_names(&names, &n, d);
+    for (size_t i = 0; rc == CAIRN_OK && i < n; i++) rc = scan_one(d, names[i], cb, payload);
+    names_free(names, n);
+    free(d);
+    return rc;
 }

@@ -26,6 +26,7 @@
 #define KEYFILE_MAGIC_SIZE 8
 #define KEYFILE_VERSION 1
 #define KEYFILE_KDF_ARGON2ID 1
+#define KEYFILE_KDF_UNPROTECTED 2 /* Argon2id of the empty passphrase: a key made unprotected */
 #define KEYFILE_SALT_SIZE 16
 #define KEYFILE_NONCE_SIZE 24
 #define KEYFILE_TAG_SIZE 16

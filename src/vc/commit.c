@@ -180,8 +180,16 @@ int vc_complete_commit(cairn_db *db)
     if (!child) return CAIRN_OK;
     TRY(db_exclusive_begin(db)); /* the replayed log into the trees */
     v = db_current(db);
-    if (same_id(&v->rec.catalog, &catalog)) {
+    /* a merge's commit left out the (resolved, empty) conflicts table its working state had:
+     * compare without it, or a merge commit cut short here stays "in progress" for good */
+    cairn_id wcat;
+    if (without_conflicts_table(db, v, &wcat) != CAIRN_OK) {
+        cairn_error_clear(); /* conflicts left: the commit cannot have been made from it */
+        wcat = v->rec.catalog;
+    }
+    if (same_id(&wcat, &catalog)) {
         rootrec next = v->rec;
+        next.catalog = catalog;
         next.base_commit = head;
         next.nmerge = 0;
         rc = db_publish(db, v, &next);

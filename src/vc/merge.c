@@ -12,6 +12,12 @@
  * Conflicts recorded for manual resolution (CAIRN_MERGE_RECORD) live in the table
  * "cairn_conflicts": key = tuple(table, key), value = tuple per side (base, ours, theirs) of
  * (present: bool, bytes); for a table-level conflict the key element is null.
+ *
+ * A merge is in progress while the working state holds merge parents or that table: recorded
+ * for resolution, or cut short by a crash between saving the merged tables and committing
+ * them. cairn_merge_state() reports it, another merge is refused meanwhile, cairn_commit()
+ * finishes it and cairn_merge_abort() goes back to the head commit (a merge starts only from a
+ * working state without uncommitted changes, so that is the state from before it).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -394,13 +400,16 @@ static int fast_forward(cairn_db *db, version *cur, const cairn_id *target, cons
     return db_publish(db, cur, &rec);
 }
 
+static int merge_in_progress(cairn_db *db, const version *v);
+
 static int do_merge(cairn_merge_result *res, cairn_db *db, const char *rev, merge_ctx *m)
 {
     version *cur = db_current(db), *vb = NULL, *vt = NULL;
     cairn_id theirs, ours = cur->rec.base_commit;
     conflict_list rec_list = { 0 };
     bool dirty = false;
-    int rc = history_resolve(&db->r, rev, &theirs);
+    int rc = merge_in_progress(db, cur);
+    if (rc == CAIRN_OK) rc = history_resolve(&db->r, rev, &theirs);
     bool theirs_in_ours = false, ours_in_theirs = false;
     if (rc == CAIRN_OK && !id_is_zero(&ours)) rc = history_is_ancestor(&db->r, &theirs, &ours, &theirs_in_ours);
     if (rc == CAIRN_OK && theirs_in_ours) {
@@ -601,5 +610,65 @@ int cairn_conflict_resolve(cairn_db *db, const char *table, const void *key, siz
     cairn_table_close(t);
     cairn_table_close(ct);
     cairn_buf_dispose(&ck);
+    return rc;
+}
+
+/* ---- a merge in progress ---- */
+
+/* The state of the merge in version v (a working state). */
+static int state_of(cairn_merge_progress *out, cairn_db *db, const version *v)
+{
+    memset(out, 0, sizeof *out);
+    const vtable *ct = version_find(v, CONFLICTS_TABLE);
+    out->in_progress = v->rec.nmerge > 0 || ct != NULL;
+    if (v->rec.nmerge > 0) out->merging = v->rec.merge[0];
+    out->recorded = ct != NULL;
+    if (ct) TRY(tree_rank(&db->r.cs, &ct->d.root, NULL, 0, &out->conflicts));
+    return CAIRN_OK;
+}
+
+/* CAIRN_ECONFLICT saying how to finish or abort the merge in progress in v, if there is one. */
+static int merge_in_progress(cairn_db *db, const version *v)
+{
+    cairn_merge_progress st;
+    TRY(state_of(&st, db, v));
+    if (!st.in_progress) return CAIRN_OK;
+    char hex[CAIRN_ID_HEX_SIZE];
+    cairn_id_to_hex(hex, &st.merging);
+    if (st.conflicts)
+        return ERR(CAIRN_ECONFLICT, "a merge of %.12s is in progress on '%s' with %llu conflict(s) "
+                   "to resolve (cairn conflicts, cairn resolve); finish it with 'cairn commit', "
+                   "or abort it with 'cairn merge --abort'", hex, db->r.branch,
+                   (unsigned long long)st.conflicts);
+    return ERR(CAIRN_ECONFLICT, "a merge of %.12s is in progress on '%s'; finish it with 'cairn "
+               "commit', or abort it with 'cairn merge --abort'", hex, db->r.branch);
+}
+
+int cairn_merge_state(cairn_merge_progress *out, cairn_db *db)
+{
+    version *v;
+    TRY(db_working_version(db, &v));
+    int rc = state_of(out, db, v);
+    version_release(v);
+    return rc;
+}
+
+int cairn_merge_abort(cairn_db *db)
+{
+    FAIL_IF(db->r.readonly, CAIRN_EREADONLY, "repository %s was opened read-only", db->r.url);
+    TRY(db_exclusive_begin(db)); /* the log's writes into the trees: they are dropped too */
+    version *cur = db_current(db);
+    cairn_merge_progress st;
+    int rc = state_of(&st, db, cur);
+    if (rc == CAIRN_OK && !st.in_progress)
+        rc = ERR(CAIRN_ENOTFOUND, "no merge is in progress on '%s'", db->r.branch);
+    rootrec rec;
+    if (rc == CAIRN_OK) rc = repo_fresh_working(&db->r, &cur->rec.base_commit, &rec);
+    if (rc == CAIRN_OK) {
+        rec.wal_seq = cur->rec.wal_seq;
+        rc = db_publish(db, cur, &rec);
+    }
+    version_release(cur);
+    db_exclusive_end(db);
     return rc;
 }
