@@ -608,6 +608,7 @@ static void local_destroy(local_store *ls)
         for (unsigned m = 0; m < atomic_load(&p->nmaps); m++)
             munmap((void *)p->maps[m].base, p->maps[m].len);
         if (ls->packs[i]->fd >= 0) sys_close(ls->packs[i]->fd);
+        free(ls->packs[i]->damage);
         free(ls->packs[i]);
     }
     free(ls->packs);

@@ -68,6 +68,12 @@ typedef struct pack_map {
     uint64_t start, len;
 } pack_map;
 
+/* A damaged byte range of a pack with good records after it (corruption, kept as it is). */
+typedef struct pack_damage {
+    uint64_t off, len;
+    const char *why;      /* static text */
+} pack_damage;
+
 typedef struct pack {
     uint32_t num;
     int fd;               /* kept open for reads; -1 once compaction retired the pack */
@@ -76,6 +82,8 @@ typedef struct pack {
     bool reported;        /* its corruption has been logged */
     uint64_t live;        /* bytes of the records the index points at in this pack */
     uint64_t idx_covered; /* covered_len of the valid .idx on disk; 0 if none */
+    pack_damage *damage;  /* damaged ranges found by scans, ascending (never written to .idx) */
+    size_t ndamage;
     pack_map maps[PACK_MAPS_MAX]; /* appended under map_mu, read without it */
     atomic_uint nmaps;
 } pack;
@@ -181,6 +189,10 @@ char *local_pack_path(const local_store *ls, uint32_t num, const char *ext);
  * *out_why says which) or an error. */
 int local_scan_records(int fd, const char *path, uint64_t start, uint64_t size, rec_fn fn,
                        void *ctx, uint64_t *out_end, const char **out_why);
+/* Looks for the first good record starting in [from, size) of a file of records, at any byte
+ * offset. @return 1 (found, at *out_off), 0 (none) or an error. */
+int local_find_next_record(int fd, const char *path, uint64_t from, uint64_t size,
+                           uint64_t *out_off);
 /* Reads and validates pack num's .idx against a pack of pack_size bytes; only when all of it
  * checks out are its entries passed to fn. @return 1 loaded (*out_covered set), 0 missing or
  * invalid (*out_why says why, NULL when missing), or an error. */
