@@ -200,7 +200,7 @@ int fault_store_wrap(cairn_store **out, cairn_store *inner, bool own)
         f->base.compact = inner->compact ? f_compact : NULL;
         f->base.locate = inner->locate ? f_locate : NULL;
     }
-    f->base.caps &= ~(CAIRN_STORE_CAP_COMPACT | CAIRN_STORE_CAP_LOCATE);
+    f->base.caps &= ~(CAIRN_STORE_CAP_COMPACT | CAIRN_STORE_CAP_LOCATE | CAIRN_STORE_CAP_REPAIR);
     if (f->base.compact) f->base.caps |= CAIRN_STORE_CAP_COMPACT;
     if (f->base.locate) f->base.caps |= CAIRN_STORE_CAP_LOCATE;
     *out = &f->base;

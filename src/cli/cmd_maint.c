@@ -147,6 +147,23 @@ static json_t *verify_json(const cairn_verify_stats *s, json_t *problems)
         problems);
 }
 
+static int note_cb(const cairn_repair_item *it, void *payload)
+{
+    (void)payload;
+    if (!it->problem) printf("note: %s\n", it->message);
+    return 0;
+}
+
+/* What the store keeps that is no problem but worth knowing (quarantined bytes already in the
+ * store): verify lists the problems, this the rest. */
+static void print_notes(cairn_db *db)
+{
+    cairn_repair_options o = CAIRN_REPAIR_OPTIONS_INIT;
+    o.flags = CAIRN_REPAIR_DRY_RUN;
+    o.on_item = note_cb;
+    if (cairn_repair(NULL, db, &o) != CAIRN_OK) cairn_error_clear(); /* a store without it */
+}
+
 int cmd_verify(const cli_args *a)
 {
     vctx v = { a->opt[OPT_JSON] != NULL, NULL };
@@ -171,6 +188,7 @@ int cmd_verify(const cli_args *a)
     if (v.json) {
         code = dump(verify_json(&s, v.list)); /* takes the list */
     } else {
+        print_notes(db);
         verify_text(&s);
         code = cli_flush_stdout();
     }

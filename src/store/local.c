@@ -18,10 +18,13 @@
  * read re-checks the record's XXH3 checksum and key: a damaged pack is reported as
  * CAIRN_ECORRUPT where it is found.
  *
- * Recovery: a bad or incomplete record in the last pack is a torn tail from a crash: the writer
- * moves the bytes from there to EOF into quarantine/ and truncates (never destroying bytes); a
- * reader stops there silently (the writer may be mid-append) and looks again later. A bad
- * record in an earlier pack is corruption: logged, never truncated.
+ * Recovery: a bad record followed by a good one (any pack) is corruption: the damaged range is
+ * recorded and logged, every record after it is read, nothing is cut, and the writer starts a
+ * new pack rather than append after damage (local_repair.c reports the ranges to verify). A bad
+ * or incomplete record in the last pack with nothing good after it is a torn tail from a
+ * crash: the writer moves the bytes from there to EOF into quarantine/ and truncates (never
+ * destroying bytes); a reader stops there silently (the writer may be mid-append) and looks
+ * again later. Such a tail in an earlier pack is corruption: logged, never truncated.
  *
  * Freshness: readers (and read-only handles in the writer's own process) pick up what another
  * process appended by rescanning the tail of the last pack and looking for new pack files when
@@ -683,7 +686,7 @@ int store_local_open(cairn_store **out, const char *path, unsigned flags,
     ls->base = (cairn_store){
         .version = CAIRN_STORE_VERSION,
         .caps = CAIRN_STORE_CAP_DURABLE | CAIRN_STORE_CAP_SHARED | CAIRN_STORE_CAP_REF_CAS |
-                CAIRN_STORE_CAP_COMPACT | CAIRN_STORE_CAP_LOCATE,
+                CAIRN_STORE_CAP_COMPACT | CAIRN_STORE_CAP_LOCATE | CAIRN_STORE_CAP_REPAIR,
         .kind = "local",
         .location = ls->dir,
         .get = local_get,
@@ -700,6 +703,8 @@ int store_local_open(cairn_store **out, const char *path, unsigned flags,
         .get_mapped = local_get_mapped,
         .compact = local_compact,
         .locate = local_locate,
+        .repair = local_repair,
+        .ref_remove_damaged = local_ref_remove_damaged,
     };
     *out = &ls->base;
     return CAIRN_OK;

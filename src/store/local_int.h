@@ -9,6 +9,7 @@
  *                    buffer, rollover and durability
  *   local_refs.c     refs: one two-slot file each under refs/
  *   local_compact.c  compaction and sealing (the maintenance methods gc calls)
+ *   local_repair.c   damage: damaged pack ranges, quarantine/ (listed, restored), ref slots
  *
  * Lock order: compact_mu, then sync_mu, then mu, then map_mu. ref_mu and refresh_mu are taken
  * alone (refresh_mu before mu).
@@ -226,10 +227,22 @@ int local_ref_cas(cairn_store *st, const char *name, const void *expect, size_t 
                   const void *val, size_t vlen);
 int local_ref_list(cairn_store *st, const char *prefix,
                    int (*cb)(const char *, const void *, size_t, void *), void *payload);
+int local_ref_remove_damaged(cairn_store *st, const char *name);
+/* Reports every damaged ref file (one bad slot, or unreadable) to cb and, without
+ * CAIRN_REPAIR_DRY_RUN, rewrites a bad slot from the good one. Counts into *st. */
+int local_refs_damage(local_store *ls, unsigned flags,
+                      int (*cb)(const cairn_repair_item *, void *), void *payload,
+                      cairn_repair_stats *st);
 
 /* ---- local_compact.c: the maintenance methods ---- */
 
 int local_compact(cairn_store *st, double min_live_fraction, unsigned flags,
                   cairn_store_compact_stats *out);
+
+/* ---- local_repair.c: damage ---- */
+
+int local_repair(cairn_store *st, unsigned flags,
+                 int (*cb)(const cairn_repair_item *, void *), void *payload,
+                 cairn_repair_stats *out);
 
 #endif /* CAIRN_LOCAL_INT_H */

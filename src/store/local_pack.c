@@ -379,7 +379,8 @@ static int repair_tail(local_store *ls, pack *p, uint64_t size, const char *why)
             rc = cairn_error_errno(errno, "syncing %s", qpath);
         sys_close(qfd);
         if (rc == CAIRN_OK) rc = sys_fsync_dir(ls->quar_dir);
-        if (rc != CAIRN_OK) {
+        if (rc != CAIRN_OK) { /* nothing was cut: leave no empty or partial copy behind */
+            sys_unlink(qpath);
             free(qpath);
             return rc;
         }

@@ -79,6 +79,13 @@ static int check_branch_head(cairn_db *db, const version *v, cairn_id *parent, c
     TRY(history_load(&db->r, &head, &hc));
     bool same = memcmp(hc.catalog.bytes, v->rec.catalog.bytes, CAIRN_ID_SIZE) == 0;
     commit_dispose(&hc);
+    char why[1024];
+    if (!same && refs_slot_damage(&db->r, ref, why, sizeof why))
+        return ERR(CAIRN_ECONFLICT, "branch '%s' is not where its working state was based: its "
+                   "ref file is damaged, and the store reads an older value from the other "
+                   "slot (%s); nothing was committed. Check the value with 'cairn repair "
+                   "--dry-run', then run 'cairn repair' (or restore the ref file from a backup)",
+                   db->r.branch, why);
     FAIL_IF(!same, CAIRN_ECONFLICT,
             "branch '%s' moved since its working state was based on it; merge it first",
             db->r.branch);
@@ -344,6 +351,8 @@ int cairn_branch_delete(cairn_db *db, const char *name)
     rootrec rec;
     bool dirty = false;
     int rc = refs_read(&db->r, ref, &entry, NULL);
+    bool damaged = rc == CAIRN_ECORRUPT && refs_damaged(&db->r, ref); /* deleted all the same */
+    if (damaged) rc = CAIRN_OK;
     if (rc == CAIRN_ENOTFOUND) rc = ERR(CAIRN_ENOTFOUND, "no branch '%s'", name);
     int wrc = rc == CAIRN_OK ? refs_read_id(&db->r, wref, &wid) : rc;
     if (rc == CAIRN_OK && wrc == CAIRN_OK) {
@@ -360,7 +369,8 @@ int cairn_branch_delete(cairn_db *db, const char *name)
     } else if (rc == CAIRN_OK && wrc != CAIRN_ENOTFOUND) {
         rc = wrc;
     }
-    if (rc == CAIRN_OK) rc = refs_delete(&db->r, ref, &entry);
+    if (rc == CAIRN_OK)
+        rc = damaged ? refs_delete_damaged(&db->r, ref) : refs_delete(&db->r, ref, &entry);
     if (rc == CAIRN_OK) rc = working_remove_log(db, name);
     pthread_mutex_unlock(&db->wmu);
     return rc;
@@ -375,8 +385,10 @@ int cairn_tag_delete(cairn_db *db, const char *name)
     pthread_mutex_lock(&db->wmu);
     cairn_id entry;
     int rc = refs_read(&db->r, ref, &entry, NULL);
-    if (rc == CAIRN_ENOTFOUND) rc = ERR(CAIRN_ENOTFOUND, "no tag '%s'", name);
-    if (rc == CAIRN_OK) rc = refs_delete(&db->r, ref, &entry);
+    if (rc == CAIRN_ECORRUPT && refs_damaged(&db->r, ref)) /* its file: deleted all the same */
+        rc = refs_delete_damaged(&db->r, ref);
+    else if (rc == CAIRN_ENOTFOUND) rc = ERR(CAIRN_ENOTFOUND, "no tag '%s'", name);
+    else if (rc == CAIRN_OK) rc = refs_delete(&db->r, ref, &entry);
     pthread_mutex_unlock(&db->wmu);
     return rc;
 }
@@ -409,9 +421,17 @@ int cairn_branch_list(cairn_db *db, int (*cb)(const char *, const cairn_id *, in
 {
     list_ctx l = { db, 6, cb, NULL, payload, false };
     int rc = db->r.store->ref_list(db->r.store, "heads/", list_one, &l);
-    if (rc == CAIRN_OK && !l.saw_current && !db->r.detached) { /* no commits on it yet */
-        cairn_id zero = { { 0 } };
-        rc = cb(db->r.branch, &zero, 1, payload);
+    if ((rc == CAIRN_OK || rc == CAIRN_ECORRUPT) && !l.saw_current && !db->r.detached) {
+        char ref[BRANCH_MAX + 8];
+        snprintf(ref, sizeof ref, "heads/%s", db->r.branch);
+        char msg[1024];
+        snprintf(msg, sizeof msg, "%s", rc == CAIRN_ECORRUPT ? cairn_error_last()->message : "");
+        if (!refs_damaged(&db->r, ref)) { /* no commits on it yet */
+            cairn_id zero = { { 0 } };
+            int crc = cb(db->r.branch, &zero, 1, payload);
+            if (crc != CAIRN_OK) return crc;
+        }
+        if (rc == CAIRN_ECORRUPT) return ERR(CAIRN_ECORRUPT, "%s", msg);
     }
     return rc;
 }
