@@ -185,6 +185,9 @@ int cmd_verify(const cli_args *a)
         json_decref(v.list);
         return cli_close(db, cli_lib_err(rc));
     }
+    char why[2048]; /* print_notes calls the library, which resets the last error */
+    snprintf(why, sizeof why, "%s", cairn_error_last()->message[0] ? cairn_error_last()->message
+                                                                   : cairn_strerror(rc));
     if (v.json) {
         code = dump(verify_json(&s, v.list)); /* takes the list */
     } else {
@@ -193,7 +196,7 @@ int cmd_verify(const cli_args *a)
         code = cli_flush_stdout();
     }
     if (code == EXIT_OK && rc != CAIRN_OK) {
-        code = cli_lib_err(rc);
+        code = cli_err(EXIT_FAIL, "%s", why);
         if (s.problems > MAX_PROBLEMS)
             fprintf(stderr, "cairn: only the first %d problems are listed\n", MAX_PROBLEMS);
     } else if (code == EXIT_OK) {

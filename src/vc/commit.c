@@ -86,6 +86,18 @@ static int check_branch_head(cairn_db *db, const version *v, cairn_id *parent, c
                    "slot (%s); nothing was committed. Check the value with 'cairn repair "
                    "--dry-run', then run 'cairn repair' (or restore the ref file from a backup)",
                    db->r.branch, why);
+    bool back = false; /* the ref was set back (an older slot, a restored file), not moved on */
+    if (!same) TRY(history_is_ancestor(&db->r, &head, parent, &back));
+    if (back) {
+        char hh[CAIRN_ID_HEX_SIZE], ph[CAIRN_ID_HEX_SIZE];
+        cairn_id_to_hex(hh, &head);
+        cairn_id_to_hex(ph, parent);
+        cairn_diag(CAIRN_LOG_WARN, "branch '%s' was at commit %.12s, an ancestor of commit %.12s "
+                   "its working state is based on (the ref was set back: see 'cairn reflog' and "
+                   "'cairn verify'); the commit goes on from %.12s, which keeps both", db->r.branch,
+                   hh, ph, ph);
+        return CAIRN_OK;
+    }
     FAIL_IF(!same, CAIRN_ECONFLICT,
             "branch '%s' moved since its working state was based on it; merge it first",
             db->r.branch);
