@@ -1414,6 +1414,15 @@ static void measure(void)
     free(data);
 }
 
+static int count_ref(const char *name, const void *val, size_t len, void *payload)
+{
+    (void)name;
+    (void)val;
+    (void)len;
+    (*(int *)payload)++;
+    return 0;
+}
+
 /* Reads ref name and checks its value. */
 static bool ref_is(cairn_store *st, const char *name, const char *want)
 {
@@ -1526,8 +1535,95 @@ static void ref_slots(void)
     st->close(st);
 }
 
+typedef struct items {
+    int n, problems, fixed;
+    char msg[16][1100];
+    int kind[16];
+} items;
+
+static int item_cb(const cairn_repair_item *it, void *payload)
+{
+    items *v = payload;
+    if (v->n < 16) {
+        snprintf(v->msg[v->n], sizeof v->msg[0], "%s", it->message);
+        v->kind[v->n] = it->kind;
+    }
+    v->n++;
+    v->problems += it->problem;
+    v->fixed += it->fixed;
+    return 0;
+}
+
+/* The repair method: quarantined chunk records not in the store are listed and put back; a
+ * damaged ref slot is named and rewritten from the good one; a ref neither of whose slots is
+ * valid is named, hides no other ref from ref_list, and ref_remove_damaged deletes it. */
+static void repair_method(void)
+{
+    const char *repo = repo_in_tmp(), *other = repo_in_tmp();
+    cairn_store *st;
+    CHECK_OK(fill(&st, other, 21, 10, 0));
+    st->close(st);
+    CHECK_OK(fill(&st, repo, 20, 10, 0));
+    CHECK_OK(st->ref_cas(st, "heads/main", NULL, 0, "v1", 2));
+    CHECK_OK(st->ref_cas(st, "heads/main", "v1", 2, "v2", 2));
+    CHECK_OK(st->ref_cas(st, "tags/a", NULL, 0, "a", 1));
+    CHECK_OK(st->ref_cas(st, "tags/b", NULL, 0, "b", 1));
+    CHECK_OK(st->ref_cas(st, "tags/c", NULL, 0, "c", 1));
+    st->close(st);
+    /* a quarantine file: junk, then the other repository's records */
+    size_t plen;
+    uint8_t *p = slurp(pathf("%s/packs/pack-00000001.pack", other), &plen);
+    CHECK(p != NULL);
+    memcpy(p, "junkjunkjunkjunk", 16);
+    CHECK(spit(pathf("%s/quarantine/pack-00000001.99.tail", repo), p, plen, "wb") == 0);
+    free(p);
+    /* heads/main: its newest slot (1, "v2") damaged; tags/b: both */
+    CHECK(flip_byte(pathf("%s/refs/heads/main", repo), 4096 + 24) == 0);
+    CHECK(flip_byte(pathf("%s/refs/tags/b", repo), 24) == 0);
+    CHECK(flip_byte(pathf("%s/refs/tags/b", repo), 4096 + 8) == 0);
+
+    CHECK_OK(store_local_open(&st, repo, CAIRN_OPEN_READONLY, 0));
+    items v = { 0 };
+    cairn_repair_stats rs;
+    CHECK_OK(st->repair(st, CAIRN_REPAIR_DRY_RUN, item_cb, &v, &rs));
+    CHECK_EQ(v.n, 3);
+    CHECK_EQ(rs.problems, 3);
+    CHECK_EQ(v.fixed, 0);
+    CHECK(strstr(v.msg[0], "quarantine/pack-00000001.99.tail") && strstr(v.msg[0], "10 valid chunk"));
+    CHECK(strstr(v.msg[1], "refs/heads/main") && strstr(v.msg[1], "slot 1") &&
+          strstr(v.msg[1], "'v1'") && strstr(v.msg[1], "acknowledged moves"));
+    CHECK(strstr(v.msg[2], "refs/tags/b") && strstr(v.msg[2], "cairn tag -d b"));
+    CHECK_RC(st->repair(st, 0, NULL, NULL, NULL), CAIRN_EREADONLY);
+    st->close(st);
+
+    CHECK_OK(store_local_open(&st, repo, 0, 0));
+    /* ref_list: the others, then CAIRN_ECORRUPT naming the damaged file */
+    int n = 0;
+    CHECK_RC(st->ref_list(st, "tags/", count_ref, &n), CAIRN_ECORRUPT);
+    CHECK_EQ(n, 2);
+    CHECK_ERRMSG("refs/tags/b");
+    memset(&v, 0, sizeof v);
+    CHECK_OK(st->repair(st, 0, item_cb, &v, &rs));
+    CHECK_EQ(rs.chunks_restored, 10);
+    CHECK_EQ(rs.slots_rewritten, 1);
+    CHECK_EQ(rs.fixed, 2);
+    for (int i = 0; i < 10; i++) CHECK(chunk_ok(st, 21, (uint64_t)i));
+    CHECK(ref_is(st, "heads/main", "v1"));
+    CHECK_RC(st->ref_remove_damaged(st, "tags/a"), CAIRN_EINVAL); /* reads fine */
+    CHECK_RC(st->ref_remove_damaged(st, "tags/zz"), CAIRN_ENOTFOUND);
+    CHECK_OK(st->ref_remove_damaged(st, "tags/b"));
+    n = 0;
+    CHECK_OK(st->ref_list(st, "", count_ref, &n));
+    CHECK_EQ(n, 3);
+    memset(&v, 0, sizeof v);
+    CHECK_OK(st->repair(st, CAIRN_REPAIR_DRY_RUN, item_cb, &v, &rs));
+    CHECK_EQ(rs.problems, 0);
+    CHECK_EQ(v.n, 1); /* the quarantine file, now a note */
+    st->close(st);
+}
+
 TEST_MAIN(open_errors, layout, ref_slots, readonly_rejects_writes, torn_tail_garbage, torn_tail_mid_record,
-          damaged_last_pack,
+          damaged_last_pack, repair_method,
           idx_rebuilt_identically, corrupt_older_pack, writer_lock, reader_follows_writer, reader_threads_follow_writer,
           rollover_and_reopen, deletes_across_reopen, write_failure_retried, kill9_recovery, compaction,
           compaction_tombstones, compaction_kill9, measure)
