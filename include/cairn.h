@@ -972,6 +972,17 @@ CAIRN_API int cairn_verify(cairn_verify_stats *out, cairn_db *db,
  * Repair: damage the store itself knows of (docs/FORMAT.md, "Local store")
  * ------------------------------------------------------------------------------------------- */
 
+/* Damaged refs, across the API (kept here so that the declarations above stay as they are):
+ * a ref whose file cannot be read (both slots damaged) hides nothing else. cairn_branch_list()
+ * and cairn_tag_list() call cb for every readable ref and then return CAIRN_ECORRUPT naming the
+ * damaged one; cairn_branch_delete() and cairn_tag_delete() delete a damaged ref's file (its
+ * value cannot be compared, so it is deleted as it is); cairn_gc() refuses with CAIRN_ECORRUPT
+ * naming it (it cannot mark what the ref names); cairn_verify() walks everything else and
+ * reports it. A ref read from its older slot because the newer one is damaged is reported by
+ * cairn_verify() and cairn_repair(); a commit refused because of it (CAIRN_ECONFLICT) says so.
+ * A commit whose branch is an ancestor of the commit its working state is based on (the ref was
+ * set back) goes on from that commit, with a warning, instead of failing. */
+
 /* cairn_repair_item.kind */
 #define CAIRN_REPAIR_PACK_DAMAGE 1  /**< a damaged byte range of a pack (corruption, kept as it is) */
 #define CAIRN_REPAIR_QUARANTINE 2   /**< a file of quarantine/: bytes cut from a pack's torn tail */
