@@ -1622,8 +1622,44 @@ static void repair_method(void)
     st->close(st);
 }
 
+/* A read that finds a damaged record in the pack being written: the writer appends no more to
+ * that pack (it is sealed and a new one started), and every other record still reads. */
+static void damage_found_by_writer_read(void)
+{
+    enum { N = 30 };
+    const char *repo = repo_in_tmp();
+    const char *pack = pathf("%s/packs/pack-00000001.pack", repo);
+    cairn_store *st;
+    CHECK_OK(fill(&st, repo, 13, N, 0));
+    CHECK_OK(st->flush(st));
+    prec recs[64];
+    long long end;
+    CHECK_EQ(walk_pack(pack, recs, 64, &end), N);
+    CHECK(flip_byte(pack, recs[7].off + 4 + 33 + 9) == 0);
+    cairn_buf b = CAIRN_BUF_INIT;
+    CHECK_RC(st->get(st, &b, &recs[7].key), CAIRN_ECORRUPT);
+    long long size = file_size(pack);
+    cairn_id k;
+    suite_key(&k, 14, 0);
+    log_start();
+    CHECK_OK(st->put(st, &k, "after", 5));
+    CHECK_OK(st->flush(st));
+    cairn_set_log(NULL, NULL);
+    CHECK(log_find(CAIRN_LOG_WARN, "pack-00000001.pack", "damaged record") >= 0);
+    CHECK_EQ(file_size(pack), size);
+    CHECK(file_size(pathf("%s/packs/pack-00000002.pack", repo)) > 16);
+    st->close(st);
+    CHECK_OK(store_local_open(&st, repo, 0, 0));
+    CHECK_RC(st->get(st, &b, &recs[7].key), CAIRN_ECORRUPT);
+    for (int i = 0; i < N; i++)
+        if (i != 7) CHECK(chunk_ok(st, 13, (uint64_t)i));
+    CHECK_OK(st->get(st, &b, &k));
+    cairn_buf_dispose(&b);
+    st->close(st);
+}
+
 TEST_MAIN(open_errors, layout, ref_slots, readonly_rejects_writes, torn_tail_garbage, torn_tail_mid_record,
-          damaged_last_pack, repair_method,
+          damaged_last_pack, repair_method, damage_found_by_writer_read,
           idx_rebuilt_identically, corrupt_older_pack, writer_lock, reader_follows_writer, reader_threads_follow_writer,
           rollover_and_reopen, deletes_across_reopen, write_failure_retried, kill9_recovery, compaction,
           compaction_tombstones, compaction_kill9, measure)

@@ -147,6 +147,10 @@ int local_read_slot(local_store *ls, const slot *s, cairn_buf *out)
     const char *why =
         r < rl ? "the pack ends inside the record" : record_problem(out->data, s, true);
     if (why) {
+        if (!ls->readonly && p == ls->cur) { /* the writer stops appending to this pack */
+            atomic_store(&ls->cur_damaged_off, s->off);
+            atomic_store(&ls->cur_damaged, true);
+        }
         cairn_id_to_hex(hex, &s->key);
         return CORRUPT("local store %s: the record of chunk %s in pack-%08u.pack at offset %llu "
                        "is damaged (%s); run 'cairn verify' and restore from a replica or backup",

@@ -143,6 +143,9 @@ typedef struct local_store {
     uint32_t synced_num;     /* the current pack is synced up to synced_end when its number is */
     uint64_t synced_end;     /* synced_num (flush skips an fdatasync that would sync nothing) */
     bool poisoned;             /* an fsync failed: the page cache can no longer be trusted */
+    atomic_bool cur_damaged;   /* a read found a damaged record in cur: seal it before the next
+                                  append (never append after damage) */
+    _Atomic uint64_t cur_damaged_off; /* that record's offset */
 } local_store;
 
 /* ---- local.c ---- */
@@ -216,6 +219,9 @@ int local_poisoned_error(local_store *ls);
 int local_wbuf_write(local_store *ls);
 /* Seals the current pack (durable, indexed) and starts the next one. mu held for writing. */
 int local_rollover(local_store *ls);
+/* Seals the current pack, in which a read found a damaged record (as a rollover), and starts
+ * the next one. mu held for writing. */
+int local_seal_damaged(local_store *ls);
 /* Appends one record to the write buffer (mu held for writing; room in cur_recs reserved). */
 int local_append_record(local_store *ls, uint8_t type, const cairn_id *key, const void *data,
                         size_t len, uint64_t *out_off);

@@ -794,10 +794,26 @@ int local_rollover(local_store *ls)
     return local_pack_create(ls, ls->cur->num + 1);
 }
 
+/* Seals the current pack, in which a read found a damaged record, and starts the next one: the
+ * writer never appends after damage. The read reported the record (and verify reports the chunk
+ * with its pack and offset); the pack's index is written as at any rollover. */
+int local_seal_damaged(local_store *ls)
+{
+    uint32_t num = ls->cur->num;
+    TRY(local_rollover(ls));
+    atomic_store(&ls->cur_damaged, false);
+    cairn_diag(CAIRN_LOG_WARN,
+               "local store %s: pack-%08u.pack has a damaged record at offset %llu, so it was "
+               "sealed and new records go to pack-%08u.pack; run 'cairn verify'",
+               ls->dir, num, (unsigned long long)atomic_load(&ls->cur_damaged_off), num + 1);
+    return CAIRN_OK;
+}
+
 /* Appends one record to the write buffer (mu held for writing; room in cur_recs reserved). */
 int local_append_record(local_store *ls, uint8_t type, const cairn_id *key, const void *data,
                         size_t len, uint64_t *out_off)
 {
+    if (atomic_load(&ls->cur_damaged)) TRY(local_seal_damaged(ls));
     if (ls->wbuf_off + ls->wbuf.len > ls->pack_max && ls->wbuf_off + ls->wbuf.len > PACK_HEADER_SIZE)
         TRY(local_rollover(ls));
     size_t rl = (size_t)rec_size(len);
