@@ -1246,6 +1246,80 @@ CAIRN_API int cairn_verify(cairn_verify_stats *out, cairn_db *db,
                            const cairn_verify_options *opts);
 
 /* ---------------------------------------------------------------------------------------------
+ * Repair: damage the store itself knows of (docs/FORMAT.md, "Local store")
+ * ------------------------------------------------------------------------------------------- */
+
+/* Damaged refs, across the API (kept here so that the declarations above stay as they are):
+ * a ref whose file cannot be read (both slots damaged) hides nothing else. cairn_branch_list()
+ * and cairn_tag_list() call cb for every readable ref and then return CAIRN_ECORRUPT naming the
+ * damaged one; cairn_branch_delete() and cairn_tag_delete() delete a damaged ref's file (its
+ * value cannot be compared, so it is deleted as it is); cairn_gc() refuses with CAIRN_ECORRUPT
+ * naming it (it cannot mark what the ref names); cairn_verify() walks everything else and
+ * reports it. A ref read from its older slot because the newer one is damaged is reported by
+ * cairn_verify() and cairn_repair(); a commit refused because of it (CAIRN_ECONFLICT) says so.
+ * A commit whose branch is an ancestor of the commit its working state is based on (the ref was
+ * set back) goes on from that commit, with a warning, instead of failing. */
+
+/* cairn_repair_item.kind */
+#define CAIRN_REPAIR_PACK_DAMAGE 1  /**< a damaged byte range of a pack (corruption, kept as it is) */
+#define CAIRN_REPAIR_QUARANTINE 2   /**< a file of quarantine/: bytes cut from a pack's torn tail */
+#define CAIRN_REPAIR_REF_SLOT 3     /**< a ref file with one damaged slot, read from the other */
+#define CAIRN_REPAIR_REF_DAMAGED 4  /**< a ref file whose value cannot be read at all */
+
+/** One thing cairn_repair() found, and what it did about it. Borrowed during the callback. */
+typedef struct cairn_repair_item {
+    int kind;               /**< CAIRN_REPAIR_* */
+    int problem;            /**< damage, or data at risk (cairn_verify() reports it too); false:
+                                 a note (a quarantine file whose chunks are all in the store) */
+    int fixed;              /**< repaired by this call (never with CAIRN_REPAIR_DRY_RUN) */
+    const char *file;       /**< the file, relative to the repository ("refs/heads/main") */
+    uint64_t offset;        /**< PACK_DAMAGE: the damaged range's offset; else 0 */
+    uint64_t length;        /**< PACK_DAMAGE: its length; QUARANTINE: the file's size */
+    const char *message;    /**< what is wrong, what is read instead, and what to do (or what
+                                 was done) */
+} cairn_repair_item;
+
+/** What cairn_repair() found and did. */
+typedef struct cairn_repair_stats {
+    uint64_t items;          /**< items reported */
+    uint64_t problems;       /**< of which problems */
+    uint64_t fixed;          /**< problems repaired */
+    uint64_t chunks_restored;/**< chunks put back from quarantine/ */
+    uint64_t slots_rewritten;/**< ref slots rewritten from the other slot */
+} cairn_repair_stats;
+
+#define CAIRN_REPAIR_DRY_RUN 0x1u /**< report what would be done; change nothing */
+
+#define CAIRN_REPAIR_OPTIONS_VERSION 1
+/** Options for cairn_repair(). Initialise with CAIRN_REPAIR_OPTIONS_INIT. */
+typedef struct cairn_repair_options {
+    unsigned version;        /**< CAIRN_REPAIR_OPTIONS_VERSION */
+    unsigned flags;          /**< CAIRN_REPAIR_* flags */
+    /** Called for each item found (may be NULL); must not call back into the library. A
+     *  non-zero return stops, and cairn_repair() returns it. */
+    int (*on_item)(const cairn_repair_item *item, void *payload);
+    void *payload;
+} cairn_repair_options;
+
+#define CAIRN_REPAIR_OPTIONS_INIT { CAIRN_REPAIR_OPTIONS_VERSION, 0, NULL, NULL }
+
+/** Lists the damage the store knows of (damaged pack ranges, quarantined bytes, damaged ref
+ *  slots, unreadable refs) and repairs what can be repaired without losing anything: puts back
+ *  every valid chunk record of quarantine/ that is not in the store, and rewrites a ref's
+ *  damaged slot from its valid one (the value the ref reads already; run with
+ *  CAIRN_REPAIR_DRY_RUN first to see it). Never deletes or truncates anything. What it cannot
+ *  repair (a damaged pack range, a ref neither of whose slots is valid) is reported with what
+ *  to do. Run cairn_verify() afterwards for what the damage affects.
+ *  @param[out] out   what was found and done (may be NULL); zeroed on entry
+ *  @param[in]  opts  options, or NULL for the defaults
+ *  @return CAIRN_OK (also when problems remain: see out->problems - out->fixed);
+ *          CAIRN_EREADONLY (without DRY_RUN on a read-only handle); CAIRN_EUNSUPPORTED (the
+ *          store cannot list its damage); CAIRN_EINVAL; CAIRN_EIO; CAIRN_ENOSPC; CAIRN_ENOMEM;
+ *          on_item's non-zero value. */
+CAIRN_API int cairn_repair(cairn_repair_stats *out, cairn_db *db,
+                           const cairn_repair_options *opts);
+
+/* ---------------------------------------------------------------------------------------------
  * Repository statistics
  * ------------------------------------------------------------------------------------------- */
 

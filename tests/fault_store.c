@@ -288,7 +288,7 @@ int fault_store_wrap(cairn_store **out, cairn_store *inner, bool own)
     } else {
         f->base.caps &= ~(CAIRN_STORE_CAP_FILES | CAIRN_STORE_CAP_FILE_LOCKS);
     }
-    f->base.caps &= ~(CAIRN_STORE_CAP_COMPACT | CAIRN_STORE_CAP_LOCATE);
+    f->base.caps &= ~(CAIRN_STORE_CAP_COMPACT | CAIRN_STORE_CAP_LOCATE | CAIRN_STORE_CAP_REPAIR);
     if (f->base.compact) f->base.caps |= CAIRN_STORE_CAP_COMPACT;
     if (f->base.locate) f->base.caps |= CAIRN_STORE_CAP_LOCATE;
     *out = &f->base;

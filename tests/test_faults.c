@@ -427,11 +427,37 @@ static bool tail_kept(const char *dir)
     return found;
 }
 
+/* How many files of quarantine/ are not a whole copy of the tail (a failed repair must leave
+ * no empty or partial file behind: each failed try would add one more). */
+static int quarantine_strays(const char *dir)
+{
+    char path[4300];
+    snprintf(path, sizeof path, "%s/quarantine", dir);
+    DIR *d = opendir(path);
+    struct dirent *e;
+    int strays = 0;
+    while (d && (e = readdir(d)) != NULL) {
+        char q[4600];
+        struct stat sb;
+        uint8_t buf[TAIL_LEN];
+        snprintf(q, sizeof q, "%s/%s", path, e->d_name);
+        if (e->d_name[0] == '.' || stat(q, &sb) != 0) continue;
+        FILE *f = sb.st_size == TAIL_LEN ? fopen(q, "rb") : NULL;
+        bool whole = f && fread(buf, 1, TAIL_LEN, f) == TAIL_LEN &&
+                     memcmp(buf, tail_bytes, TAIL_LEN) == 0;
+        if (f) fclose(f);
+        strays += !whole;
+    }
+    if (d) closedir(d);
+    return strays;
+}
+
 static int tail_check(const char *dir, int rc)
 {
     (void)rc;
     tail_init();
     bool kept = tail_kept(dir); /* before this open repairs what the child did not */
+    int strays = quarantine_strays(dir);
     cairn_store *st;
     if (store_local_open(&st, dir, 0, 0) != CAIRN_OK) {
         fprintf(stderr, "reopen: %s\n", cairn_error_last()->message);
@@ -448,9 +474,10 @@ static int tail_check(const char *dir, int rc)
     suite_key(&k2, 3, 1);
     bool writes = st->put(st, &k2, "again", 5) == CAIRN_OK && st->flush(st) == CAIRN_OK;
     st->close(st);
-    if (!kept || old != PUT_OLD || (grc != CAIRN_OK && grc != CAIRN_ENOTFOUND) || !writes) {
-        fprintf(stderr, "tail kept %d, old %d/%d, get %d, writes %d\n", kept, old, PUT_OLD, grc,
-                writes);
+    if (!kept || strays || old != PUT_OLD || (grc != CAIRN_OK && grc != CAIRN_ENOTFOUND) ||
+        !writes) {
+        fprintf(stderr, "tail kept %d, stray quarantine files %d, old %d/%d, get %d, writes %d\n",
+                kept, strays, old, PUT_OLD, grc, writes);
         return ST_BAD;
     }
     return more ? ST_AFTER : ST_BEFORE;

@@ -511,6 +511,59 @@ static void torn_tail_mid_record(void)
     st->close(st);
 }
 
+/* The last pack without a valid index (as every crash leaves it) and one bad byte in a record
+ * or in its header: corruption, not a torn tail. Nothing is cut or quarantined, every record
+ * after the damage is read, and the writer appends to a new pack, never after the damage. */
+static void damaged_last_pack(void)
+{
+    enum { N = 50 };
+    const char *repo = repo_in_tmp();
+    const char *pack = pathf("%s/packs/pack-00000001.pack", repo);
+    cairn_store *st;
+    CHECK_OK(fill(&st, repo, 11, N, 0));
+    st->close(st);
+    prec recs[64];
+    long long end;
+    CHECK_EQ(walk_pack(pack, recs, 64, &end), N);
+    long long size = file_size(pack);
+    CHECK(unlink(pathf("%s/packs/pack-00000001.idx", repo)) == 0);
+    CHECK(flip_byte(pack, recs[10].off + 4 + 33 + 5) == 0);
+    for (int round = 0; round < 3; round++) {
+        if (round == 2) CHECK(flip_byte(pack, 3) == 0); /* and the header too */
+        log_start();
+        CHECK_OK(store_local_open(&st, repo, 0, 0));
+        cairn_set_log(NULL, NULL);
+        char offs[64];
+        snprintf(offs, sizeof offs, "offset %lld", recs[10].off);
+        if (log_find(CAIRN_LOG_ERROR, "pack-00000001.pack", offs) < 0) log_dump();
+        CHECK(log_find(CAIRN_LOG_ERROR, "pack-00000001.pack", offs) >= 0);
+        CHECK(log_find(CAIRN_LOG_ERROR, "run 'cairn verify'", NULL) >= 0);
+        if (round == 2) CHECK(log_find(CAIRN_LOG_ERROR, "pack-00000001.pack", "offset 0,") >= 0);
+        CHECK(log_find(CAIRN_LOG_WARN, "torn", NULL) < 0);
+        CHECK_EQ(file_size(pack), size);
+        CHECK_EQ(file_size(pathf("%s/quarantine/pack-00000001.%lld.tail", repo, recs[10].off)),
+                 -1);
+        for (int i = 0; i < N; i++) {
+            if (i == 10) CHECK(chunk_absent(st, 11, (uint64_t)i));
+            else CHECK(chunk_ok(st, 11, (uint64_t)i));
+        }
+        /* new writes go to a new pack */
+        cairn_id k;
+        suite_key(&k, 12, (uint64_t)round);
+        CHECK_OK(st->put(st, &k, "new", 3));
+        CHECK_OK(st->flush(st));
+        CHECK_EQ(file_size(pack), size);
+        CHECK(file_size(pathf("%s/packs/pack-00000002.pack", repo)) > 16);
+        st->close(st);
+        CHECK_EQ(file_size(pathf("%s/packs/pack-00000001.idx", repo)), -1);
+    }
+    /* a reader reads the same */
+    CHECK_OK(store_local_open(&st, repo, CAIRN_OPEN_READONLY, 0));
+    for (int i = 0; i < N; i++)
+        if (i != 10) CHECK(chunk_ok(st, 11, (uint64_t)i));
+    st->close(st);
+}
+
 /* Deletes and re-puts so that an index holds tombstones and settled duplicates. */
 static int churn(cairn_store *st, uint64_t salt, int n)
 {
@@ -618,7 +671,8 @@ static void corrupt_older_pack(void)
     CHECK_OK(st->get(st, &b, &recs[4].key));
     st->close(st);
 
-    /* without it the scan stops there: logged as corruption, pack left as it is */
+    /* without it the scan skips the damaged record: logged as corruption, pack left as it is,
+     * every record after it read */
     CHECK(unlink(pathf("%s/packs/pack-00000002.idx", repo)) == 0);
     for (int round = 0; round < 2; round++) {
         log_start();
@@ -629,16 +683,16 @@ static void corrupt_older_pack(void)
         CHECK(log_find(CAIRN_LOG_WARN, "torn", NULL) < 0);
         CHECK_EQ(file_size(pack2), size2);
         for (size_t i = 0; i < n2; i++) {
-            if (i < 3) CHECK_OK(st->get(st, &b, &recs[i].key));
+            if (i != 3) CHECK_OK(st->get(st, &b, &recs[i].key));
             else CHECK_RC(st->has(st, &recs[i].key), CAIRN_ENOTFOUND);
         }
         cairn_store_stats s;
         CHECK_OK(st->stat(st, &s));
-        CHECK_EQ(s.chunks, s0.chunks - (n2 - 3));
-        /* every chunk outside pack 2 is fine */
+        CHECK_EQ(s.chunks, s0.chunks - 1);
+        /* every other chunk is fine */
         int fine = 0;
         for (int i = 0; i < N; i++) fine += chunk_ok(st, 7, (uint64_t)i);
-        CHECK_EQ(fine, N - (int)(n2 - 3));
+        CHECK_EQ(fine, N - 1);
         st->close(st);
     }
     cairn_buf_dispose(&b);
@@ -1360,6 +1414,15 @@ static void measure(void)
     free(data);
 }
 
+static int count_ref(const char *name, const void *val, size_t len, void *payload)
+{
+    (void)name;
+    (void)val;
+    (void)len;
+    (*(int *)payload)++;
+    return 0;
+}
+
 /* Reads ref name and checks its value. */
 static bool ref_is(cairn_store *st, const char *name, const char *want)
 {
@@ -1472,7 +1535,131 @@ static void ref_slots(void)
     st->close(st);
 }
 
+typedef struct items {
+    int n, problems, fixed;
+    char msg[16][1100];
+    int kind[16];
+} items;
+
+static int item_cb(const cairn_repair_item *it, void *payload)
+{
+    items *v = payload;
+    if (v->n < 16) {
+        snprintf(v->msg[v->n], sizeof v->msg[0], "%s", it->message);
+        v->kind[v->n] = it->kind;
+    }
+    v->n++;
+    v->problems += it->problem;
+    v->fixed += it->fixed;
+    return 0;
+}
+
+/* The repair method: quarantined chunk records not in the store are listed and put back; a
+ * damaged ref slot is named and rewritten from the good one; a ref neither of whose slots is
+ * valid is named, hides no other ref from ref_list, and ref_remove_damaged deletes it. */
+static void repair_method(void)
+{
+    const char *repo = repo_in_tmp(), *other = repo_in_tmp();
+    cairn_store *st;
+    CHECK_OK(fill(&st, other, 21, 10, 0));
+    st->close(st);
+    CHECK_OK(fill(&st, repo, 20, 10, 0));
+    CHECK_OK(st->ref_cas(st, "heads/main", NULL, 0, "v1", 2));
+    CHECK_OK(st->ref_cas(st, "heads/main", "v1", 2, "v2", 2));
+    CHECK_OK(st->ref_cas(st, "tags/a", NULL, 0, "a", 1));
+    CHECK_OK(st->ref_cas(st, "tags/b", NULL, 0, "b", 1));
+    CHECK_OK(st->ref_cas(st, "tags/c", NULL, 0, "c", 1));
+    st->close(st);
+    /* a quarantine file: junk, then the other repository's records */
+    size_t plen;
+    uint8_t *p = slurp(pathf("%s/packs/pack-00000001.pack", other), &plen);
+    CHECK(p != NULL);
+    memcpy(p, "junkjunkjunkjunk", 16);
+    CHECK(spit(pathf("%s/quarantine/pack-00000001.99.tail", repo), p, plen, "wb") == 0);
+    free(p);
+    /* heads/main: its newest slot (1, "v2") damaged; tags/b: both */
+    CHECK(flip_byte(pathf("%s/refs/heads/main", repo), 4096 + 24) == 0);
+    CHECK(flip_byte(pathf("%s/refs/tags/b", repo), 24) == 0);
+    CHECK(flip_byte(pathf("%s/refs/tags/b", repo), 4096 + 8) == 0);
+
+    CHECK_OK(store_local_open(&st, repo, CAIRN_OPEN_READONLY, 0));
+    items v = { 0 };
+    cairn_repair_stats rs;
+    CHECK_OK(st->repair(st, CAIRN_REPAIR_DRY_RUN, item_cb, &v, &rs));
+    CHECK_EQ(v.n, 3);
+    CHECK_EQ(rs.problems, 3);
+    CHECK_EQ(v.fixed, 0);
+    CHECK(strstr(v.msg[0], "quarantine/pack-00000001.99.tail") && strstr(v.msg[0], "10 valid chunk"));
+    CHECK(strstr(v.msg[1], "refs/heads/main") && strstr(v.msg[1], "slot 1") &&
+          strstr(v.msg[1], "'v1'") && strstr(v.msg[1], "acknowledged moves"));
+    CHECK(strstr(v.msg[2], "refs/tags/b") && strstr(v.msg[2], "cairn tag -d b"));
+    CHECK_RC(st->repair(st, 0, NULL, NULL, NULL), CAIRN_EREADONLY);
+    st->close(st);
+
+    CHECK_OK(store_local_open(&st, repo, 0, 0));
+    /* ref_list: the others, then CAIRN_ECORRUPT naming the damaged file */
+    int n = 0;
+    CHECK_RC(st->ref_list(st, "tags/", count_ref, &n), CAIRN_ECORRUPT);
+    CHECK_EQ(n, 2);
+    CHECK_ERRMSG("refs/tags/b");
+    memset(&v, 0, sizeof v);
+    CHECK_OK(st->repair(st, 0, item_cb, &v, &rs));
+    CHECK_EQ(rs.chunks_restored, 10);
+    CHECK_EQ(rs.slots_rewritten, 1);
+    CHECK_EQ(rs.fixed, 2);
+    for (int i = 0; i < 10; i++) CHECK(chunk_ok(st, 21, (uint64_t)i));
+    CHECK(ref_is(st, "heads/main", "v1"));
+    CHECK_RC(st->ref_remove_damaged(st, "tags/a"), CAIRN_EINVAL); /* reads fine */
+    CHECK_RC(st->ref_remove_damaged(st, "tags/zz"), CAIRN_ENOTFOUND);
+    CHECK_OK(st->ref_remove_damaged(st, "tags/b"));
+    n = 0;
+    CHECK_OK(st->ref_list(st, "", count_ref, &n));
+    CHECK_EQ(n, 3);
+    memset(&v, 0, sizeof v);
+    CHECK_OK(st->repair(st, CAIRN_REPAIR_DRY_RUN, item_cb, &v, &rs));
+    CHECK_EQ(rs.problems, 0);
+    CHECK_EQ(v.n, 1); /* the quarantine file, now a note */
+    st->close(st);
+}
+
+/* A read that finds a damaged record in the pack being written: the writer appends no more to
+ * that pack (it is sealed and a new one started), and every other record still reads. */
+static void damage_found_by_writer_read(void)
+{
+    enum { N = 30 };
+    const char *repo = repo_in_tmp();
+    const char *pack = pathf("%s/packs/pack-00000001.pack", repo);
+    cairn_store *st;
+    CHECK_OK(fill(&st, repo, 13, N, 0));
+    CHECK_OK(st->flush(st));
+    prec recs[64];
+    long long end;
+    CHECK_EQ(walk_pack(pack, recs, 64, &end), N);
+    CHECK(flip_byte(pack, recs[7].off + 4 + 33 + 9) == 0);
+    cairn_buf b = CAIRN_BUF_INIT;
+    CHECK_RC(st->get(st, &b, &recs[7].key), CAIRN_ECORRUPT);
+    long long size = file_size(pack);
+    cairn_id k;
+    suite_key(&k, 14, 0);
+    log_start();
+    CHECK_OK(st->put(st, &k, "after", 5));
+    CHECK_OK(st->flush(st));
+    cairn_set_log(NULL, NULL);
+    CHECK(log_find(CAIRN_LOG_WARN, "pack-00000001.pack", "damaged record") >= 0);
+    CHECK_EQ(file_size(pack), size);
+    CHECK(file_size(pathf("%s/packs/pack-00000002.pack", repo)) > 16);
+    st->close(st);
+    CHECK_OK(store_local_open(&st, repo, 0, 0));
+    CHECK_RC(st->get(st, &b, &recs[7].key), CAIRN_ECORRUPT);
+    for (int i = 0; i < N; i++)
+        if (i != 7) CHECK(chunk_ok(st, 13, (uint64_t)i));
+    CHECK_OK(st->get(st, &b, &k));
+    cairn_buf_dispose(&b);
+    st->close(st);
+}
+
 TEST_MAIN(open_errors, layout, ref_slots, readonly_rejects_writes, torn_tail_garbage, torn_tail_mid_record,
+          damaged_last_pack, repair_method, damage_found_by_writer_read,
           idx_rebuilt_identically, corrupt_older_pack, writer_lock, reader_follows_writer, reader_threads_follow_writer,
           rollover_and_reopen, deletes_across_reopen, write_failure_retried, kill9_recovery, compaction,
           compaction_tombstones, compaction_kill9, measure)

@@ -823,6 +823,152 @@ static void reader_open_damaged(void)
     CHECK_ERRMSG("epoch");
 }
 
+/* ---- damage the store finds in its own files (ref slots, pack ranges) ---- */
+
+/* Any problem whose message holds all of a, b (NULL: anything)? Its index, or -1. */
+static int find_problem(const seen *s, const char *a, const char *b)
+{
+    for (int i = 0; i < s->n && i < MAX_SEEN; i++)
+        if (strstr(s->msg[i], a) && (!b || strstr(s->msg[i], b))) return i;
+    return -1;
+}
+
+/* Which slot of a slotted ref file holds the newer version (the higher sequence number). */
+static long newest_slot(const char *path)
+{
+    int fd = open(path, O_RDONLY);
+    uint8_t h[2][16];
+    bool ok = fd >= 0 && pread(fd, h[0], 16, 0) == 16 && pread(fd, h[1], 16, 4096) == 16;
+    if (fd >= 0) close(fd);
+    if (!ok) return -1;
+    return load_le64(h[1] + 8) > load_le64(h[0] + 8) ? 1 : 0;
+}
+
+/* One bad byte in the newest slot of a branch's ref: reads fall back to the older slot (it may
+ * be a torn move), but verify names the file, the slot and the value read instead, and a
+ * commit refused because of it says so. */
+static void damaged_ref_slot(void)
+{
+    char dir[4200], path[4400];
+    snprintf(dir, sizeof dir, "%s/slot", test_tmpdir());
+    cairn_db *db = open_url(dir);
+    cairn_id c1, c2;
+    CHECK_OK(put(db, "t", "a", "1"));
+    CHECK_OK(commit_msg(db, "one", &c1));
+    CHECK_OK(put(db, "t", "a", "2"));
+    CHECK_OK(commit_msg(db, "two", &c2));
+    CHECK_OK(cairn_close(db));
+    snprintf(path, sizeof path, "%s/refs/heads/main", dir);
+    long slot = newest_slot(path);
+    CHECK(slot >= 0);
+    CHECK(flip_byte(path, (uint64_t)slot * 4096 + 40) == 0); /* in the value */
+    db = open_url(dir);
+    cairn_verify_stats st;
+    seen s = { 0 };
+    CHECK_RC(run_verify(db, &st, &s, 0, 0), CAIRN_ECORRUPT);
+    char want[64];
+    snprintf(want, sizeof want, "slot %ld fails its checksum", slot);
+    int i = find_problem(&s, "refs/heads/main", want);
+    CHECK_MSG(i >= 0, "no problem names the damaged slot (%d problems)", s.n);
+    if (i >= 0) {
+        CHECK(strstr(s.msg[i], "acknowledged moves of the ref may be lost") != NULL);
+        CHECK(strstr(s.msg[i], "cairn repair") != NULL);
+        CHECK(strcmp(s.ref[i], "heads/main") == 0);
+    }
+    CHECK(st.commits >= 1);
+    /* the working state is based on c2, the ref reads c1 */
+    CHECK_OK(put(db, "t", "a", "3"));
+    CHECK_RC(commit_msg(db, "three", NULL), CAIRN_ECONFLICT);
+    CHECK_ERRMSG("ref file is damaged");
+    CHECK_ERRMSG("refs/heads/main");
+    CHECK_OK(cairn_close(db));
+}
+
+/* A tag whose two slots are both damaged: verify walks everything else and names the file and
+ * what to do; the other tags are listed; gc refuses and says why; tag -d deletes it. */
+static int count_tag(const char *name, const cairn_id *at, void *payload)
+{
+    (void)name;
+    (void)at;
+    (*(int *)payload)++;
+    return 0;
+}
+
+static void damaged_ref_both_slots(void)
+{
+    char dir[4200], path[4400];
+    snprintf(dir, sizeof dir, "%s/both", test_tmpdir());
+    cairn_db *db = open_url(dir);
+    CHECK_OK(put(db, "t", "a", "1"));
+    CHECK_OK(commit_msg(db, "one", NULL));
+    CHECK_OK(cairn_tag_create(db, "v1", NULL));
+    CHECK_OK(cairn_tag_create(db, "v2", NULL));
+    CHECK_OK(cairn_close(db));
+    snprintf(path, sizeof path, "%s/refs/tags/v1", dir);
+    CHECK(flip_byte(path, 30) == 0);
+    CHECK(flip_byte(path, 4096 + 8) == 0); /* slot 1 was zeros: now not a valid slot either */
+    db = open_url(dir);
+    cairn_verify_stats st;
+    seen s = { 0 };
+    CHECK_RC(run_verify(db, &st, &s, 0, 0), CAIRN_ECORRUPT);
+    CHECK(st.refs >= 2);
+    CHECK(st.commits >= 1);
+    CHECK(st.problems >= 1);
+    CHECK_MSG(find_problem(&s, "refs/tags/v1", "cairn tag -d v1") >= 0,
+              "no problem names refs/tags/v1 (%d problems)", s.n);
+    int ntags = 0;
+    CHECK_RC(cairn_tag_list(db, count_tag, &ntags), CAIRN_ECORRUPT);
+    CHECK_EQ(ntags, 1);
+    CHECK_ERRMSG("refs/tags/v1");
+    CHECK_RC(cairn_gc(NULL, db, NULL), CAIRN_ECORRUPT);
+    CHECK_ERRMSG("refs/tags/v1");
+    CHECK_ERRMSG("tag -d");
+    CHECK_OK(cairn_tag_delete(db, "v1"));
+    memset(&s, 0, sizeof s);
+    CHECK_OK(run_verify(db, &st, &s, 0, 0));
+    CHECK_OK(cairn_gc(NULL, db, NULL));
+    CHECK_OK(cairn_close(db));
+}
+
+/* One bad byte in the last pack, whose index a crash left missing: verify names the damaged
+ * range, and everything after it is read. */
+static void damaged_pack_range(void)
+{
+    char dir[4200], path[4400];
+    snprintf(dir, sizeof dir, "%s/packdmg", test_tmpdir());
+    cairn_db *db = open_url(dir);
+    CHECK_OK(fill(db, "t", 0, 200));
+    CHECK_OK(commit_msg(db, "data", NULL));
+    CHECK_OK(cairn_close(db));
+    uint32_t pack;
+    uint64_t off;
+    char idx[4400];
+    struct stat sb0, sb;
+    /* now damage a record no open needs */
+    db = open_url(dir);
+    cairn_id leaf;
+    CHECK_OK(leaf_of(db, 0, &leaf));
+    CHECK_OK(locate(db->r.store, &leaf, &pack, &off));
+    CHECK_OK(cairn_close(db));
+    pack_file(path, sizeof path, dir, pack);
+    snprintf(idx, sizeof idx, "%s/packs/pack-%08u.idx", dir, pack);
+    unlink(idx);
+    CHECK(stat(path, &sb0) == 0);
+    CHECK(flip_byte(path, off + 37 + 3) == 0);
+    db = open_url(dir);
+    cairn_verify_stats st;
+    seen s = { 0 };
+    CHECK_RC(run_verify(db, &st, &s, 0, 0), CAIRN_ECORRUPT);
+    char want[64];
+    snprintf(want, sizeof want, "at offset %llu are damaged", (unsigned long long)off);
+    CHECK_MSG(find_problem(&s, "packs/pack-", want) >= 0, "no problem names the damaged range");
+    CHECK(find_problem(&s, "is missing from the store", NULL) >= 0); /* the leaf it held */
+    CHECK(stat(path, &sb) == 0);
+    CHECK_EQ(sb.st_size, sb0.st_size);
+    CHECK_OK(cairn_close(db));
+}
+
 TEST_MAIN(healthy_counts, shared_subtrees, flipped_leaf_byte, flipped_random_bytes,
           unreachable_damage, flipped_in_transit, missing_parent, signatures, broken_reflog_chain, misfit_trees,
-          alloc_failures, reader_open_damaged)
+          alloc_failures, reader_open_damaged, damaged_ref_slot, damaged_ref_both_slots,
+          damaged_pack_range)

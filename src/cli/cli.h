@@ -121,5 +121,6 @@ int cmd_oplog(const cli_args *a);
 int cmd_checkpoint(const cli_args *a);
 int cmd_gc(const cli_args *a);
 int cmd_verify(const cli_args *a);
+int cmd_repair(const cli_args *a);
 
 #endif /* CAIRN_CLI_H */

@@ -24,6 +24,7 @@ typedef struct ref_list {
     const char *find;        /* when set: only look for this name and keep its commit */
     bool found;
     cairn_id found_at;
+    bool damaged;            /* some ref could not be read (reported on standard error) */
 } ref_list;
 
 static void list_line(ref_list *l, const char *marker, const char *name, const cairn_id *at)
@@ -55,10 +56,16 @@ static int tag_cb(const char *name, const cairn_id *at, void *payload)
     return 0;
 }
 
-/* Runs the branch or tag list over l. */
+/* Runs the branch or tag list over l. A damaged ref does not hide the others: they are listed
+ * and the damaged one is reported on standard error (once: not in the measuring pass). */
 static int list_refs(cairn_db *db, bool tags, ref_list *l)
 {
     int rc = tags ? cairn_tag_list(db, tag_cb, l) : cairn_branch_list(db, branch_cb, l);
+    if (rc == CAIRN_ECORRUPT) {
+        l->damaged = true;
+        if (!l->measure) fprintf(stderr, "cairn: warning: %s\n", cairn_error_last()->message);
+        return EXIT_OK;
+    }
     return rc == CAIRN_OK ? EXIT_OK : cli_lib_err(rc);
 }
 
@@ -93,7 +100,7 @@ static int list_all(cairn_db *db, bool tags)
 /* Deletes branch or tag name and reports what it pointed at. */
 static int delete_ref(cairn_db *db, bool tag, const char *name)
 {
-    ref_list l = { .find = name };
+    ref_list l = { .find = name, .measure = true }; /* quiet: the delete names a damaged ref */
     int code = list_refs(db, tag, &l);
     if (code != EXIT_OK) return code;
     int rc = tag ? cairn_tag_delete(db, name) : cairn_branch_delete(db, name);
@@ -101,7 +108,9 @@ static int delete_ref(cairn_db *db, bool tag, const char *name)
     char sid[VERS_SHORT_LEN + 1] = "";
     if (l.found) vers_short(sid, &l.found_at);
     printf("deleted %s %s (was %s)\n", tag ? "tag" : "branch", name,
-           !l.found || id_zero(&l.found_at) ? "without commits" : sid);
+           l.found ? (id_zero(&l.found_at) ? "without commits" : sid)
+                   : l.damaged ? "a damaged ref file: its value could not be read"
+                               : "without commits");
     return EXIT_OK;
 }
 

@@ -147,6 +147,23 @@ static json_t *verify_json(const cairn_verify_stats *s, json_t *problems)
         problems);
 }
 
+static int note_cb(const cairn_repair_item *it, void *payload)
+{
+    (void)payload;
+    if (!it->problem) printf("note: %s\n", it->message);
+    return 0;
+}
+
+/* What the store keeps that is no problem but worth knowing (quarantined bytes already in the
+ * store): verify lists the problems, this the rest. */
+static void print_notes(cairn_db *db)
+{
+    cairn_repair_options o = CAIRN_REPAIR_OPTIONS_INIT;
+    o.flags = CAIRN_REPAIR_DRY_RUN;
+    o.on_item = note_cb;
+    if (cairn_repair(NULL, db, &o) != CAIRN_OK) cairn_error_clear(); /* a store without it */
+}
+
 int cmd_verify(const cli_args *a)
 {
     vctx v = { a->opt[OPT_JSON] != NULL, NULL };
@@ -168,14 +185,18 @@ int cmd_verify(const cli_args *a)
         json_decref(v.list);
         return cli_close(db, cli_lib_err(rc));
     }
+    char why[2048]; /* print_notes calls the library, which resets the last error */
+    snprintf(why, sizeof why, "%s", cairn_error_last()->message[0] ? cairn_error_last()->message
+                                                                   : cairn_strerror(rc));
     if (v.json) {
         code = dump(verify_json(&s, v.list)); /* takes the list */
     } else {
+        print_notes(db);
         verify_text(&s);
         code = cli_flush_stdout();
     }
     if (code == EXIT_OK && rc != CAIRN_OK) {
-        code = cli_lib_err(rc);
+        code = cli_err(EXIT_FAIL, "%s", why);
         if (s.problems > MAX_PROBLEMS)
             fprintf(stderr, "cairn: only the first %d problems are listed\n", MAX_PROBLEMS);
     } else if (code == EXIT_OK) {

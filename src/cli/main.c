@@ -260,6 +260,19 @@ static const cli_cmd COMMANDS[] = {
       "found. Takes no writer lock: it can run while another process writes.\n"
       "  --reachable-only   do not read the chunks nothing reaches\n"
       "  --json             one JSON object, with the problems in \"problems\"\n" },
+    { "repair", cmd_repair, 0, 0, OPT_BIT(OPT_DRY_RUN) | OPT_BIT(OPT_JSON),
+      "repair [--dry-run] [--json]", "list damaged files and repair what loses nothing",
+      "Lists what the store knows to be damaged or set aside: damaged ranges of pack\n"
+      "files (kept as they are; the valid records after them are read), files in\n"
+      "quarantine/ (bytes cut from a torn pack tail: their valid chunk records, and\n"
+      "how many are not in the store), ref files with one damaged slot (read from the\n"
+      "other: the value is shown) and ref files that cannot be read at all. Then puts\n"
+      "back every quarantined chunk not in the store and rewrites each damaged ref slot\n"
+      "from the valid one. Deletes and truncates nothing. Prints 'problem:', 'fixed:'\n"
+      "or 'note:' lines, then counts; exits with 3 when problems remain. Run it with\n"
+      "--dry-run first to check the values a damaged ref will keep.\n"
+      "  --dry-run    list only, change nothing (works on a read-only repository)\n"
+      "  --json       one JSON object, with the items in \"items\"\n" },
     { "help", cmd_help, 0, 1, 0, "help [COMMAND]", "show help for cairn or a command", "" },
 };
 

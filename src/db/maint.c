@@ -1,5 +1,6 @@
 /*
- * maint.c - the public face of garbage collection and verification (repo/gc.c, repo/verify.c):
+ * maint.c - the public face of garbage collection, verification and repair (repo/gc.c,
+ * repo/verify.c, the store's repair method):
  * options, the db handle's locks, the versions this process pins, and signature grading.
  *
  * Locks: gc holds maintmu (one gc or verify at a time) and the writer mutex for its whole run,
@@ -83,6 +84,31 @@ int cairn_verify(cairn_verify_stats *out, cairn_db *db, const cairn_verify_optio
                      first);
     }
     if (out && (rc == CAIRN_OK || rc == CAIRN_ECORRUPT)) *out = st;
+    pthread_mutex_unlock(&db->maintmu);
+    return rc;
+}
+
+int cairn_repair(cairn_repair_stats *out, cairn_db *db, const cairn_repair_options *opts)
+{
+    if (out) memset(out, 0, sizeof *out);
+    FAIL_IF(!db, CAIRN_EINVAL, "cairn_repair: db is required");
+    cairn_repair_options defaults = CAIRN_REPAIR_OPTIONS_INIT;
+    if (!opts) opts = &defaults;
+    FAIL_IF(opts->version < 1 || opts->version > CAIRN_REPAIR_OPTIONS_VERSION, CAIRN_EINVAL,
+            "repair options version %u is not supported", opts->version);
+    FAIL_IF(opts->flags & ~CAIRN_REPAIR_DRY_RUN, CAIRN_EINVAL, "unknown repair flags 0x%x",
+            opts->flags);
+    cairn_store *st = db->r.store;
+    FAIL_IF(st->version < 4 || !st->repair, CAIRN_EUNSUPPORTED,
+            "the %s store of %s cannot list or repair damage to its files", st->kind, db->r.url);
+    bool dry = (opts->flags & CAIRN_REPAIR_DRY_RUN) != 0;
+    FAIL_IF(db->r.readonly && !dry, CAIRN_EREADONLY,
+            "cannot repair: %s was opened read-only (a dry run can list what needs repair)",
+            db->r.url);
+    pthread_mutex_lock(&db->maintmu);
+    pthread_mutex_lock(&db->wmu);
+    int rc = st->repair(st, opts->flags, opts->on_item, opts->payload, out);
+    pthread_mutex_unlock(&db->wmu);
     pthread_mutex_unlock(&db->maintmu);
     return rc;
 }

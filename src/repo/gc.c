@@ -315,6 +315,11 @@ int gc_run(repo *r, const gc_params *p, cairn_gc_stats *out)
     repo_root *roots = NULL;
     size_t nroots = 0;
     int rc = repo_roots(r, &roots, &nroots);
+    if (rc == CAIRN_ECORRUPT) /* a damaged ref: what it names cannot be marked */
+        rc = cairn_error_prefix(rc, "gc cannot tell which chunks a damaged ref keeps alive, so it "
+                                "deletes nothing until that ref is deleted (cairn branch -d or "
+                                "cairn tag -d NAME), created again, or its file restored from a "
+                                "backup ('cairn repair' cannot restore a value it cannot read)");
     if (rc == CAIRN_OK) rc = mark_all(&m, roots, nroots, p);
     sweep s = { &m.seen, NULL, 0, 0, 0 };
     if (rc == CAIRN_OK) rc = r->store->list(r->store, sweep_collect, &s);

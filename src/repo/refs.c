@@ -145,6 +145,51 @@ int refs_delete(repo *r, const char *ref, const cairn_id *expect_entry)
     return rc;
 }
 
+bool refs_damaged(repo *r, const char *ref)
+{
+    cairn_store *st = r->store;
+    if (st->version < 4 || !st->ref_remove_damaged) return false;
+    cairn_buf v = CAIRN_BUF_INIT;
+    bool damaged = st->ref_get(st, &v, ref) == CAIRN_ECORRUPT;
+    cairn_buf_dispose(&v);
+    return damaged;
+}
+
+int refs_delete_damaged(repo *r, const char *ref)
+{
+    FAIL_IF(r->readonly, CAIRN_EREADONLY, "repository %s was opened read-only", r->url);
+    FAIL_IF(r->store->version < 4 || !r->store->ref_remove_damaged, CAIRN_EUNSUPPORTED,
+            "the %s store of %s cannot delete a damaged ref", r->store->kind, r->url);
+    return r->store->ref_remove_damaged(r->store, ref);
+}
+
+typedef struct slot_find {
+    char file[300];
+    char *msg;
+    size_t size;
+    bool found;
+} slot_find;
+
+static int slot_find_cb(const cairn_repair_item *it, void *payload)
+{
+    slot_find *f = payload;
+    if (it->kind != CAIRN_REPAIR_REF_SLOT || strcmp(it->file, f->file) != 0) return 0;
+    snprintf(f->msg, f->size, "%s", it->message);
+    f->found = true;
+    return 1; /* found: stop */
+}
+
+bool refs_slot_damage(repo *r, const char *ref, char *msg, size_t size)
+{
+    cairn_store *st = r->store;
+    if (st->version < 4 || !st->repair) return false;
+    slot_find f = { "", msg, size, false };
+    snprintf(f.file, sizeof f.file, "refs/%s", ref);
+    st->repair(st, CAIRN_REPAIR_DRY_RUN, slot_find_cb, &f, NULL);
+    cairn_error_clear();
+    return f.found;
+}
+
 int refs_head(repo *r, char **out_branch, cairn_id *out_commit)
 {
     cairn_buf v = CAIRN_BUF_INIT;

@@ -34,6 +34,15 @@ int refs_move(repo *r, cairn_id *out_entry, const char *ref, const cairn_id *exp
 
 /** Deletes a ref that is at expect_entry. */
 int refs_delete(repo *r, const char *ref, const cairn_id *expect_entry);
+/** Whether ref's file is damaged (its value cannot be read: the store's ref_get fails with
+ *  CAIRN_ECORRUPT) and the store can delete it anyway (ref_remove_damaged). */
+bool refs_damaged(repo *r, const char *ref);
+/** Deletes a damaged ref (see refs_damaged()).
+ *  @return CAIRN_OK; CAIRN_EINVAL (its value reads); CAIRN_ENOTFOUND; CAIRN_EREADONLY; CAIRN_EIO. */
+int refs_delete_damaged(repo *r, const char *ref);
+/** When ref's file has a damaged slot (the store reads the other one, perhaps an older value),
+ *  writes the store's account of it into msg and returns true; else false (msg untouched). */
+bool refs_slot_damage(repo *r, const char *ref, char *msg, size_t size);
 
 /** Who is acting: $CAIRN_AUTHOR ("Name <email>"), else "$USER <$USER@host>". Caller frees. */
 char *refs_identity(void);

@@ -92,6 +92,24 @@ int repo_roots(repo *r, repo_root **out, size_t *out_n)
     return CAIRN_OK;
 }
 
+int repo_roots_partial(repo *r, repo_root **out, size_t *out_n, bool *out_damaged)
+{
+    roots_vec rv = { NULL, 0, 0 };
+    *out_damaged = false;
+    int rc = r->store->ref_list(r->store, "", add_root, &rv);
+    if (rc == CAIRN_ECORRUPT) { /* the readable refs were all listed */
+        *out_damaged = true;
+        rc = CAIRN_OK;
+    }
+    if (rc != CAIRN_OK) {
+        repo_roots_free(rv.v, rv.n);
+        return rc < 0 ? cairn_error_prefix(rc, "listing the refs of %s", r->url) : rc;
+    }
+    *out = rv.v;
+    *out_n = rv.n;
+    return CAIRN_OK;
+}
+
 void repo_roots_free(repo_root *roots, size_t n)
 {
     for (size_t i = 0; roots && i < n; i++) {

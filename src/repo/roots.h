@@ -34,6 +34,10 @@ typedef struct repo_root {
  *  chunk are left out). Caller frees with repo_roots_free().
  *  @return CAIRN_OK; CAIRN_EIO; CAIRN_ENOMEM. */
 int repo_roots(repo *r, repo_root **out, size_t *out_n);
+/** As repo_roots(), but when some refs cannot be read (damaged files) it still lists the
+ *  others and sets *out_damaged (the thread's last error names the damaged ref); without
+ *  damage *out_damaged is false. */
+int repo_roots_partial(repo *r, repo_root **out, size_t *out_n, bool *out_damaged);
 void repo_roots_free(repo_root *roots, size_t n);
 
 #endif /* CAIRN_ROOTS_H */

@@ -409,6 +409,18 @@ static int check_tree(vctx *v, const vitem *it)
     return v->stop;
 }
 
+/* ---- the store's own damage ---- */
+
+static int damage_item(const cairn_repair_item *it, void *payload)
+{
+    vctx *v = payload;
+    if (!it->problem) return 0;
+    bool ref = it->kind == CAIRN_REPAIR_REF_SLOT || it->kind == CAIRN_REPAIR_REF_DAMAGED;
+    const char *name = ref && strncmp(it->file, "refs/", 5) == 0 ? it->file + 5 : NULL;
+    problem(v, CAIRN_ECORRUPT, NULL, name, "%s", it->message);
+    return v->stop;
+}
+
 /* ---- history ---- */
 
 static int check_commit(vctx *v, const vitem *it, const chunk *c)
@@ -516,12 +528,31 @@ static int walk_one(vctx *v, vitem *it)
     return rc < 0 ? rc : v->stop;
 }
 
+/* What the store itself knows to be damaged (its checksums of records, headers and ref slots):
+ * each item that is a problem becomes one. *out_refs_reported: it reports damaged refs. */
+static int store_damage(vctx *v, bool *out_refs_reported)
+{
+    cairn_store *st = v->r->store;
+    *out_refs_reported = false;
+    if (st->version < 4 || !st->repair) return CAIRN_OK;
+    *out_refs_reported = true;
+    int rc = st->repair(st, CAIRN_REPAIR_DRY_RUN, damage_item, v, NULL);
+    if (rc < 0 && !v->stop)
+        return problem(v, rc, NULL, NULL, "the %s store of %s could not list its damage: %s",
+                       st->kind, v->r->url, cairn_error_last()->message);
+    return v->stop;
+}
+
 static int walk_refs(vctx *v)
 {
     repo_root *roots;
     size_t nroots;
-    TRY(repo_roots(v->r, &roots, &nroots));
+    bool damaged, reported;
+    TRY(store_damage(v, &reported));
+    TRY(repo_roots_partial(v->r, &roots, &nroots, &damaged));
     int rc = CAIRN_OK;
+    if (damaged && !reported) /* the store cannot name them one by one: pass on what it said */
+        rc = problem(v, CAIRN_ECORRUPT, NULL, NULL, "%s", cairn_error_last()->message);
     for (size_t i = 0; rc == CAIRN_OK && !v->stop && i < nroots; i++) {
         const repo_root *rt = &roots[i];
         if (rt->kind == ROOT_BAD) {

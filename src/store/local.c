@@ -18,10 +18,13 @@
  * read re-checks the record's XXH3 checksum and key: a damaged pack is reported as
  * CAIRN_ECORRUPT where it is found.
  *
- * Recovery: a bad or incomplete record in the last pack is a torn tail from a crash: the writer
- * moves the bytes from there to EOF into quarantine/ and truncates (never destroying bytes); a
- * reader stops there silently (the writer may be mid-append) and looks again later. A bad
- * record in an earlier pack is corruption: logged, never truncated.
+ * Recovery: a bad record followed by a good one (any pack) is corruption: the damaged range is
+ * recorded and logged, every record after it is read, nothing is cut, and the writer starts a
+ * new pack rather than append after damage (local_repair.c reports the ranges to verify). A bad
+ * or incomplete record in the last pack with nothing good after it is a torn tail from a
+ * crash: the writer moves the bytes from there to EOF into quarantine/ and truncates (never
+ * destroying bytes); a reader stops there silently (the writer may be mid-append) and looks
+ * again later. Such a tail in an earlier pack is corruption: logged, never truncated.
  *
  * Freshness: readers (and read-only handles in the writer's own process) pick up what another
  * process appended by rescanning the tail of the last pack and looking for new pack files when
@@ -145,6 +148,10 @@ int local_read_slot(local_store *ls, const slot *s, cairn_buf *out)
     const char *why =
         r < rl ? "the pack ends inside the record" : record_problem(out->data, s, true);
     if (why) {
+        if (!ls->readonly && p == ls->cur) { /* the writer stops appending to this pack */
+            atomic_store(&ls->cur_damaged_off, s->off);
+            atomic_store(&ls->cur_damaged, true);
+        }
         cairn_id_to_hex(hex, &s->key);
         return CORRUPT("local store %s: the record of chunk %s in pack-%08u.pack at offset %llu "
                        "is damaged (%s); run 'cairn verify' and restore from a replica or backup",
@@ -609,6 +616,7 @@ static void local_destroy(local_store *ls)
         for (unsigned m = 0; m < atomic_load(&p->nmaps); m++)
             munmap((void *)p->maps[m].base, p->maps[m].len);
         if (ls->packs[i]->fd >= 0) sys_close(ls->packs[i]->fd);
+        free(ls->packs[i]->damage);
         free(ls->packs[i]);
     }
     free(ls->packs);
@@ -684,7 +692,7 @@ int store_local_open(cairn_store **out, const char *path, unsigned flags,
     ls->base = (cairn_store){
         .version = CAIRN_STORE_VERSION,
         .caps = CAIRN_STORE_CAP_DURABLE | CAIRN_STORE_CAP_SHARED | CAIRN_STORE_CAP_REF_CAS |
-                CAIRN_STORE_CAP_COMPACT | CAIRN_STORE_CAP_LOCATE,
+                CAIRN_STORE_CAP_COMPACT | CAIRN_STORE_CAP_LOCATE | CAIRN_STORE_CAP_REPAIR,
         .kind = "local",
         .location = ls->dir,
         .get = local_get,
@@ -701,6 +709,8 @@ int store_local_open(cairn_store **out, const char *path, unsigned flags,
         .get_mapped = local_get_mapped,
         .compact = local_compact,
         .locate = local_locate,
+        .repair = local_repair,
+        .ref_remove_damaged = local_ref_remove_damaged,
     };
     rc = local_files_attach(&ls->base, ls->dir, ls->readonly);
     if (rc != CAIRN_OK) {

@@ -133,7 +133,8 @@ static int compact(local_store *ls, double min_live, uint64_t *out_freed, uint64
     size_t nvictims = 0;
     for (size_t pi = 0; victim && pi < npacks; pi++) {
         pack *p = ls->packs[pi];
-        if (p == ls->cur || p->fd < 0 || p->stopped || p->end < PACK_HEADER_SIZE) continue;
+        if (p == ls->cur || p->fd < 0 || p->stopped || p->ndamage || p->end < PACK_HEADER_SIZE)
+            continue; /* a damaged pack stays as it is, for verify and an operator */
         uint64_t data = p->end - PACK_HEADER_SIZE;
         double frac = data ? (double)p->live / (double)data : 0.0;
         if (frac < min_live) {

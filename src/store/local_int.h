@@ -9,6 +9,7 @@
  *                    buffer, rollover and durability
  *   local_refs.c     refs: one two-slot file each under refs/
  *   local_compact.c  compaction and sealing (the maintenance methods gc calls)
+ *   local_repair.c   damage: damaged pack ranges, quarantine/ (listed, restored), ref slots
  *
  * Lock order: compact_mu, then sync_mu, then mu, then map_mu. ref_mu and refresh_mu are taken
  * alone (refresh_mu before mu).
@@ -69,6 +70,12 @@ typedef struct pack_map {
     uint64_t start, len;
 } pack_map;
 
+/* A damaged byte range of a pack with good records after it (corruption, kept as it is). */
+typedef struct pack_damage {
+    uint64_t off, len;
+    const char *why;      /* static text */
+} pack_damage;
+
 typedef struct pack {
     uint32_t num;
     int fd;               /* kept open for reads; -1 once compaction retired the pack */
@@ -77,6 +84,8 @@ typedef struct pack {
     bool reported;        /* its corruption has been logged */
     uint64_t live;        /* bytes of the records the index points at in this pack */
     uint64_t idx_covered; /* covered_len of the valid .idx on disk; 0 if none */
+    pack_damage *damage;  /* damaged ranges found by scans, ascending (never written to .idx) */
+    size_t ndamage;
     pack_map maps[PACK_MAPS_MAX]; /* appended under map_mu, read without it */
     atomic_uint nmaps;
 } pack;
@@ -136,6 +145,9 @@ typedef struct local_store {
     uint32_t synced_num;     /* the current pack is synced up to synced_end when its number is */
     uint64_t synced_end;     /* synced_num (flush skips an fdatasync that would sync nothing) */
     bool poisoned;             /* an fsync failed: the page cache can no longer be trusted */
+    atomic_bool cur_damaged;   /* a read found a damaged record in cur: seal it before the next
+                                  append (never append after damage) */
+    _Atomic uint64_t cur_damaged_off; /* that record's offset */
 } local_store;
 
 _Static_assert(offsetof(local_store, files) == offsetof(dirfiles_head, files),
@@ -186,6 +198,10 @@ char *local_pack_path(const local_store *ls, uint32_t num, const char *ext);
  * *out_why says which) or an error. */
 int local_scan_records(int fd, const char *path, uint64_t start, uint64_t size, rec_fn fn,
                        void *ctx, uint64_t *out_end, const char **out_why);
+/* Looks for the first good record starting in [from, size) of a file of records, at any byte
+ * offset. @return 1 (found, at *out_off), 0 (none) or an error. */
+int local_find_next_record(int fd, const char *path, uint64_t from, uint64_t size,
+                           uint64_t *out_off);
 /* Reads and validates pack num's .idx against a pack of pack_size bytes; only when all of it
  * checks out are its entries passed to fn. @return 1 loaded (*out_covered set), 0 missing or
  * invalid (*out_why says why, NULL when missing), or an error. */
@@ -208,6 +224,9 @@ int local_poisoned_error(local_store *ls);
 int local_wbuf_write(local_store *ls);
 /* Seals the current pack (durable, indexed) and starts the next one. mu held for writing. */
 int local_rollover(local_store *ls);
+/* Seals the current pack, in which a read found a damaged record (as a rollover), and starts
+ * the next one. mu held for writing. */
+int local_seal_damaged(local_store *ls);
 /* Appends one record to the write buffer (mu held for writing; room in cur_recs reserved). */
 int local_append_record(local_store *ls, uint8_t type, const cairn_id *key, const void *data,
                         size_t len, uint64_t *out_off);
@@ -219,10 +238,22 @@ int local_ref_cas(cairn_store *st, const char *name, const void *expect, size_t 
                   const void *val, size_t vlen);
 int local_ref_list(cairn_store *st, const char *prefix,
                    int (*cb)(const char *, const void *, size_t, void *), void *payload);
+int local_ref_remove_damaged(cairn_store *st, const char *name);
+/* Reports every damaged ref file (one bad slot, or unreadable) to cb and, without
+ * CAIRN_REPAIR_DRY_RUN, rewrites a bad slot from the good one. Counts into *st. */
+int local_refs_damage(local_store *ls, unsigned flags,
+                      int (*cb)(const cairn_repair_item *, void *), void *payload,
+                      cairn_repair_stats *st);
 
 /* ---- local_compact.c: the maintenance methods ---- */
 
 int local_compact(cairn_store *st, double min_live_fraction, unsigned flags,
                   cairn_store_compact_stats *out);
+
+/* ---- local_repair.c: damage ---- */
+
+int local_repair(cairn_store *st, unsigned flags,
+                 int (*cb)(const cairn_repair_item *, void *), void *payload,
+                 cairn_repair_stats *out);
 
 #endif /* CAIRN_LOCAL_INT_H */

@@ -379,7 +379,8 @@ static int repair_tail(local_store *ls, pack *p, uint64_t size, const char *why)
             rc = cairn_error_errno(errno, "syncing %s", qpath);
         sys_close(qfd);
         if (rc == CAIRN_OK) rc = sys_fsync_dir(ls->quar_dir);
-        if (rc != CAIRN_OK) {
+        if (rc != CAIRN_OK) { /* nothing was cut: leave no empty or partial copy behind */
+            sys_unlink(qpath);
             free(qpath);
             return rc;
         }
@@ -433,9 +434,93 @@ static int load_rec(void *vctx, uint8_t type, const uint8_t *key, uint64_t off, 
     return CAIRN_OK;
 }
 
-/* Scans pack pi from where its last scan stopped to its current end, and handles a bad record:
- * a torn tail (last pack, writer) is repaired; a reader stops silently at the end of the last
- * pack; anywhere else it is corruption, logged once and left alone. */
+/* Whether the bytes at r (avail of them readable here, left of them in the file from r) start
+ * a plausible record header: a length in range that fits in the file and a known type. */
+static bool rec_header_plausible(const uint8_t *r, size_t avail, uint64_t left, uint32_t *out_len)
+{
+    if (avail < REC_LEN_SIZE + 1) return false;
+    uint32_t body_len = load_le32(r);
+    if (body_len < REC_BODY_MIN || body_len > REC_BODY_MAX) return false;
+    if (left < (uint64_t)REC_LEN_SIZE + body_len + REC_CHECK_SIZE) return false;
+    uint8_t type = r[REC_LEN_SIZE];
+    if (type != REC_CHUNK && (type != REC_TOMBSTONE || body_len != REC_BODY_MIN)) return false;
+    *out_len = body_len;
+    return true;
+}
+
+/* Looks for the first good record that starts in [from, size) of a pack, trying every byte
+ * offset (records have no alignment): a plausible header whose body checksum verifies.
+ * @return 1 (found, at *out_off), 0 (none: only a torn tail could be there) or an error. */
+int local_find_next_record(int fd, const char *path, uint64_t from, uint64_t size,
+                           uint64_t *out_off)
+{
+    if (from >= size) return 0;
+    size_t cap = (size_t)MIN((uint64_t)SCAN_BLOCK, size - from) + REC_LEN_SIZE + 1;
+    uint8_t *buf = cairn_malloc(cap);
+    cairn_buf one = CAIRN_BUF_INIT;
+    if (!buf) return ERR(CAIRN_ENOMEM, "out of memory scanning %s", path);
+    int rc = 0;
+    for (uint64_t boff = from; rc == 0 && boff < size;) {
+        size_t blen;
+        rc = sys_read_full(fd, buf, (size_t)MIN((uint64_t)cap, size - boff), boff, &blen, path);
+        if (rc != CAIRN_OK || blen == 0) break;
+        /* offsets whose 5 header bytes are all in this block; the rest start the next one */
+        size_t last = blen > REC_LEN_SIZE ? blen - REC_LEN_SIZE : 0;
+        if (boff + blen >= size) last = blen;
+        for (size_t i = 0; rc == 0 && i < last; i++) {
+            uint32_t body_len;
+            if (!rec_header_plausible(buf + i, blen - i, size - (boff + i), &body_len)) continue;
+            size_t need = REC_LEN_SIZE + (size_t)body_len + REC_CHECK_SIZE;
+            const uint8_t *r = buf + i;
+            if (blen - i < need) {
+                size_t got;
+                rc = cairn_buf_reserve(&one, need);
+                if (rc == CAIRN_OK) rc = sys_read_full(fd, one.data, need, boff + i, &got, path);
+                if (rc != CAIRN_OK) break;
+                if (got < need) continue;
+                r = one.data;
+            }
+            const uint8_t *body = r + REC_LEN_SIZE;
+            if (XXH3_64bits(body, body_len) == load_le64(body + body_len)) {
+                *out_off = boff + i;
+                rc = 1;
+            }
+        }
+        if (rc == 0) boff += last ? last : blen;
+    }
+    free(buf);
+    cairn_buf_dispose(&one);
+    return rc;
+}
+
+/* Records a damaged range of pack p and logs it once. */
+static int pack_note_damage(local_store *ls, pack *p, uint64_t off, uint64_t len, const char *why,
+                            bool to_end)
+{
+    pack_damage *nd = cairn_realloc(p->damage, (p->ndamage + 1) * sizeof *nd);
+    if (!nd) return ERR(CAIRN_ENOMEM, "out of memory scanning packs of %s", ls->dir);
+    p->damage = nd;
+    p->damage[p->ndamage++] = (pack_damage){ off, len, why };
+    if (to_end)
+        cairn_diag(CAIRN_LOG_ERROR,
+                   "local store %s: pack-%08u.pack is corrupt at offset %llu (%s); records from "
+                   "there to its end (%llu bytes) cannot be read and the pack is left untouched; "
+                   "run 'cairn verify' and restore the pack from a replica or backup",
+                   ls->dir, p->num, (unsigned long long)off, why, (unsigned long long)len);
+    else
+        cairn_diag(CAIRN_LOG_ERROR,
+                   "local store %s: pack-%08u.pack is damaged at offset %llu, %llu bytes (%s); "
+                   "the valid records after it are read and the pack is left untouched (no "
+                   "more writes go to it); run 'cairn verify' to see what the damage affects",
+                   ls->dir, p->num, (unsigned long long)off, (unsigned long long)len, why);
+    return CAIRN_OK;
+}
+
+/* Scans pack pi from where its last scan stopped to its current end. At a bad record it looks
+ * for a good one after it: if there is one, the bad range is corruption (recorded, logged,
+ * kept) and the scan goes on from the good record; if not, it is a torn tail: a writer sets it
+ * aside and cuts it (last pack), a reader stops there silently (last pack: the writer may be
+ * appending), and in an older pack it is corruption, logged once and left alone. */
 static int pack_scan_more(local_store *ls, uint32_t pi, bool last, recvec *collect)
 {
     pack *p = ls->packs[pi];
@@ -451,7 +536,25 @@ static int pack_scan_more(local_store *ls, uint32_t pi, bool last, recvec *colle
     load_ctx c = { ls, pi, collect };
     char *path = local_pack_path(ls, p->num, "pack");
     if (!path) return ERR(CAIRN_ENOMEM, "out of memory");
-    int rc = local_scan_records(p->fd, path, p->end, size, load_rec, &c, &end, &why);
+    int rc;
+    for (;;) {
+        rc = local_scan_records(p->fd, path, p->end, size, load_rec, &c, &end, &why);
+        if (rc != SCAN_STOPPED) break;
+        /* A damaged header is 16 bytes of constants: look for records right after it. */
+        uint64_t bad = end, from = end < PACK_HEADER_SIZE ? PACK_HEADER_SIZE : end + 1, good;
+        int frc = size > PACK_HEADER_SIZE ? local_find_next_record(p->fd, path, from, size, &good)
+                                          : 0;
+        if (frc <= 0) {
+            if (frc < 0) rc = frc;
+            break;
+        }
+        frc = pack_note_damage(ls, p, bad, good - bad, why, false);
+        if (frc < 0) {
+            rc = frc;
+            break;
+        }
+        p->end = good;
+    }
     free(path);
     if (rc < 0) return rc;
     p->end = end;
@@ -460,12 +563,7 @@ static int pack_scan_more(local_store *ls, uint32_t pi, bool last, recvec *colle
     if (last && !ls->readonly) return repair_tail(ls, p, size, why);
     if (!last && !p->reported) {
         p->reported = true;
-        cairn_diag(CAIRN_LOG_ERROR,
-                  "local store %s: pack-%08u.pack is corrupt at offset %llu (%s); records from "
-                  "there to its end (%llu bytes) cannot be read and the pack is left untouched; "
-                  "run 'cairn verify' and restore the pack from a replica or backup",
-                  ls->dir, p->num, (unsigned long long)end, why,
-                  (unsigned long long)(size - end));
+        TRY(pack_note_damage(ls, p, end, size - end, why, true));
     }
     return CAIRN_OK;
 }
@@ -510,14 +608,16 @@ int local_pack_open_load(local_store *ls, uint32_t num, bool last)
     }
     rc = pack_scan_more(ls, pi, last, collect);
     if (rc < 0) goto out;
-    if (!ls->readonly && p->idx_covered != p->end) {
+    /* A damaged pack gets no .idx: every open scans it again, and so reports the damage. */
+    if (!ls->readonly && p->idx_covered != p->end && !p->ndamage) {
         int irc = local_idxfile_write(ls, p, &recs, p->end);
         if (irc != CAIRN_OK)
             cairn_diag(CAIRN_LOG_WARN, "local store %s: could not rewrite pack-%08u.idx (%s); "
                       "the next open reads the pack instead", ls->dir, num,
                       cairn_error_last()->message);
     }
-    if (!ls->readonly && last) {
+    if (!ls->readonly && last && !p->ndamage) { /* never append after damage: open starts a
+                                                   new pack instead */
         ls->cur = p;
         ls->cur_pi = pi;
         ls->wbuf_off = p->end;
@@ -694,10 +794,26 @@ int local_rollover(local_store *ls)
     return local_pack_create(ls, ls->cur->num + 1);
 }
 
+/* Seals the current pack, in which a read found a damaged record, and starts the next one: the
+ * writer never appends after damage. The read reported the record (and verify reports the chunk
+ * with its pack and offset); the pack's index is written as at any rollover. */
+int local_seal_damaged(local_store *ls)
+{
+    uint32_t num = ls->cur->num;
+    TRY(local_rollover(ls));
+    atomic_store(&ls->cur_damaged, false);
+    cairn_diag(CAIRN_LOG_WARN,
+               "local store %s: pack-%08u.pack has a damaged record at offset %llu, so it was "
+               "sealed and new records go to pack-%08u.pack; run 'cairn verify'",
+               ls->dir, num, (unsigned long long)atomic_load(&ls->cur_damaged_off), num + 1);
+    return CAIRN_OK;
+}
+
 /* Appends one record to the write buffer (mu held for writing; room in cur_recs reserved). */
 int local_append_record(local_store *ls, uint8_t type, const cairn_id *key, const void *data,
                         size_t len, uint64_t *out_off)
 {
+    if (atomic_load(&ls->cur_damaged)) TRY(local_seal_damaged(ls));
     if (ls->wbuf_off + ls->wbuf.len > ls->pack_max && ls->wbuf_off + ls->wbuf.len > PACK_HEADER_SIZE)
         TRY(local_rollover(ls));
     size_t rl = (size_t)rec_size(len);

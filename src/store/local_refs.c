@@ -343,10 +343,17 @@ int local_ref_list(cairn_store *st, const char *prefix,
     int rc = ref_walk(ls, "", prefix, &names);
     if (rc == CAIRN_OK && names.n) qsort(names.v, names.n, sizeof *names.v, name_cmp);
     cairn_buf val = CAIRN_BUF_INIT;
+    size_t ndamaged = 0;
+    char *first_damaged = NULL; /* its message */
     for (size_t i = 0; rc == CAIRN_OK && i < names.n; i++) {
         if (ref_problem(names.v[i])) continue; /* not a file cairn wrote */
         rc = ref_read(ls, names.v[i], &val, NULL);
         if (rc == CAIRN_ENOTFOUND) { /* deleted while we walked */
+            rc = CAIRN_OK;
+            continue;
+        }
+        if (rc == CAIRN_ECORRUPT) { /* list the others; say so at the end */
+            if (ndamaged++ == 0) first_damaged = cairn_strdup(cairn_error_last()->message);
             rc = CAIRN_OK;
             continue;
         }
@@ -355,5 +362,163 @@ int local_ref_list(cairn_store *st, const char *prefix,
     for (size_t i = 0; i < names.n; i++) free(names.v[i]);
     free(names.v);
     cairn_buf_dispose(&val);
+    if (rc == CAIRN_OK && ndamaged)
+        rc = CORRUPT("%s%s (every other ref was listed; 'cairn verify' lists each damaged ref)",
+                     first_damaged ? first_damaged : "a ref file is damaged",
+                     ndamaged > 1 ? ", and more ref files are damaged" : "");
+    free(first_damaged);
+    return rc;
+}
+
+int local_ref_remove_damaged(cairn_store *st, const char *name)
+{
+    local_store *ls = (local_store *)st;
+    TRY(ref_check(name));
+    if (ls->readonly) return local_readonly_error(ls, "delete refs");
+    pthread_mutex_lock(&ls->ref_mu);
+    cairn_buf cur = CAIRN_BUF_INIT;
+    int rc = ref_read(ls, name, &cur, NULL);
+    if (rc == CAIRN_ENOTFOUND)
+        rc = ERR(CAIRN_ENOTFOUND, "ref '%s' does not exist in %s", name, ls->dir);
+    else if (rc == CAIRN_OK)
+        rc = ERR(CAIRN_EINVAL, "ref '%s' in %s is not damaged (its value reads): delete it with "
+                 "a compare-and-swap", name, ls->dir);
+    else if (rc == CAIRN_ECORRUPT) {
+        cairn_error_clear();
+        rc = ref_unlink(ls, name);
+    }
+    pthread_mutex_unlock(&ls->ref_mu);
+    cairn_buf_dispose(&cur);
+    return rc;
+}
+
+/* ---- damage: what repair reports about refs ---- */
+
+static bool all_zero(const uint8_t *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (p[i]) return false;
+    return true;
+}
+
+/* The value as printable text (at most 80 characters) into out. */
+static void value_text(char *out, size_t size, const uint8_t *v, size_t len)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < len && o + 4 < size && i < 80; i++) {
+        if (v[i] == '\n' && i + 1 == len) break;
+        out[o++] = v[i] >= 0x20 && v[i] < 0x7f ? (char)v[i] : '?';
+    }
+    if (len > 80 && o + 4 < size) out[o++] = '.', out[o++] = '.', out[o++] = '.';
+    out[o] = '\0';
+}
+
+/* Reports (and, when asked, repairs) ref file `name`. */
+static int ref_damage_one(local_store *ls, const char *name, unsigned flags,
+                          int (*cb)(const cairn_repair_item *, void *), void *payload,
+                          cairn_repair_stats *st)
+{
+    char *path = cairn_sprintf("%s/%s", ls->refs_dir, name), *file = cairn_sprintf("refs/%s", name);
+    uint8_t *d = cairn_malloc(REFSLOT_FILE_SIZE + 1);
+    char msg[1024], val[96];
+    int rc = CAIRN_OK;
+    if (!path || !file || !d) {
+        rc = ERR(CAIRN_ENOMEM, "out of memory");
+        goto out;
+    }
+    pthread_mutex_lock(&ls->ref_mu);
+    int fd = sys_open(path, O_RDONLY | O_CLOEXEC, 0);
+    size_t n = 0;
+    if (fd < 0) {
+        pthread_mutex_unlock(&ls->ref_mu);
+        if (errno != ENOENT) rc = cairn_error_errno(errno, "local store %s: reading %s", ls->dir, path);
+        goto out;
+    }
+    rc = sys_read_full(fd, d, REFSLOT_FILE_SIZE + 1, 0, &n, path);
+    sys_close(fd);
+    cairn_repair_item it = { 0, true, false, file, 0, 0, msg };
+    const char *how = strncmp(name, "heads/", 6) == 0 ? "cairn branch -d"
+                      : strncmp(name, "tags/", 5) == 0 ? "cairn tag -d" : NULL;
+    const char *short_name = how ? strchr(name, '/') + 1 : name;
+    bool report = false;
+    if (rc == CAIRN_OK && n == REFSLOT_FILE_SIZE) {
+        refslot_version v;
+        if (refslot_decode(d, n, path, &v) != CAIRN_OK) {
+            cairn_error_clear();
+            it.kind = CAIRN_REPAIR_REF_DAMAGED;
+            snprintf(msg, sizeof msg, "ref file %s (ref '%s') is damaged: neither of its two "
+                     "slots is valid, so its value cannot be read and nothing reaches what it "
+                     "named; repair cannot restore a value it cannot read: restore the file from "
+                     "a backup, or delete the ref%s%s%s%s and create it again at a known commit",
+                     file, name, how ? " (" : "", how ? how : "", how ? " " : "",
+                     how ? short_name : "");
+            if (how) strncat(msg, ")", sizeof msg - strlen(msg) - 1);
+            report = true;
+        } else {
+            const uint8_t *bad = d + (size_t)(1 - v.slot) * REFSLOT_SIZE;
+            if (!refslot_valid(bad) && !all_zero(bad, REFSLOT_SIZE)) {
+                it.kind = CAIRN_REPAIR_REF_SLOT;
+                uint64_t bseq = load_le64(bad + 8);
+                bool seq_readable = memcmp(bad, "CREF", 4) == 0;
+                value_text(val, sizeof val, v.value, v.len);
+                snprintf(msg, sizeof msg, "ref file %s (ref '%s'): slot %u fails its checksum; "
+                         "the ref reads slot %u instead (sequence %llu): '%s'%s; %s", file, name,
+                         1 - v.slot, v.slot, (unsigned long long)v.seq, val,
+                         seq_readable && bseq > v.seq
+                             ? ". The damaged slot's sequence number is newer, so it may have "
+                               "held a later value: acknowledged moves of the ref may be lost "
+                               "(or a crash tore a move that was never acknowledged)"
+                             : "",
+                         (flags & CAIRN_REPAIR_DRY_RUN)
+                             ? "if that value is right, 'cairn repair' rewrites the damaged slot "
+                               "from it; if not, restore the file from a backup"
+                             : "the damaged slot was rewritten from it");
+                report = true;
+                if (!(flags & CAIRN_REPAIR_DRY_RUN)) {
+                    rc = ref_overwrite(ls, name, &v, v.value, v.len);
+                    if (rc == CAIRN_OK) {
+                        it.fixed = true;
+                        st->slots_rewritten++;
+                    }
+                }
+            }
+        }
+    } else if (rc == CAIRN_OK && n > REF_VALUE_MAX) {
+        it.kind = CAIRN_REPAIR_REF_DAMAGED;
+        snprintf(msg, sizeof msg, "ref file %s (ref '%s') has %zu bytes, neither a value nor a "
+                 "slotted ref file: it was not written by cairn; restore it from a backup, or "
+                 "delete the ref and create it again", file, name, n);
+        report = true;
+    }
+    pthread_mutex_unlock(&ls->ref_mu);
+    if (rc == CAIRN_OK && report) {
+        st->items++;
+        st->problems++;
+        if (it.fixed) st->fixed++;
+        if (cb) rc = cb(&it, payload);
+    }
+out:
+    free(path);
+    free(file);
+    free(d);
+    return rc;
+}
+
+int local_refs_damage(local_store *ls, unsigned flags,
+                      int (*cb)(const cairn_repair_item *, void *), void *payload,
+                      cairn_repair_stats *st)
+{
+    namevec names = { 0 };
+    int rc = ref_walk(ls, "", "", &names);
+    if (rc == CAIRN_OK && names.n) qsort(names.v, names.n, sizeof *names.v, name_cmp);
+    for (size_t i = 0; rc == CAIRN_OK && i < names.n; i++) {
+        if (ref_check(names.v[i]) != CAIRN_OK) {
+            cairn_error_clear();
+            continue;
+        }
+        rc = ref_damage_one(ls, names.v[i], flags, cb, payload, st);
+    }
+    for (size_t i = 0; i < names.n; i++) free(names.v[i]);
+    free(names.v);
     return rc;
 }

@@ -56,3 +56,5 @@ int refslot_decode(const uint8_t *p, size_t n, const char *what, refslot_version
     out->slot = (unsigned)best;
     return CAIRN_OK;
 }
+
+bool refslot_valid(const uint8_t *slot) { return slot_valid(slot); }

@@ -11,6 +11,7 @@
 #ifndef CAIRN_REFSLOT_H
 #define CAIRN_REFSLOT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -30,6 +31,9 @@ typedef struct refslot_version {
 /** Decodes the newest valid slot of file bytes p[0..n): CAIRN_OK, or CAIRN_ECORRUPT (message
  *  set, naming `what`) when n is not REFSLOT_FILE_SIZE or neither slot is valid. */
 int refslot_decode(const uint8_t *p, size_t n, const char *what, refslot_version *out);
+
+/** Whether one slot (REFSLOT_SIZE bytes) holds a whole version (magic, CRC, bounds). */
+bool refslot_valid(const uint8_t *slot);
 
 /** Encodes one slot (REFSLOT_SIZE bytes into out, zero-padded). len <= REFSLOT_VALUE_MAX. */
 void refslot_encode(uint8_t *out, uint64_t seq, const void *value, size_t len);

@@ -79,6 +79,25 @@ static int check_branch_head(cairn_db *db, const version *v, cairn_id *parent, c
     TRY(history_load(&db->r, &head, &hc));
     bool same = memcmp(hc.catalog.bytes, v->rec.catalog.bytes, CAIRN_ID_SIZE) == 0;
     commit_dispose(&hc);
+    char why[1024];
+    if (!same && refs_slot_damage(&db->r, ref, why, sizeof why))
+        return ERR(CAIRN_ECONFLICT, "branch '%s' is not where its working state was based: its "
+                   "ref file is damaged, and the store reads an older value from the other "
+                   "slot (%s); nothing was committed. Check the value with 'cairn repair "
+                   "--dry-run', then run 'cairn repair' (or restore the ref file from a backup)",
+                   db->r.branch, why);
+    bool back = false; /* the ref was set back (an older slot, a restored file), not moved on */
+    if (!same) TRY(history_is_ancestor(&db->r, &head, parent, &back));
+    if (back) {
+        char hh[CAIRN_ID_HEX_SIZE], ph[CAIRN_ID_HEX_SIZE];
+        cairn_id_to_hex(hh, &head);
+        cairn_id_to_hex(ph, parent);
+        cairn_diag(CAIRN_LOG_WARN, "branch '%s' was at commit %.12s, an ancestor of commit %.12s "
+                   "its working state is based on (the ref was set back: see 'cairn reflog' and "
+                   "'cairn verify'); the commit goes on from %.12s, which keeps both", db->r.branch,
+                   hh, ph, ph);
+        return CAIRN_OK;
+    }
     FAIL_IF(!same, CAIRN_ECONFLICT,
             "branch '%s' moved since its working state was based on it; merge it first",
             db->r.branch);
@@ -357,6 +376,8 @@ int cairn_branch_delete(cairn_db *db, const char *name)
     rootrec rec;
     bool dirty = false;
     int rc = refs_read(&db->r, ref, &entry, NULL);
+    bool damaged = rc == CAIRN_ECORRUPT && refs_damaged(&db->r, ref); /* deleted all the same */
+    if (damaged) rc = CAIRN_OK;
     if (rc == CAIRN_ENOTFOUND) rc = ERR(CAIRN_ENOTFOUND, "no branch '%s'", name);
     int wrc = rc == CAIRN_OK ? refs_read_id(&db->r, wref, &wid) : rc;
     if (rc == CAIRN_OK && wrc == CAIRN_OK) {
@@ -373,7 +394,8 @@ int cairn_branch_delete(cairn_db *db, const char *name)
     } else if (rc == CAIRN_OK && wrc != CAIRN_ENOTFOUND) {
         rc = wrc;
     }
-    if (rc == CAIRN_OK) rc = refs_delete(&db->r, ref, &entry);
+    if (rc == CAIRN_OK)
+        rc = damaged ? refs_delete_damaged(&db->r, ref) : refs_delete(&db->r, ref, &entry);
     if (rc == CAIRN_OK) rc = working_remove_log(db, name);
     pthread_mutex_unlock(&db->wmu);
     return rc;
@@ -389,8 +411,10 @@ int cairn_tag_delete(cairn_db *db, const char *name)
     pthread_mutex_lock(&db->wmu);
     cairn_id entry;
     int rc = refs_read(&db->r, ref, &entry, NULL);
-    if (rc == CAIRN_ENOTFOUND) rc = ERR(CAIRN_ENOTFOUND, "no tag '%s'", name);
-    if (rc == CAIRN_OK) rc = refs_delete(&db->r, ref, &entry);
+    if (rc == CAIRN_ECORRUPT && refs_damaged(&db->r, ref)) /* its file: deleted all the same */
+        rc = refs_delete_damaged(&db->r, ref);
+    else if (rc == CAIRN_ENOTFOUND) rc = ERR(CAIRN_ENOTFOUND, "no tag '%s'", name);
+    else if (rc == CAIRN_OK) rc = refs_delete(&db->r, ref, &entry);
     pthread_mutex_unlock(&db->wmu);
     return rc;
 }
@@ -423,9 +447,17 @@ int cairn_branch_list(cairn_db *db, int (*cb)(const char *, const cairn_id *, in
 {
     list_ctx l = { db, 6, cb, NULL, payload, false };
     int rc = db->r.store->ref_list(db->r.store, "heads/", list_one, &l);
-    if (rc == CAIRN_OK && !l.saw_current && !db->r.detached) { /* no commits on it yet */
-        cairn_id zero = { { 0 } };
-        rc = cb(db->r.branch, &zero, 1, payload);
+    if ((rc == CAIRN_OK || rc == CAIRN_ECORRUPT) && !l.saw_current && !db->r.detached) {
+        char ref[BRANCH_MAX + 8];
+        snprintf(ref, sizeof ref, "heads/%s", db->r.branch);
+        char msg[1024];
+        snprintf(msg, sizeof msg, "%s", rc == CAIRN_ECORRUPT ? cairn_error_last()->message : "");
+        if (!refs_damaged(&db->r, ref)) { /* no commits on it yet */
+            cairn_id zero = { { 0 } };
+            int crc = cb(db->r.branch, &zero, 1, payload);
+            if (crc != CAIRN_OK) return crc;
+        }
+        if (rc == CAIRN_ECORRUPT) return ERR(CAIRN_ECORRUPT, "%s", msg);
     }
     return rc;
 }

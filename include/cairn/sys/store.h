@@ -25,6 +25,8 @@
  *    ref_cas is durable on return (it also orders after every earlier put: the data a ref points
  *    to must be flushed by the caller before the ref moves).
  *  - Errors are the codes of cairn.h with a message set through cairn_store_error().
+ *  - ref_list reports every readable ref even when some cannot be read (damaged): it skips
+ *    those and then returns CAIRN_ECORRUPT naming them.
  */
 #ifndef CAIRN_SYS_STORE_H
 #define CAIRN_SYS_STORE_H
@@ -63,7 +65,7 @@ CAIRN_API int cairn_store_error(int code, const char *fmt, ...)
 #endif
     ;
 
-#define CAIRN_STORE_VERSION 3 /* 2: get_mapped; 3: files, maintenance */
+#define CAIRN_STORE_VERSION 4 /* 2: get_mapped; 3: files, maintenance; 4: repair */
 
 /* Capability bits (cairn_store.caps). */
 #define CAIRN_STORE_CAP_DURABLE 0x1u  /**< flush() makes data survive power loss */
@@ -78,6 +80,8 @@ CAIRN_API int cairn_store_error(int code, const char *fmt, ...)
                                            is reclaimed by rewriting files, not at del */
 #define CAIRN_STORE_CAP_LOCATE 0x40u  /**< (version 3) the locate method: where a chunk's bytes
                                            are, for messages about damage */
+#define CAIRN_STORE_CAP_REPAIR 0x80u  /**< (version 4) the repair and ref_remove_damaged
+                                           methods */
 
 /** (version 3) An open file of a store's file namespace: the backend's own type, opaque to the
  *  core, which only hands it back to the same store's file_* methods. */
@@ -262,6 +266,27 @@ struct cairn_store {
     /** (CAIRN_STORE_CAP_LOCATE) Fills *out with where the store keeps chunk `key` now.
      *  @return CAIRN_OK; CAIRN_ENOTFOUND (absent). */
     int (*locate)(cairn_store *st, const cairn_id *key, cairn_store_location *out);
+
+    /* ---- version 4: damage ----
+     *
+     * A store that can find damage in its own files (checksums of records, headers and ref
+     * slots) reports it here, so that verify lists it and an operator can act on it. */
+
+    /** (CAIRN_STORE_CAP_REPAIR) Calls cb for each damaged or set-aside thing the store knows of
+     *  (see cairn_repair_item in cairn.h) and, without CAIRN_REPAIR_DRY_RUN, repairs what can
+     *  be repaired without losing anything (it never deletes or truncates). cb may be NULL; it
+     *  must not call back into the store; its non-zero return stops and is returned.
+     *  @param[out] out  counts (may be NULL); zeroed on entry
+     *  @return CAIRN_OK; CAIRN_EREADONLY (repairing a read-only handle); CAIRN_EIO;
+     *          CAIRN_ENOSPC; CAIRN_ENOMEM; cb's value. */
+    int (*repair)(cairn_store *st, unsigned flags,
+                  int (*cb)(const cairn_repair_item *item, void *payload), void *payload,
+                  cairn_repair_stats *out);
+    /** (CAIRN_STORE_CAP_REPAIR) Deletes ref `name` whose value cannot be read (a damaged file:
+     *  ref_get fails with CAIRN_ECORRUPT), which ref_cas cannot do since no `expect` matches it.
+     *  @return CAIRN_OK; CAIRN_ENOTFOUND (absent); CAIRN_EINVAL (bad name, or the ref reads
+     *          fine: use ref_cas); CAIRN_EREADONLY; CAIRN_EIO. */
+    int (*ref_remove_damaged)(cairn_store *st, const char *name);
 };
 
 /** Opens a built-in store by URL: a path or "file://PATH" (local pack store), "mem:" (memory).
