@@ -37,14 +37,16 @@ int canon_parse(json_t **out, const char *text, size_t len, const char *what)
 
 /* ---- the path of the value being written, for messages ---- */
 
-static size_t path_push(writer *w, const char *fmt, const char *name, size_t index)
+/* Appends piece to the path (cut at PATH_MAX_SHOWN, ending "..."); returns the old length. */
+static size_t path_push(writer *w, const char *piece)
 {
     size_t old = w->plen;
     if (w->plen < PATH_MAX_SHOWN) {
-        int n = name ? snprintf(w->path + w->plen, sizeof w->path - w->plen, fmt, name)
-                     : snprintf(w->path + w->plen, sizeof w->path - w->plen, fmt, index);
-        if (n > 0) w->plen = w->plen + (size_t)n < PATH_MAX_SHOWN ? w->plen + (size_t)n
-                                                                   : PATH_MAX_SHOWN;
+        size_t n = strlen(piece);
+        if (n > PATH_MAX_SHOWN - w->plen) n = PATH_MAX_SHOWN - w->plen;
+        memcpy(w->path + w->plen, piece, n);
+        w->plen += n;
+        w->path[w->plen] = '\0';
     }
     if (w->plen >= PATH_MAX_SHOWN) memcpy(w->path + PATH_MAX_SHOWN, "...", 4);
     return old;
@@ -154,7 +156,8 @@ static int write_object(writer *w, const json_t *v, unsigned depth)
         if (i) rc = put_c(w, ',');
         if (rc == CAIRN_OK) rc = put_string(w, names[i], strlen(names[i]));
         if (rc == CAIRN_OK) rc = put_c(w, ':');
-        size_t old = path_push(w, ".%s", names[i], 0);
+        size_t old = path_push(w, ".");
+        path_push(w, names[i]);
         if (rc == CAIRN_OK) rc = write_value(w, json_object_get(v, names[i]), depth + 1);
         path_pop(w, old);
     }
@@ -171,7 +174,9 @@ static int write_array(writer *w, const json_t *v, unsigned depth)
     TRY(put_c(w, '['));
     for (size_t i = 0; i < n; i++) {
         if (i) TRY(put_c(w, ','));
-        size_t old = path_push(w, "[%zu]", NULL, i);
+        char piece[32];
+        snprintf(piece, sizeof piece, "[%zu]", i);
+        size_t old = path_push(w, piece);
         int rc = write_value(w, json_array_get(v, i), depth + 1);
         path_pop(w, old);
         TRY(rc);
