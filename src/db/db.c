@@ -95,6 +95,16 @@ static int db_pin_reader(cairn_db *db)
                "open it again", db->r.url);
 }
 
+static void locks_destroy(cairn_db *db)
+{
+    pthread_mutex_destroy(&db->vmu);
+    pthread_mutex_destroy(&db->wmu);
+    pthread_mutex_destroy(&db->livemu);
+    pthread_mutex_destroy(&db->maintmu);
+    pthread_mutex_destroy(&db->pinmu);
+    pthread_rwlock_destroy(&db->gate);
+}
+
 static void db_free(cairn_db *db)
 {
     pins *p = db->pins;
@@ -104,12 +114,7 @@ static void db_free(cairn_db *db)
     mem_release(db->imm);
     pins_close(p); /* its file is the store's: before the store closes */
     repo_close(&db->r);
-    pthread_mutex_destroy(&db->vmu);
-    pthread_mutex_destroy(&db->wmu);
-    pthread_mutex_destroy(&db->livemu);
-    pthread_mutex_destroy(&db->maintmu);
-    pthread_mutex_destroy(&db->pinmu);
-    pthread_rwlock_destroy(&db->gate);
+    locks_destroy(db);
     free(db);
 }
 
@@ -135,12 +140,7 @@ int db_open(cairn_db **out, const char *url, cairn_store *store, const cairn_ope
     rootrec rec;
     int rc = repo_open(&db->r, url, store, opts, &rec_id, &rec);
     if (rc < 0) {
-        pthread_mutex_destroy(&db->vmu);
-        pthread_mutex_destroy(&db->wmu);
-        pthread_mutex_destroy(&db->livemu);
-        pthread_mutex_destroy(&db->maintmu);
-        pthread_mutex_destroy(&db->pinmu);
-        pthread_rwlock_destroy(&db->gate);
+        locks_destroy(db);
         free(db);
         return rc;
     }
