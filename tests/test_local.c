@@ -298,8 +298,9 @@ static void layout(void)
     CHECK_STR(st->location, repo);
     CHECK_EQ(st->caps, CAIRN_STORE_CAP_DURABLE | CAIRN_STORE_CAP_SHARED | CAIRN_STORE_CAP_REF_CAS |
                            CAIRN_STORE_CAP_COMPACT | CAIRN_STORE_CAP_LOCATE |
-                           CAIRN_STORE_CAP_FILES | CAIRN_STORE_CAP_FILE_LOCKS);
-    CHECK(st->compact && st->locate && st->file_open);
+                           CAIRN_STORE_CAP_FILES | CAIRN_STORE_CAP_FILE_LOCKS |
+                           CAIRN_STORE_CAP_REPAIR);
+    CHECK(st->compact && st->locate && st->file_open && st->repair);
     size_t len;
     uint8_t *marker = slurp(pathf("%s/CAIRN", repo), &len);
     CHECK(marker != NULL);
