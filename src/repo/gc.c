@@ -35,7 +35,6 @@
 #include "roots.h"
 #include "tree/tree.h"
 
-enum walk_what { W_REFLOG = 1, W_COMMIT, W_ROOTREC, W_CATALOG, W_TABLE, W_ANY };
 
 #define SEEN_PLAIN 1u        /* walked as anything but a catalog node */
 #define SEEN_CATALOG 2u      /* walked as a catalog node */
@@ -55,18 +54,6 @@ typedef struct marker {
     cairn_id prefetch[PREFETCH_MAX];
     size_t nprefetch;
 } marker;
-
-static const char *what_name(int what)
-{
-    switch (what) {
-    case W_REFLOG: return "reflog entry";
-    case W_COMMIT: return "commit";
-    case W_ROOTREC: return "root record";
-    case W_CATALOG: return "catalog node";
-    case W_TABLE: return "table node";
-    default: return "chunk";
-    }
-}
 
 /* Queues id to be walked as `what`, unless it was walked that way already. */
 static int mark_push(marker *m, const cairn_id *id, int what, const char *ref)
@@ -204,8 +191,8 @@ static int mark_drain(marker *m)
         if (rc < 0) {
             char hex[CAIRN_ID_HEX_SIZE];
             cairn_id_to_hex(hex, &it.id);
-            return cairn_error_prefix(rc, "%s %s (reached from %s)", what_name(it.what), hex,
-                                      it.ref);
+            return cairn_error_prefix(rc, "%s %s (reached from %s)", roots_what_name(it.what),
+                                      hex, it.ref);
         }
     }
     return CAIRN_OK;
@@ -215,11 +202,7 @@ static int mark_all(marker *m, const repo_root *roots, size_t nroots, const gc_p
 {
     for (size_t i = 0; i < nroots; i++) {
         const repo_root *rt = &roots[i];
-        int what = rt->kind == ROOT_REFLOG    ? W_REFLOG
-                   : rt->kind == ROOT_ROOTREC ? W_ROOTREC
-                   : rt->kind == ROOT_COMMIT  ? W_COMMIT
-                   : rt->kind == ROOT_ANY     ? W_ANY
-                                              : 0;
+        int what = roots_walk_what(rt->kind);
         if (rt->kind == ROOT_BAD)
             return ERR(CAIRN_ECORRUPT, "ref '%s' %s: what it names cannot be kept", rt->ref,
                        rt->why);

@@ -118,3 +118,27 @@ void repo_roots_free(repo_root *roots, size_t n)
     }
     free(roots);
 }
+
+int roots_walk_what(int root_kind)
+{
+    switch (root_kind) {
+    case ROOT_REFLOG: return W_REFLOG;
+    case ROOT_ROOTREC: return W_ROOTREC;
+    case ROOT_COMMIT: return W_COMMIT;
+    case ROOT_RAW: return W_RAW;
+    default: return W_ANY;
+    }
+}
+
+const char *roots_what_name(int what)
+{
+    switch (what) {
+    case W_REFLOG: return "reflog entry";
+    case W_COMMIT: return "commit";
+    case W_ROOTREC: return "root record";
+    case W_CATALOG: return "catalog node";
+    case W_TABLE: return "table node";
+    case W_RAW: return "settings chunk";
+    default: return "chunk";
+    }
+}

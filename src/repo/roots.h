@@ -23,6 +23,15 @@ enum root_kind {
     ROOT_BAD                 /* a known ref whose value is malformed; `why` says how */
 };
 
+/* What a walk from the roots (gc's mark, verify) expects a chunk to be. */
+enum walk_what { W_REFLOG = 1, W_COMMIT, W_ROOTREC, W_CATALOG, W_TABLE, W_RAW, W_ANY };
+
+/** What a walk expects the chunk a root of kind root_kind names to be (W_ANY when the kind
+ *  does not say). */
+int roots_walk_what(int root_kind);
+/** The name of a walk_what for messages ("reflog entry", "commit", ...). */
+const char *roots_what_name(int what);
+
 typedef struct repo_root {
     char *ref;               /* owned */
     int kind;                /* enum root_kind */

@@ -33,7 +33,6 @@
 #define VERIFY_DEFAULT_MAX_PROBLEMS 20
 #define MSG_MAX 1024
 
-enum walk_what { W_REFLOG = 1, W_COMMIT, W_ROOTREC, W_CATALOG, W_TABLE, W_RAW, W_ANY };
 
 /* What a checked node tells its parents. */
 typedef struct vnode {
@@ -73,19 +72,6 @@ typedef struct vctx {
     int stop;                /* non-zero: on_problem asked to stop (its value) */
     char first[MSG_MAX];     /* the first problem's message */
 } vctx;
-
-static const char *what_name(int what)
-{
-    switch (what) {
-    case W_REFLOG: return "reflog entry";
-    case W_COMMIT: return "commit";
-    case W_ROOTREC: return "root record";
-    case W_CATALOG: return "catalog node";
-    case W_TABLE: return "table node";
-    case W_RAW: return "settings chunk";
-    default: return "chunk";
-    }
-}
 
 /* Appends to msg (of size bytes) where the store keeps chunk id (" [FILE, record at offset N]"),
  * unless the store cannot say (no locate method), the chunk is not there, or msg names the file
@@ -147,10 +133,10 @@ static void describe(char *out, size_t size, const vitem *it)
     cairn_id_to_hex(hex, &it->id);
     if (it->from_what) {
         cairn_id_to_hex(from, &it->from);
-        snprintf(out, size, "%s %s (named by %s %s, reached from %s)", what_name(it->what), hex,
-                 what_name(it->from_what), from, it->ref);
+        snprintf(out, size, "%s %s (named by %s %s, reached from %s)",
+                 roots_what_name(it->what), hex, roots_what_name(it->from_what), from, it->ref);
     } else {
-        snprintf(out, size, "%s %s (named by ref %s)", what_name(it->what), hex, it->ref);
+        snprintf(out, size, "%s %s (named by ref %s)", roots_what_name(it->what), hex, it->ref);
     }
 }
 
@@ -561,11 +547,7 @@ static int walk_refs(vctx *v)
         }
         v->st.refs++;
         vitem top = { { { 0 } }, { { 0 } }, { { 0 } }, rt->ref, 0, 0, false };
-        int what = rt->kind == ROOT_REFLOG    ? W_REFLOG
-                   : rt->kind == ROOT_ROOTREC ? W_ROOTREC
-                   : rt->kind == ROOT_COMMIT  ? W_COMMIT
-                   : rt->kind == ROOT_RAW     ? W_RAW
-                                              : W_ANY;
+        int what = roots_walk_what(rt->kind);
         rc = push(v, &top, &rt->id, what);
         while (rc == CAIRN_OK && v->n && !v->stop) {
             vitem it = v->stack[--v->n];
