@@ -110,6 +110,26 @@ int test_open_store(cairn_db **out, cairn_store *store, const cairn_open_options
     return rc;
 }
 
+cairn_db *test_open_repo(const char *url)
+{
+    cairn_open_options o = CAIRN_OPEN_OPTIONS_INIT;
+    o.flags = CAIRN_OPEN_CREATE;
+    cairn_db *db = NULL;
+    if (test_open(&db, url, &o) != CAIRN_OK) {
+        fprintf(stderr, "open %s: %s\n", url, cairn_error_last()->message);
+        exit(1);
+    }
+    return db;
+}
+
+int test_commit(cairn_db *db, const char *msg, cairn_id *out)
+{
+    cairn_commit_options o = CAIRN_COMMIT_OPTIONS_INIT;
+    o.message = msg;
+    o.author = "Test <test@example.com>";
+    return cairn_commit(out, db, &o);
+}
+
 int test_close(cairn_db *db)
 {
     test_undefer(find_cleanup(close_db, db));

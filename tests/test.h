@@ -50,6 +50,10 @@ int test_close(cairn_db *db);
 #define cairn_open(out, url, opts) test_open((out), (url), (opts))
 #define cairn_open_store(out, store, opts) test_open_store((out), (store), (opts))
 #define cairn_close(db) test_close(db)
+/** Opens (creating it if missing) the repository at url, or exits naming the error. */
+cairn_db *test_open_repo(const char *url);
+/** A commit with message msg by a fixed test author (out may be NULL). */
+int test_commit(cairn_db *db, const char *msg, cairn_id *out);
 /** splitmix64 PRNG state seeded from the test seed. */
 uint64_t test_rand(uint64_t *state);
 /** A state seeded from the test seed and a per-use salt. */

@@ -21,14 +21,7 @@ static cairn_db *open_local(const char *name)
     char url[4200];
     if (name[0] == '/') snprintf(url, sizeof url, "%s", name);
     else snprintf(url, sizeof url, "%s/%s", test_tmpdir(), name);
-    cairn_open_options o = CAIRN_OPEN_OPTIONS_INIT;
-    o.flags = CAIRN_OPEN_CREATE;
-    cairn_db *db = NULL;
-    if (cairn_open(&db, url, &o) != CAIRN_OK) {
-        fprintf(stderr, "open %s: %s\n", url, cairn_error_last()->message);
-        exit(1);
-    }
-    return db;
+    return test_open_repo(url);
 }
 
 static int put(cairn_db *db, const char *table, const char *k, const char *v)
@@ -41,13 +34,6 @@ static int put(cairn_db *db, const char *table, const char *k, const char *v)
     return rc;
 }
 
-static int commit_msg(cairn_db *db, const char *msg, cairn_id *out)
-{
-    cairn_commit_options co = CAIRN_COMMIT_OPTIONS_INIT;
-    co.message = msg;
-    co.author = "Test <test@example.com>";
-    return cairn_commit(out, db, &co);
-}
 
 /* ---- callbacks: the stop value comes back as-is, with the callback's message ---- */
 
@@ -92,10 +78,10 @@ static int item_cb(const cairn_tuple_item *i, void *p) { (void)i, (void)p; retur
 static cairn_db *walkable(void)
 {
     cairn_db *db = open_local("walk");
-    if (put(db, "t", "a", "1") || put(db, "t", "b", "1") || commit_msg(db, "one", NULL) ||
+    if (put(db, "t", "a", "1") || put(db, "t", "b", "1") || test_commit(db, "one", NULL) ||
         cairn_tag_create(db, "v1", NULL) || cairn_branch_create(db, "other", NULL) ||
-        put(db, "t", "a", "2") || commit_msg(db, "two", NULL) || cairn_checkout(db, "other") ||
-        put(db, "t", "a", "3") || commit_msg(db, "three", NULL) || cairn_checkout(db, "main") ||
+        put(db, "t", "a", "2") || test_commit(db, "two", NULL) || cairn_checkout(db, "other") ||
+        put(db, "t", "a", "3") || test_commit(db, "three", NULL) || cairn_checkout(db, "main") ||
         cairn_trust_key(db, "cairn-ed25519 d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a"
                             "68f707511a k"))
         exit(2);
@@ -163,7 +149,7 @@ static int reenter(reentry *r)
     snprintf(r->msg, sizeof r->msg, "%s", cairn_error_last()->message);
     cairn_id id;
     r->resolve_rc = cairn_resolve(&id, r->db, "HEAD");
-    r->commit_rc = commit_msg(r->db, "from a callback", NULL);
+    r->commit_rc = test_commit(r->db, "from a callback", NULL);
     return 0;
 }
 
@@ -272,7 +258,7 @@ static void outputs_untouched_on_failure(void)
     CHECK_UNTOUCHED(id, cairn_resolve(&id, db, "no-such-branch"), CAIRN_ENOTFOUND);
     CHECK_UNTOUCHED(id, cairn_resolve(&id, db, "HEAD~9"), CAIRN_ENOTFOUND);
     CHECK_UNTOUCHED(id, cairn_id_from_hex(&id, "12zz"), CAIRN_EINVAL);
-    CHECK_UNTOUCHED(id, commit_msg(db, "nothing changed", &id), CAIRN_EINVAL);
+    CHECK_UNTOUCHED(id, test_commit(db, "nothing changed", &id), CAIRN_EINVAL);
     cairn_table *missing;
     CHECK_UNTOUCHED(missing, cairn_table_open(&missing, db, "missing", 0), CAIRN_ENOTFOUND);
     cairn_table *named;

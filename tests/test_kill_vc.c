@@ -47,17 +47,6 @@ typedef struct tally {
     int before, after, in_progress;
 } tally;
 
-static cairn_db *open_at(const char *dir)
-{
-    cairn_open_options o = CAIRN_OPEN_OPTIONS_INIT;
-    o.flags = CAIRN_OPEN_CREATE;
-    cairn_db *db = NULL;
-    if (cairn_open(&db, dir, &o) != CAIRN_OK) {
-        fprintf(stderr, "open %s: %s\n", dir, cairn_error_last()->message);
-        exit(1);
-    }
-    return db;
-}
 
 static int put(cairn_db *db, const char *table, const char *k, const char *v)
 {
@@ -66,14 +55,6 @@ static int put(cairn_db *db, const char *table, const char *k, const char *v)
     if (rc == CAIRN_OK) rc = cairn_put(t, k, strlen(k), v, strlen(v));
     cairn_table_close(t);
     return rc;
-}
-
-static int commit_msg(cairn_db *db, const char *msg, cairn_id *out)
-{
-    cairn_commit_options o = CAIRN_COMMIT_OPTIONS_INIT;
-    o.message = msg;
-    o.author = "Test <test@example.com>";
-    return cairn_commit(out, db, &o);
 }
 
 static cairn_id working_catalog(cairn_db *db, rootrec *rec)
@@ -129,12 +110,12 @@ static void resolve_all(cairn_db *db)
  * branched: a conflicts, b, c, d merge cleanly. Branch old (with a working state) at C0. */
 static void build_template(const char *dir, enum op op, expect *e)
 {
-    cairn_db *db = open_at(dir);
+    cairn_db *db = test_open_repo(dir);
     CHECK_OK(put(db, "t", "a", "1"));
     CHECK_OK(put(db, "t", "b", "1"));
     CHECK_OK(put(db, "t", "c", "1"));
     CHECK_OK(put(db, "u", "x", "1"));
-    CHECK_OK(commit_msg(db, "base", NULL));
+    CHECK_OK(test_commit(db, "base", NULL));
     CHECK_OK(cairn_branch_create(db, "theirs", NULL));
     CHECK_OK(cairn_branch_create(db, "old", NULL));
     CHECK_OK(cairn_checkout(db, "old"));
@@ -142,11 +123,11 @@ static void build_template(const char *dir, enum op op, expect *e)
     CHECK_OK(put(db, "t", "a", "theirs"));
     CHECK_OK(put(db, "t", "b", "theirs"));
     CHECK_OK(put(db, "t", "d", "theirs"));
-    CHECK_OK(commit_msg(db, "theirs", &e->theirs));
+    CHECK_OK(test_commit(db, "theirs", &e->theirs));
     CHECK_OK(cairn_checkout(db, "main"));
     CHECK_OK(put(db, "t", "a", "ours"));
     CHECK_OK(put(db, "t", "c", "ours"));
-    CHECK_OK(commit_msg(db, "ours", &e->c0));
+    CHECK_OK(test_commit(db, "ours", &e->c0));
     cairn_merge_result res;
     if (op == OP_COMMIT) CHECK_OK(put(db, "t", "e", "uncommitted"));
     if (op == OP_MERGE_COMMIT || op == OP_MERGE_ABORT)
@@ -163,7 +144,7 @@ static int run_op(cairn_db *db, enum op op)
     cairn_merge_result res;
     switch (op) {
     case OP_COMMIT:
-    case OP_MERGE_COMMIT: return commit_msg(db, "the commit", NULL);
+    case OP_MERGE_COMMIT: return test_commit(db, "the commit", NULL);
     case OP_CHECKOUT: return cairn_checkout(db, "theirs");
     case OP_BRANCH_DELETE: return cairn_branch_delete(db, "old");
     case OP_TAG: return cairn_tag_create(db, "v1", NULL);
@@ -263,7 +244,7 @@ static void finish_merge(cairn_db *db, enum op op, const expect *e, int round)
         return;
     }
     if (m.conflicts) resolve_all(db);
-    CHECK_OK(commit_msg(db, "finish", NULL));
+    CHECK_OK(test_commit(db, "finish", NULL));
     check_commit_after(db, e, 2, OP_NAMES[op]);
 }
 
@@ -283,7 +264,7 @@ static void check_round(cairn_db *db, enum op op, const expect *e, int round, ta
     case OP_COMMIT:
         if (is_before(db, e)) {
             t->before++;
-            CHECK_OK(commit_msg(db, "again", NULL));
+            CHECK_OK(test_commit(db, "again", NULL));
         } else t->after++;
         check_commit_after(db, e, 1, OP_NAMES[op]);
         break;
@@ -378,7 +359,7 @@ static void kill_rounds(enum op op, int rounds, uint64_t *rng)
     CHECK(test_sh("cp -a '%s' '%s'", tmpl, dir) == 0);
     bool killed;
     run_child(dir, op, -1, &e.secs, &killed);
-    cairn_db *db = open_at(dir);
+    cairn_db *db = test_open_repo(dir);
     e.after_cat = working_catalog(db, NULL);
     if (op == OP_MERGE_RECORD) { /* finishing it: every conflict resolved as ours, committed */
         cairn_merge_progress m;
@@ -386,7 +367,7 @@ static void kill_rounds(enum op op, int rounds, uint64_t *rng)
         e.conflicts = m.conflicts;
         CHECK(e.conflicts > 0);
         resolve_all(db);
-        CHECK_OK(commit_msg(db, "finish", NULL));
+        CHECK_OK(test_commit(db, "finish", NULL));
         e.after_cat = working_catalog(db, NULL);
     }
     CHECK_OK(cairn_close(db));
@@ -396,7 +377,7 @@ static void kill_rounds(enum op op, int rounds, uint64_t *rng)
         CHECK(test_sh("cp -a '%s' '%s'", tmpl, dir) == 0);
         long delay = (long)((double)(test_rand(rng) % 1000) / 1000.0 * 1.3 * e.secs * 1e6);
         run_child(dir, op, delay, NULL, &killed);
-        db = open_at(dir);
+        db = test_open_repo(dir);
         check_round(db, op, &e, round, &t);
         CHECK_OK(cairn_close(db));
         test_sh("rm -rf '%s'", dir);

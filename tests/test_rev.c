@@ -9,14 +9,7 @@ static cairn_db *open_db(void)
 {
     char url[4200];
     snprintf(url, sizeof url, "%s/repo", test_tmpdir());
-    cairn_open_options o = CAIRN_OPEN_OPTIONS_INIT;
-    o.flags = CAIRN_OPEN_CREATE;
-    cairn_db *db = NULL;
-    if (cairn_open(&db, url, &o) != CAIRN_OK) {
-        fprintf(stderr, "open %s: %s\n", url, cairn_error_last()->message);
-        exit(1);
-    }
-    return db;
+    return test_open_repo(url);
 }
 
 static int commit_one(cairn_db *db, const char *key, cairn_id *out)
@@ -25,10 +18,7 @@ static int commit_one(cairn_db *db, const char *key, cairn_id *out)
     int rc = cairn_table_open(&t, db, "t", CAIRN_TABLE_CREATE);
     if (rc == CAIRN_OK) rc = cairn_put(t, key, strlen(key), "v", 1);
     cairn_table_close(t);
-    cairn_commit_options o = CAIRN_COMMIT_OPTIONS_INIT;
-    o.message = key;
-    o.author = "Test <test@example.com>";
-    if (rc == CAIRN_OK) rc = cairn_commit(out, db, &o);
+    if (rc == CAIRN_OK) rc = test_commit(db, key, out);
     return rc;
 }
 

@@ -39,25 +39,7 @@ static int locate(cairn_store *st, const cairn_id *id, uint32_t *out_pack, uint6
 
 /* ---- helpers ---- */
 
-static cairn_db *open_url(const char *url)
-{
-    cairn_open_options o = CAIRN_OPEN_OPTIONS_INIT;
-    o.flags = CAIRN_OPEN_CREATE;
-    cairn_db *db = NULL;
-    if (cairn_open(&db, url, &o) != CAIRN_OK) {
-        fprintf(stderr, "open %s: %s\n", url, cairn_error_last()->message);
-        exit(1);
-    }
-    return db;
-}
 
-static int commit_msg(cairn_db *db, const char *msg, cairn_id *out)
-{
-    cairn_commit_options o = CAIRN_COMMIT_OPTIONS_INIT;
-    o.message = msg;
-    o.author = "Test <test@example.com>";
-    return cairn_commit(out, db, &o);
-}
 
 static int put(cairn_db *db, const char *table, const char *k, const char *v)
 {
@@ -147,13 +129,13 @@ static void pack_file(char *out, size_t n, const char *dir, uint32_t pack)
 
 static void healthy_counts(void)
 {
-    cairn_db *db = open_url("mem:");
+    cairn_db *db = test_open_repo("mem:");
     CHECK_OK(put(db, "t", "a", "1"));
-    CHECK_OK(commit_msg(db, "one", NULL));
+    CHECK_OK(test_commit(db, "one", NULL));
     CHECK_OK(put(db, "t", "a", "2"));
-    CHECK_OK(commit_msg(db, "two", NULL));
+    CHECK_OK(test_commit(db, "two", NULL));
     CHECK_OK(put(db, "t", "b", "x"));
-    CHECK_OK(commit_msg(db, "three", NULL));
+    CHECK_OK(test_commit(db, "three", NULL));
     CHECK_OK(cairn_tag_create(db, "v1", "HEAD~1"));
     CHECK_OK(cairn_gc(NULL, db, NULL));
     cairn_verify_stats st;
@@ -208,14 +190,14 @@ static void healthy_counts(void)
 /* A big table over many commits: the walk is linear in distinct nodes, counts add up. */
 static void shared_subtrees(void)
 {
-    cairn_db *db = open_url("mem:");
+    cairn_db *db = test_open_repo("mem:");
     CHECK_OK(fill(db, "big", 0, 20000));
-    CHECK_OK(commit_msg(db, "base", NULL));
+    CHECK_OK(test_commit(db, "base", NULL));
     for (int i = 0; i < 10; i++) {
         char k[32];
         key_of(k, sizeof k, i * 1999);
         CHECK_OK(put(db, "big", k, "changed"));
-        CHECK_OK(commit_msg(db, "small change", NULL));
+        CHECK_OK(test_commit(db, "small change", NULL));
     }
     CHECK_OK(cairn_gc(NULL, db, NULL));
     cairn_verify_stats st;
@@ -292,9 +274,9 @@ static void flipped_leaf_byte(void)
 {
     char dir[4200];
     snprintf(dir, sizeof dir, "%s/repo", test_tmpdir());
-    cairn_db *db = open_url(dir);
+    cairn_db *db = test_open_repo(dir);
     CHECK_OK(fill(db, "t", 0, FLIP_KEYS));
-    CHECK_OK(commit_msg(db, "data", NULL));
+    CHECK_OK(test_commit(db, "data", NULL));
     cairn_id leaf;
     CHECK_OK(leaf_of(db, 4321, &leaf));
     uint32_t pack;
@@ -305,7 +287,7 @@ static void flipped_leaf_byte(void)
     pack_file(path, sizeof path, dir, pack);
     CHECK(flip_byte(path, off + 37 + 20) == 0); /* inside the leaf's stored bytes */
 
-    db = open_url(dir);
+    db = test_open_repo(dir);
     cairn_verify_stats st;
     seen s = { 0 };
     CHECK_RC(run_verify(db, &st, &s, 0, 0), CAIRN_ECORRUPT);
@@ -337,7 +319,7 @@ static void flipped_leaf_byte(void)
     CHECK_OK(cairn_close(db));
     /* repaired, it verifies again */
     CHECK(flip_byte(path, off + 37 + 20) == 0);
-    db = open_url(dir);
+    db = test_open_repo(dir);
     CHECK_OK(run_verify(db, &st, &s, 0, 0));
     CHECK_EQ(read_all(db, FLIP_KEYS), 0);
     CHECK_OK(cairn_close(db));
@@ -374,12 +356,12 @@ static void flipped_random_bytes(void)
 {
     char dir[4200];
     snprintf(dir, sizeof dir, "%s/repo", test_tmpdir());
-    cairn_db *db = open_url(dir);
+    cairn_db *db = test_open_repo(dir);
     store_local_set_pack_max(db->r.store, 16 << 10);
     CHECK_OK(fill(db, "t", 0, FLIP_KEYS / 2));
-    CHECK_OK(commit_msg(db, "half", NULL));
+    CHECK_OK(test_commit(db, "half", NULL));
     CHECK_OK(fill(db, "t", FLIP_KEYS / 2, FLIP_KEYS));
-    CHECK_OK(commit_msg(db, "all", NULL));
+    CHECK_OK(test_commit(db, "all", NULL));
     CHECK_OK(cairn_tag_create(db, "v1", NULL));
     live_list l = { db->r.store, NULL, 0, 0 };
     CHECK_OK(db->r.store->list(db->r.store, add_live, &l));
@@ -437,7 +419,7 @@ static void flipped_random_bytes(void)
     CHECK(hit > 0);
     fprintf(stderr, "flipped_random_bytes: %d rounds: %d in live records (%d of them stopped the "
             "open), %d elsewhere\n", rounds, hit + at_open, at_open, rounds - hit - at_open);
-    db = open_url(dir);
+    db = test_open_repo(dir);
     cairn_verify_stats st;
     seen s = { 0 };
     CHECK_OK(run_verify(db, &st, &s, 0, 0));
@@ -450,7 +432,7 @@ static void unreachable_damage(void)
 {
     char dir[4200];
     snprintf(dir, sizeof dir, "%s/repo", test_tmpdir());
-    cairn_db *db = open_url(dir);
+    cairn_db *db = test_open_repo(dir);
     CHECK_OK(fill(db, "t", 0, 3000));
     cairn_id leaf;
     CHECK_OK(leaf_of(db, 10, &leaf));
@@ -465,7 +447,7 @@ static void unreachable_damage(void)
     char path[4300];
     pack_file(path, sizeof path, dir, pack);
     CHECK(flip_byte(path, off + 40) == 0);
-    db = open_url(dir);
+    db = test_open_repo(dir);
     cairn_verify_stats st;
     seen s = { 0 };
     CHECK_RC(run_verify(db, &st, &s, 0, 0), CAIRN_ECORRUPT);
@@ -492,7 +474,7 @@ static void flipped_in_transit(void)
     cairn_db *db;
     CHECK_OK(cairn_open_store(&db, fs, &o));
     CHECK_OK(fill(db, "t", 0, 2000));
-    CHECK_OK(commit_msg(db, "one", NULL));
+    CHECK_OK(test_commit(db, "one", NULL));
     cairn_verify_stats st;
     seen s = { 0 };
     CHECK_OK(run_verify(db, &st, &s, 0, 0));
@@ -516,14 +498,14 @@ static void flipped_in_transit(void)
 
 static void missing_parent(void)
 {
-    cairn_db *db = open_url("mem:");
+    cairn_db *db = test_open_repo("mem:");
     cairn_id c1, c2, c3;
     CHECK_OK(put(db, "t", "a", "1"));
-    CHECK_OK(commit_msg(db, "one", &c1));
+    CHECK_OK(test_commit(db, "one", &c1));
     CHECK_OK(put(db, "t", "a", "2"));
-    CHECK_OK(commit_msg(db, "two", &c2));
+    CHECK_OK(test_commit(db, "two", &c2));
     CHECK_OK(put(db, "t", "a", "3"));
-    CHECK_OK(commit_msg(db, "three", &c3));
+    CHECK_OK(test_commit(db, "three", &c3));
     CHECK_OK(db->r.store->del(db->r.store, &c1));
     cache_drop(db->r.cs.cache, &c1);
     cairn_verify_stats st;
@@ -578,11 +560,11 @@ static void commit_signed(cairn_db *db, const uint8_t pk[32], const uint8_t sk[6
 static void signatures(void)
 {
     CHECK(sodium_init() >= 0);
-    cairn_db *db = open_url("mem:");
+    cairn_db *db = test_open_repo("mem:");
     uint8_t pk[32], sk[64];
     crypto_sign_keypair(pk, sk);
     CHECK_OK(put(db, "t", "a", "1"));
-    CHECK_OK(commit_msg(db, "plain", NULL));
+    CHECK_OK(test_commit(db, "plain", NULL));
     cairn_id good, bad;
     commit_signed(db, pk, sk, false, &good);
     cairn_verify_stats st;
@@ -613,12 +595,12 @@ static void signatures(void)
 /* A reflog whose entries do not chain: a ref moved to an entry claiming another old commit. */
 static void broken_reflog_chain(void)
 {
-    cairn_db *db = open_url("mem:");
+    cairn_db *db = test_open_repo("mem:");
     cairn_id c1, c2;
     CHECK_OK(put(db, "t", "a", "1"));
-    CHECK_OK(commit_msg(db, "one", &c1));
+    CHECK_OK(test_commit(db, "one", &c1));
     CHECK_OK(put(db, "t", "a", "2"));
-    CHECK_OK(commit_msg(db, "two", &c2));
+    CHECK_OK(test_commit(db, "two", &c2));
     cairn_id entry;
     reflog_entry e;
     CHECK_OK(refs_read(&db->r, "heads/main", &entry, &e));
@@ -694,7 +676,7 @@ static int set_table_root(cairn_db *db, const char *name, const cairn_id *root)
 
 static void misfit_trees(void)
 {
-    cairn_db *db = open_url("mem:");
+    cairn_db *db = test_open_repo("mem:");
     cairn_id good, bad_count, unordered;
     CHECK_OK(make_table(&db->r.cs, false, 2, &good));
     CHECK_OK(make_table(&db->r.cs, false, 5, &bad_count));
@@ -743,9 +725,9 @@ static void alloc_failures(void)
     cairn_db *db;
     CHECK_OK(cairn_open(&db, "mem:", &o));
     CHECK_OK(fill(db, "t", 0, 800));
-    CHECK_OK(commit_msg(db, "one", NULL));
+    CHECK_OK(test_commit(db, "one", NULL));
     CHECK_OK(put(db, "t", "a", "1"));
-    CHECK_OK(commit_msg(db, "two", NULL));
+    CHECK_OK(test_commit(db, "two", NULL));
     CHECK_OK(put(db, "t", "b", "2"));
     CHECK_OK(cairn_config_set(db, "commit.require_signature", "false"));
     int failures = 0;
@@ -775,9 +757,9 @@ static void reader_open_damaged(void)
 {
     char dir[4200], path[4400];
     snprintf(dir, sizeof dir, "%s/repo", test_tmpdir());
-    cairn_db *db = open_url(dir);
+    cairn_db *db = test_open_repo(dir);
     CHECK_OK(fill(db, "t", 0, 500));
-    CHECK_OK(commit_msg(db, "data", NULL));
+    CHECK_OK(test_commit(db, "data", NULL));
     cairn_id ids[2] = { db->cur->rec_id, db->cur->rec.catalog }; /* root record, catalog */
     uint32_t packs[2];
     uint64_t offs[2];
@@ -798,7 +780,7 @@ static void reader_open_damaged(void)
         CHECK(flip_byte(path, offs[i] + 37 + 3) == 0);
     }
     /* a damaged record in the middle of the log a reader replays (the writer is open) */
-    db = open_url(dir);
+    db = test_open_repo(dir);
     CHECK_OK(fill(db, "t", 500, 550));
     cairn_db *r;
     CHECK_OK(cairn_open(&r, dir, &ro));
@@ -851,18 +833,18 @@ static void damaged_ref_slot(void)
 {
     char dir[4200], path[4400];
     snprintf(dir, sizeof dir, "%s/slot", test_tmpdir());
-    cairn_db *db = open_url(dir);
+    cairn_db *db = test_open_repo(dir);
     cairn_id c1, c2;
     CHECK_OK(put(db, "t", "a", "1"));
-    CHECK_OK(commit_msg(db, "one", &c1));
+    CHECK_OK(test_commit(db, "one", &c1));
     CHECK_OK(put(db, "t", "a", "2"));
-    CHECK_OK(commit_msg(db, "two", &c2));
+    CHECK_OK(test_commit(db, "two", &c2));
     CHECK_OK(cairn_close(db));
     snprintf(path, sizeof path, "%s/refs/heads/main", dir);
     long slot = newest_slot(path);
     CHECK(slot >= 0);
     CHECK(flip_byte(path, (uint64_t)slot * 4096 + 40) == 0); /* in the value */
-    db = open_url(dir);
+    db = test_open_repo(dir);
     cairn_verify_stats st;
     seen s = { 0 };
     CHECK_RC(run_verify(db, &st, &s, 0, 0), CAIRN_ECORRUPT);
@@ -878,7 +860,7 @@ static void damaged_ref_slot(void)
     CHECK(st.commits >= 1);
     /* the working state is based on c2, the ref reads c1 */
     CHECK_OK(put(db, "t", "a", "3"));
-    CHECK_RC(commit_msg(db, "three", NULL), CAIRN_ECONFLICT);
+    CHECK_RC(test_commit(db, "three", NULL), CAIRN_ECONFLICT);
     CHECK_ERRMSG("ref file is damaged");
     CHECK_ERRMSG("refs/heads/main");
     CHECK_OK(cairn_close(db));
@@ -898,16 +880,16 @@ static void damaged_ref_both_slots(void)
 {
     char dir[4200], path[4400];
     snprintf(dir, sizeof dir, "%s/both", test_tmpdir());
-    cairn_db *db = open_url(dir);
+    cairn_db *db = test_open_repo(dir);
     CHECK_OK(put(db, "t", "a", "1"));
-    CHECK_OK(commit_msg(db, "one", NULL));
+    CHECK_OK(test_commit(db, "one", NULL));
     CHECK_OK(cairn_tag_create(db, "v1", NULL));
     CHECK_OK(cairn_tag_create(db, "v2", NULL));
     CHECK_OK(cairn_close(db));
     snprintf(path, sizeof path, "%s/refs/tags/v1", dir);
     CHECK(flip_byte(path, 30) == 0);
     CHECK(flip_byte(path, 4096 + 8) == 0); /* slot 1 was zeros: now not a valid slot either */
-    db = open_url(dir);
+    db = test_open_repo(dir);
     cairn_verify_stats st;
     seen s = { 0 };
     CHECK_RC(run_verify(db, &st, &s, 0, 0), CAIRN_ECORRUPT);
@@ -936,16 +918,16 @@ static void damaged_pack_range(void)
 {
     char dir[4200], path[4400];
     snprintf(dir, sizeof dir, "%s/packdmg", test_tmpdir());
-    cairn_db *db = open_url(dir);
+    cairn_db *db = test_open_repo(dir);
     CHECK_OK(fill(db, "t", 0, 200));
-    CHECK_OK(commit_msg(db, "data", NULL));
+    CHECK_OK(test_commit(db, "data", NULL));
     CHECK_OK(cairn_close(db));
     uint32_t pack;
     uint64_t off;
     char idx[4400];
     struct stat sb0, sb;
     /* now damage a record no open needs */
-    db = open_url(dir);
+    db = test_open_repo(dir);
     cairn_id leaf;
     CHECK_OK(leaf_of(db, 0, &leaf));
     CHECK_OK(locate(db->r.store, &leaf, &pack, &off));
@@ -955,7 +937,7 @@ static void damaged_pack_range(void)
     unlink(idx);
     CHECK(stat(path, &sb0) == 0);
     CHECK(flip_byte(path, off + 37 + 3) == 0);
-    db = open_url(dir);
+    db = test_open_repo(dir);
     cairn_verify_stats st;
     seen s = { 0 };
     CHECK_RC(run_verify(db, &st, &s, 0, 0), CAIRN_ECORRUPT);
