@@ -20,3 +20,42 @@ int cairn_store_open_url(cairn_store **out, const char *url, unsigned flags,
     FAIL_IF(!*url, CAIRN_EINVAL, "empty repository path");
     return store_local_open(out, url, flags, lock_timeout_ms);
 }
+
+/* ---- batches: the store's own method, else one call per chunk ---- */
+
+static bool has_batches(const cairn_store *st) { return st->version >= 5; }
+
+int cairn_store_get_many(cairn_store *st, const cairn_id *keys, size_t n, cairn_store_get_cb cb,
+                         void *payload)
+{
+    FAIL_IF(!st || (n && (!keys || !cb)), CAIRN_EINVAL, "get_many: no store, keys or callback");
+    if (has_batches(st) && st->get_many) return st->get_many(st, keys, n, cb, payload);
+    cairn_buf b = CAIRN_BUF_INIT;
+    int rc = CAIRN_OK;
+    for (size_t i = 0; i < n && rc == CAIRN_OK; i++) {
+        int grc = st->get(st, &b, &keys[i]);
+        rc = cb(i, grc < 0 ? grc : CAIRN_OK, grc < 0 ? NULL : b.data, grc < 0 ? 0 : b.len,
+                payload);
+    }
+    cairn_buf_dispose(&b);
+    return rc;
+}
+
+int cairn_store_has_many(cairn_store *st, const cairn_id *keys, size_t n, int *rcs)
+{
+    FAIL_IF(!st || (n && (!keys || !rcs)), CAIRN_EINVAL, "has_many: no store, keys or results");
+    if (has_batches(st) && st->has_many) return st->has_many(st, keys, n, rcs);
+    for (size_t i = 0; i < n; i++) rcs[i] = st->has(st, &keys[i]);
+    return CAIRN_OK;
+}
+
+int cairn_store_put_many(cairn_store *st, const cairn_store_chunk *chunks, size_t n)
+{
+    FAIL_IF(!st || (n && !chunks), CAIRN_EINVAL, "put_many: no store or chunks");
+    if (has_batches(st) && st->put_many) return st->put_many(st, chunks, n);
+    for (size_t i = 0; i < n; i++) {
+        int rc = st->put(st, &chunks[i].key, chunks[i].data, chunks[i].len);
+        if (rc < 0) return rc;
+    }
+    return CAIRN_OK;
+}

@@ -65,7 +65,7 @@ CAIRN_API int cairn_store_error(int code, const char *fmt, ...)
 #endif
     ;
 
-#define CAIRN_STORE_VERSION 4 /* 2: get_mapped; 3: files, maintenance; 4: repair */
+#define CAIRN_STORE_VERSION 5 /* 2: get_mapped; 3: files, maintenance; 4: repair; 5: batches */
 
 /* Capability bits (cairn_store.caps). */
 #define CAIRN_STORE_CAP_DURABLE 0x1u  /**< flush() makes data survive power loss */
@@ -82,6 +82,9 @@ CAIRN_API int cairn_store_error(int code, const char *fmt, ...)
                                            are, for messages about damage */
 #define CAIRN_STORE_CAP_REPAIR 0x80u  /**< (version 4) the repair and ref_remove_damaged
                                            methods */
+#define CAIRN_STORE_CAP_REMOTE 0x100u /**< (version 5) reached over a network: each call costs a
+                                           round trip, so callers batch (get_many, has_many,
+                                           put_many) and read through a cache */
 
 /** (version 3) An open file of a store's file namespace: the backend's own type, opaque to the
  *  core, which only hands it back to the same store's file_* methods. */
@@ -133,6 +136,19 @@ typedef struct cairn_store_location {
     char name[CAIRN_STORE_LOCATION_NAME_MAX]; /**< the file, relative to the store's location
                           ("packs/pack-00000003.pack"); NUL-terminated */
 } cairn_store_location;
+
+/** (version 5) One chunk of a put_many call. */
+typedef struct cairn_store_chunk {
+    cairn_id key;
+    const void *data;
+    size_t len;
+} cairn_store_chunk;
+
+/** (version 5) Receives the result for chunk `i` of a get_many call: rc is CAIRN_OK (data, len
+ *  hold the chunk's bytes, valid only during the call), CAIRN_ENOTFOUND, or another error for
+ *  that chunk alone (its message set). Called once per chunk, in any order, on the calling
+ *  thread only. A non-zero return stops the batch and get_many returns it. */
+typedef int (*cairn_store_get_cb)(size_t i, int rc, const void *data, size_t len, void *payload);
 
 typedef struct cairn_store cairn_store;
 
@@ -287,7 +303,39 @@ struct cairn_store {
      *  @return CAIRN_OK; CAIRN_ENOTFOUND (absent); CAIRN_EINVAL (bad name, or the ref reads
      *          fine: use ref_cas); CAIRN_EREADONLY; CAIRN_EIO. */
     int (*ref_remove_damaged)(cairn_store *st, const char *name);
+
+    /* ---- version 5: batches ----
+     *
+     * Many chunks per call, so that a store reached over a network pays one round trip (or a
+     * few, pipelined) per batch rather than one per chunk. All three are optional: the core's
+     * cairn_store_get_many/has_many/put_many below fall back to the one-chunk methods for a
+     * store that lacks them (an older version, or NULL). The same contracts hold per chunk as
+     * for get, has and put; a batch is not atomic (after a failure some chunks may be stored).
+     * Keys may repeat within a batch. n may be 0. */
+
+    /** Reads chunks keys[0..n-1], delivering each through cb (see cairn_store_get_cb).
+     *  @return CAIRN_OK when every chunk's result was delivered (each may be an error); an
+     *          error that stopped the batch (e.g. CAIRN_EIO: the server went away), after which
+     *          some chunks may not have been delivered; or cb's non-zero value. */
+    int (*get_many)(cairn_store *st, const cairn_id *keys, size_t n, cairn_store_get_cb cb,
+                    void *payload);
+    /** Tells which of keys[0..n-1] are present: rcs[i] = CAIRN_OK (present), CAIRN_ENOTFOUND,
+     *  or another error for that key.
+     *  @return CAIRN_OK when every rcs[i] was set; else an error for the whole batch. */
+    int (*has_many)(cairn_store *st, const cairn_id *keys, size_t n, int *rcs);
+    /** Puts chunks[0..n-1] (idempotent, like put; durable only after flush).
+     *  @return CAIRN_OK when every chunk was stored; else the first error (its message
+     *          names the chunk), some chunks possibly stored. */
+    int (*put_many)(cairn_store *st, const cairn_store_chunk *chunks, size_t n);
 };
+
+/** (version 5) The batch methods with their fallback: each calls the store's own method when it
+ *  has one (version >= 5 and not NULL), else the one-chunk method once per chunk. Same results
+ *  as the methods above. */
+CAIRN_API int cairn_store_get_many(cairn_store *st, const cairn_id *keys, size_t n,
+                                   cairn_store_get_cb cb, void *payload);
+CAIRN_API int cairn_store_has_many(cairn_store *st, const cairn_id *keys, size_t n, int *rcs);
+CAIRN_API int cairn_store_put_many(cairn_store *st, const cairn_store_chunk *chunks, size_t n);
 
 /** Opens a built-in store by URL: a path or "file://PATH" (local pack store), "mem:" (memory).
  *  @param[out] out    caller closes with out->close(out)
