@@ -288,10 +288,17 @@ typedef enum cairn_table_flag {
     CAIRN_TABLE_DEFER = 0x2u,   /**< with CREATE: create it not now but atomically with the
                                      first write through this handle (a put, delete or batch
                                      commit); until then reads find no table */
-    CAIRN_TABLE_NAMEONLY = 0x4u /**< do not check that the table exists now: for reading
+    CAIRN_TABLE_NAMEONLY = 0x4u, /**< do not check that the table exists now: for reading
                                      snapshots of versions where it did (reads through a
                                      version without it return CAIRN_ENOTFOUND) */
+    CAIRN_TABLE_INTERNAL = 0x8u /**< the name may be in the reserved namespace (names that
+                                     begin with CAIRN_TABLE_RESERVED_PREFIX): for cairn's own
+                                     modules (documents, merge conflicts), never for user data */
 } cairn_table_flag;
+
+/** Table names that begin with this are cairn's own (merge conflicts, document collections and
+ *  their indexes): a user cannot create them, and listings meant for users leave them out. */
+#define CAIRN_TABLE_RESERVED_PREFIX "cairn_"
 
 /** Opens a table by name. Names are 1..CAIRN_TABLE_NAME_LEN_MAX bytes of UTF-8 without control
  *  characters or '/'.
