@@ -112,8 +112,7 @@ static int get_i64(reader *r, int64_t *v, const char *field)
     return CAIRN_OK;
 }
 
-/* Valid UTF-8 without NUL (text fields are C strings). */
-static bool text_ok(const uint8_t *s, size_t n)
+bool text_ok(const uint8_t *s, size_t n)
 {
     for (size_t i = 0; i < n;) {
         uint8_t c = s[i];

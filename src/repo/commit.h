@@ -65,6 +65,10 @@ int reflog_encode(cairn_buf *out, const reflog_entry *e);
 int reflog_decode(reflog_entry *out, const uint8_t *data, size_t len);
 void reflog_dispose(reflog_entry *e);
 
+/** True when s[0..n) is valid UTF-8 (shortest forms, no surrogates) without a NUL: what the
+ *  text fields of commits and reflog entries (and the access log's) hold. */
+bool text_ok(const uint8_t *s, size_t n);
+
 /** True when every byte of the id is zero (the "none" id). */
 static inline bool id_is_zero(const cairn_id *id)
 {

@@ -754,31 +754,53 @@ void cairn_signer_close(cairn_signer *signer)
     free(signer);
 }
 
-/* Signs c through an application's methods, and checks the signature before c takes it: a
- * signer that returns a wrong key or a broken signature fails the commit, never writes it. */
+/* Signs c through signer_sign_bytes(), which checks an application's signature before c
+ * takes it: a signer that returns a wrong key or a broken signature fails the commit, never
+ * writes it. */
 static int custom_sign_commit(cairn_signer *s, commit *c)
 {
-    TRY(keys_init());
     cairn_buf payload = CAIRN_BUF_INIT;
     uint8_t sig[SIG_SIZE], pub[SIG_PUBLIC_SIZE];
     int rc = commit_signing_payload(&payload, c);
-    if (rc == CAIRN_OK) {
-        rc = s->m.sign(sig, pub, payload.data, payload.len, s->payload);
-        if (rc == CAIRN_OK &&
-            crypto_sign_verify_detached(sig, payload.data, payload.len, pub) != 0)
-            rc = ERR(CAIRN_EAUTH, "signer %s returned a signature that does not verify under the "
-                                  "public key it returned; nothing was committed", s->k.name);
-    }
+    if (rc == CAIRN_OK) rc = signer_sign_bytes(s, sig, pub, payload.data, payload.len);
     if (rc == CAIRN_OK) {
         c->is_signed = true;
         memcpy(c->signer, pub, SIG_PUBLIC_SIZE);
         memcpy(c->signature, sig, SIG_SIZE);
+    }
+    cairn_buf_dispose(&payload);
+    return rc; /* sign()'s own non-zero value as it returned it */
+}
+
+int signer_sign_bytes(cairn_signer *s, uint8_t sig[SIG_SIZE], uint8_t pub[SIG_PUBLIC_SIZE],
+                      const void *data, size_t len)
+{
+    FAIL_IF(!s, CAIRN_EINVAL, "no signer given");
+    TRY(keys_init());
+    if (!s->custom) {
+        FAIL_IF(!s->k.secret, CAIRN_EINVAL, "key %s has no secret key loaded: it cannot sign",
+                s->k.name);
+        crypto_sign_detached(sig, NULL, data, len, s->k.secret);
+        memcpy(pub, s->k.pub, SIG_PUBLIC_SIZE);
+        return CAIRN_OK;
+    }
+    int rc = s->m.sign(sig, pub, data, len, s->payload);
+    if (rc == CAIRN_OK && crypto_sign_verify_detached(sig, data, len, pub) != 0)
+        rc = ERR(CAIRN_EAUTH, "signer %s returned a signature that does not verify under the "
+                              "public key it returned; nothing was written", s->k.name);
+    if (rc == CAIRN_OK) {
         pthread_mutex_lock(&s->mu);
         memcpy(s->k.pub, pub, SIG_PUBLIC_SIZE);
         pthread_mutex_unlock(&s->mu);
     }
-    cairn_buf_dispose(&payload);
-    return rc; /* sign()'s own non-zero value as it returned it */
+    return rc;
+}
+
+int key_verify_bytes(const uint8_t sig[SIG_SIZE], const uint8_t pub[SIG_PUBLIC_SIZE],
+                     const void *data, size_t len)
+{
+    TRY(keys_init());
+    return crypto_sign_verify_detached(sig, data, len, pub) == 0 ? SIG_GOOD : SIG_BAD;
 }
 
 /* ---- signatures and trust ---- */

@@ -157,6 +157,17 @@ int trust_list_contains(const trusted_key *list, size_t n, const uint8_t pub[SIG
  *          negative code as key_verify_commit(). */
 int key_commit_trust(const commit *c, const trusted_key *list, size_t n);
 
+/** Signs len bytes of data with the signer (a loaded key, or an application's methods, whose
+ *  signature is checked before it is returned). Writes the signature and the public key it
+ *  verifies under.
+ *  @return CAIRN_OK; CAIRN_EINVAL (no signer, or no secret key); CAIRN_EAUTH (an application's
+ *          signature does not verify); the application's own value. */
+int signer_sign_bytes(cairn_signer *signer, uint8_t sig[SIG_SIZE], uint8_t pub[SIG_PUBLIC_SIZE],
+                      const void *data, size_t len);
+/** @return SIG_GOOD when sig verifies over data under pub, else SIG_BAD; CAIRN_EIO when
+ *          libsodium cannot start. */
+int key_verify_bytes(const uint8_t sig[SIG_SIZE], const uint8_t pub[SIG_PUBLIC_SIZE],
+                     const void *data, size_t len);
 /** key_sign_commit() with the key a cairn_signer holds (for cairn_commit_options.signer). */
 int signer_sign_commit(cairn_signer *signer, commit *c);
 

@@ -114,8 +114,9 @@ int cairn_config_get(char **out, cairn_db *db, const char *name)
 int cairn_config_set(cairn_db *db, const char *name, const char *value)
 {
     FAIL_IF(db->r.readonly, CAIRN_EREADONLY, "repository %s was opened read-only", db->r.url);
-    FAIL_IF(strcmp(name, CONFIG_REQUIRE_SIGNATURE) != 0, CAIRN_EINVAL,
-            "unknown setting '%s' (known: %s)", name, CONFIG_REQUIRE_SIGNATURE);
+    FAIL_IF(strcmp(name, CONFIG_REQUIRE_SIGNATURE) != 0 && strcmp(name, CONFIG_AUDIT_READS) != 0,
+            CAIRN_EINVAL, "unknown setting '%s' (known: %s, %s)", name, CONFIG_REQUIRE_SIGNATURE,
+            CONFIG_AUDIT_READS);
     FAIL_IF(value && strcmp(value, "true") != 0 && strcmp(value, "false") != 0, CAIRN_EINVAL,
             "setting '%s' takes true or false", name);
     DB_NOT_IN_CALLBACK(db, "cairn_config_set");

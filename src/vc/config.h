@@ -1,7 +1,8 @@
 /*
  * config.h - repository settings, kept in a chunk (a JSON object) named by the ref "config" and
  * replaced by compare-and-swap like any other ref. Settings: "commit.require_signature"
- * ("true"/"false") and "trusted_keys" (public key lines, as in a .pub file).
+ * ("true"/"false"), "audit.reads" ("true"/"false": record reads in the access log,
+ * include/cairn/audit.h) and "trusted_keys" (public key lines, as in a .pub file).
  */
 #ifndef CAIRN_CONFIG_H
 #define CAIRN_CONFIG_H
@@ -11,6 +12,7 @@
 #define CONFIG_REF "config"
 #define CONFIG_REQUIRE_SIGNATURE "commit.require_signature"
 #define CONFIG_TRUSTED_KEYS "trusted_keys"
+#define CONFIG_AUDIT_READS "audit.reads" /* record reads in the access log (cairn/audit.h) */
 
 /** Whether commits must be signed. */
 int config_require_signature(cairn_db *db, bool *out);
