@@ -122,5 +122,18 @@ int cmd_checkpoint(const cli_args *a);
 int cmd_gc(const cli_args *a);
 int cmd_verify(const cli_args *a);
 int cmd_repair(const cli_args *a);
+int cmd_audit(const cli_args *a);
+
+/** Opens the repository for a reading command: read-only, unless the repository records reads
+ *  (audit.reads): then for writing, waiting for another writer's lock, since recording is a
+ *  write. *out_audit says whether to record (cli_audit_read).
+ *  @return EXIT_OK, or an exit code after printing why. */
+int cli_open_read(cairn_db **out, bool *out_audit, const cli_args *a);
+
+/** Records one read in the access log when audit is true (signed with $CAIRN_AUDIT_KEY when
+ *  set). op is "get", "scan" or "count"; detail the key or range asked for.
+ *  @return EXIT_OK, or EXIT_FAIL after printing why (the read must then not be shown). */
+int cli_audit_read(cairn_db *db, bool audit, const char *op, const char *table,
+                   const void *detail, size_t detail_len, uint64_t results);
 
 #endif /* CAIRN_CLI_H */

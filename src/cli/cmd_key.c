@@ -30,7 +30,7 @@ typedef struct key_sub {
     const char *name;
     int (*run)(const cli_args *a);
     int nargs;               /* arguments after the subcommand's name */
-    unsigned opts;           /* OPT_BIT()s it accepts */
+    uint64_t opts;           /* OPT_BIT()s it accepts */
     const char *usage;
 } key_sub;
 

@@ -74,11 +74,18 @@ static int lookup(void **out, size_t *out_len, cairn_db *db, const cli_args *a)
 int cmd_get(const cli_args *a)
 {
     cairn_db *db;
-    int code = cli_open(&db, a, false);
+    bool audit;
+    int code = cli_open_read(&db, &audit, a);
     if (code != EXIT_OK) return code;
     void *val = NULL;
     size_t vlen = 0;
     code = lookup(&val, &vlen, db, a);
+    if (code == EXIT_OK || code == EXIT_NOTFOUND) { /* a miss is an access too */
+        int rec = cli_audit_read(db, audit, "get", a->pos[0], a->pos[1], strlen(a->pos[1]),
+                                 code == EXIT_OK);
+        if (rec != EXIT_OK) code = rec;
+    }
+    if (code != EXIT_OK) cairn_free(val);
     if (code == EXIT_OK) {
         code = cli_write(val, vlen);
         cairn_free(val);

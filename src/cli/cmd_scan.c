@@ -64,13 +64,48 @@ static int walk(cairn_cursor *cur, const cli_args *a, uint64_t limit)
     return code;
 }
 
+/* What a recorded scan or count asked for: its range options, as given. */
+static void range_detail(char *out, size_t size, const cli_args *a)
+{
+    static const enum cli_opt shown[] = { OPT_FROM, OPT_TO, OPT_PREFIX, OPT_REVERSE, OPT_LIMIT,
+                                          OPT_AT };
+    size_t n = 0;
+    out[0] = '\0';
+    for (size_t i = 0; i < sizeof shown / sizeof shown[0] && n < size; i++) {
+        const char *v = a->opt[shown[i]];
+        if (!v) continue;
+        int w = snprintf(out + n, size - n, "%s%s%s%s", n ? " " : "", cli_opt_name(shown[i]),
+                         *v ? " " : "", v);
+        n = w < 0 ? size : n + (size_t)w;
+    }
+}
+
+/* Records a scan or count before anything is printed: its result count is the range's count
+ * (at most --limit for a scan), taken under the writer lock that recording holds, so that it is
+ * what the walk then prints. */
+static int record_range(cairn_db *db, bool audit, const char *op, cairn_table *t,
+                        const cairn_snapshot *snap, const cli_args *a, uint64_t limit)
+{
+    if (!audit) return EXIT_OK;
+    cairn_range r;
+    cli_range(&r, a);
+    uint64_t n;
+    int rc = cairn_count(&n, t, snap, &r);
+    if (rc != CAIRN_OK) return cli_lib_err(rc);
+    char detail[1024];
+    range_detail(detail, sizeof detail, a);
+    return cli_audit_read(db, audit, op, a->pos[0], detail, strlen(detail),
+                          n < limit ? n : limit);
+}
+
 int cmd_scan(const cli_args *a)
 {
     uint64_t limit;
     int code = cli_parse_count(&limit, a->opt[OPT_LIMIT], "--limit");
     if (code != EXIT_OK) return code;
     cairn_db *db;
-    if ((code = cli_open(&db, a, false)) != EXIT_OK) return code;
+    bool audit;
+    if ((code = cli_open_read(&db, &audit, a)) != EXIT_OK) return code;
     cairn_snapshot *snap = NULL;
     cairn_table *t = NULL;
     code = cli_snapshot_at(&snap, db, a);
@@ -82,6 +117,7 @@ int cmd_scan(const cli_args *a)
         int rc = cairn_cursor_open(&cur, t, snap, &r);
         if (rc != CAIRN_OK) code = cli_lib_err(rc);
     }
+    if (code == EXIT_OK) code = record_range(db, audit, "scan", t, snap, a, limit);
     if (code == EXIT_OK) code = walk(cur, a, limit);
     cairn_cursor_close(cur);
     cairn_table_close(t);
@@ -92,7 +128,8 @@ int cmd_scan(const cli_args *a)
 int cmd_count(const cli_args *a)
 {
     cairn_db *db;
-    int code = cli_open(&db, a, false);
+    bool audit;
+    int code = cli_open_read(&db, &audit, a);
     if (code != EXIT_OK) return code;
     cairn_snapshot *snap = NULL;
     cairn_table *t = NULL;
@@ -104,7 +141,8 @@ int cmd_count(const cli_args *a)
         uint64_t n;
         int rc = cairn_count(&n, t, snap, &r);
         if (rc != CAIRN_OK) code = cli_lib_err(rc);
-        else printf("%" PRIu64 "\n", n);
+        else code = record_range(db, audit, "count", t, snap, a, UINT64_MAX);
+        if (code == EXIT_OK) printf("%" PRIu64 "\n", n);
     }
     cairn_table_close(t);
     cairn_snapshot_close(snap);

@@ -10,13 +10,14 @@
 
 #define RANGE_OPTS (OPT_BIT(OPT_FROM) | OPT_BIT(OPT_TO) | OPT_BIT(OPT_PREFIX))
 #define AT OPT_BIT(OPT_AT)
+#define RANGE_OPTS_TIME (OPT_BIT(OPT_FROM) | OPT_BIT(OPT_TO))
 #define AT_HELP "  --at REV     read the tables as of revision REV (see 'cairn help log')\n"
 
 typedef struct cli_cmd {
     const char *name;
     int (*run)(const cli_args *a);
     int min_pos, max_pos;
-    unsigned opts;           /* OPT_BIT()s accepted besides --help */
+    uint64_t opts;           /* OPT_BIT()s accepted besides --help */
     const char *synopsis;
     const char *summary;
     const char *help;        /* more detail for `cairn help CMD` */
@@ -195,7 +196,9 @@ static const cli_cmd COMMANDS[] = {
     { "config", cmd_config, 1, 2, OPT_BIT(OPT_UNSET), "config KEY [VALUE] | config KEY --unset",
       "read or change a repository setting",
       "Prints the setting KEY, sets it to VALUE, or removes it. Settings:\n"
-      "  commit.require_signature   true: refuse unsigned commits (default false)\n" },
+      "  commit.require_signature   true: refuse unsigned commits (default false)\n"
+      "  audit.reads                true: record reads in the access log (see 'cairn help\n"
+      "                             audit'; default false)\n" },
     { "key", cmd_key, 1, 2,
       OPT_BIT(OPT_DIR) | OPT_BIT(OPT_NO_PASSPHRASE) | OPT_BIT(OPT_PASSPHRASE_FILE) |
           OPT_BIT(OPT_JSON),
@@ -273,6 +276,26 @@ static const cli_cmd COMMANDS[] = {
       "--dry-run first to check the values a damaged ref will keep.\n"
       "  --dry-run    list only, change nothing (works on a read-only repository)\n"
       "  --json       one JSON object, with the items in \"items\"\n" },
+    { "audit", cmd_audit, 1, 1,
+      RANGE_OPTS_TIME | OPT_BIT(OPT_WHO) | OPT_BIT(OPT_JSON) | OPT_BIT(OPT_EXPECT),
+      "audit log [--from T] [--to T] [--who W] [--json] | audit verify [--expect POS:HASH] | "
+      "audit report --from T --to T [--json]",
+      "the access log: who read what, and the per-period report",
+      "With the setting audit.reads true ('cairn config audit.reads true'), get, scan and\n"
+      "count record each read in the repository's access log (who, when, table, keys,\n"
+      "results), hash-chained and, with $CAIRN_AUDIT_KEY naming a key of the key\n"
+      "directory ($CAIRN_PASSPHRASE unlocks it), signed. Recording is a write: those\n"
+      "commands then open the repository for writing (waiting up to 10 s for another\n"
+      "writer), and a read that cannot be recorded prints nothing and exits with 3.\n"
+      "  log       the entries, oldest first: POS TIME WHO OP TARGET RESULTS DETAIL [KEY]\n"
+      "  verify    checks the chain and signatures; prints the head (POS:HASH) to keep;\n"
+      "            names the first broken entry and exits with 3 on damage\n"
+      "  report    accesses per user and table, and changes per author and table from\n"
+      "            the commit log, in [--from, --to)\n"
+      "  --from T, --to T  times: RFC 3339 (2026-11-21T10:00:00Z) or Unix seconds\n"
+      "  --who W   entries by W (the recorded who, or a signing key's fingerprint)\n"
+      "  --expect POS:HASH  the log must still hold the head an earlier verify printed\n"
+      "  --json    one JSON object a line\n" },
     { "help", cmd_help, 0, 1, 0, "help [COMMAND]", "show help for cairn or a command", "" },
 };
 
