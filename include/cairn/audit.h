@@ -69,7 +69,9 @@ typedef struct cairn_audit_access {
                                   when detail_len is 0 */
     size_t detail_len;
     uint64_t results;        /**< how many results were returned */
-    cairn_signer *signer;    /**< signs the entry; NULL: unsigned (still hash-chained) */
+    cairn_signer *signer;    /**< signs the entry; NULL: unsigned (still hash-chained). An
+                                  application's sign() runs under the repository's writer lock:
+                                  cairn calls that take it fail there with CAIRN_EBUSY */
 } cairn_audit_access;
 
 #define CAIRN_AUDIT_ACCESS_INIT { CAIRN_AUDIT_ACCESS_VERSION, NULL, NULL, NULL, NULL, 0, 0, NULL }
@@ -81,7 +83,8 @@ typedef struct cairn_audit_access {
  *  @return CAIRN_OK; CAIRN_EINVAL (a field over its limit, a bad op, bad UTF-8);
  *          CAIRN_EREADONLY (a read-only handle); CAIRN_ECORRUPT (the log's newest entry or
  *          tree is damaged: nothing is appended to a log that cannot be chained);
- *          CAIRN_EBUSY (the log kept moving: 1000 lost races); CAIRN_EAUTH (the signer's
+ *          CAIRN_EBUSY (the log kept moving: 1000 lost races; or called from a callback cairn
+ *          runs under the writer lock); CAIRN_EAUTH (the signer's
  *          signature does not verify); CAIRN_EIO; CAIRN_ENOMEM; the signer's own value. */
 CAIRN_API int cairn_audit_record(uint64_t *out_position, cairn_db *db,
                                  const cairn_audit_access *access);
@@ -103,8 +106,9 @@ typedef struct cairn_audit_entry {
     cairn_id prev;           /**< the previous entry's hash (zero for the first) */
 } cairn_audit_entry;
 
-/** Receives one entry (borrowed during the call). May call cairn, but not cairn_audit_record
- *  on the same handle. @return 0 to go on; anything else stops and is returned as-is. */
+/** Receives one entry (borrowed during the call). May call cairn (an entry recorded meanwhile
+ *  is not reported: the walk reads the log as it was when it started).
+ *  @return 0 to go on; anything else stops and is returned as-is. */
 typedef int (*cairn_audit_fn)(const cairn_audit_entry *entry, void *payload);
 
 #define CAIRN_AUDIT_FILTER_VERSION 1

@@ -259,15 +259,20 @@ int cairn_audit_enabled(int *out, cairn_db *db)
 }
 
 /* Builds the entry that follows (pos, prev): body, then signature when a signer is given. */
-static int build_entry(cairn_buf *out, uint64_t pos, const cairn_id *prev, const char *who,
-                       const cairn_audit_access *a)
+static int build_entry(cairn_db *db, cairn_buf *out, uint64_t pos, const cairn_id *prev,
+                       const char *who, const cairn_audit_access *a)
 {
     TRY(audit_encode_body(out, pos, clock_wall_ns(), prev, who, a));
     if (!a->signer) return audit_encode_tail(out, NULL, NULL);
     cairn_buf payload = CAIRN_BUF_INIT;
     uint8_t sig[64], pub[32];
     int rc = audit_signing_payload(&payload, out->data, out->len);
-    if (rc == CAIRN_OK) rc = signer_sign_bytes(a->signer, sig, pub, payload.data, payload.len);
+    if (rc == CAIRN_OK) {
+        /* an application's sign() runs here, under the writer lock: calls back must not wait */
+        const void *prev_cb = cairn_cb_enter(db);
+        rc = signer_sign_bytes(a->signer, sig, pub, payload.data, payload.len);
+        cairn_cb_leave(prev_cb);
+    }
     cairn_buf_dispose(&payload);
     return rc == CAIRN_OK ? audit_encode_tail(out, pub, sig) : rc;
 }
@@ -284,7 +289,7 @@ static int append_once(cairn_db *db, const char *who, const cairn_audit_access *
     if (!exists) TRY(tree_empty(&db->r.cs, &root));
     TRY(log_last(db, &root, &last, &last_hash));
     FAIL_IF(last == UINT64_MAX, CAIRN_ECORRUPT, "the access log is full");
-    TRY(build_entry(entry, last + 1, &last_hash, who, a));
+    TRY(build_entry(db, entry, last + 1, &last_hash, who, a));
     uint8_t kbuf[AUDIT_KEY_SIZE];
     store_be64(kbuf, last + 1);
     tree_edit ed = { kbuf, entry->data, AUDIT_KEY_SIZE, (uint32_t)entry->len, EDIT_PUT };
@@ -303,6 +308,7 @@ static int append_once(cairn_db *db, const char *who, const cairn_audit_access *
 int cairn_audit_record(uint64_t *out_position, cairn_db *db, const cairn_audit_access *access)
 {
     FAIL_IF(!db, CAIRN_EINVAL, "cairn_audit_record: no repository given");
+    DB_NOT_IN_CALLBACK(db, "cairn_audit_record");
     FAIL_IF(db->r.readonly, CAIRN_EREADONLY,
             "repository %s was opened read-only: an access log entry is a write (open it for "
             "writing to record reads)", db->r.url);

@@ -40,7 +40,7 @@ leaked=$(nm -D --defined-only "$(dirname "$libdir")/libcairn.so" | awk '$2 ~ /[T
 if [ -n "$leaked" ]; then echo "libcairn.so exports non-API symbols:" $leaked >&2; exit 1; fi
 
 # cairn.h stands alone as strict C11 and as C++
-for h in cairn.h cairn/sys/store.h; do
+for h in cairn.h cairn/sys/store.h cairn/audit.h; do
   printf '#include <%s>\nint main(void){return 0;}\n' "$h" > "$work/h.c"
   cc -std=c11 -pedantic -Wall -Wextra -Werror -I"$top/include" -fsyntax-only "$work/h.c"
   c++ -std=c++11 -pedantic -Wall -Wextra -Werror -I"$top/include" -fsyntax-only -x c++ "$work/h.c"
