@@ -197,7 +197,9 @@ typedef struct cairn_audit_row {
     uint64_t items;               /**< READ: results returned; CHANGE: keys added, modified or
                                        removed */
     int64_t first, last;          /**< time of the first and last event (ns, UTC) */
-    uint64_t signed_events;       /**< of events, how many were signed */
+    uint64_t signed_events;       /**< of events, how many were signed: READ, entries carrying
+                                       a signature (cairn_audit_verify checks them); CHANGE,
+                                       commits whose signature verifies */
 } cairn_audit_row;
 
 typedef int (*cairn_audit_row_fn)(const cairn_audit_row *row, void *payload);

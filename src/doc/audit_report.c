@@ -88,7 +88,8 @@ static int commit_table_done(commit_ctx *x)
     if (!x->table || !x->keys) return CAIRN_OK;
     row *r;
     TRY(row_find(&r, x->rs, CAIRN_AUDIT_ROW_CHANGE, x->c->author, x->table));
-    row_event(r, x->c->commit_time, x->keys, x->c->signature != CAIRN_SIG_NONE);
+    row_event(r, x->c->commit_time, x->keys,
+              x->c->signature == CAIRN_SIG_GOOD || x->c->signature == CAIRN_SIG_UNKNOWN);
     x->keys = 0;
     return CAIRN_OK;
 }
