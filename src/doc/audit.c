@@ -444,7 +444,26 @@ typedef struct vctx {
     cairn_audit_verify_result *res;
     cairn_id prev;           /* the hash of the entry checked last */
     bool expect_seen;
+    size_t nkeys;            /* signers met so far and whether each is trusted: a log is */
+    uint8_t keys[16][32];    /* signed by few keys, and asking the settings parses them */
+    bool trusted[16];
 } vctx;
+
+/* Whether the repository trusts pub, remembering the answer for the first 16 keys. */
+static int is_trusted(vctx *v, const uint8_t pub[32], bool *out)
+{
+    for (size_t i = 0; i < v->nkeys; i++)
+        if (memcmp(v->keys[i], pub, 32) == 0) {
+            *out = v->trusted[i];
+            return CAIRN_OK;
+        }
+    TRY(config_is_trusted(v->db, pub, out));
+    if (v->nkeys < 16) {
+        memcpy(v->keys[v->nkeys], pub, 32);
+        v->trusted[v->nkeys++] = *out;
+    }
+    return CAIRN_OK;
+}
 
 /* Records the first broken entry and stops the walk (CAIRN_EUSER: not an error of the walk). */
 static int broken(vctx *v, uint64_t pos, cairn_audit_damage d, const char *fmt, ...)
@@ -482,7 +501,7 @@ static int check_signature(vctx *v, const audit_entry *e, const uint8_t *val)
                       (unsigned long long)pos, fpr);
     v->res->signed_entries++;
     bool trusted;
-    TRY(config_is_trusted(v->db, e->pub, &trusted));
+    TRY(is_trusted(v, e->pub, &trusted));
     if (trusted) return CAIRN_OK;
     v->res->untrusted++;
     return v->o->require_trusted
@@ -554,7 +573,11 @@ int cairn_audit_verify(cairn_audit_verify_result *out, cairn_db *db,
     memset(out, 0, sizeof *out);
     FAIL_IF(opts->version != CAIRN_AUDIT_VERIFY_VERSION, CAIRN_EINVAL,
             "cairn_audit_verify: initialise the options with CAIRN_AUDIT_VERIFY_INIT");
-    vctx v = { db, opts, out, { { 0 } }, false };
+    vctx v;
+    memset(&v, 0, sizeof v);
+    v.db = db;
+    v.o = opts;
+    v.res = out;
     int rc = walk_raw(db, verify_one, &v);
     if (rc < 0 && rc != CAIRN_ENOMEM && !out->broken_position) {
         /* a node of the log's tree cannot be read: the entry after the last good one */
