@@ -236,29 +236,26 @@ static void bad_input(void)
     o.if_version = 0; /* must not exist */
     CHECK_RC(cairn_doc_upsert(NULL, c, upd, strlen(upd), &o), CAIRN_ECONFLICT);
 
-    /* filters */
-    cairn_doc_query q = CAIRN_DOC_QUERY_INIT;
-    results r;
-    q.filter = "{\"a.b\":{\"$foo\":1}}";
-    CHECK_RC(find(&r, c, &q, NULL), CAIRN_EINVAL);
-    CHECK_ERRMSG("unknown operator '$foo' at 'a.b'");
-    free(r.s);
-    q.filter = "{\"k\":{\"$in\":3}}";
-    CHECK_RC(find(&r, c, &q, NULL), CAIRN_EINVAL);
-    CHECK_ERRMSG("$in at 'k' takes an array, not a number");
-    free(r.s);
-    q.filter = "{\"k\":{\"$exists\":\"yes\"}}";
-    CHECK_RC(find(&r, c, &q, NULL), CAIRN_EINVAL);
-    CHECK_ERRMSG("$exists at 'k'");
-    free(r.s);
-    q.filter = "{\"$text\":\"hello\"}";
-    CHECK_RC(find(&r, c, &q, NULL), CAIRN_EINVAL);
-    CHECK_ERRMSG("needs a text index");
-    free(r.s);
-    q.filter = "{\"k\": 1,}";
-    CHECK_RC(find(&r, c, &q, NULL), CAIRN_EINVAL);
-    CHECK_ERRMSG("line 1, column");
-    free(r.s);
+    /* filters: each refused, naming the operator and its path */
+    static const char *const BAD[][2] = {
+        { "{\"a.b\":{\"$foo\":1}}", "unknown operator '$foo' at 'a.b'" },
+        { "{\"k\":{\"$in\":3}}", "$in at 'k' takes an array, not a number" },
+        { "{\"k\":{\"$exists\":\"yes\"}}", "$exists at 'k'" },
+        { "{\"k\":{\"$not\":5}}", "$not at 'k' takes an object of operators" },
+        { "{\"k\":{\"$prefix\":5}}", "$prefix at 'k' takes a string" },
+        { "{\"$text\":\"hello\"}", "needs a text index" },
+        { "{\"k\": 1,}", "line 1, column" },
+        { "{\"k\":{\"$gt\":1,\"x\":2}}", "mixes operators" },
+        { "[1]", "must be a JSON object" },
+    };
+    for (size_t i = 0; i < ARRAY_LEN(BAD); i++) {
+        cairn_doc_query q = CAIRN_DOC_QUERY_INIT;
+        results r;
+        q.filter = BAD[i][0];
+        CHECK_RC(find(&r, c, &q, NULL), CAIRN_EINVAL);
+        CHECK_ERRMSG(BAD[i][1]);
+        free(r.s);
+    }
     CHECK_RC(cairn_doc_filter_check("{\"$or\":{}}", 10), CAIRN_EINVAL);
     CHECK_ERRMSG("$or takes a non-empty array");
     CHECK_OK(cairn_doc_filter_check("{\"$text\":\"hello\"}", 17));

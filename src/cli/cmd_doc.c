@@ -102,20 +102,21 @@ static int json_arg(char **out, size_t *len, const char *arg, const char *what)
 typedef int (*write_fn)(char **, cairn_coll *, const char *, size_t,
                         const cairn_doc_write_options *);
 
+/* insert, upsert, replace (fn) and patch (fn NULL: COLL ID PATCH): print the stored document. */
 static int write_cmd(const doc_args *d, write_fn fn, bool create)
 {
     cairn_doc_write_options o;
     int code = write_opts(&o, d);
     char *json = NULL;
     size_t len = 0;
-    if (code == EXIT_OK) code = json_arg(&json, &len, d->pos[1], "document");
+    if (code == EXIT_OK) code = json_arg(&json, &len, d->pos[fn ? 1 : 2], fn ? "document" : "patch");
     if (code != EXIT_OK) return code;
     cairn_db *db;
     cairn_coll *c;
     code = open_coll(&db, &c, d, true, create);
     if (code == EXIT_OK) {
         char *doc = NULL;
-        int rc = fn(&doc, c, json, len, &o);
+        int rc = fn ? fn(&doc, c, json, len, &o) : cairn_doc_patch(&doc, c, d->pos[1], json, len, &o);
         code = rc == CAIRN_OK ? print_line(doc, strlen(doc)) : cli_lib_err(rc);
         cairn_free(doc);
         code = done(db, c, code);
@@ -127,28 +128,7 @@ static int write_cmd(const doc_args *d, write_fn fn, bool create)
 static int doc_insert(const doc_args *d) { return write_cmd(d, cairn_doc_insert, true); }
 static int doc_upsert(const doc_args *d) { return write_cmd(d, cairn_doc_upsert, true); }
 static int doc_replace(const doc_args *d) { return write_cmd(d, cairn_doc_replace, false); }
-
-static int doc_patch(const doc_args *d)
-{
-    cairn_doc_write_options o;
-    int code = write_opts(&o, d);
-    char *json = NULL;
-    size_t len = 0;
-    if (code == EXIT_OK) code = json_arg(&json, &len, d->pos[2], "patch");
-    if (code != EXIT_OK) return code;
-    cairn_db *db;
-    cairn_coll *c;
-    code = open_coll(&db, &c, d, true, false);
-    if (code == EXIT_OK) {
-        char *doc = NULL;
-        int rc = cairn_doc_patch(&doc, c, d->pos[1], json, len, &o);
-        code = rc == CAIRN_OK ? print_line(doc, strlen(doc)) : cli_lib_err(rc);
-        cairn_free(doc);
-        code = done(db, c, code);
-    }
-    free(json);
-    return code;
-}
+static int doc_patch(const doc_args *d) { return write_cmd(d, NULL, false); }
 
 static int doc_delete(const doc_args *d)
 {

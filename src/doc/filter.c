@@ -48,13 +48,13 @@ typedef struct node {
     op *ops;                 /* FIELD */
     size_t nops;
     cairn_buf *tokens;       /* TEXT */
-    size_t ntokens;
+    size_t ntokens, tokens_cap;
 } node;
 
 struct dv_filter {
     node root;
     dv_cond *conds;
-    size_t nconds;
+    size_t nconds, conds_cap;
     const char *text_path;
     bool check_only;
     size_t nodes;
@@ -259,7 +259,7 @@ static int parse_list(dv_filter *f, node *out, node_kind kind, const char *name,
 static int text_token(const char *tok, size_t len, void *payload)
 {
     node *n = payload;
-    TRY(cairn_array_room(&n->tokens, &(size_t){ n->ntokens }, n->ntokens, sizeof *n->tokens, 4));
+    TRY(cairn_array_room(&n->tokens, &n->tokens_cap, n->ntokens, sizeof *n->tokens, 4));
     cairn_buf b = CAIRN_BUF_INIT;
     TRY(cairn_buf_set(&b, tok, len));
     n->tokens[n->ntokens++] = b;
@@ -334,7 +334,7 @@ static int parse_object(dv_filter *f, node *out, const json_t *obj, int depth)
 
 static int add_cond(dv_filter *f, dv_cond **c)
 {
-    TRY(cairn_array_room(&f->conds, &(size_t){ f->nconds }, f->nconds, sizeof *f->conds, 4));
+    TRY(cairn_array_room(&f->conds, &f->conds_cap, f->nconds, sizeof *f->conds, 4));
     *c = &f->conds[f->nconds++];
     memset(*c, 0, sizeof **c);
     return CAIRN_OK;

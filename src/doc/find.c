@@ -52,7 +52,7 @@ typedef struct query {
     const dv_index *ix;
     cairn_table *itab;
     krange *ranges;
-    size_t nranges;
+    size_t nranges, ranges_cap;
     bool reverse;
     bool natural;            /* the scan yields the query's order */
     cairn_doc_plan plan;
@@ -350,8 +350,7 @@ static int scan_index(query *q)
 
 static int add_range(query *q, const void *from, size_t fl, const void *to, size_t tl)
 {
-    size_t cap = q->nranges;
-    TRY(cairn_array_room(&q->ranges, &cap, q->nranges, sizeof *q->ranges, 4));
+    TRY(cairn_array_room(&q->ranges, &q->ranges_cap, q->nranges, sizeof *q->ranges, 4));
     krange *r = &q->ranges[q->nranges++];
     memset(r, 0, sizeof *r);
     TRY(cairn_buf_set(&r->from, from, fl));
