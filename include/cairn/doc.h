@@ -83,9 +83,10 @@ typedef struct cairn_doc_write_options {
     unsigned version;   /**< CAIRN_DOC_WRITE_OPTIONS_VERSION */
     int64_t if_version; /**< the document's _v must be this (0: the document must not exist),
                              else CAIRN_ECONFLICT and nothing written; CAIRN_DOC_ANY_VERSION */
-    size_t max_bytes;   /**< limits of the stored document (0: the defaults, 4 MiB canonical */
-    unsigned max_depth; /**<  bytes, depth 64, 10000 members or elements in one object or */
-    size_t max_fields;  /**<  array); a document over one is CAIRN_EINVAL naming the limit */
+    size_t max_bytes;   /**< limits of the stored document (0: the defaults, 1 MiB canonical */
+    unsigned max_depth; /**<  bytes (CAIRN_VALUE_LEN_MAX, also the most max_bytes can be), */
+    size_t max_fields;  /**<  depth 64, 10000 members or elements in one object or array);
+                             a document over one is CAIRN_EINVAL naming the limit */
 } cairn_doc_write_options;
 
 #define CAIRN_DOC_WRITE_OPTIONS_VERSION 1
@@ -219,7 +220,7 @@ typedef struct cairn_doc_plan {
 
 /** Runs a query, calling cb for each result in order (results stream; only a sort that no index
  *  gives collects the matches, within max_sort_bytes).
- *  @param[out] out_plan  may be NULL; filled on success (and with CAIRN_DOC_QUERY_EXPLAIN_ONLY)
+ *  @param[out] out_plan  may be NULL; filled on success
  *  @return CAIRN_OK; cb's non-zero value; CAIRN_EINVAL (bad filter, sort, cursor, projection,
  *          or the sort over its memory bound); CAIRN_ECORRUPT; CAIRN_EIO; CAIRN_ENOMEM. */
 CAIRN_API int cairn_doc_find(cairn_doc_plan *out_plan, cairn_coll *coll,

@@ -484,10 +484,13 @@ static int id_generate(char out[40], cairn_coll *c, int64_t now)
     return CAIRN_OK;
 }
 
+/* The limits of a write: the options', else canonical JSON's defaults, and never more bytes
+ * than a table value holds. */
 static canon_limits limits_of(const cairn_doc_write_options *o)
 {
     canon_limits l = CANON_LIMITS_DEFAULT;
-    if (o && o->max_bytes) l.max_bytes = o->max_bytes;
+    l.max_bytes = MIN(l.max_bytes, (size_t)CAIRN_VALUE_LEN_MAX);
+    if (o && o->max_bytes) l.max_bytes = MIN(o->max_bytes, (size_t)CAIRN_VALUE_LEN_MAX);
     if (o && o->max_depth) l.max_depth = o->max_depth;
     if (o && o->max_fields) l.max_fields = o->max_fields;
     return l;
