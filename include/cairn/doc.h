@@ -69,6 +69,11 @@ CAIRN_API void cairn_coll_close(cairn_coll *coll);
 /** @return the collection's name; borrowed, valid until the handle is closed. */
 CAIRN_API const char *cairn_coll_name(const cairn_coll *coll);
 
+/** The root hash of the collection's documents table as of snap (NULL = the current state):
+ *  one hash for every document's id and bytes (an export's manifest records it).
+ *  @return CAIRN_OK; CAIRN_ENOTFOUND (no collection in that state); CAIRN_EIO; CAIRN_ENOMEM. */
+CAIRN_API int cairn_coll_root(cairn_id *out, cairn_coll *coll, const cairn_snapshot *snap);
+
 /** Calls cb once per collection, in name order, as of snap (NULL = the current state).
  *  @return CAIRN_OK, cb's non-zero value, or an error. */
 CAIRN_API int cairn_coll_list(cairn_db *db, const cairn_snapshot *snap, cairn_name_fn cb,

@@ -7,8 +7,10 @@
  * subcommand's options, checked against its entry below. Output: one JSON document a line;
  * messages on stderr.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -167,8 +169,198 @@ static int import_lines(cairn_doc_bulk *b, linereader *lr, const char *src, prog
     return EXIT_OK;
 }
 
+static int open_read(cairn_db **db, cairn_coll **c, cairn_snapshot **snap, const doc_args *d)
+{
+    *snap = NULL;
+    int code = open_coll(db, c, d, false, false);
+    if (code != EXIT_OK) return code;
+    code = cli_snapshot_at(snap, *db, &d->base);
+    if (code != EXIT_OK) return done(*db, *c, code);
+    return EXIT_OK;
+}
+
+static int read_done(cairn_db *db, cairn_coll *c, cairn_snapshot *snap, int code)
+{
+    cairn_snapshot_close(snap);
+    return done(db, c, code);
+}
+
+/* ---- a collection as a directory of plain files: ID.json per document, manifest.json ---- */
+
+#define MANIFEST "manifest.json"
+#define EXPORT_FORMAT "cairn-doc-export 1"
+
+static int name_cmp(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The ID.json files of dir, sorted (caller frees each and the array). */
+static int list_json_files(char ***out, size_t *n, const char *dir)
+{
+    *out = NULL;
+    *n = 0;
+    DIR *dh = opendir(dir);
+    if (!dh) return cli_err(EXIT_FAIL, "cannot open directory %s: %s", dir, strerror(errno));
+    size_t cap = 0;
+    int code = EXIT_OK;
+    struct dirent *e;
+    while (code == EXIT_OK && (e = readdir(dh))) {
+        size_t len = strlen(e->d_name);
+        if (len <= 5 || strcmp(e->d_name + len - 5, ".json") != 0 || strcmp(e->d_name, MANIFEST) == 0)
+            continue;
+        if (*n == cap) {
+            cap = cap ? cap * 2 : 64;
+            char **grown = realloc(*out, cap * sizeof *grown);
+            if (!grown) code = cli_err(EXIT_FAIL, "out of memory");
+            else *out = grown;
+        }
+        if (code == EXIT_OK && !((*out)[*n] = strdup(e->d_name))) code = cli_err(EXIT_FAIL, "out of memory");
+        if (code == EXIT_OK) (*n)++;
+    }
+    closedir(dh);
+    if (code == EXIT_OK) qsort(*out, *n, sizeof **out, name_cmp);
+    return code;
+}
+
+/* Inserts every ID.json file of dir in one bulk. */
+static int import_dir(cairn_doc_bulk *b, const char *dir)
+{
+    char **names;
+    size_t n;
+    int code = list_json_files(&names, &n, dir);
+    for (size_t i = 0; code == EXIT_OK && i < n; i++) {
+        char *path = malloc(strlen(dir) + strlen(names[i]) + 2), *text = NULL;
+        size_t len = 0;
+        if (!path) code = cli_err(EXIT_FAIL, "out of memory");
+        if (code == EXIT_OK) {
+            sprintf(path, "%s/%s", dir, names[i]);
+            code = cli_read_file(&text, &len, path, DOC_INPUT_MAX, "document");
+        }
+        if (code == EXIT_OK) {
+            int rc = cairn_doc_bulk_add(b, text, len);
+            if (rc != CAIRN_OK) {
+                cli_lib_err(rc);
+                code = cli_err(EXIT_FAIL, "%s refused; nothing was imported", path);
+            }
+        }
+        free(text);
+        free(path);
+    }
+    for (size_t i = 0; i < n; i++) free(names[i]);
+    free(names);
+    return code;
+}
+
+typedef struct export_ctx {
+    const char *dir;
+    uint64_t n;
+    int code;
+} export_ctx;
+
+static int write_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "wx");
+    if (!f) return cli_err(EXIT_FAIL, "cannot create %s: %s", path, strerror(errno));
+    bool ok = fputs(text, f) >= 0 && fputc('\n', f) != EOF;
+    ok = fclose(f) == 0 && ok;
+    return ok ? EXIT_OK : cli_err(EXIT_FAIL, "cannot write %s: %s", path, strerror(errno));
+}
+
+/* One document as DIR/ID.json, pretty-printed (importing it canonicalises it again). */
+static int export_one(const char *id, const char *doc, size_t len, const char *cursor, void *p)
+{
+    export_ctx *x = p;
+    json_error_t e;
+    json_t *j = json_loadb(doc, len, 0, &e);
+    char *pretty = j ? json_dumps(j, JSON_INDENT(2) | JSON_SORT_KEYS) : NULL;
+    char *path = malloc(strlen(x->dir) + strlen(id) + 8);
+    if (!pretty || !path) x->code = cli_err(EXIT_FAIL, "document %s: cannot print it", id);
+    if (x->code == EXIT_OK) {
+        sprintf(path, "%s/%s.json", x->dir, id);
+        x->code = write_file(path, pretty);
+    }
+    free(path);
+    free(pretty);
+    json_decref(j);
+    x->n++;
+    return x->code == EXIT_OK ? 0 : 1;
+}
+
+static int write_manifest(const char *dir, const char *coll, const cairn_id *root,
+                          const cairn_snapshot *snap, uint64_t n)
+{
+    char hex[CAIRN_ID_HEX_SIZE], commit[CAIRN_ID_HEX_SIZE];
+    cairn_id_to_hex(hex, root);
+    cairn_id cid;
+    if (snap) {
+        cairn_snapshot_commit(&cid, snap);
+        cairn_id_to_hex(commit, &cid);
+    }
+    json_t *m = json_pack("{s:s, s:s, s:s, s:o, s:I}", "format", EXPORT_FORMAT, "collection", coll,
+                          "root", hex, "commit", snap ? json_string(commit) : json_null(),
+                          "documents", (json_int_t)n);
+    char *text = m ? json_dumps(m, JSON_INDENT(2) | JSON_SORT_KEYS) : NULL;
+    char *path = malloc(strlen(dir) + sizeof MANIFEST + 2);
+    int code = text && path ? EXIT_OK : cli_err(EXIT_FAIL, "out of memory");
+    if (code == EXIT_OK) {
+        sprintf(path, "%s/%s", dir, MANIFEST);
+        code = write_file(path, text);
+    }
+    free(path);
+    free(text);
+    json_decref(m);
+    return code;
+}
+
+static int doc_export(const doc_args *d)
+{
+    const char *dir = d->pos[1];
+    cairn_db *db;
+    cairn_coll *c;
+    cairn_snapshot *snap;
+    int code = open_read(&db, &c, &snap, d);
+    if (code != EXIT_OK) return code;
+    cairn_id root;
+    int rc = cairn_coll_root(&root, c, snap);
+    if (rc != CAIRN_OK) code = cli_lib_err(rc);
+    if (code == EXIT_OK && mkdir(dir, 0777) != 0)
+        code = cli_err(EXIT_FAIL, "cannot create directory %s: %s (export into a new directory)",
+                       dir, strerror(errno));
+    export_ctx x = { dir, 0, EXIT_OK };
+    if (code == EXIT_OK) {
+        cairn_doc_query q = CAIRN_DOC_QUERY_INIT;
+        rc = cairn_doc_find(NULL, c, snap, &q, export_one, &x);
+        code = rc < 0 ? cli_lib_err(rc) : x.code;
+    }
+    if (code == EXIT_OK) code = write_manifest(dir, d->pos[0], &root, snap, x.n);
+    if (code == EXIT_OK) fprintf(stderr, "exported %llu documents of %s to %s\n",
+                                 (unsigned long long)x.n, d->pos[0], dir);
+    return read_done(db, c, snap, code);
+}
+
+static int doc_import_dir(const doc_args *d)
+{
+    cairn_db *db;
+    cairn_coll *c;
+    int code = open_coll(&db, &c, d, true, true);
+    if (code != EXIT_OK) return code;
+    cairn_doc_bulk *b = NULL;
+    int rc = cairn_doc_bulk_new(&b, c, NULL);
+    code = rc == CAIRN_OK ? import_dir(b, d->pos[1]) : cli_lib_err(rc);
+    if (code == EXIT_OK && (rc = cairn_doc_bulk_commit(b)) != CAIRN_OK) code = cli_lib_err(rc);
+    size_t n = cairn_doc_bulk_count(b);
+    cairn_doc_bulk_free(b);
+    code = done(db, c, code);
+    if (code == EXIT_OK) fprintf(stderr, "imported %zu documents into %s\n", n, d->pos[0]);
+    return code;
+}
+
 static int doc_import(const doc_args *d)
 {
+    struct stat ds;
+    if (strcmp(d->pos[1], "-") != 0 && stat(d->pos[1], &ds) == 0 && S_ISDIR(ds.st_mode))
+        return doc_import_dir(d);
     bool use_stdin = strcmp(d->pos[1], "-") == 0;
     const char *src = use_stdin ? "standard input" : d->pos[1];
     int fd = use_stdin ? STDIN_FILENO : open(d->pos[1], O_RDONLY | O_CLOEXEC);
@@ -207,22 +399,6 @@ static int doc_import(const doc_args *d)
 }
 
 /* ---- reads ---- */
-
-static int open_read(cairn_db **db, cairn_coll **c, cairn_snapshot **snap, const doc_args *d)
-{
-    *snap = NULL;
-    int code = open_coll(db, c, d, false, false);
-    if (code != EXIT_OK) return code;
-    code = cli_snapshot_at(snap, *db, &d->base);
-    if (code != EXIT_OK) return done(*db, *c, code);
-    return EXIT_OK;
-}
-
-static int read_done(cairn_db *db, cairn_coll *c, cairn_snapshot *snap, int code)
-{
-    cairn_snapshot_close(snap);
-    return done(db, c, code);
-}
 
 typedef struct get_ctx {
     int code;
@@ -437,7 +613,8 @@ static const doc_cmd DOC_CMDS[] = {
       "doc find COLL [FILTER] [--sort F[:desc]]... [--limit N] [--offset N] [--after CURSOR]\n"
       "                     [--project F,F...] [--explain] [--at REV]" },
     { "count", doc_count, 1, 2, D_AT, "doc count COLL [FILTER] [--at REV]" },
-    { "import", doc_import, 2, 2, 0, "doc import COLL FILE.jsonl|-" },
+    { "import", doc_import, 2, 2, 0, "doc import COLL FILE.jsonl|DIR|-" },
+    { "export", doc_export, 2, 2, D_AT, "doc export COLL DIR [--at REV]" },
     { "list", doc_list, 0, 0, D_AT, "doc list [--at REV]" },
     { "index-create", doc_index_create, 2, 2, D_UNIQUE | D_TEXT,
       "doc index create COLL FIELD[,FIELD...] [--unique] [--text]" },
@@ -460,6 +637,9 @@ const char CMD_DOC_HELP[] =
     "  doc find COLL [FILTER] ...      query: {\"age\":{\"$gte\":30},\"role\":{\"$in\":[\"a\",\"b\"]}}\n"
     "  doc count COLL [FILTER]         count matches\n"
     "  doc import COLL FILE.jsonl|-    insert one document a line, all or nothing\n"
+    "  doc import COLL DIR             insert DIR's ID.json files (an export), all or nothing\n"
+    "  doc export COLL DIR             write ID.json per document (pretty-printed) and\n"
+    "                                  manifest.json (the collection's root hash) into DIR\n"
     "  doc list                        list the collections\n"
     "  doc index create COLL FIELD[,FIELD...] [--unique] [--text]\n"
     "  doc index list COLL             one JSON line per index\n"

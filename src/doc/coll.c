@@ -107,6 +107,12 @@ const char *cairn_coll_name(const cairn_coll *c)
     return c->name;
 }
 
+int cairn_coll_root(cairn_id *out, cairn_coll *c, const cairn_snapshot *snap)
+{
+    FAIL_IF(!out || !c, CAIRN_EINVAL, "cairn_coll_root: out and coll are required");
+    return cairn_table_root(out, c->docs, snap);
+}
+
 typedef struct list_ctx {
     cairn_name_fn cb;
     void *payload;

@@ -59,6 +59,15 @@ run cairn doc count people
 run cairn doc index drop people name
 run cairn doc index drop people name
 run cairn doc list
+say a collection as plain files, and back
+cairn commit -m "four people" >/dev/null
+run cairn doc export people exported --at HEAD
+run ls exported
+run cat exported/manifest.json
+run cairn root cairn_doc.people --at HEAD
+run cairn doc export people exported
+run cairn doc import copy exported
+run cairn doc find copy --project name
 say usage
 run cairn doc frobnicate people
 run cairn doc get people
