@@ -219,7 +219,7 @@ static int list_json_files(char ***out, size_t *n, const char *dir)
         if (code == EXIT_OK) (*n)++;
     }
     closedir(dh);
-    if (code == EXIT_OK) qsort(*out, *n, sizeof **out, name_cmp);
+    if (code == EXIT_OK && *n > 1) qsort(*out, *n, sizeof **out, name_cmp);
     return code;
 }
 

@@ -274,6 +274,7 @@ static int key_cmp(const void *a, const void *b)
 /* Sorts keys[from..) and drops duplicates. */
 static void keys_sort_unique(dv_keys *k, size_t from)
 {
+    if (k->n - from < 2) return;
     qsort(k->k + from, k->n - from, sizeof *k->k, key_cmp);
     size_t w = from;
     for (size_t i = from; i < k->n; i++) {

@@ -142,7 +142,7 @@ static int parse_set(op *o, const json_t *arr)
         o->nset++;
         TRY(dv_encode(&o->set[i], json_array_get(arr, i)));
     }
-    qsort(o->set, n, sizeof *o->set, enc_cmp);
+    if (n > 1) qsort(o->set, n, sizeof *o->set, enc_cmp);
     size_t w = 0;
     for (size_t i = 0; i < n; i++) {
         if (w && enc_cmp(&o->set[w - 1], &o->set[i]) == 0) {
@@ -482,6 +482,7 @@ static int collect_val(const json_t *v, void *payload)
 /* Whether encoding e is in the sorted set. */
 static bool in_set(const cairn_buf *e, const op *o)
 {
+    if (!o->nset) return false;
     return bsearch(e, o->set, o->nset, sizeof *o->set, enc_cmp) != NULL;
 }
 

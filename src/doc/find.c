@@ -209,7 +209,7 @@ static int item_cmp(const void *a, const void *b, void *qp)
 
 static int flush_sorted(query *q)
 {
-    qsort_r(q->items, q->nitems, sizeof *q->items, item_cmp, q);
+    if (q->nitems > 1) qsort_r(q->items, q->nitems, sizeof *q->items, item_cmp, q);
     for (size_t i = 0; i < q->nitems; i++) {
         int rc = emit(q, q->items[i].doc, q->items[i].len, q->items[i].parts, q->items[i].plen);
         if (rc) return rc;
@@ -221,7 +221,7 @@ static int flush_sorted(query *q)
 
 static bool key_in_range(const krange *r, const void *k, size_t kl)
 {
-    if (!r->to.len) return kl >= r->from.len && memcmp(k, r->from.data, r->from.len) == 0;
+    if (!r->to.len) return kl >= r->from.len && (!r->from.len || memcmp(k, r->from.data, r->from.len) == 0);
     return bytes_cmp(k, kl, r->from.data, r->from.len) >= 0 &&
            bytes_cmp(k, kl, r->to.data, r->to.len) < 0;
 }

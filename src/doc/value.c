@@ -68,7 +68,7 @@ static int encode_object(cairn_buf *out, const json_t *v)
     const char *k;
     json_t *m;
     json_object_foreach((json_t *)v, k, m) names[i++] = k;
-    qsort(names, n, sizeof *names, name_cmp);
+    if (n > 1) qsort(names, n, sizeof *names, name_cmp);
     int rc = CAIRN_OK;
     for (i = 0; i < n && rc == CAIRN_OK; i++) {
         rc = tuple_append_int(out, DV_MORE);
