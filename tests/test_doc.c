@@ -598,6 +598,7 @@ static void property_run(unsigned config, uint64_t salt)
     }
     model_agrees(c, model);
     check_indexes(c);
+    CHECK_OK(cairn_doc_check(NULL, c, NULL));
     json_decref(model);
     cairn_coll_close(c);
     cairn_close(db);
@@ -697,6 +698,32 @@ static void plans_and_versions(void)
     CHECK_STR(plan.index, "");
     free(r.s);
     cairn_snapshot_close(old);
+
+    /* cairn_doc_check finds an index that disagrees with the documents */
+    cairn_doc_check_stats st;
+    CHECK_OK(cairn_doc_check(&st, c, NULL));
+    CHECK_EQ(st.documents, 49);
+    CHECK(st.entries > 49);
+    cairn_table *t;
+    CHECK_OK(cairn_table_open(&t, db, "cairn_idx.u.text:bio", CAIRN_TABLE_INTERNAL));
+    CHECK_OK(cairn_put(t, "stray", 5, "u01", 3));
+    CHECK_RC(cairn_doc_check(NULL, c, NULL), CAIRN_ECORRUPT);
+    CHECK_ERRMSG("index 'text:bio' holds");
+    CHECK_OK(cairn_delete(t, "stray", 5));
+    CHECK_OK(cairn_doc_check(NULL, c, NULL));
+    cairn_cursor *cur;
+    CHECK_OK(cairn_cursor_open(&cur, t, NULL, NULL));
+    CHECK_OK(cairn_cursor_next(cur));
+    const void *k;
+    size_t kl;
+    CHECK_OK(cairn_cursor_get(&k, &kl, NULL, NULL, cur));
+    char first[256];
+    memcpy(first, k, kl);
+    cairn_cursor_close(cur);
+    CHECK_OK(cairn_delete(t, first, kl));
+    CHECK_RC(cairn_doc_check(NULL, c, NULL), CAIRN_ECORRUPT);
+    CHECK_ERRMSG("lacks an entry of document");
+    cairn_table_close(t);
     cairn_coll_close(c);
     cairn_close(db);
 }

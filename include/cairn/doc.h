@@ -277,6 +277,21 @@ CAIRN_API int cairn_doc_index_list(cairn_coll *coll, const cairn_snapshot *snap,
                                    int (*cb)(const cairn_index_info *info, void *payload),
                                    void *payload);
 
+/** What cairn_doc_check() found. */
+typedef struct cairn_doc_check_stats {
+    uint64_t documents;      /**< documents read */
+    uint64_t entries;        /**< index entries the documents give (all indexes) */
+} cairn_doc_check_stats;
+
+/** Checks, as of snap, that every index of the collection holds exactly the entries its
+ *  documents give (each one present and naming its document, none besides), and that every
+ *  document is a JSON object whose _id is its key. Reads every document and index entry.
+ *  @param[out] out  may be NULL; filled when the check ran to the end
+ *  @return CAIRN_OK; CAIRN_ECORRUPT naming the index and the first document (or the number of
+ *          entries no document gives) that disagree; CAIRN_ENOTFOUND; CAIRN_EIO; CAIRN_ENOMEM. */
+CAIRN_API int cairn_doc_check(cairn_doc_check_stats *out, cairn_coll *coll,
+                              const cairn_snapshot *snap);
+
 #ifdef __cplusplus
 }
 #endif

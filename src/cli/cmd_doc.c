@@ -544,6 +544,21 @@ static int doc_list(const doc_args *d)
     return cli_close(db, code);
 }
 
+static int doc_check(const doc_args *d)
+{
+    cairn_db *db;
+    cairn_coll *c;
+    cairn_snapshot *snap;
+    int code = open_read(&db, &c, &snap, d);
+    if (code != EXIT_OK) return code;
+    cairn_doc_check_stats st;
+    int rc = cairn_doc_check(&st, c, snap);
+    if (rc < 0) code = cli_lib_err(rc);
+    else printf("ok: %llu documents, %llu index entries\n", (unsigned long long)st.documents,
+                (unsigned long long)st.entries);
+    return read_done(db, c, snap, code);
+}
+
 /* ---- indexes ---- */
 
 static int doc_index_create(const doc_args *d)
@@ -616,6 +631,7 @@ static const doc_cmd DOC_CMDS[] = {
     { "import", doc_import, 2, 2, 0, "doc import COLL FILE.jsonl|DIR|-" },
     { "export", doc_export, 2, 2, D_AT, "doc export COLL DIR [--at REV]" },
     { "list", doc_list, 0, 0, D_AT, "doc list [--at REV]" },
+    { "check", doc_check, 1, 1, D_AT, "doc check COLL [--at REV]" },
     { "index-create", doc_index_create, 2, 2, D_UNIQUE | D_TEXT,
       "doc index create COLL FIELD[,FIELD...] [--unique] [--text]" },
     { "index-list", doc_index_list, 1, 1, D_AT, "doc index list COLL [--at REV]" },
@@ -641,6 +657,7 @@ const char CMD_DOC_HELP[] =
     "  doc export COLL DIR             write ID.json per document (pretty-printed) and\n"
     "                                  manifest.json (the collection's root hash) into DIR\n"
     "  doc list                        list the collections\n"
+    "  doc check COLL                  check that every index agrees with the documents\n"
     "  doc index create COLL FIELD[,FIELD...] [--unique] [--text]\n"
     "  doc index list COLL             one JSON line per index\n"
     "  doc index drop COLL NAME\n\n"

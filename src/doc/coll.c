@@ -1152,3 +1152,87 @@ int cairn_doc_index_list(cairn_coll *c, const cairn_snapshot *snap,
     dv_catalog_dispose(&cat);
     return rc;
 }
+
+/* ---- checking that indexes agree with the documents ---- */
+
+/* Checks that every key of one document is in its index (naming the document). */
+static int check_doc_keys(cairn_coll *c, const cairn_snapshot *snap, const dv_index *ix,
+                          cairn_table *t, const json_t *doc, const char *id, uint64_t *entries)
+{
+    dv_keys keys = { 0 };
+    bool mk = false;
+    int rc = dv_index_keys(&keys, &mk, ix, doc, id);
+    if (rc == CAIRN_OK && mk && !ix->multikey)
+        rc = CORRUPT("collection %s: index '%s' is not marked multikey, but document %s has an "
+                     "array on its path", c->name, ix->name, id);
+    for (size_t i = 0; rc == CAIRN_OK && i < keys.n; i++) {
+        void *v = NULL;
+        size_t vl = 0;
+        rc = cairn_get(&v, &vl, t, snap, keys.k[i].key.data, keys.k[i].key.len);
+        if (rc == CAIRN_ENOTFOUND || (rc == CAIRN_OK && (vl != strlen(id) || memcmp(v, id, vl))))
+            rc = CORRUPT("collection %s: index '%s' lacks an entry of document %s (or it names "
+                         "another document)", c->name, ix->name, id);
+        cairn_free(v);
+        (*entries)++;
+    }
+    dv_keys_dispose(&keys);
+    return rc;
+}
+
+static int check_index(cairn_doc_check_stats *st, cairn_coll *c, const cairn_snapshot *snap,
+                       const dv_index *ix)
+{
+    cairn_table *t;
+    TRY(dv_index_table(&t, c, ix));
+    cairn_cursor *cur = NULL;
+    int rc = cairn_cursor_open(&cur, c->docs, snap, NULL);
+    uint64_t docs = 0, entries = 0;
+    while (rc == CAIRN_OK && (rc = cairn_cursor_next(cur)) == CAIRN_OK) {
+        const void *k, *v;
+        size_t kl, vl;
+        cairn_cursor_get(&k, &kl, &v, &vl, cur);
+        char *id = cairn_strndup(k, kl);
+        json_t *doc = NULL;
+        rc = id ? dv_doc_parse(&doc, v, vl, c->name, id) : ERR(CAIRN_ENOMEM, "out of memory");
+        const json_t *jid = doc ? json_object_get(doc, "_id") : NULL;
+        if (rc == CAIRN_OK && (!json_is_string(jid) || strcmp(json_string_value(jid), id) != 0))
+            rc = CORRUPT("collection %s: the document under key %s has another _id", c->name, id);
+        if (rc == CAIRN_OK) rc = check_doc_keys(c, snap, ix, t, doc, id, &entries);
+        json_decref(doc);
+        free(id);
+        docs++;
+    }
+    if (rc == CAIRN_ENOTFOUND) {
+        cairn_error_clear();
+        rc = CAIRN_OK;
+    }
+    cairn_cursor_close(cur);
+    uint64_t held = 0;
+    if (rc == CAIRN_OK) {
+        rc = cairn_count(&held, t, snap, NULL);
+        if (rc == CAIRN_ENOTFOUND) { /* never written: empty */
+            cairn_error_clear();
+            rc = CAIRN_OK;
+        }
+    }
+    if (rc == CAIRN_OK && held != entries)
+        rc = CORRUPT("collection %s: index '%s' holds %llu entries, its documents give %llu",
+                     c->name, ix->name, (unsigned long long)held, (unsigned long long)entries);
+    cairn_table_close(t);
+    st->documents = docs;
+    st->entries += entries;
+    return rc;
+}
+
+int cairn_doc_check(cairn_doc_check_stats *out, cairn_coll *c, const cairn_snapshot *snap)
+{
+    FAIL_IF(!c, CAIRN_EINVAL, "cairn_doc_check: no collection given");
+    dv_catalog cat;
+    TRY(dv_catalog_load(&cat, c, snap));
+    cairn_doc_check_stats st = { 0, 0 };
+    int rc = cat.n ? CAIRN_OK : cairn_count(&st.documents, c->docs, snap, NULL);
+    for (size_t i = 0; rc == CAIRN_OK && i < cat.n; i++) rc = check_index(&st, c, snap, &cat.idx[i]);
+    dv_catalog_dispose(&cat);
+    if (rc == CAIRN_OK && out) *out = st;
+    return rc;
+}
