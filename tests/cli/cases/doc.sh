@@ -59,6 +59,8 @@ run cairn doc count people
 run cairn doc index drop people name
 run cairn doc index drop people name
 run cairn doc list
+run cairn doc check people
+run cairn doc check people --at HEAD
 say a collection as plain files, and back
 cairn commit -m "four people" >/dev/null
 run cairn doc export people exported --at HEAD
