@@ -157,11 +157,16 @@ static int import_lines(cairn_doc_bulk *b, linereader *lr, const char *src, prog
         while (skip < len && (line[skip] == ' ' || line[skip] == '\t' || line[skip] == '\r')) skip++;
         if (skip == len) continue; /* blank lines are allowed */
         int rc = cairn_doc_bulk_add(b, line, len);
-        if (rc != CAIRN_OK) {
-            cli_lib_err(rc);
-            return cli_err(EXIT_FAIL, "%s: line %llu refused; nothing was imported", src,
-                           (unsigned long long)lr->lineno);
-        }
+        if (rc == CAIRN_OK) continue;
+        json_error_t e; /* malformed: say where in the file (parsed again on this path only) */
+        json_t *j = json_loadb(line, len, JSON_REJECT_DUPLICATES, &e);
+        json_decref(j);
+        if (!j)
+            return cli_err(EXIT_FAIL, "%s: line %llu, column %d: malformed JSON: %s; nothing was "
+                           "imported", src, (unsigned long long)lr->lineno, e.column, e.text);
+        cli_lib_err(rc);
+        return cli_err(EXIT_FAIL, "%s: line %llu refused; nothing was imported", src,
+                       (unsigned long long)lr->lineno);
     }
     if (got < 0)
         return cli_err(EXIT_FAIL, "%s: line %llu: %s", src, (unsigned long long)lr->lineno + 1,
