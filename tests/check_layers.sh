@@ -26,6 +26,11 @@ backends='store_local_[a-z_]*|store_mem_[a-z_]*|"CAIRN"|"local"|"mem"'
 allowed='
 src/cli/util.c:open          cli_read_file: an input file named on the command line ("-": stdin)
 src/cli/cmd_load.c:open      load: the file of records to load
+src/cli/cmd_doc.c:open       doc import: the file of documents to import
+src/cli/cmd_doc.c:opendir    doc import DIR: the directory of an export
+src/cli/cmd_doc.c:stat       doc import: whether the input is a directory
+src/cli/cmd_doc.c:mkdir      doc export: the directory the documents are written to
+src/cli/cmd_doc.c:fopen      doc export: the file of each document, the manifest
 src/cli/passphrase.c:open    --passphrase-file: the file holding a passphrase
 src/cli/cmd_prove.c:fopen    prove -o: the file the proof is written to
 '

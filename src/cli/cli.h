@@ -117,6 +117,12 @@ int cmd_status(const cli_args *a);
 int cmd_key(const cli_args *a);
 int cmd_prove(const cli_args *a);
 int cmd_verify_proof(const cli_args *a);
+
+/** `cairn doc ...` parses its own command line (its options are its own): runs it when argv's
+ *  command is doc and returns the exit code, else returns -1 (cmd_doc.c). */
+int cmd_doc_main(int argc, char **argv);
+/** What `cairn help doc` prints after the usage line. */
+extern const char CMD_DOC_HELP[];
 int cmd_oplog(const cli_args *a);
 int cmd_checkpoint(const cli_args *a);
 int cmd_gc(const cli_args *a);

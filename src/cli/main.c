@@ -296,6 +296,8 @@ static const cli_cmd COMMANDS[] = {
       "  --who W   entries by W (the recorded who, or a signing key's fingerprint)\n"
       "  --expect POS:HASH  the log must still hold the head an earlier verify printed\n"
       "  --json    one JSON object a line\n" },
+    { "doc", NULL, 0, 0, 0, "doc SUBCOMMAND [ARGS] (see 'cairn doc --help')",
+      "JSON document collections: CRUD, queries, indexes", CMD_DOC_HELP },
     { "help", cmd_help, 0, 1, 0, "help [COMMAND]", "show help for cairn or a command", "" },
 };
 
@@ -405,6 +407,8 @@ static int dispatch(const cli_args *a)
         cli_args h = { .cmd = "help", .npos = 1, .pos = { c->name } };
         return cmd_help(&h);
     }
+    if (!c->run) /* doc, reached only when options came before its name */
+        return usage_err(c, "give doc's options after 'doc' (only -C DIR may come before it)");
     int code = check_args(c, a);
     return code == EXIT_OK ? c->run(a) : code;
 }
@@ -412,6 +416,14 @@ static int dispatch(const cli_args *a)
 int main(int argc, char **argv)
 {
     cairn_set_log(cli_log, NULL);
+    int doc = cmd_doc_main(argc, argv); /* doc parses its own options */
+    if (doc >= 0) {
+        if (doc != EXIT_OK) {
+            fflush(stdout);
+            return doc;
+        }
+        return cli_flush_stdout();
+    }
     cli_args a;
     char msg[256];
     int code = cli_parse(&a, argc, argv, msg, sizeof msg) == 0

@@ -306,7 +306,8 @@ int cairn_table_open(cairn_table **out, cairn_db *db, const char *name, unsigned
 {
     FAIL_IF(!out || !db, CAIRN_EINVAL, "cairn_table_open: out and db are required");
     TRY(table_name_check(name));
-    FAIL_IF(flags & ~(CAIRN_TABLE_CREATE | CAIRN_TABLE_DEFER | CAIRN_TABLE_NAMEONLY), CAIRN_EINVAL,
+    FAIL_IF(flags & ~(CAIRN_TABLE_CREATE | CAIRN_TABLE_DEFER | CAIRN_TABLE_NAMEONLY |
+                      CAIRN_TABLE_INTERNAL), CAIRN_EINVAL,
             "unknown table flags 0x%x", flags);
     FAIL_IF((flags & CAIRN_TABLE_NAMEONLY) && (flags & CAIRN_TABLE_CREATE), CAIRN_EINVAL,
             "CAIRN_TABLE_NAMEONLY does not go with CAIRN_TABLE_CREATE");

@@ -1,0 +1,299 @@
+/*
+ * cairn/doc.h - collections of JSON documents over cairn's tables: CRUD, queries in MongoDB's
+ * shape, secondary and text indexes. Include after (or instead of) cairn.h.
+ *
+ * A collection COLL is the table "cairn_doc.COLL" (key: the document id's UTF-8 bytes; value:
+ * the document's canonical JSON, docs/FORMAT.md "Canonical JSON"). Each index NAME is the table
+ * "cairn_idx.COLL.NAME", and the index definitions are rows of the collection's catalog table
+ * "cairn_dcat.COLL", so indexes version with commits like the data. Every write puts the
+ * document, its index entries and (when it changes) the catalog in one atomic batch.
+ *
+ * Documents are JSON objects. cairn keeps four fields in each:
+ *   _id    a string: given, or generated (26 characters, sortable by creation time: 16 hex
+ *          digits of the creation time in nanoseconds, kept increasing within a collection
+ *          handle, then 10 random hex digits); 1..CAIRN_DOC_ID_LEN_MAX bytes of UTF-8 without
+ *          control characters, '/' or '\\'
+ *   _v     the version: 1 when created, +1 on every change
+ *   _ts    the UTC time of the last change, "YYYY-MM-DDTHH:MM:SS.uuuuuuZ"
+ *   _hash  hex SHA-256 of the document's canonical form without _hash
+ * Whatever the input says for _v, _ts and _hash is replaced. Other names beginning with '_' are
+ * the caller's.
+ *
+ * Values compare in one order across types (filters, sorts and index keys agree on it):
+ *   missing < null < false < true < numbers < strings < arrays < objects.
+ * Numbers compare by value (as doubles; two integers exactly; a real and an integer with the
+ * same double value, possible only beyond 2^53, order the real first). Strings compare by their
+ * UTF-8 bytes. Arrays compare element by element, a prefix first; objects member by member (in
+ * canonical order, name then value), a prefix first. $gt $gte $lt $lte only match values of the
+ * operand's type class (a number is never "greater" than a string).
+ *
+ * Concurrency: a collection handle may be used from several threads; its writes are serialised
+ * by the handle. Writers through two handles on the same collection (or other processes) must
+ * serialise themselves: the read that checks if_version, an existing id or a unique index and the
+ * batch that writes are not one atomic step across handles.
+ */
+#ifndef CAIRN_DOC_H
+#define CAIRN_DOC_H
+
+#include "cairn.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define CAIRN_DOC_ID_LEN_MAX 512u          /**< bytes of a document id */
+#define CAIRN_DOC_COLL_PREFIX "cairn_doc." /**< table of a collection: this + its name */
+#define CAIRN_DOC_INDEX_PREFIX "cairn_idx."/**< table of an index: this + COLL + "." + NAME */
+#define CAIRN_DOC_CATALOG_PREFIX "cairn_dcat." /**< a collection's index catalog: this + COLL */
+#define CAIRN_DOC_COLL_NAME_LEN_MAX 64u    /**< bytes of a collection name */
+#define CAIRN_DOC_INDEX_FIELDS_MAX 8u      /**< fields of one index */
+
+typedef struct cairn_coll cairn_coll;
+
+/** Flags for cairn_coll_open(). */
+typedef enum cairn_coll_flag {
+    CAIRN_COLL_CREATE = 0x1u /**< create the collection (empty) when it does not exist */
+} cairn_coll_flag;
+
+/** Opens a collection. Names are 1..CAIRN_DOC_COLL_NAME_LEN_MAX bytes of letters, digits, '_'
+ *  and '-'.
+ *  @param[out] out  caller closes with cairn_coll_close(), before cairn_close()
+ *  @param[in]  flags  0 or CAIRN_COLL_CREATE (needs a writable db)
+ *  @return CAIRN_OK; CAIRN_ENOTFOUND (no such collection, no CREATE); CAIRN_EINVAL (bad name);
+ *          CAIRN_EREADONLY; CAIRN_EIO; CAIRN_ECORRUPT; CAIRN_ENOMEM. */
+CAIRN_API int cairn_coll_open(cairn_coll **out, cairn_db *db, const char *name, unsigned flags);
+
+/** Releases a collection handle. Accepts NULL. */
+CAIRN_API void cairn_coll_close(cairn_coll *coll);
+
+/** @return the collection's name; borrowed, valid until the handle is closed. */
+CAIRN_API const char *cairn_coll_name(const cairn_coll *coll);
+
+/** The root hash of the collection's documents table as of snap (NULL = the current state):
+ *  one hash for every document's id and bytes (an export's manifest records it).
+ *  @return CAIRN_OK; CAIRN_ENOTFOUND (no collection in that state); CAIRN_EIO; CAIRN_ENOMEM. */
+CAIRN_API int cairn_coll_root(cairn_id *out, cairn_coll *coll, const cairn_snapshot *snap);
+
+/** Calls cb once per collection, in name order, as of snap (NULL = the current state).
+ *  @return CAIRN_OK, cb's non-zero value, or an error. */
+CAIRN_API int cairn_coll_list(cairn_db *db, const cairn_snapshot *snap, cairn_name_fn cb,
+                              void *payload);
+
+/* ---- writes ---- */
+
+#define CAIRN_DOC_ANY_VERSION (-1) /**< if_version: no check */
+
+/** Options of one write. Initialise with CAIRN_DOC_WRITE_OPTIONS_INIT. */
+typedef struct cairn_doc_write_options {
+    unsigned version;   /**< CAIRN_DOC_WRITE_OPTIONS_VERSION */
+    int64_t if_version; /**< the document's _v must be this (0: the document must not exist),
+                             else CAIRN_ECONFLICT and nothing written; CAIRN_DOC_ANY_VERSION */
+    size_t max_bytes;   /**< limits of the stored document (0: the defaults, 1 MiB canonical */
+    unsigned max_depth; /**<  bytes (CAIRN_VALUE_LEN_MAX, also the most max_bytes can be), */
+    size_t max_fields;  /**<  depth 64, 10000 members or elements in one object or array);
+                             a document over one is CAIRN_EINVAL naming the limit */
+} cairn_doc_write_options;
+
+#define CAIRN_DOC_WRITE_OPTIONS_VERSION 1
+#define CAIRN_DOC_WRITE_OPTIONS_INIT { CAIRN_DOC_WRITE_OPTIONS_VERSION, CAIRN_DOC_ANY_VERSION, 0, 0, 0 }
+
+/* The write calls below take the document as JSON text (json, len) and, when out_doc is not
+ * NULL, return the stored document (canonical JSON, NUL-terminated; caller frees with
+ * cairn_free()). opts may be NULL (the defaults). Each is one atomic batch.
+ * Common return codes: CAIRN_OK; CAIRN_EINVAL (malformed JSON with line and column, not an
+ * object, a limit passed, a bad _id); CAIRN_ECONFLICT (stale if_version; a unique index already
+ * holds the value, the message names the other document); CAIRN_EREADONLY; CAIRN_EIO;
+ * CAIRN_ENOSPC; CAIRN_ENOMEM. On any failure nothing is written. */
+
+/** Inserts a new document (an id is generated when it has no _id).
+ *  @return as above; CAIRN_EEXIST (the id exists). */
+CAIRN_API int cairn_doc_insert(char **out_doc, cairn_coll *coll, const char *json, size_t len,
+                               const cairn_doc_write_options *opts);
+
+/** Inserts, or replaces the document with the same _id. */
+CAIRN_API int cairn_doc_upsert(char **out_doc, cairn_coll *coll, const char *json, size_t len,
+                               const cairn_doc_write_options *opts);
+
+/** Replaces the document with the same _id (required).
+ *  @return as above; CAIRN_ENOTFOUND (no such document). */
+CAIRN_API int cairn_doc_replace(char **out_doc, cairn_coll *coll, const char *json, size_t len,
+                                const cairn_doc_write_options *opts);
+
+/** Applies a JSON Merge Patch (RFC 7386) to document id; the patch may not change _id.
+ *  @return as above; CAIRN_ENOTFOUND. */
+CAIRN_API int cairn_doc_patch(char **out_doc, cairn_coll *coll, const char *id,
+                              const char *patch, size_t len, const cairn_doc_write_options *opts);
+
+/** Deletes document id (and its index entries).
+ *  @return CAIRN_OK; CAIRN_ENOTFOUND; CAIRN_ECONFLICT (stale if_version); as above. */
+CAIRN_API int cairn_doc_delete(cairn_coll *coll, const char *id,
+                               const cairn_doc_write_options *opts);
+
+/** A bulk insert: documents added one at a time (each checked and its entries added to one
+ *  batch as it comes), written all-or-nothing by cairn_doc_bulk_commit(). */
+typedef struct cairn_doc_bulk cairn_doc_bulk;
+
+/** @param[out] out  caller frees with cairn_doc_bulk_free()
+ *  @return CAIRN_OK; CAIRN_EREADONLY; CAIRN_ENOMEM. */
+CAIRN_API int cairn_doc_bulk_new(cairn_doc_bulk **out, cairn_coll *coll,
+                                 const cairn_doc_write_options *opts);
+
+/** Adds one document (as cairn_doc_insert(); an id used earlier in the bulk is CAIRN_EEXIST).
+ *  After a failure the bulk only accepts cairn_doc_bulk_free().
+ *  @return as cairn_doc_insert(); CAIRN_ESTATE after an earlier failure. */
+CAIRN_API int cairn_doc_bulk_add(cairn_doc_bulk *bulk, const char *json, size_t len);
+
+/** Writes every document added, atomically. @return CAIRN_OK; CAIRN_ESTATE; as
+ *  cairn_batch_commit(). */
+CAIRN_API int cairn_doc_bulk_commit(cairn_doc_bulk *bulk);
+
+/** @return how many documents the bulk holds. */
+CAIRN_API size_t cairn_doc_bulk_count(const cairn_doc_bulk *bulk);
+
+/** Frees a bulk without writing what it holds. Accepts NULL. */
+CAIRN_API void cairn_doc_bulk_free(cairn_doc_bulk *bulk);
+
+/* ---- reads (snap NULL = the current state) ---- */
+
+/** Reads one document.
+ *  @param[out] out_doc  canonical JSON, NUL-terminated; caller frees with cairn_free()
+ *  @return CAIRN_OK; CAIRN_ENOTFOUND; CAIRN_EINVAL (bad id); CAIRN_ECORRUPT; CAIRN_EIO;
+ *          CAIRN_ENOMEM. */
+CAIRN_API int cairn_doc_get(char **out_doc, size_t *out_len, cairn_coll *coll,
+                            const cairn_snapshot *snap, const char *id);
+
+/** Receives one result. doc (canonical JSON, NUL-terminated) is borrowed, valid until the
+ *  callback returns; NULL from cairn_doc_get_many() for an id that does not exist. cursor (for
+ *  cairn_doc_find(): resumes after this document with cairn_doc_query.after) is borrowed too.
+ *  May call cairn for reads, not writes to the same collection.
+ *  @return 0 to go on; anything else stops and is returned. */
+typedef int (*cairn_doc_fn)(const char *id, const char *doc, size_t len, const char *cursor,
+                            void *payload);
+
+/** Reads several documents, calling cb once per id in the order given.
+ *  @return CAIRN_OK, cb's non-zero value, or as cairn_doc_get() (never CAIRN_ENOTFOUND). */
+CAIRN_API int cairn_doc_get_many(cairn_coll *coll, const cairn_snapshot *snap,
+                                 const char *const *ids, size_t n, cairn_doc_fn cb,
+                                 void *payload);
+
+/** A query. Initialise with CAIRN_DOC_QUERY_INIT.
+ *
+ *  Filter: a JSON object. {"path": VALUE} is equality; {"path": {"$op": operand, ...}} applies
+ *  every operator: $eq $ne $gt $gte $lt $lte (any value), $in $nin (an array), $exists (a
+ *  boolean), $prefix $contains (a string: a string value starting with / containing it), $not
+ *  (an operator object). At the top level and inside $and/$or (arrays of filters) and $not (a
+ *  filter): {"$and": [...]}, {"$or": [...]}, {"$not": {...}}, and {"$text": "words"} (every
+ *  word's lower-cased token is in the field of the collection's text index, which must exist).
+ *  A path is names joined by '.'; through an array, a name applies to each element that is an
+ *  object and a number picks an element. A condition holds when any value at the path satisfies
+ *  it ($ne, $nin: when none equals), and an array value is tested both as a whole and element
+ *  by element. An unknown operator or a wrong operand type is CAIRN_EINVAL naming the operator
+ *  and its path.
+ *
+ *  Order: the sort fields ("path" ascending, "path:desc" descending), then _id in the direction
+ *  of the last sort field (no sort: _id ascending). The sort value of a path is the value the
+ *  path names directly (a name never fans out across an array). */
+typedef struct cairn_doc_query {
+    unsigned version;          /**< CAIRN_DOC_QUERY_VERSION */
+    const char *filter;        /**< JSON text, or NULL (every document) */
+    const char *const *sort;   /**< nsort sort fields */
+    size_t nsort;
+    uint64_t limit;            /**< at most this many results (0: no limit) */
+    uint64_t offset;           /**< skip this many first */
+    const char *after;         /**< a cursor from an earlier result: start after it, or NULL */
+    const char *const *project;/**< nproject paths to return (with _id); 0: whole documents */
+    size_t nproject;
+    size_t max_sort_bytes;     /**< memory for a sort no index gives (0: 64 MiB); past it the
+                                    query fails with CAIRN_EINVAL saying so */
+    unsigned flags;            /**< CAIRN_DOC_QUERY_NO_INDEX: always scan the collection */
+} cairn_doc_query;
+
+#define CAIRN_DOC_QUERY_NO_INDEX 0x1u
+#define CAIRN_DOC_QUERY_VERSION 1
+#define CAIRN_DOC_QUERY_INIT { CAIRN_DOC_QUERY_VERSION, NULL, NULL, 0, 0, 0, NULL, NULL, 0, 0, 0 }
+
+/** What a query did (cairn_doc_find()'s out_plan). */
+typedef struct cairn_doc_plan {
+    char index[128];       /**< the index used, "" for a scan of the collection */
+    char how[64];          /**< "scan", "eq", "in", "range", "prefix", "text" or "sort" */
+    int sorted_by_index;   /**< the index gave the order (else sorted in memory, or none) */
+    int sorted_in_memory;
+    uint64_t keys_examined;/**< index entries read */
+    uint64_t docs_examined;/**< documents read and tested */
+    uint64_t returned;
+} cairn_doc_plan;
+
+/** Runs a query, calling cb for each result in order (results stream; only a sort that no index
+ *  gives collects the matches, within max_sort_bytes).
+ *  @param[out] out_plan  may be NULL; filled on success
+ *  @return CAIRN_OK; cb's non-zero value; CAIRN_EINVAL (bad filter, sort, cursor, projection,
+ *          or the sort over its memory bound); CAIRN_ECORRUPT; CAIRN_EIO; CAIRN_ENOMEM. */
+CAIRN_API int cairn_doc_find(cairn_doc_plan *out_plan, cairn_coll *coll,
+                             const cairn_snapshot *snap, const cairn_doc_query *query,
+                             cairn_doc_fn cb, void *payload);
+
+/** Counts the documents a filter (JSON text, NULL: all) matches.
+ *  @return as cairn_doc_find(). */
+CAIRN_API int cairn_doc_count(uint64_t *out, cairn_coll *coll, const cairn_snapshot *snap,
+                              const char *filter);
+
+/** Checks a filter's syntax without a collection ($text is accepted without its index).
+ *  @return CAIRN_OK; CAIRN_EINVAL naming the problem and its path; CAIRN_ENOMEM. */
+CAIRN_API int cairn_doc_filter_check(const char *filter, size_t len);
+
+/* ---- indexes ---- */
+
+typedef enum cairn_index_flag {
+    CAIRN_INDEX_UNIQUE = 0x1u, /**< no two documents with the same values (missing fields are
+                                    not values: any number of documents may lack them) */
+    CAIRN_INDEX_TEXT = 0x2u    /**< a text index on one string field: lower-cased tokens */
+} cairn_index_flag;
+
+/** Creates an index on fields (paths) and fills it from the existing documents, in one atomic
+ *  batch. Its name is the fields joined by ',' (a text index: "text:" + the field).
+ *  @return CAIRN_OK; CAIRN_EEXIST (an index of that name); CAIRN_ECONFLICT (UNIQUE and two
+ *          documents share values: the message names both); CAIRN_EINVAL (bad field, more than
+ *          CAIRN_DOC_INDEX_FIELDS_MAX, TEXT with several fields or with UNIQUE, a second text
+ *          index); CAIRN_EREADONLY; CAIRN_EIO; CAIRN_ENOMEM. */
+CAIRN_API int cairn_doc_index_create(cairn_coll *coll, const char *const *fields, size_t n,
+                                     unsigned flags);
+
+/** Drops index name (its catalog row, then its table).
+ *  @return CAIRN_OK; CAIRN_ENOTFOUND; CAIRN_EREADONLY; CAIRN_EIO; CAIRN_ENOMEM. */
+CAIRN_API int cairn_doc_index_drop(cairn_coll *coll, const char *name);
+
+/** One index, for cairn_doc_index_list(); strings borrowed, valid during the callback. */
+typedef struct cairn_index_info {
+    const char *name;
+    const char *const *fields;
+    size_t nfields;
+    unsigned flags;            /**< cairn_index_flag values */
+    int multikey;              /**< some document had an array on an indexed path */
+} cairn_index_info;
+
+/** Calls cb for each index of the collection as of snap, in name order.
+ *  @return CAIRN_OK, cb's non-zero value, or an error. */
+CAIRN_API int cairn_doc_index_list(cairn_coll *coll, const cairn_snapshot *snap,
+                                   int (*cb)(const cairn_index_info *info, void *payload),
+                                   void *payload);
+
+/** What cairn_doc_check() found. */
+typedef struct cairn_doc_check_stats {
+    uint64_t documents;      /**< documents read */
+    uint64_t entries;        /**< index entries the documents give (all indexes) */
+} cairn_doc_check_stats;
+
+/** Checks, as of snap, that every index of the collection holds exactly the entries its
+ *  documents give (each one present and naming its document, none besides), and that every
+ *  document is a JSON object whose _id is its key. Reads every document and index entry.
+ *  @param[out] out  may be NULL; filled when the check ran to the end
+ *  @return CAIRN_OK; CAIRN_ECORRUPT naming the index and the first document (or the number of
+ *          entries no document gives) that disagree; CAIRN_ENOTFOUND; CAIRN_EIO; CAIRN_ENOMEM. */
+CAIRN_API int cairn_doc_check(cairn_doc_check_stats *out, cairn_coll *coll,
+                              const cairn_snapshot *snap);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* CAIRN_DOC_H */

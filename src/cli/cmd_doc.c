@@ -1,0 +1,828 @@
+/*
+ * cmd_doc.c - `cairn doc SUBCOMMAND`: JSON document collections (include/cairn/doc.h).
+ *
+ * doc has options of its own (--sort repeats; --offset, --after, --project, --explain,
+ * --if-version, --unique, --text, --upsert), so main() hands it the raw command line
+ * (cmd_doc_main) and this file parses it: -C DIR and --at REV as everywhere, then each
+ * subcommand's options, checked against its entry below. Output: one JSON document a line;
+ * messages on stderr.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cairn/doc.h"
+#include "cli.h"
+#include "linereader.h"
+#include "progress.h"
+
+#define DOC_MAX_POS 64
+#define DOC_MAX_SORT 8
+#define DOC_MAX_PROJECT 64
+#define DOC_INPUT_MAX ((size_t)16 << 20) /* one document or patch read from stdin or a file */
+#define DOC_MAX_LINE ((size_t)16 << 20)  /* one line of an import */
+
+enum doc_opt {
+    D_AT = 1u << 0, D_IFV = 1u << 1, D_SORT = 1u << 2, D_LIMIT = 1u << 3, D_OFFSET = 1u << 4,
+    D_AFTER = 1u << 5, D_PROJECT = 1u << 6, D_EXPLAIN = 1u << 7, D_UNIQUE = 1u << 8,
+    D_TEXT = 1u << 9,
+};
+
+typedef struct doc_args {
+    cli_args base;           /* -C and --at, for cli_open() and cli_snapshot_at() */
+    const char *pos[DOC_MAX_POS];
+    int npos;
+    unsigned given;          /* enum doc_opt bits */
+    const char *if_version, *limit, *offset, *after, *project;
+    const char *sort[DOC_MAX_SORT];
+    size_t nsort;
+    bool help;
+} doc_args;
+
+typedef struct doc_cmd {
+    const char *name;
+    int (*run)(const doc_args *d);
+    int min_pos, max_pos;    /* after the subcommand name */
+    unsigned opts;
+    const char *synopsis;
+} doc_cmd;
+
+/* ---- shared steps ---- */
+
+static int open_coll(cairn_db **db, cairn_coll **c, const doc_args *d, bool write, bool create)
+{
+    *c = NULL;
+    int code = cli_open(db, &d->base, write);
+    if (code != EXIT_OK) return code;
+    int rc = cairn_coll_open(c, *db, d->pos[0], create ? CAIRN_COLL_CREATE : 0);
+    if (rc != CAIRN_OK) return cli_close(*db, cli_lib_err(rc));
+    return EXIT_OK;
+}
+
+static int done(cairn_db *db, cairn_coll *c, int code)
+{
+    cairn_coll_close(c);
+    return cli_close(db, code);
+}
+
+static int print_line(const char *s, size_t n)
+{
+    int code = cli_write(s, n);
+    return code == EXIT_OK ? cli_write("\n", 1) : code;
+}
+
+static int write_opts(cairn_doc_write_options *o, const doc_args *d)
+{
+    cairn_doc_write_options def = CAIRN_DOC_WRITE_OPTIONS_INIT;
+    *o = def;
+    if (!d->if_version) return EXIT_OK;
+    uint64_t v;
+    int code = cli_parse_count(&v, d->if_version, "--if-version");
+    if (code != EXIT_OK) return code;
+    o->if_version = (int64_t)v;
+    return EXIT_OK;
+}
+
+/* The JSON argument: itself, or standard input for "-". */
+static int json_arg(char **out, size_t *len, const char *arg, const char *what)
+{
+    if (strcmp(arg, "-") == 0) return cli_read_file(out, len, "-", DOC_INPUT_MAX, what);
+    *out = strdup(arg);
+    if (!*out) return cli_err(EXIT_FAIL, "out of memory");
+    *len = strlen(arg);
+    return EXIT_OK;
+}
+
+/* ---- writes ---- */
+
+typedef int (*write_fn)(char **, cairn_coll *, const char *, size_t,
+                        const cairn_doc_write_options *);
+
+/* insert, upsert, replace (fn) and patch (fn NULL: COLL ID PATCH): print the stored document. */
+static int write_cmd(const doc_args *d, write_fn fn, bool create)
+{
+    cairn_doc_write_options o;
+    int code = write_opts(&o, d);
+    char *json = NULL;
+    size_t len = 0;
+    if (code == EXIT_OK) code = json_arg(&json, &len, d->pos[fn ? 1 : 2], fn ? "document" : "patch");
+    if (code != EXIT_OK) return code;
+    cairn_db *db;
+    cairn_coll *c;
+    code = open_coll(&db, &c, d, true, create);
+    if (code == EXIT_OK) {
+        char *doc = NULL;
+        int rc = fn ? fn(&doc, c, json, len, &o) : cairn_doc_patch(&doc, c, d->pos[1], json, len, &o);
+        code = rc == CAIRN_OK ? print_line(doc, strlen(doc)) : cli_lib_err(rc);
+        cairn_free(doc);
+        code = done(db, c, code);
+    }
+    free(json);
+    return code;
+}
+
+static int doc_insert(const doc_args *d) { return write_cmd(d, cairn_doc_insert, true); }
+static int doc_upsert(const doc_args *d) { return write_cmd(d, cairn_doc_upsert, true); }
+static int doc_replace(const doc_args *d) { return write_cmd(d, cairn_doc_replace, false); }
+static int doc_patch(const doc_args *d) { return write_cmd(d, NULL, false); }
+
+static int doc_delete(const doc_args *d)
+{
+    cairn_doc_write_options o;
+    int code = write_opts(&o, d);
+    if (code != EXIT_OK) return code;
+    cairn_db *db;
+    cairn_coll *c;
+    code = open_coll(&db, &c, d, true, false);
+    if (code != EXIT_OK) return code;
+    int rc = cairn_doc_delete(c, d->pos[1], &o);
+    return done(db, c, rc == CAIRN_OK ? EXIT_OK : cli_lib_err(rc));
+}
+
+/* Reads FILE.jsonl (or stdin): one document a line, all in one atomic bulk insert. */
+static int import_lines(cairn_doc_bulk *b, linereader *lr, const char *src, progress *pg)
+{
+    char *line;
+    size_t len;
+    int got;
+    while ((got = lr_next(lr, &line, &len)) == 1) {
+        progress_read(pg, lr->consumed, lr->lineno);
+        size_t skip = 0;
+        while (skip < len && (line[skip] == ' ' || line[skip] == '\t' || line[skip] == '\r')) skip++;
+        if (skip == len) continue; /* blank lines are allowed */
+        int rc = cairn_doc_bulk_add(b, line, len);
+        if (rc == CAIRN_OK) continue;
+        json_error_t e; /* malformed: say where in the file (parsed again on this path only) */
+        json_t *j = json_loadb(line, len, JSON_REJECT_DUPLICATES, &e);
+        json_decref(j);
+        if (!j)
+            return cli_err(EXIT_FAIL, "%s: line %llu, column %d: malformed JSON: %s; nothing was "
+                           "imported", src, (unsigned long long)lr->lineno, e.column, e.text);
+        cli_lib_err(rc);
+        return cli_err(EXIT_FAIL, "%s: line %llu refused; nothing was imported", src,
+                       (unsigned long long)lr->lineno);
+    }
+    if (got < 0)
+        return cli_err(EXIT_FAIL, "%s: line %llu: %s", src, (unsigned long long)lr->lineno + 1,
+                       errno == EFBIG ? "line too long" : strerror(errno));
+    return EXIT_OK;
+}
+
+static int open_read(cairn_db **db, cairn_coll **c, cairn_snapshot **snap, const doc_args *d)
+{
+    *snap = NULL;
+    int code = open_coll(db, c, d, false, false);
+    if (code != EXIT_OK) return code;
+    code = cli_snapshot_at(snap, *db, &d->base);
+    if (code != EXIT_OK) return done(*db, *c, code);
+    return EXIT_OK;
+}
+
+static int read_done(cairn_db *db, cairn_coll *c, cairn_snapshot *snap, int code)
+{
+    cairn_snapshot_close(snap);
+    return done(db, c, code);
+}
+
+/* ---- a collection as a directory of plain files: ID.json per document, manifest.json ---- */
+
+#define MANIFEST "manifest.json"
+#define EXPORT_FORMAT "cairn-doc-export 1"
+
+static int name_cmp(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The ID.json files of dir, sorted (caller frees each and the array). */
+static int list_json_files(char ***out, size_t *n, const char *dir)
+{
+    *out = NULL;
+    *n = 0;
+    DIR *dh = opendir(dir);
+    if (!dh) return cli_err(EXIT_FAIL, "cannot open directory %s: %s", dir, strerror(errno));
+    size_t cap = 0;
+    int code = EXIT_OK;
+    struct dirent *e;
+    while (code == EXIT_OK && (e = readdir(dh))) {
+        size_t len = strlen(e->d_name);
+        if (len <= 5 || strcmp(e->d_name + len - 5, ".json") != 0 || strcmp(e->d_name, MANIFEST) == 0)
+            continue;
+        if (*n == cap) {
+            cap = cap ? cap * 2 : 64;
+            char **grown = realloc(*out, cap * sizeof *grown);
+            if (!grown) code = cli_err(EXIT_FAIL, "out of memory");
+            else *out = grown;
+        }
+        if (code == EXIT_OK && !((*out)[*n] = strdup(e->d_name))) code = cli_err(EXIT_FAIL, "out of memory");
+        if (code == EXIT_OK) (*n)++;
+    }
+    closedir(dh);
+    if (code == EXIT_OK && *n > 1) qsort(*out, *n, sizeof **out, name_cmp);
+    return code;
+}
+
+/* Inserts every ID.json file of dir in one bulk. */
+static int import_dir(cairn_doc_bulk *b, const char *dir)
+{
+    char **names;
+    size_t n;
+    int code = list_json_files(&names, &n, dir);
+    for (size_t i = 0; code == EXIT_OK && i < n; i++) {
+        char *path = malloc(strlen(dir) + strlen(names[i]) + 2), *text = NULL;
+        size_t len = 0;
+        if (!path) code = cli_err(EXIT_FAIL, "out of memory");
+        if (code == EXIT_OK) {
+            sprintf(path, "%s/%s", dir, names[i]);
+            code = cli_read_file(&text, &len, path, DOC_INPUT_MAX, "document");
+        }
+        if (code == EXIT_OK) {
+            int rc = cairn_doc_bulk_add(b, text, len);
+            if (rc != CAIRN_OK) {
+                cli_lib_err(rc);
+                code = cli_err(EXIT_FAIL, "%s refused; nothing was imported", path);
+            }
+        }
+        free(text);
+        free(path);
+    }
+    for (size_t i = 0; i < n; i++) free(names[i]);
+    free(names);
+    return code;
+}
+
+typedef struct export_ctx {
+    const char *dir;
+    uint64_t n;
+    int code;
+} export_ctx;
+
+static int write_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "wx");
+    if (!f) return cli_err(EXIT_FAIL, "cannot create %s: %s", path, strerror(errno));
+    bool ok = fputs(text, f) >= 0 && fputc('\n', f) != EOF;
+    ok = fclose(f) == 0 && ok;
+    return ok ? EXIT_OK : cli_err(EXIT_FAIL, "cannot write %s: %s", path, strerror(errno));
+}
+
+/* One document as DIR/ID.json, pretty-printed (importing it canonicalises it again). */
+static int export_one(const char *id, const char *doc, size_t len, const char *cursor, void *p)
+{
+    export_ctx *x = p;
+    json_error_t e;
+    json_t *j = json_loadb(doc, len, 0, &e);
+    char *pretty = j ? json_dumps(j, JSON_INDENT(2) | JSON_SORT_KEYS) : NULL;
+    char *path = malloc(strlen(x->dir) + strlen(id) + 8);
+    if (!pretty || !path) x->code = cli_err(EXIT_FAIL, "document %s: cannot print it", id);
+    if (x->code == EXIT_OK) {
+        sprintf(path, "%s/%s.json", x->dir, id);
+        x->code = write_file(path, pretty);
+    }
+    free(path);
+    free(pretty);
+    json_decref(j);
+    x->n++;
+    return x->code == EXIT_OK ? 0 : 1;
+}
+
+static int write_manifest(const char *dir, const char *coll, const cairn_id *root,
+                          const cairn_snapshot *snap, uint64_t n)
+{
+    char hex[CAIRN_ID_HEX_SIZE], commit[CAIRN_ID_HEX_SIZE];
+    cairn_id_to_hex(hex, root);
+    cairn_id cid;
+    if (snap) {
+        cairn_snapshot_commit(&cid, snap);
+        cairn_id_to_hex(commit, &cid);
+    }
+    json_t *m = json_pack("{s:s, s:s, s:s, s:o, s:I}", "format", EXPORT_FORMAT, "collection", coll,
+                          "root", hex, "commit", snap ? json_string(commit) : json_null(),
+                          "documents", (json_int_t)n);
+    char *text = m ? json_dumps(m, JSON_INDENT(2) | JSON_SORT_KEYS) : NULL;
+    char *path = malloc(strlen(dir) + sizeof MANIFEST + 2);
+    int code = text && path ? EXIT_OK : cli_err(EXIT_FAIL, "out of memory");
+    if (code == EXIT_OK) {
+        sprintf(path, "%s/%s", dir, MANIFEST);
+        code = write_file(path, text);
+    }
+    free(path);
+    free(text);
+    json_decref(m);
+    return code;
+}
+
+static int doc_export(const doc_args *d)
+{
+    const char *dir = d->pos[1];
+    cairn_db *db;
+    cairn_coll *c;
+    cairn_snapshot *snap;
+    int code = open_read(&db, &c, &snap, d);
+    if (code != EXIT_OK) return code;
+    cairn_id root;
+    int rc = cairn_coll_root(&root, c, snap);
+    if (rc != CAIRN_OK) code = cli_lib_err(rc);
+    if (code == EXIT_OK && mkdir(dir, 0777) != 0)
+        code = cli_err(EXIT_FAIL, "cannot create directory %s: %s (export into a new directory)",
+                       dir, strerror(errno));
+    export_ctx x = { dir, 0, EXIT_OK };
+    if (code == EXIT_OK) {
+        cairn_doc_query q = CAIRN_DOC_QUERY_INIT;
+        rc = cairn_doc_find(NULL, c, snap, &q, export_one, &x);
+        code = rc < 0 ? cli_lib_err(rc) : x.code;
+    }
+    if (code == EXIT_OK) code = write_manifest(dir, d->pos[0], &root, snap, x.n);
+    if (code == EXIT_OK) fprintf(stderr, "exported %llu documents of %s to %s\n",
+                                 (unsigned long long)x.n, d->pos[0], dir);
+    return read_done(db, c, snap, code);
+}
+
+static int doc_import_dir(const doc_args *d)
+{
+    cairn_db *db;
+    cairn_coll *c;
+    int code = open_coll(&db, &c, d, true, true);
+    if (code != EXIT_OK) return code;
+    cairn_doc_bulk *b = NULL;
+    int rc = cairn_doc_bulk_new(&b, c, NULL);
+    code = rc == CAIRN_OK ? import_dir(b, d->pos[1]) : cli_lib_err(rc);
+    if (code == EXIT_OK && (rc = cairn_doc_bulk_commit(b)) != CAIRN_OK) code = cli_lib_err(rc);
+    size_t n = cairn_doc_bulk_count(b);
+    cairn_doc_bulk_free(b);
+    code = done(db, c, code);
+    if (code == EXIT_OK) fprintf(stderr, "imported %zu documents into %s\n", n, d->pos[0]);
+    return code;
+}
+
+static int doc_import(const doc_args *d)
+{
+    struct stat ds;
+    if (strcmp(d->pos[1], "-") != 0 && stat(d->pos[1], &ds) == 0 && S_ISDIR(ds.st_mode))
+        return doc_import_dir(d);
+    bool use_stdin = strcmp(d->pos[1], "-") == 0;
+    const char *src = use_stdin ? "standard input" : d->pos[1];
+    int fd = use_stdin ? STDIN_FILENO : open(d->pos[1], O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return cli_err(EXIT_FAIL, "cannot open %s: %s", d->pos[1], strerror(errno));
+    struct stat sb;
+    uint64_t total = fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode) ? (uint64_t)sb.st_size : 0;
+    linereader lr;
+    if (lr_init(&lr, fd, DOC_MAX_LINE) != 0) {
+        if (!use_stdin) close(fd);
+        return cli_err(EXIT_FAIL, "out of memory");
+    }
+    cairn_db *db;
+    cairn_coll *c;
+    int code = open_coll(&db, &c, d, true, true);
+    if (code == EXIT_OK) {
+        cairn_doc_bulk *b = NULL;
+        int rc = cairn_doc_bulk_new(&b, c, NULL);
+        code = rc == CAIRN_OK ? EXIT_OK : cli_lib_err(rc);
+        progress pg;
+        progress_start(&pg, d->pos[0], total);
+        if (code == EXIT_OK) code = import_lines(b, &lr, src, &pg);
+        if (code == EXIT_OK) {
+            progress_commit(&pg, cairn_doc_bulk_count(b));
+            rc = cairn_doc_bulk_commit(b);
+            if (rc != CAIRN_OK) code = cli_lib_err(rc);
+        }
+        progress_end(&pg);
+        size_t n = cairn_doc_bulk_count(b);
+        cairn_doc_bulk_free(b);
+        code = done(db, c, code);
+        if (code == EXIT_OK) fprintf(stderr, "imported %zu documents into %s\n", n, d->pos[0]);
+    }
+    lr_dispose(&lr);
+    if (!use_stdin) close(fd);
+    return code;
+}
+
+/* ---- reads ---- */
+
+typedef struct get_ctx {
+    int code;
+} get_ctx;
+
+static int print_got(const char *id, const char *doc, size_t len, const char *cursor, void *p)
+{
+    get_ctx *g = p;
+    if (!doc) {
+        cli_err(EXIT_NOTFOUND, "no document %s", id);
+        if (g->code == EXIT_OK) g->code = EXIT_NOTFOUND;
+        return 0;
+    }
+    int code = print_line(doc, len);
+    if (code != EXIT_OK) g->code = code;
+    return code == EXIT_OK ? 0 : 1;
+}
+
+static int doc_get(const doc_args *d)
+{
+    cairn_db *db;
+    cairn_coll *c;
+    cairn_snapshot *snap;
+    int code = open_read(&db, &c, &snap, d);
+    if (code != EXIT_OK) return code;
+    get_ctx g = { EXIT_OK };
+    int rc = cairn_doc_get_many(c, snap, d->pos + 1, (size_t)d->npos - 1, print_got, &g);
+    if (rc < 0) code = cli_lib_err(rc);
+    else code = g.code;
+    return read_done(db, c, snap, code);
+}
+
+typedef struct find_ctx {
+    uint64_t n;
+    char *cursor;            /* of the last result */
+    bool quiet;              /* --explain: count, print nothing */
+    int code;
+} find_ctx;
+
+static int print_found(const char *id, const char *doc, size_t len, const char *cursor, void *p)
+{
+    find_ctx *f = p;
+    f->n++;
+    if (f->quiet) return 0;
+    free(f->cursor);
+    f->cursor = strdup(cursor);
+    f->code = print_line(doc, len);
+    return f->code == EXIT_OK ? 0 : 1;
+}
+
+static int split_project(const char **out, size_t *n, char *list)
+{
+    *n = 0;
+    for (char *s = strtok(list, ","); s; s = strtok(NULL, ",")) {
+        if (*n == DOC_MAX_PROJECT)
+            return cli_err(EXIT_USAGE, "--project: at most %d fields", DOC_MAX_PROJECT);
+        out[(*n)++] = s;
+    }
+    return EXIT_OK;
+}
+
+static int print_plan(const cairn_doc_plan *p)
+{
+    printf("{\"plan\":\"%s\",\"index\":\"%s\",\"sort\":\"%s\",\"keys_examined\":%llu,"
+           "\"docs_examined\":%llu,\"returned\":%llu}\n",
+           p->how, p->index, p->sorted_by_index ? "index" : p->sorted_in_memory ? "memory" : "none",
+           (unsigned long long)p->keys_examined, (unsigned long long)p->docs_examined,
+           (unsigned long long)p->returned);
+    return EXIT_OK;
+}
+
+static int doc_find(const doc_args *d)
+{
+    cairn_doc_query q = CAIRN_DOC_QUERY_INIT;
+    q.filter = d->npos > 1 ? d->pos[1] : NULL;
+    q.sort = d->sort;
+    q.nsort = d->nsort;
+    q.after = d->after;
+    uint64_t limit = 0, offset = 0;
+    int code = d->limit ? cli_parse_count(&limit, d->limit, "--limit") : EXIT_OK;
+    if (code == EXIT_OK && d->offset) code = cli_parse_count(&offset, d->offset, "--offset");
+    q.limit = limit;
+    q.offset = offset;
+    const char *proj[DOC_MAX_PROJECT];
+    char *plist = d->project ? strdup(d->project) : NULL;
+    if (code == EXIT_OK && plist) code = split_project(proj, &q.nproject, plist);
+    q.project = proj;
+    if (code != EXIT_OK) {
+        free(plist);
+        return code;
+    }
+    cairn_db *db;
+    cairn_coll *c;
+    cairn_snapshot *snap;
+    code = open_read(&db, &c, &snap, d);
+    if (code == EXIT_OK) {
+        find_ctx f = { 0, NULL, (d->given & D_EXPLAIN) != 0, EXIT_OK };
+        cairn_doc_plan plan;
+        int rc = cairn_doc_find(&plan, c, snap, &q, print_found, &f);
+        code = rc < 0 ? cli_lib_err(rc) : f.code;
+        if (code == EXIT_OK && f.quiet) code = print_plan(&plan);
+        if (code == EXIT_OK && !f.quiet && limit && f.n == limit && f.cursor)
+            fprintf(stderr, "cairn: more may follow: --after %s\n", f.cursor);
+        free(f.cursor);
+        code = read_done(db, c, snap, code);
+    }
+    free(plist);
+    return code;
+}
+
+static int doc_count(const doc_args *d)
+{
+    cairn_db *db;
+    cairn_coll *c;
+    cairn_snapshot *snap;
+    int code = open_read(&db, &c, &snap, d);
+    if (code != EXIT_OK) return code;
+    uint64_t n = 0;
+    int rc = cairn_doc_count(&n, c, snap, d->npos > 1 ? d->pos[1] : NULL);
+    if (rc < 0) code = cli_lib_err(rc);
+    else printf("%llu\n", (unsigned long long)n);
+    return read_done(db, c, snap, code);
+}
+
+static int print_name(const char *name, void *payload)
+{
+    printf("%s\n", name);
+    return 0;
+}
+
+static int doc_list(const doc_args *d)
+{
+    cairn_db *db;
+    int code = cli_open(&db, &d->base, false);
+    if (code != EXIT_OK) return code;
+    cairn_snapshot *snap = NULL;
+    code = cli_snapshot_at(&snap, db, &d->base);
+    if (code == EXIT_OK) {
+        int rc = cairn_coll_list(db, snap, print_name, NULL);
+        if (rc < 0) code = cli_lib_err(rc);
+    }
+    cairn_snapshot_close(snap);
+    return cli_close(db, code);
+}
+
+static int doc_check(const doc_args *d)
+{
+    cairn_db *db;
+    cairn_coll *c;
+    cairn_snapshot *snap;
+    int code = open_read(&db, &c, &snap, d);
+    if (code != EXIT_OK) return code;
+    cairn_doc_check_stats st;
+    int rc = cairn_doc_check(&st, c, snap);
+    if (rc < 0) code = cli_lib_err(rc);
+    else printf("ok: %llu documents, %llu index entries\n", (unsigned long long)st.documents,
+                (unsigned long long)st.entries);
+    return read_done(db, c, snap, code);
+}
+
+/* ---- indexes ---- */
+
+static int doc_index_create(const doc_args *d)
+{
+    const char *fields[CAIRN_DOC_INDEX_FIELDS_MAX + 1];
+    size_t n = 0;
+    char *list = strdup(d->pos[1]);
+    if (!list) return cli_err(EXIT_FAIL, "out of memory");
+    for (char *s = strtok(list, ","); s && n <= CAIRN_DOC_INDEX_FIELDS_MAX; s = strtok(NULL, ","))
+        fields[n++] = s;
+    unsigned flags = ((d->given & D_UNIQUE) ? CAIRN_INDEX_UNIQUE : 0) |
+                     ((d->given & D_TEXT) ? CAIRN_INDEX_TEXT : 0);
+    cairn_db *db;
+    cairn_coll *c;
+    int code = open_coll(&db, &c, d, true, true);
+    if (code == EXIT_OK) {
+        int rc = cairn_doc_index_create(c, fields, n, flags);
+        code = done(db, c, rc == CAIRN_OK ? EXIT_OK : cli_lib_err(rc));
+    }
+    free(list);
+    return code;
+}
+
+static int print_index(const cairn_index_info *info, void *payload)
+{
+    printf("{\"name\":\"%s\",\"fields\":[", info->name);
+    for (size_t i = 0; i < info->nfields; i++) printf("%s\"%s\"", i ? "," : "", info->fields[i]);
+    printf("],\"unique\":%s,\"text\":%s,\"multikey\":%s}\n",
+           (info->flags & CAIRN_INDEX_UNIQUE) ? "true" : "false",
+           (info->flags & CAIRN_INDEX_TEXT) ? "true" : "false", info->multikey ? "true" : "false");
+    return 0;
+}
+
+static int doc_index_list(const doc_args *d)
+{
+    cairn_db *db;
+    cairn_coll *c;
+    cairn_snapshot *snap;
+    int code = open_read(&db, &c, &snap, d);
+    if (code != EXIT_OK) return code;
+    int rc = cairn_doc_index_list(c, snap, print_index, NULL);
+    return read_done(db, c, snap, rc < 0 ? cli_lib_err(rc) : EXIT_OK);
+}
+
+static int doc_index_drop(const doc_args *d)
+{
+    cairn_db *db;
+    cairn_coll *c;
+    int code = open_coll(&db, &c, d, true, false);
+    if (code != EXIT_OK) return code;
+    int rc = cairn_doc_index_drop(c, d->pos[1]);
+    return done(db, c, rc == CAIRN_OK ? EXIT_OK : cli_lib_err(rc));
+}
+
+/* ---- the subcommands and their options ---- */
+
+#define FIND_OPTS (D_AT | D_SORT | D_LIMIT | D_OFFSET | D_AFTER | D_PROJECT | D_EXPLAIN)
+
+static const doc_cmd DOC_CMDS[] = {
+    { "insert", doc_insert, 2, 2, D_IFV, "doc insert COLL JSON|- [--if-version V]" },
+    { "upsert", doc_upsert, 2, 2, D_IFV, "doc upsert COLL JSON|- [--if-version V]" },
+    { "replace", doc_replace, 2, 2, D_IFV, "doc replace COLL JSON|- [--if-version V]" },
+    { "patch", doc_patch, 3, 3, D_IFV, "doc patch COLL ID PATCH|- [--if-version V]" },
+    { "delete", doc_delete, 2, 2, D_IFV, "doc delete COLL ID [--if-version V]" },
+    { "get", doc_get, 2, DOC_MAX_POS - 2, D_AT, "doc get COLL ID [ID...] [--at REV]" },
+    { "find", doc_find, 1, 2, FIND_OPTS,
+      "doc find COLL [FILTER] [--sort F[:desc]]... [--limit N] [--offset N] [--after CURSOR]\n"
+      "                     [--project F,F...] [--explain] [--at REV]" },
+    { "count", doc_count, 1, 2, D_AT, "doc count COLL [FILTER] [--at REV]" },
+    { "import", doc_import, 2, 2, 0, "doc import COLL FILE.jsonl|DIR|-" },
+    { "export", doc_export, 2, 2, D_AT, "doc export COLL DIR [--at REV]" },
+    { "list", doc_list, 0, 0, D_AT, "doc list [--at REV]" },
+    { "check", doc_check, 1, 1, D_AT, "doc check COLL [--at REV]" },
+    { "index-create", doc_index_create, 2, 2, D_UNIQUE | D_TEXT,
+      "doc index create COLL FIELD[,FIELD...] [--unique] [--text]" },
+    { "index-list", doc_index_list, 1, 1, D_AT, "doc index list COLL [--at REV]" },
+    { "index-drop", doc_index_drop, 2, 2, 0, "doc index drop COLL NAME" },
+};
+
+#define NDOC_CMDS (sizeof DOC_CMDS / sizeof DOC_CMDS[0])
+
+const char CMD_DOC_HELP[] =
+    "Collections of JSON documents. A document is a JSON object; cairn keeps _id (given or\n"
+    "generated), _v (version), _ts (UTC time of the change) and _hash (SHA-256 of its canonical\n"
+    "form) in it. Writes print the stored document; reads print one document a line.\n\n"
+    "  doc insert COLL JSON|-          add a document (fails if its _id exists)\n"
+    "  doc upsert COLL JSON|-          add or replace\n"
+    "  doc replace COLL JSON|-         replace the document with the same _id\n"
+    "  doc patch COLL ID PATCH|-       apply a JSON Merge Patch (RFC 7386)\n"
+    "  doc delete COLL ID              delete a document\n"
+    "  doc get COLL ID [ID...]         print documents (a missing one: exit 1)\n"
+    "  doc find COLL [FILTER] ...      query: {\"age\":{\"$gte\":30},\"role\":{\"$in\":[\"a\",\"b\"]}}\n"
+    "  doc count COLL [FILTER]         count matches\n"
+    "  doc import COLL FILE.jsonl|-    insert one document a line, all or nothing\n"
+    "  doc import COLL DIR             insert DIR's ID.json files (an export), all or nothing\n"
+    "  doc export COLL DIR             write ID.json per document (pretty-printed) and\n"
+    "                                  manifest.json (the collection's root hash) into DIR\n"
+    "  doc list                        list the collections\n"
+    "  doc check COLL                  check that every index agrees with the documents\n"
+    "  doc index create COLL FIELD[,FIELD...] [--unique] [--text]\n"
+    "  doc index list COLL             one JSON line per index\n"
+    "  doc index drop COLL NAME\n\n"
+    "Options:\n"
+    "  --if-version V      write only if the document's _v is V (0: it must not exist)\n"
+    "  --sort F[:desc]     sort by field F (repeat for several)\n"
+    "  --limit N, --offset N, --after CURSOR   page through results (the cursor of the last\n"
+    "                      result is printed on stderr when --limit stops the output)\n"
+    "  --project F,F...    print only these fields (and _id)\n"
+    "  --explain           print the plan and the rows examined instead of the results\n"
+    "  --at REV            read the collection as of revision REV\n\n"
+    "Filter operators: $eq $ne $gt $gte $lt $lte $in $nin $exists $prefix $contains $not,\n"
+    "and $and $or $not $text at the top level. See README.md, \"Documents\".\n";
+
+static const struct {
+    const char *name;
+    unsigned bit;
+    bool value;
+} DOC_OPTS[] = {
+    { "--at", D_AT, true },           { "--if-version", D_IFV, true },
+    { "--sort", D_SORT, true },       { "--limit", D_LIMIT, true },
+    { "--offset", D_OFFSET, true },   { "--after", D_AFTER, true },
+    { "--project", D_PROJECT, true }, { "--explain", D_EXPLAIN, false },
+    { "--unique", D_UNIQUE, false },  { "--text", D_TEXT, false },
+};
+
+static int set_opt(doc_args *d, unsigned bit, const char *v)
+{
+    d->given |= bit;
+    switch (bit) {
+    case D_AT: d->base.opt[OPT_AT] = v; break;
+    case D_IFV: d->if_version = v; break;
+    case D_LIMIT: d->limit = v; break;
+    case D_OFFSET: d->offset = v; break;
+    case D_AFTER: d->after = v; break;
+    case D_PROJECT: d->project = v; break;
+    case D_SORT:
+        if (d->nsort == DOC_MAX_SORT)
+            return cli_err(EXIT_USAGE, "--sort: at most %d fields", DOC_MAX_SORT);
+        d->sort[d->nsort++] = v;
+        break;
+    default: break;
+    }
+    return EXIT_OK;
+}
+
+static int parse_long(doc_args *d, int argc, char **argv, int *i)
+{
+    const char *arg = argv[*i];
+    const char *eq = strchr(arg, '=');
+    size_t n = eq ? (size_t)(eq - arg) : strlen(arg);
+    if (n == 6 && strncmp(arg, "--help", 6) == 0) {
+        d->help = true;
+        return EXIT_OK;
+    }
+    for (size_t k = 0; k < sizeof DOC_OPTS / sizeof DOC_OPTS[0]; k++) {
+        if (strlen(DOC_OPTS[k].name) != n || strncmp(DOC_OPTS[k].name, arg, n) != 0) continue;
+        if (!DOC_OPTS[k].value) {
+            if (eq) return cli_err(EXIT_USAGE, "option %s takes no value", DOC_OPTS[k].name);
+            return set_opt(d, DOC_OPTS[k].bit, "");
+        }
+        if (eq) return set_opt(d, DOC_OPTS[k].bit, eq + 1);
+        if (*i + 1 >= argc) return cli_err(EXIT_USAGE, "option %s needs a value", DOC_OPTS[k].name);
+        return set_opt(d, DOC_OPTS[k].bit, argv[++*i]);
+    }
+    return cli_err(EXIT_USAGE, "unknown option '%.*s' for doc", (int)n, arg);
+}
+
+static int parse_doc_args(doc_args *d, int argc, char **argv)
+{
+    memset(d, 0, sizeof *d);
+    d->base.dir = ".";
+    d->base.cmd = "doc";
+    bool end = false, seen_doc = false;
+    for (int i = 1; i < argc; i++) {
+        const char *arg = argv[i];
+        int code = EXIT_OK;
+        if (end || arg[0] != '-' || strcmp(arg, "-") == 0) {
+            if (!seen_doc) {
+                seen_doc = true; /* the word "doc" itself */
+            } else if (d->npos == DOC_MAX_POS) {
+                code = cli_err(EXIT_USAGE, "too many arguments");
+            } else {
+                d->pos[d->npos++] = arg;
+            }
+        } else if (strcmp(arg, "--") == 0) {
+            end = true;
+        } else if (strncmp(arg, "-C", 2) == 0) {
+            d->base.dir_given = true;
+            if (arg[2]) d->base.dir = arg + 2;
+            else if (i + 1 < argc) d->base.dir = argv[++i];
+            else code = cli_err(EXIT_USAGE, "option -C needs a directory");
+        } else if (strcmp(arg, "-h") == 0) {
+            d->help = true;
+        } else if (arg[1] == '-') {
+            code = parse_long(d, argc, argv, &i);
+        } else {
+            code = cli_err(EXIT_USAGE, "unknown option '%s' for doc", arg);
+        }
+        if (code != EXIT_OK) return code;
+    }
+    return EXIT_OK;
+}
+
+/* "index create" is one subcommand: the words are joined as "index-create". */
+static const doc_cmd *find_sub(doc_args *d, char *name, size_t cap)
+{
+    if (d->npos == 0) return NULL;
+    int words = strcmp(d->pos[0], "index") == 0 && d->npos > 1 ? 2 : 1;
+    snprintf(name, cap, "%s%s%s", d->pos[0], words == 2 ? "-" : "", words == 2 ? d->pos[1] : "");
+    for (size_t i = 0; i < NDOC_CMDS; i++) {
+        if (strcmp(DOC_CMDS[i].name, name) != 0) continue;
+        memmove(d->pos, d->pos + words, (size_t)(d->npos - words) * sizeof d->pos[0]);
+        d->npos -= words;
+        return &DOC_CMDS[i];
+    }
+    return NULL;
+}
+
+static void doc_usage(FILE *f)
+{
+    fputs("usage:\n", f);
+    for (size_t i = 0; i < NDOC_CMDS; i++) fprintf(f, "  cairn [-C DIR] %s\n", DOC_CMDS[i].synopsis);
+}
+
+int cmd_doc_main(int argc, char **argv)
+{
+    int at = 1;
+    while (at < argc && strncmp(argv[at], "-C", 2) == 0) at += argv[at][2] ? 1 : 2;
+    if (at >= argc || strcmp(argv[at], "doc") != 0) return -1;
+    doc_args d;
+    int code = parse_doc_args(&d, argc, argv);
+    if (code != EXIT_OK) return code;
+    char name[64];
+    const doc_cmd *c = find_sub(&d, name, sizeof name);
+    if (d.help || d.npos < 0 || (!c && d.npos == 0)) {
+        printf("cairn doc: JSON document collections\n\n");
+        doc_usage(stdout);
+        printf("\n%s", CMD_DOC_HELP);
+        return d.help ? EXIT_OK : EXIT_USAGE;
+    }
+    if (!c) {
+        cli_err(EXIT_USAGE, "'%s' is not a doc subcommand", name);
+        doc_usage(stderr);
+        return EXIT_USAGE;
+    }
+    for (size_t i = 0; i < sizeof DOC_OPTS / sizeof DOC_OPTS[0]; i++) {
+        if (!(d.given & DOC_OPTS[i].bit) || (c->opts & DOC_OPTS[i].bit)) continue;
+        cli_err(EXIT_USAGE, "doc %s takes no option %s", c->name, DOC_OPTS[i].name);
+        fprintf(stderr, "usage: cairn [-C DIR] %s\n", c->synopsis);
+        return EXIT_USAGE;
+    }
+    if (d.npos < c->min_pos || d.npos > c->max_pos) {
+        if (c->min_pos == c->max_pos)
+            cli_err(EXIT_USAGE, "doc %s takes %d arguments, not %d", c->name, c->min_pos, d.npos);
+        else
+            cli_err(EXIT_USAGE, "doc %s takes %d to %d arguments, not %d", c->name, c->min_pos,
+                    c->max_pos, d.npos);
+        fprintf(stderr, "usage: cairn [-C DIR] %s\n", c->synopsis);
+        return EXIT_USAGE;
+    }
+    return c->run(&d);
+}

@@ -1,0 +1,1238 @@
+/*
+ * coll.c - collections: the handle, the index catalog, index keys, and every write (insert,
+ * upsert, replace, patch, delete, bulk insert, index create and drop).
+ *
+ * A write reads the current document and the catalog, builds the new document (metadata, then
+ * its canonical form and hash), works out which index entries go and come, checks if_version,
+ * an existing id and unique indexes, and puts all of it in one cairn_batch: the document, its
+ * index entries and the catalog row (when an index becomes multikey) land together or not at
+ * all. The handle's mutex makes the read and the batch one step for this handle's writers.
+ */
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "base/hash.h"
+#include "db/tuple.h"
+#include "doc/doc_int.h"
+
+#define KEYS_PER_DOC_MAX 1000  /* entries one document may have in one index */
+#define ID_RANDOM_BYTES 5      /* random part of a generated id (10 hex digits) */
+
+/* ---- names ---- */
+
+static int coll_name_check(const char *name)
+{
+    FAIL_IF(!name || !*name, CAIRN_EINVAL, "collection name: empty");
+    size_t n = strlen(name);
+    FAIL_IF(n > CAIRN_DOC_COLL_NAME_LEN_MAX, CAIRN_EINVAL,
+            "collection name '%.40s...': longer than %u bytes", name, CAIRN_DOC_COLL_NAME_LEN_MAX);
+    for (size_t i = 0; i < n; i++) {
+        char ch = name[i];
+        bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+                  ch == '_' || ch == '-';
+        FAIL_IF(!ok, CAIRN_EINVAL,
+                "collection name '%s': byte %zu is not a letter, digit, '_' or '-'", name, i);
+    }
+    return CAIRN_OK;
+}
+
+static char *table_of(const char *prefix, const char *coll, const char *index)
+{
+    return index ? cairn_sprintf("%s%s.%s", prefix, coll, index)
+                 : cairn_sprintf("%s%s", prefix, coll);
+}
+
+/* Ids: 1..CAIRN_DOC_ID_LEN_MAX bytes of UTF-8, no control characters, '/' or '\'. */
+int dv_id_check(const char *id, size_t n)
+{
+    FAIL_IF(n == 0, CAIRN_EINVAL, "document id: empty");
+    FAIL_IF(n > CAIRN_DOC_ID_LEN_MAX, CAIRN_EINVAL, "document id '%.40s...': longer than %u bytes",
+            id, CAIRN_DOC_ID_LEN_MAX);
+    size_t bad = tuple_utf8_check((const uint8_t *)id, n);
+    FAIL_IF(bad < n, CAIRN_EINVAL, "document id: invalid UTF-8 at byte %zu", bad);
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)id[i];
+        FAIL_IF(ch < 0x20 || ch == 0x7f || ch == '/' || ch == '\\', CAIRN_EINVAL,
+                "document id '%.60s': byte %zu (0x%02x) is forbidden (control characters, '/' "
+                "and '\\' are)", ch < 0x20 ? "(not shown)" : id, i, ch);
+    }
+    return CAIRN_OK;
+}
+
+/* ---- the handle ---- */
+
+int cairn_coll_open(cairn_coll **out, cairn_db *db, const char *name, unsigned flags)
+{
+    FAIL_IF(!out || !db, CAIRN_EINVAL, "cairn_coll_open: out and db are required");
+    *out = NULL;
+    TRY(coll_name_check(name));
+    FAIL_IF(flags & ~CAIRN_COLL_CREATE, CAIRN_EINVAL, "unknown collection flags 0x%x", flags);
+    cairn_coll *c = cairn_calloc(1, sizeof *c);
+    char *tname = table_of(CAIRN_DOC_COLL_PREFIX, name, NULL);
+    if (!c || !tname || !(c->name = cairn_strdup(name))) {
+        if (c) free(c->name);
+        free(c);
+        free(tname);
+        return ERR(CAIRN_ENOMEM, "out of memory opening collection %s", name);
+    }
+    unsigned tflags = CAIRN_TABLE_INTERNAL | ((flags & CAIRN_COLL_CREATE) ? CAIRN_TABLE_CREATE : 0);
+    int rc = cairn_table_open(&c->docs, db, tname, tflags);
+    free(tname);
+    if (rc < 0) {
+        free(c->name);
+        free(c);
+        return rc == CAIRN_ENOTFOUND
+                   ? ERR(rc, "no collection '%s' (create it with a first insert)", name)
+                   : cairn_error_prefix(rc, "opening collection '%s'", name);
+    }
+    c->db = db;
+    pthread_mutex_init(&c->lock, NULL);
+    *out = c;
+    return CAIRN_OK;
+}
+
+void cairn_coll_close(cairn_coll *c)
+{
+    if (!c) return;
+    cairn_table_close(c->docs);
+    pthread_mutex_destroy(&c->lock);
+    free(c->name);
+    free(c);
+}
+
+const char *cairn_coll_name(const cairn_coll *c)
+{
+    return c->name;
+}
+
+int cairn_coll_root(cairn_id *out, cairn_coll *c, const cairn_snapshot *snap)
+{
+    FAIL_IF(!out || !c, CAIRN_EINVAL, "cairn_coll_root: out and coll are required");
+    return cairn_table_root(out, c->docs, snap);
+}
+
+typedef struct list_ctx {
+    cairn_name_fn cb;
+    void *payload;
+} list_ctx;
+
+static int list_one(const char *name, void *payload)
+{
+    list_ctx *l = payload;
+    size_t n = strlen(CAIRN_DOC_COLL_PREFIX);
+    if (strncmp(name, CAIRN_DOC_COLL_PREFIX, n) != 0) return 0;
+    return l->cb(name + n, l->payload);
+}
+
+int cairn_coll_list(cairn_db *db, const cairn_snapshot *snap, cairn_name_fn cb, void *payload)
+{
+    FAIL_IF(!db || !cb, CAIRN_EINVAL, "cairn_coll_list: db and cb are required");
+    list_ctx l = { cb, payload };
+    return cairn_table_list(db, snap, list_one, &l);
+}
+
+/* ---- the catalog ---- */
+
+static void index_dispose(dv_index *ix)
+{
+    free(ix->name);
+    for (size_t i = 0; i < ix->nfields; i++) dv_path_dispose(&ix->fields[i]);
+    memset(ix, 0, sizeof *ix);
+}
+
+void dv_catalog_dispose(dv_catalog *c)
+{
+    for (size_t i = 0; i < c->n; i++) index_dispose(&c->idx[i]);
+    free(c->idx);
+    memset(c, 0, sizeof *c);
+}
+
+const dv_index *dv_catalog_text(const dv_catalog *c)
+{
+    for (size_t i = 0; i < c->n; i++)
+        if (c->idx[i].flags & CAIRN_INDEX_TEXT) return &c->idx[i];
+    return NULL;
+}
+
+static int catalog_table(cairn_table **out, cairn_coll *c, unsigned flags)
+{
+    char *name = table_of(CAIRN_DOC_CATALOG_PREFIX, c->name, NULL);
+    FAIL_IF(!name, CAIRN_ENOMEM, "out of memory");
+    int rc = cairn_table_open(out, c->db, name, flags | CAIRN_TABLE_INTERNAL);
+    free(name);
+    return rc;
+}
+
+/* Decodes one catalog row: {"fields":[...],"flags":N,"multikey":B}. */
+static int index_decode(dv_index *ix, const char *name, size_t nlen, const void *val, size_t vlen,
+                        const char *coll)
+{
+    memset(ix, 0, sizeof *ix);
+    json_t *j = NULL;
+    int rc = canon_parse(&j, val, vlen, "index catalog row");
+    json_t *fields = j ? json_object_get(j, "fields") : NULL;
+    if (rc == CAIRN_OK && (!json_is_array(fields) || json_array_size(fields) == 0 ||
+                           json_array_size(fields) > CAIRN_DOC_INDEX_FIELDS_MAX ||
+                           !json_is_integer(json_object_get(j, "flags"))))
+        rc = CORRUPT("collection %s: the catalog row of index '%.*s' is not a valid definition",
+                     coll, (int)nlen, name);
+    if (rc == CAIRN_OK && !(ix->name = cairn_strndup(name, nlen)))
+        rc = ERR(CAIRN_ENOMEM, "out of memory");
+    for (size_t i = 0; rc == CAIRN_OK && i < json_array_size(fields); i++) {
+        const char *f = json_string_value(json_array_get(fields, i));
+        rc = f ? dv_path_parse(&ix->fields[i], f, "index field")
+               : CORRUPT("collection %s: index '%s' has a field that is not a string", coll,
+                         ix->name);
+        if (rc == CAIRN_OK) ix->nfields++;
+    }
+    if (rc == CAIRN_OK) {
+        ix->flags = (unsigned)json_integer_value(json_object_get(j, "flags"));
+        ix->multikey = json_is_true(json_object_get(j, "multikey"));
+    }
+    json_decref(j);
+    if (rc < 0) index_dispose(ix);
+    return rc;
+}
+
+static int index_encode(cairn_buf *out, const dv_index *ix)
+{
+    json_t *j = json_object();
+    json_t *f = json_array();
+    int rc = j && f ? CAIRN_OK : ERR(CAIRN_ENOMEM, "out of memory");
+    for (size_t i = 0; rc == CAIRN_OK && i < ix->nfields; i++)
+        if (json_array_append_new(f, json_string(ix->fields[i].text)))
+            rc = ERR(CAIRN_ENOMEM, "out of memory");
+    if (rc == CAIRN_OK && (json_object_set(j, "fields", f) ||
+                           json_object_set_new(j, "flags", json_integer(ix->flags)) ||
+                           json_object_set_new(j, "multikey", json_boolean(ix->multikey))))
+        rc = ERR(CAIRN_ENOMEM, "out of memory");
+    out->len = 0;
+    if (rc == CAIRN_OK) rc = canon_write(out, j, NULL, "index definition");
+    json_decref(f);
+    json_decref(j);
+    return rc;
+}
+
+int dv_catalog_load(dv_catalog *out, cairn_coll *c, const cairn_snapshot *snap)
+{
+    memset(out, 0, sizeof *out);
+    cairn_table *t;
+    int rc = catalog_table(&t, c, CAIRN_TABLE_NAMEONLY);
+    if (rc < 0) return rc;
+    cairn_cursor *cur;
+    rc = cairn_cursor_open(&cur, t, snap, NULL);
+    if (rc == CAIRN_ENOTFOUND) { /* no index was ever made (in this version) */
+        cairn_error_clear();
+        cairn_table_close(t);
+        return CAIRN_OK;
+    }
+    size_t cap = 0;
+    while (rc == CAIRN_OK && (rc = cairn_cursor_next(cur)) == CAIRN_OK) {
+        const void *k, *v;
+        size_t kl, vl;
+        cairn_cursor_get(&k, &kl, &v, &vl, cur);
+        rc = cairn_array_room(&out->idx, &cap, out->n, sizeof *out->idx, 4);
+        if (rc == CAIRN_OK) rc = index_decode(&out->idx[out->n], k, kl, v, vl, c->name);
+        if (rc == CAIRN_OK) out->n++;
+    }
+    if (rc == CAIRN_ENOTFOUND) {
+        cairn_error_clear();
+        rc = CAIRN_OK;
+    }
+    cairn_cursor_close(cur);
+    cairn_table_close(t);
+    if (rc < 0) dv_catalog_dispose(out);
+    return rc;
+}
+
+int dv_index_table(cairn_table **out, cairn_coll *c, const dv_index *ix)
+{
+    char *name = table_of(CAIRN_DOC_INDEX_PREFIX, c->name, ix->name);
+    FAIL_IF(!name, CAIRN_ENOMEM, "out of memory");
+    int rc = cairn_table_open(out, c->db, name, CAIRN_TABLE_NAMEONLY | CAIRN_TABLE_INTERNAL);
+    free(name);
+    return rc;
+}
+
+/* ---- index keys ---- */
+
+void dv_keys_dispose(dv_keys *k)
+{
+    for (size_t i = 0; i < k->n; i++) cairn_buf_dispose(&k->k[i].key);
+    free(k->k);
+    memset(k, 0, sizeof *k);
+}
+
+static int key_cmp(const void *a, const void *b)
+{
+    const dv_key *x = a, *y = b;
+    return bytes_cmp(x->key.data, x->key.len, y->key.data, y->key.len);
+}
+
+/* Sorts keys[from..) and drops duplicates. */
+static void keys_sort_unique(dv_keys *k, size_t from)
+{
+    if (k->n - from < 2) return;
+    qsort(k->k + from, k->n - from, sizeof *k->k, key_cmp);
+    size_t w = from;
+    for (size_t i = from; i < k->n; i++) {
+        if (w > from && key_cmp(&k->k[w - 1], &k->k[i]) == 0) {
+            cairn_buf_dispose(&k->k[i].key);
+            continue;
+        }
+        k->k[w++] = k->k[i];
+    }
+    k->n = w;
+}
+
+static int keys_add(dv_keys *k, const void *vals, size_t vlen, bool missing, const char *id,
+                    const dv_index *ix)
+{
+    TRY(cairn_array_room(&k->k, &k->cap, k->n, sizeof *k->k, 8));
+    dv_key *e = &k->k[k->n];
+    memset(e, 0, sizeof *e);
+    e->vlen = vlen;
+    e->missing = missing;
+    int rc = cairn_buf_set(&e->key, vals, vlen);
+    if (rc == CAIRN_OK) rc = tuple_append_string(&e->key, id, strlen(id));
+    if (rc == CAIRN_OK && e->key.len > CAIRN_KEY_LEN_MAX)
+        rc = ERR(CAIRN_EINVAL, "document %s: index '%s': the value is too large to index (%zu "
+                 "bytes of key, the limit is %u)", id, ix->name, e->key.len, CAIRN_KEY_LEN_MAX);
+    if (rc < 0) {
+        cairn_buf_dispose(&e->key);
+        return rc;
+    }
+    k->n++;
+    return CAIRN_OK;
+}
+
+typedef struct encs {
+    dv_keys set;             /* the encodings of one field's values (key.len == vlen) */
+} encs;
+
+static int add_enc(const json_t *v, void *payload)
+{
+    dv_keys *k = payload;
+    TRY(cairn_array_room(&k->k, &k->cap, k->n, sizeof *k->k, 4));
+    dv_key *e = &k->k[k->n];
+    memset(e, 0, sizeof *e);
+    int rc = dv_encode(&e->key, v);
+    if (rc < 0) {
+        cairn_buf_dispose(&e->key);
+        return rc;
+    }
+    e->vlen = e->key.len;
+    k->n++;
+    return CAIRN_OK;
+}
+
+typedef struct text_ctx {
+    dv_keys *out;
+    const char *id;
+    const dv_index *ix;
+    cairn_buf tmp;
+} text_ctx;
+
+static int add_token(const char *tok, size_t len, void *payload)
+{
+    text_ctx *t = payload;
+    t->tmp.len = 0;
+    TRY(tuple_append_bytes(&t->tmp, tok, len));
+    return keys_add(t->out, t->tmp.data, t->tmp.len, false, t->id, t->ix);
+}
+
+static int text_value(const json_t *v, void *payload)
+{
+    if (!json_is_string(v)) return CAIRN_OK;
+    return dv_tokens(json_string_value(v), json_string_length(v), add_token, payload);
+}
+
+/* The cartesian product of the fields' value sets, from field i on, after prefix. */
+static int product(dv_keys *out, dv_keys *sets, size_t i, const dv_index *ix, cairn_buf *prefix,
+                   bool missing, const char *id)
+{
+    if (i == ix->nfields) {
+        FAIL_IF(out->n >= KEYS_PER_DOC_MAX, CAIRN_EINVAL,
+                "document %s: index '%s' would need more than %d entries for it (arrays on "
+                "several indexed fields multiply)", id, ix->name, KEYS_PER_DOC_MAX);
+        return keys_add(out, prefix->data, prefix->len, missing, id, ix);
+    }
+    size_t at = prefix->len;
+    for (size_t k = 0; k < sets[i].n; k++) {
+        prefix->len = at;
+        TRY(cairn_buf_append(prefix, sets[i].k[k].key.data, sets[i].k[k].key.len));
+        bool m = missing || sets[i].k[k].missing;
+        TRY(product(out, sets, i + 1, ix, prefix, m, id));
+    }
+    prefix->len = at;
+    return CAIRN_OK;
+}
+
+int dv_index_keys(dv_keys *out, bool *multikey, const dv_index *ix, const json_t *doc,
+                  const char *id)
+{
+    size_t from = out->n;
+    if (ix->flags & CAIRN_INDEX_TEXT) {
+        text_ctx t = { out, id, ix, CAIRN_BUF_INIT };
+        int rc = dv_each(doc, &ix->fields[0], multikey, text_value, &t);
+        cairn_buf_dispose(&t.tmp);
+        TRY(rc);
+        keys_sort_unique(out, from);
+        return CAIRN_OK;
+    }
+    dv_keys sets[CAIRN_DOC_INDEX_FIELDS_MAX];
+    memset(sets, 0, sizeof sets);
+    cairn_buf prefix = CAIRN_BUF_INIT;
+    int rc = CAIRN_OK;
+    for (size_t i = 0; rc == CAIRN_OK && i < ix->nfields; i++) {
+        rc = dv_each(doc, &ix->fields[i], multikey, add_enc, &sets[i]);
+        if (rc == CAIRN_OK && sets[i].n == 0) {
+            rc = add_enc(NULL, &sets[i]);
+            if (rc == CAIRN_OK) sets[i].k[0].missing = true;
+        }
+        if (rc == CAIRN_OK) keys_sort_unique(&sets[i], 0);
+    }
+    if (rc == CAIRN_OK) rc = product(out, sets, 0, ix, &prefix, false, id);
+    for (size_t i = 0; i < ix->nfields; i++) dv_keys_dispose(&sets[i]);
+    cairn_buf_dispose(&prefix);
+    TRY(rc);
+    keys_sort_unique(out, from);
+    return CAIRN_OK;
+}
+
+/* ---- a set of byte strings (unique values within a bulk or an index build) ---- */
+
+typedef struct bset_entry {
+    uint8_t *bytes;          /* NULL: free slot */
+    size_t len;
+    char *id;                /* the document that holds the value */
+} bset_entry;
+
+typedef struct bset {
+    bset_entry *e;
+    size_t cap, n;
+} bset;
+
+static void bset_dispose(bset *s)
+{
+    for (size_t i = 0; i < s->cap; i++) {
+        free(s->e[i].bytes);
+        free(s->e[i].id);
+    }
+    free(s->e);
+    memset(s, 0, sizeof *s);
+}
+
+static bset_entry *bset_slot(bset *s, const void *b, size_t len)
+{
+    size_t i = hash_xxh3(b, len, 0) & (s->cap - 1);
+    while (s->e[i].bytes && (s->e[i].len != len || memcmp(s->e[i].bytes, b, len) != 0))
+        i = (i + 1) & (s->cap - 1);
+    return &s->e[i];
+}
+
+/* Adds (b, id); when b is there already, *other gets the id that holds it and nothing changes. */
+static int bset_add(bset *s, const void *b, size_t len, const char *id, const char **other)
+{
+    *other = NULL;
+    if ((s->n + 1) * 2 > s->cap) {
+        bset grown = { cairn_calloc(s->cap ? s->cap * 2 : 64, sizeof(bset_entry)),
+                       s->cap ? s->cap * 2 : 64, s->n };
+        FAIL_IF(!grown.e, CAIRN_ENOMEM, "out of memory checking unique values");
+        for (size_t i = 0; i < s->cap; i++)
+            if (s->e[i].bytes) *bset_slot(&grown, s->e[i].bytes, s->e[i].len) = s->e[i];
+        free(s->e);
+        *s = grown;
+    }
+    bset_entry *e = bset_slot(s, b, len);
+    if (e->bytes) {
+        *other = e->id;
+        return CAIRN_OK;
+    }
+    e->bytes = cairn_malloc(len ? len : 1);
+    e->id = cairn_strdup(id);
+    if (!e->bytes || !e->id) {
+        free(e->bytes);
+        free(e->id);
+        e->bytes = NULL;
+        e->id = NULL;
+        return ERR(CAIRN_ENOMEM, "out of memory checking unique values");
+    }
+    memcpy(e->bytes, b, len);
+    e->len = len;
+    s->n++;
+    return CAIRN_OK;
+}
+
+/* ---- building documents ---- */
+
+static void ts_format(char out[64], int64_t ns)
+{
+    time_t secs = (time_t)(ns / 1000000000);
+    struct tm tm;
+    gmtime_r(&secs, &tm);
+    snprintf(out, 64, "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ", (tm.tm_year + 1900) % 10000,
+             (tm.tm_mon + 1) % 100, tm.tm_mday % 100, tm.tm_hour % 100, tm.tm_min % 100,
+             tm.tm_sec % 100, (int)(ns % 1000000000 / 1000) % 1000000);
+}
+
+/* A new id: the time in ns (kept increasing within the handle) and random digits. */
+static int id_generate(char out[40], cairn_coll *c, int64_t now)
+{
+    if (now <= c->last_id_ns) now = c->last_id_ns + 1;
+    c->last_id_ns = now;
+    uint8_t rnd[ID_RANDOM_BYTES];
+    randombytes_buf(rnd, sizeof rnd);
+    char hex[2 * ID_RANDOM_BYTES + 1];
+    hex_encode(hex, rnd, sizeof rnd);
+    snprintf(out, 40, "%016llx%s", (unsigned long long)now, hex);
+    return CAIRN_OK;
+}
+
+/* The limits of a write: the options', else canonical JSON's defaults, and never more bytes
+ * than a table value holds. */
+static canon_limits limits_of(const cairn_doc_write_options *o)
+{
+    canon_limits l = CANON_LIMITS_DEFAULT;
+    l.max_bytes = MIN(l.max_bytes, (size_t)CAIRN_VALUE_LEN_MAX);
+    if (o && o->max_bytes) l.max_bytes = MIN(o->max_bytes, (size_t)CAIRN_VALUE_LEN_MAX);
+    if (o && o->max_depth) l.max_depth = o->max_depth;
+    if (o && o->max_fields) l.max_fields = o->max_fields;
+    return l;
+}
+
+/* Sets _v, _ts and _hash of doc and writes its canonical form into out. */
+static int finish_doc(cairn_buf *out, json_t *doc, int64_t version, int64_t now,
+                      const canon_limits *lim, const char *id)
+{
+    char ts[64];
+    ts_format(ts, now);
+    json_object_del(doc, "_hash");
+    FAIL_IF(json_object_set_new(doc, "_v", json_integer(version)) ||
+                json_object_set_new(doc, "_ts", json_string(ts)),
+            CAIRN_ENOMEM, "out of memory");
+    out->len = 0;
+    char *what = cairn_sprintf("document %s", id);
+    FAIL_IF(!what, CAIRN_ENOMEM, "out of memory");
+    int rc = canon_write(out, doc, lim, what);
+    if (rc == CAIRN_OK) {
+        cairn_id h;
+        char hex[CAIRN_ID_HEX_SIZE];
+        hash_sha256(&h, out->data, out->len);
+        cairn_id_to_hex(hex, &h);
+        if (json_object_set_new(doc, "_hash", json_string(hex)))
+            rc = ERR(CAIRN_ENOMEM, "out of memory");
+    }
+    out->len = 0;
+    if (rc == CAIRN_OK) rc = canon_write(out, doc, lim, what);
+    free(what);
+    return rc;
+}
+
+int dv_doc_parse(json_t **out, const void *val, size_t len, const char *coll, const char *id)
+{
+    json_error_t e;
+    json_t *j = json_loadb(val, len, JSON_DECODE_ANY, &e);
+    FAIL_IF(!j || !json_is_object(j), CAIRN_ECORRUPT,
+            "collection %s: the stored document %s is not a JSON object", coll, id);
+    *out = j;
+    return CAIRN_OK;
+}
+
+/* Parses JSON text that must be an object (what: for messages). */
+static int parse_object(json_t **out, const char *json, size_t len, const char *what)
+{
+    FAIL_IF(!json, CAIRN_EINVAL, "%s: no JSON given", what);
+    TRY(canon_parse(out, json, len, what));
+    if (!json_is_object(*out)) {
+        json_decref(*out);
+        *out = NULL;
+        return ERR(CAIRN_EINVAL, "%s: a document must be a JSON object", what);
+    }
+    return CAIRN_OK;
+}
+
+/* The _id of doc, checked; NULL when it has none. */
+static int doc_id(const char **out, const json_t *doc)
+{
+    const json_t *v = json_object_get(doc, "_id");
+    *out = NULL;
+    if (!v) return CAIRN_OK;
+    FAIL_IF(!json_is_string(v), CAIRN_EINVAL, "document _id: must be a string");
+    TRY(dv_id_check(json_string_value(v), json_string_length(v)));
+    FAIL_IF(strlen(json_string_value(v)) != json_string_length(v), CAIRN_EINVAL,
+            "document _id: holds a zero byte");
+    *out = json_string_value(v);
+    return CAIRN_OK;
+}
+
+/* RFC 7386: applies patch to target (both owned by the caller); returns the result (new ref). */
+static json_t *merge_patch(json_t *target, const json_t *patch)
+{
+    if (!json_is_object(patch)) return json_deep_copy(patch);
+    json_t *t = json_is_object(target) ? json_incref(target) : json_object();
+    if (!t) return NULL;
+    const char *k;
+    json_t *v;
+    json_object_foreach((json_t *)patch, k, v) {
+        if (json_is_null(v)) {
+            json_object_del(t, k);
+            continue;
+        }
+        json_t *merged = merge_patch(json_object_get(t, k), v);
+        if (!merged || json_object_set_new(t, k, merged)) {
+            json_decref(t);
+            return NULL;
+        }
+    }
+    return t;
+}
+
+/* ---- one write ---- */
+
+typedef enum wmode { W_INSERT, W_UPSERT, W_REPLACE, W_PATCH, W_DELETE } wmode;
+
+typedef struct wctx {
+    cairn_coll *c;
+    dv_catalog cat;
+    cairn_table **itabs;     /* per catalog index (opened for writing) */
+    cairn_table *cat_table;  /* the catalog, when a row changes */
+    cairn_batch *batch;
+    cairn_buf tmp;
+} wctx;
+
+static void wctx_dispose(wctx *w)
+{
+    for (size_t i = 0; w->itabs && i < w->cat.n; i++) cairn_table_close(w->itabs[i]);
+    free(w->itabs);
+    cairn_table_close(w->cat_table);
+    dv_catalog_dispose(&w->cat);
+    cairn_batch_free(w->batch);
+    cairn_buf_dispose(&w->tmp);
+}
+
+static int wctx_init(wctx *w, cairn_coll *c)
+{
+    memset(w, 0, sizeof *w);
+    w->c = c;
+    TRY(dv_catalog_load(&w->cat, c, NULL));
+    w->itabs = cairn_calloc(w->cat.n ? w->cat.n : 1, sizeof *w->itabs);
+    FAIL_IF(!w->itabs, CAIRN_ENOMEM, "out of memory");
+    for (size_t i = 0; i < w->cat.n; i++) {
+        char *name = table_of(CAIRN_DOC_INDEX_PREFIX, c->name, w->cat.idx[i].name);
+        FAIL_IF(!name, CAIRN_ENOMEM, "out of memory");
+        int rc = cairn_table_open(&w->itabs[i], c->db, name,
+                                  CAIRN_TABLE_CREATE | CAIRN_TABLE_DEFER | CAIRN_TABLE_INTERNAL);
+        free(name);
+        TRY(rc);
+    }
+    return cairn_batch_new(&w->batch, c->db);
+}
+
+/* Checks that no other document holds key's values in unique index ix (table t). */
+static int unique_check(cairn_table *t, const dv_index *ix, const dv_key *key, const char *id,
+                        const char *coll)
+{
+    cairn_range r = CAIRN_RANGE_INIT;
+    r.prefix = key->key.data;
+    r.prefix_len = key->vlen;
+    cairn_cursor *cur;
+    int rc = cairn_cursor_open(&cur, t, NULL, &r);
+    if (rc == CAIRN_ENOTFOUND) {
+        cairn_error_clear();
+        return CAIRN_OK;
+    }
+    TRY(rc);
+    while ((rc = cairn_cursor_next(cur)) == CAIRN_OK) {
+        const void *v;
+        size_t vl;
+        cairn_cursor_get(NULL, NULL, &v, &vl, cur);
+        if (vl == strlen(id) && memcmp(v, id, vl) == 0) continue;
+        rc = ERR(CAIRN_ECONFLICT, "collection %s: unique index '%s': document %.*s already has "
+                 "the value that document %s would have", coll, ix->name, (int)vl, (const char *)v,
+                 id);
+        break;
+    }
+    cairn_cursor_close(cur);
+    if (rc == CAIRN_ENOTFOUND) {
+        cairn_error_clear();
+        rc = CAIRN_OK;
+    }
+    return rc;
+}
+
+/* Puts a catalog row for ix (after its multikey flag changed, or on create). */
+static int catalog_put(wctx *w, const dv_index *ix)
+{
+    if (!w->cat_table)
+        TRY(catalog_table(&w->cat_table, w->c, CAIRN_TABLE_CREATE | CAIRN_TABLE_DEFER));
+    TRY(index_encode(&w->tmp, ix));
+    return cairn_batch_put(w->batch, w->cat_table, ix->name, strlen(ix->name), w->tmp.data,
+                           w->tmp.len);
+}
+
+/* Adds the index changes from old to new (either NULL) to the batch. seen (bulk) also checks
+ * unique values against the documents added before in the same batch. */
+static int index_changes(wctx *w, const json_t *old, const json_t *new, const char *id,
+                         bset *seen)
+{
+    for (size_t i = 0; i < w->cat.n; i++) {
+        dv_index *ix = &w->cat.idx[i];
+        dv_keys ok = { 0 }, nk = { 0 };
+        bool mk = false, unused = false;
+        int rc = old ? dv_index_keys(&ok, &unused, ix, old, id) : CAIRN_OK;
+        if (rc == CAIRN_OK && new) rc = dv_index_keys(&nk, &mk, ix, new, id);
+        size_t a = 0, b = 0;
+        while (rc == CAIRN_OK && (a < ok.n || b < nk.n)) {
+            int c = a == ok.n ? 1 : b == nk.n ? -1 : key_cmp(&ok.k[a], &nk.k[b]);
+            if (c < 0) {
+                rc = cairn_batch_delete(w->batch, w->itabs[i], ok.k[a].key.data, ok.k[a].key.len);
+                a++;
+                continue;
+            }
+            if (c == 0) {
+                a++;
+                b++;
+                continue;
+            }
+            dv_key *k = &nk.k[b++];
+            if ((ix->flags & CAIRN_INDEX_UNIQUE) && !k->missing) {
+                rc = unique_check(w->itabs[i], ix, k, id, w->c->name);
+                const char *other = NULL;
+                if (rc == CAIRN_OK && seen) rc = bset_add(seen, k->key.data, k->vlen, id, &other);
+                if (rc == CAIRN_OK && other && strcmp(other, id) != 0)
+                    rc = ERR(CAIRN_ECONFLICT, "collection %s: unique index '%s': document %s "
+                             "already has the value that document %s would have", w->c->name,
+                             ix->name, other, id);
+            }
+            if (rc == CAIRN_OK)
+                rc = cairn_batch_put(w->batch, w->itabs[i], k->key.data, k->key.len, id,
+                                     strlen(id));
+        }
+        dv_keys_dispose(&ok);
+        dv_keys_dispose(&nk);
+        TRY(rc);
+        if (mk && !ix->multikey) {
+            ix->multikey = true;
+            TRY(catalog_put(w, ix));
+        }
+    }
+    return CAIRN_OK;
+}
+
+static int read_current(json_t **out, cairn_coll *c, const char *id)
+{
+    *out = NULL;
+    void *val;
+    size_t len;
+    int rc = cairn_get(&val, &len, c->docs, NULL, id, strlen(id));
+    if (rc == CAIRN_ENOTFOUND) {
+        cairn_error_clear();
+        return CAIRN_OK;
+    }
+    TRY(rc);
+    rc = dv_doc_parse(out, val, len, c->name, id);
+    cairn_free(val);
+    return rc;
+}
+
+static int64_t version_of(const json_t *doc)
+{
+    const json_t *v = doc ? json_object_get(doc, "_v") : NULL;
+    return json_is_integer(v) ? (int64_t)json_integer_value(v) : 0;
+}
+
+/* The write itself, under the handle's lock. input: the document or patch (owned), or NULL. */
+static int write_locked(char **out_doc, cairn_coll *c, wmode mode, json_t *input, const char *id,
+                        const cairn_doc_write_options *o)
+{
+    wctx w;
+    json_t *old = NULL, *doc = NULL;
+    cairn_buf canon = CAIRN_BUF_INIT;
+    char gen[40];
+    int64_t now = clock_wall_ns();
+    int rc = wctx_init(&w, c);
+    if (rc == CAIRN_OK && !id) {
+        id_generate(gen, c, now);
+        id = gen;
+        if (json_object_set_new(input, "_id", json_string(id))) rc = ERR(CAIRN_ENOMEM, "out of memory");
+    }
+    if (rc == CAIRN_OK) rc = read_current(&old, c, id);
+    if (rc == CAIRN_OK && old && mode == W_INSERT)
+        rc = ERR(CAIRN_EEXIST, "collection %s: document %s exists (use upsert or replace)",
+                 c->name, id);
+    if (rc == CAIRN_OK && !old && (mode == W_REPLACE || mode == W_PATCH || mode == W_DELETE))
+        rc = ERR(CAIRN_ENOTFOUND, "collection %s: no document %s", c->name, id);
+    int64_t have = version_of(old);
+    if (rc == CAIRN_OK && o && o->if_version != CAIRN_DOC_ANY_VERSION && o->if_version != have)
+        rc = ERR(CAIRN_ECONFLICT, "collection %s: document %s is at version %lld, not %lld "
+                 "(changed since it was read): nothing written", c->name, id, (long long)have,
+                 (long long)o->if_version);
+    if (rc == CAIRN_OK && mode == W_PATCH) {
+        json_t *copy = json_deep_copy(old);
+        doc = copy ? merge_patch(copy, input) : NULL;
+        json_decref(copy);
+        if (!doc) rc = ERR(CAIRN_ENOMEM, "out of memory applying a patch");
+        const json_t *pid = doc ? json_object_get(doc, "_id") : NULL;
+        if (rc == CAIRN_OK && (!json_is_string(pid) || strcmp(json_string_value(pid), id) != 0))
+            rc = ERR(CAIRN_EINVAL, "collection %s: a patch may not change or remove _id of "
+                     "document %s", c->name, id);
+    } else if (rc == CAIRN_OK && mode != W_DELETE) {
+        doc = json_incref(input);
+    }
+    canon_limits lim = limits_of(o);
+    if (rc == CAIRN_OK && doc) rc = finish_doc(&canon, doc, have + 1, now, &lim, id);
+    if (rc == CAIRN_OK) rc = index_changes(&w, old, doc, id, NULL);
+    if (rc == CAIRN_OK)
+        rc = doc ? cairn_batch_put(w.batch, c->docs, id, strlen(id), canon.data, canon.len)
+                 : cairn_batch_delete(w.batch, c->docs, id, strlen(id));
+    if (rc == CAIRN_OK) rc = cairn_batch_commit(w.batch);
+    if (rc == CAIRN_OK && out_doc && doc) {
+        *out_doc = cairn_strndup((const char *)canon.data, canon.len);
+        if (!*out_doc) rc = ERR(CAIRN_ENOMEM, "out of memory");
+    }
+    json_decref(old);
+    json_decref(doc);
+    cairn_buf_dispose(&canon);
+    wctx_dispose(&w);
+    return rc;
+}
+
+static int write_doc(char **out_doc, cairn_coll *c, wmode mode, const char *json, size_t len,
+                     const char *id, const cairn_doc_write_options *o)
+{
+    if (out_doc) *out_doc = NULL;
+    FAIL_IF(!c, CAIRN_EINVAL, "no collection given");
+    FAIL_IF(o && o->version != CAIRN_DOC_WRITE_OPTIONS_VERSION, CAIRN_EINVAL,
+            "cairn_doc_write_options: version %u, expected %d", o->version,
+            CAIRN_DOC_WRITE_OPTIONS_VERSION);
+    json_t *input = NULL;
+    if (mode == W_PATCH) {
+        TRY(dv_id_check(id, strlen(id)));
+        TRY(canon_parse(&input, json, len, "patch"));
+    } else if (mode == W_DELETE) {
+        TRY(dv_id_check(id, strlen(id)));
+    } else {
+        TRY(parse_object(&input, json, len, "document"));
+        int rc = doc_id(&id, input);
+        if (rc == CAIRN_OK && !id && mode == W_REPLACE)
+            rc = ERR(CAIRN_EINVAL, "replace: the document has no _id");
+        if (rc < 0) {
+            json_decref(input);
+            return rc;
+        }
+    }
+    pthread_mutex_lock(&c->lock);
+    int rc = write_locked(out_doc, c, mode, input, id, o);
+    pthread_mutex_unlock(&c->lock);
+    json_decref(input);
+    return rc;
+}
+
+int cairn_doc_insert(char **out_doc, cairn_coll *c, const char *json, size_t len,
+                     const cairn_doc_write_options *o)
+{
+    return write_doc(out_doc, c, W_INSERT, json, len, NULL, o);
+}
+
+int cairn_doc_upsert(char **out_doc, cairn_coll *c, const char *json, size_t len,
+                     const cairn_doc_write_options *o)
+{
+    return write_doc(out_doc, c, W_UPSERT, json, len, NULL, o);
+}
+
+int cairn_doc_replace(char **out_doc, cairn_coll *c, const char *json, size_t len,
+                      const cairn_doc_write_options *o)
+{
+    return write_doc(out_doc, c, W_REPLACE, json, len, NULL, o);
+}
+
+int cairn_doc_patch(char **out_doc, cairn_coll *c, const char *id, const char *patch, size_t len,
+                    const cairn_doc_write_options *o)
+{
+    FAIL_IF(!id, CAIRN_EINVAL, "patch: no document id");
+    return write_doc(out_doc, c, W_PATCH, patch, len, id, o);
+}
+
+int cairn_doc_delete(cairn_coll *c, const char *id, const cairn_doc_write_options *o)
+{
+    FAIL_IF(!id, CAIRN_EINVAL, "delete: no document id");
+    return write_doc(NULL, c, W_DELETE, NULL, 0, id, o);
+}
+
+/* ---- bulk ---- */
+
+struct cairn_doc_bulk {
+    wctx w;
+    cairn_doc_write_options opts;
+    bset ids;                /* ids added */
+    bset uniq;               /* unique index values added (values part of the key) */
+    size_t count;
+    bool failed;
+};
+
+int cairn_doc_bulk_new(cairn_doc_bulk **out, cairn_coll *c, const cairn_doc_write_options *o)
+{
+    FAIL_IF(!out || !c, CAIRN_EINVAL, "cairn_doc_bulk_new: out and coll are required");
+    cairn_doc_bulk *b = cairn_calloc(1, sizeof *b);
+    FAIL_IF(!b, CAIRN_ENOMEM, "out of memory");
+    cairn_doc_write_options def = CAIRN_DOC_WRITE_OPTIONS_INIT;
+    b->opts = o ? *o : def;
+    pthread_mutex_lock(&c->lock);
+    int rc = wctx_init(&b->w, c);
+    pthread_mutex_unlock(&c->lock);
+    if (rc < 0) {
+        cairn_doc_bulk_free(b);
+        return rc;
+    }
+    *out = b;
+    return CAIRN_OK;
+}
+
+static int bulk_add(cairn_doc_bulk *b, json_t *doc)
+{
+    cairn_coll *c = b->w.c;
+    const char *id;
+    char gen[40];
+    int64_t now = clock_wall_ns();
+    TRY(doc_id(&id, doc));
+    if (!id) {
+        id_generate(gen, c, now);
+        id = gen;
+        FAIL_IF(json_object_set_new(doc, "_id", json_string(id)), CAIRN_ENOMEM, "out of memory");
+    }
+    const char *other;
+    TRY(bset_add(&b->ids, id, strlen(id), id, &other));
+    FAIL_IF(other, CAIRN_EEXIST, "collection %s: document %s is twice in the input", c->name, id);
+    json_t *old;
+    TRY(read_current(&old, c, id));
+    json_decref(old);
+    FAIL_IF(old, CAIRN_EEXIST, "collection %s: document %s exists (use upsert)", c->name, id);
+    cairn_buf canon = CAIRN_BUF_INIT;
+    canon_limits lim = limits_of(&b->opts);
+    int rc = finish_doc(&canon, doc, 1, now, &lim, id);
+    if (rc == CAIRN_OK) rc = index_changes(&b->w, NULL, doc, id, &b->uniq);
+    if (rc == CAIRN_OK)
+        rc = cairn_batch_put(b->w.batch, c->docs, id, strlen(id), canon.data, canon.len);
+    cairn_buf_dispose(&canon);
+    return rc;
+}
+
+int cairn_doc_bulk_add(cairn_doc_bulk *b, const char *json, size_t len)
+{
+    FAIL_IF(!b, CAIRN_EINVAL, "no bulk given");
+    FAIL_IF(b->failed, CAIRN_ESTATE, "the bulk insert failed earlier: free it and start again");
+    json_t *doc;
+    char what[64];
+    snprintf(what, sizeof what, "document %zu of the input", b->count + 1);
+    int rc = parse_object(&doc, json, len, what);
+    if (rc == CAIRN_OK) {
+        pthread_mutex_lock(&b->w.c->lock);
+        rc = bulk_add(b, doc);
+        pthread_mutex_unlock(&b->w.c->lock);
+        json_decref(doc);
+        if (rc < 0) cairn_error_prefix(rc, "document %zu of the input", b->count + 1);
+    }
+    if (rc < 0) {
+        b->failed = true;
+        return rc;
+    }
+    b->count++;
+    return CAIRN_OK;
+}
+
+int cairn_doc_bulk_commit(cairn_doc_bulk *b)
+{
+    FAIL_IF(!b, CAIRN_EINVAL, "no bulk given");
+    FAIL_IF(b->failed, CAIRN_ESTATE, "the bulk insert failed earlier: nothing was written");
+    pthread_mutex_lock(&b->w.c->lock);
+    int rc = cairn_batch_commit(b->w.batch);
+    pthread_mutex_unlock(&b->w.c->lock);
+    if (rc < 0) b->failed = true;
+    return rc;
+}
+
+size_t cairn_doc_bulk_count(const cairn_doc_bulk *b)
+{
+    return b ? b->count : 0;
+}
+
+void cairn_doc_bulk_free(cairn_doc_bulk *b)
+{
+    if (!b) return;
+    wctx_dispose(&b->w);
+    bset_dispose(&b->ids);
+    bset_dispose(&b->uniq);
+    free(b);
+}
+
+/* ---- index create, drop, list ---- */
+
+static int index_name(char *out, size_t cap, const char *const *fields, size_t n, unsigned flags)
+{
+    size_t len = 0;
+    if (flags & CAIRN_INDEX_TEXT) len = (size_t)snprintf(out, cap, "text:");
+    for (size_t i = 0; i < n; i++) {
+        size_t fl = strlen(fields[i]);
+        FAIL_IF(len + fl + 2 > cap, CAIRN_EINVAL, "index: the fields' names are too long");
+        if (i) out[len++] = ',';
+        memcpy(out + len, fields[i], fl + 1);
+        len += fl;
+    }
+    return CAIRN_OK;
+}
+
+static int index_def(dv_index *ix, const char *const *fields, size_t n, unsigned flags)
+{
+    char name[CAIRN_TABLE_NAME_LEN_MAX - sizeof CAIRN_DOC_INDEX_PREFIX - CAIRN_DOC_COLL_NAME_LEN_MAX - 2];
+    memset(ix, 0, sizeof *ix);
+    FAIL_IF(n == 0 || n > CAIRN_DOC_INDEX_FIELDS_MAX, CAIRN_EINVAL,
+            "index: 1 to %u fields, not %zu", CAIRN_DOC_INDEX_FIELDS_MAX, n);
+    FAIL_IF(flags & ~(unsigned)(CAIRN_INDEX_UNIQUE | CAIRN_INDEX_TEXT), CAIRN_EINVAL,
+            "index: unknown flags 0x%x", flags);
+    FAIL_IF((flags & CAIRN_INDEX_TEXT) && (n != 1 || (flags & CAIRN_INDEX_UNIQUE)), CAIRN_EINVAL,
+            "index: a text index has one field and is not unique");
+    for (size_t i = 0; i < n; i++) {
+        FAIL_IF(!fields[i], CAIRN_EINVAL, "index: field %zu missing", i);
+        for (const char *p = fields[i]; *p; p++)
+            FAIL_IF((unsigned char)*p < 0x20 || *p == ',' || *p == '/', CAIRN_EINVAL,
+                    "index field '%s': ',', '/' and control characters are not allowed",
+                    fields[i]);
+    }
+    TRY(index_name(name, sizeof name, fields, n, flags));
+    ix->name = cairn_strdup(name);
+    FAIL_IF(!ix->name, CAIRN_ENOMEM, "out of memory");
+    ix->flags = flags;
+    for (size_t i = 0; i < n; i++) {
+        int rc = dv_path_parse(&ix->fields[i], fields[i], "index field");
+        if (rc < 0) {
+            index_dispose(ix);
+            return rc;
+        }
+        ix->nfields++;
+    }
+    return CAIRN_OK;
+}
+
+/* Fills table t of new index ix from every document, into w's batch. */
+static int index_fill(wctx *w, dv_index *ix, cairn_table *t)
+{
+    cairn_cursor *cur;
+    TRY(cairn_cursor_open(&cur, w->c->docs, NULL, NULL));
+    bset seen = { 0 };
+    dv_keys keys = { 0 };
+    int rc;
+    while ((rc = cairn_cursor_next(cur)) == CAIRN_OK) {
+        const void *k, *v;
+        size_t kl, vl;
+        cairn_cursor_get(&k, &kl, &v, &vl, cur);
+        char *id = cairn_strndup(k, kl);
+        json_t *doc = NULL;
+        rc = id ? dv_doc_parse(&doc, v, vl, w->c->name, id) : ERR(CAIRN_ENOMEM, "out of memory");
+        if (rc == CAIRN_OK) rc = dv_index_keys(&keys, &ix->multikey, ix, doc, id);
+        for (size_t i = 0; rc == CAIRN_OK && i < keys.n; i++) {
+            const char *other = NULL;
+            if ((ix->flags & CAIRN_INDEX_UNIQUE) && !keys.k[i].missing)
+                rc = bset_add(&seen, keys.k[i].key.data, keys.k[i].vlen, id, &other);
+            if (rc == CAIRN_OK && other && strcmp(other, id) != 0)
+                rc = ERR(CAIRN_ECONFLICT, "collection %s: cannot create unique index '%s': "
+                         "documents %s and %s have the same value", w->c->name, ix->name, other,
+                         id);
+            if (rc == CAIRN_OK)
+                rc = cairn_batch_put(w->batch, t, keys.k[i].key.data, keys.k[i].key.len, id,
+                                     strlen(id));
+        }
+        dv_keys_dispose(&keys);
+        json_decref(doc);
+        free(id);
+        if (rc < 0) break;
+    }
+    if (rc == CAIRN_ENOTFOUND) {
+        cairn_error_clear();
+        rc = CAIRN_OK;
+    }
+    cairn_cursor_close(cur);
+    bset_dispose(&seen);
+    return rc;
+}
+
+static int create_locked(cairn_coll *c, dv_index *ix)
+{
+    wctx w;
+    int rc = wctx_init(&w, c);
+    for (size_t i = 0; rc == CAIRN_OK && i < w.cat.n; i++) {
+        if (strcmp(w.cat.idx[i].name, ix->name) == 0)
+            rc = ERR(CAIRN_EEXIST, "collection %s: index '%s' exists", c->name, ix->name);
+        else if ((ix->flags & CAIRN_INDEX_TEXT) && (w.cat.idx[i].flags & CAIRN_INDEX_TEXT))
+            rc = ERR(CAIRN_EINVAL, "collection %s: has a text index already ('%s'); drop it "
+                     "first", c->name, w.cat.idx[i].name);
+    }
+    char *name = rc == CAIRN_OK ? table_of(CAIRN_DOC_INDEX_PREFIX, c->name, ix->name) : NULL;
+    if (rc == CAIRN_OK && !name) rc = ERR(CAIRN_ENOMEM, "out of memory");
+    cairn_table *t = NULL;
+    if (rc == CAIRN_OK) { /* a table left by a drop that did not finish goes first */
+        int gone = cairn_table_drop(c->db, name);
+        if (gone == CAIRN_ENOTFOUND) cairn_error_clear();
+        else if (gone < 0) rc = gone;
+    }
+    if (rc == CAIRN_OK)
+        rc = cairn_table_open(&t, c->db, name,
+                              CAIRN_TABLE_CREATE | CAIRN_TABLE_DEFER | CAIRN_TABLE_INTERNAL);
+    if (rc == CAIRN_OK) rc = index_fill(&w, ix, t);
+    if (rc == CAIRN_OK) rc = catalog_put(&w, ix);
+    if (rc == CAIRN_OK) rc = cairn_batch_commit(w.batch);
+    cairn_table_close(t);
+    free(name);
+    wctx_dispose(&w);
+    return rc;
+}
+
+int cairn_doc_index_create(cairn_coll *c, const char *const *fields, size_t n, unsigned flags)
+{
+    FAIL_IF(!c || !fields, CAIRN_EINVAL, "cairn_doc_index_create: coll and fields are required");
+    dv_index ix;
+    TRY(index_def(&ix, fields, n, flags));
+    pthread_mutex_lock(&c->lock);
+    int rc = create_locked(c, &ix);
+    pthread_mutex_unlock(&c->lock);
+    index_dispose(&ix);
+    return rc;
+}
+
+static int drop_locked(cairn_coll *c, const char *name)
+{
+    dv_catalog cat;
+    TRY(dv_catalog_load(&cat, c, NULL));
+    bool found = false;
+    for (size_t i = 0; i < cat.n; i++) found |= strcmp(cat.idx[i].name, name) == 0;
+    dv_catalog_dispose(&cat);
+    FAIL_IF(!found, CAIRN_ENOTFOUND, "collection %s: no index '%s' (see cairn doc index list)",
+            c->name, name);
+    cairn_table *t;
+    TRY(catalog_table(&t, c, 0));
+    int rc = cairn_delete(t, name, strlen(name)); /* first: no query uses it from now on */
+    cairn_table_close(t);
+    TRY(rc);
+    char *tname = table_of(CAIRN_DOC_INDEX_PREFIX, c->name, name);
+    FAIL_IF(!tname, CAIRN_ENOMEM, "out of memory");
+    rc = cairn_table_drop(c->db, tname);
+    if (rc == CAIRN_ENOTFOUND) { /* never written (an index created on an empty collection) */
+        cairn_error_clear();
+        rc = CAIRN_OK;
+    }
+    free(tname);
+    return rc;
+}
+
+int cairn_doc_index_drop(cairn_coll *c, const char *name)
+{
+    FAIL_IF(!c || !name, CAIRN_EINVAL, "cairn_doc_index_drop: coll and name are required");
+    pthread_mutex_lock(&c->lock);
+    int rc = drop_locked(c, name);
+    pthread_mutex_unlock(&c->lock);
+    return rc;
+}
+
+int cairn_doc_index_list(cairn_coll *c, const cairn_snapshot *snap,
+                         int (*cb)(const cairn_index_info *info, void *payload), void *payload)
+{
+    FAIL_IF(!c || !cb, CAIRN_EINVAL, "cairn_doc_index_list: coll and cb are required");
+    dv_catalog cat;
+    TRY(dv_catalog_load(&cat, c, snap));
+    int rc = CAIRN_OK;
+    for (size_t i = 0; i < cat.n && rc == CAIRN_OK; i++) {
+        const char *f[CAIRN_DOC_INDEX_FIELDS_MAX];
+        for (size_t k = 0; k < cat.idx[i].nfields; k++) f[k] = cat.idx[i].fields[k].text;
+        cairn_index_info info = { cat.idx[i].name, f, cat.idx[i].nfields, cat.idx[i].flags,
+                                  cat.idx[i].multikey };
+        rc = cb(&info, payload);
+    }
+    dv_catalog_dispose(&cat);
+    return rc;
+}
+
+/* ---- checking that indexes agree with the documents ---- */
+
+/* Checks that every key of one document is in its index (naming the document). */
+static int check_doc_keys(cairn_coll *c, const cairn_snapshot *snap, const dv_index *ix,
+                          cairn_table *t, const json_t *doc, const char *id, uint64_t *entries)
+{
+    dv_keys keys = { 0 };
+    bool mk = false;
+    int rc = dv_index_keys(&keys, &mk, ix, doc, id);
+    if (rc == CAIRN_OK && mk && !ix->multikey)
+        rc = CORRUPT("collection %s: index '%s' is not marked multikey, but document %s has an "
+                     "array on its path", c->name, ix->name, id);
+    for (size_t i = 0; rc == CAIRN_OK && i < keys.n; i++) {
+        void *v = NULL;
+        size_t vl = 0;
+        rc = cairn_get(&v, &vl, t, snap, keys.k[i].key.data, keys.k[i].key.len);
+        if (rc == CAIRN_ENOTFOUND || (rc == CAIRN_OK && (vl != strlen(id) || memcmp(v, id, vl))))
+            rc = CORRUPT("collection %s: index '%s' lacks an entry of document %s (or it names "
+                         "another document)", c->name, ix->name, id);
+        cairn_free(v);
+        (*entries)++;
+    }
+    dv_keys_dispose(&keys);
+    return rc;
+}
+
+static int check_index(cairn_doc_check_stats *st, cairn_coll *c, const cairn_snapshot *snap,
+                       const dv_index *ix)
+{
+    cairn_table *t;
+    TRY(dv_index_table(&t, c, ix));
+    cairn_cursor *cur = NULL;
+    int rc = cairn_cursor_open(&cur, c->docs, snap, NULL);
+    uint64_t docs = 0, entries = 0;
+    while (rc == CAIRN_OK && (rc = cairn_cursor_next(cur)) == CAIRN_OK) {
+        const void *k, *v;
+        size_t kl, vl;
+        cairn_cursor_get(&k, &kl, &v, &vl, cur);
+        char *id = cairn_strndup(k, kl);
+        json_t *doc = NULL;
+        rc = id ? dv_doc_parse(&doc, v, vl, c->name, id) : ERR(CAIRN_ENOMEM, "out of memory");
+        const json_t *jid = doc ? json_object_get(doc, "_id") : NULL;
+        if (rc == CAIRN_OK && (!json_is_string(jid) || strcmp(json_string_value(jid), id) != 0))
+            rc = CORRUPT("collection %s: the document under key %s has another _id", c->name, id);
+        if (rc == CAIRN_OK) rc = check_doc_keys(c, snap, ix, t, doc, id, &entries);
+        json_decref(doc);
+        free(id);
+        docs++;
+    }
+    if (rc == CAIRN_ENOTFOUND) {
+        cairn_error_clear();
+        rc = CAIRN_OK;
+    }
+    cairn_cursor_close(cur);
+    uint64_t held = 0;
+    if (rc == CAIRN_OK) {
+        rc = cairn_count(&held, t, snap, NULL);
+        if (rc == CAIRN_ENOTFOUND) { /* never written: empty */
+            cairn_error_clear();
+            rc = CAIRN_OK;
+        }
+    }
+    if (rc == CAIRN_OK && held != entries)
+        rc = CORRUPT("collection %s: index '%s' holds %llu entries, its documents give %llu",
+                     c->name, ix->name, (unsigned long long)held, (unsigned long long)entries);
+    cairn_table_close(t);
+    st->documents = docs;
+    st->entries += entries;
+    return rc;
+}
+
+int cairn_doc_check(cairn_doc_check_stats *out, cairn_coll *c, const cairn_snapshot *snap)
+{
+    FAIL_IF(!c, CAIRN_EINVAL, "cairn_doc_check: no collection given");
+    dv_catalog cat;
+    TRY(dv_catalog_load(&cat, c, snap));
+    cairn_doc_check_stats st = { 0, 0 };
+    int rc = cat.n ? CAIRN_OK : cairn_count(&st.documents, c->docs, snap, NULL);
+    for (size_t i = 0; rc == CAIRN_OK && i < cat.n; i++) rc = check_index(&st, c, snap, &cat.idx[i]);
+    dv_catalog_dispose(&cat);
+    if (rc == CAIRN_OK && out) *out = st;
+    return rc;
+}

@@ -1,0 +1,172 @@
+/*
+ * doc_int.h - what the files of the document layer share: the value encoding that orders every
+ * JSON value (value.c), paths (value.c), filters (filter.c), index definitions and the
+ * collection handle (coll.c), and the query runner (find.c).
+ *
+ * One encoding decides every comparison: a value's sort encoding (docs/FORMAT.md, "Document
+ * values") is a sequence of tuple elements whose byte order is the documented order of values.
+ * Filters compare encodings, index keys are encodings, sorts compare encodings: so an index scan
+ * and a full scan can never disagree on what is "greater".
+ */
+#ifndef CAIRN_DOC_INT_H
+#define CAIRN_DOC_INT_H
+
+#include <jansson.h>
+#include <pthread.h>
+
+#include "base/base.h"
+#include "cairn/doc.h"
+#include "doc/canon.h"
+
+/* ---- values (value.c) ---- */
+
+/* Type ranks: the first element of every value's encoding. */
+enum dv_rank {
+    DV_MISSING = 0,
+    DV_NULL = 1,
+    DV_BOOL = 2,
+    DV_NUMBER = 3,
+    DV_STRING = 4,
+    DV_ARRAY = 5,
+    DV_OBJECT = 6,
+};
+
+/** The rank of a value (NULL: missing). */
+int dv_rank(const json_t *v);
+
+/** Appends the sort encoding of v (NULL: missing) to out. @return CAIRN_OK or CAIRN_ENOMEM. */
+int dv_encode(cairn_buf *out, const json_t *v);
+
+/** Appends the encoding of a bare rank: a lower bound of every value of that rank. */
+int dv_encode_rank(cairn_buf *out, int rank);
+
+/** A parsed path: names split at '.'. */
+#define DV_PATH_MAX_SEGS 32
+typedef struct dv_path {
+    char *text;                 /* the path as given (owned) */
+    char *buf;                  /* the segments, NUL-separated (owned) */
+    const char *seg[DV_PATH_MAX_SEGS];
+    size_t nseg;
+} dv_path;
+
+/** Parses a path: 1..DV_PATH_MAX_SEGS non-empty names joined by '.'; what names the caller in
+ *  messages. @return CAIRN_OK; CAIRN_EINVAL; CAIRN_ENOMEM. */
+int dv_path_parse(dv_path *out, const char *text, const char *what);
+void dv_path_dispose(dv_path *p);
+
+/** Calls cb for every value at path p in doc: through objects by name; through an array, a
+ *  number picks an element and any name applies to each element that is an object; a value
+ *  reached that is an array is given as a whole and then element by element. *through_array is
+ *  set when an array was met (the index is then multikey). @return CAIRN_OK or cb's status. */
+typedef int (*dv_value_fn)(const json_t *v, void *payload);
+int dv_each(const json_t *doc, const dv_path *p, bool *through_array, dv_value_fn cb,
+            void *payload);
+
+/** The value path p names directly (names through objects, numbers through arrays; no fan
+ *  out), or NULL. Used by sorts and projections. */
+const json_t *dv_direct(const json_t *doc, const dv_path *p);
+
+/** Splits s into text-index tokens (runs of letters: ASCII letters lower-cased, and every byte
+ *  of a multi-byte UTF-8 character; each cut at DV_TOKEN_MAX bytes), calling cb(token, len). */
+#define DV_TOKEN_MAX 64
+typedef int (*dv_token_fn)(const char *tok, size_t len, void *payload);
+int dv_tokens(const char *s, size_t n, dv_token_fn cb, void *payload);
+
+/* ---- filters (filter.c) ---- */
+
+typedef struct dv_filter dv_filter;
+
+/** Parses a filter (JSON text or a parsed object). text_path: the field of the collection's
+ *  text index, or NULL ($text is then refused unless check_only). Caller frees with
+ *  dv_filter_free(). */
+int dv_filter_parse(dv_filter **out, const char *text, size_t len, const char *text_path,
+                    bool check_only);
+void dv_filter_free(dv_filter *f);
+
+/** Whether doc matches. @return 1, 0, or CAIRN_ENOMEM. */
+int dv_filter_match(const dv_filter *f, const json_t *doc);
+
+/* What the planner may use from the top-level conjunction of a filter. */
+typedef enum dv_cond_kind {
+    DV_COND_EQ,     /* values: one encoding */
+    DV_COND_IN,     /* values: several encodings, sorted and unique */
+    DV_COND_RANGE,  /* lo/hi bounds (encodings) within one rank */
+    DV_COND_PREFIX, /* lo: the prefix bytes of a string's encoding */
+    DV_COND_TEXT,   /* tokens */
+} dv_cond_kind;
+
+typedef struct dv_bound {
+    cairn_buf enc;
+    bool inclusive;
+} dv_bound;
+
+typedef struct dv_cond {
+    dv_cond_kind kind;
+    const char *path;       /* borrowed from the filter */
+    cairn_buf *vals;        /* EQ, IN: encodings; TEXT: tokens */
+    size_t nvals;
+    dv_bound lo, hi;        /* RANGE; PREFIX uses lo.enc */
+    bool two_sided;         /* RANGE: bounds from two operators: an array value may meet each
+                               with another element, so a multikey index cannot use both */
+} dv_cond;
+
+/** The indexable conditions of the filter's top-level conjunction (borrowed from f, valid
+ *  while f lives). */
+void dv_filter_conds(const dv_cond **out, size_t *n, const dv_filter *f);
+
+/* ---- index definitions and the collection handle (coll.c) ---- */
+
+typedef struct dv_index {
+    char *name;
+    dv_path fields[CAIRN_DOC_INDEX_FIELDS_MAX];
+    size_t nfields;
+    unsigned flags;          /* cairn_index_flag */
+    bool multikey;
+} dv_index;
+
+typedef struct dv_catalog {
+    dv_index *idx;
+    size_t n;
+} dv_catalog;
+
+void dv_catalog_dispose(dv_catalog *c);
+/** Loads the collection's index definitions as of snap. */
+int dv_catalog_load(dv_catalog *out, cairn_coll *coll, const cairn_snapshot *snap);
+/** The text index of a catalog, or NULL. */
+const dv_index *dv_catalog_text(const dv_catalog *c);
+
+/** Checks a document id (docs/FORMAT.md, "Documents"). @return CAIRN_OK or CAIRN_EINVAL. */
+int dv_id_check(const char *id, size_t n);
+
+/** Opens index ix's table for reading as of snap (by name only). */
+int dv_index_table(cairn_table **out, cairn_coll *coll, const dv_index *ix);
+
+/** The keys of doc (id: its _id) in index ix, sorted and unique, appended to *keys (each a
+ *  cairn_buf). *multikey is set when an array was met on an indexed path. */
+typedef struct dv_key {
+    cairn_buf key;           /* the field values' encodings, then the id as a tuple string */
+    size_t vlen;             /* bytes of the values part (the key without the id) */
+    bool missing;            /* some field is missing (such keys are not unique-checked) */
+} dv_key;
+typedef struct dv_keys {
+    dv_key *k;
+    size_t n, cap;
+} dv_keys;
+void dv_keys_dispose(dv_keys *k);
+int dv_index_keys(dv_keys *out, bool *multikey, const dv_index *ix, const json_t *doc,
+                  const char *id);
+
+struct cairn_coll {
+    cairn_db *db;
+    char *name;
+    cairn_table *docs;       /* "cairn_doc.NAME" */
+    pthread_mutex_t lock;    /* serialises this handle's writes */
+    int64_t last_id_ns;      /* the time part of the last id generated (kept increasing) */
+};
+
+/* ---- queries (find.c) ---- */
+
+/** Parses the JSON text of a document read from the collection. */
+int dv_doc_parse(json_t **out, const void *val, size_t len, const char *coll, const char *id);
+
+#endif /* CAIRN_DOC_INT_H */

@@ -1,0 +1,628 @@
+/*
+ * find.c - reading documents: get, get-many, count, and queries (plan, scan, order, page).
+ *
+ * The planner looks at the conditions of the filter's top-level conjunction and the sort. It
+ * picks, in this order: the text index for $text; an index whose first field has an equality,
+ * $in, $prefix or range condition (equality first, then $in, $prefix, range; among equals the
+ * one that also gives the sort); an index that gives the sort; else a scan of the collection.
+ * Every candidate document is tested against the whole filter, so an index only narrows what
+ * is read. Results come out in the query's order (sort fields, then _id): straight from the
+ * scan when the plan yields that order, else collected (within max_sort_bytes) and sorted.
+ * A multikey index can hold one document under several keys; a document is taken only at the
+ * first of its keys that the scan covers, which needs no memory.
+ */
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "db/tuple.h"
+#include "doc/doc_int.h"
+
+#define SORT_FIELDS_MAX 8
+#define PROJECT_FIELDS_MAX 64
+#define SORT_BYTES_DEFAULT ((size_t)64 << 20)
+#define SORT_ITEM_OVERHEAD 64 /* bytes counted per collected document besides its text */
+#define STOP 1                /* internal: the limit is reached */
+
+typedef struct krange {
+    cairn_buf from, to;      /* [from, to) when to.len, else keys starting with from */
+} krange;
+
+typedef struct item {
+    char *doc;
+    size_t len;
+    uint8_t *parts;          /* the sort parts (see parts_add) */
+    size_t plen;
+} item;
+
+typedef struct query {
+    cairn_coll *c;
+    const cairn_snapshot *snap;
+    const cairn_doc_query *qo;
+    dv_catalog cat;
+    dv_filter *f;
+    dv_path sort[SORT_FIELDS_MAX];
+    bool desc[SORT_FIELDS_MAX];
+    size_t nsort;
+    dv_path proj[PROJECT_FIELDS_MAX];
+    size_t nproj;
+    cairn_buf after;         /* the cursor's parts */
+    bool has_after;
+    /* the plan */
+    const dv_index *ix;
+    cairn_table *itab;
+    krange *ranges;
+    size_t nranges, ranges_cap;
+    bool reverse;
+    bool natural;            /* the scan yields the query's order */
+    cairn_doc_plan plan;
+    /* output */
+    uint64_t skipped;
+    cairn_doc_fn cb;
+    void *payload;
+    item *items;
+    size_t nitems, cap_items, bytes, max_bytes;
+    cairn_buf parts, scratch, out;
+} query;
+
+/* ---- sort parts: per sort field (4-byte big-endian length, encoding), then the id ---- */
+
+static int parts_add(cairn_buf *out, const void *p, size_t n)
+{
+    uint8_t len[4] = { (uint8_t)(n >> 24), (uint8_t)(n >> 16), (uint8_t)(n >> 8), (uint8_t)n };
+    TRY(cairn_buf_append(out, len, 4));
+    return cairn_buf_append(out, p, n);
+}
+
+static int parts_of(query *q, const json_t *doc, const char *id)
+{
+    q->parts.len = 0;
+    for (size_t i = 0; i < q->nsort; i++) {
+        q->scratch.len = 0;
+        TRY(dv_encode(&q->scratch, dv_direct(doc, &q->sort[i])));
+        TRY(parts_add(&q->parts, q->scratch.data, q->scratch.len));
+    }
+    return parts_add(&q->parts, id, strlen(id));
+}
+
+/* Splits the next part off p; false when none is left or it is malformed. */
+static bool part_next(const uint8_t **p, size_t *n, const uint8_t **part, size_t *plen)
+{
+    if (*n < 4) return false;
+    size_t len = (size_t)(*p)[0] << 24 | (size_t)(*p)[1] << 16 | (size_t)(*p)[2] << 8 | (*p)[3];
+    if (len > *n - 4) return false;
+    *part = *p + 4;
+    *plen = len;
+    *p += 4 + len;
+    *n -= 4 + len;
+    return true;
+}
+
+static int parts_cmp(const query *q, const uint8_t *a, size_t an, const uint8_t *b, size_t bn)
+{
+    for (size_t i = 0; i <= q->nsort; i++) {
+        const uint8_t *pa = NULL, *pb = NULL;
+        size_t la = 0, lb = 0;
+        part_next(&a, &an, &pa, &la);
+        part_next(&b, &bn, &pb, &lb);
+        int c = bytes_cmp(pa, la, pb, lb);
+        bool desc = i < q->nsort ? q->desc[i] : (q->nsort && q->desc[q->nsort - 1]);
+        if (c) return desc ? -c : c;
+    }
+    return 0;
+}
+
+/* ---- output ---- */
+
+static int set_path(json_t *obj, const dv_path *p, const json_t *v)
+{
+    for (size_t i = 0; i + 1 < p->nseg; i++) {
+        json_t *next = json_object_get(obj, p->seg[i]);
+        if (!json_is_object(next)) {
+            next = json_object();
+            if (!next || json_object_set_new(obj, p->seg[i], next)) return CAIRN_ENOMEM;
+        }
+        obj = next;
+    }
+    return json_object_set(obj, p->seg[p->nseg - 1], (json_t *)v) ? CAIRN_ENOMEM : CAIRN_OK;
+}
+
+static int project(query *q, const json_t *doc)
+{
+    json_t *o = json_object();
+    int rc = o ? CAIRN_OK : CAIRN_ENOMEM;
+    if (rc == CAIRN_OK && json_object_set(o, "_id", json_object_get(doc, "_id"))) rc = CAIRN_ENOMEM;
+    for (size_t i = 0; rc == CAIRN_OK && i < q->nproj; i++) {
+        const json_t *v = dv_direct(doc, &q->proj[i]);
+        if (v) rc = set_path(o, &q->proj[i], v);
+    }
+    if (rc < 0) rc = ERR(CAIRN_ENOMEM, "out of memory projecting a document");
+    q->out.len = 0;
+    if (rc == CAIRN_OK) rc = canon_write(&q->out, o, NULL, "projection");
+    if (rc == CAIRN_OK) rc = cairn_buf_append(&q->out, "", 1);
+    json_decref(o);
+    return rc;
+}
+
+/* Hands one result in order to the caller, after the cursor, offset and limit. */
+static int emit(query *q, const char *doc, size_t len, const uint8_t *parts, size_t plen)
+{
+    if (q->has_after && parts_cmp(q, parts, plen, q->after.data, q->after.len) <= 0) return CAIRN_OK;
+    if (q->skipped < q->qo->offset) {
+        q->skipped++;
+        return CAIRN_OK;
+    }
+    if (q->qo->limit && q->plan.returned >= q->qo->limit) return STOP;
+    const uint8_t *id = NULL, *p = parts;
+    size_t idlen = 0, n = plen;
+    for (size_t i = 0; i <= q->nsort; i++) part_next(&p, &n, &id, &idlen);
+    char *cursor = cairn_malloc(2 * plen + 1);
+    char *idz = id ? cairn_strndup((const char *)id, idlen) : NULL;
+    int rc = cursor && idz ? CAIRN_OK : ERR(CAIRN_ENOMEM, "out of memory");
+    if (rc == CAIRN_OK) hex_encode(cursor, parts, plen);
+    if (rc == CAIRN_OK && q->nproj) {
+        json_t *j;
+        rc = dv_doc_parse(&j, doc, len, q->c->name, idz);
+        if (rc == CAIRN_OK) rc = project(q, j);
+        json_decref(j);
+        doc = (const char *)q->out.data;
+        len = q->out.len - 1;
+    }
+    if (rc == CAIRN_OK) {
+        q->plan.returned++;
+        rc = q->cb(idz, doc, len, cursor, q->payload);
+        if (rc > 0) rc++; /* STOP is ours: the callback's values are shifted past it */
+    }
+    free(cursor);
+    free(idz);
+    if (rc == CAIRN_OK && q->qo->limit && q->plan.returned >= q->qo->limit) return STOP;
+    return rc;
+}
+
+static int collect(query *q, const char *doc, size_t len)
+{
+    q->bytes += len + q->parts.len + SORT_ITEM_OVERHEAD;
+    FAIL_IF(q->bytes > q->max_bytes, CAIRN_EINVAL,
+            "collection %s: the sort needs more than %zu bytes of memory (max_sort_bytes): "
+            "create an index on the sort fields, or narrow the filter", q->c->name, q->max_bytes);
+    TRY(cairn_array_room(&q->items, &q->cap_items, q->nitems, sizeof *q->items, 64));
+    item *it = &q->items[q->nitems];
+    it->doc = cairn_strndup(doc, len);
+    it->parts = cairn_malloc(q->parts.len);
+    if (!it->doc || !it->parts) {
+        free(it->doc);
+        free(it->parts);
+        return ERR(CAIRN_ENOMEM, "out of memory sorting results");
+    }
+    it->len = len;
+    memcpy(it->parts, q->parts.data, q->parts.len);
+    it->plen = q->parts.len;
+    q->nitems++;
+    return CAIRN_OK;
+}
+
+static int item_cmp(const void *a, const void *b, void *qp)
+{
+    const item *x = a, *y = b;
+    return parts_cmp(qp, x->parts, x->plen, y->parts, y->plen);
+}
+
+static int flush_sorted(query *q)
+{
+    if (q->nitems > 1) qsort_r(q->items, q->nitems, sizeof *q->items, item_cmp, q);
+    for (size_t i = 0; i < q->nitems; i++) {
+        int rc = emit(q, q->items[i].doc, q->items[i].len, q->items[i].parts, q->items[i].plen);
+        if (rc) return rc;
+    }
+    return CAIRN_OK;
+}
+
+/* ---- candidates ---- */
+
+static bool key_in_range(const krange *r, const void *k, size_t kl)
+{
+    if (!r->to.len) return kl >= r->from.len && (!r->from.len || memcmp(k, r->from.data, r->from.len) == 0);
+    return bytes_cmp(k, kl, r->from.data, r->from.len) >= 0 &&
+           bytes_cmp(k, kl, r->to.data, r->to.len) < 0;
+}
+
+/* Whether key is the first of doc's keys in ix that the scan covers (multikey indexes). */
+static int first_key(query *q, const json_t *doc, const char *id, const void *key, size_t kl)
+{
+    dv_keys keys = { 0 };
+    bool mk = false;
+    TRY(dv_index_keys(&keys, &mk, q->ix, doc, id));
+    int first = 0;
+    for (size_t i = 0; i < keys.n; i++) {
+        bool in = false;
+        for (size_t r = 0; r < q->nranges && !in; r++)
+            in = key_in_range(&q->ranges[r], keys.k[i].key.data, keys.k[i].key.len);
+        if (!in) continue;
+        first = bytes_cmp(keys.k[i].key.data, keys.k[i].key.len, key, kl) == 0;
+        break;
+    }
+    dv_keys_dispose(&keys);
+    return first;
+}
+
+/* Tests one document and passes it on. key: the index key it was found under, or NULL. */
+static int candidate(query *q, const char *id, const void *val, size_t vlen, const void *key,
+                     size_t kl)
+{
+    json_t *doc;
+    q->plan.docs_examined++;
+    TRY(dv_doc_parse(&doc, val, vlen, q->c->name, id));
+    int rc = q->f ? dv_filter_match(q->f, doc) : 1;
+    if (rc > 0 && key && q->ix->multikey && !(q->ix->flags & CAIRN_INDEX_TEXT))
+        rc = first_key(q, doc, id, key, kl);
+    bool match = rc > 0;
+    if (match) rc = parts_of(q, doc, id);
+    json_decref(doc);
+    if (rc < 0 || !match) return rc < 0 ? rc : CAIRN_OK;
+    if (q->natural) return emit(q, val, vlen, q->parts.data, q->parts.len);
+    return collect(q, val, vlen);
+}
+
+static int scan_docs(query *q)
+{
+    cairn_cursor *cur;
+    TRY(cairn_cursor_open(&cur, q->c->docs, q->snap, NULL));
+    int rc = CAIRN_OK;
+    if (q->natural && q->has_after) { /* seek past the cursor's id */
+        const uint8_t *p = q->after.data, *id = NULL;
+        size_t n = q->after.len, idlen = 0;
+        part_next(&p, &n, &id, &idlen);
+        rc = cairn_cursor_seek(cur, id, idlen);
+    } else {
+        rc = cairn_cursor_next(cur);
+    }
+    while (rc == CAIRN_OK) {
+        const void *k, *v;
+        size_t kl, vl;
+        cairn_cursor_get(&k, &kl, &v, &vl, cur);
+        char *id = cairn_strndup(k, kl);
+        rc = id ? candidate(q, id, v, vl, NULL, 0) : ERR(CAIRN_ENOMEM, "out of memory");
+        free(id);
+        if (rc == CAIRN_OK) rc = cairn_cursor_next(cur);
+    }
+    cairn_cursor_close(cur);
+    if (rc == CAIRN_ENOTFOUND) {
+        cairn_error_clear();
+        rc = CAIRN_OK;
+    }
+    return rc;
+}
+
+static int scan_range(query *q, const krange *r)
+{
+    cairn_range cr = CAIRN_RANGE_INIT;
+    if (r->to.len) {
+        cr.from = r->from.data;
+        cr.from_len = r->from.len;
+        cr.to = r->to.data;
+        cr.to_len = r->to.len;
+    } else {
+        cr.prefix = r->from.data;
+        cr.prefix_len = r->from.len;
+    }
+    cairn_cursor *cur;
+    int rc = cairn_cursor_open(&cur, q->itab, q->snap, &cr);
+    if (rc == CAIRN_ENOTFOUND) { /* the index was never written: no entries */
+        cairn_error_clear();
+        return CAIRN_OK;
+    }
+    TRY(rc);
+    while ((rc = q->reverse ? cairn_cursor_prev(cur) : cairn_cursor_next(cur)) == CAIRN_OK) {
+        const void *k, *v;
+        size_t kl, vl;
+        cairn_cursor_get(&k, &kl, &v, &vl, cur);
+        q->plan.keys_examined++;
+        char *id = cairn_strndup(v, vl);
+        void *doc = NULL;
+        size_t dl = 0;
+        rc = id ? cairn_get(&doc, &dl, q->c->docs, q->snap, id, vl)
+                : ERR(CAIRN_ENOMEM, "out of memory");
+        if (rc == CAIRN_ENOTFOUND)
+            rc = CORRUPT("collection %s: index '%s' names document %s, which does not exist",
+                         q->c->name, q->ix->name, id);
+        if (rc == CAIRN_OK) rc = candidate(q, id, doc, dl, k, kl);
+        cairn_free(doc);
+        free(id);
+        if (rc) break;
+    }
+    cairn_cursor_close(cur);
+    if (rc == CAIRN_ENOTFOUND) {
+        cairn_error_clear();
+        rc = CAIRN_OK;
+    }
+    return rc;
+}
+
+static int scan_index(query *q)
+{
+    for (size_t i = 0; i < q->nranges; i++) {
+        TRY(scan_range(q, &q->ranges[q->reverse ? q->nranges - 1 - i : i]));
+    }
+    return CAIRN_OK;
+}
+
+/* ---- planning ---- */
+
+static int add_range(query *q, const void *from, size_t fl, const void *to, size_t tl)
+{
+    TRY(cairn_array_room(&q->ranges, &q->ranges_cap, q->nranges, sizeof *q->ranges, 4));
+    krange *r = &q->ranges[q->nranges++];
+    memset(r, 0, sizeof *r);
+    TRY(cairn_buf_set(&r->from, from, fl));
+    if (to) TRY(cairn_buf_set(&r->to, to, tl));
+    return CAIRN_OK;
+}
+
+static bool gives_sort(const query *q, const dv_index *ix)
+{
+    if (ix->multikey || (ix->flags & CAIRN_INDEX_TEXT) || ix->nfields != q->nsort || !q->nsort)
+        return false;
+    for (size_t i = 0; i < q->nsort; i++)
+        if (strcmp(ix->fields[i].text, q->sort[i].text) != 0 || q->desc[i] != q->desc[0])
+            return false;
+    return true;
+}
+
+static int cond_score(const dv_cond *c)
+{
+    switch (c->kind) {
+    case DV_COND_EQ: return 4;
+    case DV_COND_IN: return 3;
+    case DV_COND_PREFIX: return 2;
+    case DV_COND_RANGE: return 1;
+    default: return 0;
+    }
+}
+
+static int plan_ranges(query *q, const dv_cond *c)
+{
+    static const char *const HOW[] = { "eq", "in", "range", "prefix", "text" };
+    snprintf(q->plan.how, sizeof q->plan.how, "%s", HOW[c->kind]);
+    switch (c->kind) {
+    case DV_COND_EQ:
+    case DV_COND_IN:
+        for (size_t i = 0; i < c->nvals; i++) TRY(add_range(q, c->vals[i].data, c->vals[i].len, NULL, 0));
+        return CAIRN_OK;
+    case DV_COND_RANGE:
+        return add_range(q, c->lo.enc.data, c->lo.enc.len, c->hi.enc.data, c->hi.enc.len);
+    case DV_COND_PREFIX: return add_range(q, c->lo.enc.data, c->lo.enc.len, NULL, 0);
+    default: { /* text: the first word's entries */
+        cairn_buf b = CAIRN_BUF_INIT;
+        int rc = tuple_append_bytes(&b, c->vals[0].data, c->vals[0].len);
+        if (rc == CAIRN_OK) rc = add_range(q, b.data, b.len, NULL, 0);
+        cairn_buf_dispose(&b);
+        return rc;
+    }
+    }
+}
+
+static int plan(query *q)
+{
+    const dv_cond *conds = NULL;
+    size_t nconds = 0;
+    if (q->f) dv_filter_conds(&conds, &nconds, q->f);
+    const dv_cond *best = NULL;
+    int best_score = 0;
+    bool best_sorts = false;
+    if (!(q->qo->flags & CAIRN_DOC_QUERY_NO_INDEX)) {
+        for (size_t k = 0; k < nconds; k++) {
+            const dv_cond *c = &conds[k];
+            for (size_t i = 0; i < q->cat.n; i++) {
+                const dv_index *ix = &q->cat.idx[i];
+                bool text = (ix->flags & CAIRN_INDEX_TEXT) != 0;
+                if ((c->kind == DV_COND_TEXT) != text) continue;
+                if (!text && strcmp(ix->fields[0].text, c->path) != 0) continue;
+                if (c->two_sided && ix->multikey) continue;
+                int score = text ? 5 : cond_score(c);
+                bool sorts = gives_sort(q, ix);
+                if (score > best_score || (score == best_score && sorts && !best_sorts)) {
+                    best = c;
+                    best_score = score;
+                    best_sorts = sorts;
+                    q->ix = ix;
+                }
+            }
+        }
+        for (size_t i = 0; !best && !q->ix && i < q->cat.n; i++)
+            if (gives_sort(q, &q->cat.idx[i])) q->ix = &q->cat.idx[i];
+    }
+    if (!q->ix) {
+        snprintf(q->plan.how, sizeof q->plan.how, "scan");
+        q->natural = q->nsort == 0;
+        q->plan.sorted_in_memory = !q->natural;
+        return CAIRN_OK;
+    }
+    snprintf(q->plan.index, sizeof q->plan.index, "%s", q->ix->name);
+    if (best) {
+        TRY(plan_ranges(q, best));
+    } else {
+        snprintf(q->plan.how, sizeof q->plan.how, "sort");
+        TRY(add_range(q, "", 0, NULL, 0));
+    }
+    bool sorts = gives_sort(q, q->ix);
+    bool id_order = !q->nsort && q->nranges == 1 && !q->ix->multikey &&
+                    (best && (best->kind == DV_COND_TEXT ||
+                              (best->kind == DV_COND_EQ && q->ix->nfields == 1)));
+    q->natural = sorts || id_order;
+    q->reverse = sorts && q->desc[0];
+    q->plan.sorted_by_index = sorts;
+    q->plan.sorted_in_memory = !q->natural;
+    return dv_index_table(&q->itab, q->c, q->ix);
+}
+
+/* ---- setting up ---- */
+
+static int parse_sort(query *q)
+{
+    FAIL_IF(q->qo->nsort > SORT_FIELDS_MAX, CAIRN_EINVAL, "sort: at most %d fields, not %zu",
+            SORT_FIELDS_MAX, q->qo->nsort);
+    for (size_t i = 0; i < q->qo->nsort; i++) {
+        const char *s = q->qo->sort[i];
+        FAIL_IF(!s, CAIRN_EINVAL, "sort: field %zu missing", i);
+        const char *colon = strrchr(s, ':');
+        char *path = cairn_strndup(s, colon ? (size_t)(colon - s) : strlen(s));
+        FAIL_IF(!path, CAIRN_ENOMEM, "out of memory");
+        int rc = CAIRN_OK;
+        if (colon && strcmp(colon, ":desc") == 0) q->desc[i] = true;
+        else if (colon && strcmp(colon, ":asc") != 0)
+            rc = ERR(CAIRN_EINVAL, "sort '%s': the direction is ':asc' or ':desc', not '%s'", s,
+                     colon);
+        if (rc == CAIRN_OK) rc = dv_path_parse(&q->sort[i], path, "sort");
+        free(path);
+        TRY(rc);
+        q->nsort++;
+    }
+    return CAIRN_OK;
+}
+
+static int parse_after(query *q)
+{
+    const char *a = q->qo->after;
+    if (!a) return CAIRN_OK;
+    size_t n = strlen(a);
+    bool ok = n % 2 == 0;
+    for (size_t i = 0; ok && i < n; i += 2) {
+        unsigned v;
+        ok = sscanf(a + i, "%2x", &v) == 1 && strchr("0123456789abcdef", a[i]) &&
+             strchr("0123456789abcdef", a[i + 1]);
+        uint8_t byte = (uint8_t)v;
+        if (ok) TRY(cairn_buf_append(&q->after, &byte, 1));
+    }
+    const uint8_t *p = q->after.data, *part;
+    size_t left = q->after.len, pl;
+    for (size_t i = 0; ok && i <= q->nsort; i++) ok = part_next(&p, &left, &part, &pl);
+    FAIL_IF(!ok || left, CAIRN_EINVAL,
+            "cursor '%.40s': not a cursor of a query with this sort (%zu fields)", a, q->nsort);
+    q->has_after = true;
+    return CAIRN_OK;
+}
+
+static void query_dispose(query *q)
+{
+    dv_catalog_dispose(&q->cat);
+    dv_filter_free(q->f);
+    for (size_t i = 0; i < q->nsort; i++) dv_path_dispose(&q->sort[i]);
+    for (size_t i = 0; i < q->nproj; i++) dv_path_dispose(&q->proj[i]);
+    cairn_buf_dispose(&q->after);
+    cairn_table_close(q->itab);
+    for (size_t i = 0; i < q->nranges; i++) {
+        cairn_buf_dispose(&q->ranges[i].from);
+        cairn_buf_dispose(&q->ranges[i].to);
+    }
+    free(q->ranges);
+    for (size_t i = 0; i < q->nitems; i++) {
+        free(q->items[i].doc);
+        free(q->items[i].parts);
+    }
+    free(q->items);
+    cairn_buf_dispose(&q->parts);
+    cairn_buf_dispose(&q->scratch);
+    cairn_buf_dispose(&q->out);
+}
+
+static int query_setup(query *q)
+{
+    const cairn_doc_query *o = q->qo;
+    FAIL_IF(o->version != CAIRN_DOC_QUERY_VERSION, CAIRN_EINVAL,
+            "cairn_doc_query: version %u, expected %d", o->version, CAIRN_DOC_QUERY_VERSION);
+    q->max_bytes = o->max_sort_bytes ? o->max_sort_bytes : SORT_BYTES_DEFAULT;
+    TRY(dv_catalog_load(&q->cat, q->c, q->snap));
+    if (o->filter) {
+        const dv_index *t = dv_catalog_text(&q->cat);
+        TRY(dv_filter_parse(&q->f, o->filter, strlen(o->filter), t ? t->fields[0].text : NULL,
+                            false));
+    }
+    TRY(parse_sort(q));
+    FAIL_IF(o->nproject > PROJECT_FIELDS_MAX, CAIRN_EINVAL, "projection: at most %d fields",
+            PROJECT_FIELDS_MAX);
+    for (size_t i = 0; i < o->nproject; i++) {
+        FAIL_IF(!o->project[i], CAIRN_EINVAL, "projection: field %zu missing", i);
+        TRY(dv_path_parse(&q->proj[i], o->project[i], "projection"));
+        q->nproj++;
+    }
+    TRY(parse_after(q));
+    return plan(q);
+}
+
+int cairn_doc_find(cairn_doc_plan *out_plan, cairn_coll *c, const cairn_snapshot *snap,
+                   const cairn_doc_query *qo, cairn_doc_fn cb, void *payload)
+{
+    FAIL_IF(!c || !qo || !cb, CAIRN_EINVAL, "cairn_doc_find: coll, query and cb are required");
+    query q;
+    memset(&q, 0, sizeof q);
+    q.c = c;
+    q.snap = snap;
+    q.qo = qo;
+    q.cb = cb;
+    q.payload = payload;
+    int rc = query_setup(&q);
+    if (rc == CAIRN_OK) rc = q.ix ? scan_index(&q) : scan_docs(&q);
+    if (rc == CAIRN_OK && !q.natural) rc = flush_sorted(&q);
+    if (rc == STOP) rc = CAIRN_OK;
+    else if (rc > STOP) rc -= 1; /* the callback's own value */
+    if (rc == CAIRN_OK && out_plan) *out_plan = q.plan;
+    query_dispose(&q);
+    return rc;
+}
+
+static int count_one(const char *id, const char *doc, size_t len, const char *cursor, void *p)
+{
+    (*(uint64_t *)p)++;
+    return 0;
+}
+
+int cairn_doc_count(uint64_t *out, cairn_coll *c, const cairn_snapshot *snap, const char *filter)
+{
+    FAIL_IF(!out || !c, CAIRN_EINVAL, "cairn_doc_count: out and coll are required");
+    *out = 0;
+    if (!filter) return cairn_count(out, c->docs, snap, NULL);
+    cairn_doc_query q = CAIRN_DOC_QUERY_INIT;
+    q.filter = filter;
+    return cairn_doc_find(NULL, c, snap, &q, count_one, out);
+}
+
+/* ---- point reads ---- */
+
+int cairn_doc_get(char **out_doc, size_t *out_len, cairn_coll *c, const cairn_snapshot *snap,
+                  const char *id)
+{
+    FAIL_IF(!out_doc || !c || !id, CAIRN_EINVAL, "cairn_doc_get: out_doc, coll and id are required");
+    *out_doc = NULL;
+    TRY(dv_id_check(id, strlen(id)));
+    void *val;
+    size_t len;
+    int rc = cairn_get(&val, &len, c->docs, snap, id, strlen(id));
+    if (rc == CAIRN_ENOTFOUND) return ERR(rc, "collection %s: no document %s", c->name, id);
+    TRY(rc);
+    *out_doc = cairn_strndup(val, len);
+    cairn_free(val);
+    FAIL_IF(!*out_doc, CAIRN_ENOMEM, "out of memory");
+    if (out_len) *out_len = len;
+    return CAIRN_OK;
+}
+
+int cairn_doc_get_many(cairn_coll *c, const cairn_snapshot *snap, const char *const *ids,
+                       size_t n, cairn_doc_fn cb, void *payload)
+{
+    FAIL_IF(!c || (!ids && n) || !cb, CAIRN_EINVAL, "cairn_doc_get_many: coll, ids and cb are required");
+    for (size_t i = 0; i < n; i++) {
+        char *doc;
+        size_t len = 0;
+        int rc = cairn_doc_get(&doc, &len, c, snap, ids[i]);
+        if (rc == CAIRN_ENOTFOUND) {
+            cairn_error_clear();
+            doc = NULL;
+        } else if (rc < 0) {
+            return rc;
+        }
+        rc = cb(ids[i], doc, len, NULL, payload);
+        free(doc);
+        if (rc) return rc;
+    }
+    return CAIRN_OK;
+}

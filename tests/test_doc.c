@@ -1,0 +1,731 @@
+/*
+ * test_doc.c - document collections (src/doc): CRUD with metadata, bad input refused with
+ * nothing written, queries against a reference model with and without each kind of index
+ * (every indexed query returns exactly what a full scan returns, in the same order; counts and
+ * pages agree), index entries agreeing with the documents, reads at an older version.
+ */
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "base/hash.h"
+#include "doc/doc_int.h"
+#include "test.h"
+
+static cairn_db *open_mem(void)
+{
+    return test_open_repo("mem:");
+}
+
+static cairn_coll *coll_create(cairn_db *db, const char *name)
+{
+    cairn_coll *c = NULL;
+    if (cairn_coll_open(&c, db, name, CAIRN_COLL_CREATE) != CAIRN_OK) {
+        fprintf(stderr, "coll_open: %s\n", cairn_error_last()->message);
+        exit(1);
+    }
+    return c;
+}
+
+static json_t *parse(const char *s)
+{
+    json_error_t e;
+    return json_loads(s, 0, &e);
+}
+
+static int64_t version(cairn_coll *c, const char *id)
+{
+    char *doc;
+    if (cairn_doc_get(&doc, NULL, c, NULL, id) != CAIRN_OK) return -1;
+    json_t *j = parse(doc);
+    int64_t v = json_integer_value(json_object_get(j, "_v"));
+    json_decref(j);
+    cairn_free(doc);
+    return v;
+}
+
+static uint64_t count(cairn_coll *c, const char *filter)
+{
+    uint64_t n = 0;
+    if (cairn_doc_count(&n, c, NULL, filter) != CAIRN_OK) return UINT64_MAX;
+    return n;
+}
+
+/* ---- results as one string: "id doc cursor\n" per result ---- */
+
+typedef struct results {
+    char *s;
+    size_t len, n;
+    char last_cursor[4096];
+} results;
+
+static int add_result(const char *id, const char *doc, size_t len, const char *cursor, void *p)
+{
+    results *r = p;
+    size_t add = strlen(id) + len + 2;
+    r->s = realloc(r->s, r->len + add + 1);
+    r->len += (size_t)sprintf(r->s + r->len, "%s %.*s\n", id, (int)len, doc);
+    r->n++;
+    snprintf(r->last_cursor, sizeof r->last_cursor, "%s", cursor ? cursor : "");
+    return 0;
+}
+
+static int find(results *r, cairn_coll *c, const cairn_doc_query *q, cairn_doc_plan *plan)
+{
+    memset(r, 0, sizeof *r);
+    r->s = calloc(1, 1);
+    return cairn_doc_find(plan, c, NULL, q, add_result, r);
+}
+
+/* ---- CRUD ---- */
+
+static void crud(void)
+{
+    cairn_db *db = open_mem();
+    cairn_coll *c = coll_create(db, "people");
+    char *doc = NULL;
+    const char *ada = "{\"_id\":\"ada\",\"name\":\"Ada\",\"age\":36}";
+    CHECK_OK(cairn_doc_insert(&doc, c, ada, strlen(ada), NULL));
+    json_t *j = parse(doc);
+    CHECK_EQ(json_integer_value(json_object_get(j, "_v")), 1);
+    const char *ts = json_string_value(json_object_get(j, "_ts"));
+    CHECK(ts && strlen(ts) == 27 && ts[10] == 'T' && ts[26] == 'Z');
+    /* _hash is SHA-256 of the canonical form without _hash */
+    char want_hex[CAIRN_ID_HEX_SIZE];
+    CHECK_STR(json_string_value(json_object_get(j, "_hash")) ? "set" : "unset", "set");
+    snprintf(want_hex, sizeof want_hex, "%s", json_string_value(json_object_get(j, "_hash")));
+    json_object_del(j, "_hash");
+    cairn_buf canon = CAIRN_BUF_INIT;
+    CHECK_OK(canon_write(&canon, j, NULL, "test"));
+    cairn_id h;
+    char hex[CAIRN_ID_HEX_SIZE];
+    hash_sha256(&h, canon.data, canon.len);
+    cairn_id_to_hex(hex, &h);
+    CHECK_STR(hex, want_hex);
+    cairn_buf_dispose(&canon);
+    json_decref(j);
+    cairn_free(doc);
+
+    CHECK_RC(cairn_doc_insert(NULL, c, ada, strlen(ada), NULL), CAIRN_EEXIST);
+    CHECK_ERRMSG("ada exists");
+    const char *ada2 = "{\"_id\":\"ada\",\"name\":\"Ada L\",\"_v\":99}";
+    CHECK_OK(cairn_doc_upsert(NULL, c, ada2, strlen(ada2), NULL));
+    CHECK_EQ(version(c, "ada"), 2); /* the input's _v is not taken */
+    CHECK_OK(cairn_doc_replace(NULL, c, ada, strlen(ada), NULL));
+    CHECK_EQ(version(c, "ada"), 3);
+    const char *nope = "{\"_id\":\"nope\"}";
+    CHECK_RC(cairn_doc_replace(NULL, c, nope, strlen(nope), NULL), CAIRN_ENOTFOUND);
+
+    const char *patch = "{\"age\":37,\"name\":null,\"tags\":{\"x\":1}}";
+    CHECK_OK(cairn_doc_patch(&doc, c, "ada", patch, strlen(patch), NULL));
+    j = parse(doc);
+    CHECK_EQ(json_integer_value(json_object_get(j, "age")), 37);
+    CHECK(json_object_get(j, "name") == NULL);
+    CHECK_EQ(json_integer_value(json_object_get(json_object_get(j, "tags"), "x")), 1);
+    CHECK_EQ(json_integer_value(json_object_get(j, "_v")), 4);
+    json_decref(j);
+    cairn_free(doc);
+    const char *bad_patch = "{\"_id\":\"other\"}";
+    CHECK_RC(cairn_doc_patch(NULL, c, "ada", bad_patch, strlen(bad_patch), NULL), CAIRN_EINVAL);
+    CHECK_ERRMSG("may not change");
+
+    /* generated ids: sortable by creation time */
+    char *d1, *d2;
+    CHECK_OK(cairn_doc_insert(&d1, c, "{\"x\":1}", 7, NULL));
+    CHECK_OK(cairn_doc_insert(&d2, c, "{\"x\":2}", 7, NULL));
+    json_t *j1 = parse(d1), *j2 = parse(d2);
+    const char *id1 = json_string_value(json_object_get(j1, "_id"));
+    const char *id2 = json_string_value(json_object_get(j2, "_id"));
+    CHECK(id1 && id2 && strlen(id1) == 26 && strcmp(id1, id2) < 0);
+    CHECK_EQ(count(c, NULL), 3);
+
+    const char *ids[] = { "ada", "ghost", id2 };
+    results r = { calloc(1, 1), 0, 0, "" };
+    CHECK_OK(cairn_doc_get_many(c, NULL, ids, 3, add_result, &r));
+    CHECK_EQ(r.n, 3);
+    CHECK(strstr(r.s, "ghost (null)") || strstr(r.s, "ghost \n"));
+    free(r.s);
+
+    CHECK_OK(cairn_doc_delete(c, id1, NULL));
+    CHECK_RC(cairn_doc_delete(c, id1, NULL), CAIRN_ENOTFOUND);
+    CHECK_EQ(count(c, NULL), 2);
+    json_decref(j1);
+    json_decref(j2);
+    cairn_free(d1);
+    cairn_free(d2);
+
+    /* a bulk insert is one batch: a duplicate anywhere writes nothing */
+    cairn_doc_bulk *b;
+    CHECK_OK(cairn_doc_bulk_new(&b, c, NULL));
+    CHECK_OK(cairn_doc_bulk_add(b, "{\"_id\":\"b1\"}", 12));
+    CHECK_OK(cairn_doc_bulk_add(b, "{\"_id\":\"b2\"}", 12));
+    CHECK_RC(cairn_doc_bulk_add(b, "{\"_id\":\"b1\"}", 12), CAIRN_EEXIST);
+    CHECK_ERRMSG("document 3 of the input");
+    CHECK_RC(cairn_doc_bulk_commit(b), CAIRN_ESTATE);
+    cairn_doc_bulk_free(b);
+    CHECK_EQ(count(c, NULL), 2);
+    CHECK_OK(cairn_doc_bulk_new(&b, c, NULL));
+    CHECK_OK(cairn_doc_bulk_add(b, "{\"_id\":\"b1\"}", 12));
+    CHECK_OK(cairn_doc_bulk_add(b, "{\"_id\":\"b2\"}", 12));
+    CHECK_EQ(cairn_doc_bulk_count(b), 2);
+    CHECK_EQ(count(c, NULL), 2); /* nothing visible before the commit */
+    CHECK_OK(cairn_doc_bulk_commit(b));
+    cairn_doc_bulk_free(b);
+    CHECK_EQ(count(c, NULL), 4);
+    cairn_coll_close(c);
+    cairn_close(db);
+}
+
+/* ---- bad input: a clear error, and nothing written ---- */
+
+static void bad_input(void)
+{
+    cairn_db *db = open_mem();
+    cairn_coll *c = coll_create(db, "t");
+    const char *one = "{\"_id\":\"one\",\"k\":1,\"s\":\"x\"}";
+    CHECK_OK(cairn_doc_insert(NULL, c, one, strlen(one), NULL));
+    const char *uf[] = { "k" };
+    CHECK_OK(cairn_doc_index_create(c, uf, 1, CAIRN_INDEX_UNIQUE));
+    cairn_id before, after;
+    cairn_snapshot *s;
+    CHECK_OK(cairn_snapshot_open(&s, db));
+    CHECK_OK(cairn_snapshot_root(&before, s));
+    cairn_snapshot_close(s);
+
+    cairn_doc_write_options o = CAIRN_DOC_WRITE_OPTIONS_INIT;
+    o.max_bytes = 100;
+    char big[300];
+    snprintf(big, sizeof big, "{\"_id\":\"big\",\"s\":\"%0200d\"}", 0);
+    CHECK_RC(cairn_doc_insert(NULL, c, big, strlen(big), &o), CAIRN_EINVAL);
+    CHECK_ERRMSG("size limit of 100 bytes");
+    o = (cairn_doc_write_options)CAIRN_DOC_WRITE_OPTIONS_INIT;
+    o.max_depth = 3;
+    const char *deep = "{\"_id\":\"deep\",\"a\":{\"b\":{\"c\":{\"d\":1}}}}";
+    CHECK_RC(cairn_doc_insert(NULL, c, deep, strlen(deep), &o), CAIRN_EINVAL);
+    CHECK_ERRMSG("deeper than the limit of 3");
+    o = (cairn_doc_write_options)CAIRN_DOC_WRITE_OPTIONS_INIT;
+    o.max_fields = 3;
+    const char *wide = "{\"_id\":\"wide\",\"a\":1,\"b\":2,\"c\":3}";
+    CHECK_RC(cairn_doc_insert(NULL, c, wide, strlen(wide), &o), CAIRN_EINVAL);
+    CHECK_ERRMSG("3");
+    const char *malformed = "{\"_id\":\"m\",\n \"a\": [1,2}";
+    CHECK_RC(cairn_doc_insert(NULL, c, malformed, strlen(malformed), NULL), CAIRN_EINVAL);
+    CHECK_ERRMSG("line 2, column");
+    CHECK_RC(cairn_doc_insert(NULL, c, "[1]", 3, NULL), CAIRN_EINVAL);
+    CHECK_ERRMSG("must be a JSON object");
+    const char *slash = "{\"_id\":\"a/b\"}";
+    CHECK_RC(cairn_doc_insert(NULL, c, slash, strlen(slash), NULL), CAIRN_EINVAL);
+    CHECK_ERRMSG("forbidden");
+    const char *ctl = "{\"_id\":\"a\\u0001b\"}";
+    CHECK_RC(cairn_doc_insert(NULL, c, ctl, strlen(ctl), NULL), CAIRN_EINVAL);
+    CHECK_ERRMSG("forbidden");
+    const char *numid = "{\"_id\":5}";
+    CHECK_RC(cairn_doc_insert(NULL, c, numid, strlen(numid), NULL), CAIRN_EINVAL);
+    CHECK_ERRMSG("_id");
+    char *doc = NULL;
+    CHECK_RC(cairn_doc_get(&doc, NULL, c, NULL, "a/b"), CAIRN_EINVAL);
+    const char *dup = "{\"_id\":\"two\",\"k\":1}";
+    CHECK_RC(cairn_doc_insert(NULL, c, dup, strlen(dup), NULL), CAIRN_ECONFLICT);
+    CHECK_ERRMSG("document one already has");
+    o = (cairn_doc_write_options)CAIRN_DOC_WRITE_OPTIONS_INIT;
+    o.if_version = 7;
+    const char *upd = "{\"_id\":\"one\",\"k\":2}";
+    CHECK_RC(cairn_doc_upsert(NULL, c, upd, strlen(upd), &o), CAIRN_ECONFLICT);
+    CHECK_ERRMSG("at version 1, not 7");
+    CHECK_RC(cairn_doc_delete(c, "one", &o), CAIRN_ECONFLICT);
+    o.if_version = 0; /* must not exist */
+    CHECK_RC(cairn_doc_upsert(NULL, c, upd, strlen(upd), &o), CAIRN_ECONFLICT);
+
+    /* filters: each refused, naming the operator and its path */
+    static const char *const BAD[][2] = {
+        { "{\"a.b\":{\"$foo\":1}}", "unknown operator '$foo' at 'a.b'" },
+        { "{\"k\":{\"$in\":3}}", "$in at 'k' takes an array, not a number" },
+        { "{\"k\":{\"$exists\":\"yes\"}}", "$exists at 'k'" },
+        { "{\"k\":{\"$not\":5}}", "$not at 'k' takes an object of operators" },
+        { "{\"k\":{\"$prefix\":5}}", "$prefix at 'k' takes a string" },
+        { "{\"$text\":\"hello\"}", "needs a text index" },
+        { "{\"k\": 1,}", "line 1, column" },
+        { "{\"k\":{\"$gt\":1,\"x\":2}}", "mixes operators" },
+        { "[1]", "must be a JSON object" },
+    };
+    for (size_t i = 0; i < ARRAY_LEN(BAD); i++) {
+        cairn_doc_query q = CAIRN_DOC_QUERY_INIT;
+        results r;
+        q.filter = BAD[i][0];
+        CHECK_RC(find(&r, c, &q, NULL), CAIRN_EINVAL);
+        CHECK_ERRMSG(BAD[i][1]);
+        free(r.s);
+    }
+    CHECK_RC(cairn_doc_filter_check("{\"$or\":{}}", 10), CAIRN_EINVAL);
+    CHECK_ERRMSG("$or takes a non-empty array");
+    CHECK_OK(cairn_doc_filter_check("{\"$text\":\"hello\"}", 17));
+
+    /* unique index over existing duplicates */
+    const char *three = "{\"_id\":\"three\",\"s\":\"x\"}";
+    CHECK_OK(cairn_doc_insert(NULL, c, three, strlen(three), NULL));
+    CHECK_OK(cairn_snapshot_open(&s, db));
+    CHECK_OK(cairn_snapshot_root(&before, s));
+    cairn_snapshot_close(s);
+    const char *sf[] = { "s" };
+    CHECK_RC(cairn_doc_index_create(c, sf, 1, CAIRN_INDEX_UNIQUE), CAIRN_ECONFLICT);
+    CHECK_ERRMSG("documents one and three");
+    CHECK_OK(cairn_snapshot_open(&s, db));
+    CHECK_OK(cairn_snapshot_root(&after, s));
+    cairn_snapshot_close(s);
+    CHECK(memcmp(&before, &after, sizeof before) == 0); /* nothing written by any of the above */
+    CHECK_EQ(version(c, "one"), 1);
+    cairn_coll_close(c);
+    cairn_close(db);
+}
+
+/* ---- index entries agree with the documents ---- */
+
+static void check_index(cairn_coll *c, const dv_index *ix)
+{
+    dv_keys want = { 0 };
+    cairn_cursor *cur;
+    CHECK_OK(cairn_cursor_open(&cur, c->docs, NULL, NULL));
+    while (cairn_cursor_next(cur) == CAIRN_OK) {
+        const void *k, *v;
+        size_t kl, vl;
+        cairn_cursor_get(&k, &kl, &v, &vl, cur);
+        char id[600];
+        snprintf(id, sizeof id, "%.*s", (int)kl, (const char *)k);
+        json_t *doc = json_loadb(v, vl, 0, NULL);
+        bool mk = false;
+        CHECK_OK(dv_index_keys(&want, &mk, ix, doc, id));
+        CHECK(!mk || ix->multikey);
+        json_decref(doc);
+    }
+    cairn_cursor_close(cur);
+    cairn_table *t;
+    size_t got = 0;
+    CHECK_OK(dv_index_table(&t, c, ix));
+    if (cairn_cursor_open(&cur, t, NULL, NULL) == CAIRN_OK) {
+        while (cairn_cursor_next(cur) == CAIRN_OK) {
+            const void *k;
+            size_t kl;
+            cairn_cursor_get(&k, &kl, NULL, NULL, cur);
+            bool found = false;
+            for (size_t i = 0; i < want.n && !found; i++)
+                found = want.k[i].key.len == kl && memcmp(want.k[i].key.data, k, kl) == 0;
+            char shown[256];
+            CHECK_MSG(found, "index %s holds a key no document gives: %s", ix->name,
+                      bytes_show(shown, sizeof shown, k, kl));
+            got++;
+        }
+        cairn_cursor_close(cur);
+    }
+    CHECK_MSG(got == want.n, "index %s: %zu entries, the documents give %zu", ix->name, got, want.n);
+    cairn_table_close(t);
+    dv_keys_dispose(&want);
+}
+
+static void check_indexes(cairn_coll *c)
+{
+    dv_catalog cat;
+    CHECK_OK(dv_catalog_load(&cat, c, NULL));
+    for (size_t i = 0; i < cat.n; i++) check_index(c, &cat.idx[i]);
+    dv_catalog_dispose(&cat);
+}
+
+/* ---- the property test ---- */
+
+static const char *const WORDS[] = { "apple", "Banana", "cherry", "date", "elder", "fig" };
+
+static json_t *random_value(uint64_t *rs)
+{
+    switch (test_rand(rs) % 9) {
+    case 0: return json_null();
+    case 1: return json_boolean(test_rand(rs) % 2);
+    case 2: return json_real((double)(test_rand(rs) % 20) / 4.0);
+    case 3: {
+        char s[8];
+        snprintf(s, sizeof s, "s%d", (int)(test_rand(rs) % 6));
+        return json_string(s);
+    }
+    case 4: {
+        json_t *a = json_array();
+        int n = (int)(test_rand(rs) % 3);
+        for (int i = 0; i < n; i++) json_array_append_new(a, json_integer((json_int_t)(test_rand(rs) % 6)));
+        return a;
+    }
+    default: return json_integer((json_int_t)(test_rand(rs) % 8));
+    }
+}
+
+static char *random_doc(uint64_t *rs, int id)
+{
+    json_t *d = json_object();
+    char ids[16];
+    snprintf(ids, sizeof ids, "d%03d", id);
+    json_object_set_new(d, "_id", json_string(ids));
+    if (test_rand(rs) % 6) json_object_set_new(d, "a", random_value(rs));
+    if (test_rand(rs) % 4) json_object_set_new(d, "b", json_integer((json_int_t)(test_rand(rs) % 4)));
+    if (test_rand(rs) % 3) {
+        char t[80];
+        snprintf(t, sizeof t, "%s %s-%s", WORDS[test_rand(rs) % 6], WORDS[test_rand(rs) % 6],
+                 WORDS[test_rand(rs) % 6]);
+        json_object_set_new(d, "t", json_string(t));
+    }
+    if (test_rand(rs) % 2) {
+        json_t *n = json_object();
+        json_object_set_new(n, "x", random_value(rs));
+        json_object_set_new(d, "n", n);
+    }
+    char *s = json_dumps(d, JSON_COMPACT);
+    json_decref(d);
+    return s;
+}
+
+static char *random_filter(uint64_t *rs, bool text)
+{
+    static const char *const OPS[] = { "$eq", "$ne", "$gt", "$gte", "$lt", "$lte" };
+    static const char *const PATHS[] = { "a", "b", "n.x", "a.0" };
+    json_t *f = json_object();
+    int kind = (int)(test_rand(rs) % (text ? 9 : 8));
+    const char *path = PATHS[test_rand(rs) % 4];
+    json_t *v = random_value(rs);
+    json_t *cond = json_object();
+    switch (kind) {
+    case 0: json_object_set(f, path, v); break;
+    case 1:
+    case 2:
+        json_object_set(cond, OPS[test_rand(rs) % 6], v);
+        if (test_rand(rs) % 2) json_object_set_new(cond, "$lt", json_integer(5));
+        json_object_set(f, path, cond);
+        break;
+    case 3: {
+        json_t *a = json_array();
+        json_array_append(a, v);
+        json_array_append_new(a, random_value(rs));
+        json_object_set_new(cond, test_rand(rs) % 3 ? "$in" : "$nin", a);
+        json_object_set(f, path, cond);
+        break;
+    }
+    case 4:
+        json_object_set_new(cond, "$exists", json_boolean(test_rand(rs) % 2));
+        json_object_set(f, path, cond);
+        break;
+    case 5:
+        json_object_set_new(cond, test_rand(rs) % 2 ? "$prefix" : "$contains", json_string("s"));
+        json_object_set(f, "a", cond);
+        break;
+    case 6: {
+        json_t *or = json_array();
+        json_t *x = json_object(), *y = json_object();
+        json_object_set(x, "a", v);
+        json_object_set_new(y, "b", json_integer((json_int_t)(test_rand(rs) % 4)));
+        json_array_append_new(or, x);
+        json_array_append_new(or, y);
+        json_object_set_new(f, "$or", or);
+        break;
+    }
+    case 7: {
+        json_object_set_new(cond, "$gte", json_integer((json_int_t)(test_rand(rs) % 6)));
+        json_object_set(f, "a", cond);
+        json_t *n = json_object();
+        json_object_set_new(n, "$ne", json_integer((json_int_t)(test_rand(rs) % 4)));
+        json_object_set_new(f, "b", n);
+        break;
+    }
+    default: {
+        char w[64];
+        snprintf(w, sizeof w, "%s", WORDS[test_rand(rs) % 6]);
+        json_object_set_new(f, "$text", json_string(w));
+        if (test_rand(rs) % 2) json_object_set_new(f, "b", json_integer((json_int_t)(test_rand(rs) % 4)));
+    }
+    }
+    json_decref(v);
+    json_decref(cond);
+    char *s = json_dumps(f, JSON_COMPACT);
+    json_decref(f);
+    return s;
+}
+
+/* The model's count of documents where filter {"b": B} holds (an independent check). */
+static size_t model_count_b(json_t *model, int b)
+{
+    size_t n = 0;
+    const char *k;
+    json_t *d;
+    json_object_foreach(model, k, d) {
+        json_t *v = json_object_get(d, "b");
+        n += json_is_integer(v) && json_integer_value(v) == b;
+    }
+    return n;
+}
+
+static void query_agrees(cairn_coll *c, uint64_t *rs, bool text, json_t *model)
+{
+    static const char *const SORTS[][2] = {
+        { NULL, NULL }, { "a", NULL }, { "a:desc", NULL }, { "a", "b" }, { "a:desc", "b:desc" },
+        { "b", NULL }, { "b:desc", "a" }, { "n.x", NULL },
+    };
+    char *filter = test_rand(rs) % 8 ? random_filter(rs, text) : NULL;
+    size_t s = test_rand(rs) % ARRAY_LEN(SORTS);
+    const char *sort[2] = { SORTS[s][0], SORTS[s][1] };
+    cairn_doc_query q = CAIRN_DOC_QUERY_INIT;
+    q.filter = filter;
+    q.sort = sort;
+    q.nsort = !sort[0] ? 0 : !sort[1] ? 1 : 2;
+    if (test_rand(rs) % 3 == 0) q.limit = 1 + test_rand(rs) % 5;
+    if (test_rand(rs) % 4 == 0) q.offset = test_rand(rs) % 4;
+    results got, want;
+    cairn_doc_plan plan;
+    CHECK_OK(find(&got, c, &q, &plan));
+    q.flags = CAIRN_DOC_QUERY_NO_INDEX;
+    CHECK_OK(find(&want, c, &q, NULL));
+    CHECK_MSG(strcmp(got.s, want.s) == 0,
+              "filter %s sort %s,%s limit %llu offset %llu via %s/%s:\n got:\n%s want:\n%s",
+              filter ? filter : "-", sort[0] ? sort[0] : "-", sort[1] ? sort[1] : "-",
+              (unsigned long long)q.limit, (unsigned long long)q.offset, plan.index, plan.how,
+              got.s, want.s);
+    /* pages of 2 with the cursor give the whole result */
+    if (!q.limit && !q.offset) {
+        uint64_t n = 0;
+        CHECK_OK(cairn_doc_count(&n, c, NULL, filter));
+        CHECK_EQ(n, want.n);
+        q.flags = 0;
+        q.limit = 2;
+        results all = { calloc(1, 1), 0, 0, "" };
+        char after[4096] = "";
+        for (int guard = 0; guard < 200; guard++) {
+            q.after = after[0] ? after : NULL;
+            results page;
+            CHECK_OK(find(&page, c, &q, NULL));
+            if (page.n == 0) {
+                free(page.s);
+                break;
+            }
+            all.s = realloc(all.s, all.len + page.len + 1);
+            memcpy(all.s + all.len, page.s, page.len + 1);
+            all.len += page.len;
+            snprintf(after, sizeof after, "%s", page.last_cursor);
+            free(page.s);
+        }
+        CHECK_MSG(strcmp(all.s, want.s) == 0, "paged result differs for %s", filter ? filter : "-");
+        free(all.s);
+    }
+    int b = (int)(test_rand(rs) % 4);
+    char fb[32];
+    snprintf(fb, sizeof fb, "{\"b\":%d}", b);
+    CHECK_EQ(count(c, fb), model_count_b(model, b));
+    free(got.s);
+    free(want.s);
+    free(filter);
+}
+
+static void random_op(cairn_coll *c, uint64_t *rs, json_t *model, bool unique)
+{
+    int id = (int)(test_rand(rs) % 40);
+    char ids[16];
+    snprintf(ids, sizeof ids, "d%03d", id);
+    bool exists = json_object_get(model, ids) != NULL;
+    char *doc = NULL;
+    int op = (int)(test_rand(rs) % 10);
+    int rc;
+    if (op < 6) {
+        char *in = random_doc(rs, id);
+        rc = exists ? cairn_doc_upsert(&doc, c, in, strlen(in), NULL)
+                    : cairn_doc_insert(&doc, c, in, strlen(in), NULL);
+        free(in);
+    } else if (op < 8) {
+        const char *patch = test_rand(rs) % 2 ? "{\"b\":3,\"a\":null}" : "{\"n\":{\"x\":2}}";
+        rc = cairn_doc_patch(&doc, c, ids, patch, strlen(patch), NULL);
+        if (!exists) {
+            CHECK_EQ(rc, CAIRN_ENOTFOUND);
+            return;
+        }
+    } else {
+        rc = cairn_doc_delete(c, ids, NULL);
+        if (!exists) {
+            CHECK_EQ(rc, CAIRN_ENOTFOUND);
+            return;
+        }
+        if (rc == CAIRN_OK) json_object_del(model, ids);
+    }
+    if (unique && rc == CAIRN_ECONFLICT) return; /* a value the unique index holds already */
+    CHECK_OK(rc);
+    if (doc) json_object_set_new(model, ids, parse(doc));
+    cairn_free(doc);
+}
+
+static void model_agrees(cairn_coll *c, json_t *model)
+{
+    CHECK_EQ(count(c, NULL), json_object_size(model));
+    const char *k;
+    json_t *d;
+    json_object_foreach(model, k, d) {
+        char *doc;
+        CHECK_OK(cairn_doc_get(&doc, NULL, c, NULL, k));
+        json_t *j = parse(doc);
+        CHECK_MSG(json_equal(j, d), "document %s differs from the model", k);
+        json_decref(j);
+        cairn_free(doc);
+    }
+}
+
+static void property_run(unsigned config, uint64_t salt)
+{
+    static const char *const A[] = { "a" }, *const AB[] = { "a", "b" }, *const B[] = { "b" },
+                             *const NX[] = { "n.x" }, *const T[] = { "t" };
+    cairn_db *db = open_mem();
+    cairn_coll *c = coll_create(db, "p");
+    uint64_t rs = test_rng(salt);
+    json_t *model = json_object();
+    bool text = config == 3, unique = config == 4;
+    /* half the indexes are made before the documents, half after (built from them) */
+    for (int round = 0; round < 2; round++) {
+        if ((round == 0) == (salt % 2 == 0)) {
+            if (config == 1) CHECK_OK(cairn_doc_index_create(c, A, 1, 0));
+            if (config == 2) CHECK_OK(cairn_doc_index_create(c, AB, 2, 0));
+            if (config == 2) CHECK_OK(cairn_doc_index_create(c, NX, 1, 0));
+            if (config == 3) CHECK_OK(cairn_doc_index_create(c, T, 1, CAIRN_INDEX_TEXT));
+            if (config == 5) CHECK_OK(cairn_doc_index_create(c, B, 1, 0));
+        }
+        if (round == 0)
+            for (int i = 0; i < 60; i++) random_op(c, &rs, model, unique);
+    }
+    if (unique) {
+        int rc = cairn_doc_index_create(c, NX, 1, CAIRN_INDEX_UNIQUE);
+        CHECK(rc == CAIRN_OK || rc == CAIRN_ECONFLICT);
+        unique = rc == CAIRN_OK;
+    }
+    for (int step = 0; step < 120 && !test_failures; step++) {
+        if (test_rand(&rs) % 2) random_op(c, &rs, model, unique);
+        else query_agrees(c, &rs, text, model);
+    }
+    model_agrees(c, model);
+    check_indexes(c);
+    CHECK_OK(cairn_doc_check(NULL, c, NULL));
+    json_decref(model);
+    cairn_coll_close(c);
+    cairn_close(db);
+}
+
+static void property(void)
+{
+    for (unsigned config = 0; config <= 5 && !test_failures; config++)
+        for (uint64_t salt = 0; salt < 4 && !test_failures; salt++) property_run(config, salt * 10 + config);
+}
+
+/* ---- the planner uses indexes, and reads at an older version ---- */
+
+static void plans_and_versions(void)
+{
+    cairn_db *db = open_mem();
+    cairn_coll *c = coll_create(db, "u");
+    for (int i = 0; i < 50; i++) {
+        char d[128];
+        snprintf(d, sizeof d, "{\"_id\":\"u%02d\",\"age\":%d,\"name\":\"n%d\",\"bio\":\"Likes %s\"}",
+                 i, 20 + i % 10, i, i % 2 ? "cats" : "dogs");
+        CHECK_OK(cairn_doc_insert(NULL, c, d, strlen(d), NULL));
+    }
+    const char *age[] = { "age" }, *bio[] = { "bio" };
+    CHECK_OK(cairn_doc_index_create(c, age, 1, 0));
+    CHECK_OK(cairn_doc_index_create(c, bio, 1, CAIRN_INDEX_TEXT));
+    CHECK_RC(cairn_doc_index_create(c, age, 1, 0), CAIRN_EEXIST);
+    cairn_doc_query q = CAIRN_DOC_QUERY_INIT;
+    cairn_doc_plan plan;
+    results r;
+    q.filter = "{\"age\":25}";
+    CHECK_OK(find(&r, c, &q, &plan));
+    CHECK_STR(plan.index, "age");
+    CHECK_STR(plan.how, "eq");
+    CHECK_EQ(r.n, 5);
+    CHECK_EQ(plan.docs_examined, 5); /* not 50 */
+    free(r.s);
+    const char *sort[] = { "age:desc" };
+    q.filter = "{\"age\":{\"$gte\":28}}";
+    q.sort = sort;
+    q.nsort = 1;
+    q.limit = 3;
+    CHECK_OK(find(&r, c, &q, &plan));
+    CHECK_STR(plan.how, "range");
+    CHECK(plan.sorted_by_index && !plan.sorted_in_memory);
+    CHECK_EQ(plan.docs_examined, 3); /* stops at the limit */
+    CHECK(strncmp(r.s, "u49 ", 4) == 0);
+    free(r.s);
+    q = (cairn_doc_query)CAIRN_DOC_QUERY_INIT;
+    q.filter = "{\"$text\":\"CATS\"}";
+    CHECK_OK(find(&r, c, &q, &plan));
+    CHECK_STR(plan.how, "text");
+    CHECK_EQ(r.n, 25);
+    free(r.s);
+    /* the sort bound */
+    q = (cairn_doc_query)CAIRN_DOC_QUERY_INIT;
+    const char *sname[] = { "name" };
+    q.sort = sname;
+    q.nsort = 1;
+    q.max_sort_bytes = 1000;
+    CHECK_RC(find(&r, c, &q, NULL), CAIRN_EINVAL);
+    CHECK_ERRMSG("create an index on the sort fields");
+    free(r.s);
+    /* projection */
+    q = (cairn_doc_query)CAIRN_DOC_QUERY_INIT;
+    const char *proj[] = { "age" };
+    q.filter = "{\"_id\":\"u07\"}";
+    q.project = proj;
+    q.nproject = 1;
+    CHECK_OK(find(&r, c, &q, NULL));
+    CHECK_STR(r.s, "u07 {\"_id\":\"u07\",\"age\":27}\n");
+    free(r.s);
+
+    /* versions: the indexes and documents of a commit */
+    cairn_id commit;
+    CHECK_OK(test_commit(db, "fifty", &commit));
+    CHECK_OK(cairn_doc_index_drop(c, "age"));
+    CHECK_RC(cairn_doc_index_drop(c, "age"), CAIRN_ENOTFOUND);
+    CHECK_OK(cairn_doc_delete(c, "u25", NULL));
+    char hex[CAIRN_ID_HEX_SIZE];
+    cairn_id_to_hex(hex, &commit);
+    cairn_snapshot *old;
+    CHECK_OK(cairn_snapshot_open_at(&old, db, hex));
+    uint64_t n = 0;
+    CHECK_OK(cairn_doc_count(&n, c, old, "{\"age\":25}"));
+    CHECK_EQ(n, 5);
+    CHECK_OK(cairn_doc_count(&n, c, NULL, "{\"age\":25}"));
+    CHECK_EQ(n, 4);
+    q = (cairn_doc_query)CAIRN_DOC_QUERY_INIT;
+    q.filter = "{\"age\":25}";
+    memset(&r, 0, sizeof r);
+    r.s = calloc(1, 1);
+    CHECK_OK(cairn_doc_find(&plan, c, old, &q, add_result, &r));
+    CHECK_STR(plan.index, "age"); /* the old version's catalog has the index */
+    free(r.s);
+    CHECK_OK(find(&r, c, &q, &plan));
+    CHECK_STR(plan.index, "");
+    free(r.s);
+    cairn_snapshot_close(old);
+
+    /* cairn_doc_check finds an index that disagrees with the documents */
+    cairn_doc_check_stats st;
+    CHECK_OK(cairn_doc_check(&st, c, NULL));
+    CHECK_EQ(st.documents, 49);
+    CHECK(st.entries > 49);
+    cairn_table *t;
+    CHECK_OK(cairn_table_open(&t, db, "cairn_idx.u.text:bio", CAIRN_TABLE_INTERNAL));
+    CHECK_OK(cairn_put(t, "stray", 5, "u01", 3));
+    CHECK_RC(cairn_doc_check(NULL, c, NULL), CAIRN_ECORRUPT);
+    CHECK_ERRMSG("index 'text:bio' holds");
+    CHECK_OK(cairn_delete(t, "stray", 5));
+    CHECK_OK(cairn_doc_check(NULL, c, NULL));
+    cairn_cursor *cur;
+    CHECK_OK(cairn_cursor_open(&cur, t, NULL, NULL));
+    CHECK_OK(cairn_cursor_next(cur));
+    const void *k;
+    size_t kl;
+    CHECK_OK(cairn_cursor_get(&k, &kl, NULL, NULL, cur));
+    char first[256];
+    memcpy(first, k, kl);
+    cairn_cursor_close(cur);
+    CHECK_OK(cairn_delete(t, first, kl));
+    CHECK_RC(cairn_doc_check(NULL, c, NULL), CAIRN_ECORRUPT);
+    CHECK_ERRMSG("lacks an entry of document");
+    cairn_table_close(t);
+    cairn_coll_close(c);
+    cairn_close(db);
+}
+
+TEST_MAIN(crud, bad_input, property, plans_and_versions)
