@@ -329,7 +329,7 @@ static void overwritten_objects(void)
     CHECK_OK(st->ref_cas(st, "heads/main", NULL, 0, "v1", 2));
     s3_store *s = (s3_store *)st;
     CHECK_EQ(s->npacks, 1);
-    char *pack = s3_obj(s, s->packs[0]);
+    char *pack = s3_obj(s, s->packs[0].name);
     char *ref = s3_obj(s, "refs/heads/main");
     st->close(st);
 
@@ -558,6 +558,76 @@ static void other_writer_seen(void)
     b->close(b);
 }
 
+/* ---- compaction ---- */
+
+static int count_obj(const char *rel, uint64_t size, void *p)
+{
+    (void)rel, (void)size;
+    (*(int *)p)++;
+    return 0;
+}
+
+static int objects(cairn_store *st, const char *dir)
+{
+    int n = 0;
+    return s3_list((s3_store *)st, dir, NULL, count_obj, &n) == CAIRN_OK ? n : -1;
+}
+
+/* compact rewrites sparse packs, removes them and the log entries a base entry replaces; a
+ * reader that had the old index open follows (its miss reads the log on). */
+static void compaction(void)
+{
+    use_keys();
+    enum { PACKS = 4, PER = 100 };
+    const char *url = fresh_url(NULL);
+    cairn_store *a = NULL, *b = NULL;
+    CHECK_OK(store_s3_open(&a, url, CAIRN_OPEN_CREATE));
+    for (int p = 0; p < PACKS; p++) {
+        for (int i = 0; i < PER; i++) CHECK_OK(put_bytes(a, 60, p * PER + i, 1000));
+        CHECK_OK(a->flush(a));
+    }
+    for (int i = 0; i < PACKS * PER; i++) /* three quarters of the first three packs */
+        if (i < 3 * PER && i % 4 != 0) {
+            cairn_id k;
+            suite_key(&k, 60, (uint64_t)i);
+            CHECK_OK(a->del(a, &k));
+        }
+    CHECK_OK(a->flush(a));
+    CHECK_EQ(objects(a, "packs/"), PACKS);
+    CHECK_EQ(objects(a, "log/"), PACKS + 1);
+    CHECK_OK(store_s3_open(&b, url, CAIRN_OPEN_READONLY));
+    CHECK(reads_back(b, 60, 0, 1000));
+    cairn_store_compact_stats cs;
+    CHECK_OK(a->compact(a, 0.5, 0, &cs));
+    CHECK_EQ(cs.files_rewritten, 3);
+    CHECK(cs.bytes_freed > 0);
+    CHECK_EQ(objects(a, "packs/"), 2); /* the untouched one and the copies */
+    CHECK_EQ(objects(a, "log/"), 1);   /* one base entry */
+    cairn_store_stats st;
+    memset(&st, 0, sizeof st);
+    CHECK_OK(a->stat(a, &st));
+    CHECK_EQ(st.files, 2);
+    CHECK_EQ(st.chunks, PER + 3 * PER / 4);
+    for (int i = 0; i < PACKS * PER; i++) {
+        bool gone = i < 3 * PER && i % 4 != 0;
+        if (!gone) CHECK_MSG(reads_back(b, 60, i, 1000), "old reader: chunk %d", i);
+        if (!gone) CHECK_MSG(reads_back(a, 60, i, 1000), "compactor: chunk %d", i);
+    }
+    b->close(b);
+    CHECK_OK(store_s3_open(&b, url, CAIRN_OPEN_READONLY));
+    for (int i = 0; i < PACKS * PER; i++) {
+        cairn_id k;
+        suite_key(&k, 60, (uint64_t)i);
+        bool gone = i < 3 * PER && i % 4 != 0;
+        CHECK_MSG(b->has(b, &k) == (gone ? CAIRN_ENOTFOUND : CAIRN_OK), "chunk %d", i);
+    }
+    /* nothing to do the second time */
+    CHECK_OK(a->compact(a, 0.5, 0, &cs));
+    CHECK_EQ(cs.files_rewritten, 0);
+    a->close(a);
+    b->close(b);
+}
+
 /* ---- a repository in a bucket ---- */
 
 static void repository(void)
@@ -626,11 +696,11 @@ int main(int argc, char **argv)
     void (*fns[])(void) = { conformance,          malformed_urls,   wrong_credentials,
                             missing_bucket,       unreachable_endpoint, overwritten_objects,
                             overwritten_log_entry, server_stopped,  conditions_ignored,
-                            two_processes,        other_writer_seen, repository,
-                            cli };
+                            two_processes,        other_writer_seen, compaction,
+                            repository,           cli };
     static const char names[] =
         "conformance, malformed_urls, wrong_credentials, missing_bucket, unreachable_endpoint, "
         "overwritten_objects, overwritten_log_entry, server_stopped, conditions_ignored, "
-        "two_processes, other_writer_seen, repository, cli";
+        "two_processes, other_writer_seen, compaction, repository, cli";
     return test_main_fns(argc, argv, fns, ARRAY_LEN(fns), names);
 }

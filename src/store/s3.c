@@ -391,7 +391,8 @@ static int s3_stat(cairn_store *st, cairn_store_stats *out)
     pthread_mutex_lock(&s->mu);
     out->chunks = s->count;
     out->bytes = s->bytes;
-    out->files = s->npacks;
+    out->files = 0;
+    for (uint32_t i = 0; i < s->npacks; i++) out->files += s->packs[i].size != 0; /* not removed */
     pthread_mutex_unlock(&s->mu);
     s3_http_counters(s->http, &out->requests, &out->bytes_sent, &out->bytes_received);
     return CAIRN_OK;
@@ -448,7 +449,7 @@ static int get_group(s3_store *s, const cairn_id *keys, size_t n, size_t base,
             } else {
                 state[i] = 0;
                 pthread_mutex_lock(&s->mu);
-                char *obj = s3_obj(s, s->packs[locs[i].pack]);
+                char *obj = s3_obj(s, s->packs[locs[i].pack].name);
                 pthread_mutex_unlock(&s->mu);
                 s3_req_reset(&reqs[nreq]);
                 reqs[nreq].method = "GET";
@@ -620,7 +621,7 @@ int store_s3_open(cairn_store **out, const char *url, unsigned flags)
     s->base = (cairn_store){
         .version = CAIRN_STORE_VERSION,
         .caps = CAIRN_STORE_CAP_DURABLE | CAIRN_STORE_CAP_SHARED | CAIRN_STORE_CAP_REF_CAS |
-                CAIRN_STORE_CAP_REMOTE,
+                CAIRN_STORE_CAP_REMOTE | CAIRN_STORE_CAP_COMPACT,
         .kind = "s3",
         .location = s->conf.url,
         .get = s3_get,
@@ -637,6 +638,7 @@ int store_s3_open(cairn_store **out, const char *url, unsigned flags)
         .get_many = s3_get_many,
         .has_many = s3_has_many,
         .put_many = s3_put_many,
+        .compact = s3_compact,
     };
     if (rc < 0) {
         s->flags |= CAIRN_OPEN_READONLY; /* nothing to flush */

@@ -41,6 +41,7 @@
 #define S3_PACK_HEADER_SIZE 16   /* magic, u32 version, u32 zero */
 #define S3_LOG_HEADER_SIZE 28    /* magic, version, flags, npacks, ndel, nadd */
 #define S3_LOG_ADD_SIZE 56       /* key, u32 pack, u64 offset, u32 len, u64 check */
+#define S3_LOG_PACK_FIXED 10     /* u16 name length, u64 pack size (and the name between) */
 #define S3_CHECK_SIZE 8          /* u64 XXH3 trailer */
 #define S3_REF_HEADER_SIZE 16    /* magic, u8 state, 3 zero, u32 len */
 #define S3_LOG_BASE 0x1u         /* flag: this entry holds the whole index; ignore those before */
@@ -146,6 +147,12 @@ typedef struct s3_loc {
     uint64_t check;         /* XXH3 of the chunk's bytes */
 } s3_loc;
 
+/* A pack object the log names. */
+typedef struct s3_pack {
+    char *name;             /* below the prefix: "packs/<32 hex>.pack" */
+    uint64_t size;          /* bytes of the object */
+} s3_pack;
+
 /* Writes not yet in the bucket: a pack's bytes, the chunks in it, the deletions. */
 typedef struct s3_batch {
     cairn_buf buf;
@@ -167,7 +174,7 @@ typedef struct s3_store {
     bool *used;
     size_t mask, count;
     uint64_t bytes;                 /* sum of the lengths of the chunks present */
-    char **packs;                   /* pack object names (below the prefix), by number */
+    s3_pack *packs;                 /* the packs the log names, by number */
     uint32_t npacks, cappacks;
     uint64_t seq;                   /* the last log entry applied */
     /* what this handle wrote and has not flushed: the next pack's bytes (header first), the

@@ -45,7 +45,7 @@ void s3_index_free(s3_store *s)
 {
     free(s->slots);
     free(s->used);
-    for (uint32_t i = 0; i < s->npacks; i++) free(s->packs[i]);
+    for (uint32_t i = 0; i < s->npacks; i++) free(s->packs[i].name);
     free(s->packs);
     batch_free(&s->pend);
     batch_free(&s->flushing);
@@ -304,9 +304,10 @@ static int entry_decode(entry_view *v, const uint8_t *p, size_t n, const char *o
     size_t at = S3_LOG_HEADER_SIZE, body = n - S3_CHECK_SIZE;
     v->names = p + at;
     for (uint32_t i = 0; i < v->npacks; i++) {
-        FAIL_IF(at + 2 > body || at + 2 + load_le16(p + at) > body, CAIRN_ECORRUPT,
-                "s3 log entry '%s': pack name %u runs past the end", obj, i);
-        at += 2 + load_le16(p + at);
+        FAIL_IF(at + S3_LOG_PACK_FIXED > body ||
+                    at + S3_LOG_PACK_FIXED + load_le16(p + at) > body,
+                CAIRN_ECORRUPT, "s3 log entry '%s': pack %u runs past the end", obj, i);
+        at += S3_LOG_PACK_FIXED + load_le16(p + at);
     }
     v->dels = p + at;
     FAIL_IF((body - at) / CAIRN_ID_SIZE < v->ndel, CAIRN_ECORRUPT,
@@ -327,18 +328,19 @@ static bool pending_del(const s3_store *s, const cairn_id *key)
     return false;
 }
 
-static int pack_intern(s3_store *s, const char *name, size_t len, uint32_t *out)
+static int pack_intern(s3_store *s, const char *name, size_t len, uint64_t size, uint32_t *out)
 {
     for (uint32_t i = s->npacks; i-- > 0;)
-        if (strlen(s->packs[i]) == len && memcmp(s->packs[i], name, len) == 0) {
+        if (strlen(s->packs[i].name) == len && memcmp(s->packs[i].name, name, len) == 0) {
             *out = i;
             return CAIRN_OK;
         }
     size_t cap = s->cappacks;
     TRY(cairn_array_room(&s->packs, &cap, s->npacks, sizeof *s->packs, 16));
     s->cappacks = (uint32_t)cap;
-    s->packs[s->npacks] = cairn_strndup(name, len);
-    if (!s->packs[s->npacks]) return ERR(CAIRN_ENOMEM, "out of memory for pack names");
+    s->packs[s->npacks].name = cairn_strndup(name, len);
+    s->packs[s->npacks].size = size;
+    if (!s->packs[s->npacks].name) return ERR(CAIRN_ENOMEM, "out of memory for pack names");
     *out = s->npacks++;
     return CAIRN_OK;
 }
@@ -366,8 +368,8 @@ static int entry_apply(s3_store *s, const entry_view *v)
     int rc = CAIRN_OK;
     for (uint32_t i = 0; i < v->npacks && rc == CAIRN_OK; i++) {
         uint16_t len = load_le16(p);
-        rc = pack_intern(s, (const char *)p + 2, len, &map[i]);
-        p += 2 + len;
+        rc = pack_intern(s, (const char *)p + 2, len, load_le64(p + 2 + len), &map[i]);
+        p += S3_LOG_PACK_FIXED + len;
     }
     for (uint32_t i = 0; i < v->ndel && rc == CAIRN_OK; i++) {
         cairn_id k;
@@ -520,30 +522,36 @@ static int random_hex(char *out, size_t bytes)
     return CAIRN_OK;
 }
 
-/* The bytes of a log entry: one pack (or none) with adds, and dels. */
-static int entry_encode(cairn_buf *out, uint32_t flags, const char *pack, const s3_loc *adds,
-                        size_t nadd, const cairn_id *dels, size_t ndel)
+/* The bytes of a log entry: packs[0..npacks-1] (adds[i].pack indexes this list), the
+ * deletions, then the additions. */
+static int entry_encode(cairn_buf *out, uint32_t flags, const s3_pack *packs, uint32_t npacks,
+                        const s3_loc *adds, size_t nadd, const cairn_id *dels, size_t ndel)
 {
+    FAIL_IF(nadd > UINT32_MAX || ndel > UINT32_MAX, CAIRN_EINVAL, "s3 log entry too large");
     uint8_t h[S3_LOG_HEADER_SIZE];
     memcpy(h, S3_LOG_MAGIC, S3_MAGIC_SIZE);
     store_le32(h + 8, S3_FORMAT_VERSION);
     store_le32(h + 12, flags);
-    store_le32(h + 16, pack ? 1 : 0);
+    store_le32(h + 16, npacks);
     store_le32(h + 20, (uint32_t)ndel);
     store_le32(h + 24, (uint32_t)nadd);
     out->len = 0;
+    TRY(cairn_buf_reserve(out, sizeof h + ndel * CAIRN_ID_SIZE + nadd * S3_LOG_ADD_SIZE + 64));
     TRY(cairn_buf_append(out, h, sizeof h));
-    if (pack) {
-        uint8_t l[2];
-        store_le16(l, (uint16_t)strlen(pack));
+    for (uint32_t i = 0; i < npacks; i++) {
+        uint8_t l[2], z[8];
+        size_t n = strlen(packs[i].name);
+        store_le16(l, (uint16_t)n);
+        store_le64(z, packs[i].size);
         TRY(cairn_buf_append(out, l, 2));
-        TRY(cairn_buf_append(out, pack, strlen(pack)));
+        TRY(cairn_buf_append(out, packs[i].name, n));
+        TRY(cairn_buf_append(out, z, 8));
     }
     for (size_t i = 0; i < ndel; i++) TRY(cairn_buf_append(out, dels[i].bytes, CAIRN_ID_SIZE));
     for (size_t i = 0; i < nadd; i++) {
         uint8_t a[S3_LOG_ADD_SIZE];
         memcpy(a, adds[i].key.bytes, CAIRN_ID_SIZE);
-        store_le32(a + 32, 0);
+        store_le32(a + 32, adds[i].pack);
         store_le64(a + 36, adds[i].off);
         store_le32(a + 44, adds[i].len);
         store_le64(a + 48, adds[i].check);
@@ -622,6 +630,60 @@ static int batch_restore(s3_store *s)
     return rc;
 }
 
+/* Uploads buf as a new pack object and appends a log entry naming it (adds[i].pack = 0) with
+ * the additions and deletions. *out_pack: the pack's name (caller frees), NULL without adds. */
+static int upload_batch(s3_store *s, const cairn_buf *buf, const s3_loc *adds, size_t nadds,
+                        const cairn_id *dels, size_t ndels, uint32_t flags, char **out_pack,
+                        uint64_t *out_seq)
+{
+    char hex[33];
+    s3_pack pack = { NULL, buf->len };
+    cairn_buf e = CAIRN_BUF_INIT;
+    s3_req r;
+    memset(&r, 0, sizeof r);
+    int rc = CAIRN_OK;
+    *out_pack = NULL;
+    if (nadds) {
+        rc = random_hex(hex, 16);
+        if (rc == CAIRN_OK) pack.name = cairn_sprintf(S3_PACK_DIR "%s.pack", hex);
+        r.method = "PUT";
+        r.obj = pack.name ? s3_obj(s, pack.name) : NULL;
+        r.body = buf->data;
+        r.body_len = buf->len;
+        r.if_none_match = true;
+        if (rc == CAIRN_OK)
+            rc = r.obj ? s3_http_one(s->http, &s->conf, &r)
+                       : ERR(CAIRN_ENOMEM, "out of memory writing a pack");
+        if (rc < 0)
+            cairn_error_prefix(rc, "uploading pack '%s' (%zu bytes)", r.obj ? r.obj : "", buf->len);
+    }
+    if (rc == CAIRN_OK)
+        rc = entry_encode(&e, flags, &pack, nadds ? 1 : 0, adds, nadds, dels, ndels);
+    if (rc == CAIRN_OK) rc = log_append(s, &e, out_seq);
+    if (rc == CAIRN_OK) *out_pack = pack.name;
+    else free(pack.name);
+    s3_req_dispose(&r);
+    cairn_buf_dispose(&e);
+    return rc;
+}
+
+/* After an upload (mu held): the chunks whose index entry is still (from[i], adds[i]'s old
+ * offset old_off[i]) now live in pack `name` at adds[i].off. */
+static int repoint(s3_store *s, const char *name, uint64_t size, const s3_loc *adds, size_t n,
+                   const uint32_t *from, const uint64_t *old_off)
+{
+    uint32_t num = 0;
+    if (name) TRY(pack_intern(s, name, strlen(name), size, &num));
+    for (size_t i = 0; i < n; i++) {
+        s3_loc *at = s3_index_find(s, &adds[i].key);
+        if (at && at->pack == from[i] && at->off == old_off[i]) {
+            at->pack = num;
+            at->off = adds[i].off;
+        }
+    }
+    return CAIRN_OK;
+}
+
 int s3_log_flush(s3_store *s)
 {
     pthread_mutex_lock(&s->mu);
@@ -633,7 +695,7 @@ int s3_log_flush(s3_store *s)
         if (at && at->pack == S3_PENDING && at->off == p->adds[i].off) {
             at->pack = S3_FLUSHING;
             p->adds[live] = *at;
-            p->adds[live++].pack = S3_FLUSHING;
+            p->adds[live++].pack = 0; /* the entry's first (only) pack */
         }
     }
     p->nadds = live;
@@ -647,51 +709,239 @@ int s3_log_flush(s3_store *s)
     pthread_mutex_unlock(&s->mu);
 
     s3_batch *f = &s->flushing;
-    char hex[33], *pack = NULL;
-    cairn_buf e = CAIRN_BUF_INIT;
-    s3_req r;
-    memset(&r, 0, sizeof r);
-    int rc = CAIRN_OK;
-    if (f->nadds) {
-        rc = random_hex(hex, 16);
-        if (rc == CAIRN_OK) {
-            pack = cairn_sprintf(S3_PACK_DIR "%s.pack", hex);
-            r.method = "PUT";
-            r.obj = pack ? s3_obj(s, pack) : NULL;
-            r.body = f->buf.data;
-            r.body_len = f->buf.len;
-            r.if_none_match = true;
-            rc = r.obj ? s3_http_one(s->http, &s->conf, &r)
-                       : ERR(CAIRN_ENOMEM, "out of memory writing a pack");
-            if (rc < 0) cairn_error_prefix(rc, "uploading pack '%s' (%zu bytes)", r.obj ? r.obj : "",
-                                           f->buf.len);
-        }
-    }
+    char *pack = NULL;
     uint64_t seq = 0;
-    if (rc == CAIRN_OK)
-        rc = entry_encode(&e, 0, pack, f->adds, f->nadds, f->dels, f->ndels);
-    if (rc == CAIRN_OK) rc = log_append(s, &e, &seq);
-    pthread_mutex_lock(&s->mu);
-    if (rc == CAIRN_OK) {
-        uint32_t num = 0;
-        if (pack) rc = pack_intern(s, pack, strlen(pack), &num);
-        for (size_t i = 0; rc == CAIRN_OK && i < f->nadds; i++) {
-            s3_loc *at = s3_index_find(s, &f->adds[i].key);
-            if (at && at->pack == S3_FLUSHING && at->off == f->adds[i].off) at->pack = num;
-        }
-        /* our entry is applied by hand; entries before it were applied by log_append */
-        if (rc == CAIRN_OK && seq == s->seq + 1) s->seq = seq;
-        if (rc == CAIRN_OK) batch_free(f);
+    uint32_t *from = cairn_malloc((f->nadds ? f->nadds : 1) * sizeof *from);
+    uint64_t *offs = cairn_malloc((f->nadds ? f->nadds : 1) * sizeof *offs);
+    int rc = from && offs ? CAIRN_OK : ERR(CAIRN_ENOMEM, "out of memory flushing");
+    for (size_t i = 0; rc == CAIRN_OK && i < f->nadds; i++) {
+        from[i] = S3_FLUSHING;
+        offs[i] = f->adds[i].off;
     }
-    if (rc < 0) {
+    if (rc == CAIRN_OK)
+        rc = upload_batch(s, &f->buf, f->adds, f->nadds, f->dels, f->ndels, 0, &pack, &seq);
+    pthread_mutex_lock(&s->mu);
+    if (rc == CAIRN_OK) rc = repoint(s, pack, f->buf.len, f->adds, f->nadds, from, offs);
+    if (rc == CAIRN_OK) {
+        /* our entry is applied by hand; entries before it were applied by log_append */
+        if (seq == s->seq + 1) s->seq = seq;
+        batch_free(f);
+    } else {
         int keep = rc;
         batch_restore(s); /* the writes stay pending: a later flush tries again */
         rc = keep;
     }
     pthread_mutex_unlock(&s->mu);
-    s3_req_dispose(&r);
-    cairn_buf_dispose(&e);
+    free(from);
+    free(offs);
     free(pack);
+    return rc;
+}
+
+/* ---- compaction ---- */
+
+/* Deletes objects (best effort: what cannot be deleted now is garbage a later run finds). */
+static void delete_objects(s3_store *s, char **objs, size_t n)
+{
+    s3_req *reqs = cairn_calloc(n ? n : 1, sizeof *reqs);
+    if (!reqs) return;
+    for (size_t i = 0; i < n; i++) {
+        reqs[i].method = "DELETE";
+        reqs[i].obj = objs[i];
+        objs[i] = NULL;
+    }
+    s3_http_run(s->http, reqs, n);
+    for (size_t i = 0; i < n; i++) s3_req_dispose(&reqs[i]);
+    free(reqs);
+}
+
+/* The live bytes of each pack (mu held); caller frees. */
+static uint64_t *live_bytes(s3_store *s)
+{
+    uint64_t *live = cairn_calloc(s->npacks ? s->npacks : 1, sizeof *live);
+    for (size_t i = 0; live && i <= s->mask; i++)
+        if (s->used[i] && !local_only(&s->slots[i])) live[s->slots[i].pack] += s->slots[i].len;
+    return live;
+}
+
+typedef struct moving {
+    s3_loc *adds;           /* the chunks copied: their new place (pack 0 = the new pack) */
+    uint32_t *from;         /* the pack each came from */
+    uint64_t *old_off;
+    size_t n, cap;
+    cairn_buf buf;          /* the new pack */
+} moving;
+
+/* Copies the live chunks of pack `num` (its whole object read at once) into m. */
+static int copy_live(s3_store *s, uint32_t num, moving *m)
+{
+    pthread_mutex_lock(&s->mu);
+    char *obj = s3_obj(s, s->packs[num].name);
+    size_t n = 0;
+    s3_loc *locs = cairn_malloc((s->count ? s->count : 1) * sizeof *locs);
+    for (size_t i = 0; locs && i <= s->mask; i++)
+        if (s->used[i] && s->slots[i].pack == num) locs[n++] = s->slots[i];
+    pthread_mutex_unlock(&s->mu);
+    s3_req r;
+    memset(&r, 0, sizeof r);
+    r.method = "GET";
+    r.obj = obj;
+    int rc = obj && locs ? s3_http_one(s->http, &s->conf, &r)
+                         : ERR(CAIRN_ENOMEM, "out of memory compacting");
+    for (size_t i = 0; i < n && rc == CAIRN_OK; i++) {
+        const s3_loc *l = &locs[i];
+        if (l->off + l->len > r.resp.len ||
+            hash_xxh3(r.resp.data + l->off, l->len, 0) != l->check) {
+            char hex[CAIRN_ID_HEX_SIZE];
+            cairn_id_to_hex(hex, &l->key);
+            rc = CORRUPT("compacting: chunk %s in pack object '%s' fails its checksum: the "
+                         "object was overwritten or damaged; nothing was removed",
+                         hex, obj);
+            break;
+        }
+        if (!m->buf.len) {
+            uint8_t h[S3_PACK_HEADER_SIZE] = { 0 };
+            memcpy(h, S3_PACK_MAGIC, S3_MAGIC_SIZE);
+            store_le32(h + 8, S3_FORMAT_VERSION);
+            rc = cairn_buf_append(&m->buf, h, sizeof h);
+        }
+        size_t c1 = m->cap, c2 = m->cap, c3 = m->cap; /* three arrays, one length */
+        if (rc == CAIRN_OK) rc = cairn_array_room(&m->adds, &c1, m->n, sizeof *m->adds, 64);
+        if (rc == CAIRN_OK) rc = cairn_array_room(&m->from, &c2, m->n, sizeof *m->from, 64);
+        if (rc == CAIRN_OK) rc = cairn_array_room(&m->old_off, &c3, m->n, sizeof *m->old_off, 64);
+        if (rc != CAIRN_OK) break;
+        m->cap = c1;
+        m->adds[m->n] = *l;
+        m->adds[m->n].pack = 0;
+        m->adds[m->n].off = m->buf.len;
+        m->from[m->n] = num;
+        m->old_off[m->n++] = l->off;
+        rc = cairn_buf_append(&m->buf, r.resp.data + l->off, l->len);
+    }
+    s3_req_dispose(&r);
+    free(locs);
+    return rc;
+}
+
+/* Writes a base entry (the whole index as it stands) and deletes the log entries before it. */
+static int write_base(s3_store *s)
+{
+    pthread_mutex_lock(&s->mu);
+    uint32_t *map = cairn_malloc((s->npacks ? s->npacks : 1) * sizeof *map);
+    s3_pack *packs = cairn_malloc((s->npacks ? s->npacks : 1) * sizeof *packs);
+    s3_loc *adds = cairn_malloc((s->count ? s->count : 1) * sizeof *adds);
+    uint32_t np = 0;
+    size_t n = 0;
+    int rc = map && packs && adds ? CAIRN_OK : ERR(CAIRN_ENOMEM, "out of memory compacting");
+    for (uint32_t i = 0; rc == CAIRN_OK && i < s->npacks; i++) map[i] = UINT32_MAX;
+    for (size_t i = 0; rc == CAIRN_OK && i <= s->mask; i++) {
+        if (!s->used[i] || local_only(&s->slots[i])) continue;
+        uint32_t pk = s->slots[i].pack;
+        if (map[pk] == UINT32_MAX) {
+            map[pk] = np;
+            packs[np++] = s->packs[pk]; /* borrowed names */
+        }
+        adds[n] = s->slots[i];
+        adds[n++].pack = map[pk];
+    }
+    cairn_buf e = CAIRN_BUF_INIT;
+    if (rc == CAIRN_OK) rc = entry_encode(&e, S3_LOG_BASE, packs, np, adds, n, NULL, 0);
+    pthread_mutex_unlock(&s->mu);
+    free(map);
+    free(packs);
+    free(adds);
+    uint64_t seq = 0;
+    if (rc == CAIRN_OK) rc = log_append(s, &e, &seq);
+    cairn_buf_dispose(&e);
+    if (rc < 0) return rc;
+    pthread_mutex_lock(&s->mu);
+    if (seq == s->seq + 1) s->seq = seq; /* it says what the index says already */
+    pthread_mutex_unlock(&s->mu);
+    /* the entries before it are replaced: readers that meet a missing one start over */
+    seq_list l = { 0 };
+    rc = list_after(s, 0, &l);
+    char **objs = cairn_calloc(l.n ? l.n : 1, sizeof *objs);
+    size_t nobj = 0;
+    for (size_t i = 0; rc == CAIRN_OK && objs && i < l.n; i++) {
+        if (l.seqs[i] >= seq) continue;
+        char *rel = log_name(l.seqs[i]);
+        objs[nobj] = rel ? s3_obj(s, rel) : NULL;
+        free(rel);
+        if (objs[nobj]) nobj++;
+    }
+    if (objs) delete_objects(s, objs, nobj);
+    free(objs);
+    free(l.seqs);
+    return rc;
+}
+
+int s3_compact(cairn_store *st, double min_live, unsigned flags, cairn_store_compact_stats *out)
+{
+    s3_store *s = (s3_store *)st;
+    (void)flags; /* every flush seals its pack: there is no pack being written to seal */
+    cairn_store_compact_stats cs;
+    memset(&cs, 0, sizeof cs);
+    if (out) *out = cs;
+    FAIL_IF(!(min_live >= 0), CAIRN_EINVAL, "compact: live fraction %g is not a fraction", min_live);
+    TRY(s3_check_writable(s, "compacting"));
+    pthread_mutex_lock(&s->flush_mu);
+    int rc = s3_log_flush(s);
+    if (rc == CAIRN_OK) rc = s3_log_refresh(s);
+    /* the sparse packs */
+    uint32_t *victims = NULL, nv = 0;
+    uint64_t freed = 0;
+    if (rc == CAIRN_OK) {
+        pthread_mutex_lock(&s->mu);
+        uint64_t *live = live_bytes(s);
+        victims = cairn_malloc((s->npacks ? s->npacks : 1) * sizeof *victims);
+        if (!live || !victims) rc = ERR(CAIRN_ENOMEM, "out of memory compacting");
+        for (uint32_t i = 0; rc == CAIRN_OK && i < s->npacks; i++) {
+            uint64_t body = s->packs[i].size > S3_PACK_HEADER_SIZE
+                                ? s->packs[i].size - S3_PACK_HEADER_SIZE : 0;
+            if (s->packs[i].size && (double)live[i] < min_live * (double)body) {
+                victims[nv++] = i;
+                freed += s->packs[i].size;
+            }
+        }
+        pthread_mutex_unlock(&s->mu);
+        free(live);
+    }
+    moving m;
+    memset(&m, 0, sizeof m);
+    for (uint32_t v = 0; rc == CAIRN_OK && v < nv; v++) rc = copy_live(s, victims[v], &m);
+    char *pack = NULL;
+    uint64_t seq = 0;
+    if (rc == CAIRN_OK && nv)
+        rc = upload_batch(s, &m.buf, m.adds, m.n, NULL, 0, 0, &pack, &seq);
+    if (rc == CAIRN_OK && nv) {
+        pthread_mutex_lock(&s->mu);
+        rc = repoint(s, pack, m.buf.len, m.adds, m.n, m.from, m.old_off);
+        if (seq == s->seq + 1) s->seq = seq;
+        pthread_mutex_unlock(&s->mu);
+    }
+    /* the log from here on is one base entry; then the packs nothing names can go */
+    if (rc == CAIRN_OK && s->seq > 1) rc = write_base(s);
+    if (rc == CAIRN_OK && nv) {
+        char **objs = cairn_calloc(nv, sizeof *objs);
+        pthread_mutex_lock(&s->mu);
+        for (uint32_t v = 0; objs && v < nv; v++) {
+            objs[v] = s3_obj(s, s->packs[victims[v]].name);
+            s->packs[victims[v]].size = 0; /* gone: never a victim again */
+        }
+        pthread_mutex_unlock(&s->mu);
+        if (objs) delete_objects(s, objs, nv);
+        free(objs);
+        cs.files_rewritten = nv;
+        cs.bytes_freed = freed > m.buf.len ? freed - m.buf.len : 0;
+    }
+    pthread_mutex_unlock(&s->flush_mu);
+    free(victims);
+    free(pack);
+    free(m.adds);
+    free(m.from);
+    free(m.old_off);
+    cairn_buf_dispose(&m.buf);
+    if (out) *out = cs;
     return rc;
 }
 
@@ -702,7 +952,7 @@ int s3_pack_read(s3_store *s, cairn_buf *out, const s3_loc *loc)
     char hex[CAIRN_ID_HEX_SIZE];
     cairn_id_to_hex(hex, &loc->key);
     pthread_mutex_lock(&s->mu);
-    char *obj = s3_obj(s, s->packs[loc->pack]);
+    char *obj = s3_obj(s, s->packs[loc->pack].name);
     pthread_mutex_unlock(&s->mu);
     if (!obj) return ERR(CAIRN_ENOMEM, "out of memory reading a chunk");
     s3_req r;
