@@ -43,8 +43,10 @@ static bool load_env(void)
         *eq = '\0';
         const char *v = eq + 1;
         if (strcmp(line, "S3_ENDPOINT") == 0) snprintf(endpoint, sizeof endpoint, "%s", v);
-        else if (strcmp(line, "S3_ACCESS_KEY") == 0) snprintf(access_key, sizeof access_key, "%s", v);
-        else if (strcmp(line, "S3_SECRET_KEY") == 0) snprintf(secret_key, sizeof secret_key, "%s", v);
+        else if (strcmp(line, "S3_ACCESS_KEY") == 0)
+            snprintf(access_key, sizeof access_key, "%s", v);
+        else if (strcmp(line, "S3_SECRET_KEY") == 0)
+            snprintf(secret_key, sizeof secret_key, "%s", v);
         else if (strcmp(line, "CEPH_DIR") == 0) snprintf(ceph_dir, sizeof ceph_dir, "%s", v);
     }
     fclose(f);

@@ -35,8 +35,8 @@ static bool bucket_ok(const char *b)
     for (size_t i = 0; i < n; i++) {
         char c = b[i];
         bool edge = i == 0 || i == n - 1;
-        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || (!edge && (c == '-' || c == '.'))))
-            return false;
+        bool inner = !edge && (c == '-' || c == '.');
+        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || inner)) return false;
     }
     return true;
 }
@@ -305,7 +305,8 @@ static int s3_flush(cairn_store *st)
 /* Adds a chunk to the write buffer (mu held); *full when the buffer reached the pack size. */
 static int buffer_put(s3_store *s, const cairn_id *key, const void *data, size_t len, bool *full)
 {
-    FAIL_IF(len > UINT32_MAX, CAIRN_EINVAL, "chunk of %zu bytes is too large for the s3 store", len);
+    FAIL_IF(len > UINT32_MAX, CAIRN_EINVAL, "chunk of %zu bytes is too large for the s3 store",
+            len);
     if (s3_index_find(s, key)) return CAIRN_OK; /* idempotent */
     s3_batch *p = &s->pend;
     if (!p->buf.len) {
@@ -427,7 +428,8 @@ static int get_group(s3_store *s, const cairn_id *keys, size_t n, size_t base,
     int *state = cairn_calloc(n, sizeof *state); /* 0 in a pack, 1 delivered, 2 missing */
     s3_req *reqs = cairn_calloc(n, sizeof *reqs);
     size_t *which = cairn_calloc(n, sizeof *which);
-    int rc = locs && state && reqs && which ? CAIRN_OK : ERR(CAIRN_ENOMEM, "out of memory in get_many");
+    int rc = locs && state && reqs && which ? CAIRN_OK
+                                            : ERR(CAIRN_ENOMEM, "out of memory in get_many");
     cairn_buf tmp = CAIRN_BUF_INIT;
     for (int round = 0; round < 2 && rc == CAIRN_OK; round++) {
         size_t nreq = 0, missing = 0;

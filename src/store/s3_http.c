@@ -148,7 +148,9 @@ typedef struct xfer {
 
 /* radosgw (beast) writes a response's headers and body separately; with Nagle on its side and
  * delayed ACKs on ours, every GET on a reused connection waited 40 ms for the body (measured:
- * 47 ms a ranged GET, 1.7 ms a HEAD). Acknowledging at once removes the wait. */
+ * 47 ms a ranged GET, 1.7 ms a HEAD). Acknowledging at once when the status line arrives
+ * removes the wait: 4.7 ms a ranged GET. The session's sockets are set, since curl does not say
+ * which connection a transfer runs on while it runs. */
 static void quick_ack(s3_session *ss)
 {
     int one = 1;

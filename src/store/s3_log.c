@@ -51,7 +51,10 @@ void s3_index_free(s3_store *s)
     batch_free(&s->flushing);
 }
 
-static size_t home(const s3_store *s, const cairn_id *key) { return load_le64(key->bytes) & s->mask; }
+static size_t home(const s3_store *s, const cairn_id *key)
+{
+    return load_le64(key->bytes) & s->mask;
+}
 
 s3_loc *s3_index_find(s3_store *s, const cairn_id *key)
 {
@@ -251,8 +254,9 @@ int s3_list(s3_store *s, const char *rel, const char *start_after,
         s3_req_reset(&r);
         r.method = "GET";
         /* parameters in the order SigV4's canonical query string sorts them */
-        r.query = cairn_sprintf("%s%s%slist-type=2&max-keys=%d&prefix=%s%s%s", tok ? "continuation-token=" : "",
-                                tok ? tok : "", tok ? "&" : "", S3_LIST_PAGE, prefix,
+        r.query = cairn_sprintf("%s%s%slist-type=2&max-keys=%d&prefix=%s%s%s",
+                                tok ? "continuation-token=" : "", tok ? tok : "", tok ? "&" : "",
+                                S3_LIST_PAGE, prefix,
                                 after ? "&start-after=" : "", after ? after : "");
         free(tok);
         if (!r.query) {
@@ -615,7 +619,8 @@ static int batch_restore(s3_store *s)
         l.pack = S3_PENDING;
         l.off = p->buf.len;
         if (rc == CAIRN_OK) rc = cairn_buf_append(&p->buf, f->buf.data + at->off, at->len);
-        if (rc == CAIRN_OK) rc = cairn_array_room(&p->adds, &p->capadds, p->nadds, sizeof *p->adds, 64);
+        if (rc == CAIRN_OK)
+            rc = cairn_array_room(&p->adds, &p->capadds, p->nadds, sizeof *p->adds, 64);
         if (rc == CAIRN_OK) {
             p->adds[p->nadds++] = l;
             *at = l;
@@ -882,7 +887,8 @@ int s3_compact(cairn_store *st, double min_live, unsigned flags, cairn_store_com
     cairn_store_compact_stats cs;
     memset(&cs, 0, sizeof cs);
     if (out) *out = cs;
-    FAIL_IF(!(min_live >= 0), CAIRN_EINVAL, "compact: live fraction %g is not a fraction", min_live);
+    FAIL_IF(!(min_live >= 0), CAIRN_EINVAL, "compact: live fraction %g is not a fraction",
+            min_live);
     TRY(s3_check_writable(s, "compacting"));
     pthread_mutex_lock(&s->flush_mu);
     int rc = s3_log_flush(s);

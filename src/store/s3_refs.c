@@ -58,7 +58,8 @@ static int ref_decode(const cairn_buf *b, const char *obj, int *state, const uin
     return CAIRN_OK;
 }
 
-/* Reads ref object obj into r: CAIRN_OK with the state and value, or CAIRN_ENOTFOUND (no object). */
+/* Reads ref object obj into r: CAIRN_OK with the state and value, or CAIRN_ENOTFOUND (no
+ * object). */
 static int ref_read(s3_store *s, s3_req *r, char *obj, int *state, const uint8_t **val,
                     size_t *len)
 {
@@ -119,8 +120,8 @@ int s3_ref_cas(cairn_store *st, const char *name, const void *expect, size_t ele
     r.obj = NULL; /* still owned by obj */
     bool present = exists && state == S3_REF_VALUE;
     if (rc == CAIRN_OK) {
-        bool match = expect ? present && clen == elen && (elen == 0 || memcmp(cur, expect, elen) == 0)
-                            : !present;
+        bool same = expect && present && clen == elen && (elen == 0 || memcmp(cur, expect, elen) == 0);
+        bool match = expect ? same : !present;
         if (!match)
             rc = ERR(CAIRN_ECONFLICT, "ref '%s' changed concurrently (compare-and-swap failed)",
                      name);
@@ -296,7 +297,8 @@ int s3_probe_conditions(s3_store *s)
     } else if (rc == CAIRN_ECONFLICT) {
         char bare[sizeof etag];
         size_t n = strlen(etag);
-        snprintf(bare, sizeof bare, "%.*s", n >= 2 ? (int)(n - 2) : (int)n, n >= 2 ? etag + 1 : etag);
+        bool q = n >= 2;
+        snprintf(bare, sizeof bare, "%.*s", q ? (int)(n - 2) : (int)n, q ? etag + 1 : etag);
         rc = probe_put(s, &r, obj, "4", false, bare);
         if (rc == CAIRN_OK) {
             s->etag_quoted = false;
