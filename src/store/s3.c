@@ -439,13 +439,14 @@ static int get_group(s3_store *s, const cairn_id *keys, size_t n, size_t base,
             s3_loc *at = s3_index_find(s, &keys[i]);
             int lrc = CAIRN_OK;
             bool local = at && local_copy(s, at, &tmp, &lrc);
-            if (at) locs[i] = *at;
-            pthread_mutex_unlock(&s->mu);
-            if (local || (at && at->len == 0)) {
+            bool found = at != NULL;
+            if (found) locs[i] = *at;
+            pthread_mutex_unlock(&s->mu); /* (at may move now: use locs[i]) */
+            if (local || (found && locs[i].len == 0)) {
                 if (!local) tmp.len = 0;
                 state[i] = 1;
                 rc = cb(base + i, lrc, lrc ? NULL : tmp.data, lrc ? 0 : tmp.len, payload);
-            } else if (!at) {
+            } else if (!found) {
                 state[i] = 2;
                 missing++;
             } else {

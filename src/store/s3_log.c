@@ -926,7 +926,10 @@ int s3_compact(cairn_store *st, double min_live, unsigned flags, cairn_store_com
         pthread_mutex_unlock(&s->mu);
     }
     /* the log from here on is one base entry; then the packs nothing names can go */
-    if (rc == CAIRN_OK && s->seq > 1) rc = write_base(s);
+    pthread_mutex_lock(&s->mu);
+    bool several = s->seq > 1;
+    pthread_mutex_unlock(&s->mu);
+    if (rc == CAIRN_OK && several) rc = write_base(s);
     if (rc == CAIRN_OK && nv) {
         char **objs = cairn_calloc(nv, sizeof *objs);
         pthread_mutex_lock(&s->mu);

@@ -120,7 +120,8 @@ int s3_ref_cas(cairn_store *st, const char *name, const void *expect, size_t ele
     r.obj = NULL; /* still owned by obj */
     bool present = exists && state == S3_REF_VALUE;
     if (rc == CAIRN_OK) {
-        bool same = expect && present && clen == elen && (elen == 0 || memcmp(cur, expect, elen) == 0);
+        bool same = expect && present && clen == elen &&
+                    (elen == 0 || memcmp(cur, expect, elen) == 0);
         bool match = expect ? same : !present;
         if (!match)
             rc = ERR(CAIRN_ECONFLICT, "ref '%s' changed concurrently (compare-and-swap failed)",
@@ -195,7 +196,7 @@ int s3_ref_list(cairn_store *st, const char *prefix,
     char *rel = cairn_sprintf(S3_REF_DIR "%s", prefix);
     int rc = rel ? s3_list(s, rel, NULL, collect_name, &l) : ERR(CAIRN_ENOMEM, "out of memory");
     free(rel);
-    qsort(l.v, l.n, sizeof *l.v, name_cmp);
+    if (l.n) qsort(l.v, l.n, sizeof *l.v, name_cmp);
     s3_req *reqs = cairn_calloc(REF_LIST_BATCH, sizeof *reqs);
     if (rc == CAIRN_OK && !reqs) rc = ERR(CAIRN_ENOMEM, "out of memory listing refs");
     char *damaged = NULL;
