@@ -560,6 +560,58 @@ static void other_writer_seen(void)
     b->close(b);
 }
 
+/* ---- batched reads ---- */
+
+typedef struct checked {
+    uint64_t salt;
+    int good, bad;
+} checked;
+
+static int check_got(size_t i, int rc, const void *data, size_t len, void *p)
+{
+    checked *c = p;
+    cairn_id k;
+    suite_key(&k, c->salt, (uint64_t)i);
+    uint8_t want[700];
+    suite_fill(want, 700, &k);
+    if (rc == CAIRN_OK && len == 700 && memcmp(data, want, 700) == 0) c->good++;
+    else c->bad++;
+    return 0;
+}
+
+/* get_many reads neighbours in a pack with one ranged GET: a flush's worth of chunks costs a
+ * request or two, not one each; every chunk is still checked on its own. */
+static void batched_reads(void)
+{
+    use_keys();
+    enum { N = 600 };
+    const char *url = fresh_url(NULL);
+    cairn_store *a = NULL, *b = NULL;
+    CHECK_OK(store_s3_open(&a, url, CAIRN_OPEN_CREATE));
+    cairn_id *keys = malloc(N * sizeof *keys);
+    for (int i = 0; i < N; i++) {
+        suite_key(&keys[i], 61, (uint64_t)i);
+        CHECK_OK(put_bytes(a, 61, i, 700));
+    }
+    CHECK_OK(a->flush(a));
+    a->close(a);
+    CHECK_OK(store_s3_open(&b, url, CAIRN_OPEN_READONLY));
+    cairn_store_stats s0, s1;
+    memset(&s0, 0, sizeof s0);
+    memset(&s1, 0, sizeof s1);
+    CHECK_OK(b->stat(b, &s0));
+    checked c = { 61, 0, 0 };
+    CHECK_OK(cairn_store_get_many(b, keys, N, check_got, &c));
+    CHECK_OK(b->stat(b, &s1));
+    CHECK_EQ(c.good, N);
+    CHECK_EQ(c.bad, 0);
+    printf("    get_many of %d chunks: %llu requests\n", N,
+           (unsigned long long)(s1.requests - s0.requests));
+    CHECK(s1.requests - s0.requests <= (N + 255) / 256); /* one run per group of 256 */
+    free(keys);
+    b->close(b);
+}
+
 /* ---- compaction ---- */
 
 static int count_obj(const char *rel, uint64_t size, void *p)
@@ -698,11 +750,12 @@ int main(int argc, char **argv)
     void (*fns[])(void) = { conformance,          malformed_urls,   wrong_credentials,
                             missing_bucket,       unreachable_endpoint, overwritten_objects,
                             overwritten_log_entry, server_stopped,  conditions_ignored,
-                            two_processes,        other_writer_seen, compaction,
+                            two_processes,        other_writer_seen, batched_reads,
+                            compaction,
                             repository,           cli };
     static const char names[] =
         "conformance, malformed_urls, wrong_credentials, missing_bucket, unreachable_endpoint, "
         "overwritten_objects, overwritten_log_entry, server_stopped, conditions_ignored, "
-        "two_processes, other_writer_seen, compaction, repository, cli";
+        "two_processes, other_writer_seen, batched_reads, compaction, repository, cli";
     return test_main_fns(argc, argv, fns, ARRAY_LEN(fns), names);
 }

@@ -21,6 +21,8 @@
 #include "store/s3_int.h"
 
 #define GET_BATCH 256
+#define RUN_GAP (64u << 10)   /* get_many: read past a gap this small rather than split a run */
+#define RUN_MAX (8u << 20)    /* ... up to runs of this many bytes */
 
 static atomic_bool test_drop_conditions;
 
@@ -419,20 +421,59 @@ static int s3_has_many(cairn_store *st, const cairn_id *keys, size_t n, int *rcs
     return CAIRN_OK;
 }
 
-/* One group of get_many: resolves each key, fetches the ones in packs in parallel, delivers
- * each. `refreshed`: the log was read for this batch already. */
+/* A chunk of a get_many group to read from a pack. */
+typedef struct wanted {
+    uint32_t pack;
+    uint64_t off;
+    size_t i;               /* its index in the group */
+} wanted;
+
+static int wanted_cmp(const void *a, const void *b)
+{
+    const wanted *x = a, *y = b;
+    if (x->pack != y->pack) return x->pack < y->pack ? -1 : 1;
+    return (x->off > y->off) - (x->off < y->off);
+}
+
+/* Delivers chunk i of a run read by r (its range starting at r->off). */
+static int deliver(s3_store *s, const s3_req *r, const s3_loc *l, const cairn_id *key,
+                   size_t i, cairn_store_get_cb cb, void *payload)
+{
+    int grc = s3_req_rc(&s->conf, r);
+    const uint8_t *data = NULL;
+    if (grc == CAIRN_OK) {
+        uint64_t at = l->off - r->off;
+        if (r->resp.len != r->len || at + l->len > r->resp.len ||
+            hash_xxh3(r->resp.data + at, l->len, 0) != l->check) {
+            char hex[CAIRN_ID_HEX_SIZE];
+            cairn_id_to_hex(hex, key);
+            grc = CORRUPT("chunk %s in pack object '%s' of bucket '%s' fails its checksum: "
+                          "the object was overwritten or damaged; not served",
+                          hex, r->obj, s->conf.bucket);
+        } else {
+            data = r->resp.data + at;
+        }
+    }
+    return cb(i, grc, data, data ? l->len : 0, payload);
+}
+
+/* One group of get_many: resolves each key; delivers what is in this handle's buffers; reads
+ * the rest from their packs, neighbours in one pack together (one ranged GET a run, gaps of up
+ * to RUN_GAP bytes read and dropped), the runs in parallel. A key not found, or whose pack is
+ * gone, is looked up again after one log refresh per batch (`refreshed`). */
 static int get_group(s3_store *s, const cairn_id *keys, size_t n, size_t base,
                      cairn_store_get_cb cb, void *payload, bool *refreshed)
 {
     s3_loc *locs = cairn_calloc(n, sizeof *locs);
     int *state = cairn_calloc(n, sizeof *state); /* 0 in a pack, 1 delivered, 2 missing */
     s3_req *reqs = cairn_calloc(n, sizeof *reqs);
-    size_t *which = cairn_calloc(n, sizeof *which);
-    int rc = locs && state && reqs && which ? CAIRN_OK
-                                            : ERR(CAIRN_ENOMEM, "out of memory in get_many");
+    wanted *w = cairn_calloc(n, sizeof *w);
+    size_t *run_end = cairn_calloc(n, sizeof *run_end); /* run q is w[run_end[q-1]..run_end[q]) */
+    int rc = locs && state && reqs && w && run_end
+                 ? CAIRN_OK : ERR(CAIRN_ENOMEM, "out of memory in get_many");
     cairn_buf tmp = CAIRN_BUF_INIT;
     for (int round = 0; round < 2 && rc == CAIRN_OK; round++) {
-        size_t nreq = 0, missing = 0;
+        size_t nw = 0, missing = 0;
         for (size_t i = 0; i < n && rc == CAIRN_OK; i++) {
             if (round && state[i] != 2) continue;
             pthread_mutex_lock(&s->mu);
@@ -451,47 +492,50 @@ static int get_group(s3_store *s, const cairn_id *keys, size_t n, size_t base,
                 missing++;
             } else {
                 state[i] = 0;
-                pthread_mutex_lock(&s->mu);
-                char *obj = s3_obj(s, s->packs[locs[i].pack].name);
-                pthread_mutex_unlock(&s->mu);
-                s3_req_reset(&reqs[nreq]);
-                reqs[nreq].method = "GET";
-                reqs[nreq].obj = obj;
-                reqs[nreq].range = true;
-                reqs[nreq].off = locs[i].off;
-                reqs[nreq].len = locs[i].len;
-                which[nreq++] = i;
-                if (!obj) rc = ERR(CAIRN_ENOMEM, "out of memory in get_many");
+                w[nw++] = (wanted){ locs[i].pack, locs[i].off, i };
             }
         }
+        if (nw) qsort(w, nw, sizeof *w, wanted_cmp);
+        size_t nreq = 0;
+        for (size_t j = 0; j < nw && rc == CAIRN_OK; nreq++) {
+            s3_req *r = &reqs[nreq];
+            s3_req_reset(r);
+            const s3_loc *first = &locs[w[j].i];
+            uint64_t lo = first->off, hi = first->off + first->len;
+            for (j++; j < nw && w[j].pack == first->pack; j++) {
+                const s3_loc *l = &locs[w[j].i];
+                if (l->off > hi + RUN_GAP || l->off + l->len - lo > RUN_MAX) break;
+                if (l->off + l->len > hi) hi = l->off + l->len;
+            }
+            run_end[nreq] = j;
+            pthread_mutex_lock(&s->mu);
+            r->obj = s3_obj(s, s->packs[first->pack].name);
+            pthread_mutex_unlock(&s->mu);
+            r->method = "GET";
+            r->range = true;
+            r->off = lo;
+            r->len = hi - lo;
+            if (!r->obj) rc = ERR(CAIRN_ENOMEM, "out of memory in get_many");
+        }
         if (rc == CAIRN_OK) rc = s3_http_run(s->http, reqs, nreq);
-        for (size_t q = 0; q < nreq && rc == CAIRN_OK; q++) {
-            size_t i = which[q];
-            s3_req *r = &reqs[q];
-            int grc = s3_req_rc(&s->conf, r);
-            atomic_fetch_add(&s->gets, 1);
-            if (grc == CAIRN_ENOTFOUND && !round) { /* pack gone: try after a refresh */
-                state[i] = 2;
-                missing++;
-                continue;
+        atomic_fetch_add(&s->gets, nw);
+        for (size_t q = 0, j = 0; q < nreq && rc == CAIRN_OK; q++) {
+            bool gone = reqs[q].status == 404 && !round; /* the pack: try after a refresh */
+            for (; j < run_end[q] && rc == CAIRN_OK; j++) {
+                size_t i = w[j].i;
+                if (gone) {
+                    state[i] = 2;
+                    missing++;
+                    continue;
+                }
+                state[i] = 1;
+                rc = deliver(s, &reqs[q], &locs[i], &keys[i], base + i, cb, payload);
             }
-            if (grc == CAIRN_OK && (r->resp.len != locs[i].len ||
-                                    hash_xxh3(r->resp.data, r->resp.len, 0) != locs[i].check)) {
-                char hex[CAIRN_ID_HEX_SIZE];
-                cairn_id_to_hex(hex, &keys[i]);
-                grc = CORRUPT("chunk %s in pack object '%s' of bucket '%s' fails its checksum: "
-                              "the object was overwritten or damaged; not served",
-                              hex, r->obj, s->conf.bucket);
-            }
-            state[i] = 1;
-            rc = cb(base + i, grc, grc ? NULL : r->resp.data, grc ? 0 : r->resp.len, payload);
         }
         if (rc != CAIRN_OK || !missing) break;
         if (round == 0 && !*refreshed) {
             rc = s3_log_refresh(s);
             *refreshed = true;
-        } else if (round == 0) {
-            continue; /* already refreshed for this batch: look once more, then report */
         }
     }
     for (size_t i = 0; rc == CAIRN_OK && state && i < n; i++)
@@ -501,7 +545,8 @@ static int get_group(s3_store *s, const cairn_id *keys, size_t n, size_t base,
     free(locs);
     free(state);
     free(reqs);
-    free(which);
+    free(w);
+    free(run_end);
     return rc;
 }
 
