@@ -43,7 +43,7 @@
 #define S3_LOG_ADD_SIZE 56       /* key, u32 pack, u64 offset, u32 len, u64 check */
 #define S3_LOG_PACK_FIXED 10     /* u16 name length, u64 pack size (and the name between) */
 #define S3_CHECK_SIZE 8          /* u64 XXH3 trailer */
-#define S3_REF_HEADER_SIZE 16    /* magic, u8 state, 3 zero, u32 len */
+#define S3_REF_HEADER_SIZE 24    /* magic, u8 state, 3 zero, u32 len, u64 nonce */
 #define S3_LOG_BASE 0x1u         /* flag: this entry holds the whole index; ignore those before */
 #define S3_REF_VALUE 1
 #define S3_REF_DELETED 0

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/random.h>
+#include <unistd.h>
 
 #include "base/hash.h"
 #include "store/refname.h"
@@ -32,6 +33,12 @@ static int ref_encode(cairn_buf *out, int state, const void *val, size_t len)
     h[8] = (uint8_t)state;
     h[9] = h[10] = h[11] = 0;
     store_le32(h + 12, (uint32_t)len);
+    /* a nonce, so that no two writes leave the same bytes: reading back exactly these bytes
+     * proves this write landed (see wrote()) */
+    uint64_t nonce = 0;
+    if (getrandom(&nonce, sizeof nonce, 0) != (ssize_t)sizeof nonce)
+        nonce = (uint64_t)clock_wall_ns() ^ ((uint64_t)getpid() << 40);
+    store_le64(h + 16, nonce);
     out->len = 0;
     TRY(cairn_buf_append(out, h, sizeof h));
     if (len) TRY(cairn_buf_append(out, val, len));
@@ -100,9 +107,11 @@ static void if_match_form(const s3_store *s, const char *etag, char *out, size_t
     else snprintf(out, size, "%.*s", (int)(n - 2), etag + 1);
 }
 
-/* Whether ref object obj holds exactly `body` now: a conditional PUT retried after a timeout
- * gets 412 when its first attempt succeeded (the object then no longer matches the condition),
- * and the value compared is all that compare-and-swap promises. */
+/* Whether ref object obj holds exactly `body` now. A conditional PUT retried after a lost
+ * answer gets 412 when its first attempt succeeded (the object no longer matches the
+ * condition). Comparing values would not tell: another writer may have written the same value
+ * (two increments of a counter from 5 both writing 6: a lost update, seen in test_s3). The
+ * record's nonce makes the bytes of every write unique, so equal bytes mean this write. */
 static bool wrote(s3_store *s, const char *obj, const cairn_buf *body)
 {
     s3_req r;
