@@ -253,7 +253,8 @@ static bool local_copy(s3_store *s, const s3_loc *loc, cairn_buf *out, int *rc)
     return true;
 }
 
-/* Finds key: *rc set and true when answered from memory (a local chunk, or nothing) */
+/* A chunk from this handle's buffers or by ranged GET; a miss (or a pack compacted away by
+ * another process) reads the log on once before CAIRN_ENOTFOUND. */
 static int s3_get(cairn_store *st, cairn_buf *out, const cairn_id *key)
 {
     s3_store *s = (s3_store *)st;
@@ -273,7 +274,6 @@ static int s3_get(cairn_store *st, cairn_buf *out, const cairn_id *key)
         }
         if (found) {
             rc = s3_pack_read(s, out, &loc);
-            atomic_fetch_add(&s->gets, 1);
             if (rc != CAIRN_ENOTFOUND || round) return rc;
         }
         /* not known, or its pack is gone (compacted by another writer): read the log on */
@@ -323,7 +323,6 @@ static int buffer_put(s3_store *s, const cairn_id *key, const void *data, size_t
     TRY(cairn_buf_append(&p->buf, data, len));
     TRY(s3_index_set(s, &l));
     p->adds[p->nadds++] = l;
-    atomic_fetch_add(&s->puts, 1);
     *full = p->buf.len >= s->conf.pack_target;
     return CAIRN_OK;
 }
@@ -518,7 +517,6 @@ static int get_group(s3_store *s, const cairn_id *keys, size_t n, size_t base,
             if (!r->obj) rc = ERR(CAIRN_ENOMEM, "out of memory in get_many");
         }
         if (rc == CAIRN_OK) rc = s3_http_run(s->http, reqs, nreq);
-        atomic_fetch_add(&s->gets, nw);
         for (size_t q = 0, j = 0; q < nreq && rc == CAIRN_OK; q++) {
             bool gone = reqs[q].status == 404 && !round; /* the pack: try after a refresh */
             for (; j < run_end[q] && rc == CAIRN_OK; j++) {

@@ -185,8 +185,6 @@ typedef struct s3_store {
     bool cond_ok;
     bool etag_quoted;               /* If-Match wants the ETag with its quotes */
     char cond_problem[200];
-    atomic_uint_fast64_t gets, puts;  /* chunks read from packs, chunks put */
-    atomic_uint_fast64_t refreshes;
 } s3_store;
 
 /** The full object name of `rel` (below the prefix): "prefix/rel". Caller frees. */

@@ -494,7 +494,6 @@ static void index_reset(s3_store *s)
 
 int s3_log_refresh(s3_store *s)
 {
-    atomic_fetch_add(&s->refreshes, 1);
     for (int restart = 0;; restart++) {
         pthread_mutex_lock(&s->mu);
         uint64_t from = s->seq;
