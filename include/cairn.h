@@ -1355,6 +1355,10 @@ typedef struct cairn_db_stats {
     uint64_t recovered_records; /**< records it replayed */
     int wal_location;        /**< where the log is kept: CAIRN_WAL_STORE, CAIRN_WAL_DIR or
                                   CAIRN_WAL_NONE */
+    /* what a store reached over the network (s3) has moved since open; 0 for other stores */
+    uint64_t store_requests;       /**< requests sent, retries included */
+    uint64_t store_bytes_sent;     /**< bytes of request bodies */
+    uint64_t store_bytes_received; /**< bytes of response bodies */
 } cairn_db_stats;
 
 /* cairn_db_stats.wal_location */

@@ -10,6 +10,8 @@ set -eu
 PKGS="build-essential cmake pkg-config git ca-certificates clang libclang-rt-dev
 libssl-dev libsodium-dev libzstd-dev libxxhash-dev libcurl4-openssl-dev libjansson-dev
 libmicrohttpd-dev libsqlite3-dev libpq-dev"
+# the s3 store's tests run against a throwaway Ceph radosgw (scripts/ceph-up.sh)
+PKGS="$PKGS ceph-mon ceph-osd ceph-mgr radosgw ceph-common uuid-runtime curl"
 BENCH_PKGS="liblmdb-dev librocksdb-dev libleveldb-dev libsqlite3-dev git libgit2-dev zlib1g-dev"
 
 want=$PKGS

@@ -51,6 +51,11 @@ static void print_db_text(const cairn_db_stats *s)
     printf("%-14s%" PRIu64 "\n", "stored_bytes", s->stored_bytes);
     printf("%-14s%" PRIu64 "\n", "packs", s->packs);
     printf("%-14s%" PRIu64 "\n", "tables", s->tables);
+    if (s->store_requests) { /* a remote store: what this command cost */
+        printf("%-14s%" PRIu64 "\n", "requests", s->store_requests);
+        printf("%-14s%" PRIu64 "\n", "bytes_sent", s->store_bytes_sent);
+        printf("%-14s%" PRIu64 "\n", "bytes_recvd", s->store_bytes_received);
+    }
 }
 
 /* The time of the newest checkpoint record in the operation log (0: none). */
@@ -140,10 +145,16 @@ static json_t *working_json(const cairn_db_stats *s, int64_t ckpt_ns)
 
 static json_t *db_json(const cairn_db_stats *s, int64_t ckpt_ns)
 {
-    return json_pack("{s:{s:I,s:I,s:I,s:I},s:o,s:[]}", "repository", "chunks",
-                     (json_int_t)s->chunks, "stored_bytes", (json_int_t)s->stored_bytes, "packs",
-                     (json_int_t)s->packs, "tables", (json_int_t)s->tables, "working_set",
-                     working_json(s, ckpt_ns), "tables");
+    json_t *j = json_pack("{s:{s:I,s:I,s:I,s:I},s:o,s:[]}", "repository", "chunks",
+                          (json_int_t)s->chunks, "stored_bytes", (json_int_t)s->stored_bytes,
+                          "packs", (json_int_t)s->packs, "tables", (json_int_t)s->tables,
+                          "working_set", working_json(s, ckpt_ns), "tables");
+    if (j && s->store_requests) /* a remote store: what this command cost */
+        json_object_set_new(json_object_get(j, "repository"), "remote",
+                            json_pack("{s:I,s:I,s:I}", "requests", (json_int_t)s->store_requests,
+                                      "bytes_sent", (json_int_t)s->store_bytes_sent,
+                                      "bytes_received", (json_int_t)s->store_bytes_received));
+    return j;
 }
 
 static json_t *table_json(const char *name, const cairn_table_stats *s)

@@ -435,6 +435,9 @@ int cairn_db_stats_get(cairn_db_stats *out, cairn_db *db)
     st.chunks = ss.chunks;
     st.stored_bytes = ss.bytes;
     st.packs = ss.files;
+    st.store_requests = ss.requests;
+    st.store_bytes_sent = ss.bytes_sent;
+    st.store_bytes_received = ss.bytes_received;
     rview rv;
     db_view(db, &rv);
     uint64_t tables = 0;

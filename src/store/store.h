@@ -16,6 +16,17 @@ int store_mem_open(cairn_store **out);
 int store_local_open(cairn_store **out, const char *path, unsigned flags,
                      unsigned lock_timeout_ms);
 
+/** The s3 store at url "s3://BUCKET[/PREFIX]?endpoint=...&region=..." (see s3.c, and
+ *  docs/FORMAT.md, "S3 store"). flags: CAIRN_OPEN_CREATE (creates the bucket too when it is
+ *  missing), CAIRN_OPEN_EXCL, CAIRN_OPEN_READONLY.
+ *  @return CAIRN_OK; CAIRN_EINVAL (a malformed URL); CAIRN_ENOTFOUND (no store, or no bucket);
+ *          CAIRN_EEXIST; CAIRN_EAUTH (no or wrong credentials); CAIRN_EIO (unreachable). */
+int store_s3_open(cairn_store **out, const char *url, unsigned flags);
+
+/** Test hook: stores opened from now on send no If-None-Match / If-Match headers, as a server
+ *  that ignores conditional writes would behave (their probe at open then refuses writes). */
+void store_s3_test_drop_conditions(bool on);
+
 /** A store of files only (the file_* methods; no chunks, no refs) at location, today a
  *  directory (dirfiles.c): for the write-ahead log of a store that has no file namespace (the
  *  wal_dir open option).

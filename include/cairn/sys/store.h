@@ -111,6 +111,11 @@ typedef struct cairn_store_stats {
     uint64_t chunks;         /**< chunks present */
     uint64_t bytes;          /**< bytes of chunk data held (as stored) */
     uint64_t files;          /**< files or objects used (e.g. pack files); 0 if not meaningful */
+    /* (version 5) what a remote store (CAIRN_STORE_CAP_REMOTE) has moved through this handle
+     * since it was opened; 0 for other stores. Callers zero the struct before calling stat. */
+    uint64_t requests;       /**< requests sent (each retry counts) */
+    uint64_t bytes_sent;     /**< bytes of request bodies sent */
+    uint64_t bytes_received; /**< bytes of response bodies received */
 } cairn_store_stats;
 
 /* compact flags */
@@ -337,7 +342,8 @@ CAIRN_API int cairn_store_get_many(cairn_store *st, const cairn_id *keys, size_t
 CAIRN_API int cairn_store_has_many(cairn_store *st, const cairn_id *keys, size_t n, int *rcs);
 CAIRN_API int cairn_store_put_many(cairn_store *st, const cairn_store_chunk *chunks, size_t n);
 
-/** Opens a built-in store by URL: a path or "file://PATH" (local pack store), "mem:" (memory).
+/** Opens a built-in store by URL: a path or "file://PATH" (local pack store), "mem:" (memory),
+ *  "s3://BUCKET/PREFIX?endpoint=...&region=..." (an S3-compatible server; README.md, "S3 store").
  *  @param[out] out    caller closes with out->close(out)
  *  @param[in]  flags  CAIRN_OPEN_CREATE, CAIRN_OPEN_EXCL, CAIRN_OPEN_READONLY
  *  @return CAIRN_OK; CAIRN_ENOTFOUND; CAIRN_EEXIST; CAIRN_EBUSY; CAIRN_EINVAL; CAIRN_EIO. */

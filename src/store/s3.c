@@ -1,0 +1,699 @@
+/*
+ * s3.c - the s3 store: a repository in a bucket of any S3-compatible server (AWS S3, Ceph RGW,
+ * MinIO, R2), opened by URL:
+ *
+ *   s3://BUCKET[/PREFIX]?endpoint=http://127.0.0.1:7480&region=us-east-1
+ *        [&timeout_ms=30000][&connect_timeout_ms=5000][&retries=6][&parallel=16]
+ *        [&pack_size=16m]
+ *
+ * Puts are buffered in memory and leave as one pack object per flush (or whenever the buffer
+ * reaches pack_size), named by a log entry (s3_log.c); gets are ranged GETs checked against
+ * the index's checksum; refs are objects moved by conditional PUT (s3_refs.c). There is no
+ * file namespace (no write-ahead log files: a repository here checkpoints every write, durable
+ * in the bucket) and no lock object of any kind.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "base/hash.h"
+#include "store/s3_int.h"
+
+#define GET_BATCH 256
+#define RUN_GAP (64u << 10)   /* get_many: read past a gap this small rather than split a run */
+#define RUN_MAX (8u << 20)    /* ... up to runs of this many bytes */
+
+static atomic_bool test_drop_conditions;
+
+void store_s3_test_drop_conditions(bool on) { atomic_store(&test_drop_conditions, on); }
+
+/* ---- the URL ---- */
+
+static bool bucket_ok(const char *b)
+{
+    size_t n = strlen(b);
+    if (n < 3 || n > 63) return false;
+    for (size_t i = 0; i < n; i++) {
+        char c = b[i];
+        bool edge = i == 0 || i == n - 1;
+        bool inner = !edge && (c == '-' || c == '.');
+        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || inner)) return false;
+    }
+    return true;
+}
+
+static bool prefix_ok(const char *p)
+{
+    if (!*p) return true;
+    if (*p == '/' || strstr(p, "//")) return false;
+    for (const char *c = p; *c; c++)
+        if (!((*c >= 'A' && *c <= 'Z') || (*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') ||
+              strchr("-._/", *c)))
+            return false;
+    /* no "." or ".." component */
+    for (const char *c = p; c; c = strchr(c, '/'), c = c ? c + 1 : NULL) {
+        size_t n = strcspn(c, "/");
+        if ((n == 1 && c[0] == '.') || (n == 2 && c[0] == '.' && c[1] == '.')) return false;
+    }
+    return true;
+}
+
+/* Parses a decimal number with an optional k/m/g (binary) suffix. */
+static int parse_num(const char *url, const char *name, const char *v, uint64_t min, uint64_t max,
+                     bool suffix, uint64_t *out)
+{
+    char *end = NULL;
+    errno = 0;
+    unsigned long long x = strtoull(v, &end, 10);
+    uint64_t mul = 1;
+    if (suffix && end && *end && !end[1]) {
+        mul = *end == 'k' || *end == 'K'   ? 1ull << 10
+              : *end == 'm' || *end == 'M' ? 1ull << 20
+              : *end == 'g' || *end == 'G' ? 1ull << 30
+                                           : 0;
+        if (mul) end++;
+    }
+    FAIL_IF(errno || !*v || *v == '-' || !end || *end || !mul || x > max / mul || x * mul < min,
+            CAIRN_EINVAL, "s3 URL '%s': %s=%s is not a number from %" PRIu64 " to %" PRIu64 "%s",
+            url, name, v, min, max, suffix ? " (k, m, g suffixes allowed)" : "");
+    *out = x * mul;
+    return CAIRN_OK;
+}
+
+/* Percent-decodes a query value in place. */
+static void url_decode(char *s)
+{
+    char *o = s;
+    for (char *p = s; *p; p++) {
+        if (*p == '%' && p[1] && p[2]) {
+            char hex[3] = { p[1], p[2], 0 };
+            *o++ = (char)strtol(hex, NULL, 16);
+            p += 2;
+        } else {
+            *o++ = *p;
+        }
+    }
+    *o = '\0';
+}
+
+static int set_str(char **dst, const char *v)
+{
+    free(*dst);
+    *dst = cairn_strdup(v);
+    return *dst ? CAIRN_OK : ERR(CAIRN_ENOMEM, "out of memory parsing an s3 URL");
+}
+
+static int parse_param(s3_conf *c, const char *url, char *kv)
+{
+    char *eq = strchr(kv, '=');
+    FAIL_IF(!eq, CAIRN_EINVAL, "s3 URL '%s': parameter '%s' has no value (name=value)", url, kv);
+    *eq = '\0';
+    char *v = eq + 1;
+    url_decode(v);
+    uint64_t x;
+    if (strcmp(kv, "endpoint") == 0) {
+        FAIL_IF(strncmp(v, "http://", 7) != 0 && strncmp(v, "https://", 8) != 0, CAIRN_EINVAL,
+                "s3 URL '%s': endpoint '%s' must start with http:// or https://", url, v);
+        size_t n = strlen(v);
+        while (n && v[n - 1] == '/') v[--n] = '\0';
+        FAIL_IF(strlen(v) <= 8 || strchr(strstr(v, "//") + 2, '/') || strchr(v, '?'),
+                CAIRN_EINVAL, "s3 URL '%s': endpoint '%s' must be scheme://host[:port]", url, v);
+        return set_str(&c->endpoint, v);
+    }
+    if (strcmp(kv, "region") == 0) {
+        FAIL_IF(!*v || strspn(v, "abcdefghijklmnopqrstuvwxyz0123456789-") != strlen(v),
+                CAIRN_EINVAL, "s3 URL '%s': region '%s' is not a region name", url, v);
+        return set_str(&c->region, v);
+    }
+    if (strcmp(kv, "timeout_ms") == 0) {
+        TRY(parse_num(url, kv, v, 1, 3600000, false, &x));
+        c->timeout_ms = (unsigned)x;
+    } else if (strcmp(kv, "connect_timeout_ms") == 0) {
+        TRY(parse_num(url, kv, v, 1, 3600000, false, &x));
+        c->connect_timeout_ms = (unsigned)x;
+    } else if (strcmp(kv, "retries") == 0) {
+        TRY(parse_num(url, kv, v, 0, 20, false, &x));
+        c->retries = (unsigned)x;
+    } else if (strcmp(kv, "parallel") == 0) {
+        TRY(parse_num(url, kv, v, 1, 256, false, &x));
+        c->parallel = (unsigned)x;
+    } else if (strcmp(kv, "pack_size") == 0) {
+        TRY(parse_num(url, kv, v, S3_PACK_TARGET_MIN, S3_PACK_TARGET_MAX, true, &c->pack_target));
+    } else {
+        return ERR(CAIRN_EINVAL,
+                   "s3 URL '%s': unknown parameter '%s' (known: endpoint, region, timeout_ms, "
+                   "connect_timeout_ms, retries, parallel, pack_size)",
+                   url, kv);
+    }
+    return CAIRN_OK;
+}
+
+static int parse_url(s3_conf *c, const char *url)
+{
+    FAIL_IF(strncmp(url, "s3://", 5) != 0, CAIRN_EINVAL, "'%s' is not an s3:// URL", url);
+    TRY(set_str(&c->url, url));
+    c->timeout_ms = S3_TIMEOUT_MS_DEFAULT;
+    c->connect_timeout_ms = S3_CONNECT_TIMEOUT_MS_DEFAULT;
+    c->retries = S3_RETRIES_DEFAULT;
+    c->parallel = S3_PARALLEL_DEFAULT;
+    c->pack_target = S3_PACK_TARGET_DEFAULT;
+    char *rest = cairn_strdup(url + 5);
+    if (!rest) return ERR(CAIRN_ENOMEM, "out of memory parsing an s3 URL");
+    char *query = strchr(rest, '?');
+    if (query) *query++ = '\0';
+    char *slash = strchr(rest, '/');
+    const char *prefix = "";
+    if (slash) {
+        *slash = '\0';
+        prefix = slash + 1;
+    }
+    int rc = CAIRN_OK;
+    if (!bucket_ok(rest))
+        rc = ERR(CAIRN_EINVAL,
+                 "s3 URL '%s': '%s' is not a bucket name (3 to 63 of a-z 0-9 . -, starting and "
+                 "ending with a letter or digit): write s3://BUCKET/PREFIX?endpoint=...",
+                 url, rest);
+    else if (!prefix_ok(prefix))
+        rc = ERR(CAIRN_EINVAL,
+                 "s3 URL '%s': prefix '%s' may hold only A-Z a-z 0-9 - . _ and single '/' "
+                 "between names (no '.' or '..' component)",
+                 url, prefix);
+    if (rc == CAIRN_OK) rc = set_str(&c->bucket, rest);
+    if (rc == CAIRN_OK) {
+        size_t n = strlen(prefix);
+        c->prefix = n && prefix[n - 1] != '/' ? cairn_sprintf("%s/", prefix) : cairn_strdup(prefix);
+        if (!c->prefix) rc = ERR(CAIRN_ENOMEM, "out of memory parsing an s3 URL");
+    }
+    char *save = NULL;
+    for (char *kv = query ? strtok_r(query, "&", &save) : NULL; kv && rc == CAIRN_OK;
+         kv = strtok_r(NULL, "&", &save))
+        rc = parse_param(c, url, kv);
+    free(rest);
+    if (rc < 0) return rc;
+    if (!c->region) {
+        const char *r = getenv("AWS_REGION");
+        if (!r || !*r) r = getenv("AWS_DEFAULT_REGION");
+        TRY(set_str(&c->region, r && *r ? r : "us-east-1"));
+    }
+    if (!c->endpoint) {
+        const char *e = getenv("AWS_ENDPOINT_URL");
+        if (e && *e) TRY(set_str(&c->endpoint, e));
+        else if (!(c->endpoint = cairn_sprintf("https://s3.%s.amazonaws.com", c->region)))
+            return ERR(CAIRN_ENOMEM, "out of memory parsing an s3 URL");
+    }
+    if (c->connect_timeout_ms > c->timeout_ms) c->connect_timeout_ms = c->timeout_ms;
+    return CAIRN_OK;
+}
+
+static void conf_free(s3_conf *c)
+{
+    free(c->endpoint);
+    free(c->region);
+    free(c->bucket);
+    free(c->prefix);
+    free(c->access_key);
+    free(c->secret_key);
+    free(c->session_token);
+    free(c->url);
+}
+
+/* ---- writability ---- */
+
+int s3_check_writable(s3_store *s, const char *what)
+{
+    FAIL_IF(s->flags & CAIRN_OPEN_READONLY, CAIRN_EREADONLY,
+            "%s: the s3 store %s was opened read-only", what, s->conf.url);
+    FAIL_IF(!s->cond_ok, CAIRN_EUNSUPPORTED,
+            "%s: the server at %s does not honour conditional writes (%s), so two writers could "
+            "overwrite each other's refs and log entries; cairn refuses to write to bucket '%s' "
+            "rather than let the last writer win",
+            what, s->conf.endpoint, s->cond_problem, s->conf.bucket);
+    return CAIRN_OK;
+}
+
+/* ---- chunks ---- */
+
+static int not_found(s3_store *s, const cairn_id *key)
+{
+    char hex[CAIRN_ID_HEX_SIZE];
+    cairn_id_to_hex(hex, key);
+    return ERR(CAIRN_ENOTFOUND, "chunk %s is not in the s3 store %s", hex, s->conf.url);
+}
+
+/* Copies the bytes of a chunk still in this handle's buffers (mu held); false when loc is in a
+ * pack. */
+static bool local_copy(s3_store *s, const s3_loc *loc, cairn_buf *out, int *rc)
+{
+    const cairn_buf *b = loc->pack == S3_PENDING    ? &s->pend.buf
+                         : loc->pack == S3_FLUSHING ? &s->flushing.buf
+                                                    : NULL;
+    if (!b) return false;
+    *rc = cairn_buf_set(out, b->data + loc->off, loc->len);
+    return true;
+}
+
+/* A chunk from this handle's buffers or by ranged GET; a miss (or a pack compacted away by
+ * another process) reads the log on once before CAIRN_ENOTFOUND. */
+static int s3_get(cairn_store *st, cairn_buf *out, const cairn_id *key)
+{
+    s3_store *s = (s3_store *)st;
+    for (int round = 0; round < 2; round++) {
+        pthread_mutex_lock(&s->mu);
+        s3_loc *at = s3_index_find(s, key);
+        s3_loc loc;
+        int rc = CAIRN_OK;
+        bool found = at != NULL;
+        if (found) loc = *at;
+        bool local = found && local_copy(s, &loc, out, &rc);
+        pthread_mutex_unlock(&s->mu);
+        if (local) return rc;
+        if (found && loc.len == 0) {
+            out->len = 0;
+            return CAIRN_OK;
+        }
+        if (found) {
+            rc = s3_pack_read(s, out, &loc);
+            if (rc != CAIRN_ENOTFOUND || round) return rc;
+        }
+        /* not known, or its pack is gone (compacted by another writer): read the log on */
+        if (round == 0) TRY(s3_log_refresh(s));
+    }
+    return not_found(s, key);
+}
+
+static int s3_has(cairn_store *st, const cairn_id *key)
+{
+    s3_store *s = (s3_store *)st;
+    for (int round = 0; round < 2; round++) {
+        pthread_mutex_lock(&s->mu);
+        bool found = s3_index_find(s, key) != NULL;
+        pthread_mutex_unlock(&s->mu);
+        if (found) return CAIRN_OK;
+        if (round == 0) TRY(s3_log_refresh(s));
+    }
+    return CAIRN_ENOTFOUND;
+}
+
+static int s3_flush(cairn_store *st)
+{
+    s3_store *s = (s3_store *)st;
+    pthread_mutex_lock(&s->flush_mu);
+    int rc = s3_log_flush(s);
+    pthread_mutex_unlock(&s->flush_mu);
+    return rc;
+}
+
+/* Adds a chunk to the write buffer (mu held); *full when the buffer reached the pack size. */
+static int buffer_put(s3_store *s, const cairn_id *key, const void *data, size_t len, bool *full)
+{
+    FAIL_IF(len > UINT32_MAX, CAIRN_EINVAL, "chunk of %zu bytes is too large for the s3 store",
+            len);
+    if (s3_index_find(s, key)) return CAIRN_OK; /* idempotent */
+    s3_batch *p = &s->pend;
+    if (!p->buf.len) {
+        uint8_t h[S3_PACK_HEADER_SIZE] = { 0 };
+        memcpy(h, S3_PACK_MAGIC, S3_MAGIC_SIZE);
+        store_le32(h + 8, S3_FORMAT_VERSION);
+        TRY(cairn_buf_append(&p->buf, h, sizeof h));
+    }
+    s3_loc l = { .key = *key, .pack = S3_PENDING, .len = (uint32_t)len, .off = p->buf.len,
+                 .check = hash_xxh3(data, len, 0) };
+    TRY(cairn_array_room(&p->adds, &p->capadds, p->nadds, sizeof *p->adds, 64));
+    TRY(cairn_buf_append(&p->buf, data, len));
+    TRY(s3_index_set(s, &l));
+    p->adds[p->nadds++] = l;
+    *full = p->buf.len >= s->conf.pack_target;
+    return CAIRN_OK;
+}
+
+static int s3_put(cairn_store *st, const cairn_id *key, const void *data, size_t len)
+{
+    s3_store *s = (s3_store *)st;
+    TRY(s3_check_writable(s, "putting a chunk"));
+    bool full = false;
+    pthread_mutex_lock(&s->mu);
+    int rc = buffer_put(s, key, data, len, &full);
+    pthread_mutex_unlock(&s->mu);
+    if (rc == CAIRN_OK && full) rc = s3_flush(st);
+    return rc;
+}
+
+static int s3_put_many(cairn_store *st, const cairn_store_chunk *chunks, size_t n)
+{
+    s3_store *s = (s3_store *)st;
+    TRY(s3_check_writable(s, "putting chunks"));
+    for (size_t i = 0; i < n;) {
+        bool full = false;
+        int rc = CAIRN_OK;
+        pthread_mutex_lock(&s->mu);
+        for (; i < n && !full && rc == CAIRN_OK; i++)
+            rc = buffer_put(s, &chunks[i].key, chunks[i].data, chunks[i].len, &full);
+        pthread_mutex_unlock(&s->mu);
+        if (rc == CAIRN_OK && full) rc = s3_flush(st);
+        if (rc < 0) return rc;
+    }
+    return CAIRN_OK;
+}
+
+static int s3_del(cairn_store *st, const cairn_id *key)
+{
+    s3_store *s = (s3_store *)st;
+    TRY(s3_check_writable(s, "deleting a chunk"));
+    pthread_mutex_lock(&s->mu);
+    s3_index_remove(s, key);
+    s3_batch *p = &s->pend;
+    int rc = cairn_array_room(&p->dels, &p->capdels, p->ndels, sizeof *p->dels, 64);
+    if (rc == CAIRN_OK) p->dels[p->ndels++] = *key;
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}
+
+static int s3_list_chunks(cairn_store *st, int (*cb)(const cairn_id *, uint64_t, void *),
+                          void *payload)
+{
+    s3_store *s = (s3_store *)st;
+    TRY(s3_log_refresh(s));
+    pthread_mutex_lock(&s->mu);
+    size_t n = 0;
+    s3_loc *copy = cairn_malloc((s->count ? s->count : 1) * sizeof *copy);
+    for (size_t i = 0; copy && i <= s->mask; i++)
+        if (s->used[i]) copy[n++] = s->slots[i];
+    pthread_mutex_unlock(&s->mu);
+    if (!copy) return ERR(CAIRN_ENOMEM, "out of memory listing the s3 store's chunks");
+    int rc = CAIRN_OK;
+    for (size_t i = 0; i < n && rc == CAIRN_OK; i++) rc = cb(&copy[i].key, copy[i].len, payload);
+    free(copy);
+    return rc;
+}
+
+static int s3_stat(cairn_store *st, cairn_store_stats *out)
+{
+    s3_store *s = (s3_store *)st;
+    pthread_mutex_lock(&s->mu);
+    out->chunks = s->count;
+    out->bytes = s->bytes;
+    out->files = 0;
+    for (uint32_t i = 0; i < s->npacks; i++) out->files += s->packs[i].size != 0; /* not removed */
+    pthread_mutex_unlock(&s->mu);
+    s3_http_counters(s->http, &out->requests, &out->bytes_sent, &out->bytes_received);
+    return CAIRN_OK;
+}
+
+/* ---- batches ---- */
+
+static int s3_has_many(cairn_store *st, const cairn_id *keys, size_t n, int *rcs)
+{
+    s3_store *s = (s3_store *)st;
+    for (int round = 0; round < 2; round++) {
+        size_t missing = 0;
+        pthread_mutex_lock(&s->mu);
+        for (size_t i = 0; i < n; i++) {
+            if (round && rcs[i] == CAIRN_OK) continue;
+            rcs[i] = s3_index_find(s, &keys[i]) ? CAIRN_OK : CAIRN_ENOTFOUND;
+            missing += rcs[i] != CAIRN_OK;
+        }
+        pthread_mutex_unlock(&s->mu);
+        if (!missing || round) break;
+        TRY(s3_log_refresh(s)); /* one listing for the whole batch */
+    }
+    return CAIRN_OK;
+}
+
+/* A chunk of a get_many group to read from a pack. */
+typedef struct wanted {
+    uint32_t pack;
+    uint64_t off;
+    size_t i;               /* its index in the group */
+} wanted;
+
+static int wanted_cmp(const void *a, const void *b)
+{
+    const wanted *x = a, *y = b;
+    if (x->pack != y->pack) return x->pack < y->pack ? -1 : 1;
+    return (x->off > y->off) - (x->off < y->off);
+}
+
+/* Delivers chunk i of a run read by r (its range starting at r->off). */
+static int deliver(s3_store *s, const s3_req *r, const s3_loc *l, const cairn_id *key,
+                   size_t i, cairn_store_get_cb cb, void *payload)
+{
+    int grc = s3_req_rc(&s->conf, r);
+    const uint8_t *data = NULL;
+    if (grc == CAIRN_OK) {
+        uint64_t at = l->off - r->off;
+        if (r->resp.len != r->len || at + l->len > r->resp.len ||
+            hash_xxh3(r->resp.data + at, l->len, 0) != l->check) {
+            char hex[CAIRN_ID_HEX_SIZE];
+            cairn_id_to_hex(hex, key);
+            grc = CORRUPT("chunk %s in pack object '%s' of bucket '%s' fails its checksum: "
+                          "the object was overwritten or damaged; not served",
+                          hex, r->obj, s->conf.bucket);
+        } else {
+            data = r->resp.data + at;
+        }
+    }
+    return cb(i, grc, data, data ? l->len : 0, payload);
+}
+
+/* One group of get_many: resolves each key; delivers what is in this handle's buffers; reads
+ * the rest from their packs, neighbours in one pack together (one ranged GET a run, gaps of up
+ * to RUN_GAP bytes read and dropped), the runs in parallel. A key not found, or whose pack is
+ * gone, is looked up again after one log refresh per batch (`refreshed`). */
+static int get_group(s3_store *s, const cairn_id *keys, size_t n, size_t base,
+                     cairn_store_get_cb cb, void *payload, bool *refreshed)
+{
+    s3_loc *locs = cairn_calloc(n, sizeof *locs);
+    int *state = cairn_calloc(n, sizeof *state); /* 0 in a pack, 1 delivered, 2 missing */
+    s3_req *reqs = cairn_calloc(n, sizeof *reqs);
+    wanted *w = cairn_calloc(n, sizeof *w);
+    size_t *run_end = cairn_calloc(n, sizeof *run_end); /* run q is w[run_end[q-1]..run_end[q]) */
+    int rc = locs && state && reqs && w && run_end
+                 ? CAIRN_OK : ERR(CAIRN_ENOMEM, "out of memory in get_many");
+    cairn_buf tmp = CAIRN_BUF_INIT;
+    for (int round = 0; round < 2 && rc == CAIRN_OK; round++) {
+        size_t nw = 0, missing = 0;
+        for (size_t i = 0; i < n && rc == CAIRN_OK; i++) {
+            if (round && state[i] != 2) continue;
+            pthread_mutex_lock(&s->mu);
+            s3_loc *at = s3_index_find(s, &keys[i]);
+            int lrc = CAIRN_OK;
+            bool local = at && local_copy(s, at, &tmp, &lrc);
+            bool found = at != NULL;
+            if (found) locs[i] = *at;
+            pthread_mutex_unlock(&s->mu); /* (at may move now: use locs[i]) */
+            if (local || (found && locs[i].len == 0)) {
+                if (!local) tmp.len = 0;
+                state[i] = 1;
+                rc = cb(base + i, lrc, lrc ? NULL : tmp.data, lrc ? 0 : tmp.len, payload);
+            } else if (!found) {
+                state[i] = 2;
+                missing++;
+            } else {
+                state[i] = 0;
+                w[nw++] = (wanted){ locs[i].pack, locs[i].off, i };
+            }
+        }
+        if (nw) qsort(w, nw, sizeof *w, wanted_cmp);
+        size_t nreq = 0;
+        for (size_t j = 0; j < nw && rc == CAIRN_OK; nreq++) {
+            s3_req *r = &reqs[nreq];
+            s3_req_reset(r);
+            const s3_loc *first = &locs[w[j].i];
+            uint64_t lo = first->off, hi = first->off + first->len;
+            for (j++; j < nw && w[j].pack == first->pack; j++) {
+                const s3_loc *l = &locs[w[j].i];
+                if (l->off > hi + RUN_GAP || l->off + l->len - lo > RUN_MAX) break;
+                if (l->off + l->len > hi) hi = l->off + l->len;
+            }
+            run_end[nreq] = j;
+            pthread_mutex_lock(&s->mu);
+            r->obj = s3_obj(s, s->packs[first->pack].name);
+            pthread_mutex_unlock(&s->mu);
+            r->method = "GET";
+            r->range = true;
+            r->off = lo;
+            r->len = hi - lo;
+            if (!r->obj) rc = ERR(CAIRN_ENOMEM, "out of memory in get_many");
+        }
+        if (rc == CAIRN_OK) rc = s3_http_run(s->http, reqs, nreq);
+        for (size_t q = 0, j = 0; q < nreq && rc == CAIRN_OK; q++) {
+            bool gone = reqs[q].status == 404 && !round; /* the pack: try after a refresh */
+            for (; j < run_end[q] && rc == CAIRN_OK; j++) {
+                size_t i = w[j].i;
+                if (gone) {
+                    state[i] = 2;
+                    missing++;
+                    continue;
+                }
+                state[i] = 1;
+                rc = deliver(s, &reqs[q], &locs[i], &keys[i], base + i, cb, payload);
+            }
+        }
+        if (rc != CAIRN_OK || !missing) break;
+        if (round == 0 && !*refreshed) {
+            rc = s3_log_refresh(s);
+            *refreshed = true;
+        }
+    }
+    for (size_t i = 0; rc == CAIRN_OK && state && i < n; i++)
+        if (state[i] == 2) rc = cb(base + i, not_found(s, &keys[i]), NULL, 0, payload);
+    for (size_t i = 0; reqs && i < n; i++) s3_req_dispose(&reqs[i]);
+    cairn_buf_dispose(&tmp);
+    free(locs);
+    free(state);
+    free(reqs);
+    free(w);
+    free(run_end);
+    return rc;
+}
+
+static int s3_get_many(cairn_store *st, const cairn_id *keys, size_t n, cairn_store_get_cb cb,
+                       void *payload)
+{
+    s3_store *s = (s3_store *)st;
+    bool refreshed = false;
+    for (size_t at = 0; at < n; at += GET_BATCH) {
+        int rc = get_group(s, keys + at, MIN(GET_BATCH, n - at), at, cb, payload, &refreshed);
+        if (rc) return rc; /* an error, or the callback's value */
+    }
+    return CAIRN_OK;
+}
+
+/* ---- open and close ---- */
+
+static void s3_close(cairn_store *st)
+{
+    s3_store *s = (s3_store *)st;
+    if (!s) return;
+    if (s->http && !(s->flags & CAIRN_OPEN_READONLY) && s->cond_ok && s3_flush(st) < 0)
+        cairn_diag(CAIRN_LOG_ERROR, "closing s3 store %s: %s", s->conf.url,
+                   cairn_error_last()->message);
+    s3_http_free(s->http);
+    s3_index_free(s);
+    conf_free(&s->conf);
+    pthread_mutex_destroy(&s->mu);
+    pthread_mutex_destroy(&s->flush_mu);
+    free(s);
+}
+
+/* PUT of the bucket itself (CAIRN_OPEN_CREATE on a missing bucket). */
+static int create_bucket(s3_store *s)
+{
+    char *body = strcmp(s->conf.region, "us-east-1") == 0
+                     ? cairn_strdup("")
+                     : cairn_sprintf("<CreateBucketConfiguration><LocationConstraint>%s"
+                                     "</LocationConstraint></CreateBucketConfiguration>",
+                                     s->conf.region);
+    if (!body) return ERR(CAIRN_ENOMEM, "out of memory creating a bucket");
+    s3_req r;
+    memset(&r, 0, sizeof r);
+    r.method = "PUT";
+    r.body = (const uint8_t *)body;
+    r.body_len = strlen(body);
+    int rc = s3_http_one(s->http, &s->conf, &r);
+    char code[64];
+    s3_req_code(&r, code, sizeof code);
+    if (rc == CAIRN_ECONFLICT && strcmp(code, "BucketAlreadyOwnedByYou") == 0) rc = CAIRN_OK;
+    if (rc < 0) cairn_error_prefix(rc, "creating bucket '%s'", s->conf.bucket);
+    s3_req_dispose(&r);
+    free(body);
+    return rc;
+}
+
+/* Checks (or with CAIRN_OPEN_CREATE writes) the marker object that says a cairn store lives
+ * under the prefix. */
+static int open_marker(s3_store *s)
+{
+    s3_req r;
+    memset(&r, 0, sizeof r);
+    r.method = "GET";
+    r.obj = s3_obj(s, S3_MARKER_OBJ);
+    if (!r.obj) return ERR(CAIRN_ENOMEM, "out of memory opening an s3 store");
+    int rc = s3_http_one(s->http, &s->conf, &r);
+    char code[64];
+    s3_req_code(&r, code, sizeof code);
+    bool create = s->flags & CAIRN_OPEN_CREATE;
+    size_t mlen = strlen(S3_MARKER_TEXT);
+    if (rc == CAIRN_OK) {
+        if (r.resp.len != mlen || memcmp(r.resp.data, S3_MARKER_TEXT, mlen) != 0)
+            rc = ERR(CAIRN_EINVAL, "%s: object '%s' is there but is not a cairn s3 store marker "
+                     "(another format version, or not cairn's)", s->conf.url, r.obj);
+        else if (create && (s->flags & CAIRN_OPEN_EXCL))
+            rc = ERR(CAIRN_EEXIST, "a cairn store already exists at %s", s->conf.url);
+    } else if (rc == CAIRN_ENOTFOUND && !create) {
+        if (strcmp(code, "NoSuchBucket") != 0)
+            rc = ERR(CAIRN_ENOTFOUND,
+                     "no cairn store at %s (bucket '%s' has no object '%s'): create one with "
+                     "'cairn init %s'",
+                     s->conf.url, s->conf.bucket, r.obj, s->conf.url);
+    } else if (rc == CAIRN_ENOTFOUND) {
+        rc = CAIRN_OK;
+        if (strcmp(code, "NoSuchBucket") == 0) rc = create_bucket(s);
+        if (rc == CAIRN_OK) {
+            char *obj = r.obj;
+            r.obj = NULL;
+            s3_req_reset(&r);
+            r.method = "PUT";
+            r.obj = obj;
+            r.body = (const uint8_t *)S3_MARKER_TEXT;
+            r.body_len = mlen;
+            r.if_none_match = true;
+            rc = s3_http_one(s->http, &s->conf, &r);
+            if (rc == CAIRN_ECONFLICT) rc = CAIRN_OK; /* another process created it meanwhile */
+            if (rc < 0) cairn_error_prefix(rc, "creating the store at %s", s->conf.url);
+        }
+    }
+    s3_req_dispose(&r);
+    return rc;
+}
+
+int store_s3_open(cairn_store **out, const char *url, unsigned flags)
+{
+    *out = NULL;
+    s3_store *s = cairn_calloc(1, sizeof *s);
+    if (!s) return ERR(CAIRN_ENOMEM, "out of memory opening an s3 store");
+    pthread_mutex_init(&s->mu, NULL);
+    pthread_mutex_init(&s->flush_mu, NULL);
+    s->flags = flags;
+    int rc = parse_url(&s->conf, url);
+    if (rc == CAIRN_OK) rc = s3_cred_load(&s->conf);
+    if (rc == CAIRN_OK) rc = s3_http_new(&s->http, &s->conf);
+    if (rc == CAIRN_OK) s3_http_drop_conditions(s->http, atomic_load(&test_drop_conditions));
+    if (rc == CAIRN_OK) rc = s3_index_init(s);
+    if (rc == CAIRN_OK) rc = open_marker(s);
+    if (rc == CAIRN_OK && !(flags & CAIRN_OPEN_READONLY)) rc = s3_probe_conditions(s);
+    if (rc == CAIRN_OK) rc = s3_log_refresh(s);
+    s->base = (cairn_store){
+        .version = CAIRN_STORE_VERSION,
+        .caps = CAIRN_STORE_CAP_DURABLE | CAIRN_STORE_CAP_SHARED | CAIRN_STORE_CAP_REF_CAS |
+                CAIRN_STORE_CAP_REMOTE | CAIRN_STORE_CAP_COMPACT,
+        .kind = "s3",
+        .location = s->conf.url,
+        .get = s3_get,
+        .put = s3_put,
+        .has = s3_has,
+        .del = s3_del,
+        .list = s3_list_chunks,
+        .flush = s3_flush,
+        .ref_get = s3_ref_get,
+        .ref_cas = s3_ref_cas,
+        .ref_list = s3_ref_list,
+        .stat = s3_stat,
+        .close = s3_close,
+        .get_many = s3_get_many,
+        .has_many = s3_has_many,
+        .put_many = s3_put_many,
+        .compact = s3_compact,
+    };
+    if (rc < 0) {
+        s->flags |= CAIRN_OPEN_READONLY; /* nothing to flush */
+        s3_close(&s->base);
+        return rc;
+    }
+    if (!s->cond_ok && !(flags & CAIRN_OPEN_READONLY))
+        cairn_diag(CAIRN_LOG_WARN, "s3 store %s: the server does not honour conditional writes "
+                   "(%s); this handle can only read", s->conf.url, s->cond_problem);
+    *out = &s->base;
+    return CAIRN_OK;
+}

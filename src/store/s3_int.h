@@ -1,0 +1,240 @@
+/*
+ * s3_int.h - what the files of the s3 store share. Private to src/store/s3*.c; the rest of the
+ * engine sees only store.h (store_s3_open).
+ *
+ *   s3.c        open and close, the URL, the marker object, the conditional-write probe, the
+ *               chunk methods and the vtable
+ *   s3_http.c   HTTP: libcurl easy handles driven by curl multi (many requests in flight),
+ *               SigV4 signing by libcurl, timeouts, retries with backoff and jitter, mapping
+ *               HTTP and S3 results onto cairn's codes with messages
+ *   s3_cred.c   credentials: the AWS_* environment variables or a profile in ~/.aws/credentials
+ *   s3_log.c    the chunk index: pack objects and the numbered log of index objects that names
+ *               what each pack holds and what was deleted (docs/FORMAT.md, "S3 store")
+ *   s3_refs.c   refs: one object each, moved by conditional PUT
+ *
+ * Lock order: flush_mu, then mu. HTTP requests are made without mu held, except that a flush
+ * holds flush_mu (one flush at a time per handle) while it uploads.
+ */
+#ifndef CAIRN_S3_INT_H
+#define CAIRN_S3_INT_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "store.h"
+
+/* ---- object layout (docs/FORMAT.md, "S3 store: objects in a bucket") ---- */
+
+#define S3_MARKER_OBJ "cairn-store"
+#define S3_MARKER_TEXT "cairn s3 store\nformat 1\n"
+#define S3_PACK_DIR "packs/"
+#define S3_LOG_DIR "log/"
+#define S3_REF_DIR "refs/"
+#define S3_PROBE_DIR "probe/"
+#define S3_SEQ_DIGITS 20
+
+#define S3_PACK_MAGIC "CAIRNS3P"
+#define S3_LOG_MAGIC "CAIRNS3L"
+#define S3_REF_MAGIC "CAIRNS3R"
+#define S3_MAGIC_SIZE 8
+#define S3_FORMAT_VERSION 1
+#define S3_PACK_HEADER_SIZE 16   /* magic, u32 version, u32 zero */
+#define S3_LOG_HEADER_SIZE 28    /* magic, version, flags, npacks, ndel, nadd */
+#define S3_LOG_ADD_SIZE 56       /* key, u32 pack, u64 offset, u32 len, u64 check */
+#define S3_LOG_PACK_FIXED 10     /* u16 name length, u64 pack size (and the name between) */
+#define S3_CHECK_SIZE 8          /* u64 XXH3 trailer */
+#define S3_REF_HEADER_SIZE 24    /* magic, u8 state, 3 zero, u32 len, u64 nonce */
+#define S3_LOG_BASE 0x1u         /* flag: this entry holds the whole index; ignore those before */
+#define S3_REF_VALUE 1
+#define S3_REF_DELETED 0
+
+/* ---- settings (URL query parameters) and their defaults ---- */
+
+#define S3_TIMEOUT_MS_DEFAULT 30000u
+#define S3_CONNECT_TIMEOUT_MS_DEFAULT 5000u
+#define S3_RETRIES_DEFAULT 6u
+#define S3_PARALLEL_DEFAULT 16u
+#define S3_PACK_TARGET_DEFAULT (16ull << 20)
+#define S3_PACK_TARGET_MIN (64ull << 10)
+#define S3_PACK_TARGET_MAX (1ull << 30)
+#define S3_BACKOFF_BASE_MS 50.0
+#define S3_BACKOFF_CAP_MS 2000.0
+#define S3_LIST_PAGE 1000
+
+#define S3_PENDING UINT32_MAX        /* s3_loc.pack: in s3_store.pend's buffer */
+#define S3_FLUSHING (UINT32_MAX - 1) /* s3_loc.pack: in s3_store.flushing's buffer */
+
+/* ---- HTTP (s3_http.c) ---- */
+
+typedef struct s3_conf {
+    char *endpoint;        /* "http://127.0.0.1:7480", no trailing '/' */
+    char *region;
+    char *bucket;
+    char *prefix;          /* "" or "some/prefix/" (always ends in '/') */
+    char *access_key, *secret_key, *session_token;
+    char *url;             /* the store's URL as given, for messages */
+    unsigned timeout_ms, connect_timeout_ms, retries, parallel;
+    uint64_t pack_target;
+} s3_conf;
+
+/* One request. The caller fills the first group, s3_http_run fills the second. */
+typedef struct s3_req {
+    const char *method;     /* "GET", "PUT", "DELETE", "HEAD" */
+    char *obj;              /* object name below the bucket, unencoded ("p/packs/x.pack");
+                               NULL: the bucket itself; owned by the request */
+    char *query;            /* NULL or an already-encoded, sorted query string; owned */
+    const uint8_t *body;    /* PUT body (borrowed) */
+    size_t body_len;
+    bool range;             /* GET bytes [off, off + len) */
+    uint64_t off, len;
+    bool if_none_match;     /* If-None-Match: * */
+    const char *if_match;   /* If-Match: this value, sent as given (borrowed) */
+    size_t tag;             /* the caller's */
+
+    long status;            /* HTTP status of the last attempt; 0: no response */
+    int curl_rc;            /* CURLcode of the last attempt */
+    cairn_buf resp;         /* response body */
+    char etag[80];          /* the ETag header as the server sent it (quotes kept) */
+    char err[256];          /* curl's error text */
+    unsigned attempts;
+    double elapsed_ms;
+    /* internal */
+    double deadline, retry_at;
+} s3_req;
+
+typedef struct s3_http s3_http;
+
+int s3_http_new(s3_http **out, const s3_conf *conf);
+void s3_http_free(s3_http *h);
+/** Runs reqs[0..n-1], up to conf->parallel at once, each retried on 5xx, 429, 409
+ *  ConditionalRequestConflict, timeouts and connection failures with exponential backoff and
+ *  jitter, within its own deadline (timeout_ms from its first attempt). Never fails as a whole
+ *  except for CAIRN_ENOMEM: each request's outcome is in its fields (see s3_req_rc). */
+int s3_http_run(s3_http *h, s3_req *reqs, size_t n);
+/** Test hook: send no If-None-Match / If-Match headers (a server that ignores them). */
+void s3_http_drop_conditions(s3_http *h, bool on);
+/** Counters: requests sent (every attempt), bytes sent and received (bodies). */
+void s3_http_counters(s3_http *h, uint64_t *requests, uint64_t *up, uint64_t *down);
+
+/** The outcome of a request as a cairn code, with a message naming the object, the bucket and
+ *  the endpoint: 2xx (206 for a range) CAIRN_OK; 404 CAIRN_ENOTFOUND (a missing bucket says so
+ *  and how to create it); 412 CAIRN_ECONFLICT; 403 CAIRN_EAUTH naming the access key id; no
+ *  response CAIRN_EIO naming the endpoint (and the timeout, when it ran out); else CAIRN_EIO. */
+int s3_req_rc(const s3_conf *c, const s3_req *r);
+/** The S3 error code (<Code>) of a failed request's body into out ("" when none). */
+void s3_req_code(const s3_req *r, char *out, size_t size);
+/** Resets a request for reuse, keeping its response buffer's memory. */
+void s3_req_reset(s3_req *r);
+void s3_req_dispose(s3_req *r);
+/** Runs one request and returns s3_req_rc. */
+int s3_http_one(s3_http *h, const s3_conf *c, s3_req *r);
+
+/* ---- credentials (s3_cred.c) ---- */
+
+/** Fills the keys of c: AWS_ACCESS_KEY_ID + AWS_SECRET_ACCESS_KEY (+ AWS_SESSION_TOKEN), else
+ *  the profile AWS_PROFILE (or "default") of $AWS_SHARED_CREDENTIALS_FILE or ~/.aws/credentials.
+ *  @return CAIRN_OK; CAIRN_EAUTH (none found: the message says where it looked); ENOMEM. */
+int s3_cred_load(s3_conf *c);
+
+/* ---- the store ---- */
+
+/* Where a chunk is: a pack of s3_store.packs (or S3_PENDING: the write buffer) and a range. */
+typedef struct s3_loc {
+    cairn_id key;
+    uint32_t pack;
+    uint32_t len;
+    uint64_t off;
+    uint64_t check;         /* XXH3 of the chunk's bytes */
+} s3_loc;
+
+/* A pack object the log names. */
+typedef struct s3_pack {
+    char *name;             /* below the prefix: "packs/<32 hex>.pack" */
+    uint64_t size;          /* bytes of the object */
+} s3_pack;
+
+/* Writes not yet in the bucket: a pack's bytes, the chunks in it, the deletions. */
+typedef struct s3_batch {
+    cairn_buf buf;
+    s3_loc *adds;
+    size_t nadds, capadds;
+    cairn_id *dels;
+    size_t ndels, capdels;
+} s3_batch;
+
+typedef struct s3_store {
+    cairn_store base;
+    s3_conf conf;
+    s3_http *http;
+    unsigned flags;                 /* CAIRN_OPEN_* */
+    pthread_mutex_t mu;             /* the index, the buffer, the log position */
+    pthread_mutex_t flush_mu;
+    /* the index: open addressing with linear probing (s3_log.c) */
+    s3_loc *slots;
+    bool *used;
+    size_t mask, count;
+    uint64_t bytes;                 /* sum of the lengths of the chunks present */
+    s3_pack *packs;                 /* the packs the log names, by number */
+    uint32_t npacks, cappacks;
+    uint64_t seq;                   /* the last log entry applied */
+    /* what this handle wrote and has not flushed: the next pack's bytes (header first), the
+     * chunks in it (stale ones are skipped: the index says which are current) and deletions */
+    s3_batch pend;
+    s3_batch flushing;              /* what a flush in progress uploads (still readable) */
+    /* conditional writes, from the probe at open */
+    bool cond_ok;
+    bool etag_quoted;               /* If-Match wants the ETag with its quotes */
+    char cond_problem[200];
+} s3_store;
+
+/** The full object name of `rel` (below the prefix): "prefix/rel". Caller frees. */
+char *s3_obj(const s3_store *s, const char *rel);
+/** Refuses a write when the server does not honour conditional writes or the handle is
+ *  read-only (CAIRN_EUNSUPPORTED / CAIRN_EREADONLY with a message). */
+int s3_check_writable(s3_store *s, const char *what);
+
+/* s3_log.c: the index and the log */
+int s3_index_init(s3_store *s);
+void s3_index_free(s3_store *s);
+/** The slot of key, or NULL (mu held). */
+s3_loc *s3_index_find(s3_store *s, const cairn_id *key);
+/** Sets key's location (mu held). */
+int s3_index_set(s3_store *s, const s3_loc *loc);
+/** Removes key (mu held); absent is fine. */
+void s3_index_remove(s3_store *s, const cairn_id *key);
+/** Reads log entries after s->seq (all of them at open) and applies them; with a base entry
+ *  among them, starts over from the newest base. Takes mu itself. */
+int s3_log_refresh(s3_store *s);
+/** Uploads the write buffer as a pack and a log entry with it and the pending deletions
+ *  (flush_mu held, not mu). Nothing to write: nothing happens. */
+int s3_log_flush(s3_store *s);
+/** Reads chunk bytes from a pack by ranged GET and checks them against loc->check. */
+int s3_pack_read(s3_store *s, cairn_buf *out, const s3_loc *loc);
+/** Rewrites sparse packs (the compact method). */
+int s3_compact(cairn_store *st, double min_live, unsigned flags, cairn_store_compact_stats *out);
+
+/* s3_refs.c */
+int s3_ref_get(cairn_store *st, cairn_buf *out, const char *name);
+int s3_ref_cas(cairn_store *st, const char *name, const void *expect, size_t elen,
+               const void *val, size_t vlen);
+int s3_ref_list(cairn_store *st, const char *prefix,
+                int (*cb)(const char *, const void *, size_t, void *), void *payload);
+/** Probes that the server honours If-None-Match and If-Match on PUT, and which ETag form
+ *  If-Match takes; sets s->cond_ok, s->etag_quoted and s->cond_problem. Fails only when the
+ *  server cannot be used at all (its message says why). */
+int s3_probe_conditions(s3_store *s);
+
+/* ---- small helpers shared by the files ---- */
+
+/** Percent-encodes s for a URL path (keeps '/' when keep_slash) or a query value. */
+char *s3_encode(const char *s, bool keep_slash);
+/** Parses an S3 ListObjectsV2 page: calls cb for each <Key> (decoded) and its <Size>; sets
+ *  *truncated and the next continuation token (caller frees *next; NULL when none). */
+int s3_parse_list(const cairn_buf *xml, int (*cb)(const char *key, uint64_t size, void *p),
+                  void *p, bool *truncated, char **next);
+/** Lists every object whose name starts with the store's prefix + rel, after start_after
+ *  (full object name, or NULL), in name order: cb gets the name relative to the prefix. */
+int s3_list(s3_store *s, const char *rel, const char *start_after,
+            int (*cb)(const char *rel, uint64_t size, void *p), void *p);
+
+#endif /* CAIRN_S3_INT_H */

@@ -1,0 +1,991 @@
+/*
+ * s3_log.c - the s3 store's chunk index. Chunks travel in pack objects (packs/<random>.pack:
+ * a header, then chunk bytes back to back); what a pack holds, and which chunks were deleted, is
+ * said by the log: objects log/<sequence number>, each created with If-None-Match: * so that two
+ * writers can never take the same number. The log is the order of every flush of every writer;
+ * applying it in order (deletions of an entry, then its additions) gives the index a reader
+ * keeps in memory: key -> (pack, offset, length, XXH3 of the bytes). A ranged GET reads one
+ * chunk and is checked against that XXH3, so an overwritten pack reads as CAIRN_ECORRUPT naming
+ * the object. Compaction writes a base entry (the whole index) and then removes what it
+ * replaces. Byte layouts: docs/FORMAT.md, "S3 store: objects in a bucket".
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/random.h>
+
+#include "base/hash.h"
+#include "store/s3_int.h"
+
+#define INDEX_INITIAL 1024
+#define LOG_READ_BATCH 64
+#define SEQ_TRIES 1000
+#define REFRESH_RESTARTS 3
+
+/* ---- the in-memory index ---- */
+
+int s3_index_init(s3_store *s)
+{
+    s->mask = INDEX_INITIAL - 1;
+    s->slots = cairn_calloc(INDEX_INITIAL, sizeof *s->slots);
+    s->used = cairn_calloc(INDEX_INITIAL, sizeof *s->used);
+    if (!s->slots || !s->used) return ERR(CAIRN_ENOMEM, "out of memory for the s3 store's index");
+    return CAIRN_OK;
+}
+
+static void batch_free(s3_batch *b)
+{
+    cairn_buf_dispose(&b->buf);
+    free(b->adds);
+    free(b->dels);
+    memset(b, 0, sizeof *b);
+}
+
+void s3_index_free(s3_store *s)
+{
+    free(s->slots);
+    free(s->used);
+    for (uint32_t i = 0; i < s->npacks; i++) free(s->packs[i].name);
+    free(s->packs);
+    batch_free(&s->pend);
+    batch_free(&s->flushing);
+}
+
+static size_t home(const s3_store *s, const cairn_id *key)
+{
+    return load_le64(key->bytes) & s->mask;
+}
+
+s3_loc *s3_index_find(s3_store *s, const cairn_id *key)
+{
+    for (size_t i = home(s, key);; i = (i + 1) & s->mask) {
+        if (!s->used[i]) return NULL;
+        if (memcmp(s->slots[i].key.bytes, key->bytes, CAIRN_ID_SIZE) == 0) return &s->slots[i];
+    }
+}
+
+static int index_grow(s3_store *s)
+{
+    size_t ncap = 2 * (s->mask + 1);
+    s3_loc *ns = cairn_calloc(ncap, sizeof *ns);
+    bool *nu = cairn_calloc(ncap, sizeof *nu);
+    if (!ns || !nu) {
+        free(ns);
+        free(nu);
+        return ERR(CAIRN_ENOMEM, "out of memory growing the s3 store's index");
+    }
+    s3_loc *old = s->slots;
+    bool *oused = s->used;
+    size_t ocap = s->mask + 1;
+    s->slots = ns;
+    s->used = nu;
+    s->mask = ncap - 1;
+    for (size_t i = 0; i < ocap; i++) {
+        if (!oused[i]) continue;
+        size_t j = home(s, &old[i].key);
+        while (s->used[j]) j = (j + 1) & s->mask;
+        s->slots[j] = old[i];
+        s->used[j] = true;
+    }
+    free(old);
+    free(oused);
+    return CAIRN_OK;
+}
+
+int s3_index_set(s3_store *s, const s3_loc *loc)
+{
+    s3_loc *at = s3_index_find(s, &loc->key);
+    if (at) {
+        s->bytes = s->bytes - at->len + loc->len;
+        *at = *loc;
+        return CAIRN_OK;
+    }
+    if ((s->count + 1) * 10 > (s->mask + 1) * 7) TRY(index_grow(s));
+    size_t i = home(s, &loc->key);
+    while (s->used[i]) i = (i + 1) & s->mask;
+    s->slots[i] = *loc;
+    s->used[i] = true;
+    s->count++;
+    s->bytes += loc->len;
+    return CAIRN_OK;
+}
+
+void s3_index_remove(s3_store *s, const cairn_id *key)
+{
+    s3_loc *at = s3_index_find(s, key);
+    if (!at) return;
+    size_t i = (size_t)(at - s->slots);
+    s->count--;
+    s->bytes -= at->len;
+    s->used[i] = false;
+    /* backward shift: move up each later entry of the run that may live at i */
+    for (size_t j = (i + 1) & s->mask; s->used[j]; j = (j + 1) & s->mask) {
+        size_t k = home(s, &s->slots[j].key);
+        bool movable = i <= j ? (k <= i || k > j) : (k <= i && k > j);
+        if (!movable) continue;
+        s->slots[i] = s->slots[j];
+        s->used[i] = true;
+        s->used[j] = false;
+        i = j;
+    }
+}
+
+/* ---- names ---- */
+
+char *s3_obj(const s3_store *s, const char *rel)
+{
+    return cairn_sprintf("%s%s", s->conf.prefix, rel);
+}
+
+static char *log_name(uint64_t seq)
+{
+    return cairn_sprintf(S3_LOG_DIR "%0*" PRIu64, S3_SEQ_DIGITS, seq);
+}
+
+/* ---- listing ---- */
+
+static void xml_decode(char *s)
+{
+    static const struct { const char *ent; char c; } ents[] = {
+        { "&amp;", '&' }, { "&lt;", '<' }, { "&gt;", '>' }, { "&quot;", '"' }, { "&apos;", '\'' }
+    };
+    char *o = s;
+    for (char *p = s; *p;) {
+        bool done = false;
+        for (size_t e = 0; *p == '&' && e < ARRAY_LEN(ents) && !done; e++) {
+            size_t n = strlen(ents[e].ent);
+            if (strncmp(p, ents[e].ent, n) == 0) {
+                *o++ = ents[e].c;
+                p += n;
+                done = true;
+            }
+        }
+        if (!done) *o++ = *p++;
+    }
+    *o = '\0';
+}
+
+/* The text of the first <tag>...</tag> in [p, end), decoded (caller frees), or NULL. */
+static char *xml_field(const char *p, const char *end, const char *tag, const char **after)
+{
+    char open[48], close[48];
+    snprintf(open, sizeof open, "<%s>", tag);
+    snprintf(close, sizeof close, "</%s>", tag);
+    size_t on = strlen(open), cn = strlen(close);
+    for (const char *q = p; q + on <= end; q++) {
+        if (memcmp(q, open, on) != 0) continue;
+        const char *v = q + on;
+        for (const char *e = v; e + cn <= end; e++) {
+            if (memcmp(e, close, cn) != 0) continue;
+            char *out = cairn_strndup(v, (size_t)(e - v));
+            if (out) xml_decode(out);
+            if (after) *after = e + cn;
+            return out;
+        }
+        return NULL;
+    }
+    return NULL;
+}
+
+int s3_parse_list(const cairn_buf *xml, int (*cb)(const char *key, uint64_t size, void *p),
+                  void *p, bool *truncated, char **next)
+{
+    const char *b = (const char *)xml->data, *end = b + xml->len;
+    *truncated = false;
+    *next = NULL;
+    if (!b) return CAIRN_OK;
+    char *t = xml_field(b, end, "IsTruncated", NULL);
+    *truncated = t && strcmp(t, "true") == 0;
+    free(t);
+    if (*truncated) *next = xml_field(b, end, "NextContinuationToken", NULL);
+    const char *at = b;
+    for (;;) {
+        const char *after = NULL;
+        char *contents = xml_field(at, end, "Contents", &after);
+        if (!contents) break;
+        const char *ce = contents + strlen(contents);
+        /* the entities of the whole element were decoded: Key is decoded once more below only
+         * if it held "&amp;lt;"-style text, which S3 never sends for names cairn makes */
+        char *key = xml_field(contents, ce, "Key", NULL);
+        char *size = xml_field(contents, ce, "Size", NULL);
+        int rc = key ? cb(key, size ? strtoull(size, NULL, 10) : 0, p) : CAIRN_OK;
+        free(key);
+        free(size);
+        free(contents);
+        if (rc) {
+            free(*next);
+            *next = NULL;
+            return rc;
+        }
+        at = after;
+    }
+    if (*truncated && !*next) return ERR(CAIRN_EIO, "s3 listing: truncated page without a token");
+    return CAIRN_OK;
+}
+
+typedef struct list_ctx {
+    s3_store *s;
+    size_t plen;
+    int (*cb)(const char *rel, uint64_t size, void *p);
+    void *p;
+} list_ctx;
+
+static int list_strip(const char *key, uint64_t size, void *p)
+{
+    list_ctx *l = p;
+    if (strlen(key) < l->plen) return CAIRN_OK;
+    return l->cb(key + l->plen, size, l->p);
+}
+
+int s3_list(s3_store *s, const char *rel, const char *start_after,
+            int (*cb)(const char *rel, uint64_t size, void *p), void *p)
+{
+    char *full = s3_obj(s, rel);
+    char *prefix = full ? s3_encode(full, false) : NULL;
+    char *after = start_after ? s3_encode(start_after, false) : NULL;
+    char *token = NULL;
+    int rc = (!prefix || (start_after && !after)) ? ERR(CAIRN_ENOMEM, "out of memory listing")
+                                                   : CAIRN_OK;
+    list_ctx l = { s, strlen(s->conf.prefix), cb, p };
+    s3_req r;
+    memset(&r, 0, sizeof r);
+    while (rc == CAIRN_OK) {
+        char *tok = token ? s3_encode(token, false) : NULL;
+        s3_req_reset(&r);
+        r.method = "GET";
+        /* parameters in the order SigV4's canonical query string sorts them */
+        r.query = cairn_sprintf("%s%s%slist-type=2&max-keys=%d&prefix=%s%s%s",
+                                tok ? "continuation-token=" : "", tok ? tok : "", tok ? "&" : "",
+                                S3_LIST_PAGE, prefix,
+                                after ? "&start-after=" : "", after ? after : "");
+        free(tok);
+        if (!r.query) {
+            rc = ERR(CAIRN_ENOMEM, "out of memory listing");
+            break;
+        }
+        rc = s3_http_one(s->http, &s->conf, &r);
+        if (rc < 0) {
+            cairn_error_prefix(rc, "listing '%s'", full);
+            break;
+        }
+        bool truncated;
+        free(token);
+        token = NULL;
+        rc = s3_parse_list(&r.resp, list_strip, &l, &truncated, &token);
+        if (rc || !truncated) break;
+    }
+    s3_req_dispose(&r);
+    free(token);
+    free(full);
+    free(prefix);
+    free(after);
+    return rc;
+}
+
+/* ---- log entries ---- */
+
+typedef struct entry_view {
+    uint32_t flags, npacks, ndel, nadd;
+    const uint8_t *names;    /* npacks × (u16 len, bytes) */
+    const uint8_t *dels;     /* ndel × 32 */
+    const uint8_t *adds;     /* nadd × S3_LOG_ADD_SIZE */
+} entry_view;
+
+static int entry_decode(entry_view *v, const uint8_t *p, size_t n, const char *obj)
+{
+    FAIL_IF(n < S3_LOG_HEADER_SIZE + S3_CHECK_SIZE || memcmp(p, S3_LOG_MAGIC, S3_MAGIC_SIZE) != 0,
+            CAIRN_ECORRUPT, "s3 log entry '%s' is not a cairn log entry (%zu bytes)", obj, n);
+    FAIL_IF(hash_xxh3(p, n - S3_CHECK_SIZE, 0) != load_le64(p + n - S3_CHECK_SIZE),
+            CAIRN_ECORRUPT, "s3 log entry '%s' fails its checksum: it was overwritten or damaged",
+            obj);
+    FAIL_IF(load_le32(p + 8) != S3_FORMAT_VERSION, CAIRN_ECORRUPT,
+            "s3 log entry '%s' has format version %u; this build reads %u", obj,
+            load_le32(p + 8), S3_FORMAT_VERSION);
+    v->flags = load_le32(p + 12);
+    v->npacks = load_le32(p + 16);
+    v->ndel = load_le32(p + 20);
+    v->nadd = load_le32(p + 24);
+    size_t at = S3_LOG_HEADER_SIZE, body = n - S3_CHECK_SIZE;
+    v->names = p + at;
+    for (uint32_t i = 0; i < v->npacks; i++) {
+        FAIL_IF(at + S3_LOG_PACK_FIXED > body ||
+                    at + S3_LOG_PACK_FIXED + load_le16(p + at) > body,
+                CAIRN_ECORRUPT, "s3 log entry '%s': pack %u runs past the end", obj, i);
+        at += S3_LOG_PACK_FIXED + load_le16(p + at);
+    }
+    v->dels = p + at;
+    FAIL_IF((body - at) / CAIRN_ID_SIZE < v->ndel, CAIRN_ECORRUPT,
+            "s3 log entry '%s': deletions run past the end", obj);
+    at += (size_t)v->ndel * CAIRN_ID_SIZE;
+    v->adds = p + at;
+    FAIL_IF((body - at) != (size_t)v->nadd * S3_LOG_ADD_SIZE, CAIRN_ECORRUPT,
+            "s3 log entry '%s': %u additions do not fill its %zu bytes", obj, v->nadd, n);
+    return CAIRN_OK;
+}
+
+static bool pending_del(const s3_store *s, const cairn_id *key)
+{
+    const s3_batch *bs[2] = { &s->pend, &s->flushing };
+    for (int b = 0; b < 2; b++)
+        for (size_t i = 0; i < bs[b]->ndels; i++)
+            if (memcmp(bs[b]->dels[i].bytes, key->bytes, CAIRN_ID_SIZE) == 0) return true;
+    return false;
+}
+
+static int pack_intern(s3_store *s, const char *name, size_t len, uint64_t size, uint32_t *out)
+{
+    for (uint32_t i = s->npacks; i-- > 0;)
+        if (strlen(s->packs[i].name) == len && memcmp(s->packs[i].name, name, len) == 0) {
+            *out = i;
+            return CAIRN_OK;
+        }
+    size_t cap = s->cappacks;
+    TRY(cairn_array_room(&s->packs, &cap, s->npacks, sizeof *s->packs, 16));
+    s->cappacks = (uint32_t)cap;
+    s->packs[s->npacks].name = cairn_strndup(name, len);
+    s->packs[s->npacks].size = size;
+    if (!s->packs[s->npacks].name) return ERR(CAIRN_ENOMEM, "out of memory for pack names");
+    *out = s->npacks++;
+    return CAIRN_OK;
+}
+
+/* Whether a chunk is only in this handle's unflushed writes (which order after everything
+ * already in the log). */
+static bool local_only(const s3_loc *l) { return l->pack == S3_PENDING || l->pack == S3_FLUSHING; }
+
+/* Applies one decoded entry (mu held). Writes this handle has not flushed yet order after it,
+ * so they win over what it says. */
+static int entry_apply(s3_store *s, const entry_view *v)
+{
+    if (v->flags & S3_LOG_BASE) { /* the whole index: keep only local writes */
+        for (size_t i = 0; i <= s->mask; i++) {
+            if (s->used[i] && !local_only(&s->slots[i])) {
+                cairn_id k = s->slots[i].key;
+                s3_index_remove(s, &k);
+                i--; /* the slot may hold a shifted entry now */
+            }
+        }
+    }
+    uint32_t *map = cairn_malloc((v->npacks ? v->npacks : 1) * sizeof *map);
+    if (!map) return ERR(CAIRN_ENOMEM, "out of memory applying the s3 log");
+    const uint8_t *p = v->names;
+    int rc = CAIRN_OK;
+    for (uint32_t i = 0; i < v->npacks && rc == CAIRN_OK; i++) {
+        uint16_t len = load_le16(p);
+        rc = pack_intern(s, (const char *)p + 2, len, load_le64(p + 2 + len), &map[i]);
+        p += S3_LOG_PACK_FIXED + len;
+    }
+    for (uint32_t i = 0; i < v->ndel && rc == CAIRN_OK; i++) {
+        cairn_id k;
+        memcpy(k.bytes, v->dels + (size_t)i * CAIRN_ID_SIZE, CAIRN_ID_SIZE);
+        s3_loc *at = s3_index_find(s, &k);
+        if (at && !local_only(at)) s3_index_remove(s, &k);
+    }
+    for (uint32_t i = 0; i < v->nadd && rc == CAIRN_OK; i++) {
+        const uint8_t *a = v->adds + (size_t)i * S3_LOG_ADD_SIZE;
+        s3_loc l;
+        memcpy(l.key.bytes, a, CAIRN_ID_SIZE);
+        uint32_t pk = load_le32(a + 32);
+        if (pk >= v->npacks) {
+            rc = CORRUPT("s3 log entry names pack %u of %u", pk, v->npacks);
+            break;
+        }
+        l.pack = map[pk];
+        l.off = load_le64(a + 36);
+        l.len = load_le32(a + 44);
+        l.check = load_le64(a + 48);
+        s3_loc *at = s3_index_find(s, &l.key);
+        if ((at && local_only(at)) || (!at && pending_del(s, &l.key))) continue;
+        rc = s3_index_set(s, &l);
+    }
+    free(map);
+    return rc;
+}
+
+typedef struct seq_list {
+    uint64_t *seqs;
+    size_t n, cap;
+} seq_list;
+
+static int collect_seq(const char *rel, uint64_t size, void *p)
+{
+    (void)size;
+    seq_list *l = p;
+    const char *num = rel + strlen(S3_LOG_DIR);
+    if (strlen(num) != S3_SEQ_DIGITS || strspn(num, "0123456789") != S3_SEQ_DIGITS)
+        return CAIRN_OK; /* not an entry: ignored (docs/FORMAT.md) */
+    TRY(cairn_array_room(&l->seqs, &l->cap, l->n, sizeof *l->seqs, 64));
+    l->seqs[l->n++] = strtoull(num, NULL, 10);
+    return CAIRN_OK;
+}
+
+/* Lists the entries after seq. */
+static int list_after(s3_store *s, uint64_t seq, seq_list *out)
+{
+    char *after = NULL;
+    if (seq) {
+        char *rel = log_name(seq);
+        after = rel ? s3_obj(s, rel) : NULL;
+        free(rel);
+        if (!after) return ERR(CAIRN_ENOMEM, "out of memory listing the s3 log");
+    }
+    int rc = s3_list(s, S3_LOG_DIR, after, collect_seq, out);
+    free(after);
+    return rc;
+}
+
+/* Reads and applies the listed entries in order. CAIRN_ENOTFOUND (no message) when one has
+ * vanished: a compaction replaced it by a base entry; the caller starts over. */
+static int apply_listed(s3_store *s, const seq_list *l)
+{
+    s3_req *reqs = cairn_calloc(LOG_READ_BATCH, sizeof *reqs);
+    if (!reqs) return ERR(CAIRN_ENOMEM, "out of memory reading the s3 log");
+    int rc = CAIRN_OK;
+    for (size_t at = 0; at < l->n && rc == CAIRN_OK; at += LOG_READ_BATCH) {
+        size_t n = MIN(LOG_READ_BATCH, l->n - at);
+        for (size_t i = 0; i < n && rc == CAIRN_OK; i++) {
+            s3_req_reset(&reqs[i]);
+            char *rel = log_name(l->seqs[at + i]);
+            reqs[i].method = "GET";
+            reqs[i].obj = rel ? s3_obj(s, rel) : NULL;
+            free(rel);
+            if (!reqs[i].obj) rc = ERR(CAIRN_ENOMEM, "out of memory reading the s3 log");
+        }
+        if (rc == CAIRN_OK) rc = s3_http_run(s->http, reqs, n);
+        for (size_t i = 0; i < n && rc == CAIRN_OK; i++) {
+            int grc = s3_req_rc(&s->conf, &reqs[i]);
+            if (grc == CAIRN_ENOTFOUND) {
+                rc = CAIRN_ENOTFOUND;
+                break;
+            }
+            if (grc < 0) {
+                rc = grc;
+                break;
+            }
+            entry_view v;
+            memset(&v, 0, sizeof v);
+            rc = entry_decode(&v, reqs[i].resp.data, reqs[i].resp.len, reqs[i].obj);
+            if (rc == CAIRN_OK) {
+                pthread_mutex_lock(&s->mu);
+                if (l->seqs[at + i] > s->seq) {
+                    rc = entry_apply(s, &v);
+                    if (rc == CAIRN_OK) s->seq = l->seqs[at + i];
+                }
+                pthread_mutex_unlock(&s->mu);
+            }
+        }
+    }
+    for (size_t i = 0; i < LOG_READ_BATCH; i++) s3_req_dispose(&reqs[i]);
+    free(reqs);
+    return rc;
+}
+
+/* Forgets everything but this handle's unflushed writes (mu held). */
+static void index_reset(s3_store *s)
+{
+    for (size_t i = 0; i <= s->mask; i++)
+        if (s->used[i] && !local_only(&s->slots[i])) {
+            cairn_id k = s->slots[i].key;
+            s3_index_remove(s, &k);
+            i--;
+        }
+    s->seq = 0;
+}
+
+int s3_log_refresh(s3_store *s)
+{
+    for (int restart = 0;; restart++) {
+        pthread_mutex_lock(&s->mu);
+        uint64_t from = s->seq;
+        pthread_mutex_unlock(&s->mu);
+        seq_list l = { 0 };
+        int rc = list_after(s, from, &l);
+        if (rc == CAIRN_OK) rc = apply_listed(s, &l);
+        free(l.seqs);
+        if (rc != CAIRN_ENOTFOUND) return rc;
+        /* an entry vanished under us: a compaction replaced it; read again from the start */
+        FAIL_IF(restart == REFRESH_RESTARTS, CAIRN_EIO,
+                "s3 store %s: log entries keep vanishing while being read (a compaction "
+                "running?); try again",
+                s->conf.url);
+        pthread_mutex_lock(&s->mu);
+        index_reset(s);
+        pthread_mutex_unlock(&s->mu);
+    }
+}
+
+/* ---- writing: flush ---- */
+
+static int random_hex(char *out, size_t bytes)
+{
+    uint8_t r[16];
+    if (bytes > sizeof r || getrandom(r, bytes, 0) != (ssize_t)bytes)
+        return ERR(CAIRN_EIO, "no random bytes for an s3 object name");
+    hex_encode(out, r, bytes);
+    return CAIRN_OK;
+}
+
+/* The bytes of a log entry: packs[0..npacks-1] (adds[i].pack indexes this list), the
+ * deletions, then the additions. */
+static int entry_encode(cairn_buf *out, uint32_t flags, const s3_pack *packs, uint32_t npacks,
+                        const s3_loc *adds, size_t nadd, const cairn_id *dels, size_t ndel)
+{
+    FAIL_IF(nadd > UINT32_MAX || ndel > UINT32_MAX, CAIRN_EINVAL, "s3 log entry too large");
+    uint8_t h[S3_LOG_HEADER_SIZE];
+    memcpy(h, S3_LOG_MAGIC, S3_MAGIC_SIZE);
+    store_le32(h + 8, S3_FORMAT_VERSION);
+    store_le32(h + 12, flags);
+    store_le32(h + 16, npacks);
+    store_le32(h + 20, (uint32_t)ndel);
+    store_le32(h + 24, (uint32_t)nadd);
+    out->len = 0;
+    TRY(cairn_buf_reserve(out, sizeof h + ndel * CAIRN_ID_SIZE + nadd * S3_LOG_ADD_SIZE + 64));
+    TRY(cairn_buf_append(out, h, sizeof h));
+    for (uint32_t i = 0; i < npacks; i++) {
+        uint8_t l[2], z[8];
+        size_t n = strlen(packs[i].name);
+        store_le16(l, (uint16_t)n);
+        store_le64(z, packs[i].size);
+        TRY(cairn_buf_append(out, l, 2));
+        TRY(cairn_buf_append(out, packs[i].name, n));
+        TRY(cairn_buf_append(out, z, 8));
+    }
+    for (size_t i = 0; i < ndel; i++) TRY(cairn_buf_append(out, dels[i].bytes, CAIRN_ID_SIZE));
+    for (size_t i = 0; i < nadd; i++) {
+        uint8_t a[S3_LOG_ADD_SIZE];
+        memcpy(a, adds[i].key.bytes, CAIRN_ID_SIZE);
+        store_le32(a + 32, adds[i].pack);
+        store_le64(a + 36, adds[i].off);
+        store_le32(a + 44, adds[i].len);
+        store_le64(a + 48, adds[i].check);
+        TRY(cairn_buf_append(out, a, sizeof a));
+    }
+    uint8_t c[S3_CHECK_SIZE];
+    store_le64(c, hash_xxh3(out->data, out->len, 0));
+    return cairn_buf_append(out, c, sizeof c);
+}
+
+/* Creates the next log entry with body `e` (If-None-Match: *); when another writer took the
+ * number, reads its entry (and any others) and tries the next. *out_seq: the number taken. */
+static int log_append(s3_store *s, const cairn_buf *e, uint64_t *out_seq)
+{
+    s3_req r;
+    memset(&r, 0, sizeof r);
+    int rc = CAIRN_OK;
+    for (int tries = 0; tries < SEQ_TRIES; tries++) {
+        pthread_mutex_lock(&s->mu);
+        uint64_t seq = s->seq + 1;
+        pthread_mutex_unlock(&s->mu);
+        char *rel = log_name(seq);
+        s3_req_reset(&r);
+        r.method = "PUT";
+        r.obj = rel ? s3_obj(s, rel) : NULL;
+        free(rel);
+        if (!r.obj) {
+            rc = ERR(CAIRN_ENOMEM, "out of memory writing the s3 log");
+            break;
+        }
+        r.body = e->data;
+        r.body_len = e->len;
+        r.if_none_match = true;
+        rc = s3_http_one(s->http, &s->conf, &r);
+        if (rc == CAIRN_OK) {
+            *out_seq = seq;
+            break;
+        }
+        if (rc != CAIRN_ECONFLICT) break;
+        /* taken (by another writer, or by our own earlier attempt whose answer was lost: its
+         * entry is then read back like any other, which is harmless) */
+        rc = s3_log_refresh(s);
+        if (rc < 0) break;
+        rc = ERR(CAIRN_ECONFLICT, "s3 store %s: could not take a log number in %d tries",
+                 s->conf.url, SEQ_TRIES);
+    }
+    s3_req_dispose(&r);
+    return rc;
+}
+
+/* Puts a failed flush's batch back in front of what was written since (mu held). */
+static int batch_restore(s3_store *s)
+{
+    s3_batch *f = &s->flushing, *p = &s->pend;
+    int rc = CAIRN_OK;
+    for (size_t i = 0; i < f->nadds && rc == CAIRN_OK; i++) {
+        s3_loc *at = s3_index_find(s, &f->adds[i].key);
+        if (!at || at->pack != S3_FLUSHING || at->off != f->adds[i].off) continue;
+        if (!p->buf.len) rc = cairn_buf_append(&p->buf, f->buf.data, S3_PACK_HEADER_SIZE);
+        s3_loc l = *at;
+        l.pack = S3_PENDING;
+        l.off = p->buf.len;
+        if (rc == CAIRN_OK) rc = cairn_buf_append(&p->buf, f->buf.data + at->off, at->len);
+        if (rc == CAIRN_OK)
+            rc = cairn_array_room(&p->adds, &p->capadds, p->nadds, sizeof *p->adds, 64);
+        if (rc == CAIRN_OK) {
+            p->adds[p->nadds++] = l;
+            *at = l;
+        }
+    }
+    for (size_t i = 0; i < f->ndels && rc == CAIRN_OK; i++) {
+        if (s3_index_find(s, &f->dels[i])) continue; /* put again since */
+        rc = cairn_array_room(&p->dels, &p->capdels, p->ndels, sizeof *p->dels, 64);
+        if (rc == CAIRN_OK) p->dels[p->ndels++] = f->dels[i];
+    }
+    batch_free(f);
+    return rc;
+}
+
+/* Uploads buf as a new pack object and appends a log entry naming it (adds[i].pack = 0) with
+ * the additions and deletions. *out_pack: the pack's name (caller frees), NULL without adds. */
+static int upload_batch(s3_store *s, const cairn_buf *buf, const s3_loc *adds, size_t nadds,
+                        const cairn_id *dels, size_t ndels, uint32_t flags, char **out_pack,
+                        uint64_t *out_seq)
+{
+    char hex[33];
+    s3_pack pack = { NULL, buf->len };
+    cairn_buf e = CAIRN_BUF_INIT;
+    s3_req r;
+    memset(&r, 0, sizeof r);
+    int rc = CAIRN_OK;
+    *out_pack = NULL;
+    if (nadds) {
+        rc = random_hex(hex, 16);
+        if (rc == CAIRN_OK) pack.name = cairn_sprintf(S3_PACK_DIR "%s.pack", hex);
+        r.method = "PUT";
+        r.obj = pack.name ? s3_obj(s, pack.name) : NULL;
+        r.body = buf->data;
+        r.body_len = buf->len;
+        r.if_none_match = true;
+        if (rc == CAIRN_OK)
+            rc = r.obj ? s3_http_one(s->http, &s->conf, &r)
+                       : ERR(CAIRN_ENOMEM, "out of memory writing a pack");
+        if (rc < 0)
+            cairn_error_prefix(rc, "uploading pack '%s' (%zu bytes)", r.obj ? r.obj : "", buf->len);
+    }
+    if (rc == CAIRN_OK)
+        rc = entry_encode(&e, flags, &pack, nadds ? 1 : 0, adds, nadds, dels, ndels);
+    if (rc == CAIRN_OK) rc = log_append(s, &e, out_seq);
+    if (rc == CAIRN_OK) *out_pack = pack.name;
+    else free(pack.name);
+    s3_req_dispose(&r);
+    cairn_buf_dispose(&e);
+    return rc;
+}
+
+/* After an upload (mu held): the chunks whose index entry is still (from[i], adds[i]'s old
+ * offset old_off[i]) now live in pack `name` at adds[i].off. */
+static int repoint(s3_store *s, const char *name, uint64_t size, const s3_loc *adds, size_t n,
+                   const uint32_t *from, const uint64_t *old_off)
+{
+    uint32_t num = 0;
+    if (name) TRY(pack_intern(s, name, strlen(name), size, &num));
+    for (size_t i = 0; i < n; i++) {
+        s3_loc *at = s3_index_find(s, &adds[i].key);
+        if (at && at->pack == from[i] && at->off == old_off[i]) {
+            at->pack = num;
+            at->off = adds[i].off;
+        }
+    }
+    return CAIRN_OK;
+}
+
+int s3_log_flush(s3_store *s)
+{
+    pthread_mutex_lock(&s->mu);
+    /* the chunks of the batch that are still current (a later del or re-put drops one) */
+    s3_batch *p = &s->pend;
+    size_t live = 0;
+    for (size_t i = 0; i < p->nadds; i++) {
+        s3_loc *at = s3_index_find(s, &p->adds[i].key);
+        if (at && at->pack == S3_PENDING && at->off == p->adds[i].off) {
+            at->pack = S3_FLUSHING;
+            p->adds[live] = *at;
+            p->adds[live++].pack = 0; /* the entry's first (only) pack */
+        }
+    }
+    p->nadds = live;
+    if (!live && !p->ndels) {
+        batch_free(p);
+        pthread_mutex_unlock(&s->mu);
+        return CAIRN_OK;
+    }
+    s->flushing = *p;
+    memset(p, 0, sizeof *p);
+    pthread_mutex_unlock(&s->mu);
+
+    s3_batch *f = &s->flushing;
+    char *pack = NULL;
+    uint64_t seq = 0;
+    uint32_t *from = cairn_malloc((f->nadds ? f->nadds : 1) * sizeof *from);
+    uint64_t *offs = cairn_malloc((f->nadds ? f->nadds : 1) * sizeof *offs);
+    int rc = from && offs ? CAIRN_OK : ERR(CAIRN_ENOMEM, "out of memory flushing");
+    for (size_t i = 0; rc == CAIRN_OK && i < f->nadds; i++) {
+        from[i] = S3_FLUSHING;
+        offs[i] = f->adds[i].off;
+    }
+    if (rc == CAIRN_OK)
+        rc = upload_batch(s, &f->buf, f->adds, f->nadds, f->dels, f->ndels, 0, &pack, &seq);
+    pthread_mutex_lock(&s->mu);
+    if (rc == CAIRN_OK) rc = repoint(s, pack, f->buf.len, f->adds, f->nadds, from, offs);
+    if (rc == CAIRN_OK) {
+        /* our entry is applied by hand; entries before it were applied by log_append */
+        if (seq == s->seq + 1) s->seq = seq;
+        batch_free(f);
+    } else {
+        int keep = rc;
+        batch_restore(s); /* the writes stay pending: a later flush tries again */
+        rc = keep;
+    }
+    pthread_mutex_unlock(&s->mu);
+    free(from);
+    free(offs);
+    free(pack);
+    return rc;
+}
+
+/* ---- compaction ---- */
+
+/* Deletes objects (best effort: what cannot be deleted now is garbage a later run finds). */
+static void delete_objects(s3_store *s, char **objs, size_t n)
+{
+    s3_req *reqs = cairn_calloc(n ? n : 1, sizeof *reqs);
+    if (!reqs) return;
+    for (size_t i = 0; i < n; i++) {
+        reqs[i].method = "DELETE";
+        reqs[i].obj = objs[i];
+        objs[i] = NULL;
+    }
+    s3_http_run(s->http, reqs, n);
+    for (size_t i = 0; i < n; i++) s3_req_dispose(&reqs[i]);
+    free(reqs);
+}
+
+/* The live bytes of each pack (mu held); caller frees. */
+static uint64_t *live_bytes(s3_store *s)
+{
+    uint64_t *live = cairn_calloc(s->npacks ? s->npacks : 1, sizeof *live);
+    for (size_t i = 0; live && i <= s->mask; i++)
+        if (s->used[i] && !local_only(&s->slots[i])) live[s->slots[i].pack] += s->slots[i].len;
+    return live;
+}
+
+typedef struct moving {
+    s3_loc *adds;           /* the chunks copied: their new place (pack 0 = the new pack) */
+    uint32_t *from;         /* the pack each came from */
+    uint64_t *old_off;
+    size_t n, cap;
+    cairn_buf buf;          /* the new pack */
+} moving;
+
+/* Copies the live chunks of pack `num` (its whole object read at once) into m. */
+static int copy_live(s3_store *s, uint32_t num, moving *m)
+{
+    pthread_mutex_lock(&s->mu);
+    char *obj = s3_obj(s, s->packs[num].name);
+    size_t n = 0;
+    s3_loc *locs = cairn_malloc((s->count ? s->count : 1) * sizeof *locs);
+    for (size_t i = 0; locs && i <= s->mask; i++)
+        if (s->used[i] && s->slots[i].pack == num) locs[n++] = s->slots[i];
+    pthread_mutex_unlock(&s->mu);
+    s3_req r;
+    memset(&r, 0, sizeof r);
+    r.method = "GET";
+    r.obj = obj;
+    int rc = obj && locs ? s3_http_one(s->http, &s->conf, &r)
+                         : ERR(CAIRN_ENOMEM, "out of memory compacting");
+    for (size_t i = 0; i < n && rc == CAIRN_OK; i++) {
+        const s3_loc *l = &locs[i];
+        if (l->off + l->len > r.resp.len ||
+            hash_xxh3(r.resp.data + l->off, l->len, 0) != l->check) {
+            char hex[CAIRN_ID_HEX_SIZE];
+            cairn_id_to_hex(hex, &l->key);
+            rc = CORRUPT("compacting: chunk %s in pack object '%s' fails its checksum: the "
+                         "object was overwritten or damaged; nothing was removed",
+                         hex, obj);
+            break;
+        }
+        if (!m->buf.len) {
+            uint8_t h[S3_PACK_HEADER_SIZE] = { 0 };
+            memcpy(h, S3_PACK_MAGIC, S3_MAGIC_SIZE);
+            store_le32(h + 8, S3_FORMAT_VERSION);
+            rc = cairn_buf_append(&m->buf, h, sizeof h);
+        }
+        size_t c1 = m->cap, c2 = m->cap, c3 = m->cap; /* three arrays, one length */
+        if (rc == CAIRN_OK) rc = cairn_array_room(&m->adds, &c1, m->n, sizeof *m->adds, 64);
+        if (rc == CAIRN_OK) rc = cairn_array_room(&m->from, &c2, m->n, sizeof *m->from, 64);
+        if (rc == CAIRN_OK) rc = cairn_array_room(&m->old_off, &c3, m->n, sizeof *m->old_off, 64);
+        if (rc != CAIRN_OK) break;
+        m->cap = c1;
+        m->adds[m->n] = *l;
+        m->adds[m->n].pack = 0;
+        m->adds[m->n].off = m->buf.len;
+        m->from[m->n] = num;
+        m->old_off[m->n++] = l->off;
+        rc = cairn_buf_append(&m->buf, r.resp.data + l->off, l->len);
+    }
+    s3_req_dispose(&r);
+    free(locs);
+    return rc;
+}
+
+/* Writes a base entry (the whole index as it stands) and deletes the log entries before it. */
+static int write_base(s3_store *s)
+{
+    pthread_mutex_lock(&s->mu);
+    uint32_t *map = cairn_malloc((s->npacks ? s->npacks : 1) * sizeof *map);
+    s3_pack *packs = cairn_malloc((s->npacks ? s->npacks : 1) * sizeof *packs);
+    s3_loc *adds = cairn_malloc((s->count ? s->count : 1) * sizeof *adds);
+    uint32_t np = 0;
+    size_t n = 0;
+    int rc = map && packs && adds ? CAIRN_OK : ERR(CAIRN_ENOMEM, "out of memory compacting");
+    for (uint32_t i = 0; rc == CAIRN_OK && i < s->npacks; i++) map[i] = UINT32_MAX;
+    for (size_t i = 0; rc == CAIRN_OK && i <= s->mask; i++) {
+        if (!s->used[i] || local_only(&s->slots[i])) continue;
+        uint32_t pk = s->slots[i].pack;
+        if (map[pk] == UINT32_MAX) {
+            map[pk] = np;
+            packs[np++] = s->packs[pk]; /* borrowed names */
+        }
+        adds[n] = s->slots[i];
+        adds[n++].pack = map[pk];
+    }
+    cairn_buf e = CAIRN_BUF_INIT;
+    if (rc == CAIRN_OK) rc = entry_encode(&e, S3_LOG_BASE, packs, np, adds, n, NULL, 0);
+    pthread_mutex_unlock(&s->mu);
+    free(map);
+    free(packs);
+    free(adds);
+    uint64_t seq = 0;
+    if (rc == CAIRN_OK) rc = log_append(s, &e, &seq);
+    cairn_buf_dispose(&e);
+    if (rc < 0) return rc;
+    pthread_mutex_lock(&s->mu);
+    if (seq == s->seq + 1) s->seq = seq; /* it says what the index says already */
+    pthread_mutex_unlock(&s->mu);
+    /* the entries before it are replaced: readers that meet a missing one start over */
+    seq_list l = { 0 };
+    rc = list_after(s, 0, &l);
+    char **objs = cairn_calloc(l.n ? l.n : 1, sizeof *objs);
+    size_t nobj = 0;
+    for (size_t i = 0; rc == CAIRN_OK && objs && i < l.n; i++) {
+        if (l.seqs[i] >= seq) continue;
+        char *rel = log_name(l.seqs[i]);
+        objs[nobj] = rel ? s3_obj(s, rel) : NULL;
+        free(rel);
+        if (objs[nobj]) nobj++;
+    }
+    if (objs) delete_objects(s, objs, nobj);
+    free(objs);
+    free(l.seqs);
+    return rc;
+}
+
+int s3_compact(cairn_store *st, double min_live, unsigned flags, cairn_store_compact_stats *out)
+{
+    s3_store *s = (s3_store *)st;
+    (void)flags; /* every flush seals its pack: there is no pack being written to seal */
+    cairn_store_compact_stats cs;
+    memset(&cs, 0, sizeof cs);
+    if (out) *out = cs;
+    FAIL_IF(!(min_live >= 0), CAIRN_EINVAL, "compact: live fraction %g is not a fraction",
+            min_live);
+    TRY(s3_check_writable(s, "compacting"));
+    pthread_mutex_lock(&s->flush_mu);
+    int rc = s3_log_flush(s);
+    if (rc == CAIRN_OK) rc = s3_log_refresh(s);
+    /* the sparse packs */
+    uint32_t *victims = NULL, nv = 0;
+    uint64_t freed = 0;
+    if (rc == CAIRN_OK) {
+        pthread_mutex_lock(&s->mu);
+        uint64_t *live = live_bytes(s);
+        victims = cairn_malloc((s->npacks ? s->npacks : 1) * sizeof *victims);
+        if (!live || !victims) rc = ERR(CAIRN_ENOMEM, "out of memory compacting");
+        for (uint32_t i = 0; rc == CAIRN_OK && i < s->npacks; i++) {
+            uint64_t body = s->packs[i].size > S3_PACK_HEADER_SIZE
+                                ? s->packs[i].size - S3_PACK_HEADER_SIZE : 0;
+            if (s->packs[i].size && (double)live[i] < min_live * (double)body) {
+                victims[nv++] = i;
+                freed += s->packs[i].size;
+            }
+        }
+        pthread_mutex_unlock(&s->mu);
+        free(live);
+    }
+    moving m;
+    memset(&m, 0, sizeof m);
+    for (uint32_t v = 0; rc == CAIRN_OK && v < nv; v++) rc = copy_live(s, victims[v], &m);
+    char *pack = NULL;
+    uint64_t seq = 0;
+    if (rc == CAIRN_OK && nv)
+        rc = upload_batch(s, &m.buf, m.adds, m.n, NULL, 0, 0, &pack, &seq);
+    if (rc == CAIRN_OK && nv) {
+        pthread_mutex_lock(&s->mu);
+        rc = repoint(s, pack, m.buf.len, m.adds, m.n, m.from, m.old_off);
+        if (seq == s->seq + 1) s->seq = seq;
+        pthread_mutex_unlock(&s->mu);
+    }
+    /* the log from here on is one base entry; then the packs nothing names can go */
+    pthread_mutex_lock(&s->mu);
+    bool several = s->seq > 1;
+    pthread_mutex_unlock(&s->mu);
+    if (rc == CAIRN_OK && several) rc = write_base(s);
+    if (rc == CAIRN_OK && nv) {
+        char **objs = cairn_calloc(nv, sizeof *objs);
+        pthread_mutex_lock(&s->mu);
+        for (uint32_t v = 0; objs && v < nv; v++) {
+            objs[v] = s3_obj(s, s->packs[victims[v]].name);
+            s->packs[victims[v]].size = 0; /* gone: never a victim again */
+        }
+        pthread_mutex_unlock(&s->mu);
+        if (objs) delete_objects(s, objs, nv);
+        free(objs);
+        cs.files_rewritten = nv;
+        cs.bytes_freed = freed > m.buf.len ? freed - m.buf.len : 0;
+    }
+    pthread_mutex_unlock(&s->flush_mu);
+    free(victims);
+    free(pack);
+    free(m.adds);
+    free(m.from);
+    free(m.old_off);
+    cairn_buf_dispose(&m.buf);
+    if (out) *out = cs;
+    return rc;
+}
+
+/* ---- reading ---- */
+
+int s3_pack_read(s3_store *s, cairn_buf *out, const s3_loc *loc)
+{
+    char hex[CAIRN_ID_HEX_SIZE];
+    cairn_id_to_hex(hex, &loc->key);
+    pthread_mutex_lock(&s->mu);
+    char *obj = s3_obj(s, s->packs[loc->pack].name);
+    pthread_mutex_unlock(&s->mu);
+    if (!obj) return ERR(CAIRN_ENOMEM, "out of memory reading a chunk");
+    s3_req r;
+    memset(&r, 0, sizeof r);
+    r.method = "GET";
+    r.obj = obj;
+    r.range = true;
+    r.off = loc->off;
+    r.len = loc->len;
+    r.resp = *out;
+    int rc = s3_http_one(s->http, &s->conf, &r);
+    *out = r.resp;
+    r.resp = (cairn_buf)CAIRN_BUF_INIT;
+    if (rc == CAIRN_OK && r.status == 200 && out->len >= loc->off + loc->len) {
+        /* the server ignored the range: keep the chunk's bytes */
+        memmove(out->data, out->data + loc->off, loc->len);
+        out->len = loc->len;
+    }
+    if (rc == CAIRN_OK && (out->len != loc->len || hash_xxh3(out->data, out->len, 0) != loc->check))
+        rc = CORRUPT("chunk %s in pack object '%s' of bucket '%s' fails its checksum (%zu bytes "
+                     "read at offset %" PRIu64 ", %u expected): the object was overwritten or "
+                     "damaged; not served",
+                     hex, obj, s->conf.bucket, out->len, loc->off, loc->len);
+    else if (rc < 0)
+        cairn_error_prefix(rc, "reading chunk %s", hex);
+    s3_req_dispose(&r);
+    return rc;
+}
