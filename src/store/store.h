@@ -16,6 +16,16 @@ int store_mem_open(cairn_store **out);
 int store_local_open(cairn_store **out, const char *path, unsigned flags,
                      unsigned lock_timeout_ms);
 
+/** The postgres store (pg.c): url is postgres://USER@HOST:PORT/DB?table_prefix=P,
+ *  postgresql://... or "pg:" + a libpq conninfo. CAIRN_OPEN_CREATE creates the tables when
+ *  missing; CAIRN_OPEN_EXCL then fails when they exist; CAIRN_OPEN_READONLY makes the session
+ *  read-only.
+ *  @return CAIRN_OK; CAIRN_EINVAL (malformed URL); CAIRN_EIO (cannot connect: names host and
+ *          port); CAIRN_EAUTH (credentials: names the user); CAIRN_ENOTFOUND (no schema: run
+ *          cairn init; no database); CAIRN_EEXIST; CAIRN_EUNSUPPORTED (another schema version);
+ *          CAIRN_ENOMEM. */
+int store_pg_open(cairn_store **out, const char *url, unsigned flags);
+
 /** A store of files only (the file_* methods; no chunks, no refs) at location, today a
  *  directory (dirfiles.c): for the write-ahead log of a store that has no file namespace (the
  *  wal_dir open option).
