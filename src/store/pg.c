@@ -560,7 +560,7 @@ static void pg_close(cairn_store *st)
 {
     pg_store *p = pg_of(st);
     if (!p) return;
-    if (p->npend && p->conn) {
+    if (p->npend) { /* connecting again if need be */
         pthread_mutex_lock(&p->mu);
         if (send_pending(p) < 0)
             cairn_diag(CAIRN_LOG_ERROR, "closing postgres store %s: %s", p->location,

@@ -158,18 +158,26 @@ int pg_parse_url(pg_store *p, const char *url)
 
 /* ---- the connection ---- */
 
-static int connect_error(pg_store *p, const char *msg)
+static int connect_error(pg_store *p, const char *msg, const char *user)
 {
     if (strstr(msg, "authentication failed") || strstr(msg, "no password supplied") ||
         strstr(msg, "role \"") || strstr(msg, "no pg_hba.conf entry"))
         return ERR(CAIRN_EAUTH,
-                   "postgres store %s: the server refused the credentials: %s; check the user "
-                   "and password (in the URL, PGPASSWORD or ~/.pgpass)",
-                   p->location, msg);
+                   "postgres store %s: the server refused the credentials of user '%s': %s; "
+                   "check the user and password (in the URL, PGPASSWORD or ~/.pgpass)",
+                   p->location, user ? user : "?", msg);
     if (strstr(msg, "database \"") && strstr(msg, "does not exist"))
         return ERR(CAIRN_ENOTFOUND, "postgres store %s: %s; create it with createdb", p->location,
                    msg);
     return ERR(CAIRN_EIO, "postgres store %s: cannot connect: %s", p->location, msg);
+}
+
+/* The server's notices (a table that exists already at init, a session ended by a shutdown)
+ * go to cairn's log callback at debug level: a library does not write to stderr. */
+static void on_notice(void *arg, const char *msg)
+{
+    pg_store *p = arg;
+    cairn_diag(CAIRN_LOG_DEBUG, "postgres store %s: %s", p->location, pg_one_line(msg));
 }
 
 int pg_connect(pg_store *p)
@@ -183,11 +191,12 @@ int pg_connect(pg_store *p)
     p->requests++;
     FAIL_IF(!p->conn, CAIRN_ENOMEM, "out of memory connecting to postgres store %s", p->location);
     if (PQstatus(p->conn) != CONNECTION_OK) {
-        int rc = connect_error(p, pg_one_line(PQerrorMessage(p->conn)));
+        int rc = connect_error(p, pg_one_line(PQerrorMessage(p->conn)), PQuser(p->conn));
         PQfinish(p->conn);
         p->conn = NULL;
         return rc;
     }
+    PQsetNoticeProcessor(p->conn, on_notice, p);
     if (p->readonly) { /* the server itself refuses our writes */
         PGresult *r = PQexec(p->conn, "SET default_transaction_read_only = on");
         p->requests++;
@@ -209,7 +218,7 @@ static int exec_error(pg_store *p, PGresult *r, const char *what)
         (state && strncmp(state, "57P", 3) == 0))
         return ERR(CAIRN_EIO,
                    "postgres store %s: lost the connection to the server while %s (%s); "
-                   "nothing after the last successful flush is stored; the next call reconnects",
+                   "puts not yet flushed may be missing; the next call connects again",
                    p->location, what, msg);
     if (!state) return ERR(CAIRN_EIO, "postgres store %s: %s failed: %s", p->location, what, msg);
     if (strcmp(state, "42P01") == 0)
