@@ -111,11 +111,11 @@ typedef struct cairn_store_stats {
     uint64_t chunks;         /**< chunks present */
     uint64_t bytes;          /**< bytes of chunk data held (as stored) */
     uint64_t files;          /**< files or objects used (e.g. pack files); 0 if not meaningful */
-    /* (version 5) what this handle has cost so far, for stores reached over a network
-     * (CAIRN_STORE_CAP_REMOTE); 0 for the others */
-    uint64_t requests;       /**< requests (round trips) sent to the server, connecting included */
-    uint64_t bytes_sent;     /**< bytes of requests: statements and parameters, or bodies */
-    uint64_t bytes_received; /**< bytes of the answers' payloads (rows, bodies) */
+    /* (version 5) what a remote store (CAIRN_STORE_CAP_REMOTE) has moved through this handle
+     * since it was opened; 0 for other stores. Callers zero the struct before calling stat. */
+    uint64_t requests;       /**< requests sent (each retry counts) */
+    uint64_t bytes_sent;     /**< bytes of request bodies sent */
+    uint64_t bytes_received; /**< bytes of response bodies received */
 } cairn_store_stats;
 
 /* compact flags */
@@ -342,9 +342,7 @@ CAIRN_API int cairn_store_get_many(cairn_store *st, const cairn_id *keys, size_t
 CAIRN_API int cairn_store_has_many(cairn_store *st, const cairn_id *keys, size_t n, int *rcs);
 CAIRN_API int cairn_store_put_many(cairn_store *st, const cairn_store_chunk *chunks, size_t n);
 
-/** Opens a built-in store by URL: a path or "file://PATH" (local pack store), "mem:" (memory),
- *  "postgres://USER[:PASSWORD]@HOST:PORT/DB?table_prefix=cairn_" (also postgresql://, and
- *  "pg:" + a libpq conninfo such as "pg:host=/run/postgresql dbname=db table_prefix=x_").
+/** Opens a built-in store by URL: a path or "file://PATH" (local pack store), "mem:" (memory).
  *  @param[out] out    caller closes with out->close(out)
  *  @param[in]  flags  CAIRN_OPEN_CREATE, CAIRN_OPEN_EXCL, CAIRN_OPEN_READONLY
  *  @return CAIRN_OK; CAIRN_ENOTFOUND; CAIRN_EEXIST; CAIRN_EBUSY; CAIRN_EINVAL; CAIRN_EIO. */
