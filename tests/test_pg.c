@@ -331,7 +331,8 @@ static void pg_batch_requests(void)
 /* ---- the server going away ---- */
 
 /* The server stops under an open handle: a clear CAIRN_EIO, the puts not yet sent are kept,
- * and once it is back the same handle connects again and sends them. */
+ * and once it is back the same handle connects again and sends them. A restart while the
+ * handle is idle costs the caller nothing. */
 static void pg_restart_handle(void)
 {
     if (!pg_loaded()) return;
@@ -361,6 +362,16 @@ static void pg_restart_handle(void)
     CHECK_OK(st->get(st, &b, &k[0]));
     CHECK_MEM(b.data, b.len, "zero", 4);
     CHECK_RC(st->ref_get(st, &b, "heads/main"), CAIRN_ENOTFOUND); /* the failed CAS did nothing */
+    /* restarted while the handle is idle: the next calls, a ref move too, just work */
+    CHECK_EQ(pg_server("--stop"), 0);
+    CHECK_EQ(pg_server("--start"), 0);
+    CHECK_OK(st->ref_cas(st, "heads/main", NULL, 0, "x", 1));
+    CHECK_EQ(pg_server("--stop"), 0);
+    CHECK_EQ(pg_server("--start"), 0);
+    CHECK_OK(st->get(st, &b, &k[1]));
+    CHECK_MEM(b.data, b.len, "one", 3);
+    CHECK_OK(st->ref_get(st, &b, "heads/main"));
+    CHECK_MEM(b.data, b.len, "x", 1);
     cairn_buf_dispose(&b);
     st->close(st);
 }

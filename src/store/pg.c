@@ -517,7 +517,15 @@ static int pg_ref_cas(cairn_store *st, const char *name, const void *expect, siz
     int rc;
     pthread_mutex_lock(&p->mu);
     rc = send_pending(p); /* the chunks a ref names go first (the caller flushed anyway) */
-    PGresult *r = rc == CAIRN_OK ? pg_exec(p, "moving a ref", sql, np, vals, lens, 1, &rc) : NULL;
+    bool lost = false;
+    PGresult *r = rc == CAIRN_OK ? pg_exec_once(p, "moving a ref", sql, np, vals, lens, 1, &rc,
+                                                &lost)
+                                 : NULL;
+    if (lost) { /* the statement may have run: never guess */
+        char msg[768];
+        snprintf(msg, sizeof msg, "%s", cairn_error_last()->message);
+        rc = ERR(rc, "%s; ref '%s' may or may not have moved: read it to find out", msg, name);
+    }
     if (r) {
         bool won = !expect && !val ? PQntuples(r) == 0 : strcmp(PQcmdTuples(r), "1") == 0;
         if (!won)

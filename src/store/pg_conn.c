@@ -182,6 +182,13 @@ static void on_notice(void *arg, const char *msg)
 
 int pg_connect(pg_store *p)
 {
+    /* Whatever the server sent while we were idle (a restart ends sessions with a message and
+     * closes them) is read without waiting, so that a connection known dead is replaced before
+     * a statement is sent on it. */
+    for (int i = 0; i < 2 && p->conn && PQstatus(p->conn) == CONNECTION_OK; i++) {
+        PQconsumeInput(p->conn); /* the first read takes the message, the second sees the end */
+        PQisBusy(p->conn);
+    }
     if (p->conn && PQstatus(p->conn) == CONNECTION_OK) return CAIRN_OK;
     if (p->conn) PQfinish(p->conn);
     /* ours first, so that the URL's own settings (expanded from dbname) win */
@@ -241,9 +248,12 @@ static int exec_error(pg_store *p, PGresult *r, const char *what)
                msg, state);
 }
 
-PGresult *pg_exec(pg_store *p, const char *what, const char *sql, int nparams,
-                  const char *const *vals, const int *lens, int binary_result, int *rc)
+/* One try; *lost tells that the connection went away in it (it is then closed). */
+static PGresult *exec_once(pg_store *p, const char *what, const char *sql, int nparams,
+                           const char *const *vals, const int *lens, int binary_result, int *rc,
+                           bool *lost)
 {
+    *lost = false;
     *rc = pg_connect(p);
     if (*rc < 0) return NULL;
     int fmts[8] = { 1, 1, 1, 1, 1, 1, 1, 1 };
@@ -264,11 +274,34 @@ PGresult *pg_exec(pg_store *p, const char *what, const char *sql, int nparams,
     }
     *rc = exec_error(p, r, what);
     PQclear(r);
-    if (p->conn && PQstatus(p->conn) != CONNECTION_OK) { /* reconnect on the next call */
+    if (p->conn && PQstatus(p->conn) != CONNECTION_OK) { /* connect again next time */
         PQfinish(p->conn);
         p->conn = NULL;
+        *lost = true;
     }
     return NULL;
+}
+
+PGresult *pg_exec(pg_store *p, const char *what, const char *sql, int nparams,
+                  const char *const *vals, const int *lens, int binary_result, int *rc)
+{
+    bool lost;
+    PGresult *r = exec_once(p, what, sql, nparams, vals, lens, binary_result, rc, &lost);
+    /* A connection that died while idle (the server restarted since the last call) is found
+     * only by the next statement: every statement but a ref move may simply run again, once,
+     * on a new connection. */
+    if (!r && lost) {
+        cairn_error_clear();
+        r = exec_once(p, what, sql, nparams, vals, lens, binary_result, rc, &lost);
+    }
+    return r;
+}
+
+PGresult *pg_exec_once(pg_store *p, const char *what, const char *sql, int nparams,
+                       const char *const *vals, const int *lens, int binary_result, int *rc,
+                       bool *lost)
+{
+    return exec_once(p, what, sql, nparams, vals, lens, binary_result, rc, lost);
 }
 
 /* ---- binary parameters ---- */

@@ -52,9 +52,16 @@ int pg_connect(pg_store *p);
 
 /** Runs one statement (mu held), connecting first when needed; params in binary format.
  *  Returns the result (caller PQclear()s) or NULL with the error set in *rc, its message saying
- *  what was being done (`what`). */
+ *  what was being done (`what`). The statement must be safe to run twice: when the connection
+ *  turns out to be dead it runs once more on a new one. */
 PGresult *pg_exec(pg_store *p, const char *what, const char *sql, int nparams,
                   const char *const *vals, const int *lens, int binary_result, int *rc);
+
+/** pg_exec without the second try, for a statement whose outcome is unknown when the connection
+ *  breaks under it (a ref move); *lost then says so. */
+PGresult *pg_exec_once(pg_store *p, const char *what, const char *sql, int nparams,
+                       const char *const *vals, const int *lens, int binary_result, int *rc,
+                       bool *lost);
 
 /** libpq's message on one line, without its trailing newline (a per-thread buffer, valid until
  *  the next call). */
