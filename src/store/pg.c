@@ -218,27 +218,29 @@ static uint32_t get_be32(const char *s)
 
 #define LIST_PAGE 10000
 
-/* Pages through the chunks in id order (keyset pagination), calling cb without the mutex held
- * so that cb may call the store. */
+/* Pages through the chunks in id order (keyset pagination: each page is a range scan of the
+ * primary key from the last id of the page before), calling cb without the mutex held so that
+ * cb may call the store. */
 static int pg_list(cairn_store *st, int (*cb)(const cairn_id *, uint64_t, void *), void *payload)
 {
     pg_store *p = pg_of(st);
     cairn_id after = { { 0 } };
-    bool first = true;
-    char sql[256];
-    snprintf(sql, sizeof sql,
-             "SELECT id, length(data) FROM %s WHERE id > $1 OR $2 ORDER BY id LIMIT %d",
-             p->t_chunks, LIST_PAGE);
-    for (;;) {
+    char first_sql[256], next_sql[256];
+    snprintf(first_sql, sizeof first_sql,
+             "SELECT id, length(data) FROM %s ORDER BY id LIMIT %d", p->t_chunks, LIST_PAGE);
+    snprintf(next_sql, sizeof next_sql,
+             "SELECT id, length(data) FROM %s WHERE id > $1 ORDER BY id LIMIT %d", p->t_chunks,
+             LIST_PAGE);
+    for (bool first = true;; first = false) {
         int rc;
         pthread_mutex_lock(&p->mu);
         PGresult *r = NULL;
         rc = send_pending(p);
         if (rc == CAIRN_OK) {
-            const char all = first;
-            const char *vals[2] = { (const char *)after.bytes, &all };
-            int lens[2] = { CAIRN_ID_SIZE, 1 };
-            r = pg_exec(p, "listing chunks", sql, 2, vals, lens, 1, &rc);
+            const char *vals[1] = { (const char *)after.bytes };
+            int lens[1] = { CAIRN_ID_SIZE };
+            r = pg_exec(p, "listing chunks", first ? first_sql : next_sql, first ? 0 : 1, vals,
+                        lens, 1, &rc);
         }
         pthread_mutex_unlock(&p->mu);
         if (rc < 0) return rc;
@@ -253,7 +255,6 @@ static int pg_list(cairn_store *st, int (*cb)(const cairn_id *, uint64_t, void *
             rc = cb(&after, get_be32(PQgetvalue(r, i, 1)), payload);
         }
         PQclear(r);
-        first = false;
         if (rc != CAIRN_OK || n < LIST_PAGE) return rc;
     }
 }
