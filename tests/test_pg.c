@@ -639,13 +639,15 @@ static void pg_repository(void)
     CHECK_OK(cairn_close(db));
 }
 
-/* The CLI on a postgres URL: init, put, get, commit, log, verify. */
+/* The CLI on a postgres:// URL (over TCP, with the password): init, put, get, commit, log,
+ * verify. */
 static void pg_cli(void)
 {
     if (!pg_loaded()) return;
     const char *bin = getenv("CAIRN_BIN");
     CHECK_MSG(bin, "CAIRN_BIN is not set (ctest sets it)");
-    const char *url = url_with(fresh_prefix());
+    char url[1300];
+    snprintf(url, sizeof url, "%s?table_prefix=%s", pg.url, fresh_prefix());
     char out[4200];
     snprintf(out, sizeof out, "%s/out", test_tmpdir());
     CHECK_EQ(test_sh("%s -C '%s' get t k >/dev/null 2>%s", bin, url, out), 3);
@@ -658,6 +660,13 @@ static void pg_cli(void)
     CHECK_EQ(test_sh("%s -C '%s' log >%s", bin, url, out), 0);
     CHECK_EQ(test_sh("grep -q 'on postgres' %s", out), 0);
     CHECK_EQ(test_sh("%s -C '%s' verify >%s 2>&1", bin, url, out), 0);
+    CHECK_EQ(test_sh("grep -q 'problems *0' %s", out), 0);
+    /* the store's messages name the user and never show the password */
+    char bad[1400];
+    snprintf(bad, sizeof bad, "postgres://%s:Secret-Word@127.0.0.1:%s/cairn", pg.user, pg.port);
+    CHECK(test_sh("%s -C '%s' log >/dev/null 2>%s", bin, bad, out) != 0);
+    CHECK_EQ(test_sh("grep -q \"user '%s'\" %s", pg.user, out), 0);
+    CHECK_EQ(test_sh("grep -q Secret-Word %s", out), 1);
 }
 
 TEST_MAIN(pg_conformance, pg_url_forms, pg_open_errors, pg_readonly, pg_batch_requests,
