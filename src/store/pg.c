@@ -379,8 +379,8 @@ static int pg_has_many(cairn_store *st, const cairn_id *keys, size_t n, int *rcs
 }
 
 /* Delivers one batch's results (no mutex held: cb may call the store). */
-static int deliver(const keyed *s, size_t m, size_t off, PGresult *r, bool *done,
-                   cairn_store_get_cb cb, void *payload)
+static int deliver(pg_store *p, const cairn_id *keys, const keyed *s, size_t m, size_t off,
+                   PGresult *r, bool *done, cairn_store_get_cb cb, void *payload)
 {
     for (int row = 0; row < PQntuples(r); row++) {
         size_t lo, hi;
@@ -396,6 +396,9 @@ static int deliver(const keyed *s, size_t m, size_t off, PGresult *r, bool *done
     }
     for (size_t i = 0; i < m; i++) {
         if (done[i]) continue;
+        char hex[CAIRN_ID_HEX_SIZE];
+        ERR(CAIRN_ENOTFOUND, "chunk %s is not in the postgres store %s", hex_of(hex, &keys[i]),
+            p->location);
         int rc = cb(off + i, CAIRN_ENOTFOUND, NULL, 0, payload);
         if (rc) return rc;
     }
@@ -426,7 +429,7 @@ static int pg_get_many(cairn_store *st, const cairn_id *keys, size_t n, cairn_st
         }
         for (size_t i = 0; rc == CAIRN_OK && i < m; i++)
             if (done[i]) rc = cb(off + i, CAIRN_OK, kept[i].data, kept[i].len, payload);
-        if (rc == CAIRN_OK) rc = deliver(s, m, off, r, done, cb, payload);
+        if (rc == CAIRN_OK) rc = deliver(p, keys + off, s, m, off, r, done, cb, payload);
         PQclear(r);
         for (size_t i = 0; kept && i < m; i++) cairn_buf_dispose(&kept[i]);
         free(kept);
