@@ -1,7 +1,6 @@
 #!/bin/sh
 # install-deps.sh - install the Debian 12 packages that cairn's build, tests and benchmarks need.
 #
-# postgresql-15: the server the postgres store's tests start (scripts/pg-up.sh).
 # Idempotent and quick when everything is present: dpkg-query decides what is missing, and only
 # then does it run apt-get (as root, or through sudo when available).
 #   scripts/install-deps.sh           build + test dependencies
@@ -10,9 +9,11 @@ set -eu
 
 PKGS="build-essential cmake pkg-config git ca-certificates clang libclang-rt-dev
 libssl-dev libsodium-dev libzstd-dev libxxhash-dev libcurl4-openssl-dev libjansson-dev
-libmicrohttpd-dev libsqlite3-dev libpq-dev postgresql-15"
+libmicrohttpd-dev libsqlite3-dev libpq-dev"
 BENCH_PKGS="liblmdb-dev librocksdb-dev libleveldb-dev libsqlite3-dev git libgit2-dev zlib1g-dev"
 
+# the postgres store's tests run against a throwaway PostgreSQL 15 (scripts/pg-up.sh)
+PKGS="$PKGS postgresql-15"
 want=$PKGS
 [ "${1:-}" = "--bench" ] && want="$PKGS $BENCH_PKGS"
 

@@ -16,6 +16,13 @@ int store_mem_open(cairn_store **out);
 int store_local_open(cairn_store **out, const char *path, unsigned flags,
                      unsigned lock_timeout_ms);
 
+/** A store of files only (the file_* methods; no chunks, no refs) at location, today a
+ *  directory (dirfiles.c): for the write-ahead log of a store that has no file namespace (the
+ *  wal_dir open option).
+ *  flags: CAIRN_OPEN_CREATE (make root, with its parents, when missing), CAIRN_OPEN_READONLY.
+ *  @return CAIRN_OK; CAIRN_ENOTFOUND; CAIRN_EINVAL (not a directory); CAIRN_EIO; ENOMEM. */
+int store_files_open(cairn_store **out, const char *location, unsigned flags);
+
 /** The postgres store (pg.c): url is postgres://USER@HOST:PORT/DB?table_prefix=P,
  *  postgresql://... or "pg:" + a libpq conninfo. CAIRN_OPEN_CREATE creates the tables when
  *  missing; CAIRN_OPEN_EXCL then fails when they exist; CAIRN_OPEN_READONLY makes the session
@@ -25,13 +32,6 @@ int store_local_open(cairn_store **out, const char *path, unsigned flags,
  *          cairn init; no database); CAIRN_EEXIST; CAIRN_EUNSUPPORTED (another schema version);
  *          CAIRN_ENOMEM. */
 int store_pg_open(cairn_store **out, const char *url, unsigned flags);
-
-/** A store of files only (the file_* methods; no chunks, no refs) at location, today a
- *  directory (dirfiles.c): for the write-ahead log of a store that has no file namespace (the
- *  wal_dir open option).
- *  flags: CAIRN_OPEN_CREATE (make root, with its parents, when missing), CAIRN_OPEN_READONLY.
- *  @return CAIRN_OK; CAIRN_ENOTFOUND; CAIRN_EINVAL (not a directory); CAIRN_EIO; ENOMEM. */
-int store_files_open(cairn_store **out, const char *location, unsigned flags);
 
 /** Test hook: the size in bytes past which a local store seals its current pack and starts the
  *  next (default 128 MiB; 0 restores the default). Ignored for other stores. */
