@@ -14,6 +14,8 @@ libmicrohttpd-dev libsqlite3-dev libpq-dev"
 PKGS="$PKGS ceph-mon ceph-osd ceph-mgr radosgw ceph-common uuid-runtime curl"
 BENCH_PKGS="liblmdb-dev librocksdb-dev libleveldb-dev libsqlite3-dev git libgit2-dev zlib1g-dev"
 
+# the postgres store's tests run against a throwaway PostgreSQL 15 (scripts/pg-up.sh)
+PKGS="$PKGS postgresql-15"
 want=$PKGS
 [ "${1:-}" = "--bench" ] && want="$PKGS $BENCH_PKGS"
 

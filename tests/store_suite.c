@@ -10,6 +10,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "store_suite.h"
 #include "test.h"
@@ -1104,6 +1107,77 @@ static void case_batches(const store_opener *o)
     free(g.calls);
 }
 
+/* ---- compare-and-swap across processes (stores that outlive a handle) ---- */
+
+enum { CAS_PROCS = 2, CAS_ROUNDS = 150 };
+
+/* One child's part: CAS_ROUNDS increments of the decimal counter in ref "counter", each a
+ * read then a compare-and-swap, retried on a conflict. A store that admits one writer process
+ * at a time (the local store: CAIRN_EBUSY) is reopened for each increment and closed after it,
+ * so that the two children take turns. Returns the exit status: 0, or what went wrong. */
+static int cas_child(const store_opener *o)
+{
+    cairn_store *st = NULL;
+    bool keep = true;
+    cairn_buf b = CAIRN_BUF_INIT;
+    for (int done = 0, spins = 0; done < CAS_ROUNDS;) {
+        if (!st) {
+            int rc = o->reopen(&st, o->ctx);
+            if (rc == CAIRN_EBUSY && spins++ < 200000) {
+                keep = false;
+                st = NULL;
+                struct timespec ts = { 0, 200000 };
+                nanosleep(&ts, NULL);
+                continue;
+            }
+            if (rc < 0) return 10;
+        }
+        if (st->ref_get(st, &b, "counter") != CAIRN_OK || b.len > 20) return 11;
+        char old[24], val[24];
+        memcpy(old, b.data, b.len);
+        old[b.len] = '\0';
+        int n = snprintf(val, sizeof val, "%lld", atoll(old) + 1);
+        int rc = st->ref_cas(st, "counter", old, b.len, val, (size_t)n);
+        if (rc == CAIRN_OK) done++;
+        else if (rc != CAIRN_ECONFLICT) return 12;
+        if (!keep) {
+            st->close(st);
+            st = NULL;
+        }
+    }
+    if (st) st->close(st);
+    cairn_buf_dispose(&b);
+    return 0;
+}
+
+/* Two processes race increments of one ref by compare-and-swap: no update is lost (the counter
+ * ends at their sum) and none is counted twice. */
+static void case_refs_cas_processes(const store_opener *o)
+{
+    cairn_store *st;
+    CHECK_OK(o->create(&st, o->ctx));
+    CHECK_OK(st->ref_cas(st, "counter", NULL, 0, "0", 1));
+    st->close(st);
+    pid_t pid[CAS_PROCS];
+    for (int i = 0; i < CAS_PROCS; i++) {
+        pid[i] = test_fork();
+        CHECK(pid[i] >= 0);
+        if (pid[i] == 0) _exit(cas_child(o));
+    }
+    for (int i = 0; i < CAS_PROCS; i++) {
+        int status = 0;
+        CHECK(waitpid(pid[i], &status, 0) == pid[i]);
+        CHECK_MSG(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+                  "child %d: exit status %d (10 reopen, 11 ref_get, 12 ref_cas failed)", i,
+                  WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+    }
+    CHECK_OK(o->reopen(&st, o->ctx));
+    char want[24];
+    int n = snprintf(want, sizeof want, "%d", CAS_PROCS * CAS_ROUNDS);
+    CHECK_REF(st, "counter", want, (size_t)n);
+    st->close(st);
+}
+
 typedef struct suite_case {
     const char *name;
     void (*fn)(const store_opener *o);
@@ -1124,6 +1198,7 @@ static const suite_case cases[] = {
     { "refs_list", case_refs_list, false, NEEDS_CHUNKS },
     { "refs_invalid", case_refs_invalid, false, NEEDS_CHUNKS },
     { "persistence", case_persistence, true, NEEDS_CHUNKS },
+    { "refs_cas_processes", case_refs_cas_processes, true, NEEDS_CHUNKS },
     { "maint_caps", case_maint_caps, false, NEEDS_CHUNKS },
     { "compact", case_compact, false, NEEDS_CHUNKS },
     { "locate", case_locate, false, NEEDS_CHUNKS },

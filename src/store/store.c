@@ -10,13 +10,17 @@ int cairn_store_open_url(cairn_store **out, const char *url, unsigned flags,
                          unsigned lock_timeout_ms)
 {
     FAIL_IF(!url || !*url, CAIRN_EINVAL, "empty repository URL: give a directory or 'mem:'");
+    if (strncmp(url, "postgres://", 11) == 0 || strncmp(url, "postgresql://", 13) == 0 ||
+        strncmp(url, "pg:", 3) == 0)
+        return store_pg_open(out, url, flags);
     if (strcmp(url, "mem:") == 0 || strncmp(url, "mem://", 6) == 0) return store_mem_open(out);
     if (strncmp(url, "s3://", 5) == 0) return store_s3_open(out, url, flags);
     if (strncmp(url, "file://", 7) == 0) url += 7;
     else if (strstr(url, "://"))
         return ERR(CAIRN_EINVAL,
                    "repository URL '%s' has a scheme this build does not know; use a directory "
-                   "path, file://PATH, s3://BUCKET/PREFIX?endpoint=... or mem:",
+                   "path, file://PATH, s3://BUCKET/PREFIX?endpoint=..., postgres://USER@HOST/DB or "
+                   "mem:",
                    url);
     FAIL_IF(!*url, CAIRN_EINVAL, "empty repository path");
     return store_local_open(out, url, flags, lock_timeout_ms);

@@ -34,6 +34,16 @@ void store_s3_test_drop_conditions(bool on);
  *  @return CAIRN_OK; CAIRN_ENOTFOUND; CAIRN_EINVAL (not a directory); CAIRN_EIO; ENOMEM. */
 int store_files_open(cairn_store **out, const char *location, unsigned flags);
 
+/** The postgres store (pg.c): url is postgres://USER@HOST:PORT/DB?table_prefix=P,
+ *  postgresql://... or "pg:" + a libpq conninfo. CAIRN_OPEN_CREATE creates the tables when
+ *  missing; CAIRN_OPEN_EXCL then fails when they exist; CAIRN_OPEN_READONLY makes the session
+ *  read-only.
+ *  @return CAIRN_OK; CAIRN_EINVAL (malformed URL); CAIRN_EIO (cannot connect: names host and
+ *          port); CAIRN_EAUTH (credentials: names the user); CAIRN_ENOTFOUND (no schema: run
+ *          cairn init; no database); CAIRN_EEXIST; CAIRN_EUNSUPPORTED (another schema version);
+ *          CAIRN_ENOMEM. */
+int store_pg_open(cairn_store **out, const char *url, unsigned flags);
+
 /** Test hook: the size in bytes past which a local store seals its current pack and starts the
  *  next (default 128 MiB; 0 restores the default). Ignored for other stores. */
 void store_local_set_pack_max(cairn_store *st, uint64_t bytes);

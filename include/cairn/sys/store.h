@@ -343,7 +343,9 @@ CAIRN_API int cairn_store_has_many(cairn_store *st, const cairn_id *keys, size_t
 CAIRN_API int cairn_store_put_many(cairn_store *st, const cairn_store_chunk *chunks, size_t n);
 
 /** Opens a built-in store by URL: a path or "file://PATH" (local pack store), "mem:" (memory),
- *  "s3://BUCKET/PREFIX?endpoint=...&region=..." (an S3-compatible server; README.md, "S3 store").
+ *  "s3://BUCKET/PREFIX?endpoint=...&region=..." (an S3-compatible server; README.md, "S3 store"),
+ *  "postgres://USER@HOST:PORT/DB?table_prefix=...", "postgresql://..." or "pg:CONNINFO" (tables
+ *  in a PostgreSQL database; README.md, "A repository in PostgreSQL").
  *  @param[out] out    caller closes with out->close(out)
  *  @param[in]  flags  CAIRN_OPEN_CREATE, CAIRN_OPEN_EXCL, CAIRN_OPEN_READONLY
  *  @return CAIRN_OK; CAIRN_ENOTFOUND; CAIRN_EEXIST; CAIRN_EBUSY; CAIRN_EINVAL; CAIRN_EIO. */
