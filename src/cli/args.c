@@ -30,6 +30,7 @@ static const optspec OPTS[OPT__COUNT] = {
     [OPT_SINCE] = { "--since", true, 0 },        [OPT_DRY_RUN] = { "--dry-run", false, 0 },
     [OPT_REACHABLE_ONLY] = { "--reachable-only", false, 0 },
     [OPT_ABORT] = { "--abort", false, 0 },
+    [OPT_FORCE] = { "--force", false, 'f' },     [OPT_ALL] = { "--all", false, 'a' },
     [OPT_HELP] = { "--help", false, 'h' },       [OPT_VERSION] = { "--version", false, 0 },
 };
 

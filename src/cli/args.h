@@ -14,6 +14,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /** Every option, as an index into cli_args.opt. */
 enum cli_opt {
@@ -47,13 +48,15 @@ enum cli_opt {
     OPT_DRY_RUN,             /* gc */
     OPT_REACHABLE_ONLY,      /* verify */
     OPT_ABORT,               /* merge */
+    OPT_FORCE,               /* push */
+    OPT_ALL,                 /* branch: remote-tracking branches too */
     OPT_HELP,
     OPT_VERSION,
     OPT__COUNT
 };
 
-#define OPT_BIT(o) (1u << (o))
-_Static_assert(OPT__COUNT <= 32, "OPT_BIT()s must fit in an unsigned");
+#define OPT_BIT(o) ((uint64_t)1 << (o))
+_Static_assert(OPT__COUNT <= 64, "OPT_BIT()s must fit in a uint64_t");
 #define CLI_MAX_POS 8
 
 typedef struct cli_args {

@@ -122,5 +122,10 @@ int cmd_checkpoint(const cli_args *a);
 int cmd_gc(const cli_args *a);
 int cmd_verify(const cli_args *a);
 int cmd_repair(const cli_args *a);
+int cmd_remote(const cli_args *a);
+int cmd_push(const cli_args *a);
+int cmd_fetch(const cli_args *a);
+int cmd_pull(const cli_args *a);
+int cmd_clone(const cli_args *a);
 
 #endif /* CAIRN_CLI_H */
