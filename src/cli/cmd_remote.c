@@ -70,15 +70,15 @@ static void transfer_opts(cairn_transfer_options *o, progress *p, const char *wh
     o->payload = p;
 }
 
-/* "N chunks (B MiB, C commits) in S s; R store calls (has H, get G, put P, flush F, ref X)" */
+/* "N chunks (B MiB, C commits), R store calls (has H, get G, put P, flush F, ref X) in S s" */
 static void print_stats(const char *verb, const cairn_transfer_stats *st)
 {
-    printf("%s %" PRIu64 " chunk%s (%.1f MiB, %" PRIu64 " commit%s) in %.2f s; %" PRIu64
+    printf("%s %" PRIu64 " chunk%s (%.1f MiB, %" PRIu64 " commit%s), %" PRIu64
            " store calls (has %" PRIu64 ", get %" PRIu64 ", put %" PRIu64 ", flush %" PRIu64
-           ", ref %" PRIu64 ")\n",
+           ", ref %" PRIu64 ") in %.2f s\n",
            verb, st->chunks, cli_plural(st->chunks), (double)st->bytes / MIB, st->commits,
-           cli_plural(st->commits), st->seconds, st->requests, st->has_calls, st->get_calls,
-           st->put_calls, st->flushes, st->ref_calls);
+           cli_plural(st->commits), st->requests, st->has_calls, st->get_calls, st->put_calls,
+           st->flushes, st->ref_calls, st->seconds);
 }
 
 int cmd_push(const cli_args *a)
