@@ -13,7 +13,8 @@
  *   - SIGKILL of a pushing and of a cloning process at seeded random moments: every chunk the
  *     far side's refs reach is there (walked by the transfer engine itself into a fresh store),
  *     verify is clean, and a retry completes;
- *   - a chunk damaged in the source stops the push with CAIRN_ECORRUPT naming it; no ref moves;
+ *   - a chunk damaged in the source (in its pack, or on its way: a fault store flips a bit)
+ *     stops the push with CAIRN_ECORRUPT naming it; no ref moves;
  *   - remote names, the settings, remote-tracking refs as revisions.
  *
  * CAIRN_REMOTE_KILL_ROUNDS sets the rounds of each kill test (default 20).
@@ -32,6 +33,7 @@
 #include "store/store.h"
 #include "tree/node.h"
 #include "tree/tree.h"
+#include "fault_store.h"
 #include "test.h"
 
 #define BIG_KEYS 120000
@@ -202,6 +204,13 @@ static int count_cb(const char *name, const cairn_id *at, int current, void *pay
 
 /* ---- round trip ---- */
 
+static void on_progress(const cairn_transfer_stats *st, void *payload)
+{
+    cairn_transfer_stats *seen = payload;
+    if (st->chunks < seen->chunks) seen->requests = UINT64_MAX; /* must never go back */
+    else *seen = *st;
+}
+
 static void clone_round_trip(void)
 {
     char src[4200], dst[4200];
@@ -227,8 +236,13 @@ static void clone_round_trip(void)
     CHECK_OK(head_of(db, "feature", &feature_head));
     CHECK_OK(cairn_close(db));
 
-    cairn_transfer_stats st;
-    CHECK_OK(cairn_clone(&st, src, dst, NULL));
+    cairn_transfer_stats st, seen = { 0 };
+    cairn_transfer_options o = CAIRN_TRANSFER_OPTIONS_INIT;
+    o.progress = on_progress;
+    o.payload = &seen;
+    CHECK_OK(cairn_clone(&st, src, dst, &o));
+    CHECK_EQ(seen.chunks, st.chunks); /* the last report is the whole transfer */
+    CHECK_EQ(seen.requests, st.requests);
     fprintf(stderr, "clone of %d keys: %llu chunks, %.1f MiB, %llu commits, %llu store calls "
             "(has %llu get %llu put %llu flush %llu ref %llu), %.2f s\n", BIG_KEYS,
             (unsigned long long)st.chunks, (double)st.bytes / 1048576.0,
@@ -694,6 +708,40 @@ static void damaged_source_chunk(void)
     CHECK_OK(verify_clean(far));
 }
 
+/* Bytes changed on their way from the source (a fault store flips a bit of the first chunk
+ * the push reads): the re-hash catches it, names the chunk, and nothing moves. */
+static void flipped_in_transit(void)
+{
+    char far[4200], local[4200];
+    path_of(far, sizeof far, "far");
+    path_of(local, sizeof local, "local");
+    CHECK_OK(make_empty(far));
+    CHECK_OK(make_repo(local, 5000));
+    cairn_store *inner, *fs;
+    CHECK_OK(cairn_store_open_url(&inner, local, 0, 0));
+    CHECK_OK(fault_store_wrap(&fs, inner, true));
+    cairn_db *db;
+    CHECK_OK(cairn_open_store(&db, fs, NULL));
+    CHECK_OK(cairn_remote_add(db, "origin", far));
+    cairn_id head;
+    CHECK_OK(cairn_resolve(&head, db, "heads/main")); /* its reflog entry is cached now */
+    fault_store_flip_get(fs, 1, 8 * 40 + 3);          /* the push's first read: the commit */
+    CHECK_RC(cairn_push(NULL, db, "origin", "main", NULL), CAIRN_ECORRUPT);
+    char hex[CAIRN_ID_HEX_SIZE];
+    cairn_id_to_hex(hex, &head);
+    CHECK_ERRMSG(hex);
+    CHECK_ERRMSG("no ref moved");
+    CHECK_EQ(fault_store_injected(fs), 1);
+    cairn_id there;
+    CHECK_RC(remote_head(far, &there), CAIRN_ENOTFOUND);
+    CHECK_RC(cairn_resolve(&there, db, "origin/main"), CAIRN_ENOTFOUND);
+    CHECK_OK(cairn_push(NULL, db, "origin", "main", NULL)); /* unharmed bytes go through */
+    CHECK_OK(cairn_close(db));
+    CHECK_OK(remote_head(far, &there));
+    CHECK(id_eq(&there, &head));
+    CHECK_OK(verify_clean(far));
+}
+
 /* ---- remotes in the settings ---- */
 
 static int list_cb(const char *name, const char *url, void *payload)
@@ -746,4 +794,4 @@ static void remote_settings(void)
 }
 
 TEST_MAIN(remote_settings, clone_round_trip, incremental_push, non_fast_forward,
-          concurrent_pushes, damaged_source_chunk, kill_push, kill_clone)
+          concurrent_pushes, damaged_source_chunk, flipped_in_transit, kill_push, kill_clone)
