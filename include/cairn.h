@@ -1548,6 +1548,124 @@ typedef int (*cairn_tuple_fn)(const cairn_tuple_item *item, void *payload);
 CAIRN_API int cairn_tuple_decode(const void *data, size_t len, cairn_tuple_fn cb,
                                  void *payload);
 
+/* ---------------------------------------------------------------------------------------------
+ * Remotes: push, fetch, clone (docs/ARCHITECTURE.md, "Transfer")
+ *
+ * A remote is a name for another repository's URL (any store: a directory, mem:, and the network
+ * stores when built in), kept in the repository's settings. Push copies a branch's commits and
+ * everything they reach to the remote, sending only the chunks the remote lacks, then moves the
+ * remote's branch by compare-and-swap; fetch does the same the other way for every branch of the
+ * remote and records where they were in remote-tracking refs ("remotes/NAME/BRANCH", read as
+ * the revision NAME/BRANCH). Every chunk copied is re-hashed against its id on the way.
+ * ------------------------------------------------------------------------------------------- */
+
+/** What one push, fetch or clone moved and what it cost, in calls to the stores (each call is a
+ *  round trip on a network store). */
+typedef struct cairn_transfer_stats {
+    uint64_t chunks;         /**< chunks copied (the destination lacked them), each verified */
+    uint64_t bytes;          /**< their bytes as stored (frames) */
+    uint64_t commits;        /**< of the chunks, commits */
+    uint64_t present;        /**< chunks the destination had already (their subtrees skipped) */
+    uint64_t has_calls;      /**< has_many batches sent to the destination */
+    uint64_t get_calls;      /**< get_many batches sent to the source */
+    uint64_t put_calls;      /**< put_many batches sent to the destination */
+    uint64_t flushes;        /**< durability barriers of the destination */
+    uint64_t ref_calls;      /**< ref reads, listings and compare-and-swaps, both sides */
+    uint64_t requests;       /**< all store calls: the five counts above together */
+    double seconds;
+    int up_to_date;          /**< push: the remote's branch was already there (nothing moved) */
+} cairn_transfer_stats;
+
+/** Flags for cairn_transfer_options.flags. */
+#define CAIRN_PUSH_FORCE 0x1u /**< push even when the remote's branch is not an ancestor of the
+                                   commit pushed (its commits no longer reachable from it) */
+
+#define CAIRN_TRANSFER_OPTIONS_VERSION 1
+/** Options for cairn_push(), cairn_fetch() and cairn_clone(). Initialise with
+ *  CAIRN_TRANSFER_OPTIONS_INIT. */
+typedef struct cairn_transfer_options {
+    unsigned version;        /**< CAIRN_TRANSFER_OPTIONS_VERSION */
+    unsigned flags;          /**< CAIRN_PUSH_FORCE */
+    unsigned lock_timeout_ms;/**< how long to wait for the other repository's writer lock
+                                  (a local repository another process writes); default 10 s */
+    /** Called a few times a second while chunks move, and once at the end (may be NULL). It
+     *  must not call back into the library on the same handle. */
+    void (*progress)(const cairn_transfer_stats *stats, void *payload);
+    void *payload;
+} cairn_transfer_options;
+
+#define CAIRN_TRANSFER_OPTIONS_INIT { CAIRN_TRANSFER_OPTIONS_VERSION, 0, 10000, NULL, NULL }
+
+/** Sets *out to CAIRN_TRANSFER_OPTIONS_INIT, for bindings that cannot use the macro. */
+CAIRN_API void cairn_transfer_options_init(cairn_transfer_options *out);
+
+/** Adds remote `name` (letters, digits, . _ -; at most 64 bytes) for url, durably.
+ *  @return CAIRN_OK; CAIRN_EEXIST (a remote of that name exists); CAIRN_EINVAL (bad name or
+ *          empty url); CAIRN_ECONFLICT (the settings changed concurrently); CAIRN_EREADONLY;
+ *          CAIRN_EIO; CAIRN_ENOMEM. */
+CAIRN_API int cairn_remote_add(cairn_db *db, const char *name, const char *url);
+
+/** Removes remote `name` and its remote-tracking refs (remotes/NAME/...).
+ *  @return CAIRN_OK; CAIRN_ENOTFOUND; CAIRN_ECONFLICT; CAIRN_EREADONLY; CAIRN_EIO. */
+CAIRN_API int cairn_remote_remove(cairn_db *db, const char *name);
+
+/** Calls cb(name, url, payload) for each remote in name order (strings borrowed during the
+ *  call). @return CAIRN_OK; cb's non-zero value; CAIRN_ECORRUPT (damaged settings); CAIRN_EIO. */
+CAIRN_API int cairn_remote_list(cairn_db *db,
+                                int (*cb)(const char *name, const char *url, void *payload),
+                                void *payload);
+
+/** The URL of remote `name`; caller frees with cairn_free().
+ *  @return CAIRN_OK; CAIRN_ENOTFOUND; CAIRN_EIO; CAIRN_ENOMEM. */
+CAIRN_API int cairn_remote_url(char **out, cairn_db *db, const char *name);
+
+/** Calls cb for each remote-tracking branch in name order, with its name as a revision
+ *  ("origin/main") and the commit it was at when last fetched or pushed (current is 0).
+ *  @return CAIRN_OK, cb's non-zero value, CAIRN_EIO, CAIRN_ENOMEM. */
+CAIRN_API int cairn_remote_branch_list(cairn_db *db, cairn_branch_fn cb, void *payload);
+
+/** Pushes `branch` (NULL: the current one) to the same branch of remote `remote`: copies the
+ *  branch's head commit and everything it reaches that the remote lacks (each chunk verified),
+ *  flushes the remote, then moves its branch by compare-and-swap (recording the move in its
+ *  reflog), and sets remotes/REMOTE/BRANCH here. A working state the remote keeps for that
+ *  branch without uncommitted changes follows the branch; one with uncommitted changes makes
+ *  the push fail (CAIRN_ECONFLICT) before anything moves.
+ *  @param[out] out   what moved (may be NULL); written also on failure
+ *  @param[in]  opts  NULL for the defaults; CAIRN_PUSH_FORCE to replace a remote branch that
+ *                    is not an ancestor of the commit pushed
+ *  @return CAIRN_OK (also when the remote was up to date: out->up_to_date);
+ *          CAIRN_ECONFLICT: "non-fast-forward: the remote's BRANCH has commits this one lacks;
+ *          fetch and merge first, or push --force" (also when another push moved it meanwhile:
+ *          exactly one of two concurrent pushes wins); CAIRN_ENOTFOUND (no such remote, or the
+ *          branch has no commits); CAIRN_ECORRUPT (a chunk of this repository is damaged: named,
+ *          and no ref moved); CAIRN_EBUSY (the remote's writer lock stayed taken); the stores'
+ *          errors (CAIRN_EIO, ...); CAIRN_ENOMEM. */
+CAIRN_API int cairn_push(cairn_transfer_stats *out, cairn_db *db, const char *remote,
+                         const char *branch, const cairn_transfer_options *opts);
+
+/** Fetches every branch of remote `remote`: copies what their heads reach that this repository
+ *  lacks (each chunk verified) and sets remotes/REMOTE/BRANCH to each head (moved whatever it
+ *  was, as git's "+refs/heads/...:refs/remotes/..." does). Branches here do not move:
+ *  merge NAME/BRANCH for that (the CLI's pull). Tracking refs of branches the remote no longer has are left as they are.
+ *  @return CAIRN_OK; CAIRN_ENOTFOUND (no such remote); CAIRN_ECORRUPT (a chunk of the remote
+ *          is damaged: named, no ref moved); CAIRN_EREADONLY; the stores' errors; CAIRN_ENOMEM. */
+CAIRN_API int cairn_fetch(cairn_transfer_stats *out, cairn_db *db, const char *remote,
+                          const cairn_transfer_options *opts);
+
+/** Makes dst_url (a new or empty store: a directory that does not exist or holds no
+ *  repository, or any URL cairn_store_open_url() takes) a copy of the repository at src_url:
+ *  every branch, tag, working state (with its committed-to-the-trees changes), HEAD and the
+ *  settings, with the same values (every ref and root equal), then the remote "origin" for
+ *  src_url with a tracking ref per branch. Every chunk copied is verified, and at the end each
+ *  ref's value is read back from the destination and the chunk it names re-read and re-hashed.
+ *  Writes not yet checkpointed into the source's trees (in its write-ahead log) are not copied.
+ *  A clone that was interrupted (HEAD is written last) can be run again and completes.
+ *  @return CAIRN_OK; CAIRN_EEXIST (dst_url holds a repository already); CAIRN_ENOTFOUND (no
+ *          repository at src_url); CAIRN_ECORRUPT (a chunk of the source is damaged: named);
+ *          the stores' errors; CAIRN_ENOMEM. */
+CAIRN_API int cairn_clone(cairn_transfer_stats *out, const char *src_url, const char *dst_url,
+                          const cairn_transfer_options *opts);
+
 #ifdef __cplusplus
 }
 #endif

@@ -31,6 +31,7 @@ static const optspec OPTS[OPT__COUNT] = {
     [OPT_REACHABLE_ONLY] = { "--reachable-only", false, 0 },
     [OPT_ABORT] = { "--abort", false, 0 },
     [OPT_WHO] = { "--who", true, 0 },            [OPT_EXPECT] = { "--expect", true, 0 },
+    [OPT_FORCE] = { "--force", false, 'f' },     [OPT_ALL] = { "--all", false, 'a' },
     [OPT_HELP] = { "--help", false, 'h' },       [OPT_VERSION] = { "--version", false, 0 },
 };
 

@@ -50,6 +50,8 @@ enum cli_opt {
     OPT_ABORT,               /* merge */
     OPT_WHO,                 /* audit log */
     OPT_EXPECT,              /* audit verify */
+    OPT_FORCE,               /* push */
+    OPT_ALL,                 /* branch: remote-tracking branches too */
     OPT_HELP,
     OPT_VERSION,
     OPT__COUNT

@@ -141,5 +141,10 @@ int cli_open_read(cairn_db **out, bool *out_audit, const cli_args *a);
  *  @return EXIT_OK, or EXIT_FAIL after printing why (the read must then not be shown). */
 int cli_audit_read(cairn_db *db, bool audit, const char *op, const char *table,
                    const void *detail, size_t detail_len, uint64_t results);
+int cmd_remote(const cli_args *a);
+int cmd_push(const cli_args *a);
+int cmd_fetch(const cli_args *a);
+int cmd_pull(const cli_args *a);
+int cmd_clone(const cli_args *a);
 
 #endif /* CAIRN_CLI_H */

@@ -25,6 +25,7 @@ typedef struct ref_list {
     bool found;
     cairn_id found_at;
     bool damaged;            /* some ref could not be read (reported on standard error) */
+    bool all;                /* branch -a: the remote-tracking branches too */
 } ref_list;
 
 static void list_line(ref_list *l, const char *marker, const char *name, const cairn_id *at)
@@ -50,6 +51,15 @@ static int branch_cb(const char *name, const cairn_id *at, int current, void *pa
     return 0;
 }
 
+static int remote_cb(const char *name, const cairn_id *at, int current, void *payload)
+{
+    (void)current;
+    char full[512];
+    snprintf(full, sizeof full, "remotes/%s", name);
+    list_line(payload, "  ", full, at);
+    return 0;
+}
+
 static int tag_cb(const char *name, const cairn_id *at, void *payload)
 {
     list_line(payload, "", name, at);
@@ -61,6 +71,7 @@ static int tag_cb(const char *name, const cairn_id *at, void *payload)
 static int list_refs(cairn_db *db, bool tags, ref_list *l)
 {
     int rc = tags ? cairn_tag_list(db, tag_cb, l) : cairn_branch_list(db, branch_cb, l);
+    if (rc == CAIRN_OK && l->all) rc = cairn_remote_branch_list(db, remote_cb, l);
     if (rc == CAIRN_ECORRUPT) {
         l->damaged = true;
         if (!l->measure) fprintf(stderr, "cairn: warning: %s\n", cairn_error_last()->message);
@@ -88,9 +99,9 @@ static int print_detached(cairn_db *db)
     return code;
 }
 
-static int list_all(cairn_db *db, bool tags)
+static int list_all(cairn_db *db, bool tags, bool all)
 {
-    ref_list l = { .measure = true };
+    ref_list l = { .measure = true, .all = all };
     int code = list_refs(db, tags, &l);
     if (code == EXIT_OK && !tags) code = print_detached(db);
     l.measure = false;
@@ -126,7 +137,7 @@ static int ref_cmd(const cli_args *a, bool tag)
     if (a->opt[OPT_DELETE]) {
         code = delete_ref(db, tag, a->pos[0]);
     } else if (a->npos == 0) {
-        code = list_all(db, tag);
+        code = list_all(db, tag, a->opt[OPT_ALL] != NULL);
     } else {
         const char *rev = a->npos > 1 ? a->pos[1] : NULL;
         int rc = tag ? cairn_tag_create(db, a->pos[0], rev) : cairn_branch_create(db, a->pos[0], rev);

@@ -147,11 +147,13 @@ static const cli_cmd COMMANDS[] = {
       "  --stat       per table: how many keys were added, removed, modified\n"
       "  --json       JSON lines: table, change, key, old, new (bytes that are not\n"
       "               UTF-8 as base64 in key_b64, old_b64, new_b64)\n" },
-    { "branch", cmd_branch, 0, 2, OPT_BIT(OPT_DELETE), "branch [NAME [START]] | branch -d NAME",
-      "list, create or delete branches",
+    { "branch", cmd_branch, 0, 2, OPT_BIT(OPT_DELETE) | OPT_BIT(OPT_ALL),
+      "branch [-a] [NAME [START]] | branch -d NAME", "list, create or delete branches",
       "Without arguments, lists the branches with the short id of each head; '*' marks\n"
       "the current one. With NAME, creates a branch at START (default HEAD). Names use\n"
       "letters, digits and . _ - /. Each branch has its own working state.\n"
+      "  -a, --all      list the remote-tracking branches too (remotes/NAME/BRANCH:\n"
+      "                 where fetch or push last saw each branch of a remote)\n"
       "  -d, --delete   delete branch NAME (not the current one, nor one whose working\n"
       "                 state has uncommitted changes)\n" },
     { "checkout", cmd_checkout, 1, 1, 0, "checkout BRANCH|REV", "switch branches or detach HEAD",
@@ -298,6 +300,31 @@ static const cli_cmd COMMANDS[] = {
       "  --json    one JSON object a line\n" },
     { "doc", NULL, 0, 0, 0, "doc SUBCOMMAND [ARGS] (see 'cairn doc --help')",
       "JSON document collections: CRUD, queries, indexes", CMD_DOC_HELP },
+    { "remote", cmd_remote, 0, 3, 0, "remote [list] | remote add NAME URL | remote remove NAME",
+      "name other repositories to push to and fetch from",
+      "Lists the remotes (NAME<TAB>URL), adds one, or removes one with its\n"
+      "remote-tracking branches. A URL is anything a repository can live at: a\n"
+      "directory, file://PATH, mem:, or a network store this build knows.\n" },
+    { "push", cmd_push, 1, 2, OPT_BIT(OPT_FORCE), "push NAME [BRANCH] [--force]",
+      "send a branch to a remote",
+      "Copies BRANCH (default: the current one) and everything its head reaches that\n"
+      "remote NAME lacks, then moves NAME's BRANCH by compare-and-swap. Refused when\n"
+      "NAME's BRANCH has commits this one lacks (non-fast-forward), or when NAME keeps\n"
+      "uncommitted changes on BRANCH. Prints what moved: chunks, bytes, store calls.\n"
+      "  -f, --force   replace NAME's BRANCH even when it is not an ancestor\n" },
+    { "fetch", cmd_fetch, 1, 1, 0, "fetch NAME", "get a remote's branches",
+      "Copies what every branch of remote NAME reaches that this repository lacks and\n"
+      "sets remotes/NAME/BRANCH to each (read as the revision NAME/BRANCH: log\n"
+      "origin/main, diff main origin/main, merge origin/main).\n" },
+    { "pull", cmd_pull, 1, 2, OPT_BIT(OPT_STRATEGY), "pull NAME [BRANCH] [--strategy S]",
+      "fetch a remote and merge its branch",
+      "fetch NAME, then merge NAME/BRANCH (default: the current branch's name) into\n"
+      "the current branch, as 'cairn merge' does (see 'cairn help merge').\n" },
+    { "clone", cmd_clone, 2, 2, 0, "clone URL DIR|URL", "copy a repository",
+      "Makes DIR (or any URL) a copy of the repository at URL: every branch, tag,\n"
+      "working state and setting, with the remote origin = URL and its tracking\n"
+      "branches. Every chunk is verified on the way, and each ref read back at the end.\n"
+      "Between two kinds of store this is also the way to move a repository.\n" },
     { "help", cmd_help, 0, 1, 0, "help [COMMAND]", "show help for cairn or a command", "" },
 };
 

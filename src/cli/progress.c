@@ -43,6 +43,16 @@ void progress_commit(progress *p, uint64_t keys)
     fprintf(stderr, "\r\033[Kloading %s: committing %" PRIu64 " keys...", p->table, keys);
 }
 
+void progress_transfer_start(progress *p, const char *what) { progress_start(p, what, 0); }
+
+void progress_transfer(progress *p, uint64_t chunks, uint64_t bytes, double seconds)
+{
+    if (!p->on) return;
+    p->drawn = true;
+    fprintf(stderr, "\r\033[K%s: %" PRIu64 " chunks, %.1f MiB, %.1f MiB/s", p->table, chunks,
+            (double)bytes / MIB, seconds > 0 ? (double)bytes / MIB / seconds : 0.0);
+}
+
 void progress_end(progress *p)
 {
     if (p->on && p->drawn) fputs("\r\033[K", stderr);

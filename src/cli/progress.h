@@ -1,5 +1,5 @@
 /*
- * progress.h - the progress line of `cairn load` on stderr: shown only when stderr is a
+ * progress.h - the progress line of `cairn load` (and of push, fetch and clone) on stderr: shown only when stderr is a
  * terminal, redrawn at most PROGRESS_HZ times a second, erased at the end so that the summary
  * line stands alone.
  */
@@ -27,6 +27,12 @@ void progress_read(progress *p, uint64_t bytes, uint64_t lines);
 
 /** Reports the commit phase (of unknown length). */
 void progress_commit(progress *p, uint64_t keys);
+
+/** Starts a transfer's progress line (push, fetch, clone): `what` is "pushing to origin"... */
+void progress_transfer_start(progress *p, const char *what);
+
+/** Reports a transfer: chunks and bytes copied so far, and the rate since the start. */
+void progress_transfer(progress *p, uint64_t chunks, uint64_t bytes, double seconds);
 
 /** Erases the progress line. */
 void progress_end(progress *p);

@@ -131,7 +131,8 @@ static int collect_ref(const char *name, const void *val, size_t len, void *payl
     (void)val;
     (void)len;
     cairn_id id;
-    if (strncmp(name, "heads/", 6) == 0 || strncmp(name, "tags/", 5) == 0) {
+    if (strncmp(name, "heads/", 6) == 0 || strncmp(name, "tags/", 5) == 0 ||
+        strncmp(name, "remotes/", 8) == 0) {
         if (refs_target(s->r, name, &id) == CAIRN_OK) return add_start(s, &id);
     } else if (strncmp(name, "working/", 8) == 0) {
         rootrec rec;
@@ -179,7 +180,7 @@ static bool all_hex(const char *s, size_t n)
 static int resolve_base(repo *r, const char *name, size_t len, cairn_id *out, char **out_ref)
 {
     *out_ref = NULL;
-    char buf[BRANCH_MAX + 8];
+    char buf[BRANCH_MAX + 16];
     FAIL_IF(len == 0 || len > BRANCH_MAX, CAIRN_EINVAL, "'%.*s' is not a revision", (int)len, name);
     if (len == 4 && memcmp(name, "HEAD", 4) == 0) {
         char *branch;
@@ -193,12 +194,14 @@ static int resolve_base(repo *r, const char *name, size_t len, cairn_id *out, ch
         if (rc == CAIRN_OK) *out_ref = cairn_strdup(buf);
         return rc;
     }
-    const char *tries[3][2] = { { "", "" }, { "heads/", "" }, { "tags/", "" } };
-    for (int t = 0; t < 3; t++) {
+    /* as given (heads/X, tags/X, remotes/R/X), then a branch, a tag, a remote-tracking ref */
+    const char *tries[4] = { "", "heads/", "tags/", "remotes/" };
+    for (int t = 0; t < 4; t++) {
         if (t == 0 && !((len > 6 && memcmp(name, "heads/", 6) == 0) ||
-                        (len > 5 && memcmp(name, "tags/", 5) == 0)))
+                        (len > 5 && memcmp(name, "tags/", 5) == 0) ||
+                        (len > 8 && memcmp(name, "remotes/", 8) == 0)))
             continue;
-        snprintf(buf, sizeof buf, "%s%.*s", tries[t][0], (int)len, name);
+        snprintf(buf, sizeof buf, "%s%.*s", tries[t], (int)len, name);
         int rc = refs_target(r, buf, out);
         if (rc == CAIRN_OK && t == 1) { /* a branch: is there a tag of the same name too? */
             char tag[BRANCH_MAX + 8];

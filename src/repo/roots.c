@@ -41,7 +41,8 @@ static int add_root(const char *name, const void *val, size_t len, void *payload
             root.kind = ROOT_COMMIT;
         else
             root.why = cairn_strdup("holds neither 'ref: heads/NAME' nor 'commit ID'");
-    } else if (starts_with(name, "heads/") || starts_with(name, "tags/")) {
+    } else if (starts_with(name, "heads/") || starts_with(name, "tags/") ||
+               starts_with(name, "remotes/")) {
         if (id_ok) root.kind = ROOT_REFLOG;
         else root.why = cairn_strdup("does not hold the id of a reflog entry");
     } else if (starts_with(name, "working/")) {

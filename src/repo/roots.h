@@ -2,7 +2,8 @@
  * roots.h - the chunks that the repository's refs name: where garbage collection starts
  * marking and verify starts walking. One place decides what each ref holds:
  *
- *   heads/NAME, tags/NAME   the id of the newest reflog entry (64 hex digits, newline)
+ *   heads/NAME, tags/NAME,  the id of the newest reflog entry (64 hex digits, newline)
+ *   remotes/REMOTE/BRANCH   (remote-tracking refs: where a remote's branch was last seen)
  *   working/NAME            the id of a root record
  *   HEAD                    "ref: heads/NAME" (names no chunk) or "commit <id>" (detached)
  *   config                  the id of the settings chunk (JSON; no kind byte)

@@ -440,8 +440,21 @@ static int marker_check(local_store *ls, bool *out_exists)
     return CAIRN_OK;
 }
 
-/* Whether dir holds nothing but what an interrupted create leaves behind (LOCK and empty
- * packs/ refs/ tmp/ quarantine/), so that creating a repository there destroys nothing. */
+/* Whether name is one of tmp_name()'s temporaries ("w<pid>-<seq>.tmp"): what a creation
+ * killed while it wrote the marker leaves in tmp/ (a writer's open deletes them). */
+static bool is_our_tmp(const char *name)
+{
+    size_t pid = name[0] == 'w' ? strspn(name + 1, "0123456789") : 0;
+    if (!pid || name[1 + pid] != '-') return false;
+    const char *p = name + 2 + pid;
+    size_t seq = strspn(p, "0123456789");
+    return seq && strcmp(p + seq, ".tmp") == 0;
+}
+
+/* Whether dir holds nothing but what an interrupted create leaves behind (LOCK, empty packs/
+ * refs/ quarantine/, and tmp/ with at most our temporaries), so that creating a repository
+ * there destroys nothing. */
+
 static int dir_is_fresh(local_store *ls, bool *out)
 {
     static const char *const ours[] = { "packs", "refs", "tmp", "quarantine" };
@@ -463,7 +476,9 @@ static int dir_is_fresh(local_store *ls, bool *out)
                 struct dirent *se;
                 fresh = true;
                 while (fresh && (se = readdir(sd)) != NULL)
-                    if (strcmp(se->d_name, ".") != 0 && strcmp(se->d_name, "..") != 0) fresh = false;
+                    if (strcmp(se->d_name, ".") != 0 && strcmp(se->d_name, "..") != 0 &&
+                        !(strcmp(n, "tmp") == 0 && is_our_tmp(se->d_name)))
+                        fresh = false;
                 closedir(sd);
             }
     }

@@ -11,11 +11,10 @@
 #include "repo/keys.h"
 #include "repo/refs.h"
 
-/* Loads the settings object (an empty one when there are none yet). Caller json_decref()s. */
-static int config_load(cairn_db *db, json_t **out, cairn_id *out_id, bool *exists)
+int config_load_repo(repo *r, json_t **out, cairn_id *out_id, bool *exists)
 {
     *exists = false;
-    int rc = refs_read_id(&db->r, CONFIG_REF, out_id);
+    int rc = refs_read_id(r, CONFIG_REF, out_id);
     if (rc == CAIRN_ENOTFOUND) {
         *out = json_object();
         return *out ? CAIRN_OK : ERR(CAIRN_ENOMEM, "out of memory");
@@ -23,7 +22,7 @@ static int config_load(cairn_db *db, json_t **out, cairn_id *out_id, bool *exist
     TRY(rc);
     *exists = true;
     chunk *c;
-    TRY(cs_get(&db->r.cs, &c, out_id));
+    TRY(cs_get(&r->cs, &c, out_id));
     json_error_t jerr;
     *out = json_loadb((const char *)c->data, c->len, JSON_REJECT_DUPLICATES, &jerr);
     chunk_release(c);
@@ -32,14 +31,14 @@ static int config_load(cairn_db *db, json_t **out, cairn_id *out_id, bool *exist
     return CAIRN_OK;
 }
 
-static int config_store(cairn_db *db, json_t *obj, const cairn_id *old, bool exists)
+int config_store_repo(repo *r, json_t *obj, const cairn_id *old, bool exists)
 {
     char *text = json_dumps(obj, JSON_COMPACT | JSON_SORT_KEYS);
     FAIL_IF(!text, CAIRN_ENOMEM, "out of memory writing settings");
     cairn_id id;
-    int rc = cs_put(&db->r.cs, &id, NULL, text, strlen(text));
+    int rc = cs_put(&r->cs, &id, NULL, text, strlen(text));
     free(text);
-    if (rc == CAIRN_OK) rc = cs_flush(&db->r.cs);
+    if (rc == CAIRN_OK) rc = cs_flush(&r->cs);
     char oldv[66], newv[66];
     cairn_id_to_hex(newv, &id);
     newv[64] = '\n';
@@ -48,11 +47,22 @@ static int config_store(cairn_db *db, json_t *obj, const cairn_id *old, bool exi
         oldv[64] = '\n';
     }
     if (rc == CAIRN_OK)
-        rc = db->r.store->ref_cas(db->r.store, CONFIG_REF, exists ? oldv : NULL, exists ? 65 : 0,
+        rc = r->store->ref_cas(r->store, CONFIG_REF, exists ? oldv : NULL, exists ? 65 : 0,
                                   newv, 65);
     if (rc == CAIRN_ECONFLICT)
         rc = ERR(CAIRN_ECONFLICT, "the settings changed concurrently; retry");
     return rc;
+}
+
+/* The settings of the handle's repository (see config_load_repo). */
+static int config_load(cairn_db *db, json_t **out, cairn_id *out_id, bool *exists)
+{
+    return config_load_repo(&db->r, out, out_id, exists);
+}
+
+static int config_store(cairn_db *db, json_t *obj, const cairn_id *old, bool exists)
+{
+    return config_store_repo(&db->r, obj, old, exists);
 }
 
 int config_require_signature(cairn_db *db, bool *out)
