@@ -211,30 +211,40 @@ static void on_progress(const cairn_transfer_stats *st, void *payload)
     else *seen = *st;
 }
 
+/* A repository with history at src: BIG_KEYS keys over two commits and a tag on main, a branch
+ * feature with a commit and uncommitted changes, then a third commit on main. */
+static int make_history(const char *src, cairn_id *main_head, cairn_id *feature_head)
+{
+    cairn_db *db = test_open_repo(src);
+    if (!db) return CAIRN_EIO;
+    int rc = fill(db, 0, BIG_KEYS / 2, "one");
+    if (rc == CAIRN_OK) rc = test_commit(db, "one", NULL);
+    if (rc == CAIRN_OK) rc = cairn_tag_create(db, "v1", NULL);
+    if (rc == CAIRN_OK) rc = fill(db, BIG_KEYS / 2, BIG_KEYS, "two");
+    if (rc == CAIRN_OK) rc = test_commit(db, "two", NULL);
+    if (rc == CAIRN_OK) rc = cairn_branch_create(db, "feature", "HEAD~1");
+    if (rc == CAIRN_OK) rc = cairn_checkout(db, "feature");
+    if (rc == CAIRN_OK) rc = fill(db, 0, 5000, "feature");
+    if (rc == CAIRN_OK) rc = test_commit(db, "on feature", NULL);
+    if (rc == CAIRN_OK) rc = fill(db, 100, 200, "uncommitted"); /* a working state with changes */
+    if (rc == CAIRN_OK) rc = cairn_checkpoint(db);
+    if (rc == CAIRN_OK) rc = cairn_checkout(db, "main");
+    if (rc == CAIRN_OK) rc = fill(db, 0, 3000, "three");
+    if (rc == CAIRN_OK) rc = test_commit(db, "three", NULL);
+    if (rc == CAIRN_OK) rc = head_of(db, "main", main_head);
+    if (rc == CAIRN_OK) rc = head_of(db, "feature", feature_head);
+    int crc = cairn_close(db);
+    return rc ? rc : crc;
+}
+
 static void clone_round_trip(void)
 {
     char src[4200], dst[4200];
     path_of(src, sizeof src, "src");
     path_of(dst, sizeof dst, "dst");
-    cairn_db *db = test_open_repo(src);
-    CHECK_OK(fill(db, 0, BIG_KEYS / 2, "one"));
-    CHECK_OK(test_commit(db, "one", NULL));
-    CHECK_OK(cairn_tag_create(db, "v1", NULL));
-    CHECK_OK(fill(db, BIG_KEYS / 2, BIG_KEYS, "two"));
-    CHECK_OK(test_commit(db, "two", NULL));
-    CHECK_OK(cairn_branch_create(db, "feature", "HEAD~1"));
-    CHECK_OK(cairn_checkout(db, "feature"));
-    CHECK_OK(fill(db, 0, 5000, "feature"));
-    CHECK_OK(test_commit(db, "on feature", NULL));
-    CHECK_OK(fill(db, 100, 200, "uncommitted")); /* a working state with changes */
-    CHECK_OK(cairn_checkpoint(db));
-    CHECK_OK(cairn_checkout(db, "main"));
-    CHECK_OK(fill(db, 0, 3000, "three"));
-    CHECK_OK(test_commit(db, "three", NULL));
     cairn_id main_head, feature_head;
-    CHECK_OK(head_of(db, "main", &main_head));
-    CHECK_OK(head_of(db, "feature", &feature_head));
-    CHECK_OK(cairn_close(db));
+    CHECK_OK(make_history(src, &main_head, &feature_head));
+    cairn_db *db;
 
     cairn_transfer_stats st, seen = { 0 };
     cairn_transfer_options o = CAIRN_TRANSFER_OPTIONS_INIT;
@@ -327,6 +337,21 @@ static int tree_depth(cairn_db *db, int *out)
     return rc;
 }
 
+/* Changes 10 keys spread over table t and commits. */
+static int change_ten(cairn_db *db)
+{
+    cairn_table *t;
+    TRY(cairn_table_open(&t, db, "t", 0));
+    int rc = CAIRN_OK;
+    for (int i = 0; rc == CAIRN_OK && i < 10; i++) {
+        char k[32];
+        snprintf(k, sizeof k, "key%08d", i * (BIG_KEYS / 10) + 17);
+        rc = cairn_put(t, k, strlen(k), "changed", 7);
+    }
+    cairn_table_close(t);
+    return rc ? rc : test_commit(db, "ten keys", NULL);
+}
+
 static void incremental_push(void)
 {
     char local[4200], far[4200], third[4200];
@@ -343,16 +368,7 @@ static void incremental_push(void)
     CHECK(first.chunks > 100);
     CHECK_OK(cairn_clone(NULL, far, third, NULL));
 
-    /* 10 keys spread over the table */
-    cairn_table *t;
-    CHECK_OK(cairn_table_open(&t, db, "t", 0));
-    for (int i = 0; i < 10; i++) {
-        char k[32];
-        snprintf(k, sizeof k, "key%08d", i * (BIG_KEYS / 10) + 17);
-        CHECK_OK(cairn_put(t, k, strlen(k), "changed", 7));
-    }
-    cairn_table_close(t);
-    CHECK_OK(test_commit(db, "ten keys", NULL));
+    CHECK_OK(change_ten(db));
     int depth;
     CHECK_OK(tree_depth(db, &depth));
     CHECK_OK(cairn_push(&second, db, "origin", "main", NULL));
@@ -802,5 +818,100 @@ static void remote_settings(void)
     CHECK_OK(verify_clean(local)); /* gc and verify know the tracking refs */
 }
 
+
+/* ---- across kinds of store: local -> s3 -> postgres -> local ----
+ *
+ * Run as `test_remote net_round_trip` by the ctest entry test_remote_net, whose fixtures start
+ * a radosgw (scripts/ceph-up.sh, its endpoint and keys in $CAIRN_S3_ENV) and a PostgreSQL
+ * cluster (scripts/pg-up.sh, its conninfo in $CAIRN_PG_STATE). */
+
+/* The value of KEY in a file of KEY=VALUE lines; false when absent. */
+static bool env_file_get(const char *path, const char *key, char *out, size_t n)
+{
+    FILE *f = path ? fopen(path, "r") : NULL;
+    if (!f) return false;
+    char line[2048];
+    size_t kl = strlen(key);
+    bool found = false;
+    while (!found && fgets(line, sizeof line, f)) {
+        line[strcspn(line, "\n")] = '\0';
+        if (strncmp(line, key, kl) == 0 && line[kl] == '=') {
+            snprintf(out, n, "%s", line + kl + 1);
+            found = true;
+        }
+    }
+    fclose(f);
+    return found;
+}
+
+static void net_round_trip(void)
+{
+    const char *s3env = getenv("CAIRN_S3_ENV"), *pgstate = getenv("CAIRN_PG_STATE");
+    if (!s3env || !pgstate) {
+        fprintf(stderr, "net_round_trip: no servers here (it runs as the ctest test_remote_net)\n");
+        return;
+    }
+    char endpoint[256], akey[128], skey[128], conninfo[1024];
+    CHECK(env_file_get(s3env, "S3_ENDPOINT", endpoint, sizeof endpoint));
+    CHECK(env_file_get(s3env, "S3_ACCESS_KEY", akey, sizeof akey));
+    CHECK(env_file_get(s3env, "S3_SECRET_KEY", skey, sizeof skey));
+    CHECK(env_file_get(pgstate, "conninfo", conninfo, sizeof conninfo));
+    setenv("AWS_ACCESS_KEY_ID", akey, 1);
+    setenv("AWS_SECRET_ACCESS_KEY", skey, 1);
+    char s3[600], pg[1200], src[4200], back[4200];
+    snprintf(s3, sizeof s3, "s3://cairn-net/rt%d-%llx?endpoint=%s", (int)getpid(),
+             (unsigned long long)test_seed, endpoint);
+    snprintf(pg, sizeof pg, "pg:%s table_prefix=rt%d_", conninfo, (int)getpid());
+    path_of(src, sizeof src, "net-src");
+    path_of(back, sizeof back, "net-back");
+    cairn_id main_head, feature_head;
+    CHECK_OK(make_history(src, &main_head, &feature_head));
+
+    /* the same history through three kinds of store, each clone verified on the way */
+    const char *hops[3][2] = { { src, s3 }, { s3, pg }, { pg, back } };
+    for (int i = 0; i < 3; i++) {
+        cairn_transfer_stats st;
+        CHECK_OK(cairn_clone(&st, hops[i][0], hops[i][1], NULL));
+        fprintf(stderr, "clone %d (%s): %llu chunks, %.1f MiB, %llu store calls, %.2f s\n", i,
+                i == 0 ? "local -> s3" : i == 1 ? "s3 -> postgres" : "postgres -> local",
+                (unsigned long long)st.chunks, (double)st.bytes / 1048576.0,
+                (unsigned long long)st.requests, st.seconds);
+        CHECK_EQ(st.commits, 4);
+    }
+    const char *all[3] = { s3, pg, back };
+    for (int i = 0; i < 3; i++) {
+        int nrefs;
+        CHECK_OK(refs_equal(src, all[i], &nrefs));
+        CHECK(nrefs >= 6);
+        CHECK_OK(verify_clean(all[i]));
+        CHECK_OK(closure_ok(all[i]));
+        cairn_id id;
+        CHECK_OK(remote_head(all[i], &id));
+        CHECK(id_eq(&id, &main_head));
+    }
+
+    /* an incremental push to s3 sends a few chunks */
+    cairn_db *db = test_open_repo(src);
+    CHECK_OK(cairn_remote_add(db, "cloud", s3));
+    CHECK_OK(change_ten(db));
+    int depth;
+    CHECK_OK(tree_depth(db, &depth));
+    cairn_transfer_stats st;
+    CHECK_OK(cairn_push(&st, db, "cloud", "main", NULL));
+    fprintf(stderr, "push to s3 after 10 keys (depth %d): %llu chunks, %llu bytes, %llu store "
+            "calls\n", depth, (unsigned long long)st.chunks, (unsigned long long)st.bytes,
+            (unsigned long long)st.requests);
+    CHECK_EQ(st.commits, 1);
+    CHECK(st.chunks <= (uint64_t)(2 * 10 * depth + 4));
+    CHECK(st.requests <= (uint64_t)(4 * 10 * depth + 30));
+    cairn_id id, there;
+    CHECK_OK(head_of(db, "main", &id));
+    CHECK_OK(cairn_close(db));
+    CHECK_OK(remote_head(s3, &there));
+    CHECK(id_eq(&id, &there));
+    CHECK_OK(verify_clean(s3));
+}
+
 TEST_MAIN(remote_settings, clone_round_trip, incremental_push, non_fast_forward,
-          concurrent_pushes, damaged_source_chunk, flipped_in_transit, kill_push, kill_clone)
+          concurrent_pushes, damaged_source_chunk, flipped_in_transit, kill_push, kill_clone,
+          net_round_trip)
