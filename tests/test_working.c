@@ -697,9 +697,14 @@ static void durability_modes(void)
     cairn_table *t;
     CHECK_OK(cairn_table_open(&t, db, "t", CAIRN_TABLE_CREATE));
     for (int i = 0; i < 100; i++) CHECK_OK(cairn_put(t, &i, sizeof i, "r", 1));
-    usleep(50000);
+    /* the background syncer catches up by itself (every 5 ms; a loaded machine may take
+     * longer: wait up to 60 s, which only a syncer that never runs would need) */
     cairn_db_stats st;
-    CHECK_OK(cairn_db_stats_get(&st, db));
+    for (int waited = 0; waited < 60000; waited += 10) {
+        CHECK_OK(cairn_db_stats_get(&st, db));
+        if (st.wal_synced_seq == st.wal_last_seq) break;
+        usleep(10000);
+    }
     CHECK_EQ(st.wal_synced_seq, st.wal_last_seq); /* the syncer caught up */
     /* per call: durable on a relaxed repository syncs at once */
     cairn_batch *b;
