@@ -174,14 +174,30 @@ static int import_lines(cairn_doc_bulk *b, linereader *lr, const char *src, prog
     return EXIT_OK;
 }
 
-static int open_read(cairn_db **db, cairn_coll **c, cairn_snapshot **snap, const doc_args *d)
+/* Opens the collection for a read at --at. *audit: the repository records reads (audit.reads),
+ * and the handle is then a writer's (cli_open_read), so that the read is recorded, before
+ * anything is printed, with the count of what is then printed. audit NULL: a read that shows
+ * no document (index list, check), opened read-only and not recorded. */
+static int open_read(cairn_db **db, cairn_coll **c, cairn_snapshot **snap, bool *audit,
+                     const doc_args *d)
 {
     *snap = NULL;
-    int code = open_coll(db, c, d, false, false);
+    *c = NULL;
+    int code = audit ? cli_open_read(db, audit, &d->base) : cli_open(db, &d->base, false);
     if (code != EXIT_OK) return code;
+    int rc = cairn_coll_open(c, *db, d->pos[0], 0);
+    if (rc != CAIRN_OK) return cli_close(*db, cli_lib_err(rc));
     code = cli_snapshot_at(snap, *db, &d->base);
     if (code != EXIT_OK) return done(*db, *c, code);
     return EXIT_OK;
+}
+
+/* Records a document read in the access log (when the repository records reads). */
+static int record_doc(cairn_db *db, bool audit, const char *op, const doc_args *d,
+                      const char *detail, uint64_t results)
+{
+    return cli_audit_read(db, audit, op, d->pos[0], detail, detail ? strlen(detail) : 0,
+                          results);
 }
 
 static int read_done(cairn_db *db, cairn_coll *c, cairn_snapshot *snap, int code)
@@ -324,11 +340,17 @@ static int doc_export(const doc_args *d)
     cairn_db *db;
     cairn_coll *c;
     cairn_snapshot *snap;
-    int code = open_read(&db, &c, &snap, d);
+    bool audit;
+    int code = open_read(&db, &c, &snap, &audit, d);
     if (code != EXIT_OK) return code;
     cairn_id root;
     int rc = cairn_coll_root(&root, c, snap);
     if (rc != CAIRN_OK) code = cli_lib_err(rc);
+    if (code == EXIT_OK && audit) { /* every document is read: recorded with their count */
+        uint64_t n = 0;
+        rc = cairn_doc_count(&n, c, snap, NULL);
+        code = rc < 0 ? cli_lib_err(rc) : record_doc(db, audit, "doc.export", d, dir, n);
+    }
     if (code == EXIT_OK && mkdir(dir, 0777) != 0)
         code = cli_err(EXIT_FAIL, "cannot create directory %s: %s (export into a new directory)",
                        dir, strerror(errno));
@@ -422,13 +444,45 @@ static int print_got(const char *id, const char *doc, size_t len, const char *cu
     return code == EXIT_OK ? 0 : 1;
 }
 
+static int count_got(const char *id, const char *doc, size_t len, const char *cursor, void *p)
+{
+    (void)id, (void)len, (void)cursor;
+    if (doc) ++*(uint64_t *)p;
+    return 0;
+}
+
+/* Records a get of the ids given (comma-separated in the entry) and how many exist. */
+static int record_get(cairn_db *db, bool audit, cairn_coll *c, cairn_snapshot *snap,
+                      const doc_args *d)
+{
+    if (!audit) return EXIT_OK;
+    uint64_t found = 0;
+    int rc = cairn_doc_get_many(c, snap, d->pos + 1, (size_t)d->npos - 1, count_got, &found);
+    if (rc < 0) return cli_lib_err(rc);
+    size_t n = 1;
+    for (int i = 1; i < d->npos; i++) n += strlen(d->pos[i]) + 1;
+    char *ids = malloc(n);
+    if (!ids) return cli_err(EXIT_FAIL, "out of memory");
+    ids[0] = '\0';
+    for (int i = 1; i < d->npos; i++) {
+        if (i > 1) strcat(ids, ",");
+        strcat(ids, d->pos[i]);
+    }
+    int code = record_doc(db, audit, "doc.get", d, ids, found);
+    free(ids);
+    return code;
+}
+
 static int doc_get(const doc_args *d)
 {
     cairn_db *db;
     cairn_coll *c;
     cairn_snapshot *snap;
-    int code = open_read(&db, &c, &snap, d);
+    bool audit;
+    int code = open_read(&db, &c, &snap, &audit, d);
     if (code != EXIT_OK) return code;
+    code = record_get(db, audit, c, snap, d);
+    if (code != EXIT_OK) return read_done(db, c, snap, code);
     get_ctx g = { EXIT_OK };
     int rc = cairn_doc_get_many(c, snap, d->pos + 1, (size_t)d->npos - 1, print_got, &g);
     if (rc < 0) code = cli_lib_err(rc);
@@ -498,7 +552,18 @@ static int doc_find(const doc_args *d)
     cairn_db *db;
     cairn_coll *c;
     cairn_snapshot *snap;
-    code = open_read(&db, &c, &snap, d);
+    bool audit;
+    code = open_read(&db, &c, &snap, &audit, d);
+    if (code == EXIT_OK && audit) {
+        /* recorded before anything is printed, with what the query returns: a first pass
+         * that only counts (the snapshot is fixed, so the second returns the same) */
+        find_ctx f = { 0, NULL, true, EXIT_OK };
+        cairn_doc_plan plan;
+        int rc = cairn_doc_find(&plan, c, snap, &q, print_found, &f);
+        code = rc < 0 ? cli_lib_err(rc)
+                      : record_doc(db, audit, "doc.find", d, q.filter ? q.filter : "{}", f.n);
+        if (code != EXIT_OK) code = read_done(db, c, snap, code);
+    }
     if (code == EXIT_OK) {
         find_ctx f = { 0, NULL, (d->given & D_EXPLAIN) != 0, EXIT_OK };
         cairn_doc_plan plan;
@@ -519,12 +584,15 @@ static int doc_count(const doc_args *d)
     cairn_db *db;
     cairn_coll *c;
     cairn_snapshot *snap;
-    int code = open_read(&db, &c, &snap, d);
+    bool audit;
+    int code = open_read(&db, &c, &snap, &audit, d);
     if (code != EXIT_OK) return code;
     uint64_t n = 0;
-    int rc = cairn_doc_count(&n, c, snap, d->npos > 1 ? d->pos[1] : NULL);
+    const char *filter = d->npos > 1 ? d->pos[1] : NULL;
+    int rc = cairn_doc_count(&n, c, snap, filter);
     if (rc < 0) code = cli_lib_err(rc);
-    else printf("%llu\n", (unsigned long long)n);
+    else code = record_doc(db, audit, "doc.count", d, filter ? filter : "{}", n);
+    if (code == EXIT_OK) printf("%llu\n", (unsigned long long)n);
     return read_done(db, c, snap, code);
 }
 
@@ -554,7 +622,7 @@ static int doc_check(const doc_args *d)
     cairn_db *db;
     cairn_coll *c;
     cairn_snapshot *snap;
-    int code = open_read(&db, &c, &snap, d);
+    int code = open_read(&db, &c, &snap, NULL, d);
     if (code != EXIT_OK) return code;
     cairn_doc_check_stats st;
     int rc = cairn_doc_check(&st, c, snap);
@@ -602,7 +670,7 @@ static int doc_index_list(const doc_args *d)
     cairn_db *db;
     cairn_coll *c;
     cairn_snapshot *snap;
-    int code = open_read(&db, &c, &snap, d);
+    int code = open_read(&db, &c, &snap, NULL, d);
     if (code != EXIT_OK) return code;
     int rc = cairn_doc_index_list(c, snap, print_index, NULL);
     return read_done(db, c, snap, rc < 0 ? cli_lib_err(rc) : EXIT_OK);

@@ -283,9 +283,9 @@ static const cli_cmd COMMANDS[] = {
       "audit log [--from T] [--to T] [--who W] [--json] | audit verify [--expect POS:HASH] | "
       "audit report --from T --to T [--json]",
       "the access log: who read what, and the per-period report",
-      "With the setting audit.reads true ('cairn config audit.reads true'), get, scan and\n"
-      "count record each read in the repository's access log (who, when, table, keys,\n"
-      "results), hash-chained and, with $CAIRN_AUDIT_KEY naming a key of the key\n"
+      "With the setting audit.reads true ('cairn config audit.reads true'), get, scan,\n"
+      "count and doc get|find|count|export record each read in the repository's access\n"
+      "log (who, when, table or collection, keys or query, results), hash-chained and, with $CAIRN_AUDIT_KEY naming a key of the key\n"
       "directory ($CAIRN_PASSPHRASE unlocks it), signed. Recording is a write: those\n"
       "commands then open the repository for writing (waiting up to 10 s for another\n"
       "writer), and a read that cannot be recorded prints nothing and exits with 3.\n"

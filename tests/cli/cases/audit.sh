@@ -53,3 +53,15 @@ run cairn audit
 run cairn audit list
 run cairn audit verify --who ada
 run cairn audit log --expect 1:00
+say "document reads are recorded too: get (ids asked, how many exist), find (the filter,"
+say "how many it returns), count, export; before anything is shown"
+cairn doc insert staff '{"_id":"e1","name":"Eve","dept":"ops"}' >/dev/null
+cairn doc insert staff '{"_id":"e2","name":"Dan","dept":"dev"}' >/dev/null
+# _ts (the time of a change) differs from run to run: shown as <ts>.
+dc() { "$CAIRN_BIN" "$@" >"$SCRATCH/dc.out"; r=$?; sed 's/"_ts":"[^"]*"/"_ts":"<ts>"/g' "$SCRATCH/dc.out"; return $r; }
+runas 'cairn doc get staff e1 e9' dc doc get staff e1 e9
+runas "cairn doc find staff '{\"dept\":\"ops\"}'" dc doc find staff '{"dept":"ops"}'
+run cairn doc count staff
+run cairn doc export staff "$SCRATCH/staff"
+run cairn audit log --from 2000-01-01T00:00:00Z --who "Ada Lovelace <ada@example.com>"
+run cairn audit verify
