@@ -728,4 +728,123 @@ static void plans_and_versions(void)
     cairn_close(db);
 }
 
-TEST_MAIN(crud, bad_input, property, plans_and_versions)
+
+/* ---- history and restore ---- */
+
+typedef struct seen_versions {
+    int n;
+    char patch[4][512];
+    bool deleted[4], created[4];
+    int64_t v[4];
+    char message[4][32];
+} seen_versions;
+
+static int on_version(const cairn_doc_version *v, void *payload)
+{
+    seen_versions *s = payload;
+    if (s->n == 4) return 99;
+    snprintf(s->patch[s->n], sizeof s->patch[0], "%s", v->patch);
+    snprintf(s->message[s->n], sizeof s->message[0], "%s", v->message);
+    s->deleted[s->n] = v->doc == NULL;
+    s->created[s->n] = v->created;
+    json_t *d = v->doc ? parse(v->doc) : NULL;
+    s->v[s->n] = d ? json_integer_value(json_object_get(d, "_v")) : 0;
+    json_decref(d);
+    s->n++;
+    return 0;
+}
+
+/* Applies merge patch p to target (RFC 7386), for checking that the patches rebuild each
+ * version. Returns the new value (target is consumed). */
+static json_t *apply_patch(json_t *target, const json_t *p)
+{
+    if (!json_is_object(p)) {
+        json_decref(target);
+        return json_deep_copy(p);
+    }
+    if (!json_is_object(target)) {
+        json_decref(target);
+        target = json_object();
+    }
+    const char *k;
+    json_t *v;
+    json_object_foreach((json_t *)p, k, v) {
+        if (json_is_null(v)) json_object_del(target, k);
+        else {
+            json_t *cur = json_object_get(target, k);
+            json_object_set_new(target, k, apply_patch(cur ? json_incref(cur) : NULL, v));
+        }
+    }
+    return target;
+}
+
+static void history_restore(void)
+{
+    cairn_db *db = open_mem();
+    cairn_coll *c = coll_create(db, "people");
+    const char *ann = "{\"_id\":\"ann\",\"name\":\"Ann\",\"age\":30,\"pets\":{\"cat\":1}}";
+    CHECK_OK(cairn_doc_insert(NULL, c, ann, strlen(ann), NULL));
+    CHECK_OK(test_commit(db, "one", NULL));
+    const char *p = "{\"age\":31,\"pets\":{\"cat\":null,\"dog\":2}}";
+    CHECK_OK(cairn_doc_patch(NULL, c, "ann", p, strlen(p), NULL));
+    CHECK_OK(test_commit(db, "two", NULL));
+    const char *bob = "{\"_id\":\"bob\"}"; /* a commit that does not touch ann */
+    CHECK_OK(cairn_doc_insert(NULL, c, bob, strlen(bob), NULL));
+    CHECK_OK(test_commit(db, "bob", NULL));
+    CHECK_OK(cairn_doc_delete(c, "ann", NULL));
+    CHECK_OK(test_commit(db, "gone", NULL));
+    CHECK_OK(cairn_doc_insert(NULL, c, "{\"_id\":\"ann\",\"x\":1}", 19, NULL)); /* uncommitted */
+
+    seen_versions s = { 0 };
+    CHECK_OK(cairn_doc_history(db, c, NULL, "ann", on_version, &s));
+    CHECK_EQ(s.n, 3);
+    CHECK_STR(s.message[0], "gone");
+    CHECK(s.deleted[0]);
+    CHECK_STR(s.patch[0], "null");
+    CHECK_STR(s.message[1], "two");
+    CHECK_EQ(s.v[1], 2);
+    CHECK(!s.created[1]);
+    CHECK_STR(s.message[2], "one");
+    CHECK_EQ(s.v[2], 1);
+    CHECK(s.created[2]);
+    /* the patches, oldest first from nothing, rebuild each version */
+    json_t *doc = NULL;
+    for (int i = 2; i >= 1; i--) {
+        json_t *patch = parse(s.patch[i]);
+        CHECK(patch != NULL);
+        doc = apply_patch(doc, patch);
+        json_decref(patch);
+    }
+    CHECK_EQ(json_integer_value(json_object_get(doc, "age")), 31);
+    CHECK(json_object_get(json_object_get(doc, "pets"), "cat") == NULL);
+    CHECK_EQ(json_integer_value(json_object_get(json_object_get(doc, "pets"), "dog")), 2);
+    CHECK_STR(json_string_value(json_object_get(doc, "name")), "Ann");
+    json_decref(doc);
+    /* as of an older revision, newer versions are not there */
+    seen_versions old = { 0 };
+    CHECK_OK(cairn_doc_history(db, c, "HEAD~2", "ann", on_version, &old));
+    CHECK_EQ(old.n, 2);
+    /* never existed: no versions; the callback's value stops the walk */
+    seen_versions none = { 0 };
+    CHECK_OK(cairn_doc_history(db, c, NULL, "nobody", on_version, &none));
+    CHECK_EQ(none.n, 0);
+
+    /* restore: the version of "two" comes back as the next version of the current one */
+    char *out = NULL;
+    CHECK_OK(cairn_doc_restore(&out, db, c, "ann", "HEAD~1", NULL));
+    json_t *r = parse(out);
+    CHECK_EQ(json_integer_value(json_object_get(r, "age")), 31);
+    CHECK_EQ(json_integer_value(json_object_get(r, "_v")), 2); /* after the uncommitted v1 */
+    CHECK(json_object_get(r, "x") == NULL);
+    json_decref(r);
+    cairn_free(out);
+    cairn_doc_write_options o = CAIRN_DOC_WRITE_OPTIONS_INIT;
+    o.if_version = 1; /* stale */
+    CHECK_RC(cairn_doc_restore(NULL, db, c, "ann", "HEAD~3", &o), CAIRN_ECONFLICT);
+    CHECK_RC(cairn_doc_restore(NULL, db, c, "bob", "HEAD~3", NULL), CAIRN_ENOTFOUND);
+    CHECK_ERRMSG("did not exist at HEAD~3");
+    cairn_coll_close(c);
+    CHECK_OK(cairn_close(db));
+}
+
+TEST_MAIN(crud, bad_input, property, plans_and_versions, history_restore)

@@ -35,6 +35,8 @@
 #ifndef CAIRN_DOC_H
 #define CAIRN_DOC_H
 
+#include <stdbool.h>
+
 #include "cairn.h"
 
 #ifdef __cplusplus
@@ -291,6 +293,47 @@ typedef struct cairn_doc_check_stats {
  *          entries no document gives) that disagree; CAIRN_ENOTFOUND; CAIRN_EIO; CAIRN_ENOMEM. */
 CAIRN_API int cairn_doc_check(cairn_doc_check_stats *out, cairn_coll *coll,
                               const cairn_snapshot *snap);
+
+
+/* ---- history ---- */
+
+/** One version of a document, from cairn_doc_history(). Borrowed during the callback. */
+typedef struct cairn_doc_version {
+    cairn_id commit;      /**< the commit that made this version */
+    const char *author;   /**< its author, "Name <email>" */
+    int64_t time;         /**< its author time, nanoseconds since the Unix epoch, UTC */
+    const char *message;  /**< its message */
+    const char *doc;      /**< the document as of that commit (canonical JSON, NUL-terminated);
+                               NULL: the commit deleted it */
+    size_t len;
+    const char *patch;    /**< the change from the version before, as a JSON Merge Patch
+                               (RFC 7386; the whole document for the first version, "null" for
+                               a deletion), NUL-terminated */
+    size_t patch_len;
+    bool created;         /**< no version before it (created, or created again after a
+                               deletion) */
+} cairn_doc_version;
+
+/** Receives one version. @return 0 to go on; anything else stops and is returned. */
+typedef int (*cairn_doc_version_fn)(const cairn_doc_version *v, void *payload);
+
+/** Lists the versions of document id in the commits rev (NULL: "HEAD") reaches, newest first:
+ *  each commit (in cairn_log()'s order) whose value of the document differs from the value at
+ *  the commit after it in that order, the oldest compared with "no document". Uncommitted
+ *  changes are not history. A document deleted and gone from the current state is found here
+ *  as long as the commits that held it are kept. coll must belong to db.
+ *  @return CAIRN_OK (also when the document never existed: no call); cb's value; the errors of
+ *          cairn_log(); CAIRN_ECORRUPT; CAIRN_EIO; CAIRN_ENOMEM. */
+CAIRN_API int cairn_doc_history(cairn_db *db, cairn_coll *coll, const char *rev, const char *id,
+                                cairn_doc_version_fn cb, void *payload);
+
+/** Brings back document id as it was at rev: writes that value (metadata fields aside) as the
+ *  document's next version (like cairn_doc_upsert(), so a deleted document comes back too, with
+ *  _v 1). opts->if_version applies to the current document.
+ *  @return as cairn_doc_upsert(); CAIRN_ENOTFOUND (the document did not exist at rev, or no
+ *          such revision). */
+CAIRN_API int cairn_doc_restore(char **out_doc, cairn_db *db, cairn_coll *coll, const char *id,
+                                const char *rev, const cairn_doc_write_options *opts);
 
 #ifdef __cplusplus
 }

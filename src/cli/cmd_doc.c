@@ -21,6 +21,7 @@
 #include "cli.h"
 #include "linereader.h"
 #include "progress.h"
+#include "vers.h"
 
 #define DOC_MAX_POS 64
 #define DOC_MAX_SORT 8
@@ -31,7 +32,7 @@
 enum doc_opt {
     D_AT = 1u << 0, D_IFV = 1u << 1, D_SORT = 1u << 2, D_LIMIT = 1u << 3, D_OFFSET = 1u << 4,
     D_AFTER = 1u << 5, D_PROJECT = 1u << 6, D_EXPLAIN = 1u << 7, D_UNIQUE = 1u << 8,
-    D_TEXT = 1u << 9,
+    D_TEXT = 1u << 9, D_JSON = 1u << 10,
 };
 
 typedef struct doc_args {
@@ -686,6 +687,98 @@ static int doc_index_drop(const doc_args *d)
     return done(db, c, rc == CAIRN_OK ? EXIT_OK : cli_lib_err(rc));
 }
 
+/* ---- history and restore ---- */
+
+typedef struct hist_ctx {
+    bool json;
+    int code;
+} hist_ctx;
+
+static int print_version(const cairn_doc_version *v, void *payload)
+{
+    hist_ctx *h = payload;
+    char hex[CAIRN_ID_HEX_SIZE], when[VERS_TIME_SIZE];
+    cairn_id_to_hex(hex, &v->commit);
+    vers_time(when, v->time);
+    long long ver = 0;
+    if (v->doc) {
+        json_t *d = json_loadb(v->doc, v->len, 0, NULL);
+        json_t *n = d ? json_object_get(d, "_v") : NULL;
+        ver = json_is_integer(n) ? (long long)json_integer_value(n) : 0;
+        json_decref(d);
+    }
+    int rc;
+    if (h->json) {
+        json_t *o = json_pack("{s:s,s:s,s:s,s:I,s:s,s:b,s:b}", "commit", hex, "author", v->author,
+                              "time", when, "time_ns", (json_int_t)v->time, "message", v->message,
+                              "created", v->created, "deleted", v->doc == NULL);
+        json_t *patch = json_loadb(v->patch, v->patch_len, JSON_DECODE_ANY, NULL);
+        if (o && v->doc) json_object_set_new(o, "version", json_integer(ver));
+        if (o && patch) json_object_set_new(o, "patch", patch);
+        else json_decref(patch);
+        char *line = o ? json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+        json_decref(o);
+        if (!line) return h->code = cli_err(EXIT_FAIL, "out of memory");
+        rc = printf("%s\n", line);
+        free(line);
+    } else {
+        char what[32];
+        if (!v->doc) snprintf(what, sizeof what, "deleted");
+        else snprintf(what, sizeof what, "v%lld%s", ver, v->created ? " created" : "");
+        rc = printf("%.12s %s %s  %s  %s\n", hex, when, what, v->author, v->patch);
+    }
+    if (rc < 0) return h->code = cli_err(EXIT_FAIL, "cannot write the output: %s", strerror(errno));
+    return 0;
+}
+
+static int count_version(const cairn_doc_version *v, void *payload)
+{
+    (void)v;
+    ++*(uint64_t *)payload;
+    return 0;
+}
+
+static int doc_history(const doc_args *d)
+{
+    cairn_db *db;
+    cairn_coll *c;
+    cairn_snapshot *snap;
+    bool audit;
+    int code = open_read(&db, &c, &snap, &audit, d);
+    if (code != EXIT_OK) return code;
+    if (audit) { /* recorded before printing, with the number of versions then printed */
+        uint64_t n = 0;
+        int rc = cairn_doc_history(db, c, d->base.opt[OPT_AT], d->pos[1], count_version, &n);
+        code = rc < 0 ? cli_lib_err(rc) : record_doc(db, audit, "doc.history", d, d->pos[1], n);
+    }
+    if (code == EXIT_OK) {
+        hist_ctx h = { (d->given & D_JSON) != 0, EXIT_OK };
+        int rc = cairn_doc_history(db, c, d->base.opt[OPT_AT], d->pos[1], print_version, &h);
+        code = rc < 0 ? cli_lib_err(rc) : h.code;
+    }
+    return read_done(db, c, snap, code);
+}
+
+static int doc_restore(const doc_args *d)
+{
+    if (!d->base.opt[OPT_AT])
+        return cli_err(EXIT_USAGE, "doc restore needs --at REV: the revision to bring the "
+                                   "document back from (see 'cairn doc history COLL ID')");
+    cairn_doc_write_options o;
+    int code = write_opts(&o, d);
+    if (code != EXIT_OK) return code;
+    cairn_db *db;
+    cairn_coll *c;
+    code = open_coll(&db, &c, d, true, false);
+    if (code != EXIT_OK) return code;
+    char *out = NULL;
+    int rc = cairn_doc_restore(&out, db, c, d->pos[1], d->base.opt[OPT_AT], &o);
+    if (rc < 0) code = cli_lib_err(rc);
+    else code = print_line(out, strlen(out));
+    cairn_free(out);
+    return done(db, c, code);
+}
+
 /* ---- the subcommands and their options ---- */
 
 #define FIND_OPTS (D_AT | D_SORT | D_LIMIT | D_OFFSET | D_AFTER | D_PROJECT | D_EXPLAIN)
@@ -709,6 +802,8 @@ static const doc_cmd DOC_CMDS[] = {
       "doc index create COLL FIELD[,FIELD...] [--unique] [--text]" },
     { "index-list", doc_index_list, 1, 1, D_AT, "doc index list COLL [--at REV]" },
     { "index-drop", doc_index_drop, 2, 2, 0, "doc index drop COLL NAME" },
+    { "history", doc_history, 2, 2, D_AT | D_JSON, "doc history COLL ID [--at REV] [--json]" },
+    { "restore", doc_restore, 2, 2, D_AT | D_IFV, "doc restore COLL ID --at REV [--if-version V]" },
 };
 
 #define NDOC_CMDS (sizeof DOC_CMDS / sizeof DOC_CMDS[0])
@@ -733,7 +828,12 @@ const char CMD_DOC_HELP[] =
     "  doc check COLL                  check that every index agrees with the documents\n"
     "  doc index create COLL FIELD[,FIELD...] [--unique] [--text]\n"
     "  doc index list COLL             one JSON line per index\n"
-    "  doc index drop COLL NAME\n\n"
+    "  doc index drop COLL NAME\n"
+    "  doc history COLL ID [--json]    every version of a document in the commits (newest\n"
+    "                                  first): commit, time, version, author, the change as a\n"
+    "                                  JSON Merge Patch; a deleted document's too\n"
+    "  doc restore COLL ID --at REV    write the document as it was at REV as its next\n"
+    "                                  version (a deleted one comes back)\n\n"
     "Options:\n"
     "  --if-version V      write only if the document's _v is V (0: it must not exist)\n"
     "  --sort F[:desc]     sort by field F (repeat for several)\n"
@@ -755,6 +855,7 @@ static const struct {
     { "--offset", D_OFFSET, true },   { "--after", D_AFTER, true },
     { "--project", D_PROJECT, true }, { "--explain", D_EXPLAIN, false },
     { "--unique", D_UNIQUE, false },  { "--text", D_TEXT, false },
+    { "--json", D_JSON, false },
 };
 
 static int set_opt(doc_args *d, unsigned bit, const char *v)

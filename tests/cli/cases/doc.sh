@@ -74,3 +74,15 @@ say usage
 run cairn doc frobnicate people
 run cairn doc get people
 run cairn doc insert people '{}' --sort a
+say "history: every committed version, newest first, with the change as a merge patch; restore"
+cairn doc insert hist '{"_id":"h1","n":1}' >/dev/null
+cairn commit -m "h one" >/dev/null
+cairn doc patch hist h1 '{"n":2,"m":"x"}' >/dev/null
+cairn commit -m "h two" >/dev/null
+cairn doc delete hist h1
+cairn commit -m "h gone" >/dev/null
+runas 'cairn doc history hist h1' sh -c '"$CAIRN_BIN" doc history hist h1 | cut -d" " -f3- | sed "s/\"_ts\":\"[^\"]*\"/\"_ts\":\"<ts>\"/g"'
+runas 'cairn doc history hist h1 --json' sh -c '"$CAIRN_BIN" doc history hist h1 --json | sed -e "s/\"_ts\":\"[^\"]*\"/\"_ts\":\"<ts>\"/g" -e "s/\"time_ns\":[0-9]*/\"time_ns\":NS/"'
+drun doc restore hist h1 --at HEAD~1
+run cairn doc restore hist h1
+run cairn doc restore hist nobody --at HEAD~1
