@@ -847,4 +847,44 @@ static void history_restore(void)
     CHECK_OK(cairn_close(db));
 }
 
-TEST_MAIN(crud, bad_input, property, plans_and_versions, history_restore)
+/* A document's proof, checked with no repository: found with its canonical JSON, or absent;
+ * anchored at the commit of a snapshot opened at one. */
+static void doc_proofs(void)
+{
+    cairn_db *db = open_mem();
+    cairn_coll *c = coll_create(db, "people");
+    char *doc = NULL;
+    const char *ann = "{\"_id\":\"ann\",\"age\":30}";
+    CHECK_OK(cairn_doc_insert(&doc, c, ann, strlen(ann), NULL));
+    cairn_id commit;
+    CHECK_OK(test_commit(db, "one", &commit));
+    char hex[CAIRN_ID_HEX_SIZE];
+    cairn_id_to_hex(hex, &commit);
+    cairn_snapshot *snap;
+    CHECK_OK(cairn_snapshot_open_at(&snap, db, hex));
+    void *proof;
+    size_t len;
+    CHECK_OK(cairn_doc_prove(&proof, &len, c, snap, "ann"));
+    cairn_proof_result r;
+    CHECK_OK(cairn_proof_verify(&r, proof, len, &commit));
+    CHECK_EQ(r.found, 1);
+    CHECK_EQ(r.anchor, CAIRN_PROOF_COMMIT);
+    CHECK_STR(r.table, "cairn_doc.people");
+    CHECK_MEM(r.value, r.value_len, doc, strlen(doc));
+    /* any other trusted id is refused */
+    cairn_id other = commit;
+    other.bytes[0] ^= 1;
+    CHECK_RC(cairn_proof_verify(&r, proof, len, &other), CAIRN_EAUTH);
+    cairn_free(proof);
+    CHECK_OK(cairn_doc_prove(&proof, &len, c, snap, "bob"));
+    CHECK_OK(cairn_proof_verify(&r, proof, len, &commit));
+    CHECK_EQ(r.found, 0);
+    cairn_free(proof);
+    CHECK_RC(cairn_doc_prove(&proof, &len, c, snap, "a/b"), CAIRN_EINVAL);
+    cairn_snapshot_close(snap);
+    cairn_free(doc);
+    cairn_coll_close(c);
+    CHECK_OK(cairn_close(db));
+}
+
+TEST_MAIN(crud, bad_input, property, plans_and_versions, history_restore, doc_proofs)

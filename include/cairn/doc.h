@@ -335,6 +335,16 @@ CAIRN_API int cairn_doc_history(cairn_db *db, cairn_coll *coll, const char *rev,
 CAIRN_API int cairn_doc_restore(char **out_doc, cairn_db *db, cairn_coll *coll, const char *id,
                                 const char *rev, const cairn_doc_write_options *opts);
 
+/** Makes a self-contained proof that document id has its value (or is absent) in the
+ *  collection, as of snap: a proof of key id in the collection's table (docs/FORMAT.md
+ *  "Proofs"), which cairn_proof_verify() checks with no repository; its result names the table
+ *  "cairn_doc.COLL" and the value is the document's canonical JSON. Anchored as cairn_prove()
+ *  anchors: at the commit of a snapshot opened at a commit (signed, when the commit is), else at
+ *  the catalog root.
+ *  @return as cairn_prove(); CAIRN_EINVAL (a bad id). */
+CAIRN_API int cairn_doc_prove(void **out_proof, size_t *out_len, cairn_coll *coll,
+                              const cairn_snapshot *snap, const char *id);
+
 #ifdef __cplusplus
 }
 #endif

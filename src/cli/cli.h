@@ -116,6 +116,18 @@ int cmd_config(const cli_args *a);
 int cmd_status(const cli_args *a);
 int cmd_key(const cli_args *a);
 int cmd_prove(const cli_args *a);
+
+/** Checks that a proof may go where -o says (out NULL or "-": stdout, which must not be a
+ *  terminal). @return EXIT_OK or EXIT_USAGE after printing why. */
+int cli_proof_check_out(const char *out);
+/** Checks proof against the id it is anchored at in snap (as any verifier will), writes it to
+ *  out (-o's value: a file, or NULL/"-" for stdout), then prints the anchor line ("commit ID"
+ *  or "catalog ID": to stdout when the proof went to a file, else stderr); `what` says what
+ *  is absent when the proof shows an absence. */
+int cli_proof_emit(const char *out, const cairn_snapshot *snap, const void *proof, size_t len,
+                   const char *what);
+/** The snapshot at --at, or of the current state. */
+int cli_snapshot_or_now(cairn_snapshot **out, cairn_db *db, const cli_args *a);
 int cmd_verify_proof(const cli_args *a);
 
 /** `cairn doc ...` parses its own command line (its options are its own): runs it when argv's

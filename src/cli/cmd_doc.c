@@ -32,7 +32,7 @@
 enum doc_opt {
     D_AT = 1u << 0, D_IFV = 1u << 1, D_SORT = 1u << 2, D_LIMIT = 1u << 3, D_OFFSET = 1u << 4,
     D_AFTER = 1u << 5, D_PROJECT = 1u << 6, D_EXPLAIN = 1u << 7, D_UNIQUE = 1u << 8,
-    D_TEXT = 1u << 9, D_JSON = 1u << 10,
+    D_TEXT = 1u << 9, D_JSON = 1u << 10, D_OUTPUT = 1u << 11,
 };
 
 typedef struct doc_args {
@@ -40,7 +40,7 @@ typedef struct doc_args {
     const char *pos[DOC_MAX_POS];
     int npos;
     unsigned given;          /* enum doc_opt bits */
-    const char *if_version, *limit, *offset, *after, *project;
+    const char *if_version, *limit, *offset, *after, *project, *output;
     const char *sort[DOC_MAX_SORT];
     size_t nsort;
     bool help;
@@ -779,6 +779,33 @@ static int doc_restore(const doc_args *d)
     return done(db, c, code);
 }
 
+static int doc_prove(const doc_args *d)
+{
+    int code = cli_proof_check_out(d->output);
+    if (code != EXIT_OK) return code;
+    cairn_db *db;
+    cairn_coll *c;
+    code = open_coll(&db, &c, d, false, false);
+    if (code != EXIT_OK) return code;
+    cairn_snapshot *snap = NULL;
+    code = cli_snapshot_or_now(&snap, db, &d->base);
+    void *proof = NULL;
+    size_t len = 0;
+    if (code == EXIT_OK) {
+        int rc = cairn_doc_prove(&proof, &len, c, snap, d->pos[1]);
+        if (rc != CAIRN_OK) code = cli_lib_err(rc);
+    }
+    if (code == EXIT_OK) {
+        char what[700];
+        snprintf(what, sizeof what, "document '%.512s' is not in collection %s", d->pos[1],
+                 d->pos[0]);
+        code = cli_proof_emit(d->output, snap, proof, len, what);
+    }
+    cairn_free(proof);
+    cairn_snapshot_close(snap);
+    return done(db, c, code);
+}
+
 /* ---- the subcommands and their options ---- */
 
 #define FIND_OPTS (D_AT | D_SORT | D_LIMIT | D_OFFSET | D_AFTER | D_PROJECT | D_EXPLAIN)
@@ -804,6 +831,7 @@ static const doc_cmd DOC_CMDS[] = {
     { "index-drop", doc_index_drop, 2, 2, 0, "doc index drop COLL NAME" },
     { "history", doc_history, 2, 2, D_AT | D_JSON, "doc history COLL ID [--at REV] [--json]" },
     { "restore", doc_restore, 2, 2, D_AT | D_IFV, "doc restore COLL ID --at REV [--if-version V]" },
+    { "prove", doc_prove, 2, 2, D_AT | D_OUTPUT, "doc prove COLL ID [--at REV] [-o FILE]" },
 };
 
 #define NDOC_CMDS (sizeof DOC_CMDS / sizeof DOC_CMDS[0])
@@ -833,7 +861,10 @@ const char CMD_DOC_HELP[] =
     "                                  first): commit, time, version, author, the change as a\n"
     "                                  JSON Merge Patch; a deleted document's too\n"
     "  doc restore COLL ID --at REV    write the document as it was at REV as its next\n"
-    "                                  version (a deleted one comes back)\n\n"
+    "                                  version (a deleted one comes back)\n"
+    "  doc prove COLL ID [-o FILE]     a proof that the document (or its absence) is in the\n"
+    "                                  collection, checked by 'cairn verify-proof' with no\n"
+    "                                  repository; --at REV anchors it at that commit\n\n"
     "Options:\n"
     "  --if-version V      write only if the document's _v is V (0: it must not exist)\n"
     "  --sort F[:desc]     sort by field F (repeat for several)\n"
@@ -855,7 +886,7 @@ static const struct {
     { "--offset", D_OFFSET, true },   { "--after", D_AFTER, true },
     { "--project", D_PROJECT, true }, { "--explain", D_EXPLAIN, false },
     { "--unique", D_UNIQUE, false },  { "--text", D_TEXT, false },
-    { "--json", D_JSON, false },
+    { "--json", D_JSON, false },      { "--output", D_OUTPUT, true },
 };
 
 static int set_opt(doc_args *d, unsigned bit, const char *v)
@@ -868,6 +899,7 @@ static int set_opt(doc_args *d, unsigned bit, const char *v)
     case D_OFFSET: d->offset = v; break;
     case D_AFTER: d->after = v; break;
     case D_PROJECT: d->project = v; break;
+    case D_OUTPUT: d->output = v; break;
     case D_SORT:
         if (d->nsort == DOC_MAX_SORT)
             return cli_err(EXIT_USAGE, "--sort: at most %d fields", DOC_MAX_SORT);
@@ -926,6 +958,9 @@ static int parse_doc_args(doc_args *d, int argc, char **argv)
             else code = cli_err(EXIT_USAGE, "option -C needs a directory");
         } else if (strcmp(arg, "-h") == 0) {
             d->help = true;
+        } else if (strcmp(arg, "-o") == 0) {
+            if (i + 1 < argc) code = set_opt(d, D_OUTPUT, argv[++i]);
+            else code = cli_err(EXIT_USAGE, "option -o needs a file");
         } else if (arg[1] == '-') {
             code = parse_long(d, argc, argv, &i);
         } else {

@@ -70,8 +70,43 @@ static int proof_anchor(cairn_id *root, cairn_proof_result *r, const void *proof
                    cairn_error_last()->message);
 }
 
+int cli_proof_emit(const char *out, const cairn_snapshot *snap, const void *proof, size_t len,
+                   const char *what)
+{
+    proof_out o = { out && strcmp(out, "-") != 0 ? out : NULL };
+    cairn_id root;
+    cairn_proof_result r;
+    int code = proof_anchor(&root, &r, proof, len, snap);
+    if (code == EXIT_OK) code = write_proof(&o, proof, len);
+    if (code == EXIT_OK) {
+        char hex[CAIRN_ID_HEX_SIZE];
+        cairn_id_to_hex(hex, &root);
+        fprintf(o.path ? stdout : stderr, "%s %s\n", anchor_name(r.anchor), hex);
+        if (!r.found) fprintf(stderr, "cairn: %s: the proof shows its absence\n", what);
+    }
+    return code;
+}
+
+int cli_proof_check_out(const char *out)
+{
+    if ((!out || strcmp(out, "-") == 0) && isatty(STDOUT_FILENO))
+        return cli_err(EXIT_USAGE, "a proof is binary and standard output is a terminal: give "
+                                   "-o FILE, or redirect standard output");
+    return EXIT_OK;
+}
+
+int cli_snapshot_or_now(cairn_snapshot **out, cairn_db *db, const cli_args *a)
+{
+    int code = cli_snapshot_at(out, db, a);
+    if (code == EXIT_OK && !*out) {
+        int rc = cairn_snapshot_open(out, db);
+        if (rc != CAIRN_OK) code = cli_lib_err(rc);
+    }
+    return code;
+}
+
 /* Makes the proof in snap, writes it out, then prints the anchor line. */
-static int prove(cairn_db *db, const cairn_snapshot *snap, const proof_out *o, const cli_args *a)
+static int prove(cairn_db *db, const cairn_snapshot *snap, const cli_args *a)
 {
     cairn_table *t;
     int code = cli_table_at(&t, db, a->pos[0], a);
@@ -81,42 +116,26 @@ static int prove(cairn_db *db, const cairn_snapshot *snap, const proof_out *o, c
     int rc = cairn_prove(&proof, &len, t, snap, a->pos[1], strlen(a->pos[1]));
     cairn_table_close(t);
     if (rc != CAIRN_OK) return cli_lib_err(rc);
-    cairn_id root;
-    cairn_proof_result r;
-    code = proof_anchor(&root, &r, proof, len, snap);
-    if (code == EXIT_OK) code = write_proof(o, proof, len);
-    if (code == EXIT_OK) {
-        char hex[CAIRN_ID_HEX_SIZE];
-        cairn_id_to_hex(hex, &root);
-        fprintf(o->path ? stdout : stderr, "%s %s\n", anchor_name(r.anchor), hex);
-        if (!r.found)
-            fprintf(stderr, "cairn: key '%s' is not in table %s: the proof shows its absence\n",
-                    a->pos[1], a->pos[0]);
-    }
+    char what[512];
+    snprintf(what, sizeof what, "key '%.200s' is not in table %.200s", a->pos[1], a->pos[0]);
+    code = cli_proof_emit(a->opt[OPT_OUTPUT], snap, proof, len, what);
     cairn_free(proof);
     return code;
 }
 
 int cmd_prove(const cli_args *a)
 {
-    const char *out = a->opt[OPT_OUTPUT];
-    proof_out o = { out && strcmp(out, "-") != 0 ? out : NULL };
-    if (!o.path && isatty(STDOUT_FILENO))
-        return cli_err(EXIT_USAGE, "a proof is binary and standard output is a terminal: give "
-                                   "-o FILE, or redirect standard output");
+    int code = cli_proof_check_out(a->opt[OPT_OUTPUT]);
+    if (code != EXIT_OK) return code;
     if (strlen(a->pos[1]) > cairn_key_len_max())
         return cli_err(EXIT_FAIL, "key of %zu bytes is over the %zu byte limit",
                        strlen(a->pos[1]), cairn_key_len_max());
     cairn_db *db;
-    int code = cli_open(&db, a, false);
+    code = cli_open(&db, a, false);
     if (code != EXIT_OK) return code;
     cairn_snapshot *snap = NULL;
-    code = cli_snapshot_at(&snap, db, a);
-    if (code == EXIT_OK && !snap) {
-        int rc = cairn_snapshot_open(&snap, db);
-        if (rc != CAIRN_OK) code = cli_lib_err(rc);
-    }
-    if (code == EXIT_OK) code = prove(db, snap, &o, a);
+    code = cli_snapshot_or_now(&snap, db, a);
+    if (code == EXIT_OK) code = prove(db, snap, a);
     cairn_snapshot_close(snap);
     return cli_close(db, code);
 }

@@ -1,6 +1,6 @@
 /*
- * history.c - a document's versions through the commit history, and bringing one back
- * (cairn_doc_history, cairn_doc_restore in cairn/doc.h).
+ * history.c - a document's versions through the commit history, bringing one back, and proving
+ * one (cairn_doc_history, cairn_doc_restore, cairn_doc_prove in cairn/doc.h).
  *
  * The history of document ID as of REV is read from the commits REV reaches, newest first (the
  * order of cairn_log): the document's value at each commit is compared with its value at the
@@ -17,6 +17,7 @@
 
 #include "base/base.h"
 #include "cairn/doc.h"
+#include "doc/doc_int.h"
 
 /* ---- the merge patch that turns a into b ---- */
 
@@ -242,4 +243,13 @@ int cairn_doc_restore(char **out_doc, cairn_db *db, cairn_coll *coll, const char
     rc = cairn_doc_upsert(out_doc, coll, doc, len, opts);
     cairn_free(doc);
     return rc;
+}
+
+int cairn_doc_prove(void **out_proof, size_t *out_len, cairn_coll *coll,
+                    const cairn_snapshot *snap, const char *id)
+{
+    FAIL_IF(!coll || !id, CAIRN_EINVAL, "doc prove: no collection or id");
+    TRY(dv_id_check(id, strlen(id)));
+    /* the document is the value of key id in the collection's table: a table proof */
+    return cairn_prove(out_proof, out_len, coll->docs, snap, id, strlen(id));
 }

@@ -86,3 +86,10 @@ runas 'cairn doc history hist h1 --json' sh -c '"$CAIRN_BIN" doc history hist h1
 drun doc restore hist h1 --at HEAD~1
 run cairn doc restore hist h1
 run cairn doc restore hist nobody --at HEAD~1
+say "proofs: a document (or its absence), checked with no repository"
+cairn doc insert proved '{"_id":"p1","n":1}' >/dev/null
+cairn commit -m "proved" >/dev/null
+run cairn doc prove proved p1 --at HEAD -o "$SCRATCH/p1.proof"
+anchor=$(cairn doc prove proved p1 --at HEAD -o "$SCRATCH/p1.proof" | cut -d" " -f2)
+runas 'cairn verify-proof p1.proof --root COMMIT' sh -c '"$CAIRN_BIN" verify-proof "$SCRATCH/p1.proof" --root "$0" | sed "s/\"_ts\":\"[^\"]*\"/\"_ts\":\"<ts>\"/g"' "$anchor"
+run cairn doc prove proved nobody -o "$SCRATCH/none.proof"
