@@ -29,7 +29,8 @@ static const optspec OPTS[OPT__COUNT] = {
     [OPT_OUTPUT] = { "--output", true, 'o' },    [OPT_ROOT] = { "--root", true, 0 },
     [OPT_SINCE] = { "--since", true, 0 },        [OPT_DRY_RUN] = { "--dry-run", false, 0 },
     [OPT_REACHABLE_ONLY] = { "--reachable-only", false, 0 },
-    [OPT_ABORT] = { "--abort", false, 0 },
+    [OPT_ABORT] = { "--abort", false, 0 },        [OPT_WAIT] = { "--wait", true, 0 },
+    [OPT_ESCAPED] = { "--escaped", false, 0 },   [OPT_HARD] = { "--hard", false, 0 },
     [OPT_HELP] = { "--help", false, 'h' },       [OPT_VERSION] = { "--version", false, 0 },
 };
 

@@ -47,13 +47,17 @@ enum cli_opt {
     OPT_DRY_RUN,             /* gc */
     OPT_REACHABLE_ONLY,      /* verify */
     OPT_ABORT,               /* merge */
+    OPT_WAIT,                /* every command that opens a repository: the writer-lock timeout */
+    OPT_ESCAPED,             /* commands that take keys: keys are written as scan prints them */
+    OPT_HARD,                /* reset */
     OPT_HELP,
     OPT_VERSION,
     OPT__COUNT
 };
 
-#define OPT_BIT(o) (1u << (o))
-_Static_assert(OPT__COUNT <= 32, "OPT_BIT()s must fit in an unsigned");
+#define OPT_BIT(o) (1ull << (o))
+typedef unsigned long long cli_optset; /* a set of OPT_BIT()s */
+_Static_assert(OPT__COUNT <= 64, "OPT_BIT()s must fit in a cli_optset");
 #define CLI_MAX_POS 8
 
 typedef struct cli_args {

@@ -69,6 +69,7 @@ static int text_ops(vline *l, const cairn_oplog_record *r)
 {
     for (size_t i = 0; i < r->nops; i++) {
         const cairn_oplog_op *op = &r->ops[i];
+        if (cairn_table_internal(op->table)) continue; /* cairn's own: merge conflicts... */
         line_head(l, r, op_name(op->type));
         vline_field(l, op->table, strlen(op->table), true);
         vline_field(l, op->key, op->klen, op->type != CAIRN_OP_CREATE);
@@ -131,7 +132,8 @@ static int json_record(const cairn_oplog_record *r)
 {
     int code = EXIT_OK;
     if (r->kind == CAIRN_OPLOG_BATCH) {
-        for (size_t i = 0; code == EXIT_OK && i < r->nops; i++) code = json_op(r, &r->ops[i]);
+        for (size_t i = 0; code == EXIT_OK && i < r->nops; i++)
+            if (!cairn_table_internal(r->ops[i].table)) code = json_op(r, &r->ops[i]);
         return code;
     }
     bool ckpt = r->kind == CAIRN_OPLOG_CHECKPOINT;
@@ -158,8 +160,8 @@ static int parse_time(int64_t *out, const char *s, const char *opt)
 {
     *out = 0;
     if (!s) return EXIT_OK;
-    if (when_parse(out, s) == 0) return EXIT_OK;
-    return cli_err(EXIT_USAGE, "%s needs a time, %s; not '%s'", opt, WHEN_FORMS, s);
+    if (cairn_time_parse(out, s, 0) == CAIRN_OK) return EXIT_OK;
+    return cli_err(EXIT_USAGE, "%s: %s", opt, cairn_error_last()->message);
 }
 
 /* --since, --from, --to as cairn_oplog() takes them (0: unbounded). */

@@ -71,14 +71,15 @@ static int proof_anchor(cairn_id *root, cairn_proof_result *r, const void *proof
 }
 
 /* Makes the proof in snap, writes it out, then prints the anchor line. */
-static int prove(cairn_db *db, const cairn_snapshot *snap, const proof_out *o, const cli_args *a)
+static int prove(cairn_db *db, const cairn_snapshot *snap, const proof_out *o, const cli_args *a,
+                 size_t klen)
 {
     cairn_table *t;
     int code = cli_table_at(&t, db, a->pos[0], a);
     if (code != EXIT_OK) return code;
     void *proof = NULL;
     size_t len = 0;
-    int rc = cairn_prove(&proof, &len, t, snap, a->pos[1], strlen(a->pos[1]));
+    int rc = cairn_prove(&proof, &len, t, snap, a->pos[1], klen);
     cairn_table_close(t);
     if (rc != CAIRN_OK) return cli_lib_err(rc);
     cairn_id root;
@@ -89,9 +90,13 @@ static int prove(cairn_db *db, const cairn_snapshot *snap, const proof_out *o, c
         char hex[CAIRN_ID_HEX_SIZE];
         cairn_id_to_hex(hex, &root);
         fprintf(o->path ? stdout : stderr, "%s %s\n", anchor_name(r.anchor), hex);
-        if (!r.found)
-            fprintf(stderr, "cairn: key '%s' is not in table %s: the proof shows its absence\n",
-                    a->pos[1], a->pos[0]);
+        if (!r.found) {
+            char *k = malloc(TSV_ESCAPED_MAX(klen) + 1);
+            size_t n = k ? tsv_escape(k, a->pos[1], klen) : 0;
+            fprintf(stderr, "cairn: key '%.*s' is not in table %s: the proof shows its absence\n",
+                    (int)n, k ? k : "", a->pos[0]);
+            free(k);
+        }
     }
     cairn_free(proof);
     return code;
@@ -104,19 +109,21 @@ int cmd_prove(const cli_args *a)
     if (!o.path && isatty(STDOUT_FILENO))
         return cli_err(EXIT_USAGE, "a proof is binary and standard output is a terminal: give "
                                    "-o FILE, or redirect standard output");
-    if (strlen(a->pos[1]) > cairn_key_len_max())
-        return cli_err(EXIT_FAIL, "key of %zu bytes is over the %zu byte limit",
-                       strlen(a->pos[1]), cairn_key_len_max());
-    cairn_db *db;
-    int code = cli_open(&db, a, false);
+    size_t klen;
+    int code = cli_bytes_arg(&klen, a, a->pos[1], "KEY");
     if (code != EXIT_OK) return code;
+    if (klen > cairn_key_len_max())
+        return cli_err(EXIT_FAIL, "key of %zu bytes is over the %zu byte limit", klen,
+                       cairn_key_len_max());
+    cairn_db *db;
+    if ((code = cli_open(&db, a, false)) != EXIT_OK) return code;
     cairn_snapshot *snap = NULL;
     code = cli_snapshot_at(&snap, db, a);
     if (code == EXIT_OK && !snap) {
         int rc = cairn_snapshot_open(&snap, db);
         if (rc != CAIRN_OK) code = cli_lib_err(rc);
     }
-    if (code == EXIT_OK) code = prove(db, snap, &o, a);
+    if (code == EXIT_OK) code = prove(db, snap, &o, a, klen);
     cairn_snapshot_close(snap);
     return cli_close(db, code);
 }

@@ -67,7 +67,9 @@ static int walk(cairn_cursor *cur, const cli_args *a, uint64_t limit)
 int cmd_scan(const cli_args *a)
 {
     uint64_t limit;
+    cairn_range r;
     int code = cli_parse_count(&limit, a->opt[OPT_LIMIT], "--limit");
+    if (code == EXIT_OK) code = cli_range(&r, a);
     if (code != EXIT_OK) return code;
     cairn_db *db;
     if ((code = cli_open(&db, a, false)) != EXIT_OK) return code;
@@ -77,8 +79,6 @@ int cmd_scan(const cli_args *a)
     if (code == EXIT_OK) code = cli_table_at(&t, db, a->pos[0], a);
     cairn_cursor *cur = NULL;
     if (code == EXIT_OK) {
-        cairn_range r;
-        cli_range(&r, a);
         int rc = cairn_cursor_open(&cur, t, snap, &r);
         if (rc != CAIRN_OK) code = cli_lib_err(rc);
     }
@@ -91,16 +91,16 @@ int cmd_scan(const cli_args *a)
 
 int cmd_count(const cli_args *a)
 {
-    cairn_db *db;
-    int code = cli_open(&db, a, false);
+    cairn_range r;
+    int code = cli_range(&r, a);
     if (code != EXIT_OK) return code;
+    cairn_db *db;
+    if ((code = cli_open(&db, a, false)) != EXIT_OK) return code;
     cairn_snapshot *snap = NULL;
     cairn_table *t = NULL;
     code = cli_snapshot_at(&snap, db, a);
     if (code == EXIT_OK) code = cli_table_at(&t, db, a->pos[0], a);
     if (code == EXIT_OK) {
-        cairn_range r;
-        cli_range(&r, a);
         uint64_t n;
         int rc = cairn_count(&n, t, snap, &r);
         if (rc != CAIRN_OK) code = cli_lib_err(rc);
