@@ -479,6 +479,12 @@ int cairn_db_stats_get(cairn_db_stats *out, cairn_db *db)
         st.wal_last_seq = ws.last_seq;
         st.wal_synced_seq = ws.synced_seq;
     }
+    /* With no write waiting in memory, the trees hold every record of the log: those after the
+     * working state's wal_seq carry no writes (the record a checkpoint logs after it publishes,
+     * and bulk loads, which wrote the trees themselves; a table's creation is a memtable entry
+     * too). */
+    if (st.memtable_entries == 0 && st.wal_last_seq > st.tree_seq)
+        st.tree_seq = st.wal_last_seq;
     pthread_mutex_lock(&db->wmu);
     st.checkpoints = db->w.checkpoints;
     st.last_checkpoint_ns = db->w.last_ckpt_time;
