@@ -104,7 +104,8 @@ static const cli_cmd COMMANDS[] = {
       "  --from TIME   records logged at TIME or later\n"
       "  --to TIME     records logged at TIME or earlier\n"
       "  --json        one JSON object a line\n"
-      "TIME is RFC 3339 (2026-11-21T10:00:00Z) or a Unix time in seconds.\n" },
+      "TIME is any time 'cairn help log' describes: 2026-11-21T10:00:00Z, a date, a\n"
+      "Unix time in seconds, or relative (yesterday, 3 hours ago, last week).\n" },
     { "checkpoint", cmd_checkpoint, 0, 0, 0, "checkpoint", "move logged writes into the trees now",
       "Applies every write that is only in the write-ahead log (and in memory) to the\n"
       "trees, publishes the new working state, and prints tree_seq (the last log record\n"
@@ -143,7 +144,10 @@ static const cli_cmd COMMANDS[] = {
       "A revision (REV) is HEAD, a branch or tag name, a commit id or a unique prefix of\n"
       "at least 4 hex digits, followed by any of ~N (N-th first-parent ancestor), ^N\n"
       "(N-th parent), and after a branch or tag @{N} (where it was N moves ago) or\n"
-      "@{TIME} (where it was at TIME: 2026-11-21, 2026-11-21T15:04:05Z, @SECONDS).\n"
+      "@{TIME} (where it was at TIME). TIME, here and in every option that takes one:\n"
+      "  2026-11-21, 2026-11-21T15:04:05Z, 2026-11-21 15:04:05.5+01:00 (ISO 8601; without\n"
+      "  an offset, UTC), @SECONDS or SECONDS (Unix time), now, yesterday, N UNITS ago and\n"
+      "  last UNIT (UNIT: second, minute, hour, day, week, month, year), as git writes them.\n"
       "Where a command says so, WORKING names the uncommitted working state.\n" },
     { "show", cmd_show, 0, 1, 0, "show [REV]", "show a commit and what it changed",
       "Shows the commit REV (default HEAD) as log does, then per table how many keys it\n"
@@ -209,13 +213,15 @@ static const cli_cmd COMMANDS[] = {
     { "conflicts", cmd_conflicts, 0, 0, 0, "conflicts", "list the conflicts left to resolve",
       "Lists the conflicts a merge with --strategy record left, as merge prints them.\n" },
     { "resolve", cmd_resolve, 1, 2,
-      OPT_BIT(OPT_OURS) | OPT_BIT(OPT_THEIRS) | OPT_BIT(OPT_VALUE) | OPT_BIT(OPT_DELETE),
-      "resolve TABLE [KEY] --ours|--theirs|--value V|--delete", "settle one recorded conflict",
+      OPT_BIT(OPT_OURS) | OPT_BIT(OPT_THEIRS) | OPT_BIT(OPT_VALUE) | OPT_BIT(OPT_DELETE) | ESC,
+      "resolve TABLE [KEY] --ours|--theirs|--value V|--delete [--escaped]",
+      "settle one recorded conflict",
       "Sets KEY of TABLE to the side chosen and forgets the conflict, in one atomic\n"
       "write. Without KEY, settles a conflict about the whole table (keep it or drop it).\n"
       "When none is left, 'cairn commit' makes the merge commit.\n"
       "  --ours       the current branch's side     --theirs   the merged side\n"
-      "  --value V    the value V (taken literally)  --delete   no value: delete the key\n" },
+      "  --value V    the value V (taken literally)  --delete   no value: delete the key\n"
+      ESC_HELP },
     { "reflog", cmd_reflog, 0, 1, 0, "reflog [BRANCH|TAG]", "show where a branch or tag has been",
       "Every move of BRANCH or TAG (default: the current branch), newest first:\n"
       "  SHORTID  TIME  WHO  WHY\n" },

@@ -135,3 +135,21 @@ run cairn put t sub 1
 cd ../..
 run cairn get t sub
 run cairn -C sub get t sub
+
+say "resolve names a conflict's key as conflicts prints it, with --escaped"
+mkdir m && cd m
+cairn init . >/dev/null
+printf 'k\\x00ey\tbase\n' | cairn load t - 2>/dev/null
+cairn commit -m base >/dev/null
+cairn branch side
+printf 'k\\x00ey\tours\n' | cairn load t - 2>/dev/null
+cairn commit -m ours >/dev/null
+cairn checkout side >/dev/null
+printf 'k\\x00ey\ttheirs\n' | cairn load t - 2>/dev/null
+cairn commit -m theirs >/dev/null
+cairn checkout main >/dev/null
+cairn merge side --strategy record >/dev/null 2>&1
+run cairn conflicts
+run cairn resolve t --escaped 'k\x00ex' --theirs
+run cairn resolve t --escaped 'k\x00ey' --value 'both\x01'
+run cairn scan t
