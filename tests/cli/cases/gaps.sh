@@ -8,6 +8,7 @@ say "reserved names: cairn_ is cairn's own namespace, refused with a clear messa
 run cairn put cairn_conflicts k v
 run cairn load cairn_doc.users /dev/null
 run cairn scan cairn_conflicts
+run cairn drop cairn_conflicts
 run cairn tables
 say a user table can be named close to it, and commits go on
 run cairn put cairn t v
