@@ -12,7 +12,7 @@ PREFIX     ?= /usr/local
 JOBS       ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all build deps deps-bench demo test test-quick test-fast test-asan test-release bench install \
+.PHONY: all configure build deps deps-bench demo test test-quick test-fast test-asan test-release bench install \
         clean fuzz
 
 all: build
@@ -23,8 +23,16 @@ deps:
 deps-bench:
 	@scripts/install-deps.sh --bench
 
-build: deps
+# A build directory copied along with the tree (cp -r, rsync, a tarball) holds a CMake cache
+# that names the old source directory, which cmake refuses: start that cache afresh.
+configure: deps
+	@if [ -f $(BUILD)/CMakeCache.txt ] && \
+	    ! grep -qx 'CMAKE_HOME_DIRECTORY:INTERNAL=$(CURDIR)' $(BUILD)/CMakeCache.txt; then \
+	    echo "$(BUILD)/ was configured for another source directory: configuring it afresh"; \
+	    rm -rf $(BUILD)/CMakeCache.txt $(BUILD)/CMakeFiles; fi
 	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_FLAGS) >/dev/null
+
+build: configure
 	@cmake --build $(BUILD) -j$(JOBS)
 
 demo: build
@@ -60,7 +68,9 @@ bench: deps-bench
 	@cmake --build $(BENCH_BUILD) -j$(JOBS)
 	@$(BENCH_BUILD)/bench/cairn-bench $(BENCH_ARGS)
 
-install: build
+# Builds only what is installed (the CLI and the libraries), not the tests and benchmarks.
+install: configure
+	@cmake --build $(BUILD) -j$(JOBS) --target cairn cairn_shared cairn_archive
 	@cmake --install $(BUILD) --prefix $(PREFIX)
 
 # Longer fuzzing: FUZZ_SECONDS per target (default 60).

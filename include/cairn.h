@@ -300,8 +300,13 @@ typedef enum cairn_table_flag {
  *  their indexes): a user cannot create them, and listings meant for users leave them out. */
 #define CAIRN_TABLE_RESERVED_PREFIX "cairn_"
 
+/** @return 1 when name is in the reserved namespace (begins with CAIRN_TABLE_RESERVED_PREFIX),
+ *  else 0: the one test of "internal table" that cairn and its tools use everywhere. */
+CAIRN_API int cairn_table_internal(const char *name);
+
 /** Opens a table by name. Names are 1..CAIRN_TABLE_NAME_LEN_MAX bytes of UTF-8 without control
- *  characters or '/'.
+ *  characters or '/'; a name in the reserved namespace (cairn_table_internal()) needs
+ *  CAIRN_TABLE_INTERNAL, else the call fails with CAIRN_EINVAL.
  *  @param[out] out    caller closes with cairn_table_close(), before cairn_close()
  *  @param[in]  flags  0, CAIRN_TABLE_CREATE, CAIRN_TABLE_CREATE|CAIRN_TABLE_DEFER (these need a
  *                     writable db) or CAIRN_TABLE_NAMEONLY
@@ -323,7 +328,8 @@ CAIRN_API int cairn_table_drop(cairn_db *db, const char *name);
  *  returns. May call cairn. @return 0 to go on; anything else stops the walk and is returned. */
 typedef int (*cairn_name_fn)(const char *name, void *payload);
 
-/** Calls cb once per table, in name order, as of snap (NULL = the current state). A non-zero
+/** Calls cb once per user table (internal ones, cairn_table_internal(), are left out), in name
+ *  order, as of snap (NULL = the current state). A non-zero
  *  return from cb stops the walk and is returned.
  *  @return CAIRN_OK, cb's non-zero value, or an error. */
 CAIRN_API int cairn_table_list(cairn_db *db, const cairn_snapshot *snap, cairn_name_fn cb,
@@ -564,7 +570,25 @@ CAIRN_API void cairn_commit_options_init(cairn_commit_options *out);
  *          signed commits and no signer was given); CAIRN_EREADONLY; CAIRN_EIO; CAIRN_ENOMEM. */
 CAIRN_API int cairn_commit(cairn_id *out, cairn_db *db, const cairn_commit_options *opts);
 
-/** Resolves a revision to a commit id.
+/** Parses a time, the one grammar of every time cairn reads (`@{...}` in revisions, the CLI's
+ *  time options):
+ *  - ISO 8601 / RFC 3339: a date (2026-11-21), or a date and a time of day after 'T' or a space
+ *    (2026-11-21T15:04, 2026-11-21 15:04:05.25), then optionally Z or an offset +HH:MM / -HH:MM;
+ *    without an offset the time is UTC; dates that do not exist (2026-02-30) are refused;
+ *  - Unix time in seconds: 1795255200 or @1795255200 (@-5 before 1970);
+ *  - relative, as git writes them: now, yesterday (24 hours ago), N UNIT(s) ago and last UNIT,
+ *    UNIT one of second, minute, hour, day, week, month (30 days), year (365 days); words may
+ *    be separated by spaces, dots or underscores (2.days.ago).
+ *  @param[out] out     nanoseconds since 1970-01-01T00:00:00Z
+ *  @param[in]  now_ns  what relative times count back from (nanoseconds since 1970); 0 = the
+ *                      current time
+ *  @return CAIRN_OK; CAIRN_EINVAL (not a time, or outside 1677-09-21..2262-04-11; the message
+ *          lists the forms). */
+CAIRN_API int cairn_time_parse(int64_t *out, const char *text, int64_t now_ns);
+
+/** Resolves a revision to a commit id: HEAD, a branch, a tag, a commit id or a unique prefix of
+ *  one, then ~N, ^N and (after a branch or tag) @{N} moves back or @{TIME}, TIME in the grammar
+ *  of cairn_time_parse() (main@{yesterday}, main@{2026-11-21}).
  *  @return CAIRN_OK; CAIRN_ENOTFOUND (no such branch, tag, commit or position);
  *          CAIRN_EINVAL (malformed, or an ambiguous prefix); CAIRN_ECORRUPT; CAIRN_EIO. */
 CAIRN_API int cairn_resolve(cairn_id *out, cairn_db *db, const char *rev);
@@ -621,6 +645,21 @@ CAIRN_API int cairn_branch_current(char **out, cairn_db *db);
  *          detached HEAD would be lost); CAIRN_EREADONLY; CAIRN_EIO. */
 CAIRN_API int cairn_checkout(cairn_db *db, const char *target);
 
+/** Flags for cairn_reset(). */
+typedef enum cairn_reset_flag {
+    CAIRN_RESET_HARD = 0x1u  /**< also make the working state the commit's tables, dropping
+                                  every uncommitted change and a merge in progress */
+} cairn_reset_flag;
+
+/** Moves the current branch (or the detached HEAD) to the commit rev names (NULL = HEAD), as
+ *  `git reset` does, recording the move in the reflog. Without CAIRN_RESET_HARD the working
+ *  state keeps its tables, now based on that commit: what differs from it shows as uncommitted
+ *  changes (git's --soft and --mixed: cairn has no index). With it, the working state becomes
+ *  the commit's tables. A commit left behind stays reachable from the reflog.
+ *  @return CAIRN_OK; errors of cairn_resolve(); CAIRN_ECONFLICT (without HARD, while a merge is
+ *          in progress); CAIRN_EINVAL (unknown flags); CAIRN_EREADONLY; CAIRN_EIO. */
+CAIRN_API int cairn_reset(cairn_db *db, const char *rev, unsigned flags);
+
 /** Creates tag NAME at REV (NULL: HEAD). @return as cairn_branch_create(). */
 CAIRN_API int cairn_tag_create(cairn_db *db, const char *name, const char *rev);
 /** Deletes a tag. @return CAIRN_OK; CAIRN_ENOTFOUND; CAIRN_EREADONLY; CAIRN_EIO. */
@@ -676,7 +715,8 @@ typedef struct cairn_diff_entry {
 typedef int (*cairn_diff_fn)(const cairn_diff_entry *entry, void *payload);
 
 /** Calls cb for every key whose value differs between two revisions (each may be "WORKING"),
- *  table by table in name order, keys in order; table NULL = every table. A table present in
+ *  table by table in name order, keys in order; table NULL = every user table (internal ones,
+ *  cairn_table_internal(), only when named). A table present in
  *  only one revision reports all its keys. Cost grows with the differences, not the tables.
  *  @return CAIRN_OK, cb's value, errors of cairn_resolve(), CAIRN_ENOTFOUND (no such table in
  *          either revision). */
@@ -1381,7 +1421,7 @@ CAIRN_API int cairn_db_stats_get(cairn_db_stats *out, cairn_db *db);
 
 /** What the trusted id of a proof names. */
 typedef enum cairn_proof_anchor {
-    CAIRN_PROOF_TABLE = 1,   /**< a table's root (cairn_table_root()) */
+    CAIRN_PROOF_TABLE = 1,   /**< a table's root (cairn_table_root(), `cairn root`) */
     CAIRN_PROOF_CATALOG = 2, /**< a catalog root: every table's state (cairn_snapshot_root()) */
     CAIRN_PROOF_COMMIT = 3   /**< a commit id: the commit names the catalog root */
 } cairn_proof_anchor;
@@ -1423,8 +1463,12 @@ typedef struct cairn_proof_result {
                                   else the one the catalog names */
 } cairn_proof_result;
 
-/** Checks a proof against a trusted id (a table root, catalog root or commit id, as the proof's
- *  anchor says) and reports what it proves. Needs no repository and never writes anything.
+/** Checks a proof against a trusted id and reports what it proves: the id the proof is
+ *  anchored at (a table root, catalog root or commit id), or any id lower in its chain (a proof
+ *  anchored at a commit also verifies against that commit's catalog root and against the
+ *  table's root, one anchored at a catalog against the table's root). out->anchor names the
+ *  link the trusted id matched; what is above it is not proven and left out (a table root
+ *  proves no table name: out->table is then ""). Needs no repository and never writes anything.
  *  A valid proof is a true statement about the data under trusted_root, but maybe not the one
  *  you asked about: check that out->anchor, out->table and out->key are what you expect (the
  *  proof of another key, or another table, under the same root verifies too).

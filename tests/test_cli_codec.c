@@ -296,6 +296,11 @@ static void json_rejects(void)
         { "{\"key\":\"a\",\"key\":\"b\",\"value\":\"c\"}", "malformed JSON" }, /* duplicate */
         { "{\"key\":\"\\ud800\",\"value\":\"c\"}", "malformed JSON" },          /* lone surrogate */
         { "{\"key\":\"a\",\"value\":\"b\"} x", "malformed JSON" },
+        { "{\"key\":\"a\",\"delete\":false}", "\"delete\" must be true" },
+        { "{\"key\":\"a\",\"delete\":1}", "\"delete\" must be true" },
+        { "{\"key\":\"a\",\"delete\":true,\"value\":\"b\"}", "a delete has no value" },
+        { "{\"key\":\"a\",\"delete\":true,\"value_b64\":\"\"}", "a delete has no value" },
+        { "{\"delete\":true}", "missing \"key\"" },
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         jsonl_entry e;
@@ -308,5 +313,34 @@ static void json_rejects(void)
     }
 }
 
+/* The delete forms `load` reads (issue 10: load could only put): KEY<TAB>\- in TSV, which scan
+ * never prints (it escapes a backslash as \\), and {"key":..,"delete":true} in JSON lines. */
+static void delete_forms(void)
+{
+    char line[] = "k\\x00ey\t\\-";
+    tsv_line tl;
+    tsv_error err;
+    CHECK(tsv_parse_line(&tl, line, strlen(line), &err) == 0);
+    CHECK(tl.val == NULL && tl.vlen == 0);
+    CHECK_MEM(tl.key, tl.klen, "k\0ey", 4);
+    char value[] = "k\t\\\\-"; /* the value "\-": a put, not a delete */
+    CHECK(tsv_parse_line(&tl, value, strlen(value), &err) == 0);
+    CHECK(tl.val != NULL);
+    CHECK_MEM(tl.val, tl.vlen, "\\-", 2);
+    char longer[] = "k\t\\-x";
+    CHECK(tsv_parse_line(&tl, longer, strlen(longer), &err) < 0);
+    jsonl_entry e;
+    char msg[256];
+    const char *j = "{\"key_b64\":\"AAE=\",\"delete\":true}";
+    CHECK(jsonl_parse(&e, j, strlen(j), msg, sizeof msg) == 0);
+    CHECK(e.val == NULL);
+    CHECK_MEM(e.key, e.klen, "\0\1", 2);
+    jsonl_entry_dispose(&e);
+    j = "{\"key\":\"a\",\"value\":\"\"}"; /* an empty value is a value */
+    CHECK(jsonl_parse(&e, j, strlen(j), msg, sizeof msg) == 0);
+    CHECK(e.val != NULL && e.vlen == 0);
+    jsonl_entry_dispose(&e);
+}
+
 TEST_MAIN(escape_round_trip, line_round_trip, escaped_form, every_byte, input_leniency, bad_lines,
-          utf8_exhaustive, base64, json_lines, json_rejects)
+          utf8_exhaustive, base64, json_lines, json_rejects, delete_forms)

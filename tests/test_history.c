@@ -122,7 +122,12 @@ static void commits_and_revisions(void)
     CHECK_OK(cairn_resolve(&r, db, "main@{2099-01-01}"));
     CHECK_MEM(r.bytes, 32, c3.bytes, 32);
     CHECK_RC(cairn_resolve(&r, db, "main@{1999-01-01T00:00:00Z}"), CAIRN_ENOTFOUND);
-    CHECK_RC(cairn_resolve(&r, db, "main@{yesterday}"), CAIRN_EINVAL);
+    /* git's relative times are times too (issue 10: main@{yesterday} was refused): the branch
+     * did not exist yesterday */
+    CHECK_RC(cairn_resolve(&r, db, "main@{yesterday}"), CAIRN_ENOTFOUND);
+    CHECK_ERRMSG("did not exist then");
+    CHECK_RC(cairn_resolve(&r, db, "main@{someday}"), CAIRN_EINVAL);
+    CHECK_ERRMSG("not a time");
     /* log */
     int n = 0;
     CHECK_OK(cairn_log(db, NULL, count_cb, &n));

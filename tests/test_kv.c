@@ -446,5 +446,60 @@ static void allocation_failures(void)
     CHECK_MSG(0, "checkpoint never succeeded");
 }
 
+static int diff_table_cb_any(const cairn_diff_entry *e, void *payload)
+{
+    (void)e;
+    (*(int *)payload)++;
+    return 0;
+}
+
+static int diff_table_cb(const cairn_diff_entry *e, void *payload)
+{
+    if (cairn_table_internal(e->table)) return 1; /* fails the CHECK_OK around the diff */
+    (*(int *)payload)++;
+    return 0;
+}
+
+/* The reserved namespace (issue 10): a user table named cairn_conflicts once blocked every
+ * commit. Creating or opening cairn_* tables needs CAIRN_TABLE_INTERNAL; internal tables are
+ * left out of the table list, the stats' count and diffs, and commits go on. */
+static void reserved_names(void)
+{
+    cairn_db *db = open_db();
+    cairn_table *t = NULL;
+    CHECK(cairn_table_internal("cairn_conflicts") && cairn_table_internal("cairn_doc.users"));
+    CHECK(!cairn_table_internal("cairn") && !cairn_table_internal("my_cairn_x"));
+    CHECK_RC(cairn_table_open(&t, db, "cairn_conflicts", CAIRN_TABLE_CREATE), CAIRN_EINVAL);
+    CHECK_ERRMSG("reserved");
+    CHECK_RC(cairn_table_open(&t, db, "cairn_doc.x", CAIRN_TABLE_CREATE | CAIRN_TABLE_DEFER),
+             CAIRN_EINVAL);
+    CHECK_RC(cairn_table_open(&t, db, "cairn_x", CAIRN_TABLE_NAMEONLY), CAIRN_EINVAL);
+    CHECK_OK(cairn_table_open(&t, db, "user", CAIRN_TABLE_CREATE));
+    CHECK_OK(cairn_put(t, "k", 1, "v", 1));
+    cairn_table_close(t);
+    /* an internal user (the documents layer) creates and writes its tables with the flag */
+    CHECK_OK(cairn_table_open(&t, db, "cairn_doc.x", CAIRN_TABLE_CREATE | CAIRN_TABLE_INTERNAL));
+    CHECK_OK(cairn_put(t, "d", 1, "{}", 2));
+    cairn_table_close(t);
+    int n = 0;
+    CHECK_OK(cairn_table_list(db, NULL, count_cb, &n));
+    CHECK_EQ(n, 1);
+    cairn_db_stats st;
+    CHECK_OK(cairn_db_stats_get(&st, db));
+    CHECK_EQ(st.tables, 1);
+    cairn_id c1;
+    CHECK_OK(test_commit(db, "with an internal table", &c1));
+    CHECK_OK(cairn_table_open(&t, db, "cairn_doc.x", CAIRN_TABLE_INTERNAL));
+    CHECK_OK(cairn_put(t, "e", 1, "{}", 2));
+    cairn_table_close(t);
+    n = 0;
+    CHECK_OK(cairn_diff(db, "HEAD", "WORKING", NULL, diff_table_cb, &n));
+    CHECK_EQ(n, 0); /* only the internal table changed */
+    CHECK_OK(cairn_diff(db, "HEAD", "WORKING", "cairn_doc.x", diff_table_cb_any, &n));
+    CHECK_EQ(n, 1); /* named, it is diffed */
+    cairn_close(db);
+}
+
 TEST_MAIN(tables_and_point_ops, limits, batches_are_atomic, snapshots_are_stable,
-          cursors_and_counts, table_list_and_ids, deferred_creation, allocation_failures)
+          cursors_and_counts, table_list_and_ids, deferred_creation, allocation_failures,
+          reserved_names)

@@ -439,8 +439,9 @@ static void multi_level(void)
     env_close(&e);
 }
 
-/* A proof verifies against its own root only: not another table, catalog or commit, and not
- * a root of another kind that names the same data. */
+/* A proof verifies against its own root and the roots below it in its chain (a commit's
+ * catalog root, the table root the catalog names), at their level: not against another table,
+ * catalog or commit, and not a commit of the same catalog. */
 static void other_roots(void)
 {
     env e;
@@ -461,8 +462,19 @@ static void other_roots(void)
         anchor a = { &e.cs, kind, cb1.data, cb1.len, c1, cat1, "t", t1 };
         proof_result r;
         SUB(prove(&a, k, kl, 1, &proof, &r));
+        const cairn_id *chain[] = { &t1, &cat1, &c1 }; /* by anchor kind - 1 */
         for (size_t i = 0; i < ARRAY_LEN(all); i++) {
             if (memcmp(all[i]->bytes, trusted(&a)->bytes, CAIRN_ID_SIZE) == 0) continue;
+            int level = 0;
+            for (int l = PROOF_ANCHOR_TABLE; l < kind; l++)
+                if (memcmp(all[i]->bytes, chain[l - 1]->bytes, CAIRN_ID_SIZE) == 0) level = l;
+            if (level) {
+                CHECK_OK(proof_verify(&r, proof.data, proof.len, all[i]));
+                CHECK_EQ(r.anchor, level);
+                CHECK(level != PROOF_ANCHOR_TABLE || r.table == NULL);
+                CHECK(id_is_zero(&r.commit) && r.commit_data == NULL);
+                continue;
+            }
             CHECK_RC(proof_verify(&r, proof.data, proof.len, all[i]), CAIRN_EAUTH);
             CHECK_ERRMSG("does not hash to");
         }
@@ -1080,7 +1092,23 @@ static void public_api(void)
     CHECK_MEM(r.value, r.value_len, "new", 3);
     CHECK_MEM(r.commit.bytes, 32, cid.bytes, 32);
     CHECK(r.commit_data != NULL && r.commit_len > 0);
-    CHECK_RC(cairn_proof_verify(&r, proof, len, &root2), CAIRN_EAUTH); /* not a commit id */
+    /* the catalog root the commit names verifies too, and so does the table's root (what
+     * `cairn root` prints): at those levels, and without what is above them */
+    CHECK_OK(cairn_proof_verify(&r, proof, len, &root2));
+    CHECK_EQ(r.anchor, CAIRN_PROOF_CATALOG);
+    CHECK(memcmp(r.commit.bytes, zero.bytes, 32) == 0 && r.commit_data == NULL);
+    CHECK_STR(r.table, "people");
+    cairn_id troot_at;
+    CHECK_OK(cairn_table_root(&troot_at, t, at));
+    CHECK_OK(cairn_proof_verify(&r, proof, len, &troot_at));
+    CHECK_EQ(r.anchor, CAIRN_PROOF_TABLE);
+    CHECK(memcmp(r.commit.bytes, zero.bytes, 32) == 0 && r.table[0] == '\0');
+    CHECK_MEM(r.catalog_root.bytes, 32, zero.bytes, 32);
+    CHECK_MEM(r.value, r.value_len, "new", 3);
+    CHECK_MEM(r.table_root.bytes, 32, troot_at.bytes, 32);
+    cairn_id unrelated;
+    memset(unrelated.bytes, 0x11, sizeof unrelated.bytes); /* in no chain */
+    CHECK_RC(cairn_proof_verify(&r, proof, len, &unrelated), CAIRN_EAUTH);
     cairn_free(proof);
     cairn_snapshot_close(at);
 

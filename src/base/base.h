@@ -165,7 +165,10 @@ static inline int bytes_cmp(const void *a, size_t alen, const void *b, size_t bl
 /** Hex of n bytes into out (2n+1 bytes, NUL-terminated). */
 void hex_encode(char *out, const void *data, size_t n);
 /** Writes a printable, escaped rendering of bytes for messages (at most out_size-1 chars,
- *  truncated with "..."). Returns out. */
+ *  truncated with "..."), escaped as `cairn scan` prints keys (README, "Escaping"): \t \n \r
+ *  \\ for tab, newline, carriage return and backslash, \xHH for other control bytes, 0x7f and
+ *  bytes that are not valid UTF-8; valid UTF-8 as it is. So a key in a message can be passed
+ *  back with --escaped. Returns out. */
 char *bytes_show(char *out, size_t out_size, const void *data, size_t n);
 
 /* ---- time ---- */

@@ -61,6 +61,25 @@ int cairn_id_from_hex(cairn_id *out, const char *hex)
     return CAIRN_OK;
 }
 
+/* Length of the valid UTF-8 sequence of 2..4 bytes at p (lead byte >= 0x80), or 0. */
+static size_t utf8_multi(const uint8_t *p, size_t n)
+{
+    static const struct { uint8_t lead_min, lead_max, len, min1, max1; } SEQ[] = {
+        { 0xc2, 0xdf, 2, 0x80, 0xbf }, { 0xe0, 0xe0, 3, 0xa0, 0xbf }, /* no overlong forms */
+        { 0xe1, 0xec, 3, 0x80, 0xbf }, { 0xed, 0xed, 3, 0x80, 0x9f }, /* no surrogates */
+        { 0xee, 0xef, 3, 0x80, 0xbf }, { 0xf0, 0xf0, 4, 0x90, 0xbf },
+        { 0xf1, 0xf3, 4, 0x80, 0xbf }, { 0xf4, 0xf4, 4, 0x80, 0x8f }, /* up to U+10FFFF */
+    };
+    for (size_t s = 0; s < sizeof SEQ / sizeof SEQ[0]; s++) {
+        if (p[0] < SEQ[s].lead_min || p[0] > SEQ[s].lead_max) continue;
+        if (n < SEQ[s].len || p[1] < SEQ[s].min1 || p[1] > SEQ[s].max1) return 0;
+        for (size_t i = 2; i < SEQ[s].len; i++)
+            if ((p[i] & 0xc0) != 0x80) return 0;
+        return SEQ[s].len;
+    }
+    return 0;
+}
+
 char *bytes_show(char *out, size_t out_size, const void *data, size_t n)
 {
     const uint8_t *p = data;
@@ -69,19 +88,30 @@ char *bytes_show(char *out, size_t out_size, const void *data, size_t n)
         if (out_size) out[0] = '\0';
         return out;
     }
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < n;) {
         char tmp[5];
-        int w;
-        if (p[i] >= 0x20 && p[i] < 0x7f && p[i] != '\\')
-            w = snprintf(tmp, sizeof tmp, "%c", p[i]);
-        else
-            w = snprintf(tmp, sizeof tmp, "\\x%02x", p[i]);
-        if (o + (size_t)w + 4 > out_size) {
+        size_t w = 1, used = 1;
+        const char *esc = p[i] == '\t' ? "\\t" : p[i] == '\n' ? "\\n" : p[i] == '\r' ? "\\r"
+                          : p[i] == '\\' ? "\\\\" : NULL;
+        if (esc) {
+            w = 2;
+            memcpy(tmp, esc, 2);
+        } else if (p[i] >= 0x20 && p[i] < 0x7f) {
+            tmp[0] = (char)p[i];
+        } else if (p[i] >= 0x80 && (used = utf8_multi(p + i, n - i)) != 0) {
+            w = used;
+            memcpy(tmp, p + i, used);
+        } else {
+            used = 1;
+            w = (size_t)snprintf(tmp, sizeof tmp, "\\x%02x", p[i]);
+        }
+        if (o + w + 4 > out_size) {
             memcpy(out + o, "...", 4);
             return out;
         }
-        memcpy(out + o, tmp, (size_t)w);
-        o += (size_t)w;
+        memcpy(out + o, tmp, w);
+        o += w;
+        i += used;
     }
     out[o] = '\0';
     return out;

@@ -52,13 +52,17 @@ enum cli_opt {
     OPT_EXPECT,              /* audit verify */
     OPT_FORCE,               /* push */
     OPT_ALL,                 /* branch: remote-tracking branches too */
+    OPT_WAIT,                /* every command that opens a repository: the writer-lock timeout */
+    OPT_ESCAPED,             /* commands that take keys: keys are written as scan prints them */
+    OPT_HARD,                /* reset */
     OPT_HELP,
     OPT_VERSION,
     OPT__COUNT
 };
 
-#define OPT_BIT(o) ((uint64_t)1 << (o))
-_Static_assert(OPT__COUNT <= 64, "OPT_BIT()s must fit in a uint64_t");
+#define OPT_BIT(o) ((cli_optset)1 << (o))
+typedef uint64_t cli_optset; /* a set of OPT_BIT()s */
+_Static_assert(OPT__COUNT <= 64, "OPT_BIT()s must fit in a cli_optset");
 #define CLI_MAX_POS 8
 
 typedef struct cli_args {

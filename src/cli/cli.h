@@ -34,7 +34,12 @@ int cli_lib_err(int rc);
 /** The log callback: library warnings and errors to stderr as "cairn: warning: ...". */
 void cli_log(cairn_log_level level, const char *message, void *payload);
 
-/** Opens the repository in a->dir: read-only, or for writing (taking the writer lock).
+/** The longest --wait (CAIRN_WAIT) accepted, in seconds: a day. */
+#define WAIT_MAX_SECONDS 86400u
+
+/** Opens the repository in a->dir (with -C), else in the current directory or the nearest one
+ *  above it that holds a repository (as git finds its own): read-only, or for writing (taking
+ *  the writer lock, waiting for another writer's as long as --wait or $CAIRN_WAIT say).
  *  A missing repository is EXIT_FAIL, not EXIT_NOTFOUND: 1 means a missing key or table only,
  *  so that a script can tell "absent" from "wrong place".
  *  @return EXIT_OK, or an exit code after printing the library's message. */
@@ -65,8 +70,21 @@ int cli_table_at(cairn_table **out, cairn_db *db, const char *name, const cli_ar
  *  @return EXIT_OK, or EXIT_USAGE after printing why (naming the option opt). */
 int cli_parse_count(uint64_t *out, const char *s, const char *opt);
 
-/** Fills a range from --from, --to and --prefix (pointers into argv). */
-void cli_range(cairn_range *out, const cli_args *a);
+/** Parses option opt's value s as a time (cairn_time_parse(): RFC 3339, a date, Unix seconds,
+ *  git's relative forms) into *out, nanoseconds since 1970; dflt when s is NULL.
+ *  @return EXIT_OK, or EXIT_USAGE after printing why. */
+int cli_parse_time(int64_t *out, const char *s, const char *opt, int64_t dflt);
+
+/** The bytes of a key (or value) argument: the argument itself, or with --escaped the bytes it
+ *  spells in the escaping scan prints (\t \n \r \\ \xHH), decoded in place (so that the
+ *  bytes may hold NUL: use *out_len, not strlen).
+ *  @param[in] what  the argument, for messages ("KEY", "--from")
+ *  @return EXIT_OK, or EXIT_USAGE after printing why (a bad escape). */
+int cli_bytes_arg(size_t *out_len, const cli_args *a, const char *arg, const char *what);
+
+/** Fills a range from --from, --to and --prefix (pointers into argv; decoded as
+ *  cli_bytes_arg() does). @return EXIT_OK, or EXIT_USAGE after printing why. */
+int cli_range(cairn_range *out, const cli_args *a);
 
 /** Writes n bytes to stdout. @return EXIT_OK, or EXIT_FAIL after printing why. */
 int cli_write(const void *p, size_t n);
@@ -158,5 +176,7 @@ int cmd_push(const cli_args *a);
 int cmd_fetch(const cli_args *a);
 int cmd_pull(const cli_args *a);
 int cmd_clone(const cli_args *a);
+int cmd_reset(const cli_args *a);
+int cmd_restore(const cli_args *a);
 
 #endif /* CAIRN_CLI_H */

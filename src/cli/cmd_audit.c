@@ -16,9 +16,9 @@
 
 #include "cairn/audit.h"
 #include "cli.h"
+#include "when.h"
 #include "jsonl.h"
 #include "tsv.h"
-#include "when.h"
 
 #define AUDIT_LOCK_WAIT_MS 10000 /* how long a recording read waits for another writer */
 #define AUDIT_KEY_ENV "CAIRN_AUDIT_KEY"
@@ -81,17 +81,10 @@ int cli_audit_read(cairn_db *db, bool audit, const char *op, const char *table,
 
 /* ---- options ---- */
 
-static int parse_time(int64_t *out, const char *s, const char *opt, int64_t dflt)
-{
-    *out = dflt;
-    if (!s || when_parse(out, s) == 0) return EXIT_OK;
-    return cli_err(EXIT_USAGE, "%s needs a time, %s; not '%s'", opt, WHEN_FORMS, s);
-}
-
 static int parse_period(int64_t *from, int64_t *to, const cli_args *a)
 {
-    int code = parse_time(from, a->opt[OPT_FROM], "--from", INT64_MIN);
-    if (code == EXIT_OK) code = parse_time(to, a->opt[OPT_TO], "--to", INT64_MAX);
+    int code = cli_parse_time(from, a->opt[OPT_FROM], "--from", INT64_MIN);
+    if (code == EXIT_OK) code = cli_parse_time(to, a->opt[OPT_TO], "--to", INT64_MAX);
     if (code == EXIT_OK && *from > *to)
         return cli_err(EXIT_USAGE, "--from %s is after --to %s", a->opt[OPT_FROM], a->opt[OPT_TO]);
     return code;

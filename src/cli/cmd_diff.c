@@ -84,9 +84,65 @@ static int print_stat(cairn_db *db, const char *r1, const char *r2, const char *
     dstat s;
     int code = dstat_compute(&s, db, r1, r2, table);
     if (code != EXIT_OK) return code;
-    code = dstat_print(&s, json, "", NULL);
+    code = dstat_print(&s, json, "");
     dstat_dispose(&s);
     return code;
+}
+
+/* Every entry of one table of WORKING, as added. */
+static int table_added(cairn_db *db, const char *name, diff_out *d)
+{
+    cairn_table *t;
+    cairn_cursor *cur = NULL;
+    int rc = cairn_table_open(&t, db, name, 0);
+    if (rc == CAIRN_OK) rc = cairn_cursor_open(&cur, t, NULL, NULL);
+    while (rc == CAIRN_OK && (rc = cairn_cursor_next(cur)) == CAIRN_OK) {
+        cairn_diff_entry e = { .table = name, .kind = CAIRN_DIFF_ADDED };
+        rc = cairn_cursor_get(&e.key, &e.klen, &e.new_val, &e.new_len, cur);
+        if (rc == CAIRN_OK) rc = diff_cb(&e, d);
+    }
+    cairn_cursor_close(cur);
+    cairn_table_close(t);
+    return rc == CAIRN_ENOTFOUND ? CAIRN_OK : rc; /* ENOTFOUND: the cursor's end */
+}
+
+typedef struct all_added {
+    cairn_db *db;
+    const char *only;
+    diff_out d;
+} all_added;
+
+static int list_added(const char *name, void *payload)
+{
+    all_added *x = payload;
+    if (x->only && strcmp(x->only, name) != 0) return 0;
+    return table_added(x->db, name, &x->d);
+}
+
+/* Before the first commit, "diff" compares the empty state with WORKING: all is added. */
+static int print_all_added(cairn_db *db, const char *table, bool json, bool stat)
+{
+    if (stat) {
+        dstat s;
+        int code = dstat_compute(&s, db, NULL, "WORKING", table);
+        if (code == EXIT_OK) code = dstat_print(&s, json, "");
+        dstat_dispose(&s);
+        return code;
+    }
+    all_added x = { db, table, { json, { 0 }, EXIT_OK } };
+    int rc = cairn_table_list(db, NULL, list_added, &x);
+    vline_dispose(&x.d.line);
+    if (rc == STOP_WALK) return x.d.code;
+    return rc < 0 ? cli_lib_err(rc) : x.d.code;
+}
+
+/* Whether HEAD is a branch with no commits yet. */
+static bool no_commits_yet(cairn_db *db)
+{
+    cairn_id head;
+    int rc = cairn_resolve(&head, db, "HEAD");
+    cairn_error_clear();
+    return rc == CAIRN_ENOTFOUND;
 }
 
 int cmd_diff(const cli_args *a)
@@ -98,7 +154,10 @@ int cmd_diff(const cli_args *a)
     cairn_db *db;
     int code = cli_open(&db, a, false);
     if (code != EXIT_OK) return code;
-    code = a->opt[OPT_STAT] ? print_stat(db, r1, r2, table, json)
-                            : print_changes(db, r1, r2, table, json);
+    if (a->npos == 0 && no_commits_yet(db))
+        code = print_all_added(db, table, json, a->opt[OPT_STAT] != NULL);
+    else
+        code = a->opt[OPT_STAT] ? print_stat(db, r1, r2, table, json)
+                                : print_changes(db, r1, r2, table, json);
     return cli_close(db, code);
 }

@@ -30,7 +30,7 @@ typedef struct key_sub {
     const char *name;
     int (*run)(const cli_args *a);
     int nargs;               /* arguments after the subcommand's name */
-    uint64_t opts;           /* OPT_BIT()s it accepts */
+    cli_optset opts;         /* OPT_BIT()s it accepts */
     const char *usage;
 } key_sub;
 
@@ -274,7 +274,7 @@ static const key_sub SUBS[] = {
 static int check_sub(const key_sub *s, const cli_args *a)
 {
     for (int o = 0; o < OPT__COUNT; o++)
-        if (a->opt[o] && o != OPT_HELP && !(s->opts & OPT_BIT(o)))
+        if (a->opt[o] && o != OPT_HELP && o != OPT_WAIT && !(s->opts & OPT_BIT(o)))
             return cli_err(EXIT_USAGE, "key %s takes no option %s; usage: cairn %s", s->name,
                            cli_opt_name((enum cli_opt)o), s->usage);
     if (a->npos - 1 != s->nargs)

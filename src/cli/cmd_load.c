@@ -35,6 +35,7 @@ typedef struct load {
     bool json;
     linereader lr;
     stage st;
+    uint64_t puts, deletes;  /* lines of each kind (counted before the stage is drained) */
     progress pg;
     double t_start, t_parsed, t_batched, t_done;
 } load;
@@ -61,11 +62,27 @@ static int check_and_stage(load *l, const void *k, size_t kl, const void *v, siz
         return line_err(l, 0, msg);
     }
     if (stage_add(&l->st, k, kl, v, vl) < 0) return line_err(l, 0, "out of memory");
+    if (v) l->puts++;
+    else l->deletes++;
     return EXIT_OK;
+}
+
+/* A UTF-8 byte-order mark (which some editors on Windows write) is no part of the first key:
+ * it is skipped, with a note. */
+static void skip_bom(load *l, char **line, size_t *len)
+{
+    static const char BOM[] = "\xef\xbb\xbf";
+    if (l->lr.lineno != 1 || *len < 3 || memcmp(*line, BOM, 3) != 0) return;
+    *line += 3;
+    *len -= 3;
+    progress_end(&l->pg);
+    fprintf(stderr, "cairn: note: %s starts with a UTF-8 byte-order mark (EF BB BF); it was "
+                    "skipped\n", l->src);
 }
 
 static int parse_line(load *l, char *line, size_t len)
 {
+    skip_bom(l, &line, &len);
     if (len == 0)
         return line_err(l, 0, l->json ? "empty line (every line is one JSON object)"
                                        : "empty line (every line is KEY<TAB>VALUE)");
@@ -115,7 +132,7 @@ typedef struct batch_ctx {
 static int add_to_batch(const void *k, size_t kl, const void *v, size_t vl, void *payload)
 {
     batch_ctx *c = payload;
-    return cairn_batch_put(c->b, c->t, k, kl, v, vl);
+    return v ? cairn_batch_put(c->b, c->t, k, kl, v, vl) : cairn_batch_delete(c->b, c->t, k, kl);
 }
 
 /* Fills one batch from the stage and commits it. */
@@ -176,8 +193,12 @@ static void summary(const load *l)
 {
     double secs = l->t_done - l->t_start;
     uint64_t n = l->lr.lineno;
-    fprintf(stderr, "loaded %" PRIu64 " keys into %s in %.2f s (%.0f keys/s)\n", n, l->table,
-            secs, secs > 0 ? (double)n / secs : 0.0);
+    char dels[48] = "";
+    if (l->deletes)
+        snprintf(dels, sizeof dels, " and %" PRIu64 " delete%s", l->deletes,
+                 cli_plural(l->deletes));
+    fprintf(stderr, "loaded %" PRIu64 " key%s%s into %s in %.2f s (%.0f keys/s)\n", l->puts,
+            cli_plural(l->puts), dels, l->table, secs, secs > 0 ? (double)n / secs : 0.0);
     if (l->a->opt[OPT_VERBOSE])
         fprintf(stderr, "  read+parse %.2f s, fill batch %.2f s, commit %.2f s\n",
                 l->t_parsed - l->t_start, l->t_batched - l->t_parsed, l->t_done - l->t_batched);

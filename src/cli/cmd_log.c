@@ -187,7 +187,7 @@ static int show_stat(cairn_db *db, const cairn_id *id, const show_ctx *s)
     bool any = false;
     for (size_t i = 0; i < st.n; i++) any |= dstat_changed(&st, i);
     if (any) putchar('\n');
-    code = dstat_print(&st, false, "", NULL);
+    code = dstat_print(&st, false, "");
     dstat_dispose(&st);
     return code;
 }

@@ -150,12 +150,14 @@ enum pick { PICK_OURS, PICK_THEIRS, PICK_VALUE, PICK_DELETE };
 typedef struct find_ctx {
     const char *table;
     const char *key;         /* NULL: the conflict about the whole table */
+    size_t klen;             /* (with --escaped, key is decoded and may hold NUL) */
     enum pick pick;
     size_t in_table;         /* conflicts recorded for the table */
     bool found;
     bool has;                /* the picked side is present */
     char *val;
     size_t vlen;
+    size_t value_len;        /* of --value (decoded with --escaped) */
 } find_ctx;
 
 static int find_cb(const cairn_conflict *c, void *payload)
@@ -163,7 +165,7 @@ static int find_cb(const cairn_conflict *c, void *payload)
     find_ctx *f = payload;
     if (strcmp(c->table, f->table) != 0) return 0;
     f->in_table++;
-    bool match = f->key ? c->key && c->klen == strlen(f->key) && memcmp(c->key, f->key, c->klen) == 0
+    bool match = f->key ? c->key && c->klen == f->klen && memcmp(c->key, f->key, c->klen) == 0
                         : c->key == NULL;
     if (!match || f->pick == PICK_VALUE || f->pick == PICK_DELETE) {
         f->found |= match;
@@ -207,7 +209,7 @@ static int find_conflict(find_ctx *f, cairn_db *db)
                                       "name the key (cairn conflicts lists them)", f->table);
     if (!f->key) return cli_err(EXIT_NOTFOUND, "no conflict is recorded about table '%s'", f->table);
     vline k = { 0 };
-    vline_field(&k, f->key, strlen(f->key), true);
+    vline_field(&k, f->key, f->klen, true);
     cli_err(EXIT_NOTFOUND, "no conflict is recorded for key '%.*s' of table '%s' (cairn conflicts "
                            "lists them)", k.failed ? 0 : (int)k.len, k.buf ? k.buf : "", f->table);
     vline_dispose(&k);
@@ -220,12 +222,12 @@ static int resolve_key(cairn_db *db, const find_ctx *f, const char *value)
     size_t vlen = 0;
     if (f->pick == PICK_VALUE) {
         val = value;
-        vlen = strlen(value);
+        vlen = f->value_len;
     } else if (f->pick != PICK_DELETE && f->has) {
         val = f->val;
         vlen = f->vlen;
     }
-    int rc = cairn_conflict_resolve(db, f->table, f->key, strlen(f->key), val, vlen);
+    int rc = cairn_conflict_resolve(db, f->table, f->key, f->klen, val, vlen);
     return rc == CAIRN_OK ? EXIT_OK : cli_lib_err(rc);
 }
 
@@ -256,7 +258,7 @@ static int report_resolved(cairn_db *db, const find_ctx *f)
     print_ctx p = { NULL, true, { 0 }, 0, EXIT_OK };
     int code = walk_conflicts(db, &p);
     if (code != EXIT_OK) return code;
-    vline_field(&p.line, f->key ? f->key : "", f->key ? strlen(f->key) : 0, true);
+    vline_field(&p.line, f->key ? f->key : "", f->key ? f->klen : 0, true);
     int klen = p.line.failed ? 0 : (int)p.line.len;
     if (f->key)
         printf("resolved %s %.*s (%s); ", f->table, klen, klen ? p.line.buf : "", HOW[f->pick]);
@@ -269,8 +271,12 @@ static int report_resolved(cairn_db *db, const find_ctx *f)
 
 int cmd_resolve(const cli_args *a)
 {
-    find_ctx f = { a->pos[0], a->npos > 1 ? a->pos[1] : NULL, PICK_OURS, 0, false, false, NULL, 0 };
+    find_ctx f = { a->pos[0], a->npos > 1 ? a->pos[1] : NULL, 0, PICK_OURS, 0, false, false, NULL,
+                   0, 0 };
     int code = parse_pick(&f.pick, a);
+    if (code == EXIT_OK && f.key) code = cli_bytes_arg(&f.klen, a, f.key, "KEY");
+    if (code == EXIT_OK && a->opt[OPT_VALUE])
+        code = cli_bytes_arg(&f.value_len, a, a->opt[OPT_VALUE], "--value");
     if (code != EXIT_OK) return code;
     cairn_db *db;
     if ((code = cli_open(&db, a, true)) != EXIT_OK) return code;

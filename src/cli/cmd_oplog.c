@@ -69,6 +69,7 @@ static int text_ops(vline *l, const cairn_oplog_record *r)
 {
     for (size_t i = 0; i < r->nops; i++) {
         const cairn_oplog_op *op = &r->ops[i];
+        if (cairn_table_internal(op->table)) continue; /* cairn's own: merge conflicts... */
         line_head(l, r, op_name(op->type));
         vline_field(l, op->table, strlen(op->table), true);
         vline_field(l, op->key, op->klen, op->type != CAIRN_OP_CREATE);
@@ -131,7 +132,8 @@ static int json_record(const cairn_oplog_record *r)
 {
     int code = EXIT_OK;
     if (r->kind == CAIRN_OPLOG_BATCH) {
-        for (size_t i = 0; code == EXIT_OK && i < r->nops; i++) code = json_op(r, &r->ops[i]);
+        for (size_t i = 0; code == EXIT_OK && i < r->nops; i++)
+            if (!cairn_table_internal(r->ops[i].table)) code = json_op(r, &r->ops[i]);
         return code;
     }
     bool ckpt = r->kind == CAIRN_OPLOG_CHECKPOINT;
@@ -154,21 +156,13 @@ static int oplog_cb(const cairn_oplog_record *r, void *payload)
 
 /* ---- options ---- */
 
-static int parse_time(int64_t *out, const char *s, const char *opt)
-{
-    *out = 0;
-    if (!s) return EXIT_OK;
-    if (when_parse(out, s) == 0) return EXIT_OK;
-    return cli_err(EXIT_USAGE, "%s needs a time, %s; not '%s'", opt, WHEN_FORMS, s);
-}
-
 /* --since, --from, --to as cairn_oplog() takes them (0: unbounded). */
 static int parse_bounds(uint64_t *since, int64_t *from, int64_t *to, const cli_args *a)
 {
     int code = cli_parse_count(since, a->opt[OPT_SINCE], "--since");
     if (!a->opt[OPT_SINCE]) *since = 0;
-    if (code == EXIT_OK) code = parse_time(from, a->opt[OPT_FROM], "--from");
-    if (code == EXIT_OK) code = parse_time(to, a->opt[OPT_TO], "--to");
+    if (code == EXIT_OK) code = cli_parse_time(from, a->opt[OPT_FROM], "--from", 0);
+    if (code == EXIT_OK) code = cli_parse_time(to, a->opt[OPT_TO], "--to", 0);
     if (code != EXIT_OK) return code;
     if (a->opt[OPT_FROM] && a->opt[OPT_TO] && *from > *to)
         return cli_err(EXIT_USAGE, "--from %s is after --to %s", a->opt[OPT_FROM], a->opt[OPT_TO]);

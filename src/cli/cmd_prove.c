@@ -106,19 +106,24 @@ int cli_snapshot_or_now(cairn_snapshot **out, cairn_db *db, const cli_args *a)
 }
 
 /* Makes the proof in snap, writes it out, then prints the anchor line. */
-static int prove(cairn_db *db, const cairn_snapshot *snap, const cli_args *a)
+static int prove(cairn_db *db, const cairn_snapshot *snap, const cli_args *a, size_t klen)
 {
     cairn_table *t;
     int code = cli_table_at(&t, db, a->pos[0], a);
     if (code != EXIT_OK) return code;
     void *proof = NULL;
     size_t len = 0;
-    int rc = cairn_prove(&proof, &len, t, snap, a->pos[1], strlen(a->pos[1]));
+    int rc = cairn_prove(&proof, &len, t, snap, a->pos[1], klen);
     cairn_table_close(t);
     if (rc != CAIRN_OK) return cli_lib_err(rc);
-    char what[512];
-    snprintf(what, sizeof what, "key '%.200s' is not in table %.200s", a->pos[1], a->pos[0]);
-    code = cli_proof_emit(a->opt[OPT_OUTPUT], snap, proof, len, what);
+    /* the key as scan prints it */
+    char *k = malloc(TSV_ESCAPED_MAX(klen) + 1);
+    size_t n = k ? tsv_escape(k, a->pos[1], klen) : 0;
+    char *what = malloc(n + strlen(a->pos[0]) + 64);
+    if (what) sprintf(what, "key '%.*s' is not in table %s", (int)n, k ? k : "", a->pos[0]);
+    code = cli_proof_emit(a->opt[OPT_OUTPUT], snap, proof, len, what ? what : "the key");
+    free(what);
+    free(k);
     cairn_free(proof);
     return code;
 }
@@ -127,15 +132,17 @@ int cmd_prove(const cli_args *a)
 {
     int code = cli_proof_check_out(a->opt[OPT_OUTPUT]);
     if (code != EXIT_OK) return code;
-    if (strlen(a->pos[1]) > cairn_key_len_max())
-        return cli_err(EXIT_FAIL, "key of %zu bytes is over the %zu byte limit",
-                       strlen(a->pos[1]), cairn_key_len_max());
-    cairn_db *db;
-    code = cli_open(&db, a, false);
+    size_t klen;
+    code = cli_bytes_arg(&klen, a, a->pos[1], "KEY");
     if (code != EXIT_OK) return code;
+    if (klen > cairn_key_len_max())
+        return cli_err(EXIT_FAIL, "key of %zu bytes is over the %zu byte limit", klen,
+                       cairn_key_len_max());
+    cairn_db *db;
+    if ((code = cli_open(&db, a, false)) != EXIT_OK) return code;
     cairn_snapshot *snap = NULL;
     code = cli_snapshot_or_now(&snap, db, a);
-    if (code == EXIT_OK) code = prove(db, snap, a);
+    if (code == EXIT_OK) code = prove(db, snap, a, klen);
     cairn_snapshot_close(snap);
     return cli_close(db, code);
 }

@@ -80,6 +80,10 @@ int cmd_root(const cli_args *a)
 
 int cmd_drop(const cli_args *a)
 {
+    if (cairn_table_internal(a->pos[0])) /* (cairn_table_drop() serves cairn's own modules too) */
+        return cli_err(EXIT_FAIL, "table name '%s' is reserved: names that begin with '"
+                       CAIRN_TABLE_RESERVED_PREFIX "' are cairn's own; it cannot be dropped here",
+                       a->pos[0]);
     cairn_db *db;
     int code = cli_open(&db, a, true);
     if (code != EXIT_OK) return code;

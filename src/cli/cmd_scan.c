@@ -84,13 +84,12 @@ static void range_detail(char *out, size_t size, const cli_args *a)
  * (at most --limit for a scan), taken under the writer lock that recording holds, so that it is
  * what the walk then prints. */
 static int record_range(cairn_db *db, bool audit, const char *op, cairn_table *t,
-                        const cairn_snapshot *snap, const cli_args *a, uint64_t limit)
+                        const cairn_snapshot *snap, const cli_args *a, const cairn_range *r,
+                        uint64_t limit)
 {
     if (!audit) return EXIT_OK;
-    cairn_range r;
-    cli_range(&r, a);
     uint64_t n;
-    int rc = cairn_count(&n, t, snap, &r);
+    int rc = cairn_count(&n, t, snap, r);
     if (rc != CAIRN_OK) return cli_lib_err(rc);
     char detail[1024];
     range_detail(detail, sizeof detail, a);
@@ -101,7 +100,9 @@ static int record_range(cairn_db *db, bool audit, const char *op, cairn_table *t
 int cmd_scan(const cli_args *a)
 {
     uint64_t limit;
+    cairn_range r;
     int code = cli_parse_count(&limit, a->opt[OPT_LIMIT], "--limit");
+    if (code == EXIT_OK) code = cli_range(&r, a);
     if (code != EXIT_OK) return code;
     cairn_db *db;
     bool audit;
@@ -112,12 +113,10 @@ int cmd_scan(const cli_args *a)
     if (code == EXIT_OK) code = cli_table_at(&t, db, a->pos[0], a);
     cairn_cursor *cur = NULL;
     if (code == EXIT_OK) {
-        cairn_range r;
-        cli_range(&r, a);
         int rc = cairn_cursor_open(&cur, t, snap, &r);
         if (rc != CAIRN_OK) code = cli_lib_err(rc);
     }
-    if (code == EXIT_OK) code = record_range(db, audit, "scan", t, snap, a, limit);
+    if (code == EXIT_OK) code = record_range(db, audit, "scan", t, snap, a, &r, limit);
     if (code == EXIT_OK) code = walk(cur, a, limit);
     cairn_cursor_close(cur);
     cairn_table_close(t);
@@ -127,21 +126,21 @@ int cmd_scan(const cli_args *a)
 
 int cmd_count(const cli_args *a)
 {
+    cairn_range r;
+    int code = cli_range(&r, a);
+    if (code != EXIT_OK) return code;
     cairn_db *db;
     bool audit;
-    int code = cli_open_read(&db, &audit, a);
-    if (code != EXIT_OK) return code;
+    if ((code = cli_open_read(&db, &audit, a)) != EXIT_OK) return code;
     cairn_snapshot *snap = NULL;
     cairn_table *t = NULL;
     code = cli_snapshot_at(&snap, db, a);
     if (code == EXIT_OK) code = cli_table_at(&t, db, a->pos[0], a);
     if (code == EXIT_OK) {
-        cairn_range r;
-        cli_range(&r, a);
         uint64_t n;
         int rc = cairn_count(&n, t, snap, &r);
         if (rc != CAIRN_OK) code = cli_lib_err(rc);
-        else code = record_range(db, audit, "count", t, snap, a, UINT64_MAX);
+        else code = record_range(db, audit, "count", t, snap, a, &r, UINT64_MAX);
         if (code == EXIT_OK) printf("%" PRIu64 "\n", n);
     }
     cairn_table_close(t);

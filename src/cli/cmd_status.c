@@ -45,9 +45,9 @@ static int print_changes(cairn_db *db, bool has_head)
     if (code != EXIT_OK) return code;
     bool any = false;
     for (size_t i = 0; i < s.n; i++)
-        any |= dstat_changed(&s, i) && strcmp(s.t[i].name, VERS_CONFLICTS_TABLE) != 0;
+        any |= dstat_changed(&s, i);
     printf(any ? "uncommitted changes:\n" : "no uncommitted changes\n");
-    code = dstat_print(&s, false, "  ", VERS_CONFLICTS_TABLE);
+    code = dstat_print(&s, false, "  ");
     dstat_dispose(&s);
     return code;
 }

@@ -130,12 +130,12 @@ static int print_json(const dstat_table *t)
     return EXIT_OK;
 }
 
-int dstat_print(const dstat *s, bool json, const char *indent, const char *skip)
+int dstat_print(const dstat *s, bool json, const char *indent)
 {
     int code = EXIT_OK;
     for (size_t i = 0; code == EXIT_OK && i < s->n; i++) {
         const dstat_table *t = &s->t[i];
-        if (!dstat_changed(s, i) || (skip && strcmp(skip, t->name) == 0)) continue;
+        if (!dstat_changed(s, i)) continue;
         if (json) {
             code = print_json(t);
             continue;

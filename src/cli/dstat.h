@@ -36,10 +36,10 @@ int dstat_compute(dstat *out, cairn_db *db, const char *old_rev, const char *new
 bool dstat_changed(const dstat *s, size_t i);
 
 /** Prints one line per changed table, each after indent: "NAME: 2 added, 0 removed, 1 modified"
- *  with " (new table)" or " (dropped table)" appended, or with json one object a line. A table
- *  named skip (may be NULL) is left out.
+ *  with " (new table)" or " (dropped table)" appended, or with json one object a line. (Internal
+ *  tables are never counted: the library's listings leave them out.)
  *  @return EXIT_OK, or EXIT_FAIL after printing why. */
-int dstat_print(const dstat *s, bool json, const char *indent, const char *skip);
+int dstat_print(const dstat *s, bool json, const char *indent);
 
 /** Frees what dstat_compute() filled in (a zeroed dstat too). */
 void dstat_dispose(dstat *s);

@@ -78,14 +78,16 @@ static int get_bytes(const uint8_t **out, size_t *out_len, uint8_t **buf, json_t
     return 0;
 }
 
-/* Rejects members other than the four known names. */
+/* Rejects members other than the five known names. */
 static int check_members(json_t *obj, char *err, size_t errlen)
 {
     const char *k;
     json_t *v;
     json_object_foreach(obj, k, v) {
-        if (strcmp(k, "key") && strcmp(k, "key_b64") && strcmp(k, "value") && strcmp(k, "value_b64")) {
-            snprintf(err, errlen, "unknown member \"%.40s\" (expected key or key_b64, value or value_b64)", k);
+        if (strcmp(k, "key") && strcmp(k, "key_b64") && strcmp(k, "value") &&
+            strcmp(k, "value_b64") && strcmp(k, "delete")) {
+            snprintf(err, errlen, "unknown member \"%.40s\" (expected key or key_b64, value or "
+                     "value_b64, or delete)", k);
             return -1;
         }
     }
@@ -108,6 +110,18 @@ int jsonl_parse(jsonl_entry *e, const char *line, size_t len, char *err, size_t 
     }
     if (check_members(doc, err, errlen) < 0) return -1;
     if (get_bytes(&e->key, &e->klen, &e->priv_kbuf, doc, "key", err, errlen) < 0) return -1;
+    json_t *del = json_object_get(doc, "delete");
+    if (del) {
+        if (!json_is_true(del)) {
+            snprintf(err, errlen, "\"delete\" must be true (leave it out to set the value)");
+            return -1;
+        }
+        if (json_object_get(doc, "value") || json_object_get(doc, "value_b64")) {
+            snprintf(err, errlen, "a delete has no value (give \"delete\" or a value, not both)");
+            return -1;
+        }
+        return 0; /* e->val stays NULL: a delete */
+    }
     return get_bytes(&e->val, &e->vlen, &e->priv_vbuf, doc, "value", err, errlen);
 }
 

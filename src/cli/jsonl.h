@@ -8,6 +8,7 @@
  * any other is base64 under "key_b64" / "value_b64" instead. Reading accepts exactly what
  * writing can produce: an object with one of key/key_b64, one of value/value_b64, both strings,
  * no other members and no duplicates. So scan --json | load --json restores every byte.
+ * One more form is read, never written: {"key":"...","delete":true} deletes the key.
  */
 #ifndef CAIRN_CLI_JSONL_H
 #define CAIRN_CLI_JSONL_H
@@ -35,7 +36,7 @@ int jsonl_write(FILE *out, const void *key, size_t klen, const void *val, size_t
 typedef struct jsonl_entry {
     const uint8_t *key;
     size_t klen;
-    const uint8_t *val;
+    const uint8_t *val;      /* NULL for a delete ({"key":...,"delete":true}) */
     size_t vlen;
     void *priv_json;         /* the parsed document, and buffers for base64 decoding */
     uint8_t *priv_kbuf;

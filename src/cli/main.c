@@ -12,12 +12,15 @@
 #define AT OPT_BIT(OPT_AT)
 #define RANGE_OPTS_TIME (OPT_BIT(OPT_FROM) | OPT_BIT(OPT_TO))
 #define AT_HELP "  --at REV     read the tables as of revision REV (see 'cairn help log')\n"
+#define ESC OPT_BIT(OPT_ESCAPED)
+#define ESC_HELP "  --escaped    keys (and values) on the command line are escaped as scan prints them\n" \
+                 "               (\\t \\n \\r \\\\ \\xHH), so any bytes can be given\n"
 
 typedef struct cli_cmd {
     const char *name;
     int (*run)(const cli_args *a);
     int min_pos, max_pos;
-    uint64_t opts;           /* OPT_BIT()s accepted besides --help */
+    cli_optset opts;         /* OPT_BIT()s accepted besides --help and --wait */
     const char *synopsis;
     const char *summary;
     const char *help;        /* more detail for `cairn help CMD` */
@@ -29,17 +32,23 @@ static const cli_cmd COMMANDS[] = {
     { "init", cmd_init, 0, 1, 0, "init [DIR]", "create an empty repository",
       "Creates a repository in DIR (default: the -C directory, else the current one).\n"
       "DIR must not hold a repository already; it is created if missing.\n" },
-    { "put", cmd_put, 3, 3, 0, "put TABLE KEY VALUE", "set KEY to VALUE (creating TABLE if missing)",
+    { "put", cmd_put, 3, 3, ESC, "put TABLE KEY VALUE [--escaped]",
+      "set KEY to VALUE (creating TABLE if missing)",
       "KEY and VALUE are taken literally, as the bytes of the arguments.\n"
-      "A VALUE of '-' reads the value from standard input (binary-safe).\n" },
-    { "get", cmd_get, 2, 2, AT, "get TABLE KEY [--at REV]", "print the value of KEY",
+      "A VALUE of '-' reads the value from standard input (binary-safe).\n" ESC_HELP },
+    { "get", cmd_get, 2, 2, AT | ESC, "get TABLE KEY [--at REV] [--escaped]", "print the value of KEY",
       "Writes the value's bytes to standard output, with no newline added.\n"
-      "Exits with 1 when the key or the table does not exist.\n" AT_HELP },
-    { "del", cmd_del, 2, 2, 0, "del TABLE KEY", "delete KEY",
-      "Exits with 1 when the key or the table does not exist.\n" },
+      "Exits with 1 when the key or the table does not exist.\n" AT_HELP ESC_HELP },
+    { "del", cmd_del, 2, 2, ESC, "del TABLE KEY|- [--escaped]", "delete KEY, or the keys on standard input",
+      "Exits with 1 when the key or the table does not exist.\n"
+      "With '-', reads keys from standard input, one a line, escaped as scan prints them\n"
+      "(cairn scan t --prefix old | cut -f1 | cairn del t -), and deletes them all in one\n"
+      "atomic batch; keys that are not there are counted, not an error. A bad line\n"
+      "deletes nothing. (A key that is '-' itself: --escaped '\\x2d'.)\n" ESC_HELP },
     { "scan", cmd_scan, 1, 1,
-      RANGE_OPTS | OPT_BIT(OPT_REVERSE) | OPT_BIT(OPT_LIMIT) | OPT_BIT(OPT_JSON) | AT,
-      "scan TABLE [--from K] [--to K] [--prefix P] [--reverse] [--limit N] [--json] [--at REV]",
+      RANGE_OPTS | OPT_BIT(OPT_REVERSE) | OPT_BIT(OPT_LIMIT) | OPT_BIT(OPT_JSON) | AT | ESC,
+      "scan TABLE [--from K] [--to K] [--prefix P] [--reverse] [--limit N] [--json] [--at REV] "
+      "[--escaped]",
       "print entries in key order",
       "Prints KEY<TAB>VALUE lines. In keys and values, tab, newline, carriage return and\n"
       "backslash are written \\t \\n \\r \\\\; other control bytes, 0x7f and bytes that are\n"
@@ -50,17 +59,21 @@ static const cli_cmd COMMANDS[] = {
       "  --reverse    walk from the last key to the first\n"
       "  --limit N    print at most N entries\n"
       "  --json       print {\"key\":...,\"value\":...} lines instead; bytes that are not\n"
-      "               valid UTF-8 go as base64 in \"key_b64\" / \"value_b64\"\n" AT_HELP },
-    { "count", cmd_count, 1, 1, RANGE_OPTS | AT,
-      "count TABLE [--from K] [--to K] [--prefix P] [--at REV]", "print the number of entries",
+      "               valid UTF-8 go as base64 in \"key_b64\" / \"value_b64\"\n" AT_HELP
+      "  --escaped    K and P are escaped as scan prints keys\n" },
+    { "count", cmd_count, 1, 1, RANGE_OPTS | AT | ESC,
+      "count TABLE [--from K] [--to K] [--prefix P] [--at REV] [--escaped]",
+      "print the number of entries",
       "Options as for scan.\n" },
     { "load", cmd_load, 2, 2, OPT_BIT(OPT_JSON) | OPT_BIT(OPT_VERBOSE),
       "load TABLE FILE|- [--json] [--verbose]", "import entries from a file, atomically",
       "Reads lines in the form scan prints (TSV, or JSON lines with --json) from FILE or\n"
       "standard input (-) and writes them all in one atomic batch, creating TABLE if\n"
-      "missing. A later line with the same key wins. Any bad line (a bad escape, a missing\n"
+      "missing. A later line with the same key wins. A line KEY<TAB>\\- (in JSON lines\n"
+      "{\"key\":KEY,\"delete\":true}) deletes KEY. Any bad line (a bad escape, a missing\n"
       "or extra tab, an empty line, malformed JSON, a key or value over the limits) stops\n"
-      "the load with its line number, and nothing is written.\n"
+      "the load with its line number, and nothing is written. A UTF-8 byte-order mark at\n"
+      "the start of the input is skipped, with a note.\n"
       "  --json       read JSON lines\n"
       "  --verbose    also print how long reading, batching and committing took\n" },
     { "tables", cmd_tables, 0, 0, AT, "tables [--at REV]", "list the tables",
@@ -92,7 +105,8 @@ static const cli_cmd COMMANDS[] = {
       "  --from TIME   records logged at TIME or later\n"
       "  --to TIME     records logged at TIME or earlier\n"
       "  --json        one JSON object a line\n"
-      "TIME is RFC 3339 (2026-11-21T10:00:00Z) or a Unix time in seconds.\n" },
+      "TIME is any time 'cairn help log' describes: 2026-11-21T10:00:00Z, a date, a\n"
+      "Unix time in seconds, or relative (yesterday, 3 hours ago, last week).\n" },
     { "checkpoint", cmd_checkpoint, 0, 0, 0, "checkpoint", "move logged writes into the trees now",
       "Applies every write that is only in the write-ahead log (and in memory) to the\n"
       "trees, publishes the new working state, and prints tree_seq (the last log record\n"
@@ -131,7 +145,10 @@ static const cli_cmd COMMANDS[] = {
       "A revision (REV) is HEAD, a branch or tag name, a commit id or a unique prefix of\n"
       "at least 4 hex digits, followed by any of ~N (N-th first-parent ancestor), ^N\n"
       "(N-th parent), and after a branch or tag @{N} (where it was N moves ago) or\n"
-      "@{TIME} (where it was at TIME: 2026-11-21, 2026-11-21T15:04:05Z, @SECONDS).\n"
+      "@{TIME} (where it was at TIME). TIME, here and in every option that takes one:\n"
+      "  2026-11-21, 2026-11-21T15:04:05Z, 2026-11-21 15:04:05.5+01:00 (ISO 8601; without\n"
+      "  an offset, UTC), @SECONDS or SECONDS (Unix time), now, yesterday, N UNITS ago and\n"
+      "  last UNIT (UNIT: second, minute, hour, day, week, month, year), as git writes them.\n"
       "Where a command says so, WORKING names the uncommitted working state.\n" },
     { "show", cmd_show, 0, 1, 0, "show [REV]", "show a commit and what it changed",
       "Shows the commit REV (default HEAD) as log does, then per table how many keys it\n"
@@ -182,16 +199,32 @@ static const cli_cmd COMMANDS[] = {
       "  --abort             give up the merge in progress (see 'cairn status'): the\n"
       "                      working state becomes the branch's head commit again, and\n"
       "                      conflict resolutions made since the merge began are dropped\n" },
+    { "reset", cmd_reset, 0, 1, OPT_BIT(OPT_HARD), "reset [--hard] [REV]",
+      "move the branch to a commit; --hard: discard changes too",
+      "Moves the current branch (or the detached HEAD) to REV (default HEAD), as git\n"
+      "does; the move is in the reflog, so 'cairn reset BRANCH@{1}' undoes it. Prints\n"
+      "\"HEAD is now at SHORTID\".\n"
+      "  (no --hard)  the working state keeps its tables: what differs from REV shows as\n"
+      "               uncommitted changes (git's --soft and --mixed; cairn has no index)\n"
+      "  --hard       the working state becomes REV's tables: every uncommitted change\n"
+      "               (and a merge in progress) is dropped\n" },
+    { "restore", cmd_restore, 1, 1, AT, "restore TABLE [--at REV]",
+      "make one table what it is at a revision",
+      "Makes TABLE in the working state what it is at REV (default HEAD), in one atomic\n"
+      "write: keys that differ are put back or deleted; a table not at REV is dropped.\n"
+      "Other tables and the branch stay as they are. Prints how many keys it changed.\n" },
     { "conflicts", cmd_conflicts, 0, 0, 0, "conflicts", "list the conflicts left to resolve",
       "Lists the conflicts a merge with --strategy record left, as merge prints them.\n" },
     { "resolve", cmd_resolve, 1, 2,
-      OPT_BIT(OPT_OURS) | OPT_BIT(OPT_THEIRS) | OPT_BIT(OPT_VALUE) | OPT_BIT(OPT_DELETE),
-      "resolve TABLE [KEY] --ours|--theirs|--value V|--delete", "settle one recorded conflict",
+      OPT_BIT(OPT_OURS) | OPT_BIT(OPT_THEIRS) | OPT_BIT(OPT_VALUE) | OPT_BIT(OPT_DELETE) | ESC,
+      "resolve TABLE [KEY] --ours|--theirs|--value V|--delete [--escaped]",
+      "settle one recorded conflict",
       "Sets KEY of TABLE to the side chosen and forgets the conflict, in one atomic\n"
       "write. Without KEY, settles a conflict about the whole table (keep it or drop it).\n"
       "When none is left, 'cairn commit' makes the merge commit.\n"
       "  --ours       the current branch's side     --theirs   the merged side\n"
-      "  --value V    the value V (taken literally)  --delete   no value: delete the key\n" },
+      "  --value V    the value V (taken literally)  --delete   no value: delete the key\n"
+      ESC_HELP },
     { "reflog", cmd_reflog, 0, 1, 0, "reflog [BRANCH|TAG]", "show where a branch or tag has been",
       "Every move of BRANCH or TAG (default: the current branch), newest first:\n"
       "  SHORTID  TIME  WHO  WHY\n" },
@@ -220,7 +253,8 @@ static const cli_cmd COMMANDS[] = {
       "--no-passphrase stores the secret key unprotected: for throwaway and test keys.\n"
       "Sign with 'cairn commit --sign NAME'; 'cairn log' shows each commit's signature:\n"
       "good (a trusted key), unknown key (valid, but not trusted), bad, or none.\n" },
-    { "prove", cmd_prove, 2, 2, AT | OPT_BIT(OPT_OUTPUT), "prove TABLE KEY [--at REV] [-o FILE]",
+    { "prove", cmd_prove, 2, 2, AT | OPT_BIT(OPT_OUTPUT) | ESC,
+      "prove TABLE KEY [--at REV] [-o FILE] [--escaped]",
       "write a proof of a key's value (or absence)",
       "Writes a proof that KEY has its value in TABLE, or that it is absent, to FILE, or\n"
       "to standard output when that is not a terminal. Anyone who holds the id the proof\n"
@@ -228,13 +262,15 @@ static const cli_cmd COMMANDS[] = {
       "Prints that id: 'commit ID' with --at REV (the proof carries the commit), else\n"
       "'catalog ID' (the catalog root of the working state); on standard output with\n"
       "-o, else on standard error.\n"
-      "  -o, --output FILE   write the proof to FILE\n" AT_HELP },
+      "  -o, --output FILE   write the proof to FILE\n" AT_HELP ESC_HELP },
     { "verify-proof", cmd_verify_proof, 1, 1, OPT_BIT(OPT_ROOT) | OPT_BIT(OPT_JSON),
       "verify-proof FILE|- --root ID [--json]", "check a proof against an id you trust",
-      "Checks the proof in FILE (-: standard input) against ID, the commit id or catalog\n"
-      "root (64 hex digits) you trust, and prints what it proves:\n"
+      "Checks the proof in FILE (-: standard input) against ID (64 hex digits), the id you\n"
+      "trust: the commit id or catalog root the proof is anchored at, or any id below it in\n"
+      "the proof's chain (the catalog root of its commit, the table's root 'cairn root'\n"
+      "prints); 'anchor' names the one it matched. Prints what it proves:\n"
       "  anchor  commit|catalog ID\n"
-      "  table   TABLE\n"
+      "  table   TABLE            (not with a table root: that proves no name)\n"
       "  key     KEY\n"
       "  result  found|absent\n"
       "  value   VALUE            (when found)\n"
@@ -354,7 +390,10 @@ static void main_help(FILE *f)
     for (size_t i = 0; i < NCOMMANDS; i++)
         fprintf(f, "  %-13s %s\n", COMMANDS[i].name, COMMANDS[i].summary);
     fputs("\nOptions (anywhere on the line):\n"
-          "  -C DIR       use the repository in DIR (default: the current directory)\n"
+          "  -C DIR       use the repository in DIR (default: the current directory, else the\n"
+          "               nearest directory above it that holds one)\n"
+          "  --wait SECS  when another process holds the writer lock, wait up to SECS seconds\n"
+          "               for it (default: $CAIRN_WAIT, else 0: fail at once)\n"
           "  -h, --help   show help (with a command: that command's help)\n"
           "  --version    print the version\n"
           "  --           end of options: what follows is arguments, even if it starts with -\n\n",
@@ -395,7 +434,7 @@ static int check_args(const cli_cmd *c, const cli_args *a)
 {
     char msg[128];
     for (int o = 0; o < OPT__COUNT; o++) {
-        if (!a->opt[o] || o == OPT_HELP || (c->opts & OPT_BIT(o))) continue;
+        if (!a->opt[o] || o == OPT_HELP || o == OPT_WAIT || (c->opts & OPT_BIT(o))) continue;
         snprintf(msg, sizeof msg, "%s takes no option %s", c->name, cli_opt_name((enum cli_opt)o));
         return usage_err(c, msg);
     }

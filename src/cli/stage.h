@@ -16,11 +16,13 @@ typedef struct stage_block stage_block;
 typedef struct stage {
     stage_block *head, *tail;
     uint64_t n;              /* records */
+    uint64_t deletes;        /* of which deletes */
 } stage;
 
-#define STAGE_INIT { NULL, NULL, 0 }
+#define STAGE_INIT { NULL, NULL, 0, 0 }
 
-/** Appends a copy of one record. @return 0, or -1 when out of memory. */
+/** Appends a copy of one record; val NULL records a delete of key (drained with val NULL).
+ *  @return 0, or -1 when out of memory. */
 int stage_add(stage *s, const void *key, size_t klen, const void *val, size_t vlen);
 
 /** Calls fn on every record in order, freeing blocks as it goes; stops at fn's first non-zero

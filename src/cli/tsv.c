@@ -2,6 +2,7 @@
  * tsv.c - the escaping codec of `cairn scan` output and `cairn load` input (see tsv.h), and the
  * UTF-8 check that decides what passes through unescaped (also used by the JSON lines form).
  */
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -180,9 +181,10 @@ int tsv_parse_line(tsv_line *out, char *line, size_t len, tsv_error *err)
     if (tab2)
         return fail(err, (size_t)(tab2 - line),
                     "a second tab (a line holds exactly one; a tab in a key or value is \\t)");
-    tsv_line r;
+    tsv_line r = { NULL, 0, NULL, 0 };
     if (field(&r.key, &r.klen, line, kl, 0, "key", err) < 0) return -1;
-    if (field(&r.val, &r.vlen, val, vl, kl + 1, "value", err) < 0) return -1;
+    bool del = vl == strlen(TSV_DELETE) && memcmp(val, TSV_DELETE, vl) == 0;
+    if (!del && field(&r.val, &r.vlen, val, vl, kl + 1, "value", err) < 0) return -1;
     *out = r;
     return 0;
 }

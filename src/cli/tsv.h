@@ -49,11 +49,15 @@ size_t tsv_escape(char *out, const void *in, size_t len);
  *  @return 0, or -1 on a bad escape or a raw carriage return. */
 int tsv_unescape(uint8_t *out, size_t *out_len, const char *in, size_t len, tsv_error *err);
 
+/** The value field that makes a line a delete of its key: KEY<TAB>\- (scan never prints it,
+ *  as \- is no escape of a value). */
+#define TSV_DELETE "\\-"
+
 /** One parsed line: pointers into the line buffer, which parsing rewrites in place. */
 typedef struct tsv_line {
     const uint8_t *key;
     size_t klen;
-    const uint8_t *val;
+    const uint8_t *val;      /**< NULL for a delete (KEY<TAB>\-) */
     size_t vlen;
 } tsv_line;
 

@@ -4,6 +4,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +13,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "tsv.h"
 
 int cli_err(int code, const char *fmt, ...)
 {
@@ -38,10 +40,69 @@ void cli_log(cairn_log_level level, const char *message, void *payload)
     else if (level == CAIRN_LOG_WARN) fprintf(stderr, "cairn: warning: %s\n", message);
 }
 
+/* The writer-lock timeout: --wait SECONDS, else $CAIRN_WAIT, else 0 (fail at once). */
+static int lock_timeout(unsigned *out_ms, const cli_args *a)
+{
+    const char *s = a->opt[OPT_WAIT], *what = "--wait";
+    if (!s) {
+        s = getenv("CAIRN_WAIT");
+        what = "CAIRN_WAIT";
+    }
+    *out_ms = 0;
+    if (!s || !*s) return EXIT_OK;
+    char *end;
+    errno = 0;
+    double secs = strtod(s, &end);
+    if (*end || errno || !(secs >= 0) || s[0] == ' ' || s[0] == '+')
+        return cli_err(EXIT_USAGE, "%s needs a number of seconds (0, 2.5, 30), not '%s'", what,
+                       s);
+    if (secs > WAIT_MAX_SECONDS)
+        return cli_err(EXIT_USAGE, "%s %s is too long: at most %u seconds", what, s,
+                       WAIT_MAX_SECONDS);
+    *out_ms = (unsigned)(secs * 1000.0 + 0.5);
+    return EXIT_OK;
+}
+
+/* Whether a failed open of a directory means "no repository here" (as opposed to a damaged or
+ * locked one), so that the search may go on in the parent. */
+static bool no_repo_here(int rc) { return rc == CAIRN_ENOTFOUND || rc == CAIRN_EINVAL; }
+
+/* Without -C: opens the repository in the current directory or, as git does, in the nearest
+ * directory above it that holds one. When there is none, the failure reported is the current
+ * directory's. @return EXIT_OK, or an exit code after printing why. */
+static int open_upwards(cairn_db **out, const cairn_open_options *o)
+{
+    int rc = cairn_open(out, ".", o);
+    if (rc == CAIRN_OK) return EXIT_OK;
+    if (!no_repo_here(rc)) return cli_lib_err(rc), EXIT_FAIL;
+    char *first = strdup(cairn_error_last()->message);
+    char dir[PATH_MAX];
+    int up = rc;
+    if (getcwd(dir, sizeof dir)) {
+        for (char *slash = strrchr(dir, '/'); slash && no_repo_here(up);
+             slash = strrchr(dir, '/')) {
+            bool at_top = slash == dir;
+            slash[at_top] = '\0'; /* "/a/b" -> "/a"; "/a" -> "/" */
+            up = cairn_open(out, dir, o);
+            if (at_top) break;
+        }
+    }
+    if (up == CAIRN_OK) {
+        free(first);
+        return EXIT_OK;
+    }
+    cli_err(EXIT_FAIL, "%s", first ? first : cairn_strerror(rc));
+    free(first);
+    return EXIT_FAIL;
+}
+
 int cli_open(cairn_db **out, const cli_args *a, bool write)
 {
     cairn_open_options o = CAIRN_OPEN_OPTIONS_INIT;
     o.flags = write ? 0 : CAIRN_OPEN_READONLY;
+    int code = lock_timeout(&o.lock_timeout_ms, a);
+    if (code != EXIT_OK) return code;
+    if (!a->dir_given) return open_upwards(out, &o);
     int rc = cairn_open(out, a->dir, &o);
     if (rc == CAIRN_OK) return EXIT_OK;
     cli_lib_err(rc);
@@ -85,6 +146,14 @@ int cli_table_at(cairn_table **out, cairn_db *db, const char *name, const cli_ar
     return cli_table(out, db, name, a->opt[OPT_AT] ? CAIRN_TABLE_NAMEONLY : 0);
 }
 
+int cli_parse_time(int64_t *out, const char *s, const char *opt, int64_t dflt)
+{
+    *out = dflt;
+    if (!s) return EXIT_OK;
+    if (cairn_time_parse(out, s, 0) == CAIRN_OK) return EXIT_OK;
+    return cli_err(EXIT_USAGE, "%s: %s", opt, cairn_error_last()->message);
+}
+
 int cli_parse_count(uint64_t *out, const char *s, const char *opt)
 {
     *out = UINT64_MAX;
@@ -92,28 +161,43 @@ int cli_parse_count(uint64_t *out, const char *s, const char *opt)
     char *end;
     errno = 0;
     unsigned long long v = strtoull(s, &end, 10);
-    if (!*s || *end || errno || s[0] == '-' || s[0] == '+' || s[0] == ' ')
+    bool digits = *s && s[strspn(s, "0123456789")] == '\0';
+    if (digits && errno == ERANGE)
+        return cli_err(EXIT_USAGE, "%s %s is too large: at most %llu", opt, s, ULLONG_MAX);
+    if (!digits || *end || errno)
         return cli_err(EXIT_USAGE, "%s needs a whole number, not '%s'", opt, s);
     *out = v;
     return EXIT_OK;
 }
 
-void cli_range(cairn_range *out, const cli_args *a)
+int cli_bytes_arg(size_t *out_len, const cli_args *a, const char *arg, const char *what)
+{
+    *out_len = strlen(arg);
+    if (!a->opt[OPT_ESCAPED]) return EXIT_OK;
+    tsv_error e;
+    /* Decoding never lengthens, and argv's strings are the program's to change. */
+    if (tsv_unescape((uint8_t *)(uintptr_t)arg, out_len, arg, *out_len, &e) == 0) return EXIT_OK;
+    return cli_err(EXIT_USAGE, "--escaped %s, at byte %zu: %s", what, e.offset + 1, e.msg);
+}
+
+int cli_range(cairn_range *out, const cli_args *a)
 {
     cairn_range r = CAIRN_RANGE_INIT;
-    if (a->opt[OPT_FROM]) {
+    int code = EXIT_OK;
+    if (a->opt[OPT_FROM] && code == EXIT_OK) {
         r.from = a->opt[OPT_FROM];
-        r.from_len = strlen(a->opt[OPT_FROM]);
+        code = cli_bytes_arg(&r.from_len, a, r.from, "--from");
     }
-    if (a->opt[OPT_TO]) {
+    if (a->opt[OPT_TO] && code == EXIT_OK) {
         r.to = a->opt[OPT_TO];
-        r.to_len = strlen(a->opt[OPT_TO]);
+        code = cli_bytes_arg(&r.to_len, a, r.to, "--to");
     }
-    if (a->opt[OPT_PREFIX]) {
+    if (a->opt[OPT_PREFIX] && code == EXIT_OK) {
         r.prefix = a->opt[OPT_PREFIX];
-        r.prefix_len = strlen(a->opt[OPT_PREFIX]);
+        code = cli_bytes_arg(&r.prefix_len, a, r.prefix, "--prefix");
     }
     *out = r;
+    return code;
 }
 
 int cli_write(const void *p, size_t n)

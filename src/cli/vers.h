@@ -21,8 +21,6 @@
 #define VERS_SHORT_LEN 12
 /** "2026-11-21T15:04:05Z" and its NUL. */
 #define VERS_TIME_SIZE 21
-/** The conflicts table of a merge recorded for resolution (cairn.h, CAIRN_MERGE_RECORD). */
-#define VERS_CONFLICTS_TABLE "cairn_conflicts"
 
 /** Writes the first VERS_SHORT_LEN hex digits of id and a NUL. */
 void vers_short(char out[VERS_SHORT_LEN + 1], const cairn_id *id);

@@ -263,7 +263,7 @@ int cairn_snapshot_root(cairn_id *out, const cairn_snapshot *snap)
 
 static int count_table(const char *name, void *payload)
 {
-    (void)name;
+    if (table_name_internal(name)) return CAIRN_OK; /* counted as the user sees them */
     (*(uint64_t *)payload)++;
     return CAIRN_OK;
 }
@@ -307,8 +307,11 @@ int cairn_table_open(cairn_table **out, cairn_db *db, const char *name, unsigned
     FAIL_IF(!out || !db, CAIRN_EINVAL, "cairn_table_open: out and db are required");
     TRY(table_name_check(name));
     FAIL_IF(flags & ~(CAIRN_TABLE_CREATE | CAIRN_TABLE_DEFER | CAIRN_TABLE_NAMEONLY |
-                      CAIRN_TABLE_INTERNAL), CAIRN_EINVAL,
-            "unknown table flags 0x%x", flags);
+                      CAIRN_TABLE_INTERNAL),
+            CAIRN_EINVAL, "unknown table flags 0x%x", flags);
+    FAIL_IF(table_name_internal(name) && !(flags & CAIRN_TABLE_INTERNAL), CAIRN_EINVAL,
+            "table name '%s' is reserved: names that begin with '" CAIRN_TABLE_RESERVED_PREFIX
+            "' are cairn's own (merge conflicts, documents); choose another name", name);
     FAIL_IF((flags & CAIRN_TABLE_NAMEONLY) && (flags & CAIRN_TABLE_CREATE), CAIRN_EINVAL,
             "CAIRN_TABLE_NAMEONLY does not go with CAIRN_TABLE_CREATE");
     FAIL_IF((flags & CAIRN_TABLE_DEFER) && !(flags & CAIRN_TABLE_CREATE), CAIRN_EINVAL,
@@ -376,16 +379,30 @@ int cairn_table_drop(cairn_db *db, const char *name)
     return rc;
 }
 
+int cairn_table_internal(const char *name) { return name && table_name_internal(name); }
+
+typedef struct user_tables {
+    int (*cb)(const char *name, void *payload);
+    void *payload;
+} user_tables;
+
+static int user_table(const char *name, void *payload)
+{
+    user_tables *u = payload;
+    return table_name_internal(name) ? 0 : u->cb(name, u->payload);
+}
+
 int cairn_table_list(cairn_db *db, const cairn_snapshot *snap,
                      int (*cb)(const char *name, void *payload), void *payload)
 {
+    user_tables u = { cb, payload };
     rview rv;
     if (snap) {
         rv = snap->rv;
     } else {
         db_view(db, &rv);
     }
-    int rc = rview_list_tables(&rv, cb, payload);
+    int rc = rview_list_tables(&rv, user_table, &u);
     if (!snap) rview_release(&rv);
     return rc;
 }
@@ -465,6 +482,12 @@ int cairn_db_stats_get(cairn_db_stats *out, cairn_db *db)
         st.wal_last_seq = ws.last_seq;
         st.wal_synced_seq = ws.synced_seq;
     }
+    /* With no write waiting in memory, the trees hold every record of the log: those after the
+     * working state's wal_seq carry no writes (the record a checkpoint logs after it publishes,
+     * and bulk loads, which wrote the trees themselves; a table's creation is a memtable entry
+     * too). */
+    if (st.memtable_entries == 0 && st.wal_last_seq > st.tree_seq)
+        st.tree_seq = st.wal_last_seq;
     pthread_mutex_lock(&db->wmu);
     st.checkpoints = db->w.checkpoints;
     st.last_checkpoint_ns = db->w.last_ckpt_time;

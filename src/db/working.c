@@ -129,7 +129,7 @@ static int on_replay(const wal_record *rec, void *ctx)
     prep p;
     int rc = prepare(r->db, &p, rec->type, rec->payload, rec->len);
     if (rc < 0) return cairn_error_prefix(rc, "replaying write-ahead log record %" PRIu64, rec->seq);
-    r->n++;
+    r->n += rec->type == WAL_BATCH; /* checkpoint and bulk records carry no writes to replay */
     mem_batch_apply(r->db->mem, &p.mb, rec->seq);
     atomic_store_explicit(&r->db->w.applied, rec->seq, memory_order_release);
     prep_dispose(&p);

@@ -28,10 +28,12 @@ int history_merge_bases(repo *r, const cairn_id *a, const cairn_id *b, cairn_id 
 /** Resolves a revision to a commit id. Forms: HEAD, BRANCH, TAG, heads/B, tags/T, an id or a
  *  unique prefix of at least 4 hex digits, followed by any of ~N (N-th first-parent ancestor),
  *  ^N (N-th parent; ^ = ^1), and, directly after a branch or tag, @{TIME} (where the ref was at
- *  TIME: ISO 8601 like 2026-11-21T15:04:05Z, a date, or @SECONDS) or @{N} (N moves ago). */
+ *  TIME, in cairn_time_parse()'s grammar: 2026-11-21T15:04:05Z, a date, @SECONDS, yesterday,
+ *  3 hours ago...) or @{N} (N moves ago). */
 int history_resolve(repo *r, const char *rev, cairn_id *out);
 
-/** Parses a time as history_resolve does inside @{...}; nanoseconds since the epoch, UTC. */
+/** Parses a time as history_resolve does inside @{...} (cairn_time_parse() relative to the
+ *  current time); nanoseconds since the epoch, UTC. */
 int history_parse_time(const char *s, int64_t *out);
 
 #endif /* CAIRN_HISTORY_H */

@@ -5,6 +5,7 @@
  * follow the table path. Any failure of the proof is CAIRN_EAUTH.
  */
 #include <stdio.h>
+#include <stdlib.h>
 
 #include "base/hash.h"
 #include "base/varint.h"
@@ -126,12 +127,13 @@ static bool id_eq(const cairn_id *a, const cairn_id *b)
     return memcmp(a->bytes, b->bytes, CAIRN_ID_SIZE) == 0;
 }
 
-/* Checks the commit of a commit anchor and takes its catalog root. */
+/* Checks the commit of a commit anchor and takes its catalog root. trusted NULL: any commit
+ * (the proof is checked below its anchor, see proof_verify()). */
 static int check_commit(proof_result *r, const uint8_t *bytes, size_t len,
                         const cairn_id *trusted)
 {
     hash_sha256(&r->commit, bytes, len);
-    if (!id_eq(&r->commit, trusted)) {
+    if (trusted && !id_eq(&r->commit, trusted)) {
         char hex[CAIRN_ID_HEX_SIZE];
         cairn_id_to_hex(hex, trusted);
         return reject("its commit does not hash to the trusted commit id %s", hex);
@@ -155,6 +157,22 @@ static int check_table_name(const uint8_t *name, size_t len)
     return CAIRN_OK;
 }
 
+/* The id of a path's top node (the root it hangs from), for a proof checked below its anchor:
+ * the hash of the node's bytes, or zero when they are malformed (proof_path_verify() then says
+ * why). */
+static cairn_id path_top(const uint8_t *p, const uint8_t *end)
+{
+    cairn_id id;
+    memset(&id, 0, sizeof id);
+    uint64_t len;
+    size_t vn = p < end ? varint_get(p + 1, end, &len) : 0;
+    if (vn && len <= (uint64_t)(end - p - 1 - vn)) hash_sha256(&id, p + 1 + vn, (size_t)len);
+    return id;
+}
+
+/* Verifies the proof at p. trusted NULL: against what the proof itself names at its anchor (its
+ * commit's hash, or the hash of its top node), so that the caller can then match a trusted id
+ * against any level of the chain. */
 static int verify(proof_result *r, const uint8_t *p, const uint8_t *end, const cairn_id *trusted)
 {
     if ((size_t)(end - p) < PROOF_MAGIC_SIZE + 2 || memcmp(p, PROOF_MAGIC, PROOF_MAGIC_SIZE) != 0)
@@ -180,10 +198,10 @@ static int verify(proof_result *r, const uint8_t *p, const uint8_t *end, const c
         r->commit_data = cb;
         r->commit_len = cl;
     } else if (r->anchor == PROOF_ANCHOR_CATALOG) {
-        r->catalog_root = *trusted;
+        r->catalog_root = trusted ? *trusted : path_top(p, end);
     }
     if (r->anchor == PROOF_ANCHOR_TABLE) {
-        r->table_root = *trusted;
+        r->table_root = trusted ? *trusted : path_top(p, end);
     } else {
         proof_path_result cat;
         TRY(proof_path_verify(&cat, &p, end, &r->catalog_root, r->table, r->table_len,
@@ -212,6 +230,43 @@ static int verify(proof_result *r, const uint8_t *p, const uint8_t *end, const c
     return CAIRN_OK;
 }
 
+/* A proof anchored at a commit chains through a catalog root to a table root, and one anchored
+ * at a catalog to a table root: a verifier who trusts one of those lower ids (the table root
+ * `cairn root` prints, say) can check the part of the chain below it. The proof is verified as
+ * chained to itself, then the trusted id must be one of its links; what lies above that link is
+ * not trusted, so it is left out of the result (a table root proves no table name). Called when
+ * the proof did not verify at its anchor: on no match, that failure stands. */
+static int verify_below_anchor(proof_result *r, const uint8_t *proof, size_t len,
+                               const cairn_id *trusted)
+{
+    char *why = cairn_strdup(cairn_error_last()->message);
+    proof_result self;
+    memset(&self, 0, sizeof self);
+    int rc = verify(&self, proof, proof + len, NULL);
+    bool at_catalog = rc == CAIRN_OK && self.anchor == PROOF_ANCHOR_COMMIT &&
+                      id_eq(&self.catalog_root, trusted);
+    bool at_table = rc == CAIRN_OK && self.anchor != PROOF_ANCHOR_TABLE &&
+                    id_eq(&self.table_root, trusted);
+    if (!at_catalog && !at_table) {
+        rc = ERR(CAIRN_EAUTH, "%s", why ? why : "proof: it does not verify against that root");
+        free(why);
+        return rc;
+    }
+    free(why);
+    memset(&self.commit, 0, sizeof self.commit);
+    self.commit_data = NULL;
+    self.commit_len = 0;
+    self.anchor = at_catalog ? PROOF_ANCHOR_CATALOG : PROOF_ANCHOR_TABLE;
+    if (at_table) {
+        memset(&self.catalog_root, 0, sizeof self.catalog_root);
+        self.table = NULL;
+        self.table_len = 0;
+        self.catalog_nodes = 0;
+    }
+    *r = self;
+    return CAIRN_OK;
+}
+
 int proof_verify(proof_result *out, const uint8_t *proof, size_t len, const cairn_id *trusted_root)
 {
     FAIL_IF(!out || !trusted_root || (!proof && len), CAIRN_EINVAL,
@@ -220,7 +275,9 @@ int proof_verify(proof_result *out, const uint8_t *proof, size_t len, const cair
     memset(&r, 0, sizeof r);
     static const uint8_t none[1];
     if (!proof) proof = none;
-    TRY(verify(&r, proof, proof + len, trusted_root));
+    int rc = verify(&r, proof, proof + len, trusted_root);
+    if (rc == CAIRN_EAUTH) rc = verify_below_anchor(&r, proof, len, trusted_root);
+    TRY(rc);
     *out = r;
     return CAIRN_OK;
 }

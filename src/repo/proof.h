@@ -72,8 +72,10 @@ int proof_build(cairn_buf *out, chunkstore *cs, int anchor, const uint8_t *commi
                 size_t commit_len, const cairn_id *catalog_root, const char *table,
                 const cairn_id *table_root, const void *key, size_t klen);
 
-/** Checks a proof against a trusted root (a table root, catalog root or commit id, as the proof's
- *  anchor says) and says what it proves. The caller must still check that out->anchor,
+/** Checks a proof against a trusted root and says what it proves. The root may be the id the
+ *  proof's anchor names (a table root, catalog root or commit id) or any lower link of its
+ *  chain (a commit-anchored proof verifies against its catalog root or its table root too;
+ *  out->anchor then names the link that matched, and what is above it is left out). The caller must still check that out->anchor,
  *  out->table and out->key are what it asked about: a valid proof for another key (or table)
  *  under the same root is still valid.
  *  @return CAIRN_OK; CAIRN_EAUTH (the proof is malformed or does not verify for this root; the

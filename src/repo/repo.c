@@ -90,6 +90,11 @@ int tabledesc_decode(tabledesc *out, const uint8_t *p, size_t len)
     return CAIRN_OK;
 }
 
+bool table_name_internal(const char *name)
+{
+    return strncmp(name, CAIRN_TABLE_RESERVED_PREFIX, strlen(CAIRN_TABLE_RESERVED_PREFIX)) == 0;
+}
+
 int table_name_check(const char *name)
 {
     size_t n = name ? strlen(name) : 0;

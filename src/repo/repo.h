@@ -71,6 +71,11 @@ int tabledesc_decode(tabledesc *out, const uint8_t *data, size_t len);
 /** Checks a table name: 1..CAIRN_TABLE_NAME_LEN_MAX bytes of UTF-8, no control characters, no '/'. */
 int table_name_check(const char *name);
 
+/** Whether a table name is in the reserved namespace (CAIRN_TABLE_RESERVED_PREFIX): cairn's own
+ *  tables (merge conflicts, documents), which listings meant for users leave out. The one test
+ *  of that, used everywhere (cairn_table_internal() is its public face). */
+bool table_name_internal(const char *name);
+
 /** Follows HEAD: sets branch / detached from it. CAIRN_ENOTFOUND when there is no HEAD. */
 int repo_follow_head(repo *r);
 /** Loads the working state of the current branch, creating it from the branch's head commit

@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <limits.h>
+#include <stdbool.h>
+#include <string.h>
 #include <time.h>
 
 #include "history.h"
@@ -16,7 +18,18 @@
 /* Times are i64 nanoseconds since 1970: whole seconds in [-TIME_SECS_MAX, TIME_SECS_MAX] fit
  * (1677-09-21 to 2262-04-11). */
 #define NS_PER_SEC 1000000000LL
-#define TIME_SECS_MAX (INT64_MAX / NS_PER_SEC)
+#define TIME_SECS_MAX (INT64_MAX / NS_PER_SEC - 1)
+#define SECS_PER_DAY 86400LL
+#define TIME_FORMS "2026-11-21, 2026-11-21T15:04:05Z, 2026-11-21 15:04:05.5+01:00, @SECONDS, " \
+                   "SECONDS, now, yesterday, 3 hours ago, 2 days ago, last week"
+
+/* ---- times: one grammar for @{TIME} and every time the CLI reads (cairn_time_parse()) ---- */
+
+static int not_a_time(const char *s, const char *why)
+{
+    return ERR(CAIRN_EINVAL, "'%s' is not a time%s%s; use one of: " TIME_FORMS " (times without "
+               "an offset are UTC)", s, why ? ": " : "", why ? why : "");
+}
 
 static int time_out_of_range(const char *s)
 {
@@ -35,55 +48,171 @@ static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
     return era * 146097 + (int64_t)doe - 719468;
 }
 
-int history_parse_time(const char *s, int64_t *out)
+static int days_in_month(int y, int m)
 {
-    if (s[0] == '@') { /* @SECONDS */
-        const char *digits = s + 1 + (s[1] == '-');
-        FAIL_IF(!isdigit((unsigned char)*digits), CAIRN_EINVAL, "'%s' is not a time (@SECONDS)",
-                s);
-        char *end;
-        errno = 0;
-        long long v = strtoll(s + 1, &end, 10);
-        FAIL_IF(*end, CAIRN_EINVAL, "'%s' is not a time (@SECONDS)", s);
-        if (errno == ERANGE || v > TIME_SECS_MAX || v < -TIME_SECS_MAX) return time_out_of_range(s);
-        *out = (int64_t)v * NS_PER_SEC;
-        return CAIRN_OK;
+    static const int DAYS[12] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
+    bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    return DAYS[m - 1] + (m == 2 && leap);
+}
+
+/* Exactly n decimal digits at *p; advances past them. */
+static bool digits(const char **p, int n, int *out)
+{
+    int v = 0;
+    for (int i = 0; i < n; i++) {
+        if (!isdigit((unsigned char)(*p)[i])) return false;
+        v = v * 10 + ((*p)[i] - '0');
     }
-    int y, mo, d, h = 0, mi = 0, sec = 0, n = 0, consumed = 0;
-    n = sscanf(s, "%4d-%2d-%2d%n", &y, &mo, &d, &consumed);
-    FAIL_IF(n != 3 || mo < 1 || mo > 12 || d < 1 || d > 31, CAIRN_EINVAL,
-            "'%s' is not a time: use ISO 8601 (2026-11-21, 2026-11-21T15:04:05Z, "
-            "2026-11-21T15:04:05+01:00) or @SECONDS",
-            s);
-    const char *p = s + consumed;
-    int64_t offset = 0; /* seconds east of UTC */
-    if (*p == 'T' || *p == ' ') {
-        int c2 = 0;
-        n = sscanf(p + 1, "%2d:%2d%n", &h, &mi, &c2);
-        FAIL_IF(n != 2 || h > 23 || mi > 59, CAIRN_EINVAL, "'%s': bad time of day", s);
-        p += 1 + c2;
-        if (*p == ':') {
-            int c3 = 0;
-            n = sscanf(p + 1, "%2d%n", &sec, &c3);
-            FAIL_IF(n != 1 || sec > 60, CAIRN_EINVAL, "'%s': bad seconds", s);
-            p += 1 + c3;
-        }
-        if (*p == 'Z') p++;
-        else if (*p == '+' || *p == '-') {
-            int oh, om, c4 = 0;
-            n = sscanf(p + 1, "%2d:%2d%n", &oh, &om, &c4);
-            FAIL_IF(n != 2 || oh > 23 || om > 59, CAIRN_EINVAL, "'%s': bad UTC offset", s);
-            offset = (int64_t)(oh * 3600 + om * 60) * (*p == '-' ? -1 : 1);
-            p += 1 + c4;
-        }
+    *p += n;
+    *out = v;
+    return true;
+}
+
+static bool skip(const char **p, const char *set)
+{
+    if (!**p || !strchr(set, **p)) return false;
+    (*p)++;
+    return true;
+}
+
+/* [T or space]HH:MM[:SS[.fraction]] after a date: seconds into the day and nanoseconds. */
+static int parse_clock(const char *s, const char **p, int64_t *secs, int64_t *ns)
+{
+    int h, mi, sec = 0;
+    if (!digits(p, 2, &h) || !skip(p, ":") || !digits(p, 2, &mi))
+        return not_a_time(s, "the time of day is HH:MM or HH:MM:SS");
+    if (skip(p, ":") && !digits(p, 2, &sec)) return not_a_time(s, "seconds are two digits");
+    if (h > 23 || mi > 59 || sec > 60) /* 60: a leap second, counted as the next minute's first */
+        return not_a_time(s, "no such time of day");
+    *ns = 0;
+    if (skip(p, ".")) {
+        const char *start = *p;
+        for (int64_t scale = NS_PER_SEC / 10; isdigit((unsigned char)**p); (*p)++, scale /= 10)
+            *ns += (**p - '0') * scale; /* digits past nanoseconds add 0 */
+        if (*p == start) return not_a_time(s, "a '.' needs digits after it");
     }
-    FAIL_IF(*p, CAIRN_EINVAL, "'%s': unexpected '%s' in a time", s, p);
-    int64_t secs = days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400 + h * 3600 + mi * 60 +
-                   sec - offset;
-    if (secs > TIME_SECS_MAX || secs < -TIME_SECS_MAX) return time_out_of_range(s);
-    *out = secs * NS_PER_SEC;
+    *secs = h * 3600 + mi * 60 + sec;
     return CAIRN_OK;
 }
+
+/* Z, or +HH:MM / -HH:MM (also +HHMM, +HH): seconds east of UTC. */
+static int parse_offset(const char *s, const char **p, int64_t *out)
+{
+    *out = 0;
+    if (skip(p, "Zz") || !**p) return CAIRN_OK;
+    int sign = **p == '-' ? -1 : 1, oh, om = 0;
+    if (!skip(p, "+-") || !digits(p, 2, &oh)) return not_a_time(s, "unexpected text after the time");
+    bool colon = skip(p, ":");
+    if ((colon || isdigit((unsigned char)**p)) && !digits(p, 2, &om))
+        return not_a_time(s, "the offset from UTC is +HH:MM or -HH:MM");
+    if (oh > 23 || om > 59) return not_a_time(s, "no such offset from UTC");
+    *out = sign * (oh * 3600 + om * 60);
+    return CAIRN_OK;
+}
+
+/* YYYY-MM-DD[(T| )HH:MM[:SS[.F]]][Z|+HH:MM|-HH:MM]: seconds since 1970 and nanoseconds. */
+static int parse_iso(const char *s, int64_t *secs, int64_t *ns)
+{
+    const char *p = s;
+    int y, mo, d;
+    if (!digits(&p, 4, &y) || !skip(&p, "-") || !digits(&p, 2, &mo) || !skip(&p, "-") ||
+        !digits(&p, 2, &d))
+        return not_a_time(s, NULL);
+    if (mo < 1 || mo > 12 || d < 1 || d > days_in_month(y, mo))
+        return not_a_time(s, "no such date");
+    int64_t clock = 0, offset = 0;
+    *ns = 0;
+    if (skip(&p, "Tt ")) TRY(parse_clock(s, &p, &clock, ns));
+    TRY(parse_offset(s, &p, &offset));
+    if (*p) return not_a_time(s, "unexpected text after the time");
+    *secs = days_from_civil(y, (unsigned)mo, (unsigned)d) * SECS_PER_DAY + clock - offset;
+    return CAIRN_OK;
+}
+
+/* [-]digits as whole seconds. */
+static int parse_seconds(const char *s, const char *digits_at, int64_t *secs)
+{
+    const char *d = digits_at + (*digits_at == '-');
+    if (!isdigit((unsigned char)*d)) return not_a_time(s, NULL);
+    char *end;
+    errno = 0;
+    long long v = strtoll(digits_at, &end, 10);
+    if (*end) return not_a_time(s, NULL);
+    if (errno == ERANGE || v > TIME_SECS_MAX || v < -TIME_SECS_MAX) return time_out_of_range(s);
+    *secs = v;
+    return CAIRN_OK;
+}
+
+/* Seconds in a unit of a relative time ("hours"), or 0. Months and years are 30 and 365 days,
+ * as approximate as the words. */
+static int64_t unit_seconds(const char *w, size_t n)
+{
+    static const struct { const char *name; int64_t secs; } UNITS[] = {
+        { "second", 1 }, { "minute", 60 }, { "hour", 3600 }, { "day", SECS_PER_DAY },
+        { "week", 7 * SECS_PER_DAY }, { "month", 30 * SECS_PER_DAY },
+        { "year", 365 * SECS_PER_DAY },
+    };
+    if (n > 1 && w[n - 1] == 's') n--; /* plural */
+    for (size_t i = 0; i < sizeof UNITS / sizeof UNITS[0]; i++)
+        if (strlen(UNITS[i].name) == n && strncmp(UNITS[i].name, w, n) == 0) return UNITS[i].secs;
+    return 0;
+}
+
+/* The words of a relative time, separated by spaces, dots or underscores as git allows
+ * ("2.days.ago"): now, yesterday, N UNIT ago, last UNIT. *ago gets the seconds back from now. */
+static int parse_relative(const char *s, int64_t *ago)
+{
+    char w[4][16];
+    int n = 0;
+    for (const char *p = s; *p && n <= 3;) {
+        size_t len = strcspn(p, " ._");
+        if (len == 0 || len >= sizeof w[0]) return not_a_time(s, NULL);
+        for (size_t i = 0; i < len; i++) w[n][i] = (char)tolower((unsigned char)p[i]);
+        w[n++][len] = '\0';
+        p += len;
+        while (*p && strchr(" ._", *p)) p++;
+    }
+    *ago = 0;
+    if (n == 1 && strcmp(w[0], "now") == 0) return CAIRN_OK;
+    if (n == 1 && strcmp(w[0], "yesterday") == 0) *ago = SECS_PER_DAY;
+    else if (n == 2 && strcmp(w[0], "last") == 0) *ago = unit_seconds(w[1], strlen(w[1]));
+    else if (n == 3 && strcmp(w[2], "ago") == 0 && w[0][strspn(w[0], "0123456789")] == '\0') {
+        int64_t unit = unit_seconds(w[1], strlen(w[1]));
+        errno = 0;
+        long long count = strtoll(w[0], NULL, 10);
+        if (errno == ERANGE || (unit && count > TIME_SECS_MAX / unit)) return time_out_of_range(s);
+        *ago = count * unit;
+        if (!unit) return not_a_time(s, "unknown unit (seconds, minutes, hours, days, weeks, "
+                                     "months, years)");
+        return CAIRN_OK;
+    }
+    return *ago ? CAIRN_OK : not_a_time(s, NULL);
+}
+
+int cairn_time_parse(int64_t *out, const char *text, int64_t now_ns)
+{
+    FAIL_IF(!out || !text, CAIRN_EINVAL, "cairn_time_parse needs a result and a text");
+    int64_t secs = 0, ns = 0;
+    if (!*text) return not_a_time(text, "it is empty");
+    if (text[0] == '@') {
+        TRY(parse_seconds(text, text + 1, &secs));
+    } else if (isdigit((unsigned char)text[0]) && text[strspn(text, "0123456789")] == '\0') {
+        TRY(parse_seconds(text, text, &secs));
+    } else if (strspn(text, "0123456789") == 4 && text[4] == '-') {
+        TRY(parse_iso(text, &secs, &ns));
+    } else {
+        int64_t ago;
+        TRY(parse_relative(text, &ago));
+        int64_t now = now_ns ? now_ns : clock_wall_ns();
+        secs = now / NS_PER_SEC - ago;
+        ns = now % NS_PER_SEC;
+    }
+    if (secs > TIME_SECS_MAX || secs < -TIME_SECS_MAX) return time_out_of_range(text);
+    *out = secs * NS_PER_SEC + ns;
+    return CAIRN_OK;
+}
+
+int history_parse_time(const char *s, int64_t *out) { return cairn_time_parse(out, s, 0); }
 
 /* ---- id prefixes: matched against every commit reachable from the repository's refs ---- */
 
@@ -305,7 +434,7 @@ int history_resolve(repo *r, const char *rev, cairn_id *out)
                                      : ref_at(r, ref, 0, back, &id, rev);
             } else if (inner[0] == '-' && isdigit((unsigned char)inner[1]))
                 rc = ERR(CAIRN_EINVAL, "'%s': @{N} counts moves back and cannot be negative; for a "
-                         "time use @{@SECONDS} or an ISO 8601 date", rev);
+                         "time use @{@SECONDS}, an ISO 8601 date or @{2 days ago}", rev);
             else if ((rc = history_parse_time(inner, &when)) == CAIRN_OK)
                 rc = ref_at(r, ref, when, -1, &id, rev);
             p = close + 1;

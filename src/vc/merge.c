@@ -102,7 +102,7 @@ static int diff_versions(cairn_db *db, const version *a, const version *b, const
         int c = i >= a->n ? 1 : j >= b->n ? -1 : strcmp(a->t[i].name, b->t[j].name);
         const vtable *ta = c <= 0 ? &a->t[i] : NULL, *tb = c >= 0 ? &b->t[j] : NULL;
         const char *name = ta ? ta->name : tb->name;
-        if (!only || strcmp(name, only) == 0) {
+        if (only ? strcmp(name, only) == 0 : !table_name_internal(name)) {
             seen = true;
             diff_ctx d = { name, cb, payload, 0 };
             if (ta && tb) rc = tree_diff(&db->r.cs, &ta->d.root, &tb->d.root, NULL, 0, NULL, 0,
@@ -587,7 +587,7 @@ int cairn_conflict_resolve(cairn_db *db, const char *table, const void *key, siz
     cairn_table *t = NULL, *ct = NULL;
     cairn_batch *b = NULL;
     uint64_t present = 0;
-    int rc = cairn_table_open(&ct, db, CONFLICTS_TABLE, 0);
+    int rc = cairn_table_open(&ct, db, CONFLICTS_TABLE, CAIRN_TABLE_INTERNAL);
     if (rc == CAIRN_ENOTFOUND) rc = ERR(CAIRN_ENOTFOUND, "no merge conflicts are recorded");
     if (rc == CAIRN_OK) {
         void *tmp;

@@ -26,12 +26,13 @@ cc -std=c11 -Wall -Wextra -Werror "$here/consumer.c" -o "$work/consumer-static" 
 # the static binary must not need libcairn.so
 if ldd "$work/consumer-static" | grep -q libcairn; then echo "static link pulled libcairn.so" >&2; exit 1; fi
 
-# the C example in README.md builds and runs against the installed library
-awk '/^```c$/{on=1; next} /^```$/{if (on) exit} on' "$top/README.md" > "$work/snippet.body"
-{ echo '#include <stdio.h>'; head -n 1 "$work/snippet.body"; echo 'int main(void) {';
-  tail -n +2 "$work/snippet.body"; echo 'return 0; }'; } > "$work/readme.c"
-cc -std=c11 -Wall -Wextra -Werror "$work/readme.c" -o "$work/readme" $(pkg-config --cflags --libs cairn)
-(cd "$work" && LD_LIBRARY_PATH="$(dirname "$libdir")" ./readme)
+# the C example in README.md compiles as given (a whole program), with the command line the
+# README gives (its rpath: the program runs without LD_LIBRARY_PATH), and runs
+awk '/^```c$/{on=1; next} /^```$/{if (on) exit} on' "$top/README.md" > "$work/app.c"
+cmd=$(grep '^\$ cc app.c' "$top/README.md" | head -n 1 | sed 's/^\$ //')
+test -n "$cmd" || { echo "README.md gives no 'cc app.c' command line" >&2; exit 1; }
+(cd "$work" && eval "$cmd -std=c11 -Wall -Wextra -Werror" && env -u LD_LIBRARY_PATH ./app)
+test -d "$work/data" || { echo "the README's program made no repository" >&2; exit 1; }
 
 # the archive exports the API and nothing else (internal names could clash with the program's)
 leaked=$(nm -g --defined-only "$(dirname "$libdir")/libcairn.a" | awk 'NF==3 && $2 ~ /[TDBR]/ {print $3}' | grep -v '^cairn_' || true)

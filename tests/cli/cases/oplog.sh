@@ -65,9 +65,10 @@ runas 'cairn oplog --from T  (T in RFC 3339 with an offset and a fraction)' cair
 minus=$(date -u -d "@$((t - 5400 - 1))" +%Y-%m-%dt%H:%M:%S.999999999-01:30)
 runas 'cairn oplog --to T --since 9  (T just before, with a negative offset)' cairn oplog --to "$minus" --since 9
 say bad times and numbers: usage errors
-run cairn oplog --from yesterday
+run cairn oplog --from tomorrow
 run cairn oplog --from 2026-02-30T00:00:00+00:00
-run cairn oplog --from 2026-11-21T10:00:00
+say "a time without an offset is UTC (cairn help log: one grammar for every time)"
+run cairn oplog --to 2000-11-21T10:00:00
 run cairn oplog --to 2026-11-21T25:00:00+00:00
 run cairn oplog --to 2026-11-21T10:00:00.Z
 run cairn oplog --to -5

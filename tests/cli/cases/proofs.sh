@@ -62,8 +62,17 @@ mkdir elsewhere
 run cairn -C elsewhere verify-proof v1.proof --root "$(anchor v1.anchor)"
 cd repo
 
-say proofs that do not verify: exit 3, naming what failed
+say "a proof verifies against any id of its chain: v1's proof, anchored at the commit, against"
+say "the commit's catalog root (here the one prove printed before the commit) and the table's"
+say "root that cairn root prints; at that level, without what is above it"
 run cairn verify-proof ../v1.proof --root "$(anchor ../alice.anchor)"
+run cairn verify-proof ../v1.proof --root "$(cairn root users --at v1)"
+run cairn verify-proof ../v1.proof --root "$(cairn root users --at v1)" --json
+cairn prove users alice -o ../now.proof >/dev/null
+run cairn verify-proof ../now.proof --root "$(cairn root users)"
+
+say proofs that do not verify: exit 3, naming what failed
+run cairn verify-proof ../v1.proof --root "$(cairn root users)"
 run cairn verify-proof ../alice.proof --root "$(anchor ../v1.anchor)"
 cp ../alice.proof ../bad.proof && flip ../bad.proof -1
 run cairn verify-proof ../bad.proof --root "$(anchor ../alice.anchor)"
