@@ -28,6 +28,10 @@ src/cli/util.c:open          cli_read_file: an input file named on the command l
 src/cli/cmd_load.c:open      load: the file of records to load
 src/cli/passphrase.c:open    --passphrase-file: the file holding a passphrase
 src/cli/cmd_prove.c:fopen    prove -o: the file the proof is written to
+src/cli/cmd_repo.c:stat      init: whether the directory it is to make exists (and is empty)
+src/cli/cmd_repo.c:opendir   init: removing the directory it made when making the repository failed
+src/cli/cmd_repo.c:unlink    init: (the same)
+src/cli/cmd_repo.c:rmdir     init: (the same)
 '
 
 # Code without comments: /* ... */ (also over several lines) and // to the end of the line;
