@@ -5,6 +5,8 @@
  *    followed by one twice as big up to the largest, and a closed log holds no preallocation;
  *  - the segment sizes are repository settings (cairn config wal.segment_min / segment_max)
  *    that the next open uses, and bad values are refused;
+ *  - opening a local store loads no pack index into memory (they are mapped and searched in
+ *    place), whatever the size, and reads, dedup, deletes and counts stay exact;
  *  - `cairn init` (the command itself, linked in) that fails part-way (ENOSPC injected through
  *    base/sys at every write and preallocation it makes, one after the other) leaves nothing
  *    behind, not even in an empty directory it was given, and a later init succeeds.
@@ -17,7 +19,9 @@
 
 #include "base/sys.h"
 #include "cli/args.h"
+#include "store/local_int.h"
 #include "store/store.h"
+#include "store_suite.h"
 #include "wal/wal.h"
 
 int cmd_init(const cli_args *a); /* src/cli/cmd_repo.c */
@@ -121,10 +125,10 @@ static void segments_follow_the_write_rate(void)
     wal *w;
     uint64_t last;
     CHECK_OK(wal_open(&w, &o, 0, NULL, NULL, &last));
-    static uint8_t rec[REC_BYTES];
+    static uint8_t payload[REC_BYTES];
     /* enough for 64K + 128K + 256K + 512K + 512K: written at once, so "fast" */
     for (int i = 0; i < 1500 * 1024 / REC_BYTES; i++)
-        CHECK_OK(wal_append(w, WAL_BATCH, rec, sizeof rec, false, NULL, NULL, &last));
+        CHECK_OK(wal_append(w, WAL_BATCH, payload, sizeof payload, false, NULL, NULL, &last));
     uint64_t sizes[64] = { 0 };
     CHECK_OK(st->file_list(st, "", seg_size_cb, sizes));
     CHECK(sizes[0] >= 5);
@@ -143,7 +147,7 @@ static void segments_follow_the_write_rate(void)
     /* and everything reads back */
     CHECK_OK(wal_open(&w, &o, 0, NULL, NULL, &last));
     CHECK_EQ(last, 1500 * 1024 / REC_BYTES);
-    CHECK_OK(wal_append(w, WAL_BATCH, rec, sizeof rec, true, NULL, NULL, &last));
+    CHECK_OK(wal_append(w, WAL_BATCH, payload, sizeof payload, true, NULL, NULL, &last));
     wal_close(w);
     CHECK_OK(wal_open(&w, &o, 0, NULL, NULL, &last));
     CHECK_EQ(last, 1500 * 1024 / REC_BYTES + 1);
@@ -186,6 +190,76 @@ static void segment_sizes_are_settings(void)
     cairn_table_close(t);
     CHECK_EQ(biggest, 256u << 10);
     CHECK_OK(cairn_close(db));
+}
+
+#define MAPPED_CHUNKS 3000
+#define MAPPED_LEN 100
+
+static bool chunk_is(cairn_store *st, uint64_t salt, uint64_t i)
+{
+    cairn_id k;
+    uint8_t want[MAPPED_LEN];
+    suite_key(&k, salt, i);
+    suite_fill(want, sizeof want, &k);
+    cairn_buf b = CAIRN_BUF_INIT;
+    bool ok = st->get(st, &b, &k) == CAIRN_OK && b.len == sizeof want &&
+              memcmp(b.data, want, sizeof want) == 0;
+    cairn_buf_dispose(&b);
+    return ok;
+}
+
+static int put_chunk(cairn_store *st, uint64_t salt, uint64_t i)
+{
+    cairn_id k;
+    uint8_t v[MAPPED_LEN];
+    suite_key(&k, salt, i);
+    suite_fill(v, sizeof v, &k);
+    return st->put(st, &k, v, sizeof v);
+}
+
+static void open_maps_indexes(void)
+{
+    const char *dir = test_tmpdir();
+    cairn_store *st;
+    CHECK_OK(store_local_open(&st, dir, CAIRN_OPEN_CREATE, 0));
+    for (uint64_t i = 0; i < MAPPED_CHUNKS; i++) CHECK_OK(put_chunk(st, 1, i));
+    CHECK_OK(st->flush(st));
+    st->close(st);
+    /* open: the index is mapped, nothing is loaded into the hash table */
+    CHECK_OK(store_local_open(&st, dir, 0, 0));
+    local_store *ls = (local_store *)st;
+    CHECK_EQ(ls->nmapped, 1);
+    CHECK_EQ(ls->n, 0);
+    for (uint64_t i = 0; i < MAPPED_CHUNKS; i++) CHECK(chunk_is(st, 1, i));
+    cairn_id absent;
+    suite_key(&absent, 2, 0);
+    CHECK_RC(st->has(st, &absent), CAIRN_ENOTFOUND);
+    CHECK_OK(put_chunk(st, 1, 7)); /* present in the mapped index: nothing written */
+    CHECK_EQ(ls->n, 0);
+    CHECK_OK(put_chunk(st, 2, 0));
+    CHECK_EQ(ls->n, 1);
+    CHECK_EQ(ls->nmapped, 1);
+    /* a delete needs the whole index: merged, exact */
+    cairn_id gone;
+    suite_key(&gone, 1, 5);
+    CHECK_OK(st->del(st, &gone));
+    CHECK_EQ(ls->nmapped, 0);
+    CHECK_EQ(ls->n, MAPPED_CHUNKS);
+    CHECK_RC(st->has(st, &gone), CAIRN_ENOTFOUND);
+    CHECK_OK(st->flush(st));
+    st->close(st);
+    /* again: mapped (the last pack's index was rewritten whole at close), the tombstone in it */
+    CHECK_OK(store_local_open(&st, dir, CAIRN_OPEN_READONLY, 0));
+    ls = (local_store *)st;
+    CHECK_EQ(ls->nmapped, 1);
+    CHECK_EQ(ls->n, 0);
+    CHECK_RC(st->has(st, &gone), CAIRN_ENOTFOUND);
+    CHECK(chunk_is(st, 2, 0));
+    for (uint64_t i = 0; i < MAPPED_CHUNKS; i++) CHECK(i == 5 || chunk_is(st, 1, i));
+    cairn_store_stats ss;
+    CHECK_OK(st->stat(st, &ss));
+    CHECK_EQ(ss.chunks, MAPPED_CHUNKS);
+    st->close(st);
 }
 
 /* Runs `cairn init DIR` in this process; returns its exit code. */
@@ -244,4 +318,4 @@ static void failed_init_leaves_nothing(void)
 }
 
 TEST_MAIN(one_key_under_a_mebibyte, segments_follow_the_write_rate, segment_sizes_are_settings,
-          failed_init_leaves_nothing)
+          open_maps_indexes, failed_init_leaves_nothing)
