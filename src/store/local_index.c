@@ -277,6 +277,29 @@ int local_idx_full_locked(local_store *ls)
     return rc;
 }
 
+#define SUM_BLOCK (64u << 10) /* an index's checksum is computed reading this much at once */
+
+/* XXH3 of the first len bytes of file fd, read in blocks (through a small buffer: faulting a
+ * mapping of the whole file in costs several times more, in a VM most of all). 0 on error
+ * (which then fails to match: the index is read the old way, which says what is wrong). */
+static uint64_t checksum_of(int fd, size_t len)
+{
+    uint8_t *buf = cairn_malloc(SUM_BLOCK);
+    XXH3_state_t *st = XXH3_createState();
+    uint64_t sum = 0;
+    bool ok = buf && st && XXH3_64bits_reset(st) == XXH_OK;
+    for (size_t at = 0; ok && at < len;) {
+        size_t n = MIN((size_t)SUM_BLOCK, len - at), got = 0;
+        ok = sys_read_full(fd, buf, n, at, &got, "index") == CAIRN_OK && got == n &&
+             XXH3_64bits_update(st, buf, n) == XXH_OK;
+        at += n;
+    }
+    if (ok) sum = XXH3_64bits_digest(st);
+    XXH3_freeState(st);
+    free(buf);
+    return sum;
+}
+
 int local_idx_map(local_store *ls, uint32_t pi, uint64_t pack_size, uint64_t *out_covered)
 {
     pack *p = ls->packs[pi];
@@ -292,24 +315,22 @@ int local_idx_map(local_store *ls, uint32_t pi, uint64_t pack_size, uint64_t *ou
     if (sys_fstat(fd, &sb) == 0 && (uint64_t)sb.st_size >= IDX_HEADER_SIZE + IDX_TRAILER_SIZE &&
         (uint64_t)sb.st_size <= SIZE_MAX) {
         size = (size_t)sb.st_size;
-        m = sys_mmap(NULL, size, PROT_READ, MAP_SHARED | MAP_POPULATE, fd, 0);
-    }
-    sys_close(fd);
-    if (m == MAP_FAILED) {
-        cairn_error_clear();
-        return 0;
+        m = sys_mmap(NULL, size, PROT_READ, MAP_SHARED, fd, 0);
     }
     const uint8_t *d = m;
+    bool ok = m != MAP_FAILED;
     size_t body = size - IDX_TRAILER_SIZE;
-    uint64_t covered = load_le64(d + 16), count = load_le64(d + 24);
-    bool ok = (size - IDX_HEADER_SIZE - IDX_TRAILER_SIZE) % IDX_ENTRY_SIZE == 0 &&
-              memcmp(d, IDX_MAGIC, MAGIC_SIZE) == 0 && load_le32(d + 8) == IDX_VERSION &&
-              load_le32(d + 12) == 0 &&
-              count == (size - IDX_HEADER_SIZE - IDX_TRAILER_SIZE) / IDX_ENTRY_SIZE &&
-              covered == pack_size && covered >= PACK_HEADER_SIZE &&
-              XXH3_64bits(d, body) == load_le64(d + body);
+    uint64_t covered = ok ? load_le64(d + 16) : 0, count = ok ? load_le64(d + 24) : 0;
+    ok = ok && (size - IDX_HEADER_SIZE - IDX_TRAILER_SIZE) % IDX_ENTRY_SIZE == 0 &&
+         memcmp(d, IDX_MAGIC, MAGIC_SIZE) == 0 && load_le32(d + 8) == IDX_VERSION &&
+         load_le32(d + 12) == 0 &&
+         count == (size - IDX_HEADER_SIZE - IDX_TRAILER_SIZE) / IDX_ENTRY_SIZE &&
+         covered == pack_size && covered >= PACK_HEADER_SIZE &&
+         checksum_of(fd, body) == load_le64(d + body);
+    sys_close(fd);
     if (!ok) { /* the eager path reads it again and says what is wrong, or scans the pack */
-        munmap(m, size);
+        if (m != MAP_FAILED) munmap(m, size);
+        cairn_error_clear();
         return 0;
     }
     p->imap = d;
