@@ -1007,7 +1007,9 @@ int wal_roll(wal *w, uint64_t *out_last)
 void wal_request_roll(wal *w)
 {
     pthread_mutex_lock(&w->mu);
-    if (w->off >= SEG_HEADER + w->seg_size / ROLL_FRACTION) w->roll_pending = true;
+    /* measured against the largest size, as before segments varied: the operation log keeps
+     * segments of about the size it did */
+    if (w->off >= SEG_HEADER + w->seg_max / ROLL_FRACTION) w->roll_pending = true;
     pthread_mutex_unlock(&w->mu);
 }
 

@@ -91,9 +91,9 @@ int wal_append(wal *w, uint8_t type, const void *payload, size_t len, bool durab
 /** Seals the current segment and starts a new one; *out_last gets the last seq sealed. */
 int wal_roll(wal *w, uint64_t *out_last);
 /** After a checkpoint: asks that the next group start a new segment (without waiting for
- *  anything) when the active one is at least 1/8 full. A smaller one stays active, its
- *  checkpointed records skipped by replay, so that frequent checkpoints (one per commit) do
- *  not each create, sync and retire a segment file. */
+ *  anything) when the active one holds at least 1/8 of segment_bytes. A smaller one stays
+ *  active, its checkpointed records skipped by replay, so that frequent checkpoints (one per
+ *  commit) do not each create, sync and retire a segment file. */
 void wal_request_roll(wal *w);
 /** Runs fn(ctx) while no group is between apply and publish. */
 void wal_exclusive(wal *w, void (*fn)(void *ctx), void *ctx);
