@@ -230,7 +230,8 @@ static int uncache_one(const char *path, const struct stat *st, void *payload)
 typedef enum value_kind {
     VK_RATE,    /* operations per second: higher is better; printed as an integer */
     VK_MIB,     /* a size in MiB: lower is better; two decimals */
-    VK_SECONDS  /* a duration in seconds: lower is better; three decimals */
+    VK_SECONDS, /* a duration in seconds: lower is better; three decimals */
+    VK_MS       /* a duration in milliseconds: lower is better; two decimals */
 } value_kind;
 
 /* Rates below this are printed with two decimals (a git command can take seconds), above it as
@@ -244,6 +245,8 @@ static void human(char *buf, size_t cap, double v, value_kind kind)
         snprintf(buf, cap, "%.1f", v);
     else if (kind == VK_SECONDS)
         snprintf(buf, cap, v < 10 ? "%.3f s" : "%.1f s", v);
+    else if (kind == VK_MS)
+        snprintf(buf, cap, "%.2f ms", v);
     else if (v >= 1e6)
         snprintf(buf, cap, "%.2fM", v / 1e6);
     else if (v >= 1e3)
@@ -272,6 +275,8 @@ typedef struct ctx {
     char note[NOTE_SIZE];   /* side measurements, printed as a "# " line */
     uint64_t txns;          /* transactions of txn and of txn8 (--txns) */
     uint64_t next_update;   /* the next bench_update() number a workload draws */
+    double load_rate;       /* this engine's load result in this run (keys/s; 0: none) */
+    const char *open_dir;   /* --open-dir: where the open workloads keep their stores */
 } ctx;
 
 /* Seconds since timed_start(), while the timed part runs. */
@@ -350,6 +355,7 @@ static int run_load(ctx *c, double *out)
     if (rc != 0 || crc != 0)
         return BENCH_ERR;
     *out = (double)c->data->n / secs;
+    c->load_rate = *out;
     note(c, "untimed after the commit: settle %.3f s, close %.3f s", t2 - t1, t3 - t2);
     return 0;
 }
@@ -865,6 +871,270 @@ static int run_recover(ctx *c, double *out)
 }
 
 /* ---------------------------------------------------------------------------------------------
+ * Big updates (update10) and the cost of opening (open-100k, open-1M, open-10M)
+ * ------------------------------------------------------------------------------------------- */
+
+static int cmp_double(const void *a, const void *b);
+static int parse_u64(const char *s, uint64_t *out, const char *what);
+static const bench_engine *find_engine(const char *name);
+
+#define UPDATE_FRACTION 10       /* update10 rewrites this part of the keys ... */
+#define UPDATE_CHECKS 1000       /* ... and reads back about this many of them, untimed */
+
+/* Fills ops[0..m) with updates u0, u0+1, ... (random existing keys, new values). keys and vals
+ * hold m keys and m values. */
+static void update_ops(const bench_data *data, uint64_t u0, uint64_t m, uint8_t *keys,
+                       uint8_t *vals, bench_kv *ops)
+{
+    for (uint64_t j = 0; j < m; j++) {
+        uint8_t *k = keys + j * BENCH_KEY_SIZE, *v = vals + j * BENCH_VALUE_SIZE;
+        bench_key(data, bench_update(data, u0 + j, v), k);
+        ops[j] = (bench_kv){ k, BENCH_KEY_SIZE, v, BENCH_VALUE_SIZE };
+    }
+}
+
+/* Reads key index i back (from the update u) and checks that it holds an update of that key. */
+static int check_updated(ctx *c, void *db, uint64_t u)
+{
+    uint8_t key[BENCH_KEY_SIZE], val[BENCH_VALUE_SIZE];
+    uint64_t i = bench_update(c->data, u, val);
+    const void *got;
+    size_t len;
+    bench_key(c->data, i, key);
+    int rc = c->eng->get(db, key, sizeof key, &got, &len);
+    if (rc == BENCH_NOTFOUND)
+        fprintf(stderr, "%s update10: key #%llu vanished\n", c->eng->name, (unsigned long long)i);
+    else if (rc == 0 && !bench_is_update(i, got, len)) {
+        fprintf(stderr, "%s update10: key #%llu does not hold its update after reopening\n",
+                c->eng->name, (unsigned long long)i);
+        rc = BENCH_ERR;
+    }
+    return rc;
+}
+
+/* update10: n/10 updates of random existing keys as one durable transaction (the txn method
+ * with one big batch), timed like load, on the loaded store; reported in keys/s so that it
+ * compares with load. Then, untimed, the store is reopened and a sample of the keys checked. */
+static int run_update10(ctx *c, double *out)
+{
+    uint64_t m = c->data->n / UPDATE_FRACTION ? c->data->n / UPDATE_FRACTION : 1;
+    uint8_t *keys = malloc(m * BENCH_KEY_SIZE), *vals = malloc(m * BENCH_VALUE_SIZE);
+    bench_kv *ops = malloc(m * sizeof *ops);
+    uint64_t u0 = c->next_update;
+    c->next_update += m;
+    void *db = NULL, *w = NULL;
+    int rc = keys && vals && ops ? 0 : BENCH_ERR;
+    if (rc == 0) {
+        update_ops(c->data, u0, m, keys, vals, ops);
+        rc = c->eng->open(&db, c->dir, 0, &c->cfg);
+    }
+    if (rc == 0)
+        rc = c->eng->writer_open(&w, db);
+    double secs = 0;
+    if (rc == 0) {
+        timed_start(c);
+        rc = c->eng->txn(w, ops, m);
+        secs = timed_stop(c);
+    }
+    if (w)
+        c->eng->writer_close(w);
+    if (db && c->eng->close(db) != 0)
+        rc = BENCH_ERR;
+    free(keys);
+    free(vals);
+    free(ops);
+    if (rc == 0)
+        rc = c->eng->open(&db, c->dir, 0, &c->cfg);
+    else
+        db = NULL;
+    uint64_t step = m / UPDATE_CHECKS ? m / UPDATE_CHECKS : 1;
+    for (uint64_t j = 0; rc == 0 && j < m; j += step) {
+        /* a later update of the same key holds an update of it too */
+        rc = check_updated(c, db, u0 + j);
+    }
+    if (db && c->eng->close(db) != 0)
+        rc = BENCH_ERR;
+    if (rc != 0)
+        return BENCH_ERR;
+    *out = (double)m / secs;
+    if (c->load_rate > 0)
+        note(c, "%llu updates in one transaction, %.3f s; %.2fx this engine's load rate "
+             "(%.0f keys/s)", (unsigned long long)m, secs, *out / c->load_rate, c->load_rate);
+    else
+        note(c, "%llu updates in one transaction, %.3f s", (unsigned long long)m, secs);
+    return 0;
+}
+
+#define OPEN_CHILD "--open-child" /* argv[1] of an open workload's measuring process */
+#define OPEN_RUNS 11              /* cold processes per open workload; the median is reported */
+
+static int has_open(const bench_engine *e)
+{
+    return e->open && e->close && e->get && e->load && !(e->flags & BENCH_VERSIONS_ONLY);
+}
+
+/* The open workloads' child: cairn-bench --open-child ENGINE DIR N SEED I. Times opening the
+ * store of N keys in DIR, reading key I (checked) and closing, and prints the milliseconds.
+ * A fresh process (exec) has no engine state, no cache and no open handle of its own. */
+static int open_child(int argc, char **argv)
+{
+    const bench_engine *e = argc == 7 ? find_engine(argv[2]) : NULL;
+    bench_data data = { 0, 0 };
+    uint64_t i = 0;
+    if (!e || parse_u64(argv[4], &data.n, "N") || parse_u64(argv[5], &data.seed, "SEED") ||
+        parse_u64(argv[6], &i, "I") || i >= data.n) {
+        fprintf(stderr, "cairn-bench: bad %s arguments\n", OPEN_CHILD);
+        return 2;
+    }
+    bench_config cfg = { 0 };
+    uint8_t key[BENCH_KEY_SIZE], want[BENCH_VALUE_SIZE];
+    bench_key(&data, i, key);
+    bench_value(&data, i, want);
+    void *db;
+    const void *val;
+    size_t vlen = 0;
+    double t0 = now_s();
+    int rc = e->open(&db, argv[3], 0, &cfg);
+    if (rc == 0) {
+        rc = e->get(db, key, sizeof key, &val, &vlen);
+        if (rc == 0 && (vlen != sizeof want || memcmp(val, want, sizeof want) != 0))
+            rc = BENCH_ERR;
+        if (e->close(db) != 0)
+            rc = BENCH_ERR;
+    }
+    double ms = (now_s() - t0) * 1e3;
+    if (rc != 0) {
+        fprintf(stderr, "%s open: key #%llu of %s not read back\n", e->name,
+                (unsigned long long)i, argv[3]);
+        return 3;
+    }
+    printf("%.6f\n", ms);
+    return 0;
+}
+
+/* Builds a store of data->n keys in dir (which does not exist yet) as load does. */
+static int open_build(ctx *c, const char *dir, const bench_data *data)
+{
+    void *db = NULL;
+    int rc = c->eng->open(&db, dir, 1, &c->cfg);
+    if (rc == 0)
+        rc = c->eng->load(db, data);
+    if (rc == 0 && c->eng->settle)
+        rc = c->eng->settle(db);
+    if (db && c->eng->close(db) != 0)
+        rc = BENCH_ERR;
+    return rc;
+}
+
+/* Runs one measuring child on dir and reads its milliseconds. */
+static int open_measure(ctx *c, const char *dir, const bench_data *data, uint64_t i, double *ms)
+{
+    char n[32], seed[32], idx[32];
+    snprintf(n, sizeof n, "%llu", (unsigned long long)data->n);
+    snprintf(seed, sizeof seed, "%llu", (unsigned long long)data->seed);
+    snprintf(idx, sizeof idx, "%llu", (unsigned long long)i);
+    int fds[2];
+    if (pipe(fds) != 0) {
+        fprintf(stderr, "cairn-bench: pipe: %s\n", strerror(errno));
+        return BENCH_ERR;
+    }
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0) {
+        fprintf(stderr, "cairn-bench: fork: %s\n", strerror(errno));
+        close(fds[0]);
+        close(fds[1]);
+        return BENCH_ERR;
+    }
+    if (pid == 0) {
+        dup2(fds[1], STDOUT_FILENO);
+        close(fds[0]);
+        close(fds[1]);
+        execl("/proc/self/exe", "cairn-bench", OPEN_CHILD, c->eng->name, dir, n, seed, idx,
+              (char *)NULL);
+        fprintf(stderr, "cairn-bench: exec /proc/self/exe: %s\n", strerror(errno));
+        _exit(127);
+    }
+    close(fds[1]);
+    char buf[64] = "";
+    size_t got = 0;
+    for (ssize_t r; got + 1 < sizeof buf && (r = read(fds[0], buf + got, sizeof buf - 1 - got)) != 0;)
+        if (r > 0)
+            got += (size_t)r;
+        else if (errno != EINTR)
+            break;
+    buf[got] = 0;
+    close(fds[0]);
+    int st;
+    while (waitpid(pid, &st, 0) < 0)
+        if (errno != EINTR)
+            return BENCH_ERR;
+    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0 || sscanf(buf, "%lf", ms) != 1)
+        return BENCH_ERR;
+    return 0;
+}
+
+/* open-<size>: a store of `keys` keys (its own, not the loaded one: built in the run's
+ * directory, or reused from --open-dir where a finished build is marked by <dir>.done);
+ * timed in OPEN_RUNS fresh processes: open, one get of a random key (checked), close. The
+ * median in milliseconds; the OS page cache is warm (the files were just written or read). */
+static int run_open(ctx *c, uint64_t keys, const char *label, double *out)
+{
+    char name[96];
+    snprintf(name, sizeof name, "%s.open-%s", c->eng->name, label);
+    int keep = c->open_dir != NULL;
+    char *dir = bench_path(keep ? c->open_dir : c->base, name);
+    size_t dlen = dir ? strlen(dir) + sizeof ".done" : 0;
+    char *done = dir ? malloc(dlen) : NULL;
+    if (!done) {
+        free(dir);
+        return BENCH_ERR;
+    }
+    snprintf(done, dlen, "%s.done", dir);
+    bench_data data = { c->data->seed, keys };
+    struct stat sb;
+    int reused = keep && stat(done, &sb) == 0;
+    int rc = 0;
+    double build = 0;
+    if (!reused) {
+        remove_tree(dir);
+        double t0 = now_s();
+        rc = open_build(c, dir, &data);
+        build = now_s() - t0;
+        if (rc == 0 && keep) {
+            FILE *f = fopen(done, "w");
+            rc = f && fclose(f) == 0 ? 0 : BENCH_ERR;
+        }
+    }
+    double ms[OPEN_RUNS];
+    for (unsigned r = 0; rc == 0 && r < OPEN_RUNS; r++) {
+        uint64_t i = (uint64_t)c->perm[r % c->data->n] * 7919u % keys;
+        rc = open_measure(c, dir, &data, i, &ms[r]);
+        if (rc != 0)
+            fprintf(stderr, "%s open-%s: the measuring process failed\n", c->eng->name, label);
+    }
+    if (rc == 0) {
+        qsort(ms, OPEN_RUNS, sizeof ms[0], cmp_double);
+        *out = ms[OPEN_RUNS / 2];
+        if (reused)
+            note(c, "median of %u processes (min %.2f, max %.2f ms); store of %llu keys reused "
+                 "from %s", OPEN_RUNS, ms[0], ms[OPEN_RUNS - 1], (unsigned long long)keys, dir);
+        else
+            note(c, "median of %u processes (min %.2f, max %.2f ms); store of %llu keys built in "
+                 "%.1f s", OPEN_RUNS, ms[0], ms[OPEN_RUNS - 1], (unsigned long long)keys, build);
+    }
+    if (!keep)
+        remove_tree(dir);
+    free(dir);
+    free(done);
+    return rc;
+}
+
+static int run_open100k(ctx *c, double *out) { return run_open(c, 100000, "100k", out); }
+static int run_open1m(ctx *c, double *out) { return run_open(c, 1000000, "1M", out); }
+static int run_open10m(ctx *c, double *out) { return run_open(c, 10000000, "10M", out); }
+
+/* ---------------------------------------------------------------------------------------------
  * Versions: diff, commit and merge on the loaded table
  * ------------------------------------------------------------------------------------------- */
 
@@ -1091,6 +1361,10 @@ static const workload all_workloads[] = {
     { "verifyall", "proofs/s", VK_RATE, NEEDS_LOADED, has_proofs, run_verify_all },
     { "txn", "txns/s", VK_RATE, NEEDS_LOADED, has_txn, run_txn1 },
     { "txn8", "txns/s", VK_RATE, NEEDS_LOADED, has_txn, run_txn8 },
+    { "update10", "keys/s", VK_RATE, NEEDS_LOADED, has_txn, run_update10 },
+    { "open-100k", "ms", VK_MS, NEEDS_NOTHING, has_open, run_open100k },
+    { "open-1M", "ms", VK_MS, NEEDS_NOTHING, has_open, run_open1m },
+    { "open-10M", "ms", VK_MS, NEEDS_NOTHING, has_open, run_open10m },
     { "recover", "seconds", VK_SECONDS, NEEDS_NOTHING, has_recover, run_recover },
     { "diff", "diffs/s", VK_RATE, NEEDS_LOADED, has_versions, run_diff10 },
     { "diff1k", "diffs/s", VK_RATE, NEEDS_LOADED, has_versions, run_diff1k },
@@ -1117,6 +1391,7 @@ typedef struct options {
     uint64_t txns;        /* transactions of txn and txn8 */
     int keep;
     int cold;
+    const char *open_dir; /* --open-dir: the open workloads' stores, kept and reused */
 } options;
 
 static void usage(FILE *f)
@@ -1143,7 +1418,12 @@ static void usage(FILE *f)
             "  --txns=N            transactions of txn, and in all of txn8 (default %u)\n"
             "  --repeat=N          run everything N times (engines interleaved) and report\n"
             "                      medians (default 1)\n"
-            "  --baseline=ENGINE   the numerator of the RATIO lines (default %s)\n",
+            "  --baseline=ENGINE   the numerator of the RATIO lines (default %s)\n"
+            "  --open-dir=PATH     keep the open workloads' stores (100k, 1M, 10M keys) in\n"
+            "                      PATH and reuse them in later runs (default: build them in\n"
+            "                      the run's directory and remove them)\n"
+            "  'open' in --workloads means open-100k,open-1M,open-10M; open-10M runs only\n"
+            "  when named\n",
             DEFAULT_N, DEFAULT_SEED, DEFAULT_TXNS, DEFAULT_BASELINE);
 }
 
@@ -1197,6 +1477,12 @@ static int parse_workloads(options *o, char *list)
     memset(o->want, 0, sizeof o->want);
     int any = 0;
     for (char *save, *tok = strtok_r(list, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        if (strcmp(tok, "open") == 0) { /* the three sizes */
+            for (size_t i = 0; i < N_WORKLOADS; i++)
+                if (strncmp(all_workloads[i].name, "open-", 5) == 0)
+                    o->want[i] = any = 1;
+            continue;
+        }
         size_t i = 0;
         while (i < N_WORKLOADS && strcmp(all_workloads[i].name, tok) != 0)
             i++;
@@ -1226,7 +1512,7 @@ static int parse_args(options *o, int argc, char **argv)
     for (size_t i = 0; i < N_ENGINES; i++)
         o->engines[o->n_engines++] = all_engines[i];
     for (size_t i = 0; i < N_WORKLOADS; i++)
-        o->want[i] = 1;
+        o->want[i] = all_workloads[i].run != run_open10m; /* 10M keys: only when asked */
     o->n = DEFAULT_N;
     o->seed = DEFAULT_SEED;
     o->baseline = DEFAULT_BASELINE;
@@ -1254,6 +1540,8 @@ static int parse_args(options *o, int argc, char **argv)
             o->dir = v;
         else if ((v = opt_value(a, "--baseline")))
             o->baseline = v;
+        else if ((v = opt_value(a, "--open-dir")))
+            o->open_dir = v;
         else if (strcmp(a, "--keep") == 0)
             o->keep = 1;
         else if (strcmp(a, "--cold") == 0)
@@ -1401,8 +1689,8 @@ static void summarize(result *r, double *min, double *max)
 /* A result as the BENCH lines print it: MiB with two decimals, rates as integers. */
 static const char *fmt_value(char *buf, size_t cap, const workload *wl, double v)
 {
-    const char *fmt = wl->kind == VK_MIB ? "%.2f" : wl->kind == VK_SECONDS ? "%.3f"
-                      : v < SMALL_RATE ? "%.2f" : "%.0f";
+    const char *fmt = wl->kind == VK_MIB || wl->kind == VK_MS ? "%.2f"
+                      : wl->kind == VK_SECONDS ? "%.3f" : v < SMALL_RATE ? "%.2f" : "%.0f";
     snprintf(buf, cap, fmt, v);
     return buf;
 }
@@ -1527,6 +1815,7 @@ static void run_engine(const options *o, size_t e, unsigned run, const char *bas
         exit(1);
     }
     c->eng = o->engines[e];
+    c->load_rate = 0;
     c->dir = dir;
     int loaded = 0;
     for (size_t w = 0; w < N_WORKLOADS; w++) {
@@ -1586,6 +1875,8 @@ int main(int argc, char **argv)
 {
     if (argc > 1 && strcmp(argv[1], CRASH_CHILD) == 0)
         return crash_child(argc, argv);
+    if (argc > 1 && strcmp(argv[1], OPEN_CHILD) == 0)
+        return open_child(argc, argv);
     options o;
     if (parse_args(&o, argc, argv) != 0)
         return 2;
@@ -1631,6 +1922,7 @@ int main(int argc, char **argv)
     c.base = base;
     c.cfg.cache_bytes = (size_t)o.cache_mib << 20;
     c.txns = o.txns;
+    c.open_dir = o.open_dir;
     for (unsigned run = 1; run <= o.repeat; run++)
         for (size_t e = 0; e < o.n_engines; e++)
             run_engine(&o, e, run, base, &c, res);

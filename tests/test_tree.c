@@ -597,5 +597,81 @@ static void empty_child_is_corrupt(void)
     env_close(&e);
 }
 
+/* One big sorted batch (more edits than edit.c's BULK_LEAF_EDITS, so its leaves skip the cache
+ * and the keys for the levels above are copied out of the nodes) gives the same root as the
+ * same edits applied one at a time, and as a fresh build of the final contents. */
+#define BIG_BASE 30000
+#define BIG_EDITS 12000
+
+static size_t big_key(uint8_t *out, unsigned i)
+{
+    return (size_t)snprintf((char *)out, 64, "%08x-big-%u", i * 2654435761u, i % 13);
+}
+
+static void big_batch_equals_one_by_one(void)
+{
+    env e;
+    CHECK_OK(env_open(&e));
+    uint64_t rng = test_rng(23);
+    op *base = calloc(BIG_BASE, sizeof *base);
+    for (unsigned i = 0; i < BIG_BASE; i++) {
+        base[i].kl = big_key(base[i].k, i);
+        base[i].vl = 100;
+        for (size_t j = 0; j < base[i].vl; j++) base[i].v[j] = (uint8_t)test_rand(&rng);
+    }
+    cairn_id start;
+    CHECK_OK(tree_empty(&e.cs, &start));
+    CHECK_OK(apply_ops(&e.cs, &start, base, BIG_BASE));
+    /* the edits: updates of existing keys, deletes, and new keys (some past both ends) */
+    op *edits = calloc(BIG_EDITS, sizeof *edits);
+    for (unsigned i = 0; i < BIG_EDITS; i++) {
+        uint64_t r = test_rand(&rng);
+        unsigned k = r % 4 == 3 ? BIG_BASE + (unsigned)(r >> 8) % 5000 : (unsigned)(r >> 8) % BIG_BASE;
+        edits[i].kl = big_key(edits[i].k, k);
+        edits[i].del = r % 4 == 2;
+        edits[i].vl = edits[i].del ? 0 : 1 + (r >> 40) % 150;
+        for (size_t j = 0; j < edits[i].vl; j++) edits[i].v[j] = (uint8_t)test_rand(&rng);
+    }
+    /* one at a time, in the edits' order (so a later edit of a key wins, as in the batch) */
+    cairn_id one = start;
+    for (unsigned i = 0; i < BIG_EDITS; i++) {
+        tree_edit te = { edits[i].k, edits[i].v, (uint32_t)edits[i].kl, (uint32_t)edits[i].vl,
+                         edits[i].del ? EDIT_DEL : EDIT_PUT };
+        CHECK_OK(tree_apply(&e.cs, &one, &one, &te, 1));
+    }
+    /* one batch (apply_ops sorts it and keeps the last edit of each key) */
+    cairn_id batch = start;
+    op *copy = malloc(BIG_EDITS * sizeof *copy);
+    memcpy(copy, edits, BIG_EDITS * sizeof *copy);
+    CHECK_OK(apply_ops(&e.cs, &batch, copy, BIG_EDITS));
+    CHECK_MEM(batch.bytes, 32, one.bytes, 32);
+    CHECK(memcmp(batch.bytes, start.bytes, 32) != 0);
+    /* a fresh build of the final contents */
+    model m = { 0 };
+    for (unsigned i = 0; i < BIG_BASE; i++) model_put(&m, base[i].k, base[i].kl, base[i].v, base[i].vl);
+    for (unsigned i = 0; i < BIG_EDITS; i++) {
+        if (edits[i].del) model_del(&m, edits[i].k, edits[i].kl);
+        else model_put(&m, edits[i].k, edits[i].kl, edits[i].v, edits[i].vl);
+    }
+    check_tree_equals_model(&e.cs, &batch, &m);
+    op *fresh = calloc(m.n ? m.n : 1, sizeof *fresh);
+    for (size_t i = 0; i < m.n; i++) {
+        memcpy(fresh[i].k, m.e[i].k, m.e[i].kl);
+        fresh[i].kl = m.e[i].kl;
+        memcpy(fresh[i].v, m.e[i].v, m.e[i].vl);
+        fresh[i].vl = m.e[i].vl;
+    }
+    cairn_id built;
+    CHECK_OK(tree_empty(&e.cs, &built));
+    CHECK_OK(apply_ops(&e.cs, &built, fresh, m.n));
+    CHECK_MEM(built.bytes, 32, batch.bytes, 32);
+    free(fresh);
+    model_free(&m);
+    free(copy);
+    free(edits);
+    free(base);
+    env_close(&e);
+}
+
 TEST_MAIN(empty_tree, build_and_read, history_independence, reference_model, big_entries,
-          node_check_rejects, empty_child_is_corrupt)
+          node_check_rejects, empty_child_is_corrupt, big_batch_equals_one_by_one)

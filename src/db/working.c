@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "db/db.h"
+#include "db/settings.h"
 #include "repo/commit.h"
 #include "store/store.h"
 
@@ -390,6 +391,12 @@ int working_open(cairn_db *db, const cairn_open_options *o)
     FAIL_IF(v3 && !cairn_durability_valid((int)o->durability), CAIRN_EINVAL,
             "open options: unknown durability %d", (int)o->durability);
     TRY(find_log_files(db, o, v3));
+    if (w->files && !db->r.readonly) { /* the repository's settings; the open option wins */
+        uint64_t smin, smax;
+        settings_wal_sizes(db, &smin, &smax);
+        w->wo.segment_min_bytes = smin;
+        if (!w->wo.segment_bytes) w->wo.segment_bytes = smax;
+    }
     w->sync_checkpoint = !w->files && (db->r.store->caps & CAIRN_STORE_CAP_DURABLE);
     if (!w->files && !db->r.readonly)
         cairn_diag(CAIRN_LOG_INFO, "%s: the %s store has no file namespace and no wal_dir was "

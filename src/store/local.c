@@ -200,7 +200,8 @@ static int local_get_mapped(cairn_store *st, const uint8_t **out, size_t *out_le
 {
     local_store *ls = (local_store *)st;
     pthread_rwlock_rdlock(&ls->mu);
-    const slot *s = local_idx_find(ls, key);
+    slot tmp;
+    const slot *s = local_idx_lookup(ls, key, &tmp);
     int rc = CAIRN_EUNSUPPORTED;
     if (s) {
         pack *p = ls->packs[s->pi];
@@ -229,7 +230,8 @@ static int local_get(cairn_store *st, cairn_buf *out, const cairn_id *key)
     local_store *ls = (local_store *)st;
     for (int attempt = 0;; attempt++) {
         pthread_rwlock_rdlock(&ls->mu);
-        const slot *s = local_idx_find(ls, key);
+        slot tmp;
+        const slot *s = local_idx_lookup(ls, key, &tmp);
         int rc = s ? local_read_slot(ls, s, out) : CAIRN_ENOTFOUND;
         pthread_rwlock_unlock(&ls->mu);
         if (rc != CAIRN_ENOTFOUND) return rc;
@@ -244,7 +246,8 @@ static int local_has(cairn_store *st, const cairn_id *key)
     local_store *ls = (local_store *)st;
     for (int attempt = 0;; attempt++) {
         pthread_rwlock_rdlock(&ls->mu);
-        bool present = local_idx_find(ls, key) != NULL;
+        slot tmp;
+        bool present = local_idx_lookup(ls, key, &tmp) != NULL;
         pthread_rwlock_unlock(&ls->mu);
         if (present) return CAIRN_OK;
         if (attempt || !ls->readonly) break;
@@ -266,8 +269,9 @@ static int local_put(cairn_store *st, const cairn_id *key, const void *data, siz
     pthread_rwlock_wrlock(&ls->mu);
     int rc = CAIRN_OK;
     uint64_t off;
+    slot tmp;
     if (ls->poisoned) rc = local_poisoned_error(ls);
-    else if (local_idx_find(ls, key)) rc = CAIRN_OK; /* dedup: put is idempotent */
+    else if (local_idx_lookup(ls, key, &tmp)) rc = CAIRN_OK; /* dedup: put is idempotent */
     else if ((rc = local_idx_reserve(ls, 1)) == CAIRN_OK &&
              (rc = local_append_record(ls, REC_CHUNK, key, data, len, &off)) == CAIRN_OK)
         rc = local_idx_set(ls, key, ls->cur_pi, off, (uint32_t)len); /* cannot fail: reserved */
@@ -284,6 +288,8 @@ static int local_del(cairn_store *st, const cairn_id *key)
     uint64_t off;
     if (ls->poisoned) {
         rc = local_poisoned_error(ls);
+    } else if ((rc = local_idx_full(ls)) < 0) {
+        /* the message says why */
     } else if (local_idx_find(ls, key)) {
         rc = local_append_record(ls, REC_TOMBSTONE, key, NULL, 0, &off);
         if (rc == CAIRN_OK) local_idx_remove(ls, local_idx_find(ls, key));
@@ -296,6 +302,7 @@ static int local_list(cairn_store *st, int (*cb)(const cairn_id *, uint64_t, voi
                       void *payload)
 {
     local_store *ls = (local_store *)st;
+    TRY(local_idx_full_locked(ls)); /* every key, from the hash table */
     if (ls->readonly) TRY(local_refresh(ls, atomic_load(&ls->refresh_seq)));
     /* Snapshot the keys first so that cb may call back into the store. */
     pthread_rwlock_rdlock(&ls->mu);
@@ -359,6 +366,7 @@ int local_flush(cairn_store *st)
 static int local_stat(cairn_store *st, cairn_store_stats *out)
 {
     local_store *ls = (local_store *)st;
+    TRY(local_idx_full_locked(ls)); /* counts need the whole index */
     if (ls->readonly) TRY(local_refresh(ls, atomic_load(&ls->refresh_seq)));
     pthread_rwlock_rdlock(&ls->mu);
     out->chunks = ls->n;
@@ -372,7 +380,8 @@ static int local_locate(cairn_store *st, const cairn_id *key, cairn_store_locati
     local_store *ls = (local_store *)st;
     for (int attempt = 0;; attempt++) {
         pthread_rwlock_rdlock(&ls->mu);
-        const slot *s = local_idx_find(ls, key);
+        slot tmp;
+        const slot *s = local_idx_lookup(ls, key, &tmp);
         if (s) {
             memset(out, 0, sizeof *out);
             out->file = ls->packs[s->pi]->num;
@@ -630,6 +639,7 @@ static void local_destroy(local_store *ls)
         pack *p = ls->packs[i];
         for (unsigned m = 0; m < atomic_load(&p->nmaps); m++)
             munmap((void *)p->maps[m].base, p->maps[m].len);
+        local_idx_unmap(ls, p);
         if (ls->packs[i]->fd >= 0) sys_close(ls->packs[i]->fd);
         free(ls->packs[i]->damage);
         free(ls->packs[i]);

@@ -230,6 +230,7 @@ int local_compact(cairn_store *st, double min_live_fraction, unsigned flags,
     memset(&stats, 0, sizeof stats);
     if (out) *out = stats;
     if (ls->readonly) return local_readonly_error(ls, "compact packs");
+    TRY(local_idx_full_locked(ls)); /* live counts and every key */
     FAIL_IF(!(min_live_fraction >= 0.0), CAIRN_EINVAL,
             "local store %s: a live fraction for compaction is 0 or more, not %g", ls->dir,
             min_live_fraction);

@@ -3,9 +3,21 @@
  * probing, backward-shift deletion) from a chunk's key to where its current record is (pack,
  * offset, payload length), keeping each pack's live byte count as records come and go; and the
  * record lists a pack's .idx file is written from. Callers hold the store's mu.
+ *
+ * Opening must not cost in proportion to the repository: the .idx of a sealed pack (sorted by
+ * key, checksummed) is mapped and binary-searched where it lies instead of being loaded into
+ * the hash table; only packs without a whole .idx (the tail a crash left, damage) and what
+ * this session writes go into the table. Lookups try the table, then the mapped indexes newest
+ * first. Whatever needs the whole index (deleting, counting, listing, compaction, repair)
+ * first merges the mapped indexes into the table (local_idx_full()), as every open used to.
  */
+#include <fcntl.h>
 #include <stdlib.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <xxhash.h>
+
+#include "base/sys.h"
 
 #include "store/local_int.h"
 
@@ -157,4 +169,175 @@ void local_recvec_settle(recvec *rv)
             rv->v[o++] = rv->v[i];
     }
     rv->n = o;
+}
+
+/* ---- mapped pack indexes: searched in place ---- */
+
+/* Entry i of a mapped .idx. */
+static inline const uint8_t *imap_entry(const pack *p, uint64_t i)
+{
+    return p->imap + IDX_HEADER_SIZE + i * IDX_ENTRY_SIZE;
+}
+
+/* Whether an entry is well formed for its pack (checked as it is used: open checks only the
+ * header and the checksum, so that it costs the same for any size). */
+static bool imap_entry_ok(const pack *p, const uint8_t *e)
+{
+    uint64_t off = load_le64(e + 32);
+    uint32_t len = load_le32(e + 40);
+    uint8_t type = e[44];
+    return (type == REC_CHUNK || (type == REC_TOMBSTONE && len == 0)) &&
+           len <= REC_PAYLOAD_MAX && off >= PACK_HEADER_SIZE && off <= p->idx_covered &&
+           p->idx_covered - off >= rec_size(len);
+}
+
+/* Binary search of pack p's mapped .idx (entries sorted by key). */
+static const uint8_t *imap_find(const pack *p, const cairn_id *key)
+{
+    uint64_t lo = 0, hi = p->imap_count;
+    while (lo < hi) {
+        uint64_t mid = lo + (hi - lo) / 2;
+        const uint8_t *e = imap_entry(p, mid);
+        int c = memcmp(e, key->bytes, CAIRN_ID_SIZE);
+        if (c == 0) return e;
+        if (c < 0) lo = mid + 1;
+        else hi = mid;
+    }
+    return NULL;
+}
+
+const slot *local_idx_lookup(const local_store *ls, const cairn_id *key, slot *tmp)
+{
+    const slot *s = local_idx_find(ls, key);
+    if (s || !ls->nmapped) return s;
+    for (size_t pi = ls->npacks; pi-- > 0;) {
+        const pack *p = ls->packs[pi];
+        if (!p->imap) continue;
+        const uint8_t *e = imap_find(p, key);
+        if (!e) continue;
+        if (e[44] != REC_CHUNK || !imap_entry_ok(p, e)) return NULL; /* deleted (or damaged:
+                                                                       then as if absent) */
+        tmp->key = *key;
+        tmp->off = load_le64(e + 32);
+        tmp->len = load_le32(e + 40);
+        tmp->pi = (uint32_t)pi;
+        return tmp;
+    }
+    return NULL;
+}
+
+void local_idx_unmap(local_store *ls, pack *p)
+{
+    if (!p->imap) return;
+    munmap((void *)p->imap, p->imap_len);
+    p->imap = NULL;
+    p->imap_len = 0;
+    p->imap_count = 0;
+    ls->nmapped--;
+}
+
+int local_idx_full(local_store *ls)
+{
+    for (uint32_t pi = 0; pi < ls->npacks && ls->nmapped; pi++) {
+        pack *p = ls->packs[pi];
+        if (!p->imap) continue;
+        bool cur = !ls->readonly && ls->cur == p;
+        TRY(local_idx_reserve(ls, (size_t)p->imap_count));
+        if (cur) TRY(local_recvec_reserve(&ls->cur_recs, (size_t)p->imap_count));
+        for (uint64_t i = 0; i < p->imap_count; i++) {
+            const uint8_t *e = imap_entry(p, i);
+            if (!imap_entry_ok(p, e)) {
+                return CORRUPT("local store %s: entry %llu of pack-%08u.idx is malformed "
+                               "although the index's checksum holds; remove the .idx (the "
+                               "next open rebuilds it from the pack)", ls->dir,
+                               (unsigned long long)i, p->num);
+            }
+            cairn_id key;
+            memcpy(key.bytes, e, CAIRN_ID_SIZE);
+            uint64_t off = load_le64(e + 32);
+            uint32_t len = load_le32(e + 40);
+            if (cur) TRY(local_recvec_push(&ls->cur_recs, e[44], e, off, len));
+            /* newer packs (and this session) were loaded first: they win */
+            slot *s = local_idx_find(ls, &key);
+            if (s && (s->pi > pi || (s->pi == pi && s->off > off))) continue;
+            if (e[44] == REC_CHUNK) TRY(local_idx_set(ls, &key, pi, off, len));
+            else if (s) local_idx_remove(ls, s);
+        }
+        local_idx_unmap(ls, p);
+    }
+    ls->eager = true; /* packs found later go into the table too */
+    return CAIRN_OK;
+}
+
+int local_idx_full_locked(local_store *ls)
+{
+    pthread_rwlock_wrlock(&ls->mu);
+    int rc = local_idx_full(ls);
+    pthread_rwlock_unlock(&ls->mu);
+    return rc;
+}
+
+#define SUM_BLOCK (64u << 10) /* an index's checksum is computed reading this much at once */
+
+/* XXH3 of the first len bytes of file fd, read in blocks (through a small buffer: faulting a
+ * mapping of the whole file in costs several times more, in a VM most of all). 0 on error
+ * (which then fails to match: the index is read the old way, which says what is wrong). */
+static uint64_t checksum_of(int fd, size_t len)
+{
+    uint8_t *buf = cairn_malloc(SUM_BLOCK);
+    XXH3_state_t *st = XXH3_createState();
+    uint64_t sum = 0;
+    bool ok = buf && st && XXH3_64bits_reset(st) == XXH_OK;
+    for (size_t at = 0; ok && at < len;) {
+        size_t n = MIN((size_t)SUM_BLOCK, len - at), got = 0;
+        ok = sys_read_full(fd, buf, n, at, &got, "index") == CAIRN_OK && got == n &&
+             XXH3_64bits_update(st, buf, n) == XXH_OK;
+        at += n;
+    }
+    if (ok) sum = XXH3_64bits_digest(st);
+    XXH3_freeState(st);
+    free(buf);
+    return sum;
+}
+
+int local_idx_map(local_store *ls, uint32_t pi, uint64_t pack_size, uint64_t *out_covered)
+{
+    pack *p = ls->packs[pi];
+    char *path = local_pack_path(ls, p->num, "idx");
+    if (!path) return ERR(CAIRN_ENOMEM, "out of memory");
+    int fd = sys_open(path, O_RDONLY | O_CLOEXEC, 0);
+    free(path);
+    if (fd < 0) return 0; /* missing or unreadable: the eager path says which */
+    struct stat sb;
+    int rc = 0;
+    void *m = MAP_FAILED;
+    size_t size = 0;
+    if (sys_fstat(fd, &sb) == 0 && (uint64_t)sb.st_size >= IDX_HEADER_SIZE + IDX_TRAILER_SIZE &&
+        (uint64_t)sb.st_size <= SIZE_MAX) {
+        size = (size_t)sb.st_size;
+        m = sys_mmap(NULL, size, PROT_READ, MAP_SHARED, fd, 0);
+    }
+    const uint8_t *d = m;
+    bool ok = m != MAP_FAILED;
+    size_t body = size - IDX_TRAILER_SIZE;
+    uint64_t covered = ok ? load_le64(d + 16) : 0, count = ok ? load_le64(d + 24) : 0;
+    ok = ok && (size - IDX_HEADER_SIZE - IDX_TRAILER_SIZE) % IDX_ENTRY_SIZE == 0 &&
+         memcmp(d, IDX_MAGIC, MAGIC_SIZE) == 0 && load_le32(d + 8) == IDX_VERSION &&
+         load_le32(d + 12) == 0 &&
+         count == (size - IDX_HEADER_SIZE - IDX_TRAILER_SIZE) / IDX_ENTRY_SIZE &&
+         covered == pack_size && covered >= PACK_HEADER_SIZE &&
+         checksum_of(fd, body) == load_le64(d + body);
+    sys_close(fd);
+    if (!ok) { /* the eager path reads it again and says what is wrong, or scans the pack */
+        if (m != MAP_FAILED) munmap(m, size);
+        cairn_error_clear();
+        return 0;
+    }
+    p->imap = d;
+    p->imap_len = size;
+    p->imap_count = count;
+    ls->nmapped++;
+    *out_covered = covered;
+    rc = 1;
+    return rc;
 }

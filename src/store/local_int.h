@@ -88,6 +88,12 @@ typedef struct pack {
     size_t ndamage;
     pack_map maps[PACK_MAPS_MAX]; /* appended under map_mu, read without it */
     atomic_uint nmaps;
+    /* Its .idx mapped and searched in place (local_index.c) instead of loaded into the hash
+     * table: set at open for sealed packs whose .idx covers all of them, until something needs
+     * the whole index in memory (local_idx_full()). */
+    const uint8_t *imap;
+    size_t imap_len;
+    uint64_t imap_count;
 } pack;
 
 /* One hash table slot: where the current record of a key is. */
@@ -130,6 +136,11 @@ typedef struct local_store {
     slot *slots;
     size_t mask, n;            /* capacity - 1, keys present */
     uint64_t bytes;            /* payload bytes of present chunks */
+    /* Packs whose .idx is mapped (pack.imap): the oldest ones, a prefix of packs[]; while there
+     * are any, the hash table holds only what newer packs and this session added, and n,
+     * bytes and the packs' live counts are not whole (local_idx_full() makes them so). */
+    size_t nmapped;
+    bool eager;                /* a pack was loaded into the hash table: later ones are too */
 
     pack **packs;              /* by pack number, ascending; retired packs keep their slot */
     size_t npacks, cappacks, nopen;
@@ -170,7 +181,21 @@ int local_write_atomic(local_store *ls, const char *path, const void *data, size
 
 static inline uint64_t rec_size(uint64_t payload_len) { return REC_OVERHEAD + payload_len; }
 
+/* The hash table's slot of key (only: see local_idx_lookup()). */
 slot *local_idx_find(const local_store *ls, const cairn_id *key);
+/* Where key's current record is: the hash table's slot, else (packs mapped) the newest mapped
+ * index that names it, copied into *tmp. NULL: not present (or deleted). */
+const slot *local_idx_lookup(const local_store *ls, const cairn_id *key, slot *tmp);
+/* Loads every mapped .idx into the hash table and unmaps it (mu held for writing): after it
+ * the hash table is the whole index, as the operations that change or count it need. */
+int local_idx_full(local_store *ls);
+/* The same, taking mu for writing (a no-op without mapped packs). */
+int local_idx_full_locked(local_store *ls);
+/* Maps pack pi's .idx (pack_size bytes of pack) when it is valid and covers the whole pack.
+ * @return 1 mapped (*out_covered set), 0 not (then load it as before), or an error. */
+int local_idx_map(local_store *ls, uint32_t pi, uint64_t pack_size, uint64_t *out_covered);
+/* Unmaps pack p's .idx (if mapped). */
+void local_idx_unmap(local_store *ls, pack *p);
 int local_idx_alloc(local_store *ls, size_t cap);
 /* Makes room for `extra` more keys at a load factor of at most 3/4. */
 int local_idx_reserve(local_store *ls, size_t extra);

@@ -233,6 +233,16 @@ out:
 /* Writes pack p's .idx from its records (settled in place) covering [0, covered). */
 int local_idxfile_write(local_store *ls, pack *p, recvec *recs, uint64_t covered)
 {
+    recvec merged = { 0 };
+    if (p->imap) { /* the records of its mapped .idx, then those since (which win) */
+        TRY(local_recvec_reserve(&merged, (size_t)p->imap_count + recs->n));
+        for (uint64_t i = 0; i < p->imap_count; i++) { /* room reserved: cannot fail */
+            const uint8_t *e = p->imap + IDX_HEADER_SIZE + i * IDX_ENTRY_SIZE;
+            (void)local_recvec_push(&merged, e[44], e, load_le64(e + 32), load_le32(e + 40));
+        }
+        for (size_t i = 0; i < recs->n; i++) merged.v[merged.n++] = recs->v[i];
+        recs = &merged;
+    }
     local_recvec_settle(recs);
     size_t size = IDX_HEADER_SIZE + recs->n * IDX_ENTRY_SIZE + IDX_TRAILER_SIZE;
     uint8_t *d = cairn_calloc(1, size);
@@ -258,6 +268,7 @@ int local_idxfile_write(local_store *ls, pack *p, recvec *recs, uint64_t covered
     rc = local_write_atomic(ls, path, d, size);
     if (rc == CAIRN_OK) p->idx_covered = covered;
 out:
+    local_recvec_free(&merged);
     free(d);
     free(path);
     return rc;
@@ -429,6 +440,8 @@ static int load_rec(void *vctx, uint8_t type, const uint8_t *key, uint64_t off, 
     cairn_id id;
     memcpy(id.bytes, key, CAIRN_ID_SIZE);
     if (type == REC_CHUNK) return local_idx_set(c->ls, &id, c->pi, off, len);
+    /* a tombstone may delete a key of a mapped (older) pack: merge those first */
+    if (c->ls->nmapped) TRY(local_idx_full(c->ls));
     slot *s = local_idx_find(c->ls, &id);
     if (s) local_idx_remove(c->ls, s);
     return CAIRN_OK;
@@ -597,8 +610,13 @@ int local_pack_open_load(local_store *ls, uint32_t num, bool last)
     recvec *collect = ls->readonly ? NULL : &recs;
     load_ctx c = { ls, pi, collect };
     uint64_t covered = 0;
-    const char *why;
-    rc = local_idxfile_read(ls, num, (uint64_t)sb.st_size, load_rec, &c, &covered, &why);
+    const char *why = NULL;
+    /* mapped while every pack before it is (they must stay the oldest: see local_index.c) */
+    rc = ls->eager ? 0 : local_idx_map(ls, pi, (uint64_t)sb.st_size, &covered);
+    if (rc == 0) {
+        ls->eager = true;
+        rc = local_idxfile_read(ls, num, (uint64_t)sb.st_size, load_rec, &c, &covered, &why);
+    }
     if (rc < 0) goto out;
     if (rc == 1) {
         p->end = p->idx_covered = covered;
@@ -650,8 +668,9 @@ static int refresh_locked(local_store *ls)
     for (size_t i = first_new; i < n && rc == CAIRN_OK; i++)
         rc = local_pack_open_load(ls, nums[i], i + 1 == n);
     free(nums);
-    /* Let go of packs compaction deleted once nothing here points into them any more. */
-    for (size_t i = 0; rc == CAIRN_OK && i + 1 < ls->npacks; i++) {
+    /* Let go of packs compaction deleted once nothing here points into them any more (live
+     * counts are whole only without mapped packs). */
+    for (size_t i = 0; rc == CAIRN_OK && !ls->nmapped && i + 1 < ls->npacks; i++) {
         pack *p = ls->packs[i];
         if (p->fd < 0 || p->live != 0) continue;
         char *path = local_pack_path(ls, p->num, "pack");

@@ -75,7 +75,8 @@ static int packs_damage(local_store *ls, item_fn cb, void *payload, cairn_repair
 static bool present(local_store *ls, const cairn_id *key)
 {
     pthread_rwlock_rdlock(&ls->mu);
-    bool yes = local_idx_find(ls, key) != NULL;
+    slot tmp;
+    bool yes = local_idx_lookup(ls, key, &tmp) != NULL;
     pthread_rwlock_unlock(&ls->mu);
     return yes;
 }
@@ -219,6 +220,7 @@ int local_repair(cairn_store *st, unsigned flags, item_fn cb, void *payload,
     memset(&s, 0, sizeof s);
     if (out) memset(out, 0, sizeof *out);
     if (!(flags & CAIRN_REPAIR_DRY_RUN) && ls->readonly) return local_readonly_error(ls, "repair");
+    TRY(local_idx_full_locked(ls));
     int rc = packs_damage(ls, cb, payload, &s);
     if (rc == CAIRN_OK) rc = quarantine_damage(ls, flags, cb, payload, &s);
     if (rc == CAIRN_OK) rc = local_refs_damage(ls, flags, cb, payload, &s);

@@ -15,7 +15,7 @@
 #include "tree.h"
 
 typedef struct pedit {
-    const uint8_t *key;
+    size_t koff;             /* the key: at this offset of the level's key arena */
     uint32_t klen;
     uint8_t op;
     uint8_t ref[NODE_REF_SIZE];
@@ -30,7 +30,8 @@ typedef struct chunkvec {
 typedef struct edit_level_out {
     pedit *edits;            /* edits for the level above */
     size_t n, cap;
-    chunkvec pins;           /* keep the keys of those edits alive */
+    cairn_buf keys;          /* their keys (copied: the nodes they come from are let go at
+                                once, so a big batch does not hold every node it rewrote) */
     chunkvec root_nodes;     /* at the root level: the whole new level */
 } edit_level_out;
 
@@ -75,8 +76,10 @@ static int out_push(edit_level_out *o, const uint8_t *key, size_t klen, uint8_t 
         o->edits = e;
         o->cap = ncap;
     }
-    pedit *e = &o->edits[o->n++];
-    e->key = key;
+    pedit *e = &o->edits[o->n];
+    e->koff = o->keys.len;
+    TRY(cairn_buf_append(&o->keys, key, klen));
+    o->n++;
     e->klen = (uint32_t)klen;
     e->op = op;
     if (id) make_ref(e->ref, id, cnt);
@@ -86,14 +89,14 @@ static int out_push(edit_level_out *o, const uint8_t *key, size_t klen, uint8_t 
 static void out_clear(edit_level_out *o)
 {
     o->n = 0;
-    cv_clear(&o->pins);
+    o->keys.len = 0;
     cv_clear(&o->root_nodes);
 }
 
 static void out_dispose(edit_level_out *o)
 {
     free(o->edits);
-    cv_dispose(&o->pins);
+    cairn_buf_dispose(&o->keys);
     cv_dispose(&o->root_nodes);
     memset(o, 0, sizeof *o);
 }
@@ -128,11 +131,8 @@ static int span_to_parent(edit_level_out *o, chunkvec *old, chunkvec *nw)
             b++;
         }
     }
-    /* the keys above point into these chunks: keep them until the level above is done */
-    for (size_t i = 0; i < old->n; i++) TRY(cv_push(&o->pins, old->v[i], 0));
-    old->n = 0;
-    for (size_t i = 0; i < nw->n; i++) TRY(cv_push(&o->pins, nw->v[i], nw->cnt[i]));
-    nw->n = 0;
+    cv_clear(old);
+    cv_clear(nw);
     return CAIRN_OK;
 }
 
@@ -192,6 +192,10 @@ static int merge_node(span_state *s, chunkstore *cs, const node *N, bool last,
     return CAIRN_OK;
 }
 
+/* Edits of at least this many entries rewrite so many leaves that keeping the new ones in the
+ * chunk cache would only push out what readers use (as for a bulk build, BULK_EDITS). */
+#define BULK_LEAF_EDITS 10000
+
 static int edit_level(chunkstore *cs, const cairn_id *root, int level, bool root_level,
                       const tree_edit *E, size_t n, edit_level_out *o)
 {
@@ -200,6 +204,7 @@ static int edit_level(chunkstore *cs, const cairn_id *root, int level, bool root
     span_state s;
     memset(&s, 0, sizeof s);
     lw_init(&s.w, level);
+    if (level == 0 && n >= BULK_LEAF_EDITS) s.w.cache = false; /* as a bulk build's leaves */
     int rc = CAIRN_OK;
     size_t i = 0;
     while (rc == CAIRN_OK && i < n) {
@@ -365,8 +370,9 @@ int tree_apply(chunkstore *cs, cairn_id *out_root, const cairn_id *root, const t
             conv_cap = o->n;
         }
         for (size_t i = 0; i < o->n; i++)
-            conv[i] = (tree_edit){ o->edits[i].key, o->edits[i].ref, o->edits[i].klen,
-                                   NODE_REF_SIZE, o->edits[i].op };
+            conv[i] = (tree_edit){ (const uint8_t *)o->keys.data + o->edits[i].koff,
+                                   o->edits[i].ref, o->edits[i].klen, NODE_REF_SIZE,
+                                   o->edits[i].op };
         cur = conv;
         ncur = o->n;
     }

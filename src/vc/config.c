@@ -7,28 +7,14 @@
 #include <stdlib.h>
 
 #include "base/hash.h"
+#include "db/settings.h"
 #include "vc/config.h"
 #include "repo/keys.h"
 #include "repo/refs.h"
 
 int config_load_repo(repo *r, json_t **out, cairn_id *out_id, bool *exists)
 {
-    *exists = false;
-    int rc = refs_read_id(r, CONFIG_REF, out_id);
-    if (rc == CAIRN_ENOTFOUND) {
-        *out = json_object();
-        return *out ? CAIRN_OK : ERR(CAIRN_ENOMEM, "out of memory");
-    }
-    TRY(rc);
-    *exists = true;
-    chunk *c;
-    TRY(cs_get(&r->cs, &c, out_id));
-    json_error_t jerr;
-    *out = json_loadb((const char *)c->data, c->len, JSON_REJECT_DUPLICATES, &jerr);
-    chunk_release(c);
-    FAIL_IF(!*out || !json_is_object(*out), CAIRN_ECORRUPT,
-            "the repository's settings (ref config) are not a JSON object: %s", jerr.text);
-    return CAIRN_OK;
+    return settings_load_repo(r, out, out_id, exists);
 }
 
 int config_store_repo(repo *r, json_t *obj, const cairn_id *old, bool exists)
@@ -124,11 +110,17 @@ int cairn_config_get(char **out, cairn_db *db, const char *name)
 int cairn_config_set(cairn_db *db, const char *name, const char *value)
 {
     FAIL_IF(db->r.readonly, CAIRN_EREADONLY, "repository %s was opened read-only", db->r.url);
-    FAIL_IF(strcmp(name, CONFIG_REQUIRE_SIGNATURE) != 0 && strcmp(name, CONFIG_AUDIT_READS) != 0,
-            CAIRN_EINVAL, "unknown setting '%s' (known: %s, %s)", name, CONFIG_REQUIRE_SIGNATURE,
-            CONFIG_AUDIT_READS);
-    FAIL_IF(value && strcmp(value, "true") != 0 && strcmp(value, "false") != 0, CAIRN_EINVAL,
-            "setting '%s' takes true or false", name);
+    bool size = strcmp(name, SETTING_WAL_SEGMENT_MIN) == 0 ||
+                strcmp(name, SETTING_WAL_SEGMENT_MAX) == 0;
+    FAIL_IF(!size && strcmp(name, CONFIG_REQUIRE_SIGNATURE) != 0 &&
+                strcmp(name, CONFIG_AUDIT_READS) != 0,
+            CAIRN_EINVAL, "unknown setting '%s' (known: %s, %s, %s, %s)", name,
+            CONFIG_REQUIRE_SIGNATURE, CONFIG_AUDIT_READS, SETTING_WAL_SEGMENT_MIN,
+            SETTING_WAL_SEGMENT_MAX);
+    uint64_t bytes;
+    if (size && value) TRY(settings_parse_size(name, value, &bytes));
+    FAIL_IF(!size && value && strcmp(value, "true") != 0 && strcmp(value, "false") != 0,
+            CAIRN_EINVAL, "setting '%s' takes true or false", name);
     DB_NOT_IN_CALLBACK(db, "cairn_config_set");
     pthread_mutex_lock(&db->wmu);
     json_t *obj;

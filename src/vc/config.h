@@ -2,7 +2,9 @@
  * config.h - repository settings, kept in a chunk (a JSON object) named by the ref "config" and
  * replaced by compare-and-swap like any other ref. Settings: "commit.require_signature"
  * ("true"/"false"), "audit.reads" ("true"/"false": record reads in the access log,
- * include/cairn/audit.h) and "trusted_keys" (public key lines, as in a .pub file).
+ * include/cairn/audit.h), "trusted_keys" (public key lines, as in a .pub file), "remotes", and
+ * the log's segment sizes "wal.segment_min" and "wal.segment_max" (read at open by
+ * db/settings.c).
  */
 #ifndef CAIRN_CONFIG_H
 #define CAIRN_CONFIG_H
@@ -11,7 +13,7 @@
 
 #include "db/db.h"
 
-#define CONFIG_REF "config"
+#define CONFIG_REF "config" /* = SETTINGS_REF (db/settings.h, which reads them) */
 #define CONFIG_REQUIRE_SIGNATURE "commit.require_signature"
 #define CONFIG_TRUSTED_KEYS "trusted_keys"
 #define CONFIG_AUDIT_READS "audit.reads" /* record reads in the access log (cairn/audit.h) */

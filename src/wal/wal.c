@@ -41,7 +41,11 @@
 #define REC_HEADER 21
 #define GROUP_MAX_BYTES (8u << 20)   /* a leader takes at most this much into one group */
 #define RECORD_MAX (32u << 20)
-#define SEGMENT_DEFAULT (64ull << 20)
+#define SEGMENT_DEFAULT (64ull << 20)  /* the largest a segment grows to, unless set */
+#define SEGMENT_MIN_DEFAULT (1ull << 20) /* the first segment's size, unless set */
+#define GROW_SECONDS 10.0            /* a segment filled faster than this: the next is twice as big */
+#define SHRINK_SECONDS 60.0          /* one rolled by a checkpoint after this: the next is half */
+#define IDLE_TRIM_SECONDS 5.0        /* no append for this long: the preallocation is given back */
 #define GATHER_FRACTION 0.5          /* a new leader waits at most this part of a sync ... */
 #define GATHER_MAX_S 0.0005          /* ... and never longer than this */
 #define ROLL_FRACTION 8              /* a checkpoint rolls a segment this part full, or fuller */
@@ -122,6 +126,10 @@ struct wal {
     char *path;
     unsigned busy;           /* the syncer is using fd without mu (see the top) */
     uint64_t seg_first, off, synced_off, seg_size;
+    /* space (see segment_size()): the active segment rolls at seg_size, which lies in
+     * [seg_min, seg_max]; `reserved` bytes of it are preallocated (at least off) */
+    uint64_t seg_min, seg_max, reserved;
+    double seg_born, last_append; /* clock_now() of its creation, of the last group */
     uint64_t next_seq, last_seq, synced_seq, seg_last;
     bool poisoned;
     bool roll_pending;       /* wal_request_roll(): the next group starts a new segment */
@@ -210,6 +218,8 @@ static int segment_create(wal *w, uint64_t first)
     w->path = path;
     w->seg_first = first;
     w->off = w->synced_off = w->zeroed = w->write_end = SEG_HEADER;
+    w->reserved = w->seg_size;
+    w->seg_born = clock_now();
     w->seg_last = first - 1;
     if (w->zero_on) pthread_cond_signal(&w->stop_cv); /* the syncer writes zeros ahead */
     return CAIRN_OK;
@@ -462,6 +472,20 @@ static int cut_tail(cairn_store *st, const char *path, uint64_t end, uint64_t se
 
 static void *syncer_main(void *arg);
 
+/* The last segment, reopened for appending (w->fd): it rolls at its preallocated size, or at
+ * the smallest size when it was trimmed (closed or idle); appends preallocate again as needed. */
+static void reopened_size(wal *w)
+{
+    uint64_t size = 0;
+    if (w->fd && w->st->file_size(w->st, w->fd, &size) < 0) {
+        cairn_error_clear();
+        size = w->off;
+    }
+    w->reserved = MAX(size, w->off);
+    w->seg_size = MAX(w->seg_min, MIN(w->reserved, w->seg_max));
+    w->seg_born = w->last_append = clock_now();
+}
+
 int wal_open(wal **out, const wal_options *o, uint64_t applied, wal_fn fn, void *ctx,
              uint64_t *out_last_seq)
 {
@@ -469,7 +493,11 @@ int wal_open(wal **out, const wal_options *o, uint64_t applied, wal_fn fn, void 
     FAIL_IF(!w, CAIRN_ENOMEM, "out of memory opening the write-ahead log");
     w->o = *o;
     w->st = o->store;
-    w->seg_size = o->segment_bytes ? o->segment_bytes : SEGMENT_DEFAULT;
+    w->seg_max = o->segment_bytes ? o->segment_bytes : SEGMENT_DEFAULT;
+    w->seg_min = o->segment_min_bytes ? o->segment_min_bytes : SEGMENT_MIN_DEFAULT;
+    w->seg_max = MAX(w->seg_max, SEG_HEADER + GROUP_HEADER);
+    w->seg_min = MIN(MAX(w->seg_min, SEG_HEADER + GROUP_HEADER), w->seg_max);
+    w->seg_size = w->seg_min;
     pthread_mutex_init(&w->mu, NULL);
     pthread_cond_init(&w->stop_cv, NULL);
     pthread_cond_init(&w->req_cv, NULL);
@@ -524,6 +552,7 @@ int wal_open(wal **out, const wal_options *o, uint64_t applied, wal_fn fn, void 
                     w->seg_first = segs.first[i];
                     w->off = w->synced_off = w->zeroed = w->write_end = sr.end;
                     w->seg_last = sr.last_seq;
+                    reopened_size(w);
                 } else if (rc == CAIRN_OK && sr.end == 0 && !o->readonly) {
                     st->file_remove(st, path); /* an empty segment a crash left half-made */
                     cairn_error_clear();
@@ -551,6 +580,19 @@ int wal_open(wal **out, const wal_options *o, uint64_t applied, wal_fn fn, void 
     return CAIRN_OK;
 }
 
+/* Gives back the active segment's preallocated space past its last group (mu held, or the
+ * log closing): only when nothing is being written or zeroed there. Nothing depends on it. */
+static void trim_active(wal *w)
+{
+    if (!w->fd || w->o.readonly || w->reserved <= w->off || w->busy || w->zeroing) return;
+    if (w->st->file_resize(w->st, w->fd, w->off) < 0) {
+        cairn_error_clear();
+        return;
+    }
+    w->reserved = w->off;
+    w->zeroed = MIN(w->zeroed, w->off);
+}
+
 void wal_close(wal *w)
 {
     if (!w) return;
@@ -560,8 +602,12 @@ void wal_close(wal *w)
     pthread_mutex_unlock(&w->mu);
     if (w->syncer_on) pthread_join(w->syncer, NULL);
     if (w->fd) {
-        if (w->synced_off < w->off && data_sync(w->st, w->fd, w->path) < 0)
+        bool synced = true;
+        if (w->synced_off < w->off && data_sync(w->st, w->fd, w->path) < 0) {
             cairn_diag(CAIRN_LOG_ERROR, "%s (on close)", cairn_error_last()->message);
+            synced = false;
+        }
+        if (synced) trim_active(w); /* a closed log holds nothing preallocated */
         w->st->file_close(w->st, w->fd);
     }
     for (size_t i = 0; i < w->nsealed; i++) free(w->sealed[i].path);
@@ -587,7 +633,20 @@ static bool zeros_wanted(const wal *w, uint64_t ahead)
 {
     return w->zero_on && !w->zeroing && w->fd && w->st->file_reserve &&
            w->write_end >= SEG_HEADER + ZERO_MIN &&
-           w->zeroed < w->seg_size && w->zeroed < w->write_end + ahead;
+           w->zeroed < w->reserved && w->zeroed < w->write_end + ahead;
+}
+
+/* The size of the next segment (mu held), as the active one rolls: twice as big when it
+ * filled up fast (a branch writing fast gets fewer, larger segments), half as big when a
+ * checkpoint rolled it after a long life (a branch writing slowly holds little), within
+ * [seg_min, seg_max]. */
+static uint64_t segment_size(const wal *w, bool full)
+{
+    double age = clock_now() - w->seg_born;
+    uint64_t next = w->seg_size;
+    if (full && age < GROW_SECONDS) next = w->seg_size * 2;
+    else if (!full && age > SHRINK_SECONDS) next = w->seg_size / 2;
+    return MAX(w->seg_min, MIN(next, w->seg_max));
 }
 
 /* Makes room for a group of `size` bytes (mu held): rolls to a new segment when the active
@@ -599,15 +658,22 @@ static int make_room(wal *w, size_t size, uint64_t first_seq)
     for (;;) {
         if (!w->fd) TRY(segment_create(w, first_seq)); /* an earlier roll failed half-way */
         if ((w->roll_pending || w->off + size > w->seg_size) && w->off > SEG_HEADER) {
+            bool full = w->off + size > w->seg_size;
             w->roll_pending = false;
             TRY(segment_seal(w));
+            w->seg_size = segment_size(w, full);
             TRY(segment_create(w, first_seq));
         }
-        if (w->off + size > w->seg_size) TRY(reserve(w->st, w->fd, w->off + size, w->path));
+        if (w->off + size > w->reserved) { /* trimmed while idle, or a group bigger than that */
+            uint64_t want = MAX(w->seg_size, w->off + size);
+            TRY(reserve(w->st, w->fd, want, w->path));
+            w->reserved = want;
+        }
         if (!w->zeroing || w->off + size <= w->zero_from) break;
         pthread_cond_wait(&w->zero_cv, &w->mu);
     }
     w->write_end = w->off + size;
+    w->last_append = clock_now();
     w->zero_on = true;
     if (zeros_wanted(w, ZERO_AHEAD / 2)) pthread_cond_signal(&w->stop_cv); /* wake the syncer */
     return CAIRN_OK;
@@ -624,11 +690,11 @@ static void zero_ahead(wal *w)
 {
     static const uint8_t zeros[ZERO_CHUNK];
     uint64_t from = MAX(w->zeroed, w->write_end);
-    if (from >= w->seg_size) {
-        w->zeroed = w->seg_size;
+    if (from >= w->reserved) {
+        w->zeroed = w->reserved;
         return;
     }
-    uint64_t n = MIN((uint64_t)ZERO_CHUNK, w->seg_size - from), first = w->seg_first;
+    uint64_t n = MIN((uint64_t)ZERO_CHUNK, w->reserved - from), first = w->seg_first;
     cairn_store *st = w->st;
     sfile *fd = w->fd;
     w->zeroing = true;
@@ -641,7 +707,7 @@ static void zero_ahead(wal *w)
     pthread_mutex_lock(&w->mu);
     w->busy--;
     w->zeroing = false;
-    if (w->seg_first == first) w->zeroed = ok ? from + n : w->seg_size;
+    if (w->seg_first == first) w->zeroed = ok ? from + n : w->reserved;
     pthread_cond_broadcast(&w->zero_cv);
 }
 
@@ -654,7 +720,7 @@ static void undo_group(wal *w)
     w->write_end = w->off;
     cairn_store *st = w->st;
     bool ok = st->file_resize(st, w->fd, w->off) == CAIRN_OK &&
-              reserve(st, w->fd, w->seg_size, w->path) == CAIRN_OK &&
+              reserve(st, w->fd, MAX(w->reserved, w->off), w->path) == CAIRN_OK &&
               st->file_sync(st, w->fd, CAIRN_FILE_SYNC_DATA) == CAIRN_OK;
     if (!ok) {
         w->poisoned = true;
@@ -880,6 +946,9 @@ static void *syncer_main(void *arg)
         ts.tv_sec += (time_t)(ns / 1000000000);
         ts.tv_nsec = (long)(ns % 1000000000);
         if (pthread_cond_timedwait(&w->stop_cv, &w->mu, &ts) == 0) continue; /* woken */
+        if (!w->stop && !w->head && w->synced_off >= w->off &&
+            clock_now() - w->last_append > IDLE_TRIM_SECONDS)
+            trim_active(w); /* an idle branch holds nothing preallocated */
         if (w->stop || !w->fd || w->synced_off >= w->off) continue;
         /* relaxed appends: fsync without the lock, so appends go on meanwhile (a roll waits
          * for it before it seals the segment) */
@@ -938,7 +1007,9 @@ int wal_roll(wal *w, uint64_t *out_last)
 void wal_request_roll(wal *w)
 {
     pthread_mutex_lock(&w->mu);
-    if (w->off >= SEG_HEADER + w->seg_size / ROLL_FRACTION) w->roll_pending = true;
+    /* measured against the largest size, as before segments varied: the operation log keeps
+     * segments of about the size it did */
+    if (w->off >= SEG_HEADER + w->seg_max / ROLL_FRACTION) w->roll_pending = true;
     pthread_mutex_unlock(&w->mu);
 }
 

@@ -10,7 +10,10 @@
  *
  * Files (docs/FORMAT.md, "Write-ahead log"), in a store's file namespace (the file_* methods of
  * cairn/sys/store.h): DIR/<first seq>.wal segments, preallocated so that an fdatasync need not
- * update metadata. A segment is sealed (fsynced) before the next is created. Segments the tree
+ * update metadata. Space follows the write rate: the first segment is small (segment_min_bytes),
+ * a segment filled fast is followed by one twice as big (up to segment_bytes), one a checkpoint
+ * rolls after a long life by one half as big; an idle log (and a closed one) gives its
+ * preallocation back, so an idle branch holds only what it wrote. A segment is sealed (fsynced) before the next is created. Segments the tree
  * has absorbed (checkpointed) move to DIR/oplog/, kept for the operation log by a retention
  * count. Every file access is a call of the store's methods, so faults injected below them
  * (base/sys) reach the log too.
@@ -54,7 +57,8 @@ typedef struct wal_options {
     unsigned sync_interval_ms; /* a background thread fsyncs what relaxed appends wrote (0: 100) */
     void (*publish)(uint64_t through, void *ctx); /* see wal_hooks */
     void *publish_ctx;
-    uint64_t segment_bytes;  /* preallocation per segment */
+    uint64_t segment_bytes;  /* the largest a segment grows to (0: 64 MiB) */
+    uint64_t segment_min_bytes; /* the first segment's size, and the smallest (0: 1 MiB) */
     unsigned retain_segments;/* retired segments kept in the oplog ... */
     unsigned retain_seconds; /* ... and beyond those, any younger than this (0: none) */
 } wal_options;
@@ -87,9 +91,9 @@ int wal_append(wal *w, uint8_t type, const void *payload, size_t len, bool durab
 /** Seals the current segment and starts a new one; *out_last gets the last seq sealed. */
 int wal_roll(wal *w, uint64_t *out_last);
 /** After a checkpoint: asks that the next group start a new segment (without waiting for
- *  anything) when the active one is at least 1/8 full. A smaller one stays active, its
- *  checkpointed records skipped by replay, so that frequent checkpoints (one per commit) do
- *  not each create, sync and retire a segment file. */
+ *  anything) when the active one holds at least 1/8 of segment_bytes. A smaller one stays
+ *  active, its checkpointed records skipped by replay, so that frequent checkpoints (one per
+ *  commit) do not each create, sync and retire a segment file. */
 void wal_request_roll(wal *w);
 /** Runs fn(ctx) while no group is between apply and publish. */
 void wal_exclusive(wal *w, void (*fn)(void *ctx), void *ctx);

@@ -53,3 +53,8 @@ run cairn config commit.require_signature maybe
 run cairn config no.such.setting
 run cairn config no.such.setting 1
 run cairn config commit.require_signature true --unset
+run cairn config wal.segment_min 256K
+run cairn config wal.segment_min
+run cairn config wal.segment_max 1T
+run cairn config wal.segment_min 12
+run cairn config wal.segment_min --unset

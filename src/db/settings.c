@@ -1,0 +1,89 @@
+/*
+ * settings.c - reading the repository's settings (see settings.h). Reads parse the object each
+ * time: settings are read rarely (once per open, commit or log).
+ */
+#include <errno.h>
+#include <stdlib.h>
+
+#include "db/settings.h"
+#include "repo/refs.h"
+
+int settings_load(cairn_db *db, json_t **out, cairn_id *out_id, bool *exists)
+{
+    return settings_load_repo(&db->r, out, out_id, exists);
+}
+
+int settings_load_repo(repo *r, json_t **out, cairn_id *out_id, bool *exists)
+{
+    *exists = false;
+    int rc = refs_read_id(r, SETTINGS_REF, out_id);
+    if (rc == CAIRN_ENOTFOUND) {
+        cairn_error_clear();
+        *out = json_object();
+        return *out ? CAIRN_OK : ERR(CAIRN_ENOMEM, "out of memory");
+    }
+    TRY(rc);
+    *exists = true;
+    chunk *c;
+    TRY(cs_get(&r->cs, &c, out_id));
+    json_error_t jerr;
+    *out = json_loadb((const char *)c->data, c->len, JSON_REJECT_DUPLICATES, &jerr);
+    chunk_release(c);
+    if (*out && !json_is_object(*out)) {
+        json_decref(*out);
+        *out = NULL;
+    }
+    FAIL_IF(!*out, CAIRN_ECORRUPT, "the repository's settings (ref %s) are not a JSON object: %s",
+            SETTINGS_REF, jerr.text);
+    return CAIRN_OK;
+}
+
+int settings_parse_size(const char *name, const char *text, uint64_t *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long long v = text && *text >= '0' && *text <= '9' ? strtoull(text, &end, 10) : 0;
+    bool ok = text && *text >= '0' && *text <= '9' && errno == 0;
+    unsigned shift = 0;
+    if (ok && *end) {
+        shift = (*end == 'K' || *end == 'k') ? 10 : (*end == 'M' || *end == 'm') ? 20
+                : (*end == 'G' || *end == 'g') ? 30 : 64;
+        ok = shift < 64 && end[1] == '\0' && v <= (SETTING_SIZE_HIGH >> shift);
+    }
+    uint64_t bytes = ok ? (uint64_t)v << shift : 0;
+    FAIL_IF(!ok || bytes < SETTING_SIZE_LOW || bytes > SETTING_SIZE_HIGH, CAIRN_EINVAL,
+            "setting '%s' takes a size from 64K to 1G (bytes, or a number with K, M or G), "
+            "not '%s'", name, text ? text : "");
+    *out = bytes;
+    return CAIRN_OK;
+}
+
+static void size_of(json_t *obj, const char *name, uint64_t *out)
+{
+    json_t *v = json_object_get(obj, name);
+    *out = 0;
+    if (!v) return;
+    if (!json_is_string(v) || settings_parse_size(name, json_string_value(v), out) < 0) {
+        cairn_diag(CAIRN_LOG_WARN, "ignoring the repository setting '%s': %s", name,
+                   json_is_string(v) ? cairn_error_last()->message : "not a string");
+        cairn_error_clear();
+        *out = 0;
+    }
+}
+
+void settings_wal_sizes(cairn_db *db, uint64_t *min, uint64_t *max)
+{
+    *min = *max = 0;
+    json_t *obj;
+    cairn_id id;
+    bool exists;
+    if (settings_load(db, &obj, &id, &exists) < 0) {
+        cairn_diag(CAIRN_LOG_WARN, "%s: the log's segment sizes are the defaults: %s", db->r.url,
+                   cairn_error_last()->message);
+        cairn_error_clear();
+        return;
+    }
+    size_of(obj, SETTING_WAL_SEGMENT_MIN, min);
+    size_of(obj, SETTING_WAL_SEGMENT_MAX, max);
+    json_decref(obj);
+}
