@@ -546,12 +546,13 @@ static void full_disk_during_checkpoint(void)
     cairn_db_stats st;
     CHECK_OK(cairn_db_stats_get(&st, db));
     CHECK_EQ(st.memtable_entries, 0);
-    /* disk full again, then the process ends without a checkpoint: close reports it, the log
-     * keeps the writes and the next open replays them */
+    /* disk full again, then the process ends without a checkpoint: the log keeps the writes
+     * (durable) and the next open replays them, so close succeeds with a warning: nothing the
+     * caller wrote is lost (issue 9 finding 13: `put` exited 3 here) */
     fault_store_arm(fs, &(fault_spec){ FAULT_PUT, 1, CAIRN_ENOSPC, true, false });
     CHECK_OK(cairn_put(t, "last", 4, "y", 1));
     cairn_table_close(t);
-    CHECK_RC(cairn_close(db), CAIRN_ENOSPC);
+    CHECK_OK(cairn_close(db));
     CHECK_OK(store_local_open(&inner, dir, 0, 0));
     CHECK_OK(cairn_open_store(&db, inner, &o));
     CHECK_OK(cairn_db_stats_get(&st, db));
