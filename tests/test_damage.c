@@ -15,6 +15,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "store/store.h"
 #include "test.h"
 
 #define MAX_SEEN 64
@@ -313,5 +314,56 @@ static void checkpointed_damage_blocks_nothing(void)
     CHECK_OK(cairn_close(db));
 }
 
+/* Removes the chunk the ref working/main names (its record), as lost damage would. */
+static int drop_working_record(const char *url)
+{
+    cairn_store *st;
+    int rc = store_local_open(&st, url, 0, 0);
+    if (rc) return rc;
+    cairn_buf b = CAIRN_BUF_INIT;
+    cairn_id id;
+    rc = st->ref_get(st, &b, "working/main");
+    if (rc == CAIRN_OK && b.len >= 64) {
+        char hex[65];
+        memcpy(hex, b.data, 64);
+        hex[64] = '\0';
+        rc = cairn_id_from_hex(&id, hex);
+    }
+    if (rc == CAIRN_OK) rc = st->del(st, &id);
+    if (rc == CAIRN_OK) rc = st->flush(st);
+    if (rc == CAIRN_OK) rc = st->has(st, &id) == CAIRN_ENOTFOUND ? CAIRN_OK : CAIRN_EIO;
+    cairn_buf_dispose(&b);
+    st->close(st);
+    return rc;
+}
+
+/* Finding 8: a missing working root record made every command fail (log, --at, verify). Now
+ * the repository opens read-only at the newest state that can be proven: the checkpoint
+ * record in the log that published the lost record gives its catalog, and the log after it
+ * replays on top; the rest of the repository reads as before, and verify runs. */
+static void missing_working_record_opens_read_only(void)
+{
+    char url[4200];
+    snprintf(url, sizeof url, "%s/repo", test_tmpdir());
+    crash_after_writes(url, 40, true, 0); /* 0-19 committed, 20-39 only logged */
+    CHECK_OK(drop_working_record(url));
+    cairn_open_options o = CAIRN_OPEN_OPTIONS_INIT;
+    cairn_db *db;
+    CHECK_OK(cairn_open(&db, url, &o));
+    CHECK_EQ(keys_back(db, 40), 40);
+    cairn_table *t;
+    CHECK_OK(cairn_table_open(&t, db, "t", 0));
+    CHECK_RC(cairn_put(t, "x", 1, "y", 1), CAIRN_EREADONLY);
+    cairn_table_close(t);
+    cairn_snapshot *snap;
+    CHECK_OK(cairn_snapshot_open_at(&snap, db, "main"));
+    cairn_snapshot_close(snap);
+    int rc;
+    CHECK(verify_names(db, "working", NULL, &rc));
+    CHECK_RC(rc, CAIRN_ECORRUPT);
+    CHECK_OK(cairn_close(db));
+}
+
 TEST_MAIN(segment_header_damage, missing_working_ref_keeps_the_log, last_group_damage_is_kept,
-          damaged_oplog_segment_is_reported, checkpointed_damage_blocks_nothing)
+          damaged_oplog_segment_is_reported, checkpointed_damage_blocks_nothing,
+          missing_working_record_opens_read_only)

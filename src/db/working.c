@@ -288,6 +288,66 @@ static int keep_log_aside(cairn_db *db)
     return rc;
 }
 
+/* ---- a working state whose record is missing ---- */
+
+typedef struct find_ckpt {
+    cairn_id want;
+    bool found;
+    walrec_checkpoint c;
+} find_ckpt;
+
+static int note_ckpt(const wal_record *rec, void *ctx)
+{
+    find_ckpt *f = ctx;
+    walrec_checkpoint c;
+    if (rec->type == WAL_CHECKPOINT && walrec_checkpoint_decode(&c, rec->payload, rec->len) == 0 &&
+        memcmp(c.rootrec.bytes, f->want.bytes, CAIRN_ID_SIZE) == 0) {
+        f->c = c;
+        f->found = true;
+    }
+    cairn_error_clear();
+    return CAIRN_OK;
+}
+
+/* The working ref names a record the store lacks (repo_load_working opened read-only at the
+ * branch head). The checkpoint record that published it, when the log still has it, proves
+ * its catalog and how far the log was in it: that state, plus the log after it, is the newest
+ * that can be proven. Without it, the head commit is, and the log cannot be placed. Returns
+ * whether the log can be replayed (over db->cur). */
+static bool recover_missing_working(cairn_db *db)
+{
+    working *w = &db->w;
+    find_ckpt f;
+    memset(&f, 0, sizeof f);
+    f.want = db->r.missing_rec;
+    wal_log_problems lp;
+    int rc = wal_read_log(w->files, w->dir, 0, 0, 0, 0, note_ckpt, &f, &lp);
+    rootrec rec;
+    version *nv = NULL;
+    if (rc == CAIRN_OK && f.found) {
+        memset(&rec, 0, sizeof rec);
+        rec.catalog = f.c.catalog_after;
+        rec.base_commit = db->cur->rec.base_commit;
+        rec.wal_seq = f.c.through;
+        cairn_id zero = { { 0 } };
+        rc = version_load(db, &nv, &zero, &rec);
+    }
+    if (rc == CAIRN_OK && nv) {
+        db_set_current(db, nv);
+        cairn_diag(CAIRN_LOG_WARN, "%s: the missing working state of branch '%s' was rebuilt "
+                   "from its checkpoint record in the write-ahead log (through record %" PRIu64
+                   "), with the log after it: read-only; writes need the working ref repaired",
+                   db->r.url, db->r.branch, f.c.through);
+        return true;
+    }
+    cairn_diag(CAIRN_LOG_WARN, "%s: the write-ahead log of branch '%s' does not prove its missing "
+               "working state (%s): showing the branch's head commit, read-only; writes since "
+               "it are not shown", db->r.url, db->r.branch,
+               rc < 0 ? cairn_error_last()->message : "no checkpoint record names it");
+    cairn_error_clear();
+    return false;
+}
+
 /* Opens the log of the current branch and replays it into a new db->mem. */
 static int log_open(cairn_db *db)
 {
@@ -297,7 +357,12 @@ static int log_open(cairn_db *db)
     if (w->base_dir) {
         w->dir = branch_log_dir(w->base_dir, db->r.branch);
         FAIL_IF(!w->dir, CAIRN_ENOMEM, "out of memory");
-        if (db->r.working_fresh && db->r.readonly) {
+        if (db->r.working_missing && !recover_missing_working(db)) {
+            free(w->dir);
+            w->dir = NULL;
+        } else if (db->r.working_missing) {
+            /* replayed read-only over the rebuilt state, below */
+        } else if (db->r.working_fresh && db->r.readonly) {
             /* a log without its working ref belongs to no working state (the next writer
              * keeps it aside, below): read nothing from it, but say so */
             if (w->files->file_list(w->files, w->dir, first_entry, NULL) > 0)

@@ -167,15 +167,22 @@ int repo_load_working(repo *r, cairn_id *out_id, rootrec *out_rec)
         *out_id = again;
         rc = rootrec_load(r, out_rec, out_id);
     }
+    r->working_missing = false;
     if (named && rc == CAIRN_ENOTFOUND) {
+        /* damage, not a race (the ref did not move): the working state is gone, but what it
+         * was built on is not. Open read-only at the branch's head; the log may prove more
+         * (working.c). Nothing is written: the log and the ref stay for repair. */
         char hex[CAIRN_ID_HEX_SIZE];
         cairn_id_to_hex(hex, out_id);
-        rc = ERR(CAIRN_ENOTFOUND, "ref '%s' names working state %s, which is not in the store%s",
-                 wref, hex, r->readonly ? " (collected while this reader opened?); open again"
-                                        : "; run cairn verify");
-        goto out;
+        cairn_diag(CAIRN_LOG_WARN, "%s: ref '%s' names working state %s, which is not in the "
+                   "store (damaged or lost): opening read-only at the newest state that can be "
+                   "proven; run cairn verify", r->url, wref, hex);
+        cairn_error_clear();
+        r->working_missing = true;
+        r->missing_rec = *out_id;
+        r->readonly = true;
     }
-    r->working_fresh = rc == CAIRN_ENOTFOUND;
+    r->working_fresh = rc == CAIRN_ENOTFOUND && !r->working_missing;
     if (rc == CAIRN_ENOTFOUND) { /* first use of this branch (or a checkout cut short) */
         cairn_id head = { { 0 } };
         if (r->detached) head = r->detached_at;

@@ -49,6 +49,9 @@ typedef struct repo {
     cairn_id detached_at;    /* the commit HEAD is detached at */
     bool readonly;
     bool working_fresh;      /* the last repo_load_working() made a new working state */
+    bool working_missing;    /* the working ref names a record the store lacks: opened
+                                read-only at the branch head (the log may prove a newer state) */
+    cairn_id missing_rec;    /* that record's id */
 } repo;
 
 /** Opens (or creates, with CAIRN_OPEN_CREATE) the repository at url. On success the repo owns

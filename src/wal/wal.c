@@ -7,11 +7,15 @@
  *   body: records (u32 length | u64 seq | i64 time | u8 type | payload), padded to 8 bytes.
  * "synced offset" is how far the segment was known to be fsynced when the group was written.
  *
- * Recovery reads groups in order. A group that does not verify is a torn tail when nothing
- * after it proves it was once durable: that needs a later valid group (found by scanning for
- * the magic at 8-byte steps) whose synced offset lies beyond it, or a later segment (a segment
- * is fsynced in full before the next is created). With such proof it is corruption, reported,
- * never skipped. A torn tail is cut off (the writer zeroes it) and the log continues there.
+ * Recovery reads groups in order. What does not verify is never cut, zeroed or unlinked
+ * (docs/FORMAT.md, "Recovery"): damage whose records the tree already holds (the next valid
+ * group, or segment, starts at or below applied + 1) is skipped and reported; a bad group is a
+ * torn tail when nothing after it proves it was once durable (a later valid group, found by
+ * scanning for the magic at 8-byte steps, whose synced offset lies beyond it; or a later
+ * segment, since a segment is fsynced in full before the next is created). A torn tail stays in
+ * place: the writer seals that segment and goes on in a new one, so a sealed segment's bad tail
+ * followed by a segment starting right after its last valid record is a tail kept so. Anything
+ * else is corruption, reported, never skipped. Nothing of this needs new space.
  *
  * Failures while writing: the group's writers get the error and nothing of the group becomes
  * visible; the segment is cut back to where the group began (and fsynced) so later groups can
