@@ -1035,11 +1035,12 @@ static int check_kept(cairn_db *db, const cairn_verify_options *o, cairn_verify_
     int stop = 0;
     for (size_t i = 0; !stop && i < d.n; i++) {
         char msg[1024];
+        size_t n = strcspn(d.v[i], "."); /* <branch dir>.<time>[.N]/ */
         snprintf(msg, sizeof msg, "write-ahead log %s/%s in %s was kept aside: its branch had no "
-                 "working state (ref working/<branch> was missing), so the writes logged in it "
+                 "working state (ref working/%.*s was missing), so the writes logged in it "
                  "since the branch's last commit are in no working state; look at them (its "
                  "segments are the log format of docs/FORMAT.md), then remove it", kept, d.v[i],
-                 fs->location);
+                 fs->location, (int)n, d.v[i]);
         stop = log_problem(db, o, st, first, first_size, kept, CAIRN_ECORRUPT, msg);
     }
     names_free(&d);
