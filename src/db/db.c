@@ -11,6 +11,7 @@
 #include "repo/commit.h"
 #include "repo/refs.h"
 #include "store/store.h"
+#include "tree/tree.h"
 
 /* ---- open and close ---- */
 
@@ -69,6 +70,8 @@ static int db_pin_reader(cairn_db *db)
         return CAIRN_OK;
     }
     db_pins_publish(db);
+    /* a lost working state (repo_working_lost): the fallback shown does not follow the ref */
+    if (db->r.working_missing) return CAIRN_OK;
     bool settled = true; /* the log was replayed over the current version */
     for (int tries = 0; tries < READER_PIN_TRIES; tries++) {
         uint64_t e1, e2;
@@ -162,6 +165,36 @@ int db_open(cairn_db **out, const char *url, cairn_store *store, const cairn_ope
         cairn_error_clear();
         rc = repo_load_working(&db->r, &rec_id, &rec);
         if (rc == CAIRN_OK) rc = version_load(db, &db->cur, &rec_id, &rec);
+    }
+    if ((rc == CAIRN_ENOTFOUND || rc == CAIRN_ECORRUPT) && !db->r.working_missing) {
+        /* the working state's catalog (or what it names) cannot be read, and not for a race:
+         * open read-only at the branch head, which the log may prove newer (working.c) */
+        char hex[CAIRN_ID_HEX_SIZE], why[1024];
+        cairn_id_to_hex(hex, &rec_id);
+        snprintf(why, sizeof why, "%s", cairn_error_last()->message);
+        cairn_diag(CAIRN_LOG_WARN, "%s: the working state %s of branch '%s' cannot be read (%s): "
+                   "opening read-only at the newest state that can be proven; run cairn verify",
+                   db->r.url, hex, db->r.branch, why);
+        cairn_error_clear();
+        repo_working_lost(&db->r, &rec_id);
+        rc = repo_head_working(&db->r, &rec);
+        memset(&rec_id, 0, sizeof rec_id);
+        if (rc == CAIRN_OK) rc = version_load(db, &db->cur, &rec_id, &rec);
+        if (rc == CAIRN_ENOTFOUND || rc == CAIRN_ECORRUPT) {
+            /* the head's catalog too (the same one, when nothing was written since the last
+             * commit): no tables, but the handle opens, so verify, log and --at reads run */
+            int code = rc;
+            snprintf(why, sizeof why, "%s", cairn_error_last()->message);
+            memset(&rec, 0, sizeof rec);
+            rc = tree_empty(&db->r.cs, &rec.catalog); /* a reader's store may refuse the node */
+            if (rc == CAIRN_OK) rc = version_load(db, &db->cur, &rec_id, &rec);
+            if (rc == CAIRN_OK)
+                cairn_diag(CAIRN_LOG_WARN, "%s: the head commit's catalog cannot be read either "
+                           "(%s): branch '%s' shows no tables; other branches, tags, history "
+                           "and verify work", db->r.url, why, db->r.branch);
+            else
+                rc = cairn_error_set(code, "%s", why); /* the damage, not the fallback's error */
+        }
     }
     if (rc == CAIRN_OK) rc = working_open(db, opts);
     /* A reader may race a writer's checkpoint (which retires log segments after moving the

@@ -80,6 +80,12 @@ int repo_follow_head(repo *r);
  *  when it does not exist yet (a reader builds it in memory without publishing; *out_id is then
  *  zero). */
 int repo_load_working(repo *r, cairn_id *out_id, rootrec *out_rec);
+/** The working state a branch without one starts from: its head commit's catalog (detached:
+ *  that commit's; no commits: the empty catalog). */
+int repo_head_working(repo *r, rootrec *out);
+/** The working state rec_id cannot be read (missing or damaged): r becomes read-only and notes
+ *  it (working_missing); the caller falls back to repo_head_working(). */
+void repo_working_lost(repo *r, const cairn_id *rec_id);
 /** The working state a branch starts with: the catalog of commit_id (NULL or zero: empty). */
 int repo_fresh_working(repo *r, const cairn_id *commit_id, rootrec *out);
 /** "working/<branch>". Caller frees. */

@@ -426,7 +426,8 @@ static int scan_segment(cairn_store *st, const char *path, uint64_t first, bool 
     out->end = SEG_HEADER;
     if (rc == CAIRN_OK) out->extent = extent(base, size);
     if (rc == CAIRN_OK && (size < SEG_HEADER || memcmp(base, SEG_MAGIC, 8) != 0 ||
-                           load_le32(base + 8) != SEG_VERSION || load_le64(base + 16) != first)) {
+                           load_le32(base + 8) != SEG_VERSION || load_le32(base + 12) != 0 ||
+                           load_le64(base + 16) != first)) {
         if (out->extent == 0) { /* created, never written: holds nothing */
             out->empty = true;
             out->end = 0;
