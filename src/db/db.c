@@ -3,6 +3,7 @@
  * changes (what every write that reaches the trees ends in; not a version-control commit,
  * which is vc/commit.c's), and statistics. Versions themselves are version.c's.
  */
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
@@ -62,6 +63,17 @@ static int db_pin_reader(cairn_db *db)
         /* no permission, a read-only file system or a store without pins is a normal way to
          * read: say it quietly */
         bool expected = rc == CAIRN_EPERM || rc == CAIRN_EREADONLY || rc == CAIRN_EUNSUPPORTED;
+        /* a full disk: said once a process, quietly (reads are not at risk of wrong data) */
+        static atomic_bool said_full;
+        if (rc == CAIRN_ENOSPC) {
+            bool first = !atomic_exchange(&said_full, true);
+            cairn_diag(first ? CAIRN_LOG_INFO : CAIRN_LOG_DEBUG, "%s: the disk is full, so this "
+                       "reader has no pin file: a gc running meanwhile may remove what it reads "
+                       "(a read then fails with not found, never returns wrong data)",
+                       db->r.url);
+            cairn_error_clear();
+            return CAIRN_OK;
+        }
         cairn_diag(expected ? CAIRN_LOG_INFO : CAIRN_LOG_WARN,
                    "%s; this reader's versions are not pinned: a gc in the writer may remove what "
                    "it reads (reads then fail with not found, never return wrong data)",
@@ -235,9 +247,19 @@ int cairn_close(cairn_db *db)
             "(cairn_snapshot_close, cairn_cursor_close), then close the repository again; the "
             "handle is still open and usable", db->r.url, ns, nc);
     DB_NOT_IN_CALLBACK(db, "cairn_close");
+    bool logged = db->w.wo.store != NULL; /* working_close clears what says so */
     int rc = working_close(db);
     if (!db->r.readonly) {
         int frc = cs_flush(&db->r.cs);
+        /* every acknowledged state flushed its chunks before it was published: what fails to
+         * flush here belongs to a checkpoint that failed, whose writes the log keeps */
+        if (frc < 0 && logged && rc == CAIRN_OK) {
+            cairn_diag(CAIRN_LOG_WARN, "%s: flushing on close failed (%s); nothing acknowledged "
+                       "depends on those chunks, and the log keeps every write", db->r.url,
+                       cairn_error_last()->message);
+            cairn_error_clear();
+            frc = CAIRN_OK;
+        }
         if (rc == CAIRN_OK) rc = frc;
     }
     db_free(db);
