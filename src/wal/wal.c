@@ -330,6 +330,18 @@ static size_t next_valid(const uint8_t *base, size_t size, size_t off)
     return 0;
 }
 
+/* Whether the bad group at g (avail bytes in the file, nonzero of them not zero) is a write cut
+ * short: a sound header for the next group (magic, first seq, a length that fits a group) whose
+ * non-zero bytes end before its length does (the rest is the preallocated zeros). */
+static bool cut_short(const uint8_t *g, size_t avail, size_t nonzero, uint64_t expect)
+{
+    if (avail < GROUP_HEADER || load_le32(g) != GROUP_MAGIC || load_le64(g + 16) != expect)
+        return false;
+    uint32_t body = load_le32(g + 8);
+    if (body % 8 || body > GROUP_MAX_BYTES + RECORD_MAX || load_le32(g + 12) == 0) return false;
+    return nonzero < (size_t)GROUP_HEADER + body;
+}
+
 /* Where the non-zero bytes of a segment end (8-aligned): what a kept tail occupies. */
 static size_t extent(const uint8_t *base, size_t size)
 {
@@ -471,7 +483,13 @@ static int scan_segment(cairn_store *st, const char *path, uint64_t first, bool 
         }
         bool torn = last_segment ? !proven_durable(base, size, off)
                                  : !nx && next_first && next_first == out->last_seq + 1;
-        if (torn) {
+        if (torn && cut_short(g, size - off, out->extent - off, expect ? expect : out->last_seq + 1)) {
+            /* a write a crash cut off: what it holds stops short of its own length, and a
+             * write that was fsynced (acknowledged) cannot be short. Kept, not a problem */
+            out->torn = true;
+            cairn_diag(CAIRN_LOG_INFO, "write-ahead log segment %s: the group at offset %zu "
+                       "was cut short by a crash (never acknowledged); kept in place", path, off);
+        } else if (torn) {
             out->torn = true;
             scan_problem(out, false, "write-ahead log segment %s: %zu bytes at offset %zu do not "
                          "verify and nothing durable follows them: a write a crash interrupted "
