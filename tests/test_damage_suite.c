@@ -47,7 +47,7 @@ static const kind kinds[] = {
     { "tag ref", "refs/tags/v1", false, true, false, true, "tags/v1" },
     { "working ref", "refs/working/main", false, true, true, true, "working/main" },
     { "HEAD", "refs/HEAD", false, true, true, true, "HEAD" },
-    { "log segment (live)", "wal/main/*.wal", true, true, false, false, "" },
+    { "log segment (live)", "wal/main/*.wal", true, true, true, false, "" },
     { "log segment (retired)", "wal/main/oplog/*.wal", false, true, false, false, "" },
     { "gc epoch", "readers/gc-epoch", false, false, false, false, "epoch" },
     { "reader pin (dead)", "readers/*.pin", false, false, false, false, "" },

@@ -639,6 +639,10 @@ static int replay_segments(wal *w, uint64_t applied, wal_fn fn, void *ctx, uint6
             rc = seal_push(w, segs.first[i], sr.last_seq, sr.extent, path);
         }
     }
+    if (rc == CAIRN_OK && segs.n == 0 && applied > 0)
+        cairn_diag(CAIRN_LOG_WARN, "write-ahead log %s has no segment although the trees hold "
+                   "records through %" PRIu64 ": if its segments were deleted, writes logged "
+                   "after that record are lost; run cairn verify", w->dir, applied);
     free(segs.first);
     return rc;
 }
@@ -1275,6 +1279,19 @@ int wal_read_log(cairn_store *st, const char *dir, uint64_t since, int64_t from,
                      sr.damage || sr.kept ? sr.problem : one.problem);
         prev_last = one.last_seq >= l[i].first ? one.last_seq : l[i].first - 1;
         free(p);
+    }
+    /* the log reaches past what the trees hold: the checkpoint that put them there logged its
+     * record after them. Ending at or before means segments at the end are gone (or a crash
+     * came between a checkpoint and its record, or that record could not be written) */
+    if (rc == CAIRN_OK && applied && prev_last <= applied) {
+        out->damage++;
+        if (!out->first[0])
+            snprintf(out->first, sizeof out->first, "write-ahead log %s ends at record %" PRIu64
+                     ", but the trees' last checkpoint (through record %" PRIu64 ") logged its "
+                     "record after that: its last segment is missing (deleted?), and any writes "
+                     "logged in it after record %" PRIu64 " are lost (unless a crash came "
+                     "between that checkpoint and its record: then nothing is)", dir, prev_last,
+                     applied, applied);
     }
     free(l);
     free(oplog);
