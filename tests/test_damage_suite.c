@@ -153,7 +153,7 @@ static bool mutate(const char *path, int m, long off)
     if (m == M_DELETE) return unlink(path) == 0;
     if (m == M_TRUNC) return truncate(path, extent(path) / 2) == 0;
     int fd = open(path, O_RDWR);
-    uint8_t c;
+    uint8_t c = 0;
     bool ok = fd >= 0 && pread(fd, &c, 1, off) == 1;
     c ^= 0x10;
     ok = ok && pwrite(fd, &c, 1, off) == 1;
