@@ -748,6 +748,8 @@ static void alloc_failures(void)
 }
 
 
+static int find_problem(const seen *s, const char *a, const char *b);
+
 /* ---- a reader opening a damaged repository ---- */
 
 /* A read-only open retries when the writer moved the working state on under it (a gc or a
@@ -791,18 +793,38 @@ static void reader_open_damaged(void)
     pclose(ls);
     path[strcspn(path, "\n")] = '\0';
     CHECK(flip_byte(path, 300) == 0);
-    CHECK_RC(cairn_open(&r, dir, &ro), CAIRN_ECORRUPT);
-    CHECK_ERRMSG(".wal");
+    /* offset 300 is in the first group (the 500-key batch), which the commit's checkpoint put
+     * in the trees: the damage blocks nothing (issue 9 finding 7), but verify names it */
+    CHECK_OK(cairn_open(&r, dir, &ro));
+    uint64_t cnt;
+    cairn_table *rt;
+    CHECK_OK(cairn_table_open(&rt, r, "t", 0));
+    CHECK_OK(cairn_count(&cnt, rt, NULL, NULL));
+    CHECK_EQ(cnt, 550);
+    cairn_table_close(rt);
+    CHECK_OK(cairn_close(r));
+    {
+        cairn_verify_stats vst;
+        seen s = { 0 };
+        CHECK_RC(run_verify(db, &vst, &s, 0, 0), CAIRN_ECORRUPT);
+        CHECK(find_problem(&s, ".wal", "already in the tree") >= 0);
+    }
     CHECK(flip_byte(path, 300) == 0);
     CHECK_OK(cairn_close(db));
     /* an unreadable gc epoch: the file system's error, not "gc kept starting" */
     snprintf(path, sizeof path, "%s/readers/gc-epoch", dir);
     FILE *f = fopen(path, "wb");
     CHECK(f && fwrite("abc", 1, 3, f) == 3 && fclose(f) == 0);
-    int rc = cairn_open(&r, dir, &ro);
-    CHECK_MSG(rc != CAIRN_OK && rc != CAIRN_EBUSY, "open gave %d: %s", rc,
-              cairn_error_last()->message);
-    CHECK_ERRMSG("epoch");
+    /* a damaged gc epoch is not needed to read (issue 9 finding 9): the reader opens, and
+     * verify names the file */
+    CHECK_OK(cairn_open(&r, dir, &ro));
+    CHECK_OK(cairn_close(r));
+    db = test_open_repo(dir);
+    cairn_verify_stats vst;
+    seen s = { 0 };
+    CHECK_RC(run_verify(db, &vst, &s, 0, 0), CAIRN_ECORRUPT);
+    CHECK(find_problem(&s, "gc epoch", "readers/gc-epoch") >= 0);
+    CHECK_OK(cairn_close(db));
 }
 
 /* ---- damage the store finds in its own files (ref slots, pack ranges) ---- */

@@ -369,10 +369,12 @@ static void retire_and_oplog(void)
     CHECK_EQ(st.oplog_segments, 2); /* retention */
     CHECK_EQ(st.last_seq, 50);
     int n = 0;
-    CHECK_OK(wal_read_log(o.store, "", 0, 0, 0, count_only, &n));
+    wal_log_problems lp;
+    CHECK_OK(wal_read_log(o.store, "", 0, 0, 0, 0, count_only, &n, &lp));
+    CHECK_EQ(lp.damage + lp.kept, 0);
     CHECK_EQ(n, 20); /* the two retained segments' records */
     n = 0;
-    CHECK_OK(wal_read_log(o.store, "", 45, 0, 0, count_only, &n));
+    CHECK_OK(wal_read_log(o.store, "", 45, 0, 0, 0, count_only, &n, &lp));
     CHECK_EQ(n, 6);
     wal_close(w);
     /* reopening with everything retired: starts after the applied point */

@@ -90,17 +90,30 @@ static int decode_failed(chunkstore *cs, int rc, const cairn_id *id)
                    hex, cs->store->kind, cs->store->location, why);
 }
 
+/* " (in FILE at offset N)" when the store can say where a chunk is, else "": damage is named
+ * by the file that holds it. */
+static void where(char *out, size_t cap, cairn_store *st, const cairn_id *id)
+{
+    out[0] = '\0';
+    cairn_store_location loc;
+    if (st->version >= 3 && (st->caps & CAIRN_STORE_CAP_LOCATE) && st->locate &&
+        st->locate(st, id, &loc) == CAIRN_OK && loc.name[0])
+        snprintf(out, cap, " (in %s at offset %llu)", loc.name, (unsigned long long)loc.offset);
+    cairn_error_clear();
+}
+
 /* The one place a chunk from a store becomes usable: only if it hashes to the id asked for. */
 static int verify_and_cache(chunkstore *cs, chunk **out, chunk *c, const cairn_id *id)
 {
     hash_sha256(&c->id, c->data, c->len);
     if (memcmp(c->id.bytes, id->bytes, CAIRN_ID_SIZE) != 0) {
-        char hex[CAIRN_ID_HEX_SIZE];
+        char hex[CAIRN_ID_HEX_SIZE], at[CAIRN_STORE_LOCATION_NAME_MAX + 48];
         chunk_release(c);
         cairn_id_to_hex(hex, id);
-        return CORRUPT("chunk %s in the %s store %s is damaged: its content does not hash to "
+        where(at, sizeof at, cs->store, id);
+        return CORRUPT("chunk %s in the %s store %s%s is damaged: its content does not hash to "
                        "its id; run 'cairn verify' and restore it from a replica or backup",
-                       hex, cs->store->kind, cs->store->location);
+                       hex, cs->store->kind, cs->store->location, at);
     }
     atomic_fetch_add_explicit(&cs->chunks_read, 1, memory_order_relaxed);
     *out = cache_put(cs->cache, c);

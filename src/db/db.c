@@ -3,6 +3,7 @@
  * changes (what every write that reaches the trees ends in; not a version-control commit,
  * which is vc/commit.c's), and statistics. Versions themselves are version.c's.
  */
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
@@ -11,6 +12,7 @@
 #include "repo/commit.h"
 #include "repo/refs.h"
 #include "store/store.h"
+#include "tree/tree.h"
 
 /* ---- open and close ---- */
 
@@ -61,6 +63,17 @@ static int db_pin_reader(cairn_db *db)
         /* no permission, a read-only file system or a store without pins is a normal way to
          * read: say it quietly */
         bool expected = rc == CAIRN_EPERM || rc == CAIRN_EREADONLY || rc == CAIRN_EUNSUPPORTED;
+        /* a full disk: said once a process, quietly (reads are not at risk of wrong data) */
+        static atomic_bool said_full;
+        if (rc == CAIRN_ENOSPC) {
+            bool first = !atomic_exchange(&said_full, true);
+            cairn_diag(first ? CAIRN_LOG_INFO : CAIRN_LOG_DEBUG, "%s: the disk is full, so this "
+                       "reader has no pin file: a gc running meanwhile may remove what it reads "
+                       "(a read then fails with not found, never returns wrong data)",
+                       db->r.url);
+            cairn_error_clear();
+            return CAIRN_OK;
+        }
         cairn_diag(expected ? CAIRN_LOG_INFO : CAIRN_LOG_WARN,
                    "%s; this reader's versions are not pinned: a gc in the writer may remove what "
                    "it reads (reads then fail with not found, never return wrong data)",
@@ -69,12 +82,22 @@ static int db_pin_reader(cairn_db *db)
         return CAIRN_OK;
     }
     db_pins_publish(db);
+    /* a lost working state (repo_working_lost): the fallback shown does not follow the ref */
+    if (db->r.working_missing) return CAIRN_OK;
     bool settled = true; /* the log was replayed over the current version */
     for (int tries = 0; tries < READER_PIN_TRIES; tries++) {
         uint64_t e1, e2;
         cairn_id rec_id = db->cur->rec_id;
         rootrec rec;
-        TRY(pins_epoch(st, &e1));
+        rc = pins_epoch(st, &e1);
+        if (rc == CAIRN_ECORRUPT) { /* not needed to read: pinned, but a gc race goes unseen */
+            cairn_diag(CAIRN_LOG_WARN, "%s; this reader is pinned but cannot tell whether a gc "
+                       "started while it opened (reads then fail with not found, never return "
+                       "wrong data)", cairn_error_last()->message);
+            cairn_error_clear();
+            return CAIRN_OK;
+        }
+        if (rc < 0) return rc;
         rc = repo_load_working(&db->r, &rec_id, &rec);
         if (rc == CAIRN_OK &&
             (!settled || memcmp(rec_id.bytes, db->cur->rec_id.bytes, CAIRN_ID_SIZE) != 0)) {
@@ -155,6 +178,36 @@ int db_open(cairn_db **out, const char *url, cairn_store *store, const cairn_ope
         rc = repo_load_working(&db->r, &rec_id, &rec);
         if (rc == CAIRN_OK) rc = version_load(db, &db->cur, &rec_id, &rec);
     }
+    if ((rc == CAIRN_ENOTFOUND || rc == CAIRN_ECORRUPT) && !db->r.working_missing) {
+        /* the working state's catalog (or what it names) cannot be read, and not for a race:
+         * open read-only at the branch head, which the log may prove newer (working.c) */
+        char hex[CAIRN_ID_HEX_SIZE], why[1024];
+        cairn_id_to_hex(hex, &rec_id);
+        snprintf(why, sizeof why, "%s", cairn_error_last()->message);
+        cairn_diag(CAIRN_LOG_WARN, "%s: the working state %s of branch '%s' cannot be read (%s): "
+                   "opening read-only at the newest state that can be proven; run cairn verify",
+                   db->r.url, hex, db->r.branch, why);
+        cairn_error_clear();
+        repo_working_lost(&db->r, &rec_id);
+        rc = repo_head_working(&db->r, &rec);
+        memset(&rec_id, 0, sizeof rec_id);
+        if (rc == CAIRN_OK) rc = version_load(db, &db->cur, &rec_id, &rec);
+        if (rc == CAIRN_ENOTFOUND || rc == CAIRN_ECORRUPT) {
+            /* the head's catalog too (the same one, when nothing was written since the last
+             * commit): no tables, but the handle opens, so verify, log and --at reads run */
+            int code = rc;
+            snprintf(why, sizeof why, "%s", cairn_error_last()->message);
+            memset(&rec, 0, sizeof rec);
+            rc = tree_empty(&db->r.cs, &rec.catalog); /* a reader's store may refuse the node */
+            if (rc == CAIRN_OK) rc = version_load(db, &db->cur, &rec_id, &rec);
+            if (rc == CAIRN_OK)
+                cairn_diag(CAIRN_LOG_WARN, "%s: the head commit's catalog cannot be read either "
+                           "(%s): branch '%s' shows no tables; other branches, tags, history "
+                           "and verify work", db->r.url, why, db->r.branch);
+            else
+                rc = cairn_error_set(code, "%s", why); /* the damage, not the fallback's error */
+        }
+    }
     if (rc == CAIRN_OK) rc = working_open(db, opts);
     /* A reader may race a writer's checkpoint (which retires log segments after moving the
      * working root): read the working root again and retry. */
@@ -194,9 +247,19 @@ int cairn_close(cairn_db *db)
             "(cairn_snapshot_close, cairn_cursor_close), then close the repository again; the "
             "handle is still open and usable", db->r.url, ns, nc);
     DB_NOT_IN_CALLBACK(db, "cairn_close");
+    bool logged = db->w.wo.store != NULL; /* working_close clears what says so */
     int rc = working_close(db);
     if (!db->r.readonly) {
         int frc = cs_flush(&db->r.cs);
+        /* every acknowledged state flushed its chunks before it was published: what fails to
+         * flush here belongs to a checkpoint that failed, whose writes the log keeps */
+        if (frc < 0 && logged && rc == CAIRN_OK) {
+            cairn_diag(CAIRN_LOG_WARN, "%s: flushing on close failed (%s); nothing acknowledged "
+                       "depends on those chunks, and the log keeps every write", db->r.url,
+                       cairn_error_last()->message);
+            cairn_error_clear();
+            frc = CAIRN_OK;
+        }
         if (rc == CAIRN_OK) rc = frc;
     }
     db_free(db);

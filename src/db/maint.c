@@ -41,6 +41,12 @@ int cairn_gc(cairn_gc_stats *out, cairn_db *db, const cairn_gc_options *opts)
     bool pinned_ok = pins_supported(st); /* else no reader can pin (db_pin_reader says so) */
     /* a reader that opens across this moment pins again (db.c, db_pin_reader) */
     int rc = pinned_ok && !p.dry_run ? pins_epoch_bump(st) : CAIRN_OK;
+    if (rc == CAIRN_ENOSPC) /* its first write: nothing is changed yet */
+        rc = cairn_error_prefix(rc, "gc of %s refused: the disk is full, and gc must write "
+                                "before it frees anything (its epoch, then deletions and "
+                                "compacted copies of live chunks: up to the size of the packs "
+                                "it compacts); nothing was changed; free some space, then run "
+                                "gc again", db->r.url);
     if (rc == CAIRN_OK) rc = db_live_catalogs(db, &pinned, &p.npinned);
     p.pinned = pinned;
     if (rc == CAIRN_OK && pinned_ok) rc = pins_collect(st, &readers, &nreaders, &cap);

@@ -10,6 +10,7 @@
 #include "db/db.h"
 #include "db/settings.h"
 #include "repo/commit.h"
+#include "repo/pins.h"
 #include "store/store.h"
 
 #define DEFAULT_MEM_LIMIT (64u << 20)
@@ -211,6 +212,143 @@ static int remove_log_dir(cairn_store *st, const char *dir)
     return rc;
 }
 
+/* Where logs without a working state are kept: BASE/%kept/<branch dir>.<unix time>[.N]/ (a
+ * '%' followed by 'k' is no escape branch_log_dir() makes, so no branch's log is named so). */
+#define KEPT_DIR "%kept"
+
+typedef struct moved {
+    uint64_t files, first, last;
+} moved;
+
+/* Moves the segments of from (a directory) to to, noting their seqs. */
+static int move_segments(cairn_store *st, const char *from, const char *to, moved *m)
+{
+    dir_names d = { NULL, 0, 0 };
+    int rc = st->file_list(st, from, note_name, &d);
+    for (size_t i = 0; rc == CAIRN_OK && i < d.n; i++) {
+        size_t n = strlen(d.v[i]);
+        if (n <= 4 || strcmp(d.v[i] + n - 4, ".wal") != 0) continue;
+        char *src = cairn_sprintf("%s/%s", from, d.v[i]), *dst = cairn_sprintf("%s/%s", to, d.v[i]);
+        rc = src && dst ? st->file_rename(st, src, dst, false) : ERR(CAIRN_ENOMEM, "out of memory");
+        uint64_t seq = strtoull(d.v[i], NULL, 16);
+        if (rc == CAIRN_OK) {
+            m->first = m->files++ ? MIN(m->first, seq) : seq;
+            m->last = MAX(m->last, seq);
+        }
+        free(src);
+        free(dst);
+    }
+    names_free(&d);
+    if (rc == CAIRN_OK && m->files) rc = st->file_sync_dir(st, to);
+    if (rc == CAIRN_OK && m->files) rc = st->file_sync_dir(st, from);
+    return rc;
+}
+
+/* A writer found a log but no working state for its branch (the ref working/<branch> is missing:
+ * damage, or a branch deleted by a crash-interrupted 'branch -d' and made again). The log may
+ * hold acknowledged writes that no tree holds: it is never removed, but moved aside where
+ * verify lists it, and the branch starts a new log. */
+static int keep_log_aside(cairn_db *db)
+{
+    working *w = &db->w;
+    cairn_store *st = w->files;
+    const char *leaf = strrchr(w->dir, '/') ? strrchr(w->dir, '/') + 1 : w->dir;
+    char *kept = NULL;
+    long long now = (long long)(clock_wall_ns() / 1000000000);
+    for (unsigned n = 0; n < 100; n++) { /* a name nothing uses yet */
+        free(kept);
+        char sfx[16] = "";
+        if (n) snprintf(sfx, sizeof sfx, ".%u", n);
+        kept = cairn_sprintf("%s%s%s/%s.%lld%s", w->base_dir, *w->base_dir ? "/" : "", KEPT_DIR,
+                             leaf, now, sfx);
+        FAIL_IF(!kept, CAIRN_ENOMEM, "out of memory");
+        int any = st->file_list(st, kept, first_entry, NULL);
+        if (any < 0) {
+            free(kept);
+            return any;
+        }
+        if (!any) break;
+    }
+    char *from_op = cairn_sprintf("%s/oplog", w->dir), *to_op = cairn_sprintf("%s/oplog", kept);
+    moved m = { 0, 0, 0 };
+    int rc = from_op && to_op ? move_segments(st, from_op, to_op, &m) : ERR(CAIRN_ENOMEM, "out of memory");
+    if (rc == CAIRN_OK) rc = move_segments(st, w->dir, kept, &m);
+    if (rc == CAIRN_OK && m.files)
+        cairn_diag(CAIRN_LOG_WARN, "%s: branch '%s' has a write-ahead log (%" PRIu64 " segment%s "
+                   "from record %" PRIu64 ") but no working state (ref working/%s is missing): "
+                   "its writes since the last commit are not in the working state, which starts "
+                   "again from the branch's head; the log was kept aside in %s of %s (cairn "
+                   "verify lists it)", db->r.url, db->r.branch, m.files, m.files == 1 ? "" : "s",
+                   m.first, db->r.branch, kept, st->location);
+    else if (rc < 0)
+        rc = cairn_error_prefix(rc, "keeping aside the write-ahead log %s (it has no working "
+                                "state)", w->dir);
+    free(from_op);
+    free(to_op);
+    free(kept);
+    return rc;
+}
+
+/* ---- a working state whose record is missing ---- */
+
+typedef struct find_ckpt {
+    cairn_id want;
+    bool found;
+    walrec_checkpoint c;
+} find_ckpt;
+
+static int note_ckpt(const wal_record *rec, void *ctx)
+{
+    find_ckpt *f = ctx;
+    walrec_checkpoint c;
+    if (rec->type == WAL_CHECKPOINT && walrec_checkpoint_decode(&c, rec->payload, rec->len) == 0 &&
+        memcmp(c.rootrec.bytes, f->want.bytes, CAIRN_ID_SIZE) == 0) {
+        f->c = c;
+        f->found = true;
+    }
+    cairn_error_clear();
+    return CAIRN_OK;
+}
+
+/* The working ref names a record the store lacks (repo_load_working opened read-only at the
+ * branch head). The checkpoint record that published it, when the log still has it, proves
+ * its catalog and how far the log was in it: that state, plus the log after it, is the newest
+ * that can be proven. Without it, the head commit is, and the log cannot be placed. Returns
+ * whether the log can be replayed (over db->cur). */
+static bool recover_missing_working(cairn_db *db)
+{
+    working *w = &db->w;
+    find_ckpt f;
+    memset(&f, 0, sizeof f);
+    f.want = db->r.missing_rec;
+    wal_log_problems lp;
+    int rc = wal_read_log(w->files, w->dir, 0, 0, 0, 0, note_ckpt, &f, &lp);
+    rootrec rec;
+    version *nv = NULL;
+    if (rc == CAIRN_OK && f.found) {
+        memset(&rec, 0, sizeof rec);
+        rec.catalog = f.c.catalog_after;
+        rec.base_commit = db->cur->rec.base_commit;
+        rec.wal_seq = f.c.through;
+        cairn_id zero = { { 0 } };
+        rc = version_load(db, &nv, &zero, &rec);
+    }
+    if (rc == CAIRN_OK && nv) {
+        db_set_current(db, nv);
+        cairn_diag(CAIRN_LOG_WARN, "%s: the missing working state of branch '%s' was rebuilt "
+                   "from its checkpoint record in the write-ahead log (through record %" PRIu64
+                   "), with the log after it: read-only; writes need the working ref repaired",
+                   db->r.url, db->r.branch, f.c.through);
+        return true;
+    }
+    cairn_diag(CAIRN_LOG_WARN, "%s: the write-ahead log of branch '%s' does not prove its missing "
+               "working state (%s): showing the branch's head commit, read-only; writes since "
+               "it are not shown", db->r.url, db->r.branch,
+               rc < 0 ? cairn_error_last()->message : "no checkpoint record names it");
+    cairn_error_clear();
+    return false;
+}
+
 /* Opens the log of the current branch and replays it into a new db->mem. */
 static int log_open(cairn_db *db)
 {
@@ -220,20 +358,25 @@ static int log_open(cairn_db *db)
     if (w->base_dir) {
         w->dir = branch_log_dir(w->base_dir, db->r.branch);
         FAIL_IF(!w->dir, CAIRN_ENOMEM, "out of memory");
-        if (db->r.working_fresh && db->r.readonly) {
+        if (db->r.working_missing && !recover_missing_working(db)) {
+            free(w->dir);
+            w->dir = NULL;
+        } else if (db->r.working_missing) {
+            /* replayed read-only over the rebuilt state, below */
+        } else if (db->r.working_fresh && db->r.readonly) {
             /* a log without its working ref belongs to no working state (the next writer
-             * removes it, below): read nothing from it */
+             * keeps it aside, below): read nothing from it, but say so */
+            if (w->files->file_list(w->files, w->dir, first_entry, NULL) > 0)
+                cairn_diag(CAIRN_LOG_WARN, "%s: branch '%s' has a write-ahead log %s but no "
+                           "working state (ref working/%s is missing): its writes are not shown; "
+                           "run cairn verify", db->r.url, db->r.branch, w->dir, db->r.branch);
+            cairn_error_clear();
             free(w->dir);
             w->dir = NULL;
         } else if (db->r.working_fresh) {
             int any = w->files->file_list(w->files, w->dir, first_entry, NULL);
             if (any < 0) return cairn_error_prefix(any, "opening the write-ahead log %s", w->dir);
-            if (any) { /* left by a deleted branch of the same name */
-                cairn_diag(CAIRN_LOG_WARN, "removing the write-ahead log %s of %s: it belongs to "
-                           "an earlier branch '%s' (the branch's working state is new)",
-                           w->dir, w->files->location, db->r.branch);
-                TRY(remove_log_dir(w->files, w->dir));
-            }
+            if (any) TRY(keep_log_aside(db));
         }
     }
     memtable *m;
@@ -427,9 +570,18 @@ int working_close(cairn_db *db)
         pthread_mutex_lock(&db->wmu);
         rc = db_checkpoint_locked(db);
         pthread_mutex_unlock(&db->wmu);
-        if (rc < 0)
-            rc = cairn_error_prefix(rc, "checkpoint on close (the log keeps the writes; the next "
-                                    "open replays them)");
+        /* the writes are durable in the log (synced here): a failed checkpoint loses none of
+         * them, and is not the caller's failure (the next open replays them) */
+        char why[512];
+        snprintf(why, sizeof why, "%s", rc < 0 ? cairn_error_last()->message : "");
+        if (rc < 0 && w->wo.store && (rc = wal_sync(w->log)) == CAIRN_OK) {
+            cairn_diag(CAIRN_LOG_WARN, "%s: the checkpoint on close failed (%s); nothing is "
+                       "lost: the log keeps the writes and the next open replays them", db->r.url,
+                       why);
+            cairn_error_clear();
+        } else if (rc < 0)
+            rc = cairn_error_prefix(rc, "checkpoint on close (the log keeps what it holds; the "
+                                    "next open replays it)");
     }
     wal_close(w->log);
     w->log = NULL;
@@ -778,7 +930,7 @@ static int oplog_record(const wal_record *rec, void *ctx)
                        rec->type);
     }
     int rc = o->cb(&r, o->payload);
-    if (rc <= 0) return rc;
+    if (rc == 0) return rc;
     o->stop = rc;
     return CAIRN_EUSER; /* stops the reader; cairn_oplog() returns o->stop instead */
 }
@@ -799,10 +951,19 @@ int cairn_oplog(cairn_db *db, uint64_t since_seq, int64_t from_ns, int64_t to_ns
     DB_NOT_IN_CALLBACK(db, "cairn_oplog");
     pthread_mutex_lock(&db->wmu);
     const void *prev = cairn_cb_enter(db);
-    int rc = wal_read_log(db->w.files, db->w.dir, since_seq, from_ns, to_ns, oplog_record, &o);
+    wal_log_problems lp;
+    int rc = wal_read_log(db->w.files, db->w.dir, since_seq, from_ns, to_ns,
+                          db->cur->rec.wal_seq, oplog_record, &o, &lp);
     cairn_cb_leave(prev);
     pthread_mutex_unlock(&db->wmu);
     if (o.stop) rc = o.stop;
+    /* everything readable was delivered: now say what was not */
+    else if (rc == CAIRN_OK && lp.damage)
+        rc = ERR(CAIRN_ECORRUPT, "the operation log of %s is damaged (%u place%s): records there "
+                 "were not read; the first: %s; run cairn verify", db->r.url, lp.damage,
+                 lp.damage == 1 ? "" : "s", lp.first);
+    else if (rc == CAIRN_OK && lp.kept)
+        cairn_diag(CAIRN_LOG_WARN, "%s", lp.first);
     free(o.ops);
     free(o.name_off);
     cairn_buf_dispose(&o.names);
@@ -830,12 +991,75 @@ static int check_record(const wal_record *rec, void *ctx)
     return CORRUPT("record %" PRIu64 " has unknown type %u", rec->seq, rec->type);
 }
 
+/* Counts a problem of the logs and hands it to on_problem; returns its stop. */
+static int log_problem(cairn_db *db, const cairn_verify_options *o, cairn_verify_stats *st,
+                       char *first, size_t first_size, const char *ref, int code, const char *msg)
+{
+    size_t max = o->max_problems ? o->max_problems : 20;
+    cairn_verify_problem p;
+    memset(&p, 0, sizeof p);
+    p.code = code;
+    p.ref = ref;
+    p.message = msg;
+    if (st->problems++ == 0) snprintf(first, first_size, "%s", msg);
+    if (st->problems > max || !o->on_problem) return 0;
+    const void *prev = cairn_cb_enter(db); /* under wmu: calls back must not wait */
+    int stop = o->on_problem(&p, o->payload);
+    cairn_cb_leave(prev);
+    return stop;
+}
+
+/* Segments an open set aside (<seq>.wal.damaged[.N]) in dir: each a problem. */
+static int check_set_aside(cairn_db *db, const cairn_verify_options *o, cairn_verify_stats *st,
+                           char *first, size_t first_size, const char *dir, const char *ref)
+{
+    cairn_store *fs = db->w.files;
+    dir_names d = { NULL, 0, 0 };
+    if (fs->file_list(fs, dir, note_name, &d) < 0) cairn_error_clear();
+    int stop = 0;
+    for (size_t i = 0; !stop && i < d.n; i++) {
+        if (!strstr(d.v[i], ".wal.damaged")) continue;
+        char msg[1024];
+        snprintf(msg, sizeof msg, "write-ahead log segment %s/%s in %s was set aside by an open: "
+                 "it did not verify and held no readable record (a crash, or damage: then the "
+                 "writes logged in it are lost); remove it once you have looked at it", dir,
+                 d.v[i], fs->location);
+        stop = log_problem(db, o, st, first, first_size, ref, CAIRN_ECORRUPT, msg);
+    }
+    names_free(&d);
+    return stop;
+}
+
+/* The logs kept aside for want of a working state (keep_log_aside): each a problem. */
+static int check_kept(cairn_db *db, const cairn_verify_options *o, cairn_verify_stats *st,
+                      char *first, size_t first_size)
+{
+    cairn_store *fs = db->w.files;
+    char *kept = cairn_sprintf("%s%s%s", db->w.base_dir, *db->w.base_dir ? "/" : "", KEPT_DIR);
+    FAIL_IF(!kept, CAIRN_ENOMEM, "out of memory");
+    dir_names d = { NULL, 0, 0 };
+    if (fs->file_list(fs, kept, note_name, &d) < 0) cairn_error_clear();
+    int stop = 0;
+    for (size_t i = 0; !stop && i < d.n; i++) {
+        char msg[1024];
+        size_t n = strcspn(d.v[i], "."); /* <branch dir>.<time>[.N]/ */
+        snprintf(msg, sizeof msg, "write-ahead log %s/%s in %s was kept aside: its branch had no "
+                 "working state (ref working/%.*s was missing), so the writes logged in it "
+                 "since the branch's last commit are in no working state; look at them (its "
+                 "segments are the log format of docs/FORMAT.md), then remove it", kept, d.v[i],
+                 fs->location, (int)n, d.v[i]);
+        stop = log_problem(db, o, st, first, first_size, kept, CAIRN_ECORRUPT, msg);
+    }
+    names_free(&d);
+    free(kept);
+    return stop;
+}
+
 int working_verify_logs(cairn_db *db, const cairn_verify_options *o, cairn_verify_stats *st,
                         char *first, size_t first_size)
 {
     working *w = &db->w;
     if (!w->files) return CAIRN_OK;
-    size_t max = o->max_problems ? o->max_problems : 20;
     int stop = 0;
     /* checkpoints move segments into the oplog: hold them off while the files are read */
     pthread_mutex_lock(&db->wmu);
@@ -847,6 +1071,10 @@ int working_verify_logs(cairn_db *db, const cairn_verify_options *o, cairn_verif
         /* a branch's log is a directory; dot names are nobody's */
         if (n < 2 || d.v[i][n - 1] != '/' || d.v[i][0] == '.') continue;
         d.v[i][n - 1] = '\0';
+        if (strcmp(d.v[i], KEPT_DIR) == 0) {
+            stop = check_kept(db, o, st, first, first_size);
+            continue;
+        }
         char *dir = *w->base_dir ? cairn_sprintf("%s/%s", w->base_dir, d.v[i]) : cairn_strdup(d.v[i]);
         char *ref = cairn_sprintf("wal/%s", d.v[i]);
         if (!dir || !ref) {
@@ -855,27 +1083,32 @@ int working_verify_logs(cairn_db *db, const cairn_verify_options *o, cairn_verif
             continue;
         }
         vlog v = { 0 };
-        int rc = wal_read_log(w->files, dir, 0, 0, 0, check_record, &v);
+        wal_log_problems lp;
+        /* the current branch's tree says which records it holds; the others' are unknown */
+        uint64_t held = w->dir && strcmp(dir, w->dir) == 0 ? db->cur->rec.wal_seq : 0;
+        int rc = wal_read_log(w->files, dir, 0, 0, 0, held, check_record, &v, &lp);
         st->log_records += v.records;
+        if (rc == CAIRN_OK && (lp.damage || lp.kept)) {
+            unsigned np = lp.damage + lp.kept;
+            rc = ERR(CAIRN_ECORRUPT, "%s%s", lp.first, np > 1 ? " (and more places in it)" : "");
+        }
         if (rc < 0) {
-            cairn_verify_problem p;
-            memset(&p, 0, sizeof p);
-            p.code = rc;
-            p.ref = ref;
             char msg[1024];
             snprintf(msg, sizeof msg, "write-ahead log %s in %s: %s", dir, w->files->location,
                      cairn_error_last()->message);
-            p.message = msg;
-            if (st->problems++ == 0) snprintf(first, first_size, "%s", msg);
-            if (st->problems <= max && o->on_problem) {
-                const void *prev = cairn_cb_enter(db); /* under wmu: calls back must not wait */
-                stop = o->on_problem(&p, o->payload);
-                cairn_cb_leave(prev);
-            }
+            stop = log_problem(db, o, st, first, first_size, ref, rc, msg);
         }
+        if (!stop) stop = check_set_aside(db, o, st, first, first_size, dir, ref);
         free(dir);
         free(ref);
     }
+    uint64_t epoch;
+    if (!stop && pins_supported(db->r.store) && pins_epoch(db->r.store, &epoch) == CAIRN_ECORRUPT) {
+        char msg[1024];
+        snprintf(msg, sizeof msg, "%s", cairn_error_last()->message);
+        stop = log_problem(db, o, st, first, first_size, NULL, CAIRN_ECORRUPT, msg);
+    }
+    cairn_error_clear();
     pthread_mutex_unlock(&db->wmu);
     names_free(&d);
     return stop;

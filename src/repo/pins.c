@@ -211,7 +211,9 @@ int pins_epoch(cairn_store *st, uint64_t *out)
     size_t r = 0;
     if (rc == CAIRN_OK) rc = st->file_read(st, f, b, sizeof b, 0, &r);
     if (rc == CAIRN_OK && r == sizeof b) *out = load_le64(b);
-    else if (rc == CAIRN_OK && r != 0) rc = ERR(CAIRN_EIO, "the gc epoch is %zu bytes, not 8", r);
+    else if (rc == CAIRN_OK && r != 0)
+        rc = CORRUPT("the gc epoch is damaged (%zu bytes, not 8); the next gc of a writer "
+                     "rewrites it", r);
     st->file_close(st, f);
     return rc < 0 ? cairn_error_prefix(rc, "reading the gc epoch %s/" READERS_DIR "/" EPOCH_FILE,
                                        st->location)

@@ -43,7 +43,8 @@ void pins_close(pins *p);
 int pins_collect(cairn_store *st, cairn_id **ids, size_t *n, size_t *cap);
 
 /** The gc epoch of st: how many collections have started (0 before the first).
- *  @return CAIRN_OK; CAIRN_EIO. */
+ *  @return CAIRN_OK; CAIRN_ECORRUPT (the file is not 8 bytes: readers then open unsure of a gc
+ *          race, verify reports it, the next gc rewrites it); CAIRN_EIO. */
 int pins_epoch(cairn_store *st, uint64_t *out);
 
 /** gc, before it marks: one more collection has started. Not synced (readers only compare it

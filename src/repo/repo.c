@@ -146,6 +146,28 @@ static int initialise(repo *r, cairn_id *out_id, rootrec *out_rec)
     return CAIRN_OK;
 }
 
+int repo_head_working(repo *r, rootrec *out)
+{
+    cairn_id head = { { 0 } };
+    if (r->detached) head = r->detached_at;
+    else {
+        char ref[BRANCH_MAX + 8];
+        snprintf(ref, sizeof ref, "heads/%s", r->branch);
+        int rc = refs_target(r, ref, &head);
+        if (rc == CAIRN_ENOTFOUND) memset(&head, 0, sizeof head), cairn_error_clear(); /* no commits yet */
+        else if (rc < 0) return rc;
+    }
+    return repo_fresh_working(r, &head, out);
+}
+
+void repo_working_lost(repo *r, const cairn_id *rec_id)
+{
+    r->working_missing = true;
+    r->missing_rec = *rec_id;
+    r->readonly = true;
+    r->working_fresh = false;
+}
+
 int repo_load_working(repo *r, cairn_id *out_id, rootrec *out_rec)
 {
     char *wref = repo_working_ref(r);
@@ -172,26 +194,22 @@ int repo_load_working(repo *r, cairn_id *out_id, rootrec *out_rec)
         *out_id = again;
         rc = rootrec_load(r, out_rec, out_id);
     }
+    r->working_missing = false;
     if (named && rc == CAIRN_ENOTFOUND) {
+        /* damage, not a race (the ref did not move): the working state is gone, but what it
+         * was built on is not. Open read-only at the branch's head; the log may prove more
+         * (working.c). Nothing is written: the log and the ref stay for repair. */
         char hex[CAIRN_ID_HEX_SIZE];
         cairn_id_to_hex(hex, out_id);
-        rc = ERR(CAIRN_ENOTFOUND, "ref '%s' names working state %s, which is not in the store%s",
-                 wref, hex, r->readonly ? " (collected while this reader opened?); open again"
-                                        : "; run cairn verify");
-        goto out;
+        cairn_diag(CAIRN_LOG_WARN, "%s: ref '%s' names working state %s, which is not in the "
+                   "store (damaged or lost): opening read-only at the newest state that can be "
+                   "proven; run cairn verify", r->url, wref, hex);
+        cairn_error_clear();
+        repo_working_lost(r, out_id);
     }
-    r->working_fresh = rc == CAIRN_ENOTFOUND;
+    r->working_fresh = rc == CAIRN_ENOTFOUND && !r->working_missing;
     if (rc == CAIRN_ENOTFOUND) { /* first use of this branch (or a checkout cut short) */
-        cairn_id head = { { 0 } };
-        if (r->detached) head = r->detached_at;
-        else {
-            char ref[BRANCH_MAX + 8];
-            snprintf(ref, sizeof ref, "heads/%s", r->branch);
-            rc = refs_target(r, ref, &head);
-            if (rc == CAIRN_ENOTFOUND) memset(&head, 0, sizeof head); /* no commits yet */
-            else if (rc < 0) goto out;
-        }
-        rc = repo_fresh_working(r, &head, out_rec);
+        rc = repo_head_working(r, out_rec);
         if (rc == CAIRN_OK && !r->readonly) rc = repo_publish(r, out_id, NULL, out_rec);
         else if (rc == CAIRN_OK) memset(out_id, 0, sizeof *out_id); /* readers never publish */
     }

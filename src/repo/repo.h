@@ -49,6 +49,9 @@ typedef struct repo {
     cairn_id detached_at;    /* the commit HEAD is detached at */
     bool readonly;
     bool working_fresh;      /* the last repo_load_working() made a new working state */
+    bool working_missing;    /* the working ref names a record the store lacks: opened
+                                read-only at the branch head (the log may prove a newer state) */
+    cairn_id missing_rec;    /* that record's id */
 } repo;
 
 /** Opens (or creates, with CAIRN_OPEN_CREATE) the repository at url. On success the repo owns
@@ -82,6 +85,12 @@ int repo_follow_head(repo *r);
  *  when it does not exist yet (a reader builds it in memory without publishing; *out_id is then
  *  zero). */
 int repo_load_working(repo *r, cairn_id *out_id, rootrec *out_rec);
+/** The working state a branch without one starts from: its head commit's catalog (detached:
+ *  that commit's; no commits: the empty catalog). */
+int repo_head_working(repo *r, rootrec *out);
+/** The working state rec_id cannot be read (missing or damaged): r becomes read-only and notes
+ *  it (working_missing); the caller falls back to repo_head_working(). */
+void repo_working_lost(repo *r, const cairn_id *rec_id);
 /** The working state a branch starts with: the catalog of commit_id (NULL or zero: empty). */
 int repo_fresh_working(repo *r, const cairn_id *commit_id, rootrec *out);
 /** "working/<branch>". Caller frees. */

@@ -670,9 +670,10 @@ static void local_close(cairn_store *st)
     if (!ls) return;
     if (!ls->readonly && ls->cur) {
         if (local_flush(st) != CAIRN_OK)
-            cairn_diag(CAIRN_LOG_ERROR, "local store %s: flushing on close failed (%s); writes "
-                      "since the last successful flush may be lost", ls->dir,
-                      cairn_error_last()->message);
+            cairn_diag(CAIRN_LOG_ERROR, "local store %s: flushing on close failed (%s); the "
+                      "chunks written since the last successful flush are not on disk, but no "
+                      "commit or checkpoint that needed them was acknowledged: nothing "
+                      "acknowledged is lost", ls->dir, cairn_error_last()->message);
         else if (ls->cur->idx_covered != ls->wbuf_off &&
                  local_idxfile_write(ls, ls->cur, &ls->cur_recs, ls->wbuf_off) != CAIRN_OK)
             cairn_diag(CAIRN_LOG_WARN, "local store %s: could not write pack-%08u.idx on close "

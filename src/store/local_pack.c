@@ -721,9 +721,19 @@ int local_wbuf_write(local_store *ls)
 {
     if (!ls->wbuf.len) return CAIRN_OK;
     int rc = sys_write_all(ls->cur->fd, ls->wbuf.data, ls->wbuf.len, ls->wbuf_off, "a pack");
-    if (rc != CAIRN_OK)
+    if (rc != CAIRN_OK) {
+        /* part of the buffer may be in the file: cut it off again (no room is needed for
+         * that), so that no torn tail is left for the next open to set aside (on a full disk
+         * it could not); the buffer is still whole in memory */
+        char msg[1024];
+        snprintf(msg, sizeof msg, "%s", cairn_error_last()->message);
+        struct stat sb;
+        if (sys_fstat(ls->cur->fd, &sb) == 0 && (uint64_t)sb.st_size > ls->wbuf_off)
+            (void)sys_ftruncate(ls->cur->fd, (off_t)ls->wbuf_off);
+        cairn_error_set(rc, "%s", msg);
         return cairn_error_prefix(rc, "local store %s: pack-%08u.pack (the writes are kept and "
                                   "tried again at the next flush)", ls->dir, ls->cur->num);
+    }
     ls->wbuf_off += ls->wbuf.len;
     ls->cur->end = ls->wbuf_off;
     ls->wbuf.len = 0;

@@ -7,11 +7,15 @@
  *   body: records (u32 length | u64 seq | i64 time | u8 type | payload), padded to 8 bytes.
  * "synced offset" is how far the segment was known to be fsynced when the group was written.
  *
- * Recovery reads groups in order. A group that does not verify is a torn tail when nothing
- * after it proves it was once durable: that needs a later valid group (found by scanning for
- * the magic at 8-byte steps) whose synced offset lies beyond it, or a later segment (a segment
- * is fsynced in full before the next is created). With such proof it is corruption, reported,
- * never skipped. A torn tail is cut off (the writer zeroes it) and the log continues there.
+ * Recovery reads groups in order. What does not verify is never cut, zeroed or unlinked
+ * (docs/FORMAT.md, "Recovery"): damage whose records the tree already holds (the next valid
+ * group, or segment, starts at or below applied + 1) is skipped and reported; a bad group is a
+ * torn tail when nothing after it proves it was once durable (a later valid group, found by
+ * scanning for the magic at 8-byte steps, whose synced offset lies beyond it; or a later
+ * segment, since a segment is fsynced in full before the next is created). A torn tail stays in
+ * place: the writer seals that segment and goes on in a new one, so a sealed segment's bad tail
+ * followed by a segment starting right after its last valid record is a tail kept so. Anything
+ * else is corruption, reported, never skipped. Nothing of this needs new space.
  *
  * Failures while writing: the group's writers get the error and nothing of the group becomes
  * visible; the segment is cut back to where the group began (and fsynced) so later groups can
@@ -26,6 +30,7 @@
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
@@ -327,11 +332,59 @@ static bool proven_durable(const uint8_t *base, size_t size, size_t off)
     return false;
 }
 
+/* The offset of the first group after off that verifies (whatever its seqs), or 0. */
+static size_t next_valid(const uint8_t *base, size_t size, size_t off)
+{
+    for (size_t at = pad8(off + 8); at + GROUP_HEADER <= size; at += 8)
+        if (load_le32(base + at) == GROUP_MAGIC && check_group(base + at, size - at, 0)) return at;
+    return 0;
+}
+
+/* Whether the bad group at g (avail bytes in the file, nonzero of them not zero) is a write cut
+ * short: a sound header for the next group (magic, first seq, a length that fits a group) whose
+ * non-zero bytes end before its length does (the rest is the preallocated zeros). */
+static bool cut_short(const uint8_t *g, size_t avail, size_t nonzero, uint64_t expect)
+{
+    if (avail < GROUP_HEADER || load_le32(g) != GROUP_MAGIC || load_le64(g + 16) != expect)
+        return false;
+    uint32_t body = load_le32(g + 8);
+    if (body % 8 || body > GROUP_MAX_BYTES + RECORD_MAX || load_le32(g + 12) == 0) return false;
+    return nonzero < (size_t)GROUP_HEADER + body;
+}
+
+/* Where the non-zero bytes of a segment end (8-aligned): what a kept tail occupies. */
+static size_t extent(const uint8_t *base, size_t size)
+{
+    while (size > 0 && base[size - 1] == 0) size--;
+    return pad8(size);
+}
+
 typedef struct scan_result {
     uint64_t last_seq;       /* last seq seen (first - 1 if none) */
     uint64_t end;            /* offset after the last valid group */
-    bool torn;               /* a bad tail was found at end */
+    uint64_t extent;         /* where the segment's non-zero bytes end */
+    bool torn;               /* a bad tail with nothing durable after it begins at end: kept */
+    bool empty;              /* nothing but zeros (created, never written) */
+    bool bad_header;         /* the header is damaged (the groups were read anyway) */
+    /* what did not verify: damage (always a problem) and kept tails (a crash or damage) */
+    unsigned damage, kept;
+    char problem[600];       /* the first of them */
 } scan_result;
+
+static void scan_problem(scan_result *out, bool damage, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void scan_problem(scan_result *out, bool damage, const char *fmt, ...)
+{
+    if (!out->damage && !out->kept) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(out->problem, sizeof out->problem, fmt, ap);
+        va_end(ap);
+    }
+    if (damage) out->damage++;
+    else out->kept++;
+}
 
 /* A whole segment in memory: mapped by the store, or read into a buffer. */
 typedef struct segview {
@@ -374,43 +427,93 @@ static void seg_unload(cairn_store *st, segview *v)
     v->base = NULL;
 }
 
-/* Scans one segment file. */
+/* Scans one segment file, replaying its records (seq > applied) through fn. next_first is the
+ * first record of the segment after it (0: none). What does not verify is decided here (see the
+ * top): damage whose records the tree already holds (applied) is skipped and reported; a bad
+ * tail that nothing durable follows is torn (kept in place, never cut: out->torn); in a sealed
+ * segment, a bad tail that the next segment supersedes (it starts right after the last valid
+ * record) is one an earlier open kept; anything else is corruption. A damaged header is
+ * reported and the groups read anyway: the file's name gives its first record. Records after
+ * `applied` go to fn; `held` is how far the tree is known to hold them (<= applied when set). */
 static int scan_segment(cairn_store *st, const char *path, uint64_t first, bool last_segment,
-                        uint64_t applied, uint64_t expect, wal_fn fn, void *ctx, scan_result *out)
+                        uint64_t next_first, uint64_t applied, uint64_t held, uint64_t expect,
+                        wal_fn fn, void *ctx, scan_result *out)
 {
     segview v;
     int rc = seg_load(st, path, &v);
     size_t size = v.size;
     const uint8_t *base = v.base;
+    memset(out, 0, sizeof *out);
     out->last_seq = first - 1;
     out->end = SEG_HEADER;
-    out->torn = false;
+    if (rc == CAIRN_OK) out->extent = extent(base, size);
     if (rc == CAIRN_OK && (size < SEG_HEADER || memcmp(base, SEG_MAGIC, 8) != 0 ||
-                           load_le32(base + 8) != SEG_VERSION || load_le64(base + 16) != first)) {
-        if (last_segment) out->torn = true, out->end = 0; /* created, not yet written */
-        else rc = CORRUPT("write-ahead log segment %s has a damaged header", path);
+                           load_le32(base + 8) != SEG_VERSION || load_le32(base + 12) != 0 ||
+                           load_le64(base + 16) != first)) {
+        if (out->extent == 0) { /* created, never written: holds nothing */
+            out->empty = true;
+            out->end = 0;
+            seg_unload(st, &v);
+            return CAIRN_OK;
+        }
+        out->bad_header = true;
+        if (size < SEG_HEADER)
+            scan_problem(out, true, "write-ahead log segment %s is cut to %zu bytes, below its "
+                         "%d byte header: the records it held (from %" PRIu64 " on) are lost",
+                         path, size, SEG_HEADER, first);
+        else
+            scan_problem(out, true, "write-ahead log segment %s has a damaged header; its record "
+                         "groups were read anyway", path);
     }
     size_t off = SEG_HEADER;
-    while (rc == CAIRN_OK && !out->torn && off + GROUP_HEADER <= size) {
+    while (rc == CAIRN_OK && off + GROUP_HEADER <= size) {
         const uint8_t *g = base + off;
         bool zero = true;
         for (int i = 0; i < GROUP_HEADER && zero; i++) zero = g[i] == 0;
         if (zero) break; /* the preallocated, never written rest */
         size_t n = check_group(g, size - off, expect);
-        if (!n) {
-            if (!last_segment || proven_durable(base, size, off))
-                rc = CORRUPT("write-ahead log segment %s: the record group at offset %zu is "
-                             "damaged although later writes prove it was durable; the log is "
-                             "corrupt there: restore the repository from a backup or replica",
-                             path, off);
-            else
-                out->torn = true;
-            break;
+        if (n) {
+            rc = replay_group(g, applied, fn, ctx, &out->last_seq);
+            expect = out->last_seq + 1;
+            off += n;
+            out->end = off;
+            continue;
         }
-        rc = replay_group(g, applied, fn, ctx, &out->last_seq);
-        expect = out->last_seq + 1;
-        off += n;
-        out->end = off;
+        size_t nx = next_valid(base, size, off);
+        uint64_t after = nx ? load_le64(base + nx + 16) : next_first;
+        if (after && after - 1 <= held && after > out->last_seq) {
+            /* whatever the damaged bytes held, the tree holds: they block nothing */
+            scan_problem(out, true, "write-ahead log segment %s: the record group at offset %zu "
+                         "is damaged; its records (before %" PRIu64 ") are already in the tree, so "
+                         "nothing is lost", path, off, after);
+            if (!nx) break;
+            off = nx;
+            expect = after;
+            continue;
+        }
+        bool torn = last_segment ? !proven_durable(base, size, off)
+                                 : !nx && next_first && next_first == out->last_seq + 1;
+        if (torn && cut_short(g, size - off, out->extent - off, expect ? expect : out->last_seq + 1)) {
+            /* a write a crash cut off: what it holds stops short of its own length, and a
+             * write that was fsynced (acknowledged) cannot be short. Kept, not a problem */
+            out->torn = true;
+            cairn_diag(CAIRN_LOG_INFO, "write-ahead log segment %s: the group at offset %zu "
+                       "was cut short by a crash (never acknowledged); kept in place", path, off);
+        } else if (torn) {
+            out->torn = true;
+            scan_problem(out, false, "write-ahead log segment %s: %zu bytes at offset %zu do not "
+                         "verify and nothing durable follows them: a write a crash interrupted "
+                         "(never acknowledged), or damage (then the batches logged there from "
+                         "record %" PRIu64 " on are lost); the bytes are kept where they are",
+                         path, out->extent > off ? out->extent - off : 0, off,
+                         out->last_seq + 1);
+        } else {
+            rc = CORRUPT("write-ahead log segment %s: the record group at offset %zu is "
+                         "damaged although later writes prove it was durable; the log is "
+                         "corrupt there: restore the repository from a backup or replica",
+                         path, off);
+        }
+        break;
     }
     seg_unload(st, &v);
     return rc;
@@ -456,21 +559,30 @@ static int list_segments(cairn_store *st, const char *dir, seglist *out)
     return CAIRN_OK;
 }
 
-/* Cuts a torn tail at end: zero from there on (keeping the preallocation) and fsync. */
-static int cut_tail(cairn_store *st, const char *path, uint64_t end, uint64_t seg_size)
+/* A last segment that holds no record but is not blank (a damaged header, or a bad first
+ * group): renamed to <name>.damaged (.damaged.N when taken), so that the new segment can take
+ * its name; its bytes stay. Returns the new name in *kept (caller frees). */
+static int set_aside(cairn_store *st, const char *path, char **kept)
 {
-    sfile *f = NULL;
-    int rc = st->file_open(st, &f, path, CAIRN_FILE_WRITE);
-    if (rc == CAIRN_OK) rc = st->file_resize(st, f, end);
-    if (rc == CAIRN_OK) rc = reserve(st, f, MAX(seg_size, end), path);
-    if (rc == CAIRN_OK) rc = st->file_sync(st, f, CAIRN_FILE_SYNC_ALL);
-    st->file_close(st, f);
-    return rc < 0 ? cairn_error_prefix(rc, "repairing the torn tail of write-ahead log segment %s",
-                                       path)
+    int rc = CAIRN_EEXIST;
+    *kept = NULL;
+    for (unsigned n = 0; rc == CAIRN_EEXIST && n < 100; n++) {
+        free(*kept);
+        *kept = n ? cairn_sprintf("%s.damaged.%u", path, n) : cairn_sprintf("%s.damaged", path);
+        if (!*kept) return ERR(CAIRN_ENOMEM, "out of memory");
+        rc = st->file_rename(st, path, *kept, false);
+        if (rc == CAIRN_EEXIST) cairn_error_clear();
+    }
+    return rc < 0 ? cairn_error_prefix(rc, "setting aside write-ahead log segment %s", path)
                   : CAIRN_OK;
 }
 
-static void *syncer_main(void *arg);
+/* Says what a segment's scan found that did not verify (a writer's or a reader's open). */
+static void report_scan(const scan_result *sr, const char *what)
+{
+    unsigned n = sr->damage + sr->kept;
+    if (n) cairn_diag(CAIRN_LOG_WARN, "%s%s%s", sr->problem, n > 1 ? " (and more in it)" : "", what);
+}
 
 /* The last segment, reopened for appending (w->fd): it rolls at its preallocated size, or at
  * the smallest size when it was trimmed (closed or idle); appends preallocate again as needed. */
@@ -485,6 +597,82 @@ static void reopened_size(wal *w)
     w->seg_size = MAX(w->seg_min, MIN(w->reserved, w->seg_max));
     w->seg_born = w->last_append = clock_now();
 }
+
+/* Replays the segments of the log into fn (records after applied); a writer takes the last one
+ * as its active segment when it is sound. *last gets the last seq seen. */
+static int replay_segments(wal *w, uint64_t applied, wal_fn fn, void *ctx, uint64_t *last)
+{
+    cairn_store *st = w->st;
+    bool ro = w->o.readonly;
+    seglist segs = { NULL, 0 };
+    TRY(list_segments(st, w->dir, &segs));
+    uint64_t expect = 0;
+    *last = applied;
+    int rc = CAIRN_OK;
+    for (size_t i = 0; rc == CAIRN_OK && i < segs.n; i++) {
+        bool final = i + 1 == segs.n;
+        char *path = seg_path(w->dir, segs.first[i]);
+        if (!path) {
+            rc = ERR(CAIRN_ENOMEM, "out of memory");
+            break;
+        }
+        if (i == 0 && segs.first[0] > applied + 1)
+            rc = CORRUPT("write-ahead log %s starts at record %" PRIu64 " but the tree has "
+                         "only records up to %" PRIu64 ": records are missing",
+                         w->dir, segs.first[0], applied);
+        scan_result sr;
+        if (rc == CAIRN_OK)
+            rc = scan_segment(st, path, segs.first[i], final, final ? 0 : segs.first[i + 1],
+                              applied, applied, expect, fn, ctx, &sr);
+        if (rc < 0) {
+            free(path);
+            break;
+        }
+        if (sr.last_seq >= segs.first[i]) *last = MAX(*last, sr.last_seq);
+        expect = sr.last_seq + 1 > segs.first[i] ? sr.last_seq + 1 : segs.first[i];
+        bool sound = !sr.torn && !sr.bad_header;
+        if (!final) { /* a tail kept earlier, or damage skipped: reported by verify and oplog */
+            if (sr.damage) report_scan(&sr, "");
+            rc = seal_push(w, segs.first[i], sr.last_seq, sr.torn ? sr.extent : sr.end, path);
+        } else if (ro || (sound && sr.empty)) {
+            if (!sound) report_scan(&sr, "");
+            if (!ro) { /* an empty segment a crash left half-made */
+                st->file_remove(st, path);
+                cairn_error_clear();
+            }
+            free(path);
+        } else if (sound) { /* appended to */
+            rc = st->file_open(st, &w->fd, path, CAIRN_FILE_WRITE);
+            if (rc < 0) rc = cairn_error_prefix(rc, "write-ahead log");
+            w->path = path;
+            w->seg_first = segs.first[i];
+            w->off = w->synced_off = w->zeroed = w->write_end = sr.end;
+            w->seg_last = sr.last_seq;
+            reopened_size(w);
+        } else if (sr.last_seq < segs.first[i]) { /* nothing in it: its name is needed */
+            char *kept = NULL;
+            rc = set_aside(st, path, &kept);
+            if (rc == CAIRN_OK) {
+                char what[600];
+                snprintf(what, sizeof what, "; set aside as %s", kept);
+                report_scan(&sr, what);
+            }
+            free(kept);
+            free(path);
+        } else { /* sealed with its bad tail: the log goes on in a new segment */
+            report_scan(&sr, "; writes go on in a new segment");
+            rc = seal_push(w, segs.first[i], sr.last_seq, sr.extent, path);
+        }
+    }
+    if (rc == CAIRN_OK && segs.n == 0 && applied > 0)
+        cairn_diag(CAIRN_LOG_WARN, "write-ahead log %s has no segment although the trees hold "
+                   "records through %" PRIu64 ": if its segments were deleted, writes logged "
+                   "after that record are lost; run cairn verify", w->dir, applied);
+    free(segs.first);
+    return rc;
+}
+
+static void *syncer_main(void *arg);
 
 int wal_open(wal **out, const wal_options *o, uint64_t applied, wal_fn fn, void *ctx,
              uint64_t *out_last_seq)
@@ -512,60 +700,18 @@ int wal_open(wal **out, const wal_options *o, uint64_t applied, wal_fn fn, void 
         rc = ERR(CAIRN_EUNSUPPORTED, "the %s store %s has no file namespace for a write-ahead log",
                  o->store->kind, o->store->location);
     if (rc == CAIRN_OK && o->store) {
-        cairn_store *st = o->store;
         w->dir = cairn_strdup(o->dir ? o->dir : "");
         w->oplog = join(w->dir ? w->dir : "", "oplog");
         if (!w->dir || !w->oplog) rc = ERR(CAIRN_ENOMEM, "out of memory");
-        seglist segs = { NULL, 0 };
-        if (rc == CAIRN_OK) rc = list_segments(st, w->dir, &segs);
-        uint64_t expect = 0, last = applied;
-        scan_result sr = { 0, 0, false };
-        for (size_t i = 0; rc == CAIRN_OK && i < segs.n; i++) {
-            char *path = seg_path(w->dir, segs.first[i]);
-            if (!path) {
-                rc = ERR(CAIRN_ENOMEM, "out of memory");
-                break;
-            }
-            if (i == 0 && segs.first[0] > applied + 1)
-                rc = CORRUPT("write-ahead log %s starts at record %" PRIu64 " but the tree has "
-                             "only records up to %" PRIu64 ": records are missing",
-                             w->dir, segs.first[0], applied);
-            if (rc == CAIRN_OK)
-                rc = scan_segment(st, path, segs.first[i], i + 1 == segs.n, applied, expect, fn,
-                                  ctx, &sr);
-            if (rc == CAIRN_OK) {
-                if (sr.last_seq >= segs.first[i]) last = MAX(last, sr.last_seq);
-                expect = sr.last_seq + 1 > segs.first[i] ? sr.last_seq + 1 : segs.first[i];
-            }
-            if (rc == CAIRN_OK && i + 1 < segs.n) rc = seal_push(w, segs.first[i], sr.last_seq, sr.end, path);
-            else if (rc == CAIRN_OK) { /* the last segment: appended to, after repair */
-                if (sr.torn && !o->readonly && sr.end > 0) {
-                    cairn_diag(CAIRN_LOG_WARN, "write-ahead log %s: cut a torn tail at offset %" PRIu64
-                               " (writes a crash interrupted; none was acknowledged)", path, sr.end);
-                    rc = cut_tail(st, path, sr.end, w->seg_size);
-                }
-                if (rc == CAIRN_OK && !o->readonly && sr.end > 0) {
-                    rc = st->file_open(st, &w->fd, path, CAIRN_FILE_WRITE);
-                    if (rc < 0) rc = cairn_error_prefix(rc, "write-ahead log");
-                    w->path = path;
-                    path = NULL;
-                    w->seg_first = segs.first[i];
-                    w->off = w->synced_off = w->zeroed = w->write_end = sr.end;
-                    w->seg_last = sr.last_seq;
-                    reopened_size(w);
-                } else if (rc == CAIRN_OK && sr.end == 0 && !o->readonly) {
-                    st->file_remove(st, path); /* an empty segment a crash left half-made */
-                    cairn_error_clear();
-                }
-                free(path);
-            } else {
-                free(path);
-            }
-        }
-        free(segs.first);
+        uint64_t last = applied;
+        if (rc == CAIRN_OK) rc = replay_segments(w, applied, fn, ctx, &last);
         w->last_seq = w->synced_seq = last;
         w->next_seq = last + 1;
-        if (rc == CAIRN_OK && !o->readonly && !w->fd) rc = segment_create(w, w->next_seq);
+        if (rc == CAIRN_OK && !o->readonly && !w->fd) {
+            rc = segment_create(w, w->next_seq);
+            /* a full disk: the first append makes it (opening, reading, gc need no room) */
+            if (rc == CAIRN_ENOSPC) rc = CAIRN_OK, cairn_error_clear();
+        }
         if (rc == CAIRN_OK && !o->readonly) { /* also for relaxed calls on a durable log */
             w->syncer_on = pthread_create(&w->syncer, NULL, syncer_main, w) == 0;
             if (!w->syncer_on) rc = ERR(CAIRN_EIO, "could not start the write-ahead log syncer");
@@ -1145,30 +1291,80 @@ static int filter(const wal_record *r, void *ctx)
     return f->fn(r, f->ctx);
 }
 
-static int read_dir_log(cairn_store *st, const char *dir, log_filter *f)
+/* The segments of the operation log (dir/oplog), then the live ones, in order. */
+typedef struct logseg {
+    uint64_t first;
+    bool live;
+} logseg;
+
+static int list_log(cairn_store *st, const char *dir, const char *oplog, logseg **out, size_t *n)
 {
-    seglist l;
-    TRY(list_segments(st, dir, &l));
-    int rc = CAIRN_OK;
-    for (size_t i = 0; rc == CAIRN_OK && i < l.n; i++) {
-        char *p = seg_path(dir, l.first[i]);
-        scan_result sr;
-        rc = p ? scan_segment(st, p, l.first[i], true, 0, 0, filter, f, &sr)
-               : ERR(CAIRN_ENOMEM, "out of memory");
-        free(p);
-    }
-    free(l.first);
+    seglist old = { NULL, 0 }, live = { NULL, 0 };
+    int rc = list_segments(st, oplog, &old);
+    if (rc == CAIRN_OK) rc = list_segments(st, dir, &live);
+    *n = 0;
+    *out = rc == CAIRN_OK ? cairn_calloc(old.n + live.n + 1, sizeof **out) : NULL;
+    if (rc == CAIRN_OK && !*out) rc = ERR(CAIRN_ENOMEM, "out of memory");
+    for (size_t i = 0; rc == CAIRN_OK && i < old.n; i++) (*out)[(*n)++] = (logseg){ old.first[i], false };
+    for (size_t i = 0; rc == CAIRN_OK && i < live.n; i++) (*out)[(*n)++] = (logseg){ live.first[i], true };
+    free(old.first);
+    free(live.first);
     return rc;
 }
 
 int wal_read_log(cairn_store *st, const char *dir, uint64_t since, int64_t from, int64_t to,
-                 wal_fn fn, void *ctx)
+                 uint64_t applied, wal_fn fn, void *ctx, wal_log_problems *out)
 {
     log_filter f = { since, from, to, fn, ctx };
+    memset(out, 0, sizeof *out);
     char *oplog = join(dir, "oplog");
     FAIL_IF(!oplog, CAIRN_ENOMEM, "out of memory");
-    int rc = read_dir_log(st, oplog, &f);
+    logseg *l = NULL;
+    size_t n = 0;
+    int rc = list_log(st, dir, oplog, &l, &n);
+    uint64_t prev_last = 0;
+    for (size_t i = 0; rc == CAIRN_OK && i < n; i++) {
+        char *p = seg_path(l[i].live ? dir : oplog, l[i].first);
+        if (!p) {
+            rc = ERR(CAIRN_ENOMEM, "out of memory");
+            break;
+        }
+        scan_result sr;
+        memset(&sr, 0, sizeof sr);
+        if (i > 0 && l[i].first != prev_last + 1)
+            scan_problem(&sr, true, "write-ahead log %s: records %" PRIu64 " to %" PRIu64 " are "
+                         "missing before segment %s (a segment deleted?)", dir, prev_last + 1,
+                         l[i].first - 1, p);
+        scan_result one;
+        rc = scan_segment(st, p, l[i].first, i + 1 == n, i + 1 < n ? l[i + 1].first : 0, 0,
+                          applied, 0, filter, &f, &one);
+        if (rc == CAIRN_ECORRUPT) { /* the rest of this segment is lost to reading: go on */
+            scan_problem(&sr, true, "%s", cairn_error_last()->message);
+            cairn_error_clear();
+            rc = CAIRN_OK;
+        }
+        out->damage += sr.damage + one.damage;
+        out->kept += sr.kept + one.kept;
+        if (!out->first[0] && (sr.damage || sr.kept || one.damage || one.kept))
+            snprintf(out->first, sizeof out->first, "%s",
+                     sr.damage || sr.kept ? sr.problem : one.problem);
+        prev_last = one.last_seq >= l[i].first ? one.last_seq : l[i].first - 1;
+        free(p);
+    }
+    /* the log reaches past what the trees hold: the checkpoint that put them there logged its
+     * record after them. Ending at or before means segments at the end are gone (or a crash
+     * came between a checkpoint and its record, or that record could not be written) */
+    if (rc == CAIRN_OK && applied && prev_last <= applied) {
+        out->damage++;
+        if (!out->first[0])
+            snprintf(out->first, sizeof out->first, "write-ahead log %s ends at record %" PRIu64
+                     ", but the trees' last checkpoint (through record %" PRIu64 ") logged its "
+                     "record after that: its last segment is missing (deleted?), and any writes "
+                     "logged in it after record %" PRIu64 " are lost (unless a crash came "
+                     "between that checkpoint and its record: then nothing is)", dir, prev_last,
+                     applied, applied);
+    }
+    free(l);
     free(oplog);
-    if (rc == CAIRN_OK) rc = read_dir_log(st, dir, &f);
     return rc;
 }

@@ -104,10 +104,21 @@ int wal_sync(wal *w);
 uint64_t wal_last_seq(wal *w);
 void wal_stats_get(wal *w, wal_stats *out);
 
+/* What a read of the whole log found that does not verify. */
+typedef struct wal_log_problems {
+    unsigned damage;         /* damaged headers and groups, missing segments: data may be lost */
+    unsigned kept;           /* bad tails kept in place: a crash, or damage (see wal.c's top) */
+    char first[600];         /* the first one, naming the file */
+} wal_log_problems;
+
 /** Reads the operation log of directory dir of st's file namespace (oplog segments, then live
- *  ones): every record with seq >= since and time in [from, to] (0: unbounded), in order. */
+ *  ones): every record with seq >= since and time in [from, to] (0: unbounded), in order. What
+ *  cannot be read (a damaged segment, a missing one) does not stop it: the readable records of
+ *  every segment are delivered, and *out counts what was not (the caller reports it). applied:
+ *  the records the tree holds (0: unknown), whose damage is reported as such. Records at or
+ *  below applied are delivered too (fn filters). */
 int wal_read_log(cairn_store *st, const char *dir, uint64_t since, int64_t from, int64_t to,
-                 wal_fn fn, void *ctx);
+                 uint64_t applied, wal_fn fn, void *ctx, wal_log_problems *out);
 
 /* Failures while writing are tested through base/sys (sys_fault()): the log's writes, syncs and
  * preallocations are the store's, which a file-backed store makes through sys_pwrite,
