@@ -13,6 +13,8 @@
 #include "repo/pins.h"
 #include "store/store.h"
 
+static int checkpoint_note(cairn_db *db, const walrec_checkpoint *c);
+
 #define DEFAULT_MEM_LIMIT (64u << 20)
 #define DEFAULT_RETAIN 16
 #define DEFAULT_RETAIN_VOLATILE 2 /* a store that keeps nothing durable (mem:): segments are memory */
@@ -406,6 +408,13 @@ static int log_open(cairn_db *db)
     if (rc_.n)
         cairn_diag(CAIRN_LOG_INFO, "%s: replayed %" PRIu64 " write-ahead log records (through %"
                    PRIu64 ") in %.3f s", db->r.url, rc_.n, last, (double)w->recovery_ns / 1e9);
+    if (wal_fresh(w->log) && from > 0 && !db->r.readonly) {
+        /* a new log under trees that hold records (a clone): it starts with the checkpoint
+         * record of those trees, as every log does after its trees' last checkpoint */
+        walrec_checkpoint c = { from, db->cur->rec.catalog, db->cur->rec.catalog,
+                                db->cur->rec_id };
+        if (checkpoint_note(db, &c) < 0) cairn_error_clear(); /* tried again at close */
+    }
     return CAIRN_OK;
 }
 
@@ -680,9 +689,23 @@ static void swap_mem(void *arg)
 
 static int checkpoint_once(cairn_db *db, bool defer);
 
+/* Writes the log record of a published checkpoint, or keeps it to write later. */
+static int checkpoint_note(cairn_db *db, const walrec_checkpoint *c)
+{
+    working *w = &db->w;
+    uint8_t buf[WALREC_CHECKPOINT_SIZE];
+    walrec_checkpoint_encode(buf, c);
+    int rc = working_note(db, WAL_CHECKPOINT, buf, sizeof buf);
+    w->ckpt_unlogged = rc < 0;
+    if (rc < 0) w->ckpt_unlogged_rec = *c;
+    return rc;
+}
+
 static int checkpoint_locked(cairn_db *db, bool defer)
 {
     if (db->r.readonly || !db->w.log) return CAIRN_OK;
+    if (db->w.ckpt_unlogged && checkpoint_note(db, &db->w.ckpt_unlogged_rec) < 0)
+        cairn_error_clear(); /* tried again at the next checkpoint and at close */
     bool retry = db->imm != NULL; /* a failed checkpoint left one: finish it, then the rest */
     TRY(checkpoint_once(db, defer));
     return retry ? checkpoint_once(db, defer) : CAIRN_OK;
@@ -694,10 +717,8 @@ int db_checkpoint_locked(cairn_db *db) { return checkpoint_locked(db, false); }
 static void checkpoint_tidy(cairn_db *db, const walrec_checkpoint *c)
 {
     working *w = &db->w;
-    uint8_t buf[WALREC_CHECKPOINT_SIZE];
-    walrec_checkpoint_encode(buf, c);
     wal_request_roll(w->log);
-    int rc = working_note(db, WAL_CHECKPOINT, buf, sizeof buf);
+    int rc = checkpoint_note(db, c);
     if (rc == CAIRN_OK) rc = wal_retire(w->log, c->through);
     if (rc < 0)
         cairn_diag(CAIRN_LOG_WARN, "%s: checkpoint through record %" PRIu64 " is published, but "

@@ -59,6 +59,11 @@ typedef struct working {
      * db_exclusive_begin_deferred()): its log record, rootrec left to fill */
     bool deferred;
     walrec_checkpoint deferred_rec;
+    bool ckpt_unlogged;      /* the last published checkpoint's own log record could not be
+                                written: it is written at the next checkpoint or close (verify
+                                reads a log that ends at the trees' checkpoint as a deleted
+                                last segment) */
+    walrec_checkpoint ckpt_unlogged_rec;
     uint64_t recovery_ns, recovered;
 } working;
 

@@ -137,6 +137,7 @@ struct wal {
     double seg_born, last_append; /* clock_now() of its creation, of the last group */
     uint64_t next_seq, last_seq, synced_seq, seg_last;
     bool poisoned;
+    bool fresh;              /* opened with no segment at all, live or retired */
     bool roll_pending;       /* wal_request_roll(): the next group starts a new segment */
     sealed *sealed;
     size_t nsealed;
@@ -664,10 +665,18 @@ static int replay_segments(wal *w, uint64_t applied, wal_fn fn, void *ctx, uint6
             rc = seal_push(w, segs.first[i], sr.last_seq, sr.extent, path);
         }
     }
-    if (rc == CAIRN_OK && segs.n == 0 && applied > 0)
-        cairn_diag(CAIRN_LOG_WARN, "write-ahead log %s has no segment although the trees hold "
-                   "records through %" PRIu64 ": if its segments were deleted, writes logged "
-                   "after that record are lost; run cairn verify", w->dir, applied);
+    if (rc == CAIRN_OK && segs.n == 0) {
+        /* none retired either: a log never written here (a new branch, or a clone, whose
+         * trees came with their record numbers from elsewhere) */
+        seglist old = { NULL, 0 };
+        rc = list_segments(st, w->oplog, &old);
+        w->fresh = rc == CAIRN_OK && old.n == 0;
+        free(old.first);
+        if (rc == CAIRN_OK && !w->fresh && applied > 0)
+            cairn_diag(CAIRN_LOG_WARN, "write-ahead log %s has no segment although the trees "
+                       "hold records through %" PRIu64 ": if its segments were deleted, writes "
+                       "logged after that record are lost; run cairn verify", w->dir, applied);
+    }
     free(segs.first);
     return rc;
 }
@@ -1246,6 +1255,8 @@ int wal_retire(wal *w, uint64_t through)
     return rc;
 }
 
+bool wal_fresh(const wal *w) { return w->fresh; }
+
 uint64_t wal_last_seq(wal *w)
 {
     pthread_mutex_lock(&w->mu);
@@ -1354,15 +1365,17 @@ int wal_read_log(cairn_store *st, const char *dir, uint64_t since, int64_t from,
     /* the log reaches past what the trees hold: the checkpoint that put them there logged its
      * record after them. Ending at or before means segments at the end are gone (or a crash
      * came between a checkpoint and its record, or that record could not be written) */
-    if (rc == CAIRN_OK && applied && prev_last <= applied) {
+    /* (no segment at all: a log never written here, as in a clone, whose trees came from
+     * elsewhere with their record numbers) */
+    if (rc == CAIRN_OK && applied && n > 0 && prev_last <= applied) {
         out->damage++;
         if (!out->first[0])
             snprintf(out->first, sizeof out->first, "write-ahead log %s ends at record %" PRIu64
                      ", but the trees' last checkpoint (through record %" PRIu64 ") logged its "
                      "record after that: its last segment is missing (deleted?), and any writes "
                      "logged in it after record %" PRIu64 " are lost (unless a crash came "
-                     "between that checkpoint and its record: then nothing is)", dir, prev_last,
-                     applied, applied);
+                     "between that checkpoint and its record, or writing that record failed: "
+                     "then nothing is)", dir, prev_last, applied, applied);
     }
     free(l);
     free(oplog);

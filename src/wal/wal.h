@@ -102,6 +102,10 @@ int wal_retire(wal *w, uint64_t through);
 /** fsync everything written so far. */
 int wal_sync(wal *w);
 uint64_t wal_last_seq(wal *w);
+
+/** Whether the log had no segment at all, live or retired, when it was opened (never written
+ *  here: a new branch, or a clone whose trees came with record numbers from elsewhere). */
+bool wal_fresh(const wal *w);
 void wal_stats_get(wal *w, wal_stats *out);
 
 /* What a read of the whole log found that does not verify. */
