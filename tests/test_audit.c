@@ -13,6 +13,7 @@
 #include <sys/wait.h>
 
 #include "cairn/audit.h"
+#include "cairn/doc.h"
 #include "db/db.h"
 #include "doc/audit.h"
 #include "fault_store.h"
@@ -638,5 +639,30 @@ static void report(void)
     cairn_close(db);
 }
 
+/* Changes to a collection count under the collection's name, in a root commit and after it;
+ * its index and catalog tables are not reported. */
+static void report_collections(void)
+{
+    cairn_db *db = mem_repo();
+    cairn_coll *c;
+    CHECK_OK(cairn_coll_open(&c, db, "staff", CAIRN_COLL_CREATE));
+    const char *f = "age";
+    CHECK_OK(cairn_doc_index_create(c, &f, 1, 0));
+    CHECK_OK(cairn_doc_insert(NULL, c, "{\"_id\":\"e1\",\"age\":3}", 20, NULL));
+    CHECK_OK(test_commit(db, "first", NULL)); /* root commit: 1 document */
+    CHECK_OK(cairn_doc_insert(NULL, c, "{\"_id\":\"e2\",\"age\":4}", 20, NULL));
+    CHECK_OK(cairn_doc_insert(NULL, c, "{\"_id\":\"e3\",\"age\":5}", 20, NULL));
+    CHECK_OK(test_commit(db, "second", NULL)); /* 2 documents */
+    rep x = { 0 };
+    CHECK_OK(cairn_audit_report(db, INT64_MIN, INT64_MAX, collect_row, &x));
+    CHECK_EQ(x.n, 1);
+    CHECK(x.rows[0].kind == CAIRN_AUDIT_ROW_CHANGE);
+    CHECK_STR(x.target[0], "staff");
+    CHECK_EQ(x.rows[0].events, 2);
+    CHECK_EQ(x.rows[0].items, 3);
+    cairn_coll_close(c);
+    cairn_close(db);
+}
+
 TEST_MAIN(record_and_list, bad_input, tamper_every_entry, wrong_key, unsigned_alteration,
-          concurrent_threads, concurrent_processes, readonly_and_gc, report)
+          concurrent_threads, concurrent_processes, readonly_and_gc, report, report_collections)

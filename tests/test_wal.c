@@ -395,10 +395,15 @@ static void relaxed_mode(void)
     CHECK_OK(wal_open(&w, &o, 0, NULL, NULL, &last));
     for (int i = 0; i < 200; i++)
         CHECK_OK(wal_append(w, WAL_BATCH, "relaxed", 7, false, NULL, NULL, NULL));
-    usleep(30000);
+    /* the background syncer catches up by itself (a loaded machine may take longer than its
+     * interval: wait up to 60 s, which only a syncer that never runs would need) */
     wal_stats st;
-    wal_stats_get(w, &st);
-    CHECK_EQ(st.synced_seq, 200); /* the syncer caught up within its interval */
+    for (int waited = 0; waited < 60000; waited += 10) {
+        wal_stats_get(w, &st);
+        if (st.synced_seq == 200) break;
+        usleep(10000);
+    }
+    CHECK_EQ(st.synced_seq, 200); /* the syncer caught up */
     wal_close(w);
     int n = 0;
     CHECK_OK(wal_open(&w, &o, 0, count_only, &n, &last));

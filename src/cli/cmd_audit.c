@@ -238,9 +238,12 @@ static int row_cb(const cairn_audit_row *r, void *payload)
                                       (json_int_t)r->events, "items", (json_int_t)r->items,
                                       "signed", (json_int_t)r->signed_events, "first", first,
                                       "last", last));
-    printf("%-6s  %-30s  %-20s  %8" PRIu64 " %s  %10" PRIu64 " %s  %s .. %s\n", kind, r->who,
-           r->target, r->events, r->kind == CAIRN_AUDIT_ROW_READ ? "reads  " : "commits",
-           r->items, r->kind == CAIRN_AUDIT_ROW_READ ? "results" : "keys   ", first, last);
+    bool rd = r->kind == CAIRN_AUDIT_ROW_READ;
+    char events[16], items[16];
+    snprintf(events, sizeof events, "%s%s", rd ? "read" : "commit", cli_plural(r->events));
+    snprintf(items, sizeof items, "%s%s", rd ? "result" : "key", cli_plural(r->items));
+    printf("%-6s  %-30s  %-20s  %8" PRIu64 " %-7s  %10" PRIu64 " %-7s  %s .. %s\n", kind,
+           r->who, r->target, r->events, events, r->items, items, first, last);
     return 0;
 }
 

@@ -455,19 +455,25 @@ static int user_table(const char *name, void *payload)
     return table_name_internal(name) ? 0 : u->cb(name, u->payload);
 }
 
-int cairn_table_list(cairn_db *db, const cairn_snapshot *snap,
-                     int (*cb)(const char *name, void *payload), void *payload)
+int db_table_list_all(cairn_db *db, const cairn_snapshot *snap,
+                      int (*cb)(const char *name, void *payload), void *payload)
 {
-    user_tables u = { cb, payload };
     rview rv;
     if (snap) {
         rv = snap->rv;
     } else {
         db_view(db, &rv);
     }
-    int rc = rview_list_tables(&rv, user_table, &u);
+    int rc = rview_list_tables(&rv, cb, payload);
     if (!snap) rview_release(&rv);
     return rc;
+}
+
+int cairn_table_list(cairn_db *db, const cairn_snapshot *snap,
+                     int (*cb)(const char *name, void *payload), void *payload)
+{
+    user_tables u = { cb, payload };
+    return db_table_list_all(db, snap, user_table, &u);
 }
 
 /* The version to read trees from: the snapshot's, or the current state, as trees. */

@@ -122,6 +122,10 @@ int snapshot_version(cairn_snapshot *snap, version **out);
 
 /** The memtable id of a table name (assigned on first use, stable while the db is open). */
 int db_table_id(cairn_db *db, const char *name, uint32_t *out);
+
+/** Like cairn_table_list(), internal tables included (the documents layer lists its own). */
+int db_table_list_all(cairn_db *db, const cairn_snapshot *snap,
+                      int (*cb)(const char *name, void *payload), void *payload);
 /** The name of a table id (borrowed; stable while the db is open). */
 const char *db_table_name(cairn_db *db, uint32_t id);
 

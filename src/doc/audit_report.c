@@ -12,6 +12,8 @@
 
 #include "base/base.h"
 #include "cairn/audit.h"
+#include "cairn/doc.h"
+#include "db/db.h"
 
 typedef struct row {
     cairn_audit_row r;       /* who and target point at owned copies */
@@ -82,12 +84,22 @@ typedef struct commit_ctx {
     uint64_t keys;
 } commit_ctx;
 
+/* What a change to table name is reported as: a collection by its name (as its reads are), a
+ * user table by its own; NULL for cairn's other tables (indexes, catalogs, conflicts), whose
+ * changes follow from the documents'. */
+static const char *report_target(const char *name)
+{
+    size_t n = strlen(CAIRN_DOC_COLL_PREFIX);
+    if (strncmp(name, CAIRN_DOC_COLL_PREFIX, n) == 0) return name + n;
+    return cairn_table_internal(name) ? NULL : name;
+}
+
 /* Adds the keys counted for the table in progress as one change by the commit's author. */
 static int commit_table_done(commit_ctx *x)
 {
-    if (!x->table || !x->keys) return CAIRN_OK;
+    if (!x->table || !x->keys || !report_target(x->table)) return CAIRN_OK;
     row *r;
-    TRY(row_find(&r, x->rs, CAIRN_AUDIT_ROW_CHANGE, x->c->author, x->table));
+    TRY(row_find(&r, x->rs, CAIRN_AUDIT_ROW_CHANGE, x->c->author, report_target(x->table)));
     row_event(r, x->c->commit_time, x->keys,
               x->c->signature == CAIRN_SIG_GOOD || x->c->signature == CAIRN_SIG_UNKNOWN);
     x->keys = 0;
@@ -116,7 +128,7 @@ static int root_table_cb(const char *name, void *payload)
     cairn_snapshot *snap;
     TRY(cairn_snapshot_open_at(&snap, x->db, hex));
     cairn_table *t;
-    int rc = cairn_table_open(&t, x->db, name, CAIRN_TABLE_NAMEONLY);
+    int rc = cairn_table_open(&t, x->db, name, CAIRN_TABLE_NAMEONLY | CAIRN_TABLE_INTERNAL);
     uint64_t n = 0;
     if (rc == CAIRN_OK) {
         cairn_range all = CAIRN_RANGE_INIT;
@@ -132,6 +144,25 @@ static int root_table_cb(const char *name, void *payload)
     return rc;
 }
 
+/* The collections' tables of a commit. */
+typedef struct colls {
+    char **names;
+    size_t n;
+} colls;
+
+static int coll_cb(const char *name, void *payload)
+{
+    colls *cs = payload;
+    if (strncmp(name, CAIRN_DOC_COLL_PREFIX, strlen(CAIRN_DOC_COLL_PREFIX)) != 0) return 0;
+    char **more = realloc(cs->names, (cs->n + 1) * sizeof *more);
+    FAIL_IF(!more, CAIRN_ENOMEM, "out of memory summarising the audit report");
+    cs->names = more;
+    cs->names[cs->n] = cairn_strdup(name);
+    FAIL_IF(!cs->names[cs->n], CAIRN_ENOMEM, "out of memory summarising the audit report");
+    cs->n++;
+    return 0;
+}
+
 static int commit_cb(const cairn_commit_info *c, void *payload)
 {
     commit_ctx *x = payload;
@@ -145,15 +176,38 @@ static int commit_cb(const cairn_commit_info *c, void *payload)
         cairn_id_to_hex(hex, &c->id);
         cairn_snapshot *snap;
         TRY(cairn_snapshot_open_at(&snap, x->db, hex));
-        rc = cairn_table_list(x->db, snap, root_table_cb, x);
+        rc = db_table_list_all(x->db, snap, root_table_cb, x);
         cairn_snapshot_close(snap);
         return rc;
     }
     char parent[CAIRN_ID_HEX_SIZE], self[CAIRN_ID_HEX_SIZE];
     cairn_id_to_hex(parent, &c->parents[0]);
     cairn_id_to_hex(self, &c->id);
-    rc = cairn_diff(x->db, parent, self, NULL, diff_cb, x);
+    rc = cairn_diff(x->db, parent, self, NULL, diff_cb, x); /* the user tables */
     if (rc == CAIRN_OK) rc = commit_table_done(x);
+    free((char *)x->table);
+    x->table = NULL;
+    if (rc == CAIRN_OK) { /* and the collections, which a diff of all tables leaves out */
+        colls cs = { NULL, 0 };
+        cairn_snapshot *snap;
+        rc = cairn_snapshot_open_at(&snap, x->db, self);
+        if (rc == CAIRN_OK) {
+            rc = db_table_list_all(x->db, snap, coll_cb, &cs);
+            cairn_snapshot_close(snap);
+        }
+        for (size_t i = 0; rc == CAIRN_OK && i < cs.n; i++) {
+            rc = cairn_diff(x->db, parent, self, cs.names[i], diff_cb, x);
+            if (rc == CAIRN_ENOTFOUND) { /* not in the parent: every key is new */
+                cairn_error_clear();
+                rc = root_table_cb(cs.names[i], x);
+            }
+            if (rc == CAIRN_OK) rc = commit_table_done(x);
+            free((char *)x->table);
+            x->table = NULL;
+        }
+        for (size_t i = 0; i < cs.n; i++) free(cs.names[i]);
+        free(cs.names);
+    }
     free((char *)x->table);
     x->table = NULL;
     return rc;

@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include "base/hash.h"
+#include "db/db.h"
 #include "db/tuple.h"
 #include "doc/doc_int.h"
 
@@ -130,7 +131,7 @@ int cairn_coll_list(cairn_db *db, const cairn_snapshot *snap, cairn_name_fn cb, 
 {
     FAIL_IF(!db || !cb, CAIRN_EINVAL, "cairn_coll_list: db and cb are required");
     list_ctx l = { cb, payload };
-    return cairn_table_list(db, snap, list_one, &l);
+    return db_table_list_all(db, snap, list_one, &l);
 }
 
 /* ---- the catalog ---- */
@@ -504,13 +505,13 @@ static canon_limits limits_of(const cairn_doc_write_options *o)
 }
 
 /* Sets _v, _ts and _hash of doc and writes its canonical form into out. */
-static int finish_doc(cairn_buf *out, json_t *doc, int64_t version, int64_t now,
+static int finish_doc(cairn_buf *out, json_t *doc, int64_t v_new, int64_t now,
                       const canon_limits *lim, const char *id)
 {
     char ts[64];
     ts_format(ts, now);
     json_object_del(doc, "_hash");
-    FAIL_IF(json_object_set_new(doc, "_v", json_integer(version)) ||
+    FAIL_IF(json_object_set_new(doc, "_v", json_integer(v_new)) ||
                 json_object_set_new(doc, "_ts", json_string(ts)),
             CAIRN_ENOMEM, "out of memory");
     out->len = 0;

@@ -65,3 +65,6 @@ run cairn doc count staff
 run cairn doc export staff "$SCRATCH/staff"
 run cairn audit log --from 2000-01-01T00:00:00Z --who "Ada Lovelace <ada@example.com>"
 run cairn audit verify
+say "the report counts changes to collections by the collection's name (not its index tables)"
+cairn commit -m "staff" --author "Grace Hopper <grace@example.com>" >/dev/null
+run cairn audit report --from 2000-01-01T00:00:00Z --to 2100-01-01T00:00:00Z

@@ -66,7 +66,6 @@ cairn commit -m "four people" >/dev/null
 run cairn doc export people exported --at HEAD
 run ls exported
 run cat exported/manifest.json
-run cairn root cairn_doc.people --at HEAD
 run cairn doc export people exported
 run cairn doc import copy exported
 run cairn doc find copy --project name
