@@ -21,8 +21,10 @@
  * visible; the segment is cut back to where the group began (and fsynced) so later groups can
  * follow; if even that fails the log refuses writes until reopened.
  *
- * Files are the store's (its file_* methods): a segment is read through file_map when the store
- * has it, else read whole into memory. The active segment's handle is used without the mutex
+ * Files are the store's (its file_* methods): a segment is read whole into memory, never
+ * mapped: the writer cuts segments back to what they hold (trim_active, trim_sealed) while
+ * readers in other processes may be reading them, and a mapping past a file's new end faults
+ * (SIGBUS) where a read only comes up short. The active segment's handle is used without the mutex
  * by the leader (writes, syncs) and by the syncer (zeros ahead, relaxed syncs); `busy` counts
  * the syncer's uses, and sealing waits for them to end before it closes the handle.
  */
@@ -387,12 +389,11 @@ static void scan_problem(scan_result *out, bool damage, const char *fmt, ...)
     else out->kept++;
 }
 
-/* A whole segment in memory: mapped by the store, or read into a buffer. */
+/* A whole segment, read into memory. */
 typedef struct segview {
     const uint8_t *base;
     size_t size;
-    size_t alloc;            /* bytes allocated when read (not mapped) */
-    bool mapped;
+    size_t alloc;            /* bytes allocated */
 } segview;
 
 static int seg_load(cairn_store *st, const char *path, segview *v)
@@ -405,10 +406,7 @@ static int seg_load(cairn_store *st, const char *path, segview *v)
     rc = st->file_size(st, f, &size);
     if (rc == CAIRN_OK && size > SIZE_MAX / 2) rc = CORRUPT("write-ahead log segment %s is too big", path);
     v->size = (size_t)size;
-    if (rc == CAIRN_OK && size > 0 && st->file_map) {
-        rc = st->file_map(st, f, v->size, &v->base);
-        v->mapped = rc == CAIRN_OK;
-    } else if (rc == CAIRN_OK && size > 0) {
+    if (rc == CAIRN_OK && size > 0) { /* read, not mapped: see the top */
         uint8_t *b = cairn_big_alloc(v->size);
         v->alloc = v->size;
         size_t n = 0;
@@ -423,8 +421,8 @@ static int seg_load(cairn_store *st, const char *path, segview *v)
 static void seg_unload(cairn_store *st, segview *v)
 {
     if (!v->base) return;
-    if (v->mapped) st->file_unmap(st, v->base, v->size);
-    else cairn_big_free((void *)v->base, v->alloc);
+    (void)st;
+    cairn_big_free((void *)v->base, v->alloc);
     v->base = NULL;
 }
 
