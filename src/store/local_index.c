@@ -179,17 +179,10 @@ static inline const uint8_t *imap_entry(const pack *p, uint64_t i)
     return p->imap + IDX_HEADER_SIZE + i * IDX_ENTRY_SIZE;
 }
 
-/* Whether an entry is well formed for its pack (checked as it is used: open checks only the
- * header and the checksum, so that it costs the same for any size). */
-static bool imap_entry_ok(const pack *p, const uint8_t *e)
-{
-    uint64_t off = load_le64(e + 32);
-    uint32_t len = load_le32(e + 40);
-    uint8_t type = e[44];
-    return (type == REC_CHUNK || (type == REC_TOMBSTONE && len == 0)) &&
-           len <= REC_PAYLOAD_MAX && off >= PACK_HEADER_SIZE && off <= p->idx_covered &&
-           p->idx_covered - off >= rec_size(len);
-}
+/* Whether an entry is well formed for its pack (open checks every entry in the pass that sums
+ * the file, index_sound(); lookups check again, cheaply). */
+static bool entry_ok(const uint8_t *e, uint64_t covered);
+static bool imap_entry_ok(const pack *p, const uint8_t *e) { return entry_ok(e, p->idx_covered); }
 
 /* Binary search of pack p's mapped .idx (entries sorted by key). */
 static const uint8_t *imap_find(const pack *p, const cairn_id *key)
@@ -277,27 +270,54 @@ int local_idx_full_locked(local_store *ls)
     return rc;
 }
 
-#define SUM_BLOCK (64u << 10) /* an index's checksum is computed reading this much at once */
+#define SUM_ENTRIES 1365u /* an index is read this many entries (64 KiB) at a time */
 
-/* XXH3 of the first len bytes of file fd, read in blocks (through a small buffer: faulting a
- * mapping of the whole file in costs several times more, in a VM most of all). 0 on error
- * (which then fails to match: the index is read the old way, which says what is wrong). */
-static uint64_t checksum_of(int fd, size_t len)
+/* Whether an entry is well formed for a pack of `covered` bytes (as imap_entry_ok). */
+static bool entry_ok(const uint8_t *e, uint64_t covered)
 {
-    uint8_t *buf = cairn_malloc(SUM_BLOCK);
+    uint64_t off = load_le64(e + 32);
+    uint32_t len = load_le32(e + 40);
+    uint8_t type = e[44];
+    return (type == REC_CHUNK || (type == REC_TOMBSTONE && len == 0)) &&
+           len <= REC_PAYLOAD_MAX && off >= PACK_HEADER_SIZE && off <= covered &&
+           covered - off >= rec_size(len);
+}
+
+/* Reads the first len bytes of index file fd (header, entries) in blocks, through a small
+ * buffer (faulting a mapping of the whole file in costs several times more, in a VM most of
+ * all), and says whether their XXH3 is `sum` and every entry is well formed for a pack of
+ * `covered` bytes and sorted by key, strictly: what binary searches in place rely on. The
+ * checksum alone does not say it (an index written by a buggy or hostile program can be
+ * checksummed right). false on a read error too: the index is then read the old way, which
+ * says what is wrong. */
+static bool index_sound(int fd, size_t len, uint64_t sum, uint64_t covered)
+{
+    size_t block = (size_t)SUM_ENTRIES * IDX_ENTRY_SIZE;
+    uint8_t *buf = cairn_malloc(MAX(block, (size_t)IDX_HEADER_SIZE));
+    uint8_t prev[CAIRN_ID_SIZE];
+    bool have_prev = false;
     XXH3_state_t *st = XXH3_createState();
-    uint64_t sum = 0;
-    bool ok = buf && st && XXH3_64bits_reset(st) == XXH_OK;
-    for (size_t at = 0; ok && at < len;) {
-        size_t n = MIN((size_t)SUM_BLOCK, len - at), got = 0;
-        ok = sys_read_full(fd, buf, n, at, &got, "index") == CAIRN_OK && got == n &&
+    bool ok = buf && st && XXH3_64bits_reset(st) == XXH_OK && len >= IDX_HEADER_SIZE;
+    size_t got = 0;
+    ok = ok && sys_read_full(fd, buf, IDX_HEADER_SIZE, 0, &got, "index") == CAIRN_OK &&
+         got == IDX_HEADER_SIZE && XXH3_64bits_update(st, buf, IDX_HEADER_SIZE) == XXH_OK;
+    for (size_t at = IDX_HEADER_SIZE; ok && at < len;) {
+        size_t n = MIN(block, len - at);
+        ok = n % IDX_ENTRY_SIZE == 0 &&
+             sys_read_full(fd, buf, n, at, &got, "index") == CAIRN_OK && got == n &&
              XXH3_64bits_update(st, buf, n) == XXH_OK;
+        for (size_t e = 0; ok && e < n; e += IDX_ENTRY_SIZE) {
+            ok = entry_ok(buf + e, covered) &&
+                 (!have_prev || memcmp(prev, buf + e, CAIRN_ID_SIZE) < 0);
+            memcpy(prev, buf + e, CAIRN_ID_SIZE);
+            have_prev = true;
+        }
         at += n;
     }
-    if (ok) sum = XXH3_64bits_digest(st);
+    ok = ok && XXH3_64bits_digest(st) == sum;
     XXH3_freeState(st);
     free(buf);
-    return sum;
+    return ok;
 }
 
 int local_idx_map(local_store *ls, uint32_t pi, uint64_t pack_size, uint64_t *out_covered)
@@ -326,7 +346,7 @@ int local_idx_map(local_store *ls, uint32_t pi, uint64_t pack_size, uint64_t *ou
          load_le32(d + 12) == 0 &&
          count == (size - IDX_HEADER_SIZE - IDX_TRAILER_SIZE) / IDX_ENTRY_SIZE &&
          covered == pack_size && covered >= PACK_HEADER_SIZE &&
-         checksum_of(fd, body) == load_le64(d + body);
+         index_sound(fd, body, load_le64(d + body), covered);
     sys_close(fd);
     if (!ok) { /* the eager path reads it again and says what is wrong, or scans the pack */
         if (m != MAP_FAILED) munmap(m, size);
