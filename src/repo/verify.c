@@ -56,6 +56,8 @@ typedef struct vitem {
 
 typedef struct vctx {
     repo *r;
+    char aside[600];         /* what the store set aside without calling it damage (a torn
+                                tail in quarantine/): a missing chunk may be in it */
     const cairn_verify_options *o;
     verify_sig_fn sig;
     void *sig_payload;
@@ -153,6 +155,9 @@ static int vfetch(vctx *v, const vitem *it, chunk **out)
     char what[400];
     if (rc < 0) {
         describe(what, sizeof what, it);
+        if (rc == CAIRN_ENOTFOUND && v->aside[0]) /* a crash's torn tail, or damage there */
+            return problem(v, rc, &it->id, it->ref, "%s is missing from the store; it may be in "
+                           "what the store set aside: %s", what, v->aside);
         if (rc == CAIRN_ENOTFOUND)
             return problem(v, rc, &it->id, it->ref, "%s is missing from the store", what);
         return problem(v, rc, &it->id, it->ref, "%s cannot be read: %s", what,
@@ -400,7 +405,10 @@ static int check_tree(vctx *v, const vitem *it)
 static int damage_item(const cairn_repair_item *it, void *payload)
 {
     vctx *v = payload;
-    if (!it->problem) return 0;
+    if (!it->problem) { /* a note: kept for a missing chunk's message (the first one) */
+        if (!v->aside[0]) snprintf(v->aside, sizeof v->aside, "%s", it->message);
+        return 0;
+    }
     bool ref = it->kind == CAIRN_REPAIR_REF_SLOT || it->kind == CAIRN_REPAIR_REF_DAMAGED;
     const char *name = ref && strncmp(it->file, "refs/", 5) == 0 ? it->file + 5 : NULL;
     problem(v, CAIRN_ECORRUPT, NULL, name, "%s", it->message);
