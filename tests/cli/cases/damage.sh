@@ -42,6 +42,7 @@ say quarantined bytes holding valid chunk records: listed by verify, put back by
     printf 'x\t1\ny\t2\n' | cairn load t - 2>/dev/null)
 cp "$SCRATCH"/other/packs/pack-00000001.pack quarantine/pack-00000009.16.tail
 cp packs/pack-00000001.pack quarantine/pack-00000001.16.tail
-runas 'cairn verify (problems and notes)' sh -c '"$CAIRN_BIN" verify 2>&1 | grep -v "^[a-z_]* *[0-9]"'
-run cairn repair
-runas 'cairn verify (problems and notes)' sh -c '"$CAIRN_BIN" verify 2>&1 | grep -v "^[a-z_]* *[0-9]"'
+# (a pack's size varies by a byte or two with the times its commits hold: shown as N)
+runas 'cairn verify (problems and notes)' sh -c '"$CAIRN_BIN" verify 2>&1 | grep -v "^[a-z_]* *[0-9]" | sed -E "s/\(([0-9]+) bytes cut/(N bytes cut/"'
+runas 'cairn repair' sh -c '"$CAIRN_BIN" repair 2>&1 | sed -E "s/\(([0-9]+) bytes cut/(N bytes cut/"'
+runas 'cairn verify (problems and notes)' sh -c '"$CAIRN_BIN" verify 2>&1 | grep -v "^[a-z_]* *[0-9]" | sed -E "s/\(([0-9]+) bytes cut/(N bytes cut/"'
