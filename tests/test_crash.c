@@ -363,9 +363,19 @@ static void check_repo(const char *url, uint64_t max_ack, uint64_t *prev_last, b
     CHECK_EQ(cnt, want);
     cairn_table_close(data);
     if (verify) {
+        /* one report is allowed: a kill between a checkpoint publishing its trees and writing
+         * its own log record leaves a log that verify cannot tell from one whose last segment
+         * was deleted, and its message says both (nothing is lost: the data was checked above) */
         cairn_verify_stats vs;
-        CHECK_OK(cairn_verify(&vs, db, NULL));
-        CHECK_EQ(vs.problems, 0);
+        int vrc = cairn_verify(&vs, db, NULL);
+        bool window = vrc == CAIRN_ECORRUPT && vs.problems == 1 &&
+                      strstr(cairn_error_last()->message,
+                             "unless a crash came between that checkpoint and its record");
+        if (!window) {
+            CHECK_OK(vrc);
+            CHECK_EQ(vs.problems, 0);
+        }
+        cairn_error_clear();
     }
     CHECK_OK(cairn_close(db));
     *prev_last = last;
