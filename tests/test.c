@@ -235,3 +235,21 @@ int test_main_fns(int argc, char **argv, void (**fns)(void), size_t n, const cha
                                (unsigned long long)test_seed);
     return test_failures ? 1 : 0;
 }
+
+int test_env_file_get(const char *path, const char *key, char *out, size_t n)
+{
+    FILE *f = path ? fopen(path, "r") : NULL;
+    if (!f) return 0;
+    char line[2048];
+    size_t kl = strlen(key);
+    int found = 0;
+    while (!found && fgets(line, sizeof line, f)) {
+        line[strcspn(line, "\n")] = '\0';
+        if (strncmp(line, key, kl) == 0 && line[kl] == '=') {
+            snprintf(out, n, "%s", line + kl + 1);
+            found = 1;
+        }
+    }
+    fclose(f);
+    return found;
+}

@@ -150,4 +150,8 @@ typedef struct test_case {
 
 int test_main_fns(int argc, char **argv, void (**fns)(void), size_t n, const char *names);
 
+/** The value of KEY in a file of KEY=VALUE lines (what the server fixtures, scripts/ceph-up.sh
+ *  and scripts/pg-up.sh, write), copied into out; 0 when the file or the key is missing. */
+int test_env_file_get(const char *path, const char *key, char *out, size_t n);
+
 #endif /* CAIRN_TEST_H */

@@ -34,34 +34,22 @@ static struct {
     char port[16];
 } pg;
 
-static void state_line(const char *line, const char *key, char *out, size_t size)
-{
-    size_t n = strlen(key);
-    if (strncmp(line, key, n) == 0 && line[n] == '=')
-        snprintf(out, size, "%.*s", (int)strcspn(line + n + 1, "\n"), line + n + 1);
-}
-
 /* Reads the fixture's state file once; false (and a failed check) when there is none. */
 static bool pg_loaded(void)
 {
     if (pg.loaded) return true;
     const char *path = getenv("CAIRN_PG_STATE");
-    FILE *f = path ? fopen(path, "r") : NULL;
-    if (!f) {
+    if (!path || access(path, R_OK) != 0) {
         test_fail(__FILE__, __LINE__,
                   "no PostgreSQL: run through ctest (its fixture starts one), or start one with "
                   "scripts/pg-up.sh FILE and set CAIRN_PG_STATE=FILE and CAIRN_PG_SCRIPT");
         return false;
     }
-    char line[2048];
-    while (fgets(line, sizeof line, f)) {
-        state_line(line, "conninfo", pg.conninfo, sizeof pg.conninfo);
-        state_line(line, "url", pg.url, sizeof pg.url);
-        state_line(line, "user", pg.user, sizeof pg.user);
-        state_line(line, "password", pg.password, sizeof pg.password);
-        state_line(line, "port", pg.port, sizeof pg.port);
-    }
-    fclose(f);
+    test_env_file_get(path, "conninfo", pg.conninfo, sizeof pg.conninfo);
+    test_env_file_get(path, "url", pg.url, sizeof pg.url);
+    test_env_file_get(path, "user", pg.user, sizeof pg.user);
+    test_env_file_get(path, "password", pg.password, sizeof pg.password);
+    test_env_file_get(path, "port", pg.port, sizeof pg.port);
     pg.loaded = pg.conninfo[0] && pg.url[0];
     if (!pg.loaded) test_fail(__FILE__, __LINE__, "state file %s lacks conninfo= or url=", path);
     return pg.loaded;

@@ -825,25 +825,6 @@ static void remote_settings(void)
  * a radosgw (scripts/ceph-up.sh, its endpoint and keys in $CAIRN_S3_ENV) and a PostgreSQL
  * cluster (scripts/pg-up.sh, its conninfo in $CAIRN_PG_STATE). */
 
-/* The value of KEY in a file of KEY=VALUE lines; false when absent. */
-static bool env_file_get(const char *path, const char *key, char *out, size_t n)
-{
-    FILE *f = path ? fopen(path, "r") : NULL;
-    if (!f) return false;
-    char line[2048];
-    size_t kl = strlen(key);
-    bool found = false;
-    while (!found && fgets(line, sizeof line, f)) {
-        line[strcspn(line, "\n")] = '\0';
-        if (strncmp(line, key, kl) == 0 && line[kl] == '=') {
-            snprintf(out, n, "%s", line + kl + 1);
-            found = true;
-        }
-    }
-    fclose(f);
-    return found;
-}
-
 static void net_round_trip(void)
 {
     const char *s3env = getenv("CAIRN_S3_ENV"), *pgstate = getenv("CAIRN_PG_STATE");
@@ -852,10 +833,10 @@ static void net_round_trip(void)
         return;
     }
     char endpoint[256], akey[128], skey[128], conninfo[1024];
-    CHECK(env_file_get(s3env, "S3_ENDPOINT", endpoint, sizeof endpoint));
-    CHECK(env_file_get(s3env, "S3_ACCESS_KEY", akey, sizeof akey));
-    CHECK(env_file_get(s3env, "S3_SECRET_KEY", skey, sizeof skey));
-    CHECK(env_file_get(pgstate, "conninfo", conninfo, sizeof conninfo));
+    CHECK(test_env_file_get(s3env, "S3_ENDPOINT", endpoint, sizeof endpoint));
+    CHECK(test_env_file_get(s3env, "S3_ACCESS_KEY", akey, sizeof akey));
+    CHECK(test_env_file_get(s3env, "S3_SECRET_KEY", skey, sizeof skey));
+    CHECK(test_env_file_get(pgstate, "conninfo", conninfo, sizeof conninfo));
     setenv("AWS_ACCESS_KEY_ID", akey, 1);
     setenv("AWS_SECRET_ACCESS_KEY", skey, 1);
     char s3[600], pg[1200], src[4200], back[4200];

@@ -29,28 +29,14 @@
 
 static char endpoint[256], access_key[128], secret_key[128], ceph_dir[1024];
 
-/* Reads KEY=VALUE lines of the fixture's file. */
+/* Reads the fixture's file (KEY=VALUE lines). */
 static bool load_env(void)
 {
     const char *path = getenv("CAIRN_S3_ENV");
-    FILE *f = path ? fopen(path, "r") : NULL;
-    if (!f) return false;
-    char line[1200];
-    while (fgets(line, sizeof line, f)) {
-        line[strcspn(line, "\n")] = '\0';
-        char *eq = strchr(line, '=');
-        if (!eq) continue;
-        *eq = '\0';
-        const char *v = eq + 1;
-        if (strcmp(line, "S3_ENDPOINT") == 0) snprintf(endpoint, sizeof endpoint, "%s", v);
-        else if (strcmp(line, "S3_ACCESS_KEY") == 0)
-            snprintf(access_key, sizeof access_key, "%s", v);
-        else if (strcmp(line, "S3_SECRET_KEY") == 0)
-            snprintf(secret_key, sizeof secret_key, "%s", v);
-        else if (strcmp(line, "CEPH_DIR") == 0) snprintf(ceph_dir, sizeof ceph_dir, "%s", v);
-    }
-    fclose(f);
-    return endpoint[0] && access_key[0] && secret_key[0];
+    test_env_file_get(path, "CEPH_DIR", ceph_dir, sizeof ceph_dir);
+    return test_env_file_get(path, "S3_ENDPOINT", endpoint, sizeof endpoint) &&
+           test_env_file_get(path, "S3_ACCESS_KEY", access_key, sizeof access_key) &&
+           test_env_file_get(path, "S3_SECRET_KEY", secret_key, sizeof secret_key);
 }
 
 static void use_keys(void)

@@ -113,25 +113,14 @@ static bool same_doc(const hstate *a, const hstate *b)
     return a->len == b->len && memcmp(a->doc, b->doc, a->len) == 0;
 }
 
-static char hex_digit(unsigned v) { return (char)(v < 10 ? '0' + v : 'a' + v - 10); }
-
-static void id_hex(char out[65], const cairn_id *id)
-{
-    for (int i = 0; i < 32; i++) {
-        out[2 * i] = hex_digit(id->bytes[i] >> 4);
-        out[2 * i + 1] = hex_digit(id->bytes[i] & 15);
-    }
-    out[64] = '\0';
-}
-
 /* Reads the document at commit c into *out; prev (the state at the commit read before, or
  * NULL) is reused when the collection's root is the same. */
 static int state_at(hstate *out, cairn_db *db, cairn_coll *coll, const char *id,
                     const cairn_id *c, const hstate *prev)
 {
     memset(out, 0, sizeof *out);
-    char rev[65];
-    id_hex(rev, c);
+    char rev[CAIRN_ID_HEX_SIZE];
+    cairn_id_to_hex(rev, c);
     cairn_snapshot *snap;
     TRY(cairn_snapshot_open_at(&snap, db, rev));
     int rc = cairn_coll_root(&out->root, coll, snap);
