@@ -16,8 +16,13 @@
  *   _v     the version: 1 when created, +1 on every change
  *   _ts    the UTC time of the last change, "YYYY-MM-DDTHH:MM:SS.uuuuuuZ"
  *   _hash  hex SHA-256 of the document's canonical form without _hash
- * Whatever the input says for _v, _ts and _hash is replaced. Other names beginning with '_' are
- * the caller's.
+ * and, when the write was made with a signer (cairn_doc_write_options.signer), a fifth:
+ *   _sig   {"key": hex Ed25519 public key, "sig": hex signature}: the signer's signature over
+ *          "cairn document signature v1\n", the collection's name, one zero byte, and the
+ *          document's canonical form without _hash and _sig (docs/FORMAT.md, "Document
+ *          signatures"). It covers _id, _v and _ts, and _hash covers it.
+ * Whatever the input says for _v, _ts, _hash and _sig is replaced (a write without a signer
+ * stores no _sig). Other names beginning with '_' are the caller's.
  *
  * Values compare in one order across types (filters, sorts and index keys agree on it):
  *   missing < null < false < true < numbers < strings < arrays < objects.
@@ -54,13 +59,20 @@ typedef struct cairn_coll cairn_coll;
 
 /** Flags for cairn_coll_open(). */
 typedef enum cairn_coll_flag {
-    CAIRN_COLL_CREATE = 0x1u /**< create the collection (empty) when it does not exist */
+    CAIRN_COLL_CREATE = 0x1u,    /**< create the collection (empty) when it does not exist */
+    CAIRN_COLL_VERIFY_SIG = 0x2u /**< every document this handle reads (cairn_doc_get(),
+                                      cairn_doc_get_many(), cairn_doc_find() results) must carry
+                                      a _sig that verifies (as cairn_doc_sig_check() says GOOD,
+                                      or UNKNOWN when the repository trusts no key); else the
+                                      read fails with CAIRN_EAUTH naming the document and the
+                                      key's fingerprint */
 } cairn_coll_flag;
 
 /** Opens a collection. Names are 1..CAIRN_DOC_COLL_NAME_LEN_MAX bytes of letters, digits, '_'
  *  and '-'.
  *  @param[out] out  caller closes with cairn_coll_close(), before cairn_close()
- *  @param[in]  flags  0 or CAIRN_COLL_CREATE (needs a writable db)
+ *  @param[in]  flags  cairn_coll_flag values: CAIRN_COLL_CREATE (needs a writable db),
+ *                     CAIRN_COLL_VERIFY_SIG
  *  @return CAIRN_OK; CAIRN_ENOTFOUND (no such collection, no CREATE); CAIRN_EINVAL (bad name);
  *          CAIRN_EREADONLY; CAIRN_EIO; CAIRN_ECORRUPT; CAIRN_ENOMEM. */
 CAIRN_API int cairn_coll_open(cairn_coll **out, cairn_db *db, const char *name, unsigned flags);
@@ -94,10 +106,14 @@ typedef struct cairn_doc_write_options {
     unsigned max_depth; /**<  bytes (CAIRN_VALUE_LEN_MAX, also the most max_bytes can be), */
     size_t max_fields;  /**<  depth 64, 10000 members or elements in one object or array);
                              a document over one is CAIRN_EINVAL naming the limit */
+    cairn_signer *signer; /**< version 2: sign each document written with it (its _sig); NULL:
+                               unsigned. Borrowed: keep it open while the options are used (a
+                               bulk's until it is freed). A signer's failure fails the write */
 } cairn_doc_write_options;
 
-#define CAIRN_DOC_WRITE_OPTIONS_VERSION 1
-#define CAIRN_DOC_WRITE_OPTIONS_INIT { CAIRN_DOC_WRITE_OPTIONS_VERSION, CAIRN_DOC_ANY_VERSION, 0, 0, 0 }
+#define CAIRN_DOC_WRITE_OPTIONS_VERSION 2 /**< 1 (without signer) is still accepted */
+#define CAIRN_DOC_WRITE_OPTIONS_INIT \
+    { CAIRN_DOC_WRITE_OPTIONS_VERSION, CAIRN_DOC_ANY_VERSION, 0, 0, 0, NULL }
 
 /* The write calls below take the document as JSON text (json, len) and, when out_doc is not
  * NULL, return the stored document (canonical JSON, NUL-terminated; caller frees with
@@ -154,6 +170,28 @@ CAIRN_API size_t cairn_doc_bulk_count(const cairn_doc_bulk *bulk);
 
 /** Frees a bulk without writing what it holds. Accepts NULL. */
 CAIRN_API void cairn_doc_bulk_free(cairn_doc_bulk *bulk);
+
+/* ---- signatures ---- */
+
+/** What cairn_doc_sig_check() found. */
+typedef struct cairn_doc_sig_info {
+    cairn_sig_status status;  /**< NONE (no _sig); BAD (_sig malformed or not verifying, or
+                                   _hash not matching the document); GOOD (verifies, and the
+                                   key is in the repository's trusted keys); UNKNOWN (verifies,
+                                   the key is not trusted) */
+    char signer[CAIRN_KEY_FINGERPRINT_SIZE]; /**< the key's fingerprint; "" without a key */
+    uint8_t public_key[CAIRN_KEY_PUBLIC_SIZE];
+    bool trust_list;          /**< the repository trusts some key (cairn_trust_key()) */
+    char reason[160];         /**< for BAD: what does not verify */
+} cairn_doc_sig_info;
+
+/** Grades the signature of a document of this collection (canonical JSON as read; the
+ *  collection's name is part of what is signed, so a document moved to another collection
+ *  does not verify there).
+ *  @return CAIRN_OK (out filled, whatever the status); CAIRN_EINVAL (NULL arguments, doc not a
+ *          JSON object); CAIRN_ECORRUPT (reading the trusted keys); CAIRN_EIO; CAIRN_ENOMEM. */
+CAIRN_API int cairn_doc_sig_check(cairn_doc_sig_info *out, cairn_coll *coll, const char *doc,
+                                  size_t len);
 
 /* ---- reads (snap NULL = the current state) ---- */
 
@@ -283,6 +321,7 @@ CAIRN_API int cairn_doc_index_list(cairn_coll *coll, const cairn_snapshot *snap,
 typedef struct cairn_doc_check_stats {
     uint64_t documents;      /**< documents read */
     uint64_t entries;        /**< index entries the documents give (all indexes) */
+    uint64_t problems;       /**< disagreements found (cairn_doc_check_each(), cairn_doc_verify()) */
 } cairn_doc_check_stats;
 
 /** Checks, as of snap, that every index of the collection holds exactly the entries its
@@ -294,6 +333,143 @@ typedef struct cairn_doc_check_stats {
 CAIRN_API int cairn_doc_check(cairn_doc_check_stats *out, cairn_coll *coll,
                               const cairn_snapshot *snap);
 
+/** One disagreement between a collection and its indexes. Borrowed during the callback. */
+typedef struct cairn_doc_problem {
+    const char *collection;
+    const char *index;       /**< the index concerned; "" when it is the document itself */
+    const char *id;          /**< the document concerned; NULL when no one document is (an
+                                  index holding more entries than its documents give, none of
+                                  them found wrong) */
+    const char *state;       /**< cairn_doc_verify(): "working state" or "HEAD"; else NULL */
+    const char *message;     /**< names the collection, the index and the document */
+} cairn_doc_problem;
+
+/** Receives one problem. May read through cairn. @return 0 to go on; anything else stops the
+ *  check and is returned. */
+typedef int (*cairn_doc_problem_fn)(const cairn_doc_problem *p, void *payload);
+
+/** cairn_doc_check() that goes on past the first disagreement and reports each to cb: a document
+ *  that is not a JSON object or whose _id is not its key, a key of a document missing from an
+ *  index or naming another document, an index entry naming a document that does not exist or
+ *  does not give that key (checked when an index's entries and its documents' disagree).
+ *  @param[out] out  may be NULL; filled when the check ran to the end (out->problems)
+ *  @return CAIRN_OK (whatever was found); cb's non-zero value; CAIRN_ENOTFOUND; CAIRN_EIO;
+ *          CAIRN_ECORRUPT (a chunk that cannot be read); CAIRN_ENOMEM. */
+CAIRN_API int cairn_doc_check_each(cairn_doc_check_stats *out, cairn_coll *coll,
+                                   const cairn_snapshot *snap, cairn_doc_problem_fn cb,
+                                   void *payload);
+
+/** What cairn_doc_verify() checked. */
+typedef struct cairn_doc_verify_stats {
+    uint64_t collections;    /**< collection versions checked (a collection whose documents and
+                                  indexes are the same at HEAD as in the working state once) */
+    uint64_t documents;      /**< documents read, over all of them */
+    uint64_t entries;        /**< index entries checked */
+    uint64_t problems;       /**< problems reported */
+} cairn_doc_verify_stats;
+
+/** Runs cairn_doc_check_each() on every collection of the working state and of HEAD (when
+ *  there is a commit, and the collection's tables differ there), the part of `cairn verify`
+ *  that the repository layer below cannot do.
+ *  @param[out] out  may be NULL; filled when the walk ran to the end
+ *  @return CAIRN_OK (out->problems says what was found); cb's non-zero value; as
+ *          cairn_doc_check_each(). */
+CAIRN_API int cairn_doc_verify(cairn_doc_verify_stats *out, cairn_db *db,
+                               cairn_doc_problem_fn cb, void *payload);
+
+
+/* ---- exports: a collection as plain files (docs/FORMAT.md, "Document exports") ----
+ *
+ * An export directory holds ID.json per document (the document, any JSON formatting: what
+ * counts is its canonical form) and manifest.json. The manifest names the collection, the
+ * commit exported (or null for a working state), the collection's root hash, and, from format
+ * 2 on, the SHA-256 of each document's canonical form. cairn_doc_manifest_* writes one;
+ * cairn_doc_export_check_* checks a directory's documents against one with no repository: each
+ * document's hash, none missing or extra, and the root rebuilt from the documents (the same
+ * prolly tree, cut at the same boundaries, that the collection's table has). The caller reads
+ * the files (so the library touches no file of the user's) and hands them over. */
+
+#define CAIRN_DOC_MANIFEST_FILE "manifest.json"
+#define CAIRN_DOC_EXPORT_FORMAT "cairn-doc-export 2" /**< what the manifest's "format" says */
+
+typedef struct cairn_doc_manifest cairn_doc_manifest;
+
+/** Starts a manifest of collection coll with root root, exported at commit (NULL: a working
+ *  state). @param[out] out caller frees with cairn_doc_manifest_free()
+ *  @return CAIRN_OK; CAIRN_EINVAL; CAIRN_ENOMEM. */
+CAIRN_API int cairn_doc_manifest_new(cairn_doc_manifest **out, const char *coll,
+                                     const cairn_id *root, const cairn_id *commit);
+
+/** Records one document (its id and canonical JSON, as cairn_doc_find() gives it).
+ *  @return CAIRN_OK; CAIRN_EEXIST (the id twice); CAIRN_ENOMEM. */
+CAIRN_API int cairn_doc_manifest_add(cairn_doc_manifest *m, const char *id, const char *doc,
+                                     size_t len);
+
+/** The manifest's text (pretty-printed JSON, NUL-terminated, ends in a newline).
+ *  @param[out] out  caller frees with cairn_free()
+ *  @return CAIRN_OK; CAIRN_ENOMEM. */
+CAIRN_API int cairn_doc_manifest_text(char **out, const cairn_doc_manifest *m);
+
+CAIRN_API void cairn_doc_manifest_free(cairn_doc_manifest *m); /**< Accepts NULL. */
+
+/** What is wrong with an export. */
+typedef enum cairn_doc_export_damage {
+    CAIRN_EXPORT_CHANGED = 1,    /**< a file's document differs from what the manifest holds */
+    CAIRN_EXPORT_MISSING = 2,    /**< the manifest names a document that has no file */
+    CAIRN_EXPORT_EXTRA = 3,      /**< a file the manifest does not name */
+    CAIRN_EXPORT_UNREADABLE = 4, /**< a file that is not a JSON object whose _id is its name */
+    CAIRN_EXPORT_ROOT = 5        /**< the documents do not make the manifest's root */
+} cairn_doc_export_damage;
+
+/** One problem, borrowed during the callback. */
+typedef struct cairn_doc_export_problem {
+    cairn_doc_export_damage damage;
+    const char *id;          /**< the document concerned; NULL for ROOT */
+    const char *message;     /**< what is wrong, naming the file */
+} cairn_doc_export_problem;
+
+/** Receives a problem. @return 0 to go on; anything else stops the check and is returned. */
+typedef int (*cairn_doc_export_problem_fn)(const cairn_doc_export_problem *p, void *payload);
+
+typedef struct cairn_doc_export_check cairn_doc_export_check;
+
+/** What a finished check found. Strings borrowed from the check, valid until it is freed. */
+typedef struct cairn_doc_export_result {
+    int format;              /**< the manifest's format version (1 or 2) */
+    bool per_document;       /**< the manifest has per-document hashes (format 2): files are
+                                  checked one by one; format 1: only together, by the root */
+    const char *collection;
+    bool has_commit;         /**< the manifest names the commit exported */
+    cairn_id commit;
+    cairn_id manifest_root;  /**< the root the manifest records */
+    cairn_id root;           /**< the root the documents make */
+    uint64_t documents;      /**< files checked */
+    uint64_t problems;       /**< problems reported */
+} cairn_doc_export_result;
+
+/** Starts checking an export against its manifest (its text).
+ *  @param[out] out  caller frees with cairn_doc_export_check_free()
+ *  @param[in]  cb   receives each problem found by _add and _finish (may be NULL)
+ *  @return CAIRN_OK; CAIRN_ECORRUPT (the manifest is damaged: not JSON, an unknown format, a
+ *          member missing or malformed; the message says which); CAIRN_ENOMEM. */
+CAIRN_API int cairn_doc_export_check_new(cairn_doc_export_check **out, const char *manifest,
+                                         size_t len, cairn_doc_export_problem_fn cb,
+                                         void *payload);
+
+/** Checks one file's document: id is its name without ".json", text its contents. Files must
+ *  come in increasing byte order of their ids (the order of the collection's keys).
+ *  @return CAIRN_OK (problems go to the callback); cb's value; CAIRN_EINVAL (out of order);
+ *          CAIRN_ENOMEM. */
+CAIRN_API int cairn_doc_export_check_add(cairn_doc_export_check *x, const char *id,
+                                         const char *text, size_t len);
+
+/** Reports the documents the manifest names that were not added and compares the root.
+ *  @return CAIRN_OK (out filled, out->problems says whether the export is sound); cb's value;
+ *          CAIRN_ENOMEM. */
+CAIRN_API int cairn_doc_export_check_finish(cairn_doc_export_result *out,
+                                            cairn_doc_export_check *x);
+
+CAIRN_API void cairn_doc_export_check_free(cairn_doc_export_check *x); /**< Accepts NULL. */
 
 /* ---- history ---- */
 

@@ -120,6 +120,11 @@ int cmd_root(const cli_args *a);
 int cmd_drop(const cli_args *a);
 int cmd_stats(const cli_args *a);
 int cmd_commit(const cli_args *a);
+/** Loads signing key name from dir (NULL: the default) with the passphrase of passphrase_file
+ *  (NULL: $CAIRN_PASSPHRASE, else none, else asked on the terminal), as `commit --sign` does.
+ *  @return EXIT_OK, or an exit code after printing why. */
+int cli_signer_load(cairn_signer **out, const char *dir, const char *name,
+                    const char *passphrase_file);
 int cmd_log(const cli_args *a);
 int cmd_show(const cli_args *a);
 int cmd_branch(const cli_args *a);

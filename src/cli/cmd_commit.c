@@ -55,10 +55,11 @@ static int load_signer_asking(cairn_signer **out, const char *dir, const char *n
 
 /* Loads key name with the passphrase from the file or the environment; without either, as a
  * key that has no passphrase, and when it has one, asks on the terminal. */
-static int load_signer(cairn_signer **out, const char *dir, const char *name, const cli_args *a)
+int cli_signer_load(cairn_signer **out, const char *dir, const char *name,
+                    const char *passphrase_file)
 {
     pass p;
-    int code = pass_from_args(&p, a->opt[OPT_PASSPHRASE_FILE]);
+    int code = pass_from_args(&p, passphrase_file);
     int rc = code == EXIT_OK ? cairn_signer_open(out, dir, name, p.text) : CAIRN_OK;
     if (code == EXIT_OK && rc == CAIRN_EAUTH && !p.given)
         code = load_signer_asking(out, dir, name, &p);
@@ -72,7 +73,8 @@ static int load_signer(cairn_signer **out, const char *dir, const char *name, co
 static int open_signer(cairn_signer **out, const cli_args *a)
 {
     *out = NULL;
-    if (a->opt[OPT_SIGN]) return load_signer(out, a->opt[OPT_KEY_DIR], a->opt[OPT_SIGN], a);
+    if (a->opt[OPT_SIGN])
+        return cli_signer_load(out, a->opt[OPT_KEY_DIR], a->opt[OPT_SIGN], a->opt[OPT_PASSPHRASE_FILE]);
     if (a->opt[OPT_KEY_DIR] || a->opt[OPT_PASSPHRASE_FILE])
         return cli_err(EXIT_USAGE, "%s is for signing: give it with --sign NAME",
                        a->opt[OPT_KEY_DIR] ? "--key-dir" : "--passphrase-file");

@@ -32,8 +32,12 @@
 enum doc_opt {
     D_AT = 1u << 0, D_IFV = 1u << 1, D_SORT = 1u << 2, D_LIMIT = 1u << 3, D_OFFSET = 1u << 4,
     D_AFTER = 1u << 5, D_PROJECT = 1u << 6, D_EXPLAIN = 1u << 7, D_UNIQUE = 1u << 8,
-    D_TEXT = 1u << 9, D_JSON = 1u << 10, D_OUTPUT = 1u << 11,
+    D_TEXT = 1u << 9, D_JSON = 1u << 10, D_OUTPUT = 1u << 11, D_SIGN = 1u << 12,
+    D_KEY_DIR = 1u << 13, D_PASS_FILE = 1u << 14, D_VERIFY_SIG = 1u << 15, D_FORCE = 1u << 16,
+    D_REPO = 1u << 17,
 };
+
+#define SIGN_OPTS (D_SIGN | D_KEY_DIR | D_PASS_FILE)
 
 typedef struct doc_args {
     cli_args base;           /* -C and --at, for cli_open() and cli_snapshot_at() */
@@ -41,6 +45,7 @@ typedef struct doc_args {
     int npos;
     unsigned given;          /* enum doc_opt bits */
     const char *if_version, *limit, *offset, *after, *project, *output;
+    const char *sign, *key_dir, *pass_file;
     const char *sort[DOC_MAX_SORT];
     size_t nsort;
     bool help;
@@ -61,7 +66,9 @@ static int open_coll(cairn_db **db, cairn_coll **c, const doc_args *d, bool writ
     *c = NULL;
     int code = cli_open(db, &d->base, write);
     if (code != EXIT_OK) return code;
-    int rc = cairn_coll_open(c, *db, d->pos[0], create ? CAIRN_COLL_CREATE : 0);
+    unsigned flags = (create ? CAIRN_COLL_CREATE : 0) |
+                     ((d->given & D_VERIFY_SIG) ? CAIRN_COLL_VERIFY_SIG : 0);
+    int rc = cairn_coll_open(c, *db, d->pos[0], flags);
     if (rc != CAIRN_OK) return cli_close(*db, cli_lib_err(rc));
     return EXIT_OK;
 }
@@ -78,16 +85,23 @@ static int print_line(const char *s, size_t n)
     return code == EXIT_OK ? cli_write("\n", 1) : code;
 }
 
+/* The options of a write; with --sign, o->signer is the key loaded (the caller closes it with
+ * cairn_signer_close(), also on failure). The key is loaded before the repository is opened,
+ * as commit --sign does, so no lock is held while a passphrase is typed. */
 static int write_opts(cairn_doc_write_options *o, const doc_args *d)
 {
     cairn_doc_write_options def = CAIRN_DOC_WRITE_OPTIONS_INIT;
     *o = def;
-    if (!d->if_version) return EXIT_OK;
-    uint64_t v;
-    int code = cli_parse_count(&v, d->if_version, "--if-version");
-    if (code != EXIT_OK) return code;
-    o->if_version = (int64_t)v;
-    return EXIT_OK;
+    if (!d->sign && (d->key_dir || d->pass_file))
+        return cli_err(EXIT_USAGE, "%s is for signing: give it with --sign NAME",
+                       d->key_dir ? "--key-dir" : "--passphrase-file");
+    if (d->if_version) {
+        uint64_t v;
+        int code = cli_parse_count(&v, d->if_version, "--if-version");
+        if (code != EXIT_OK) return code;
+        o->if_version = (int64_t)v;
+    }
+    return d->sign ? cli_signer_load(&o->signer, d->key_dir, d->sign, d->pass_file) : EXIT_OK;
 }
 
 /* The JSON argument: itself, or standard input for "-". */
@@ -113,7 +127,10 @@ static int write_cmd(const doc_args *d, write_fn fn, bool create)
     char *json = NULL;
     size_t len = 0;
     if (code == EXIT_OK) code = json_arg(&json, &len, d->pos[fn ? 1 : 2], fn ? "document" : "patch");
-    if (code != EXIT_OK) return code;
+    if (code != EXIT_OK) {
+        cairn_signer_close(o.signer);
+        return code;
+    }
     cairn_db *db;
     cairn_coll *c;
     code = open_coll(&db, &c, d, true, create);
@@ -124,6 +141,7 @@ static int write_cmd(const doc_args *d, write_fn fn, bool create)
         cairn_free(doc);
         code = done(db, c, code);
     }
+    cairn_signer_close(o.signer);
     free(json);
     return code;
 }
@@ -186,7 +204,8 @@ static int open_read(cairn_db **db, cairn_coll **c, cairn_snapshot **snap, bool 
     *c = NULL;
     int code = audit ? cli_open_read(db, audit, &d->base) : cli_open(db, &d->base, false);
     if (code != EXIT_OK) return code;
-    int rc = cairn_coll_open(c, *db, d->pos[0], 0);
+    int rc = cairn_coll_open(c, *db, d->pos[0],
+                             (d->given & D_VERIFY_SIG) ? CAIRN_COLL_VERIFY_SIG : 0);
     if (rc != CAIRN_OK) return cli_close(*db, cli_lib_err(rc));
     code = cli_snapshot_at(snap, *db, &d->base);
     if (code != EXIT_OK) return done(*db, *c, code);
@@ -209,16 +228,18 @@ static int read_done(cairn_db *db, cairn_coll *c, cairn_snapshot *snap, int code
 
 /* ---- a collection as a directory of plain files: ID.json per document, manifest.json ---- */
 
-#define MANIFEST "manifest.json"
-#define EXPORT_FORMAT "cairn-doc-export 1"
+#define MANIFEST CAIRN_DOC_MANIFEST_FILE
+#define MANIFEST_MAX ((size_t)1 << 30) /* a manifest read back: ~100 bytes per document */
+#define MANIFEST_PREFIX "manifest: "    /* how the library's messages about it begin */
 
 static int name_cmp(const void *a, const void *b)
 {
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* The ID.json files of dir, sorted (caller frees each and the array). */
-static int list_json_files(char ***out, size_t *n, const char *dir)
+/* The ID.json files of dir as ids (the names without ".json"), in increasing byte order: the
+ * order of the collection's keys (caller frees each and the array). */
+static int list_json_ids(char ***out, size_t *n, const char *dir)
 {
     *out = NULL;
     *n = 0;
@@ -237,7 +258,8 @@ static int list_json_files(char ***out, size_t *n, const char *dir)
             if (!grown) code = cli_err(EXIT_FAIL, "out of memory");
             else *out = grown;
         }
-        if (code == EXIT_OK && !((*out)[*n] = strdup(e->d_name))) code = cli_err(EXIT_FAIL, "out of memory");
+        if (code == EXIT_OK && !((*out)[*n] = strndup(e->d_name, len - 5)))
+            code = cli_err(EXIT_FAIL, "out of memory");
         if (code == EXIT_OK) (*n)++;
     }
     closedir(dh);
@@ -245,37 +267,49 @@ static int list_json_files(char ***out, size_t *n, const char *dir)
     return code;
 }
 
+static void free_list(char **names, size_t n)
+{
+    for (size_t i = 0; i < n; i++) free(names[i]);
+    free(names);
+}
+
+/* DIR/ID.json's contents (caller frees). */
+static int read_doc_file(char **text, size_t *len, const char *dir, const char *id)
+{
+    char *path = malloc(strlen(dir) + strlen(id) + 7);
+    if (!path) return cli_err(EXIT_FAIL, "out of memory");
+    sprintf(path, "%s/%s.json", dir, id);
+    int code = cli_read_file(text, len, path, DOC_INPUT_MAX, "document");
+    free(path);
+    return code;
+}
+
 /* Inserts every ID.json file of dir in one bulk. */
 static int import_dir(cairn_doc_bulk *b, const char *dir)
 {
-    char **names;
+    char **ids;
     size_t n;
-    int code = list_json_files(&names, &n, dir);
+    int code = list_json_ids(&ids, &n, dir);
     for (size_t i = 0; code == EXIT_OK && i < n; i++) {
-        char *path = malloc(strlen(dir) + strlen(names[i]) + 2), *text = NULL;
+        char *text = NULL;
         size_t len = 0;
-        if (!path) code = cli_err(EXIT_FAIL, "out of memory");
-        if (code == EXIT_OK) {
-            sprintf(path, "%s/%s", dir, names[i]);
-            code = cli_read_file(&text, &len, path, DOC_INPUT_MAX, "document");
-        }
+        code = read_doc_file(&text, &len, dir, ids[i]);
         if (code == EXIT_OK) {
             int rc = cairn_doc_bulk_add(b, text, len);
             if (rc != CAIRN_OK) {
                 cli_lib_err(rc);
-                code = cli_err(EXIT_FAIL, "%s refused; nothing was imported", path);
+                code = cli_err(EXIT_FAIL, "%s/%s.json refused; nothing was imported", dir, ids[i]);
             }
         }
         free(text);
-        free(path);
     }
-    for (size_t i = 0; i < n; i++) free(names[i]);
-    free(names);
+    free_list(ids, n);
     return code;
 }
 
 typedef struct export_ctx {
     const char *dir;
+    cairn_doc_manifest *m;
     uint64_t n;
     int code;
 } export_ctx;
@@ -284,54 +318,51 @@ static int write_file(const char *path, const char *text)
 {
     FILE *f = fopen(path, "wx");
     if (!f) return cli_err(EXIT_FAIL, "cannot create %s: %s", path, strerror(errno));
-    bool ok = fputs(text, f) >= 0 && fputc('\n', f) != EOF;
+    bool ok = fputs(text, f) >= 0;
     ok = fclose(f) == 0 && ok;
     return ok ? EXIT_OK : cli_err(EXIT_FAIL, "cannot write %s: %s", path, strerror(errno));
 }
 
-/* One document as DIR/ID.json, pretty-printed (importing it canonicalises it again). */
+/* One document as DIR/ID.json, pretty-printed (importing it canonicalises it again), and its
+ * hash in the manifest. */
 static int export_one(const char *id, const char *doc, size_t len, const char *cursor, void *p)
 {
     export_ctx *x = p;
     json_error_t e;
     json_t *j = json_loadb(doc, len, 0, &e);
     char *pretty = j ? json_dumps(j, JSON_INDENT(2) | JSON_SORT_KEYS) : NULL;
+    char *text = pretty ? malloc(strlen(pretty) + 2) : NULL;
     char *path = malloc(strlen(x->dir) + strlen(id) + 8);
-    if (!pretty || !path) x->code = cli_err(EXIT_FAIL, "document %s: cannot print it", id);
+    if (!text || !path) x->code = cli_err(EXIT_FAIL, "document %s: cannot print it", id);
     if (x->code == EXIT_OK) {
+        sprintf(text, "%s\n", pretty);
         sprintf(path, "%s/%s.json", x->dir, id);
-        x->code = write_file(path, pretty);
+        x->code = write_file(path, text);
+    }
+    if (x->code == EXIT_OK) {
+        int rc = cairn_doc_manifest_add(x->m, id, doc, len);
+        if (rc != CAIRN_OK) x->code = cli_lib_err(rc);
     }
     free(path);
+    free(text);
     free(pretty);
     json_decref(j);
     x->n++;
     return x->code == EXIT_OK ? 0 : 1;
 }
 
-static int write_manifest(const char *dir, const char *coll, const cairn_id *root,
-                          const cairn_snapshot *snap, uint64_t n)
+static int write_manifest(const char *dir, const cairn_doc_manifest *m)
 {
-    char hex[CAIRN_ID_HEX_SIZE], commit[CAIRN_ID_HEX_SIZE];
-    cairn_id_to_hex(hex, root);
-    cairn_id cid;
-    if (snap) {
-        cairn_snapshot_commit(&cid, snap);
-        cairn_id_to_hex(commit, &cid);
-    }
-    json_t *m = json_pack("{s:s, s:s, s:s, s:o, s:I}", "format", EXPORT_FORMAT, "collection", coll,
-                          "root", hex, "commit", snap ? json_string(commit) : json_null(),
-                          "documents", (json_int_t)n);
-    char *text = m ? json_dumps(m, JSON_INDENT(2) | JSON_SORT_KEYS) : NULL;
+    char *text = NULL;
+    int rc = cairn_doc_manifest_text(&text, m);
     char *path = malloc(strlen(dir) + sizeof MANIFEST + 2);
-    int code = text && path ? EXIT_OK : cli_err(EXIT_FAIL, "out of memory");
+    int code = rc != CAIRN_OK ? cli_lib_err(rc) : path ? EXIT_OK : cli_err(EXIT_FAIL, "out of memory");
     if (code == EXIT_OK) {
         sprintf(path, "%s/%s", dir, MANIFEST);
         code = write_file(path, text);
     }
     free(path);
-    free(text);
-    json_decref(m);
+    cairn_free(text);
     return code;
 }
 
@@ -344,8 +375,11 @@ static int doc_export(const doc_args *d)
     bool audit;
     int code = open_read(&db, &c, &snap, &audit, d);
     if (code != EXIT_OK) return code;
-    cairn_id root;
+    cairn_id root, commit;
+    if (snap) cairn_snapshot_commit(&commit, snap);
+    export_ctx x = { dir, NULL, 0, EXIT_OK };
     int rc = cairn_coll_root(&root, c, snap);
+    if (rc == CAIRN_OK) rc = cairn_doc_manifest_new(&x.m, d->pos[0], &root, snap ? &commit : NULL);
     if (rc != CAIRN_OK) code = cli_lib_err(rc);
     if (code == EXIT_OK && audit) { /* every document is read: recorded with their count */
         uint64_t n = 0;
@@ -355,26 +389,166 @@ static int doc_export(const doc_args *d)
     if (code == EXIT_OK && mkdir(dir, 0777) != 0)
         code = cli_err(EXIT_FAIL, "cannot create directory %s: %s (export into a new directory)",
                        dir, strerror(errno));
-    export_ctx x = { dir, 0, EXIT_OK };
     if (code == EXIT_OK) {
         cairn_doc_query q = CAIRN_DOC_QUERY_INIT;
         rc = cairn_doc_find(NULL, c, snap, &q, export_one, &x);
         code = rc < 0 ? cli_lib_err(rc) : x.code;
     }
-    if (code == EXIT_OK) code = write_manifest(dir, d->pos[0], &root, snap, x.n);
+    if (code == EXIT_OK) code = write_manifest(dir, x.m);
     if (code == EXIT_OK) fprintf(stderr, "exported %llu documents of %s to %s\n",
                                  (unsigned long long)x.n, d->pos[0], dir);
+    cairn_doc_manifest_free(x.m);
     return read_done(db, c, snap, code);
 }
 
-static int doc_import_dir(const doc_args *d)
+/* ---- checking an export against its manifest ---- */
+
+typedef struct vx_ctx {
+    const char *dir;
+    bool quiet;              /* import: print the problems as warnings */
+} vx_ctx;
+
+static int print_export_problem(const cairn_doc_export_problem *p, void *payload)
 {
+    vx_ctx *v = payload;
+    FILE *f = v->quiet ? stderr : stdout;
+    fprintf(f, "%s%s%s%s\n", v->quiet ? "cairn: " : "problem: ", p->id ? v->dir : "",
+            p->id ? "/" : "", p->message);
+    return 0;
+}
+
+/* Compares the manifest's root with the collection's at the commit it names, in the repository
+ * d names (-C or --repo). @return the problems found (0 or 1), or -1 after printing an error. */
+static int export_against_repo(const doc_args *d, const cairn_doc_export_result *r, bool quiet)
+{
+    if (!r->has_commit) {
+        if (!quiet)
+            printf("note: the manifest names no commit (exported from a working state): its root "
+                   "is not compared with the repository\n");
+        return 0;
+    }
+    char hex[CAIRN_ID_HEX_SIZE], have[CAIRN_ID_HEX_SIZE], want[CAIRN_ID_HEX_SIZE];
+    cairn_id_to_hex(hex, &r->commit);
+    cairn_id_to_hex(want, &r->manifest_root);
+    cairn_db *db;
+    if (cli_open(&db, &d->base, false) != EXIT_OK) return -1;
+    cairn_snapshot *snap = NULL;
+    cairn_coll *c = NULL;
+    cairn_id root;
+    int rc = cairn_snapshot_open_at(&snap, db, hex);
+    if (rc == CAIRN_OK) rc = cairn_coll_open(&c, db, r->collection, 0);
+    if (rc == CAIRN_OK) rc = cairn_coll_root(&root, c, snap);
+    int found = 0;
+    if (rc == CAIRN_ENOTFOUND) {
+        printf("problem: the repository has no collection %s at commit %.12s (%s)\n",
+               r->collection, hex, cairn_error_last()->message);
+        found = 1;
+    } else if (rc != CAIRN_OK) {
+        cli_lib_err(rc);
+        found = -1;
+    } else if (memcmp(&root, &r->manifest_root, sizeof root) != 0) {
+        cairn_id_to_hex(have, &root);
+        printf("problem: the manifest's root %.16s... is not collection %s's root at commit "
+               "%.12s (%.16s...)\n", want, r->collection, hex, have);
+        found = 1;
+    } else if (!quiet) {
+        printf("ok: the root is collection %s's at commit %.12s in the repository\n",
+               r->collection, hex);
+    }
+    cairn_coll_close(c);
+    cairn_snapshot_close(snap);
+    cli_close(db, EXIT_OK);
+    return found;
+}
+
+/* Checks the export in dir against its manifest. *problems: how many (0: sound). quiet: the
+ * problems as warnings on stderr and no summary (import); else the problems and notes, and a
+ * summary line when sound, on stdout. @return EXIT_OK when the check ran. */
+static int check_export(uint64_t *problems, const doc_args *d, const char *dir, bool quiet)
+{
+    cairn_doc_export_result r;
+    *problems = 0;
+    char *mpath = malloc(strlen(dir) + sizeof MANIFEST + 2), *mtext = NULL;
+    if (!mpath) return cli_err(EXIT_FAIL, "out of memory");
+    sprintf(mpath, "%s/%s", dir, MANIFEST);
+    size_t mlen = 0;
+    int code = cli_read_file(&mtext, &mlen, mpath, MANIFEST_MAX, "manifest");
+    vx_ctx v = { dir, quiet };
+    cairn_doc_export_check *x = NULL;
+    int rc = code == EXIT_OK ? cairn_doc_export_check_new(&x, mtext, mlen, print_export_problem, &v)
+                             : CAIRN_OK;
+    if (code == EXIT_OK && rc == CAIRN_ECORRUPT) {
+        const char *why = cairn_error_last()->message;
+        if (strncmp(why, MANIFEST_PREFIX, strlen(MANIFEST_PREFIX)) == 0) why += strlen(MANIFEST_PREFIX);
+        code = cli_err(EXIT_FAIL, "%s is damaged: %s", mpath, why);
+    }
+    else if (code == EXIT_OK && rc != CAIRN_OK)
+        code = cli_lib_err(rc);
+    free(mpath);
+    free(mtext);
+    char **ids = NULL;
+    size_t n = 0;
+    if (code == EXIT_OK) code = list_json_ids(&ids, &n, dir);
+    for (size_t i = 0; code == EXIT_OK && i < n; i++) {
+        char *text = NULL;
+        size_t len = 0;
+        code = read_doc_file(&text, &len, dir, ids[i]);
+        if (code == EXIT_OK && (rc = cairn_doc_export_check_add(x, ids[i], text, len)) < 0)
+            code = cli_lib_err(rc);
+        free(text);
+    }
+    free_list(ids, n);
+    if (code == EXIT_OK && (rc = cairn_doc_export_check_finish(&r, x)) < 0) code = cli_lib_err(rc);
+    if (code == EXIT_OK) *problems = r.problems;
+    if (code == EXIT_OK && !r.per_document && !quiet)
+        printf("note: manifest format %d has no per-document hashes: the files were checked "
+               "together (by the root), not one by one; export again to check each file\n",
+               r.format);
+    if (code == EXIT_OK && (d->base.dir_given || (d->given & D_REPO))) {
+        int found = export_against_repo(d, &r, quiet);
+        if (found < 0) code = EXIT_FAIL;
+        else *problems += (uint64_t)found;
+    }
+    if (code == EXIT_OK && !*problems && !quiet) {
+        char root[CAIRN_ID_HEX_SIZE];
+        cairn_id_to_hex(root, &r.root);
+        printf("ok: %llu documents of %s match %s (root %.16s...)\n",
+               (unsigned long long)r.documents, r.collection, MANIFEST, root);
+    }
+    cairn_doc_export_check_free(x);
+    return code;
+}
+
+static int doc_verify_export(const doc_args *d)
+{
+    uint64_t problems;
+    int code = check_export(&problems, d, d->pos[0], false);
+    if (code == EXIT_OK && problems)
+        code = cli_err(EXIT_FAIL, "%s: %llu problem%s: not the export its manifest describes",
+                       d->pos[0], (unsigned long long)problems, cli_plural(problems));
+    return code;
+}
+
+static int doc_import_dir(const doc_args *d, const cairn_doc_write_options *o)
+{
+    uint64_t problems;
+    int code = check_export(&problems, d, d->pos[1], true);
+    if (code == EXIT_OK && problems && !(d->given & D_FORCE))
+        return cli_err(EXIT_FAIL, "%s does not match its manifest (%llu problem%s, above): "
+                       "nothing was imported; --force imports it as it is", d->pos[1],
+                       (unsigned long long)problems, cli_plural(problems));
+    if (code != EXIT_OK && !(d->given & D_FORCE)) /* no manifest, or a damaged one */
+        return cli_err(EXIT_FAIL, "%s cannot be checked as an export: nothing was imported; "
+                       "--force imports its ID.json files as they are", d->pos[1]);
+    if (code != EXIT_OK || problems)
+        fprintf(stderr, "cairn: --force: importing %s although it was not checked sound\n",
+                d->pos[1]);
     cairn_db *db;
     cairn_coll *c;
-    int code = open_coll(&db, &c, d, true, true);
+    code = open_coll(&db, &c, d, true, true);
     if (code != EXIT_OK) return code;
     cairn_doc_bulk *b = NULL;
-    int rc = cairn_doc_bulk_new(&b, c, NULL);
+    int rc = cairn_doc_bulk_new(&b, c, o);
     code = rc == CAIRN_OK ? import_dir(b, d->pos[1]) : cli_lib_err(rc);
     if (code == EXIT_OK && (rc = cairn_doc_bulk_commit(b)) != CAIRN_OK) code = cli_lib_err(rc);
     size_t n = cairn_doc_bulk_count(b);
@@ -384,11 +558,8 @@ static int doc_import_dir(const doc_args *d)
     return code;
 }
 
-static int doc_import(const doc_args *d)
+static int doc_import_file(const doc_args *d, const cairn_doc_write_options *o)
 {
-    struct stat ds;
-    if (strcmp(d->pos[1], "-") != 0 && stat(d->pos[1], &ds) == 0 && S_ISDIR(ds.st_mode))
-        return doc_import_dir(d);
     bool use_stdin = strcmp(d->pos[1], "-") == 0;
     const char *src = use_stdin ? "standard input" : d->pos[1];
     int fd = use_stdin ? STDIN_FILENO : open(d->pos[1], O_RDONLY | O_CLOEXEC);
@@ -405,7 +576,7 @@ static int doc_import(const doc_args *d)
     int code = open_coll(&db, &c, d, true, true);
     if (code == EXIT_OK) {
         cairn_doc_bulk *b = NULL;
-        int rc = cairn_doc_bulk_new(&b, c, NULL);
+        int rc = cairn_doc_bulk_new(&b, c, o);
         code = rc == CAIRN_OK ? EXIT_OK : cli_lib_err(rc);
         progress pg;
         progress_start(&pg, d->pos[0], total);
@@ -423,6 +594,19 @@ static int doc_import(const doc_args *d)
     }
     lr_dispose(&lr);
     if (!use_stdin) close(fd);
+    return code;
+}
+
+static int doc_import(const doc_args *d)
+{
+    struct stat ds;
+    bool is_dir = strcmp(d->pos[1], "-") != 0 && stat(d->pos[1], &ds) == 0 && S_ISDIR(ds.st_mode);
+    if ((d->given & D_FORCE) && !is_dir)
+        return cli_err(EXIT_USAGE, "--force is for importing an export directory");
+    cairn_doc_write_options o;
+    int code = write_opts(&o, d);
+    if (code == EXIT_OK) code = is_dir ? doc_import_dir(d, &o) : doc_import_file(d, &o);
+    cairn_signer_close(o.signer);
     return code;
 }
 
@@ -770,12 +954,16 @@ static int doc_restore(const doc_args *d)
     cairn_db *db;
     cairn_coll *c;
     code = open_coll(&db, &c, d, true, false);
-    if (code != EXIT_OK) return code;
+    if (code != EXIT_OK) {
+        cairn_signer_close(o.signer);
+        return code;
+    }
     char *out = NULL;
     int rc = cairn_doc_restore(&out, db, c, d->pos[1], d->base.opt[OPT_AT], &o);
     if (rc < 0) code = cli_lib_err(rc);
     else code = print_line(out, strlen(out));
     cairn_free(out);
+    cairn_signer_close(o.signer);
     return done(db, c, code);
 }
 
@@ -811,18 +999,25 @@ static int doc_prove(const doc_args *d)
 #define FIND_OPTS (D_AT | D_SORT | D_LIMIT | D_OFFSET | D_AFTER | D_PROJECT | D_EXPLAIN)
 
 static const doc_cmd DOC_CMDS[] = {
-    { "insert", doc_insert, 2, 2, D_IFV, "doc insert COLL JSON|- [--if-version V]" },
-    { "upsert", doc_upsert, 2, 2, D_IFV, "doc upsert COLL JSON|- [--if-version V]" },
-    { "replace", doc_replace, 2, 2, D_IFV, "doc replace COLL JSON|- [--if-version V]" },
-    { "patch", doc_patch, 3, 3, D_IFV, "doc patch COLL ID PATCH|- [--if-version V]" },
+    { "insert", doc_insert, 2, 2, D_IFV | SIGN_OPTS,
+      "doc insert COLL JSON|- [--if-version V] [--sign KEY]" },
+    { "upsert", doc_upsert, 2, 2, D_IFV | SIGN_OPTS,
+      "doc upsert COLL JSON|- [--if-version V] [--sign KEY]" },
+    { "replace", doc_replace, 2, 2, D_IFV | SIGN_OPTS,
+      "doc replace COLL JSON|- [--if-version V] [--sign KEY]" },
+    { "patch", doc_patch, 3, 3, D_IFV | SIGN_OPTS,
+      "doc patch COLL ID PATCH|- [--if-version V] [--sign KEY]" },
     { "delete", doc_delete, 2, 2, D_IFV, "doc delete COLL ID [--if-version V]" },
-    { "get", doc_get, 2, DOC_MAX_POS - 2, D_AT, "doc get COLL ID [ID...] [--at REV]" },
-    { "find", doc_find, 1, 2, FIND_OPTS,
+    { "get", doc_get, 2, DOC_MAX_POS - 2, D_AT | D_VERIFY_SIG,
+      "doc get COLL ID [ID...] [--at REV] [--verify-sig]" },
+    { "find", doc_find, 1, 2, FIND_OPTS | D_VERIFY_SIG,
       "doc find COLL [FILTER] [--sort F[:desc]]... [--limit N] [--offset N] [--after CURSOR]\n"
-      "                     [--project F,F...] [--explain] [--at REV]" },
+      "                     [--project F,F...] [--explain] [--at REV] [--verify-sig]" },
     { "count", doc_count, 1, 2, D_AT, "doc count COLL [FILTER] [--at REV]" },
-    { "import", doc_import, 2, 2, 0, "doc import COLL FILE.jsonl|DIR|-" },
+    { "import", doc_import, 2, 2, SIGN_OPTS | D_FORCE,
+      "doc import COLL FILE.jsonl|DIR|- [--force] [--sign KEY]" },
     { "export", doc_export, 2, 2, D_AT, "doc export COLL DIR [--at REV]" },
+    { "verify-export", doc_verify_export, 1, 1, D_REPO, "doc verify-export DIR [--repo DIR]" },
     { "list", doc_list, 0, 0, D_AT, "doc list [--at REV]" },
     { "check", doc_check, 1, 1, D_AT, "doc check COLL [--at REV]" },
     { "index-create", doc_index_create, 2, 2, D_UNIQUE | D_TEXT,
@@ -830,7 +1025,8 @@ static const doc_cmd DOC_CMDS[] = {
     { "index-list", doc_index_list, 1, 1, D_AT, "doc index list COLL [--at REV]" },
     { "index-drop", doc_index_drop, 2, 2, 0, "doc index drop COLL NAME" },
     { "history", doc_history, 2, 2, D_AT | D_JSON, "doc history COLL ID [--at REV] [--json]" },
-    { "restore", doc_restore, 2, 2, D_AT | D_IFV, "doc restore COLL ID --at REV [--if-version V]" },
+    { "restore", doc_restore, 2, 2, D_AT | D_IFV | SIGN_OPTS,
+      "doc restore COLL ID --at REV [--if-version V] [--sign KEY]" },
     { "prove", doc_prove, 2, 2, D_AT | D_OUTPUT, "doc prove COLL ID [--at REV] [-o FILE]" },
 };
 
@@ -849,9 +1045,16 @@ const char CMD_DOC_HELP[] =
     "  doc find COLL [FILTER] ...      query: {\"age\":{\"$gte\":30},\"role\":{\"$in\":[\"a\",\"b\"]}}\n"
     "  doc count COLL [FILTER]         count matches\n"
     "  doc import COLL FILE.jsonl|-    insert one document a line, all or nothing\n"
-    "  doc import COLL DIR             insert DIR's ID.json files (an export), all or nothing\n"
+    "  doc import COLL DIR             insert DIR's ID.json files (an export), all or nothing;\n"
+    "                                  an export that fails verify-export is refused\n"
+    "                                  (--force imports it anyway)\n"
     "  doc export COLL DIR             write ID.json per document (pretty-printed) and\n"
-    "                                  manifest.json (the collection's root hash) into DIR\n"
+    "                                  manifest.json (the collection's root hash and each\n"
+    "                                  document's hash) into DIR\n"
+    "  doc verify-export DIR           check an export against its manifest with no repository:\n"
+    "                                  each file, none missing or extra, the root rebuilt from\n"
+    "                                  the files; -C DIR / --repo DIR also compares the root\n"
+    "                                  with the repository's at the commit exported\n"
     "  doc list                        list the collections\n"
     "  doc check COLL                  check that every index agrees with the documents\n"
     "  doc index create COLL FIELD[,FIELD...] [--unique] [--text]\n"
@@ -867,6 +1070,10 @@ const char CMD_DOC_HELP[] =
     "                                  repository; --at REV anchors it at that commit\n\n"
     "Options:\n"
     "  --if-version V      write only if the document's _v is V (0: it must not exist)\n"
+    "  --sign KEY          sign each document written with signing key KEY (its _sig), as\n"
+    "                      commit --sign does (--key-dir DIR, --passphrase-file FILE)\n"
+    "  --verify-sig        get, find: every document read must carry a _sig that verifies\n"
+    "                      (by a trusted key, when the repository trusts any), else exit 3\n"
     "  --sort F[:desc]     sort by field F (repeat for several)\n"
     "  --limit N, --offset N, --after CURSOR   page through results (the cursor of the last\n"
     "                      result is printed on stderr when --limit stops the output)\n"
@@ -887,6 +1094,9 @@ static const struct {
     { "--project", D_PROJECT, true }, { "--explain", D_EXPLAIN, false },
     { "--unique", D_UNIQUE, false },  { "--text", D_TEXT, false },
     { "--json", D_JSON, false },      { "--output", D_OUTPUT, true },
+    { "--sign", D_SIGN, true },       { "--key-dir", D_KEY_DIR, true },
+    { "--passphrase-file", D_PASS_FILE, true }, { "--verify-sig", D_VERIFY_SIG, false },
+    { "--force", D_FORCE, false },    { "--repo", D_REPO, true },
 };
 
 static int set_opt(doc_args *d, unsigned bit, const char *v)
@@ -900,6 +1110,13 @@ static int set_opt(doc_args *d, unsigned bit, const char *v)
     case D_AFTER: d->after = v; break;
     case D_PROJECT: d->project = v; break;
     case D_OUTPUT: d->output = v; break;
+    case D_SIGN: d->sign = v; break;
+    case D_KEY_DIR: d->key_dir = v; break;
+    case D_PASS_FILE: d->pass_file = v; break;
+    case D_REPO:
+        d->base.dir = v;
+        d->base.dir_given = true;
+        break;
     case D_SORT:
         if (d->nsort == DOC_MAX_SORT)
             return cli_err(EXIT_USAGE, "--sort: at most %d fields", DOC_MAX_SORT);

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "cairn/doc.h"
 #include "cli.h"
 #include "jsonl.h"
 
@@ -89,6 +90,8 @@ int cmd_gc(const cli_args *a)
 typedef struct vctx {
     bool json;
     json_t *list;            /* --json: the problems, as objects */
+    uint64_t doc_listed;     /* collection problems printed (at most MAX_PROBLEMS) */
+    char first_doc[1024];    /* the first collection problem, for the closing message */
 } vctx;
 
 static json_t *problem_json(const cairn_verify_problem *p)
@@ -115,6 +118,40 @@ static int on_problem(const cairn_verify_problem *p, void *payload)
     return 0;
 }
 
+/* A disagreement between a collection and its indexes (cairn_doc_verify): a problem too. */
+static int on_doc_problem(const cairn_doc_problem *p, void *payload)
+{
+    vctx *v = payload;
+    if (!v->first_doc[0]) snprintf(v->first_doc, sizeof v->first_doc, "%s", p->message);
+    if (v->doc_listed++ >= MAX_PROBLEMS) return 0;
+    if (!v->json) {
+        printf("problem: %s (%s)\n", p->message, p->state);
+        return 0;
+    }
+    json_t *o = json_pack("{s:s,s:n,s:s,s:n,s:n,s:s,s:s,s:s,s:o,s:s}", "error",
+                          cairn_strerror(CAIRN_ECORRUPT), "chunk", "ref", "", "pack", "offset",
+                          "message", p->message, "collection", p->collection, "index", p->index,
+                          "document", p->id ? json_string(p->id) : json_null(), "state", p->state);
+    if (!o || json_array_append_new(v->list, o) != 0) return CAIRN_ENOMEM;
+    return 0;
+}
+
+/* Checks every collection's indexes (the document layer's part of verify). A check that cannot
+ * run (damage the chunk walk found already) is one problem more. */
+static void verify_docs(cairn_doc_verify_stats *ds, cairn_db *db, vctx *v)
+{
+    memset(ds, 0, sizeof *ds);
+    int rc = cairn_doc_verify(ds, db, on_doc_problem, v);
+    if (rc == CAIRN_OK || rc == CAIRN_ENOMEM) return;
+    cairn_doc_problem p = { "", "", NULL, "working state or HEAD", NULL };
+    char msg[1024];
+    snprintf(msg, sizeof msg, "the collections' indexes could not be checked: %s",
+             cairn_error_last()->message);
+    p.message = msg;
+    on_doc_problem(&p, v);
+    ds->problems++;
+}
+
 static void verify_text(const cairn_verify_stats *s)
 {
     printf("%-16s%" PRIu64 "\n", "refs", s->refs);
@@ -132,10 +169,20 @@ static void verify_text(const cairn_verify_stats *s)
     printf("%-16s%" PRIu64 "\n", "problems", s->problems);
 }
 
-static json_t *verify_json(const cairn_verify_stats *s, json_t *problems)
+/* Printed only when there are collections, so that a repository without any reads as before. */
+static void verify_docs_text(const cairn_doc_verify_stats *d)
+{
+    if (!d->collections) return;
+    printf("%-16s%" PRIu64 " checked (%" PRIu64 " documents, %" PRIu64 " index entries, "
+           "against their indexes)\n", "collections", d->collections, d->documents, d->entries);
+}
+
+static json_t *verify_json(const cairn_verify_stats *s, const cairn_doc_verify_stats *d,
+                           json_t *problems)
 {
     return json_pack(
-        "{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:{s:I,s:I,s:I,s:I},s:I,s:I,s:o}", "refs",
+        "{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:{s:I,s:I,s:I,s:I},s:I,s:{s:I,s:I,s:I},s:I,s:o}",
+        "refs",
         (json_int_t)s->refs, "reflog_entries", (json_int_t)s->reflog_entries, "commits",
         (json_int_t)s->commits, "working_states", (json_int_t)s->root_records, "trees",
         (json_int_t)s->trees, "nodes", (json_int_t)s->nodes, "chunks_read",
@@ -143,8 +190,9 @@ static json_t *verify_json(const cairn_verify_stats *s, json_t *problems)
         "unreachable", (json_int_t)s->unreachable, "signatures", "good",
         (json_int_t)s->sigs_good, "unknown_key", (json_int_t)s->sigs_unknown, "bad",
         (json_int_t)s->sigs_bad, "none", (json_int_t)s->unsigned_commits, "log_records",
-        (json_int_t)s->log_records, "problem_count", (json_int_t)s->problems, "problems",
-        problems);
+        (json_int_t)s->log_records, "collections", "checked", (json_int_t)d->collections,
+        "documents", (json_int_t)d->documents, "index_entries", (json_int_t)d->entries,
+        "problem_count", (json_int_t)s->problems, "problems", problems);
 }
 
 static int note_cb(const cairn_repair_item *it, void *payload)
@@ -166,7 +214,7 @@ static void print_notes(cairn_db *db)
 
 int cmd_verify(const cli_args *a)
 {
-    vctx v = { a->opt[OPT_JSON] != NULL, NULL };
+    vctx v = { a->opt[OPT_JSON] != NULL, NULL, 0, "" };
     if (v.json && !(v.list = json_array())) return cli_err(EXIT_FAIL, "out of memory");
     cairn_verify_options o = CAIRN_VERIFY_OPTIONS_INIT;
     o.max_problems = MAX_PROBLEMS;
@@ -188,16 +236,25 @@ int cmd_verify(const cli_args *a)
     char why[2048]; /* print_notes calls the library, which resets the last error */
     snprintf(why, sizeof why, "%s", cairn_error_last()->message[0] ? cairn_error_last()->message
                                                                    : cairn_strerror(rc));
+    uint64_t chunk_problems = s.problems;
+    cairn_doc_verify_stats ds;
+    verify_docs(&ds, db, &v);
+    s.problems += ds.problems;
+    if (rc == CAIRN_OK && ds.problems) {
+        rc = CAIRN_ECORRUPT;
+        snprintf(why, sizeof why, "%s", v.first_doc);
+    }
     if (v.json) {
-        code = dump(verify_json(&s, v.list)); /* takes the list */
+        code = dump(verify_json(&s, &ds, v.list)); /* takes the list */
     } else {
         print_notes(db);
         verify_text(&s);
+        verify_docs_text(&ds);
         code = cli_flush_stdout();
     }
     if (code == EXIT_OK && rc != CAIRN_OK) {
         code = cli_err(EXIT_FAIL, "%s", why);
-        if (s.problems > MAX_PROBLEMS)
+        if (chunk_problems > MAX_PROBLEMS || ds.problems > MAX_PROBLEMS)
             fprintf(stderr, "cairn: only the first %d problems are listed\n", MAX_PROBLEMS);
     } else if (code == EXIT_OK) {
         fprintf(stderr, "cairn: verify found no problem in %.2f s\n", s.seconds);

@@ -69,7 +69,8 @@ int cairn_coll_open(cairn_coll **out, cairn_db *db, const char *name, unsigned f
     FAIL_IF(!out || !db, CAIRN_EINVAL, "cairn_coll_open: out and db are required");
     *out = NULL;
     TRY(coll_name_check(name));
-    FAIL_IF(flags & ~CAIRN_COLL_CREATE, CAIRN_EINVAL, "unknown collection flags 0x%x", flags);
+    FAIL_IF(flags & ~(unsigned)(CAIRN_COLL_CREATE | CAIRN_COLL_VERIFY_SIG), CAIRN_EINVAL,
+            "unknown collection flags 0x%x", flags);
     cairn_coll *c = cairn_calloc(1, sizeof *c);
     char *tname = table_of(CAIRN_DOC_COLL_PREFIX, name, NULL);
     if (!c || !tname || !(c->name = cairn_strdup(name))) {
@@ -89,6 +90,7 @@ int cairn_coll_open(cairn_coll **out, cairn_db *db, const char *name, unsigned f
                    : cairn_error_prefix(rc, "opening collection '%s'", name);
     }
     c->db = db;
+    c->flags = flags;
     pthread_mutex_init(&c->lock, NULL);
     *out = c;
     return CAIRN_OK;
@@ -504,13 +506,16 @@ static canon_limits limits_of(const cairn_doc_write_options *o)
     return l;
 }
 
-/* Sets _v, _ts and _hash of doc and writes its canonical form into out. */
+/* Sets _v, _ts, _sig (with a signer, for collection coll) and _hash of doc and writes its
+ * canonical form into out. */
 static int finish_doc(cairn_buf *out, json_t *doc, int64_t v_new, int64_t now,
-                      const canon_limits *lim, const char *id)
+                      const canon_limits *lim, const char *id, cairn_signer *signer,
+                      const char *coll)
 {
     char ts[64];
     ts_format(ts, now);
     json_object_del(doc, "_hash");
+    json_object_del(doc, "_sig"); /* never kept: it signed another version */
     FAIL_IF(json_object_set_new(doc, "_v", json_integer(v_new)) ||
                 json_object_set_new(doc, "_ts", json_string(ts)),
             CAIRN_ENOMEM, "out of memory");
@@ -518,6 +523,11 @@ static int finish_doc(cairn_buf *out, json_t *doc, int64_t v_new, int64_t now,
     char *what = cairn_sprintf("document %s", id);
     FAIL_IF(!what, CAIRN_ENOMEM, "out of memory");
     int rc = canon_write(out, doc, lim, what);
+    if (rc == CAIRN_OK && signer) { /* out: the form without _hash and _sig, what is signed */
+        rc = dv_sig_add(doc, out, signer, coll);
+        out->len = 0;
+        if (rc == CAIRN_OK) rc = canon_write(out, doc, lim, what);
+    }
     if (rc == CAIRN_OK) {
         cairn_id h;
         char hex[CAIRN_ID_HEX_SIZE];
@@ -784,7 +794,8 @@ static int write_locked(char **out_doc, cairn_coll *c, wmode mode, json_t *input
         doc = json_incref(input);
     }
     canon_limits lim = limits_of(o);
-    if (rc == CAIRN_OK && doc) rc = finish_doc(&canon, doc, have + 1, now, &lim, id);
+    if (rc == CAIRN_OK && doc)
+        rc = finish_doc(&canon, doc, have + 1, now, &lim, id, o ? o->signer : NULL, c->name);
     if (rc == CAIRN_OK) rc = index_changes(&w, old, doc, id, NULL);
     if (rc == CAIRN_OK)
         rc = doc ? cairn_batch_put(w.batch, c->docs, id, strlen(id), canon.data, canon.len)
@@ -801,14 +812,28 @@ static int write_locked(char **out_doc, cairn_coll *c, wmode mode, json_t *input
     return rc;
 }
 
+/* Copies options (NULL: the defaults; version 1, before signer, still accepted). */
+static int opts_copy(cairn_doc_write_options *out, const cairn_doc_write_options *o)
+{
+    cairn_doc_write_options def = CAIRN_DOC_WRITE_OPTIONS_INIT;
+    *out = def;
+    if (!o) return CAIRN_OK;
+    FAIL_IF(o->version < 1 || o->version > CAIRN_DOC_WRITE_OPTIONS_VERSION, CAIRN_EINVAL,
+            "cairn_doc_write_options: version %u, expected 1 to %d", o->version,
+            CAIRN_DOC_WRITE_OPTIONS_VERSION);
+    memcpy(out, o, o->version == 1 ? offsetof(cairn_doc_write_options, signer) : sizeof *o);
+    out->version = CAIRN_DOC_WRITE_OPTIONS_VERSION;
+    return CAIRN_OK;
+}
+
 static int write_doc(char **out_doc, cairn_coll *c, wmode mode, const char *json, size_t len,
                      const char *id, const cairn_doc_write_options *o)
 {
     if (out_doc) *out_doc = NULL;
     FAIL_IF(!c, CAIRN_EINVAL, "no collection given");
-    FAIL_IF(o && o->version != CAIRN_DOC_WRITE_OPTIONS_VERSION, CAIRN_EINVAL,
-            "cairn_doc_write_options: version %u, expected %d", o->version,
-            CAIRN_DOC_WRITE_OPTIONS_VERSION);
+    cairn_doc_write_options oc;
+    TRY(opts_copy(&oc, o));
+    o = &oc;
     json_t *input = NULL;
     if (mode == W_PATCH) {
         TRY(dv_id_check(id, strlen(id)));
@@ -879,10 +904,13 @@ int cairn_doc_bulk_new(cairn_doc_bulk **out, cairn_coll *c, const cairn_doc_writ
     FAIL_IF(!out || !c, CAIRN_EINVAL, "cairn_doc_bulk_new: out and coll are required");
     cairn_doc_bulk *b = cairn_calloc(1, sizeof *b);
     FAIL_IF(!b, CAIRN_ENOMEM, "out of memory");
-    cairn_doc_write_options def = CAIRN_DOC_WRITE_OPTIONS_INIT;
-    b->opts = o ? *o : def;
+    int rc = opts_copy(&b->opts, o);
+    if (rc < 0) {
+        free(b);
+        return rc;
+    }
     pthread_mutex_lock(&c->lock);
-    int rc = wctx_init(&b->w, c);
+    rc = wctx_init(&b->w, c);
     pthread_mutex_unlock(&c->lock);
     if (rc < 0) {
         cairn_doc_bulk_free(b);
@@ -913,7 +941,7 @@ static int bulk_add(cairn_doc_bulk *b, json_t *doc)
     FAIL_IF(old, CAIRN_EEXIST, "collection %s: document %s exists (use upsert)", c->name, id);
     cairn_buf canon = CAIRN_BUF_INIT;
     canon_limits lim = limits_of(&b->opts);
-    int rc = finish_doc(&canon, doc, 1, now, &lim, id);
+    int rc = finish_doc(&canon, doc, 1, now, &lim, id, b->opts.signer, c->name);
     if (rc == CAIRN_OK) rc = index_changes(&b->w, NULL, doc, id, &b->uniq);
     if (rc == CAIRN_OK)
         rc = cairn_batch_put(b->w.batch, c->docs, id, strlen(id), canon.data, canon.len);
@@ -1151,89 +1179,5 @@ int cairn_doc_index_list(cairn_coll *c, const cairn_snapshot *snap,
         rc = cb(&info, payload);
     }
     dv_catalog_dispose(&cat);
-    return rc;
-}
-
-/* ---- checking that indexes agree with the documents ---- */
-
-/* Checks that every key of one document is in its index (naming the document). */
-static int check_doc_keys(cairn_coll *c, const cairn_snapshot *snap, const dv_index *ix,
-                          cairn_table *t, const json_t *doc, const char *id, uint64_t *entries)
-{
-    dv_keys keys = { 0 };
-    bool mk = false;
-    int rc = dv_index_keys(&keys, &mk, ix, doc, id);
-    if (rc == CAIRN_OK && mk && !ix->multikey)
-        rc = CORRUPT("collection %s: index '%s' is not marked multikey, but document %s has an "
-                     "array on its path", c->name, ix->name, id);
-    for (size_t i = 0; rc == CAIRN_OK && i < keys.n; i++) {
-        void *v = NULL;
-        size_t vl = 0;
-        rc = cairn_get(&v, &vl, t, snap, keys.k[i].key.data, keys.k[i].key.len);
-        if (rc == CAIRN_ENOTFOUND || (rc == CAIRN_OK && (vl != strlen(id) || memcmp(v, id, vl))))
-            rc = CORRUPT("collection %s: index '%s' lacks an entry of document %s (or it names "
-                         "another document)", c->name, ix->name, id);
-        cairn_free(v);
-        (*entries)++;
-    }
-    dv_keys_dispose(&keys);
-    return rc;
-}
-
-static int check_index(cairn_doc_check_stats *st, cairn_coll *c, const cairn_snapshot *snap,
-                       const dv_index *ix)
-{
-    cairn_table *t;
-    TRY(dv_index_table(&t, c, ix));
-    cairn_cursor *cur = NULL;
-    int rc = cairn_cursor_open(&cur, c->docs, snap, NULL);
-    uint64_t docs = 0, entries = 0;
-    while (rc == CAIRN_OK && (rc = cairn_cursor_next(cur)) == CAIRN_OK) {
-        const void *k, *v;
-        size_t kl, vl;
-        cairn_cursor_get(&k, &kl, &v, &vl, cur);
-        char *id = cairn_strndup(k, kl);
-        json_t *doc = NULL;
-        rc = id ? dv_doc_parse(&doc, v, vl, c->name, id) : ERR(CAIRN_ENOMEM, "out of memory");
-        const json_t *jid = doc ? json_object_get(doc, "_id") : NULL;
-        if (rc == CAIRN_OK && (!json_is_string(jid) || strcmp(json_string_value(jid), id) != 0))
-            rc = CORRUPT("collection %s: the document under key %s has another _id", c->name, id);
-        if (rc == CAIRN_OK) rc = check_doc_keys(c, snap, ix, t, doc, id, &entries);
-        json_decref(doc);
-        free(id);
-        docs++;
-    }
-    if (rc == CAIRN_ENOTFOUND) {
-        cairn_error_clear();
-        rc = CAIRN_OK;
-    }
-    cairn_cursor_close(cur);
-    uint64_t held = 0;
-    if (rc == CAIRN_OK) {
-        rc = cairn_count(&held, t, snap, NULL);
-        if (rc == CAIRN_ENOTFOUND) { /* never written: empty */
-            cairn_error_clear();
-            rc = CAIRN_OK;
-        }
-    }
-    if (rc == CAIRN_OK && held != entries)
-        rc = CORRUPT("collection %s: index '%s' holds %llu entries, its documents give %llu",
-                     c->name, ix->name, (unsigned long long)held, (unsigned long long)entries);
-    cairn_table_close(t);
-    st->documents = docs;
-    st->entries += entries;
-    return rc;
-}
-
-int cairn_doc_check(cairn_doc_check_stats *out, cairn_coll *c, const cairn_snapshot *snap)
-{
-    FAIL_IF(!c, CAIRN_EINVAL, "cairn_doc_check: no collection given");
-    dv_catalog cat;
-    TRY(dv_catalog_load(&cat, c, snap));
-    cairn_doc_check_stats st = { 0, 0 };
-    int rc = cat.n ? CAIRN_OK : cairn_count(&st.documents, c->docs, snap, NULL);
-    for (size_t i = 0; rc == CAIRN_OK && i < cat.n; i++) rc = check_index(&st, c, snap, &cat.idx[i]);
-    dv_catalog_dispose(&cat);
-    if (rc == CAIRN_OK && out) *out = st;
     return rc;
 }

@@ -1,7 +1,8 @@
 /*
  * doc_int.h - what the files of the document layer share: the value encoding that orders every
  * JSON value (value.c), paths (value.c), filters (filter.c), index definitions and the
- * collection handle (coll.c), and the query runner (find.c).
+ * collection handle (coll.c), the query runner (find.c), signatures (sig.c) and the index check
+ * (check.c).
  *
  * One encoding decides every comparison: a value's sort encoding (docs/FORMAT.md, "Document
  * values") is a sequence of tuple elements whose byte order is the documented order of values.
@@ -162,7 +163,31 @@ struct cairn_coll {
     cairn_table *docs;       /* "cairn_doc.NAME" */
     pthread_mutex_t lock;    /* serialises this handle's writes */
     int64_t last_id_ns;      /* the time part of the last id generated (kept increasing) */
+    unsigned flags;          /* cairn_coll_flag values it was opened with */
 };
+
+/* ---- document signatures (sig.c) ---- */
+
+/** The repository's trusted keys, loaded once for a read that checks many documents. */
+typedef struct dv_trust {
+    bool loaded;
+    size_t n, cap;
+    uint8_t (*keys)[CAIRN_KEY_PUBLIC_SIZE];
+} dv_trust;
+
+void dv_trust_dispose(dv_trust *t);
+
+/** Signs canon0 (the canonical form of doc without _hash and _sig) for collection coll and
+ *  sets doc's _sig. @return CAIRN_OK, or the signer's error. */
+int dv_sig_add(json_t *doc, const cairn_buf *canon0, cairn_signer *signer, const char *coll);
+
+/** Grades the signature of doc (canonical JSON) of collection c; t caches the trusted keys. */
+int dv_sig_grade(cairn_doc_sig_info *out, cairn_coll *c, dv_trust *t, const char *doc,
+                 size_t len);
+
+/** For a handle opened with CAIRN_COLL_VERIFY_SIG: CAIRN_OK when doc's signature is acceptable,
+ *  else CAIRN_EAUTH naming the collection, id and key. Without the flag: CAIRN_OK. */
+int dv_sig_require(cairn_coll *c, dv_trust *t, const char *id, const char *doc, size_t len);
 
 /* ---- queries (find.c) ---- */
 

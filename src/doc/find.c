@@ -63,6 +63,7 @@ typedef struct query {
     item *items;
     size_t nitems, cap_items, bytes, max_bytes;
     cairn_buf parts, scratch, out;
+    dv_trust trust;          /* CAIRN_COLL_VERIFY_SIG: the trusted keys */
 } query;
 
 /* ---- sort parts: per sort field (4-byte big-endian length, encoding), then the id ---- */
@@ -160,6 +161,7 @@ static int emit(query *q, const char *doc, size_t len, const uint8_t *parts, siz
     char *idz = id ? cairn_strndup((const char *)id, idlen) : NULL;
     int rc = cursor && idz ? CAIRN_OK : ERR(CAIRN_ENOMEM, "out of memory");
     if (rc == CAIRN_OK) hex_encode(cursor, parts, plen);
+    if (rc == CAIRN_OK) rc = dv_sig_require(q->c, &q->trust, idz, doc, len);
     if (rc == CAIRN_OK && q->nproj) {
         json_t *j;
         rc = dv_doc_parse(&j, doc, len, q->c->name, idz);
@@ -523,6 +525,7 @@ static void query_dispose(query *q)
     cairn_buf_dispose(&q->parts);
     cairn_buf_dispose(&q->scratch);
     cairn_buf_dispose(&q->out);
+    dv_trust_dispose(&q->trust);
 }
 
 static int query_setup(query *q)
@@ -602,6 +605,14 @@ int cairn_doc_get(char **out_doc, size_t *out_len, cairn_coll *c, const cairn_sn
     *out_doc = cairn_strndup(val, len);
     cairn_free(val);
     FAIL_IF(!*out_doc, CAIRN_ENOMEM, "out of memory");
+    dv_trust t = { 0 };
+    rc = dv_sig_require(c, &t, id, *out_doc, len);
+    dv_trust_dispose(&t);
+    if (rc < 0) {
+        free(*out_doc);
+        *out_doc = NULL;
+        return rc;
+    }
     if (out_len) *out_len = len;
     return CAIRN_OK;
 }

@@ -1,0 +1,326 @@
+/*
+ * check.c - checking that a collection's indexes agree with its documents: cairn_doc_check (the
+ * first disagreement, as an error), cairn_doc_check_each (every one, to a callback) and
+ * cairn_doc_verify (every collection of the working state and of HEAD: what `cairn verify`
+ * adds, since the repository layer that walks chunks knows nothing of documents).
+ *
+ * Per index, one pass over the documents recomputes each one's keys and looks each up; then the
+ * number of entries the index holds is compared with the number the documents give. A stray
+ * entry shows only in that count, so when the count disagrees (or the first pass found
+ * something) a second pass over the index names each entry that no document gives: its document
+ * is read back and its keys recomputed.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "doc/doc_int.h"
+
+#define PROBLEM_MAX 1024
+
+typedef struct ck {
+    cairn_coll *c;
+    const cairn_snapshot *snap;
+    const char *state;       /* for cairn_doc_verify's problems */
+    bool first_only;         /* cairn_doc_check: the first problem is the error */
+    cairn_doc_problem_fn cb;
+    void *payload;
+    cairn_doc_check_stats st;
+} ck;
+
+/* Reports a problem: in first_only mode as CAIRN_ECORRUPT, else to the callback. */
+static int problem(ck *k, const char *index, const char *id, const char *fmt, ...)
+    PRINTF_LIKE(4, 5);
+static int problem(ck *k, const char *index, const char *id, const char *fmt, ...)
+{
+    char msg[PROBLEM_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    k->st.problems++;
+    if (k->first_only) return CORRUPT("%s", msg);
+    cairn_doc_problem p = { k->c->name, index, id, k->state, msg };
+    return k->cb ? k->cb(&p, k->payload) : 0;
+}
+
+/* Checks that every key of one document is in its index. */
+static int check_doc_keys(ck *k, const dv_index *ix, cairn_table *t, const json_t *doc,
+                          const char *id, uint64_t *entries)
+{
+    dv_keys keys = { 0 };
+    bool mk = false;
+    int rc = dv_index_keys(&keys, &mk, ix, doc, id);
+    if (rc == CAIRN_OK && mk && !ix->multikey)
+        rc = problem(k, ix->name, id, "collection %s: index '%s' is not marked multikey, but "
+                     "document %s has an array on its path", k->c->name, ix->name, id);
+    for (size_t i = 0; rc == CAIRN_OK && i < keys.n; i++) {
+        void *v = NULL;
+        size_t vl = 0;
+        rc = cairn_get(&v, &vl, t, k->snap, keys.k[i].key.data, keys.k[i].key.len);
+        if (rc == CAIRN_ENOTFOUND) cairn_error_clear();
+        if (rc == CAIRN_ENOTFOUND || (rc == CAIRN_OK && (vl != strlen(id) || memcmp(v, id, vl))))
+            rc = problem(k, ix->name, id, "collection %s: index '%s' lacks an entry of document "
+                         "%s (or it names another document)", k->c->name, ix->name, id);
+        cairn_free(v);
+        (*entries)++;
+    }
+    dv_keys_dispose(&keys);
+    return rc;
+}
+
+/* The first pass: every document's keys, looked up. */
+static int check_docs(ck *k, const dv_index *ix, cairn_table *t, uint64_t *docs,
+                      uint64_t *entries)
+{
+    cairn_cursor *cur = NULL;
+    int rc = cairn_cursor_open(&cur, k->c->docs, k->snap, NULL);
+    while (rc == CAIRN_OK && (rc = cairn_cursor_next(cur)) == CAIRN_OK) {
+        const void *key, *v;
+        size_t kl, vl;
+        cairn_cursor_get(&key, &kl, &v, &vl, cur);
+        char *id = cairn_strndup(key, kl);
+        json_t *doc = NULL;
+        if (!id) rc = ERR(CAIRN_ENOMEM, "out of memory");
+        else if (dv_doc_parse(&doc, v, vl, k->c->name, id) != CAIRN_OK)
+            rc = problem(k, "", id, "%s", cairn_error_last()->message);
+        const json_t *jid = doc ? json_object_get(doc, "_id") : NULL;
+        if (rc == CAIRN_OK && doc &&
+            (!json_is_string(jid) || strcmp(json_string_value(jid), id) != 0))
+            rc = problem(k, "", id, "collection %s: the document under key %s has another _id",
+                         k->c->name, id);
+        if (rc == CAIRN_OK && doc) rc = check_doc_keys(k, ix, t, doc, id, entries);
+        json_decref(doc);
+        free(id);
+        (*docs)++;
+    }
+    if (rc == CAIRN_ENOTFOUND) {
+        cairn_error_clear();
+        rc = CAIRN_OK;
+    }
+    cairn_cursor_close(cur);
+    return rc;
+}
+
+/* Whether document id (as of the check's state) gives key in ix. */
+static int doc_gives(bool *out, bool *exists, ck *k, const dv_index *ix, const char *id,
+                     const void *key, size_t kl)
+{
+    *out = *exists = false;
+    void *v = NULL;
+    size_t vl = 0;
+    int rc = cairn_get(&v, &vl, k->c->docs, k->snap, id, strlen(id));
+    if (rc == CAIRN_ENOTFOUND) {
+        cairn_error_clear();
+        return CAIRN_OK;
+    }
+    TRY(rc);
+    *exists = true;
+    json_t *doc = NULL;
+    dv_keys keys = { 0 };
+    bool mk = false;
+    rc = dv_doc_parse(&doc, v, vl, k->c->name, id);
+    cairn_free(v);
+    if (rc != CAIRN_OK) { /* reported by the first pass */
+        cairn_error_clear();
+        return CAIRN_OK;
+    }
+    rc = dv_index_keys(&keys, &mk, ix, doc, id);
+    for (size_t i = 0; rc == CAIRN_OK && i < keys.n && !*out; i++)
+        *out = bytes_cmp(keys.k[i].key.data, keys.k[i].key.len, key, kl) == 0;
+    dv_keys_dispose(&keys);
+    json_decref(doc);
+    return rc;
+}
+
+/* The second pass: every entry of the index, checked against the document it names. */
+static int check_entries(ck *k, const dv_index *ix, cairn_table *t)
+{
+    cairn_cursor *cur = NULL;
+    int rc = cairn_cursor_open(&cur, t, k->snap, NULL);
+    while (rc == CAIRN_OK && (rc = cairn_cursor_next(cur)) == CAIRN_OK) {
+        const void *key, *v;
+        size_t kl, vl;
+        cairn_cursor_get(&key, &kl, &v, &vl, cur);
+        char *id = cairn_strndup(v, vl);
+        bool gives = false, exists = false;
+        rc = id ? doc_gives(&gives, &exists, k, ix, id, key, kl)
+                : ERR(CAIRN_ENOMEM, "out of memory");
+        char shown[96];
+        if (rc == CAIRN_OK && !gives) {
+            bytes_show(shown, sizeof shown, key, kl);
+            rc = exists ? problem(k, ix->name, id, "collection %s: index '%s' holds an entry "
+                                  "(key %s) naming document %s, which does not give it",
+                                  k->c->name, ix->name, shown, id)
+                        : problem(k, ix->name, id, "collection %s: index '%s' holds an entry "
+                                  "(key %s) naming document %s, which does not exist",
+                                  k->c->name, ix->name, shown, id);
+        }
+        free(id);
+    }
+    if (rc == CAIRN_ENOTFOUND) {
+        cairn_error_clear();
+        rc = CAIRN_OK;
+    }
+    cairn_cursor_close(cur);
+    return rc;
+}
+
+static int check_index(ck *k, const dv_index *ix)
+{
+    cairn_table *t;
+    TRY(dv_index_table(&t, k->c, ix));
+    uint64_t docs = 0, entries = 0, held = 0, before = k->st.problems;
+    int rc = check_docs(k, ix, t, &docs, &entries);
+    if (rc == CAIRN_OK) {
+        rc = cairn_count(&held, t, k->snap, NULL);
+        if (rc == CAIRN_ENOTFOUND) { /* never written: empty */
+            cairn_error_clear();
+            rc = CAIRN_OK;
+        }
+    }
+    if (rc == CAIRN_OK && !k->first_only && (held != entries || k->st.problems > before))
+        rc = check_entries(k, ix, t);
+    if (rc == CAIRN_OK && held != entries && k->st.problems == before) /* else explained */
+        rc = problem(k, ix->name, NULL, "collection %s: index '%s' holds %llu entries, its "
+                     "documents give %llu", k->c->name, ix->name, (unsigned long long)held,
+                     (unsigned long long)entries);
+    cairn_table_close(t);
+    k->st.documents = docs;
+    k->st.entries += entries;
+    return rc;
+}
+
+static int check_coll(ck *k)
+{
+    dv_catalog cat;
+    TRY(dv_catalog_load(&cat, k->c, k->snap));
+    int rc = cat.n ? CAIRN_OK : cairn_count(&k->st.documents, k->c->docs, k->snap, NULL);
+    for (size_t i = 0; rc == CAIRN_OK && i < cat.n; i++) rc = check_index(k, &cat.idx[i]);
+    dv_catalog_dispose(&cat);
+    return rc;
+}
+
+int cairn_doc_check(cairn_doc_check_stats *out, cairn_coll *c, const cairn_snapshot *snap)
+{
+    FAIL_IF(!c, CAIRN_EINVAL, "cairn_doc_check: no collection given");
+    ck k = { c, snap, NULL, true, NULL, NULL, { 0, 0, 0 } };
+    TRY(check_coll(&k));
+    if (out) *out = k.st;
+    return CAIRN_OK;
+}
+
+int cairn_doc_check_each(cairn_doc_check_stats *out, cairn_coll *c, const cairn_snapshot *snap,
+                         cairn_doc_problem_fn cb, void *payload)
+{
+    FAIL_IF(!c, CAIRN_EINVAL, "cairn_doc_check_each: no collection given");
+    ck k = { c, snap, NULL, false, cb, payload, { 0, 0, 0 } };
+    TRY(check_coll(&k));
+    if (out) *out = k.st;
+    return CAIRN_OK;
+}
+
+/* ---- every collection: cairn verify ---- */
+
+typedef struct vwalk {
+    cairn_db *db;
+    const cairn_snapshot *snap;     /* NULL: the working state */
+    const cairn_snapshot *head;     /* the walk of HEAD: skip what the working state has */
+    const char *state;
+    cairn_doc_problem_fn cb;
+    void *payload;
+    cairn_doc_verify_stats *st;
+} vwalk;
+
+/* Appends the root of table name as of snap (zeros when it does not exist there). */
+static int add_root(cairn_buf *out, cairn_db *db, const char *name, const cairn_snapshot *snap)
+{
+    cairn_id id;
+    memset(&id, 0, sizeof id);
+    cairn_table *t;
+    int rc = cairn_table_open(&t, db, name, CAIRN_TABLE_NAMEONLY | CAIRN_TABLE_INTERNAL);
+    if (rc == CAIRN_OK) {
+        rc = cairn_table_root(&id, t, snap);
+        cairn_table_close(t);
+    }
+    if (rc == CAIRN_ENOTFOUND) {
+        cairn_error_clear();
+        rc = CAIRN_OK;
+    }
+    TRY(rc);
+    return cairn_buf_append(out, id.bytes, sizeof id.bytes);
+}
+
+/* What a collection's check reads, as of snap: the roots of its documents, its catalog and
+ * each index it names. Equal states need one check. */
+static int coll_state(cairn_buf *out, cairn_coll *c, const cairn_snapshot *snap)
+{
+    out->len = 0;
+    char name[CAIRN_TABLE_NAME_LEN_MAX + 1];
+    snprintf(name, sizeof name, "%s%s", CAIRN_DOC_COLL_PREFIX, c->name);
+    TRY(add_root(out, c->db, name, snap));
+    snprintf(name, sizeof name, "%s%s", CAIRN_DOC_CATALOG_PREFIX, c->name);
+    TRY(add_root(out, c->db, name, snap));
+    dv_catalog cat;
+    TRY(dv_catalog_load(&cat, c, snap));
+    int rc = CAIRN_OK;
+    for (size_t i = 0; rc == CAIRN_OK && i < cat.n; i++) {
+        snprintf(name, sizeof name, "%s%s.%s", CAIRN_DOC_INDEX_PREFIX, c->name, cat.idx[i].name);
+        rc = add_root(out, c->db, name, snap);
+    }
+    dv_catalog_dispose(&cat);
+    return rc;
+}
+
+static int verify_one(const char *name, void *payload)
+{
+    vwalk *w = payload;
+    cairn_coll *c;
+    int rc = cairn_coll_open(&c, w->db, name, 0);
+    if (rc == CAIRN_ENOTFOUND) { /* at HEAD only (dropped since): a handle needs it now */
+        cairn_error_clear();
+        return CAIRN_OK;
+    }
+    TRY(rc);
+    bool same = false;
+    if (w->head) { /* unchanged since HEAD: the working state's check covered it */
+        cairn_buf a = CAIRN_BUF_INIT, b = CAIRN_BUF_INIT;
+        rc = coll_state(&a, c, NULL);
+        if (rc == CAIRN_OK) rc = coll_state(&b, c, w->head);
+        same = rc == CAIRN_OK && a.len == b.len && memcmp(a.data, b.data, a.len) == 0;
+        cairn_buf_dispose(&a);
+        cairn_buf_dispose(&b);
+    }
+    ck k = { c, w->snap, w->state, false, w->cb, w->payload, { 0, 0, 0 } };
+    if (rc == CAIRN_OK && !same) {
+        rc = check_coll(&k);
+        w->st->collections++;
+        w->st->documents += k.st.documents;
+        w->st->entries += k.st.entries;
+        w->st->problems += k.st.problems;
+    }
+    cairn_coll_close(c);
+    return rc;
+}
+
+int cairn_doc_verify(cairn_doc_verify_stats *out, cairn_db *db, cairn_doc_problem_fn cb,
+                     void *payload)
+{
+    FAIL_IF(!db, CAIRN_EINVAL, "cairn_doc_verify: no db given");
+    cairn_doc_verify_stats st = { 0, 0, 0, 0 };
+    vwalk w = { db, NULL, NULL, "working state", cb, payload, &st };
+    TRY(cairn_coll_list(db, NULL, verify_one, &w));
+    cairn_snapshot *head = NULL;
+    int rc = cairn_snapshot_open_at(&head, db, "HEAD");
+    if (rc == CAIRN_ENOTFOUND) { /* no commit yet */
+        cairn_error_clear();
+        rc = CAIRN_OK;
+    } else if (rc == CAIRN_OK) {
+        w.snap = w.head = head;
+        w.state = "HEAD";
+        rc = cairn_coll_list(db, head, verify_one, &w);
+    }
+    cairn_snapshot_close(head);
+    if (rc == CAIRN_OK && out) *out = st;
+    return rc;
+}

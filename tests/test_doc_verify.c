@@ -1,0 +1,171 @@
+/*
+ * test_doc_verify.c - `cairn verify` checks every collection's indexes (src/doc/check.c,
+ * cairn_doc_verify, cmd_maint.c): index entries altered through the KV API (one naming another
+ * document, a stray one, a missing one) are each reported with the collection, the index and
+ * the document, in the working state and at HEAD (once when both are the same), and the
+ * command exits 3; a sound repository verifies with its collections counted.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "cairn/doc.h"
+#include "test.h"
+
+typedef struct found {
+    int n;
+    int at_head;
+    char all[8192];
+} found;
+
+static int collect(const cairn_doc_problem *p, void *payload)
+{
+    found *f = payload;
+    f->n++;
+    f->at_head += p->state && strcmp(p->state, "HEAD") == 0;
+    size_t at = strlen(f->all);
+    snprintf(f->all + at, sizeof f->all - at, "%s|%s|%s|%s|%s\n", p->collection, p->index,
+             p->id ? p->id : "-", p->state ? p->state : "-", p->message);
+    return 0;
+}
+
+static cairn_table *index_table(cairn_db *db, const char *name)
+{
+    cairn_table *t = NULL;
+    if (cairn_table_open(&t, db, name, CAIRN_TABLE_INTERNAL) != CAIRN_OK) {
+        fprintf(stderr, "open %s: %s\n", name, cairn_error_last()->message);
+        exit(1);
+    }
+    return t;
+}
+
+/* The key of the first entry of t naming document id (copied into key). */
+static size_t key_of(cairn_table *t, const char *id, char *key, size_t cap)
+{
+    cairn_cursor *cur;
+    size_t kl = 0;
+    if (cairn_cursor_open(&cur, t, NULL, NULL) != CAIRN_OK) return 0;
+    while (cairn_cursor_next(cur) == CAIRN_OK) {
+        const void *k, *v;
+        size_t n, vl;
+        cairn_cursor_get(&k, &n, &v, &vl, cur);
+        if (vl == strlen(id) && memcmp(v, id, vl) == 0 && n <= cap) {
+            memcpy(key, k, n);
+            kl = n;
+            break;
+        }
+    }
+    cairn_cursor_close(cur);
+    return kl;
+}
+
+static void indexes_checked(void)
+{
+    const char *bin = getenv("CAIRN_BIN");
+    const char *d = test_tmpdir();
+    char url[4200];
+    snprintf(url, sizeof url, "%s/r", d);
+    cairn_db *db = test_open_repo(url);
+    cairn_coll *c;
+    CHECK_OK(cairn_coll_open(&c, db, "people", CAIRN_COLL_CREATE));
+    const char *docs[] = {
+        "{\"_id\":\"ada\",\"age\":36,\"bio\":\"wrote the first program\"}",
+        "{\"_id\":\"alan\",\"age\":41,\"bio\":\"broke codes\"}",
+        "{\"_id\":\"grace\",\"age\":85,\"bio\":\"wrote a compiler\",\"tags\":[\"navy\"]}",
+    };
+    for (size_t i = 0; i < 3; i++) CHECK_OK(cairn_doc_insert(NULL, c, docs[i], strlen(docs[i]), NULL));
+    const char *age[] = { "age" }, *bio[] = { "bio" };
+    CHECK_OK(cairn_doc_index_create(c, age, 1, 0));
+    CHECK_OK(cairn_doc_index_create(c, bio, 1, CAIRN_INDEX_TEXT));
+    CHECK_OK(test_commit(db, "people", NULL));
+
+    /* sound: nothing reported; HEAD equals the working state, so each collection once */
+    found f = { 0, 0, "" };
+    cairn_doc_verify_stats st;
+    CHECK_OK(cairn_doc_verify(&st, db, collect, &f));
+    CHECK_EQ(f.n, 0);
+    CHECK_EQ(st.collections, 1);
+    CHECK_EQ(st.documents, 3);
+    CHECK(st.entries > 6);
+
+    /* an entry of 'age' made to name another document */
+    cairn_table *ta = index_table(db, "cairn_idx.people.age");
+    char key[4096];
+    size_t kl = key_of(ta, "alan", key, sizeof key);
+    CHECK(kl > 0);
+    CHECK_OK(cairn_put(ta, key, kl, "ada", 3));
+    /* a stray entry in the text index, and one of grace's removed */
+    cairn_table *tt = index_table(db, "cairn_idx.people.text:bio");
+    CHECK_OK(cairn_put(tt, "stray", 5, "grace", 5));
+    size_t gl = key_of(tt, "grace", key, sizeof key);
+    CHECK(gl > 0);
+    CHECK_OK(cairn_delete(tt, key, gl));
+
+    memset(&f, 0, sizeof f);
+    CHECK_OK(cairn_doc_verify(&st, db, collect, &f));
+    CHECK_EQ(st.problems, (uint64_t)f.n);
+    CHECK_EQ(f.at_head, 0); /* HEAD is sound */
+    /* alan lacks his entry; the altered entry names ada, who does not give that key */
+    CHECK(strstr(f.all, "people|age|alan|working state|collection people: index 'age' lacks an "
+                        "entry of document alan"));
+    CHECK(strstr(f.all, "people|age|ada|working state|collection people: index 'age' holds an "
+                        "entry (key "));
+    CHECK(strstr(f.all, "people|text:bio|grace|working state|collection people: index 'text:bio' "
+                        "lacks an entry of document grace"));
+    CHECK(strstr(f.all, "people|text:bio|grace|working state|collection people: index 'text:bio' "
+                        "holds an entry (key stray) naming document grace, which does not give it"));
+    CHECK_EQ(f.n, 4);
+    /* cairn_doc_check still stops at the first, as an error */
+    CHECK_RC(cairn_doc_check(NULL, c, NULL), CAIRN_ECORRUPT);
+    CHECK_ERRMSG("index 'age' lacks an entry of document alan");
+
+    /* committed: HEAD is the same as the working state, reported once */
+    CHECK_OK(test_commit(db, "damage", NULL));
+    memset(&f, 0, sizeof f);
+    CHECK_OK(cairn_doc_verify(&st, db, collect, &f));
+    CHECK_EQ(f.n, 4);
+    CHECK_EQ(st.collections, 1);
+    /* repaired in the working state only: HEAD still has it, and says so */
+    CHECK_OK(cairn_delete(tt, "stray", 5));
+    memset(&f, 0, sizeof f);
+    CHECK_OK(cairn_doc_verify(&st, db, collect, &f));
+    CHECK_EQ(st.collections, 2);
+    CHECK(strstr(f.all, "people|text:bio|grace|HEAD|collection people: index 'text:bio' holds an "
+                        "entry (key stray)"));
+    CHECK(f.at_head >= 1 && f.n > f.at_head);
+    cairn_table_close(ta);
+    cairn_table_close(tt);
+    cairn_coll_close(c);
+    CHECK_OK(cairn_close(db));
+
+    if (!bin) {
+        printf("    (skipped the CLI: CAIRN_BIN is not set)\n");
+        return;
+    }
+    CHECK_EQ(test_sh("'%s' -C '%s' verify >%s/out 2>%s/err", bin, url, d, d), 3);
+    CHECK_EQ(test_sh("grep -q \"^problem: collection people: index 'age' lacks an entry of "
+                     "document alan (or it names another document) (working state)\" %s/out", d), 0);
+    CHECK_EQ(test_sh("grep -q \"^problem: collection people: index 'text:bio' holds an entry (key "
+                     "stray) naming document grace, which does not give it (HEAD)\" %s/out", d), 0);
+    CHECK_EQ(test_sh("grep -q '^collections *2 checked' %s/out", d), 0);
+    CHECK_EQ(test_sh("grep -q \"index 'age' lacks an entry of document alan\" %s/err", d), 0);
+    CHECK_EQ(test_sh("'%s' -C '%s' verify --json >%s/out 2>/dev/null", bin, url, d), 3);
+    CHECK_EQ(test_sh("grep -q '\"collection\":\"people\",\"index\":\"age\",\"document\":\"alan\"' %s/out", d), 0);
+}
+
+static void sound_repository(void)
+{
+    const char *bin = getenv("CAIRN_BIN");
+    if (!bin) {
+        printf("    (skipped: CAIRN_BIN is not set)\n");
+        return;
+    }
+    const char *d = test_tmpdir();
+    CHECK_EQ(test_sh("'%s' init '%s/r' >/dev/null && '%s' -C '%s/r' doc insert p '{\"_id\":\"a\","
+                     "\"n\":1}' >/dev/null && '%s' -C '%s/r' doc index create p n && '%s' -C "
+                     "'%s/r' verify >%s/out 2>/dev/null", bin, d, bin, d, bin, d, bin, d, d), 0);
+    CHECK_EQ(test_sh("grep -q '^collections *1 checked (1 documents, 1 index entries' %s/out", d),
+             0);
+    CHECK_EQ(test_sh("grep -q '^problems *0' %s/out", d), 0);
+}
+
+TEST_MAIN(indexes_checked, sound_repository)
