@@ -197,8 +197,9 @@ CAIRN_API int cairn_doc_sig_check(cairn_doc_sig_info *out, cairn_coll *coll, con
 
 /** Reads one document.
  *  @param[out] out_doc  canonical JSON, NUL-terminated; caller frees with cairn_free()
- *  @return CAIRN_OK; CAIRN_ENOTFOUND; CAIRN_EINVAL (bad id); CAIRN_ECORRUPT; CAIRN_EIO;
- *          CAIRN_ENOMEM. */
+ *  @return CAIRN_OK; CAIRN_ENOTFOUND; CAIRN_EINVAL (bad id); CAIRN_EAUTH (CAIRN_COLL_VERIFY_SIG
+ *          and the signature is missing, bad or by an untrusted key); CAIRN_ECORRUPT;
+ *          CAIRN_EIO; CAIRN_ENOMEM. */
 CAIRN_API int cairn_doc_get(char **out_doc, size_t *out_len, cairn_coll *coll,
                             const cairn_snapshot *snap, const char *id);
 
@@ -267,7 +268,9 @@ typedef struct cairn_doc_plan {
  *  gives collects the matches, within max_sort_bytes).
  *  @param[out] out_plan  may be NULL; filled on success
  *  @return CAIRN_OK; cb's non-zero value; CAIRN_EINVAL (bad filter, sort, cursor, projection,
- *          or the sort over its memory bound); CAIRN_ECORRUPT; CAIRN_EIO; CAIRN_ENOMEM. */
+ *          or the sort over its memory bound); CAIRN_EAUTH (CAIRN_COLL_VERIFY_SIG: a result's
+ *          signature does not pass, checked before it is handed over); CAIRN_ECORRUPT;
+ *          CAIRN_EIO; CAIRN_ENOMEM. */
 CAIRN_API int cairn_doc_find(cairn_doc_plan *out_plan, cairn_coll *coll,
                              const cairn_snapshot *snap, const cairn_doc_query *query,
                              cairn_doc_fn cb, void *payload);

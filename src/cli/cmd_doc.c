@@ -448,8 +448,8 @@ static int export_against_repo(const doc_args *d, const cairn_doc_export_result 
         found = -1;
     } else if (memcmp(&root, &r->manifest_root, sizeof root) != 0) {
         cairn_id_to_hex(have, &root);
-        printf("problem: the manifest's root %.16s... is not collection %s's root at commit "
-               "%.12s (%.16s...)\n", want, r->collection, hex, have);
+        printf("problem: the manifest's root %.12s... is not collection %s's root at commit "
+               "%.12s (%.12s...)\n", want, r->collection, hex, have);
         found = 1;
     } else if (!quiet) {
         printf("ok: the root is collection %s's at commit %.12s in the repository\n",
@@ -512,7 +512,7 @@ static int check_export(uint64_t *problems, const doc_args *d, const char *dir, 
     if (code == EXIT_OK && !*problems && !quiet) {
         char root[CAIRN_ID_HEX_SIZE];
         cairn_id_to_hex(root, &r.root);
-        printf("ok: %llu documents of %s match %s (root %.16s...)\n",
+        printf("ok: %llu documents of %s match %s (root %.12s...)\n",
                (unsigned long long)r.documents, r.collection, MANIFEST, root);
     }
     cairn_doc_export_check_free(x);
@@ -1035,7 +1035,8 @@ static const doc_cmd DOC_CMDS[] = {
 const char CMD_DOC_HELP[] =
     "Collections of JSON documents. A document is a JSON object; cairn keeps _id (given or\n"
     "generated), _v (version), _ts (UTC time of the change) and _hash (SHA-256 of its canonical\n"
-    "form) in it. Writes print the stored document; reads print one document a line.\n\n"
+    "form) in it, and _sig (an Ed25519 signature) when written with --sign. Writes print the\n"
+    "stored document; reads print one document a line.\n\n"
     "  doc insert COLL JSON|-          add a document (fails if its _id exists)\n"
     "  doc upsert COLL JSON|-          add or replace\n"
     "  doc replace COLL JSON|-         replace the document with the same _id\n"
