@@ -184,7 +184,10 @@ int dv_sig_require(cairn_coll *c, dv_trust *t, const char *id, const char *doc, 
 {
     if (!(c->flags & CAIRN_COLL_VERIFY_SIG)) return CAIRN_OK;
     cairn_doc_sig_info si;
-    TRY(dv_sig_grade(&si, c, t, doc, len));
+    int rc = dv_sig_grade(&si, c, t, doc, len);
+    if (rc == CAIRN_EINVAL) /* stored bytes that do not parse: damage, not a caller's error */
+        return CORRUPT("collection %s: the stored document %s is not a JSON object", c->name, id);
+    TRY(rc);
     switch (si.status) {
     case CAIRN_SIG_GOOD:
         return CAIRN_OK;
