@@ -6,6 +6,7 @@
  * whether the rebuilt root is the manifest's.
  */
 #include <stdlib.h>
+#include <string.h>
 
 #include "cairn/doc.h"
 
