@@ -164,6 +164,17 @@ struct cairn_coll {
     int64_t last_id_ns;      /* the time part of the last id generated (kept increasing) */
 };
 
+/* ---- retention (retain.c) ---- */
+
+/** Whether retention let go of the collection's version at commit: CAIRN_OK with *when (may be
+ *  NULL), or CAIRN_ENOTFOUND without a message. */
+int dv_pruned_lookup(int64_t *out_when_ns, cairn_coll *coll, const cairn_id *commit);
+/** Sets the error that a read of that version meets (CAIRN_ENOTFOUND, naming the collection,
+ *  the commit and when) and returns its code. doing: what was being done, for the message. */
+int dv_pruned_error(cairn_coll *coll, const cairn_id *commit, int64_t when_ns, const char *doing);
+/** "YYYY-MM-DDTHH:MM:SSZ" of a time in ns since the epoch into out. */
+void dv_time_text(char *out, size_t size, int64_t ns);
+
 /* ---- queries (find.c) ---- */
 
 /** Parses the JSON text of a document read from the collection. */
