@@ -198,7 +198,7 @@ static int open_read(cairn_db **db, cairn_coll **c, cairn_snapshot **snap, bool 
         char at[VERS_TIME_SIZE];
         vers_time(at, when);
         code = rc < 0 ? cli_lib_err(rc)
-                      : cli_err(EXIT_FAIL, "collection %s at %s was removed by retention on %s "
+                      : cli_err(EXIT_NOTFOUND, "collection %s at %s was removed by retention on %s "
                                 "(the commit is kept, its documents are not); 'cairn doc "
                                 "history %s ID' lists the versions kept", d->pos[0],
                                 d->base.opt[OPT_AT], at, d->pos[0]);

@@ -172,6 +172,9 @@ int dv_pruned_lookup(int64_t *out_when_ns, cairn_coll *coll, const cairn_id *com
 /** Sets the error that a read of that version meets (CAIRN_ENOTFOUND, naming the collection,
  *  the commit and when) and returns its code. doing: what was being done, for the message. */
 int dv_pruned_error(cairn_coll *coll, const cairn_id *commit, int64_t when_ns, const char *doing);
+/** CAIRN_OK, or (with that error set) the code dv_pruned_error() gives when retention let go of
+ *  the collection's version at snap (NULL: the current state, never let go). */
+int dv_pruned_refuse(cairn_coll *coll, const cairn_snapshot *snap, const char *doing);
 /** "YYYY-MM-DDTHH:MM:SSZ" of a time in ns since the epoch into out. */
 void dv_time_text(char *out, size_t size, int64_t ns);
 

@@ -230,19 +230,6 @@ int cairn_doc_history(cairn_db *db, cairn_coll *coll, const char *rev, const cha
     return rc;
 }
 
-/* CAIRN_OK, or the clear error when retention removed the collection's version at snap. */
-static int pruned_refuse(cairn_coll *coll, const cairn_snapshot *snap, const char *doing)
-{
-    int64_t when;
-    if (!snap) return CAIRN_OK;
-    int rc = cairn_doc_pruned_at(&when, coll, snap);
-    if (rc == CAIRN_ENOTFOUND) return CAIRN_OK;
-    if (rc < 0) return rc;
-    cairn_id c;
-    cairn_snapshot_commit(&c, snap);
-    return dv_pruned_error(coll, &c, when, doing);
-}
-
 int cairn_doc_restore(char **out_doc, cairn_db *db, cairn_coll *coll, const char *id,
                       const char *rev, const cairn_doc_write_options *opts)
 {
@@ -252,7 +239,7 @@ int cairn_doc_restore(char **out_doc, cairn_db *db, cairn_coll *coll, const char
     TRY(cairn_snapshot_open_at(&snap, db, rev));
     char *doc = NULL;
     size_t len = 0;
-    int rc = pruned_refuse(coll, snap, "doc restore");
+    int rc = dv_pruned_refuse(coll, snap, "doc restore");
     if (rc < 0) {
         cairn_snapshot_close(snap);
         return rc;
@@ -275,7 +262,7 @@ int cairn_doc_prove(void **out_proof, size_t *out_len, cairn_coll *coll,
 {
     FAIL_IF(!coll || !id, CAIRN_EINVAL, "doc prove: no collection or id");
     TRY(dv_id_check(id, strlen(id)));
-    TRY(pruned_refuse(coll, snap, "doc prove"));
+    TRY(dv_pruned_refuse(coll, snap, "doc prove"));
     /* the document is the value of key id in the collection's table: a table proof */
     return cairn_prove(out_proof, out_len, coll->docs, snap, id, strlen(id));
 }

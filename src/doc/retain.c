@@ -297,3 +297,15 @@ int dv_pruned_error(cairn_coll *coll, const cairn_id *cid, int64_t when_ns, cons
                "history %s ID' lists the versions that are kept", doing, coll->name, hex, when,
                coll->name);
 }
+
+int dv_pruned_refuse(cairn_coll *coll, const cairn_snapshot *snap, const char *doing)
+{
+    int64_t when;
+    if (!snap) return CAIRN_OK;
+    int rc = cairn_doc_pruned_at(&when, coll, snap);
+    if (rc == CAIRN_ENOTFOUND) return CAIRN_OK;
+    if (rc < 0) return rc;
+    cairn_id cid;
+    cairn_snapshot_commit(&cid, snap);
+    return dv_pruned_error(coll, &cid, when, doing);
+}

@@ -309,14 +309,6 @@ static int retain_begin(repo *r, const gc_params *p, const repo_root *roots, siz
     return rc;
 }
 
-/* Marks the record retain_begin() wrote (the refs were read before it existed). */
-static int retain_mark_record(marker *m, const retain_plan *plan)
-{
-    if (id_is_zero(&plan->record)) return CAIRN_OK;
-    TRY(mark_push(m, &plan->record, W_TABLE, RETAIN_REF));
-    return mark_drain(m);
-}
-
 int gc_run(repo *r, const gc_params *p, cairn_gc_stats *out)
 {
     double t0 = clock_now();
@@ -343,8 +335,13 @@ int gc_run(repo *r, const gc_params *p, cairn_gc_stats *out)
     if (rc == CAIRN_OK) rc = retain_begin(r, p, roots, nroots, &plan);
     m.skip = &plan.skip;
     st.versions_pruned = plan.newly_pruned;
+    if (rc == CAIRN_OK && plan.moved) { /* the refs again: the new record in, the old out */
+        repo_roots_free(roots, nroots);
+        roots = NULL;
+        nroots = 0;
+        rc = repo_roots(r, &roots, &nroots);
+    }
     if (rc == CAIRN_OK) rc = mark_all(&m, roots, nroots, p);
-    if (rc == CAIRN_OK) rc = retain_mark_record(&m, &plan);
     sweep s = { &m.seen, NULL, 0, 0, 0 };
     if (rc == CAIRN_OK) rc = r->store->list(r->store, sweep_collect, &s);
     if (rc < 0)

@@ -451,7 +451,7 @@ static int record_write(rctx *x, retain_plan *plan, bool dry_run)
             x->e[n++] = x->e[i];
             if (x->e[n - 1].is_new) plan->newly_pruned++;
         }
-    if (n == 0 && have_old != CAIRN_OK) return CAIRN_OK;
+    if (dry_run || (n == 0 && have_old != CAIRN_OK)) return CAIRN_OK; /* a dry run writes nothing */
     qsort_r(x->e, n, sizeof *x->e, entry_cmp, x);
     tree_edit *ed = n ? cairn_calloc(n, sizeof *ed) : NULL;
     uint8_t *buf = n ? cairn_malloc(n * (CAIRN_ID_SIZE + CAIRN_TABLE_NAME_LEN_MAX + RETAIN_VAL_SIZE))
@@ -473,8 +473,7 @@ static int record_write(rctx *x, retain_plan *plan, bool dry_run)
     free(ed);
     free(buf);
     TRY(rc);
-    plan->record = root;
-    if (dry_run || (have_old == CAIRN_OK && memcmp(old.bytes, root.bytes, CAIRN_ID_SIZE) == 0))
+    if (have_old == CAIRN_OK && memcmp(old.bytes, root.bytes, CAIRN_ID_SIZE) == 0)
         return CAIRN_OK;
     TRY(cs_flush(&x->r->cs)); /* the record's nodes, before the ref names them */
     char oldv[CAIRN_ID_HEX_SIZE], newv[CAIRN_ID_HEX_SIZE]; /* 64 hex digits, a newline */
@@ -482,8 +481,10 @@ static int record_write(rctx *x, retain_plan *plan, bool dry_run)
     cairn_id_to_hex(newv, &root);
     oldv[CAIRN_ID_HEX_SIZE - 1] = newv[CAIRN_ID_HEX_SIZE - 1] = '\n';
     cairn_store *st = x->r->store;
-    return st->ref_cas(st, RETAIN_REF, have_old == CAIRN_OK ? oldv : NULL,
-                       have_old == CAIRN_OK ? CAIRN_ID_HEX_SIZE : 0, newv, CAIRN_ID_HEX_SIZE);
+    TRY(st->ref_cas(st, RETAIN_REF, have_old == CAIRN_OK ? oldv : NULL,
+                    have_old == CAIRN_OK ? CAIRN_ID_HEX_SIZE : 0, newv, CAIRN_ID_HEX_SIZE));
+    plan->moved = true;
+    return CAIRN_OK;
 }
 
 static void rctx_dispose(rctx *x)

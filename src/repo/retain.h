@@ -42,7 +42,8 @@ typedef struct gc_retain {
 /* What retain_prepare() decided, for gc's mark. */
 typedef struct retain_plan {
     idmap skip;              /* retain_pair_key() of the pairs the mark must not descend into */
-    cairn_id record;         /* the record tree gc must mark (zero: none) */
+    bool moved;              /* RETAIN_REF was moved to a new record: the refs must be read
+                                again (the new record is live, the old one garbage) */
     uint64_t newly_pruned;   /* (commit, table) entries added to the record by this run */
 } retain_plan;
 
