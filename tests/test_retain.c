@@ -123,6 +123,14 @@ static int set_policy(cairn_coll *c, unsigned kind, uint32_t n, bool hold)
     return cairn_doc_retention_set(c, &p);
 }
 
+/* Counts the collections retention let go of versions of (only "c", 4 commits, here). */
+static int count_pruned(const cairn_doc_pruned *p, void *payload)
+{
+    if (strcmp(p->coll, "c") != 0 || p->versions != 4 || p->first_ns <= 0) return -1;
+    ++*(int *)payload;
+    return 0;
+}
+
 /* ---- --versions ---- */
 
 /* Six rounds of three documents (and of another collection and a plain table), then a policy of
@@ -154,6 +162,14 @@ static void versions_policy(void)
     cairn_gc_stats g0, g;
     CHECK_OK(cairn_gc(&g0, db, NULL)); /* the garbage of the writes first: none is retention's */
     CHECK_EQ(g0.versions_pruned, 0);
+    cairn_gc_options dry = CAIRN_GC_OPTIONS_INIT; /* a dry run counts, and writes nothing */
+    dry.flags = CAIRN_GC_DRY_RUN;
+    CHECK_OK(cairn_doc_gc(&g, db, &dry));
+    CHECK_EQ(g.versions_pruned, 8);
+    CHECK_EQ(g.chunks_deleted, 0);
+    int colls = 0;
+    CHECK_OK(cairn_doc_retention_pruned(db, count_pruned, &colls));
+    CHECK_EQ(colls, 0);
     CHECK_OK(cairn_doc_gc(&g, db, NULL));
     /* rounds 1..4 of c: its documents table and its index, one version each */
     CHECK_EQ(g.versions_pruned, 8);
@@ -179,6 +195,8 @@ static void versions_policy(void)
         CHECK_EQ(h.n, 6);
         CHECK_EQ(h.pruned[5], 0);
     }
+    CHECK_OK(cairn_doc_retention_pruned(db, count_pruned, &colls));
+    CHECK_EQ(colls, 1);
     cairn_verify_stats vs;
     CHECK_OK(verify_clean(db, &vs));
     CHECK_EQ(vs.pruned, 8);

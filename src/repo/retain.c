@@ -275,6 +275,8 @@ static int window_end(rctx *x, const gc_retain *p, const uint32_t *line, size_t 
         return CAIRN_OK;
     }
     if (!p->versions) return CAIRN_OK;
+    *out = 0;
+    if (entry_known(x, &x->c[line[0]].id, p->table)) return CAIRN_OK; /* a head let go before */
     vcount vc = { x, { 0 }, p->versions, false };
     size_t end = 0;
     int rc = CAIRN_OK;
