@@ -1163,6 +1163,9 @@ typedef struct cairn_gc_stats {
                                   0 with CAIRN_GC_DRY_RUN, with compaction turned off, or when
                                   the store cannot compact (then gc logs that it skipped it and
                                   the space freed is what deleting gave back) */
+    uint64_t versions_pruned;/**< (commit, table) versions this run let go under the documents'
+                                  retention policies (cairn_doc_gc(), cairn/doc.h); cairn_gc()
+                                  itself applies no policy and leaves this 0 */
 } cairn_gc_stats;
 
 /** Deletes every chunk nothing reaches (see above), then, on a local store, rewrites the pack
@@ -1267,6 +1270,9 @@ typedef struct cairn_verify_stats {
     double seconds;
     uint64_t log_records;    /**< write-ahead log records read and checked (every branch's live
                                   segments and operation log) */
+    uint64_t pruned;         /**< table versions not walked because retention let them go (the
+                                  ref retention/pruned records them; cairn_doc_retention_pruned()
+                                  in cairn/doc.h lists them per collection): not problems */
 } cairn_verify_stats;
 
 /** Checks the whole repository: walks every chunk reachable from every ref (as cairn_gc()

@@ -491,12 +491,18 @@ typedef struct cairn_doc_version {
     size_t patch_len;
     bool created;         /**< no version before it (created, or created again after a
                                deletion) */
+    int64_t pruned_time;  /**< 0, except on the oldest version listed when retention removed the
+                               history before it (cairn_doc_retention_set()): when gc did, in
+                               nanoseconds since the epoch. That version is then the oldest
+                               kept, attributed to the oldest kept commit holding it, and its
+                               patch is the whole document (created is false) */
 } cairn_doc_version;
 
 /** Receives one version. @return 0 to go on; anything else stops and is returned. */
 typedef int (*cairn_doc_version_fn)(const cairn_doc_version *v, void *payload);
 
-/** Lists the versions of document id in the commits rev (NULL: "HEAD") reaches, newest first:
+/** Lists the versions of document id in the commits rev (NULL: "HEAD") reaches, newest first
+ *  (stopping where retention removed the collection's older versions; see pruned_time):
  *  each commit (in cairn_log()'s order) whose value of the document differs from the value at
  *  the commit after it in that order, the oldest compared with "no document". Uncommitted
  *  changes are not history. A document deleted and gone from the current state is found here
@@ -509,13 +515,16 @@ CAIRN_API int cairn_doc_history(cairn_db *db, cairn_coll *coll, const char *rev,
 /** Brings back document id as it was at rev: writes that value (metadata fields aside) as the
  *  document's next version (like cairn_doc_upsert(), so a deleted document comes back too, with
  *  _v 1). opts->if_version applies to the current document.
- *  @return as cairn_doc_upsert(); CAIRN_ENOTFOUND (the document did not exist at rev, or no
- *          such revision). */
+ *  @return as cairn_doc_upsert(); CAIRN_ENOTFOUND (the document did not exist at rev, no such
+ *          revision, or retention removed the collection's version at rev: the message says
+ *          which, and when). */
 CAIRN_API int cairn_doc_restore(char **out_doc, cairn_db *db, cairn_coll *coll, const char *id,
                                 const char *rev, const cairn_doc_write_options *opts);
 
 /** Makes a self-contained proof that document id has its value (or is absent) in the
- *  collection, as of snap: a proof of key id in the collection's table (docs/FORMAT.md
+ *  collection, as of snap (refused with CAIRN_ENOTFOUND when retention removed the collection's
+ *  version at snap's commit: there is nothing left to prove it from): a proof of key id in the
+ *  collection's table (docs/FORMAT.md
  *  "Proofs"), which cairn_proof_verify() checks with no repository; its result names the table
  *  "cairn_doc.COLL" and the value is the document's canonical JSON. Anchored as cairn_prove()
  *  anchors: at the commit of a snapshot opened at a commit (signed, when the commit is), else at
@@ -523,6 +532,80 @@ CAIRN_API int cairn_doc_restore(char **out_doc, cairn_db *db, cairn_coll *coll, 
  *  @return as cairn_prove(); CAIRN_EINVAL (a bad id). */
 CAIRN_API int cairn_doc_prove(void **out_proof, size_t *out_len, cairn_coll *coll,
                               const cairn_snapshot *snap, const char *id);
+
+/* ---- retention ----
+ * A collection may say how long its old versions are kept. The policy is a row of the table
+ * "cairn_dret.COLL" (CAIRN_DOC_RETENTION_PREFIX), so it versions with commits like the data;
+ * gc applies the policy of the state it runs on (the db's branch), and a legal hold set in the
+ * state of any branch. cairn_doc_gc() is the gc that honours policies (cairn_gc() keeps every
+ * version): it lets go of the collection's table versions (documents and indexes) that only
+ * commits outside the window hold. The commits themselves stay (signed, hash-chained), and so
+ * does everything else: other tables, the working state, every branch and tag head, every
+ * version a process pins, and commits off every branch's first-parent line (merged side
+ * branches, commits only a reflog names). What was let go is recorded (ref
+ * "retention/pruned", docs/FORMAT.md) before anything is deleted, so that verify, history and
+ * reads at an old revision say "removed by retention" rather than "missing". Nothing brings it
+ * back: a longer window later keeps more from then on, not what is gone. */
+
+#define CAIRN_DOC_RETENTION_PREFIX "cairn_dret." /**< a collection's policy table: this + COLL */
+
+/** What a policy keeps. */
+typedef enum cairn_retention_kind {
+    CAIRN_RETAIN_ALL = 0,      /**< every version (no policy) */
+    CAIRN_RETAIN_DAYS = 1,     /**< versions held by commits of the last n days, and the state
+                                    in force n days ago (the newest commit at or before then) */
+    CAIRN_RETAIN_VERSIONS = 2  /**< the last n versions of every document: the commits from a
+                                    branch's head back to the newest one holding some document's
+                                    n-th latest version (a deletion counts as a version) */
+} cairn_retention_kind;
+
+/** A collection's retention policy. */
+typedef struct cairn_doc_retention {
+    unsigned kind;           /**< cairn_retention_kind */
+    uint32_t n;              /**< days or versions, 1..CAIRN_DOC_RETENTION_MAX */
+    bool legal_hold;         /**< keep everything whatever kind says (the policy stays, to apply
+                                  again when the hold is lifted) */
+} cairn_doc_retention;
+
+#define CAIRN_DOC_RETENTION_MAX 1000000u /**< most days or versions a policy may name */
+
+/** The collection's policy as of snap (NULL = the current state); no policy: kind
+ *  CAIRN_RETAIN_ALL, no hold.
+ *  @return CAIRN_OK; CAIRN_ECORRUPT (a malformed policy row); CAIRN_EIO; CAIRN_ENOMEM. */
+CAIRN_API int cairn_doc_retention_get(cairn_doc_retention *out, cairn_coll *coll,
+                                      const cairn_snapshot *snap);
+
+/** Sets the collection's policy in the working state (commit to version it).
+ *  @return CAIRN_OK; CAIRN_EINVAL (unknown kind, n out of range, n given with
+ *          CAIRN_RETAIN_ALL); CAIRN_EREADONLY; CAIRN_EIO; CAIRN_ENOSPC; CAIRN_ENOMEM. */
+CAIRN_API int cairn_doc_retention_set(cairn_coll *coll, const cairn_doc_retention *policy);
+
+/** cairn_gc() that also lets go of what the collections' retention policies allow (see above);
+ *  out->versions_pruned counts the (commit, table) versions it let go. A --days window counts
+ *  back from now.
+ *  @return as cairn_gc(). */
+CAIRN_API int cairn_doc_gc(cairn_gc_stats *out, cairn_db *db, const cairn_gc_options *opts);
+
+/** What retention let go of one collection, from cairn_doc_retention_pruned(). Borrowed. */
+typedef struct cairn_doc_pruned {
+    const char *coll;        /**< the collection's name */
+    uint64_t versions;       /**< commits whose version of the collection was let go */
+    int64_t first_ns, last_ns; /**< when gc first and last let some go (ns since the epoch) */
+} cairn_doc_pruned;
+
+/** Receives one collection's summary. @return 0 to go on; else stops and is returned. */
+typedef int (*cairn_doc_pruned_fn)(const cairn_doc_pruned *p, void *payload);
+
+/** Calls cb for each collection retention let go of versions of, in name order.
+ *  @return CAIRN_OK, cb's value, CAIRN_ECORRUPT, CAIRN_EIO, CAIRN_ENOMEM. */
+CAIRN_API int cairn_doc_retention_pruned(cairn_db *db, cairn_doc_pruned_fn cb, void *payload);
+
+/** Whether retention let go of the collection's version at snap's commit.
+ *  @param[out] out_when_ns  when it did (may be NULL)
+ *  @return CAIRN_OK (let go: reads of the collection at snap fail); CAIRN_ENOTFOUND (kept, or
+ *          snap is not at a commit), without a message; CAIRN_ECORRUPT; CAIRN_EIO. */
+CAIRN_API int cairn_doc_pruned_at(int64_t *out_when_ns, cairn_coll *coll,
+                                  const cairn_snapshot *snap);
 
 #ifdef __cplusplus
 }

@@ -34,7 +34,8 @@ enum doc_opt {
     D_AFTER = 1u << 5, D_PROJECT = 1u << 6, D_EXPLAIN = 1u << 7, D_UNIQUE = 1u << 8,
     D_TEXT = 1u << 9, D_JSON = 1u << 10, D_OUTPUT = 1u << 11, D_SIGN = 1u << 12,
     D_KEY_DIR = 1u << 13, D_PASS_FILE = 1u << 14, D_VERIFY_SIG = 1u << 15, D_FORCE = 1u << 16,
-    D_REPO = 1u << 17,
+    D_REPO = 1u << 17, D_DAYS = 1u << 18,
+    D_VERSIONS = 1u << 19, D_HOLD = 1u << 20,
 };
 
 #define SIGN_OPTS (D_SIGN | D_KEY_DIR | D_PASS_FILE)
@@ -46,6 +47,7 @@ typedef struct doc_args {
     unsigned given;          /* enum doc_opt bits */
     const char *if_version, *limit, *offset, *after, *project, *output;
     const char *sign, *key_dir, *pass_file;
+    const char *days, *versions, *hold; /* doc retention */
     const char *sort[DOC_MAX_SORT];
     size_t nsort;
     bool help;
@@ -209,6 +211,20 @@ static int open_read(cairn_db **db, cairn_coll **c, cairn_snapshot **snap, bool 
     if (rc != CAIRN_OK) return cli_close(*db, cli_lib_err(rc));
     code = cli_snapshot_at(snap, *db, &d->base);
     if (code != EXIT_OK) return done(*db, *c, code);
+    int64_t when;
+    rc = *snap ? cairn_doc_pruned_at(&when, *c, *snap) : CAIRN_ENOTFOUND;
+    if (rc != CAIRN_ENOTFOUND) { /* retention let this version go: say so, not "missing" */
+        char at[VERS_TIME_SIZE];
+        vers_time(at, when);
+        code = rc < 0 ? cli_lib_err(rc)
+                      : cli_err(EXIT_NOTFOUND, "collection %s at %s was removed by retention on %s "
+                                "(the commit is kept, its documents are not); 'cairn doc "
+                                "history %s ID' lists the versions kept", d->pos[0],
+                                d->base.opt[OPT_AT], at, d->pos[0]);
+        cairn_snapshot_close(*snap);
+        *snap = NULL;
+        return done(*db, *c, code);
+    }
     return EXIT_OK;
 }
 
@@ -898,6 +914,8 @@ static int print_version(const cairn_doc_version *v, void *payload)
                               "created", v->created, "deleted", v->doc == NULL);
         json_t *patch = json_loadb(v->patch, v->patch_len, JSON_DECODE_ANY, NULL);
         if (o && v->doc) json_object_set_new(o, "version", json_integer(ver));
+        if (o && v->pruned_time) /* the oldest version kept: retention removed what came before */
+            json_object_set_new(o, "history_removed_ns", json_integer((json_int_t)v->pruned_time));
         if (o && patch) json_object_set_new(o, "patch", patch);
         else json_decref(patch);
         char *line = o ? json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
@@ -910,6 +928,11 @@ static int print_version(const cairn_doc_version *v, void *payload)
         if (!v->doc) snprintf(what, sizeof what, "deleted");
         else snprintf(what, sizeof what, "v%lld%s", ver, v->created ? " created" : "");
         rc = printf("%.12s %s %s  %s  %s\n", hex, when, what, v->author, v->patch);
+        if (rc >= 0 && v->pruned_time) {
+            char cut[VERS_TIME_SIZE];
+            vers_time(cut, v->pruned_time);
+            rc = printf("(older history was removed by retention on %s)\n", cut);
+        }
     }
     if (rc < 0) return h->code = cli_err(EXIT_FAIL, "cannot write the output: %s", strerror(errno));
     return 0;
@@ -994,6 +1017,70 @@ static int doc_prove(const doc_args *d)
     return done(db, c, code);
 }
 
+/* ---- retention ---- */
+
+static int print_policy(const char *coll, const cairn_doc_retention *p)
+{
+    char what[64];
+    if (p->kind == CAIRN_RETAIN_DAYS) snprintf(what, sizeof what, "keep %u day%s", p->n,
+                                               p->n == 1 ? "" : "s");
+    else if (p->kind == CAIRN_RETAIN_VERSIONS)
+        snprintf(what, sizeof what, "keep %u version%s", p->n, p->n == 1 ? "" : "s");
+    else snprintf(what, sizeof what, "keep all");
+    printf("%s: %s, legal hold %s\n", coll, what, p->legal_hold ? "on" : "off");
+    return cli_flush_stdout();
+}
+
+/* The policy the options ask for, from the current one. */
+static int policy_from_args(cairn_doc_retention *p, const doc_args *d)
+{
+    if ((d->given & D_DAYS) && (d->given & D_VERSIONS))
+        return cli_err(EXIT_USAGE, "doc retention: --days or --versions, not both");
+    uint64_t n;
+    const char *arg = d->days ? d->days : d->versions;
+    if (arg) {
+        int code = cli_parse_count(&n, arg, d->days ? "--days" : "--versions");
+        if (code != EXIT_OK) return code;
+        if (n < 1 || n > CAIRN_DOC_RETENTION_MAX)
+            return cli_err(EXIT_USAGE, "%s: 1 to %u", d->days ? "--days" : "--versions",
+                           CAIRN_DOC_RETENTION_MAX);
+        p->kind = d->days ? CAIRN_RETAIN_DAYS : CAIRN_RETAIN_VERSIONS;
+        p->n = (uint32_t)n;
+    }
+    if (d->hold) {
+        if (strcmp(d->hold, "on") != 0 && strcmp(d->hold, "off") != 0)
+            return cli_err(EXIT_USAGE, "--legal-hold: on or off, not '%s'", d->hold);
+        p->legal_hold = strcmp(d->hold, "on") == 0;
+    }
+    return EXIT_OK;
+}
+
+static int doc_retention(const doc_args *d)
+{
+    bool set = (d->given & (D_DAYS | D_VERSIONS | D_HOLD)) != 0;
+    cairn_db *db;
+    cairn_coll *c;
+    int code = set ? open_coll(&db, &c, d, true, false) : cli_open(&db, &d->base, false);
+    if (code != EXIT_OK) return code;
+    cairn_snapshot *snap = NULL;
+    if (!set) {
+        int rc = cairn_coll_open(&c, db, d->pos[0], 0);
+        if (rc != CAIRN_OK) return cli_close(db, cli_lib_err(rc));
+        code = cli_snapshot_at(&snap, db, &d->base);
+        if (code != EXIT_OK) return done(db, c, code);
+    }
+    cairn_doc_retention p;
+    int rc = cairn_doc_retention_get(&p, c, snap);
+    if (rc == CAIRN_OK && set) {
+        code = policy_from_args(&p, d);
+        if (code == EXIT_OK) rc = cairn_doc_retention_set(c, &p);
+    }
+    if (rc < 0) code = cli_lib_err(rc);
+    if (code == EXIT_OK) code = print_policy(d->pos[0], &p);
+    cairn_snapshot_close(snap);
+    return done(db, c, code);
+}
+
 /* ---- the subcommands and their options ---- */
 
 #define FIND_OPTS (D_AT | D_SORT | D_LIMIT | D_OFFSET | D_AFTER | D_PROJECT | D_EXPLAIN)
@@ -1028,6 +1115,8 @@ static const doc_cmd DOC_CMDS[] = {
     { "restore", doc_restore, 2, 2, D_AT | D_IFV | SIGN_OPTS,
       "doc restore COLL ID --at REV [--if-version V] [--sign KEY]" },
     { "prove", doc_prove, 2, 2, D_AT | D_OUTPUT, "doc prove COLL ID [--at REV] [-o FILE]" },
+    { "retention", doc_retention, 1, 1, D_AT | D_DAYS | D_VERSIONS | D_HOLD,
+      "doc retention COLL [--days N | --versions N] [--legal-hold on|off] [--at REV]" },
 };
 
 #define NDOC_CMDS (sizeof DOC_CMDS / sizeof DOC_CMDS[0])
@@ -1068,7 +1157,15 @@ const char CMD_DOC_HELP[] =
     "                                  version (a deleted one comes back)\n"
     "  doc prove COLL ID [-o FILE]     a proof that the document (or its absence) is in the\n"
     "                                  collection, checked by 'cairn verify-proof' with no\n"
-    "                                  repository; --at REV anchors it at that commit\n\n"
+    "                                  repository; --at REV anchors it at that commit\n"
+    "  doc retention COLL [--days N | --versions N] [--legal-hold on|off]\n"
+    "                                  show or set how long old versions are kept: history\n"
+    "                                  of the last N days (and the state N days ago), or the\n"
+    "                                  last N versions of each document; a legal hold keeps\n"
+    "                                  all. 'cairn gc' then deletes the collection's versions\n"
+    "                                  that only older commits hold (the commits stay). What\n"
+    "                                  gc deleted cannot be brought back: a longer window later\n"
+    "                                  keeps more from then on, not what is gone\n\n"
     "Options:\n"
     "  --if-version V      write only if the document's _v is V (0: it must not exist)\n"
     "  --sign KEY          sign each document written with signing key KEY (its _sig), as\n"
@@ -1098,6 +1195,8 @@ static const struct {
     { "--sign", D_SIGN, true },       { "--key-dir", D_KEY_DIR, true },
     { "--passphrase-file", D_PASS_FILE, true }, { "--verify-sig", D_VERIFY_SIG, false },
     { "--force", D_FORCE, false },    { "--repo", D_REPO, true },
+    { "--days", D_DAYS, true },       { "--versions", D_VERSIONS, true },
+    { "--legal-hold", D_HOLD, true },
 };
 
 static int set_opt(doc_args *d, unsigned bit, const char *v)
@@ -1118,6 +1217,9 @@ static int set_opt(doc_args *d, unsigned bit, const char *v)
         d->base.dir = v;
         d->base.dir_given = true;
         break;
+    case D_DAYS: d->days = v; break;
+    case D_VERSIONS: d->versions = v; break;
+    case D_HOLD: d->hold = v; break;
     case D_SORT:
         if (d->nsort == DOC_MAX_SORT)
             return cli_err(EXIT_USAGE, "--sort: at most %d fields", DOC_MAX_SORT);

@@ -16,6 +16,7 @@
 #include "cairn/doc.h"
 #include "cli.h"
 #include "jsonl.h"
+#include "vers.h"
 
 #define MAX_PROBLEMS 20      /* problems named one by one; the rest are counted */
 
@@ -29,6 +30,8 @@ static int dump(json_t *doc)
 }
 
 /* ---- gc ---- */
+
+static json_t *gc_json_counts(const cairn_gc_stats *s, bool dry);
 
 static void gc_text(const cairn_gc_stats *s, bool dry)
 {
@@ -48,9 +51,20 @@ static void gc_text(const cairn_gc_stats *s, bool dry)
     printf("%-16s%" PRIu64 " bytes\n", "disk_freed", s->disk_bytes_freed);
     if (!s->compacted)
         printf("%-16s%s\n", "compacted", "no (this store cannot, or it was turned off)");
+    if (s->versions_pruned) /* only with retention policies, so other outputs stay as they were */
+        printf("%-16s%" PRIu64 " table version%s let go by retention policies\n", "retention",
+               s->versions_pruned, cli_plural(s->versions_pruned));
 }
 
 static json_t *gc_json(const cairn_gc_stats *s, bool dry)
+{
+    json_t *o = gc_json_counts(s, dry);
+    if (o && s->versions_pruned)
+        json_object_set_new(o, "versions_pruned", json_integer((json_int_t)s->versions_pruned));
+    return o;
+}
+
+static json_t *gc_json_counts(const cairn_gc_stats *s, bool dry)
 {
     return json_pack("{s:b,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:b}", "dry_run", dry,
                      "chunks_reachable", (json_int_t)s->chunks_reachable, "chunks_garbage",
@@ -73,7 +87,7 @@ int cmd_gc(const cli_args *a)
     int code = cli_open(&db, a, true);
     if (code != EXIT_OK) return code;
     cairn_gc_stats s;
-    int rc = cairn_gc(&s, db, &o);
+    int rc = cairn_doc_gc(&s, db, &o); /* cairn_gc() that honours retention policies */
     if (rc != CAIRN_OK) return cli_close(db, cli_lib_err(rc));
     if (a->opt[OPT_JSON]) {
         code = dump(gc_json(&s, dry));
@@ -212,6 +226,23 @@ static void print_notes(cairn_db *db)
     if (cairn_repair(NULL, db, &o) != CAIRN_OK) cairn_error_clear(); /* a store without it */
 }
 
+static int pruned_cb(const cairn_doc_pruned *p, void *payload)
+{
+    (void)payload;
+    char when[VERS_TIME_SIZE];
+    vers_time(when, p->last_ns);
+    printf("note: %" PRIu64 " version%s of collection %s pruned by retention (last on %s): not "
+           "walked, not problems\n", p->versions, cli_plural(p->versions), p->coll, when);
+    return 0;
+}
+
+/* What retention let go, by collection: verify does not walk it (and says so). */
+static void print_pruned(cairn_db *db, const cairn_verify_stats *s)
+{
+    if (!s->pruned) return;
+    if (cairn_doc_retention_pruned(db, pruned_cb, NULL) != CAIRN_OK) cairn_error_clear();
+}
+
 int cmd_verify(const cli_args *a)
 {
     vctx v = { a->opt[OPT_JSON] != NULL, NULL, 0, "" };
@@ -245,9 +276,12 @@ int cmd_verify(const cli_args *a)
         snprintf(why, sizeof why, "%s", v.first_doc);
     }
     if (v.json) {
-        code = dump(verify_json(&s, &ds, v.list)); /* takes the list */
+        json_t *out = verify_json(&s, &ds, v.list); /* takes the list */
+        if (out && s.pruned) json_object_set_new(out, "pruned", json_integer((json_int_t)s.pruned));
+        code = dump(out);
     } else {
         print_notes(db);
+        print_pruned(db, &s);
         verify_text(&s);
         verify_docs_text(&ds);
         code = cli_flush_stdout();

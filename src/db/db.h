@@ -26,6 +26,7 @@
 #include "wal/memtable.h"
 #include "repo/pins.h"
 #include "repo/repo.h"
+#include "repo/retain.h"
 #include "tree/tree.h"
 #include "db/working.h"
 
@@ -159,6 +160,11 @@ void db_discard(cairn_db *db);
 /** The catalog roots of every version alive in this process (the current one, and those open
  *  snapshots and cursors pin): garbage collection keeps what they name. Caller frees *out. */
 int db_live_catalogs(cairn_db *db, cairn_id **out, size_t *out_n);
+
+/** cairn_gc() with retention policies (repo/retain.h): gc may let go of the old versions of the
+ *  tables they cover (none: cairn_gc() itself). The document layer's cairn_doc_gc(). */
+int db_gc(cairn_gc_stats *out, cairn_db *db, const cairn_gc_options *opts,
+          const gc_retain *retain, size_t nretain);
 /** A reader (of a store with pins): rewrites its pin file from its live versions (no-op otherwise). */
 void db_pins_publish(cairn_db *db);
 

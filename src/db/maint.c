@@ -18,6 +18,12 @@
 
 int cairn_gc(cairn_gc_stats *out, cairn_db *db, const cairn_gc_options *opts)
 {
+    return db_gc(out, db, opts, NULL, 0);
+}
+
+int db_gc(cairn_gc_stats *out, cairn_db *db, const cairn_gc_options *opts,
+          const gc_retain *retain, size_t nretain)
+{
     FAIL_IF(!db, CAIRN_EINVAL, "cairn_gc: db is required");
     cairn_gc_options defaults = CAIRN_GC_OPTIONS_INIT;
     if (!opts) opts = &defaults;
@@ -32,6 +38,8 @@ int cairn_gc(cairn_gc_stats *out, cairn_db *db, const cairn_gc_options *opts)
     memset(&p, 0, sizeof p);
     p.min_live = opts->min_live_fraction == 0 ? GC_DEFAULT_MIN_LIVE : opts->min_live_fraction;
     p.dry_run = (opts->flags & CAIRN_GC_DRY_RUN) != 0;
+    p.retain = retain;
+    p.nretain = nretain;
     pthread_mutex_lock(&db->maintmu);
     pthread_mutex_lock(&db->wmu);
     cairn_id *pinned = NULL;

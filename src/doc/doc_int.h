@@ -188,6 +188,19 @@ int dv_sig_grade(cairn_doc_sig_info *out, cairn_coll *c, dv_trust *t, const char
 /** For a handle opened with CAIRN_COLL_VERIFY_SIG: CAIRN_OK when doc's signature is acceptable,
  *  else CAIRN_EAUTH naming the collection, id and key. Without the flag: CAIRN_OK. */
 int dv_sig_require(cairn_coll *c, dv_trust *t, const char *id, const char *doc, size_t len);
+/* ---- retention (retain.c) ---- */
+
+/** Whether retention let go of the collection's version at commit: CAIRN_OK with *when (may be
+ *  NULL), or CAIRN_ENOTFOUND without a message. */
+int dv_pruned_lookup(int64_t *out_when_ns, cairn_coll *coll, const cairn_id *commit);
+/** Sets the error that a read of that version meets (CAIRN_ENOTFOUND, naming the collection,
+ *  the commit and when) and returns its code. doing: what was being done, for the message. */
+int dv_pruned_error(cairn_coll *coll, const cairn_id *commit, int64_t when_ns, const char *doing);
+/** CAIRN_OK, or (with that error set) the code dv_pruned_error() gives when retention let go of
+ *  the collection's version at snap (NULL: the current state, never let go). */
+int dv_pruned_refuse(cairn_coll *coll, const cairn_snapshot *snap, const char *doing);
+/** "YYYY-MM-DDTHH:MM:SSZ" of a time in ns since the epoch into out. */
+void dv_time_text(char *out, size_t size, int64_t ns);
 
 /* ---- queries (find.c) ---- */
 

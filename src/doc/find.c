@@ -600,6 +600,7 @@ int cairn_doc_get(char **out_doc, size_t *out_len, cairn_coll *c, const cairn_sn
     void *val;
     size_t len;
     int rc = cairn_get(&val, &len, c->docs, snap, id, strlen(id));
+    if (rc == CAIRN_ENOTFOUND) TRY(dv_pruned_refuse(c, snap, "doc get")); /* gone, not absent */
     if (rc == CAIRN_ENOTFOUND) return ERR(rc, "collection %s: no document %s", c->name, id);
     TRY(rc);
     *out_doc = cairn_strndup(val, len);

@@ -152,8 +152,9 @@ static int state_at(hstate *out, cairn_db *db, cairn_coll *coll, const char *id,
 }
 
 /* Reports the version commit c made: the document became `now` (NULL: deleted) from `before`
- * (NULL: absent). */
-static int report(const hcommit *c, const hstate *now, const hstate *before,
+ * (NULL: absent). pruned: non-zero when retention removed what came before (then `before` is
+ * empty and this is the oldest version kept), the time it did. */
+static int report(const hcommit *c, const hstate *now, const hstate *before, int64_t pruned,
                   cairn_doc_version_fn cb, void *payload)
 {
     json_error_t e;
@@ -182,10 +183,19 @@ static int report(const hcommit *c, const hstate *now, const hstate *before,
     v.len = now->doc ? now->len : 0;
     v.patch = ptext;
     v.patch_len = strlen(ptext);
-    v.created = before->doc == NULL;
+    v.created = before->doc == NULL && !pruned;
+    v.pruned_time = pruned;
     int rc = cb(&v, payload);
     free(ptext);
     return rc;
+}
+
+/* *out: when retention removed the collection's version at commit c (0: kept). */
+static int history_cut(int64_t *out, cairn_coll *coll, const cairn_id *c)
+{
+    *out = 0;
+    int rc = dv_pruned_lookup(out, coll, c);
+    return rc == CAIRN_ENOTFOUND ? CAIRN_OK : rc;
 }
 
 int cairn_doc_history(cairn_db *db, cairn_coll *coll, const char *rev, const char *id,
@@ -196,12 +206,20 @@ int cairn_doc_history(cairn_db *db, cairn_coll *coll, const char *rev, const cha
     hlist l = { 0 };
     int rc = cairn_log(db, rev ? rev : "HEAD", collect, &l);
     hstate newer = { 0 }, older = { 0 };
+    int64_t pruned = 0;
+    if (rc == CAIRN_OK && l.n > 0) rc = history_cut(&pruned, coll, &l.c[0].id);
+    if (rc == CAIRN_OK && pruned) rc = dv_pruned_error(coll, &l.c[0].id, pruned, "doc history");
     if (rc == CAIRN_OK && l.n > 0) rc = state_at(&newer, db, coll, id, &l.c[0].id, NULL);
     for (size_t i = 1; rc == CAIRN_OK && i <= l.n; i++) {
-        if (i < l.n) rc = state_at(&older, db, coll, id, &l.c[i].id, &newer);
+        if (i < l.n) rc = history_cut(&pruned, coll, &l.c[i].id);
+        if (rc == CAIRN_OK && pruned) { /* retention removed the rest: the oldest kept, then stop */
+            if (newer.doc) rc = report(&l.c[i - 1], &newer, &older, pruned, cb, payload);
+            break;
+        }
+        if (rc == CAIRN_OK && i < l.n) rc = state_at(&older, db, coll, id, &l.c[i].id, &newer);
         if (rc != CAIRN_OK) break;
         /* past the oldest commit the document did not exist */
-        if (!same_doc(&newer, &older)) rc = report(&l.c[i - 1], &newer, &older, cb, payload);
+        if (!same_doc(&newer, &older)) rc = report(&l.c[i - 1], &newer, &older, 0, cb, payload);
         hstate_clear(&newer);
         newer = older;
         memset(&older, 0, sizeof older);
@@ -221,7 +239,12 @@ int cairn_doc_restore(char **out_doc, cairn_db *db, cairn_coll *coll, const char
     TRY(cairn_snapshot_open_at(&snap, db, rev));
     char *doc = NULL;
     size_t len = 0;
-    int rc = cairn_doc_get(&doc, &len, coll, snap, id);
+    int rc = dv_pruned_refuse(coll, snap, "doc restore");
+    if (rc < 0) {
+        cairn_snapshot_close(snap);
+        return rc;
+    }
+    rc = cairn_doc_get(&doc, &len, coll, snap, id);
     cairn_snapshot_close(snap);
     if (rc == CAIRN_ENOTFOUND)
         return ERR(CAIRN_ENOTFOUND, "document %s of collection %s did not exist at %s (see "
@@ -239,6 +262,7 @@ int cairn_doc_prove(void **out_proof, size_t *out_len, cairn_coll *coll,
 {
     FAIL_IF(!coll || !id, CAIRN_EINVAL, "doc prove: no collection or id");
     TRY(dv_id_check(id, strlen(id)));
+    TRY(dv_pruned_refuse(coll, snap, "doc prove"));
     /* the document is the value of key id in the collection's table: a table proof */
     return cairn_prove(out_proof, out_len, coll->docs, snap, id, strlen(id));
 }

@@ -32,6 +32,7 @@
 
 #include "gc.h"
 #include "idmap.h"
+#include "retain.h"
 #include "roots.h"
 #include "tree/tree.h"
 
@@ -53,6 +54,7 @@ typedef struct marker {
     size_t n, cap;
     cairn_id prefetch[PREFETCH_MAX];
     size_t nprefetch;
+    const idmap *skip;       /* (table, root) pairs retention lets go (retain.h): not walked */
 } marker;
 
 /* Queues id to be walked as `what`, unless it was walked that way already. */
@@ -87,6 +89,15 @@ static void prefetch_flush(marker *m)
     m->nprefetch = 0;
 }
 
+/* Whether retention lets this table version go (gc then does not walk it). */
+static bool retain_skips(const marker *m, const uint8_t *name, size_t nlen, const cairn_id *root)
+{
+    if (!m->skip || !m->skip->n) return false;
+    cairn_id pk;
+    retain_pair_key(&pk, (const char *)name, nlen, root);
+    return idmap_find(m->skip, &pk) != NULL;
+}
+
 static int mark_node(marker *m, const mark_item *it)
 {
     chunk *c;
@@ -104,7 +115,7 @@ static int mark_node(marker *m, const mark_item *it)
             node_val(&n, i, &v, &vl);
             rc = tabledesc_decode(&d, v, vl);
             if (rc < 0) rc = cairn_error_prefix(rc, "table '%.*s'", (int)kl, (const char *)k);
-            else rc = mark_push(m, &d.root, W_TABLE, it->ref);
+            else if (!retain_skips(m, k, kl, &d.root)) rc = mark_push(m, &d.root, W_TABLE, it->ref);
             continue;
         }
         cairn_id child;
@@ -282,6 +293,22 @@ static int store_stat(repo *r, uint64_t *chunks, uint64_t *bytes, uint64_t *file
     return CAIRN_OK;
 }
 
+/* Retention (retain.h): works out what the policies let go, records it durably, and hands the
+ * mark the pairs not to walk. The versions that must stay whole: the ones pinned. */
+static int retain_begin(repo *r, const gc_params *p, const repo_root *roots, size_t nroots,
+                        retain_plan *plan)
+{
+    size_t nkept = p->npinned + p->nreader_pins;
+    cairn_id *kept = nkept ? cairn_calloc(nkept, sizeof *kept) : NULL;
+    FAIL_IF(nkept && !kept, CAIRN_ENOMEM, "out of memory starting gc");
+    if (p->npinned) memcpy(kept, p->pinned, p->npinned * sizeof *kept);
+    if (p->nreader_pins) memcpy(kept + p->npinned, p->reader_pins, p->nreader_pins * sizeof *kept);
+    int rc = retain_prepare(r, plan, roots, nroots, kept, nkept, p->retain, p->nretain,
+                            p->now_ns ? p->now_ns : clock_wall_ns(), p->dry_run);
+    free(kept);
+    return rc;
+}
+
 int gc_run(repo *r, const gc_params *p, cairn_gc_stats *out)
 {
     double t0 = clock_now();
@@ -303,6 +330,17 @@ int gc_run(repo *r, const gc_params *p, cairn_gc_stats *out)
                                 "deletes nothing until that ref is deleted (cairn branch -d or "
                                 "cairn tag -d NAME), created again, or its file restored from a "
                                 "backup ('cairn repair' cannot restore a value it cannot read)");
+    retain_plan plan;
+    memset(&plan, 0, sizeof plan);
+    if (rc == CAIRN_OK) rc = retain_begin(r, p, roots, nroots, &plan);
+    m.skip = &plan.skip;
+    st.versions_pruned = plan.newly_pruned;
+    if (rc == CAIRN_OK && plan.moved) { /* the refs again: the new record in, the old out */
+        repo_roots_free(roots, nroots);
+        roots = NULL;
+        nroots = 0;
+        rc = repo_roots(r, &roots, &nroots);
+    }
     if (rc == CAIRN_OK) rc = mark_all(&m, roots, nroots, p);
     sweep s = { &m.seen, NULL, 0, 0, 0 };
     if (rc == CAIRN_OK) rc = r->store->list(r->store, sweep_collect, &s);
@@ -314,6 +352,7 @@ int gc_run(repo *r, const gc_params *p, cairn_gc_stats *out)
     st.bytes_garbage = s.bytes;
     repo_roots_free(roots, nroots);
     free(m.stack);
+    retain_plan_dispose(&plan);
     if (rc == CAIRN_OK && !p->dry_run) rc = sweep_delete(r, &s, &st.chunks_deleted);
     idmap_dispose(&m.seen);
     free(s.garbage);

@@ -8,6 +8,7 @@
 
 #include "commit.h"
 #include "repo.h"
+#include "retain.h"
 
 #define GC_DEFAULT_MIN_LIVE 0.5
 
@@ -19,6 +20,9 @@ typedef struct gc_params {
     size_t nreader_pins;
     double min_live;         /* local store: rewrite packs whose live fraction is below; < 0: none */
     bool dry_run;            /* mark and count only */
+    const gc_retain *retain; /* retention policies (retain.h): what gc may let go of old */
+    size_t nretain;          /*  versions of the tables they cover; none: keep every version */
+    int64_t now_ns;          /* the time --days windows count back from; 0: the clock */
 } gc_params;
 
 /** Marks everything reachable from the refs and the pinned catalogs, then deletes the rest and

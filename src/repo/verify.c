@@ -27,6 +27,7 @@
 #include "base/hash.h"
 #include "gc.h"
 #include "idmap.h"
+#include "retain.h"
 #include "roots.h"
 #include "tree/tree.h"
 
@@ -65,6 +66,8 @@ typedef struct vctx {
     idmap seen;              /* chunks walked that are not tree nodes */
     idmap nodes;             /* tree nodes -> index into node */
     idmap roots;             /* tree roots checked: bit 1 as a table, bit 2 as a catalog */
+    idmap pruned;            /* (table, root) pairs retention let go (retain.h): value 1 once
+                                met in a catalog */
     vnode *node;
     size_t nnode, capnode;
     cairn_buf keys;          /* first and last keys of the nodes */
@@ -300,6 +303,16 @@ static int check_catalog_leaf(vctx *v, const vitem *it, const node *n, bool *out
                         cairn_error_last()->message));
             continue;
         }
+        if (v->pruned.n) { /* a version retention let go: gone on purpose, not walked */
+            cairn_id pk;
+            retain_pair_key(&pk, name, kl, &d.root);
+            uint32_t *slot = idmap_find(&v->pruned, &pk);
+            if (slot) {
+                if (*slot == 0) v->st.pruned++;
+                *slot = 1;
+                continue;
+            }
+        }
         TRY(push(v, it, &d.root, W_TABLE));
     }
     *out_ok = ok;
@@ -398,6 +411,30 @@ static int check_tree(vctx *v, const vitem *it)
                        it->ref);
     }
     return v->stop;
+}
+
+/* ---- what retention let go ---- */
+
+static int pruned_add(const retain_entry *e, void *payload)
+{
+    vctx *v = payload;
+    cairn_id pk;
+    retain_pair_key(&pk, e->table, e->tlen, &e->root);
+    return idmap_add(&v->pruned, &pk, 0, NULL, NULL);
+}
+
+/* Loads the retention record; a record that cannot be read is a problem (and then every table
+ * version it names is walked, so those are reported missing too). */
+static int pruned_load(vctx *v)
+{
+    int rc = retain_each(v->r, pruned_add, v);
+    if (rc == CAIRN_ENOMEM) return rc;
+    if (rc < 0) {
+        idmap_dispose(&v->pruned);
+        return problem(v, rc, NULL, RETAIN_REF, "the retention record (ref %s) cannot be read: %s",
+                       RETAIN_REF, cairn_error_last()->message);
+    }
+    return CAIRN_OK;
 }
 
 /* ---- the store's own damage ---- */
@@ -614,7 +651,8 @@ int verify_run(repo *r, const cairn_verify_options *o, verify_sig_fn sig, void *
     v->o = o;
     v->sig = sig;
     v->sig_payload = sig_payload;
-    int rc = walk_refs(v);
+    int rc = pruned_load(v);
+    if (rc == CAIRN_OK) rc = walk_refs(v);
     if (rc == CAIRN_OK) rc = scan_store(v);
     v->st.seconds = clock_now() - t0;
     if (rc == CAIRN_OK && out) *out = v->st;
@@ -625,6 +663,7 @@ int verify_run(repo *r, const cairn_verify_options *o, verify_sig_fn sig, void *
     idmap_dispose(&v->seen);
     idmap_dispose(&v->nodes);
     idmap_dispose(&v->roots);
+    idmap_dispose(&v->pruned);
     free(v->node);
     free(v->stack);
     cairn_buf_dispose(&v->keys);
