@@ -117,6 +117,11 @@ typedef struct dv_cond {
  *  while f lives). */
 void dv_filter_conds(const dv_cond **out, size_t *n, const dv_filter *f);
 
+/** Calls cb with the path of every condition of f (fields and $text), at any depth.
+ *  @return CAIRN_OK or cb's status. */
+int dv_filter_paths(const dv_filter *f, int (*cb)(const dv_path *p, void *payload),
+                    void *payload);
+
 /** Whether the conditions used[0..n) (from dv_filter_conds of f), each applied exactly by an
  *  index scan over an index that is not multikey (a text index: every token intersected), say
  *  everything f says: f is a conjunction of their nodes. A NULL f is covered. Then the documents

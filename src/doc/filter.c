@@ -444,6 +444,18 @@ void dv_filter_conds(const dv_cond **out, size_t *n, const dv_filter *f)
     *n = f->nconds;
 }
 
+static int node_paths(const node *n, int (*cb)(const dv_path *p, void *payload), void *payload)
+{
+    if (n->kind == N_FIELD || n->kind == N_TEXT) return cb(&n->path, payload);
+    for (size_t i = 0; i < n->nkids; i++) TRY(node_paths(&n->kids[i], cb, payload));
+    return CAIRN_OK;
+}
+
+int dv_filter_paths(const dv_filter *f, int (*cb)(const dv_path *p, void *payload), void *payload)
+{
+    return f ? node_paths(&f->root, cb, payload) : CAIRN_OK;
+}
+
 static bool covered(const node *n, const dv_cond *const *used, size_t nused)
 {
     if (n->kind == N_AND) {

@@ -30,6 +30,7 @@
 #define SORT_BYTES_DEFAULT ((size_t)64 << 20)
 #define SORT_ITEM_OVERHEAD 64 /* bytes counted per collected document besides its text */
 #define STOP 1                /* internal: the limit is reached */
+#define NAMES_MAX 16          /* top-level members a partial parse reads, at most */
 
 typedef struct krange {
     cairn_buf from, to;      /* [from, to) when to.len, else keys starting with from */
@@ -53,6 +54,9 @@ typedef struct query {
     size_t nsort;
     dv_path proj[PROJECT_FIELDS_MAX];
     size_t nproj;
+    const char *names[NAMES_MAX]; /* the members a candidate's test reads (borrowed from the
+                                     paths), or nnames > NAMES_MAX: parse whole documents */
+    size_t nnames;
     cairn_buf after;         /* the cursor's parts */
     bool has_after;
     /* the plan */
@@ -271,6 +275,64 @@ static int first_key(query *q, const json_t *doc, const char *id, const void *ke
     return first;
 }
 
+/* ---- partial parsing: only the members the filter, the sort and the index read ---- */
+
+static int add_name(const dv_path *p, void *payload)
+{
+    query *q = payload;
+    for (size_t i = 0; i < q->nnames && i < NAMES_MAX; i++)
+        if (strcmp(q->names[i], p->seg[0]) == 0) return CAIRN_OK;
+    if (q->nnames < NAMES_MAX) q->names[q->nnames] = p->seg[0];
+    q->nnames++;
+    return CAIRN_OK;
+}
+
+static int names_setup(query *q)
+{
+    TRY(dv_filter_paths(q->f, add_name, q));
+    for (size_t i = 0; i < q->nsort; i++) TRY(add_name(&q->sort[i], q));
+    for (size_t i = 0; q->ix && i < q->ix->nfields; i++) TRY(add_name(&q->ix->fields[i], q));
+    return CAIRN_OK;
+}
+
+typedef struct partial {
+    const query *q;
+    json_t *obj;
+} partial;
+
+static int partial_member(const char *name, size_t nlen, const char *val, size_t vlen, size_t at,
+                          void *payload)
+{
+    (void)at;
+    partial *p = payload;
+    for (size_t i = 0; i < p->q->nnames; i++) {
+        const char *want = p->q->names[i];
+        if (strlen(want) != nlen || memcmp(want, name, nlen) != 0) continue;
+        json_t *v = json_loadb(val, vlen, JSON_DECODE_ANY, NULL);
+        if (!v || json_object_setn_new_nocheck(p->obj, name, nlen, v)) return CAIRN_EINVAL;
+        return CAIRN_OK;
+    }
+    return memchr(name, '\\', nlen) ? CAIRN_EINVAL : CAIRN_OK; /* an escaped name: parse all */
+}
+
+/* Parses the members of a stored document that the query reads (a document object holding
+ * only them: what the filter, sort keys and index keys see is the same), or the whole
+ * document when the query reads too many or the text is not as canon_write() writes it. */
+static int doc_parse_for(json_t **out, query *q, const void *val, size_t vlen, const char *id)
+{
+    if (q->nnames <= NAMES_MAX) {
+        partial p = { q, json_object() };
+        if (!p.obj) return ERR(CAIRN_ENOMEM, "out of memory");
+        if (canon_members(val, vlen, partial_member, &p) == CAIRN_OK) {
+            *out = p.obj;
+            return CAIRN_OK;
+        }
+        cairn_error_clear();
+        json_decref(p.obj);
+    }
+    return dv_doc_parse(out, val, vlen, q->c->name, id);
+}
+
 /* Tests one document and passes it on. key: the index key it was found under, or NULL. */
 static int candidate(query *q, const char *id, const void *val, size_t vlen, const void *key,
                      size_t kl)
@@ -281,7 +343,7 @@ static int candidate(query *q, const char *id, const void *val, size_t vlen, con
         TRY(parts_of_key(q, id, key, kl));
         return q->natural ? emit(q, val, vlen, q->parts.data, q->parts.len) : collect(q, val, vlen);
     }
-    TRY(dv_doc_parse(&doc, val, vlen, q->c->name, id));
+    TRY(doc_parse_for(&doc, q, val, vlen, id));
     int rc = q->f ? dv_filter_match(q->f, doc) : 1;
     if (rc > 0 && key && q->ix->multikey && !(q->ix->flags & CAIRN_INDEX_TEXT))
         rc = first_key(q, doc, id, key, kl);
@@ -711,7 +773,8 @@ static int query_setup(query *q)
         q->nproj++;
     }
     TRY(parse_after(q));
-    return plan(q);
+    TRY(plan(q));
+    return names_setup(q);
 }
 
 int cairn_doc_find(cairn_doc_plan *out_plan, cairn_coll *c, const cairn_snapshot *snap,
