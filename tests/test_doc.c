@@ -57,6 +57,7 @@ typedef struct results {
     char *s;
     size_t len, n;
     char last_cursor[4096];
+    uint64_t cursors;        /* a digest of every cursor given, in order */
 } results;
 
 static int add_result(const char *id, const char *doc, size_t len, const char *cursor, void *p)
@@ -67,6 +68,9 @@ static int add_result(const char *id, const char *doc, size_t len, const char *c
     r->len += (size_t)sprintf(r->s + r->len, "%s %.*s\n", id, (int)len, doc);
     r->n++;
     snprintf(r->last_cursor, sizeof r->last_cursor, "%s", cursor ? cursor : "");
+    for (const char *ch = cursor ? cursor : ""; *ch; ch++)
+        r->cursors = (r->cursors ^ (uint8_t)*ch) * 0x100000001b3ull;
+    r->cursors = (r->cursors ^ '\n') * 0x100000001b3ull;
     return 0;
 }
 
@@ -140,7 +144,7 @@ static void crud(void)
     CHECK_EQ(count(c, NULL), 3);
 
     const char *ids[] = { "ada", "ghost", id2 };
-    results r = { calloc(1, 1), 0, 0, "" };
+    results r = { calloc(1, 1), 0, 0, "", 0 };
     CHECK_OK(cairn_doc_get_many(c, NULL, ids, 3, add_result, &r));
     CHECK_EQ(r.n, 3);
     CHECK(strstr(r.s, "ghost (null)") || strstr(r.s, "ghost \n"));
@@ -373,6 +377,9 @@ static char *random_doc(uint64_t *rs, int id)
         json_object_set_new(n, "x", random_value(rs));
         json_object_set_new(d, "n", n);
     }
+    /* c: never an array (its indexes stay not multikey); q"x: a name stored escaped */
+    if (test_rand(rs) % 5) json_object_set_new(d, "c", json_integer((json_int_t)(test_rand(rs) % 5)));
+    if (test_rand(rs) % 5 == 0) json_object_set_new(d, "q\"x", json_integer((json_int_t)(test_rand(rs) % 3)));
     char *s = json_dumps(d, JSON_COMPACT);
     json_decref(d);
     return s;
@@ -383,7 +390,7 @@ static char *random_filter(uint64_t *rs, bool text)
     static const char *const OPS[] = { "$eq", "$ne", "$gt", "$gte", "$lt", "$lte" };
     static const char *const PATHS[] = { "a", "b", "n.x", "a.0" };
     json_t *f = json_object();
-    int kind = (int)(test_rand(rs) % (text ? 9 : 8));
+    int kind = (int)(test_rand(rs) % (text ? 12 : 10));
     const char *path = PATHS[test_rand(rs) % 4];
     json_t *v = random_value(rs);
     json_t *cond = json_object();
@@ -429,11 +436,55 @@ static char *random_filter(uint64_t *rs, bool text)
         json_object_set_new(f, "b", n);
         break;
     }
-    default: {
-        char w[64];
-        snprintf(w, sizeof w, "%s", WORDS[test_rand(rs) % 6]);
+    case 8: { /* equality on a compound index's first field, a condition on its second */
+        static const char *const PAIRS[][2] = { { "a", "b" }, { "b", "c" }, { "c", "q\"x" } };
+        const char *const *pair = PAIRS[test_rand(rs) % 3];
+        json_object_set_new(f, pair[0], json_integer((json_int_t)(test_rand(rs) % 4)));
+        json_t *second = json_integer((json_int_t)(test_rand(rs) % 5));
+        switch (test_rand(rs) % 4) {
+        case 0: json_object_set(f, pair[1], second); break;
+        case 1:
+            json_object_set(cond, test_rand(rs) % 2 ? "$gt" : "$gte", second);
+            if (test_rand(rs) % 2) json_object_set_new(cond, "$lte", json_integer(3));
+            json_object_set(f, pair[1], cond);
+            break;
+        case 2: {
+            json_t *a = json_array();
+            json_array_append(a, second);
+            json_array_append_new(a, json_integer(1));
+            json_object_set_new(cond, "$in", a);
+            json_object_set(f, pair[1], cond);
+            break;
+        }
+        default: /* a condition the index cannot serve beside one it can */
+            json_object_set(cond, "$ne", second);
+            json_object_set(f, pair[1], cond);
+        }
+        json_decref(second);
+        break;
+    }
+    case 9: { /* the same through $and, with a range from two operators */
+        json_t *and = json_array(), *x = json_object(), *y = json_object(), *r = json_object();
+        json_object_set_new(x, "b", json_integer((json_int_t)(test_rand(rs) % 4)));
+        json_object_set_new(r, "$gte", json_integer((json_int_t)(test_rand(rs) % 3)));
+        json_object_set_new(r, "$lt", json_integer((json_int_t)(2 + test_rand(rs) % 4)));
+        json_object_set_new(y, "c", r);
+        json_array_append_new(and, x);
+        json_array_append_new(and, y);
+        json_object_set_new(f, "$and", and);
+        break;
+    }
+    default: { /* $text: one to three words, one maybe in no document; maybe b too */
+        char w[128] = "";
+        int n = 1 + (int)(test_rand(rs) % 3);
+        for (int i = 0; i < n; i++) {
+            size_t at = strlen(w);
+            snprintf(w + at, sizeof w - at, "%s%s", i ? " " : "",
+                     test_rand(rs) % 8 ? WORDS[test_rand(rs) % 6] : "zebra");
+        }
         json_object_set_new(f, "$text", json_string(w));
-        if (test_rand(rs) % 2) json_object_set_new(f, "b", json_integer((json_int_t)(test_rand(rs) % 4)));
+        if (kind == 11) json_object_set_new(f, "b", json_integer((json_int_t)(test_rand(rs) % 4)));
+        break;
     }
     }
     json_decref(v);
@@ -460,7 +511,7 @@ static void query_agrees(cairn_coll *c, uint64_t *rs, bool text, json_t *model)
 {
     static const char *const SORTS[][2] = {
         { NULL, NULL }, { "a", NULL }, { "a:desc", NULL }, { "a", "b" }, { "a:desc", "b:desc" },
-        { "b", NULL }, { "b:desc", "a" }, { "n.x", NULL },
+        { "b", NULL }, { "b:desc", "a" }, { "n.x", NULL }, { "c:desc", NULL }, { "b", "c" },
     };
     char *filter = test_rand(rs) % 8 ? random_filter(rs, text) : NULL;
     size_t s = test_rand(rs) % ARRAY_LEN(SORTS);
@@ -481,6 +532,8 @@ static void query_agrees(cairn_coll *c, uint64_t *rs, bool text, json_t *model)
               filter ? filter : "-", sort[0] ? sort[0] : "-", sort[1] ? sort[1] : "-",
               (unsigned long long)q.limit, (unsigned long long)q.offset, plan.index, plan.how,
               got.s, want.s);
+    CHECK_MSG(got.cursors == want.cursors, "filter %s sort %s via %s/%s: the cursors differ",
+              filter ? filter : "-", sort[0] ? sort[0] : "-", plan.index, plan.how);
     /* pages of 2 with the cursor give the whole result */
     if (!q.limit && !q.offset) {
         uint64_t n = 0;
@@ -488,7 +541,7 @@ static void query_agrees(cairn_coll *c, uint64_t *rs, bool text, json_t *model)
         CHECK_EQ(n, want.n);
         q.flags = 0;
         q.limit = 2;
-        results all = { calloc(1, 1), 0, 0, "" };
+        results all = { calloc(1, 1), 0, 0, "", 0 };
         char after[4096] = "";
         for (int guard = 0; guard < 200; guard++) {
             q.after = after[0] ? after : NULL;
@@ -569,12 +622,14 @@ static void model_agrees(cairn_coll *c, json_t *model)
 static void property_run(unsigned config, uint64_t salt)
 {
     static const char *const A[] = { "a" }, *const AB[] = { "a", "b" }, *const B[] = { "b" },
-                             *const NX[] = { "n.x" }, *const T[] = { "t" };
+                             *const NX[] = { "n.x" }, *const T[] = { "t" },
+                             *const BC[] = { "b", "c" }, *const C[] = { "c" },
+                             *const CQ[] = { "c", "q\"x" };
     cairn_db *db = open_mem();
     cairn_coll *c = coll_create(db, "p");
     uint64_t rs = test_rng(salt);
     json_t *model = json_object();
-    bool text = config == 3, unique = config == 4;
+    bool text = config == 3 || config == 7, unique = config == 4;
     /* half the indexes are made before the documents, half after (built from them) */
     for (int round = 0; round < 2; round++) {
         if ((round == 0) == (salt % 2 == 0)) {
@@ -583,6 +638,10 @@ static void property_run(unsigned config, uint64_t salt)
             if (config == 2) CHECK_OK(cairn_doc_index_create(c, NX, 1, 0));
             if (config == 3) CHECK_OK(cairn_doc_index_create(c, T, 1, CAIRN_INDEX_TEXT));
             if (config == 5) CHECK_OK(cairn_doc_index_create(c, B, 1, 0));
+            if (config == 6) CHECK_OK(cairn_doc_index_create(c, BC, 2, 0));
+            if (config == 6) CHECK_OK(cairn_doc_index_create(c, C, 1, 0));
+            if (config == 7) CHECK_OK(cairn_doc_index_create(c, CQ, 2, 0));
+            if (config == 7) CHECK_OK(cairn_doc_index_create(c, T, 1, CAIRN_INDEX_TEXT));
         }
         if (round == 0)
             for (int i = 0; i < 60; i++) random_op(c, &rs, model, unique);
@@ -606,7 +665,7 @@ static void property_run(unsigned config, uint64_t salt)
 
 static void property(void)
 {
-    for (unsigned config = 0; config <= 5 && !test_failures; config++)
+    for (unsigned config = 0; config <= 7 && !test_failures; config++)
         for (uint64_t salt = 0; salt < 4 && !test_failures; salt++) property_run(config, salt * 10 + config);
 }
 
@@ -887,4 +946,112 @@ static void doc_proofs(void)
     CHECK_OK(cairn_close(db));
 }
 
-TEST_MAIN(crud, bad_input, property, plans_and_versions, history_restore, doc_proofs)
+/* ---- the planner narrows on every equal field of a compound index, $text on its rarest word,
+ * and takes what an exact scan finds without testing it ---- */
+
+/* Runs a query by its plan and by a scan, checks that they agree, and says what the plan read. */
+static void examined(cairn_coll *c, const char *filter, const char *sort, uint64_t limit,
+                     cairn_doc_plan *plan, uint64_t *returned)
+{
+    memset(plan, 0, sizeof *plan);
+    *returned = UINT64_MAX;
+    cairn_doc_query q = CAIRN_DOC_QUERY_INIT;
+    q.filter = filter;
+    q.sort = &sort;
+    q.nsort = sort != NULL;
+    q.limit = limit;
+    results r, full;
+    int rc = find(&r, c, &q, plan);
+    CHECK_MSG(rc == CAIRN_OK, "%s: %s", filter ? filter : "-", cairn_error_last()->message);
+    q.flags = CAIRN_DOC_QUERY_NO_INDEX;
+    rc = find(&full, c, &q, NULL);
+    CHECK_MSG(rc == CAIRN_OK, "%s (scan): %s", filter ? filter : "-", cairn_error_last()->message);
+    CHECK_MSG(strcmp(r.s, full.s) == 0 && r.cursors == full.cursors,
+              "%s: the plan (%s/%s) and a scan disagree", filter ? filter : "-", plan->index,
+              plan->how);
+    *returned = r.n;
+    free(r.s);
+    free(full.s);
+}
+
+static void compound_and_text_plans(void)
+{
+    cairn_db *db = open_mem();
+    cairn_coll *c = coll_create(db, "k");
+    static const char *const WORD[] = { "common", "rare some", "some" };
+    for (int i = 0; i < 200; i++) {
+        char d[256];
+        /* city 0..9, age 0..19; every text holds "common", one in 50 "rare", one in 4 "some" */
+        snprintf(d, sizeof d, "{\"_id\":\"k%03d\",\"city\":\"c%d\",\"age\":%d,\"n\":%d,"
+                 "\"bio\":\"%s %s\"}", i, i % 10, (i / 10) % 20, i, WORD[0],
+                 i % 50 == 0 ? WORD[1] : i % 4 == 0 ? WORD[2] : "other");
+        CHECK_OK(cairn_doc_insert(NULL, c, d, strlen(d), NULL));
+    }
+    static const char *const city_age[] = { "city", "age" }, *const n[] = { "n" },
+                             *const bio[] = { "bio" };
+    CHECK_OK(cairn_doc_index_create(c, city_age, 2, 0));
+    CHECK_OK(cairn_doc_index_create(c, n, 1, 0));
+    CHECK_OK(cairn_doc_index_create(c, bio, 1, CAIRN_INDEX_TEXT));
+    cairn_doc_plan plan;
+    uint64_t got;
+    /* both fields narrow: exactly the one document is read, not the 20 of city c3 */
+    examined(c, "{\"city\":\"c3\",\"age\":5}", NULL, 0, &plan, &got);
+    CHECK_EQ(plan.docs_examined, 1);
+    CHECK_EQ(got, 1);
+    CHECK_STR(plan.index, "city,age");
+    CHECK_STR(plan.how, "eq");
+    CHECK(!plan.sorted_in_memory); /* all fields equal: the entries come in id order */
+    /* equality then a range on the second field */
+    examined(c, "{\"city\":\"c3\",\"age\":{\"$gte\":4,\"$lt\":8}}", NULL, 0, &plan, &got);
+    CHECK_EQ(plan.docs_examined, 4);
+    CHECK_EQ(got, 4);
+    CHECK_STR(plan.how, "range");
+    /* through $and, and with $in on the second field */
+    examined(c, "{\"$and\":[{\"age\":{\"$in\":[1,2,30]}},{\"city\":\"c1\"}]}", NULL, 0,
+             &plan, &got);
+    CHECK_EQ(plan.docs_examined, 2);
+    CHECK_EQ(got, 2);
+    CHECK_STR(plan.how, "in");
+    /* a condition no index serves is still tested: the narrowed entries are read, fewer match */
+    examined(c, "{\"city\":\"c3\",\"age\":{\"$gte\":4},\"n\":{\"$ne\":43}}", NULL, 0,
+             &plan, &got);
+    CHECK_EQ(plan.docs_examined, 16);
+    CHECK_EQ(got, 15);
+    /* $text reads the rarest word's documents (4 hold "rare"), not every "common" one */
+    examined(c, "{\"$text\":\"common rare\"}", NULL, 0, &plan, &got);
+    CHECK_EQ(plan.docs_examined, 4);
+    CHECK_EQ(got, 4);
+    CHECK_STR(plan.how, "text");
+    examined(c, "{\"$text\":\"some COMMON rare\"}", NULL, 0, &plan, &got);
+    CHECK_EQ(plan.docs_examined, 4);
+    CHECK_EQ(got, 4);
+    CHECK_EQ(plan.keys_examined, 4 + 2 * 4); /* the rare entries, two probes each */
+    examined(c, "{\"$text\":\"common zebra\"}", NULL, 0, &plan, &got);
+    CHECK_EQ(plan.docs_examined, 0);
+    CHECK_EQ(got, 0);
+    /* a sorted top-n streams from the index and stops at the limit */
+    examined(c, NULL, "n:desc", 5, &plan, &got);
+    CHECK_EQ(plan.docs_examined, 5);
+    CHECK_EQ(got, 5);
+    CHECK(plan.sorted_by_index);
+    examined(c, "{\"n\":{\"$gte\":100}}", "n", 3, &plan, &got);
+    CHECK_EQ(plan.docs_examined, 3);
+    CHECK_STR(plan.how, "range");
+    /* the same after updates move documents between keys */
+    for (int i = 0; i < 200; i += 7) {
+        char id[8], patch[64];
+        snprintf(id, sizeof id, "k%03d", i);
+        snprintf(patch, sizeof patch, "{\"age\":%d,\"bio\":\"rare common\"}", i % 3);
+        CHECK_OK(cairn_doc_patch(NULL, c, id, patch, strlen(patch), NULL));
+    }
+    examined(c, "{\"city\":\"c4\",\"age\":1}", NULL, 0, &plan, &got);
+    CHECK(got > 0 && plan.docs_examined == got);
+    examined(c, "{\"$text\":\"rare common\"}", NULL, 0, &plan, &got);
+    CHECK(got > 4 && plan.docs_examined == got);
+    CHECK_OK(cairn_doc_check(NULL, c, NULL));
+    cairn_coll_close(c);
+    cairn_close(db);
+}
+
+TEST_MAIN(crud, bad_input, property, plans_and_versions, history_restore, doc_proofs,
+          compound_and_text_plans)

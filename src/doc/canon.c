@@ -131,6 +131,22 @@ static int put_real(writer *w, double v)
     return put(w, buf, strlen(buf));
 }
 
+/* Writes v in decimal into out (room for 21 bytes); returns the length. snprintf() was a tenth
+ * of the time of a bulk insert, for array indexes in the path and for integers. */
+static size_t put_decimal(char *out, uint64_t v, bool neg)
+{
+    char tmp[24];
+    size_t n = 0;
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    size_t len = 0;
+    if (neg) out[len++] = '-';
+    while (n) out[len++] = tmp[--n];
+    return len;
+}
+
 static int cmp_names(const void *a, const void *b)
 {
     return strcmp(*(const char *const *)a, *(const char *const *)b);
@@ -175,7 +191,9 @@ static int write_array(writer *w, const json_t *v, unsigned depth)
     for (size_t i = 0; i < n; i++) {
         if (i) TRY(put_c(w, ','));
         char piece[32];
-        snprintf(piece, sizeof piece, "[%zu]", i);
+        piece[0] = '[';
+        size_t len = 1 + put_decimal(piece + 1, i, false);
+        memcpy(piece + len, "]", 2);
         size_t old = path_push(w, piece);
         int rc = write_value(w, json_array_get(v, i), depth + 1);
         path_pop(w, old);
@@ -197,8 +215,9 @@ static int write_value(writer *w, const json_t *v, unsigned depth)
         return put_string(w, json_string_value(v), json_string_length(v));
     case JSON_INTEGER: {
         char buf[24];
-        int n = snprintf(buf, sizeof buf, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
-        return put(w, buf, (size_t)n);
+        json_int_t i = json_integer_value(v);
+        uint64_t mag = i < 0 ? (uint64_t)0 - (uint64_t)i : (uint64_t)i;
+        return put(w, buf, put_decimal(buf, mag, i < 0));
     }
     case JSON_REAL: return put_real(w, json_real_value(v));
     case JSON_TRUE: return put(w, "true", 4);
@@ -225,4 +244,63 @@ int canon_json(cairn_buf *out, const char *text, size_t len, const canon_limits 
     int rc = canon_write(out, v, lim, what);
     json_decref(v);
     return rc;
+}
+
+/* ---- reading canonical text without parsing it ---- */
+
+/* The end of the string starting at s[i] (a quote), or 0 when it does not end. */
+static size_t skip_string(const char *s, size_t n, size_t i)
+{
+    for (i++; i < n; i++) {
+        if (s[i] == '\\') i++;
+        else if (s[i] == '"') return i + 1;
+    }
+    return 0;
+}
+
+/* The end of the value starting at s[i], or 0 when it is cut short. */
+static size_t skip_value(const char *s, size_t n, size_t i)
+{
+    if (i >= n) return 0;
+    if (s[i] == '"') return skip_string(s, n, i);
+    if (s[i] != '{' && s[i] != '[') {
+        size_t start = i;
+        while (i < n && s[i] != ',' && s[i] != '}' && s[i] != ']') i++;
+        return i > start ? i : 0;
+    }
+    size_t depth = 0;
+    while (i < n) {
+        char c = s[i];
+        if (c == '"') {
+            i = skip_string(s, n, i);
+            if (!i) return 0;
+            continue;
+        }
+        if (c == '{' || c == '[') depth++;
+        else if ((c == '}' || c == ']') && --depth == 0) return i + 1;
+        i++;
+    }
+    return 0;
+}
+
+int canon_members(const char *s, size_t n, canon_member_fn cb, void *payload)
+{
+    FAIL_IF(n < 2 || s[0] != '{' || s[n - 1] != '}', CAIRN_EINVAL, "not a JSON object in canonical form");
+    size_t i = 1;
+    if (n == 2) return CAIRN_OK;
+    for (;;) {
+        size_t name_end = s[i] == '"' ? skip_string(s, n, i) : 0;
+        FAIL_IF(!name_end || name_end >= n || s[name_end] != ':', CAIRN_EINVAL,
+                "not a JSON object in canonical form (at byte %zu)", i);
+        size_t v = name_end + 1, end = skip_value(s, n, v);
+        FAIL_IF(!end || end >= n || (s[end] != ',' && s[end] != '}'), CAIRN_EINVAL,
+                "not a JSON object in canonical form (at byte %zu)", v);
+        int rc = cb(s + i + 1, name_end - i - 2, s + v, end - v, i, payload);
+        if (rc) return rc;
+        if (s[end] == '}') {
+            FAIL_IF(end + 1 != n, CAIRN_EINVAL, "not a JSON object in canonical form (at byte %zu)", end);
+            return CAIRN_OK;
+        }
+        i = end + 1;
+    }
 }

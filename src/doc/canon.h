@@ -45,4 +45,17 @@ int canon_write(cairn_buf *out, const json_t *v, const canon_limits *lim, const 
 int canon_json(cairn_buf *out, const char *text, size_t len, const canon_limits *lim,
                const char *what);
 
+/** Receives one member of an object: its name as written between the quotes (escapes left as
+ *  they are), its value's text, and the offset of the name's opening quote in the object.
+ *  @return 0 to go on; anything else stops canon_members() and is returned. */
+typedef int (*canon_member_fn)(const char *name, size_t nlen, const char *val, size_t vlen,
+                               size_t at, void *payload);
+
+/** Walks the members of an object given as canonical JSON text (as stored) without parsing
+ *  the values: each is only skipped over (strings, nesting). Text that is not shaped as an object
+ *  is CAIRN_EINVAL (the caller then parses it in full, which says what is wrong); the values
+ *  are not checked.
+ *  @return CAIRN_OK; CAIRN_EINVAL; cb's value. */
+int canon_members(const char *s, size_t n, canon_member_fn cb, void *payload);
+
 #endif /* CAIRN_DOC_CANON_H */

@@ -506,6 +506,61 @@ static canon_limits limits_of(const cairn_doc_write_options *o)
     return l;
 }
 
+#define HASH_NAME "_hash"
+#define HASH_MEMBER_BYTES (sizeof "\"" HASH_NAME "\":\"\"," - 1 + 2 * CAIRN_ID_SIZE)
+
+/* Where "_hash" goes among the members of a canonical object: before the first member whose
+ * name sorts after it (offset of its quote), else at the end (the closing brace). */
+typedef struct hash_at {
+    size_t at;
+    bool found, escaped;
+} hash_at;
+
+static int find_hash_at(const char *name, size_t nlen, const char *val, size_t vlen, size_t at,
+                        void *payload)
+{
+    (void)val;
+    (void)vlen;
+    hash_at *h = payload;
+    if (memchr(name, '\\', nlen)) { /* an escaped name: its bytes are not its sort order */
+        h->escaped = true;
+        return 1;
+    }
+    if (bytes_cmp(name, nlen, HASH_NAME, sizeof HASH_NAME - 1) > 0) {
+        h->at = at;
+        h->found = true;
+        return 1;
+    }
+    return 0;
+}
+
+/* out holds the canonical form of a document without _hash; inserts "_hash":"hex" where
+ * canon_write() would put it, without writing the document again. false: it could not (an
+ * escaped member name, or the limit reached: the caller writes it again, which says why). */
+static bool splice_hash(cairn_buf *out, const char hex[CAIRN_ID_HEX_SIZE],
+                        const canon_limits *lim)
+{
+    hash_at h = { 0, false, false };
+    if (out->len + HASH_MEMBER_BYTES > lim->max_bytes ||
+        canon_members((const char *)out->data, out->len, find_hash_at, &h) < 0 || h.escaped) {
+        cairn_error_clear();
+        return false;
+    }
+    char member[HASH_MEMBER_BYTES + 1];
+    size_t at = h.found ? h.at : out->len - 1, n;
+    bool first = out->len == 2, last = !h.found; /* the separators it needs */
+    n = (size_t)snprintf(member, sizeof member, "%s\"" HASH_NAME "\":\"%s\"%s",
+                         last && !first ? "," : "", hex, last ? "" : ",");
+    if (cairn_buf_reserve(out, out->len + n) < 0) {
+        cairn_error_clear();
+        return false;
+    }
+    memmove(out->data + at + n, out->data + at, out->len - at);
+    memcpy(out->data + at, member, n);
+    out->len += n;
+    return true;
+}
+
 /* Sets _v, _ts, _sig (with a signer, for collection coll) and _hash of doc and writes its
  * canonical form into out. */
 static int finish_doc(cairn_buf *out, json_t *doc, int64_t v_new, int64_t now,
@@ -514,32 +569,28 @@ static int finish_doc(cairn_buf *out, json_t *doc, int64_t v_new, int64_t now,
 {
     char ts[64];
     ts_format(ts, now);
-    json_object_del(doc, "_hash");
+    json_object_del(doc, HASH_NAME);
     json_object_del(doc, "_sig"); /* never kept: it signed another version */
     FAIL_IF(json_object_set_new(doc, "_v", json_integer(v_new)) ||
                 json_object_set_new(doc, "_ts", json_string(ts)),
             CAIRN_ENOMEM, "out of memory");
     out->len = 0;
-    char *what = cairn_sprintf("document %s", id);
-    FAIL_IF(!what, CAIRN_ENOMEM, "out of memory");
-    int rc = canon_write(out, doc, lim, what);
-    if (rc == CAIRN_OK && signer) { /* out: the form without _hash and _sig, what is signed */
-        rc = dv_sig_add(doc, out, signer, coll);
+    char what[CAIRN_DOC_ID_LEN_MAX + 16];
+    snprintf(what, sizeof what, "document %s", id);
+    TRY(canon_write(out, doc, lim, what));
+    if (signer) { /* out: the form without _hash and _sig, what is signed */
+        TRY(dv_sig_add(doc, out, signer, coll));
         out->len = 0;
-        if (rc == CAIRN_OK) rc = canon_write(out, doc, lim, what);
+        TRY(canon_write(out, doc, lim, what));
     }
-    if (rc == CAIRN_OK) {
-        cairn_id h;
-        char hex[CAIRN_ID_HEX_SIZE];
-        hash_sha256(&h, out->data, out->len);
-        cairn_id_to_hex(hex, &h);
-        if (json_object_set_new(doc, "_hash", json_string(hex)))
-            rc = ERR(CAIRN_ENOMEM, "out of memory");
-    }
+    cairn_id h;
+    char hex[CAIRN_ID_HEX_SIZE];
+    hash_sha256(&h, out->data, out->len);
+    cairn_id_to_hex(hex, &h);
+    FAIL_IF(json_object_set_new(doc, HASH_NAME, json_string(hex)), CAIRN_ENOMEM, "out of memory");
+    if (splice_hash(out, hex, lim)) return CAIRN_OK;
     out->len = 0;
-    if (rc == CAIRN_OK) rc = canon_write(out, doc, lim, what);
-    free(what);
-    return rc;
+    return canon_write(out, doc, lim, what);
 }
 
 int dv_doc_parse(json_t **out, const void *val, size_t len, const char *coll, const char *id)

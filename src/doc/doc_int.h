@@ -109,11 +109,25 @@ typedef struct dv_cond {
     dv_bound lo, hi;        /* RANGE; PREFIX uses lo.enc */
     bool two_sided;         /* RANGE: bounds from two operators: an array value may meet each
                                with another element, so a multikey index cannot use both */
+    const void *node;       /* the filter node it comes from (an identity, for covering) */
+    bool whole;             /* the condition alone says all its node says (EQ, IN on scalar
+                               operands; RANGE from every operator of the node; TEXT) */
 } dv_cond;
 
 /** The indexable conditions of the filter's top-level conjunction (borrowed from f, valid
  *  while f lives). */
 void dv_filter_conds(const dv_cond **out, size_t *n, const dv_filter *f);
+
+/** Calls cb with the path of every condition of f (fields and $text), at any depth.
+ *  @return CAIRN_OK or cb's status. */
+int dv_filter_paths(const dv_filter *f, int (*cb)(const dv_path *p, void *payload),
+                    void *payload);
+
+/** Whether the conditions used[0..n) (from dv_filter_conds of f), each applied exactly by an
+ *  index scan over an index that is not multikey (a text index: every token intersected), say
+ *  everything f says: f is a conjunction of their nodes. A NULL f is covered. Then the documents
+ *  the scan finds need no test. */
+bool dv_filter_covered(const dv_filter *f, const dv_cond *const *used, size_t n);
 
 /* ---- index definitions and the collection handle (coll.c) ---- */
 

@@ -34,6 +34,8 @@ typedef struct op {
     char *str;               /* PREFIX CONTAINS */
     size_t slen;
     bool flag;               /* EXISTS */
+    bool scalar;             /* EQ..LTE: the operand is null, a boolean, a number or a string;
+                                IN NIN: every element is */
     struct op *sub;          /* NOT: the operators it negates */
     size_t nsub;
 } op;
@@ -175,11 +177,15 @@ static int parse_op(dv_filter *f, op *o, const char *name, const json_t *arg, co
     case OP_LT:
     case OP_LTE:
         o->rank = dv_rank(arg);
+        o->scalar = o->rank < DV_ARRAY;
         return dv_encode(&o->enc, arg);
     case OP_IN:
     case OP_NIN:
         FAIL_IF(!json_is_array(arg), CAIRN_EINVAL, "filter: %s at '%s' takes an array, not %s",
                 name, path, type_name(arg));
+        o->scalar = true;
+        for (size_t i = 0; i < json_array_size(arg); i++)
+            o->scalar &= dv_rank(json_array_get(arg, i)) < DV_ARRAY;
         return parse_set(o, arg);
     case OP_EXISTS:
         FAIL_IF(!json_is_boolean(arg), CAIRN_EINVAL,
@@ -309,6 +315,7 @@ static int parse_member(dv_filter *f, node *out, const char *k, const json_t *v,
     out->nops = 1;
     out->ops[0].kind = OP_EQ;
     out->ops[0].rank = dv_rank(v);
+    out->ops[0].scalar = out->ops[0].rank < DV_ARRAY;
     return dv_encode(&out->ops[0].enc, v);
 }
 
@@ -332,19 +339,22 @@ static int parse_object(dv_filter *f, node *out, const json_t *obj, int depth)
 
 /* ---- the planner's view ---- */
 
-static int add_cond(dv_filter *f, dv_cond **c)
+static int add_cond(dv_filter *f, dv_cond **c, const node *n)
 {
     TRY(cairn_array_room(&f->conds, &f->conds_cap, f->nconds, sizeof *f->conds, 4));
     *c = &f->conds[f->nconds++];
     memset(*c, 0, sizeof **c);
+    (*c)->node = n;
     return CAIRN_OK;
 }
 
 /* One range condition [lo, hi) (either operator may be NULL: the rank's own bounds). */
-static int add_range_cond(dv_filter *f, const node *n, int rank, const op *lo, const op *hi)
+static int add_range_cond(dv_filter *f, const node *n, int rank, const op *lo, const op *hi,
+                          bool whole)
 {
     dv_cond *c;
-    TRY(add_cond(f, &c));
+    TRY(add_cond(f, &c, n));
+    c->whole = whole;
     c->kind = DV_COND_RANGE;
     c->path = n->path.text;
     c->two_sided = lo && hi;
@@ -363,10 +373,12 @@ static int range_cond(dv_filter *f, const node *n)
 {
     const op *lo = NULL, *hi = NULL;
     int rank = -1;
+    bool all = true; /* every operator of the node is a comparison of one scalar rank */
     for (size_t i = 0; i < n->nops; i++) {
         const op *o = &n->ops[i];
         bool is_lo = o->kind == OP_GT || o->kind == OP_GTE;
         bool is_hi = o->kind == OP_LT || o->kind == OP_LTE;
+        all &= (is_lo || is_hi) && o->scalar && (rank < 0 || o->rank == rank);
         if (!is_lo && !is_hi) continue;
         if (rank < 0) rank = o->rank;
         if (o->rank != rank) continue;
@@ -378,9 +390,9 @@ static int range_cond(dv_filter *f, const node *n)
             hi = o;
     }
     if (rank < 0) return CAIRN_OK;
-    if (lo && hi) TRY(add_range_cond(f, n, rank, lo, hi));
-    if (lo) TRY(add_range_cond(f, n, rank, lo, NULL));
-    if (hi) TRY(add_range_cond(f, n, rank, NULL, hi));
+    if (lo && hi) TRY(add_range_cond(f, n, rank, lo, hi, all));
+    if (lo) TRY(add_range_cond(f, n, rank, lo, NULL, all && !hi));
+    if (hi) TRY(add_range_cond(f, n, rank, NULL, hi, all && !lo));
     return CAIRN_OK;
 }
 
@@ -390,13 +402,14 @@ static int field_conds(dv_filter *f, const node *n)
         op *o = &n->ops[i];
         dv_cond *c;
         if (o->kind == OP_EQ || o->kind == OP_IN) {
-            TRY(add_cond(f, &c));
+            TRY(add_cond(f, &c, n));
+            c->whole = n->nops == 1 && o->scalar;
             c->kind = o->kind == OP_EQ ? DV_COND_EQ : DV_COND_IN;
             c->path = n->path.text;
             c->vals = o->kind == OP_EQ ? &o->enc : o->set;
             c->nvals = o->kind == OP_EQ ? 1 : o->nset;
         } else if (o->kind == OP_PREFIX) {
-            TRY(add_cond(f, &c));
+            TRY(add_cond(f, &c, n));
             c->kind = DV_COND_PREFIX;
             c->path = n->path.text;
             TRY(dv_encode_rank(&c->lo.enc, DV_STRING));
@@ -415,7 +428,8 @@ static int collect_conds(dv_filter *f, const node *n)
         TRY(field_conds(f, n));
     } else if (n->kind == N_TEXT) {
         dv_cond *c;
-        TRY(add_cond(f, &c));
+        TRY(add_cond(f, &c, n));
+        c->whole = true;
         c->kind = DV_COND_TEXT;
         c->path = n->path.text;
         c->vals = n->tokens;
@@ -428,6 +442,35 @@ void dv_filter_conds(const dv_cond **out, size_t *n, const dv_filter *f)
 {
     *out = f->conds;
     *n = f->nconds;
+}
+
+static int node_paths(const node *n, int (*cb)(const dv_path *p, void *payload), void *payload)
+{
+    if (n->kind == N_FIELD || n->kind == N_TEXT) return cb(&n->path, payload);
+    for (size_t i = 0; i < n->nkids; i++) TRY(node_paths(&n->kids[i], cb, payload));
+    return CAIRN_OK;
+}
+
+int dv_filter_paths(const dv_filter *f, int (*cb)(const dv_path *p, void *payload), void *payload)
+{
+    return f ? node_paths(&f->root, cb, payload) : CAIRN_OK;
+}
+
+static bool covered(const node *n, const dv_cond *const *used, size_t nused)
+{
+    if (n->kind == N_AND) {
+        for (size_t i = 0; i < n->nkids; i++)
+            if (!covered(&n->kids[i], used, nused)) return false;
+        return true;
+    }
+    for (size_t i = 0; i < nused; i++)
+        if (used[i]->node == n && used[i]->whole) return true;
+    return false;
+}
+
+bool dv_filter_covered(const dv_filter *f, const dv_cond *const *used, size_t n)
+{
+    return !f || covered(&f->root, used, n);
 }
 
 int dv_filter_parse(dv_filter **out, const char *text, size_t len, const char *text_path,

@@ -2,14 +2,21 @@
  * find.c - reading documents: get, get-many, count, and queries (plan, scan, order, page).
  *
  * The planner looks at the conditions of the filter's top-level conjunction and the sort. It
- * picks, in this order: the text index for $text; an index whose first field has an equality,
- * $in, $prefix or range condition (equality first, then $in, $prefix, range; among equals the
- * one that also gives the sort); an index that gives the sort; else a scan of the collection.
- * Every candidate document is tested against the whole filter, so an index only narrows what
- * is read. Results come out in the query's order (sort fields, then _id): straight from the
- * scan when the plan yields that order, else collected (within max_sort_bytes) and sorted.
- * A multikey index can hold one document under several keys; a document is taken only at the
- * first of its keys that the scan covers, which needs no memory.
+ * picks, in this order: the text index for $text; the index that narrows most: equalities on
+ * its first fields, then at most one equality, $in, $prefix or range condition on the next
+ * field (more equal fields first, then equality, $in, $prefix, range; among equals the one that
+ * also gives the sort); an index that gives the sort; else a scan of the collection. $text with
+ * several words scans the entries of its rarest word (counted from the index tree) and keeps an
+ * id only when every other word's entry for it exists.
+ * A candidate document is tested against the whole filter, so an index only narrows what is
+ * read, except when the scan applies the whole filter exactly (dv_filter_covered(): every
+ * condition of a conjunction served by an index that is not multikey, or $text alone): then the
+ * document is taken as it is, unparsed, when nothing else needs its fields (no projection; no
+ * sort, or a one-field sort the index gives, whose value is in the index key).
+ * Results come out in the query's order (sort fields, then _id): straight from the scan when
+ * the plan yields that order (stopping at limit + offset), else collected (within
+ * max_sort_bytes) and sorted. A multikey index can hold one document under several keys; a
+ * document is taken only at the first of its keys that the scan covers, which needs no memory.
  */
 
 #include <stdio.h>
@@ -23,6 +30,7 @@
 #define SORT_BYTES_DEFAULT ((size_t)64 << 20)
 #define SORT_ITEM_OVERHEAD 64 /* bytes counted per collected document besides its text */
 #define STOP 1                /* internal: the limit is reached */
+#define NAMES_MAX 16          /* top-level members a partial parse reads, at most */
 
 typedef struct krange {
     cairn_buf from, to;      /* [from, to) when to.len, else keys starting with from */
@@ -46,6 +54,9 @@ typedef struct query {
     size_t nsort;
     dv_path proj[PROJECT_FIELDS_MAX];
     size_t nproj;
+    const char *names[NAMES_MAX]; /* the members a candidate's test reads (borrowed from the
+                                     paths), or nnames > NAMES_MAX: parse whole documents */
+    size_t nnames;
     cairn_buf after;         /* the cursor's parts */
     bool has_after;
     /* the plan */
@@ -53,8 +64,11 @@ typedef struct query {
     cairn_table *itab;
     krange *ranges;
     size_t nranges, ranges_cap;
+    cairn_buf *probes;       /* $text: the other words' key prefixes, each must hold the id */
+    size_t nprobes;
     bool reverse;
     bool natural;            /* the scan yields the query's order */
+    bool exact;              /* the scan applies the whole filter: candidates need no test */
     cairn_doc_plan plan;
     /* output */
     uint64_t skipped;
@@ -82,6 +96,22 @@ static int parts_of(query *q, const json_t *doc, const char *id)
         q->scratch.len = 0;
         TRY(dv_encode(&q->scratch, dv_direct(doc, &q->sort[i])));
         TRY(parts_add(&q->parts, q->scratch.data, q->scratch.len));
+    }
+    return parts_add(&q->parts, id, strlen(id));
+}
+
+/* The parts of a document the index scan found without parsing it: no sort, or the one sort
+ * field the index gives, whose encoding is the key before the id. */
+static int parts_of_key(query *q, const char *id, const void *key, size_t kl)
+{
+    q->parts.len = 0;
+    if (q->nsort) {
+        q->scratch.len = 0;
+        TRY(tuple_append_string(&q->scratch, id, strlen(id)));
+        if (q->scratch.len > kl)
+            return CORRUPT("collection %s: index '%s' holds a key shorter than its id %s",
+                           q->c->name, q->ix->name, id);
+        TRY(parts_add(&q->parts, key, kl - q->scratch.len));
     }
     return parts_add(&q->parts, id, strlen(id));
 }
@@ -247,13 +277,75 @@ static int first_key(query *q, const json_t *doc, const char *id, const void *ke
     return first;
 }
 
+/* ---- partial parsing: only the members the filter, the sort and the index read ---- */
+
+static int add_name(const dv_path *p, void *payload)
+{
+    query *q = payload;
+    for (size_t i = 0; i < q->nnames && i < NAMES_MAX; i++)
+        if (strcmp(q->names[i], p->seg[0]) == 0) return CAIRN_OK;
+    if (q->nnames < NAMES_MAX) q->names[q->nnames] = p->seg[0];
+    q->nnames++;
+    return CAIRN_OK;
+}
+
+static int names_setup(query *q)
+{
+    TRY(dv_filter_paths(q->f, add_name, q));
+    for (size_t i = 0; i < q->nsort; i++) TRY(add_name(&q->sort[i], q));
+    for (size_t i = 0; q->ix && i < q->ix->nfields; i++) TRY(add_name(&q->ix->fields[i], q));
+    return CAIRN_OK;
+}
+
+typedef struct partial {
+    const query *q;
+    json_t *obj;
+} partial;
+
+static int partial_member(const char *name, size_t nlen, const char *val, size_t vlen, size_t at,
+                          void *payload)
+{
+    (void)at;
+    partial *p = payload;
+    for (size_t i = 0; i < p->q->nnames; i++) {
+        const char *want = p->q->names[i];
+        if (strlen(want) != nlen || memcmp(want, name, nlen) != 0) continue;
+        json_t *v = json_loadb(val, vlen, JSON_DECODE_ANY, NULL);
+        if (!v || json_object_setn_new_nocheck(p->obj, name, nlen, v)) return CAIRN_EINVAL;
+        return CAIRN_OK;
+    }
+    return memchr(name, '\\', nlen) ? CAIRN_EINVAL : CAIRN_OK; /* an escaped name: parse all */
+}
+
+/* Parses the members of a stored document that the query reads (a document object holding
+ * only them: what the filter, sort keys and index keys see is the same), or the whole
+ * document when the query reads too many or the text is not as canon_write() writes it. */
+static int doc_parse_for(json_t **out, query *q, const void *val, size_t vlen, const char *id)
+{
+    if (q->nnames <= NAMES_MAX) {
+        partial p = { q, json_object() };
+        if (!p.obj) return ERR(CAIRN_ENOMEM, "out of memory");
+        if (canon_members(val, vlen, partial_member, &p) == CAIRN_OK) {
+            *out = p.obj;
+            return CAIRN_OK;
+        }
+        cairn_error_clear();
+        json_decref(p.obj);
+    }
+    return dv_doc_parse(out, val, vlen, q->c->name, id);
+}
+
 /* Tests one document and passes it on. key: the index key it was found under, or NULL. */
 static int candidate(query *q, const char *id, const void *val, size_t vlen, const void *key,
                      size_t kl)
 {
     json_t *doc;
     q->plan.docs_examined++;
-    TRY(dv_doc_parse(&doc, val, vlen, q->c->name, id));
+    if (q->exact && !q->nproj && (!q->nsort || (q->plan.sorted_by_index && q->nsort == 1 && key))) {
+        TRY(parts_of_key(q, id, key, kl));
+        return q->natural ? emit(q, val, vlen, q->parts.data, q->parts.len) : collect(q, val, vlen);
+    }
+    TRY(doc_parse_for(&doc, q, val, vlen, id));
     int rc = q->f ? dv_filter_match(q->f, doc) : 1;
     if (rc > 0 && key && q->ix->multikey && !(q->ix->flags & CAIRN_INDEX_TEXT))
         rc = first_key(q, doc, id, key, kl);
@@ -295,6 +387,29 @@ static int scan_docs(query *q)
     return rc;
 }
 
+/* Whether every probe (another word of $text) has an entry for id. */
+static int probe_all(bool *out, query *q, const char *id)
+{
+    *out = true;
+    for (size_t i = 0; i < q->nprobes && *out; i++) {
+        q->scratch.len = 0;
+        TRY(cairn_buf_append(&q->scratch, q->probes[i].data, q->probes[i].len));
+        TRY(tuple_append_string(&q->scratch, id, strlen(id)));
+        q->plan.keys_examined++;
+        void *v = NULL;
+        size_t vl;
+        int rc = cairn_get(&v, &vl, q->itab, q->snap, q->scratch.data, q->scratch.len);
+        cairn_free(v);
+        if (rc == CAIRN_ENOTFOUND) {
+            cairn_error_clear();
+            *out = false;
+        } else {
+            TRY(rc);
+        }
+    }
+    return CAIRN_OK;
+}
+
 static int scan_range(query *q, const krange *r)
 {
     cairn_range cr = CAIRN_RANGE_INIT;
@@ -322,8 +437,13 @@ static int scan_range(query *q, const krange *r)
         char *id = cairn_strndup(v, vl);
         void *doc = NULL;
         size_t dl = 0;
-        rc = id ? cairn_get(&doc, &dl, q->c->docs, q->snap, id, vl)
-                : ERR(CAIRN_ENOMEM, "out of memory");
+        bool all = true;
+        rc = id ? probe_all(&all, q, id) : ERR(CAIRN_ENOMEM, "out of memory");
+        if (rc == CAIRN_OK && !all) {
+            free(id);
+            continue;
+        }
+        if (rc == CAIRN_OK) rc = cairn_get(&doc, &dl, q->c->docs, q->snap, id, vl);
         if (rc == CAIRN_ENOTFOUND)
             rc = CORRUPT("collection %s: index '%s' names document %s, which does not exist",
                          q->c->name, q->ix->name, id);
@@ -381,26 +501,134 @@ static int cond_score(const dv_cond *c)
     }
 }
 
-static int plan_ranges(query *q, const dv_cond *c)
+/* How an index narrows a query: equalities on its first neq fields, then at most one
+ * condition (last) on the next field. */
+typedef struct narrow {
+    const dv_cond *used[CAIRN_DOC_INDEX_FIELDS_MAX];
+    size_t neq;
+    const dv_cond *last;
+    int score;               /* 0: the index does not narrow */
+} narrow;
+
+#define NARROW_PER_EQ 8      /* one more equal field beats any condition on the next field */
+#define NARROW_TEXT 1000     /* the text index, for $text, beats every other */
+
+/* The best condition on field f of ix (a two-sided range only when ix is not multikey; a range
+ * from every operator of its path before a one-sided part). */
+static const dv_cond *best_on(const dv_cond *conds, size_t n, const dv_index *ix, size_t f)
+{
+    const dv_cond *best = NULL;
+    int best_score = 0;
+    for (size_t k = 0; k < n; k++) {
+        const dv_cond *c = &conds[k];
+        if (c->kind == DV_COND_TEXT || strcmp(ix->fields[f].text, c->path) != 0) continue;
+        if (c->two_sided && ix->multikey) continue;
+        int score = 2 * cond_score(c) + (c->two_sided || c->whole);
+        if (score > best_score) {
+            best = c;
+            best_score = score;
+        }
+    }
+    return best;
+}
+
+static narrow narrow_by(const dv_cond *conds, size_t n, const dv_index *ix)
+{
+    narrow w;
+    memset(&w, 0, sizeof w);
+    if (ix->flags & CAIRN_INDEX_TEXT) {
+        for (size_t k = 0; k < n && !w.last; k++)
+            if (conds[k].kind == DV_COND_TEXT) w.last = &conds[k];
+        w.score = w.last ? NARROW_TEXT : 0;
+        return w;
+    }
+    for (size_t f = 0; f < ix->nfields; f++) {
+        const dv_cond *c = best_on(conds, n, ix, f);
+        if (!c) break;
+        if (c->kind != DV_COND_EQ) {
+            w.last = c;
+            break;
+        }
+        w.used[w.neq++] = c;
+    }
+    w.score = (int)w.neq * NARROW_PER_EQ + (w.last ? cond_score(w.last) : 0);
+    return w;
+}
+
+/* The token prefix of a text index's entries for one word. */
+static int text_prefix(cairn_buf *out, const cairn_buf *token)
+{
+    return tuple_append_bytes(out, token->data, token->len);
+}
+
+/* $text: scans the rarest word's entries (counted in O(log n) each); the others are probes. */
+static int plan_text(query *q, const dv_cond *c)
+{
+    size_t rarest = 0;
+    uint64_t fewest = UINT64_MAX;
+    cairn_buf b = CAIRN_BUF_INIT;
+    int rc = CAIRN_OK;
+    for (size_t i = 0; rc == CAIRN_OK && i < c->nvals && c->nvals > 1; i++) {
+        b.len = 0;
+        rc = text_prefix(&b, &c->vals[i]);
+        cairn_range r = CAIRN_RANGE_INIT;
+        r.prefix = b.data;
+        r.prefix_len = b.len;
+        uint64_t n = 0;
+        if (rc == CAIRN_OK) rc = cairn_count(&n, q->itab, q->snap, &r);
+        if (rc == CAIRN_ENOTFOUND) { /* the index was never written: no entries */
+            cairn_error_clear();
+            rc = CAIRN_OK;
+        }
+        if (rc == CAIRN_OK && n < fewest) {
+            fewest = n;
+            rarest = i;
+        }
+    }
+    if (rc == CAIRN_OK && c->nvals > 1) {
+        q->probes = cairn_calloc(c->nvals - 1, sizeof *q->probes);
+        if (!q->probes) rc = ERR(CAIRN_ENOMEM, "out of memory planning $text");
+    }
+    for (size_t i = 0; rc == CAIRN_OK && i < c->nvals; i++)
+        if (i != rarest) rc = text_prefix(&q->probes[q->nprobes++], &c->vals[i]);
+    b.len = 0;
+    if (rc == CAIRN_OK) rc = text_prefix(&b, &c->vals[rarest]);
+    if (rc == CAIRN_OK) rc = add_range(q, b.data, b.len, NULL, 0);
+    cairn_buf_dispose(&b);
+    return rc;
+}
+
+static int plan_ranges(query *q, const narrow *w)
 {
     static const char *const HOW[] = { "eq", "in", "range", "prefix", "text" };
-    snprintf(q->plan.how, sizeof q->plan.how, "%s", HOW[c->kind]);
-    switch (c->kind) {
-    case DV_COND_EQ:
-    case DV_COND_IN:
-        for (size_t i = 0; i < c->nvals; i++) TRY(add_range(q, c->vals[i].data, c->vals[i].len, NULL, 0));
-        return CAIRN_OK;
-    case DV_COND_RANGE:
-        return add_range(q, c->lo.enc.data, c->lo.enc.len, c->hi.enc.data, c->hi.enc.len);
-    case DV_COND_PREFIX: return add_range(q, c->lo.enc.data, c->lo.enc.len, NULL, 0);
-    default: { /* text: the first word's entries */
-        cairn_buf b = CAIRN_BUF_INIT;
-        int rc = tuple_append_bytes(&b, c->vals[0].data, c->vals[0].len);
-        if (rc == CAIRN_OK) rc = add_range(q, b.data, b.len, NULL, 0);
-        cairn_buf_dispose(&b);
-        return rc;
+    snprintf(q->plan.how, sizeof q->plan.how, "%s", HOW[w->last ? w->last->kind : DV_COND_EQ]);
+    if (w->last && w->last->kind == DV_COND_TEXT) return plan_text(q, w->last);
+    cairn_buf p = CAIRN_BUF_INIT, to = CAIRN_BUF_INIT; /* the equal fields' prefix */
+    int rc = CAIRN_OK;
+    for (size_t i = 0; rc == CAIRN_OK && i < w->neq; i++)
+        rc = cairn_buf_append(&p, w->used[i]->vals[0].data, w->used[i]->vals[0].len);
+    const dv_cond *c = w->last;
+    size_t at = p.len;
+    if (rc < 0 || !c) {
+        if (rc == CAIRN_OK) rc = add_range(q, p.data, p.len, NULL, 0);
+    } else if (c->kind == DV_COND_IN) {
+        for (size_t i = 0; rc == CAIRN_OK && i < c->nvals; i++) {
+            p.len = at;
+            rc = cairn_buf_append(&p, c->vals[i].data, c->vals[i].len);
+            if (rc == CAIRN_OK) rc = add_range(q, p.data, p.len, NULL, 0);
+        }
+    } else if (c->kind == DV_COND_RANGE) {
+        rc = cairn_buf_append(&to, p.data, p.len);
+        if (rc == CAIRN_OK) rc = cairn_buf_append(&p, c->lo.enc.data, c->lo.enc.len);
+        if (rc == CAIRN_OK) rc = cairn_buf_append(&to, c->hi.enc.data, c->hi.enc.len);
+        if (rc == CAIRN_OK) rc = add_range(q, p.data, p.len, to.data, to.len);
+    } else { /* prefix */
+        rc = cairn_buf_append(&p, c->lo.enc.data, c->lo.enc.len);
+        if (rc == CAIRN_OK) rc = add_range(q, p.data, p.len, NULL, 0);
     }
-    }
+    cairn_buf_dispose(&p);
+    cairn_buf_dispose(&to);
+    return rc;
 }
 
 static int plan(query *q)
@@ -408,53 +636,50 @@ static int plan(query *q)
     const dv_cond *conds = NULL;
     size_t nconds = 0;
     if (q->f) dv_filter_conds(&conds, &nconds, q->f);
-    const dv_cond *best = NULL;
-    int best_score = 0;
+    narrow best;
+    memset(&best, 0, sizeof best);
     bool best_sorts = false;
     if (!(q->qo->flags & CAIRN_DOC_QUERY_NO_INDEX)) {
-        for (size_t k = 0; k < nconds; k++) {
-            const dv_cond *c = &conds[k];
-            for (size_t i = 0; i < q->cat.n; i++) {
-                const dv_index *ix = &q->cat.idx[i];
-                bool text = (ix->flags & CAIRN_INDEX_TEXT) != 0;
-                if ((c->kind == DV_COND_TEXT) != text) continue;
-                if (!text && strcmp(ix->fields[0].text, c->path) != 0) continue;
-                if (c->two_sided && ix->multikey) continue;
-                int score = text ? 5 : cond_score(c);
-                bool sorts = gives_sort(q, ix);
-                if (score > best_score || (score == best_score && sorts && !best_sorts)) {
-                    best = c;
-                    best_score = score;
-                    best_sorts = sorts;
-                    q->ix = ix;
-                }
+        for (size_t i = 0; i < q->cat.n; i++) {
+            const dv_index *ix = &q->cat.idx[i];
+            narrow w = narrow_by(conds, nconds, ix);
+            bool sorts = gives_sort(q, ix);
+            if (w.score > best.score || (w.score && w.score == best.score && sorts && !best_sorts)) {
+                best = w;
+                best_sorts = sorts;
+                q->ix = ix;
             }
         }
-        for (size_t i = 0; !best && !q->ix && i < q->cat.n; i++)
+        for (size_t i = 0; !q->ix && i < q->cat.n; i++)
             if (gives_sort(q, &q->cat.idx[i])) q->ix = &q->cat.idx[i];
     }
     if (!q->ix) {
         snprintf(q->plan.how, sizeof q->plan.how, "scan");
         q->natural = q->nsort == 0;
         q->plan.sorted_in_memory = !q->natural;
+        q->exact = dv_filter_covered(q->f, NULL, 0);
         return CAIRN_OK;
     }
     snprintf(q->plan.index, sizeof q->plan.index, "%s", q->ix->name);
-    if (best) {
-        TRY(plan_ranges(q, best));
+    TRY(dv_index_table(&q->itab, q->c, q->ix));
+    bool text = (q->ix->flags & CAIRN_INDEX_TEXT) != 0;
+    if (best.score) {
+        TRY(plan_ranges(q, &best));
     } else {
         snprintf(q->plan.how, sizeof q->plan.how, "sort");
         TRY(add_range(q, "", 0, NULL, 0));
     }
+    if (best.last) best.used[best.neq] = best.last;
+    q->exact = (text || !q->ix->multikey) &&
+               dv_filter_covered(q->f, best.used, best.neq + (best.last != NULL));
     bool sorts = gives_sort(q, q->ix);
-    bool id_order = !q->nsort && q->nranges == 1 && !q->ix->multikey &&
-                    (best && (best->kind == DV_COND_TEXT ||
-                              (best->kind == DV_COND_EQ && q->ix->nfields == 1)));
+    bool id_order = !q->nsort && q->nranges == 1 && best.score &&
+                    (text || (!q->ix->multikey && !best.last && best.neq == q->ix->nfields));
     q->natural = sorts || id_order;
     q->reverse = sorts && q->desc[0];
     q->plan.sorted_by_index = sorts;
     q->plan.sorted_in_memory = !q->natural;
-    return dv_index_table(&q->itab, q->c, q->ix);
+    return CAIRN_OK;
 }
 
 /* ---- setting up ---- */
@@ -517,6 +742,8 @@ static void query_dispose(query *q)
         cairn_buf_dispose(&q->ranges[i].to);
     }
     free(q->ranges);
+    for (size_t i = 0; i < q->nprobes; i++) cairn_buf_dispose(&q->probes[i]);
+    free(q->probes);
     for (size_t i = 0; i < q->nitems; i++) {
         free(q->items[i].doc);
         free(q->items[i].parts);
@@ -549,7 +776,8 @@ static int query_setup(query *q)
         q->nproj++;
     }
     TRY(parse_after(q));
-    return plan(q);
+    TRY(plan(q));
+    return names_setup(q);
 }
 
 int cairn_doc_find(cairn_doc_plan *out_plan, cairn_coll *c, const cairn_snapshot *snap,
