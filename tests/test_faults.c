@@ -887,4 +887,75 @@ static void key_generate(void)
     sweep(&sc);
 }
 
-TEST_MAIN(store_put_flush, store_open_repair, store_ref_moves, gc_compacts, key_generate)
+/* ---- a create that fails part-way leaves the location as it was (issue 10) ---- */
+
+/* What dir holds: -1 missing, else the number of entries (0: an empty directory). */
+static int entries(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d) return -1;
+    int n = 0;
+    for (struct dirent *e; (e = readdir(d));) n += strcmp(e->d_name, ".") && strcmp(e->d_name, "..");
+    closedir(d);
+    return n;
+}
+
+typedef struct create_fault {
+    sys_op op;
+    const char *name;
+    int err;
+    bool sticky;
+} create_fault;
+
+/* Creates a repository with the nth call of f's op failing, in a directory that does not exist
+ * (existed = false) or exists empty; *out_rc: the open's status. */
+static void create_faulted(const create_fault *f, uint64_t nth, bool existed, int *out_rc)
+{
+    char dir[4300];
+    snprintf(dir, sizeof dir, "%s/c-%s-%llu-%d", test_tmpdir(), f->name, (unsigned long long)nth,
+             existed);
+    if (existed) CHECK(mkdir(dir, 0755) == 0);
+    cairn_open_options o = CAIRN_OPEN_OPTIONS_INIT;
+    o.flags = CAIRN_OPEN_CREATE | CAIRN_OPEN_EXCL;
+    cairn_db *db = NULL;
+    sys_fault(f->op, nth, f->err, f->sticky);
+    int rc = *out_rc = cairn_open(&db, dir, &o);
+    sys_fault_clear();
+    if (rc == CAIRN_OK) {
+        CHECK_OK(cairn_close(db));
+        return;
+    }
+    int left = entries(dir);
+    CHECK_MSG(left == (existed ? 0 : -1), "create failing at %s #%llu (%s) left %d entries in "
+              "%s: %s", f->name, (unsigned long long)nth, existed ? "empty dir" : "no dir", left,
+              dir, cairn_error_last()->message);
+    /* and the location takes a create now */
+    CHECK_OK(cairn_open(&db, dir, &o));
+    CHECK_OK(cairn_close(db));
+}
+
+static void create_fails_cleanly(void)
+{
+    static const create_fault faults[] = {
+        { SYS_WRITE, "write", ENOSPC, true },   { SYS_ALLOCATE, "allocate", ENOSPC, true },
+        { SYS_MKDIR, "mkdir", ENOSPC, true },   { SYS_OPEN, "open", ENOSPC, false },
+        { SYS_FSYNC, "fsync", EIO, false },     { SYS_RENAME, "rename", ENOSPC, false },
+        { SYS_TRUNCATE, "truncate", ENOSPC, false }, { SYS_LINK, "link", ENOSPC, false },
+    };
+    int failed = 0;
+    for (size_t i = 0; i < ARRAY_LEN(faults); i++) {
+        for (int existed = 0; existed < 2; existed++) {
+            uint64_t nth = 1;
+            /* each call of the op in turn, until a create runs past all of them */
+            for (int rc = -1; nth < 500; nth++, failed++) {
+                create_faulted(&faults[i], nth, existed, &rc);
+                if (rc == CAIRN_OK) break;
+            }
+            CHECK_MSG(nth < 500, "a create kept failing at %s", faults[i].name);
+        }
+    }
+    CHECK_MSG(failed > 20, "only %d creates failed: the faults did not reach the create", failed);
+}
+
+TEST_MAIN(store_put_flush, store_open_repair, store_ref_moves, gc_compacts, key_generate,
+          create_fails_cleanly)

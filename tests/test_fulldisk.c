@@ -179,4 +179,29 @@ static void operations_on_a_full_disk(void)
     CHECK(test_sh("! find %s/quarantine -name '*.tail*' -empty | grep -q .", url) == 0);
 }
 
-TEST_MAIN(operations_on_a_full_disk)
+/* A create on a full 20 MiB disk fails and leaves nothing: no directory it made, nothing in one
+ * that was there empty; every caller of cairn_open() gets that, not only the CLI. */
+static void create_on_a_full_disk(void)
+{
+    if (!mount_small(20)) return;
+    char url[4400], empty[4400];
+    snprintf(url, sizeof url, "%s/repo", mnt);
+    snprintf(empty, sizeof empty, "%s/empty", mnt);
+    CHECK(mkdir(empty, 0755) == 0);
+    fill(mnt);
+    cairn_open_options o = CAIRN_OPEN_OPTIONS_INIT;
+    o.flags = CAIRN_OPEN_CREATE | CAIRN_OPEN_EXCL;
+    cairn_db *db;
+    CHECK_RC(cairn_open(&db, url, &o), CAIRN_ENOSPC);
+    CHECK(test_sh("test ! -e %s", url) == 0);
+    CHECK_RC(cairn_open(&db, empty, &o), CAIRN_ENOSPC);
+    CHECK(test_sh("test -d %s && test -z \"$(ls -A %s)\"", empty, empty) == 0);
+    /* room again: the same create works, where a half-made repository would refuse it */
+    CHECK(test_sh("rm %s/filler", mnt) == 0);
+    CHECK_OK(cairn_open(&db, url, &o));
+    CHECK_OK(cairn_close(db));
+    CHECK_OK(cairn_open(&db, empty, &o));
+    CHECK_OK(cairn_close(db));
+}
+
+TEST_MAIN(operations_on_a_full_disk, create_on_a_full_disk)
