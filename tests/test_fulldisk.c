@@ -14,9 +14,12 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "cairn/sys/store.h"
+#include "store/store.h"
 #include "test.h"
 
 #define NKEYS 3000
@@ -179,6 +182,89 @@ static void operations_on_a_full_disk(void)
     CHECK(test_sh("! find %s/quarantine -name '*.tail*' -empty | grep -q .", url) == 0);
 }
 
+static uint64_t free_bytes(void)
+{
+    struct statvfs sv;
+    return statvfs(mnt, &sv) == 0 ? (uint64_t)sv.f_bavail * sv.f_frsize : 0;
+}
+
+/* Opens url with packs of 256 KiB, so that a load fills several. */
+static int open_small_packs(cairn_db **db, const char *url, unsigned flags)
+{
+    cairn_store *st;
+    int rc = store_local_open(&st, url, flags, 0);
+    if (rc < 0) return rc;
+    store_local_set_pack_max(st, 256u << 10);
+    cairn_open_options o = CAIRN_OPEN_OPTIONS_INIT;
+    o.flags = flags;
+    o.wal_segment_bytes = 256u << 10;
+    return cairn_open_store(db, st, &o);
+}
+
+/* NKEYS committed keys in "t", then a table of 3 MB checkpointed and dropped before any commit
+ * names it: whole packs of garbage beside packs that mix it with live chunks; then the disk is
+ * filled to the brim. gc frees space without needing any first, and loses nothing. */
+static void gc_on_a_full_disk(void)
+{
+    if (!mount_small(16)) return;
+    char url[4400];
+    snprintf(url, sizeof url, "%s/repo", mnt);
+    cairn_db *db;
+    CHECK_OK(open_small_packs(&db, url, CAIRN_OPEN_CREATE));
+    cairn_table *t, *g;
+    CHECK_OK(cairn_table_open(&t, db, "t", CAIRN_TABLE_CREATE));
+    char v[1000];
+    for (int i = 0; i < NKEYS; i++) {
+        char k[16];
+        key_of(k, sizeof k, i);
+        memset(v, 'v', 100);
+        memcpy(v, k, strlen(k));
+        CHECK_OK(cairn_put(t, k, strlen(k), v, 100));
+    }
+    cairn_table_close(t);
+    CHECK_OK(test_commit(db, "data", NULL));
+    CHECK_OK(cairn_table_open(&g, db, "garbage", CAIRN_TABLE_CREATE));
+    uint64_t seed = 42;
+    for (int i = 0; i < NKEYS; i++) {
+        char k[16];
+        key_of(k, sizeof k, i);
+        for (size_t j = 0; j < sizeof v; j++) v[j] = (char)test_rand(&seed); /* incompressible */
+        CHECK_OK(cairn_put(g, k, strlen(k), v, sizeof v));
+    }
+    cairn_table_close(g);
+    CHECK_OK(cairn_checkpoint(db));
+    CHECK_OK(cairn_table_drop(db, "garbage"));
+    CHECK_OK(cairn_checkpoint(db));
+    CHECK_OK(cairn_close(db));
+    fill(mnt);
+    uint64_t before = free_bytes();
+
+    CHECK_OK(open_small_packs(&db, url, 0));
+    cairn_gc_stats gs;
+    int rc = cairn_gc(&gs, db, NULL);
+    CHECK_MSG(rc == CAIRN_OK, "gc on a full disk: %d %s", rc, cairn_error_last()->message);
+    CHECK_MSG(gs.chunks_deleted > 0 && gs.packs_rewritten > 0 && gs.disk_bytes_freed > (1u << 20),
+              "gc deleted %llu chunks, removed %llu packs, freed %llu bytes",
+              (unsigned long long)gs.chunks_deleted, (unsigned long long)gs.packs_rewritten,
+              (unsigned long long)gs.disk_bytes_freed);
+    uint64_t after = free_bytes();
+    CHECK_MSG(after > before + (1u << 20), "free before gc %llu, after %llu",
+              (unsigned long long)before, (unsigned long long)after);
+    CHECK_EQ(count_keys(db), NKEYS);
+    cairn_verify_stats vs;
+    CHECK_OK(cairn_verify(&vs, db, NULL));
+    /* the room is there to write again */
+    CHECK_OK(cairn_table_open(&t, db, "t", 0));
+    CHECK_OK(cairn_put(t, "new", 3, v, 100));
+    cairn_table_close(t);
+    CHECK_OK(test_commit(db, "after gc", NULL));
+    CHECK_OK(cairn_close(db));
+    CHECK_OK(open_small(&db, url, 0));
+    CHECK_EQ(count_keys(db), NKEYS);
+    CHECK_OK(cairn_verify(&vs, db, NULL));
+    CHECK_OK(cairn_close(db));
+}
+
 /* A create on a full 20 MiB disk fails and leaves nothing: no directory it made, nothing in one
  * that was there empty; every caller of cairn_open() gets that, not only the CLI. */
 static void create_on_a_full_disk(void)
@@ -204,4 +290,4 @@ static void create_on_a_full_disk(void)
     CHECK_OK(cairn_close(db));
 }
 
-TEST_MAIN(operations_on_a_full_disk, create_on_a_full_disk)
+TEST_MAIN(operations_on_a_full_disk, gc_on_a_full_disk, create_on_a_full_disk)

@@ -843,8 +843,14 @@ int local_append_record(local_store *ls, uint8_t type, const cairn_id *key, cons
                         size_t len, uint64_t *out_off)
 {
     if (atomic_load(&ls->cur_damaged)) TRY(local_seal_damaged(ls));
-    if (ls->wbuf_off + ls->wbuf.len > ls->pack_max && ls->wbuf_off + ls->wbuf.len > PACK_HEADER_SIZE)
-        TRY(local_rollover(ls));
+    if (ls->wbuf_off + ls->wbuf.len > ls->pack_max && ls->wbuf_off + ls->wbuf.len > PACK_HEADER_SIZE) {
+        int rc = local_rollover(ls);
+        /* A deletion goes on in the full pack when there is no room for a new one (the size
+         * limit is a target): on a full disk, gc's deletions are what makes room. A failed
+         * rollover leaves the current pack as it was, its buffer kept. */
+        if (rc == CAIRN_ENOSPC && type == REC_TOMBSTONE && !ls->poisoned) cairn_error_clear();
+        else TRY(rc);
+    }
     size_t rl = (size_t)rec_size(len);
     if (ls->wbuf.len && ls->wbuf.len + rl > WBUF_CAP) TRY(local_wbuf_write(ls));
     TRY(cairn_buf_reserve(&ls->wbuf, ls->wbuf.len + rl));
