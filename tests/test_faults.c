@@ -398,37 +398,47 @@ static void tail_close(void *h)
     if (tail_st) tail_st->close(tail_st);
 }
 
-/* Whether the torn tail's bytes are still somewhere: at the end of the last pack, or whole in a
- * file of quarantine/. */
+/* Whether file `path` ends with the torn tail's bytes (whole_file: is exactly them). */
+static bool ends_with_tail(const char *path, bool whole_file)
+{
+    struct stat sb;
+    uint8_t buf[TAIL_LEN];
+    if (stat(path, &sb) != 0 || sb.st_size < TAIL_LEN || (whole_file && sb.st_size != TAIL_LEN))
+        return false;
+    FILE *f = fopen(path, "rb");
+    bool yes = f && fseek(f, -(long)TAIL_LEN, SEEK_END) == 0 &&
+               fread(buf, 1, TAIL_LEN, f) == TAIL_LEN && memcmp(buf, tail_bytes, TAIL_LEN) == 0;
+    if (f) fclose(f);
+    return yes;
+}
+
+/* Whether the torn tail's bytes are still somewhere: at the end of a pack (the last, or, kept
+ * in place for lack of room to set it aside, one that writes went on after), or whole in a file
+ * of quarantine/. */
 static bool tail_kept(const char *dir)
 {
-    char path[4300];
+    static const char *const where[] = { "packs", "quarantine" };
     bool found = false;
-    char *pack = last_pack(dir);
-    FILE *f = pack ? fopen(pack, "rb") : NULL;
-    uint8_t buf[TAIL_LEN];
-    if (f && fseek(f, -(long)TAIL_LEN, SEEK_END) == 0 && fread(buf, 1, TAIL_LEN, f) == TAIL_LEN)
-        found = memcmp(buf, tail_bytes, TAIL_LEN) == 0;
-    if (f) fclose(f);
-    free(pack);
-    snprintf(path, sizeof path, "%s/quarantine", dir);
-    DIR *d = opendir(path);
-    struct dirent *e;
-    while (!found && d && (e = readdir(d)) != NULL) {
-        char q[4600];
-        struct stat sb;
-        snprintf(q, sizeof q, "%s/%s", path, e->d_name);
-        if (e->d_name[0] == '.' || stat(q, &sb) != 0 || sb.st_size != TAIL_LEN) continue;
-        f = fopen(q, "rb");
-        found = f && fread(buf, 1, TAIL_LEN, f) == TAIL_LEN && memcmp(buf, tail_bytes, TAIL_LEN) == 0;
-        if (f) fclose(f);
+    for (int w = 0; w < 2 && !found; w++) {
+        char path[4300];
+        snprintf(path, sizeof path, "%s/%s", dir, where[w]);
+        DIR *d = opendir(path);
+        for (struct dirent *e; !found && d && (e = readdir(d));) {
+            size_t n = strlen(e->d_name);
+            if (e->d_name[0] == '.' || (w == 0 && (n < 5 || strcmp(e->d_name + n - 5, ".pack"))))
+                continue;
+            char q[4600];
+            snprintf(q, sizeof q, "%s/%s", path, e->d_name);
+            found = ends_with_tail(q, w == 1);
+        }
+        if (d) closedir(d);
     }
-    if (d) closedir(d);
     return found;
 }
 
 /* How many files of quarantine/ are not a whole copy of the tail (a failed repair must leave
- * no empty or partial file behind: each failed try would add one more). */
+ * no empty or partial file behind: each failed try would add one more), but for the empty
+ * marker of a tail kept in place ("pack-N.OFF.kept"). */
 static int quarantine_strays(const char *dir)
 {
     char path[4300];
@@ -442,6 +452,7 @@ static int quarantine_strays(const char *dir)
         uint8_t buf[TAIL_LEN];
         snprintf(q, sizeof q, "%s/%s", path, e->d_name);
         if (e->d_name[0] == '.' || stat(q, &sb) != 0) continue;
+        if (strstr(e->d_name, ".kept") && sb.st_size == 0) continue;
         FILE *f = sb.st_size == TAIL_LEN ? fopen(q, "rb") : NULL;
         bool whole = f && fread(buf, 1, TAIL_LEN, f) == TAIL_LEN &&
                      memcmp(buf, tail_bytes, TAIL_LEN) == 0;

@@ -1,11 +1,13 @@
 /*
  * test_fulldisk.c - a repository on a small tmpfs filled to the brim (issue 10, "Full disks"):
  * opening, reading, verify and a reader work; a failed write says truthfully what was lost
- * (nothing acknowledged); gc either works or refuses up front saying how much room it needs;
- * a torn pack tail is repaired without new space and leaves no empty quarantine files; the log
- * needs no new segment to open. The test mounts its own tmpfs (it must run as root; otherwise
- * it says so and checks nothing, rather than pretend).
+ * (nothing acknowledged); gc frees space before it needs any (whole packs of garbage first) and
+ * succeeds; a torn pack tail is kept in place when there is no room to set it aside (nothing
+ * cut, verify names it, writes go on once room is freed, and the next open sets it aside); a
+ * create that fails leaves nothing; the log needs no new segment to open. The test mounts its
+ * own tmpfs (it must run as root; otherwise it says so and checks nothing, rather than pretend).
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -105,26 +107,38 @@ static int count_keys(cairn_db *db)
     return ok;
 }
 
+/* The value of key k (100 bytes, starting with k). */
+static void value_of(char *v, const char *k)
+{
+    memset(v, 'v', 100);
+    memcpy(v, k, strlen(k));
+}
+
+/* Puts NKEYS keys in table "t" (created) and, unless NULL, in table `also`; commits. */
+static void put_keys(cairn_db *db, const char *also)
+{
+    cairn_table *t, *g = NULL;
+    CHECK_OK(cairn_table_open(&t, db, "t", CAIRN_TABLE_CREATE));
+    if (also) CHECK_OK(cairn_table_open(&g, db, also, CAIRN_TABLE_CREATE));
+    char v[100];
+    for (int i = 0; i < NKEYS; i++) {
+        char k[16];
+        key_of(k, sizeof k, i);
+        value_of(v, k);
+        CHECK_OK(cairn_put(t, k, strlen(k), v, sizeof v));
+        if (g) CHECK_OK(cairn_put(g, k, strlen(k), v, sizeof v));
+    }
+    cairn_table_close(t);
+    cairn_table_close(g);
+    CHECK_OK(test_commit(db, "data", NULL));
+}
+
 /* A repository with NKEYS committed keys, a deleted table's garbage for gc, on a full disk. */
 static void build_full(const char *url)
 {
     cairn_db *db;
     CHECK_OK(open_small(&db, url, CAIRN_OPEN_CREATE));
-    cairn_table *t, *g;
-    CHECK_OK(cairn_table_open(&t, db, "t", CAIRN_TABLE_CREATE));
-    CHECK_OK(cairn_table_open(&g, db, "garbage", CAIRN_TABLE_CREATE));
-    char v[100];
-    for (int i = 0; i < NKEYS; i++) {
-        char k[16];
-        key_of(k, sizeof k, i);
-        memset(v, 'v', sizeof v);
-        memcpy(v, k, strlen(k));
-        CHECK_OK(cairn_put(t, k, strlen(k), v, sizeof v));
-        CHECK_OK(cairn_put(g, k, strlen(k), v, sizeof v));
-    }
-    cairn_table_close(t);
-    cairn_table_close(g);
-    CHECK_OK(test_commit(db, "data", NULL));
+    put_keys(db, "garbage");
     CHECK_OK(cairn_table_drop(db, "garbage"));
     CHECK_OK(test_commit(db, "drop", NULL));
     CHECK_OK(cairn_close(db));
@@ -211,18 +225,9 @@ static void gc_on_a_full_disk(void)
     snprintf(url, sizeof url, "%s/repo", mnt);
     cairn_db *db;
     CHECK_OK(open_small_packs(&db, url, CAIRN_OPEN_CREATE));
+    put_keys(db, NULL);
     cairn_table *t, *g;
-    CHECK_OK(cairn_table_open(&t, db, "t", CAIRN_TABLE_CREATE));
     char v[1000];
-    for (int i = 0; i < NKEYS; i++) {
-        char k[16];
-        key_of(k, sizeof k, i);
-        memset(v, 'v', 100);
-        memcpy(v, k, strlen(k));
-        CHECK_OK(cairn_put(t, k, strlen(k), v, 100));
-    }
-    cairn_table_close(t);
-    CHECK_OK(test_commit(db, "data", NULL));
     CHECK_OK(cairn_table_open(&g, db, "garbage", CAIRN_TABLE_CREATE));
     uint64_t seed = 42;
     for (int i = 0; i < NKEYS; i++) {
@@ -265,6 +270,93 @@ static void gc_on_a_full_disk(void)
     CHECK_OK(cairn_close(db));
 }
 
+/* The path of the newest pack of the repository at url, and its size. */
+static off_t last_pack(const char *url, char *path, size_t n)
+{
+    char dir[4500];
+    snprintf(dir, sizeof dir, "%s/packs", url);
+    DIR *d = opendir(dir);
+    unsigned best = 0, num;
+    for (struct dirent *e; d && (e = readdir(d));)
+        if (sscanf(e->d_name, "pack-%8u.pack", &num) == 1 && strstr(e->d_name, ".pack") &&
+            num > best)
+            best = num;
+    if (d) closedir(d);
+    snprintf(path, n, "%s/pack-%08u.pack", dir, best);
+    struct stat sb;
+    return stat(path, &sb) == 0 ? sb.st_size : -1;
+}
+
+#define TORN 5000 /* bytes of a torn tail */
+
+/* A crash left a torn tail on the newest pack and the disk is full. Opening for writing keeps
+ * the tail in place instead of copying it aside (for which there is no room), and says so;
+ * reads work; verify names the kept tail; nothing is cut. Once room is freed, writes go on in a
+ * new pack, and the next open sets the tail aside in quarantine/, whole. */
+static void torn_tail_on_a_full_disk(void)
+{
+    if (!mount_small(16)) return;
+    char url[4400], pack[4600];
+    snprintf(url, sizeof url, "%s/repo", mnt);
+    cairn_db *db;
+    CHECK_OK(open_small(&db, url, CAIRN_OPEN_CREATE));
+    put_keys(db, NULL);
+    CHECK_OK(cairn_close(db));
+    cairn_table *t;
+    char v[100];
+    value_of(v, "after");
+    off_t good = last_pack(url, pack, sizeof pack);
+    CHECK(good > 0);
+    int fd = open(pack, O_WRONLY | O_APPEND);
+    static char torn[TORN];
+    memset(torn, 0xab, sizeof torn); /* no record: a torn write */
+    CHECK(fd >= 0 && write(fd, torn, sizeof torn) == (ssize_t)sizeof torn);
+    close(fd);
+    fill(mnt);
+
+    static logs lg;
+    memset(&lg, 0, sizeof lg);
+    cairn_set_log(on_log, &lg);
+    int rc = open_small(&db, url, 0);
+    cairn_set_log(NULL, NULL);
+    CHECK_MSG(rc == CAIRN_OK, "opening for writing with a torn tail on a full disk: %s",
+              cairn_error_last()->message);
+    if (rc != CAIRN_OK) return;
+    CHECK_MSG(strstr(lg.text, "no room to set its 5000 bytes aside"), "%s", lg.text);
+    CHECK_EQ(count_keys(db), NKEYS);
+    cairn_verify_stats vs;
+    rc = cairn_verify(&vs, db, NULL);
+    CHECK_RC(rc, CAIRN_ECORRUPT);
+    CHECK_MSG(strstr(cairn_error_last()->message, "is kept in place"), "%s",
+              cairn_error_last()->message);
+    CHECK_EQ(last_pack(url, pack, sizeof pack), good + TORN); /* nothing cut */
+    CHECK(test_sh("ls %s/quarantine | grep -q '[.]kept$'", url) == 0);
+    CHECK(test_sh("! ls %s/quarantine | grep -q tail", url) == 0);
+    /* room again: writes go on, in a new pack */
+    CHECK(test_sh("rm %s/filler", mnt) == 0);
+    CHECK_OK(cairn_table_open(&t, db, "t", 0));
+    CHECK_OK(cairn_put(t, "after", 5, v, sizeof v));
+    cairn_table_close(t);
+    CHECK_OK(test_commit(db, "after", NULL));
+    CHECK_OK(cairn_close(db));
+    /* the next open sets the tail aside, whole, and cuts the pack */
+    CHECK_OK(open_small(&db, url, 0));
+    CHECK_EQ(count_keys(db), NKEYS);
+    CHECK_OK(cairn_table_open(&t, db, "t", 0));
+    void *got;
+    size_t gl;
+    CHECK_OK(cairn_get(&got, &gl, t, NULL, "after", 5));
+    CHECK(gl == sizeof v && memcmp(got, v, gl) == 0);
+    cairn_free(got);
+    cairn_table_close(t);
+    CHECK_OK(cairn_verify(&vs, db, NULL));
+    CHECK_OK(cairn_close(db));
+    CHECK(test_sh("! ls %s/quarantine | grep -q '[.]kept$'", url) == 0);
+    CHECK(test_sh("test $(cat %s/quarantine/*.tail | wc -c) -eq %d", url, TORN) == 0);
+    struct stat sb;
+    CHECK(stat(pack, &sb) == 0 && sb.st_size == good);
+}
+
 /* A create on a full 20 MiB disk fails and leaves nothing: no directory it made, nothing in one
  * that was there empty; every caller of cairn_open() gets that, not only the CLI. */
 static void create_on_a_full_disk(void)
@@ -290,4 +382,5 @@ static void create_on_a_full_disk(void)
     CHECK_OK(cairn_close(db));
 }
 
-TEST_MAIN(operations_on_a_full_disk, gc_on_a_full_disk, create_on_a_full_disk)
+TEST_MAIN(operations_on_a_full_disk, gc_on_a_full_disk, torn_tail_on_a_full_disk,
+          create_on_a_full_disk)

@@ -317,6 +317,11 @@ static int drop_dead(local_store *ls, uint64_t *out_freed, uint64_t *out_removed
 static int seal(local_store *ls, double min_live, bool *out_sealed)
 {
     pthread_rwlock_wrlock(&ls->mu);
+    *out_sealed = false;
+    if (!ls->cur) { /* no pack being written (a full disk at open) */
+        pthread_rwlock_unlock(&ls->mu);
+        return CAIRN_OK;
+    }
     uint64_t data = ls->wbuf_off + ls->wbuf.len - PACK_HEADER_SIZE, kept = ls->cur->live;
     /* Tombstones count as kept: compaction carries them on while an older pack holds their
      * key, so sealing a pack of tombstones would only copy them into the next one. */
