@@ -24,7 +24,8 @@
  * Sweep lists the store, deletes what is not marked (dropping each from the chunk cache, whose
  * entries the write path trusts to mean "stored"), removes the files that now hold no live
  * chunk before writing anything (on a full disk, that is the room the rest needs), flushes (the
- * deletes become durable together), and, on a store that can (CAIRN_STORE_CAP_COMPACT: the local store), compacts:
+ * deletes become durable together), and, on a store that can (CAIRN_STORE_CAP_COMPACT: the
+ * local store), compacts:
  * seals the file being written if deletes left it mostly dead and rewrites the files whose live
  * fraction is below the threshold (the store's compact method, crash-safe). A store without the
  * method keeps what del gave back, and gc says so.

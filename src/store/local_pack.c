@@ -947,7 +947,8 @@ int local_append_record(local_store *ls, uint8_t type, const cairn_id *key, cons
     if (!ls->cur) /* open found no room for a new pack (local_pack_create_later) */
         TRY(local_pack_create(ls, ls->npacks ? ls->packs[ls->npacks - 1]->num + 1 : 1));
     if (atomic_load(&ls->cur_damaged)) TRY(local_seal_damaged(ls));
-    if (ls->wbuf_off + ls->wbuf.len > ls->pack_max && ls->wbuf_off + ls->wbuf.len > PACK_HEADER_SIZE) {
+    uint64_t at = ls->wbuf_off + ls->wbuf.len;
+    if (at > ls->pack_max && at > PACK_HEADER_SIZE) {
         int rc = local_rollover(ls);
         /* A deletion goes on in the full pack when there is no room for a new one (the size
          * limit is a target): on a full disk, gc's deletions are what makes room. A failed

@@ -66,11 +66,12 @@ static int packs_damage(local_store *ls, item_fn cb, void *payload, cairn_repair
                      (unsigned long long)v[i].d.off);
         else
             snprintf(msg, sizeof msg,
-                     "%s: %llu bytes at offset %llu are damaged (%s)%s; the pack is kept as it is "
-                     "and new chunks go to a newer pack. The records in the damaged range are lost "
-                     "unless a replica or a backup holds them: 'cairn verify' names every chunk the "
-                     "repository needs that is missing; if one is, restore %s from a backup",
-                     file, (unsigned long long)v[i].d.len, (unsigned long long)v[i].d.off, v[i].d.why,
+                     "%s: %llu bytes at offset %llu are damaged (%s)%s; the pack is kept as it "
+                     "is and new chunks go to a newer pack. The records in the damaged range are "
+                     "lost unless a replica or a backup holds them: 'cairn verify' names every "
+                     "chunk the repository needs that is missing; if one is, restore %s from a "
+                     "backup", file, (unsigned long long)v[i].d.len,
+                     (unsigned long long)v[i].d.off, v[i].d.why,
                      header ? " (its 16-byte header: the valid records after it are read)"
                             : "; the valid records after them are read",
                      file);
@@ -202,7 +203,8 @@ static int quarantine_damage(local_store *ls, unsigned flags, item_fn cb, void *
     struct dirent *de;
     while (rc == CAIRN_OK && (de = readdir(d)) != NULL) {
         size_t nl = strlen(de->d_name), sl = strlen(KEPT_TAIL_SUFFIX);
-        if (de->d_name[0] == '.' || (nl > sl && strcmp(de->d_name + nl - sl, KEPT_TAIL_SUFFIX) == 0))
+        bool marker = nl > sl && strcmp(de->d_name + nl - sl, KEPT_TAIL_SUFFIX) == 0;
+        if (de->d_name[0] == '.' || marker)
             continue; /* a marker: its tail is in its pack, reported with the packs */
         if (n == cap) {
             cap = cap ? cap * 2 : 16;

@@ -74,8 +74,8 @@ static void remove_tree(const char *path, bool keep)
         if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
         char *sub = cairn_sprintf("%s/%s", path, e->d_name);
         struct stat sb; /* (a link is removed, never followed) */
-        bool dir = e->d_type == DT_DIR ||
-                   (e->d_type == DT_UNKNOWN && sub && sys_stat(sub, &sb) == 0 && S_ISDIR(sb.st_mode));
+        bool dir = e->d_type == DT_DIR || (e->d_type == DT_UNKNOWN && sub &&
+                                           sys_stat(sub, &sb) == 0 && S_ISDIR(sb.st_mode));
         if (sub && dir) remove_tree(sub, false);
         else if (sub) sys_unlink(sub);
         free(sub);
