@@ -80,6 +80,15 @@ static void on_log(cairn_log_level level, const char *message, void *payload)
     snprintf(l->text + n, sizeof l->text - n, "%s\n", message);
 }
 
+/* Every message above debug. */
+static void on_log_all(cairn_log_level level, const char *message, void *payload)
+{
+    logs *l = payload;
+    if (level > CAIRN_LOG_INFO) return;
+    size_t n = strlen(l->text);
+    snprintf(l->text + n, sizeof l->text - n, "%s\n", message);
+}
+
 static void key_of(char *k, size_t n, int i) { snprintf(k, n, "key%06d", i); }
 
 static int open_small(cairn_db **db, const char *url, unsigned flags)
@@ -90,7 +99,9 @@ static int open_small(cairn_db **db, const char *url, unsigned flags)
     return cairn_open(db, url, &o);
 }
 
-static int count_keys(cairn_db *db)
+/* How many of the NKEYS keys of "t" hold a value of vlen bytes (that begins with the key, when
+ * `own`: what put_keys() wrote). */
+static int count_keys_len(cairn_db *db, size_t vlen, bool own)
 {
     cairn_table *t;
     if (cairn_table_open(&t, db, "t", 0)) return -1;
@@ -101,13 +112,15 @@ static int count_keys(cairn_db *db)
         void *v;
         size_t vl;
         if (cairn_get(&v, &vl, t, NULL, k, strlen(k)) == CAIRN_OK) {
-            ok += vl == 100 && memcmp(v, k, strlen(k)) == 0;
+            ok += vl == vlen && (!own || memcmp(v, k, strlen(k)) == 0);
             cairn_free(v);
         }
     }
     cairn_table_close(t);
     return ok;
 }
+
+static int count_keys(cairn_db *db) { return count_keys_len(db, 100, true); }
 
 /* The value of key k (100 bytes, starting with k). */
 static void value_of(char *v, const char *k)
@@ -382,6 +395,71 @@ static void torn_tail_on_a_full_disk(void)
     CHECK(stat(pack, &sb) == 0 && sb.st_size == good);
 }
 
+/* Packs that mix live chunks with garbage, and room for only some of their copies: gc deletes
+ * the garbage, rewrites the sparse packs that fit, smallest first, says how much room the rest
+ * need, and succeeds; with room again, the next gc rewrites the rest. */
+static void gc_compacts_what_fits(void)
+{
+    if (!mount_small(16)) return;
+    char url[4400];
+    snprintf(url, sizeof url, "%s/repo", mnt);
+    cairn_db *db;
+    CHECK_OK(open_small_packs(&db, url, CAIRN_OPEN_CREATE));
+    cairn_table *t, *g;
+    CHECK_OK(cairn_table_open(&t, db, "t", CAIRN_TABLE_CREATE));
+    CHECK_OK(cairn_table_open(&g, db, "garbage", CAIRN_TABLE_CREATE));
+    uint64_t seed = 7;
+    char v[1000];
+    for (int i = 0; i < NKEYS; i++) { /* each checkpoint writes nodes of both */
+        char k[16];
+        key_of(k, sizeof k, i);
+        for (size_t j = 0; j < sizeof v; j++) v[j] = (char)test_rand(&seed);
+        CHECK_OK(cairn_put(t, k, strlen(k), v, 300));
+        CHECK_OK(cairn_put(g, k, strlen(k), v, sizeof v));
+        if (i % 20 == 19) CHECK_OK(cairn_checkpoint(db));
+    }
+    cairn_table_close(t);
+    cairn_table_close(g);
+    CHECK_OK(cairn_table_drop(db, "garbage"));
+    CHECK_OK(test_commit(db, "data", NULL));
+    CHECK_OK(cairn_close(db));
+    fill(mnt);
+    char filler[4500];
+    snprintf(filler, sizeof filler, "%s/filler", mnt);
+    struct stat sb;
+    CHECK(stat(filler, &sb) == 0 && truncate(filler, sb.st_size - (400 << 10)) == 0);
+
+    static logs lg;
+    memset(&lg, 0, sizeof lg);
+    cairn_set_log(on_log_all, &lg);
+    CHECK_OK(open_small_packs(&db, url, 0));
+    cairn_gc_stats gs;
+    int rc = cairn_gc(&gs, db, NULL);
+    cairn_set_log(NULL, NULL);
+    CHECK_MSG(rc == CAIRN_OK, "gc: %s", cairn_error_last()->message);
+    fprintf(stderr, "  with 400 KiB free: %llu packs -> %llu (%llu rewritten), freed %llu\n",
+            (unsigned long long)gs.files_before, (unsigned long long)gs.files_after,
+            (unsigned long long)gs.packs_rewritten, (unsigned long long)gs.disk_bytes_freed);
+    CHECK_MSG(strstr(lg.text, "not rewritten: copying their live chunks needs"), "%s", lg.text);
+    CHECK_EQ(count_keys_len(db, 300, false), NKEYS);
+    /* with room, the rest */
+    CHECK(unlink(filler) == 0);
+    memset(&lg, 0, sizeof lg);
+    cairn_set_log(on_log_all, &lg);
+    cairn_gc_stats gs2;
+    CHECK_OK(cairn_gc(&gs2, db, NULL));
+    cairn_set_log(NULL, NULL);
+    fprintf(stderr, "  with room: %llu packs -> %llu (%llu rewritten)\n",
+            (unsigned long long)gs2.files_before, (unsigned long long)gs2.files_after,
+            (unsigned long long)gs2.packs_rewritten);
+    CHECK(gs2.packs_rewritten > 0 && gs2.files_after < gs.files_after);
+    CHECK_MSG(!strstr(lg.text, "not rewritten"), "%s", lg.text);
+    CHECK_EQ(count_keys_len(db, 300, false), NKEYS);
+    cairn_verify_stats vs;
+    CHECK_OK(cairn_verify(&vs, db, NULL));
+    CHECK_OK(cairn_close(db));
+}
+
 /* A create on a full 20 MiB disk fails and leaves nothing: no directory it made, nothing in one
  * that was there empty; every caller of cairn_open() gets that, not only the CLI. */
 static void create_on_a_full_disk(void)
@@ -407,5 +485,5 @@ static void create_on_a_full_disk(void)
     CHECK_OK(cairn_close(db));
 }
 
-TEST_MAIN(operations_on_a_full_disk, gc_on_a_full_disk, torn_tail_on_a_full_disk,
-          create_on_a_full_disk)
+TEST_MAIN(operations_on_a_full_disk, gc_on_a_full_disk, gc_compacts_what_fits,
+          torn_tail_on_a_full_disk, create_on_a_full_disk)
