@@ -228,15 +228,18 @@ CAIRN_API void cairn_open_options_init(cairn_open_options *out);
 /** @return sizeof(cairn_open_options) in this library, for bindings. */
 CAIRN_API size_t cairn_open_options_size(void);
 
-/** Opens (or with CAIRN_OPEN_CREATE creates) a repository.
+/** Opens (or with CAIRN_OPEN_CREATE creates) a repository. A create that fails part-way (a full
+ *  disk, a failed sync) in a directory that did not exist or was empty removes what it made:
+ *  the directory is as it was before, and a later create starts afresh. (Other stores' objects
+ *  are left as the failure left them.)
  *  @param[out] out   the handle; caller closes with cairn_close()
  *  @param[in]  url   a directory path, "file://PATH", or "mem:" (a private in-memory repository)
  *  @param[in]  opts  options, or NULL for the defaults
  *  @return CAIRN_OK; CAIRN_ENOTFOUND (no repository there and no CREATE); CAIRN_EEXIST (CREATE|EXCL
  *          and one exists); CAIRN_EBUSY (another process writes to it); CAIRN_EINVAL (bad URL or
  *          options, or the directory is not a cairn repository); CAIRN_EPERM (the directory or a
- *          file in it may not be read, or for a writer written); CAIRN_ECORRUPT; CAIRN_EIO;
- *          CAIRN_ENOMEM. */
+ *          file in it may not be read, or for a writer written); CAIRN_ENOSPC (the disk is
+ *          full); CAIRN_ECORRUPT; CAIRN_EIO; CAIRN_ENOMEM. */
 CAIRN_API int cairn_open(cairn_db **out, const char *url, const cairn_open_options *opts);
 
 /** Makes everything written so far durable, releases the writer lock and frees the handle.

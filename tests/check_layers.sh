@@ -33,10 +33,6 @@ src/cli/cmd_doc.c:mkdir      doc export: the directory the documents are written
 src/cli/cmd_doc.c:fopen      doc export: the file of each document, the manifest
 src/cli/passphrase.c:open    --passphrase-file: the file holding a passphrase
 src/cli/cmd_prove.c:fopen    prove -o: the file the proof is written to
-src/cli/cmd_repo.c:stat      init: whether the directory it is to make exists (and is empty)
-src/cli/cmd_repo.c:opendir   init: removing the directory it made when making the repository failed
-src/cli/cmd_repo.c:unlink    init: (the same)
-src/cli/cmd_repo.c:rmdir     init: (the same)
 '
 
 # Code without comments: /* ... */ (also over several lines) and // to the end of the line;

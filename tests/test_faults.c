@@ -398,37 +398,47 @@ static void tail_close(void *h)
     if (tail_st) tail_st->close(tail_st);
 }
 
-/* Whether the torn tail's bytes are still somewhere: at the end of the last pack, or whole in a
- * file of quarantine/. */
+/* Whether file `path` ends with the torn tail's bytes (whole_file: is exactly them). */
+static bool ends_with_tail(const char *path, bool whole_file)
+{
+    struct stat sb;
+    uint8_t buf[TAIL_LEN];
+    if (stat(path, &sb) != 0 || sb.st_size < TAIL_LEN || (whole_file && sb.st_size != TAIL_LEN))
+        return false;
+    FILE *f = fopen(path, "rb");
+    bool yes = f && fseek(f, -(long)TAIL_LEN, SEEK_END) == 0 &&
+               fread(buf, 1, TAIL_LEN, f) == TAIL_LEN && memcmp(buf, tail_bytes, TAIL_LEN) == 0;
+    if (f) fclose(f);
+    return yes;
+}
+
+/* Whether the torn tail's bytes are still somewhere: at the end of a pack (the last, or, kept
+ * in place for lack of room to set it aside, one that writes went on after), or whole in a file
+ * of quarantine/. */
 static bool tail_kept(const char *dir)
 {
-    char path[4300];
+    static const char *const where[] = { "packs", "quarantine" };
     bool found = false;
-    char *pack = last_pack(dir);
-    FILE *f = pack ? fopen(pack, "rb") : NULL;
-    uint8_t buf[TAIL_LEN];
-    if (f && fseek(f, -(long)TAIL_LEN, SEEK_END) == 0 && fread(buf, 1, TAIL_LEN, f) == TAIL_LEN)
-        found = memcmp(buf, tail_bytes, TAIL_LEN) == 0;
-    if (f) fclose(f);
-    free(pack);
-    snprintf(path, sizeof path, "%s/quarantine", dir);
-    DIR *d = opendir(path);
-    struct dirent *e;
-    while (!found && d && (e = readdir(d)) != NULL) {
-        char q[4600];
-        struct stat sb;
-        snprintf(q, sizeof q, "%s/%s", path, e->d_name);
-        if (e->d_name[0] == '.' || stat(q, &sb) != 0 || sb.st_size != TAIL_LEN) continue;
-        f = fopen(q, "rb");
-        found = f && fread(buf, 1, TAIL_LEN, f) == TAIL_LEN && memcmp(buf, tail_bytes, TAIL_LEN) == 0;
-        if (f) fclose(f);
+    for (int w = 0; w < 2 && !found; w++) {
+        char path[4300];
+        snprintf(path, sizeof path, "%s/%s", dir, where[w]);
+        DIR *d = opendir(path);
+        for (struct dirent *e; !found && d && (e = readdir(d));) {
+            size_t n = strlen(e->d_name);
+            if (e->d_name[0] == '.' || (w == 0 && (n < 5 || strcmp(e->d_name + n - 5, ".pack"))))
+                continue;
+            char q[4600];
+            snprintf(q, sizeof q, "%s/%s", path, e->d_name);
+            found = ends_with_tail(q, w == 1);
+        }
+        if (d) closedir(d);
     }
-    if (d) closedir(d);
     return found;
 }
 
 /* How many files of quarantine/ are not a whole copy of the tail (a failed repair must leave
- * no empty or partial file behind: each failed try would add one more). */
+ * no empty or partial file behind: each failed try would add one more), but for the empty
+ * marker of a tail kept in place ("pack-N.OFF.kept"). */
 static int quarantine_strays(const char *dir)
 {
     char path[4300];
@@ -442,6 +452,7 @@ static int quarantine_strays(const char *dir)
         uint8_t buf[TAIL_LEN];
         snprintf(q, sizeof q, "%s/%s", path, e->d_name);
         if (e->d_name[0] == '.' || stat(q, &sb) != 0) continue;
+        if (strstr(e->d_name, ".kept") && sb.st_size == 0) continue;
         FILE *f = sb.st_size == TAIL_LEN ? fopen(q, "rb") : NULL;
         bool whole = f && fread(buf, 1, TAIL_LEN, f) == TAIL_LEN &&
                      memcmp(buf, tail_bytes, TAIL_LEN) == 0;
@@ -887,4 +898,76 @@ static void key_generate(void)
     sweep(&sc);
 }
 
-TEST_MAIN(store_put_flush, store_open_repair, store_ref_moves, gc_compacts, key_generate)
+/* ---- a create that fails part-way leaves the location as it was (issue 10) ---- */
+
+/* What dir holds: -1 missing, else the number of entries (0: an empty directory). */
+static int entries(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d) return -1;
+    int n = 0;
+    for (struct dirent *e; (e = readdir(d));)
+        n += strcmp(e->d_name, ".") && strcmp(e->d_name, "..");
+    closedir(d);
+    return n;
+}
+
+typedef struct create_fault {
+    sys_op op;
+    const char *name;
+    int err;
+    bool sticky;
+} create_fault;
+
+/* Creates a repository with the nth call of f's op failing, in a directory that does not exist
+ * (existed = false) or exists empty; *out_rc: the open's status. */
+static void create_faulted(const create_fault *f, uint64_t nth, bool existed, int *out_rc)
+{
+    char dir[4300];
+    snprintf(dir, sizeof dir, "%s/c-%s-%llu-%d", test_tmpdir(), f->name, (unsigned long long)nth,
+             existed);
+    if (existed) CHECK(mkdir(dir, 0755) == 0);
+    cairn_open_options o = CAIRN_OPEN_OPTIONS_INIT;
+    o.flags = CAIRN_OPEN_CREATE | CAIRN_OPEN_EXCL;
+    cairn_db *db = NULL;
+    sys_fault(f->op, nth, f->err, f->sticky);
+    int rc = *out_rc = cairn_open(&db, dir, &o);
+    sys_fault_clear();
+    if (rc == CAIRN_OK) {
+        CHECK_OK(cairn_close(db));
+        return;
+    }
+    int left = entries(dir);
+    CHECK_MSG(left == (existed ? 0 : -1), "create failing at %s #%llu (%s) left %d entries in "
+              "%s: %s", f->name, (unsigned long long)nth, existed ? "empty dir" : "no dir", left,
+              dir, cairn_error_last()->message);
+    /* and the location takes a create now */
+    CHECK_OK(cairn_open(&db, dir, &o));
+    CHECK_OK(cairn_close(db));
+}
+
+static void create_fails_cleanly(void)
+{
+    static const create_fault faults[] = {
+        { SYS_WRITE, "write", ENOSPC, true },   { SYS_ALLOCATE, "allocate", ENOSPC, true },
+        { SYS_MKDIR, "mkdir", ENOSPC, true },   { SYS_OPEN, "open", ENOSPC, false },
+        { SYS_FSYNC, "fsync", EIO, false },     { SYS_RENAME, "rename", ENOSPC, false },
+        { SYS_TRUNCATE, "truncate", ENOSPC, false }, { SYS_LINK, "link", ENOSPC, false },
+    };
+    int failed = 0;
+    for (size_t i = 0; i < ARRAY_LEN(faults); i++) {
+        for (int existed = 0; existed < 2; existed++) {
+            uint64_t nth = 1;
+            /* each call of the op in turn, until a create runs past all of them */
+            for (int rc = -1; nth < 500; nth++, failed++) {
+                create_faulted(&faults[i], nth, existed, &rc);
+                if (rc == CAIRN_OK) break;
+            }
+            CHECK_MSG(nth < 500, "a create kept failing at %s", faults[i].name);
+        }
+    }
+    CHECK_MSG(failed > 20, "only %d creates failed: the faults did not reach the create", failed);
+}
+
+TEST_MAIN(store_put_flush, store_open_repair, store_ref_moves, gc_compacts, key_generate,
+          create_fails_cleanly)

@@ -43,6 +43,7 @@ static int fallocate_default(int fd, off_t off, off_t len)
     .flock = flock,                                                                                \
     .opendir = opendir,                                                                            \
     .mmap = mmap,                                                                                  \
+    .statvfs = statvfs,                                                                            \
 }
 
 static const sys_table defaults = SYS_DEFAULTS;
@@ -56,6 +57,7 @@ void sys_table_set(const sys_table *t)
     TAKE(open); TAKE(close); TAKE(pread); TAKE(pwrite); TAKE(fsync); TAKE(fdatasync);
     TAKE(ftruncate); TAKE(fallocate); TAKE(fstat); TAKE(stat); TAKE(rename); TAKE(link);
     TAKE(unlink); TAKE(mkdir); TAKE(rmdir); TAKE(flock); TAKE(opendir); TAKE(mmap);
+    TAKE(statvfs);
 #undef TAKE
 }
 
@@ -208,6 +210,11 @@ void *sys_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
     return hit(SYS_MMAP) ? MAP_FAILED : table.mmap(addr, len, prot, flags, fd, off);
 }
 
+int sys_statvfs(const char *path, struct statvfs *out)
+{
+    return hit(SYS_STAT) ? -1 : table.statvfs(path, out);
+}
+
 /* ---- helpers ---- */
 
 int sys_write_all(int fd, const void *buf, size_t len, uint64_t off, const char *path)
@@ -240,6 +247,15 @@ int sys_read_full(int fd, void *buf, size_t len, uint64_t off, size_t *out_n, co
         done += (size_t)n;
     }
     *out_n = done;
+    return CAIRN_OK;
+}
+
+int sys_free_bytes(const char *path, uint64_t *out)
+{
+    struct statvfs sv;
+    if (sys_statvfs(path, &sv) != 0)
+        return cairn_error_errno(errno, "asking how much room is left on the disk of %s", path);
+    *out = (uint64_t)sv.f_bavail * (uint64_t)sv.f_frsize;
     return CAIRN_OK;
 }
 

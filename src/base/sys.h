@@ -22,10 +22,11 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/types.h>
 
 /* The calls that can be made to fail. fdatasync counts as SYS_FSYNC; pread and read as
- * SYS_READ; opendir as SYS_OPEN. */
+ * SYS_READ; opendir as SYS_OPEN; statvfs as SYS_STAT. */
 typedef enum sys_op {
     SYS_OPEN,
     SYS_READ,
@@ -64,6 +65,7 @@ typedef struct sys_table {
     int (*flock)(int fd, int op);
     DIR *(*opendir)(const char *path);
     void *(*mmap)(void *addr, size_t len, int prot, int flags, int fd, off_t off);
+    int (*statvfs)(const char *path, struct statvfs *out);
 } sys_table;
 
 /** Replaces the whole table (NULL members keep the defaults); NULL restores every default. */
@@ -102,6 +104,7 @@ int sys_rmdir(const char *path);
 int sys_flock(int fd, int op);
 DIR *sys_opendir(const char *path);
 void *sys_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off);
+int sys_statvfs(const char *path, struct statvfs *out);
 
 /* ---- helpers (cairn status codes, messages naming the path) ---- */
 
@@ -116,6 +119,9 @@ int sys_fsync_dir(const char *dir);
 /** Creates path and its missing parents with `mode`; each directory made is fsynced into its
  *  parent when `durable`. An existing directory is fine. */
 int sys_mkdirs(const char *path, mode_t mode, bool durable);
+/** The bytes an unprivileged writer may still add to the file system holding path (statvfs's
+ *  f_bavail blocks of f_frsize bytes). @return CAIRN_OK or the errno's code. */
+int sys_free_bytes(const char *path, uint64_t *out);
 /** rename(from, to), then an fsync of to's directory (and of from's, when it differs), so the
  *  move survives a crash. */
 int sys_rename_durable(const char *from, const char *to);

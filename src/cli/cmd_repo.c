@@ -1,54 +1,12 @@
 /*
  * cmd_repo.c - commands about the repository and its tables as wholes: init, tables, root, drop.
  */
-#include <dirent.h>
-#include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "cli.h"
-
-/* Whether path is a directory holding nothing, or does not exist: what init may clean up (a
- * local path only: a URL's store is left as it is). */
-static bool init_target_fresh(const char *path, bool *exists)
-{
-    struct stat sb;
-    *exists = true;
-    if (strchr(path, ':')) return false;
-    *exists = stat(path, &sb) == 0;
-    if (!*exists) return errno == ENOENT;
-    DIR *d = S_ISDIR(sb.st_mode) ? opendir(path) : NULL;
-    if (!d) return false;
-    bool empty = true;
-    for (struct dirent *e; empty && (e = readdir(d));)
-        empty = strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0;
-    closedir(d);
-    return empty;
-}
-
-/* Removes what is inside directory path (and path itself unless keep_top), depth first.
- * Best effort: init has already failed, and says so; this only keeps it from leaving a
- * half-made repository behind. */
-static void remove_tree(const char *path, bool keep_top)
-{
-    DIR *d = opendir(path);
-    for (struct dirent *e; d && (e = readdir(d));) {
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
-        char sub[PATH_MAX];
-        if (snprintf(sub, sizeof sub, "%s/%s", path, e->d_name) >= (int)sizeof sub) continue;
-        struct stat sb;
-        bool dir = e->d_type == DT_DIR ||
-                   (e->d_type == DT_UNKNOWN && stat(sub, &sb) == 0 && S_ISDIR(sb.st_mode));
-        if (dir) remove_tree(sub, false);
-        else unlink(sub);
-    }
-    if (d) closedir(d);
-    if (!keep_top) rmdir(path);
-}
 
 int cmd_init(const cli_args *a)
 {
@@ -59,19 +17,14 @@ int cmd_init(const cli_args *a)
         snprintf(path, sizeof path, "%s/%s", a->dir, dir);
     else
         snprintf(path, sizeof path, "%s", dir);
-    /* A failed init leaves nothing: what it made is removed (a second init must not find a
-     * half-made repository that status and verify would call healthy). */
-    bool existed;
-    bool fresh = init_target_fresh(path, &existed);
+    /* A failed init leaves nothing: cairn_open() removes what a failed create made (a second
+     * init must not find a half-made repository that status and verify would call healthy). */
     cairn_open_options o = CAIRN_OPEN_OPTIONS_INIT;
     o.flags = CAIRN_OPEN_CREATE | CAIRN_OPEN_EXCL;
     cairn_db *db;
     int rc = cairn_open(&db, path, &o);
     int code = rc == CAIRN_OK ? cli_close(db, EXIT_OK) : (cli_lib_err(rc), EXIT_FAIL);
-    if (code != EXIT_OK) {
-        if (fresh) remove_tree(path, existed);
-        return code;
-    }
+    if (code != EXIT_OK) return code;
     char abs[PATH_MAX];
     printf("initialised empty cairn repository in %s\n", realpath(path, abs) ? abs : path);
     return EXIT_OK;

@@ -312,6 +312,16 @@ static int apply_table(cairn_batch *b, version *base, size_t from, size_t to, tr
 #define BULK_OPS 65536
 #define BULK_BYTES (16u << 20)
 
+/* A bulk commit that failed writing (the checkpoint before it, its chunks, its new root) did
+ * not publish: says so. */
+static int bulk_refused(int rc, size_t n)
+{
+    if (rc != CAIRN_ENOSPC && rc != CAIRN_EIO) return rc;
+    return cairn_error_prefix(rc, "the batch was not committed: none of its %zu writes was "
+                              "applied and the repository is as it was before it (chunks "
+                              "already written for it are garbage for gc)", n);
+}
+
 static int commit_bulk(cairn_batch *b)
 {
     cairn_db *db = b->db;
@@ -326,7 +336,7 @@ static int commit_bulk(cairn_batch *b)
     if (rc < 0) {
         free(edits);
         free(changes);
-        return rc;
+        return bulk_refused(rc, b->n);
     }
     version *base = db_current(db);
     size_t nch = 0;
@@ -353,7 +363,7 @@ static int commit_bulk(cairn_batch *b)
     db_exclusive_end(db);
     free(edits);
     free(changes);
-    return rc;
+    return bulk_refused(rc, b->n);
 }
 
 /* Small batches: one log record, then the memtable. */

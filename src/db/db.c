@@ -10,6 +10,7 @@
 
 #include "db/db.h"
 #include "repo/commit.h"
+#include "repo/pins.h"
 #include "repo/refs.h"
 #include "store/store.h"
 #include "tree/tree.h"
@@ -209,6 +210,8 @@ int db_open(cairn_db **out, const char *url, cairn_store *store, const cairn_ope
         }
     }
     if (rc == CAIRN_OK) rc = working_open(db, opts);
+    if (rc == CAIRN_OK && !db->r.readonly && pins_supported(db->r.store))
+        pins_epoch_prepare(db->r.store); /* gc's first write then needs no new space */
     /* A reader may race a writer's checkpoint (which retires log segments after moving the
      * working root): read the working root again and retry. */
     for (int tries = 0; rc < 0 && db->r.readonly && db->cur && tries < READER_LOG_TRIES &&

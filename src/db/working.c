@@ -634,21 +634,36 @@ static int log_record(cairn_db *db, uint8_t type, const uint8_t *payload, size_t
     return rc;
 }
 
+/* A write that failed before the log took it, or that the log refused: says exactly what that
+ * means for the data (the log cuts a failed group back; only when even that failed is the
+ * write's fate open until the next open). */
+static int write_refused(cairn_db *db, int rc, bool was_refusing)
+{
+    if (rc != CAIRN_ENOSPC && rc != CAIRN_EIO) return rc; /* the others' messages say it */
+    if (db->w.log && !was_refusing && wal_refusing(db->w.log))
+        return cairn_error_prefix(rc, "this write failed and the log could not take it back: "
+                                  "after the repository is reopened it is either there whole "
+                                  "or not at all; every earlier acknowledged write is kept");
+    return cairn_error_prefix(rc, "nothing of this write was written: the repository is as it "
+                              "was before it, and every earlier acknowledged write is kept");
+}
+
 int working_write(cairn_db *db, const cairn_buf *payload, const walrec_table *tables,
                   size_t ntables, bool durable)
 {
     working *w = &db->w;
     DB_NOT_IN_CALLBACK(db, "a write");
-    TRY(stall(db));
+    bool was_refusing = w->log && wal_refusing(w->log);
+    int rc = stall(db);
+    if (rc < 0) return write_refused(db, rc, was_refusing);
     pthread_rwlock_rdlock(&db->gate);
-    int rc = CAIRN_OK;
     for (size_t i = 0; rc == CAIRN_OK && i < ntables; i++)
         if (!(tables[i].flags & WALREC_CREATE) && !table_exists_now(db, tables[i].name))
             rc = ERR(CAIRN_ENOTFOUND, "table '%s' does not exist in %s (dropped?); nothing was "
                                       "written", tables[i].name, db->r.url);
     if (rc == CAIRN_OK) rc = log_record(db, WAL_BATCH, payload->data, payload->len, durable);
     pthread_rwlock_unlock(&db->gate);
-    if (rc < 0) return rc;
+    if (rc < 0) return write_refused(db, rc, was_refusing);
     if (w->sync_checkpoint) {
         pthread_mutex_lock(&db->wmu);
         rc = db_checkpoint_locked(db);

@@ -22,12 +22,15 @@
  * gc before anything is deleted: a chunk that cannot be read may name others that must stay.
  *
  * Sweep lists the store, deletes what is not marked (dropping each from the chunk cache, whose
- * entries the write path trusts to mean "stored"), flushes (the deletes become durable
- * together), and, on a store that can (CAIRN_STORE_CAP_COMPACT: the local store), compacts:
+ * entries the write path trusts to mean "stored"), removes the files that now hold no live
+ * chunk before writing anything (on a full disk, that is the room the rest needs), flushes (the
+ * deletes become durable together), and, on a store that can (CAIRN_STORE_CAP_COMPACT: the
+ * local store), compacts:
  * seals the file being written if deletes left it mostly dead and rewrites the files whose live
  * fraction is below the threshold (the store's compact method, crash-safe). A store without the
  * method keeps what del gave back, and gc says so.
  */
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "gc.h"
@@ -254,15 +257,50 @@ static int sweep_collect(const cairn_id *key, uint64_t len, void *payload)
     return 0;
 }
 
-static int sweep_delete(repo *r, const sweep *s, uint64_t *deleted)
+static int sweep_free_first(repo *r, cairn_gc_stats *st);
+
+static int sweep_delete(repo *r, const sweep *s, cairn_gc_stats *gst)
 {
     cairn_store *st = r->store;
-    for (size_t i = 0; i < s->n; i++) {
-        TRY(st->del(st, &s->garbage[i]));
+    int rc = CAIRN_OK;
+    for (size_t i = 0; rc == CAIRN_OK && i < s->n; i++) {
+        rc = st->del(st, &s->garbage[i]);
+        uint64_t had = gst->packs_rewritten;
+        if (rc == CAIRN_ENOSPC) { /* its deletion records filled a buffer: make room, if that */
+            char msg[1024];       /* frees a file, and try again */
+            snprintf(msg, sizeof msg, "%s", cairn_error_last()->message);
+            rc = sweep_free_first(r, gst);
+            if (rc == CAIRN_OK)
+                rc = gst->packs_rewritten > had ? st->del(st, &s->garbage[i])
+                                                : cairn_error_set(CAIRN_ENOSPC, "%s", msg);
+        }
+        if (rc < 0) break;
         cache_drop(r->cs.cache, &s->garbage[i]); /* the write path takes "cached" for "stored" */
-        (*deleted)++;
+        gst->chunks_deleted++;
     }
-    return cs_flush(&r->cs);
+    if (rc == CAIRN_OK) rc = sweep_free_first(r, gst);
+    if (rc == CAIRN_OK) rc = cs_flush(&r->cs);
+    if (rc == CAIRN_ENOSPC)
+        rc = cairn_error_prefix(rc, "gc of %s deleted %llu of %zu garbage chunks but cannot "
+                                "write that down: the disk is full and too few packs held only "
+                                "garbage to make room (%llu removed); no chunk in use was "
+                                "touched; free some space, then run gc again", r->url,
+                                (unsigned long long)gst->chunks_deleted, s->n,
+                                (unsigned long long)gst->packs_rewritten);
+    return rc;
+}
+
+/* Before gc writes anything (its deletion records, compacted copies), removes the files whose
+ * chunks it has all deleted, on a store that can: on a full disk, the room to write the rest. */
+static int sweep_free_first(repo *r, cairn_gc_stats *st)
+{
+    cairn_store *s = r->store;
+    if (s->version < 3 || !s->compact) return CAIRN_OK;
+    cairn_store_compact_stats cs;
+    TRY(s->compact(s, 0, CAIRN_STORE_COMPACT_DEAD_ONLY, &cs));
+    st->packs_rewritten += cs.files_rewritten;
+    st->disk_bytes_freed += cs.bytes_freed;
+    return CAIRN_OK;
 }
 
 /* Seals the file being written if it is mostly dead now, then rewrites sparse files. */
@@ -277,8 +315,8 @@ static int sweep_compact(repo *r, double min_live, cairn_gc_stats *st)
     cairn_store_compact_stats cs;
     TRY(s->compact(s, min_live, CAIRN_STORE_COMPACT_SEAL, &cs));
     st->compacted = 1;
-    st->packs_rewritten = cs.files_rewritten;
-    st->disk_bytes_freed = cs.bytes_freed;
+    st->packs_rewritten += cs.files_rewritten;
+    st->disk_bytes_freed += cs.bytes_freed;
     return CAIRN_OK;
 }
 
@@ -353,7 +391,7 @@ int gc_run(repo *r, const gc_params *p, cairn_gc_stats *out)
     repo_roots_free(roots, nroots);
     free(m.stack);
     retain_plan_dispose(&plan);
-    if (rc == CAIRN_OK && !p->dry_run) rc = sweep_delete(r, &s, &st.chunks_deleted);
+    if (rc == CAIRN_OK && !p->dry_run) rc = sweep_delete(r, &s, &st);
     idmap_dispose(&m.seen);
     free(s.garbage);
     if (rc == CAIRN_OK && !p->dry_run && p->min_live >= 0)

@@ -220,6 +220,21 @@ int pins_epoch(cairn_store *st, uint64_t *out)
                   : CAIRN_OK;
 }
 
+void pins_epoch_prepare(cairn_store *st)
+{
+    cairn_store_file *f = NULL;
+    if (st->file_open(st, &f, READERS_DIR "/" EPOCH_FILE, 0) == CAIRN_OK) {
+        st->file_close(st, f); /* there already (or made empty: read as 0, rewritten by gc) */
+        return;
+    }
+    int rc = st->file_open(st, &f, READERS_DIR "/" EPOCH_FILE,
+                           CAIRN_FILE_WRITE | CAIRN_FILE_CREATE);
+    uint8_t zero[8] = { 0 };
+    if (rc == CAIRN_OK) st->file_write(st, f, zero, sizeof zero, 0);
+    st->file_close(st, f);
+    cairn_error_clear();
+}
+
 int pins_epoch_bump(cairn_store *st)
 {
     cairn_store_file *f = NULL;

@@ -52,6 +52,11 @@ int pins_epoch(cairn_store *st, uint64_t *out);
  *  @return CAIRN_OK; CAIRN_EIO (and others from the file system). */
 int pins_epoch_bump(cairn_store *st);
 
+/** A writer's open: makes the gc epoch file (epoch 0) when there is none, so that gc's bump is a
+ *  rewrite in place that needs no new space on a full disk. Best effort: a failure is cleared
+ *  (gc then makes the file, or says it cannot). */
+void pins_epoch_prepare(cairn_store *st);
+
 /** Decodes a pin file's bytes: CAIRN_OK with the ids (pointing into p) and their count, or
  *  CAIRN_ECORRUPT (also for a file caught while being rewritten). */
 int pins_decode(const uint8_t *p, size_t len, const uint8_t **ids, size_t *count);

@@ -330,6 +330,11 @@ int local_flush(cairn_store *st)
     if (ls->readonly) return CAIRN_OK; /* a reader never has writes pending */
     pthread_mutex_lock(&ls->sync_mu);
     pthread_rwlock_wrlock(&ls->mu);
+    if (!ls->cur) { /* no pack yet (a full disk at open): nothing was written */
+        pthread_rwlock_unlock(&ls->mu);
+        pthread_mutex_unlock(&ls->sync_mu);
+        return CAIRN_OK;
+    }
     int rc = ls->poisoned ? local_poisoned_error(ls) : local_wbuf_write(ls);
     pack *p = ls->cur;
     unsigned gen = ls->dir_gen;
@@ -629,7 +634,12 @@ static int open_repo(local_store *ls, unsigned flags, unsigned lock_timeout_ms)
     uint32_t last = n ? nums[n - 1] : 0;
     free(nums);
     TRY(rc);
-    if (!ls->readonly && !ls->cur) TRY(local_pack_create(ls, last + 1));
+    if (!ls->readonly && !ls->cur) {
+        rc = local_pack_create(ls, last + 1);
+        /* a full disk: the first append makes it (reads, verify and gc need none) */
+        if (rc == CAIRN_ENOSPC) cairn_error_clear(), rc = CAIRN_OK;
+        TRY(rc);
+    }
     return CAIRN_OK;
 }
 

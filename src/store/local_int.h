@@ -58,6 +58,7 @@
 #define WBUF_CAP (1u << 20)          /* write buffer: written out when a record would overflow it */
 #define SCAN_BLOCK (4u << 20)        /* sequential read size when scanning packs */
 #define COPY_BLOCK (1u << 20)        /* quarantine copy size */
+#define KEPT_TAIL_SUFFIX ".kept"     /* quarantine/pack-N.OFF.kept: an empty marker */
 #define PACK_MAX_DEFAULT (128ull << 20)
 #define LOCK_RETRY_NS (10 * 1000 * 1000)
 #define SLOTS_INITIAL 1024
@@ -74,6 +75,8 @@ typedef struct pack_map {
 typedef struct pack_damage {
     uint64_t off, len;
     const char *why;      /* static text */
+    bool kept_tail;       /* not damage: a torn tail kept in place for lack of room to set it
+                             aside (quarantine/pack-N.OFF.kept says so to later opens) */
 } pack_damage;
 
 typedef struct pack {

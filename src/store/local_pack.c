@@ -346,56 +346,138 @@ static int pack_add(local_store *ls, uint32_t num, int fd, uint32_t *out_pi)
     return CAIRN_OK;
 }
 
-/* Copies [from, size) of pack p into quarantine/, then truncates p at `from` (re-writing the
- * header when it was damaged). Bytes are never destroyed: they are set aside first. */
+/* The empty file that says pack num's bytes from `from` on are a torn tail kept in place
+ * (caller frees). */
+static char *kept_marker_path(const local_store *ls, uint32_t num, uint64_t from)
+{
+    return cairn_sprintf("%s/pack-%08u.%llu" KEPT_TAIL_SUFFIX, ls->quar_dir, num,
+                         (unsigned long long)from);
+}
+
+static bool kept_marker_exists(const local_store *ls, uint32_t num, uint64_t from)
+{
+    char *path = kept_marker_path(ls, num, from);
+    struct stat sb;
+    bool yes = path && sys_stat(path, &sb) == 0;
+    free(path);
+    return yes;
+}
+
+/* Notes [from, size) of pack p as a torn tail kept in place: the pack takes no more writes,
+ * and repair (so verify) reports it. */
+static int note_kept_tail(local_store *ls, pack *p, uint64_t from, uint64_t size)
+{
+    pack_damage *nd = cairn_realloc(p->damage, (p->ndamage + 1) * sizeof *nd);
+    if (!nd) return ERR(CAIRN_ENOMEM, "out of memory scanning packs of %s", ls->dir);
+    p->damage = nd;
+    p->damage[p->ndamage++] = (pack_damage){ from, size - from, "a torn tail kept in place",
+                                             true };
+    p->stopped = true;
+    p->reported = true;
+    return CAIRN_OK;
+}
+
+/* Copies [from, size) of pack p into a new file of quarantine/ (*out_qpath, caller frees),
+ * synced. On failure nothing is left behind: no empty or partial copy. */
+static int set_aside(local_store *ls, pack *p, uint64_t from, uint64_t size, char **out_qpath)
+{
+    char *qpath = NULL;
+    int rc = CAIRN_OK, qfd = -1;
+    *out_qpath = NULL;
+    for (int k = 0; k < 1000 && qfd < 0; k++) {
+        free(qpath);
+        qpath = k ? cairn_sprintf("%s/pack-%08u.%llu.tail.%d", ls->quar_dir, p->num,
+                                  (unsigned long long)from, k)
+                  : cairn_sprintf("%s/pack-%08u.%llu.tail", ls->quar_dir, p->num,
+                                  (unsigned long long)from);
+        if (!qpath) return ERR(CAIRN_ENOMEM, "out of memory repairing %s", ls->dir);
+        qfd = sys_open(qpath, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+        if (qfd < 0 && errno != EEXIST) {
+            rc = cairn_error_errno(errno, "creating %s to set aside a torn pack tail", qpath);
+            free(qpath);
+            return rc;
+        }
+    }
+    if (qfd < 0) {
+        free(qpath);
+        return ERR(CAIRN_EIO, "could not find a free quarantine name for pack %u in %s",
+                   p->num, ls->quar_dir);
+    }
+    uint8_t *buf = cairn_malloc(COPY_BLOCK);
+    if (!buf) rc = ERR(CAIRN_ENOMEM, "out of memory repairing %s", ls->dir);
+    for (uint64_t at = from; rc == CAIRN_OK && at < size;) {
+        size_t want = (size_t)MIN((uint64_t)COPY_BLOCK, size - at);
+        size_t r;
+        rc = sys_read_full(p->fd, buf, want, at, &r, "a pack");
+        if (rc != CAIRN_OK || r == 0) break;
+        rc = sys_write_all(qfd, buf, r, at - from, qpath);
+        at += (uint64_t)r;
+    }
+    free(buf);
+    if (rc == CAIRN_OK && sys_fsync(qfd) != 0)
+        rc = cairn_error_errno(errno, "syncing %s", qpath);
+    sys_close(qfd);
+    if (rc == CAIRN_OK) rc = sys_fsync_dir(ls->quar_dir);
+    if (rc != CAIRN_OK) { /* nothing was cut: leave no empty or partial copy behind */
+        sys_unlink(qpath);
+        free(qpath);
+        return rc;
+    }
+    *out_qpath = qpath;
+    return CAIRN_OK;
+}
+
+/* No room to set a torn tail aside: it stays where it is, in a pack that takes no more writes
+ * (they go on in a new pack once there is room), noted in the pack's damage list (verify
+ * reports it) and by an empty marker file in quarantine/ (no data, so it needs no room), by
+ * which later opens know it for a torn tail, not corruption: the first writer's open with room
+ * sets it aside and cuts it as usual. Without even the room for the marker, the open fails as
+ * before, having changed nothing. */
+static int keep_tail(local_store *ls, pack *p, uint64_t size, const char *why, int set_aside_rc)
+{
+    char msg[1024];
+    snprintf(msg, sizeof msg, "%s", cairn_error_last()->message);
+    const uint64_t from = p->end;
+    char *mpath = kept_marker_path(ls, p->num, from);
+    if (!mpath) return ERR(CAIRN_ENOMEM, "out of memory repairing %s", ls->dir);
+    int fd = sys_open(mpath, O_WRONLY | O_CREAT | O_CLOEXEC, 0666);
+    int rc = fd >= 0 ? sys_fsync_dir(ls->quar_dir) : CAIRN_OK;
+    if (fd >= 0) sys_close(fd);
+    if (fd < 0 || rc != CAIRN_OK) {
+        if (fd >= 0) sys_unlink(mpath);
+        free(mpath);
+        cairn_error_set(set_aside_rc, "%s", msg);
+        return cairn_error_prefix(set_aside_rc, "local store %s: pack-%08u.pack has a torn tail "
+                                  "at offset %llu (%s) that must be set aside before writing, "
+                                  "and there is no room for that; nothing was changed; free "
+                                  "some space, then open it again", ls->dir, p->num,
+                                  (unsigned long long)from, why);
+    }
+    rc = note_kept_tail(ls, p, from, size);
+    if (rc == CAIRN_OK)
+        cairn_diag(CAIRN_LOG_WARN,
+                   "local store %s: pack-%08u.pack has a torn tail at offset %llu (%s), as a "
+                   "crash leaves unflushed writes; there is no room to set its %llu bytes aside "
+                   "in quarantine/ (%s), so they stay in place, noted by %s, and new writes go to "
+                   "a new pack once there is room; nothing is lost: the first open for writing "
+                   "after space is freed sets them aside and cuts the pack",
+                   ls->dir, p->num, (unsigned long long)from, why,
+                   (unsigned long long)(size - from), msg, mpath);
+    free(mpath);
+    return rc;
+}
+
+/* Sets [p->end, size) of pack p aside in quarantine/, then truncates p there (re-writing the
+ * header when it was damaged). Bytes are never destroyed: they are set aside first, or, when
+ * the disk has no room for that, kept in place (keep_tail). */
 static int repair_tail(local_store *ls, pack *p, uint64_t size, const char *why)
 {
     const uint64_t torn_at = p->end;
     uint64_t from = torn_at;
     char *qpath = NULL;
-    int rc = CAIRN_OK;
-    if (size > from) {
-        int qfd = -1;
-        for (int k = 0; k < 1000 && qfd < 0; k++) {
-            free(qpath);
-            qpath = k ? cairn_sprintf("%s/pack-%08u.%llu.tail.%d", ls->quar_dir, p->num,
-                                      (unsigned long long)from, k)
-                      : cairn_sprintf("%s/pack-%08u.%llu.tail", ls->quar_dir, p->num,
-                                      (unsigned long long)from);
-            if (!qpath) return ERR(CAIRN_ENOMEM, "out of memory repairing %s", ls->dir);
-            qfd = sys_open(qpath, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-            if (qfd < 0 && errno != EEXIST) {
-                rc = cairn_error_errno(errno, "creating %s to set aside a torn pack tail", qpath);
-                free(qpath);
-                return rc;
-            }
-        }
-        if (qfd < 0) {
-            free(qpath);
-            return ERR(CAIRN_EIO, "could not find a free quarantine name for pack %u in %s",
-                       p->num, ls->quar_dir);
-        }
-        uint8_t *buf = cairn_malloc(COPY_BLOCK);
-        if (!buf) rc = ERR(CAIRN_ENOMEM, "out of memory repairing %s", ls->dir);
-        for (uint64_t at = from; rc == CAIRN_OK && at < size;) {
-            size_t want = (size_t)MIN((uint64_t)COPY_BLOCK, size - at);
-            size_t r;
-            rc = sys_read_full(p->fd, buf, want, at, &r, "a pack");
-            if (rc != CAIRN_OK || r == 0) break;
-            rc = sys_write_all(qfd, buf, r, at - from, qpath);
-            at += (uint64_t)r;
-        }
-        free(buf);
-        if (rc == CAIRN_OK && sys_fsync(qfd) != 0)
-            rc = cairn_error_errno(errno, "syncing %s", qpath);
-        sys_close(qfd);
-        if (rc == CAIRN_OK) rc = sys_fsync_dir(ls->quar_dir);
-        if (rc != CAIRN_OK) { /* nothing was cut: leave no empty or partial copy behind */
-            sys_unlink(qpath);
-            free(qpath);
-            return rc;
-        }
-    }
+    int rc = size > from ? set_aside(ls, p, from, size, &qpath) : CAIRN_OK;
+    if (rc == CAIRN_ENOSPC) return keep_tail(ls, p, size, why, rc);
+    if (rc != CAIRN_OK) return rc;
     if (sys_ftruncate(p->fd, (off_t)from) != 0) {
         free(qpath);
         return cairn_error_errno(errno, "truncating pack %u of %s at %llu", p->num, ls->dir,
@@ -414,6 +496,9 @@ static int repair_tail(local_store *ls, pack *p, uint64_t size, const char *why)
     if (rc == CAIRN_OK) {
         p->end = from;
         p->stopped = false;
+        char *mpath = kept_marker_path(ls, p->num, torn_at); /* kept here by an earlier open */
+        if (mpath && sys_unlink(mpath) == 0) sys_fsync_dir(ls->quar_dir);
+        free(mpath);
         if (qpath)
             cairn_diag(CAIRN_LOG_WARN,
                       "local store %s: pack-%08u.pack had a torn tail at offset %llu (%s), as "
@@ -424,6 +509,20 @@ static int repair_tail(local_store *ls, pack *p, uint64_t size, const char *why)
     }
     free(qpath);
     return rc;
+}
+
+/* repair_tail() for a sealed pack, which was opened read-only: opened for writing first. */
+static int repair_kept_tail(local_store *ls, pack *p, uint64_t size, const char *why)
+{
+    char *path = local_pack_path(ls, p->num, "pack");
+    if (!path) return ERR(CAIRN_ENOMEM, "out of memory");
+    int fd = sys_open(path, O_RDWR | O_CLOEXEC, 0);
+    int rc = fd < 0 ? cairn_error_errno(errno, "opening %s", path) : CAIRN_OK;
+    free(path);
+    TRY(rc);
+    sys_close(p->fd);
+    p->fd = fd;
+    return repair_tail(ls, p, size, why);
 }
 
 /* Loading a pack applies each record to the index and, for a writer, collects it (.idx). */
@@ -513,7 +612,7 @@ static int pack_note_damage(local_store *ls, pack *p, uint64_t off, uint64_t len
     pack_damage *nd = cairn_realloc(p->damage, (p->ndamage + 1) * sizeof *nd);
     if (!nd) return ERR(CAIRN_ENOMEM, "out of memory scanning packs of %s", ls->dir);
     p->damage = nd;
-    p->damage[p->ndamage++] = (pack_damage){ off, len, why };
+    p->damage[p->ndamage++] = (pack_damage){ off, len, why, false };
     if (to_end)
         cairn_diag(CAIRN_LOG_ERROR,
                    "local store %s: pack-%08u.pack is corrupt at offset %llu (%s); records from "
@@ -574,6 +673,9 @@ static int pack_scan_more(local_store *ls, uint32_t pi, bool last, recvec *colle
     p->stopped = rc == SCAN_STOPPED;
     if (!p->stopped) return CAIRN_OK;
     if (last && !ls->readonly) return repair_tail(ls, p, size, why);
+    if (!last && kept_marker_exists(ls, p->num, end)) /* kept in place for lack of room */
+        return ls->readonly || p->ndamage ? note_kept_tail(ls, p, end, size)
+                                          : repair_kept_tail(ls, p, size, why);
     if (!last && !p->reported) {
         p->reported = true;
         TRY(pack_note_damage(ls, p, end, size - end, why, true));
@@ -842,9 +944,18 @@ int local_seal_damaged(local_store *ls)
 int local_append_record(local_store *ls, uint8_t type, const cairn_id *key, const void *data,
                         size_t len, uint64_t *out_off)
 {
+    if (!ls->cur) /* open found no room for a new pack (local_pack_create_later) */
+        TRY(local_pack_create(ls, ls->npacks ? ls->packs[ls->npacks - 1]->num + 1 : 1));
     if (atomic_load(&ls->cur_damaged)) TRY(local_seal_damaged(ls));
-    if (ls->wbuf_off + ls->wbuf.len > ls->pack_max && ls->wbuf_off + ls->wbuf.len > PACK_HEADER_SIZE)
-        TRY(local_rollover(ls));
+    uint64_t at = ls->wbuf_off + ls->wbuf.len;
+    if (at > ls->pack_max && at > PACK_HEADER_SIZE) {
+        int rc = local_rollover(ls);
+        /* A deletion goes on in the full pack when there is no room for a new one (the size
+         * limit is a target): on a full disk, gc's deletions are what makes room. A failed
+         * rollover leaves the current pack as it was, its buffer kept. */
+        if (rc == CAIRN_ENOSPC && type == REC_TOMBSTONE && !ls->poisoned) cairn_error_clear();
+        else TRY(rc);
+    }
     size_t rl = (size_t)rec_size(len);
     if (ls->wbuf.len && ls->wbuf.len + rl > WBUF_CAP) TRY(local_wbuf_write(ls));
     TRY(cairn_buf_reserve(&ls->wbuf, ls->wbuf.len + rl));

@@ -4,6 +4,8 @@
  *
  *   - damaged pack ranges (found by the scans at open and refresh): reported; the valid
  *     records after them are read already; nothing to repair in place (the bytes are kept);
+ *     likewise a torn tail kept in place for lack of room (its marker in quarantine/ is not
+ *     listed as a quarantine file);
  *   - quarantine/: each file is scanned for valid records (at any byte offset); its chunk
  *     records whose keys are not in the store are put back (appended to the current pack);
  *   - refs/: a slot that fails its checksum while the other is valid is rewritten from the
@@ -54,15 +56,25 @@ static int packs_damage(local_store *ls, item_fn cb, void *payload, cairn_repair
         char file[64], msg[MSG_MAX];
         snprintf(file, sizeof file, "packs/pack-%08u.pack", v[i].num);
         bool header = v[i].d.off == 0;
-        snprintf(msg, sizeof msg,
-                 "%s: %llu bytes at offset %llu are damaged (%s)%s; the pack is kept as it is "
-                 "and new chunks go to a newer pack. The records in the damaged range are lost "
-                 "unless a replica or a backup holds them: 'cairn verify' names every chunk the "
-                 "repository needs that is missing; if one is, restore %s from a backup",
-                 file, (unsigned long long)v[i].d.len, (unsigned long long)v[i].d.off, v[i].d.why,
-                 header ? " (its 16-byte header: the valid records after it are read)"
-                        : "; the valid records after them are read",
-                 file);
+        if (v[i].d.kept_tail)
+            snprintf(msg, sizeof msg,
+                     "%s: a torn tail of %llu bytes at offset %llu (the unflushed writes of a "
+                     "crash) is kept in place: there was no room on the disk to set it aside in "
+                     "quarantine/; the pack takes no more writes and nothing is lost; free some "
+                     "space and open the repository for writing, which sets the tail aside and "
+                     "cuts the pack", file, (unsigned long long)v[i].d.len,
+                     (unsigned long long)v[i].d.off);
+        else
+            snprintf(msg, sizeof msg,
+                     "%s: %llu bytes at offset %llu are damaged (%s)%s; the pack is kept as it "
+                     "is and new chunks go to a newer pack. The records in the damaged range are "
+                     "lost unless a replica or a backup holds them: 'cairn verify' names every "
+                     "chunk the repository needs that is missing; if one is, restore %s from a "
+                     "backup", file, (unsigned long long)v[i].d.len,
+                     (unsigned long long)v[i].d.off, v[i].d.why,
+                     header ? " (its 16-byte header: the valid records after it are read)"
+                            : "; the valid records after them are read",
+                     file);
         cairn_repair_item it = { CAIRN_REPAIR_PACK_DAMAGE, true, false, file, v[i].d.off,
                                  v[i].d.len, msg };
         rc = emit(&it, cb, payload, st);
@@ -190,7 +202,10 @@ static int quarantine_damage(local_store *ls, unsigned flags, item_fn cb, void *
     int rc = CAIRN_OK;
     struct dirent *de;
     while (rc == CAIRN_OK && (de = readdir(d)) != NULL) {
-        if (de->d_name[0] == '.') continue;
+        size_t nl = strlen(de->d_name), sl = strlen(KEPT_TAIL_SUFFIX);
+        bool marker = nl > sl && strcmp(de->d_name + nl - sl, KEPT_TAIL_SUFFIX) == 0;
+        if (de->d_name[0] == '.' || marker)
+            continue; /* a marker: its tail is in its pack, reported with the packs */
         if (n == cap) {
             cap = cap ? cap * 2 : 16;
             char **nv = cairn_realloc(names, cap * sizeof *nv);

@@ -2,8 +2,11 @@
  * store.c - opening built-in stores by URL. (The ref-name rules every backend shares are in
  * refname.c.)
  */
+#include <dirent.h>
+#include <errno.h>
 #include <stdlib.h>
 
+#include "base/sys.h"
 #include "store.h"
 
 int cairn_store_open_url(cairn_store **out, const char *url, unsigned flags,
@@ -24,6 +27,77 @@ int cairn_store_open_url(cairn_store **out, const char *url, unsigned flags,
                    url);
     FAIL_IF(!*url, CAIRN_EINVAL, "empty repository path");
     return store_local_open(out, url, flags, lock_timeout_ms);
+}
+
+/* ---- undoing a failed create ---- */
+
+/* The directory of a local-store URL, or NULL for any other kind. */
+static const char *local_dir_of(const char *url)
+{
+    if (strncmp(url, "file://", 7) == 0) return url + 7;
+    return strchr(url, ':') ? NULL : url;
+}
+
+/* Whether dir is a directory holding nothing. */
+static bool dir_empty(const char *dir)
+{
+    DIR *d = sys_opendir(dir);
+    bool empty = d != NULL;
+    for (struct dirent *e; empty && d && (e = readdir(d));)
+        empty = strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0;
+    if (d) closedir(d);
+    return empty;
+}
+
+int store_create_prepare(store_create_undo *u, const char *url)
+{
+    memset(u, 0, sizeof *u);
+    const char *dir = url ? local_dir_of(url) : NULL;
+    if (!dir || !*dir) return CAIRN_OK;
+    struct stat sb;
+    if (sys_stat(dir, &sb) == 0) {
+        if (!S_ISDIR(sb.st_mode) || !dir_empty(dir)) return CAIRN_OK;
+        u->existed = true;
+    } else if (errno != ENOENT) {
+        return CAIRN_OK; /* the open reports it */
+    }
+    u->dir = cairn_strdup(dir);
+    FAIL_IF(!u->dir, CAIRN_ENOMEM, "out of memory");
+    return CAIRN_OK;
+}
+
+/* Removes what is inside path, and path itself unless keep. */
+static void remove_tree(const char *path, bool keep)
+{
+    DIR *d = sys_opendir(path);
+    for (struct dirent *e; d && (e = readdir(d));) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
+        char *sub = cairn_sprintf("%s/%s", path, e->d_name);
+        struct stat sb; /* (a link is removed, never followed) */
+        bool dir = e->d_type == DT_DIR || (e->d_type == DT_UNKNOWN && sub &&
+                                           sys_stat(sub, &sb) == 0 && S_ISDIR(sb.st_mode));
+        if (sub && dir) remove_tree(sub, false);
+        else if (sub) sys_unlink(sub);
+        free(sub);
+    }
+    if (d) closedir(d);
+    if (!keep) sys_rmdir(path);
+}
+
+void store_create_rollback(store_create_undo *u)
+{
+    if (u->dir) {
+        remove_tree(u->dir, u->existed);
+        cairn_diag(CAIRN_LOG_INFO, "creating a repository in %s failed: removed what it had "
+                   "made, so %s is as it was before", u->dir, u->dir);
+    }
+    store_create_forget(u);
+}
+
+void store_create_forget(store_create_undo *u)
+{
+    free(u->dir);
+    u->dir = NULL;
 }
 
 /* ---- batches: the store's own method, else one call per chunk ---- */

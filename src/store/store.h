@@ -48,4 +48,23 @@ int store_pg_open(cairn_store **out, const char *url, unsigned flags);
  *  next (default 128 MiB; 0 restores the default). Ignored for other stores. */
 void store_local_set_pack_max(cairn_store *st, uint64_t bytes);
 
+/* ---- undoing a failed create (store.c) ----
+ * A create that fails part-way (a full disk, a failed sync) must leave the location as it was,
+ * or a second create finds a half-made repository that opens as if healthy. Before opening
+ * with CAIRN_OPEN_CREATE, the caller records what is at the location; when the open fails, it
+ * removes what the open made. Only a local directory that did not exist or was empty is
+ * recorded: anything else is never touched (a remote store's objects are not removed). */
+typedef struct store_create_undo {
+    char *dir;    /* the directory to empty (and remove, unless it existed); NULL: nothing */
+    bool existed; /* it existed (empty) before: emptied, kept */
+} store_create_undo;
+
+/** Records what is at url before a create. @return CAIRN_OK or CAIRN_ENOMEM. */
+int store_create_prepare(store_create_undo *u, const char *url);
+/** After a failed create (its store closed): removes what it made, best effort, depth first.
+ *  Releases u. */
+void store_create_rollback(store_create_undo *u);
+/** After a successful create: releases u, removing nothing. */
+void store_create_forget(store_create_undo *u);
+
 #endif /* CAIRN_STORE_H */

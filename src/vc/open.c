@@ -1,8 +1,10 @@
 /*
  * open.c - the public cairn_open() and cairn_open_store(): the db layer's open (db/db.h), then
  * what version control adds on a writer's open (finishing an interrupted commit). Kept here so
- * that src/db never calls up into src/vc.
+ * that src/db never calls up into src/vc. A create that fails part-way (a full disk) removes what
+ * it made, so that every caller, not only the CLI, finds the location as it was before.
  */
+#include "store/store.h"
 #include "vc/sig.h"
 #include "vc/vc.h"
 
@@ -47,7 +49,15 @@ static int open_vc(cairn_db **out, const char *url, cairn_store *store,
 int cairn_open(cairn_db **out, const char *url, const cairn_open_options *opts)
 {
     FAIL_IF(!out || !url, CAIRN_EINVAL, "cairn_open: out and url are required");
-    return open_vc(out, url, NULL, opts);
+    unsigned flags = opts ? opts->flags : 0;
+    bool creating = (flags & CAIRN_OPEN_CREATE) && !(flags & CAIRN_OPEN_READONLY);
+    store_create_undo undo = { 0 };
+    if (creating) TRY(store_create_prepare(&undo, url));
+    int rc = open_vc(out, url, NULL, opts);
+    /* EEXIST and EBUSY: another process made or holds it (a create racing ours): not ours */
+    if (rc < 0 && rc != CAIRN_EEXIST && rc != CAIRN_EBUSY) store_create_rollback(&undo);
+    else store_create_forget(&undo);
+    return rc;
 }
 
 int cairn_open_store(cairn_db **out, cairn_store *store, const cairn_open_options *opts)

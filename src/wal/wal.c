@@ -1255,6 +1255,14 @@ int wal_retire(wal *w, uint64_t through)
 
 bool wal_fresh(const wal *w) { return w->fresh; }
 
+bool wal_refusing(wal *w)
+{
+    pthread_mutex_lock(&w->mu);
+    bool yes = w->poisoned;
+    pthread_mutex_unlock(&w->mu);
+    return yes;
+}
+
 uint64_t wal_last_seq(wal *w)
 {
     pthread_mutex_lock(&w->mu);

@@ -106,6 +106,8 @@ uint64_t wal_last_seq(wal *w);
 /** Whether the log had no segment at all, live or retired, when it was opened (never written
  *  here: a new branch, or a clone whose trees came with record numbers from elsewhere). */
 bool wal_fresh(const wal *w);
+/** Whether the log refuses writes (a failed group could not be cut back): until reopened. */
+bool wal_refusing(wal *w);
 void wal_stats_get(wal *w, wal_stats *out);
 
 /* What a read of the whole log found that does not verify. */

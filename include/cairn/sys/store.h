@@ -122,6 +122,10 @@ typedef struct cairn_store_stats {
 #define CAIRN_STORE_COMPACT_SEAL 0x1u /**< first seal the file being written when its live
                                            fraction is below the threshold, so that it can be
                                            compacted too */
+#define CAIRN_STORE_COMPACT_DEAD_ONLY 0x2u /**< only remove the files holding no live chunk,
+                                                writing nothing (no seal, no copies): gc's
+                                                first step, which frees space on a full disk
+                                                before anything needs some */
 
 /** What one compact call did. */
 typedef struct cairn_store_compact_stats {
@@ -274,6 +278,8 @@ struct cairn_store {
      *  deletions that must outlive it carried on, and is then removed. With
      *  CAIRN_STORE_COMPACT_SEAL the file being written is sealed first when its own live
      *  fraction is below min_live_fraction. A fraction above 1 rewrites every sealed file.
+     *  A backend may copy fewer files than asked when its disk lacks the room (saying so in the
+     *  log); with CAIRN_STORE_COMPACT_DEAD_ONLY it writes nothing at all.
      *  Crash-safe at every step: the copies are durable
      *  before a file is removed, and a crash leaves every chunk readable (run it again to
      *  finish). Other processes reading the store keep reading what they had. Puts, gets and
