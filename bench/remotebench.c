@@ -469,9 +469,11 @@ int main(int argc, char **argv)
     cp.bytes = repo_bytes;
     cp.delta = diff(c0, rgw_now());
     report("push", "cairn", &cp);
-    printf("#   cairn push: %llu chunks (%.1f MB of frames), %llu store calls\n",
-           (unsigned long long)ts.chunks, (double)ts.bytes / 1e6,
-           (unsigned long long)ts.requests);
+    printf("#   cairn push: %llu chunks (%.1f MB of frames), %llu store calls (has %llu, get %llu, "
+           "put %llu, flush %llu)\n",
+           (unsigned long long)ts.chunks, (double)ts.bytes / 1e6, (unsigned long long)ts.requests,
+           (unsigned long long)ts.has_calls, (unsigned long long)ts.get_calls,
+           (unsigned long long)ts.put_calls, (unsigned long long)ts.flushes);
 
     if (!only_cairn) {
         FILE *f = fopen(rconf, "w");
