@@ -5,7 +5,7 @@
  * run.
  *
  *   cairn-remotebench [--keys=N] [--seed=S] [--dir=DIR] [--script=scripts/ceph-up.sh] [--keep]
- *                     [--only=cairn] [--ceph=DIR]
+ *                     [--only=cairn] [--ceph=DIR] [--s3-params=&pack_size=4m...]
  *
  * It starts a throwaway Ceph cluster with radosgw (`SCRIPT up DIR/ceph`, stopped at exit, also
  * when a step fails or on SIGINT/SIGTERM), makes a local repository with N keys (16 random
@@ -59,6 +59,7 @@ static volatile sig_atomic_t ceph_started;
 static bool keep;
 static bool own_cluster = true;
 static char tag[64];           /* this run's object prefix: "r<pid>" */
+static char url_extra[256];    /* --s3-params: appended to the s3 URL ("&pack_size=4m") */
 
 /* S3 settings from DIR/ceph/s3.env */
 static char endpoint[256], access_key[128], secret_key[128];
@@ -407,12 +408,15 @@ int main(int argc, char **argv)
         else if (strncmp(argv[i], "--script=", 9) == 0) snprintf(script, sizeof script, "%s", argv[i] + 9);
         else if (strcmp(argv[i], "--keep") == 0) keep = true;
         else if (strcmp(argv[i], "--only=cairn") == 0) only_cairn = true;
+        else if (strncmp(argv[i], "--s3-params=", 12) == 0)
+            snprintf(url_extra, sizeof url_extra, "%s", argv[i] + 12);
         else if (strncmp(argv[i], "--ceph=", 7) == 0) {
             snprintf(ceph_dir, sizeof ceph_dir, "%s", argv[i] + 7);
             own_cluster = false;
         }
         else die("usage: cairn-remotebench [--keys=N] [--seed=S] [--dir=DIR] "
-                 "[--script=scripts/ceph-up.sh] [--keep] [--only=cairn] [--ceph=DIR]");
+                 "[--script=scripts/ceph-up.sh] [--keep] [--only=cairn] [--ceph=DIR] "
+                 "[--s3-params=&NAME=VALUE...]");
     }
     if (d.n < PUSH1_KEYS) die("--keys must be at least %d", PUSH1_KEYS);
     if (script[0] != '/') { /* the signal handler runs it by path: make it absolute */
@@ -438,7 +442,8 @@ int main(int argc, char **argv)
 
     ceph_up();
     char url[1024];
-    snprintf(url, sizeof url, "s3://cairn-bench/%s?endpoint=%s&region=us-east-1", tag, endpoint);
+    snprintf(url, sizeof url, "s3://cairn-bench/%s?endpoint=%s&region=us-east-1%s", tag, endpoint,
+             url_extra);
 
     /* the data: a local repository and the same rows as a TSV file */
     double t0 = now();

@@ -311,19 +311,14 @@ static int buffer_put(s3_store *s, const cairn_id *key, const void *data, size_t
             len);
     if (s3_index_find(s, key)) return CAIRN_OK; /* idempotent */
     s3_batch *p = &s->pend;
-    if (!p->buf.len) {
-        uint8_t h[S3_PACK_HEADER_SIZE] = { 0 };
-        memcpy(h, S3_PACK_MAGIC, S3_MAGIC_SIZE);
-        store_le32(h + 8, S3_FORMAT_VERSION);
-        TRY(cairn_buf_append(&p->buf, h, sizeof h));
-    }
+    TRY(s3_batch_room(s, p));
     s3_loc l = { .key = *key, .pack = S3_PENDING, .len = (uint32_t)len, .off = p->buf.len,
                  .check = hash_xxh3(data, len, 0) };
     TRY(cairn_array_room(&p->adds, &p->capadds, p->nadds, sizeof *p->adds, 64));
     TRY(cairn_buf_append(&p->buf, data, len));
     TRY(s3_index_set(s, &l));
     p->adds[p->nadds++] = l;
-    *full = p->buf.len >= s->conf.pack_target;
+    *full = p->buf.len >= (uint64_t)S3_FLUSH_PACKS * s->conf.pack_target;
     return CAIRN_OK;
 }
 

@@ -55,6 +55,7 @@
 #define S3_RETRIES_DEFAULT 6u
 #define S3_PARALLEL_DEFAULT 16u
 #define S3_PACK_TARGET_DEFAULT (16ull << 20)
+#define S3_FLUSH_PACKS 4u            /* the write buffer flushes itself at this many packs */
 #define S3_PACK_TARGET_MIN (64ull << 10)
 #define S3_PACK_TARGET_MAX (1ull << 30)
 #define S3_BACKOFF_BASE_MS 50.0
@@ -153,9 +154,14 @@ typedef struct s3_pack {
     uint64_t size;          /* bytes of the object */
 } s3_pack;
 
-/* Writes not yet in the bucket: a pack's bytes, the chunks in it, the deletions. */
+/* Writes not yet in the bucket: the bytes of one or more packs back to back (pack k starts,
+ * with its header, at parts[k], and ends where the next starts), the chunks in them (offsets
+ * into buf), the deletions. A flush uploads the packs in parallel and names them all in one
+ * log entry. */
 typedef struct s3_batch {
     cairn_buf buf;
+    uint64_t *parts;
+    size_t nparts, capparts;
     s3_loc *adds;
     size_t nadds, capadds;
     cairn_id *dels;
@@ -205,9 +211,14 @@ void s3_index_remove(s3_store *s, const cairn_id *key);
 /** Reads log entries after s->seq (all of them at open) and applies them; with a base entry
  *  among them, starts over from the newest base. Takes mu itself. */
 int s3_log_refresh(s3_store *s);
-/** Uploads the write buffer as a pack and a log entry with it and the pending deletions
- *  (flush_mu held, not mu). Nothing to write: nothing happens. */
+/** Uploads the write buffer's packs (in parallel) and then one log entry naming them, with the
+ *  pending deletions (flush_mu held, not mu). When any pack fails to upload, no entry is
+ *  written (nothing names what was not stored), the writes stay pending and the error names
+ *  the pack. Nothing to write: nothing happens. */
 int s3_log_flush(s3_store *s);
+/** Makes room in p for the next chunk (mu held): starts a pack (its start in p->parts and its
+ *  header in p->buf) when p is empty or its last pack has reached the pack size. */
+int s3_batch_room(s3_store *s, s3_batch *p);
 /** Reads chunk bytes from a pack by ranged GET and checks them against loc->check. */
 int s3_pack_read(s3_store *s, cairn_buf *out, const s3_loc *loc);
 /** Rewrites sparse packs (the compact method). */

@@ -36,6 +36,7 @@ int s3_index_init(s3_store *s)
 static void batch_free(s3_batch *b)
 {
     cairn_buf_dispose(&b->buf);
+    free(b->parts);
     free(b->adds);
     free(b->dels);
     memset(b, 0, sizeof *b);
@@ -605,6 +606,19 @@ static int log_append(s3_store *s, const cairn_buf *e, uint64_t *out_seq)
     return rc;
 }
 
+int s3_batch_room(s3_store *s, s3_batch *p)
+{
+    if (p->buf.len && p->buf.len - p->parts[p->nparts - 1] < s->conf.pack_target)
+        return CAIRN_OK;
+    uint8_t h[S3_PACK_HEADER_SIZE] = { 0 };
+    memcpy(h, S3_PACK_MAGIC, S3_MAGIC_SIZE);
+    store_le32(h + 8, S3_FORMAT_VERSION);
+    TRY(cairn_array_room(&p->parts, &p->capparts, p->nparts, sizeof *p->parts, 8));
+    TRY(cairn_buf_append(&p->buf, h, sizeof h));
+    p->parts[p->nparts++] = p->buf.len - sizeof h;
+    return CAIRN_OK;
+}
+
 /* Puts a failed flush's batch back in front of what was written since (mu held). */
 static int batch_restore(s3_store *s)
 {
@@ -613,7 +627,7 @@ static int batch_restore(s3_store *s)
     for (size_t i = 0; i < f->nadds && rc == CAIRN_OK; i++) {
         s3_loc *at = s3_index_find(s, &f->adds[i].key);
         if (!at || at->pack != S3_FLUSHING || at->off != f->adds[i].off) continue;
-        if (!p->buf.len) rc = cairn_buf_append(&p->buf, f->buf.data, S3_PACK_HEADER_SIZE);
+        rc = s3_batch_room(s, p);
         s3_loc l = *at;
         l.pack = S3_PENDING;
         l.off = p->buf.len;
@@ -634,57 +648,83 @@ static int batch_restore(s3_store *s)
     return rc;
 }
 
-/* Uploads buf as a new pack object and appends a log entry naming it (adds[i].pack = 0) with
- * the additions and deletions. *out_pack: the pack's name (caller frees), NULL without adds. */
-static int upload_batch(s3_store *s, const cairn_buf *buf, const s3_loc *adds, size_t nadds,
-                        const cairn_id *dels, size_t ndels, uint32_t flags, char **out_pack,
-                        uint64_t *out_seq)
+/* Uploads packs [parts[k], parts[k + 1]) of buf (the last one to buf's end; parts NULL: one
+ * pack, all of buf) as new pack objects, all in flight at once, then appends a log entry
+ * naming them (adds[i].pack indexes them, adds[i].off within its pack) with the additions and
+ * deletions. A pack that fails stops it before the entry: nothing names a pack that was not
+ * stored. out_names[0..nparts) get the packs' names (caller frees them). */
+static int upload_batch(s3_store *s, const cairn_buf *buf, const uint64_t *parts, size_t nparts,
+                        const s3_loc *adds, size_t nadds, const cairn_id *dels, size_t ndels,
+                        uint32_t flags, char **out_names, uint64_t *out_seq)
 {
-    char hex[33];
-    s3_pack pack = { NULL, buf->len };
+    static const uint64_t whole = 0;
+    if (!parts) {
+        parts = &whole;
+        nparts = 1;
+    }
+    if (!nadds) nparts = 0;
+    s3_pack *packs = cairn_calloc(nparts ? nparts : 1, sizeof *packs);
+    s3_req *reqs = cairn_calloc(nparts ? nparts : 1, sizeof *reqs);
     cairn_buf e = CAIRN_BUF_INIT;
-    s3_req r;
-    memset(&r, 0, sizeof r);
-    int rc = CAIRN_OK;
-    *out_pack = NULL;
-    if (nadds) {
+    int rc = packs && reqs ? CAIRN_OK : ERR(CAIRN_ENOMEM, "out of memory writing packs");
+    for (size_t k = 0; rc == CAIRN_OK && k < nparts; k++) {
+        uint64_t end = k + 1 < nparts ? parts[k + 1] : buf->len;
+        char hex[33];
         rc = random_hex(hex, 16);
-        if (rc == CAIRN_OK) pack.name = cairn_sprintf(S3_PACK_DIR "%s.pack", hex);
-        r.method = "PUT";
-        r.obj = pack.name ? s3_obj(s, pack.name) : NULL;
-        r.body = buf->data;
-        r.body_len = buf->len;
-        r.if_none_match = true;
-        if (rc == CAIRN_OK)
-            rc = r.obj ? s3_http_one(s->http, &s->conf, &r)
-                       : ERR(CAIRN_ENOMEM, "out of memory writing a pack");
+        if (rc == CAIRN_OK) packs[k].name = cairn_sprintf(S3_PACK_DIR "%s.pack", hex);
+        packs[k].size = end - parts[k];
+        reqs[k].method = "PUT";
+        reqs[k].obj = packs[k].name ? s3_obj(s, packs[k].name) : NULL;
+        reqs[k].body = buf->data + parts[k];
+        reqs[k].body_len = packs[k].size;
+        reqs[k].if_none_match = true;
+        if (rc == CAIRN_OK && !reqs[k].obj) rc = ERR(CAIRN_ENOMEM, "out of memory writing packs");
+    }
+    if (rc == CAIRN_OK) rc = s3_http_run(s->http, reqs, nparts);
+    for (size_t k = 0; rc == CAIRN_OK && k < nparts; k++) {
+        rc = s3_req_rc(&s->conf, &reqs[k]);
         if (rc < 0)
-            cairn_error_prefix(rc, "uploading pack '%s' (%zu bytes)", r.obj ? r.obj : "", buf->len);
+            cairn_error_prefix(rc, "uploading pack '%s' (%zu bytes, pack %zu of %zu sent at once; "
+                               "no log entry names it or the others, so nothing refers to "
+                               "data that was not stored)",
+                               reqs[k].obj, reqs[k].body_len, k + 1, nparts);
     }
     if (rc == CAIRN_OK)
-        rc = entry_encode(&e, flags, &pack, nadds ? 1 : 0, adds, nadds, dels, ndels);
+        rc = entry_encode(&e, flags, packs, (uint32_t)nparts, adds, nadds, dels, ndels);
     if (rc == CAIRN_OK) rc = log_append(s, &e, out_seq);
-    if (rc == CAIRN_OK) *out_pack = pack.name;
-    else free(pack.name);
-    s3_req_dispose(&r);
+    for (size_t k = 0; k < nparts; k++) {
+        if (rc == CAIRN_OK) out_names[k] = packs[k].name;
+        else free(packs[k].name);
+        s3_req_dispose(&reqs[k]);
+    }
+    free(packs);
+    free(reqs);
     cairn_buf_dispose(&e);
     return rc;
 }
 
 /* After an upload (mu held): the chunks whose index entry is still (from[i], adds[i]'s old
- * offset old_off[i]) now live in pack `name` at adds[i].off. */
-static int repoint(s3_store *s, const char *name, uint64_t size, const s3_loc *adds, size_t n,
-                   const uint32_t *from, const uint64_t *old_off)
+ * offset old_off[i]) now live in pack names[adds[i].pack] (of sizes[...]) at adds[i].off. */
+static int repoint(s3_store *s, char *const *names, const uint64_t *sizes, size_t npacks,
+                   const s3_loc *adds, size_t n, const uint32_t *from, const uint64_t *old_off)
 {
-    uint32_t num = 0;
-    if (name) TRY(pack_intern(s, name, strlen(name), size, &num));
-    for (size_t i = 0; i < n; i++) {
+    uint32_t *nums = cairn_calloc(npacks ? npacks : 1, sizeof *nums);
+    if (!nums) return ERR(CAIRN_ENOMEM, "out of memory for pack names");
+    for (size_t k = 0; k < npacks; k++) {
+        int rc = pack_intern(s, names[k], strlen(names[k]), sizes[k], &nums[k]);
+        if (rc < 0) {
+            free(nums);
+            return rc;
+        }
+    }
+    for (size_t i = 0; i < n && npacks; i++) {
         s3_loc *at = s3_index_find(s, &adds[i].key);
         if (at && at->pack == from[i] && at->off == old_off[i]) {
-            at->pack = num;
+            at->pack = nums[adds[i].pack];
             at->off = adds[i].off;
         }
     }
+    free(nums);
     return CAIRN_OK;
 }
 
@@ -698,8 +738,7 @@ int s3_log_flush(s3_store *s)
         s3_loc *at = s3_index_find(s, &p->adds[i].key);
         if (at && at->pack == S3_PENDING && at->off == p->adds[i].off) {
             at->pack = S3_FLUSHING;
-            p->adds[live] = *at;
-            p->adds[live++].pack = 0; /* the entry's first (only) pack */
+            p->adds[live++] = *at;
         }
     }
     p->nadds = live;
@@ -713,32 +752,46 @@ int s3_log_flush(s3_store *s)
     pthread_mutex_unlock(&s->mu);
 
     s3_batch *f = &s->flushing;
-    char *pack = NULL;
     uint64_t seq = 0;
-    uint32_t *from = cairn_malloc((f->nadds ? f->nadds : 1) * sizeof *from);
-    uint64_t *offs = cairn_malloc((f->nadds ? f->nadds : 1) * sizeof *offs);
-    int rc = from && offs ? CAIRN_OK : ERR(CAIRN_ENOMEM, "out of memory flushing");
-    for (size_t i = 0; rc == CAIRN_OK && i < f->nadds; i++) {
+    size_t n = f->nadds ? f->nadds : 1, np = f->nparts ? f->nparts : 1;
+    uint32_t *from = cairn_malloc(n * sizeof *from);
+    uint64_t *offs = cairn_malloc(n * sizeof *offs);
+    uint64_t *sizes = cairn_malloc(np * sizeof *sizes);
+    char **names = cairn_calloc(np, sizeof *names);
+    int rc = from && offs && sizes && names ? CAIRN_OK : ERR(CAIRN_ENOMEM, "out of memory flushing");
+    /* each chunk's pack (adds are in buffer order, as are the packs) and offset within it */
+    bool split = rc == CAIRN_OK;
+    for (size_t i = 0, k = 0; split && i < f->nadds; i++) {
+        while (k + 1 < f->nparts && f->parts[k + 1] <= f->adds[i].off) k++;
         from[i] = S3_FLUSHING;
         offs[i] = f->adds[i].off;
+        f->adds[i].pack = (uint32_t)k;
+        f->adds[i].off -= f->parts[k];
     }
+    for (size_t k = 0; rc == CAIRN_OK && k < f->nparts; k++)
+        sizes[k] = (k + 1 < f->nparts ? f->parts[k + 1] : f->buf.len) - f->parts[k];
     if (rc == CAIRN_OK)
-        rc = upload_batch(s, &f->buf, f->adds, f->nadds, f->dels, f->ndels, 0, &pack, &seq);
+        rc = upload_batch(s, &f->buf, f->parts, f->nparts, f->adds, f->nadds, f->dels, f->ndels,
+                          0, names, &seq);
     pthread_mutex_lock(&s->mu);
-    if (rc == CAIRN_OK) rc = repoint(s, pack, f->buf.len, f->adds, f->nadds, from, offs);
+    if (rc == CAIRN_OK && f->nadds)
+        rc = repoint(s, names, sizes, f->nparts, f->adds, f->nadds, from, offs);
     if (rc == CAIRN_OK) {
         /* our entry is applied by hand; entries before it were applied by log_append */
         if (seq == s->seq + 1) s->seq = seq;
         batch_free(f);
     } else {
         int keep = rc;
+        for (size_t i = 0; split && i < f->nadds; i++) f->adds[i].off = offs[i]; /* as before */
         batch_restore(s); /* the writes stay pending: a later flush tries again */
         rc = keep;
     }
     pthread_mutex_unlock(&s->mu);
+    for (size_t k = 0; names && k < np; k++) free(names[k]);
     free(from);
     free(offs);
-    free(pack);
+    free(sizes);
+    free(names);
     return rc;
 }
 
@@ -915,12 +968,12 @@ int s3_compact(cairn_store *st, double min_live, unsigned flags, cairn_store_com
     memset(&m, 0, sizeof m);
     for (uint32_t v = 0; rc == CAIRN_OK && v < nv; v++) rc = copy_live(s, victims[v], &m);
     char *pack = NULL;
-    uint64_t seq = 0;
+    uint64_t seq = 0, size = m.buf.len;
     if (rc == CAIRN_OK && nv)
-        rc = upload_batch(s, &m.buf, m.adds, m.n, NULL, 0, 0, &pack, &seq);
+        rc = upload_batch(s, &m.buf, NULL, 1, m.adds, m.n, NULL, 0, 0, &pack, &seq);
     if (rc == CAIRN_OK && nv) {
         pthread_mutex_lock(&s->mu);
-        rc = repoint(s, pack, m.buf.len, m.adds, m.n, m.from, m.old_off);
+        rc = repoint(s, &pack, &size, pack ? 1 : 0, m.adds, m.n, m.from, m.old_off);
         if (seq == s->seq + 1) s->seq = seq;
         pthread_mutex_unlock(&s->mu);
     }
