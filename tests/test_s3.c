@@ -423,11 +423,12 @@ static void server_stopped(void)
 
 /* ---- one pack of a flush refused ----
  *
- * A flush uploads its packs all at once. Here the middle one of three is refused by the server
- * (its body is over radosgw's rgw_max_put_size, lowered for the test through the admin socket;
- * the others are under it): the flush fails naming that pack, no log entry is written (a fresh
- * handle sees none of the chunks, not even those whose pack was stored), the writes stay in the
- * handle, and the next flush sends them all. */
+ * A flush uploads its packs all at once (those complete before it already on their way in the
+ * background). Here the middle one of three is refused by the server (its body is over
+ * radosgw's rgw_max_put_size, lowered for the test through the admin socket; the others are
+ * under it): the flush fails naming that pack, no log entry is written (a fresh handle sees
+ * none of the chunks, not even those whose pack was stored), the writes stay in the handle, and
+ * the next flush sends them all. */
 static int rgw_max_put(const char *bytes)
 {
     return test_sh("CEPH_CONF=%s/ceph.conf ceph --admin-daemon %s/run/client.rgw.a.asok config "
@@ -446,8 +447,10 @@ static void one_pack_refused(void)
     CHECK_OK(store_s3_open(&st, url, CAIRN_OPEN_CREATE));
     /* packs: chunks 0-6 (280 KB), chunk 7 alone (500 KB), chunks 8-12 (200 KB); under the
      * 1 MiB at which the buffer flushes itself */
-    for (int i = 0; i < 13; i++) CHECK_OK(put_bytes(st, 46, i, i == 7 ? 500000 : 40000));
     CHECK_EQ(rgw_max_put("400000"), 0);
+    /* (a pack starts uploading in the background when the next one begins: both of its
+     * attempts, there and in the flush, are refused) */
+    for (int i = 0; i < 13; i++) CHECK_OK(put_bytes(st, 46, i, i == 7 ? 500000 : 40000));
     int rc = st->flush(st);
     CHECK_EQ(rgw_max_put("5368709120"), 0); /* radosgw's default */
     CHECK_RC(rc, CAIRN_EIO);

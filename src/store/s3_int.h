@@ -154,14 +154,25 @@ typedef struct s3_pack {
     uint64_t size;          /* bytes of the object */
 } s3_pack;
 
+/* The upload of one pack of the write buffer, started in the background as soon as the pack
+ * is complete (the next one begins), while the writer goes on filling the buffer. */
+typedef enum s3_up_state { S3_UP_NONE, S3_UP_RUNNING, S3_UP_DONE, S3_UP_FAILED } s3_up_state;
+
+typedef struct s3_up {
+    s3_up_state state;
+    char *name;             /* "packs/<32 hex>.pack" (owned), set when started */
+} s3_up;
+
 /* Writes not yet in the bucket: the bytes of one or more packs back to back (pack k starts,
  * with its header, at parts[k], and ends where the next starts), the chunks in them (offsets
- * into buf), the deletions. A flush uploads the packs in parallel and names them all in one
- * log entry. */
+ * into buf), the deletions. Complete packs of the write buffer are uploaded in the background
+ * (ups[k]); a flush waits for them, uploads the rest in parallel (and again any that failed)
+ * and names them all in one log entry. buf is never reallocated while an upload reads it. */
 typedef struct s3_batch {
     cairn_buf buf;
     uint64_t *parts;
-    size_t nparts, capparts;
+    s3_up *ups;                     /* [nparts] (the write buffer only) */
+    size_t nparts, capparts, capups;
     s3_loc *adds;
     size_t nadds, capadds;
     cairn_id *dels;
@@ -187,6 +198,8 @@ typedef struct s3_store {
      * chunks in it (stale ones are skipped: the index says which are current) and deletions */
     s3_batch pend;
     s3_batch flushing;              /* what a flush in progress uploads (still readable) */
+    pthread_cond_t up_cv;           /* (with mu) signalled when a background upload ends */
+    unsigned up_running;            /* background uploads of pend's packs in flight */
     /* conditional writes, from the probe at open */
     bool cond_ok;
     bool etag_quoted;               /* If-Match wants the ETag with its quotes */
@@ -216,9 +229,13 @@ int s3_log_refresh(s3_store *s);
  *  written (nothing names what was not stored), the writes stay pending and the error names
  *  the pack. Nothing to write: nothing happens. */
 int s3_log_flush(s3_store *s);
-/** Makes room in p for the next chunk (mu held): starts a pack (its start in p->parts and its
- *  header in p->buf) when p is empty or its last pack has reached the pack size. */
-int s3_batch_room(s3_store *s, s3_batch *p);
+/** Makes room in the write buffer for a chunk of len bytes (mu held): starts a pack (its start
+ *  in parts and its header in buf) when the buffer is empty or its last pack has reached the
+ *  pack size, and then starts uploading the pack just completed in the background; waits for
+ *  running uploads before buf must grow. */
+int s3_batch_room(s3_store *s, size_t len);
+/** Waits until no background upload runs (mu held). */
+void s3_uploads_wait(s3_store *s);
 /** Reads chunk bytes from a pack by ranged GET and checks them against loc->check. */
 int s3_pack_read(s3_store *s, cairn_buf *out, const s3_loc *loc);
 /** Rewrites sparse packs (the compact method). */

@@ -37,6 +37,8 @@ static void batch_free(s3_batch *b)
 {
     cairn_buf_dispose(&b->buf);
     free(b->parts);
+    for (size_t k = 0; b->ups && k < b->nparts; k++) free(b->ups[k].name);
+    free(b->ups);
     free(b->adds);
     free(b->dels);
     memset(b, 0, sizeof *b);
@@ -606,16 +608,96 @@ static int log_append(s3_store *s, const cairn_buf *e, uint64_t *out_seq)
     return rc;
 }
 
-int s3_batch_room(s3_store *s, s3_batch *p)
+void s3_uploads_wait(s3_store *s)
 {
-    if (p->buf.len && p->buf.len - p->parts[p->nparts - 1] < s->conf.pack_target)
-        return CAIRN_OK;
+    while (s->up_running) pthread_cond_wait(&s->up_cv, &s->mu);
+}
+
+typedef struct up_job {
+    s3_store *s;
+    size_t k;                       /* the pack of s->pend */
+    s3_req req;
+} up_job;
+
+static void *up_thread(void *arg)
+{
+    up_job *j = arg;
+    s3_store *s = j->s;
+    int rc = s3_http_one(s->http, &s->conf, &j->req); /* (its message is dropped: a flush
+                                                          uploads a failed pack again and
+                                                          reports that attempt) */
+    pthread_mutex_lock(&s->mu);
+    s->pend.ups[j->k].state = rc == CAIRN_OK ? S3_UP_DONE : S3_UP_FAILED;
+    s->up_running--;
+    pthread_cond_broadcast(&s->up_cv);
+    pthread_mutex_unlock(&s->mu);
+    s3_req_dispose(&j->req);
+    free(j);
+    return NULL;
+}
+
+/* Starts uploading pack k of the write buffer, complete now (mu held). A pack that cannot be
+ * started now is left for the flush. */
+static void up_start(s3_store *s, size_t k)
+{
+    s3_batch *p = &s->pend;
+    char hex[33];
+    up_job *j = cairn_calloc(1, sizeof *j);
+    if (!j || random_hex(hex, 16) != CAIRN_OK) {
+        free(j);
+        return;
+    }
+    char *name = cairn_sprintf(S3_PACK_DIR "%s.pack", hex);
+    j->s = s;
+    j->k = k;
+    j->req.method = "PUT";
+    j->req.obj = name ? s3_obj(s, name) : NULL;
+    j->req.body = p->buf.data + p->parts[k];
+    j->req.body_len = p->parts[k + 1] - p->parts[k];
+    j->req.if_none_match = true;
+    pthread_attr_t at;
+    pthread_t t;
+    bool ok = j->req.obj && pthread_attr_init(&at) == 0;
+    if (ok) {
+        pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+        ok = pthread_create(&t, &at, up_thread, j) == 0;
+        pthread_attr_destroy(&at);
+    }
+    if (!ok) {
+        free(name);
+        s3_req_dispose(&j->req);
+        free(j);
+        return;
+    }
+    p->ups[k].state = S3_UP_RUNNING;
+    p->ups[k].name = name;
+    s->up_running++;
+}
+
+int s3_batch_room(s3_store *s, size_t len)
+{
+    s3_batch *p = &s->pend;
+    bool start = !p->buf.len || p->buf.len - p->parts[p->nparts - 1] >= s->conf.pack_target;
+    size_t need = p->buf.len + len + (start ? S3_PACK_HEADER_SIZE : 0);
+    if (need > p->buf.cap) {
+        /* the buffer moves: not while an upload reads it */
+        s3_uploads_wait(s);
+        uint64_t want = (uint64_t)S3_FLUSH_PACKS * s->conf.pack_target + s->conf.pack_target;
+        TRY(cairn_buf_reserve(&p->buf, need > want ? need : (size_t)want));
+    }
+    if (!start) return CAIRN_OK;
     uint8_t h[S3_PACK_HEADER_SIZE] = { 0 };
     memcpy(h, S3_PACK_MAGIC, S3_MAGIC_SIZE);
     store_le32(h + 8, S3_FORMAT_VERSION);
-    TRY(cairn_array_room(&p->parts, &p->capparts, p->nparts, sizeof *p->parts, 8));
+    size_t capups = p->capups;
+    TRY(cairn_array_room(&p->parts, &p->capparts, p->nparts + 1, sizeof *p->parts, 8));
+    TRY(cairn_array_room(&p->ups, &capups, p->nparts + 1, sizeof *p->ups, 8));
+    p->capups = capups;
     TRY(cairn_buf_append(&p->buf, h, sizeof h));
-    p->parts[p->nparts++] = p->buf.len - sizeof h;
+    p->parts[p->nparts] = p->buf.len - sizeof h;
+    p->ups[p->nparts] = (s3_up){ S3_UP_NONE, NULL };
+    p->nparts++;
+    if (p->nparts > 1) up_start(s, p->nparts - 2); /* the pack before is complete */
     return CAIRN_OK;
 }
 
@@ -627,7 +709,7 @@ static int batch_restore(s3_store *s)
     for (size_t i = 0; i < f->nadds && rc == CAIRN_OK; i++) {
         s3_loc *at = s3_index_find(s, &f->adds[i].key);
         if (!at || at->pack != S3_FLUSHING || at->off != f->adds[i].off) continue;
-        rc = s3_batch_room(s, p);
+        rc = s3_batch_room(s, at->len);
         s3_loc l = *at;
         l.pack = S3_PENDING;
         l.off = p->buf.len;
@@ -653,9 +735,10 @@ static int batch_restore(s3_store *s)
  * naming them (adds[i].pack indexes them, adds[i].off within its pack) with the additions and
  * deletions. A pack that fails stops it before the entry: nothing names a pack that was not
  * stored. out_names[0..nparts) get the packs' names (caller frees them). */
-static int upload_batch(s3_store *s, const cairn_buf *buf, const uint64_t *parts, size_t nparts,
-                        const s3_loc *adds, size_t nadds, const cairn_id *dels, size_t ndels,
-                        uint32_t flags, char **out_names, uint64_t *out_seq)
+static int upload_batch(s3_store *s, const cairn_buf *buf, const uint64_t *parts,
+                        const s3_up *ups, size_t nparts, const s3_loc *adds, size_t nadds,
+                        const cairn_id *dels, size_t ndels, uint32_t flags, char **out_names,
+                        uint64_t *out_seq)
 {
     static const uint64_t whole = 0;
     if (!parts) {
@@ -667,27 +750,35 @@ static int upload_batch(s3_store *s, const cairn_buf *buf, const uint64_t *parts
     s3_req *reqs = cairn_calloc(nparts ? nparts : 1, sizeof *reqs);
     cairn_buf e = CAIRN_BUF_INIT;
     int rc = packs && reqs ? CAIRN_OK : ERR(CAIRN_ENOMEM, "out of memory writing packs");
+    size_t nreq = 0;
     for (size_t k = 0; rc == CAIRN_OK && k < nparts; k++) {
         uint64_t end = k + 1 < nparts ? parts[k + 1] : buf->len;
+        packs[k].size = end - parts[k];
+        if (ups && ups[k].state == S3_UP_DONE) { /* uploaded in the background already */
+            packs[k].name = cairn_strdup(ups[k].name);
+            if (!packs[k].name) rc = ERR(CAIRN_ENOMEM, "out of memory writing packs");
+            continue;
+        }
         char hex[33];
         rc = random_hex(hex, 16);
         if (rc == CAIRN_OK) packs[k].name = cairn_sprintf(S3_PACK_DIR "%s.pack", hex);
-        packs[k].size = end - parts[k];
-        reqs[k].method = "PUT";
-        reqs[k].obj = packs[k].name ? s3_obj(s, packs[k].name) : NULL;
-        reqs[k].body = buf->data + parts[k];
-        reqs[k].body_len = packs[k].size;
-        reqs[k].if_none_match = true;
-        if (rc == CAIRN_OK && !reqs[k].obj) rc = ERR(CAIRN_ENOMEM, "out of memory writing packs");
+        s3_req *r = &reqs[nreq++];
+        r->method = "PUT";
+        r->obj = packs[k].name ? s3_obj(s, packs[k].name) : NULL;
+        r->body = buf->data + parts[k];
+        r->body_len = packs[k].size;
+        r->if_none_match = true;
+        r->tag = k;
+        if (rc == CAIRN_OK && !r->obj) rc = ERR(CAIRN_ENOMEM, "out of memory writing packs");
     }
-    if (rc == CAIRN_OK) rc = s3_http_run(s->http, reqs, nparts);
-    for (size_t k = 0; rc == CAIRN_OK && k < nparts; k++) {
-        rc = s3_req_rc(&s->conf, &reqs[k]);
+    if (rc == CAIRN_OK) rc = s3_http_run(s->http, reqs, nreq);
+    for (size_t q = 0; rc == CAIRN_OK && q < nreq; q++) {
+        rc = s3_req_rc(&s->conf, &reqs[q]);
         if (rc < 0)
-            cairn_error_prefix(rc, "uploading pack '%s' (%zu bytes, pack %zu of %zu sent at once; "
-                               "no log entry names it or the others, so nothing refers to "
-                               "data that was not stored)",
-                               reqs[k].obj, reqs[k].body_len, k + 1, nparts);
+            cairn_error_prefix(rc, "uploading pack '%s' (%zu bytes, pack %zu of %zu; no log "
+                               "entry names it or the others, so nothing refers to data that "
+                               "was not stored)",
+                               reqs[q].obj, reqs[q].body_len, reqs[q].tag + 1, nparts);
     }
     if (rc == CAIRN_OK)
         rc = entry_encode(&e, flags, packs, (uint32_t)nparts, adds, nadds, dels, ndels);
@@ -731,6 +822,7 @@ static int repoint(s3_store *s, char *const *names, const uint64_t *sizes, size_
 int s3_log_flush(s3_store *s)
 {
     pthread_mutex_lock(&s->mu);
+    s3_uploads_wait(s); /* the background uploads of the buffer's packs */
     /* the chunks of the batch that are still current (a later del or re-put drops one) */
     s3_batch *p = &s->pend;
     size_t live = 0;
@@ -771,8 +863,8 @@ int s3_log_flush(s3_store *s)
     for (size_t k = 0; rc == CAIRN_OK && k < f->nparts; k++)
         sizes[k] = (k + 1 < f->nparts ? f->parts[k + 1] : f->buf.len) - f->parts[k];
     if (rc == CAIRN_OK)
-        rc = upload_batch(s, &f->buf, f->parts, f->nparts, f->adds, f->nadds, f->dels, f->ndels,
-                          0, names, &seq);
+        rc = upload_batch(s, &f->buf, f->parts, f->ups, f->nparts, f->adds, f->nadds, f->dels,
+                          f->ndels, 0, names, &seq);
     pthread_mutex_lock(&s->mu);
     if (rc == CAIRN_OK && f->nadds)
         rc = repoint(s, names, sizes, f->nparts, f->adds, f->nadds, from, offs);
@@ -970,7 +1062,7 @@ int s3_compact(cairn_store *st, double min_live, unsigned flags, cairn_store_com
     char *pack = NULL;
     uint64_t seq = 0, size = m.buf.len;
     if (rc == CAIRN_OK && nv)
-        rc = upload_batch(s, &m.buf, NULL, 1, m.adds, m.n, NULL, 0, 0, &pack, &seq);
+        rc = upload_batch(s, &m.buf, NULL, NULL, 1, m.adds, m.n, NULL, 0, 0, &pack, &seq);
     if (rc == CAIRN_OK && nv) {
         pthread_mutex_lock(&s->mu);
         rc = repoint(s, &pack, &size, pack ? 1 : 0, m.adds, m.n, m.from, m.old_off);
