@@ -2,7 +2,8 @@
 #   make demo     build, then run an end-to-end session on a new local repository
 #   make test     build and run every test, then again under ASan+UBSan (with short fuzz runs)
 #   make test-quick  build and run the unit tier only (ctest -L unit: seconds)
-#   make bench    benchmark against LMDB, RocksDB, LevelDB and SQLite
+#   make bench    benchmark against LMDB, RocksDB, LevelDB and SQLite; then push/clone through
+#                 a throwaway radosgw against rclone and restic, and pgload against COPY
 #   make install  install the CLI, libcairn, cairn.h and cairn.pc (PREFIX=/usr/local)
 BUILD      ?= build
 ASAN_BUILD ?= build-asan
@@ -67,6 +68,8 @@ bench: deps-bench
 	    -DCAIRN_BUILD_BENCH=ON $(CMAKE_FLAGS) >/dev/null
 	@cmake --build $(BENCH_BUILD) -j$(JOBS)
 	@$(BENCH_BUILD)/bench/cairn-bench $(BENCH_ARGS)
+	@$(BENCH_BUILD)/bench/cairn-remotebench $(REMOTEBENCH_ARGS)
+	@$(BENCH_BUILD)/bench/cairn-pgload $(PGLOAD_ARGS)
 
 # Builds only what is installed (the CLI and the libraries), not the tests and benchmarks.
 install: configure

@@ -474,6 +474,7 @@ int main(int argc, char **argv)
     cp.bytes = repo_bytes;
     cp.delta = diff(c0, rgw_now());
     report("push", "cairn", &cp);
+    printf("#   cairn's remote: %s\n", url);
     printf("#   cairn push: %llu chunks (%.1f MB of frames), %llu store calls (has %llu, get %llu, "
            "put %llu, flush %llu)\n",
            (unsigned long long)ts.chunks, (double)ts.bytes / 1e6, (unsigned long long)ts.requests,
