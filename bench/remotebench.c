@@ -108,7 +108,8 @@ static void ceph_down(void)
     if (!ceph_started) return;
     ceph_started = 0;
     if (keep) {
-        fprintf(stderr, "cairn-remotebench: --keep: the cluster runs on; stop it with: %s down %s\n",
+        fprintf(stderr, "cairn-remotebench: --keep: the cluster runs on; stop it with: "
+                        "%s down %s\n",
                 script, ceph_dir);
         return;
     }
@@ -275,55 +276,33 @@ static uint64_t write_tsv(const char *path, const bench_data *d, const uint64_t 
 
 /* ---- cairn ---- */
 
-static void cairn_make(const char *dir, const bench_data *d)
+/* Writes a commit to the repository at dir: with changed NULL, a new repository with keys
+ * 0..n-1 in table "bench"; else keys changed[0..nchanged) set to their update values. */
+static void cairn_write(const char *dir, const bench_data *d, const uint64_t *changed,
+                        size_t nchanged)
 {
     cairn_open_options o = CAIRN_OPEN_OPTIONS_INIT;
-    o.flags = CAIRN_OPEN_CREATE | CAIRN_OPEN_EXCL;
+    if (!changed) o.flags = CAIRN_OPEN_CREATE | CAIRN_OPEN_EXCL;
     cairn_db *db;
     cairn_table *t;
     cairn_batch *b;
     int rc;
-    if ((rc = cairn_open(&db, dir, &o)) || (rc = cairn_table_open(&t, db, "bench", CAIRN_TABLE_CREATE))
-        || (rc = cairn_batch_new(&b, db)))
+    if ((rc = cairn_open(&db, dir, &o)) ||
+        (rc = cairn_table_open(&t, db, "bench", changed ? 0 : CAIRN_TABLE_CREATE)) ||
+        (rc = cairn_batch_new(&b, db)))
         die_cairn(dir, rc);
-    for (uint64_t i = 0; i < d->n; i++) {
+    uint64_t n = changed ? nchanged : d->n;
+    for (uint64_t i = 0; i < n; i++) {
         uint8_t k[BENCH_KEY_SIZE], v[BENCH_VALUE_SIZE];
-        bench_key(d, i, k);
-        bench_value(d, i, v);
+        bench_key(d, changed ? changed[i] : i, k);
+        if (changed) bench_update(d, i, v);
+        else bench_value(d, i, v);
         if ((rc = cairn_batch_put(b, t, k, sizeof k, v, sizeof v))) die_cairn("put", rc);
     }
     if ((rc = cairn_batch_commit(b))) die_cairn("batch commit", rc);
     cairn_batch_free(b);
     cairn_commit_options co = CAIRN_COMMIT_OPTIONS_INIT;
-    co.message = "load";
-    co.author = AUTHOR;
-    cairn_id id;
-    if ((rc = cairn_commit(&id, db, &co))) die_cairn("commit", rc);
-    cairn_table_close(t);
-    if ((rc = cairn_close(db))) die_cairn("close", rc);
-}
-
-/* A second commit in dir that changes the keys changed[0..n) to their update values. */
-static void cairn_change(const char *dir, const bench_data *d, const uint64_t *changed, size_t n)
-{
-    cairn_open_options o = CAIRN_OPEN_OPTIONS_INIT;
-    cairn_db *db;
-    cairn_table *t;
-    cairn_batch *b;
-    int rc;
-    if ((rc = cairn_open(&db, dir, &o)) || (rc = cairn_table_open(&t, db, "bench", 0))
-        || (rc = cairn_batch_new(&b, db)))
-        die_cairn(dir, rc);
-    for (size_t c = 0; c < n; c++) {
-        uint8_t k[BENCH_KEY_SIZE], v[BENCH_VALUE_SIZE];
-        bench_key(d, changed[c], k);
-        bench_update(d, c, v);
-        if ((rc = cairn_batch_put(b, t, k, sizeof k, v, sizeof v))) die_cairn("put", rc);
-    }
-    if ((rc = cairn_batch_commit(b))) die_cairn("batch commit", rc);
-    cairn_batch_free(b);
-    cairn_commit_options co = CAIRN_COMMIT_OPTIONS_INIT;
-    co.message = "ten keys";
+    co.message = changed ? "ten keys" : "load";
     co.author = AUTHOR;
     cairn_id id;
     if ((rc = cairn_commit(&id, db, &co))) die_cairn("commit", rc);
@@ -405,7 +384,8 @@ int main(int argc, char **argv)
         if (strncmp(argv[i], "--keys=", 7) == 0) d.n = strtoull(argv[i] + 7, NULL, 10);
         else if (strncmp(argv[i], "--seed=", 7) == 0) d.seed = strtoull(argv[i] + 7, NULL, 10);
         else if (strncmp(argv[i], "--dir=", 6) == 0) snprintf(work, sizeof work, "%s", argv[i] + 6);
-        else if (strncmp(argv[i], "--script=", 9) == 0) snprintf(script, sizeof script, "%s", argv[i] + 9);
+        else if (strncmp(argv[i], "--script=", 9) == 0)
+            snprintf(script, sizeof script, "%s", argv[i] + 9);
         else if (strcmp(argv[i], "--keep") == 0) keep = true;
         else if (strcmp(argv[i], "--only=cairn") == 0) only_cairn = true;
         else if (strncmp(argv[i], "--s3-params=", 12) == 0)
@@ -421,15 +401,16 @@ int main(int argc, char **argv)
     if (d.n < PUSH1_KEYS) die("--keys must be at least %d", PUSH1_KEYS);
     if (script[0] != '/') { /* the signal handler runs it by path: make it absolute */
         char *abs = realpath(script, NULL);
-        if (!abs) die("%s: %s (run from the source tree or pass --script)", script, strerror(errno));
+        if (!abs)
+            die("%s: %s (run from the source tree or pass --script)", script, strerror(errno));
         snprintf(script, sizeof script, "%s", abs);
         free(abs);
     }
     if (access(script, X_OK) != 0) die("%s: not found (run from the source tree or pass --script)",
                                        script);
     if (!work[0]) snprintf(work, sizeof work, "/tmp/cairn-remotebench.%ld", (long)getpid());
-    sh("rm -rf %s/repo %s/clone %s/rclone-back %s/restic-back %s/tsv %s/restic-cache && mkdir -p %s/tsv",
-       work, work, work, work, work, work, work);
+    sh("rm -rf %s/repo %s/clone %s/rclone-back %s/restic-back %s/tsv %s/restic-cache && "
+       "mkdir -p %s/tsv", work, work, work, work, work, work, work);
     if (own_cluster) snprintf(ceph_dir, sizeof ceph_dir, "%s/ceph", work);
     snprintf(tag, sizeof tag, "r%ld", (long)getpid());
     char repo[1300], clone[1300], rback[1300], tsv[1300], rconf[1300], resback[1300];
@@ -447,7 +428,7 @@ int main(int argc, char **argv)
 
     /* the data: a local repository and the same rows as a TSV file */
     double t0 = now();
-    cairn_make(repo, &d);
+    cairn_write(repo, &d, NULL, 0);
     uint64_t files = 0, repo_bytes = tree_bytes(repo, &files);
     printf("# cairn-remotebench: %llu keys of %d bytes, values of %d bytes, seed %llu; "
            "repository %.1f MB in %llu files (made in %.1f s); radosgw at %s\n",
@@ -546,8 +527,9 @@ int main(int argc, char **argv)
 
         /* push1: ten keys changed */
         uint64_t changed[PUSH1_KEYS];
-        for (size_t c = 0; c < PUSH1_KEYS; c++) changed[c] = (c * 7919 + 13) * (d.n / PUSH1_KEYS) % d.n;
-        cairn_change(repo, &d, changed, PUSH1_KEYS);
+        for (size_t c = 0; c < PUSH1_KEYS; c++) /* spread over the key space */
+            changed[c] = (c * 7919 + 13) * (d.n / PUSH1_KEYS) % d.n;
+        cairn_write(repo, &d, changed, PUSH1_KEYS);
         c0 = rgw_now();
         t0 = now();
         ts = cairn_push_dir(repo, url, false);

@@ -850,7 +850,8 @@ int s3_log_flush(s3_store *s)
     uint64_t *offs = cairn_malloc(n * sizeof *offs);
     uint64_t *sizes = cairn_malloc(np * sizeof *sizes);
     char **names = cairn_calloc(np, sizeof *names);
-    int rc = from && offs && sizes && names ? CAIRN_OK : ERR(CAIRN_ENOMEM, "out of memory flushing");
+    int rc = from && offs && sizes && names ? CAIRN_OK
+                                            : ERR(CAIRN_ENOMEM, "out of memory flushing");
     /* each chunk's pack (adds are in buffer order, as are the packs) and offset within it */
     bool split = rc == CAIRN_OK;
     for (size_t i = 0, k = 0; split && i < f->nadds; i++) {
