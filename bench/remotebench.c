@@ -376,6 +376,24 @@ static void ratio(const char *workload, const char *engine, double x)
     printf("RATIO %s cairn/%s %.2f\n", workload, engine, x);
 }
 
+/* Clones url into dir, timed and reported, and checks a key there. */
+static result cairn_clone_timed(const char *url, const char *dir, const bench_data *d,
+                                uint64_t repo_bytes)
+{
+    cairn_transfer_stats ts;
+    result r = { 0 };
+    rgw_counters c0 = rgw_now();
+    double t0 = now();
+    int rc = cairn_clone(&ts, url, dir, NULL);
+    if (rc) die_cairn("clone", rc);
+    r.secs = now() - t0;
+    r.bytes = repo_bytes;
+    r.delta = diff(c0, rgw_now());
+    report("clone", "cairn", &r);
+    cairn_check(dir, d, d->n / 2, -1);
+    return r;
+}
+
 int main(int argc, char **argv)
 {
     bench_data d = { 42, 1000000 };
@@ -494,16 +512,7 @@ int main(int argc, char **argv)
         ratio("push", "restic", mbs(&cp) / mbs(&sp));
 
         /* clone */
-        result cc = { 0 }, rc = { 0 }, sc = { 0 };
-        c0 = rgw_now();
-        t0 = now();
-        int crc = cairn_clone(&ts, url, clone, NULL);
-        if (crc) die_cairn("clone", crc);
-        cc.secs = now() - t0;
-        cc.bytes = repo_bytes;
-        cc.delta = diff(c0, rgw_now());
-        report("clone", "cairn", &cc);
-        cairn_check(clone, &d, d.n / 2, -1);
+        result cc = cairn_clone_timed(url, clone, &d, repo_bytes), rc = { 0 }, sc = { 0 };
 
         c0 = rgw_now();
         t0 = now();
@@ -551,20 +560,11 @@ int main(int argc, char **argv)
                cd.put_b ? (double)sd.put_b / (double)cd.put_b : 0.0);
         /* the change arrived */
         sh("rm -rf %s", clone);
-        crc = cairn_clone(&ts, url, clone, NULL);
+        int crc = cairn_clone(&ts, url, clone, NULL);
         if (crc) die_cairn("clone after push1", crc);
         cairn_check(clone, &d, changed[3], 3);
     } else {
-        result cc = { 0 };
-        c0 = rgw_now();
-        t0 = now();
-        int crc = cairn_clone(&ts, url, clone, NULL);
-        if (crc) die_cairn("clone", crc);
-        cc.secs = now() - t0;
-        cc.bytes = repo_bytes;
-        cc.delta = diff(c0, rgw_now());
-        report("clone", "cairn", &cc);
-        cairn_check(clone, &d, d.n / 2, -1);
+        cairn_clone_timed(url, clone, &d, repo_bytes);
     }
     fflush(stdout);
     if (!keep) sh("rm -rf %s/repo %s/clone %s/rclone-back %s/restic-back %s/tsv %s/restic-cache",
