@@ -3,7 +3,9 @@
 #   make test     build and run every test, then again under ASan+UBSan (with short fuzz runs)
 #   make test-quick  build and run the unit tier only (ctest -L unit: seconds)
 #   make bench    benchmark against LMDB, RocksDB, LevelDB and SQLite; documents against SQLite
-#                 and PostgreSQL (cairn-docbench, DOCBENCH_ARGS=--docs=100000 for a shorter run)
+#                 and PostgreSQL (cairn-docbench, DOCBENCH_ARGS=--docs=100000 for a shorter run);
+#                 push/clone through a throwaway radosgw against rclone and restic; pgload
+#                 against COPY
 #   make install  install the CLI, libcairn, cairn.h and cairn.pc (PREFIX=/usr/local)
 BUILD      ?= build
 ASAN_BUILD ?= build-asan
@@ -69,6 +71,8 @@ bench: deps-bench
 	@cmake --build $(BENCH_BUILD) -j$(JOBS)
 	@$(BENCH_BUILD)/bench/cairn-bench $(BENCH_ARGS)
 	@$(BENCH_BUILD)/bench/cairn-docbench $(DOCBENCH_ARGS)
+	@$(BENCH_BUILD)/bench/cairn-remotebench $(REMOTEBENCH_ARGS)
+	@$(BENCH_BUILD)/bench/cairn-pgload $(PGLOAD_ARGS)
 
 # Builds only what is installed (the CLI and the libraries), not the tests and benchmarks.
 install: configure

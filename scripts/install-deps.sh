@@ -13,6 +13,8 @@ libmicrohttpd-dev libsqlite3-dev libpq-dev"
 # the s3 store's tests run against a throwaway Ceph radosgw (scripts/ceph-up.sh)
 PKGS="$PKGS ceph-mon ceph-osd ceph-mgr radosgw ceph-common uuid-runtime curl"
 BENCH_PKGS="liblmdb-dev librocksdb-dev libleveldb-dev libsqlite3-dev git libgit2-dev zlib1g-dev"
+# cairn-remotebench's peers: the raw copy of a repository's files, and a backup tool
+BENCH_PKGS="$BENCH_PKGS rclone restic"
 
 # the postgres store's tests run against a throwaway PostgreSQL 15 (scripts/pg-up.sh)
 PKGS="$PKGS postgresql-15"

@@ -421,6 +421,58 @@ static void server_stopped(void)
     st->close(st);
 }
 
+/* ---- one pack of a flush refused ----
+ *
+ * A flush uploads its packs all at once (those complete before it already on their way in the
+ * background). Here the middle one of three is refused by the server (its body is over
+ * radosgw's rgw_max_put_size, lowered for the test through the admin socket; the others are
+ * under it): the flush fails naming that pack, no log entry is written (a fresh handle sees
+ * none of the chunks, not even those whose pack was stored), the writes stay in the handle, and
+ * the next flush sends them all. */
+static int rgw_max_put(const char *bytes)
+{
+    return test_sh("CEPH_CONF=%s/ceph.conf ceph --admin-daemon %s/run/client.rgw.a.asok config "
+                   "set rgw_max_put_size %s >/dev/null 2>&1", ceph_dir, ceph_dir, bytes);
+}
+
+static void one_pack_refused(void)
+{
+    use_keys();
+    if (!ceph_dir[0]) {
+        printf("    (skipped: the fixture's file names no CEPH_DIR)\n");
+        return;
+    }
+    const char *url = fresh_url("&pack_size=256k");
+    cairn_store *st = NULL, *other = NULL;
+    CHECK_OK(store_s3_open(&st, url, CAIRN_OPEN_CREATE));
+    /* packs: chunks 0-6 (280 KB), chunk 7 alone (500 KB), chunks 8-12 (200 KB); under the
+     * 1 MiB at which the buffer flushes itself */
+    CHECK_EQ(rgw_max_put("400000"), 0);
+    /* (a pack starts uploading in the background when the next one begins: both of its
+     * attempts, there and in the flush, are refused) */
+    for (int i = 0; i < 13; i++) CHECK_OK(put_bytes(st, 46, i, i == 7 ? 500000 : 40000));
+    int rc = st->flush(st);
+    CHECK_EQ(rgw_max_put("5368709120"), 0); /* radosgw's default */
+    CHECK_RC(rc, CAIRN_EIO);
+    CHECK_ERRMSG("uploading pack");
+    CHECK_ERRMSG("no log entry names it");
+    printf("    flush with one pack refused: %s\n", cairn_error_last()->message);
+    CHECK_OK(store_s3_open(&other, url, 0));
+    for (int i = 0; i < 13; i++) {
+        cairn_id k;
+        suite_key(&k, 46, (uint64_t)i);
+        CHECK_MSG(other->has(other, &k) == CAIRN_ENOTFOUND, "chunk %d named after a failed flush",
+                  i);
+    }
+    for (int i = 0; i < 13; i++) /* still served by the handle that wrote them */
+        CHECK(reads_back(st, 46, i, i == 7 ? 500000 : 40000));
+    CHECK_OK(st->flush(st));
+    for (int i = 0; i < 13; i++)
+        CHECK_MSG(reads_back(other, 46, i, i == 7 ? 500000 : 40000), "chunk %d lost", i);
+    other->close(other);
+    st->close(st);
+}
+
 /* ---- a server that ignores conditional writes ---- */
 
 static void conditions_ignored(void)
@@ -735,13 +787,15 @@ int main(int argc, char **argv)
     }
     void (*fns[])(void) = { conformance,          malformed_urls,   wrong_credentials,
                             missing_bucket,       unreachable_endpoint, overwritten_objects,
-                            overwritten_log_entry, server_stopped,  conditions_ignored,
+                            overwritten_log_entry, server_stopped,  one_pack_refused,
+                            conditions_ignored,
                             two_processes,        other_writer_seen, batched_reads,
                             compaction,
                             repository,           cli };
     static const char names[] =
         "conformance, malformed_urls, wrong_credentials, missing_bucket, unreachable_endpoint, "
-        "overwritten_objects, overwritten_log_entry, server_stopped, conditions_ignored, "
+        "overwritten_objects, overwritten_log_entry, server_stopped, one_pack_refused, "
+        "conditions_ignored, "
         "two_processes, other_writer_seen, batched_reads, compaction, repository, cli";
     return test_main_fns(argc, argv, fns, ARRAY_LEN(fns), names);
 }

@@ -51,10 +51,46 @@ static void prefetch_load(const cairn_id *id, void *payload)
     chunk_release(c);
 }
 
+static int verify_and_cache(chunkstore *cs, chunk **out, chunk *c, const cairn_id *id);
+
+typedef struct load_many_ctx {
+    chunkstore *cs;
+    const cairn_id *ids;
+} load_many_ctx;
+
+static int prefetch_got(size_t i, int rc, const void *data, size_t len, void *payload)
+{
+    load_many_ctx *l = payload;
+    chunk *c = NULL, *cached = NULL;
+    if (rc == CAIRN_OK && frame_decode_chunk(&c, data, len, false) == CAIRN_OK &&
+        verify_and_cache(l->cs, &cached, c, &l->ids[i]) == CAIRN_OK)
+        chunk_release(cached);
+    return 0; /* a failure is left for the reader, as in prefetch_load */
+}
+
+/* A read-ahead worker's batch on a remote store: the ones not cached, in one get_many. */
+static void prefetch_load_many(const cairn_id *ids, size_t n, void *payload)
+{
+    chunkstore *cs = payload;
+    cairn_id want[PREFETCH_BATCH];
+    size_t m = 0;
+    for (size_t i = 0; i < n && m < PREFETCH_BATCH; i++) {
+        chunk *c = cache_get(cs->cache, &ids[i]);
+        if (c) chunk_release(c);
+        else want[m++] = ids[i];
+    }
+    load_many_ctx l = { cs, want };
+    if (m) cairn_store_get_many(cs->store, want, m, prefetch_got, &l);
+    cairn_error_clear();
+}
+
 int cs_start_readahead(chunkstore *cs, int n)
 {
     if (cs->pf) return CAIRN_OK;
-    return prefetcher_new(&cs->pf, n < 0 ? prefetcher_default_threads() : n, prefetch_load, cs);
+    bool remote = cs->store->version >= 5 && (cs->store->caps & CAIRN_STORE_CAP_REMOTE);
+    TRY(prefetcher_new(&cs->pf, n < 0 ? prefetcher_default_threads() : n, prefetch_load, cs));
+    if (remote) prefetcher_set_batch(cs->pf, prefetch_load_many);
+    return CAIRN_OK;
 }
 
 void cs_prefetch(chunkstore *cs, const cairn_id *ids, size_t n)

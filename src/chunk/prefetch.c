@@ -6,6 +6,8 @@
  * A request is only a hint: the queue is bounded and drops what does not fit. The reader never
  * waits for the queue; when it reaches a chunk nobody has started, it loads it itself, and when
  * it reaches one a worker is loading, it waits for that worker rather than hash it twice.
+ * On a store reached over a network a worker takes a batch of queued ids at once and loads them
+ * with one call (prefetcher_set_batch: the chunk store's get_many), many requests in flight.
  */
 #include <pthread.h>
 #include <stdlib.h>
@@ -18,6 +20,7 @@
 
 struct prefetcher {
     prefetch_load_fn load;
+    prefetch_load_many_fn load_many; /* NULL: one id per load */
     void *payload;
     pthread_mutex_t mu;
     pthread_cond_t work;     /* queue not empty, or stopping */
@@ -25,7 +28,8 @@ struct prefetcher {
     cairn_id queue[QUEUE_CAP];
     bool taken[QUEUE_CAP];   /* removed by a reader that loaded it itself */
     size_t head, n;
-    cairn_id inflight[WORKERS_MAX];
+    cairn_id inflight[WORKERS_MAX][PREFETCH_BATCH]; /* what each worker is loading */
+    size_t ninflight[WORKERS_MAX];
     bool busy[WORKERS_MAX];
     pthread_t threads[WORKERS_MAX];
     int nthreads;
@@ -52,17 +56,23 @@ static void *worker(void *arg)
     for (;;) {
         while (pf->n == 0 && !pf->stop) pthread_cond_wait(&pf->work, &pf->mu);
         if (pf->stop) break;
-        size_t slot = pf->head;
-        pf->head = (pf->head + 1) % QUEUE_CAP;
-        pf->n--;
-        if (pf->taken[slot]) continue;
-        cairn_id id = pf->queue[slot];
-        pf->inflight[wa.me] = id;
+        size_t want = pf->load_many ? PREFETCH_BATCH : 1, k = 0;
+        cairn_id *ids = pf->inflight[wa.me];
+        while (pf->n && k < want) {
+            size_t slot = pf->head;
+            pf->head = (pf->head + 1) % QUEUE_CAP;
+            pf->n--;
+            if (!pf->taken[slot]) ids[k++] = pf->queue[slot];
+        }
+        if (!k) continue;
+        pf->ninflight[wa.me] = k;
         pf->busy[wa.me] = true;
         pthread_mutex_unlock(&pf->mu);
-        pf->load(&id, pf->payload);
+        if (pf->load_many) pf->load_many(ids, k, pf->payload);
+        else pf->load(&ids[0], pf->payload);
         pthread_mutex_lock(&pf->mu);
         pf->busy[wa.me] = false;
+        pf->ninflight[wa.me] = 0;
         pthread_cond_broadcast(&pf->done);
     }
     pthread_mutex_unlock(&pf->mu);
@@ -133,8 +143,9 @@ void prefetcher_claim(prefetcher *pf, const cairn_id *id)
     pthread_mutex_lock(&pf->mu);
     for (;;) {
         bool waiting = false;
-        for (int w = 0; w < pf->nthreads; w++)
-            if (pf->busy[w] && id_eq(&pf->inflight[w], id)) waiting = true;
+        for (int w = 0; w < pf->nthreads && !waiting; w++)
+            for (size_t k = 0; pf->busy[w] && k < pf->ninflight[w] && !waiting; k++)
+                waiting = id_eq(&pf->inflight[w][k], id);
         if (!waiting) break;
         pthread_cond_wait(&pf->done, &pf->mu); /* a worker is hashing it: do not do it twice */
     }
@@ -142,6 +153,14 @@ void prefetcher_claim(prefetcher *pf, const cairn_id *id)
         size_t slot = (pf->head + i) % QUEUE_CAP;
         if (!pf->taken[slot] && id_eq(&pf->queue[slot], id)) pf->taken[slot] = true;
     }
+    pthread_mutex_unlock(&pf->mu);
+}
+
+void prefetcher_set_batch(prefetcher *pf, prefetch_load_many_fn load_many)
+{
+    if (!pf) return;
+    pthread_mutex_lock(&pf->mu);
+    pf->load_many = load_many;
     pthread_mutex_unlock(&pf->mu);
 }
 

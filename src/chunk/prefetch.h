@@ -16,9 +16,17 @@ typedef struct prefetcher prefetcher;
  *  reports it. */
 typedef void (*prefetch_load_fn)(const cairn_id *id, void *payload);
 
+/** Loads several chunks at once (a store reached over a network: one batch, many requests in
+ *  flight), with the same contract as prefetch_load_fn for each. */
+typedef void (*prefetch_load_many_fn)(const cairn_id *ids, size_t n, void *payload);
+
 /** Starts nthreads workers (0 or none started: *out NULL, reads go without read-ahead).
  *  @return CAIRN_OK or CAIRN_ENOMEM. */
 int prefetcher_new(prefetcher **out, int nthreads, prefetch_load_fn load, void *payload);
+/** Makes each worker take up to PREFETCH_BATCH queued ids at a time and load them with one
+ *  call of load_many (before any request). pf may be NULL. */
+void prefetcher_set_batch(prefetcher *pf, prefetch_load_many_fn load_many);
+#define PREFETCH_BATCH 64
 /** Stops the workers (waiting for their loads) and frees pf. pf may be NULL. */
 void prefetcher_free(prefetcher *pf);
 /** Queues ids for the workers (hints: dropped when the queue is full). */

@@ -19,17 +19,21 @@
 #define XREPO_CACHE_BYTES (8u << 20)
 #define COMMIT_PUT_BATCH 256 /* commits re-read from the source at once when copying them */
 
+typedef struct group group;
+
 typedef struct item {
     cairn_id id;
     int what;
     uint8_t *frame;          /* owned */
     size_t len;
+    group *ahead;            /* owned: its missing children, read ahead (copy_tree); NULL: not
+                                read yet */
 } item;
 
-typedef struct group {
+struct group {
     item *v;
     size_t n, next;
-} group;
+};
 
 typedef struct kid {
     cairn_id id;
@@ -78,7 +82,13 @@ static void maybe_report(xfer *x)
 
 static void group_free(group *g)
 {
-    for (size_t i = 0; g->v && i < g->n; i++) free(g->v[i].frame);
+    for (size_t i = 0; g->v && i < g->n; i++) {
+        free(g->v[i].frame);
+        if (g->v[i].ahead) {
+            group_free(g->v[i].ahead);
+            free(g->v[i].ahead);
+        }
+    }
     free(g->v);
     memset(g, 0, sizeof *g);
 }
@@ -158,16 +168,20 @@ static int fetch(xfer *x, item *items, size_t n)
     return CAIRN_OK;
 }
 
-/* Which of k's chunks the destination lacks: read them from the source into *out (one item
- * each, in k's order). */
-static int missing(xfer *x, const kids *k, group *out)
+/* Asks the destination about k's chunks (XFER_BATCH per has_many): *out lists the ones it
+ * lacks, in k's order, ids only; *out_lacks (when not NULL; caller frees) says for each of k's
+ * chunks whether it is among them. */
+static int ask(xfer *x, const kids *k, bool **out_lacks, group *out)
 {
     memset(out, 0, sizeof *out);
+    if (out_lacks) *out_lacks = NULL;
     if (!k->n) return CAIRN_OK;
     int *rcs = cairn_malloc(k->n * sizeof *rcs);
     cairn_id *ids = cairn_malloc(k->n * sizeof *ids);
+    bool *lacks = cairn_calloc(k->n, sizeof *lacks);
     out->v = cairn_calloc(k->n, sizeof *out->v);
-    int rc = rcs && ids && out->v ? CAIRN_OK : ERR(CAIRN_ENOMEM, "out of memory copying chunks");
+    int rc = rcs && ids && lacks && out->v ? CAIRN_OK
+                                           : ERR(CAIRN_ENOMEM, "out of memory copying chunks");
     for (size_t i = 0; rc == CAIRN_OK && i < k->n; i++) ids[i] = k->v[i].id;
     for (size_t off = 0; rc == CAIRN_OK && off < k->n; off += XFER_BATCH) {
         size_t m = k->n - off < XFER_BATCH ? k->n - off : XFER_BATCH;
@@ -179,6 +193,7 @@ static int missing(xfer *x, const kids *k, group *out)
         if (rcs[i] == CAIRN_OK) {
             x->stats->present++;
         } else if (rcs[i] == CAIRN_ENOTFOUND) {
+            lacks[i] = true;
             out->v[out->n].id = k->v[i].id;
             out->v[out->n++].what = k->v[i].what;
         } else {
@@ -187,7 +202,18 @@ static int missing(xfer *x, const kids *k, group *out)
     }
     free(rcs);
     free(ids);
-    if (rc == CAIRN_OK) rc = fetch(x, out->v, out->n);
+    if (rc == CAIRN_OK && out_lacks) *out_lacks = lacks;
+    else free(lacks);
+    if (rc != CAIRN_OK) group_free(out);
+    return rc;
+}
+
+/* Which of k's chunks the destination lacks: read them from the source into *out (one item
+ * each, in k's order). */
+static int missing(xfer *x, const kids *k, group *out)
+{
+    TRY(ask(x, k, NULL, out));
+    int rc = fetch(x, out->v, out->n);
     if (rc != CAIRN_OK) group_free(out);
     return rc;
 }
@@ -282,6 +308,65 @@ typedef struct gstack {
     size_t n, cap;
 } gstack;
 
+/* Reads ahead for the nodes of g from g->next on: the children of as many of them as have at
+ * most XFER_BATCH children together (at least one node) are asked about in one has_many pass
+ * and the missing ones read in one get_many pass, so that a remote store on either side sees
+ * a few large batches (many requests in flight) rather than one small batch per node. Each
+ * node's missing children are left in its item's `ahead`, in the order the node names them. */
+static int read_ahead(xfer *x, group *g)
+{
+    kids all = { NULL, 0, 0 }, one = { NULL, 0, 0 };
+    size_t first = g->next, last = first;
+    size_t *ends = cairn_malloc((g->n - first + 1) * sizeof *ends); /* where node j's kids end */
+    int rc = ends ? CAIRN_OK : ERR(CAIRN_ENOMEM, "out of memory copying chunks");
+    for (; rc == CAIRN_OK && last < g->n; last++) {
+        item *it = &g->v[last];
+        if (it->what != W_LEAF && !it->ahead) {
+            rc = node_kids(x, it, &one);
+            if (rc != CAIRN_OK) break;
+            if (last > first && all.n + one.n > XFER_BATCH) break;
+            for (size_t i = 0; rc == CAIRN_OK && i < one.n; i++)
+                rc = kids_add(&all, &one.v[i].id, one.v[i].what);
+        }
+        ends[last - first] = all.n;
+    }
+    bool *lacks = NULL;
+    group miss;
+    memset(&miss, 0, sizeof miss);
+    if (rc == CAIRN_OK) rc = ask(x, &all, &lacks, &miss);
+    if (rc == CAIRN_OK) rc = fetch(x, miss.v, miss.n);
+    /* hand each node its run of miss (in the order of all) */
+    size_t from = 0, at = 0;
+    for (size_t j = first; rc == CAIRN_OK && j < last; j++) {
+        item *it = &g->v[j];
+        size_t end = ends[j - first], cnt = 0;
+        if (it->what == W_LEAF || it->ahead) {
+            from = end;
+            continue;
+        }
+        for (size_t i = from; i < end; i++) cnt += lacks[i];
+        it->ahead = cairn_calloc(1, sizeof *it->ahead);
+        if (it->ahead && cnt) it->ahead->v = cairn_calloc(cnt, sizeof *it->ahead->v);
+        if (!it->ahead || (cnt && !it->ahead->v)) {
+            rc = ERR(CAIRN_ENOMEM, "out of memory copying chunks");
+            break;
+        }
+        for (size_t i = 0; i < cnt; i++) {
+            it->ahead->v[i] = miss.v[at + i];
+            miss.v[at + i].frame = NULL; /* moved */
+        }
+        it->ahead->n = cnt;
+        at += cnt;
+        from = end;
+    }
+    free(ends);
+    free(lacks);
+    free(all.v);
+    free(one.v);
+    group_free(&miss);
+    return rc;
+}
+
 /* Copies the tree rooted at root (W_CATALOG or W_TABLE) depth first: one group per node (its
  * children the destination lacks), each put once everything below it is. */
 static int copy_tree(xfer *x, const cairn_id *root, int what)
@@ -301,10 +386,17 @@ static int copy_tree(xfer *x, const cairn_id *root, int what)
     while (rc == CAIRN_OK && s.n) {
         group *top = &s.v[s.n - 1];
         if (top->next < top->n) {
-            item *it = &top->v[top->next++];
-            if (it->what == W_LEAF) continue;
-            rc = node_kids(x, it, &k);
-            if (rc == CAIRN_OK) rc = missing(x, &k, &g);
+            item *it = &top->v[top->next];
+            if (it->what == W_LEAF) {
+                top->next++;
+                continue;
+            }
+            if (!it->ahead) rc = read_ahead(x, top);
+            if (rc != CAIRN_OK) break;
+            top->next++;
+            g = *it->ahead;
+            free(it->ahead);
+            it->ahead = NULL;
             if (rc == CAIRN_OK && g.n) {
                 rc = cairn_array_room(&s.v, &s.cap, s.n, sizeof *s.v, 16);
                 if (rc == CAIRN_OK) s.v[s.n++] = g;
@@ -407,7 +499,7 @@ static int walk_reflog(xfer *x, history *h, const cairn_id *start)
 {
     cairn_id id = *start;
     while (!id_is_zero(&id)) {
-        item it = { id, W_REFLOG, NULL, 0 };
+        item it = { id, W_REFLOG, NULL, 0, NULL };
         bool miss;
         TRY(fetch_if_missing(x, &it, &miss));
         if (!miss) return CAIRN_OK;
@@ -428,7 +520,7 @@ static int walk_reflog(xfer *x, history *h, const cairn_id *start)
 
 static int walk_rootrec(xfer *x, history *h, const cairn_id *id)
 {
-    item it = { *id, W_ROOTREC, NULL, 0 };
+    item it = { *id, W_ROOTREC, NULL, 0, NULL };
     bool miss;
     TRY(fetch_if_missing(x, &it, &miss));
     if (!miss) return CAIRN_OK;
@@ -542,7 +634,8 @@ static int copy_commits(xfer *x, history *h)
     int rc = batch ? sort_commits(h, order) : ERR(CAIRN_ENOMEM, "out of memory copying history");
     for (size_t off = 0; rc == CAIRN_OK && off < h->ncommits; off += COMMIT_PUT_BATCH) {
         size_t m = h->ncommits - off < COMMIT_PUT_BATCH ? h->ncommits - off : COMMIT_PUT_BATCH;
-        for (size_t i = 0; i < m; i++) batch[i] = (item){ h->commits[order[off + i]].id, W_COMMIT, NULL, 0 };
+        for (size_t i = 0; i < m; i++)
+            batch[i] = (item){ h->commits[order[off + i]].id, W_COMMIT, NULL, 0, NULL };
         rc = fetch(x, batch, m);
         for (size_t i = 0; rc == CAIRN_OK && i < m; i++) {
             rc = copy_tree(x, &h->commits[order[off + i]].catalog, W_CATALOG);
@@ -565,7 +658,7 @@ static int copy_chain(xfer *x, history *h)
     for (size_t j = h->nchain; j-- > 0;) {
         hchain *c = &h->chain[j];
         if (c->what == W_ROOTREC) TRY(copy_tree(x, &c->catalog, W_CATALOG));
-        item it = { c->id, c->what, NULL, 0 };
+        item it = { c->id, c->what, NULL, 0, NULL };
         int rc = fetch(x, &it, 1);
         if (rc == CAIRN_OK) rc = put_items(x, &it, 1, true);
         free(it.frame);
@@ -577,7 +670,7 @@ static int copy_chain(xfer *x, history *h)
 /* Finds out what an unknown ref's chunk is, by its kind byte. */
 static int classify(xfer *x, history *h, const cairn_id *id, int *out_what)
 {
-    item it = { *id, W_ANY, NULL, 0 };
+    item it = { *id, W_ANY, NULL, 0, NULL };
     bool miss;
     TRY(fetch_if_missing(x, &it, &miss));
     *out_what = 0;
@@ -614,7 +707,7 @@ static int walk_root(xfer *x, history *h, const xfer_root *r)
     case W_TABLE:
     case W_CATALOG: return copy_tree(x, &r->id, what);
     default: { /* W_RAW */
-        item it = { r->id, W_RAW, NULL, 0 };
+        item it = { r->id, W_RAW, NULL, 0, NULL };
         bool miss;
         TRY(fetch_if_missing(x, &it, &miss));
         if (!miss) return CAIRN_OK;

@@ -55,6 +55,15 @@ typedef struct vitem {
     bool has_expect;
 } vitem;
 
+/* A chunk's frame read ahead (a remote store: a node's children in one get_many batch, whose
+ * neighbours in one object travel in one ranged GET and the rest in flight together). */
+typedef struct vahead {
+    cairn_id id;
+    cairn_buf frame;
+} vahead;
+
+#define VERIFY_AHEAD_BATCH 256 /* chunks per read-ahead batch of the store scan */
+
 typedef struct vctx {
     repo *r;
     char aside[600];         /* what the store set aside without calling it damage (a torn
@@ -74,6 +83,8 @@ typedef struct vctx {
     vitem *stack;
     size_t n, cap;
     cairn_buf frame;
+    vahead *ahead;           /* read ahead from a remote store, not yet checked */
+    size_t nahead, capahead;
     int stop;                /* non-zero: on_problem asked to stop (its value) */
     char first[MSG_MAX];     /* the first problem's message */
 } vctx;
@@ -145,13 +156,70 @@ static void describe(char *out, size_t size, const vitem *it)
     }
 }
 
-/* Reads a chunk from the store itself and re-hashes it. *out is NULL (and a problem recorded)
- * when it cannot be read or does not verify; only ENOMEM is returned as an error. */
+typedef struct ahead_ctx {
+    vctx *v;
+    const cairn_id *ids;
+} ahead_ctx;
+
+static int ahead_one(size_t i, int rc, const void *data, size_t len, void *payload)
+{
+    ahead_ctx *a = payload;
+    vctx *v = a->v;
+    if (rc != CAIRN_OK) return 0; /* read again by vfetch, which reports it */
+    TRY(cairn_array_room(&v->ahead, &v->capahead, v->nahead, sizeof *v->ahead, 64));
+    vahead *h = &v->ahead[v->nahead];
+    memset(h, 0, sizeof *h);
+    h->id = a->ids[i];
+    TRY(cairn_buf_set(&h->frame, data, len));
+    v->nahead++;
+    return 0;
+}
+
+/* On a remote store: reads ids[0..n) ahead in one get_many batch (the ones not checked or read
+ * ahead already). Failures are left for vfetch, which reads those chunks again and reports. */
+static int read_ahead(vctx *v, const cairn_id *ids, size_t n)
+{
+    cairn_store *st = v->r->store;
+    if (!(st->caps & CAIRN_STORE_CAP_REMOTE) || n < 2) return CAIRN_OK;
+    cairn_id *want = cairn_malloc(n * sizeof *want);
+    FAIL_IF(!want, CAIRN_ENOMEM, "out of memory verifying");
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (idmap_find(&v->nodes, &ids[i]) || idmap_find(&v->seen, &ids[i])) continue;
+        bool have = false;
+        for (size_t j = 0; j < v->nahead && !have; j++)
+            have = memcmp(v->ahead[j].id.bytes, ids[i].bytes, CAIRN_ID_SIZE) == 0;
+        if (!have) want[m++] = ids[i];
+    }
+    ahead_ctx a = { v, want };
+    int rc = m > 1 ? cairn_store_get_many(st, want, m, ahead_one, &a) : CAIRN_OK;
+    free(want);
+    if (rc != CAIRN_ENOMEM) cairn_error_clear();
+    return rc == CAIRN_ENOMEM ? rc : CAIRN_OK; /* (other failures: vfetch reports per chunk) */
+}
+
+/* Takes id's frame from what was read ahead into v->frame. */
+static bool take_ahead(vctx *v, const cairn_id *id)
+{
+    for (size_t j = 0; j < v->nahead; j++) {
+        if (memcmp(v->ahead[j].id.bytes, id->bytes, CAIRN_ID_SIZE) != 0) continue;
+        cairn_buf t = v->frame;
+        v->frame = v->ahead[j].frame;
+        cairn_buf_dispose(&t);
+        v->ahead[j] = v->ahead[--v->nahead];
+        return true;
+    }
+    return false;
+}
+
+/* Reads a chunk from the store itself (or what was read ahead from it) and re-hashes it. *out
+ * is NULL (and a problem recorded) when it cannot be read or does not verify; only ENOMEM is
+ * returned as an error. */
 static int vfetch(vctx *v, const vitem *it, chunk **out)
 {
     *out = NULL;
     cairn_store *st = v->r->store;
-    int rc = st->get(st, &v->frame, &it->id);
+    int rc = take_ahead(v, &it->id) ? CAIRN_OK : st->get(st, &v->frame, &it->id);
     chunk *c = NULL;
     if (rc == CAIRN_OK) rc = frame_decode_chunk(&c, v->frame.data, v->frame.len, false);
     if (rc == CAIRN_ENOMEM) return rc;
@@ -224,6 +292,15 @@ static int check_children(vctx *v, const vitem *it, const node *n, bool catalog,
     char hex[CAIRN_ID_HEX_SIZE];
     bool ok = true;
     uint64_t entries = 0;
+    if (v->r->store->caps & CAIRN_STORE_CAP_REMOTE) { /* the children, in one batch */
+        cairn_id *ids = cairn_malloc((n->count ? n->count : 1) * sizeof *ids);
+        FAIL_IF(!ids, CAIRN_ENOMEM, "out of memory verifying");
+        uint64_t cnt;
+        for (uint32_t i = 0; i < n->count; i++) node_child(n, i, &ids[i], &cnt);
+        int rc = read_ahead(v, ids, n->count);
+        free(ids);
+        TRY(rc);
+    }
     for (uint32_t i = 0; i < n->count && !v->stop; i++) {
         vitem child = { { { 0 } }, it->id, { { 0 } }, it->ref, (uint8_t)(catalog ? W_CATALOG : W_TABLE),
                         it->what, false };
@@ -630,6 +707,9 @@ static int scan_store(vctx *v)
     if (rc < 0) rc = cairn_error_prefix(rc, "listing the chunks of %s", v->r->url);
     for (size_t i = 0; rc == CAIRN_OK && !v->stop && i < l.n; i++) {
         if (idmap_find(&v->seen, &l.ids[i]) || idmap_find(&v->nodes, &l.ids[i])) continue;
+        if (!(v->o->flags & CAIRN_VERIFY_REACHABLE_ONLY) && !v->nahead) /* the next ones */
+            rc = read_ahead(v, &l.ids[i], MIN(VERIFY_AHEAD_BATCH, l.n - i));
+        if (rc < 0) break;
         v->st.unreachable++;
         if (v->o->flags & CAIRN_VERIFY_REACHABLE_ONLY) continue;
         vitem it = { l.ids[i], { { 0 } }, { { 0 } }, "", 0, 0, false };
@@ -668,6 +748,8 @@ int verify_run(repo *r, const cairn_verify_options *o, verify_sig_fn sig, void *
     free(v->stack);
     cairn_buf_dispose(&v->keys);
     cairn_buf_dispose(&v->frame);
+    for (size_t j = 0; j < v->nahead; j++) cairn_buf_dispose(&v->ahead[j].frame);
+    free(v->ahead);
     free(v);
     return rc;
 }

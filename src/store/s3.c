@@ -311,19 +311,14 @@ static int buffer_put(s3_store *s, const cairn_id *key, const void *data, size_t
             len);
     if (s3_index_find(s, key)) return CAIRN_OK; /* idempotent */
     s3_batch *p = &s->pend;
-    if (!p->buf.len) {
-        uint8_t h[S3_PACK_HEADER_SIZE] = { 0 };
-        memcpy(h, S3_PACK_MAGIC, S3_MAGIC_SIZE);
-        store_le32(h + 8, S3_FORMAT_VERSION);
-        TRY(cairn_buf_append(&p->buf, h, sizeof h));
-    }
+    TRY(s3_batch_room(s, len));
     s3_loc l = { .key = *key, .pack = S3_PENDING, .len = (uint32_t)len, .off = p->buf.len,
                  .check = hash_xxh3(data, len, 0) };
     TRY(cairn_array_room(&p->adds, &p->capadds, p->nadds, sizeof *p->adds, 64));
     TRY(cairn_buf_append(&p->buf, data, len));
     TRY(s3_index_set(s, &l));
     p->adds[p->nadds++] = l;
-    *full = p->buf.len >= s->conf.pack_target;
+    *full = p->buf.len >= (uint64_t)S3_FLUSH_PACKS * s->conf.pack_target;
     return CAIRN_OK;
 }
 
@@ -569,11 +564,15 @@ static void s3_close(cairn_store *st)
     if (s->http && !(s->flags & CAIRN_OPEN_READONLY) && s->cond_ok && s3_flush(st) < 0)
         cairn_diag(CAIRN_LOG_ERROR, "closing s3 store %s: %s", s->conf.url,
                    cairn_error_last()->message);
+    pthread_mutex_lock(&s->mu);
+    s3_uploads_wait(s); /* (a failed flush may leave none running: this is for the others) */
+    pthread_mutex_unlock(&s->mu);
     s3_http_free(s->http);
     s3_index_free(s);
     conf_free(&s->conf);
     pthread_mutex_destroy(&s->mu);
     pthread_mutex_destroy(&s->flush_mu);
+    pthread_cond_destroy(&s->up_cv);
     free(s);
 }
 
@@ -655,6 +654,7 @@ int store_s3_open(cairn_store **out, const char *url, unsigned flags)
     if (!s) return ERR(CAIRN_ENOMEM, "out of memory opening an s3 store");
     pthread_mutex_init(&s->mu, NULL);
     pthread_mutex_init(&s->flush_mu, NULL);
+    pthread_cond_init(&s->up_cv, NULL);
     s->flags = flags;
     int rc = parse_url(&s->conf, url);
     if (rc == CAIRN_OK) rc = s3_cred_load(&s->conf);

@@ -55,6 +55,7 @@
 #define S3_RETRIES_DEFAULT 6u
 #define S3_PARALLEL_DEFAULT 16u
 #define S3_PACK_TARGET_DEFAULT (16ull << 20)
+#define S3_FLUSH_PACKS 4u            /* the write buffer flushes itself at this many packs */
 #define S3_PACK_TARGET_MIN (64ull << 10)
 #define S3_PACK_TARGET_MAX (1ull << 30)
 #define S3_BACKOFF_BASE_MS 50.0
@@ -153,9 +154,25 @@ typedef struct s3_pack {
     uint64_t size;          /* bytes of the object */
 } s3_pack;
 
-/* Writes not yet in the bucket: a pack's bytes, the chunks in it, the deletions. */
+/* The upload of one pack of the write buffer, started in the background as soon as the pack
+ * is complete (the next one begins), while the writer goes on filling the buffer. */
+typedef enum s3_up_state { S3_UP_NONE, S3_UP_RUNNING, S3_UP_DONE, S3_UP_FAILED } s3_up_state;
+
+typedef struct s3_up {
+    s3_up_state state;
+    char *name;             /* "packs/<32 hex>.pack" (owned), set when started */
+} s3_up;
+
+/* Writes not yet in the bucket: the bytes of one or more packs back to back (pack k starts,
+ * with its header, at parts[k], and ends where the next starts), the chunks in them (offsets
+ * into buf), the deletions. Complete packs of the write buffer are uploaded in the background
+ * (ups[k]); a flush waits for them, uploads the rest in parallel (and again any that failed)
+ * and names them all in one log entry. buf is never reallocated while an upload reads it. */
 typedef struct s3_batch {
     cairn_buf buf;
+    uint64_t *parts;
+    s3_up *ups;                     /* [nparts] (the write buffer only) */
+    size_t nparts, capparts, capups;
     s3_loc *adds;
     size_t nadds, capadds;
     cairn_id *dels;
@@ -181,6 +198,8 @@ typedef struct s3_store {
      * chunks in it (stale ones are skipped: the index says which are current) and deletions */
     s3_batch pend;
     s3_batch flushing;              /* what a flush in progress uploads (still readable) */
+    pthread_cond_t up_cv;           /* (with mu) signalled when a background upload ends */
+    unsigned up_running;            /* background uploads of pend's packs in flight */
     /* conditional writes, from the probe at open */
     bool cond_ok;
     bool etag_quoted;               /* If-Match wants the ETag with its quotes */
@@ -205,9 +224,18 @@ void s3_index_remove(s3_store *s, const cairn_id *key);
 /** Reads log entries after s->seq (all of them at open) and applies them; with a base entry
  *  among them, starts over from the newest base. Takes mu itself. */
 int s3_log_refresh(s3_store *s);
-/** Uploads the write buffer as a pack and a log entry with it and the pending deletions
- *  (flush_mu held, not mu). Nothing to write: nothing happens. */
+/** Uploads the write buffer's packs (in parallel) and then one log entry naming them, with the
+ *  pending deletions (flush_mu held, not mu). When any pack fails to upload, no entry is
+ *  written (nothing names what was not stored), the writes stay pending and the error names
+ *  the pack. Nothing to write: nothing happens. */
 int s3_log_flush(s3_store *s);
+/** Makes room in the write buffer for a chunk of len bytes (mu held): starts a pack (its start
+ *  in parts and its header in buf) when the buffer is empty or its last pack has reached the
+ *  pack size, and then starts uploading the pack just completed in the background; waits for
+ *  running uploads before buf must grow. */
+int s3_batch_room(s3_store *s, size_t len);
+/** Waits until no background upload runs (mu held). */
+void s3_uploads_wait(s3_store *s);
 /** Reads chunk bytes from a pack by ranged GET and checks them against loc->check. */
 int s3_pack_read(s3_store *s, cairn_buf *out, const s3_loc *loc);
 /** Rewrites sparse packs (the compact method). */

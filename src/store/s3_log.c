@@ -36,6 +36,9 @@ int s3_index_init(s3_store *s)
 static void batch_free(s3_batch *b)
 {
     cairn_buf_dispose(&b->buf);
+    free(b->parts);
+    for (size_t k = 0; b->ups && k < b->nparts; k++) free(b->ups[k].name);
+    free(b->ups);
     free(b->adds);
     free(b->dels);
     memset(b, 0, sizeof *b);
@@ -605,6 +608,99 @@ static int log_append(s3_store *s, const cairn_buf *e, uint64_t *out_seq)
     return rc;
 }
 
+void s3_uploads_wait(s3_store *s)
+{
+    while (s->up_running) pthread_cond_wait(&s->up_cv, &s->mu);
+}
+
+typedef struct up_job {
+    s3_store *s;
+    size_t k;                       /* the pack of s->pend */
+    s3_req req;
+} up_job;
+
+static void *up_thread(void *arg)
+{
+    up_job *j = arg;
+    s3_store *s = j->s;
+    int rc = s3_http_one(s->http, &s->conf, &j->req); /* (its message is dropped: a flush
+                                                          uploads a failed pack again and
+                                                          reports that attempt) */
+    pthread_mutex_lock(&s->mu);
+    s->pend.ups[j->k].state = rc == CAIRN_OK ? S3_UP_DONE : S3_UP_FAILED;
+    s->up_running--;
+    pthread_cond_broadcast(&s->up_cv);
+    pthread_mutex_unlock(&s->mu);
+    s3_req_dispose(&j->req);
+    free(j);
+    return NULL;
+}
+
+/* Starts uploading pack k of the write buffer, complete now (mu held). A pack that cannot be
+ * started now is left for the flush. */
+static void up_start(s3_store *s, size_t k)
+{
+    s3_batch *p = &s->pend;
+    char hex[33];
+    up_job *j = cairn_calloc(1, sizeof *j);
+    if (!j || random_hex(hex, 16) != CAIRN_OK) {
+        free(j);
+        return;
+    }
+    char *name = cairn_sprintf(S3_PACK_DIR "%s.pack", hex);
+    j->s = s;
+    j->k = k;
+    j->req.method = "PUT";
+    j->req.obj = name ? s3_obj(s, name) : NULL;
+    j->req.body = p->buf.data + p->parts[k];
+    j->req.body_len = p->parts[k + 1] - p->parts[k];
+    j->req.if_none_match = true;
+    pthread_attr_t at;
+    pthread_t t;
+    bool ok = j->req.obj && pthread_attr_init(&at) == 0;
+    if (ok) {
+        pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+        ok = pthread_create(&t, &at, up_thread, j) == 0;
+        pthread_attr_destroy(&at);
+    }
+    if (!ok) {
+        free(name);
+        s3_req_dispose(&j->req);
+        free(j);
+        return;
+    }
+    p->ups[k].state = S3_UP_RUNNING;
+    p->ups[k].name = name;
+    s->up_running++;
+}
+
+int s3_batch_room(s3_store *s, size_t len)
+{
+    s3_batch *p = &s->pend;
+    bool start = !p->buf.len || p->buf.len - p->parts[p->nparts - 1] >= s->conf.pack_target;
+    size_t need = p->buf.len + len + (start ? S3_PACK_HEADER_SIZE : 0);
+    if (need > p->buf.cap) {
+        /* the buffer moves: not while an upload reads it */
+        s3_uploads_wait(s);
+        uint64_t want = (uint64_t)S3_FLUSH_PACKS * s->conf.pack_target + s->conf.pack_target;
+        TRY(cairn_buf_reserve(&p->buf, need > want ? need : (size_t)want));
+    }
+    if (!start) return CAIRN_OK;
+    uint8_t h[S3_PACK_HEADER_SIZE] = { 0 };
+    memcpy(h, S3_PACK_MAGIC, S3_MAGIC_SIZE);
+    store_le32(h + 8, S3_FORMAT_VERSION);
+    size_t capups = p->capups;
+    TRY(cairn_array_room(&p->parts, &p->capparts, p->nparts + 1, sizeof *p->parts, 8));
+    TRY(cairn_array_room(&p->ups, &capups, p->nparts + 1, sizeof *p->ups, 8));
+    p->capups = capups;
+    TRY(cairn_buf_append(&p->buf, h, sizeof h));
+    p->parts[p->nparts] = p->buf.len - sizeof h;
+    p->ups[p->nparts] = (s3_up){ S3_UP_NONE, NULL };
+    p->nparts++;
+    if (p->nparts > 1) up_start(s, p->nparts - 2); /* the pack before is complete */
+    return CAIRN_OK;
+}
+
 /* Puts a failed flush's batch back in front of what was written since (mu held). */
 static int batch_restore(s3_store *s)
 {
@@ -613,7 +709,7 @@ static int batch_restore(s3_store *s)
     for (size_t i = 0; i < f->nadds && rc == CAIRN_OK; i++) {
         s3_loc *at = s3_index_find(s, &f->adds[i].key);
         if (!at || at->pack != S3_FLUSHING || at->off != f->adds[i].off) continue;
-        if (!p->buf.len) rc = cairn_buf_append(&p->buf, f->buf.data, S3_PACK_HEADER_SIZE);
+        rc = s3_batch_room(s, at->len);
         s3_loc l = *at;
         l.pack = S3_PENDING;
         l.off = p->buf.len;
@@ -634,63 +730,99 @@ static int batch_restore(s3_store *s)
     return rc;
 }
 
-/* Uploads buf as a new pack object and appends a log entry naming it (adds[i].pack = 0) with
- * the additions and deletions. *out_pack: the pack's name (caller frees), NULL without adds. */
-static int upload_batch(s3_store *s, const cairn_buf *buf, const s3_loc *adds, size_t nadds,
-                        const cairn_id *dels, size_t ndels, uint32_t flags, char **out_pack,
+/* Uploads packs [parts[k], parts[k + 1]) of buf (the last one to buf's end; parts NULL: one
+ * pack, all of buf) as new pack objects, all in flight at once, then appends a log entry
+ * naming them (adds[i].pack indexes them, adds[i].off within its pack) with the additions and
+ * deletions. A pack that fails stops it before the entry: nothing names a pack that was not
+ * stored. out_names[0..nparts) get the packs' names (caller frees them). */
+static int upload_batch(s3_store *s, const cairn_buf *buf, const uint64_t *parts,
+                        const s3_up *ups, size_t nparts, const s3_loc *adds, size_t nadds,
+                        const cairn_id *dels, size_t ndels, uint32_t flags, char **out_names,
                         uint64_t *out_seq)
 {
-    char hex[33];
-    s3_pack pack = { NULL, buf->len };
+    static const uint64_t whole = 0;
+    if (!parts) {
+        parts = &whole;
+        nparts = 1;
+    }
+    if (!nadds) nparts = 0;
+    s3_pack *packs = cairn_calloc(nparts ? nparts : 1, sizeof *packs);
+    s3_req *reqs = cairn_calloc(nparts ? nparts : 1, sizeof *reqs);
     cairn_buf e = CAIRN_BUF_INIT;
-    s3_req r;
-    memset(&r, 0, sizeof r);
-    int rc = CAIRN_OK;
-    *out_pack = NULL;
-    if (nadds) {
+    int rc = packs && reqs ? CAIRN_OK : ERR(CAIRN_ENOMEM, "out of memory writing packs");
+    size_t nreq = 0;
+    for (size_t k = 0; rc == CAIRN_OK && k < nparts; k++) {
+        uint64_t end = k + 1 < nparts ? parts[k + 1] : buf->len;
+        packs[k].size = end - parts[k];
+        if (ups && ups[k].state == S3_UP_DONE) { /* uploaded in the background already */
+            packs[k].name = cairn_strdup(ups[k].name);
+            if (!packs[k].name) rc = ERR(CAIRN_ENOMEM, "out of memory writing packs");
+            continue;
+        }
+        char hex[33];
         rc = random_hex(hex, 16);
-        if (rc == CAIRN_OK) pack.name = cairn_sprintf(S3_PACK_DIR "%s.pack", hex);
-        r.method = "PUT";
-        r.obj = pack.name ? s3_obj(s, pack.name) : NULL;
-        r.body = buf->data;
-        r.body_len = buf->len;
-        r.if_none_match = true;
-        if (rc == CAIRN_OK)
-            rc = r.obj ? s3_http_one(s->http, &s->conf, &r)
-                       : ERR(CAIRN_ENOMEM, "out of memory writing a pack");
+        if (rc == CAIRN_OK) packs[k].name = cairn_sprintf(S3_PACK_DIR "%s.pack", hex);
+        s3_req *r = &reqs[nreq++];
+        r->method = "PUT";
+        r->obj = packs[k].name ? s3_obj(s, packs[k].name) : NULL;
+        r->body = buf->data + parts[k];
+        r->body_len = packs[k].size;
+        r->if_none_match = true;
+        r->tag = k;
+        if (rc == CAIRN_OK && !r->obj) rc = ERR(CAIRN_ENOMEM, "out of memory writing packs");
+    }
+    if (rc == CAIRN_OK) rc = s3_http_run(s->http, reqs, nreq);
+    for (size_t q = 0; rc == CAIRN_OK && q < nreq; q++) {
+        rc = s3_req_rc(&s->conf, &reqs[q]);
         if (rc < 0)
-            cairn_error_prefix(rc, "uploading pack '%s' (%zu bytes)", r.obj ? r.obj : "", buf->len);
+            cairn_error_prefix(rc, "uploading pack '%s' (%zu bytes, pack %zu of %zu; no log "
+                               "entry names it or the others, so nothing refers to data that "
+                               "was not stored)",
+                               reqs[q].obj, reqs[q].body_len, reqs[q].tag + 1, nparts);
     }
     if (rc == CAIRN_OK)
-        rc = entry_encode(&e, flags, &pack, nadds ? 1 : 0, adds, nadds, dels, ndels);
+        rc = entry_encode(&e, flags, packs, (uint32_t)nparts, adds, nadds, dels, ndels);
     if (rc == CAIRN_OK) rc = log_append(s, &e, out_seq);
-    if (rc == CAIRN_OK) *out_pack = pack.name;
-    else free(pack.name);
-    s3_req_dispose(&r);
+    for (size_t k = 0; k < nparts; k++) {
+        if (rc == CAIRN_OK) out_names[k] = packs[k].name;
+        else free(packs[k].name);
+        s3_req_dispose(&reqs[k]);
+    }
+    free(packs);
+    free(reqs);
     cairn_buf_dispose(&e);
     return rc;
 }
 
 /* After an upload (mu held): the chunks whose index entry is still (from[i], adds[i]'s old
- * offset old_off[i]) now live in pack `name` at adds[i].off. */
-static int repoint(s3_store *s, const char *name, uint64_t size, const s3_loc *adds, size_t n,
-                   const uint32_t *from, const uint64_t *old_off)
+ * offset old_off[i]) now live in pack names[adds[i].pack] (of sizes[...]) at adds[i].off. */
+static int repoint(s3_store *s, char *const *names, const uint64_t *sizes, size_t npacks,
+                   const s3_loc *adds, size_t n, const uint32_t *from, const uint64_t *old_off)
 {
-    uint32_t num = 0;
-    if (name) TRY(pack_intern(s, name, strlen(name), size, &num));
-    for (size_t i = 0; i < n; i++) {
+    uint32_t *nums = cairn_calloc(npacks ? npacks : 1, sizeof *nums);
+    if (!nums) return ERR(CAIRN_ENOMEM, "out of memory for pack names");
+    for (size_t k = 0; k < npacks; k++) {
+        int rc = pack_intern(s, names[k], strlen(names[k]), sizes[k], &nums[k]);
+        if (rc < 0) {
+            free(nums);
+            return rc;
+        }
+    }
+    for (size_t i = 0; i < n && npacks; i++) {
         s3_loc *at = s3_index_find(s, &adds[i].key);
         if (at && at->pack == from[i] && at->off == old_off[i]) {
-            at->pack = num;
+            at->pack = nums[adds[i].pack];
             at->off = adds[i].off;
         }
     }
+    free(nums);
     return CAIRN_OK;
 }
 
 int s3_log_flush(s3_store *s)
 {
     pthread_mutex_lock(&s->mu);
+    s3_uploads_wait(s); /* the background uploads of the buffer's packs */
     /* the chunks of the batch that are still current (a later del or re-put drops one) */
     s3_batch *p = &s->pend;
     size_t live = 0;
@@ -698,8 +830,7 @@ int s3_log_flush(s3_store *s)
         s3_loc *at = s3_index_find(s, &p->adds[i].key);
         if (at && at->pack == S3_PENDING && at->off == p->adds[i].off) {
             at->pack = S3_FLUSHING;
-            p->adds[live] = *at;
-            p->adds[live++].pack = 0; /* the entry's first (only) pack */
+            p->adds[live++] = *at;
         }
     }
     p->nadds = live;
@@ -713,32 +844,47 @@ int s3_log_flush(s3_store *s)
     pthread_mutex_unlock(&s->mu);
 
     s3_batch *f = &s->flushing;
-    char *pack = NULL;
     uint64_t seq = 0;
-    uint32_t *from = cairn_malloc((f->nadds ? f->nadds : 1) * sizeof *from);
-    uint64_t *offs = cairn_malloc((f->nadds ? f->nadds : 1) * sizeof *offs);
-    int rc = from && offs ? CAIRN_OK : ERR(CAIRN_ENOMEM, "out of memory flushing");
-    for (size_t i = 0; rc == CAIRN_OK && i < f->nadds; i++) {
+    size_t n = f->nadds ? f->nadds : 1, np = f->nparts ? f->nparts : 1;
+    uint32_t *from = cairn_malloc(n * sizeof *from);
+    uint64_t *offs = cairn_malloc(n * sizeof *offs);
+    uint64_t *sizes = cairn_malloc(np * sizeof *sizes);
+    char **names = cairn_calloc(np, sizeof *names);
+    int rc = from && offs && sizes && names ? CAIRN_OK
+                                            : ERR(CAIRN_ENOMEM, "out of memory flushing");
+    /* each chunk's pack (adds are in buffer order, as are the packs) and offset within it */
+    bool split = rc == CAIRN_OK;
+    for (size_t i = 0, k = 0; split && i < f->nadds; i++) {
+        while (k + 1 < f->nparts && f->parts[k + 1] <= f->adds[i].off) k++;
         from[i] = S3_FLUSHING;
         offs[i] = f->adds[i].off;
+        f->adds[i].pack = (uint32_t)k;
+        f->adds[i].off -= f->parts[k];
     }
+    for (size_t k = 0; rc == CAIRN_OK && k < f->nparts; k++)
+        sizes[k] = (k + 1 < f->nparts ? f->parts[k + 1] : f->buf.len) - f->parts[k];
     if (rc == CAIRN_OK)
-        rc = upload_batch(s, &f->buf, f->adds, f->nadds, f->dels, f->ndels, 0, &pack, &seq);
+        rc = upload_batch(s, &f->buf, f->parts, f->ups, f->nparts, f->adds, f->nadds, f->dels,
+                          f->ndels, 0, names, &seq);
     pthread_mutex_lock(&s->mu);
-    if (rc == CAIRN_OK) rc = repoint(s, pack, f->buf.len, f->adds, f->nadds, from, offs);
+    if (rc == CAIRN_OK && f->nadds)
+        rc = repoint(s, names, sizes, f->nparts, f->adds, f->nadds, from, offs);
     if (rc == CAIRN_OK) {
         /* our entry is applied by hand; entries before it were applied by log_append */
         if (seq == s->seq + 1) s->seq = seq;
         batch_free(f);
     } else {
         int keep = rc;
+        for (size_t i = 0; split && i < f->nadds; i++) f->adds[i].off = offs[i]; /* as before */
         batch_restore(s); /* the writes stay pending: a later flush tries again */
         rc = keep;
     }
     pthread_mutex_unlock(&s->mu);
+    for (size_t k = 0; names && k < np; k++) free(names[k]);
     free(from);
     free(offs);
-    free(pack);
+    free(sizes);
+    free(names);
     return rc;
 }
 
@@ -915,12 +1061,12 @@ int s3_compact(cairn_store *st, double min_live, unsigned flags, cairn_store_com
     memset(&m, 0, sizeof m);
     for (uint32_t v = 0; rc == CAIRN_OK && v < nv; v++) rc = copy_live(s, victims[v], &m);
     char *pack = NULL;
-    uint64_t seq = 0;
+    uint64_t seq = 0, size = m.buf.len;
     if (rc == CAIRN_OK && nv)
-        rc = upload_batch(s, &m.buf, m.adds, m.n, NULL, 0, 0, &pack, &seq);
+        rc = upload_batch(s, &m.buf, NULL, NULL, 1, m.adds, m.n, NULL, 0, 0, &pack, &seq);
     if (rc == CAIRN_OK && nv) {
         pthread_mutex_lock(&s->mu);
-        rc = repoint(s, pack, m.buf.len, m.adds, m.n, m.from, m.old_off);
+        rc = repoint(s, &pack, &size, pack ? 1 : 0, m.adds, m.n, m.from, m.old_off);
         if (seq == s->seq + 1) s->seq = seq;
         pthread_mutex_unlock(&s->mu);
     }
