@@ -6,6 +6,10 @@
  * A request is only a hint: the queue is bounded and drops what does not fit. The reader never
  * waits for the queue; when it reaches a chunk nobody has started, it loads it itself, and when
  * it reaches one a worker is loading, it waits for that worker rather than hash it twice.
+ *
+ * The workers start with the first request, not with the prefetcher: a process that opens a
+ * repository to read one key never scans, and starting and joining threads it does not use
+ * is most of what such a short process would otherwise wait for on a busy machine.
  */
 #include <pthread.h>
 #include <stdlib.h>
@@ -28,8 +32,9 @@ struct prefetcher {
     cairn_id inflight[WORKERS_MAX];
     bool busy[WORKERS_MAX];
     pthread_t threads[WORKERS_MAX];
-    int nthreads;
-    bool stop;
+    int nthreads;            /* started */
+    int want;                /* to start with the first request */
+    bool started, stop;
 };
 
 typedef struct worker_arg {
@@ -81,7 +86,16 @@ int prefetcher_new(prefetcher **out, int nthreads, prefetch_load_fn load, void *
     pthread_mutex_init(&pf->mu, NULL);
     pthread_cond_init(&pf->work, NULL);
     pthread_cond_init(&pf->done, NULL);
-    for (int i = 0; i < nthreads; i++) {
+    pf->want = nthreads;
+    *out = pf;
+    return CAIRN_OK;
+}
+
+/* Starts the workers (pf->mu held), once; if none starts, requests are dropped. */
+static void start_workers(prefetcher *pf)
+{
+    pf->started = true;
+    for (int i = 0; i < pf->want; i++) {
         worker_arg *wa = cairn_malloc(sizeof *wa);
         if (!wa) break;
         *wa = (worker_arg){ pf, i };
@@ -91,12 +105,6 @@ int prefetcher_new(prefetcher **out, int nthreads, prefetch_load_fn load, void *
         }
         pf->nthreads++;
     }
-    if (pf->nthreads == 0) { /* no threads: read without read-ahead */
-        prefetcher_free(pf);
-        return CAIRN_OK;
-    }
-    *out = pf;
-    return CAIRN_OK;
 }
 
 void prefetcher_free(prefetcher *pf)
@@ -116,8 +124,9 @@ void prefetcher_free(prefetcher *pf)
 void prefetcher_request(prefetcher *pf, const cairn_id *ids, size_t n)
 {
     pthread_mutex_lock(&pf->mu);
+    if (!pf->started) start_workers(pf);
     size_t added = 0;
-    for (size_t i = 0; i < n && pf->n < QUEUE_CAP; i++) {
+    for (size_t i = 0; pf->nthreads && i < n && pf->n < QUEUE_CAP; i++) {
         size_t slot = (pf->head + pf->n) % QUEUE_CAP;
         pf->queue[slot] = ids[i];
         pf->taken[slot] = false;
@@ -145,7 +154,7 @@ void prefetcher_claim(prefetcher *pf, const cairn_id *id)
     pthread_mutex_unlock(&pf->mu);
 }
 
-int prefetcher_threads(const prefetcher *pf) { return pf ? pf->nthreads : 0; }
+int prefetcher_threads(const prefetcher *pf) { return pf ? pf->want : 0; }
 
 int prefetcher_default_threads(void)
 {

@@ -16,7 +16,8 @@ typedef struct prefetcher prefetcher;
  *  reports it. */
 typedef void (*prefetch_load_fn)(const cairn_id *id, void *payload);
 
-/** Starts nthreads workers (0 or none started: *out NULL, reads go without read-ahead).
+/** Makes read-ahead with nthreads workers, started by the first request (nthreads 0: *out
+ *  NULL, reads go without read-ahead; none started then: requests are dropped).
  *  @return CAIRN_OK or CAIRN_ENOMEM. */
 int prefetcher_new(prefetcher **out, int nthreads, prefetch_load_fn load, void *payload);
 /** Stops the workers (waiting for their loads) and frees pf. pf may be NULL. */
@@ -26,6 +27,7 @@ void prefetcher_request(prefetcher *pf, const cairn_id *ids, size_t n);
 /** Before loading id itself: waits if a worker is loading it, and unqueues it if queued. */
 void prefetcher_claim(prefetcher *pf, const cairn_id *id);
 int prefetcher_default_threads(void);
+/** The workers pf has or will start with its first request. */
 int prefetcher_threads(const prefetcher *pf);
 
 #endif /* CAIRN_PREFETCH_H */
