@@ -556,10 +556,13 @@ static int take_lock(local_store *ls, unsigned timeout_ms)
         struct timespec ts = { 0, LOCK_RETRY_NS };
         nanosleep(&ts, NULL);
     }
-    /* Informational only: who holds the lock. Not synced. */
+    /* Informational only: who holds the lock. Not synced. Written over the old pid and cut only
+     * when that was longer: a truncation to 0 journals a size change every open (up to ms). */
     char buf[32];
     int n = snprintf(buf, sizeof buf, "%ld\n", (long)getpid());
-    if (sys_ftruncate(fd, 0) != 0 || sys_write_all(fd, buf, (size_t)n, 0, "LOCK") != CAIRN_OK)
+    struct stat sb;
+    if (sys_write_all(fd, buf, (size_t)n, 0, "LOCK") != CAIRN_OK ||
+        (sys_fstat(fd, &sb) == 0 && sb.st_size > n && sys_ftruncate(fd, n) != 0))
         cairn_diag(CAIRN_LOG_INFO, "local store %s: could not write the pid into LOCK", ls->dir);
     ls->lock_fd = fd;
     return CAIRN_OK;

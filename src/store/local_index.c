@@ -395,13 +395,9 @@ static int merge_entry(local_store *ls, uint32_t pi, bool cur, uint8_t type, con
     return CAIRN_OK;
 }
 
-static int collect_rec(void *ctx, uint8_t type, const uint8_t *key, uint64_t off, uint32_t len)
-{
-    return local_recvec_push(ctx, type, key, off, len);
-}
-
-/* Pack pi's mapped index is damaged: unmap it, read the records it described from the pack,
- * merge them, and (a writer, a sealed pack) write the index anew. */
+/* Pack pi's mapped index is damaged: unmap it, read the pack's records again (damage in the
+ * pack itself handled as at open), merge them, and (a writer, a sealed undamaged pack) write the
+ * index anew. */
 static int reload_damaged(local_store *ls, uint32_t pi, bool cur)
 {
     pack *p = ls->packs[pi];
@@ -411,17 +407,7 @@ static int reload_damaged(local_store *ls, uint32_t pi, bool cur)
                ls->readonly ? "reading the pack instead" : "rebuilding it from the pack");
     local_idx_unmap(ls, p);
     recvec recs = { 0 };
-    char *path = local_pack_path(ls, p->num, "pack");
-    uint64_t end = 0;
-    const char *why = NULL;
-    int rc = path ? local_scan_records(p->fd, path, PACK_HEADER_SIZE, covered, collect_rec,
-                                       &recs, &end, &why)
-                  : ERR(CAIRN_ENOMEM, "out of memory");
-    free(path);
-    if (rc == SCAN_STOPPED || (rc >= 0 && end != covered))
-        rc = CORRUPT("local store %s: pack-%08u.idx is damaged and the pack's records stop at "
-                     "offset %llu (%s); run 'cairn verify'", ls->dir, p->num,
-                     (unsigned long long)end, why ? why : "short");
+    int rc = local_pack_rescan(ls, pi, &recs);
     if (rc >= 0) {
         local_recvec_settle(&recs);
         rc = local_idx_reserve(ls, recs.n);
@@ -429,8 +415,9 @@ static int reload_damaged(local_store *ls, uint32_t pi, bool cur)
             rc = merge_entry(ls, pi, cur, recs.v[i].type, recs.v[i].key.bytes, recs.v[i].off,
                              recs.v[i].len);
     }
-    if (rc >= 0 && cur) p->idx_covered = 0; /* close writes it from cur_recs */
-    else if (rc >= 0 && !ls->readonly && local_idxfile_write(ls, p, &recs, covered) != CAIRN_OK)
+    if (rc >= 0) p->idx_covered = 0; /* this index is no more */
+    if (rc >= 0 && !cur && !ls->readonly && !p->ndamage && p->end == covered &&
+        local_idxfile_write(ls, p, &recs, covered) != CAIRN_OK)
         cairn_diag(CAIRN_LOG_WARN, "local store %s: could not rewrite pack-%08u.idx (%s); the "
                    "next open reads the pack instead", ls->dir, p->num,
                    cairn_error_last()->message);

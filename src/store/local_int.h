@@ -266,6 +266,10 @@ int local_scan_records(int fd, const char *path, uint64_t start, uint64_t size, 
  * offset. @return 1 (found, at *out_off), 0 (none) or an error. */
 int local_find_next_record(int fd, const char *path, uint64_t from, uint64_t size,
                            uint64_t *out_off);
+/* Reads the records of pack pi again from its start into *out (settled by the caller), without
+ * touching the index: what its damaged mapped index described. Damage in the pack is handled as
+ * an open's scan handles it (noted, reported, skipped to the next good record). */
+int local_pack_rescan(local_store *ls, uint32_t pi, recvec *out);
 /* Reads and validates pack num's .idx against a pack of pack_size bytes; only when all of it
  * checks out are its entries passed to fn. @return 1 loaded (*out_covered set), 0 missing or
  * invalid (*out_why says why, NULL when missing), or an error. */

@@ -449,12 +449,14 @@ typedef struct load_ctx {
     local_store *ls;
     uint32_t pi;
     recvec *collect;
+    bool collect_only;       /* a rescan (local_pack_rescan()): the index is left alone */
 } load_ctx;
 
 static int load_rec(void *vctx, uint8_t type, const uint8_t *key, uint64_t off, uint32_t len)
 {
     load_ctx *c = vctx;
     if (c->collect) TRY(local_recvec_push(c->collect, type, key, off, len));
+    if (c->collect_only) return CAIRN_OK;
     cairn_id id;
     memcpy(id.bytes, key, CAIRN_ID_SIZE);
     if (type == REC_CHUNK) return local_idx_set(c->ls, &id, c->pi, off, len);
@@ -552,7 +554,7 @@ static int pack_note_damage(local_store *ls, pack *p, uint64_t off, uint64_t len
  * kept) and the scan goes on from the good record; if not, it is a torn tail: a writer sets it
  * aside and cuts it (last pack), a reader stops there silently (last pack: the writer may be
  * appending), and in an older pack it is corruption, logged once and left alone. */
-static int pack_scan_more(local_store *ls, uint32_t pi, bool last, recvec *collect)
+static int pack_scan(local_store *ls, uint32_t pi, bool last, recvec *collect, bool collect_only)
 {
     pack *p = ls->packs[pi];
     struct stat sb;
@@ -564,7 +566,7 @@ static int pack_scan_more(local_store *ls, uint32_t pi, bool last, recvec *colle
         return CAIRN_OK;
     }
     const char *why;
-    load_ctx c = { ls, pi, collect };
+    load_ctx c = { ls, pi, collect, collect_only };
     char *path = local_pack_path(ls, p->num, "pack");
     if (!path) return ERR(CAIRN_ENOMEM, "out of memory");
     int rc;
@@ -599,6 +601,19 @@ static int pack_scan_more(local_store *ls, uint32_t pi, bool last, recvec *colle
     return CAIRN_OK;
 }
 
+static int pack_scan_more(local_store *ls, uint32_t pi, bool last, recvec *collect)
+{
+    return pack_scan(ls, pi, last, collect, false);
+}
+
+int local_pack_rescan(local_store *ls, uint32_t pi, recvec *out)
+{
+    pack *p = ls->packs[pi];
+    p->end = 0; /* from the header on */
+    p->stopped = false;
+    return pack_scan(ls, pi, false, out, true);
+}
+
 /* Opens pack num (ENOENT: gone by compaction, skipped), loads its .idx if valid, scans what the
  * .idx does not cover; a writer rewrites a missing, damaged or stale .idx. */
 int local_pack_open_load(local_store *ls, uint32_t num, bool last)
@@ -626,7 +641,7 @@ int local_pack_open_load(local_store *ls, uint32_t num, bool last)
         return cairn_error_errno(errno, "reading pack %u of %s", num, ls->dir);
     recvec recs = { 0 };
     recvec *collect = ls->readonly ? NULL : &recs;
-    load_ctx c = { ls, pi, collect };
+    load_ctx c = { ls, pi, collect, false };
     uint64_t covered = 0;
     const char *why = NULL;
     /* mapped while every pack before it is (they must stay the oldest: see local_index.c) */
