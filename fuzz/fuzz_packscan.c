@@ -3,8 +3,10 @@
  * repository. The input is one mode byte, then:
  *   mode even: the rest is packs/pack-00000001.pack;
  *   mode odd:  u16 n (little-endian), n bytes of pack, the rest is packs/pack-00000001.idx, whose
- *              XXH3 trailer this harness fixes up (a fuzzer cannot forge a 64-bit checksum, and
- *              the point is to reach the index's semantic checks).
+ *              checksums this harness fixes up (a fuzzer cannot forge a 64-bit checksum, and
+ *              the point is to reach the index's semantic checks): the XXH3 trailer of a
+ *              version-1 index; the block checksums and the trailer of a version-2 one whose
+ *              size agrees with its header (the block table's key prefixes are left as given).
  * For every input: open read-only, then read-write (which repairs), then read-only again. None
  * may crash, leak or fail to open; every chunk listed must be gettable with its listed length
  * (when an index vouched for it: gettable or CAIRN_ECORRUPT, never anything else); and all three
@@ -107,6 +109,23 @@ static bool same(const listing *a, const listing *b)
     return a->n == b->n && (a->n == 0 || memcmp(a->v, b->v, a->n * sizeof *a->v) == 0);
 }
 
+/* Fixes up the checksums of a version-2 index (FORMAT.md, "Index file") whose size agrees with
+ * its header; false for anything else. */
+static bool fix_v2(uint8_t *d, size_t len)
+{
+    if (len < 40 || load_le32(d + 8) != 2) return false;
+    uint64_t block = load_le32(d + 12), count = load_le64(d + 24);
+    if (block == 0 || block > 65536 || count > len / 48) return false;
+    uint64_t nb = (count + block - 1) / block, table = 32 + count * 48;
+    if (table + nb * 16 + 8 != len) return false;
+    for (uint64_t b = 0; b < nb; b++) {
+        uint64_t first = b * block, n = count - first < block ? count - first : block;
+        store_le64(d + table + b * 16 + 8, XXH3_64bits_withSeed(d + 32 + first * 48, n * 48, b));
+    }
+    store_le64(d + len - 8, XXH3_64bits_withSeed(d + table, nb * 16, XXH3_64bits(d, 32)));
+    return true;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size < 1) return 0;
@@ -130,7 +149,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (with_idx) {
         uint8_t *copy = malloc(idx_len + 1);
         memcpy(copy, idx, idx_len);
-        if (idx_len >= 8) {
+        if (!fix_v2(copy, idx_len) && idx_len >= 8) {
             uint64_t h = XXH3_64bits(copy, idx_len - 8);
             memcpy(copy + idx_len - 8, &h, 8);
         }

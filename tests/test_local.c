@@ -336,11 +336,11 @@ static void layout(void)
     uint64_t chk = XXH3_64bits(pack + 20, 38);
     CHECK_MEM(pack + 58, 8, &chk, 8);
     free(pack);
-    /* its index: header, one entry, checksum */
+    /* its index: header, one entry, one block checksum, the checksum of header and sums */
     uint8_t *idx = slurp(pathf("%s/packs/pack-00000001.idx", repo), &len);
     CHECK(idx != NULL);
-    CHECK_EQ(len, 32 + 48 + 8);
-    CHECK_MEM(idx, 16, "CAIRNIX\0\1\0\0\0\0\0\0\0", 16);
+    CHECK_EQ(len, 32 + 48 + 16 + 8);
+    CHECK_MEM(idx, 16, "CAIRNIX\0\2\0\0\0\x40\0\0\0", 16); /* version 2, 64 a block */
     uint64_t covered, count, off;
     memcpy(&covered, idx + 16, 8);
     memcpy(&count, idx + 24, 8);
@@ -351,8 +351,11 @@ static void layout(void)
     CHECK_EQ(off, 16);
     CHECK_EQ(idx[72], 5);
     CHECK_EQ(idx[76], 1);
-    chk = XXH3_64bits(idx, 80);
-    CHECK_MEM(idx + 80, 8, &chk, 8);
+    CHECK_MEM(idx + 80, 8, k.bytes, 8); /* block 0: its first key's first 8 bytes, */
+    chk = XXH3_64bits_withSeed(idx + 32, 48, 0); /* the XXH3 of its entries, seeded with 0 */
+    CHECK_MEM(idx + 88, 8, &chk, 8);
+    chk = XXH3_64bits_withSeed(idx + 80, 16, XXH3_64bits(idx, 32));
+    CHECK_MEM(idx + 96, 8, &chk, 8);
     free(idx);
     uint8_t *ref = slurp(pathf("%s/refs/heads/main", repo), &len);
     CHECK_EQ(len, 8192); /* two slots: "CREF", CRC32C, seq 1, length 3, 0, "abc"; zeros */
@@ -623,16 +626,18 @@ static void idx_rebuilt_identically(void)
         free(now);
     }
 
-    /* a flipped byte: ignored (with a warning), rebuilt, nothing lost */
+    /* a flipped byte: ignored (with a warning) when the block holding it is first read, which
+     * may be after open (open checks only the header and the block checksums), or when stat
+     * loads the whole index; rebuilt; nothing lost */
     long long at = (long long)olen[2] / 2;
     CHECK(flip_byte(pathf("%s/packs/pack-00000002.idx", repo), at) == 0);
     log_start();
     CHECK_OK(store_local_open(&st, repo, 0, 0));
-    cairn_set_log(NULL, NULL);
-    CHECK(log_find(CAIRN_LOG_WARN, "ignoring pack-00000002.idx", "checksum") >= 0);
     for (int i = 0; i < N; i++)
         CHECK(live_after_churn(i) ? chunk_ok(st, 6, (uint64_t)i) : chunk_absent(st, 6, (uint64_t)i));
     CHECK_OK(st->stat(st, &s));
+    cairn_set_log(NULL, NULL);
+    CHECK(log_find(CAIRN_LOG_WARN, "ignoring pack-00000002.idx", "checksum") >= 0);
     CHECK_EQ(s.chunks, s0.chunks);
     st->close(st);
     size_t len;
@@ -640,6 +645,75 @@ static void idx_rebuilt_identically(void)
     CHECK_MEM(now, len, orig[2], olen[2]);
     free(now);
     for (unsigned p = 1; p <= s0.files; p++) free(orig[p]);
+}
+
+/* Damage in a version-2 index is found where it is read: open checks the header and the block
+ * checksums only; a block is checked (checksum, entries, order) when a lookup first reads it, and
+ * whatever the whole index needs (stat) checks the rest. Each damaged copy: every chunk still
+ * reads right (the pack is read instead), a warning names the index, a reader writes nothing,
+ * and a writer rewrites the index as it was. Also an index whose checksums are right but whose
+ * keys are out of order (a buggy or hostile writer) is refused the same way. */
+static void idx_damage_found_where_read(void)
+{
+    enum { N = 900 };
+    const char *repo = repo_in_tmp();
+    const char *idx2 = pathf("%s/packs/pack-00000002.idx", repo);
+    cairn_store *st;
+    CHECK_OK(fill(&st, repo, 12, N, 160 << 10));
+    cairn_store_stats s0, s;
+    CHECK_OK(st->stat(st, &s0));
+    st->close(st);
+    CHECK(s0.files >= 4);
+    size_t olen;
+    uint8_t *orig = slurp(idx2, &olen);
+    CHECK(orig != NULL);
+    uint64_t count;
+    memcpy(&count, orig + 24, 8);
+    CHECK(count > 64 * 2); /* several blocks */
+    size_t sums = 32 + (size_t)count * 48, nb = (count + 63) / 64;
+    CHECK_EQ(olen, sums + nb * 16 + 8);
+    /* header fields, a key, an offset, a length, a type, padding, in the last (short) block, a
+     * block checksum, a block's key prefix, the trailer */
+    const long long at[] = { 9, 12, 17, 24, 32 + 70 * 48 + 5, 32 + 3 * 48 + 33, 32 + 100 * 48 + 40,
+                             32 + 5 * 48 + 44, 32 + 7 * 48 + 46, (long long)sums - 48 + 3,
+                             (long long)sums + 8 + 2, (long long)sums + 16 + 5,
+                             (long long)olen - 3 };
+    for (size_t v = 0; v < sizeof at / sizeof at[0] + 1; v++) {
+        bool reader = v % 2 == 0;
+        uint8_t *bad = malloc(olen);
+        memcpy(bad, orig, olen);
+        if (v < sizeof at / sizeof at[0]) {
+            bad[at[v]] ^= 0x40;
+        } else { /* swap two keys in block 1 and make every checksum agree */
+            uint8_t tmp[48];
+            memcpy(tmp, bad + 32 + 70 * 48, 48);
+            memcpy(bad + 32 + 70 * 48, bad + 32 + 71 * 48, 48);
+            memcpy(bad + 32 + 71 * 48, tmp, 48);
+            uint64_t sum = XXH3_64bits_withSeed(bad + 32 + 64 * 48, 64 * 48, 1);
+            memcpy(bad + sums + 16 + 8, &sum, 8);
+            sum = XXH3_64bits_withSeed(bad + sums, nb * 16, XXH3_64bits(bad, 32));
+            memcpy(bad + olen - 8, &sum, 8);
+        }
+        CHECK(spit(idx2, bad, olen, "wb") == 0);
+        free(bad);
+        log_start();
+        CHECK_OK(store_local_open(&st, repo, reader ? CAIRN_OPEN_READONLY : 0, 0));
+        int good = 0;
+        for (int i = 0; i < N; i++) good += chunk_ok(st, 12, (uint64_t)i);
+        CHECK_OK(st->stat(st, &s));
+        st->close(st);
+        cairn_set_log(NULL, NULL);
+        CHECK_MSG(good == N, "variant %zu: %d of %d chunks read", v, good, N);
+        CHECK_EQ(s.chunks, s0.chunks);
+        CHECK_MSG(log_find(CAIRN_LOG_WARN, "ignoring pack-00000002.idx", NULL) >= 0,
+                  "variant %zu: the damaged index was not reported", v);
+        size_t len;
+        uint8_t *now = slurp(idx2, &len);
+        if (reader) CHECK(now && (len != olen || memcmp(now, orig, olen) != 0));
+        else CHECK_MEM(now, len, orig, olen);
+        free(now);
+    }
+    free(orig);
 }
 
 static void corrupt_older_pack(void)
@@ -1661,6 +1735,6 @@ static void damage_found_by_writer_read(void)
 
 TEST_MAIN(open_errors, layout, ref_slots, readonly_rejects_writes, torn_tail_garbage, torn_tail_mid_record,
           damaged_last_pack, repair_method, damage_found_by_writer_read,
-          idx_rebuilt_identically, corrupt_older_pack, writer_lock, reader_follows_writer, reader_threads_follow_writer,
+          idx_rebuilt_identically, idx_damage_found_where_read, corrupt_older_pack, writer_lock, reader_follows_writer, reader_threads_follow_writer,
           rollover_and_reopen, deletes_across_reopen, write_failure_retried, kill9_recovery, compaction,
           compaction_tombstones, compaction_kill9, measure)

@@ -8,6 +8,10 @@
  * it reaches one a worker is loading, it waits for that worker rather than hash it twice.
  * On a store reached over a network a worker takes a batch of queued ids at once and loads them
  * with one call (prefetcher_set_batch: the chunk store's get_many), many requests in flight.
+ *
+ * The workers start with the first request, not with the prefetcher: a process that opens a
+ * repository to read one key never scans, and starting and joining threads it does not use
+ * is most of what such a short process would otherwise wait for on a busy machine.
  */
 #include <pthread.h>
 #include <stdlib.h>
@@ -32,8 +36,9 @@ struct prefetcher {
     size_t ninflight[WORKERS_MAX];
     bool busy[WORKERS_MAX];
     pthread_t threads[WORKERS_MAX];
-    int nthreads;
-    bool stop;
+    int nthreads;            /* started */
+    int want;                /* to start with the first request */
+    bool started, stop;
 };
 
 typedef struct worker_arg {
@@ -91,7 +96,16 @@ int prefetcher_new(prefetcher **out, int nthreads, prefetch_load_fn load, void *
     pthread_mutex_init(&pf->mu, NULL);
     pthread_cond_init(&pf->work, NULL);
     pthread_cond_init(&pf->done, NULL);
-    for (int i = 0; i < nthreads; i++) {
+    pf->want = nthreads;
+    *out = pf;
+    return CAIRN_OK;
+}
+
+/* Starts the workers (pf->mu held), once; if none starts, requests are dropped. */
+static void start_workers(prefetcher *pf)
+{
+    pf->started = true;
+    for (int i = 0; i < pf->want; i++) {
         worker_arg *wa = cairn_malloc(sizeof *wa);
         if (!wa) break;
         *wa = (worker_arg){ pf, i };
@@ -101,12 +115,6 @@ int prefetcher_new(prefetcher **out, int nthreads, prefetch_load_fn load, void *
         }
         pf->nthreads++;
     }
-    if (pf->nthreads == 0) { /* no threads: read without read-ahead */
-        prefetcher_free(pf);
-        return CAIRN_OK;
-    }
-    *out = pf;
-    return CAIRN_OK;
 }
 
 void prefetcher_free(prefetcher *pf)
@@ -126,8 +134,9 @@ void prefetcher_free(prefetcher *pf)
 void prefetcher_request(prefetcher *pf, const cairn_id *ids, size_t n)
 {
     pthread_mutex_lock(&pf->mu);
+    if (!pf->started) start_workers(pf);
     size_t added = 0;
-    for (size_t i = 0; i < n && pf->n < QUEUE_CAP; i++) {
+    for (size_t i = 0; pf->nthreads && i < n && pf->n < QUEUE_CAP; i++) {
         size_t slot = (pf->head + pf->n) % QUEUE_CAP;
         pf->queue[slot] = ids[i];
         pf->taken[slot] = false;
@@ -164,7 +173,7 @@ void prefetcher_set_batch(prefetcher *pf, prefetch_load_many_fn load_many)
     pthread_mutex_unlock(&pf->mu);
 }
 
-int prefetcher_threads(const prefetcher *pf) { return pf ? pf->nthreads : 0; }
+int prefetcher_threads(const prefetcher *pf) { return pf ? pf->want : 0; }
 
 int prefetcher_default_threads(void)
 {

@@ -20,7 +20,8 @@ typedef void (*prefetch_load_fn)(const cairn_id *id, void *payload);
  *  flight), with the same contract as prefetch_load_fn for each. */
 typedef void (*prefetch_load_many_fn)(const cairn_id *ids, size_t n, void *payload);
 
-/** Starts nthreads workers (0 or none started: *out NULL, reads go without read-ahead).
+/** Makes read-ahead with nthreads workers, started by the first request (nthreads 0: *out
+ *  NULL, reads go without read-ahead; none started then: requests are dropped).
  *  @return CAIRN_OK or CAIRN_ENOMEM. */
 int prefetcher_new(prefetcher **out, int nthreads, prefetch_load_fn load, void *payload);
 /** Makes each worker take up to PREFETCH_BATCH queued ids at a time and load them with one
@@ -34,6 +35,7 @@ void prefetcher_request(prefetcher *pf, const cairn_id *ids, size_t n);
 /** Before loading id itself: waits if a worker is loading it, and unqueues it if queued. */
 void prefetcher_claim(prefetcher *pf, const cairn_id *id);
 int prefetcher_default_threads(void);
+/** The workers pf has or will start with its first request. */
 int prefetcher_threads(const prefetcher *pf);
 
 #endif /* CAIRN_PREFETCH_H */

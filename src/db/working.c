@@ -448,14 +448,28 @@ static void *checkpointer_main(void *arg)
     return NULL;
 }
 
-static void kick(working *w)
+/* Starts the checkpointer if it is not running yet (w->mu held). */
+static int thread_start_locked(cairn_db *db)
 {
+    working *w = &db->w;
+    if (w->thread_on || w->stop) return CAIRN_OK;
+    w->thread_on = pthread_create(&w->thread, NULL, checkpointer_main, db) == 0;
+    FAIL_IF(!w->thread_on, CAIRN_EIO, "%s: could not start the checkpoint thread", db->r.url);
+    return CAIRN_OK;
+}
+
+/* Asks the checkpointer for a checkpoint, starting it first if need be. */
+static int kick(cairn_db *db)
+{
+    working *w = &db->w;
     pthread_mutex_lock(&w->mu);
-    if (!w->pending && !w->running) {
+    int rc = thread_start_locked(db);
+    if (rc == CAIRN_OK && !w->pending && !w->running) {
         w->pending = true;
         pthread_cond_signal(&w->kick);
     }
     pthread_mutex_unlock(&w->mu);
+    return rc;
 }
 
 /* The size of the live memtable (vmu keeps it from being swapped out and freed meanwhile). */
@@ -472,12 +486,12 @@ static size_t mem_bytes_now(cairn_db *db)
 static int stall(cairn_db *db)
 {
     working *w = &db->w;
-    if (!w->thread_on) return CAIRN_OK;
+    if (!w->thread_wanted) return CAIRN_OK;
     size_t lim = w->mem_limit * STALL_FACTOR;
     if (mem_bytes_now(db) < lim) return CAIRN_OK;
-    int rc = CAIRN_OK;
     pthread_mutex_lock(&w->mu);
-    while (mem_bytes_now(db) >= lim && !w->stop) {
+    int rc = thread_start_locked(db);
+    while (rc == CAIRN_OK && mem_bytes_now(db) >= lim && !w->stop) {
         if (w->bg_rc < 0 && !w->running && !w->pending) {
             rc = cairn_error_set(w->bg_rc, "the memtable is full and checkpoints fail (%s); "
                                  "fix the cause, then write again", w->bg_msg);
@@ -555,10 +569,7 @@ int working_open(cairn_db *db, const cairn_open_options *o)
                    "given: no write-ahead log%s", db->r.url, db->r.store->kind,
                    w->sync_checkpoint ? " (every write checkpoints, durable on its own)" : "");
     TRY(log_open(db));
-    if (!db->r.readonly) {
-        w->thread_on = pthread_create(&w->thread, NULL, checkpointer_main, db) == 0;
-        FAIL_IF(!w->thread_on, CAIRN_EIO, "could not start the checkpoint thread");
-    }
+    w->thread_wanted = !db->r.readonly; /* started by the first write that needs it */
     return CAIRN_OK;
 }
 
@@ -670,7 +681,9 @@ int working_write(cairn_db *db, const cairn_buf *payload, const walrec_table *ta
         pthread_mutex_unlock(&db->wmu);
         return rc;
     }
-    if (w->thread_on && mem_bytes_now(db) >= w->mem_limit) kick(w);
+    if (w->thread_wanted && mem_bytes_now(db) >= w->mem_limit && kick(db) < 0)
+        cairn_diag(CAIRN_LOG_WARN, "%s: %s (the write is in the log; the next one tries again)",
+                   db->r.url, cairn_error_last()->message);
     return CAIRN_OK;
 }
 

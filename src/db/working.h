@@ -45,10 +45,12 @@ typedef struct working {
     char **names;
     uint32_t *order;
     size_t nnames, cap;
-    /* the background checkpointer */
+    /* the background checkpointer: started by the first write that needs it (a writer that
+     * only reads, or writes little, never pays for a thread) */
     pthread_mutex_t mu;
     pthread_cond_t kick, done;
     pthread_t thread;
+    bool thread_wanted;      /* a writer: the thread starts on first need */
     bool thread_on, stop, pending, running;
     int bg_rc;               /* the last background checkpoint's result */
     char bg_msg[256];

@@ -235,6 +235,11 @@ static int local_get(cairn_store *st, cairn_buf *out, const cairn_id *key)
         int rc = s ? local_read_slot(ls, s, out) : CAIRN_ENOTFOUND;
         pthread_rwlock_unlock(&ls->mu);
         if (rc != CAIRN_ENOTFOUND) return rc;
+        if (local_idx_damaged(ls)) { /* no answer: load the whole index, then ask again */
+            TRY(local_idx_full_locked(ls));
+            attempt--;
+            continue;
+        }
         if (attempt || !ls->readonly) break;
         TRY(local_refresh(ls, atomic_load(&ls->refresh_seq)));
     }
@@ -250,6 +255,11 @@ static int local_has(cairn_store *st, const cairn_id *key)
         bool present = local_idx_lookup(ls, key, &tmp) != NULL;
         pthread_rwlock_unlock(&ls->mu);
         if (present) return CAIRN_OK;
+        if (local_idx_damaged(ls)) {
+            TRY(local_idx_full_locked(ls));
+            attempt--;
+            continue;
+        }
         if (attempt || !ls->readonly) break;
         TRY(local_refresh(ls, atomic_load(&ls->refresh_seq)));
     }
@@ -272,6 +282,9 @@ static int local_put(cairn_store *st, const cairn_id *key, const void *data, siz
     slot tmp;
     if (ls->poisoned) rc = local_poisoned_error(ls);
     else if (local_idx_lookup(ls, key, &tmp)) rc = CAIRN_OK; /* dedup: put is idempotent */
+    else if (local_idx_damaged(ls) && ((rc = local_idx_full(ls)) < 0 ||
+                                       local_idx_lookup(ls, key, &tmp)))
+        ; /* a damaged mapped index answered nothing: asked again of the whole index */
     else if ((rc = local_idx_reserve(ls, 1)) == CAIRN_OK &&
              (rc = local_append_record(ls, REC_CHUNK, key, data, len, &off)) == CAIRN_OK)
         rc = local_idx_set(ls, key, ls->cur_pi, off, (uint32_t)len); /* cannot fail: reserved */
@@ -395,6 +408,11 @@ static int local_locate(cairn_store *st, const cairn_id *key, cairn_store_locati
         }
         pthread_rwlock_unlock(&ls->mu);
         if (s) return CAIRN_OK;
+        if (local_idx_damaged(ls)) {
+            TRY(local_idx_full_locked(ls));
+            attempt--;
+            continue;
+        }
         if (attempt || !ls->readonly) break;
         TRY(local_refresh(ls, atomic_load(&ls->refresh_seq)));
     }
@@ -543,10 +561,13 @@ static int take_lock(local_store *ls, unsigned timeout_ms)
         struct timespec ts = { 0, LOCK_RETRY_NS };
         nanosleep(&ts, NULL);
     }
-    /* Informational only: who holds the lock. Not synced. */
+    /* Informational only: who holds the lock. Not synced. Written over the old pid and cut only
+     * when that was longer: a truncation to 0 journals a size change every open (up to ms). */
     char buf[32];
     int n = snprintf(buf, sizeof buf, "%ld\n", (long)getpid());
-    if (sys_ftruncate(fd, 0) != 0 || sys_write_all(fd, buf, (size_t)n, 0, "LOCK") != CAIRN_OK)
+    struct stat sb;
+    if (sys_write_all(fd, buf, (size_t)n, 0, "LOCK") != CAIRN_OK ||
+        (sys_fstat(fd, &sb) == 0 && sb.st_size > n && sys_ftruncate(fd, n) != 0))
         cairn_diag(CAIRN_LOG_INFO, "local store %s: could not write the pid into LOCK", ls->dir);
     ls->lock_fd = fd;
     return CAIRN_OK;

@@ -10,6 +10,14 @@
  * this session writes go into the table. Lookups try the table, then the mapped indexes newest
  * first. Whatever needs the whole index (deleting, counting, listing, compaction, repair)
  * first merges the mapped indexes into the table (local_idx_full()), as every open used to.
+ *
+ * Nothing is trusted unchecked, yet open reads no index whole: a version-2 index carries one
+ * checksum per block of 64 entries, and its header and those checksums are checked when it is
+ * mapped (a few KiB a pack); a block is checked (checksum, entries well formed, keys strictly
+ * increasing, also across its neighbours) the first time a binary search reads it, and
+ * remembered. A lookup that meets a damaged block answers nothing; its caller then has the
+ * whole index loaded, which reads that pack instead of its index. Version-1 indexes (one
+ * checksum) are still checked whole when mapped.
  */
 #include <fcntl.h>
 #include <stdlib.h>
@@ -171,6 +179,58 @@ void local_recvec_settle(recvec *rv)
     rv->n = o;
 }
 
+/* ---- index geometry and checksums ---- */
+
+const char *local_idx_geometry(const uint8_t *h, uint64_t size, idx_geom *g)
+{
+    memset(g, 0, sizeof *g);
+    if (size < IDX_HEADER_SIZE + IDX_TRAILER_SIZE) return "bad size";
+    if (memcmp(h, IDX_MAGIC, MAGIC_SIZE) != 0) return "bad header";
+    g->version = load_le32(h + 8);
+    g->covered = load_le64(h + 16);
+    g->count = load_le64(h + 24);
+    uint32_t block = load_le32(h + 12);
+    uint64_t body = size - IDX_HEADER_SIZE - IDX_TRAILER_SIZE;
+    if (g->version == IDX_VERSION_FLAT) {
+        if (block != 0) return "bad header";
+        if (body % IDX_ENTRY_SIZE != 0) return "bad size";
+        if (g->count != body / IDX_ENTRY_SIZE) return "entry count does not match the file size";
+        g->sums_at = g->trailer_at = size - IDX_TRAILER_SIZE;
+        return NULL;
+    }
+    if (g->version != IDX_VERSION || block == 0 || block > IDX_BLOCK_ENTRIES_MAX)
+        return "bad header";
+    if (g->count > body / IDX_ENTRY_SIZE) return "entry count does not match the file size";
+    g->block = block;
+    g->nblocks = (g->count + block - 1) / block;
+    g->sums_at = IDX_HEADER_SIZE + g->count * IDX_ENTRY_SIZE;
+    g->trailer_at = g->sums_at + g->nblocks * IDX_SUM_SIZE;
+    if (g->trailer_at + IDX_TRAILER_SIZE != size) return "entry count does not match the file size";
+    return NULL;
+}
+
+uint64_t local_idx_block_sum(const uint8_t *d, const idx_geom *g, uint64_t b)
+{
+    uint64_t first = b * g->block, n = MIN((uint64_t)g->block, g->count - first);
+    return XXH3_64bits_withSeed(d + IDX_HEADER_SIZE + first * IDX_ENTRY_SIZE,
+                                (size_t)(n * IDX_ENTRY_SIZE), b);
+}
+
+void local_idx_fill_blocks(uint8_t *d, const idx_geom *g)
+{
+    for (uint64_t b = 0; b < g->nblocks; b++) {
+        uint8_t *t = d + g->sums_at + b * IDX_SUM_SIZE;
+        memcpy(t, d + IDX_HEADER_SIZE + b * g->block * IDX_ENTRY_SIZE, IDX_PREFIX_SIZE);
+        store_le64(t + IDX_PREFIX_SIZE, local_idx_block_sum(d, g, b));
+    }
+}
+
+uint64_t local_idx_summary_sum(const uint8_t *d, const idx_geom *g)
+{
+    return XXH3_64bits_withSeed(d + g->sums_at, (size_t)(g->nblocks * IDX_SUM_SIZE),
+                                XXH3_64bits(d, IDX_HEADER_SIZE));
+}
+
 /* ---- mapped pack indexes: searched in place ---- */
 
 /* Entry i of a mapped .idx. */
@@ -179,17 +239,100 @@ static inline const uint8_t *imap_entry(const pack *p, uint64_t i)
     return p->imap + IDX_HEADER_SIZE + i * IDX_ENTRY_SIZE;
 }
 
-/* Whether an entry is well formed for its pack (open checks every entry in the pass that sums
- * the file, index_sound(); lookups check again, cheaply). */
-static bool entry_ok(const uint8_t *e, uint64_t covered);
+/* Whether an entry is well formed for a pack of `covered` bytes (zero padding included). */
+static bool entry_ok(const uint8_t *e, uint64_t covered)
+{
+    uint64_t off = load_le64(e + 32);
+    uint32_t len = load_le32(e + 40);
+    uint8_t type = e[44];
+    return (type == REC_CHUNK || (type == REC_TOMBSTONE && len == 0)) &&
+           len <= REC_PAYLOAD_MAX && e[45] == 0 && e[46] == 0 && e[47] == 0 &&
+           off >= PACK_HEADER_SIZE && off <= covered && covered - off >= rec_size(len);
+}
 static bool imap_entry_ok(const pack *p, const uint8_t *e) { return entry_ok(e, p->idx_covered); }
 
-/* Binary search of pack p's mapped .idx (entries sorted by key). */
-static const uint8_t *imap_find(const pack *p, const cairn_id *key)
+enum { BLOCK_UNCHECKED, BLOCK_SOUND, BLOCK_DAMAGED };
+
+/* Checks block b of pack p's mapped v2 index: its checksum, its entries, and that its keys
+ * increase strictly, from the last key before it to the first key after it (the neighbours'
+ * keys are read unchecked: if they are damaged, their own check says so). */
+static bool block_sound(const pack *p, uint64_t b)
 {
-    uint64_t lo = 0, hi = p->imap_count;
+    idx_geom g = { .block = p->imap_block, .count = p->imap_count };
+    uint64_t first = b * p->imap_block, end = MIN(first + p->imap_block, p->imap_count);
+    const uint8_t *t = p->imap_sums + b * IDX_SUM_SIZE;
+    if (local_idx_block_sum(p->imap, &g, b) != load_le64(t + IDX_PREFIX_SIZE) ||
+        memcmp(t, imap_entry(p, first), IDX_PREFIX_SIZE) != 0)
+        return false;
+    for (uint64_t i = first ? first - 1 : 0; i < end; i++) {
+        const uint8_t *e = imap_entry(p, i);
+        if (i >= first && !imap_entry_ok(p, e)) return false;
+        if (i + 1 < p->imap_count && memcmp(e, e + IDX_ENTRY_SIZE, CAIRN_ID_SIZE) >= 0)
+            return false;
+    }
+    return true;
+}
+
+/* Whether the block holding entry i may be read (checking it the first time). A damaged block
+ * marks the pack and the store (lookups then answer nothing until local_idx_full()). */
+static bool imap_block_ok(local_store *ls, pack *p, uint64_t i)
+{
+    if (!p->imap_block) return true; /* version 1: checked whole when mapped */
+    uint64_t b = i / p->imap_block;
+    uint8_t v = atomic_load_explicit(&p->imap_ok[b], memory_order_relaxed);
+    if (v == BLOCK_UNCHECKED) {
+        /* racing readers compute the same answer from the same immutable bytes */
+        v = block_sound(p, b) ? BLOCK_SOUND : BLOCK_DAMAGED;
+        atomic_store_explicit(&p->imap_ok[b], v, memory_order_relaxed);
+    }
+    if (v == BLOCK_SOUND) return true;
+    atomic_store(&p->imap_bad, true);
+    atomic_store(&ls->imap_damaged, true);
+    return false;
+}
+
+bool local_idx_verify_all(local_store *ls, pack *p)
+{
+    if (!p->imap || atomic_load(&p->imap_bad)) return false;
+    for (uint64_t b = 0; b < p->imap_nblocks; b++)
+        if (!imap_block_ok(ls, p, b * p->imap_block)) return false;
+    return true;
+}
+
+/* The first block whose first key's prefix compares with key's as `above` asks: > (true) or
+ * >= (false) (binary search of a v2 index's block table, checked when mapped). */
+static uint64_t block_bound(const pack *p, const uint8_t *key, bool above)
+{
+    uint64_t lo = 0, hi = p->imap_nblocks;
     while (lo < hi) {
         uint64_t mid = lo + (hi - lo) / 2;
+        int c = memcmp(p->imap_sums + mid * IDX_SUM_SIZE, key, IDX_PREFIX_SIZE);
+        if (c < 0 || (above && c == 0)) lo = mid + 1;
+        else hi = mid;
+    }
+    return lo;
+}
+
+/* Binary search of pack p's mapped .idx (entries sorted by key); in a v2 index only within the
+ * block(s) the block table names, so a lookup reads one block, not one per probe. *bad: a block
+ * it had to read is damaged (then NULL says nothing). */
+static const uint8_t *imap_find(local_store *ls, pack *p, const cairn_id *key, bool *bad)
+{
+    uint64_t lo = 0, hi = p->imap_count;
+    if (p->imap_block) {
+        /* key lies in block b only if prefix(b) <= prefix(key) <= prefix(b + 1) */
+        uint64_t bend = block_bound(p, key->bytes, true);
+        if (bend == 0) return NULL; /* before the first key */
+        uint64_t bfirst = block_bound(p, key->bytes, false);
+        lo = (bfirst ? bfirst - 1 : 0) * p->imap_block;
+        hi = MIN(bend * p->imap_block, p->imap_count);
+    }
+    while (lo < hi) {
+        uint64_t mid = lo + (hi - lo) / 2;
+        if (!imap_block_ok(ls, p, mid)) {
+            *bad = true;
+            return NULL;
+        }
         const uint8_t *e = imap_entry(p, mid);
         int c = memcmp(e, key->bytes, CAIRN_ID_SIZE);
         if (c == 0) return e;
@@ -199,17 +342,18 @@ static const uint8_t *imap_find(const pack *p, const cairn_id *key)
     return NULL;
 }
 
-const slot *local_idx_lookup(const local_store *ls, const cairn_id *key, slot *tmp)
+const slot *local_idx_lookup(local_store *ls, const cairn_id *key, slot *tmp)
 {
     const slot *s = local_idx_find(ls, key);
     if (s || !ls->nmapped) return s;
     for (size_t pi = ls->npacks; pi-- > 0;) {
-        const pack *p = ls->packs[pi];
+        pack *p = ls->packs[pi];
         if (!p->imap) continue;
-        const uint8_t *e = imap_find(p, key);
+        bool bad = atomic_load(&p->imap_bad);
+        const uint8_t *e = bad ? NULL : imap_find(ls, p, key, &bad);
+        if (bad) return NULL; /* not an answer: local_idx_damaged() says so */
         if (!e) continue;
-        if (e[44] != REC_CHUNK || !imap_entry_ok(p, e)) return NULL; /* deleted (or damaged:
-                                                                       then as if absent) */
+        if (e[44] != REC_CHUNK) return NULL; /* deleted */
         tmp->key = *key;
         tmp->off = load_le64(e + 32);
         tmp->len = load_le32(e + 40);
@@ -223,10 +367,62 @@ void local_idx_unmap(local_store *ls, pack *p)
 {
     if (!p->imap) return;
     munmap((void *)p->imap, p->imap_len);
+    free((void *)p->imap_ok);
     p->imap = NULL;
     p->imap_len = 0;
     p->imap_count = 0;
+    p->imap_block = 0;
+    p->imap_nblocks = 0;
+    p->imap_sums = NULL;
+    p->imap_ok = NULL;
+    atomic_store(&p->imap_bad, false);
     ls->nmapped--;
+}
+
+/* Applies one entry of pack pi (mapped or read from the pack) to the hash table, where newer
+ * packs and this session were loaded first and win; the current pack's entries also go to its
+ * record list (its next .idx). */
+static int merge_entry(local_store *ls, uint32_t pi, bool cur, uint8_t type, const uint8_t *k,
+                       uint64_t off, uint32_t len)
+{
+    if (cur) TRY(local_recvec_push(&ls->cur_recs, type, k, off, len));
+    cairn_id key;
+    memcpy(key.bytes, k, CAIRN_ID_SIZE);
+    slot *s = local_idx_find(ls, &key);
+    if (s && (s->pi > pi || (s->pi == pi && s->off > off))) return CAIRN_OK;
+    if (type == REC_CHUNK) return local_idx_set(ls, &key, pi, off, len);
+    if (s) local_idx_remove(ls, s);
+    return CAIRN_OK;
+}
+
+/* Pack pi's mapped index is damaged: unmap it, read the pack's records again (damage in the
+ * pack itself handled as at open), merge them, and (a writer, a sealed undamaged pack) write the
+ * index anew. */
+static int reload_damaged(local_store *ls, uint32_t pi, bool cur)
+{
+    pack *p = ls->packs[pi];
+    uint64_t covered = p->idx_covered;
+    cairn_diag(CAIRN_LOG_WARN, "local store %s: ignoring pack-%08u.idx (checksum mismatch or "
+               "bad entry in a block); %s", ls->dir, p->num,
+               ls->readonly ? "reading the pack instead" : "rebuilding it from the pack");
+    local_idx_unmap(ls, p);
+    recvec recs = { 0 };
+    int rc = local_pack_rescan(ls, pi, &recs);
+    if (rc >= 0) {
+        local_recvec_settle(&recs);
+        rc = local_idx_reserve(ls, recs.n);
+        for (size_t i = 0; rc >= 0 && i < recs.n; i++)
+            rc = merge_entry(ls, pi, cur, recs.v[i].type, recs.v[i].key.bytes, recs.v[i].off,
+                             recs.v[i].len);
+    }
+    if (rc >= 0) p->idx_covered = 0; /* this index is no more */
+    if (rc >= 0 && !cur && !ls->readonly && !p->ndamage && p->end == covered &&
+        local_idxfile_write(ls, p, &recs, covered) != CAIRN_OK)
+        cairn_diag(CAIRN_LOG_WARN, "local store %s: could not rewrite pack-%08u.idx (%s); the "
+                   "next open reads the pack instead", ls->dir, p->num,
+                   cairn_error_last()->message);
+    local_recvec_free(&recs);
+    return rc < 0 ? rc : CAIRN_OK;
 }
 
 int local_idx_full(local_store *ls)
@@ -235,6 +431,10 @@ int local_idx_full(local_store *ls)
         pack *p = ls->packs[pi];
         if (!p->imap) continue;
         bool cur = !ls->readonly && ls->cur == p;
+        if (!local_idx_verify_all(ls, p)) {
+            TRY(reload_damaged(ls, pi, cur));
+            continue;
+        }
         TRY(local_idx_reserve(ls, (size_t)p->imap_count));
         if (cur) TRY(local_recvec_reserve(&ls->cur_recs, (size_t)p->imap_count));
         for (uint64_t i = 0; i < p->imap_count; i++) {
@@ -245,19 +445,11 @@ int local_idx_full(local_store *ls)
                                "next open rebuilds it from the pack)", ls->dir,
                                (unsigned long long)i, p->num);
             }
-            cairn_id key;
-            memcpy(key.bytes, e, CAIRN_ID_SIZE);
-            uint64_t off = load_le64(e + 32);
-            uint32_t len = load_le32(e + 40);
-            if (cur) TRY(local_recvec_push(&ls->cur_recs, e[44], e, off, len));
-            /* newer packs (and this session) were loaded first: they win */
-            slot *s = local_idx_find(ls, &key);
-            if (s && (s->pi > pi || (s->pi == pi && s->off > off))) continue;
-            if (e[44] == REC_CHUNK) TRY(local_idx_set(ls, &key, pi, off, len));
-            else if (s) local_idx_remove(ls, s);
+            TRY(merge_entry(ls, pi, cur, e[44], e, load_le64(e + 32), load_le32(e + 40)));
         }
         local_idx_unmap(ls, p);
     }
+    atomic_store(&ls->imap_damaged, false);
     ls->eager = true; /* packs found later go into the table too */
     return CAIRN_OK;
 }
@@ -270,23 +462,12 @@ int local_idx_full_locked(local_store *ls)
     return rc;
 }
 
-#define SUM_ENTRIES 1365u /* an index is read this many entries (64 KiB) at a time */
+#define SUM_ENTRIES 1365u /* a v1 index is read this many entries (64 KiB) at a time */
 
-/* Whether an entry is well formed for a pack of `covered` bytes (as imap_entry_ok). */
-static bool entry_ok(const uint8_t *e, uint64_t covered)
-{
-    uint64_t off = load_le64(e + 32);
-    uint32_t len = load_le32(e + 40);
-    uint8_t type = e[44];
-    return (type == REC_CHUNK || (type == REC_TOMBSTONE && len == 0)) &&
-           len <= REC_PAYLOAD_MAX && off >= PACK_HEADER_SIZE && off <= covered &&
-           covered - off >= rec_size(len);
-}
-
-/* Reads the first len bytes of index file fd (header, entries) in blocks, through a small
- * buffer (faulting a mapping of the whole file in costs several times more, in a VM most of
- * all), and says whether their XXH3 is `sum` and every entry is well formed for a pack of
- * `covered` bytes and sorted by key, strictly: what binary searches in place rely on. The
+/* Reads the first len bytes of a version-1 index file fd (header, entries) in blocks, through
+ * a small buffer (faulting a mapping of the whole file in costs several times more, in a VM
+ * most of all), and says whether their XXH3 is `sum` and every entry is well formed for a pack
+ * of `covered` bytes and sorted by key, strictly: what binary searches in place rely on. The
  * checksum alone does not say it (an index written by a buggy or hostile program can be
  * checksummed right). false on a read error too: the index is then read the old way, which
  * says what is wrong. */
@@ -329,7 +510,6 @@ int local_idx_map(local_store *ls, uint32_t pi, uint64_t pack_size, uint64_t *ou
     free(path);
     if (fd < 0) return 0; /* missing or unreadable: the eager path says which */
     struct stat sb;
-    int rc = 0;
     void *m = MAP_FAILED;
     size_t size = 0;
     if (sys_fstat(fd, &sb) == 0 && (uint64_t)sb.st_size >= IDX_HEADER_SIZE + IDX_TRAILER_SIZE &&
@@ -338,26 +518,35 @@ int local_idx_map(local_store *ls, uint32_t pi, uint64_t pack_size, uint64_t *ou
         m = sys_mmap(NULL, size, PROT_READ, MAP_SHARED, fd, 0);
     }
     const uint8_t *d = m;
-    bool ok = m != MAP_FAILED;
-    size_t body = size - IDX_TRAILER_SIZE;
-    uint64_t covered = ok ? load_le64(d + 16) : 0, count = ok ? load_le64(d + 24) : 0;
-    ok = ok && (size - IDX_HEADER_SIZE - IDX_TRAILER_SIZE) % IDX_ENTRY_SIZE == 0 &&
-         memcmp(d, IDX_MAGIC, MAGIC_SIZE) == 0 && load_le32(d + 8) == IDX_VERSION &&
-         load_le32(d + 12) == 0 &&
-         count == (size - IDX_HEADER_SIZE - IDX_TRAILER_SIZE) / IDX_ENTRY_SIZE &&
-         covered == pack_size && covered >= PACK_HEADER_SIZE &&
-         index_sound(fd, body, load_le64(d + body), covered);
+    idx_geom g;
+    bool ok = m != MAP_FAILED && !local_idx_geometry(d, size, &g) && g.covered == pack_size &&
+              g.covered >= PACK_HEADER_SIZE;
+    _Atomic uint8_t *checked = NULL;
+    if (ok && g.version == IDX_VERSION_FLAT) {
+        ok = index_sound(fd, (size_t)g.trailer_at, load_le64(d + g.trailer_at), g.covered);
+    } else if (ok) { /* the header and block sums now; each block when a lookup reads it */
+        ok = local_idx_summary_sum(d, &g) == load_le64(d + g.trailer_at);
+        for (uint64_t b = 1; ok && b < g.nblocks; b++) /* the table is searched: in order */
+            ok = memcmp(d + g.sums_at + (b - 1) * IDX_SUM_SIZE, d + g.sums_at + b * IDX_SUM_SIZE,
+                        IDX_PREFIX_SIZE) <= 0;
+        ok = ok && (checked = cairn_calloc(g.nblocks ? (size_t)g.nblocks : 1, sizeof *checked));
+    }
     sys_close(fd);
     if (!ok) { /* the eager path reads it again and says what is wrong, or scans the pack */
         if (m != MAP_FAILED) munmap(m, size);
+        free((void *)checked);
         cairn_error_clear();
         return 0;
     }
     p->imap = d;
     p->imap_len = size;
-    p->imap_count = count;
+    p->imap_count = g.count;
+    p->imap_block = g.block;
+    p->imap_nblocks = g.nblocks;
+    p->imap_sums = d + g.sums_at;
+    p->imap_ok = checked;
+    atomic_store(&p->imap_bad, false);
     ls->nmapped++;
-    *out_covered = covered;
-    rc = 1;
-    return rc;
+    *out_covered = g.covered;
+    return 1;
 }

@@ -36,7 +36,8 @@
 #define IDX_MAGIC "CAIRNIX"
 #define MAGIC_SIZE 8
 #define PACK_VERSION 1
-#define IDX_VERSION 1
+#define IDX_VERSION 2        /* written: checksummed in blocks, checked where a lookup reads */
+#define IDX_VERSION_FLAT 1   /* still read: one checksum over the whole file */
 #define PACK_HEADER_SIZE 16
 
 #define REC_CHUNK 1
@@ -49,9 +50,13 @@
 #define REC_OVERHEAD (REC_LEN_SIZE + REC_BODY_MIN + REC_CHECK_SIZE)
 #define REC_PAYLOAD_AT (REC_LEN_SIZE + REC_BODY_MIN) /* payload offset within a record */
 
-#define IDX_HEADER_SIZE 32  /* magic, version, reserved, covered_len, count */
+#define IDX_HEADER_SIZE 32  /* magic, version, block_entries (v1: 0), covered_len, count */
 #define IDX_ENTRY_SIZE 48   /* key, offset, payload length, type, 3 zero bytes */
-#define IDX_TRAILER_SIZE 8  /* XXH3 of everything before it */
+#define IDX_TRAILER_SIZE 8  /* v1: XXH3 of everything before it; v2: of the header and sums */
+#define IDX_SUM_SIZE 16     /* v2, a block: the first 8 bytes of its first key, its XXH3 */
+#define IDX_PREFIX_SIZE 8
+#define IDX_BLOCK_ENTRIES 64     /* v2 as written: 3 KiB of entries a checksum */
+#define IDX_BLOCK_ENTRIES_MAX 65536 /* v2 as read */
 
 /* ---- tunables ---- */
 
@@ -97,6 +102,15 @@ typedef struct pack {
     const uint8_t *imap;
     size_t imap_len;
     uint64_t imap_count;
+    /* A version-2 .idx is checked a block at a time, when a lookup first reads the block
+     * (version 1: all of it when mapped; then imap_block is 0). imap_ok[b]: 0 not checked
+     * yet, 1 sound, 2 damaged (then imap_bad, and lookups in this pack answer nothing until
+     * local_idx_full() reads the pack instead). */
+    uint32_t imap_block;           /* entries per block */
+    uint64_t imap_nblocks;
+    const uint8_t *imap_sums;      /* the block table (key prefixes, checksums), mapped */
+    _Atomic uint8_t *imap_ok;
+    atomic_bool imap_bad;
 } pack;
 
 /* One hash table slot: where the current record of a key is. */
@@ -144,6 +158,8 @@ typedef struct local_store {
      * bytes and the packs' live counts are not whole (local_idx_full() makes them so). */
     size_t nmapped;
     bool eager;                /* a pack was loaded into the hash table: later ones are too */
+    atomic_bool imap_damaged;  /* a lookup met a damaged block of a mapped .idx: its "not
+                                  found" is not an answer (local_idx_damaged()) */
 
     pack **packs;              /* by pack number, ascending; retired packs keep their slot */
     size_t npacks, cappacks, nopen;
@@ -187,11 +203,19 @@ static inline uint64_t rec_size(uint64_t payload_len) { return REC_OVERHEAD + pa
 /* The hash table's slot of key (only: see local_idx_lookup()). */
 slot *local_idx_find(const local_store *ls, const cairn_id *key);
 /* Where key's current record is: the hash table's slot, else (packs mapped) the newest mapped
- * index that names it, copied into *tmp. NULL: not present (or deleted). */
-const slot *local_idx_lookup(const local_store *ls, const cairn_id *key, slot *tmp);
+ * index that names it, copied into *tmp. NULL: not present (or deleted), or a block of a mapped
+ * index it had to read is damaged: then local_idx_damaged() says so, and the caller loads the
+ * whole index (local_idx_full(), which reads that pack instead) and asks again. */
+const slot *local_idx_lookup(local_store *ls, const cairn_id *key, slot *tmp);
+/* Whether a lookup found a mapped index damaged since the last local_idx_full(). */
+static inline bool local_idx_damaged(local_store *ls) { return atomic_load(&ls->imap_damaged); }
 /* Loads every mapped .idx into the hash table and unmaps it (mu held for writing): after it
- * the hash table is the whole index, as the operations that change or count it need. */
+ * the hash table is the whole index, as the operations that change or count it need. Every
+ * block of a version-2 index is checked first; a pack whose index fails is read instead (a
+ * warning names it; a writer rewrites the index). */
 int local_idx_full(local_store *ls);
+/* Checks every block of pack p's mapped index not checked yet: whether all of it is sound. */
+bool local_idx_verify_all(local_store *ls, pack *p);
 /* The same, taking mu for writing (a no-op without mapped packs). */
 int local_idx_full_locked(local_store *ls);
 /* Maps pack pi's .idx (pack_size bytes of pack) when it is valid and covers the whole pack.
@@ -205,6 +229,21 @@ int local_idx_reserve(local_store *ls, size_t extra);
 /* Points key at (pi, off, len), replacing an older location. */
 int local_idx_set(local_store *ls, const cairn_id *key, uint32_t pi, uint64_t off, uint32_t len);
 void local_idx_remove(local_store *ls, slot *s);
+/* The geometry of an index file of `size` bytes, from its first IDX_HEADER_SIZE bytes. */
+typedef struct idx_geom {
+    uint32_t version, block;       /* block: entries per checksummed block (v2), else 0 */
+    uint64_t covered, count, nblocks;
+    uint64_t sums_at, trailer_at;  /* file offsets of the block sums (v2) and the trailer */
+} idx_geom;
+/* NULL when the header is one this build reads and agrees with the file size; else why not. */
+const char *local_idx_geometry(const uint8_t *hdr, uint64_t size, idx_geom *g);
+/* The checksum of block b of a v2 index (d: the whole file): XXH3-64 of its entries, seeded
+ * with b. */
+uint64_t local_idx_block_sum(const uint8_t *d, const idx_geom *g, uint64_t b);
+/* Fills the block table of a v2 index whose header and entries are in d. */
+void local_idx_fill_blocks(uint8_t *d, const idx_geom *g);
+/* The trailer of a v2 index: XXH3-64 of the block table, seeded with XXH3-64 of the header. */
+uint64_t local_idx_summary_sum(const uint8_t *d, const idx_geom *g);
 int local_recvec_reserve(recvec *rv, size_t extra);
 int local_recvec_push(recvec *rv, uint8_t type, const uint8_t *key, uint64_t off, uint32_t len);
 void local_recvec_free(recvec *rv);
@@ -230,6 +269,10 @@ int local_scan_records(int fd, const char *path, uint64_t start, uint64_t size, 
  * offset. @return 1 (found, at *out_off), 0 (none) or an error. */
 int local_find_next_record(int fd, const char *path, uint64_t from, uint64_t size,
                            uint64_t *out_off);
+/* Reads the records of pack pi again from its start into *out (settled by the caller), without
+ * touching the index: what its damaged mapped index described. Damage in the pack is handled as
+ * an open's scan handles it (noted, reported, skipped to the next good record). */
+int local_pack_rescan(local_store *ls, uint32_t pi, recvec *out);
 /* Reads and validates pack num's .idx against a pack of pack_size bytes; only when all of it
  * checks out are its entries passed to fn. @return 1 loaded (*out_covered set), 0 missing or
  * invalid (*out_why says why, NULL when missing), or an error. */

@@ -172,9 +172,9 @@ int local_idxfile_read(const local_store *ls, uint32_t num, uint64_t pack_size, 
         goto out;
     }
     uint64_t size = (uint64_t)sb.st_size;
-    if (size < IDX_HEADER_SIZE + IDX_TRAILER_SIZE ||
-        (size - IDX_HEADER_SIZE - IDX_TRAILER_SIZE) % IDX_ENTRY_SIZE != 0 ||
-        size > (uint64_t)SIZE_MAX) {
+    idx_geom g;
+    size_t got;
+    if (size < IDX_HEADER_SIZE || size > (uint64_t)SIZE_MAX) {
         *out_why = "bad size";
         goto out;
     }
@@ -183,22 +183,30 @@ int local_idxfile_read(const local_store *ls, uint32_t num, uint64_t pack_size, 
         rc = ERR(CAIRN_ENOMEM, "out of memory reading %s", path);
         goto out;
     }
-    size_t got;
     rc = sys_read_full(fd, data, (size_t)size, 0, &got, path);
     if (rc != CAIRN_OK) goto out;
     if ((uint64_t)got != size) {
         *out_why = "short read";
         goto out;
     }
-    size_t body = (size_t)size - IDX_TRAILER_SIZE;
-    uint64_t covered = load_le64(data + 16), count = load_le64(data + 24);
-    if (XXH3_64bits(data, body) != load_le64(data + body)) *out_why = "checksum mismatch";
-    else if (memcmp(data, IDX_MAGIC, MAGIC_SIZE) != 0 || load_le32(data + 8) != IDX_VERSION ||
-             load_le32(data + 12) != 0)
-        *out_why = "bad header";
-    else if (count != (size - IDX_HEADER_SIZE - IDX_TRAILER_SIZE) / IDX_ENTRY_SIZE)
-        *out_why = "entry count does not match the file size";
-    else if (covered < PACK_HEADER_SIZE || covered > pack_size)
+    if ((*out_why = local_idx_geometry(data, size, &g)) != NULL) goto out;
+    uint64_t covered = g.covered, count = g.count;
+    if (g.version == IDX_VERSION_FLAT) {
+        if (XXH3_64bits(data, (size_t)g.trailer_at) != load_le64(data + g.trailer_at))
+            *out_why = "checksum mismatch";
+    } else if (local_idx_summary_sum(data, &g) != load_le64(data + g.trailer_at)) {
+        *out_why = "checksum mismatch"; /* of the header or the block sums */
+    } else {
+        for (uint64_t b = 0; b < g.nblocks && !*out_why; b++)
+            if (local_idx_block_sum(data, &g, b) !=
+                load_le64(data + g.sums_at + b * IDX_SUM_SIZE + IDX_PREFIX_SIZE))
+                *out_why = "checksum mismatch";
+            else if (memcmp(data + g.sums_at + b * IDX_SUM_SIZE,
+                            data + IDX_HEADER_SIZE + b * g.block * IDX_ENTRY_SIZE,
+                            IDX_PREFIX_SIZE) != 0)
+                *out_why = "bad block table";
+    }
+    if (!*out_why && (covered < PACK_HEADER_SIZE || covered > pack_size))
         *out_why = "covers more than the pack holds";
     if (*out_why) goto out;
     for (uint64_t i = 0; i < count; i++) {
@@ -234,6 +242,9 @@ out:
 int local_idxfile_write(local_store *ls, pack *p, recvec *recs, uint64_t covered)
 {
     recvec merged = { 0 };
+    /* never copy entries unchecked into a freshly checksummed file: a damaged block makes the
+     * whole index load, which reads this pack instead (and empties p->imap) */
+    if (p->imap && !local_idx_verify_all(ls, p)) TRY(local_idx_full(ls));
     if (p->imap) { /* the records of its mapped .idx, then those since (which win) */
         TRY(local_recvec_reserve(&merged, (size_t)p->imap_count + recs->n));
         for (uint64_t i = 0; i < p->imap_count; i++) { /* room reserved: cannot fail */
@@ -244,7 +255,12 @@ int local_idxfile_write(local_store *ls, pack *p, recvec *recs, uint64_t covered
         recs = &merged;
     }
     local_recvec_settle(recs);
-    size_t size = IDX_HEADER_SIZE + recs->n * IDX_ENTRY_SIZE + IDX_TRAILER_SIZE;
+    idx_geom g = { .version = IDX_VERSION, .block = IDX_BLOCK_ENTRIES, .covered = covered,
+                   .count = recs->n };
+    g.nblocks = (g.count + g.block - 1) / g.block;
+    g.sums_at = IDX_HEADER_SIZE + g.count * IDX_ENTRY_SIZE;
+    g.trailer_at = g.sums_at + g.nblocks * IDX_SUM_SIZE;
+    size_t size = (size_t)g.trailer_at + IDX_TRAILER_SIZE;
     uint8_t *d = cairn_calloc(1, size);
     char *path = local_pack_path(ls, p->num, "idx");
     int rc = CAIRN_OK;
@@ -255,6 +271,7 @@ int local_idxfile_write(local_store *ls, pack *p, recvec *recs, uint64_t covered
     }
     memcpy(d, IDX_MAGIC, MAGIC_SIZE);
     store_le32(d + 8, IDX_VERSION);
+    store_le32(d + 12, IDX_BLOCK_ENTRIES);
     store_le64(d + 16, covered);
     store_le64(d + 24, recs->n);
     for (size_t i = 0; i < recs->n; i++) {
@@ -264,7 +281,8 @@ int local_idxfile_write(local_store *ls, pack *p, recvec *recs, uint64_t covered
         store_le32(e + 40, recs->v[i].len);
         e[44] = recs->v[i].type;
     }
-    store_le64(d + size - IDX_TRAILER_SIZE, XXH3_64bits(d, size - IDX_TRAILER_SIZE));
+    local_idx_fill_blocks(d, &g);
+    store_le64(d + g.trailer_at, local_idx_summary_sum(d, &g));
     rc = local_write_atomic(ls, path, d, size);
     if (rc == CAIRN_OK) p->idx_covered = covered;
 out:
@@ -530,12 +548,14 @@ typedef struct load_ctx {
     local_store *ls;
     uint32_t pi;
     recvec *collect;
+    bool collect_only;       /* a rescan (local_pack_rescan()): the index is left alone */
 } load_ctx;
 
 static int load_rec(void *vctx, uint8_t type, const uint8_t *key, uint64_t off, uint32_t len)
 {
     load_ctx *c = vctx;
     if (c->collect) TRY(local_recvec_push(c->collect, type, key, off, len));
+    if (c->collect_only) return CAIRN_OK;
     cairn_id id;
     memcpy(id.bytes, key, CAIRN_ID_SIZE);
     if (type == REC_CHUNK) return local_idx_set(c->ls, &id, c->pi, off, len);
@@ -633,7 +653,7 @@ static int pack_note_damage(local_store *ls, pack *p, uint64_t off, uint64_t len
  * kept) and the scan goes on from the good record; if not, it is a torn tail: a writer sets it
  * aside and cuts it (last pack), a reader stops there silently (last pack: the writer may be
  * appending), and in an older pack it is corruption, logged once and left alone. */
-static int pack_scan_more(local_store *ls, uint32_t pi, bool last, recvec *collect)
+static int pack_scan(local_store *ls, uint32_t pi, bool last, recvec *collect, bool collect_only)
 {
     pack *p = ls->packs[pi];
     struct stat sb;
@@ -645,7 +665,7 @@ static int pack_scan_more(local_store *ls, uint32_t pi, bool last, recvec *colle
         return CAIRN_OK;
     }
     const char *why;
-    load_ctx c = { ls, pi, collect };
+    load_ctx c = { ls, pi, collect, collect_only };
     char *path = local_pack_path(ls, p->num, "pack");
     if (!path) return ERR(CAIRN_ENOMEM, "out of memory");
     int rc;
@@ -683,6 +703,19 @@ static int pack_scan_more(local_store *ls, uint32_t pi, bool last, recvec *colle
     return CAIRN_OK;
 }
 
+static int pack_scan_more(local_store *ls, uint32_t pi, bool last, recvec *collect)
+{
+    return pack_scan(ls, pi, last, collect, false);
+}
+
+int local_pack_rescan(local_store *ls, uint32_t pi, recvec *out)
+{
+    pack *p = ls->packs[pi];
+    p->end = 0; /* from the header on */
+    p->stopped = false;
+    return pack_scan(ls, pi, false, out, true);
+}
+
 /* Opens pack num (ENOENT: gone by compaction, skipped), loads its .idx if valid, scans what the
  * .idx does not cover; a writer rewrites a missing, damaged or stale .idx. */
 int local_pack_open_load(local_store *ls, uint32_t num, bool last)
@@ -710,7 +743,7 @@ int local_pack_open_load(local_store *ls, uint32_t num, bool last)
         return cairn_error_errno(errno, "reading pack %u of %s", num, ls->dir);
     recvec recs = { 0 };
     recvec *collect = ls->readonly ? NULL : &recs;
-    load_ctx c = { ls, pi, collect };
+    load_ctx c = { ls, pi, collect, false };
     uint64_t covered = 0;
     const char *why = NULL;
     /* mapped while every pack before it is (they must stay the oldest: see local_index.c) */

@@ -90,6 +90,8 @@ static bool present(local_store *ls, const cairn_id *key)
     slot tmp;
     bool yes = local_idx_lookup(ls, key, &tmp) != NULL;
     pthread_rwlock_unlock(&ls->mu);
+    if (!yes && local_idx_damaged(ls) && local_idx_full_locked(ls) == CAIRN_OK)
+        return present(ls, key);
     return yes;
 }
 

@@ -163,6 +163,7 @@ struct wal {
     /* the syncer thread: applies a leader's group on request (while the leader writes and
      * syncs it), and fsyncs what relaxed appends wrote every sync_interval_ms */
     pthread_t syncer;
+    bool syncer_wanted;      /* a writer's log: the syncer starts with the first append */
     bool syncer_on, stop;
     pthread_cond_t stop_cv;  /* wakes the syncer (with mu) */
     waiter *req;             /* a leader's group to apply (req_count records) ... */
@@ -719,10 +720,9 @@ int wal_open(wal **out, const wal_options *o, uint64_t applied, wal_fn fn, void 
             /* a full disk: the first append makes it (opening, reading, gc need no room) */
             if (rc == CAIRN_ENOSPC) rc = CAIRN_OK, cairn_error_clear();
         }
-        if (rc == CAIRN_OK && !o->readonly) { /* also for relaxed calls on a durable log */
-            w->syncer_on = pthread_create(&w->syncer, NULL, syncer_main, w) == 0;
-            if (!w->syncer_on) rc = ERR(CAIRN_EIO, "could not start the write-ahead log syncer");
-        }
+        /* also for relaxed calls on a durable log; started by the first append (everything
+         * it does follows one), so that opening to read costs no thread */
+        w->syncer_wanted = !o->readonly;
     }
     if (rc < 0) {
         wal_close(w);
@@ -1004,6 +1004,12 @@ int wal_append(wal *w, uint8_t type, const void *payload, size_t len, bool durab
     me.apply_ctx = ctx;
     pthread_cond_init(&me.cv, NULL);
     pthread_mutex_lock(&w->mu);
+    if (w->syncer_wanted && !w->syncer_on && !w->stop &&
+        !(w->syncer_on = pthread_create(&w->syncer, NULL, syncer_main, w) == 0)) {
+        pthread_mutex_unlock(&w->mu);
+        pthread_cond_destroy(&me.cv);
+        return ERR(CAIRN_EIO, "could not start the write-ahead log syncer; nothing was written");
+    }
     if (w->poisoned) {
         pthread_mutex_unlock(&w->mu);
         pthread_cond_destroy(&me.cv);
