@@ -1228,6 +1228,8 @@ typedef struct cairn_gc_stats {
  *  @param[out] out   statistics (may be NULL); written on success
  *  @param[in]  opts  options, or NULL for the defaults
  *  @return CAIRN_OK; CAIRN_EREADONLY (a read-only handle); CAIRN_EINVAL (bad options);
+ *          CAIRN_ECONFLICT (remote store: another gc recorded its candidates at the same time;
+ *          nothing is lost, run gc again later);
  *          CAIRN_EUNSUPPORTED (the store cannot list or delete chunks); CAIRN_ECORRUPT or
  *          CAIRN_ENOTFOUND (a reachable chunk is damaged or missing, or a ref malformed: nothing
  *          was deleted); CAIRN_EIO; CAIRN_ENOSPC (rewriting packs needs room for the copies);

@@ -330,10 +330,12 @@ int gc_run(repo *r, const gc_params *p, cairn_gc_stats *out)
     if (rc == CAIRN_OK && !remote && !p->dry_run && p->min_live >= 0)
         rc = gc_compact(r, p->min_live, &st);
     if (rc == CAIRN_OK) rc = store_stat(r, &st.chunks_after, &st.bytes_after, &st.files_after);
-    gc_traffic(r, traffic1);
-    st.requests = traffic1[0] - traffic0[0];
-    st.bytes_sent = traffic1[1] - traffic0[1];
-    st.bytes_received = traffic1[2] - traffic0[2];
+    if (rc == CAIRN_OK) {
+        gc_traffic(r, traffic1);
+        st.requests = traffic1[0] - traffic0[0];
+        st.bytes_sent = traffic1[1] - traffic0[1];
+        st.bytes_received = traffic1[2] - traffic0[2];
+    }
     st.seconds = clock_now() - t0;
     if (rc == CAIRN_OK && out) *out = st;
     return rc;

@@ -34,7 +34,8 @@ int gc_run(repo *r, const gc_params *p, cairn_gc_stats *out);
  *  still garbage, compacts, and records the rest as the next candidates. */
 int gc_remote_sweep(repo *r, const gc_params *p, const cairn_id *garbage, size_t n,
                     int64_t mark_started_ns, cairn_gc_stats *st);
-/** A remote store's counters now: requests, bytes sent, bytes received (zeros elsewhere). */
+/** A remote store's counters now: requests, bytes sent, bytes received (zeros elsewhere, and
+ *  when the store cannot say: the error is then cleared, so call it only while none is set). */
 void gc_traffic(repo *r, uint64_t out[3]);
 /** Has the store reclaim deleted chunks' space (its compact method), filling st's counts; a
  *  store without the method is left as it is (logged). */

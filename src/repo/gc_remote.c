@@ -258,10 +258,12 @@ void gc_traffic(repo *r, uint64_t out[3])
     cairn_store_stats ss;
     memset(&ss, 0, sizeof ss);
     out[0] = out[1] = out[2] = 0;
-    if (r->store->stat && r->store->version >= 5 && r->store->stat(r->store, &ss) == CAIRN_OK) {
+    if (!r->store->stat || r->store->version < 5) return;
+    if (r->store->stat(r->store, &ss) == CAIRN_OK) {
         out[0] = ss.requests;
         out[1] = ss.bytes_sent;
         out[2] = ss.bytes_received;
+    } else {
+        cairn_error_clear(); /* only counters: gc goes on without them */
     }
-    cairn_error_clear();
 }
