@@ -120,13 +120,12 @@ static void two_phases(const char *kind)
     CHECK(r3.chunks_after < r3.chunks_before);
     CHECK(r3.bytes_after < r3.bytes_before);
     CHECK(r3.requests > 0);
-    /* the cost follows the garbage and the indexes, not the data: at most one request per
-     * chunk deleted (postgres: a row delete each) and a few dozen more, and far fewer bytes
-     * read than the store holds */
-    CHECK(r3.requests <= r3.chunks_deleted + 64);
+    /* the cost follows the garbage and the indexes, not the data: deletions go in batches (s3:
+     * log entries and pack rewrites; postgres: one DELETE per 1000 rows), and far fewer bytes
+     * are read than the store holds */
+    CHECK(r3.requests < r3.chunks_deleted / 2);
     CHECK(r3.bytes_received < r3.bytes_before / 4);
-    if (strcmp(kind, "s3") == 0) { /* packs: a few requests for all the deletions */
-        CHECK(r3.requests < r3.chunks_deleted / 2);
+    if (strcmp(kind, "s3") == 0) {
         CHECK_EQ(r3.compacted, 1);
         CHECK(r3.packs_rewritten > 0);
     }
