@@ -498,7 +498,8 @@ static int pg_put_many(cairn_store *st, const cairn_store_chunk *chunks, size_t 
         FAIL_IF(!c, CAIRN_ENOMEM, "out of memory");
         memcpy(c, chunks + done, m * sizeof *c);
         pthread_mutex_lock(&p->mu);
-        rc = insert_rows(p, c, m);
+        rc = send_dels(p); /* a put after a delete of the same key must win */
+        if (rc == CAIRN_OK) rc = insert_rows(p, c, m);
         pthread_mutex_unlock(&p->mu);
         free(c);
         done += m;
