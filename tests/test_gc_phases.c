@@ -15,6 +15,7 @@
  *                       on its word, recorded anew, the run after deletes
  *   del_fails           a delete fails part-way: the error is reported, the repository verifies,
  *                       the record stands and the next run finishes the deletions
+ *   many_candidates     more candidates than one candidate chunk holds: two chunks, all deleted
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -203,4 +204,33 @@ static void del_fails(void)
     check_whole(db);
 }
 
-TEST_MAIN(phases, cas_lost, malformed_record, lost_candidates, del_fails)
+/* More candidates than one candidate chunk holds (65,536): junk put straight into the store. */
+static void many_candidates(void)
+{
+    cairn_store *fs;
+    cairn_db *db;
+    remote_repo(&db, &fs);
+    const int junk = 70000;
+    uint64_t rng = test_rng(7);
+    for (int i = 0; i < junk; i++) {
+        cairn_id k;
+        for (int w = 0; w < 4; w++) {
+            uint64_t x = test_rand(&rng);
+            memcpy(k.bytes + 8 * w, &x, 8);
+        }
+        CHECK_OK(fs->put(fs, &k, "j", 1));
+    }
+    CHECK_OK(fs->flush(fs));
+    cairn_gc_stats r1, r2;
+    CHECK_OK(gc_grace(db, 0, &r1));
+    CHECK(r1.candidates_recorded >= (uint64_t)junk);
+    char val[4200];
+    read_pending(fs, val, sizeof val);
+    const char *second = strstr(val, "list ");
+    CHECK(second && strstr(second + 1, "list ") != NULL); /* two candidate chunks */
+    CHECK_OK(gc_grace(db, 0, &r2));
+    CHECK_EQ(r2.chunks_deleted, r1.candidates_recorded);
+    check_whole(db);
+}
+
+TEST_MAIN(phases, cas_lost, malformed_record, lost_candidates, del_fails, many_candidates)

@@ -63,7 +63,8 @@ static bool pending_parse(pending *pd)
     bool ok = strlen(text) == pd->raw.len && strncmp(text, PENDING_HEAD, strlen(PENDING_HEAD)) == 0;
     char *line = text + strlen(PENDING_HEAD), *save = NULL;
     int field = 0;
-    for (char *l = ok ? strtok_r(line, "\n", &save) : NULL; ok && l; l = strtok_r(NULL, "\n", &save)) {
+    for (char *l = ok ? strtok_r(line, "\n", &save) : NULL; ok && l;
+         l = strtok_r(NULL, "\n", &save)) {
         long long t;
         unsigned long long c;
         int used = 0;
@@ -97,45 +98,50 @@ static int pending_read(repo *r, pending *pd)
     return CAIRN_OK;
 }
 
-/* Reads the candidate chunks into one sorted array (caller frees). A chunk that is gone (a
- * damaged record, or removed by hand) voids the record: nothing is deleted on its word. */
+/* Appends the keys of candidate chunk c to *ids; false when c is not a candidate chunk. */
+static int list_append(const chunk *c, cairn_id **ids, size_t *n, bool *out_ok)
+{
+    uint32_t cnt = c->len >= LIST_HEADER ? load_le32(c->data + 12) : 0;
+    *out_ok = c->len >= LIST_HEADER && memcmp(c->data, LIST_MAGIC, 8) == 0 &&
+              load_le32(c->data + 8) == LIST_VERSION &&
+              c->len == LIST_HEADER + (size_t)cnt * CAIRN_ID_SIZE;
+    if (!*out_ok || !cnt) return CAIRN_OK;
+    cairn_id *grown = cairn_realloc(*ids, (*n + cnt) * sizeof **ids);
+    FAIL_IF(!grown, CAIRN_ENOMEM, "out of memory reading %zu gc candidates", *n + cnt);
+    memcpy(grown + *n, c->data + LIST_HEADER, (size_t)cnt * CAIRN_ID_SIZE);
+    *ids = grown;
+    *n += cnt;
+    return CAIRN_OK;
+}
+
+/* Reads the candidate chunks into one sorted array (caller frees). A chunk that is gone or is
+ * not a list of candidates (a damaged record, or one changed by hand) voids the record: nothing
+ * is deleted on its word (and this run records afresh). */
 static int candidates_load(repo *r, const pending *pd, cairn_id **out, size_t *out_n)
 {
     *out = NULL;
     *out_n = 0;
     cairn_id *ids = NULL;
-    size_t n = 0, cap = 0;
+    size_t n = 0;
     for (size_t i = 0; i < pd->nlists; i++) {
         chunk *c;
+        bool ok = false;
         int rc = cs_get(&r->cs, &c, &pd->lists[i]);
-        if (rc < 0) {
-            cairn_diag(CAIRN_LOG_WARN, "gc of %s: a chunk of the recorded candidates cannot be "
-                       "read (%s); none of them is deleted this time", r->url,
-                       cairn_error_last()->message);
+        if (rc == CAIRN_OK) {
+            rc = list_append(c, &ids, &n, &ok);
+            chunk_release(c);
+        }
+        if (rc == CAIRN_OK && ok) continue;
+        if (rc == CAIRN_OK || rc == CAIRN_ENOTFOUND || rc == CAIRN_ECORRUPT) {
+            cairn_diag(CAIRN_LOG_WARN, "gc of %s: candidate chunk %zu of the ref %s: %s; none "
+                       "of its candidates is deleted this time", r->url, i, PENDING_REF,
+                       rc == CAIRN_OK ? "is not a list of candidates"
+                                      : cairn_error_last()->message);
+            rc = CAIRN_OK;
             cairn_error_clear();
-            free(ids);
-            return CAIRN_OK;
         }
-        uint32_t cnt = c->len >= LIST_HEADER ? load_le32(c->data + 12) : 0;
-        bool ok = c->len >= LIST_HEADER && memcmp(c->data, LIST_MAGIC, 8) == 0 &&
-                  load_le32(c->data + 8) == LIST_VERSION &&
-                  c->len == LIST_HEADER + (size_t)cnt * CAIRN_ID_SIZE;
-        rc = ok ? cairn_array_room(&ids, &cap, n + cnt, sizeof *ids, 1024) : CAIRN_OK;
-        if (ok && rc == CAIRN_OK) {
-            memcpy(ids + n, c->data + LIST_HEADER, (size_t)cnt * CAIRN_ID_SIZE);
-            n += cnt;
-        }
-        chunk_release(c);
-        if (rc < 0) {
-            free(ids);
-            return rc;
-        }
-        if (!ok) {
-            free(ids);
-            return CORRUPT("gc candidates of %s: a chunk named by the ref %s is not a list of "
-                           "candidates; delete that ref ('the next gc records afresh')",
-                           r->url, PENDING_REF);
-        }
+        free(ids);
+        return rc; /* EIO, ENOMEM: gc stops before deleting anything */
     }
     qsort(ids, n, sizeof *ids, id_cmp);
     *out = ids;
