@@ -1126,7 +1126,14 @@ typedef enum cairn_gc_flag {
     CAIRN_GC_DRY_RUN = 0x1u /**< mark and count, delete nothing */
 } cairn_gc_flag;
 
-#define CAIRN_GC_OPTIONS_VERSION 1
+/** The grace period of gc on a remote store when neither the options nor the setting gc.grace
+ *  give one: one hour. */
+#define CAIRN_GC_GRACE_DEFAULT 3600.0
+/** The shortest grace the setting gc.grace takes (the CLI's --grace refuses less without
+ *  --force): a minute. The library itself accepts any grace >= 0 in the options. */
+#define CAIRN_GC_GRACE_FLOOR 60.0
+
+#define CAIRN_GC_OPTIONS_VERSION 2
 /** Options for cairn_gc(). Initialise with CAIRN_GC_OPTIONS_INIT. */
 typedef struct cairn_gc_options {
     unsigned version;        /**< CAIRN_GC_OPTIONS_VERSION */
@@ -1137,9 +1144,15 @@ typedef struct cairn_gc_options {
                                   that deleting chunks gives disk space back. 0 = the default,
                                   0.5; a value above 1 rewrites every pack; a negative value
                                   rewrites none (deleted chunks then only stop being listed) */
+    /* ---- version 2 ---- */
+    double grace_seconds;    /**< remote stores (s3, postgres): the least time between the run
+                                  that records a chunk as a deletion candidate and the run that
+                                  may delete it (see cairn_gc()). Negative = the setting gc.grace,
+                                  else CAIRN_GC_GRACE_DEFAULT; 0 = delete at the second run
+                                  whenever it comes (tests; unsafe while other processes write) */
 } cairn_gc_options;
 
-#define CAIRN_GC_OPTIONS_INIT { CAIRN_GC_OPTIONS_VERSION, 0, 0.0 }
+#define CAIRN_GC_OPTIONS_INIT { CAIRN_GC_OPTIONS_VERSION, 0, 0.0, -1.0 }
 
 /** Sets *out to CAIRN_GC_OPTIONS_INIT, for bindings that cannot use the macro. */
 CAIRN_API void cairn_gc_options_init(cairn_gc_options *out);
@@ -1169,6 +1182,18 @@ typedef struct cairn_gc_stats {
     uint64_t versions_pruned;/**< (commit, table) versions this run let go under the documents'
                                   retention policies (cairn_doc_gc(), cairn/doc.h); cairn_gc()
                                   itself applies no policy and leaves this 0 */
+    /* remote stores (two phases; see cairn_gc()) */
+    int two_phase;           /**< 1: the store is remote and gc ran its two-phase protocol */
+    uint64_t candidates_recorded; /**< chunks this run recorded as deletion candidates (the next
+                                    run after the grace deletes those still unreachable) */
+    uint64_t candidates_waiting; /**< chunks an earlier run recorded that are not yet past their
+                                    grace (nothing was deleted or recorded then) */
+    double pending_age;      /**< seconds since the candidates this run found were recorded
+                                  (0: there were none) */
+    double grace_seconds;    /**< the grace period this run used */
+    uint64_t requests;       /**< requests this run sent to a remote store (each retry counts) */
+    uint64_t bytes_sent;     /**< bytes of request bodies sent to it */
+    uint64_t bytes_received; /**< bytes of response bodies received from it */
 } cairn_gc_stats;
 
 /** Deletes every chunk nothing reaches (see above), then, on a local store, rewrites the pack
@@ -1184,8 +1209,18 @@ typedef struct cairn_gc_stats {
  *  - Writes through this db handle (from any thread) wait until gc is done; reads go on. Every
  *    version an open snapshot or cursor of this handle pins stays readable. Only one gc or
  *    verify runs at a time per handle.
- *  - Other writers cannot exist meanwhile: a local repository has one writer process (the
- *    lock), and gc runs in it.
+ *  - Other writers cannot exist meanwhile in a local repository: it has one writer process
+ *    (the lock), and gc runs in it.
+ *  - A repository on a remote store (s3, postgres) may have writers on other machines at any
+ *    time, so gc there works in two phases with a grace period (grace_seconds, the setting
+ *    gc.grace, or one hour): a run marks from the refs and, instead of deleting, records what is
+ *    unreachable as deletion candidates with the time (the ref gc/pending, docs/FORMAT.md); a
+ *    later run, at least the grace after, marks again from the refs of that moment and deletes
+ *    only the candidates still unreachable, then compacts (s3: rewrites sparse packs, drops
+ *    empty ones) and records the rest as the next candidates. A run before the grace has passed
+ *    changes nothing. Safe as long as every writer publishes (moves its ref) within the grace
+ *    after the first chunk it relies on finding present: docs/ARCHITECTURE.md, "gc on a remote
+ *    store", says what that covers and the one case it does not.
  *  - Reader processes (CAIRN_OPEN_READONLY) of a local repository keep what they read: each
  *    reader handle pins the versions it has loaded in a file under DIR/readers/ (held with a
  *    lock; see docs/FORMAT.md, "Reader pins"), and gc keeps everything a live reader pins and
@@ -1199,6 +1234,8 @@ typedef struct cairn_gc_stats {
  *  @param[out] out   statistics (may be NULL); written on success
  *  @param[in]  opts  options, or NULL for the defaults
  *  @return CAIRN_OK; CAIRN_EREADONLY (a read-only handle); CAIRN_EINVAL (bad options);
+ *          CAIRN_ECONFLICT (remote store: another gc recorded its candidates at the same time;
+ *          nothing is lost, run gc again later);
  *          CAIRN_EUNSUPPORTED (the store cannot list or delete chunks); CAIRN_ECORRUPT or
  *          CAIRN_ENOTFOUND (a reachable chunk is damaged or missing, or a ref malformed: nothing
  *          was deleted); CAIRN_EIO; CAIRN_ENOSPC (rewriting packs needs room for the copies);

@@ -5,6 +5,8 @@
 #   scripts/pg-up.sh --stop STATE     stop the server (fast shutdown), keep its data
 #   scripts/pg-up.sh --start STATE    start it again (same port, same data)
 #   scripts/pg-up.sh --down STATE     stop the server and remove its directory and STATE
+#   scripts/pg-up.sh --restart STATE  restart it at once: immediate stop (as a crash: open
+#                                     connections are cut, recovery runs at start), then start
 #
 # The server listens on 127.0.0.1 at a free private port and on a unix socket in its own
 # directory; it never touches the system's clusters. PostgreSQL refuses to run as root, so when
@@ -57,6 +59,11 @@ stop_server() { # dir
   as_owner "$PGBIN/pg_ctl" -D "$1/data" -m fast -w -t 60 stop >/dev/null 2>&1 || true
 }
 
+restart_server() { # dir port
+  as_owner "$PGBIN/pg_ctl" -D "$1/data" -m immediate -w -t 60 stop >/dev/null 2>&1 || true
+  start_server "$1" "$2"
+}
+
 up() {
   state=$1
   [ -f "$state" ] && "$0" --down "$state" # a cluster left by an earlier run
@@ -96,21 +103,22 @@ EOF
 
 mode=up
 case "${1:-}" in
-  --down | --stop | --start) mode=${1#--}; shift ;;
+  --down | --stop | --start | --restart) mode=${1#--}; shift ;;
   -h | --help | "") sed -n '2,20p' "$0"; exit 0 ;;
 esac
-[ $# -eq 1 ] || die "usage: pg-up.sh [--down|--stop|--start] STATE"
+[ $# -eq 1 ] || die "usage: pg-up.sh [--down|--stop|--start|--restart] STATE"
 state=$1
 
 case $mode in
   up) up "$state" ;;
-  stop | start | down)
+  stop | start | restart | down)
     [ -f "$state" ] || { [ "$mode" = down ] && exit 0; die "no state file $state"; }
     dir=$(state_get dir "$state")
     pick_owner
     case $mode in
       stop) stop_server "$dir" ;;
       start) start_server "$dir" "$(state_get port "$state")" ;;
+      restart) restart_server "$dir" "$(state_get port "$state")" ;;
       down)
         stop_server "$dir"
         case $dir in */cairn-pg.*) rm -rf "$dir" ;; esac

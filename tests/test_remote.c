@@ -34,11 +34,11 @@
 #include "tree/node.h"
 #include "tree/tree.h"
 #include "fault_store.h"
+#include "remote_util.h"
 #include "test.h"
 
 #define BIG_KEYS 120000
-#define NFF_MSG "non-fast-forward: the remote's main has commits this one lacks; fetch and " \
-                "merge first, or push --force"
+#define NFF_MSG RU_NFF_MSG
 
 /* ---- helpers ---- */
 
@@ -50,20 +50,7 @@ static void path_of(char *out, size_t n, const char *name)
 /* Puts keys [from, to) of table "t", values tagged with tag, in one batch. */
 static int fill(cairn_db *db, int from, int to, const char *tag)
 {
-    cairn_table *t;
-    TRY(cairn_table_open(&t, db, "t", CAIRN_TABLE_CREATE | CAIRN_TABLE_DEFER));
-    cairn_batch *b;
-    int rc = cairn_batch_new(&b, db);
-    for (int i = from; rc == CAIRN_OK && i < to; i++) {
-        char k[32], v[64];
-        snprintf(k, sizeof k, "key%08d", i);
-        int vl = snprintf(v, sizeof v, "%s-value-%d", tag, i * 7);
-        rc = cairn_batch_put(b, t, k, strlen(k), v, (size_t)vl);
-    }
-    if (rc == CAIRN_OK) rc = cairn_batch_commit(b);
-    cairn_batch_free(b);
-    cairn_table_close(t);
-    return rc;
+    return ru_fill(db, "t", from, to, tag);
 }
 
 static int head_of(cairn_db *db, const char *rev, cairn_id *out) { return cairn_resolve(out, db, rev); }
@@ -80,16 +67,7 @@ static int remote_head(const char *url, cairn_id *out)
     return rc;
 }
 
-static int verify_clean(const char *url)
-{
-    cairn_db *db;
-    TRY(cairn_open(&db, url, NULL));
-    cairn_verify_stats st;
-    int rc = cairn_verify(&st, db, NULL);
-    if (rc == CAIRN_OK && st.problems) rc = CAIRN_ECORRUPT;
-    cairn_close(db);
-    return rc;
-}
+static int verify_clean(const char *url) { return ru_verify_clean(url); }
 
 static bool id_eq(const cairn_id *a, const cairn_id *b) { return memcmp(a->bytes, b->bytes, 32) == 0; }
 
@@ -171,17 +149,7 @@ static int refs_equal(const char *a, const char *b, int *out_n)
 }
 
 /* A repository at dir with one commit of keys [0, n) on main. */
-static int make_repo(const char *dir, int n)
-{
-    cairn_db *db;
-    cairn_open_options o = CAIRN_OPEN_OPTIONS_INIT;
-    o.flags = CAIRN_OPEN_CREATE;
-    TRY(cairn_open(&db, dir, &o));
-    int rc = fill(db, 0, n, "base");
-    if (rc == CAIRN_OK) rc = test_commit(db, "base", NULL);
-    int crc = cairn_close(db);
-    return rc ? rc : crc;
-}
+static int make_repo(const char *dir, int n) { return ru_make_repo(dir, n); }
 
 /* An empty repository at dir. */
 static int make_empty(const char *dir)
@@ -415,30 +383,12 @@ static void incremental_push(void)
 
 static int commit_key(const char *dir, const char *key, const char *val, cairn_id *out)
 {
-    cairn_db *db;
-    TRY(cairn_open(&db, dir, NULL));
-    cairn_table *t;
-    int rc = cairn_table_open(&t, db, "t", CAIRN_TABLE_CREATE);
-    if (rc == CAIRN_OK) rc = cairn_put(t, key, strlen(key), val, strlen(val));
-    cairn_table_close(t);
-    if (rc == CAIRN_OK) rc = test_commit(db, key, out);
-    int crc = cairn_close(db);
-    return rc ? rc : crc;
+    return ru_commit_key(dir, key, val, out);
 }
 
 static int push_dir(const char *dir, unsigned flags, cairn_transfer_stats *st)
 {
-    cairn_db *db;
-    TRY(cairn_open(&db, dir, NULL));
-    cairn_transfer_options o = CAIRN_TRANSFER_OPTIONS_INIT;
-    o.flags = flags;
-    o.lock_timeout_ms = 60000;
-    int rc = cairn_push(st, db, "origin", "main", &o);
-    char msg[1024];
-    snprintf(msg, sizeof msg, "%s", cairn_error_last()->message);
-    int crc = cairn_close(db);
-    if (rc != CAIRN_OK) cairn_error_set(rc, "%s", msg);
-    return rc ? rc : crc;
+    return ru_push(dir, flags, st);
 }
 
 static void non_fast_forward(void)
@@ -512,60 +462,7 @@ static void concurrent_pushes(void)
     CHECK_OK(make_repo(far, 2000));
     CHECK_OK(cairn_clone(NULL, far, a, NULL));
     CHECK_OK(cairn_clone(NULL, far, b, NULL));
-    for (int round = 0; round < 5; round++) {
-        cairn_id ids[2];
-        char key[32];
-        snprintf(key, sizeof key, "round%d", round);
-        CHECK_OK(commit_key(a, key, "a", &ids[0]));
-        CHECK_OK(commit_key(b, key, "b", &ids[1]));
-        int go[2];
-        CHECK(pipe(go) == 0);
-        pid_t pids[2];
-        for (int i = 0; i < 2; i++) {
-            pids[i] = test_fork();
-            CHECK(pids[i] >= 0);
-            if (pids[i] == 0) {
-                close(go[1]);
-                char c;
-                if (read(go[0], &c, 1) < 0) _exit(9);
-                cairn_transfer_stats st;
-                int rc = push_dir(i ? b : a, 0, &st);
-                if (rc == CAIRN_OK) _exit(0);
-                if (rc == CAIRN_ECONFLICT &&
-                    strstr(cairn_error_last()->message, NFF_MSG) != NULL)
-                    _exit(2);
-                fprintf(stderr, "push failed: %s\n", cairn_error_last()->message);
-                _exit(3);
-            }
-        }
-        close(go[0]);
-        close(go[1]); /* both go */
-        int codes[2];
-        for (int i = 0; i < 2; i++) {
-            int status;
-            CHECK(waitpid(pids[i], &status, 0) == pids[i]);
-            CHECK(WIFEXITED(status));
-            codes[i] = WEXITSTATUS(status);
-        }
-        CHECK_MSG((codes[0] == 0 && codes[1] == 2) || (codes[0] == 2 && codes[1] == 0),
-                  "round %d: exits %d and %d", round, codes[0], codes[1]);
-        int winner = codes[0] == 0 ? 0 : 1;
-        cairn_id there;
-        CHECK_OK(remote_head(far, &there));
-        CHECK(id_eq(&there, &ids[winner]));
-        /* the loser fetches, merges and pushes, so that both go on from the same place */
-        const char *loser = winner ? a : b;
-        cairn_db *db = test_open_repo(loser);
-        CHECK_OK(cairn_fetch(NULL, db, "origin", NULL));
-        cairn_merge_result mr;
-        CHECK_OK(cairn_merge(&mr, db, "origin/main", CAIRN_MERGE_OURS, NULL, NULL));
-        CHECK_OK(cairn_push(NULL, db, "origin", NULL, NULL));
-        CHECK_OK(cairn_close(db));
-        db = test_open_repo(winner ? b : a);
-        CHECK_OK(cairn_fetch(NULL, db, "origin", NULL));
-        CHECK_OK(cairn_merge(&mr, db, "origin/main", CAIRN_MERGE_OURS, NULL, NULL));
-        CHECK_OK(cairn_close(db));
-    }
+    ru_concurrent_pushes(far, a, b, 5);
     CHECK_OK(verify_clean(far));
 }
 
@@ -575,32 +472,6 @@ static int kill_rounds(void)
 {
     const char *e = getenv("CAIRN_REMOTE_KILL_ROUNDS");
     return e && atoi(e) > 0 ? atoi(e) : 20;
-}
-
-/* Runs fn(arg) in a child and kills it after delay seconds; true when it was killed (false:
- * it finished first, exit status in *out_status). */
-static bool run_and_kill(int (*fn)(const char *), const char *arg, double delay, int *out_status)
-{
-    pid_t pid = test_fork();
-    if (pid == 0) _exit(fn(arg) == CAIRN_OK ? 0 : 3);
-    struct timespec ts = { (time_t)delay, (long)((delay - (double)(time_t)delay) * 1e9) };
-    nanosleep(&ts, NULL);
-    kill(pid, SIGKILL);
-    int status = 0;
-    waitpid(pid, &status, 0);
-    *out_status = status;
-    return WIFSIGNALED(status);
-}
-
-/* How long fn(arg) takes in a child process, as the killed runs do (open included). */
-static double timed_child(int (*fn)(const char *), const char *arg)
-{
-    double t0 = clock_now();
-    pid_t pid = test_fork();
-    if (pid == 0) _exit(fn(arg) == CAIRN_OK ? 0 : 3);
-    int status = 0;
-    waitpid(pid, &status, 0);
-    return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? clock_now() - t0 : -1.0;
 }
 
 static char g_far[4200], g_src[4200];
@@ -629,7 +500,7 @@ static void kill_push(void)
     CHECK_OK(test_commit(db, "to push", &after));
     CHECK_OK(cairn_close(db));
     CHECK(test_sh("cp -a '%s' '%s' && cp -a '%s' '%s'", g_far, far_t, local, local_t) == 0);
-    double secs = timed_child(push_child, local);
+    double secs = ru_timed_child(push_child, local);
     CHECK(secs > 0);
     uint64_t rng = test_rng(11);
     int killed = 0;
@@ -638,7 +509,7 @@ static void kill_push(void)
                       far_t, g_far, local_t, local) == 0);
         double delay = secs * 1.3 * (double)(test_rand(&rng) % 1000) / 1000.0;
         int status;
-        killed += run_and_kill(push_child, local, delay, &status);
+        killed += ru_run_and_kill(push_child, local, delay, &status);
         CHECK_MSG(WIFSIGNALED(status) || WEXITSTATUS(status) == 0, "round %d: push failed", round);
         CHECK_OK(closure_ok(g_far));
         cairn_id there;
@@ -666,7 +537,7 @@ static void kill_clone(void)
     CHECK_OK(test_commit(db, "second", NULL));
     CHECK_OK(cairn_branch_create(db, "side", "HEAD~1"));
     CHECK_OK(cairn_close(db));
-    double secs = timed_child(clone_child, dst);
+    double secs = ru_timed_child(clone_child, dst);
     CHECK(secs > 0);
     uint64_t rng = test_rng(12);
     int killed = 0;
@@ -674,7 +545,7 @@ static void kill_clone(void)
         CHECK(test_sh("rm -rf '%s'", dst) == 0);
         double delay = secs * 1.3 * (double)(test_rand(&rng) % 1000) / 1000.0;
         int status;
-        killed += run_and_kill(clone_child, dst, delay, &status);
+        killed += ru_run_and_kill(clone_child, dst, delay, &status);
         CHECK_MSG(WIFSIGNALED(status) || WEXITSTATUS(status) == 0, "round %d: clone failed", round);
         CHECK_OK(closure_ok(dst));
         cairn_transfer_stats st;

@@ -32,7 +32,7 @@ static const optspec OPTS[OPT__COUNT] = {
     [OPT_ABORT] = { "--abort", false, 0 },
     [OPT_WHO] = { "--who", true, 0 },            [OPT_EXPECT] = { "--expect", true, 0 },
     [OPT_FORCE] = { "--force", false, 'f' },     [OPT_ALL] = { "--all", false, 'a' },
-    [OPT_WAIT] = { "--wait", true, 0 },
+    [OPT_WAIT] = { "--wait", true, 0 },          [OPT_GRACE] = { "--grace", true, 0 },
     [OPT_ESCAPED] = { "--escaped", false, 0 },   [OPT_HARD] = { "--hard", false, 0 },
     [OPT_HELP] = { "--help", false, 'h' },       [OPT_VERSION] = { "--version", false, 0 },
 };

@@ -46,6 +46,7 @@ enum cli_opt {
     OPT_ROOT,                /* verify-proof */
     OPT_SINCE,               /* oplog */
     OPT_DRY_RUN,             /* gc */
+    OPT_GRACE,               /* gc: the grace period on a remote store */
     OPT_REACHABLE_ONLY,      /* verify */
     OPT_ABORT,               /* merge */
     OPT_WHO,                 /* audit log */

@@ -11,6 +11,7 @@
 #include <inttypes.h>
 #include <jansson.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cairn/doc.h"
@@ -49,11 +50,20 @@ static void gc_text(const cairn_gc_stats *s, bool dry)
     printf("%-16s%" PRIu64 " -> %" PRIu64 " (%" PRIu64 " rewritten)\n", "packs", s->files_before,
            s->files_after, s->packs_rewritten);
     printf("%-16s%" PRIu64 " bytes\n", "disk_freed", s->disk_bytes_freed);
-    if (!s->compacted)
+    if (!s->compacted && (!s->two_phase || s->chunks_deleted))
         printf("%-16s%s\n", "compacted", "no (this store cannot, or it was turned off)");
     if (s->versions_pruned) /* only with retention policies, so other outputs stay as they were */
         printf("%-16s%" PRIu64 " table version%s let go by retention policies\n", "retention",
                s->versions_pruned, cli_plural(s->versions_pruned));
+    if (!s->two_phase) return;
+    printf("%-16s%.0f s\n", "grace", s->grace_seconds);
+    if (s->candidates_waiting)
+        printf("%-16s%" PRIu64 " (recorded %.0f s ago: deletable once the grace has passed)\n",
+               "waiting", s->candidates_waiting, s->pending_age);
+    printf("%-16s%" PRIu64 " chunk%s (a run after the grace deletes those still unreachable)\n",
+           "candidates", s->candidates_recorded, cli_plural(s->candidates_recorded));
+    printf("%-16s%" PRIu64 " (%" PRIu64 " bytes sent, %" PRIu64 " received)\n", "requests",
+           s->requests, s->bytes_sent, s->bytes_received);
 }
 
 static json_t *gc_json(const cairn_gc_stats *s, bool dry)
@@ -78,11 +88,52 @@ static json_t *gc_json_counts(const cairn_gc_stats *s, bool dry)
                      (json_int_t)s->disk_bytes_freed, "compacted", s->compacted);
 }
 
+/* The two-phase figures of a remote store's gc, added to the JSON object. */
+static json_t *gc_json_remote(json_t *o, const cairn_gc_stats *s)
+{
+    if (!o || !s->two_phase) return o;
+    json_t *r = json_pack("{s:f,s:I,s:I,s:f,s:I,s:I,s:I}", "grace_seconds", s->grace_seconds,
+                          "candidates_recorded", (json_int_t)s->candidates_recorded,
+                          "candidates_waiting", (json_int_t)s->candidates_waiting,
+                          "pending_age_seconds", s->pending_age, "requests",
+                          (json_int_t)s->requests, "bytes_sent", (json_int_t)s->bytes_sent,
+                          "bytes_received", (json_int_t)s->bytes_received);
+    if (!r || json_object_update(o, r) != 0) {
+        json_decref(o);
+        o = NULL;
+    }
+    json_decref(r);
+    return o;
+}
+
+/* --grace: whole seconds or a number with s, m, h or d; below the floor only with --force. */
+static int parse_grace(const cli_args *a, double *out)
+{
+    const char *v = a->opt[OPT_GRACE], *units = "smhd";
+    static const double secs[] = { 1, 60, 3600, 86400 };
+    char *end = NULL;
+    double n = *v >= '0' && *v <= '9' ? strtod(v, &end) : -1;
+    const char *u = end && *end ? strchr(units, *end) : NULL;
+    if (n < 0 || (end && *end && (!u || end[1])))
+        return cli_err(EXIT_USAGE, "--grace %s: give a duration (seconds, or 90s, 30m, 1h, 2d)",
+                       v);
+    *out = n * (u ? secs[u - units] : 1);
+    if (*out < CAIRN_GC_GRACE_FLOOR && !a->opt[OPT_FORCE])
+        return cli_err(EXIT_USAGE, "--grace %s is below a minute: while other processes write "
+                       "to the repository, a grace shorter than their longest session can "
+                       "delete a chunk one of them is about to reference; add --force to run "
+                       "it anyway (tests, or a repository nobody else writes)", v);
+    return EXIT_OK;
+}
+
 int cmd_gc(const cli_args *a)
 {
     cairn_gc_options o = CAIRN_GC_OPTIONS_INIT;
     bool dry = a->opt[OPT_DRY_RUN] != NULL;
     if (dry) o.flags |= CAIRN_GC_DRY_RUN;
+    if (a->opt[OPT_FORCE] && !a->opt[OPT_GRACE])
+        return cli_err(EXIT_USAGE, "gc --force goes with --grace (it accepts a short grace)");
+    if (a->opt[OPT_GRACE] && parse_grace(a, &o.grace_seconds) != EXIT_OK) return EXIT_USAGE;
     cairn_db *db;
     int code = cli_open(&db, a, true);
     if (code != EXIT_OK) return code;
@@ -90,7 +141,7 @@ int cmd_gc(const cli_args *a)
     int rc = cairn_doc_gc(&s, db, &o); /* cairn_gc() that honours retention policies */
     if (rc != CAIRN_OK) return cli_close(db, cli_lib_err(rc));
     if (a->opt[OPT_JSON]) {
-        code = dump(gc_json(&s, dry));
+        code = dump(gc_json_remote(gc_json(&s, dry), &s));
     } else {
         gc_text(&s, dry);
         code = cli_flush_stdout();

@@ -281,7 +281,9 @@ static const cli_cmd COMMANDS[] = {
       "  --json        one JSON object: anchor, root, commit, catalog_root, table,\n"
       "                table_root, key, found, value (bytes that are not UTF-8 as base64\n"
       "                in key_b64 / value_b64)\n" },
-    { "gc", cmd_gc, 0, 0, OPT_BIT(OPT_DRY_RUN) | OPT_BIT(OPT_JSON), "gc [--dry-run] [--json]",
+    { "gc", cmd_gc, 0, 0,
+      OPT_BIT(OPT_DRY_RUN) | OPT_BIT(OPT_JSON) | OPT_BIT(OPT_GRACE) | OPT_BIT(OPT_FORCE),
+      "gc [--dry-run] [--json] [--grace DURATION [--force]]",
       "delete the chunks nothing reaches and give their space back",
       "Keeps every chunk reachable from a branch or tag and its whole reflog, from every\n"
       "branch's working state, a detached HEAD and the settings; deletes the rest, then\n"
@@ -289,8 +291,15 @@ static const cli_cmd COMMANDS[] = {
       "reachable and garbage, what it deleted, and the store before and after. A crash\n"
       "or kill at any point loses nothing reachable: run gc again to finish. Readers in\n"
       "other processes keep the versions they have open (their pins, under readers/).\n"
+      "On a remote store (s3, postgres) gc works in two phases: a run records what\n"
+      "nothing reaches as candidates; a run at least the grace period later deletes\n"
+      "the candidates still unreachable (and rewrites sparse packs on s3), then records\n"
+      "the rest. It prints the candidates, the grace, and the requests and bytes it sent.\n"
       "  --dry-run    count what would be deleted, change nothing\n"
-      "  --json       one JSON object\n" },
+      "  --json       one JSON object\n"
+      "  --grace D    the grace period (seconds, or 90s, 30m, 1h, 2d; default: the\n"
+      "               setting gc.grace, else 1h); below a minute only with --force\n"
+      "  --force      accept a grace below a minute (tests; nobody else writing)\n" },
     { "verify", cmd_verify, 0, 0, OPT_BIT(OPT_REACHABLE_ONLY) | OPT_BIT(OPT_JSON),
       "verify [--reachable-only] [--json]", "check every chunk, tree, commit and signature",
       "Reads every chunk the repository holds from the store and re-hashes it; checks\n"

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 
 #include "db/db.h"
+#include "db/settings.h"
 #include "repo/gc.h"
 #include "repo/pins.h"
 #include "store/store.h"
@@ -40,6 +41,10 @@ int db_gc(cairn_gc_stats *out, cairn_db *db, const cairn_gc_options *opts,
     p.dry_run = (opts->flags & CAIRN_GC_DRY_RUN) != 0;
     p.retain = retain;
     p.nretain = nretain;
+    bool has_grace = opts->version >= 2 && opts->grace_seconds >= 0;
+    FAIL_IF(opts->version >= 2 && opts->grace_seconds != opts->grace_seconds, CAIRN_EINVAL,
+            "gc grace_seconds is not a number");
+    p.grace = has_grace ? opts->grace_seconds : settings_gc_grace(db, CAIRN_GC_GRACE_DEFAULT);
     pthread_mutex_lock(&db->maintmu);
     pthread_mutex_lock(&db->wmu);
     cairn_id *pinned = NULL;

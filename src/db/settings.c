@@ -87,3 +87,47 @@ void settings_wal_sizes(cairn_db *db, uint64_t *min, uint64_t *max)
     size_of(obj, SETTING_WAL_SEGMENT_MAX, max);
     json_decref(obj);
 }
+
+int settings_parse_duration(const char *name, const char *text, double floor, double *out)
+{
+    char *end = NULL;
+    errno = 0;
+    unsigned long long v = text && *text >= '0' && *text <= '9' ? strtoull(text, &end, 10) : 0;
+    bool ok = text && *text >= '0' && *text <= '9' && errno == 0 && v < (1ull << 40);
+    double unit = 1;
+    if (ok && *end) {
+        unit = *end == 's' ? 1 : *end == 'm' ? 60 : *end == 'h' ? 3600 : *end == 'd' ? 86400 : 0;
+        ok = unit > 0 && end[1] == '\0';
+    }
+    double secs = ok ? (double)v * unit : 0;
+    FAIL_IF(!ok || secs < floor, CAIRN_EINVAL,
+            "setting '%s' takes a duration of at least %.0f seconds (whole seconds, or a number "
+            "with s, m, h or d: 90s, 30m, 1h, 2d), not '%s'", name, floor, text ? text : "");
+    *out = secs;
+    return CAIRN_OK;
+}
+
+double settings_gc_grace(cairn_db *db, double dflt)
+{
+    json_t *obj;
+    cairn_id id;
+    bool exists;
+    double grace = dflt;
+    if (settings_load(db, &obj, &id, &exists) < 0) {
+        cairn_diag(CAIRN_LOG_WARN, "%s: gc's grace period is the default: %s", db->r.url,
+                   cairn_error_last()->message);
+        cairn_error_clear();
+        return dflt;
+    }
+    json_t *v = json_object_get(obj, SETTING_GC_GRACE);
+    if (v && (!json_is_string(v) || settings_parse_duration(SETTING_GC_GRACE,
+                                                            json_string_value(v),
+                                                            CAIRN_GC_GRACE_FLOOR, &grace) < 0)) {
+        cairn_diag(CAIRN_LOG_WARN, "ignoring the repository setting '%s': %s", SETTING_GC_GRACE,
+                   json_is_string(v) ? cairn_error_last()->message : "not a string");
+        cairn_error_clear();
+        grace = dflt;
+    }
+    json_decref(obj);
+    return grace;
+}

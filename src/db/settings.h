@@ -14,6 +14,7 @@
 #define SETTINGS_REF "config"
 #define SETTING_WAL_SEGMENT_MIN "wal.segment_min" /* the log's first (smallest) segment */
 #define SETTING_WAL_SEGMENT_MAX "wal.segment_max" /* the largest a segment grows to */
+#define SETTING_GC_GRACE "gc.grace"               /* gc on a remote store: the grace period */
 #define SETTING_SIZE_LOW (64ull << 10)            /* the range a segment size setting takes */
 #define SETTING_SIZE_HIGH (1ull << 30)
 
@@ -26,6 +27,14 @@ int settings_load_repo(repo *r, json_t **out, cairn_id *out_id, bool *exists);
 /** Parses a size setting: a whole number of bytes, or one with a K, M or G suffix (powers of
  *  1024), within [SETTING_SIZE_LOW, SETTING_SIZE_HIGH]. CAIRN_EINVAL names the setting. */
 int settings_parse_size(const char *name, const char *text, uint64_t *out);
+
+/** Parses a duration setting: whole seconds, or a number with s, m, h or d, at least `floor`
+ *  seconds. CAIRN_EINVAL names the setting. */
+int settings_parse_duration(const char *name, const char *text, double floor, double *out);
+
+/** gc's grace period on a remote store as set (gc.grace), or `dflt` when it is not set; a
+ *  setting that cannot be read or parsed is reported as a warning and the default used. */
+double settings_gc_grace(cairn_db *db, double dflt);
 
 /** The log's segment sizes as set (0 where a setting is not set). A setting that cannot be read
  *  or parsed is reported as a warning and left at 0 (the defaults): it never stops an open. */

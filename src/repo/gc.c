@@ -29,6 +29,9 @@
  * seals the file being written if deletes left it mostly dead and rewrites the files whose live
  * fraction is below the threshold (the store's compact method, crash-safe). A store without the
  * method keeps what del gave back, and gc says so.
+ *
+ * On a remote store (CAIRN_STORE_CAP_REMOTE), where writers on other machines may run at any
+ * time, the sweep is gc_remote.c's instead: two phases with a grace period.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -304,7 +307,7 @@ static int sweep_free_first(repo *r, cairn_gc_stats *st)
 }
 
 /* Seals the file being written if it is mostly dead now, then rewrites sparse files. */
-static int sweep_compact(repo *r, double min_live, cairn_gc_stats *st)
+int gc_compact(repo *r, double min_live, cairn_gc_stats *st)
 {
     cairn_store *s = r->store;
     if (s->version < 3 || !s->compact) {
@@ -350,6 +353,10 @@ static int retain_begin(repo *r, const gc_params *p, const repo_root *roots, siz
 int gc_run(repo *r, const gc_params *p, cairn_gc_stats *out)
 {
     double t0 = clock_now();
+    int64_t mark_started = clock_wall_ns();
+    bool remote = (r->store->caps & CAIRN_STORE_CAP_REMOTE) != 0;
+    uint64_t traffic0[3], traffic1[3];
+    gc_traffic(r, traffic0);
     cairn_gc_stats st;
     memset(&st, 0, sizeof st);
     FAIL_IF(!r->store->list || !r->store->del, CAIRN_EUNSUPPORTED,
@@ -391,12 +398,21 @@ int gc_run(repo *r, const gc_params *p, cairn_gc_stats *out)
     repo_roots_free(roots, nroots);
     free(m.stack);
     retain_plan_dispose(&plan);
-    if (rc == CAIRN_OK && !p->dry_run) rc = sweep_delete(r, &s, &st);
     idmap_dispose(&m.seen);
+    if (rc == CAIRN_OK && remote) /* other machines may be writing: two phases */
+        rc = gc_remote_sweep(r, p, s.garbage, s.n, mark_started, &st);
+    else if (rc == CAIRN_OK && !p->dry_run)
+        rc = sweep_delete(r, &s, &st);
     free(s.garbage);
-    if (rc == CAIRN_OK && !p->dry_run && p->min_live >= 0)
-        rc = sweep_compact(r, p->min_live, &st);
+    if (rc == CAIRN_OK && !remote && !p->dry_run && p->min_live >= 0)
+        rc = gc_compact(r, p->min_live, &st);
     if (rc == CAIRN_OK) rc = store_stat(r, &st.chunks_after, &st.bytes_after, &st.files_after);
+    if (rc == CAIRN_OK) {
+        gc_traffic(r, traffic1);
+        st.requests = traffic1[0] - traffic0[0];
+        st.bytes_sent = traffic1[1] - traffic0[1];
+        st.bytes_received = traffic1[2] - traffic0[2];
+    }
     st.seconds = clock_now() - t0;
     if (rc == CAIRN_OK && out) *out = st;
     return rc;

@@ -23,12 +23,27 @@ typedef struct gc_params {
     const gc_retain *retain; /* retention policies (retain.h): what gc may let go of old */
     size_t nretain;          /*  versions of the tables they cover; none: keep every version */
     int64_t now_ns;          /* the time --days windows count back from; 0: the clock */
+    double grace;            /* remote stores: seconds between recording candidates and
+                                deleting them (gc_remote.c) */
 } gc_params;
 
 /** Marks everything reachable from the refs and the pinned catalogs, then deletes the rest and
  *  (local store) rewrites packs left mostly empty. The caller holds the writer mutex. Any error
  *  before the first delete leaves the store untouched. */
 int gc_run(repo *r, const gc_params *p, cairn_gc_stats *out);
+
+/** The sweep on a remote store (CAIRN_STORE_CAP_REMOTE), in two phases (gc_remote.c):
+ *  garbage[0..n-1] is what the mark that began at mark_started_ns (wall clock) did not reach.
+ *  Deletes the candidates an earlier run recorded at least p->grace before that mark that are
+ *  still garbage, compacts, and records the rest as the next candidates. */
+int gc_remote_sweep(repo *r, const gc_params *p, const cairn_id *garbage, size_t n,
+                    int64_t mark_started_ns, cairn_gc_stats *st);
+/** A remote store's counters now: requests, bytes sent, bytes received (zeros elsewhere, and
+ *  when the store cannot say: the error is then cleared, so call it only while none is set). */
+void gc_traffic(repo *r, uint64_t out[3]);
+/** Has the store reclaim deleted chunks' space (its compact method), filling st's counts; a
+ *  store without the method is left as it is (logged). */
+int gc_compact(repo *r, double min_live, cairn_gc_stats *st);
 
 /** Grades a commit's signature (an enum cairn_sig_status into *status). */
 typedef int (*verify_sig_fn)(const commit *c, int *status, void *payload);

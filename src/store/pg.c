@@ -9,7 +9,9 @@
  * Round trips are what a remote store costs, so: puts are kept in memory and sent as one
  * multi-row statement per batch (at flush, when the buffer is full, and before anything that
  * must see them: list, stat, a ref move); get_many/has_many ask for a whole batch with
- * `id = ANY($1)`; put_many sends its chunks in batches at once. Every statement runs in its own
+ * `id = ANY($1)`; put_many sends its chunks in batches at once; deletions (gc) are kept too and
+ * sent as one `DELETE ... WHERE id = ANY($1)` per batch before the next call that touches
+ * chunks or refs, so every call sees them done. Every statement runs in its own
  * transaction with the server's synchronous commit, so what a flush sent is durable in
  * PostgreSQL when it returns (CAIRN_STORE_CAP_DURABLE). There is no file namespace: a
  * repository here has no write-ahead log and checkpoints every write.
@@ -80,10 +82,49 @@ static int insert_rows(pg_store *p, cairn_store_chunk *c, size_t n)
     return rc;
 }
 
-/* Sends the puts kept in memory (mu held). They stay kept when the statement fails, so that a
- * later flush sends them again. */
+/* Sends the deletions kept in memory (mu held), PG_BATCH_ROWS ids a statement, before anything
+ * that reads or writes chunks, so that every other call sees them done. Those not sent stay. */
+static int send_dels(pg_store *p)
+{
+    char *sql = p->ndels ? cairn_sprintf("DELETE FROM %s WHERE id = ANY($1::bytea[])",
+                                         p->t_chunks) : NULL;
+    FAIL_IF(p->ndels && !sql, CAIRN_ENOMEM, "out of memory");
+    int rc = CAIRN_OK;
+    while (rc == CAIRN_OK && p->ndels) {
+        size_t n = MIN(p->ndels, (size_t)PG_BATCH_ROWS);
+        const void **items = cairn_malloc(n * sizeof *items);
+        size_t *lens = cairn_malloc(n * sizeof *lens);
+        cairn_buf ids = CAIRN_BUF_INIT;
+        rc = items && lens ? CAIRN_OK : ERR(CAIRN_ENOMEM, "out of memory");
+        for (size_t i = 0; rc == CAIRN_OK && i < n; i++) {
+            items[i] = p->dels[i].bytes;
+            lens[i] = CAIRN_ID_SIZE;
+        }
+        if (rc == CAIRN_OK) rc = pg_bytea_array(&ids, items, lens, n);
+        if (rc == CAIRN_OK) {
+            const char *vals[1] = { (const char *)ids.data };
+            int vlens[1] = { (int)ids.len };
+            char what[64];
+            snprintf(what, sizeof what, "deleting %zu chunks", n);
+            PQclear(pg_exec(p, what, sql, 1, vals, vlens, 1, &rc));
+        }
+        if (rc == CAIRN_OK) {
+            memmove(p->dels, p->dels + n, (p->ndels - n) * sizeof *p->dels);
+            p->ndels -= n;
+        }
+        cairn_buf_dispose(&ids);
+        free(items);
+        free(lens);
+    }
+    free(sql);
+    return rc;
+}
+
+/* Sends the puts kept in memory (mu held), after the deletions kept. They stay kept when the
+ * statement fails, so that a later flush sends them again. */
 static int send_pending(pg_store *p)
 {
+    TRY(send_dels(p));
     size_t done = 0;
     while (done < p->npend) {
         size_t n = 0, bytes = 0;
@@ -131,7 +172,7 @@ static int pg_get(cairn_store *st, cairn_buf *out, const cairn_id *key)
     pg_pending *k = pending_find(p, key);
     if (k) {
         rc = cairn_buf_set(out, k->data, k->len);
-    } else {
+    } else if ((rc = send_dels(p)) == CAIRN_OK) {
         const char *vals[1] = { (const char *)key->bytes };
         int lens[1] = { CAIRN_ID_SIZE };
         char sql[256];
@@ -156,9 +197,11 @@ static int pg_put(cairn_store *st, const cairn_id *key, const void *data, size_t
     uint8_t *copy = cairn_malloc(len ? len : 1);
     FAIL_IF(!copy, CAIRN_ENOMEM, "out of memory keeping a chunk of %zu bytes", len);
     if (len) memcpy(copy, data, len);
-    int rc = CAIRN_OK;
     pthread_mutex_lock(&p->mu);
-    if (cairn_array_room(&p->pend, &p->cappend, p->npend, sizeof *p->pend, 64) != CAIRN_OK) {
+    int rc = send_dels(p); /* a put after a delete of the same key must win */
+    if (rc < 0) {
+        free(copy);
+    } else if (cairn_array_room(&p->pend, &p->cappend, p->npend, sizeof *p->pend, 64) != CAIRN_OK) {
         free(copy);
         rc = ERR(CAIRN_ENOMEM, "out of memory");
     } else {
@@ -177,7 +220,7 @@ static int pg_has(cairn_store *st, const cairn_id *key)
     pthread_mutex_lock(&p->mu);
     if (pending_find(p, key)) {
         rc = CAIRN_OK;
-    } else {
+    } else if ((rc = send_dels(p)) == CAIRN_OK) {
         const char *vals[1] = { (const char *)key->bytes };
         int lens[1] = { CAIRN_ID_SIZE };
         char sql[256];
@@ -201,11 +244,10 @@ static int pg_del(cairn_store *st, const cairn_id *key)
         p->pend_bytes -= k->len;
         *k = p->pend[--p->npend];
     }
-    const char *vals[1] = { (const char *)key->bytes };
-    int lens[1] = { CAIRN_ID_SIZE };
-    char sql[256];
-    snprintf(sql, sizeof sql, "DELETE FROM %s WHERE id = $1", p->t_chunks);
-    PQclear(pg_exec(p, "deleting a chunk", sql, 1, vals, lens, 1, &rc));
+    /* kept, and sent with others in one statement before the next call that touches chunks */
+    rc = cairn_array_room(&p->dels, &p->capdels, p->ndels, sizeof *p->dels, 256);
+    if (rc == CAIRN_OK) p->dels[p->ndels++] = *key;
+    if (rc == CAIRN_OK && p->ndels >= PG_BATCH_ROWS) rc = send_dels(p);
     pthread_mutex_unlock(&p->mu);
     return rc;
 }
@@ -364,7 +406,8 @@ static int pg_has_many(cairn_store *st, const cairn_id *keys, size_t n, int *rcs
         pthread_mutex_lock(&p->mu);
         for (size_t i = 0; i < m; i++)
             rcs[off + i] = pending_find(p, &keys[off + i]) ? CAIRN_OK : CAIRN_ENOTFOUND;
-        PGresult *r = select_batch(p, keys + off, m, false, &rc);
+        rc = send_dels(p);
+        PGresult *r = rc == CAIRN_OK ? select_batch(p, keys + off, m, false, &rc) : NULL;
         pthread_mutex_unlock(&p->mu);
         for (int row = 0; r && row < PQntuples(r); row++) {
             size_t lo, hi;
@@ -424,6 +467,7 @@ static int pg_get_many(cairn_store *st, const cairn_id *keys, size_t n, cairn_st
                 if (k && (rc = cairn_buf_set(&kept[i], k->data, k->len)) == CAIRN_OK)
                     done[i] = true;
             }
+            if (rc == CAIRN_OK) rc = send_dels(p);
             if (rc == CAIRN_OK) r = select_batch(p, keys + off, m, true, &rc);
             pthread_mutex_unlock(&p->mu);
         }
@@ -454,7 +498,8 @@ static int pg_put_many(cairn_store *st, const cairn_store_chunk *chunks, size_t 
         FAIL_IF(!c, CAIRN_ENOMEM, "out of memory");
         memcpy(c, chunks + done, m * sizeof *c);
         pthread_mutex_lock(&p->mu);
-        rc = insert_rows(p, c, m);
+        rc = send_dels(p); /* a put after a delete of the same key must win */
+        if (rc == CAIRN_OK) rc = insert_rows(p, c, m);
         pthread_mutex_unlock(&p->mu);
         free(c);
         done += m;
@@ -572,7 +617,7 @@ static void pg_close(cairn_store *st)
 {
     pg_store *p = pg_of(st);
     if (!p) return;
-    if (p->npend) { /* connecting again if need be */
+    if (p->npend || p->ndels) { /* connecting again if need be */
         pthread_mutex_lock(&p->mu);
         if (send_pending(p) < 0)
             cairn_diag(CAIRN_LOG_ERROR, "closing postgres store %s: %s", p->location,
@@ -581,6 +626,7 @@ static void pg_close(cairn_store *st)
     }
     for (size_t i = 0; i < p->npend; i++) free(p->pend[i].data);
     free(p->pend);
+    free(p->dels);
     if (p->conn) PQfinish(p->conn);
     pthread_mutex_destroy(&p->mu);
     free(p->conninfo);

@@ -37,6 +37,8 @@ typedef struct pg_store {
     bool readonly;
     pg_pending *pend;
     size_t npend, cappend, pend_bytes;
+    cairn_id *dels;          /* deletions kept until the next statement that must see them */
+    size_t ndels, capdels;
     uint64_t requests, bytes_sent, bytes_received;
 } pg_store;
 

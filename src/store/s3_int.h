@@ -241,6 +241,14 @@ int s3_pack_read(s3_store *s, cairn_buf *out, const s3_loc *loc);
 /** Rewrites sparse packs (the compact method). */
 int s3_compact(cairn_store *st, double min_live, unsigned flags, cairn_store_compact_stats *out);
 
+/* s3_compact.c */
+/** Reads the chunks locs[0..n-1] of pack object obj (pack_size bytes) that compaction keeps:
+ *  nothing when n is 0, ranged GETs of runs of neighbours when they are less than half of the
+ *  pack, else the whole object. Sorts locs by offset; at[i] is where chunk i's bytes start in
+ *  body (UINT64_MAX: the object was shorter). The caller checks each chunk's XXH3. */
+int s3_compact_read_live(s3_store *s, const char *obj, uint64_t pack_size, s3_loc *locs, size_t n,
+                         cairn_buf *body, uint64_t *at);
+
 /* s3_refs.c */
 int s3_ref_get(cairn_store *st, cairn_buf *out, const char *name);
 int s3_ref_cas(cairn_store *st, const char *name, const void *expect, size_t elen,

@@ -922,26 +922,24 @@ typedef struct moving {
     cairn_buf buf;          /* the new pack */
 } moving;
 
-/* Copies the live chunks of pack `num` (its whole object read at once) into m. */
+/* Copies the live chunks of pack `num` into m (s3_compact.c reads them). */
 static int copy_live(s3_store *s, uint32_t num, moving *m)
 {
     pthread_mutex_lock(&s->mu);
     char *obj = s3_obj(s, s->packs[num].name);
+    uint64_t size = s->packs[num].size;
     size_t n = 0;
     s3_loc *locs = cairn_malloc((s->count ? s->count : 1) * sizeof *locs);
     for (size_t i = 0; locs && i <= s->mask; i++)
         if (s->used[i] && s->slots[i].pack == num) locs[n++] = s->slots[i];
     pthread_mutex_unlock(&s->mu);
-    s3_req r;
-    memset(&r, 0, sizeof r);
-    r.method = "GET";
-    r.obj = obj;
-    int rc = obj && locs ? s3_http_one(s->http, &s->conf, &r)
-                         : ERR(CAIRN_ENOMEM, "out of memory compacting");
+    cairn_buf body = CAIRN_BUF_INIT;
+    uint64_t *at = cairn_malloc((n ? n : 1) * sizeof *at);
+    int rc = obj && locs && at ? s3_compact_read_live(s, obj, size, locs, n, &body, at)
+                               : ERR(CAIRN_ENOMEM, "out of memory compacting");
     for (size_t i = 0; i < n && rc == CAIRN_OK; i++) {
         const s3_loc *l = &locs[i];
-        if (l->off + l->len > r.resp.len ||
-            hash_xxh3(r.resp.data + l->off, l->len, 0) != l->check) {
+        if (at[i] == UINT64_MAX || hash_xxh3(body.data + at[i], l->len, 0) != l->check) {
             char hex[CAIRN_ID_HEX_SIZE];
             cairn_id_to_hex(hex, &l->key);
             rc = CORRUPT("compacting: chunk %s in pack object '%s' fails its checksum: the "
@@ -966,9 +964,11 @@ static int copy_live(s3_store *s, uint32_t num, moving *m)
         m->adds[m->n].off = m->buf.len;
         m->from[m->n] = num;
         m->old_off[m->n++] = l->off;
-        rc = cairn_buf_append(&m->buf, r.resp.data + l->off, l->len);
+        rc = cairn_buf_append(&m->buf, body.data + at[i], l->len);
     }
-    s3_req_dispose(&r);
+    cairn_buf_dispose(&body);
+    free(at);
+    free(obj);
     free(locs);
     return rc;
 }

@@ -112,14 +112,19 @@ int cairn_config_set(cairn_db *db, const char *name, const char *value)
     FAIL_IF(db->r.readonly, CAIRN_EREADONLY, "repository %s was opened read-only", db->r.url);
     bool size = strcmp(name, SETTING_WAL_SEGMENT_MIN) == 0 ||
                 strcmp(name, SETTING_WAL_SEGMENT_MAX) == 0;
-    FAIL_IF(!size && strcmp(name, CONFIG_REQUIRE_SIGNATURE) != 0 &&
+    bool duration = strcmp(name, SETTING_GC_GRACE) == 0;
+    FAIL_IF(!size && !duration && strcmp(name, CONFIG_REQUIRE_SIGNATURE) != 0 &&
                 strcmp(name, CONFIG_AUDIT_READS) != 0,
-            CAIRN_EINVAL, "unknown setting '%s' (known: %s, %s, %s, %s)", name,
+            CAIRN_EINVAL, "unknown setting '%s' (known: %s, %s, %s, %s, %s)", name,
             CONFIG_REQUIRE_SIGNATURE, CONFIG_AUDIT_READS, SETTING_WAL_SEGMENT_MIN,
-            SETTING_WAL_SEGMENT_MAX);
+            SETTING_WAL_SEGMENT_MAX, SETTING_GC_GRACE);
     uint64_t bytes;
+    double secs;
     if (size && value) TRY(settings_parse_size(name, value, &bytes));
-    FAIL_IF(!size && value && strcmp(value, "true") != 0 && strcmp(value, "false") != 0,
+    if (duration && value)
+        TRY(settings_parse_duration(name, value, CAIRN_GC_GRACE_FLOOR, &secs));
+    FAIL_IF(!size && !duration && value && strcmp(value, "true") != 0 &&
+                strcmp(value, "false") != 0,
             CAIRN_EINVAL, "setting '%s' takes true or false", name);
     DB_NOT_IN_CALLBACK(db, "cairn_config_set");
     pthread_mutex_lock(&db->wmu);

@@ -29,3 +29,10 @@ printf 'Z' | dd of="$pack" bs=1 seek=$((size + 300)) conv=notrunc 2>/dev/null
 run cairn verify
 run cairn get u x
 run cairn get t a
+say the grace of gc on a remote store: below a minute only with --force, and the setting takes a minute or more
+run cairn gc --grace 0
+run cairn gc --grace soon --force
+run cairn gc --force
+run cairn config gc.grace 30s
+run cairn config gc.grace 2h
+run cairn config gc.grace
