@@ -1399,6 +1399,14 @@ typedef struct cairn_db_stats {
     uint64_t store_requests;       /**< requests sent, retries included */
     uint64_t store_bytes_sent;     /**< bytes of request bodies */
     uint64_t store_bytes_received; /**< bytes of response bodies */
+    /* the disk cache a remote store is read through (README.md, "The disk cache"); 0 and NULL
+     * when there is none. (cache_hits and cache_misses above are the memory cache's.) */
+    uint64_t disk_cache_hits;    /**< chunks read from the disk cache since open */
+    uint64_t disk_cache_misses;  /**< chunks it did not have (read from the store) */
+    uint64_t disk_cache_damaged; /**< damaged entries found, dropped and fetched again */
+    uint64_t disk_cache_bytes;   /**< bytes its directory holds now */
+    uint64_t disk_cache_bound;   /**< the bound it is kept under (setting cache.size) */
+    const char *disk_cache_dir;  /**< its directory; borrowed, valid until cairn_close() */
 } cairn_db_stats;
 
 /* cairn_db_stats.wal_location */

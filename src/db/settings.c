@@ -7,6 +7,7 @@
 
 #include "db/settings.h"
 #include "repo/refs.h"
+#include "store/store.h"
 
 int settings_load(cairn_db *db, json_t **out, cairn_id *out_id, bool *exists)
 {
@@ -85,5 +86,25 @@ void settings_wal_sizes(cairn_db *db, uint64_t *min, uint64_t *max)
     }
     size_of(obj, SETTING_WAL_SEGMENT_MIN, min);
     size_of(obj, SETTING_WAL_SEGMENT_MAX, max);
+    json_decref(obj);
+}
+
+void settings_disk_cache(cairn_db *db)
+{
+    if (!store_diskcache_active(db->r.store)) return;
+    json_t *obj;
+    cairn_id id;
+    bool exists;
+    if (settings_load(db, &obj, &id, &exists) < 0) {
+        cairn_diag(CAIRN_LOG_WARN, "%s: the disk cache keeps its defaults: %s", db->r.url,
+                   cairn_error_last()->message);
+        cairn_error_clear();
+        return;
+    }
+    json_t *dir = json_object_get(obj, SETTING_CACHE_DIR), *size = json_object_get(obj,
+                                                                                   SETTING_CACHE_SIZE);
+    store_diskcache_configure(db->r.store, db->r.url, json_is_string(dir) ? json_string_value(dir)
+                                                                          : NULL,
+                              json_is_string(size) ? json_string_value(size) : NULL);
     json_decref(obj);
 }

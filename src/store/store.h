@@ -48,4 +48,36 @@ int store_pg_open(cairn_store **out, const char *url, unsigned flags);
  *  next (default 128 MiB; 0 restores the default). Ignored for other stores. */
 void store_local_set_pack_max(cairn_store *st, uint64_t bytes);
 
+/* ---- the disk cache of remote stores (diskcache.c; docs/FORMAT.md, "Disk cache") ---- */
+
+#define STORE_DISKCACHE_DEFAULT_SIZE (1ull << 30) /* cache.size when not set */
+
+/** Wraps inner in a cache directory `dir` (made when missing) bounded to `bound` bytes: *out
+ *  reads through it and owns inner (closing *out closes inner). A directory that cannot be used
+ *  is reported as a warning and *out is inner itself: a cache never stops an open.
+ *  @return CAIRN_OK, or CAIRN_ENOMEM (inner closed). */
+int store_diskcache_wrap(cairn_store **out, cairn_store *inner, const char *dir, uint64_t bound);
+
+/** What the URL dispatch does after opening a store: wraps inner in its disk cache when inner
+ *  is remote (CAIRN_STORE_CAP_REMOTE), or any store when the environment says CAIRN_CACHE=on;
+ *  not when CAIRN_CACHE=off or CAIRN_CACHE_SIZE=0. The directory is CACHE_ROOT/H, H the first
+ *  32 hex digits of SHA-256 of url without credentials; CACHE_ROOT is $CAIRN_CACHE_DIR, else
+ *  $XDG_CACHE_HOME/cairn, else ~/.cache/cairn. Else *out = inner. */
+int store_diskcache_open(cairn_store **out, cairn_store *inner, const char *url);
+
+/** Whether st is a store wrapped by store_diskcache_open or store_diskcache_wrap. */
+bool store_diskcache_active(const cairn_store *st);
+
+/** Applies the repository's settings cache.dir and cache.size (NULL: not set) to a store opened
+ *  by store_diskcache_open (any other store is left alone): moves the cache to another root,
+ *  bounds it anew, or turns it off (size 0). The environment (CAIRN_CACHE, CAIRN_CACHE_DIR,
+ *  CAIRN_CACHE_SIZE) still wins over the settings. Never fails: a cache that cannot be used is
+ *  a warning. */
+void store_diskcache_configure(cairn_store *st, const char *url, const char *dir_setting,
+                               const char *size_setting);
+
+/** Parses a cache size: bytes, or a number with K, M, G or T (powers of 1024); 0 is allowed
+ *  (off). @return CAIRN_OK or CAIRN_EINVAL. */
+int store_diskcache_parse_size(const char *text, uint64_t *out);
+
 #endif /* CAIRN_STORE_H */
