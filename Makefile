@@ -67,6 +67,7 @@ bench: deps-bench
 	    -DCAIRN_BUILD_BENCH=ON $(CMAKE_FLAGS) >/dev/null
 	@cmake --build $(BENCH_BUILD) -j$(JOBS)
 	@$(BENCH_BUILD)/bench/cairn-bench $(BENCH_ARGS)
+	@$(BENCH_BUILD)/bench/cairn-getbench $(GETBENCH_ARGS)
 
 # Builds only what is installed (the CLI and the libraries), not the tests and benchmarks.
 install: configure

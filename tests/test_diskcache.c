@@ -79,9 +79,26 @@ static uint64_t dir_bytes(const char *dir, int *nfiles)
     return total;
 }
 
-/* The first sealed segment in dir (its path into out), or false. */
-static bool first_segment(const char *dir, char *out, size_t cap)
+/* The repository's subdirectory of cache root `root` (there is one in these tests). */
+static bool sub_dir(const char *root, char *out, size_t cap)
 {
+    DIR *d = opendir(root);
+    struct dirent *de;
+    bool found = false;
+    while (d && !found && (de = readdir(d)) != NULL)
+        if (strlen(de->d_name) == 32) {
+            snprintf(out, cap, "%s/%s", root, de->d_name);
+            found = true;
+        }
+    if (d) closedir(d);
+    return found;
+}
+
+/* The first sealed segment in the repository's directory under root (its path into out). */
+static bool first_segment(const char *root, char *out, size_t cap)
+{
+    char dir[4300];
+    if (!sub_dir(root, dir, sizeof dir)) return false;
     DIR *d = opendir(dir);
     struct dirent *de;
     bool found = false;
@@ -108,7 +125,7 @@ static int open_cached_local(cairn_store **out, const char *path, bool create, c
 {
     cairn_store *in;
     TRY(store_local_open(&in, path, create ? CAIRN_OPEN_CREATE : 0, 0));
-    TRY(store_diskcache_wrap(out, in, dir, bound));
+    TRY(store_diskcache_wrap(out, in, dir, path, bound));
     return store_diskcache_active(*out) ? CAIRN_OK
                                         : cairn_store_error(CAIRN_EIO, "no disk cache at %s", dir);
 }
@@ -148,7 +165,7 @@ static int mem_create(cairn_store **out, void *ctx)
     snprintf(dir, sizeof dir, "%s/cache", test_tmpdir());
     cairn_store *in;
     TRY(store_mem_open(&in));
-    return store_diskcache_wrap(out, in, dir, 1u << 20); /* small: segments turn over */
+    return store_diskcache_wrap(out, in, dir, "mem", 1u << 20); /* small: segments turn over */
 }
 
 static void conformance_mem(void)
@@ -190,7 +207,7 @@ static void second_open_hits(void)
     CHECK_EQ(s.cache_damaged, 0);
     CHECK(s.cache_bytes > (uint64_t)N * CHUNK_LEN);
     CHECK_EQ(s.cache_bound, 64u << 20);
-    CHECK_STR(s.cache_dir, dir);
+    CHECK(s.cache_dir && strncmp(s.cache_dir, dir, strlen(dir)) == 0);
     /* a delete through the cache is remembered across opens */
     cairn_id k0;
     suite_key(&k0, 7, 0);
@@ -259,7 +276,7 @@ static void get_many_mixed(void)
 static void damaged_entry_refetched(void)
 {
     enum { N = 20 };
-    char path[4200], dir[4200], seg[8400];
+    char path[4200], dir[4200], seg[8800];
     fresh_paths(path, dir);
     cairn_store *st;
     CHECK_OK(open_cached_local(&st, path, true, dir, 64u << 20));
@@ -277,11 +294,29 @@ static void damaged_entry_refetched(void)
     close(fd);
 
     CHECK_OK(open_cached_local(&st, path, false, dir, 64u << 20));
-    for (int i = 0; i < N; i++) CHECK_OK(check_chunk(st, 11, (uint64_t)i));
+    /* mapped reads (what the chunk layer asks first): the damaged one is refused */
+    for (int i = 0; i < N; i++) {
+        cairn_id k;
+        uint8_t want[CHUNK_LEN];
+        const uint8_t *p;
+        size_t len;
+        suite_key(&k, 11, (uint64_t)i);
+        suite_fill(want, sizeof want, &k);
+        int rc = st->get_mapped(st, &p, &len, &k);
+        if (i == 0) CHECK_RC(rc, CAIRN_EUNSUPPORTED);
+        else {
+            CHECK_OK(rc);
+            CHECK_MEM(p, len, want, sizeof want);
+        }
+    }
     cairn_store_stats s = stats_of(st);
     CHECK_EQ(s.cache_damaged, 1);
     CHECK_EQ(s.cache_hits, N - 1);
-    CHECK_EQ(s.cache_misses, 1);
+    for (int i = 0; i < N; i++) CHECK_OK(check_chunk(st, 11, (uint64_t)i)); /* copying reads */
+    s = stats_of(st);
+    CHECK_EQ(s.cache_damaged, 1);
+    CHECK_EQ(s.cache_hits, 2 * N - 2);
+    CHECK_EQ(s.cache_misses, 1); /* chunk 0, fetched again from the store */
     st->close(st);
     CHECK_OK(open_cached_local(&st, path, false, dir, 64u << 20));
     for (int i = 0; i < N; i++) CHECK_OK(check_chunk(st, 11, (uint64_t)i));
@@ -294,7 +329,7 @@ static void damaged_entry_refetched(void)
 /* A segment whose index is damaged is removed at open (its chunks are only misses then). */
 static void damaged_index_removed(void)
 {
-    char path[4200], dir[4200], seg[8400];
+    char path[4200], dir[4200], seg[8800];
     fresh_paths(path, dir);
     cairn_store *st;
     CHECK_OK(open_cached_local(&st, path, true, dir, 64u << 20));
@@ -328,9 +363,11 @@ static void bound_respected(void)
     CHECK_OK(open_cached_local(&st, path, true, dir, bound));
     int nfiles = 0;
     uint64_t most = 0;
+    char sub[4300];
+    CHECK(sub_dir(dir, sub, sizeof sub));
     for (int i = 0; i < N; i++) {
         CHECK_OK(put_chunk(st, 13, (uint64_t)i));
-        uint64_t now = dir_bytes(dir, &nfiles);
+        uint64_t now = dir_bytes(sub, &nfiles);
         most = MAX(most, now);
     }
     CHECK_OK(st->flush(st));
@@ -338,13 +375,50 @@ static void bound_respected(void)
            (unsigned long long)most, (unsigned long long)bound);
     CHECK(most <= bound + (bound / 16));
     st->close(st);
-    CHECK(dir_bytes(dir, &nfiles) <= bound);
+    CHECK(dir_bytes(sub, &nfiles) <= bound);
     CHECK_OK(open_cached_local(&st, path, false, dir, bound));
     CHECK_OK(check_chunk(st, 13, N - 1));
     CHECK_OK(check_chunk(st, 13, 0));
     cairn_store_stats s = stats_of(st);
     CHECK_EQ(s.cache_hits, 1);   /* the newest is kept */
     CHECK_EQ(s.cache_misses, 1); /* the oldest is gone */
+    st->close(st);
+}
+
+/* The bound is for the whole root: filling a second repository's cache evicts the first's
+ * oldest segments, and the root stays within the bound plus one segment. */
+static void bound_shared(void)
+{
+    const uint64_t bound = 1u << 20;
+    char root[4200];
+    snprintf(root, sizeof root, "%s/cache", test_tmpdir());
+    const char *idents[2] = { "s3://a/x", "s3://b/y" };
+    for (int r = 0; r < 2; r++) {
+        cairn_store *in, *st;
+        CHECK_OK(store_mem_open(&in));
+        CHECK_OK(store_diskcache_wrap(&st, in, root, idents[r], bound));
+        for (int i = 0; i < 300; i++) CHECK_OK(put_chunk(st, 31 + (uint64_t)r, (uint64_t)i));
+        st->close(st);
+    }
+    uint64_t total = 0;
+    DIR *d = opendir(root);
+    struct dirent *de;
+    int subs = 0;
+    while (d && (de = readdir(d)) != NULL) {
+        if (strlen(de->d_name) != 32) continue;
+        char sub[4300];
+        int n;
+        snprintf(sub, sizeof sub, "%s/%s", root, de->d_name);
+        total += dir_bytes(sub, &n);
+        subs++;
+    }
+    if (d) closedir(d);
+    CHECK_EQ(subs, 2);
+    CHECK(total <= bound);
+    cairn_store *in, *st; /* the first repository's newest chunk survived, its oldest did not */
+    CHECK_OK(store_mem_open(&in));
+    CHECK_OK(store_diskcache_wrap(&st, in, root, idents[0], bound));
+    CHECK_RC(check_chunk(st, 31, 0), CAIRN_ENOTFOUND);
     st->close(st);
 }
 
@@ -368,7 +442,7 @@ static void two_processes(void)
             if (store_mem_open(&in) != CAIRN_OK) _exit(2);
             for (int i = lo; i < hi; i++)
                 if (put_chunk(in, 17, (uint64_t)i) != CAIRN_OK) _exit(3);
-            if (store_diskcache_wrap(&st, in, dir, 256u << 20) != CAIRN_OK) _exit(4);
+            if (store_diskcache_wrap(&st, in, dir, "shared", 256u << 20) != CAIRN_OK) _exit(4);
             for (int i = lo; i < hi; i++)
                 if (check_chunk(st, 17, (uint64_t)i) != CAIRN_OK) _exit(5);
             st->close(st);
@@ -383,7 +457,7 @@ static void two_processes(void)
     }
     cairn_store *in, *st;
     CHECK_OK(store_mem_open(&in));
-    CHECK_OK(store_diskcache_wrap(&st, in, dir, 256u << 20));
+    CHECK_OK(store_diskcache_wrap(&st, in, dir, "shared", 256u << 20));
     for (int i = 0; i < 2 * N - OVERLAP; i++) CHECK_OK(check_chunk(st, 17, (uint64_t)i));
     cairn_store_stats s = stats_of(st);
     CHECK_EQ(s.cache_hits, 2 * N - OVERLAP);
@@ -399,7 +473,7 @@ static void sees_other_process(void)
     snprintf(dir, sizeof dir, "%s/cache", test_tmpdir());
     cairn_store *in, *st;
     CHECK_OK(store_mem_open(&in));
-    CHECK_OK(store_diskcache_wrap(&st, in, dir, 64u << 20));
+    CHECK_OK(store_diskcache_wrap(&st, in, dir, "shared", 64u << 20));
     pid_t kid = test_fork();
     CHECK(kid >= 0);
     if (kid == 0) {
@@ -407,7 +481,7 @@ static void sees_other_process(void)
         if (store_mem_open(&kin) != CAIRN_OK) _exit(2);
         for (int i = 0; i < 50; i++)
             if (put_chunk(kin, 19, (uint64_t)i) != CAIRN_OK) _exit(3);
-        if (store_diskcache_wrap(&kst, kin, dir, 64u << 20) != CAIRN_OK) _exit(4);
+        if (store_diskcache_wrap(&kst, kin, dir, "shared", 64u << 20) != CAIRN_OK) _exit(4);
         for (int i = 0; i < 50; i++)
             if (check_chunk(kst, 19, (uint64_t)i) != CAIRN_OK) _exit(5);
         kst->close(kst); /* seals its segment */
@@ -523,7 +597,7 @@ static int s3w_open(cairn_store **out, s3w_ctx *c, unsigned flags)
 {
     cairn_store *in;
     TRY(store_s3_open(&in, c->url, flags));
-    return store_diskcache_wrap(out, in, c->dir, 8u << 20);
+    return store_diskcache_wrap(out, in, c->dir, c->url, 8u << 20);
 }
 
 static int s3w_create(cairn_store **out, void *ctx)
@@ -617,5 +691,5 @@ static void s3(void)
 }
 
 TEST_MAIN(conformance_local, conformance_mem, second_open_hits, get_many_mixed,
-          damaged_entry_refetched, damaged_index_removed, bound_respected, two_processes,
+          damaged_entry_refetched, damaged_index_removed, bound_respected, bound_shared, two_processes,
           sees_other_process, cache_off, settings_apply, s3)

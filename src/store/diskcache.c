@@ -27,6 +27,7 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -48,6 +49,9 @@
 #define SEG_PARTS 16             /* so eviction drops a sixteenth of the cache at a time */
 #define STALE_TMP_SECONDS 86400  /* an unsealed segment this old is a dead process's */
 #define NAME_MAX_LEN 64
+#define SUB_LEN 32               /* a repository's subdirectory: 32 hex digits */
+#define ROOT_MAX (PATH_MAX - 160) /* the root's path, so that ROOT/SUB/NAME fits PATH_MAX */
+#define DIR_MAX (ROOT_MAX + SUB_LEN + 2)
 #define EMPTY UINT32_MAX         /* slot.seg: free */
 #define TOMB (UINT32_MAX - 1)    /* slot.seg: dropped (damaged or deleted) */
 
@@ -62,6 +66,9 @@ typedef struct slot {
 
 typedef struct seg {
     int fd;                  /* -1 once closed (evicted, vanished) */
+    const uint8_t *map;      /* a sealed segment mapped (get_mapped), or NULL; kept until the
+                                store closes, as get_mapped promises, even once it is dead */
+    uint64_t map_len;
     bool active;             /* ours, being appended to, not yet sealed */
     bool dead;
     uint64_t size;
@@ -78,7 +85,9 @@ typedef struct pending {
 typedef struct dcache {
     cairn_store base;
     cairn_store *inner;
-    char *dir;               /* the repository's cache directory */
+    char *dir;               /* the repository's cache directory: root/sub */
+    char root[ROOT_MAX];     /* the cache's root, which the bound is for */
+    char sub[SUB_LEN + 1];
     uint64_t bound, seg_max;
     pthread_rwlock_t lock;   /* readers: lookups and reads; writers: fills, scans, seals */
     slot *slots;
@@ -92,6 +101,7 @@ typedef struct dcache {
     struct timespec dir_mtime;
     uint64_t rand_state;
     bool off;                /* turned off by the repository's settings: reads pass through */
+    uint64_t dead_mapped;    /* bytes of dead segments still mapped (their disk space too) */
     atomic_ullong hits, misses, damaged;
 } dcache;
 
@@ -179,9 +189,23 @@ static int seg_add(dcache *c, uint32_t *out, int fd, const char *name, uint64_t 
     return CAIRN_OK;
 }
 
+/* Maps a sealed segment, unless the dead segments still mapped already hold as much disk space
+ * as the bound: get_mapped's pointers keep an evicted file's space until the store closes, so
+ * past that reads copy (get) instead. */
+static void seg_map(dcache *c, uint32_t i)
+{
+    seg *s = &c->segs[i];
+    if (s->map || s->fd < 0 || c->dead_mapped >= c->bound) return;
+    void *m = sys_mmap(NULL, (size_t)s->size, PROT_READ, MAP_SHARED, s->fd, 0);
+    if (m == MAP_FAILED) return; /* reads use pread */
+    s->map = m;
+    s->map_len = s->size;
+}
+
 static void seg_kill(dcache *c, uint32_t i)
 {
     seg *s = &c->segs[i];
+    if (s->map && !s->dead) c->dead_mapped += s->map_len;
     if (s->fd >= 0) sys_close(s->fd);
     s->fd = -1;
     s->dead = true;
@@ -225,6 +249,7 @@ static int seg_load(dcache *c, const char *name)
     cairn_error_clear();
     uint32_t segi = EMPTY;
     int rc = ok ? seg_add(c, &segi, fd, name, (uint64_t)st.st_size, false) : CAIRN_OK;
+    if (ok && rc == CAIRN_OK) seg_map(c, segi);
     for (uint64_t i = 0; ok && rc == CAIRN_OK && i < count; i++) {
         const uint8_t *e = idx + i * IDX_ENTRY;
         uint64_t off = load_le64(e + 32);
@@ -253,15 +278,17 @@ static bool known(const dcache *c, const char *name, uint32_t *out)
     return false;
 }
 
-/* A directory entry: the sealed segments (oldest first by name) and the size of everything. */
+/* Cache files found by listing: the sealed segments (sorted by name, which starts with the
+ * time of sealing: oldest first) and the size of every cache file. */
 typedef struct entry {
     char name[NAME_MAX_LEN];
+    char sub[SUB_LEN + 1];   /* the repository's subdirectory */
     uint64_t size;
 } entry;
 
 typedef struct listing {
     entry *v;
-    size_t n;
+    size_t n, cap;
     uint64_t total;
 } listing;
 
@@ -284,14 +311,15 @@ static bool stale_tmp(const char *name, const struct stat *st)
     return time(NULL) - st->st_mtime > STALE_TMP_SECONDS;
 }
 
-/* Lists the directory: sealed segments into l (sorted), every cache file's size into l->total;
- * unsealed segments of dead processes are removed on the way. */
-static int list_dir(dcache *c, listing *l)
+/* Adds the cache files of ROOT/sub to l; unsealed segments of dead processes are removed on
+ * the way. */
+static int list_sub(dcache *c, const char *sub, listing *l)
 {
-    memset(l, 0, sizeof *l);
-    DIR *d = sys_opendir(c->dir);
-    if (!d) return cairn_error_errno(errno, "disk cache %s: cannot list it", c->dir);
-    size_t cap = 0;
+    char dir[DIR_MAX];
+    snprintf(dir, sizeof dir, "%s/%s", c->root, sub);
+    DIR *d = sys_opendir(dir);
+    if (!d) return errno == ENOENT ? CAIRN_OK : cairn_error_errno(errno, "disk cache %s: cannot "
+                                                                  "list it", dir);
     struct dirent *de;
     int rc = CAIRN_OK;
     while (rc == CAIRN_OK && (de = readdir(d)) != NULL) {
@@ -301,28 +329,56 @@ static int list_dir(dcache *c, listing *l)
             continue;
         char path[PATH_MAX];
         struct stat st;
-        seg_path(path, sizeof path, c, de->d_name);
+        snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
         if (sys_stat(path, &st) != 0) continue; /* removed meanwhile */
-        if (tmp && !known(c, de->d_name, NULL) && stale_tmp(de->d_name, &st)) {
+        if (tmp && stale_tmp(de->d_name, &st)) {
             sys_unlink(path);
             continue;
         }
         l->total += (uint64_t)st.st_size;
         if (!sealed) continue;
-        if (l->n == cap) {
-            cap = cap ? cap * 2 : 64;
+        if (l->n == l->cap) {
+            size_t cap = l->cap ? l->cap * 2 : 64;
             entry *nv = realloc(l->v, cap * sizeof *nv);
             if (!nv) {
                 rc = ERR(CAIRN_ENOMEM, "out of memory listing the disk cache");
                 break;
             }
             l->v = nv;
+            l->cap = cap;
         }
         snprintf(l->v[l->n].name, NAME_MAX_LEN, "%s", de->d_name);
+        snprintf(l->v[l->n].sub, SUB_LEN + 1, "%s", sub);
         l->v[l->n++].size = (uint64_t)st.st_size;
     }
     closedir(d);
-    if (rc == CAIRN_OK && l->n) qsort(l->v, l->n, sizeof *l->v, cmp_entry);
+    return rc;
+}
+
+/* Whether name is a repository's subdirectory (SUB_LEN hex digits). */
+static bool is_sub(const char *name)
+{
+    size_t n = strspn(name, "0123456789abcdef");
+    return n == SUB_LEN && name[n] == '\0';
+}
+
+static void listing_sort(listing *l)
+{
+    if (l->n) qsort(l->v, l->n, sizeof *l->v, cmp_entry);
+}
+
+/* Lists the cache files of every repository under the root (the bound is the root's). */
+static int list_root(dcache *c, listing *l)
+{
+    memset(l, 0, sizeof *l);
+    DIR *d = sys_opendir(c->root);
+    if (!d) return cairn_error_errno(errno, "disk cache %s: cannot list it", c->root);
+    struct dirent *de;
+    int rc = CAIRN_OK;
+    while (rc == CAIRN_OK && (de = readdir(d)) != NULL)
+        if (is_sub(de->d_name)) rc = list_sub(c, de->d_name, l);
+    closedir(d);
+    listing_sort(l);
     return rc;
 }
 
@@ -338,9 +394,10 @@ static int rescan(dcache *c)
 {
     dir_mtime(c, &c->dir_mtime);
     listing l;
-    TRY(list_dir(c, &l));
-    int rc = CAIRN_OK;
-    for (uint32_t i = 0; i < c->nsegs; i++) {
+    memset(&l, 0, sizeof l);
+    int rc = list_sub(c, c->sub, &l);
+    listing_sort(&l);
+    for (uint32_t i = 0; rc == CAIRN_OK && i < c->nsegs; i++) {
         seg *s = &c->segs[i];
         if (s->dead || s->active) continue;
         entry probe;
@@ -353,18 +410,19 @@ static int rescan(dcache *c)
     return rc;
 }
 
-/* Unlinks the oldest sealed segments until the directory is within the bound. Write lock
- * held. Another process may remove the same files at the same time: either unlink wins. */
+/* Unlinks the oldest sealed segments, of any repository under the root, until the root is
+ * within the bound. Write lock held. Other processes may remove the same files at the same
+ * time: either unlink wins. */
 static int evict(dcache *c)
 {
     listing l;
-    TRY(list_dir(c, &l));
+    TRY(list_root(c, &l));
     for (size_t i = 0; i < l.n && l.total > c->bound; i++) {
         char path[PATH_MAX];
-        seg_path(path, sizeof path, c, l.v[i].name);
+        snprintf(path, sizeof path, "%s/%s/%s", c->root, l.v[i].sub, l.v[i].name);
         if (sys_unlink(path) == 0 || errno == ENOENT) l.total -= MIN(l.total, l.v[i].size);
         uint32_t k;
-        if (known(c, l.v[i].name, &k)) seg_kill(c, k);
+        if (strcmp(l.v[i].sub, c->sub) == 0 && known(c, l.v[i].name, &k)) seg_kill(c, k);
     }
     free(l.v);
     return CAIRN_OK;
@@ -391,7 +449,7 @@ static int start_active(dcache *c)
     memcpy(head, SEG_MAGIC, 8);
     store_le32(head + 8, SEG_VERSION);
     int rc = sys_write_all(fd, head, SEG_HEAD, 0, path);
-    uint32_t segi;
+    uint32_t segi = EMPTY;
     if (rc == CAIRN_OK) rc = seg_add(c, &segi, fd, name, SEG_HEAD, true);
     if (rc < 0) {
         sys_close(fd);
@@ -450,6 +508,7 @@ static int seal(dcache *c)
     s->size += ilen + TRAILER;
     snprintf(s->name, sizeof s->name, "%s", name);
     c->npend = 0;
+    seg_map(c, (uint32_t)(s - c->segs));
     return evict(c);
 }
 
@@ -501,6 +560,13 @@ static void fill(dcache *c, const cairn_id *key, const void *data, size_t len, u
 
 /* ---- reads ---- */
 
+/* Whether the record at h (of a slot for key) is whole and right. */
+static bool rec_ok(const uint8_t *h, const slot *s, const cairn_id *key)
+{
+    return load_le32(h) == s->len && load_le32(h + 4) == 0 && memcmp(h + 8, key->bytes, 32) == 0 &&
+           load_le64(h + 40) == rec_check(h, h + REC_HEAD, s->len);
+}
+
 /* Reads key's cached copy into out. CAIRN_OK (a hit, checked), CAIRN_ENOTFOUND (not cached,
  * or a damaged entry: dropped). Read lock held. */
 static int read_cached(dcache *c, cairn_buf *out, const cairn_id *key, bool *damaged)
@@ -513,9 +579,7 @@ static int read_cached(dcache *c, cairn_buf *out, const cairn_id *key, bool *dam
     TRY(cairn_buf_reserve(out, need));
     ssize_t n = sys_pread(g->fd, out->data, need, (off_t)s->off);
     const uint8_t *h = out->data;
-    if (n == (ssize_t)need && load_le32(h) == s->len && load_le32(h + 4) == 0 &&
-        memcmp(h + 8, key->bytes, 32) == 0 &&
-        load_le64(h + 40) == rec_check(h, h + REC_HEAD, s->len)) {
+    if (n == (ssize_t)need && rec_ok(h, s, key)) {
         memmove(out->data, out->data + REC_HEAD, s->len);
         out->len = s->len;
         return CAIRN_OK;
@@ -532,6 +596,17 @@ static void drop(dcache *c, const cairn_id *key)
     pthread_rwlock_wrlock(&c->lock);
     forget(c, key->bytes);
     pthread_rwlock_unlock(&c->lock);
+}
+
+/* Reports and drops a damaged entry. */
+static void dropped_damaged(dcache *c, const cairn_id *key)
+{
+    char hex[CAIRN_ID_HEX_SIZE];
+    cairn_id_to_hex(hex, key);
+    cairn_diag(CAIRN_LOG_WARN, "disk cache %s: the entry of chunk %s is damaged; dropped, "
+               "fetching it again from %s", c->dir, hex, c->inner->location);
+    atomic_fetch_add(&c->damaged, 1);
+    drop(c, key);
 }
 
 /* Looks a key up, first taking in other processes' new segments when the directory changed. */
@@ -553,14 +628,7 @@ static int lookup(dcache *c, cairn_buf *out, const cairn_id *key)
         }
         pthread_rwlock_unlock(&c->lock);
     }
-    if (damaged) {
-        char hex[CAIRN_ID_HEX_SIZE];
-        cairn_id_to_hex(hex, key);
-        cairn_diag(CAIRN_LOG_WARN, "disk cache %s: the entry of chunk %s is damaged; dropped, "
-                   "fetching it again from %s", c->dir, hex, c->inner->location);
-        atomic_fetch_add(&c->damaged, 1);
-        drop(c, key);
-    }
+    if (damaged) dropped_damaged(c, key);
     if (rc < 0 && rc != CAIRN_ENOTFOUND) return rc;
     atomic_fetch_add(rc == CAIRN_OK ? &c->hits : &c->misses, 1);
     return rc;
@@ -575,6 +643,32 @@ static int dc_get(cairn_store *st, cairn_buf *out, const cairn_id *key)
     TRY(c->inner->get(c->inner, out, key));
     fill(c, key, out->data, out->len, 0);
     return CAIRN_OK;
+}
+
+/* A hit in a mapped segment: a pointer into the map, after the record's check. Anything else
+ * (not cached, in the segment being written, damaged) is CAIRN_EUNSUPPORTED, and the caller's
+ * get then counts the miss and fetches the chunk. */
+static int dc_get_mapped(cairn_store *st, const uint8_t **out, size_t *out_len,
+                         const cairn_id *key)
+{
+    dcache *c = dc_of(st);
+    bool damaged = false;
+    int rc = CAIRN_EUNSUPPORTED;
+    pthread_rwlock_rdlock(&c->lock);
+    slot *s = c->off || !c->slots ? NULL : find_slot(c, key);
+    const seg *g = s ? &c->segs[s->seg] : NULL;
+    if (g && g->map && !g->dead && s->off + REC_HEAD + s->len <= g->map_len) {
+        const uint8_t *h = g->map + s->off;
+        if (rec_ok(h, s, key)) {
+            *out = h + REC_HEAD;
+            *out_len = s->len;
+            rc = CAIRN_OK;
+        } else damaged = memcmp(h + 8, key->bytes, 32) == 0;
+    }
+    pthread_rwlock_unlock(&c->lock);
+    if (damaged) dropped_damaged(c, key);
+    if (rc == CAIRN_OK) atomic_fetch_add(&c->hits, 1);
+    return rc;
 }
 
 /* get_many: hits are delivered at once; the misses go to the remote store in one batch, each
@@ -657,9 +751,9 @@ static int dc_stat(cairn_store *st, cairn_store_stats *out)
     out->cache_hits = atomic_load(&c->hits);
     out->cache_misses = atomic_load(&c->misses);
     out->cache_damaged = atomic_load(&c->damaged);
-    listing l = { NULL, 0, 0 };
+    listing l = { NULL, 0, 0, 0 };
     pthread_rwlock_wrlock(&c->lock);
-    int rc = c->off ? CAIRN_ENOTFOUND : list_dir(c, &l);
+    int rc = c->off ? CAIRN_ENOTFOUND : list_root(c, &l);
     if (!c->off) {
         out->cache_bound = c->bound;
         out->cache_dir = c->dir;
@@ -678,7 +772,10 @@ static void dc_close(cairn_store *st)
     pthread_rwlock_wrlock(&c->lock);
     if (seal(c) < 0) cairn_error_clear(); /* what this handle cached survives it */
     pthread_rwlock_unlock(&c->lock);
-    for (uint32_t i = 0; i < c->nsegs; i++) seg_kill(c, i);
+    for (uint32_t i = 0; i < c->nsegs; i++) {
+        seg_kill(c, i);
+        if (c->segs[i].map) munmap((void *)c->segs[i].map, (size_t)c->segs[i].map_len);
+    }
     if (c->inner) c->inner->close(c->inner);
     pthread_rwlock_destroy(&c->lock);
     free(c->slots);
@@ -805,6 +902,7 @@ static void set_methods(cairn_store *w, const cairn_store *in)
         .list = dc_list, .flush = dc_flush, .ref_get = dc_ref_get, .ref_cas = dc_ref_cas,
         .ref_list = dc_ref_list, .stat = dc_stat, .close = dc_close,
         .get_many = dc_get_many, .has_many = dc_has_many, .put_many = dc_put_many,
+        .get_mapped = dc_get_mapped,
     };
 #define FWD(v, m) w->m = in->version >= (v) && in->m ? dc_##m : NULL
     FWD(1, list);
@@ -832,40 +930,6 @@ static void set_methods(cairn_store *w, const cairn_store *in)
 }
 
 /* ---- opening ---- */
-
-int store_diskcache_wrap(cairn_store **out, cairn_store *inner, const char *dir, uint64_t bound)
-{
-    *out = inner;
-    dcache *c = cairn_calloc(1, sizeof *c);
-    if (!c || !(c->dir = cairn_strdup(dir))) {
-        free(c);
-        inner->close(inner);
-        return ERR(CAIRN_ENOMEM, "out of memory opening the disk cache");
-    }
-    pthread_rwlock_init(&c->lock, NULL);
-    c->inner = inner;
-    c->bound = bound;
-    c->seg_max = MIN(SEG_MAX, MAX(SEG_MIN, bound / SEG_PARTS));
-    c->active = EMPTY;
-    struct timespec now;
-    clock_gettime(CLOCK_REALTIME, &now);
-    c->rand_state = (uint64_t)now.tv_nsec ^ ((uint64_t)getpid() << 32) ^ (uint64_t)(uintptr_t)c;
-    set_methods(&c->base, inner);
-    int rc = sys_mkdirs(dir, 0700, false);
-    if (rc == CAIRN_OK) rc = rescan(c);
-    if (rc == CAIRN_OK) rc = evict(c);
-    if (rc < 0) {
-        /* A cache that cannot be used never stops an open: the store is used without it. */
-        cairn_diag(CAIRN_LOG_WARN, "disk cache %s is not used: %s", dir,
-                   cairn_error_last()->message);
-        cairn_error_clear();
-        c->inner = NULL;
-        dc_close(&c->base);
-        return CAIRN_OK;
-    }
-    *out = &c->base;
-    return CAIRN_OK;
-}
 
 int store_diskcache_parse_size(const char *text, uint64_t *out)
 {
@@ -908,6 +972,90 @@ static void strip_credentials(char *out, size_t cap, const char *url)
     }
 }
 
+/* The repository's directory under root: SUB_LEN hex digits of SHA-256 of its identity. */
+static void place(char *dir, size_t cap, char sub[SUB_LEN + 1], const char *root,
+                  const char *ident)
+{
+    char clean[2048], hex[CAIRN_ID_HEX_SIZE];
+    strip_credentials(clean, sizeof clean, ident);
+    cairn_id h;
+    hash_sha256(&h, clean, strlen(clean));
+    cairn_id_to_hex(hex, &h);
+    memcpy(sub, hex, SUB_LEN);
+    sub[SUB_LEN] = '\0';
+    snprintf(dir, cap, "%s/%s", root, sub);
+}
+
+/* Writes DIR/url (once) so that a person can tell which repository a directory caches. */
+static void write_url_file(const char *dir, const char *ident)
+{
+    char path[PATH_MAX], tmp[PATH_MAX], clean[2048];
+    struct stat st;
+    snprintf(path, sizeof path, "%s/url", dir);
+    if (sys_stat(path, &st) == 0) return;
+    snprintf(tmp, sizeof tmp, "%s/url.%ld.tmp", dir, (long)getpid());
+    int fd = sys_open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0) return;
+    strip_credentials(clean, sizeof clean, ident);
+    char line[2100];
+    int n = snprintf(line, sizeof line, "%s\n", clean);
+    bool ok = n > 0 && (size_t)n < sizeof line &&
+              sys_write_all(fd, line, (size_t)n, 0, tmp) == CAIRN_OK;
+    sys_close(fd);
+    if (!ok || sys_rename(tmp, path) != 0) sys_unlink(tmp);
+    cairn_error_clear();
+}
+
+/* Points the cache at root/sub with bound and reads what is there. Write lock held (or not yet
+ * shared). */
+static int attach(dcache *c, const char *root, const char *ident, uint64_t bound)
+{
+    char dir[DIR_MAX];
+    place(dir, sizeof dir, c->sub, root, ident);
+    char *nd = cairn_strdup(dir);
+    if (!nd) return ERR(CAIRN_ENOMEM, "out of memory opening the disk cache");
+    free(c->dir);
+    c->dir = nd;
+    snprintf(c->root, sizeof c->root, "%s", root);
+    c->bound = bound;
+    c->seg_max = MIN(SEG_MAX, MAX(SEG_MIN, bound / SEG_PARTS));
+    memset(&c->dir_mtime, 0, sizeof c->dir_mtime);
+    TRY(sys_mkdirs(dir, 0700, false));
+    write_url_file(dir, ident);
+    TRY(rescan(c));
+    return evict(c);
+}
+
+int store_diskcache_wrap(cairn_store **out, cairn_store *inner, const char *root,
+                         const char *ident, uint64_t bound)
+{
+    *out = inner;
+    dcache *c = cairn_calloc(1, sizeof *c);
+    if (!c) {
+        inner->close(inner);
+        return ERR(CAIRN_ENOMEM, "out of memory opening the disk cache");
+    }
+    pthread_rwlock_init(&c->lock, NULL);
+    c->inner = inner;
+    c->active = EMPTY;
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    c->rand_state = (uint64_t)now.tv_nsec ^ ((uint64_t)getpid() << 32) ^ (uint64_t)(uintptr_t)c;
+    set_methods(&c->base, inner);
+    int rc = attach(c, root, ident, bound);
+    if (rc < 0) {
+        /* A cache that cannot be used never stops an open: the store is used without it. */
+        cairn_diag(CAIRN_LOG_WARN, "disk cache %s is not used: %s", root,
+                   cairn_error_last()->message);
+        cairn_error_clear();
+        c->inner = NULL;
+        dc_close(&c->base);
+        return CAIRN_OK;
+    }
+    *out = &c->base;
+    return CAIRN_OK;
+}
+
 /* The cache's root: $CAIRN_CACHE_DIR, then the setting, then $XDG_CACHE_HOME/cairn, then
  * ~/.cache/cairn. */
 static int cache_root(char *out, size_t cap, const char *setting)
@@ -922,34 +1070,10 @@ static int cache_root(char *out, size_t cap, const char *setting)
     return CAIRN_OK;
 }
 
-/* Writes ROOT/HEX/url (once) so that a person can tell which repository a directory caches. */
-static void write_url_file(const char *root, const char *hex, const char *url)
-{
-    char path[PATH_MAX], tmp[PATH_MAX];
-    struct stat st;
-    snprintf(path, sizeof path, "%s/%.32s/url", root, hex);
-    if (sys_stat(path, &st) == 0) return;
-    snprintf(tmp, sizeof tmp, "%s/%.32s", root, hex);
-    if (sys_mkdirs(tmp, 0700, false) < 0) {
-        cairn_error_clear();
-        return;
-    }
-    snprintf(tmp, sizeof tmp, "%s/%.32s/url.%ld.tmp", root, hex, (long)getpid());
-    int fd = sys_open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd < 0) return;
-    char line[4096];
-    int n = snprintf(line, sizeof line, "%s\n", url);
-    bool ok = n > 0 && (size_t)n < sizeof line &&
-              sys_write_all(fd, line, (size_t)n, 0, tmp) == CAIRN_OK;
-    sys_close(fd);
-    if (!ok || sys_rename(tmp, path) != 0) sys_unlink(tmp);
-    cairn_error_clear();
-}
-
-/* Where and how big the cache of url is, from the environment (which wins), the repository's
+/* Where and how big the cache is, from the environment (which wins), the repository's
  * settings (NULL: none) and the defaults. false: no disk cache. */
-static bool resolve(char *dir, size_t cap, uint64_t *bound, const cairn_store *inner,
-                    const char *url, const char *dir_setting, const char *size_setting)
+static bool resolve(char *root, size_t cap, uint64_t *bound, const cairn_store *inner,
+                    const char *dir_setting, const char *size_setting)
 {
     const char *mode = getenv("CAIRN_CACHE");
     bool forced = mode && strcmp(mode, "on") == 0;
@@ -963,54 +1087,16 @@ static bool resolve(char *dir, size_t cap, uint64_t *bound, const cairn_store *i
         cairn_error_clear();
         return false;
     }
-    char root[PATH_MAX - 64], clean[2048];
-    if (*bound == 0 || cache_root(root, sizeof root, dir_setting) != CAIRN_OK) return false;
-    strip_credentials(clean, sizeof clean, url);
-    cairn_id h;
-    hash_sha256(&h, clean, strlen(clean));
-    char hex[CAIRN_ID_HEX_SIZE];
-    cairn_id_to_hex(hex, &h);
-    snprintf(dir, cap, "%s/%.32s", root, hex);
-    write_url_file(root, hex, clean);
-    return true;
+    return *bound != 0 && cache_root(root, cap, dir_setting) == CAIRN_OK;
 }
 
 int store_diskcache_open(cairn_store **out, cairn_store *inner, const char *url)
 {
-    char dir[PATH_MAX];
+    char root[ROOT_MAX];
     uint64_t bound;
     *out = inner;
-    if (!resolve(dir, sizeof dir, &bound, inner, url, NULL, NULL)) return CAIRN_OK;
-    return store_diskcache_wrap(out, inner, dir, bound);
-}
-
-/* Drops every segment and the index, and starts over on dir (NULL: off). Write lock held. */
-static void restart(dcache *c, const char *dir, uint64_t bound)
-{
-    if (seal(c) < 0) cairn_error_clear();
-    for (uint32_t i = 0; i < c->nsegs; i++) seg_kill(c, i);
-    c->nsegs = 0;
-    free(c->slots);
-    c->slots = NULL;
-    c->mask = c->used = 0;
-    char *nd = dir ? cairn_strdup(dir) : NULL;
-    c->off = !nd;
-    if (nd) {
-        free(c->dir);
-        c->dir = nd;
-        c->bound = bound;
-        c->seg_max = MIN(SEG_MAX, MAX(SEG_MIN, bound / SEG_PARTS));
-        memset(&c->dir_mtime, 0, sizeof c->dir_mtime);
-        int rc = sys_mkdirs(nd, 0700, false);
-        if (rc == CAIRN_OK) rc = rescan(c);
-        if (rc == CAIRN_OK) rc = evict(c);
-        if (rc < 0) {
-            cairn_diag(CAIRN_LOG_WARN, "disk cache %s is not used: %s", nd,
-                       cairn_error_last()->message);
-            cairn_error_clear();
-            c->off = true;
-        }
-    }
+    if (!resolve(root, sizeof root, &bound, inner, NULL, NULL)) return CAIRN_OK;
+    return store_diskcache_wrap(out, inner, root, url, bound);
 }
 
 bool store_diskcache_active(const cairn_store *st) { return st && st->close == dc_close; }
@@ -1020,11 +1106,24 @@ void store_diskcache_configure(cairn_store *st, const char *url, const char *dir
 {
     if (!store_diskcache_active(st)) return;
     dcache *c = dc_of(st);
-    char dir[PATH_MAX];
+    char root[ROOT_MAX];
     uint64_t bound = 0;
-    bool on = resolve(dir, sizeof dir, &bound, c->inner, url, dir_setting, size_setting);
+    bool on = resolve(root, sizeof root, &bound, c->inner, dir_setting, size_setting);
     pthread_rwlock_wrlock(&c->lock);
-    if (on != !c->off || (on && (strcmp(dir, c->dir) != 0 || bound != c->bound)))
-        restart(c, on ? dir : NULL, bound);
+    if (on != !c->off || (on && (strcmp(root, c->root) != 0 || bound != c->bound))) {
+        /* start over: what this handle cached so far is sealed where it was */
+        if (seal(c) < 0) cairn_error_clear();
+        for (uint32_t i = 0; i < c->nsegs; i++) seg_kill(c, i); /* maps stay until close */
+        free(c->slots);
+        c->slots = NULL;
+        c->mask = c->used = 0;
+        c->off = !on;
+        if (on && attach(c, root, url, bound) < 0) {
+            cairn_diag(CAIRN_LOG_WARN, "disk cache %s is not used: %s", root,
+                       cairn_error_last()->message);
+            cairn_error_clear();
+            c->off = true;
+        }
+    }
     pthread_rwlock_unlock(&c->lock);
 }

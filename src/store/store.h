@@ -52,11 +52,14 @@ void store_local_set_pack_max(cairn_store *st, uint64_t bytes);
 
 #define STORE_DISKCACHE_DEFAULT_SIZE (1ull << 30) /* cache.size when not set */
 
-/** Wraps inner in a cache directory `dir` (made when missing) bounded to `bound` bytes: *out
- *  reads through it and owns inner (closing *out closes inner). A directory that cannot be used
- *  is reported as a warning and *out is inner itself: a cache never stops an open.
+/** Wraps inner in the disk cache under directory `root` (made when missing), in the
+ *  subdirectory of repository identity `ident` (a URL: its credentials are left out), with
+ *  `bound` bytes for everything under root: *out reads through it and owns inner (closing *out
+ *  closes inner). A directory that cannot be used is reported as a warning and *out is inner
+ *  itself: a cache never stops an open.
  *  @return CAIRN_OK, or CAIRN_ENOMEM (inner closed). */
-int store_diskcache_wrap(cairn_store **out, cairn_store *inner, const char *dir, uint64_t bound);
+int store_diskcache_wrap(cairn_store **out, cairn_store *inner, const char *root,
+                         const char *ident, uint64_t bound);
 
 /** What the URL dispatch does after opening a store: wraps inner in its disk cache when inner
  *  is remote (CAIRN_STORE_CAP_REMOTE), or any store when the environment says CAIRN_CACHE=on;
