@@ -422,6 +422,41 @@ static void bound_shared(void)
     st->close(st);
 }
 
+/* Many short-lived handles each seal a small segment; past 16 of them an open merges them into
+ * one: the segment count stays low, every chunk still hits, a deleted one stays deleted. */
+static void small_segments_merged(void)
+{
+    enum { HANDLES = 40 };
+    char root[4200], sub[4300];
+    snprintf(root, sizeof root, "%s/cache", test_tmpdir());
+    cairn_store *in, *st;
+    for (int h = 0; h < HANDLES; h++) {
+        CHECK_OK(store_mem_open(&in));
+        CHECK_OK(put_chunk(in, 41, (uint64_t)h));
+        CHECK_OK(store_diskcache_wrap(&st, in, root, "many", 64u << 20));
+        CHECK_OK(check_chunk(st, 41, (uint64_t)h)); /* a miss: cached, sealed at close */
+        if (h == 3) {
+            cairn_id k;
+            suite_key(&k, 41, 3);
+            CHECK_OK(st->del(st, &k));
+        }
+        st->close(st);
+    }
+    CHECK(sub_dir(root, sub, sizeof sub));
+    int nfiles;
+    dir_bytes(sub, &nfiles);
+    printf("    %d handles left %d segments\n", HANDLES, nfiles);
+    CHECK(nfiles <= 17);
+    CHECK_OK(store_mem_open(&in)); /* empty: only the cache can answer */
+    CHECK_OK(store_diskcache_wrap(&st, in, root, "many", 64u << 20));
+    for (int h = 0; h < HANDLES; h++) {
+        if (h == 3) CHECK_RC(check_chunk(st, 41, 3), CAIRN_ENOTFOUND);
+        else CHECK_OK(check_chunk(st, 41, (uint64_t)h));
+    }
+    CHECK_EQ(stats_of(st).cache_hits, HANDLES - 1);
+    st->close(st);
+}
+
 /* ---- two processes ---- */
 
 /* Two processes fill one cache directory at once (overlapping chunks, over their own memory
@@ -691,5 +726,6 @@ static void s3(void)
 }
 
 TEST_MAIN(conformance_local, conformance_mem, second_open_hits, get_many_mixed,
-          damaged_entry_refetched, damaged_index_removed, bound_respected, bound_shared, two_processes,
+          damaged_entry_refetched, damaged_index_removed, bound_respected, bound_shared, small_segments_merged,
+          two_processes,
           sees_other_process, cache_off, settings_apply, s3)

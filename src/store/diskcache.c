@@ -47,6 +47,8 @@
 #define SEG_MIN (64ull << 10)    /* segment size bounds: the cache's bound / SEG_PARTS, within */
 #define SEG_MAX (64ull << 20)
 #define SEG_PARTS 16             /* so eviction drops a sixteenth of the cache at a time */
+#define SMALL_PART 16            /* a segment under seg_max / SMALL_PART is small ... */
+#define SMALL_MAX 16             /* ... and more small ones than this are merged at open */
 #define STALE_TMP_SECONDS 86400  /* an unsealed segment this old is a dead process's */
 #define NAME_MAX_LEN 64
 #define SUB_LEN 32               /* a repository's subdirectory: 32 hex digits */
@@ -220,6 +222,13 @@ static uint64_t rec_check(const uint8_t *head, const void *data, size_t len)
 static uint64_t index_check(const uint8_t *idx, size_t len, const uint8_t *trailer)
 {
     return hash_xxh3(idx, len, hash_xxh3(trailer, 16, CHECK_SEED));
+}
+
+/* Whether the record at h (of a slot for key) is whole and right. */
+static bool rec_ok(const uint8_t *h, const slot *s, const cairn_id *key)
+{
+    return load_le32(h) == s->len && load_le32(h + 4) == 0 && memcmp(h + 8, key->bytes, 32) == 0 &&
+           load_le64(h + 40) == rec_check(h, h + REC_HEAD, s->len);
 }
 
 /* Reads a sealed segment's index into the cache's. A segment that is not whole and well
@@ -558,14 +567,71 @@ static void fill(dcache *c, const cairn_id *key, const void *data, size_t len, u
     pthread_rwlock_unlock(&c->lock);
 }
 
-/* ---- reads ---- */
+/* ---- merging small segments ----
+ *
+ * Every process that caches anything seals a segment at close, so a repository used by many
+ * short commands would collect many small segments, each an open and an index read at every
+ * open. Past SMALL_MAX of them, an open copies what is current in them (chunks whose newest copy
+ * they hold, and deletion marks not overridden since) into its own segment and removes them.
+ * Two processes merging at once copy the same chunks twice, which costs only space. */
 
-/* Whether the record at h (of a slot for key) is whole and right. */
-static bool rec_ok(const uint8_t *h, const slot *s, const cairn_id *key)
+/* Copies the current records of small segment i into the active one. Write lock held. */
+static int merge_one(dcache *c, uint32_t i)
 {
-    return load_le32(h) == s->len && load_le32(h + 4) == 0 && memcmp(h + 8, key->bytes, 32) == 0 &&
-           load_le64(h + 40) == rec_check(h, h + REC_HEAD, s->len);
+    seg g = c->segs[i]; /* a copy: appending may move the array */
+    if (g.dead || g.fd < 0) return CAIRN_OK;
+    char path[PATH_MAX];
+    seg_path(path, sizeof path, c, g.name);
+    uint8_t *buf = cairn_malloc(g.size ? g.size : 1);
+    if (!buf) return ERR(CAIRN_ENOMEM, "out of memory merging the disk cache");
+    size_t n = 0;
+    int rc = sys_read_full(g.fd, buf, g.size, 0, &n, path);
+    const uint8_t *tr = buf + g.size - TRAILER;
+    uint64_t count = 0, ioff = 0;
+    if (rc == CAIRN_OK && n == g.size && g.size >= SEG_HEAD + TRAILER) {
+        count = load_le64(tr);
+        ioff = load_le64(tr + 8);
+        if (ioff + count * IDX_ENTRY + TRAILER != g.size) count = 0;
+    }
+    cairn_error_clear();
+    for (uint64_t e = 0; e < count && rc == CAIRN_OK; e++) {
+        const uint8_t *x = buf + ioff + e * IDX_ENTRY;
+        cairn_id key;
+        memcpy(key.bytes, x, 32);
+        uint64_t off = load_le64(x + 32);
+        uint32_t len = load_le32(x + 40);
+        slot *s = c->slots ? find_slot(c, &key) : NULL;
+        if (load_le32(x + 44) & REC_DELETED) {
+            if (!s) rc = append(c, &key, NULL, 0, REC_DELETED); /* still deleted */
+        } else if (s && s->seg == i && s->off == off && off + REC_HEAD + len <= ioff &&
+                   rec_ok(buf + off, s, &key)) {
+            rc = append(c, &key, buf + off + REC_HEAD, len, 0);
+        }
+    }
+    free(buf);
+    if (rc == CAIRN_OK) {
+        sys_unlink(path);
+        seg_kill(c, i);
+    }
+    return rc;
 }
+
+static int merge_small(dcache *c)
+{
+    uint32_t small = 0;
+    for (uint32_t i = 0; i < c->nsegs; i++)
+        small += !c->segs[i].dead && !c->segs[i].active &&
+                 c->segs[i].size < c->seg_max / SMALL_PART;
+    if (small <= SMALL_MAX) return CAIRN_OK;
+    uint32_t n = c->nsegs; /* the segments merge_one adds are not merged again */
+    for (uint32_t i = 0; i < n; i++) {
+        const seg *g = &c->segs[i];
+        if (!g->dead && !g->active && g->size < c->seg_max / SMALL_PART) TRY(merge_one(c, i));
+    }
+    return seal(c);
+}
+
+/* ---- reads ---- */
 
 /* Reads key's cached copy into out. CAIRN_OK (a hit, checked), CAIRN_ENOTFOUND (not cached,
  * or a damaged entry: dropped). Read lock held. */
@@ -1023,7 +1089,12 @@ static int attach(dcache *c, const char *root, const char *ident, uint64_t bound
     TRY(sys_mkdirs(dir, 0700, false));
     write_url_file(dir, ident);
     TRY(rescan(c));
-    return evict(c);
+    TRY(evict(c));
+    if (merge_small(c) < 0) { /* the small segments stay: only slower opens */
+        cairn_diag(CAIRN_LOG_WARN, "disk cache %s: %s", c->dir, cairn_error_last()->message);
+        cairn_error_clear();
+    }
+    return CAIRN_OK;
 }
 
 int store_diskcache_wrap(cairn_store **out, cairn_store *inner, const char *root,
