@@ -829,7 +829,11 @@ CAIRN_API int cairn_merge_abort(cairn_db *db);
  *  @return CAIRN_OK; CAIRN_ENOTFOUND (not set); CAIRN_ECORRUPT; CAIRN_EIO; CAIRN_ENOMEM. */
 CAIRN_API int cairn_config_get(char **out, cairn_db *db, const char *key);
 
-/** Sets (value NULL: removes) a repository setting, durably.
+/** Sets (value NULL: removes) a repository setting, durably. The settings:
+ *  "commit.require_signature" and "audit.reads" ("true" or "false"); "wal.segment_min" and
+ *  "wal.segment_max" (sizes, 64K..1G); "cache.dir" (an absolute directory) and "cache.size" (a
+ *  size, "0" = off) for the disk cache a remote store is read through, applied at the next open
+ *  (the environment's CAIRN_CACHE, CAIRN_CACHE_DIR and CAIRN_CACHE_SIZE win over them).
  *  @return CAIRN_OK; CAIRN_EINVAL (unknown setting or value); CAIRN_ECONFLICT; CAIRN_EREADONLY;
  *          CAIRN_EIO. */
 CAIRN_API int cairn_config_set(cairn_db *db, const char *key, const char *value);
