@@ -580,6 +580,7 @@ static void settings_apply(void)
     snprintf(root, sizeof root, "%s/root", t);
     snprintf(other, sizeof other, "%s/other", t);
     setenv("CAIRN_CACHE", "on", 1);
+    unsetenv("CAIRN_CACHE_DIR"); /* the harness's: it would win over the setting */
     setenv("XDG_CACHE_HOME", root, 1);
     cairn_db *db = test_open_repo(path);
     cairn_db_stats ds;
