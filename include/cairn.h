@@ -1408,7 +1408,7 @@ typedef struct cairn_db_stats {
     uint64_t disk_cache_hits;    /**< chunks read from the disk cache since open */
     uint64_t disk_cache_misses;  /**< chunks it did not have (read from the store) */
     uint64_t disk_cache_damaged; /**< damaged entries found, dropped and fetched again */
-    uint64_t disk_cache_bytes;   /**< bytes its directory holds now */
+    uint64_t disk_cache_bytes;   /**< bytes its root holds now (every repository's cache) */
     uint64_t disk_cache_bound;   /**< the bound it is kept under (setting cache.size) */
     const char *disk_cache_dir;  /**< its directory; borrowed, valid until cairn_close() */
 } cairn_db_stats;

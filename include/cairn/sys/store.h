@@ -121,8 +121,8 @@ typedef struct cairn_store_stats {
     uint64_t cache_hits;     /**< chunks read from the disk cache since open */
     uint64_t cache_misses;   /**< chunks looked up there and not found (read from the store) */
     uint64_t cache_damaged;  /**< cache entries found damaged, dropped and fetched again */
-    uint64_t cache_bytes;    /**< bytes the cache directory holds now (every process's) */
-    uint64_t cache_bound;    /**< the bound it is kept under (cache.size) */
+    uint64_t cache_bytes;    /**< bytes the cache root holds now (every repository's cache) */
+    uint64_t cache_bound;    /**< the bound the root is kept under (cache.size) */
     const char *cache_dir;   /**< the directory; borrowed, valid until the store is closed */
 } cairn_store_stats;
 
