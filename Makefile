@@ -73,6 +73,7 @@ bench: deps-bench
 	@$(BENCH_BUILD)/bench/cairn-docbench $(DOCBENCH_ARGS)
 	@$(BENCH_BUILD)/bench/cairn-remotebench $(REMOTEBENCH_ARGS)
 	@$(BENCH_BUILD)/bench/cairn-pgload $(PGLOAD_ARGS)
+	@$(BENCH_BUILD)/bench/cairn-getbench $(GETBENCH_ARGS)
 
 # Builds only what is installed (the CLI and the libraries), not the tests and benchmarks.
 install: configure

@@ -832,7 +832,11 @@ CAIRN_API int cairn_merge_abort(cairn_db *db);
  *  @return CAIRN_OK; CAIRN_ENOTFOUND (not set); CAIRN_ECORRUPT; CAIRN_EIO; CAIRN_ENOMEM. */
 CAIRN_API int cairn_config_get(char **out, cairn_db *db, const char *key);
 
-/** Sets (value NULL: removes) a repository setting, durably.
+/** Sets (value NULL: removes) a repository setting, durably. The settings:
+ *  "commit.require_signature" and "audit.reads" ("true" or "false"); "wal.segment_min" and
+ *  "wal.segment_max" (sizes, 64K..1G); "cache.dir" (an absolute directory) and "cache.size" (a
+ *  size, "0" = off) for the disk cache a remote store is read through, applied at the next open
+ *  (the environment's CAIRN_CACHE, CAIRN_CACHE_DIR and CAIRN_CACHE_SIZE win over them).
  *  @return CAIRN_OK; CAIRN_EINVAL (unknown setting or value); CAIRN_ECONFLICT; CAIRN_EREADONLY;
  *          CAIRN_EIO. */
 CAIRN_API int cairn_config_set(cairn_db *db, const char *key, const char *value);
@@ -1445,6 +1449,14 @@ typedef struct cairn_db_stats {
     uint64_t store_requests;       /**< requests sent, retries included */
     uint64_t store_bytes_sent;     /**< bytes of request bodies */
     uint64_t store_bytes_received; /**< bytes of response bodies */
+    /* the disk cache a remote store is read through (README.md, "The disk cache"); 0 and NULL
+     * when there is none. (cache_hits and cache_misses above are the memory cache's.) */
+    uint64_t disk_cache_hits;    /**< chunks read from the disk cache since open */
+    uint64_t disk_cache_misses;  /**< chunks it did not have (read from the store) */
+    uint64_t disk_cache_damaged; /**< damaged entries found, dropped and fetched again */
+    uint64_t disk_cache_bytes;   /**< bytes its root holds now (every repository's cache) */
+    uint64_t disk_cache_bound;   /**< the bound it is kept under (setting cache.size) */
+    const char *disk_cache_dir;  /**< its directory; borrowed, valid until cairn_close() */
 } cairn_db_stats;
 
 /* cairn_db_stats.wal_location */

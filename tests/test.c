@@ -201,8 +201,20 @@ int test_sh(const char *fmt, ...)
     return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
 
+/* Remote stores' disk caches (and CAIRN_CACHE=on) go to a directory of the case's own, removed
+ * with it, never to the user's ~/.cache/cairn; unless the run names one (CAIRN_CACHE_DIR). */
+static bool cache_dir_given;
+
+static void per_case_cache_dir(void)
+{
+    char dir[4200];
+    snprintf(dir, sizeof dir, "%s/disk-cache", test_tmpdir());
+    setenv("CAIRN_CACHE_DIR", dir, 1);
+}
+
 int test_main_fns(int argc, char **argv, void (**fns)(void), size_t n, const char *names)
 {
+    cache_dir_given = getenv("CAIRN_CACHE_DIR") != NULL;
     const char *env = getenv("CAIRN_TEST_SEED");
     test_seed = env ? strtoull(env, NULL, 10) : (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 20);
     runner = getpid();
@@ -219,6 +231,7 @@ int test_main_fns(int argc, char **argv, void (**fns)(void), size_t n, const cha
         if (argc > 1 && strcmp(argv[1], name) != 0) continue;
         case_failed = 0;
         cairn_error_clear();
+        if (!cache_dir_given) per_case_cache_dir();
         double t0 = (double)clock() / CLOCKS_PER_SEC;
         fns[i]();
         run_cleanups();

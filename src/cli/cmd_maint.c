@@ -303,6 +303,9 @@ int cmd_verify(const cli_args *a)
     o.on_problem = on_problem;
     o.payload = &v;
     if (a->opt[OPT_REACHABLE_ONLY]) o.flags |= CAIRN_VERIFY_REACHABLE_ONLY;
+    /* verify checks the store itself, not the copies a disk cache holds (README, "The disk
+     * cache"), unless the environment asks otherwise */
+    if (!getenv("CAIRN_CACHE")) setenv("CAIRN_CACHE", "off", 1);
     cairn_db *db;
     int code = cli_open(&db, a, false);
     if (code != EXIT_OK) {

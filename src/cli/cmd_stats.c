@@ -3,7 +3,9 @@
  * tree (entries, depth, nodes, node sizes and their histogram), as aligned text or as one JSON
  * object (--json). Process-local counters (cache hits, chunks read) are left out: they describe
  * this run of the command, not the repository, and would make the output unstable; the
- * recovery time is the exception, as the one measure of how much log a crash would replay.
+ * recovery time is the exception, as the one measure of how much log a crash would replay, and
+ * so is what a remote store cost this command (requests, bytes, the memory and disk caches'
+ * hits and misses), shown only for a remote store.
  *
  * The working set (write-ahead log and memtable) is that of the checked-out branch. Its last
  * checkpoint is the newest checkpoint record in the operation log: cairn_db_stats counts only
@@ -55,6 +57,15 @@ static void print_db_text(const cairn_db_stats *s)
         printf("%-14s%" PRIu64 "\n", "requests", s->store_requests);
         printf("%-14s%" PRIu64 "\n", "bytes_sent", s->store_bytes_sent);
         printf("%-14s%" PRIu64 "\n", "bytes_recvd", s->store_bytes_received);
+        printf("%-14s%" PRIu64 " hits, %" PRIu64 " misses\n", "memory_cache", s->cache_hits,
+               s->cache_misses);
+    }
+    if (s->disk_cache_dir) { /* the cache a remote store is read through */
+        printf("%-14s%s\n", "disk_cache", s->disk_cache_dir);
+        printf("  %-12s%" PRIu64 " of %" PRIu64 " bytes (cache.size)\n", "size",
+               s->disk_cache_bytes, s->disk_cache_bound);
+        printf("  %-12s%" PRIu64 " hits, %" PRIu64 " misses, %" PRIu64 " damaged\n", "lookups",
+               s->disk_cache_hits, s->disk_cache_misses, s->disk_cache_damaged);
     }
 }
 
@@ -151,9 +162,19 @@ static json_t *db_json(const cairn_db_stats *s, int64_t ckpt_ns)
                           "working_set", working_json(s, ckpt_ns), "tables");
     if (j && s->store_requests) /* a remote store: what this command cost */
         json_object_set_new(json_object_get(j, "repository"), "remote",
-                            json_pack("{s:I,s:I,s:I}", "requests", (json_int_t)s->store_requests,
+                            json_pack("{s:I,s:I,s:I,s:I,s:I}", "requests", (json_int_t)s->store_requests,
                                       "bytes_sent", (json_int_t)s->store_bytes_sent,
-                                      "bytes_received", (json_int_t)s->store_bytes_received));
+                                      "bytes_received", (json_int_t)s->store_bytes_received,
+                                      "memory_cache_hits", (json_int_t)s->cache_hits,
+                                      "memory_cache_misses", (json_int_t)s->cache_misses));
+    if (j && s->disk_cache_dir)
+        json_object_set_new(json_object_get(j, "repository"), "disk_cache",
+                            json_pack("{s:s,s:I,s:I,s:I,s:I,s:I}", "dir", s->disk_cache_dir,
+                                      "bytes", (json_int_t)s->disk_cache_bytes, "bound",
+                                      (json_int_t)s->disk_cache_bound, "hits",
+                                      (json_int_t)s->disk_cache_hits, "misses",
+                                      (json_int_t)s->disk_cache_misses, "damaged",
+                                      (json_int_t)s->disk_cache_damaged));
     return j;
 }
 

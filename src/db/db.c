@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "db/db.h"
+#include "db/settings.h"
 #include "repo/commit.h"
 #include "repo/pins.h"
 #include "repo/refs.h"
@@ -168,6 +169,7 @@ int db_open(cairn_db **out, const char *url, cairn_store *store, const cairn_ope
         free(db);
         return rc;
     }
+    settings_disk_cache(db); /* before the trees are read */
     if (db->r.readonly) cairn_test_point(CAIRN_TP_READER_REF_READ);
     rc = version_load(db, &db->cur, &rec_id, &rec);
     /* A reader may read the working ref just before the writer replaces that state and a gc
@@ -527,6 +529,12 @@ int cairn_db_stats_get(cairn_db_stats *out, cairn_db *db)
     st.store_requests = ss.requests;
     st.store_bytes_sent = ss.bytes_sent;
     st.store_bytes_received = ss.bytes_received;
+    st.disk_cache_hits = ss.cache_hits;
+    st.disk_cache_misses = ss.cache_misses;
+    st.disk_cache_damaged = ss.cache_damaged;
+    st.disk_cache_bytes = ss.cache_bytes;
+    st.disk_cache_bound = ss.cache_bound;
+    st.disk_cache_dir = ss.cache_dir;
     rview rv;
     db_view(db, &rv);
     uint64_t tables = 0;

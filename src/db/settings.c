@@ -7,6 +7,7 @@
 
 #include "db/settings.h"
 #include "repo/refs.h"
+#include "store/store.h"
 
 int settings_load(cairn_db *db, json_t **out, cairn_id *out_id, bool *exists)
 {
@@ -71,18 +72,24 @@ static void size_of(json_t *obj, const char *name, uint64_t *out)
     }
 }
 
-void settings_wal_sizes(cairn_db *db, uint64_t *min, uint64_t *max)
+/* The settings, or NULL after a warning that says what keeps its default (`what`): a setting
+ * that cannot be read never stops an open. */
+static json_t *load_or_warn(cairn_db *db, const char *what)
 {
-    *min = *max = 0;
     json_t *obj;
     cairn_id id;
     bool exists;
-    if (settings_load(db, &obj, &id, &exists) < 0) {
-        cairn_diag(CAIRN_LOG_WARN, "%s: the log's segment sizes are the defaults: %s", db->r.url,
-                   cairn_error_last()->message);
-        cairn_error_clear();
-        return;
-    }
+    if (settings_load(db, &obj, &id, &exists) == CAIRN_OK) return obj;
+    cairn_diag(CAIRN_LOG_WARN, "%s: %s: %s", db->r.url, what, cairn_error_last()->message);
+    cairn_error_clear();
+    return NULL;
+}
+
+void settings_wal_sizes(cairn_db *db, uint64_t *min, uint64_t *max)
+{
+    *min = *max = 0;
+    json_t *obj = load_or_warn(db, "the log's segment sizes are the defaults");
+    if (!obj) return;
     size_of(obj, SETTING_WAL_SEGMENT_MIN, min);
     size_of(obj, SETTING_WAL_SEGMENT_MAX, max);
     json_decref(obj);
@@ -130,4 +137,19 @@ double settings_gc_grace(cairn_db *db, double dflt)
     }
     json_decref(obj);
     return grace;
+/* A string setting, or NULL. */
+static const char *string_of(json_t *obj, const char *name)
+{
+    json_t *v = json_object_get(obj, name);
+    return json_is_string(v) ? json_string_value(v) : NULL;
+}
+
+void settings_disk_cache(cairn_db *db)
+{
+    if (!store_diskcache_active(db->r.store)) return;
+    json_t *obj = load_or_warn(db, "the disk cache keeps its defaults");
+    if (!obj) return;
+    store_diskcache_configure(db->r.store, db->r.url, string_of(obj, SETTING_CACHE_DIR),
+                              string_of(obj, SETTING_CACHE_SIZE));
+    json_decref(obj);
 }

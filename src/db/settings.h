@@ -15,6 +15,8 @@
 #define SETTING_WAL_SEGMENT_MIN "wal.segment_min" /* the log's first (smallest) segment */
 #define SETTING_WAL_SEGMENT_MAX "wal.segment_max" /* the largest a segment grows to */
 #define SETTING_GC_GRACE "gc.grace"               /* gc on a remote store: the grace period */
+#define SETTING_CACHE_DIR "cache.dir"              /* where remote stores' disk caches live */
+#define SETTING_CACHE_SIZE "cache.size"            /* their bound in bytes; 0: no disk cache */
 #define SETTING_SIZE_LOW (64ull << 10)            /* the range a segment size setting takes */
 #define SETTING_SIZE_HIGH (1ull << 30)
 
@@ -39,5 +41,10 @@ double settings_gc_grace(cairn_db *db, double dflt);
 /** The log's segment sizes as set (0 where a setting is not set). A setting that cannot be read
  *  or parsed is reported as a warning and left at 0 (the defaults): it never stops an open. */
 void settings_wal_sizes(cairn_db *db, uint64_t *min, uint64_t *max);
+
+/** Applies the settings cache.dir and cache.size to the disk cache the repository's store is
+ *  read through, when it has one (store/diskcache.c). Never fails: a setting that cannot be
+ *  read is a warning and the cache keeps its defaults. */
+void settings_disk_cache(cairn_db *db);
 
 #endif /* CAIRN_DB_SETTINGS_H */

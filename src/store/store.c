@@ -9,8 +9,17 @@
 #include "base/sys.h"
 #include "store.h"
 
+static int open_url(cairn_store **out, const char *url, unsigned flags, unsigned lock_timeout_ms);
+
 int cairn_store_open_url(cairn_store **out, const char *url, unsigned flags,
                          unsigned lock_timeout_ms)
+{
+    cairn_store *st;
+    TRY(open_url(&st, url, flags, lock_timeout_ms));
+    return store_diskcache_open(out, st, url); /* remote stores read through a disk cache */
+}
+
+static int open_url(cairn_store **out, const char *url, unsigned flags, unsigned lock_timeout_ms)
 {
     FAIL_IF(!url || !*url, CAIRN_EINVAL, "empty repository URL: give a directory or 'mem:'");
     if (strncmp(url, "postgres://", 11) == 0 || strncmp(url, "postgresql://", 13) == 0 ||

@@ -66,5 +66,39 @@ int store_create_prepare(store_create_undo *u, const char *url);
 void store_create_rollback(store_create_undo *u);
 /** After a successful create: releases u, removing nothing. */
 void store_create_forget(store_create_undo *u);
+/* ---- the disk cache of remote stores (diskcache.c; docs/FORMAT.md, "Disk cache") ---- */
+
+#define STORE_DISKCACHE_DEFAULT_SIZE (1ull << 30) /* cache.size when not set */
+
+/** Wraps inner in the disk cache under directory `root` (made when missing), in the
+ *  subdirectory of repository identity `ident` (a URL: its credentials are left out), with
+ *  `bound` bytes for everything under root: *out reads through it and owns inner (closing *out
+ *  closes inner). A directory that cannot be used is reported as a warning and *out is inner
+ *  itself: a cache never stops an open.
+ *  @return CAIRN_OK, or CAIRN_ENOMEM (inner closed). */
+int store_diskcache_wrap(cairn_store **out, cairn_store *inner, const char *root,
+                         const char *ident, uint64_t bound);
+
+/** What the URL dispatch does after opening a store: wraps inner in its disk cache when inner
+ *  is remote (CAIRN_STORE_CAP_REMOTE), or any store when the environment says CAIRN_CACHE=on;
+ *  not when CAIRN_CACHE=off or CAIRN_CACHE_SIZE=0. The directory is CACHE_ROOT/H, H the first
+ *  32 hex digits of SHA-256 of url without credentials; CACHE_ROOT is $CAIRN_CACHE_DIR, else
+ *  $XDG_CACHE_HOME/cairn, else ~/.cache/cairn. Else *out = inner. */
+int store_diskcache_open(cairn_store **out, cairn_store *inner, const char *url);
+
+/** Whether st is a store wrapped by store_diskcache_open or store_diskcache_wrap. */
+bool store_diskcache_active(const cairn_store *st);
+
+/** Applies the repository's settings cache.dir and cache.size (NULL: not set) to a store opened
+ *  by store_diskcache_open (any other store is left alone): moves the cache to another root,
+ *  bounds it anew, or turns it off (size 0). The environment (CAIRN_CACHE, CAIRN_CACHE_DIR,
+ *  CAIRN_CACHE_SIZE) still wins over the settings. Never fails: a cache that cannot be used is
+ *  a warning. */
+void store_diskcache_configure(cairn_store *st, const char *url, const char *dir_setting,
+                               const char *size_setting);
+
+/** Parses a cache size: bytes, or a number with K, M, G or T (powers of 1024); 0 is allowed
+ *  (off). @return CAIRN_OK or CAIRN_EINVAL. */
+int store_diskcache_parse_size(const char *text, uint64_t *out);
 
 #endif /* CAIRN_STORE_H */

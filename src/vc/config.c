@@ -11,6 +11,7 @@
 #include "vc/config.h"
 #include "repo/keys.h"
 #include "repo/refs.h"
+#include "store/store.h"
 
 int config_load_repo(repo *r, json_t **out, cairn_id *out_id, bool *exists)
 {
@@ -113,17 +114,22 @@ int cairn_config_set(cairn_db *db, const char *name, const char *value)
     bool size = strcmp(name, SETTING_WAL_SEGMENT_MIN) == 0 ||
                 strcmp(name, SETTING_WAL_SEGMENT_MAX) == 0;
     bool duration = strcmp(name, SETTING_GC_GRACE) == 0;
-    FAIL_IF(!size && !duration && strcmp(name, CONFIG_REQUIRE_SIGNATURE) != 0 &&
+    bool cache = strcmp(name, SETTING_CACHE_DIR) == 0 || strcmp(name, SETTING_CACHE_SIZE) == 0;
+    FAIL_IF(!size && !duration && !cache && strcmp(name, CONFIG_REQUIRE_SIGNATURE) != 0 &&
                 strcmp(name, CONFIG_AUDIT_READS) != 0,
-            CAIRN_EINVAL, "unknown setting '%s' (known: %s, %s, %s, %s, %s)", name,
+            CAIRN_EINVAL, "unknown setting '%s' (known: %s, %s, %s, %s, %s, %s, %s)", name,
             CONFIG_REQUIRE_SIGNATURE, CONFIG_AUDIT_READS, SETTING_WAL_SEGMENT_MIN,
-            SETTING_WAL_SEGMENT_MAX, SETTING_GC_GRACE);
+            SETTING_WAL_SEGMENT_MAX, SETTING_GC_GRACE, SETTING_CACHE_DIR, SETTING_CACHE_SIZE);
     uint64_t bytes;
     double secs;
     if (size && value) TRY(settings_parse_size(name, value, &bytes));
     if (duration && value)
         TRY(settings_parse_duration(name, value, CAIRN_GC_GRACE_FLOOR, &secs));
-    FAIL_IF(!size && !duration && value && strcmp(value, "true") != 0 &&
+    if (cache && value && strcmp(name, SETTING_CACHE_SIZE) == 0)
+        TRY(store_diskcache_parse_size(value, &bytes));
+    FAIL_IF(cache && value && strcmp(name, SETTING_CACHE_DIR) == 0 && value[0] != '/',
+            CAIRN_EINVAL, "setting '%s' takes an absolute directory path, not '%s'", name, value);
+    FAIL_IF(!size && !duration && !cache && value && strcmp(value, "true") != 0 &&
                 strcmp(value, "false") != 0,
             CAIRN_EINVAL, "setting '%s' takes true or false", name);
     DB_NOT_IN_CALLBACK(db, "cairn_config_set");

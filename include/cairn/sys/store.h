@@ -116,6 +116,14 @@ typedef struct cairn_store_stats {
     uint64_t requests;       /**< requests sent (each retry counts) */
     uint64_t bytes_sent;     /**< bytes of request bodies sent */
     uint64_t bytes_received; /**< bytes of response bodies received */
+    /* (version 5) the on-disk cache a remote store is read through (README.md, "The disk
+     * cache"); 0 and NULL when there is none */
+    uint64_t cache_hits;     /**< chunks read from the disk cache since open */
+    uint64_t cache_misses;   /**< chunks looked up there and not found (read from the store) */
+    uint64_t cache_damaged;  /**< cache entries found damaged, dropped and fetched again */
+    uint64_t cache_bytes;    /**< bytes the cache root holds now (every repository's cache) */
+    uint64_t cache_bound;    /**< the bound the root is kept under (cache.size) */
+    const char *cache_dir;   /**< the directory; borrowed, valid until the store is closed */
 } cairn_store_stats;
 
 /* compact flags */
