@@ -116,16 +116,9 @@ int settings_parse_duration(const char *name, const char *text, double floor, do
 
 double settings_gc_grace(cairn_db *db, double dflt)
 {
-    json_t *obj;
-    cairn_id id;
-    bool exists;
     double grace = dflt;
-    if (settings_load(db, &obj, &id, &exists) < 0) {
-        cairn_diag(CAIRN_LOG_WARN, "%s: gc's grace period is the default: %s", db->r.url,
-                   cairn_error_last()->message);
-        cairn_error_clear();
-        return dflt;
-    }
+    json_t *obj = load_or_warn(db, "gc's grace period is the default");
+    if (!obj) return dflt;
     json_t *v = json_object_get(obj, SETTING_GC_GRACE);
     if (v && (!json_is_string(v) || settings_parse_duration(SETTING_GC_GRACE,
                                                             json_string_value(v),
@@ -137,6 +130,8 @@ double settings_gc_grace(cairn_db *db, double dflt)
     }
     json_decref(obj);
     return grace;
+}
+
 /* A string setting, or NULL. */
 static const char *string_of(json_t *obj, const char *name)
 {
