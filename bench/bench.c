@@ -68,13 +68,6 @@ _Static_assert(N_ENGINES <= MAX_ENGINES, "raise MAX_ENGINES");
  * Small helpers
  * ------------------------------------------------------------------------------------------- */
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 /* CPU seconds this process (all its threads, the engines' background threads too) and the
  * child processes it has waited for (the git commands of the git peer) have used. */
 static double self_cpu_s(void)
@@ -117,12 +110,12 @@ static void phase_start(phase *p)
 {
     p->busy = machine_busy_s();
     p->cpu = self_cpu_s();
-    p->wall = now_s();
+    p->wall = bench_now();
 }
 
 static void phase_stop(phase *p)
 {
-    p->wall = now_s() - p->wall;
+    p->wall = bench_now() - p->wall;
     p->cpu = self_cpu_s() - p->cpu;
     double busy = machine_busy_s();
     p->busy = p->busy < 0 || busy < 0 ? -1 : busy - p->busy;
@@ -282,7 +275,7 @@ typedef struct ctx {
 /* Seconds since timed_start(), while the timed part runs. */
 static double timed_elapsed(const ctx *c)
 {
-    return now_s() - c->timed.wall;
+    return bench_now() - c->timed.wall;
 }
 
 static void timed_start(ctx *c)
@@ -346,12 +339,12 @@ static int run_load(ctx *c, double *out)
     timed_start(c);
     int rc = c->eng->load(db, c->data);
     double secs = timed_stop(c);
-    double t1 = now_s();
+    double t1 = bench_now();
     if (rc == 0 && c->eng->settle)
         rc = c->eng->settle(db);
-    double t2 = now_s();
+    double t2 = bench_now();
     int crc = c->eng->close(db);
-    double t3 = now_s();
+    double t3 = bench_now();
     if (rc != 0 || crc != 0)
         return BENCH_ERR;
     *out = (double)c->data->n / secs;
@@ -580,7 +573,7 @@ static int run_verify_on(ctx *c, double *out, unsigned threads)
         }
         if (rc != 0)
             break;
-        double t0 = now_s();
+        double t0 = bench_now();
         for (unsigned t = 0; t < threads; t++) {
             jobs[t] = (vjob){ c, db, buf, offs, j0, m * t / threads, m * (t + 1) / threads, 0, 0 };
             if (t > 0 && pthread_create(&jobs[t].tid, NULL, verify_part, &jobs[t]) != 0) {
@@ -593,7 +586,7 @@ static int run_verify_on(ctx *c, double *out, unsigned threads)
         for (unsigned t = 1; t < threads; t++)
             if (jobs[t].tid)
                 pthread_join(jobs[t].tid, NULL);
-        secs += now_s() - t0;
+        secs += bench_now() - t0;
         for (unsigned t = 0; t < threads; t++)
             if (jobs[t].rc != 0)
                 rc = jobs[t].rc;
@@ -728,9 +721,9 @@ static int run_txn(ctx *c, unsigned nthreads, double *out)
     }
     double secs = timed_stop(c);
     pthread_barrier_destroy(&start);
-    double t0 = now_s();
+    double t0 = bench_now();
     int crc = c->eng->close(db);
-    double close_s = now_s() - t0;
+    double close_s = bench_now() - t0;
     if (rc != 0 || crc != 0 || txn_check(c, th, nthreads) != 0)
         return BENCH_ERR;
     *out = (double)c->txns / secs;
@@ -840,9 +833,9 @@ static int run_recover(ctx *c, double *out)
     if (!dir)
         return BENCH_ERR;
     snprintf(dir, len, "%s.recover", c->dir);
-    double t0 = now_s();
+    double t0 = bench_now();
     int rc = crash_setup(c, dir);
-    double setup = now_s() - t0;
+    double setup = bench_now() - t0;
     du u = { 0, 0, 0 };
     if (rc == 0)
         rc = walk(dir, du_one, &u);
@@ -993,7 +986,7 @@ static int open_child(int argc, char **argv)
     void *db;
     const void *val;
     size_t vlen = 0;
-    double t0 = now_s();
+    double t0 = bench_now();
     int rc = e->open(&db, argv[3], 0, &cfg);
     if (rc == 0) {
         rc = e->get(db, key, sizeof key, &val, &vlen);
@@ -1002,7 +995,7 @@ static int open_child(int argc, char **argv)
         if (e->close(db) != 0)
             rc = BENCH_ERR;
     }
-    double ms = (now_s() - t0) * 1e3;
+    double ms = (bench_now() - t0) * 1e3;
     if (rc != 0) {
         fprintf(stderr, "%s open: key #%llu of %s not read back\n", e->name,
                 (unsigned long long)i, argv[3]);
@@ -1098,9 +1091,9 @@ static int run_open(ctx *c, uint64_t keys, const char *label, double *out)
     double build = 0;
     if (!reused) {
         remove_tree(dir);
-        double t0 = now_s();
+        double t0 = bench_now();
         rc = open_build(c, dir, &data);
-        build = now_s() - t0;
+        build = bench_now() - t0;
         if (rc == 0 && keep) {
             FILE *f = fopen(done, "w");
             rc = f && fclose(f) == 0 ? 0 : BENCH_ERR;
@@ -1235,12 +1228,12 @@ static int run_diff(ctx *c, size_t nkeys, double *out)
         return BENCH_ERR;
     char base[BENCH_VERSION_ID_SIZE], head[BENCH_VERSION_ID_SIZE];
     draw_updates(c, d, nkeys);
-    double t0 = now_s();
+    double t0 = bench_now();
     int rc = c->eng->vcommit(db, NULL, 0, base);
-    double t1 = now_s();
+    double t1 = bench_now();
     if (rc == 0)
         rc = c->eng->vcommit(db, d->ops, d->n, head);
-    double t2 = now_s();
+    double t2 = bench_now();
     uint64_t changed = 0, digest = 0, iters = 0;
     double secs = 0;
     if (rc == 0) {
@@ -1319,15 +1312,15 @@ static int run_merge(ctx *c, double *out)
         snprintf(b, sizeof b, "bench-b%llu", (unsigned long long)iters);
         draw_updates(c, d, 2 * MERGE_KEYS);
         size_t half = d->n / 2;
-        double t0 = now_s();
+        double t0 = bench_now();
         if ((rc = c->eng->vbranch(db, a, base)) != 0 ||
             (rc = c->eng->vcommit(db, d->ops, half, id)) != 0 ||
             (rc = c->eng->vbranch(db, b, base)) != 0 ||
             (rc = c->eng->vcommit(db, d->ops + half, d->n - half, id)) != 0)
             break;
-        double t1 = now_s();
+        double t1 = bench_now();
         rc = c->eng->vmerge(db, a, id);
-        double t2 = now_s();
+        double t2 = bench_now();
         secs += t2 - t1;
         setup += t1 - t0;
         iters++;
@@ -1890,13 +1883,13 @@ int main(int argc, char **argv)
     /* What generating the data costs, then the scan's expected digest. */
     volatile uint8_t sink = 0; /* keeps the generation in the measured loop */
     uint8_t key[BENCH_KEY_SIZE], val[BENCH_VALUE_SIZE];
-    double t0 = now_s();
+    double t0 = bench_now();
     for (uint64_t i = 0; i < o.n; i++) {
         bench_key(&data, i, key);
         bench_value(&data, i, val);
         sink ^= key[0] ^ val[0];
     }
-    double gen_ns = (now_s() - t0) * 1e9 / (double)o.n;
+    double gen_ns = (bench_now() - t0) * 1e9 / (double)o.n;
     (void)sink;
     uint64_t digest_sum = 0;
     for (uint64_t i = 0; i < o.n; i++) {

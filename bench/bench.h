@@ -197,4 +197,11 @@ int bench_mkdir(const char *dir);
 /** Joins dir and name into a new string; caller frees with free(). NULL when out of memory. */
 char *bench_path(const char *dir, const char *name);
 
+/** Seconds on the monotonic clock. */
+double bench_now(void);
+
+/** Prints "PROG: " and the message to stderr, then exits 1 (the side programs' fatal error:
+ *  their atexit handlers stop the servers they started). */
+void bench_die(const char *prog, const char *fmt, ...) __attribute__((format(printf, 2, 3), noreturn));
+
 #endif /* CAIRN_BENCH_H */

@@ -10,10 +10,12 @@
 #include "bench.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #define WYRAND_INC 0xa0761d6478bd642full
 #define WYRAND_XOR 0xe7037ed1a0b428dbull
@@ -159,4 +161,22 @@ void bench_hex(char *out, const uint8_t *bytes, size_t n)
         out[2 * i + 1] = digits[bytes[i] & 15];
     }
     out[2 * n] = 0;
+}
+
+double bench_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+void bench_die(const char *prog, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "%s: ", prog);
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, "\n");
+    va_end(ap);
+    exit(1);
 }

@@ -60,6 +60,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench.h"
+
 #define COLL "docs"
 #define CITIES 100
 #define AGES 100
@@ -92,23 +94,7 @@ typedef struct opts {
 static opts O = { 42, 1000000, 0, 200, 300, 256, NULL, NULL, "scripts/pg-up.sh",
                   { true, true, true }, false, NULL };
 
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static void die(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    fprintf(stderr, "cairn-docbench: ");
-    vfprintf(stderr, fmt, ap);
-    fprintf(stderr, "\n");
-    va_end(ap);
-    exit(1);
-}
+#define die(...) bench_die("cairn-docbench", __VA_ARGS__)
 
 /* ---- the data: pure functions of (seed, i, what) ---- */
 
@@ -711,13 +697,13 @@ static void queries(int w, int e, uint64_t (*fn)(uint64_t), uint64_t nq, bool pe
     if (O.workloads && !strstr(O.workloads, WORK[w])) return;
     uint64_t n = 0;
     double per = (double)(per_doc ? nq * O.docs : nq);
-    double t0 = now();
+    double t0 = bench_now();
     for (uint64_t q = 0; q < nq; q++) n += fn(q);
-    printf("# cold %s %s %.0f\n", WORK[w], ENG[e], per / (now() - t0));
+    printf("# cold %s %s %.0f\n", WORK[w], ENG[e], per / (bench_now() - t0));
     uint64_t warm = 0;
-    t0 = now();
+    t0 = bench_now();
     for (uint64_t q = 0; q < nq; q++) warm += fn(q);
-    double secs = now() - t0;
+    double secs = bench_now() - t0;
     if (warm != n) die("%s %s: %llu results, then %llu for the same queries", WORK[w], ENG[e],
                        (unsigned long long)n, (unsigned long long)warm);
     report(w, e, per / secs, n);
@@ -727,18 +713,18 @@ static void run_engine(int e)
 {
     const engine *g = &ENGINES[e];
     g->open();
-    double t0 = now();
+    double t0 = bench_now();
     for (uint64_t i = 0; i < O.docs; i += O.batch) g->load(i, i + O.batch < O.docs ? i + O.batch : O.docs);
-    report(W_INSERT, e, (double)O.docs / (now() - t0), O.docs);
+    report(W_INSERT, e, (double)O.docs / (bench_now() - t0), O.docs);
     queries(W_EQ, e, g->eq, O.queries, false);
     queries(W_RANGE, e, g->range, O.queries / 10 ? O.queries / 10 : 1, false);
     queries(W_TOP, e, g->top, O.queries, false);
     queries(W_SCAN, e, g->scan, SCAN_QUERIES, true);
     queries(W_TEXT, e, g->text, O.queries, false);
     if (!O.workloads || strstr(O.workloads, WORK[W_UPDATE])) {
-        t0 = now();
+        t0 = bench_now();
         for (uint64_t u = 0; u < O.updates; u++) g->update(u);
-        report(W_UPDATE, e, (double)O.updates / (now() - t0), O.updates);
+        report(W_UPDATE, e, (double)O.updates / (bench_now() - t0), O.updates);
     }
     g->close();
 }

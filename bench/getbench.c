@@ -44,13 +44,6 @@
 static char g_down_cmd[2048]; /* the command that stops radosgw, or "" */
 static size_t g_mem_cache;    /* cairn_open_options.cache_bytes; 0: the default */
 
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static void server_down(void)
 {
     if (!g_down_cmd[0]) return;
@@ -64,16 +57,7 @@ static void on_signal(int sig)
     exit(1); /* atexit stops the server */
 }
 
-static void die(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    fprintf(stderr, "cairn-getbench: ");
-    vfprintf(stderr, fmt, ap);
-    fprintf(stderr, "\n");
-    va_end(ap);
-    exit(1);
-}
+#define die(...) bench_die("cairn-getbench", __VA_ARGS__)
 
 /* Reads KEY=VALUE from the fixture's env file into out. */
 static bool env_get(const char *path, const char *key, char *out, size_t n)
@@ -143,22 +127,22 @@ static result run_gets(const char *url, const bench_data *data, const uint64_t *
     if (cairn_db_stats_get(&s0, db) != CAIRN_OK) die("stats: %s", cairn_error_last()->message);
     double *lat = malloc(g * sizeof *lat);
     if (!lat) die("out of memory");
-    double t0 = now();
+    double t0 = bench_now();
     for (size_t i = 0; i < g; i++) {
         uint8_t k[BENCH_KEY_SIZE], want[BENCH_VALUE_SIZE];
         bench_key(data, idx[i], k);
         void *v;
         size_t vlen;
-        double a = now();
+        double a = bench_now();
         if (cairn_get(&v, &vlen, t, NULL, k, sizeof k) != CAIRN_OK)
             die("get %zu from %s: %s", i, url, cairn_error_last()->message);
-        lat[i] = now() - a;
+        lat[i] = bench_now() - a;
         bench_value(data, idx[i], want);
         if (vlen != sizeof want || memcmp(v, want, vlen) != 0)
             die("get %zu from %s: wrong value", i, url);
         cairn_free(v);
     }
-    double secs = now() - t0;
+    double secs = bench_now() - t0;
     if (cairn_db_stats_get(&s1, db) != CAIRN_OK) die("stats: %s", cairn_error_last()->message);
     qsort(lat, g, sizeof *lat, cmp_double);
     result r = { (double)g / secs, lat[g / 2] * 1e6, lat[g * 99 / 100] * 1e6,
@@ -247,9 +231,9 @@ int main(int argc, char **argv)
     load(local, &data);
     snprintf(cache, sizeof cache, "%s/cache-load", dir);
     setenv("CAIRN_CACHE_DIR", cache, 1);
-    double t0 = now();
+    double t0 = bench_now();
     load(url, &data);
-    fprintf(stderr, "cairn-getbench: s3 load took %.1f s\n", now() - t0);
+    fprintf(stderr, "cairn-getbench: s3 load took %.1f s\n", bench_now() - t0);
 
     uint64_t *idx = malloc(gets * sizeof *idx);
     if (!idx) die("out of memory");

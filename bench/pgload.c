@@ -33,23 +33,7 @@
 #define BATCH 1000
 #define CHUNK 4096
 
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static void die(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    fprintf(stderr, "cairn-pgload: ");
-    vfprintf(stderr, fmt, ap);
-    fprintf(stderr, "\n");
-    va_end(ap);
-    exit(1);
-}
+#define die(...) bench_die("cairn-pgload", __VA_ARGS__)
 
 static void run(PGconn *c, const char *sql)
 {
@@ -136,7 +120,7 @@ static double load_cairn(const char *conninfo, const bench_data *data)
     cairn_db *db;
     cairn_table *t;
     cairn_batch *b;
-    double t0 = now();
+    double t0 = bench_now();
     if (cairn_open(&db, url, &o) != CAIRN_OK || cairn_table_open(&t, db, "bench", CAIRN_TABLE_CREATE)
         || cairn_batch_new(&b, db) != CAIRN_OK)
         die("cairn: %s", cairn_error_last()->message);
@@ -148,7 +132,7 @@ static double load_cairn(const char *conninfo, const bench_data *data)
             die("cairn: %s", cairn_error_last()->message);
     }
     if (cairn_batch_commit(b) != CAIRN_OK) die("cairn: %s", cairn_error_last()->message);
-    double secs = now() - t0;
+    double secs = bench_now() - t0;
     cairn_batch_free(b);
     cairn_table_close(t);
     cairn_close(db);
@@ -157,7 +141,7 @@ static double load_cairn(const char *conninfo, const bench_data *data)
 
 static double load_copy(PGconn *c, const bench_data *data)
 {
-    double t0 = now();
+    double t0 = bench_now();
     run(c, "CREATE TABLE pgload_rows (k bytea PRIMARY KEY, v bytea NOT NULL)");
     copy_begin(c, "COPY pgload_rows (k, v) FROM STDIN (FORMAT binary)");
     buf b = { 0 };
@@ -170,7 +154,7 @@ static double load_copy(PGconn *c, const bench_data *data)
         if (b.n > (1u << 20)) copy_send(c, &b);
     }
     copy_end(c, &b);
-    double secs = now() - t0;
+    double secs = bench_now() - t0;
     free(b.d);
     return (double)data->n / secs;
 }
@@ -333,10 +317,10 @@ static void methods(PGconn *c, const bench_data *data, size_t n)
         for (size_t m = 0; m < nm; m++) {
             fresh_table(c);
             run(c, "CHECKPOINT");
-            double t0 = now();
+            double t0 = bench_now();
             for (size_t off = 0; off < n; off += BATCH)
                 ms[m].fn(c, &ch, off, n - off < BATCH ? n - off : BATCH);
-            double secs = now() - t0;
+            double secs = bench_now() - t0;
             PGresult *r = PQexec(c, "SELECT count(*) FROM pginsert_chunks");
             long got = atol(PQgetvalue(r, 0, 0));
             PQclear(r);

@@ -64,23 +64,7 @@ static char url_extra[256];    /* --s3-params: appended to the s3 URL ("&pack_si
 /* S3 settings from DIR/ceph/s3.env */
 static char endpoint[256], access_key[128], secret_key[128];
 
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static void die(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    fprintf(stderr, "cairn-remotebench: ");
-    vfprintf(stderr, fmt, ap);
-    fprintf(stderr, "\n");
-    va_end(ap);
-    exit(1); /* atexit stops the cluster */
-}
+#define die(...) bench_die("cairn-remotebench", __VA_ARGS__)
 
 static void die_cairn(const char *what, int rc)
 {
@@ -383,10 +367,10 @@ static result cairn_clone_timed(const char *url, const char *dir, const bench_da
     cairn_transfer_stats ts;
     result r = { 0 };
     rgw_counters c0 = rgw_now();
-    double t0 = now();
+    double t0 = bench_now();
     int rc = cairn_clone(&ts, url, dir, NULL);
     if (rc) die_cairn("clone", rc);
-    r.secs = now() - t0;
+    r.secs = bench_now() - t0;
     r.bytes = repo_bytes;
     r.delta = diff(c0, rgw_now());
     report("clone", "cairn", &r);
@@ -445,14 +429,14 @@ int main(int argc, char **argv)
              url_extra);
 
     /* the data: a local repository and the same rows as a TSV file */
-    double t0 = now();
+    double t0 = bench_now();
     cairn_write(repo, &d, NULL, 0);
     uint64_t files = 0, repo_bytes = tree_bytes(repo, &files);
     printf("# cairn-remotebench: %llu keys of %d bytes, values of %d bytes, seed %llu; "
            "repository %.1f MB in %llu files (made in %.1f s); radosgw at %s\n",
            (unsigned long long)d.n, BENCH_KEY_SIZE, BENCH_VALUE_SIZE,
            (unsigned long long)d.seed, (double)repo_bytes / 1e6, (unsigned long long)files,
-           now() - t0, endpoint);
+           bench_now() - t0, endpoint);
     uint64_t tsv_bytes = only_cairn ? 0 : write_tsv(tsv, &d, NULL, 0);
     fflush(stdout);
 
@@ -467,9 +451,9 @@ int main(int argc, char **argv)
     }
     result cp = { 0 }, rp = { 0 }, sp = { 0 };
     rgw_counters c0 = rgw_now();
-    t0 = now();
+    t0 = bench_now();
     cairn_transfer_stats ts = cairn_push_dir(repo, url, true);
-    cp.secs = now() - t0;
+    cp.secs = bench_now() - t0;
     cp.bytes = repo_bytes;
     cp.delta = diff(c0, rgw_now());
     report("push", "cairn", &cp);
@@ -488,9 +472,9 @@ int main(int argc, char **argv)
         fclose(f);
         uint64_t rclone_bytes = tree_bytes(repo, NULL); /* (the push added a tracking ref) */
         c0 = rgw_now();
-        t0 = now();
+        t0 = bench_now();
         sh("rclone --config %s copy %s rgw:rclone-bench/%s", rconf, repo, tag);
-        rp.secs = now() - t0;
+        rp.secs = bench_now() - t0;
         rp.bytes = repo_bytes;
         rp.delta = diff(c0, rgw_now());
         report("push", "rclone", &rp);
@@ -502,9 +486,9 @@ int main(int argc, char **argv)
                  endpoint, tag, work);
         sh("%s restic init -q", renv);
         c0 = rgw_now();
-        t0 = now();
+        t0 = bench_now();
         sh("%s restic backup -q %s", renv, tsv);
-        sp.secs = now() - t0;
+        sp.secs = bench_now() - t0;
         sp.bytes = tsv_bytes;
         sp.delta = diff(c0, rgw_now());
         report("push", "restic", &sp);
@@ -515,18 +499,18 @@ int main(int argc, char **argv)
         result cc = cairn_clone_timed(url, clone, &d, repo_bytes), rc = { 0 }, sc = { 0 };
 
         c0 = rgw_now();
-        t0 = now();
+        t0 = bench_now();
         sh("rclone --config %s copy rgw:rclone-bench/%s %s", rconf, tag, rback);
-        rc.secs = now() - t0;
+        rc.secs = bench_now() - t0;
         rc.bytes = repo_bytes;
         rc.delta = diff(c0, rgw_now());
         report("clone", "rclone", &rc);
         if (tree_bytes(rback, NULL) != rclone_bytes) die("rclone's copy back differs in size");
 
         c0 = rgw_now();
-        t0 = now();
+        t0 = bench_now();
         sh("%s restic restore -q latest --target %s", renv, resback);
-        sc.secs = now() - t0;
+        sc.secs = bench_now() - t0;
         sc.bytes = tsv_bytes;
         sc.delta = diff(c0, rgw_now());
         report("clone", "restic", &sc);
@@ -540,9 +524,9 @@ int main(int argc, char **argv)
             changed[c] = (c * 7919 + 13) * (d.n / PUSH1_KEYS) % d.n;
         cairn_write(repo, &d, changed, PUSH1_KEYS);
         c0 = rgw_now();
-        t0 = now();
+        t0 = bench_now();
         ts = cairn_push_dir(repo, url, false);
-        double secs = now() - t0;
+        double secs = bench_now() - t0;
         rgw_counters cd = diff(c0, rgw_now());
         printf("BENCH push1 cairn %llu   (bytes received by the server; %llu requests, %.3f s; "
                "%llu chunks, %llu store calls)\n",
@@ -550,9 +534,9 @@ int main(int argc, char **argv)
                (unsigned long long)ts.chunks, (unsigned long long)ts.requests);
         write_tsv(tsv, &d, changed, PUSH1_KEYS);
         c0 = rgw_now();
-        t0 = now();
+        t0 = bench_now();
         sh("%s restic backup -q %s", renv, tsv);
-        secs = now() - t0;
+        secs = bench_now() - t0;
         rgw_counters sd = diff(c0, rgw_now());
         printf("BENCH push1 restic %llu   (bytes received by the server; %llu requests, %.3f s)\n",
                (unsigned long long)sd.put_b, (unsigned long long)sd.req, secs);

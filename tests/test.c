@@ -152,6 +152,40 @@ pid_t test_fork(void)
     return pid;
 }
 
+int test_run_killed(void (*child)(const char *arg, int fd), const char *arg, long delay_us,
+                    double *secs, bool *killed)
+{
+    int fds[2];
+    if (pipe(fds) != 0) return -1;
+    pid_t pid = test_fork();
+    if (pid < 0) {
+        close(fds[0]);
+        close(fds[1]);
+        return -1;
+    }
+    if (pid == 0) {
+        close(fds[0]);
+        child(arg, fds[1]);
+        _exit(0);
+    }
+    close(fds[1]);
+    char go;
+    bool started = read(fds[0], &go, 1) == 1;
+    if (started && delay_us >= 0) {
+        struct timespec ts = { delay_us / 1000000, (delay_us % 1000000) * 1000 };
+        nanosleep(&ts, NULL);
+        kill(pid, SIGKILL);
+    } else if (started && secs && read(fds[0], secs, sizeof *secs) != sizeof *secs) {
+        started = false;
+    }
+    close(fds[0]);
+    int status;
+    waitpid(pid, &status, 0);
+    if (killed) *killed = WIFSIGNALED(status);
+    if (!started) return -1;
+    return WIFSIGNALED(status) || (WIFEXITED(status) && WEXITSTATUS(status) == 0) ? 0 : -1;
+}
+
 void test_fail(const char *file, int line, const char *fmt, ...)
 {
     va_list ap;

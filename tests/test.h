@@ -42,6 +42,13 @@ void test_undefer(int id);
 /** fork(); in the parent the child is registered: if it still runs when the case ends, it is
  *  killed with SIGKILL and reaped. */
 pid_t test_fork(void);
+/** Runs child(arg, fd) in a test_fork()ed process. The child writes one byte to fd when the work
+ *  to interrupt starts, and (when it finishes) a double (its time, in seconds), then _exits 0.
+ *  delay_us >= 0: the child is killed with SIGKILL delay_us after that byte; < 0: it runs to the
+ *  end and *secs (may be NULL) gets the double. *killed (may be NULL): it died by the signal.
+ *  @return 0 when it started and was killed or exited 0; -1 otherwise. */
+int test_run_killed(void (*child)(const char *arg, int fd), const char *arg, long delay_us,
+                    double *secs, bool *killed);
 /** cairn_open / cairn_open_store / cairn_close, registering the handle until it is closed (the
  *  macros below route a test's calls here). */
 int test_open(cairn_db **out, const char *url, const cairn_open_options *opts);

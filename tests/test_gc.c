@@ -563,35 +563,6 @@ static void gc_child(const char *dir, int fd)
     _exit(rc == CAIRN_OK ? 0 : 3);
 }
 
-/* Runs gc in a child; kills it delay_us after gc started (< 0: lets it finish, and reports how
- * long gc took in *gc_secs). *killed: the child died by the signal, before it exited. */
-static int run_child(const char *dir, long delay_us, double *gc_secs, bool *killed)
-{
-    int fds[2];
-    if (pipe(fds) != 0) return -1;
-    pid_t pid = test_fork();
-    if (pid < 0) return -1;
-    if (pid == 0) {
-        close(fds[0]);
-        gc_child(dir, fds[1]);
-    }
-    close(fds[1]);
-    char go;
-    bool started = read(fds[0], &go, 1) == 1;
-    if (started && delay_us >= 0) {
-        struct timespec ts = { delay_us / 1000000, (delay_us % 1000000) * 1000 };
-        nanosleep(&ts, NULL);
-        kill(pid, SIGKILL);
-    } else if (started && gc_secs && read(fds[0], gc_secs, sizeof *gc_secs) != sizeof *gc_secs) {
-        started = false;
-    }
-    close(fds[0]);
-    int status;
-    waitpid(pid, &status, 0);
-    *killed = WIFSIGNALED(status);
-    if (!started) return -1;
-    return WIFSIGNALED(status) || (WIFEXITED(status) && WEXITSTATUS(status) == 0) ? 0 : -1;
-}
 
 /* Chunks and pack bytes of a local store, read without taking the writer lock. */
 static int store_census(const char *dir, uint64_t *chunks, uint64_t *disk)
@@ -623,7 +594,7 @@ static void kill_during_gc(void)
     CHECK_OK(make_garbage(dir, 0, &e));
     double full;
     bool killed;
-    CHECK_OK(run_child(dir, -1, &full, &killed));
+    CHECK_OK(test_run_killed(gc_child, dir, -1, &full, &killed));
     CHECK(!killed);
     uint64_t rng = test_rng(0x6c);
     int kills = 0, before_delete = 0, after_delete = 0, after_compact = 0;
@@ -635,7 +606,7 @@ static void kill_during_gc(void)
         double at = (double)(test_rand(&rng) % 1000) / 1000.0;
         at = round % 2 ? at * 1.2 : 0.6 + at * 0.5;
         long delay = (long)(at * full * 1e6);
-        CHECK_OK(run_child(dir, delay, NULL, &killed));
+        CHECK_OK(test_run_killed(gc_child, dir, delay, NULL, &killed));
         kills += killed;
         CHECK_OK(store_census(dir, &chunks1, &disk1));
         if (killed) { /* where the kill landed: before the deletes were flushed, or after */
@@ -658,7 +629,7 @@ static void kill_during_gc(void)
             kills, full * 1e3, before_delete, after_delete, after_compact);
     /* and a last gc completes and leaves no garbage */
     double secs;
-    CHECK_OK(run_child(dir, -1, &secs, &killed));
+    CHECK_OK(test_run_killed(gc_child, dir, -1, &secs, &killed));
     CHECK(!killed);
     db = open_url(dir);
     cairn_verify_stats vs;

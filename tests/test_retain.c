@@ -376,33 +376,6 @@ static void gc_child(const char *url, int fd)
     _exit(rc == CAIRN_OK && cairn_close(db) == CAIRN_OK ? 0 : 3);
 }
 
-/* Runs gc in a child, killed delay_us after it started (< 0: runs to the end, *secs its time). */
-static int run_gc(const char *url, long delay_us, double *secs, bool *killed)
-{
-    int fds[2];
-    if (pipe(fds) != 0) return -1;
-    pid_t pid = test_fork();
-    if (pid == 0) {
-        close(fds[0]);
-        gc_child(url, fds[1]);
-    }
-    close(fds[1]);
-    char go;
-    bool started = read(fds[0], &go, 1) == 1;
-    if (started && delay_us >= 0) {
-        struct timespec ts = { delay_us / 1000000, (delay_us % 1000000) * 1000 };
-        nanosleep(&ts, NULL);
-        kill(pid, SIGKILL);
-    } else if (started && secs && read(fds[0], secs, sizeof *secs) != sizeof *secs) {
-        started = false;
-    }
-    close(fds[0]);
-    int status;
-    waitpid(pid, &status, 0);
-    if (killed) *killed = WIFSIGNALED(status);
-    if (!started) return -1;
-    return WIFSIGNALED(status) || (WIFEXITED(status) && WEXITSTATUS(status) == 0) ? 0 : -1;
-}
 
 /* gc killed at random moments, each round after more rounds of writes: the repository verifies
  * clean every time, the newest versions read back, and a last gc completes. */
@@ -422,7 +395,7 @@ static void kill_during_gc(void)
     cairn_coll_close(c);
     CHECK_OK(cairn_close(db));
     double full = 0;
-    CHECK_OK(run_gc(url, -1, &full, NULL));
+    CHECK_OK(test_run_killed(gc_child, url, -1, &full, NULL));
     uint64_t rng = test_rng(0x7e7a);
     const char *env = getenv("CAIRN_RETAIN_KILL_ROUNDS");
     int rounds = env ? atoi(env) : 8, kills = 0;
@@ -437,7 +410,7 @@ static void kill_during_gc(void)
         CHECK_OK(cairn_close(db));
         long delay = (long)((double)(test_rand(&rng) % 1200) / 1000.0 * full * 1e6);
         bool killed;
-        CHECK_OK(run_gc(url, delay, NULL, &killed));
+        CHECK_OK(test_run_killed(gc_child, url, delay, NULL, &killed));
         kills += killed;
         db = test_open_repo(url);
         cairn_verify_stats vs;
@@ -452,7 +425,7 @@ static void kill_during_gc(void)
     }
     fprintf(stderr, "kill_during_gc: %d rounds, %d killed mid-gc (a gc took %.1f ms)\n", rounds,
             kills, full * 1e3);
-    CHECK_OK(run_gc(url, -1, &full, NULL));
+    CHECK_OK(test_run_killed(gc_child, url, -1, &full, NULL));
     db = test_open_repo(url);
     cairn_verify_stats vs;
     CHECK_OK(verify_clean(db, &vs));
