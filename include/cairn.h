@@ -1676,6 +1676,9 @@ typedef struct cairn_transfer_stats {
     uint64_t requests;       /**< all store calls: the five counts above together */
     double seconds;
     int up_to_date;          /**< push: the remote's branch was already there (nothing moved) */
+    uint64_t pruned;         /**< table versions left out because the source's retention let
+                                  them go (their chunks are gone there); the record saying so
+                                  is carried to the destination */
 } cairn_transfer_stats;
 
 /** Flags for cairn_transfer_options.flags. */

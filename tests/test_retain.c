@@ -438,4 +438,159 @@ static void kill_during_gc(void)
     CHECK_OK(cairn_close(db));
 }
 
-TEST_MAIN(versions_policy, days_policy, legal_hold, bad_policy, kill_during_gc)
+/* ---- push, fetch, clone and diff across what was let go ---- */
+
+static void path_in_tmp(char *out, size_t size, const char *name)
+{
+    snprintf(out, size, "%s/%s", test_tmpdir(), name);
+}
+
+/* History of d0 in c (and its index) of the repository at url: the versions and when the older
+ * ones were let go. */
+static void history_at(hist *h, const char *url)
+{
+    cairn_db *db = test_open_repo(url);
+    cairn_coll *c;
+    CHECK_OK(cairn_coll_open(&c, db, "c", 0));
+    CHECK_OK(history(h, db, c, "d0"));
+    cairn_coll_close(c);
+    CHECK_OK(cairn_close(db));
+}
+
+/* Verifies the repository at url: clean, with *pruned table versions let go on purpose. */
+static void verify_at(const char *url, uint64_t *pruned)
+{
+    cairn_db *db = test_open_repo(url);
+    cairn_verify_stats vs;
+    int rc = verify_clean(db, &vs);
+    CHECK_MSG(rc == CAIRN_OK, "verify %s: %s", url, cairn_error_last()->message);
+    CHECK_EQ(vs.problems, 0);
+    *pruned = vs.pruned;
+    CHECK_OK(cairn_close(db));
+}
+
+static int count_change(const cairn_diff_entry *e, void *payload)
+{
+    (void)e;
+    ++*(int *)payload;
+    return 0;
+}
+
+/* Six rounds, --versions 2, gc (8 table versions let go: 4 of the documents, 4 of the index).
+ * A push to an empty remote leaves them out and carries the record: the remote and a clone of
+ * it verify clean, say the same 8 were let go, and show the same history; a fetch into an
+ * empty repository does the same. A remote that got everything before the gc keeps every
+ * version after the next push (no record reaches it). A diff across a version let go names
+ * the collection and the day, not a missing chunk. */
+static void transfer_pruned(void)
+{
+    char src[4200], far[4200], clone[4200], full[4200], fetched[4200];
+    path_in_tmp(src, sizeof src, "xs");
+    path_in_tmp(far, sizeof far, "xr");
+    path_in_tmp(clone, sizeof clone, "xc");
+    path_in_tmp(full, sizeof full, "xfull");
+    path_in_tmp(fetched, sizeof fetched, "xf");
+    cairn_db *db = test_open_repo(src);
+    cairn_coll *c;
+    CHECK_OK(cairn_coll_open(&c, db, "c", CAIRN_COLL_CREATE));
+    const char *round_field = "round";
+    CHECK_OK(cairn_doc_index_create(c, &round_field, 1, 0));
+    for (int r = 1; r <= 6; r++) {
+        CHECK_OK(write_round(c, r));
+        CHECK_OK(write_plain(db, r));
+        CHECK_OK(test_commit(db, "round", NULL));
+    }
+    CHECK_OK(set_policy(c, CAIRN_RETAIN_VERSIONS, 2, false));
+    CHECK_OK(test_commit(db, "policy", NULL));
+    CHECK_OK(cairn_remote_add(db, "full", full));
+    CHECK_OK(cairn_remote_add(db, "far", far));
+    cairn_db *tmp = test_open_repo(full);
+    CHECK_OK(cairn_close(tmp));
+    tmp = test_open_repo(far);
+    CHECK_OK(cairn_close(tmp));
+    cairn_transfer_stats st;
+    CHECK_OK(cairn_push(&st, db, "full", NULL, NULL)); /* before the gc: every version */
+    CHECK_EQ(st.pruned, 0);
+    cairn_gc_stats g;
+    CHECK_OK(cairn_gc(&g, db, NULL));
+    CHECK_OK(cairn_doc_gc(&g, db, NULL));
+    CHECK_EQ(g.versions_pruned, 8);
+
+    CHECK_OK(cairn_push(&st, db, "far", NULL, NULL));
+    CHECK_EQ(st.pruned, 8);
+    CHECK_EQ(st.commits, 7);
+    fprintf(stderr, "transfer_pruned: push left out %llu table versions, copied %llu chunks "
+            "in %llu store calls\n", (unsigned long long)st.pruned,
+            (unsigned long long)st.chunks, (unsigned long long)st.requests);
+
+    /* a diff across a version let go names it; between kept versions it works */
+    int n = 0;
+    CHECK_RC(cairn_diff(db, "HEAD~5", "HEAD", "cairn_doc.c", count_change, &n),
+             CAIRN_ENOTFOUND);
+    CHECK_ERRMSG("collection c (table cairn_doc.c)");
+    CHECK_ERRMSG("removed by retention on 20");
+    CHECK_EQ(n, 0);
+    CHECK_RC(cairn_diff(db, "HEAD", "HEAD~4", "cairn_doc.c", count_change, &n), CAIRN_ENOTFOUND);
+    CHECK_ERRMSG("removed by retention on");
+    CHECK_OK(cairn_diff(db, "HEAD~2", "HEAD", "cairn_doc.c", count_change, &n));
+    CHECK_EQ(n, NDOCS); /* round 5 -> 6 */
+    n = 0;
+    CHECK_OK(cairn_diff(db, "HEAD~6", "HEAD", NULL, count_change, &n)); /* plain tables: all */
+    CHECK_EQ(n, 1);
+    cairn_coll_close(c);
+    CHECK_OK(cairn_close(db));
+
+    CHECK_OK(cairn_clone(&st, far, clone, NULL));
+    CHECK_EQ(st.pruned, 8);
+    db = test_open_repo(fetched);
+    CHECK_OK(cairn_remote_add(db, "origin", src));
+    CHECK_OK(cairn_fetch(&st, db, "origin", NULL));
+    CHECK_EQ(st.pruned, 8);
+    CHECK_OK(cairn_close(db));
+    const char *pruned_at[] = { src, far, clone, fetched };
+    for (size_t i = 0; i < 4; i++) {
+        uint64_t pruned;
+        verify_at(pruned_at[i], &pruned);
+        CHECK_MSG(pruned == 8, "%s: %llu versions let go, not 8", pruned_at[i],
+                  (unsigned long long)pruned);
+    }
+    hist h0, h;
+    history_at(&h0, src);
+    CHECK_EQ(h0.n, 2);
+    CHECK(h0.pruned[1] > 0);
+    history_at(&h, far);
+    CHECK(memcmp(&h, &h0, sizeof h) == 0);
+    history_at(&h, clone);
+    CHECK(memcmp(&h, &h0, sizeof h) == 0);
+
+    /* the clone diffs as its source does */
+    db = test_open_repo(clone);
+    CHECK_RC(cairn_diff(db, "HEAD~5", "HEAD", "cairn_doc.c", count_change, &n), CAIRN_ENOTFOUND);
+    CHECK_ERRMSG("removed by retention on");
+    CHECK_OK(cairn_close(db));
+
+    /* the remote that had everything keeps everything after the next push */
+    db = test_open_repo(src);
+    CHECK_OK(cairn_coll_open(&c, db, "c", 0));
+    CHECK_OK(write_round(c, 7));
+    CHECK_OK(test_commit(db, "round 7", NULL));
+    CHECK_OK(cairn_push(&st, db, "full", NULL, NULL));
+    CHECK_EQ(st.commits, 1);
+    cairn_coll_close(c);
+    CHECK_OK(cairn_close(db));
+    uint64_t pruned;
+    verify_at(full, &pruned);
+    CHECK_EQ(pruned, 0);
+    history_at(&h, full);
+    CHECK_EQ(h.n, 7);
+    CHECK_EQ(h.rounds[6], 1);
+    CHECK_EQ(h.pruned[6], 0);
+    db = test_open_repo(full);
+    CHECK_OK(cairn_coll_open(&c, db, "c", 0));
+    CHECK_EQ(round_at(db, c, "HEAD~7", "d0"), 1); /* rounds 1..6, the policy, round 7 */
+    cairn_coll_close(c);
+    CHECK_OK(cairn_close(db));
+}
+
+TEST_MAIN(versions_policy, days_policy, legal_hold, bad_policy, kill_during_gc,
+          transfer_pruned)

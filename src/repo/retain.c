@@ -430,6 +430,33 @@ static int keep_named(rctx *x, const cairn_id *catalog, const cairn_id *skip_com
 
 /* ---- the record ---- */
 
+/* Encodes the entry (commit, name) -> (root, when) at `at` and points ed at it; returns the end
+ * of the bytes used (at most CAIRN_ID_SIZE + nlen + RETAIN_VAL_SIZE). */
+static uint8_t *entry_edit(tree_edit *ed, uint8_t *at, const cairn_id *cid, const char *name,
+                           size_t nlen, const cairn_id *root, int64_t when)
+{
+    size_t kl = entry_key(at, cid, name, nlen);
+    uint8_t *val = at + kl;
+    memcpy(val, root->bytes, CAIRN_ID_SIZE);
+    store_le64(val + CAIRN_ID_SIZE, (uint64_t)when);
+    *ed = (tree_edit){ at, val, (uint32_t)kl, RETAIN_VAL_SIZE, EDIT_PUT };
+    return val + RETAIN_VAL_SIZE;
+}
+
+/* Flushes the record's nodes, then moves RETAIN_REF from old (NULL: absent) to root by
+ * compare-and-swap. */
+static int record_move(repo *r, const cairn_id *old, const cairn_id *root)
+{
+    TRY(cs_flush(&r->cs)); /* the record's nodes, before the ref names them */
+    char oldv[CAIRN_ID_HEX_SIZE], newv[CAIRN_ID_HEX_SIZE]; /* 64 hex digits, a newline */
+    if (old) cairn_id_to_hex(oldv, old);
+    cairn_id_to_hex(newv, root);
+    oldv[CAIRN_ID_HEX_SIZE - 1] = newv[CAIRN_ID_HEX_SIZE - 1] = '\n';
+    cairn_store *st = r->store;
+    return st->ref_cas(st, RETAIN_REF, old ? oldv : NULL, old ? CAIRN_ID_HEX_SIZE : 0, newv,
+                       CAIRN_ID_HEX_SIZE);
+}
+
 static int entry_cmp(const void *a, const void *b, void *payload)
 {
     const rctx *x = payload;
@@ -462,12 +489,8 @@ static int record_write(rctx *x, retain_plan *plan, bool dry_run)
     uint8_t *at = buf;
     for (size_t i = 0; i < n; i++) {
         const rpair *p = &x->p[x->e[i].pair];
-        size_t kl = entry_key(at, &x->e[i].commit, p->name, strlen(p->name));
-        uint8_t *val = at + kl;
-        memcpy(val, p->root.bytes, CAIRN_ID_SIZE);
-        store_le64(val + CAIRN_ID_SIZE, (uint64_t)x->e[i].when);
-        ed[i] = (tree_edit){ at, val, (uint32_t)kl, RETAIN_VAL_SIZE, EDIT_PUT };
-        at = val + RETAIN_VAL_SIZE;
+        at = entry_edit(&ed[i], at, &x->e[i].commit, p->name, strlen(p->name), &p->root,
+                        x->e[i].when);
     }
     cairn_id empty, root;
     int rc = tree_empty(&x->r->cs, &empty);
@@ -477,14 +500,7 @@ static int record_write(rctx *x, retain_plan *plan, bool dry_run)
     TRY(rc);
     if (have_old == CAIRN_OK && memcmp(old.bytes, root.bytes, CAIRN_ID_SIZE) == 0)
         return CAIRN_OK;
-    TRY(cs_flush(&x->r->cs)); /* the record's nodes, before the ref names them */
-    char oldv[CAIRN_ID_HEX_SIZE], newv[CAIRN_ID_HEX_SIZE]; /* 64 hex digits, a newline */
-    cairn_id_to_hex(oldv, &old);
-    cairn_id_to_hex(newv, &root);
-    oldv[CAIRN_ID_HEX_SIZE - 1] = newv[CAIRN_ID_HEX_SIZE - 1] = '\n';
-    cairn_store *st = x->r->store;
-    TRY(st->ref_cas(st, RETAIN_REF, have_old == CAIRN_OK ? oldv : NULL,
-                    have_old == CAIRN_OK ? CAIRN_ID_HEX_SIZE : 0, newv, CAIRN_ID_HEX_SIZE));
+    TRY(record_move(x->r, have_old == CAIRN_OK ? &old : NULL, &root));
     plan->moved = true;
     return CAIRN_OK;
 }
@@ -634,5 +650,156 @@ int retain_lookup(repo *r, const cairn_id *cid, const char *table, int64_t *out_
     }
     *out_when_ns = (int64_t)load_le64(v + CAIRN_ID_SIZE);
     chunk_release(leaf);
+    return CAIRN_OK;
+}
+
+/* ---- across a transfer ---- */
+
+#define CARRY_BATCH 1024     /* ids per has_many call */
+#define CARRY_ATTEMPTS 3     /* record moves lost to a concurrent writer before giving up */
+
+/* The record's entries, copied out of it. */
+typedef struct centry {
+    cairn_id commit, root;
+    char *table;             /* owned, NUL-terminated */
+    size_t tlen;
+    int64_t when;
+    bool take;
+} centry;
+
+typedef struct clist {
+    centry *v;
+    size_t n, cap;
+} clist;
+
+static void clist_free(clist *l)
+{
+    for (size_t i = 0; i < l->n; i++) free(l->v[i].table);
+    free(l->v);
+    memset(l, 0, sizeof *l);
+}
+
+static int clist_add(const retain_entry *e, void *payload)
+{
+    clist *l = payload;
+    TRY(cairn_array_room(&l->v, &l->cap, l->n, sizeof *l->v, 64));
+    centry *c = &l->v[l->n];
+    c->table = cairn_strndup(e->table, e->tlen);
+    FAIL_IF(!c->table, CAIRN_ENOMEM, "out of memory reading the retention record");
+    c->commit = e->commit;
+    c->root = e->root;
+    c->tlen = e->tlen;
+    c->when = e->when_ns;
+    c->take = true;
+    l->n++;
+    return 0;
+}
+
+/* Asks st about each entry's commit (roots false) or root (roots true), in batches; an entry
+ * is no longer taken when the answer is not `want` (CAIRN_OK: has it; CAIRN_ENOTFOUND: lacks
+ * it). */
+static int clist_ask(clist *l, cairn_store *st, bool roots, int want)
+{
+    cairn_id ids[CARRY_BATCH];
+    int rcs[CARRY_BATCH];
+    size_t at[CARRY_BATCH];
+    for (size_t i = 0; i < l->n;) {
+        size_t m = 0;
+        for (; i < l->n && m < CARRY_BATCH; i++)
+            if (l->v[i].take) {
+                at[m] = i;
+                ids[m++] = roots ? l->v[i].root : l->v[i].commit;
+            }
+        if (!m) break;
+        int rc = cairn_store_has_many(st, ids, m, rcs);
+        if (rc < 0) return cairn_error_prefix(rc, "asking %s which chunks it has", st->location);
+        for (size_t k = 0; k < m; k++) {
+            if (rcs[k] != CAIRN_OK && rcs[k] != CAIRN_ENOTFOUND)
+                return cairn_error_prefix(rcs[k], "asking %s for a chunk", st->location);
+            if (rcs[k] != want) l->v[at[k]].take = false;
+        }
+    }
+    cairn_error_clear();
+    return CAIRN_OK;
+}
+
+int retain_gone_pairs(repo *r, idmap *out)
+{
+    clist l = { NULL, 0, 0 };
+    int rc = retain_each(r, clist_add, &l);
+    if (rc == CAIRN_OK) rc = clist_ask(&l, r->store, true, CAIRN_ENOTFOUND);
+    for (size_t i = 0; rc == CAIRN_OK && i < l.n; i++) {
+        if (!l.v[i].take) continue; /* its root is back (written again since): not gone */
+        cairn_id pk;
+        retain_pair_key(&pk, l.v[i].table, l.v[i].tlen, &l.v[i].root);
+        rc = idmap_add(out, &pk, 0, NULL, NULL);
+    }
+    clist_free(&l);
+    if (rc < 0) idmap_dispose(out);
+    return rc;
+}
+
+/* Writes the taken entries of l that dst's record lacks into it; *out_added: how many. */
+static int carry_once(repo *dst, clist *l, uint64_t *out_added)
+{
+    cairn_id old, base;
+    int have_old = refs_read_id(dst, RETAIN_REF, &old);
+    if (have_old == CAIRN_ENOTFOUND) cairn_error_clear();
+    else TRY(have_old);
+    tree_edit *ed = cairn_calloc(l->n ? l->n : 1, sizeof *ed);
+    uint8_t *buf = cairn_malloc(l->n * (CAIRN_ID_SIZE + CAIRN_TABLE_NAME_LEN_MAX + RETAIN_VAL_SIZE) + 1);
+    int rc = ed && buf ? CAIRN_OK : ERR(CAIRN_ENOMEM, "out of memory carrying the retention record");
+    if (rc == CAIRN_OK) rc = have_old == CAIRN_OK ? CAIRN_OK : tree_empty(&dst->cs, &base);
+    if (rc == CAIRN_OK && have_old == CAIRN_OK) base = old;
+    uint8_t *at = buf;
+    size_t n = 0;
+    for (size_t i = 0; rc == CAIRN_OK && i < l->n; i++) { /* in key order, as the record reads */
+        const centry *c = &l->v[i];
+        if (!c->take) continue;
+        if (have_old == CAIRN_OK) { /* dst's own entry stays as it is */
+            uint8_t key[CAIRN_ID_SIZE + CAIRN_TABLE_NAME_LEN_MAX];
+            chunk *leaf;
+            const uint8_t *v;
+            size_t vl;
+            rc = tree_get(&dst->cs, &old, key, entry_key(key, &c->commit, c->table, c->tlen),
+                          &leaf, &v, &vl);
+            if (rc == CAIRN_OK) {
+                chunk_release(leaf);
+                continue;
+            }
+            if (rc != CAIRN_ENOTFOUND) break;
+            cairn_error_clear();
+            rc = CAIRN_OK;
+        }
+        at = entry_edit(&ed[n++], at, &c->commit, c->table, c->tlen, &c->root, c->when);
+    }
+    cairn_id root;
+    if (rc == CAIRN_OK && n) rc = tree_apply(&dst->cs, &root, &base, ed, n);
+    free(ed);
+    free(buf);
+    if (rc == CAIRN_OK && n) rc = record_move(dst, have_old == CAIRN_OK ? &old : NULL, &root);
+    if (rc == CAIRN_OK) *out_added = n;
+    return rc;
+}
+
+int retain_carry(repo *src, repo *dst, uint64_t *out_added)
+{
+    *out_added = 0;
+    clist l = { NULL, 0, 0 };
+    int rc = retain_each(src, clist_add, &l);
+    if (rc == CAIRN_OK) rc = clist_ask(&l, dst->store, false, CAIRN_OK);
+    if (rc == CAIRN_OK) rc = clist_ask(&l, dst->store, true, CAIRN_ENOTFOUND);
+    size_t taken = 0;
+    for (size_t i = 0; i < l.n; i++) taken += l.v[i].take;
+    for (int attempt = 0; rc == CAIRN_OK && taken; attempt++) {
+        rc = carry_once(dst, &l, out_added);
+        if (rc != CAIRN_ECONFLICT || attempt + 1 == CARRY_ATTEMPTS) break;
+        cairn_error_clear(); /* another writer moved the record meanwhile: merge with its */
+        rc = CAIRN_OK;
+    }
+    clist_free(&l);
+    if (rc < 0)
+        return cairn_error_prefix(rc, "carrying the retention record (ref %s) to %s", RETAIN_REF,
+                                  dst->url);
     return CAIRN_OK;
 }

@@ -77,4 +77,23 @@ int retain_each(repo *r, int (*cb)(const retain_entry *e, void *payload), void *
  *  message). */
 int retain_lookup(repo *r, const cairn_id *commit, const char *table, int64_t *out_when_ns);
 
+/* ---- across a transfer (push, fetch, clone: repo/transfer.c, vc/remote.c) ---- */
+
+/** Fills *out (retain_pair_key -> 0) with the (table, root) pairs r's record names whose root
+ *  chunk r's store no longer holds: the versions a copy out of r must leave out, as gc's mark
+ *  does. A pair whose root is there again (the same content written since the record was
+ *  made; the next gc drops it from the record) is not among them: it is copied like any table.
+ *  No record: nothing added. On failure *out is disposed.
+ *  @return CAIRN_OK; errors reading the record or asking the store (CAIRN_EIO, ...). */
+int retain_gone_pairs(repo *r, idmap *out);
+
+/** After a copy from src to dst: adds to dst's record (moving dst's RETAIN_REF by
+ *  compare-and-swap, again if another writer moved it meanwhile) every entry of src's record
+ *  whose commit dst holds and whose table root it lacks (the versions the copy left out), and
+ *  that dst's record does not hold yet (dst's own entries stay). An entry whose version dst
+ *  still holds is not carried: nothing dst has is ever let go by a transfer. *out_added: the
+ *  entries added (0: dst's record untouched).
+ *  @return CAIRN_OK; CAIRN_ECONFLICT (the record kept moving); the stores' errors. */
+int retain_carry(repo *src, repo *dst, uint64_t *out_added);
+
 #endif /* CAIRN_RETAIN_H */

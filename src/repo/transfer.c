@@ -11,6 +11,7 @@
 #include "base/hash.h"
 #include "commit.h"
 #include "idmap.h"
+#include "retain.h"
 #include "transfer.h"
 #include "tree/node.h"
 
@@ -58,7 +59,25 @@ void xfer_init(xfer *x, cairn_store *src, cairn_store *dst, cairn_transfer_stats
     x->start = clock_now();
 }
 
-void xfer_dispose(xfer *x) { cairn_buf_dispose(&x->plain); }
+void xfer_dispose(xfer *x)
+{
+    cairn_buf_dispose(&x->plain);
+    idmap_dispose(&x->skipped);
+}
+
+/* Whether the table version (name, root) is one the source's retention let go: not copied. */
+static int skips(xfer *x, const uint8_t *name, size_t nlen, const cairn_id *root, bool *out)
+{
+    *out = false;
+    if (!x->skip || !x->skip->n) return CAIRN_OK;
+    cairn_id pk;
+    retain_pair_key(&pk, (const char *)name, nlen, root);
+    if (!idmap_find(x->skip, &pk)) return CAIRN_OK;
+    *out = true;
+    TRY(idmap_add(&x->skipped, &pk, 0, NULL, NULL));
+    x->stats->pruned = x->skipped.n;
+    return CAIRN_OK;
+}
 
 static void count(xfer *x, uint64_t *field)
 {
@@ -283,16 +302,19 @@ static int node_kids(xfer *x, const item *it, kids *out)
     for (uint32_t i = 0; i < n.count; i++) {
         if (n.level == 0) {
             if (!catalog) break;
-            const uint8_t *v;
-            size_t vl;
+            const uint8_t *k, *v;
+            size_t kl, vl;
             tabledesc d;
+            node_key(&n, i, &k, &kl);
             node_val(&n, i, &v, &vl);
             rc = tabledesc_decode(&d, v, vl);
             if (rc < 0) {
                 cairn_id_to_hex(hex, &it->id);
                 return cairn_error_prefix(rc, "catalog node %s in %s", hex, x->src->location);
             }
-            TRY(kids_add(out, &d.root, W_TABLE));
+            bool skip;
+            TRY(skips(x, k, kl, &d.root, &skip));
+            if (!skip) TRY(kids_add(out, &d.root, W_TABLE));
             continue;
         }
         cairn_id child;

@@ -20,12 +20,17 @@
  * node (its missing children), so memory is bounded by depth x fan-out x node size, whatever
  * the size of the repository.
  *
+ * Versions that retention let go in the source (x->skip) are left out, as gc's mark leaves them
+ * out: a catalog entry naming one is copied, its table is not. The caller carries the record
+ * that says so (retain_carry()) before it moves a ref that reaches them.
+ *
  * Refs are not moved here: the caller moves them by compare-and-swap after xfer_copy returns
  * (everything is flushed by then).
  */
 #ifndef CAIRN_TRANSFER_H
 #define CAIRN_TRANSFER_H
 
+#include "idmap.h"
 #include "repo.h"
 #include "roots.h"
 
@@ -47,6 +52,10 @@ typedef struct xfer {
     double start;
     bool dirty;                      /* puts since the last flush of dst */
     cairn_buf plain;                 /* scratch: a decoded frame */
+    const idmap *skip;               /* (table, root) pairs not to copy: the versions the
+                                        source's retention let go (retain_gone_pairs()); NULL:
+                                        none. Set by the caller after xfer_init. */
+    idmap skipped;                   /* the pairs of skip that the walk met (stats->pruned) */
 } xfer;
 
 /** Prepares a transfer from src to dst, counting into stats (zeroed here). progress may be

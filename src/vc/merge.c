@@ -21,10 +21,13 @@
  */
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 
+#include "cairn/doc.h"
 #include "vc/vc.h"
 #include "repo/history.h"
 #include "repo/refs.h"
+#include "repo/retain.h"
 #include "db/tuple.h"
 
 #define WORKING_REV "WORKING"
@@ -92,6 +95,30 @@ static int diff_whole(cairn_db *db, const cairn_id *root, bool added, diff_ctx *
     return rc == CAIRN_ENOTFOUND ? CAIRN_OK : rc;
 }
 
+/* A table version that retention let go (repo/retain.h) has no chunks to diff: a clear error
+ * naming it and when, rather than a missing chunk. CAIRN_OK when v's table is there. */
+static int diff_pruned(cairn_db *db, const version *v, const char *name)
+{
+    if (id_is_zero(&v->commit)) return CAIRN_OK; /* a working state: never let go */
+    int64_t when;
+    int rc = retain_lookup(&db->r, &v->commit, name, &when);
+    if (rc == CAIRN_ENOTFOUND) return CAIRN_OK;
+    TRY(rc);
+    char hex[CAIRN_ID_HEX_SIZE], day[32] = "?", what[CAIRN_TABLE_NAME_LEN_MAX + 64];
+    cairn_id_to_hex(hex, &v->commit);
+    time_t t = (time_t)(when / 1000000000LL);
+    struct tm tm;
+    if (gmtime_r(&t, &tm)) strftime(day, sizeof day, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    size_t plen = strlen(CAIRN_DOC_COLL_PREFIX);
+    if (strncmp(name, CAIRN_DOC_COLL_PREFIX, plen) == 0)
+        snprintf(what, sizeof what, "collection %s (table %s)", name + plen, name);
+    else
+        snprintf(what, sizeof what, "table %s", name);
+    return ERR(CAIRN_ENOTFOUND, "diff: %s at commit %.12s was removed by retention on %s (its "
+               "policy let that version go; the commit itself is kept); diff versions that are "
+               "kept ('cairn doc history' lists them)", what, hex, day);
+}
+
 static int diff_versions(cairn_db *db, const version *a, const version *b, const char *only,
                          int (*cb)(const cairn_diff_entry *, void *), void *payload)
 {
@@ -105,9 +132,15 @@ static int diff_versions(cairn_db *db, const version *a, const version *b, const
         if (only ? strcmp(name, only) == 0 : !table_name_internal(name)) {
             seen = true;
             diff_ctx d = { name, cb, payload, 0 };
-            if (ta && tb) rc = tree_diff(&db->r.cs, &ta->d.root, &tb->d.root, NULL, 0, NULL, 0,
-                                         diff_change, &d);
-            else rc = diff_whole(db, ta ? &ta->d.root : &tb->d.root, tb != NULL, &d);
+            /* equal roots: nothing to read (also when both sides were let go) */
+            bool same = ta && tb && memcmp(ta->d.root.bytes, tb->d.root.bytes, CAIRN_ID_SIZE) == 0;
+            if (ta && !same) rc = diff_pruned(db, a, name);
+            if (rc == CAIRN_OK && tb && !same) rc = diff_pruned(db, b, name);
+            if (rc == CAIRN_OK && ta && tb && !same)
+                rc = tree_diff(&db->r.cs, &ta->d.root, &tb->d.root, NULL, 0, NULL, 0,
+                               diff_change, &d);
+            else if (rc == CAIRN_OK && !same)
+                rc = diff_whole(db, ta ? &ta->d.root : &tb->d.root, tb != NULL, &d);
         }
         if (c <= 0) i++;
         if (c >= 0) j++;

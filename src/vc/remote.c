@@ -15,6 +15,7 @@
 
 #include "repo/history.h"
 #include "repo/refs.h"
+#include "repo/retain.h"
 #include "repo/transfer.h"
 #include "vc/config.h"
 
@@ -265,6 +266,25 @@ static const cairn_transfer_options *opts_or_default(const cairn_transfer_option
     return o ? o : &DEFAULT_OPTS;
 }
 
+/* ---- copying, around what retention let go ---- */
+
+/* xfer_copy from src to dst, leaving out the table versions src's retention let go, then
+ * carrying the record of them to dst (before the caller moves any ref that reaches them, so
+ * that dst's verify and gc know at once why they are absent). */
+static int copy_pruned(xfer *x, repo *src, repo *dst, const xfer_root *roots, size_t n)
+{
+    idmap gone;
+    memset(&gone, 0, sizeof gone);
+    int rc = retain_gone_pairs(src, &gone);
+    x->skip = &gone;
+    if (rc == CAIRN_OK) rc = xfer_copy(x, roots, n);
+    uint64_t added;
+    if (rc == CAIRN_OK) rc = retain_carry(src, dst, &added);
+    x->skip = NULL;
+    idmap_dispose(&gone);
+    return rc;
+}
+
 /* ---- push ---- */
 
 static int non_fast_forward(const char *branch)
@@ -336,7 +356,7 @@ static int push_run(push_job *j)
         j->x.stats->up_to_date = 1;
     } else {
         xfer_root root = { j->commit, W_COMMIT };
-        TRY(xfer_copy(&j->x, &root, 1));
+        TRY(copy_pruned(&j->x, &j->db->r, &j->far, &root, 1));
         char why[REF_NAME_MAX + 64];
         snprintf(why, sizeof why, "push from %s", j->db->r.url);
         xfer_count_ref(&j->x);
@@ -466,7 +486,7 @@ int cairn_fetch(cairn_transfer_stats *out, cairn_db *db, const char *remote,
         x.src = far.store;
         for (size_t i = 0; i < nheads; i++) roots[i] = (xfer_root){ heads[i].commit, W_COMMIT };
         pthread_mutex_lock(&db->maintmu); /* a gc of this handle must not take them meanwhile */
-        rc = xfer_copy(&x, roots, nheads);
+        rc = copy_pruned(&x, &far, &db->r, roots, nheads);
         char why[REF_NAME_MAX + 64];
         snprintf(why, sizeof why, "fetch from %s", url);
         for (size_t i = 0; rc == CAIRN_OK && i < nheads; i++)
@@ -576,7 +596,7 @@ static int clone_run(repo *src, repo *dst, xfer *x, const char *src_url)
         else if (!is_tracking(roots[i].ref) && strcmp(roots[i].ref, "config") != 0)
             xr[nx++] = (xfer_root){ roots[i].id, roots_walk_what(roots[i].kind) };
     }
-    if (rc == CAIRN_OK) rc = xfer_copy(x, xr, nx);
+    if (rc == CAIRN_OK) rc = copy_pruned(x, src, dst, xr, nx); /* the record too: a ref */
     for (size_t i = 0; rc == CAIRN_OK && i < n; i++) /* every ref but HEAD, which comes last */
         if (!is_tracking(roots[i].ref) && strcmp(roots[i].ref, "config") != 0 &&
             strcmp(roots[i].ref, REF_HEAD) != 0)
