@@ -394,12 +394,16 @@ static int doc_export(const doc_args *d)
     cairn_id root, commit;
     if (snap) cairn_snapshot_commit(&commit, snap);
     export_ctx x = { dir, NULL, 0, EXIT_OK };
-    int rc = cairn_coll_root(&root, c, snap);
+    /* the root, the count and the documents of one state, also when a write goes on */
+    cairn_snapshot *now = NULL;
+    int rc = snap ? CAIRN_OK : cairn_snapshot_open(&now, db);
+    const cairn_snapshot *view = snap ? snap : now;
+    if (rc == CAIRN_OK) rc = cairn_coll_root(&root, c, view);
     if (rc == CAIRN_OK) rc = cairn_doc_manifest_new(&x.m, d->pos[0], &root, snap ? &commit : NULL);
     if (rc != CAIRN_OK) code = cli_lib_err(rc);
     if (code == EXIT_OK && audit) { /* every document is read: recorded with their count */
         uint64_t n = 0;
-        rc = cairn_doc_count(&n, c, snap, NULL);
+        rc = cairn_doc_count(&n, c, view, NULL);
         code = rc < 0 ? cli_lib_err(rc) : record_doc(db, audit, "doc.export", d, dir, n);
     }
     if (code == EXIT_OK && mkdir(dir, 0777) != 0)
@@ -407,13 +411,14 @@ static int doc_export(const doc_args *d)
                        dir, strerror(errno));
     if (code == EXIT_OK) {
         cairn_doc_query q = CAIRN_DOC_QUERY_INIT;
-        rc = cairn_doc_find(NULL, c, snap, &q, export_one, &x);
+        rc = cairn_doc_find(NULL, c, view, &q, export_one, &x);
         code = rc < 0 ? cli_lib_err(rc) : x.code;
     }
     if (code == EXIT_OK) code = write_manifest(dir, x.m);
     if (code == EXIT_OK) fprintf(stderr, "exported %llu documents of %s to %s\n",
                                  (unsigned long long)x.n, d->pos[0], dir);
     cairn_doc_manifest_free(x.m);
+    cairn_snapshot_close(now);
     return read_done(db, c, snap, code);
 }
 
