@@ -5,6 +5,8 @@
  * pages agree), index entries agreeing with the documents, reads at an older version.
  */
 #include <jansson.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -1053,5 +1055,131 @@ static void compound_and_text_plans(void)
     cairn_close(db);
 }
 
+/* ---- a query without a snapshot sees one state while writes go on ---- */
+
+#define CHURN_DOCS 50
+#define CHURN_GROUPS 5        /* documents per group: CHURN_DOCS / CHURN_GROUPS */
+#define CHURN_ROUNDS 1500     /* deletes, each followed by the insert that puts it back */
+
+typedef struct churn {
+    cairn_db *db;
+    atomic_bool done;
+    int rc;                   /* the writer's first failure */
+} churn;
+
+static void churn_doc(char *out, size_t size, int i)
+{
+    snprintf(out, size, "{\"_id\":\"d%02d\",\"g\":%d,\"v\":%d}", i, i % CHURN_GROUPS, i);
+}
+
+/* Deletes documents one at a time and puts each back before the next: at any moment every
+ * group holds all of its documents, or all but one. */
+static void *churn_writer(void *p)
+{
+    churn *w = p;
+    cairn_coll *c;
+    int rc = cairn_coll_open(&c, w->db, "churn", 0);
+    for (int r = 0; rc == CAIRN_OK && r < CHURN_ROUNDS; r++) {
+        int i = (r * 7) % CHURN_DOCS;
+        char id[8], doc[64];
+        snprintf(id, sizeof id, "d%02d", i);
+        churn_doc(doc, sizeof doc, i);
+        rc = cairn_doc_delete(c, id, NULL);
+        if (rc == CAIRN_OK) rc = cairn_doc_insert(NULL, c, doc, strlen(doc), NULL);
+    }
+    cairn_coll_close(c);
+    w->rc = rc;
+    atomic_store(&w->done, true);
+    return NULL;
+}
+
+typedef struct group_seen {
+    int group, n;
+    char last[8];
+    bool bad;                 /* a result outside the group, or out of order */
+} group_seen;
+
+static int group_one(const char *id, const char *doc, size_t len, const char *cursor, void *p)
+{
+    group_seen *s = p;
+    json_t *j = doc ? json_loadb(doc, len, 0, NULL) : NULL;
+    int g = (int)json_integer_value(json_object_get(j, "g"));
+    json_decref(j);
+    if (doc && (g != s->group || strcmp(id, s->last) <= 0)) s->bad = true;
+    if (doc) {
+        snprintf(s->last, sizeof s->last, "%s", id);
+        s->n++;
+    }
+    return 0;
+}
+
+static void live_queries(void)
+{
+    cairn_db *db = open_mem();
+    cairn_coll *c = coll_create(db, "churn");
+    const char *fields[] = { "g" };
+    CHECK_OK(cairn_doc_index_create(c, fields, 1, 0));
+    for (int i = 0; i < CHURN_DOCS; i++) {
+        char doc[64];
+        churn_doc(doc, sizeof doc, i);
+        CHECK_OK(cairn_doc_insert(NULL, c, doc, strlen(doc), NULL));
+    }
+    churn w = { .db = db };
+    atomic_init(&w.done, false);
+    pthread_t t;
+    CHECK_EQ(pthread_create(&t, NULL, churn_writer, &w), 0);
+    const int full = CHURN_DOCS / CHURN_GROUPS;
+    int queries = 0, partial = 0, failed = 0, inconsistent = 0;
+    while (!atomic_load(&w.done)) {
+        int g = queries % CHURN_GROUPS;
+        char filter[32];
+        snprintf(filter, sizeof filter, "{\"g\":%d}", g);
+        cairn_doc_query q = CAIRN_DOC_QUERY_INIT;
+        q.filter = filter;
+        cairn_doc_plan plan;
+        group_seen s = { .group = g };
+        int rc = cairn_doc_find(&plan, c, NULL, &q, group_one, &s);
+        if (rc != CAIRN_OK) {
+            if (!failed++) fprintf(stderr, "find %s: %s\n", filter, cairn_error_last()->message);
+            continue;
+        }
+        CHECK_STR(plan.index, "g"); /* the index, then the documents it names */
+        uint64_t n = 0;
+        rc = cairn_doc_count(&n, c, NULL, filter);
+        if (rc != CAIRN_OK && !failed++)
+            fprintf(stderr, "count %s: %s\n", filter, cairn_error_last()->message);
+        /* one state: the whole group, or all of it but the one document being put back */
+        if (s.bad || s.n < full - 1 || s.n > full || n < (uint64_t)full - 1 || n > (uint64_t)full)
+            inconsistent++;
+        partial += s.n == full - 1;
+        /* get-many: each id of the group, found or not, in the order asked */
+        const char *ids[CHURN_DOCS / CHURN_GROUPS];
+        char names[CHURN_DOCS / CHURN_GROUPS][8];
+        for (int k = 0; k < full; k++) {
+            snprintf(names[k], sizeof names[k], "d%02d", g + k * CHURN_GROUPS);
+            ids[k] = names[k];
+        }
+        group_seen m = { .group = g };
+        rc = cairn_doc_get_many(c, NULL, ids, (size_t)full, group_one, &m);
+        if (rc != CAIRN_OK && !failed++)
+            fprintf(stderr, "get-many: %s\n", cairn_error_last()->message);
+        if (m.bad || m.n < full - 1) inconsistent++;
+        queries++;
+    }
+    CHECK_EQ(pthread_join(t, NULL), 0);
+    CHECK_OK(w.rc);
+    CHECK_EQ(failed, 0);      /* never CAIRN_ECORRUPT "index names document ..., which does not exist" */
+    CHECK_EQ(inconsistent, 0);
+    CHECK(queries > 0);
+    fprintf(stderr, "live_queries: %d queries during %d writes, %d saw a document missing\n",
+            queries, 2 * CHURN_ROUNDS, partial);
+    uint64_t n = 0;
+    CHECK_OK(cairn_doc_count(&n, c, NULL, NULL));
+    CHECK_EQ(n, (uint64_t)CHURN_DOCS);
+    CHECK_OK(cairn_doc_check(NULL, c, NULL));
+    cairn_coll_close(c);
+    cairn_close(db);
+}
+
 TEST_MAIN(crud, bad_input, property, plans_and_versions, history_restore, doc_proofs,
-          compound_and_text_plans)
+          compound_and_text_plans, live_queries)

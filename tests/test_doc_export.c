@@ -207,19 +207,29 @@ static void root_rebuilt(void)
     CHECK_OK(cairn_close(db));
 }
 
-/* The CLI end to end: export, verify-export, damage, --repo, import refusing and --force. */
-static void cli(void)
+/* For a CLI test: the binary (CAIRN_BIN), a scratch directory *d with a new repository in
+ * r = D/r, and cmd running the binary on it. NULL (the test skipped) without CAIRN_BIN. */
+static void cli_setup(const char **bin, const char **d, char *r, size_t rsize, char *cmd,
+                      size_t csize)
 {
-    const char *bin = getenv("CAIRN_BIN");
-    if (!bin) {
+    *bin = getenv("CAIRN_BIN");
+    if (!*bin) {
         printf("    (skipped: CAIRN_BIN is not set)\n");
         return;
     }
-    const char *d = test_tmpdir();
+    *d = test_tmpdir();
+    snprintf(r, rsize, "%s/r", *d);
+    snprintf(cmd, csize, "'%s' -C '%s'", *bin, r);
+    CHECK_EQ(test_sh("'%s' init '%s' >/dev/null", *bin, r), 0);
+}
+
+/* The CLI end to end: export, verify-export, damage, --repo, import refusing and --force. */
+static void cli(void)
+{
+    const char *bin, *d;
     char r[4200], cmd[4400];
-    snprintf(r, sizeof r, "%s/r", d);
-    snprintf(cmd, sizeof cmd, "'%s' -C '%s'", bin, r);
-    CHECK_EQ(test_sh("'%s' init '%s' >/dev/null", bin, r), 0);
+    cli_setup(&bin, &d, r, sizeof r, cmd, sizeof cmd);
+    if (!bin) return;
     for (int i = 0; i < 20; i++)
         CHECK_EQ(test_sh("%s doc insert p '{\"_id\":\"p%02d\",\"n\":%d}' >/dev/null", cmd, i, i), 0);
     CHECK_EQ(test_sh("%s commit -m one >/dev/null", cmd), 0);
@@ -227,7 +237,7 @@ static void cli(void)
     CHECK_EQ(test_sh("%s commit -m two >/dev/null", cmd), 0);
     CHECK_EQ(test_sh("%s doc export p '%s/ex' --at HEAD 2>/dev/null", cmd, d), 0);
     CHECK_EQ(test_sh("'%s' doc verify-export '%s/ex' >%s/out", bin, d, d), 0);
-    CHECK_EQ(test_sh("grep -q '^ok: 20 documents of p match manifest.json' %s/out", d), 0);
+    CHECK_EQ(test_sh("grep -q '^ok: 20 documents of p match manifest ' %s/out", d), 0);
     CHECK_EQ(test_sh("%s doc verify-export '%s/ex' >%s/out", cmd, d, d), 0);
     CHECK_EQ(test_sh("grep -q \"^ok: the root is collection p's at commit\" %s/out", d), 0);
 
@@ -235,7 +245,7 @@ static void cli(void)
     CHECK_EQ(test_sh("cp -r '%s/ex' '%s/ex1' && c1=$(%s log --json | sed -n 2p | "
                      "sed 's/.*\"id\":\"\\([0-9a-f]*\\)\".*/\\1/') && "
                      "sed -i \"s/\\\"commit\\\": \\\"[0-9a-f]*\\\"/\\\"commit\\\": \\\"$c1\\\"/\" "
-                     "'%s/ex1/manifest.json'", d, d, cmd, d), 0);
+                     "'%s/ex1/manifest'", d, d, cmd, d), 0);
     CHECK_EQ(test_sh("'%s' doc verify-export '%s/ex1' >/dev/null", bin, d), 0);
     CHECK_EQ(test_sh("'%s' doc verify-export '%s/ex1' --repo '%s' >%s/out 2>&1", bin, d, r, d), 3);
     CHECK_EQ(test_sh("grep -q \"is not collection p's root at commit\" %s/out", d), 0);
@@ -258,11 +268,54 @@ static void cli(void)
     CHECK_EQ(test_sh("%s doc count copy2 | grep -qx 20", cmd), 0);
 
     /* a damaged manifest, and none */
-    CHECK_EQ(test_sh("echo '{' > '%s/bad/manifest.json'", d), 0);
+    CHECK_EQ(test_sh("echo '{' > '%s/bad/manifest'", d), 0);
     CHECK_EQ(test_sh("'%s' doc verify-export '%s/bad' 2>%s/err >/dev/null", bin, d, d), 3);
-    CHECK_EQ(test_sh("grep -q 'manifest.json is damaged: not JSON' %s/err", d), 0);
-    CHECK_EQ(test_sh("rm '%s/bad/manifest.json'", d), 0);
+    CHECK_EQ(test_sh("grep -q 'bad/manifest is damaged: not JSON' %s/err", d), 0);
+    CHECK_EQ(test_sh("rm '%s/bad/manifest'", d), 0);
     CHECK_EQ(test_sh("'%s' doc verify-export '%s/bad' >/dev/null 2>&1", bin, d), 3);
 }
 
-TEST_MAIN(root_rebuilt, cli)
+/* Any id exports, "manifest" too (the manifest's name is no ID.json); exports of the old layout
+ * (the manifest in manifest.json, which then is no document) are still verified and imported. */
+static void any_id(void)
+{
+    const char *bin, *d;
+    char r[4200], cmd[4400];
+    cli_setup(&bin, &d, r, sizeof r, cmd, sizeof cmd);
+    if (!bin) return;
+    const char *ids[] = { "manifest", "manifest.json", "a", ".hidden" };
+    for (size_t i = 0; i < sizeof ids / sizeof *ids; i++)
+        CHECK_EQ(test_sh("%s doc insert p '{\"_id\":\"%s\",\"n\":%zu}' >/dev/null", cmd, ids[i],
+                         i), 0);
+    CHECK_EQ(test_sh("%s doc export p '%s/ex' 2>%s/err", cmd, d, d), 0);
+    CHECK_EQ(test_sh("grep -q '^exported 4 documents' %s/err", d), 0);
+    CHECK_EQ(test_sh("test -f '%s/ex/manifest.json' && test -f '%s/ex/manifest.json.json' && "
+                     "grep -q '\"format\": \"cairn-doc-export 2\"' '%s/ex/manifest'", d, d, d), 0);
+    CHECK_EQ(test_sh("'%s' doc verify-export '%s/ex' >%s/out", bin, d, d), 0);
+    CHECK_EQ(test_sh("grep -q '^ok: 4 documents of p match manifest ' %s/out", d), 0);
+    CHECK_EQ(test_sh("%s doc import copy '%s/ex' >/dev/null 2>&1", cmd, d), 0);
+    CHECK_EQ(test_sh("%s doc count copy | grep -qx 4", cmd), 0);
+    CHECK_EQ(test_sh("%s doc get copy manifest | grep -q '\"n\":0'", cmd), 0);
+    /* a damaged document named manifest.json is one of the documents, not the manifest */
+    CHECK_EQ(test_sh("cp -r '%s/ex' '%s/bad' && sed -i 's/\"n\": 1/\"n\": 9/' "
+                     "'%s/bad/manifest.json.json' && echo '{' >'%s/bad/manifest.json'", d, d, d, d),
+             0);
+    CHECK_EQ(test_sh("'%s' doc verify-export '%s/bad' >%s/out 2>&1", bin, d, d), 3);
+    CHECK_EQ(test_sh("grep -q 'bad/manifest.json.json: changed' %s/out && "
+                     "grep -q 'bad/manifest.json: malformed JSON' %s/out", d, d), 0);
+
+    /* the old layout: manifest.json, every other ID.json a document */
+    CHECK_EQ(test_sh("%s doc delete p manifest >/dev/null && %s doc delete p manifest.json "
+                     ">/dev/null && %s doc export p '%s/old' 2>/dev/null && "
+                     "mv '%s/old/manifest' '%s/old/manifest.json'", cmd, cmd, cmd, d, d, d), 0);
+    CHECK_EQ(test_sh("'%s' doc verify-export '%s/old' >%s/out", bin, d, d), 0);
+    CHECK_EQ(test_sh("grep -q '^ok: 2 documents of p match manifest.json ' %s/out", d), 0);
+    CHECK_EQ(test_sh("%s doc import copy3 '%s/old' >/dev/null 2>&1", cmd, d), 0);
+    CHECK_EQ(test_sh("%s doc count copy3 | grep -qx 2", cmd), 0);
+    /* and in an old export a changed document is still found */
+    CHECK_EQ(test_sh("sed -i 's/\"n\": 2/\"n\": 7/' '%s/old/a.json'", d), 0);
+    CHECK_EQ(test_sh("'%s' doc verify-export '%s/old' >%s/out 2>&1", bin, d, d), 3);
+    CHECK_EQ(test_sh("grep -q 'old/a.json: changed' %s/out", d), 0);
+}
+
+TEST_MAIN(root_rebuilt, cli, any_id)

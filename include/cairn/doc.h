@@ -193,7 +193,9 @@ typedef struct cairn_doc_sig_info {
 CAIRN_API int cairn_doc_sig_check(cairn_doc_sig_info *out, cairn_coll *coll, const char *doc,
                                   size_t len);
 
-/* ---- reads (snap NULL = the current state) ---- */
+/* ---- reads (snap NULL = the current state: a call that reads several trees, find, count
+ * and get-many, takes one snapshot of it for its whole run, so that it sees one state while
+ * writes go on) ---- */
 
 /** Reads one document.
  *  @param[out] out_doc  canonical JSON, NUL-terminated; caller frees with cairn_free()
@@ -384,7 +386,10 @@ CAIRN_API int cairn_doc_verify(cairn_doc_verify_stats *out, cairn_db *db,
 /* ---- exports: a collection as plain files (docs/FORMAT.md, "Document exports") ----
  *
  * An export directory holds ID.json per document (the document, any JSON formatting: what
- * counts is its canonical form) and manifest.json. The manifest names the collection, the
+ * counts is its canonical form) and the manifest, a JSON file named "manifest" (no ".json", so
+ * that no id's file can take its name; exports written before used "manifest.json", which then
+ * is no document: readers take "manifest" when it is there, else "manifest.json"). It names the
+ * collection, the
  * commit exported (or null for a working state), the collection's root hash, and, from format
  * 2 on, the SHA-256 of each document's canonical form. cairn_doc_manifest_* writes one;
  * cairn_doc_export_check_* checks a directory's documents against one with no repository: each
@@ -392,7 +397,8 @@ CAIRN_API int cairn_doc_verify(cairn_doc_verify_stats *out, cairn_db *db,
  * prolly tree, cut at the same boundaries, that the collection's table has). The caller reads
  * the files (so the library touches no file of the user's) and hands them over. */
 
-#define CAIRN_DOC_MANIFEST_FILE "manifest.json"
+#define CAIRN_DOC_MANIFEST_FILE "manifest"           /**< the manifest's name in an export */
+#define CAIRN_DOC_MANIFEST_FILE_OLD "manifest.json" /**< its name in older exports */
 #define CAIRN_DOC_EXPORT_FORMAT "cairn-doc-export 2" /**< what the manifest's "format" says */
 
 typedef struct cairn_doc_manifest cairn_doc_manifest;

@@ -242,9 +242,10 @@ static int read_done(cairn_db *db, cairn_coll *c, cairn_snapshot *snap, int code
     return done(db, c, code);
 }
 
-/* ---- a collection as a directory of plain files: ID.json per document, manifest.json ---- */
+/* ---- a collection as a directory of plain files: ID.json per document, and the manifest ---- */
 
 #define MANIFEST CAIRN_DOC_MANIFEST_FILE
+#define MANIFEST_OLD CAIRN_DOC_MANIFEST_FILE_OLD /* older exports: then no document's file */
 #define MANIFEST_MAX ((size_t)1 << 30) /* a manifest read back: ~100 bytes per document */
 #define MANIFEST_PREFIX "manifest: "    /* how the library's messages about it begin */
 
@@ -253,10 +254,27 @@ static int name_cmp(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+/* The name of dir's manifest: MANIFEST, or MANIFEST_OLD in an export written before MANIFEST
+ * was (the name a document with id "manifest" now takes), or MANIFEST when neither is there. */
+static const char *manifest_name(const char *dir)
+{
+    char *path = malloc(strlen(dir) + sizeof MANIFEST_OLD + 2);
+    if (!path) return MANIFEST; /* reading it then fails and says so */
+    struct stat sb;
+    sprintf(path, "%s/%s", dir, MANIFEST);
+    bool current = stat(path, &sb) == 0;
+    sprintf(path, "%s/%s", dir, MANIFEST_OLD);
+    bool old = !current && stat(path, &sb) == 0;
+    free(path);
+    return old ? MANIFEST_OLD : MANIFEST;
+}
+
 /* The ID.json files of dir as ids (the names without ".json"), in increasing byte order: the
- * order of the collection's keys (caller frees each and the array). */
+ * order of the collection's keys (caller frees each and the array). An old export's
+ * manifest.json is not one of them. */
 static int list_json_ids(char ***out, size_t *n, const char *dir)
 {
+    bool old_layout = strcmp(manifest_name(dir), MANIFEST_OLD) == 0;
     *out = NULL;
     *n = 0;
     DIR *dh = opendir(dir);
@@ -266,7 +284,8 @@ static int list_json_ids(char ***out, size_t *n, const char *dir)
     struct dirent *e;
     while (code == EXIT_OK && (e = readdir(dh))) {
         size_t len = strlen(e->d_name);
-        if (len <= 5 || strcmp(e->d_name + len - 5, ".json") != 0 || strcmp(e->d_name, MANIFEST) == 0)
+        if (len <= 5 || strcmp(e->d_name + len - 5, ".json") != 0 ||
+            (old_layout && strcmp(e->d_name, MANIFEST_OLD) == 0))
             continue;
         if (*n == cap) {
             cap = cap ? cap * 2 : 64;
@@ -394,12 +413,16 @@ static int doc_export(const doc_args *d)
     cairn_id root, commit;
     if (snap) cairn_snapshot_commit(&commit, snap);
     export_ctx x = { dir, NULL, 0, EXIT_OK };
-    int rc = cairn_coll_root(&root, c, snap);
+    /* the root, the count and the documents of one state, also when a write goes on */
+    cairn_snapshot *now = NULL;
+    int rc = snap ? CAIRN_OK : cairn_snapshot_open(&now, db);
+    const cairn_snapshot *view = snap ? snap : now;
+    if (rc == CAIRN_OK) rc = cairn_coll_root(&root, c, view);
     if (rc == CAIRN_OK) rc = cairn_doc_manifest_new(&x.m, d->pos[0], &root, snap ? &commit : NULL);
     if (rc != CAIRN_OK) code = cli_lib_err(rc);
     if (code == EXIT_OK && audit) { /* every document is read: recorded with their count */
         uint64_t n = 0;
-        rc = cairn_doc_count(&n, c, snap, NULL);
+        rc = cairn_doc_count(&n, c, view, NULL);
         code = rc < 0 ? cli_lib_err(rc) : record_doc(db, audit, "doc.export", d, dir, n);
     }
     if (code == EXIT_OK && mkdir(dir, 0777) != 0)
@@ -407,13 +430,14 @@ static int doc_export(const doc_args *d)
                        dir, strerror(errno));
     if (code == EXIT_OK) {
         cairn_doc_query q = CAIRN_DOC_QUERY_INIT;
-        rc = cairn_doc_find(NULL, c, snap, &q, export_one, &x);
+        rc = cairn_doc_find(NULL, c, view, &q, export_one, &x);
         code = rc < 0 ? cli_lib_err(rc) : x.code;
     }
     if (code == EXIT_OK) code = write_manifest(dir, x.m);
     if (code == EXIT_OK) fprintf(stderr, "exported %llu documents of %s to %s\n",
                                  (unsigned long long)x.n, d->pos[0], dir);
     cairn_doc_manifest_free(x.m);
+    cairn_snapshot_close(now);
     return read_done(db, c, snap, code);
 }
 
@@ -484,9 +508,10 @@ static int check_export(uint64_t *problems, const doc_args *d, const char *dir, 
 {
     cairn_doc_export_result r;
     *problems = 0;
-    char *mpath = malloc(strlen(dir) + sizeof MANIFEST + 2), *mtext = NULL;
+    const char *mname = manifest_name(dir);
+    char *mpath = malloc(strlen(dir) + strlen(mname) + 2), *mtext = NULL;
     if (!mpath) return cli_err(EXIT_FAIL, "out of memory");
-    sprintf(mpath, "%s/%s", dir, MANIFEST);
+    sprintf(mpath, "%s/%s", dir, mname);
     size_t mlen = 0;
     int code = cli_read_file(&mtext, &mlen, mpath, MANIFEST_MAX, "manifest");
     vx_ctx v = { dir, quiet };
@@ -529,7 +554,7 @@ static int check_export(uint64_t *problems, const doc_args *d, const char *dir, 
         char root[CAIRN_ID_HEX_SIZE];
         cairn_id_to_hex(root, &r.root);
         printf("ok: %llu documents of %s match %s (root %.12s...)\n",
-               (unsigned long long)r.documents, r.collection, MANIFEST, root);
+               (unsigned long long)r.documents, r.collection, mname, root);
     }
     cairn_doc_export_check_free(x);
     return code;
@@ -1139,7 +1164,7 @@ const char CMD_DOC_HELP[] =
     "                                  an export that fails verify-export is refused\n"
     "                                  (--force imports it anyway)\n"
     "  doc export COLL DIR             write ID.json per document (pretty-printed) and\n"
-    "                                  manifest.json (the collection's root hash and each\n"
+    "                                  manifest (JSON: the collection's root hash and each\n"
     "                                  document's hash) into DIR\n"
     "  doc verify-export DIR           check an export against its manifest with no repository:\n"
     "                                  each file, none missing or extra, the root rebuilt from\n"

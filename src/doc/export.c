@@ -140,7 +140,7 @@ static int manifest_read(cairn_doc_export_check *x)
 {
     json_t *m = x->manifest;
     const char *fmt = json_string_value(json_object_get(m, "format"));
-    FAIL_IF(!fmt, CAIRN_ECORRUPT, "manifest: no \"format\" (is this an export's manifest.json?)");
+    FAIL_IF(!fmt, CAIRN_ECORRUPT, "manifest: no \"format\" (is this an export's manifest?)");
     if (strcmp(fmt, CAIRN_DOC_EXPORT_FORMAT) == 0) x->res.format = 2;
     else if (strcmp(fmt, EXPORT_FORMAT_V1) == 0) x->res.format = 1;
     FAIL_IF(!x->res.format, CAIRN_ECORRUPT, "manifest: format '%.64s' is not one this cairn "

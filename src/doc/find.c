@@ -780,10 +780,25 @@ static int query_setup(query *q)
     return names_setup(q);
 }
 
+/* A read of several trees (the catalog, an index, then the documents it names) sees one state:
+ * without the caller's snapshot, *snap becomes one of the current state, opened into *own (the
+ * caller closes it), so that a write between two of the reads cannot make the index name a
+ * document that is gone. */
+static int pin_state(const cairn_snapshot **snap, cairn_snapshot **own, cairn_coll *c)
+{
+    *own = NULL;
+    if (*snap) return CAIRN_OK;
+    TRY(cairn_snapshot_open(own, c->db));
+    *snap = *own;
+    return CAIRN_OK;
+}
+
 int cairn_doc_find(cairn_doc_plan *out_plan, cairn_coll *c, const cairn_snapshot *snap,
                    const cairn_doc_query *qo, cairn_doc_fn cb, void *payload)
 {
     FAIL_IF(!c || !qo || !cb, CAIRN_EINVAL, "cairn_doc_find: coll, query and cb are required");
+    cairn_snapshot *own;
+    TRY(pin_state(&snap, &own, c));
     query q;
     memset(&q, 0, sizeof q);
     q.c = c;
@@ -798,6 +813,7 @@ int cairn_doc_find(cairn_doc_plan *out_plan, cairn_coll *c, const cairn_snapshot
     else if (rc > STOP) rc -= 1; /* the callback's own value */
     if (rc == CAIRN_OK && out_plan) *out_plan = q.plan;
     query_dispose(&q);
+    cairn_snapshot_close(own);
     return rc;
 }
 
@@ -850,19 +866,22 @@ int cairn_doc_get_many(cairn_coll *c, const cairn_snapshot *snap, const char *co
                        size_t n, cairn_doc_fn cb, void *payload)
 {
     FAIL_IF(!c || (!ids && n) || !cb, CAIRN_EINVAL, "cairn_doc_get_many: coll, ids and cb are required");
-    for (size_t i = 0; i < n; i++) {
+    cairn_snapshot *own;
+    TRY(pin_state(&snap, &own, c)); /* the documents as of one moment */
+    int rc = CAIRN_OK;
+    for (size_t i = 0; i < n && rc == CAIRN_OK; i++) {
         char *doc;
         size_t len = 0;
-        int rc = cairn_doc_get(&doc, &len, c, snap, ids[i]);
+        rc = cairn_doc_get(&doc, &len, c, snap, ids[i]);
         if (rc == CAIRN_ENOTFOUND) {
             cairn_error_clear();
             doc = NULL;
         } else if (rc < 0) {
-            return rc;
+            break;
         }
         rc = cb(ids[i], doc, len, NULL, payload);
         free(doc);
-        if (rc) return rc;
     }
-    return CAIRN_OK;
+    cairn_snapshot_close(own);
+    return rc;
 }

@@ -65,7 +65,7 @@ say a collection as plain files, and back
 cairn commit -m "four people" >/dev/null
 run cairn doc export people exported --at HEAD
 run ls exported
-run cat exported/manifest.json
+run cat exported/manifest
 run cairn doc export people exported
 run cairn doc import copy exported
 run cairn doc find copy --project name
