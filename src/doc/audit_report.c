@@ -14,6 +14,7 @@
 #include "cairn/audit.h"
 #include "cairn/doc.h"
 #include "db/db.h"
+#include "repo/retain.h"
 
 typedef struct row {
     cairn_audit_row r;       /* who and target point at owned copies */
@@ -119,10 +120,32 @@ static int diff_cb(const cairn_diff_entry *d, void *payload)
     return CAIRN_OK;
 }
 
+/* Whether retention let go of table's version at commit (or at its first parent): then what the
+ * commit changed there cannot be counted, and the report says so rather than guess. */
+static bool pruned_here(commit_ctx *x, const char *table)
+{
+    if (!report_target(table)) return false; /* not reported: nothing to miscount */
+    int64_t when;
+    const cairn_id *at = NULL;
+    if (retain_lookup(&x->db->r, &x->c->id, table, &when) == CAIRN_OK)
+        at = &x->c->id;
+    else if (x->c->nparents && retain_lookup(&x->db->r, &x->c->parents[0], table, &when) == CAIRN_OK)
+        at = &x->c->parents[0];
+    if (!at) return false;
+    char hex[CAIRN_ID_HEX_SIZE], self[CAIRN_ID_HEX_SIZE];
+    cairn_id_to_hex(hex, at);
+    cairn_id_to_hex(self, &x->c->id);
+    cairn_diag(CAIRN_LOG_WARN, "audit report: the changes to %s made by commit %.12s are not "
+               "counted: its version at %.12s was removed by retention", report_target(table),
+               self, hex);
+    return true;
+}
+
 /* A root commit: every key of every table is an addition. */
 static int root_table_cb(const char *name, void *payload)
 {
     commit_ctx *x = payload;
+    if (pruned_here(x, name)) return 0;
     char hex[CAIRN_ID_HEX_SIZE];
     cairn_id_to_hex(hex, &x->c->id);
     cairn_snapshot *snap;
@@ -197,7 +220,7 @@ static int commit_cb(const cairn_commit_info *c, void *payload)
         }
         for (size_t i = 0; rc == CAIRN_OK && i < cs.n; i++) {
             rc = cairn_diff(x->db, parent, self, cs.names[i], diff_cb, x);
-            if (rc == CAIRN_ENOTFOUND) { /* not in the parent: every key is new */
+            if (rc == CAIRN_ENOTFOUND) { /* not in the parent (every key is new), or let go */
                 cairn_error_clear();
                 rc = root_table_cb(cs.names[i], x);
             }
