@@ -204,4 +204,8 @@ double bench_now(void);
  *  their atexit handlers stop the servers they started). */
 void bench_die(const char *prog, const char *fmt, ...) __attribute__((format(printf, 2, 3), noreturn));
 
+/** Reads the libpq conninfo from the state file scripts/pg-up.sh writes (its "conninfo=" line)
+ *  into out; dies (as prog) when the file or the line is missing. */
+void bench_pg_conninfo(const char *prog, const char *state_path, char *out, size_t size);
+
 #endif /* CAIRN_BENCH_H */

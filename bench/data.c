@@ -180,3 +180,16 @@ void bench_die(const char *prog, const char *fmt, ...)
     va_end(ap);
     exit(1);
 }
+
+void bench_pg_conninfo(const char *prog, const char *state_path, char *out, size_t size)
+{
+    FILE *f = fopen(state_path, "r");
+    if (!f) bench_die(prog, "no state file %s", state_path);
+    char line[2048];
+    out[0] = '\0';
+    while (fgets(line, sizeof line, f))
+        if (strncmp(line, "conninfo=", 9) == 0)
+            snprintf(out, size, "%.*s", (int)strcspn(line + 9, "\n"), line + 9);
+    fclose(f);
+    if (!out[0]) bench_die(prog, "state file %s has no conninfo=", state_path);
+}

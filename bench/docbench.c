@@ -512,14 +512,7 @@ static void prun(const char *sql)
 
 static void read_state(const char *path)
 {
-    FILE *f = fopen(path, "r");
-    if (!f) die("no state file %s", path);
-    char line[2048];
-    while (fgets(line, sizeof line, f))
-        if (strncmp(line, "conninfo=", 9) == 0)
-            snprintf(P.conninfo, sizeof P.conninfo, "%.*s", (int)strcspn(line + 9, "\n"), line + 9);
-    fclose(f);
-    if (!P.conninfo[0]) die("state file %s has no conninfo=", path);
+    bench_pg_conninfo("cairn-docbench", path, P.conninfo, sizeof P.conninfo);
 }
 
 static int p_open(void)

@@ -345,14 +345,7 @@ static char conninfo[1024];
 
 static void read_state(const char *path)
 {
-    FILE *f = fopen(path, "r");
-    if (!f) die("no state file %s", path);
-    char line[2048];
-    while (fgets(line, sizeof line, f))
-        if (strncmp(line, "conninfo=", 9) == 0)
-            snprintf(conninfo, sizeof conninfo, "%.*s", (int)strcspn(line + 9, "\n"), line + 9);
-    fclose(f);
-    if (!conninfo[0]) die("state file %s has no conninfo=", path);
+    bench_pg_conninfo("cairn-pgload", path, conninfo, sizeof conninfo);
 }
 
 int main(int argc, char **argv)
