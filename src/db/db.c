@@ -140,6 +140,7 @@ static void db_free(cairn_db *db)
     pins_close(p); /* its file is the store's: before the store closes */
     repo_close(&db->r);
     locks_destroy(db);
+    free(db->catalog_lost);
     free(db);
 }
 
@@ -203,6 +204,7 @@ int db_open(cairn_db **out, const char *url, cairn_store *store, const cairn_ope
             memset(&rec, 0, sizeof rec);
             rc = tree_empty(&db->r.cs, &rec.catalog); /* a reader's store may refuse the node */
             if (rc == CAIRN_OK) rc = version_load(db, &db->cur, &rec_id, &rec);
+            if (rc == CAIRN_OK) db->catalog_lost = cairn_strdup(why);
             if (rc == CAIRN_OK)
                 cairn_diag(CAIRN_LOG_WARN, "%s: the head commit's catalog cannot be read either "
                            "(%s): branch '%s' shows no tables; other branches, tags, history "
@@ -389,10 +391,20 @@ int cairn_table_open(cairn_table **out, cairn_db *db, const char *name, unsigned
     db_view(db, &rv);
     const vtable *vt;
     cairn_table probe = { db, (char *)name, 0, false };
-    bool exists = (flags & CAIRN_TABLE_NAMEONLY) || rview_table(&rv, &probe, &vt) == CAIRN_OK;
+    int lrc = (flags & CAIRN_TABLE_NAMEONLY) ? CAIRN_OK : rview_table(&rv, &probe, &vt);
     rview_release(&rv);
+    /* Only a table the catalog does not name is absent: a catalog that cannot be read (damaged,
+     * missing, out of memory) is that error, never "does not exist" (and never a new table). */
+    if (lrc < 0 && lrc != CAIRN_ENOTFOUND)
+        return cairn_error_prefix(lrc, "opening table '%s'", name);
+    bool exists = lrc == CAIRN_OK;
     cairn_error_clear();
     if (!exists) {
+        if (db->catalog_lost)
+            return ERR(CAIRN_ECORRUPT, "table '%s' cannot be opened: the catalog of branch '%s' "
+                       "in %s cannot be read (%s); run 'cairn verify' and restore the damaged "
+                       "chunk from a replica or backup, or read an older version with --at",
+                       name, db->r.branch, db->r.url, db->catalog_lost);
         if (!(flags & CAIRN_TABLE_CREATE))
             return ERR(CAIRN_ENOTFOUND, "table '%s' does not exist in %s", name, db->r.url);
         FAIL_IF(db->r.readonly, CAIRN_EREADONLY,

@@ -67,6 +67,9 @@ struct cairn_db {
     /* set by version control (vc/open.c): grades a commit's signature for verify (an enum
      * cairn_sig_status into *status); NULL: signatures are not graded */
     int (*grade_sig)(const struct commit *c, int *status, void *payload);
+    char *catalog_lost;      /* the branch's catalog could not be read at open (why): the handle
+                                shows no tables, and cairn_table_open says so instead of "does
+                                not exist" */
     atomic_uint open_snapshots; /* cairn_close() refuses while any of these is open */
     atomic_uint open_cursors;
 };
