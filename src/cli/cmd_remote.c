@@ -79,6 +79,10 @@ static void print_stats(const char *verb, const cairn_transfer_stats *st)
            verb, st->chunks, cli_plural(st->chunks), (double)st->bytes / MIB, st->commits,
            cli_plural(st->commits), st->requests, st->has_calls, st->get_calls, st->put_calls,
            st->flushes, st->ref_calls, st->seconds);
+    if (st->pruned)
+        printf("left out %" PRIu64 " table version%s that retention let go at the source (the "
+               "record of what was let go was carried over)\n",
+               st->pruned, cli_plural(st->pruned));
 }
 
 int cmd_push(const cli_args *a)

@@ -5,6 +5,8 @@ hist() { cairn doc history "$@" | awk '/^\(/ { print; next } { print $1, $2, $3 
 ts() { sed 's/"_ts":"[^"]*"/"_ts":"<ts>"/g'; }
 dget() { cairn doc get "$@" >"$SCRATCH/got"; r=$?; ts <"$SCRATCH/got"; return $r; }
 gcsay() { cairn gc 2>/dev/null | grep '^retention' || echo "(gc let no version go)"; }
+pushsay() { cairn push far 2>&1 | grep -v '^pushed'; }
+farhist() { (cd "$SCRATCH/far" && hist notes a); }
 vsay() { cairn verify 2>&1 | grep -E '^(note: .*retention|problems)|verify found'; }
 cairn init . >/dev/null
 i=1
@@ -47,3 +49,8 @@ CAIRN_COMMIT_TIME="2020-01-08T12:00:00Z" cairn commit -m "longer" >/dev/null
 run gcsay
 run hist notes a
 run vsay
+say a push to a new repository leaves out what retention let go, and says how much
+cairn init "$SCRATCH/far" >/dev/null
+cairn remote add far "$SCRATCH/far" >/dev/null
+run pushsay
+run farhist
