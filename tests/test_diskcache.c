@@ -570,6 +570,69 @@ static void cache_off(void)
     unsetenv("CAIRN_CACHE_DIR");
 }
 
+/* The bytes of the regular files under dir, at any depth. */
+static uint64_t tree_bytes(const char *dir)
+{
+    uint64_t total = 0;
+    DIR *d = opendir(dir);
+    for (struct dirent *de; d && (de = readdir(d)) != NULL;) {
+        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0) continue;
+        char path[4200];
+        struct stat st;
+        snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
+        if (lstat(path, &st) != 0) continue;
+        if (S_ISDIR(st.st_mode)) total += tree_bytes(path);
+        else if (S_ISREG(st.st_mode)) total += (uint64_t)st.st_size;
+    }
+    if (d) closedir(d);
+    return total;
+}
+
+/* A clone reads the far side through no disk cache: each chunk is read once, and the copy is the
+ * new repository itself (the cache got every chunk of the clone too, doubling its writes). */
+static void clone_uncached(void)
+{
+    const char *t = test_tmpdir();
+    char src[4200], dst[4200], root[4200];
+    snprintf(src, sizeof src, "%s/src", t);
+    snprintf(dst, sizeof dst, "%s/dst", t);
+    snprintf(root, sizeof root, "%s/root", t);
+    setenv("CAIRN_CACHE", "off", 1);
+    cairn_db *db = test_open_repo(src);
+    cairn_table *tb;
+    CHECK_OK(cairn_table_open(&tb, db, "t", CAIRN_TABLE_CREATE));
+    char k[32], v[200];
+    memset(v, 'v', sizeof v);
+    for (int i = 0; i < 5000; i++) {
+        snprintf(k, sizeof k, "key%06d", i);
+        v[0] = (char)i;
+        CHECK_OK(cairn_put(tb, k, strlen(k), v, sizeof v));
+    }
+    cairn_table_close(tb);
+    CHECK_OK(test_commit(db, "data", NULL));
+    CHECK_OK(cairn_close(db));
+    uint64_t src_bytes = tree_bytes(src);
+    setenv("CAIRN_CACHE", "on", 1); /* every store would be cached: local ones stand for remote */
+    setenv("CAIRN_CACHE_DIR", root, 1);
+    cairn_transfer_stats st;
+    CHECK_OK(cairn_clone(&st, src, dst, NULL));
+    CHECK(st.chunks > 10);
+    uint64_t cached = tree_bytes(root);
+    CHECK_MSG(cached == 0, "the clone cached %llu bytes of a %llu-byte source",
+              (unsigned long long)cached, (unsigned long long)src_bytes);
+    unsetenv("CAIRN_CACHE");
+    unsetenv("CAIRN_CACHE_DIR");
+    db = test_open_repo(dst);
+    CHECK_OK(cairn_table_open(&tb, db, "t", 0));
+    void *val = NULL;
+    size_t vl = 0;
+    CHECK_OK(cairn_get(&val, &vl, tb, NULL, "key004999", 9));
+    CHECK_EQ(vl, sizeof v);
+    cairn_free(val);
+    cairn_table_close(tb);
+    CHECK_OK(cairn_close(db));
+}
+
 /* The repository settings cache.size and cache.dir reach the cache at open (CAIRN_CACHE=on
  * stands for a remote store here); cache.size 0 turns it off. */
 static void settings_apply(void)
@@ -728,6 +791,6 @@ static void s3(void)
 }
 
 TEST_MAIN(conformance_local, conformance_mem, second_open_hits, get_many_mixed,
-          damaged_entry_refetched, damaged_index_removed, bound_respected, bound_shared, small_segments_merged,
+          damaged_entry_refetched, damaged_index_removed, clone_uncached, bound_respected, bound_shared, small_segments_merged,
           two_processes,
           sees_other_process, cache_off, settings_apply, s3)

@@ -19,6 +19,12 @@ int cairn_store_open_url(cairn_store **out, const char *url, unsigned flags,
     return store_diskcache_open(out, st, url); /* remote stores read through a disk cache */
 }
 
+int store_open_url_uncached(cairn_store **out, const char *url, unsigned flags,
+                            unsigned lock_timeout_ms)
+{
+    return open_url(out, url, flags, lock_timeout_ms);
+}
+
 static int open_url(cairn_store **out, const char *url, unsigned flags, unsigned lock_timeout_ms)
 {
     FAIL_IF(!url || !*url, CAIRN_EINVAL, "empty repository URL: give a directory or 'mem:'");

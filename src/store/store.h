@@ -86,6 +86,11 @@ int store_diskcache_wrap(cairn_store **out, cairn_store *inner, const char *root
  *  $XDG_CACHE_HOME/cairn, else ~/.cache/cairn. Else *out = inner. */
 int store_diskcache_open(cairn_store **out, cairn_store *inner, const char *url);
 
+/** cairn_store_open_url without the disk cache: for the far side of a push, fetch or clone,
+ *  which reads each chunk once (caching what a clone copies only doubles its writes). */
+int store_open_url_uncached(cairn_store **out, const char *url, unsigned flags,
+                            unsigned lock_timeout_ms);
+
 /** Whether st is a store wrapped by store_diskcache_open or store_diskcache_wrap. */
 bool store_diskcache_active(const cairn_store *st);
 
