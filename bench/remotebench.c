@@ -22,6 +22,14 @@
  *   push1   a second commit changing 10 keys, pushed; restic: a second backup of the TSV with
  *           the same 10 rows changed. The bytes the server received (and its requests).
  *
+ * Every cairn step (making the repository, push, clone) runs in a forked child of a parent that
+ * never opens a repository itself, so the parent stays a few MiB and each child's peak resident
+ * set (wait4's ru_maxrss) is the step's own: printed as `BENCH pushrss cairn <MiB>` and
+ * `BENCH clonerss cairn <MiB>` (issue 11: under 256 MiB at 1M keys, and not growing with the
+ * repository: run --keys=1000000 and --keys=4000000). A child forked from a large parent would
+ * count the parent's pages it shares, and exec would not help (Linux carries the old image's
+ * peak into ru_maxrss); the `inherited` figure beside each line is the child's RSS at its start.
+ *
  * MB/s is the bytes of the engine's input (the repository directory for cairn and rclone, the
  * TSV file for restic: in hex, twice the rows' raw size, so restic's MB/s counts more bytes for
  * the same rows) over the wall time of the command. Requests and bytes are radosgw's own
@@ -44,6 +52,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -60,6 +69,7 @@ static bool keep;
 static bool own_cluster = true;
 static char tag[64];           /* this run's object prefix: "r<pid>" */
 static char url_extra[256];    /* --s3-params: appended to the s3 URL ("&pack_size=4m") */
+static char push_cache[1100], clone_cache[1100]; /* the disk caches of pushes and of clones */
 
 /* S3 settings from DIR/ceph/s3.env */
 static char endpoint[256], access_key[128], secret_key[128];
@@ -258,6 +268,87 @@ static uint64_t write_tsv(const char *path, const bench_data *d, const uint64_t 
     return bytes;
 }
 
+/* ---- cairn steps, each in a child process ---- */
+
+/* What a child hands back through its pipe. */
+typedef struct child_result {
+    double secs;              /* the step's wall time, measured in the child */
+    cairn_transfer_stats ts;
+    uint64_t inherited_kib;   /* the child's RSS when it started (pages shared with the parent) */
+} child_result;
+
+/* The resident set of this process now, in KiB (VmRSS of /proc/self/status; 0 if unknown). */
+static uint64_t rss_now_kib(void)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    uint64_t kib = 0;
+    while (f && fgets(line, sizeof line, f))
+        if (strncmp(line, "VmRSS:", 6) == 0) kib = strtoull(line + 6, NULL, 10);
+    if (f) fclose(f);
+    return kib;
+}
+
+/* Runs step(arg, out) in a forked child and waits for it: *out is what the child filled in,
+ * *out_maxrss_kib its peak resident set (wait4's ru_maxrss). cache, when not NULL, is the disk
+ * cache directory the child's s3 store uses (CAIRN_CACHE_DIR), emptied first. A child that
+ * fails has said why on stderr (die); the parent then dies too. The child leaves the cluster to
+ * the parent. */
+static void in_child(const char *what, const char *cache,
+                     void (*step)(void *arg, child_result *out), void *arg, child_result *out,
+                     uint64_t *out_maxrss_kib)
+{
+    int fd[2];
+    if (pipe(fd) != 0) die("pipe: %s", strerror(errno));
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0) die("fork: %s", strerror(errno));
+    if (pid == 0) {
+        ceph_started = 0; /* the parent stops the cluster, at its own exit */
+        signal(SIGINT, SIG_DFL);
+        signal(SIGTERM, SIG_DFL);
+        close(fd[0]);
+        child_result r;
+        memset(&r, 0, sizeof r);
+        r.inherited_kib = rss_now_kib();
+        if (cache) { /* emptied first: a clone reads s3, not what the push left in a cache */
+            sh("rm -rf %s", cache);
+            setenv("CAIRN_CACHE_DIR", cache, 1);
+        }
+        step(arg, &r);
+        fflush(NULL);
+        if (write(fd[1], &r, sizeof r) != (ssize_t)sizeof r) _exit(1);
+        _exit(0);
+    }
+    close(fd[1]);
+    memset(out, 0, sizeof *out);
+    size_t got = 0;
+    while (got < sizeof *out) {
+        ssize_t n = read(fd[0], (char *)out + got, sizeof *out - got);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) break;
+        got += (size_t)n;
+    }
+    close(fd[0]);
+    int st;
+    struct rusage ru;
+    while (wait4(pid, &st, 0, &ru) < 0)
+        if (errno != EINTR) die("wait4 (%s): %s", what, strerror(errno));
+    if (WIFSIGNALED(st)) die("%s: its child process died of signal %d", what, WTERMSIG(st));
+    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0 || got != sizeof *out)
+        die("%s failed in its child process (exit status %d; its message is above)", what,
+            WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+    *out_maxrss_kib = (uint64_t)ru.ru_maxrss; /* Linux: KiB */
+}
+
+static void report_rss(const char *workload, uint64_t maxrss_kib, const child_result *r)
+{
+    printf("BENCH %s cairn %.1f   (MiB, peak RSS of the child process; %.1f MiB of it inherited "
+           "at fork)\n",
+           workload, (double)maxrss_kib / 1024.0, (double)r->inherited_kib / 1024.0);
+    fflush(stdout);
+}
+
 /* ---- cairn ---- */
 
 /* Writes a commit to the repository at dir: with changed NULL, a new repository with keys
@@ -267,9 +358,9 @@ static void cairn_write(const char *dir, const bench_data *d, const uint64_t *ch
 {
     cairn_open_options o = CAIRN_OPEN_OPTIONS_INIT;
     if (!changed) o.flags = CAIRN_OPEN_CREATE | CAIRN_OPEN_EXCL;
-    cairn_db *db;
-    cairn_table *t;
-    cairn_batch *b;
+    cairn_db *db = NULL;
+    cairn_table *t = NULL;
+    cairn_batch *b = NULL;
     int rc;
     if ((rc = cairn_open(&db, dir, &o)) ||
         (rc = cairn_table_open(&t, db, "bench", changed ? 0 : CAIRN_TABLE_CREATE)) ||
@@ -297,7 +388,7 @@ static void cairn_write(const char *dir, const bench_data *d, const uint64_t *ch
 static cairn_transfer_stats cairn_push_dir(const char *dir, const char *url, bool add_remote)
 {
     cairn_open_options o = CAIRN_OPEN_OPTIONS_INIT;
-    cairn_db *db;
+    cairn_db *db = NULL;
     int rc;
     if ((rc = cairn_open(&db, dir, &o))) die_cairn(dir, rc);
     if (add_remote && (rc = cairn_remote_add(db, "bench", url))) die_cairn("remote add", rc);
@@ -312,8 +403,8 @@ static void cairn_check(const char *dir, const bench_data *d, uint64_t i, int u)
 {
     cairn_open_options o = CAIRN_OPEN_OPTIONS_INIT;
     o.flags = CAIRN_OPEN_READONLY;
-    cairn_db *db;
-    cairn_table *t;
+    cairn_db *db = NULL;
+    cairn_table *t = NULL;
     int rc;
     if ((rc = cairn_open(&db, dir, &o)) || (rc = cairn_table_open(&t, db, "bench", 0)))
         die_cairn(dir, rc);
@@ -360,21 +451,72 @@ static void ratio(const char *workload, const char *engine, double x)
     printf("RATIO %s cairn/%s %.2f\n", workload, engine, x);
 }
 
-/* Clones url into dir, timed and reported, and checks a key there. */
+/* The steps the children run (in_child). */
+typedef struct step_arg {
+    const char *dir, *url;
+    const bench_data *d;
+    const uint64_t *changed;
+    size_t nchanged;
+    bool add_remote;
+} step_arg;
+
+static void step_write(void *arg, child_result *out)
+{
+    step_arg *a = arg;
+    double t0 = bench_now();
+    cairn_write(a->dir, a->d, a->changed, a->nchanged);
+    out->secs = bench_now() - t0;
+}
+
+/* Makes the repository at the s3 URL, as `cairn init URL` does. */
+static void step_init(void *arg, child_result *out)
+{
+    step_arg *a = arg;
+    cairn_open_options o = CAIRN_OPEN_OPTIONS_INIT;
+    o.flags = CAIRN_OPEN_CREATE | CAIRN_OPEN_EXCL;
+    cairn_db *db = NULL;
+    int rc = cairn_open(&db, a->url, &o);
+    if (rc) die_cairn(a->url, rc);
+    if ((rc = cairn_close(db))) die_cairn(a->url, rc);
+    (void)out;
+}
+
+static void step_push(void *arg, child_result *out)
+{
+    step_arg *a = arg;
+    double t0 = bench_now();
+    out->ts = cairn_push_dir(a->dir, a->url, a->add_remote);
+    out->secs = bench_now() - t0;
+}
+
+/* Clones url into dir (timed), then checks key `changed[0]` there (update 0 when nchanged) or,
+ * without changed, key n/2. */
+static void step_clone(void *arg, child_result *out)
+{
+    step_arg *a = arg;
+    double t0 = bench_now();
+    int rc = cairn_clone(&out->ts, a->url, a->dir, NULL);
+    if (rc) die_cairn("clone", rc);
+    out->secs = bench_now() - t0;
+    if (a->changed) cairn_check(a->dir, a->d, a->changed[0], 0);
+    else cairn_check(a->dir, a->d, a->d->n / 2, -1);
+}
+
+/* Clones url into dir in a child, timed and reported with its peak RSS, and checks a key. */
 static result cairn_clone_timed(const char *url, const char *dir, const bench_data *d,
                                 uint64_t repo_bytes)
 {
-    cairn_transfer_stats ts;
+    step_arg a = { .dir = dir, .url = url, .d = d };
+    child_result cr;
+    uint64_t rss;
     result r = { 0 };
     rgw_counters c0 = rgw_now();
-    double t0 = bench_now();
-    int rc = cairn_clone(&ts, url, dir, NULL);
-    if (rc) die_cairn("clone", rc);
-    r.secs = bench_now() - t0;
+    in_child("clone", clone_cache, step_clone, &a, &cr, &rss);
+    r.secs = cr.secs;
     r.bytes = repo_bytes;
     r.delta = diff(c0, rgw_now());
     report("clone", "cairn", &r);
-    cairn_check(dir, d, d->n / 2, -1);
+    report_rss("clonerss", rss, &cr);
     return r;
 }
 
@@ -422,6 +564,8 @@ int main(int argc, char **argv)
     snprintf(resback, sizeof resback, "%s/restic-back", work);
     snprintf(tsv, sizeof tsv, "%s/tsv/rows.tsv", work);
     snprintf(rconf, sizeof rconf, "%s/rclone.conf", work);
+    snprintf(push_cache, sizeof push_cache, "%s/cache-push", work);
+    snprintf(clone_cache, sizeof clone_cache, "%s/cache-clone", work);
 
     ceph_up();
     char url[1024];
@@ -429,34 +573,34 @@ int main(int argc, char **argv)
              url_extra);
 
     /* the data: a local repository and the same rows as a TSV file */
-    double t0 = bench_now();
-    cairn_write(repo, &d, NULL, 0);
+    step_arg wa = { .dir = repo, .d = &d };
+    child_result wr;
+    uint64_t write_rss;
+    in_child("making the repository", NULL, step_write, &wa, &wr, &write_rss);
     uint64_t files = 0, repo_bytes = tree_bytes(repo, &files);
     printf("# cairn-remotebench: %llu keys of %d bytes, values of %d bytes, seed %llu; "
            "repository %.1f MB in %llu files (made in %.1f s); radosgw at %s\n",
            (unsigned long long)d.n, BENCH_KEY_SIZE, BENCH_VALUE_SIZE,
            (unsigned long long)d.seed, (double)repo_bytes / 1e6, (unsigned long long)files,
-           bench_now() - t0, endpoint);
+           wr.secs, endpoint);
     uint64_t tsv_bytes = only_cairn ? 0 : write_tsv(tsv, &d, NULL, 0);
     fflush(stdout);
 
     /* push (into a repository made first, as `cairn init URL` does) */
-    {
-        cairn_open_options o = CAIRN_OPEN_OPTIONS_INIT;
-        o.flags = CAIRN_OPEN_CREATE | CAIRN_OPEN_EXCL;
-        cairn_db *db;
-        int rc = cairn_open(&db, url, &o);
-        if (rc) die_cairn(url, rc);
-        if ((rc = cairn_close(db))) die_cairn(url, rc);
-    }
+    step_arg pa = { .dir = repo, .url = url, .d = &d, .add_remote = true };
+    child_result pr;
+    uint64_t push_rss;
+    in_child("cairn init of the s3 repository", push_cache, step_init, &pa, &pr, &push_rss);
     result cp = { 0 }, rp = { 0 }, sp = { 0 };
     rgw_counters c0 = rgw_now();
-    t0 = bench_now();
-    cairn_transfer_stats ts = cairn_push_dir(repo, url, true);
-    cp.secs = bench_now() - t0;
+    double t0;
+    in_child("push", push_cache, step_push, &pa, &pr, &push_rss);
+    cairn_transfer_stats ts = pr.ts;
+    cp.secs = pr.secs;
     cp.bytes = repo_bytes;
     cp.delta = diff(c0, rgw_now());
     report("push", "cairn", &cp);
+    report_rss("pushrss", push_rss, &pr);
     printf("#   cairn's remote: %s\n", url);
     printf("#   cairn push: %llu chunks (%.1f MB of frames), %llu store calls (has %llu, get %llu, "
            "put %llu, flush %llu)\n",
@@ -522,11 +666,13 @@ int main(int argc, char **argv)
         uint64_t changed[PUSH1_KEYS];
         for (size_t c = 0; c < PUSH1_KEYS; c++) /* spread over the key space */
             changed[c] = (c * 7919 + 13) * (d.n / PUSH1_KEYS) % d.n;
-        cairn_write(repo, &d, changed, PUSH1_KEYS);
+        step_arg ca = { .dir = repo, .url = url, .d = &d, .changed = changed,
+                        .nchanged = PUSH1_KEYS };
+        in_child("the ten-key commit", NULL, step_write, &ca, &wr, &write_rss);
         c0 = rgw_now();
-        t0 = bench_now();
-        ts = cairn_push_dir(repo, url, false);
-        double secs = bench_now() - t0;
+        in_child("push1", push_cache, step_push, &ca, &pr, &push_rss);
+        ts = pr.ts;
+        double secs = pr.secs;
         rgw_counters cd = diff(c0, rgw_now());
         printf("BENCH push1 cairn %llu   (bytes received by the server; %llu requests, %.3f s; "
                "%llu chunks, %llu store calls)\n",
@@ -544,14 +690,14 @@ int main(int argc, char **argv)
                cd.put_b ? (double)sd.put_b / (double)cd.put_b : 0.0);
         /* the change arrived */
         sh("rm -rf %s", clone);
-        int crc = cairn_clone(&ts, url, clone, NULL);
-        if (crc) die_cairn("clone after push1", crc);
-        cairn_check(clone, &d, changed[3], 3);
+        step_arg ka = { .dir = clone, .url = url, .d = &d, .changed = changed,
+                        .nchanged = 1 };
+        in_child("clone after push1", clone_cache, step_clone, &ka, &pr, &push_rss);
     } else {
         cairn_clone_timed(url, clone, &d, repo_bytes);
     }
     fflush(stdout);
-    if (!keep) sh("rm -rf %s/repo %s/clone %s/rclone-back %s/restic-back %s/tsv %s/restic-cache",
-                  work, work, work, work, work, work);
+    if (!keep) sh("rm -rf %s/repo %s/clone %s/rclone-back %s/restic-back %s/tsv %s/restic-cache "
+                  "%s %s", work, work, work, work, work, work, push_cache, clone_cache);
     return 0;
 }
