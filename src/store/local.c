@@ -281,7 +281,7 @@ static int local_put(cairn_store *st, const cairn_id *key, const void *data, siz
     uint64_t off;
     slot tmp;
     if (ls->poisoned) rc = local_poisoned_error(ls);
-    else if (local_idx_lookup(ls, key, &tmp)) rc = CAIRN_OK; /* dedup: put is idempotent */
+    else if (local_idx_lookup_fast(ls, key, &tmp)) rc = CAIRN_OK; /* dedup: put is idempotent */
     else if (local_idx_damaged(ls) && ((rc = local_idx_full(ls)) < 0 ||
                                        local_idx_lookup(ls, key, &tmp)))
         ; /* a damaged mapped index answered nothing: asked again of the whole index */
@@ -646,6 +646,7 @@ static int open_repo(local_store *ls, unsigned flags, unsigned lock_timeout_ms)
         clean_tmp(ls);
     }
     TRY(local_idx_alloc(ls, SLOTS_INITIAL));
+    local_summary_open(ls); /* what the sealed packs hold; the listing says which exist */
     uint32_t *nums;
     size_t n;
     TRY(local_list_packs(ls, &nums, &n));
@@ -661,6 +662,7 @@ static int open_repo(local_store *ls, unsigned flags, unsigned lock_timeout_ms)
         if (rc == CAIRN_ENOSPC) cairn_error_clear(), rc = CAIRN_OK;
         TRY(rc);
     }
+    if (!ls->readonly && local_summary_missing(ls)) local_summary_update(ls, "at open");
     return CAIRN_OK;
 }
 
@@ -672,9 +674,11 @@ static void local_destroy(local_store *ls)
             munmap((void *)p->maps[m].base, p->maps[m].len);
         local_idx_unmap(ls, p);
         if (ls->packs[i]->fd >= 0) sys_close(ls->packs[i]->fd);
+        free(ls->packs[i]->filt_own);
         free(ls->packs[i]->damage);
         free(ls->packs[i]);
     }
+    local_summary_close(ls);
     free(ls->packs);
     free(ls->slots);
     cairn_buf_dispose(&ls->wbuf);
@@ -699,8 +703,10 @@ static void local_close(cairn_store *st)
 {
     local_store *ls = (local_store *)st;
     if (!ls) return;
+    /* Nothing appended: nothing to flush (an fdatasync here would only cost the close; a
+     * session that relied on earlier bytes being durable flushed explicitly). */
     if (!ls->readonly && ls->cur) {
-        if (local_flush(st) != CAIRN_OK)
+        if (ls->appended && local_flush(st) != CAIRN_OK)
             cairn_diag(CAIRN_LOG_ERROR, "local store %s: flushing on close failed (%s); the "
                       "chunks written since the last successful flush are not on disk, but no "
                       "commit or checkpoint that needed them was acknowledged: nothing "
@@ -711,6 +717,7 @@ static void local_close(cairn_store *st)
                       "(%s); the next open reads the pack instead", ls->dir, ls->cur->num,
                       cairn_error_last()->message);
     }
+    if (!ls->readonly && atomic_load(&ls->sum_stale)) local_summary_update(ls, "at close");
     local_destroy(ls);
 }
 

@@ -285,6 +285,9 @@ int local_idxfile_write(local_store *ls, pack *p, recvec *recs, uint64_t covered
     store_le64(d + g.trailer_at, local_idx_summary_sum(d, &g));
     rc = local_write_atomic(ls, path, d, size);
     if (rc == CAIRN_OK) p->idx_covered = covered;
+    /* the filter packs/summary will hold for it (its own copy: it may be rewritten later) */
+    if (rc == CAIRN_OK && local_filt_build(p, recs, load_le64(d + g.trailer_at)) != CAIRN_OK)
+        cairn_error_clear(); /* then the summary rebuilds it from the .idx */
 out:
     local_recvec_free(&merged);
     free(d);
@@ -741,6 +744,19 @@ int local_pack_open_load(local_store *ls, uint32_t num, bool last)
     struct stat sb;
     if (sys_fstat(fd, &sb) != 0)
         return cairn_error_errno(errno, "reading pack %u of %s", num, ls->dir);
+    /* A sealed pack the summary describes as it is: nothing more to do until a lookup gets past
+     * its filter (mapped ones must stay the oldest, as below). */
+    const uint8_t *se = ls->sum ? local_summary_entry(ls, num) : NULL;
+    if (se && load_le64(se + 8) == (uint64_t)sb.st_size) {
+        p->in_sum = true;
+        if (!ls->eager && !rw) {
+            local_summary_attach(ls, p, se);
+            p->end = p->idx_covered = (uint64_t)sb.st_size;
+            atomic_store(&p->lazy, true);
+            ls->nmapped++;
+            return CAIRN_OK;
+        }
+    }
     recvec recs = { 0 };
     recvec *collect = ls->readonly ? NULL : &recs;
     load_ctx c = { ls, pi, collect, false };
@@ -955,7 +971,9 @@ int local_rollover(local_store *ls)
     if (local_idxfile_write(ls, ls->cur, &ls->cur_recs, ls->wbuf_off) != CAIRN_OK)
         cairn_diag(CAIRN_LOG_WARN, "local store %s: could not write pack-%08u.idx (%s); the next "
                   "open reads the pack instead", ls->dir, ls->cur->num, cairn_error_last()->message);
-    return local_pack_create(ls, ls->cur->num + 1);
+    TRY(local_pack_create(ls, ls->cur->num + 1));
+    local_summary_update(ls, "after sealing a pack");
+    return CAIRN_OK;
 }
 
 /* Seals the current pack, in which a read found a damaged record, and starts the next one: the
@@ -1001,5 +1019,6 @@ int local_append_record(local_store *ls, uint8_t type, const cairn_id *key, cons
     store_le64(body + REC_BODY_MIN + len, XXH3_64bits(body, REC_BODY_MIN + len));
     *out_off = ls->wbuf_off + ls->wbuf.len;
     ls->wbuf.len += rl;
+    ls->appended = true;
     return local_recvec_push(&ls->cur_recs, type, key->bytes, *out_off, (uint32_t)len);
 }
