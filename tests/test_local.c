@@ -1928,9 +1928,36 @@ static void summary_lies_or_missing(void)
     free(r.sum);
 }
 
+/* An index proves the bytes it covers durable (the writer syncs a pack before it indexes it), so
+ * a writer that opens and closes an indexed repository without writing syncs nothing; one that
+ * must index bytes it did not sync (the last pack's index is gone, as after a crash) syncs the
+ * pack first. */
+static void durable_before_indexed(void)
+{
+    const char *repo = repo_in_tmp();
+    cairn_store *st;
+    CHECK_OK(fill(&st, repo, 23, 50, 0));
+    st->close(st);
+    CHECK(unlink(pathf("%s/packs/pack-00000001.idx", repo)) == 0);
+    count_start();
+    CHECK_OK(store_local_open(&st, repo, 0, 0));
+    CHECK_EQ(atomic_load(&data_syncs), 1);
+    CHECK(file_size(pathf("%s/packs/pack-00000001.idx", repo)) > 0);
+    CHECK_OK(st->flush(st));
+    st->close(st);
+    CHECK_EQ(atomic_load(&data_syncs), 1);
+    count_start();
+    CHECK_OK(store_local_open(&st, repo, 0, 0));
+    CHECK(chunk_ok(st, 23, 3));
+    CHECK_OK(st->flush(st));
+    st->close(st);
+    CHECK_EQ(atomic_load(&data_syncs), 0);
+    sys_table_set(NULL);
+}
+
 TEST_MAIN(open_errors, layout, ref_slots, readonly_rejects_writes, torn_tail_garbage, torn_tail_mid_record,
           damaged_last_pack, repair_method, damage_found_by_writer_read,
           idx_rebuilt_identically, idx_damage_found_where_read, corrupt_older_pack, writer_lock, reader_follows_writer, reader_threads_follow_writer,
           rollover_and_reopen, deletes_across_reopen, write_failure_retried, kill9_recovery, compaction,
           compaction_tombstones, compaction_kill9, summary_lazy_open, summary_damage,
-          summary_lies_or_missing, measure)
+          summary_lies_or_missing, durable_before_indexed, measure)

@@ -352,9 +352,8 @@ int local_flush(cairn_store *st)
     pack *p = ls->cur;
     unsigned gen = ls->dir_gen;
     bool dir_dirty = ls->dir_synced_gen != gen;
-    uint32_t num = p->num;
     uint64_t end = p->end;
-    bool dirty = ls->synced_num != num || ls->synced_end != end;
+    bool dirty = p->durable != end;
     pthread_rwlock_unlock(&ls->mu);
     /* fsync outside mu: puts and gets go on meanwhile; sync_mu keeps p's fd open. */
     if (rc == CAIRN_OK && dirty && sys_fdatasync(p->fd) != 0) {
@@ -364,10 +363,7 @@ int local_flush(cairn_store *st)
         pthread_rwlock_unlock(&ls->mu);
     } else if (rc == CAIRN_OK && dirty) {
         pthread_rwlock_wrlock(&ls->mu);
-        if (ls->cur == p) {
-            ls->synced_num = num;
-            ls->synced_end = end;
-        }
+        if (p->durable < end) p->durable = end;
         pthread_rwlock_unlock(&ls->mu);
     }
     if (rc == CAIRN_OK && dir_dirty) {
@@ -703,10 +699,8 @@ static void local_close(cairn_store *st)
 {
     local_store *ls = (local_store *)st;
     if (!ls) return;
-    /* Nothing appended: nothing to flush (an fdatasync here would only cost the close; a
-     * session that relied on earlier bytes being durable flushed explicitly). */
     if (!ls->readonly && ls->cur) {
-        if (ls->appended && local_flush(st) != CAIRN_OK)
+        if (local_flush(st) != CAIRN_OK)
             cairn_diag(CAIRN_LOG_ERROR, "local store %s: flushing on close failed (%s); the "
                       "chunks written since the last successful flush are not on disk, but no "
                       "commit or checkpoint that needed them was acknowledged: nothing "

@@ -107,6 +107,9 @@ typedef struct pack {
     bool reported;        /* its corruption has been logged */
     uint64_t live;        /* bytes of the records the index points at in this pack */
     uint64_t idx_covered; /* covered_len of the valid .idx on disk; 0 if none */
+    uint64_t durable;     /* bytes known to be on disk: synced by this handle, or covered by a
+                             valid .idx (one is only written once the bytes it covers are
+                             synced): flush skips an fdatasync that would sync nothing */
     pack_damage *damage;  /* damaged ranges found by scans, ascending (never written to .idx) */
     size_t ndamage;
     pack_map maps[PACK_MAPS_MAX]; /* appended under map_mu, read without it */
@@ -197,7 +200,6 @@ typedef struct local_store {
     size_t sum_len;
     uint64_t sum_n;            /* packs it describes */
     atomic_bool sum_stale;     /* writer: rewrite it at close (a damaged block, a failed write) */
-    bool appended;             /* this session appended a record (close then flushes) */
 
     pack **packs;              /* by pack number, ascending; retired packs keep their slot */
     size_t npacks, cappacks, nopen;
@@ -210,8 +212,6 @@ typedef struct local_store {
     recvec cur_recs;           /* records of cur (for its .idx) */
     uint64_t pack_max;
     unsigned dir_gen, dir_synced_gen; /* pack files created vs. covered by a packs/ fsync */
-    uint32_t synced_num;     /* the current pack is synced up to synced_end when its number is */
-    uint64_t synced_end;     /* synced_num (flush skips an fdatasync that would sync nothing) */
     bool poisoned;             /* an fsync failed: the page cache can no longer be trusted */
     atomic_bool cur_damaged;   /* a read found a damaged record in cur: seal it before the next
                                   append (never append after damage) */
@@ -224,6 +224,9 @@ _Static_assert(offsetof(local_store, files) == offsetof(dirfiles_head, files),
 /* ---- local.c ---- */
 
 int local_flush(cairn_store *st);
+/* fdatasyncs pack p if it holds bytes not known to be durable (mu held for writing); a failure
+ * poisons the store. */
+int local_pack_sync(local_store *ls, pack *p);
 /* The directory part of path (caller frees), "." when there is none. */
 char *local_parent_of(const char *path);
 int local_readonly_error(local_store *ls, const char *what);

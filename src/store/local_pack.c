@@ -241,6 +241,11 @@ out:
 /* Writes pack p's .idx from its records (settled in place) covering [0, covered). */
 int local_idxfile_write(local_store *ls, pack *p, recvec *recs, uint64_t covered)
 {
+    /* an index only ever covers bytes on disk, so that it proves them durable to later opens */
+    if (p->durable < covered) {
+        if (ls->poisoned) return local_poisoned_error(ls);
+        TRY(local_pack_sync(ls, p));
+    }
     recvec merged = { 0 };
     /* never copy entries unchecked into a freshly checksummed file: a damaged block makes the
      * whole index load, which reads this pack instead (and empties p->imap) */
@@ -751,7 +756,7 @@ int local_pack_open_load(local_store *ls, uint32_t num, bool last)
         p->in_sum = true;
         if (!ls->eager && !rw) {
             local_summary_attach(ls, p, se);
-            p->end = p->idx_covered = (uint64_t)sb.st_size;
+            p->end = p->idx_covered = p->durable = (uint64_t)sb.st_size;
             atomic_store(&p->lazy, true);
             ls->nmapped++;
             return CAIRN_OK;
@@ -770,7 +775,7 @@ int local_pack_open_load(local_store *ls, uint32_t num, bool last)
     }
     if (rc < 0) goto out;
     if (rc == 1) {
-        p->end = p->idx_covered = covered;
+        p->end = p->idx_covered = p->durable = covered;
     } else if (why) {
         cairn_diag(CAIRN_LOG_WARN, "local store %s: ignoring pack-%08u.idx (%s); %s", ls->dir,
                   num, why, ls->readonly ? "reading the pack instead" : "rebuilding it from the pack");
@@ -895,13 +900,15 @@ int local_wbuf_write(local_store *ls)
     return CAIRN_OK;
 }
 
-static int sync_pack(local_store *ls, pack *p)
+int local_pack_sync(local_store *ls, pack *p)
 {
+    if (p->fd < 0 || p->durable >= p->end) return CAIRN_OK;
     if (sys_fdatasync(p->fd) != 0) {
         int e = errno;
         ls->poisoned = true; /* after a failed fsync the kernel may have dropped the pages */
         return cairn_error_errno(e, "local store %s: syncing pack-%08u.pack", ls->dir, p->num);
     }
+    p->durable = p->end;
     return CAIRN_OK;
 }
 
@@ -966,7 +973,7 @@ static int sync_packs_dir(local_store *ls)
 int local_rollover(local_store *ls)
 {
     TRY(local_wbuf_write(ls));
-    TRY(sync_pack(ls, ls->cur));
+    TRY(local_pack_sync(ls, ls->cur));
     TRY(sync_packs_dir(ls));
     if (local_idxfile_write(ls, ls->cur, &ls->cur_recs, ls->wbuf_off) != CAIRN_OK)
         cairn_diag(CAIRN_LOG_WARN, "local store %s: could not write pack-%08u.idx (%s); the next "
@@ -1019,6 +1026,5 @@ int local_append_record(local_store *ls, uint8_t type, const cairn_id *key, cons
     store_le64(body + REC_BODY_MIN + len, XXH3_64bits(body, REC_BODY_MIN + len));
     *out_off = ls->wbuf_off + ls->wbuf.len;
     ls->wbuf.len += rl;
-    ls->appended = true;
     return local_recvec_push(&ls->cur_recs, type, key->bytes, *out_off, (uint32_t)len);
 }
