@@ -353,7 +353,7 @@ int local_flush(cairn_store *st)
     unsigned gen = ls->dir_gen;
     bool dir_dirty = ls->dir_synced_gen != gen;
     uint64_t end = p->end;
-    bool dirty = p->durable != end;
+    bool dirty = p->durable < end;
     pthread_rwlock_unlock(&ls->mu);
     /* fsync outside mu: puts and gets go on meanwhile; sync_mu keeps p's fd open. */
     if (rc == CAIRN_OK && dirty && sys_fdatasync(p->fd) != 0) {

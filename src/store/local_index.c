@@ -8,7 +8,9 @@
  * key, checksummed) is mapped and binary-searched where it lies instead of being loaded into
  * the hash table; only packs without a whole .idx (the tail a crash left, damage) and what
  * this session writes go into the table. Lookups try the table, then the mapped indexes newest
- * first. Whatever needs the whole index (deleting, counting, listing, compaction, repair)
+ * first. A pack that packs/summary describes (local_summary.c) is not even mapped at open: a
+ * lookup asks its filter first and maps its index the first time the filter lets one through;
+ * when the filters' "no"s left a lookup with nothing, it asks those packs' indexes too. Whatever needs the whole index (deleting, counting, listing, compaction, repair)
  * first merges the mapped indexes into the table (local_idx_full()), as every open used to.
  *
  * Nothing is trusted unchecked, yet open reads no index whole: a version-2 index carries one
