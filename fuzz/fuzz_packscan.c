@@ -12,13 +12,13 @@
  * (when an index vouched for it: gettable or CAIRN_ECORRUPT, never anything else); and all three
  * see the same chunks (the writer's repair cuts at the first bad record, losing nothing before).
  */
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <xxhash.h>
 
+#include "rm_tree.h"
 #include "store/store.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -35,15 +35,6 @@ typedef struct listing {
     size_t n, cap;
 } listing;
 
-static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    remove(path);
-    return 0;
-}
-
 static void write_file(const char *path, const void *d, size_t n)
 {
     FILE *f = fopen(path, "wb");
@@ -52,7 +43,7 @@ static void write_file(const char *path, const void *d, size_t n)
     fclose(f);
 }
 
-static void remove_repo(void) { nftw(repo, rm_entry, 16, FTW_DEPTH | FTW_PHYS); }
+static void remove_repo(void) { rm_tree(repo); }
 
 static void fresh_repo(void)
 {
@@ -62,7 +53,7 @@ static void fresh_repo(void)
                  (long)getpid());
         atexit(remove_repo);
     }
-    nftw(repo, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    rm_tree(repo);
     char p[4200];
     if (mkdir(repo, 0777) != 0) abort();
     snprintf(p, sizeof p, "%s/packs", repo);

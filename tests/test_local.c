@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +21,7 @@
 #include <xxhash.h>
 
 #include "base/hash.h"
+#include "base/sys.h"
 #include "store/refslot.h"
 #include "store/store.h"
 #include "store_suite.h"
@@ -747,20 +749,21 @@ static void corrupt_older_pack(void)
     st->close(st);
 
     /* without it the scan skips the damaged record: logged as corruption, pack left as it is,
-     * every record after it read */
+     * every record after it read. Open reads no index (packs/summary describes the pack), so
+     * the missing one is found when a lookup first needs it, and the pack is read then. */
     CHECK(unlink(pathf("%s/packs/pack-00000002.idx", repo)) == 0);
     for (int round = 0; round < 2; round++) {
         log_start();
         CHECK_OK(store_local_open(&st, repo, 0, 0));
+        for (size_t i = 0; i < n2; i++) {
+            if (i != 3) CHECK_OK(st->get(st, &b, &recs[i].key));
+            else CHECK_RC(st->has(st, &recs[i].key), CAIRN_ENOTFOUND);
+        }
         cairn_set_log(NULL, NULL);
         if (log_find(CAIRN_LOG_ERROR, "pack-00000002.pack", offs) < 0) log_dump();
         CHECK(log_find(CAIRN_LOG_ERROR, "pack-00000002.pack", offs) >= 0);
         CHECK(log_find(CAIRN_LOG_WARN, "torn", NULL) < 0);
         CHECK_EQ(file_size(pack2), size2);
-        for (size_t i = 0; i < n2; i++) {
-            if (i != 3) CHECK_OK(st->get(st, &b, &recs[i].key));
-            else CHECK_RC(st->has(st, &recs[i].key), CAIRN_ENOTFOUND);
-        }
         cairn_store_stats s;
         CHECK_OK(st->stat(st, &s));
         CHECK_EQ(s.chunks, s0.chunks - 1);
@@ -1733,8 +1736,228 @@ static void damage_found_by_writer_read(void)
     st->close(st);
 }
 
+
+/* ---- packs/summary: open maps no index, a lookup only the packs its filters let through ---- */
+
+static atomic_int idx_opens, data_syncs;
+
+static int counting_open(const char *path, int flags, mode_t mode)
+{
+    size_t n = strlen(path);
+    if (n > 4 && strcmp(path + n - 4, ".idx") == 0) atomic_fetch_add(&idx_opens, 1);
+    return open(path, flags, mode);
+}
+
+static int counting_fdatasync(int fd)
+{
+    atomic_fetch_add(&data_syncs, 1);
+    return fdatasync(fd);
+}
+
+static void count_start(void)
+{
+    atomic_store(&idx_opens, 0);
+    atomic_store(&data_syncs, 0);
+    sys_table_set(&(sys_table){ .open = counting_open, .fdatasync = counting_fdatasync });
+}
+
+enum { SUM_N = 500 };
+
+/* A repository of SUM_N chunks (salt 21) in many small packs, and its packs/summary. */
+typedef struct sum_repo {
+    const char *repo, *path;
+    uint8_t *sum; /* the file's bytes (caller frees) */
+    size_t len;
+    unsigned packs;
+} sum_repo;
+
+static void summary_repo(sum_repo *r)
+{
+    memset(r, 0, sizeof *r);
+    const char *repo = repo_in_tmp();
+    cairn_store *st;
+    CHECK_OK(fill(&st, repo, 21, SUM_N, 12 << 10));
+    cairn_store_stats s;
+    CHECK_OK(st->stat(st, &s));
+    st->close(st);
+    r->repo = repo;
+    r->packs = (unsigned)s.files;
+    r->path = pathf("%s/packs/summary", repo);
+    r->sum = slurp(r->path, &r->len);
+}
+
+static int all_chunks_read(cairn_store *st, uint64_t salt, int n)
+{
+    int good = 0;
+    for (int i = 0; i < n; i++) good += chunk_ok(st, salt, (uint64_t)i);
+    return good;
+}
+
+/* Open maps the index of the last pack only (the writer's); one get maps the index of the pack
+ * that holds the chunk and of few others (the filters' false "maybe"s); closing a store that
+ * wrote nothing syncs nothing; one that wrote, does. Then every chunk reads. */
+static void summary_lazy_open(void)
+{
+    sum_repo r;
+    summary_repo(&r);
+    CHECK(r.sum != NULL);
+    CHECK(r.packs >= 20);
+    uint64_t n;
+    memcpy(&n, r.sum + 16, 8);
+    CHECK_EQ(n, r.packs - 1); /* every sealed pack */
+    for (int reader = 0; reader < 2; reader++) {
+        cairn_store *st;
+        count_start();
+        CHECK_OK(store_local_open(&st, r.repo, reader ? CAIRN_OPEN_READONLY : 0, 0));
+        CHECK(atomic_load(&idx_opens) <= 1);
+        int at_open = atomic_load(&idx_opens);
+        CHECK(chunk_ok(st, 21, 7));
+        CHECK_MSG(atomic_load(&idx_opens) - at_open <= 3, "one get opened %d indexes of %u",
+                  atomic_load(&idx_opens) - at_open, r.packs);
+        st->close(st);
+        CHECK_EQ(atomic_load(&data_syncs), 0);
+        sys_table_set(NULL);
+        CHECK_OK(store_local_open(&st, r.repo, reader ? CAIRN_OPEN_READONLY : 0, 0));
+        CHECK_EQ(all_chunks_read(st, 21, SUM_N), SUM_N);
+        for (int i = 0; i < 50; i++) CHECK(chunk_absent(st, 22, (uint64_t)i));
+        st->close(st);
+    }
+    cairn_store *st;
+    CHECK_OK(store_local_open(&st, r.repo, 0, 0));
+    count_start();
+    cairn_id k;
+    suite_key(&k, 99, 1);
+    CHECK_OK(st->put(st, &k, "x", 1));
+    st->close(st);
+    CHECK(atomic_load(&data_syncs) >= 1);
+    sys_table_set(NULL);
+    free(r.sum);
+}
+
+/* A damaged packs/summary never costs a chunk: a flipped byte in its table makes open ignore it
+ * (a warning), one in a filter block answers "maybe" for that block (a warning); a reader
+ * leaves the file alone, a writer writes it again as it was. */
+static void summary_damage(void)
+{
+    sum_repo r;
+    summary_repo(&r);
+    CHECK(r.sum != NULL);
+    uint64_t filt0;
+    memcpy(&filt0, r.sum + 32 + 32, 8);
+    /* version, pack count, file size, an entry's number, size, count, trailer, filter offset,
+     * blocks, the table checksum; a filter block's bits, its checksum */
+    const size_t table_end = 32 + (size_t)(r.packs - 1) * 48;
+    const size_t at[] = { 8, 17, 25, 32 + 48 + 1, 32 + 8, 32 + 16, 32 + 24 + 3, 32 + 32 + 1,
+                          32 + 40, table_end + 2, (size_t)filt0 + 5, (size_t)filt0 + 60 };
+    for (size_t v = 0; v < sizeof at / sizeof at[0]; v++) {
+        for (int reader = 0; reader < 2; reader++) {
+            uint8_t *bad = malloc(r.len);
+            memcpy(bad, r.sum, r.len);
+            bad[at[v]] ^= 0x10;
+            CHECK(spit(r.path, bad, r.len, "wb") == 0);
+            free(bad);
+            log_start();
+            cairn_store *st;
+            CHECK_OK(store_local_open(&st, r.repo, reader ? CAIRN_OPEN_READONLY : 0, 0));
+            int good = all_chunks_read(st, 21, SUM_N);
+            st->close(st);
+            cairn_set_log(NULL, NULL);
+            CHECK_MSG(good == SUM_N, "variant %zu: %d of %d chunks read", v, good, SUM_N);
+            CHECK_MSG(log_find(CAIRN_LOG_WARN, "packs/summary", NULL) >= 0,
+                      "variant %zu: the damage was not reported", v);
+            size_t nlen;
+            uint8_t *now = slurp(r.path, &nlen);
+            if (reader) CHECK(now && nlen == r.len && memcmp(now, r.sum, r.len) != 0);
+            else CHECK_MSG(now && nlen == r.len && memcmp(now, r.sum, r.len) == 0,
+                           "variant %zu: the writer did not write the summary as it was", v);
+            free(now);
+        }
+    }
+    free(r.sum);
+}
+
+/* A summary whose filters all say "no", every checksum right (stale or hostile): get, has and
+ * locate still find every chunk (a "no" is never an answer); the repository without a summary
+ * (as written before it existed) opens as before, and a writer's open writes it. */
+static void summary_lies_or_missing(void)
+{
+    sum_repo r;
+    summary_repo(&r);
+    CHECK(r.sum != NULL);
+    uint8_t *lie = malloc(r.len);
+    memcpy(lie, r.sum, r.len);
+    for (unsigned i = 0; i + 1 < r.packs; i++) {
+        const uint8_t *e = lie + 32 + i * 48;
+        uint32_t num;
+        uint64_t fat, nb;
+        memcpy(&num, e, 4);
+        memcpy(&fat, e + 32, 8);
+        memcpy(&nb, e + 40, 8);
+        for (uint64_t b = 0; b < nb; b++) {
+            uint8_t *blk = lie + fat + b * 64;
+            memset(blk, 0, 56);
+            uint64_t check = XXH3_64bits_withSeed(blk, 56, (uint64_t)num << 32 | b);
+            memcpy(blk + 56, &check, 8);
+        }
+    }
+    CHECK(spit(r.path, lie, r.len, "wb") == 0);
+    free(lie);
+    cairn_store *st;
+    CHECK_OK(store_local_open(&st, r.repo, CAIRN_OPEN_READONLY, 0));
+    CHECK_EQ(all_chunks_read(st, 21, SUM_N), SUM_N);
+    for (int i = 0; i < SUM_N; i += 7) {
+        cairn_id k;
+        suite_key(&k, 21, (uint64_t)i);
+        CHECK_OK(st->has(st, &k));
+        cairn_store_location loc;
+        CHECK_OK(st->locate(st, &k, &loc));
+    }
+    st->close(st);
+
+    CHECK(unlink(r.path) == 0);
+    CHECK_OK(store_local_open(&st, r.repo, CAIRN_OPEN_READONLY, 0));
+    CHECK_EQ(all_chunks_read(st, 21, SUM_N), SUM_N);
+    st->close(st);
+    CHECK(file_size(r.path) < 0); /* a reader writes nothing */
+    CHECK_OK(store_local_open(&st, r.repo, 0, 0));
+    st->close(st);
+    size_t nlen;
+    uint8_t *now = slurp(r.path, &nlen);
+    CHECK_MEM(now, nlen, r.sum, r.len);
+    free(now);
+    free(r.sum);
+}
+
+/* An index proves the bytes it covers durable (the writer syncs a pack before it indexes it), so
+ * a writer that opens and closes an indexed repository without writing syncs nothing; one that
+ * must index bytes it did not sync (the last pack's index is gone, as after a crash) syncs the
+ * pack first. */
+static void durable_before_indexed(void)
+{
+    const char *repo = repo_in_tmp();
+    cairn_store *st;
+    CHECK_OK(fill(&st, repo, 23, 50, 0));
+    st->close(st);
+    CHECK(unlink(pathf("%s/packs/pack-00000001.idx", repo)) == 0);
+    count_start();
+    CHECK_OK(store_local_open(&st, repo, 0, 0));
+    CHECK_EQ(atomic_load(&data_syncs), 1);
+    CHECK(file_size(pathf("%s/packs/pack-00000001.idx", repo)) > 0);
+    CHECK_OK(st->flush(st));
+    st->close(st);
+    CHECK_EQ(atomic_load(&data_syncs), 1);
+    count_start();
+    CHECK_OK(store_local_open(&st, repo, 0, 0));
+    CHECK(chunk_ok(st, 23, 3));
+    CHECK_OK(st->flush(st));
+    st->close(st);
+    CHECK_EQ(atomic_load(&data_syncs), 0);
+    sys_table_set(NULL);
+}
+
 TEST_MAIN(open_errors, layout, ref_slots, readonly_rejects_writes, torn_tail_garbage, torn_tail_mid_record,
           damaged_last_pack, repair_method, damage_found_by_writer_read,
           idx_rebuilt_identically, idx_damage_found_where_read, corrupt_older_pack, writer_lock, reader_follows_writer, reader_threads_follow_writer,
           rollover_and_reopen, deletes_across_reopen, write_failure_retried, kill9_recovery, compaction,
-          compaction_tombstones, compaction_kill9, measure)
+          compaction_tombstones, compaction_kill9, summary_lazy_open, summary_damage,
+          summary_lies_or_missing, durable_before_indexed, measure)

@@ -281,7 +281,7 @@ static int local_put(cairn_store *st, const cairn_id *key, const void *data, siz
     uint64_t off;
     slot tmp;
     if (ls->poisoned) rc = local_poisoned_error(ls);
-    else if (local_idx_lookup(ls, key, &tmp)) rc = CAIRN_OK; /* dedup: put is idempotent */
+    else if (local_idx_lookup_fast(ls, key, &tmp)) rc = CAIRN_OK; /* dedup: put is idempotent */
     else if (local_idx_damaged(ls) && ((rc = local_idx_full(ls)) < 0 ||
                                        local_idx_lookup(ls, key, &tmp)))
         ; /* a damaged mapped index answered nothing: asked again of the whole index */
@@ -352,9 +352,8 @@ int local_flush(cairn_store *st)
     pack *p = ls->cur;
     unsigned gen = ls->dir_gen;
     bool dir_dirty = ls->dir_synced_gen != gen;
-    uint32_t num = p->num;
     uint64_t end = p->end;
-    bool dirty = ls->synced_num != num || ls->synced_end != end;
+    bool dirty = p->durable < end;
     pthread_rwlock_unlock(&ls->mu);
     /* fsync outside mu: puts and gets go on meanwhile; sync_mu keeps p's fd open. */
     if (rc == CAIRN_OK && dirty && sys_fdatasync(p->fd) != 0) {
@@ -364,10 +363,7 @@ int local_flush(cairn_store *st)
         pthread_rwlock_unlock(&ls->mu);
     } else if (rc == CAIRN_OK && dirty) {
         pthread_rwlock_wrlock(&ls->mu);
-        if (ls->cur == p) {
-            ls->synced_num = num;
-            ls->synced_end = end;
-        }
+        if (p->durable < end) p->durable = end;
         pthread_rwlock_unlock(&ls->mu);
     }
     if (rc == CAIRN_OK && dir_dirty) {
@@ -646,6 +642,7 @@ static int open_repo(local_store *ls, unsigned flags, unsigned lock_timeout_ms)
         clean_tmp(ls);
     }
     TRY(local_idx_alloc(ls, SLOTS_INITIAL));
+    local_summary_open(ls); /* what the sealed packs hold; the listing says which exist */
     uint32_t *nums;
     size_t n;
     TRY(local_list_packs(ls, &nums, &n));
@@ -661,6 +658,7 @@ static int open_repo(local_store *ls, unsigned flags, unsigned lock_timeout_ms)
         if (rc == CAIRN_ENOSPC) cairn_error_clear(), rc = CAIRN_OK;
         TRY(rc);
     }
+    if (!ls->readonly && local_summary_missing(ls)) local_summary_update(ls, "at open");
     return CAIRN_OK;
 }
 
@@ -672,9 +670,11 @@ static void local_destroy(local_store *ls)
             munmap((void *)p->maps[m].base, p->maps[m].len);
         local_idx_unmap(ls, p);
         if (ls->packs[i]->fd >= 0) sys_close(ls->packs[i]->fd);
+        free(ls->packs[i]->filt_own);
         free(ls->packs[i]->damage);
         free(ls->packs[i]);
     }
+    local_summary_close(ls);
     free(ls->packs);
     free(ls->slots);
     cairn_buf_dispose(&ls->wbuf);
@@ -711,6 +711,7 @@ static void local_close(cairn_store *st)
                       "(%s); the next open reads the pack instead", ls->dir, ls->cur->num,
                       cairn_error_last()->message);
     }
+    if (!ls->readonly && atomic_load(&ls->sum_stale)) local_summary_update(ls, "at close");
     local_destroy(ls);
 }
 

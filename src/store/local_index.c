@@ -8,7 +8,9 @@
  * key, checksummed) is mapped and binary-searched where it lies instead of being loaded into
  * the hash table; only packs without a whole .idx (the tail a crash left, damage) and what
  * this session writes go into the table. Lookups try the table, then the mapped indexes newest
- * first. Whatever needs the whole index (deleting, counting, listing, compaction, repair)
+ * first. A pack that packs/summary describes (local_summary.c) is not even mapped at open: a
+ * lookup asks its filter first and maps its index the first time the filter lets one through;
+ * when the filters' "no"s left a lookup with nothing, it asks those packs' indexes too. Whatever needs the whole index (deleting, counting, listing, compaction, repair)
  * first merges the mapped indexes into the table (local_idx_full()), as every open used to.
  *
  * Nothing is trusted unchecked, yet open reads no index whole: a version-2 index carries one
@@ -342,14 +344,56 @@ static const uint8_t *imap_find(local_store *ls, pack *p, const cairn_id *key, b
     return NULL;
 }
 
-const slot *local_idx_lookup(local_store *ls, const cairn_id *key, slot *tmp)
+static int idx_map_core(local_store *ls, pack *p, uint64_t pack_size, uint64_t *out_covered,
+                        uint64_t *out_trailer);
+
+/* Maps lazy pack p's .idx (mu held for reading or writing): the first lookup its filter lets
+ * through. An index that fails to map is damaged to lookups (as a damaged block is); one that
+ * holds what the summary did not say drops the filter. */
+static void imap_ensure(local_store *ls, pack *p)
 {
-    const slot *s = local_idx_find(ls, key);
-    if (s || !ls->nmapped) return s;
+    pthread_mutex_lock(&ls->map_mu);
+    if (atomic_load_explicit(&p->lazy, memory_order_relaxed) && !atomic_load(&p->imap_bad) &&
+        !p->imap) {
+        uint64_t covered, trailer;
+        if (idx_map_core(ls, p, p->end, &covered, &trailer) != 1) {
+            atomic_store(&p->imap_bad, true);
+            atomic_store(&ls->imap_damaged, true);
+        } else if (p->filt && (p->imap_count != p->sum_count || trailer != p->sum_idx_sum)) {
+            atomic_store(&p->filt_off, true);
+            atomic_store(&ls->sum_stale, true);
+            cairn_diag(CAIRN_LOG_WARN, "local store %s: packs/summary does not describe "
+                       "pack-%08u.idx as it is; searching the index without the filter%s",
+                       ls->dir, p->num, ls->readonly ? "" : " (the summary is rewritten at close)");
+        }
+        if (p->imap) atomic_store_explicit(&p->lazy, false, memory_order_release);
+    }
+    pthread_mutex_unlock(&ls->map_mu);
+}
+
+/* The search of the packs behind the hash table, newest first: with_filters skips the packs
+ * whose filter says no (*skipped then counts them). */
+static const slot *search_packs(local_store *ls, const cairn_id *key, slot *tmp,
+                                bool with_filters, size_t *skipped)
+{
+    filt_key fk;
+    bool have_fk = false;
     for (size_t pi = ls->npacks; pi-- > 0;) {
         pack *p = ls->packs[pi];
-        if (!p->imap) continue;
+        bool lazy = atomic_load_explicit(&p->lazy, memory_order_acquire);
+        if (!lazy && !p->imap) continue;
+        if (with_filters && p->filt && !atomic_load_explicit(&p->filt_off, memory_order_relaxed)) {
+            if (!have_fk) fk = local_filt_key(key), have_fk = true;
+            if (!local_filt_may_hold(ls, p, &fk)) {
+                (*skipped)++;
+                continue;
+            }
+        }
         bool bad = atomic_load(&p->imap_bad);
+        if (!bad && lazy) {
+            imap_ensure(ls, p);
+            bad = atomic_load(&p->imap_bad);
+        }
         const uint8_t *e = bad ? NULL : imap_find(ls, p, key, &bad);
         if (bad) return NULL; /* not an answer: local_idx_damaged() says so */
         if (!e) continue;
@@ -363,9 +407,32 @@ const slot *local_idx_lookup(local_store *ls, const cairn_id *key, slot *tmp)
     return NULL;
 }
 
+const slot *local_idx_lookup_fast(local_store *ls, const cairn_id *key, slot *tmp)
+{
+    const slot *s = local_idx_find(ls, key);
+    if (s || !ls->nmapped) return s;
+    size_t skipped = 0;
+    return search_packs(ls, key, tmp, true, &skipped);
+}
+
+const slot *local_idx_lookup(local_store *ls, const cairn_id *key, slot *tmp)
+{
+    const slot *s = local_idx_find(ls, key);
+    if (s || !ls->nmapped) return s;
+    size_t skipped = 0;
+    s = search_packs(ls, key, tmp, true, &skipped);
+    if (s || !skipped || local_idx_damaged(ls)) return s;
+    return search_packs(ls, key, tmp, false, &skipped);
+}
+
 void local_idx_unmap(local_store *ls, pack *p)
 {
-    if (!p->imap) return;
+    bool lazy = atomic_exchange(&p->lazy, false);
+    if (!p->imap) {
+        if (lazy) ls->nmapped--;
+        atomic_store(&p->imap_bad, false);
+        return;
+    }
     munmap((void *)p->imap, p->imap_len);
     free((void *)p->imap_ok);
     p->imap = NULL;
@@ -402,8 +469,9 @@ static int reload_damaged(local_store *ls, uint32_t pi, bool cur)
 {
     pack *p = ls->packs[pi];
     uint64_t covered = p->idx_covered;
-    cairn_diag(CAIRN_LOG_WARN, "local store %s: ignoring pack-%08u.idx (checksum mismatch or "
-               "bad entry in a block); %s", ls->dir, p->num,
+    cairn_diag(CAIRN_LOG_WARN, "local store %s: ignoring pack-%08u.idx (%s); %s", ls->dir, p->num,
+               p->imap ? "checksum mismatch or bad entry in a block"
+                       : "missing, unreadable, or not covering the pack as packs/summary says",
                ls->readonly ? "reading the pack instead" : "rebuilding it from the pack");
     local_idx_unmap(ls, p);
     recvec recs = { 0 };
@@ -429,7 +497,8 @@ int local_idx_full(local_store *ls)
 {
     for (uint32_t pi = 0; pi < ls->npacks && ls->nmapped; pi++) {
         pack *p = ls->packs[pi];
-        if (!p->imap) continue;
+        if (atomic_load(&p->lazy)) imap_ensure(ls, p);
+        if (!p->imap && !atomic_load(&p->lazy)) continue;
         bool cur = !ls->readonly && ls->cur == p;
         if (!local_idx_verify_all(ls, p)) {
             TRY(reload_damaged(ls, pi, cur));
@@ -501,9 +570,11 @@ static bool index_sound(int fd, size_t len, uint64_t sum, uint64_t covered)
     return ok;
 }
 
-int local_idx_map(local_store *ls, uint32_t pi, uint64_t pack_size, uint64_t *out_covered)
+/* Maps p's .idx when it is valid and covers pack_size bytes (the fields of p set, nmapped
+ * left alone; *out_trailer: its last 8 bytes). @return 1 mapped, 0 not, or an error. */
+static int idx_map_core(local_store *ls, pack *p, uint64_t pack_size, uint64_t *out_covered,
+                        uint64_t *out_trailer)
 {
-    pack *p = ls->packs[pi];
     char *path = local_pack_path(ls, p->num, "idx");
     if (!path) return ERR(CAIRN_ENOMEM, "out of memory");
     int fd = sys_open(path, O_RDONLY | O_CLOEXEC, 0);
@@ -546,7 +617,15 @@ int local_idx_map(local_store *ls, uint32_t pi, uint64_t pack_size, uint64_t *ou
     p->imap_sums = d + g.sums_at;
     p->imap_ok = checked;
     atomic_store(&p->imap_bad, false);
-    ls->nmapped++;
     *out_covered = g.covered;
+    *out_trailer = load_le64(d + g.trailer_at);
     return 1;
+}
+
+int local_idx_map(local_store *ls, uint32_t pi, uint64_t pack_size, uint64_t *out_covered)
+{
+    uint64_t trailer;
+    int rc = idx_map_core(ls, ls->packs[pi], pack_size, out_covered, &trailer);
+    if (rc == 1) ls->nmapped++;
+    return rc;
 }

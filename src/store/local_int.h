@@ -10,6 +10,8 @@
  *   local_refs.c     refs: one two-slot file each under refs/
  *   local_compact.c  compaction and sealing (the maintenance methods gc calls)
  *   local_repair.c   damage: damaged pack ranges, quarantine/ (listed, restored), ref slots
+ *   local_summary.c  packs/summary: the sealed packs and a filter each, so that open and a
+ *                    lookup leave alone the packs that do not hold a key
  *
  * Lock order: compact_mu, then sync_mu, then mu, then map_mu. ref_mu and refresh_mu are taken
  * alone (refresh_mu before mu).
@@ -58,6 +60,19 @@
 #define IDX_BLOCK_ENTRIES 64     /* v2 as written: 3 KiB of entries a checksum */
 #define IDX_BLOCK_ENTRIES_MAX 65536 /* v2 as read */
 
+#define SUM_FILE "summary"     /* packs/summary */
+#define SUM_MAGIC "CAIRNSM"
+#define SUM_VERSION 1
+#define SUM_HEADER_SIZE 32     /* magic, version, probes, pack count, file size */
+#define SUM_ENTRY_SIZE 48      /* num, 0, covered, idx count, idx trailer, filter at, blocks */
+#define SUM_CHECK_SIZE 8       /* XXH3 of the header and the table, after the table */
+#define FILT_BLOCK_SIZE 64     /* a filter block: 56 bytes of bits and their XXH3 */
+#define FILT_BITS_SIZE 56
+#define FILT_BLOCK_BITS (FILT_BITS_SIZE * 8)
+#define FILT_BITS_PER_KEY 12   /* about 1% false "maybe" */
+#define FILT_PROBES 7          /* bits set per key, all in one block */
+#define FILT_PROBES_MAX 32
+
 /* ---- tunables ---- */
 
 #define WBUF_CAP (1u << 20)          /* write buffer: written out when a record would overflow it */
@@ -66,7 +81,7 @@
 #define KEPT_TAIL_SUFFIX ".kept"     /* quarantine/pack-N.OFF.kept: an empty marker */
 #define PACK_MAX_DEFAULT (128ull << 20)
 #define LOCK_RETRY_NS (10 * 1000 * 1000)
-#define SLOTS_INITIAL 1024
+#define SLOTS_INITIAL 64  /* grows as needed: open maps indexes, it does not load them */
 #define SLOT_FREE UINT32_MAX
 #define PACK_MAPS_MAX 32             /* mappings per pack; past that, reads copy */
 
@@ -92,6 +107,9 @@ typedef struct pack {
     bool reported;        /* its corruption has been logged */
     uint64_t live;        /* bytes of the records the index points at in this pack */
     uint64_t idx_covered; /* covered_len of the valid .idx on disk; 0 if none */
+    uint64_t durable;     /* bytes known to be on disk: synced by this handle, or covered by a
+                             valid .idx (one is only written once the bytes it covers are
+                             synced): flush skips an fdatasync that would sync nothing */
     pack_damage *damage;  /* damaged ranges found by scans, ascending (never written to .idx) */
     size_t ndamage;
     pack_map maps[PACK_MAPS_MAX]; /* appended under map_mu, read without it */
@@ -111,7 +129,25 @@ typedef struct pack {
     const uint8_t *imap_sums;      /* the block table (key prefixes, checksums), mapped */
     _Atomic uint8_t *imap_ok;
     atomic_bool imap_bad;
+    /* Its filter (local_summary.c): in packs/summary's mapping, or filt_own (built when its
+     * .idx was written); NULL if none. A lookup asks it before the index. lazy: described by
+     * the summary, the .idx is not mapped yet (the first lookup its filter lets through maps
+     * it); counted in nmapped meanwhile, as a mapped index. */
+    const uint8_t *filt;
+    uint8_t *filt_own;
+    uint64_t filt_blocks;
+    uint32_t filt_probes;
+    uint64_t sum_count, sum_idx_sum; /* the .idx the filter describes: count, trailer */
+    bool in_sum;                     /* packs/summary describes it (as it is now) */
+    atomic_bool filt_off;            /* the filter does not match the .idx: not asked */
+    atomic_bool filt_warned;         /* a damaged block of it was reported */
+    atomic_bool lazy;
 } pack;
+
+/* A key's hash for the filters (XXH3-128 of the key). */
+typedef struct filt_key {
+    uint64_t hi, lo;
+} filt_key;
 
 /* One hash table slot: where the current record of a key is. */
 typedef struct slot {
@@ -160,6 +196,10 @@ typedef struct local_store {
     bool eager;                /* a pack was loaded into the hash table: later ones are too */
     atomic_bool imap_damaged;  /* a lookup met a damaged block of a mapped .idx: its "not
                                   found" is not an answer (local_idx_damaged()) */
+    const uint8_t *sum;        /* packs/summary as open found it, mapped until close */
+    size_t sum_len;
+    uint64_t sum_n;            /* packs it describes */
+    atomic_bool sum_stale;     /* writer: rewrite it at close (a damaged block, a failed write) */
 
     pack **packs;              /* by pack number, ascending; retired packs keep their slot */
     size_t npacks, cappacks, nopen;
@@ -172,8 +212,6 @@ typedef struct local_store {
     recvec cur_recs;           /* records of cur (for its .idx) */
     uint64_t pack_max;
     unsigned dir_gen, dir_synced_gen; /* pack files created vs. covered by a packs/ fsync */
-    uint32_t synced_num;     /* the current pack is synced up to synced_end when its number is */
-    uint64_t synced_end;     /* synced_num (flush skips an fdatasync that would sync nothing) */
     bool poisoned;             /* an fsync failed: the page cache can no longer be trusted */
     atomic_bool cur_damaged;   /* a read found a damaged record in cur: seal it before the next
                                   append (never append after damage) */
@@ -186,6 +224,9 @@ _Static_assert(offsetof(local_store, files) == offsetof(dirfiles_head, files),
 /* ---- local.c ---- */
 
 int local_flush(cairn_store *st);
+/* fdatasyncs pack p if it holds bytes not known to be durable (mu held for writing); a failure
+ * poisons the store. */
+int local_pack_sync(local_store *ls, pack *p);
 /* The directory part of path (caller frees), "." when there is none. */
 char *local_parent_of(const char *path);
 int local_readonly_error(local_store *ls, const char *what);
@@ -205,8 +246,13 @@ slot *local_idx_find(const local_store *ls, const cairn_id *key);
 /* Where key's current record is: the hash table's slot, else (packs mapped) the newest mapped
  * index that names it, copied into *tmp. NULL: not present (or deleted), or a block of a mapped
  * index it had to read is damaged: then local_idx_damaged() says so, and the caller loads the
- * whole index (local_idx_full(), which reads that pack instead) and asks again. */
+ * whole index (local_idx_full(), which reads that pack instead) and asks again. Packs whose
+ * filter says no are skipped; when nothing is found so, they are asked anyway (a filter's "no"
+ * is not trusted for an answer). */
 const slot *local_idx_lookup(local_store *ls, const cairn_id *key, slot *tmp);
+/* The same, trusting the filters' "no" (put's duplicate check: a wrong "no" stores a chunk
+ * twice, nothing worse). */
+const slot *local_idx_lookup_fast(local_store *ls, const cairn_id *key, slot *tmp);
 /* Whether a lookup found a mapped index damaged since the last local_idx_full(). */
 static inline bool local_idx_damaged(local_store *ls) { return atomic_load(&ls->imap_damaged); }
 /* Loads every mapped .idx into the hash table and unmaps it (mu held for writing): after it
@@ -250,6 +296,27 @@ void local_recvec_free(recvec *rv);
 /* Sorts by key and keeps the last record of each key: the pack's effect on the index. */
 void local_recvec_settle(recvec *rv);
 int local_rec_cmp_key(const void *a, const void *b);
+
+/* ---- local_summary.c ---- */
+
+filt_key local_filt_key(const cairn_id *key);
+/* Whether pack p may hold fk by its filter (a damaged block: yes, reported once). */
+bool local_filt_may_hold(local_store *ls, pack *p, const filt_key *fk);
+/* Builds p's own filter from the settled records its .idx was written from (trailer idx_sum). */
+int local_filt_build(pack *p, const recvec *recs, uint64_t idx_sum);
+/* Maps packs/summary if there is a sound one (else warns and leaves ls->sum NULL). */
+void local_summary_open(local_store *ls);
+/* The summary's entry for pack num, or NULL. */
+const uint8_t *local_summary_entry(const local_store *ls, uint32_t num);
+/* Gives p the filter of entry e. */
+void local_summary_attach(local_store *ls, pack *p, const uint8_t *e);
+void local_summary_close(local_store *ls);
+/* Whether a sealed, indexed pack is missing from the summary (a writer then rewrites it). */
+bool local_summary_missing(const local_store *ls);
+/* Writes packs/summary for the sealed packs (mu held for writing, or at open/close). */
+int local_summary_write(local_store *ls);
+/* local_summary_write() as a best effort: a failure is a warning (when says what it was for). */
+void local_summary_update(local_store *ls, const char *when);
 
 /* ---- local_pack.c ---- */
 

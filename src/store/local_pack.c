@@ -241,6 +241,11 @@ out:
 /* Writes pack p's .idx from its records (settled in place) covering [0, covered). */
 int local_idxfile_write(local_store *ls, pack *p, recvec *recs, uint64_t covered)
 {
+    /* an index only ever covers bytes on disk, so that it proves them durable to later opens */
+    if (p->durable < covered) {
+        if (ls->poisoned) return local_poisoned_error(ls);
+        TRY(local_pack_sync(ls, p));
+    }
     recvec merged = { 0 };
     /* never copy entries unchecked into a freshly checksummed file: a damaged block makes the
      * whole index load, which reads this pack instead (and empties p->imap) */
@@ -285,6 +290,9 @@ int local_idxfile_write(local_store *ls, pack *p, recvec *recs, uint64_t covered
     store_le64(d + g.trailer_at, local_idx_summary_sum(d, &g));
     rc = local_write_atomic(ls, path, d, size);
     if (rc == CAIRN_OK) p->idx_covered = covered;
+    /* the filter packs/summary will hold for it (its own copy: it may be rewritten later) */
+    if (rc == CAIRN_OK && local_filt_build(p, recs, load_le64(d + g.trailer_at)) != CAIRN_OK)
+        cairn_error_clear(); /* then the summary rebuilds it from the .idx */
 out:
     local_recvec_free(&merged);
     free(d);
@@ -741,6 +749,19 @@ int local_pack_open_load(local_store *ls, uint32_t num, bool last)
     struct stat sb;
     if (sys_fstat(fd, &sb) != 0)
         return cairn_error_errno(errno, "reading pack %u of %s", num, ls->dir);
+    /* A sealed pack the summary describes as it is: nothing more to do until a lookup gets past
+     * its filter (mapped ones must stay the oldest, as below). */
+    const uint8_t *se = ls->sum ? local_summary_entry(ls, num) : NULL;
+    if (se && load_le64(se + 8) == (uint64_t)sb.st_size) {
+        p->in_sum = true;
+        if (!ls->eager && !rw) {
+            local_summary_attach(ls, p, se);
+            p->end = p->idx_covered = p->durable = (uint64_t)sb.st_size;
+            atomic_store(&p->lazy, true);
+            ls->nmapped++;
+            return CAIRN_OK;
+        }
+    }
     recvec recs = { 0 };
     recvec *collect = ls->readonly ? NULL : &recs;
     load_ctx c = { ls, pi, collect, false };
@@ -754,7 +775,7 @@ int local_pack_open_load(local_store *ls, uint32_t num, bool last)
     }
     if (rc < 0) goto out;
     if (rc == 1) {
-        p->end = p->idx_covered = covered;
+        p->end = p->idx_covered = p->durable = covered;
     } else if (why) {
         cairn_diag(CAIRN_LOG_WARN, "local store %s: ignoring pack-%08u.idx (%s); %s", ls->dir,
                   num, why, ls->readonly ? "reading the pack instead" : "rebuilding it from the pack");
@@ -879,13 +900,15 @@ int local_wbuf_write(local_store *ls)
     return CAIRN_OK;
 }
 
-static int sync_pack(local_store *ls, pack *p)
+int local_pack_sync(local_store *ls, pack *p)
 {
+    if (p->fd < 0 || p->durable >= p->end) return CAIRN_OK;
     if (sys_fdatasync(p->fd) != 0) {
         int e = errno;
         ls->poisoned = true; /* after a failed fsync the kernel may have dropped the pages */
         return cairn_error_errno(e, "local store %s: syncing pack-%08u.pack", ls->dir, p->num);
     }
+    p->durable = p->end;
     return CAIRN_OK;
 }
 
@@ -950,12 +973,14 @@ static int sync_packs_dir(local_store *ls)
 int local_rollover(local_store *ls)
 {
     TRY(local_wbuf_write(ls));
-    TRY(sync_pack(ls, ls->cur));
+    TRY(local_pack_sync(ls, ls->cur));
     TRY(sync_packs_dir(ls));
     if (local_idxfile_write(ls, ls->cur, &ls->cur_recs, ls->wbuf_off) != CAIRN_OK)
         cairn_diag(CAIRN_LOG_WARN, "local store %s: could not write pack-%08u.idx (%s); the next "
                   "open reads the pack instead", ls->dir, ls->cur->num, cairn_error_last()->message);
-    return local_pack_create(ls, ls->cur->num + 1);
+    TRY(local_pack_create(ls, ls->cur->num + 1));
+    local_summary_update(ls, "after sealing a pack");
+    return CAIRN_OK;
 }
 
 /* Seals the current pack, in which a read found a damaged record, and starts the next one: the
