@@ -35,6 +35,8 @@ int s3_snap_decode(s3_snap_view *v, const uint8_t *p, size_t n, const char *obj)
                 CAIRN_ECORRUPT, "s3 snapshot '%s': pack %u runs past the end", obj, i);
         size_t len = load_le16(p + at);
         const uint8_t *name = p + at + 2;
+        FAIL_IF(!len || memchr(name, 0, len), CAIRN_ECORRUPT,
+                "s3 snapshot '%s': pack %u has an empty name or a NUL in it", obj, i);
         int c = prev ? memcmp(prev, name, MIN(prev_len, len)) : -1;
         FAIL_IF(c > 0 || (c == 0 && prev_len >= len), CAIRN_ECORRUPT,
                 "s3 snapshot '%s': pack %u is out of order", obj, i);
