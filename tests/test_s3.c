@@ -1141,6 +1141,54 @@ static void two_compactors(void)
     st->close(st);
 }
 
+/* The same through a repository: N durable puts (CAIRN_S3LOG_PUTS, default 2,000: one upload
+ * and one log entry each), then a read-only open and a few reads cost a number of requests that
+ * does not depend on N (the open reads the refs, the catalog and the working root besides the
+ * snapshot). */
+static void repository_open_cost(void)
+{
+    use_keys();
+    int n = ru_env_rounds("CAIRN_S3LOG_PUTS", 2000);
+    char url[600];
+    snprintf(url, sizeof url, "%s", fresh_url(NULL));
+    cairn_db *db = test_open_repo(url);
+    cairn_table *t = NULL;
+    CHECK_OK(cairn_table_open(&t, db, "t", CAIRN_TABLE_CREATE));
+    for (int i = 0; i < n; i++) {
+        char k[32], v[32];
+        snprintf(k, sizeof k, "key%06d", i);
+        snprintf(v, sizeof v, "value %d", i);
+        CHECK_OK(cairn_put(t, k, strlen(k), v, strlen(v)));
+    }
+    cairn_table_close(t);
+    CHECK_OK(cairn_close(db));
+    setenv("CAIRN_CACHE_DIR", test_tmpdir(), 1); /* an empty disk cache: nothing read before */
+    cairn_open_options ro = CAIRN_OPEN_OPTIONS_INIT;
+    ro.flags = CAIRN_OPEN_READONLY;
+    CHECK_OK(cairn_open(&db, url, &ro));
+    cairn_db_stats ds;
+    CHECK_OK(cairn_db_stats_get(&ds, db));
+    uint64_t opened = ds.store_requests;
+    CHECK_OK(cairn_table_open(&t, db, "t", 0));
+    for (int i = 0; i < n; i += n / 7 + 1) {
+        char k[32], want[32];
+        snprintf(k, sizeof k, "key%06d", i);
+        snprintf(want, sizeof want, "value %d", i);
+        void *v = NULL;
+        size_t len = 0;
+        CHECK_OK(cairn_get(&v, &len, t, NULL, k, strlen(k)));
+        CHECK_MEM(v, len, want, strlen(want));
+        cairn_free(v);
+    }
+    cairn_table_close(t);
+    CHECK_OK(cairn_db_stats_get(&ds, db));
+    printf("    %d durable puts to a repository; a read-only open: %llu requests (and %llu with "
+           "the reads)\n", n, (unsigned long long)opened, (unsigned long long)ds.store_requests);
+    CHECK(opened <= S3_SNAP_EVERY_DEFAULT + 20);
+    CHECK_OK(cairn_close(db));
+    unsetenv("CAIRN_CACHE_DIR");
+}
+
 /* ---- a repository in a bucket ---- */
 
 static void repository(void)
@@ -1213,14 +1261,14 @@ int main(int argc, char **argv)
                             two_processes,        other_writer_seen, batched_reads,
                             compaction,           open_cost,        stale_reader,
                             damaged_snapshot,     same_snapshot_twice, killed_compacting,
-                            two_compactors,
+                            two_compactors,       repository_open_cost,
                             repository,           cli };
     static const char names[] =
         "conformance, malformed_urls, wrong_credentials, missing_bucket, unreachable_endpoint, "
         "overwritten_objects, overwritten_log_entry, server_stopped, one_pack_refused, "
         "conditions_ignored, "
         "two_processes, other_writer_seen, batched_reads, compaction, open_cost, stale_reader, "
-        "damaged_snapshot, same_snapshot_twice, killed_compacting, two_compactors, repository, "
-        "cli";
+        "damaged_snapshot, same_snapshot_twice, killed_compacting, two_compactors, "
+        "repository_open_cost, repository, cli";
     return test_main_fns(argc, argv, fns, ARRAY_LEN(fns), names);
 }
