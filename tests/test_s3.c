@@ -778,7 +778,7 @@ static bool family_reads_back(cairn_store *st, uint64_t salt, int n, size_t len)
     return rc == CAIRN_OK && a.good == n && a.bad == 0;
 }
 
-/* After 2,000 durable puts (one log entry each), opening reads the newest snapshot and the
+/* After 2,000 durable puts (one log entry each; CAIRN_S3LOG_PUTS), opening reads the newest snapshot and the
  * entries after it: at most snapshot_every + 4 requests (the marker, the snapshot listing, the
  * snapshot, the log listing after it, the entries), where it used to read every entry. The
  * covered entries are removed a generation late, so the log keeps fewer than
@@ -786,7 +786,8 @@ static bool family_reads_back(cairn_store *st, uint64_t salt, int n, size_t len)
 static void open_cost(void)
 {
     use_keys();
-    enum { N = 2000, EVERY = S3_SNAP_EVERY_DEFAULT, LEN = 100 };
+    enum { EVERY = S3_SNAP_EVERY_DEFAULT, LEN = 100 };
+    int N = ru_env_rounds("CAIRN_S3LOG_PUTS", 2000);
     const char *url = fresh_url(NULL); /* the default snapshot_every */
     cairn_store *st = NULL;
     CHECK_OK(store_s3_open(&st, url, CAIRN_OPEN_CREATE));
@@ -800,7 +801,7 @@ static void open_cost(void)
            "entry %llu of %llu)\n", N, (unsigned long long)written, (unsigned long long)opened,
            (unsigned long long)s->snap_seq, (unsigned long long)s->seq);
     CHECK_EQ(s->seq, N);
-    CHECK(s->snap_seq > N - EVERY);
+    CHECK(s->snap_seq + EVERY > (uint64_t)N);
     CHECK(opened <= EVERY + 4);
     int entries = objects(st, "log/"), snaps = objects(st, "snap/");
     printf("    objects: %d log entries, %d snapshots\n", entries, snaps);
@@ -934,8 +935,8 @@ static void same_snapshot_twice(void)
 /* ---- killed while compacting; two compacting writers and a reader ---- */
 
 /* Puts key%06d from `from` on, one durable put each (one log entry each; with snapshot_every=3
- * a snapshot is written in the background of every third), writing each number acknowledged
- * to fd, until killed. */
+ * a snapshot is written in the background of every third), writing -1 to fd once open and then
+ * each number acknowledged, until killed. */
 static _Noreturn void durable_putter(const char *url, int from, int fd)
 {
     cairn_open_options o = CAIRN_OPEN_OPTIONS_INIT;
@@ -943,6 +944,8 @@ static _Noreturn void durable_putter(const char *url, int from, int fd)
     cairn_table *t = NULL;
     if (cairn_open(&db, url, &o) != CAIRN_OK || cairn_table_open(&t, db, "t", 0) != CAIRN_OK)
         _exit(10);
+    int ready = -1;
+    if (write(fd, &ready, sizeof ready) != (ssize_t)sizeof ready) _exit(12);
     for (int i = from;; i++) {
         char k[32], v[32];
         snprintf(k, sizeof k, "key%06d", i);
@@ -1002,13 +1005,15 @@ static void killed_compacting(void)
             durable_putter(url, acked, fds[1]);
         }
         close(fds[1]);
-        usleep((useconds_t)(200000 + test_rand(&rng) % 1500000));
+        int i, before = acked;
+        CHECK_MSG(read(fds[0], &i, sizeof i) == (ssize_t)sizeof i && i == -1,
+                  "round %d: the writer did not open the repository", r);
+        usleep((useconds_t)(test_rand(&rng) % 1500000)); /* from its first put on */
         kill(kid, SIGKILL);
         int status = 0;
         CHECK(waitpid(kid, &status, 0) == kid);
         CHECK_MSG(WIFSIGNALED(status), "round %d: the writer ended by itself (status %d)", r,
                   status);
-        int i, before = acked;
         while (read(fds[0], &i, sizeof i) == (ssize_t)sizeof i) acked = i + 1;
         close(fds[0]);
         printf("    round %d: %d durable puts acknowledged before the kill\n", r, acked - before);
