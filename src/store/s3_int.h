@@ -232,8 +232,11 @@ s3_loc *s3_index_find(s3_store *s, const cairn_id *key);
 int s3_index_set(s3_store *s, const s3_loc *loc);
 /** Removes key (mu held); absent is fine. */
 void s3_index_remove(s3_store *s, const cairn_id *key);
-/** Reads log entries after s->seq (all of them at open) and applies them; with a base entry
- *  among them, starts over from the newest base. Takes mu itself. */
+/** Reads log entries after s->seq and applies them; at open (s->seq 0) first the newest
+ *  readable snapshot, then the entries after it. Entries apply only in unbroken order (or at a
+ *  base entry); meeting a gap or a vanished entry, it starts over from the newest snapshot.
+ *  Takes mu itself. @return CAIRN_OK; CAIRN_ECORRUPT naming a damaged entry, or a damaged
+ *  snapshot with nothing to fall back on; CAIRN_EIO... */
 int s3_log_refresh(s3_store *s);
 /** Uploads the write buffer's packs (in parallel) and then one log entry naming them, with the
  *  pending deletions (flush_mu held, not mu). When any pack fails to upload, no entry is

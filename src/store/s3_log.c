@@ -7,7 +7,8 @@
  * keeps in memory: key -> (pack, offset, length, XXH3 of the bytes). A ranged GET reads one
  * chunk and is checked against that XXH3, so an overwritten pack reads as CAIRN_ECORRUPT naming
  * the object. Compaction writes a base entry (the whole index) and then removes what it
- * replaces. Byte layouts: docs/FORMAT.md, "S3 store: objects in a bucket".
+ * replaces. An open starts from the newest snapshot of the index (s3_snap.c) and reads only
+ * the entries after it. Byte layouts: docs/FORMAT.md, "S3 store: objects in a bucket".
  */
 #include <inttypes.h>
 #include <stdio.h>
