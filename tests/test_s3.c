@@ -927,7 +927,9 @@ static void same_snapshot_twice(void)
     CHECK_EQ(objects(w, "log/"), N); /* nothing removed: no snapshot before it */
     w->close(w);
     CHECK_OK(store_s3_open(&w, base, CAIRN_OPEN_READONLY));
-    CHECK_EQ(requests(w), 4); /* marker, snapshot listing, snapshot, empty log listing */
+    uint64_t opened = requests(w); /* marker, snapshot listing, snapshot, empty log listing */
+    CHECK_MSG(opened == 4 || opened == 5, "%llu requests (one retry allowed)",
+              (unsigned long long)opened);
     CHECK(family_reads_back(w, 83, N, LEN));
     w->close(w);
 }
