@@ -9,7 +9,11 @@
  * stopped in the middle of a flush, a server that ignores conditional writes (made by dropping
  * the conditional headers on the client side), two processes moving one ref and flushing into
  * one log at once, and a whole repository living in a bucket (the library and the CLI).
+ * Snapshots of the log: what an open costs after 2,000 durable puts, a handle that slept
+ * through many snapshots, damaged snapshots, two handles writing the same one, writers killed
+ * while they compact, two writers compacting at once beside a reader that keeps opening.
  */
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -22,6 +26,7 @@
 
 #include "store/s3_int.h"
 #include "store/store.h"
+#include "remote_util.h"
 #include "store_suite.h"
 #include "test.h"
 
@@ -600,8 +605,10 @@ static void other_writer_seen(void)
 
 /* ---- batched reads ---- */
 
+/* Chunk i of family salt, c->len bytes (at most 1024), is what get_many delivered. */
 typedef struct checked {
     uint64_t salt;
+    size_t len;
     int good, bad;
 } checked;
 
@@ -610,9 +617,9 @@ static int check_got(size_t i, int rc, const void *data, size_t len, void *p)
     checked *c = p;
     cairn_id k;
     suite_key(&k, c->salt, (uint64_t)i);
-    uint8_t want[700];
-    suite_fill(want, 700, &k);
-    if (rc == CAIRN_OK && len == 700 && memcmp(data, want, 700) == 0) c->good++;
+    uint8_t want[1024];
+    suite_fill(want, c->len, &k);
+    if (rc == CAIRN_OK && len == c->len && memcmp(data, want, len) == 0) c->good++;
     else c->bad++;
     return 0;
 }
@@ -638,7 +645,7 @@ static void batched_reads(void)
     memset(&s0, 0, sizeof s0);
     memset(&s1, 0, sizeof s1);
     CHECK_OK(b->stat(b, &s0));
-    checked c = { 61, 0, 0 };
+    checked c = { 61, 700, 0, 0 };
     CHECK_OK(cairn_store_get_many(b, keys, N, check_got, &c));
     CHECK_OK(b->stat(b, &s1));
     CHECK_EQ(c.good, N);
@@ -720,6 +727,477 @@ static void compaction(void)
     b->close(b);
 }
 
+/* ---- snapshots of the log ---- */
+
+/* The name of snapshot seq (below the prefix) of st, full: caller frees. */
+static char *snap_obj(cairn_store *st, uint64_t seq)
+{
+    char rel[64];
+    snprintf(rel, sizeof rel, S3_SNAP_DIR "%020llu", (unsigned long long)seq);
+    return s3_obj((s3_store *)st, rel);
+}
+
+/* The snapshots in st's bucket, ascending, into have[0..max) ; their count (-1: failed). */
+static int snapshots(cairn_store *st, uint64_t *have, int max)
+{
+    uint64_t *v = NULL;
+    size_t n = 0;
+    if (s3_snap_list((s3_store *)st, &v, &n) != CAIRN_OK) return -1;
+    for (size_t i = 0; i < n && (int)i < max; i++) have[i] = v[i];
+    free(v);
+    return (int)n;
+}
+
+/* The requests a store handle has made so far. */
+static uint64_t requests(cairn_store *st)
+{
+    cairn_store_stats s;
+    memset(&s, 0, sizeof s);
+    return st->stat(st, &s) == CAIRN_OK ? s.requests : UINT64_MAX;
+}
+
+/* Writes chunks [from, to) of family salt, each put followed by its own flush (one log entry
+ * each, as a durable put makes). */
+static int flush_each(cairn_store *st, uint64_t salt, int from, int to, size_t len)
+{
+    for (int i = from; i < to; i++) {
+        TRY(put_bytes(st, salt, i, len));
+        TRY(st->flush(st));
+    }
+    return CAIRN_OK;
+}
+
+/* Chunks [0, n) of family salt all read back with their bytes (one get_many). */
+static bool family_reads_back(cairn_store *st, uint64_t salt, int n, size_t len)
+{
+    cairn_id *keys = malloc((size_t)(n ? n : 1) * sizeof *keys);
+    for (int i = 0; i < n; i++) suite_key(&keys[i], salt, (uint64_t)i);
+    checked a = { salt, len, 0, 0 };
+    int rc = cairn_store_get_many(st, keys, (size_t)n, check_got, &a);
+    free(keys);
+    return rc == CAIRN_OK && a.good == n && a.bad == 0;
+}
+
+/* After 2,000 durable puts (one log entry each; CAIRN_S3LOG_PUTS), opening reads the newest snapshot and the
+ * entries after it: at most snapshot_every + 4 requests (the marker, the snapshot listing, the
+ * snapshot, the log listing after it, the entries), where it used to read every entry. The
+ * covered entries are removed a generation late, so the log keeps fewer than
+ * 2 x snapshot_every of them. */
+static void open_cost(void)
+{
+    use_keys();
+    enum { EVERY = S3_SNAP_EVERY_DEFAULT, LEN = 100 };
+    int N = ru_env_rounds("CAIRN_S3LOG_PUTS", 2000);
+    const char *url = fresh_url(NULL); /* the default snapshot_every */
+    cairn_store *st = NULL;
+    CHECK_OK(store_s3_open(&st, url, CAIRN_OPEN_CREATE));
+    CHECK_OK(flush_each(st, 80, 0, N, LEN));
+    uint64_t written = requests(st);
+    st->close(st);
+    CHECK_OK(store_s3_open(&st, url, CAIRN_OPEN_READONLY));
+    uint64_t opened = requests(st);
+    s3_store *s = (s3_store *)st;
+    printf("    %d durable puts (%llu requests); a read-only open: %llu requests (snapshot at "
+           "entry %llu of %llu)\n", N, (unsigned long long)written, (unsigned long long)opened,
+           (unsigned long long)s->snap_seq, (unsigned long long)s->seq);
+    CHECK_EQ(s->seq, N);
+    CHECK(s->snap_seq + EVERY > (uint64_t)N);
+    CHECK(opened <= EVERY + 4);
+    int entries = objects(st, "log/"), snaps = objects(st, "snap/");
+    printf("    objects: %d log entries, %d snapshots\n", entries, snaps);
+    CHECK(entries <= 2 * EVERY + 10);
+    CHECK(snaps >= 1 && snaps <= 2);
+    CHECK(family_reads_back(st, 80, N, LEN)); /* every acknowledged write */
+    st->close(st);
+    /* a writer's open adds only the conditional-write probe */
+    CHECK_OK(store_s3_open(&st, url, 0));
+    uint64_t wopen = requests(st);
+    printf("    a writable open: %llu requests\n", (unsigned long long)wopen);
+    CHECK(wopen <= EVERY + 4 + 8);
+    st->close(st);
+}
+
+/* A handle that stayed open while the log moved on by many snapshots (its next entries long
+ * removed) meets the gap on its next refresh and starts over from the newest snapshot. */
+static void stale_reader(void)
+{
+    use_keys();
+    enum { N = 120, LEN = 60 };
+    const char *url = fresh_url("&snapshot_every=10");
+    cairn_store *w = NULL, *r = NULL;
+    CHECK_OK(store_s3_open(&w, url, CAIRN_OPEN_CREATE));
+    CHECK_OK(flush_each(w, 81, 0, 5, LEN));
+    CHECK_OK(store_s3_open(&r, url, CAIRN_OPEN_READONLY));
+    CHECK(reads_back(r, 81, 4, LEN));
+    CHECK_OK(flush_each(w, 81, 5, N, LEN));
+    w->close(w);
+    CHECK_OK(store_s3_open(&w, url, CAIRN_OPEN_READONLY));
+    uint64_t have[8];
+    CHECK(snapshots(w, have, 8) >= 1);
+    CHECK(have[0] > 10); /* the first ones and the entries they covered are gone */
+    w->close(w);
+    CHECK(reads_back(r, 81, N - 1, LEN)); /* a miss refreshes across the gap */
+    CHECK(family_reads_back(r, 81, N, LEN));
+    CHECK_EQ(((s3_store *)r)->seq, N);
+    r->close(r);
+}
+
+/* A damaged newest snapshot: open passes over it to the one before and the entries after that
+ * (still there: they are removed a generation late) and sees every write; with no snapshot it
+ * can fall back on, CAIRN_ECORRUPT naming the object. A snapshot with another number's bytes
+ * is damaged too. */
+static void damaged_snapshot(void)
+{
+    use_keys();
+    enum { N = 25, LEN = 80 };
+    const char *url = fresh_url("&snapshot_every=10");
+    cairn_store *st = NULL;
+    CHECK_OK(store_s3_open(&st, url, CAIRN_OPEN_CREATE));
+    CHECK_OK(flush_each(st, 82, 0, N, LEN));
+    st->close(st);
+    CHECK_OK(store_s3_open(&st, url, CAIRN_OPEN_READONLY));
+    uint64_t have[4];
+    CHECK_EQ(snapshots(st, have, 4), 2); /* (near 10 and 20: one due while another is
+                                             written waits for the next flush) */
+    char *newest = snap_obj(st, have[1]), *older = snap_obj(st, have[0]);
+    st->close(st);
+    /* flipped bytes in the newest */
+    CHECK_OK(raw_put(newest, "CAIRNS3S but damaged: not a snapshot at all, only bytes", 56));
+    CHECK_OK(store_s3_open(&st, url, CAIRN_OPEN_READONLY));
+    CHECK_EQ(((s3_store *)st)->seq, N);
+    CHECK(family_reads_back(st, 82, N, LEN));
+    st->close(st);
+    /* another number's snapshot under its name */
+    cairn_buf b = CAIRN_BUF_INIT;
+    CHECK_OK(s3_snap_encode(&b, have[0], NULL, 0, NULL, 0));
+    CHECK_OK(raw_put(newest, b.data, b.len));
+    cairn_buf_dispose(&b);
+    CHECK_OK(store_s3_open(&st, url, CAIRN_OPEN_READONLY));
+    CHECK(family_reads_back(st, 82, N, LEN));
+    st->close(st);
+    /* both damaged: entries 1..10 are gone, nothing to fall back on */
+    CHECK_OK(raw_put(older, "CAIRNS3S", 8));
+    CHECK_RC(store_s3_open(&st, url, CAIRN_OPEN_READONLY), CAIRN_ECORRUPT);
+    CHECK_ERRMSG(newest);
+    char says[64];
+    snprintf(says, sizeof says, "says it covers log entry %llu", (unsigned long long)have[0]);
+    CHECK_ERRMSG(says);
+    free(newest);
+    free(older);
+}
+
+/* Two handles at the same log entry both find a snapshot due and write it at once (each at its
+ * close, from two threads): one creates it, the other finds it made (the listing, or the 412 of
+ * If-None-Match: *); one snapshot, and an open then reads it and nothing else. */
+typedef struct closer {
+    cairn_store *st;
+} closer;
+
+static void *close_thread(void *p)
+{
+    closer *c = p;
+    c->st->close(c->st);
+    return NULL;
+}
+
+static void same_snapshot_twice(void)
+{
+    use_keys();
+    enum { N = 6, LEN = 70 };
+    char base[600], every[700];
+    snprintf(base, sizeof base, "%s", fresh_url("&snapshot_every=0"));
+    cairn_store *w = NULL, *a = NULL, *b = NULL;
+    CHECK_OK(store_s3_open(&w, base, CAIRN_OPEN_CREATE));
+    CHECK_OK(flush_each(w, 83, 0, N, LEN));
+    w->close(w);
+    CHECK_OK(store_s3_open(&w, base, CAIRN_OPEN_READONLY));
+    CHECK_EQ(objects(w, "snap/"), 0); /* snapshot_every=0: none */
+    w->close(w);
+    snprintf(every, sizeof every, "%s&snapshot_every=%d", base, N); /* (the later one counts) */
+    CHECK_OK(store_s3_open(&a, every, 0));
+    CHECK_OK(store_s3_open(&b, every, 0));
+    pthread_t t[2];
+    closer c[2] = { { a }, { b } };
+    for (int i = 0; i < 2; i++) CHECK(pthread_create(&t[i], NULL, close_thread, &c[i]) == 0);
+    for (int i = 0; i < 2; i++) pthread_join(t[i], NULL);
+    CHECK_OK(store_s3_open(&w, base, CAIRN_OPEN_READONLY));
+    uint64_t have[4];
+    CHECK_EQ(snapshots(w, have, 4), 1);
+    CHECK_EQ(have[0], N);
+    CHECK_EQ(objects(w, "log/"), N); /* nothing removed: no snapshot before it */
+    w->close(w);
+    CHECK_OK(store_s3_open(&w, base, CAIRN_OPEN_READONLY));
+    uint64_t opened = requests(w); /* marker, snapshot listing, snapshot, empty log listing */
+    CHECK_MSG(opened == 4 || opened == 5, "%llu requests (one retry allowed)",
+              (unsigned long long)opened);
+    CHECK(family_reads_back(w, 83, N, LEN));
+    w->close(w);
+}
+
+/* ---- killed while compacting; two compacting writers and a reader ---- */
+
+/* Puts key%06d from `from` on, one durable put each (one log entry each; with snapshot_every=1
+ * a snapshot is being written in the background nearly all the time: each flush starts one
+ * unless one still runs), writing -1 to fd once open and then each number acknowledged, until
+ * killed. */
+static _Noreturn void durable_putter(const char *url, int from, int fd)
+{
+    cairn_open_options o = CAIRN_OPEN_OPTIONS_INIT;
+    cairn_db *db = NULL;
+    cairn_table *t = NULL;
+    if (cairn_open(&db, url, &o) != CAIRN_OK || cairn_table_open(&t, db, "t", 0) != CAIRN_OK)
+        _exit(10);
+    int ready = -1;
+    if (write(fd, &ready, sizeof ready) != (ssize_t)sizeof ready) _exit(12);
+    for (int i = from;; i++) {
+        char k[32], v[32];
+        snprintf(k, sizeof k, "key%06d", i);
+        snprintf(v, sizeof v, "value %d", i);
+        if (cairn_put(t, k, strlen(k), v, strlen(v)) != CAIRN_OK) _exit(11);
+        if (write(fd, &i, sizeof i) != (ssize_t)sizeof i) _exit(12);
+    }
+}
+
+/* Every key of [0, n) is in the repository at url with its value. */
+static bool all_keys(const char *url, int n)
+{
+    cairn_open_options o = CAIRN_OPEN_OPTIONS_INIT;
+    o.flags = CAIRN_OPEN_READONLY;
+    cairn_db *db = NULL;
+    cairn_table *t = NULL;
+    if (cairn_open(&db, url, &o) != CAIRN_OK) return false;
+    bool ok = cairn_table_open(&t, db, "t", 0) == CAIRN_OK;
+    for (int i = 0; ok && i < n; i++) {
+        char k[32], want[32];
+        snprintf(k, sizeof k, "key%06d", i);
+        snprintf(want, sizeof want, "value %d", i);
+        void *v = NULL;
+        size_t len = 0;
+        ok = cairn_get(&v, &len, t, NULL, k, strlen(k)) == CAIRN_OK && len == strlen(want) &&
+             memcmp(v, want, len) == 0;
+        if (!ok) printf("    key %s missing or wrong\n", k);
+        cairn_free(v);
+    }
+    cairn_table_close(t);
+    cairn_close(db);
+    return ok;
+}
+
+/* A writer of durable puts that snapshots after every entry it can, killed (SIGKILL) at seeded random
+ * moments, several rounds on one repository: every open after it works, every acknowledged
+ * write is there, verify is clean, and the log stays short. */
+static void killed_compacting(void)
+{
+    use_keys();
+    int rounds = ru_env_rounds("CAIRN_S3LOG_KILL_ROUNDS", 8);
+    char url[600];
+    snprintf(url, sizeof url, "%s", fresh_url("&snapshot_every=1"));
+    cairn_db *db = test_open_repo(url);
+    cairn_table *t = NULL;
+    CHECK_OK(cairn_table_open(&t, db, "t", CAIRN_TABLE_CREATE));
+    cairn_table_close(t);
+    CHECK_OK(cairn_close(db));
+    uint64_t rng = test_rng(0x53a9);
+    int acked = 0; /* keys [0, acked) acknowledged */
+    for (int r = 0; r < rounds; r++) {
+        int fds[2];
+        CHECK(pipe(fds) == 0);
+        pid_t kid = test_fork();
+        if (kid == 0) {
+            close(fds[0]);
+            durable_putter(url, acked, fds[1]);
+        }
+        close(fds[1]);
+        int i, before = acked;
+        CHECK_MSG(read(fds[0], &i, sizeof i) == (ssize_t)sizeof i && i == -1,
+                  "round %d: the writer did not open the repository", r);
+        usleep((useconds_t)(test_rand(&rng) % 1500000)); /* from its first put on */
+        kill(kid, SIGKILL);
+        int status = 0;
+        CHECK(waitpid(kid, &status, 0) == kid);
+        CHECK_MSG(WIFSIGNALED(status), "round %d: the writer ended by itself (status %d)", r,
+                  status);
+        while (read(fds[0], &i, sizeof i) == (ssize_t)sizeof i) acked = i + 1;
+        close(fds[0]);
+        printf("    round %d: %d durable puts acknowledged before the kill\n", r, acked - before);
+        CHECK_MSG(all_keys(url, acked), "round %d: %s", r, cairn_error_last()->message);
+    }
+    CHECK_OK(ru_verify_clean(url));
+    cairn_store *st = NULL;
+    CHECK_OK(store_s3_open(&st, url, CAIRN_OPEN_READONLY));
+    uint64_t opened = requests(st);
+    int entries = objects(st, "log/"), snaps = objects(st, "snap/");
+    printf("    %d puts in all: %d log entries, %d snapshots left; a read-only open: %llu "
+           "requests\n", acked, entries, snaps, (unsigned long long)opened);
+    CHECK(snaps >= 1);
+    /* the entries after the newest snapshot: those written while the last one was being
+     * written, and those of a killed writer's snapshot that never came */
+    CHECK(opened <= 4 + 10);
+    st->close(st);
+}
+
+enum { CW_FLUSHES = 60, CW_LEN = 90 };
+
+/* One of two writers: CW_FLUSHES entries of family salt, snapshot_every=2, so both compact
+ * all the time, often at the same entry. */
+static _Noreturn void compacting_writer(const char *url, uint64_t salt)
+{
+    cairn_store *st = NULL;
+    if (store_s3_open(&st, url, 0) != CAIRN_OK) _exit(10);
+    if (flush_each(st, salt, 0, CW_FLUSHES, CW_LEN) != CAIRN_OK) {
+        fprintf(stderr, "writer %llu: %s\n", (unsigned long long)salt,
+                cairn_error_last()->message);
+        _exit(11);
+    }
+    st->close(st);
+    _exit(0);
+}
+
+typedef struct counted {
+    int good, bad;
+} counted;
+
+static int count_ok(size_t i, int rc, const void *data, size_t len, void *p)
+{
+    (void)i, (void)data, (void)len;
+    counted *c = p;
+    if (rc == CAIRN_OK) c->good++;
+    else c->bad++;
+    return 0;
+}
+
+typedef struct keys_of {
+    cairn_id *v;
+    size_t n, cap;
+} keys_of;
+
+static int collect_key(const cairn_id *k, uint64_t size, void *p)
+{
+    (void)size;
+    keys_of *ks = p;
+    if (ks->n == ks->cap) {
+        ks->cap = ks->cap ? 2 * ks->cap : 64;
+        ks->v = realloc(ks->v, ks->cap * sizeof *ks->v);
+    }
+    ks->v[ks->n++] = *k;
+    return 0;
+}
+
+/* A reader opening again and again while they write: every open works, sees no fewer chunks
+ * than the one before, and reads every chunk it sees (each checked against its XXH3). */
+static _Noreturn void opening_reader(const char *url, int opens)
+{
+    size_t last = 0;
+    for (int o = 0; o < opens; o++) {
+        cairn_store *st = NULL;
+        if (store_s3_open(&st, url, CAIRN_OPEN_READONLY) != CAIRN_OK) {
+            fprintf(stderr, "reader open %d: %s\n", o, cairn_error_last()->message);
+            _exit(20);
+        }
+        keys_of ks = { 0 };
+        counted c = { 0, 0 };
+        if (st->list(st, collect_key, &ks) != CAIRN_OK ||
+            cairn_store_get_many(st, ks.v, ks.n, count_ok, &c) != CAIRN_OK ||
+            c.bad || (size_t)c.good != ks.n || ks.n < last) {
+            fprintf(stderr, "reader open %d: %zu chunks (%zu before), %d unreadable: %s\n", o,
+                    ks.n, last, c.bad, cairn_error_last()->message);
+            _exit(21);
+        }
+        last = ks.n;
+        free(ks.v);
+        st->close(st);
+    }
+    _exit(0);
+}
+
+/* Two writers compacting at once (snapshots created with If-None-Match: one wins a number)
+ * and a reader opening all the while: every write of both is there afterwards, and an open
+ * still costs a handful of requests. */
+static void two_compactors(void)
+{
+    use_keys();
+    char url[600];
+    snprintf(url, sizeof url, "%s", fresh_url("&snapshot_every=2"));
+    cairn_store *st = NULL;
+    CHECK_OK(store_s3_open(&st, url, CAIRN_OPEN_CREATE));
+    st->close(st);
+    pid_t kids[3];
+    for (int k = 0; k < 3; k++) {
+        kids[k] = test_fork();
+        if (kids[k] == 0 && k < 2) compacting_writer(url, 84 + (uint64_t)k);
+        if (kids[k] == 0) opening_reader(url, 25);
+    }
+    for (int k = 0; k < 3; k++) {
+        int status = 0;
+        CHECK(waitpid(kids[k], &status, 0) == kids[k]);
+        CHECK_MSG(WIFEXITED(status) && WEXITSTATUS(status) == 0, "process %d: status %d", k,
+                  status);
+    }
+    CHECK_OK(store_s3_open(&st, url, CAIRN_OPEN_READONLY));
+    uint64_t opened = requests(st);
+    s3_store *s = (s3_store *)st;
+    printf("    %llu entries, newest snapshot %llu, %d snapshots, %d entries left; an open: "
+           "%llu requests\n", (unsigned long long)s->seq, (unsigned long long)s->snap_seq,
+           objects(st, "snap/"), objects(st, "log/"), (unsigned long long)opened);
+    CHECK_EQ(s->seq, 2 * CW_FLUSHES);
+    CHECK(opened <= 4 + 12); /* (the last to close may not know the other's last entries) */
+    for (int k = 0; k < 2; k++)
+        CHECK_MSG(family_reads_back(st, 84 + (uint64_t)k, CW_FLUSHES, CW_LEN), "writer %d", k);
+    cairn_store_stats ss;
+    memset(&ss, 0, sizeof ss);
+    CHECK_OK(st->stat(st, &ss));
+    CHECK_EQ(ss.chunks, 2 * CW_FLUSHES);
+    st->close(st);
+}
+
+/* The same through a repository: N durable puts (CAIRN_S3LOG_PUTS, default 2,000: one upload
+ * and one log entry each), then a read-only open and a few reads cost a number of requests that
+ * does not depend on N (the open reads the refs, the catalog and the working root besides the
+ * snapshot). */
+static void repository_open_cost(void)
+{
+    use_keys();
+    int n = ru_env_rounds("CAIRN_S3LOG_PUTS", 2000);
+    char url[600];
+    snprintf(url, sizeof url, "%s", fresh_url(NULL));
+    cairn_db *db = test_open_repo(url);
+    cairn_table *t = NULL;
+    CHECK_OK(cairn_table_open(&t, db, "t", CAIRN_TABLE_CREATE));
+    for (int i = 0; i < n; i++) {
+        char k[32], v[32];
+        snprintf(k, sizeof k, "key%06d", i);
+        snprintf(v, sizeof v, "value %d", i);
+        CHECK_OK(cairn_put(t, k, strlen(k), v, strlen(v)));
+    }
+    cairn_table_close(t);
+    CHECK_OK(cairn_close(db));
+    setenv("CAIRN_CACHE_DIR", test_tmpdir(), 1); /* an empty disk cache: nothing read before */
+    cairn_open_options ro = CAIRN_OPEN_OPTIONS_INIT;
+    ro.flags = CAIRN_OPEN_READONLY;
+    CHECK_OK(cairn_open(&db, url, &ro));
+    cairn_db_stats ds;
+    CHECK_OK(cairn_db_stats_get(&ds, db));
+    uint64_t opened = ds.store_requests;
+    CHECK_OK(cairn_table_open(&t, db, "t", 0));
+    for (int i = 0; i < n; i += n / 7 + 1) {
+        char k[32], want[32];
+        snprintf(k, sizeof k, "key%06d", i);
+        snprintf(want, sizeof want, "value %d", i);
+        void *v = NULL;
+        size_t len = 0;
+        CHECK_OK(cairn_get(&v, &len, t, NULL, k, strlen(k)));
+        CHECK_MEM(v, len, want, strlen(want));
+        cairn_free(v);
+    }
+    cairn_table_close(t);
+    CHECK_OK(cairn_db_stats_get(&ds, db));
+    printf("    %d durable puts to a repository; a read-only open: %llu requests (and %llu with "
+           "the reads)\n", n, (unsigned long long)opened, (unsigned long long)ds.store_requests);
+    CHECK(opened <= S3_SNAP_EVERY_DEFAULT + 20);
+    CHECK_OK(cairn_close(db));
+    unsetenv("CAIRN_CACHE_DIR");
+}
+
 /* ---- a repository in a bucket ---- */
 
 static void repository(void)
@@ -790,12 +1268,16 @@ int main(int argc, char **argv)
                             overwritten_log_entry, server_stopped,  one_pack_refused,
                             conditions_ignored,
                             two_processes,        other_writer_seen, batched_reads,
-                            compaction,
+                            compaction,           open_cost,        stale_reader,
+                            damaged_snapshot,     same_snapshot_twice, killed_compacting,
+                            two_compactors,       repository_open_cost,
                             repository,           cli };
     static const char names[] =
         "conformance, malformed_urls, wrong_credentials, missing_bucket, unreachable_endpoint, "
         "overwritten_objects, overwritten_log_entry, server_stopped, one_pack_refused, "
         "conditions_ignored, "
-        "two_processes, other_writer_seen, batched_reads, compaction, repository, cli";
+        "two_processes, other_writer_seen, batched_reads, compaction, open_cost, stale_reader, "
+        "damaged_snapshot, same_snapshot_twice, killed_compacting, two_compactors, "
+        "repository_open_cost, repository, cli";
     return test_main_fns(argc, argv, fns, ARRAY_LEN(fns), names);
 }

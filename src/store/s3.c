@@ -4,7 +4,7 @@
  *
  *   s3://BUCKET[/PREFIX]?endpoint=http://127.0.0.1:7480&region=us-east-1
  *        [&timeout_ms=30000][&connect_timeout_ms=5000][&retries=6][&parallel=16]
- *        [&pack_size=16m]
+ *        [&pack_size=16m][&snapshot_every=100]
  *
  * Puts are buffered in memory and leave as one pack object per flush (or whenever the buffer
  * reaches pack_size), named by a log entry (s3_log.c); gets are ranged GETs checked against
@@ -140,10 +140,13 @@ static int parse_param(s3_conf *c, const char *url, char *kv)
         c->parallel = (unsigned)x;
     } else if (strcmp(kv, "pack_size") == 0) {
         TRY(parse_num(url, kv, v, S3_PACK_TARGET_MIN, S3_PACK_TARGET_MAX, true, &c->pack_target));
+    } else if (strcmp(kv, "snapshot_every") == 0) {
+        TRY(parse_num(url, kv, v, 0, S3_SNAP_EVERY_MAX, false, &x));
+        c->snap_every = (unsigned)x;
     } else {
         return ERR(CAIRN_EINVAL,
                    "s3 URL '%s': unknown parameter '%s' (known: endpoint, region, timeout_ms, "
-                   "connect_timeout_ms, retries, parallel, pack_size)",
+                   "connect_timeout_ms, retries, parallel, pack_size, snapshot_every)",
                    url, kv);
     }
     return CAIRN_OK;
@@ -158,6 +161,7 @@ static int parse_url(s3_conf *c, const char *url)
     c->retries = S3_RETRIES_DEFAULT;
     c->parallel = S3_PARALLEL_DEFAULT;
     c->pack_target = S3_PACK_TARGET_DEFAULT;
+    c->snap_every = S3_SNAP_EVERY_DEFAULT;
     char *rest = cairn_strdup(url + 5);
     if (!rest) return ERR(CAIRN_ENOMEM, "out of memory parsing an s3 URL");
     char *query = strchr(rest, '?');
@@ -561,11 +565,14 @@ static void s3_close(cairn_store *st)
 {
     s3_store *s = (s3_store *)st;
     if (!s) return;
-    if (s->http && !(s->flags & CAIRN_OPEN_READONLY) && s->cond_ok && s3_flush(st) < 0)
+    bool writer = s->http && !(s->flags & CAIRN_OPEN_READONLY) && s->cond_ok;
+    if (writer && s3_flush(st) < 0)
         cairn_diag(CAIRN_LOG_ERROR, "closing s3 store %s: %s", s->conf.url,
                    cairn_error_last()->message);
     pthread_mutex_lock(&s->mu);
     s3_uploads_wait(s); /* (a failed flush may leave none running: this is for the others) */
+    if (writer) s3_snap_maybe(s); /* a snapshot due and not written by a flush */
+    s3_snap_wait(s);
     pthread_mutex_unlock(&s->mu);
     s3_http_free(s->http);
     s3_index_free(s);

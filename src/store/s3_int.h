@@ -11,6 +11,8 @@
  *   s3_log.c    the chunk index: pack objects and the numbered log of index objects that names
  *               what each pack holds and what was deleted (docs/FORMAT.md, "S3 store")
  *   s3_refs.c   refs: one object each, moved by conditional PUT
+ *   s3_snap.c   snapshots of the index (snap/N: the log applied up to entry N), so that an
+ *               open reads the newest snapshot and the entries after it, not the whole log
  *
  * Lock order: flush_mu, then mu. HTTP requests are made without mu held, except that a flush
  * holds flush_mu (one flush at a time per handle) while it uploads.
@@ -31,11 +33,13 @@
 #define S3_LOG_DIR "log/"
 #define S3_REF_DIR "refs/"
 #define S3_PROBE_DIR "probe/"
+#define S3_SNAP_DIR "snap/"
 #define S3_SEQ_DIGITS 20
 
 #define S3_PACK_MAGIC "CAIRNS3P"
 #define S3_LOG_MAGIC "CAIRNS3L"
 #define S3_REF_MAGIC "CAIRNS3R"
+#define S3_SNAP_MAGIC "CAIRNS3S"
 #define S3_MAGIC_SIZE 8
 #define S3_FORMAT_VERSION 1
 #define S3_PACK_HEADER_SIZE 16   /* magic, u32 version, u32 zero */
@@ -44,6 +48,7 @@
 #define S3_LOG_PACK_FIXED 10     /* u16 name length, u64 pack size (and the name between) */
 #define S3_CHECK_SIZE 8          /* u64 XXH3 trailer */
 #define S3_REF_HEADER_SIZE 24    /* magic, u8 state, 3 zero, u32 len, u64 nonce */
+#define S3_SNAP_HEADER_SIZE 32   /* magic, u32 version, u32 npacks, u64 seq, u64 nchunks */
 #define S3_LOG_BASE 0x1u         /* flag: this entry holds the whole index; ignore those before */
 #define S3_REF_VALUE 1
 #define S3_REF_DELETED 0
@@ -61,6 +66,8 @@
 #define S3_BACKOFF_BASE_MS 50.0
 #define S3_BACKOFF_CAP_MS 2000.0
 #define S3_LIST_PAGE 1000
+#define S3_SNAP_EVERY_DEFAULT 100u   /* a snapshot once this many entries follow the last one */
+#define S3_SNAP_EVERY_MAX 1000000u
 
 #define S3_PENDING UINT32_MAX        /* s3_loc.pack: in s3_store.pend's buffer */
 #define S3_FLUSHING (UINT32_MAX - 1) /* s3_loc.pack: in s3_store.flushing's buffer */
@@ -76,6 +83,7 @@ typedef struct s3_conf {
     char *url;             /* the store's URL as given, for messages */
     unsigned timeout_ms, connect_timeout_ms, retries, parallel;
     uint64_t pack_target;
+    unsigned snap_every;   /* snapshot_every: entries between snapshots; 0: never write one */
 } s3_conf;
 
 /* One request. The caller fills the first group, s3_http_run fills the second. */
@@ -204,6 +212,9 @@ typedef struct s3_store {
     bool cond_ok;
     bool etag_quoted;               /* If-Match wants the ETag with its quotes */
     char cond_problem[200];
+    /* snapshots (s3_snap.c) */
+    uint64_t snap_seq;              /* the newest snapshot this handle knows of (0: none) */
+    bool snap_running;              /* one is being written in the background (ends: up_cv) */
 } s3_store;
 
 /** The full object name of `rel` (below the prefix): "prefix/rel". Caller frees. */
@@ -221,8 +232,11 @@ s3_loc *s3_index_find(s3_store *s, const cairn_id *key);
 int s3_index_set(s3_store *s, const s3_loc *loc);
 /** Removes key (mu held); absent is fine. */
 void s3_index_remove(s3_store *s, const cairn_id *key);
-/** Reads log entries after s->seq (all of them at open) and applies them; with a base entry
- *  among them, starts over from the newest base. Takes mu itself. */
+/** Reads log entries after s->seq and applies them; at open (s->seq 0) first the newest
+ *  readable snapshot, then the entries after it. Entries apply only in unbroken order (or at a
+ *  base entry); meeting a gap or a vanished entry, it starts over from the newest snapshot.
+ *  Takes mu itself. @return CAIRN_OK; CAIRN_ECORRUPT naming a damaged entry, or a damaged
+ *  snapshot with nothing to fall back on; CAIRN_EIO... */
 int s3_log_refresh(s3_store *s);
 /** Uploads the write buffer's packs (in parallel) and then one log entry naming them, with the
  *  pending deletions (flush_mu held, not mu). When any pack fails to upload, no entry is
@@ -240,6 +254,56 @@ void s3_uploads_wait(s3_store *s);
 int s3_pack_read(s3_store *s, cairn_buf *out, const s3_loc *loc);
 /** Rewrites sparse packs (the compact method). */
 int s3_compact(cairn_store *st, double min_live, unsigned flags, cairn_store_compact_stats *out);
+
+/** Checks what every log entry and snapshot starts and ends with: at least header + 8 bytes,
+ *  magic, the XXH3 trailer, the u32 format version after the magic; CAIRN_ECORRUPT naming
+ *  obj, a `what` ("log entry"), otherwise. */
+int s3_check_framed(const uint8_t *p, size_t n, const char *magic, size_t header,
+                    const char *what, const char *obj);
+/** Appends packs (u16 name length, name, u64 size each) / chunk records (S3_LOG_ADD_SIZE
+ *  each) as log entries and snapshots lay them out, and the XXH3 trailer of all of out. */
+int s3_append_packs(cairn_buf *out, const s3_pack *packs, uint32_t n);
+int s3_append_locs(cairn_buf *out, const s3_loc *locs, size_t n);
+int s3_append_check(cairn_buf *out);
+/** The numbers of the objects named dir + 20 digits ("log/", "snap/"), ascending, others
+ *  ignored (caller frees *out). */
+int s3_list_numbered(s3_store *s, const char *dir, uint64_t **out, size_t *n);
+/** Deletes the log entries numbered up to `upto` (a snapshot covers them), best effort. */
+void s3_log_drop(s3_store *s, uint64_t upto);
+/** Deletes objects (full names, taken over and freed), in parallel, best effort: what cannot
+ *  be deleted now is garbage a later run finds. */
+void s3_delete_objects(s3_store *s, char **objs, size_t n);
+
+/* s3_snap.c: snapshots of the index (docs/FORMAT.md, "Snapshot") */
+/** A checked snapshot: its pack list and chunk records, laid out as in a log entry. */
+typedef struct s3_snap_view {
+    uint64_t seq;           /* the last log entry it covers */
+    uint64_t nchunks;
+    uint32_t npacks;
+    const uint8_t *names;   /* npacks × (u16 len, name, u64 size), names ascending */
+    const uint8_t *chunks;  /* nchunks × S3_LOG_ADD_SIZE, keys ascending */
+} s3_snap_view;
+
+/** Checks and decodes the bytes of snapshot object obj (for messages).
+ *  @return CAIRN_OK; CAIRN_ECORRUPT naming obj (magic, version, checksum, lengths, order). */
+int s3_snap_decode(s3_snap_view *v, const uint8_t *p, size_t n, const char *obj);
+/** The bytes of a snapshot at seq: packs[0..npacks) ascending by name, locs[0..n) ascending by
+ *  key, each locs[i].pack an index into packs. Caller disposes out. */
+int s3_snap_encode(cairn_buf *out, uint64_t seq, const s3_pack *packs, uint32_t npacks,
+                   const s3_loc *locs, size_t n);
+/** The numbers of the snapshots in the bucket, ascending (one LIST request for up to 1000;
+ *  caller frees *out). */
+int s3_snap_list(s3_store *s, uint64_t **out, size_t *n);
+/** GETs snapshot seq into buf and decodes it into v (pointing into buf); its number must be
+ *  the one it says. @return CAIRN_OK; CAIRN_ENOTFOUND without a message (removed since it was
+ *  listed); CAIRN_ECORRUPT naming the object; CAIRN_EIO... */
+int s3_snap_read(s3_store *s, uint64_t seq, cairn_buf *buf, s3_snap_view *v);
+/** When snapshot_every entries have been applied since the newest snapshot and the handle holds
+ *  no unflushed writes, copies the index and writes it as snapshot s->seq in the background
+ *  (mu held). Nothing happens while one is being written. */
+void s3_snap_maybe(s3_store *s);
+/** Waits until no snapshot is being written (mu held). */
+void s3_snap_wait(s3_store *s);
 
 /* s3_compact.c */
 /** Reads the chunks locs[0..n-1] of pack object obj (pack_size bytes) that compaction keeps:

@@ -7,7 +7,8 @@
  * keeps in memory: key -> (pack, offset, length, XXH3 of the bytes). A ranged GET reads one
  * chunk and is checked against that XXH3, so an overwritten pack reads as CAIRN_ECORRUPT naming
  * the object. Compaction writes a base entry (the whole index) and then removes what it
- * replaces. Byte layouts: docs/FORMAT.md, "S3 store: objects in a bucket".
+ * replaces. An open starts from the newest snapshot of the index (s3_snap.c) and reads only
+ * the entries after it. Byte layouts: docs/FORMAT.md, "S3 store: objects in a bucket".
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -21,6 +22,8 @@
 #define LOG_READ_BATCH 64
 #define SEQ_TRIES 1000
 #define REFRESH_RESTARTS 3
+#define DAMAGE_MSG 600        /* bytes kept of a damaged snapshot's message */
+#define LIST_STOP 1          /* a listing callback's "enough" */
 
 /* ---- the in-memory index ---- */
 
@@ -288,22 +291,30 @@ int s3_list(s3_store *s, const char *rel, const char *start_after,
 /* ---- log entries ---- */
 
 typedef struct entry_view {
-    uint32_t flags, npacks, ndel, nadd;
+    uint32_t flags, npacks, ndel;
+    size_t nadd;
     const uint8_t *names;    /* npacks × (u16 len, bytes) */
     const uint8_t *dels;     /* ndel × 32 */
     const uint8_t *adds;     /* nadd × S3_LOG_ADD_SIZE */
 } entry_view;
 
+int s3_check_framed(const uint8_t *p, size_t n, const char *magic, size_t header,
+                    const char *what, const char *obj)
+{
+    FAIL_IF(n < header + S3_CHECK_SIZE || memcmp(p, magic, S3_MAGIC_SIZE) != 0, CAIRN_ECORRUPT,
+            "s3 %s '%s' is not a cairn %s (%zu bytes)", what, obj, what, n);
+    FAIL_IF(hash_xxh3(p, n - S3_CHECK_SIZE, 0) != load_le64(p + n - S3_CHECK_SIZE),
+            CAIRN_ECORRUPT, "s3 %s '%s' fails its checksum: it was overwritten or damaged", what,
+            obj);
+    FAIL_IF(load_le32(p + S3_MAGIC_SIZE) != S3_FORMAT_VERSION, CAIRN_ECORRUPT,
+            "s3 %s '%s' has format version %u; this build reads %u", what, obj,
+            load_le32(p + S3_MAGIC_SIZE), S3_FORMAT_VERSION);
+    return CAIRN_OK;
+}
+
 static int entry_decode(entry_view *v, const uint8_t *p, size_t n, const char *obj)
 {
-    FAIL_IF(n < S3_LOG_HEADER_SIZE + S3_CHECK_SIZE || memcmp(p, S3_LOG_MAGIC, S3_MAGIC_SIZE) != 0,
-            CAIRN_ECORRUPT, "s3 log entry '%s' is not a cairn log entry (%zu bytes)", obj, n);
-    FAIL_IF(hash_xxh3(p, n - S3_CHECK_SIZE, 0) != load_le64(p + n - S3_CHECK_SIZE),
-            CAIRN_ECORRUPT, "s3 log entry '%s' fails its checksum: it was overwritten or damaged",
-            obj);
-    FAIL_IF(load_le32(p + 8) != S3_FORMAT_VERSION, CAIRN_ECORRUPT,
-            "s3 log entry '%s' has format version %u; this build reads %u", obj,
-            load_le32(p + 8), S3_FORMAT_VERSION);
+    TRY(s3_check_framed(p, n, S3_LOG_MAGIC, S3_LOG_HEADER_SIZE, "log entry", obj));
     v->flags = load_le32(p + 12);
     v->npacks = load_le32(p + 16);
     v->ndel = load_le32(p + 20);
@@ -322,7 +333,7 @@ static int entry_decode(entry_view *v, const uint8_t *p, size_t n, const char *o
     at += (size_t)v->ndel * CAIRN_ID_SIZE;
     v->adds = p + at;
     FAIL_IF((body - at) != (size_t)v->nadd * S3_LOG_ADD_SIZE, CAIRN_ECORRUPT,
-            "s3 log entry '%s': %u additions do not fill its %zu bytes", obj, v->nadd, n);
+            "s3 log entry '%s': %zu additions do not fill its %zu bytes", obj, v->nadd, n);
     return CAIRN_OK;
 }
 
@@ -384,7 +395,7 @@ static int entry_apply(s3_store *s, const entry_view *v)
         s3_loc *at = s3_index_find(s, &k);
         if (at && !local_only(at)) s3_index_remove(s, &k);
     }
-    for (uint32_t i = 0; i < v->nadd && rc == CAIRN_OK; i++) {
+    for (size_t i = 0; i < v->nadd && rc == CAIRN_OK; i++) {
         const uint8_t *a = v->adds + (size_t)i * S3_LOG_ADD_SIZE;
         s3_loc l;
         memcpy(l.key.bytes, a, CAIRN_ID_SIZE);
@@ -408,13 +419,14 @@ static int entry_apply(s3_store *s, const entry_view *v)
 typedef struct seq_list {
     uint64_t *seqs;
     size_t n, cap;
+    size_t dirlen;          /* of "log/" or "snap/" */
 } seq_list;
 
 static int collect_seq(const char *rel, uint64_t size, void *p)
 {
     (void)size;
     seq_list *l = p;
-    const char *num = rel + strlen(S3_LOG_DIR);
+    const char *num = rel + l->dirlen;
     if (strlen(num) != S3_SEQ_DIGITS || strspn(num, "0123456789") != S3_SEQ_DIGITS)
         return CAIRN_OK; /* not an entry: ignored (docs/FORMAT.md) */
     TRY(cairn_array_room(&l->seqs, &l->cap, l->n, sizeof *l->seqs, 64));
@@ -432,13 +444,62 @@ static int list_after(s3_store *s, uint64_t seq, seq_list *out)
         free(rel);
         if (!after) return ERR(CAIRN_ENOMEM, "out of memory listing the s3 log");
     }
+    out->dirlen = strlen(S3_LOG_DIR);
     int rc = s3_list(s, S3_LOG_DIR, after, collect_seq, out);
     free(after);
     return rc;
 }
 
-/* Reads and applies the listed entries in order. CAIRN_ENOTFOUND (no message) when one has
- * vanished: a compaction replaced it by a base entry; the caller starts over. */
+int s3_list_numbered(s3_store *s, const char *dir, uint64_t **out, size_t *n)
+{
+    seq_list l = { .dirlen = strlen(dir) };
+    int rc = s3_list(s, dir, NULL, collect_seq, &l);
+    if (rc < 0) {
+        free(l.seqs);
+        return rc;
+    }
+    *out = l.seqs; /* name order is number order */
+    *n = l.n;
+    return CAIRN_OK;
+}
+
+typedef struct drop_ctx {
+    seq_list l;
+    uint64_t upto;
+} drop_ctx;
+
+static int collect_upto(const char *rel, uint64_t size, void *p)
+{
+    drop_ctx *d = p;
+    size_t before = d->l.n;
+    TRY(collect_seq(rel, size, &d->l));
+    if (d->l.n > before && d->l.seqs[d->l.n - 1] > d->upto) {
+        d->l.n--;
+        return LIST_STOP;
+    }
+    return CAIRN_OK;
+}
+
+void s3_log_drop(s3_store *s, uint64_t upto)
+{
+    drop_ctx d = { { .dirlen = strlen(S3_LOG_DIR) }, upto };
+    int rc = s3_list(s, S3_LOG_DIR, NULL, collect_upto, &d);
+    char **objs = rc >= 0 ? cairn_calloc(d.l.n ? d.l.n : 1, sizeof *objs) : NULL;
+    size_t n = 0;
+    for (size_t i = 0; objs && i < d.l.n; i++) {
+        char *rel = log_name(d.l.seqs[i]);
+        objs[n] = rel ? s3_obj(s, rel) : NULL;
+        free(rel);
+        if (objs[n]) n++;
+    }
+    if (objs) s3_delete_objects(s, objs, n);
+    free(objs);
+    free(d.l.seqs);
+}
+
+/* Reads and applies the listed entries in order. CAIRN_ENOTFOUND when one has vanished, or
+ * when the first is not the next after what the handle has applied: a snapshot (or a base
+ * entry) replaced them; the caller starts over from the newest snapshot. */
 static int apply_listed(s3_store *s, const seq_list *l)
 {
     s3_req *reqs = cairn_calloc(LOG_READ_BATCH, sizeof *reqs);
@@ -470,10 +531,12 @@ static int apply_listed(s3_store *s, const seq_list *l)
             rc = entry_decode(&v, reqs[i].resp.data, reqs[i].resp.len, reqs[i].obj);
             if (rc == CAIRN_OK) {
                 pthread_mutex_lock(&s->mu);
-                if (l->seqs[at + i] > s->seq) {
-                    rc = entry_apply(s, &v);
-                    if (rc == CAIRN_OK) s->seq = l->seqs[at + i];
-                }
+                uint64_t seq = l->seqs[at + i];
+                /* entries before this one are gone: removed once a snapshot covered them (or a
+                 * base entry, which restates everything, follows the gap) */
+                if (seq > s->seq + 1 && !(v.flags & S3_LOG_BASE)) rc = CAIRN_ENOTFOUND;
+                else if (seq > s->seq) rc = entry_apply(s, &v);
+                if (rc == CAIRN_OK && seq > s->seq) s->seq = seq;
                 pthread_mutex_unlock(&s->mu);
             }
         }
@@ -495,18 +558,69 @@ static void index_reset(s3_store *s)
     s->seq = 0;
 }
 
+/* Applies the newest readable snapshot, unless the handle has applied as much already. A
+ * damaged one is passed over for the one before it (whose entries after it may still be
+ * there): *damaged gets the first damage's message, which the caller reports when they are
+ * not. No snapshot at all: nothing happens. */
+static int snap_load(s3_store *s, char *damaged, size_t dlen)
+{
+    uint64_t *have = NULL;
+    size_t n = 0;
+    TRY(s3_snap_list(s, &have, &n));
+    cairn_buf buf = CAIRN_BUF_INIT;
+    int rc = CAIRN_OK;
+    for (size_t i = n; i-- > 0;) {
+        s3_snap_view v;
+        rc = s3_snap_read(s, have[i], &buf, &v);
+        if (rc == CAIRN_ECORRUPT) {
+            const char *why = cairn_error_last()->message;
+            cairn_diag(CAIRN_LOG_WARN, "s3 store %s: %s; reading the snapshot before it and the "
+                       "log entries after that instead", s->conf.url, why);
+            if (!damaged[0]) snprintf(damaged, dlen, "%s", why);
+            rc = CAIRN_OK;
+            continue;
+        }
+        if (rc < 0) break; /* (CAIRN_ENOTFOUND: removed since listed; the caller starts over) */
+        entry_view e = { .flags = S3_LOG_BASE, .npacks = v.npacks, .names = v.names,
+                         .nadd = (size_t)v.nchunks, .adds = v.chunks };
+        pthread_mutex_lock(&s->mu);
+        if (s->seq < v.seq) {
+            rc = entry_apply(s, &e);
+            if (rc == CAIRN_OK) s->seq = v.seq;
+        }
+        if (v.seq > s->snap_seq) s->snap_seq = v.seq;
+        pthread_mutex_unlock(&s->mu);
+        break;
+    }
+    cairn_buf_dispose(&buf);
+    free(have);
+    return rc;
+}
+
 int s3_log_refresh(s3_store *s)
 {
+    char damaged[DAMAGE_MSG] = "";
     for (int restart = 0;; restart++) {
         pthread_mutex_lock(&s->mu);
         uint64_t from = s->seq;
         pthread_mutex_unlock(&s->mu);
+        int rc = from ? CAIRN_OK : snap_load(s, damaged, sizeof damaged);
         seq_list l = { 0 };
-        int rc = list_after(s, from, &l);
+        if (rc == CAIRN_OK) {
+            pthread_mutex_lock(&s->mu);
+            from = s->seq;
+            pthread_mutex_unlock(&s->mu);
+            rc = list_after(s, from, &l);
+        }
         if (rc == CAIRN_OK) rc = apply_listed(s, &l);
         free(l.seqs);
         if (rc != CAIRN_ENOTFOUND) return rc;
-        /* an entry vanished under us: a compaction replaced it; read again from the start */
+        FAIL_IF(damaged[0], CAIRN_ECORRUPT,
+                "s3 store %s: %s, and the log entries it covered are gone, so the store cannot "
+                "be read without it",
+                s->conf.url, damaged);
+        /* an entry vanished under us (a snapshot or a base entry replaced it): start over from
+         * the newest snapshot */
         FAIL_IF(restart == REFRESH_RESTARTS, CAIRN_EIO,
                 "s3 store %s: log entries keep vanishing while being read (a compaction "
                 "running?); try again",
@@ -544,25 +658,43 @@ static int entry_encode(cairn_buf *out, uint32_t flags, const s3_pack *packs, ui
     out->len = 0;
     TRY(cairn_buf_reserve(out, sizeof h + ndel * CAIRN_ID_SIZE + nadd * S3_LOG_ADD_SIZE + 64));
     TRY(cairn_buf_append(out, h, sizeof h));
-    for (uint32_t i = 0; i < npacks; i++) {
+    TRY(s3_append_packs(out, packs, npacks));
+    for (size_t i = 0; i < ndel; i++) TRY(cairn_buf_append(out, dels[i].bytes, CAIRN_ID_SIZE));
+    TRY(s3_append_locs(out, adds, nadd));
+    return s3_append_check(out);
+}
+
+int s3_append_packs(cairn_buf *out, const s3_pack *packs, uint32_t n)
+{
+    for (uint32_t i = 0; i < n; i++) {
         uint8_t l[2], z[8];
-        size_t n = strlen(packs[i].name);
-        store_le16(l, (uint16_t)n);
+        size_t len = strlen(packs[i].name);
+        FAIL_IF(len > UINT16_MAX, CAIRN_EINVAL, "s3 pack name of %zu bytes", len);
+        store_le16(l, (uint16_t)len);
         store_le64(z, packs[i].size);
         TRY(cairn_buf_append(out, l, 2));
-        TRY(cairn_buf_append(out, packs[i].name, n));
+        TRY(cairn_buf_append(out, packs[i].name, len));
         TRY(cairn_buf_append(out, z, 8));
     }
-    for (size_t i = 0; i < ndel; i++) TRY(cairn_buf_append(out, dels[i].bytes, CAIRN_ID_SIZE));
-    for (size_t i = 0; i < nadd; i++) {
+    return CAIRN_OK;
+}
+
+int s3_append_locs(cairn_buf *out, const s3_loc *locs, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
         uint8_t a[S3_LOG_ADD_SIZE];
-        memcpy(a, adds[i].key.bytes, CAIRN_ID_SIZE);
-        store_le32(a + 32, adds[i].pack);
-        store_le64(a + 36, adds[i].off);
-        store_le32(a + 44, adds[i].len);
-        store_le64(a + 48, adds[i].check);
+        memcpy(a, locs[i].key.bytes, CAIRN_ID_SIZE);
+        store_le32(a + 32, locs[i].pack);
+        store_le64(a + 36, locs[i].off);
+        store_le32(a + 44, locs[i].len);
+        store_le64(a + 48, locs[i].check);
         TRY(cairn_buf_append(out, a, sizeof a));
     }
+    return CAIRN_OK;
+}
+
+int s3_append_check(cairn_buf *out)
+{
     uint8_t c[S3_CHECK_SIZE];
     store_le64(c, hash_xxh3(out->data, out->len, 0));
     return cairn_buf_append(out, c, sizeof c);
@@ -873,6 +1005,7 @@ int s3_log_flush(s3_store *s)
         /* our entry is applied by hand; entries before it were applied by log_append */
         if (seq == s->seq + 1) s->seq = seq;
         batch_free(f);
+        s3_snap_maybe(s);
     } else {
         int keep = rc;
         for (size_t i = 0; split && i < f->nadds; i++) f->adds[i].off = offs[i]; /* as before */
@@ -890,8 +1023,7 @@ int s3_log_flush(s3_store *s)
 
 /* ---- compaction ---- */
 
-/* Deletes objects (best effort: what cannot be deleted now is garbage a later run finds). */
-static void delete_objects(s3_store *s, char **objs, size_t n)
+void s3_delete_objects(s3_store *s, char **objs, size_t n)
 {
     s3_req *reqs = cairn_calloc(n ? n : 1, sizeof *reqs);
     if (!reqs) return;
@@ -1019,7 +1151,7 @@ static int write_base(s3_store *s)
         free(rel);
         if (objs[nobj]) nobj++;
     }
-    if (objs) delete_objects(s, objs, nobj);
+    if (objs) s3_delete_objects(s, objs, nobj);
     free(objs);
     free(l.seqs);
     return rc;
@@ -1083,7 +1215,7 @@ int s3_compact(cairn_store *st, double min_live, unsigned flags, cairn_store_com
             s->packs[victims[v]].size = 0; /* gone: never a victim again */
         }
         pthread_mutex_unlock(&s->mu);
-        if (objs) delete_objects(s, objs, nv);
+        if (objs) s3_delete_objects(s, objs, nv);
         free(objs);
         cs.files_rewritten = nv;
         cs.bytes_freed = freed > m.buf.len ? freed - m.buf.len : 0;
