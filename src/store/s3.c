@@ -607,6 +607,21 @@ static int create_bucket(s3_store *s)
     return rc;
 }
 
+/* Writes the marker (this format's) with r, which named it for a GET; if_none_match: only
+ * when there is none. */
+static int put_marker(s3_store *s, s3_req *r, bool if_none_match)
+{
+    char *obj = r->obj;
+    r->obj = NULL;
+    s3_req_reset(r);
+    r->method = "PUT";
+    r->obj = obj;
+    r->body = (const uint8_t *)S3_MARKER_TEXT;
+    r->body_len = strlen(S3_MARKER_TEXT);
+    r->if_none_match = if_none_match;
+    return s3_http_one(s->http, &s->conf, r);
+}
+
 /* Checks (or with CAIRN_OPEN_CREATE writes) the marker object that says a cairn store lives
  * under the prefix. */
 static int open_marker(s3_store *s)
@@ -621,12 +636,20 @@ static int open_marker(s3_store *s)
     s3_req_code(&r, code, sizeof code);
     bool create = s->flags & CAIRN_OPEN_CREATE;
     size_t mlen = strlen(S3_MARKER_TEXT);
+    bool v1 = false;
     if (rc == CAIRN_OK) {
-        if (r.resp.len != mlen || memcmp(r.resp.data, S3_MARKER_TEXT, mlen) != 0)
+        v1 = r.resp.len == mlen && memcmp(r.resp.data, S3_MARKER_TEXT_V1, mlen) == 0;
+        if (!v1 && (r.resp.len != mlen || memcmp(r.resp.data, S3_MARKER_TEXT, mlen) != 0))
             rc = ERR(CAIRN_EINVAL, "%s: object '%s' is there but is not a cairn s3 store marker "
                      "(another format version, or not cairn's)", s->conf.url, r.obj);
         else if (create && (s->flags & CAIRN_OPEN_EXCL))
             rc = ERR(CAIRN_EEXIST, "a cairn store already exists at %s", s->conf.url);
+    }
+    if (rc == CAIRN_OK && v1 && !(s->flags & CAIRN_OPEN_READONLY)) {
+        /* a writer may snapshot the log and remove what a snapshot covers, which a format-1
+         * build would misread: move the marker first, so such builds refuse the store */
+        rc = put_marker(s, &r, false);
+        if (rc < 0) cairn_error_prefix(rc, "moving the store at %s to format 2", s->conf.url);
     } else if (rc == CAIRN_ENOTFOUND && !create) {
         if (strcmp(code, "NoSuchBucket") != 0)
             rc = ERR(CAIRN_ENOTFOUND,
@@ -637,15 +660,7 @@ static int open_marker(s3_store *s)
         rc = CAIRN_OK;
         if (strcmp(code, "NoSuchBucket") == 0) rc = create_bucket(s);
         if (rc == CAIRN_OK) {
-            char *obj = r.obj;
-            r.obj = NULL;
-            s3_req_reset(&r);
-            r.method = "PUT";
-            r.obj = obj;
-            r.body = (const uint8_t *)S3_MARKER_TEXT;
-            r.body_len = mlen;
-            r.if_none_match = true;
-            rc = s3_http_one(s->http, &s->conf, &r);
+            rc = put_marker(s, &r, true);
             if (rc == CAIRN_ECONFLICT) rc = CAIRN_OK; /* another process created it meanwhile */
             if (rc < 0) cairn_error_prefix(rc, "creating the store at %s", s->conf.url);
         }

@@ -28,7 +28,11 @@
 /* ---- object layout (docs/FORMAT.md, "S3 store: objects in a bucket") ---- */
 
 #define S3_MARKER_OBJ "cairn-store"
-#define S3_MARKER_TEXT "cairn s3 store\nformat 1\n"
+/* format 2: the store may hold snap/ snapshots and have removed the log entries they cover;
+ * builds that know only format 1 refuse it. Format 1 stores are read, and moved to format 2
+ * by the first writer's open. */
+#define S3_MARKER_TEXT "cairn s3 store\nformat 2\n"
+#define S3_MARKER_TEXT_V1 "cairn s3 store\nformat 1\n"
 #define S3_PACK_DIR "packs/"
 #define S3_LOG_DIR "log/"
 #define S3_REF_DIR "refs/"
