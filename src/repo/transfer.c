@@ -249,12 +249,21 @@ static int flush_dst(xfer *x)
     return CAIRN_OK;
 }
 
+/* Whether the destination keeps puts in order (CAIRN_STORE_CAP_ORDERED): what it holds after
+ * a kill is then a prefix of the puts, and the walk (children first) needs no flush between a
+ * chunk's children and the chunk. */
+static bool ordered_dst(const xfer *x)
+{
+    return x->dst->version >= 5 && (x->dst->caps & CAIRN_STORE_CAP_ORDERED);
+}
+
 /* Puts items[0..n). Items that name other chunks (named) are put only after a flush of
- * everything put before them, so the destination never holds a chunk without what it names. */
+ * everything put before them (or, on an ordered destination, after it in put order), so the
+ * destination never holds a chunk without what it names. */
 static int put_items(xfer *x, const item *items, size_t n, bool named)
 {
     if (!n) return CAIRN_OK;
-    if (named) TRY(flush_dst(x));
+    if (named && !ordered_dst(x)) TRY(flush_dst(x));
     cairn_store_chunk batch[64];
     size_t off = 0;
     while (off < n) {

@@ -9,7 +9,8 @@
  * and written to the destination. That skip is sound because every writer of a store keeps
  * one invariant: a chunk is present only when everything it reaches is present. The transfer
  * keeps it too: a chunk is put only after what it names is put and flushed (a flush comes
- * before every put of chunks that name others, when anything was put since the last one), so
+ * before every put of chunks that name others, when anything was put since the last one; a
+ * destination that keeps puts in order, CAIRN_STORE_CAP_ORDERED, needs no flush for that), so
  * a transfer killed at any moment leaves the destination with that invariant intact, and a
  * retry sends only what is still missing.
  *
