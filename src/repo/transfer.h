@@ -35,8 +35,11 @@
 #include "repo.h"
 #include "roots.h"
 
-/* Ids per has_many / get_many call, and bytes of chunk data per put_many call. */
+/* Ids per get_many call (frames held: memory), per has_many call (ids only: each call on an
+ * s3 destination that lacks some is a log listing), and bytes of chunk data per put_many
+ * call. */
 #define XFER_BATCH 1024
+#define XFER_HAS_BATCH 16384
 #define XFER_PUT_BYTES (4u << 20)
 
 typedef struct xfer_root {
