@@ -381,7 +381,7 @@ static int ask_ahead(xfer *x, group *g)
             rc = ERR(CAIRN_ENOMEM, "out of memory copying chunks");
             break;
         }
-        memcpy(it->ahead->v, miss.v + at, cnt * sizeof *miss.v); /* ids only: no frames yet */
+        if (cnt) memcpy(it->ahead->v, miss.v + at, cnt * sizeof *miss.v); /* ids, no frames */
         it->ahead->n = cnt;
         it->ahead->read = cnt == 0;
         at += cnt;
