@@ -391,6 +391,34 @@ static int push_dir(const char *dir, unsigned flags, cairn_transfer_stats *st)
     return ru_push(dir, flags, st);
 }
 
+/* A first push of a table with thousands of leaves: the destination is asked about them in a
+ * few large has_many batches (ids are small; each call on an s3 destination that lacks some is
+ * a log listing), while frames are read XFER_BATCH at a time. */
+static void has_batches(void)
+{
+    enum { KEYS = 600000 };
+    char local[4200], far[4200];
+    path_of(local, sizeof local, "local");
+    path_of(far, sizeof far, "far");
+    CHECK_OK(make_empty(far));
+    CHECK_OK(make_repo(local, KEYS));
+    cairn_db *db = test_open_repo(local);
+    int depth;
+    CHECK_OK(tree_depth(db, &depth));
+    CHECK_OK(cairn_remote_add(db, "origin", far));
+    cairn_transfer_stats st;
+    CHECK_OK(cairn_push(&st, db, "origin", "main", NULL));
+    CHECK_OK(cairn_close(db));
+    fprintf(stderr, "first push of %d keys (depth %d): %llu chunks, has %llu, get %llu\n", KEYS,
+            depth, (unsigned long long)st.chunks, (unsigned long long)st.has_calls,
+            (unsigned long long)st.get_calls);
+    CHECK(st.chunks > 2 * XFER_BATCH);             /* more leaves than one get_many batch */
+    CHECK(st.get_calls >= st.chunks / XFER_BATCH); /* frames: XFER_BATCH at a time */
+    /* ids: the commit, then per level one batch of up to XFER_HAS_BATCH (the leaves fit) */
+    CHECK(st.has_calls <= (uint64_t)depth + 2);
+    CHECK_OK(verify_clean(far));
+}
+
 static void non_fast_forward(void)
 {
     char far[4200], a[4200], b[4200];
@@ -764,6 +792,6 @@ static void net_round_trip(void)
     CHECK_OK(verify_clean(s3));
 }
 
-TEST_MAIN(remote_settings, clone_round_trip, incremental_push, non_fast_forward,
+TEST_MAIN(remote_settings, clone_round_trip, incremental_push, has_batches, non_fast_forward,
           concurrent_pushes, damaged_source_chunk, flipped_in_transit, kill_push, kill_clone,
           net_round_trip)

@@ -13,6 +13,7 @@
  * through many snapshots, damaged snapshots, two handles writing the same one, writers killed
  * while they compact, two writers compacting at once beside a reader that keeps opening.
  */
+#include <inttypes.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -632,6 +633,74 @@ static void two_processes(void)
     CHECK_EQ(((s3_store *)st)->seq, 2 * FLUSHES); /* one log entry a flush */
     cairn_buf_dispose(&b);
     st->close(st);
+}
+
+/* ---- puts keep their order (CAIRN_STORE_CAP_ORDERED) ---- */
+
+enum { ORDER_ROUNDS = 8, ORDER_CHUNKS = 240, ORDER_LEN = 20000 };
+
+/* Puts chunks 0..ORDER_CHUNKS-1 of family salt (from arg) in order, never flushing: the
+ * buffer (64 KiB packs) flushes itself in the background every few chunks. */
+static void order_child(const char *arg, int fd)
+{
+    char url[600];
+    uint64_t salt = 0;
+    if (sscanf(arg, "%" SCNu64 " %599s", &salt, url) != 2) _exit(20);
+    cairn_store *st = NULL;
+    if (store_s3_open(&st, url, 0) != CAIRN_OK) _exit(21);
+    double t0 = clock_now();
+    if (write(fd, "s", 1) != 1) _exit(22);
+    for (int i = 0; i < ORDER_CHUNKS; i++)
+        if (put_bytes(st, salt, i, ORDER_LEN) != CAIRN_OK) _exit(23);
+    double secs = clock_now() - t0;
+    if (write(fd, &secs, sizeof secs) != (ssize_t)sizeof secs) _exit(24);
+    _exit(0); /* no flush, no close: only what the buffer sent by itself */
+}
+
+/* A writer that puts without flushing, SIGKILLed at seeded moments: what another handle finds
+ * is always a prefix of its puts (never a later chunk without an earlier one), which is what
+ * lets push and clone skip the flush between a chunk's children and the chunk. */
+static void killed_writer_keeps_order(void)
+{
+    use_keys();
+    const char *url = fresh_url("&pack_size=64k");
+    cairn_store *st = NULL;
+    CHECK_OK(store_s3_open(&st, url, CAIRN_OPEN_CREATE));
+    CHECK(st->caps & CAIRN_STORE_CAP_ORDERED);
+    st->close(st);
+    char arg[700];
+    double secs = 0;
+    snprintf(arg, sizeof arg, "%d %s", 70, url);
+    CHECK_EQ(test_run_killed(order_child, arg, -1, &secs, NULL), 0); /* round 0 measures */
+    uint64_t rng = test_rng(71);
+    int partial = 0;
+    for (int round = 1; round <= ORDER_ROUNDS; round++) {
+        uint64_t salt = 70 + (uint64_t)round;
+        snprintf(arg, sizeof arg, "%" PRIu64 " %s", salt, url);
+        long delay = (long)(secs * 1e6 * (double)(test_rand(&rng) % 1000) / 1000.0);
+        bool killed = false;
+        CHECK_EQ(test_run_killed(order_child, arg, delay, NULL, &killed), 0);
+        CHECK_OK(store_s3_open(&st, url, 0));
+        int present = 0;
+        bool gap = false;
+        for (int i = 0; i < ORDER_CHUNKS; i++) {
+            cairn_id k;
+            suite_key(&k, salt, (uint64_t)i);
+            int rc = st->has(st, &k);
+            CHECK(rc == CAIRN_OK || rc == CAIRN_ENOTFOUND);
+            if (rc == CAIRN_OK && i > present) gap = true;
+            if (rc == CAIRN_OK && i == present) present++;
+        }
+        for (int i = 0; i < present; i++)
+            CHECK_MSG(reads_back(st, salt, i, ORDER_LEN), "round %d: chunk %d", round, i);
+        st->close(st);
+        CHECK_MSG(!gap, "round %d: a chunk after the first %d is there without them", round,
+                  present);
+        partial += present > 0 && present < ORDER_CHUNKS;
+        printf("    round %d: %s, %d of %d chunks there, in order\n", round,
+               killed ? "killed" : "finished", present, ORDER_CHUNKS);
+    }
+    printf("    %d rounds left a proper prefix\n", partial);
 }
 
 /* A second handle sees what the first flushed, on a miss, without reopening. */
@@ -1326,13 +1395,14 @@ int main(int argc, char **argv)
                             compaction,           open_cost,        stale_reader,
                             damaged_snapshot,     same_snapshot_twice, killed_compacting,
                             two_compactors,       repository_open_cost,
-                            repository,           cli,              format1_moved_to_2 };
+                            repository,           cli,              format1_moved_to_2,
+                            killed_writer_keeps_order };
     static const char names[] =
         "conformance, malformed_urls, wrong_credentials, missing_bucket, unreachable_endpoint, "
         "overwritten_objects, overwritten_log_entry, server_stopped, one_pack_refused, "
         "conditions_ignored, "
         "two_processes, other_writer_seen, batched_reads, compaction, open_cost, stale_reader, "
         "damaged_snapshot, same_snapshot_twice, killed_compacting, two_compactors, "
-        "repository_open_cost, repository, cli, format1_moved_to_2";
+        "repository_open_cost, repository, cli, format1_moved_to_2, killed_writer_keeps_order";
     return test_main_fns(argc, argv, fns, ARRAY_LEN(fns), names);
 }

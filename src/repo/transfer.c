@@ -27,13 +27,14 @@ typedef struct item {
     int what;
     uint8_t *frame;          /* owned */
     size_t len;
-    group *ahead;            /* owned: its missing children, read ahead (copy_tree); NULL: not
-                                read yet */
+    group *ahead;            /* owned: its missing children, found ahead (copy_tree); NULL:
+                                not asked about yet */
 } item;
 
 struct group {
     item *v;
     size_t n, next;
+    bool read;               /* (an item's `ahead`) its frames are read */
 };
 
 typedef struct kid {
@@ -187,7 +188,7 @@ static int fetch(xfer *x, item *items, size_t n)
     return CAIRN_OK;
 }
 
-/* Asks the destination about k's chunks (XFER_BATCH per has_many): *out lists the ones it
+/* Asks the destination about k's chunks (XFER_HAS_BATCH per has_many): *out lists the ones it
  * lacks, in k's order, ids only; *out_lacks (when not NULL; caller frees) says for each of k's
  * chunks whether it is among them. */
 static int ask(xfer *x, const kids *k, bool **out_lacks, group *out)
@@ -202,8 +203,8 @@ static int ask(xfer *x, const kids *k, bool **out_lacks, group *out)
     int rc = rcs && ids && lacks && out->v ? CAIRN_OK
                                            : ERR(CAIRN_ENOMEM, "out of memory copying chunks");
     for (size_t i = 0; rc == CAIRN_OK && i < k->n; i++) ids[i] = k->v[i].id;
-    for (size_t off = 0; rc == CAIRN_OK && off < k->n; off += XFER_BATCH) {
-        size_t m = k->n - off < XFER_BATCH ? k->n - off : XFER_BATCH;
+    for (size_t off = 0; rc == CAIRN_OK && off < k->n; off += XFER_HAS_BATCH) {
+        size_t m = k->n - off < XFER_HAS_BATCH ? k->n - off : XFER_HAS_BATCH;
         count(x, &x->stats->has_calls);
         rc = cairn_store_has_many(x->dst, ids + off, m, rcs + off);
         if (rc < 0) rc = cairn_error_prefix(rc, "asking %s which chunks it has", x->dst->location);
@@ -249,12 +250,21 @@ static int flush_dst(xfer *x)
     return CAIRN_OK;
 }
 
+/* Whether the destination keeps puts in order (CAIRN_STORE_CAP_ORDERED): what it holds after
+ * a kill is then a prefix of the puts, and the walk (children first) needs no flush between a
+ * chunk's children and the chunk. */
+static bool ordered_dst(const xfer *x)
+{
+    return x->dst->version >= 5 && (x->dst->caps & CAIRN_STORE_CAP_ORDERED);
+}
+
 /* Puts items[0..n). Items that name other chunks (named) are put only after a flush of
- * everything put before them, so the destination never holds a chunk without what it names. */
+ * everything put before them (or, on an ordered destination, after it in put order), so the
+ * destination never holds a chunk without what it names. */
 static int put_items(xfer *x, const item *items, size_t n, bool named)
 {
     if (!n) return CAIRN_OK;
-    if (named) TRY(flush_dst(x));
+    if (named && !ordered_dst(x)) TRY(flush_dst(x));
     cairn_store_chunk batch[64];
     size_t off = 0;
     while (off < n) {
@@ -330,12 +340,11 @@ typedef struct gstack {
     size_t n, cap;
 } gstack;
 
-/* Reads ahead for the nodes of g from g->next on: the children of as many of them as have at
- * most XFER_BATCH children together (at least one node) are asked about in one has_many pass
- * and the missing ones read in one get_many pass, so that a remote store on either side sees
- * a few large batches (many requests in flight) rather than one small batch per node. Each
- * node's missing children are left in its item's `ahead`, in the order the node names them. */
-static int read_ahead(xfer *x, group *g)
+/* Asks about the children of the nodes of g from g->next on (those not asked about yet), as
+ * many nodes as have at most XFER_HAS_BATCH children together (at least one), in one has_many
+ * pass: each node's missing children are left in its item's `ahead`, in the order the node
+ * names them, ids only (read by read_ahead). */
+static int ask_ahead(xfer *x, group *g)
 {
     kids all = { NULL, 0, 0 }, one = { NULL, 0, 0 };
     size_t first = g->next, last = first;
@@ -346,7 +355,7 @@ static int read_ahead(xfer *x, group *g)
         if (it->what != W_LEAF && !it->ahead) {
             rc = node_kids(x, it, &one);
             if (rc != CAIRN_OK) break;
-            if (last > first && all.n + one.n > XFER_BATCH) break;
+            if (last > first && all.n + one.n > XFER_HAS_BATCH) break;
             for (size_t i = 0; rc == CAIRN_OK && i < one.n; i++)
                 rc = kids_add(&all, &one.v[i].id, one.v[i].what);
         }
@@ -356,7 +365,6 @@ static int read_ahead(xfer *x, group *g)
     group miss;
     memset(&miss, 0, sizeof miss);
     if (rc == CAIRN_OK) rc = ask(x, &all, &lacks, &miss);
-    if (rc == CAIRN_OK) rc = fetch(x, miss.v, miss.n);
     /* hand each node its run of miss (in the order of all) */
     size_t from = 0, at = 0;
     for (size_t j = first; rc == CAIRN_OK && j < last; j++) {
@@ -373,11 +381,9 @@ static int read_ahead(xfer *x, group *g)
             rc = ERR(CAIRN_ENOMEM, "out of memory copying chunks");
             break;
         }
-        for (size_t i = 0; i < cnt; i++) {
-            it->ahead->v[i] = miss.v[at + i];
-            miss.v[at + i].frame = NULL; /* moved */
-        }
+        if (cnt) memcpy(it->ahead->v, miss.v + at, cnt * sizeof *miss.v); /* ids, no frames */
         it->ahead->n = cnt;
+        it->ahead->read = cnt == 0;
         at += cnt;
         from = end;
     }
@@ -386,6 +392,46 @@ static int read_ahead(xfer *x, group *g)
     free(all.v);
     free(one.v);
     group_free(&miss);
+    return rc;
+}
+
+/* Reads ahead for the nodes of g from g->next on, in two steps sized by what each holds: their
+ * children are asked about XFER_HAS_BATCH at a time (ask_ahead: ids are small), and the missing
+ * ones of as many nodes as have at most XFER_BATCH of them together (at least one node) are
+ * read in one get_many pass (frames are not), so that a remote store on either side sees a few
+ * large batches (many requests in flight, one log listing per has_many) rather than one small
+ * batch per node. */
+static int read_ahead(xfer *x, group *g)
+{
+    if (!g->v[g->next].ahead) TRY(ask_ahead(x, g));
+    size_t total = 0, last = g->next;
+    for (; last < g->n; last++) {
+        const item *it = &g->v[last];
+        if (it->what == W_LEAF || (it->ahead && it->ahead->read)) continue;
+        if (!it->ahead || (last > g->next && total + it->ahead->n > XFER_BATCH)) break;
+        total += it->ahead->n;
+    }
+    group want = { cairn_calloc(total ? total : 1, sizeof(item)), total, 0, false };
+    if (!want.v) return ERR(CAIRN_ENOMEM, "out of memory copying chunks");
+    size_t at = 0;
+    for (size_t j = g->next; j < last; j++) {
+        group *a = g->v[j].ahead;
+        if (!a || a->read) continue;
+        for (size_t i = 0; i < a->n; i++) want.v[at++] = (item){ a->v[i].id, a->v[i].what, NULL, 0, NULL };
+    }
+    int rc = fetch(x, want.v, want.n);
+    at = 0;
+    for (size_t j = g->next; rc == CAIRN_OK && j < last; j++) { /* move the frames over */
+        group *a = g->v[j].ahead;
+        if (!a || a->read) continue;
+        for (size_t i = 0; i < a->n; i++, at++) {
+            a->v[i].frame = want.v[at].frame;
+            a->v[i].len = want.v[at].len;
+            want.v[at].frame = NULL;
+        }
+        a->read = true;
+    }
+    group_free(&want);
     return rc;
 }
 
@@ -413,7 +459,7 @@ static int copy_tree(xfer *x, const cairn_id *root, int what)
                 top->next++;
                 continue;
             }
-            if (!it->ahead) rc = read_ahead(x, top);
+            if (!it->ahead || !it->ahead->read) rc = read_ahead(x, top);
             if (rc != CAIRN_OK) break;
             top->next++;
             g = *it->ahead;

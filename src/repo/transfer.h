@@ -9,7 +9,8 @@
  * and written to the destination. That skip is sound because every writer of a store keeps
  * one invariant: a chunk is present only when everything it reaches is present. The transfer
  * keeps it too: a chunk is put only after what it names is put and flushed (a flush comes
- * before every put of chunks that name others, when anything was put since the last one), so
+ * before every put of chunks that name others, when anything was put since the last one; a
+ * destination that keeps puts in order, CAIRN_STORE_CAP_ORDERED, needs no flush for that), so
  * a transfer killed at any moment leaves the destination with that invariant intact, and a
  * retry sends only what is still missing.
  *
@@ -34,8 +35,11 @@
 #include "repo.h"
 #include "roots.h"
 
-/* Ids per has_many / get_many call, and bytes of chunk data per put_many call. */
+/* Ids per get_many call (frames held: memory), per has_many call (ids only: each call on an
+ * s3 destination that lacks some is a log listing), and bytes of chunk data per put_many
+ * call. */
 #define XFER_BATCH 1024
+#define XFER_HAS_BATCH 16384
 #define XFER_PUT_BYTES (4u << 20)
 
 typedef struct xfer_root {

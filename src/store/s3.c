@@ -6,11 +6,12 @@
  *        [&timeout_ms=30000][&connect_timeout_ms=5000][&retries=6][&parallel=16]
  *        [&pack_size=16m][&snapshot_every=100]
  *
- * Puts are buffered in memory and leave as one pack object per flush (or whenever the buffer
- * reaches pack_size), named by a log entry (s3_log.c); gets are ranged GETs checked against
- * the index's checksum; refs are objects moved by conditional PUT (s3_refs.c). There is no
- * file namespace (no write-ahead log files: a repository here checkpoints every write, durable
- * in the bucket) and no lock object of any kind.
+ * Puts are buffered in memory and leave as pack objects of up to pack_size, named by one log
+ * entry per flush (s3_log.c; a full buffer flushes itself in the background, in order: see
+ * bg_main); gets are ranged GETs checked against the index's checksum; refs are objects moved
+ * by conditional PUT (s3_refs.c). There is no file namespace (no write-ahead log files: a
+ * repository here checkpoints every write, durable in the bucket) and no lock object of any
+ * kind.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -299,17 +300,88 @@ static int s3_has(cairn_store *st, const cairn_id *key)
     return CAIRN_ENOTFOUND;
 }
 
-static int s3_flush(cairn_store *st)
+/* ---- flushing ---- */
+
+static int flush_now(s3_store *s)
 {
-    s3_store *s = (s3_store *)st;
     pthread_mutex_lock(&s->flush_mu);
     int rc = s3_log_flush(s);
     pthread_mutex_unlock(&s->flush_mu);
     return rc;
 }
 
-/* Adds a chunk to the write buffer (mu held); *full when the buffer reached the pack size. */
-static int buffer_put(s3_store *s, const cairn_id *key, const void *data, size_t len, bool *full)
+/* A write buffer that reached S3_ASYNC_PACKS packs is flushed by a thread of its own while the
+ * writer goes on filling the next one, so a long series of puts (a push) never waits for an
+ * upload unless it gets S3_FLUSH_PACKS packs ahead. Order is kept without waiting: one flush
+ * runs at a time (flush_mu) and each publishes every put made before it started, in one log
+ * entry after the entries of the flushes before it, so what the bucket names after a kill is
+ * a prefix of the puts (CAIRN_STORE_CAP_ORDERED). */
+static void *bg_main(void *arg)
+{
+    s3_store *s = arg;
+    int rc = flush_now(s);
+    if (rc < 0) snprintf(s->bg_msg, sizeof s->bg_msg, "%s", cairn_error_last()->message);
+    s->bg_rc = rc;
+    atomic_store(&s->bg_running, false);
+    return NULL;
+}
+
+/* Waits for the background flush, if one was started (bg_mu held), and returns its result
+ * (its message in bg_msg). A failed one left its writes pending (s3_log_flush): the next
+ * flush sends them again. */
+static int bg_join(s3_store *s)
+{
+    if (!s->bg_on) return CAIRN_OK;
+    pthread_join(s->bg, NULL);
+    s->bg_on = false;
+    return s->bg_rc < 0 ? s->bg_rc : CAIRN_OK;
+}
+
+/* Whether a buffer of `packs` packs is to be flushed now: at S3_ASYNC_PACKS when no
+ * background flush runs, at S3_FLUSH_PACKS in any case. */
+static bool bg_due(s3_store *s, uint64_t packs)
+{
+    return packs >= S3_FLUSH_PACKS || (packs >= S3_ASYNC_PACKS && !atomic_load(&s->bg_running));
+}
+
+/* After puts that left the buffer at `packs` packs: when bg_due, waits for the background
+ * flush before (if any) and starts the next. When the writer is S3_FLUSH_PACKS ahead and the
+ * flush before failed, the put fails with its error (as a flush of its own would have), so a
+ * writer that cannot upload stops instead of buffering without end; before that, a failure
+ * is only tried again. */
+static int bg_flush(s3_store *s, uint64_t packs)
+{
+    if (!bg_due(s, packs)) return CAIRN_OK;
+    pthread_mutex_lock(&s->bg_mu);
+    int rc = bg_join(s);
+    if (rc < 0 && packs >= S3_FLUSH_PACKS) rc = ERR(rc, "%s", s->bg_msg);
+    else rc = CAIRN_OK;
+    if (rc == CAIRN_OK) {
+        s->bg_rc = CAIRN_OK;
+        atomic_store(&s->bg_running, true);
+        s->bg_on = pthread_create(&s->bg, NULL, bg_main, s) == 0;
+        if (!s->bg_on) {
+            atomic_store(&s->bg_running, false);
+            rc = flush_now(s); /* no thread: flush here */
+        }
+    }
+    pthread_mutex_unlock(&s->bg_mu);
+    return rc;
+}
+
+static int s3_flush(cairn_store *st)
+{
+    s3_store *s = (s3_store *)st;
+    pthread_mutex_lock(&s->bg_mu);
+    (void)bg_join(s); /* (a failed one left its writes pending: flushed again below) */
+    int rc = flush_now(s);
+    pthread_mutex_unlock(&s->bg_mu);
+    return rc;
+}
+
+/* Adds a chunk to the write buffer (mu held); *packs: how many pack sizes the buffer holds. */
+static int buffer_put(s3_store *s, const cairn_id *key, const void *data, size_t len,
+                      uint64_t *packs)
 {
     FAIL_IF(len > UINT32_MAX, CAIRN_EINVAL, "chunk of %zu bytes is too large for the s3 store",
             len);
@@ -322,7 +394,7 @@ static int buffer_put(s3_store *s, const cairn_id *key, const void *data, size_t
     TRY(cairn_buf_append(&p->buf, data, len));
     TRY(s3_index_set(s, &l));
     p->adds[p->nadds++] = l;
-    *full = p->buf.len >= (uint64_t)S3_FLUSH_PACKS * s->conf.pack_target;
+    *packs = p->buf.len / s->conf.pack_target;
     return CAIRN_OK;
 }
 
@@ -330,12 +402,11 @@ static int s3_put(cairn_store *st, const cairn_id *key, const void *data, size_t
 {
     s3_store *s = (s3_store *)st;
     TRY(s3_check_writable(s, "putting a chunk"));
-    bool full = false;
+    uint64_t packs = 0;
     pthread_mutex_lock(&s->mu);
-    int rc = buffer_put(s, key, data, len, &full);
+    int rc = buffer_put(s, key, data, len, &packs);
     pthread_mutex_unlock(&s->mu);
-    if (rc == CAIRN_OK && full) rc = s3_flush(st);
-    return rc;
+    return rc == CAIRN_OK ? bg_flush(s, packs) : rc;
 }
 
 static int s3_put_many(cairn_store *st, const cairn_store_chunk *chunks, size_t n)
@@ -343,13 +414,13 @@ static int s3_put_many(cairn_store *st, const cairn_store_chunk *chunks, size_t 
     s3_store *s = (s3_store *)st;
     TRY(s3_check_writable(s, "putting chunks"));
     for (size_t i = 0; i < n;) {
-        bool full = false;
+        uint64_t packs = 0;
         int rc = CAIRN_OK;
         pthread_mutex_lock(&s->mu);
-        for (; i < n && !full && rc == CAIRN_OK; i++)
-            rc = buffer_put(s, &chunks[i].key, chunks[i].data, chunks[i].len, &full);
+        for (; i < n && !bg_due(s, packs) && rc == CAIRN_OK; i++)
+            rc = buffer_put(s, &chunks[i].key, chunks[i].data, chunks[i].len, &packs);
         pthread_mutex_unlock(&s->mu);
-        if (rc == CAIRN_OK && full) rc = s3_flush(st);
+        if (rc == CAIRN_OK) rc = bg_flush(s, packs);
         if (rc < 0) return rc;
     }
     return CAIRN_OK;
@@ -569,6 +640,9 @@ static void s3_close(cairn_store *st)
     if (writer && s3_flush(st) < 0)
         cairn_diag(CAIRN_LOG_ERROR, "closing s3 store %s: %s", s->conf.url,
                    cairn_error_last()->message);
+    pthread_mutex_lock(&s->bg_mu);
+    (void)bg_join(s); /* (none runs after the flush above; this is for a handle not flushed) */
+    pthread_mutex_unlock(&s->bg_mu);
     pthread_mutex_lock(&s->mu);
     s3_uploads_wait(s); /* (a failed flush may leave none running: this is for the others) */
     if (writer) s3_snap_maybe(s); /* a snapshot due and not written by a flush */
@@ -579,6 +653,7 @@ static void s3_close(cairn_store *st)
     conf_free(&s->conf);
     pthread_mutex_destroy(&s->mu);
     pthread_mutex_destroy(&s->flush_mu);
+    pthread_mutex_destroy(&s->bg_mu);
     pthread_cond_destroy(&s->up_cv);
     free(s);
 }
@@ -676,6 +751,7 @@ int store_s3_open(cairn_store **out, const char *url, unsigned flags)
     if (!s) return ERR(CAIRN_ENOMEM, "out of memory opening an s3 store");
     pthread_mutex_init(&s->mu, NULL);
     pthread_mutex_init(&s->flush_mu, NULL);
+    pthread_mutex_init(&s->bg_mu, NULL);
     pthread_cond_init(&s->up_cv, NULL);
     s->flags = flags;
     int rc = parse_url(&s->conf, url);
@@ -689,7 +765,7 @@ int store_s3_open(cairn_store **out, const char *url, unsigned flags)
     s->base = (cairn_store){
         .version = CAIRN_STORE_VERSION,
         .caps = CAIRN_STORE_CAP_DURABLE | CAIRN_STORE_CAP_SHARED | CAIRN_STORE_CAP_REF_CAS |
-                CAIRN_STORE_CAP_REMOTE | CAIRN_STORE_CAP_COMPACT,
+                CAIRN_STORE_CAP_REMOTE | CAIRN_STORE_CAP_COMPACT | CAIRN_STORE_CAP_ORDERED,
         .kind = "s3",
         .location = s->conf.url,
         .get = s3_get,

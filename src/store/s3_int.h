@@ -14,8 +14,8 @@
  *   s3_snap.c   snapshots of the index (snap/N: the log applied up to entry N), so that an
  *               open reads the newest snapshot and the entries after it, not the whole log
  *
- * Lock order: flush_mu, then mu. HTTP requests are made without mu held, except that a flush
- * holds flush_mu (one flush at a time per handle) while it uploads.
+ * Lock order: bg_mu, flush_mu, then mu. HTTP requests are made without mu held, except that a
+ * flush holds flush_mu (one flush at a time per handle) while it uploads.
  */
 #ifndef CAIRN_S3_INT_H
 #define CAIRN_S3_INT_H
@@ -64,7 +64,9 @@
 #define S3_RETRIES_DEFAULT 6u
 #define S3_PARALLEL_DEFAULT 16u
 #define S3_PACK_TARGET_DEFAULT (16ull << 20)
-#define S3_FLUSH_PACKS 4u            /* the write buffer flushes itself at this many packs */
+#define S3_ASYNC_PACKS 2u            /* the write buffer starts flushing itself in the
+                                        background at this many packs ... */
+#define S3_FLUSH_PACKS 4u            /* ... and waits for that flush at this many */
 #define S3_PACK_TARGET_MIN (64ull << 10)
 #define S3_PACK_TARGET_MAX (1ull << 30)
 #define S3_BACKOFF_BASE_MS 50.0
@@ -198,6 +200,14 @@ typedef struct s3_store {
     unsigned flags;                 /* CAIRN_OPEN_* */
     pthread_mutex_t mu;             /* the index, the buffer, the log position */
     pthread_mutex_t flush_mu;
+    /* the flush the write buffer started in the background (s3.c): one at a time, joined by
+     * the next one, by flush and by close, under bg_mu */
+    pthread_mutex_t bg_mu;
+    pthread_t bg;
+    bool bg_on;                     /* bg was started and not joined yet */
+    atomic_bool bg_running;         /* bg has not finished yet (its result below) */
+    int bg_rc;
+    char bg_msg[512];               /* its error message (cairn's errors are per thread) */
     /* the index: open addressing with linear probing (s3_log.c) */
     s3_loc *slots;
     bool *used;
@@ -210,6 +220,8 @@ typedef struct s3_store {
      * chunks in it (stale ones are skipped: the index says which are current) and deletions */
     s3_batch pend;
     s3_batch flushing;              /* what a flush in progress uploads (still readable) */
+    cairn_buf spare;                /* a flushed batch's buffer, kept for the next one: a
+                                       fresh one costs a page fault every 4 KiB */
     pthread_cond_t up_cv;           /* (with mu) signalled when a background upload ends */
     unsigned up_running;            /* background uploads of pend's packs in flight */
     /* conditional writes, from the probe at open */

@@ -55,6 +55,18 @@ void s3_index_free(s3_store *s)
     free(s->packs);
     batch_free(&s->pend);
     batch_free(&s->flushing);
+    cairn_buf_dispose(&s->spare);
+}
+
+/* Frees a flushed batch (mu held), keeping its buffer for the next one. */
+static void batch_recycle(s3_store *s, s3_batch *b)
+{
+    if (!s->spare.cap && b->buf.cap) {
+        s->spare = b->buf;
+        s->spare.len = 0;
+        memset(&b->buf, 0, sizeof b->buf);
+    }
+    batch_free(b);
 }
 
 static size_t home(const s3_store *s, const cairn_id *key)
@@ -815,6 +827,10 @@ int s3_batch_room(s3_store *s, size_t len)
         /* the buffer moves: not while an upload reads it */
         s3_uploads_wait(s);
         uint64_t want = (uint64_t)S3_FLUSH_PACKS * s->conf.pack_target + s->conf.pack_target;
+        if (!p->buf.cap && s->spare.cap >= want) {
+            p->buf = s->spare;
+            memset(&s->spare, 0, sizeof s->spare);
+        }
         TRY(cairn_buf_reserve(&p->buf, need > want ? need : (size_t)want));
     }
     if (!start) return CAIRN_OK;
@@ -1004,7 +1020,7 @@ int s3_log_flush(s3_store *s)
     if (rc == CAIRN_OK) {
         /* our entry is applied by hand; entries before it were applied by log_append */
         if (seq == s->seq + 1) s->seq = seq;
-        batch_free(f);
+        batch_recycle(s, f);
         s3_snap_maybe(s);
     } else {
         int keep = rc;

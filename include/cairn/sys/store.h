@@ -85,6 +85,12 @@ CAIRN_API int cairn_store_error(int code, const char *fmt, ...)
 #define CAIRN_STORE_CAP_REMOTE 0x100u /**< (version 5) reached over a network: each call costs a
                                            round trip, so callers batch (get_many, has_many,
                                            put_many) and read through a cache */
+#define CAIRN_STORE_CAP_ORDERED 0x200u /**< (version 5) puts become visible to other handles,
+                                            and durable, in the order they were made: whatever
+                                            a crash, a kill or a failed flush leaves of the puts
+                                            since the last flush is a prefix of them. A writer
+                                            that puts what a chunk names before the chunk then
+                                            needs no flush in between (push, clone) */
 
 /** (version 3) An open file of a store's file namespace: the backend's own type, opaque to the
  *  core, which only hands it back to the same store's file_* methods. */
