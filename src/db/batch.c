@@ -241,43 +241,81 @@ static void bop_sort(bop *v, size_t n)
     }
 }
 
-/* Large batches: one counting pass scatters the operations into buckets by (table, first two
- * key bytes), then each bucket, a few entries for random keys, is sorted in cache. Falls back to
- * the quicksort alone when the batch is small or spans many tables. Returns the sorted array,
- * which may be a new allocation replacing v. */
+/* Large batches: a stable least-significant-digit radix sort on (table, first eight key bytes),
+ * RADIX_DIGIT bits a pass (a pass whose digit is the same for every operation is skipped), then
+ * each run of operations that tie on those (keys longer than eight bytes with a common start) is
+ * put in order by the comparison sort, unless it already is. Being stable, the radix passes keep
+ * a run in arrival order: keys that arrive in order (generated ids, which grow with time; index
+ * entries of one value, which end with those ids) cost one check, not a sort. Returns the sorted
+ * array, which may be a new allocation replacing v. */
 #define RADIX_MIN_OPS 65536
-#define RADIX_MAX_TABLES 4
-#define RADIX_BITS 16
+#define RADIX_DIGIT 11
+#define RADIX_SIZE ((size_t)1 << RADIX_DIGIT)
+#define RADIX_TABLE_PASS 64 /* the "shift" that stands for the pass on the table */
+
+static inline size_t radix_digit(const bop *o, unsigned shift)
+{
+    return shift == RADIX_TABLE_PASS ? o->table
+                                     : (size_t)(o->prefix >> shift) & (RADIX_SIZE - 1);
+}
+
+/* One stable counting pass from v into out; false (and nothing moved) when every operation has
+ * the same digit. count: room for MAX(RADIX_SIZE, tables) + 1 counters. */
+static bool radix_pass(bop *out, const bop *v, size_t n, unsigned shift, size_t *count,
+                       size_t nb)
+{
+    memset(count, 0, (nb + 1) * sizeof *count);
+    for (size_t i = 0; i < n; i++) count[radix_digit(&v[i], shift) + 1]++;
+    for (size_t d = 0; d < nb; d++)
+        if (count[d + 1] == n) return false;
+    for (size_t d = 0; d < nb; d++) count[d + 1] += count[d];
+    for (size_t i = 0; i < n; i++) out[count[radix_digit(&v[i], shift)]++] = v[i];
+    return true;
+}
+
+/* Sorts the runs of v that tie on (table, prefix) and are not in order yet. */
+static void sort_ties(bop *v, size_t n)
+{
+    for (size_t from = 0; from < n;) {
+        size_t to = from + 1;
+        bool sorted = true;
+        while (to < n && v[to].table == v[from].table && v[to].prefix == v[from].prefix) {
+            if (sorted && bop_cmp(&v[to - 1], &v[to]) > 0) sorted = false;
+            to++;
+        }
+        if (!sorted) bop_sort(v + from, to - from);
+        from = to;
+    }
+}
 
 static bop *bop_sort_all(bop *v, size_t n, size_t ntables)
 {
-    if (n < RADIX_MIN_OPS || ntables > RADIX_MAX_TABLES) {
+    if (n < RADIX_MIN_OPS) {
         bop_sort(v, n);
         return v;
     }
-    size_t nb = ntables << RADIX_BITS;
-    size_t *start = cairn_calloc(nb + 1, sizeof *start);
-    bop *out = cairn_malloc(n * sizeof *out);
-    if (!start || !out) {
-        free(start);
-        free(out);
+    size_t nb = MAX(RADIX_SIZE, ntables);
+    size_t *count = cairn_malloc((nb + 1) * sizeof *count);
+    bop *other = cairn_malloc(n * sizeof *other);
+    if (!count || !other) {
+        free(count);
+        free(other);
         bop_sort(v, n); /* no memory for the fast path: the slow one still works */
         return v;
     }
-#define BUCKET(o) (((size_t)(o).table << RADIX_BITS) | (size_t)((o).prefix >> (64 - RADIX_BITS)))
-    for (size_t i = 0; i < n; i++) start[BUCKET(v[i]) + 1]++;
-    for (size_t b = 0; b < nb; b++) start[b + 1] += start[b];
-    for (size_t i = 0; i < n; i++) out[start[BUCKET(v[i])]++] = v[i];
-#undef BUCKET
-    /* start[b] is now the end of bucket b */
-    size_t from = 0;
-    for (size_t b = 0; b < nb; b++) {
-        bop_sort(out + from, start[b] - from);
-        from = start[b];
+    for (unsigned shift = 0;; shift += RADIX_DIGIT) {
+        if (shift >= 64) shift = RADIX_TABLE_PASS;
+        if (radix_pass(other, v, n, shift, count, shift == RADIX_TABLE_PASS ? ntables : RADIX_SIZE)) {
+            bop *t = v;
+            v = other;
+            other = t;
+        }
+        if (shift == RADIX_TABLE_PASS) break;
     }
-    free(start);
-    free(v);
-    return out;
+    free(count);
+    free(other);
+    sort_ties(v, n);
+    return v;
 }
 
 /* ---- commit ---- */
