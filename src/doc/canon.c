@@ -131,16 +131,16 @@ static int put_real(writer *w, double v)
     return put(w, buf, strlen(buf));
 }
 
-/* Writes v in decimal into out (room for 21 bytes); returns the length. snprintf() was a tenth
- * of the time of a bulk insert, for array indexes in the path and for integers. */
-static size_t put_decimal(char *out, uint64_t v, bool neg)
+/* snprintf() was a tenth of the time of a bulk insert, for array indexes in the path and for
+ * integers. */
+size_t canon_decimal(char *out, uint64_t v, bool neg, size_t width)
 {
     char tmp[24];
     size_t n = 0;
     do {
         tmp[n++] = (char)('0' + v % 10);
         v /= 10;
-    } while (v);
+    } while (v || (n < width && n < sizeof tmp));
     size_t len = 0;
     if (neg) out[len++] = '-';
     while (n) out[len++] = tmp[--n];
@@ -192,7 +192,7 @@ static int write_array(writer *w, const json_t *v, unsigned depth)
         if (i) TRY(put_c(w, ','));
         char piece[32];
         piece[0] = '[';
-        size_t len = 1 + put_decimal(piece + 1, i, false);
+        size_t len = 1 + canon_decimal(piece + 1, i, false, 1);
         memcpy(piece + len, "]", 2);
         size_t old = path_push(w, piece);
         int rc = write_value(w, json_array_get(v, i), depth + 1);
@@ -217,7 +217,7 @@ static int write_value(writer *w, const json_t *v, unsigned depth)
         char buf[24];
         json_int_t i = json_integer_value(v);
         uint64_t mag = i < 0 ? (uint64_t)0 - (uint64_t)i : (uint64_t)i;
-        return put(w, buf, put_decimal(buf, mag, i < 0));
+        return put(w, buf, canon_decimal(buf, mag, i < 0, 1));
     }
     case JSON_REAL: return put_real(w, json_real_value(v));
     case JSON_TRUE: return put(w, "true", 4);

@@ -471,20 +471,6 @@ static int bset_add(bset *s, const void *b, size_t len, const char *id, const ch
 
 /* ---- building documents ---- */
 
-/* Writes v in decimal, at least width digits (zero-padded), at out; returns the length.
- * snprintf() took a few percent of a bulk insert for what this does per document. */
-static size_t put_digits(char *out, uint64_t v, size_t width)
-{
-    char tmp[24];
-    size_t n = 0;
-    do {
-        tmp[n++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v || n < width);
-    for (size_t i = 0; i < n; i++) out[i] = tmp[n - 1 - i];
-    return n;
-}
-
 /* The date and time part of _ts for the last second formatted: a bulk insert formats the same
  * second for thousands of documents. */
 typedef struct ts_cache {
@@ -510,7 +496,8 @@ static void ts_format(char out[64], int64_t ns, ts_cache *tc)
         tc->secs = secs;
     }
     memcpy(out, tc->text, tc->len);
-    size_t len = tc->len + put_digits(out + tc->len, (uint64_t)(ns % 1000000000 / 1000) % 1000000, 6);
+    uint64_t us = (uint64_t)(ns % 1000000000 / 1000) % 1000000;
+    size_t len = tc->len + canon_decimal(out + tc->len, us, false, 6);
     memcpy(out + len, "Z", 2);
 }
 
@@ -1076,7 +1063,7 @@ int cairn_doc_bulk_add(cairn_doc_bulk *b, const char *json, size_t len)
     json_t *doc;
     char what[64] = "document ";
     size_t at = strlen(what);
-    at += put_digits(what + at, b->count + 1, 1);
+    at += canon_decimal(what + at, b->count + 1, false, 1);
     memcpy(what + at, " of the input", sizeof " of the input");
     int rc = parse_object(&doc, json, len, what);
     if (rc == CAIRN_OK) {
