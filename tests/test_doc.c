@@ -1209,9 +1209,9 @@ static void bulk_duplicate_ids(void)
         size_t n = 0;
         for (size_t i = 0; i < 6 && cases[k].ids[i]; i++, n++) {
             char doc[64];
-            int len = cases[k].ids[i][0]
-                          ? snprintf(doc, sizeof doc, "{\"_id\":\"%s\",\"i\":%zu}", cases[k].ids[i], i)
-                          : snprintf(doc, sizeof doc, "{\"i\":%zu}", i);
+            const char *id = cases[k].ids[i];
+            int len = id[0] ? snprintf(doc, sizeof doc, "{\"_id\":\"%s\",\"i\":%zu}", id, i)
+                            : snprintf(doc, sizeof doc, "{\"i\":%zu}", i);
             if (i + 1 == cases[k].refused) {
                 CHECK_RC(cairn_doc_bulk_add(b, doc, (size_t)len), CAIRN_EEXIST);
                 CHECK_ERRMSG("twice in the input");

@@ -305,7 +305,8 @@ static bop *bop_sort_all(bop *v, size_t n, size_t ntables)
     }
     for (unsigned shift = 0;; shift += RADIX_DIGIT) {
         if (shift >= 64) shift = RADIX_TABLE_PASS;
-        if (radix_pass(other, v, n, shift, count, shift == RADIX_TABLE_PASS ? ntables : RADIX_SIZE)) {
+        size_t digits = shift == RADIX_TABLE_PASS ? ntables : RADIX_SIZE;
+        if (radix_pass(other, v, n, shift, count, digits)) {
             bop *t = v;
             v = other;
             other = t;
