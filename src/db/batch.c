@@ -1,10 +1,13 @@
 /*
  * batch.c - atomic multi-table batches. Operations are copied into an arena of large blocks (no
- * reallocation moves them), then at commit sorted by (table, key, order of arrival) with a
- * quicksort keyed on the first eight key bytes, de-duplicated (the last operation on a key
- * wins), applied to each table's tree as one sorted edit, and published with one catalog change
- * (db_apply_changes): all or nothing.
+ * reallocation moves them), then at commit sorted by (table, key, order of arrival) on the first
+ * eight key bytes (a quicksort; a radix sort for large batches), de-duplicated (the last
+ * operation on a key wins), applied to each table's tree as one sorted edit (a large batch's
+ * tables on two threads), and published with one catalog change (db_apply_changes): all or
+ * nothing.
  */
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 
 #include "db/db.h"
@@ -321,29 +324,103 @@ static bop *bop_sort_all(bop *v, size_t n, size_t ntables)
 
 /* ---- commit ---- */
 
-static int apply_table(cairn_batch *b, version *base, size_t from, size_t to, tree_edit *edits,
-                       table_change *ch, bool *changed)
-{
-    uint16_t ti = b->ops[from].table;
-    const char *name = b->names[ti];
-    cairn_id old_root;
+/* One table's part of a bulk commit: its operations [from, to) of the sorted batch, and what
+ * applying them to its tree gave. */
+typedef struct bulk_part {
+    size_t from, to;
+    uint64_t bytes;          /* of its keys and values: the larger parts are started first */
+    cairn_id old_root, root;
     bool created;
-    TRY(kv_table_root_for_write(b->db, base, name, b->create[ti], &old_root, &created));
+    int rc;
+    char *msg;               /* the message of a failure (it happened on some thread) */
+} bulk_part;
+
+/* The parts of a bulk commit, shared by the threads that apply them. */
+typedef struct bulk_work {
+    cairn_batch *b;
+    bulk_part **order;       /* largest first */
+    size_t n;
+    tree_edit *edits;        /* part p uses edits[p->from, p->to) */
+    atomic_size_t next;      /* the next part of order to take */
+} bulk_work;
+
+static void apply_part(bulk_work *w, bulk_part *p)
+{
+    cairn_batch *b = w->b;
+    tree_edit *edits = w->edits + p->from;
     size_t m = 0;
-    for (size_t i = from; i < to; i++) {
+    for (size_t i = p->from; i < p->to; i++) {
         const bop *o = &b->ops[i];
         const bop *nx = &b->ops[i + 1];
         /* the prefix test spares a cache miss on the key bytes for nearly every pair */
-        if (i + 1 < to && o->prefix == nx->prefix && o->klen == nx->klen &&
+        if (i + 1 < p->to && o->prefix == nx->prefix && o->klen == nx->klen &&
             memcmp(o->kv, nx->kv, o->klen) == 0)
             continue; /* a later operation on this key wins */
         edits[m++] = (tree_edit){ o->kv, o->kv + o->klen, o->klen, o->vlen, o->op };
     }
-    ch->name = name;
-    ch->drop = false;
-    TRY(tree_apply(&b->db->r.cs, &ch->root, &old_root, edits, m));
-    *changed = created || memcmp(old_root.bytes, ch->root.bytes, CAIRN_ID_SIZE) != 0;
-    return CAIRN_OK;
+    p->rc = tree_apply(&b->db->r.cs, &p->root, &p->old_root, edits, m);
+    if (p->rc < 0) p->msg = cairn_strdup(cairn_error_last()->message);
+}
+
+static void *apply_parts(void *arg)
+{
+    bulk_work *w = arg;
+    size_t i;
+    while ((i = atomic_fetch_add(&w->next, 1)) < w->n) apply_part(w, w->order[i]);
+    return NULL;
+}
+
+static int part_larger(const void *a, const void *b)
+{
+    const bulk_part *x = *(bulk_part *const *)a, *y = *(bulk_part *const *)b;
+    return (x->bytes < y->bytes) - (x->bytes > y->bytes);
+}
+
+/* Applies each table's operations to its tree: on two threads when there are several tables
+ * (their trees are independent; the chunk store takes writes from any thread), the largest
+ * first. Fills changes with the tables that changed, in table order. */
+static int apply_tables(cairn_batch *b, version *base, tree_edit *edits, table_change *changes,
+                        size_t *nch)
+{
+    size_t nparts = 0;
+    for (size_t i = 0; i < b->n; i++) nparts += i == 0 || b->ops[i].table != b->ops[i - 1].table;
+    bulk_part *parts = cairn_calloc(nparts, sizeof *parts);
+    bulk_part **order = cairn_calloc(nparts, sizeof *order);
+    int rc = parts && order ? CAIRN_OK : ERR(CAIRN_ENOMEM, "out of memory committing a batch");
+    size_t np = 0;
+    for (size_t from = 0; rc == CAIRN_OK && from < b->n; np++) {
+        bulk_part *p = &parts[np];
+        uint16_t ti = b->ops[from].table;
+        p->from = from;
+        for (p->to = from; p->to < b->n && b->ops[p->to].table == ti; p->to++)
+            p->bytes += b->ops[p->to].klen + b->ops[p->to].vlen;
+        rc = kv_table_root_for_write(b->db, base, b->names[ti], b->create[ti], &p->old_root,
+                                     &p->created);
+        order[np] = p;
+        from = p->to;
+    }
+    if (rc == CAIRN_OK) {
+        qsort(order, np, sizeof *order, part_larger);
+        bulk_work w = { b, order, np, edits, 0 };
+        pthread_t helper;
+        bool helped = np > 1 && pthread_create(&helper, NULL, apply_parts, &w) == 0;
+        apply_parts(&w);
+        if (helped) pthread_join(helper, NULL);
+    }
+    *nch = 0;
+    for (size_t i = 0; rc == CAIRN_OK && i < np; i++) {
+        bulk_part *p = &parts[i];
+        if (p->rc < 0) {
+            rc = p->msg ? ERR(p->rc, "%s", p->msg) : ERR(p->rc, "out of memory");
+            break;
+        }
+        if (p->created || memcmp(p->old_root.bytes, p->root.bytes, CAIRN_ID_SIZE) != 0)
+            changes[(*nch)++] = (table_change){ b->names[b->ops[p->from].table], false, p->root };
+    }
+    for (size_t i = 0; parts && i < np; i++) free(parts[i].msg);
+    free(parts);
+    free(order);
+    return rc;
 }
 
 /* Large batches skip the log: written straight into the trees (after a checkpoint, with the
@@ -379,14 +456,7 @@ static int commit_bulk(cairn_batch *b)
     }
     version *base = db_current(db);
     size_t nch = 0;
-    for (size_t from = 0; rc == CAIRN_OK && from < b->n;) {
-        size_t to = from + 1;
-        while (to < b->n && b->ops[to].table == b->ops[from].table) to++;
-        bool changed = false;
-        rc = apply_table(b, base, from, to, edits, &changes[nch], &changed);
-        if (rc == CAIRN_OK && changed) nch++;
-        from = to;
-    }
+    rc = apply_tables(b, base, edits, changes, &nch);
     if (rc == CAIRN_OK && nch > 0) rc = db_apply_changes(db, base, changes, nch);
     if (rc == CAIRN_OK && nch > 0) { /* for the operation log */
         version *now = db_current(db);
