@@ -263,9 +263,32 @@ int dv_index_table(cairn_table **out, cairn_coll *c, const dv_index *ix)
 
 void dv_keys_dispose(dv_keys *k)
 {
-    for (size_t i = 0; i < k->n; i++) cairn_buf_dispose(&k->k[i].key);
+    for (size_t i = 0; i < MAX(k->n, k->held); i++) cairn_buf_dispose(&k->k[i].key);
     free(k->k);
     memset(k, 0, sizeof *k);
+}
+
+void dv_keys_reset(dv_keys *k)
+{
+    k->held = MAX(k->n, k->held);
+    k->n = 0;
+}
+
+/* The next entry of k, emptied (its buffer reused when it has one); the caller counts it
+ * (k->n++) once it is filled. NULL when out of memory (the error is set). */
+static dv_key *keys_slot(dv_keys *k)
+{
+    if (cairn_array_room(&k->k, &k->cap, k->n, sizeof *k->k, 8) < 0) return NULL;
+    dv_key *e = &k->k[k->n];
+    if (k->n >= k->held) {
+        cairn_buf empty = CAIRN_BUF_INIT;
+        e->key = empty;
+        k->held = k->n + 1;
+    }
+    e->key.len = 0;
+    e->vlen = 0;
+    e->missing = false;
+    return e;
 }
 
 static int key_cmp(const void *a, const void *b)
@@ -274,39 +297,41 @@ static int key_cmp(const void *a, const void *b)
     return bytes_cmp(x->key.data, x->key.len, y->key.data, y->key.len);
 }
 
-/* Sorts keys[from..) and drops duplicates. */
+/* Sorts keys[from..) and drops duplicates (their buffers move past the end, kept for reuse). */
 static void keys_sort_unique(dv_keys *k, size_t from)
 {
     if (k->n - from < 2) return;
     qsort(k->k + from, k->n - from, sizeof *k->k, key_cmp);
     size_t w = from;
     for (size_t i = from; i < k->n; i++) {
-        if (w > from && key_cmp(&k->k[w - 1], &k->k[i]) == 0) {
-            cairn_buf_dispose(&k->k[i].key);
-            continue;
-        }
+        if (w > from && key_cmp(&k->k[w - 1], &k->k[i]) == 0) continue;
+        dv_key t = k->k[w];
         k->k[w++] = k->k[i];
+        k->k[i] = t;
     }
+    k->held = MAX(k->n, k->held);
     k->n = w;
+}
+
+/* Ends key e (its values' encodings in it, vlen set): appends the id, checks the size. */
+static int key_finish(dv_key *e, const char *id, const dv_index *ix)
+{
+    TRY(tuple_append_string(&e->key, id, strlen(id)));
+    FAIL_IF(e->key.len > CAIRN_KEY_LEN_MAX, CAIRN_EINVAL,
+            "document %s: index '%s': the value is too large to index (%zu bytes of key, the "
+            "limit is %u)", id, ix->name, e->key.len, CAIRN_KEY_LEN_MAX);
+    return CAIRN_OK;
 }
 
 static int keys_add(dv_keys *k, const void *vals, size_t vlen, bool missing, const char *id,
                     const dv_index *ix)
 {
-    TRY(cairn_array_room(&k->k, &k->cap, k->n, sizeof *k->k, 8));
-    dv_key *e = &k->k[k->n];
-    memset(e, 0, sizeof *e);
+    dv_key *e = keys_slot(k);
+    if (!e) return cairn_error_last()->code;
     e->vlen = vlen;
     e->missing = missing;
-    int rc = cairn_buf_set(&e->key, vals, vlen);
-    if (rc == CAIRN_OK) rc = tuple_append_string(&e->key, id, strlen(id));
-    if (rc == CAIRN_OK && e->key.len > CAIRN_KEY_LEN_MAX)
-        rc = ERR(CAIRN_EINVAL, "document %s: index '%s': the value is too large to index (%zu "
-                 "bytes of key, the limit is %u)", id, ix->name, e->key.len, CAIRN_KEY_LEN_MAX);
-    if (rc < 0) {
-        cairn_buf_dispose(&e->key);
-        return rc;
-    }
+    TRY(cairn_buf_set(&e->key, vals, vlen));
+    TRY(key_finish(e, id, ix));
     k->n++;
     return CAIRN_OK;
 }
@@ -318,17 +343,27 @@ typedef struct encs {
 static int add_enc(const json_t *v, void *payload)
 {
     dv_keys *k = payload;
-    TRY(cairn_array_room(&k->k, &k->cap, k->n, sizeof *k->k, 4));
-    dv_key *e = &k->k[k->n];
-    memset(e, 0, sizeof *e);
-    int rc = dv_encode(&e->key, v);
-    if (rc < 0) {
-        cairn_buf_dispose(&e->key);
-        return rc;
-    }
+    dv_key *e = keys_slot(k);
+    if (!e) return cairn_error_last()->code;
+    TRY(dv_encode(&e->key, v));
     e->vlen = e->key.len;
+    e->missing = v == NULL;
     k->n++;
     return CAIRN_OK;
+}
+
+/* A one-field index: each value's encoding, then the id, straight into the keys. */
+typedef struct single_ctx {
+    dv_keys *out;
+    const char *id;
+    const dv_index *ix;
+} single_ctx;
+
+static int add_single(const json_t *v, void *payload)
+{
+    single_ctx *s = payload;
+    TRY(add_enc(v, s->out));
+    return key_finish(&s->out->k[s->out->n - 1], s->id, s->ix);
 }
 
 typedef struct text_ctx {
@@ -385,16 +420,23 @@ int dv_index_keys(dv_keys *out, bool *multikey, const dv_index *ix, const json_t
         keys_sort_unique(out, from);
         return CAIRN_OK;
     }
+    if (ix->nfields == 1) {
+        single_ctx sc = { out, id, ix };
+        TRY(dv_each(doc, &ix->fields[0], multikey, add_single, &sc));
+        if (out->n == from) TRY(add_single(NULL, &sc)); /* missing */
+        keys_sort_unique(out, from);
+        FAIL_IF(out->n > KEYS_PER_DOC_MAX, CAIRN_EINVAL,
+                "document %s: index '%s' would need more than %d entries for it (arrays on "
+                "several indexed fields multiply)", id, ix->name, KEYS_PER_DOC_MAX);
+        return CAIRN_OK;
+    }
     dv_keys sets[CAIRN_DOC_INDEX_FIELDS_MAX];
     memset(sets, 0, sizeof sets);
     cairn_buf prefix = CAIRN_BUF_INIT;
     int rc = CAIRN_OK;
     for (size_t i = 0; rc == CAIRN_OK && i < ix->nfields; i++) {
         rc = dv_each(doc, &ix->fields[i], multikey, add_enc, &sets[i]);
-        if (rc == CAIRN_OK && sets[i].n == 0) {
-            rc = add_enc(NULL, &sets[i]);
-            if (rc == CAIRN_OK) sets[i].k[0].missing = true;
-        }
+        if (rc == CAIRN_OK && sets[i].n == 0) rc = add_enc(NULL, &sets[i]); /* missing */
         if (rc == CAIRN_OK) keys_sort_unique(&sets[i], 0);
     }
     if (rc == CAIRN_OK) rc = product(out, sets, 0, ix, &prefix, false, id);
@@ -687,6 +729,7 @@ typedef struct wctx {
     cairn_batch *batch;
     cairn_buf tmp;
     ts_cache ts;
+    dv_keys ok, nk;          /* a document's old and new keys in one index (memory reused) */
 } wctx;
 
 static void wctx_dispose(wctx *w)
@@ -697,6 +740,8 @@ static void wctx_dispose(wctx *w)
     dv_catalog_dispose(&w->cat);
     cairn_batch_free(w->batch);
     cairn_buf_dispose(&w->tmp);
+    dv_keys_dispose(&w->ok);
+    dv_keys_dispose(&w->nk);
 }
 
 static int wctx_init(wctx *w, cairn_coll *c)
@@ -768,16 +813,18 @@ static int index_changes(wctx *w, const json_t *old, const json_t *new, const ch
 {
     for (size_t i = 0; i < w->cat.n; i++) {
         dv_index *ix = &w->cat.idx[i];
-        dv_keys ok = { 0 }, nk = { 0 };
+        dv_keys *ok = &w->ok, *nk = &w->nk;
+        dv_keys_reset(ok);
+        dv_keys_reset(nk);
         bool mk = false, unused = false;
-        int rc = old ? dv_index_keys(&ok, &unused, ix, old, id) : CAIRN_OK;
-        if (rc == CAIRN_OK && new) rc = dv_index_keys(&nk, &mk, ix, new, id);
+        int rc = old ? dv_index_keys(ok, &unused, ix, old, id) : CAIRN_OK;
+        if (rc == CAIRN_OK && new) rc = dv_index_keys(nk, &mk, ix, new, id);
         size_t a = 0, b = 0;
-        while (rc == CAIRN_OK && (a < ok.n || b < nk.n)) {
-            int c = a == ok.n ? 1 : b == nk.n ? -1 : key_cmp(&ok.k[a], &nk.k[b]);
+        while (rc == CAIRN_OK && (a < ok->n || b < nk->n)) {
+            int c = a == ok->n ? 1 : b == nk->n ? -1 : key_cmp(&ok->k[a], &nk->k[b]);
             if (c < 0) {
-                rc = cairn_batch_delete(w->batch, w->itabs[i], ok.k[a].key.data, ok.k[a].key.len);
-                a++;
+                const dv_key *gone = &ok->k[a++];
+                rc = cairn_batch_delete(w->batch, w->itabs[i], gone->key.data, gone->key.len);
                 continue;
             }
             if (c == 0) {
@@ -785,7 +832,7 @@ static int index_changes(wctx *w, const json_t *old, const json_t *new, const ch
                 b++;
                 continue;
             }
-            dv_key *k = &nk.k[b++];
+            dv_key *k = &nk->k[b++];
             if ((ix->flags & CAIRN_INDEX_UNIQUE) && !k->missing) {
                 rc = unique_check(w->itabs[i], ix, k, id, w->c->name);
                 const char *other = NULL;
@@ -799,8 +846,6 @@ static int index_changes(wctx *w, const json_t *old, const json_t *new, const ch
                 rc = cairn_batch_put(w->batch, w->itabs[i], k->key.data, k->key.len, id,
                                      strlen(id));
         }
-        dv_keys_dispose(&ok);
-        dv_keys_dispose(&nk);
         TRY(rc);
         if (mk && !ix->multikey) {
             ix->multikey = true;
