@@ -244,13 +244,14 @@ static void bop_sort(bop *v, size_t n)
     }
 }
 
-/* Large batches: a stable least-significant-digit radix sort on (table, first eight key bytes),
- * RADIX_DIGIT bits a pass (a pass whose digit is the same for every operation is skipped), then
- * each run of operations that tie on those (keys longer than eight bytes with a common start) is
- * put in order by the comparison sort, unless it already is. Being stable, the radix passes keep
- * a run in arrival order: keys that arrive in order (generated ids, which grow with time; index
- * entries of one value, which end with those ids) cost one check, not a sort. Returns the sorted
- * array, which may be a new allocation replacing v. */
+/* Large batches: grouped by table (a stable counting pass), then each table's operations, on
+ * the thread that applies them (apply_part), by a stable least-significant-digit radix sort on
+ * their first eight key bytes, RADIX_DIGIT bits a pass (a pass whose digit is the same for
+ * every operation is skipped); each run of operations that tie on those (keys longer than
+ * eight bytes with a common start) is then put in order by the comparison sort, unless it
+ * already is. Being stable, the radix passes keep a run in arrival order: keys that arrive in
+ * order (generated ids, which grow with time; index entries of one value, which end with those
+ * ids) cost one check, not a sort. */
 #define RADIX_MIN_OPS 65536
 #define RADIX_DIGIT 11
 #define RADIX_SIZE ((size_t)1 << RADIX_DIGIT)
@@ -291,35 +292,52 @@ static void sort_ties(bop *v, size_t n)
     }
 }
 
-static bop *bop_sort_all(bop *v, size_t n, size_t ntables)
+/* Sorts the operations of one table, v[0, n). */
+static void sort_table(bop *v, size_t n)
 {
     if (n < RADIX_MIN_OPS) {
         bop_sort(v, n);
-        return v;
+        return;
     }
-    size_t nb = MAX(RADIX_SIZE, ntables);
-    size_t *count = cairn_malloc((nb + 1) * sizeof *count);
-    bop *other = cairn_malloc(n * sizeof *other);
+    size_t *count = cairn_malloc((RADIX_SIZE + 1) * sizeof *count);
+    bop *other = cairn_malloc(n * sizeof *other), *at = v;
     if (!count || !other) {
         free(count);
         free(other);
         bop_sort(v, n); /* no memory for the fast path: the slow one still works */
-        return v;
+        return;
     }
-    for (unsigned shift = 0;; shift += RADIX_DIGIT) {
-        if (shift >= 64) shift = RADIX_TABLE_PASS;
-        size_t digits = shift == RADIX_TABLE_PASS ? ntables : RADIX_SIZE;
-        if (radix_pass(other, v, n, shift, count, digits)) {
-            bop *t = v;
-            v = other;
+    for (unsigned shift = 0; shift < 64; shift += RADIX_DIGIT) {
+        if (radix_pass(other, at, n, shift, count, RADIX_SIZE)) {
+            bop *t = at;
+            at = other;
             other = t;
         }
-        if (shift == RADIX_TABLE_PASS) break;
     }
+    if (at != v) memcpy(v, at, n * sizeof *v);
     free(count);
-    free(other);
+    free(at != v ? at : other);
     sort_ties(v, n);
-    return v;
+}
+
+/* Groups the operations by table, keeping their order within each (a stable counting pass).
+ * Returns the grouped array, which may be a new allocation replacing v; NULL when out of
+ * memory (v is then unchanged). */
+static bop *group_by_table(bop *v, size_t n, size_t ntables)
+{
+    if (ntables < 2) return v;
+    size_t *count = cairn_malloc((ntables + 1) * sizeof *count);
+    bop *out = cairn_malloc(n * sizeof *out);
+    if (!count || !out) {
+        free(count);
+        free(out);
+        ERR(CAIRN_ENOMEM, "out of memory sorting a batch of %zu operations", n);
+        return NULL;
+    }
+    bool moved = radix_pass(out, v, n, RADIX_TABLE_PASS, count, ntables);
+    free(count);
+    free(moved ? v : out);
+    return moved ? out : v;
 }
 
 /* ---- commit ---- */
@@ -347,6 +365,7 @@ typedef struct bulk_work {
 static void apply_part(bulk_work *w, bulk_part *p)
 {
     cairn_batch *b = w->b;
+    sort_table(b->ops + p->from, p->to - p->from);
     tree_edit *edits = w->edits + p->from;
     size_t m = 0;
     for (size_t i = p->from; i < p->to; i++) {
@@ -521,11 +540,18 @@ int cairn_batch_commit_durability(cairn_batch *b, cairn_durability durability)
     bool durable = durability == CAIRN_DURABILITY_DURABLE   ? true
                    : durability == CAIRN_DURABILITY_RELAXED ? false
                                                             : !b->db->w.relaxed;
-    b->ops = bop_sort_all(b->ops, b->n, b->nnames);
-    b->cap = b->n;
     size_t bytes = 0;
     for (block *blk = b->blocks; blk; blk = blk->next) bytes += blk->used;
-    int rc = b->n >= BULK_OPS || bytes >= BULK_BYTES ? commit_bulk(b) : commit_logged(b, durable);
+    bool bulk = b->n >= BULK_OPS || bytes >= BULK_BYTES;
+    if (bulk) { /* each table's operations are sorted by the thread that applies them */
+        bop *grouped = group_by_table(b->ops, b->n, b->nnames);
+        if (!grouped) return cairn_error_last()->code;
+        b->ops = grouped;
+    } else {
+        bop_sort(b->ops, b->n);
+    }
+    b->cap = b->n;
+    int rc = bulk ? commit_bulk(b) : commit_logged(b, durable);
     if (rc == CAIRN_OK) cairn_batch_clear(b);
     return rc;
 }
