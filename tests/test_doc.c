@@ -1181,5 +1181,56 @@ static void live_queries(void)
     cairn_close(db);
 }
 
+/* A bulk refuses an id it had before, wherever it was: the ids' order decides only how it
+ * finds out (a comparison with the last while they come in order, a set after). Each case is
+ * a list of ids ("" for a generated one) and the position (1-based) of the one refused, or 0. */
+static void bulk_duplicate_ids(void)
+{
+    static const struct {
+        const char *ids[6];
+        size_t refused;
+    } cases[] = {
+        { { "a", "b", "c", "d" }, 0 },
+        { { "a", "b", "b" }, 3 },              /* the last one again */
+        { { "a", "b", "c", "a" }, 4 },         /* an earlier one, out of order */
+        { { "b", "a", "c", "d", "c" }, 5 },    /* after the order broke */
+        { { "c", "a", "b", "d" }, 0 },         /* out of order, all different */
+        { { "ab", "a", "abc", "b" }, 0 },      /* prefixes */
+        { { "", "", "x", "", "x" }, 5 },       /* generated ones among them */
+        { { "z", "", "a", "z" }, 4 },
+    };
+    cairn_db *db = open_mem();
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        char name[16];
+        snprintf(name, sizeof name, "bulk%zu", k);
+        cairn_coll *c = coll_create(db, name);
+        cairn_doc_bulk *b;
+        CHECK_OK(cairn_doc_bulk_new(&b, c, NULL));
+        size_t n = 0;
+        for (size_t i = 0; i < 6 && cases[k].ids[i]; i++, n++) {
+            char doc[64];
+            const char *id = cases[k].ids[i];
+            int len = id[0] ? snprintf(doc, sizeof doc, "{\"_id\":\"%s\",\"i\":%zu}", id, i)
+                            : snprintf(doc, sizeof doc, "{\"i\":%zu}", i);
+            if (i + 1 == cases[k].refused) {
+                CHECK_RC(cairn_doc_bulk_add(b, doc, (size_t)len), CAIRN_EEXIST);
+                CHECK_ERRMSG("twice in the input");
+                break;
+            }
+            CHECK_OK(cairn_doc_bulk_add(b, doc, (size_t)len));
+        }
+        if (cases[k].refused) {
+            CHECK_RC(cairn_doc_bulk_commit(b), CAIRN_ESTATE);
+            CHECK_EQ(count(c, NULL), 0);
+        } else {
+            CHECK_OK(cairn_doc_bulk_commit(b));
+            CHECK_EQ(count(c, NULL), n);
+        }
+        cairn_doc_bulk_free(b);
+        cairn_coll_close(c);
+    }
+    cairn_close(db);
+}
+
 TEST_MAIN(crud, bad_input, property, plans_and_versions, history_restore, doc_proofs,
-          compound_and_text_plans, live_queries)
+          compound_and_text_plans, live_queries, bulk_duplicate_ids)

@@ -1,10 +1,13 @@
 /*
  * batch.c - atomic multi-table batches. Operations are copied into an arena of large blocks (no
- * reallocation moves them), then at commit sorted by (table, key, order of arrival) with a
- * quicksort keyed on the first eight key bytes, de-duplicated (the last operation on a key
- * wins), applied to each table's tree as one sorted edit, and published with one catalog change
- * (db_apply_changes): all or nothing.
+ * reallocation moves them), then at commit sorted by (table, key, order of arrival) on the first
+ * eight key bytes (a quicksort; a radix sort for large batches), de-duplicated (the last
+ * operation on a key wins), applied to each table's tree as one sorted edit (a large batch's
+ * tables on two threads), and published with one catalog change (db_apply_changes): all or
+ * nothing.
  */
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 
 #include "db/db.h"
@@ -241,70 +244,202 @@ static void bop_sort(bop *v, size_t n)
     }
 }
 
-/* Large batches: one counting pass scatters the operations into buckets by (table, first two
- * key bytes), then each bucket, a few entries for random keys, is sorted in cache. Falls back to
- * the quicksort alone when the batch is small or spans many tables. Returns the sorted array,
- * which may be a new allocation replacing v. */
+/* Large batches: grouped by table (a stable counting pass), then each table's operations, on
+ * the thread that applies them (apply_part), by a stable least-significant-digit radix sort on
+ * their first eight key bytes, RADIX_DIGIT bits a pass (a pass whose digit is the same for
+ * every operation is skipped); each run of operations that tie on those (keys longer than
+ * eight bytes with a common start) is then put in order by the comparison sort, unless it
+ * already is. Being stable, the radix passes keep a run in arrival order: keys that arrive in
+ * order (generated ids, which grow with time; index entries of one value, which end with those
+ * ids) cost one check, not a sort. */
 #define RADIX_MIN_OPS 65536
-#define RADIX_MAX_TABLES 4
-#define RADIX_BITS 16
+#define RADIX_DIGIT 11
+#define RADIX_SIZE ((size_t)1 << RADIX_DIGIT)
+#define RADIX_TABLE_PASS 64 /* the "shift" that stands for the pass on the table */
 
-static bop *bop_sort_all(bop *v, size_t n, size_t ntables)
+static inline size_t radix_digit(const bop *o, unsigned shift)
 {
-    if (n < RADIX_MIN_OPS || ntables > RADIX_MAX_TABLES) {
+    return shift == RADIX_TABLE_PASS ? o->table
+                                     : (size_t)(o->prefix >> shift) & (RADIX_SIZE - 1);
+}
+
+/* One stable counting pass from v into out; false (and nothing moved) when every operation has
+ * the same digit. count: room for MAX(RADIX_SIZE, tables) + 1 counters. */
+static bool radix_pass(bop *out, const bop *v, size_t n, unsigned shift, size_t *count,
+                       size_t nb)
+{
+    memset(count, 0, (nb + 1) * sizeof *count);
+    for (size_t i = 0; i < n; i++) count[radix_digit(&v[i], shift) + 1]++;
+    for (size_t d = 0; d < nb; d++)
+        if (count[d + 1] == n) return false;
+    for (size_t d = 0; d < nb; d++) count[d + 1] += count[d];
+    for (size_t i = 0; i < n; i++) out[count[radix_digit(&v[i], shift)]++] = v[i];
+    return true;
+}
+
+/* Sorts the runs of v that tie on (table, prefix) and are not in order yet. */
+static void sort_ties(bop *v, size_t n)
+{
+    for (size_t from = 0; from < n;) {
+        size_t to = from + 1;
+        bool sorted = true;
+        while (to < n && v[to].table == v[from].table && v[to].prefix == v[from].prefix) {
+            if (sorted && bop_cmp(&v[to - 1], &v[to]) > 0) sorted = false;
+            to++;
+        }
+        if (!sorted) bop_sort(v + from, to - from);
+        from = to;
+    }
+}
+
+/* Sorts the operations of one table, v[0, n). */
+static void sort_table(bop *v, size_t n)
+{
+    if (n < RADIX_MIN_OPS) {
         bop_sort(v, n);
-        return v;
+        return;
     }
-    size_t nb = ntables << RADIX_BITS;
-    size_t *start = cairn_calloc(nb + 1, sizeof *start);
-    bop *out = cairn_malloc(n * sizeof *out);
-    if (!start || !out) {
-        free(start);
-        free(out);
+    size_t *count = cairn_malloc((RADIX_SIZE + 1) * sizeof *count);
+    bop *other = cairn_malloc(n * sizeof *other), *at = v;
+    if (!count || !other) {
+        free(count);
+        free(other);
         bop_sort(v, n); /* no memory for the fast path: the slow one still works */
-        return v;
+        return;
     }
-#define BUCKET(o) (((size_t)(o).table << RADIX_BITS) | (size_t)((o).prefix >> (64 - RADIX_BITS)))
-    for (size_t i = 0; i < n; i++) start[BUCKET(v[i]) + 1]++;
-    for (size_t b = 0; b < nb; b++) start[b + 1] += start[b];
-    for (size_t i = 0; i < n; i++) out[start[BUCKET(v[i])]++] = v[i];
-#undef BUCKET
-    /* start[b] is now the end of bucket b */
-    size_t from = 0;
-    for (size_t b = 0; b < nb; b++) {
-        bop_sort(out + from, start[b] - from);
-        from = start[b];
+    for (unsigned shift = 0; shift < 64; shift += RADIX_DIGIT) {
+        if (radix_pass(other, at, n, shift, count, RADIX_SIZE)) {
+            bop *t = at;
+            at = other;
+            other = t;
+        }
     }
-    free(start);
-    free(v);
-    return out;
+    if (at != v) memcpy(v, at, n * sizeof *v);
+    free(count);
+    free(at != v ? at : other);
+    sort_ties(v, n);
+}
+
+/* Groups the operations by table, keeping their order within each (a stable counting pass).
+ * Returns the grouped array, which may be a new allocation replacing v; NULL when out of
+ * memory (v is then unchanged). */
+static bop *group_by_table(bop *v, size_t n, size_t ntables)
+{
+    if (ntables < 2) return v;
+    size_t *count = cairn_malloc((ntables + 1) * sizeof *count);
+    bop *out = cairn_malloc(n * sizeof *out);
+    if (!count || !out) {
+        free(count);
+        free(out);
+        ERR(CAIRN_ENOMEM, "out of memory sorting a batch of %zu operations", n);
+        return NULL;
+    }
+    bool moved = radix_pass(out, v, n, RADIX_TABLE_PASS, count, ntables);
+    free(count);
+    free(moved ? v : out);
+    return moved ? out : v;
 }
 
 /* ---- commit ---- */
 
-static int apply_table(cairn_batch *b, version *base, size_t from, size_t to, tree_edit *edits,
-                       table_change *ch, bool *changed)
-{
-    uint16_t ti = b->ops[from].table;
-    const char *name = b->names[ti];
-    cairn_id old_root;
+/* One table's part of a bulk commit: its operations [from, to) of the sorted batch, and what
+ * applying them to its tree gave. */
+typedef struct bulk_part {
+    size_t from, to;
+    uint64_t bytes;          /* of its keys and values: the larger parts are started first */
+    cairn_id old_root, root;
     bool created;
-    TRY(kv_table_root_for_write(b->db, base, name, b->create[ti], &old_root, &created));
+    int rc;
+    char *msg;               /* the message of a failure (it happened on some thread) */
+} bulk_part;
+
+/* The parts of a bulk commit, shared by the threads that apply them. */
+typedef struct bulk_work {
+    cairn_batch *b;
+    bulk_part **order;       /* largest first */
+    size_t n;
+    tree_edit *edits;        /* part p uses edits[p->from, p->to) */
+    atomic_size_t next;      /* the next part of order to take */
+} bulk_work;
+
+static void apply_part(bulk_work *w, bulk_part *p)
+{
+    cairn_batch *b = w->b;
+    sort_table(b->ops + p->from, p->to - p->from);
+    tree_edit *edits = w->edits + p->from;
     size_t m = 0;
-    for (size_t i = from; i < to; i++) {
+    for (size_t i = p->from; i < p->to; i++) {
         const bop *o = &b->ops[i];
         const bop *nx = &b->ops[i + 1];
         /* the prefix test spares a cache miss on the key bytes for nearly every pair */
-        if (i + 1 < to && o->prefix == nx->prefix && o->klen == nx->klen &&
+        if (i + 1 < p->to && o->prefix == nx->prefix && o->klen == nx->klen &&
             memcmp(o->kv, nx->kv, o->klen) == 0)
             continue; /* a later operation on this key wins */
         edits[m++] = (tree_edit){ o->kv, o->kv + o->klen, o->klen, o->vlen, o->op };
     }
-    ch->name = name;
-    ch->drop = false;
-    TRY(tree_apply(&b->db->r.cs, &ch->root, &old_root, edits, m));
-    *changed = created || memcmp(old_root.bytes, ch->root.bytes, CAIRN_ID_SIZE) != 0;
-    return CAIRN_OK;
+    p->rc = tree_apply(&b->db->r.cs, &p->root, &p->old_root, edits, m);
+    if (p->rc < 0) p->msg = cairn_strdup(cairn_error_last()->message);
+}
+
+static void *apply_parts(void *arg)
+{
+    bulk_work *w = arg;
+    size_t i;
+    while ((i = atomic_fetch_add(&w->next, 1)) < w->n) apply_part(w, w->order[i]);
+    return NULL;
+}
+
+static int part_larger(const void *a, const void *b)
+{
+    const bulk_part *x = *(bulk_part *const *)a, *y = *(bulk_part *const *)b;
+    return (x->bytes < y->bytes) - (x->bytes > y->bytes);
+}
+
+/* Applies each table's operations to its tree: on two threads when there are several tables
+ * (their trees are independent; the chunk store takes writes from any thread), the largest
+ * first. Fills changes with the tables that changed, in table order. */
+static int apply_tables(cairn_batch *b, version *base, tree_edit *edits, table_change *changes,
+                        size_t *nch)
+{
+    size_t nparts = 0;
+    for (size_t i = 0; i < b->n; i++) nparts += i == 0 || b->ops[i].table != b->ops[i - 1].table;
+    bulk_part *parts = cairn_calloc(nparts, sizeof *parts);
+    bulk_part **order = cairn_calloc(nparts, sizeof *order);
+    int rc = parts && order ? CAIRN_OK : ERR(CAIRN_ENOMEM, "out of memory committing a batch");
+    size_t np = 0;
+    for (size_t from = 0; rc == CAIRN_OK && from < b->n; np++) {
+        bulk_part *p = &parts[np];
+        uint16_t ti = b->ops[from].table;
+        p->from = from;
+        for (p->to = from; p->to < b->n && b->ops[p->to].table == ti; p->to++)
+            p->bytes += b->ops[p->to].klen + b->ops[p->to].vlen;
+        rc = kv_table_root_for_write(b->db, base, b->names[ti], b->create[ti], &p->old_root,
+                                     &p->created);
+        order[np] = p;
+        from = p->to;
+    }
+    if (rc == CAIRN_OK) {
+        qsort(order, np, sizeof *order, part_larger);
+        bulk_work w = { b, order, np, edits, 0 };
+        pthread_t helper;
+        bool helped = np > 1 && pthread_create(&helper, NULL, apply_parts, &w) == 0;
+        apply_parts(&w);
+        if (helped) pthread_join(helper, NULL);
+    }
+    *nch = 0;
+    for (size_t i = 0; rc == CAIRN_OK && i < np; i++) {
+        bulk_part *p = &parts[i];
+        if (p->rc < 0) {
+            rc = p->msg ? ERR(p->rc, "%s", p->msg) : ERR(p->rc, "out of memory");
+            break;
+        }
+        if (p->created || memcmp(p->old_root.bytes, p->root.bytes, CAIRN_ID_SIZE) != 0)
+            changes[(*nch)++] = (table_change){ b->names[b->ops[p->from].table], false, p->root };
+    }
+    for (size_t i = 0; parts && i < np; i++) free(parts[i].msg);
+    free(parts);
+    free(order);
+    return rc;
 }
 
 /* Large batches skip the log: written straight into the trees (after a checkpoint, with the
@@ -340,14 +475,7 @@ static int commit_bulk(cairn_batch *b)
     }
     version *base = db_current(db);
     size_t nch = 0;
-    for (size_t from = 0; rc == CAIRN_OK && from < b->n;) {
-        size_t to = from + 1;
-        while (to < b->n && b->ops[to].table == b->ops[from].table) to++;
-        bool changed = false;
-        rc = apply_table(b, base, from, to, edits, &changes[nch], &changed);
-        if (rc == CAIRN_OK && changed) nch++;
-        from = to;
-    }
+    rc = apply_tables(b, base, edits, changes, &nch);
     if (rc == CAIRN_OK && nch > 0) rc = db_apply_changes(db, base, changes, nch);
     if (rc == CAIRN_OK && nch > 0) { /* for the operation log */
         version *now = db_current(db);
@@ -412,11 +540,18 @@ int cairn_batch_commit_durability(cairn_batch *b, cairn_durability durability)
     bool durable = durability == CAIRN_DURABILITY_DURABLE   ? true
                    : durability == CAIRN_DURABILITY_RELAXED ? false
                                                             : !b->db->w.relaxed;
-    b->ops = bop_sort_all(b->ops, b->n, b->nnames);
-    b->cap = b->n;
     size_t bytes = 0;
     for (block *blk = b->blocks; blk; blk = blk->next) bytes += blk->used;
-    int rc = b->n >= BULK_OPS || bytes >= BULK_BYTES ? commit_bulk(b) : commit_logged(b, durable);
+    bool bulk = b->n >= BULK_OPS || bytes >= BULK_BYTES;
+    if (bulk) { /* each table's operations are sorted by the thread that applies them */
+        bop *grouped = group_by_table(b->ops, b->n, b->nnames);
+        if (!grouped) return cairn_error_last()->code;
+        b->ops = grouped;
+    } else {
+        bop_sort(b->ops, b->n);
+    }
+    b->cap = b->n;
+    int rc = bulk ? commit_bulk(b) : commit_logged(b, durable);
     if (rc == CAIRN_OK) cairn_batch_clear(b);
     return rc;
 }

@@ -58,4 +58,8 @@ typedef int (*canon_member_fn)(const char *name, size_t nlen, const char *val, s
  *  @return CAIRN_OK; CAIRN_EINVAL; cb's value. */
 int canon_members(const char *s, size_t n, canon_member_fn cb, void *payload);
 
+/** Writes v in decimal ('-' first when neg), zero-padded to at least width digits (at most
+ *  24), at out (room for 25 bytes); no NUL. @return the length written. */
+size_t canon_decimal(char *out, uint64_t v, bool neg, size_t width);
+
 #endif /* CAIRN_DOC_CANON_H */

@@ -263,9 +263,32 @@ int dv_index_table(cairn_table **out, cairn_coll *c, const dv_index *ix)
 
 void dv_keys_dispose(dv_keys *k)
 {
-    for (size_t i = 0; i < k->n; i++) cairn_buf_dispose(&k->k[i].key);
+    for (size_t i = 0; i < MAX(k->n, k->held); i++) cairn_buf_dispose(&k->k[i].key);
     free(k->k);
     memset(k, 0, sizeof *k);
+}
+
+void dv_keys_reset(dv_keys *k)
+{
+    k->held = MAX(k->n, k->held);
+    k->n = 0;
+}
+
+/* The next entry of k, emptied (its buffer reused when it has one); the caller counts it
+ * (k->n++) once it is filled. NULL when out of memory (the error is set). */
+static dv_key *keys_slot(dv_keys *k)
+{
+    if (cairn_array_room(&k->k, &k->cap, k->n, sizeof *k->k, 8) < 0) return NULL;
+    dv_key *e = &k->k[k->n];
+    if (k->n >= k->held) {
+        cairn_buf empty = CAIRN_BUF_INIT;
+        e->key = empty;
+        k->held = k->n + 1;
+    }
+    e->key.len = 0;
+    e->vlen = 0;
+    e->missing = false;
+    return e;
 }
 
 static int key_cmp(const void *a, const void *b)
@@ -274,39 +297,41 @@ static int key_cmp(const void *a, const void *b)
     return bytes_cmp(x->key.data, x->key.len, y->key.data, y->key.len);
 }
 
-/* Sorts keys[from..) and drops duplicates. */
+/* Sorts keys[from..) and drops duplicates (their buffers move past the end, kept for reuse). */
 static void keys_sort_unique(dv_keys *k, size_t from)
 {
     if (k->n - from < 2) return;
     qsort(k->k + from, k->n - from, sizeof *k->k, key_cmp);
     size_t w = from;
     for (size_t i = from; i < k->n; i++) {
-        if (w > from && key_cmp(&k->k[w - 1], &k->k[i]) == 0) {
-            cairn_buf_dispose(&k->k[i].key);
-            continue;
-        }
+        if (w > from && key_cmp(&k->k[w - 1], &k->k[i]) == 0) continue;
+        dv_key t = k->k[w];
         k->k[w++] = k->k[i];
+        k->k[i] = t;
     }
+    k->held = MAX(k->n, k->held);
     k->n = w;
+}
+
+/* Ends key e (its values' encodings in it, vlen set): appends the id, checks the size. */
+static int key_finish(dv_key *e, const char *id, const dv_index *ix)
+{
+    TRY(tuple_append_string(&e->key, id, strlen(id)));
+    FAIL_IF(e->key.len > CAIRN_KEY_LEN_MAX, CAIRN_EINVAL,
+            "document %s: index '%s': the value is too large to index (%zu bytes of key, the "
+            "limit is %u)", id, ix->name, e->key.len, CAIRN_KEY_LEN_MAX);
+    return CAIRN_OK;
 }
 
 static int keys_add(dv_keys *k, const void *vals, size_t vlen, bool missing, const char *id,
                     const dv_index *ix)
 {
-    TRY(cairn_array_room(&k->k, &k->cap, k->n, sizeof *k->k, 8));
-    dv_key *e = &k->k[k->n];
-    memset(e, 0, sizeof *e);
+    dv_key *e = keys_slot(k);
+    if (!e) return cairn_error_last()->code;
     e->vlen = vlen;
     e->missing = missing;
-    int rc = cairn_buf_set(&e->key, vals, vlen);
-    if (rc == CAIRN_OK) rc = tuple_append_string(&e->key, id, strlen(id));
-    if (rc == CAIRN_OK && e->key.len > CAIRN_KEY_LEN_MAX)
-        rc = ERR(CAIRN_EINVAL, "document %s: index '%s': the value is too large to index (%zu "
-                 "bytes of key, the limit is %u)", id, ix->name, e->key.len, CAIRN_KEY_LEN_MAX);
-    if (rc < 0) {
-        cairn_buf_dispose(&e->key);
-        return rc;
-    }
+    TRY(cairn_buf_set(&e->key, vals, vlen));
+    TRY(key_finish(e, id, ix));
     k->n++;
     return CAIRN_OK;
 }
@@ -318,17 +343,27 @@ typedef struct encs {
 static int add_enc(const json_t *v, void *payload)
 {
     dv_keys *k = payload;
-    TRY(cairn_array_room(&k->k, &k->cap, k->n, sizeof *k->k, 4));
-    dv_key *e = &k->k[k->n];
-    memset(e, 0, sizeof *e);
-    int rc = dv_encode(&e->key, v);
-    if (rc < 0) {
-        cairn_buf_dispose(&e->key);
-        return rc;
-    }
+    dv_key *e = keys_slot(k);
+    if (!e) return cairn_error_last()->code;
+    TRY(dv_encode(&e->key, v));
     e->vlen = e->key.len;
+    e->missing = v == NULL;
     k->n++;
     return CAIRN_OK;
+}
+
+/* A one-field index: each value's encoding, then the id, straight into the keys. */
+typedef struct single_ctx {
+    dv_keys *out;
+    const char *id;
+    const dv_index *ix;
+} single_ctx;
+
+static int add_single(const json_t *v, void *payload)
+{
+    single_ctx *s = payload;
+    TRY(add_enc(v, s->out));
+    return key_finish(&s->out->k[s->out->n - 1], s->id, s->ix);
 }
 
 typedef struct text_ctx {
@@ -385,16 +420,23 @@ int dv_index_keys(dv_keys *out, bool *multikey, const dv_index *ix, const json_t
         keys_sort_unique(out, from);
         return CAIRN_OK;
     }
+    if (ix->nfields == 1) {
+        single_ctx sc = { out, id, ix };
+        TRY(dv_each(doc, &ix->fields[0], multikey, add_single, &sc));
+        if (out->n == from) TRY(add_single(NULL, &sc)); /* missing */
+        keys_sort_unique(out, from);
+        FAIL_IF(out->n > KEYS_PER_DOC_MAX, CAIRN_EINVAL,
+                "document %s: index '%s' would need more than %d entries for it (arrays on "
+                "several indexed fields multiply)", id, ix->name, KEYS_PER_DOC_MAX);
+        return CAIRN_OK;
+    }
     dv_keys sets[CAIRN_DOC_INDEX_FIELDS_MAX];
     memset(sets, 0, sizeof sets);
     cairn_buf prefix = CAIRN_BUF_INIT;
     int rc = CAIRN_OK;
     for (size_t i = 0; rc == CAIRN_OK && i < ix->nfields; i++) {
         rc = dv_each(doc, &ix->fields[i], multikey, add_enc, &sets[i]);
-        if (rc == CAIRN_OK && sets[i].n == 0) {
-            rc = add_enc(NULL, &sets[i]);
-            if (rc == CAIRN_OK) sets[i].k[0].missing = true;
-        }
+        if (rc == CAIRN_OK && sets[i].n == 0) rc = add_enc(NULL, &sets[i]); /* missing */
         if (rc == CAIRN_OK) keys_sort_unique(&sets[i], 0);
     }
     if (rc == CAIRN_OK) rc = product(out, sets, 0, ix, &prefix, false, id);
@@ -471,14 +513,34 @@ static int bset_add(bset *s, const void *b, size_t len, const char *id, const ch
 
 /* ---- building documents ---- */
 
-static void ts_format(char out[64], int64_t ns)
+/* The date and time part of _ts for the last second formatted: a bulk insert formats the same
+ * second for thousands of documents. */
+typedef struct ts_cache {
+    int64_t secs;            /* -1: none yet */
+    char text[32];           /* "YYYY-MM-DDTHH:MM:SS." */
+    size_t len;
+} ts_cache;
+
+#define TS_CACHE_INIT { -1, "", 0 }
+
+/* _ts of a time in ns: "YYYY-MM-DDTHH:MM:SS.uuuuuuZ" (UTC). */
+static void ts_format(char out[64], int64_t ns, ts_cache *tc)
 {
-    time_t secs = (time_t)(ns / 1000000000);
-    struct tm tm;
-    gmtime_r(&secs, &tm);
-    snprintf(out, 64, "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ", (tm.tm_year + 1900) % 10000,
-             (tm.tm_mon + 1) % 100, tm.tm_mday % 100, tm.tm_hour % 100, tm.tm_min % 100,
-             tm.tm_sec % 100, (int)(ns % 1000000000 / 1000) % 1000000);
+    int64_t secs = ns / 1000000000;
+    if (secs != tc->secs) {
+        time_t t = (time_t)secs;
+        struct tm tm;
+        gmtime_r(&t, &tm);
+        int n = snprintf(tc->text, sizeof tc->text, "%04d-%02d-%02dT%02d:%02d:%02d.",
+                         (tm.tm_year + 1900) % 10000, (tm.tm_mon + 1) % 100, tm.tm_mday % 100,
+                         tm.tm_hour % 100, tm.tm_min % 100, tm.tm_sec % 100);
+        tc->len = (size_t)n;
+        tc->secs = secs;
+    }
+    memcpy(out, tc->text, tc->len);
+    uint64_t us = (uint64_t)(ns % 1000000000 / 1000) % 1000000;
+    size_t len = tc->len + canon_decimal(out + tc->len, us, false, 6);
+    memcpy(out + len, "Z", 2);
 }
 
 /* A new id: the time in ns (kept increasing within the handle) and random digits. */
@@ -563,20 +625,23 @@ static bool splice_hash(cairn_buf *out, const char hex[CAIRN_ID_HEX_SIZE],
 
 /* Sets _v, _ts, _sig (with a signer, for collection coll) and _hash of doc and writes its
  * canonical form into out. */
-static int finish_doc(cairn_buf *out, json_t *doc, int64_t v_new, int64_t now,
+static int finish_doc(cairn_buf *out, json_t *doc, int64_t v_new, int64_t now, ts_cache *tc,
                       const canon_limits *lim, const char *id, cairn_signer *signer,
                       const char *coll)
 {
     char ts[64];
-    ts_format(ts, now);
+    ts_format(ts, now, tc);
     json_object_del(doc, HASH_NAME);
     json_object_del(doc, "_sig"); /* never kept: it signed another version */
     FAIL_IF(json_object_set_new(doc, "_v", json_integer(v_new)) ||
                 json_object_set_new(doc, "_ts", json_string(ts)),
             CAIRN_ENOMEM, "out of memory");
     out->len = 0;
-    char what[CAIRN_DOC_ID_LEN_MAX + 16];
-    snprintf(what, sizeof what, "document %s", id);
+    char what[CAIRN_DOC_ID_LEN_MAX + 16] = "document ";
+    size_t idlen = strlen(id), at = strlen(what);
+    if (idlen > sizeof what - at - 1) idlen = sizeof what - at - 1;
+    memcpy(what + at, id, idlen);
+    what[at + idlen] = '\0';
     TRY(canon_write(out, doc, lim, what));
     if (signer) { /* out: the form without _hash and _sig, what is signed */
         TRY(dv_sig_add(doc, out, signer, coll));
@@ -663,6 +728,8 @@ typedef struct wctx {
     cairn_table *cat_table;  /* the catalog, when a row changes */
     cairn_batch *batch;
     cairn_buf tmp;
+    ts_cache ts;
+    dv_keys ok, nk;          /* a document's old and new keys in one index (memory reused) */
 } wctx;
 
 static void wctx_dispose(wctx *w)
@@ -673,12 +740,16 @@ static void wctx_dispose(wctx *w)
     dv_catalog_dispose(&w->cat);
     cairn_batch_free(w->batch);
     cairn_buf_dispose(&w->tmp);
+    dv_keys_dispose(&w->ok);
+    dv_keys_dispose(&w->nk);
 }
 
 static int wctx_init(wctx *w, cairn_coll *c)
 {
     memset(w, 0, sizeof *w);
     w->c = c;
+    ts_cache tc = TS_CACHE_INIT;
+    w->ts = tc;
     TRY(dv_catalog_load(&w->cat, c, NULL));
     w->itabs = cairn_calloc(w->cat.n ? w->cat.n : 1, sizeof *w->itabs);
     FAIL_IF(!w->itabs, CAIRN_ENOMEM, "out of memory");
@@ -742,16 +813,18 @@ static int index_changes(wctx *w, const json_t *old, const json_t *new, const ch
 {
     for (size_t i = 0; i < w->cat.n; i++) {
         dv_index *ix = &w->cat.idx[i];
-        dv_keys ok = { 0 }, nk = { 0 };
+        dv_keys *ok = &w->ok, *nk = &w->nk;
+        dv_keys_reset(ok);
+        dv_keys_reset(nk);
         bool mk = false, unused = false;
-        int rc = old ? dv_index_keys(&ok, &unused, ix, old, id) : CAIRN_OK;
-        if (rc == CAIRN_OK && new) rc = dv_index_keys(&nk, &mk, ix, new, id);
+        int rc = old ? dv_index_keys(ok, &unused, ix, old, id) : CAIRN_OK;
+        if (rc == CAIRN_OK && new) rc = dv_index_keys(nk, &mk, ix, new, id);
         size_t a = 0, b = 0;
-        while (rc == CAIRN_OK && (a < ok.n || b < nk.n)) {
-            int c = a == ok.n ? 1 : b == nk.n ? -1 : key_cmp(&ok.k[a], &nk.k[b]);
+        while (rc == CAIRN_OK && (a < ok->n || b < nk->n)) {
+            int c = a == ok->n ? 1 : b == nk->n ? -1 : key_cmp(&ok->k[a], &nk->k[b]);
             if (c < 0) {
-                rc = cairn_batch_delete(w->batch, w->itabs[i], ok.k[a].key.data, ok.k[a].key.len);
-                a++;
+                const dv_key *gone = &ok->k[a++];
+                rc = cairn_batch_delete(w->batch, w->itabs[i], gone->key.data, gone->key.len);
                 continue;
             }
             if (c == 0) {
@@ -759,7 +832,7 @@ static int index_changes(wctx *w, const json_t *old, const json_t *new, const ch
                 b++;
                 continue;
             }
-            dv_key *k = &nk.k[b++];
+            dv_key *k = &nk->k[b++];
             if ((ix->flags & CAIRN_INDEX_UNIQUE) && !k->missing) {
                 rc = unique_check(w->itabs[i], ix, k, id, w->c->name);
                 const char *other = NULL;
@@ -773,8 +846,6 @@ static int index_changes(wctx *w, const json_t *old, const json_t *new, const ch
                 rc = cairn_batch_put(w->batch, w->itabs[i], k->key.data, k->key.len, id,
                                      strlen(id));
         }
-        dv_keys_dispose(&ok);
-        dv_keys_dispose(&nk);
         TRY(rc);
         if (mk && !ix->multikey) {
             ix->multikey = true;
@@ -846,7 +917,8 @@ static int write_locked(char **out_doc, cairn_coll *c, wmode mode, json_t *input
     }
     canon_limits lim = limits_of(o);
     if (rc == CAIRN_OK && doc)
-        rc = finish_doc(&canon, doc, have + 1, now, &lim, id, o ? o->signer : NULL, c->name);
+        rc = finish_doc(&canon, doc, have + 1, now, &w.ts, &lim, id, o ? o->signer : NULL,
+                        c->name);
     if (rc == CAIRN_OK) rc = index_changes(&w, old, doc, id, NULL);
     if (rc == CAIRN_OK)
         rc = doc ? cairn_batch_put(w.batch, c->docs, id, strlen(id), canon.data, canon.len)
@@ -944,7 +1016,10 @@ int cairn_doc_delete(cairn_coll *c, const char *id, const cairn_doc_write_option
 struct cairn_doc_bulk {
     wctx w;
     cairn_doc_write_options opts;
-    bset ids;                /* ids added */
+    cairn_buf ids_log;       /* the ids added, each NUL-terminated, while they come in order */
+    size_t ids_last;         /* offset of the last one in ids_log */
+    bool ids_unordered;      /* one came out of order: ids holds them all from then on */
+    bset ids;                /* ids added (once ids_unordered) */
     bset uniq;               /* unique index values added (values part of the key) */
     size_t count;
     bool failed;
@@ -971,6 +1046,34 @@ int cairn_doc_bulk_new(cairn_doc_bulk **out, cairn_coll *c, const cairn_doc_writ
     return CAIRN_OK;
 }
 
+/* Fails when id was added before in this bulk. While the ids arrive in increasing byte order
+ * (numbered by the caller in order, or generated: they grow with time) a comparison with the
+ * last one tells; from the first one that does not, a hash set of them all. */
+static int bulk_id_once(cairn_doc_bulk *b, const char *id)
+{
+    size_t n = strlen(id);
+    if (!b->ids_unordered) {
+        if (b->ids_log.len == 0 || bytes_cmp(id, n, b->ids_log.data + b->ids_last,
+                                             b->ids_log.len - 1 - b->ids_last) > 0) {
+            b->ids_last = b->ids_log.len;
+            return cairn_buf_append(&b->ids_log, id, n + 1);
+        }
+        b->ids_unordered = true;
+        for (size_t at = 0; at < b->ids_log.len;) {
+            const char *prev = (const char *)b->ids_log.data + at, *other;
+            size_t len = strlen(prev);
+            TRY(bset_add(&b->ids, prev, len, prev, &other));
+            at += len + 1;
+        }
+        cairn_buf_dispose(&b->ids_log);
+    }
+    const char *other;
+    TRY(bset_add(&b->ids, id, n, id, &other));
+    FAIL_IF(other, CAIRN_EEXIST, "collection %s: document %s is twice in the input", b->w.c->name,
+            id);
+    return CAIRN_OK;
+}
+
 static int bulk_add(cairn_doc_bulk *b, json_t *doc)
 {
     cairn_coll *c = b->w.c;
@@ -983,16 +1086,14 @@ static int bulk_add(cairn_doc_bulk *b, json_t *doc)
         id = gen;
         FAIL_IF(json_object_set_new(doc, "_id", json_string(id)), CAIRN_ENOMEM, "out of memory");
     }
-    const char *other;
-    TRY(bset_add(&b->ids, id, strlen(id), id, &other));
-    FAIL_IF(other, CAIRN_EEXIST, "collection %s: document %s is twice in the input", c->name, id);
+    TRY(bulk_id_once(b, id));
     json_t *old;
     TRY(read_current(&old, c, id));
     json_decref(old);
     FAIL_IF(old, CAIRN_EEXIST, "collection %s: document %s exists (use upsert)", c->name, id);
     cairn_buf canon = CAIRN_BUF_INIT;
     canon_limits lim = limits_of(&b->opts);
-    int rc = finish_doc(&canon, doc, 1, now, &lim, id, b->opts.signer, c->name);
+    int rc = finish_doc(&canon, doc, 1, now, &b->w.ts, &lim, id, b->opts.signer, c->name);
     if (rc == CAIRN_OK) rc = index_changes(&b->w, NULL, doc, id, &b->uniq);
     if (rc == CAIRN_OK)
         rc = cairn_batch_put(b->w.batch, c->docs, id, strlen(id), canon.data, canon.len);
@@ -1005,8 +1106,10 @@ int cairn_doc_bulk_add(cairn_doc_bulk *b, const char *json, size_t len)
     FAIL_IF(!b, CAIRN_EINVAL, "no bulk given");
     FAIL_IF(b->failed, CAIRN_ESTATE, "the bulk insert failed earlier: free it and start again");
     json_t *doc;
-    char what[64];
-    snprintf(what, sizeof what, "document %zu of the input", b->count + 1);
+    char what[64] = "document ";
+    size_t at = strlen(what);
+    at += canon_decimal(what + at, b->count + 1, false, 1);
+    memcpy(what + at, " of the input", sizeof " of the input");
     int rc = parse_object(&doc, json, len, what);
     if (rc == CAIRN_OK) {
         pthread_mutex_lock(&b->w.c->lock);
@@ -1043,6 +1146,7 @@ void cairn_doc_bulk_free(cairn_doc_bulk *b)
 {
     if (!b) return;
     wctx_dispose(&b->w);
+    cairn_buf_dispose(&b->ids_log);
     bset_dispose(&b->ids);
     bset_dispose(&b->uniq);
     free(b);

@@ -166,8 +166,12 @@ typedef struct dv_key {
 typedef struct dv_keys {
     dv_key *k;
     size_t n, cap;
+    size_t held;             /* k[n..held) keep their buffers for reuse (after dv_keys_reset) */
 } dv_keys;
 void dv_keys_dispose(dv_keys *k);
+/** Empties k, keeping its memory for the next keys (a write reuses them document after
+ *  document). */
+void dv_keys_reset(dv_keys *k);
 int dv_index_keys(dv_keys *out, bool *multikey, const dv_index *ix, const json_t *doc,
                   const char *id);
 
