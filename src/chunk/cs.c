@@ -219,10 +219,16 @@ static int store_new(chunkstore *cs, chunk *c)
     return CAIRN_OK;
 }
 
+static int id_cmp(const void *a, const void *b) { return memcmp(a, b, sizeof(cairn_id)); }
+
 int cs_put_chunk(chunkstore *cs, chunk *c, bool cache)
 {
     hash_sha256(&c->id, c->data, c->len);
     chunk *have = cache_get(cs->cache, &c->id);
+    if (have && cs->ncand && bsearch(&c->id, cs->cand, cs->ncand, sizeof *cs->cand, id_cmp)) {
+        chunk_release(have); /* a gc candidate: the store writes it again (gc_writer_sync) */
+        have = NULL;
+    }
     if (have) { /* cached means stored: nothing to write */
         chunk_release(have);
         return CAIRN_OK;

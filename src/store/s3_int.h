@@ -45,6 +45,9 @@
 #define S3_CHECK_SIZE 8          /* u64 XXH3 trailer */
 #define S3_REF_HEADER_SIZE 24    /* magic, u8 state, 3 zero, u32 len, u64 nonce */
 #define S3_LOG_BASE 0x1u         /* flag: this entry holds the whole index; ignore those before */
+#define S3_LOG_DEL_PACK 0x2u     /* flag: each deletion names the pack it applies to (gc) */
+#define S3_LOG_DEL_PACK_SIZE 36  /* with it: key, u32 index into the entry's packs */
+#define S3_FORMAT_VERSION_DEL_PACK 2 /* the version of an entry with S3_LOG_DEL_PACK */
 #define S3_REF_VALUE 1
 #define S3_REF_DELETED 0
 
@@ -152,6 +155,8 @@ typedef struct s3_loc {
 typedef struct s3_pack {
     char *name;             /* below the prefix: "packs/<32 hex>.pack" */
     uint64_t size;          /* bytes of the object */
+    uint64_t seq;           /* the log entry that first named it, as this handle read the log
+                               (a base entry names old packs anew: later, never earlier) */
 } s3_pack;
 
 /* The upload of one pack of the write buffer, started in the background as soon as the pack
@@ -177,6 +182,10 @@ typedef struct s3_batch {
     size_t nadds, capadds;
     cairn_id *dels;
     size_t ndels, capdels;
+    char **dpack;                   /* [ndels]: NULL, or the pack the deletion applies to (a
+                                       gc's: the chunk is deleted only if it is still there);
+                                       owned */
+    size_t capdpack;
 } s3_batch;
 
 typedef struct s3_store {
@@ -204,6 +213,8 @@ typedef struct s3_store {
     bool cond_ok;
     bool etag_quoted;               /* If-Match wants the ETag with its quotes */
     char cond_problem[200];
+    store_cands cands;              /* gc candidates (set_candidates): has says absent, put
+                                       writes them again */
 } s3_store;
 
 /** The full object name of `rel` (below the prefix): "prefix/rel". Caller frees. */
@@ -229,6 +240,9 @@ int s3_log_refresh(s3_store *s);
  *  written (nothing names what was not stored), the writes stay pending and the error names
  *  the pack. Nothing to write: nothing happens. */
 int s3_log_flush(s3_store *s);
+/** Appends a deletion of key to batch b (mu held): unconditional (pack NULL), or only if the
+ *  chunk is still in pack `pack` when the entry is applied (copied). */
+int s3_batch_del(s3_batch *b, const cairn_id *key, const char *pack);
 /** Makes room in the write buffer for a chunk of len bytes (mu held): starts a pack (its start
  *  in parts and its header in buf) when the buffer is empty or its last pack has reached the
  *  pack size, and then starts uploading the pack just completed in the background; waits for
@@ -242,6 +256,9 @@ int s3_pack_read(s3_store *s, cairn_buf *out, const s3_loc *loc);
 int s3_compact(cairn_store *st, double min_live, unsigned flags, cairn_store_compact_stats *out);
 
 /* s3_compact.c */
+/** Removes pack objects that no log entry names (the remove_orphans method). */
+int s3_remove_orphans(cairn_store *st, double min_age_seconds, uint64_t *out_objects,
+                      uint64_t *out_bytes);
 /** Reads the chunks locs[0..n-1] of pack object obj (pack_size bytes) that compaction keeps:
  *  nothing when n is 0, ranged GETs of runs of neighbours when they are less than half of the
  *  pack, else the whole object. Sorts locs by offset; at[i] is where chunk i's bytes start in
@@ -268,6 +285,11 @@ char *s3_encode(const char *s, bool keep_slash);
  *  *truncated and the next continuation token (caller frees *next; NULL when none). */
 int s3_parse_list(const cairn_buf *xml, int (*cb)(const char *key, uint64_t size, void *p),
                   void *p, bool *truncated, char **next);
+/** An object of a listing with its <LastModified> (wall-clock ns; 0 when the server sent
+ *  none or one that does not parse). */
+typedef int (*s3_dated_cb)(const char *rel, uint64_t size, int64_t mtime_ns, void *p);
+/** s3_list with each object's LastModified. */
+int s3_list_dated(s3_store *s, const char *rel, s3_dated_cb cb, void *p);
 /** Lists every object whose name starts with the store's prefix + rel, after start_after
  *  (full object name, or NULL), in name order: cb gets the name relative to the prefix. */
 int s3_list(s3_store *s, const char *rel, const char *start_after,
