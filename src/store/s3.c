@@ -234,6 +234,23 @@ int s3_check_writable(s3_store *s, const char *what)
 
 /* ---- chunks ---- */
 
+#define BORN_DIGITS 16
+
+char *s3_pack_name(const s3_store *s, const char *hex)
+{
+    return cairn_sprintf(S3_PACK_DIR "%0*" PRIx64 "-%s.pack", BORN_DIGITS, s->seq + 1, hex);
+}
+
+uint64_t s3_pack_born(const char *name)
+{
+    size_t d = strlen(S3_PACK_DIR);
+    const char *p = name + d;
+    if (strncmp(name, S3_PACK_DIR, d) != 0 || strlen(p) < BORN_DIGITS + 1 ||
+        p[BORN_DIGITS] != '-' || strspn(p, "0123456789abcdef") != BORN_DIGITS)
+        return 0;
+    return strtoull(p, NULL, 16);
+}
+
 static int not_found(s3_store *s, const cairn_id *key)
 {
     char hex[CAIRN_ID_HEX_SIZE];
@@ -591,9 +608,11 @@ static int s3_set_candidates(cairn_store *st, const cairn_id *keys, size_t n)
     return s3_log_refresh(s); /* the deletions of the run that made the record */
 }
 
-/* Each chunk still in a pack the log named by entry gen is deleted from that pack only (the
- * entry's deletion names it, S3_LOG_DEL_PACK): a writer that wrote it again put it in a newer
- * pack, whether before this call (kept) or before the deletion's entry is applied. */
+/* A chunk in a pack born after entry gen (s3_pack_born: written by a handle that had read the
+ * log past the record, so a writer that wrote it again, or a compaction's copy) is kept. The
+ * others are deleted from the pack they are in only (the entry's deletion names it,
+ * S3_LOG_DEL_PACK): a writer that writes one again after this call puts it in a newer pack,
+ * and the deletion, applied in log order after or before that writer's entry, spares it. */
 static int s3_del_older(cairn_store *st, const cairn_id *keys, size_t n, uint64_t gen, bool *kept)
 {
     s3_store *s = (s3_store *)st;
@@ -604,7 +623,7 @@ static int s3_del_older(cairn_store *st, const cairn_id *keys, size_t n, uint64_
     for (size_t i = 0; i < n && rc == CAIRN_OK; i++) {
         s3_loc *at = s3_index_find(s, &keys[i]);
         kept[i] = at && (at->pack == S3_PENDING || at->pack == S3_FLUSHING ||
-                         s->packs[at->pack].seq > gen);
+                         s3_pack_born(s->packs[at->pack].name) > gen);
         if (!at || kept[i]) continue;
         rc = s3_batch_del(&s->pend, &keys[i], s->packs[at->pack].name);
         if (rc == CAIRN_OK) s3_index_remove(s, &keys[i]);

@@ -155,8 +155,6 @@ typedef struct s3_loc {
 typedef struct s3_pack {
     char *name;             /* below the prefix: "packs/<32 hex>.pack" */
     uint64_t size;          /* bytes of the object */
-    uint64_t seq;           /* the log entry that first named it, as this handle read the log
-                               (a base entry names old packs anew: later, never earlier) */
 } s3_pack;
 
 /* The upload of one pack of the write buffer, started in the background as soon as the pack
@@ -217,6 +215,13 @@ typedef struct s3_store {
                                        writes them again */
 } s3_store;
 
+/** A new pack's name (mu held; caller frees): "packs/<16 hex>-<hex>.pack", the first part the
+ *  number of the log entry this handle would take next (the last it applied, plus one): the
+ *  pack is written after every entry up to it. A gc's deletion reads it (s3_pack_born). */
+char *s3_pack_name(const s3_store *s, const char *hex);
+/** The number a pack's name was made with (s3_pack_name); 0 for a name without one (packs
+ *  written before names carried it, which are older than any gc record that has a generation). */
+uint64_t s3_pack_born(const char *name);
 /** The full object name of `rel` (below the prefix): "prefix/rel". Caller frees. */
 char *s3_obj(const s3_store *s, const char *rel);
 /** Refuses a write when the server does not honour conditional writes or the handle is

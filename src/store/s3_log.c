@@ -407,9 +407,8 @@ static uint32_t pack_find(const s3_store *s, const char *name, size_t len)
     return UINT32_MAX;
 }
 
-/* The number of a pack, known from now on (seq: the log entry naming it). */
-static int pack_intern(s3_store *s, const char *name, size_t len, uint64_t size, uint64_t seq,
-                       uint32_t *out)
+/* The number of a pack, known from now on. */
+static int pack_intern(s3_store *s, const char *name, size_t len, uint64_t size, uint32_t *out)
 {
     if ((*out = pack_find(s, name, len)) != UINT32_MAX) return CAIRN_OK;
     size_t cap = s->cappacks;
@@ -417,7 +416,6 @@ static int pack_intern(s3_store *s, const char *name, size_t len, uint64_t size,
     s->cappacks = (uint32_t)cap;
     s->packs[s->npacks].name = cairn_strndup(name, len);
     s->packs[s->npacks].size = size;
-    s->packs[s->npacks].seq = seq;
     if (!s->packs[s->npacks].name) return ERR(CAIRN_ENOMEM, "out of memory for pack names");
     *out = s->npacks++;
     return CAIRN_OK;
@@ -427,11 +425,11 @@ static int pack_intern(s3_store *s, const char *name, size_t len, uint64_t size,
  * already in the log). */
 static bool local_only(const s3_loc *l) { return l->pack == S3_PENDING || l->pack == S3_FLUSHING; }
 
-/* Applies one decoded entry, number seq (mu held). Writes this handle has not flushed yet
+/* Applies one decoded entry (mu held). Writes this handle has not flushed yet
  * order after it, so they win over what it says. A deletion naming a pack (S3_LOG_DEL_PACK)
  * removes the chunk only if the index still has it in that pack: a chunk written again into a
  * newer pack since the gc looked is spared. */
-static int entry_apply(s3_store *s, const entry_view *v, uint64_t seq)
+static int entry_apply(s3_store *s, const entry_view *v)
 {
     if (v->flags & S3_LOG_BASE) { /* the whole index: keep only local writes */
         for (size_t i = 0; i <= s->mask; i++) {
@@ -456,7 +454,7 @@ static int entry_apply(s3_store *s, const entry_view *v, uint64_t seq)
         if ((v->flags & S3_LOG_DEL_PACK) && !added[i])
             map[i] = pack_find(s, (const char *)p + 2, len);
         else
-            rc = pack_intern(s, (const char *)p + 2, len, load_le64(p + 2 + len), seq, &map[i]);
+            rc = pack_intern(s, (const char *)p + 2, len, load_le64(p + 2 + len), &map[i]);
         p += S3_LOG_PACK_FIXED + len;
     }
     size_t dsize = v->flags & S3_LOG_DEL_PACK ? S3_LOG_DEL_PACK_SIZE : CAIRN_ID_SIZE;
@@ -564,7 +562,7 @@ static int apply_listed(s3_store *s, const seq_list *l)
             if (rc == CAIRN_OK) {
                 pthread_mutex_lock(&s->mu);
                 if (l->seqs[at + i] > s->seq) {
-                    rc = entry_apply(s, &v, l->seqs[at + i]);
+                    rc = entry_apply(s, &v);
                     if (rc == CAIRN_OK) s->seq = l->seqs[at + i];
                 }
                 pthread_mutex_unlock(&s->mu);
@@ -796,7 +794,7 @@ static void up_start(s3_store *s, size_t k)
         free(j);
         return;
     }
-    char *name = cairn_sprintf(S3_PACK_DIR "%s.pack", hex);
+    char *name = s3_pack_name(s, hex);
     j->s = s;
     j->k = k;
     j->req.method = "PUT";
@@ -919,7 +917,11 @@ static int upload_batch(s3_store *s, const cairn_buf *buf, const uint64_t *parts
         }
         char hex[33];
         rc = random_hex(hex, 16);
-        if (rc == CAIRN_OK) packs[k].name = cairn_sprintf(S3_PACK_DIR "%s.pack", hex);
+        if (rc == CAIRN_OK) {
+            pthread_mutex_lock(&s->mu);
+            packs[k].name = s3_pack_name(s, hex);
+            pthread_mutex_unlock(&s->mu);
+        }
         s3_req *r = &reqs[nreq++];
         r->method = "PUT";
         r->obj = packs[k].name ? s3_obj(s, packs[k].name) : NULL;
@@ -954,14 +956,13 @@ static int upload_batch(s3_store *s, const cairn_buf *buf, const uint64_t *parts
 
 /* After an upload (mu held): the chunks whose index entry is still (from[i], adds[i]'s old
  * offset old_off[i]) now live in pack names[adds[i].pack] (of sizes[...]) at adds[i].off. */
-static int repoint(s3_store *s, uint64_t seq, char *const *names, const uint64_t *sizes,
-                   size_t npacks,
+static int repoint(s3_store *s, char *const *names, const uint64_t *sizes, size_t npacks,
                    const s3_loc *adds, size_t n, const uint32_t *from, const uint64_t *old_off)
 {
     uint32_t *nums = cairn_calloc(npacks ? npacks : 1, sizeof *nums);
     if (!nums) return ERR(CAIRN_ENOMEM, "out of memory for pack names");
     for (size_t k = 0; k < npacks; k++) {
-        int rc = pack_intern(s, names[k], strlen(names[k]), sizes[k], seq, &nums[k]);
+        int rc = pack_intern(s, names[k], strlen(names[k]), sizes[k], &nums[k]);
         if (rc < 0) {
             free(nums);
             return rc;
@@ -1027,7 +1028,7 @@ int s3_log_flush(s3_store *s)
                           f->dpack, f->ndels, 0, names, &seq);
     pthread_mutex_lock(&s->mu);
     if (rc == CAIRN_OK && f->nadds)
-        rc = repoint(s, seq, names, sizes, f->nparts, f->adds, f->nadds, from, offs);
+        rc = repoint(s, names, sizes, f->nparts, f->adds, f->nadds, from, offs);
     if (rc == CAIRN_OK) {
         /* our entry is applied by hand; entries before it were applied by log_append */
         if (seq == s->seq + 1) s->seq = seq;
@@ -1225,7 +1226,7 @@ int s3_compact(cairn_store *st, double min_live, unsigned flags, cairn_store_com
         rc = upload_batch(s, &m.buf, NULL, NULL, 1, m.adds, m.n, NULL, NULL, 0, 0, &pack, &seq);
     if (rc == CAIRN_OK && nv) {
         pthread_mutex_lock(&s->mu);
-        rc = repoint(s, seq, &pack, &size, pack ? 1 : 0, m.adds, m.n, m.from, m.old_off);
+        rc = repoint(s, &pack, &size, pack ? 1 : 0, m.adds, m.n, m.from, m.old_off);
         if (seq == s->seq + 1) s->seq = seq;
         pthread_mutex_unlock(&s->mu);
     }
