@@ -335,9 +335,10 @@ static int buffer_put(s3_store *s, const cairn_id *key, const void *data, size_t
 {
     FAIL_IF(len > UINT32_MAX, CAIRN_EINVAL, "chunk of %zu bytes is too large for the s3 store",
             len);
-    /* idempotent, but a gc candidate is written again, into a pack newer than the gc's
+    /* idempotent, but a gc candidate is written again (once), into a pack newer than the gc's
      * record, which its deletion spares */
-    if (s3_index_find(s, key) && !candidate(s, key, true)) return CAIRN_OK;
+    bool again = candidate(s, key, false);
+    if (s3_index_find(s, key) && !again) return CAIRN_OK;
     s3_batch *p = &s->pend;
     TRY(s3_batch_room(s, len));
     s3_loc l = { .key = *key, .pack = S3_PENDING, .len = (uint32_t)len, .off = p->buf.len,
@@ -346,6 +347,7 @@ static int buffer_put(s3_store *s, const cairn_id *key, const void *data, size_t
     TRY(cairn_buf_append(&p->buf, data, len));
     TRY(s3_index_set(s, &l));
     p->adds[p->nadds++] = l;
+    if (again) candidate(s, key, true); /* has may say present again: it is in this pack */
     *full = p->buf.len >= (uint64_t)S3_FLUSH_PACKS * s->conf.pack_target;
     return CAIRN_OK;
 }
