@@ -36,6 +36,7 @@ int cs_init(chunkstore *cs, cairn_store *store, size_t cache_bytes, int level)
     memset(cs, 0, sizeof *cs);
     cs->store = store;
     cs->level = level;
+    cs->put_through = store->version >= 6 && (store->caps & CAIRN_STORE_CAP_GC_GEN);
     atomic_init(&cs->chunks_read, 0);
     atomic_init(&cs->chunks_written, 0);
     return cache_new(&cs->cache, cache_bytes);
@@ -219,14 +220,13 @@ static int store_new(chunkstore *cs, chunk *c)
     return CAIRN_OK;
 }
 
-static int id_cmp(const void *a, const void *b) { return memcmp(a, b, sizeof(cairn_id)); }
-
 int cs_put_chunk(chunkstore *cs, chunk *c, bool cache)
 {
     hash_sha256(&c->id, c->data, c->len);
     chunk *have = cache_get(cs->cache, &c->id);
-    if (have && cs->ncand && bsearch(&c->id, cs->cand, cs->ncand, sizeof *cs->cand, id_cmp)) {
-        chunk_release(have); /* a gc candidate: the store writes it again (gc_writer_sync) */
+    if (have && cs->put_through) { /* a remote gc may have deleted it since it was cached, or
+                                       recorded it as a candidate to write again */
+        chunk_release(have);
         have = NULL;
     }
     if (have) { /* cached means stored: nothing to write */

@@ -353,12 +353,11 @@ void gc_traffic(repo *r, uint64_t out[3])
 
 /* ---- the writers' side ---- */
 
-/* What gc_writer_sync last read: the ref's value and the candidates installed from it. */
+/* What gc_writer_sync last read: the ref's value, whose candidates the store holds. */
 struct gc_watch {
     cairn_buf raw;
     bool exists;
-    cairn_id *cand;
-    size_t ncand;
+    bool read;
 };
 
 void gc_watch_free(repo *r)
@@ -366,11 +365,8 @@ void gc_watch_free(repo *r)
     gc_watch *w = r->gc_watch;
     if (!w) return;
     cairn_buf_dispose(&w->raw);
-    free(w->cand);
     free(w);
     r->gc_watch = NULL;
-    r->cs.cand = NULL;
-    r->cs.ncand = 0;
 }
 
 int gc_writer_sync(repo *r)
@@ -383,32 +379,22 @@ int gc_writer_sync(repo *r)
     gc_watch *w = r->gc_watch;
     pending pd;
     TRY(pending_read(r, &pd));
-    bool same = w->cand != NULL && pd.exists == w->exists && pd.raw.len == w->raw.len &&
+    bool same = w->read && pd.exists == w->exists && pd.raw.len == w->raw.len &&
                 (!pd.exists || memcmp(pd.raw.data, w->raw.data, pd.raw.len) == 0);
     cairn_id *cand = NULL;
     size_t ncand = 0;
     int rc = same || !pd.valid ? CAIRN_OK : candidates_load(r, &pd, &cand, &ncand);
-    if (!same && rc == CAIRN_OK && !cand) {
-        cand = cairn_malloc(sizeof *cand); /* none: still marks the record as read */
-        if (!cand) rc = ERR(CAIRN_ENOMEM, "out of memory reading gc candidates");
-    }
-    if (!same && rc == CAIRN_OK)
-        rc = r->store->set_candidates(r->store, cand, ncand);
+    /* (the store also reads its index on: the run that made this record may have deleted
+     * chunks of the one before; the chunk cache is not asked on puts: cs.put_through) */
+    if (!same && rc == CAIRN_OK) rc = r->store->set_candidates(r->store, cand, ncand);
+    free(cand);
     if (same || rc < 0) {
-        free(cand);
         cairn_buf_dispose(&pd.raw);
         return rc < 0 ? cairn_error_prefix(rc, "reading the gc candidates of %s", r->url) : rc;
     }
-    /* the run that replaced the old record may have deleted its candidates: a cached copy no
-     * longer says the chunk is stored */
-    for (size_t i = 0; i < w->ncand; i++) cache_drop(r->cs.cache, &w->cand[i]);
-    free(w->cand);
     cairn_buf_dispose(&w->raw);
     w->raw = pd.raw;
     w->exists = pd.exists;
-    w->cand = cand;
-    w->ncand = ncand;
-    r->cs.cand = cand; /* cs_put writes a candidate again even when it is cached */
-    r->cs.ncand = ncand;
+    w->read = true;
     return CAIRN_OK;
 }
