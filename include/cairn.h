@@ -1198,6 +1198,13 @@ typedef struct cairn_gc_stats {
     uint64_t requests;       /**< requests this run sent to a remote store (each retry counts) */
     uint64_t bytes_sent;     /**< bytes of request bodies sent to it */
     uint64_t bytes_received; /**< bytes of response bodies received from it */
+    uint64_t chunks_spared;  /**< candidates still unreachable that were not deleted because a
+                                  writer wrote them again after the record (it was about to
+                                  name them); recorded anew */
+    uint64_t orphans_removed;/**< objects holding no chunk any index names (s3: pack objects a
+                                  killed writer or a failed flush uploaded) older than the grace,
+                                  removed */
+    uint64_t orphan_bytes;   /**< their bytes */
 } cairn_gc_stats;
 
 /** Deletes every chunk nothing reaches (see above), then, on a local store, rewrites the pack

@@ -96,7 +96,8 @@ static void phases(void)
     read_pending(fs, val, sizeof val);
     char want[64];
     snprintf(want, sizeof want, "count %llu\n", (unsigned long long)r1.candidates_recorded);
-    CHECK(strncmp(val, "cairn gc pending 1\ntime ", 24) == 0);
+    CHECK(strncmp(val, "cairn gc pending 2\ntime ", 24) == 0);
+    CHECK(strstr(val, "\ngen 0\ncount ") != NULL); /* a store without generations: 0 */
     CHECK(strstr(val, want) != NULL);
     const char *list = strstr(val, "list ");
     CHECK(list != NULL);
@@ -113,6 +114,17 @@ static void phases(void)
     char val2[4200];
     read_pending(fs, val2, sizeof val2);
     CHECK(strcmp(val, val2) == 0); /* untouched: its clock keeps running */
+
+    /* the record as a build before generations wrote it (version 1, no gen line): still read,
+     * its candidates deleted as before */
+    char v1[4200];
+    const char *gen = strstr(val, "gen ");
+    const char *after = gen ? strchr(gen, '\n') : NULL;
+    CHECK(gen && after);
+    snprintf(v1, sizeof v1, "cairn gc pending 1\n%.*s%s", (int)(gen - val - 19), val + 19,
+             after + 1);
+    CHECK(strncmp(v1, "cairn gc pending 1\ntime ", 24) == 0 && !strstr(v1, "gen "));
+    CHECK_OK(fs->ref_cas(fs, "gc/pending", val, strlen(val), v1, strlen(v1)));
 
     CHECK_OK(gc_grace(db, 0, &r3));
     CHECK_EQ(r3.chunks_deleted, r1.candidates_recorded);

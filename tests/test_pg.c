@@ -19,6 +19,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "remote_util.h"
 #include "store/store.h"
 #include "store_suite.h"
 #include "test.h"
@@ -136,7 +137,8 @@ static void pg_conformance(void)
     cairn_store *st;
     CHECK_OK(pg_create(&st, &c));
     CHECK_EQ(st->caps, CAIRN_STORE_CAP_DURABLE | CAIRN_STORE_CAP_SHARED |
-                           CAIRN_STORE_CAP_REF_CAS | CAIRN_STORE_CAP_REMOTE);
+                           CAIRN_STORE_CAP_REF_CAS | CAIRN_STORE_CAP_REMOTE |
+                           CAIRN_STORE_CAP_GC_GEN);
     st->close(st);
 }
 
@@ -646,6 +648,46 @@ static void pg_repository(void)
     CHECK_OK(cairn_close(db));
 }
 
+/* A store of schema version 1 (chunks without a generation, as builds before gc generations
+ * made): a read-only open reads it as it is (and offers no gc generations); a writable open
+ * migrates it to version 2 once, every row at generation 0, and the repository reads whole. */
+static void pg_migrate(void)
+{
+    if (!pg_loaded()) return;
+    const char *prefix = fresh_prefix();
+    char url[1200];
+    snprintf(url, sizeof url, "%s", url_with(prefix));
+    cairn_db *db = test_open_repo(url);
+    CHECK_OK(ru_fill(db, "t", 0, 500, "v1"));
+    cairn_id c1;
+    CHECK_OK(test_commit(db, "under schema 1", &c1));
+    CHECK_OK(cairn_close(db));
+    long rows = sql("SELECT count(*) FROM %schunks", prefix);
+    CHECK(rows > 0);
+    /* back to what schema 1 was */
+    CHECK_EQ(sql("ALTER TABLE %schunks DROP COLUMN gen", prefix), 0);
+    CHECK_EQ(sql("DROP SEQUENCE %sgen", prefix), 0);
+    CHECK_EQ(sql("UPDATE %smeta SET value = '1' WHERE key = 'schema_version'", prefix), 1);
+
+    cairn_store *st;
+    CHECK_OK(store_pg_open(&st, url, CAIRN_OPEN_READONLY));
+    CHECK_EQ(st->caps & CAIRN_STORE_CAP_GC_GEN, 0u);
+    st->close(st);
+    CHECK_EQ(sql("SELECT value::int FROM %smeta WHERE key = 'schema_version'", prefix), 1);
+
+    CHECK_OK(cairn_open(&db, url, NULL)); /* migrates */
+    CHECK_EQ(sql("SELECT value::int FROM %smeta WHERE key = 'schema_version'", prefix), 2);
+    CHECK_EQ(sql("SELECT count(*) FROM %schunks WHERE gen = 0", prefix), rows);
+    uint64_t n = 0;
+    CHECK_OK(ru_count(db, "t", "main", &n));
+    CHECK_EQ(n, 500);
+    CHECK_OK(ru_fill(db, "t", 500, 600, "v2"));
+    CHECK_OK(test_commit(db, "under schema 2", NULL));
+    CHECK_OK(cairn_close(db));
+    CHECK(sql("SELECT count(*) FROM %schunks WHERE gen > 0", prefix) > 0); /* new rows */
+    CHECK_OK(ru_verify_clean(url));
+}
+
 /* The CLI on a postgres:// URL (over TCP, with the password): init, put, get, commit, log,
  * verify. */
 static void pg_cli(void)
@@ -678,4 +720,4 @@ static void pg_cli(void)
 
 TEST_MAIN(pg_conformance, pg_url_forms, pg_open_errors, pg_readonly, pg_batch_requests,
           pg_restart_handle, pg_restart_load, pg_two_writers, pg_corrupt_row, pg_repository,
-          pg_cli)
+          pg_cli, pg_migrate)

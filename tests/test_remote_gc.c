@@ -10,6 +10,22 @@
  *   rereferenced_*      between the phases one writer names the deleted commit again and
  *                       another pushes a commit built on it (its push finds most chunks present
  *                       by has): the deleting run keeps everything they reach
+ *   writer_gap_*        a writer that starts after the record, pushing a commit built on the
+ *                       deleted branch, while the deleting run marks and deletes in the middle
+ *                       of its push (from its progress callback, before its ref moves): it
+ *                       sends the candidates it needs again instead of trusting has, the
+ *                       deletion spares them, and afterwards everything the pushed branch
+ *                       reaches is there (verify clean). Fails on a gc without generations.
+ *   store_gens_*        the store methods under it, with two handles: a candidate written again
+ *                       before the deletion is spared (and reported kept), on s3 also one
+ *                       written again after the deletion was decided and before its log entry;
+ *                       one nobody wrote again is deleted
+ *   long_writer_*       a db handle open across a deleting run (having read every row, so its
+ *                       caches know the chunks) writes again the rows whose chunks the run
+ *                       deleted: they reach the store again, verify is clean. (Its index
+ *                       refreshes on other misses too: this passes without the writers' side.)
+ *   orphan_pack_s3      a pack object no log entry names (as a writer killed mid-flush leaves):
+ *                       a gc inside the grace keeps it, one past it removes it and nothing else
  *   kill_gc_*           gc (both phases, again and again) killed with SIGKILL at seeded random
  *                       moments: every round the repository verifies clean with main whole, and
  *                       runs to the end afterwards free the garbage
@@ -21,7 +37,10 @@
 #include <sys/wait.h>
 
 #include "base/base.h"
+#include "base/hash.h"
 #include "remote_util.h"
+#include "store/s3_int.h"
+#include "store/store.h"
 #include "test.h"
 
 #define MAIN_KEYS 100000
@@ -142,15 +161,23 @@ static void two_phases_pg(void) { two_phases("pg"); }
 
 /* ---- a chunk referenced again between the phases ---- */
 
+/* A repository in the store (url, named by tag) with main and side, a clone of it in local (a
+ * writer elsewhere, holding side), then side deleted in the store; *side: its commit. */
+static void side_cloned_deleted(const char *kind, const char *tag, char *url, size_t urln,
+                                char *local, size_t localn, cairn_id *side)
+{
+    ru_url(url, urln, kind, tag);
+    snprintf(local, localn, "%s/%s-%s", test_tmpdir(), tag, kind);
+    make_side(url, true, "side", side);
+    CHECK_OK(cairn_clone(NULL, url, local, NULL));
+    delete_side(url);
+}
+
 static void rereferenced(const char *kind)
 {
     char url[1400], local[4200];
-    ru_url(url, sizeof url, kind, "gcref");
-    snprintf(local, sizeof local, "%s/local-%s", test_tmpdir(), kind);
     cairn_id side;
-    make_side(url, true, "side", &side);
-    CHECK_OK(cairn_clone(NULL, url, local, NULL)); /* a writer elsewhere, holding side */
-    delete_side(url);
+    side_cloned_deleted(kind, "gcref", url, sizeof url, local, sizeof local, &side);
     cairn_gc_stats r1, r2;
     CHECK_OK(gc_with(url, 0, &r1));
     CHECK(r1.candidates_recorded > 0);
@@ -190,6 +217,280 @@ static void rereferenced(const char *kind)
 
 static void rereferenced_s3(void) { rereferenced("s3"); }
 static void rereferenced_pg(void) { rereferenced("pg"); }
+
+/* ---- a writer that starts after the record ---- */
+
+typedef struct gap_run {
+    const char *url;
+    int calls;
+    int gc_rc;
+    cairn_gc_stats st;
+} gap_run;
+
+/* The push's first progress call (after its first chunks are put, its has answers along the
+ * first path taken, its ref not moved yet): the deleting run, on its own handle. */
+static void gc_mid_push(const cairn_transfer_stats *ts, void *payload)
+{
+    gap_run *g = payload;
+    (void)ts;
+    if (g->calls++ == 0) g->gc_rc = gc_with(g->url, 0, &g->st);
+}
+
+static void writer_gap(const char *kind)
+{
+    char url[1400], local[4200];
+    cairn_id side;
+    side_cloned_deleted(kind, "gcgap", url, sizeof url, local, sizeof local, &side);
+    cairn_gc_stats r1;
+    CHECK_OK(gc_with(url, 0, &r1)); /* records side's chunks */
+    CHECK(r1.candidates_recorded > 0);
+
+    /* the writer starts now, after the record: a commit on side, pushed */
+    cairn_db *db = test_open_repo(local);
+    CHECK_OK(cairn_checkout(db, "side"));
+    CHECK_OK(ru_fill(db, "t", 0, 10, "gap"));
+    cairn_id pushed;
+    CHECK_OK(test_commit(db, "on side, after the record", &pushed));
+    gap_run g = { url, 0, -1, { 0 } };
+    cairn_transfer_options o = CAIRN_TRANSFER_OPTIONS_INIT;
+    o.progress = gc_mid_push;
+    o.payload = &g;
+    cairn_transfer_stats ts;
+    CHECK_OK(cairn_push(&ts, db, "origin", "side", &o));
+    CHECK_OK(cairn_close(db));
+    CHECK_OK(g.gc_rc);
+    fprintf(stderr, "%s: push after the record sent %llu chunks (%llu candidates); the run in "
+            "its middle deleted %llu, spared %llu written again\n", kind,
+            (unsigned long long)ts.chunks, (unsigned long long)r1.candidates_recorded,
+            (unsigned long long)g.st.chunks_deleted, (unsigned long long)g.st.chunks_spared);
+    CHECK(g.calls >= 2);                                   /* mid-push, and at the end */
+    CHECK(g.st.chunks_deleted + g.st.chunks_spared > 0);  /* it was past the grace */
+    CHECK(ts.chunks >= g.st.chunks_spared);
+
+    /* everything the pushed branch reaches is there */
+    CHECK_OK(ru_verify_clean(url));
+    db = test_open_repo(url);
+    cairn_id there;
+    CHECK_OK(cairn_resolve(&there, db, "side"));
+    CHECK(ru_id_eq(&there, &pushed));
+    uint64_t n = 0;
+    CHECK_OK(ru_count(db, "t", "side", &n));
+    CHECK_EQ(n, MAIN_KEYS + SIDE_KEYS);
+    CHECK_OK(cairn_close(db));
+
+    /* and the runs after it delete only what is still garbage */
+    cairn_gc_stats r3, r4;
+    CHECK_OK(gc_with(url, 0, &r3));
+    CHECK_OK(gc_with(url, 0, &r4));
+    CHECK_OK(ru_verify_clean(url));
+    check_main_whole(url);
+}
+
+static void writer_gap_s3(void) { writer_gap("s3"); }
+static void writer_gap_pg(void) { writer_gap("pg"); }
+
+static int id_cmp3(const void *a, const void *b) { return memcmp(a, b, sizeof(cairn_id)); }
+
+/* A handle open across a deleting run writes again what it had written before the run deleted
+ * it (its chunk cache still holds those chunks): every chunk must reach the store again. */
+static void long_writer(const char *kind)
+{
+    char url[1400];
+    ru_url(url, sizeof url, kind, "gclong");
+    cairn_db *h = test_open_repo(url);
+    CHECK_OK(ru_fill(h, "t", 0, MAIN_KEYS, "main"));
+    CHECK_OK(test_commit(h, "main", NULL));
+    CHECK_OK(cairn_branch_create(h, "side", "main"));
+    CHECK_OK(cairn_checkout(h, "side"));
+    CHECK_OK(ru_fill(h, "t", MAIN_KEYS, MAIN_KEYS + SIDE_KEYS, "side"));
+    CHECK_OK(test_commit(h, "side", NULL));
+    cairn_table *t; /* read every row back: the chunk cache holds side's nodes */
+    CHECK_OK(cairn_table_open(&t, h, "t", 0));
+    for (int i = MAIN_KEYS; i < MAIN_KEYS + SIDE_KEYS; i++) {
+        char k[32];
+        void *v;
+        size_t vl;
+        snprintf(k, sizeof k, "key%08d", i);
+        CHECK_OK(cairn_get(&v, &vl, t, NULL, k, strlen(k)));
+        cairn_free(v);
+    }
+    cairn_table_close(t);
+    CHECK_OK(cairn_checkout(h, "main"));
+    delete_side(url); /* elsewhere */
+    cairn_gc_stats r1, r2;
+    CHECK_OK(gc_with(url, 0, &r1));
+    CHECK_OK(gc_with(url, 0, &r2));
+    CHECK(r2.chunks_deleted > SIDE_KEYS / 1000);
+
+    /* the same rows again, on a new branch: the same tree nodes as the deleted ones */
+    CHECK_OK(cairn_branch_create(h, "again", "main"));
+    CHECK_OK(cairn_checkout(h, "again"));
+    CHECK_OK(ru_fill(h, "t", MAIN_KEYS, MAIN_KEYS + SIDE_KEYS, "side"));
+    CHECK_OK(test_commit(h, "side again", NULL));
+    CHECK_OK(cairn_close(h));
+    CHECK_OK(ru_verify_clean(url));
+    cairn_db *db = test_open_repo(url);
+    uint64_t n = 0;
+    CHECK_OK(ru_count(db, "t", "again", &n));
+    CHECK_EQ(n, MAIN_KEYS + SIDE_KEYS);
+    CHECK_OK(cairn_close(db));
+}
+
+static void long_writer_s3(void) { long_writer("s3"); }
+static void long_writer_pg(void) { long_writer("pg"); }
+
+/* ---- the store's side: generations, candidates, conditional deletes ---- */
+
+/* A chunk put through one handle and flushed: *out, its key. */
+static void put_one(cairn_store *st, const char *text, cairn_id *out)
+{
+    hash_sha256(out, text, strlen(text));
+    CHECK_OK(st->put(st, out, text, strlen(text)));
+    CHECK_OK(st->flush(st));
+}
+
+/* Whether a handle opened now finds the chunk (has, and get reads it whole). */
+static bool present_fresh(const char *url, const cairn_id *key)
+{
+    cairn_store *st;
+    if (cairn_store_open_url(&st, url, CAIRN_OPEN_READONLY, 0) < 0) return false;
+    cairn_buf b = CAIRN_BUF_INIT;
+    bool yes = st->has(st, key) == CAIRN_OK && st->get(st, &b, key) == CAIRN_OK;
+    cairn_buf_dispose(&b);
+    st->close(st);
+    cairn_error_clear();
+    return yes;
+}
+
+/* Two handles of one store, a gc's (a) and a writer's (w): a candidate the writer wrote again
+ * before the deletion is spared and reported kept; on s3 also one written again after the
+ * deletion was decided but before its log entry (the entry names the old pack); one nobody
+ * wrote again is deleted. */
+static void store_gens(const char *kind)
+{
+    char url[1400];
+    ru_url(url, sizeof url, kind, "gcgen");
+    cairn_store *a, *w;
+    CHECK_OK(cairn_store_open_url(&a, url, CAIRN_OPEN_CREATE, 0));
+    CHECK_OK(cairn_store_open_url(&w, url, 0, 0));
+    CHECK(a->caps & CAIRN_STORE_CAP_GC_GEN);
+    cairn_id x, y, z;
+    put_one(a, "written again before the deletion", &x);
+    put_one(a, "written again while the deletion is in flight", &y);
+    put_one(a, "left alone", &z);
+    cairn_id cand[3] = { x, y, z };
+    qsort(cand, 3, sizeof *cand, id_cmp3);
+    uint64_t gen;
+    CHECK_OK(a->gc_gen(a, &gen));
+
+    /* the writer reads the record: has says absent, put writes again */
+    CHECK_OK(w->set_candidates(w, cand, 3));
+    CHECK_RC(w->has(w, &x), CAIRN_ENOTFOUND);
+    int rcs[3];
+    CHECK_OK(cairn_store_has_many(w, cand, 3, rcs));
+    for (int i = 0; i < 3; i++) CHECK_EQ(rcs[i], CAIRN_ENOTFOUND);
+    CHECK_OK(w->put(w, &x, "written again before the deletion", 33));
+    CHECK_OK(w->flush(w));
+    CHECK_OK(w->has(w, &x));
+
+    bool kept[3] = { false, false, false };
+    cairn_id doomed[3] = { x, y, z };
+    CHECK_OK(a->del_older(a, doomed, 3, gen, kept));
+    CHECK(kept[0]);
+    CHECK(!kept[1] && !kept[2]);
+    if (strcmp(kind, "s3") == 0) { /* the deletion is decided, its entry not written yet */
+        CHECK_OK(w->put(w, &y, "written again while the deletion is in flight", 45));
+        CHECK_OK(w->flush(w));
+    }
+    CHECK_OK(a->flush(a));
+    CHECK(present_fresh(url, &x));
+    CHECK_EQ(present_fresh(url, &y), strcmp(kind, "s3") == 0);
+    CHECK(!present_fresh(url, &z));
+    CHECK_OK(w->has(w, &x)); /* the writer's own view follows */
+    w->close(w);
+    a->close(a);
+}
+
+static void store_gens_s3(void) { store_gens("s3"); }
+static void store_gens_pg(void) { store_gens("pg"); }
+
+/* ---- orphan pack objects ---- */
+
+/* PUTs obj (below the store's prefix) with body, or GETs it (body NULL): the request's code. */
+static int raw_object(const char *url, const char *rel, const cairn_buf *body)
+{
+    cairn_store *st;
+    TRY(store_s3_open(&st, url, 0));
+    s3_store *s = (s3_store *)st;
+    s3_req r;
+    memset(&r, 0, sizeof r);
+    r.method = body ? "PUT" : "GET";
+    r.obj = s3_obj(s, rel);
+    if (body) {
+        r.body = body->data;
+        r.body_len = body->len;
+    }
+    int rc = s3_http_one(s->http, &s->conf, &r);
+    cairn_error_clear();
+    s3_req_dispose(&r);
+    st->close(st);
+    return rc;
+}
+
+static int count_obj(const char *rel, uint64_t size, void *p)
+{
+    (void)rel, (void)size;
+    (*(int *)p)++;
+    return 0;
+}
+
+static int pack_objects(const char *url)
+{
+    cairn_store *st;
+    if (store_s3_open(&st, url, CAIRN_OPEN_READONLY) < 0) return -1;
+    int n = 0;
+    int rc = s3_list((s3_store *)st, S3_PACK_DIR, NULL, count_obj, &n);
+    st->close(st);
+    return rc == CAIRN_OK ? n : -1;
+}
+
+static void orphan_pack_s3(void)
+{
+    char url[1400];
+    ru_url(url, sizeof url, "s3", "gcorphan");
+    make_side(url, true, "side", NULL); /* side stays */
+    cairn_gc_stats r0;
+    for (int i = 0; i < 2; i++) { /* the old working states: recorded, then deleted */
+        CHECK_OK(gc_with(url, 0, &r0));
+        CHECK_EQ(r0.orphans_removed, 0);
+    }
+    int packs = pack_objects(url);
+    CHECK(packs > 0);
+
+    /* what a writer killed between uploading a pack and writing its log entry leaves */
+    const char *orphan = S3_PACK_DIR "0123456789abcdef0123456789abcdef.pack";
+    cairn_buf body = CAIRN_BUF_INIT;
+    CHECK_OK(cairn_buf_append(&body, S3_PACK_MAGIC "\1\0\0\0\0\0\0\0", S3_PACK_HEADER_SIZE));
+    for (int i = 0; i < 1000; i++) CHECK_OK(cairn_buf_append(&body, "orphan chunk bytes ", 19));
+    CHECK_OK(raw_object(url, orphan, &body));
+    CHECK_EQ(pack_objects(url), packs + 1);
+
+    cairn_gc_stats r1, r2;
+    CHECK_OK(gc_with(url, LONG_GRACE, &r1)); /* younger than the grace: a flush in progress? */
+    CHECK_EQ(r1.orphans_removed, 0);
+    CHECK_EQ(pack_objects(url), packs + 1);
+    CHECK_OK(raw_object(url, orphan, NULL));
+    CHECK_OK(gc_with(url, 0, &r2));          /* past it */
+    fprintf(stderr, "s3: orphan pack removed: %llu objects, %llu bytes\n",
+            (unsigned long long)r2.orphans_removed, (unsigned long long)r2.orphan_bytes);
+    CHECK_EQ(r2.orphans_removed, 1);
+    CHECK_EQ(r2.orphan_bytes, body.len);
+    CHECK_EQ(raw_object(url, orphan, NULL), CAIRN_ENOTFOUND);
+    CHECK(pack_objects(url) <= packs); /* (compaction may drop a pack the gc emptied) */
+    cairn_buf_dispose(&body);
+    check_main_whole(url);
+    CHECK_OK(ru_verify_clean(url));
+}
 
 /* ---- SIGKILL of gc ---- */
 
@@ -242,8 +543,12 @@ int main(int argc, char **argv)
         return 77;
     }
     void (*fns[])(void) = { two_phases_s3, two_phases_pg, rereferenced_s3, rereferenced_pg,
-                            kill_gc_s3,    kill_gc_pg };
+                            store_gens_s3, store_gens_pg, writer_gap_s3, writer_gap_pg,
+                            long_writer_s3, long_writer_pg, orphan_pack_s3, kill_gc_s3,
+                            kill_gc_pg };
     static const char names[] = "two_phases_s3, two_phases_pg, rereferenced_s3, rereferenced_pg, "
-                                "kill_gc_s3, kill_gc_pg";
+                                "store_gens_s3, store_gens_pg, writer_gap_s3, writer_gap_pg, "
+                                "long_writer_s3, long_writer_pg, orphan_pack_s3, kill_gc_s3, "
+                                "kill_gc_pg";
     return test_main_fns(argc, argv, fns, sizeof fns / sizeof fns[0], names);
 }

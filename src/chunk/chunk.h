@@ -89,6 +89,10 @@ typedef struct chunkstore {
     int level;                       /* zstd level for new chunks; < 0 = none */
     atomic_ullong chunks_read;       /* fetched from the store and verified */
     atomic_ullong chunks_written;    /* new chunks handed to the store */
+    bool put_through;                /* puts go to the store even when the chunk is cached:
+                                        a store whose gc deletes while other machines write
+                                        (CAIRN_STORE_CAP_GC_GEN) answers for itself whether a
+                                        chunk is still stored, the cache cannot */
 } chunkstore;
 
 int cs_init(chunkstore *cs, cairn_store *store, size_t cache_bytes, int level);

@@ -36,6 +36,7 @@ int cs_init(chunkstore *cs, cairn_store *store, size_t cache_bytes, int level)
     memset(cs, 0, sizeof *cs);
     cs->store = store;
     cs->level = level;
+    cs->put_through = store->version >= 6 && (store->caps & CAIRN_STORE_CAP_GC_GEN);
     atomic_init(&cs->chunks_read, 0);
     atomic_init(&cs->chunks_written, 0);
     return cache_new(&cs->cache, cache_bytes);
@@ -223,6 +224,11 @@ int cs_put_chunk(chunkstore *cs, chunk *c, bool cache)
 {
     hash_sha256(&c->id, c->data, c->len);
     chunk *have = cache_get(cs->cache, &c->id);
+    if (have && cs->put_through) { /* a remote gc may have deleted it since it was cached, or
+                                       recorded it as a candidate to write again */
+        chunk_release(have);
+        have = NULL;
+    }
     if (have) { /* cached means stored: nothing to write */
         chunk_release(have);
         return CAIRN_OK;

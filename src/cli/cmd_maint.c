@@ -62,6 +62,13 @@ static void gc_text(const cairn_gc_stats *s, bool dry)
                "waiting", s->candidates_waiting, s->pending_age);
     printf("%-16s%" PRIu64 " chunk%s (a run after the grace deletes those still unreachable)\n",
            "candidates", s->candidates_recorded, cli_plural(s->candidates_recorded));
+    if (s->chunks_spared)
+        printf("%-16s%" PRIu64 " (written again by a writer since the record: recorded anew)\n",
+               "spared", s->chunks_spared);
+    if (s->orphans_removed)
+        printf("%-16s%" PRIu64 " object%s, %" PRIu64 " bytes (named by no index, older than the "
+               "grace)\n", "orphans", s->orphans_removed, cli_plural(s->orphans_removed),
+               s->orphan_bytes);
     printf("%-16s%" PRIu64 " (%" PRIu64 " bytes sent, %" PRIu64 " received)\n", "requests",
            s->requests, s->bytes_sent, s->bytes_received);
 }
@@ -92,12 +99,16 @@ static json_t *gc_json_counts(const cairn_gc_stats *s, bool dry)
 static json_t *gc_json_remote(json_t *o, const cairn_gc_stats *s)
 {
     if (!o || !s->two_phase) return o;
-    json_t *r = json_pack("{s:f,s:I,s:I,s:f,s:I,s:I,s:I}", "grace_seconds", s->grace_seconds,
-                          "candidates_recorded", (json_int_t)s->candidates_recorded,
-                          "candidates_waiting", (json_int_t)s->candidates_waiting,
-                          "pending_age_seconds", s->pending_age, "requests",
-                          (json_int_t)s->requests, "bytes_sent", (json_int_t)s->bytes_sent,
-                          "bytes_received", (json_int_t)s->bytes_received);
+    json_t *r = json_pack("{s:f,s:I,s:I,s:f,s:I,s:I,s:I,s:I,s:I,s:I}", "grace_seconds",
+                          s->grace_seconds, "candidates_recorded",
+                          (json_int_t)s->candidates_recorded, "candidates_waiting",
+                          (json_int_t)s->candidates_waiting, "pending_age_seconds",
+                          s->pending_age, "requests", (json_int_t)s->requests, "bytes_sent",
+                          (json_int_t)s->bytes_sent, "bytes_received",
+                          (json_int_t)s->bytes_received, "chunks_spared",
+                          (json_int_t)s->chunks_spared, "orphans_removed",
+                          (json_int_t)s->orphans_removed, "orphan_bytes",
+                          (json_int_t)s->orphan_bytes);
     if (!r || json_object_update(o, r) != 0) {
         json_decref(o);
         o = NULL;

@@ -10,6 +10,7 @@
 #include "db/db.h"
 #include "db/settings.h"
 #include "repo/commit.h"
+#include "repo/gc.h"
 #include "repo/pins.h"
 #include "store/store.h"
 
@@ -772,7 +773,8 @@ static int checkpoint_once(cairn_db *db, bool defer)
                db->r.url, w->imm_seq);
     rview rv = { cur, NULL, db->imm, w->imm_seq };
     version *nv = NULL;
-    int rc = rview_materialize_locked(db, &rv, &nv);
+    int rc = gc_writer_sync(&db->r); /* a remote gc's candidates are written again */
+    if (rc == CAIRN_OK) rc = rview_materialize_locked(db, &rv, &nv);
     cairn_id rec_id = cur->rec_id; /* deferred: the working ref still names this one */
     if (rc == CAIRN_OK && defer)
         rc = repo_stage(&db->r, &nv->rec);

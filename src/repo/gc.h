@@ -38,6 +38,18 @@ int gc_run(repo *r, const gc_params *p, cairn_gc_stats *out);
  *  still garbage, compacts, and records the rest as the next candidates. */
 int gc_remote_sweep(repo *r, const gc_params *p, const cairn_id *garbage, size_t n,
                     int64_t mark_started_ns, cairn_gc_stats *st);
+/** The writers' side of gc on a remote store: reads the ref gc/pending (one ref read) and, when
+ *  it changed since this repo last read it, installs its candidates in the store
+ *  (set_candidates: has then says absent for them and put writes them again, so that the
+ *  deleting run spares them; the store also reads its index on). On such a store cs_put never
+ *  takes a cached chunk for a stored one (chunkstore.put_through). Call at the start of every
+ *  write that may rely on a chunk being present (a checkpoint, a push); the write must publish
+ *  within the grace after the call. A no-op on a read-only repo or a store without
+ *  CAIRN_STORE_CAP_GC_GEN.
+ *  @return CAIRN_OK; the store's errors (CAIRN_EIO, ...); CAIRN_ENOMEM. */
+int gc_writer_sync(repo *r);
+/** Frees what gc_writer_sync keeps in r (repo_close and xrepo_close call it). */
+void gc_watch_free(repo *r);
 /** A remote store's counters now: requests, bytes sent, bytes received (zeros elsewhere, and
  *  when the store cannot say: the error is then cleared, so call it only while none is set). */
 void gc_traffic(repo *r, uint64_t out[3]);

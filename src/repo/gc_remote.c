@@ -14,7 +14,13 @@
  *
  * Why a writer is safe (docs/ARCHITECTURE.md, "gc on a remote store"): a writer that found a
  * chunk present (has) before the candidates were recorded publishes its ref within the grace
- * after that, so before the deleting run's mark begins, which then reaches the chunk.
+ * after that, so before the deleting run's mark begins, which then reaches the chunk. A writer
+ * that starts after the record reads it first (gc_writer_sync, at every checkpoint and push):
+ * on a store with gc generations (CAIRN_STORE_CAP_GC_GEN) its store handle then treats the
+ * candidates as absent and writes them again, and the record carries the store's generation
+ * taken before it was published, so the deleting run deletes only candidates not written
+ * again since (del_older: s3 spares a chunk that lives in a pack newer than the record,
+ * postgres a row whose generation was raised).
  *
  * The candidates are chunks of this repository (so an encrypted repository seals them like any
  * chunk): each holds up to LIST_IDS sorted storage keys, and the ref's value (text) names them
@@ -30,7 +36,8 @@
 #include "gc.h"
 
 #define PENDING_REF "gc/pending"
-#define PENDING_HEAD "cairn gc pending 1\n"
+#define PENDING_HEAD "cairn gc pending 2\n"   /* with the store's generation */
+#define PENDING_HEAD_V1 "cairn gc pending 1\n" /* without: read, never written */
 #define LIST_MAGIC "CAIRNGCC"
 #define LIST_HEADER 16                /* magic, u32 version, u32 count */
 #define LIST_VERSION 1
@@ -46,6 +53,8 @@ typedef struct pending {
     bool exists;
     bool valid;                       /* parsed (a malformed value is replaced, never trusted) */
     int64_t time_ns;
+    bool has_gen;                     /* the store's generation when it was recorded */
+    uint64_t gen;
     uint64_t count;
     cairn_id lists[MAX_LISTS];
     size_t nlists;
@@ -53,32 +62,46 @@ typedef struct pending {
 
 static int id_cmp(const void *a, const void *b) { return memcmp(a, b, CAIRN_ID_SIZE); }
 
-/* Parses "cairn gc pending 1\ntime N\ncount N\nlist HEX\n...". */
+/* Whether the store has gc generations (CAIRN_STORE_CAP_GC_GEN). */
+static bool gc_gens(const cairn_store *st)
+{
+    return st->version >= 6 && (st->caps & CAIRN_STORE_CAP_GC_GEN) && st->gc_gen &&
+           st->set_candidates && st->del_older;
+}
+
+/* Parses "cairn gc pending 2\ntime N\ngen N\ncount N\nlist HEX\n..." (version 1: no gen line). */
 static bool pending_parse(pending *pd)
 {
     char *text = cairn_malloc(pd->raw.len + 1);
     if (!text) return false;
     memcpy(text, pd->raw.data, pd->raw.len);
     text[pd->raw.len] = '\0';
-    bool ok = strlen(text) == pd->raw.len && strncmp(text, PENDING_HEAD, strlen(PENDING_HEAD)) == 0;
-    char *line = text + strlen(PENDING_HEAD), *save = NULL;
-    int field = 0;
-    for (char *l = ok ? strtok_r(line, "\n", &save) : NULL; ok && l;
-         l = strtok_r(NULL, "\n", &save)) {
+    size_t hl = strlen(PENDING_HEAD);
+    bool v2 = strncmp(text, PENDING_HEAD, hl) == 0;
+    bool ok = strlen(text) == pd->raw.len && (v2 || strncmp(text, PENDING_HEAD_V1, hl) == 0);
+    enum { F_TIME, F_GEN, F_COUNT, F_LIST };
+    static const int v1_fields[] = { F_TIME, F_COUNT }, v2_fields[] = { F_TIME, F_GEN, F_COUNT };
+    const int *fields = v2 ? v2_fields : v1_fields;
+    size_t nfields = v2 ? ARRAY_LEN(v2_fields) : ARRAY_LEN(v1_fields), field = 0;
+    char *save = NULL;
+    for (char *l = ok ? strtok_r(text + hl, "\n", &save) : NULL; ok && l;
+         l = strtok_r(NULL, "\n", &save), field++) {
         long long t;
         unsigned long long c;
-        int used = 0;
-        if (field == 0) ok = sscanf(l, "time %lld%n", &t, &used) == 1 && !l[used] && t > 0;
-        else if (field == 1) ok = sscanf(l, "count %llu%n", &c, &used) == 1 && !l[used];
+        int used = 0, f = field < nfields ? fields[field] : F_LIST;
+        if (f == F_TIME) ok = sscanf(l, "time %lld%n", &t, &used) == 1 && !l[used] && t > 0;
+        else if (f == F_GEN) ok = sscanf(l, "gen %llu%n", &c, &used) == 1 && !l[used];
+        else if (f == F_COUNT) ok = sscanf(l, "count %llu%n", &c, &used) == 1 && !l[used];
         else ok = pd->nlists < MAX_LISTS && strncmp(l, "list ", 5) == 0 &&
                   cairn_id_from_hex(&pd->lists[pd->nlists++], l + 5) == CAIRN_OK;
-        if (ok && field == 0) pd->time_ns = t;
-        if (ok && field == 1) pd->count = c;
-        field++;
+        if (ok && f == F_TIME) pd->time_ns = t;
+        if (ok && f == F_GEN) pd->gen = c;
+        if (ok && f == F_COUNT) pd->count = c;
     }
+    pd->has_gen = v2;
     free(text);
     cairn_error_clear();
-    return ok && field >= 2;
+    return ok && field >= nfields;
 }
 
 static int pending_read(repo *r, pending *pd)
@@ -155,8 +178,14 @@ static int candidates_store(repo *r, const cairn_id *ids, size_t n, int64_t now,
                             uint64_t *out_recorded)
 {
     size_t take = MIN(n, (size_t)MAX_LISTS * LIST_IDS);
+    /* the generation before the record is published: a writer that reads the record writes
+     * the candidates it needs again, above this generation, and the deletion spares them */
+    uint64_t gen = 0;
+    if (gc_gens(r->store))
+        TRY_CTX(r->store->gc_gen(r->store, &gen), "reading the generation of %s", r->url);
     char line[PENDING_FIXED];
-    int len = snprintf(line, sizeof line, PENDING_HEAD "time %" PRId64 "\ncount %zu\n", now, take);
+    int len = snprintf(line, sizeof line, PENDING_HEAD "time %" PRId64 "\ngen %" PRIu64
+                       "\ncount %zu\n", now, gen, take);
     val->len = 0;
     TRY(cairn_buf_append(val, line, (size_t)len));
     cairn_buf chunkbuf = CAIRN_BUF_INIT;
@@ -198,23 +227,69 @@ static int pending_swap(repo *r, const pending *pd, const cairn_buf *val)
     return rc < 0 ? cairn_error_prefix(rc, "recording the gc candidates of %s", r->url) : rc;
 }
 
-/* Deletes the garbage that is also a candidate; keeps the rest in *next. */
-static int delete_candidates(repo *r, const cairn_id *garbage, size_t n, const cairn_id *cand,
-                             size_t ncand, cairn_id *next, size_t *out_next, uint64_t *deleted)
+/* Deletes doomed[0..n) (candidates still garbage): with the record's generation, only those
+ * not written again since (the others go to next); without, all. */
+static int delete_doomed(repo *r, const pending *pd, const cairn_id *doomed, size_t n,
+                         cairn_id *next, size_t *nnext, cairn_gc_stats *st)
 {
-    cairn_store *st = r->store;
-    size_t keep = 0;
+    cairn_store *s = r->store;
+    bool *kept = NULL;
+    if (n && pd->has_gen && gc_gens(s)) {
+        kept = cairn_calloc(n, sizeof *kept);
+        FAIL_IF(!kept, CAIRN_ENOMEM, "out of memory deleting %zu gc candidates", n);
+        int rc = s->del_older(s, doomed, n, pd->gen, kept);
+        if (rc < 0) {
+            free(kept);
+            return cairn_error_prefix(rc, "deleting gc candidates of %s", r->url);
+        }
+    }
     for (size_t i = 0; i < n; i++) {
-        if (!ncand || !bsearch(&garbage[i], cand, ncand, sizeof *cand, id_cmp)) {
-            next[keep++] = garbage[i];
+        if (kept && kept[i]) { /* a writer wrote it again: it may be about to name it */
+            next[(*nnext)++] = doomed[i];
+            st->chunks_spared++;
             continue;
         }
-        TRY(st->del(st, &garbage[i]));
-        cache_drop(r->cs.cache, &garbage[i]); /* the write path takes "cached" for "stored" */
-        (*deleted)++;
+        if (!kept) {
+            int rc = s->del(s, &doomed[i]);
+            if (rc < 0) {
+                free(kept);
+                return rc;
+            }
+        }
+        cache_drop(r->cs.cache, &doomed[i]); /* the write path takes "cached" for "stored" */
+        st->chunks_deleted++;
     }
+    free(kept);
+    return CAIRN_OK;
+}
+
+/* Deletes the garbage that is also a candidate; keeps the rest in *next. */
+static int delete_candidates(repo *r, const pending *pd, const cairn_id *garbage, size_t n,
+                             const cairn_id *cand, size_t ncand, cairn_id *next,
+                             size_t *out_next, cairn_gc_stats *st)
+{
+    size_t keep = 0, ndoomed = 0;
+    cairn_id *doomed = cairn_malloc((n ? n : 1) * sizeof *doomed);
+    FAIL_IF(!doomed, CAIRN_ENOMEM, "out of memory collecting garbage");
+    for (size_t i = 0; i < n; i++) {
+        if (ncand && bsearch(&garbage[i], cand, ncand, sizeof *cand, id_cmp))
+            doomed[ndoomed++] = garbage[i];
+        else
+            next[keep++] = garbage[i];
+    }
+    int rc = delete_doomed(r, pd, doomed, ndoomed, next, &keep, st);
+    free(doomed);
     *out_next = keep;
-    return cs_flush(&r->cs);
+    return rc == CAIRN_OK ? cs_flush(&r->cs) : rc;
+}
+
+/* Removes the store's orphans (objects no index names) older than the grace. */
+static int remove_orphans(repo *r, const gc_params *p, cairn_gc_stats *st)
+{
+    cairn_store *s = r->store;
+    if (s->version < 6 || !s->remove_orphans) return CAIRN_OK;
+    int rc = s->remove_orphans(s, p->grace, &st->orphans_removed, &st->orphan_bytes);
+    return rc < 0 ? cairn_error_prefix(rc, "removing orphan objects of %s", r->url) : rc;
 }
 
 int gc_remote_sweep(repo *r, const gc_params *p, const cairn_id *garbage, size_t n,
@@ -233,14 +308,16 @@ int gc_remote_sweep(repo *r, const gc_params *p, const cairn_id *garbage, size_t
         /* the mark must have begun a whole grace after the candidates were recorded */
         if ((double)(mark_started_ns - pd.time_ns) / 1e9 < p->grace) {
             st->candidates_waiting = pd.count;
+            if (!p->dry_run) rc = remove_orphans(r, p, st); /* their age is their own */
             goto out;
         }
         rc = candidates_load(r, &pd, &cand, &ncand);
     }
     if (rc < 0 || p->dry_run) goto out;
     next = cairn_malloc((n ? n : 1) * sizeof *next);
-    rc = next ? delete_candidates(r, garbage, n, cand, ncand, next, &nnext, &st->chunks_deleted)
+    rc = next ? delete_candidates(r, &pd, garbage, n, cand, ncand, next, &nnext, st)
               : ERR(CAIRN_ENOMEM, "out of memory collecting garbage");
+    if (rc == CAIRN_OK) rc = remove_orphans(r, p, st);
     if (rc == CAIRN_OK && st->chunks_deleted && p->min_live >= 0)
         rc = gc_compact(r, p->min_live, st);
     if (rc == CAIRN_OK && nnext) {
@@ -272,4 +349,52 @@ void gc_traffic(repo *r, uint64_t out[3])
     } else {
         cairn_error_clear(); /* only counters: gc goes on without them */
     }
+}
+
+/* ---- the writers' side ---- */
+
+/* What gc_writer_sync last read: the ref's value, whose candidates the store holds. */
+struct gc_watch {
+    cairn_buf raw;
+    bool exists;
+    bool read;
+};
+
+void gc_watch_free(repo *r)
+{
+    gc_watch *w = r->gc_watch;
+    if (!w) return;
+    cairn_buf_dispose(&w->raw);
+    free(w);
+    r->gc_watch = NULL;
+}
+
+int gc_writer_sync(repo *r)
+{
+    if (r->readonly || !gc_gens(r->store)) return CAIRN_OK;
+    if (!r->gc_watch) {
+        r->gc_watch = cairn_calloc(1, sizeof *r->gc_watch);
+        FAIL_IF(!r->gc_watch, CAIRN_ENOMEM, "out of memory opening %s", r->url);
+    }
+    gc_watch *w = r->gc_watch;
+    pending pd;
+    TRY(pending_read(r, &pd));
+    bool same = w->read && pd.exists == w->exists && pd.raw.len == w->raw.len &&
+                (!pd.exists || memcmp(pd.raw.data, w->raw.data, pd.raw.len) == 0);
+    cairn_id *cand = NULL;
+    size_t ncand = 0;
+    int rc = same || !pd.valid ? CAIRN_OK : candidates_load(r, &pd, &cand, &ncand);
+    /* (the store also reads its index on: the run that made this record may have deleted
+     * chunks of the one before; the chunk cache is not asked on puts: cs.put_through) */
+    if (!same && rc == CAIRN_OK) rc = r->store->set_candidates(r->store, cand, ncand);
+    free(cand);
+    if (same || rc < 0) {
+        cairn_buf_dispose(&pd.raw);
+        return rc < 0 ? cairn_error_prefix(rc, "reading the gc candidates of %s", r->url) : rc;
+    }
+    cairn_buf_dispose(&w->raw);
+    w->raw = pd.raw;
+    w->exists = pd.exists;
+    w->read = true;
+    return CAIRN_OK;
 }

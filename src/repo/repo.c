@@ -9,6 +9,7 @@
 #include "repo.h"
 #include "store/store.h"
 #include "history.h"
+#include "gc.h"
 #include "refs.h"
 #include "tree/tree.h"
 
@@ -289,6 +290,7 @@ int repo_open(repo *r, const char *url, cairn_store *store, const cairn_open_opt
 
 int repo_close(repo *r)
 {
+    gc_watch_free(r);
     cs_dispose(&r->cs);
     if (r->store) r->store->close(r->store);
     free(r->url);

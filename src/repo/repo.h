@@ -40,6 +40,8 @@ typedef struct tabledesc {
     cairn_id root;
 } tabledesc;
 
+typedef struct gc_watch gc_watch;
+
 typedef struct repo {
     cairn_store *store;
     chunkstore cs;
@@ -52,6 +54,7 @@ typedef struct repo {
     bool working_missing;    /* the working ref names a record the store lacks: opened
                                 read-only at the branch head (the log may prove a newer state) */
     cairn_id missing_rec;    /* that record's id */
+    struct gc_watch *gc_watch; /* the gc record a writer last read (gc_writer_sync, gc.h) */
 } repo;
 
 /** Opens (or creates, with CAIRN_OPEN_CREATE) the repository at url. On success the repo owns

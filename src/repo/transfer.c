@@ -10,6 +10,7 @@
 
 #include "base/hash.h"
 #include "commit.h"
+#include "gc.h"
 #include "idmap.h"
 #include "retain.h"
 #include "transfer.h"
@@ -818,6 +819,7 @@ int xrepo_attach(repo *r, cairn_store *store, const char *url, bool readonly)
 
 void xrepo_close(repo *r)
 {
+    gc_watch_free(r);
     if (r->cs.cache) cs_dispose(&r->cs);
     if (r->store) r->store->close(r->store);
     free(r->url);

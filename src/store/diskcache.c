@@ -959,6 +959,24 @@ static int dc_ref_remove_damaged(cairn_store *st, const char *name)
     return in_of(st)->ref_remove_damaged(in_of(st), name);
 }
 
+static int dc_gc_gen(cairn_store *st, uint64_t *out) { return in_of(st)->gc_gen(in_of(st), out); }
+static int dc_set_candidates(cairn_store *st, const cairn_id *keys, size_t n)
+{
+    return in_of(st)->set_candidates(in_of(st), keys, n);
+}
+static int dc_del_older(cairn_store *st, const cairn_id *keys, size_t n, uint64_t gen, bool *kept)
+{
+    dcache *c = dc_of(st);
+    TRY(c->inner->del_older(c->inner, keys, n, gen, kept));
+    for (size_t i = 0; i < n; i++) /* as dc_del: a miss from now on (the store has the truth) */
+        if (!kept[i]) fill(c, &keys[i], NULL, 0, REC_DELETED);
+    return CAIRN_OK;
+}
+static int dc_remove_orphans(cairn_store *st, double age, uint64_t *objects, uint64_t *bytes)
+{
+    return in_of(st)->remove_orphans(in_of(st), age, objects, bytes);
+}
+
 /* The wrapper's methods: ours where the inner store has the method, NULL where it has not. */
 static void set_methods(cairn_store *w, const cairn_store *in)
 {
@@ -992,6 +1010,10 @@ static void set_methods(cairn_store *w, const cairn_store *in)
     FWD(3, locate);
     FWD(4, repair);
     FWD(4, ref_remove_damaged);
+    FWD(6, gc_gen);
+    FWD(6, set_candidates);
+    FWD(6, del_older);
+    FWD(6, remove_orphans);
 #undef FWD
 }
 

@@ -46,10 +46,16 @@ static int chunk_cmp(const void *a, const void *b)
 /* Inserts chunks c[0..n) in one statement, skipping those already there (mu held). Sorted by id
  * first: two writers inserting overlapping batches then take their row locks in one order and
  * cannot deadlock. */
-static int insert_rows(pg_store *p, cairn_store_chunk *c, size_t n)
+static int insert_rows(pg_store *p, cairn_store_chunk *c, size_t n, bool renew)
 {
     if (!n) return CAIRN_OK;
     qsort(c, n, sizeof *c, chunk_cmp);
+    if (renew) { /* DO UPDATE may touch a row once per statement */
+        size_t u = 0;
+        for (size_t i = 0; i < n; i++)
+            if (!u || memcmp(&c[u - 1].key, &c[i].key, sizeof c[i].key) != 0) c[u++] = c[i];
+        n = u;
+    }
     const void **items = cairn_malloc(2 * n * sizeof *items);
     size_t *lens = cairn_malloc(2 * n * sizeof *lens);
     cairn_buf ids = CAIRN_BUF_INIT, datas = CAIRN_BUF_INIT;
@@ -63,9 +69,13 @@ static int insert_rows(pg_store *p, cairn_store_chunk *c, size_t n)
     if (rc == CAIRN_OK) rc = pg_bytea_array(&ids, items, lens, n);
     if (rc == CAIRN_OK) rc = pg_bytea_array(&datas, items + n, lens + n, n);
     if (rc == CAIRN_OK) {
-        char *sql = cairn_sprintf("INSERT INTO %s (id, data) SELECT * FROM unnest($1::bytea[], "
-                                  "$2::bytea[]) ON CONFLICT (id) DO NOTHING",
-                                  p->t_chunks);
+        /* a gc candidate written again gets a new generation, so that the deletion spares it */
+        char *sql = renew ? cairn_sprintf("INSERT INTO %s (id, data) SELECT * FROM unnest("
+                                          "$1::bytea[], $2::bytea[]) ON CONFLICT (id) DO UPDATE "
+                                          "SET gen = nextval('%s')", p->t_chunks, p->t_gen)
+                          : cairn_sprintf("INSERT INTO %s (id, data) SELECT * FROM unnest("
+                                          "$1::bytea[], $2::bytea[]) ON CONFLICT (id) DO NOTHING",
+                                          p->t_chunks);
         const char *vals[2] = { (const char *)ids.data, (const char *)datas.data };
         int vlens[2] = { (int)ids.len, (int)datas.len };
         char what[64];
@@ -136,7 +146,7 @@ static int send_pending(pg_store *p)
         for (size_t i = 0; i < n; i++)
             c[i] = (cairn_store_chunk){ p->pend[done + i].key, p->pend[done + i].data,
                                         p->pend[done + i].len };
-        int rc = insert_rows(p, c, n);
+        int rc = insert_rows(p, c, n, false);
         free(c);
         if (rc < 0) { /* keep what was not sent */
             for (size_t i = 0; i < done; i++) free(p->pend[i].data);
@@ -160,6 +170,13 @@ static pg_pending *pending_find(pg_store *p, const cairn_id *key)
     for (size_t i = p->npend; i-- > 0;)
         if (memcmp(p->pend[i].key.bytes, key->bytes, CAIRN_ID_SIZE) == 0) return &p->pend[i];
     return NULL;
+}
+
+/* Whether key is a gc candidate not yet written again by this handle (mu held); with
+ * `take`, counts it as written again from now on. */
+static bool candidate(pg_store *p, const cairn_id *key, bool take)
+{
+    return store_cands_pending(&p->cands, key, take);
 }
 
 /* ---- chunks ---- */
@@ -199,7 +216,12 @@ static int pg_put(cairn_store *st, const cairn_id *key, const void *data, size_t
     if (len) memcpy(copy, data, len);
     pthread_mutex_lock(&p->mu);
     int rc = send_dels(p); /* a put after a delete of the same key must win */
-    if (rc < 0) {
+    if (rc == CAIRN_OK && candidate(p, key, false)) { /* written again at once (rare) */
+        cairn_store_chunk c = { *key, copy, len };
+        rc = insert_rows(p, &c, 1, true);
+        if (rc == CAIRN_OK) candidate(p, key, true);
+        free(copy);
+    } else if (rc < 0) {
         free(copy);
     } else if (cairn_array_room(&p->pend, &p->cappend, p->npend, sizeof *p->pend, 64) != CAIRN_OK) {
         free(copy);
@@ -220,6 +242,8 @@ static int pg_has(cairn_store *st, const cairn_id *key)
     pthread_mutex_lock(&p->mu);
     if (pending_find(p, key)) {
         rc = CAIRN_OK;
+    } else if (candidate(p, key, false)) {
+        rc = CAIRN_ENOTFOUND; /* to be written again: a gc may delete this copy */
     } else if ((rc = send_dels(p)) == CAIRN_OK) {
         const char *vals[1] = { (const char *)key->bytes };
         int lens[1] = { CAIRN_ID_SIZE };
@@ -417,6 +441,10 @@ static int pg_has_many(cairn_store *st, const cairn_id *keys, size_t n, int *rcs
         }
         PQclear(r);
         free(s);
+        pthread_mutex_lock(&p->mu);
+        for (size_t i = 0; rc == CAIRN_OK && i < m; i++)
+            if (candidate(p, &keys[off + i], false)) rcs[off + i] = CAIRN_ENOTFOUND;
+        pthread_mutex_unlock(&p->mu);
     }
     return rc;
 }
@@ -498,12 +526,106 @@ static int pg_put_many(cairn_store *st, const cairn_store_chunk *chunks, size_t 
         FAIL_IF(!c, CAIRN_ENOMEM, "out of memory");
         memcpy(c, chunks + done, m * sizeof *c);
         pthread_mutex_lock(&p->mu);
+        size_t plain = 0; /* gc candidates to the end, written again in their own statement */
+        for (size_t i = 0; i < m; i++)
+            if (!candidate(p, &c[i].key, false)) {
+                cairn_store_chunk t = c[plain];
+                c[plain++] = c[i];
+                c[i] = t;
+            }
         rc = send_dels(p); /* a put after a delete of the same key must win */
-        if (rc == CAIRN_OK) rc = insert_rows(p, c, m);
+        if (rc == CAIRN_OK) rc = insert_rows(p, c, plain, false);
+        if (rc == CAIRN_OK) rc = insert_rows(p, c + plain, m - plain, true);
+        for (size_t i = plain; rc == CAIRN_OK && i < m; i++) candidate(p, &c[i].key, true);
         pthread_mutex_unlock(&p->mu);
         free(c);
         done += m;
     }
+    return rc;
+}
+
+/* ---- version 6: gc generations ---- */
+
+/* A new value of the generation sequence: every row inserted or written again after this has
+ * a larger one (a sequence never goes back, whatever the transactions do). */
+static int pg_gc_gen(cairn_store *st, uint64_t *out)
+{
+    pg_store *p = pg_of(st);
+    char sql[128];
+    snprintf(sql, sizeof sql, "SELECT nextval('%s')", p->t_gen);
+    int rc;
+    pthread_mutex_lock(&p->mu);
+    PGresult *r = pg_exec(p, "reading the generation", sql, 0, NULL, NULL, 0, &rc);
+    if (r) *out = strtoull(PQgetvalue(r, 0, 0), NULL, 10);
+    PQclear(r);
+    pthread_mutex_unlock(&p->mu);
+    return rc;
+}
+
+static int pg_set_candidates(cairn_store *st, const cairn_id *keys, size_t n)
+{
+    pg_store *p = pg_of(st);
+    store_cands fresh;
+    TRY(store_cands_make(&fresh, keys, n));
+    pthread_mutex_lock(&p->mu);
+    store_cands old = p->cands;
+    p->cands = fresh;
+    pthread_mutex_unlock(&p->mu);
+    store_cands_free(&old);
+    return CAIRN_OK;
+}
+
+/* One statement per batch: deletes the rows not written again after gen and, from the same
+ * snapshot, names the rows it spares for that reason. A concurrent write again that commits
+ * first is seen by the DELETE (PostgreSQL re-checks a row updated under it) and spared too. */
+static int pg_del_older(cairn_store *st, const cairn_id *keys, size_t n, uint64_t gen, bool *kept)
+{
+    pg_store *p = pg_of(st);
+    FAIL_IF(p->readonly, CAIRN_EREADONLY, "postgres store %s was opened read-only", p->location);
+    char *sql = cairn_sprintf("WITH d AS (DELETE FROM %s WHERE id = ANY($1::bytea[]) AND gen <= "
+                              "$2::bigint RETURNING 1) SELECT id FROM %s WHERE id = "
+                              "ANY($1::bytea[]) AND gen > $2::bigint",
+                              p->t_chunks, p->t_chunks);
+    FAIL_IF(!sql, CAIRN_ENOMEM, "out of memory");
+    char genbuf[8];
+    for (int i = 0; i < 8; i++) genbuf[i] = (char)(gen >> (56 - 8 * i)); /* int8, big-endian */
+    pthread_mutex_lock(&p->mu);
+    int rc = send_pending(p); /* puts and deletions before, in order */
+    for (size_t off = 0; rc == CAIRN_OK && off < n; off += PG_BATCH_ROWS) {
+        size_t m = MIN(n - off, (size_t)PG_BATCH_ROWS);
+        keyed *s = sort_keys(keys + off, m);
+        const void **items = cairn_malloc(m * sizeof *items);
+        size_t *lens = cairn_malloc(m * sizeof *lens);
+        cairn_buf ids = CAIRN_BUF_INIT;
+        rc = s && items && lens ? CAIRN_OK : ERR(CAIRN_ENOMEM, "out of memory");
+        for (size_t i = 0; rc == CAIRN_OK && i < m; i++) {
+            items[i] = keys[off + i].bytes;
+            lens[i] = CAIRN_ID_SIZE;
+            kept[off + i] = false;
+        }
+        if (rc == CAIRN_OK) rc = pg_bytea_array(&ids, items, lens, m);
+        PGresult *r = NULL;
+        if (rc == CAIRN_OK) {
+            const char *vals[2] = { (const char *)ids.data, genbuf };
+            int vlens[2] = { (int)ids.len, 8 };
+            char what[64];
+            snprintf(what, sizeof what, "deleting %zu gc candidates", m);
+            r = pg_exec(p, what, sql, 2, vals, vlens, 1, &rc);
+        }
+        for (int row = 0; r && row < PQntuples(r); row++) {
+            size_t lo, hi;
+            if (PQgetlength(r, row, 0) != CAIRN_ID_SIZE) continue;
+            keyed_range(s, m, PQgetvalue(r, row, 0), &lo, &hi);
+            for (size_t j = lo; j < hi; j++) kept[off + s[j].at] = true;
+        }
+        PQclear(r);
+        cairn_buf_dispose(&ids);
+        free(items);
+        free(lens);
+        free(s);
+    }
+    pthread_mutex_unlock(&p->mu);
+    free(sql);
     return rc;
 }
 
@@ -634,8 +756,27 @@ static void pg_close(cairn_store *st)
     free(p->prefix);
     free(p->t_chunks);
     free(p->t_refs);
+    free(p->t_gen);
+    store_cands_free(&p->cands);
     free(p->t_meta);
     free(p);
+}
+
+/* Runs a script of several statements in one transaction (BEGIN ... COMMIT in sql). */
+static int exec_script(pg_store *p, const char *sql, const char *what)
+{
+    int rc = pg_connect(p);
+    if (rc < 0) return rc;
+    p->requests++;
+    PGresult *r = PQexec(p->conn, sql); /* several statements: not through PQexecParams */
+    if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+        rc = ERR(CAIRN_EIO, "postgres store %s: %s failed: %s", p->location, what,
+                 pg_one_line(PQerrorMessage(p->conn)));
+        PQclear(r);
+        r = PQexec(p->conn, "ROLLBACK");
+    }
+    PQclear(r);
+    return rc;
 }
 
 /* Creates the tables (idempotent; concurrent inits wait for each other on an advisory lock
@@ -648,28 +789,44 @@ static int create_schema(pg_store *p)
         "BEGIN;"
         "SELECT pg_advisory_xact_lock(hashtext('cairn schema %s'));"
         "CREATE TABLE IF NOT EXISTS %s (key text COLLATE \"C\" PRIMARY KEY, value text NOT NULL);"
-        "CREATE TABLE IF NOT EXISTS %s (id bytea PRIMARY KEY, data bytea NOT NULL)"
+        "CREATE SEQUENCE IF NOT EXISTS %s;"
+        "CREATE TABLE IF NOT EXISTS %s (id bytea PRIMARY KEY, data bytea NOT NULL,"
+        " gen bigint NOT NULL DEFAULT nextval('%s'))"
         " WITH (toast_tuple_target = 8160);"
         "ALTER TABLE %s ALTER COLUMN data SET STORAGE EXTERNAL;"
         "CREATE TABLE IF NOT EXISTS %s (name text COLLATE \"C\" PRIMARY KEY, value bytea NOT NULL);"
         "INSERT INTO %s (key, value) VALUES ('schema_version', '" PG_SCHEMA_VERSION "')"
         " ON CONFLICT (key) DO NOTHING;"
         "COMMIT",
-        p->prefix, p->t_meta, p->t_chunks, p->t_chunks, p->t_refs, p->t_meta);
+        p->prefix, p->t_meta, p->t_gen, p->t_chunks, p->t_gen, p->t_chunks, p->t_refs, p->t_meta);
     FAIL_IF(!sql, CAIRN_ENOMEM, "out of memory");
-    int rc = pg_connect(p);
-    if (rc == CAIRN_OK) {
-        p->requests++;
-        PGresult *r = PQexec(p->conn, sql); /* several statements: not through PQexecParams */
-        if (PQresultStatus(r) != PGRES_COMMAND_OK) {
-            rc = ERR(CAIRN_EIO, "postgres store %s: creating the tables failed: %s", p->location,
-                     pg_one_line(PQerrorMessage(p->conn)));
-            PQclear(r);
-            r = PQexec(p->conn, "ROLLBACK");
-        }
-        PQclear(r);
-    }
+    int rc = exec_script(p, sql, "creating the tables");
     free(sql);
+    return rc;
+}
+
+/* Schema 1 to 2 (the chunks' generation): rows there are generation 0, older than any gc
+ * record; new ones take the sequence's next value. One transaction, under the same lock as
+ * creating: two processes opening at once migrate once. */
+static int migrate_schema(pg_store *p)
+{
+    char *sql = cairn_sprintf(
+        "BEGIN;"
+        "SELECT pg_advisory_xact_lock(hashtext('cairn schema %s'));"
+        "CREATE SEQUENCE IF NOT EXISTS %s;"
+        "ALTER TABLE %s ADD COLUMN IF NOT EXISTS gen bigint NOT NULL DEFAULT 0;"
+        "ALTER TABLE %s ALTER COLUMN gen SET DEFAULT nextval('%s');"
+        "UPDATE %s SET value = '" PG_SCHEMA_VERSION "' WHERE key = 'schema_version';"
+        "COMMIT",
+        p->prefix, p->t_gen, p->t_chunks, p->t_chunks, p->t_gen, p->t_meta);
+    FAIL_IF(!sql, CAIRN_ENOMEM, "out of memory");
+    int rc = exec_script(p, sql, "migrating the tables from schema version "
+                         PG_SCHEMA_VERSION_OLD " to " PG_SCHEMA_VERSION);
+    free(sql);
+    if (rc == CAIRN_OK)
+        cairn_diag(CAIRN_LOG_INFO, "postgres store %s: migrated from schema version "
+                   PG_SCHEMA_VERSION_OLD " to " PG_SCHEMA_VERSION " (chunks have a generation)",
+                   p->location);
     return rc;
 }
 
@@ -696,14 +853,18 @@ static int check_schema(pg_store *p, unsigned flags)
                    p->t_meta);
     }
     if (rc < 0) return rc;
+    bool old = PQntuples(r) > 0 && strcmp(PQgetvalue(r, 0, 0), PG_SCHEMA_VERSION_OLD) == 0;
     if (PQntuples(r) == 0) rc = CORRUPT("postgres store %s: table %s has no schema_version row",
                                         p->location, p->t_meta);
-    else if (strcmp(PQgetvalue(r, 0, 0), PG_SCHEMA_VERSION) != 0)
+    else if (strcmp(PQgetvalue(r, 0, 0), PG_SCHEMA_VERSION) != 0 && !old)
         rc = ERR(CAIRN_EUNSUPPORTED,
-                 "postgres store %s has schema version %s; this build of cairn reads version "
-                 PG_SCHEMA_VERSION " only",
+                 "postgres store %s has schema version %s; this build of cairn reads versions "
+                 PG_SCHEMA_VERSION_OLD " and " PG_SCHEMA_VERSION " only",
                  p->location, PQgetvalue(r, 0, 0));
     PQclear(r);
+    if (rc == CAIRN_OK && old && !(flags & CAIRN_OPEN_READONLY)) rc = migrate_schema(p);
+    else if (rc == CAIRN_OK && old) /* read-only: reads need no generation; gc is a write */
+        p->base.caps &= ~CAIRN_STORE_CAP_GC_GEN;
     return rc;
 }
 
@@ -716,7 +877,7 @@ int store_pg_open(cairn_store **out, const char *url, unsigned flags)
     p->base = (cairn_store){
         .version = CAIRN_STORE_VERSION,
         .caps = CAIRN_STORE_CAP_DURABLE | CAIRN_STORE_CAP_SHARED | CAIRN_STORE_CAP_REF_CAS |
-                CAIRN_STORE_CAP_REMOTE,
+                CAIRN_STORE_CAP_REMOTE | CAIRN_STORE_CAP_GC_GEN,
         .kind = "postgres",
         .get = pg_get,
         .put = pg_put,
@@ -732,9 +893,14 @@ int store_pg_open(cairn_store **out, const char *url, unsigned flags)
         .get_many = pg_get_many,
         .has_many = pg_has_many,
         .put_many = pg_put_many,
+        .gc_gen = pg_gc_gen,
+        .set_candidates = pg_set_candidates,
+        .del_older = pg_del_older,
     };
     int rc = pg_parse_url(p, url);
     p->base.location = p->location ? p->location : url;
+    if (rc == CAIRN_OK && !(p->t_gen = cairn_sprintf("\"%sgen\"", p->prefix)))
+        rc = ERR(CAIRN_ENOMEM, "out of memory");
     if (rc == CAIRN_OK) rc = pg_connect(p);
     if (rc == CAIRN_OK) rc = check_schema(p, flags);
     if (rc < 0) {

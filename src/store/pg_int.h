@@ -10,7 +10,8 @@
 
 #include "store.h"
 
-#define PG_SCHEMA_VERSION "1"
+#define PG_SCHEMA_VERSION "2"    /* 2: chunks have a generation (gc) */
+#define PG_SCHEMA_VERSION_OLD "1" /* migrated at a writable open */
 #define PG_PREFIX_DEFAULT "cairn_"
 #define PG_PREFIX_MAX 40
 #define PG_CONNECT_TIMEOUT "10" /* seconds, unless the URL says connect_timeout */
@@ -40,6 +41,8 @@ typedef struct pg_store {
     cairn_id *dels;          /* deletions kept until the next statement that must see them */
     size_t ndels, capdels;
     uint64_t requests, bytes_sent, bytes_received;
+    char *t_gen;             /* the generation sequence's quoted name (gc_gen) */
+    store_cands cands;       /* gc candidates (set_candidates) */
 } pg_store;
 
 /** Splits a store URL into what libpq takes and the table prefix; location is the URL with its

@@ -239,6 +239,23 @@ int s3_check_writable(s3_store *s, const char *what)
 
 /* ---- chunks ---- */
 
+#define BORN_DIGITS 16
+
+char *s3_pack_name(const s3_store *s, const char *hex)
+{
+    return cairn_sprintf(S3_PACK_DIR "%0*" PRIx64 "-%s.pack", BORN_DIGITS, s->seq + 1, hex);
+}
+
+uint64_t s3_pack_born(const char *name)
+{
+    size_t d = strlen(S3_PACK_DIR);
+    const char *p = name + d;
+    if (strncmp(name, S3_PACK_DIR, d) != 0 || strlen(p) < BORN_DIGITS + 1 ||
+        p[BORN_DIGITS] != '-' || strspn(p, "0123456789abcdef") != BORN_DIGITS)
+        return 0;
+    return strtoull(p, NULL, 16);
+}
+
 static int not_found(s3_store *s, const cairn_id *key)
 {
     char hex[CAIRN_ID_HEX_SIZE];
@@ -287,13 +304,22 @@ static int s3_get(cairn_store *st, cairn_buf *out, const cairn_id *key)
     return not_found(s, key);
 }
 
+/* Whether key is a gc candidate this handle has not written again since it was installed (mu
+ * held); with `take`, counts it as written again from now on. */
+static bool candidate(s3_store *s, const cairn_id *key, bool take)
+{
+    return store_cands_pending(&s->cands, key, take);
+}
+
 static int s3_has(cairn_store *st, const cairn_id *key)
 {
     s3_store *s = (s3_store *)st;
     for (int round = 0; round < 2; round++) {
         pthread_mutex_lock(&s->mu);
-        bool found = s3_index_find(s, key) != NULL;
+        bool cand = candidate(s, key, false); /* to be written again */
+        bool found = s3_index_find(s, key) != NULL && !cand;
         pthread_mutex_unlock(&s->mu);
+        if (cand) return CAIRN_ENOTFOUND;
         if (found) return CAIRN_OK;
         if (round == 0) TRY(s3_log_refresh(s));
     }
@@ -385,7 +411,10 @@ static int buffer_put(s3_store *s, const cairn_id *key, const void *data, size_t
 {
     FAIL_IF(len > UINT32_MAX, CAIRN_EINVAL, "chunk of %zu bytes is too large for the s3 store",
             len);
-    if (s3_index_find(s, key)) return CAIRN_OK; /* idempotent */
+    /* idempotent, but a gc candidate is written again (once), into a pack newer than the gc's
+     * record, which its deletion spares */
+    bool again = candidate(s, key, false);
+    if (s3_index_find(s, key) && !again) return CAIRN_OK;
     s3_batch *p = &s->pend;
     TRY(s3_batch_room(s, len));
     s3_loc l = { .key = *key, .pack = S3_PENDING, .len = (uint32_t)len, .off = p->buf.len,
@@ -394,6 +423,7 @@ static int buffer_put(s3_store *s, const cairn_id *key, const void *data, size_t
     TRY(cairn_buf_append(&p->buf, data, len));
     TRY(s3_index_set(s, &l));
     p->adds[p->nadds++] = l;
+    if (again) candidate(s, key, true); /* has may say present again: it is in this pack */
     *packs = p->buf.len / s->conf.pack_target;
     return CAIRN_OK;
 }
@@ -432,9 +462,7 @@ static int s3_del(cairn_store *st, const cairn_id *key)
     TRY(s3_check_writable(s, "deleting a chunk"));
     pthread_mutex_lock(&s->mu);
     s3_index_remove(s, key);
-    s3_batch *p = &s->pend;
-    int rc = cairn_array_room(&p->dels, &p->capdels, p->ndels, sizeof *p->dels, 64);
-    if (rc == CAIRN_OK) p->dels[p->ndels++] = *key;
+    int rc = s3_batch_del(&s->pend, key, NULL);
     pthread_mutex_unlock(&s->mu);
     return rc;
 }
@@ -480,8 +508,9 @@ static int s3_has_many(cairn_store *st, const cairn_id *keys, size_t n, int *rcs
         pthread_mutex_lock(&s->mu);
         for (size_t i = 0; i < n; i++) {
             if (round && rcs[i] == CAIRN_OK) continue;
-            rcs[i] = s3_index_find(s, &keys[i]) ? CAIRN_OK : CAIRN_ENOTFOUND;
-            missing += rcs[i] != CAIRN_OK;
+            bool cand = candidate(s, &keys[i], false); /* to be written again */
+            rcs[i] = s3_index_find(s, &keys[i]) && !cand ? CAIRN_OK : CAIRN_ENOTFOUND;
+            missing += rcs[i] != CAIRN_OK && !cand;
         }
         pthread_mutex_unlock(&s->mu);
         if (!missing || round) break;
@@ -630,6 +659,56 @@ static int s3_get_many(cairn_store *st, const cairn_id *keys, size_t n, cairn_st
     return CAIRN_OK;
 }
 
+/* ---- gc generations (version 6) ---- */
+
+/* The log's last entry: a pack a later flush writes is named by a later one. */
+static int s3_gc_gen(cairn_store *st, uint64_t *out)
+{
+    s3_store *s = (s3_store *)st;
+    TRY(s3_log_refresh(s));
+    pthread_mutex_lock(&s->mu);
+    *out = s->seq;
+    pthread_mutex_unlock(&s->mu);
+    return CAIRN_OK;
+}
+
+static int s3_set_candidates(cairn_store *st, const cairn_id *keys, size_t n)
+{
+    s3_store *s = (s3_store *)st;
+    store_cands fresh;
+    TRY(store_cands_make(&fresh, keys, n));
+    pthread_mutex_lock(&s->mu);
+    store_cands old = s->cands;
+    s->cands = fresh;
+    pthread_mutex_unlock(&s->mu);
+    store_cands_free(&old);
+    return s3_log_refresh(s); /* the deletions of the run that made the record */
+}
+
+/* A chunk in a pack born after entry gen (s3_pack_born: written by a handle that had read the
+ * log past the record, so a writer that wrote it again, or a compaction's copy) is kept. The
+ * others are deleted from the pack they are in only (the entry's deletion names it,
+ * S3_LOG_DEL_PACK): a writer that writes one again after this call puts it in a newer pack,
+ * and the deletion, applied in log order after or before that writer's entry, spares it. */
+static int s3_del_older(cairn_store *st, const cairn_id *keys, size_t n, uint64_t gen, bool *kept)
+{
+    s3_store *s = (s3_store *)st;
+    TRY(s3_check_writable(s, "deleting chunks"));
+    TRY(s3_log_refresh(s)); /* what writers wrote again so far */
+    int rc = CAIRN_OK;
+    pthread_mutex_lock(&s->mu);
+    for (size_t i = 0; i < n && rc == CAIRN_OK; i++) {
+        s3_loc *at = s3_index_find(s, &keys[i]);
+        kept[i] = at && (at->pack == S3_PENDING || at->pack == S3_FLUSHING ||
+                         s3_pack_born(s->packs[at->pack].name) > gen);
+        if (!at || kept[i]) continue;
+        rc = s3_batch_del(&s->pend, &keys[i], s->packs[at->pack].name);
+        if (rc == CAIRN_OK) s3_index_remove(s, &keys[i]);
+    }
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}
+
 /* ---- open and close ---- */
 
 static void s3_close(cairn_store *st)
@@ -650,6 +729,7 @@ static void s3_close(cairn_store *st)
     pthread_mutex_unlock(&s->mu);
     s3_http_free(s->http);
     s3_index_free(s);
+    store_cands_free(&s->cands);
     conf_free(&s->conf);
     pthread_mutex_destroy(&s->mu);
     pthread_mutex_destroy(&s->flush_mu);
@@ -765,7 +845,8 @@ int store_s3_open(cairn_store **out, const char *url, unsigned flags)
     s->base = (cairn_store){
         .version = CAIRN_STORE_VERSION,
         .caps = CAIRN_STORE_CAP_DURABLE | CAIRN_STORE_CAP_SHARED | CAIRN_STORE_CAP_REF_CAS |
-                CAIRN_STORE_CAP_REMOTE | CAIRN_STORE_CAP_COMPACT | CAIRN_STORE_CAP_ORDERED,
+                CAIRN_STORE_CAP_REMOTE | CAIRN_STORE_CAP_COMPACT | CAIRN_STORE_CAP_ORDERED |
+                CAIRN_STORE_CAP_GC_GEN,
         .kind = "s3",
         .location = s->conf.url,
         .get = s3_get,
@@ -783,6 +864,10 @@ int store_s3_open(cairn_store **out, const char *url, unsigned flags)
         .has_many = s3_has_many,
         .put_many = s3_put_many,
         .compact = s3_compact,
+        .gc_gen = s3_gc_gen,
+        .set_candidates = s3_set_candidates,
+        .del_older = s3_del_older,
+        .remove_orphans = s3_remove_orphans,
     };
     if (rc < 0) {
         s->flags |= CAIRN_OPEN_READONLY; /* nothing to flush */

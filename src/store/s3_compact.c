@@ -4,8 +4,17 @@
  * with nothing live is not read at all; one whose live chunks are a small part of it is read by
  * ranged GETs of runs of neighbouring live chunks (in parallel); only a pack mostly live (a
  * high min_live fraction) is read whole, in one GET.
+ *
+ * Also here: the removal of orphan pack objects (s3_remove_orphans), which hold chunk bytes no
+ * log entry names: a writer killed between uploading its packs and writing the entry naming
+ * them, or a flush that failed part-way, leaves them. LIST is not the truth of what is
+ * committed (the log is), but it is how garbage is found: a pack object under packs/ that the
+ * log (read on first) does not name, or names only as removed by a compaction, and that was
+ * last modified longer ago than the grace (a flush in progress uploads its packs before the
+ * entry that names them, within the grace) is removed.
  */
 #include <stdlib.h>
+#include <string.h>
 
 #include "store/s3_int.h"
 
@@ -85,5 +94,69 @@ int s3_compact_read_live(s3_store *s, const char *obj, uint64_t pack_size, s3_lo
         r.resp = (cairn_buf)CAIRN_BUF_INIT;
     }
     s3_req_dispose(&r);
+    return rc;
+}
+
+/* ---- orphan pack objects ---- */
+
+typedef struct orphans {
+    s3_store *s;
+    int64_t before_ns;      /* modified before this: old enough */
+    char **objs;            /* full object names to remove */
+    size_t n, cap;
+    uint64_t bytes;
+} orphans;
+
+static int orphan_check(const char *rel, uint64_t size, int64_t mtime_ns, void *p)
+{
+    orphans *o = p;
+    if (!mtime_ns || mtime_ns > o->before_ns) return CAIRN_OK; /* young, or age unknown */
+    pthread_mutex_lock(&o->s->mu);
+    bool named = false; /* by the log, and not removed by a compaction since */
+    for (uint32_t i = 0; i < o->s->npacks && !named; i++)
+        named = o->s->packs[i].size != 0 && strcmp(o->s->packs[i].name, rel) == 0;
+    pthread_mutex_unlock(&o->s->mu);
+    if (named) return CAIRN_OK;
+    TRY(cairn_array_room(&o->objs, &o->cap, o->n, sizeof *o->objs, 16));
+    o->objs[o->n] = s3_obj(o->s, rel);
+    FAIL_IF(!o->objs[o->n], CAIRN_ENOMEM, "out of memory listing packs");
+    o->n++;
+    o->bytes += size;
+    return CAIRN_OK;
+}
+
+int s3_remove_orphans(cairn_store *st, double min_age_seconds, uint64_t *out_objects,
+                      uint64_t *out_bytes)
+{
+    s3_store *s = (s3_store *)st;
+    *out_objects = *out_bytes = 0;
+    TRY(s3_check_writable(s, "removing orphan packs"));
+    orphans o = { s, clock_wall_ns() - (int64_t)(min_age_seconds * 1e9), NULL, 0, 0, 0 };
+    /* this handle's own flush first (its packs are named then), and the log read on after the
+     * listing's moment is fixed: a pack named by an entry is never taken for an orphan */
+    int rc = st->flush(st);
+    if (rc == CAIRN_OK) rc = s3_log_refresh(s);
+    if (rc == CAIRN_OK) rc = s3_list_dated(s, S3_PACK_DIR, orphan_check, &o);
+    s3_req *reqs = rc == CAIRN_OK ? cairn_calloc(o.n ? o.n : 1, sizeof *reqs) : NULL;
+    if (rc == CAIRN_OK && !reqs) rc = ERR(CAIRN_ENOMEM, "out of memory removing orphan packs");
+    for (size_t i = 0; reqs && i < o.n; i++) {
+        reqs[i].method = "DELETE";
+        reqs[i].obj = o.objs[i];
+        o.objs[i] = NULL;
+    }
+    if (rc == CAIRN_OK) rc = s3_http_run(s->http, reqs, o.n);
+    for (size_t i = 0; reqs && rc == CAIRN_OK && i < o.n; i++) {
+        int drc = s3_req_rc(&s->conf, &reqs[i]);
+        if (drc == CAIRN_OK || drc == CAIRN_ENOTFOUND) { /* gone: by us or by another gc */
+            (*out_objects)++;
+            continue;
+        }
+        rc = cairn_error_prefix(drc, "removing orphan pack object '%s'", reqs[i].obj);
+    }
+    if (rc == CAIRN_OK) *out_bytes = o.bytes;
+    for (size_t i = 0; reqs && i < o.n; i++) s3_req_dispose(&reqs[i]);
+    for (size_t i = 0; i < o.n; i++) free(o.objs[i]);
+    free(reqs);
+    free(o.objs);
     return rc;
 }

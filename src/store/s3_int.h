@@ -54,6 +54,9 @@
 #define S3_REF_HEADER_SIZE 24    /* magic, u8 state, 3 zero, u32 len, u64 nonce */
 #define S3_SNAP_HEADER_SIZE 32   /* magic, u32 version, u32 npacks, u64 seq, u64 nchunks */
 #define S3_LOG_BASE 0x1u         /* flag: this entry holds the whole index; ignore those before */
+#define S3_LOG_DEL_PACK 0x2u     /* flag: each deletion names the pack it applies to (gc) */
+#define S3_LOG_DEL_PACK_SIZE 36  /* with it: key, u32 index into the entry's packs */
+#define S3_FORMAT_VERSION_DEL_PACK 2 /* the version of an entry with S3_LOG_DEL_PACK */
 #define S3_REF_VALUE 1
 #define S3_REF_DELETED 0
 
@@ -191,6 +194,10 @@ typedef struct s3_batch {
     size_t nadds, capadds;
     cairn_id *dels;
     size_t ndels, capdels;
+    char **dpack;                   /* [ndels]: NULL, or the pack the deletion applies to (a
+                                       gc's: the chunk is deleted only if it is still there);
+                                       owned */
+    size_t capdpack;
 } s3_batch;
 
 typedef struct s3_store {
@@ -231,8 +238,17 @@ typedef struct s3_store {
     /* snapshots (s3_snap.c) */
     uint64_t snap_seq;              /* the newest snapshot this handle knows of (0: none) */
     bool snap_running;              /* one is being written in the background (ends: up_cv) */
+    store_cands cands;              /* gc candidates (set_candidates): has says absent, put
+                                       writes them again */
 } s3_store;
 
+/** A new pack's name (mu held; caller frees): "packs/<16 hex>-<hex>.pack", the first part the
+ *  number of the log entry this handle would take next (the last it applied, plus one): the
+ *  pack is written after every entry up to it. A gc's deletion reads it (s3_pack_born). */
+char *s3_pack_name(const s3_store *s, const char *hex);
+/** The number a pack's name was made with (s3_pack_name); 0 for a name without one (packs
+ *  written before names carried it, which are older than any gc record that has a generation). */
+uint64_t s3_pack_born(const char *name);
 /** The full object name of `rel` (below the prefix): "prefix/rel". Caller frees. */
 char *s3_obj(const s3_store *s, const char *rel);
 /** Refuses a write when the server does not honour conditional writes or the handle is
@@ -259,6 +275,9 @@ int s3_log_refresh(s3_store *s);
  *  written (nothing names what was not stored), the writes stay pending and the error names
  *  the pack. Nothing to write: nothing happens. */
 int s3_log_flush(s3_store *s);
+/** Appends a deletion of key to batch b (mu held): unconditional (pack NULL), or only if the
+ *  chunk is still in pack `pack` when the entry is applied (copied). */
+int s3_batch_del(s3_batch *b, const cairn_id *key, const char *pack);
 /** Makes room in the write buffer for a chunk of len bytes (mu held): starts a pack (its start
  *  in parts and its header in buf) when the buffer is empty or its last pack has reached the
  *  pack size, and then starts uploading the pack just completed in the background; waits for
@@ -272,10 +291,11 @@ int s3_pack_read(s3_store *s, cairn_buf *out, const s3_loc *loc);
 int s3_compact(cairn_store *st, double min_live, unsigned flags, cairn_store_compact_stats *out);
 
 /** Checks what every log entry and snapshot starts and ends with: at least header + 8 bytes,
- *  magic, the XXH3 trailer, the u32 format version after the magic; CAIRN_ECORRUPT naming
+ *  magic, the XXH3 trailer, the u32 format version after the magic (S3_FORMAT_VERSION to
+ *  newest); CAIRN_ECORRUPT naming
  *  obj, a `what` ("log entry"), otherwise. */
 int s3_check_framed(const uint8_t *p, size_t n, const char *magic, size_t header,
-                    const char *what, const char *obj);
+                    uint32_t newest, const char *what, const char *obj);
 /** Appends packs (u16 name length, name, u64 size each) / chunk records (S3_LOG_ADD_SIZE
  *  each) as log entries and snapshots lay them out, and the XXH3 trailer of all of out. */
 int s3_append_packs(cairn_buf *out, const s3_pack *packs, uint32_t n);
@@ -322,6 +342,9 @@ void s3_snap_maybe(s3_store *s);
 void s3_snap_wait(s3_store *s);
 
 /* s3_compact.c */
+/** Removes pack objects that no log entry names (the remove_orphans method). */
+int s3_remove_orphans(cairn_store *st, double min_age_seconds, uint64_t *out_objects,
+                      uint64_t *out_bytes);
 /** Reads the chunks locs[0..n-1] of pack object obj (pack_size bytes) that compaction keeps:
  *  nothing when n is 0, ranged GETs of runs of neighbours when they are less than half of the
  *  pack, else the whole object. Sorts locs by offset; at[i] is where chunk i's bytes start in
@@ -348,6 +371,11 @@ char *s3_encode(const char *s, bool keep_slash);
  *  *truncated and the next continuation token (caller frees *next; NULL when none). */
 int s3_parse_list(const cairn_buf *xml, int (*cb)(const char *key, uint64_t size, void *p),
                   void *p, bool *truncated, char **next);
+/** An object of a listing with its <LastModified> (wall-clock ns; 0 when the server sent
+ *  none or one that does not parse). */
+typedef int (*s3_dated_cb)(const char *rel, uint64_t size, int64_t mtime_ns, void *p);
+/** s3_list with each object's LastModified. */
+int s3_list_dated(s3_store *s, const char *rel, s3_dated_cb cb, void *p);
 /** Lists every object whose name starts with the store's prefix + rel, after start_after
  *  (full object name, or NULL), in name order: cb gets the name relative to the prefix. */
 int s3_list(s3_store *s, const char *rel, const char *start_after,

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/random.h>
+#include <time.h>
 
 #include "base/hash.h"
 #include "store/s3_int.h"
@@ -43,7 +44,9 @@ static void batch_free(s3_batch *b)
     for (size_t k = 0; b->ups && k < b->nparts; k++) free(b->ups[k].name);
     free(b->ups);
     free(b->adds);
+    for (size_t i = 0; b->dpack && i < b->ndels; i++) free(b->dpack[i]);
     free(b->dels);
+    free(b->dpack);
     memset(b, 0, sizeof *b);
 }
 
@@ -205,8 +208,45 @@ static char *xml_field(const char *p, const char *end, const char *tag, const ch
     return NULL;
 }
 
+static int parse_dated(const cairn_buf *xml, s3_dated_cb cb, void *p, bool *truncated,
+                       char **next);
+
+/* A listing's LastModified ("2026-12-05T06:00:00.000Z") as wall-clock ns; 0 when it does not
+ * parse. */
+static int64_t list_time(const char *t)
+{
+    struct tm tm;
+    memset(&tm, 0, sizeof tm);
+    if (!t || sscanf(t, "%d-%d-%dT%d:%d:%d", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
+                     &tm.tm_min, &tm.tm_sec) != 6)
+        return 0;
+    tm.tm_year -= 1900;
+    tm.tm_mon -= 1;
+    time_t secs = timegm(&tm);
+    return secs < 0 ? 0 : (int64_t)secs * 1000000000;
+}
+
+typedef struct undated {
+    int (*cb)(const char *key, uint64_t size, void *p);
+    void *p;
+} undated;
+
+static int drop_date(const char *key, uint64_t size, int64_t mtime_ns, void *p)
+{
+    (void)mtime_ns;
+    const undated *u = p;
+    return u->cb(key, size, u->p);
+}
+
 int s3_parse_list(const cairn_buf *xml, int (*cb)(const char *key, uint64_t size, void *p),
                   void *p, bool *truncated, char **next)
+{
+    undated u = { cb, p };
+    return parse_dated(xml, drop_date, &u, truncated, next);
+}
+
+static int parse_dated(const cairn_buf *xml, s3_dated_cb cb, void *p, bool *truncated,
+                       char **next)
 {
     const char *b = (const char *)xml->data, *end = b + xml->len;
     *truncated = false;
@@ -226,9 +266,12 @@ int s3_parse_list(const cairn_buf *xml, int (*cb)(const char *key, uint64_t size
          * if it held "&amp;lt;"-style text, which S3 never sends for names cairn makes */
         char *key = xml_field(contents, ce, "Key", NULL);
         char *size = xml_field(contents, ce, "Size", NULL);
-        int rc = key ? cb(key, size ? strtoull(size, NULL, 10) : 0, p) : CAIRN_OK;
+        char *when = xml_field(contents, ce, "LastModified", NULL);
+        int rc = key ? cb(key, size ? strtoull(size, NULL, 10) : 0, list_time(when), p)
+                     : CAIRN_OK;
         free(key);
         free(size);
+        free(when);
         free(contents);
         if (rc) {
             free(*next);
@@ -244,19 +287,34 @@ int s3_parse_list(const cairn_buf *xml, int (*cb)(const char *key, uint64_t size
 typedef struct list_ctx {
     s3_store *s;
     size_t plen;
-    int (*cb)(const char *rel, uint64_t size, void *p);
+    s3_dated_cb cb;
     void *p;
 } list_ctx;
 
-static int list_strip(const char *key, uint64_t size, void *p)
+static int list_strip(const char *key, uint64_t size, int64_t mtime_ns, void *p)
 {
     list_ctx *l = p;
     if (strlen(key) < l->plen) return CAIRN_OK;
-    return l->cb(key + l->plen, size, l->p);
+    return l->cb(key + l->plen, size, mtime_ns, l->p);
 }
+
+static int list_dated(s3_store *s, const char *rel, const char *start_after, s3_dated_cb cb,
+                      void *p);
 
 int s3_list(s3_store *s, const char *rel, const char *start_after,
             int (*cb)(const char *rel, uint64_t size, void *p), void *p)
+{
+    undated u = { cb, p };
+    return list_dated(s, rel, start_after, drop_date, &u);
+}
+
+int s3_list_dated(s3_store *s, const char *rel, s3_dated_cb cb, void *p)
+{
+    return list_dated(s, rel, NULL, cb, p);
+}
+
+static int list_dated(s3_store *s, const char *rel, const char *start_after, s3_dated_cb cb,
+                      void *p)
 {
     char *full = s3_obj(s, rel);
     char *prefix = full ? s3_encode(full, false) : NULL;
@@ -289,7 +347,7 @@ int s3_list(s3_store *s, const char *rel, const char *start_after,
         bool truncated;
         free(token);
         token = NULL;
-        rc = s3_parse_list(&r.resp, list_strip, &l, &truncated, &token);
+        rc = parse_dated(&r.resp, list_strip, &l, &truncated, &token);
         if (rc || !truncated) break;
     }
     s3_req_dispose(&r);
@@ -311,23 +369,30 @@ typedef struct entry_view {
 } entry_view;
 
 int s3_check_framed(const uint8_t *p, size_t n, const char *magic, size_t header,
-                    const char *what, const char *obj)
+                    uint32_t newest, const char *what, const char *obj)
 {
     FAIL_IF(n < header + S3_CHECK_SIZE || memcmp(p, magic, S3_MAGIC_SIZE) != 0, CAIRN_ECORRUPT,
             "s3 %s '%s' is not a cairn %s (%zu bytes)", what, obj, what, n);
     FAIL_IF(hash_xxh3(p, n - S3_CHECK_SIZE, 0) != load_le64(p + n - S3_CHECK_SIZE),
             CAIRN_ECORRUPT, "s3 %s '%s' fails its checksum: it was overwritten or damaged", what,
             obj);
-    FAIL_IF(load_le32(p + S3_MAGIC_SIZE) != S3_FORMAT_VERSION, CAIRN_ECORRUPT,
-            "s3 %s '%s' has format version %u; this build reads %u", what, obj,
-            load_le32(p + S3_MAGIC_SIZE), S3_FORMAT_VERSION);
+    uint32_t version = load_le32(p + S3_MAGIC_SIZE);
+    FAIL_IF(version < S3_FORMAT_VERSION || version > newest, CAIRN_ECORRUPT,
+            "s3 %s '%s' has format version %u; this build reads %u to %u", what, obj, version,
+            S3_FORMAT_VERSION, newest);
     return CAIRN_OK;
 }
 
 static int entry_decode(entry_view *v, const uint8_t *p, size_t n, const char *obj)
 {
-    TRY(s3_check_framed(p, n, S3_LOG_MAGIC, S3_LOG_HEADER_SIZE, "log entry", obj));
+    TRY(s3_check_framed(p, n, S3_LOG_MAGIC, S3_LOG_HEADER_SIZE, S3_FORMAT_VERSION_DEL_PACK,
+                        "log entry", obj));
+    uint32_t version = load_le32(p + S3_MAGIC_SIZE);
     v->flags = load_le32(p + 12);
+    FAIL_IF(((v->flags & S3_LOG_DEL_PACK) != 0) != (version == S3_FORMAT_VERSION_DEL_PACK),
+            CAIRN_ECORRUPT, "s3 log entry '%s': format version %u with flags %#x", obj, version,
+            v->flags);
+    size_t dsize = v->flags & S3_LOG_DEL_PACK ? S3_LOG_DEL_PACK_SIZE : CAIRN_ID_SIZE;
     v->npacks = load_le32(p + 16);
     v->ndel = load_le32(p + 20);
     v->nadd = load_le32(p + 24);
@@ -340,9 +405,9 @@ static int entry_decode(entry_view *v, const uint8_t *p, size_t n, const char *o
         at += S3_LOG_PACK_FIXED + load_le16(p + at);
     }
     v->dels = p + at;
-    FAIL_IF((body - at) / CAIRN_ID_SIZE < v->ndel, CAIRN_ECORRUPT,
+    FAIL_IF((body - at) / dsize < v->ndel, CAIRN_ECORRUPT,
             "s3 log entry '%s': deletions run past the end", obj);
-    at += (size_t)v->ndel * CAIRN_ID_SIZE;
+    at += (size_t)v->ndel * dsize;
     v->adds = p + at;
     FAIL_IF((body - at) != (size_t)v->nadd * S3_LOG_ADD_SIZE, CAIRN_ECORRUPT,
             "s3 log entry '%s': %zu additions do not fill its %zu bytes", obj, v->nadd, n);
@@ -358,13 +423,19 @@ static bool pending_del(const s3_store *s, const cairn_id *key)
     return false;
 }
 
-static int pack_intern(s3_store *s, const char *name, size_t len, uint64_t size, uint32_t *out)
+/* The number of the pack named name[0..len), or UINT32_MAX (mu held). */
+static uint32_t pack_find(const s3_store *s, const char *name, size_t len)
 {
     for (uint32_t i = s->npacks; i-- > 0;)
-        if (strlen(s->packs[i].name) == len && memcmp(s->packs[i].name, name, len) == 0) {
-            *out = i;
-            return CAIRN_OK;
-        }
+        if (strlen(s->packs[i].name) == len && memcmp(s->packs[i].name, name, len) == 0)
+            return i;
+    return UINT32_MAX;
+}
+
+/* The number of a pack, known from now on. */
+static int pack_intern(s3_store *s, const char *name, size_t len, uint64_t size, uint32_t *out)
+{
+    if ((*out = pack_find(s, name, len)) != UINT32_MAX) return CAIRN_OK;
     size_t cap = s->cappacks;
     TRY(cairn_array_room(&s->packs, &cap, s->npacks, sizeof *s->packs, 16));
     s->cappacks = (uint32_t)cap;
@@ -379,8 +450,10 @@ static int pack_intern(s3_store *s, const char *name, size_t len, uint64_t size,
  * already in the log). */
 static bool local_only(const s3_loc *l) { return l->pack == S3_PENDING || l->pack == S3_FLUSHING; }
 
-/* Applies one decoded entry (mu held). Writes this handle has not flushed yet order after it,
- * so they win over what it says. */
+/* Applies one decoded entry (mu held). Writes this handle has not flushed yet
+ * order after it, so they win over what it says. A deletion naming a pack (S3_LOG_DEL_PACK)
+ * removes the chunk only if the index still has it in that pack: a chunk written again into a
+ * newer pack since the gc looked is spared. */
 static int entry_apply(s3_store *s, const entry_view *v)
 {
     if (v->flags & S3_LOG_BASE) { /* the whole index: keep only local writes */
@@ -393,19 +466,38 @@ static int entry_apply(s3_store *s, const entry_view *v)
         }
     }
     uint32_t *map = cairn_malloc((v->npacks ? v->npacks : 1) * sizeof *map);
-    if (!map) return ERR(CAIRN_ENOMEM, "out of memory applying the s3 log");
+    bool *added = cairn_calloc(v->npacks ? v->npacks : 1, sizeof *added);
+    int rc = map && added ? CAIRN_OK : ERR(CAIRN_ENOMEM, "out of memory applying the s3 log");
+    for (uint32_t i = 0; i < v->nadd && rc == CAIRN_OK; i++) {
+        uint32_t pk = load_le32(v->adds + (size_t)i * S3_LOG_ADD_SIZE + 32);
+        if (pk < v->npacks) added[pk] = true;
+    }
     const uint8_t *p = v->names;
-    int rc = CAIRN_OK;
     for (uint32_t i = 0; i < v->npacks && rc == CAIRN_OK; i++) {
         uint16_t len = load_le16(p);
-        rc = pack_intern(s, (const char *)p + 2, len, load_le64(p + 2 + len), &map[i]);
+        /* a pack only a deletion names is looked up, never made known (it may be gone) */
+        if ((v->flags & S3_LOG_DEL_PACK) && !added[i])
+            map[i] = pack_find(s, (const char *)p + 2, len);
+        else
+            rc = pack_intern(s, (const char *)p + 2, len, load_le64(p + 2 + len), &map[i]);
         p += S3_LOG_PACK_FIXED + len;
     }
+    size_t dsize = v->flags & S3_LOG_DEL_PACK ? S3_LOG_DEL_PACK_SIZE : CAIRN_ID_SIZE;
     for (uint32_t i = 0; i < v->ndel && rc == CAIRN_OK; i++) {
         cairn_id k;
-        memcpy(k.bytes, v->dels + (size_t)i * CAIRN_ID_SIZE, CAIRN_ID_SIZE);
+        const uint8_t *d = v->dels + (size_t)i * dsize;
+        memcpy(k.bytes, d, CAIRN_ID_SIZE);
         s3_loc *at = s3_index_find(s, &k);
-        if (at && !local_only(at)) s3_index_remove(s, &k);
+        if (!at || local_only(at)) continue;
+        if (v->flags & S3_LOG_DEL_PACK) {
+            uint32_t pk = load_le32(d + CAIRN_ID_SIZE);
+            if (pk >= v->npacks) {
+                rc = CORRUPT("s3 log entry: a deletion names pack %u of %u", pk, v->npacks);
+                break;
+            }
+            if (map[pk] != at->pack) continue; /* written again elsewhere: spared */
+        }
+        s3_index_remove(s, &k);
     }
     for (size_t i = 0; i < v->nadd && rc == CAIRN_OK; i++) {
         const uint8_t *a = v->adds + (size_t)i * S3_LOG_ADD_SIZE;
@@ -425,6 +517,7 @@ static int entry_apply(s3_store *s, const entry_view *v)
         rc = s3_index_set(s, &l);
     }
     free(map);
+    free(added);
     return rc;
 }
 
@@ -654,40 +747,53 @@ static int random_hex(char *out, size_t bytes)
     return CAIRN_OK;
 }
 
-/* The bytes of a log entry: packs[0..npacks-1] (adds[i].pack indexes this list), the
- * deletions, then the additions. */
-static int entry_encode(cairn_buf *out, uint32_t flags, const s3_pack *packs, uint32_t npacks,
-                        const s3_loc *adds, size_t nadd, const cairn_id *dels, size_t ndel)
+static int append_name(cairn_buf *out, const char *name, uint64_t size);
+
+/* entry_encode's bytes: names[0..nnames) (the first npacks with packs[]'s sizes, the rest 0);
+ * idx NULL: plain deletions, else each followed by its pack's index. */
+static int entry_write(cairn_buf *out, uint32_t flags, const s3_pack *packs,
+                       const char *const *names, uint32_t nnames, uint32_t npacks,
+                       const s3_loc *adds, size_t nadd, const cairn_id *dels, size_t ndel,
+                       const uint32_t *idx)
 {
-    FAIL_IF(nadd > UINT32_MAX || ndel > UINT32_MAX, CAIRN_EINVAL, "s3 log entry too large");
     uint8_t h[S3_LOG_HEADER_SIZE];
     memcpy(h, S3_LOG_MAGIC, S3_MAGIC_SIZE);
-    store_le32(h + 8, S3_FORMAT_VERSION);
+    store_le32(h + 8, idx ? S3_FORMAT_VERSION_DEL_PACK : S3_FORMAT_VERSION);
     store_le32(h + 12, flags);
-    store_le32(h + 16, npacks);
+    store_le32(h + 16, nnames);
     store_le32(h + 20, (uint32_t)ndel);
     store_le32(h + 24, (uint32_t)nadd);
     out->len = 0;
     TRY(cairn_buf_reserve(out, sizeof h + ndel * CAIRN_ID_SIZE + nadd * S3_LOG_ADD_SIZE + 64));
     TRY(cairn_buf_append(out, h, sizeof h));
     TRY(s3_append_packs(out, packs, npacks));
-    for (size_t i = 0; i < ndel; i++) TRY(cairn_buf_append(out, dels[i].bytes, CAIRN_ID_SIZE));
+    for (uint32_t i = npacks; i < nnames; i++) TRY(append_name(out, names[i], 0));
+    for (size_t i = 0; i < ndel; i++) {
+        TRY(cairn_buf_append(out, dels[i].bytes, CAIRN_ID_SIZE));
+        uint8_t k[4];
+        store_le32(k, idx ? idx[i] : 0);
+        if (idx) TRY(cairn_buf_append(out, k, sizeof k));
+    }
     TRY(s3_append_locs(out, adds, nadd));
     return s3_append_check(out);
 }
 
+/* One pack of an entry's or a snapshot's list: u16 name length, the name, u64 size. */
+static int append_name(cairn_buf *out, const char *name, uint64_t size)
+{
+    uint8_t l[2], z[8];
+    size_t len = strlen(name);
+    FAIL_IF(len > UINT16_MAX, CAIRN_EINVAL, "s3 pack name of %zu bytes", len);
+    store_le16(l, (uint16_t)len);
+    store_le64(z, size);
+    TRY(cairn_buf_append(out, l, 2));
+    TRY(cairn_buf_append(out, name, len));
+    return cairn_buf_append(out, z, 8);
+}
+
 int s3_append_packs(cairn_buf *out, const s3_pack *packs, uint32_t n)
 {
-    for (uint32_t i = 0; i < n; i++) {
-        uint8_t l[2], z[8];
-        size_t len = strlen(packs[i].name);
-        FAIL_IF(len > UINT16_MAX, CAIRN_EINVAL, "s3 pack name of %zu bytes", len);
-        store_le16(l, (uint16_t)len);
-        store_le64(z, packs[i].size);
-        TRY(cairn_buf_append(out, l, 2));
-        TRY(cairn_buf_append(out, packs[i].name, len));
-        TRY(cairn_buf_append(out, z, 8));
-    }
+    for (uint32_t i = 0; i < n; i++) TRY(append_name(out, packs[i].name, packs[i].size));
     return CAIRN_OK;
 }
 
@@ -711,6 +817,56 @@ int s3_append_check(cairn_buf *out)
     store_le64(c, hash_xxh3(out->data, out->len, 0));
     return cairn_buf_append(out, c, sizeof c);
 }
+
+/* The pack names the deletions of a batch apply to (dpack, NULL entries: none) that are not
+ * among names[0..n), appended to names (borrowed); *out_idx[i]: deletion i's index into the
+ * whole list. */
+static void del_packs(const char *const *dpack, size_t ndel, const char **names, uint32_t *n,
+                      uint32_t *idx)
+{
+    for (size_t i = 0; i < ndel; i++) {
+        idx[i] = UINT32_MAX;
+        if (!dpack[i]) continue;
+        for (uint32_t k = 0; k < *n && idx[i] == UINT32_MAX; k++)
+            if (strcmp(names[k], dpack[i]) == 0) idx[i] = k;
+        if (idx[i] == UINT32_MAX) {
+            names[*n] = dpack[i];
+            idx[i] = (*n)++;
+        }
+    }
+}
+
+/* The bytes of a log entry: packs[0..npacks-1] (adds[i].pack indexes this list), the
+ * deletions, then the additions. Deletions that name the pack they apply to (dpack[i] not
+ * NULL; dpack may be NULL) make it a S3_LOG_DEL_PACK entry, those packs listed after the
+ * others (size 0: they are only named). */
+static int entry_encode(cairn_buf *out, uint32_t flags, const s3_pack *packs, uint32_t npacks,
+                        const s3_loc *adds, size_t nadd, const cairn_id *dels, size_t ndel,
+                        char *const *dpack)
+{
+    FAIL_IF(nadd > UINT32_MAX || ndel > UINT32_MAX, CAIRN_EINVAL, "s3 log entry too large");
+    bool cond = false;
+    for (size_t i = 0; dpack && i < ndel && !cond; i++) cond = dpack[i] != NULL;
+    const char **names = cairn_malloc((npacks + (cond ? ndel : 0) + 1) * sizeof *names);
+    uint32_t *idx = cairn_malloc((cond ? ndel : 0) * sizeof *idx + 1);
+    uint32_t nnames = npacks;
+    if (!names || !idx) {
+        free(names);
+        free(idx);
+        return ERR(CAIRN_ENOMEM, "out of memory writing the s3 log");
+    }
+    for (uint32_t i = 0; i < npacks; i++) names[i] = packs[i].name;
+    if (cond) {
+        del_packs((const char *const *)dpack, ndel, names, &nnames, idx);
+        flags |= S3_LOG_DEL_PACK;
+    }
+    int rc = entry_write(out, flags, packs, names, nnames, npacks, adds, nadd, dels, ndel,
+                         cond ? idx : NULL);
+    free(names);
+    free(idx);
+    return rc;
+}
+
 
 /* Creates the next log entry with body `e` (If-None-Match: *); when another writer took the
  * number, reads its entry (and any others) and tries the next. *out_seq: the number taken. */
@@ -791,7 +947,7 @@ static void up_start(s3_store *s, size_t k)
         free(j);
         return;
     }
-    char *name = cairn_sprintf(S3_PACK_DIR "%s.pack", hex);
+    char *name = s3_pack_name(s, hex);
     j->s = s;
     j->k = k;
     j->req.method = "PUT";
@@ -871,11 +1027,20 @@ static int batch_restore(s3_store *s)
     }
     for (size_t i = 0; i < f->ndels && rc == CAIRN_OK; i++) {
         if (s3_index_find(s, &f->dels[i])) continue; /* put again since */
-        rc = cairn_array_room(&p->dels, &p->capdels, p->ndels, sizeof *p->dels, 64);
-        if (rc == CAIRN_OK) p->dels[p->ndels++] = f->dels[i];
+        rc = s3_batch_del(p, &f->dels[i], f->dpack ? f->dpack[i] : NULL);
     }
     batch_free(f);
     return rc;
+}
+
+int s3_batch_del(s3_batch *b, const cairn_id *key, const char *pack)
+{
+    TRY(cairn_array_room(&b->dels, &b->capdels, b->ndels, sizeof *b->dels, 64));
+    TRY(cairn_array_room(&b->dpack, &b->capdpack, b->ndels, sizeof *b->dpack, 64));
+    b->dpack[b->ndels] = pack ? cairn_strdup(pack) : NULL;
+    if (pack && !b->dpack[b->ndels]) return ERR(CAIRN_ENOMEM, "out of memory deleting a chunk");
+    b->dels[b->ndels++] = *key;
+    return CAIRN_OK;
 }
 
 /* Uploads packs [parts[k], parts[k + 1]) of buf (the last one to buf's end; parts NULL: one
@@ -885,8 +1050,8 @@ static int batch_restore(s3_store *s)
  * stored. out_names[0..nparts) get the packs' names (caller frees them). */
 static int upload_batch(s3_store *s, const cairn_buf *buf, const uint64_t *parts,
                         const s3_up *ups, size_t nparts, const s3_loc *adds, size_t nadds,
-                        const cairn_id *dels, size_t ndels, uint32_t flags, char **out_names,
-                        uint64_t *out_seq)
+                        const cairn_id *dels, char *const *dpack, size_t ndels, uint32_t flags,
+                        char **out_names, uint64_t *out_seq)
 {
     static const uint64_t whole = 0;
     if (!parts) {
@@ -909,7 +1074,11 @@ static int upload_batch(s3_store *s, const cairn_buf *buf, const uint64_t *parts
         }
         char hex[33];
         rc = random_hex(hex, 16);
-        if (rc == CAIRN_OK) packs[k].name = cairn_sprintf(S3_PACK_DIR "%s.pack", hex);
+        if (rc == CAIRN_OK) {
+            pthread_mutex_lock(&s->mu);
+            packs[k].name = s3_pack_name(s, hex);
+            pthread_mutex_unlock(&s->mu);
+        }
         s3_req *r = &reqs[nreq++];
         r->method = "PUT";
         r->obj = packs[k].name ? s3_obj(s, packs[k].name) : NULL;
@@ -929,7 +1098,7 @@ static int upload_batch(s3_store *s, const cairn_buf *buf, const uint64_t *parts
                                reqs[q].obj, reqs[q].body_len, reqs[q].tag + 1, nparts);
     }
     if (rc == CAIRN_OK)
-        rc = entry_encode(&e, flags, packs, (uint32_t)nparts, adds, nadds, dels, ndels);
+        rc = entry_encode(&e, flags, packs, (uint32_t)nparts, adds, nadds, dels, ndels, dpack);
     if (rc == CAIRN_OK) rc = log_append(s, &e, out_seq);
     for (size_t k = 0; k < nparts; k++) {
         if (rc == CAIRN_OK) out_names[k] = packs[k].name;
@@ -1013,7 +1182,7 @@ int s3_log_flush(s3_store *s)
         sizes[k] = (k + 1 < f->nparts ? f->parts[k + 1] : f->buf.len) - f->parts[k];
     if (rc == CAIRN_OK)
         rc = upload_batch(s, &f->buf, f->parts, f->ups, f->nparts, f->adds, f->nadds, f->dels,
-                          f->ndels, 0, names, &seq);
+                          f->dpack, f->ndels, 0, names, &seq);
     pthread_mutex_lock(&s->mu);
     if (rc == CAIRN_OK && f->nadds)
         rc = repoint(s, names, sizes, f->nparts, f->adds, f->nadds, from, offs);
@@ -1143,7 +1312,7 @@ static int write_base(s3_store *s)
         adds[n++].pack = map[pk];
     }
     cairn_buf e = CAIRN_BUF_INIT;
-    if (rc == CAIRN_OK) rc = entry_encode(&e, S3_LOG_BASE, packs, np, adds, n, NULL, 0);
+    if (rc == CAIRN_OK) rc = entry_encode(&e, S3_LOG_BASE, packs, np, adds, n, NULL, 0, NULL);
     pthread_mutex_unlock(&s->mu);
     free(map);
     free(packs);
@@ -1211,7 +1380,7 @@ int s3_compact(cairn_store *st, double min_live, unsigned flags, cairn_store_com
     char *pack = NULL;
     uint64_t seq = 0, size = m.buf.len;
     if (rc == CAIRN_OK && nv)
-        rc = upload_batch(s, &m.buf, NULL, NULL, 1, m.adds, m.n, NULL, 0, 0, &pack, &seq);
+        rc = upload_batch(s, &m.buf, NULL, NULL, 1, m.adds, m.n, NULL, NULL, 0, 0, &pack, &seq);
     if (rc == CAIRN_OK && nv) {
         pthread_mutex_lock(&s->mu);
         rc = repoint(s, &pack, &size, pack ? 1 : 0, m.adds, m.n, m.from, m.old_off);

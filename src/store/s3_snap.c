@@ -22,7 +22,8 @@
 
 int s3_snap_decode(s3_snap_view *v, const uint8_t *p, size_t n, const char *obj)
 {
-    TRY(s3_check_framed(p, n, S3_SNAP_MAGIC, S3_SNAP_HEADER_SIZE, "snapshot", obj));
+    TRY(s3_check_framed(p, n, S3_SNAP_MAGIC, S3_SNAP_HEADER_SIZE, S3_FORMAT_VERSION, "snapshot",
+                        obj));
     v->npacks = load_le32(p + 12);
     v->seq = load_le64(p + 16);
     v->nchunks = load_le64(p + 24);

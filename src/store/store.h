@@ -8,6 +8,23 @@
 
 #include "base/base.h"
 
+/** The gc candidates a remote store handle was told of (set_candidates; cands.c): sorted
+ *  keys, and which of them this handle has written again since. Not thread-safe: the store
+ *  guards it with its own mutex. */
+typedef struct store_cands {
+    cairn_id *keys;
+    bool *done;
+    size_t n;
+} store_cands;
+
+/** Copies keys[0..n) (sorted) into *out, none written again yet. @return CAIRN_OK; ENOMEM. */
+int store_cands_make(store_cands *out, const cairn_id *keys, size_t n);
+/** Frees and empties; accepts an empty set. */
+void store_cands_free(store_cands *c);
+/** Whether key is a candidate this handle has not written again (so has must say absent and
+ *  put must write it); with take, counts it as written again from now on. */
+bool store_cands_pending(store_cands *c, const cairn_id *key, bool take);
+
 /** A private in-memory store (chunks and refs), thread-safe. */
 int store_mem_open(cairn_store **out);
 

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "repo/gc.h"
 #include "repo/history.h"
 #include "repo/refs.h"
 #include "repo/retain.h"
@@ -360,6 +361,7 @@ static int push_run(push_job *j)
         j->x.stats->up_to_date = 1;
     } else {
         xfer_root root = { j->commit, W_COMMIT };
+        TRY(gc_writer_sync(&j->far)); /* a gc's candidates are sent again, not trusted */
         TRY(copy_pruned(&j->x, &j->db->r, &j->far, &root, 1));
         char why[REF_NAME_MAX + 64];
         snprintf(why, sizeof why, "push from %s", j->db->r.url);

@@ -65,7 +65,8 @@ CAIRN_API int cairn_store_error(int code, const char *fmt, ...)
 #endif
     ;
 
-#define CAIRN_STORE_VERSION 5 /* 2: get_mapped; 3: files, maintenance; 4: repair; 5: batches */
+#define CAIRN_STORE_VERSION 6 /* 2: get_mapped; 3: files, maintenance; 4: repair; 5: batches;
+                                 6: gc generations */
 
 /* Capability bits (cairn_store.caps). */
 #define CAIRN_STORE_CAP_DURABLE 0x1u  /**< flush() makes data survive power loss */
@@ -91,6 +92,9 @@ CAIRN_API int cairn_store_error(int code, const char *fmt, ...)
                                             since the last flush is a prefix of them. A writer
                                             that puts what a chunk names before the chunk then
                                             needs no flush in between (push, clone) */
+#define CAIRN_STORE_CAP_GC_GEN 0x400u /**< (version 6) gc_gen, set_candidates and del_older:
+                                           gc's deletions spare chunks written again since
+                                           its record */
 
 /** (version 3) An open file of a store's file namespace: the backend's own type, opaque to the
  *  core, which only hands it back to the same store's file_* methods. */
@@ -352,6 +356,43 @@ struct cairn_store {
      *  @return CAIRN_OK when every chunk was stored; else the first error (its message
      *          names the chunk), some chunks possibly stored. */
     int (*put_many)(cairn_store *st, const cairn_store_chunk *chunks, size_t n);
+
+    /* ---- version 6: gc generations (CAIRN_STORE_CAP_GC_GEN) ----
+     *
+     * A gc of a store that other machines write records the unreachable chunks as candidates
+     * and deletes them a grace period later. A writer that starts after the record, finds a
+     * candidate present by has (so does not upload it) and moves a ref naming it after the
+     * deleting run's mark would lose it. These three close that gap (docs/ARCHITECTURE.md, "gc
+     * on a remote store"): a writer is told the candidates and writes them again instead of
+     * trusting has, and the deletion spares every chunk written again after the record. All
+     * three or none. */
+
+    /** The store's write generation now, into *out: every chunk written anew after this call
+     *  returns (a put of a candidate, or of an absent chunk), by any process, has a larger
+     *  generation. s3: the log's last sequence number; postgres: a sequence's next value. */
+    int (*gc_gen)(cairn_store *st, uint64_t *out);
+    /** Installs the candidates of the current gc record on this handle (keys sorted, n may be
+     *  0; the store copies them), replacing those installed before. From then on has and
+     *  has_many answer CAIRN_ENOTFOUND for a candidate until it is put again, and put and
+     *  put_many write a candidate anew (s3: into a new pack; postgres: its row's generation
+     *  raised) even though it is present. The handle also forgets what it knew of chunks'
+     *  presence (s3: reads the log on), since the run that made this record may have deleted
+     *  chunks of the one before. @return CAIRN_OK; CAIRN_ENOMEM; CAIRN_EIO. */
+    int (*set_candidates)(cairn_store *st, const cairn_id *keys, size_t n);
+    /** Deletes each of keys[0..n) that was not written anew after generation gen; a chunk
+     *  written anew (before this call, or while the deletion is in flight) is spared, and
+     *  kept[i] is set true for the spared chunks the call knew of (false for the others).
+     *  Durable after flush(), like del.
+     *  @return CAIRN_OK; CAIRN_EREADONLY; CAIRN_EIO; CAIRN_ENOMEM. */
+    int (*del_older)(cairn_store *st, const cairn_id *keys, size_t n, uint64_t gen, bool *kept);
+    /** Optional (NULL: the store leaves nothing behind that its index does not name). Removes
+     *  the objects that hold chunk bytes no index entry names and were last modified at least
+     *  min_age_seconds ago (s3: pack objects that a writer killed in a flush, or a flush that
+     *  failed, uploaded and no log entry names). Younger ones may be a flush in progress.
+     *  @param[out] out_objects, out_bytes  what was removed (zeroed on entry)
+     *  @return CAIRN_OK; CAIRN_EREADONLY; CAIRN_EIO; CAIRN_ENOMEM. */
+    int (*remove_orphans)(cairn_store *st, double min_age_seconds, uint64_t *out_objects,
+                          uint64_t *out_bytes);
 };
 
 /** (version 5) The batch methods with their fallback: each calls the store's own method when it
