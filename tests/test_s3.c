@@ -169,6 +169,33 @@ static bool reads_back(cairn_store *st, uint64_t salt, int i, size_t len)
     return ok;
 }
 
+/* A writer whose view of the log is stale (another writer flushed and snapshotted many times
+ * since, and the entries the snapshots cover are gone) appends after the end of the log, not
+ * into the range a snapshot replaced, where no reader would ever see its entry (found by the
+ * remote gc tests: a flush after gc's compaction vanished). */
+static void stale_writer_appends(void)
+{
+    use_keys();
+    const char *url = fresh_url("&snapshot_every=1");
+    cairn_store *a = NULL, *b = NULL, *c = NULL;
+    CHECK_OK(store_s3_open(&a, url, CAIRN_OPEN_CREATE));
+    CHECK_OK(put_bytes(a, 47, 0, 300));
+    CHECK_OK(a->flush(a));
+    CHECK_OK(store_s3_open(&b, url, 0));
+    for (int i = 1; i <= 8; i++) {
+        CHECK_OK(put_bytes(b, 47, i, 300));
+        CHECK_OK(b->flush(b));
+    }
+    b->close(b); /* waits for its last snapshot, which removed the entries before the one before */
+    CHECK_OK(put_bytes(a, 47, 100, 300));
+    CHECK_OK(a->flush(a));
+    a->close(a);
+    CHECK_OK(store_s3_open(&c, url, CAIRN_OPEN_READONLY));
+    for (int i = 0; i <= 8; i++) CHECK_MSG(reads_back(c, 47, i, 300), "chunk %d", i);
+    CHECK_MSG(reads_back(c, 47, 100, 300), "the stale writer's flush is lost");
+    c->close(c);
+}
+
 /* ---- bad input ---- */
 
 /* A format-1 store (from before log snapshots) is read as it is; a writer's open moves its
@@ -1396,13 +1423,14 @@ int main(int argc, char **argv)
                             damaged_snapshot,     same_snapshot_twice, killed_compacting,
                             two_compactors,       repository_open_cost,
                             repository,           cli,              format1_moved_to_2,
-                            killed_writer_keeps_order };
+                            killed_writer_keeps_order, stale_writer_appends };
     static const char names[] =
         "conformance, malformed_urls, wrong_credentials, missing_bucket, unreachable_endpoint, "
         "overwritten_objects, overwritten_log_entry, server_stopped, one_pack_refused, "
         "conditions_ignored, "
         "two_processes, other_writer_seen, batched_reads, compaction, open_cost, stale_reader, "
         "damaged_snapshot, same_snapshot_twice, killed_compacting, two_compactors, "
-        "repository_open_cost, repository, cli, format1_moved_to_2, killed_writer_keeps_order";
+        "repository_open_cost, repository, cli, format1_moved_to_2, killed_writer_keeps_order, "
+        "stale_writer_appends";
     return test_main_fns(argc, argv, fns, ARRAY_LEN(fns), names);
 }

@@ -868,44 +868,53 @@ static int entry_encode(cairn_buf *out, uint32_t flags, const s3_pack *packs, ui
 }
 
 
-/* Creates the next log entry with body `e` (If-None-Match: *); when another writer took the
- * number, reads its entry (and any others) and tries the next. *out_seq: the number taken. */
-static int log_append(s3_store *s, const cairn_buf *e, uint64_t *out_seq)
+/* Creates log entry seq with body e, only if there is none (If-None-Match: *).
+ * @return CAIRN_OK; CAIRN_ECONFLICT (taken); another error. */
+static int log_put(s3_store *s, const cairn_buf *e, uint64_t seq)
 {
     s3_req r;
     memset(&r, 0, sizeof r);
+    char *rel = log_name(seq);
+    r.method = "PUT";
+    r.obj = rel ? s3_obj(s, rel) : NULL;
+    free(rel);
+    int rc = !r.obj ? ERR(CAIRN_ENOMEM, "out of memory writing the s3 log") : CAIRN_OK;
+    r.body = e->data;
+    r.body_len = e->len;
+    r.if_none_match = true;
+    if (rc == CAIRN_OK) rc = s3_http_one(s->http, &s->conf, &r);
+    s3_req_dispose(&r);
+    return rc;
+}
+
+/* Creates the next log entry with body `e`; when another writer took the number, reads its
+ * entry (and any others) and tries the next. *out_seq: the number taken.
+ *
+ * The log is read up to its end first: a number taken from a stale position could fall in the
+ * range a base entry or a snapshot replaced and whose entries were deleted, where the create
+ * succeeds and no reader (who starts from the base or snapshot) ever sees the entry: an
+ * acknowledged flush lost. After the read, the next number either exists (a conflict, read
+ * again) or follows every entry there is. */
+static int log_append(s3_store *s, const cairn_buf *e, uint64_t *out_seq)
+{
     int rc = CAIRN_OK;
     for (int tries = 0; tries < SEQ_TRIES; tries++) {
+        /* (taken: by another writer, or by our own earlier attempt whose answer was lost: its
+         * entry is then read back like any other, which is harmless) */
+        rc = s3_log_refresh(s);
+        if (rc < 0) return rc;
         pthread_mutex_lock(&s->mu);
         uint64_t seq = s->seq + 1;
         pthread_mutex_unlock(&s->mu);
-        char *rel = log_name(seq);
-        s3_req_reset(&r);
-        r.method = "PUT";
-        r.obj = rel ? s3_obj(s, rel) : NULL;
-        free(rel);
-        if (!r.obj) {
-            rc = ERR(CAIRN_ENOMEM, "out of memory writing the s3 log");
-            break;
-        }
-        r.body = e->data;
-        r.body_len = e->len;
-        r.if_none_match = true;
-        rc = s3_http_one(s->http, &s->conf, &r);
+        rc = log_put(s, e, seq);
         if (rc == CAIRN_OK) {
             *out_seq = seq;
-            break;
+            return CAIRN_OK;
         }
-        if (rc != CAIRN_ECONFLICT) break;
-        /* taken (by another writer, or by our own earlier attempt whose answer was lost: its
-         * entry is then read back like any other, which is harmless) */
-        rc = s3_log_refresh(s);
-        if (rc < 0) break;
-        rc = ERR(CAIRN_ECONFLICT, "s3 store %s: could not take a log number in %d tries",
-                 s->conf.url, SEQ_TRIES);
+        if (rc != CAIRN_ECONFLICT) return rc;
     }
-    s3_req_dispose(&r);
-    return rc;
+    return ERR(CAIRN_ECONFLICT, "s3 store %s: could not take a log number in %d tries",
+               s->conf.url, SEQ_TRIES);
 }
 
 void s3_uploads_wait(s3_store *s)
@@ -1290,10 +1299,9 @@ static int copy_live(s3_store *s, uint32_t num, moving *m)
     return rc;
 }
 
-/* Writes a base entry (the whole index as it stands) and deletes the log entries before it. */
-static int write_base(s3_store *s)
+/* The whole index as it stands (mu held), encoded as a base entry into e. */
+static int base_encode(s3_store *s, cairn_buf *e)
 {
-    pthread_mutex_lock(&s->mu);
     uint32_t *map = cairn_malloc((s->npacks ? s->npacks : 1) * sizeof *map);
     s3_pack *packs = cairn_malloc((s->npacks ? s->npacks : 1) * sizeof *packs);
     s3_loc *adds = cairn_malloc((s->count ? s->count : 1) * sizeof *adds);
@@ -1311,14 +1319,35 @@ static int write_base(s3_store *s)
         adds[n] = s->slots[i];
         adds[n++].pack = map[pk];
     }
-    cairn_buf e = CAIRN_BUF_INIT;
-    if (rc == CAIRN_OK) rc = entry_encode(&e, S3_LOG_BASE, packs, np, adds, n, NULL, 0, NULL);
-    pthread_mutex_unlock(&s->mu);
+    if (rc == CAIRN_OK) rc = entry_encode(e, S3_LOG_BASE, packs, np, adds, n, NULL, 0, NULL);
     free(map);
     free(packs);
     free(adds);
+    return rc;
+}
+
+/* Writes a base entry (the whole index as it stands) and deletes the log entries before it.
+ * The base is encoded after the log was read to its end and written at the number after it:
+ * when another writer takes that number first, the log is read again and the base encoded
+ * again (a base encoded before would leave out that writer's chunks). */
+static int write_base(s3_store *s)
+{
+    cairn_buf e = CAIRN_BUF_INIT;
     uint64_t seq = 0;
-    if (rc == CAIRN_OK) rc = log_append(s, &e, &seq);
+    int rc = CAIRN_OK;
+    for (int tries = 0;; tries++) {
+        rc = tries == SEQ_TRIES ? ERR(CAIRN_ECONFLICT, "s3 store %s: could not take a log "
+                                      "number for a base entry in %d tries",
+                                      s->conf.url, SEQ_TRIES)
+                                : s3_log_refresh(s);
+        if (rc < 0) break;
+        pthread_mutex_lock(&s->mu);
+        seq = s->seq + 1;
+        rc = base_encode(s, &e);
+        pthread_mutex_unlock(&s->mu);
+        if (rc == CAIRN_OK) rc = log_put(s, &e, seq);
+        if (rc != CAIRN_ECONFLICT) break;
+    }
     cairn_buf_dispose(&e);
     if (rc < 0) return rc;
     pthread_mutex_lock(&s->mu);
