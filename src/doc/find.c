@@ -59,7 +59,9 @@ typedef struct query {
     size_t nproj;
     const char *names[NAMES_MAX]; /* the members a candidate's test reads (borrowed from the
                                      paths), or nnames > NAMES_MAX: parse whole documents */
+    size_t name_len[NAMES_MAX];
     size_t nnames;
+    cairn_buf idbuf;         /* a scanned document's id as a C string */
     cairn_buf after;         /* the cursor's parts */
     bool has_after;
     /* the plan */
@@ -291,7 +293,10 @@ static int add_name(const dv_path *p, void *payload)
     query *q = payload;
     for (size_t i = 0; i < q->nnames && i < NAMES_MAX; i++)
         if (strcmp(q->names[i], p->seg[0]) == 0) return CAIRN_OK;
-    if (q->nnames < NAMES_MAX) q->names[q->nnames] = p->seg[0];
+    if (q->nnames < NAMES_MAX) {
+        q->names[q->nnames] = p->seg[0];
+        q->name_len[q->nnames] = strlen(p->seg[0]);
+    }
     q->nnames++;
     return CAIRN_OK;
 }
@@ -307,7 +312,10 @@ static int names_setup(query *q)
 typedef struct partial {
     const query *q;
     json_t *obj;
+    size_t found;            /* members read (names are unique: each is found once) */
 } partial;
+
+#define PARTIAL_DONE 1       /* every member the query reads was found: stop the walk */
 
 static int partial_member(const char *name, size_t nlen, const char *val, size_t vlen, size_t at,
                           void *payload)
@@ -315,11 +323,10 @@ static int partial_member(const char *name, size_t nlen, const char *val, size_t
     (void)at;
     partial *p = payload;
     for (size_t i = 0; i < p->q->nnames; i++) {
-        const char *want = p->q->names[i];
-        if (strlen(want) != nlen || memcmp(want, name, nlen) != 0) continue;
+        if (p->q->name_len[i] != nlen || memcmp(p->q->names[i], name, nlen) != 0) continue;
         json_t *v = json_loadb(val, vlen, JSON_DECODE_ANY, NULL);
         if (!v || json_object_setn_new_nocheck(p->obj, name, nlen, v)) return CAIRN_EINVAL;
-        return CAIRN_OK;
+        return ++p->found == p->q->nnames ? PARTIAL_DONE : CAIRN_OK;
     }
     return memchr(name, '\\', nlen) ? CAIRN_EINVAL : CAIRN_OK; /* an escaped name: parse all */
 }
@@ -330,9 +337,10 @@ static int partial_member(const char *name, size_t nlen, const char *val, size_t
 static int doc_parse_for(json_t **out, query *q, const void *val, size_t vlen, const char *id)
 {
     if (q->nnames <= NAMES_MAX) {
-        partial p = { q, json_object() };
+        partial p = { q, json_object(), 0 };
         if (!p.obj) return ERR(CAIRN_ENOMEM, "out of memory");
-        if (canon_members(val, vlen, partial_member, &p) == CAIRN_OK) {
+        int rc = canon_members(val, vlen, partial_member, &p);
+        if (rc == CAIRN_OK || rc == PARTIAL_DONE) {
             *out = p.obj;
             return CAIRN_OK;
         }
@@ -381,9 +389,9 @@ static int scan_docs(query *q)
         const void *k, *v;
         size_t kl, vl;
         cairn_cursor_get(&k, &kl, &v, &vl, cur);
-        char *id = cairn_strndup(k, kl);
-        rc = id ? candidate(q, id, v, vl, NULL, 0) : ERR(CAIRN_ENOMEM, "out of memory");
-        free(id);
+        rc = cairn_buf_set(&q->idbuf, k, kl);
+        if (rc == CAIRN_OK) rc = cairn_buf_append(&q->idbuf, "", 1);
+        if (rc == CAIRN_OK) rc = candidate(q, (const char *)q->idbuf.data, v, vl, NULL, 0);
         if (rc == CAIRN_OK) rc = cairn_cursor_next(cur);
     }
     cairn_cursor_close(cur);
@@ -935,6 +943,7 @@ static void query_dispose(query *q)
     cairn_buf_dispose(&q->scratch);
     cairn_buf_dispose(&q->out);
     cairn_buf_dispose(&q->emitted);
+    cairn_buf_dispose(&q->idbuf);
     dv_trust_dispose(&q->trust);
 }
 
