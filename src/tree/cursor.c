@@ -14,11 +14,12 @@
  * time cost more in wake-ups than it saved; in order, the cursor waited on the workers leaf after
  * leaf; a fixed every-other split left this thread, which also reads the entries, the larger
  * share; without the next parent, the workers sat idle at every parent boundary.)
- * Read-ahead starts when the cursor first steps from one leaf to the next, not when it is
- * positioned: most short reads (an index range of a few entries, a top-100) end in their
- * first leaf, and handing them a parent's leaves cost each a worker wake-up and lock traffic
- * for leaves nobody read (a third of a top-100 document query's time). */
+ * Read-ahead starts once the cursor has stepped from leaf to leaf READAHEAD_AFTER times, not
+ * when it is positioned: most short reads (an index range of a few entries, a top-100) end
+ * within a leaf or two, and handing them a parent's leaves cost each a worker wake-up and lock
+ * traffic for leaves nobody read (a third of a top-100 document query's time). */
 #define READAHEAD_MAX 256
+#define READAHEAD_AFTER 2
 
 static void request_leaves(tree_cursor *tc, const node *pn, uint32_t i, bool forward)
 {
@@ -33,9 +34,10 @@ static void request_leaves(tree_cursor *tc, const node *pn, uint32_t i, bool for
     if (n) cs_prefetch(tc->cs, ids, n);
 }
 
+/* Called after each leaf-to-leaf move. */
 static void readahead(tree_cursor *tc, bool forward)
 {
-    if (tc->nodes || tc->top == 0 || !tc->cs->pf) return;
+    if (tc->nodes || tc->top == 0 || !tc->cs->pf || ++tc->steps < READAHEAD_AFTER) return;
     int d = tc->top - 1;
     const node *pn = &tc->path[d].n;
     const cairn_id *pid = &tc->path[d].c->id;
