@@ -1008,6 +1008,7 @@ static void compound_and_text_plans(void)
     examined(c, "{\"city\":\"c3\",\"age\":{\"$gte\":4,\"$lt\":8}}", NULL, 0, &plan, &got);
     CHECK_EQ(plan.docs_examined, 4);
     CHECK_EQ(got, 4);
+    CHECK(!plan.sorted_in_memory); /* read in id order, the query's: streamed, not sorted */
     CHECK_STR(plan.how, "range");
     /* through $and, and with $in on the second field */
     examined(c, "{\"$and\":[{\"age\":{\"$in\":[1,2,30]}},{\"city\":\"c1\"}]}", NULL, 0,
@@ -1203,8 +1204,9 @@ static int list_one(const char *id, const char *doc, size_t len, const char *cur
 
 /* The query through the index and as a scan of the collection: the same results, in the same
  * order, with the same cursors. */
-static void index_agrees_with_scan(cairn_coll *c, const char *filter, const char *sort,
-                                   uint64_t limit, uint64_t offset, const char *how)
+static void index_agrees_with_scan(cairn_doc_plan *plan, cairn_coll *c, const char *filter,
+                                   const char *sort, uint64_t limit, uint64_t offset,
+                                   const char *how)
 {
     listing got = { CAIRN_BUF_INIT, 0 }, want = { CAIRN_BUF_INIT, 0 };
     cairn_doc_query q = CAIRN_DOC_QUERY_INIT;
@@ -1213,9 +1215,8 @@ static void index_agrees_with_scan(cairn_coll *c, const char *filter, const char
     q.nsort = sort ? 1 : 0;
     q.limit = limit;
     q.offset = offset;
-    cairn_doc_plan plan;
-    CHECK_OK(cairn_doc_find(&plan, c, NULL, &q, list_one, &got));
-    CHECK_STR(plan.how, how);
+    CHECK_OK(cairn_doc_find(plan, c, NULL, &q, list_one, &got));
+    CHECK_STR(plan->how, how);
     q.flags = CAIRN_DOC_QUERY_NO_INDEX;
     CHECK_OK(cairn_doc_find(NULL, c, NULL, &q, list_one, &want));
     CHECK_EQ(got.n, want.n);
@@ -1242,14 +1243,17 @@ static void long_index_scans(void)
     CHECK_OK(cairn_doc_bulk_commit(b));
     cairn_doc_bulk_free(b);
     /* more entries than a batch, results in id order: collected over batches, then sorted */
-    index_agrees_with_scan(c, "{\"r\":{\"$gte\":100}}", NULL, 0, 0, "range");
-    index_agrees_with_scan(c, "{\"r\":{\"$gte\":100},\"k\":3}", NULL, 0, 0, "range");
+    cairn_doc_plan plan;
+    index_agrees_with_scan(&plan, c, "{\"r\":{\"$gte\":100}}", NULL, 0, 0, "range");
+    CHECK(plan.sorted_in_memory);
+    index_agrees_with_scan(&plan, c, "{\"r\":{\"$gte\":100},\"k\":3}", NULL, 0, 0, "range");
     /* in the index's order, over batches, with and without a limit */
-    index_agrees_with_scan(c, "{\"r\":{\"$gte\":5}}", "r:desc", 0, 0, "range");
-    index_agrees_with_scan(c, "{\"k\":{\"$in\":[1,4]}}", "r", 0, 3, "sort");
-    index_agrees_with_scan(c, NULL, "r", 7, 65530, "sort");
+    index_agrees_with_scan(&plan, c, "{\"r\":{\"$gte\":5}}", "r:desc", 0, 0, "range");
+    index_agrees_with_scan(&plan, c, "{\"k\":{\"$in\":[1,4]}}", "r", 0, 3, "sort");
+    index_agrees_with_scan(&plan, c, NULL, "r", 7, 65530, "sort");
     /* fewer than a batch: streamed in id order */
-    index_agrees_with_scan(c, "{\"r\":{\"$lt\":3000}}", NULL, 10, 5, "range");
+    index_agrees_with_scan(&plan, c, "{\"r\":{\"$lt\":3000}}", NULL, 10, 5, "range");
+    CHECK(!plan.sorted_in_memory);
     cairn_coll_close(c);
     cairn_close(db);
 }

@@ -586,7 +586,10 @@ static int batch_run(query *q, batch *b, bool last)
     TRY(batch_order(b, &n));
     TRY(batch_keys(b, n, NULL, NULL, NULL));
     bool id_stream = !q->natural && !q->nsort && last && b->batches == 0;
-    if (id_stream) q->natural = true; /* id order is the query's order */
+    if (id_stream) { /* id order is the query's order: nothing to sort */
+        q->natural = true;
+        q->plan.sorted_in_memory = false;
+    }
     b->batches++;
     bool in_scan_order = q->natural && !id_stream && !q->id_order;
     got_ctx g = { q, b, in_scan_order };
