@@ -153,9 +153,12 @@ static int sorted_one(spath *sp, const void *const *keys, const size_t *klens, s
 int tree_get_sorted(chunkstore *cs, const cairn_id *root, const void *const *keys,
                     const size_t *klens, size_t n, tree_got_fn cb, void *payload)
 {
-    spath sp;
-    memset(&sp, 0, sizeof sp);
+    spath sp; /* n[] is only read below depth, where it was loaded: not cleared (10 KiB) */
+    memset(sp.c, 0, sizeof sp.c);
+    memset(&sp.prefetched, 0, sizeof sp.prefetched);
     sp.cs = cs;
+    sp.depth = 0;
+    sp.cold = false;
     int rc = n ? node_load(cs, &sp.c[0], &sp.n[0], root, -1) : CAIRN_OK;
     for (size_t i = 0; rc == CAIRN_OK && i < n; i++) {
         if (i && bytes_cmp(keys[i], klens[i], keys[i - 1], klens[i - 1]) < 0)
