@@ -17,6 +17,9 @@
  * the plan yields that order (stopping at limit + offset), else collected (within
  * max_sort_bytes) and sorted. A multikey index can hold one document under several keys; a
  * document is taken only at the first of its keys that the scan covers, which needs no memory.
+ * An index scan gathers its entries in batches and reads each batch's documents (and $text's
+ * probes) in id order through db_get_sorted(), which loads the nodes consecutive ids share
+ * once; a query ordered by id whose entries fit one batch then streams without sorting.
  */
 
 #include <stdio.h>
