@@ -654,6 +654,7 @@ static void property_run(unsigned config, uint64_t salt)
         unique = rc == CAIRN_OK;
     }
     for (int step = 0; step < 120 && !test_failures; step++) {
+        if (test_rand(&rs) % 10 == 0) CHECK_OK(cairn_checkpoint(db)); /* reads: trees alone */
         if (test_rand(&rs) % 2) random_op(c, &rs, model, unique);
         else query_agrees(c, &rs, text, model);
     }
@@ -1007,6 +1008,7 @@ static void compound_and_text_plans(void)
     examined(c, "{\"city\":\"c3\",\"age\":{\"$gte\":4,\"$lt\":8}}", NULL, 0, &plan, &got);
     CHECK_EQ(plan.docs_examined, 4);
     CHECK_EQ(got, 4);
+    CHECK(!plan.sorted_in_memory); /* read in id order, the query's: streamed, not sorted */
     CHECK_STR(plan.how, "range");
     /* through $and, and with $in on the second field */
     examined(c, "{\"$and\":[{\"age\":{\"$in\":[1,2,30]}},{\"city\":\"c1\"}]}", NULL, 0,
@@ -1232,5 +1234,80 @@ static void bulk_duplicate_ids(void)
     cairn_close(db);
 }
 
+/* ---- an index scan longer than one batch of entries (find.c's BATCH_MAX, 65536) ---- */
+
+typedef struct listing {
+    cairn_buf ids;           /* every result's id and cursor, NUL-separated, in order */
+    uint64_t n;
+} listing;
+
+static int list_one(const char *id, const char *doc, size_t len, const char *cursor, void *p)
+{
+    (void)doc;
+    (void)len;
+    listing *l = p;
+    l->n++;
+    if (cairn_buf_append(&l->ids, id, strlen(id) + 1) != CAIRN_OK ||
+        cairn_buf_append(&l->ids, cursor, strlen(cursor) + 1) != CAIRN_OK)
+        return 1;
+    return 0;
+}
+
+/* The query through the index and as a scan of the collection: the same results, in the same
+ * order, with the same cursors. */
+static void index_agrees_with_scan(cairn_doc_plan *plan, cairn_coll *c, const char *filter,
+                                   const char *sort, uint64_t limit, uint64_t offset,
+                                   const char *how)
+{
+    listing got = { CAIRN_BUF_INIT, 0 }, want = { CAIRN_BUF_INIT, 0 };
+    cairn_doc_query q = CAIRN_DOC_QUERY_INIT;
+    q.filter = filter;
+    q.sort = &sort;
+    q.nsort = sort ? 1 : 0;
+    q.limit = limit;
+    q.offset = offset;
+    CHECK_OK(cairn_doc_find(plan, c, NULL, &q, list_one, &got));
+    CHECK_STR(plan->how, how);
+    q.flags = CAIRN_DOC_QUERY_NO_INDEX;
+    CHECK_OK(cairn_doc_find(NULL, c, NULL, &q, list_one, &want));
+    CHECK_EQ(got.n, want.n);
+    CHECK_MEM(got.ids.data, got.ids.len, want.ids.data, want.ids.len);
+    cairn_buf_dispose(&got.ids);
+    cairn_buf_dispose(&want.ids);
+}
+
+static void long_index_scans(void)
+{
+    enum { N = 70000 };
+    cairn_db *db = open_mem();
+    cairn_coll *c = coll_create(db, "big");
+    static const char *const R[] = { "r" };
+    CHECK_OK(cairn_doc_index_create(c, R, 1, 0));
+    cairn_doc_bulk *b;
+    CHECK_OK(cairn_doc_bulk_new(&b, c, NULL));
+    for (int i = 0; i < N && !test_failures; i++) { /* r: a permutation of the ids' order */
+        char doc[96];
+        int n = snprintf(doc, sizeof doc, "{\"_id\":\"d%06d\",\"r\":%d,\"k\":%d}", i,
+                         (int)((uint64_t)i * 48271 % N), i % 5);
+        CHECK_OK(cairn_doc_bulk_add(b, doc, (size_t)n));
+    }
+    CHECK_OK(cairn_doc_bulk_commit(b));
+    cairn_doc_bulk_free(b);
+    /* more entries than a batch, results in id order: collected over batches, then sorted */
+    cairn_doc_plan plan;
+    index_agrees_with_scan(&plan, c, "{\"r\":{\"$gte\":100}}", NULL, 0, 0, "range");
+    CHECK(plan.sorted_in_memory);
+    index_agrees_with_scan(&plan, c, "{\"r\":{\"$gte\":100},\"k\":3}", NULL, 0, 0, "range");
+    /* in the index's order, over batches, with and without a limit */
+    index_agrees_with_scan(&plan, c, "{\"r\":{\"$gte\":5}}", "r:desc", 0, 0, "range");
+    index_agrees_with_scan(&plan, c, "{\"k\":{\"$in\":[1,4]}}", "r", 0, 3, "sort");
+    index_agrees_with_scan(&plan, c, NULL, "r", 7, 65530, "sort");
+    /* fewer than a batch: streamed in id order */
+    index_agrees_with_scan(&plan, c, "{\"r\":{\"$lt\":3000}}", NULL, 10, 5, "range");
+    CHECK(!plan.sorted_in_memory);
+    cairn_coll_close(c);
+    cairn_close(db);
+}
+
 TEST_MAIN(crud, bad_input, property, plans_and_versions, history_restore, doc_proofs,
-          compound_and_text_plans, live_queries, bulk_duplicate_ids)
+          compound_and_text_plans, live_queries, bulk_duplicate_ids, long_index_scans)

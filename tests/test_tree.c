@@ -673,5 +673,118 @@ static void big_batch_equals_one_by_one(void)
     env_close(&e);
 }
 
+/* ---- sorted point reads ---- */
+
+typedef struct sorted_check {
+    env *e;
+    const cairn_id *root;
+    const void *const *keys;
+    const size_t *klens;
+    size_t calls;            /* callbacks so far (each must be for key number `calls`) */
+    size_t found;
+    size_t stop_at;          /* return 7 at this call (SIZE_MAX: never) */
+    size_t wrong;            /* answers out of order or unlike tree_get's */
+} sorted_check;
+
+/* Each answer must be what a point read of the same key says (checked after the call: a
+ * callback cannot use CHECK). */
+static int sorted_got(size_t i, const uint8_t *val, size_t vlen, void *payload)
+{
+    sorted_check *s = payload;
+    if (i != s->calls) s->wrong++;
+    s->calls++;
+    chunk *leaf;
+    const uint8_t *want;
+    size_t wl;
+    int rc = tree_get(&s->e->cs, s->root, s->keys[i], s->klens[i], &leaf, &want, &wl);
+    if (rc == CAIRN_OK) {
+        if (!val || vlen != wl || memcmp(val, want, wl) != 0) s->wrong++;
+        chunk_release(leaf);
+        s->found++;
+    } else {
+        if (rc != CAIRN_ENOTFOUND || val) s->wrong++;
+        cairn_error_clear();
+    }
+    return i == s->stop_at ? 7 : 0;
+}
+
+static int u32_cmp(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* tree_get_sorted answers every key as tree_get does, in order, with a cache too small for the
+ * tree (so leaves are read from the store and read ahead by a worker) and keys of every kind:
+ * absent ones between present ones, before the first and past the last, repeated ones, dense
+ * runs in one leaf and lone keys far apart. Keys out of order are refused. */
+static void sorted_reads(void)
+{
+    env e;
+    CHECK_OK(store_mem_open(&e.st));
+    CHECK_OK(cs_init(&e.cs, e.st, 256 << 10, 1));
+    CHECK_OK(cs_start_readahead(&e.cs, 1));
+    enum { N = 30000, ROUNDS = 40, MAXN = 3000 };
+    tree_builder b;
+    tb_init(&b, &e.cs, 0);
+    char k[32], v[64];
+    for (int i = 0; i < N; i++) { /* even numbers only: the odd ones are absent */
+        int kl = snprintf(k, sizeof k, "key%08d", 2 * i);
+        int vl = snprintf(v, sizeof v, "value-%d", 2 * i);
+        CHECK_OK(tb_add(&b, (uint8_t *)k, (size_t)kl, (uint8_t *)v, (size_t)vl, 1));
+    }
+    cairn_id root;
+    CHECK_OK(tb_finish(&b, &root));
+    tb_dispose(&b);
+    uint64_t rng = 99;
+    uint32_t *nums = malloc(MAXN * sizeof *nums);
+    char(*texts)[16] = malloc(MAXN * sizeof *texts);
+    const void **keys = malloc(MAXN * sizeof *keys);
+    size_t *klens = malloc(MAXN * sizeof *klens);
+    for (int round = 0; round < ROUNDS && !test_failures; round++) {
+        size_t n = 1 + test_rand(&rng) % (round % 2 ? 20 : MAXN);
+        uint32_t span = round % 3 ? 2 * N + 10 : 200; /* sparse, or dense within a few leaves */
+        uint32_t base = (uint32_t)(test_rand(&rng) % (2 * N));
+        for (size_t i = 0; i < n; i++) nums[i] = (base + (uint32_t)(test_rand(&rng) % span)) % (2 * N + 10);
+        qsort(nums, n, sizeof *nums, u32_cmp);
+        for (size_t i = 0; i < n; i++) {
+            klens[i] = (size_t)snprintf(texts[i], sizeof texts[i], "key%08u", (unsigned)nums[i]);
+            keys[i] = texts[i];
+        }
+        if (round == 0) { /* before every key, and past every key */
+            snprintf(texts[0], sizeof texts[0], "a");
+            klens[0] = 1;
+            snprintf(texts[n - 1], sizeof texts[n - 1], "zzz");
+            klens[n - 1] = 3;
+        }
+        sorted_check s = { &e, &root, keys, klens, 0, 0, SIZE_MAX, 0 };
+        CHECK_OK(tree_get_sorted(&e.cs, &root, keys, klens, n, sorted_got, &s));
+        CHECK_EQ(s.calls, n);
+        CHECK_EQ(s.wrong, 0);
+    }
+    /* the callback's value stops the reads and is returned */
+    size_t n = 100;
+    for (size_t i = 0; i < n; i++) {
+        klens[i] = (size_t)snprintf(texts[i], sizeof texts[i], "key%08u", (unsigned)(i * 500));
+        keys[i] = texts[i];
+    }
+    sorted_check s = { &e, &root, keys, klens, 0, 0, 30, 0 };
+    CHECK_RC(tree_get_sorted(&e.cs, &root, keys, klens, n, sorted_got, &s), 7);
+    CHECK_EQ(s.calls, 31);
+    CHECK_EQ(s.wrong, 0);
+    CHECK_EQ(s.found, 31); /* i * 500 is even: every one is there */
+    /* out of order */
+    const void *bad[2] = { "key00000010", "key00000002" };
+    size_t badl[2] = { 11, 11 };
+    s = (sorted_check){ &e, &root, bad, badl, 0, 0, SIZE_MAX, 0 };
+    CHECK_RC(tree_get_sorted(&e.cs, &root, bad, badl, 2, sorted_got, &s), CAIRN_EINVAL);
+    CHECK_EQ(s.calls, 1);
+    free(nums);
+    free(texts);
+    free(keys);
+    free(klens);
+    env_close(&e);
+}
+
 TEST_MAIN(empty_tree, build_and_read, history_independence, reference_model, big_entries,
-          node_check_rejects, empty_child_is_corrupt, big_batch_equals_one_by_one)
+          node_check_rejects, empty_child_is_corrupt, big_batch_equals_one_by_one, sorted_reads)

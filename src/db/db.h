@@ -198,6 +198,16 @@ int db_apply_changes(cairn_db *db, version *base, table_change *changes, size_t 
 int kv_table_root_for_write(cairn_db *db, const version *base, const char *name, bool may_create,
                             cairn_id *out_root, bool *created);
 
+/** Point reads of n keys of table t as of snap (NULL: the current state), keys in ascending
+ *  order (keys[i] >= keys[i - 1]): cb(i, val, vlen, payload) once per key in order, val NULL
+ *  when the table does not hold it, else borrowed for the call. Nodes that consecutive keys
+ *  share are read once (tree_get_sorted()); the memtables' entries come first, as in
+ *  cairn_get(). A read of many keys in key order, e.g. the documents an index scan names.
+ *  @return CAIRN_OK, cb's non-zero value, CAIRN_EINVAL (keys out of order or too long),
+ *  CAIRN_ECORRUPT, CAIRN_EIO, CAIRN_ENOMEM. */
+int db_get_sorted(cairn_table *t, const cairn_snapshot *snap, const void *const *keys,
+                  const size_t *klens, size_t n, tree_got_fn cb, void *payload);
+
 /** Checks key and value sizes against the limits; CAIRN_EINVAL naming the table. */
 int kv_check_sizes(const cairn_table *t, size_t klen, const size_t *vlen);
 

@@ -78,6 +78,48 @@ int cairn_get(void **out_val, size_t *out_len, cairn_table *t, const cairn_snaps
     return rc;
 }
 
+/* A memtable's word on key i (a put or a delete), when it has one. */
+static int mem_got(const mem_entry *e, size_t i, tree_got_fn cb, void *payload)
+{
+    if (e->type == MEM_PUT) return cb(i, mem_value(e), e->vlen, payload);
+    return cb(i, NULL, 0, payload);
+}
+
+int db_get_sorted(cairn_table *t, const cairn_snapshot *snap, const void *const *keys,
+                  const size_t *klens, size_t n, tree_got_fn cb, void *payload)
+{
+    TRY(check_snap(t, snap));
+    for (size_t i = 0; i < n; i++) TRY(kv_check_sizes(t, klens[i], NULL));
+    rview rv;
+    read_view(&rv, t, snap);
+    const vtable *vt = NULL;
+    int rc = rview_table(&rv, t, &vt);
+    if (rc == CAIRN_OK && vt && !rview_mem_has(&rv, t->id)) {
+        rc = tree_get_sorted(&t->db->r.cs, &vt->d.root, keys, klens, n, cb, payload);
+    } else if (rc == CAIRN_OK) { /* writes not checkpointed yet: key by key, newest first */
+        for (size_t i = 0; rc == CAIRN_OK && i < n; i++) {
+            const mem_entry *e = rview_find(&rv, t->id, keys[i], klens[i]);
+            if (e || !vt) {
+                rc = e ? mem_got(e, i, cb, payload) : cb(i, NULL, 0, payload);
+                continue;
+            }
+            chunk *leaf = NULL;
+            const uint8_t *val;
+            size_t vlen = 0;
+            rc = tree_get(&t->db->r.cs, &vt->d.root, keys[i], klens[i], &leaf, &val, &vlen);
+            if (rc == CAIRN_OK) {
+                rc = cb(i, val, vlen, payload);
+                chunk_release(leaf);
+            } else if (rc == CAIRN_ENOTFOUND) {
+                cairn_error_clear();
+                rc = cb(i, NULL, 0, payload);
+            }
+        }
+    }
+    rview_release(&rv);
+    return rc;
+}
+
 /* ---- ranges ---- */
 
 typedef struct bounds {

@@ -17,11 +17,15 @@
  * the plan yields that order (stopping at limit + offset), else collected (within
  * max_sort_bytes) and sorted. A multikey index can hold one document under several keys; a
  * document is taken only at the first of its keys that the scan covers, which needs no memory.
+ * An index scan gathers its entries in batches and reads each batch's documents (and $text's
+ * probes) in id order through db_get_sorted(), which loads the nodes consecutive ids share
+ * once; a query ordered by id whose entries fit one batch then streams without sorting.
  */
 
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "db/db.h"
 #include "db/tuple.h"
 #include "doc/doc_int.h"
 
@@ -31,6 +35,8 @@
 #define SORT_ITEM_OVERHEAD 64 /* bytes counted per collected document besides its text */
 #define STOP 1                /* internal: the limit is reached */
 #define NAMES_MAX 16          /* top-level members a partial parse reads, at most */
+#define BATCH_MAX 65536       /* index entries tested together (their documents read in id
+                                 order); a scan with more collects its results in batches */
 
 typedef struct krange {
     cairn_buf from, to;      /* [from, to) when to.len, else keys starting with from */
@@ -56,7 +62,9 @@ typedef struct query {
     size_t nproj;
     const char *names[NAMES_MAX]; /* the members a candidate's test reads (borrowed from the
                                      paths), or nnames > NAMES_MAX: parse whole documents */
+    size_t name_len[NAMES_MAX];
     size_t nnames;
+    cairn_buf idbuf;         /* a scanned document's id as a C string */
     cairn_buf after;         /* the cursor's parts */
     bool has_after;
     /* the plan */
@@ -68,6 +76,7 @@ typedef struct query {
     size_t nprobes;
     bool reverse;
     bool natural;            /* the scan yields the query's order */
+    bool id_order;           /* ... and that order is the ids' (no sort, one range) */
     bool exact;              /* the scan applies the whole filter: candidates need no test */
     cairn_doc_plan plan;
     /* output */
@@ -77,6 +86,7 @@ typedef struct query {
     item *items;
     size_t nitems, cap_items, bytes, max_bytes;
     cairn_buf parts, scratch, out;
+    cairn_buf emitted;       /* the result's cursor and id, handed to cb */
     dv_trust trust;          /* CAIRN_COLL_VERIFY_SIG: the trusted keys */
 } query;
 
@@ -187,10 +197,14 @@ static int emit(query *q, const char *doc, size_t len, const uint8_t *parts, siz
     const uint8_t *id = NULL, *p = parts;
     size_t idlen = 0, n = plen;
     for (size_t i = 0; i <= q->nsort; i++) part_next(&p, &n, &id, &idlen);
-    char *cursor = cairn_malloc(2 * plen + 1);
-    char *idz = id ? cairn_strndup((const char *)id, idlen) : NULL;
-    int rc = cursor && idz ? CAIRN_OK : ERR(CAIRN_ENOMEM, "out of memory");
-    if (rc == CAIRN_OK) hex_encode(cursor, parts, plen);
+    /* the cursor's hex, then the id as a C string, in one buffer kept across results */
+    int rc = cairn_buf_reserve(&q->emitted, 2 * plen + 1 + idlen + 1);
+    char *cursor = (char *)q->emitted.data, *idz = cursor + 2 * plen + 1;
+    if (rc == CAIRN_OK) {
+        hex_encode(cursor, parts, plen);
+        if (id) memcpy(idz, id, idlen);
+        idz[idlen] = '\0';
+    }
     if (rc == CAIRN_OK) rc = dv_sig_require(q->c, &q->trust, idz, doc, len);
     if (rc == CAIRN_OK && q->nproj) {
         json_t *j;
@@ -205,8 +219,6 @@ static int emit(query *q, const char *doc, size_t len, const uint8_t *parts, siz
         rc = q->cb(idz, doc, len, cursor, q->payload);
         if (rc > 0) rc++; /* STOP is ours: the callback's values are shifted past it */
     }
-    free(cursor);
-    free(idz);
     if (rc == CAIRN_OK && q->qo->limit && q->plan.returned >= q->qo->limit) return STOP;
     return rc;
 }
@@ -284,7 +296,10 @@ static int add_name(const dv_path *p, void *payload)
     query *q = payload;
     for (size_t i = 0; i < q->nnames && i < NAMES_MAX; i++)
         if (strcmp(q->names[i], p->seg[0]) == 0) return CAIRN_OK;
-    if (q->nnames < NAMES_MAX) q->names[q->nnames] = p->seg[0];
+    if (q->nnames < NAMES_MAX) {
+        q->names[q->nnames] = p->seg[0];
+        q->name_len[q->nnames] = strlen(p->seg[0]);
+    }
     q->nnames++;
     return CAIRN_OK;
 }
@@ -300,7 +315,10 @@ static int names_setup(query *q)
 typedef struct partial {
     const query *q;
     json_t *obj;
+    size_t found;            /* members read (names are unique: each is found once) */
 } partial;
+
+#define PARTIAL_DONE 1       /* every member the query reads was found: stop the walk */
 
 static int partial_member(const char *name, size_t nlen, const char *val, size_t vlen, size_t at,
                           void *payload)
@@ -308,11 +326,10 @@ static int partial_member(const char *name, size_t nlen, const char *val, size_t
     (void)at;
     partial *p = payload;
     for (size_t i = 0; i < p->q->nnames; i++) {
-        const char *want = p->q->names[i];
-        if (strlen(want) != nlen || memcmp(want, name, nlen) != 0) continue;
+        if (p->q->name_len[i] != nlen || memcmp(p->q->names[i], name, nlen) != 0) continue;
         json_t *v = json_loadb(val, vlen, JSON_DECODE_ANY, NULL);
         if (!v || json_object_setn_new_nocheck(p->obj, name, nlen, v)) return CAIRN_EINVAL;
-        return CAIRN_OK;
+        return ++p->found == p->q->nnames ? PARTIAL_DONE : CAIRN_OK;
     }
     return memchr(name, '\\', nlen) ? CAIRN_EINVAL : CAIRN_OK; /* an escaped name: parse all */
 }
@@ -323,9 +340,10 @@ static int partial_member(const char *name, size_t nlen, const char *val, size_t
 static int doc_parse_for(json_t **out, query *q, const void *val, size_t vlen, const char *id)
 {
     if (q->nnames <= NAMES_MAX) {
-        partial p = { q, json_object() };
+        partial p = { q, json_object(), 0 };
         if (!p.obj) return ERR(CAIRN_ENOMEM, "out of memory");
-        if (canon_members(val, vlen, partial_member, &p) == CAIRN_OK) {
+        int rc = canon_members(val, vlen, partial_member, &p);
+        if (rc == CAIRN_OK || rc == PARTIAL_DONE) {
             *out = p.obj;
             return CAIRN_OK;
         }
@@ -374,9 +392,9 @@ static int scan_docs(query *q)
         const void *k, *v;
         size_t kl, vl;
         cairn_cursor_get(&k, &kl, &v, &vl, cur);
-        char *id = cairn_strndup(k, kl);
-        rc = id ? candidate(q, id, v, vl, NULL, 0) : ERR(CAIRN_ENOMEM, "out of memory");
-        free(id);
+        rc = cairn_buf_set(&q->idbuf, k, kl);
+        if (rc == CAIRN_OK) rc = cairn_buf_append(&q->idbuf, "", 1);
+        if (rc == CAIRN_OK) rc = candidate(q, (const char *)q->idbuf.data, v, vl, NULL, 0);
         if (rc == CAIRN_OK) rc = cairn_cursor_next(cur);
     }
     cairn_cursor_close(cur);
@@ -387,30 +405,217 @@ static int scan_docs(query *q)
     return rc;
 }
 
-/* Whether every probe (another word of $text) has an entry for id. */
-static int probe_all(bool *out, query *q, const char *id)
+/* ---- index scans: candidates gathered in batches, their documents read in id order ---- */
+
+/* Index entries read but not yet tested: each an id and the key it was found under, both in
+ * the batch's arena (offsets: the arena moves as it grows). */
+typedef struct pending {
+    size_t id, idlen, key, klen;
+    bool alive;              /* $text: every other word has an entry for the id */
+    char *doc;               /* its document when it must wait for the others (natural order) */
+    size_t dlen;
+} pending;
+
+typedef struct batch {
+    pending *p;
+    size_t n, cap;
+    cairn_buf arena;
+    size_t *order;           /* indexes of p in id order */
+    const void **keys;       /* db_get_sorted()'s keys, in that order */
+    size_t *klens;
+    size_t batches;          /* batches processed so far */
+} batch;
+
+static void batch_reset(batch *b)
 {
-    *out = true;
-    for (size_t i = 0; i < q->nprobes && *out; i++) {
-        q->scratch.len = 0;
-        TRY(cairn_buf_append(&q->scratch, q->probes[i].data, q->probes[i].len));
-        TRY(tuple_append_string(&q->scratch, id, strlen(id)));
-        q->plan.keys_examined++;
-        void *v = NULL;
-        size_t vl;
-        int rc = cairn_get(&v, &vl, q->itab, q->snap, q->scratch.data, q->scratch.len);
-        cairn_free(v);
-        if (rc == CAIRN_ENOTFOUND) {
-            cairn_error_clear();
-            *out = false;
-        } else {
-            TRY(rc);
-        }
-    }
+    for (size_t i = 0; i < b->n; i++) free(b->p[i].doc);
+    b->n = 0;
+    b->arena.len = 0;
+}
+
+static void batch_dispose(batch *b)
+{
+    batch_reset(b);
+    free(b->p);
+    free(b->order);
+    free(b->keys);
+    free(b->klens);
+    cairn_buf_dispose(&b->arena);
+}
+
+static int batch_add(batch *b, const void *id, size_t idlen, const void *key, size_t kl)
+{
+    TRY(cairn_array_room(&b->p, &b->cap, b->n, sizeof *b->p, 64));
+    pending *p = &b->p[b->n];
+    memset(p, 0, sizeof *p);
+    p->id = b->arena.len;
+    p->idlen = idlen;
+    TRY(cairn_buf_append(&b->arena, id, idlen));
+    TRY(cairn_buf_append(&b->arena, "", 1)); /* ids are used as C strings */
+    p->key = b->arena.len;
+    p->klen = kl;
+    TRY(cairn_buf_append(&b->arena, key, kl));
+    p->alive = true;
+    b->n++;
     return CAIRN_OK;
 }
 
-static int scan_range(query *q, const krange *r)
+static const char *pend_id(const batch *b, const pending *p) { return (const char *)b->arena.data + p->id; }
+
+static int order_cmp(const void *x, const void *y, void *bp)
+{
+    const batch *b = bp;
+    const pending *p = &b->p[*(const size_t *)x], *r = &b->p[*(const size_t *)y];
+    int c = bytes_cmp(pend_id(b, p), p->idlen, pend_id(b, r), r->idlen);
+    return c ? c : (*(const size_t *)x > *(const size_t *)y) - (*(const size_t *)x < *(const size_t *)y);
+}
+
+/* Puts the live entries in id order in b->order; returns how many. */
+static int batch_order(batch *b, size_t *out_n)
+{
+    size_t *o = cairn_realloc(b->order, (b->n ? b->n : 1) * sizeof *o);
+    FAIL_IF(!o, CAIRN_ENOMEM, "out of memory reading documents");
+    b->order = o;
+    size_t n = 0;
+    bool sorted = true;
+    for (size_t i = 0; i < b->n; i++) {
+        if (!b->p[i].alive) continue;
+        if (n && sorted) {
+            const pending *prev = &b->p[o[n - 1]];
+            sorted = bytes_cmp(pend_id(b, prev), prev->idlen, pend_id(b, &b->p[i]),
+                               b->p[i].idlen) <= 0;
+        }
+        o[n++] = i;
+    }
+    if (!sorted) qsort_r(o, n, sizeof *o, order_cmp, b);
+    *out_n = n;
+    return CAIRN_OK;
+}
+
+/* The keys for db_get_sorted(): prefix (may be empty) + each live entry's id, in b->order
+ * (prefix non-empty: a $text probe, the id as a tuple string, written into scratch). */
+static int batch_keys(batch *b, size_t n, const cairn_buf *prefix, cairn_buf *scratch,
+                      size_t **offs)
+{
+    const void **k = cairn_realloc(b->keys, (n ? n : 1) * sizeof *k);
+    if (k) b->keys = k;
+    size_t *kl = k ? cairn_realloc(b->klens, (n ? n : 1) * sizeof *kl) : NULL;
+    if (kl) b->klens = kl;
+    FAIL_IF(!k || !kl, CAIRN_ENOMEM, "out of memory reading documents");
+    if (!prefix) {
+        for (size_t i = 0; i < n; i++) {
+            const pending *p = &b->p[b->order[i]];
+            k[i] = pend_id(b, p);
+            kl[i] = p->idlen;
+        }
+        return CAIRN_OK;
+    }
+    scratch->len = 0; /* offsets first: the scratch buffer moves as it grows */
+    for (size_t i = 0; i < n; i++) {
+        const pending *p = &b->p[b->order[i]];
+        (*offs)[i] = scratch->len;
+        TRY(cairn_buf_append(scratch, prefix->data, prefix->len));
+        TRY(tuple_append_string(scratch, pend_id(b, p), p->idlen));
+        kl[i] = scratch->len - (*offs)[i];
+    }
+    for (size_t i = 0; i < n; i++) k[i] = scratch->data + (*offs)[i];
+    return CAIRN_OK;
+}
+
+typedef struct got_ctx {
+    query *q;
+    batch *b;
+    bool keep;               /* copy each document into its entry (tested later, in order) */
+} got_ctx;
+
+/* A $text probe's answer: no entry for the id, no result. */
+static int probe_got(size_t i, const uint8_t *val, size_t vlen, void *payload)
+{
+    (void)vlen;
+    got_ctx *g = payload;
+    g->q->plan.keys_examined++;
+    if (!val) g->b->p[g->b->order[i]].alive = false;
+    return CAIRN_OK;
+}
+
+/* Drops the entries whose id lacks an entry for one of the other words of $text. */
+static int batch_probe(query *q, batch *b)
+{
+    cairn_buf scratch = CAIRN_BUF_INIT;
+    size_t *offs = NULL;
+    int rc = CAIRN_OK;
+    for (size_t w = 0; rc == CAIRN_OK && w < q->nprobes; w++) {
+        size_t n;
+        rc = batch_order(b, &n);
+        if (rc == CAIRN_OK && !(offs = cairn_realloc(offs, (n ? n : 1) * sizeof *offs)))
+            rc = ERR(CAIRN_ENOMEM, "out of memory probing $text");
+        if (rc == CAIRN_OK) rc = batch_keys(b, n, &q->probes[w], &scratch, &offs);
+        got_ctx g = { q, b, false };
+        if (rc == CAIRN_OK)
+            rc = db_get_sorted(q->itab, q->snap, b->keys, b->klens, n, probe_got, &g);
+    }
+    free(offs);
+    cairn_buf_dispose(&scratch);
+    return rc;
+}
+
+static int doc_got(size_t i, const uint8_t *val, size_t vlen, void *payload)
+{
+    got_ctx *g = payload;
+    query *q = g->q;
+    pending *p = &g->b->p[g->b->order[i]];
+    const char *id = pend_id(g->b, p);
+    if (!val)
+        return CORRUPT("collection %s: index '%s' names document %s, which does not exist",
+                       q->c->name, q->ix->name, id);
+    if (!g->keep) return candidate(q, id, val, vlen, g->b->arena.data + p->key, p->klen);
+    p->doc = cairn_malloc(vlen ? vlen : 1);
+    FAIL_IF(!p->doc, CAIRN_ENOMEM, "out of memory reading documents");
+    memcpy(p->doc, val, vlen);
+    p->dlen = vlen;
+    return CAIRN_OK;
+}
+
+/* Tests a batch of index entries: $text probes, then the documents read in id order. When
+ * the results stream in the scan's order (natural), entries wait with their documents and are
+ * tested in that order; otherwise (collected, then sorted) they are tested as they are read.
+ * last: the scan has no more entries; a query ordered by id alone whose every entry is in this
+ * one batch then streams its results in id order, without collecting them. */
+static int batch_run(query *q, batch *b, bool last)
+{
+    if (!b->n) return CAIRN_OK;
+    if (q->nprobes) TRY(batch_probe(q, b));
+    size_t n;
+    TRY(batch_order(b, &n));
+    TRY(batch_keys(b, n, NULL, NULL, NULL));
+    bool id_stream = !q->natural && !q->nsort && last && b->batches == 0;
+    if (id_stream) { /* id order is the query's order: nothing to sort */
+        q->natural = true;
+        q->plan.sorted_in_memory = false;
+    }
+    b->batches++;
+    bool in_scan_order = q->natural && !id_stream && !q->id_order;
+    got_ctx g = { q, b, in_scan_order };
+    int rc = db_get_sorted(q->c->docs, q->snap, b->keys, b->klens, n, doc_got, &g);
+    for (size_t i = 0; rc == CAIRN_OK && in_scan_order && i < b->n; i++) {
+        pending *p = &b->p[i];
+        if (p->alive)
+            rc = candidate(q, pend_id(b, p), p->doc, p->dlen, b->arena.data + p->key, p->klen);
+    }
+    batch_reset(b);
+    return rc;
+}
+
+/* How many entries the next batch takes: when results stream in the scan's order with a limit,
+ * no more than the results still wanted (so the scan reads no entry past the last result). */
+static size_t batch_size(const query *q)
+{
+    if (!q->natural || !q->qo->limit) return BATCH_MAX;
+    uint64_t want = q->qo->limit + q->qo->offset - q->plan.returned - q->skipped;
+    return want < 1 ? 1 : want > BATCH_MAX ? BATCH_MAX : (size_t)want;
+}
+
+static int scan_range(query *q, const krange *r, batch *b)
 {
     cairn_range cr = CAIRN_RANGE_INIT;
     if (r->to.len) {
@@ -434,22 +639,8 @@ static int scan_range(query *q, const krange *r)
         size_t kl, vl;
         cairn_cursor_get(&k, &kl, &v, &vl, cur);
         q->plan.keys_examined++;
-        char *id = cairn_strndup(v, vl);
-        void *doc = NULL;
-        size_t dl = 0;
-        bool all = true;
-        rc = id ? probe_all(&all, q, id) : ERR(CAIRN_ENOMEM, "out of memory");
-        if (rc == CAIRN_OK && !all) {
-            free(id);
-            continue;
-        }
-        if (rc == CAIRN_OK) rc = cairn_get(&doc, &dl, q->c->docs, q->snap, id, vl);
-        if (rc == CAIRN_ENOTFOUND)
-            rc = CORRUPT("collection %s: index '%s' names document %s, which does not exist",
-                         q->c->name, q->ix->name, id);
-        if (rc == CAIRN_OK) rc = candidate(q, id, doc, dl, k, kl);
-        cairn_free(doc);
-        free(id);
+        rc = batch_add(b, v, vl, k, kl);
+        if (rc == CAIRN_OK && b->n >= batch_size(q)) rc = batch_run(q, b, false);
         if (rc) break;
     }
     cairn_cursor_close(cur);
@@ -462,10 +653,14 @@ static int scan_range(query *q, const krange *r)
 
 static int scan_index(query *q)
 {
-    for (size_t i = 0; i < q->nranges; i++) {
-        TRY(scan_range(q, &q->ranges[q->reverse ? q->nranges - 1 - i : i]));
-    }
-    return CAIRN_OK;
+    batch b;
+    memset(&b, 0, sizeof b);
+    int rc = CAIRN_OK;
+    for (size_t i = 0; rc == CAIRN_OK && i < q->nranges; i++)
+        rc = scan_range(q, &q->ranges[q->reverse ? q->nranges - 1 - i : i], &b);
+    if (rc == CAIRN_OK) rc = batch_run(q, &b, true);
+    batch_dispose(&b);
+    return rc;
 }
 
 /* ---- planning ---- */
@@ -676,6 +871,7 @@ static int plan(query *q)
     bool id_order = !q->nsort && q->nranges == 1 && best.score &&
                     (text || (!q->ix->multikey && !best.last && best.neq == q->ix->nfields));
     q->natural = sorts || id_order;
+    q->id_order = id_order && !sorts;
     q->reverse = sorts && q->desc[0];
     q->plan.sorted_by_index = sorts;
     q->plan.sorted_in_memory = !q->natural;
@@ -752,6 +948,8 @@ static void query_dispose(query *q)
     cairn_buf_dispose(&q->parts);
     cairn_buf_dispose(&q->scratch);
     cairn_buf_dispose(&q->out);
+    cairn_buf_dispose(&q->emitted);
+    cairn_buf_dispose(&q->idbuf);
     dv_trust_dispose(&q->trust);
 }
 

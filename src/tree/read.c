@@ -44,6 +44,132 @@ int tree_get(chunkstore *cs, const cairn_id *root, const void *key, size_t klen,
     }
 }
 
+/* ---- sorted point reads ---- */
+
+#define SORTED_PREFETCH_MAX 256 /* leaves handed to the workers at once */
+
+typedef struct spath {
+    chunkstore *cs;
+    chunk *c[NODE_MAX_LEVEL];
+    node n[NODE_MAX_LEVEL];  /* n[0] is the root; n[depth] the lowest node loaded */
+    int depth;
+    cairn_id prefetched;     /* the leaves' parent whose leaves were handed over */
+    bool cold;               /* a leaf was read from the store: read ahead from now on */
+} spath;
+
+/* Whether key lies past the last key of node n (then a node to its right holds it). */
+static bool past_node(const node *n, const void *key, size_t klen)
+{
+    if (n->count == 0) return true;
+    const uint8_t *last;
+    size_t ll;
+    node_last_key(n, &last, &ll);
+    return bytes_cmp(key, klen, last, ll) > 0;
+}
+
+/* Hands the workers the leaves under the leaves' parent at depth d that keys[from..n) need and
+ * the cache lacks, but the first (the reader loads that one now), once per parent. Only once a
+ * leaf was missing from the cache: until then the leaves are taken to be cached, and looking
+ * each up twice would cost more than the workers save. */
+static void prefetch_leaves(spath *sp, int d, const void *const *keys, const size_t *klens,
+                            size_t from, size_t n)
+{
+    const node *p = &sp->n[d];
+    if (!sp->cs->pf || !sp->cold ||
+        memcmp(sp->prefetched.bytes, sp->c[d]->id.bytes, CAIRN_ID_SIZE) == 0)
+        return;
+    sp->prefetched = sp->c[d]->id;
+    cairn_id ids[SORTED_PREFETCH_MAX];
+    size_t m = 0;
+    bool exact;
+    uint32_t at = node_lower_bound(p, keys[from], klens[from], &exact);
+    for (size_t j = from + 1; j < n && at < p->count && m < SORTED_PREFETCH_MAX; j++) {
+        const uint8_t *last;
+        size_t ll;
+        node_key(p, at, &last, &ll); /* the last key of child at */
+        if (bytes_cmp(keys[j], klens[j], last, ll) <= 0) continue; /* the same leaf */
+        at = node_lower_bound(p, keys[j], klens[j], &exact);
+        if (at >= p->count) break; /* past this parent */
+        uint64_t cnt;
+        node_child(p, at, &ids[m], &cnt);
+        chunk *c = cache_get(sp->cs->cache, &ids[m]);
+        if (c) chunk_release(c);
+        else m++;
+    }
+    if (m) cs_prefetch(sp->cs, ids, m);
+}
+
+/* Makes n[d + 1] child i of n[d], keeping what is loaded there when it is that child. */
+static int spath_child(spath *sp, int d, uint32_t i)
+{
+    cairn_id id;
+    uint64_t cnt;
+    node_child(&sp->n[d], i, &id, &cnt);
+    for (int k = d + 2; k <= sp->depth; k++) { /* below the child: stale unless it stays */
+        chunk_release(sp->c[k]);
+        sp->c[k] = NULL;
+    }
+    sp->depth = d + 1;
+    if (sp->c[d + 1]) {
+        if (memcmp(sp->c[d + 1]->id.bytes, id.bytes, CAIRN_ID_SIZE) == 0) return CAIRN_OK;
+        chunk_release(sp->c[d + 1]);
+        sp->c[d + 1] = NULL;
+    }
+    unsigned long long read = atomic_load_explicit(&sp->cs->chunks_read, memory_order_relaxed);
+    TRY(node_load(sp->cs, &sp->c[d + 1], &sp->n[d + 1], &id, sp->n[d].level - 1));
+    if (atomic_load_explicit(&sp->cs->chunks_read, memory_order_relaxed) != read) sp->cold = true;
+    return CAIRN_OK;
+}
+
+/* One key: climbs from the lowest node loaded to the first whose range holds it (keys ascend,
+ * so the node on the path holding the previous key starts at or before this one), descends. */
+static int sorted_one(spath *sp, const void *const *keys, const size_t *klens, size_t i,
+                      size_t n, tree_got_fn cb, void *payload)
+{
+    int d = sp->depth;
+    while (d > 0 && past_node(&sp->n[d], keys[i], klens[i])) d--;
+    for (;;) {
+        node *nd = &sp->n[d];
+        bool exact;
+        uint32_t at = node_lower_bound(nd, keys[i], klens[i], &exact);
+        if (nd->level == 0) {
+            sp->depth = d;
+            if (!exact) return cb(i, NULL, 0, payload);
+            const uint8_t *val;
+            size_t vlen;
+            node_val(nd, at, &val, &vlen);
+            return cb(i, val, vlen, payload);
+        }
+        if (at == nd->count) { /* past the last key of the tree */
+            sp->depth = d;
+            return cb(i, NULL, 0, payload);
+        }
+        if (nd->level == 1) prefetch_leaves(sp, d, keys, klens, i, n);
+        TRY(spath_child(sp, d, at));
+        d++;
+    }
+}
+
+int tree_get_sorted(chunkstore *cs, const cairn_id *root, const void *const *keys,
+                    const size_t *klens, size_t n, tree_got_fn cb, void *payload)
+{
+    spath sp; /* n[] is only read below depth, where it was loaded: not cleared (10 KiB) */
+    memset(sp.c, 0, sizeof sp.c);
+    memset(&sp.prefetched, 0, sizeof sp.prefetched);
+    sp.cs = cs;
+    sp.depth = 0;
+    sp.cold = false;
+    int rc = n ? node_load(cs, &sp.c[0], &sp.n[0], root, -1) : CAIRN_OK;
+    for (size_t i = 0; rc == CAIRN_OK && i < n; i++) {
+        if (i && bytes_cmp(keys[i], klens[i], keys[i - 1], klens[i - 1]) < 0)
+            rc = ERR(CAIRN_EINVAL, "tree_get_sorted: key %zu is below the key before it", i);
+        else
+            rc = sorted_one(&sp, keys, klens, i, n, cb, payload);
+    }
+    for (int d = 0; d < NODE_MAX_LEVEL; d++) chunk_release(sp.c[d]);
+    return rc;
+}
+
 int tree_rank(chunkstore *cs, const cairn_id *root, const void *key, size_t klen, uint64_t *out)
 {
     chunk *c;

@@ -67,6 +67,18 @@ int tree_apply(chunkstore *cs, cairn_id *out_root, const cairn_id *root, const t
 int tree_get(chunkstore *cs, const cairn_id *root, const void *key, size_t klen,
              chunk **out_leaf, const uint8_t **val, size_t *vlen);
 
+/** Called by tree_get_sorted() for key i: val is its value (borrowed for the call), or NULL when
+ *  the tree does not hold it. A non-zero return stops the reads and is returned. */
+typedef int (*tree_got_fn)(size_t i, const uint8_t *val, size_t vlen, void *payload);
+
+/** Point reads of n keys in ascending order (keys[i] >= keys[i - 1]; else CAIRN_EINVAL). Each
+ *  read starts from the lowest node of the previous one whose range holds the key, so nodes
+ *  that consecutive keys share are loaded once; when it reaches a leaves' parent, the leaves the
+ *  keys under it need (those alone) go to the read-ahead workers first. cb is called once per
+ *  key, in order. */
+int tree_get_sorted(chunkstore *cs, const cairn_id *root, const void *const *keys,
+                    const size_t *klens, size_t n, tree_got_fn cb, void *payload);
+
 /** Number of entries with key < key (key == NULL: all entries). O(depth * fanout). */
 int tree_rank(chunkstore *cs, const cairn_id *root, const void *key, size_t klen, uint64_t *out);
 
@@ -85,6 +97,7 @@ typedef struct tree_cursor {
     bool valid;
     cairn_id ra_cur;         /* read-ahead: the leaves' parent the cursor is under, and */
     cairn_id ra_next;        /* the next one, whose leaves were handed over already */
+    uint32_t steps;          /* leaf-to-leaf moves so far (read-ahead waits for a few) */
     struct {
         chunk *c;
         node n;
