@@ -223,12 +223,9 @@ static int store_new(chunkstore *cs, chunk *c)
 int cs_put_chunk(chunkstore *cs, chunk *c, bool cache)
 {
     hash_sha256(&c->id, c->data, c->len);
-    chunk *have = cache_get(cs->cache, &c->id);
-    if (have && cs->put_through) { /* a remote gc may have deleted it since it was cached, or
-                                       recorded it as a candidate to write again */
-        chunk_release(have);
-        have = NULL;
-    }
+    /* put_through: a remote gc may have deleted it since it was cached, or recorded it as a
+     * candidate to write again, so cached does not mean stored */
+    chunk *have = cs->put_through ? NULL : cache_get(cs->cache, &c->id);
     if (have) { /* cached means stored: nothing to write */
         chunk_release(have);
         return CAIRN_OK;

@@ -430,7 +430,9 @@ static int apply_tables(cairn_batch *b, version *base, tree_edit *edits, table_c
     for (size_t i = 0; rc == CAIRN_OK && i < np; i++) {
         bulk_part *p = &parts[i];
         if (p->rc < 0) {
-            rc = p->msg ? ERR(p->rc, "%s", p->msg) : ERR(p->rc, "out of memory");
+            rc = p->msg ? ERR(p->rc, "%s", p->msg)
+                        : ERR(p->rc, "applying table '%s' failed (its message was lost: out of "
+                              "memory keeping it)", b->names[b->ops[p->from].table]);
             break;
         }
         if (p->created || memcmp(p->old_root.bytes, p->root.bytes, CAIRN_ID_SIZE) != 0)

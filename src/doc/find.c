@@ -37,6 +37,8 @@
 #define NAMES_MAX 16          /* top-level members a partial parse reads, at most */
 #define BATCH_MAX 65536       /* index entries tested together (their documents read in id
                                  order); a scan with more collects its results in batches */
+#define BATCH_KEEP_MAX 1024   /* ... when results stream in the scan's order, whose documents
+                                 wait in memory until the batch is read: fewer */
 
 typedef struct krange {
     cairn_buf from, to;      /* [from, to) when to.len, else keys starting with from */
@@ -606,13 +608,15 @@ static int batch_run(query *q, batch *b, bool last)
     return rc;
 }
 
-/* How many entries the next batch takes: when results stream in the scan's order with a limit,
- * no more than the results still wanted (so the scan reads no entry past the last result). */
+/* How many entries the next batch takes: BATCH_KEEP_MAX when results stream in the scan's
+ * order (their documents are held until the batch is read: memory stays bounded), and with a
+ * limit no more than the results still wanted (so the scan reads no entry past the last). */
 static size_t batch_size(const query *q)
 {
-    if (!q->natural || !q->qo->limit) return BATCH_MAX;
+    size_t most = q->natural && !q->id_order ? BATCH_KEEP_MAX : BATCH_MAX;
+    if (!q->natural || !q->qo->limit) return most;
     uint64_t want = q->qo->limit + q->qo->offset - q->plan.returned - q->skipped;
-    return want < 1 ? 1 : want > BATCH_MAX ? BATCH_MAX : (size_t)want;
+    return want < 1 ? 1 : want > most ? most : (size_t)want;
 }
 
 static int scan_range(query *q, const krange *r, batch *b)

@@ -251,10 +251,7 @@ static int delete_doomed(repo *r, const pending *pd, const cairn_id *doomed, siz
         }
         if (!kept) {
             int rc = s->del(s, &doomed[i]);
-            if (rc < 0) {
-                free(kept);
-                return rc;
-            }
+            if (rc < 0) return rc; /* (kept is NULL here) */
         }
         cache_drop(r->cs.cache, &doomed[i]); /* the write path takes "cached" for "stored" */
         st->chunks_deleted++;

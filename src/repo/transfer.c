@@ -256,7 +256,7 @@ static int flush_dst(xfer *x)
  * chunk's children and the chunk. */
 static bool ordered_dst(const xfer *x)
 {
-    return x->dst->version >= 5 && (x->dst->caps & CAIRN_STORE_CAP_ORDERED);
+    return x->dst->version >= 6 && (x->dst->caps & CAIRN_STORE_CAP_ORDERED);
 }
 
 /* Puts items[0..n). Items that name other chunks (named) are put only after a flush of

@@ -10,17 +10,20 @@
 
 static int key_cmp(const void *a, const void *b) { return memcmp(a, b, sizeof(cairn_id)); }
 
-int store_cands_make(store_cands *out, const cairn_id *keys, size_t n)
+int store_cands_set(store_cands *slot, pthread_mutex_t *mu, const cairn_id *keys, size_t n)
 {
-    memset(out, 0, sizeof *out);
-    out->keys = cairn_malloc((n ? n : 1) * sizeof *out->keys);
-    out->done = cairn_calloc(n ? n : 1, sizeof *out->done);
-    if (!out->keys || !out->done) {
-        store_cands_free(out);
+    store_cands fresh = { cairn_malloc((n ? n : 1) * sizeof *keys),
+                          cairn_calloc(n ? n : 1, sizeof(bool)), n };
+    if (!fresh.keys || !fresh.done) {
+        store_cands_free(&fresh);
         return ERR(CAIRN_ENOMEM, "out of memory keeping %zu gc candidates", n);
     }
-    if (n) memcpy(out->keys, keys, n * sizeof *out->keys);
-    out->n = n;
+    if (n) memcpy(fresh.keys, keys, n * sizeof *keys);
+    pthread_mutex_lock(mu);
+    store_cands old = *slot;
+    *slot = fresh;
+    pthread_mutex_unlock(mu);
+    store_cands_free(&old);
     return CAIRN_OK;
 }
 

@@ -371,38 +371,49 @@ static void imap_ensure(local_store *ls, pack *p)
     pthread_mutex_unlock(&ls->map_mu);
 }
 
-/* The search of the packs behind the hash table, newest first: with_filters skips the packs
- * whose filter says no (*skipped then counts them). */
-static const slot *search_packs(local_store *ls, const cairn_id *key, slot *tmp,
-                                bool with_filters, size_t *skipped)
+/* Searches pack pi for key: tmp when it holds the chunk; NULL with *final set when its answer
+ * ends the search (the key deleted there, or the index damaged: local_idx_damaged() says so). */
+static const slot *search_pack(local_store *ls, size_t pi, const cairn_id *key, slot *tmp,
+                               bool *final)
+{
+    pack *p = ls->packs[pi];
+    bool bad = atomic_load(&p->imap_bad);
+    if (!bad && atomic_load_explicit(&p->lazy, memory_order_acquire)) {
+        imap_ensure(ls, p);
+        bad = atomic_load(&p->imap_bad);
+    }
+    const uint8_t *e = bad ? NULL : imap_find(ls, p, key, &bad);
+    if (bad || (e && e[44] != REC_CHUNK)) *final = true;
+    if (!e || *final) return NULL;
+    tmp->key = *key;
+    tmp->off = load_le64(e + 32);
+    tmp->len = load_le32(e + 40);
+    tmp->pi = (uint32_t)pi;
+    return tmp;
+}
+
+#define SKIP_LIST 64
+
+/* The search of the packs behind the hash table, newest first, skipping those whose filter
+ * says no: *skipped counts them, and the first SKIP_LIST are listed in skip[] (newest first). */
+static const slot *search_packs(local_store *ls, const cairn_id *key, slot *tmp, size_t *skipped,
+                                uint32_t *skip, bool *final)
 {
     filt_key fk;
     bool have_fk = false;
     for (size_t pi = ls->npacks; pi-- > 0;) {
         pack *p = ls->packs[pi];
-        bool lazy = atomic_load_explicit(&p->lazy, memory_order_acquire);
-        if (!lazy && !p->imap) continue;
-        if (with_filters && p->filt && !atomic_load_explicit(&p->filt_off, memory_order_relaxed)) {
+        if (!atomic_load_explicit(&p->lazy, memory_order_acquire) && !p->imap) continue;
+        if (p->filt && !atomic_load_explicit(&p->filt_off, memory_order_relaxed)) {
             if (!have_fk) fk = local_filt_key(key), have_fk = true;
             if (!local_filt_may_hold(ls, p, &fk)) {
+                if (*skipped < SKIP_LIST) skip[*skipped] = (uint32_t)pi;
                 (*skipped)++;
                 continue;
             }
         }
-        bool bad = atomic_load(&p->imap_bad);
-        if (!bad && lazy) {
-            imap_ensure(ls, p);
-            bad = atomic_load(&p->imap_bad);
-        }
-        const uint8_t *e = bad ? NULL : imap_find(ls, p, key, &bad);
-        if (bad) return NULL; /* not an answer: local_idx_damaged() says so */
-        if (!e) continue;
-        if (e[44] != REC_CHUNK) return NULL; /* deleted */
-        tmp->key = *key;
-        tmp->off = load_le64(e + 32);
-        tmp->len = load_le32(e + 40);
-        tmp->pi = (uint32_t)pi;
-        return tmp;
+        const slot *s = search_pack(ls, pi, key, tmp, final);
+        if (s || *final) return s;
     }
     return NULL;
 }
@@ -412,17 +423,33 @@ const slot *local_idx_lookup_fast(local_store *ls, const cairn_id *key, slot *tm
     const slot *s = local_idx_find(ls, key);
     if (s || !ls->nmapped) return s;
     size_t skipped = 0;
-    return search_packs(ls, key, tmp, true, &skipped);
+    uint32_t skip[SKIP_LIST];
+    bool final = false;
+    return search_packs(ls, key, tmp, &skipped, skip, &final);
 }
 
+/* A filter's "no" is never the answer: a miss searches the packs the filters skipped (a lying
+ * filter costs a search, never a chunk), each once. */
 const slot *local_idx_lookup(local_store *ls, const cairn_id *key, slot *tmp)
 {
     const slot *s = local_idx_find(ls, key);
     if (s || !ls->nmapped) return s;
     size_t skipped = 0;
-    s = search_packs(ls, key, tmp, true, &skipped);
-    if (s || !skipped || local_idx_damaged(ls)) return s;
-    return search_packs(ls, key, tmp, false, &skipped);
+    uint32_t skip[SKIP_LIST];
+    bool final = false;
+    s = search_packs(ls, key, tmp, &skipped, skip, &final);
+    if (s || final || !skipped) return s;
+    if (skipped <= SKIP_LIST) {
+        for (size_t i = 0; i < skipped && !s && !final; i++)
+            s = search_pack(ls, skip[i], key, tmp, &final);
+        return s;
+    }
+    for (size_t pi = ls->npacks; pi-- > 0 && !s && !final;) { /* more than the list holds */
+        pack *p = ls->packs[pi];
+        if (atomic_load_explicit(&p->lazy, memory_order_acquire) || p->imap)
+            s = search_pack(ls, pi, key, tmp, &final);
+    }
+    return s;
 }
 
 void local_idx_unmap(local_store *ls, pack *p)

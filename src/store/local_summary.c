@@ -274,10 +274,14 @@ int local_summary_write(local_store *ls)
 {
     size_t n = 0;
     uint64_t blocks = 0;
+    bool *in = cairn_calloc(ls->npacks ? ls->npacks : 1, sizeof *in); /* which go in (their
+                                                                         filters checked once) */
+    if (!in) return ERR(CAIRN_ENOMEM, "out of memory writing packs/summary of %s", ls->dir);
     for (size_t i = 0; i < ls->npacks; i++) {
         pack *p = ls->packs[i];
         if (!summarizable(ls, p)) continue;
         if (!filt_sound(p) && filt_from_idx(ls, p) != 1) continue;
+        in[i] = true;
         n++;
         blocks += p->filt_blocks;
     }
@@ -300,7 +304,7 @@ int local_summary_write(local_store *ls)
     uint8_t *e = d + SUM_HEADER_SIZE;
     for (size_t i = 0; i < ls->npacks; i++) {
         pack *p = ls->packs[i];
-        if (!summarizable(ls, p) || !filt_sound(p)) continue;
+        if (!in[i]) continue;
         store_le32(e, p->num);
         store_le64(e + 8, p->end);
         store_le64(e + 16, p->sum_count);
@@ -315,6 +319,7 @@ int local_summary_write(local_store *ls)
     rc = local_write_atomic(ls, path, d, (size_t)size);
     if (rc == CAIRN_OK) atomic_store(&ls->sum_stale, false);
 out:
+    free(in);
     free(d);
     free(path);
     return rc;

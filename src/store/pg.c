@@ -172,13 +172,6 @@ static pg_pending *pending_find(pg_store *p, const cairn_id *key)
     return NULL;
 }
 
-/* Whether key is a gc candidate not yet written again by this handle (mu held); with
- * `take`, counts it as written again from now on. */
-static bool candidate(pg_store *p, const cairn_id *key, bool take)
-{
-    return store_cands_pending(&p->cands, key, take);
-}
-
 /* ---- chunks ---- */
 
 static int pg_get(cairn_store *st, cairn_buf *out, const cairn_id *key)
@@ -216,10 +209,11 @@ static int pg_put(cairn_store *st, const cairn_id *key, const void *data, size_t
     if (len) memcpy(copy, data, len);
     pthread_mutex_lock(&p->mu);
     int rc = send_dels(p); /* a put after a delete of the same key must win */
-    if (rc == CAIRN_OK && candidate(p, key, false)) { /* written again at once (rare) */
+    /* a gc candidate: written again at once (rare) */
+    if (rc == CAIRN_OK && store_cands_pending(&p->cands, key, false)) {
         cairn_store_chunk c = { *key, copy, len };
         rc = insert_rows(p, &c, 1, true);
-        if (rc == CAIRN_OK) candidate(p, key, true);
+        if (rc == CAIRN_OK) store_cands_pending(&p->cands, key, true);
         free(copy);
     } else if (rc < 0) {
         free(copy);
@@ -242,7 +236,7 @@ static int pg_has(cairn_store *st, const cairn_id *key)
     pthread_mutex_lock(&p->mu);
     if (pending_find(p, key)) {
         rc = CAIRN_OK;
-    } else if (candidate(p, key, false)) {
+    } else if (store_cands_pending(&p->cands, key, false)) {
         rc = CAIRN_ENOTFOUND; /* to be written again: a gc may delete this copy */
     } else if ((rc = send_dels(p)) == CAIRN_OK) {
         const char *vals[1] = { (const char *)key->bytes };
@@ -443,7 +437,8 @@ static int pg_has_many(cairn_store *st, const cairn_id *keys, size_t n, int *rcs
         free(s);
         pthread_mutex_lock(&p->mu);
         for (size_t i = 0; rc == CAIRN_OK && i < m; i++)
-            if (candidate(p, &keys[off + i], false)) rcs[off + i] = CAIRN_ENOTFOUND;
+            if (store_cands_pending(&p->cands, &keys[off + i], false))
+                rcs[off + i] = CAIRN_ENOTFOUND;
         pthread_mutex_unlock(&p->mu);
     }
     return rc;
@@ -528,7 +523,7 @@ static int pg_put_many(cairn_store *st, const cairn_store_chunk *chunks, size_t 
         pthread_mutex_lock(&p->mu);
         size_t plain = 0; /* gc candidates to the end, written again in their own statement */
         for (size_t i = 0; i < m; i++)
-            if (!candidate(p, &c[i].key, false)) {
+            if (!store_cands_pending(&p->cands, &c[i].key, false)) {
                 cairn_store_chunk t = c[plain];
                 c[plain++] = c[i];
                 c[i] = t;
@@ -536,7 +531,8 @@ static int pg_put_many(cairn_store *st, const cairn_store_chunk *chunks, size_t 
         rc = send_dels(p); /* a put after a delete of the same key must win */
         if (rc == CAIRN_OK) rc = insert_rows(p, c, plain, false);
         if (rc == CAIRN_OK) rc = insert_rows(p, c + plain, m - plain, true);
-        for (size_t i = plain; rc == CAIRN_OK && i < m; i++) candidate(p, &c[i].key, true);
+        for (size_t i = plain; rc == CAIRN_OK && i < m; i++)
+            store_cands_pending(&p->cands, &c[i].key, true);
         pthread_mutex_unlock(&p->mu);
         free(c);
         done += m;
@@ -565,14 +561,7 @@ static int pg_gc_gen(cairn_store *st, uint64_t *out)
 static int pg_set_candidates(cairn_store *st, const cairn_id *keys, size_t n)
 {
     pg_store *p = pg_of(st);
-    store_cands fresh;
-    TRY(store_cands_make(&fresh, keys, n));
-    pthread_mutex_lock(&p->mu);
-    store_cands old = p->cands;
-    p->cands = fresh;
-    pthread_mutex_unlock(&p->mu);
-    store_cands_free(&old);
-    return CAIRN_OK;
+    return store_cands_set(&p->cands, &p->mu, keys, n);
 }
 
 /* One statement per batch: deletes the rows not written again after gen and, from the same

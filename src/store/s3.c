@@ -243,7 +243,8 @@ int s3_check_writable(s3_store *s, const char *what)
 
 char *s3_pack_name(const s3_store *s, const char *hex)
 {
-    return cairn_sprintf(S3_PACK_DIR "%0*" PRIx64 "-%s.pack", BORN_DIGITS, s->seq + 1, hex);
+    return cairn_sprintf(S3_PACK_DIR "%0*" PRIx64 "-%s.pack", BORN_DIGITS,
+                         MAX(s->seq, s->seq_hi) + 1, hex);
 }
 
 uint64_t s3_pack_born(const char *name)
@@ -667,7 +668,7 @@ static int s3_gc_gen(cairn_store *st, uint64_t *out)
     s3_store *s = (s3_store *)st;
     TRY(s3_log_refresh(s));
     pthread_mutex_lock(&s->mu);
-    *out = s->seq;
+    *out = MAX(s->seq, s->seq_hi);
     pthread_mutex_unlock(&s->mu);
     return CAIRN_OK;
 }
@@ -675,13 +676,7 @@ static int s3_gc_gen(cairn_store *st, uint64_t *out)
 static int s3_set_candidates(cairn_store *st, const cairn_id *keys, size_t n)
 {
     s3_store *s = (s3_store *)st;
-    store_cands fresh;
-    TRY(store_cands_make(&fresh, keys, n));
-    pthread_mutex_lock(&s->mu);
-    store_cands old = s->cands;
-    s->cands = fresh;
-    pthread_mutex_unlock(&s->mu);
-    store_cands_free(&old);
+    TRY(store_cands_set(&s->cands, &s->mu, keys, n));
     return s3_log_refresh(s); /* the deletions of the run that made the record */
 }
 

@@ -238,6 +238,9 @@ typedef struct s3_store {
     /* snapshots (s3_snap.c) */
     uint64_t snap_seq;              /* the newest snapshot this handle knows of (0: none) */
     bool snap_running;              /* one is being written in the background (ends: up_cv) */
+    uint64_t seq_hi;                /* the highest s->seq ever was: a refresh that starts over
+                                       from a snapshot sets seq to 0 for a while, and a pack
+                                       named meanwhile must not look born before the log */
     store_cands cands;              /* gc candidates (set_candidates): has says absent, put
                                        writes them again */
 } s3_store;

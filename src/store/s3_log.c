@@ -660,6 +660,7 @@ static void index_reset(s3_store *s)
             s3_index_remove(s, &k);
             i--;
         }
+    s->seq_hi = MAX(s->seq_hi, s->seq); /* packs named meanwhile are still born after it */
     s->seq = 0;
 }
 
@@ -720,7 +721,9 @@ int s3_log_refresh(s3_store *s)
         if (rc == CAIRN_OK) rc = apply_listed(s, &l);
         free(l.seqs);
         if (rc != CAIRN_ENOTFOUND) return rc;
-        FAIL_IF(damaged[0], CAIRN_ECORRUPT,
+        /* (a newer snapshot may have appeared, or the one read been removed: try again
+         * before calling the damage the cause) */
+        FAIL_IF(damaged[0] && restart == REFRESH_RESTARTS, CAIRN_ECORRUPT,
                 "s3 store %s: %s, and the log entries it covered are gone, so the store cannot "
                 "be read without it",
                 s->conf.url, damaged);
@@ -1354,21 +1357,8 @@ static int write_base(s3_store *s)
     if (seq == s->seq + 1) s->seq = seq; /* it says what the index says already */
     pthread_mutex_unlock(&s->mu);
     /* the entries before it are replaced: readers that meet a missing one start over */
-    seq_list l = { 0 };
-    rc = list_after(s, 0, &l);
-    char **objs = cairn_calloc(l.n ? l.n : 1, sizeof *objs);
-    size_t nobj = 0;
-    for (size_t i = 0; rc == CAIRN_OK && objs && i < l.n; i++) {
-        if (l.seqs[i] >= seq) continue;
-        char *rel = log_name(l.seqs[i]);
-        objs[nobj] = rel ? s3_obj(s, rel) : NULL;
-        free(rel);
-        if (objs[nobj]) nobj++;
-    }
-    if (objs) s3_delete_objects(s, objs, nobj);
-    free(objs);
-    free(l.seqs);
-    return rc;
+    s3_log_drop(s, seq - 1);
+    return CAIRN_OK;
 }
 
 int s3_compact(cairn_store *st, double min_live, unsigned flags, cairn_store_compact_stats *out)

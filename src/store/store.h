@@ -6,6 +6,8 @@
 #ifndef CAIRN_STORE_H
 #define CAIRN_STORE_H
 
+#include <pthread.h>
+
 #include "base/base.h"
 
 /** The gc candidates a remote store handle was told of (set_candidates; cands.c): sorted
@@ -17,8 +19,9 @@ typedef struct store_cands {
     size_t n;
 } store_cands;
 
-/** Copies keys[0..n) (sorted) into *out, none written again yet. @return CAIRN_OK; ENOMEM. */
-int store_cands_make(store_cands *out, const cairn_id *keys, size_t n);
+/** Replaces *slot (guarded by mu) with a copy of keys[0..n) (sorted), none written again yet.
+ *  @return CAIRN_OK; CAIRN_ENOMEM (*slot unchanged). */
+int store_cands_set(store_cands *slot, pthread_mutex_t *mu, const cairn_id *keys, size_t n);
 /** Frees and empties; accepts an empty set. */
 void store_cands_free(store_cands *c);
 /** Whether key is a candidate this handle has not written again (so has must say absent and

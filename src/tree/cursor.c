@@ -131,19 +131,23 @@ static int descend_edge(tree_cursor *tc, int d, int edge)
     return tc->valid ? CAIRN_OK : CAIRN_ENOTFOUND;
 }
 
+/* (a positioning starts the count of leaf steps before read-ahead again) */
 int tc_first(tree_cursor *tc)
 {
+    tc->steps = 0;
     return descend_edge(tc, 0, TO_FIRST);
 }
 
 int tc_last(tree_cursor *tc)
 {
+    tc->steps = 0;
     return descend_edge(tc, 0, TO_LAST);
 }
 
 int tc_seek(tree_cursor *tc, const void *key, size_t klen)
 {
     bool exact;
+    tc->steps = 0;
     for (int d = 0;; d++) {
         node *n = &tc->path[d].n;
         uint32_t i = node_lower_bound(n, key, klen, &exact);

@@ -273,10 +273,12 @@ static const cairn_transfer_options *opts_or_default(const cairn_transfer_option
 
 /* ---- copying, around what retention let go ---- */
 
-/* xfer_copy from src to dst, leaving out the table versions src's retention let go, then
- * carrying the record of them to dst (before the caller moves any ref that reaches them, so
- * that dst's verify and gc know at once why they are absent). */
-static int copy_pruned(xfer *x, repo *src, repo *dst, const xfer_root *roots, size_t n)
+/* xfer_copy from src to dst, leaving out the table versions src's retention let go, then (with
+ * carry) merging the record of them into dst's (before the caller moves any ref that reaches
+ * them, so that dst's verify and gc know at once why they are absent). A clone copies the
+ * record's ref as it is instead: it is among the roots. */
+static int copy_pruned(xfer *x, repo *src, repo *dst, const xfer_root *roots, size_t n,
+                       bool carry)
 {
     idmap gone;
     memset(&gone, 0, sizeof gone);
@@ -284,7 +286,7 @@ static int copy_pruned(xfer *x, repo *src, repo *dst, const xfer_root *roots, si
     x->skip = &gone;
     if (rc == CAIRN_OK) rc = xfer_copy(x, roots, n);
     uint64_t added;
-    if (rc == CAIRN_OK) rc = retain_carry(src, dst, &added);
+    if (rc == CAIRN_OK && carry) rc = retain_carry(src, dst, &added);
     x->skip = NULL;
     idmap_dispose(&gone);
     return rc;
@@ -362,7 +364,7 @@ static int push_run(push_job *j)
     } else {
         xfer_root root = { j->commit, W_COMMIT };
         TRY(gc_writer_sync(&j->far)); /* a gc's candidates are sent again, not trusted */
-        TRY(copy_pruned(&j->x, &j->db->r, &j->far, &root, 1));
+        TRY(copy_pruned(&j->x, &j->db->r, &j->far, &root, 1, true));
         char why[REF_NAME_MAX + 64];
         snprintf(why, sizeof why, "push from %s", j->db->r.url);
         xfer_count_ref(&j->x);
@@ -492,7 +494,8 @@ int cairn_fetch(cairn_transfer_stats *out, cairn_db *db, const char *remote,
         x.src = far.store;
         for (size_t i = 0; i < nheads; i++) roots[i] = (xfer_root){ heads[i].commit, W_COMMIT };
         pthread_mutex_lock(&db->maintmu); /* a gc of this handle must not take them meanwhile */
-        rc = copy_pruned(&x, &far, &db->r, roots, nheads);
+        rc = gc_writer_sync(&db->r); /* nor a remote gc's candidates: they are copied again */
+        if (rc == CAIRN_OK) rc = copy_pruned(&x, &far, &db->r, roots, nheads, true);
         char why[REF_NAME_MAX + 64];
         snprintf(why, sizeof why, "fetch from %s", url);
         for (size_t i = 0; rc == CAIRN_OK && i < nheads; i++)
@@ -602,7 +605,8 @@ static int clone_run(repo *src, repo *dst, xfer *x, const char *src_url)
         else if (!is_tracking(roots[i].ref) && strcmp(roots[i].ref, "config") != 0)
             xr[nx++] = (xfer_root){ roots[i].id, roots_walk_what(roots[i].kind) };
     }
-    if (rc == CAIRN_OK) rc = copy_pruned(x, src, dst, xr, nx); /* the record too: a ref */
+    /* the record of what retention let go is a ref, among the roots: copied below as it is */
+    if (rc == CAIRN_OK) rc = copy_pruned(x, src, dst, xr, nx, false);
     for (size_t i = 0; rc == CAIRN_OK && i < n; i++) /* every ref but HEAD, which comes last */
         if (!is_tracking(roots[i].ref) && strcmp(roots[i].ref, "config") != 0 &&
             strcmp(roots[i].ref, REF_HEAD) != 0)

@@ -86,7 +86,7 @@ CAIRN_API int cairn_store_error(int code, const char *fmt, ...)
 #define CAIRN_STORE_CAP_REMOTE 0x100u /**< (version 5) reached over a network: each call costs a
                                            round trip, so callers batch (get_many, has_many,
                                            put_many) and read through a cache */
-#define CAIRN_STORE_CAP_ORDERED 0x200u /**< (version 5) puts become visible to other handles,
+#define CAIRN_STORE_CAP_ORDERED 0x200u /**< (version 6) puts become visible to other handles,
                                             and durable, in the order they were made: whatever
                                             a crash, a kill or a failed flush leaves of the puts
                                             since the last flush is a prefix of them. A writer
