@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -194,6 +195,87 @@ static void stale_writer_appends(void)
     for (int i = 0; i <= 8; i++) CHECK_MSG(reads_back(c, 47, i, 300), "chunk %d", i);
     CHECK_MSG(reads_back(c, 47, 100, 300), "the stale writer's flush is lost");
     c->close(c);
+}
+
+/* ---- packs uploaded before their entry, and gc's orphan removal ---- */
+
+enum { EARLY_CHUNKS = 20, EARLY_LEN = 5000 }; /* 100 KB: one full 64 KiB pack and a partial */
+
+/* Puts EARLY_CHUNKS chunks of family salt into w (64 KiB packs) without flushing and waits for
+ * the background upload of the full pack: a pack in the bucket that no entry names yet. */
+static void early_pack(cairn_store *w, uint64_t salt)
+{
+    for (int i = 0; i < EARLY_CHUNKS; i++) CHECK_OK(put_bytes(w, salt, i, EARLY_LEN));
+    s3_store *s = (s3_store *)w;
+    pthread_mutex_lock(&s->mu);
+    s3_uploads_wait(s);
+    CHECK_EQ(s->pend.nparts, 2);
+    CHECK_EQ(s->pend.ups[0].state, S3_UP_DONE); /* uploaded, named by no entry yet */
+    pthread_mutex_unlock(&s->mu);
+}
+
+static void sleep_seconds(double secs)
+{
+    struct timespec ts = { (time_t)secs, (long)((secs - (double)(time_t)secs) * 1e9) };
+    nanosleep(&ts, NULL);
+}
+
+/* A writer holding a pack it uploaded early (one full pack and a partial one) idles past gc's
+ * grace; gc removes the pack as an orphan (nothing names it); the writer's flush must not then
+ * name it: it uploads the pack again (its age is past pack_age_max), and every chunk reads
+ * back. Before the bound the flush named the removed pack and the chunks were lost. */
+static void idle_writer_pack(void)
+{
+    use_keys();
+    const char *url = fresh_url("&pack_size=64k");
+    cairn_store *w = NULL, *g = NULL, *r = NULL;
+    CHECK_OK(store_s3_open(&w, url, CAIRN_OPEN_CREATE));
+    ((s3_store *)w)->pack_age_max = 1.0; /* (20 s by default; the grace here is 1 s) */
+    early_pack(w, 81);
+    sleep_seconds(2.5); /* past the grace (LastModified counts whole seconds) */
+    CHECK_OK(store_s3_open(&g, url, 0));
+    uint64_t objs = 0, bytes = 0;
+    CHECK_OK(g->remove_orphans(g, 1.0, &objs, &bytes));
+    CHECK_EQ(objs, 1); /* the early pack: no entry names it */
+    g->close(g);
+    CHECK_OK(w->flush(w));
+    w->close(w);
+    CHECK_OK(store_s3_open(&r, url, CAIRN_OPEN_READONLY));
+    for (int i = 0; i < EARLY_CHUNKS; i++)
+        CHECK_MSG(reads_back(r, 81, i, EARLY_LEN), "chunk %d: the flush named a removed pack", i);
+    r->close(r);
+}
+
+static void flush_store(void *arg, const char *where)
+{
+    if (strcmp(where, "orphans listed") == 0) CHECK_OK(((cairn_store *)arg)->flush(arg));
+}
+
+/* An entry naming an old pack is written while gc removes orphans, between its listing of
+ * packs/ and its reading of the log (a test hook makes the writer flush exactly there): gc
+ * lists first and reads the log after, so it sees the entry and keeps the pack. (The pack is
+ * older than gc's minimum age here but younger than the writer's pack_age_max, so only the
+ * order protects it.) */
+static void orphans_listed_first(void)
+{
+    use_keys();
+    const char *url = fresh_url("&pack_size=64k");
+    cairn_store *w = NULL, *g = NULL, *r = NULL;
+    CHECK_OK(store_s3_open(&w, url, CAIRN_OPEN_CREATE));
+    early_pack(w, 82);
+    sleep_seconds(2.5);
+    CHECK_OK(store_s3_open(&g, url, 0));
+    ((s3_store *)g)->test_hook = flush_store;
+    ((s3_store *)g)->test_hook_arg = w;
+    uint64_t objs = 0, bytes = 0;
+    CHECK_OK(g->remove_orphans(g, 1.0, &objs, &bytes));
+    CHECK_EQ(objs, 0);
+    g->close(g);
+    w->close(w);
+    CHECK_OK(store_s3_open(&r, url, CAIRN_OPEN_READONLY));
+    for (int i = 0; i < EARLY_CHUNKS; i++)
+        CHECK_MSG(reads_back(r, 82, i, EARLY_LEN), "chunk %d: gc removed a named pack", i);
+    r->close(r);
 }
 
 /* ---- bad input ---- */
@@ -1423,7 +1505,8 @@ int main(int argc, char **argv)
                             damaged_snapshot,     same_snapshot_twice, killed_compacting,
                             two_compactors,       repository_open_cost,
                             repository,           cli,              format1_moved_to_2,
-                            killed_writer_keeps_order, stale_writer_appends };
+                            killed_writer_keeps_order, stale_writer_appends,
+                            idle_writer_pack,     orphans_listed_first };
     static const char names[] =
         "conformance, malformed_urls, wrong_credentials, missing_bucket, unreachable_endpoint, "
         "overwritten_objects, overwritten_log_entry, server_stopped, one_pack_refused, "
@@ -1431,6 +1514,6 @@ int main(int argc, char **argv)
         "two_processes, other_writer_seen, batched_reads, compaction, open_cost, stale_reader, "
         "damaged_snapshot, same_snapshot_twice, killed_compacting, two_compactors, "
         "repository_open_cost, repository, cli, format1_moved_to_2, killed_writer_keeps_order, "
-        "stale_writer_appends";
+        "stale_writer_appends, idle_writer_pack, orphans_listed_first";
     return test_main_fns(argc, argv, fns, ARRAY_LEN(fns), names);
 }

@@ -829,6 +829,7 @@ int store_s3_open(cairn_store **out, const char *url, unsigned flags)
     pthread_mutex_init(&s->bg_mu, NULL);
     pthread_cond_init(&s->up_cv, NULL);
     s->flags = flags;
+    s->pack_age_max = S3_PACK_AGE_MAX;
     int rc = parse_url(&s->conf, url);
     if (rc == CAIRN_OK) rc = s3_cred_load(&s->conf);
     if (rc == CAIRN_OK) rc = s3_http_new(&s->http, &s->conf);

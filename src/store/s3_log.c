@@ -25,6 +25,8 @@
 #define REFRESH_RESTARTS 3
 #define DAMAGE_MSG 600        /* bytes kept of a damaged snapshot's message */
 #define LIST_STOP 1          /* a listing callback's "enough" */
+#define STALE 1              /* log_append: the packs are too old to name now */
+#define STALE_ROUNDS 4       /* upload_batch: uploads again of packs grown too old */
 
 /* ---- the in-memory index ---- */
 
@@ -161,6 +163,48 @@ char *s3_obj(const s3_store *s, const char *rel)
 static char *log_name(uint64_t seq)
 {
     return cairn_sprintf(S3_LOG_DIR "%0*" PRIu64, S3_SEQ_DIGITS, seq);
+}
+
+/* ---- a set of names ---- */
+
+int s3_names_init(s3_names *t, size_t n)
+{
+    size_t cap = 16;
+    while (cap < 2 * n) cap *= 2;
+    t->keys = cairn_calloc(cap, sizeof *t->keys);
+    t->vals = cairn_calloc(cap, sizeof *t->vals);
+    t->mask = cap - 1;
+    if (t->keys && t->vals) return CAIRN_OK;
+    s3_names_free(t);
+    return ERR(CAIRN_ENOMEM, "out of memory for a table of %zu pack names", n);
+}
+
+void s3_names_free(s3_names *t)
+{
+    free(t->keys);
+    free(t->vals);
+    memset(t, 0, sizeof *t);
+}
+
+static size_t names_slot(const s3_names *t, const char *name)
+{
+    size_t i = hash_xxh3(name, strlen(name), 0) & t->mask;
+    while (t->keys[i] && strcmp(t->keys[i], name) != 0) i = (i + 1) & t->mask;
+    return i;
+}
+
+void s3_names_put(s3_names *t, const char *name, uint32_t val)
+{
+    size_t i = names_slot(t, name);
+    if (t->keys[i]) return;
+    t->keys[i] = name;
+    t->vals[i] = val;
+}
+
+uint32_t s3_names_get(const s3_names *t, const char *name)
+{
+    size_t i = names_slot(t, name);
+    return t->keys[i] ? t->vals[i] : UINT32_MAX;
 }
 
 /* ---- listing ---- */
@@ -891,14 +935,15 @@ static int log_put(s3_store *s, const cairn_buf *e, uint64_t seq)
 }
 
 /* Creates the next log entry with body `e`; when another writer took the number, reads its
- * entry (and any others) and tries the next. *out_seq: the number taken.
+ * entry (and any others) and tries the next. *out_seq: the number taken. deadline (clock_now;
+ * 0: none): past it, no attempt is started and STALE is returned.
  *
  * The log is read up to its end first: a number taken from a stale position could fall in the
  * range a base entry or a snapshot replaced and whose entries were deleted, where the create
  * succeeds and no reader (who starts from the base or snapshot) ever sees the entry: an
  * acknowledged flush lost. After the read, the next number either exists (a conflict, read
  * again) or follows every entry there is. */
-static int log_append(s3_store *s, const cairn_buf *e, uint64_t *out_seq)
+static int log_append(s3_store *s, const cairn_buf *e, double deadline, uint64_t *out_seq)
 {
     int rc = CAIRN_OK;
     for (int tries = 0; tries < SEQ_TRIES; tries++) {
@@ -906,6 +951,8 @@ static int log_append(s3_store *s, const cairn_buf *e, uint64_t *out_seq)
          * entry is then read back like any other, which is harmless) */
         rc = s3_log_refresh(s);
         if (rc < 0) return rc;
+        if (deadline > 0 && clock_now() > deadline) return STALE; /* checked last before the
+                                                                    PUT: see upload_batch */
         pthread_mutex_lock(&s->mu);
         uint64_t seq = s->seq + 1;
         pthread_mutex_unlock(&s->mu);
@@ -967,6 +1014,7 @@ static void up_start(s3_store *s, size_t k)
     j->req.body = p->buf.data + p->parts[k];
     j->req.body_len = p->parts[k + 1] - p->parts[k];
     j->req.if_none_match = true;
+    double started = clock_now(); /* before the request: never later than the object's date */
     pthread_attr_t at;
     pthread_t t;
     bool ok = j->req.obj && pthread_attr_init(&at) == 0;
@@ -983,6 +1031,7 @@ static void up_start(s3_store *s, size_t k)
     }
     p->ups[k].state = S3_UP_RUNNING;
     p->ups[k].name = name;
+    p->ups[k].started = started;
     s->up_running++;
 }
 
@@ -1011,7 +1060,7 @@ int s3_batch_room(s3_store *s, size_t len)
     p->capups = capups;
     TRY(cairn_buf_append(&p->buf, h, sizeof h));
     p->parts[p->nparts] = p->buf.len - sizeof h;
-    p->ups[p->nparts] = (s3_up){ S3_UP_NONE, NULL };
+    p->ups[p->nparts] = (s3_up){ S3_UP_NONE, NULL, 0 };
     p->nparts++;
     if (p->nparts > 1) up_start(s, p->nparts - 2); /* the pack before is complete */
     return CAIRN_OK;
@@ -1055,11 +1104,60 @@ int s3_batch_del(s3_batch *b, const cairn_id *key, const char *pack)
     return CAIRN_OK;
 }
 
+/* Uploads the packs of `packs` whose born[k] is negative (all in flight at once; a new name
+ * each, the time its upload began in born[k]): pack k is [parts[k], parts[k + 1]) of buf (the
+ * last one to buf's end). A pack that fails stops it, with a message naming it. */
+static int upload_packs(s3_store *s, const cairn_buf *buf, const uint64_t *parts, size_t nparts,
+                        s3_pack *packs, double *born, s3_req *reqs)
+{
+    int rc = CAIRN_OK;
+    size_t nreq = 0;
+    for (size_t k = 0; rc == CAIRN_OK && k < nparts; k++) {
+        if (born[k] >= 0) continue; /* uploaded, and young enough to name */
+        char hex[33];
+        rc = random_hex(hex, 16);
+        free(packs[k].name);
+        packs[k].name = NULL;
+        if (rc == CAIRN_OK) {
+            pthread_mutex_lock(&s->mu);
+            packs[k].name = s3_pack_name(s, hex);
+            pthread_mutex_unlock(&s->mu);
+        }
+        s3_req *r = &reqs[nreq++];
+        s3_req_dispose(r);
+        r->method = "PUT";
+        r->obj = packs[k].name ? s3_obj(s, packs[k].name) : NULL;
+        r->body = buf->data + parts[k];
+        r->body_len = packs[k].size;
+        r->if_none_match = true;
+        r->tag = k;
+        born[k] = clock_now();
+        if (rc == CAIRN_OK && !r->obj) rc = ERR(CAIRN_ENOMEM, "out of memory writing packs");
+    }
+    if (rc == CAIRN_OK) rc = s3_http_run(s->http, reqs, nreq);
+    for (size_t q = 0; rc == CAIRN_OK && q < nreq; q++) {
+        rc = s3_req_rc(&s->conf, &reqs[q]);
+        if (rc < 0)
+            cairn_error_prefix(rc, "uploading pack '%s' (%zu bytes, pack %zu of %zu; no log "
+                               "entry names it or the others, so nothing refers to data that "
+                               "was not stored)",
+                               reqs[q].obj, reqs[q].body_len, reqs[q].tag + 1, nparts);
+    }
+    return rc;
+}
+
 /* Uploads packs [parts[k], parts[k + 1]) of buf (the last one to buf's end; parts NULL: one
  * pack, all of buf) as new pack objects, all in flight at once, then appends a log entry
  * naming them (adds[i].pack indexes them, adds[i].off within its pack) with the additions and
  * deletions. A pack that fails stops it before the entry: nothing names a pack that was not
- * stored. out_names[0..nparts) get the packs' names (caller frees them). */
+ * stored. out_names[0..nparts) get the packs' names (caller frees them).
+ *
+ * No entry names a pack whose upload began more than pack_age_max before the entry's PUT
+ * starts (those uploaded in the background, ups[k] S3_UP_DONE, while the writer idled; or a
+ * log_append that waited long for a number): such a pack is uploaded again under a new name
+ * and the old object left to gc as an orphan. So gc, which removes a pack no entry names only
+ * when it is older than its grace (more than pack_age_max + timeout_ms) and reads the log
+ * after listing, never removes a pack an entry is about to name (docs/ARCHITECTURE.md). */
 static int upload_batch(s3_store *s, const cairn_buf *buf, const uint64_t *parts,
                         const s3_up *ups, size_t nparts, const s3_loc *adds, size_t nadds,
                         const cairn_id *dels, char *const *dpack, size_t ndels, uint32_t flags,
@@ -1073,52 +1171,47 @@ static int upload_batch(s3_store *s, const cairn_buf *buf, const uint64_t *parts
     if (!nadds) nparts = 0;
     s3_pack *packs = cairn_calloc(nparts ? nparts : 1, sizeof *packs);
     s3_req *reqs = cairn_calloc(nparts ? nparts : 1, sizeof *reqs);
+    double *born = cairn_calloc(nparts ? nparts : 1, sizeof *born); /* < 0: to upload */
     cairn_buf e = CAIRN_BUF_INIT;
-    int rc = packs && reqs ? CAIRN_OK : ERR(CAIRN_ENOMEM, "out of memory writing packs");
-    size_t nreq = 0;
+    int rc = packs && reqs && born ? CAIRN_OK : ERR(CAIRN_ENOMEM, "out of memory writing packs");
     for (size_t k = 0; rc == CAIRN_OK && k < nparts; k++) {
         uint64_t end = k + 1 < nparts ? parts[k + 1] : buf->len;
         packs[k].size = end - parts[k];
+        born[k] = -1;
         if (ups && ups[k].state == S3_UP_DONE) { /* uploaded in the background already */
             packs[k].name = cairn_strdup(ups[k].name);
+            born[k] = ups[k].started;
             if (!packs[k].name) rc = ERR(CAIRN_ENOMEM, "out of memory writing packs");
-            continue;
         }
-        char hex[33];
-        rc = random_hex(hex, 16);
-        if (rc == CAIRN_OK) {
-            pthread_mutex_lock(&s->mu);
-            packs[k].name = s3_pack_name(s, hex);
-            pthread_mutex_unlock(&s->mu);
-        }
-        s3_req *r = &reqs[nreq++];
-        r->method = "PUT";
-        r->obj = packs[k].name ? s3_obj(s, packs[k].name) : NULL;
-        r->body = buf->data + parts[k];
-        r->body_len = packs[k].size;
-        r->if_none_match = true;
-        r->tag = k;
-        if (rc == CAIRN_OK && !r->obj) rc = ERR(CAIRN_ENOMEM, "out of memory writing packs");
     }
-    if (rc == CAIRN_OK) rc = s3_http_run(s->http, reqs, nreq);
-    for (size_t q = 0; rc == CAIRN_OK && q < nreq; q++) {
-        rc = s3_req_rc(&s->conf, &reqs[q]);
-        if (rc < 0)
-            cairn_error_prefix(rc, "uploading pack '%s' (%zu bytes, pack %zu of %zu; no log "
-                               "entry names it or the others, so nothing refers to data that "
-                               "was not stored)",
-                               reqs[q].obj, reqs[q].body_len, reqs[q].tag + 1, nparts);
+    for (int round = 0; rc == CAIRN_OK; round++) {
+        double now = clock_now(), oldest = now;
+        for (size_t k = 0; k < nparts; k++) /* half the time gone: upload it again */
+            if (born[k] >= 0 && now - born[k] > s->pack_age_max / 2) born[k] = -1;
+        rc = upload_packs(s, buf, parts, nparts, packs, born, reqs);
+        for (size_t k = 0; k < nparts; k++) oldest = MIN(oldest, born[k]);
+        if (rc == CAIRN_OK)
+            rc = entry_encode(&e, flags, packs, (uint32_t)nparts, adds, nadds, dels, ndels,
+                              dpack);
+        if (rc == CAIRN_OK)
+            rc = log_append(s, &e, nparts ? oldest + s->pack_age_max : 0, out_seq);
+        if (rc == STALE && round == STALE_ROUNDS)
+            rc = ERR(CAIRN_EIO, "s3 store %s: %d times, the %zu pack(s) of a flush were older "
+                     "than %.0f s before their log entry could be written (uploads or log "
+                     "numbers that slow); nothing names them: try again, with a smaller "
+                     "pack_size or a larger parallel",
+                     s->conf.url, STALE_ROUNDS + 1, nparts, s->pack_age_max);
+        if (rc != STALE) break;
+        rc = CAIRN_OK;
     }
-    if (rc == CAIRN_OK)
-        rc = entry_encode(&e, flags, packs, (uint32_t)nparts, adds, nadds, dels, ndels, dpack);
-    if (rc == CAIRN_OK) rc = log_append(s, &e, out_seq);
     for (size_t k = 0; k < nparts; k++) {
         if (rc == CAIRN_OK) out_names[k] = packs[k].name;
         else free(packs[k].name);
-        s3_req_dispose(&reqs[k]);
+        if (reqs) s3_req_dispose(&reqs[k]);
     }
     free(packs);
     free(reqs);
+    free(born);
     cairn_buf_dispose(&e);
     return rc;
 }
