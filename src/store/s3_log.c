@@ -510,9 +510,11 @@ static int entry_apply(s3_store *s, const entry_view *v)
         }
     }
     uint32_t *map = cairn_malloc((v->npacks ? v->npacks : 1) * sizeof *map);
-    bool *added = cairn_calloc(v->npacks ? v->npacks : 1, sizeof *added);
-    int rc = map && added ? CAIRN_OK : ERR(CAIRN_ENOMEM, "out of memory applying the s3 log");
-    for (uint32_t i = 0; i < v->nadd && rc == CAIRN_OK; i++) {
+    bool del_pack = v->flags & S3_LOG_DEL_PACK;
+    bool *added = del_pack ? cairn_calloc(v->npacks ? v->npacks : 1, sizeof *added) : NULL;
+    int rc = map && (added || !del_pack) ? CAIRN_OK
+                                         : ERR(CAIRN_ENOMEM, "out of memory applying the s3 log");
+    for (uint32_t i = 0; del_pack && i < v->nadd && rc == CAIRN_OK; i++) {
         uint32_t pk = load_le32(v->adds + (size_t)i * S3_LOG_ADD_SIZE + 32);
         if (pk < v->npacks) added[pk] = true;
     }
@@ -520,7 +522,7 @@ static int entry_apply(s3_store *s, const entry_view *v)
     for (uint32_t i = 0; i < v->npacks && rc == CAIRN_OK; i++) {
         uint16_t len = load_le16(p);
         /* a pack only a deletion names is looked up, never made known (it may be gone) */
-        if ((v->flags & S3_LOG_DEL_PACK) && !added[i])
+        if (del_pack && !added[i])
             map[i] = pack_find(s, (const char *)p + 2, len);
         else
             rc = pack_intern(s, (const char *)p + 2, len, load_le64(p + 2 + len), &map[i]);
@@ -866,21 +868,26 @@ int s3_append_check(cairn_buf *out)
 }
 
 /* The pack names the deletions of a batch apply to (dpack, NULL entries: none) that are not
- * among names[0..n), appended to names (borrowed); *out_idx[i]: deletion i's index into the
- * whole list. */
-static void del_packs(const char *const *dpack, size_t ndel, const char **names, uint32_t *n,
-                      uint32_t *idx)
+ * among names[0..n), appended to names (borrowed); idx[i]: deletion i's index into the whole
+ * list. One table lookup a deletion (a gc's deletions name thousands of packs). */
+static int del_packs(const char *const *dpack, size_t ndel, const char **names, uint32_t *n,
+                     uint32_t *idx)
 {
+    s3_names t;
+    TRY(s3_names_init(&t, *n + ndel));
+    for (uint32_t k = 0; k < *n; k++) s3_names_put(&t, names[k], k);
     for (size_t i = 0; i < ndel; i++) {
         idx[i] = UINT32_MAX;
         if (!dpack[i]) continue;
-        for (uint32_t k = 0; k < *n && idx[i] == UINT32_MAX; k++)
-            if (strcmp(names[k], dpack[i]) == 0) idx[i] = k;
+        idx[i] = s3_names_get(&t, dpack[i]);
         if (idx[i] == UINT32_MAX) {
             names[*n] = dpack[i];
+            s3_names_put(&t, dpack[i], *n);
             idx[i] = (*n)++;
         }
     }
+    s3_names_free(&t);
+    return CAIRN_OK;
 }
 
 /* The bytes of a log entry: packs[0..npacks-1] (adds[i].pack indexes this list), the
@@ -903,11 +910,13 @@ static int entry_encode(cairn_buf *out, uint32_t flags, const s3_pack *packs, ui
         return ERR(CAIRN_ENOMEM, "out of memory writing the s3 log");
     }
     for (uint32_t i = 0; i < npacks; i++) names[i] = packs[i].name;
+    int rc = CAIRN_OK;
     if (cond) {
-        del_packs((const char *const *)dpack, ndel, names, &nnames, idx);
+        rc = del_packs((const char *const *)dpack, ndel, names, &nnames, idx);
         flags |= S3_LOG_DEL_PACK;
     }
-    int rc = entry_write(out, flags, packs, names, nnames, npacks, adds, nadd, dels, ndel,
+    if (rc == CAIRN_OK)
+        rc = entry_write(out, flags, packs, names, nnames, npacks, adds, nadd, dels, ndel,
                          cond ? idx : NULL);
     free(names);
     free(idx);
