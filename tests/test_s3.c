@@ -278,6 +278,89 @@ static void orphans_listed_first(void)
     r->close(r);
 }
 
+/* ---- snapshots during a long series of puts ---- */
+
+enum { PUSH_CHUNKS = 300, PUSH_LEN = 20000 }; /* 6 MB in 64 KiB packs: ~45 background flushes */
+
+/* A writer that puts without flushing (a push: the buffer flushes itself in the background)
+ * writes its snapshots as it goes, although its buffer holds writes whenever a flush ends (it
+ * puts a chunk every 2 ms, and an upload takes longer: a writer faster than the network waits
+ * for the flush instead, with nothing pending at its end): halfway through
+ * its puts (some 20 flushes in), the snapshot a flush started is there, and a reader opening
+ * then starts from it; after the close every chunk reads back. Before, a snapshot waited for a
+ * flush that ended with nothing pending, which a busy writer never has: the only one was
+ * written by the last flush. */
+static void snapshot_mid_push(void)
+{
+    use_keys();
+    const char *url = fresh_url("&pack_size=64k&snapshot_every=3");
+    cairn_store *w = NULL, *r = NULL;
+    CHECK_OK(store_s3_open(&w, url, CAIRN_OPEN_CREATE));
+    s3_store *s = (s3_store *)w;
+    for (int i = 0; i < PUSH_CHUNKS; i++) {
+        CHECK_OK(put_bytes(w, 90, i, PUSH_LEN));
+        sleep_seconds(0.002); /* a push reading its source: puts go on while a flush runs */
+        if (i != PUSH_CHUNKS / 2) continue;
+        pthread_mutex_lock(&s->mu);
+        s3_snap_wait(s); /* one the flushes so far started */
+        uint64_t seq = s->seq, snap = s->snap_seq;
+        bool pending = s->pend.nadds || s->flushing.nadds;
+        pthread_mutex_unlock(&s->mu);
+        CHECK(pending);  /* the writer is in the middle */
+        CHECK(seq >= 4); /* entries enough for a snapshot (snapshot_every=3) */
+        CHECK_MSG(snap > 0, "no snapshot after %" PRIu64 " entries of a busy writer", seq);
+        uint64_t *have = NULL;
+        size_t n = 0;
+        CHECK_OK(s3_snap_list(s, &have, &n));
+        CHECK(n > 0 && have[n - 1] == snap);
+        free(have);
+        CHECK_OK(store_s3_open(&r, url, CAIRN_OPEN_READONLY));
+        CHECK_EQ(((s3_store *)r)->snap_seq, snap);
+        r->close(r);
+    }
+    w->close(w);
+    CHECK_OK(store_s3_open(&r, url, CAIRN_OPEN_READONLY));
+    for (int i = 0; i < PUSH_CHUNKS; i++) CHECK_MSG(reads_back(r, 90, i, PUSH_LEN), "chunk %d", i);
+    r->close(r);
+}
+
+/* A snapshot is never taken of an index whose unflushed writes hide what the log says: a gc
+ * candidate written again (not flushed) replaces the logged chunk's place in the index, and a
+ * snapshot of the index without the handle's writes would leave the chunk out, lost to every
+ * reader if the writer then died. The snapshot waits (s3_batch.hides); readers find it. */
+static void hidden_write_not_snapshotted(void)
+{
+    use_keys();
+    char url_a[700], url_w[700];
+    snprintf(url_a, sizeof url_a, "%s", fresh_url("&snapshot_every=0"));
+    snprintf(url_w, sizeof url_w, "%s", url_a);
+    memcpy(strstr(url_w, "snapshot_every=0"), "snapshot_every=1", 16);
+    cairn_store *a = NULL, *w = NULL, *r = NULL;
+    CHECK_OK(store_s3_open(&a, url_a, CAIRN_OPEN_CREATE));
+    CHECK_OK(put_bytes(a, 91, 0, 3000));
+    CHECK_OK(a->flush(a));
+    cairn_id x;
+    suite_key(&x, 91, 0);
+    CHECK_OK(store_s3_open(&w, url_w, 0));
+    CHECK_OK(w->set_candidates(w, &x, 1));
+    CHECK_OK(put_bytes(w, 91, 0, 3000)); /* written again, into w's buffer */
+    CHECK_OK(put_bytes(w, 91, 1, 3000)); /* and a new chunk */
+    s3_store *s = (s3_store *)w;
+    pthread_mutex_lock(&s->mu);
+    CHECK(s->seq >= s->snap_seq + 1); /* a snapshot is due */
+    s3_snap_maybe(s);
+    s3_snap_wait(s);
+    pthread_mutex_unlock(&s->mu);
+    CHECK_OK(store_s3_open(&r, url_a, CAIRN_OPEN_READONLY)); /* (w not flushed: as if killed) */
+    CHECK_MSG(reads_back(r, 91, 0, 3000), "a snapshot left out a chunk the log has");
+    r->close(r);
+    w->close(w);
+    a->close(a);
+    CHECK_OK(store_s3_open(&r, url_a, CAIRN_OPEN_READONLY));
+    CHECK(reads_back(r, 91, 0, 3000) && reads_back(r, 91, 1, 3000));
+    r->close(r);
+}
+
 /* ---- bad input ---- */
 
 /* A format-1 store (from before log snapshots) is read as it is; a writer's open moves its
@@ -1506,7 +1589,8 @@ int main(int argc, char **argv)
                             two_compactors,       repository_open_cost,
                             repository,           cli,              format1_moved_to_2,
                             killed_writer_keeps_order, stale_writer_appends,
-                            idle_writer_pack,     orphans_listed_first };
+                            idle_writer_pack,     orphans_listed_first, snapshot_mid_push,
+                            hidden_write_not_snapshotted };
     static const char names[] =
         "conformance, malformed_urls, wrong_credentials, missing_bucket, unreachable_endpoint, "
         "overwritten_objects, overwritten_log_entry, server_stopped, one_pack_refused, "
@@ -1514,6 +1598,7 @@ int main(int argc, char **argv)
         "two_processes, other_writer_seen, batched_reads, compaction, open_cost, stale_reader, "
         "damaged_snapshot, same_snapshot_twice, killed_compacting, two_compactors, "
         "repository_open_cost, repository, cli, format1_moved_to_2, killed_writer_keeps_order, "
-        "stale_writer_appends, idle_writer_pack, orphans_listed_first";
+        "stale_writer_appends, idle_writer_pack, orphans_listed_first, snapshot_mid_push, "
+        "hidden_write_not_snapshotted";
     return test_main_fns(argc, argv, fns, ARRAY_LEN(fns), names);
 }

@@ -415,8 +415,10 @@ static int buffer_put(s3_store *s, const cairn_id *key, const void *data, size_t
     /* idempotent, but a gc candidate is written again (once), into a pack newer than the gc's
      * record, which its deletion spares */
     bool again = candidate(s, key, false);
-    if (s3_index_find(s, key) && !again) return CAIRN_OK;
+    bool known = s3_index_find(s, key) != NULL;
+    if (known && !again) return CAIRN_OK;
     s3_batch *p = &s->pend;
+    p->hides |= known; /* a write again over what the log (or a flush) says: s3_snap.c */
     TRY(s3_batch_room(s, len));
     s3_loc l = { .key = *key, .pack = S3_PENDING, .len = (uint32_t)len, .off = p->buf.len,
                  .check = hash_xxh3(data, len, 0) };

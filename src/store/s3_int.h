@@ -202,6 +202,11 @@ typedef struct s3_batch {
                                        gc's: the chunk is deleted only if it is still there);
                                        owned */
     size_t capdpack;
+    bool hides;                     /* a write here hides what the log says of a chunk: a put
+                                       over a chunk the log has (a gc candidate written again),
+                                       or an entry's addition passed over for a chunk written
+                                       here; until it is flushed the index without this
+                                       handle's writes is not the log's (s3_snap.c) */
 } s3_batch;
 
 typedef struct s3_store {
@@ -363,9 +368,10 @@ int s3_snap_list(s3_store *s, uint64_t **out, size_t *n);
  *  the one it says. @return CAIRN_OK; CAIRN_ENOTFOUND without a message (removed since it was
  *  listed); CAIRN_ECORRUPT naming the object; CAIRN_EIO... */
 int s3_snap_read(s3_store *s, uint64_t seq, cairn_buf *buf, s3_snap_view *v);
-/** When snapshot_every entries have been applied since the newest snapshot and the handle holds
- *  no unflushed writes, copies the index and writes it as snapshot s->seq in the background
- *  (mu held). Nothing happens while one is being written. */
+/** When snapshot_every entries have been applied since the newest snapshot, copies the index
+ *  without this handle's unflushed writes and writes it as snapshot s->seq in the background
+ *  (mu held). Nothing happens while one is being written, or while those writes hide what the
+ *  log says of a chunk (deletions, s3_batch.hides): a later flush tries again. */
 void s3_snap_maybe(s3_store *s);
 /** Waits until no snapshot is being written (mu held). */
 void s3_snap_wait(s3_store *s);

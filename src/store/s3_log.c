@@ -559,7 +559,11 @@ static int entry_apply(s3_store *s, const entry_view *v)
         l.len = load_le32(a + 44);
         l.check = load_le64(a + 48);
         s3_loc *at = s3_index_find(s, &l.key);
-        if ((at && local_only(at)) || (!at && pending_del(s, &l.key))) continue;
+        if (at && local_only(at)) { /* the index says this handle's write, the log this one */
+            (at->pack == S3_PENDING ? &s->pend : &s->flushing)->hides = true;
+            continue;
+        }
+        if (!at && pending_del(s, &l.key)) continue;
         rc = s3_index_set(s, &l);
     }
     free(map);
@@ -1099,6 +1103,7 @@ static int batch_restore(s3_store *s)
         if (s3_index_find(s, &f->dels[i])) continue; /* put again since */
         rc = s3_batch_del(p, &f->dels[i], f->dpack ? f->dpack[i] : NULL);
     }
+    p->hides |= f->hides;
     batch_free(f);
     return rc;
 }
