@@ -18,8 +18,9 @@
  *                       reaches is there (verify clean). Fails on a gc without generations.
  *   store_gens_*        the store methods under it, with two handles: a candidate written again
  *                       before the deletion is spared (and reported kept), on s3 also one
- *                       written again after the deletion was decided and before its log entry;
- *                       one nobody wrote again is deleted
+ *                       written again after the deletion was decided and before its log entry
+ *                       (a test hook runs the writer there; reported kept too, so that gc's
+ *                       "deleted" is what was removed); one nobody wrote again is deleted
  *   long_writer_*       a db handle open across a deleting run (having read every row, so its
  *                       caches know the chunks) writes again the rows whose chunks the run
  *                       deleted: they reach the store again, verify is clean. (Its index
@@ -362,6 +363,23 @@ static bool present_fresh(const char *url, const cairn_id *key)
     return yes;
 }
 
+typedef struct again_ctx {
+    cairn_store *w;
+    const cairn_id *y;
+    int calls;
+} again_ctx;
+
+/* s3 test hook: the writer writes y again and flushes, between the deletion's decision and its
+ * log entry. */
+static void write_again(void *arg, const char *where)
+{
+    again_ctx *ag = arg;
+    if (strcmp(where, "deletions decided") != 0) return;
+    ag->calls++;
+    CHECK_OK(ag->w->put(ag->w, ag->y, "written again while the deletion is in flight", 45));
+    CHECK_OK(ag->w->flush(ag->w));
+}
+
 /* Two handles of one store, a gc's (a) and a writer's (w): a candidate the writer wrote again
  * before the deletion is spared and reported kept; on s3 also one written again after the
  * deletion was decided but before its log entry (the entry names the old pack); one nobody
@@ -371,7 +389,11 @@ static void store_gens(const char *kind)
     char url[1400];
     ru_url(url, sizeof url, kind, "gcgen");
     cairn_store *a, *w;
-    CHECK_OK(cairn_store_open_url(&a, url, CAIRN_OPEN_CREATE, 0));
+    bool s3 = strcmp(kind, "s3") == 0;
+    if (s3) /* the s3 store itself, not the disk cache over it: its test hook is set below */
+        CHECK_OK(store_s3_open(&a, url, CAIRN_OPEN_CREATE));
+    else
+        CHECK_OK(cairn_store_open_url(&a, url, CAIRN_OPEN_CREATE, 0));
     CHECK_OK(cairn_store_open_url(&w, url, 0, 0));
     CHECK(a->caps & CAIRN_STORE_CAP_GC_GEN);
     cairn_id x, y, z;
@@ -395,13 +417,16 @@ static void store_gens(const char *kind)
 
     bool kept[3] = { false, false, false };
     cairn_id doomed[3] = { x, y, z };
-    CHECK_OK(a->del_older(a, doomed, 3, gen, kept));
-    CHECK(kept[0]);
-    CHECK(!kept[1] && !kept[2]);
-    if (strcmp(kind, "s3") == 0) { /* the deletion is decided, its entry not written yet */
-        CHECK_OK(w->put(w, &y, "written again while the deletion is in flight", 45));
-        CHECK_OK(w->flush(w));
+    again_ctx ag = { w, &y, 0 };
+    if (s3) { /* y written again when the deletion is decided, its entry not written yet */
+        ((s3_store *)a)->test_hook = write_again;
+        ((s3_store *)a)->test_hook_arg = &ag;
     }
+    CHECK_OK(a->del_older(a, doomed, 3, gen, kept));
+    CHECK_EQ(ag.calls, s3 ? 1 : 0);
+    CHECK(kept[0]);
+    CHECK_EQ(kept[1], s3); /* spared, and said so (gc's "deleted" counts what was removed) */
+    CHECK(!kept[2]);
     CHECK_OK(a->flush(a));
     CHECK(present_fresh(url, &x));
     CHECK_EQ(present_fresh(url, &y), strcmp(kind, "s3") == 0);

@@ -458,12 +458,18 @@ static int entry_decode(entry_view *v, const uint8_t *p, size_t n, const char *o
     return CAIRN_OK;
 }
 
+/* Whether this handle holds an unflushed deletion of key that an entry before it, adding the
+ * chunk, cannot outlive: a plain one. A gc's deletion names the pack it applies to, and a
+ * chunk an earlier entry wrote again elsewhere is spared by it (entry_apply), so that
+ * addition is applied. */
 static bool pending_del(const s3_store *s, const cairn_id *key)
 {
     const s3_batch *bs[2] = { &s->pend, &s->flushing };
     for (int b = 0; b < 2; b++)
         for (size_t i = 0; i < bs[b]->ndels; i++)
-            if (memcmp(bs[b]->dels[i].bytes, key->bytes, CAIRN_ID_SIZE) == 0) return true;
+            if (memcmp(bs[b]->dels[i].bytes, key->bytes, CAIRN_ID_SIZE) == 0 &&
+                !(bs[b]->dpack && bs[b]->dpack[i]))
+                return true;
     return false;
 }
 
