@@ -851,7 +851,9 @@ static void order_child(const char *arg, int fd)
 
 /* A writer that puts without flushing, SIGKILLed at seeded moments: what another handle finds
  * is always a prefix of its puts (never a later chunk without an earlier one), which is what
- * lets push and clone skip the flush between a chunk's children and the chunk. */
+ * lets push and clone skip the flush between a chunk's children and the chunk. At least one
+ * kill must land mid-stream (killed, with some but not all chunks there), or nothing was
+ * tested. */
 static void killed_writer_keeps_order(void)
 {
     use_keys();
@@ -865,8 +867,9 @@ static void killed_writer_keeps_order(void)
     snprintf(arg, sizeof arg, "%d %s", 70, url);
     CHECK_EQ(test_run_killed(order_child, arg, -1, &secs, NULL), 0); /* round 0 measures */
     uint64_t rng = test_rng(71);
-    int partial = 0;
-    for (int round = 1; round <= ORDER_ROUNDS; round++) {
+    int partial = 0, mid = 0;
+    /* (more rounds, up to three times as many, until one kill lands mid-stream) */
+    for (int round = 1; round <= ORDER_ROUNDS || (!mid && round <= 3 * ORDER_ROUNDS); round++) {
         uint64_t salt = 70 + (uint64_t)round;
         snprintf(arg, sizeof arg, "%" PRIu64 " %s", salt, url);
         long delay = (long)(secs * 1e6 * (double)(test_rand(&rng) % 1000) / 1000.0);
@@ -889,10 +892,13 @@ static void killed_writer_keeps_order(void)
         CHECK_MSG(!gap, "round %d: a chunk after the first %d is there without them", round,
                   present);
         partial += present > 0 && present < ORDER_CHUNKS;
+        mid += killed && present > 0 && present < ORDER_CHUNKS;
         printf("    round %d: %s, %d of %d chunks there, in order\n", round,
                killed ? "killed" : "finished", present, ORDER_CHUNKS);
     }
-    printf("    %d rounds left a proper prefix\n", partial);
+    printf("    %d rounds left a proper prefix, %d of them killed mid-stream\n", partial, mid);
+    CHECK_MSG(mid > 0, "no kill landed while the writer's flushes were under way: the rounds "
+              "checked nothing a kill could break");
 }
 
 /* A second handle sees what the first flushed, on a miss, without reopening. */
