@@ -458,18 +458,19 @@ static int entry_decode(entry_view *v, const uint8_t *p, size_t n, const char *o
     return CAIRN_OK;
 }
 
-/* Whether this handle holds an unflushed deletion of key that an entry before it, adding the
- * chunk, cannot outlive: a plain one. A gc's deletion names the pack it applies to, and a
- * chunk an earlier entry wrote again elsewhere is spared by it (entry_apply), so that
- * addition is applied. */
-static bool pending_del(const s3_store *s, const cairn_id *key)
+/* Whether this handle holds an unflushed deletion of key that an earlier entry's addition of
+ * the chunk into pack `pack` cannot outlive: a plain one, or a gc's naming that pack. A gc's
+ * deletion names the pack it applies to, and spares the chunk written again elsewhere
+ * (entry_apply), so that addition is applied. */
+static bool pending_del(const s3_store *s, const cairn_id *key, const char *pack)
 {
     const s3_batch *bs[2] = { &s->pend, &s->flushing };
     for (int b = 0; b < 2; b++)
-        for (size_t i = 0; i < bs[b]->ndels; i++)
-            if (memcmp(bs[b]->dels[i].bytes, key->bytes, CAIRN_ID_SIZE) == 0 &&
-                !(bs[b]->dpack && bs[b]->dpack[i]))
-                return true;
+        for (size_t i = 0; i < bs[b]->ndels; i++) {
+            if (memcmp(bs[b]->dels[i].bytes, key->bytes, CAIRN_ID_SIZE) != 0) continue;
+            const char *named = bs[b]->dpack ? bs[b]->dpack[i] : NULL;
+            if (!named || strcmp(named, pack) == 0) return true;
+        }
     return false;
 }
 
@@ -569,7 +570,7 @@ static int entry_apply(s3_store *s, const entry_view *v)
             (at->pack == S3_PENDING ? &s->pend : &s->flushing)->hides = true;
             continue;
         }
-        if (!at && pending_del(s, &l.key)) continue;
+        if (!at && pending_del(s, &l.key, s->packs[l.pack].name)) continue;
         rc = s3_index_set(s, &l);
     }
     free(map);
