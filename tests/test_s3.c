@@ -246,6 +246,30 @@ static void idle_writer_pack(void)
     r->close(r);
 }
 
+/* A flush whose packs keep growing too old before their entry can be written (pack_age_max
+ * made shorter than any upload) gives up with CAIRN_EIO, names nothing and keeps the writes
+ * pending; the next flush, with time enough, writes them all. */
+static void stale_packs_refused(void)
+{
+    use_keys();
+    const char *url = fresh_url("&pack_size=64k");
+    cairn_store *w = NULL, *r = NULL;
+    CHECK_OK(store_s3_open(&w, url, CAIRN_OPEN_CREATE));
+    s3_store *s = (s3_store *)w;
+    s->pack_age_max = 1e-9;
+    for (int i = 0; i < EARLY_CHUNKS; i++) CHECK_OK(put_bytes(w, 83, i, EARLY_LEN));
+    CHECK_RC(w->flush(w), CAIRN_EIO);
+    CHECK(strstr(cairn_error_last()->message, "older than") != NULL);
+    CHECK_EQ(s->seq, 0); /* no entry */
+    CHECK_EQ(s->pend.nadds, EARLY_CHUNKS); /* still pending */
+    s->pack_age_max = S3_PACK_AGE_MAX;
+    CHECK_OK(w->flush(w));
+    w->close(w);
+    CHECK_OK(store_s3_open(&r, url, CAIRN_OPEN_READONLY));
+    for (int i = 0; i < EARLY_CHUNKS; i++) CHECK_MSG(reads_back(r, 83, i, EARLY_LEN), "chunk %d", i);
+    r->close(r);
+}
+
 static void flush_store(void *arg, const char *where)
 {
     if (strcmp(where, "orphans listed") == 0) CHECK_OK(((cairn_store *)arg)->flush(arg));
@@ -1596,7 +1620,7 @@ int main(int argc, char **argv)
                             repository,           cli,              format1_moved_to_2,
                             killed_writer_keeps_order, stale_writer_appends,
                             idle_writer_pack,     orphans_listed_first, snapshot_mid_push,
-                            hidden_write_not_snapshotted };
+                            hidden_write_not_snapshotted, stale_packs_refused };
     static const char names[] =
         "conformance, malformed_urls, wrong_credentials, missing_bucket, unreachable_endpoint, "
         "overwritten_objects, overwritten_log_entry, server_stopped, one_pack_refused, "
@@ -1605,6 +1629,6 @@ int main(int argc, char **argv)
         "damaged_snapshot, same_snapshot_twice, killed_compacting, two_compactors, "
         "repository_open_cost, repository, cli, format1_moved_to_2, killed_writer_keeps_order, "
         "stale_writer_appends, idle_writer_pack, orphans_listed_first, snapshot_mid_push, "
-        "hidden_write_not_snapshotted";
+        "hidden_write_not_snapshotted, stale_packs_refused";
     return test_main_fns(argc, argv, fns, ARRAY_LEN(fns), names);
 }
