@@ -1174,7 +1174,9 @@ typedef struct cairn_gc_stats {
                                     are not read, since they name no other chunk) */
     uint64_t chunks_garbage; /**< chunks in the store that nothing reaches */
     uint64_t bytes_garbage;  /**< their bytes as stored */
-    uint64_t chunks_deleted; /**< chunks deleted (0 with CAIRN_GC_DRY_RUN) */
+    uint64_t chunks_deleted; /**< chunks deleted (0 with CAIRN_GC_DRY_RUN); on a remote store,
+                                  those the store removed: a candidate a writer wrote again
+                                  before the deletion took effect counts as spared */
     uint64_t packs_rewritten;/**< pack files rewritten and deleted (local store) */
     uint64_t disk_bytes_freed; /**< bytes of pack and index files deleted, less the bytes of the
                                     copies written (local store) */

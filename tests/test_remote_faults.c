@@ -181,6 +181,7 @@ static void kill_push_s3(void)
     CHECK_OK(ru_verify_clean(far));
     fprintf(stderr, "kill push to s3: %d rounds, %d killed mid-push (undisturbed %.3f s)\n",
             kill_rounds(), killed, secs);
+    CHECK_MSG(killed > 0, "no round was killed before the push ended: nothing was tested");
 }
 
 static int clone_child(const char *dst) { return cairn_clone(NULL, g_src, dst, NULL); }
@@ -239,6 +240,7 @@ static void kill_clone_s3(void)
     }
     fprintf(stderr, "kill clone to s3: %d rounds, %d killed mid-clone (undisturbed %.3f s)\n",
             kill_rounds(), killed, secs);
+    CHECK_MSG(killed > 0, "no round was killed before the clone ended: nothing was tested");
 }
 
 /* ---- PostgreSQL restarted in the middle of a load ---- */

@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -194,6 +195,194 @@ static void stale_writer_appends(void)
     for (int i = 0; i <= 8; i++) CHECK_MSG(reads_back(c, 47, i, 300), "chunk %d", i);
     CHECK_MSG(reads_back(c, 47, 100, 300), "the stale writer's flush is lost");
     c->close(c);
+}
+
+/* ---- packs uploaded before their entry, and gc's orphan removal ---- */
+
+enum { EARLY_CHUNKS = 20, EARLY_LEN = 5000 }; /* 100 KB: one full 64 KiB pack and a partial */
+
+/* Puts EARLY_CHUNKS chunks of family salt into w (64 KiB packs) without flushing and waits for
+ * the background upload of the full pack: a pack in the bucket that no entry names yet. */
+static void early_pack(cairn_store *w, uint64_t salt)
+{
+    for (int i = 0; i < EARLY_CHUNKS; i++) CHECK_OK(put_bytes(w, salt, i, EARLY_LEN));
+    s3_store *s = (s3_store *)w;
+    pthread_mutex_lock(&s->mu);
+    s3_uploads_wait(s);
+    CHECK_EQ(s->pend.nparts, 2);
+    CHECK_EQ(s->pend.ups[0].state, S3_UP_DONE); /* uploaded, named by no entry yet */
+    pthread_mutex_unlock(&s->mu);
+}
+
+static void sleep_seconds(double secs)
+{
+    struct timespec ts = { (time_t)secs, (long)((secs - (double)(time_t)secs) * 1e9) };
+    nanosleep(&ts, NULL);
+}
+
+/* A writer holding a pack it uploaded early (one full pack and a partial one) idles past gc's
+ * grace; gc removes the pack as an orphan (nothing names it); the writer's flush must not then
+ * name it: it uploads the pack again (its age is past pack_age_max), and every chunk reads
+ * back. Before the bound the flush named the removed pack and the chunks were lost. */
+static void idle_writer_pack(void)
+{
+    use_keys();
+    const char *url = fresh_url("&pack_size=64k");
+    cairn_store *w = NULL, *g = NULL, *r = NULL;
+    CHECK_OK(store_s3_open(&w, url, CAIRN_OPEN_CREATE));
+    ((s3_store *)w)->pack_age_max = 1.0; /* (20 s by default; the grace here is 1 s) */
+    early_pack(w, 81);
+    sleep_seconds(2.5); /* past the grace (LastModified counts whole seconds) */
+    CHECK_OK(store_s3_open(&g, url, 0));
+    uint64_t objs = 0, bytes = 0;
+    CHECK_OK(g->remove_orphans(g, 1.0, &objs, &bytes));
+    CHECK_EQ(objs, 1); /* the early pack: no entry names it */
+    g->close(g);
+    CHECK_OK(w->flush(w));
+    w->close(w);
+    CHECK_OK(store_s3_open(&r, url, CAIRN_OPEN_READONLY));
+    for (int i = 0; i < EARLY_CHUNKS; i++)
+        CHECK_MSG(reads_back(r, 81, i, EARLY_LEN), "chunk %d: the flush named a removed pack", i);
+    r->close(r);
+}
+
+/* A flush whose packs keep growing too old before their entry can be written (pack_age_max
+ * made shorter than any upload) gives up with CAIRN_EIO, names nothing and keeps the writes
+ * pending; the next flush, with time enough, writes them all. */
+static void stale_packs_refused(void)
+{
+    use_keys();
+    const char *url = fresh_url("&pack_size=64k");
+    cairn_store *w = NULL, *r = NULL;
+    CHECK_OK(store_s3_open(&w, url, CAIRN_OPEN_CREATE));
+    s3_store *s = (s3_store *)w;
+    s->pack_age_max = 1e-9;
+    for (int i = 0; i < EARLY_CHUNKS; i++) CHECK_OK(put_bytes(w, 83, i, EARLY_LEN));
+    CHECK_RC(w->flush(w), CAIRN_EIO);
+    CHECK(strstr(cairn_error_last()->message, "older than") != NULL);
+    CHECK_EQ(s->seq, 0); /* no entry */
+    CHECK_EQ(s->pend.nadds, EARLY_CHUNKS); /* still pending */
+    s->pack_age_max = S3_PACK_AGE_MAX;
+    CHECK_OK(w->flush(w));
+    w->close(w);
+    CHECK_OK(store_s3_open(&r, url, CAIRN_OPEN_READONLY));
+    for (int i = 0; i < EARLY_CHUNKS; i++) CHECK_MSG(reads_back(r, 83, i, EARLY_LEN), "chunk %d", i);
+    r->close(r);
+}
+
+static void flush_store(void *arg, const char *where)
+{
+    if (strcmp(where, "orphans listed") == 0) CHECK_OK(((cairn_store *)arg)->flush(arg));
+}
+
+/* An entry naming an old pack is written while gc removes orphans, between its listing of
+ * packs/ and its reading of the log (a test hook makes the writer flush exactly there): gc
+ * lists first and reads the log after, so it sees the entry and keeps the pack. (The pack is
+ * older than gc's minimum age here but younger than the writer's pack_age_max, so only the
+ * order protects it.) */
+static void orphans_listed_first(void)
+{
+    use_keys();
+    const char *url = fresh_url("&pack_size=64k");
+    cairn_store *w = NULL, *g = NULL, *r = NULL;
+    CHECK_OK(store_s3_open(&w, url, CAIRN_OPEN_CREATE));
+    early_pack(w, 82);
+    sleep_seconds(2.5);
+    CHECK_OK(store_s3_open(&g, url, 0));
+    ((s3_store *)g)->test_hook = flush_store;
+    ((s3_store *)g)->test_hook_arg = w;
+    uint64_t objs = 0, bytes = 0;
+    CHECK_OK(g->remove_orphans(g, 1.0, &objs, &bytes));
+    CHECK_EQ(objs, 0);
+    g->close(g);
+    w->close(w);
+    CHECK_OK(store_s3_open(&r, url, CAIRN_OPEN_READONLY));
+    for (int i = 0; i < EARLY_CHUNKS; i++)
+        CHECK_MSG(reads_back(r, 82, i, EARLY_LEN), "chunk %d: gc removed a named pack", i);
+    r->close(r);
+}
+
+/* ---- snapshots during a long series of puts ---- */
+
+enum { PUSH_CHUNKS = 300, PUSH_LEN = 20000 }; /* 6 MB in 64 KiB packs: ~45 background flushes */
+
+/* A writer that puts without flushing (a push: the buffer flushes itself in the background)
+ * writes its snapshots as it goes, although its buffer holds writes whenever a flush ends (it
+ * puts a chunk every 2 ms, and an upload takes longer: a writer faster than the network waits
+ * for the flush instead, with nothing pending at its end): halfway through
+ * its puts (some 20 flushes in), the snapshot a flush started is there, and a reader opening
+ * then starts from it; after the close every chunk reads back. Before, a snapshot waited for a
+ * flush that ended with nothing pending, which a busy writer never has: the only one was
+ * written by the last flush. */
+static void snapshot_mid_push(void)
+{
+    use_keys();
+    const char *url = fresh_url("&pack_size=64k&snapshot_every=3");
+    cairn_store *w = NULL, *r = NULL;
+    CHECK_OK(store_s3_open(&w, url, CAIRN_OPEN_CREATE));
+    s3_store *s = (s3_store *)w;
+    for (int i = 0; i < PUSH_CHUNKS; i++) {
+        CHECK_OK(put_bytes(w, 90, i, PUSH_LEN));
+        sleep_seconds(0.002); /* a push reading its source: puts go on while a flush runs */
+        if (i != PUSH_CHUNKS / 2) continue;
+        pthread_mutex_lock(&s->mu);
+        s3_snap_wait(s); /* one the flushes so far started */
+        uint64_t seq = s->seq, snap = s->snap_seq;
+        bool pending = s->pend.nadds || s->flushing.nadds;
+        pthread_mutex_unlock(&s->mu);
+        CHECK(pending);  /* the writer is in the middle */
+        CHECK(seq >= 4); /* entries enough for a snapshot (snapshot_every=3) */
+        CHECK_MSG(snap > 0, "no snapshot after %" PRIu64 " entries of a busy writer", seq);
+        uint64_t *have = NULL;
+        size_t n = 0;
+        CHECK_OK(s3_snap_list(s, &have, &n));
+        CHECK(n > 0 && have[n - 1] == snap);
+        free(have);
+        CHECK_OK(store_s3_open(&r, url, CAIRN_OPEN_READONLY));
+        CHECK_EQ(((s3_store *)r)->snap_seq, snap);
+        r->close(r);
+    }
+    w->close(w);
+    CHECK_OK(store_s3_open(&r, url, CAIRN_OPEN_READONLY));
+    for (int i = 0; i < PUSH_CHUNKS; i++) CHECK_MSG(reads_back(r, 90, i, PUSH_LEN), "chunk %d", i);
+    r->close(r);
+}
+
+/* A snapshot is never taken of an index whose unflushed writes hide what the log says: a gc
+ * candidate written again (not flushed) replaces the logged chunk's place in the index, and a
+ * snapshot of the index without the handle's writes would leave the chunk out, lost to every
+ * reader if the writer then died. The snapshot waits (s3_batch.hides); readers find it. */
+static void hidden_write_not_snapshotted(void)
+{
+    use_keys();
+    char url_a[700], url_w[700];
+    snprintf(url_a, sizeof url_a, "%s", fresh_url("&snapshot_every=0"));
+    snprintf(url_w, sizeof url_w, "%s", url_a);
+    memcpy(strstr(url_w, "snapshot_every=0"), "snapshot_every=1", 16);
+    cairn_store *a = NULL, *w = NULL, *r = NULL;
+    CHECK_OK(store_s3_open(&a, url_a, CAIRN_OPEN_CREATE));
+    CHECK_OK(put_bytes(a, 91, 0, 3000));
+    CHECK_OK(a->flush(a));
+    cairn_id x;
+    suite_key(&x, 91, 0);
+    CHECK_OK(store_s3_open(&w, url_w, 0));
+    CHECK_OK(w->set_candidates(w, &x, 1));
+    CHECK_OK(put_bytes(w, 91, 0, 3000)); /* written again, into w's buffer */
+    CHECK_OK(put_bytes(w, 91, 1, 3000)); /* and a new chunk */
+    s3_store *s = (s3_store *)w;
+    pthread_mutex_lock(&s->mu);
+    CHECK(s->seq >= s->snap_seq + 1); /* a snapshot is due */
+    s3_snap_maybe(s);
+    s3_snap_wait(s);
+    pthread_mutex_unlock(&s->mu);
+    CHECK_OK(store_s3_open(&r, url_a, CAIRN_OPEN_READONLY)); /* (w not flushed: as if killed) */
+    CHECK_MSG(reads_back(r, 91, 0, 3000), "a snapshot left out a chunk the log has");
+    r->close(r);
+    w->close(w);
+    a->close(a);
+    CHECK_OK(store_s3_open(&r, url_a, CAIRN_OPEN_READONLY));
+    CHECK(reads_back(r, 91, 0, 3000) && reads_back(r, 91, 1, 3000));
+    r->close(r);
 }
 
 /* ---- bad input ---- */
@@ -686,7 +875,9 @@ static void order_child(const char *arg, int fd)
 
 /* A writer that puts without flushing, SIGKILLed at seeded moments: what another handle finds
  * is always a prefix of its puts (never a later chunk without an earlier one), which is what
- * lets push and clone skip the flush between a chunk's children and the chunk. */
+ * lets push and clone skip the flush between a chunk's children and the chunk. At least one
+ * kill must land mid-stream (killed, with some but not all chunks there), or nothing was
+ * tested. */
 static void killed_writer_keeps_order(void)
 {
     use_keys();
@@ -700,8 +891,9 @@ static void killed_writer_keeps_order(void)
     snprintf(arg, sizeof arg, "%d %s", 70, url);
     CHECK_EQ(test_run_killed(order_child, arg, -1, &secs, NULL), 0); /* round 0 measures */
     uint64_t rng = test_rng(71);
-    int partial = 0;
-    for (int round = 1; round <= ORDER_ROUNDS; round++) {
+    int partial = 0, mid = 0;
+    /* (more rounds, up to three times as many, until one kill lands mid-stream) */
+    for (int round = 1; round <= ORDER_ROUNDS || (!mid && round <= 3 * ORDER_ROUNDS); round++) {
         uint64_t salt = 70 + (uint64_t)round;
         snprintf(arg, sizeof arg, "%" PRIu64 " %s", salt, url);
         long delay = (long)(secs * 1e6 * (double)(test_rand(&rng) % 1000) / 1000.0);
@@ -724,10 +916,13 @@ static void killed_writer_keeps_order(void)
         CHECK_MSG(!gap, "round %d: a chunk after the first %d is there without them", round,
                   present);
         partial += present > 0 && present < ORDER_CHUNKS;
+        mid += killed && present > 0 && present < ORDER_CHUNKS;
         printf("    round %d: %s, %d of %d chunks there, in order\n", round,
                killed ? "killed" : "finished", present, ORDER_CHUNKS);
     }
-    printf("    %d rounds left a proper prefix\n", partial);
+    printf("    %d rounds left a proper prefix, %d of them killed mid-stream\n", partial, mid);
+    CHECK_MSG(mid > 0, "no kill landed while the writer's flushes were under way: the rounds "
+              "checked nothing a kill could break");
 }
 
 /* A second handle sees what the first flushed, on a miss, without reopening. */
@@ -1423,7 +1618,9 @@ int main(int argc, char **argv)
                             damaged_snapshot,     same_snapshot_twice, killed_compacting,
                             two_compactors,       repository_open_cost,
                             repository,           cli,              format1_moved_to_2,
-                            killed_writer_keeps_order, stale_writer_appends };
+                            killed_writer_keeps_order, stale_writer_appends,
+                            idle_writer_pack,     orphans_listed_first, snapshot_mid_push,
+                            hidden_write_not_snapshotted, stale_packs_refused };
     static const char names[] =
         "conformance, malformed_urls, wrong_credentials, missing_bucket, unreachable_endpoint, "
         "overwritten_objects, overwritten_log_entry, server_stopped, one_pack_refused, "
@@ -1431,6 +1628,7 @@ int main(int argc, char **argv)
         "two_processes, other_writer_seen, batched_reads, compaction, open_cost, stale_reader, "
         "damaged_snapshot, same_snapshot_twice, killed_compacting, two_compactors, "
         "repository_open_cost, repository, cli, format1_moved_to_2, killed_writer_keeps_order, "
-        "stale_writer_appends";
+        "stale_writer_appends, idle_writer_pack, orphans_listed_first, snapshot_mid_push, "
+        "hidden_write_not_snapshotted, stale_packs_refused";
     return test_main_fns(argc, argv, fns, ARRAY_LEN(fns), names);
 }

@@ -415,8 +415,10 @@ static int buffer_put(s3_store *s, const cairn_id *key, const void *data, size_t
     /* idempotent, but a gc candidate is written again (once), into a pack newer than the gc's
      * record, which its deletion spares */
     bool again = candidate(s, key, false);
-    if (s3_index_find(s, key) && !again) return CAIRN_OK;
+    bool known = s3_index_find(s, key) != NULL;
+    if (known && !again) return CAIRN_OK;
     s3_batch *p = &s->pend;
+    p->hides |= known; /* a write again over what the log (or a flush) says: s3_snap.c */
     TRY(s3_batch_room(s, len));
     s3_loc l = { .key = *key, .pack = S3_PENDING, .len = (uint32_t)len, .off = p->buf.len,
                  .check = hash_xxh3(data, len, 0) };
@@ -683,13 +685,18 @@ static int s3_set_candidates(cairn_store *st, const cairn_id *keys, size_t n)
 /* A chunk in a pack born after entry gen (s3_pack_born: written by a handle that had read the
  * log past the record, so a writer that wrote it again, or a compaction's copy) is kept. The
  * others are deleted from the pack they are in only (the entry's deletion names it,
- * S3_LOG_DEL_PACK): a writer that writes one again after this call puts it in a newer pack,
- * and the deletion, applied in log order after or before that writer's entry, spares it. */
+ * S3_LOG_DEL_PACK): a writer that writes one again after this call decides puts it in a newer
+ * pack, and the deletion, applied in log order after or before that writer's entry, spares
+ * it. The entry is written here, and a chunk that a write again ordered before it spared is
+ * reported kept too, so that kept[] (gc's "deleted" and "spared") says what the log did, not
+ * what was decided. */
 static int s3_del_older(cairn_store *st, const cairn_id *keys, size_t n, uint64_t gen, bool *kept)
 {
     s3_store *s = (s3_store *)st;
     TRY(s3_check_writable(s, "deleting chunks"));
     TRY(s3_log_refresh(s)); /* what writers wrote again so far */
+    bool *doomed = cairn_calloc(n ? n : 1, sizeof *doomed);
+    FAIL_IF(!doomed, CAIRN_ENOMEM, "out of memory deleting %zu chunks", n);
     int rc = CAIRN_OK;
     pthread_mutex_lock(&s->mu);
     for (size_t i = 0; i < n && rc == CAIRN_OK; i++) {
@@ -699,8 +706,16 @@ static int s3_del_older(cairn_store *st, const cairn_id *keys, size_t n, uint64_
         if (!at || kept[i]) continue;
         rc = s3_batch_del(&s->pend, &keys[i], s->packs[at->pack].name);
         if (rc == CAIRN_OK) s3_index_remove(s, &keys[i]);
+        doomed[i] = rc == CAIRN_OK;
     }
     pthread_mutex_unlock(&s->mu);
+    if (rc == CAIRN_OK && s->test_hook) s->test_hook(s->test_hook_arg, "deletions decided");
+    if (rc == CAIRN_OK) rc = s3_flush(st);
+    pthread_mutex_lock(&s->mu);
+    for (size_t i = 0; i < n && rc == CAIRN_OK; i++) /* there after the entry: spared */
+        if (doomed[i] && s3_index_find(s, &keys[i])) kept[i] = true;
+    pthread_mutex_unlock(&s->mu);
+    free(doomed);
     return rc;
 }
 
@@ -711,12 +726,10 @@ static void s3_close(cairn_store *st)
     s3_store *s = (s3_store *)st;
     if (!s) return;
     bool writer = s->http && !(s->flags & CAIRN_OPEN_READONLY) && s->cond_ok;
+    /* (only a writer's puts start background flushes, and its flush joins the last one) */
     if (writer && s3_flush(st) < 0)
         cairn_diag(CAIRN_LOG_ERROR, "closing s3 store %s: %s", s->conf.url,
                    cairn_error_last()->message);
-    pthread_mutex_lock(&s->bg_mu);
-    (void)bg_join(s); /* (none runs after the flush above; this is for a handle not flushed) */
-    pthread_mutex_unlock(&s->bg_mu);
     pthread_mutex_lock(&s->mu);
     s3_uploads_wait(s); /* (a failed flush may leave none running: this is for the others) */
     if (writer) s3_snap_maybe(s); /* a snapshot due and not written by a flush */
@@ -829,6 +842,7 @@ int store_s3_open(cairn_store **out, const char *url, unsigned flags)
     pthread_mutex_init(&s->bg_mu, NULL);
     pthread_cond_init(&s->up_cv, NULL);
     s->flags = flags;
+    s->pack_age_max = S3_PACK_AGE_MAX;
     int rc = parse_url(&s->conf, url);
     if (rc == CAIRN_OK) rc = s3_cred_load(&s->conf);
     if (rc == CAIRN_OK) rc = s3_http_new(&s->http, &s->conf);

@@ -8,10 +8,11 @@
  * Also here: the removal of orphan pack objects (s3_remove_orphans), which hold chunk bytes no
  * log entry names: a writer killed between uploading its packs and writing the entry naming
  * them, or a flush that failed part-way, leaves them. LIST is not the truth of what is
- * committed (the log is), but it is how garbage is found: a pack object under packs/ that the
- * log (read on first) does not name, or names only as removed by a compaction, and that was
- * last modified longer ago than the grace (a flush in progress uploads its packs before the
- * entry that names them, within the grace) is removed.
+ * committed (the log is), but it is how garbage is found: a pack object under packs/ that was
+ * last modified longer ago than the grace and that the log, read on after the listing, does
+ * not name (or names only as removed by a compaction) is removed. A writer names a pack only
+ * within pack_age_max of its upload (s3_log.c, upload_batch), which the grace exceeds, so an
+ * entry written after the log was read never names a pack that was old when listed.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -102,27 +103,54 @@ int s3_compact_read_live(s3_store *s, const char *obj, uint64_t pack_size, s3_lo
 typedef struct orphans {
     s3_store *s;
     int64_t before_ns;      /* modified before this: old enough */
-    char **objs;            /* full object names to remove */
+    char **rels;            /* the pack objects old enough (names below the prefix) ... */
+    uint64_t *sizes;
     size_t n, cap;
+    char **objs;            /* ... and of those, the full names of the ones to remove */
+    size_t nobj;
     uint64_t bytes;
 } orphans;
 
-static int orphan_check(const char *rel, uint64_t size, int64_t mtime_ns, void *p)
+static int orphan_listed(const char *rel, uint64_t size, int64_t mtime_ns, void *p)
 {
     orphans *o = p;
     if (!mtime_ns || mtime_ns > o->before_ns) return CAIRN_OK; /* young, or age unknown */
-    pthread_mutex_lock(&o->s->mu);
-    bool named = false; /* by the log, and not removed by a compaction since */
-    for (uint32_t i = 0; i < o->s->npacks && !named; i++)
-        named = o->s->packs[i].size != 0 && strcmp(o->s->packs[i].name, rel) == 0;
-    pthread_mutex_unlock(&o->s->mu);
-    if (named) return CAIRN_OK;
-    TRY(cairn_array_room(&o->objs, &o->cap, o->n, sizeof *o->objs, 16));
-    o->objs[o->n] = s3_obj(o->s, rel);
-    FAIL_IF(!o->objs[o->n], CAIRN_ENOMEM, "out of memory listing packs");
-    o->n++;
-    o->bytes += size;
+    size_t c1 = o->cap, c2 = o->cap;
+    TRY(cairn_array_room(&o->rels, &c1, o->n, sizeof *o->rels, 16));
+    TRY(cairn_array_room(&o->sizes, &c2, o->n, sizeof *o->sizes, 16));
+    o->cap = c1;
+    o->rels[o->n] = cairn_strdup(rel);
+    FAIL_IF(!o->rels[o->n], CAIRN_ENOMEM, "out of memory listing packs");
+    o->sizes[o->n++] = size;
     return CAIRN_OK;
+}
+
+/* Keeps of the listed packs those the log does not name (or names only as removed by a
+ * compaction), after the log was read on: one table of the named packs, one lookup each. */
+static int orphans_pick(orphans *o)
+{
+    s3_store *s = o->s;
+    s3_names named;
+    pthread_mutex_lock(&s->mu);
+    int rc = s3_names_init(&named, s->npacks);
+    for (uint32_t i = 0; rc == CAIRN_OK && i < s->npacks; i++)
+        if (s->packs[i].size != 0) s3_names_put(&named, s->packs[i].name, i); /* names live
+                                                                               until close */
+    pthread_mutex_unlock(&s->mu);
+    o->objs = rc == CAIRN_OK ? cairn_calloc(o->n ? o->n : 1, sizeof *o->objs) : NULL;
+    if (rc == CAIRN_OK && !o->objs) rc = ERR(CAIRN_ENOMEM, "out of memory listing packs");
+    for (size_t i = 0; rc == CAIRN_OK && i < o->n; i++) {
+        if (s3_names_get(&named, o->rels[i]) != UINT32_MAX) continue;
+        o->objs[o->nobj] = s3_obj(s, o->rels[i]);
+        if (!o->objs[o->nobj]) {
+            rc = ERR(CAIRN_ENOMEM, "out of memory listing packs");
+            break;
+        }
+        o->bytes += o->sizes[i];
+        o->nobj++;
+    }
+    s3_names_free(&named);
+    return rc;
 }
 
 int s3_remove_orphans(cairn_store *st, double min_age_seconds, uint64_t *out_objects,
@@ -131,21 +159,28 @@ int s3_remove_orphans(cairn_store *st, double min_age_seconds, uint64_t *out_obj
     s3_store *s = (s3_store *)st;
     *out_objects = *out_bytes = 0;
     TRY(s3_check_writable(s, "removing orphan packs"));
-    orphans o = { s, clock_wall_ns() - (int64_t)(min_age_seconds * 1e9), NULL, 0, 0, 0 };
-    /* this handle's own flush first (its packs are named then), and the log read on after the
-     * listing's moment is fixed: a pack named by an entry is never taken for an orphan */
+    orphans o = { .s = s, .before_ns = clock_wall_ns() - (int64_t)(min_age_seconds * 1e9) };
+    /* this handle's own flush first (its packs are named then); then the listing, and only
+     * after it the log: an entry written before the log is read is seen, and one written
+     * after names only packs uploaded less than pack_age_max + timeout_ms before it, so
+     * younger than the grace when listed (upload_batch) */
     int rc = st->flush(st);
+    if (rc == CAIRN_OK) rc = s3_list_dated(s, S3_PACK_DIR, orphan_listed, &o);
+    if (rc == CAIRN_OK && s->test_hook) s->test_hook(s->test_hook_arg, "orphans listed");
     if (rc == CAIRN_OK) rc = s3_log_refresh(s);
-    if (rc == CAIRN_OK) rc = s3_list_dated(s, S3_PACK_DIR, orphan_check, &o);
-    s3_req *reqs = rc == CAIRN_OK ? cairn_calloc(o.n ? o.n : 1, sizeof *reqs) : NULL;
+    if (rc == CAIRN_OK) rc = orphans_pick(&o);
+    for (size_t i = 0; i < o.n; i++) free(o.rels[i]);
+    free(o.rels);
+    free(o.sizes);
+    s3_req *reqs = rc == CAIRN_OK ? cairn_calloc(o.nobj ? o.nobj : 1, sizeof *reqs) : NULL;
     if (rc == CAIRN_OK && !reqs) rc = ERR(CAIRN_ENOMEM, "out of memory removing orphan packs");
-    for (size_t i = 0; reqs && i < o.n; i++) {
+    for (size_t i = 0; reqs && i < o.nobj; i++) {
         reqs[i].method = "DELETE";
         reqs[i].obj = o.objs[i];
         o.objs[i] = NULL;
     }
-    if (rc == CAIRN_OK) rc = s3_http_run(s->http, reqs, o.n);
-    for (size_t i = 0; reqs && rc == CAIRN_OK && i < o.n; i++) {
+    if (rc == CAIRN_OK) rc = s3_http_run(s->http, reqs, o.nobj);
+    for (size_t i = 0; reqs && rc == CAIRN_OK && i < o.nobj; i++) {
         int drc = s3_req_rc(&s->conf, &reqs[i]);
         if (drc == CAIRN_OK || drc == CAIRN_ENOTFOUND) { /* gone: by us or by another gc */
             (*out_objects)++;
@@ -154,8 +189,8 @@ int s3_remove_orphans(cairn_store *st, double min_age_seconds, uint64_t *out_obj
         rc = cairn_error_prefix(drc, "removing orphan pack object '%s'", reqs[i].obj);
     }
     if (rc == CAIRN_OK) *out_bytes = o.bytes;
-    for (size_t i = 0; reqs && i < o.n; i++) s3_req_dispose(&reqs[i]);
-    for (size_t i = 0; i < o.n; i++) free(o.objs[i]);
+    for (size_t i = 0; reqs && i < o.nobj; i++) s3_req_dispose(&reqs[i]);
+    for (size_t i = 0; o.objs && i < o.nobj; i++) free(o.objs[i]);
     free(reqs);
     free(o.objs);
     return rc;

@@ -77,6 +77,9 @@
 #define S3_LIST_PAGE 1000
 #define S3_SNAP_EVERY_DEFAULT 100u   /* a snapshot once this many entries follow the last one */
 #define S3_SNAP_EVERY_MAX 1000000u
+#define S3_PACK_AGE_MAX 20.0         /* seconds: the oldest pack an entry may name (counted
+                                        from the start of its upload); gc's grace must exceed
+                                        it plus timeout_ms (docs/ARCHITECTURE.md) */
 
 #define S3_PENDING UINT32_MAX        /* s3_loc.pack: in s3_store.pend's buffer */
 #define S3_FLUSHING (UINT32_MAX - 1) /* s3_loc.pack: in s3_store.flushing's buffer */
@@ -178,6 +181,7 @@ typedef enum s3_up_state { S3_UP_NONE, S3_UP_RUNNING, S3_UP_DONE, S3_UP_FAILED }
 typedef struct s3_up {
     s3_up_state state;
     char *name;             /* "packs/<32 hex>.pack" (owned), set when started */
+    double started;         /* clock_now() when its upload began (the pack's age) */
 } s3_up;
 
 /* Writes not yet in the bucket: the bytes of one or more packs back to back (pack k starts,
@@ -198,6 +202,11 @@ typedef struct s3_batch {
                                        gc's: the chunk is deleted only if it is still there);
                                        owned */
     size_t capdpack;
+    bool hides;                     /* a write here hides what the log says of a chunk: a put
+                                       over a chunk the log has (a gc candidate written again),
+                                       or an entry's addition passed over for a chunk written
+                                       here; until it is flushed the index without this
+                                       handle's writes is not the log's (s3_snap.c) */
 } s3_batch;
 
 typedef struct s3_store {
@@ -243,6 +252,15 @@ typedef struct s3_store {
                                        named meanwhile must not look born before the log */
     store_cands cands;              /* gc candidates (set_candidates): has says absent, put
                                        writes them again */
+    double pack_age_max;            /* seconds: a pack is named by a log entry only this long
+                                       after its upload began (S3_PACK_AGE_MAX; tests shorten
+                                       it), else uploaded again (s3_log.c, upload_batch) */
+    /* tests only (NULL otherwise): called at the named moments of gc's methods, so that a
+     * test can make another writer act exactly there ("orphans listed": s3_remove_orphans
+     * between listing packs/ and reading the log; "deletions decided": s3_del_older between
+     * choosing its deletions and writing their entry) */
+    void (*test_hook)(void *arg, const char *where);
+    void *test_hook_arg;
 } s3_store;
 
 /** A new pack's name (mu held; caller frees): "packs/<16 hex>-<hex>.pack", the first part the
@@ -307,6 +325,19 @@ int s3_append_check(cairn_buf *out);
 /** The numbers of the objects named dir + 20 digits ("log/", "snap/"), ascending, others
  *  ignored (caller frees *out). */
 int s3_list_numbered(s3_store *s, const char *dir, uint64_t **out, size_t *n);
+/** A set of names (borrowed), each with a number: one hash lookup instead of a strcmp over a
+ *  list. Sized at init for the names it will hold; never grows. */
+typedef struct s3_names {
+    const char **keys;
+    uint32_t *vals;
+    size_t mask;
+} s3_names;
+int s3_names_init(s3_names *t, size_t n);
+void s3_names_free(s3_names *t);
+/** Adds name with val (a name already there keeps its first val). */
+void s3_names_put(s3_names *t, const char *name, uint32_t val);
+/** The val of name, or UINT32_MAX. */
+uint32_t s3_names_get(const s3_names *t, const char *name);
 /** Deletes the log entries numbered up to `upto` (a snapshot covers them), best effort. */
 void s3_log_drop(s3_store *s, uint64_t upto);
 /** Deletes objects (full names, taken over and freed), in parallel, best effort: what cannot
@@ -337,9 +368,10 @@ int s3_snap_list(s3_store *s, uint64_t **out, size_t *n);
  *  the one it says. @return CAIRN_OK; CAIRN_ENOTFOUND without a message (removed since it was
  *  listed); CAIRN_ECORRUPT naming the object; CAIRN_EIO... */
 int s3_snap_read(s3_store *s, uint64_t seq, cairn_buf *buf, s3_snap_view *v);
-/** When snapshot_every entries have been applied since the newest snapshot and the handle holds
- *  no unflushed writes, copies the index and writes it as snapshot s->seq in the background
- *  (mu held). Nothing happens while one is being written. */
+/** When snapshot_every entries have been applied since the newest snapshot, copies the index
+ *  without this handle's unflushed writes and writes it as snapshot s->seq in the background
+ *  (mu held). Nothing happens while one is being written, or while those writes hide what the
+ *  log says of a chunk (deletions, s3_batch.hides): a later flush tries again. */
 void s3_snap_maybe(s3_store *s);
 /** Waits until no snapshot is being written (mu held). */
 void s3_snap_wait(s3_store *s);

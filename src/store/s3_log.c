@@ -25,6 +25,8 @@
 #define REFRESH_RESTARTS 3
 #define DAMAGE_MSG 600        /* bytes kept of a damaged snapshot's message */
 #define LIST_STOP 1          /* a listing callback's "enough" */
+#define STALE 1              /* log_append: the packs are too old to name now */
+#define STALE_ROUNDS 4       /* upload_batch: uploads again of packs grown too old */
 
 /* ---- the in-memory index ---- */
 
@@ -161,6 +163,48 @@ char *s3_obj(const s3_store *s, const char *rel)
 static char *log_name(uint64_t seq)
 {
     return cairn_sprintf(S3_LOG_DIR "%0*" PRIu64, S3_SEQ_DIGITS, seq);
+}
+
+/* ---- a set of names ---- */
+
+int s3_names_init(s3_names *t, size_t n)
+{
+    size_t cap = 16;
+    while (cap < 2 * n) cap *= 2;
+    t->keys = cairn_calloc(cap, sizeof *t->keys);
+    t->vals = cairn_calloc(cap, sizeof *t->vals);
+    t->mask = cap - 1;
+    if (t->keys && t->vals) return CAIRN_OK;
+    s3_names_free(t);
+    return ERR(CAIRN_ENOMEM, "out of memory for a table of %zu pack names", n);
+}
+
+void s3_names_free(s3_names *t)
+{
+    free(t->keys);
+    free(t->vals);
+    memset(t, 0, sizeof *t);
+}
+
+static size_t names_slot(const s3_names *t, const char *name)
+{
+    size_t i = hash_xxh3(name, strlen(name), 0) & t->mask;
+    while (t->keys[i] && strcmp(t->keys[i], name) != 0) i = (i + 1) & t->mask;
+    return i;
+}
+
+void s3_names_put(s3_names *t, const char *name, uint32_t val)
+{
+    size_t i = names_slot(t, name);
+    if (t->keys[i]) return;
+    t->keys[i] = name;
+    t->vals[i] = val;
+}
+
+uint32_t s3_names_get(const s3_names *t, const char *name)
+{
+    size_t i = names_slot(t, name);
+    return t->keys[i] ? t->vals[i] : UINT32_MAX;
 }
 
 /* ---- listing ---- */
@@ -414,12 +458,19 @@ static int entry_decode(entry_view *v, const uint8_t *p, size_t n, const char *o
     return CAIRN_OK;
 }
 
-static bool pending_del(const s3_store *s, const cairn_id *key)
+/* Whether this handle holds an unflushed deletion of key that an earlier entry's addition of
+ * the chunk into pack `pack` cannot outlive: a plain one, or a gc's naming that pack. A gc's
+ * deletion names the pack it applies to, and spares the chunk written again elsewhere
+ * (entry_apply), so that addition is applied. */
+static bool pending_del(const s3_store *s, const cairn_id *key, const char *pack)
 {
     const s3_batch *bs[2] = { &s->pend, &s->flushing };
     for (int b = 0; b < 2; b++)
-        for (size_t i = 0; i < bs[b]->ndels; i++)
-            if (memcmp(bs[b]->dels[i].bytes, key->bytes, CAIRN_ID_SIZE) == 0) return true;
+        for (size_t i = 0; i < bs[b]->ndels; i++) {
+            if (memcmp(bs[b]->dels[i].bytes, key->bytes, CAIRN_ID_SIZE) != 0) continue;
+            const char *named = bs[b]->dpack ? bs[b]->dpack[i] : NULL;
+            if (!named || strcmp(named, pack) == 0) return true;
+        }
     return false;
 }
 
@@ -466,9 +517,11 @@ static int entry_apply(s3_store *s, const entry_view *v)
         }
     }
     uint32_t *map = cairn_malloc((v->npacks ? v->npacks : 1) * sizeof *map);
-    bool *added = cairn_calloc(v->npacks ? v->npacks : 1, sizeof *added);
-    int rc = map && added ? CAIRN_OK : ERR(CAIRN_ENOMEM, "out of memory applying the s3 log");
-    for (uint32_t i = 0; i < v->nadd && rc == CAIRN_OK; i++) {
+    bool del_pack = v->flags & S3_LOG_DEL_PACK;
+    bool *added = del_pack ? cairn_calloc(v->npacks ? v->npacks : 1, sizeof *added) : NULL;
+    int rc = map && (added || !del_pack) ? CAIRN_OK
+                                         : ERR(CAIRN_ENOMEM, "out of memory applying the s3 log");
+    for (uint32_t i = 0; del_pack && i < v->nadd && rc == CAIRN_OK; i++) {
         uint32_t pk = load_le32(v->adds + (size_t)i * S3_LOG_ADD_SIZE + 32);
         if (pk < v->npacks) added[pk] = true;
     }
@@ -476,7 +529,7 @@ static int entry_apply(s3_store *s, const entry_view *v)
     for (uint32_t i = 0; i < v->npacks && rc == CAIRN_OK; i++) {
         uint16_t len = load_le16(p);
         /* a pack only a deletion names is looked up, never made known (it may be gone) */
-        if ((v->flags & S3_LOG_DEL_PACK) && !added[i])
+        if (del_pack && !added[i])
             map[i] = pack_find(s, (const char *)p + 2, len);
         else
             rc = pack_intern(s, (const char *)p + 2, len, load_le64(p + 2 + len), &map[i]);
@@ -513,7 +566,11 @@ static int entry_apply(s3_store *s, const entry_view *v)
         l.len = load_le32(a + 44);
         l.check = load_le64(a + 48);
         s3_loc *at = s3_index_find(s, &l.key);
-        if ((at && local_only(at)) || (!at && pending_del(s, &l.key))) continue;
+        if (at && local_only(at)) { /* the index says this handle's write, the log this one */
+            (at->pack == S3_PENDING ? &s->pend : &s->flushing)->hides = true;
+            continue;
+        }
+        if (!at && pending_del(s, &l.key, s->packs[l.pack].name)) continue;
         rc = s3_index_set(s, &l);
     }
     free(map);
@@ -822,21 +879,26 @@ int s3_append_check(cairn_buf *out)
 }
 
 /* The pack names the deletions of a batch apply to (dpack, NULL entries: none) that are not
- * among names[0..n), appended to names (borrowed); *out_idx[i]: deletion i's index into the
- * whole list. */
-static void del_packs(const char *const *dpack, size_t ndel, const char **names, uint32_t *n,
-                      uint32_t *idx)
+ * among names[0..n), appended to names (borrowed); idx[i]: deletion i's index into the whole
+ * list. One table lookup a deletion (a gc's deletions name thousands of packs). */
+static int del_packs(const char *const *dpack, size_t ndel, const char **names, uint32_t *n,
+                     uint32_t *idx)
 {
+    s3_names t;
+    TRY(s3_names_init(&t, *n + ndel));
+    for (uint32_t k = 0; k < *n; k++) s3_names_put(&t, names[k], k);
     for (size_t i = 0; i < ndel; i++) {
         idx[i] = UINT32_MAX;
         if (!dpack[i]) continue;
-        for (uint32_t k = 0; k < *n && idx[i] == UINT32_MAX; k++)
-            if (strcmp(names[k], dpack[i]) == 0) idx[i] = k;
+        idx[i] = s3_names_get(&t, dpack[i]);
         if (idx[i] == UINT32_MAX) {
             names[*n] = dpack[i];
+            s3_names_put(&t, dpack[i], *n);
             idx[i] = (*n)++;
         }
     }
+    s3_names_free(&t);
+    return CAIRN_OK;
 }
 
 /* The bytes of a log entry: packs[0..npacks-1] (adds[i].pack indexes this list), the
@@ -859,11 +921,13 @@ static int entry_encode(cairn_buf *out, uint32_t flags, const s3_pack *packs, ui
         return ERR(CAIRN_ENOMEM, "out of memory writing the s3 log");
     }
     for (uint32_t i = 0; i < npacks; i++) names[i] = packs[i].name;
+    int rc = CAIRN_OK;
     if (cond) {
-        del_packs((const char *const *)dpack, ndel, names, &nnames, idx);
+        rc = del_packs((const char *const *)dpack, ndel, names, &nnames, idx);
         flags |= S3_LOG_DEL_PACK;
     }
-    int rc = entry_write(out, flags, packs, names, nnames, npacks, adds, nadd, dels, ndel,
+    if (rc == CAIRN_OK)
+        rc = entry_write(out, flags, packs, names, nnames, npacks, adds, nadd, dels, ndel,
                          cond ? idx : NULL);
     free(names);
     free(idx);
@@ -891,14 +955,15 @@ static int log_put(s3_store *s, const cairn_buf *e, uint64_t seq)
 }
 
 /* Creates the next log entry with body `e`; when another writer took the number, reads its
- * entry (and any others) and tries the next. *out_seq: the number taken.
+ * entry (and any others) and tries the next. *out_seq: the number taken. deadline (clock_now;
+ * 0: none): past it, no attempt is started and STALE is returned.
  *
  * The log is read up to its end first: a number taken from a stale position could fall in the
  * range a base entry or a snapshot replaced and whose entries were deleted, where the create
  * succeeds and no reader (who starts from the base or snapshot) ever sees the entry: an
  * acknowledged flush lost. After the read, the next number either exists (a conflict, read
  * again) or follows every entry there is. */
-static int log_append(s3_store *s, const cairn_buf *e, uint64_t *out_seq)
+static int log_append(s3_store *s, const cairn_buf *e, double deadline, uint64_t *out_seq)
 {
     int rc = CAIRN_OK;
     for (int tries = 0; tries < SEQ_TRIES; tries++) {
@@ -906,6 +971,8 @@ static int log_append(s3_store *s, const cairn_buf *e, uint64_t *out_seq)
          * entry is then read back like any other, which is harmless) */
         rc = s3_log_refresh(s);
         if (rc < 0) return rc;
+        if (deadline > 0 && clock_now() > deadline) return STALE; /* checked last before the
+                                                                    PUT: see upload_batch */
         pthread_mutex_lock(&s->mu);
         uint64_t seq = s->seq + 1;
         pthread_mutex_unlock(&s->mu);
@@ -967,6 +1034,7 @@ static void up_start(s3_store *s, size_t k)
     j->req.body = p->buf.data + p->parts[k];
     j->req.body_len = p->parts[k + 1] - p->parts[k];
     j->req.if_none_match = true;
+    double started = clock_now(); /* before the request: never later than the object's date */
     pthread_attr_t at;
     pthread_t t;
     bool ok = j->req.obj && pthread_attr_init(&at) == 0;
@@ -983,6 +1051,7 @@ static void up_start(s3_store *s, size_t k)
     }
     p->ups[k].state = S3_UP_RUNNING;
     p->ups[k].name = name;
+    p->ups[k].started = started;
     s->up_running++;
 }
 
@@ -1011,7 +1080,7 @@ int s3_batch_room(s3_store *s, size_t len)
     p->capups = capups;
     TRY(cairn_buf_append(&p->buf, h, sizeof h));
     p->parts[p->nparts] = p->buf.len - sizeof h;
-    p->ups[p->nparts] = (s3_up){ S3_UP_NONE, NULL };
+    p->ups[p->nparts] = (s3_up){ S3_UP_NONE, NULL, 0 };
     p->nparts++;
     if (p->nparts > 1) up_start(s, p->nparts - 2); /* the pack before is complete */
     return CAIRN_OK;
@@ -1041,6 +1110,7 @@ static int batch_restore(s3_store *s)
         if (s3_index_find(s, &f->dels[i])) continue; /* put again since */
         rc = s3_batch_del(p, &f->dels[i], f->dpack ? f->dpack[i] : NULL);
     }
+    p->hides |= f->hides;
     batch_free(f);
     return rc;
 }
@@ -1055,11 +1125,60 @@ int s3_batch_del(s3_batch *b, const cairn_id *key, const char *pack)
     return CAIRN_OK;
 }
 
+/* Uploads the packs of `packs` whose born[k] is negative (all in flight at once; a new name
+ * each, the time its upload began in born[k]): pack k is [parts[k], parts[k + 1]) of buf (the
+ * last one to buf's end). A pack that fails stops it, with a message naming it. */
+static int upload_packs(s3_store *s, const cairn_buf *buf, const uint64_t *parts, size_t nparts,
+                        s3_pack *packs, double *born, s3_req *reqs)
+{
+    int rc = CAIRN_OK;
+    size_t nreq = 0;
+    for (size_t k = 0; rc == CAIRN_OK && k < nparts; k++) {
+        if (born[k] >= 0) continue; /* uploaded, and young enough to name */
+        char hex[33];
+        rc = random_hex(hex, 16);
+        free(packs[k].name);
+        packs[k].name = NULL;
+        if (rc == CAIRN_OK) {
+            pthread_mutex_lock(&s->mu);
+            packs[k].name = s3_pack_name(s, hex);
+            pthread_mutex_unlock(&s->mu);
+        }
+        s3_req *r = &reqs[nreq++];
+        s3_req_dispose(r);
+        r->method = "PUT";
+        r->obj = packs[k].name ? s3_obj(s, packs[k].name) : NULL;
+        r->body = buf->data + parts[k];
+        r->body_len = packs[k].size;
+        r->if_none_match = true;
+        r->tag = k;
+        born[k] = clock_now();
+        if (rc == CAIRN_OK && !r->obj) rc = ERR(CAIRN_ENOMEM, "out of memory writing packs");
+    }
+    if (rc == CAIRN_OK) rc = s3_http_run(s->http, reqs, nreq);
+    for (size_t q = 0; rc == CAIRN_OK && q < nreq; q++) {
+        rc = s3_req_rc(&s->conf, &reqs[q]);
+        if (rc < 0)
+            cairn_error_prefix(rc, "uploading pack '%s' (%zu bytes, pack %zu of %zu; no log "
+                               "entry names it or the others, so nothing refers to data that "
+                               "was not stored)",
+                               reqs[q].obj, reqs[q].body_len, reqs[q].tag + 1, nparts);
+    }
+    return rc;
+}
+
 /* Uploads packs [parts[k], parts[k + 1]) of buf (the last one to buf's end; parts NULL: one
  * pack, all of buf) as new pack objects, all in flight at once, then appends a log entry
  * naming them (adds[i].pack indexes them, adds[i].off within its pack) with the additions and
  * deletions. A pack that fails stops it before the entry: nothing names a pack that was not
- * stored. out_names[0..nparts) get the packs' names (caller frees them). */
+ * stored. out_names[0..nparts) get the packs' names (caller frees them).
+ *
+ * No entry names a pack whose upload began more than pack_age_max before the entry's PUT
+ * starts (those uploaded in the background, ups[k] S3_UP_DONE, while the writer idled; or a
+ * log_append that waited long for a number): such a pack is uploaded again under a new name
+ * and the old object left to gc as an orphan. So gc, which removes a pack no entry names only
+ * when it is older than its grace (more than pack_age_max + timeout_ms) and reads the log
+ * after listing, never removes a pack an entry is about to name (docs/ARCHITECTURE.md). */
 static int upload_batch(s3_store *s, const cairn_buf *buf, const uint64_t *parts,
                         const s3_up *ups, size_t nparts, const s3_loc *adds, size_t nadds,
                         const cairn_id *dels, char *const *dpack, size_t ndels, uint32_t flags,
@@ -1073,52 +1192,47 @@ static int upload_batch(s3_store *s, const cairn_buf *buf, const uint64_t *parts
     if (!nadds) nparts = 0;
     s3_pack *packs = cairn_calloc(nparts ? nparts : 1, sizeof *packs);
     s3_req *reqs = cairn_calloc(nparts ? nparts : 1, sizeof *reqs);
+    double *born = cairn_calloc(nparts ? nparts : 1, sizeof *born); /* < 0: to upload */
     cairn_buf e = CAIRN_BUF_INIT;
-    int rc = packs && reqs ? CAIRN_OK : ERR(CAIRN_ENOMEM, "out of memory writing packs");
-    size_t nreq = 0;
+    int rc = packs && reqs && born ? CAIRN_OK : ERR(CAIRN_ENOMEM, "out of memory writing packs");
     for (size_t k = 0; rc == CAIRN_OK && k < nparts; k++) {
         uint64_t end = k + 1 < nparts ? parts[k + 1] : buf->len;
         packs[k].size = end - parts[k];
+        born[k] = -1;
         if (ups && ups[k].state == S3_UP_DONE) { /* uploaded in the background already */
             packs[k].name = cairn_strdup(ups[k].name);
+            born[k] = ups[k].started;
             if (!packs[k].name) rc = ERR(CAIRN_ENOMEM, "out of memory writing packs");
-            continue;
         }
-        char hex[33];
-        rc = random_hex(hex, 16);
-        if (rc == CAIRN_OK) {
-            pthread_mutex_lock(&s->mu);
-            packs[k].name = s3_pack_name(s, hex);
-            pthread_mutex_unlock(&s->mu);
-        }
-        s3_req *r = &reqs[nreq++];
-        r->method = "PUT";
-        r->obj = packs[k].name ? s3_obj(s, packs[k].name) : NULL;
-        r->body = buf->data + parts[k];
-        r->body_len = packs[k].size;
-        r->if_none_match = true;
-        r->tag = k;
-        if (rc == CAIRN_OK && !r->obj) rc = ERR(CAIRN_ENOMEM, "out of memory writing packs");
     }
-    if (rc == CAIRN_OK) rc = s3_http_run(s->http, reqs, nreq);
-    for (size_t q = 0; rc == CAIRN_OK && q < nreq; q++) {
-        rc = s3_req_rc(&s->conf, &reqs[q]);
-        if (rc < 0)
-            cairn_error_prefix(rc, "uploading pack '%s' (%zu bytes, pack %zu of %zu; no log "
-                               "entry names it or the others, so nothing refers to data that "
-                               "was not stored)",
-                               reqs[q].obj, reqs[q].body_len, reqs[q].tag + 1, nparts);
+    for (int round = 0; rc == CAIRN_OK; round++) {
+        double now = clock_now(), oldest = now;
+        for (size_t k = 0; k < nparts; k++) /* half the time gone: upload it again */
+            if (born[k] >= 0 && now - born[k] > s->pack_age_max / 2) born[k] = -1;
+        rc = upload_packs(s, buf, parts, nparts, packs, born, reqs);
+        for (size_t k = 0; k < nparts; k++) oldest = MIN(oldest, born[k]);
+        if (rc == CAIRN_OK)
+            rc = entry_encode(&e, flags, packs, (uint32_t)nparts, adds, nadds, dels, ndels,
+                              dpack);
+        if (rc == CAIRN_OK)
+            rc = log_append(s, &e, nparts ? oldest + s->pack_age_max : 0, out_seq);
+        if (rc == STALE && round == STALE_ROUNDS)
+            rc = ERR(CAIRN_EIO, "s3 store %s: %d times, the %zu pack(s) of a flush were older "
+                     "than %.0f s before their log entry could be written (uploads or log "
+                     "numbers that slow); nothing names them: try again, with a smaller "
+                     "pack_size or a larger parallel",
+                     s->conf.url, STALE_ROUNDS + 1, nparts, s->pack_age_max);
+        if (rc != STALE) break;
+        rc = CAIRN_OK;
     }
-    if (rc == CAIRN_OK)
-        rc = entry_encode(&e, flags, packs, (uint32_t)nparts, adds, nadds, dels, ndels, dpack);
-    if (rc == CAIRN_OK) rc = log_append(s, &e, out_seq);
     for (size_t k = 0; k < nparts; k++) {
         if (rc == CAIRN_OK) out_names[k] = packs[k].name;
         else free(packs[k].name);
-        s3_req_dispose(&reqs[k]);
+        if (reqs) s3_req_dispose(&reqs[k]);
     }
     free(packs);
     free(reqs);
+    free(born);
     cairn_buf_dispose(&e);
     return rc;
 }

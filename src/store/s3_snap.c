@@ -250,11 +250,14 @@ static void *snap_thread(void *arg)
     return NULL;
 }
 
-/* The job for the index as it stands (mu held); NULL when the handle holds writes the log does
- * not have yet (the index is then not the log's), or out of memory. */
+/* The job for the index as the log makes it at s->seq (mu held): the index without this
+ * handle's unflushed writes, which a writer in the middle of a push always holds (they are in
+ * entries after s->seq, or in none yet). NULL when those writes hide what the log says of a
+ * chunk (a deletion, a write again over a logged chunk, an entry's addition passed over for
+ * one: s3_batch.hides), so that the index without them is not the log's; or out of memory. */
 static snap_job *job_new(s3_store *s)
 {
-    if (s->pend.nadds || s->pend.ndels || s->flushing.nadds || s->flushing.ndels) return NULL;
+    if (s->pend.ndels || s->flushing.ndels || s->pend.hides || s->flushing.hides) return NULL;
     snap_job *j = cairn_calloc(1, sizeof *j);
     if (!j) return NULL;
     j->s = s;
@@ -263,11 +266,9 @@ static snap_job *job_new(s3_store *s)
     j->packs = cairn_malloc((s->npacks ? s->npacks : 1) * sizeof *j->packs);
     j->npacks = s->npacks;
     bool ok = j->locs && j->packs;
-    for (size_t i = 0; ok && i <= s->mask; i++) {
-        if (!s->used[i]) continue;
-        ok = s->slots[i].pack < s->npacks; /* not a write of this handle's */
-        j->locs[j->n++] = s->slots[i];
-    }
+    for (size_t i = 0; ok && i <= s->mask; i++)
+        if (s->used[i] && s->slots[i].pack < s->npacks) /* not a write of this handle's */
+            j->locs[j->n++] = s->slots[i];
     if (ok) memcpy(j->packs, s->packs, s->npacks * sizeof *j->packs);
     if (!ok) {
         free(j->locs);
