@@ -459,8 +459,9 @@ static json_t *load_container(loader *l, unsigned depth)
                  l->s < l->e && *l->s++ == ':';
         }
         json_t *v = ok ? load_value(l, depth + 1) : NULL;
-        if (v && (obj ? json_object_setn_new(c, name, nlen, v)
-                      : json_array_append_new(c, v))) {
+        if (v && obj && json_object_setn_new(c, name, nlen, v))
+            v = NULL; /* a name that is not UTF-8 (or no memory: the caller's jansson says) */
+        else if (v && !obj && json_array_append_new(c, v)) {
             l->nomem = true;
             v = NULL;
         }
