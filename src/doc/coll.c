@@ -1111,8 +1111,8 @@ static int bulk_add(cairn_doc_bulk *b, json_t *doc)
  * stored form is then put together from its top-level members (they come sorted) and the
  * metadata members merged in at their places (_id when generated, _ts, _v; _hash and _sig
  * given are dropped), hashed, and "_hash" inserted where it sorts. Only the members that the
- * indexes read are parsed with jansson, one value each. The bytes stored are those of
- * bulk_add(): tests/test_doc.c compares the two.
+ * indexes read become jansson values (canon_load(), one value each). The bytes stored are those
+ * of bulk_add(): tests/test_doc.c (bulk_one_pass) compares them with a reference built that way.
  *
  * Whatever this path does not take the same way, it declines before any side effect (before the
  * id is checked against the others of the bulk): a document the parser declines (bad JSON, a
