@@ -6,11 +6,13 @@
  * unsigned bytes: the order of the names' UTF-8 encodings. Errors name the path of the value
  * that broke a rule, written as $ for the top, .name for a member and [i] for an element.
  */
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 
 #include "doc/canon.h"
+#include "doc/jparse.h"
 
 #define PATH_MAX_SHOWN 200 /* characters of a path kept for messages */
 #define EXACT_INT_MAX 9007199254740992.0 /* 2^53: doubles up to here are exact integers */
@@ -141,14 +143,17 @@ static int put_string(writer *w, const char *s, size_t n)
 }
 
 /* The shortest decimal that strtod() reads back as v, exponent without '+' or leading zeros. */
-static int put_real(writer *w, double v)
+size_t canon_real(char *out, double v)
 {
-    FAIL_IF(!isfinite(v), CAIRN_EINVAL, "%s: a number at %s is not finite", w->what, w->path);
     char buf[40];
-    if (v == 0) return put_c(w, '0'); /* -0 too */
+    if (v == 0) { /* -0 too */
+        out[0] = '0';
+        return 1;
+    }
     if (fabs(v) <= EXACT_INT_MAX && v == floor(v)) {
         int n = snprintf(buf, sizeof buf, "%lld", (long long)v);
-        return put(w, buf, (size_t)n);
+        memcpy(out, buf, (size_t)n);
+        return (size_t)n;
     }
     for (int prec = 1; prec <= 17; prec++) {
         snprintf(buf, sizeof buf, "%.*g", prec, v);
@@ -164,7 +169,16 @@ static int put_real(writer *w, double v)
         snprintf(exp, sizeof exp, "%s%s", neg ? "-" : "", d);
         snprintf(e + 1, sizeof buf - (size_t)(e + 1 - buf), "%s", exp);
     }
-    return put(w, buf, strlen(buf));
+    size_t n = strlen(buf);
+    memcpy(out, buf, n);
+    return n;
+}
+
+static int put_real(writer *w, double v)
+{
+    FAIL_IF(!isfinite(v), CAIRN_EINVAL, "%s: a number at %s is not finite", w->what, w->path);
+    char buf[CANON_REAL_MAX];
+    return put(w, buf, canon_real(buf, v));
 }
 
 /* snprintf() was a tenth of the time of a bulk insert, for array indexes in the path and for
@@ -296,8 +310,8 @@ int canon_write(cairn_buf *out, const json_t *v, const canon_limits *lim, const 
     return write_value(&w, v, 0);
 }
 
-int canon_json(cairn_buf *out, const char *text, size_t len, const canon_limits *lim,
-               const char *what)
+int canon_json_jansson(cairn_buf *out, const char *text, size_t len, const canon_limits *lim,
+                       const char *what)
 {
     json_t *v;
     TRY(canon_parse(&v, text, len, what));
@@ -305,6 +319,201 @@ int canon_json(cairn_buf *out, const char *text, size_t len, const canon_limits 
     int rc = canon_write(out, v, lim, what);
     json_decref(v);
     return rc;
+}
+
+int canon_json(cairn_buf *out, const char *text, size_t len, const canon_limits *lim,
+               const char *what)
+{
+    jparse p = JPARSE_INIT;
+    int rc = jparse_canon(&p, out, text, len, lim);
+    jparse_dispose(&p);
+    if (rc != JPARSE_DECLINED) return rc;
+    return canon_json_jansson(out, text, len, lim, what);
+}
+
+/* ---- canonical text to a jansson value ---- */
+
+#define LOAD_DEPTH_MAX 1000       /* deeper text is left to jansson */
+#define LOAD_STRING_ON_STACK 256  /* strings unescaped without an allocation */
+
+typedef struct loader {
+    const char *s, *e;
+    bool nomem;
+} loader;
+
+/* The canonical string at l->s (its opening quote), unescaped, into a new jansson string; or
+ * its bytes into name/nlen (then the caller frees *name when it is not buf). */
+static bool load_string(loader *l, char *buf, size_t cap, char **out, size_t *outlen)
+{
+    const char *s = l->s + 1, *end = s;
+    bool esc = false;
+    while (end < l->e && *end != '"') {
+        if (*end == '\\') {
+            esc = true;
+            end++;
+        }
+        end++;
+    }
+    if (end >= l->e) return false;
+    size_t n = (size_t)(end - s);
+    char *o = n < cap ? buf : cairn_malloc(n + 1);
+    if (!o) {
+        l->nomem = true;
+        return false;
+    }
+    size_t len = 0;
+    if (!esc) {
+        memcpy(o, s, n);
+        len = n;
+    }
+    for (size_t i = 0; esc && i < n; i++) {
+        char c = s[i];
+        if (c != '\\') {
+            o[len++] = c;
+            continue;
+        }
+        switch (s[++i]) {
+        case '"': o[len++] = '"'; break;
+        case '\\': o[len++] = '\\'; break;
+        case 'b': o[len++] = '\b'; break;
+        case 'f': o[len++] = '\f'; break;
+        case 'n': o[len++] = '\n'; break;
+        case 'r': o[len++] = '\r'; break;
+        case 't': o[len++] = '\t'; break;
+        case 'u': { /* canonical: \u00xx of a control character, lower-case hex */
+            unsigned v = 0;
+            bool ok = i + 4 < n && s[i + 1] == '0' && s[i + 2] == '0';
+            for (size_t k = 3; ok && k <= 4; k++) {
+                char h = s[i + k];
+                ok = (h >= '0' && h <= '9') || (h >= 'a' && h <= 'f');
+                v = v << 4 | (unsigned)(h <= '9' ? h - '0' : h - 'a' + 10);
+            }
+            if (!ok || v == 0 || v >= 0x20) {
+                if (o != buf) free(o);
+                return false;
+            }
+            o[len++] = (char)v;
+            i += 4;
+            break;
+        }
+        default:
+            if (o != buf) free(o);
+            return false;
+        }
+    }
+    o[len] = '\0';
+    l->s = end + 1;
+    *out = o;
+    *outlen = len;
+    return true;
+}
+
+static json_t *load_value(loader *l, unsigned depth);
+
+static json_t *load_number(loader *l)
+{
+    const char *s = l->s;
+    bool real = false;
+    while (s < l->e && ((*s >= '0' && *s <= '9') || *s == '-' || *s == '+' || *s == '.' ||
+                        *s == 'e' || *s == 'E')) {
+        real |= *s == '.' || *s == 'e' || *s == 'E';
+        s++;
+    }
+    char num[64], *end;
+    size_t n = (size_t)(s - l->s);
+    if (n == 0 || n >= sizeof num) return NULL;
+    memcpy(num, l->s, n);
+    num[n] = '\0';
+    errno = 0;
+    json_t *v;
+    if (real) {
+        double d = strtod(num, &end);
+        v = end == num + n && isfinite(d) ? json_real(d) : NULL;
+    } else {
+        long long i = strtoll(num, &end, 10);
+        v = end == num + n && errno == 0 ? json_integer(i) : NULL;
+    }
+    l->s = s;
+    return v;
+}
+
+static json_t *load_container(loader *l, unsigned depth)
+{
+    bool obj = *l->s == '{';
+    json_t *c = obj ? json_object() : json_array();
+    if (!c) {
+        l->nomem = true;
+        return NULL;
+    }
+    l->s++;
+    if (l->s < l->e && *l->s == (obj ? '}' : ']')) {
+        l->s++;
+        return c;
+    }
+    for (;;) {
+        char buf[LOAD_STRING_ON_STACK], *name = NULL;
+        size_t nlen = 0;
+        bool ok = true;
+        if (obj) {
+            ok = l->s < l->e && *l->s == '"' && load_string(l, buf, sizeof buf, &name, &nlen) &&
+                 l->s < l->e && *l->s++ == ':';
+        }
+        json_t *v = ok ? load_value(l, depth + 1) : NULL;
+        if (v && obj && json_object_setn_new(c, name, nlen, v))
+            v = NULL; /* a name that is not UTF-8 (or no memory: the caller's jansson says) */
+        else if (v && !obj && json_array_append_new(c, v)) {
+            l->nomem = true;
+            v = NULL;
+        }
+        if (name && name != buf) free(name);
+        if (!v || l->s >= l->e) break;
+        char sep = *l->s++;
+        if (sep == (obj ? '}' : ']')) return c;
+        if (sep != ',') break;
+    }
+    json_decref(c);
+    return NULL;
+}
+
+static json_t *load_value(loader *l, unsigned depth)
+{
+    if (l->s >= l->e || depth >= LOAD_DEPTH_MAX) return NULL;
+    char buf[LOAD_STRING_ON_STACK], *str;
+    size_t len;
+    switch (*l->s) {
+    case '{':
+    case '[': return load_container(l, depth);
+    case '"': {
+        if (!load_string(l, buf, sizeof buf, &str, &len)) return NULL;
+        json_t *v = json_stringn(str, len); /* checks the UTF-8 */
+        if (str != buf) free(str);
+        return v;
+    }
+    case 't':
+    case 'f':
+    case 'n': {
+        static const char *const words[] = { "true", "false", "null" };
+        int w = *l->s == 't' ? 0 : *l->s == 'f' ? 1 : 2;
+        size_t n = strlen(words[w]);
+        if ((size_t)(l->e - l->s) < n || memcmp(l->s, words[w], n) != 0) return NULL;
+        l->s += n;
+        return w == 0 ? json_true() : w == 1 ? json_false() : json_null();
+    }
+    default: return load_number(l);
+    }
+}
+
+int canon_load(json_t **out, const char *s, size_t n)
+{
+    loader l = { s, s + n, false };
+    json_t *v = s ? load_value(&l, 0) : NULL;
+    if (v && l.s == l.e) {
+        *out = v;
+        return CAIRN_OK;
+    }
+    json_decref(v);
+    *out = NULL;
+    return l.nomem ? ERR(CAIRN_ENOMEM, "out of memory reading a document") : CAIRN_EINVAL;
 }
 
 /* ---- reading canonical text without parsing it ---- */

@@ -17,6 +17,7 @@
 #include "db/db.h"
 #include "db/tuple.h"
 #include "doc/doc_int.h"
+#include "doc/jparse.h"
 
 #define KEYS_PER_DOC_MAX 1000  /* entries one document may have in one index */
 #define ID_RANDOM_BYTES 5      /* random part of a generated id (10 hex digits) */
@@ -1023,6 +1024,9 @@ struct cairn_doc_bulk {
     bset uniq;               /* unique index values added (values part of the key) */
     size_t count;
     bool failed;
+    size_t one_pass;         /* documents added on the one-pass path */
+    jparse jp;               /* the one-pass parser, reused document after document */
+    cairn_buf canon, doc;    /* a document's canonical form as given, then as stored */
 };
 
 int cairn_doc_bulk_new(cairn_doc_bulk **out, cairn_coll *c, const cairn_doc_write_options *o)
@@ -1101,10 +1105,233 @@ static int bulk_add(cairn_doc_bulk *b, json_t *doc)
     return rc;
 }
 
+/* ---- bulk: the one-pass path ----
+ *
+ * A document of a bulk insert is read by jparse_canon() straight into canonical form; the
+ * stored form is then put together from its top-level members (they come sorted) and the
+ * metadata members merged in at their places (_id when generated, _ts, _v; _hash and _sig
+ * given are dropped), hashed, and "_hash" inserted where it sorts. Only the members that the
+ * indexes read become jansson values (canon_load(), one value each). The bytes stored are those
+ * of bulk_add(): tests/test_doc.c (bulk_one_pass) compares them with a reference built that way.
+ *
+ * Whatever this path does not take the same way, it declines before any side effect (before the
+ * id is checked against the others of the bulk): a document the parser declines (bad JSON, a
+ * limit, see jparse.h), a top-level name with an escape (finish_doc() then checks the field
+ * limit with _hash counted, as this path would not), an _id that is not a plain valid string,
+ * a form over the limits once the metadata is in, and signed bulks. bulk_add() then does it all
+ * and says what is wrong exactly as before. */
+
+#define HASH_NAME_LEN (sizeof HASH_NAME - 1)
+
+/* A member put together: its name and its text ("name":value). */
+typedef struct piece {
+    const char *name;
+    size_t nlen;
+    const char *text;
+    size_t len;
+} piece;
+
+static bool is_meta(const char *name, size_t n)
+{
+    return (n == 5 && memcmp(name, "_hash", 5) == 0) || (n == 4 && memcmp(name, "_sig", 4) == 0) ||
+           (n == 3 && memcmp(name, "_ts", 3) == 0) || (n == 2 && memcmp(name, "_v", 2) == 0);
+}
+
+/* Writes into out the object of the members of jp (those not metadata, all unescaped) merged
+ * with extra[0..nextra) (sorted), and gives the offset where "_hash" goes. */
+static int bulk_merge(cairn_buf *out, size_t *hash_pos, const jparse *jp, const cairn_buf *canon,
+                      const piece *extra, size_t nextra)
+{
+    out->len = 0;
+    TRY(cairn_buf_reserve(out, canon->len + 256));
+    TRY(cairn_buf_append(out, "{", 1));
+    size_t i = 0, k = 0;
+    bool hash_placed = false;
+    while (i < jp->ntop || k < nextra) {
+        const jp_member *m = i < jp->ntop ? &jp->m[i] : NULL;
+        const char *mn = m ? (const char *)canon->data + m->at + 1 : NULL;
+        if (m && is_meta(mn, m->nlen)) {
+            i++;
+            continue;
+        }
+        piece p;
+        if (m && (k == nextra || bytes_cmp(mn, m->nlen, extra[k].name, extra[k].nlen) < 0)) {
+            p = (piece){ mn, m->nlen, (const char *)canon->data + m->at, m->len };
+            i++;
+        } else {
+            p = extra[k++];
+        }
+        if (out->len > 1) TRY(cairn_buf_append(out, ",", 1));
+        if (!hash_placed && bytes_cmp(p.name, p.nlen, HASH_NAME, HASH_NAME_LEN) > 0) {
+            *hash_pos = out->len; /* before this member's name */
+            hash_placed = true;
+        }
+        TRY(cairn_buf_append(out, p.text, p.len));
+    }
+    if (!hash_placed) *hash_pos = out->len;
+    return cairn_buf_append(out, "}", 1);
+}
+
+/* Inserts "_hash":"hex" at hash_pos of out (the stored form without it), with its comma. */
+static int bulk_put_hash(cairn_buf *out, size_t hash_pos)
+{
+    cairn_id h;
+    char hex[CAIRN_ID_HEX_SIZE];
+    hash_sha256(&h, out->data, out->len);
+    cairn_id_to_hex(hex, &h);
+    bool last = out->data[hash_pos] == '}', first = out->len == 2;
+    char member[HASH_MEMBER_BYTES + 1];
+    size_t n = 0;
+    if (last && !first) member[n++] = ',';
+    memcpy(member + n, "\"" HASH_NAME "\":\"", HASH_NAME_LEN + 4);
+    n += HASH_NAME_LEN + 4;
+    memcpy(member + n, hex, 2 * CAIRN_ID_SIZE);
+    n += 2 * CAIRN_ID_SIZE;
+    member[n++] = '"';
+    if (!last) member[n++] = ',';
+    TRY(cairn_buf_reserve(out, out->len + n));
+    memmove(out->data + hash_pos + n, out->data + hash_pos, out->len - hash_pos);
+    memcpy(out->data + hash_pos, member, n);
+    out->len += n;
+    return CAIRN_OK;
+}
+
+/* The members of the stored form doc that the indexes read (the first name of each indexed
+ * path), each parsed alone, as an object for dv_index_keys(). */
+typedef struct index_part {
+    const dv_catalog *cat;
+    json_t *obj;
+} index_part;
+
+static int part_member(const char *name, size_t nlen, const char *val, size_t vlen, size_t at,
+                       void *payload)
+{
+    (void)at;
+    index_part *ip = payload;
+    bool wanted = false;
+    for (size_t i = 0; i < ip->cat->n && !wanted; i++)
+        for (size_t f = 0; f < ip->cat->idx[i].nfields && !wanted; f++) {
+            const char *seg = ip->cat->idx[i].fields[f].seg[0];
+            wanted = strlen(seg) == nlen && memcmp(seg, name, nlen) == 0;
+        }
+    if (!wanted) return 0;
+    json_t *v;
+    int rc = canon_load(&v, val, vlen);
+    if (rc == CAIRN_EINVAL) v = json_loadb(val, vlen, JSON_DECODE_ANY, NULL);
+    else TRY(rc);
+    FAIL_IF(!v, CAIRN_EINVAL, "member '%.*s' does not read back from its canonical form",
+            (int)MIN(nlen, 60), name);
+    FAIL_IF(json_object_setn_new(ip->obj, name, nlen, v), CAIRN_ENOMEM, "out of memory");
+    return 0;
+}
+
+/* The index entries of the stored form doc (id) into the bulk's batch. */
+static int bulk_index(cairn_doc_bulk *b, const cairn_buf *doc, const char *id)
+{
+    if (b->w.cat.n == 0) return CAIRN_OK;
+    index_part ip = { &b->w.cat, json_object() };
+    FAIL_IF(!ip.obj, CAIRN_ENOMEM, "out of memory");
+    int rc = canon_members((const char *)doc->data, doc->len, part_member, &ip);
+    if (rc == CAIRN_OK) rc = index_changes(&b->w, NULL, ip.obj, id, &b->uniq);
+    json_decref(ip.obj);
+    return rc;
+}
+
+/* The _id given in jp's canonical form, when it is a string without escapes that is a valid
+ * id, into out (NUL-terminated); "" when there is none. false: take bulk_add(). */
+static bool bulk_given_id(char out[CAIRN_DOC_ID_LEN_MAX + 1], const jparse *jp,
+                          const cairn_buf *canon)
+{
+    out[0] = '\0';
+    for (size_t i = 0; i < jp->ntop; i++) {
+        const jp_member *m = &jp->m[i];
+        if (m->nlen != 3 || memcmp(canon->data + m->at + 1, "_id", 3) != 0) continue;
+        const char *v = (const char *)canon->data + m->at + m->vat;
+        size_t n = m->len - m->vat;
+        if (n < 2 || v[0] != '"' || memchr(v, '\\', n) || n - 2 > CAIRN_DOC_ID_LEN_MAX)
+            return false;
+        if (dv_id_check(v + 1, n - 2) < 0) {
+            cairn_error_clear();
+            return false;
+        }
+        memcpy(out, v + 1, n - 2);
+        out[n - 2] = '\0';
+        return true;
+    }
+    return true;
+}
+
+/* One document of a bulk on the one-pass path (see above). @return CAIRN_OK; JPARSE_DECLINED
+ * (nothing done: take bulk_add()); an error. */
+static int bulk_add_fast(cairn_doc_bulk *b, const char *json, size_t len)
+{
+    cairn_coll *c = b->w.c;
+    if (b->opts.signer) return JPARSE_DECLINED;
+    canon_limits lim = limits_of(&b->opts);
+    int rc = jparse_canon(&b->jp, &b->canon, json, len, &lim);
+    if (rc != CAIRN_OK) return rc;
+    if (!b->jp.is_object) return JPARSE_DECLINED;
+    size_t kept = 0;
+    for (size_t i = 0; i < b->jp.ntop; i++) {
+        const jp_member *m = &b->jp.m[i];
+        if (m->escaped) return JPARSE_DECLINED;
+        kept += !is_meta((const char *)b->canon.data + m->at + 1, m->nlen);
+    }
+    char id[CAIRN_DOC_ID_LEN_MAX + 1], gen[40];
+    if (!bulk_given_id(id, &b->jp, &b->canon)) return JPARSE_DECLINED;
+    bool generate = id[0] == '\0';
+    if (kept + 2 + generate > lim.max_fields) return JPARSE_DECLINED; /* with _ts and _v */
+    int64_t now = clock_wall_ns();
+    char ts[64], idm[CAIRN_DOC_ID_LEN_MAX + 16], tsm[80];
+    ts_format(ts, now, &b->w.ts);
+    if (generate) {
+        id_generate(gen, c, now);
+        snprintf(id, sizeof id, "%s", gen);
+    }
+    piece extra[3];
+    size_t nextra = 0;
+    if (generate) {
+        int n = snprintf(idm, sizeof idm, "\"_id\":\"%s\"", id);
+        extra[nextra++] = (piece){ "_id", 3, idm, (size_t)n };
+    }
+    size_t tl = strlen(ts);
+    memcpy(tsm, "\"_ts\":\"", 7);
+    memcpy(tsm + 7, ts, tl);
+    tsm[7 + tl] = '"';
+    extra[nextra++] = (piece){ "_ts", 3, tsm, tl + 8 };
+    extra[nextra++] = (piece){ "_v", 2, "\"_v\":1", 6 };
+    size_t hash_pos;
+    TRY(bulk_merge(&b->doc, &hash_pos, &b->jp, &b->canon, extra, nextra));
+    if (b->doc.len + HASH_MEMBER_BYTES > lim.max_bytes) return JPARSE_DECLINED;
+    TRY(bulk_id_once(b, id));
+    json_t *old;
+    TRY(read_current(&old, c, id));
+    json_decref(old);
+    FAIL_IF(old, CAIRN_EEXIST, "collection %s: document %s exists (use upsert)", c->name, id);
+    TRY(bulk_put_hash(&b->doc, hash_pos));
+    TRY(bulk_index(b, &b->doc, id));
+    return cairn_batch_put(b->w.batch, c->docs, id, strlen(id), b->doc.data, b->doc.len);
+}
+
 int cairn_doc_bulk_add(cairn_doc_bulk *b, const char *json, size_t len)
 {
     FAIL_IF(!b, CAIRN_EINVAL, "no bulk given");
     FAIL_IF(b->failed, CAIRN_ESTATE, "the bulk insert failed earlier: free it and start again");
+    if (json) {
+        pthread_mutex_lock(&b->w.c->lock);
+        int rc = bulk_add_fast(b, json, len);
+        pthread_mutex_unlock(&b->w.c->lock);
+        if (rc == CAIRN_OK) {
+            b->count++;
+            b->one_pass++;
+            return CAIRN_OK;
+        }
+        if (rc < 0) {
+            cairn_error_prefix(rc, "document %zu of the input", b->count + 1);
+            b->failed = true;
+            return rc;
+        }
+    }
     json_t *doc;
     char what[64] = "document ";
     size_t at = strlen(what);
@@ -1137,6 +1364,11 @@ int cairn_doc_bulk_commit(cairn_doc_bulk *b)
     return rc;
 }
 
+size_t dv_bulk_one_pass(const cairn_doc_bulk *b)
+{
+    return b ? b->one_pass : 0;
+}
+
 size_t cairn_doc_bulk_count(const cairn_doc_bulk *b)
 {
     return b ? b->count : 0;
@@ -1149,6 +1381,9 @@ void cairn_doc_bulk_free(cairn_doc_bulk *b)
     cairn_buf_dispose(&b->ids_log);
     bset_dispose(&b->ids);
     bset_dispose(&b->uniq);
+    jparse_dispose(&b->jp);
+    cairn_buf_dispose(&b->canon);
+    cairn_buf_dispose(&b->doc);
     free(b);
 }
 

@@ -184,6 +184,9 @@ struct cairn_coll {
     unsigned flags;          /* cairn_coll_flag values it was opened with */
 };
 
+/** How many documents of bulk b took the one-pass path (coll.c; the rest took jansson's). */
+size_t dv_bulk_one_pass(const cairn_doc_bulk *b);
+
 /* ---- document signatures (sig.c) ---- */
 
 /** The repository's trusted keys, loaded once for a read that checks many documents. */
