@@ -9,10 +9,18 @@
  * and byte total are the model's; a location changed through the pointer a lookup returns
  * stays changed; and the index of N chunks holds at most N × 1.25 locations of memory (the
  * hash table it replaced held between 1.4 and 2.9 times N, and three times while it grew).
+ *
+ * The local store's (src/store/local_index.c): a writer that seals pack after pack maps each
+ * sealed pack's .idx and keeps only the current pack's records in its hash table, and still
+ * finds every chunk, says no to absent ones, deletes (which loads the whole index), counts and
+ * reopens as before.
  */
 #include <stdlib.h>
 
+#include "store/local_int.h"
 #include "store/s3_int.h"
+#include "store/store.h"
+#include "store_suite.h"
 #include "test.h"
 
 #define MODEL_KEYS 20000
@@ -157,4 +165,78 @@ static void s3_index_memory(void)
     free(s);
 }
 
-TEST_MAIN(s3_random_keys, s3_structured_keys, s3_index_memory)
+/* ---- the local store ---- */
+
+#define LOCAL_CHUNKS 6000
+#define LOCAL_PACK_MAX (64u << 10) /* some 60 chunks a pack: about a hundred packs */
+
+static size_t local_len(uint64_t i) { return 500 + (size_t)(i * 7919 % 1000); }
+
+/* Whether chunk i of family salt reads back exactly and has says so. */
+static bool local_chunk_ok(cairn_store *st, uint64_t salt, uint64_t i)
+{
+    cairn_id k;
+    suite_key(&k, salt, i);
+    uint8_t want[1500];
+    suite_fill(want, local_len(i), &k);
+    cairn_buf b = CAIRN_BUF_INIT;
+    bool ok = st->get(st, &b, &k) == CAIRN_OK && b.len == local_len(i) &&
+              memcmp(b.data, want, b.len) == 0 && st->has(st, &k) == CAIRN_OK;
+    cairn_buf_dispose(&b);
+    return ok;
+}
+
+static void local_sealed_packs_mapped(void)
+{
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s/repo", test_tmpdir());
+    cairn_store *st = NULL;
+    CHECK_OK(store_local_open(&st, dir, CAIRN_OPEN_CREATE, 0));
+    store_local_set_pack_max(st, LOCAL_PACK_MAX);
+    local_store *ls = (local_store *)st;
+    uint8_t buf[1500];
+    size_t most_in_table = 0;
+    for (uint64_t i = 0; i < LOCAL_CHUNKS; i++) {
+        cairn_id k;
+        suite_key(&k, 1, i);
+        suite_fill(buf, local_len(i), &k);
+        CHECK_OK(st->put(st, &k, buf, local_len(i)));
+        if (i % 3 == 0) CHECK_OK(st->put(st, &k, buf, local_len(i))); /* a duplicate: found */
+        most_in_table = MAX(most_in_table, ls->n);
+    }
+    /* the table held about one pack's records (it held all 6000 before), the rest is mapped */
+    CHECK_MSG(ls->npacks > 50, "only %zu packs", ls->npacks);
+    CHECK_MSG(most_in_table < 200, "the hash table held %zu records", most_in_table);
+    CHECK(ls->nmapped + 1 >= ls->npacks);
+    for (uint64_t i = 0; i < LOCAL_CHUNKS; i++)
+        CHECK_MSG(local_chunk_ok(st, 1, i), "chunk %llu", (unsigned long long)i);
+    for (uint64_t i = 0; i < 100; i++) { /* absent */
+        cairn_id k;
+        suite_key(&k, 2, i);
+        CHECK_RC(st->has(st, &k), CAIRN_ENOTFOUND);
+    }
+    /* the counts are whole (the whole index is loaded for them) */
+    cairn_store_stats ss;
+    CHECK_OK(st->stat(st, &ss));
+    CHECK_EQ(ss.chunks, (uint64_t)LOCAL_CHUNKS);
+    /* deleting loads the whole index; then every other chunk goes */
+    for (uint64_t i = 0; i < LOCAL_CHUNKS; i += 2) {
+        cairn_id k;
+        suite_key(&k, 1, i);
+        CHECK_OK(st->del(st, &k));
+    }
+    CHECK_OK(st->flush(st));
+    st->close(st);
+    CHECK_OK(store_local_open(&st, dir, 0, 0));
+    for (uint64_t i = 0; i < LOCAL_CHUNKS; i++) {
+        cairn_id k;
+        suite_key(&k, 1, i);
+        if (i % 2) CHECK_MSG(local_chunk_ok(st, 1, i), "chunk %llu", (unsigned long long)i);
+        else CHECK_RC(st->has(st, &k), CAIRN_ENOTFOUND);
+    }
+    CHECK_OK(st->stat(st, &ss));
+    CHECK_EQ(ss.chunks, (uint64_t)LOCAL_CHUNKS / 2);
+    st->close(st);
+}
+
+TEST_MAIN(s3_random_keys, s3_structured_keys, s3_index_memory, local_sealed_packs_mapped)

@@ -656,3 +656,24 @@ int local_idx_map(local_store *ls, uint32_t pi, uint64_t pack_size, uint64_t *ou
     if (rc == 1) ls->nmapped++;
     return rc;
 }
+
+int local_idx_shed(local_store *ls, uint32_t pi, const recvec *recs, uint64_t covered)
+{
+    pack *p = ls->packs[pi];
+    /* (a pack mapped since open, its older .idx, keeps its records in the table: as before) */
+    if (ls->eager || ls->readonly || p->ndamage || p->idx_covered != covered || p->imap ||
+        atomic_load(&p->lazy))
+        return CAIRN_OK;
+    uint64_t got = 0;
+    int rc = local_idx_map(ls, pi, covered, &got);
+    if (rc < 0) return rc;
+    if (rc == 0) { /* not mapped after all: the table keeps the records, as at open */
+        ls->eager = true; /* (mapped packs stay the oldest) */
+        return CAIRN_OK;
+    }
+    for (size_t i = 0; i < recs->n; i++) {
+        slot *s = local_idx_find(ls, &recs->v[i].key);
+        if (s && s->pi == pi) local_idx_remove(ls, s);
+    }
+    return CAIRN_OK;
+}
