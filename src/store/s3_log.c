@@ -1134,6 +1134,9 @@ static int batch_restore(s3_store *s)
         s3_loc *at = s3_index_find(s, &f->adds[i].key);
         if (!at || at->pack != S3_FLUSHING || at->off != f->adds[i].off) continue;
         rc = s3_batch_room(s, at->len);
+        /* (it may wait for uploads, and other threads' puts move entries of the index) */
+        at = rc == CAIRN_OK ? s3_index_find(s, &f->adds[i].key) : NULL;
+        if (!at || at->pack != S3_FLUSHING || at->off != f->adds[i].off) continue;
         s3_loc l = *at;
         l.pack = S3_PENDING;
         l.off = p->buf.len;
