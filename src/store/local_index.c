@@ -12,6 +12,9 @@
  * lookup asks its filter first and maps its index the first time the filter lets one through;
  * when the filters' "no"s left a lookup with nothing, it asks those packs' indexes too. Whatever needs the whole index (deleting, counting, listing, compaction, repair)
  * first merges the mapped indexes into the table (local_idx_full()), as every open used to.
+ * A writer that seals a pack maps the .idx it has just written and takes the pack's records out
+ * of the table (local_idx_shed()), as if the pack had been mapped at open, so that the table
+ * holds one pack's records rather than everything the session wrote.
  *
  * Nothing is trusted unchecked, yet open reads no index whole: a version-2 index carries one
  * checksum per block of 64 entries, and its header and those checksums are checked when it is
