@@ -12,6 +12,9 @@
  * lookup asks its filter first and maps its index the first time the filter lets one through;
  * when the filters' "no"s left a lookup with nothing, it asks those packs' indexes too. Whatever needs the whole index (deleting, counting, listing, compaction, repair)
  * first merges the mapped indexes into the table (local_idx_full()), as every open used to.
+ * A writer that seals a pack maps the .idx it has just written and takes the pack's records out
+ * of the table (local_idx_shed()), as if the pack had been mapped at open, so that the table
+ * holds one pack's records rather than everything the session wrote.
  *
  * Nothing is trusted unchecked, yet open reads no index whole: a version-2 index carries one
  * checksum per block of 64 entries, and its header and those checksums are checked when it is
@@ -655,4 +658,25 @@ int local_idx_map(local_store *ls, uint32_t pi, uint64_t pack_size, uint64_t *ou
     int rc = idx_map_core(ls, ls->packs[pi], pack_size, out_covered, &trailer);
     if (rc == 1) ls->nmapped++;
     return rc;
+}
+
+int local_idx_shed(local_store *ls, uint32_t pi, const recvec *recs, uint64_t covered)
+{
+    pack *p = ls->packs[pi];
+    /* (a pack mapped since open, its older .idx, keeps its records in the table: as before) */
+    if (ls->eager || ls->readonly || p->ndamage || p->idx_covered != covered || p->imap ||
+        atomic_load(&p->lazy))
+        return CAIRN_OK;
+    uint64_t got = 0;
+    int rc = local_idx_map(ls, pi, covered, &got);
+    if (rc < 0) return rc;
+    if (rc == 0) { /* not mapped after all: the table keeps the records, as at open */
+        ls->eager = true; /* (mapped packs stay the oldest) */
+        return CAIRN_OK;
+    }
+    for (size_t i = 0; i < recs->n; i++) {
+        slot *s = local_idx_find(ls, &recs->v[i].key);
+        if (s && s->pi == pi) local_idx_remove(ls, s);
+    }
+    return CAIRN_OK;
 }

@@ -267,6 +267,13 @@ int local_idx_full_locked(local_store *ls);
 /* Maps pack pi's .idx (pack_size bytes of pack) when it is valid and covers the whole pack.
  * @return 1 mapped (*out_covered set), 0 not (then load it as before), or an error. */
 int local_idx_map(local_store *ls, uint32_t pi, uint64_t pack_size, uint64_t *out_covered);
+/* After pack pi was sealed and its .idx (covering `covered` bytes) written from recs, its
+ * records: while every sealed pack is searched through its mapped .idx (not eager), maps this
+ * one's too and takes its records out of the hash table, so that what a session writes does
+ * not stay in memory pack after pack (mu held for writing). Nothing happens for an eager or a
+ * read-only store, a damaged pack, a pack mapped since open, or when the .idx was not written;
+ * an .idx that cannot be mapped makes the store eager. */
+int local_idx_shed(local_store *ls, uint32_t pi, const recvec *recs, uint64_t covered);
 /* Unmaps pack p's .idx (if mapped). */
 void local_idx_unmap(local_store *ls, pack *p);
 int local_idx_alloc(local_store *ls, size_t cap);

@@ -978,6 +978,8 @@ int local_rollover(local_store *ls)
     if (local_idxfile_write(ls, ls->cur, &ls->cur_recs, ls->wbuf_off) != CAIRN_OK)
         cairn_diag(CAIRN_LOG_WARN, "local store %s: could not write pack-%08u.idx (%s); the next "
                   "open reads the pack instead", ls->dir, ls->cur->num, cairn_error_last()->message);
+    else if (!atomic_load(&ls->cur_damaged))
+        TRY(local_idx_shed(ls, ls->cur_pi, &ls->cur_recs, ls->wbuf_off));
     TRY(local_pack_create(ls, ls->cur->num + 1));
     local_summary_update(ls, "after sealing a pack");
     return CAIRN_OK;

@@ -478,8 +478,8 @@ static int s3_list_chunks(cairn_store *st, int (*cb)(const cairn_id *, uint64_t,
     pthread_mutex_lock(&s->mu);
     size_t n = 0;
     s3_loc *copy = cairn_malloc((s->count ? s->count : 1) * sizeof *copy);
-    for (size_t i = 0; copy && i <= s->mask; i++)
-        if (s->used[i]) copy[n++] = s->slots[i];
+    size_t pos = 0;
+    for (const s3_loc *l; copy && (l = s3_index_next(s, &pos));) copy[n++] = *l;
     pthread_mutex_unlock(&s->mu);
     if (!copy) return ERR(CAIRN_ENOMEM, "out of memory listing the s3 store's chunks");
     int rc = CAIRN_OK;

@@ -83,6 +83,8 @@
 
 #define S3_PENDING UINT32_MAX        /* s3_loc.pack: in s3_store.pend's buffer */
 #define S3_FLUSHING (UINT32_MAX - 1) /* s3_loc.pack: in s3_store.flushing's buffer */
+#define S3_GONE (UINT32_MAX - 2)     /* s3_loc.pack: a hole of the index's sorted array */
+#define S3_FREE (UINT32_MAX - 3)     /* s3_loc.pack: an empty slot of the index's recent */
 
 /* ---- HTTP (s3_http.c) ---- */
 
@@ -224,10 +226,13 @@ typedef struct s3_store {
     atomic_bool bg_running;         /* bg has not finished yet (its result below) */
     int bg_rc;
     char bg_msg[512];               /* its error message (cairn's errors are per thread) */
-    /* the index: open addressing with linear probing (s3_log.c) */
-    s3_loc *slots;
-    bool *used;
-    size_t mask, count;
+    /* the index (s3_log.c): sorted, by key, with holes (pack S3_GONE) left by removals;
+     * recent, an open-addressing table of the keys sorted lacks (pack S3_FREE: empty) */
+    s3_loc *sorted;
+    size_t nsorted, nholes;         /* entries of sorted (holes too), holes */
+    s3_loc *recent;
+    size_t rmask, nrecent;          /* capacity - 1, entries */
+    size_t count;                   /* chunks present */
     uint64_t bytes;                 /* sum of the lengths of the chunks present */
     s3_pack *packs;                 /* the packs the log names, by number */
     uint32_t npacks, cappacks;
@@ -279,12 +284,17 @@ int s3_check_writable(s3_store *s, const char *what);
 /* s3_log.c: the index and the log */
 int s3_index_init(s3_store *s);
 void s3_index_free(s3_store *s);
-/** The slot of key, or NULL (mu held). */
+/** The location of key, or NULL (mu held). Its fields but the key may be changed in place;
+ *  borrowed, valid until the next s3_index_set or s3_index_remove. */
 s3_loc *s3_index_find(s3_store *s, const cairn_id *key);
-/** Sets key's location (mu held). */
+/** Sets key's location (mu held). @return CAIRN_OK; CAIRN_ENOMEM (nothing changed). */
 int s3_index_set(s3_store *s, const s3_loc *loc);
 /** Removes key (mu held); absent is fine. */
 void s3_index_remove(s3_store *s, const cairn_id *key);
+/** Walks the index (mu held): the next location from *pos (start at 0) and moves *pos past
+ *  it; NULL at the end. In no particular order; the index must not change during the walk.
+ *  Borrowed, as s3_index_find's. */
+s3_loc *s3_index_next(s3_store *s, size_t *pos);
 /** Reads log entries after s->seq and applies them; at open (s->seq 0) first the newest
  *  readable snapshot, then the entries after it. Entries apply only in unbroken order (or at a
  *  base entry); meeting a gap or a vanished entry, it starts over from the newest snapshot.

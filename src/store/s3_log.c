@@ -19,7 +19,6 @@
 #include "base/hash.h"
 #include "store/s3_int.h"
 
-#define INDEX_INITIAL 1024
 #define LOG_READ_BATCH 64
 #define SEQ_TRIES 1000
 #define REFRESH_RESTARTS 3
@@ -28,14 +27,34 @@
 #define STALE 1              /* log_append: the packs are too old to name now */
 #define STALE_ROUNDS 4       /* upload_batch: uploads again of packs grown too old */
 
-/* ---- the in-memory index ---- */
+/* ---- the in-memory index ----
+ *
+ * Every chunk the store knows costs one s3_loc (56 bytes) and nothing more: the hash table
+ * this replaced cost twice that at its load factor and, while it doubled, three times. Most
+ * locations sit in `sorted`, an array ordered by key with no empty slots, searched by
+ * bisection; a chunk removed from it stays as a hole (pack S3_GONE) that a later set of the
+ * same key fills again, until the next merge drops it. Keys sorted lacks go into `recent`, a
+ * small open-addressing table (linear probing, backward-shift removal), merged into sorted in
+ * place once it holds a sixteenth as many: an insertion costs on average a bounded number of
+ * moves (about RECENT_FRACTION), and sorted grows by realloc, which for a large array remaps
+ * its pages rather than copying them, so a merge needs no second copy of the index either. A
+ * key is in sorted or in recent, never both. */
+
+#define RECENT_INITIAL 1024      /* slots of recent at first (a power of two) */
+#define RECENT_MIN_MERGE 768     /* recent is merged once it holds max(this, ... */
+#define RECENT_FRACTION 16       /* ... nsorted / this) keys */
+
+static void recent_clear(s3_loc *slots, size_t cap)
+{
+    for (size_t i = 0; i < cap; i++) slots[i].pack = S3_FREE;
+}
 
 int s3_index_init(s3_store *s)
 {
-    s->mask = INDEX_INITIAL - 1;
-    s->slots = cairn_calloc(INDEX_INITIAL, sizeof *s->slots);
-    s->used = cairn_calloc(INDEX_INITIAL, sizeof *s->used);
-    if (!s->slots || !s->used) return ERR(CAIRN_ENOMEM, "out of memory for the s3 store's index");
+    s->recent = cairn_malloc(RECENT_INITIAL * sizeof *s->recent);
+    if (!s->recent) return ERR(CAIRN_ENOMEM, "out of memory for the s3 store's index");
+    recent_clear(s->recent, RECENT_INITIAL);
+    s->rmask = RECENT_INITIAL - 1;
     return CAIRN_OK;
 }
 
@@ -54,8 +73,8 @@ static void batch_free(s3_batch *b)
 
 void s3_index_free(s3_store *s)
 {
-    free(s->slots);
-    free(s->used);
+    free(s->sorted);
+    free(s->recent);
     for (uint32_t i = 0; i < s->npacks; i++) free(s->packs[i].name);
     free(s->packs);
     batch_free(&s->pend);
@@ -74,60 +93,131 @@ static void batch_recycle(s3_store *s, s3_batch *b)
     batch_free(b);
 }
 
+/* recent's slot for key: keys are hashes in practice, but tests and tools use structured ones
+ * (equal first bytes), so the whole key is hashed rather than some bytes taken as they are. */
 static size_t home(const s3_store *s, const cairn_id *key)
 {
-    return load_le64(key->bytes) & s->mask;
+    return (size_t)hash_xxh3(key->bytes, CAIRN_ID_SIZE, 0) & s->rmask;
+}
+
+static s3_loc *recent_find(const s3_store *s, const cairn_id *key)
+{
+    for (size_t i = home(s, key);; i = (i + 1) & s->rmask) {
+        s3_loc *l = &s->recent[i];
+        if (l->pack == S3_FREE) return NULL;
+        if (memcmp(l->key.bytes, key->bytes, CAIRN_ID_SIZE) == 0) return l;
+    }
+}
+
+/* sorted's entry for key, a hole included, or NULL. */
+static s3_loc *sorted_find(const s3_store *s, const cairn_id *key)
+{
+    size_t lo = 0, hi = s->nsorted;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = memcmp(s->sorted[mid].key.bytes, key->bytes, CAIRN_ID_SIZE);
+        if (c == 0) return &s->sorted[mid];
+        if (c < 0) lo = mid + 1;
+        else hi = mid;
+    }
+    return NULL;
 }
 
 s3_loc *s3_index_find(s3_store *s, const cairn_id *key)
 {
-    for (size_t i = home(s, key);; i = (i + 1) & s->mask) {
-        if (!s->used[i]) return NULL;
-        if (memcmp(s->slots[i].key.bytes, key->bytes, CAIRN_ID_SIZE) == 0) return &s->slots[i];
-    }
+    s3_loc *l = recent_find(s, key);
+    if (l) return l;
+    l = sorted_find(s, key);
+    return l && l->pack != S3_GONE ? l : NULL;
 }
 
-static int index_grow(s3_store *s)
+/* Puts loc into recent, which has room (no key of recent or sorted is loc's). */
+static void recent_insert(s3_store *s, const s3_loc *loc)
 {
-    size_t ncap = 2 * (s->mask + 1);
-    s3_loc *ns = cairn_calloc(ncap, sizeof *ns);
-    bool *nu = cairn_calloc(ncap, sizeof *nu);
-    if (!ns || !nu) {
-        free(ns);
-        free(nu);
-        return ERR(CAIRN_ENOMEM, "out of memory growing the s3 store's index");
-    }
-    s3_loc *old = s->slots;
-    bool *oused = s->used;
-    size_t ocap = s->mask + 1;
-    s->slots = ns;
-    s->used = nu;
-    s->mask = ncap - 1;
-    for (size_t i = 0; i < ocap; i++) {
-        if (!oused[i]) continue;
-        size_t j = home(s, &old[i].key);
-        while (s->used[j]) j = (j + 1) & s->mask;
-        s->slots[j] = old[i];
-        s->used[j] = true;
-    }
+    size_t i = home(s, &loc->key);
+    while (s->recent[i].pack != S3_FREE) i = (i + 1) & s->rmask;
+    s->recent[i] = *loc;
+    s->nrecent++;
+}
+
+static int recent_grow(s3_store *s)
+{
+    size_t ocap = s->rmask + 1, ncap = 2 * ocap;
+    s3_loc *ns = cairn_malloc(ncap * sizeof *ns);
+    if (!ns) return ERR(CAIRN_ENOMEM, "out of memory growing the s3 store's index");
+    recent_clear(ns, ncap);
+    s3_loc *old = s->recent;
+    s->recent = ns;
+    s->rmask = ncap - 1;
+    s->nrecent = 0;
+    for (size_t i = 0; i < ocap; i++)
+        if (old[i].pack != S3_FREE) recent_insert(s, &old[i]);
     free(old);
-    free(oused);
+    return CAIRN_OK;
+}
+
+static int loc_cmp(const void *a, const void *b)
+{
+    return memcmp(((const s3_loc *)a)->key.bytes, ((const s3_loc *)b)->key.bytes,
+                  CAIRN_ID_SIZE);
+}
+
+/* Keeps the entries of sorted that keep(entry) says, in order (holes never). */
+static void sorted_filter(s3_store *s, bool (*keep)(const s3_loc *))
+{
+    size_t n = 0;
+    for (size_t i = 0; i < s->nsorted; i++)
+        if (s->sorted[i].pack != S3_GONE && (!keep || keep(&s->sorted[i])))
+            s->sorted[n++] = s->sorted[i];
+    s->nsorted = n;
+    s->nholes = 0;
+}
+
+/* Moves recent into sorted: sorted grows first (on failure nothing has changed), recent's entries
+ * are gathered at its front and sorted there, sorted loses its holes, and the two sorted runs
+ * are merged from the back. */
+static int index_merge(s3_store *s)
+{
+    size_t cap = s->rmask + 1, m = 0;
+    for (size_t i = 0; i < cap; i++) m += s->recent[i].pack != S3_FREE;
+    if (!m) return CAIRN_OK;
+    s3_loc *nb = cairn_realloc(s->sorted, (s->nsorted + m) * sizeof *nb);
+    if (!nb) return ERR(CAIRN_ENOMEM, "out of memory growing the s3 store's index");
+    s->sorted = nb;
+    m = 0;
+    for (size_t i = 0; i < cap; i++)
+        if (s->recent[i].pack != S3_FREE) s->recent[m++] = s->recent[i];
+    qsort(s->recent, m, sizeof *s->recent, loc_cmp);
+    sorted_filter(s, NULL);
+    size_t i = s->nsorted, j = m, k = s->nsorted + m;
+    while (j > 0) {
+        if (i > 0 && loc_cmp(&nb[i - 1], &s->recent[j - 1]) > 0) nb[--k] = nb[--i];
+        else nb[--k] = s->recent[--j];
+    }
+    s->nsorted += m;
+    recent_clear(s->recent, cap);
+    s->nrecent = 0;
     return CAIRN_OK;
 }
 
 int s3_index_set(s3_store *s, const s3_loc *loc)
 {
-    s3_loc *at = s3_index_find(s, &loc->key);
-    if (at) {
+    s3_loc *at = recent_find(s, &loc->key);
+    if (!at) at = sorted_find(s, &loc->key);
+    if (at && at->pack != S3_GONE) {
         s->bytes = s->bytes - at->len + loc->len;
         *at = *loc;
         return CAIRN_OK;
     }
-    if ((s->count + 1) * 10 > (s->mask + 1) * 7) TRY(index_grow(s));
-    size_t i = home(s, &loc->key);
-    while (s->used[i]) i = (i + 1) & s->mask;
-    s->slots[i] = *loc;
-    s->used[i] = true;
+    if (at) { /* a hole of sorted: filled again */
+        *at = *loc;
+        s->nholes--;
+    } else {
+        size_t merge_at = MAX((size_t)RECENT_MIN_MERGE, s->nsorted / RECENT_FRACTION);
+        if (s->nrecent + 1 > merge_at) TRY(index_merge(s));
+        if ((s->nrecent + 1) * 4 > (s->rmask + 1) * 3) TRY(recent_grow(s));
+        recent_insert(s, loc);
+    }
     s->count++;
     s->bytes += loc->len;
     return CAIRN_OK;
@@ -135,22 +225,39 @@ int s3_index_set(s3_store *s, const s3_loc *loc)
 
 void s3_index_remove(s3_store *s, const cairn_id *key)
 {
-    s3_loc *at = s3_index_find(s, key);
-    if (!at) return;
-    size_t i = (size_t)(at - s->slots);
+    s3_loc *at = recent_find(s, key);
+    if (!at) {
+        at = sorted_find(s, key);
+        if (!at || at->pack == S3_GONE) return;
+        s->count--;
+        s->bytes -= at->len;
+        at->pack = S3_GONE; /* a hole, until the key is set again or the next merge */
+        s->nholes++;
+        return;
+    }
     s->count--;
     s->bytes -= at->len;
-    s->used[i] = false;
+    size_t i = (size_t)(at - s->recent);
+    s->recent[i].pack = S3_FREE;
+    s->nrecent--;
     /* backward shift: move up each later entry of the run that may live at i */
-    for (size_t j = (i + 1) & s->mask; s->used[j]; j = (j + 1) & s->mask) {
-        size_t k = home(s, &s->slots[j].key);
+    for (size_t j = (i + 1) & s->rmask; s->recent[j].pack != S3_FREE; j = (j + 1) & s->rmask) {
+        size_t k = home(s, &s->recent[j].key);
         bool movable = i <= j ? (k <= i || k > j) : (k <= i && k > j);
         if (!movable) continue;
-        s->slots[i] = s->slots[j];
-        s->used[i] = true;
-        s->used[j] = false;
+        s->recent[i] = s->recent[j];
+        s->recent[j].pack = S3_FREE;
         i = j;
     }
+}
+
+s3_loc *s3_index_next(s3_store *s, size_t *pos)
+{
+    for (; *pos < s->nsorted; (*pos)++)
+        if (s->sorted[*pos].pack != S3_GONE) return &s->sorted[(*pos)++];
+    for (; *pos - s->nsorted <= s->rmask; (*pos)++)
+        if (s->recent[*pos - s->nsorted].pack != S3_FREE) return &s->recent[(*pos)++ - s->nsorted];
+    return NULL;
 }
 
 /* ---- names ---- */
@@ -501,21 +608,25 @@ static int pack_intern(s3_store *s, const char *name, size_t len, uint64_t size,
  * already in the log). */
 static bool local_only(const s3_loc *l) { return l->pack == S3_PENDING || l->pack == S3_FLUSHING; }
 
+/* Forgets every location but this handle's unflushed writes (mu held). On failure (out of
+ * memory) nothing has changed. */
+static int index_keep_local(s3_store *s)
+{
+    TRY(index_merge(s)); /* (recent's entries, local ones too, move into sorted) */
+    sorted_filter(s, local_only);
+    s->count = s->nsorted;
+    s->bytes = 0;
+    for (size_t i = 0; i < s->nsorted; i++) s->bytes += s->sorted[i].len;
+    return CAIRN_OK;
+}
+
 /* Applies one decoded entry (mu held). Writes this handle has not flushed yet
  * order after it, so they win over what it says. A deletion naming a pack (S3_LOG_DEL_PACK)
  * removes the chunk only if the index still has it in that pack: a chunk written again into a
  * newer pack since the gc looked is spared. */
 static int entry_apply(s3_store *s, const entry_view *v)
 {
-    if (v->flags & S3_LOG_BASE) { /* the whole index: keep only local writes */
-        for (size_t i = 0; i <= s->mask; i++) {
-            if (s->used[i] && !local_only(&s->slots[i])) {
-                cairn_id k = s->slots[i].key;
-                s3_index_remove(s, &k);
-                i--; /* the slot may hold a shifted entry now */
-            }
-        }
-    }
+    if (v->flags & S3_LOG_BASE) TRY(index_keep_local(s)); /* the whole index follows */
     uint32_t *map = cairn_malloc((v->npacks ? v->npacks : 1) * sizeof *map);
     bool del_pack = v->flags & S3_LOG_DEL_PACK;
     bool *added = del_pack ? cairn_calloc(v->npacks ? v->npacks : 1, sizeof *added) : NULL;
@@ -709,16 +820,12 @@ static int apply_listed(s3_store *s, const seq_list *l)
 }
 
 /* Forgets everything but this handle's unflushed writes (mu held). */
-static void index_reset(s3_store *s)
+static int index_reset(s3_store *s)
 {
-    for (size_t i = 0; i <= s->mask; i++)
-        if (s->used[i] && !local_only(&s->slots[i])) {
-            cairn_id k = s->slots[i].key;
-            s3_index_remove(s, &k);
-            i--;
-        }
+    TRY(index_keep_local(s));
     s->seq_hi = MAX(s->seq_hi, s->seq); /* packs named meanwhile are still born after it */
     s->seq = 0;
+    return CAIRN_OK;
 }
 
 /* Applies the newest readable snapshot, unless the handle has applied as much already. A
@@ -791,8 +898,9 @@ int s3_log_refresh(s3_store *s)
                 "running?); try again",
                 s->conf.url);
         pthread_mutex_lock(&s->mu);
-        index_reset(s);
+        rc = index_reset(s);
         pthread_mutex_unlock(&s->mu);
+        if (rc < 0) return rc;
     }
 }
 
@@ -1095,6 +1203,9 @@ static int batch_restore(s3_store *s)
         s3_loc *at = s3_index_find(s, &f->adds[i].key);
         if (!at || at->pack != S3_FLUSHING || at->off != f->adds[i].off) continue;
         rc = s3_batch_room(s, at->len);
+        /* (it may wait for uploads, and other threads' puts move entries of the index) */
+        at = rc == CAIRN_OK ? s3_index_find(s, &f->adds[i].key) : NULL;
+        if (!at || at->pack != S3_FLUSHING || at->off != f->adds[i].off) continue;
         s3_loc l = *at;
         l.pack = S3_PENDING;
         l.off = p->buf.len;
@@ -1352,8 +1463,9 @@ void s3_delete_objects(s3_store *s, char **objs, size_t n)
 static uint64_t *live_bytes(s3_store *s)
 {
     uint64_t *live = cairn_calloc(s->npacks ? s->npacks : 1, sizeof *live);
-    for (size_t i = 0; live && i <= s->mask; i++)
-        if (s->used[i] && !local_only(&s->slots[i])) live[s->slots[i].pack] += s->slots[i].len;
+    size_t pos = 0;
+    for (const s3_loc *l; live && (l = s3_index_next(s, &pos));)
+        if (!local_only(l)) live[l->pack] += l->len;
     return live;
 }
 
@@ -1373,8 +1485,9 @@ static int copy_live(s3_store *s, uint32_t num, moving *m)
     uint64_t size = s->packs[num].size;
     size_t n = 0;
     s3_loc *locs = cairn_malloc((s->count ? s->count : 1) * sizeof *locs);
-    for (size_t i = 0; locs && i <= s->mask; i++)
-        if (s->used[i] && s->slots[i].pack == num) locs[n++] = s->slots[i];
+    size_t pos = 0;
+    for (const s3_loc *l; locs && (l = s3_index_next(s, &pos));)
+        if (l->pack == num) locs[n++] = *l;
     pthread_mutex_unlock(&s->mu);
     cairn_buf body = CAIRN_BUF_INIT;
     uint64_t *at = cairn_malloc((n ? n : 1) * sizeof *at);
@@ -1426,14 +1539,15 @@ static int base_encode(s3_store *s, cairn_buf *e)
     size_t n = 0;
     int rc = map && packs && adds ? CAIRN_OK : ERR(CAIRN_ENOMEM, "out of memory compacting");
     for (uint32_t i = 0; rc == CAIRN_OK && i < s->npacks; i++) map[i] = UINT32_MAX;
-    for (size_t i = 0; rc == CAIRN_OK && i <= s->mask; i++) {
-        if (!s->used[i] || local_only(&s->slots[i])) continue;
-        uint32_t pk = s->slots[i].pack;
+    size_t pos = 0;
+    for (const s3_loc *l; rc == CAIRN_OK && (l = s3_index_next(s, &pos));) {
+        if (local_only(l)) continue;
+        uint32_t pk = l->pack;
         if (map[pk] == UINT32_MAX) {
             map[pk] = np;
             packs[np++] = s->packs[pk]; /* borrowed names */
         }
-        adds[n] = s->slots[i];
+        adds[n] = *l;
         adds[n++].pack = map[pk];
     }
     if (rc == CAIRN_OK) rc = entry_encode(e, S3_LOG_BASE, packs, np, adds, n, NULL, 0, NULL);

@@ -266,9 +266,10 @@ static snap_job *job_new(s3_store *s)
     j->packs = cairn_malloc((s->npacks ? s->npacks : 1) * sizeof *j->packs);
     j->npacks = s->npacks;
     bool ok = j->locs && j->packs;
-    for (size_t i = 0; ok && i <= s->mask; i++)
-        if (s->used[i] && s->slots[i].pack < s->npacks) /* not a write of this handle's */
-            j->locs[j->n++] = s->slots[i];
+    size_t pos = 0;
+    for (const s3_loc *l; ok && (l = s3_index_next(s, &pos));)
+        if (l->pack < s->npacks) /* not a write of this handle's */
+            j->locs[j->n++] = *l;
     if (ok) memcpy(j->packs, s->packs, s->npacks * sizeof *j->packs);
     if (!ok) {
         free(j->locs);
