@@ -910,6 +910,20 @@ static int catalog_put(wctx *w, const dv_index *ix)
                            w->tmp.len);
 }
 
+/* Whether old and new give ix the same keys: every field's top-level member is equal in both
+ * (its keys come from that member alone). A patch of other fields then costs ix nothing. */
+static bool same_keys(const dv_index *ix, const json_t *old, const json_t *new)
+{
+    if (!old || !new) return false;
+    for (size_t f = 0; f < ix->nfields; f++) {
+        const char *top = ix->fields[f].seg[0];
+        if (!json_equal(json_object_get(old, top), json_object_get(new, top)) &&
+            (json_object_get(old, top) || json_object_get(new, top)))
+            return false;
+    }
+    return true;
+}
+
 /* Adds the index changes from old to new (either NULL) to the batch. seen (bulk) also checks
  * unique values against the documents added before in the same batch. */
 static int index_changes(wctx *w, const json_t *old, const json_t *new, const char *id,
@@ -917,6 +931,7 @@ static int index_changes(wctx *w, const json_t *old, const json_t *new, const ch
 {
     for (size_t i = 0; i < w->cat->n; i++) {
         const dv_index *ix = &w->cat->idx[i];
+        if (same_keys(ix, old, new)) continue;
         dv_keys *ok = &w->ok, *nk = &w->nk;
         dv_keys_reset(ok);
         dv_keys_reset(nk);
