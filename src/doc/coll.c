@@ -266,6 +266,7 @@ static int catalog_read(cairn_buf *raw, cairn_coll *c, const cairn_snapshot *sna
 /* Decodes out->raw into out's index definitions. */
 static int catalog_decode(dv_catalog *out, const char *coll)
 {
+    if (!out->raw.len) return CAIRN_OK; /* no index (and maybe no buffer) */
     const uint8_t *p = out->raw.data, *end = p + out->raw.len;
     size_t cap = 0;
     while (p < end) { /* raw_add() wrote it: the lengths hold */
