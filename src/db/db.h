@@ -203,7 +203,8 @@ int kv_table_root_for_write(cairn_db *db, const version *base, const char *name,
  *  when the table does not hold it, else borrowed for the call. Nodes that consecutive keys
  *  share are read once (tree_get_sorted()); the memtables' entries come first, as in
  *  cairn_get(). A read of many keys in key order, e.g. the documents an index scan names.
- *  @return CAIRN_OK, cb's non-zero value, CAIRN_EINVAL (keys out of order or too long),
+ *  @return CAIRN_OK, cb's non-zero value, CAIRN_EINVAL (a key too long; or a key below the
+ *  one before it, when that key is reached: the keys before it were answered),
  *  CAIRN_ECORRUPT, CAIRN_EIO, CAIRN_ENOMEM. */
 int db_get_sorted(cairn_table *t, const cairn_snapshot *snap, const void *const *keys,
                   const size_t *klens, size_t n, tree_got_fn cb, void *payload);

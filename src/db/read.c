@@ -40,6 +40,34 @@ static int copy_out(void **out_val, size_t *out_len, const void *val, size_t vle
     return CAIRN_OK;
 }
 
+/* Key's value as of rv: the memtables' entry first, then the tree (vt, NULL: the table has
+ * none in the view's version). CAIRN_OK with *val (borrowed: from the memtable, or the leaf
+ * *leaf pins, to release after use; NULL when the key is absent, without an error), or a
+ * failure. The lookup of cairn_get() and of db_get_sorted()'s fallback. */
+static int view_get(const rview *rv, cairn_table *t, const vtable *vt, const void *key,
+                    size_t klen, chunk **leaf, const uint8_t **val, size_t *vlen)
+{
+    *leaf = NULL;
+    *val = NULL;
+    *vlen = 0;
+    const mem_entry *e = rview_find(rv, t->id, key, klen);
+    if (e) {
+        if (e->type == MEM_PUT) {
+            *val = mem_value(e);
+            *vlen = e->vlen;
+        }
+        return CAIRN_OK;
+    }
+    if (!vt) return CAIRN_OK; /* a table created in the memtable, without this key */
+    int rc = tree_get(&t->db->r.cs, &vt->d.root, key, klen, leaf, val, vlen);
+    if (rc == CAIRN_ENOTFOUND) {
+        cairn_error_clear();
+        *val = NULL;
+        return CAIRN_OK;
+    }
+    return rc;
+}
+
 int cairn_get(void **out_val, size_t *out_len, cairn_table *t, const cairn_snapshot *snap,
               const void *key, size_t klen)
 {
@@ -48,41 +76,21 @@ int cairn_get(void **out_val, size_t *out_len, cairn_table *t, const cairn_snaps
     rview rv;
     read_view(&rv, t, snap);
     const vtable *vt = NULL;
-    int rc = rview_table(&rv, t, &vt);
-    const mem_entry *e = rc == CAIRN_OK ? rview_find(&rv, t->id, key, klen) : NULL;
-    if (e) {
-        rc = e->type == MEM_PUT ? copy_out(out_val, out_len, mem_value(e), e->vlen)
-                                : CAIRN_ENOTFOUND;
-    } else if (rc == CAIRN_OK && vt) {
-        chunk *leaf = NULL;
-        const uint8_t *val;
-        size_t vlen = 0;
-        rc = tree_get(&t->db->r.cs, &vt->d.root, key, klen, &leaf, &val, &vlen);
-        if (rc == CAIRN_OK) {
-            rc = copy_out(out_val, out_len, val, vlen);
-            chunk_release(leaf);
-        }
+    chunk *leaf = NULL;
+    const uint8_t *val = NULL;
+    size_t vlen = 0;
+    int rc = rview_table(&rv, t, &vt); /* CAIRN_ENOTFOUND: no such table, as its message says */
+    if (rc == CAIRN_OK) rc = view_get(&rv, t, vt, key, klen, &leaf, &val, &vlen);
+    if (rc == CAIRN_OK && val) {
+        rc = copy_out(out_val, out_len, val, vlen);
     } else if (rc == CAIRN_OK) {
-        rc = CAIRN_ENOTFOUND; /* a table created in the memtable, without this key */
-    }
-    if (rc == CAIRN_ENOTFOUND && (vt || e)) {
-        char shown[128];
-        rc = ERR(CAIRN_ENOTFOUND, "key '%s' is not in table '%s'",
-                 bytes_show(shown, sizeof shown, key, klen), t->name);
-    } else if (rc == CAIRN_ENOTFOUND && cairn_error_last()->code != CAIRN_ENOTFOUND) {
         char shown[128];
         rc = ERR(CAIRN_ENOTFOUND, "key '%s' is not in table '%s'",
                  bytes_show(shown, sizeof shown, key, klen), t->name);
     }
+    chunk_release(leaf);
     rview_release(&rv);
     return rc;
-}
-
-/* A memtable's word on key i (a put or a delete), when it has one. */
-static int mem_got(const mem_entry *e, size_t i, tree_got_fn cb, void *payload)
-{
-    if (e->type == MEM_PUT) return cb(i, mem_value(e), e->vlen, payload);
-    return cb(i, NULL, 0, payload);
 }
 
 int db_get_sorted(cairn_table *t, const cairn_snapshot *snap, const void *const *keys,
@@ -98,22 +106,16 @@ int db_get_sorted(cairn_table *t, const cairn_snapshot *snap, const void *const 
         rc = tree_get_sorted(&t->db->r.cs, &vt->d.root, keys, klens, n, cb, payload);
     } else if (rc == CAIRN_OK) { /* writes not checkpointed yet: key by key, newest first */
         for (size_t i = 0; rc == CAIRN_OK && i < n; i++) {
-            const mem_entry *e = rview_find(&rv, t->id, keys[i], klens[i]);
-            if (e || !vt) {
-                rc = e ? mem_got(e, i, cb, payload) : cb(i, NULL, 0, payload);
-                continue;
+            if (i && bytes_cmp(keys[i], klens[i], keys[i - 1], klens[i - 1]) < 0) {
+                rc = ERR(CAIRN_EINVAL, "db_get_sorted: key %zu is below the key before it", i);
+                break;
             }
-            chunk *leaf = NULL;
+            chunk *leaf;
             const uint8_t *val;
-            size_t vlen = 0;
-            rc = tree_get(&t->db->r.cs, &vt->d.root, keys[i], klens[i], &leaf, &val, &vlen);
-            if (rc == CAIRN_OK) {
-                rc = cb(i, val, vlen, payload);
-                chunk_release(leaf);
-            } else if (rc == CAIRN_ENOTFOUND) {
-                cairn_error_clear();
-                rc = cb(i, NULL, 0, payload);
-            }
+            size_t vlen;
+            rc = view_get(&rv, t, vt, keys[i], klens[i], &leaf, &val, &vlen);
+            if (rc == CAIRN_OK) rc = cb(i, val, vlen, payload);
+            chunk_release(leaf);
         }
     }
     rview_release(&rv);

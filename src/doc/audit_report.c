@@ -121,7 +121,9 @@ static int diff_cb(const cairn_diff_entry *d, void *payload)
 }
 
 /* Whether retention let go of table's version at commit (or at its first parent): then what the
- * commit changed there cannot be counted, and the report says so rather than guess. */
+ * commit changed there cannot be counted, and is left out rather than guessed. Only a warning
+ * (cairn_diag: stderr for the CLI) names the commit and the table; the report's counts carry no
+ * mark of it. */
 static bool pruned_here(commit_ctx *x, const char *table)
 {
     if (!report_target(table)) return false; /* not reported: nothing to miscount */

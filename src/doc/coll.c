@@ -93,6 +93,7 @@ int cairn_coll_open(cairn_coll **out, cairn_db *db, const char *name, unsigned f
     c->db = db;
     c->flags = flags;
     pthread_mutex_init(&c->lock, NULL);
+    pthread_mutex_init(&c->cat_lock, NULL);
     *out = c;
     return CAIRN_OK;
 }
@@ -101,6 +102,9 @@ void cairn_coll_close(cairn_coll *c)
 {
     if (!c) return;
     cairn_table_close(c->docs);
+    dv_find_spare_free(c);
+    dv_catalog_put(c, c->cat); /* the cache's hold: no query or write holds one now */
+    pthread_mutex_destroy(&c->cat_lock);
     pthread_mutex_destroy(&c->lock);
     free(c->name);
     free(c);
@@ -150,6 +154,7 @@ void dv_catalog_dispose(dv_catalog *c)
 {
     for (size_t i = 0; i < c->n; i++) index_dispose(&c->idx[i]);
     free(c->idx);
+    cairn_buf_dispose(&c->raw);
     memset(c, 0, sizeof *c);
 }
 
@@ -219,27 +224,36 @@ static int index_encode(cairn_buf *out, const dv_index *ix)
     return rc;
 }
 
-int dv_catalog_load(dv_catalog *out, cairn_coll *c, const cairn_snapshot *snap)
+/* Appends a catalog row to raw (memory only): a 4-byte length before its name and its value. */
+static int raw_add(cairn_buf *raw, const void *k, size_t kl, const void *v, size_t vl)
 {
-    memset(out, 0, sizeof *out);
+    uint8_t len[8];
+    store_le32(len, (uint32_t)kl);
+    store_le32(len + 4, (uint32_t)vl);
+    TRY(cairn_buf_append(raw, len, 4));
+    TRY(cairn_buf_append(raw, k, kl));
+    TRY(cairn_buf_append(raw, len + 4, 4));
+    return cairn_buf_append(raw, v, vl);
+}
+
+/* The catalog's rows as of snap, as raw_add() writes them, into raw (empty: no index). */
+static int catalog_read(cairn_buf *raw, cairn_coll *c, const cairn_snapshot *snap)
+{
+    raw->len = 0;
     cairn_table *t;
-    int rc = catalog_table(&t, c, CAIRN_TABLE_NAMEONLY);
-    if (rc < 0) return rc;
+    TRY(catalog_table(&t, c, CAIRN_TABLE_NAMEONLY));
     cairn_cursor *cur;
-    rc = cairn_cursor_open(&cur, t, snap, NULL);
+    int rc = cairn_cursor_open(&cur, t, snap, NULL);
     if (rc == CAIRN_ENOTFOUND) { /* no index was ever made (in this version) */
         cairn_error_clear();
         cairn_table_close(t);
         return CAIRN_OK;
     }
-    size_t cap = 0;
     while (rc == CAIRN_OK && (rc = cairn_cursor_next(cur)) == CAIRN_OK) {
         const void *k, *v;
         size_t kl, vl;
         cairn_cursor_get(&k, &kl, &v, &vl, cur);
-        rc = cairn_array_room(&out->idx, &cap, out->n, sizeof *out->idx, 4);
-        if (rc == CAIRN_OK) rc = index_decode(&out->idx[out->n], k, kl, v, vl, c->name);
-        if (rc == CAIRN_OK) out->n++;
+        rc = raw_add(raw, k, kl, v, vl);
     }
     if (rc == CAIRN_ENOTFOUND) {
         cairn_error_clear();
@@ -247,8 +261,89 @@ int dv_catalog_load(dv_catalog *out, cairn_coll *c, const cairn_snapshot *snap)
     }
     cairn_cursor_close(cur);
     cairn_table_close(t);
+    return rc;
+}
+
+/* Decodes out->raw into out's index definitions. */
+static int catalog_decode(dv_catalog *out, const char *coll)
+{
+    if (!out->raw.len) return CAIRN_OK; /* no index (and maybe no buffer) */
+    const uint8_t *p = out->raw.data, *end = p + out->raw.len;
+    size_t cap = 0;
+    while (p < end) { /* raw_add() wrote it: the lengths hold */
+        size_t kl = load_le32(p);
+        const uint8_t *k = p + 4;
+        size_t vl = load_le32(k + kl);
+        const uint8_t *v = k + kl + 4;
+        p = v + vl;
+        TRY(cairn_array_room(&out->idx, &cap, out->n, sizeof *out->idx, 4));
+        TRY(index_decode(&out->idx[out->n], (const char *)k, kl, v, vl, coll));
+        out->n++;
+    }
+    return CAIRN_OK;
+}
+
+int dv_catalog_load(dv_catalog *out, cairn_coll *c, const cairn_snapshot *snap)
+{
+    memset(out, 0, sizeof *out);
+    int rc = catalog_read(&out->raw, c, snap);
+    if (rc == CAIRN_OK) rc = catalog_decode(out, c->name);
     if (rc < 0) dv_catalog_dispose(out);
     return rc;
+}
+
+/* Drops one holder of a shared catalog (cat_lock held); the last frees it. */
+static void catalog_unref(dv_catalog *cat)
+{
+    if (cat && --cat->refs == 0) {
+        dv_catalog_dispose(cat);
+        free(cat);
+    }
+}
+
+int dv_catalog_get(const dv_catalog **out, cairn_coll *c, const cairn_snapshot *snap)
+{
+    *out = NULL;
+    cairn_buf raw = CAIRN_BUF_INIT;
+    int rc = catalog_read(&raw, c, snap);
+    pthread_mutex_lock(&c->cat_lock);
+    if (rc == CAIRN_OK && c->cat && bytes_cmp(c->cat->raw.data, c->cat->raw.len, raw.data,
+                                              raw.len) == 0) {
+        c->cat->refs++;
+        *out = c->cat;
+    }
+    pthread_mutex_unlock(&c->cat_lock);
+    if (rc < 0 || *out) {
+        cairn_buf_dispose(&raw);
+        return rc;
+    }
+    dv_catalog *cat = cairn_calloc(1, sizeof *cat);
+    if (!cat) {
+        cairn_buf_dispose(&raw);
+        return ERR(CAIRN_ENOMEM, "out of memory reading the catalog of collection %s", c->name);
+    }
+    cat->raw = raw;
+    rc = catalog_decode(cat, c->name);
+    if (rc < 0) {
+        dv_catalog_dispose(cat);
+        free(cat);
+        return rc;
+    }
+    cat->refs = 2; /* the caller's and the cache's */
+    pthread_mutex_lock(&c->cat_lock);
+    catalog_unref(c->cat);
+    c->cat = cat;
+    pthread_mutex_unlock(&c->cat_lock);
+    *out = cat;
+    return CAIRN_OK;
+}
+
+void dv_catalog_put(cairn_coll *c, const dv_catalog *cat)
+{
+    if (!cat) return;
+    pthread_mutex_lock(&c->cat_lock);
+    catalog_unref((dv_catalog *)cat);
+    pthread_mutex_unlock(&c->cat_lock);
 }
 
 int dv_index_table(cairn_table **out, cairn_coll *c, const dv_index *ix)
@@ -389,13 +484,22 @@ static int text_value(const json_t *v, void *payload)
 }
 
 /* The cartesian product of the fields' value sets, from field i on, after prefix. */
+/* The limit on one document's entries in one index: n of them is too many? */
+static int keys_limit(size_t n, const dv_index *ix, const char *id)
+{
+    FAIL_IF(n > KEYS_PER_DOC_MAX, CAIRN_EINVAL,
+            "document %s: index '%s' would need more than %d entries for it (%s)", id, ix->name,
+            KEYS_PER_DOC_MAX, ix->nfields > 1 ? "arrays on several indexed fields multiply"
+                                              : "an array of that many distinct values on the "
+                                                "indexed field");
+    return CAIRN_OK;
+}
+
 static int product(dv_keys *out, dv_keys *sets, size_t i, const dv_index *ix, cairn_buf *prefix,
                    bool missing, const char *id)
 {
     if (i == ix->nfields) {
-        FAIL_IF(out->n >= KEYS_PER_DOC_MAX, CAIRN_EINVAL,
-                "document %s: index '%s' would need more than %d entries for it (arrays on "
-                "several indexed fields multiply)", id, ix->name, KEYS_PER_DOC_MAX);
+        TRY(keys_limit(out->n + 1, ix, id));
         return keys_add(out, prefix->data, prefix->len, missing, id, ix);
     }
     size_t at = prefix->len;
@@ -426,10 +530,7 @@ int dv_index_keys(dv_keys *out, bool *multikey, const dv_index *ix, const json_t
         TRY(dv_each(doc, &ix->fields[0], multikey, add_single, &sc));
         if (out->n == from) TRY(add_single(NULL, &sc)); /* missing */
         keys_sort_unique(out, from);
-        FAIL_IF(out->n > KEYS_PER_DOC_MAX, CAIRN_EINVAL,
-                "document %s: index '%s' would need more than %d entries for it (arrays on "
-                "several indexed fields multiply)", id, ix->name, KEYS_PER_DOC_MAX);
-        return CAIRN_OK;
+        return keys_limit(out->n, ix, id);
     }
     dv_keys sets[CAIRN_DOC_INDEX_FIELDS_MAX];
     memset(sets, 0, sizeof sets);
@@ -724,8 +825,9 @@ typedef enum wmode { W_INSERT, W_UPSERT, W_REPLACE, W_PATCH, W_DELETE } wmode;
 
 typedef struct wctx {
     cairn_coll *c;
-    dv_catalog cat;
+    const dv_catalog *cat;   /* shared (dv_catalog_get): never changed here */
     cairn_table **itabs;     /* per catalog index (opened for writing) */
+    bool *mk_put;            /* per catalog index: this write puts its row as multikey */
     cairn_table *cat_table;  /* the catalog, when a row changes */
     cairn_batch *batch;
     cairn_buf tmp;
@@ -735,10 +837,11 @@ typedef struct wctx {
 
 static void wctx_dispose(wctx *w)
 {
-    for (size_t i = 0; w->itabs && i < w->cat.n; i++) cairn_table_close(w->itabs[i]);
+    for (size_t i = 0; w->itabs && w->cat && i < w->cat->n; i++) cairn_table_close(w->itabs[i]);
     free(w->itabs);
+    free(w->mk_put);
     cairn_table_close(w->cat_table);
-    dv_catalog_dispose(&w->cat);
+    dv_catalog_put(w->c, w->cat);
     cairn_batch_free(w->batch);
     cairn_buf_dispose(&w->tmp);
     dv_keys_dispose(&w->ok);
@@ -751,11 +854,13 @@ static int wctx_init(wctx *w, cairn_coll *c)
     w->c = c;
     ts_cache tc = TS_CACHE_INIT;
     w->ts = tc;
-    TRY(dv_catalog_load(&w->cat, c, NULL));
-    w->itabs = cairn_calloc(w->cat.n ? w->cat.n : 1, sizeof *w->itabs);
-    FAIL_IF(!w->itabs, CAIRN_ENOMEM, "out of memory");
-    for (size_t i = 0; i < w->cat.n; i++) {
-        char *name = table_of(CAIRN_DOC_INDEX_PREFIX, c->name, w->cat.idx[i].name);
+    TRY(dv_catalog_get(&w->cat, c, NULL));
+    size_t n = w->cat->n ? w->cat->n : 1;
+    w->itabs = cairn_calloc(n, sizeof *w->itabs);
+    w->mk_put = cairn_calloc(n, sizeof *w->mk_put);
+    FAIL_IF(!w->itabs || !w->mk_put, CAIRN_ENOMEM, "out of memory");
+    for (size_t i = 0; i < w->cat->n; i++) {
+        char *name = table_of(CAIRN_DOC_INDEX_PREFIX, c->name, w->cat->idx[i].name);
         FAIL_IF(!name, CAIRN_ENOMEM, "out of memory");
         int rc = cairn_table_open(&w->itabs[i], c->db, name,
                                   CAIRN_TABLE_CREATE | CAIRN_TABLE_DEFER | CAIRN_TABLE_INTERNAL);
@@ -807,13 +912,28 @@ static int catalog_put(wctx *w, const dv_index *ix)
                            w->tmp.len);
 }
 
+/* Whether old and new give ix the same keys: every field's top-level member is equal in both
+ * (its keys come from that member alone). A patch of other fields then costs ix nothing. */
+static bool same_keys(const dv_index *ix, const json_t *old, const json_t *new)
+{
+    if (!old || !new) return false;
+    for (size_t f = 0; f < ix->nfields; f++) {
+        const char *top = ix->fields[f].seg[0];
+        if (!json_equal(json_object_get(old, top), json_object_get(new, top)) &&
+            (json_object_get(old, top) || json_object_get(new, top)))
+            return false;
+    }
+    return true;
+}
+
 /* Adds the index changes from old to new (either NULL) to the batch. seen (bulk) also checks
  * unique values against the documents added before in the same batch. */
 static int index_changes(wctx *w, const json_t *old, const json_t *new, const char *id,
                          bset *seen)
 {
-    for (size_t i = 0; i < w->cat.n; i++) {
-        dv_index *ix = &w->cat.idx[i];
+    for (size_t i = 0; i < w->cat->n; i++) {
+        const dv_index *ix = &w->cat->idx[i];
+        if (same_keys(ix, old, new)) continue;
         dv_keys *ok = &w->ok, *nk = &w->nk;
         dv_keys_reset(ok);
         dv_keys_reset(nk);
@@ -848,9 +968,12 @@ static int index_changes(wctx *w, const json_t *old, const json_t *new, const ch
                                      strlen(id));
         }
         TRY(rc);
-        if (mk && !ix->multikey) {
-            ix->multikey = true;
-            TRY(catalog_put(w, ix));
+        if (mk && !ix->multikey && !w->mk_put[i]) { /* the shared catalog stays as read: the
+                                                       next read sees the new row */
+            dv_index now = *ix;
+            now.multikey = true;
+            TRY(catalog_put(w, &now));
+            w->mk_put[i] = true;
         }
     }
     return CAIRN_OK;
@@ -1481,12 +1604,12 @@ static int create_locked(cairn_coll *c, dv_index *ix)
 {
     wctx w;
     int rc = wctx_init(&w, c);
-    for (size_t i = 0; rc == CAIRN_OK && i < w.cat.n; i++) {
-        if (strcmp(w.cat.idx[i].name, ix->name) == 0)
+    for (size_t i = 0; rc == CAIRN_OK && i < w.cat->n; i++) {
+        if (strcmp(w.cat->idx[i].name, ix->name) == 0)
             rc = ERR(CAIRN_EEXIST, "collection %s: index '%s' exists", c->name, ix->name);
-        else if ((ix->flags & CAIRN_INDEX_TEXT) && (w.cat.idx[i].flags & CAIRN_INDEX_TEXT))
+        else if ((ix->flags & CAIRN_INDEX_TEXT) && (w.cat->idx[i].flags & CAIRN_INDEX_TEXT))
             rc = ERR(CAIRN_EINVAL, "collection %s: has a text index already ('%s'); drop it "
-                     "first", c->name, w.cat.idx[i].name);
+                     "first", c->name, w.cat->idx[i].name);
     }
     char *name = rc == CAIRN_OK ? table_of(CAIRN_DOC_INDEX_PREFIX, c->name, ix->name) : NULL;
     if (rc == CAIRN_OK && !name) rc = ERR(CAIRN_ENOMEM, "out of memory");

@@ -14,6 +14,7 @@
 
 #include <jansson.h>
 #include <pthread.h>
+#include <stdatomic.h>
 
 #include "base/base.h"
 #include "cairn/doc.h"
@@ -142,11 +143,22 @@ typedef struct dv_index {
 typedef struct dv_catalog {
     dv_index *idx;
     size_t n;
+    cairn_buf raw;           /* the catalog rows it was decoded from (see catalog_read) */
+    size_t refs;             /* dv_catalog_get(): holders, the handle's cache among them */
 } dv_catalog;
 
 void dv_catalog_dispose(dv_catalog *c);
-/** Loads the collection's index definitions as of snap. */
+/** Loads the collection's index definitions as of snap (NULL: the current state), owned by
+ *  the caller (dv_catalog_dispose()). */
 int dv_catalog_load(dv_catalog *out, cairn_coll *coll, const cairn_snapshot *snap);
+/** The same, shared and read-only: the handle keeps the last catalog it decoded and hands it
+ *  out again while the catalog's rows (read on every call: a few bytes) are byte for byte the
+ *  ones it was decoded from. So a create, a drop, an index becoming multikey, another process's
+ *  write seen through a refresh, a checkout or a reset is seen by the next call, and a write
+ *  does not parse the catalog again. Release with dv_catalog_put(). @return CAIRN_OK,
+ *  CAIRN_ENOMEM, CAIRN_ECORRUPT, CAIRN_EIO. */
+int dv_catalog_get(const dv_catalog **out, cairn_coll *coll, const cairn_snapshot *snap);
+void dv_catalog_put(cairn_coll *coll, const dv_catalog *cat);
 /** The text index of a catalog, or NULL. */
 const dv_index *dv_catalog_text(const dv_catalog *c);
 
@@ -182,10 +194,16 @@ struct cairn_coll {
     pthread_mutex_t lock;    /* serialises this handle's writes */
     int64_t last_id_ns;      /* the time part of the last id generated (kept increasing) */
     unsigned flags;          /* cairn_coll_flag values it was opened with */
+    pthread_mutex_t cat_lock;/* guards cat and every shared catalog's refs */
+    dv_catalog *cat;         /* the last catalog decoded (dv_catalog_get), or NULL */
+    struct dv_batch *_Atomic spare; /* find.c: a query's batch memory, kept for the next
+                                       query (taken by one query at a time) */
 };
 
 /** How many documents of bulk b took the one-pass path (coll.c; the rest took jansson's). */
 size_t dv_bulk_one_pass(const cairn_doc_bulk *b);
+/** Frees the batch memory a handle keeps for its queries (find.c; at close). */
+void dv_find_spare_free(cairn_coll *coll);
 
 /* ---- document signatures (sig.c) ---- */
 

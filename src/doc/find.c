@@ -39,6 +39,7 @@
                                  order); a scan with more collects its results in batches */
 #define BATCH_KEEP_MAX 1024   /* ... when results stream in the scan's order, whose documents
                                  wait in memory until the batch is read: fewer */
+#define SPARE_BYTES_MAX ((size_t)1 << 20) /* a batch kept for the next query holds no more */
 
 typedef struct krange {
     cairn_buf from, to;      /* [from, to) when to.len, else keys starting with from */
@@ -55,7 +56,7 @@ typedef struct query {
     cairn_coll *c;
     const cairn_snapshot *snap;
     const cairn_doc_query *qo;
-    dv_catalog cat;
+    const dv_catalog *cat;   /* shared (dv_catalog_get) */
     dv_filter *f;
     dv_path sort[SORT_FIELDS_MAX];
     bool desc[SORT_FIELDS_MAX];
@@ -418,13 +419,15 @@ typedef struct pending {
     size_t dlen;
 } pending;
 
-typedef struct batch {
+typedef struct dv_batch {
     pending *p;
     size_t n, cap;
     cairn_buf arena;
     size_t *order;           /* indexes of p in id order */
     const void **keys;       /* db_get_sorted()'s keys, in that order */
     size_t *klens;
+    size_t *offs;            /* $text probes: each key's offset in scratch */
+    cairn_buf scratch;       /* $text probes: their keys */
     size_t batches;          /* batches processed so far */
 } batch;
 
@@ -437,26 +440,87 @@ static void batch_reset(batch *b)
 
 static void batch_dispose(batch *b)
 {
+    if (!b) return;
     batch_reset(b);
     free(b->p);
     free(b->order);
     free(b->keys);
     free(b->klens);
+    free(b->offs);
     cairn_buf_dispose(&b->arena);
+    cairn_buf_dispose(&b->scratch);
+    free(b);
+}
+
+/* A query's batch: the one the handle keeps from an earlier query when no other query holds
+ * it, else a new one. Reusing its memory spares each query growing its arrays again (and the
+ * allocator handing the pages back to the system and faulting them in again, which cost a
+ * $text query more time in the kernel than any part of its own work). */
+static batch *batch_take(cairn_coll *c)
+{
+    batch *b = atomic_exchange(&c->spare, NULL);
+    if (b) {
+        b->batches = 0;
+        return b;
+    }
+    b = cairn_calloc(1, sizeof *b);
+    if (!b) ERR(CAIRN_ENOMEM, "out of memory reading documents");
+    return b;
+}
+
+/* Gives b back to the handle for the next query, unless it grew past SPARE_BYTES_MAX or the
+ * handle holds another one already. */
+static void batch_give(cairn_coll *c, batch *b)
+{
+    if (!b) return;
+    batch_reset(b);
+    size_t bytes = b->cap * (sizeof *b->p + sizeof *b->order + sizeof *b->keys +
+                             sizeof *b->klens + sizeof *b->offs) +
+                   b->arena.cap + b->scratch.cap;
+    batch *none = NULL;
+    if (bytes > SPARE_BYTES_MAX || !atomic_compare_exchange_strong(&c->spare, &none, b))
+        batch_dispose(b);
+}
+
+void dv_find_spare_free(cairn_coll *c)
+{
+    batch_dispose(atomic_exchange(&c->spare, NULL));
+}
+
+/* Makes room for the entries' id-ordered arrays (b->cap entries). */
+static int batch_room(batch *b)
+{
+    size_t n = b->cap ? b->cap : 1;
+    size_t *o = cairn_realloc(b->order, n * sizeof *o);
+    if (o) b->order = o;
+    const void **k = o ? cairn_realloc(b->keys, n * sizeof *k) : NULL;
+    if (k) b->keys = k;
+    size_t *kl = k ? cairn_realloc(b->klens, n * sizeof *kl) : NULL;
+    if (kl) b->klens = kl;
+    size_t *of = kl ? cairn_realloc(b->offs, n * sizeof *of) : NULL;
+    if (of) b->offs = of;
+    FAIL_IF(!of, CAIRN_ENOMEM, "out of memory reading documents");
+    return CAIRN_OK;
 }
 
 static int batch_add(batch *b, const void *id, size_t idlen, const void *key, size_t kl)
 {
-    TRY(cairn_array_room(&b->p, &b->cap, b->n, sizeof *b->p, 64));
+    if (b->n == b->cap) {
+        TRY(cairn_array_room(&b->p, &b->cap, b->n, sizeof *b->p, 64));
+        TRY(batch_room(b));
+    }
     pending *p = &b->p[b->n];
     memset(p, 0, sizeof *p);
     p->id = b->arena.len;
     p->idlen = idlen;
-    TRY(cairn_buf_append(&b->arena, id, idlen));
-    TRY(cairn_buf_append(&b->arena, "", 1)); /* ids are used as C strings */
-    p->key = b->arena.len;
+    TRY(cairn_buf_reserve(&b->arena, b->arena.len + idlen + 1 + kl));
+    uint8_t *a = b->arena.data + b->arena.len;
+    memcpy(a, id, idlen);
+    a[idlen] = '\0'; /* ids are used as C strings */
+    memcpy(a + idlen + 1, key, kl);
+    p->key = p->id + idlen + 1;
     p->klen = kl;
-    TRY(cairn_buf_append(&b->arena, key, kl));
+    b->arena.len += idlen + 1 + kl;
     p->alive = true;
     b->n++;
     return CAIRN_OK;
@@ -472,55 +536,57 @@ static int order_cmp(const void *x, const void *y, void *bp)
     return c ? c : (*(const size_t *)x > *(const size_t *)y) - (*(const size_t *)x < *(const size_t *)y);
 }
 
-/* Puts the live entries in id order in b->order; returns how many. */
-static int batch_order(batch *b, size_t *out_n)
+/* Puts every entry in id order in b->order (once per batch: $text's probes drop entries from
+ * it with batch_live, they do not order it again). */
+static void batch_order(batch *b)
 {
-    size_t *o = cairn_realloc(b->order, (b->n ? b->n : 1) * sizeof *o);
-    FAIL_IF(!o, CAIRN_ENOMEM, "out of memory reading documents");
-    b->order = o;
-    size_t n = 0;
+    size_t *o = b->order;
     bool sorted = true;
     for (size_t i = 0; i < b->n; i++) {
-        if (!b->p[i].alive) continue;
-        if (n && sorted) {
-            const pending *prev = &b->p[o[n - 1]];
-            sorted = bytes_cmp(pend_id(b, prev), prev->idlen, pend_id(b, &b->p[i]),
+        if (i && sorted)
+            sorted = bytes_cmp(pend_id(b, &b->p[i - 1]), b->p[i - 1].idlen, pend_id(b, &b->p[i]),
                                b->p[i].idlen) <= 0;
-        }
-        o[n++] = i;
+        o[i] = i;
     }
-    if (!sorted) qsort_r(o, n, sizeof *o, order_cmp, b);
-    *out_n = n;
-    return CAIRN_OK;
+    if (!sorted) qsort_r(o, b->n, sizeof *o, order_cmp, b);
 }
 
-/* The keys for db_get_sorted(): prefix (may be empty) + each live entry's id, in b->order
- * (prefix non-empty: a $text probe, the id as a tuple string, written into scratch). */
-static int batch_keys(batch *b, size_t n, const cairn_buf *prefix, cairn_buf *scratch,
-                      size_t **offs)
+/* Keeps the live entries of b->order[0..*n), in order; *n becomes how many. */
+static void batch_live(batch *b, size_t *n)
 {
-    const void **k = cairn_realloc(b->keys, (n ? n : 1) * sizeof *k);
-    if (k) b->keys = k;
-    size_t *kl = k ? cairn_realloc(b->klens, (n ? n : 1) * sizeof *kl) : NULL;
-    if (kl) b->klens = kl;
-    FAIL_IF(!k || !kl, CAIRN_ENOMEM, "out of memory reading documents");
-    if (!prefix) {
-        for (size_t i = 0; i < n; i++) {
-            const pending *p = &b->p[b->order[i]];
-            k[i] = pend_id(b, p);
-            kl[i] = p->idlen;
-        }
-        return CAIRN_OK;
-    }
-    scratch->len = 0; /* offsets first: the scratch buffer moves as it grows */
+    size_t m = 0;
+    for (size_t i = 0; i < *n; i++)
+        if (b->p[b->order[i]].alive) b->order[m++] = b->order[i];
+    *n = m;
+}
+
+/* The keys for db_get_sorted(): each entry's id, in b->order. */
+static void batch_keys(batch *b, size_t n)
+{
     for (size_t i = 0; i < n; i++) {
         const pending *p = &b->p[b->order[i]];
-        (*offs)[i] = scratch->len;
-        TRY(cairn_buf_append(scratch, prefix->data, prefix->len));
-        TRY(tuple_append_string(scratch, pend_id(b, p), p->idlen));
-        kl[i] = scratch->len - (*offs)[i];
+        b->keys[i] = pend_id(b, p);
+        b->klens[i] = p->idlen;
     }
-    for (size_t i = 0; i < n; i++) k[i] = scratch->data + (*offs)[i];
+}
+
+/* The keys of a $text probe in b->order: prefix (the other word's), then the id as a tuple
+ * string, which is the scanned key past the scanned word's prefix (skip bytes): copied, not
+ * encoded again. */
+static int batch_probe_keys(batch *b, size_t n, const cairn_buf *prefix, size_t skip)
+{
+    b->scratch.len = 0; /* offsets first: the scratch buffer moves as it grows */
+    for (size_t i = 0; i < n; i++) {
+        const pending *p = &b->p[b->order[i]];
+        const uint8_t *key = b->arena.data + p->key;
+        b->offs[i] = b->scratch.len;
+        TRY(cairn_buf_reserve(&b->scratch, b->scratch.len + prefix->len + p->klen - skip));
+        memcpy(b->scratch.data + b->scratch.len, prefix->data, prefix->len);
+        memcpy(b->scratch.data + b->scratch.len + prefix->len, key + skip, p->klen - skip);
+        b->scratch.len += prefix->len + p->klen - skip;
+        b->klens[i] = b->scratch.len - b->offs[i];
+    }
+    for (size_t i = 0; i < n; i++) b->keys[i] = b->scratch.data + b->offs[i];
     return CAIRN_OK;
 }
 
@@ -540,25 +606,18 @@ static int probe_got(size_t i, const uint8_t *val, size_t vlen, void *payload)
     return CAIRN_OK;
 }
 
-/* Drops the entries whose id lacks an entry for one of the other words of $text. */
-static int batch_probe(query *q, batch *b)
+/* Drops the entries whose id lacks an entry for one of the other words of $text; *n: the live
+ * entries in b->order, before and after. */
+static int batch_probe(query *q, batch *b, size_t *n)
 {
-    cairn_buf scratch = CAIRN_BUF_INIT;
-    size_t *offs = NULL;
-    int rc = CAIRN_OK;
-    for (size_t w = 0; rc == CAIRN_OK && w < q->nprobes; w++) {
-        size_t n;
-        rc = batch_order(b, &n);
-        if (rc == CAIRN_OK && !(offs = cairn_realloc(offs, (n ? n : 1) * sizeof *offs)))
-            rc = ERR(CAIRN_ENOMEM, "out of memory probing $text");
-        if (rc == CAIRN_OK) rc = batch_keys(b, n, &q->probes[w], &scratch, &offs);
-        got_ctx g = { q, b, false };
-        if (rc == CAIRN_OK)
-            rc = db_get_sorted(q->itab, q->snap, b->keys, b->klens, n, probe_got, &g);
+    got_ctx g = { q, b, false };
+    for (size_t w = 0; w < q->nprobes && *n; w++) {
+        if (w) batch_live(b, n);
+        TRY(batch_probe_keys(b, *n, &q->probes[w], q->ranges[0].from.len));
+        TRY(db_get_sorted(q->itab, q->snap, b->keys, b->klens, *n, probe_got, &g));
     }
-    free(offs);
-    cairn_buf_dispose(&scratch);
-    return rc;
+    batch_live(b, n);
+    return CAIRN_OK;
 }
 
 static int doc_got(size_t i, const uint8_t *val, size_t vlen, void *payload)
@@ -586,10 +645,10 @@ static int doc_got(size_t i, const uint8_t *val, size_t vlen, void *payload)
 static int batch_run(query *q, batch *b, bool last)
 {
     if (!b->n) return CAIRN_OK;
-    if (q->nprobes) TRY(batch_probe(q, b));
-    size_t n;
-    TRY(batch_order(b, &n));
-    TRY(batch_keys(b, n, NULL, NULL, NULL));
+    size_t n = b->n;
+    batch_order(b);
+    if (q->nprobes) TRY(batch_probe(q, b, &n));
+    batch_keys(b, n);
     bool id_stream = !q->natural && !q->nsort && last && b->batches == 0;
     if (id_stream) { /* id order is the query's order: nothing to sort */
         q->natural = true;
@@ -657,13 +716,13 @@ static int scan_range(query *q, const krange *r, batch *b)
 
 static int scan_index(query *q)
 {
-    batch b;
-    memset(&b, 0, sizeof b);
+    batch *b = batch_take(q->c);
+    if (!b) return CAIRN_ENOMEM;
     int rc = CAIRN_OK;
     for (size_t i = 0; rc == CAIRN_OK && i < q->nranges; i++)
-        rc = scan_range(q, &q->ranges[q->reverse ? q->nranges - 1 - i : i], &b);
-    if (rc == CAIRN_OK) rc = batch_run(q, &b, true);
-    batch_dispose(&b);
+        rc = scan_range(q, &q->ranges[q->reverse ? q->nranges - 1 - i : i], b);
+    if (rc == CAIRN_OK) rc = batch_run(q, b, true);
+    batch_give(q->c, b);
     return rc;
 }
 
@@ -839,8 +898,8 @@ static int plan(query *q)
     memset(&best, 0, sizeof best);
     bool best_sorts = false;
     if (!(q->qo->flags & CAIRN_DOC_QUERY_NO_INDEX)) {
-        for (size_t i = 0; i < q->cat.n; i++) {
-            const dv_index *ix = &q->cat.idx[i];
+        for (size_t i = 0; i < q->cat->n; i++) {
+            const dv_index *ix = &q->cat->idx[i];
             narrow w = narrow_by(conds, nconds, ix);
             bool sorts = gives_sort(q, ix);
             if (w.score > best.score || (w.score && w.score == best.score && sorts && !best_sorts)) {
@@ -849,8 +908,8 @@ static int plan(query *q)
                 q->ix = ix;
             }
         }
-        for (size_t i = 0; !q->ix && i < q->cat.n; i++)
-            if (gives_sort(q, &q->cat.idx[i])) q->ix = &q->cat.idx[i];
+        for (size_t i = 0; !q->ix && i < q->cat->n; i++)
+            if (gives_sort(q, &q->cat->idx[i])) q->ix = &q->cat->idx[i];
     }
     if (!q->ix) {
         snprintf(q->plan.how, sizeof q->plan.how, "scan");
@@ -931,7 +990,7 @@ static int parse_after(query *q)
 
 static void query_dispose(query *q)
 {
-    dv_catalog_dispose(&q->cat);
+    dv_catalog_put(q->c, q->cat);
     dv_filter_free(q->f);
     for (size_t i = 0; i < q->nsort; i++) dv_path_dispose(&q->sort[i]);
     for (size_t i = 0; i < q->nproj; i++) dv_path_dispose(&q->proj[i]);
@@ -963,9 +1022,9 @@ static int query_setup(query *q)
     FAIL_IF(o->version != CAIRN_DOC_QUERY_VERSION, CAIRN_EINVAL,
             "cairn_doc_query: version %u, expected %d", o->version, CAIRN_DOC_QUERY_VERSION);
     q->max_bytes = o->max_sort_bytes ? o->max_sort_bytes : SORT_BYTES_DEFAULT;
-    TRY(dv_catalog_load(&q->cat, q->c, q->snap));
+    TRY(dv_catalog_get(&q->cat, q->c, q->snap));
     if (o->filter) {
-        const dv_index *t = dv_catalog_text(&q->cat);
+        const dv_index *t = dv_catalog_text(q->cat);
         TRY(dv_filter_parse(&q->f, o->filter, strlen(o->filter), t ? t->fields[0].text : NULL,
                             false));
     }

@@ -111,10 +111,9 @@ uint32_t node_lower_bound(const node *n, const void *key, size_t klen, bool *exa
     return lo;
 }
 
-int node_load(chunkstore *cs, chunk **out_chunk, node *out, const cairn_id *id, int expect_level)
+/* Checks chunk c (owned: released on failure) as node id at expect_level into *out. */
+static int node_open(chunk **out_chunk, node *out, chunk *c, const cairn_id *id, int expect_level)
 {
-    chunk *c;
-    TRY(cs_get(cs, &c, id));
     if (atomic_load_explicit(&c->checked, memory_order_acquire) != CHUNK_KIND_NODE) {
         int rc = node_check(c->data, c->len);
         if (rc < 0) {
@@ -146,4 +145,22 @@ int node_load(chunkstore *cs, chunk **out_chunk, node *out, const cairn_id *id, 
     }
     *out_chunk = c;
     return CAIRN_OK;
+}
+
+int node_load(chunkstore *cs, chunk **out_chunk, node *out, const cairn_id *id, int expect_level)
+{
+    chunk *c;
+    TRY(cs_get(cs, &c, id));
+    return node_open(out_chunk, out, c, id, expect_level);
+}
+
+int node_load_noting(chunkstore *cs, chunk **out_chunk, node *out, const cairn_id *id,
+                     int expect_level, bool *missed)
+{
+    chunk *c = cache_get(cs->cache, id);
+    if (!c) {
+        *missed = true;
+        TRY(cs_get(cs, &c, id));
+    }
+    return node_open(out_chunk, out, c, id, expect_level);
 }

@@ -54,7 +54,8 @@ typedef struct spath {
     node n[NODE_MAX_LEVEL];  /* n[0] is the root; n[depth] the lowest node loaded */
     int depth;
     cairn_id prefetched;     /* the leaves' parent whose leaves were handed over */
-    bool cold;               /* a leaf was read from the store: read ahead from now on */
+    bool cold;               /* this call missed the cache (not another thread's reads, which
+                                the store's counter would count too): read ahead from now on */
 } spath;
 
 /* Whether key lies past the last key of node n (then a node to its right holds it). */
@@ -115,10 +116,8 @@ static int spath_child(spath *sp, int d, uint32_t i)
         chunk_release(sp->c[d + 1]);
         sp->c[d + 1] = NULL;
     }
-    unsigned long long read = atomic_load_explicit(&sp->cs->chunks_read, memory_order_relaxed);
-    TRY(node_load(sp->cs, &sp->c[d + 1], &sp->n[d + 1], &id, sp->n[d].level - 1));
-    if (atomic_load_explicit(&sp->cs->chunks_read, memory_order_relaxed) != read) sp->cold = true;
-    return CAIRN_OK;
+    return node_load_noting(sp->cs, &sp->c[d + 1], &sp->n[d + 1], &id, sp->n[d].level - 1,
+                            &sp->cold);
 }
 
 /* One key: climbs from the lowest node loaded to the first whose range holds it (keys ascend,
