@@ -1351,8 +1351,8 @@ static int part_member(const char *name, size_t nlen, const char *val, size_t vl
 /* The index entries of the stored form doc (id) into the bulk's batch. */
 static int bulk_index(cairn_doc_bulk *b, const cairn_buf *doc, const char *id)
 {
-    if (b->w.cat.n == 0) return CAIRN_OK;
-    index_part ip = { &b->w.cat, json_object() };
+    if (b->w.cat->n == 0) return CAIRN_OK;
+    index_part ip = { b->w.cat, json_object() };
     FAIL_IF(!ip.obj, CAIRN_ENOMEM, "out of memory");
     int rc = canon_members((const char *)doc->data, doc->len, part_member, &ip);
     if (rc == CAIRN_OK) rc = index_changes(&b->w, NULL, ip.obj, id, &b->uniq);
