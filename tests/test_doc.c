@@ -65,6 +65,10 @@ typedef struct results {
 static int add_result(const char *id, const char *doc, size_t len, const char *cursor, void *p)
 {
     results *r = p;
+    if (doc && (doc[len] != '\0' || strlen(doc) != len)) { /* cairn_doc_fn: NUL-terminated */
+        test_fail(__FILE__, __LINE__, "result %s: doc not NUL-terminated at len %zu", id, len);
+        return -1;
+    }
     size_t add = strlen(id) + len + 2;
     r->s = realloc(r->s, r->len + add + 1);
     r->len += (size_t)sprintf(r->s + r->len, "%s %.*s\n", id, (int)len, doc);

@@ -200,13 +200,20 @@ static int emit(query *q, const char *doc, size_t len, const uint8_t *parts, siz
     const uint8_t *id = NULL, *p = parts;
     size_t idlen = 0, n = plen;
     for (size_t i = 0; i <= q->nsort; i++) part_next(&p, &n, &id, &idlen);
-    /* the cursor's hex, then the id as a C string, in one buffer kept across results */
-    int rc = cairn_buf_reserve(&q->emitted, 2 * plen + 1 + idlen + 1);
+    /* the cursor's hex, the id as a C string, then the document NUL-terminated (cairn_doc_fn
+     * promises it; doc may point into a tree leaf), in one buffer kept across results */
+    int rc = cairn_buf_reserve(&q->emitted, 2 * plen + 1 + idlen + 1 + len + 1);
     char *cursor = (char *)q->emitted.data, *idz = cursor + 2 * plen + 1;
     if (rc == CAIRN_OK) {
         hex_encode(cursor, parts, plen);
         if (id) memcpy(idz, id, idlen);
         idz[idlen] = '\0';
+        if (!q->nproj) { /* a projection's output is terminated already */
+            char *docz = idz + idlen + 1;
+            memcpy(docz, doc, len);
+            docz[len] = '\0';
+            doc = docz;
+        }
     }
     if (rc == CAIRN_OK) rc = dv_sig_require(q->c, &q->trust, idz, doc, len);
     if (rc == CAIRN_OK && q->nproj) {
