@@ -11,7 +11,8 @@
  *
  * In memory: an open-addressing hash table maps a key to (pack, record offset, payload length),
  * guarded by a writer-preferring rwlock. Reads pread from per-pack file descriptors that stay
- * open, so readers do not serialise on I/O; or, through get_mapped, point straight into
+ * open once a read opened them (a sealed pack packs/summary describes is not opened at open:
+ * local_pack_fd()), so readers do not serialise on I/O; or, through get_mapped, point straight into
  * read-only mappings of the packs (no syscall, no copy, no fresh memory: the page cache is used
  * in place, as LMDB does). Records never move within a pack and packs are never truncated below
  * indexed records, so a mapping stays valid until close; mappings are only ever added. Every

@@ -12,6 +12,9 @@
  * lookup asks its filter first and maps its index the first time the filter lets one through;
  * when the filters' "no"s left a lookup with nothing, it asks those packs' indexes too. Whatever needs the whole index (deleting, counting, listing, compaction, repair)
  * first merges the mapped indexes into the table (local_idx_full()), as every open used to.
+ * A tombstone read into the table (a pack without a whole .idx, scanned) may delete a key that
+ * an older mapped index still names: its key goes into a sorted set (ls->shadow) that lookups
+ * ask before the mapped packs and the merge skips, instead of merging everything first.
  *
  * Nothing is trusted unchecked, yet open reads no index whole: a version-2 index carries one
  * checksum per block of 64 entries, and its header and those checksums are checked when it is

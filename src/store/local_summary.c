@@ -6,8 +6,9 @@
  * packs newest first until one named the key: work, syscalls and page faults in proportion to
  * the number of packs. The summary lists the sealed packs (number, size, what their .idx holds)
  * with one blocked Bloom filter each. Open maps it and checks its table (a few hundred bytes);
- * a pack it describes is not mapped until a lookup gets past its filter, which costs one 64-byte
- * block, checked where it is read.
+ * a pack it describes is neither opened nor mapped until a lookup gets past its filter, which
+ * costs one 64-byte block, checked where it is read (the pack file itself is opened by the first
+ * read from it).
  *
  * Trust: the table has a checksum, checked at open (a mismatch: the summary is ignored with a
  * warning, and every pack is opened as before). Each filter block carries its own checksum,
