@@ -777,17 +777,18 @@ int local_pack_fd(local_store *ls, pack *p)
                 p->num);
         } else if (fd < 0) {
             cairn_error_errno(errno, "local store %s: opening %s", ls->dir, path);
-        } else if (sys_fstat(fd, &sb) != 0 || (uint64_t)sb.st_size < p->end) {
+        } else if (sys_fstat(fd, &sb) != 0) {
             int e = errno;
-            bool statted = sb.st_size >= 0 && (uint64_t)sb.st_size < p->end;
             sys_close(fd);
             fd = -1;
-            if (!statted) cairn_error_errno(e, "local store %s: reading %s", ls->dir, path);
-            else
-                CORRUPT("local store %s: pack-%08u.pack holds %llu bytes where packs/summary "
-                        "and its index say %llu; run 'cairn verify' and restore it from a "
-                        "replica or backup", ls->dir, p->num, (unsigned long long)sb.st_size,
-                        (unsigned long long)p->end);
+            cairn_error_errno(e, "local store %s: reading %s", ls->dir, path);
+        } else if ((uint64_t)sb.st_size < p->end) {
+            sys_close(fd);
+            fd = -1;
+            CORRUPT("local store %s: pack-%08u.pack holds %llu bytes where packs/summary and "
+                    "its index say %llu; run 'cairn verify' and restore it from a replica or "
+                    "backup", ls->dir, p->num, (unsigned long long)sb.st_size,
+                    (unsigned long long)p->end);
         } else {
             atomic_store(&p->fd, fd);
         }
