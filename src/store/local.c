@@ -208,6 +208,24 @@ static const uint8_t *map_extend(local_store *ls, pack *p, uint64_t off, uint64_
     return found;
 }
 
+/* A scan reads a pack's records in order, and its mappings are advised random (no
+ * read-around): after RA_AFTER reads that follow each other, the next RA_WINDOW bytes are asked
+ * of the kernel ahead of need (asynchronous), as a cursor's pages would have been read around. */
+static void read_ahead(pack *p, uint64_t off, uint64_t len)
+{
+    uint64_t prev = atomic_load_explicit(&p->ra_next, memory_order_relaxed);
+    unsigned run = off >= prev && off - prev <= RA_GAP
+                       ? atomic_load_explicit(&p->ra_run, memory_order_relaxed) + 1 : 0;
+    atomic_store_explicit(&p->ra_run, run, memory_order_relaxed);
+    atomic_store_explicit(&p->ra_next, off + len, memory_order_relaxed);
+    uint64_t until = atomic_load_explicit(&p->ra_until, memory_order_relaxed);
+    int fd = p->fd;
+    if (run < RA_AFTER || off + len + RA_WINDOW / 2 <= until || fd < 0) return;
+    uint64_t from = MAX(until, off + len);
+    (void)posix_fadvise(fd, (off_t)from, RA_WINDOW, POSIX_FADV_WILLNEED); /* advice only */
+    atomic_store_explicit(&p->ra_until, from + RA_WINDOW, memory_order_relaxed);
+}
+
 static int local_get_mapped(cairn_store *st, const uint8_t **out, size_t *out_len,
                             const cairn_id *key)
 {
@@ -232,6 +250,7 @@ static int local_get_mapped(cairn_store *st, const uint8_t **out, size_t *out_le
             *out = r + REC_PAYLOAD_AT;
             *out_len = s->len;
             rc = CAIRN_OK;
+            read_ahead(p, s->off, rl);
         }
     }
     pthread_rwlock_unlock(&ls->mu);

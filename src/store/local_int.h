@@ -84,6 +84,9 @@
 #define SLOTS_INITIAL 64  /* grows as needed: open maps indexes, it does not load them */
 #define SLOT_FREE UINT32_MAX
 #define PACK_MAPS_MAX 32             /* mappings per pack; past that, reads copy */
+#define RA_GAP (64u << 10)           /* a read that begins this near the last one's end follows it */
+#define RA_AFTER 2                   /* reads following each other before reading ahead */
+#define RA_WINDOW (1u << 20)         /* read ahead this much at a time */
 
 /* A read-only mapping of pack bytes [start, start + len). */
 typedef struct pack_map {
@@ -119,6 +122,11 @@ typedef struct pack {
     size_t ndamage;
     pack_map maps[PACK_MAPS_MAX]; /* appended under map_mu, read without it */
     atomic_uint nmaps;
+    /* get_mapped's own read-ahead (the mappings are advised random): where the last read
+     * ended, how many reads in a row began near the end of the one before, and up to where
+     * the pages were asked for (a heuristic: racing readers only make it guess worse) */
+    _Atomic uint64_t ra_next, ra_until;
+    atomic_uint ra_run;
     /* Its .idx mapped and searched in place (local_index.c) instead of loaded into the hash
      * table: set at open for sealed packs whose .idx covers all of them, until something needs
      * the whole index in memory (local_idx_full()). */
