@@ -41,7 +41,7 @@ static int pack_records(local_store *ls, pack *p, recvec *out)
     uint64_t covered = 0, end;
     const char *why;
     out->n = 0;
-    int rc = local_idxfile_read(ls, p->num, p->end, collect_rec, out, &covered, &why);
+    int rc = local_idxfile_read(ls, p->num, p->end, collect_rec, out, &covered, NULL, &why);
     if (rc < 0) return rc;
     if (rc == 0) {
         out->n = 0;
@@ -50,7 +50,9 @@ static int pack_records(local_store *ls, pack *p, recvec *out)
     if (covered < p->end) {
         char *path = local_pack_path(ls, p->num, "pack");
         if (!path) return ERR(CAIRN_ENOMEM, "out of memory");
-        rc = local_scan_records(p->fd, path, covered, p->end, collect_rec, out, &end, &why);
+        int fd = local_pack_fd(ls, p);
+        rc = fd < 0 ? cairn_error_last()->code
+                    : local_scan_records(fd, path, covered, p->end, collect_rec, out, &end, &why);
         free(path);
         if (rc < 0) return rc;
         if (rc == SCAN_STOPPED)
@@ -107,7 +109,7 @@ static int compact_tombstones(local_store *ls, const bool *victim, size_t npacks
     for (size_t pi = 0; rc == CAIRN_OK && cand.n && pi < npacks; pi++) {
         pthread_rwlock_rdlock(&ls->mu);
         pack *p = ls->packs[pi];
-        bool older_kept = !victim[pi] && p->fd >= 0 && p != ls->cur;
+        bool older_kept = !victim[pi] && !local_pack_retired(p) && p != ls->cur;
         pthread_rwlock_unlock(&ls->mu);
         if (!older_kept) continue;
         rc = pack_records(ls, p, &recs); /* sorted by key */
@@ -144,8 +146,8 @@ static int retire(local_store *ls, size_t pi, uint64_t *removed)
     pack *p = ls->packs[pi];
     bool unused = p->live == 0;
     if (unused) {
-        sys_close(p->fd);
-        p->fd = -1;
+        if (p->fd >= 0) sys_close(p->fd);
+        p->fd = PACK_FD_RETIRED;
         ls->nopen--;
     }
     pthread_rwlock_unlock(&ls->mu);
@@ -222,7 +224,7 @@ static int compact(local_store *ls, double min_live, uint64_t *out_freed, uint64
     size_t nvictims = 0;
     for (size_t pi = 0; victim && pi < npacks; pi++) {
         pack *p = ls->packs[pi];
-        if (p == ls->cur || p->fd < 0 || p->stopped || p->ndamage || p->end < PACK_HEADER_SIZE)
+        if (p == ls->cur || local_pack_retired(p) || p->stopped || p->ndamage || p->end < PACK_HEADER_SIZE)
             continue; /* a damaged pack stays as it is, for verify and an operator */
         uint64_t data = p->end - PACK_HEADER_SIZE;
         double frac = data ? (double)p->live / (double)data : 0.0;
@@ -292,7 +294,7 @@ static int drop_dead(local_store *ls, uint64_t *out_freed, uint64_t *out_removed
     for (size_t pi = 0; rc == CAIRN_OK && pi < npacks; pi++) {
         pthread_rwlock_rdlock(&ls->mu);
         pack *p = ls->packs[pi];
-        bool dead = p != ls->cur && p->fd >= 0 && !p->stopped && !p->ndamage &&
+        bool dead = p != ls->cur && !local_pack_retired(p) && !p->stopped && !p->ndamage &&
                     p->end >= PACK_HEADER_SIZE && p->live == 0;
         pthread_rwlock_unlock(&ls->mu);
         if (!dead) continue;

@@ -16,6 +16,10 @@
  * of the table (local_idx_shed()), as if the pack had been mapped at open, so that the table
  * holds one pack's records rather than everything the session wrote.
  *
+ * A tombstone read into the table (a pack without a whole .idx, scanned) may delete a key that
+ * an older mapped index still names: its key goes into a sorted set (ls->shadow) that lookups
+ * ask before the mapped packs and the merge skips, instead of merging everything first.
+ *
  * Nothing is trusted unchecked, yet open reads no index whole: a version-2 index carries one
  * checksum per block of 64 entries, and its header and those checksums are checked when it is
  * mapped (a few KiB a pack); a block is checked (checksum, entries well formed, keys strictly
@@ -123,6 +127,50 @@ void local_idx_remove(local_store *ls, slot *s)
         }
     }
     ls->slots[i].pi = SLOT_FREE;
+}
+
+/* ---- keys deleted in front of the mapped packs ---- */
+
+static int id_cmp(const void *a, const void *b)
+{
+    return memcmp(a, b, CAIRN_ID_SIZE);
+}
+
+int local_shadow_add(local_store *ls, const uint8_t *key)
+{
+    if (ls->nshadow == ls->capshadow) {
+        size_t ncap = ls->capshadow ? ls->capshadow * 2 : 16;
+        cairn_id *nv = cairn_realloc(ls->shadow, ncap * sizeof *nv);
+        if (!nv) return ERR(CAIRN_ENOMEM, "local store %s: out of memory noting deletions",
+                            ls->dir);
+        ls->shadow = nv;
+        ls->capshadow = ncap;
+    }
+    memcpy(ls->shadow[ls->nshadow++].bytes, key, CAIRN_ID_SIZE);
+    return CAIRN_OK;
+}
+
+void local_shadow_settle(local_store *ls)
+{
+    if (ls->nshadow < 2) return;
+    qsort(ls->shadow, ls->nshadow, sizeof *ls->shadow, id_cmp);
+    size_t o = 1;
+    for (size_t i = 1; i < ls->nshadow; i++)
+        if (id_cmp(&ls->shadow[o - 1], &ls->shadow[i]) != 0) ls->shadow[o++] = ls->shadow[i];
+    ls->nshadow = o;
+}
+
+void local_shadow_free(local_store *ls)
+{
+    free(ls->shadow);
+    ls->shadow = NULL;
+    ls->nshadow = ls->capshadow = 0;
+}
+
+/* Whether a pack newer than every mapped one deleted key (so their indexes do not answer). */
+static bool shadowed(const local_store *ls, const cairn_id *key)
+{
+    return ls->nshadow && bsearch(key, ls->shadow, ls->nshadow, sizeof *ls->shadow, id_cmp);
 }
 
 int local_recvec_reserve(recvec *rv, size_t extra)
@@ -374,6 +422,12 @@ static void imap_ensure(local_store *ls, pack *p)
     pthread_mutex_unlock(&ls->map_mu);
 }
 
+bool local_idx_mapped(local_store *ls, pack *p)
+{
+    if (atomic_load(&p->lazy)) imap_ensure(ls, p);
+    return p->imap != NULL && !atomic_load(&p->imap_bad);
+}
+
 /* Searches pack pi for key: tmp when it holds the chunk; NULL with *final set when its answer
  * ends the search (the key deleted there, or the index damaged: local_idx_damaged() says so). */
 static const slot *search_pack(local_store *ls, size_t pi, const cairn_id *key, slot *tmp,
@@ -424,7 +478,7 @@ static const slot *search_packs(local_store *ls, const cairn_id *key, slot *tmp,
 const slot *local_idx_lookup_fast(local_store *ls, const cairn_id *key, slot *tmp)
 {
     const slot *s = local_idx_find(ls, key);
-    if (s || !ls->nmapped) return s;
+    if (s || !ls->nmapped || shadowed(ls, key)) return s;
     size_t skipped = 0;
     uint32_t skip[SKIP_LIST];
     bool final = false;
@@ -436,7 +490,7 @@ const slot *local_idx_lookup_fast(local_store *ls, const cairn_id *key, slot *tm
 const slot *local_idx_lookup(local_store *ls, const cairn_id *key, slot *tmp)
 {
     const slot *s = local_idx_find(ls, key);
-    if (s || !ls->nmapped) return s;
+    if (s || !ls->nmapped || shadowed(ls, key)) return s;
     size_t skipped = 0;
     uint32_t skip[SKIP_LIST];
     bool final = false;
@@ -485,6 +539,7 @@ static int merge_entry(local_store *ls, uint32_t pi, bool cur, uint8_t type, con
     if (cur) TRY(local_recvec_push(&ls->cur_recs, type, k, off, len));
     cairn_id key;
     memcpy(key.bytes, k, CAIRN_ID_SIZE);
+    if (shadowed(ls, &key)) return CAIRN_OK; /* a newer pack deleted it */
     slot *s = local_idx_find(ls, &key);
     if (s && (s->pi > pi || (s->pi == pi && s->off > off))) return CAIRN_OK;
     if (type == REC_CHUNK) return local_idx_set(ls, &key, pi, off, len);
@@ -505,7 +560,17 @@ static int reload_damaged(local_store *ls, uint32_t pi, bool cur)
                ls->readonly ? "reading the pack instead" : "rebuilding it from the pack");
     local_idx_unmap(ls, p);
     recvec recs = { 0 };
+    unsigned long gone = atomic_load(&ls->packs_gone);
     int rc = local_pack_rescan(ls, pi, &recs);
+    if (rc < 0 && ls->readonly && atomic_load(&ls->packs_gone) != gone) {
+        /* deleted by compaction in the writer before this reader opened it: what it held
+         * that is live was copied to a newer pack, which a miss's refresh finds */
+        cairn_error_clear();
+        p->fd = PACK_FD_RETIRED;
+        ls->nopen--;
+        local_recvec_free(&recs);
+        return CAIRN_OK;
+    }
     if (rc >= 0) {
         local_recvec_settle(&recs);
         rc = local_idx_reserve(ls, recs.n);
@@ -549,6 +614,7 @@ int local_idx_full(local_store *ls)
         local_idx_unmap(ls, p);
     }
     atomic_store(&ls->imap_damaged, false);
+    local_shadow_free(ls); /* the table is the whole index: it says what was deleted */
     ls->eager = true; /* packs found later go into the table too */
     return CAIRN_OK;
 }
@@ -617,6 +683,8 @@ static int idx_map_core(local_store *ls, pack *p, uint64_t pack_size, uint64_t *
         (uint64_t)sb.st_size <= SIZE_MAX) {
         size = (size_t)sb.st_size;
         m = sys_mmap(NULL, size, PROT_READ, MAP_SHARED, fd, 0);
+        /* a lookup reads the block table's pages it searches and one block: no read-around */
+        if (m != MAP_FAILED) (void)madvise(m, size, MADV_RANDOM);
     }
     const uint8_t *d = m;
     idx_geom g;

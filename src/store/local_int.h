@@ -84,6 +84,9 @@
 #define SLOTS_INITIAL 64  /* grows as needed: open maps indexes, it does not load them */
 #define SLOT_FREE UINT32_MAX
 #define PACK_MAPS_MAX 32             /* mappings per pack; past that, reads copy */
+#define RA_GAP (64u << 10)           /* a read that begins this near the last one's end follows it */
+#define RA_AFTER 2                   /* reads following each other before reading ahead */
+#define RA_WINDOW (1u << 20)         /* read ahead this much at a time */
 
 /* A read-only mapping of pack bytes [start, start + len). */
 typedef struct pack_map {
@@ -99,9 +102,14 @@ typedef struct pack_damage {
                              aside (quarantine/pack-N.OFF.kept says so to later opens) */
 } pack_damage;
 
+/* pack.fd besides a descriptor: */
+#define PACK_FD_RETIRED (-1) /* compaction retired the pack (or a reader found it gone) */
+#define PACK_FD_LAZY (-2)    /* described by packs/summary and not opened yet: the first read
+                                opens it (local_pack_fd()), so open costs no syscall a pack */
+
 typedef struct pack {
     uint32_t num;
-    int fd;               /* kept open for reads; -1 once compaction retired the pack */
+    atomic_int fd;        /* kept open for reads once opened; or PACK_FD_RETIRED, PACK_FD_LAZY */
     uint64_t end;         /* records below this offset are indexed; 0 = header not checked yet */
     bool stopped;         /* the last scan stopped at a bad or incomplete record at `end` */
     bool reported;        /* its corruption has been logged */
@@ -114,6 +122,11 @@ typedef struct pack {
     size_t ndamage;
     pack_map maps[PACK_MAPS_MAX]; /* appended under map_mu, read without it */
     atomic_uint nmaps;
+    /* get_mapped's own read-ahead (the mappings are advised random): where the last read
+     * ended, how many reads in a row began near the end of the one before, and up to where
+     * the pages were asked for (a heuristic: racing readers only make it guess worse) */
+    _Atomic uint64_t ra_next, ra_until;
+    atomic_uint ra_run;
     /* Its .idx mapped and searched in place (local_index.c) instead of loaded into the hash
      * table: set at open for sealed packs whose .idx covers all of them, until something needs
      * the whole index in memory (local_idx_full()). */
@@ -138,7 +151,9 @@ typedef struct pack {
     uint64_t filt_blocks;
     uint32_t filt_probes;
     uint64_t sum_count, sum_idx_sum; /* the .idx the filter describes: count, trailer */
-    bool in_sum;                     /* packs/summary describes it (as it is now) */
+    bool in_sum;                     /* packs/summary describes it as it is now: set at open
+                                        and by each summary write, cleared when its .idx is
+                                        written anew (local_summary_missing() reads it) */
     atomic_bool filt_off;            /* the filter does not match the .idx: not asked */
     atomic_bool filt_warned;         /* a damaged block of it was reported */
     atomic_bool lazy;
@@ -194,12 +209,20 @@ typedef struct local_store {
      * bytes and the packs' live counts are not whole (local_idx_full() makes them so). */
     size_t nmapped;
     bool eager;                /* a pack was loaded into the hash table: later ones are too */
+    /* Keys deleted by tombstones in packs loaded into the hash table while older packs are
+     * mapped, whose indexes may still name them: searched before those (a deletion met at
+     * open no longer merges every index), sorted by local_shadow_settle(), emptied by
+     * local_idx_full(). */
+    cairn_id *shadow;
+    size_t nshadow, capshadow;
     atomic_bool imap_damaged;  /* a lookup met a damaged block of a mapped .idx: its "not
                                   found" is not an answer (local_idx_damaged()) */
     const uint8_t *sum;        /* packs/summary as open found it, mapped until close */
     size_t sum_len;
     uint64_t sum_n;            /* packs it describes */
     atomic_bool sum_stale;     /* writer: rewrite it at close (a damaged block, a failed write) */
+    atomic_ulong packs_gone;   /* lazy packs found deleted at their first use (local_pack_fd()) */
+    unsigned long gone_seen;   /* packs_gone when a refresh last dropped the deleted packs */
 
     pack **packs;              /* by pack number, ascending; retired packs keep their slot */
     size_t npacks, cappacks, nopen;
@@ -260,6 +283,8 @@ static inline bool local_idx_damaged(local_store *ls) { return atomic_load(&ls->
  * block of a version-2 index is checked first; a pack whose index fails is read instead (a
  * warning names it; a writer rewrites the index). */
 int local_idx_full(local_store *ls);
+/* Whether pack p's .idx is mapped, mapping it first if p is lazy (mu held). */
+bool local_idx_mapped(local_store *ls, pack *p);
 /* Checks every block of pack p's mapped index not checked yet: whether all of it is sound. */
 bool local_idx_verify_all(local_store *ls, pack *p);
 /* The same, taking mu for writing (a no-op without mapped packs). */
@@ -277,6 +302,11 @@ int local_idx_shed(local_store *ls, uint32_t pi, const recvec *recs, uint64_t co
 /* Unmaps pack p's .idx (if mapped). */
 void local_idx_unmap(local_store *ls, pack *p);
 int local_idx_alloc(local_store *ls, size_t cap);
+/* Notes that a tombstone deleted key while packs are mapped (mu held for writing). */
+int local_shadow_add(local_store *ls, const uint8_t *key);
+/* Sorts the keys noted since the last call (after loading packs; mu held for writing). */
+void local_shadow_settle(local_store *ls);
+void local_shadow_free(local_store *ls);
 /* Makes room for `extra` more keys at a load factor of at most 3/4. */
 int local_idx_reserve(local_store *ls, size_t extra);
 /* Points key at (pi, off, len), replacing an older location. */
@@ -333,6 +363,13 @@ typedef int (*rec_fn)(void *ctx, uint8_t type, const uint8_t *key, uint64_t off,
 enum { SCAN_CLEAN = 0, SCAN_STOPPED = 1 };
 
 char *local_pack_path(const local_store *ls, uint32_t num, const char *ext);
+/* Whether compaction retired pack p (its fd is closed, its files deleted). */
+static inline bool local_pack_retired(const pack *p) { return p->fd == PACK_FD_RETIRED; }
+/* Pack p's file descriptor; a pack open left closed (PACK_FD_LAZY) is opened here, under
+ * map_mu (mu held for reading or writing), and checked against the size packs/summary gave.
+ * -1 with the error set when it cannot be: a pack deleted since open is named as such, and
+ * counted in ls->packs_gone. */
+int local_pack_fd(local_store *ls, pack *p);
 /* Scans the records of a pack from `start` (0: check the header first) to `size`, reading in
  * large sequential blocks, and calls fn for each good one. *out_end is the end of the last good
  * record. @return SCAN_CLEAN (reached size), SCAN_STOPPED (bad or incomplete record at *out_end;
@@ -348,17 +385,22 @@ int local_find_next_record(int fd, const char *path, uint64_t from, uint64_t siz
  * an open's scan handles it (noted, reported, skipped to the next good record). */
 int local_pack_rescan(local_store *ls, uint32_t pi, recvec *out);
 /* Reads and validates pack num's .idx against a pack of pack_size bytes; only when all of it
- * checks out are its entries passed to fn. @return 1 loaded (*out_covered set), 0 missing or
- * invalid (*out_why says why, NULL when missing), or an error. */
+ * checks out are its entries passed to fn. @return 1 loaded (*out_covered and, unless NULL,
+ * *out_trailer set: its last 8 bytes), 0 missing or invalid (*out_why says why, NULL when
+ * missing), or an error. */
 int local_idxfile_read(const local_store *ls, uint32_t num, uint64_t pack_size, rec_fn fn,
-                       void *ctx, uint64_t *out_covered, const char **out_why);
+                       void *ctx, uint64_t *out_covered, uint64_t *out_trailer,
+                       const char **out_why);
 /* Writes pack p's .idx from its records (settled in place) covering [0, covered). */
 int local_idxfile_write(local_store *ls, pack *p, recvec *recs, uint64_t covered);
-/* Pack numbers present in packs/, ascending (caller frees *out). */
-int local_list_packs(const local_store *ls, uint32_t **out, size_t *out_n);
+/* Pack numbers present in packs/, ascending (caller frees *out), and (out_idx not NULL: caller
+ * frees) whether each has an .idx file, from the same listing. */
+int local_list_packs(const local_store *ls, uint32_t **out, size_t *out_n, bool **out_idx);
 /* Opens pack num (ENOENT: gone by compaction, skipped), loads its .idx if valid, scans what the
- * .idx does not cover; a writer rewrites a missing, damaged or stale .idx. */
-int local_pack_open_load(local_store *ls, uint32_t num, bool last);
+ * .idx does not cover; a writer rewrites a missing, damaged or stale .idx. A sealed pack that
+ * packs/summary describes, whose .idx the listing showed (idx_listed), is only recorded: opened
+ * at its first read. */
+int local_pack_open_load(local_store *ls, uint32_t num, bool last, bool idx_listed);
 /* Creates pack num (header only) and makes it the current pack. */
 int local_pack_create(local_store *ls, uint32_t num);
 /* A reader's miss: looks for what other processes appended (see local_pack.c). */

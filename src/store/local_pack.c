@@ -152,7 +152,8 @@ done:
  * checks out are its entries passed to fn. @return 1 loaded (*out_covered set), 0 missing or
  * invalid (*out_why says why, NULL when missing), or an error. */
 int local_idxfile_read(const local_store *ls, uint32_t num, uint64_t pack_size, rec_fn fn,
-                       void *ctx, uint64_t *out_covered, const char **out_why)
+                       void *ctx, uint64_t *out_covered, uint64_t *out_trailer,
+                       const char **out_why)
 {
     *out_why = NULL;
     char *path = local_pack_path(ls, num, "idx");
@@ -229,6 +230,7 @@ int local_idxfile_read(const local_store *ls, uint32_t num, uint64_t pack_size, 
     }
     if (rc >= 0) {
         *out_covered = covered;
+        if (out_trailer) *out_trailer = load_le64(data + g.trailer_at);
         rc = 1;
     }
 out:
@@ -289,7 +291,10 @@ int local_idxfile_write(local_store *ls, pack *p, recvec *recs, uint64_t covered
     local_idx_fill_blocks(d, &g);
     store_le64(d + g.trailer_at, local_idx_summary_sum(d, &g));
     rc = local_write_atomic(ls, path, d, size);
-    if (rc == CAIRN_OK) p->idx_covered = covered;
+    if (rc == CAIRN_OK) {
+        p->idx_covered = covered;
+        p->in_sum = false; /* the summary names the index it replaced */
+    }
     /* the filter packs/summary will hold for it (its own copy: it may be rewritten later) */
     if (rc == CAIRN_OK && local_filt_build(p, recs, load_le64(d + g.trailer_at)) != CAIRN_OK)
         cairn_error_clear(); /* then the summary rebuilds it from the .idx */
@@ -300,33 +305,49 @@ out:
     return rc;
 }
 
-/* Pack numbers present in packs/, ascending (caller frees *out). */
-int local_list_packs(const local_store *ls, uint32_t **out, size_t *out_n)
+static int u32_cmp(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* The number of a pack file's name "pack-NNNNNNNN.<ext>", or 0. */
+static uint32_t pack_name_num(const char *s, const char *ext)
+{
+    size_t el = strlen(ext);
+    if (strlen(s) != 14 + el || strncmp(s, "pack-", 5) != 0 || s[13] != '.' ||
+        strcmp(s + 14, ext) != 0)
+        return 0;
+    uint32_t num = 0;
+    for (int i = 5; i < 13; i++) {
+        if (s[i] < '0' || s[i] > '9') return 0;
+        num = num * 10 + (uint32_t)(s[i] - '0');
+    }
+    return num;
+}
+
+/* Pack numbers present in packs/, ascending (caller frees *out), and (out_idx not NULL: caller
+ * frees) whether each has an .idx file, from the same listing. */
+int local_list_packs(const local_store *ls, uint32_t **out, size_t *out_n, bool **out_idx)
 {
     *out = NULL;
     *out_n = 0;
+    if (out_idx) *out_idx = NULL;
     DIR *d = sys_opendir(ls->packs_dir);
     if (!d) {
         if (errno == ENOENT) return CAIRN_OK; /* a reader of a repository still being created */
         return cairn_error_errno(errno, "listing %s", ls->packs_dir);
     }
-    uint32_t *v = NULL;
-    size_t n = 0, cap = 0;
+    uint32_t *v = NULL; /* num << 1 | 1 for an .idx: sorted, a pack's .idx follows it */
+    size_t n = 0, cap = 0, npacks = 0;
     int rc = CAIRN_OK;
     struct dirent *de;
     while ((de = readdir(d)) != NULL) {
-        const char *s = de->d_name;
-        if (strlen(s) != 18 || strncmp(s, "pack-", 5) != 0 || strcmp(s + 13, ".pack") != 0)
-            continue;
-        uint32_t num = 0;
-        bool digits = true;
-        for (int i = 5; i < 13; i++) {
-            if (s[i] < '0' || s[i] > '9') digits = false;
-            else num = num * 10 + (uint32_t)(s[i] - '0');
-        }
-        if (!digits || num == 0) continue;
+        uint32_t num = pack_name_num(de->d_name, "pack"), idx = 0;
+        if (!num && out_idx) idx = pack_name_num(de->d_name, "idx");
+        if (!num && !idx) continue;
         if (n == cap) {
-            cap = cap ? cap * 2 : 16;
+            cap = cap ? cap * 2 : 32;
             uint32_t *nv = cairn_realloc(v, cap * sizeof *nv);
             if (!nv) {
                 rc = ERR(CAIRN_ENOMEM, "out of memory listing %s", ls->packs_dir);
@@ -334,21 +355,26 @@ int local_list_packs(const local_store *ls, uint32_t **out, size_t *out_n)
             }
             v = nv;
         }
-        v[n++] = num;
+        v[n++] = num ? num << 1 : idx << 1 | 1;
+        npacks += num != 0;
     }
     closedir(d);
+    bool *has = out_idx && rc == CAIRN_OK ? cairn_calloc(npacks ? npacks : 1, sizeof *has) : NULL;
+    if (rc == CAIRN_OK && out_idx && !has)
+        rc = ERR(CAIRN_ENOMEM, "out of memory listing %s", ls->packs_dir);
     if (rc != CAIRN_OK) {
         free(v);
         return rc;
     }
-    for (size_t i = 1; i < n; i++) /* insertion sort: directories are small */
-        for (size_t j = i; j > 0 && v[j - 1] > v[j]; j--) {
-            uint32_t t = v[j];
-            v[j] = v[j - 1];
-            v[j - 1] = t;
-        }
+    if (n) qsort(v, n, sizeof *v, u32_cmp);
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!(v[i] & 1)) v[o++] = v[i] >> 1;
+        else if (o && v[o - 1] == v[i] >> 1 && has) has[o - 1] = true;
+    }
     *out = v;
-    *out_n = n;
+    *out_n = o;
+    if (out_idx) *out_idx = has;
     return CAIRN_OK;
 }
 
@@ -567,8 +593,8 @@ static int load_rec(void *vctx, uint8_t type, const uint8_t *key, uint64_t off, 
     cairn_id id;
     memcpy(id.bytes, key, CAIRN_ID_SIZE);
     if (type == REC_CHUNK) return local_idx_set(c->ls, &id, c->pi, off, len);
-    /* a tombstone may delete a key of a mapped (older) pack: merge those first */
-    if (c->ls->nmapped) TRY(local_idx_full(c->ls));
+    /* a tombstone may delete a key of a mapped (older) pack: noted, and asked before them */
+    if (c->ls->nmapped) TRY(local_shadow_add(c->ls, key));
     slot *s = local_idx_find(c->ls, &id);
     if (s) local_idx_remove(c->ls, s);
     return CAIRN_OK;
@@ -665,7 +691,9 @@ static int pack_scan(local_store *ls, uint32_t pi, bool last, recvec *collect, b
 {
     pack *p = ls->packs[pi];
     struct stat sb;
-    if (sys_fstat(p->fd, &sb) != 0)
+    int fd = local_pack_fd(ls, p);
+    if (fd < 0) return cairn_error_last()->code;
+    if (sys_fstat(fd, &sb) != 0)
         return cairn_error_errno(errno, "reading pack %u of %s", p->num, ls->dir);
     uint64_t size = (uint64_t)sb.st_size, end;
     if (size == p->end && p->end > 0) {
@@ -678,11 +706,11 @@ static int pack_scan(local_store *ls, uint32_t pi, bool last, recvec *collect, b
     if (!path) return ERR(CAIRN_ENOMEM, "out of memory");
     int rc;
     for (;;) {
-        rc = local_scan_records(p->fd, path, p->end, size, load_rec, &c, &end, &why);
+        rc = local_scan_records(fd, path, p->end, size, load_rec, &c, &end, &why);
         if (rc != SCAN_STOPPED) break;
         /* A damaged header is 16 bytes of constants: look for records right after it. */
         uint64_t bad = end, from = end < PACK_HEADER_SIZE ? PACK_HEADER_SIZE : end + 1, good;
-        int frc = size > PACK_HEADER_SIZE ? local_find_next_record(p->fd, path, from, size, &good)
+        int frc = size > PACK_HEADER_SIZE ? local_find_next_record(fd, path, from, size, &good)
                                           : 0;
         if (frc <= 0) {
             if (frc < 0) rc = frc;
@@ -724,10 +752,79 @@ int local_pack_rescan(local_store *ls, uint32_t pi, recvec *out)
     return pack_scan(ls, pi, false, out, true);
 }
 
-/* Opens pack num (ENOENT: gone by compaction, skipped), loads its .idx if valid, scans what the
- * .idx does not cover; a writer rewrites a missing, damaged or stale .idx. */
-int local_pack_open_load(local_store *ls, uint32_t num, bool last)
+int local_pack_fd(local_store *ls, pack *p)
 {
+    int fd = atomic_load(&p->fd);
+    if (fd != PACK_FD_LAZY) {
+        if (fd < 0)
+            ERR(CAIRN_EIO, "local store %s: pack-%08u.pack was retired by compaction", ls->dir,
+                p->num);
+        return fd;
+    }
+    pthread_mutex_lock(&ls->map_mu);
+    fd = atomic_load(&p->fd);
+    if (fd == PACK_FD_LAZY) {
+        char *path = local_pack_path(ls, p->num, "pack");
+        struct stat sb;
+        fd = path ? sys_open(path, O_RDONLY | O_CLOEXEC, 0) : -1;
+        if (!path) {
+            ERR(CAIRN_ENOMEM, "out of memory");
+        } else if (fd < 0 && errno == ENOENT) {
+            atomic_fetch_add(&ls->packs_gone, 1);
+            ERR(CAIRN_EIO, "local store %s: pack-%08u.pack, listed in packs/summary when the "
+                "store was opened, is gone (deleted since: by compaction in another process, "
+                "or by hand); reopen the store, and run 'cairn verify' if no gc ran", ls->dir,
+                p->num);
+        } else if (fd < 0) {
+            cairn_error_errno(errno, "local store %s: opening %s", ls->dir, path);
+        } else if (sys_fstat(fd, &sb) != 0) {
+            int e = errno;
+            sys_close(fd);
+            fd = -1;
+            cairn_error_errno(e, "local store %s: reading %s", ls->dir, path);
+        } else if ((uint64_t)sb.st_size < p->end) {
+            sys_close(fd);
+            fd = -1;
+            CORRUPT("local store %s: pack-%08u.pack holds %llu bytes where packs/summary and "
+                    "its index say %llu; run 'cairn verify' and restore it from a replica or "
+                    "backup", ls->dir, p->num, (unsigned long long)sb.st_size,
+                    (unsigned long long)p->end);
+        } else {
+            atomic_store(&p->fd, fd);
+        }
+        free(path);
+    }
+    pthread_mutex_unlock(&ls->map_mu);
+    return fd;
+}
+
+/* A sealed pack that packs/summary describes (and whose .idx the listing showed): recorded
+ * without a syscall (no open, no stat),
+ * its filter attached; the first lookup its filter lets through maps its .idx and the first read
+ * opens it (local_pack_fd()). Mapped ones must stay the oldest (see local_index.c), hence not
+ * after an eager one. @return 1 done, 0 not such a pack, or an error. */
+static int pack_add_lazy(local_store *ls, uint32_t num, bool last)
+{
+    const uint8_t *se = ls->sum && !last && !ls->eager ? local_summary_entry(ls, num) : NULL;
+    if (!se) return 0;
+    uint32_t pi;
+    TRY(pack_add(ls, num, PACK_FD_LAZY, &pi));
+    pack *p = ls->packs[pi];
+    local_summary_attach(ls, p, se);
+    p->in_sum = true;
+    p->end = p->idx_covered = p->durable = load_le64(se + 8);
+    atomic_store(&p->lazy, true);
+    ls->nmapped++;
+    return 1;
+}
+
+/* Opens pack num (ENOENT: gone by compaction, skipped), loads its .idx if valid, scans what the
+ * .idx does not cover; a writer rewrites a missing, damaged or stale .idx. A sealed pack that
+ * packs/summary describes is only recorded (pack_add_lazy()). */
+int local_pack_open_load(local_store *ls, uint32_t num, bool last, bool idx_listed)
+{
+    int lrc = idx_listed ? pack_add_lazy(ls, num, last) : 0;
+    if (lrc != 0) return lrc < 0 ? lrc : CAIRN_OK;
     char *path = local_pack_path(ls, num, "pack");
     if (!path) return ERR(CAIRN_ENOMEM, "out of memory");
     bool rw = last && !ls->readonly;
@@ -749,29 +846,23 @@ int local_pack_open_load(local_store *ls, uint32_t num, bool last)
     struct stat sb;
     if (sys_fstat(fd, &sb) != 0)
         return cairn_error_errno(errno, "reading pack %u of %s", num, ls->dir);
-    /* A sealed pack the summary describes as it is: nothing more to do until a lookup gets past
-     * its filter (mapped ones must stay the oldest, as below). */
+    /* described as it is by the summary (the last pack, or one after an eager pack): so the
+     * summary need not be rewritten for it */
     const uint8_t *se = ls->sum ? local_summary_entry(ls, num) : NULL;
-    if (se && load_le64(se + 8) == (uint64_t)sb.st_size) {
-        p->in_sum = true;
-        if (!ls->eager && !rw) {
-            local_summary_attach(ls, p, se);
-            p->end = p->idx_covered = p->durable = (uint64_t)sb.st_size;
-            atomic_store(&p->lazy, true);
-            ls->nmapped++;
-            return CAIRN_OK;
-        }
-    }
+    if (se && load_le64(se + 8) == (uint64_t)sb.st_size) p->in_sum = true;
     recvec recs = { 0 };
     recvec *collect = ls->readonly ? NULL : &recs;
     load_ctx c = { ls, pi, collect, false };
-    uint64_t covered = 0;
+    uint64_t covered = 0, trailer = 0;
     const char *why = NULL;
+    bool loaded = false;
     /* mapped while every pack before it is (they must stay the oldest: see local_index.c) */
     rc = ls->eager ? 0 : local_idx_map(ls, pi, (uint64_t)sb.st_size, &covered);
     if (rc == 0) {
         ls->eager = true;
-        rc = local_idxfile_read(ls, num, (uint64_t)sb.st_size, load_rec, &c, &covered, &why);
+        rc = local_idxfile_read(ls, num, (uint64_t)sb.st_size, load_rec, &c, &covered, &trailer,
+                                &why);
+        loaded = rc == 1;
     }
     if (rc < 0) goto out;
     if (rc == 1) {
@@ -782,6 +873,13 @@ int local_pack_open_load(local_store *ls, uint32_t num, bool last)
     }
     rc = pack_scan_more(ls, pi, last, collect);
     if (rc < 0) goto out;
+    /* A sealed pack loaded whole from its .idx, which the summary does not describe: its
+     * filter from the records just read, so the summary's rewrite reads no index again */
+    if (loaded && !ls->readonly && !last && !p->in_sum && p->idx_covered == p->end &&
+        !p->ndamage && !p->stopped) {
+        local_recvec_settle(&recs);
+        if (local_filt_build(p, &recs, trailer) != CAIRN_OK) cairn_error_clear();
+    }
     /* A damaged pack gets no .idx: every open scans it again, and so reports the damage. */
     if (!ls->readonly && p->idx_covered != p->end && !p->ndamage) {
         int irc = local_idxfile_write(ls, p, &recs, p->end);
@@ -800,8 +898,42 @@ int local_pack_open_load(local_store *ls, uint32_t num, bool last)
     }
     rc = CAIRN_OK;
 out:
+    local_shadow_settle(ls);
     local_recvec_free(&recs);
     return rc;
+}
+
+/* A reader found a pack deleted at its first use: compaction ran in the writer, after copying
+ * the live records of the packs it deleted into newer ones (which the refresh just loaded). A
+ * reader holding some of those packs open would mix what they say with what it never read of
+ * the others (their tombstones), so it lets go of every pack whose file is gone, and of what
+ * the hash table holds of them: what is left is what an open now would see. mu held for
+ * writing. */
+static int drop_deleted_packs(local_store *ls)
+{
+    bool *dropped = cairn_calloc(ls->npacks ? ls->npacks : 1, sizeof *dropped);
+    if (!dropped) return ERR(CAIRN_ENOMEM, "out of memory refreshing %s", ls->dir);
+    bool any = false;
+    for (size_t i = 0; i + 1 < ls->npacks; i++) {
+        pack *p = ls->packs[i];
+        char *path = local_pack_path(ls, p->num, "pack");
+        struct stat sb;
+        if (!local_pack_retired(p) && path && sys_stat(path, &sb) != 0 && errno == ENOENT) {
+            local_idx_unmap(ls, p);
+            if (p->fd >= 0) sys_close(p->fd);
+            p->fd = PACK_FD_RETIRED;
+            ls->nopen--;
+            dropped[i] = any = true;
+        }
+        free(path);
+    }
+    for (size_t i = 0; any && i <= ls->mask;) {
+        slot *s = &ls->slots[i];
+        if (s->pi != SLOT_FREE && dropped[s->pi]) local_idx_remove(ls, s); /* i again */
+        else i++;
+    }
+    free(dropped);
+    return CAIRN_OK;
 }
 
 /* Looks for what other processes appended: the tail of the last pack and new pack files.
@@ -810,7 +942,7 @@ static int refresh_locked(local_store *ls)
 {
     uint32_t *nums;
     size_t n;
-    TRY(local_list_packs(ls, &nums, &n));
+    TRY(local_list_packs(ls, &nums, &n, NULL));
     uint32_t last_num = ls->npacks ? ls->packs[ls->npacks - 1]->num : 0;
     size_t first_new = 0;
     while (first_new < n && nums[first_new] <= last_num) first_new++;
@@ -818,22 +950,28 @@ static int refresh_locked(local_store *ls)
     int rc = CAIRN_OK;
     if (ls->npacks) {
         pack *p = ls->packs[ls->npacks - 1];
-        if (p->fd >= 0 && !(p->stopped && p->reported))
+        if (!local_pack_retired(p) && !(p->stopped && p->reported))
             rc = pack_scan_more(ls, (uint32_t)ls->npacks - 1, !have_new, NULL);
     }
     for (size_t i = first_new; i < n && rc == CAIRN_OK; i++)
-        rc = local_pack_open_load(ls, nums[i], i + 1 == n);
+        rc = local_pack_open_load(ls, nums[i], i + 1 == n, false);
     free(nums);
+    local_shadow_settle(ls); /* what the last pack's new tail deleted */
+    unsigned long gone = atomic_load(&ls->packs_gone);
+    if (rc == CAIRN_OK && gone != ls->gone_seen) {
+        ls->gone_seen = gone;
+        rc = drop_deleted_packs(ls);
+    }
     /* Let go of packs compaction deleted once nothing here points into them any more (live
      * counts are whole only without mapped packs). */
     for (size_t i = 0; rc == CAIRN_OK && !ls->nmapped && i + 1 < ls->npacks; i++) {
         pack *p = ls->packs[i];
-        if (p->fd < 0 || p->live != 0) continue;
+        if (local_pack_retired(p) || p->live != 0) continue;
         char *path = local_pack_path(ls, p->num, "pack");
         struct stat sb;
         if (path && sys_stat(path, &sb) != 0 && errno == ENOENT) {
-            sys_close(p->fd);
-            p->fd = -1;
+            if (p->fd >= 0) sys_close(p->fd);
+            p->fd = PACK_FD_RETIRED;
             ls->nopen--;
         }
         free(path);

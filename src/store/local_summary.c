@@ -6,8 +6,9 @@
  * packs newest first until one named the key: work, syscalls and page faults in proportion to
  * the number of packs. The summary lists the sealed packs (number, size, what their .idx holds)
  * with one blocked Bloom filter each. Open maps it and checks its table (a few hundred bytes);
- * a pack it describes is not mapped until a lookup gets past its filter, which costs one 64-byte
- * block, checked where it is read.
+ * a pack it describes is neither opened nor mapped until a lookup gets past its filter, which
+ * costs one 64-byte block, checked where it is read (the pack file itself is opened by the first
+ * read from it).
  *
  * Trust: the table has a checksum, checked at open (a mismatch: the summary is ignored with a
  * warning, and every pack is opened as before). Each filter block carries its own checksum,
@@ -52,15 +53,27 @@ static uint64_t filt_block_of(const filt_key *fk, uint64_t nblocks)
     return (fk->hi >> 32) * nblocks >> 32;
 }
 
-/* Sets or tests the probes' bits of fk in block blk: with set, always true. */
-static bool filt_bits(uint8_t *blk, const filt_key *fk, uint32_t probes, bool set)
+/* Bit i of the probes of fk: double hashing within one block. */
+static inline uint32_t filt_probe(const filt_key *fk, uint32_t i)
 {
     uint32_t g = (uint32_t)fk->lo, d = (uint32_t)(fk->lo >> 32) | 1u;
+    return (g + i * d) % FILT_BLOCK_BITS;
+}
+
+static void filt_set(uint8_t *blk, const filt_key *fk, uint32_t probes)
+{
     for (uint32_t i = 0; i < probes; i++) {
-        uint32_t bit = (g + i * d) % FILT_BLOCK_BITS;
-        uint8_t mask = (uint8_t)(1u << (bit & 7));
-        if (set) blk[bit >> 3] |= mask;
-        else if (!(blk[bit >> 3] & mask)) return false;
+        uint32_t bit = filt_probe(fk, i);
+        blk[bit >> 3] |= (uint8_t)(1u << (bit & 7));
+    }
+}
+
+/* Whether every probe's bit of fk is set in blk (read-only: blk may be the summary's mapping). */
+static bool filt_test(const uint8_t *blk, const filt_key *fk, uint32_t probes)
+{
+    for (uint32_t i = 0; i < probes; i++) {
+        uint32_t bit = filt_probe(fk, i);
+        if (!(blk[bit >> 3] & (1u << (bit & 7)))) return false;
     }
     return true;
 }
@@ -71,14 +84,20 @@ static uint64_t filt_nblocks(uint64_t count)
     return n ? n : 1;
 }
 
-int local_filt_build(pack *p, const recvec *recs, uint64_t idx_sum)
+/* Builds p's own filter from n keys, the first at keys, each `stride` bytes after the one
+ * before (a record list's or a mapped index's entries), for an .idx of trailer idx_sum. */
+static int filt_build_keys(pack *p, const uint8_t *keys, size_t stride, uint64_t n,
+                           uint64_t idx_sum)
 {
-    uint64_t nb = filt_nblocks(recs->n);
-    uint8_t *f = cairn_calloc((size_t)nb, FILT_BLOCK_SIZE);
+    uint64_t nb = filt_nblocks(n);
+    uint8_t *f = nb <= SIZE_MAX / FILT_BLOCK_SIZE ? cairn_calloc((size_t)nb, FILT_BLOCK_SIZE)
+                                                  : NULL;
     if (!f) return ERR(CAIRN_ENOMEM, "out of memory building the filter of pack %u", p->num);
-    for (size_t i = 0; i < recs->n; i++) {
-        filt_key fk = local_filt_key(&recs->v[i].key);
-        filt_bits(f + filt_block_of(&fk, nb) * FILT_BLOCK_SIZE, &fk, FILT_PROBES, true);
+    for (uint64_t i = 0; i < n; i++) {
+        cairn_id k;
+        memcpy(k.bytes, keys + i * stride, CAIRN_ID_SIZE);
+        filt_key fk = local_filt_key(&k);
+        filt_set(f + filt_block_of(&fk, nb) * FILT_BLOCK_SIZE, &fk, FILT_PROBES);
     }
     for (uint64_t b = 0; b < nb; b++) {
         uint8_t *blk = f + b * FILT_BLOCK_SIZE;
@@ -89,10 +108,16 @@ int local_filt_build(pack *p, const recvec *recs, uint64_t idx_sum)
     p->filt = f;
     p->filt_blocks = nb;
     p->filt_probes = FILT_PROBES;
-    p->sum_count = recs->n;
+    p->sum_count = n;
     p->sum_idx_sum = idx_sum;
     atomic_store(&p->filt_off, false);
     return CAIRN_OK;
+}
+
+int local_filt_build(pack *p, const recvec *recs, uint64_t idx_sum)
+{
+    return filt_build_keys(p, recs->n ? recs->v[0].key.bytes : NULL, sizeof *recs->v, recs->n,
+                           idx_sum);
 }
 
 bool local_filt_may_hold(local_store *ls, pack *p, const filt_key *fk)
@@ -109,7 +134,7 @@ bool local_filt_may_hold(local_store *ls, pack *p, const filt_key *fk)
         }
         return true;
     }
-    return filt_bits((uint8_t *)blk, fk, p->filt_probes, false);
+    return filt_test(blk, fk, p->filt_probes);
 }
 
 /* ---- reading the summary ---- */
@@ -160,6 +185,9 @@ void local_summary_open(local_store *ls)
     if (sys_fstat(fd, &sb) == 0 && (uint64_t)sb.st_size <= SIZE_MAX && sb.st_size > 0) {
         size = (uint64_t)sb.st_size;
         m = sys_mmap(NULL, (size_t)size, PROT_READ, MAP_SHARED, fd, 0);
+        /* a lookup reads one 64-byte block a pack: without this, its first page fault would
+         * read around it (up to the device's read-ahead, often the whole file) */
+        if (m != MAP_FAILED) (void)madvise(m, (size_t)size, MADV_RANDOM);
     }
     sys_close(fd);
     const char *why = m == MAP_FAILED ? "cannot be read" : summary_problem(m, size, &n);
@@ -211,7 +239,7 @@ void local_summary_close(local_store *ls)
 /* Whether pack p belongs in the summary: sealed, undamaged, indexed whole. */
 static bool summarizable(const local_store *ls, const pack *p)
 {
-    return p->fd >= 0 && !(!ls->readonly && p == ls->cur) && !p->ndamage && !p->stopped &&
+    return !local_pack_retired(p) && !(!ls->readonly && p == ls->cur) && !p->ndamage && !p->stopped &&
            p->idx_covered >= PACK_HEADER_SIZE && p->idx_covered == p->end;
 }
 
@@ -240,31 +268,26 @@ static bool filt_sound(const pack *p)
     return p->filt_probes == FILT_PROBES;
 }
 
-/* Gives p a sound filter of its own, built from its .idx. @return 1 done, 0 the index cannot
- * be read whole (then p stays out of the summary), or an error. */
+/* Gives p a sound filter of its own, built from its .idx: from its mapping when it is mapped
+ * (open mapped it, or a lookup did; every block checked here, in memory), else read once.
+ * @return 1 done, 0 the index cannot be read whole (then p stays out of the summary), or an
+ * error. */
 static int filt_from_idx(local_store *ls, pack *p)
 {
-    recvec recs = { 0 };
-    uint64_t covered = 0;
-    const char *why;
-    int rc = local_idxfile_read(ls, p->num, p->end, collect_rec, &recs, &covered, &why);
-    uint8_t trailer[IDX_TRAILER_SIZE];
-    if (rc == 1 && covered == p->end) {
-        char *path = local_pack_path(ls, p->num, "idx");
-        int fd = path ? sys_open(path, O_RDONLY | O_CLOEXEC, 0) : -1;
-        struct stat sb;
-        size_t got = 0;
-        rc = fd >= 0 && sys_fstat(fd, &sb) == 0 && sb.st_size >= IDX_TRAILER_SIZE &&
-                     sys_read_full(fd, trailer, sizeof trailer,
-                                   (uint64_t)sb.st_size - IDX_TRAILER_SIZE, &got, "index") ==
-                         CAIRN_OK && got == sizeof trailer
-                 ? 1 : 0;
-        if (fd >= 0) sys_close(fd);
-        free(path);
-    } else if (rc >= 0) {
-        rc = 0;
+    if (local_idx_mapped(ls, p) && local_idx_verify_all(ls, p)) {
+        int rc = filt_build_keys(p, p->imap + IDX_HEADER_SIZE, IDX_ENTRY_SIZE, p->imap_count,
+                                 load_le64(p->imap + p->imap_len - IDX_TRAILER_SIZE));
+        if (rc != CAIRN_OK) cairn_error_clear();
+        return rc == CAIRN_OK;
     }
-    if (rc == 1) rc = local_filt_build(p, &recs, load_le64(trailer)) == CAIRN_OK ? 1 : -1;
+    recvec recs = { 0 };
+    uint64_t covered = 0, trailer = 0;
+    const char *why;
+    int rc = local_idxfile_read(ls, p->num, p->end, collect_rec, &recs, &covered, &trailer, &why);
+    if (rc == 1 && covered == p->end)
+        rc = local_filt_build(p, &recs, trailer) == CAIRN_OK ? 1 : -1;
+    else if (rc >= 0)
+        rc = 0;
     local_recvec_free(&recs);
     if (rc <= 0) cairn_error_clear();
     return rc < 0 ? 0 : rc;
@@ -317,7 +340,10 @@ int local_summary_write(local_store *ls)
     }
     store_le64(d + table_end, XXH3_64bits(d, (size_t)table_end));
     rc = local_write_atomic(ls, path, d, (size_t)size);
-    if (rc == CAIRN_OK) atomic_store(&ls->sum_stale, false);
+    if (rc == CAIRN_OK) {
+        atomic_store(&ls->sum_stale, false);
+        for (size_t i = 0; i < ls->npacks; i++) ls->packs[i]->in_sum = in[i];
+    }
 out:
     free(in);
     free(d);

@@ -421,9 +421,14 @@ static int pg_has_many(cairn_store *st, const cairn_id *keys, size_t n, int *rcs
         size_t m = MIN(n - off, (size_t)PG_BATCH_ROWS);
         keyed *s = sort_keys(keys + off, m);
         FAIL_IF(!s, CAIRN_ENOMEM, "out of memory");
+        /* One hold of the mutex a batch: what is pending, what gc's candidates hold back (as
+         * pg_has: written again, a gc may delete the stored copy), and the query. */
+        enum { HELD_BACK = 1 }; /* not a status: no row may make it CAIRN_OK */
         pthread_mutex_lock(&p->mu);
         for (size_t i = 0; i < m; i++)
-            rcs[off + i] = pending_find(p, &keys[off + i]) ? CAIRN_OK : CAIRN_ENOTFOUND;
+            rcs[off + i] = pending_find(p, &keys[off + i]) ? CAIRN_OK
+                           : store_cands_pending(&p->cands, &keys[off + i], false) ? HELD_BACK
+                                                                                   : CAIRN_ENOTFOUND;
         rc = send_dels(p);
         PGresult *r = rc == CAIRN_OK ? select_batch(p, keys + off, m, false, &rc) : NULL;
         pthread_mutex_unlock(&p->mu);
@@ -431,15 +436,13 @@ static int pg_has_many(cairn_store *st, const cairn_id *keys, size_t n, int *rcs
             size_t lo, hi;
             if (PQgetlength(r, row, 0) != CAIRN_ID_SIZE) continue;
             keyed_range(s, m, PQgetvalue(r, row, 0), &lo, &hi);
-            for (size_t j = lo; j < hi; j++) rcs[off + s[j].at] = CAIRN_OK;
+            for (size_t j = lo; j < hi; j++)
+                if (rcs[off + s[j].at] != HELD_BACK) rcs[off + s[j].at] = CAIRN_OK;
         }
+        for (size_t i = 0; i < m; i++)
+            if (rcs[off + i] == HELD_BACK) rcs[off + i] = CAIRN_ENOTFOUND;
         PQclear(r);
         free(s);
-        pthread_mutex_lock(&p->mu);
-        for (size_t i = 0; rc == CAIRN_OK && i < m; i++)
-            if (store_cands_pending(&p->cands, &keys[off + i], false))
-                rcs[off + i] = CAIRN_ENOTFOUND;
-        pthread_mutex_unlock(&p->mu);
     }
     return rc;
 }
