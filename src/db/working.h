@@ -26,6 +26,8 @@
 #include "wal/walrec.h"
 
 typedef struct cairn_db cairn_db;
+struct version;
+struct group_waiter;
 
 typedef struct working {
     wal *log;
@@ -39,6 +41,9 @@ typedef struct working {
     bool relaxed;            /* the default durability of writes */
     size_t mem_limit;        /* checkpoint when the memtable is larger */
     _Atomic uint64_t applied;/* the newest record in the memtables */
+    _Atomic uint64_t visible;/* the newest record readers see: `applied`, except with
+                                sync_checkpoint, where a write shows once its checkpoint is
+                                published (a failed one never shows) */
     uint64_t imm_seq;        /* the newest record in imm (while there is one) */
     /* memtable ids of table names: names[id - 1]; order: ids sorted by name */
     pthread_mutex_t idmu;
@@ -67,6 +72,19 @@ typedef struct working {
                                 last segment) */
     walrec_checkpoint ckpt_unlogged_rec;
     uint64_t recovery_ns, recovered;
+    /* group commit over the store (sync_checkpoint): the writes waiting for a checkpoint to
+     * carry them; one writer at a time leads a checkpoint, which carries every write logged
+     * before it froze the memtable (see "Group commit on a remote repository" in
+     * docs/ARCHITECTURE.md) */
+    pthread_mutex_t gmu;
+    pthread_cond_t gcv, gather_cv;
+    struct group_waiter *gwait;  /* linked before their record is logged */
+    bool gleading, ggathering;
+    unsigned ginside, glogged;   /* writers in the path, and those of them logged and waiting */
+    double gckpt_avg;            /* seconds a led checkpoint takes (moving average) */
+    uint64_t gwrites;            /* writes acknowledged by checkpoints since open */
+    struct version *deferred_base; /* with sync_checkpoint, while deferred: the published
+                                      version, restored when the deferred state fails */
 } working;
 
 /** Sets up the working set of db->cur's branch: the log (replaying it into a new memtable) and
