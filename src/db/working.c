@@ -1055,12 +1055,23 @@ static int checkpoint_once(cairn_db *db, bool defer)
     return CAIRN_OK;
 }
 
+/* An exclusive operation (merge, commit, a bulk batch, a drop, reset) writes chunks of its
+ * own, maybe ones a remote gc has recorded as candidates: it reads the record first, as a
+ * checkpoint and a push do, so that the store writes those again instead of trusting them
+ * present (the checkpoint below reads it only when it has writes to apply). */
+static int exclusive_sync(cairn_db *db)
+{
+    int rc = gc_writer_sync(&db->r);
+    return rc < 0 ? cairn_error_prefix(rc, "before writing to %s", db->r.url) : rc;
+}
+
 int db_exclusive_begin(cairn_db *db)
 {
     DB_NOT_IN_CALLBACK(db, "a write");
     pthread_rwlock_wrlock(&db->gate);
     pthread_mutex_lock(&db->wmu);
-    int rc = db_checkpoint_locked(db);
+    int rc = exclusive_sync(db);
+    if (rc == CAIRN_OK) rc = db_checkpoint_locked(db);
     if (rc < 0) {
         pthread_mutex_unlock(&db->wmu);
         pthread_rwlock_unlock(&db->gate);
@@ -1073,7 +1084,8 @@ int db_exclusive_begin_deferred(cairn_db *db)
     DB_NOT_IN_CALLBACK(db, "a write");
     pthread_rwlock_wrlock(&db->gate);
     pthread_mutex_lock(&db->wmu);
-    int rc = checkpoint_locked(db, true);
+    int rc = exclusive_sync(db);
+    if (rc == CAIRN_OK) rc = checkpoint_locked(db, true);
     if (rc < 0) {
         int src = db_exclusive_settle(db, false); /* a first, deferred part may need publishing */
         (void)src;
