@@ -652,11 +652,11 @@ int main(int argc, char **argv)
     }
     void (*fns[])(void) = { two_phases_s3, two_phases_pg, rereferenced_s3, rereferenced_pg,
                             store_gens_s3, store_gens_pg, writer_gap_s3, writer_gap_pg,
-                            merge_gap_s3, merge_gap_pg, long_writer_s3, long_writer_pg, orphan_pack_s3, kill_gc_s3,
-                            kill_gc_pg };
+                            merge_gap_s3, merge_gap_pg, long_writer_s3, long_writer_pg,
+                            orphan_pack_s3, kill_gc_s3, kill_gc_pg };
     static const char names[] = "two_phases_s3, two_phases_pg, rereferenced_s3, rereferenced_pg, "
                                 "store_gens_s3, store_gens_pg, writer_gap_s3, writer_gap_pg, "
-                                "merge_gap_s3, merge_gap_pg, long_writer_s3, long_writer_pg, orphan_pack_s3, kill_gc_s3, "
-                                "kill_gc_pg";
+                                "merge_gap_s3, merge_gap_pg, long_writer_s3, long_writer_pg, "
+                                "orphan_pack_s3, kill_gc_s3, kill_gc_pg";
     return test_main_fns(argc, argv, fns, sizeof fns / sizeof fns[0], names);
 }

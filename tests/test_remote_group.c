@@ -15,9 +15,10 @@
  *                    each saying that nothing of it was published, none of them was ever
  *                    visible on the handle nor is there after reopening; the first writer's
  *                    write and the earlier ones are kept, and the handle writes on
- *   two_processes_*  two processes of THREADS threads each write to one repository at once,
- *                    retrying on the same handle when the other process won the working
- *                    state's compare-and-swap: every acknowledged write is there afterwards
+ *   two_processes_*  two processes of THREADS threads each write to one repository at once
+ *                    (both open it, then start together), retrying on the same handle when the
+ *                    other process won the working state's compare-and-swap: every
+ *                    acknowledged write is there afterwards
  *   free_running_*   THREADS threads writing without any hook: every write acknowledged and
  *                    present after reopening (the checkpoints it took are printed)
  */
@@ -296,7 +297,9 @@ static void *proc_thread(void *arg)
     return NULL;
 }
 
-static void proc_child(const char *url, int proc, int fd)
+/* One writer process: opens the repository, says so on ready, waits for a byte on go (both
+ * processes start writing together), then writes from THREADS threads. */
+static void proc_child(const char *url, int proc, int fd, int ready, int go)
 {
     cairn_db *db;
     cairn_table *t;
@@ -305,6 +308,8 @@ static void proc_child(const char *url, int proc, int fd)
         fprintf(stderr, "process %d: %s\n", proc, cairn_error_last()->message);
         _exit(12);
     }
+    char c = 'r';
+    if (write(ready, &c, 1) != 1 || read(go, &c, 1) != 1) _exit(15);
     pwriter ps[THREADS];
     pthread_t th[THREADS];
     for (int i = 0; i < THREADS; i++) {
@@ -338,18 +343,25 @@ static void two_processes_on(const char *kind)
     CHECK_OK(cairn_put(t, "start", 5, "", 0));
     cairn_table_close(t);
     CHECK_OK(cairn_close(db));
-    int fds[2];
-    CHECK(pipe(fds) == 0);
+    int fds[2], ready[2], go[2];
+    CHECK(pipe(fds) == 0 && pipe(ready) == 0 && pipe(go) == 0);
     pid_t pid[2];
     for (int p = 0; p < 2; p++) {
         pid[p] = test_fork();
         CHECK(pid[p] >= 0);
         if (pid[p] == 0) {
             close(fds[0]);
-            proc_child(url, p, fds[1]);
+            proc_child(url, p, fds[1], ready[1], go[0]);
         }
     }
     close(fds[1]);
+    char c;
+    for (int p = 0; p < 2; p++) CHECK(read(ready[0], &c, 1) == 1); /* both open */
+    CHECK(write(go[1], "gg", 2) == 2);
+    close(ready[0]);
+    close(ready[1]);
+    close(go[0]);
+    close(go[1]);
     bool acked[2 * THREADS][PROC_WRITES];
     memset(acked, 0, sizeof acked);
     int32_t v;
@@ -418,7 +430,8 @@ static void free_running_on(const char *kind)
         CHECK(pthread_create(&th[i], NULL, free_thread, &fw[i]) == 0);
     }
     for (int i = 0; i < THREADS; i++) pthread_join(th[i], NULL);
-    for (int i = 0; i < THREADS; i++) CHECK_MSG(fw[i].rc == CAIRN_OK, "thread %d: %s", i, fw[i].msg);
+    for (int i = 0; i < THREADS; i++)
+        CHECK_MSG(fw[i].rc == CAIRN_OK, "thread %d: %s", i, fw[i].msg);
     CHECK_OK(cairn_db_stats_get(&s1, db));
     uint64_t ck = s1.checkpoints - s0.checkpoints;
     CHECK(ck >= 1 && ck <= THREADS * FREE_WRITES);

@@ -13,7 +13,10 @@
  * The log lives in the store's file namespace, in wal/<branch>/ (DIR/wal/<branch>/ of a local
  * repository, as always), or, for a store without one, in options.wal_dir/<branch>/ when given
  * (a files-only store over that directory). A store with neither keeps its log in memory only:
- * a durable one checkpoints after every write, which makes each write durable by itself.
+ * a durable one (s3, postgres) makes each write durable by a checkpoint before it returns, and
+ * the writes that arrive while one is in flight share the next (group commit over the store:
+ * one tree build, one flush, one ref move; a failed checkpoint fails exactly the writes it
+ * carried, none of which was ever visible).
  */
 #ifndef CAIRN_WORKING_H
 #define CAIRN_WORKING_H
@@ -81,8 +84,8 @@ typedef struct working {
     struct group_waiter *gwait;  /* linked before their record is logged */
     bool gleading, ggathering;
     unsigned ginside, glogged;   /* writers in the path, and those of them logged and waiting */
+    unsigned grecent;            /* writers about at the last checkpoint (carried or waiting) */
     double gckpt_avg;            /* seconds a led checkpoint takes (moving average) */
-    uint64_t gwrites;            /* writes acknowledged by checkpoints since open */
     struct version *deferred_base; /* with sync_checkpoint, while deferred: the published
                                       version, restored when the deferred state fails */
 } working;
