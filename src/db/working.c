@@ -7,9 +7,11 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "base/hash.h"
 #include "db/db.h"
 #include "db/settings.h"
 #include "repo/commit.h"
+#include "repo/refs.h"
 #include "repo/gc.h"
 #include "repo/pins.h"
 #include "store/store.h"
@@ -744,12 +746,21 @@ static void group_finish(cairn_db *db, uint64_t through, int rc)
         waiter_unlink(w, g);
         g->done = true;
         g->rc = rc;
-        if (rc < 0)
-            g->msg = cairn_sprintf("nothing of this write was published: the checkpoint that "
-                                   "carried it and %zu other write%s to %s failed (%s); the "
-                                   "repository is as it was before them, and every earlier "
-                                   "acknowledged write is kept", n - 1, n == 2 ? "" : "s",
-                                   db->r.url, why);
+        if (rc < 0 && w->gdoubt)
+            g->msg = cairn_sprintf("this write may or may not have been published (%s): the "
+                                   "checkpoint failed where its move of the working state may "
+                                   "have happened, and reading the ref back did not tell; "
+                                   "reopen the repository and read it to find out (every "
+                                   "earlier acknowledged write is kept)", why);
+        else if (rc < 0 && n > 1)
+            g->msg = cairn_sprintf("nothing of this write was published (%s): that checkpoint "
+                                   "carried it and %zu other write%s, and the repository is as "
+                                   "it was before them; every earlier acknowledged write is "
+                                   "kept", why, n - 1, n == 2 ? "" : "s");
+        else if (rc < 0)
+            g->msg = cairn_sprintf("nothing of this write was published (%s): the repository is "
+                                   "as it was before it, and every earlier acknowledged write is "
+                                   "kept", why);
     }
     w->grecent = (unsigned)n + w->glogged; /* the writers about: the next leader gathers them */
     pthread_cond_broadcast(&w->gcv);
@@ -779,6 +790,36 @@ static void reload_working(cairn_db *db)
     cairn_error_set(code, "%s", keep);
 }
 
+/* With sync_checkpoint, the publish of a checkpoint (rec, from old) failed with rc, not by a
+ * lost compare-and-swap: if the ref move was sent and its answer lost (a broken connection, a
+ * timeout), it may have happened. The working ref, read back, tells: naming rec, it did (*rc
+ * becomes CAIRN_OK, *out_id rec's id); still naming old (or absent, with no old), it did not
+ * (*rc and its message stay). Otherwise w->gdoubt is set, for the writers' message. */
+static void publish_outcome(cairn_db *db, const cairn_id *old, const rootrec *rec, int *rc,
+                            cairn_id *out_id)
+{
+    char why[600];
+    snprintf(why, sizeof why, "%s", cairn_error_last()->message);
+    uint8_t buf[ROOTREC_MAX_SIZE];
+    cairn_id mine, now;
+    hash_sha256(&mine, buf, rootrec_encode(buf, rec));
+    char *wref = repo_working_ref(&db->r);
+    int rrc = wref ? refs_read_id(&db->r, wref, &now) : CAIRN_ENOMEM;
+    free(wref);
+    if (rrc == CAIRN_OK && memcmp(now.bytes, mine.bytes, CAIRN_ID_SIZE) == 0) {
+        cairn_diag(CAIRN_LOG_INFO, "%s: a checkpoint's publish reported a failure (%s), but the "
+                   "working ref names its state: it was published", db->r.url, why);
+        cairn_error_clear();
+        *out_id = mine;
+        *rc = CAIRN_OK;
+        return;
+    }
+    bool not_moved = old ? rrc == CAIRN_OK && memcmp(now.bytes, old->bytes, CAIRN_ID_SIZE) == 0
+                         : rrc == CAIRN_ENOTFOUND;
+    db->w.gdoubt = !not_moved;
+    cairn_error_set(*rc, "%s", why);
+}
+
 /* With sync_checkpoint, a checkpoint that failed after it froze the memtable: its entries are
  * dropped (never shown, never to be published) and its writers failed. Returns rc. */
 static int carried_failed(cairn_db *db, int rc)
@@ -790,6 +831,7 @@ static int carried_failed(cairn_db *db, int rc)
     pthread_mutex_unlock(&db->vmu);
     mem_release(imm);
     group_finish(db, w->imm_seq, rc);
+    w->gdoubt = false;
     if (rc == CAIRN_ECONFLICT && !w->deferred) reload_working(db);
     return rc;
 }
@@ -1017,9 +1059,12 @@ static int checkpoint_once(cairn_db *db, bool defer)
     cairn_id rec_id = cur->rec_id; /* deferred: the working ref still names this one */
     if (rc == CAIRN_OK && defer)
         rc = repo_stage(&db->r, &nv->rec);
-    else if (rc == CAIRN_OK)
-        rc = repo_publish(&db->r, &rec_id, id_is_zero(&cur->rec_id) ? NULL : &cur->rec_id,
-                          &nv->rec);
+    else if (rc == CAIRN_OK) {
+        const cairn_id *old_id = id_is_zero(&cur->rec_id) ? NULL : &cur->rec_id;
+        rc = repo_publish(&db->r, &rec_id, old_id, &nv->rec);
+        if (rc < 0 && rc != CAIRN_ECONFLICT && w->sync_checkpoint)
+            publish_outcome(db, old_id, &nv->rec, &rc, &rec_id);
+    }
     if (rc < 0) {
         version_release(nv);
         version_release(cur);
@@ -1106,6 +1151,7 @@ static void deferred_failed(cairn_db *db, int rc)
 {
     working *w = &db->w;
     group_finish(db, w->deferred_rec.through, rc);
+    w->gdoubt = false;
     version *base = w->deferred_base;
     w->deferred_base = NULL;
     if (base) db_set_current(db, base);
@@ -1120,8 +1166,10 @@ int db_exclusive_settle(cairn_db *db, bool published)
     if (w->deferred && !published) {
         version *cur = db_current(db);
         cairn_id rec_id;
-        rc = repo_publish(&db->r, &rec_id, id_is_zero(&cur->rec_id) ? NULL : &cur->rec_id,
-                          &cur->rec);
+        const cairn_id *old_id = id_is_zero(&cur->rec_id) ? NULL : &cur->rec_id;
+        rc = repo_publish(&db->r, &rec_id, old_id, &cur->rec);
+        if (rc < 0 && rc != CAIRN_ECONFLICT && w->sync_checkpoint)
+            publish_outcome(db, old_id, &cur->rec, &rc, &rec_id);
         if (rc == CAIRN_OK) cur->rec_id = rec_id; /* wmu and the gate held: nobody reads it */
         else rc = cairn_error_prefix(rc, "checkpoint of %s", db->r.url);
         version_release(cur);

@@ -85,6 +85,7 @@ typedef struct working {
     bool gleading, ggathering;
     unsigned ginside, glogged;   /* writers in the path, and those of them logged and waiting */
     unsigned grecent;            /* writers about at the last checkpoint (carried or waiting) */
+    bool gdoubt;                 /* the failing checkpoint's ref move may have happened */
     double gckpt_avg;            /* seconds a led checkpoint takes (moving average) */
     struct version *deferred_base; /* with sync_checkpoint, while deferred: the published
                                       version, restored when the deferred state fails */
