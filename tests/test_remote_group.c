@@ -15,6 +15,10 @@
  *                    each saying that nothing of it was published, none of them was ever
  *                    visible on the handle nor is there after reopening; the first writer's
  *                    write and the earlier ones are kept, and the handle writes on
+ *   lost_answer_*    the working ref's move happens but its answer is lost (the fault store
+ *                    reports CAIRN_EIO after forwarding it): the ref read back names the
+ *                    checkpoint's record, so the write is acknowledged, and the next one
+ *                    goes on from it
  *   two_processes_*  two processes of THREADS threads each write to one repository at once
  *                    (both open it, then start together), retrying on the same handle when the
  *                    other process won the working state's compare-and-swap: every
@@ -260,6 +264,26 @@ static void failed_flush_on(const char *kind)
     check_reopened(url, 1, "after");
 }
 
+/* The working ref's move goes through but its answer is lost (the fault store forwards the
+ * compare-and-swap, then reports CAIRN_EIO, as a timeout would): the checkpoint reads the ref
+ * back, finds its own record, and the write is acknowledged; the handle writes on from it. */
+static void lost_answer_on(const char *kind)
+{
+    char url[1400];
+    ru_url(url, sizeof url, kind, "grouplost");
+    cairn_db *db;
+    cairn_store *fs;
+    cairn_table *t;
+    open_wrapped(url, &db, &fs, &t);
+    fault_store_arm(fs, &(fault_spec){ FAULT_REF_CAS, 1, CAIRN_EIO, false, true });
+    CHECK_OK(cairn_put(t, "w000", 4, "w000", 4)); /* published, so acknowledged */
+    CHECK_EQ(fault_store_injected(fs), 1);
+    CHECK_OK(cairn_put(t, "after", 5, "written", 7)); /* from the state it published */
+    cairn_table_close(t);
+    CHECK_OK(cairn_close(db));
+    check_reopened(url, 1, "after");
+}
+
 /* ---- two processes ---- */
 
 typedef struct pwriter {
@@ -457,6 +481,8 @@ static void group_s3(void) { group_on("s3"); }
 static void group_pg(void) { group_on("pg"); }
 static void failed_flush_s3(void) { failed_flush_on("s3"); }
 static void failed_flush_pg(void) { failed_flush_on("pg"); }
+static void lost_answer_s3(void) { lost_answer_on("s3"); }
+static void lost_answer_pg(void) { lost_answer_on("pg"); }
 static void two_processes_s3(void) { two_processes_on("s3"); }
 static void two_processes_pg(void) { two_processes_on("pg"); }
 static void free_running_s3(void) { free_running_on("s3"); }
@@ -470,10 +496,10 @@ int main(int argc, char **argv)
         return 77;
     }
     void (*fns[])(void) = { group_s3, group_pg, failed_flush_s3, failed_flush_pg,
-                            two_processes_s3, two_processes_pg, free_running_s3,
-                            free_running_pg };
+                            lost_answer_s3, lost_answer_pg, two_processes_s3, two_processes_pg,
+                            free_running_s3, free_running_pg };
     static const char names[] = "group_s3, group_pg, failed_flush_s3, failed_flush_pg, "
-                                "two_processes_s3, two_processes_pg, free_running_s3, "
-                                "free_running_pg";
+                                "lost_answer_s3, lost_answer_pg, two_processes_s3, "
+                                "two_processes_pg, free_running_s3, free_running_pg";
     return test_main_fns(argc, argv, fns, sizeof fns / sizeof fns[0], names);
 }
