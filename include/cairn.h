@@ -1471,7 +1471,8 @@ typedef struct cairn_db_stats {
 /* cairn_db_stats.wal_location */
 #define CAIRN_WAL_NONE 0     /**< no log files (a store without a file namespace, opened without
                                   wal_dir): writes live in memory until checkpointed, and a
-                                  durable store checkpoints after every write */
+                                  durable store checkpoints after every write (writes from
+                                  several threads that arrive together share one checkpoint) */
 #define CAIRN_WAL_STORE 1    /**< in the store's own files (DIR/wal/<branch>/ of a local one) */
 #define CAIRN_WAL_DIR 2      /**< in the open option wal_dir */
 

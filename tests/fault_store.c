@@ -28,6 +28,8 @@ typedef struct fault_store {
     unsigned long flip_at;
     uint64_t flip_bit;
     unsigned long injected;
+    void (*hook[FAULT_NMETHODS])(fault_method method, unsigned long n, void *arg);
+    void *hook_arg[FAULT_NMETHODS];
 } fault_store;
 
 static const char *const method_names[FAULT_NMETHODS] = {
@@ -42,6 +44,11 @@ static int tick(fault_store *f, fault_method m, bool *after, unsigned long *out_
     pthread_mutex_lock(&f->mu);
     unsigned long n = ++f->calls[m];
     armed *a = &f->arm[m];
+    void (*hook)(fault_method, unsigned long, void *) = f->hook[m];
+    void *hook_arg = f->hook_arg[m];
+    pthread_mutex_unlock(&f->mu);
+    if (hook) hook(m, n, hook_arg); /* it may arm a fault for this very call */
+    pthread_mutex_lock(&f->mu);
     int code = 0;
     if (a->on && (n == a->at || (a->sticky && n > a->at))) {
         code = a->code;
@@ -317,6 +324,17 @@ void fault_store_flip_get(cairn_store *st, unsigned long nth, uint64_t bit)
     f->flip_on = nth > 0;
     f->flip_at = f->calls[FAULT_GET] + nth;
     f->flip_bit = bit;
+    pthread_mutex_unlock(&f->mu);
+}
+
+void fault_store_hook(cairn_store *st, fault_method method,
+                      void (*hook)(fault_method method, unsigned long n, void *arg), void *arg)
+{
+    fault_store *f = (fault_store *)st;
+    if (method >= FAULT_NMETHODS) return;
+    pthread_mutex_lock(&f->mu);
+    f->hook[method] = hook;
+    f->hook_arg[method] = arg;
     pthread_mutex_unlock(&f->mu);
 }
 

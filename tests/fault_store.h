@@ -45,6 +45,13 @@ void fault_store_arm(cairn_store *st, const fault_spec *spec);
  *  length in bits; an empty chunk is left alone). */
 void fault_store_flip_get(cairn_store *st, unsigned long nth, uint64_t bit);
 
+/** Calls hook(method, n, arg) at every call of method (n: its number since the wrapper was
+ *  made) before the call is forwarded or failed, from the caller's thread, without the
+ *  wrapper's lock: a test may hold the call there (until other threads have reached some
+ *  point) or arm a fault for a later call. NULL hook: none. One hook per method. */
+void fault_store_hook(cairn_store *st, fault_method method,
+                      void (*hook)(fault_method method, unsigned long n, void *arg), void *arg);
+
 /** Disarms every fault. */
 void fault_store_disarm(cairn_store *st);
 

@@ -91,7 +91,9 @@ void cairn_diag(int level, const char *fmt, ...) PRINTF_LIKE(2, 3);
 typedef enum cairn_test_point_id {
     CAIRN_TP_CHECKPOINT_BEGIN = 1, /* a checkpoint starts applying a frozen memtable */
     CAIRN_TP_CHECKPOINT_END,       /* ... its working state is published and the log tidied */
-    CAIRN_TP_READER_REF_READ       /* a read-only open read the working ref; it loads that next */
+    CAIRN_TP_READER_REF_READ,      /* a read-only open read the working ref; it loads that next */
+    CAIRN_TP_GROUP_QUEUED          /* a logged write of a store without log files waits behind
+                                      a checkpoint in flight (the next one will carry it) */
 } cairn_test_point_id;
 typedef void (*cairn_test_point_fn)(cairn_test_point_id point, void *payload);
 /** Test hook: calls fn(point, payload) at each test point, from whatever thread reaches it
@@ -177,5 +179,8 @@ char *bytes_show(char *out, size_t out_size, const void *data, size_t n);
 double clock_now(void);
 /** Wall-clock time in nanoseconds since the Unix epoch (UTC). */
 int64_t clock_wall_ns(void);
+struct timespec;
+/** *out = the CLOCK_REALTIME moment `seconds` from now (a pthread_cond_timedwait deadline). */
+void clock_deadline(struct timespec *out, double seconds);
 
 #endif /* CAIRN_BASE_H */

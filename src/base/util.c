@@ -124,6 +124,14 @@ double clock_now(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
+void clock_deadline(struct timespec *out, double seconds)
+{
+    clock_gettime(CLOCK_REALTIME, out);
+    uint64_t ns = (uint64_t)out->tv_nsec + (uint64_t)(seconds * 1e9);
+    out->tv_sec += (time_t)(ns / 1000000000);
+    out->tv_nsec = (long)(ns % 1000000000);
+}
+
 int64_t clock_wall_ns(void)
 {
     struct timespec ts;

@@ -18,7 +18,7 @@ void db_view(cairn_db *db, rview *out)
     pthread_mutex_unlock(&db->vmu);
     /* Read after the memtables were taken: anything applied to a memtable swapped in since is
      * not in the view at all, so the view is the state as of a moment between the two. */
-    out->seq = atomic_load_explicit(&db->w.applied, memory_order_acquire);
+    out->seq = atomic_load_explicit(&db->w.visible, memory_order_acquire);
 }
 
 void rview_of_version(rview *out, version *v)

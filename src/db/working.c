@@ -7,9 +7,11 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "base/hash.h"
 #include "db/db.h"
 #include "db/settings.h"
 #include "repo/commit.h"
+#include "repo/refs.h"
 #include "repo/gc.h"
 #include "repo/pins.h"
 #include "store/store.h"
@@ -30,6 +32,7 @@ static int checkpoint_note(cairn_db *db, const walrec_checkpoint *c);
 typedef struct prep {
     cairn_db *db;
     mem_batch mb;
+    struct group_waiter *gw; /* with sync_checkpoint: the writer waiting for its checkpoint */
     bool sizing;             /* first pass */
     uint32_t *ids;           /* the record's table index -> memtable id */
     uint32_t small[16];
@@ -100,19 +103,24 @@ static int prepare(cairn_db *db, prep *p, uint8_t type, const uint8_t *payload, 
 }
 
 /* An append's hooks: its entries go into the live memtable as soon as the record is written,
- * invisible until the group is published (readers see sequence numbers up to `applied`); if
+ * invisible until the group is published (readers see sequence numbers up to `visible`); if
  * the write or its sync fails they are marked dead. */
+static void waiter_logged_at(struct group_waiter *g, uint64_t seq);
+
 static int on_apply(const wal_record *rec, void *ctx)
 {
     prep *p = ctx;
     mem_batch_apply(p->db->mem, &p->mb, rec->seq);
+    if (p->gw) waiter_logged_at(p->gw, rec->seq); /* before any swap can freeze the entries */
     return CAIRN_OK;
 }
 
 static void on_abort(const wal_record *rec, void *ctx)
 {
     (void)rec;
-    mem_batch_abort(&((prep *)ctx)->mb);
+    prep *p = ctx;
+    mem_batch_abort(&p->mb);
+    if (p->gw) waiter_logged_at(p->gw, 0); /* its number goes to the next group */
 }
 
 static const wal_hooks hooks = { on_apply, on_abort };
@@ -121,6 +129,8 @@ static void on_publish(uint64_t through, void *ctx)
 {
     cairn_db *db = ctx;
     atomic_store_explicit(&db->w.applied, through, memory_order_release);
+    if (!db->w.sync_checkpoint) /* else shown by the checkpoint that publishes them */
+        atomic_store_explicit(&db->w.visible, through, memory_order_release);
 }
 
 typedef struct replay_ctx {
@@ -137,6 +147,7 @@ static int on_replay(const wal_record *rec, void *ctx)
     r->n += rec->type == WAL_BATCH; /* checkpoint and bulk records carry no writes to replay */
     mem_batch_apply(r->db->mem, &p.mb, rec->seq);
     atomic_store_explicit(&r->db->w.applied, rec->seq, memory_order_release);
+    atomic_store_explicit(&r->db->w.visible, rec->seq, memory_order_release);
     prep_dispose(&p);
     return CAIRN_OK;
 }
@@ -391,6 +402,7 @@ static int log_open(cairn_db *db)
     mem_release(old);
     uint64_t from = db->cur->rec.wal_seq;
     atomic_store(&w->applied, from);
+    atomic_store(&w->visible, from);
     w->wo.store = w->dir ? w->files : NULL;
     w->wo.dir = w->dir;
     w->wo.readonly = db->r.readonly;
@@ -545,6 +557,9 @@ int working_open(cairn_db *db, const cairn_open_options *o)
     pthread_mutex_init(&w->mu, NULL);
     pthread_cond_init(&w->kick, NULL);
     pthread_cond_init(&w->done, NULL);
+    pthread_mutex_init(&w->gmu, NULL);
+    pthread_cond_init(&w->gcv, NULL);
+    pthread_cond_init(&w->gather_cv, NULL);
     bool v3 = o && o->version >= 3;
     w->relaxed = v3 && o->durability == CAIRN_DURABILITY_RELAXED;
     w->mem_limit = v3 && o->memtable_bytes ? o->memtable_bytes : DEFAULT_MEM_LIMIT;
@@ -617,6 +632,11 @@ int working_close(cairn_db *db)
     pthread_mutex_destroy(&w->mu);
     pthread_cond_destroy(&w->kick);
     pthread_cond_destroy(&w->done);
+    pthread_mutex_destroy(&w->gmu);
+    pthread_cond_destroy(&w->gcv);
+    pthread_cond_destroy(&w->gather_cv);
+    version_release(w->deferred_base);
+    w->deferred_base = NULL;
     return rc;
 }
 
@@ -636,10 +656,11 @@ static bool table_exists_now(cairn_db *db, const char *name)
 
 /* Logs a record and applies it once durable. */
 static int log_record(cairn_db *db, uint8_t type, const uint8_t *payload, size_t len,
-                      bool durable)
+                      bool durable, struct group_waiter *gw)
 {
     prep p;
     TRY(prepare(db, &p, type, payload, len));
+    p.gw = gw;
     uint64_t seq;
     int rc = wal_append(db->w.log, type, payload, len, durable, &hooks, &p, &seq);
     prep_dispose(&p);
@@ -660,6 +681,256 @@ static int write_refused(cairn_db *db, int rc, bool was_refusing)
                               "was before it, and every earlier acknowledged write is kept");
 }
 
+/* ---- group commit over the store ----
+ * A store without log files (s3, postgres) makes a durable write durable by a checkpoint: one
+ * tree build, one flush (an upload and a log entry on s3, a statement on postgres), one ref
+ * move. Writers share them as group commit shares an fsync: each links a waiter before its
+ * record is logged (the record's apply gives the waiter its sequence number, under the log's
+ * lock, so a checkpoint that freezes the memtable knows every writer it carries); then one
+ * writer at a time leads a checkpoint, and the others wait. A checkpoint carries every record
+ * logged before it froze the memtable, so the writers that arrived while one was in flight
+ * all go out in the next. A published checkpoint acknowledges the waiters of the records it
+ * holds (checkpoint_tidy); a failed one fails exactly those, drops their entries (nothing of
+ * them was published, and none was ever visible: readers see records up to `visible`, which
+ * only a published checkpoint moves) and keeps everything published before. */
+
+#define GATHER_FRACTION 0.25   /* a new leader waits at most this part of a checkpoint ... */
+#define GATHER_MAX_S 0.005     /* ... and never longer, for writers just released to return */
+
+typedef struct group_waiter {
+    _Atomic uint64_t seq;    /* its record's sequence number, once applied; 0 before */
+    bool logged, done;
+    int rc;
+    char *msg;               /* the failure's message, for the writer's thread */
+    struct group_waiter *prev, *next;
+} group_waiter;
+
+static void waiter_logged_at(group_waiter *g, uint64_t seq)
+{
+    atomic_store_explicit(&g->seq, seq, memory_order_release);
+}
+
+static void waiter_unlink(working *w, group_waiter *g) /* gmu held */
+{
+    if (g->prev) g->prev->next = g->next;
+    else if (w->gwait == g) w->gwait = g->next;
+    if (g->next) g->next->prev = g->prev;
+    g->prev = g->next = NULL;
+    if (g->logged) w->glogged--;
+    g->logged = false;
+}
+
+/* Whether waiter g's record is at or below through (and was logged at all). */
+static bool carried(const group_waiter *g, uint64_t through)
+{
+    uint64_t seq = atomic_load_explicit(&g->seq, memory_order_acquire);
+    return seq && seq <= through;
+}
+
+/* A checkpoint carrying the records up to through was published (rc == CAIRN_OK: its writers
+ * are acknowledged and its records shown to readers) or failed with rc (the thread's message
+ * says why: each of its writers hears that nothing of its write was published). */
+static void group_finish(cairn_db *db, uint64_t through, int rc)
+{
+    working *w = &db->w;
+    if (!w->sync_checkpoint) return;
+    char why[600] = "";
+    if (rc < 0) snprintf(why, sizeof why, "%s", cairn_error_last()->message);
+    pthread_mutex_lock(&w->gmu);
+    if (rc == CAIRN_OK && atomic_load(&w->visible) < through) atomic_store(&w->visible, through);
+    size_t n = 0;
+    for (group_waiter *g = w->gwait; g; g = g->next) n += carried(g, through);
+    for (group_waiter *g = w->gwait, *next; g; g = next) {
+        next = g->next;
+        if (!carried(g, through)) continue;
+        waiter_unlink(w, g);
+        g->done = true;
+        g->rc = rc;
+        if (rc < 0 && w->gdoubt)
+            g->msg = cairn_sprintf("this write may or may not have been published (%s): the "
+                                   "checkpoint failed where its move of the working state may "
+                                   "have happened, and reading the ref back did not tell; "
+                                   "reopen the repository and read it to find out (every "
+                                   "earlier acknowledged write is kept)", why);
+        else if (rc < 0 && n > 1)
+            g->msg = cairn_sprintf("nothing of this write was published (%s): that checkpoint "
+                                   "carried it and %zu other write%s, and the repository is as "
+                                   "it was before them; every earlier acknowledged write is "
+                                   "kept", why, n - 1, n == 2 ? "" : "s");
+        else if (rc < 0)
+            g->msg = cairn_sprintf("nothing of this write was published (%s): the repository is "
+                                   "as it was before it, and every earlier acknowledged write is "
+                                   "kept", why);
+    }
+    w->grecent = (unsigned)n + w->glogged; /* the writers about: the next leader gathers them */
+    pthread_cond_broadcast(&w->gcv);
+    pthread_mutex_unlock(&w->gmu);
+    if (rc < 0) cairn_error_set(rc, "%s", why);
+}
+
+/* After a checkpoint lost its compare-and-swap (another process moved the working state):
+ * the handle goes on from the state that process published, so that the next write can
+ * succeed (the failed writes were not published, and that state holds every write published
+ * before it: its compare-and-swap was from the newest). Best effort: on failure the next
+ * checkpoint loses again, and says so. */
+static void reload_working(cairn_db *db)
+{
+    cairn_id rec_id;
+    rootrec rec;
+    version *nv = NULL;
+    char keep[600];
+    snprintf(keep, sizeof keep, "%s", cairn_error_last()->message);
+    int code = cairn_error_last()->code;
+    if (repo_load_working(&db->r, &rec_id, &rec) == CAIRN_OK &&
+        version_load(db, &nv, &rec_id, &rec) == CAIRN_OK)
+        db_set_current(db, nv);
+    else
+        cairn_diag(CAIRN_LOG_WARN, "%s: reloading the working state after a lost "
+                   "compare-and-swap failed: %s", db->r.url, cairn_error_last()->message);
+    cairn_error_set(code, "%s", keep);
+}
+
+/* With sync_checkpoint, the publish of a checkpoint (rec, from old) failed with rc, not by a
+ * lost compare-and-swap: if the ref move was sent and its answer lost (a broken connection, a
+ * timeout), it may have happened. The working ref, read back, tells: naming rec, it did (*rc
+ * becomes CAIRN_OK, *out_id rec's id); still naming old (or absent, with no old), it did not
+ * (*rc and its message stay). Otherwise w->gdoubt is set, for the writers' message. */
+static void publish_outcome(cairn_db *db, const cairn_id *old, const rootrec *rec, int *rc,
+                            cairn_id *out_id)
+{
+    char why[600];
+    snprintf(why, sizeof why, "%s", cairn_error_last()->message);
+    uint8_t buf[ROOTREC_MAX_SIZE];
+    cairn_id mine, now;
+    hash_sha256(&mine, buf, rootrec_encode(buf, rec));
+    char *wref = repo_working_ref(&db->r);
+    int rrc = wref ? refs_read_id(&db->r, wref, &now) : CAIRN_ENOMEM;
+    free(wref);
+    if (rrc == CAIRN_OK && memcmp(now.bytes, mine.bytes, CAIRN_ID_SIZE) == 0) {
+        cairn_diag(CAIRN_LOG_INFO, "%s: a checkpoint's publish reported a failure (%s), but the "
+                   "working ref names its state: it was published", db->r.url, why);
+        cairn_error_clear();
+        *out_id = mine;
+        *rc = CAIRN_OK;
+        return;
+    }
+    bool not_moved = old ? rrc == CAIRN_OK && memcmp(now.bytes, old->bytes, CAIRN_ID_SIZE) == 0
+                         : rrc == CAIRN_ENOTFOUND;
+    db->w.gdoubt = !not_moved;
+    cairn_error_set(*rc, "%s", why);
+}
+
+/* With sync_checkpoint, a checkpoint that failed after it froze the memtable: its entries are
+ * dropped (never shown, never to be published) and its writers failed. Returns rc. */
+static int carried_failed(cairn_db *db, int rc)
+{
+    working *w = &db->w;
+    pthread_mutex_lock(&db->vmu);
+    memtable *imm = db->imm;
+    db->imm = NULL;
+    pthread_mutex_unlock(&db->vmu);
+    mem_release(imm);
+    group_finish(db, w->imm_seq, rc);
+    w->gdoubt = false;
+    if (rc == CAIRN_ECONFLICT && !w->deferred) reload_working(db);
+    return rc;
+}
+
+/* A new leader (gmu held) waits a moment for the writers the last checkpoint released to log
+ * their next writes (and for those in the path that have not logged yet): otherwise writers
+ * settle into two halves that take turns, each checkpoint carrying half of them (measured with
+ * 2 threads on s3: 0.87 checkpoints a write, without waiting for the released one). At most a
+ * fraction of a checkpoint, and only while fewer have logged than were about at the last one;
+ * a lone writer never waits, and the first checkpoint after writers stop waits once in vain. */
+static void group_gather(working *w)
+{
+    unsigned want = MAX(w->ginside, w->grecent);
+    if (w->glogged >= want || w->gckpt_avg <= 0) return;
+    struct timespec ts;
+    clock_deadline(&ts, MIN(w->gckpt_avg * GATHER_FRACTION, GATHER_MAX_S));
+    w->ggathering = true;
+    while (w->glogged < want)
+        if (pthread_cond_timedwait(&w->gather_cv, &w->gmu, &ts) != 0) break;
+    w->ggathering = false;
+}
+
+/* A logged write waits until a checkpoint carrying it is published or fails, leading one
+ * itself when none is in flight. */
+static int group_wait(cairn_db *db, group_waiter *me)
+{
+    working *w = &db->w;
+    pthread_mutex_lock(&w->gmu);
+    if (!me->done) {
+        me->logged = true;
+        w->glogged++;
+        if (w->ggathering) pthread_cond_signal(&w->gather_cv);
+    }
+    bool behind = w->gleading && !me->done;
+    unsigned idle = 0; /* checkpoints led that found nothing of ours to carry */
+    if (behind) {      /* the tests hold a checkpoint until others have queued behind it */
+        pthread_mutex_unlock(&w->gmu);
+        cairn_test_point(CAIRN_TP_GROUP_QUEUED);
+        pthread_mutex_lock(&w->gmu);
+    }
+    while (!me->done) {
+        if (w->gleading) {
+            pthread_cond_wait(&w->gcv, &w->gmu);
+            continue;
+        }
+        w->gleading = true;
+        group_gather(w);
+        pthread_mutex_unlock(&w->gmu);
+        double t0 = clock_now();
+        pthread_mutex_lock(&db->wmu);
+        int rc = db_checkpoint_locked(db);
+        pthread_mutex_unlock(&db->wmu);
+        double took = clock_now() - t0;
+        pthread_mutex_lock(&w->gmu);
+        w->gckpt_avg = w->gckpt_avg > 0 ? 0.875 * w->gckpt_avg + 0.125 * took : took;
+        w->gleading = false;
+        pthread_cond_broadcast(&w->gcv);
+        if (me->done) break;
+        /* not carried: it failed before it froze the memtable (out of memory), or (never
+         * expected) published without our record */
+        if (rc < 0 || ++idle > 1) {
+            if (rc >= 0) rc = ERR(CAIRN_EIO, "%s: a checkpoint published without this write's "
+                                  "record; it may still be published by a later one", db->r.url);
+            waiter_unlink(w, me);
+            me->done = true;
+            me->rc = rc;
+            me->msg = cairn_strdup(cairn_error_last()->message);
+        }
+    }
+    if (me->prev || me->next || w->gwait == me) waiter_unlink(w, me);
+    w->ginside--;
+    pthread_mutex_unlock(&w->gmu);
+    if (me->rc < 0) cairn_error_set(me->rc, "%s", me->msg ? me->msg : "checkpoint failed");
+    free(me->msg);
+    return me->rc;
+}
+
+/* Links a waiter for a write about to be logged (sync_checkpoint). */
+static void group_enter(working *w, group_waiter *me)
+{
+    memset(me, 0, sizeof *me);
+    pthread_mutex_lock(&w->gmu);
+    me->next = w->gwait;
+    if (w->gwait) w->gwait->prev = me;
+    w->gwait = me;
+    w->ginside++;
+    pthread_mutex_unlock(&w->gmu);
+}
+
+/* A write whose record was not logged after all leaves the group. */
+static void group_leave(working *w, group_waiter *me)
+{
+    pthread_mutex_lock(&w->gmu);
+    waiter_unlink(w, me);
+    w->ginside--;
+    pthread_cond_broadcast(&w->gather_cv);
+    pthread_mutex_unlock(&w->gmu);
+}
+
 int working_write(cairn_db *db, const cairn_buf *payload, const walrec_table *tables,
                   size_t ntables, bool durable)
 {
@@ -668,20 +939,20 @@ int working_write(cairn_db *db, const cairn_buf *payload, const walrec_table *ta
     bool was_refusing = w->log && wal_refusing(w->log);
     int rc = stall(db);
     if (rc < 0) return write_refused(db, rc, was_refusing);
+    group_waiter me;
+    if (w->sync_checkpoint) group_enter(w, &me);
     pthread_rwlock_rdlock(&db->gate);
     for (size_t i = 0; rc == CAIRN_OK && i < ntables; i++)
         if (!(tables[i].flags & WALREC_CREATE) && !table_exists_now(db, tables[i].name))
             rc = ERR(CAIRN_ENOTFOUND, "table '%s' does not exist in %s (dropped?); nothing was "
                                       "written", tables[i].name, db->r.url);
-    if (rc == CAIRN_OK) rc = log_record(db, WAL_BATCH, payload->data, payload->len, durable);
+    if (rc == CAIRN_OK)
+        rc = log_record(db, WAL_BATCH, payload->data, payload->len, durable,
+                        w->sync_checkpoint ? &me : NULL);
     pthread_rwlock_unlock(&db->gate);
+    if (rc < 0 && w->sync_checkpoint) group_leave(w, &me);
     if (rc < 0) return write_refused(db, rc, was_refusing);
-    if (w->sync_checkpoint) {
-        pthread_mutex_lock(&db->wmu);
-        rc = db_checkpoint_locked(db);
-        pthread_mutex_unlock(&db->wmu);
-        return rc;
-    }
+    if (w->sync_checkpoint) return group_wait(db, &me);
     if (w->thread_wanted && mem_bytes_now(db) >= w->mem_limit && kick(db) < 0)
         cairn_diag(CAIRN_LOG_WARN, "%s: %s (the write is in the log; the next one tries again)",
                    db->r.url, cairn_error_last()->message);
@@ -690,7 +961,7 @@ int working_write(cairn_db *db, const cairn_buf *payload, const walrec_table *ta
 
 int working_note(cairn_db *db, uint8_t type, const void *payload, size_t len)
 {
-    return log_record(db, type, payload, len, false);
+    return log_record(db, type, payload, len, false, NULL);
 }
 
 /* ---- checkpoints ---- */
@@ -717,6 +988,15 @@ static void swap_mem(void *arg)
 }
 
 static int checkpoint_once(cairn_db *db, bool defer);
+static void group_finish(cairn_db *db, uint64_t through, int rc);
+static int carried_failed(cairn_db *db, int rc);
+
+static void deferred_clear(working *w)
+{
+    w->deferred = false;
+    version_release(w->deferred_base);
+    w->deferred_base = NULL;
+}
 
 /* Writes the log record of a published checkpoint, or keeps it to write later. */
 static int checkpoint_note(cairn_db *db, const walrec_checkpoint *c)
@@ -746,6 +1026,7 @@ int db_checkpoint_locked(cairn_db *db) { return checkpoint_locked(db, false); }
 static void checkpoint_tidy(cairn_db *db, const walrec_checkpoint *c)
 {
     working *w = &db->w;
+    group_finish(db, c->through, CAIRN_OK); /* its writers are acknowledged */
     wal_request_roll(w->log);
     int rc = checkpoint_note(db, c);
     if (rc == CAIRN_OK) rc = wal_retire(w->log, c->through);
@@ -778,14 +1059,18 @@ static int checkpoint_once(cairn_db *db, bool defer)
     cairn_id rec_id = cur->rec_id; /* deferred: the working ref still names this one */
     if (rc == CAIRN_OK && defer)
         rc = repo_stage(&db->r, &nv->rec);
-    else if (rc == CAIRN_OK)
-        rc = repo_publish(&db->r, &rec_id, id_is_zero(&cur->rec_id) ? NULL : &cur->rec_id,
-                          &nv->rec);
+    else if (rc == CAIRN_OK) {
+        const cairn_id *old_id = id_is_zero(&cur->rec_id) ? NULL : &cur->rec_id;
+        rc = repo_publish(&db->r, &rec_id, old_id, &nv->rec);
+        if (rc < 0 && rc != CAIRN_ECONFLICT && w->sync_checkpoint)
+            publish_outcome(db, old_id, &nv->rec, &rc, &rec_id);
+    }
     if (rc < 0) {
         version_release(nv);
         version_release(cur);
         cairn_test_point(CAIRN_TP_CHECKPOINT_END);
-        return cairn_error_prefix(rc, "checkpoint of %s", db->r.url);
+        rc = cairn_error_prefix(rc, "checkpoint of %s", db->r.url);
+        return w->sync_checkpoint ? carried_failed(db, rc) : rc;
     }
     nv->rec_id = rec_id;
     walrec_checkpoint c = { w->imm_seq, cur->rec.catalog, nv->rec.catalog, rec_id };
@@ -797,6 +1082,10 @@ static int checkpoint_once(cairn_db *db, bool defer)
     pthread_mutex_unlock(&db->vmu);
     version_release(old);
     mem_release(imm);
+    if (defer && w->sync_checkpoint && !w->deferred) { /* what a failure goes back to */
+        w->deferred_base = cur;
+        cur = NULL;
+    }
     version_release(cur);
     cairn_diag(CAIRN_LOG_DEBUG, "%s: checkpoint through log record %" PRIu64 ": published",
                db->r.url, c.through);
@@ -810,11 +1099,21 @@ static int checkpoint_once(cairn_db *db, bool defer)
         cairn_test_point(CAIRN_TP_CHECKPOINT_END);
         return CAIRN_OK;
     }
-    w->deferred = false; /* this publish covers a deferred checkpoint left before it */
+    deferred_clear(w); /* this publish covers a deferred checkpoint left before it */
     /* the rest is housekeeping: the tree is safe whatever happens to it */
     checkpoint_tidy(db, &c);
     cairn_test_point(CAIRN_TP_CHECKPOINT_END);
     return CAIRN_OK;
+}
+
+/* An exclusive operation (merge, commit, a bulk batch, a drop, reset) writes chunks of its
+ * own, maybe ones a remote gc has recorded as candidates: it reads the record first, as a
+ * checkpoint and a push do, so that the store writes those again instead of trusting them
+ * present (the checkpoint below reads it only when it has writes to apply). */
+static int exclusive_sync(cairn_db *db)
+{
+    int rc = gc_writer_sync(&db->r);
+    return rc < 0 ? cairn_error_prefix(rc, "before writing to %s", db->r.url) : rc;
 }
 
 int db_exclusive_begin(cairn_db *db)
@@ -822,7 +1121,8 @@ int db_exclusive_begin(cairn_db *db)
     DB_NOT_IN_CALLBACK(db, "a write");
     pthread_rwlock_wrlock(&db->gate);
     pthread_mutex_lock(&db->wmu);
-    int rc = db_checkpoint_locked(db);
+    int rc = exclusive_sync(db);
+    if (rc == CAIRN_OK) rc = db_checkpoint_locked(db);
     if (rc < 0) {
         pthread_mutex_unlock(&db->wmu);
         pthread_rwlock_unlock(&db->gate);
@@ -835,12 +1135,28 @@ int db_exclusive_begin_deferred(cairn_db *db)
     DB_NOT_IN_CALLBACK(db, "a write");
     pthread_rwlock_wrlock(&db->gate);
     pthread_mutex_lock(&db->wmu);
-    int rc = checkpoint_locked(db, true);
+    int rc = exclusive_sync(db);
+    if (rc == CAIRN_OK) rc = checkpoint_locked(db, true);
     if (rc < 0) {
         int src = db_exclusive_settle(db, false); /* a first, deferred part may need publishing */
         (void)src;
     }
     return rc;
+}
+
+/* With sync_checkpoint, the deferred checkpoint could not be published (wmu and the gate
+ * held): its writers fail and the handle goes back to the published version, so that nothing
+ * of them is published later; the error (rc) stays the thread's. */
+static void deferred_failed(cairn_db *db, int rc)
+{
+    working *w = &db->w;
+    group_finish(db, w->deferred_rec.through, rc);
+    w->gdoubt = false;
+    version *base = w->deferred_base;
+    w->deferred_base = NULL;
+    if (base) db_set_current(db, base);
+    deferred_clear(w);
+    if (rc == CAIRN_ECONFLICT) reload_working(db);
 }
 
 int db_exclusive_settle(cairn_db *db, bool published)
@@ -850,14 +1166,17 @@ int db_exclusive_settle(cairn_db *db, bool published)
     if (w->deferred && !published) {
         version *cur = db_current(db);
         cairn_id rec_id;
-        rc = repo_publish(&db->r, &rec_id, id_is_zero(&cur->rec_id) ? NULL : &cur->rec_id,
-                          &cur->rec);
+        const cairn_id *old_id = id_is_zero(&cur->rec_id) ? NULL : &cur->rec_id;
+        rc = repo_publish(&db->r, &rec_id, old_id, &cur->rec);
+        if (rc < 0 && rc != CAIRN_ECONFLICT && w->sync_checkpoint)
+            publish_outcome(db, old_id, &cur->rec, &rc, &rec_id);
         if (rc == CAIRN_OK) cur->rec_id = rec_id; /* wmu and the gate held: nobody reads it */
         else rc = cairn_error_prefix(rc, "checkpoint of %s", db->r.url);
         version_release(cur);
+        if (rc < 0 && w->sync_checkpoint) deferred_failed(db, rc);
     }
     if (w->deferred && rc == CAIRN_OK) {
-        w->deferred = false;
+        deferred_clear(w);
         version *cur = db_current(db);
         w->deferred_rec.rootrec = cur->rec_id;
         version_release(cur);

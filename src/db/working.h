@@ -13,7 +13,10 @@
  * The log lives in the store's file namespace, in wal/<branch>/ (DIR/wal/<branch>/ of a local
  * repository, as always), or, for a store without one, in options.wal_dir/<branch>/ when given
  * (a files-only store over that directory). A store with neither keeps its log in memory only:
- * a durable one checkpoints after every write, which makes each write durable by itself.
+ * a durable one (s3, postgres) makes each write durable by a checkpoint before it returns, and
+ * the writes that arrive while one is in flight share the next (group commit over the store:
+ * one tree build, one flush, one ref move; a failed checkpoint fails exactly the writes it
+ * carried, none of which was ever visible).
  */
 #ifndef CAIRN_WORKING_H
 #define CAIRN_WORKING_H
@@ -26,6 +29,8 @@
 #include "wal/walrec.h"
 
 typedef struct cairn_db cairn_db;
+struct version;
+struct group_waiter;
 
 typedef struct working {
     wal *log;
@@ -39,6 +44,9 @@ typedef struct working {
     bool relaxed;            /* the default durability of writes */
     size_t mem_limit;        /* checkpoint when the memtable is larger */
     _Atomic uint64_t applied;/* the newest record in the memtables */
+    _Atomic uint64_t visible;/* the newest record readers see: `applied`, except with
+                                sync_checkpoint, where a write shows once its checkpoint is
+                                published (a failed one never shows) */
     uint64_t imm_seq;        /* the newest record in imm (while there is one) */
     /* memtable ids of table names: names[id - 1]; order: ids sorted by name */
     pthread_mutex_t idmu;
@@ -67,6 +75,20 @@ typedef struct working {
                                 last segment) */
     walrec_checkpoint ckpt_unlogged_rec;
     uint64_t recovery_ns, recovered;
+    /* group commit over the store (sync_checkpoint): the writes waiting for a checkpoint to
+     * carry them; one writer at a time leads a checkpoint, which carries every write logged
+     * before it froze the memtable (see "Group commit on a remote repository" in
+     * docs/ARCHITECTURE.md) */
+    pthread_mutex_t gmu;
+    pthread_cond_t gcv, gather_cv;
+    struct group_waiter *gwait;  /* linked before their record is logged */
+    bool gleading, ggathering;
+    unsigned ginside, glogged;   /* writers in the path, and those of them logged and waiting */
+    unsigned grecent;            /* writers about at the last checkpoint (carried or waiting) */
+    bool gdoubt;                 /* the failing checkpoint's ref move may have happened */
+    double gckpt_avg;            /* seconds a led checkpoint takes (moving average) */
+    struct version *deferred_base; /* with sync_checkpoint, while deferred: the published
+                                      version, restored when the deferred state fails */
 } working;
 
 /** Sets up the working set of db->cur's branch: the log (replaying it into a new memtable) and

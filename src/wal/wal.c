@@ -890,12 +890,8 @@ static void undo_group(wal *w)
 static void gather(wal *w)
 {
     if (w->queued >= w->inside || w->sync_avg <= 0) return;
-    double limit = MIN(w->sync_avg * GATHER_FRACTION, GATHER_MAX_S);
     struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    uint64_t ns = (uint64_t)ts.tv_nsec + (uint64_t)(limit * 1e9);
-    ts.tv_sec += (time_t)(ns / 1000000000);
-    ts.tv_nsec = (long)(ns % 1000000000);
+    clock_deadline(&ts, MIN(w->sync_avg * GATHER_FRACTION, GATHER_MAX_S));
     w->gathering = true;
     while (w->queued < w->inside)
         if (pthread_cond_timedwait(&w->gather_cv, &w->mu, &ts) != 0) break;
