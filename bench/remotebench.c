@@ -32,7 +32,12 @@
  *
  * MB/s is the bytes of the engine's input (the repository directory for cairn and rclone, the
  * TSV file for restic: in hex, twice the rows' raw size, so restic's MB/s counts more bytes for
- * the same rows) over the wall time of the command. Requests and bytes are radosgw's own
+ * the same rows) over the wall time of the command. The MB/s ratio against restic therefore
+ * compares different byte counts for the same rows; the same-data comparison is the wall time
+ * each engine took to move the same rows, printed beside it as `BENCH push-secs <engine> <s>`
+ * and `BENCH clone-secs <engine> <s>` (cairn, rclone, restic), with `RATIO push-secs
+ * restic/cairn <x>` and `RATIO clone-secs restic/cairn <x>` (restic's seconds over cairn's:
+ * above 1, cairn was faster). Requests and bytes are radosgw's own
  * counters (its admin socket's perf dump: rgw.req, put_b, get_b), taken before and after each
  * step, so every engine is counted the same way. Prints `BENCH <workload> <engine> <value>` and
  * `RATIO <workload> cairn/<engine> <x>` lines (for push1: restic's bytes over cairn's, so more
@@ -451,6 +456,20 @@ static void ratio(const char *workload, const char *engine, double x)
     printf("RATIO %s cairn/%s %.2f\n", workload, engine, x);
 }
 
+/* The same-data comparison: the seconds each engine took to move the same rows (`RATIO
+ * <workload>-secs restic/cairn`: above 1, cairn was faster). */
+static void report_secs(const char *workload, const result *cairn, const result *rclone,
+                        const result *restic)
+{
+    printf("BENCH %s-secs cairn %.2f\n", workload, cairn->secs);
+    printf("BENCH %s-secs rclone %.2f\n", workload, rclone->secs);
+    printf("BENCH %s-secs restic %.2f\n", workload, restic->secs);
+    printf("RATIO %s-secs restic/cairn %.2f   (seconds for the same rows: above 1, cairn was "
+           "faster)\n",
+           workload, restic->secs / cairn->secs);
+    fflush(stdout);
+}
+
 /* The steps the children run (in_child). */
 typedef struct step_arg {
     const char *dir, *url;
@@ -638,6 +657,7 @@ int main(int argc, char **argv)
         report("push", "restic", &sp);
         ratio("push", "rclone", mbs(&cp) / mbs(&rp));
         ratio("push", "restic", mbs(&cp) / mbs(&sp));
+        report_secs("push", &cp, &rp, &sp);
 
         /* clone */
         result cc = cairn_clone_timed(url, clone, &d, repo_bytes), rc = { 0 }, sc = { 0 };
@@ -661,6 +681,7 @@ int main(int argc, char **argv)
         if (tree_bytes(resback, NULL) != tsv_bytes) die("restic's restore differs in size");
         ratio("clone", "rclone", mbs(&cc) / mbs(&rc));
         ratio("clone", "restic", mbs(&cc) / mbs(&sc));
+        report_secs("clone", &cc, &rc, &sc);
 
         /* push1: ten keys changed */
         uint64_t changed[PUSH1_KEYS];

@@ -1003,6 +1003,99 @@ static void batched_reads(void)
     b->close(b);
 }
 
+/* Sorts what a get_many delivered: the right bytes, CAIRN_ECORRUPT saying "overwritten", or
+ * anything else. */
+typedef struct sorted {
+    uint64_t salt;
+    size_t len;
+    int good, corrupt, other;
+} sorted;
+
+static int sort_got(size_t i, int rc, const void *data, size_t len, void *p)
+{
+    sorted *c = p;
+    cairn_id k;
+    suite_key(&k, c->salt, (uint64_t)i);
+    uint8_t *want = malloc(c->len);
+    suite_fill(want, c->len, &k);
+    if (rc == CAIRN_OK && len == c->len && memcmp(data, want, len) == 0) c->good++;
+    else if (rc == CAIRN_ECORRUPT && strstr(cairn_error_last()->message, "overwritten"))
+        c->corrupt++;
+    else c->other++;
+    free(want);
+    return 0;
+}
+
+/* A long series of puts leaves full packs only (the background flushes publish complete packs
+ * and leave the one still filling to the next; the last flush writes the rest): at most one
+ * pack below the pack size. Reading it all back in order, large batches read ahead (windows
+ * read in the background): every chunk right, far fewer requests than a GET per group of 256;
+ * and a pack overwritten behind the store's back is caught chunk by chunk in the windows too,
+ * never served. */
+static void read_ahead(void)
+{
+    use_keys();
+    enum { N = 4000, LEN = 4000 };
+    const uint64_t pack = 4u << 20;
+    const char *url = fresh_url("&pack_size=4m");
+    cairn_store *a = NULL, *b = NULL;
+    CHECK_OK(store_s3_open(&a, url, CAIRN_OPEN_CREATE));
+    cairn_id *keys = malloc(N * sizeof *keys);
+    for (int i = 0; i < N; i++) {
+        suite_key(&keys[i], 67, (uint64_t)i);
+        CHECK_OK(put_bytes(a, 67, i, LEN));
+    }
+    CHECK_OK(a->flush(a));
+    a->close(a);
+
+    CHECK_OK(store_s3_open(&b, url, CAIRN_OPEN_READONLY));
+    s3_store *s = (s3_store *)b;
+    int small = 0, full = 0;
+    char *second = NULL; /* a pack in the middle of the series */
+    for (uint32_t i = 0; i < s->npacks; i++) {
+        if (s->packs[i].size < S3_PACK_HEADER_SIZE + LEN) continue; /* (the marker's pack) */
+        if (s->packs[i].size < pack) small++;
+        else if (++full == 2) second = s3_obj(s, s->packs[i].name);
+    }
+    printf("    %d puts of %d bytes: %d full packs, %d smaller\n", N, LEN, full, small);
+    CHECK(full >= (int)((uint64_t)N * LEN / pack) - 1);
+    CHECK(small <= 1);
+    cairn_store_stats s0, s1;
+    memset(&s0, 0, sizeof s0);
+    memset(&s1, 0, sizeof s1);
+    CHECK_OK(b->stat(b, &s0));
+    sorted c = { 67, LEN, 0, 0, 0 };
+    CHECK_OK(cairn_store_get_many(b, keys, N, sort_got, &c));
+    CHECK_OK(b->stat(b, &s1));
+    CHECK_EQ(c.good, N);
+    CHECK_EQ(c.corrupt + c.other, 0);
+    uint64_t req = s1.requests - s0.requests, groups = (N + 255) / 256;
+    printf("    get_many of %d chunks (%d groups of 256): %llu requests\n", N, (int)groups,
+           (unsigned long long)req);
+    CHECK(req < groups); /* without read-ahead: a GET a group at least */
+    b->close(b);
+
+    /* the second full pack overwritten with other bytes of its length */
+    CHECK(second != NULL);
+    cairn_buf body = CAIRN_BUF_INIT;
+    CHECK_OK(raw_get(second, &body));
+    for (size_t i = 0; i < body.len; i++) body.data[i] = (uint8_t)(i * 13 + 5);
+    CHECK_OK(raw_put(second, body.data, body.len));
+    CHECK_OK(store_s3_open(&b, url, CAIRN_OPEN_READONLY));
+    sorted d = { 67, LEN, 0, 0, 0 };
+    CHECK_OK(cairn_store_get_many(b, keys, N, sort_got, &d));
+    int in_pack = (int)((body.len - S3_PACK_HEADER_SIZE) / LEN);
+    printf("    with pack 2 overwritten: %d right, %d caught (the pack held %d), %d other\n",
+           d.good, d.corrupt, in_pack, d.other);
+    CHECK_EQ(d.corrupt, in_pack);
+    CHECK_EQ(d.good, N - in_pack);
+    CHECK_EQ(d.other, 0);
+    b->close(b);
+    cairn_buf_dispose(&body);
+    free(second);
+    free(keys);
+}
+
 /* ---- compaction ---- */
 
 static int count_obj(const char *rel, uint64_t size, void *p)
@@ -1620,7 +1713,7 @@ int main(int argc, char **argv)
                             repository,           cli,              format1_moved_to_2,
                             killed_writer_keeps_order, stale_writer_appends,
                             idle_writer_pack,     orphans_listed_first, snapshot_mid_push,
-                            hidden_write_not_snapshotted, stale_packs_refused };
+                            hidden_write_not_snapshotted, stale_packs_refused, read_ahead };
     static const char names[] =
         "conformance, malformed_urls, wrong_credentials, missing_bucket, unreachable_endpoint, "
         "overwritten_objects, overwritten_log_entry, server_stopped, one_pack_refused, "
@@ -1629,6 +1722,6 @@ int main(int argc, char **argv)
         "damaged_snapshot, same_snapshot_twice, killed_compacting, two_compactors, "
         "repository_open_cost, repository, cli, format1_moved_to_2, killed_writer_keeps_order, "
         "stale_writer_appends, idle_writer_pack, orphans_listed_first, snapshot_mid_push, "
-        "hidden_write_not_snapshotted, stale_packs_refused";
+        "hidden_write_not_snapshotted, stale_packs_refused, read_ahead";
     return test_main_fns(argc, argv, fns, ARRAY_LEN(fns), names);
 }

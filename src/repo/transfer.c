@@ -4,7 +4,9 @@
  *
  * Chunks move as the frames the source stores (compressed or not), never re-encoded; each is
  * decoded once to be re-hashed against its id and, for the chunks that name others, to find
- * what they name.
+ * what they name. Table leaves name nothing: each get_many pass collects the ones it reads in
+ * one reused buffer and puts them as the pass ends (put_leaves), rather than holding each as a
+ * frame of its own until its node's batch is put.
  */
 #include <stdlib.h>
 
@@ -30,6 +32,7 @@ typedef struct item {
     size_t len;
     group *ahead;            /* owned: its missing children, found ahead (copy_tree); NULL:
                                 not asked about yet */
+    bool put;                /* put already (a table leaf, when it was read: put_leaves) */
 } item;
 
 struct group {
@@ -64,6 +67,8 @@ void xfer_init(xfer *x, cairn_store *src, cairn_store *dst, cairn_transfer_stats
 void xfer_dispose(xfer *x)
 {
     cairn_buf_dispose(&x->plain);
+    cairn_buf_dispose(&x->leaves);
+    free(x->leaf);
     idmap_dispose(&x->skipped);
 }
 
@@ -163,6 +168,18 @@ static int fetch_one(size_t i, int rc, const void *data, size_t len, void *paylo
         return cairn_error_prefix(rc, "reading chunk %s from %s", hex, f->x->src->location);
     }
     TRY(verify_frame(f->x, &it->id, data, len));
+    if (it->what == W_LEAF) { /* put with the others of this pass (put_leaves) */
+        xfer *x = f->x;
+        TRY(cairn_array_room(&x->leaf, &x->capleaf, x->nleaf, sizeof *x->leaf, 256));
+        x->leaf[x->nleaf++] =
+            (cairn_store_chunk){ it->id, (const void *)(uintptr_t)x->leaves.len, len };
+        TRY(cairn_buf_append(&x->leaves, data, len));
+        free(it->frame);
+        it->frame = NULL;
+        it->len = len;
+        it->put = true;
+        return 0;
+    }
     free(it->frame);
     it->frame = cairn_malloc(len ? len : 1);
     FAIL_IF(!it->frame, CAIRN_ENOMEM, "out of memory copying chunks");
@@ -171,7 +188,32 @@ static int fetch_one(size_t i, int rc, const void *data, size_t len, void *paylo
     return 0;
 }
 
-/* Reads items[0..n) (ids set) from the source, verified, into their frames. */
+static void counted(xfer *x, const cairn_store_chunk *c, size_t n, int what);
+
+/* Puts the table leaves a get_many pass read (x->leaf, bytes in x->leaves), XFER_PUT_BYTES per
+ * put_many call. */
+static int put_leaves(xfer *x)
+{
+    for (size_t i = 0; i < x->nleaf; i++)
+        x->leaf[i].data = x->leaves.data + (uintptr_t)x->leaf[i].data;
+    int rc = CAIRN_OK;
+    for (size_t off = 0, m; rc == CAIRN_OK && off < x->nleaf; off += m) {
+        size_t bytes = 0;
+        for (m = 0; off + m < x->nleaf && (m == 0 || bytes + x->leaf[off + m].len <= XFER_PUT_BYTES);
+             m++)
+            bytes += x->leaf[off + m].len;
+        count(x, &x->stats->put_calls);
+        rc = cairn_store_put_many(x->dst, x->leaf + off, m);
+        if (rc < 0) rc = cairn_error_prefix(rc, "writing chunks to %s", x->dst->location);
+        else counted(x, x->leaf + off, m, W_LEAF);
+    }
+    x->nleaf = 0;
+    x->leaves.len = 0;
+    return rc;
+}
+
+/* Reads items[0..n) (ids set) from the source, verified, into their frames; table leaves are
+ * put as soon as their pass ends (item.put) instead. */
 static int fetch(xfer *x, item *items, size_t n)
 {
     fetch_ctx f = { x, items };
@@ -182,10 +224,14 @@ static int fetch(xfer *x, item *items, size_t n)
         for (size_t i = 0; i < m; i++) ids[i] = items[off + i].id;
         count(x, &x->stats->get_calls);
         f.items = items + off;
+        x->nleaf = 0;
+        x->leaves.len = 0;
         int rc = cairn_store_get_many(x->src, ids, m, fetch_one, &f);
         free(ids);
+        if (rc == CAIRN_OK) rc = put_leaves(x);
         TRY(rc);
     }
+    maybe_report(x);
     return CAIRN_OK;
 }
 
@@ -259,34 +305,44 @@ static bool ordered_dst(const xfer *x)
     return x->dst->version >= 6 && (x->dst->caps & CAIRN_STORE_CAP_ORDERED);
 }
 
-/* Puts items[0..n). Items that name other chunks (named) are put only after a flush of
- * everything put before them (or, on an ordered destination, after it in put order), so the
- * destination never holds a chunk without what it names. */
+/* Counts chunks c[0..n) put (of kind what). */
+static void counted(xfer *x, const cairn_store_chunk *c, size_t n, int what)
+{
+    x->dirty = true;
+    for (size_t i = 0; i < n; i++) {
+        x->stats->chunks++;
+        x->stats->bytes += c[i].len;
+        if (what == W_COMMIT) x->stats->commits++;
+    }
+}
+
+/* Puts items[0..n) (those not put already). Items that name other chunks (named) are put only
+ * after a flush of everything put before them (or, on an ordered destination, after it in put
+ * order), so the destination never holds a chunk without what it names. */
 static int put_items(xfer *x, const item *items, size_t n, bool named)
 {
-    if (!n) return CAIRN_OK;
+    size_t todo = 0;
+    for (size_t i = 0; i < n; i++) todo += !items[i].put;
+    if (!todo) return CAIRN_OK;
     if (named && !ordered_dst(x)) TRY(flush_dst(x));
     cairn_store_chunk batch[64];
+    int whats[64];
     size_t off = 0;
     while (off < n) {
         size_t m = 0, bytes = 0;
-        while (off + m < n && m < sizeof batch / sizeof batch[0] &&
-               (m == 0 || bytes + items[off + m].len <= XFER_PUT_BYTES)) {
-            batch[m] = (cairn_store_chunk){ items[off + m].id, items[off + m].frame,
-                                            items[off + m].len };
-            bytes += items[off + m].len;
-            m++;
+        for (; off < n && m < sizeof batch / sizeof batch[0] &&
+               (m == 0 || bytes + items[off].len <= XFER_PUT_BYTES);
+             off++) {
+            if (items[off].put) continue;
+            batch[m] = (cairn_store_chunk){ items[off].id, items[off].frame, items[off].len };
+            whats[m++] = items[off].what;
+            bytes += items[off].len;
         }
+        if (!m) continue;
         count(x, &x->stats->put_calls);
         int rc = cairn_store_put_many(x->dst, batch, m);
         if (rc < 0) return cairn_error_prefix(rc, "writing chunks to %s", x->dst->location);
-        x->dirty = true;
-        for (size_t i = 0; i < m; i++) {
-            x->stats->chunks++;
-            x->stats->bytes += items[off + i].len;
-            if (items[off + i].what == W_COMMIT) x->stats->commits++;
-        }
-        off += m;
+        for (size_t i = 0; i < m; i++) counted(x, &batch[i], 1, whats[i]);
     }
     maybe_report(x);
     return CAIRN_OK;
@@ -418,7 +474,8 @@ static int read_ahead(xfer *x, group *g)
     for (size_t j = g->next; j < last; j++) {
         group *a = g->v[j].ahead;
         if (!a || a->read) continue;
-        for (size_t i = 0; i < a->n; i++) want.v[at++] = (item){ a->v[i].id, a->v[i].what, NULL, 0, NULL };
+        for (size_t i = 0; i < a->n; i++)
+            want.v[at++] = (item){ a->v[i].id, a->v[i].what, NULL, 0, NULL, false };
     }
     int rc = fetch(x, want.v, want.n);
     at = 0;
@@ -428,6 +485,7 @@ static int read_ahead(xfer *x, group *g)
         for (size_t i = 0; i < a->n; i++, at++) {
             a->v[i].frame = want.v[at].frame;
             a->v[i].len = want.v[at].len;
+            a->v[i].put = want.v[at].put;
             want.v[at].frame = NULL;
         }
         a->read = true;
@@ -568,7 +626,7 @@ static int walk_reflog(xfer *x, history *h, const cairn_id *start)
 {
     cairn_id id = *start;
     while (!id_is_zero(&id)) {
-        item it = { id, W_REFLOG, NULL, 0, NULL };
+        item it = { id, W_REFLOG, NULL, 0, NULL, false };
         bool miss;
         TRY(fetch_if_missing(x, &it, &miss));
         if (!miss) return CAIRN_OK;
@@ -589,7 +647,7 @@ static int walk_reflog(xfer *x, history *h, const cairn_id *start)
 
 static int walk_rootrec(xfer *x, history *h, const cairn_id *id)
 {
-    item it = { *id, W_ROOTREC, NULL, 0, NULL };
+    item it = { *id, W_ROOTREC, NULL, 0, NULL, false };
     bool miss;
     TRY(fetch_if_missing(x, &it, &miss));
     if (!miss) return CAIRN_OK;
@@ -704,7 +762,7 @@ static int copy_commits(xfer *x, history *h)
     for (size_t off = 0; rc == CAIRN_OK && off < h->ncommits; off += COMMIT_PUT_BATCH) {
         size_t m = h->ncommits - off < COMMIT_PUT_BATCH ? h->ncommits - off : COMMIT_PUT_BATCH;
         for (size_t i = 0; i < m; i++)
-            batch[i] = (item){ h->commits[order[off + i]].id, W_COMMIT, NULL, 0, NULL };
+            batch[i] = (item){ h->commits[order[off + i]].id, W_COMMIT, NULL, 0, NULL, false };
         rc = fetch(x, batch, m);
         for (size_t i = 0; rc == CAIRN_OK && i < m; i++) {
             rc = copy_tree(x, &h->commits[order[off + i]].catalog, W_CATALOG);
@@ -727,7 +785,7 @@ static int copy_chain(xfer *x, history *h)
     for (size_t j = h->nchain; j-- > 0;) {
         hchain *c = &h->chain[j];
         if (c->what == W_ROOTREC) TRY(copy_tree(x, &c->catalog, W_CATALOG));
-        item it = { c->id, c->what, NULL, 0, NULL };
+        item it = { c->id, c->what, NULL, 0, NULL, false };
         int rc = fetch(x, &it, 1);
         if (rc == CAIRN_OK) rc = put_items(x, &it, 1, true);
         free(it.frame);
@@ -739,7 +797,7 @@ static int copy_chain(xfer *x, history *h)
 /* Finds out what an unknown ref's chunk is, by its kind byte. */
 static int classify(xfer *x, history *h, const cairn_id *id, int *out_what)
 {
-    item it = { *id, W_ANY, NULL, 0, NULL };
+    item it = { *id, W_ANY, NULL, 0, NULL, false };
     bool miss;
     TRY(fetch_if_missing(x, &it, &miss));
     *out_what = 0;
@@ -776,7 +834,7 @@ static int walk_root(xfer *x, history *h, const xfer_root *r)
     case W_TABLE:
     case W_CATALOG: return copy_tree(x, &r->id, what);
     default: { /* W_RAW */
-        item it = { r->id, W_RAW, NULL, 0, NULL };
+        item it = { r->id, W_RAW, NULL, 0, NULL, false };
         bool miss;
         TRY(fetch_if_missing(x, &it, &miss));
         if (!miss) return CAIRN_OK;

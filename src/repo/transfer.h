@@ -60,6 +60,11 @@ typedef struct xfer {
                                         source's retention let go (retain_gone_pairs()); NULL:
                                         none. Set by the caller after xfer_init. */
     idmap skipped;                   /* the pairs of skip that the walk met (stats->pruned) */
+    /* table leaves read by one get_many pass, back to back, put when the pass ends (a leaf
+     * names nothing, so it needs no order against the rest): no copy of its own each */
+    cairn_buf leaves;
+    cairn_store_chunk *leaf;         /* [nleaf]: data = offset into leaves until put */
+    size_t nleaf, capleaf;
 } xfer;
 
 /** Prepares a transfer from src to dst, counting into stats (zeroed here). progress may be

@@ -260,6 +260,7 @@ static int xfer_setup(xfer *x, CURL *e)
         }
     }
     if (r->range) {
+        (void)cairn_buf_reserve(&r->resp, r->len); /* one allocation (else on_body fails) */
         snprintf(buf, sizeof buf, "Range: bytes=%llu-%llu", (unsigned long long)r->off,
                  (unsigned long long)(r->off + r->len - 1));
         hd = curl_slist_append(hd, buf);

@@ -209,7 +209,30 @@ typedef struct s3_batch {
                                        or an entry's addition passed over for a chunk written
                                        here; until it is flushed the index without this
                                        handle's writes is not the log's (s3_snap.c) */
+    uint64_t id;                    /* which batch (s3_store.batches): background uploads find
+                                       theirs by it when it has become the one flushing */
 } s3_batch;
+
+/* get_many's read-ahead (s3.c): a long run of neighbouring chunks (a transfer or a scan
+ * reading a pack in order) is followed by reading the bytes after it in the background, so
+ * that the next batches find their chunks in memory instead of waiting for a GET each. */
+#define S3_RA_PARTS 4
+
+typedef struct s3_window {
+    char *pack;                     /* its pack (name below the prefix); NULL: none */
+    uint64_t off, len;              /* the bytes it stands for: [off, off + len) of the pack */
+    s3_req part[S3_RA_PARTS];       /* its ranged GETs, read in parallel (s3.c) */
+    size_t nparts;
+    bool ok;                        /* every part was read whole */
+} s3_window;
+
+typedef struct s3_ahead {
+    pthread_mutex_t mu;             /* one get_many uses the windows at a time (trylock) */
+    s3_window win;                  /* read */
+    s3_window next;                 /* the one after it, read by `thread` */
+    pthread_t thread;
+    bool started;                   /* thread runs or has not been joined yet */
+} s3_ahead;
 
 typedef struct s3_store {
     cairn_store base;
@@ -266,6 +289,8 @@ typedef struct s3_store {
      * choosing its deletions and writing their entry) */
     void (*test_hook)(void *arg, const char *where);
     void *test_hook_arg;
+    s3_ahead ahead;                 /* get_many's read-ahead (s3.c) */
+    uint64_t batches;               /* batch ids handed out (s3_batch.id) */
 } s3_store;
 
 /** A new pack's name (mu held; caller frees): "packs/<16 hex>-<hex>.pack", the first part the
@@ -306,6 +331,11 @@ int s3_log_refresh(s3_store *s);
  *  written (nothing names what was not stored), the writes stay pending and the error names
  *  the pack. Nothing to write: nothing happens. */
 int s3_log_flush(s3_store *s);
+/** As s3_log_flush, for the background flush of a writer that goes on putting: publishes only
+ *  the write buffer's complete packs (the last one, still filling, stays pending) and waits
+ *  only for their uploads, not for those of packs completed meanwhile. With deletions pending,
+ *  or fewer than two packs, it is s3_log_flush. */
+int s3_log_flush_packs(s3_store *s);
 /** Appends a deletion of key to batch b (mu held): unconditional (pack NULL), or only if the
  *  chunk is still in pack `pack` when the entry is applied (copied). */
 int s3_batch_del(s3_batch *b, const cairn_id *key, const char *pack);

@@ -13,6 +13,7 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/mman.h>
 #include <sys/random.h>
 #include <time.h>
 
@@ -1102,7 +1103,8 @@ void s3_uploads_wait(s3_store *s)
 
 typedef struct up_job {
     s3_store *s;
-    size_t k;                       /* the pack of s->pend */
+    uint64_t batch;                 /* the batch (s3_batch.id): pend's, or flushing's by now */
+    size_t k;                       /* its pack */
     s3_req req;
 } up_job;
 
@@ -1114,7 +1116,10 @@ static void *up_thread(void *arg)
                                                           uploads a failed pack again and
                                                           reports that attempt) */
     pthread_mutex_lock(&s->mu);
-    s->pend.ups[j->k].state = rc == CAIRN_OK ? S3_UP_DONE : S3_UP_FAILED;
+    s3_batch *b = s->pend.id == j->batch ? &s->pend
+                  : s->flushing.id == j->batch ? &s->flushing
+                                               : NULL; /* (gone: its flush failed) */
+    if (b && j->k < b->nparts) b->ups[j->k].state = rc == CAIRN_OK ? S3_UP_DONE : S3_UP_FAILED;
     s->up_running--;
     pthread_cond_broadcast(&s->up_cv);
     pthread_mutex_unlock(&s->mu);
@@ -1136,6 +1141,7 @@ static void up_start(s3_store *s, size_t k)
     }
     char *name = s3_pack_name(s, hex);
     j->s = s;
+    j->batch = p->id;
     j->k = k;
     j->req.method = "PUT";
     j->req.obj = name ? s3_obj(s, name) : NULL;
@@ -1163,6 +1169,20 @@ static void up_start(s3_store *s, size_t k)
     s->up_running++;
 }
 
+/* Asks for transparent huge pages under a write buffer just allocated: it is filled once from
+ * start to end, and its first touch, a page fault every 4 KiB, was the larger part of a push's
+ * CPU (perf: the faults in buffer_put's copy). Advice only: without THP it is plain memory. */
+static void advise_huge(cairn_buf *b)
+{
+#ifdef MADV_HUGEPAGE
+    uintptr_t page = 2u << 20, lo = ((uintptr_t)b->data + page - 1) & ~(page - 1);
+    uintptr_t hi = ((uintptr_t)b->data + b->cap) & ~(page - 1);
+    if (hi > lo) (void)madvise((void *)lo, hi - lo, MADV_HUGEPAGE);
+#else
+    (void)b;
+#endif
+}
+
 int s3_batch_room(s3_store *s, size_t len)
 {
     s3_batch *p = &s->pend;
@@ -1176,9 +1196,12 @@ int s3_batch_room(s3_store *s, size_t len)
             p->buf = s->spare;
             memset(&s->spare, 0, sizeof s->spare);
         }
+        uint8_t *was = p->buf.data;
         TRY(cairn_buf_reserve(&p->buf, need > want ? need : (size_t)want));
+        if (p->buf.data != was) advise_huge(&p->buf);
     }
     if (!start) return CAIRN_OK;
+    if (!p->nparts) p->id = ++s->batches;
     uint8_t h[S3_PACK_HEADER_SIZE] = { 0 };
     memcpy(h, S3_PACK_MAGIC, S3_MAGIC_SIZE);
     store_le32(h + 8, S3_FORMAT_VERSION);
@@ -1373,10 +1396,75 @@ static int repoint(s3_store *s, char *const *names, const uint64_t *sizes, size_
     return CAIRN_OK;
 }
 
-int s3_log_flush(s3_store *s)
+/* Moves the last pack of the write buffer (the one still filling) into a batch of its own,
+ * *rest, with a buffer of its own (mu held): the chunks in it keep their index entries, at
+ * their new offsets. Only without deletions pending and with at least one complete pack before
+ * it. @return false when it cannot (then nothing changed). */
+static bool batch_split(s3_store *s, s3_batch *rest)
+{
+    s3_batch *p = &s->pend;
+    memset(rest, 0, sizeof *rest);
+    if (p->ndels || p->nparts < 2) return false;
+    uint64_t cut = p->parts[p->nparts - 1], tail = p->buf.len - cut;
+    uint64_t want = (uint64_t)S3_FLUSH_PACKS * s->conf.pack_target + s->conf.pack_target;
+    if (s->spare.cap >= want) {
+        rest->buf = s->spare;
+        memset(&s->spare, 0, sizeof s->spare);
+    }
+    size_t capups = 0;
+    size_t nrest = 0;
+    for (size_t i = 0; i < p->nadds; i++) nrest += p->adds[i].off >= cut;
+    uint8_t *was = rest->buf.data;
+    bool ok = cairn_buf_reserve(&rest->buf, MAX(want, tail)) == CAIRN_OK &&
+              (rest->buf.data == was || (advise_huge(&rest->buf), true)) &&
+              cairn_buf_append(&rest->buf, p->buf.data + cut, tail) == CAIRN_OK &&
+              cairn_array_room(&rest->parts, &rest->capparts, 1, sizeof *rest->parts, 8) == 0 &&
+              cairn_array_room(&rest->ups, &capups, 1, sizeof *rest->ups, 8) == 0 &&
+              (rest->adds = cairn_malloc((nrest + 1) * sizeof *rest->adds)) != NULL;
+    if (!ok) {
+        batch_free(rest);
+        return false;
+    }
+    rest->capups = capups;
+    rest->capadds = nrest + 1;
+    rest->parts[0] = 0;
+    rest->ups[0] = (s3_up){ S3_UP_NONE, NULL, 0 };
+    rest->nparts = 1;
+    rest->id = ++s->batches;
+    size_t keep = 0;
+    for (size_t i = 0; i < p->nadds; i++) {
+        s3_loc l = p->adds[i];
+        if (l.off < cut) {
+            p->adds[keep++] = l;
+            continue;
+        }
+        s3_loc *at = s3_index_find(s, &l.key);
+        l.off -= cut;
+        if (at && at->pack == S3_PENDING && at->off == p->adds[i].off) at->off = l.off;
+        rest->adds[rest->nadds++] = l;
+    }
+    p->nadds = keep;
+    p->buf.len = cut;
+    rest->hides = p->hides; /* which part holds the hiding write is not known: both say so */
+    free(p->ups[p->nparts - 1].name);
+    p->nparts--;
+    return true;
+}
+
+/* Whether a background upload of one of b's packs is still running (mu held). */
+static bool uploading(const s3_batch *b)
+{
+    for (size_t k = 0; k < b->nparts; k++)
+        if (b->ups[k].state == S3_UP_RUNNING) return true;
+    return false;
+}
+
+static int log_flush(s3_store *s, bool packs_only)
 {
     pthread_mutex_lock(&s->mu);
-    s3_uploads_wait(s); /* the background uploads of the buffer's packs */
+    s3_batch rest;
+    bool cut = packs_only && batch_split(s, &rest);
+    if (!cut) s3_uploads_wait(s); /* the background uploads of the buffer's packs */
     /* the chunks of the batch that are still current (a later del or re-put drops one) */
     s3_batch *p = &s->pend;
     size_t live = 0;
@@ -1389,12 +1477,18 @@ int s3_log_flush(s3_store *s)
     }
     p->nadds = live;
     if (!live && !p->ndels) {
+        while (cut && uploading(p)) pthread_cond_wait(&s->up_cv, &s->mu); /* (they read it) */
         batch_free(p);
+        if (cut) *p = rest;
         pthread_mutex_unlock(&s->mu);
         return CAIRN_OK;
     }
     s->flushing = *p;
     memset(p, 0, sizeof *p);
+    if (cut) { /* the writer goes on with the last pack; wait for the uploads of the others */
+        *p = rest;
+        while (uploading(&s->flushing)) pthread_cond_wait(&s->up_cv, &s->mu);
+    }
     pthread_mutex_unlock(&s->mu);
 
     s3_batch *f = &s->flushing;
@@ -1442,6 +1536,10 @@ int s3_log_flush(s3_store *s)
     free(names);
     return rc;
 }
+
+int s3_log_flush(s3_store *s) { return log_flush(s, false); }
+
+int s3_log_flush_packs(s3_store *s) { return log_flush(s, true); }
 
 /* ---- compaction ---- */
 
