@@ -275,11 +275,12 @@ static void writer_gap(const char *kind)
             (unsigned long long)g.st.chunks_deleted, (unsigned long long)g.st.chunks_spared);
     CHECK(g.calls >= 2);                                   /* mid-push, and at the end */
     CHECK(g.st.chunks_deleted + g.st.chunks_spared > 0);  /* it was past the grace */
-    /* postgres: the candidates the push sent again before the run are rows with a newer
-     * generation, spared. s3: they are still in the writer's buffer when the run decides (a
-     * push flushes before its ref moves, not before), so they are deleted from their old packs
-     * and come back with the writer's entry, after the deletion's: nothing to spare there */
-    if (strcmp(kind, "pg") == 0) CHECK(g.st.chunks_spared > 0);
+    /* Whether the run spares anything depends on how much of the push reached the store before
+     * it decided: the transfer gathers leaves into 4 MiB put_many calls and postgres sends rows
+     * at the flush, so here (144 chunks) the run decides before either store holds a chunk
+     * written again, and the push's chunks come back after the deletion. Sparing itself is
+     * asserted by store_gens_* (with two handles, deterministically); this test asserts the
+     * outcome the writers' side exists for: the pushed branch is whole afterwards. */
     CHECK(ts.chunks >= g.st.chunks_spared);
 
     /* everything the pushed branch reaches is there */
