@@ -772,13 +772,15 @@ void s3_log_drop(s3_store *s, uint64_t upto)
 }
 
 /* Reads and applies the listed entries in order. CAIRN_ENOTFOUND when one has vanished, or
- * when the first is not the next after what the handle has applied: a snapshot (or a base
- * entry) replaced them; the caller starts over from the newest snapshot. */
+ * when entries are missing before one and no base entry follows the gap: a snapshot replaced
+ * them; the caller starts over from the newest snapshot. Entries after a gap are passed over
+ * until a base entry (which restates everything before it). */
 static int apply_listed(s3_store *s, const seq_list *l)
 {
     s3_req *reqs = cairn_calloc(LOG_READ_BATCH, sizeof *reqs);
     if (!reqs) return ERR(CAIRN_ENOMEM, "out of memory reading the s3 log");
     int rc = CAIRN_OK;
+    bool gap = false; /* entries missing before the last one read, and no base entry since */
     for (size_t at = 0; at < l->n && rc == CAIRN_OK; at += LOG_READ_BATCH) {
         size_t n = MIN(LOG_READ_BATCH, l->n - at);
         for (size_t i = 0; i < n && rc == CAIRN_OK; i++) {
@@ -806,18 +808,20 @@ static int apply_listed(s3_store *s, const seq_list *l)
             if (rc == CAIRN_OK) {
                 pthread_mutex_lock(&s->mu);
                 uint64_t seq = l->seqs[at + i];
-                /* entries before this one are gone: removed once a snapshot covered them (or a
-                 * base entry, which restates everything, follows the gap) */
-                if (seq > s->seq + 1 && !(v.flags & S3_LOG_BASE)) rc = CAIRN_ENOTFOUND;
-                else if (seq > s->seq) rc = entry_apply(s, &v);
-                if (rc == CAIRN_OK && seq > s->seq) s->seq = seq;
+                /* entries before this one are gone: a snapshot covered them, or a base entry
+                 * later in the list restates them (a compaction killed while it deleted them,
+                 * in no order, leaves some): passed over until a base entry */
+                bool next = seq == s->seq + 1 || (seq > s->seq && (v.flags & S3_LOG_BASE));
+                if (next) rc = entry_apply(s, &v);
+                if (next && rc == CAIRN_OK) s->seq = seq;
+                gap = next ? false : gap || seq > s->seq;
                 pthread_mutex_unlock(&s->mu);
             }
         }
     }
     for (size_t i = 0; i < LOG_READ_BATCH; i++) s3_req_dispose(&reqs[i]);
     free(reqs);
-    return rc;
+    return rc == CAIRN_OK && gap ? CAIRN_ENOTFOUND : rc;
 }
 
 /* Forgets everything but this handle's unflushed writes (mu held). */
