@@ -735,11 +735,17 @@ static void one_pack_refused(void)
     CHECK_ERRMSG("no log entry names it");
     printf("    flush with one pack refused: %s\n", cairn_error_last()->message);
     CHECK_OK(store_s3_open(&other, url, 0));
+    /* a background flush may have named the first pack (complete packs go out in put order)
+     * before this one failed: what is named is a prefix of the puts, without the refused pack */
+    bool named_end = false;
     for (int i = 0; i < 13; i++) {
         cairn_id k;
         suite_key(&k, 46, (uint64_t)i);
-        CHECK_MSG(other->has(other, &k) == CAIRN_ENOTFOUND, "chunk %d named after a failed flush",
-                  i);
+        int hrc = other->has(other, &k);
+        CHECK(hrc == CAIRN_OK || hrc == CAIRN_ENOTFOUND);
+        if (hrc == CAIRN_ENOTFOUND) named_end = true;
+        CHECK_MSG(hrc == CAIRN_ENOTFOUND || (!named_end && i < 7),
+                  "chunk %d named after a failed flush (not a prefix without the refused pack)", i);
     }
     for (int i = 0; i < 13; i++) /* still served by the handle that wrote them */
         CHECK(reads_back(st, 46, i, i == 7 ? 500000 : 40000));
