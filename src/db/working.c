@@ -1136,7 +1136,10 @@ int db_exclusive_begin_deferred(cairn_db *db)
     pthread_rwlock_wrlock(&db->gate);
     pthread_mutex_lock(&db->wmu);
     int rc = exclusive_sync(db);
-    if (rc == CAIRN_OK) rc = checkpoint_locked(db, true);
+    /* with sync_checkpoint the queued writers' checkpoint is published now, not deferred into
+     * the commit's publish: deferred, their writes would be readable before they are
+     * published, and a failed commit would take them back */
+    if (rc == CAIRN_OK) rc = checkpoint_locked(db, !db->w.sync_checkpoint);
     if (rc < 0) {
         int src = db_exclusive_settle(db, false); /* a first, deferred part may need publishing */
         (void)src;

@@ -475,11 +475,15 @@ static batch *batch_take(cairn_coll *c)
     return b;
 }
 
-/* Gives b back to the handle for the next query, unless it grew past SPARE_BYTES_MAX or the
+/* Gives b back to the handle for the next query, unless the query failed, it grew past SPARE_BYTES_MAX or the
  * handle holds another one already. */
-static void batch_give(cairn_coll *c, batch *b)
+static void batch_give(cairn_coll *c, batch *b, int rc)
 {
     if (!b) return;
+    if (rc < 0) { /* after a failed growth its arrays may be shorter than cap (batch_add) */
+        batch_dispose(b);
+        return;
+    }
     batch_reset(b);
     size_t bytes = b->cap * (sizeof *b->p + sizeof *b->order + sizeof *b->keys +
                              sizeof *b->klens + sizeof *b->offs) +
@@ -729,7 +733,7 @@ static int scan_index(query *q)
     for (size_t i = 0; rc == CAIRN_OK && i < q->nranges; i++)
         rc = scan_range(q, &q->ranges[q->reverse ? q->nranges - 1 - i : i], b);
     if (rc == CAIRN_OK) rc = batch_run(q, b, true);
-    batch_give(q->c, b);
+    batch_give(q->c, b, rc);
     return rc;
 }
 

@@ -330,10 +330,9 @@ static int put_items(xfer *x, const item *items, size_t n, bool named)
     size_t off = 0;
     while (off < n) {
         size_t m = 0, bytes = 0;
-        for (; off < n && m < sizeof batch / sizeof batch[0] &&
-               (m == 0 || bytes + items[off].len <= XFER_PUT_BYTES);
-             off++) {
-            if (items[off].put) continue;
+        for (; off < n && m < sizeof batch / sizeof batch[0]; off++) {
+            if (items[off].put) continue; /* (before the limit: it is not in the batch) */
+            if (m && bytes + items[off].len > XFER_PUT_BYTES) break;
             batch[m] = (cairn_store_chunk){ items[off].id, items[off].frame, items[off].len };
             whats[m++] = items[off].what;
             bytes += items[off].len;

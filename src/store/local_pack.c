@@ -856,8 +856,12 @@ int local_pack_open_load(local_store *ls, uint32_t num, bool last, bool idx_list
     uint64_t covered = 0, trailer = 0;
     const char *why = NULL;
     bool loaded = false;
-    /* mapped while every pack before it is (they must stay the oldest: see local_index.c) */
-    rc = ls->eager ? 0 : local_idx_map(ls, pi, (uint64_t)sb.st_size, &covered);
+    /* mapped while every pack before it is and nothing sits in front of the mapped packs (they
+     * must stay the oldest: see local_index.c): a reader's refresh that scanned the last pack's
+     * tail into the table, or met a deletion there (shadow), loads the newer packs too, so that
+     * a chunk put again, or deleted, in one of them is not hidden behind the table */
+    rc = ls->eager || ls->nshadow || ls->n ? 0 : local_idx_map(ls, pi, (uint64_t)sb.st_size,
+                                                               &covered);
     if (rc == 0) {
         ls->eager = true;
         rc = local_idxfile_read(ls, num, (uint64_t)sb.st_size, load_rec, &c, &covered, &trailer,

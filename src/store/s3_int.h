@@ -204,6 +204,8 @@ typedef struct s3_batch {
                                        gc's: the chunk is deleted only if it is still there);
                                        owned */
     size_t capdpack;
+    bool restored;                  /* holds a failed flush's chunks put back after later
+                                       puts (batch_restore): flushed whole, never split */
     bool hides;                     /* a write here hides what the log says of a chunk: a put
                                        over a chunk the log has (a gc candidate written again),
                                        or an entry's addition passed over for a chunk written

@@ -1221,7 +1221,10 @@ int s3_batch_room(s3_store *s, size_t len)
     return CAIRN_OK;
 }
 
-/* Puts a failed flush's batch back in front of what was written since (mu held). */
+/* Puts a failed flush's batch back, after what was written since (mu held): so its chunks are
+ * no longer in put order with the buffer's, and the buffer is marked restored: the next flush
+ * names all of it in one entry (batch_split refuses it), which keeps what a log holds a prefix
+ * of the puts. */
 static int batch_restore(s3_store *s)
 {
     s3_batch *f = &s->flushing, *p = &s->pend;
@@ -1249,6 +1252,7 @@ static int batch_restore(s3_store *s)
         rc = s3_batch_del(p, &f->dels[i], f->dpack ? f->dpack[i] : NULL);
     }
     p->hides |= f->hides;
+    p->restored = true;
     batch_free(f);
     return rc;
 }
@@ -1402,13 +1406,14 @@ static int repoint(s3_store *s, char *const *names, const uint64_t *sizes, size_
 
 /* Moves the last pack of the write buffer (the one still filling) into a batch of its own,
  * *rest, with a buffer of its own (mu held): the chunks in it keep their index entries, at
- * their new offsets. Only without deletions pending and with at least one complete pack before
- * it. @return false when it cannot (then nothing changed). */
+ * their new offsets. Only without deletions pending, in a buffer that holds no restored failed
+ * flush (batch_restore), and with at least one complete pack before it.
+ * @return false when it cannot (then nothing changed). */
 static bool batch_split(s3_store *s, s3_batch *rest)
 {
     s3_batch *p = &s->pend;
     memset(rest, 0, sizeof *rest);
-    if (p->ndels || p->nparts < 2) return false;
+    if (p->ndels || p->restored || p->nparts < 2) return false;
     uint64_t cut = p->parts[p->nparts - 1], tail = p->buf.len - cut;
     uint64_t want = (uint64_t)S3_FLUSH_PACKS * s->conf.pack_target + s->conf.pack_target;
     if (s->spare.cap >= want) {
@@ -1481,9 +1486,13 @@ static int log_flush(s3_store *s, bool packs_only)
     }
     p->nadds = live;
     if (!live && !p->ndels) {
-        while (cut && uploading(p)) pthread_cond_wait(&s->up_cv, &s->mu); /* (they read it) */
+        if (cut) { /* the writer goes on in rest while the uploads (reading p) end */
+            s->flushing = *p;
+            *p = rest;
+            while (uploading(&s->flushing)) pthread_cond_wait(&s->up_cv, &s->mu);
+            p = &s->flushing;
+        }
         batch_free(p);
-        if (cut) *p = rest;
         pthread_mutex_unlock(&s->mu);
         return CAIRN_OK;
     }
