@@ -242,7 +242,7 @@ static int catalog_read(cairn_buf *raw, cairn_coll *c, const cairn_snapshot *sna
     raw->len = 0;
     cairn_table *t;
     TRY(catalog_table(&t, c, CAIRN_TABLE_NAMEONLY));
-    cairn_cursor *cur;
+    cairn_cursor *cur = NULL; /* (left unset by a failed open) */
     int rc = cairn_cursor_open(&cur, t, snap, NULL);
     if (rc == CAIRN_ENOTFOUND) { /* no index was ever made (in this version) */
         cairn_error_clear();

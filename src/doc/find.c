@@ -203,8 +203,9 @@ static int emit(query *q, const char *doc, size_t len, const uint8_t *parts, siz
     /* the cursor's hex, the id as a C string, then the document NUL-terminated (cairn_doc_fn
      * promises it; doc may point into a tree leaf), in one buffer kept across results */
     int rc = cairn_buf_reserve(&q->emitted, 2 * plen + 1 + idlen + 1 + len + 1);
-    char *cursor = (char *)q->emitted.data, *idz = cursor + 2 * plen + 1;
+    char *cursor = (char *)q->emitted.data, *idz = NULL;
     if (rc == CAIRN_OK) {
+        idz = cursor + 2 * plen + 1;
         hex_encode(cursor, parts, plen);
         if (id) memcpy(idz, id, idlen);
         idz[idlen] = '\0';
