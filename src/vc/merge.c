@@ -125,6 +125,7 @@ static int diff_versions(cairn_db *db, const version *a, const version *b, const
     size_t i = 0, j = 0;
     int rc = CAIRN_OK;
     bool seen = only == NULL;
+    int record = -1; /* whether a retention record exists: read once, at the first need */
     while (rc == CAIRN_OK && (i < a->n || j < b->n)) {
         int c = i >= a->n ? 1 : j >= b->n ? -1 : strcmp(a->t[i].name, b->t[j].name);
         const vtable *ta = c <= 0 ? &a->t[i] : NULL, *tb = c >= 0 ? &b->t[j] : NULL;
@@ -134,8 +135,17 @@ static int diff_versions(cairn_db *db, const version *a, const version *b, const
             diff_ctx d = { name, cb, payload, 0 };
             /* equal roots: nothing to read (also when both sides were let go) */
             bool same = ta && tb && memcmp(ta->d.root.bytes, tb->d.root.bytes, CAIRN_ID_SIZE) == 0;
-            if (ta && !same) rc = diff_pruned(db, a, name);
-            if (rc == CAIRN_OK && tb && !same) rc = diff_pruned(db, b, name);
+            if (!same && record < 0) {
+                cairn_id root;
+                rc = refs_read_id(&db->r, RETAIN_REF, &root);
+                record = rc == CAIRN_OK;
+                if (rc == CAIRN_ENOTFOUND) {
+                    cairn_error_clear();
+                    rc = CAIRN_OK;
+                }
+            }
+            if (rc == CAIRN_OK && record > 0 && ta && !same) rc = diff_pruned(db, a, name);
+            if (rc == CAIRN_OK && record > 0 && tb && !same) rc = diff_pruned(db, b, name);
             if (rc == CAIRN_OK && ta && tb && !same)
                 rc = tree_diff(&db->r.cs, &ta->d.root, &tb->d.root, NULL, 0, NULL, 0,
                                diff_change, &d);
