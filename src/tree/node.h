@@ -89,6 +89,9 @@ static inline void node_prefetch_search(const node *n)
 
 /** Index of the first entry whose key is >= key (count if none). *exact says whether equal. */
 uint32_t node_lower_bound(const node *n, const void *key, size_t klen, bool *exact);
+/** node_lower_bound() among the entries from `from` on (from <= count). */
+uint32_t node_lower_bound_from(const node *n, uint32_t from, const void *key, size_t klen,
+                               bool *exact);
 
 /** Size of a node with these areas (for writers). */
 static inline size_t node_size(bool leaf, uint32_t count, size_t keys_len, size_t vals_len, bool wide)
