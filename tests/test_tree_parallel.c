@@ -329,6 +329,89 @@ static void helper_failure_reported(void)
     env_close(st, &cs);
 }
 
+/* Collects the ids of a tree's leaves through a chunk store of its own (whose cache is not the
+ * one under test). */
+static void leaf_ids(cairn_store *st, const cairn_id *root, cairn_id **out, size_t *out_n)
+{
+    chunkstore cs;
+    CHECK_OK(cs_init(&cs, st, 64 << 20, 1));
+    tree_cursor tc;
+    CHECK_OK(tc_init(&tc, &cs, root, 1, true));
+    size_t n = 0, cap = 1024;
+    *out = malloc(cap * sizeof **out);
+    int rc = tc_first(&tc);
+    while (rc == CAIRN_OK) {
+        const node *p = tc_node(&tc);
+        for (uint32_t i = 0; i < p->count; i++) {
+            if (n == cap) *out = realloc(*out, (cap *= 2) * sizeof **out);
+            uint64_t cnt;
+            node_child(p, i, &(*out)[n++], &cnt);
+        }
+        rc = tc_next(&tc);
+    }
+    CHECK_RC(rc, CAIRN_ENOTFOUND);
+    tc_dispose(&tc);
+    cs_dispose(&cs);
+    *out_n = n;
+}
+
+static size_t cached(chunkstore *cs, const cairn_id *ids, size_t n)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        chunk *c = cache_get(cs->cache, &ids[i]);
+        k += c != NULL;
+        chunk_release(c);
+    }
+    return k;
+}
+
+/* A big edit (10,000+ edits) reads the old leaves it rewrites from the store, verified, and
+ * keeps neither them nor the new ones in the chunk cache (readers' chunks stay); the inner
+ * nodes it writes are cached. */
+static void big_edit_leaves_stay_out_of_cache(void)
+{
+    cairn_store *st;
+    chunkstore cs;
+    env_open(&st, &cs);
+    contents c;
+    contents_init(&c, 60000);
+    for (size_t i = 0; i < c.n; i++) {
+        c.has[i] = 1;
+        c.vlen[i] = 40;
+    }
+    cairn_id base;
+    build_fresh(&base, &cs, &c);
+    cs_dispose(&cs); /* cold: as after opening */
+    CHECK_OK(cs_init(&cs, st, 64 << 20, 1));
+    contents after;
+    contents_copy(&after, &c);
+    uint64_t rng = test_rng(9);
+    batch b;
+    make_batch(&b, &after, 300, &rng);
+    CHECK(b.n >= 10000);
+    cairn_id *old_leaves, *new_leaves;
+    size_t n_old, n_new;
+    leaf_ids(st, &base, &old_leaves, &n_old);
+    cairn_id root;
+    CHECK_OK(tree_apply(&cs, &root, &base, b.e, b.n));
+    leaf_ids(st, &root, &new_leaves, &n_new);
+    CHECK(n_old > 100 && n_new > 100);
+    CHECK(atomic_load(&cs.chunks_read) >= n_old * 9 / 10); /* nearly every leaf was read */
+    CHECK_EQ(cached(&cs, old_leaves, n_old), 0);
+    CHECK_EQ(cached(&cs, new_leaves, n_new), 0);
+    CHECK_EQ(cached(&cs, &root, 1), 1);
+    cairn_id want;
+    build_fresh(&want, &cs, &after);
+    CHECK_MEM(root.bytes, CAIRN_ID_SIZE, want.bytes, CAIRN_ID_SIZE);
+    free(old_leaves);
+    free(new_leaves);
+    batch_free(&b);
+    contents_free(&after);
+    contents_free(&c);
+    env_close(st, &cs);
+}
+
 /* ---- end to end: a bulk batch through the public API ---- */
 
 #define E2E_KEYS 120000
@@ -428,4 +511,4 @@ static void bulk_update_equals_fresh_load(void)
 }
 
 TEST_MAIN(parts_equal_serial_and_fresh, parts_there_and_back, helper_failure_reported,
-          bulk_update_equals_fresh_load)
+          big_edit_leaves_stay_out_of_cache, bulk_update_equals_fresh_load)

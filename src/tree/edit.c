@@ -247,7 +247,8 @@ static int merge_node(span_state *s, chunkstore *cs, const node *N, bool last,
 }
 
 /* Edits of at least this many entries rewrite so many leaves that keeping the new ones in the
- * chunk cache would only push out what readers use (as for a bulk build, BULK_EDITS). */
+ * chunk cache would only push out what readers use (as for a bulk build, BULK_EDITS); the old
+ * ones they read, superseded, are not kept either. */
 #define BULK_LEAF_EDITS 10000
 
 /* Where a span began: its first edit, and how much output the spans before it had given. */
@@ -287,7 +288,10 @@ static int edit_spans(chunkstore *cs, const cairn_id *root, int level, bool root
     span_state s;
     memset(&s, 0, sizeof s);
     lw_init(&s.w, level);
-    if (level == 0 && n >= BULK_LEAF_EDITS) s.w.cache = false; /* as a bulk build's leaves */
+    if (level == 0 && n >= BULK_LEAF_EDITS) { /* as a bulk build's leaves */
+        s.w.cache = false;
+        tc.uncached_leaves = true; /* and the old ones, which the new ones replace */
+    }
     int rc = CAIRN_OK;
     size_t i = from;
     while (rc == CAIRN_OK && i < stop) {

@@ -160,6 +160,14 @@ int node_load(chunkstore *cs, chunk **out_chunk, node *out, const cairn_id *id, 
     return node_open(out_chunk, out, c, id, expect_level);
 }
 
+int node_load_uncached(chunkstore *cs, chunk **out_chunk, node *out, const cairn_id *id,
+                       int expect_level)
+{
+    chunk *c;
+    TRY(cs_get_uncached(cs, &c, id));
+    return node_open(out_chunk, out, c, id, expect_level);
+}
+
 int node_load_noting(chunkstore *cs, chunk **out_chunk, node *out, const cairn_id *id,
                      int expect_level, bool *missed)
 {

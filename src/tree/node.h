@@ -108,6 +108,9 @@ static inline bool node_needs_wide(bool leaf, size_t keys_len, size_t vals_len)
 /** Loads a node chunk through the chunk store and validates it (once per cached copy).
  *  expect_level < 0 accepts any level. On success the caller owns *out_chunk. */
 int node_load(chunkstore *cs, chunk **out_chunk, node *out, const cairn_id *id, int expect_level);
+/** node_load() through cs_get_uncached(): a node about to be superseded stays out of the cache. */
+int node_load_uncached(chunkstore *cs, chunk **out_chunk, node *out, const cairn_id *id,
+                       int expect_level);
 /** node_load(), setting *missed when the node was not in the chunk cache: the caller's own
  *  sign that its reads have gone cold (the store's counters are raised by every thread). */
 int node_load_noting(chunkstore *cs, chunk **out_chunk, node *out, const cairn_id *id,
