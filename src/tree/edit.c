@@ -436,7 +436,7 @@ static int edit_level_parallel(chunkstore *cs, const cairn_id *root, int level,
     for (int q = 1; q < nparts; q++) {
         level_part *p = &parts[q];
         if (p->started) pthread_join(p->thread, NULL);
-        else run_part(p); /* no thread: it runs here, still correct */
+        else if (rc == CAIRN_OK) run_part(p); /* no thread: it runs here, still correct */
     }
     for (int q = 1; rc == CAIRN_OK && q < nparts; q++) {
         level_part *p = &parts[q];
@@ -447,7 +447,7 @@ static int edit_level_parallel(chunkstore *cs, const cairn_id *root, int level,
         else
             rc = join_part(cs, root, level, E, n, o, p, &cur, st);
     }
-    if (rc == CAIRN_OK && cur < n) /* the last part ended before its last span did */
+    if (rc == CAIRN_OK && cur < n) /* the true pass ran past the last part's spans: go on */
         rc = edit_spans(cs, root, level, false, E, n, cur, n, o, NULL, &cur);
     if (rc == CAIRN_OK && st) st->parts += (uint32_t)nparts;
     for (int q = 1; q < nparts; q++) {
