@@ -431,7 +431,7 @@ static int edit_level_parallel(chunkstore *cs, const cairn_id *root, int level,
                            .stop = n * (size_t)(q + 1) / (size_t)nparts };
         p->started = pthread_create(&p->thread, NULL, run_part, p) == 0;
     }
-    size_t cur;
+    size_t cur = 0;
     int rc = edit_spans(cs, root, level, false, E, n, 0, n / (size_t)nparts, o, NULL, &cur);
     for (int q = 1; q < nparts; q++) {
         level_part *p = &parts[q];
@@ -468,7 +468,7 @@ static int edit_level(chunkstore *cs, const cairn_id *root, int level, bool root
         nparts = (int)(n / opt->part_min);
     if ((size_t)nparts > n) nparts = (int)n; /* a part starts at an edit of its own */
     if (root_level || nparts < 2) {
-        size_t end;
+        size_t end = 0;
         return edit_spans(cs, root, level, root_level, E, n, 0, n, o, NULL, &end);
     }
     return edit_level_parallel(cs, root, level, E, n, nparts, o, st);
