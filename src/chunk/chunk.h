@@ -111,6 +111,10 @@ void cs_dispose(chunkstore *cs);
 /** Gets a verified chunk: from the cache, else from the store (re-hashed against id; a
  *  mismatch is CAIRN_ECORRUPT naming the id and the store). Caller releases *out. */
 int cs_get(chunkstore *cs, chunk **out, const cairn_id *id);
+/** cs_get(), but a chunk that has to be loaded is not put into the cache: for reads of chunks
+ *  about to be superseded (the old leaves a big edit rewrites), which would only push out what
+ *  readers use. A cached chunk is returned from the cache as by cs_get(). */
+int cs_get_uncached(chunkstore *cs, chunk **out, const cairn_id *id);
 /** Stores data as a chunk; writes its id. When out_chunk is not NULL it receives a reference to
  *  the (cached) chunk. */
 int cs_put(chunkstore *cs, cairn_id *out_id, chunk **out_chunk, const void *data, size_t len);

@@ -52,7 +52,9 @@ static void prefetch_load(const cairn_id *id, void *payload)
     chunk_release(c);
 }
 
-static int verify_and_cache(chunkstore *cs, chunk **out, chunk *c, const cairn_id *id);
+static int verify_and_cache(chunkstore *cs, chunk **out, chunk *c, const cairn_id *id,
+                            bool cache);
+static int load(chunkstore *cs, chunk **out, const cairn_id *id, bool cache);
 
 typedef struct load_many_ctx {
     chunkstore *cs;
@@ -64,7 +66,7 @@ static int prefetch_got(size_t i, int rc, const void *data, size_t len, void *pa
     load_many_ctx *l = payload;
     chunk *c = NULL, *cached = NULL;
     if (rc == CAIRN_OK && frame_decode_chunk(&c, data, len, false) == CAIRN_OK &&
-        verify_and_cache(l->cs, &cached, c, &l->ids[i]) == CAIRN_OK)
+        verify_and_cache(l->cs, &cached, c, &l->ids[i], true) == CAIRN_OK)
         chunk_release(cached);
     return 0; /* a failure is left for the reader, as in prefetch_load */
 }
@@ -139,8 +141,10 @@ static void where(char *out, size_t cap, cairn_store *st, const cairn_id *id)
     cairn_error_clear();
 }
 
-/* The one place a chunk from a store becomes usable: only if it hashes to the id asked for. */
-static int verify_and_cache(chunkstore *cs, chunk **out, chunk *c, const cairn_id *id)
+/* The one place a chunk from a store becomes usable: only if it hashes to the id asked for.
+ * Then it goes into the cache, unless cache is false (*out is then c itself). */
+static int verify_and_cache(chunkstore *cs, chunk **out, chunk *c, const cairn_id *id,
+                            bool cache)
 {
     hash_sha256(&c->id, c->data, c->len);
     if (memcmp(c->id.bytes, id->bytes, CAIRN_ID_SIZE) != 0) {
@@ -153,12 +157,16 @@ static int verify_and_cache(chunkstore *cs, chunk **out, chunk *c, const cairn_i
                        hex, cs->store->kind, cs->store->location, at);
     }
     atomic_fetch_add_explicit(&cs->chunks_read, 1, memory_order_relaxed);
+    if (!cache) {
+        *out = c;
+        return CAIRN_OK;
+    }
     *out = cache_put(cs->cache, c);
     chunk_release(c);
     return CAIRN_OK;
 }
 
-int cs_get(chunkstore *cs, chunk **out, const cairn_id *id)
+static int get(chunkstore *cs, chunk **out, const cairn_id *id, bool cache)
 {
     chunk *c = cache_get(cs->cache, id);
     if (c) {
@@ -172,10 +180,29 @@ int cs_get(chunkstore *cs, chunk **out, const cairn_id *id)
             return CAIRN_OK;
         }
     }
-    return cs_load(cs, out, id);
+    return load(cs, out, id, cache);
 }
 
-int cs_load(chunkstore *cs, chunk **out, const cairn_id *id)
+int cs_get(chunkstore *cs, chunk **out, const cairn_id *id) { return get(cs, out, id, true); }
+
+int cs_get_uncached(chunkstore *cs, chunk **out, const cairn_id *id)
+{
+    return get(cs, out, id, false);
+}
+
+/* Mapped bytes are usually cold (in the page cache, not in the CPU's caches), and SHA-256 reads
+ * them one 64-byte block after another: asking for every line first keeps many misses in
+ * flight at once instead of one per block. */
+#define CACHE_LINE 64
+
+static void prefetch_bytes(const uint8_t *p, size_t len)
+{
+    for (size_t off = 0; off < len; off += CACHE_LINE) __builtin_prefetch(p + off);
+}
+
+int cs_load(chunkstore *cs, chunk **out, const cairn_id *id) { return load(cs, out, id, true); }
+
+static int load(chunkstore *cs, chunk **out, const cairn_id *id, bool cache)
 {
     chunk *c;
     char hex[CAIRN_ID_HEX_SIZE];
@@ -185,8 +212,9 @@ int cs_load(chunkstore *cs, chunk **out, const cairn_id *id)
     if (cs->store->version >= 2 && cs->store->get_mapped)
         rc = cs->store->get_mapped(cs->store, &mapped, &mapped_len, id);
     if (rc == CAIRN_OK) {
+        prefetch_bytes(mapped, mapped_len);
         rc = frame_decode_chunk(&c, mapped, mapped_len, true);
-        return rc < 0 ? decode_failed(cs, rc, id) : verify_and_cache(cs, out, c, id);
+        return rc < 0 ? decode_failed(cs, rc, id) : verify_and_cache(cs, out, c, id, cache);
     }
     if (rc != CAIRN_EUNSUPPORTED) {
         cairn_id_to_hex(hex, id);
@@ -205,7 +233,7 @@ int cs_load(chunkstore *cs, chunk **out, const cairn_id *id)
         return cairn_error_prefix(rc, "reading chunk %s", hex);
     }
     rc = frame_decode_chunk(&c, frame->data, frame->len, false);
-    return rc < 0 ? decode_failed(cs, rc, id) : verify_and_cache(cs, out, c, id);
+    return rc < 0 ? decode_failed(cs, rc, id) : verify_and_cache(cs, out, c, id, cache);
 }
 
 static int store_new(chunkstore *cs, chunk *c)

@@ -37,8 +37,8 @@ static int lw_grow(level_writer *w)
     return CAIRN_OK;
 }
 
-int lw_add(level_writer *w, const uint8_t *key, size_t klen, const uint8_t *val, size_t vlen,
-           uint64_t cnt, bool *boundary)
+int lw_append(level_writer *w, const uint8_t *key, size_t klen, const uint8_t *val, size_t vlen,
+              uint64_t cnt)
 {
     if (UNLIKELY(w->n == w->cap)) TRY(lw_grow(w));
     TRY(cairn_buf_append(&w->keys, key, klen));
@@ -47,7 +47,49 @@ int lw_add(level_writer *w, const uint8_t *key, size_t klen, const uint8_t *val,
     w->vend[w->n] = (uint32_t)w->vals.len;
     w->n++;
     w->subtree += cnt;
+    return CAIRN_OK;
+}
+
+int lw_add(level_writer *w, const uint8_t *key, size_t klen, const uint8_t *val, size_t vlen,
+           uint64_t cnt, bool *boundary)
+{
+    TRY(lw_append(w, key, klen, val, vlen, cnt));
     *boundary = chunk_boundary(w->level, w->n, w->keys.len + w->vals.len, klen + vlen, key, klen);
+    return CAIRN_OK;
+}
+
+/* Appends the end offsets of entries [a, b) of an offset array, moved from starting at `from`
+ * to starting at `base`. */
+static void append_ends(uint32_t *out, const uint8_t *ends, bool wide, uint32_t a, uint32_t b,
+                        uint32_t from, size_t base)
+{
+    for (uint32_t j = a; j < b; j++) *out++ = (uint32_t)(base + node_off(ends, wide, j) - from);
+}
+
+int lw_append_run(level_writer *w, const node *N, uint32_t a, uint32_t b)
+{
+    if (a >= b) return CAIRN_OK;
+    uint32_t m = b - a;
+    while (UNLIKELY(w->n + m > w->cap)) TRY(lw_grow(w));
+    uint32_t k0 = a ? node_off(N->koff, N->wide, a - 1) : 0;
+    uint32_t k1 = node_off(N->koff, N->wide, b - 1);
+    size_t kbase = w->keys.len, vbase = w->vals.len;
+    TRY(cairn_buf_append(&w->keys, N->keys + k0, k1 - k0));
+    append_ends(w->kend + w->n, N->koff, N->wide, a, b, k0, kbase);
+    if (N->level == 0) {
+        uint32_t v0 = a ? node_off(N->voff, N->wide, a - 1) : 0;
+        uint32_t v1 = node_off(N->voff, N->wide, b - 1);
+        TRY(cairn_buf_append(&w->vals, N->vals + v0, v1 - v0));
+        append_ends(w->vend + w->n, N->voff, N->wide, a, b, v0, vbase);
+        w->subtree += m;
+    } else {
+        TRY(cairn_buf_append(&w->vals, node_ref(N, a), (size_t)m * NODE_REF_SIZE));
+        for (uint32_t j = 0; j < m; j++) {
+            w->vend[w->n + j] = (uint32_t)(vbase + (size_t)(j + 1) * NODE_REF_SIZE);
+            w->subtree += node_child_count(N, a + j);
+        }
+    }
+    w->n += m;
     return CAIRN_OK;
 }
 

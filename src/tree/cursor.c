@@ -112,8 +112,10 @@ static int load_child(tree_cursor *tc, int d)
         chunk_release(tc->path[d + 1].c);
         tc->path[d + 1].c = NULL;
     }
-    return node_load(tc->cs, &tc->path[d + 1].c, &tc->path[d + 1].n, &id,
-                     tc->path[d].n.level - 1);
+    int level = tc->path[d].n.level - 1;
+    if (level == 0 && tc->uncached_leaves)
+        return node_load_uncached(tc->cs, &tc->path[d + 1].c, &tc->path[d + 1].n, &id, 0);
+    return node_load(tc->cs, &tc->path[d + 1].c, &tc->path[d + 1].n, &id, level);
 }
 
 enum { TO_FIRST, TO_LAST };

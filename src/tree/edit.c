@@ -10,7 +10,9 @@
  * procedure then runs one level up, until the root. The result is the tree a fresh build of
  * the new contents would give (history independence), at a cost of O(edits x depth) nodes.
  */
+#include <pthread.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "tree.h"
 
@@ -66,8 +68,8 @@ static void cv_dispose(chunkvec *cv)
     memset(cv, 0, sizeof *cv);
 }
 
-static int out_push(edit_level_out *o, const uint8_t *key, size_t klen, uint8_t op,
-                    const cairn_id *id, uint64_t cnt)
+static int out_push_ref(edit_level_out *o, const uint8_t *key, size_t klen, uint8_t op,
+                        const uint8_t *ref)
 {
     if (o->n == o->cap) {
         size_t ncap = o->cap ? o->cap * 2 : 64;
@@ -82,8 +84,16 @@ static int out_push(edit_level_out *o, const uint8_t *key, size_t klen, uint8_t 
     o->n++;
     e->klen = (uint32_t)klen;
     e->op = op;
-    if (id) make_ref(e->ref, id, cnt);
+    if (ref) memcpy(e->ref, ref, NODE_REF_SIZE);
     return CAIRN_OK;
+}
+
+static int out_push(edit_level_out *o, const uint8_t *key, size_t klen, uint8_t op,
+                    const cairn_id *id, uint64_t cnt)
+{
+    uint8_t ref[NODE_REF_SIZE];
+    if (id) make_ref(ref, id, cnt);
+    return out_push_ref(o, key, klen, op, id ? ref : NULL);
 }
 
 static void out_clear(edit_level_out *o)
@@ -155,8 +165,52 @@ static int add_entry(span_state *s, chunkstore *cs, const uint8_t *k, size_t kl,
     return rc;
 }
 
+/* Whether an edit that replaces entry j of N keeps the entry's size (then it moves no
+ * boundary: FORMAT.md, "Node boundaries"). */
+static bool same_size(const node *N, uint32_t j, const tree_edit *e)
+{
+    if (N->level > 0) return true; /* every inner value is a 40-byte ref */
+    const uint8_t *v;
+    size_t vl;
+    node_val(N, j, &v, &vl);
+    return vl == e->vlen;
+}
+
+/* Feeds old entries [a, b) of N to the span's chunker. In step (see merge_node), the ones
+ * before N's last entry go in as one run, untested. */
+static int add_old(span_state *s, chunkstore *cs, const node *N, uint32_t a, uint32_t b,
+                   bool in_step)
+{
+    if (in_step && a + 1 < N->count) {
+        uint32_t run_end = MIN(b, N->count - 1);
+        TRY(lw_append_run(&s->w, N, a, run_end));
+        a = run_end;
+    }
+    for (; a < b; a++) {
+        const uint8_t *k, *v;
+        size_t kl, vl;
+        node_key(N, a, &k, &kl);
+        if (N->level == 0) {
+            node_val(N, a, &v, &vl);
+        } else {
+            v = node_ref(N, a);
+            vl = NODE_REF_SIZE;
+        }
+        TRY(add_entry(s, cs, k, kl, v, vl));
+    }
+    return CAIRN_OK;
+}
+
 /* Merges node N with the edits that fall in it (all remaining ones when N is the last node of
- * its level), feeding the result to the span's chunker. Advances *pi past the edits used. */
+ * its level), feeding the result to the span's chunker. Advances *pi past the edits used.
+ *
+ * When the open node starts with N's first entry and every edit so far replaced an entry of N
+ * by one of the same size, the chunker is *in step* with N: at each entry it sees the count,
+ * the byte size, the entry size and the key that the chunker which built N saw, so it decides
+ * as that one did: no boundary before N's last entry (N is a node of a canonical tree). Runs
+ * of old entries then go in as two copies, and same-size replacements without a test; the
+ * last entry is tested as usual. A value update that keeps its size (a counter, a fixed-width
+ * record) rewrites a leaf without a single boundary hash but the last. */
 static int merge_node(span_state *s, chunkstore *cs, const node *N, bool last,
                       const tree_edit *E, size_t n, size_t *pi)
 {
@@ -165,27 +219,27 @@ static int merge_node(span_state *s, chunkstore *cs, const node *N, bool last,
     if (N->count) node_last_key(N, &hi, &hil);
     size_t i = *pi;
     uint32_t a = 0;
-    bool leaf = N->level == 0;
+    bool in_step = s->w.n == 0 && N->count > 0;
     for (;;) {
         bool have_edit = i < n && (last || bytes_cmp(E[i].key, E[i].klen, hi, hil) <= 0);
-        const uint8_t *k = NULL, *v;
-        size_t kl = 0, vl;
-        if (a < N->count) node_key(N, a, &k, &kl);
-        if (!have_edit && a >= N->count) break;
-        int c = !have_edit ? 1 : a >= N->count ? -1 : bytes_cmp(E[i].key, E[i].klen, k, kl);
-        if (c <= 0) {
-            if (c == 0) a++; /* replaced or deleted */
-            if (E[i].op == EDIT_PUT) TRY(add_entry(s, cs, E[i].key, E[i].klen, E[i].val, E[i].vlen));
-            i++;
+        if (!have_edit) {
+            TRY(add_old(s, cs, N, a, N->count, in_step));
+            break;
+        }
+        bool exact = false;
+        uint32_t b = a < N->count ? node_lower_bound_from(N, a, E[i].key, E[i].klen, &exact)
+                                  : N->count;
+        TRY(add_old(s, cs, N, a, b, in_step));
+        a = b;
+        const tree_edit *e = &E[i++];
+        if (!exact || e->op != EDIT_PUT || !same_size(N, a, e)) in_step = false;
+        if (exact) a++; /* replaced or deleted */
+        if (e->op != EDIT_PUT) continue;
+        if (in_step && a < N->count) { /* not N's last entry: no boundary, as in N */
+            uint64_t cnt = N->level == 0 ? 1 : load_le64(e->val + CAIRN_ID_SIZE);
+            TRY(lw_append(&s->w, e->key, e->klen, e->val, e->vlen, cnt));
         } else {
-            if (leaf) {
-                node_val(N, a, &v, &vl);
-            } else {
-                v = node_ref(N, a);
-                vl = NODE_REF_SIZE;
-            }
-            TRY(add_entry(s, cs, k, kl, v, vl));
-            a++;
+            TRY(add_entry(s, cs, e->key, e->klen, e->val, e->vlen));
         }
     }
     *pi = i;
@@ -193,21 +247,55 @@ static int merge_node(span_state *s, chunkstore *cs, const node *N, bool last,
 }
 
 /* Edits of at least this many entries rewrite so many leaves that keeping the new ones in the
- * chunk cache would only push out what readers use (as for a bulk build, BULK_EDITS). */
+ * chunk cache would only push out what readers use (as for a bulk build, BULK_EDITS); the old
+ * ones they read, superseded, are not kept either. */
 #define BULK_LEAF_EDITS 10000
 
-static int edit_level(chunkstore *cs, const cairn_id *root, int level, bool root_level,
-                      const tree_edit *E, size_t n, edit_level_out *o)
+/* Where a span began: its first edit, and how much output the spans before it had given. */
+typedef struct span_mark {
+    size_t edit;
+    size_t out_n, keys_len;
+} span_mark;
+
+typedef struct markvec {
+    span_mark *v;
+    size_t n, cap;
+} markvec;
+
+static int mark_push(markvec *m, size_t edit, const edit_level_out *o)
+{
+    if (m->n == m->cap) {
+        size_t ncap = m->cap ? m->cap * 2 : 256;
+        span_mark *v = cairn_realloc(m->v, ncap * sizeof *v);
+        if (!v) return ERR(CAIRN_ENOMEM, "out of memory editing a tree");
+        m->v = v;
+        m->cap = ncap;
+    }
+    m->v[m->n++] = (span_mark){ edit, o->n, o->keys.len };
+    return CAIRN_OK;
+}
+
+/* Runs the spans of one level that start at edits [from, stop), into o. A span starts at the
+ * node holding its first edit and may use edits at or past stop: it runs until the chunker is
+ * in step with the old nodes again. *out_end is the edit after the last span (>= stop). With
+ * marks, each span's start is recorded there. */
+static int edit_spans(chunkstore *cs, const cairn_id *root, int level, bool root_level,
+                      const tree_edit *E, size_t n, size_t from, size_t stop,
+                      edit_level_out *o, markvec *marks, size_t *out_end)
 {
     tree_cursor tc;
     TRY(tc_init(&tc, cs, root, level, true));
     span_state s;
     memset(&s, 0, sizeof s);
     lw_init(&s.w, level);
-    if (level == 0 && n >= BULK_LEAF_EDITS) s.w.cache = false; /* as a bulk build's leaves */
+    if (level == 0 && n >= BULK_LEAF_EDITS) { /* as a bulk build's leaves */
+        s.w.cache = false;
+        tc.uncached_leaves = true; /* and the old ones, which the new ones replace */
+    }
     int rc = CAIRN_OK;
-    size_t i = 0;
-    while (rc == CAIRN_OK && i < n) {
+    size_t i = from;
+    while (rc == CAIRN_OK && i < stop) {
+        if (marks && (rc = mark_push(marks, i, o)) < 0) break;
         rc = tc_seek(&tc, E[i].key, E[i].klen);
         while (rc == CAIRN_OK) {
             bool last = tc_at_last_node(&tc);
@@ -239,11 +327,151 @@ static int edit_level(chunkstore *cs, const cairn_id *root, int level, bool root
         }
         if (rc == CAIRN_OK) rc = span_to_parent(o, &s.old, &s.nw);
     }
+    *out_end = i;
     cv_dispose(&s.old);
     cv_dispose(&s.nw);
     lw_dispose(&s.w);
     tc_dispose(&tc);
     return rc;
+}
+
+/* ---- one level on several threads ----
+ * The edits of a level are cut into parts by count, and each part but the first runs on a
+ * thread of its own as if a span started at its first edit. That guess is only right when the
+ * true pass (span after span from the first edit) starts a span there too: the span before may
+ * run on past it, or the part's first node may hold edits of the part before. So the parts are
+ * joined in order, each from the first of its spans that starts exactly where the output so far
+ * ends (a span's output depends only on its first edit, the edits after it and the old tree,
+ * so from there on the part's output is the true one); the edits from where the output ends to
+ * that span are run again on the calling thread. The result is the serial pass's, byte for
+ * byte: history independence holds whatever the cut. What a part computed before its join
+ * point is dropped (its chunks were written: garbage for gc, a span or two a part). */
+
+/* Parts of fewer edits than this are not worth a thread. */
+#define PART_MIN_EDITS 4096
+#define EDIT_THREADS_MAX 4
+
+typedef struct level_part {
+    chunkstore *cs;
+    const cairn_id *root;
+    int level;
+    const tree_edit *E;
+    size_t n, from, stop, end;
+    edit_level_out o;
+    markvec marks;
+    int rc;
+    char *msg;               /* the message of a failure (it happened on this part's thread) */
+    pthread_t thread;
+    bool started;
+} level_part;
+
+static void *run_part(void *arg)
+{
+    level_part *p = arg;
+    p->rc = edit_spans(p->cs, p->root, p->level, false, p->E, p->n, p->from, p->stop, &p->o,
+                       &p->marks, &p->end);
+    if (p->rc < 0) p->msg = cairn_strdup(cairn_error_last()->message);
+    return NULL;
+}
+
+/* Appends part p's output from its mark k on to o. */
+static int splice(edit_level_out *o, const level_part *p, size_t k)
+{
+    for (size_t j = p->marks.v[k].out_n; j < p->o.n; j++) {
+        const pedit *e = &p->o.edits[j];
+        TRY(out_push_ref(o, (const uint8_t *)p->o.keys.data + e->koff, e->klen, e->op,
+                         e->op == EDIT_PUT ? e->ref : NULL));
+    }
+    return CAIRN_OK;
+}
+
+/* Joins part p to the output o, which holds the true pass up to edit *cur. */
+static int join_part(chunkstore *cs, const cairn_id *root, int level, const tree_edit *E,
+                     size_t n, edit_level_out *o, const level_part *p, size_t *cur,
+                     tree_apply_stats *st)
+{
+    size_t k = 0;
+    bool redone = false;
+    for (;;) {
+        while (k < p->marks.n && p->marks.v[k].edit < *cur) k++;
+        if (k == p->marks.n) { /* the true pass is past every span of p */
+            if (st) st->parts_unused++;
+            return CAIRN_OK;
+        }
+        if (p->marks.v[k].edit == *cur) break;
+        /* the true pass from *cur to p's next span: on this thread */
+        TRY(edit_spans(cs, root, level, false, E, n, *cur, p->marks.v[k].edit, o, NULL, cur));
+        redone = true;
+    }
+    TRY(splice(o, p, k));
+    *cur = p->end;
+    if (st) {
+        if (redone || k > 0) st->joins_late++;
+        else st->joins_direct++;
+    }
+    return CAIRN_OK;
+}
+
+static int edit_threads(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n < 1 ? 1 : n > EDIT_THREADS_MAX ? EDIT_THREADS_MAX : (int)n;
+}
+
+static int edit_level_parallel(chunkstore *cs, const cairn_id *root, int level,
+                               const tree_edit *E, size_t n, int nparts, edit_level_out *o,
+                               tree_apply_stats *st)
+{
+    level_part *parts = cairn_calloc((size_t)nparts, sizeof *parts);
+    if (!parts) return ERR(CAIRN_ENOMEM, "out of memory editing a tree");
+    for (int q = 1; q < nparts; q++) {
+        level_part *p = &parts[q];
+        *p = (level_part){ .cs = cs, .root = root, .level = level, .E = E, .n = n,
+                           .from = n * (size_t)q / (size_t)nparts,
+                           .stop = n * (size_t)(q + 1) / (size_t)nparts };
+        p->started = pthread_create(&p->thread, NULL, run_part, p) == 0;
+    }
+    size_t cur = 0;
+    int rc = edit_spans(cs, root, level, false, E, n, 0, n / (size_t)nparts, o, NULL, &cur);
+    for (int q = 1; q < nparts; q++) {
+        level_part *p = &parts[q];
+        if (p->started) pthread_join(p->thread, NULL);
+        else if (rc == CAIRN_OK) run_part(p); /* no thread: it runs here, still correct */
+    }
+    for (int q = 1; rc == CAIRN_OK && q < nparts; q++) {
+        level_part *p = &parts[q];
+        if (p->rc < 0)
+            rc = p->msg ? ERR(p->rc, "%s", p->msg)
+                        : ERR(p->rc, "editing a tree failed on a helper thread (its message "
+                              "was lost: out of memory keeping it)");
+        else
+            rc = join_part(cs, root, level, E, n, o, p, &cur, st);
+    }
+    if (rc == CAIRN_OK && cur < n) /* the true pass ran past the last part's spans: go on */
+        rc = edit_spans(cs, root, level, false, E, n, cur, n, o, NULL, &cur);
+    if (rc == CAIRN_OK && st) st->parts += (uint32_t)nparts;
+    for (int q = 1; q < nparts; q++) {
+        out_dispose(&parts[q].o);
+        free(parts[q].marks.v);
+        free(parts[q].msg);
+    }
+    free(parts);
+    return rc;
+}
+
+static int edit_level(chunkstore *cs, const cairn_id *root, int level, bool root_level,
+                      const tree_edit *E, size_t n, const tree_apply_opts *opt,
+                      edit_level_out *o, tree_apply_stats *st)
+{
+    int nparts = opt->threads;
+    if (nparts > 1 && opt->part_min && n / opt->part_min < (size_t)nparts)
+        nparts = (int)(n / opt->part_min);
+    if ((size_t)nparts > n) nparts = (int)n; /* a part starts at an edit of its own */
+    if (root_level || nparts < 2) {
+        size_t end = 0;
+        return edit_spans(cs, root, level, root_level, E, n, 0, n, o, NULL, &end);
+    }
+    return edit_level_parallel(cs, root, level, E, n, nparts, o, st);
 }
 
 /* An inner root with one child is not canonical: its child is the root. */
@@ -328,6 +556,15 @@ static int check_edits(const tree_edit *E, size_t n)
 int tree_apply(chunkstore *cs, cairn_id *out_root, const cairn_id *root, const tree_edit *E,
                size_t n)
 {
+    tree_apply_opts opt = { edit_threads(), PART_MIN_EDITS };
+    return tree_apply_with(cs, out_root, root, E, n, &opt, NULL);
+}
+
+int tree_apply_with(chunkstore *cs, cairn_id *out_root, const cairn_id *root,
+                    const tree_edit *E, size_t n, const tree_apply_opts *opt,
+                    tree_apply_stats *stats)
+{
+    if (stats) memset(stats, 0, sizeof *stats);
     TRY(check_edits(E, n));
     if (n == 0) {
         *out_root = *root;
@@ -352,7 +589,7 @@ int tree_apply(chunkstore *cs, cairn_id *out_root, const cairn_id *root, const t
     for (int level = 0;; level++) {
         edit_level_out *o = &bufs[level & 1];
         out_clear(o);
-        rc = edit_level(cs, root, level, level == R, cur, ncur, o);
+        rc = edit_level(cs, root, level, level == R, cur, ncur, opt, o, stats);
         out_clear(&bufs[(level + 1) & 1]); /* the edits of this level are used up */
         if (rc < 0) break;
         if (level == R) {

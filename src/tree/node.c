@@ -91,7 +91,13 @@ void node_view(node *n, const uint8_t *p, size_t len)
 
 uint32_t node_lower_bound(const node *n, const void *key, size_t klen, bool *exact)
 {
-    uint32_t lo = 0, hi = n->count;
+    return node_lower_bound_from(n, 0, key, klen, exact);
+}
+
+uint32_t node_lower_bound_from(const node *n, uint32_t from, const void *key, size_t klen,
+                               bool *exact)
+{
+    uint32_t lo = from, hi = n->count;
     while (lo < hi) {
         uint32_t mid = lo + (hi - lo) / 2;
         const uint8_t *k;
@@ -151,6 +157,14 @@ int node_load(chunkstore *cs, chunk **out_chunk, node *out, const cairn_id *id, 
 {
     chunk *c;
     TRY(cs_get(cs, &c, id));
+    return node_open(out_chunk, out, c, id, expect_level);
+}
+
+int node_load_uncached(chunkstore *cs, chunk **out_chunk, node *out, const cairn_id *id,
+                       int expect_level)
+{
+    chunk *c;
+    TRY(cs_get_uncached(cs, &c, id));
     return node_open(out_chunk, out, c, id, expect_level);
 }
 

@@ -89,6 +89,9 @@ static inline void node_prefetch_search(const node *n)
 
 /** Index of the first entry whose key is >= key (count if none). *exact says whether equal. */
 uint32_t node_lower_bound(const node *n, const void *key, size_t klen, bool *exact);
+/** node_lower_bound() among the entries from `from` on (from <= count). */
+uint32_t node_lower_bound_from(const node *n, uint32_t from, const void *key, size_t klen,
+                               bool *exact);
 
 /** Size of a node with these areas (for writers). */
 static inline size_t node_size(bool leaf, uint32_t count, size_t keys_len, size_t vals_len, bool wide)
@@ -105,6 +108,9 @@ static inline bool node_needs_wide(bool leaf, size_t keys_len, size_t vals_len)
 /** Loads a node chunk through the chunk store and validates it (once per cached copy).
  *  expect_level < 0 accepts any level. On success the caller owns *out_chunk. */
 int node_load(chunkstore *cs, chunk **out_chunk, node *out, const cairn_id *id, int expect_level);
+/** node_load() through cs_get_uncached(): a node about to be superseded stays out of the cache. */
+int node_load_uncached(chunkstore *cs, chunk **out_chunk, node *out, const cairn_id *id,
+                       int expect_level);
 /** node_load(), setting *missed when the node was not in the chunk cache: the caller's own
  *  sign that its reads have gone cold (the store's counters are raised by every thread). */
 int node_load_noting(chunkstore *cs, chunk **out_chunk, node *out, const cairn_id *id,

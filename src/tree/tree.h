@@ -61,6 +61,29 @@ int tree_empty(chunkstore *cs, cairn_id *out_root);
 int tree_apply(chunkstore *cs, cairn_id *out_root, const cairn_id *root, const tree_edit *edits,
                size_t n);
 
+/** How tree_apply_with() runs a level's edits. */
+typedef struct tree_apply_opts {
+    int threads;             /* parts run at once, the calling thread's included (<= 1: one) */
+    size_t part_min;         /* edits a part needs at least (0: any number) */
+} tree_apply_opts;
+
+/** What tree_apply_with() did with its parts, summed over the levels (for tests). */
+typedef struct tree_apply_stats {
+    uint32_t parts;          /* parts run (levels that ran on one thread count none) */
+    uint32_t joins_direct;   /* parts whose first span started where the output so far ended */
+    uint32_t joins_late;     /* parts joined from a later span (the edits between run again) */
+    uint32_t parts_unused;   /* parts whose every span the parts before had run past */
+} tree_apply_stats;
+
+/** tree_apply() with the edits of each level cut into opt->threads parts by count, each run on
+ *  a thread of its own from its first edit, then joined where the serial pass would have
+ *  started a span (edit.c, "one level on several threads"): the root is the serial one's,
+ *  byte for byte. The root level runs on one thread. stats may be NULL. tree_apply() uses the
+ *  machine's CPUs (at most 4) and parts of at least 4096 edits. */
+int tree_apply_with(chunkstore *cs, cairn_id *out_root, const cairn_id *root,
+                    const tree_edit *E, size_t n, const tree_apply_opts *opt,
+                    tree_apply_stats *stats);
+
 /* ---- reads ---- */
 
 /** Point read. On success *out_leaf pins the leaf holding the value (release it after use). */
@@ -98,6 +121,7 @@ typedef struct tree_cursor {
     cairn_id ra_cur;         /* read-ahead: the leaves' parent the cursor is under, and */
     cairn_id ra_next;        /* the next one, whose leaves were handed over already */
     uint32_t steps;          /* leaf-to-leaf moves so far (read-ahead waits for a few) */
+    bool uncached_leaves;    /* leaves it loads stay out of the chunk cache (a big edit's) */
     struct {
         chunk *c;
         node n;
@@ -152,6 +176,13 @@ void lw_dispose(level_writer *w);
  *  must end after it. */
 int lw_add(level_writer *w, const uint8_t *key, size_t klen, const uint8_t *val, size_t vlen,
            uint64_t cnt, bool *boundary);
+/** lw_add() without the boundary test: for an entry the caller knows ends no node. */
+int lw_append(level_writer *w, const uint8_t *key, size_t klen, const uint8_t *val, size_t vlen,
+              uint64_t cnt);
+/** Appends entries [a, b) of node N (at the writer's level) as they are, in two copies, with no
+ *  boundary test: for a run the caller knows ends no node (edit.c: the chunker in step with the
+ *  node that holds them, and b before its last entry). */
+int lw_append_run(level_writer *w, const node *N, uint32_t a, uint32_t b);
 /** Serialises the pending entries as a node, stores it, resets the writer. Caller releases
  *  *out (its id is set; subtree count in *out_count). */
 int lw_flush(level_writer *w, chunkstore *cs, chunk **out, uint64_t *out_count);
