@@ -1475,6 +1475,8 @@ static void bulk_one_pass(void)
     CHECK_OK(cairn_doc_index_create(c, city_rank, 2, 0));
     CHECK_OK(cairn_doc_index_create(c, text, 1, CAIRN_INDEX_TEXT));
     CHECK_OK(cairn_doc_index_create(c, u, 1, CAIRN_INDEX_UNIQUE));
+    static const char *const meta[] = { "_a", "_ts" }; /* read from the stored form */
+    CHECK_OK(cairn_doc_index_create(c, meta, 2, 0));
     char **inputs = cairn_calloc(DOCS, sizeof *inputs);
     uint64_t rng = test_rng(0x1ba5);
     cairn_buf b = CAIRN_BUF_INIT;

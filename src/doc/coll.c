@@ -1191,6 +1191,8 @@ typedef struct prep {
     size_t nkeyed;           /* indexes whose keys are in keys */
 } prep;
 
+#define PART_WANTED_MAX 16 /* top-level names listed for prep_index() (more: it walks) */
+
 /* What preparing needs: the bulk's settings, shared read-only, and a parser of its own. */
 typedef struct prep_ctx {
     cairn_coll *c;
@@ -1200,6 +1202,13 @@ typedef struct prep_ctx {
     jparse jp;               /* the one-pass parser, reused document after document */
     cairn_buf canon;         /* a document's canonical form as given */
     ts_cache ts;
+    struct {
+        const char *name;    /* borrowed from the catalog */
+        size_t len;
+    } wanted[PART_WANTED_MAX]; /* the top-level names the indexes read, each once */
+    size_t nwanted;
+    bool listed;             /* wanted lists them all (else there were too many) */
+    bool wants_meta;         /* one may be metadata (or too many to list): walk the stored form */
 } prep_ctx;
 
 /* The ring between the calling thread and the worker. Slots [tail, ready) are prepared and
@@ -1254,6 +1263,23 @@ static void prep_ctx_init(prep_ctx *x, const cairn_doc_bulk *b)
     x->cat = b->w.cat;
     x->lim = limits_of(&b->opts);
     x->signer = b->opts.signer;
+    x->listed = true;
+    for (size_t i = 0; i < x->cat->n; i++)
+        for (size_t f = 0; f < x->cat->idx[i].nfields; f++) {
+            const char *seg = x->cat->idx[i].fields[f].seg[0];
+            size_t n = strlen(seg), k = 0;
+            while (k < x->nwanted && (x->wanted[k].len != n || memcmp(x->wanted[k].name, seg, n)))
+                k++;
+            if (k < x->nwanted) continue; /* listed already */
+            if (seg[0] == '_') x->wants_meta = true; /* (or a member of the document's own) */
+            if (x->nwanted == PART_WANTED_MAX) {
+                x->wants_meta = true;
+                x->listed = false;
+                continue;
+            }
+            x->wanted[x->nwanted].name = seg;
+            x->wanted[x->nwanted++].len = n;
+        }
 }
 
 static void prep_ctx_dispose(prep_ctx *x)
@@ -1479,25 +1505,29 @@ static int bulk_put_hash(cairn_buf *out, size_t hash_pos)
     return CAIRN_OK;
 }
 
-/* The members of the stored form doc that the indexes read (the first name of each indexed
- * path), each parsed alone, as an object for dv_index_keys(). */
+/* The members of the stored form that the indexes read (the first name of each indexed path),
+ * each parsed alone, as an object for dv_index_keys(). */
 typedef struct index_part {
-    const dv_catalog *cat;
+    const prep_ctx *x;
     json_t *obj;
 } index_part;
 
-static int part_member(const char *name, size_t nlen, const char *val, size_t vlen, size_t at,
-                       void *payload)
+/* Whether an index reads top-level member name. */
+static bool part_wanted(const prep_ctx *x, const char *name, size_t nlen)
 {
-    (void)at;
-    index_part *ip = payload;
-    bool wanted = false;
-    for (size_t i = 0; i < ip->cat->n && !wanted; i++)
-        for (size_t f = 0; f < ip->cat->idx[i].nfields && !wanted; f++) {
-            const char *seg = ip->cat->idx[i].fields[f].seg[0];
-            wanted = strlen(seg) == nlen && memcmp(seg, name, nlen) == 0;
+    for (size_t i = 0; i < x->nwanted; i++)
+        if (x->wanted[i].len == nlen && memcmp(x->wanted[i].name, name, nlen) == 0) return true;
+    for (size_t i = 0; !x->listed && i < x->cat->n; i++)
+        for (size_t f = 0; f < x->cat->idx[i].nfields; f++) {
+            const char *seg = x->cat->idx[i].fields[f].seg[0];
+            if (strlen(seg) == nlen && memcmp(seg, name, nlen) == 0) return true;
         }
-    if (!wanted) return 0;
+    return false;
+}
+
+/* Adds member name (val: its canonical text) to ip's object. */
+static int part_add(index_part *ip, const char *name, size_t nlen, const char *val, size_t vlen)
+{
     json_t *v;
     int rc = canon_load(&v, val, vlen);
     if (rc == CAIRN_EINVAL) v = json_loadb(val, vlen, JSON_DECODE_ANY, NULL);
@@ -1505,7 +1535,32 @@ static int part_member(const char *name, size_t nlen, const char *val, size_t vl
     FAIL_IF(!v, CAIRN_EINVAL, "member '%.*s' does not read back from its canonical form",
             (int)MIN(nlen, 60), name);
     FAIL_IF(json_object_setn_new(ip->obj, name, nlen, v), CAIRN_ENOMEM, "out of memory");
-    return 0;
+    return CAIRN_OK;
+}
+
+static int part_member(const char *name, size_t nlen, const char *val, size_t vlen, size_t at,
+                       void *payload)
+{
+    (void)at;
+    index_part *ip = payload;
+    return part_wanted(ip->x, name, nlen) ? part_add(ip, name, nlen, val, vlen) : 0;
+}
+
+/* The members the indexes read, from the members jparse_canon() gave (they are the stored
+ * form's, metadata aside), or from a walk of the stored form when an index reads metadata. */
+static int part_collect(index_part *ip, const prep *p)
+{
+    const prep_ctx *x = ip->x;
+    if (x->wants_meta)
+        return canon_members((const char *)p->doc.data, p->doc.len, part_member, ip);
+    for (size_t i = 0; i < x->jp.ntop; i++) {
+        const jp_member *m = &x->jp.m[i];
+        const char *name = (const char *)x->canon.data + m->at + 1;
+        if (!is_meta(name, m->nlen) && part_wanted(x, name, m->nlen))
+            TRY(part_add(ip, name, m->nlen, (const char *)x->canon.data + m->at + m->vat,
+                         m->len - m->vat));
+    }
+    return CAIRN_OK;
 }
 
 /* The index keys of p's stored form into p. */
@@ -1513,9 +1568,8 @@ static void prep_index(prep_ctx *x, prep *p)
 {
     p->nkeyed = 0;
     if (x->cat->n == 0) return;
-    index_part ip = { x->cat, json_object() };
-    int rc = ip.obj ? canon_members((const char *)p->doc.data, p->doc.len, part_member, &ip)
-                    : ERR(CAIRN_ENOMEM, "out of memory");
+    index_part ip = { x, json_object() };
+    int rc = ip.obj ? part_collect(&ip, p) : ERR(CAIRN_ENOMEM, "out of memory");
     if (rc < 0) prep_fail(p, PREP_KEYS, rc, false);
     else prep_keys(x, p, ip.obj);
     json_decref(ip.obj);
