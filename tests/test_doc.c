@@ -1535,7 +1535,7 @@ static void bulk_one_pass(void)
 }
 
 
-/* ---- the second thread of a bulk ---- */
+/* ---- the workers of a bulk ---- */
 
 /* The roots of collection name's documents, catalog and indexes, into out (one line each). */
 typedef struct roots_ctx {
@@ -1585,9 +1585,10 @@ static void coll_roots(cairn_buf *out, cairn_db *db, cairn_coll *c)
 }
 
 /* One bulk of DOCS documents (one_pass_doc's, every id given, every _ts the same) into a new
- * collection, the second thread starting with document pipe_from; its roots into out. */
+ * collection, its workers (how many: workers) starting after pipe_from documents; its roots
+ * into out. */
 static void pipeline_load(cairn_buf *out, size_t *one_pass, cairn_db *db, const char *name,
-                          size_t docs, size_t pipe_from)
+                          size_t docs, size_t pipe_from, size_t workers)
 {
     cairn_coll *c = coll_create(db, name);
     static const char *const city_rank[] = { "addr.city", "rank" }, *const text[] = { "text" },
@@ -1599,7 +1600,7 @@ static void pipeline_load(cairn_buf *out, size_t *one_pass, cairn_db *db, const 
     cairn_buf b = CAIRN_BUF_INIT;
     cairn_doc_bulk *bulk;
     CHECK_OK(cairn_doc_bulk_new(&bulk, c, NULL));
-    dv_bulk_tune(bulk, pipe_from, (int64_t)1700000000 * 1000000000 + 123456000);
+    dv_bulk_tune(bulk, pipe_from, workers, (int64_t)1700000000 * 1000000000 + 123456000);
     for (size_t i = 0; i < docs && !test_failures; i++) {
         one_pass_doc(&b, &rng, i, false);
         CHECK_OK(cairn_doc_bulk_add(bulk, (const char *)b.data, b.len));
@@ -1615,31 +1616,34 @@ static void pipeline_load(cairn_buf *out, size_t *one_pass, cairn_db *db, const 
     cairn_coll_close(c);
 }
 
-/* A bulk stores the same documents and index entries (the same roots) with its second thread
- * from the first document, from the default document on, and without one. */
+/* A bulk stores the same documents and index entries (the same roots) with its workers from
+ * the first document (one, two, three of them), from the default document on, and without. */
 static void bulk_pipeline_same(void)
 {
     enum { DOCS = 3000 };
+    static const struct {
+        const char *name;
+        size_t pipe_from, workers;
+    } runs[] = { { "off", SIZE_MAX, 0 }, { "on1", 0, 1 }, { "on2", 0, 2 }, { "on3", 0, 3 },
+                 { "dflt", 1000, 0 } };
     cairn_db *db = open_mem();
-    cairn_buf off = CAIRN_BUF_INIT, on = CAIRN_BUF_INIT, dflt = CAIRN_BUF_INIT;
-    size_t fast_off, fast_on, fast_dflt;
-    pipeline_load(&off, &fast_off, db, "off", DOCS, SIZE_MAX);
-    pipeline_load(&on, &fast_on, db, "on", DOCS, 0);
-    pipeline_load(&dflt, &fast_dflt, db, "dflt", DOCS, 1000);
+    cairn_buf off = CAIRN_BUF_INIT, on = CAIRN_BUF_INIT;
+    size_t fast_off, fast_on;
+    pipeline_load(&off, &fast_off, db, runs[0].name, DOCS, runs[0].pipe_from, runs[0].workers);
     CHECK_MSG(fast_off > DOCS / 2 && fast_off < DOCS, "%zu of %d on the one-pass path", fast_off,
               DOCS);
-    CHECK_EQ(fast_on, fast_off);
-    CHECK_EQ(fast_dflt, fast_off);
     CHECK(strstr((const char *)off.data, "multikey") != NULL); /* the catalog row it puts */
-    CHECK_MEM(on.data, on.len, off.data, off.len);
-    CHECK_MEM(dflt.data, dflt.len, off.data, off.len);
+    for (size_t r = 1; r < ARRAY_LEN(runs) && !test_failures; r++) {
+        pipeline_load(&on, &fast_on, db, runs[r].name, DOCS, runs[r].pipe_from, runs[r].workers);
+        CHECK_EQ(fast_on, fast_off);
+        CHECK_MEM(on.data, on.len, off.data, off.len);
+    }
     cairn_buf_dispose(&off);
     cairn_buf_dispose(&on);
-    cairn_buf_dispose(&dflt);
     CHECK_OK(cairn_close(db));
 }
 
-/* With the second thread reading ahead, a bad document is still refused naming it, by the
+/* With workers reading ahead, a bad document is still refused naming it, by the
  * call that adds a later one or by the commit, and nothing of the bulk is written. Each case:
  * document K of N is bad (how), with the error and message it must give. */
 static void bulk_pipeline_errors(void)
@@ -1680,7 +1684,7 @@ static void bulk_pipeline_errors(void)
         o.max_bytes = cases[k].max_bytes;
         cairn_doc_bulk *b;
         CHECK_OK(cairn_doc_bulk_new(&b, c, &o));
-        dv_bulk_tune(b, 0, 0);
+        dv_bulk_tune(b, 0, 1 + k % 3, 0);
         int rc = CAIRN_OK;
         size_t failed_at = 0; /* the call that failed: the add of that document, or N + 1 */
         char bad[6000];

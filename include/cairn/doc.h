@@ -151,8 +151,8 @@ CAIRN_API int cairn_doc_delete(cairn_coll *coll, const char *id,
  *  batch as it comes), written all-or-nothing by cairn_doc_bulk_commit().
  *
  *  After its first 1000 documents (unless it signs), a bulk reads, canonicalises, hashes and
- *  computes the index keys of the documents on a second thread, up to
- *  CAIRN_DOC_BULK_AHEAD documents ahead of the calling thread, which then checks their ids and
+ *  computes the index keys of the documents on worker threads (one per processor, up to 4), up
+ *  to CAIRN_DOC_BULK_AHEAD documents ahead of the calling thread, which then checks their ids and
  *  unique values and fills the batch in the order they were added. The documents stored and
  *  the failures are the same either way, but a failure may then be reported by a later call
  *  than the one that added the document: by the cairn_doc_bulk_add() of a document at most

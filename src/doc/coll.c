@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "base/hash.h"
 #include "db/db.h"
@@ -645,17 +646,28 @@ static void ts_format(char out[64], int64_t ns, ts_cache *tc)
     memcpy(out + len, "Z", 2);
 }
 
-/* A new id: the time in ns (kept increasing within the handle) and random digits. */
-static int id_generate(char out[40], cairn_coll *c, int64_t now)
+/* The time part of a new id made at now: kept increasing within the handle (its lock held). */
+static int64_t id_time(cairn_coll *c, int64_t now)
 {
     if (now <= c->last_id_ns) now = c->last_id_ns + 1;
     c->last_id_ns = now;
+    return now;
+}
+
+/* A new id of time part ns: the time, then random digits. */
+static void id_format(char out[40], int64_t ns)
+{
     uint8_t rnd[ID_RANDOM_BYTES];
     randombytes_buf(rnd, sizeof rnd);
     char hex[2 * ID_RANDOM_BYTES + 1];
     hex_encode(hex, rnd, sizeof rnd);
-    snprintf(out, 40, "%016llx%s", (unsigned long long)now, hex);
-    return CAIRN_OK;
+    snprintf(out, 40, "%016llx%s", (unsigned long long)ns, hex);
+}
+
+/* A new id: the time in ns (kept increasing within the handle) and random digits. */
+static void id_generate(char out[40], cairn_coll *c, int64_t now)
+{
+    id_format(out, id_time(c, now));
 }
 
 /* The limits of a write: the options', else canonical JSON's defaults, and never more bytes
@@ -1149,15 +1161,15 @@ int cairn_doc_delete(cairn_coll *c, const char *id, const cairn_doc_write_option
  *
  * A document of a bulk goes through two steps. Preparing it reads the text into the stored
  * form (metadata, then _hash), computes its index keys and looks its id up in the collection;
- * it touches nothing the bulk shares (a generated id excepted, made under the handle's lock).
- * Applying it, in the order the documents were added, checks its id against the bulk's others
- * and its unique values, and puts the document and its entries in the batch. From the
- * BULK_PIPE_FROM-th document on (not for a signed bulk), preparing runs on a second thread up
- * to CAIRN_DOC_BULK_AHEAD documents ahead of the calling thread, which applies what it finds
- * prepared: the same steps on the same documents in the same order, so the same batch and the
- * same failure (docs/ARCHITECTURE.md, "A bulk insert on two threads"). */
+ * it touches nothing the bulk shares (a generated id's time part is taken when the document is
+ * added, in order). Applying it, in the order the documents were added, checks its id against
+ * the bulk's others and its unique values, and puts the document and its entries in the batch.
+ * After the first BULK_PIPE_FROM documents (not in a signed bulk), preparing runs on worker
+ * threads up to CAIRN_DOC_BULK_AHEAD documents ahead of the calling thread, which applies what
+ * they prepared: the same steps on the same documents in the same order, so the same batch and
+ * the same failure (docs/ARCHITECTURE.md, "A bulk insert on several threads"). */
 
-#define BULK_PIPE_FROM 1000                  /* the document with which the second thread starts */
+#define BULK_PIPE_FROM 1000                  /* documents added before the workers start */
 #define BULK_AHEAD_BYTES ((size_t)16 << 20)  /* text in the ring at most (one document always) */
 #define BULK_KICK (CAIRN_DOC_BULK_AHEAD / 2) /* documents queued before an idle worker is woken */
 #define BULK_SLOT_KEEP ((size_t)64 << 10)    /* a slot's buffers over this are freed after use */
@@ -1175,7 +1187,8 @@ typedef enum prep_stage {
 /* One document of a bulk, prepared for applying. */
 typedef struct prep {
     size_t pos;              /* 1 for the first document added */
-    int64_t now;             /* when it was added: its _ts, and a generated id's time */
+    int64_t now;             /* when it was added: its _ts */
+    int64_t id_ns;           /* the time part of its id if one is generated (taken in order) */
     cairn_buf in;            /* its text, copied while it waits in the ring */
     const char *text;        /* the text (NULL: none given) */
     size_t len;
@@ -1211,28 +1224,41 @@ typedef struct prep_ctx {
     bool wants_meta;         /* one may be metadata (or too many to list): walk the stored form */
 } prep_ctx;
 
-/* The ring between the calling thread and the worker. Slots [tail, ready) are prepared and
- * the caller's to apply, [ready, head) the worker's to prepare, the rest free for the caller
- * to fill. Counters only grow; a slot is its position modulo CAIRN_DOC_BULK_AHEAD. */
-typedef struct bulk_pipe {
+#define BULK_WORKERS_MAX 4 /* threads preparing documents (at most one per processor) */
+
+typedef struct bulk_pipe bulk_pipe;
+
+/* One thread preparing documents. What each thread writes sits on cache lines of its own. */
+typedef struct pipe_worker {
     pthread_t thread;
+    bulk_pipe *q;
+    size_t index;
+    prep_ctx px;
+    char apart[64];
+    _Atomic size_t done;     /* documents it prepared */
+    char apart2[64];
+} pipe_worker;
+
+/* The ring between the calling thread and the workers. Slots [tail, ready) are prepared and
+ * the caller's to apply, [ready, head) the workers' to prepare (worker w takes every
+ * nworkers-th position from first + w), the rest free for the caller to fill. Counters only
+ * grow; a slot is its position modulo CAIRN_DOC_BULK_AHEAD. */
+struct bulk_pipe {
     pthread_mutex_t mu;
     pthread_cond_t wake_worker, wake_caller;
     _Atomic size_t head;         /* written by the caller */
+    size_t first;                /* the position the workers start with */
     size_t tail;                 /* the caller's */
     size_t bytes;                /* text in slots [tail, head) (the caller's) */
     _Atomic size_t caller_want;  /* the caller waits for ready to reach this (0: it does not) */
     _Atomic bool stop;
-    char apart[64];              /* what each thread writes on a cache line of its own */
-    _Atomic size_t ready;        /* written by the worker */
-    _Atomic bool worker_idle;    /* the worker waits for head to move */
-    char apart2[64];
-    bool running;                /* the thread was started and not joined */
-    prep_ctx px;                 /* the worker's */
+    _Atomic size_t idle;         /* workers waiting for head to move */
+    size_t nworkers, running;    /* workers wanted, started (and not joined) */
     dv_keys *keys;               /* every slot's keys and multikey flags, in one block each */
     bool *mk;
+    pipe_worker w[BULK_WORKERS_MAX];
     prep slot[CAIRN_DOC_BULK_AHEAD];
-} bulk_pipe;
+};
 
 struct cairn_doc_bulk {
     wctx w;
@@ -1251,6 +1277,7 @@ struct cairn_doc_bulk {
     prep one;                /* a document prepared and applied by the calling thread */
     size_t pipe_from;        /* the document with which the worker starts (SIZE_MAX: never) */
     int64_t fixed_now;       /* tests: the time of every document (0: the clock's) */
+    size_t workers;          /* tests: how many workers (0: pipe_workers()) */
     bulk_pipe *pipe;         /* NULL until the worker starts */
 };
 
@@ -1327,13 +1354,6 @@ static int prep_raise(const prep *p)
     return cairn_error_set(p->rc, "%s", (const char *)p->msg.data);
 }
 
-/* A new id for a document of c added at now (the handle's lock keeps ids increasing). */
-static void bulk_new_id(char out[40], cairn_coll *c, int64_t now)
-{
-    pthread_mutex_lock(&c->lock);
-    id_generate(out, c, now);
-    pthread_mutex_unlock(&c->lock);
-}
 
 /* Fails when id was added before in this bulk. While the ids arrive in increasing byte order
  * (numbered by the caller in order, or generated: they grow with time) a comparison with the
@@ -1396,7 +1416,7 @@ static void prep_jansson(prep_ctx *x, prep *p)
     const char *id;
     rc = doc_id(&id, doc);
     if (rc == CAIRN_OK && !id) {
-        bulk_new_id(p->id, x->c, p->now);
+        id_format(p->id, p->id_ns);
         if (json_object_set_new(doc, "_id", json_string(p->id)))
             rc = ERR(CAIRN_ENOMEM, "out of memory");
     } else if (rc == CAIRN_OK) {
@@ -1624,7 +1644,7 @@ static int prep_fast(prep_ctx *x, prep *p)
     piece extra[3];
     size_t nextra = 0;
     if (generate) {
-        bulk_new_id(p->id, x->c, p->now);
+        id_format(p->id, p->id_ns);
         int n = snprintf(idm, sizeof idm, "\"_id\":\"%s\"", p->id);
         extra[nextra++] = (piece){ "_id", 3, idm, (size_t)n };
     }
@@ -1701,68 +1721,81 @@ static int bulk_apply(cairn_doc_bulk *b, const prep *p)
     return CAIRN_OK;
 }
 
-/* ---- bulk: the second thread ---- */
+/* ---- bulk: the workers ---- */
 
-static void pipe_signal(bulk_pipe *q, pthread_cond_t *cv)
+static void pipe_signal(bulk_pipe *q, pthread_cond_t *cv, bool all)
 {
     pthread_mutex_lock(&q->mu);
-    pthread_cond_signal(cv);
+    if (all) pthread_cond_broadcast(cv);
+    else pthread_cond_signal(cv);
     pthread_mutex_unlock(&q->mu);
+}
+
+/* The first position not prepared yet: worker w prepares positions first + w + k * nworkers,
+ * and has done done_w of them. */
+static size_t pipe_ready(bulk_pipe *q)
+{
+    size_t ready = SIZE_MAX;
+    for (size_t w = 0; w < q->nworkers; w++)
+        ready = MIN(ready, q->first + w + atomic_load(&q->w[w].done) * q->nworkers);
+    return MIN(ready, atomic_load(&q->head));
 }
 
 static void *pipe_main(void *arg)
 {
-    bulk_pipe *q = arg;
-    size_t i = atomic_load(&q->ready);
+    pipe_worker *me = arg;
+    bulk_pipe *q = me->q;
+    size_t next = q->first + me->index;
     for (;;) {
-        for (size_t head = atomic_load(&q->head); i < head && !atomic_load(&q->stop); i++) {
-            prep_doc(&q->px, &q->slot[i % CAIRN_DOC_BULK_AHEAD]);
-            atomic_store(&q->ready, i + 1);
+        for (; next < atomic_load(&q->head) && !atomic_load(&q->stop); next += q->nworkers) {
+            prep_doc(&me->px, &q->slot[next % CAIRN_DOC_BULK_AHEAD]);
+            atomic_fetch_add(&me->done, 1);
             size_t want = atomic_load(&q->caller_want);
-            if (want && i + 1 >= want && atomic_compare_exchange_strong(&q->caller_want, &want, 0))
-                pipe_signal(q, &q->wake_caller);
+            if (want && pipe_ready(q) >= want &&
+                atomic_compare_exchange_strong(&q->caller_want, &want, 0))
+                pipe_signal(q, &q->wake_caller, false);
         }
         pthread_mutex_lock(&q->mu);
-        atomic_store(&q->worker_idle, true);
-        while (atomic_load(&q->head) == i && !atomic_load(&q->stop))
+        atomic_fetch_add(&q->idle, 1);
+        while (atomic_load(&q->head) <= next && !atomic_load(&q->stop))
             pthread_cond_wait(&q->wake_worker, &q->mu);
-        atomic_store(&q->worker_idle, false);
+        atomic_fetch_sub(&q->idle, 1);
         bool stop = atomic_load(&q->stop);
         pthread_mutex_unlock(&q->mu);
         if (stop) return NULL;
     }
 }
 
-/* Wakes the worker when it waits for documents and enough are queued (or force). */
+/* Wakes the idle workers when enough documents are queued (or force). */
 static void pipe_kick(bulk_pipe *q, bool force)
 {
-    if (!atomic_load(&q->worker_idle)) return;
-    if (!force && atomic_load(&q->head) - atomic_load(&q->ready) < BULK_KICK) return;
-    pipe_signal(q, &q->wake_worker);
+    if (!atomic_load(&q->idle)) return;
+    if (!force && atomic_load(&q->head) - pipe_ready(q) < BULK_KICK) return;
+    pipe_signal(q, &q->wake_worker, true);
 }
 
-/* Waits until the worker prepared the documents before position want. */
+/* Waits until the documents before position want are prepared. */
 static void pipe_wait(bulk_pipe *q, size_t want)
 {
-    if (atomic_load(&q->ready) >= want) return;
+    if (pipe_ready(q) >= want) return;
     pipe_kick(q, true);
     pthread_mutex_lock(&q->mu);
     atomic_store(&q->caller_want, want);
-    while (atomic_load(&q->ready) < want) pthread_cond_wait(&q->wake_caller, &q->mu);
+    while (pipe_ready(q) < want) pthread_cond_wait(&q->wake_caller, &q->mu);
     atomic_store(&q->caller_want, 0);
     pthread_mutex_unlock(&q->mu);
 }
 
-/* Stops and joins the worker (what it had not prepared stays so). */
+/* Stops and joins the workers (what they had not prepared stays so). */
 static void pipe_stop(bulk_pipe *q)
 {
     if (!q || !q->running) return;
     pthread_mutex_lock(&q->mu);
     atomic_store(&q->stop, true);
-    pthread_cond_signal(&q->wake_worker);
+    pthread_cond_broadcast(&q->wake_worker);
     pthread_mutex_unlock(&q->mu);
-    pthread_join(q->thread, NULL);
-    q->running = false;
+    for (size_t w = 0; w < q->running; w++) pthread_join(q->w[w].thread, NULL);
+    q->running = 0;
 }
 
 /* The bulk failed on document pos (0: on no one document), whose text is text. */
@@ -1801,7 +1834,7 @@ static void pipe_free(bulk_pipe *q, size_t nidx)
     if (!q) return;
     pipe_stop(q);
     for (size_t i = 0; i < CAIRN_DOC_BULK_AHEAD; i++) prep_dispose(&q->slot[i], nidx);
-    prep_ctx_dispose(&q->px);
+    for (size_t w = 0; w < BULK_WORKERS_MAX; w++) prep_ctx_dispose(&q->w[w].px);
     free(q->keys);
     free(q->mk);
     pthread_cond_destroy(&q->wake_worker);
@@ -1810,7 +1843,15 @@ static void pipe_free(bulk_pipe *q, size_t nidx)
     free(q);
 }
 
-/* Starts the worker. When it cannot (memory, a thread), the bulk goes on without one. */
+/* How many workers: one per processor, up to BULK_WORKERS_MAX (the calling thread, mostly
+ * waiting for them, shares the processors with them). */
+static size_t pipe_workers(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n < 1 ? 1 : MIN((size_t)n, (size_t)BULK_WORKERS_MAX);
+}
+
+/* Starts the workers. When it cannot (memory, a thread), the bulk goes on without. */
 static void pipe_start(cairn_doc_bulk *b)
 {
     size_t nidx = b->w.cat->n ? b->w.cat->n : 1;
@@ -1833,16 +1874,22 @@ static void pipe_start(cairn_doc_bulk *b)
         q->slot[i].keys = q->keys + i * nidx;
         q->slot[i].mk = q->mk + i * nidx;
     }
-    prep_ctx_init(&q->px, b);
     pthread_mutex_init(&q->mu, NULL);
     pthread_cond_init(&q->wake_worker, NULL);
     pthread_cond_init(&q->wake_caller, NULL);
     atomic_init(&q->head, b->count);
-    atomic_init(&q->ready, b->count);
-    q->tail = b->count;
-    q->running = pthread_create(&q->thread, NULL, pipe_main, q) == 0;
+    q->first = q->tail = b->count;
+    q->nworkers = b->workers ? b->workers : pipe_workers();
+    for (size_t w = 0; w < q->nworkers; w++) {
+        q->w[w].q = q;
+        q->w[w].index = w;
+        prep_ctx_init(&q->w[w].px, b);
+    }
+    for (; q->running < q->nworkers; q->running++)
+        if (pthread_create(&q->w[q->running].thread, NULL, pipe_main, &q->w[q->running]) != 0)
+            break;
     b->pipe = q;
-    if (!q->running) {
+    if (q->running < q->nworkers) {
         pipe_free(q, b->w.cat->n);
         b->pipe = NULL;
         b->pipe_from = SIZE_MAX;
@@ -1851,20 +1898,22 @@ static void pipe_start(cairn_doc_bulk *b)
 
 /* Adds a document through the worker: applies what it prepared, waits for room in the ring,
  * queues the text. */
-static int pipe_add(cairn_doc_bulk *b, const char *json, size_t len, int64_t now)
+static int pipe_add(cairn_doc_bulk *b, const char *json, size_t len, int64_t now,
+                    int64_t id_ns)
 {
     bulk_pipe *q = b->pipe;
-    TRY(pipe_apply(b, atomic_load(&q->ready)));
+    TRY(pipe_apply(b, pipe_ready(q)));
     size_t head = atomic_load(&q->head);
     /* at most AHEAD - 1 wait, so that a failure comes at most AHEAD documents after its own */
     while (head - q->tail >= CAIRN_DOC_BULK_AHEAD - 1 ||
            (head > q->tail && q->bytes + len > BULK_AHEAD_BYTES)) {
         pipe_wait(q, q->tail + MAX(1, (head - q->tail) / 4));
-        TRY(pipe_apply(b, atomic_load(&q->ready)));
+        TRY(pipe_apply(b, pipe_ready(q)));
     }
     prep *p = &q->slot[head % CAIRN_DOC_BULK_AHEAD];
     p->pos = b->count + 1;
     p->now = now;
+    p->id_ns = id_ns;
     p->len = len;
     p->text = NULL;
     if (json) {
@@ -1929,15 +1978,19 @@ int cairn_doc_bulk_add(cairn_doc_bulk *b, const char *json, size_t len)
     FAIL_IF(!b, CAIRN_EINVAL, "no bulk given");
     FAIL_IF(b->failed, CAIRN_ESTATE, "the bulk insert failed earlier: free it and start again");
     int64_t now = b->fixed_now ? b->fixed_now : clock_wall_ns();
+    pthread_mutex_lock(&b->w.c->lock); /* a generated id's time, taken in the input's order */
+    int64_t id_ns = id_time(b->w.c, now);
+    pthread_mutex_unlock(&b->w.c->lock);
     if (!b->pipe && b->count >= b->pipe_from) pipe_start(b);
     if (b->pipe) {
-        TRY(pipe_add(b, json, len, now));
+        TRY(pipe_add(b, json, len, now, id_ns));
         b->count++;
         return CAIRN_OK;
     }
     prep *p = &b->one;
     p->pos = b->count + 1;
     p->now = now;
+    p->id_ns = id_ns;
     p->text = json;
     p->len = len;
     prep_doc(&b->px, p);
@@ -1975,9 +2028,10 @@ size_t dv_bulk_one_pass(const cairn_doc_bulk *b)
     return b ? b->one_pass : 0;
 }
 
-void dv_bulk_tune(cairn_doc_bulk *b, size_t pipe_from, int64_t fixed_now_ns)
+void dv_bulk_tune(cairn_doc_bulk *b, size_t pipe_from, size_t workers, int64_t fixed_now_ns)
 {
     b->pipe_from = b->opts.signer ? SIZE_MAX : pipe_from;
+    b->workers = MIN(workers, (size_t)BULK_WORKERS_MAX);
     b->fixed_now = fixed_now_ns;
 }
 

@@ -1,4 +1,4 @@
-# doc_import_long: an import long enough that the bulk reads documents ahead on a second thread
+# doc_import_long: an import long enough that the bulk reads documents ahead on worker threads
 # (after its first 1000), so a bad document is found while later lines are being added: each
 # refusal still names its line (a blank line makes lines and documents differ) and, for
 # malformed JSON, the column; the exit code is the same and nothing is imported.
