@@ -1667,18 +1667,25 @@ static int prep_fast(prep_ctx *x, prep *p)
     return CAIRN_OK;
 }
 
-/* Whether the collection holds a document with p's id (into p->exists). */
+static int note_found(size_t i, const uint8_t *val, size_t vlen, void *payload)
+{
+    (void)i;
+    (void)vlen;
+    *(bool *)payload = val != NULL;
+    return 0;
+}
+
+/* Whether the collection holds a document with p's id (into p->exists). A read of one key
+ * through db_get_sorted(): a missing key costs no message and the value is not copied. */
 static void prep_exists(prep_ctx *x, prep *p)
 {
-    void *val;
-    size_t len;
-    int rc = cairn_get(&val, &len, x->c->docs, NULL, p->id, strlen(p->id));
-    if (rc == CAIRN_OK) {
-        cairn_free(val);
-        p->exists = true;
-    } else if (rc == CAIRN_ENOTFOUND) {
+    const void *key = p->id;
+    size_t klen = strlen(p->id);
+    int rc = db_get_sorted(x->c->docs, NULL, &key, &klen, 1, note_found, &p->exists);
+    if (rc == CAIRN_ENOTFOUND) { /* no such table yet */
         cairn_error_clear();
-    } else {
+        p->exists = false;
+    } else if (rc < 0) {
         prep_fail(p, PREP_EXISTS, rc, false);
     }
 }
