@@ -200,7 +200,8 @@ struct cairn_coll {
                                        query (taken by one query at a time) */
 };
 
-/** How many documents of bulk b took the one-pass path (coll.c; the rest took jansson's). */
+/** How many documents of bulk b applied so far took the one-pass path (coll.c; the rest took
+ *  jansson's); after cairn_doc_bulk_commit(), of them all. */
 size_t dv_bulk_one_pass(const cairn_doc_bulk *b);
 /** Tests: bulk b starts its workers after pipe_from documents (0: with the first; SIZE_MAX:
  *  never), with workers threads (0: one per processor, up to 4), and stamps every document
