@@ -1396,7 +1396,7 @@ static char *reference_doc(const char *input, const char *id, const char *ts)
 /* A document for the one-pass path: members in random order, with or without _id, metadata
  * given (dropped or replaced), names and strings that need escapes, numbers written loosely,
  * nested objects out of order, and the fields the indexes read (some missing, some arrays). */
-static void one_pass_doc(cairn_buf *b, uint64_t *rng, size_t i)
+static void one_pass_doc(cairn_buf *b, uint64_t *rng, size_t i, bool gen_ids)
 {
     char m[12][160];
     size_t n = 0;
@@ -1410,7 +1410,9 @@ static void one_pass_doc(cairn_buf *b, uint64_t *rng, size_t i)
     if (test_rand(rng) % 3) snprintf(m[n++], sizeof m[0], "\"text\":\"Quick\\tbrown \\u00e9t\\u00e9 %zu\"", i);
     snprintf(m[n++], sizeof m[0], "\"u\":\"u%zu\"", i);
     switch (test_rand(rng) % 4) {
-    case 0: break; /* a generated id */
+    case 0: /* a generated id (with gen_ids) */
+        if (!gen_ids) snprintf(m[n++], sizeof m[0], "\"_id\":\"g%04zu\"", i);
+        break;
     case 1: snprintf(m[n++], sizeof m[0], "\"_id\":\"id%04zu\"", i); break;
     case 2: snprintf(m[n++], sizeof m[0], "\"_id\":\"q\\\"%zu\"", i); break; /* escaped: jansson */
     default: snprintf(m[n++], sizeof m[0], "\"_id\":\"\\u0069d%04zu\"", i); break;
@@ -1473,13 +1475,15 @@ static void bulk_one_pass(void)
     CHECK_OK(cairn_doc_index_create(c, city_rank, 2, 0));
     CHECK_OK(cairn_doc_index_create(c, text, 1, CAIRN_INDEX_TEXT));
     CHECK_OK(cairn_doc_index_create(c, u, 1, CAIRN_INDEX_UNIQUE));
+    static const char *const meta[] = { "_a", "_ts" }; /* read from the stored form */
+    CHECK_OK(cairn_doc_index_create(c, meta, 2, 0));
     char **inputs = cairn_calloc(DOCS, sizeof *inputs);
     uint64_t rng = test_rng(0x1ba5);
     cairn_buf b = CAIRN_BUF_INIT;
     cairn_doc_bulk *bulk;
     CHECK_OK(cairn_doc_bulk_new(&bulk, c, NULL));
     for (size_t i = 0; i < DOCS; i++) {
-        one_pass_doc(&b, &rng, i);
+        one_pass_doc(&b, &rng, i, true);
         inputs[i] = cairn_strndup((const char *)b.data, b.len);
         CHECK_OK(cairn_doc_bulk_add(bulk, inputs[i], b.len));
     }
@@ -1530,6 +1534,202 @@ static void bulk_one_pass(void)
     CHECK_OK(cairn_close(db));
 }
 
+
+/* ---- the workers of a bulk ---- */
+
+/* The roots of collection name's documents, catalog and indexes, into out (one line each). */
+typedef struct roots_ctx {
+    cairn_db *db;
+    const char *coll;
+    cairn_buf *out;
+} roots_ctx;
+
+static void root_line(cairn_buf *out, cairn_db *db, const char *table)
+{
+    cairn_table *t;
+    cairn_id id;
+    char hex[CAIRN_ID_HEX_SIZE + 1] = "(none)";
+    if (cairn_table_open(&t, db, table, CAIRN_TABLE_INTERNAL) == CAIRN_OK) {
+        if (cairn_table_root(&id, t, NULL) == CAIRN_OK) cairn_id_to_hex(hex, &id);
+        cairn_table_close(t);
+    }
+    hex[CAIRN_ID_HEX_SIZE] = '\0';
+    const char *dot = strchr(table, '.'); /* the kind of table, without the collection */
+    cairn_buf_append(out, table, (size_t)(dot - table));
+    cairn_buf_append(out, " ", 1);
+    cairn_buf_append(out, hex, strlen(hex));
+    cairn_buf_append(out, "\n", 1);
+}
+
+static int root_of_index(const cairn_index_info *info, void *payload)
+{
+    roots_ctx *r = payload;
+    char table[256];
+    snprintf(table, sizeof table, "%s%s.%s", CAIRN_DOC_INDEX_PREFIX, r->coll, info->name);
+    root_line(r->out, r->db, table);
+    cairn_buf_append(r->out, info->name, strlen(info->name));
+    cairn_buf_append(r->out, info->multikey ? " multikey\n" : "\n", info->multikey ? 10 : 1);
+    return 0;
+}
+
+static void coll_roots(cairn_buf *out, cairn_db *db, cairn_coll *c)
+{
+    char table[256];
+    out->len = 0;
+    snprintf(table, sizeof table, "%s%s", CAIRN_DOC_COLL_PREFIX, cairn_coll_name(c));
+    root_line(out, db, table);
+    snprintf(table, sizeof table, "%s%s", CAIRN_DOC_CATALOG_PREFIX, cairn_coll_name(c));
+    root_line(out, db, table);
+    roots_ctx r = { db, cairn_coll_name(c), out };
+    CHECK_OK(cairn_doc_index_list(c, NULL, root_of_index, &r));
+}
+
+/* One bulk of DOCS documents (one_pass_doc's, every id given, every _ts the same) into a new
+ * collection, its workers (how many: workers) starting after pipe_from documents; its roots
+ * into out. */
+static void pipeline_load(cairn_buf *out, size_t *one_pass, cairn_db *db, const char *name,
+                          size_t docs, size_t pipe_from, size_t workers)
+{
+    cairn_coll *c = coll_create(db, name);
+    static const char *const city_rank[] = { "addr.city", "rank" }, *const text[] = { "text" },
+                             *const u[] = { "u" };
+    CHECK_OK(cairn_doc_index_create(c, city_rank, 2, 0));
+    CHECK_OK(cairn_doc_index_create(c, text, 1, CAIRN_INDEX_TEXT));
+    CHECK_OK(cairn_doc_index_create(c, u, 1, CAIRN_INDEX_UNIQUE));
+    uint64_t rng = test_rng(0x9e11);
+    cairn_buf b = CAIRN_BUF_INIT;
+    cairn_doc_bulk *bulk;
+    CHECK_OK(cairn_doc_bulk_new(&bulk, c, NULL));
+    dv_bulk_tune(bulk, pipe_from, workers, (int64_t)1700000000 * 1000000000 + 123456000);
+    for (size_t i = 0; i < docs && !test_failures; i++) {
+        one_pass_doc(&b, &rng, i, false);
+        CHECK_OK(cairn_doc_bulk_add(bulk, (const char *)b.data, b.len));
+    }
+    CHECK_OK(cairn_doc_bulk_commit(bulk)); /* applies what the worker still held */
+    *one_pass = dv_bulk_one_pass(bulk);
+    CHECK_EQ(cairn_doc_bulk_count(bulk), docs);
+    cairn_doc_bulk_free(bulk);
+    CHECK_EQ(count(c, NULL), docs);
+    CHECK_OK(cairn_doc_check(NULL, c, NULL));
+    coll_roots(out, db, c);
+    cairn_buf_dispose(&b);
+    cairn_coll_close(c);
+}
+
+/* A bulk stores the same documents and index entries (the same roots) with its workers from
+ * the first document (one, two, three of them), from the default document on, and without. */
+static void bulk_pipeline_same(void)
+{
+    enum { DOCS = 3000 };
+    static const struct {
+        const char *name;
+        size_t pipe_from, workers;
+    } runs[] = { { "off", SIZE_MAX, 0 }, { "on1", 0, 1 }, { "on2", 0, 2 }, { "on3", 0, 3 },
+                 { "dflt", 1000, 0 } };
+    cairn_db *db = open_mem();
+    cairn_buf off = CAIRN_BUF_INIT, on = CAIRN_BUF_INIT;
+    size_t fast_off, fast_on;
+    pipeline_load(&off, &fast_off, db, runs[0].name, DOCS, runs[0].pipe_from, runs[0].workers);
+    CHECK_MSG(fast_off > DOCS / 2 && fast_off < DOCS, "%zu of %d on the one-pass path", fast_off,
+              DOCS);
+    CHECK(strstr((const char *)off.data, "multikey") != NULL); /* the catalog row it puts */
+    for (size_t r = 1; r < ARRAY_LEN(runs) && !test_failures; r++) {
+        pipeline_load(&on, &fast_on, db, runs[r].name, DOCS, runs[r].pipe_from, runs[r].workers);
+        CHECK_EQ(fast_on, fast_off);
+        CHECK_MEM(on.data, on.len, off.data, off.len);
+    }
+    cairn_buf_dispose(&off);
+    cairn_buf_dispose(&on);
+    CHECK_OK(cairn_close(db));
+}
+
+/* With workers reading ahead, a bad document is still refused naming it, by the
+ * call that adds a later one or by the commit, and nothing of the bulk is written. Each case:
+ * document K of N is bad (how), with the error and message it must give. */
+static void bulk_pipeline_errors(void)
+{
+    enum { N = 1500 };
+    static const struct {
+        size_t k;
+        const char *doc; /* %zu: K */
+        int rc;
+        const char *msg;
+        size_t max_bytes; /* the bulk's limit (0: the default) */
+    } cases[] = {
+        { 700, "{\"_id\":\"e%zu\",\"u\":\n [1,,2]}", CAIRN_EINVAL,
+          "document 700 of the input: malformed JSON at line 2, column", 0 },
+        { 1499, "{\"_id\":\"e%zu\",\"u\":\"u3\"}", CAIRN_ECONFLICT,
+          "document 1499 of the input: collection pe%zu: unique index 'u': document e3 already "
+          "has the value that document e1499 would have", 0 },
+        { 900, "{\"_id\":\"e5\",\"n\":%zu}", CAIRN_EEXIST,
+          "document 900 of the input: collection pe%zu: document e5 is twice in the input", 0 },
+        { 1200, "{\"_id\":\"known\",\"n\":%zu}", CAIRN_EEXIST,
+          "document 1200 of the input: collection pe%zu: document known exists (use upsert)", 0 },
+        { 1010, "{\"_id\":\"e%zu\",\"u\":\"x\",\"pad\":\"%%0500d\"}", CAIRN_EINVAL,
+          "document 1010 of the input: document e1010: the document is over the size limit of "
+          "400 bytes", 400 },
+        { 1100, "{\"_id\":\"e%zu\",\"t\":[\"%%04999d\"]}", CAIRN_EINVAL,
+          "document 1100 of the input: document e1100: index 't': the value is too large", 0 },
+    };
+    cairn_db *db = open_mem();
+    for (size_t k = 0; k < ARRAY_LEN(cases) && !test_failures; k++) {
+        char name[16], msg[256];
+        snprintf(name, sizeof name, "pe%zu", k);
+        cairn_coll *c = coll_create(db, name);
+        static const char *const u[] = { "u" }, *const t[] = { "t" };
+        CHECK_OK(cairn_doc_index_create(c, u, 1, CAIRN_INDEX_UNIQUE));
+        CHECK_OK(cairn_doc_index_create(c, t, 1, 0));
+        CHECK_OK(cairn_doc_insert(NULL, c, "{\"_id\":\"known\"}", 15, NULL));
+        cairn_doc_write_options o = CAIRN_DOC_WRITE_OPTIONS_INIT;
+        o.max_bytes = cases[k].max_bytes;
+        cairn_doc_bulk *b;
+        CHECK_OK(cairn_doc_bulk_new(&b, c, &o));
+        dv_bulk_tune(b, 0, 1 + k % 3, 0);
+        int rc = CAIRN_OK;
+        size_t failed_at = 0; /* the call that failed: the add of that document, or N + 1 */
+        char bad[6000];
+        int badlen = 0;
+        for (size_t i = 1; i <= N && rc == CAIRN_OK; i++) {
+            char doc[6000];
+            int len;
+            if (i == cases[k].k) {
+                char fmt[128];
+                snprintf(fmt, sizeof fmt, cases[k].doc, i);
+                len = snprintf(doc, sizeof doc, fmt, 7);
+                memcpy(bad, doc, (size_t)len + 1);
+                badlen = len;
+            } else {
+                len = snprintf(doc, sizeof doc, "{\"_id\":\"e%zu\",\"u\":\"u%zu\",\"t\":%zu}", i, i,
+                               i % 7);
+            }
+            rc = cairn_doc_bulk_add(b, doc, (size_t)len);
+            if (rc != CAIRN_OK) failed_at = i;
+        }
+        if (rc == CAIRN_OK) {
+            rc = cairn_doc_bulk_commit(b);
+            failed_at = N + 1;
+        }
+        snprintf(msg, sizeof msg, cases[k].msg, k);
+        CHECK_RC(rc, cases[k].rc);
+        CHECK_ERRMSG(msg);
+        /* later than its own call (the worker read it), at most CAIRN_DOC_BULK_AHEAD later */
+        CHECK_MSG(failed_at > cases[k].k &&
+                      failed_at <= MIN(cases[k].k + CAIRN_DOC_BULK_AHEAD, (size_t)N + 1),
+                  "document %zu's failure came at call %zu", cases[k].k, failed_at);
+        const char *text;
+        size_t tlen;
+        CHECK_EQ(cairn_doc_bulk_failed(b, &text, &tlen), cases[k].k);
+        CHECK_MEM(text, tlen, bad, (size_t)badlen);
+        CHECK_RC(cairn_doc_bulk_add(b, "{}", 2), CAIRN_ESTATE);
+        CHECK_RC(cairn_doc_bulk_commit(b), CAIRN_ESTATE);
+        cairn_doc_bulk_free(b);
+        CHECK_EQ(count(c, NULL), 1); /* "known" alone */
+        CHECK_OK(cairn_doc_check(NULL, c, NULL));
+        cairn_coll_close(c);
+    }
+    CHECK_OK(cairn_close(db));
+}
+
 TEST_MAIN(crud, bad_input, property, plans_and_versions, history_restore, doc_proofs,
           compound_and_text_plans, live_queries, bulk_duplicate_ids, long_index_scans,
-          bulk_one_pass, query_alloc_failures)
+          bulk_one_pass, query_alloc_failures, bulk_pipeline_same, bulk_pipeline_errors)

@@ -148,8 +148,25 @@ CAIRN_API int cairn_doc_delete(cairn_coll *coll, const char *id,
                                const cairn_doc_write_options *opts);
 
 /** A bulk insert: documents added one at a time (each checked and its entries added to one
- *  batch as it comes), written all-or-nothing by cairn_doc_bulk_commit(). */
+ *  batch as it comes), written all-or-nothing by cairn_doc_bulk_commit().
+ *
+ *  After its first 1000 documents (unless it signs), a bulk reads, canonicalises, hashes and
+ *  computes the index keys of the documents on worker threads (one per processor, up to 4), up
+ *  to CAIRN_DOC_BULK_AHEAD documents ahead of the calling thread, which then checks their ids and
+ *  unique values and fills the batch in the order they were added. The documents stored and
+ *  the failures are the same either way, but a failure may then be reported by a later call
+ *  than the one that added the document: by the cairn_doc_bulk_add() of a document at most
+ *  CAIRN_DOC_BULK_AHEAD after it, or by cairn_doc_bulk_commit(). The message names the
+ *  document by its position ("document K of the input: ..."), and cairn_doc_bulk_failed()
+ *  gives K and the document's text. Memory: at most CAIRN_DOC_BULK_AHEAD documents and 16 MiB
+ *  of their text wait for the calling thread (one document always may), each with its stored
+ *  form and index keys; between documents each of the CAIRN_DOC_BULK_AHEAD slots keeps at
+ *  most 64 KiB of each buffer. */
 typedef struct cairn_doc_bulk cairn_doc_bulk;
+
+/** The most documents a bulk reads ahead of the calling thread: how many calls later than
+ *  its own a document's failure can be reported. */
+#define CAIRN_DOC_BULK_AHEAD 256
 
 /** @param[out] out  caller frees with cairn_doc_bulk_free()
  *  @return CAIRN_OK; CAIRN_EREADONLY; CAIRN_ENOMEM. */
@@ -157,13 +174,24 @@ CAIRN_API int cairn_doc_bulk_new(cairn_doc_bulk **out, cairn_coll *coll,
                                  const cairn_doc_write_options *opts);
 
 /** Adds one document (as cairn_doc_insert(); an id used earlier in the bulk is CAIRN_EEXIST).
- *  After a failure the bulk only accepts cairn_doc_bulk_free().
+ *  The failure returned may be that of a document added earlier (see cairn_doc_bulk): json is
+ *  copied when it is read later. After a failure the bulk only accepts cairn_doc_bulk_free().
  *  @return as cairn_doc_insert(); CAIRN_ESTATE after an earlier failure. */
 CAIRN_API int cairn_doc_bulk_add(cairn_doc_bulk *bulk, const char *json, size_t len);
 
-/** Writes every document added, atomically. @return CAIRN_OK; CAIRN_ESTATE; as
- *  cairn_batch_commit(). */
+/** Writes every document added, atomically; first checks those not checked yet, so it may
+ *  fail for one of them as cairn_doc_bulk_add() would (nothing is then written).
+ *  @return CAIRN_OK; CAIRN_ESTATE; as cairn_doc_bulk_add(); as cairn_batch_commit(). */
 CAIRN_API int cairn_doc_bulk_commit(cairn_doc_bulk *bulk);
+
+/** After cairn_doc_bulk_add() or cairn_doc_bulk_commit() failed: which document the failure is
+ *  about, by position (1 for the first document added), and its text as it was added (into
+ *  *out_json and *out_len when not NULL; borrowed, valid until the bulk is freed; NULL when it
+ *  could not be kept or none was given).
+ *  @return the position; 0 when nothing failed or the failure is about no one document (the
+ *          commit's write). */
+CAIRN_API size_t cairn_doc_bulk_failed(const cairn_doc_bulk *bulk, const char **out_json,
+                                       size_t *out_len);
 
 /** @return how many documents the bulk holds. */
 CAIRN_API size_t cairn_doc_bulk_count(const cairn_doc_bulk *bulk);

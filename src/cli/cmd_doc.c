@@ -166,9 +166,34 @@ static int doc_delete(const doc_args *d)
     return done(db, c, rc == CAIRN_OK ? EXIT_OK : cli_lib_err(rc));
 }
 
+/* The line numbers of the documents of an import that the bulk may still report a failure
+ * for: a document's failure comes at most CAIRN_DOC_BULK_AHEAD documents after it. */
+#define IMPORT_LINES_KEPT (CAIRN_DOC_BULK_AHEAD + 1)
+
+/* Says which line of src the bulk's failure rc (of an add or the commit) is about. */
+static int import_refused(cairn_doc_bulk *b, int rc, const char *src, const uint64_t *lines)
+{
+    const char *text;
+    size_t len;
+    size_t pos = cairn_doc_bulk_failed(b, &text, &len);
+    if (!pos) return cli_lib_err(rc);
+    unsigned long long lineno = lines[pos % IMPORT_LINES_KEPT];
+    if (text) { /* malformed: say where in the file (parsed again on this path only) */
+        json_error_t e;
+        json_t *j = json_loadb(text, len, JSON_REJECT_DUPLICATES, &e);
+        json_decref(j);
+        if (!j)
+            return cli_err(EXIT_FAIL, "%s: line %llu, column %d: malformed JSON: %s; nothing was "
+                           "imported", src, lineno, e.column, e.text);
+    }
+    cli_lib_err(rc);
+    return cli_err(EXIT_FAIL, "%s: line %llu refused; nothing was imported", src, lineno);
+}
+
 /* Reads FILE.jsonl (or stdin): one document a line, all in one atomic bulk insert. */
 static int import_lines(cairn_doc_bulk *b, linereader *lr, const char *src, progress *pg)
 {
+    uint64_t lines[IMPORT_LINES_KEPT]; /* by the document's position, modulo its size */
     char *line;
     size_t len;
     int got;
@@ -177,22 +202,16 @@ static int import_lines(cairn_doc_bulk *b, linereader *lr, const char *src, prog
         size_t skip = 0;
         while (skip < len && (line[skip] == ' ' || line[skip] == '\t' || line[skip] == '\r')) skip++;
         if (skip == len) continue; /* blank lines are allowed */
+        lines[(cairn_doc_bulk_count(b) + 1) % IMPORT_LINES_KEPT] = lr->lineno;
         int rc = cairn_doc_bulk_add(b, line, len);
-        if (rc == CAIRN_OK) continue;
-        json_error_t e; /* malformed: say where in the file (parsed again on this path only) */
-        json_t *j = json_loadb(line, len, JSON_REJECT_DUPLICATES, &e);
-        json_decref(j);
-        if (!j)
-            return cli_err(EXIT_FAIL, "%s: line %llu, column %d: malformed JSON: %s; nothing was "
-                           "imported", src, (unsigned long long)lr->lineno, e.column, e.text);
-        cli_lib_err(rc);
-        return cli_err(EXIT_FAIL, "%s: line %llu refused; nothing was imported", src,
-                       (unsigned long long)lr->lineno);
+        if (rc != CAIRN_OK) return import_refused(b, rc, src, lines);
     }
     if (got < 0)
         return cli_err(EXIT_FAIL, "%s: line %llu: %s", src, (unsigned long long)lr->lineno + 1,
                        errno == EFBIG ? "line too long" : strerror(errno));
-    return EXIT_OK;
+    progress_commit(pg, cairn_doc_bulk_count(b));
+    int rc = cairn_doc_bulk_commit(b);
+    return rc == CAIRN_OK ? EXIT_OK : import_refused(b, rc, src, lines);
 }
 
 /* Opens the collection for a read at --at. *audit: the repository records reads (audit.reads),
@@ -319,24 +338,27 @@ static int read_doc_file(char **text, size_t *len, const char *dir, const char *
     return code;
 }
 
-/* Inserts every ID.json file of dir in one bulk. */
+/* Inserts every ID.json file of dir in one bulk and commits it. */
 static int import_dir(cairn_doc_bulk *b, const char *dir)
 {
     char **ids;
     size_t n;
     int code = list_json_ids(&ids, &n, dir);
-    for (size_t i = 0; code == EXIT_OK && i < n; i++) {
+    int rc = CAIRN_OK;
+    for (size_t i = 0; code == EXIT_OK && rc == CAIRN_OK && i < n; i++) {
         char *text = NULL;
         size_t len = 0;
         code = read_doc_file(&text, &len, dir, ids[i]);
-        if (code == EXIT_OK) {
-            int rc = cairn_doc_bulk_add(b, text, len);
-            if (rc != CAIRN_OK) {
-                cli_lib_err(rc);
-                code = cli_err(EXIT_FAIL, "%s/%s.json refused; nothing was imported", dir, ids[i]);
-            }
-        }
+        if (code == EXIT_OK) rc = cairn_doc_bulk_add(b, text, len); /* the i+1-th document */
         free(text);
+    }
+    if (code == EXIT_OK && rc == CAIRN_OK) rc = cairn_doc_bulk_commit(b);
+    if (code == EXIT_OK && rc != CAIRN_OK) {
+        size_t pos = cairn_doc_bulk_failed(b, NULL, NULL); /* may be an earlier document's */
+        code = cli_lib_err(rc);
+        if (pos && pos <= n)
+            code = cli_err(EXIT_FAIL, "%s/%s.json refused; nothing was imported", dir,
+                           ids[pos - 1]);
     }
     free_list(ids, n);
     return code;
@@ -590,8 +612,7 @@ static int doc_import_dir(const doc_args *d, const cairn_doc_write_options *o)
     if (code != EXIT_OK) return code;
     cairn_doc_bulk *b = NULL;
     int rc = cairn_doc_bulk_new(&b, c, o);
-    code = rc == CAIRN_OK ? import_dir(b, d->pos[1]) : cli_lib_err(rc);
-    if (code == EXIT_OK && (rc = cairn_doc_bulk_commit(b)) != CAIRN_OK) code = cli_lib_err(rc);
+    code = rc == CAIRN_OK ? import_dir(b, d->pos[1]) : cli_lib_err(rc); /* and commits */
     size_t n = cairn_doc_bulk_count(b);
     cairn_doc_bulk_free(b);
     code = done(db, c, code);
@@ -621,12 +642,7 @@ static int doc_import_file(const doc_args *d, const cairn_doc_write_options *o)
         code = rc == CAIRN_OK ? EXIT_OK : cli_lib_err(rc);
         progress pg;
         progress_start(&pg, d->pos[0], total);
-        if (code == EXIT_OK) code = import_lines(b, &lr, src, &pg);
-        if (code == EXIT_OK) {
-            progress_commit(&pg, cairn_doc_bulk_count(b));
-            rc = cairn_doc_bulk_commit(b);
-            if (rc != CAIRN_OK) code = cli_lib_err(rc);
-        }
+        if (code == EXIT_OK) code = import_lines(b, &lr, src, &pg); /* and commits */
         progress_end(&pg);
         size_t n = cairn_doc_bulk_count(b);
         cairn_doc_bulk_free(b);

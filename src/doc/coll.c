@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "base/hash.h"
 #include "db/db.h"
@@ -645,17 +646,28 @@ static void ts_format(char out[64], int64_t ns, ts_cache *tc)
     memcpy(out + len, "Z", 2);
 }
 
-/* A new id: the time in ns (kept increasing within the handle) and random digits. */
-static int id_generate(char out[40], cairn_coll *c, int64_t now)
+/* The time part of a new id made at now: kept increasing within the handle (its lock held). */
+static int64_t id_time(cairn_coll *c, int64_t now)
 {
     if (now <= c->last_id_ns) now = c->last_id_ns + 1;
     c->last_id_ns = now;
+    return now;
+}
+
+/* A new id of time part ns: the time, then random digits. */
+static void id_format(char out[40], int64_t ns)
+{
     uint8_t rnd[ID_RANDOM_BYTES];
     randombytes_buf(rnd, sizeof rnd);
     char hex[2 * ID_RANDOM_BYTES + 1];
     hex_encode(hex, rnd, sizeof rnd);
-    snprintf(out, 40, "%016llx%s", (unsigned long long)now, hex);
-    return CAIRN_OK;
+    snprintf(out, 40, "%016llx%s", (unsigned long long)ns, hex);
+}
+
+/* A new id: the time in ns (kept increasing within the handle) and random digits. */
+static void id_generate(char out[40], cairn_coll *c, int64_t now)
+{
+    id_format(out, id_time(c, now));
 }
 
 /* The limits of a write: the options', else canonical JSON's defaults, and never more bytes
@@ -926,10 +938,38 @@ static bool same_keys(const dv_index *ix, const json_t *old, const json_t *new)
     return true;
 }
 
-/* Adds the index changes from old to new (either NULL) to the batch. seen (bulk) also checks
- * unique values against the documents added before in the same batch. */
-static int index_changes(wctx *w, const json_t *old, const json_t *new, const char *id,
-                         bset *seen)
+/* Puts new key k of index i (document id) in the batch, after checking a unique index's value
+ * against the collection and, with seen (bulk), the documents added before in the batch. */
+static int key_put(wctx *w, size_t i, const dv_key *k, const char *id, bset *seen)
+{
+    const dv_index *ix = &w->cat->idx[i];
+    if ((ix->flags & CAIRN_INDEX_UNIQUE) && !k->missing) {
+        TRY(unique_check(w->itabs[i], ix, k, id, w->c->name));
+        const char *other = NULL;
+        if (seen) TRY(bset_add(seen, k->key.data, k->vlen, id, &other));
+        FAIL_IF(other && strcmp(other, id) != 0, CAIRN_ECONFLICT,
+                "collection %s: unique index '%s': document %s already has the value that "
+                "document %s would have", w->c->name, ix->name, other, id);
+    }
+    return cairn_batch_put(w->batch, w->itabs[i], k->key.data, k->key.len, id, strlen(id));
+}
+
+/* A document met an array on index i's paths (mk): the first such write of the batch puts
+ * the index's catalog row as multikey. The shared catalog stays as read: the next read sees
+ * the new row. */
+static int multikey_put(wctx *w, size_t i, bool mk)
+{
+    const dv_index *ix = &w->cat->idx[i];
+    if (!mk || ix->multikey || w->mk_put[i]) return CAIRN_OK;
+    dv_index now = *ix;
+    now.multikey = true;
+    TRY(catalog_put(w, &now));
+    w->mk_put[i] = true;
+    return CAIRN_OK;
+}
+
+/* Adds the index changes from old to new (either NULL) to the batch. */
+static int index_changes(wctx *w, const json_t *old, const json_t *new, const char *id)
 {
     for (size_t i = 0; i < w->cat->n; i++) {
         const dv_index *ix = &w->cat->idx[i];
@@ -953,28 +993,10 @@ static int index_changes(wctx *w, const json_t *old, const json_t *new, const ch
                 b++;
                 continue;
             }
-            dv_key *k = &nk->k[b++];
-            if ((ix->flags & CAIRN_INDEX_UNIQUE) && !k->missing) {
-                rc = unique_check(w->itabs[i], ix, k, id, w->c->name);
-                const char *other = NULL;
-                if (rc == CAIRN_OK && seen) rc = bset_add(seen, k->key.data, k->vlen, id, &other);
-                if (rc == CAIRN_OK && other && strcmp(other, id) != 0)
-                    rc = ERR(CAIRN_ECONFLICT, "collection %s: unique index '%s': document %s "
-                             "already has the value that document %s would have", w->c->name,
-                             ix->name, other, id);
-            }
-            if (rc == CAIRN_OK)
-                rc = cairn_batch_put(w->batch, w->itabs[i], k->key.data, k->key.len, id,
-                                     strlen(id));
+            rc = key_put(w, i, &nk->k[b++], id, NULL);
         }
         TRY(rc);
-        if (mk && !ix->multikey && !w->mk_put[i]) { /* the shared catalog stays as read: the
-                                                       next read sees the new row */
-            dv_index now = *ix;
-            now.multikey = true;
-            TRY(catalog_put(w, &now));
-            w->mk_put[i] = true;
-        }
+        TRY(multikey_put(w, i, mk));
     }
     return CAIRN_OK;
 }
@@ -1043,7 +1065,7 @@ static int write_locked(char **out_doc, cairn_coll *c, wmode mode, json_t *input
     if (rc == CAIRN_OK && doc)
         rc = finish_doc(&canon, doc, have + 1, now, &w.ts, &lim, id, o ? o->signer : NULL,
                         c->name);
-    if (rc == CAIRN_OK) rc = index_changes(&w, old, doc, id, NULL);
+    if (rc == CAIRN_OK) rc = index_changes(&w, old, doc, id);
     if (rc == CAIRN_OK)
         rc = doc ? cairn_batch_put(w.batch, c->docs, id, strlen(id), canon.data, canon.len)
                  : cairn_batch_delete(w.batch, c->docs, id, strlen(id));
@@ -1135,7 +1157,108 @@ int cairn_doc_delete(cairn_coll *c, const char *id, const cairn_doc_write_option
     return write_doc(NULL, c, W_DELETE, NULL, 0, id, o);
 }
 
-/* ---- bulk ---- */
+/* ---- bulk ----
+ *
+ * A document of a bulk goes through two steps. Preparing it reads the text into the stored
+ * form (metadata, then _hash), computes its index keys and looks its id up in the collection;
+ * it touches nothing the bulk shares (a generated id's time part is taken when the document is
+ * added, in order). Applying it, in the order the documents were added, checks its id against
+ * the bulk's others and its unique values, and puts the document and its entries in the batch.
+ * After the first BULK_PIPE_FROM documents (not in a signed bulk), preparing runs on worker
+ * threads up to CAIRN_DOC_BULK_AHEAD documents ahead of the calling thread, which applies what
+ * they prepared: the same steps on the same documents in the same order, so the same batch and
+ * the same failure (docs/ARCHITECTURE.md, "A bulk insert on several threads"). */
+
+#define BULK_PIPE_FROM 1000                  /* documents added before the workers start */
+#define BULK_AHEAD_BYTES ((size_t)16 << 20)  /* text in the ring at most (one document always) */
+#define BULK_KICK (CAIRN_DOC_BULK_AHEAD / 2) /* documents queued before an idle worker is woken */
+#define BULK_SLOT_KEEP ((size_t)64 << 10)    /* a slot's buffers over this are freed after use */
+#define BULK_KEYS_KEEP 64                    /* a slot keeps this many key buffers per index */
+
+/* Where a failure of preparing falls among the checks of applying, so that a document is
+ * refused for the same reason whichever thread prepared it. */
+typedef enum prep_stage {
+    PREP_READ,    /* reading the JSON or its _id: before anything */
+    PREP_EXISTS,  /* looking the id up: after the check against the bulk's other ids */
+    PREP_DOC,     /* building the stored form: once the id is known to be new */
+    PREP_KEYS,    /* the keys of index nkeyed: after the entries of the indexes before it */
+} prep_stage;
+
+/* One document of a bulk, prepared for applying. */
+typedef struct prep {
+    size_t pos;              /* 1 for the first document added */
+    int64_t now;             /* when it was added: its _ts */
+    int64_t id_ns;           /* the time part of its id if one is generated (taken in order) */
+    cairn_buf in;            /* its text, copied while it waits in the ring */
+    const char *text;        /* the text (NULL: none given) */
+    size_t len;
+    int rc;                  /* CAIRN_OK, or the failure of preparing */
+    prep_stage stage;
+    cairn_buf msg;           /* rc's message, NUL-terminated */
+    char id[CAIRN_DOC_ID_LEN_MAX + 1];
+    bool exists;             /* the collection holds a document with this id */
+    bool one_pass;           /* read by jparse_canon() (else by jansson) */
+    cairn_buf doc;           /* the stored form */
+    dv_keys *keys;           /* per catalog index: the document's keys */
+    bool *mk;                /* per catalog index: an array was met on its paths */
+    size_t nkeyed;           /* indexes whose keys are in keys */
+} prep;
+
+#define PART_WANTED_MAX 16 /* top-level names listed for prep_index() (more: it walks) */
+
+/* What preparing needs: the bulk's settings, shared read-only, and a parser of its own. */
+typedef struct prep_ctx {
+    cairn_coll *c;
+    const dv_catalog *cat;
+    canon_limits lim;
+    cairn_signer *signer;
+    jparse jp;               /* the one-pass parser, reused document after document */
+    cairn_buf canon;         /* a document's canonical form as given */
+    ts_cache ts;
+    struct {
+        const char *name;    /* borrowed from the catalog */
+        size_t len;
+    } wanted[PART_WANTED_MAX]; /* the top-level names the indexes read, each once */
+    size_t nwanted;
+    bool listed;             /* wanted lists them all (else there were too many) */
+    bool wants_meta;         /* one may be metadata (or too many to list): walk the stored form */
+} prep_ctx;
+
+#define BULK_WORKERS_MAX 4 /* threads preparing documents (at most one per processor) */
+
+typedef struct bulk_pipe bulk_pipe;
+
+/* One thread preparing documents. What each thread writes sits on cache lines of its own. */
+typedef struct pipe_worker {
+    pthread_t thread;
+    bulk_pipe *q;
+    size_t index;
+    prep_ctx px;
+    char apart[64];
+    _Atomic size_t done;     /* documents it prepared */
+    char apart2[64];
+} pipe_worker;
+
+/* The ring between the calling thread and the workers. Slots [tail, ready) are prepared and
+ * the caller's to apply, [ready, head) the workers' to prepare (worker w takes every
+ * nworkers-th position from first + w), the rest free for the caller to fill. Counters only
+ * grow; a slot is its position modulo CAIRN_DOC_BULK_AHEAD. */
+struct bulk_pipe {
+    pthread_mutex_t mu;
+    pthread_cond_t wake_worker, wake_caller;
+    _Atomic size_t head;         /* written by the caller */
+    size_t first;                /* the position the workers start with */
+    size_t tail;                 /* the caller's */
+    size_t bytes;                /* text in slots [tail, head) (the caller's) */
+    _Atomic size_t caller_want;  /* the caller waits for ready to reach this (0: it does not) */
+    _Atomic bool stop;
+    _Atomic size_t idle;         /* workers waiting for head to move */
+    size_t nworkers, running;    /* workers wanted, started (and not joined) */
+    dv_keys *keys;               /* every slot's keys and multikey flags, in one block each */
+    bool *mk;
+    pipe_worker w[BULK_WORKERS_MAX];
+    prep slot[CAIRN_DOC_BULK_AHEAD];
+};
 
 struct cairn_doc_bulk {
     wctx w;
@@ -1145,33 +1268,92 @@ struct cairn_doc_bulk {
     bool ids_unordered;      /* one came out of order: ids holds them all from then on */
     bset ids;                /* ids added (once ids_unordered) */
     bset uniq;               /* unique index values added (values part of the key) */
-    size_t count;
+    size_t count;            /* documents added */
     bool failed;
-    size_t one_pass;         /* documents added on the one-pass path */
-    jparse jp;               /* the one-pass parser, reused document after document */
-    cairn_buf canon, doc;    /* a document's canonical form as given, then as stored */
+    size_t failed_pos;       /* the document a failure was about (0: none) */
+    cairn_buf failed_text;   /* its text */
+    size_t one_pass;         /* documents read by jparse_canon() */
+    prep_ctx px;             /* the calling thread's */
+    prep one;                /* a document prepared and applied by the calling thread */
+    size_t pipe_from;        /* the document with which the worker starts (SIZE_MAX: never) */
+    int64_t fixed_now;       /* tests: the time of every document (0: the clock's) */
+    size_t workers;          /* tests: how many workers (0: pipe_workers()) */
+    bulk_pipe *pipe;         /* NULL until the worker starts */
 };
 
-int cairn_doc_bulk_new(cairn_doc_bulk **out, cairn_coll *c, const cairn_doc_write_options *o)
+static void prep_ctx_init(prep_ctx *x, const cairn_doc_bulk *b)
 {
-    FAIL_IF(!out || !c, CAIRN_EINVAL, "cairn_doc_bulk_new: out and coll are required");
-    cairn_doc_bulk *b = cairn_calloc(1, sizeof *b);
-    FAIL_IF(!b, CAIRN_ENOMEM, "out of memory");
-    int rc = opts_copy(&b->opts, o);
-    if (rc < 0) {
-        free(b);
-        return rc;
-    }
-    pthread_mutex_lock(&c->lock);
-    rc = wctx_init(&b->w, c);
-    pthread_mutex_unlock(&c->lock);
-    if (rc < 0) {
-        cairn_doc_bulk_free(b);
-        return rc;
-    }
-    *out = b;
-    return CAIRN_OK;
+    memset(x, 0, sizeof *x);
+    ts_cache tc = TS_CACHE_INIT;
+    x->ts = tc;
+    x->c = b->w.c;
+    x->cat = b->w.cat;
+    x->lim = limits_of(&b->opts);
+    x->signer = b->opts.signer;
+    x->listed = true;
+    for (size_t i = 0; i < x->cat->n; i++)
+        for (size_t f = 0; f < x->cat->idx[i].nfields; f++) {
+            const char *seg = x->cat->idx[i].fields[f].seg[0];
+            size_t n = strlen(seg), k = 0;
+            while (k < x->nwanted && (x->wanted[k].len != n || memcmp(x->wanted[k].name, seg, n)))
+                k++;
+            if (k < x->nwanted) continue; /* listed already */
+            if (seg[0] == '_') x->wants_meta = true; /* (or a member of the document's own) */
+            if (x->nwanted == PART_WANTED_MAX) {
+                x->wants_meta = true;
+                x->listed = false;
+                continue;
+            }
+            x->wanted[x->nwanted].name = seg;
+            x->wanted[x->nwanted++].len = n;
+        }
 }
+
+static void prep_ctx_dispose(prep_ctx *x)
+{
+    jparse_dispose(&x->jp);
+    cairn_buf_dispose(&x->canon);
+}
+
+static void prep_dispose(prep *p, size_t nidx)
+{
+    cairn_buf_dispose(&p->in);
+    cairn_buf_dispose(&p->msg);
+    cairn_buf_dispose(&p->doc);
+    for (size_t i = 0; p->keys && i < nidx; i++) dv_keys_dispose(&p->keys[i]);
+}
+
+/* After a document was applied: frees what a large one left in its slot. */
+static void prep_trim(prep *p, size_t nidx)
+{
+    if (p->in.cap > BULK_SLOT_KEEP) cairn_buf_dispose(&p->in);
+    if (p->doc.cap > BULK_SLOT_KEEP) cairn_buf_dispose(&p->doc);
+    for (size_t i = 0; i < nidx; i++)
+        if (MAX(p->keys[i].n, p->keys[i].held) > BULK_KEYS_KEEP) dv_keys_dispose(&p->keys[i]);
+}
+
+/* Records the thread's error as p's failure at stage; named: its message already says which
+ * document of the input it is about (else that is put before it). */
+static void prep_fail(prep *p, prep_stage stage, int rc, bool named)
+{
+    if (!named) cairn_error_prefix(rc, "document %zu of the input", p->pos);
+    const char *m = cairn_error_last()->message;
+    p->rc = rc;
+    p->stage = stage;
+    p->msg.len = 0;
+    if (cairn_buf_append(&p->msg, m, strlen(m) + 1) < 0) p->msg.len = 0;
+    cairn_error_clear();
+}
+
+/* Sets p's failure as the thread's error. */
+static int prep_raise(const prep *p)
+{
+    if (!p->msg.len)
+        return cairn_error_set(p->rc, "document %zu of the input: %s", p->pos,
+                               cairn_strerror(p->rc));
+    return cairn_error_set(p->rc, "%s", (const char *)p->msg.data);
+}
+
 
 /* Fails when id was added before in this bulk. While the ids arrive in increasing byte order
  * (numbered by the caller in order, or generated: they grow with time) a comparison with the
@@ -1201,31 +1383,55 @@ static int bulk_id_once(cairn_doc_bulk *b, const char *id)
     return CAIRN_OK;
 }
 
-static int bulk_add(cairn_doc_bulk *b, json_t *doc)
+/* The keys of doc (the document, or an object of the members the indexes read) in every
+ * index, into p. */
+static void prep_keys(prep_ctx *x, prep *p, const json_t *doc)
 {
-    cairn_coll *c = b->w.c;
-    const char *id;
-    char gen[40];
-    int64_t now = clock_wall_ns();
-    TRY(doc_id(&id, doc));
-    if (!id) {
-        id_generate(gen, c, now);
-        id = gen;
-        FAIL_IF(json_object_set_new(doc, "_id", json_string(id)), CAIRN_ENOMEM, "out of memory");
+    for (p->nkeyed = 0; p->nkeyed < x->cat->n; p->nkeyed++) {
+        size_t i = p->nkeyed;
+        dv_keys_reset(&p->keys[i]);
+        p->mk[i] = false;
+        int rc = dv_index_keys(&p->keys[i], &p->mk[i], &x->cat->idx[i], doc, p->id);
+        if (rc < 0) {
+            prep_fail(p, PREP_KEYS, rc, false);
+            return;
+        }
     }
-    TRY(bulk_id_once(b, id));
-    json_t *old;
-    TRY(read_current(&old, c, id));
-    json_decref(old);
-    FAIL_IF(old, CAIRN_EEXIST, "collection %s: document %s exists (use upsert)", c->name, id);
-    cairn_buf canon = CAIRN_BUF_INIT;
-    canon_limits lim = limits_of(&b->opts);
-    int rc = finish_doc(&canon, doc, 1, now, &b->w.ts, &lim, id, b->opts.signer, c->name);
-    if (rc == CAIRN_OK) rc = index_changes(&b->w, NULL, doc, id, &b->uniq);
-    if (rc == CAIRN_OK)
-        rc = cairn_batch_put(b->w.batch, c->docs, id, strlen(id), canon.data, canon.len);
-    cairn_buf_dispose(&canon);
-    return rc;
+}
+
+/* A document through jansson: parsed into a tree, its metadata set, written canonically. */
+static void prep_jansson(prep_ctx *x, prep *p)
+{
+    json_t *doc;
+    p->id[0] = '\0';
+    char what[64] = "document ";
+    size_t at = strlen(what);
+    at += canon_decimal(what + at, p->pos, false, 1);
+    memcpy(what + at, " of the input", sizeof " of the input");
+    int rc = parse_object(&doc, p->text, p->len, what);
+    if (rc < 0) {
+        prep_fail(p, PREP_READ, rc, true);
+        return;
+    }
+    const char *id;
+    rc = doc_id(&id, doc);
+    if (rc == CAIRN_OK && !id) {
+        id_format(p->id, p->id_ns);
+        if (json_object_set_new(doc, "_id", json_string(p->id)))
+            rc = ERR(CAIRN_ENOMEM, "out of memory");
+    } else if (rc == CAIRN_OK) {
+        memcpy(p->id, id, strlen(id) + 1);
+    }
+    if (rc < 0) {
+        p->id[0] = '\0';
+        prep_fail(p, PREP_READ, rc, false);
+    } else if ((rc = finish_doc(&p->doc, doc, 1, p->now, &x->ts, &x->lim, p->id, x->signer,
+                                x->c->name)) < 0) {
+        prep_fail(p, PREP_DOC, rc, false);
+    } else {
+        prep_keys(x, p, doc);
+    }
+    json_decref(doc);
 }
 
 /* ---- bulk: the one-pass path ----
@@ -1235,14 +1441,14 @@ static int bulk_add(cairn_doc_bulk *b, json_t *doc)
  * metadata members merged in at their places (_id when generated, _ts, _v; _hash and _sig
  * given are dropped), hashed, and "_hash" inserted where it sorts. Only the members that the
  * indexes read become jansson values (canon_load(), one value each). The bytes stored are those
- * of bulk_add(): tests/test_doc.c (bulk_one_pass) compares them with a reference built that way.
+ * of prep_jansson(): tests/test_doc.c (bulk_one_pass) compares them with a reference built that
+ * way.
  *
- * Whatever this path does not take the same way, it declines before any side effect (before the
- * id is checked against the others of the bulk): a document the parser declines (bad JSON, a
- * limit, see jparse.h), a top-level name with an escape (finish_doc() then checks the field
- * limit with _hash counted, as this path would not), an _id that is not a plain valid string,
- * a form over the limits once the metadata is in, and signed bulks. bulk_add() then does it all
- * and says what is wrong exactly as before. */
+ * Whatever this path does not take the same way, it declines: a document the parser declines
+ * (bad JSON, a limit, see jparse.h), a top-level name with an escape (finish_doc() then checks
+ * the field limit with _hash counted, as this path would not), an _id that is not a plain valid
+ * string, a form over the limits once the metadata is in, and signed bulks. prep_jansson() then
+ * does it all and says what is wrong exactly as before. */
 
 #define HASH_NAME_LEN (sizeof HASH_NAME - 1)
 
@@ -1319,25 +1525,29 @@ static int bulk_put_hash(cairn_buf *out, size_t hash_pos)
     return CAIRN_OK;
 }
 
-/* The members of the stored form doc that the indexes read (the first name of each indexed
- * path), each parsed alone, as an object for dv_index_keys(). */
+/* The members of the stored form that the indexes read (the first name of each indexed path),
+ * each parsed alone, as an object for dv_index_keys(). */
 typedef struct index_part {
-    const dv_catalog *cat;
+    const prep_ctx *x;
     json_t *obj;
 } index_part;
 
-static int part_member(const char *name, size_t nlen, const char *val, size_t vlen, size_t at,
-                       void *payload)
+/* Whether an index reads top-level member name. */
+static bool part_wanted(const prep_ctx *x, const char *name, size_t nlen)
 {
-    (void)at;
-    index_part *ip = payload;
-    bool wanted = false;
-    for (size_t i = 0; i < ip->cat->n && !wanted; i++)
-        for (size_t f = 0; f < ip->cat->idx[i].nfields && !wanted; f++) {
-            const char *seg = ip->cat->idx[i].fields[f].seg[0];
-            wanted = strlen(seg) == nlen && memcmp(seg, name, nlen) == 0;
+    for (size_t i = 0; i < x->nwanted; i++)
+        if (x->wanted[i].len == nlen && memcmp(x->wanted[i].name, name, nlen) == 0) return true;
+    for (size_t i = 0; !x->listed && i < x->cat->n; i++)
+        for (size_t f = 0; f < x->cat->idx[i].nfields; f++) {
+            const char *seg = x->cat->idx[i].fields[f].seg[0];
+            if (strlen(seg) == nlen && memcmp(seg, name, nlen) == 0) return true;
         }
-    if (!wanted) return 0;
+    return false;
+}
+
+/* Adds member name (val: its canonical text) to ip's object. */
+static int part_add(index_part *ip, const char *name, size_t nlen, const char *val, size_t vlen)
+{
     json_t *v;
     int rc = canon_load(&v, val, vlen);
     if (rc == CAIRN_EINVAL) v = json_loadb(val, vlen, JSON_DECODE_ANY, NULL);
@@ -1345,23 +1555,48 @@ static int part_member(const char *name, size_t nlen, const char *val, size_t vl
     FAIL_IF(!v, CAIRN_EINVAL, "member '%.*s' does not read back from its canonical form",
             (int)MIN(nlen, 60), name);
     FAIL_IF(json_object_setn_new(ip->obj, name, nlen, v), CAIRN_ENOMEM, "out of memory");
-    return 0;
+    return CAIRN_OK;
 }
 
-/* The index entries of the stored form doc (id) into the bulk's batch. */
-static int bulk_index(cairn_doc_bulk *b, const cairn_buf *doc, const char *id)
+static int part_member(const char *name, size_t nlen, const char *val, size_t vlen, size_t at,
+                       void *payload)
 {
-    if (b->w.cat->n == 0) return CAIRN_OK;
-    index_part ip = { b->w.cat, json_object() };
-    FAIL_IF(!ip.obj, CAIRN_ENOMEM, "out of memory");
-    int rc = canon_members((const char *)doc->data, doc->len, part_member, &ip);
-    if (rc == CAIRN_OK) rc = index_changes(&b->w, NULL, ip.obj, id, &b->uniq);
+    (void)at;
+    index_part *ip = payload;
+    return part_wanted(ip->x, name, nlen) ? part_add(ip, name, nlen, val, vlen) : 0;
+}
+
+/* The members the indexes read, from the members jparse_canon() gave (they are the stored
+ * form's, metadata aside), or from a walk of the stored form when an index reads metadata. */
+static int part_collect(index_part *ip, const prep *p)
+{
+    const prep_ctx *x = ip->x;
+    if (x->wants_meta)
+        return canon_members((const char *)p->doc.data, p->doc.len, part_member, ip);
+    for (size_t i = 0; i < x->jp.ntop; i++) {
+        const jp_member *m = &x->jp.m[i];
+        const char *name = (const char *)x->canon.data + m->at + 1;
+        if (!is_meta(name, m->nlen) && part_wanted(x, name, m->nlen))
+            TRY(part_add(ip, name, m->nlen, (const char *)x->canon.data + m->at + m->vat,
+                         m->len - m->vat));
+    }
+    return CAIRN_OK;
+}
+
+/* The index keys of p's stored form into p. */
+static void prep_index(prep_ctx *x, prep *p)
+{
+    p->nkeyed = 0;
+    if (x->cat->n == 0) return;
+    index_part ip = { x, json_object() };
+    int rc = ip.obj ? part_collect(&ip, p) : ERR(CAIRN_ENOMEM, "out of memory");
+    if (rc < 0) prep_fail(p, PREP_KEYS, rc, false);
+    else prep_keys(x, p, ip.obj);
     json_decref(ip.obj);
-    return rc;
 }
 
 /* The _id given in jp's canonical form, when it is a string without escapes that is a valid
- * id, into out (NUL-terminated); "" when there is none. false: take bulk_add(). */
+ * id, into out (NUL-terminated); "" when there is none. false: take prep_jansson(). */
 static bool bulk_given_id(char out[CAIRN_DOC_ID_LEN_MAX + 1], const jparse *jp,
                           const cairn_buf *canon)
 {
@@ -1384,37 +1619,33 @@ static bool bulk_given_id(char out[CAIRN_DOC_ID_LEN_MAX + 1], const jparse *jp,
     return true;
 }
 
-/* One document of a bulk on the one-pass path (see above). @return CAIRN_OK; JPARSE_DECLINED
- * (nothing done: take bulk_add()); an error. */
-static int bulk_add_fast(cairn_doc_bulk *b, const char *json, size_t len)
+/* A document on the one-pass path (see above). @return CAIRN_OK (p->rc says whether it
+ * failed) or JPARSE_DECLINED (take prep_jansson()). */
+static int prep_fast(prep_ctx *x, prep *p)
 {
-    cairn_coll *c = b->w.c;
-    if (b->opts.signer) return JPARSE_DECLINED;
-    canon_limits lim = limits_of(&b->opts);
-    int rc = jparse_canon(&b->jp, &b->canon, json, len, &lim);
-    if (rc != CAIRN_OK) return rc;
-    if (!b->jp.is_object) return JPARSE_DECLINED;
+    if (x->signer) return JPARSE_DECLINED;
+    int rc = jparse_canon(&x->jp, &x->canon, p->text, p->len, &x->lim);
+    if (rc < 0) {
+        prep_fail(p, PREP_READ, rc, false);
+        return CAIRN_OK;
+    }
+    if (rc != CAIRN_OK || !x->jp.is_object) return JPARSE_DECLINED;
     size_t kept = 0;
-    for (size_t i = 0; i < b->jp.ntop; i++) {
-        const jp_member *m = &b->jp.m[i];
+    for (size_t i = 0; i < x->jp.ntop; i++) {
+        const jp_member *m = &x->jp.m[i];
         if (m->escaped) return JPARSE_DECLINED;
-        kept += !is_meta((const char *)b->canon.data + m->at + 1, m->nlen);
+        kept += !is_meta((const char *)x->canon.data + m->at + 1, m->nlen);
     }
-    char id[CAIRN_DOC_ID_LEN_MAX + 1], gen[40];
-    if (!bulk_given_id(id, &b->jp, &b->canon)) return JPARSE_DECLINED;
-    bool generate = id[0] == '\0';
-    if (kept + 2 + generate > lim.max_fields) return JPARSE_DECLINED; /* with _ts and _v */
-    int64_t now = clock_wall_ns();
+    if (!bulk_given_id(p->id, &x->jp, &x->canon)) return JPARSE_DECLINED;
+    bool generate = p->id[0] == '\0';
+    if (kept + 2 + generate > x->lim.max_fields) return JPARSE_DECLINED; /* with _ts and _v */
     char ts[64], idm[CAIRN_DOC_ID_LEN_MAX + 16], tsm[80];
-    ts_format(ts, now, &b->w.ts);
-    if (generate) {
-        id_generate(gen, c, now);
-        snprintf(id, sizeof id, "%s", gen);
-    }
+    ts_format(ts, p->now, &x->ts);
     piece extra[3];
     size_t nextra = 0;
     if (generate) {
-        int n = snprintf(idm, sizeof idm, "\"_id\":\"%s\"", id);
+        id_format(p->id, p->id_ns);
+        int n = snprintf(idm, sizeof idm, "\"_id\":\"%s\"", p->id);
         extra[nextra++] = (piece){ "_id", 3, idm, (size_t)n };
     }
     size_t tl = strlen(ts);
@@ -1424,54 +1655,357 @@ static int bulk_add_fast(cairn_doc_bulk *b, const char *json, size_t len)
     extra[nextra++] = (piece){ "_ts", 3, tsm, tl + 8 };
     extra[nextra++] = (piece){ "_v", 2, "\"_v\":1", 6 };
     size_t hash_pos;
-    TRY(bulk_merge(&b->doc, &hash_pos, &b->jp, &b->canon, extra, nextra));
-    if (b->doc.len + HASH_MEMBER_BYTES > lim.max_bytes) return JPARSE_DECLINED;
-    TRY(bulk_id_once(b, id));
-    json_t *old;
-    TRY(read_current(&old, c, id));
-    json_decref(old);
-    FAIL_IF(old, CAIRN_EEXIST, "collection %s: document %s exists (use upsert)", c->name, id);
-    TRY(bulk_put_hash(&b->doc, hash_pos));
-    TRY(bulk_index(b, &b->doc, id));
-    return cairn_batch_put(b->w.batch, c->docs, id, strlen(id), b->doc.data, b->doc.len);
+    rc = bulk_merge(&p->doc, &hash_pos, &x->jp, &x->canon, extra, nextra);
+    if (rc == CAIRN_OK && p->doc.len + HASH_MEMBER_BYTES > x->lim.max_bytes) {
+        p->id[0] = '\0';
+        return JPARSE_DECLINED;
+    }
+    if (rc == CAIRN_OK) rc = bulk_put_hash(&p->doc, hash_pos);
+    if (rc < 0) prep_fail(p, PREP_DOC, rc, false);
+    else prep_index(x, p);
+    p->one_pass = true;
+    return CAIRN_OK;
+}
+
+static int note_found(size_t i, const uint8_t *val, size_t vlen, void *payload)
+{
+    (void)i;
+    (void)vlen;
+    *(bool *)payload = val != NULL;
+    return 0;
+}
+
+/* Whether the collection holds a document with p's id (into p->exists). A read of one key
+ * through db_get_sorted(): a missing key costs no message and the value is not copied. */
+static void prep_exists(prep_ctx *x, prep *p)
+{
+    const void *key = p->id;
+    size_t klen = strlen(p->id);
+    int rc = db_get_sorted(x->c->docs, NULL, &key, &klen, 1, note_found, &p->exists);
+    if (rc == CAIRN_ENOTFOUND) { /* no such table yet */
+        cairn_error_clear();
+        p->exists = false;
+    } else if (rc < 0) {
+        prep_fail(p, PREP_EXISTS, rc, false);
+    }
+}
+
+/* Prepares p (pos, now, text and len set). */
+static void prep_doc(prep_ctx *x, prep *p)
+{
+    p->rc = CAIRN_OK;
+    p->id[0] = '\0';
+    p->exists = p->one_pass = false;
+    p->nkeyed = 0;
+    if (!p->text || prep_fast(x, p) == JPARSE_DECLINED) {
+        p->rc = CAIRN_OK;
+        p->one_pass = false;
+        prep_jansson(x, p);
+    }
+    if (p->id[0] && (p->rc == CAIRN_OK || p->stage > PREP_EXISTS)) prep_exists(x, p);
+}
+
+/* Applies prepared document p: in the bulk's order, after the documents before it. */
+static int bulk_apply(cairn_doc_bulk *b, const prep *p)
+{
+    cairn_coll *c = b->w.c;
+    if (p->rc < 0 && p->stage == PREP_READ) return prep_raise(p);
+    TRY_CTX(bulk_id_once(b, p->id), "document %zu of the input", p->pos);
+    if (p->rc < 0 && p->stage == PREP_EXISTS) return prep_raise(p);
+    FAIL_IF(p->exists, CAIRN_EEXIST, "document %zu of the input: collection %s: document %s "
+            "exists (use upsert)", p->pos, c->name, p->id);
+    if (p->rc < 0 && p->stage == PREP_DOC) return prep_raise(p);
+    for (size_t i = 0; i < p->nkeyed; i++) {
+        for (size_t k = 0; k < p->keys[i].n; k++)
+            TRY_CTX(key_put(&b->w, i, &p->keys[i].k[k], p->id, &b->uniq),
+                    "document %zu of the input", p->pos);
+        TRY_CTX(multikey_put(&b->w, i, p->mk[i]), "document %zu of the input", p->pos);
+    }
+    if (p->rc < 0) return prep_raise(p);
+    TRY_CTX(cairn_batch_put(b->w.batch, c->docs, p->id, strlen(p->id), p->doc.data, p->doc.len),
+            "document %zu of the input", p->pos);
+    b->one_pass += p->one_pass;
+    return CAIRN_OK;
+}
+
+/* ---- bulk: the workers ---- */
+
+static void pipe_signal(bulk_pipe *q, pthread_cond_t *cv, bool all)
+{
+    pthread_mutex_lock(&q->mu);
+    if (all) pthread_cond_broadcast(cv);
+    else pthread_cond_signal(cv);
+    pthread_mutex_unlock(&q->mu);
+}
+
+/* The first position not prepared yet: worker w prepares positions first + w + k * nworkers,
+ * and has done done_w of them. */
+static size_t pipe_ready(bulk_pipe *q)
+{
+    size_t ready = SIZE_MAX;
+    for (size_t w = 0; w < q->nworkers; w++)
+        ready = MIN(ready, q->first + w + atomic_load(&q->w[w].done) * q->nworkers);
+    return MIN(ready, atomic_load(&q->head));
+}
+
+static void *pipe_main(void *arg)
+{
+    pipe_worker *me = arg;
+    bulk_pipe *q = me->q;
+    size_t next = q->first + me->index;
+    for (;;) {
+        for (; next < atomic_load(&q->head) && !atomic_load(&q->stop); next += q->nworkers) {
+            prep_doc(&me->px, &q->slot[next % CAIRN_DOC_BULK_AHEAD]);
+            atomic_fetch_add(&me->done, 1);
+            size_t want = atomic_load(&q->caller_want);
+            if (want && pipe_ready(q) >= want &&
+                atomic_compare_exchange_strong(&q->caller_want, &want, 0))
+                pipe_signal(q, &q->wake_caller, false);
+        }
+        pthread_mutex_lock(&q->mu);
+        atomic_fetch_add(&q->idle, 1);
+        while (atomic_load(&q->head) <= next && !atomic_load(&q->stop))
+            pthread_cond_wait(&q->wake_worker, &q->mu);
+        atomic_fetch_sub(&q->idle, 1);
+        bool stop = atomic_load(&q->stop);
+        pthread_mutex_unlock(&q->mu);
+        if (stop) return NULL;
+    }
+}
+
+/* Wakes the idle workers when enough documents are queued (or force). */
+static void pipe_kick(bulk_pipe *q, bool force)
+{
+    if (!atomic_load(&q->idle)) return;
+    if (!force && atomic_load(&q->head) - pipe_ready(q) < BULK_KICK) return;
+    pipe_signal(q, &q->wake_worker, true);
+}
+
+/* Waits until the documents before position want are prepared. */
+static void pipe_wait(bulk_pipe *q, size_t want)
+{
+    if (pipe_ready(q) >= want) return;
+    pipe_kick(q, true);
+    pthread_mutex_lock(&q->mu);
+    atomic_store(&q->caller_want, want);
+    while (pipe_ready(q) < want) pthread_cond_wait(&q->wake_caller, &q->mu);
+    atomic_store(&q->caller_want, 0);
+    pthread_mutex_unlock(&q->mu);
+}
+
+/* Stops and joins the workers (what they had not prepared stays so). */
+static void pipe_stop(bulk_pipe *q)
+{
+    if (!q || !q->running) return;
+    pthread_mutex_lock(&q->mu);
+    atomic_store(&q->stop, true);
+    pthread_cond_broadcast(&q->wake_worker);
+    pthread_mutex_unlock(&q->mu);
+    for (size_t w = 0; w < q->running; w++) pthread_join(q->w[w].thread, NULL);
+    q->running = 0;
+}
+
+/* The bulk failed on document pos (0: on no one document), whose text is text. */
+static int bulk_failed(cairn_doc_bulk *b, int rc, size_t pos, const char *text, size_t len)
+{
+    b->failed = true;
+    pipe_stop(b->pipe); /* what it prepared further is not wanted */
+    b->failed_pos = pos;
+    b->failed_text.len = 0;
+    if (text && cairn_buf_reserve(&b->failed_text, len + 1) == CAIRN_OK) {
+        memcpy(b->failed_text.data, text, len);
+        b->failed_text.data[len] = '\0';
+        b->failed_text.len = len;
+    }
+    return rc;
+}
+
+/* Applies the prepared documents before position upto. */
+static int pipe_apply(cairn_doc_bulk *b, size_t upto)
+{
+    bulk_pipe *q = b->pipe;
+    for (; q->tail < upto; q->tail++) {
+        prep *p = &q->slot[q->tail % CAIRN_DOC_BULK_AHEAD];
+        pthread_mutex_lock(&b->w.c->lock);
+        int rc = bulk_apply(b, p);
+        pthread_mutex_unlock(&b->w.c->lock);
+        if (rc < 0) return bulk_failed(b, rc, p->pos, p->text, p->len);
+        q->bytes -= p->len;
+        prep_trim(p, b->w.cat->n);
+    }
+    return CAIRN_OK;
+}
+
+static void pipe_free(bulk_pipe *q, size_t nidx)
+{
+    if (!q) return;
+    pipe_stop(q);
+    for (size_t i = 0; i < CAIRN_DOC_BULK_AHEAD; i++) prep_dispose(&q->slot[i], nidx);
+    for (size_t w = 0; w < BULK_WORKERS_MAX; w++) prep_ctx_dispose(&q->w[w].px);
+    free(q->keys);
+    free(q->mk);
+    pthread_cond_destroy(&q->wake_worker);
+    pthread_cond_destroy(&q->wake_caller);
+    pthread_mutex_destroy(&q->mu);
+    free(q);
+}
+
+/* How many workers: one per processor, up to BULK_WORKERS_MAX (the calling thread, mostly
+ * waiting for them, shares the processors with them). */
+static size_t pipe_workers(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n < 1 ? 1 : MIN((size_t)n, (size_t)BULK_WORKERS_MAX);
+}
+
+/* Starts the workers. When it cannot (memory, a thread), the bulk goes on without. */
+static void pipe_start(cairn_doc_bulk *b)
+{
+    size_t nidx = b->w.cat->n ? b->w.cat->n : 1;
+    bulk_pipe *q = cairn_calloc(1, sizeof *q);
+    if (q) {
+        q->keys = cairn_calloc(CAIRN_DOC_BULK_AHEAD * nidx, sizeof *q->keys);
+        q->mk = cairn_calloc(CAIRN_DOC_BULK_AHEAD * nidx, sizeof *q->mk);
+    }
+    if (!q || !q->keys || !q->mk) {
+        if (q) {
+            free(q->keys);
+            free(q->mk);
+        }
+        free(q);
+        cairn_error_clear();
+        b->pipe_from = SIZE_MAX;
+        return;
+    }
+    for (size_t i = 0; i < CAIRN_DOC_BULK_AHEAD; i++) {
+        q->slot[i].keys = q->keys + i * nidx;
+        q->slot[i].mk = q->mk + i * nidx;
+    }
+    pthread_mutex_init(&q->mu, NULL);
+    pthread_cond_init(&q->wake_worker, NULL);
+    pthread_cond_init(&q->wake_caller, NULL);
+    atomic_init(&q->head, b->count);
+    q->first = q->tail = b->count;
+    q->nworkers = b->workers ? b->workers : pipe_workers();
+    for (size_t w = 0; w < q->nworkers; w++) {
+        q->w[w].q = q;
+        q->w[w].index = w;
+        prep_ctx_init(&q->w[w].px, b);
+    }
+    for (; q->running < q->nworkers; q->running++)
+        if (pthread_create(&q->w[q->running].thread, NULL, pipe_main, &q->w[q->running]) != 0)
+            break;
+    b->pipe = q;
+    if (q->running < q->nworkers) {
+        pipe_free(q, b->w.cat->n);
+        b->pipe = NULL;
+        b->pipe_from = SIZE_MAX;
+    }
+}
+
+/* Adds a document through the worker: applies what it prepared, waits for room in the ring,
+ * queues the text. */
+static int pipe_add(cairn_doc_bulk *b, const char *json, size_t len, int64_t now,
+                    int64_t id_ns)
+{
+    bulk_pipe *q = b->pipe;
+    TRY(pipe_apply(b, pipe_ready(q)));
+    size_t head = atomic_load(&q->head);
+    /* at most AHEAD - 1 wait, so that a failure comes at most AHEAD documents after its own */
+    while (head - q->tail >= CAIRN_DOC_BULK_AHEAD - 1 ||
+           (head > q->tail && q->bytes + len > BULK_AHEAD_BYTES)) {
+        pipe_wait(q, q->tail + MAX(1, (head - q->tail) / 4));
+        TRY(pipe_apply(b, pipe_ready(q)));
+    }
+    prep *p = &q->slot[head % CAIRN_DOC_BULK_AHEAD];
+    p->pos = b->count + 1;
+    p->now = now;
+    p->id_ns = id_ns;
+    p->len = len;
+    p->text = NULL;
+    if (json) {
+        if (cairn_buf_reserve(&p->in, len + 1) < 0)
+            return bulk_failed(b, cairn_error_prefix(CAIRN_ENOMEM, "document %zu of the input",
+                                                     p->pos), p->pos, json, len);
+        memcpy(p->in.data, json, len);
+        p->in.len = len;
+        p->text = (const char *)p->in.data;
+    }
+    q->bytes += len;
+    atomic_store(&q->head, head + 1);
+    pipe_kick(q, false);
+    return CAIRN_OK;
+}
+
+/* Applies every document added (the worker's then stopped). */
+static int pipe_drain(cairn_doc_bulk *b)
+{
+    bulk_pipe *q = b->pipe;
+    size_t head = atomic_load(&q->head);
+    pipe_wait(q, head);
+    TRY(pipe_apply(b, head));
+    pipe_free(q, b->w.cat->n); /* a later add starts another */
+    b->pipe = NULL;
+    return CAIRN_OK;
+}
+
+/* ---- bulk: the calls ---- */
+
+int cairn_doc_bulk_new(cairn_doc_bulk **out, cairn_coll *c, const cairn_doc_write_options *o)
+{
+    FAIL_IF(!out || !c, CAIRN_EINVAL, "cairn_doc_bulk_new: out and coll are required");
+    cairn_doc_bulk *b = cairn_calloc(1, sizeof *b);
+    FAIL_IF(!b, CAIRN_ENOMEM, "out of memory");
+    int rc = opts_copy(&b->opts, o);
+    if (rc < 0) {
+        free(b);
+        return rc;
+    }
+    pthread_mutex_lock(&c->lock);
+    rc = wctx_init(&b->w, c);
+    pthread_mutex_unlock(&c->lock);
+    if (rc == CAIRN_OK) {
+        size_t nidx = b->w.cat->n ? b->w.cat->n : 1;
+        b->one.keys = cairn_calloc(nidx, sizeof *b->one.keys);
+        b->one.mk = cairn_calloc(nidx, sizeof *b->one.mk);
+        if (!b->one.keys || !b->one.mk) rc = ERR(CAIRN_ENOMEM, "out of memory");
+    }
+    if (rc < 0) {
+        cairn_doc_bulk_free(b);
+        return rc;
+    }
+    prep_ctx_init(&b->px, b);
+    b->pipe_from = b->opts.signer ? SIZE_MAX : BULK_PIPE_FROM;
+    *out = b;
+    return CAIRN_OK;
 }
 
 int cairn_doc_bulk_add(cairn_doc_bulk *b, const char *json, size_t len)
 {
     FAIL_IF(!b, CAIRN_EINVAL, "no bulk given");
     FAIL_IF(b->failed, CAIRN_ESTATE, "the bulk insert failed earlier: free it and start again");
-    if (json) {
-        pthread_mutex_lock(&b->w.c->lock);
-        int rc = bulk_add_fast(b, json, len);
-        pthread_mutex_unlock(&b->w.c->lock);
-        if (rc == CAIRN_OK) {
-            b->count++;
-            b->one_pass++;
-            return CAIRN_OK;
-        }
-        if (rc < 0) {
-            cairn_error_prefix(rc, "document %zu of the input", b->count + 1);
-            b->failed = true;
-            return rc;
-        }
+    int64_t now = b->fixed_now ? b->fixed_now : clock_wall_ns();
+    pthread_mutex_lock(&b->w.c->lock); /* a generated id's time, taken in the input's order */
+    int64_t id_ns = id_time(b->w.c, now);
+    pthread_mutex_unlock(&b->w.c->lock);
+    if (!b->pipe && b->count >= b->pipe_from) pipe_start(b);
+    if (b->pipe) {
+        TRY(pipe_add(b, json, len, now, id_ns));
+        b->count++;
+        return CAIRN_OK;
     }
-    json_t *doc;
-    char what[64] = "document ";
-    size_t at = strlen(what);
-    at += canon_decimal(what + at, b->count + 1, false, 1);
-    memcpy(what + at, " of the input", sizeof " of the input");
-    int rc = parse_object(&doc, json, len, what);
-    if (rc == CAIRN_OK) {
-        pthread_mutex_lock(&b->w.c->lock);
-        rc = bulk_add(b, doc);
-        pthread_mutex_unlock(&b->w.c->lock);
-        json_decref(doc);
-        if (rc < 0) cairn_error_prefix(rc, "document %zu of the input", b->count + 1);
-    }
-    if (rc < 0) {
-        b->failed = true;
-        return rc;
-    }
+    prep *p = &b->one;
+    p->pos = b->count + 1;
+    p->now = now;
+    p->id_ns = id_ns;
+    p->text = json;
+    p->len = len;
+    prep_doc(&b->px, p);
+    pthread_mutex_lock(&b->w.c->lock);
+    int rc = bulk_apply(b, p);
+    pthread_mutex_unlock(&b->w.c->lock);
+    prep_trim(p, b->w.cat->n);
+    if (rc < 0) return bulk_failed(b, rc, p->pos, json, len);
     b->count++;
     return CAIRN_OK;
 }
@@ -1480,16 +2014,32 @@ int cairn_doc_bulk_commit(cairn_doc_bulk *b)
 {
     FAIL_IF(!b, CAIRN_EINVAL, "no bulk given");
     FAIL_IF(b->failed, CAIRN_ESTATE, "the bulk insert failed earlier: nothing was written");
+    if (b->pipe) TRY(pipe_drain(b));
     pthread_mutex_lock(&b->w.c->lock);
     int rc = cairn_batch_commit(b->w.batch);
     pthread_mutex_unlock(&b->w.c->lock);
-    if (rc < 0) b->failed = true;
+    if (rc < 0) bulk_failed(b, rc, 0, NULL, 0);
     return rc;
+}
+
+size_t cairn_doc_bulk_failed(const cairn_doc_bulk *b, const char **out_json, size_t *out_len)
+{
+    bool text = b && b->failed_pos && b->failed_text.data;
+    if (out_json) *out_json = text ? (const char *)b->failed_text.data : NULL;
+    if (out_len) *out_len = text ? b->failed_text.len : 0;
+    return b && b->failed ? b->failed_pos : 0;
 }
 
 size_t dv_bulk_one_pass(const cairn_doc_bulk *b)
 {
     return b ? b->one_pass : 0;
+}
+
+void dv_bulk_tune(cairn_doc_bulk *b, size_t pipe_from, size_t workers, int64_t fixed_now_ns)
+{
+    b->pipe_from = b->opts.signer ? SIZE_MAX : pipe_from;
+    b->workers = MIN(workers, (size_t)BULK_WORKERS_MAX);
+    b->fixed_now = fixed_now_ns;
 }
 
 size_t cairn_doc_bulk_count(const cairn_doc_bulk *b)
@@ -1500,13 +2050,17 @@ size_t cairn_doc_bulk_count(const cairn_doc_bulk *b)
 void cairn_doc_bulk_free(cairn_doc_bulk *b)
 {
     if (!b) return;
+    size_t nidx = b->w.cat ? b->w.cat->n : 0;
+    pipe_free(b->pipe, nidx);
+    prep_dispose(&b->one, nidx);
+    free(b->one.keys);
+    free(b->one.mk);
+    prep_ctx_dispose(&b->px);
     wctx_dispose(&b->w);
     cairn_buf_dispose(&b->ids_log);
     bset_dispose(&b->ids);
     bset_dispose(&b->uniq);
-    jparse_dispose(&b->jp);
-    cairn_buf_dispose(&b->canon);
-    cairn_buf_dispose(&b->doc);
+    cairn_buf_dispose(&b->failed_text);
     free(b);
 }
 

@@ -200,8 +200,14 @@ struct cairn_coll {
                                        query (taken by one query at a time) */
 };
 
-/** How many documents of bulk b took the one-pass path (coll.c; the rest took jansson's). */
+/** How many documents of bulk b applied so far took the one-pass path (coll.c; the rest took
+ *  jansson's); after cairn_doc_bulk_commit(), of them all. */
 size_t dv_bulk_one_pass(const cairn_doc_bulk *b);
+/** Tests: bulk b starts its workers after pipe_from documents (0: with the first; SIZE_MAX:
+ *  never), with workers threads (0: one per processor, up to 4), and stamps every document
+ *  with fixed_now_ns (0: the clock), so that two bulks of the same documents store the same
+ *  bytes. Call before the first add. */
+void dv_bulk_tune(cairn_doc_bulk *b, size_t pipe_from, size_t workers, int64_t fixed_now_ns);
 /** Frees the batch memory a handle keeps for its queries (find.c; at close). */
 void dv_find_spare_free(cairn_coll *coll);
 
