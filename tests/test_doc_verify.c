@@ -163,7 +163,7 @@ static void sound_repository(void)
     CHECK_EQ(test_sh("'%s' init '%s/r' >/dev/null && '%s' -C '%s/r' doc insert p '{\"_id\":\"a\","
                      "\"n\":1}' >/dev/null && '%s' -C '%s/r' doc index create p n && '%s' -C "
                      "'%s/r' verify >%s/out 2>/dev/null", bin, d, bin, d, bin, d, bin, d, d), 0);
-    CHECK_EQ(test_sh("grep -q '^collections *1 checked (1 documents, 1 index entries' %s/out", d),
+    CHECK_EQ(test_sh("grep -q '^collections *1 checked (1 document, 1 index entry' %s/out", d),
              0);
     CHECK_EQ(test_sh("grep -q '^problems *0' %s/out", d), 0);
 }

@@ -96,6 +96,10 @@ int cli_write(const void *p, size_t n);
  *  @return EXIT_OK, or EXIT_FAIL after printing why. */
 int cli_read_file(char **out, size_t *out_len, const char *path, size_t limit, const char *what);
 
+/** Says on stderr that the input src (a file name, "standard input") started with a UTF-8
+ *  byte-order mark that was skipped (lr_skip_bom()). */
+void cli_bom_note(const char *src);
+
 /** "s" unless n is 1: "%" PRIu64 " chunk%s". */
 static inline const char *cli_plural(uint64_t n) { return n == 1 ? "" : "s"; }
 

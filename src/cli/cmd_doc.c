@@ -36,12 +36,13 @@ enum doc_opt {
     D_KEY_DIR = 1u << 13, D_PASS_FILE = 1u << 14, D_VERIFY_SIG = 1u << 15, D_FORCE = 1u << 16,
     D_REPO = 1u << 17, D_DAYS = 1u << 18,
     D_VERSIONS = 1u << 19, D_HOLD = 1u << 20,
+    D_WAIT = 1u << 21,       /* every subcommand: the writer-lock timeout, as for every command */
 };
 
 #define SIGN_OPTS (D_SIGN | D_KEY_DIR | D_PASS_FILE)
 
 typedef struct doc_args {
-    cli_args base;           /* -C and --at, for cli_open() and cli_snapshot_at() */
+    cli_args base;           /* -C, --at and --wait, for cli_open() and cli_snapshot_at() */
     const char *pos[DOC_MAX_POS];
     int npos;
     unsigned given;          /* enum doc_opt bits */
@@ -199,6 +200,10 @@ static int import_lines(cairn_doc_bulk *b, linereader *lr, const char *src, prog
     int got;
     while ((got = lr_next(lr, &line, &len)) == 1) {
         progress_read(pg, lr->consumed, lr->lineno);
+        if (lr_skip_bom(lr, &line, &len)) {
+            progress_end(pg);
+            cli_bom_note(src);
+        }
         size_t skip = 0;
         while (skip < len && (line[skip] == ' ' || line[skip] == '\t' || line[skip] == '\r')) skip++;
         if (skip == len) continue; /* blank lines are allowed */
@@ -456,8 +461,8 @@ static int doc_export(const doc_args *d)
         code = rc < 0 ? cli_lib_err(rc) : x.code;
     }
     if (code == EXIT_OK) code = write_manifest(dir, x.m);
-    if (code == EXIT_OK) fprintf(stderr, "exported %llu documents of %s to %s\n",
-                                 (unsigned long long)x.n, d->pos[0], dir);
+    if (code == EXIT_OK) fprintf(stderr, "exported %llu document%s of %s to %s\n",
+                                 (unsigned long long)x.n, cli_plural(x.n), d->pos[0], dir);
     cairn_doc_manifest_free(x.m);
     cairn_snapshot_close(now);
     return read_done(db, c, snap, code);
@@ -575,8 +580,9 @@ static int check_export(uint64_t *problems, const doc_args *d, const char *dir, 
     if (code == EXIT_OK && !*problems && !quiet) {
         char root[CAIRN_ID_HEX_SIZE];
         cairn_id_to_hex(root, &r.root);
-        printf("ok: %llu documents of %s match %s (root %.12s...)\n",
-               (unsigned long long)r.documents, r.collection, mname, root);
+        printf("ok: %llu document%s of %s match%s %s (root %.12s...)\n",
+               (unsigned long long)r.documents, cli_plural(r.documents), r.collection,
+               r.documents == 1 ? "es" : "", mname, root);
     }
     cairn_doc_export_check_free(x);
     return code;
@@ -590,6 +596,11 @@ static int doc_verify_export(const doc_args *d)
         code = cli_err(EXIT_FAIL, "%s: %llu problem%s: not the export its manifest describes",
                        d->pos[0], (unsigned long long)problems, cli_plural(problems));
     return code;
+}
+
+static void import_report(size_t n, const char *coll)
+{
+    fprintf(stderr, "imported %zu document%s into %s\n", n, cli_plural(n), coll);
 }
 
 static int doc_import_dir(const doc_args *d, const cairn_doc_write_options *o)
@@ -616,7 +627,7 @@ static int doc_import_dir(const doc_args *d, const cairn_doc_write_options *o)
     size_t n = cairn_doc_bulk_count(b);
     cairn_doc_bulk_free(b);
     code = done(db, c, code);
-    if (code == EXIT_OK) fprintf(stderr, "imported %zu documents into %s\n", n, d->pos[0]);
+    if (code == EXIT_OK) import_report(n, d->pos[0]);
     return code;
 }
 
@@ -647,7 +658,7 @@ static int doc_import_file(const doc_args *d, const cairn_doc_write_options *o)
         size_t n = cairn_doc_bulk_count(b);
         cairn_doc_bulk_free(b);
         code = done(db, c, code);
-        if (code == EXIT_OK) fprintf(stderr, "imported %zu documents into %s\n", n, d->pos[0]);
+        if (code == EXIT_OK) import_report(n, d->pos[0]);
     }
     lr_dispose(&lr);
     if (!use_stdin) close(fd);
@@ -869,8 +880,9 @@ static int doc_check(const doc_args *d)
     cairn_doc_check_stats st;
     int rc = cairn_doc_check(&st, c, snap);
     if (rc < 0) code = cli_lib_err(rc);
-    else printf("ok: %llu documents, %llu index entries\n", (unsigned long long)st.documents,
-                (unsigned long long)st.entries);
+    else printf("ok: %llu document%s, %llu index entr%s\n", (unsigned long long)st.documents,
+                cli_plural(st.documents), (unsigned long long)st.entries,
+                st.entries == 1 ? "y" : "ies");
     return read_done(db, c, snap, code);
 }
 
@@ -1237,7 +1249,7 @@ static const struct {
     { "--passphrase-file", D_PASS_FILE, true }, { "--verify-sig", D_VERIFY_SIG, false },
     { "--force", D_FORCE, false },    { "--repo", D_REPO, true },
     { "--days", D_DAYS, true },       { "--versions", D_VERSIONS, true },
-    { "--legal-hold", D_HOLD, true },
+    { "--legal-hold", D_HOLD, true }, { "--wait", D_WAIT, true },
 };
 
 static int set_opt(doc_args *d, unsigned bit, const char *v)
@@ -1261,6 +1273,7 @@ static int set_opt(doc_args *d, unsigned bit, const char *v)
     case D_DAYS: d->days = v; break;
     case D_VERSIONS: d->versions = v; break;
     case D_HOLD: d->hold = v; break;
+    case D_WAIT: d->base.opt[OPT_WAIT] = v; break;
     case D_SORT:
         if (d->nsort == DOC_MAX_SORT)
             return cli_err(EXIT_USAGE, "--sort: at most %d fields", DOC_MAX_SORT);
@@ -1353,10 +1366,20 @@ static void doc_usage(FILE *f)
     for (size_t i = 0; i < NDOC_CMDS; i++) fprintf(f, "  cairn [-C DIR] %s\n", DOC_CMDS[i].synopsis);
 }
 
+/* How many words the global option at argv[at] takes (-C DIR, -CDIR, --wait SECS,
+ * --wait=SECS), or 0 when it is not one: those may come before "doc". */
+static int global_opt_words(char **argv, int at)
+{
+    const char *arg = argv[at];
+    if (strncmp(arg, "-C", 2) == 0) return arg[2] ? 1 : 2;
+    if (strncmp(arg, "--wait=", 7) == 0) return 1;
+    return strcmp(arg, "--wait") == 0 ? 2 : 0;
+}
+
 int cmd_doc_main(int argc, char **argv)
 {
     int at = 1;
-    while (at < argc && strncmp(argv[at], "-C", 2) == 0) at += argv[at][2] ? 1 : 2;
+    for (int words; at < argc && (words = global_opt_words(argv, at)) > 0;) at += words;
     if (at >= argc || strcmp(argv[at], "doc") != 0) return -1;
     doc_args d;
     int code = parse_doc_args(&d, argc, argv);
@@ -1375,7 +1398,7 @@ int cmd_doc_main(int argc, char **argv)
         return EXIT_USAGE;
     }
     for (size_t i = 0; i < sizeof DOC_OPTS / sizeof DOC_OPTS[0]; i++) {
-        if (!(d.given & DOC_OPTS[i].bit) || (c->opts & DOC_OPTS[i].bit)) continue;
+        if (!(d.given & DOC_OPTS[i].bit) || ((c->opts | D_WAIT) & DOC_OPTS[i].bit)) continue;
         cli_err(EXIT_USAGE, "doc %s takes no option %s", c->name, DOC_OPTS[i].name);
         fprintf(stderr, "usage: cairn [-C DIR] %s\n", c->synopsis);
         return EXIT_USAGE;

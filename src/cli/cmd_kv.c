@@ -121,7 +121,12 @@ static int read_keys(bulk_del *d)
         size_t len, klen;
         int rc = lr_next(&d->lr, &line, &len);
         if (rc == 0) return EXIT_OK;
+        if (rc < 0 && errno == EFBIG)
+            return cli_err(EXIT_FAIL, "standard input: line %" PRIu64 ": longer than %zu bytes, "
+                           "more than any key takes escaped; nothing was deleted", d->lr.lineno,
+                           d->lr.max_line);
         if (rc < 0) return cli_err(EXIT_FAIL, "reading standard input: %s", strerror(errno));
+        if (lr_skip_bom(&d->lr, &line, &len)) cli_bom_note("standard input");
         tsv_error e;
         if (tsv_unescape((uint8_t *)line, &klen, line, len, &e) < 0)
             return cli_err(EXIT_FAIL, "standard input: line %" PRIu64 ", column %zu: %s; "

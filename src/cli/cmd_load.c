@@ -67,22 +67,12 @@ static int check_and_stage(load *l, const void *k, size_t kl, const void *v, siz
     return EXIT_OK;
 }
 
-/* A UTF-8 byte-order mark (which some editors on Windows write) is no part of the first key:
- * it is skipped, with a note. */
-static void skip_bom(load *l, char **line, size_t *len)
-{
-    static const char BOM[] = "\xef\xbb\xbf";
-    if (l->lr.lineno != 1 || *len < 3 || memcmp(*line, BOM, 3) != 0) return;
-    *line += 3;
-    *len -= 3;
-    progress_end(&l->pg);
-    fprintf(stderr, "cairn: note: %s starts with a UTF-8 byte-order mark (EF BB BF); it was "
-                    "skipped\n", l->src);
-}
-
 static int parse_line(load *l, char *line, size_t len)
 {
-    skip_bom(l, &line, &len);
+    if (lr_skip_bom(&l->lr, &line, &len)) { /* no part of the first key */
+        progress_end(&l->pg);
+        cli_bom_note(l->src);
+    }
     if (len == 0)
         return line_err(l, 0, l->json ? "empty line (every line is one JSON object)"
                                        : "empty line (every line is KEY<TAB>VALUE)");

@@ -249,8 +249,9 @@ static void verify_text(const cairn_verify_stats *s)
 static void verify_docs_text(const cairn_doc_verify_stats *d)
 {
     if (!d->collections) return;
-    printf("%-16s%" PRIu64 " checked (%" PRIu64 " documents, %" PRIu64 " index entries, "
-           "against their indexes)\n", "collections", d->collections, d->documents, d->entries);
+    printf("%-16s%" PRIu64 " checked (%" PRIu64 " document%s, %" PRIu64 " index entr%s, "
+           "against their indexes)\n", "collections", d->collections, d->documents,
+           cli_plural(d->documents), d->entries, d->entries == 1 ? "y" : "ies");
 }
 
 static json_t *verify_json(const cairn_verify_stats *s, const cairn_doc_verify_stats *d,

@@ -196,8 +196,9 @@ static int report_checkpoint(const cairn_db_stats *before, const cairn_db_stats 
     }
     uint64_t moved = before->memtable_entries > after->memtable_entries
                          ? before->memtable_entries - after->memtable_entries : 0;
-    printf("checkpoint: tree_seq %" PRIu64 " -> %" PRIu64 ", %" PRIu64 " entries moved from "
-           "memory into the trees\n", before->tree_seq, after->tree_seq, moved);
+    printf("checkpoint: tree_seq %" PRIu64 " -> %" PRIu64 ", %" PRIu64 " %s moved from "
+           "memory into the trees\n", before->tree_seq, after->tree_seq, moved,
+           moved == 1 ? "entry" : "entries");
     return EXIT_OK;
 }
 

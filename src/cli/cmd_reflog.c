@@ -23,6 +23,9 @@ int cmd_reflog(const cli_args *a)
     int code = cli_open(&db, a, false);
     if (code != EXIT_OK) return code;
     int rc = cairn_reflog(db, a->npos ? a->pos[0] : NULL, reflog_cb, NULL);
+    cairn_id head;
+    /* the current branch before its first commit: say that, not that its ref is missing */
+    if (rc == CAIRN_ENOTFOUND && !a->npos) rc = cairn_resolve(&head, db, "HEAD");
     if (rc != CAIRN_OK) code = cli_lib_err(rc);
     return cli_close(db, code);
 }

@@ -98,3 +98,12 @@ int lr_next(linereader *lr, char **line, size_t *len)
     errno = EFBIG;
     return -1;
 }
+
+bool lr_skip_bom(const linereader *lr, char **line, size_t *len)
+{
+    static const char BOM[] = "\xef\xbb\xbf";
+    if (lr->lineno != 1 || *len < 3 || memcmp(*line, BOM, 3) != 0) return false;
+    *line += 3;
+    *len -= 3;
+    return true;
+}

@@ -29,6 +29,11 @@ int lr_init(linereader *lr, int fd, size_t max_line);
  *          than max_line (errno = EFBIG; lineno is the number of the long line). */
 int lr_next(linereader *lr, char **line, size_t *len);
 
+/** Whether line (as lr_next() just handed it out) is the first line and starts with a UTF-8
+ *  byte-order mark, which some editors write: then *line and *len are stepped past it, since
+ *  it is no part of the data (the caller says so: cli_bom_note()). */
+bool lr_skip_bom(const linereader *lr, char **line, size_t *len);
+
 void lr_dispose(linereader *lr);
 
 #endif /* CAIRN_CLI_LINEREADER_H */

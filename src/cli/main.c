@@ -230,10 +230,20 @@ static const cli_cmd COMMANDS[] = {
       "  SHORTID  TIME  WHO  WHY\n" },
     { "config", cmd_config, 1, 2, OPT_BIT(OPT_UNSET), "config KEY [VALUE] | config KEY --unset",
       "read or change a repository setting",
-      "Prints the setting KEY, sets it to VALUE, or removes it. Settings:\n"
+      "Prints the setting KEY (exit 1 when it is not set), sets it to VALUE, or removes\n"
+      "it. Settings:\n"
       "  commit.require_signature   true: refuse unsigned commits (default false)\n"
       "  audit.reads                true: record reads in the access log (see 'cairn help\n"
-      "                             audit'; default false)\n" },
+      "                             audit'; default false)\n"
+      "  wal.segment_min            the first write-ahead log segment of a branch (default\n"
+      "                             1M), and the largest a segment grows to while a\n"
+      "  wal.segment_max            branch writes fast (default 64M): bytes, or with K, M\n"
+      "                             or G, from 64K to 1G; from the next writable open\n"
+      "  gc.grace                   gc's grace period on a remote store (90s, 30m, 1h, 2d;\n"
+      "                             at least a minute; default 1h)\n"
+      "  cache.dir, cache.size      where the disk cache of a remote repository is, and\n"
+      "                             its bound (bytes, or with K, M, G or T; 0: off;\n"
+      "                             default 1G); $CAIRN_CACHE_DIR, $CAIRN_CACHE_SIZE win\n" },
     { "key", cmd_key, 1, 2,
       OPT_BIT(OPT_DIR) | OPT_BIT(OPT_NO_PASSPHRASE) | OPT_BIT(OPT_PASSPHRASE_FILE) |
           OPT_BIT(OPT_JSON),
@@ -269,7 +279,7 @@ static const cli_cmd COMMANDS[] = {
       "trust: the commit id or catalog root the proof is anchored at, or any id below it in\n"
       "the proof's chain (the catalog root of its commit, the table's root 'cairn root'\n"
       "prints); 'anchor' names the one it matched. Prints what it proves:\n"
-      "  anchor  commit|catalog ID\n"
+      "  anchor  commit|catalog|table ID\n"
       "  table   TABLE            (not with a table root: that proves no name)\n"
       "  key     KEY\n"
       "  result  found|absent\n"
@@ -339,7 +349,8 @@ static const cli_cmd COMMANDS[] = {
       "            names the first broken entry and exits with 3 on damage\n"
       "  report    accesses per user and table, and changes per author and table from\n"
       "            the commit log, in [--from, --to)\n"
-      "  --from T, --to T  times: RFC 3339 (2026-11-21T10:00:00Z) or Unix seconds\n"
+      "  --from T, --to T  times as 'cairn help log' describes them: 2026-11-21T10:00:00Z,\n"
+      "            a date, Unix seconds, or relative (yesterday, 3 hours ago)\n"
       "  --who W   entries by W (the recorded who, or a signing key's fingerprint)\n"
       "  --expect POS:HASH  the log must still hold the head an earlier verify printed\n"
       "  --json    one JSON object a line\n" },
@@ -483,7 +494,8 @@ static int dispatch(const cli_args *a)
         return cmd_help(&h);
     }
     if (!c->run) /* doc, reached only when options came before its name */
-        return usage_err(c, "give doc's options after 'doc' (only -C DIR may come before it)");
+        return usage_err(c, "give doc's options after 'doc' (only -C DIR and --wait SECS may "
+                            "come before it)");
     int code = check_args(c, a);
     return code == EXIT_OK ? c->run(a) : code;
 }

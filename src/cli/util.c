@@ -154,6 +154,12 @@ int cli_parse_time(int64_t *out, const char *s, const char *opt, int64_t dflt)
     return cli_err(EXIT_USAGE, "%s: %s", opt, cairn_error_last()->message);
 }
 
+void cli_bom_note(const char *src)
+{
+    fprintf(stderr, "cairn: note: %s starts with a UTF-8 byte-order mark (EF BB BF); it was "
+                    "skipped\n", src);
+}
+
 int cli_parse_count(uint64_t *out, const char *s, const char *opt)
 {
     *out = UINT64_MAX;

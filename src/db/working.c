@@ -842,14 +842,16 @@ static int carried_failed(cairn_db *db, int rc)
  * 2 threads on s3: 0.87 checkpoints a write, without waiting for the released one). At most a
  * fraction of a checkpoint, and only while fewer have logged than were about at the last one;
  * a lone writer never waits, and the first checkpoint after writers stop waits once in vain. */
+static unsigned gather_want(const working *w) { return MAX(w->ginside, w->grecent); }
+
 static void group_gather(working *w)
 {
-    unsigned want = MAX(w->ginside, w->grecent);
-    if (w->glogged >= want || w->gckpt_avg <= 0) return;
+    if (w->glogged >= gather_want(w) || w->gckpt_avg <= 0) return;
     struct timespec ts;
     clock_deadline(&ts, MIN(w->gckpt_avg * GATHER_FRACTION, GATHER_MAX_S));
     w->ggathering = true;
-    while (w->glogged < want)
+    /* counted anew at each wake-up: a writer that left (group_leave) is no longer awaited */
+    while (w->glogged < gather_want(w))
         if (pthread_cond_timedwait(&w->gather_cv, &w->gmu, &ts) != 0) break;
     w->ggathering = false;
 }
@@ -921,12 +923,14 @@ static void group_enter(working *w, group_waiter *me)
     pthread_mutex_unlock(&w->gmu);
 }
 
-/* A write whose record was not logged after all leaves the group. */
+/* A write whose record was not logged after all leaves the group; a leader gathering writers
+ * stops waiting for it (it may have been one of those about at the last checkpoint). */
 static void group_leave(working *w, group_waiter *me)
 {
     pthread_mutex_lock(&w->gmu);
     waiter_unlink(w, me);
     w->ginside--;
+    if (w->grecent) w->grecent--;
     pthread_cond_broadcast(&w->gather_cv);
     pthread_mutex_unlock(&w->gmu);
 }
@@ -987,7 +991,7 @@ static void swap_mem(void *arg)
     s->swapped = true;
 }
 
-static int checkpoint_once(cairn_db *db, bool defer);
+static int checkpoint_once(cairn_db *db, bool defer, bool gc_synced);
 static void group_finish(cairn_db *db, uint64_t through, int rc);
 static int carried_failed(cairn_db *db, int rc);
 
@@ -1010,17 +1014,20 @@ static int checkpoint_note(cairn_db *db, const walrec_checkpoint *c)
     return rc;
 }
 
-static int checkpoint_locked(cairn_db *db, bool defer)
+/* gc_synced: the caller has read the gc candidates' record while holding wmu (an exclusive
+ * operation does, before its own writes), so the checkpoint need not read it again. */
+static int checkpoint_locked(cairn_db *db, bool defer, bool gc_synced)
 {
     if (db->r.readonly || !db->w.log) return CAIRN_OK;
     if (db->w.ckpt_unlogged && checkpoint_note(db, &db->w.ckpt_unlogged_rec) < 0)
         cairn_error_clear(); /* tried again at the next checkpoint and at close */
     bool retry = db->imm != NULL; /* a failed checkpoint left one: finish it, then the rest */
-    TRY(checkpoint_once(db, defer));
-    return retry ? checkpoint_once(db, defer) : CAIRN_OK;
+    TRY(checkpoint_once(db, defer, gc_synced));
+    /* the first read the record (it froze a memtable: retry), wmu held since */
+    return retry ? checkpoint_once(db, defer, true) : CAIRN_OK;
 }
 
-int db_checkpoint_locked(cairn_db *db) { return checkpoint_locked(db, false); }
+int db_checkpoint_locked(cairn_db *db) { return checkpoint_locked(db, false, false); }
 
 /* After a checkpoint is published: its log record, and the segments it made history retired. */
 static void checkpoint_tidy(cairn_db *db, const walrec_checkpoint *c)
@@ -1037,8 +1044,9 @@ static void checkpoint_tidy(cairn_db *db, const walrec_checkpoint *c)
 }
 
 /* Freezes the live memtable (unless one is frozen already) and applies it to the trees; publishes
- * the new working state, or with defer only writes its chunks (see db_exclusive_begin_deferred). */
-static int checkpoint_once(cairn_db *db, bool defer)
+ * the new working state, or with defer only writes its chunks (see db_exclusive_begin_deferred).
+ * Reads a remote gc's record of candidates first, unless gc_synced (checkpoint_locked). */
+static int checkpoint_once(cairn_db *db, bool defer, bool gc_synced)
 {
     working *w = &db->w;
     if (!db->imm) {
@@ -1054,7 +1062,8 @@ static int checkpoint_once(cairn_db *db, bool defer)
                db->r.url, w->imm_seq);
     rview rv = { cur, NULL, db->imm, w->imm_seq };
     version *nv = NULL;
-    int rc = gc_writer_sync(&db->r); /* a remote gc's candidates are written again */
+    /* a remote gc's candidates are written again */
+    int rc = gc_synced ? CAIRN_OK : gc_writer_sync(&db->r);
     if (rc == CAIRN_OK) rc = rview_materialize_locked(db, &rv, &nv);
     cairn_id rec_id = cur->rec_id; /* deferred: the working ref still names this one */
     if (rc == CAIRN_OK && defer)
@@ -1109,7 +1118,7 @@ static int checkpoint_once(cairn_db *db, bool defer)
 /* An exclusive operation (merge, commit, a bulk batch, a drop, reset) writes chunks of its
  * own, maybe ones a remote gc has recorded as candidates: it reads the record first, as a
  * checkpoint and a push do, so that the store writes those again instead of trusting them
- * present (the checkpoint below reads it only when it has writes to apply). */
+ * present. Once: the checkpoint below (of writes still waiting) is told it was read. */
 static int exclusive_sync(cairn_db *db)
 {
     int rc = gc_writer_sync(&db->r);
@@ -1122,7 +1131,7 @@ int db_exclusive_begin(cairn_db *db)
     pthread_rwlock_wrlock(&db->gate);
     pthread_mutex_lock(&db->wmu);
     int rc = exclusive_sync(db);
-    if (rc == CAIRN_OK) rc = db_checkpoint_locked(db);
+    if (rc == CAIRN_OK) rc = checkpoint_locked(db, false, true);
     if (rc < 0) {
         pthread_mutex_unlock(&db->wmu);
         pthread_rwlock_unlock(&db->gate);
@@ -1139,7 +1148,7 @@ int db_exclusive_begin_deferred(cairn_db *db)
     /* with sync_checkpoint the queued writers' checkpoint is published now, not deferred into
      * the commit's publish: deferred, their writes would be readable before they are
      * published, and a failed commit would take them back */
-    if (rc == CAIRN_OK) rc = checkpoint_locked(db, !db->w.sync_checkpoint);
+    if (rc == CAIRN_OK) rc = checkpoint_locked(db, !db->w.sync_checkpoint, true);
     if (rc < 0) {
         int src = db_exclusive_settle(db, false); /* a first, deferred part may need publishing */
         (void)src;

@@ -382,6 +382,22 @@ static int nth_parent(repo *r, cairn_id *id, unsigned n, const char *rev)
     return rc;
 }
 
+/* The failure of ref_at when a reflog of moves + 1 entries, the oldest made at first (ns), does
+ * not reach back far enough; the ref is named as the revision rev names it. */
+static int reflog_too_short(const char *rev, long back, long moves, int64_t first)
+{
+    int n = (int)strcspn(rev, "@");
+    if (back >= 0)
+        return ERR(CAIRN_ENOTFOUND, "'%s': the reflog of %.*s has %ld entr%s (@{0} to @{%ld}; "
+                   "cairn reflog lists them)", rev, n, rev, moves + 1, moves ? "ies" : "y", moves);
+    time_t t = (time_t)(first / 1000000000);
+    struct tm tm;
+    char when[32] = "?";
+    if (gmtime_r(&t, &tm)) strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    return ERR(CAIRN_ENOTFOUND, "'%s': %.*s did not exist then: its reflog starts at %s", rev, n,
+               rev, when);
+}
+
 /* Where ref was at time `when` (newest entry at or before it), or `back` moves ago. */
 static int ref_at(repo *r, const char *ref, int64_t when, long back, cairn_id *out, const char *rev)
 {
@@ -396,9 +412,9 @@ static int ref_at(repo *r, const char *ref, int64_t when, long back, cairn_id *o
             return CAIRN_OK;
         }
         cairn_id prev = e.prev;
+        int64_t first = e.time;
         reflog_dispose(&e);
-        FAIL_IF(id_is_zero(&prev), CAIRN_ENOTFOUND, "'%s': %s did not exist then (its reflog "
-                "starts later)", rev, ref);
+        if (id_is_zero(&prev)) return reflog_too_short(rev, back, moves, first);
         chunk *c;
         TRY(cs_get(&r->cs, &c, &prev));
         int rc = reflog_decode(&e, c->data, c->len);

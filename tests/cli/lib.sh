@@ -118,3 +118,19 @@ unchanged() {
 
 # repeat N CHAR: CHAR N times, no newline.
 repeat() { head -c "$1" /dev/zero | tr '\0' "$2"; }
+
+# hold_lock: starts `cairn load t fifo` in the background (its pid in $loader, its stderr in
+# $SCRATCH/load.err), which holds the writer lock until a line is written to file descriptor 3
+# and 3 is closed (printf 'k\tv\n' >&3; exec 3>&-); returns once the loader holds the lock
+# (a writer puts its pid into LOCK once it has it).
+hold_lock() {
+    mkfifo fifo
+    "$CAIRN_BIN" load t fifo 2>"$SCRATCH/load.err" &
+    loader=$!
+    exec 3>fifo
+    i=0
+    while [ "$(cat LOCK 2>/dev/null)" != "$loader" ] && [ $i -lt 1000 ]; do
+        sleep 0.01
+        i=$((i + 1))
+    done
+}

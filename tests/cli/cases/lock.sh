@@ -2,13 +2,7 @@
 # refused (exit 3) with the library's message.
 cairn init . >/dev/null
 cairn put t k v
-mkfifo fifo
-"$CAIRN_BIN" load t fifo 2>"$SCRATCH/load.err" &
-loader=$!
-exec 3>fifo
-# Wait until the loader holds the writer lock: a writer puts its pid into LOCK once it has it.
-i=0
-while [ "$(cat LOCK 2>/dev/null)" != "$loader" ] && [ $i -lt 1000 ]; do sleep 0.01; i=$((i + 1)); done
+hold_lock
 run cairn get t k
 run cairn put t k2 v2
 say "a writer started with --wait waits for the lock instead (and CAIRN_WAIT does the same)"
