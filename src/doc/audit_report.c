@@ -261,6 +261,7 @@ int cairn_audit_report(cairn_db *db, int64_t from, int64_t to, cairn_audit_row_f
         rc = cairn_resolve(&head, db, "HEAD");
         if (rc == CAIRN_ENOTFOUND) { /* no commit yet: nothing changed */
             cairn_error_clear();
+            rc = CAIRN_OK;
         } else if (rc == CAIRN_OK) {
             char hex[CAIRN_ID_HEX_SIZE];
             cairn_id_to_hex(hex, &head);

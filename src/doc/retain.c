@@ -161,6 +161,7 @@ static int gcset_branch(const char *name, const cairn_id *cid, int current, void
 {
     (void)current;
     gcset *s = payload;
+    if (id_is_zero(cid)) return 0; /* the current branch before its first commit: no versions */
     char rev[CAIRN_ID_HEX_SIZE];
     cairn_id_to_hex(rev, cid);
     cairn_snapshot *snap;

@@ -5,6 +5,7 @@ hist() { cairn doc history "$@" | awk '/^\(/ { print; next } { print $1, $2, $3 
 ts() { sed 's/"_ts":"[^"]*"/"_ts":"<ts>"/g'; }
 dget() { cairn doc get "$@" >"$SCRATCH/got"; r=$?; ts <"$SCRATCH/got"; return $r; }
 gcsay() { cairn gc 2>/dev/null | grep '^retention' || echo "(gc let no version go)"; }
+gcsay_in() { cairn -C "$1" gc >/dev/null; }
 pushsay() { cairn push far 2>&1 | grep -v '^pushed'; }
 farhist() { (cd "$SCRATCH/far" && hist notes a); }
 vsay() { cairn verify 2>&1 | grep -E '^(note: .*retention|problems)|verify found'; }
@@ -54,3 +55,9 @@ cairn init "$SCRATCH/far" >/dev/null
 cairn remote add far "$SCRATCH/far" >/dev/null
 run pushsay
 run farhist
+say gc and the audit report in a repository whose collection has no commit yet
+cairn init "$SCRATCH/unborn" >/dev/null
+cairn -C "$SCRATCH/unborn" doc insert notes '{"_id":"a","n":1}' >/dev/null
+cairn -C "$SCRATCH/unborn" doc retention notes --versions 2 >/dev/null
+run gcsay_in "$SCRATCH/unborn"
+run cairn -C "$SCRATCH/unborn" audit report --from 2000-01-01T00:00:00Z --to 2100-01-01T00:00:00Z
