@@ -1,8 +1,10 @@
 /*
  * test_rev.c - revision strings that must be refused with a clear message, never misread:
  * times past what 64-bit nanoseconds hold, negative counts, a name that is both a branch and a
- * tag; the one time grammar (cairn_time_parse()) and git's relative times in @{...}; reset.
+ * tag; the one time grammar (cairn_time_parse()) and git's relative times in @{...}; reset; a
+ * full commit id taken as that commit without asking any ref (a diff by ids opens no file).
  */
+#include "base/sys.h"
 #include "test.h"
 
 static cairn_db *open_db(void)
@@ -216,5 +218,56 @@ static void reset(void)
     cairn_close(db);
 }
 
+static int count_changes(const cairn_diff_entry *e, void *payload)
+{
+    (void)e;
+    (*(int *)payload)++;
+    return 0;
+}
+
+/* A full id names its commit before any ref is asked, as in git: resolving it and diffing two
+ * commits by id open no file (each revision used to try heads/, tags/ and remotes/ for a ref of
+ * that name, and each diff read the retention record: 7 files opened a diff, most of a small
+ * diff's time). A ref named with 64 hex digits is still found when no commit has that id; one
+ * named as another commit's id loses to that commit. */
+static void full_ids_ask_no_ref(void)
+{
+    cairn_db *db = open_db();
+    cairn_id c1, c2, got;
+    CHECK_OK(commit_one(db, "a", &c1));
+    CHECK_OK(commit_one(db, "b", &c2));
+    char h1[CAIRN_ID_HEX_SIZE], h2[CAIRN_ID_HEX_SIZE];
+    cairn_id_to_hex(h1, &c1);
+    cairn_id_to_hex(h2, &c2);
+    int n = 0;
+    CHECK_OK(cairn_diff(db, h1, h2, "t", count_changes, &n)); /* warm: chunks cached */
+    CHECK_EQ(n, 1);
+    uint64_t opens = sys_calls(SYS_OPEN);
+    for (int i = 0; i < 20; i++) CHECK_OK(cairn_diff(db, h1, h2, "t", count_changes, &n));
+    CHECK_OK(cairn_resolve(&got, db, h2));
+    CHECK(memcmp(got.bytes, c2.bytes, CAIRN_ID_SIZE) == 0);
+    CHECK_EQ(sys_calls(SYS_OPEN) - opens, 0);
+    CHECK_EQ(n, 21);
+
+    /* a branch named as c2's id: the id wins */
+    CHECK_OK(cairn_branch_create(db, h2, h1));
+    CHECK_OK(cairn_resolve(&got, db, h2));
+    CHECK(memcmp(got.bytes, c2.bytes, CAIRN_ID_SIZE) == 0);
+    char spelled[CAIRN_ID_HEX_SIZE + 8]; /* spelled out, the branch */
+    snprintf(spelled, sizeof spelled, "heads/%s", h2);
+    CHECK_OK(cairn_resolve(&got, db, spelled));
+    CHECK(memcmp(got.bytes, c1.bytes, CAIRN_ID_SIZE) == 0);
+    /* a branch named with 64 hex digits that are no commit's id is found */
+    char other[CAIRN_ID_HEX_SIZE];
+    memset(other, 'e', 64);
+    other[64] = '\0';
+    CHECK_OK(cairn_branch_create(db, other, h2));
+    CHECK_OK(cairn_resolve(&got, db, other));
+    CHECK(memcmp(got.bytes, c2.bytes, CAIRN_ID_SIZE) == 0);
+    CHECK_OK(cairn_branch_delete(db, other));
+    CHECK_RC(cairn_resolve(&got, db, other), CAIRN_ENOTFOUND);
+    cairn_close(db);
+}
+
 TEST_MAIN(times_out_of_range, negative_counts, branch_and_tag_of_one_name, time_grammar,
-          relative_revisions, reset)
+          relative_revisions, reset, full_ids_ask_no_ref)

@@ -100,6 +100,15 @@ int cs_init(chunkstore *cs, cairn_store *store, size_t cache_bytes, int level);
 int cs_start_readahead(chunkstore *cs, int n);
 /** Hints that these chunks will be read soon; workers fetch and verify them into the cache. */
 void cs_prefetch(chunkstore *cs, const cairn_id *ids, size_t n);
+/** Hints to the store that these chunks will be read soon, in about this order (a cursor's next
+ *  leaves): a store that can (the store's will_read) starts reading their bytes in. Costs
+ *  nothing when it cannot; reports nothing. */
+void cs_will_read(chunkstore *cs, const cairn_id *ids, size_t n);
+/** Whether cs_will_read() reaches the store. */
+static inline bool cs_takes_hints(const chunkstore *cs)
+{
+    return cs->store->version >= 7 && cs->store->will_read != NULL;
+}
 /** Read-ahead worker threads (0 when read-ahead is off). */
 int cs_readahead_workers(const chunkstore *cs);
 /** Chunk lookups so far (cache hits + misses): the work reads have done, for tests. */

@@ -96,6 +96,11 @@ int cs_start_readahead(chunkstore *cs, int n)
     return CAIRN_OK;
 }
 
+void cs_will_read(chunkstore *cs, const cairn_id *ids, size_t n)
+{
+    if (n && cs_takes_hints(cs)) cs->store->will_read(cs->store, ids, n);
+}
+
 void cs_prefetch(chunkstore *cs, const cairn_id *ids, size_t n)
 {
     if (cs->pf) prefetcher_request(cs->pf, ids, n); /* workers skip what is cached by then */

@@ -176,52 +176,70 @@ static const uint8_t *map_find(pack *p, uint64_t off, uint64_t len)
     return NULL;
 }
 
-/* Maps pack bytes from its start up to the end of its indexed records (mu held). */
+/* Maps pack bytes from its start up to the end of its indexed records (mu held). The mmap and
+ * madvise run outside map_mu, which only guards the append to p->maps: two readers that race
+ * both map, and the one that finds the other's mapping already there unmaps its own. */
 static const uint8_t *map_extend(local_store *ls, pack *p, uint64_t off, uint64_t len)
 {
     uint64_t end = (!ls->readonly && p == ls->cur) ? ls->wbuf_off : p->end;
-    if (off + len > end) return NULL;
-    int fd = local_pack_fd(ls, p); /* before map_mu, which opening a lazy pack takes */
+    if (off + len > end ||
+        atomic_load_explicit(&p->nmaps, memory_order_relaxed) >= PACK_MAPS_MAX)
+        return NULL; /* get() copies it */
+    int fd = local_pack_fd(ls, p);
     if (fd < 0) {
         cairn_error_clear(); /* get() reads it again and reports it */
         return NULL;
     }
+    /* From the pack's start: one mapping serves every later read below end (the writer's pack
+     * and a reader's last one grow past it, and get another). Chunks are read where a search
+     * leads: no read-around, which would read up to the device's read-ahead (8 MiB on the test
+     * VM) around each node a cold get touches (RocksDB advises its tables random for the same
+     * reason); readers in order say so (will_read), or read_ahead() notices. */
+    void *m = sys_mmap(NULL, end, PROT_READ, MAP_SHARED, fd, 0);
+    if (m == MAP_FAILED) return NULL;
+    (void)madvise(m, end, MADV_RANDOM);
     pthread_mutex_lock(&ls->map_mu);
     const uint8_t *found = map_find(p, off, len);
     unsigned n = atomic_load_explicit(&p->nmaps, memory_order_relaxed);
-    if (!found && n < PACK_MAPS_MAX) {
-        /* From the pack's start: one mapping serves every later read below end (the writer's
-         * pack and a reader's last one grow past it, and get another). Chunks are read where
-         * a search leads: no read-around, which would read up to the device's read-ahead
-         * (8 MiB on the test VM) around each node a cold get touches (RocksDB advises its
-         * tables random for the same reason); a cursor reads ahead by itself. */
-        uint64_t start = 0;
-        void *m = sys_mmap(NULL, end - start, PROT_READ, MAP_SHARED, fd, (off_t)start);
-        if (m != MAP_FAILED) (void)madvise(m, end - start, MADV_RANDOM);
-        if (m != MAP_FAILED) {
-            p->maps[n] = (pack_map){ m, start, end - start };
-            atomic_store_explicit(&p->nmaps, n + 1, memory_order_release);
-            found = (const uint8_t *)m + (off - start);
-        }
+    bool keep = !found && n < PACK_MAPS_MAX;
+    if (keep) {
+        p->maps[n] = (pack_map){ m, 0, end };
+        atomic_store_explicit(&p->nmaps, n + 1, memory_order_release);
+        found = (const uint8_t *)m + off;
     }
     pthread_mutex_unlock(&ls->map_mu);
+    if (!keep) munmap(m, end);
     return found;
 }
 
+/* Where each thread's last mapped read ended, and how many reads in a row began near the end of
+ * the one before: a scan is one thread reading a pack in order. Kept per thread so that a
+ * mapped get writes no memory other readers share (the pack's ra_until is written only when
+ * advice is given). pack is only compared, never followed: a stale one is a wrong guess. */
+static _Thread_local struct {
+    const pack *p;
+    uint64_t next;
+    unsigned run;
+} ra_me;
+
 /* A scan reads a pack's records in order, and its mappings are advised random (no
  * read-around): after RA_AFTER reads that follow each other, the next RA_WINDOW bytes are asked
- * of the kernel ahead of need (asynchronous), as a cursor's pages would have been read around. */
+ * of the kernel ahead of need (asynchronous), as a cursor's pages would have been read around.
+ * Cursors also say what they will read (will_read); this catches the other readers in order. */
 static void read_ahead(pack *p, uint64_t off, uint64_t len)
 {
-    uint64_t prev = atomic_load_explicit(&p->ra_next, memory_order_relaxed);
-    unsigned run = off >= prev && off - prev <= RA_GAP
-                       ? atomic_load_explicit(&p->ra_run, memory_order_relaxed) + 1 : 0;
-    atomic_store_explicit(&p->ra_run, run, memory_order_relaxed);
-    atomic_store_explicit(&p->ra_next, off + len, memory_order_relaxed);
+    uint64_t here = off + len;
+    bool follows = ra_me.p == p && off >= ra_me.next && off - ra_me.next <= RA_GAP;
+    ra_me.run = follows ? ra_me.run + 1 : 0;
+    ra_me.p = p;
+    ra_me.next = here;
+    if (ra_me.run < RA_AFTER) return;
     uint64_t until = atomic_load_explicit(&p->ra_until, memory_order_relaxed);
-    int fd = p->fd;
-    if (run < RA_AFTER || off + len + RA_WINDOW / 2 <= until || fd < 0) return;
-    uint64_t from = MAX(until, off + len);
+    bool ahead = until > here && until - here <= 2 * (uint64_t)RA_WINDOW; /* else stale */
+    if (ahead && until - here >= RA_WINDOW / 2) return;                  /* far enough */
+    int fd = atomic_load_explicit(&p->fd, memory_order_relaxed);
+    if (fd < 0) return;
+    uint64_t from = ahead ? until : here;
     (void)posix_fadvise(fd, (off_t)from, RA_WINDOW, POSIX_FADV_WILLNEED); /* advice only */
     atomic_store_explicit(&p->ra_until, from + RA_WINDOW, memory_order_relaxed);
 }
@@ -255,6 +273,66 @@ static int local_get_mapped(cairn_store *st, const uint8_t **out, size_t *out_le
     }
     pthread_rwlock_unlock(&ls->mu);
     return rc; /* EUNSUPPORTED covers "not here": get() then looks again, refreshing */
+}
+
+/* A run of pack bytes a will_read hint names. */
+typedef struct hint_range {
+    uint32_t pi;
+    uint64_t off, end;
+} hint_range;
+
+static int hint_cmp(const void *a, const void *b)
+{
+    const hint_range *x = a, *y = b;
+    if (x->pi != y->pi) return x->pi < y->pi ? -1 : 1;
+    return x->off < y->off ? -1 : x->off > y->off;
+}
+
+/* The hint of a reader that will soon read these chunks (a cursor's next leaves): their records
+ * are looked up, sorted by pack and offset, joined where they lie within RA_GAP of each other,
+ * and each run is asked of the kernel (WILLNEED: asynchronous, so the reads that follow find
+ * the pages, read in large requests instead of a page a fault). Left out: chunks not found, in
+ * the writer's buffer, or in a pack no read has opened yet (its first read opens it: a hint
+ * makes no syscall that could fail). Advice under mu, as get_mapped's page faults are: the
+ * descriptors stay open meanwhile. */
+static void local_will_read(cairn_store *st, const cairn_id *keys, size_t n)
+{
+    local_store *ls = (local_store *)st;
+    hint_range r[HINT_BATCH];
+    for (size_t at = 0; at < n; at += HINT_BATCH) {
+        size_t m = 0, k = MIN(n - at, (size_t)HINT_BATCH);
+        pthread_rwlock_rdlock(&ls->mu);
+        for (size_t i = 0; i < k; i++) {
+            slot tmp;
+            const slot *sl = local_idx_lookup(ls, &keys[at + i], &tmp);
+            if (!sl) continue;
+            pack *p = ls->packs[sl->pi];
+            /* A reader naming this many chunks at once reads in order, and will look up most
+             * keys of the pack, which lie all over its mapped .idx (advised random: a page a
+             * fault, and each lookup's page before any advice for the chunk can be given):
+             * the index is asked for whole, once, before the rest of the lookups (it is about
+             * 1% of the pack's bytes). */
+            if (k >= HINT_IDX_MIN && p->imap &&
+                !atomic_load_explicit(&p->idx_advised, memory_order_relaxed) &&
+                !atomic_exchange(&p->idx_advised, true))
+                (void)madvise((void *)p->imap, p->imap_len, MADV_WILLNEED);
+            uint64_t end = sl->off + rec_size(sl->len);
+            if (atomic_load_explicit(&p->fd, memory_order_relaxed) < 0 ||
+                (!ls->readonly && p == ls->cur && end > ls->wbuf_off))
+                continue;
+            r[m++] = (hint_range){ sl->pi, sl->off, end };
+        }
+        qsort(r, m, sizeof *r, hint_cmp);
+        for (size_t i = 0, j; i < m; i = j) {
+            uint64_t end = r[i].end;
+            for (j = i + 1; j < m && r[j].pi == r[i].pi && r[j].off <= end + RA_GAP; j++)
+                end = MAX(end, r[j].end);
+            int fd = atomic_load_explicit(&ls->packs[r[i].pi]->fd, memory_order_relaxed);
+            (void)posix_fadvise(fd, (off_t)r[i].off, (off_t)(end - r[i].off),
+                                POSIX_FADV_WILLNEED); /* advice only */
+        }
+        pthread_rwlock_unlock(&ls->mu);
+    }
 }
 
 static int local_get(cairn_store *st, cairn_buf *out, const cairn_id *key)
@@ -815,6 +893,7 @@ int store_local_open(cairn_store **out, const char *path, unsigned flags,
         .stat = local_stat,
         .close = local_close,
         .get_mapped = local_get_mapped,
+        .will_read = local_will_read,
         .compact = local_compact,
         .locate = local_locate,
         .repair = local_repair,

@@ -50,7 +50,11 @@ static int pack_records(local_store *ls, pack *p, recvec *out)
     if (covered < p->end) {
         char *path = local_pack_path(ls, p->num, "pack");
         if (!path) return ERR(CAIRN_ENOMEM, "out of memory");
+        /* under mu, as local_pack_fd() wants; the descriptor stays open after it since only
+         * compaction retires packs in a writer, and this is compaction (compact_mu) */
+        pthread_rwlock_rdlock(&ls->mu);
         int fd = local_pack_fd(ls, p);
+        pthread_rwlock_unlock(&ls->mu);
         rc = fd < 0 ? cairn_error_last()->code
                     : local_scan_records(fd, path, covered, p->end, collect_rec, out, &end, &why);
         free(path);

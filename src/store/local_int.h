@@ -87,6 +87,8 @@
 #define RA_GAP (64u << 10)           /* a read that begins this near the last one's end follows it */
 #define RA_AFTER 2                   /* reads following each other before reading ahead */
 #define RA_WINDOW (1u << 20)         /* read ahead this much at a time */
+#define HINT_BATCH 256               /* will_read: chunks looked up per batch of advice */
+#define HINT_IDX_MIN 32              /* ... in one hint, for a pack's .idx to be read whole */
 
 /* A read-only mapping of pack bytes [start, start + len). */
 typedef struct pack_map {
@@ -122,11 +124,13 @@ typedef struct pack {
     size_t ndamage;
     pack_map maps[PACK_MAPS_MAX]; /* appended under map_mu, read without it */
     atomic_uint nmaps;
-    /* get_mapped's own read-ahead (the mappings are advised random): where the last read
-     * ended, how many reads in a row began near the end of the one before, and up to where
-     * the pages were asked for (a heuristic: racing readers only make it guess worse) */
-    _Atomic uint64_t ra_next, ra_until;
-    atomic_uint ra_run;
+    /* get_mapped's own read-ahead (the mappings are advised random): up to where the pages
+     * were asked for, written only when it asks (each thread follows its own reads: see
+     * read_ahead() in local.c) */
+    _Atomic uint64_t ra_until;
+    /* will_read: whether its mapped .idx was asked for whole (a reader in order looks up
+     * nearly every key of the pack, in no order within the index) */
+    atomic_bool idx_advised;
     /* Its .idx mapped and searched in place (local_index.c) instead of loaded into the hash
      * table: set at open for sealed packs whose .idx covers all of them, until something needs
      * the whole index in memory (local_idx_full()). */
@@ -197,7 +201,8 @@ typedef struct local_store {
     pthread_mutex_t ref_mu;    /* makes ref_cas atomic within the process */
     pthread_mutex_t refresh_mu;/* one refresh at a time (readers) */
     pthread_mutex_t compact_mu;
-    pthread_mutex_t map_mu;    /* adding mappings (lock order: mu, then map_mu) */
+    pthread_mutex_t map_mu;    /* appending to a pack's maps[], and mapping a lazy pack's .idx
+                                  (lock order: mu, then map_mu) */
     atomic_ulong refresh_seq;  /* refreshes started: racing misses share one that began later */
     atomic_ulong tmp_seq;      /* unique temp file names */
 
@@ -365,8 +370,10 @@ enum { SCAN_CLEAN = 0, SCAN_STOPPED = 1 };
 char *local_pack_path(const local_store *ls, uint32_t num, const char *ext);
 /* Whether compaction retired pack p (its fd is closed, its files deleted). */
 static inline bool local_pack_retired(const pack *p) { return p->fd == PACK_FD_RETIRED; }
-/* Pack p's file descriptor; a pack open left closed (PACK_FD_LAZY) is opened here, under
- * map_mu (mu held for reading or writing), and checked against the size packs/summary gave.
+/* Pack p's file descriptor; a pack open left closed (PACK_FD_LAZY) is opened here and checked
+ * against the size packs/summary gave, with no lock of its own (readers that race each open it;
+ * one descriptor is installed by compare-and-swap, the others closed). mu held for reading or
+ * writing: retiring a pack takes it for writing, so the descriptor stays open meanwhile.
  * -1 with the error set when it cannot be: a pack deleted since open is named as such, and
  * counted in ls->packs_gone. */
 int local_pack_fd(local_store *ls, pack *p);

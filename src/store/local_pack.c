@@ -761,40 +761,43 @@ int local_pack_fd(local_store *ls, pack *p)
                 p->num);
         return fd;
     }
-    pthread_mutex_lock(&ls->map_mu);
-    fd = atomic_load(&p->fd);
-    if (fd == PACK_FD_LAZY) {
-        char *path = local_pack_path(ls, p->num, "pack");
-        struct stat sb;
-        fd = path ? sys_open(path, O_RDONLY | O_CLOEXEC, 0) : -1;
-        if (!path) {
-            ERR(CAIRN_ENOMEM, "out of memory");
-        } else if (fd < 0 && errno == ENOENT) {
-            atomic_fetch_add(&ls->packs_gone, 1);
-            ERR(CAIRN_EIO, "local store %s: pack-%08u.pack, listed in packs/summary when the "
-                "store was opened, is gone (deleted since: by compaction in another process, "
-                "or by hand); reopen the store, and run 'cairn verify' if no gc ran", ls->dir,
-                p->num);
-        } else if (fd < 0) {
-            cairn_error_errno(errno, "local store %s: opening %s", ls->dir, path);
-        } else if (sys_fstat(fd, &sb) != 0) {
-            int e = errno;
-            sys_close(fd);
-            fd = -1;
-            cairn_error_errno(e, "local store %s: reading %s", ls->dir, path);
-        } else if ((uint64_t)sb.st_size < p->end) {
-            sys_close(fd);
-            fd = -1;
-            CORRUPT("local store %s: pack-%08u.pack holds %llu bytes where packs/summary and "
-                    "its index say %llu; run 'cairn verify' and restore it from a replica or "
-                    "backup", ls->dir, p->num, (unsigned long long)sb.st_size,
-                    (unsigned long long)p->end);
-        } else {
-            atomic_store(&p->fd, fd);
+    /* Opened and checked with no lock held (readers of other packs do not wait on this one's
+     * open and fstat); readers that race each open it, the first to install its descriptor
+     * wins and the others close theirs. */
+    char *path = local_pack_path(ls, p->num, "pack");
+    struct stat sb;
+    fd = path ? sys_open(path, O_RDONLY | O_CLOEXEC, 0) : -1;
+    if (!path) {
+        ERR(CAIRN_ENOMEM, "out of memory");
+    } else if (fd < 0 && errno == ENOENT) {
+        atomic_fetch_add(&ls->packs_gone, 1);
+        ERR(CAIRN_EIO, "local store %s: pack-%08u.pack, listed in packs/summary when the store "
+            "was opened, is gone (deleted since: by compaction in another process, or by "
+            "hand); reopen the store, and run 'cairn verify' if no gc ran", ls->dir, p->num);
+    } else if (fd < 0) {
+        cairn_error_errno(errno, "local store %s: opening %s", ls->dir, path);
+    } else if (sys_fstat(fd, &sb) != 0) {
+        int e = errno;
+        sys_close(fd);
+        fd = -1;
+        cairn_error_errno(e, "local store %s: reading %s", ls->dir, path);
+    } else if ((uint64_t)sb.st_size < p->end) {
+        sys_close(fd);
+        fd = -1;
+        CORRUPT("local store %s: pack-%08u.pack holds %llu bytes where packs/summary and its "
+                "index say %llu; run 'cairn verify' and restore it from a replica or backup",
+                ls->dir, p->num, (unsigned long long)sb.st_size, (unsigned long long)p->end);
+    } else {
+        int lazy = PACK_FD_LAZY;
+        if (!atomic_compare_exchange_strong(&p->fd, &lazy, fd)) {
+            sys_close(fd); /* another reader's is installed, or the pack was retired */
+            fd = lazy;
+            if (fd < 0)
+                ERR(CAIRN_EIO, "local store %s: pack-%08u.pack was retired by compaction",
+                    ls->dir, p->num);
         }
-        free(path);
     }
-    pthread_mutex_unlock(&ls->map_mu);
+    free(path);
     return fd;
 }
 

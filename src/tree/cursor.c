@@ -17,33 +17,51 @@
  * Read-ahead starts once the cursor has stepped from leaf to leaf READAHEAD_AFTER times, not
  * when it is positioned: most short reads (an index range of a few entries, a top-100) end
  * within a leaf or two, and handing them a parent's leaves cost each a worker wake-up and lock
- * traffic for leaves nobody read (a third of a top-100 document query's time). */
+ * traffic for leaves nobody read (a third of a top-100 document query's time).
+ * The same leaves are named to the store (cs_will_read), which may start reading their bytes in
+ * as one range: the local store's pack mappings are advised random, so without the hint a cold
+ * scan reads its packs a page a fault, whoever (worker or cursor) faults them. The hint is given
+ * also when there are no workers. */
 #define READAHEAD_MAX 256
 #define READAHEAD_AFTER 2
 
-static void request_leaves(tree_cursor *tc, const node *pn, uint32_t i, bool forward)
+/* The children of pn after i (forward) or before i, at most READAHEAD_MAX, the farthest first:
+ * how many were written to ids (leaves, when pn is a leaves' parent). */
+static uint32_t leaves_beside(const node *pn, uint32_t i, bool forward, cairn_id *ids)
 {
     uint32_t avail = forward ? pn->count - 1 - i : i;
     uint32_t n = MIN(avail, READAHEAD_MAX);
-    cairn_id ids[READAHEAD_MAX];
-    for (uint32_t k = 0; k < n; k++) { /* the farthest first */
+    for (uint32_t k = 0; k < n; k++) {
         uint32_t j = forward ? i + n - k : i - n + k;
         uint64_t cnt;
         node_child(pn, j, &ids[k], &cnt);
     }
-    if (n) cs_prefetch(tc->cs, ids, n);
+    return n;
+}
+
+/* Hands leaves to the workers and tells the store they will be read (cs_will_read: the local
+ * store asks the kernel for their pack ranges, which its random-advised mappings would
+ * otherwise read a page a fault). */
+static void request(tree_cursor *tc, const cairn_id *ids, uint32_t n)
+{
+    if (!n) return;
+    cs_will_read(tc->cs, ids, n);
+    cs_prefetch(tc->cs, ids, n);
 }
 
 /* Called after each leaf-to-leaf move. */
 static void readahead(tree_cursor *tc, bool forward)
 {
-    if (tc->nodes || tc->top == 0 || !tc->cs->pf || ++tc->steps < READAHEAD_AFTER) return;
+    if (tc->nodes || tc->top == 0 || (!tc->cs->pf && !cs_takes_hints(tc->cs)) ||
+        ++tc->steps < READAHEAD_AFTER)
+        return;
     int d = tc->top - 1;
     const node *pn = &tc->path[d].n;
     const cairn_id *pid = &tc->path[d].c->id;
+    cairn_id ids[READAHEAD_MAX + 1];
     if (memcmp(pid->bytes, tc->ra_cur.bytes, CAIRN_ID_SIZE) == 0) return; /* done for this one */
     if (memcmp(pid->bytes, tc->ra_next.bytes, CAIRN_ID_SIZE) != 0) /* not handed over yet */
-        request_leaves(tc, pn, tc->path[d].i, forward);
+        request(tc, ids, leaves_beside(pn, tc->path[d].i, forward, ids));
     tc->ra_cur = *pid;
     memset(tc->ra_next.bytes, 0, CAIRN_ID_SIZE);
     if (d == 0) return;
@@ -51,17 +69,24 @@ static void readahead(tree_cursor *tc, bool forward)
     const node *gn = &tc->path[d - 1].n;
     uint32_t gi = tc->path[d - 1].i;
     if (forward ? gi + 1 >= gn->count : gi == 0) return;
+    const cairn_id *gid = &tc->path[d - 1].c->id;
+    if (memcmp(gid->bytes, tc->ra_up.bytes, CAIRN_ID_SIZE) != 0) {
+        /* the parents ahead, named to the store once per grandparent: each is loaded here, a
+         * parent ahead of the cursor, and would otherwise wait for its own page */
+        tc->ra_up = *gid;
+        uint32_t n = leaves_beside(gn, gi, forward, ids);
+        cs_will_read(tc->cs, ids, n);
+    }
     cairn_id next;
     uint64_t cnt;
     node_child(gn, forward ? gi + 1 : gi - 1, &next, &cnt);
     chunk *c;
     node nn;
     if (node_load(tc->cs, &c, &nn, &next, gn->level - 1) != CAIRN_OK) return; /* a hint only */
-    request_leaves(tc, &nn, forward ? 0 : nn.count, forward);
-    uint64_t first_cnt;
-    cairn_id first;
-    node_child(&nn, forward ? 0 : nn.count - 1, &first, &first_cnt);
-    cs_prefetch(tc->cs, &first, 1); /* request_leaves skips the one the cursor starts on */
+    uint32_t n = leaves_beside(&nn, forward ? 0 : nn.count, forward, ids);
+    /* and last, the leaf the cursor starts on there (leaves_beside leaves it out) */
+    node_child(&nn, forward ? 0 : nn.count - 1, &ids[n], &cnt);
+    request(tc, ids, n + 1);
     chunk_release(c);
     tc->ra_next = next;
 }

@@ -120,6 +120,7 @@ typedef struct tree_cursor {
     bool valid;
     cairn_id ra_cur;         /* read-ahead: the leaves' parent the cursor is under, and */
     cairn_id ra_next;        /* the next one, whose leaves were handed over already */
+    cairn_id ra_up;          /* the parents' parent whose children were named to the store */
     uint32_t steps;          /* leaf-to-leaf moves so far (read-ahead waits for a few) */
     bool uncached_leaves;    /* leaves it loads stay out of the chunk cache (a big edit's) */
     struct {

@@ -119,13 +119,30 @@ static int diff_pruned(cairn_db *db, const version *v, const char *name)
                "kept ('cairn doc history' lists them)", what, hex, day);
 }
 
+/* After a table's diff failed for a missing chunk: whether retention let one of its versions go
+ * (then that error replaces the missing chunk's), else rc as it was. Asked only then: gc's mark
+ * does not keep the root of a version it let go unless another version kept shares it (and with
+ * it the whole tree), so such a diff fails loading a root, before it reports any change; and a
+ * diff that finds its chunks owes nobody a read of the retention record (it was a file read per
+ * diff, on the path of every small diff). */
+static int diff_failed(cairn_db *db, const version *a, const vtable *ta, const version *b,
+                       const vtable *tb, const char *name, int rc)
+{
+    if (rc != CAIRN_ENOTFOUND) return rc;
+    char msg[1024];
+    snprintf(msg, sizeof msg, "%s", cairn_error_last()->message);
+    int prc = ta ? diff_pruned(db, a, name) : CAIRN_OK;
+    if (prc == CAIRN_OK && tb) prc = diff_pruned(db, b, name);
+    if (prc == CAIRN_OK) return ERR(rc, "%s", msg); /* not retention's doing */
+    return prc;
+}
+
 static int diff_versions(cairn_db *db, const version *a, const version *b, const char *only,
                          int (*cb)(const cairn_diff_entry *, void *), void *payload)
 {
     size_t i = 0, j = 0;
     int rc = CAIRN_OK;
     bool seen = only == NULL;
-    int record = -1; /* whether a retention record exists: read once, at the first need */
     while (rc == CAIRN_OK && (i < a->n || j < b->n)) {
         int c = i >= a->n ? 1 : j >= b->n ? -1 : strcmp(a->t[i].name, b->t[j].name);
         const vtable *ta = c <= 0 ? &a->t[i] : NULL, *tb = c >= 0 ? &b->t[j] : NULL;
@@ -135,22 +152,12 @@ static int diff_versions(cairn_db *db, const version *a, const version *b, const
             diff_ctx d = { name, cb, payload, 0 };
             /* equal roots: nothing to read (also when both sides were let go) */
             bool same = ta && tb && memcmp(ta->d.root.bytes, tb->d.root.bytes, CAIRN_ID_SIZE) == 0;
-            if (!same && record < 0) {
-                cairn_id root;
-                rc = refs_read_id(&db->r, RETAIN_REF, &root);
-                record = rc == CAIRN_OK;
-                if (rc == CAIRN_ENOTFOUND) {
-                    cairn_error_clear();
-                    rc = CAIRN_OK;
-                }
-            }
-            if (rc == CAIRN_OK && record > 0 && ta && !same) rc = diff_pruned(db, a, name);
-            if (rc == CAIRN_OK && record > 0 && tb && !same) rc = diff_pruned(db, b, name);
-            if (rc == CAIRN_OK && ta && tb && !same)
+            if (ta && tb && !same)
                 rc = tree_diff(&db->r.cs, &ta->d.root, &tb->d.root, NULL, 0, NULL, 0,
                                diff_change, &d);
-            else if (rc == CAIRN_OK && !same)
+            else if (!same)
                 rc = diff_whole(db, ta ? &ta->d.root : &tb->d.root, tb != NULL, &d);
+            if (rc < 0) rc = diff_failed(db, a, ta, b, tb, name, rc);
         }
         if (c <= 0) i++;
         if (c >= 0) j++;

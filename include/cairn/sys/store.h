@@ -65,8 +65,8 @@ CAIRN_API int cairn_store_error(int code, const char *fmt, ...)
 #endif
     ;
 
-#define CAIRN_STORE_VERSION 6 /* 2: get_mapped; 3: files, maintenance; 4: repair; 5: batches;
-                                 6: gc generations */
+#define CAIRN_STORE_VERSION 7 /* 2: get_mapped; 3: files, maintenance; 4: repair; 5: batches;
+                                 6: gc generations; 7: will_read */
 
 /* Capability bits (cairn_store.caps). */
 #define CAIRN_STORE_CAP_DURABLE 0x1u  /**< flush() makes data survive power loss */
@@ -393,6 +393,17 @@ struct cairn_store {
      *  @return CAIRN_OK; CAIRN_EREADONLY; CAIRN_EIO; CAIRN_ENOMEM. */
     int (*remove_orphans)(cairn_store *st, double min_age_seconds, uint64_t *out_objects,
                           uint64_t *out_bytes);
+
+    /* ---- version 7: read hints ---- */
+
+    /** Optional (NULL: no hints taken). A hint, never a read: the caller will soon get (or
+     *  get_mapped) chunks keys[0..n), in about that order, e.g. the next leaves of a cursor
+     *  that reads a range in order. A store may start bringing their bytes into memory so that
+     *  those reads do not each wait for the disk (the local store asks the kernel for the pack
+     *  ranges that hold them: its mappings are advised random, so a scan would otherwise read
+     *  its packs a page at a time). It reports nothing, leaves the thread's last error as it
+     *  was, and ignores keys it does not hold; it must be cheap next to reading the chunks. */
+    void (*will_read)(cairn_store *st, const cairn_id *keys, size_t n);
 };
 
 /** (version 5) The batch methods with their fallback: each calls the store's own method when it

@@ -1,0 +1,341 @@
+/*
+ * test_store_hint.c - read hints (the store's will_read, interface version 7): the local store
+ * given a hint brings the named chunks' pack bytes into memory ahead of the reads, and a cursor
+ * reading a range in order gives it.
+ *
+ * Shown on the page cache itself: the pack is made durable and dropped from the cache
+ * (POSIX_FADV_DONTNEED), then mincore() on a mapping of the pack file of the test's own (which
+ * never faults a page in) says which pages are resident. A hint is asynchronous: the test waits
+ * for the pages it expects (up to RESIDENT_WAIT_S), and asserts what is resident, never how long
+ * it took. Where the page cache will not drop the file (tmpfs), the case says so and stops.
+ *
+ *  local_hint_reads_ahead   hinting chunks 100..299 of 600 brings exactly their pages in: those
+ *                           of chunks 400..599, which nothing read or named, stay out (the
+ *                           mappings are advised random, so nothing else reads them)
+ *  local_hint_harmless      a hint of absent chunks, an empty one, one of chunks still in the
+ *                           writer's buffer: no error, the thread's error untouched by success,
+ *                           and every chunk reads back the same
+ *  cursor_hints_its_leaves  a cursor reading backward on a table whose packs were dropped,
+ *                           without read-ahead workers, after a few leaves has the leaves ahead
+ *                           of it resident (many more pages than it read itself): backward only
+ *                           its hint can do that
+ *  cursor_reads_ahead_forward  the same forward (the hint, and the store's own detection of
+ *                           reads in order)
+ */
+#include <dirent.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "store/store.h"
+#include "test.h"
+
+#define NCHUNKS 600
+#define CHUNK_BYTES 4000
+#define RESIDENT_WAIT_S 30.0
+#define PAGE 4096u
+
+static cairn_id key_of(unsigned i)
+{
+    cairn_id k;
+    for (int w = 0; w < 4; w++) {
+        uint64_t x = (i + 1) * 0x9e3779b97f4a7c15ull + (uint64_t)w * 0xbf58476d1ce4e5b9ull;
+        x ^= x >> 31;
+        x *= 0x94d049bb133111ebull;
+        x ^= x >> 29;
+        memcpy(k.bytes + 8 * w, &x, 8);
+    }
+    return k;
+}
+
+static void chunk_of(unsigned i, uint8_t *out)
+{
+    uint64_t s = test_rng(i);
+    for (size_t b = 0; b < CHUNK_BYTES; b++) out[b] = (uint8_t)test_rand(&s);
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* A file mapped for mincore() only. */
+typedef struct probe {
+    int fd;
+    uint8_t *map;
+    size_t len;
+    unsigned char *vec;
+} probe;
+
+static bool probe_open(probe *p, const char *path)
+{
+    memset(p, 0, sizeof *p);
+    p->fd = open(path, O_RDONLY | O_CLOEXEC);
+    struct stat sb;
+    if (p->fd < 0 || fstat(p->fd, &sb) != 0 || sb.st_size == 0) return false;
+    p->len = (size_t)sb.st_size;
+    p->map = mmap(NULL, p->len, PROT_READ, MAP_SHARED, p->fd, 0);
+    p->vec = malloc((p->len + PAGE - 1) / PAGE);
+    return p->map != MAP_FAILED && p->vec;
+}
+
+static void probe_close(probe *p)
+{
+    if (p->map && p->map != MAP_FAILED) munmap(p->map, p->len);
+    if (p->fd >= 0) close(p->fd);
+    free(p->vec);
+}
+
+/* Drops the file from the page cache (durable first: dirty pages are not dropped). */
+static void probe_drop(probe *p)
+{
+    fdatasync(p->fd);
+    posix_fadvise(p->fd, 0, 0, POSIX_FADV_DONTNEED);
+}
+
+/* Resident pages among those holding bytes [from, to). */
+static size_t probe_resident(probe *p, uint64_t from, uint64_t to)
+{
+    if (to > p->len) to = p->len;
+    if (from >= to || mincore(p->map, p->len, p->vec) != 0) return 0;
+    size_t n = 0;
+    for (uint64_t pg = from / PAGE; pg <= (to - 1) / PAGE; pg++) n += p->vec[pg] & 1;
+    return n;
+}
+
+static size_t pages_of(uint64_t from, uint64_t to) { return (size_t)((to - 1) / PAGE - from / PAGE + 1); }
+
+/* Waits until at least want of the pages of [from, to) are resident; returns how many are. */
+static size_t wait_resident(probe *p, uint64_t from, uint64_t to, size_t want)
+{
+    double until = now_s() + RESIDENT_WAIT_S;
+    size_t n;
+    while ((n = probe_resident(p, from, to)) < want && now_s() < until) usleep(2000);
+    return n;
+}
+
+static uint64_t offset_of(cairn_store *st, unsigned i)
+{
+    cairn_id k = key_of(i);
+    cairn_store_location loc;
+    if (st->locate(st, &k, &loc) != CAIRN_OK) return UINT64_MAX;
+    return loc.offset;
+}
+
+/* A local store in dir holding NCHUNKS chunks in one pack, closed (its .idx written). */
+static bool make_store(const char *dir)
+{
+    cairn_store *st;
+    if (store_local_open(&st, dir, CAIRN_OPEN_CREATE, 0) != CAIRN_OK) return false;
+    uint8_t buf[CHUNK_BYTES];
+    int rc = CAIRN_OK;
+    for (unsigned i = 0; i < NCHUNKS && rc == CAIRN_OK; i++) {
+        cairn_id k = key_of(i);
+        chunk_of(i, buf);
+        rc = st->put(st, &k, buf, sizeof buf);
+    }
+    if (rc == CAIRN_OK) rc = st->flush(st);
+    st->close(st);
+    return rc == CAIRN_OK;
+}
+
+static void local_hint_reads_ahead(void)
+{
+    char dir[4200], pack[4300];
+    snprintf(dir, sizeof dir, "%s/repo", test_tmpdir());
+    CHECK(make_store(dir));
+    snprintf(pack, sizeof pack, "%s/packs/pack-00000001.pack", dir);
+    probe pr;
+    CHECK(probe_open(&pr, pack));
+    probe_drop(&pr);
+    size_t left = probe_resident(&pr, 0, pr.len);
+    if (left > 4) {
+        printf("    the page cache kept %zu pages of the pack after DONTNEED (tmpfs?): skipped\n",
+               left);
+        probe_close(&pr);
+        return;
+    }
+    cairn_store *st;
+    CHECK_OK(store_local_open(&st, dir, CAIRN_OPEN_READONLY, 0));
+    CHECK(st->version >= 7 && st->will_read);
+    const uint8_t *m;
+    size_t mlen;
+    cairn_id k0 = key_of(0);
+    CHECK_OK(st->get_mapped(st, &m, &mlen, &k0)); /* one read: the pack is mapped */
+    CHECK_EQ(mlen, CHUNK_BYTES);
+    cairn_id hint[200];
+    for (unsigned i = 0; i < 200; i++) hint[i] = key_of(100 + i);
+    st->will_read(st, hint, 200);
+
+    uint64_t from = offset_of(st, 100), to = offset_of(st, 299) + CHUNK_BYTES + 45;
+    uint64_t out_from = offset_of(st, 400);
+    CHECK(from < to && to <= out_from && out_from != UINT64_MAX);
+    size_t want = pages_of(from, to);
+    size_t got = wait_resident(&pr, from, to, want);
+    CHECK_MSG(got == want, "%zu of the %zu pages of the hinted chunks are resident", got, want);
+    /* nothing read or named the last third: it stayed on disk */
+    size_t stray = probe_resident(&pr, out_from, pr.len);
+    CHECK_MSG(stray <= 2, "%zu pages of chunks nobody read or named are resident", stray);
+
+    /* and the hinted chunks read back as they were written */
+    uint8_t want_bytes[CHUNK_BYTES];
+    for (unsigned i = 100; i < 300; i += 37) {
+        cairn_id k = key_of(i);
+        chunk_of(i, want_bytes);
+        CHECK_OK(st->get_mapped(st, &m, &mlen, &k));
+        CHECK_MEM(m, mlen, want_bytes, sizeof want_bytes);
+    }
+    st->close(st);
+    probe_close(&pr);
+}
+
+static void local_hint_harmless(void)
+{
+    char dir[4200];
+    snprintf(dir, sizeof dir, "%s/repo", test_tmpdir());
+    CHECK(make_store(dir));
+    cairn_store *st;
+    CHECK_OK(store_local_open(&st, dir, 0, 0));
+    /* chunks only in the writer's buffer, absent ones, and held ones, in one hint */
+    uint8_t buf[CHUNK_BYTES];
+    cairn_id hint[30];
+    for (unsigned i = 0; i < 10; i++) {
+        cairn_id k = key_of(NCHUNKS + i);
+        chunk_of(NCHUNKS + i, buf);
+        CHECK_OK(st->put(st, &k, buf, sizeof buf));
+        hint[i] = k;
+        hint[10 + i] = key_of(100000 + i); /* never stored */
+        hint[20 + i] = key_of(i * 50);
+    }
+    cairn_error_clear();
+    st->will_read(st, hint, 30);
+    st->will_read(st, hint, 0);
+    CHECK_EQ(cairn_error_last()->code, CAIRN_OK);
+    for (unsigned i = 0; i < NCHUNKS + 10; i += 7) {
+        cairn_id k = key_of(i);
+        cairn_buf out = CAIRN_BUF_INIT;
+        chunk_of(i, buf);
+        int rc = st->get(st, &out, &k);
+        bool same = rc == CAIRN_OK && out.len == sizeof buf && memcmp(out.data, buf, out.len) == 0;
+        cairn_buf_dispose(&out);
+        CHECK_MSG(same, "chunk %u after the hints: rc %d", i, rc);
+    }
+    cairn_id absent = key_of(100000);
+    CHECK_RC(st->has(st, &absent), CAIRN_ENOTFOUND);
+    st->close(st);
+}
+
+/* Resident pages of every pack file in dir/packs; with drop, drops them from the cache first. */
+static size_t packs_resident(const char *dir, bool drop)
+{
+    char packs[4300];
+    snprintf(packs, sizeof packs, "%s/packs", dir);
+    DIR *d = opendir(packs);
+    if (!d) return 0;
+    size_t n = 0;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        size_t len = strlen(de->d_name);
+        if (len < 5 || strcmp(de->d_name + len - 5, ".pack") != 0) continue;
+        char path[4600];
+        snprintf(path, sizeof path, "%s/%s", packs, de->d_name);
+        probe pr;
+        if (probe_open(&pr, path)) {
+            if (drop) probe_drop(&pr);
+            n += probe_resident(&pr, 0, pr.len);
+        }
+        probe_close(&pr);
+    }
+    closedir(d);
+    return n;
+}
+
+#define TABLE_KEYS 40000
+#define CURSOR_STEPS 150 /* entries read: a few leaves of about 35 */
+#define MORE_PAGES 40    /* what read-ahead must have brought in beyond the cursor's own reads */
+
+/* Waits until the packs of dir hold at least want resident pages; returns how many they do. */
+static size_t wait_packs(const char *dir, size_t want)
+{
+    double until = now_s() + RESIDENT_WAIT_S;
+    size_t n;
+    while ((n = packs_resident(dir, false)) < want && now_s() < until) usleep(2000);
+    return n;
+}
+
+/* A table of TABLE_KEYS keys in a repository at dir, closed. */
+static bool make_table(const char *dir)
+{
+    cairn_db *db = test_open_repo(dir);
+    cairn_table *t;
+    cairn_batch *b = NULL;
+    int rc = cairn_table_open(&t, db, "t", CAIRN_TABLE_CREATE);
+    if (rc == CAIRN_OK) rc = cairn_batch_new(&b, db);
+    uint64_t s = test_rng(7);
+    for (unsigned i = 0; rc == CAIRN_OK && i < TABLE_KEYS; i++) {
+        uint8_t k[16], v[100];
+        for (size_t j = 0; j < sizeof v; j++) v[j] = (uint8_t)test_rand(&s);
+        snprintf((char *)k, sizeof k, "k%014u", i);
+        rc = cairn_batch_put(b, t, k, sizeof k, v, sizeof v);
+    }
+    if (rc == CAIRN_OK) rc = cairn_batch_commit(b);
+    cairn_batch_free(b);
+    cairn_table_close(t);
+    if (rc == CAIRN_OK) rc = cairn_checkpoint(db);
+    int crc = cairn_close(db);
+    return rc == CAIRN_OK && crc == CAIRN_OK;
+}
+
+/* Drops dir's packs from the page cache, reads `steps` entries of table t with a cursor (forward
+ * or backward) and no read-ahead workers, and checks that many more pages than the cursor read
+ * itself arrive. Backward, only the cursor's hint can bring them: the store's own detection of
+ * reads in order (read_ahead() in local.c) follows forward runs only. */
+static void cursor_reads_ahead(bool forward)
+{
+    char dir[4200];
+    snprintf(dir, sizeof dir, "%s/repo", test_tmpdir());
+    CHECK(make_table(dir));
+    size_t left = packs_resident(dir, true);
+    if (left > 4) {
+        printf("    the page cache kept %zu pages of the packs after DONTNEED (tmpfs?): skipped\n",
+               left);
+        return;
+    }
+    cairn_open_options o = CAIRN_OPEN_OPTIONS_INIT;
+    o.flags = CAIRN_OPEN_READONLY;
+    o.read_threads = CAIRN_READ_THREADS_NONE; /* only the cursor's thread reads */
+    cairn_db *db;
+    CHECK_OK(cairn_open(&db, dir, &o));
+    cairn_table *t;
+    CHECK_OK(cairn_table_open(&t, db, "t", 0));
+    cairn_cursor *cur;
+    CHECK_OK(cairn_cursor_open(&cur, t, NULL, NULL));
+    int (*step)(cairn_cursor *) = forward ? cairn_cursor_next : cairn_cursor_prev;
+    CHECK_OK(step(cur)); /* positioned: the path to the first (last) leaf is read */
+    size_t before = packs_resident(dir, false);
+    for (int i = 1; i < CURSOR_STEPS; i++) CHECK_OK(step(cur));
+    /* the cursor itself read at most a few leaves and a parent since: 16 KiB at most each */
+    size_t read_itself = (CURSOR_STEPS / 20 + 2) * (16384 / PAGE);
+    size_t want = before + read_itself + MORE_PAGES;
+    size_t got = wait_packs(dir, want);
+    cairn_cursor_close(cur);
+    cairn_table_close(t);
+    CHECK_OK(cairn_close(db));
+    CHECK_MSG(got >= want, "%zu pages of the packs resident after the cursor read %d entries "
+              "%s (%zu before it moved, at most %zu read by the cursor itself): the leaves "
+              "ahead were not read in", got, CURSOR_STEPS, forward ? "forward" : "backward",
+              before, read_itself);
+}
+
+static void cursor_hints_its_leaves(void) { cursor_reads_ahead(false); }
+static void cursor_reads_ahead_forward(void) { cursor_reads_ahead(true); }
+
+TEST_MAIN(local_hint_reads_ahead, local_hint_harmless, cursor_hints_its_leaves,
+          cursor_reads_ahead_forward)
