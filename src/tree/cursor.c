@@ -17,7 +17,10 @@
  * Read-ahead starts once the cursor has stepped from leaf to leaf READAHEAD_AFTER times, not
  * when it is positioned: most short reads (an index range of a few entries, a top-100) end
  * within a leaf or two, and handing them a parent's leaves cost each a worker wake-up and lock
- * traffic for leaves nobody read (a third of a top-100 document query's time). */
+ * traffic for leaves nobody read (a third of a top-100 document query's time). Nor before the
+ * cursor itself has missed the cache once: a scan of cached leaves woke the workers to find
+ * every leaf cached (a $text query's scan of a few leaves spent more time in the kernel waking
+ * them than in its own work). */
 #define READAHEAD_MAX 256
 #define READAHEAD_AFTER 2
 
@@ -37,7 +40,8 @@ static void request_leaves(tree_cursor *tc, const node *pn, uint32_t i, bool for
 /* Called after each leaf-to-leaf move. */
 static void readahead(tree_cursor *tc, bool forward)
 {
-    if (tc->nodes || tc->top == 0 || !tc->cs->pf || ++tc->steps < READAHEAD_AFTER) return;
+    if (tc->nodes || tc->top == 0 || !tc->cs->pf || !tc->cold || ++tc->steps < READAHEAD_AFTER)
+        return;
     int d = tc->top - 1;
     const node *pn = &tc->path[d].n;
     const cairn_id *pid = &tc->path[d].c->id;
@@ -81,7 +85,7 @@ int tc_init(tree_cursor *tc, chunkstore *cs, const cairn_id *root, int stop_leve
     tc->stop_level = stop_level;
     tc->nodes = nodes;
     if (!nodes && stop_level != 0) return ERR(CAIRN_EINVAL, "entry cursors stop at level 0");
-    TRY(node_load(cs, &tc->path[0].c, &tc->path[0].n, root, -1));
+    TRY(node_load_noting(cs, &tc->path[0].c, &tc->path[0].n, root, -1, &tc->cold));
     int level = tc->path[0].n.level;
     if (level < stop_level) {
         chunk_release(tc->path[0].c);
@@ -112,8 +116,8 @@ static int load_child(tree_cursor *tc, int d)
         chunk_release(tc->path[d + 1].c);
         tc->path[d + 1].c = NULL;
     }
-    return node_load(tc->cs, &tc->path[d + 1].c, &tc->path[d + 1].n, &id,
-                     tc->path[d].n.level - 1);
+    return node_load_noting(tc->cs, &tc->path[d + 1].c, &tc->path[d + 1].n, &id,
+                            tc->path[d].n.level - 1, &tc->cold);
 }
 
 enum { TO_FIRST, TO_LAST };

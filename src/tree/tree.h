@@ -98,6 +98,7 @@ typedef struct tree_cursor {
     cairn_id ra_cur;         /* read-ahead: the leaves' parent the cursor is under, and */
     cairn_id ra_next;        /* the next one, whose leaves were handed over already */
     uint32_t steps;          /* leaf-to-leaf moves so far (read-ahead waits for a few) */
+    bool cold;               /* a node it loaded was not cached (read-ahead waits for one) */
     struct {
         chunk *c;
         node n;
