@@ -33,9 +33,9 @@ void prefetcher_free(prefetcher *pf);
 /** Queues ids for the workers (hints: dropped when the queue is full). */
 void prefetcher_request(prefetcher *pf, const cairn_id *ids, size_t n);
 /** Before loading id itself: unqueues it if queued. If a worker is loading it, loads queued ids
- *  on this thread (through the prefetcher's load) until the worker is done with it or nothing is
- *  queued, and returns without waiting, so the caller may load id a second time; with
- *  prefetcher_set_batch, waits for the worker instead. */
+ *  on this thread (through the prefetcher's load) until the worker is done with it, nothing is
+ *  queued or it did 16 of them, and returns without waiting, so the caller may load id a second
+ *  time; with prefetcher_set_batch, waits for the worker instead. */
 void prefetcher_claim(prefetcher *pf, const cairn_id *id);
 int prefetcher_default_threads(void);
 /** The workers pf has or will start with its first request. */
