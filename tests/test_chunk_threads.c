@@ -195,18 +195,18 @@ static void claim_does_not_wait_on_a_stuck_worker(void)
  * from the other tests' chunks, whose buffers this thread may keep too.) */
 static void buffers_are_reused(void)
 {
-    chunk *c = chunk_alloc(60000);
+    chunk *c = chunk_alloc(30000);
     CHECK(c != NULL);
-    memset(c->data, 0xab, 60000);
+    memset(c->data, 0xab, 30000);
     atomic_store(&c->checked, CHUNK_KIND_NODE);
     chunk *was = c;
     chunk_release(c);
     chunk *small = chunk_alloc(100);
     CHECK(small != NULL && small != was);
-    chunk *d = chunk_alloc(59000);
+    chunk *d = chunk_alloc(29000);
     CHECK(d == was);
-    CHECK_EQ(d->len, 59000);
-    CHECK_EQ(d->room, 60000);
+    CHECK_EQ(d->len, 29000);
+    CHECK_EQ(d->room, 30000);
     CHECK_EQ(atomic_load(&d->refs), 1);
     CHECK_EQ(atomic_load(&d->checked), 0);
     CHECK(d->data == (uint8_t *)(d + 1) + CHUNK_HEADROOM);

@@ -20,8 +20,9 @@
 #define CHUNK_OVERHEAD (sizeof(chunk) + 16) /* what a cached chunk costs besides its bytes */
 #define SLOTS_MIN 256
 #define EVICT_BATCH 32                /* chunks a put evicts and releases after unlocking */
-#define SPARES_MAX 16                 /* buffers a thread keeps for its next chunks */
-#define SPARE_ROOM_MAX (64u << 10)    /* larger buffers go back to malloc */
+#define SPARES_MAX 32                 /* buffers a thread keeps for its next chunks */
+#define SPARE_ROOM_MAX (32u << 10)    /* larger buffers go back to malloc (nodes are split at
+                                         16 KiB: most are far smaller) */
 #define SPARE_SLACK 256               /* a spare serves a chunk it wastes at most an eighth of,
                                          plus this (the cache charges the waste: fewer chunks) */
 
@@ -69,6 +70,7 @@ static chunk *chunk_init(chunk *c, uint8_t *data, size_t len, size_t room)
  * a smaller chunk is charged to the cache by its room, not its length. */
 typedef struct spares {
     size_t n;
+    size_t next;             /* when full, the one a release replaces (round robin) */
     chunk *c[SPARES_MAX];
 } spares;
 
@@ -146,16 +148,12 @@ void chunk_release(chunk *c)
         s->c[s->n++] = c;
         return;
     }
-    /* full: keep the larger buffers (a small one serves only small chunks, and would stay) */
-    size_t small = 0;
-    for (size_t i = 1; i < s->n; i++)
-        if (s->c[i]->room < s->c[small]->room) small = i;
-    if (s->c[small]->room < c->room) {
-        chunk *out = s->c[small];
-        s->c[small] = c;
-        c = out;
-    }
-    free(c);
+    /* full: replace them in turn, so the spares follow the sizes being read (keeping the
+     * largest instead left buffers too large for the chunks asked for) */
+    chunk *out = s->c[s->next];
+    s->c[s->next] = c;
+    s->next = (s->next + 1) % SPARES_MAX;
+    free(out);
 }
 
 static inline shard *shard_of(chunk_cache *cache, const cairn_id *id)
