@@ -6,7 +6,10 @@
  * those cache misses). The hand moves from the oldest chunk; a referenced chunk gets its bit
  * cleared and goes back to the front, an unreferenced one is evicted.
  * The cache holds one reference to each chunk it keeps; eviction drops that reference, so a
- * chunk still in use by a reader lives on until the reader releases it.
+ * chunk still in use by a reader lives on until the reader releases it. Eviction drops it after
+ * the shard's lock is let go: a free() can reach the kernel (glibc trims its heaps), and a reader
+ * that needs the shard then would wait for that, or, on a busy machine, for the evicting thread
+ * to be scheduled again.
  */
 #include <pthread.h>
 #include <stdlib.h>
@@ -16,6 +19,12 @@
 #define SHARDS 16
 #define CHUNK_OVERHEAD (sizeof(chunk) + 16) /* what a cached chunk costs besides its bytes */
 #define SLOTS_MIN 256
+#define EVICT_BATCH 32                /* chunks a put evicts and releases after unlocking */
+#define SPARES_MAX 32                 /* buffers a thread keeps for its next chunks */
+#define SPARE_ROOM_MAX (32u << 10)    /* larger buffers go back to malloc (nodes are split at
+                                         16 KiB: most are far smaller) */
+#define SPARE_SLACK 256               /* a spare serves a chunk it wastes at most an eighth of,
+                                         plus this (the cache charges the waste: fewer chunks) */
 
 /* A slot of a shard's open-addressing table. It repeats a tag of the id and the chunk's data
  * pointer, so that a lookup finds its entry without touching other chunks, and can start
@@ -41,25 +50,80 @@ struct chunk_cache {
     shard shards[SHARDS];
 };
 
-static chunk *chunk_init(chunk *c, uint8_t *data, size_t len)
+static chunk *chunk_init(chunk *c, uint8_t *data, size_t len, size_t room)
 {
     atomic_init(&c->refs, 1);
     atomic_init(&c->checked, 0);
     atomic_init(&c->referenced, 0);
     c->len = (uint32_t)len;
+    c->room = (uint32_t)room;
     c->lprev = c->lnext = NULL;
     c->data = data;
     return c;
 }
 
+/* Spare chunk buffers. A read that misses the cache allocates a node-sized buffer, and once the
+ * cache is full each such read evicts (frees) about one; glibc gave those pages back to the
+ * system and faulted new ones in (sysmalloc, heap growth, page faults: over a quarter of the CPU
+ * of an index range query over a collection larger than the cache). Each thread keeps the last
+ * few buffers it released and reuses the best fit: no lock, no system call. A buffer reused for
+ * a smaller chunk is charged to the cache by its room, not its length. */
+typedef struct spares {
+    size_t n;
+    size_t next;             /* when full, the one a release replaces (round robin) */
+    chunk *c[SPARES_MAX];
+} spares;
+
+static pthread_key_t spares_key;
+static pthread_once_t spares_once = PTHREAD_ONCE_INIT;
+
+static void spares_dispose(void *p)
+{
+    spares *s = p;
+    for (size_t i = 0; i < s->n; i++) free(s->c[i]);
+    free(s);
+}
+
+static void make_spares_key(void) { pthread_key_create(&spares_key, spares_dispose); }
+
+static spares *thread_spares(bool make)
+{
+    pthread_once(&spares_once, make_spares_key);
+    spares *s = pthread_getspecific(spares_key);
+    if (!s && make && (s = calloc(1, sizeof *s)) != NULL && pthread_setspecific(spares_key, s)) {
+        free(s);
+        s = NULL;
+    }
+    return s;
+}
+
+/* The smallest spare that holds len bytes without wasting much, taken; or NULL. */
+static chunk *spare_take(size_t len)
+{
+    spares *s = len <= SPARE_ROOM_MAX ? thread_spares(false) : NULL;
+    size_t best = SPARES_MAX;
+    for (size_t i = 0; s && i < s->n; i++) {
+        uint32_t room = s->c[i]->room;
+        if (room >= len && room <= len + len / 8 + SPARE_SLACK &&
+            (best == SPARES_MAX || room < s->c[best]->room))
+            best = i;
+    }
+    if (best == SPARES_MAX) return NULL;
+    chunk *c = s->c[best];
+    s->c[best] = s->c[--s->n];
+    return c;
+}
+
 chunk *chunk_alloc(size_t len)
 {
-    chunk *c = cairn_malloc(sizeof(chunk) + CHUNK_HEADROOM + len);
+    chunk *c = spare_take(len);
+    if (c) return chunk_init(c, (uint8_t *)(c + 1) + CHUNK_HEADROOM, len, c->room);
+    c = cairn_malloc(sizeof(chunk) + CHUNK_HEADROOM + len);
     if (!c) {
         ERR(CAIRN_ENOMEM, "out of memory allocating a chunk of %zu bytes", len);
         return NULL;
     }
-    return chunk_init(c, (uint8_t *)(c + 1) + CHUNK_HEADROOM, len);
+    return chunk_init(c, (uint8_t *)(c + 1) + CHUNK_HEADROOM, len, len);
 }
 
 chunk *chunk_alloc_ref(const uint8_t *data, size_t len)
@@ -69,12 +133,27 @@ chunk *chunk_alloc_ref(const uint8_t *data, size_t len)
         ERR(CAIRN_ENOMEM, "out of memory allocating a chunk header");
         return NULL;
     }
-    return chunk_init(c, (uint8_t *)data, len); /* never written through: mapped read-only */
+    return chunk_init(c, (uint8_t *)data, len, 0); /* never written through: mapped read-only */
 }
 
 void chunk_release(chunk *c)
 {
-    if (c && atomic_fetch_sub_explicit(&c->refs, 1, memory_order_acq_rel) == 1) free(c);
+    if (!c || atomic_fetch_sub_explicit(&c->refs, 1, memory_order_acq_rel) != 1) return;
+    spares *s = c->room && c->room <= SPARE_ROOM_MAX ? thread_spares(true) : NULL;
+    if (!s) {
+        free(c);
+        return;
+    }
+    if (s->n < SPARES_MAX) {
+        s->c[s->n++] = c;
+        return;
+    }
+    /* full: replace them in turn, so the spares follow the sizes being read (keeping the
+     * largest instead left buffers too large for the chunks asked for) */
+    chunk *out = s->c[s->next];
+    s->c[s->next] = c;
+    s->next = (s->next + 1) % SPARES_MAX;
+    free(out);
 }
 
 static inline shard *shard_of(chunk_cache *cache, const cairn_id *id)
@@ -84,7 +163,7 @@ static inline shard *shard_of(chunk_cache *cache, const cairn_id *id)
 
 static inline uint64_t tag_of(const cairn_id *id) { return load_le64(id->bytes + 8); }
 
-static inline size_t cost(const chunk *c) { return c->len + CHUNK_OVERHEAD; }
+static inline size_t cost(const chunk *c) { return MAX(c->len, c->room) + CHUNK_OVERHEAD; }
 
 int cache_new(chunk_cache **out, size_t capacity_bytes)
 {
@@ -160,8 +239,9 @@ static void place(shard *s, chunk *c)
     s->slots[i] = (cslot){ tag_of(&c->id), c, c->data };
 }
 
-/* Removes slot i (backward-shift deletion keeps every probe sequence unbroken). */
-static void remove_slot(shard *s, size_t i)
+/* Removes slot i (backward-shift deletion keeps every probe sequence unbroken) and returns its
+ * chunk, whose reference the caller drops once the shard is unlocked. */
+static chunk *remove_slot(shard *s, size_t i)
 {
     chunk *c = s->slots[i].c;
     size_t j = i;
@@ -182,7 +262,7 @@ done:
     lru_unlink(c);
     s->n--;
     s->bytes -= cost(c);
-    chunk_release(c);
+    return c;
 }
 
 static void grow(shard *s)
@@ -239,6 +319,8 @@ chunk *cache_put(chunk_cache *cache, chunk *c)
     /* Second chance: each chunk is passed over at most once per sweep, so this ends. Also
      * evicts when the table could not grow, so that it never fills up. */
     size_t passes = s->n;
+    chunk *evicted[EVICT_BATCH]; /* released after the unlock (a few a put) */
+    size_t nevicted = 0;
     while ((s->bytes > s->cap || s->n * 8 > (s->mask + 1) * 7) && s->n > 1) {
         chunk *victim = s->lru.lprev;
         if (victim == c || (passes > 0 && atomic_exchange_explicit(&victim->referenced, 0,
@@ -249,8 +331,11 @@ chunk *cache_put(chunk_cache *cache, chunk *c)
             continue;
         }
         remove_slot(s, probe(s, &victim->id));
+        if (nevicted < EVICT_BATCH) evicted[nevicted++] = victim;
+        else chunk_release(victim); /* a put that frees this much is rare: under the lock */
     }
     pthread_mutex_unlock(&s->mu);
+    for (size_t k = 0; k < nevicted; k++) chunk_release(evicted[k]);
     return c;
 }
 
@@ -259,8 +344,9 @@ void cache_drop(chunk_cache *cache, const cairn_id *id)
     shard *s = shard_of(cache, id);
     pthread_mutex_lock(&s->mu);
     size_t i = probe(s, id);
-    if (s->slots[i].c) remove_slot(s, i);
+    chunk *c = s->slots[i].c ? remove_slot(s, i) : NULL;
     pthread_mutex_unlock(&s->mu);
+    chunk_release(c);
 }
 
 void cache_stats(chunk_cache *cache, uint64_t *bytes, uint64_t *hits, uint64_t *misses)

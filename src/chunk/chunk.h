@@ -34,12 +34,15 @@ typedef struct chunk {
     atomic_uchar checked;    /* the chunk kind an upper layer has validated these bytes as; 0 = none */
     atomic_uchar referenced; /* cache: used since the clock hand last passed (second chance) */
     uint32_t len;
+    uint32_t room;           /* bytes allocated for the data: len or more when the buffer is
+                                reused (chunk_alloc); 0 when the bytes live elsewhere */
     cairn_id id;
     struct chunk *lprev, *lnext; /* cache: insertion-ordered ring for second-chance eviction */
     uint8_t *data;           /* points at the bytes (just after this struct) */
 } chunk;
 
-/** Allocates a chunk with room for len bytes (refs = 1, id unset). NULL on ENOMEM (message set). */
+/** Allocates a chunk with room for len bytes (refs = 1, id unset). NULL on ENOMEM (message set).
+ *  A buffer this thread released lately is reused when one fits (see cache.c). */
 chunk *chunk_alloc(size_t len);
 /** A chunk whose bytes live elsewhere (a store's mapping, valid until the store closes): only
  *  the header is allocated. It has no headroom and its bytes are read-only. */

@@ -42,13 +42,17 @@ int cs_init(chunkstore *cs, cairn_store *store, size_t cache_bytes, int level)
     return cache_new(&cs->cache, cache_bytes);
 }
 
-/* A read-ahead worker's load: into the cache unless it is there by now. A failure is left for
- * the reader, which loads the chunk itself and reports it. */
+/* A read-ahead load (a worker's, or a reader's while a worker loads the chunk it wants): into
+ * the cache unless it is there by now. A failure is left for the reader that needs the chunk,
+ * which loads it itself and reports it. */
 static void prefetch_load(const cairn_id *id, void *payload)
 {
     chunkstore *cs = payload;
     chunk *c = cache_get(cs->cache, id);
-    if (!c && cs_load(cs, &c, id) != CAIRN_OK) c = NULL;
+    if (!c && cs_load(cs, &c, id) != CAIRN_OK) {
+        c = NULL;
+        cairn_error_clear();
+    }
     chunk_release(c);
 }
 

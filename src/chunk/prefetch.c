@@ -4,8 +4,15 @@
  * spread over the machine's cores instead of waiting on one.
  *
  * A request is only a hint: the queue is bounded and drops what does not fit. The reader never
- * waits for the queue; when it reaches a chunk nobody has started, it loads it itself, and when
- * it reaches one a worker is loading, it waits for that worker rather than hash it twice.
+ * waits for the queue; when it reaches a chunk nobody has started, it loads it itself. When it
+ * reaches one a worker is loading, it does not sit idle: it loads queued chunks meanwhile, on
+ * its own thread (the next ones it will need, as a rule), and looks again after each; when
+ * nothing is queued, or after HELP_MAX of them, it loads the chunk a second time rather than
+ * wait. Waiting on a
+ * worker cost the reader most of its wall time on a busy machine, where the worker, descheduled
+ * in the middle of a load, may not run again for milliseconds. On a store read in batches
+ * (prefetcher_set_batch: a network round trip a batch) the reader waits for the worker's batch
+ * instead: a second request would cost as much as the wait.
  * On a store reached over a network a worker takes a batch of queued ids at once and loads them
  * with one call (prefetcher_set_batch: the chunk store's get_many), many requests in flight.
  *
@@ -21,6 +28,7 @@
 
 #define QUEUE_CAP 1024
 #define WORKERS_MAX 8
+#define HELP_MAX 16 /* queued loads a reader does while a worker holds its chunk, at most */
 
 struct prefetcher {
     prefetch_load_fn load;
@@ -52,6 +60,21 @@ static bool id_eq(const cairn_id *a, const cairn_id *b)
            memcmp(a->bytes, b->bytes, CAIRN_ID_SIZE) == 0;
 }
 
+/* Takes the oldest queued id nobody took into *out (pf->mu held); false when none is queued. */
+static bool take_queued(prefetcher *pf, cairn_id *out)
+{
+    while (pf->n) {
+        size_t slot = pf->head;
+        pf->head = (pf->head + 1) % QUEUE_CAP;
+        pf->n--;
+        if (!pf->taken[slot]) {
+            *out = pf->queue[slot];
+            return true;
+        }
+    }
+    return false;
+}
+
 static void *worker(void *arg)
 {
     worker_arg wa = *(worker_arg *)arg;
@@ -63,12 +86,7 @@ static void *worker(void *arg)
         if (pf->stop) break;
         size_t want = pf->load_many ? PREFETCH_BATCH : 1, k = 0;
         cairn_id *ids = pf->inflight[wa.me];
-        while (pf->n && k < want) {
-            size_t slot = pf->head;
-            pf->head = (pf->head + 1) % QUEUE_CAP;
-            pf->n--;
-            if (!pf->taken[slot]) ids[k++] = pf->queue[slot];
-        }
+        while (k < want && take_queued(pf, &ids[k])) k++;
         if (!k) continue;
         pf->ninflight[wa.me] = k;
         pf->busy[wa.me] = true;
@@ -147,20 +165,34 @@ void prefetcher_request(prefetcher *pf, const cairn_id *ids, size_t n)
     pthread_mutex_unlock(&pf->mu);
 }
 
+/* Whether a worker is loading id (pf->mu held). */
+static bool in_flight(const prefetcher *pf, const cairn_id *id)
+{
+    for (int w = 0; w < pf->nthreads; w++)
+        for (size_t k = 0; pf->busy[w] && k < pf->ninflight[w]; k++)
+            if (id_eq(&pf->inflight[w][k], id)) return true;
+    return false;
+}
+
 void prefetcher_claim(prefetcher *pf, const cairn_id *id)
 {
     pthread_mutex_lock(&pf->mu);
-    for (;;) {
-        bool waiting = false;
-        for (int w = 0; w < pf->nthreads && !waiting; w++)
-            for (size_t k = 0; pf->busy[w] && k < pf->ninflight[w] && !waiting; k++)
-                waiting = id_eq(&pf->inflight[w][k], id);
-        if (!waiting) break;
-        pthread_cond_wait(&pf->done, &pf->mu); /* a worker is hashing it: do not do it twice */
-    }
     for (size_t i = 0; i < pf->n; i++) { /* queued but not started: the caller loads it now */
         size_t slot = (pf->head + i) % QUEUE_CAP;
         if (!pf->taken[slot] && id_eq(&pf->queue[slot], id)) pf->taken[slot] = true;
+    }
+    cairn_id other;
+    int helped = 0;
+    while (in_flight(pf, id)) {
+        if (pf->load_many) {
+            pthread_cond_wait(&pf->done, &pf->mu); /* a batch in flight: wait for it */
+            continue;
+        }
+        /* nothing to do meanwhile, or the worker seems not to run: load it a second time */
+        if (helped++ == HELP_MAX || !take_queued(pf, &other)) break;
+        pthread_mutex_unlock(&pf->mu);
+        pf->load(&other, pf->payload); /* a worker's load, on this thread */
+        pthread_mutex_lock(&pf->mu);
     }
     pthread_mutex_unlock(&pf->mu);
 }

@@ -11,9 +11,9 @@
 
 typedef struct prefetcher prefetcher;
 
-/** Loads one chunk to where the reader will look for it. Called on a worker thread; it must not
- *  call the prefetcher. A failure is not reported: the reader loads the chunk itself and
- *  reports it. */
+/** Loads one chunk to where the reader will look for it. Called on a worker thread, or on a
+ *  reader's in prefetcher_claim(); it must not call the prefetcher. A failure is not reported
+ *  (nor left as the thread's error): the reader loads the chunk itself and reports it. */
 typedef void (*prefetch_load_fn)(const cairn_id *id, void *payload);
 
 /** Loads several chunks at once (a store reached over a network: one batch, many requests in
@@ -32,7 +32,10 @@ void prefetcher_set_batch(prefetcher *pf, prefetch_load_many_fn load_many);
 void prefetcher_free(prefetcher *pf);
 /** Queues ids for the workers (hints: dropped when the queue is full). */
 void prefetcher_request(prefetcher *pf, const cairn_id *ids, size_t n);
-/** Before loading id itself: waits if a worker is loading it, and unqueues it if queued. */
+/** Before loading id itself: unqueues it if queued. If a worker is loading it, loads queued ids
+ *  on this thread (through the prefetcher's load) until the worker is done with it, nothing is
+ *  queued or it did 16 of them, and returns without waiting, so the caller may load id a second
+ *  time; with prefetcher_set_batch, waits for the worker instead. */
 void prefetcher_claim(prefetcher *pf, const cairn_id *id);
 int prefetcher_default_threads(void);
 /** The workers pf has or will start with its first request. */

@@ -17,7 +17,11 @@
  * Read-ahead starts once the cursor has stepped from leaf to leaf READAHEAD_AFTER times, not
  * when it is positioned: most short reads (an index range of a few entries, a top-100) end
  * within a leaf or two, and handing them a parent's leaves cost each a worker wake-up and lock
- * traffic for leaves nobody read (a third of a top-100 document query's time).
+ * traffic for leaves nobody read (a third of a top-100 document query's time). Nor before the
+ * cursor itself has missed the cache once: a scan of cached leaves woke the workers to find
+ * every leaf cached (a $text query's scan of a few leaves spent more time in the kernel waking
+ * them than in its own work). A big edit's cursor, whose leaves stay out of the cache, counts
+ * as cold from its first leaf.
  * The same leaves are named to the store (cs_will_read), which may start reading their bytes in
  * as one range: the local store's pack mappings are advised random, so without the hint a cold
  * scan reads its packs a page a fault, whoever (worker or cursor) faults them. The hint is given
@@ -52,7 +56,7 @@ static void request(tree_cursor *tc, const cairn_id *ids, uint32_t n)
 /* Called after each leaf-to-leaf move. */
 static void readahead(tree_cursor *tc, bool forward)
 {
-    if (tc->nodes || tc->top == 0 || (!tc->cs->pf && !cs_takes_hints(tc->cs)) ||
+    if (tc->nodes || tc->top == 0 || (!tc->cs->pf && !cs_takes_hints(tc->cs)) || !tc->cold ||
         ++tc->steps < READAHEAD_AFTER)
         return;
     int d = tc->top - 1;
@@ -106,7 +110,7 @@ int tc_init(tree_cursor *tc, chunkstore *cs, const cairn_id *root, int stop_leve
     tc->stop_level = stop_level;
     tc->nodes = nodes;
     if (!nodes && stop_level != 0) return ERR(CAIRN_EINVAL, "entry cursors stop at level 0");
-    TRY(node_load(cs, &tc->path[0].c, &tc->path[0].n, root, -1));
+    TRY(node_load_noting(cs, &tc->path[0].c, &tc->path[0].n, root, -1, &tc->cold));
     int level = tc->path[0].n.level;
     if (level < stop_level) {
         chunk_release(tc->path[0].c);
@@ -138,9 +142,12 @@ static int load_child(tree_cursor *tc, int d)
         tc->path[d + 1].c = NULL;
     }
     int level = tc->path[d].n.level - 1;
-    if (level == 0 && tc->uncached_leaves)
+    if (level == 0 && tc->uncached_leaves) {
+        tc->cold = true;
         return node_load_uncached(tc->cs, &tc->path[d + 1].c, &tc->path[d + 1].n, &id, 0);
-    return node_load(tc->cs, &tc->path[d + 1].c, &tc->path[d + 1].n, &id, level);
+    }
+    return node_load_noting(tc->cs, &tc->path[d + 1].c, &tc->path[d + 1].n, &id, level,
+                            &tc->cold);
 }
 
 enum { TO_FIRST, TO_LAST };

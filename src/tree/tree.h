@@ -123,6 +123,7 @@ typedef struct tree_cursor {
     cairn_id ra_up;          /* the parents' parent whose children were named to the store */
     uint32_t steps;          /* leaf-to-leaf moves so far (read-ahead waits for a few) */
     bool uncached_leaves;    /* leaves it loads stay out of the chunk cache (a big edit's) */
+    bool cold;               /* a node it loaded was not cached (read-ahead waits for one) */
     struct {
         chunk *c;
         node n;
