@@ -16,6 +16,7 @@
 #include <sys/mman.h>
 #include <sys/random.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "base/hash.h"
 #include "store/s3_int.h"
@@ -1222,6 +1223,18 @@ static void advise_huge(cairn_buf *b)
 #endif
 }
 
+/* Gives the pages of b's buffer from byte `from` to `to` back to the system (whole pages
+ * strictly inside; their bytes are not needed again: a later write makes them zero-filled
+ * pages anew). After a split the tail copied out of the flushing batch's buffer stayed
+ * resident until that flush ended: up to a pack beside the budget. */
+static void release_pages(cairn_buf *b, size_t from, size_t to)
+{
+    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    uintptr_t lo = ((uintptr_t)b->data + from + page - 1) & ~(page - 1);
+    uintptr_t hi = ((uintptr_t)b->data + to) & ~(page - 1);
+    if (hi > lo) (void)madvise((void *)lo, hi - lo, MADV_DONTNEED);
+}
+
 int s3_batch_room(s3_store *s, size_t len)
 {
     s3_batch *p = &s->pend;
@@ -1487,6 +1500,7 @@ static bool batch_split(s3_store *s, s3_batch *rest)
         rest->adds[rest->nadds++] = l;
     }
     p->nadds = keep;
+    release_pages(&p->buf, cut, p->buf.len);
     p->buf.len = cut;
     /* a part hides what the log says only if [hide_lo, hide_hi], where the hiding writes are,
      * reaches into it (a superset: never a part that holds one unmarked). Before, both parts
