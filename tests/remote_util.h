@@ -30,7 +30,8 @@ int ru_env_rounds(const char *name, int dflt);
 int ru_fill(cairn_db *db, const char *table, int from, int to, const char *tag);
 /** The number of keys of `table` at revision rev. */
 int ru_count(cairn_db *db, const char *table, const char *rev, uint64_t *out);
-/** Opens url and runs cairn_verify: CAIRN_OK only when it finds no problem. */
+/** Opens url without the disk cache (the store itself, as `cairn verify` does) and runs
+ *  cairn_verify: CAIRN_OK only when it finds no problem. */
 int ru_verify_clean(const char *url);
 /** What rev resolves to in the repository at url (opened read-only). */
 int ru_resolve(const char *url, const char *rev, cairn_id *out);

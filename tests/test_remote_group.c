@@ -19,6 +19,10 @@
  *                    reports CAIRN_EIO after forwarding it): the ref read back names the
  *                    checkpoint's record, so the write is acknowledged, and the next one
  *                    goes on from it
+ *   unsent_unread_*  the checkpoint's flush fails and the working ref cannot be read back:
+ *                    the move was never sent, so the writer hears that nothing was published
+ *   lost_unread_*    the move happens, its answer is lost and the ref cannot be read back:
+ *                    only then "may or may not have been published" (it was)
  *   two_processes_*  two processes of THREADS threads each write to one repository at once
  *                    (both open it, then start together), retrying on the same handle when the
  *                    other process won the working state's compare-and-swap: every
@@ -284,6 +288,52 @@ static void lost_answer_on(const char *kind)
     check_reopened(url, 1, "after");
 }
 
+/* From the call the hook sees on: every ref read fails (the working ref cannot be read back). */
+static void fail_ref_reads(fault_method m, unsigned long n, void *arg)
+{
+    (void)m;
+    (void)n;
+    fault_store_arm(arg, &(fault_spec){ FAULT_REF_GET, 1, CAIRN_EIO, true, false });
+}
+
+/* One put whose checkpoint fails at `at` while the working ref cannot be read back (every ref
+ * read fails from that call on):
+ * - at FAULT_FLUSH, before any move of the working ref is sent: the writer hears that nothing
+ *   of its write was published (it was told that it may or may not have been, since the
+ *   read-back decided it: only repo_publish knows that the move was never sent); the handle
+ *   writes on, and the write is not there after reopening;
+ * - at FAULT_REF_CAS, the move happening and its answer lost: then, and only then, the writer
+ *   hears that its write may or may not have been published; it was. */
+static void unread_on(const char *kind, fault_method at)
+{
+    char url[1400];
+    ru_url(url, sizeof url, kind, at == FAULT_FLUSH ? "unsent" : "lostunread");
+    cairn_db *db;
+    cairn_store *fs;
+    cairn_table *t;
+    open_wrapped(url, &db, &fs, &t);
+    fault_store_hook(fs, at, fail_ref_reads, fs);
+    fault_store_arm(fs, &(fault_spec){ at, 1, CAIRN_EIO, false, at == FAULT_REF_CAS });
+    int rc = cairn_put(t, "w000", 4, "w000", 4);
+    char msg[1024];
+    snprintf(msg, sizeof msg, "%s", rc < 0 ? cairn_error_last()->message : "");
+    fault_store_hook(fs, at, NULL, NULL);
+    fault_store_disarm(fs);
+    CHECK_EQ(rc, CAIRN_EIO);
+    bool sent = at == FAULT_REF_CAS;
+    CHECK_MSG(sent ? strstr(msg, "may or may not have been published") != NULL
+                   : strstr(msg, "nothing of this write was published") &&
+                         !strstr(msg, "may or may not"),
+              "%s", msg);
+    if (!sent) {
+        check_writers(t, 0, "on the handle");
+        CHECK_OK(cairn_put(t, "after", 5, "written", 7));
+    }
+    cairn_table_close(t);
+    CHECK_OK(cairn_close(db));
+    check_reopened(url, sent ? 1 : 0, sent ? NULL : "after"); /* (sent: it had been) */
+}
+
 /* ---- two processes ---- */
 
 typedef struct pwriter {
@@ -483,6 +533,10 @@ static void failed_flush_s3(void) { failed_flush_on("s3"); }
 static void failed_flush_pg(void) { failed_flush_on("pg"); }
 static void lost_answer_s3(void) { lost_answer_on("s3"); }
 static void lost_answer_pg(void) { lost_answer_on("pg"); }
+static void unsent_unread_s3(void) { unread_on("s3", FAULT_FLUSH); }
+static void unsent_unread_pg(void) { unread_on("pg", FAULT_FLUSH); }
+static void lost_unread_s3(void) { unread_on("s3", FAULT_REF_CAS); }
+static void lost_unread_pg(void) { unread_on("pg", FAULT_REF_CAS); }
 static void two_processes_s3(void) { two_processes_on("s3"); }
 static void two_processes_pg(void) { two_processes_on("pg"); }
 static void free_running_s3(void) { free_running_on("s3"); }
@@ -497,9 +551,12 @@ int main(int argc, char **argv)
     }
     void (*fns[])(void) = { group_s3, group_pg, failed_flush_s3, failed_flush_pg,
                             lost_answer_s3, lost_answer_pg, two_processes_s3, two_processes_pg,
-                            free_running_s3, free_running_pg };
+                            free_running_s3, free_running_pg, unsent_unread_s3,
+                            unsent_unread_pg, lost_unread_s3, lost_unread_pg };
     static const char names[] = "group_s3, group_pg, failed_flush_s3, failed_flush_pg, "
                                 "lost_answer_s3, lost_answer_pg, two_processes_s3, "
-                                "two_processes_pg, free_running_s3, free_running_pg";
+                                "two_processes_pg, free_running_s3, free_running_pg, "
+                                "unsent_unread_s3, unsent_unread_pg, lost_unread_s3, "
+                                "lost_unread_pg";
     return test_main_fns(argc, argv, fns, sizeof fns / sizeof fns[0], names);
 }

@@ -26,6 +26,8 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+#include "repo/roots.h"
+#include "repo/transfer.h"
 #include "store/s3_int.h"
 #include "store/store.h"
 #include "remote_util.h"
@@ -1320,10 +1322,21 @@ static void stale_reader(void)
     w->close(w);
     CHECK_OK(store_s3_open(&w, url, CAIRN_OPEN_READONLY));
     uint64_t have[8];
-    CHECK(snapshots(w, have, 8) >= 1);
+    int nsnap = snapshots(w, have, 8);
+    CHECK(nsnap >= 1 && nsnap <= 8);
     CHECK(have[0] > 10); /* the first ones and the entries they covered are gone */
+    uint64_t newest = have[nsnap - 1];
     w->close(w);
+    uint64_t r0 = requests(r);
     CHECK(reads_back(r, 81, N - 1, LEN)); /* a miss refreshes across the gap */
+    /* the log listing, the snapshot listing that finds the gap covered, the snapshot's listing
+     * and GET, the listing after it and the entries after the snapshot, the chunk: the entries
+     * past the gap are downloaded once (they were downloaded to be passed over, then again
+     * after the snapshot) */
+    uint64_t spent = requests(r) - r0, want = 6 + ((uint64_t)N - newest);
+    printf("    a refresh across the gap: %" PRIu64 " requests (snapshot %" PRIu64 " of %d "
+           "entries)\n", spent, newest, N);
+    CHECK_MSG(spent <= want, "%" PRIu64 " requests, more than %" PRIu64, spent, want);
     CHECK(family_reads_back(r, 81, N, LEN));
     CHECK_EQ(((s3_store *)r)->seq, N);
     r->close(r);
@@ -1744,6 +1757,191 @@ static void cli(void)
     CHECK(test_sh("'%s' init '%s' >/dev/null 2>&1", bin, url) != 0);
 }
 
+
+/* ---- what a push holds and asks ---- */
+
+/* Holds each background upload of a pack back a moment, so that the writer outruns its
+ * uploads, as a push from a fast disk to a slow server does. */
+static void slow_upload(void *arg, const char *where)
+{
+    (void)arg;
+    if (strcmp(where, "pack upload") == 0) sleep_seconds(0.03);
+}
+
+/* The write buffer and the batch a flush uploads hold at most S3_BUDGET_PACKS pack sizes
+ * together, however far the writer runs ahead of its uploads: a put past it waits for the
+ * flush. Before, the buffer went on to S3_FLUSH_PACKS packs beside a flush of two or more, so
+ * a push's memory followed the timing of its uploads (83-154 MiB at 1M-4M keys). Every chunk
+ * is there after the flush. */
+static void buffer_budget(void)
+{
+    use_keys();
+    enum { N = 1600, LEN = 1000 }; /* 1.6 MB in 64 KiB packs: about 25 packs */
+    const char *url = fresh_url("&pack_size=64k&snapshot_every=0");
+    cairn_store *w = NULL, *r = NULL;
+    CHECK_OK(store_s3_open(&w, url, CAIRN_OPEN_CREATE));
+    s3_store *s = (s3_store *)w;
+    s->test_hook = slow_upload;
+    uint64_t budget = (uint64_t)S3_BUDGET_PACKS * s->conf.pack_target, most = 0;
+    for (int i = 0; i < N; i++) {
+        CHECK_OK(put_bytes(w, 93, i, LEN));
+        pthread_mutex_lock(&s->mu);
+        uint64_t held = s->pend.buf.len + s->flushing.buf.len;
+        pthread_mutex_unlock(&s->mu);
+        if (held > most) most = held;
+    }
+    CHECK_OK(w->flush(w));
+    s->test_hook = NULL;
+    printf("    most held: %" PRIu64 " bytes of pack data (budget %" PRIu64 ")\n", most, budget);
+    /* (the buffer alone may pass it by a chunk before its own flush is due) */
+    CHECK_MSG(most <= budget + LEN + 2 * S3_PACK_HEADER_SIZE,
+              "the write buffers held %" PRIu64 " bytes, past the budget of %" PRIu64, most,
+              budget);
+    CHECK(most > budget / 2); /* (the writer did run ahead: the budget was what held it) */
+    w->close(w);
+    CHECK_OK(store_s3_open(&r, url, CAIRN_OPEN_READONLY));
+    CHECK(family_reads_back(r, 93, N, LEN));
+    r->close(r);
+}
+
+static uint64_t listings(cairn_store *st) { return atomic_load(&((s3_store *)st)->listings); }
+
+/* has_many answers a batch of absent chunks from the index, without listing the log each time
+ * (it did: a listing of 100-400 ms per batch, about 12 a 1M-key push), and sees what another
+ * handle stored once a ref moved after it was read. */
+static void has_many_listings(void)
+{
+    use_keys();
+    enum { ABSENT = 50 };
+    const char *url = fresh_url(NULL);
+    cairn_store *a = NULL, *b = NULL;
+    CHECK_OK(store_s3_open(&a, url, CAIRN_OPEN_CREATE));
+    CHECK_OK(put_bytes(a, 94, 1000, 500)); /* (a log entry: b's refreshes start after it) */
+    CHECK_OK(a->flush(a));
+    CHECK_OK(store_s3_open(&b, url, 0));
+    cairn_id keys[ABSENT + 1];
+    int rcs[ABSENT + 1];
+    for (int i = 0; i < ABSENT; i++) suite_key(&keys[i], 94, (uint64_t)i + 1);
+    uint64_t l0 = listings(b);
+    for (int round = 0; round < 5; round++) {
+        CHECK_OK(cairn_store_has_many(b, keys, ABSENT, rcs));
+        for (int i = 0; i < ABSENT; i++) CHECK_EQ(rcs[i], CAIRN_ENOTFOUND);
+    }
+    CHECK_EQ(listings(b) - l0, 0);
+    /* a's chunk, flushed, then a ref moved: once b has read the ref, has_many sees the chunk */
+    CHECK_OK(put_bytes(a, 94, 0, 500));
+    CHECK_OK(a->flush(a));
+    CHECK_OK(a->ref_cas(a, "heads/main", NULL, 0, "v1", 2));
+    cairn_buf v = CAIRN_BUF_INIT;
+    CHECK_OK(b->ref_get(b, &v, "heads/main"));
+    cairn_buf_dispose(&v);
+    suite_key(&keys[ABSENT], 94, 0);
+    l0 = listings(b);
+    CHECK_OK(cairn_store_has_many(b, keys, ABSENT + 1, rcs));
+    CHECK_EQ(rcs[ABSENT], CAIRN_OK);
+    CHECK_EQ(rcs[0], CAIRN_ENOTFOUND);
+    CHECK_EQ(listings(b) - l0, 1); /* one, for the ref read */
+    CHECK_OK(cairn_store_has_many(b, keys, ABSENT + 1, rcs));
+    CHECK_EQ(listings(b) - l0, 1);
+    CHECK_RC(b->has(b, &keys[0]), CAIRN_ENOTFOUND); /* has answers as of the call: it lists */
+    CHECK_EQ(listings(b) - l0, 2);
+    a->close(a);
+    b->close(b);
+
+    /* a push (the transfer engine, from a local repository of 100k keys, to a fresh store
+     * whose branch it read first): one listing for its has_many batches and one for its
+     * flush, where each batch with absent chunks used to list */
+    char dir[4200];
+    snprintf(dir, sizeof dir, "%s/src", test_tmpdir());
+    CHECK_OK(ru_make_repo(dir, 100000));
+    cairn_id head;
+    CHECK_OK(ru_resolve(dir, "main", &head));
+    cairn_store *src = NULL, *dst = NULL;
+    CHECK_OK(store_open_url_uncached(&src, dir, CAIRN_OPEN_READONLY, 0));
+    CHECK_OK(store_s3_open(&dst, fresh_url(NULL), CAIRN_OPEN_CREATE));
+    CHECK_OK(put_bytes(dst, 94, 2000, 500)); /* (as `cairn init` leaves it: a log entry) */
+    CHECK_OK(dst->flush(dst));
+    cairn_buf none = CAIRN_BUF_INIT;
+    CHECK_RC(dst->ref_get(dst, &none, "heads/main"), CAIRN_ENOTFOUND);
+    cairn_buf_dispose(&none);
+    l0 = listings(dst);
+    cairn_transfer_stats st;
+    xfer x;
+    xfer_init(&x, src, dst, &st, NULL, NULL);
+    xfer_root root = { head, W_COMMIT };
+    CHECK_OK(xfer_copy(&x, &root, 1));
+    xfer_dispose(&x);
+    uint64_t lists = listings(dst) - l0;
+    printf("    push of 100k keys: %llu chunks, %llu has_many batches, %llu listings\n",
+           (unsigned long long)st.chunks, (unsigned long long)st.has_calls,
+           (unsigned long long)lists);
+    CHECK(st.has_calls >= 3);
+    CHECK_MSG(lists <= 2, "%llu listings for %llu has_many batches", (unsigned long long)lists,
+              (unsigned long long)st.has_calls);
+    dst->close(dst);
+    src->close(src);
+}
+
+/* A gc candidate written again at the start of a push hides what the log says until the
+ * pack holding it is flushed; the background flushes after that one take snapshots again.
+ * Before, every later split of the write buffer inherited the mark, and no snapshot was
+ * written until the push's final flush. */
+static void hiding_write_passes(void)
+{
+    use_keys();
+    const char *url = fresh_url("&pack_size=64k&snapshot_every=3");
+    cairn_store *a = NULL, *w = NULL, *r = NULL;
+    CHECK_OK(store_s3_open(&a, url, CAIRN_OPEN_CREATE));
+    CHECK_OK(put_bytes(a, 95, 0, 3000));
+    CHECK_OK(a->flush(a));
+    a->close(a);
+    cairn_id x;
+    suite_key(&x, 95, 0);
+    CHECK_OK(store_s3_open(&w, url, 0));
+    CHECK_OK(w->set_candidates(w, &x, 1));
+    CHECK_OK(put_bytes(w, 95, 0, 3000)); /* written again: hides the logged copy */
+    s3_store *s = (s3_store *)w;
+    pthread_mutex_lock(&s->mu);
+    CHECK(s->pend.hides);
+    pthread_mutex_unlock(&s->mu);
+    for (int i = 1; i < PUSH_CHUNKS; i++) {
+        CHECK_OK(put_bytes(w, 95, i, PUSH_LEN));
+        sleep_seconds(0.002);
+    }
+    pthread_mutex_lock(&s->mu);
+    s3_snap_wait(s);
+    uint64_t seq = s->seq, snap = s->snap_seq;
+    bool pending = s->pend.nadds > 0;
+    pthread_mutex_unlock(&s->mu);
+    CHECK(pending);
+    CHECK(seq >= 5);
+    CHECK_MSG(snap > 1, "no snapshot in %" PRIu64 " entries after a hiding write was flushed",
+              seq);
+    w->close(w);
+    CHECK_OK(store_s3_open(&r, url, CAIRN_OPEN_READONLY));
+    CHECK(reads_back(r, 95, 0, 3000));
+    for (int i = 1; i < PUSH_CHUNKS; i++) CHECK_MSG(reads_back(r, 95, i, PUSH_LEN), "chunk %d", i);
+    r->close(r);
+}
+
+/* ru_verify_clean checks the store itself: a chunk missing from the store but held by the
+ * disk cache (every chunk the repository was made with is) fails it. */
+static void verify_past_cache(void)
+{
+    use_keys();
+    const char *url = fresh_url(NULL);
+    CHECK_OK(ru_make_repo(url, 2000));
+    CHECK_OK(ru_verify_clean(url));
+    cairn_id head;
+    CHECK_OK(ru_resolve(url, "main", &head));
+    cairn_store *st = NULL;
+    CHECK_OK(store_open_url_uncached(&st, url, 0, 0));
+    CHECK_OK(st->del(st, &head)); /* behind the cache's back */
+    CHECK_OK(st->flush(st));
+    st->close(st);
+    CHECK_MSG(ru_verify_clean(url) != CAIRN_OK, "verify passed without the head commit");
+}
+
 int main(int argc, char **argv)
 {
     if (!load_env()) {
@@ -1762,7 +1960,8 @@ int main(int argc, char **argv)
                             killed_writer_keeps_order, stale_writer_appends,
                             idle_writer_pack,     orphans_listed_first, snapshot_mid_push,
                             hidden_write_not_snapshotted, stale_packs_refused, read_ahead,
-                            drop_killed_holes };
+                            drop_killed_holes, buffer_budget, has_many_listings,
+                            hiding_write_passes, verify_past_cache };
     static const char names[] =
         "conformance, malformed_urls, wrong_credentials, missing_bucket, unreachable_endpoint, "
         "overwritten_objects, overwritten_log_entry, server_stopped, one_pack_refused, "
@@ -1771,6 +1970,7 @@ int main(int argc, char **argv)
         "damaged_snapshot, same_snapshot_twice, killed_compacting, two_compactors, "
         "repository_open_cost, repository, cli, format1_moved_to_2, killed_writer_keeps_order, "
         "stale_writer_appends, idle_writer_pack, orphans_listed_first, snapshot_mid_push, "
-        "hidden_write_not_snapshotted, stale_packs_refused, read_ahead, drop_killed_holes";
+        "hidden_write_not_snapshotted, stale_packs_refused, read_ahead, drop_killed_holes, "
+        "buffer_budget, has_many_listings, hiding_write_passes, verify_past_cache";
     return test_main_fns(argc, argv, fns, ARRAY_LEN(fns), names);
 }

@@ -790,36 +790,6 @@ static void reload_working(cairn_db *db)
     cairn_error_set(code, "%s", keep);
 }
 
-/* With sync_checkpoint, the publish of a checkpoint (rec, from old) failed with rc, not by a
- * lost compare-and-swap: if the ref move was sent and its answer lost (a broken connection, a
- * timeout), it may have happened. The working ref, read back, tells: naming rec, it did (*rc
- * becomes CAIRN_OK, *out_id rec's id); still naming old (or absent, with no old), it did not
- * (*rc and its message stay). Otherwise w->gdoubt is set, for the writers' message. */
-static void publish_outcome(cairn_db *db, const cairn_id *old, const rootrec *rec, int *rc,
-                            cairn_id *out_id)
-{
-    char why[600];
-    snprintf(why, sizeof why, "%s", cairn_error_last()->message);
-    uint8_t buf[ROOTREC_MAX_SIZE];
-    cairn_id mine, now;
-    hash_sha256(&mine, buf, rootrec_encode(buf, rec));
-    char *wref = repo_working_ref(&db->r);
-    int rrc = wref ? refs_read_id(&db->r, wref, &now) : CAIRN_ENOMEM;
-    free(wref);
-    if (rrc == CAIRN_OK && memcmp(now.bytes, mine.bytes, CAIRN_ID_SIZE) == 0) {
-        cairn_diag(CAIRN_LOG_INFO, "%s: a checkpoint's publish reported a failure (%s), but the "
-                   "working ref names its state: it was published", db->r.url, why);
-        cairn_error_clear();
-        *out_id = mine;
-        *rc = CAIRN_OK;
-        return;
-    }
-    bool not_moved = old ? rrc == CAIRN_OK && memcmp(now.bytes, old->bytes, CAIRN_ID_SIZE) == 0
-                         : rrc == CAIRN_ENOTFOUND;
-    db->w.gdoubt = !not_moved;
-    cairn_error_set(*rc, "%s", why);
-}
-
 /* With sync_checkpoint, a checkpoint that failed after it froze the memtable: its entries are
  * dropped (never shown, never to be published) and its writers failed. Returns rc. */
 static int carried_failed(cairn_db *db, int rc)
@@ -1070,9 +1040,8 @@ static int checkpoint_once(cairn_db *db, bool defer, bool gc_synced)
         rc = repo_stage(&db->r, &nv->rec);
     else if (rc == CAIRN_OK) {
         const cairn_id *old_id = id_is_zero(&cur->rec_id) ? NULL : &cur->rec_id;
-        rc = repo_publish(&db->r, &rec_id, old_id, &nv->rec);
-        if (rc < 0 && rc != CAIRN_ECONFLICT && w->sync_checkpoint)
-            publish_outcome(db, old_id, &nv->rec, &rc, &rec_id);
+        rc = repo_publish_checked(&db->r, &rec_id, old_id, &nv->rec,
+                                  w->sync_checkpoint ? &w->gdoubt : NULL);
     }
     if (rc < 0) {
         version_release(nv);
@@ -1179,9 +1148,8 @@ int db_exclusive_settle(cairn_db *db, bool published)
         version *cur = db_current(db);
         cairn_id rec_id;
         const cairn_id *old_id = id_is_zero(&cur->rec_id) ? NULL : &cur->rec_id;
-        rc = repo_publish(&db->r, &rec_id, old_id, &cur->rec);
-        if (rc < 0 && rc != CAIRN_ECONFLICT && w->sync_checkpoint)
-            publish_outcome(db, old_id, &cur->rec, &rc, &rec_id);
+        rc = repo_publish_checked(&db->r, &rec_id, old_id, &cur->rec,
+                                  w->sync_checkpoint ? &w->gdoubt : NULL);
         if (rc == CAIRN_OK) cur->rec_id = rec_id; /* wmu and the gate held: nobody reads it */
         else rc = cairn_error_prefix(rc, "checkpoint of %s", db->r.url);
         version_release(cur);

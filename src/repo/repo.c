@@ -308,13 +308,42 @@ int repo_stage(repo *r, const rootrec *rec)
     return cs_put(&r->cs, &id, NULL, buf, n);
 }
 
+/* After the move of working ref wref (old_id -> id) failed with rc other than by a lost
+ * compare-and-swap: the answer may have been lost with the move done (a broken connection, a
+ * timeout). The ref, read back, tells: naming id, the move happened (CAIRN_OK); still naming
+ * old_id (or absent, with none), it did not (rc, its message kept); else *doubt is set. */
+static int move_outcome(repo *r, const char *wref, const cairn_id *old_id, const cairn_id *id,
+                        int rc, bool *doubt)
+{
+    char why[600];
+    snprintf(why, sizeof why, "%s", cairn_error_last()->message);
+    cairn_id now;
+    int rrc = refs_read_id(r, wref, &now);
+    if (rrc == CAIRN_OK && memcmp(now.bytes, id->bytes, CAIRN_ID_SIZE) == 0) {
+        cairn_diag(CAIRN_LOG_INFO, "%s: moving %s reported a failure (%s), but the ref names the "
+                   "new state: it was published", r->url, wref, why);
+        cairn_error_clear();
+        return CAIRN_OK;
+    }
+    *doubt = old_id ? rrc != CAIRN_OK || memcmp(now.bytes, old_id->bytes, CAIRN_ID_SIZE) != 0
+                    : rrc != CAIRN_ENOTFOUND;
+    return cairn_error_set(rc, "%s", why);
+}
+
 int repo_publish(repo *r, cairn_id *out_id, const cairn_id *old_id, const rootrec *rec)
 {
+    return repo_publish_checked(r, out_id, old_id, rec, NULL);
+}
+
+int repo_publish_checked(repo *r, cairn_id *out_id, const cairn_id *old_id, const rootrec *rec,
+                         bool *out_doubt)
+{
+    if (out_doubt) *out_doubt = false;
     FAIL_IF(r->readonly, CAIRN_EREADONLY, "repository %s was opened read-only", r->url);
     uint8_t buf[ROOTREC_MAX_SIZE];
     size_t n = rootrec_encode(buf, rec);
     cairn_id id;
-    TRY(cs_put(&r->cs, &id, NULL, buf, n));
+    TRY(cs_put(&r->cs, &id, NULL, buf, n)); /* (failures before the move: nothing was sent) */
     TRY(cs_flush(&r->cs));
     char oldv[66], newv[66];
     if (old_id) {
@@ -331,6 +360,8 @@ int repo_publish(repo *r, cairn_id *out_id, const cairn_id *old_id, const rootre
                  "the working state of branch '%s' in %s was changed by someone else; "
                  "reopen the repository and retry",
                  r->branch, r->url);
+    else if (rc < 0 && out_doubt)
+        rc = move_outcome(r, wref, old_id, &id, rc, out_doubt);
     free(wref);
     if (rc == CAIRN_OK) *out_id = id;
     return rc;

@@ -102,6 +102,16 @@ char *repo_working_ref(const repo *r);
 /** Writes the root record, flushes the store (durability barrier) and moves the working ref from
  *  old_id to the new record by compare-and-swap. Writes the new record's id. */
 int repo_publish(repo *r, cairn_id *out_id, const cairn_id *old_id, const rootrec *rec);
+/** repo_publish for a caller that must tell its writers exactly what happened (a checkpoint on
+ *  a remote store, where durable means published). Only the ref move can fail with its outcome
+ *  unknown (its answer lost: a broken connection, a timeout); a failure before it (writing or
+ *  flushing the record) sent nothing. After such a move the working ref is read back: naming
+ *  the new record, the publish succeeded (CAIRN_OK); naming old_id (absent, without one), it
+ *  failed and nothing moved; unreadable, it failed with *out_doubt set true: the move may or may
+ *  not have happened. *out_doubt is false after every other outcome.
+ *  @return CAIRN_OK; CAIRN_ECONFLICT (lost compare-and-swap); the store's errors. */
+int repo_publish_checked(repo *r, cairn_id *out_id, const cairn_id *old_id, const rootrec *rec,
+                         bool *out_doubt);
 /** Writes the working state record's chunk ahead of repo_publish(), unflushed, so that a flush
  *  made meanwhile (a commit's, before its ref moves) makes it durable too and repo_publish()
  *  then has nothing left to sync before it moves the working ref. */

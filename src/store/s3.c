@@ -413,22 +413,38 @@ static int s3_flush(cairn_store *st)
     return rc;
 }
 
+/* Waits (mu held) while a chunk of len bytes would take the write buffer and the batch a flush
+ * is uploading past S3_BUDGET_PACKS pack sizes together, until that flush lets go of its batch
+ * (flushed, or put back into the buffer when it failed). The write buffer alone is never held
+ * back: with no flush running there is nothing to wait for, and the buffer's own background
+ * flush is due long before (bg_due). So what a push holds in pack bytes is bounded by the
+ * budget (plus a chunk), whatever the timing of its uploads: before, the buffer went on to
+ * S3_FLUSH_PACKS packs beside a flush of up to as many, and a third buffer was kept. */
+static void budget_wait(s3_store *s, size_t len)
+{
+    uint64_t budget = (uint64_t)S3_BUDGET_PACKS * s->conf.pack_target;
+    while (s->flushing.buf.len &&
+           s->pend.buf.len + s->flushing.buf.len + len + S3_PACK_HEADER_SIZE > budget)
+        pthread_cond_wait(&s->up_cv, &s->mu);
+}
+
 /* Adds a chunk to the write buffer (mu held); *packs: how many pack sizes the buffer holds. */
 static int buffer_put(s3_store *s, const cairn_id *key, const void *data, size_t len,
                       uint64_t *packs)
 {
     FAIL_IF(len > UINT32_MAX, CAIRN_EINVAL, "chunk of %zu bytes is too large for the s3 store",
             len);
+    budget_wait(s, len); /* (first: it lets go of mu, and others may put this key meanwhile) */
     /* idempotent, but a gc candidate is written again (once), into a pack newer than the gc's
      * record, which its deletion spares */
     bool again = candidate(s, key, false);
     bool known = s3_index_find(s, key) != NULL;
     if (known && !again) return CAIRN_OK;
     s3_batch *p = &s->pend;
-    p->hides |= known; /* a write again over what the log (or a flush) says: s3_snap.c */
     TRY(s3_batch_room(s, len));
     s3_loc l = { .key = *key, .pack = S3_PENDING, .len = (uint32_t)len, .off = p->buf.len,
                  .check = hash_xxh3(data, len, 0) };
+    if (known) s3_batch_hide(p, l.off); /* a write again over what the log says: s3_snap.c */
     TRY(cairn_array_room(&p->adds, &p->capadds, p->nadds, sizeof *p->adds, 64));
     TRY(cairn_buf_append(&p->buf, data, len));
     TRY(s3_index_set(s, &l));
@@ -510,6 +526,16 @@ static int s3_stat(cairn_store *st, cairn_store_stats *out)
 
 /* ---- batches ---- */
 
+/* Answers from the index, reading the log on (a listing, 100-400 ms on radosgw) only when a
+ * chunk is missing and a ref was read since the index was last brought up to date. has_many's
+ * contract (cairn/sys/store.h) is that a chunk it says present is present, and that a chunk
+ * another handle stored is seen once this handle has read a ref moved after it: that is how a
+ * process comes to ask about another's chunks at all (a chunk read from this store names only
+ * chunks logged before it, which the index holds once it holds that one). A chunk stored
+ * elsewhere and not yet seen is answered absent, and a transfer copies it again (put is
+ * idempotent). A push asks about what the remote lacks: every batch has misses, and each used
+ * to cost a listing (about 12 a 1M-key push); now the push's read of the remote branch costs
+ * one, at its first batch. */
 static int s3_has_many(cairn_store *st, const cairn_id *keys, size_t n, int *rcs)
 {
     s3_store *s = (s3_store *)st;
@@ -522,11 +548,30 @@ static int s3_has_many(cairn_store *st, const cairn_id *keys, size_t n, int *rcs
             rcs[i] = s3_index_find(s, &keys[i]) && !cand ? CAIRN_OK : CAIRN_ENOTFOUND;
             missing += rcs[i] != CAIRN_OK && !cand;
         }
+        bool stale = atomic_load(&s->ref_reads) != s->refs_covered;
         pthread_mutex_unlock(&s->mu);
-        if (!missing || round) break;
+        if (!missing || round || !stale) break;
         TRY(s3_log_refresh(s)); /* one listing for the whole batch */
     }
     return CAIRN_OK;
+}
+
+/* The ref methods, counting the reads that has_many's answers must cover (after the read: a
+ * refresh that began before it ended might have listed the log before the ref moved). */
+static int s3_ref_get_counted(cairn_store *st, cairn_buf *out, const char *name)
+{
+    int rc = s3_ref_get(st, out, name);
+    atomic_fetch_add(&((s3_store *)st)->ref_reads, 1);
+    return rc;
+}
+
+static int s3_ref_list_counted(cairn_store *st, const char *prefix,
+                               int (*cb)(const char *, const void *, size_t, void *),
+                               void *payload)
+{
+    int rc = s3_ref_list(st, prefix, cb, payload);
+    atomic_fetch_add(&((s3_store *)st)->ref_reads, 1);
+    return rc;
 }
 
 /* A chunk of a get_many group to read from a pack. */
@@ -596,8 +641,7 @@ static void *ahead_main(void *arg)
 /* Empties a window, keeping its parts' response buffers for the next one. */
 static void window_clear(s3_window *w)
 {
-    free(w->pack);
-    w->pack = NULL;
+    w->pack = S3_NO_PACK;
     for (size_t k = 0; k < S3_RA_PARTS; k++) s3_req_reset(&w->part[k]);
     w->nparts = 0;
     w->ok = false;
@@ -633,62 +677,53 @@ static void ahead_promote(s3_ahead *a)
     if (!a->win.ok) window_clear(&a->win);
 }
 
-/* Starts reading, in the background, the window at byte `from` of pack `pack` (below the
- * prefix), or at the start of the pack after it when `from` is its end (ahead.mu held, no next
- * window). Each part reads RA_OVERLAP bytes past its share (within the pack), so that a chunk
- * that starts in a part ends in it. */
-static void ahead_start(s3_store *s, const char *pack, uint64_t from)
+/* Starts reading, in the background, the window at byte `from` of pack number `pack`, or at
+ * the start of the pack after it when `from` is its end (ahead.mu held, no next window). Each
+ * part reads RA_OVERLAP bytes past its share (within the pack), so that a chunk that starts in
+ * a part ends in it. (Packs are known by their numbers in s->packs, which a handle never
+ * reuses: the windows used to keep a copy of the name, found again by strcmp over every pack
+ * at each start and compared per chunk.) */
+static void ahead_start(s3_store *s, uint32_t pack, uint64_t from)
 {
     s3_window *w = &s->ahead.next;
-    uint64_t size = 0;
-    char *name = NULL;
-    pthread_mutex_lock(&s->mu);
-    for (uint32_t n = 0; n < s->npacks; n++) {
-        if (!s->packs[n].name || strcmp(s->packs[n].name, pack) != 0) continue;
-        if (from >= s->packs[n].size) { /* that pack is read: the one after it */
-            n++;
-            while (n < s->npacks && (!s->packs[n].name || !s->packs[n].size)) n++;
-            from = 0;
-        }
-        if (n < s->npacks) {
-            name = cairn_strdup(s->packs[n].name);
-            size = s->packs[n].size;
-        }
-        break;
-    }
-    pthread_mutex_unlock(&s->mu);
-    if (!name || from >= size) {
-        free(name);
-        return;
-    }
     window_clear(w);
-    w->pack = name;
-    w->off = from;
-    w->len = MIN((uint64_t)RA_WINDOW, size - from);
-    bool ok = true;
+    pthread_mutex_lock(&s->mu);
+    uint32_t n = pack;
+    if (n < s->npacks && from >= s->packs[n].size) { /* that pack is read: the one after it */
+        for (n++; n < s->npacks && !s->packs[n].size; n++) {}
+        from = 0;
+    }
+    uint64_t size = n < s->npacks ? s->packs[n].size : 0;
+    bool ok = from < size;
+    if (ok) {
+        w->pack = n;
+        w->off = from;
+        w->len = MIN((uint64_t)RA_WINDOW, size - from);
+    }
     for (uint64_t at = from; ok && at < from + w->len; at += RA_PART) {
         s3_req *r = &w->part[w->nparts++];
         r->method = "GET";
-        r->obj = s3_obj(s, name);
+        r->obj = s3_obj(s, s->packs[n].name);
         r->range = true;
         r->off = at;
         r->len = MIN((uint64_t)RA_PART + RA_OVERLAP, size - at);
         ok = r->obj != NULL;
     }
+    pthread_mutex_unlock(&s->mu);
     s->ahead.started = ok && pthread_create(&s->ahead.thread, NULL, ahead_main, s) == 0;
     if (!s->ahead.started) window_clear(w); /* (the caller reads what it needs itself) */
 }
 
-/* Whether window w reaches byte `at` of pack `name` (or ends there). */
-static bool holds(const s3_window *w, const char *name, uint64_t at)
+/* Whether window w reaches byte `at` of pack number `pack` (or ends there). */
+static bool holds(const s3_window *w, uint32_t pack, uint64_t at)
 {
-    return w->pack && strcmp(w->pack, name) == 0 && at >= w->off && at <= w->off + w->len;
+    return w->pack == pack && at >= w->off && at <= w->off + w->len;
 }
 
-/* The part of window w that holds chunk l of pack `name`, or NULL. */
-static s3_req *part_of(s3_window *w, const char *name, const s3_loc *l)
+/* The part of window w that holds chunk l (of pack number l->pack), or NULL. */
+static s3_req *part_of(s3_window *w, const s3_loc *l)
 {
-    if (!w->pack || !name || strcmp(w->pack, name) != 0 || l->off < w->off ||
+    if (w->pack == S3_NO_PACK || w->pack != l->pack || l->off < w->off ||
         l->off >= w->off + w->len)
         return NULL;
     s3_req *r = &w->part[(l->off - w->off) / RA_PART];
@@ -707,13 +742,10 @@ static size_t from_windows(s3_store *s, const cairn_id *keys, const s3_loc *locs
     if (!hit) return nw; /* (read the usual way) */
     for (int pass = 0; pass < 2 && *rc == CAIRN_OK && nw; pass++) {
         size_t in_next = 0;
-        pthread_mutex_lock(&s->mu);
         for (size_t j = 0; j < nw; j++) {
-            const char *name = s->packs[w[j].pack].name;
-            hit[j] = a->win.ok ? part_of(&a->win, name, &locs[w[j].i]) : NULL;
-            in_next += !hit[j] && part_of(&a->next, name, &locs[w[j].i]);
+            hit[j] = a->win.ok ? part_of(&a->win, &locs[w[j].i]) : NULL;
+            in_next += !hit[j] && part_of(&a->next, &locs[w[j].i]);
         }
-        pthread_mutex_unlock(&s->mu);
         size_t left = 0;
         for (size_t j = 0; j < nw; j++) {
             size_t i = w[j].i;
@@ -779,7 +811,7 @@ static int get_group(s3_store *s, const cairn_id *keys, size_t n, size_t base,
         if (ahead) nw = from_windows(s, keys, locs, state, w, nw, base, cb, payload, &rc);
         size_t nreq = 0;
         uint64_t ext_len = 0, ext_end = 0; /* the longest run read: read on after its end */
-        char *ext_pack = NULL;
+        uint32_t ext_pack = S3_NO_PACK;
         for (size_t j = 0; j < nw && rc == CAIRN_OK; nreq++) {
             s3_req *r = &reqs[nreq];
             s3_req_reset(r);
@@ -794,8 +826,7 @@ static int get_group(s3_store *s, const cairn_id *keys, size_t n, size_t base,
             pthread_mutex_lock(&s->mu);
             r->obj = s3_obj(s, s->packs[first->pack].name);
             if (ahead && hi - lo >= RA_MIN_RUN && hi - lo > ext_len) {
-                free(ext_pack);
-                ext_pack = cairn_strdup(s->packs[first->pack].name);
+                ext_pack = first->pack;
                 ext_len = hi - lo;
                 ext_end = hi;
             }
@@ -822,17 +853,16 @@ static int get_group(s3_store *s, const cairn_id *keys, size_t n, size_t base,
         }
         if (ahead) {
             s3_ahead *a = &s->ahead;
-            if (rc == CAIRN_OK && ext_pack && !holds(&a->win, ext_pack, ext_end) &&
-                !holds(&a->next, ext_pack, ext_end)) {
+            if (rc == CAIRN_OK && ext_pack != S3_NO_PACK &&
+                !holds(&a->win, ext_pack, ext_end) && !holds(&a->next, ext_pack, ext_end)) {
                 ahead_join(a); /* (the next window followed what was read before) */
                 window_clear(&a->next);
                 ahead_start(s, ext_pack, ext_end);
             }
-            if (rc == CAIRN_OK && a->win.pack && !a->next.pack)
+            if (rc == CAIRN_OK && a->win.pack != S3_NO_PACK && a->next.pack == S3_NO_PACK)
                 ahead_start(s, a->win.pack, a->win.off + a->win.len);
             pthread_mutex_unlock(&a->mu);
         }
-        free(ext_pack);
         if (rc != CAIRN_OK || !missing) break;
         if (round == 0 && !*refreshed) {
             rc = s3_log_refresh(s);
@@ -1044,6 +1074,7 @@ int store_s3_open(cairn_store **out, const char *url, unsigned flags)
     pthread_mutex_init(&s->flush_mu, NULL);
     pthread_mutex_init(&s->bg_mu, NULL);
     pthread_mutex_init(&s->ahead.mu, NULL);
+    s->ahead.win.pack = s->ahead.next.pack = S3_NO_PACK;
     pthread_cond_init(&s->up_cv, NULL);
     s->flags = flags;
     s->pack_age_max = S3_PACK_AGE_MAX;
@@ -1068,9 +1099,9 @@ int store_s3_open(cairn_store **out, const char *url, unsigned flags)
         .del = s3_del,
         .list = s3_list_chunks,
         .flush = s3_flush,
-        .ref_get = s3_ref_get,
+        .ref_get = s3_ref_get_counted,
         .ref_cas = s3_ref_cas,
-        .ref_list = s3_ref_list,
+        .ref_list = s3_ref_list_counted,
         .stat = s3_stat,
         .close = s3_close,
         .get_many = s3_get_many,

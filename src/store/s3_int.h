@@ -70,6 +70,9 @@
 #define S3_ASYNC_PACKS 2u            /* the write buffer starts flushing itself in the
                                         background at this many packs ... */
 #define S3_FLUSH_PACKS 4u            /* ... and waits for that flush at this many */
+#define S3_BUDGET_PACKS 4u           /* the write buffer and the batch a flush uploads hold at
+                                        most this many pack sizes together: a put past it waits
+                                        for that flush to end (s3.c, budget_wait) */
 #define S3_PACK_TARGET_MIN (64ull << 10)
 #define S3_PACK_TARGET_MAX (1ull << 30)
 #define S3_BACKOFF_BASE_MS 50.0
@@ -211,6 +214,9 @@ typedef struct s3_batch {
                                        or an entry's addition passed over for a chunk written
                                        here; until it is flushed the index without this
                                        handle's writes is not the log's (s3_snap.c) */
+    uint64_t hide_lo, hide_hi;      /* (with hides) the offsets in buf of the first and the
+                                       last such write: a split (s3_log.c, batch_split) marks
+                                       only the parts that hold one */
     uint64_t id;                    /* which batch (s3_store.batches): background uploads find
                                        theirs by it when it has become the one flushing */
 } s3_batch;
@@ -220,8 +226,10 @@ typedef struct s3_batch {
  * that the next batches find their chunks in memory instead of waiting for a GET each. */
 #define S3_RA_PARTS 4
 
+#define S3_NO_PACK UINT32_MAX         /* s3_window.pack: no window */
+
 typedef struct s3_window {
-    char *pack;                     /* its pack (name below the prefix); NULL: none */
+    uint32_t pack;                  /* its pack (a number of s3_store.packs); S3_NO_PACK: none */
     uint64_t off, len;              /* the bytes it stands for: [off, off + len) of the pack */
     s3_req part[S3_RA_PARTS];       /* its ranged GETs, read in parallel (s3.c) */
     size_t nparts;
@@ -266,9 +274,8 @@ typedef struct s3_store {
      * chunks in it (stale ones are skipped: the index says which are current) and deletions */
     s3_batch pend;
     s3_batch flushing;              /* what a flush in progress uploads (still readable) */
-    cairn_buf spare;                /* a flushed batch's buffer, kept for the next one: a
-                                       fresh one costs a page fault every 4 KiB */
-    pthread_cond_t up_cv;           /* (with mu) signalled when a background upload ends */
+    pthread_cond_t up_cv;           /* (with mu) signalled when a background upload ends,
+                                       and when a flush lets go of its batch (flushing) */
     unsigned up_running;            /* background uploads of pend's packs in flight */
     /* conditional writes, from the probe at open */
     bool cond_ok;
@@ -288,10 +295,16 @@ typedef struct s3_store {
     /* tests only (NULL otherwise): called at the named moments of gc's methods, so that a
      * test can make another writer act exactly there ("orphans listed": s3_remove_orphans
      * between listing packs/ and reading the log; "deletions decided": s3_del_older between
-     * choosing its deletions and writing their entry) */
+     * choosing its deletions and writing their entry; "pack upload": a background upload of
+     * a complete pack of the write buffer, before its request, on the upload's thread) */
     void (*test_hook)(void *arg, const char *where);
     void *test_hook_arg;
     s3_ahead ahead;                 /* get_many's read-ahead (s3.c) */
+    /* what has_many may answer from the index (s3.c, s3_has_many): refs read so far (counted
+     * when each read ends), and that count as it was when the last log refresh began (mu) */
+    atomic_uint_fast64_t ref_reads;
+    uint64_t refs_covered;
+    atomic_uint_fast64_t listings;  /* LIST requests made (tests count them) */
     uint64_t batches;               /* batch ids handed out (s3_batch.id) */
 } s3_store;
 
@@ -338,6 +351,8 @@ int s3_log_flush(s3_store *s);
  *  only for their uploads, not for those of packs completed meanwhile. With deletions pending,
  *  or fewer than two packs, it is s3_log_flush. */
 int s3_log_flush_packs(s3_store *s);
+/** Marks batch b as hiding what the log says (s3_batch.hides), by its write at offset off. */
+void s3_batch_hide(s3_batch *b, uint64_t off);
 /** Appends a deletion of key to batch b (mu held): unconditional (pack NULL), or only if the
  *  chunk is still in pack `pack` when the entry is applied (copied). */
 int s3_batch_del(s3_batch *b, const cairn_id *key, const char *pack);

@@ -16,6 +16,7 @@
 #include <sys/mman.h>
 #include <sys/random.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "base/hash.h"
 #include "store/s3_int.h"
@@ -80,18 +81,16 @@ void s3_index_free(s3_store *s)
     free(s->packs);
     batch_free(&s->pend);
     batch_free(&s->flushing);
-    cairn_buf_dispose(&s->spare);
 }
 
-/* Frees a flushed batch (mu held), keeping its buffer for the next one. */
-static void batch_recycle(s3_store *s, s3_batch *b)
+/* Frees the batch a flush took (mu held), flushed or put back into the write buffer, and wakes
+ * the writers budget_wait holds: its bytes no longer count. Its buffer is freed, not kept for
+ * the next batch: a kept one stayed resident beside the two in use, up to its largest fill
+ * (docs/ARCHITECTURE.md, "Stores": the write budget). */
+static void flushing_done(s3_store *s)
 {
-    if (!s->spare.cap && b->buf.cap) {
-        s->spare = b->buf;
-        s->spare.len = 0;
-        memset(&b->buf, 0, sizeof b->buf);
-    }
-    batch_free(b);
+    batch_free(&s->flushing);
+    pthread_cond_broadcast(&s->up_cv);
 }
 
 /* recent's slot for key: keys are hashes in practice, but tests and tools use structured ones
@@ -492,6 +491,7 @@ static int list_dated(s3_store *s, const char *rel, const char *start_after, s3_
             break;
         }
         rc = s3_http_one(s->http, &s->conf, &r);
+        atomic_fetch_add(&s->listings, 1);
         if (rc < 0) {
             cairn_error_prefix(rc, "listing '%s'", full);
             break;
@@ -679,7 +679,7 @@ static int entry_apply(s3_store *s, const entry_view *v)
         l.check = load_le64(a + 48);
         s3_loc *at = s3_index_find(s, &l.key);
         if (at && local_only(at)) { /* the index says this handle's write, the log this one */
-            (at->pack == S3_PENDING ? &s->pend : &s->flushing)->hides = true;
+            s3_batch_hide(at->pack == S3_PENDING ? &s->pend : &s->flushing, at->off);
             continue;
         }
         if (!at && pending_del(s, &l.key, s->packs[l.pack].name)) continue;
@@ -824,6 +824,28 @@ static int apply_listed(s3_store *s, const seq_list *l)
     return rc == CAIRN_OK && gap ? CAIRN_ENOTFOUND : rc;
 }
 
+static int log_refresh(s3_store *s);
+
+/* Whether the entries listed after entry `from` skip some (a handle that slept through two
+ * snapshots: the entries it needs next were removed) and a snapshot covers what they skip, so
+ * that the refresh starts over from that snapshot at once. apply_listed would download every
+ * entry past the gap only to pass it over (it looks for a base entry among them), and then,
+ * from the snapshot, download them again. Without such a snapshot (a compaction's base entry
+ * after the gap) the entries are read as before. */
+static int gap_covered(s3_store *s, uint64_t from, const seq_list *l, bool *out)
+{
+    *out = false;
+    size_t g = 0;
+    while (g < l->n && l->seqs[g] == from + 1 + g) g++;
+    if (g == l->n) return CAIRN_OK;
+    uint64_t *have = NULL;
+    size_t n = 0;
+    TRY(s3_snap_list(s, &have, &n));
+    *out = n && have[n - 1] + 1 >= l->seqs[g];
+    free(have);
+    return CAIRN_OK;
+}
+
 /* Forgets everything but this handle's unflushed writes (mu held). */
 static int index_reset(s3_store *s)
 {
@@ -874,6 +896,17 @@ static int snap_load(s3_store *s, char *damaged, size_t dlen)
 
 int s3_log_refresh(s3_store *s)
 {
+    uint64_t refs = atomic_load(&s->ref_reads); /* read before the listing: covered by it */
+    int rc = log_refresh(s);
+    if (rc < 0) return rc;
+    pthread_mutex_lock(&s->mu);
+    if (refs > s->refs_covered) s->refs_covered = refs;
+    pthread_mutex_unlock(&s->mu);
+    return CAIRN_OK;
+}
+
+static int log_refresh(s3_store *s)
+{
     char damaged[DAMAGE_MSG] = "";
     for (int restart = 0;; restart++) {
         pthread_mutex_lock(&s->mu);
@@ -887,7 +920,9 @@ int s3_log_refresh(s3_store *s)
             pthread_mutex_unlock(&s->mu);
             rc = list_after(s, from, &l);
         }
-        if (rc == CAIRN_OK) rc = apply_listed(s, &l);
+        bool covered = false; /* (only on a first pass that met no damage: see gap_covered) */
+        if (rc == CAIRN_OK && restart == 0 && !damaged[0]) rc = gap_covered(s, from, &l, &covered);
+        if (rc == CAIRN_OK) rc = covered ? CAIRN_ENOTFOUND : apply_listed(s, &l);
         free(l.seqs);
         if (rc != CAIRN_ENOTFOUND) return rc;
         /* (a newer snapshot may have appeared, or the one read been removed: try again
@@ -1116,6 +1151,7 @@ static void *up_thread(void *arg)
 {
     up_job *j = arg;
     s3_store *s = j->s;
+    if (s->test_hook) s->test_hook(s->test_hook_arg, "pack upload");
     int rc = s3_http_one(s->http, &s->conf, &j->req); /* (its message is dropped: a flush
                                                           uploads a failed pack again and
                                                           reports that attempt) */
@@ -1187,6 +1223,18 @@ static void advise_huge(cairn_buf *b)
 #endif
 }
 
+/* Gives the pages of b's buffer from byte `from` to `to` back to the system (whole pages
+ * strictly inside; their bytes are not needed again: a later write makes them zero-filled
+ * pages anew). After a split the tail copied out of the flushing batch's buffer stayed
+ * resident until that flush ended: up to a pack beside the budget. */
+static void release_pages(cairn_buf *b, size_t from, size_t to)
+{
+    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    uintptr_t lo = ((uintptr_t)b->data + from + page - 1) & ~(page - 1);
+    uintptr_t hi = ((uintptr_t)b->data + to) & ~(page - 1);
+    if (hi > lo) (void)madvise((void *)lo, hi - lo, MADV_DONTNEED);
+}
+
 int s3_batch_room(s3_store *s, size_t len)
 {
     s3_batch *p = &s->pend;
@@ -1195,11 +1243,7 @@ int s3_batch_room(s3_store *s, size_t len)
     if (need > p->buf.cap) {
         /* the buffer moves: not while an upload reads it */
         s3_uploads_wait(s);
-        uint64_t want = (uint64_t)S3_FLUSH_PACKS * s->conf.pack_target + s->conf.pack_target;
-        if (!p->buf.cap && s->spare.cap >= want) {
-            p->buf = s->spare;
-            memset(&s->spare, 0, sizeof s->spare);
-        }
+        uint64_t want = (uint64_t)S3_BUDGET_PACKS * s->conf.pack_target + s->conf.pack_target;
         uint8_t *was = p->buf.data;
         TRY(cairn_buf_reserve(&p->buf, need > want ? need : (size_t)want));
         if (p->buf.data != was) advise_huge(&p->buf);
@@ -1251,10 +1295,17 @@ static int batch_restore(s3_store *s)
         if (s3_index_find(s, &f->dels[i])) continue; /* put again since */
         rc = s3_batch_del(p, &f->dels[i], f->dpack ? f->dpack[i] : NULL);
     }
-    p->hides |= f->hides;
+    if (f->hides) s3_batch_hide(p, 0); /* (a restored buffer is never split: all of it) */
     p->restored = true;
-    batch_free(f);
+    flushing_done(s);
     return rc;
+}
+
+void s3_batch_hide(s3_batch *b, uint64_t off)
+{
+    b->hide_lo = b->hides ? MIN(b->hide_lo, off) : off;
+    b->hide_hi = b->hides ? MAX(b->hide_hi, off) : off;
+    b->hides = true;
 }
 
 int s3_batch_del(s3_batch *b, const cairn_id *key, const char *pack)
@@ -1415,11 +1466,7 @@ static bool batch_split(s3_store *s, s3_batch *rest)
     memset(rest, 0, sizeof *rest);
     if (p->ndels || p->restored || p->nparts < 2) return false;
     uint64_t cut = p->parts[p->nparts - 1], tail = p->buf.len - cut;
-    uint64_t want = (uint64_t)S3_FLUSH_PACKS * s->conf.pack_target + s->conf.pack_target;
-    if (s->spare.cap >= want) {
-        rest->buf = s->spare;
-        memset(&s->spare, 0, sizeof s->spare);
-    }
+    uint64_t want = (uint64_t)S3_BUDGET_PACKS * s->conf.pack_target + s->conf.pack_target;
     size_t capups = 0;
     size_t nrest = 0;
     for (size_t i = 0; i < p->nadds; i++) nrest += p->adds[i].off >= cut;
@@ -1453,8 +1500,18 @@ static bool batch_split(s3_store *s, s3_batch *rest)
         rest->adds[rest->nadds++] = l;
     }
     p->nadds = keep;
+    release_pages(&p->buf, cut, p->buf.len);
     p->buf.len = cut;
-    rest->hides = p->hides; /* which part holds the hiding write is not known: both say so */
+    /* a part hides what the log says only if [hide_lo, hide_hi], where the hiding writes are,
+     * reaches into it (a superset: never a part that holds one unmarked). Before, both parts
+     * inherited the flag, and so did every later split, so no snapshot was written until a
+     * flush found nothing pending, which a push never has. */
+    if (p->hides && p->hide_hi >= cut) {
+        s3_batch_hide(rest, p->hide_lo >= cut ? p->hide_lo - cut : 0);
+        s3_batch_hide(rest, p->hide_hi - cut);
+    }
+    p->hides = p->hides && p->hide_lo < cut;
+    if (p->hides) p->hide_hi = MIN(p->hide_hi, cut - 1);
     free(p->ups[p->nparts - 1].name);
     p->nparts--;
     return true;
@@ -1490,9 +1547,10 @@ static int log_flush(s3_store *s, bool packs_only)
             s->flushing = *p;
             *p = rest;
             while (uploading(&s->flushing)) pthread_cond_wait(&s->up_cv, &s->mu);
-            p = &s->flushing;
+            flushing_done(s);
+        } else {
+            batch_free(p);
         }
-        batch_free(p);
         pthread_mutex_unlock(&s->mu);
         return CAIRN_OK;
     }
@@ -1533,7 +1591,7 @@ static int log_flush(s3_store *s, bool packs_only)
     if (rc == CAIRN_OK) {
         /* our entry is applied by hand; entries before it were applied by log_append */
         if (seq == s->seq + 1) s->seq = seq;
-        batch_recycle(s, f);
+        flushing_done(s);
         s3_snap_maybe(s);
     } else {
         int keep = rc;

@@ -349,7 +349,12 @@ struct cairn_store {
     int (*get_many)(cairn_store *st, const cairn_id *keys, size_t n, cairn_store_get_cb cb,
                     void *payload);
     /** Tells which of keys[0..n-1] are present: rcs[i] = CAIRN_OK (present), CAIRN_ENOTFOUND,
-     *  or another error for that key.
+     *  or another error for that key. A chunk said present is present. On a store several
+     *  handles write (CAIRN_STORE_CAP_SHARED), a chunk another handle stored is said present
+     *  once this handle has read (ref_get, ref_list) a ref that was moved after that chunk was
+     *  flushed; before that it may be said absent, so that a batch of absent chunks (a push)
+     *  costs no round trip to look for others' writes. Callers that copy what is absent only
+     *  copy some chunks again (put is idempotent); has answers for one chunk as of the call.
      *  @return CAIRN_OK when every rcs[i] was set; else an error for the whole batch. */
     int (*has_many)(cairn_store *st, const cairn_id *keys, size_t n, int *rcs);
     /** Puts chunks[0..n-1] (idempotent, like put; durable only after flush).
