@@ -13,6 +13,8 @@
 #include <unistd.h>
 
 #include "base/base.h" /* the engine's test hooks */
+#include "db/db.h"
+#include "tree/tree.h"
 #include "test.h"
 
 int test_failures;
@@ -299,4 +301,20 @@ int test_env_file_get(const char *path, const char *key, char *out, size_t n)
     }
     fclose(f);
     return found;
+}
+
+int test_leaf_of(cairn_db *db, const char *table, const char *key, cairn_id *out)
+{
+    cairn_table *t;
+    TRY(cairn_table_open(&t, db, table, 0));
+    cairn_id root;
+    int rc = cairn_table_root(&root, t, NULL);
+    cairn_table_close(t);
+    chunk *leaf = NULL;
+    const uint8_t *v;
+    size_t vl;
+    if (rc == CAIRN_OK) rc = tree_get(&db->r.cs, &root, key, strlen(key), &leaf, &v, &vl);
+    if (rc == CAIRN_OK) *out = leaf->id;
+    chunk_release(leaf);
+    return rc;
 }

@@ -61,6 +61,8 @@ int test_close(cairn_db *db);
 cairn_db *test_open_repo(const char *url);
 /** A commit with message msg by a fixed test author (out may be NULL). */
 int test_commit(cairn_db *db, const char *msg, cairn_id *out);
+/* The id of the leaf of table's current tree that holds key (which must be there). */
+int test_leaf_of(cairn_db *db, const char *table, const char *key, cairn_id *out);
 /** splitmix64 PRNG state seeded from the test seed. */
 uint64_t test_rand(uint64_t *state);
 /** A state seeded from the test seed and a per-use salt. */

@@ -318,7 +318,7 @@ static void helper_failure_reported(void)
     make_batch(&b, &after, 500, &rng);
     tree_apply_opts opt = { 2, 0 };
     cairn_id out;
-    CHECK_RC(tree_apply_with(&cs, &out, &base, b.e, b.n, &opt, NULL), CAIRN_ENOTFOUND);
+    CHECK_RC(tree_apply_with(&cs, &out, &base, b.e, b.n, &opt, NULL), CAIRN_ECORRUPT);
     char hex[CAIRN_ID_HEX_SIZE];
     cairn_id_to_hex(hex, &gone);
     CHECK_ERRMSG(hex);

@@ -225,20 +225,9 @@ static void shared_subtrees(void)
 /* The leaf holding key i of table "t" (through the current state). */
 static int leaf_of(cairn_db *db, int i, cairn_id *out)
 {
-    cairn_table *t;
-    TRY(cairn_table_open(&t, db, "t", 0));
-    cairn_id root;
-    int rc = cairn_table_root(&root, t, NULL);
-    cairn_table_close(t);
     char k[32];
     key_of(k, sizeof k, i);
-    chunk *leaf = NULL;
-    const uint8_t *v;
-    size_t vl;
-    if (rc == CAIRN_OK) rc = tree_get(&db->r.cs, &root, k, strlen(k), &leaf, &v, &vl);
-    if (rc == CAIRN_OK) *out = leaf->id;
-    chunk_release(leaf);
-    return rc;
+    return test_leaf_of(db, "t", k, out);
 }
 
 /* Reads every key of t through the API: each read returns the right value or CAIRN_ECORRUPT.

@@ -16,6 +16,24 @@
 
 #include "chunk.h"
 
+/* Under AddressSanitizer a parked spare's bytes are poisoned until it is handed out again, so a
+ * read of a released chunk's data is still reported (the spares would otherwise hide it). */
+#if defined(__SANITIZE_ADDRESS__)
+#define SPARES_POISON 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define SPARES_POISON 1
+#endif
+#endif
+#ifdef SPARES_POISON
+#include <sanitizer/asan_interface.h>
+#define SPARE_PARK(c) ASAN_POISON_MEMORY_REGION((c) + 1, CHUNK_HEADROOM + (c)->room)
+#define SPARE_UNPARK(c) ASAN_UNPOISON_MEMORY_REGION((c) + 1, CHUNK_HEADROOM + (c)->room)
+#else
+#define SPARE_PARK(c) ((void)(c))
+#define SPARE_UNPARK(c) ((void)(c))
+#endif
+
 #define SHARDS 16
 #define CHUNK_OVERHEAD (sizeof(chunk) + 16) /* what a cached chunk costs besides its bytes */
 #define SLOTS_MIN 256
@@ -80,7 +98,10 @@ static pthread_once_t spares_once = PTHREAD_ONCE_INIT;
 static void spares_dispose(void *p)
 {
     spares *s = p;
-    for (size_t i = 0; i < s->n; i++) free(s->c[i]);
+    for (size_t i = 0; i < s->n; i++) {
+        SPARE_UNPARK(s->c[i]);
+        free(s->c[i]);
+    }
     free(s);
 }
 
@@ -111,6 +132,7 @@ static chunk *spare_take(size_t len)
     if (best == SPARES_MAX) return NULL;
     chunk *c = s->c[best];
     s->c[best] = s->c[--s->n];
+    SPARE_UNPARK(c);
     return c;
 }
 
@@ -144,6 +166,7 @@ void chunk_release(chunk *c)
         free(c);
         return;
     }
+    SPARE_PARK(c);
     if (s->n < SPARES_MAX) {
         s->c[s->n++] = c;
         return;
@@ -153,6 +176,7 @@ void chunk_release(chunk *c)
     chunk *out = s->c[s->next];
     s->c[s->next] = c;
     s->next = (s->next + 1) % SPARES_MAX;
+    SPARE_UNPARK(out);
     free(out);
 }
 

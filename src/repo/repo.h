@@ -107,8 +107,8 @@ int repo_publish(repo *r, cairn_id *out_id, const cairn_id *old_id, const rootre
  *  unknown (its answer lost: a broken connection, a timeout); a failure before it (writing or
  *  flushing the record) sent nothing. After such a move the working ref is read back: naming
  *  the new record, the publish succeeded (CAIRN_OK); naming old_id (absent, without one), it
- *  failed and nothing moved; unreadable, it failed with *out_doubt set true: the move may or may
- *  not have happened. *out_doubt is false after every other outcome.
+ *  failed and nothing moved; unreadable, or naming another record (another writer's move since),
+ *  it failed with *out_doubt set true: the move may or may not have happened. *out_doubt is false after every other outcome.
  *  @return CAIRN_OK; CAIRN_ECONFLICT (lost compare-and-swap); the store's errors. */
 int repo_publish_checked(repo *r, cairn_id *out_id, const cairn_id *old_id, const rootrec *rec,
                          bool *out_doubt);

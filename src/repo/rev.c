@@ -304,20 +304,18 @@ static bool all_hex(const char *s, size_t n)
     return true;
 }
 
-/* Whether name[0..64) is the full id of a commit present (*out set), as a quiet test: nothing
- * is reported. */
-static bool full_id_commit(repo *r, const char *name, cairn_id *out)
+/* name[0..64) as the full id of a commit: CAIRN_ENOTFOUND when no such commit is stored, and
+ * any other failure (damage, I/O) as it came. */
+static int full_id(repo *r, const char *name, cairn_id *out)
 {
     char hex[CAIRN_ID_HEX_SIZE];
     memcpy(hex, name, 64);
     hex[64] = '\0';
-    commit c;
-    if (cairn_id_from_hex(out, hex) == CAIRN_OK && history_load(r, out, &c) == CAIRN_OK) {
-        commit_dispose(&c);
-        return true;
-    }
-    cairn_error_clear();
-    return false;
+    TRY(cairn_id_from_hex(out, hex));
+    commit c; /* it must be a commit */
+    TRY(history_load(r, out, &c));
+    commit_dispose(&c);
+    return CAIRN_OK;
 }
 
 /* Resolves name[0..len) to a ref ("heads/X", "tags/X") or a commit. *out_ref gets the ref name
@@ -332,7 +330,11 @@ static int resolve_base(repo *r, const char *name, size_t len, cairn_id *out, ch
      * opened (three namespaces: two thirds of a small diff's time went into not finding a
      * branch, tag or remote-tracking ref named like the id). A ref with such a name is still
      * found when no commit has that id. */
-    if (len == 64 && all_hex(name, len) && full_id_commit(r, name, out)) return CAIRN_OK;
+    if (len == 64 && all_hex(name, len)) {
+        int rc = full_id(r, name, out);
+        if (rc != CAIRN_ENOTFOUND) return rc; /* the commit, or damage reading it: said as such */
+        cairn_error_clear();
+    }
     if (len == 4 && memcmp(name, "HEAD", 4) == 0) {
         char *branch;
         TRY(refs_head(r, &branch, out));
@@ -370,16 +372,7 @@ static int resolve_base(repo *r, const char *name, size_t len, cairn_id *out, ch
         }
         if (rc != CAIRN_ENOTFOUND && rc != CAIRN_EINVAL) return rc;
     }
-    if (len == 64 && all_hex(name, len)) {
-        char hex[CAIRN_ID_HEX_SIZE];
-        memcpy(hex, name, 64);
-        hex[64] = '\0';
-        TRY(cairn_id_from_hex(out, hex));
-        commit c; /* it must be a commit */
-        TRY(history_load(r, out, &c));
-        commit_dispose(&c);
-        return CAIRN_OK;
-    }
+    if (len == 64 && all_hex(name, len)) return full_id(r, name, out); /* (its message again) */
     if (len >= PREFIX_MIN && all_hex(name, len)) {
         char lower[65];
         for (size_t i = 0; i < len; i++) lower[i] = (char)tolower((unsigned char)name[i]);

@@ -153,10 +153,23 @@ static int node_open(chunk **out_chunk, node *out, chunk *c, const cairn_id *id,
     return CAIRN_OK;
 }
 
+/* A chunk missing from the store is CAIRN_ENOTFOUND at the chunk layer, and a root that is not
+ * there may be a version retention let go (the callers above ask). But a node its parent names
+ * (expect_level >= 0) must be there: its absence is damage, not an absent key or the end of a
+ * table, which a reader would otherwise take it for (tests/test_missing.c). */
+static int load_failed(int rc, int expect_level)
+{
+    if (rc == CAIRN_ENOTFOUND && expect_level >= 0)
+        return cairn_error_prefix(CAIRN_ECORRUPT, "a node its parent names (level %d)",
+                                  expect_level);
+    return rc;
+}
+
 int node_load(chunkstore *cs, chunk **out_chunk, node *out, const cairn_id *id, int expect_level)
 {
     chunk *c;
-    TRY(cs_get(cs, &c, id));
+    int rc = cs_get(cs, &c, id);
+    if (rc < 0) return load_failed(rc, expect_level);
     return node_open(out_chunk, out, c, id, expect_level);
 }
 
@@ -164,7 +177,8 @@ int node_load_uncached(chunkstore *cs, chunk **out_chunk, node *out, const cairn
                        int expect_level)
 {
     chunk *c;
-    TRY(cs_get_uncached(cs, &c, id));
+    int rc = cs_get_uncached(cs, &c, id);
+    if (rc < 0) return load_failed(rc, expect_level);
     return node_open(out_chunk, out, c, id, expect_level);
 }
 
@@ -174,7 +188,8 @@ int node_load_noting(chunkstore *cs, chunk **out_chunk, node *out, const cairn_i
     chunk *c = cache_get(cs->cache, id);
     if (!c) {
         *missed = true;
-        TRY(cs_get(cs, &c, id));
+        int rc = cs_get(cs, &c, id);
+        if (rc < 0) return load_failed(rc, expect_level);
     }
     return node_open(out_chunk, out, c, id, expect_level);
 }

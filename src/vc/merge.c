@@ -65,6 +65,7 @@ typedef struct diff_ctx {
     int (*cb)(const cairn_diff_entry *, void *);
     void *payload;
     int kind_override;       /* for whole tables: every entry is ADDED or REMOVED */
+    bool stopped;            /* cb's value ended the diff (returned as-is, never reinterpreted) */
 } diff_ctx;
 
 static int diff_change(const tree_change *ch, void *payload)
@@ -73,7 +74,9 @@ static int diff_change(const tree_change *ch, void *payload)
     cairn_diff_entry e = { d->table, ch->kind, ch->key, ch->klen,
                            ch->has_old ? ch->old : NULL, ch->oldlen,
                            ch->has_new ? ch->new_ : NULL, ch->newlen };
-    return d->cb(&e, d->payload);
+    int rc = d->cb(&e, d->payload);
+    d->stopped = rc != 0;
+    return rc;
 }
 
 /* Reports every entry of a table as added (or removed). */
@@ -89,10 +92,12 @@ static int diff_whole(cairn_db *db, const cairn_id *root, bool added, diff_ctx *
         cairn_diff_entry e = { d->table, added ? CAIRN_DIFF_ADDED : CAIRN_DIFF_REMOVED, k, kl,
                                added ? NULL : v, added ? 0 : vl, added ? v : NULL, added ? vl : 0 };
         rc = d->cb(&e, d->payload);
+        d->stopped = rc != 0;
         if (rc == CAIRN_OK) rc = tc_next(&tc);
     }
     tc_dispose(&tc);
-    return rc == CAIRN_ENOTFOUND ? CAIRN_OK : rc;
+    /* the cursor's end (a missing node is CAIRN_ECORRUPT: tree/node.c), unless cb said it */
+    return rc == CAIRN_ENOTFOUND && !d->stopped ? CAIRN_OK : rc;
 }
 
 /* A table version that retention let go (repo/retain.h) has no chunks to diff: a clear error
@@ -149,7 +154,7 @@ static int diff_versions(cairn_db *db, const version *a, const version *b, const
         const char *name = ta ? ta->name : tb->name;
         if (only ? strcmp(name, only) == 0 : !table_name_internal(name)) {
             seen = true;
-            diff_ctx d = { name, cb, payload, 0 };
+            diff_ctx d = { name, cb, payload, 0, false };
             /* equal roots: nothing to read (also when both sides were let go) */
             bool same = ta && tb && memcmp(ta->d.root.bytes, tb->d.root.bytes, CAIRN_ID_SIZE) == 0;
             if (ta && tb && !same)
@@ -157,7 +162,7 @@ static int diff_versions(cairn_db *db, const version *a, const version *b, const
                                diff_change, &d);
             else if (!same)
                 rc = diff_whole(db, ta ? &ta->d.root : &tb->d.root, tb != NULL, &d);
-            if (rc < 0) rc = diff_failed(db, a, ta, b, tb, name, rc);
+            if (rc < 0 && !d.stopped) rc = diff_failed(db, a, ta, b, tb, name, rc);
         }
         if (c <= 0) i++;
         if (c >= 0) j++;

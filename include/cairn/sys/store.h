@@ -354,7 +354,10 @@ struct cairn_store {
      *  once this handle has read (ref_get, ref_list) a ref that was moved after that chunk was
      *  flushed; before that it may be said absent, so that a batch of absent chunks (a push)
      *  costs no round trip to look for others' writes. Callers that copy what is absent only
-     *  copy some chunks again (put is idempotent); has answers for one chunk as of the call.
+     *  copy some chunks again (put is idempotent); a caller that takes "absent" as "gone"
+     *  (repo/retain.c: a table version's root) reads its ref first, which makes the answer
+     *  hold for everything flushed before that ref moved. has answers for one chunk as of the
+     *  call.
      *  @return CAIRN_OK when every rcs[i] was set; else an error for the whole batch. */
     int (*has_many)(cairn_store *st, const cairn_id *keys, size_t n, int *rcs);
     /** Puts chunks[0..n-1] (idempotent, like put; durable only after flush).

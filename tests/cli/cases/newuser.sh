@@ -15,7 +15,11 @@ w1=$!
 w2=$!
 "$CAIRN_BIN" -C . --wait=60 doc delete people ada 2>"$SCRATCH/w3.err" 3>&- &
 w3=$!
-sleep 0.3
+# each waiter has the lock file open while it waits (store/local.c take_lock): seen in /proc
+lock_open() { for p in "$@"; do ls -l "/proc/$p/fd" 2>/dev/null | grep -q '/LOCK$' || return 1; done; }
+i=0
+while ! lock_open $w1 $w2 $w3 && [ $i -lt 3000 ]; do sleep 0.01; i=$((i + 1)); done
+lock_open $w1 $w2 $w3 && echo "3 writers wait at the lock"
 printf 'k\tv\n' >&3
 exec 3>&-
 wait $loader
