@@ -89,6 +89,7 @@
 #define RA_WINDOW (1u << 20)         /* read ahead this much at a time */
 #define HINT_BATCH 256               /* will_read: chunks looked up per batch of advice */
 #define HINT_IDX_MIN 32              /* ... in one hint, for a pack's .idx to be read whole */
+#define HINT_ERR_MAX 1024            /* ... the caller's error kept meanwhile (err.c's size) */
 
 /* A read-only mapping of pack bytes [start, start + len). */
 typedef struct pack_map {
