@@ -130,7 +130,7 @@ typedef struct pack {
      * read_ahead() in local.c) */
     _Atomic uint64_t ra_until;
     /* will_read: whether its mapped .idx was asked for whole (a reader in order looks up
-     * nearly every key of the pack, in no order within the index) */
+     * nearly every key of the pack, in no order within the index); reset with the mapping */
     atomic_bool idx_advised;
     /* Its .idx mapped and searched in place (local_index.c) instead of loaded into the hash
      * table: set at open for sealed packs whose .idx covers all of them, until something needs
