@@ -18,12 +18,15 @@
  *  local_hint_keeps_error   the same when the hint's lookups fail to map sealed packs' indexes
  *                           (mmap failed through the sys table: the mapping code clears the
  *                           error), and the chunks read back once mmap works again
- *  cursor_hints_its_leaves  a cursor reading backward on a table whose packs were dropped,
+ *  cursor_hints_backward    a cursor reading backward on a table whose packs were dropped,
  *                           without read-ahead workers, after a few leaves has the leaves ahead
- *                           of it resident (many more pages than it read itself): backward only
- *                           its hint can do that
- *  cursor_reads_ahead_forward  the same forward (the hint, and the store's own detection of
- *                           reads in order)
+ *                           of it resident (many more pages than it read itself); the table's
+ *                           leaves alternate between two parts of the pack, so that only the
+ *                           cursor's hint can do that (the store's own detection of reads in
+ *                           order, read_ahead() in local.c, needs reads that follow each other
+ *                           in a pack, forward)
+ *  cursor_hints_forward     the same forward (with the table's leaves in pack order, read_ahead()
+ *                           alone brought in more than the case asks: it passed without the hint)
  */
 #include <dirent.h>
 #include <errno.h>
@@ -315,7 +318,7 @@ static size_t packs_resident(const char *dir, bool drop)
 
 #define TABLE_KEYS 40000
 #define CURSOR_STEPS 150 /* entries read: a few leaves of about 35 */
-#define MORE_PAGES 40    /* what read-ahead must have brought in beyond the cursor's own reads */
+#define MORE_PAGES 40    /* what the hint must have brought in beyond the cursor's own reads */
 
 /* Waits until the packs of dir hold at least want resident pages; returns how many they do. */
 static size_t wait_packs(const char *dir, size_t want)
@@ -326,16 +329,14 @@ static size_t wait_packs(const char *dir, size_t want)
     return n;
 }
 
-/* A table of TABLE_KEYS keys in a repository at dir, closed. */
-static bool make_table(const char *dir)
+/* Puts keys i of [0, TABLE_KEYS) with i % every == 0 in table t of the repository at dir, with
+ * values drawn from seed, as one commit written out to the store (checkpoint). */
+static int put_keys(cairn_db *db, cairn_table *t, unsigned every, uint64_t seed)
 {
-    cairn_db *db = test_open_repo(dir);
-    cairn_table *t;
     cairn_batch *b = NULL;
-    int rc = cairn_table_open(&t, db, "t", CAIRN_TABLE_CREATE);
-    if (rc == CAIRN_OK) rc = cairn_batch_new(&b, db);
-    uint64_t s = test_rng(7);
-    for (unsigned i = 0; rc == CAIRN_OK && i < TABLE_KEYS; i++) {
+    int rc = cairn_batch_new(&b, db);
+    uint64_t s = test_rng(seed);
+    for (unsigned i = 0; rc == CAIRN_OK && i < TABLE_KEYS; i += every) {
         uint8_t k[16], v[100];
         for (size_t j = 0; j < sizeof v; j++) v[j] = (uint8_t)test_rand(&s);
         snprintf((char *)k, sizeof k, "k%014u", i);
@@ -343,16 +344,32 @@ static bool make_table(const char *dir)
     }
     if (rc == CAIRN_OK) rc = cairn_batch_commit(b);
     cairn_batch_free(b);
+    return rc == CAIRN_OK ? cairn_checkpoint(db) : rc;
+}
+
+/* A table of TABLE_KEYS keys in a repository at dir, closed, written twice: all keys, then one
+ * in SCATTER_EVERY changed, so that in key order the leaves alternate between the pack bytes of
+ * the first write and those of the second. A cursor's reads then never follow each other in a
+ * pack, in either direction, and the store's own detection of reads in order (read_ahead() in
+ * local.c) never starts: only the cursor's hint reads ahead of it. */
+#define SCATTER_EVERY 70 /* about every other leaf */
+static bool make_table(const char *dir)
+{
+    cairn_db *db = test_open_repo(dir);
+    cairn_table *t;
+    int rc = cairn_table_open(&t, db, "t", CAIRN_TABLE_CREATE);
+    if (rc != CAIRN_OK) t = NULL;
+    if (rc == CAIRN_OK) rc = put_keys(db, t, 1, 7);
+    if (rc == CAIRN_OK) rc = put_keys(db, t, SCATTER_EVERY, 8);
     cairn_table_close(t);
-    if (rc == CAIRN_OK) rc = cairn_checkpoint(db);
     int crc = cairn_close(db);
     return rc == CAIRN_OK && crc == CAIRN_OK;
 }
 
 /* Drops dir's packs from the page cache, reads `steps` entries of table t with a cursor (forward
  * or backward) and no read-ahead workers, and checks that many more pages than the cursor read
- * itself arrive. Backward, only the cursor's hint can bring them: the store's own detection of
- * reads in order (read_ahead() in local.c) follows forward runs only. */
+ * itself arrive. Only the cursor's hint can bring them: make_table() lays the leaves out so that
+ * the store's own detection of reads in order never starts. */
 static void cursor_reads_ahead(bool forward)
 {
     char dir[4200];
@@ -390,8 +407,8 @@ static void cursor_reads_ahead(bool forward)
               before, read_itself);
 }
 
-static void cursor_hints_its_leaves(void) { cursor_reads_ahead(false); }
-static void cursor_reads_ahead_forward(void) { cursor_reads_ahead(true); }
+static void cursor_hints_backward(void) { cursor_reads_ahead(false); }
+static void cursor_hints_forward(void) { cursor_reads_ahead(true); }
 
 TEST_MAIN(local_hint_reads_ahead, local_hint_harmless, local_hint_keeps_error,
-          cursor_hints_its_leaves, cursor_reads_ahead_forward)
+          cursor_hints_backward, cursor_hints_forward)
