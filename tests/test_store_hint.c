@@ -13,16 +13,23 @@
  *                           of chunks 400..599, which nothing read or named, stay out (the
  *                           mappings are advised random, so nothing else reads them)
  *  local_hint_harmless      a hint of absent chunks, an empty one, one of chunks still in the
- *                           writer's buffer: no error, the thread's error untouched by success,
- *                           and every chunk reads back the same
- *  cursor_hints_its_leaves  a cursor reading backward on a table whose packs were dropped,
+ *                           writer's buffer: the error set before it still there after, and
+ *                           every chunk reads back the same
+ *  local_hint_keeps_error   the same when the hint's lookups fail to map sealed packs' indexes
+ *                           (mmap failed through the sys table: the mapping code clears the
+ *                           error), and the chunks read back once mmap works again
+ *  cursor_hints_backward    a cursor reading backward on a table whose packs were dropped,
  *                           without read-ahead workers, after a few leaves has the leaves ahead
- *                           of it resident (many more pages than it read itself): backward only
- *                           its hint can do that
- *  cursor_reads_ahead_forward  the same forward (the hint, and the store's own detection of
- *                           reads in order)
+ *                           of it resident (many more pages than it read itself); the table's
+ *                           leaves alternate between two parts of the pack, so that only the
+ *                           cursor's hint can do that (the store's own detection of reads in
+ *                           order, read_ahead() in local.c, needs reads that follow each other
+ *                           in a pack, forward)
+ *  cursor_hints_forward     the same forward (with the table's leaves in pack order, read_ahead()
+ *                           alone brought in more than the case asks: it passed without the hint)
  */
 #include <dirent.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,6 +39,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/base.h"
+#include "base/sys.h"
 #include "store/store.h"
 #include "test.h"
 
@@ -39,6 +48,7 @@
 #define CHUNK_BYTES 4000
 #define RESIDENT_WAIT_S 30.0
 #define PAGE 4096u
+#define SMALL_PACKS (64u << 10) /* local_hint_keeps_error: packs sealed at this size */
 
 static cairn_id key_of(unsigned i)
 {
@@ -129,11 +139,14 @@ static uint64_t offset_of(cairn_store *st, unsigned i)
     return loc.offset;
 }
 
-/* A local store in dir holding NCHUNKS chunks in one pack, closed (its .idx written). */
-static bool make_store(const char *dir)
+/* A local store in dir holding NCHUNKS chunks, closed (its .idx written): in one pack, or with
+ * pack_max, in packs sealed at that size (with packs/summary: their indexes mapped when a
+ * lookup first needs them). */
+static bool make_store(const char *dir, uint64_t pack_max)
 {
     cairn_store *st;
     if (store_local_open(&st, dir, CAIRN_OPEN_CREATE, 0) != CAIRN_OK) return false;
+    if (pack_max) store_local_set_pack_max(st, pack_max);
     uint8_t buf[CHUNK_BYTES];
     int rc = CAIRN_OK;
     for (unsigned i = 0; i < NCHUNKS && rc == CAIRN_OK; i++) {
@@ -150,7 +163,7 @@ static void local_hint_reads_ahead(void)
 {
     char dir[4200], pack[4300];
     snprintf(dir, sizeof dir, "%s/repo", test_tmpdir());
-    CHECK(make_store(dir));
+    CHECK(make_store(dir, 0));
     snprintf(pack, sizeof pack, "%s/packs/pack-00000001.pack", dir);
     probe pr;
     CHECK(probe_open(&pr, pack));
@@ -196,11 +209,40 @@ static void local_hint_reads_ahead(void)
     probe_close(&pr);
 }
 
+/* An error the test sets before a hint, to see it is still there after (store.h: a hint
+ * leaves the thread's last error as it was); its message is copied to kept. */
+static void set_marker(char *kept, size_t size)
+{
+    ERR(CAIRN_EIO, "marker: an error set before the hint");
+    snprintf(kept, size, "%s", cairn_error_last()->message);
+}
+
+#define CHECK_MARKER(kept)                                                                        \
+    CHECK_MSG(cairn_error_last()->code == CAIRN_EIO &&                                            \
+                  strcmp(cairn_error_last()->message, (kept)) == 0,                               \
+              "the hint changed the thread's last error to %d '%s'", cairn_error_last()->code,    \
+              cairn_error_last()->message)
+
+/* Every 7th of chunks 0..n reads back from st as it was written. */
+static void reads_back(cairn_store *st, unsigned n)
+{
+    uint8_t want[CHUNK_BYTES];
+    for (unsigned i = 0; i < n; i += 7) {
+        cairn_id k = key_of(i);
+        cairn_buf out = CAIRN_BUF_INIT;
+        chunk_of(i, want);
+        int rc = st->get(st, &out, &k);
+        bool same = rc == CAIRN_OK && out.len == sizeof want && memcmp(out.data, want, out.len) == 0;
+        cairn_buf_dispose(&out);
+        CHECK_MSG(same, "chunk %u after the hints: rc %d", i, rc);
+    }
+}
+
 static void local_hint_harmless(void)
 {
     char dir[4200];
     snprintf(dir, sizeof dir, "%s/repo", test_tmpdir());
-    CHECK(make_store(dir));
+    CHECK(make_store(dir, 0));
     cairn_store *st;
     CHECK_OK(store_local_open(&st, dir, 0, 0));
     /* chunks only in the writer's buffer, absent ones, and held ones, in one hint */
@@ -214,21 +256,38 @@ static void local_hint_harmless(void)
         hint[10 + i] = key_of(100000 + i); /* never stored */
         hint[20 + i] = key_of(i * 50);
     }
-    cairn_error_clear();
+    char marker[1100];
+    set_marker(marker, sizeof marker);
     st->will_read(st, hint, 30);
     st->will_read(st, hint, 0);
-    CHECK_EQ(cairn_error_last()->code, CAIRN_OK);
-    for (unsigned i = 0; i < NCHUNKS + 10; i += 7) {
-        cairn_id k = key_of(i);
-        cairn_buf out = CAIRN_BUF_INIT;
-        chunk_of(i, buf);
-        int rc = st->get(st, &out, &k);
-        bool same = rc == CAIRN_OK && out.len == sizeof buf && memcmp(out.data, buf, out.len) == 0;
-        cairn_buf_dispose(&out);
-        CHECK_MSG(same, "chunk %u after the hints: rc %d", i, rc);
-    }
+    CHECK_MARKER(marker);
+    reads_back(st, NCHUNKS + 10);
     cairn_id absent = key_of(100000);
     CHECK_RC(st->has(st, &absent), CAIRN_ENOTFOUND);
+    st->close(st);
+}
+
+/* A hint whose lookups fail to map an index (a sealed pack's .idx is mapped by the first lookup
+ * that needs it; mmap fails here, through the sys table) still leaves the thread's error as it
+ * was, and the chunks read back once mmap works again (the index is read whole instead). */
+static void local_hint_keeps_error(void)
+{
+    char dir[4200];
+    snprintf(dir, sizeof dir, "%s/repo", test_tmpdir());
+    CHECK(make_store(dir, SMALL_PACKS));
+    cairn_store *st;
+    CHECK_OK(store_local_open(&st, dir, CAIRN_OPEN_READONLY, 0));
+    cairn_id hint[NCHUNKS / 2];
+    for (unsigned i = 0; i < NCHUNKS / 2; i++) hint[i] = key_of(i);
+    char marker[1100];
+    set_marker(marker, sizeof marker);
+    uint64_t fired = sys_faults_fired();
+    sys_fault(SYS_MMAP, 1, ENOMEM, true);
+    st->will_read(st, hint, NCHUNKS / 2);
+    sys_fault_clear();
+    CHECK_MSG(sys_faults_fired() > fired, "the hint mapped no index: the case tests nothing");
+    CHECK_MARKER(marker);
+    reads_back(st, NCHUNKS);
     st->close(st);
 }
 
@@ -259,7 +318,7 @@ static size_t packs_resident(const char *dir, bool drop)
 
 #define TABLE_KEYS 40000
 #define CURSOR_STEPS 150 /* entries read: a few leaves of about 35 */
-#define MORE_PAGES 40    /* what read-ahead must have brought in beyond the cursor's own reads */
+#define MORE_PAGES 40    /* what the hint must have brought in beyond the cursor's own reads */
 
 /* Waits until the packs of dir hold at least want resident pages; returns how many they do. */
 static size_t wait_packs(const char *dir, size_t want)
@@ -270,16 +329,14 @@ static size_t wait_packs(const char *dir, size_t want)
     return n;
 }
 
-/* A table of TABLE_KEYS keys in a repository at dir, closed. */
-static bool make_table(const char *dir)
+/* Puts keys i of [0, TABLE_KEYS) with i % every == 0 in table t of the repository at dir, with
+ * values drawn from seed, as one commit written out to the store (checkpoint). */
+static int put_keys(cairn_db *db, cairn_table *t, unsigned every, uint64_t seed)
 {
-    cairn_db *db = test_open_repo(dir);
-    cairn_table *t;
     cairn_batch *b = NULL;
-    int rc = cairn_table_open(&t, db, "t", CAIRN_TABLE_CREATE);
-    if (rc == CAIRN_OK) rc = cairn_batch_new(&b, db);
-    uint64_t s = test_rng(7);
-    for (unsigned i = 0; rc == CAIRN_OK && i < TABLE_KEYS; i++) {
+    int rc = cairn_batch_new(&b, db);
+    uint64_t s = test_rng(seed);
+    for (unsigned i = 0; rc == CAIRN_OK && i < TABLE_KEYS; i += every) {
         uint8_t k[16], v[100];
         for (size_t j = 0; j < sizeof v; j++) v[j] = (uint8_t)test_rand(&s);
         snprintf((char *)k, sizeof k, "k%014u", i);
@@ -287,16 +344,32 @@ static bool make_table(const char *dir)
     }
     if (rc == CAIRN_OK) rc = cairn_batch_commit(b);
     cairn_batch_free(b);
+    return rc == CAIRN_OK ? cairn_checkpoint(db) : rc;
+}
+
+/* A table of TABLE_KEYS keys in a repository at dir, closed, written twice: all keys, then one
+ * in SCATTER_EVERY changed, so that in key order the leaves alternate between the pack bytes of
+ * the first write and those of the second. A cursor's reads then never follow each other in a
+ * pack, in either direction, and the store's own detection of reads in order (read_ahead() in
+ * local.c) never starts: only the cursor's hint reads ahead of it. */
+#define SCATTER_EVERY 70 /* about every other leaf */
+static bool make_table(const char *dir)
+{
+    cairn_db *db = test_open_repo(dir);
+    cairn_table *t;
+    int rc = cairn_table_open(&t, db, "t", CAIRN_TABLE_CREATE);
+    if (rc != CAIRN_OK) t = NULL;
+    if (rc == CAIRN_OK) rc = put_keys(db, t, 1, 7);
+    if (rc == CAIRN_OK) rc = put_keys(db, t, SCATTER_EVERY, 8);
     cairn_table_close(t);
-    if (rc == CAIRN_OK) rc = cairn_checkpoint(db);
     int crc = cairn_close(db);
     return rc == CAIRN_OK && crc == CAIRN_OK;
 }
 
 /* Drops dir's packs from the page cache, reads `steps` entries of table t with a cursor (forward
  * or backward) and no read-ahead workers, and checks that many more pages than the cursor read
- * itself arrive. Backward, only the cursor's hint can bring them: the store's own detection of
- * reads in order (read_ahead() in local.c) follows forward runs only. */
+ * itself arrive. Only the cursor's hint can bring them: make_table() lays the leaves out so that
+ * the store's own detection of reads in order never starts. */
 static void cursor_reads_ahead(bool forward)
 {
     char dir[4200];
@@ -334,8 +407,8 @@ static void cursor_reads_ahead(bool forward)
               before, read_itself);
 }
 
-static void cursor_hints_its_leaves(void) { cursor_reads_ahead(false); }
-static void cursor_reads_ahead_forward(void) { cursor_reads_ahead(true); }
+static void cursor_hints_backward(void) { cursor_reads_ahead(false); }
+static void cursor_hints_forward(void) { cursor_reads_ahead(true); }
 
-TEST_MAIN(local_hint_reads_ahead, local_hint_harmless, cursor_hints_its_leaves,
-          cursor_reads_ahead_forward)
+TEST_MAIN(local_hint_reads_ahead, local_hint_harmless, local_hint_keeps_error,
+          cursor_hints_backward, cursor_hints_forward)

@@ -293,11 +293,10 @@ static int hint_cmp(const void *a, const void *b)
  * and each run is asked of the kernel (WILLNEED: asynchronous, so the reads that follow find
  * the pages, read in large requests instead of a page a fault). Left out: chunks not found, in
  * the writer's buffer, or in a pack no read has opened yet (its first read opens it: a hint
- * makes no syscall that could fail). Advice under mu, as get_mapped's page faults are: the
- * descriptors stay open meanwhile. */
-static void local_will_read(cairn_store *st, const cairn_id *keys, size_t n)
+ * opens no pack; its lookups map a sealed pack's .idx, as any lookup does). Advice under mu, as
+ * get_mapped's page faults are: the descriptors stay open meanwhile. */
+static void will_read_batches(local_store *ls, const cairn_id *keys, size_t n)
 {
-    local_store *ls = (local_store *)st;
     hint_range r[HINT_BATCH];
     for (size_t at = 0; at < n; at += HINT_BATCH) {
         size_t m = 0, k = MIN(n - at, (size_t)HINT_BATCH);
@@ -333,6 +332,23 @@ static void local_will_read(cairn_store *st, const cairn_id *keys, size_t n)
         }
         pthread_rwlock_unlock(&ls->mu);
     }
+}
+
+/* A hint reports nothing and leaves the thread's last error as it was (store.h), but its
+ * lookups may map a sealed pack's .idx, and one that fails to map clears the error or sets its
+ * own (the index is then damaged to lookups, and the next get reads it whole and says why):
+ * the error the caller had is put back. */
+static void local_will_read(cairn_store *st, const cairn_id *keys, size_t n)
+{
+    const cairn_error *e = cairn_error_last();
+    int code = e->code;
+    char msg[HINT_ERR_MAX];
+    snprintf(msg, sizeof msg, "%s", e->message);
+    will_read_batches((local_store *)st, keys, n);
+    e = cairn_error_last();
+    if (e->code == code && strcmp(e->message, msg) == 0) return;
+    cairn_error_clear();
+    if (code != CAIRN_OK || msg[0]) cairn_error_set(code, "%s", msg);
 }
 
 static int local_get(cairn_store *st, cairn_buf *out, const cairn_id *key)

@@ -527,6 +527,7 @@ void local_idx_unmap(local_store *ls, pack *p)
     p->imap_sums = NULL;
     p->imap_ok = NULL;
     atomic_store(&p->imap_bad, false);
+    atomic_store(&p->idx_advised, false); /* a later mapping is advised anew (will_read) */
     ls->nmapped--;
 }
 

@@ -89,6 +89,7 @@
 #define RA_WINDOW (1u << 20)         /* read ahead this much at a time */
 #define HINT_BATCH 256               /* will_read: chunks looked up per batch of advice */
 #define HINT_IDX_MIN 32              /* ... in one hint, for a pack's .idx to be read whole */
+#define HINT_ERR_MAX 1024            /* ... the caller's error kept meanwhile (err.c's size) */
 
 /* A read-only mapping of pack bytes [start, start + len). */
 typedef struct pack_map {
@@ -129,7 +130,7 @@ typedef struct pack {
      * read_ahead() in local.c) */
     _Atomic uint64_t ra_until;
     /* will_read: whether its mapped .idx was asked for whole (a reader in order looks up
-     * nearly every key of the pack, in no order within the index) */
+     * nearly every key of the pack, in no order within the index); reset with the mapping */
     atomic_bool idx_advised;
     /* Its .idx mapped and searched in place (local_index.c) instead of loaded into the hash
      * table: set at open for sealed packs whose .idx covers all of them, until something needs
