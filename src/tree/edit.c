@@ -12,7 +12,6 @@
  */
 #include <pthread.h>
 #include <stdlib.h>
-#include <unistd.h>
 
 #include "tree.h"
 
@@ -412,11 +411,7 @@ static int join_part(chunkstore *cs, const cairn_id *root, int level, const tree
     return CAIRN_OK;
 }
 
-static int edit_threads(void)
-{
-    long n = sysconf(_SC_NPROCESSORS_ONLN);
-    return n < 1 ? 1 : n > EDIT_THREADS_MAX ? EDIT_THREADS_MAX : (int)n;
-}
+static int edit_threads(void) { return MIN(base_cpus(), EDIT_THREADS_MAX); }
 
 static int edit_level_parallel(chunkstore *cs, const cairn_id *root, int level,
                                const tree_edit *E, size_t n, int nparts, edit_level_out *o,
@@ -556,7 +551,8 @@ static int check_edits(const tree_edit *E, size_t n)
 int tree_apply(chunkstore *cs, cairn_id *out_root, const cairn_id *root, const tree_edit *E,
                size_t n)
 {
-    tree_apply_opts opt = { edit_threads(), PART_MIN_EDITS };
+    /* the CPUs only matter (and are only asked for) when the level can be cut in two */
+    tree_apply_opts opt = { n >= 2 * PART_MIN_EDITS ? edit_threads() : 1, PART_MIN_EDITS };
     return tree_apply_with(cs, out_root, root, E, n, &opt, NULL);
 }
 
