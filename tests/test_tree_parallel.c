@@ -496,6 +496,21 @@ static void parts_in_one_node_not_run(void)
     free(E);
     free(keys);
 }
+/* What tree_apply() and a batch's concurrent applies ask for: one thread below two parts'
+ * worth of edits; above, the CPUs (at most 4) shared among the applies running at once. */
+static void threads_shared_among_runners(void)
+{
+    int cpus = base_cpus();
+    CHECK(cpus >= 1);
+    CHECK_EQ(base_cpus(), cpus); /* read once */
+    tree_apply_opts small = tree_apply_opts_for(100, 1), big = tree_apply_opts_for(1000000, 1);
+    tree_apply_opts half = tree_apply_opts_for(1000000, 2);
+    CHECK_EQ(small.threads, 1);
+    CHECK_EQ(big.threads, cpus < 4 ? cpus : 4);
+    CHECK_EQ(half.threads, cpus / 2 < 1 ? 1 : cpus / 2 < 4 ? cpus / 2 : 4);
+    CHECK(big.part_min > 0 && tree_apply_opts_for(2 * big.part_min - 1, 1).threads == 1);
+}
+
 /* ---- end to end: a bulk batch through the public API ---- */
 
 #define E2E_KEYS 120000
@@ -596,4 +611,4 @@ static void bulk_update_equals_fresh_load(void)
 
 TEST_MAIN(parts_equal_serial_and_fresh, parts_there_and_back, helper_failure_reported,
           big_edit_leaves_stay_out_of_cache, parts_in_one_node_not_run,
-          bulk_update_equals_fresh_load)
+          threads_shared_among_runners, bulk_update_equals_fresh_load)

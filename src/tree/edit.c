@@ -467,8 +467,6 @@ static int start_parts(chunkstore *cs, const cairn_id *root, int level, const tr
     return rc;
 }
 
-static int edit_threads(void) { return MIN(base_cpus(), EDIT_THREADS_MAX); }
-
 static int edit_level_parallel(chunkstore *cs, const cairn_id *root, int level,
                                const tree_edit *E, size_t n, int nparts, edit_level_out *o,
                                tree_apply_stats *st)
@@ -603,9 +601,17 @@ static int check_edits(const tree_edit *E, size_t n)
 int tree_apply(chunkstore *cs, cairn_id *out_root, const cairn_id *root, const tree_edit *E,
                size_t n)
 {
-    /* the CPUs only matter (and are only asked for) when the level can be cut in two */
-    tree_apply_opts opt = { n >= 2 * PART_MIN_EDITS ? edit_threads() : 1, PART_MIN_EDITS };
+    tree_apply_opts opt = tree_apply_opts_for(n, 1);
     return tree_apply_with(cs, out_root, root, E, n, &opt, NULL);
+}
+
+tree_apply_opts tree_apply_opts_for(size_t n, int runners)
+{
+    tree_apply_opts opt = { 1, PART_MIN_EDITS };
+    /* the CPUs only matter (and are only asked for) when the level can be cut in two */
+    if (n >= 2 * PART_MIN_EDITS)
+        opt.threads = MIN(MAX(1, base_cpus() / MAX(1, runners)), EDIT_THREADS_MAX);
+    return opt;
 }
 
 int tree_apply_with(chunkstore *cs, cairn_id *out_root, const cairn_id *root,

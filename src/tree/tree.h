@@ -89,6 +89,11 @@ int tree_apply_with(chunkstore *cs, cairn_id *out_root, const cairn_id *root,
                     const tree_edit *E, size_t n, const tree_apply_opts *opt,
                     tree_apply_stats *stats);
 
+/** The options tree_apply() uses for n edits when `runners` applies (to other trees) run at
+ *  once, each on a thread of its own: the CPUs (asked for only when n can make two parts) are
+ *  shared among them, so that the applies do not start more threads than there are CPUs. */
+tree_apply_opts tree_apply_opts_for(size_t n, int runners);
+
 /* ---- reads ---- */
 
 /** Point read. On success *out_leaf pins the leaf holding the value (release it after use). */
