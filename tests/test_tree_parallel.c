@@ -3,7 +3,9 @@
  * (tree/edit.c, "one level on several threads") give the root the serial pass gives, which is
  * the root a fresh build of the final contents gives (history independence), for any cut: many
  * parts, parts of one edit, parts a span runs through. The counters of tree_apply_with() show
- * that every way of joining a part was taken. A failure on a helper thread comes back with its
+ * that every way of joining a part was taken. Parts whose edits all share one old node with
+ * the part before (appends past the end, dense inserts between two keys) are not run: they
+ * write no more chunks than the serial pass. A failure on a helper thread comes back with its
  * message. And end to end: a bulk batch of updates, deletes and inserts through the public API
  * leaves the table root a fresh load of the same contents has.
  */
@@ -412,6 +414,103 @@ static void big_edit_leaves_stay_out_of_cache(void)
     env_close(st, &cs);
 }
 
+
+/* ---- parts that cannot start a span of the serial pass are not run ---- */
+
+#define DENSE_BASE 40000     /* keys in the tree */
+#define DENSE_EDITS 24000    /* edits in the batch: 4 parts of 4096+ */
+#define DENSE_KEY 16         /* an inserted key: an existing key and a 4-byte suffix */
+
+/* Applies E[0..n) to a fresh tree of keys 0..DENSE_BASE-1 in a store of its own (so no chunk
+ * of another run is shared), with opt; gives the chunks the apply wrote and its root (by
+ * value: the same in every store). */
+static void dense_apply(uint64_t *out_wrote, cairn_id *out_root, const tree_edit *E, size_t n,
+                        const tree_apply_opts *opt, tree_apply_stats *s)
+{
+    cairn_store *st;
+    chunkstore cs;
+    env_open(&st, &cs);
+    contents c;
+    contents_init(&c, DENSE_BASE);
+    for (size_t i = 0; i < c.n; i++) {
+        c.has[i] = 1;
+        c.vlen[i] = 24;
+    }
+    cairn_id base;
+    build_fresh(&base, &cs, &c);
+    uint64_t before = atomic_load(&cs.chunks_written);
+    CHECK_OK(tree_apply_with(&cs, out_root, &base, E, n, opt, s));
+    *out_wrote = atomic_load(&cs.chunks_written) - before;
+    CHECK_OK(tree_check(&cs, out_root));
+    uint64_t count;
+    CHECK_OK(tree_rank(&cs, out_root, NULL, 0, &count));
+    CHECK_EQ(count, (uint64_t)DENSE_BASE + n); /* every edit is an insert */
+    contents_free(&c);
+    env_close(st, &cs);
+}
+
+/* Edits that all fall in one node of the old level (appends past the last key, which the
+ * level's last node takes; a dense run of inserts between two neighbouring keys) leave every
+ * part but the first without a span the serial pass could start: none of them runs, so the
+ * parts write no more chunks than the serial pass, and the root is the serial one. */
+static void parts_in_one_node_not_run(void)
+{
+    uint8_t *keys = malloc((size_t)DENSE_EDITS * DENSE_KEY);
+    uint8_t val[24];
+    tree_edit *E = calloc(DENSE_EDITS, sizeof *E);
+    CHECK(keys && E);
+    memset(val, 'v', sizeof val);
+    for (int shape = 0; shape < 2; shape++) {
+        for (size_t j = 0; j < DENSE_EDITS; j++) {
+            uint8_t *k = keys + j * DENSE_KEY, kz[KEY_LEN + 1];
+            /* appends: keys DENSE_BASE, DENSE_BASE + 1, ...; or between keys 20000 and 20001:
+             * key 20000 and a 4-byte big-endian rank */
+            key_of(kz, shape == 0 ? DENSE_BASE + j : DENSE_BASE / 2);
+            memcpy(k, kz, KEY_LEN);
+            size_t kl = KEY_LEN;
+            if (shape == 1) {
+                k[KEY_LEN] = (uint8_t)(j >> 24);
+                k[KEY_LEN + 1] = (uint8_t)(j >> 16);
+                k[KEY_LEN + 2] = (uint8_t)(j >> 8);
+                k[KEY_LEN + 3] = (uint8_t)j;
+                kl = DENSE_KEY;
+            }
+            E[j] = (tree_edit){ k, val, (uint32_t)kl, sizeof val, EDIT_PUT };
+        }
+        tree_apply_opts serial = { 1, 0 }, parts = { 4, 4096 };
+        cairn_id want, got;
+        tree_apply_stats s;
+        uint64_t w_serial, w_parts;
+        dense_apply(&w_serial, &want, E, DENSE_EDITS, &serial, NULL);
+        dense_apply(&w_parts, &got, E, DENSE_EDITS, &parts, &s);
+        printf("%s: %llu chunks written serially, %llu in parts (%u parts, %u skipped)\n",
+               shape == 0 ? "appends past the end" : "inserts between two keys",
+               (unsigned long long)w_serial, (unsigned long long)w_parts, s.parts,
+               s.parts_skipped);
+        CHECK_MEM(got.bytes, CAIRN_ID_SIZE, want.bytes, CAIRN_ID_SIZE);
+        CHECK(w_parts <= w_serial);
+        CHECK_EQ(s.parts, 4u);        /* the leaf level was cut ... */
+        CHECK_EQ(s.parts_skipped, 3u); /* ... and no part but the first ran */
+        CHECK_EQ(s.parts_unused, 0u);
+    }
+    free(E);
+    free(keys);
+}
+/* What tree_apply() and a batch's concurrent applies ask for: one thread below two parts'
+ * worth of edits; above, the CPUs (at most 4) shared among the applies running at once. */
+static void threads_shared_among_runners(void)
+{
+    int cpus = base_cpus();
+    CHECK(cpus >= 1);
+    CHECK_EQ(base_cpus(), cpus); /* read once */
+    tree_apply_opts small = tree_apply_opts_for(100, 1), big = tree_apply_opts_for(1000000, 1);
+    tree_apply_opts half = tree_apply_opts_for(1000000, 2);
+    CHECK_EQ(small.threads, 1);
+    CHECK_EQ(big.threads, cpus < 4 ? cpus : 4);
+    CHECK_EQ(half.threads, cpus / 2 < 1 ? 1 : cpus / 2 < 4 ? cpus / 2 : 4);
+    CHECK(big.part_min > 0 && tree_apply_opts_for(2 * big.part_min - 1, 1).threads == 1);
+}
+
 /* ---- end to end: a bulk batch through the public API ---- */
 
 #define E2E_KEYS 120000
@@ -511,4 +610,5 @@ static void bulk_update_equals_fresh_load(void)
 }
 
 TEST_MAIN(parts_equal_serial_and_fresh, parts_there_and_back, helper_failure_reported,
-          big_edit_leaves_stay_out_of_cache, bulk_update_equals_fresh_load)
+          big_edit_leaves_stay_out_of_cache, parts_in_one_node_not_run,
+          threads_shared_among_runners, bulk_update_equals_fresh_load)

@@ -183,4 +183,10 @@ struct timespec;
 /** *out = the CLOCK_REALTIME moment `seconds` from now (a pthread_cond_timedwait deadline). */
 void clock_deadline(struct timespec *out, double seconds);
 
+/* ---- the machine ---- */
+
+/** CPUs online (at least 1), read once per process: glibc reads it from a file on every
+ *  sysconf() call, which a caller on a hot path (every tree edit) should not pay. */
+int base_cpus(void);
+
 #endif /* CAIRN_BASE_H */

@@ -1,9 +1,12 @@
 /*
  * util.c - small helpers with no better home: hex, printable renderings of keys for error
- * messages, clocks, and the public id conversions.
+ * messages, clocks, the CPU count, and the public id conversions.
  */
+#include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "base.h"
 
@@ -137,4 +140,19 @@ int64_t clock_wall_ns(void)
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static pthread_once_t cpus_once = PTHREAD_ONCE_INIT;
+static int cpus_online = 1; /* set once by count_cpus(), then only read */
+
+static void count_cpus(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    cpus_online = n < 1 ? 1 : n > INT_MAX ? INT_MAX : (int)n;
+}
+
+int base_cpus(void)
+{
+    pthread_once(&cpus_once, count_cpus);
+    return cpus_online;
 }

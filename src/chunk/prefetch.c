@@ -22,7 +22,6 @@
  */
 #include <pthread.h>
 #include <stdlib.h>
-#include <unistd.h>
 
 #include "prefetch.h"
 
@@ -209,7 +208,7 @@ int prefetcher_threads(const prefetcher *pf) { return pf ? pf->want : 0; }
 
 int prefetcher_default_threads(void)
 {
-    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    int n = base_cpus();
     if (n <= 1) return 0;
-    return (int)MIN(n - 1, 4);
+    return MIN(n - 1, 4);
 }

@@ -360,6 +360,7 @@ typedef struct bulk_work {
     size_t n;
     tree_edit *edits;        /* part p uses edits[p->from, p->to) */
     atomic_size_t next;      /* the next part of order to take */
+    int runners;             /* threads taking parts: they share the CPUs */
 } bulk_work;
 
 static void apply_part(bulk_work *w, bulk_part *p)
@@ -377,7 +378,8 @@ static void apply_part(bulk_work *w, bulk_part *p)
             continue; /* a later operation on this key wins */
         edits[m++] = (tree_edit){ o->kv, o->kv + o->klen, o->klen, o->vlen, o->op };
     }
-    p->rc = tree_apply(&b->db->r.cs, &p->root, &p->old_root, edits, m);
+    tree_apply_opts opt = tree_apply_opts_for(m, w->runners);
+    p->rc = tree_apply_with(&b->db->r.cs, &p->root, &p->old_root, edits, m, &opt, NULL);
     if (p->rc < 0) p->msg = cairn_strdup(cairn_error_last()->message);
 }
 
@@ -420,9 +422,12 @@ static int apply_tables(cairn_batch *b, version *base, tree_edit *edits, table_c
     }
     if (rc == CAIRN_OK) {
         qsort(order, np, sizeof *order, part_larger);
-        bulk_work w = { b, order, np, edits, 0 };
+        /* each runner's tree edit gets its share of the CPUs (a thread of its own each here,
+         * helpers of their own there: not 2 x 4 threads on a 4-CPU machine) */
+        bulk_work w = { b, order, np, edits, 0, np > 1 ? 2 : 1 };
         pthread_t helper;
         bool helped = np > 1 && pthread_create(&helper, NULL, apply_parts, &w) == 0;
+        if (!helped) w.runners = 1;
         apply_parts(&w);
         if (helped) pthread_join(helper, NULL);
     }

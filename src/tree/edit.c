@@ -12,7 +12,6 @@
  */
 #include <pthread.h>
 #include <stdlib.h>
-#include <unistd.h>
 
 #include "tree.h"
 
@@ -338,8 +337,11 @@ static int edit_spans(chunkstore *cs, const cairn_id *root, int level, bool root
 /* ---- one level on several threads ----
  * The edits of a level are cut into parts by count, and each part but the first runs on a
  * thread of its own as if a span started at its first edit. That guess is only right when the
- * true pass (span after span from the first edit) starts a span there too: the span before may
- * run on past it, or the part's first node may hold edits of the part before. So the parts are
+ * true pass (span after span from the first edit) starts a span there too. It cannot when the
+ * part's first node holds edits of the part before (that node's span merges them all), so a
+ * part starts at its first edit past that node, and is not run at all when there is none or
+ * that node is the level's last (part_first_span). The span before may still run on past the
+ * part's first edit. So the parts are
  * joined in order, each from the first of its spans that starts exactly where the output so far
  * ends (a span's output depends only on its first edit, the edits after it and the old tree,
  * so from there on the part's output is the true one); the edits from where the output ends to
@@ -363,6 +365,7 @@ typedef struct level_part {
     char *msg;               /* the message of a failure (it happened on this part's thread) */
     pthread_t thread;
     bool started;
+    bool skipped;            /* no span of the part can be the true pass's: not run */
 } level_part;
 
 static void *run_part(void *arg)
@@ -412,10 +415,56 @@ static int join_part(chunkstore *cs, const cairn_id *root, int level, const tree
     return CAIRN_OK;
 }
 
-static int edit_threads(void)
+/* Moves *from past the edits that share the node of E[*from - 1] (the true pass never starts a
+ * span at them: the span that merges E[*from - 1] merges them too). Sets *none when no span of
+ * the part can be one of the true pass's: *from reaches stop, or that node is the level's last
+ * (which takes every remaining edit). Without this a part whose first edits fall in a node of
+ * the part before, as a run of appends past the last key all do, is thrown away whole. */
+static int part_first_span(tree_cursor *tc, const tree_edit *E, size_t *from, size_t stop,
+                           bool *none)
 {
-    long n = sysconf(_SC_NPROCESSORS_ONLN);
-    return n < 1 ? 1 : n > EDIT_THREADS_MAX ? EDIT_THREADS_MAX : (int)n;
+    TRY(tc_seek(tc, E[*from - 1].key, E[*from - 1].klen));
+    *none = tc_at_last_node(tc);
+    if (*none) return CAIRN_OK;
+    const uint8_t *hi = NULL;
+    size_t hil = 0;
+    if (tc_node(tc)->count) node_last_key(tc_node(tc), &hi, &hil);
+    size_t lo = *from, up = stop; /* the first edit in [from, stop) past hi, by bisection */
+    while (lo < up) {
+        size_t mid = lo + (up - lo) / 2;
+        if (hi && bytes_cmp(E[mid].key, E[mid].klen, hi, hil) <= 0)
+            lo = mid + 1;
+        else
+            up = mid;
+    }
+    *from = lo;
+    *none = lo >= stop;
+    return CAIRN_OK;
+}
+
+/* Cuts the edits into parts and starts a thread for each but the first that may start a span
+ * of the true pass (part_first_span). */
+static int start_parts(chunkstore *cs, const cairn_id *root, int level, const tree_edit *E,
+                       size_t n, int nparts, level_part *parts, tree_apply_stats *st)
+{
+    tree_cursor tc;
+    TRY(tc_init(&tc, cs, root, level, true));
+    if (level == 0 && n >= BULK_LEAF_EDITS) tc.uncached_leaves = true; /* as edit_spans */
+    int rc = CAIRN_OK;
+    for (int q = 1; rc == CAIRN_OK && q < nparts; q++) {
+        level_part *p = &parts[q];
+        *p = (level_part){ .cs = cs, .root = root, .level = level, .E = E, .n = n,
+                           .from = n * (size_t)q / (size_t)nparts,
+                           .stop = n * (size_t)(q + 1) / (size_t)nparts };
+        rc = part_first_span(&tc, E, &p->from, p->stop, &p->skipped);
+        if (rc < 0 || p->skipped) {
+            if (rc == CAIRN_OK && st) st->parts_skipped++;
+            continue;
+        }
+        p->started = pthread_create(&p->thread, NULL, run_part, p) == 0;
+    }
+    tc_dispose(&tc);
+    return rc;
 }
 
 static int edit_level_parallel(chunkstore *cs, const cairn_id *root, int level,
@@ -424,22 +473,18 @@ static int edit_level_parallel(chunkstore *cs, const cairn_id *root, int level,
 {
     level_part *parts = cairn_calloc((size_t)nparts, sizeof *parts);
     if (!parts) return ERR(CAIRN_ENOMEM, "out of memory editing a tree");
-    for (int q = 1; q < nparts; q++) {
-        level_part *p = &parts[q];
-        *p = (level_part){ .cs = cs, .root = root, .level = level, .E = E, .n = n,
-                           .from = n * (size_t)q / (size_t)nparts,
-                           .stop = n * (size_t)(q + 1) / (size_t)nparts };
-        p->started = pthread_create(&p->thread, NULL, run_part, p) == 0;
-    }
+    int rc = start_parts(cs, root, level, E, n, nparts, parts, st);
     size_t cur = 0;
-    int rc = edit_spans(cs, root, level, false, E, n, 0, n / (size_t)nparts, o, NULL, &cur);
+    if (rc == CAIRN_OK)
+        rc = edit_spans(cs, root, level, false, E, n, 0, n / (size_t)nparts, o, NULL, &cur);
     for (int q = 1; q < nparts; q++) {
         level_part *p = &parts[q];
         if (p->started) pthread_join(p->thread, NULL);
-        else if (rc == CAIRN_OK) run_part(p); /* no thread: it runs here, still correct */
+        else if (rc == CAIRN_OK && !p->skipped) run_part(p); /* no thread: here, still correct */
     }
     for (int q = 1; rc == CAIRN_OK && q < nparts; q++) {
         level_part *p = &parts[q];
+        if (p->skipped) continue; /* the true pass runs its edits (below or in a later join) */
         if (p->rc < 0)
             rc = p->msg ? ERR(p->rc, "%s", p->msg)
                         : ERR(p->rc, "editing a tree failed on a helper thread (its message "
@@ -556,8 +601,17 @@ static int check_edits(const tree_edit *E, size_t n)
 int tree_apply(chunkstore *cs, cairn_id *out_root, const cairn_id *root, const tree_edit *E,
                size_t n)
 {
-    tree_apply_opts opt = { edit_threads(), PART_MIN_EDITS };
+    tree_apply_opts opt = tree_apply_opts_for(n, 1);
     return tree_apply_with(cs, out_root, root, E, n, &opt, NULL);
+}
+
+tree_apply_opts tree_apply_opts_for(size_t n, int runners)
+{
+    tree_apply_opts opt = { 1, PART_MIN_EDITS };
+    /* the CPUs only matter (and are only asked for) when the level can be cut in two */
+    if (n >= 2 * PART_MIN_EDITS)
+        opt.threads = MIN(MAX(1, base_cpus() / MAX(1, runners)), EDIT_THREADS_MAX);
+    return opt;
 }
 
 int tree_apply_with(chunkstore *cs, cairn_id *out_root, const cairn_id *root,

@@ -73,16 +73,26 @@ typedef struct tree_apply_stats {
     uint32_t joins_direct;   /* parts whose first span started where the output so far ended */
     uint32_t joins_late;     /* parts joined from a later span (the edits between run again) */
     uint32_t parts_unused;   /* parts whose every span the parts before had run past */
+    uint32_t parts_skipped;  /* parts not started: their first edits share a node with the part
+                                before's last, up to the part's end or in the level's last node */
 } tree_apply_stats;
 
 /** tree_apply() with the edits of each level cut into opt->threads parts by count, each run on
  *  a thread of its own from its first edit, then joined where the serial pass would have
  *  started a span (edit.c, "one level on several threads"): the root is the serial one's,
- *  byte for byte. The root level runs on one thread. stats may be NULL. tree_apply() uses the
- *  machine's CPUs (at most 4) and parts of at least 4096 edits. */
+ *  byte for byte. The root level runs on one thread. A part whose first edits share the old
+ *  node of the part before's last edit starts past that node, and is not run when none of its
+ *  edits is past it or that node is its level's last. stats may be NULL. tree_apply() uses the
+ *  machine's CPUs (at most 4; asked for only when n >= 8192) and parts of at least 4096
+ *  edits. */
 int tree_apply_with(chunkstore *cs, cairn_id *out_root, const cairn_id *root,
                     const tree_edit *E, size_t n, const tree_apply_opts *opt,
                     tree_apply_stats *stats);
+
+/** The options tree_apply() uses for n edits when `runners` applies (to other trees) run at
+ *  once, each on a thread of its own: the CPUs (asked for only when n can make two parts) are
+ *  shared among them, so that the applies do not start more threads than there are CPUs. */
+tree_apply_opts tree_apply_opts_for(size_t n, int runners);
 
 /* ---- reads ---- */
 
