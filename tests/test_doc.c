@@ -19,6 +19,21 @@ static cairn_db *open_mem(void)
     return test_open_repo("mem:");
 }
 
+/* A memory repository with no read threads: no other thread draws on a failing allocator
+ * (cairn_alloc_fail_after()). */
+static cairn_db *open_mem_alone(void)
+{
+    cairn_open_options o = CAIRN_OPEN_OPTIONS_INIT;
+    o.flags = CAIRN_OPEN_CREATE;
+    o.read_threads = CAIRN_READ_THREADS_NONE;
+    cairn_db *db = NULL;
+    if (cairn_open(&db, "mem:", &o) != CAIRN_OK) {
+        fprintf(stderr, "open: %s\n", cairn_error_last()->message);
+        exit(1);
+    }
+    return db;
+}
+
 static cairn_coll *coll_create(cairn_db *db, const char *name)
 {
     cairn_coll *c = NULL;
@@ -1319,11 +1334,7 @@ static void long_index_scans(void)
 static void query_alloc_failures(void)
 {
     enum { N = 3000 };
-    cairn_open_options o = CAIRN_OPEN_OPTIONS_INIT;
-    o.flags = CAIRN_OPEN_CREATE;
-    o.read_threads = CAIRN_READ_THREADS_NONE; /* no other thread draws on the failing allocator */
-    cairn_db *db;
-    CHECK_OK(cairn_open(&db, "mem:", &o));
+    cairn_db *db = open_mem_alone();
     cairn_coll *c = coll_create(db, "af");
     static const char *const R[] = { "r" };
     CHECK_OK(cairn_doc_index_create(c, R, 1, 0));
@@ -1784,7 +1795,58 @@ static void bulk_pipeline_generated_ids(void)
     CHECK_OK(cairn_close(db));
 }
 
+/* Text of len bytes: a document of id with one long string member. Caller frees. */
+static char *long_doc(const char *id, size_t len)
+{
+    char *doc = malloc(len);
+    if (!doc) return NULL;
+    int n = snprintf(doc, len, "{\"_id\":\"%s\",\"pad\":\"", id);
+    memset(doc + n, 'p', len - (size_t)n - 2);
+    memcpy(doc + len - 2, "\"}", 2);
+    return doc;
+}
+
+/* A document whose copy into the ring runs out of memory is not reported before a document
+ * added earlier that fails on its own: the bulk applies what the ring holds first, as a bulk
+ * without workers would have. Document 1 is long (its worker is still reading it, or has not
+ * been woken for it), document 3 repeats document 2's id, and every allocation fails from the
+ * add of document 4 on. Whether an earlier document then fails for want of memory or
+ * document 3 as a repeat, the failure is never document 4's. */
+static void bulk_pipeline_enomem_order(void)
+{
+    cairn_db *db = open_mem_alone();
+    cairn_coll *c = coll_create(db, "nm");
+    enum { FIRST = 4 << 20, LAST = 200000 };
+    char *first = long_doc("d0", FIRST), *last = long_doc("d3", LAST);
+    CHECK(first && last);
+    for (int round = 0; round < 10 && !test_failures; round++) {
+        cairn_doc_bulk *b;
+        CHECK_OK(cairn_doc_bulk_new(&b, c, NULL));
+        dv_bulk_tune(b, 0, 1, 0);
+        CHECK_OK(cairn_doc_bulk_add(b, first, FIRST));
+        CHECK_OK(cairn_doc_bulk_add(b, "{\"_id\":\"d1\"}", 12));
+        int rc = cairn_doc_bulk_add(b, "{\"_id\":\"d1\"}", 12);
+        if (rc == CAIRN_OK) {
+            cairn_alloc_fail_after(1);
+            rc = cairn_doc_bulk_add(b, last, LAST);
+            cairn_alloc_fail_after(0);
+        }
+        CHECK(rc < 0);
+        size_t pos = cairn_doc_bulk_failed(b, NULL, NULL);
+        CHECK_MSG(pos >= 1 && pos <= 3, "round %d: the failure (%d: %s) is document %zu's",
+                  round, rc, cairn_error_last()->message, pos);
+        CHECK_MSG(rc == CAIRN_ENOMEM || (rc == CAIRN_EEXIST && pos == 3), "%d at %zu: %s", rc,
+                  pos, cairn_error_last()->message);
+        cairn_doc_bulk_free(b);
+    }
+    free(first);
+    free(last);
+    CHECK_EQ(count(c, NULL), 0);
+    cairn_coll_close(c);
+    CHECK_OK(cairn_close(db));
+}
+
 TEST_MAIN(crud, bad_input, property, plans_and_versions, history_restore, doc_proofs,
           compound_and_text_plans, live_queries, bulk_duplicate_ids, long_index_scans,
           bulk_one_pass, query_alloc_failures, bulk_pipeline_same, bulk_pipeline_errors,
-          bulk_pipeline_generated_ids)
+          bulk_pipeline_generated_ids, bulk_pipeline_enomem_order)

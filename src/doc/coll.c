@@ -1924,9 +1924,14 @@ static int pipe_add(cairn_doc_bulk *b, const char *json, size_t len, int64_t now
     p->len = len;
     p->text = NULL;
     if (json) {
-        if (cairn_buf_reserve(&p->in, len + 1) < 0)
-            return bulk_failed(b, cairn_error_prefix(CAIRN_ENOMEM, "document %zu of the input",
-                                                     p->pos), p->pos, json, len);
+        if (cairn_buf_reserve(&p->in, len + 1) < 0) {
+            /* the documents still in the ring come first: one of them may fail on its own */
+            cairn_error_clear();
+            pipe_wait(q, head);
+            TRY(pipe_apply(b, head));
+            return bulk_failed(b, ERR(CAIRN_ENOMEM, "document %zu of the input: out of memory "
+                                      "copying its %zu bytes", p->pos, len), p->pos, json, len);
+        }
         memcpy(p->in.data, json, len);
         p->in.len = len;
         p->text = (const char *)p->in.data;
