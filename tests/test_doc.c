@@ -1846,7 +1846,60 @@ static void bulk_pipeline_enomem_order(void)
     CHECK_OK(cairn_close(db));
 }
 
+/* What a long document leaves behind is freed once it is through: after one of 1 MB with 60
+ * index keys of 1000 bytes (under the old count of 64 kept key buffers) and then enough small
+ * documents to push it out of the ring, the bulk's slots and parsers hold about what they held
+ * before it (each buffer at most 64 KiB; without the bound, its 2 MiB of canonical form and
+ * parser and 120 KiB of key buffers stay until the bulk is freed). */
+static void bulk_pipeline_memory(void)
+{
+    enum { SMALL = 2 * CAIRN_DOC_BULK_AHEAD, KEYS = 60, KEY = 1000, PAD = 900 << 10 };
+    cairn_db *db = open_mem();
+    cairn_coll *c = coll_create(db, "mem");
+    static const char *const tx[] = { "t.x" };
+    CHECK_OK(cairn_doc_index_create(c, tx, 1, 0));
+    cairn_buf big = CAIRN_BUF_INIT;
+    CHECK_OK(cairn_buf_append(&big, "{\"t\":[", 6));
+    for (int k = 0; k < KEYS; k++) {
+        char key[KEY + 16];
+        int n = snprintf(key, sizeof key, "%s{\"x\":\"%0*d\"}", k ? "," : "", KEY, k);
+        CHECK_OK(cairn_buf_append(&big, key, (size_t)n));
+    }
+    CHECK_OK(cairn_buf_append(&big, "],\"pad\":\"", 9));
+    CHECK_OK(cairn_buf_reserve(&big, big.len + PAD + 2));
+    memset(big.data + big.len, 'p', PAD);
+    big.len += PAD;
+    CHECK_OK(cairn_buf_append(&big, "\"}", 2));
+    for (int workers = 0; workers <= 2 && !test_failures; workers += 2) {
+        cairn_doc_bulk *b;
+        CHECK_OK(cairn_doc_bulk_new(&b, c, NULL));
+        dv_bulk_tune(b, workers ? 0 : SIZE_MAX, workers, 0);
+        for (int i = 0; i < SMALL; i++) {
+            char doc[64];
+            int n = snprintf(doc, sizeof doc, "{\"t\":{\"x\":\"s%d\"},\"n\":%d}", i, i);
+            CHECK_OK(cairn_doc_bulk_add(b, doc, (size_t)n));
+        }
+        size_t before = dv_bulk_held(b);
+        CHECK_OK(cairn_doc_bulk_add(b, (const char *)big.data, big.len));
+        for (int i = 0; i < SMALL; i++) {
+            char doc[64];
+            int n = snprintf(doc, sizeof doc, "{\"t\":{\"x\":\"s%d\"},\"n\":%d}", i, i);
+            CHECK_OK(cairn_doc_bulk_add(b, doc, (size_t)n));
+        }
+        size_t after = dv_bulk_held(b);
+        CHECK_MSG(after <= before + (64 << 10), "%d workers: %zu bytes held before the long "
+                  "document, %zu after it", workers, before, after);
+        CHECK_OK(cairn_doc_bulk_commit(b));
+        cairn_doc_bulk_free(b);
+    }
+    CHECK_EQ(count(c, NULL), 2 * (2 * SMALL + 1));
+    cairn_buf_dispose(&big);
+    cairn_coll_close(c);
+    CHECK_OK(cairn_close(db));
+}
+
 TEST_MAIN(crud, bad_input, property, plans_and_versions, history_restore, doc_proofs,
           compound_and_text_plans, live_queries, bulk_duplicate_ids, long_index_scans,
           bulk_one_pass, query_alloc_failures, bulk_pipeline_same, bulk_pipeline_errors,
-          bulk_pipeline_generated_ids, bulk_pipeline_enomem_order)
+          bulk_pipeline_generated_ids, bulk_pipeline_enomem_order,
+          bulk_pipeline_memory)

@@ -160,8 +160,9 @@ CAIRN_API int cairn_doc_delete(cairn_coll *coll, const char *id,
  *  document by its position ("document K of the input: ..."), and cairn_doc_bulk_failed()
  *  gives K and the document's text. Memory: at most CAIRN_DOC_BULK_AHEAD documents and 16 MiB
  *  of their text wait for the calling thread (one document always may), each with its stored
- *  form and index keys; between documents each of the CAIRN_DOC_BULK_AHEAD slots keeps at
- *  most 64 KiB of each buffer. */
+ *  form and index keys; once a document is through, each of the CAIRN_DOC_BULK_AHEAD slots
+ *  keeps at most 64 KiB of its text, of its stored form and of each index's keys, and each
+ *  thread (the workers, the caller) at most 64 KiB of its canonical form and of its parser. */
 typedef struct cairn_doc_bulk cairn_doc_bulk;
 
 /** The most documents a bulk reads ahead of the calling thread: how many calls later than

@@ -1172,8 +1172,8 @@ int cairn_doc_delete(cairn_coll *c, const char *id, const cairn_doc_write_option
 #define BULK_PIPE_FROM 1000                  /* documents added before the workers start */
 #define BULK_AHEAD_BYTES ((size_t)16 << 20)  /* text in the ring at most (one document always) */
 #define BULK_KICK (CAIRN_DOC_BULK_AHEAD / 2) /* documents queued before an idle worker is woken */
-#define BULK_SLOT_KEEP ((size_t)64 << 10)    /* a slot's buffers over this are freed after use */
-#define BULK_KEYS_KEEP 64                    /* a slot keeps this many key buffers per index */
+#define BULK_SLOT_KEEP ((size_t)64 << 10)    /* a buffer (a slot's, a parser's, the key buffers
+                                                of one index) over this is freed after use */
 
 /* Where a failure of preparing falls among the checks of applying, so that a document is
  * refused for the same reason whichever thread prepared it. */
@@ -1323,13 +1323,42 @@ static void prep_dispose(prep *p, size_t nidx)
     for (size_t i = 0; p->keys && i < nidx; i++) dv_keys_dispose(&p->keys[i]);
 }
 
+/* Bytes k holds: its array and every key buffer in it. */
+static size_t keys_bytes(const dv_keys *k)
+{
+    size_t n = k->cap * sizeof *k->k;
+    for (size_t i = 0; i < MAX(k->n, k->held); i++) n += k->k[i].key.cap;
+    return n;
+}
+
+/* Bytes x's parser and canonical form hold. */
+static size_t prep_ctx_bytes(const prep_ctx *x)
+{
+    return x->jp.mcap * sizeof *x->jp.m + x->jp.names.cap + x->jp.tmp.cap + x->canon.cap;
+}
+
+/* After a document was prepared: frees what a large one left in the thread's parser. */
+static void prep_ctx_trim(prep_ctx *x)
+{
+    if (x->canon.cap > BULK_SLOT_KEEP) cairn_buf_dispose(&x->canon);
+    if (prep_ctx_bytes(x) - x->canon.cap > BULK_SLOT_KEEP) jparse_dispose(&x->jp);
+}
+
+/* Bytes slot p holds. */
+static size_t prep_bytes(const prep *p, size_t nidx)
+{
+    size_t n = p->in.cap + p->msg.cap + p->doc.cap;
+    for (size_t i = 0; p->keys && i < nidx; i++) n += keys_bytes(&p->keys[i]);
+    return n;
+}
+
 /* After a document was applied: frees what a large one left in its slot. */
 static void prep_trim(prep *p, size_t nidx)
 {
     if (p->in.cap > BULK_SLOT_KEEP) cairn_buf_dispose(&p->in);
     if (p->doc.cap > BULK_SLOT_KEEP) cairn_buf_dispose(&p->doc);
     for (size_t i = 0; i < nidx; i++)
-        if (MAX(p->keys[i].n, p->keys[i].held) > BULK_KEYS_KEEP) dv_keys_dispose(&p->keys[i]);
+        if (keys_bytes(&p->keys[i]) > BULK_SLOT_KEEP) dv_keys_dispose(&p->keys[i]);
 }
 
 /* Records the thread's error as p's failure at stage; named: its message already says which
@@ -1703,6 +1732,7 @@ static void prep_doc(prep_ctx *x, prep *p)
         prep_jansson(x, p);
     }
     if (p->id[0] && (p->rc == CAIRN_OK || p->stage > PREP_EXISTS)) prep_exists(x, p);
+    prep_ctx_trim(x);
 }
 
 /* Applies prepared document p: in the bulk's order, after the documents before it. */
@@ -2045,6 +2075,17 @@ void dv_bulk_tune(cairn_doc_bulk *b, size_t pipe_from, size_t workers, int64_t f
     b->pipe_from = b->opts.signer ? SIZE_MAX : pipe_from;
     b->workers = MIN(workers, (size_t)BULK_WORKERS_MAX);
     b->fixed_now = fixed_now_ns;
+}
+
+size_t dv_bulk_held(cairn_doc_bulk *b)
+{
+    size_t nidx = b->w.cat->n, n = prep_ctx_bytes(&b->px) + prep_bytes(&b->one, nidx);
+    bulk_pipe *q = b->pipe;
+    if (!q) return n;
+    pipe_wait(q, atomic_load(&q->head)); /* the workers then touch nothing until the next add */
+    for (size_t i = 0; i < CAIRN_DOC_BULK_AHEAD; i++) n += prep_bytes(&q->slot[i], nidx);
+    for (size_t w = 0; w < q->nworkers; w++) n += prep_ctx_bytes(&q->w[w].px);
+    return n;
 }
 
 size_t cairn_doc_bulk_count(const cairn_doc_bulk *b)
