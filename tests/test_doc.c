@@ -1655,7 +1655,8 @@ static void bulk_pipeline_same(void)
 }
 
 /* With workers reading ahead, a bad document is still refused naming it, by the
- * call that adds a later one or by the commit, and nothing of the bulk is written. Each case:
+ * call that adds a later one or by the commit, and nothing of the bulk is written (a unique
+ * value the collection holds is found by the worker, raised by the caller). Each case:
  * document K of N is bad (how), with the error and message it must give. */
 static void bulk_pipeline_errors(void)
 {
@@ -1681,6 +1682,9 @@ static void bulk_pipeline_errors(void)
           "400 bytes", 400 },
         { 1100, "{\"_id\":\"e%zu\",\"t\":[\"%%04999d\"]}", CAIRN_EINVAL,
           "document 1100 of the input: document e1100: index 't': the value is too large", 0 },
+        { 1300, "{\"_id\":\"e%zu\",\"u\":\"ku\"}", CAIRN_ECONFLICT,
+          "document 1300 of the input: collection pe%zu: unique index 'u': document known already "
+          "has the value that document e1300 would have", 0 },
     };
     cairn_db *db = open_mem();
     for (size_t k = 0; k < ARRAY_LEN(cases) && !test_failures; k++) {
@@ -1690,7 +1694,7 @@ static void bulk_pipeline_errors(void)
         static const char *const u[] = { "u" }, *const t[] = { "t" };
         CHECK_OK(cairn_doc_index_create(c, u, 1, CAIRN_INDEX_UNIQUE));
         CHECK_OK(cairn_doc_index_create(c, t, 1, 0));
-        CHECK_OK(cairn_doc_insert(NULL, c, "{\"_id\":\"known\"}", 15, NULL));
+        CHECK_OK(cairn_doc_insert(NULL, c, "{\"_id\":\"known\",\"u\":\"ku\"}", 24, NULL));
         cairn_doc_write_options o = CAIRN_DOC_WRITE_OPTIONS_INIT;
         o.max_bytes = cases[k].max_bytes;
         cairn_doc_bulk *b;

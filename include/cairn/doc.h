@@ -153,7 +153,8 @@ CAIRN_API int cairn_doc_delete(cairn_coll *coll, const char *id,
  *  After its first 1000 documents (unless it signs), a bulk reads, canonicalises, hashes and
  *  computes the index keys of the documents on worker threads (one per processor, up to 4), up
  *  to CAIRN_DOC_BULK_AHEAD documents ahead of the calling thread, which then checks their ids and
- *  unique values and fills the batch in the order they were added. The documents stored and
+ *  unique values against each other and fills the batch in the order they were added (the
+ *  workers look ids and unique values up in the collection). The documents stored and
  *  the failures are the same either way, but a failure may then be reported by a later call
  *  than the one that added the document: by the cairn_doc_bulk_add() of a document at most
  *  CAIRN_DOC_BULK_AHEAD after it, or by cairn_doc_bulk_commit(). The message names the
