@@ -19,6 +19,21 @@ static cairn_db *open_mem(void)
     return test_open_repo("mem:");
 }
 
+/* A memory repository with no read threads: no other thread draws on a failing allocator
+ * (cairn_alloc_fail_after()). */
+static cairn_db *open_mem_alone(void)
+{
+    cairn_open_options o = CAIRN_OPEN_OPTIONS_INIT;
+    o.flags = CAIRN_OPEN_CREATE;
+    o.read_threads = CAIRN_READ_THREADS_NONE;
+    cairn_db *db = NULL;
+    if (cairn_open(&db, "mem:", &o) != CAIRN_OK) {
+        fprintf(stderr, "open: %s\n", cairn_error_last()->message);
+        exit(1);
+    }
+    return db;
+}
+
 static cairn_coll *coll_create(cairn_db *db, const char *name)
 {
     cairn_coll *c = NULL;
@@ -1319,11 +1334,7 @@ static void long_index_scans(void)
 static void query_alloc_failures(void)
 {
     enum { N = 3000 };
-    cairn_open_options o = CAIRN_OPEN_OPTIONS_INIT;
-    o.flags = CAIRN_OPEN_CREATE;
-    o.read_threads = CAIRN_READ_THREADS_NONE; /* no other thread draws on the failing allocator */
-    cairn_db *db;
-    CHECK_OK(cairn_open(&db, "mem:", &o));
+    cairn_db *db = open_mem_alone();
     cairn_coll *c = coll_create(db, "af");
     static const char *const R[] = { "r" };
     CHECK_OK(cairn_doc_index_create(c, R, 1, 0));
@@ -1644,7 +1655,8 @@ static void bulk_pipeline_same(void)
 }
 
 /* With workers reading ahead, a bad document is still refused naming it, by the
- * call that adds a later one or by the commit, and nothing of the bulk is written. Each case:
+ * call that adds a later one or by the commit, and nothing of the bulk is written (a unique
+ * value the collection holds is found by the worker, raised by the caller). Each case:
  * document K of N is bad (how), with the error and message it must give. */
 static void bulk_pipeline_errors(void)
 {
@@ -1670,6 +1682,9 @@ static void bulk_pipeline_errors(void)
           "400 bytes", 400 },
         { 1100, "{\"_id\":\"e%zu\",\"t\":[\"%%04999d\"]}", CAIRN_EINVAL,
           "document 1100 of the input: document e1100: index 't': the value is too large", 0 },
+        { 1300, "{\"_id\":\"e%zu\",\"u\":\"ku\"}", CAIRN_ECONFLICT,
+          "document 1300 of the input: collection pe%zu: unique index 'u': document known already "
+          "has the value that document e1300 would have", 0 },
     };
     cairn_db *db = open_mem();
     for (size_t k = 0; k < ARRAY_LEN(cases) && !test_failures; k++) {
@@ -1679,7 +1694,7 @@ static void bulk_pipeline_errors(void)
         static const char *const u[] = { "u" }, *const t[] = { "t" };
         CHECK_OK(cairn_doc_index_create(c, u, 1, CAIRN_INDEX_UNIQUE));
         CHECK_OK(cairn_doc_index_create(c, t, 1, 0));
-        CHECK_OK(cairn_doc_insert(NULL, c, "{\"_id\":\"known\"}", 15, NULL));
+        CHECK_OK(cairn_doc_insert(NULL, c, "{\"_id\":\"known\",\"u\":\"ku\"}", 24, NULL));
         cairn_doc_write_options o = CAIRN_DOC_WRITE_OPTIONS_INIT;
         o.max_bytes = cases[k].max_bytes;
         cairn_doc_bulk *b;
@@ -1730,6 +1745,165 @@ static void bulk_pipeline_errors(void)
     CHECK_OK(cairn_close(db));
 }
 
+/* Walks the documents in _id order, checking that each one's field n is the one before's + 1. */
+typedef struct in_order {
+    int64_t next;            /* the n the next document must have */
+    char last_id[64];
+} in_order;
+
+static int check_in_order(const char *id, const char *doc, size_t len, const char *cursor,
+                          void *p)
+{
+    (void)len;
+    (void)cursor;
+    in_order *o = p;
+    json_t *j = parse(doc);
+    int64_t n = json_integer_value(json_object_get(j, "n"));
+    json_decref(j);
+    if (n != o->next || strcmp(id, o->last_id) <= 0) {
+        test_fail(__FILE__, __LINE__, "document %s (after %s) has n %lld, not %lld", id,
+                  o->last_id, (long long)n, (long long)o->next);
+        return 1;
+    }
+    snprintf(o->last_id, sizeof o->last_id, "%s", id);
+    o->next = n + 1;
+    return 0;
+}
+
+/* With three workers preparing documents out of step, the ids a bulk generates still grow in
+ * the order the documents were added: read back in _id order, field n (the input position)
+ * counts up by one. Every document has the same clock time, so only the order in which their
+ * time parts were taken tells them apart; some documents take the jansson path (an escape). */
+static void bulk_pipeline_generated_ids(void)
+{
+    enum { DOCS = 4000 };
+    cairn_db *db = open_mem();
+    cairn_coll *c = coll_create(db, "gen");
+    cairn_doc_bulk *b;
+    CHECK_OK(cairn_doc_bulk_new(&b, c, NULL));
+    dv_bulk_tune(b, 0, 3, (int64_t)1700000000 * 1000000000);
+    for (size_t i = 0; i < DOCS && !test_failures; i++) {
+        char doc[128];
+        static const char pad[] = "0123456789012345678901234567890123456789";
+        int len = snprintf(doc, sizeof doc, "{\"n\":%zu,\"s\":\"%s%.*s\"}", i,
+                           i % 5 ? "x" : "\\u0041", (int)(i % sizeof pad), pad);
+        CHECK_OK(cairn_doc_bulk_add(b, doc, (size_t)len));
+    }
+    CHECK_OK(cairn_doc_bulk_commit(b));
+    cairn_doc_bulk_free(b);
+    cairn_doc_query q = CAIRN_DOC_QUERY_INIT;
+    in_order o = { 0, "" };
+    CHECK_OK(cairn_doc_find(NULL, c, NULL, &q, check_in_order, &o));
+    CHECK_EQ(o.next, (int64_t)DOCS);
+    cairn_coll_close(c);
+    CHECK_OK(cairn_close(db));
+}
+
+/* Text of len bytes: a document of id with one long string member. Caller frees. */
+static char *long_doc(const char *id, size_t len)
+{
+    char *doc = malloc(len);
+    if (!doc) return NULL;
+    int n = snprintf(doc, len, "{\"_id\":\"%s\",\"pad\":\"", id);
+    memset(doc + n, 'p', len - (size_t)n - 2);
+    memcpy(doc + len - 2, "\"}", 2);
+    return doc;
+}
+
+/* A document whose copy into the ring runs out of memory is not reported before a document
+ * added earlier that fails on its own: the bulk applies what the ring holds first, as a bulk
+ * without workers would have. Document 1 is long (its worker is still reading it, or has not
+ * been woken for it), document 3 repeats document 2's id, and every allocation fails from the
+ * add of document 4 on. Whether an earlier document then fails for want of memory or
+ * document 3 as a repeat, the failure is never document 4's. */
+static void bulk_pipeline_enomem_order(void)
+{
+    cairn_db *db = open_mem_alone();
+    cairn_coll *c = coll_create(db, "nm");
+    enum { FIRST = 4 << 20, LAST = 200000 };
+    char *first = long_doc("d0", FIRST), *last = long_doc("d3", LAST);
+    CHECK(first && last);
+    for (int round = 0; round < 10 && !test_failures; round++) {
+        cairn_doc_bulk *b;
+        CHECK_OK(cairn_doc_bulk_new(&b, c, NULL));
+        dv_bulk_tune(b, 0, 1, 0);
+        CHECK_OK(cairn_doc_bulk_add(b, first, FIRST));
+        CHECK_OK(cairn_doc_bulk_add(b, "{\"_id\":\"d1\"}", 12));
+        int rc = cairn_doc_bulk_add(b, "{\"_id\":\"d1\"}", 12);
+        if (rc == CAIRN_OK) {
+            cairn_alloc_fail_after(1);
+            rc = cairn_doc_bulk_add(b, last, LAST);
+            cairn_alloc_fail_after(0);
+        }
+        CHECK(rc < 0);
+        size_t pos = cairn_doc_bulk_failed(b, NULL, NULL);
+        CHECK_MSG(pos >= 1 && pos <= 3, "round %d: the failure (%d: %s) is document %zu's",
+                  round, rc, cairn_error_last()->message, pos);
+        CHECK_MSG(rc == CAIRN_ENOMEM || (rc == CAIRN_EEXIST && pos == 3), "%d at %zu: %s", rc,
+                  pos, cairn_error_last()->message);
+        cairn_doc_bulk_free(b);
+    }
+    free(first);
+    free(last);
+    CHECK_EQ(count(c, NULL), 0);
+    cairn_coll_close(c);
+    CHECK_OK(cairn_close(db));
+}
+
+/* What a long document leaves behind is freed once it is through: after one of 1 MB with 60
+ * index keys of 1000 bytes (under the old count of 64 kept key buffers) and then enough small
+ * documents to push it out of the ring, the bulk's slots and parsers hold about what they held
+ * before it (each buffer at most 64 KiB; without the bound, its 2 MiB of canonical form and
+ * parser and 120 KiB of key buffers stay until the bulk is freed). */
+static void bulk_pipeline_memory(void)
+{
+    enum { SMALL = 2 * CAIRN_DOC_BULK_AHEAD, KEYS = 60, KEY = 1000, PAD = 900 << 10 };
+    cairn_db *db = open_mem();
+    cairn_coll *c = coll_create(db, "mem");
+    static const char *const tx[] = { "t.x" };
+    CHECK_OK(cairn_doc_index_create(c, tx, 1, 0));
+    cairn_buf big = CAIRN_BUF_INIT;
+    CHECK_OK(cairn_buf_append(&big, "{\"t\":[", 6));
+    for (int k = 0; k < KEYS; k++) {
+        char key[KEY + 16];
+        int n = snprintf(key, sizeof key, "%s{\"x\":\"%0*d\"}", k ? "," : "", KEY, k);
+        CHECK_OK(cairn_buf_append(&big, key, (size_t)n));
+    }
+    CHECK_OK(cairn_buf_append(&big, "],\"pad\":\"", 9));
+    CHECK_OK(cairn_buf_reserve(&big, big.len + PAD + 2));
+    memset(big.data + big.len, 'p', PAD);
+    big.len += PAD;
+    CHECK_OK(cairn_buf_append(&big, "\"}", 2));
+    for (int workers = 0; workers <= 2 && !test_failures; workers += 2) {
+        cairn_doc_bulk *b;
+        CHECK_OK(cairn_doc_bulk_new(&b, c, NULL));
+        dv_bulk_tune(b, workers ? 0 : SIZE_MAX, workers, 0);
+        for (int i = 0; i < SMALL; i++) {
+            char doc[64];
+            int n = snprintf(doc, sizeof doc, "{\"t\":{\"x\":\"s%d\"},\"n\":%d}", i, i);
+            CHECK_OK(cairn_doc_bulk_add(b, doc, (size_t)n));
+        }
+        size_t before = dv_bulk_held(b);
+        CHECK_OK(cairn_doc_bulk_add(b, (const char *)big.data, big.len));
+        for (int i = 0; i < SMALL; i++) {
+            char doc[64];
+            int n = snprintf(doc, sizeof doc, "{\"t\":{\"x\":\"s%d\"},\"n\":%d}", i, i);
+            CHECK_OK(cairn_doc_bulk_add(b, doc, (size_t)n));
+        }
+        size_t after = dv_bulk_held(b);
+        CHECK_MSG(after <= before + (64 << 10), "%d workers: %zu bytes held before the long "
+                  "document, %zu after it", workers, before, after);
+        CHECK_OK(cairn_doc_bulk_commit(b));
+        cairn_doc_bulk_free(b);
+    }
+    CHECK_EQ(count(c, NULL), 2 * (2 * SMALL + 1));
+    cairn_buf_dispose(&big);
+    cairn_coll_close(c);
+    CHECK_OK(cairn_close(db));
+}
+
 TEST_MAIN(crud, bad_input, property, plans_and_versions, history_restore, doc_proofs,
           compound_and_text_plans, live_queries, bulk_duplicate_ids, long_index_scans,
-          bulk_one_pass, query_alloc_failures, bulk_pipeline_same, bulk_pipeline_errors)
+          bulk_one_pass, query_alloc_failures, bulk_pipeline_same, bulk_pipeline_errors,
+          bulk_pipeline_generated_ids, bulk_pipeline_enomem_order,
+          bulk_pipeline_memory)

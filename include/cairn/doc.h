@@ -153,15 +153,17 @@ CAIRN_API int cairn_doc_delete(cairn_coll *coll, const char *id,
  *  After its first 1000 documents (unless it signs), a bulk reads, canonicalises, hashes and
  *  computes the index keys of the documents on worker threads (one per processor, up to 4), up
  *  to CAIRN_DOC_BULK_AHEAD documents ahead of the calling thread, which then checks their ids and
- *  unique values and fills the batch in the order they were added. The documents stored and
+ *  unique values against each other and fills the batch in the order they were added (the
+ *  workers look ids and unique values up in the collection). The documents stored and
  *  the failures are the same either way, but a failure may then be reported by a later call
  *  than the one that added the document: by the cairn_doc_bulk_add() of a document at most
  *  CAIRN_DOC_BULK_AHEAD after it, or by cairn_doc_bulk_commit(). The message names the
  *  document by its position ("document K of the input: ..."), and cairn_doc_bulk_failed()
  *  gives K and the document's text. Memory: at most CAIRN_DOC_BULK_AHEAD documents and 16 MiB
  *  of their text wait for the calling thread (one document always may), each with its stored
- *  form and index keys; between documents each of the CAIRN_DOC_BULK_AHEAD slots keeps at
- *  most 64 KiB of each buffer. */
+ *  form and index keys; once a document is through, each of the CAIRN_DOC_BULK_AHEAD slots
+ *  keeps at most 64 KiB of its text, of its stored form and of each index's keys, and each
+ *  thread (the workers, the caller) at most 64 KiB of its canonical form and of its parser. */
 typedef struct cairn_doc_bulk cairn_doc_bulk;
 
 /** The most documents a bulk reads ahead of the calling thread: how many calls later than

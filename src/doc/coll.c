@@ -938,13 +938,20 @@ static bool same_keys(const dv_index *ix, const json_t *old, const json_t *new)
     return true;
 }
 
+/* Whether key k of index ix has its value checked for uniqueness. */
+static bool unique_key(const dv_index *ix, const dv_key *k)
+{
+    return (ix->flags & CAIRN_INDEX_UNIQUE) && !k->missing;
+}
+
 /* Puts new key k of index i (document id) in the batch, after checking a unique index's value
- * against the collection and, with seen (bulk), the documents added before in the batch. */
+ * against the collection (without seen) or, with seen (a bulk, whose preparing checked the
+ * collection), against the documents added before in the batch. */
 static int key_put(wctx *w, size_t i, const dv_key *k, const char *id, bset *seen)
 {
     const dv_index *ix = &w->cat->idx[i];
-    if ((ix->flags & CAIRN_INDEX_UNIQUE) && !k->missing) {
-        TRY(unique_check(w->itabs[i], ix, k, id, w->c->name));
+    if (unique_key(ix, k)) {
+        if (!seen) TRY(unique_check(w->itabs[i], ix, k, id, w->c->name));
         const char *other = NULL;
         if (seen) TRY(bset_add(seen, k->key.data, k->vlen, id, &other));
         FAIL_IF(other && strcmp(other, id) != 0, CAIRN_ECONFLICT,
@@ -1172,8 +1179,8 @@ int cairn_doc_delete(cairn_coll *c, const char *id, const cairn_doc_write_option
 #define BULK_PIPE_FROM 1000                  /* documents added before the workers start */
 #define BULK_AHEAD_BYTES ((size_t)16 << 20)  /* text in the ring at most (one document always) */
 #define BULK_KICK (CAIRN_DOC_BULK_AHEAD / 2) /* documents queued before an idle worker is woken */
-#define BULK_SLOT_KEEP ((size_t)64 << 10)    /* a slot's buffers over this are freed after use */
-#define BULK_KEYS_KEEP 64                    /* a slot keeps this many key buffers per index */
+#define BULK_SLOT_KEEP ((size_t)64 << 10)    /* a buffer (a slot's, a parser's, the key buffers
+                                                of one index) over this is freed after use */
 
 /* Where a failure of preparing falls among the checks of applying, so that a document is
  * refused for the same reason whichever thread prepared it. */
@@ -1202,6 +1209,10 @@ typedef struct prep {
     dv_keys *keys;           /* per catalog index: the document's keys */
     bool *mk;                /* per catalog index: an array was met on its paths */
     size_t nkeyed;           /* indexes whose keys are in keys */
+    int uniq_rc;             /* CAIRN_OK, or how key uniq_k of index nkeyed - 1 failed its unique
+                                check against the collection (raised in its place) */
+    size_t uniq_k;
+    cairn_buf uniq_msg;      /* uniq_rc's message, NUL-terminated */
 } prep;
 
 #define PART_WANTED_MAX 16 /* top-level names listed for prep_index() (more: it walks) */
@@ -1212,6 +1223,7 @@ typedef struct prep_ctx {
     const dv_catalog *cat;
     canon_limits lim;
     cairn_signer *signer;
+    cairn_table *const *itabs; /* per catalog index: its table (shared: reads only) */
     jparse jp;               /* the one-pass parser, reused document after document */
     cairn_buf canon;         /* a document's canonical form as given */
     ts_cache ts;
@@ -1290,6 +1302,7 @@ static void prep_ctx_init(prep_ctx *x, const cairn_doc_bulk *b)
     x->cat = b->w.cat;
     x->lim = limits_of(&b->opts);
     x->signer = b->opts.signer;
+    x->itabs = b->w.itabs;
     x->listed = true;
     for (size_t i = 0; i < x->cat->n; i++)
         for (size_t f = 0; f < x->cat->idx[i].nfields; f++) {
@@ -1319,8 +1332,38 @@ static void prep_dispose(prep *p, size_t nidx)
 {
     cairn_buf_dispose(&p->in);
     cairn_buf_dispose(&p->msg);
+    cairn_buf_dispose(&p->uniq_msg);
     cairn_buf_dispose(&p->doc);
     for (size_t i = 0; p->keys && i < nidx; i++) dv_keys_dispose(&p->keys[i]);
+}
+
+/* Bytes k holds: its array and every key buffer in it. */
+static size_t keys_bytes(const dv_keys *k)
+{
+    size_t n = k->cap * sizeof *k->k;
+    for (size_t i = 0; i < MAX(k->n, k->held); i++) n += k->k[i].key.cap;
+    return n;
+}
+
+/* Bytes x's parser and canonical form hold. */
+static size_t prep_ctx_bytes(const prep_ctx *x)
+{
+    return x->jp.mcap * sizeof *x->jp.m + x->jp.names.cap + x->jp.tmp.cap + x->canon.cap;
+}
+
+/* After a document was prepared: frees what a large one left in the thread's parser. */
+static void prep_ctx_trim(prep_ctx *x)
+{
+    if (x->canon.cap > BULK_SLOT_KEEP) cairn_buf_dispose(&x->canon);
+    if (prep_ctx_bytes(x) - x->canon.cap > BULK_SLOT_KEEP) jparse_dispose(&x->jp);
+}
+
+/* Bytes slot p holds. */
+static size_t prep_bytes(const prep *p, size_t nidx)
+{
+    size_t n = p->in.cap + p->msg.cap + p->uniq_msg.cap + p->doc.cap;
+    for (size_t i = 0; p->keys && i < nidx; i++) n += keys_bytes(&p->keys[i]);
+    return n;
 }
 
 /* After a document was applied: frees what a large one left in its slot. */
@@ -1329,29 +1372,42 @@ static void prep_trim(prep *p, size_t nidx)
     if (p->in.cap > BULK_SLOT_KEEP) cairn_buf_dispose(&p->in);
     if (p->doc.cap > BULK_SLOT_KEEP) cairn_buf_dispose(&p->doc);
     for (size_t i = 0; i < nidx; i++)
-        if (MAX(p->keys[i].n, p->keys[i].held) > BULK_KEYS_KEEP) dv_keys_dispose(&p->keys[i]);
+        if (keys_bytes(&p->keys[i]) > BULK_SLOT_KEEP) dv_keys_dispose(&p->keys[i]);
 }
 
-/* Records the thread's error as p's failure at stage; named: its message already says which
- * document of the input it is about (else that is put before it). */
+/* Moves the thread's error message (rc's) into msg, NUL-terminated (left empty when it
+ * cannot be kept); named: it already says which document of the input it is about (else
+ * "document pos of the input" is put before it). */
+static void prep_keep_error(cairn_buf *msg, int rc, size_t pos, bool named)
+{
+    if (!named) cairn_error_prefix(rc, "document %zu of the input", pos);
+    const char *m = cairn_error_last()->message;
+    msg->len = 0;
+    if (cairn_buf_append(msg, m, strlen(m) + 1) < 0) msg->len = 0;
+    cairn_error_clear();
+}
+
+/* Records the thread's error as p's failure at stage (named: as prep_keep_error()). */
 static void prep_fail(prep *p, prep_stage stage, int rc, bool named)
 {
-    if (!named) cairn_error_prefix(rc, "document %zu of the input", p->pos);
-    const char *m = cairn_error_last()->message;
     p->rc = rc;
     p->stage = stage;
-    p->msg.len = 0;
-    if (cairn_buf_append(&p->msg, m, strlen(m) + 1) < 0) p->msg.len = 0;
-    cairn_error_clear();
+    prep_keep_error(&p->msg, rc, p->pos, named);
+}
+
+/* Sets failure rc of document pos, with message msg (empty: it could not be kept), as the
+ * thread's error. */
+static int prep_raise_msg(int rc, const cairn_buf *msg, size_t pos)
+{
+    if (!msg->len)
+        return cairn_error_set(rc, "document %zu of the input: %s", pos, cairn_strerror(rc));
+    return cairn_error_set(rc, "%s", (const char *)msg->data);
 }
 
 /* Sets p's failure as the thread's error. */
 static int prep_raise(const prep *p)
 {
-    if (!p->msg.len)
-        return cairn_error_set(p->rc, "document %zu of the input: %s", p->pos,
-                               cairn_strerror(p->rc));
-    return cairn_error_set(p->rc, "%s", (const char *)p->msg.data);
+    return prep_raise_msg(p->rc, &p->msg, p->pos);
 }
 
 
@@ -1383,8 +1439,27 @@ static int bulk_id_once(cairn_doc_bulk *b, const char *id)
     return CAIRN_OK;
 }
 
+/* Checks index i's unique keys in p against the collection, as applying would (it checks
+ * them against the bulk's other documents); the first failure is recorded with its key. */
+static bool prep_unique(prep_ctx *x, prep *p, size_t i)
+{
+    const dv_index *ix = &x->cat->idx[i];
+    if (!(ix->flags & CAIRN_INDEX_UNIQUE)) return true;
+    for (size_t k = 0; k < p->keys[i].n; k++) {
+        const dv_key *key = &p->keys[i].k[k];
+        if (!unique_key(ix, key)) continue;
+        int rc = unique_check(x->itabs[i], ix, key, p->id, x->c->name);
+        if (rc == CAIRN_OK) continue;
+        p->uniq_rc = rc;
+        p->uniq_k = k;
+        prep_keep_error(&p->uniq_msg, rc, p->pos, false);
+        return false;
+    }
+    return true;
+}
+
 /* The keys of doc (the document, or an object of the members the indexes read) in every
- * index, into p. */
+ * index, into p, up to the first that fails, or fails its unique check. */
 static void prep_keys(prep_ctx *x, prep *p, const json_t *doc)
 {
     for (p->nkeyed = 0; p->nkeyed < x->cat->n; p->nkeyed++) {
@@ -1394,6 +1469,10 @@ static void prep_keys(prep_ctx *x, prep *p, const json_t *doc)
         int rc = dv_index_keys(&p->keys[i], &p->mk[i], &x->cat->idx[i], doc, p->id);
         if (rc < 0) {
             prep_fail(p, PREP_KEYS, rc, false);
+            return;
+        }
+        if (!prep_unique(x, p, i)) {
+            p->nkeyed++;
             return;
         }
     }
@@ -1697,12 +1776,14 @@ static void prep_doc(prep_ctx *x, prep *p)
     p->id[0] = '\0';
     p->exists = p->one_pass = false;
     p->nkeyed = 0;
+    p->uniq_rc = CAIRN_OK;
     if (!p->text || prep_fast(x, p) == JPARSE_DECLINED) {
         p->rc = CAIRN_OK;
         p->one_pass = false;
         prep_jansson(x, p);
     }
     if (p->id[0] && (p->rc == CAIRN_OK || p->stage > PREP_EXISTS)) prep_exists(x, p);
+    prep_ctx_trim(x);
 }
 
 /* Applies prepared document p: in the bulk's order, after the documents before it. */
@@ -1716,9 +1797,12 @@ static int bulk_apply(cairn_doc_bulk *b, const prep *p)
             "exists (use upsert)", p->pos, c->name, p->id);
     if (p->rc < 0 && p->stage == PREP_DOC) return prep_raise(p);
     for (size_t i = 0; i < p->nkeyed; i++) {
-        for (size_t k = 0; k < p->keys[i].n; k++)
+        for (size_t k = 0; k < p->keys[i].n; k++) {
+            if (p->uniq_rc < 0 && i + 1 == p->nkeyed && k == p->uniq_k)
+                return prep_raise_msg(p->uniq_rc, &p->uniq_msg, p->pos);
             TRY_CTX(key_put(&b->w, i, &p->keys[i].k[k], p->id, &b->uniq),
                     "document %zu of the input", p->pos);
+        }
         TRY_CTX(multikey_put(&b->w, i, p->mk[i]), "document %zu of the input", p->pos);
     }
     if (p->rc < 0) return prep_raise(p);
@@ -1820,19 +1904,25 @@ static int bulk_failed(cairn_doc_bulk *b, int rc, size_t pos, const char *text, 
     return rc;
 }
 
-/* Applies the prepared documents before position upto. */
-static int pipe_apply(cairn_doc_bulk *b, size_t upto)
+/* Applies the prepared documents before position upto, taking the handle's lock once for
+ * them all; with id_ns, then takes the time part of the next document's id under it too
+ * (after a failure, not). */
+static int pipe_apply(cairn_doc_bulk *b, size_t upto, int64_t now, int64_t *id_ns)
 {
     bulk_pipe *q = b->pipe;
+    if (q->tail == upto && !id_ns) return CAIRN_OK;
+    prep *p = NULL;
+    int rc = CAIRN_OK;
+    pthread_mutex_lock(&b->w.c->lock);
     for (; q->tail < upto; q->tail++) {
-        prep *p = &q->slot[q->tail % CAIRN_DOC_BULK_AHEAD];
-        pthread_mutex_lock(&b->w.c->lock);
-        int rc = bulk_apply(b, p);
-        pthread_mutex_unlock(&b->w.c->lock);
-        if (rc < 0) return bulk_failed(b, rc, p->pos, p->text, p->len);
+        p = &q->slot[q->tail % CAIRN_DOC_BULK_AHEAD];
+        if ((rc = bulk_apply(b, p)) < 0) break;
         q->bytes -= p->len;
         prep_trim(p, b->w.cat->n);
     }
+    if (rc == CAIRN_OK && id_ns) *id_ns = id_time(b->w.c, now);
+    pthread_mutex_unlock(&b->w.c->lock);
+    if (rc < 0) return bulk_failed(b, rc, p->pos, p->text, p->len); /* (joins the workers) */
     return CAIRN_OK;
 }
 
@@ -1905,17 +1995,17 @@ static void pipe_start(cairn_doc_bulk *b)
 
 /* Adds a document through the worker: applies what it prepared, waits for room in the ring,
  * queues the text. */
-static int pipe_add(cairn_doc_bulk *b, const char *json, size_t len, int64_t now,
-                    int64_t id_ns)
+static int pipe_add(cairn_doc_bulk *b, const char *json, size_t len, int64_t now)
 {
     bulk_pipe *q = b->pipe;
-    TRY(pipe_apply(b, pipe_ready(q)));
+    int64_t id_ns;
+    TRY(pipe_apply(b, pipe_ready(q), now, &id_ns));
     size_t head = atomic_load(&q->head);
     /* at most AHEAD - 1 wait, so that a failure comes at most AHEAD documents after its own */
     while (head - q->tail >= CAIRN_DOC_BULK_AHEAD - 1 ||
            (head > q->tail && q->bytes + len > BULK_AHEAD_BYTES)) {
         pipe_wait(q, q->tail + MAX(1, (head - q->tail) / 4));
-        TRY(pipe_apply(b, pipe_ready(q)));
+        TRY(pipe_apply(b, pipe_ready(q), 0, NULL));
     }
     prep *p = &q->slot[head % CAIRN_DOC_BULK_AHEAD];
     p->pos = b->count + 1;
@@ -1924,9 +2014,14 @@ static int pipe_add(cairn_doc_bulk *b, const char *json, size_t len, int64_t now
     p->len = len;
     p->text = NULL;
     if (json) {
-        if (cairn_buf_reserve(&p->in, len + 1) < 0)
-            return bulk_failed(b, cairn_error_prefix(CAIRN_ENOMEM, "document %zu of the input",
-                                                     p->pos), p->pos, json, len);
+        if (cairn_buf_reserve(&p->in, len + 1) < 0) {
+            /* the documents still in the ring come first: one of them may fail on its own */
+            cairn_error_clear();
+            pipe_wait(q, head);
+            TRY(pipe_apply(b, head, 0, NULL));
+            return bulk_failed(b, ERR(CAIRN_ENOMEM, "document %zu of the input: out of memory "
+                                      "copying its %zu bytes", p->pos, len), p->pos, json, len);
+        }
         memcpy(p->in.data, json, len);
         p->in.len = len;
         p->text = (const char *)p->in.data;
@@ -1943,7 +2038,7 @@ static int pipe_drain(cairn_doc_bulk *b)
     bulk_pipe *q = b->pipe;
     size_t head = atomic_load(&q->head);
     pipe_wait(q, head);
-    TRY(pipe_apply(b, head));
+    TRY(pipe_apply(b, head, 0, NULL));
     pipe_free(q, b->w.cat->n); /* a later add starts another */
     b->pipe = NULL;
     return CAIRN_OK;
@@ -1985,15 +2080,15 @@ int cairn_doc_bulk_add(cairn_doc_bulk *b, const char *json, size_t len)
     FAIL_IF(!b, CAIRN_EINVAL, "no bulk given");
     FAIL_IF(b->failed, CAIRN_ESTATE, "the bulk insert failed earlier: free it and start again");
     int64_t now = b->fixed_now ? b->fixed_now : clock_wall_ns();
-    pthread_mutex_lock(&b->w.c->lock); /* a generated id's time, taken in the input's order */
-    int64_t id_ns = id_time(b->w.c, now);
-    pthread_mutex_unlock(&b->w.c->lock);
     if (!b->pipe && b->count >= b->pipe_from) pipe_start(b);
     if (b->pipe) {
-        TRY(pipe_add(b, json, len, now, id_ns));
+        TRY(pipe_add(b, json, len, now));
         b->count++;
         return CAIRN_OK;
     }
+    pthread_mutex_lock(&b->w.c->lock); /* a generated id's time, taken in the input's order */
+    int64_t id_ns = id_time(b->w.c, now);
+    pthread_mutex_unlock(&b->w.c->lock);
     prep *p = &b->one;
     p->pos = b->count + 1;
     p->now = now;
@@ -2040,6 +2135,17 @@ void dv_bulk_tune(cairn_doc_bulk *b, size_t pipe_from, size_t workers, int64_t f
     b->pipe_from = b->opts.signer ? SIZE_MAX : pipe_from;
     b->workers = MIN(workers, (size_t)BULK_WORKERS_MAX);
     b->fixed_now = fixed_now_ns;
+}
+
+size_t dv_bulk_held(cairn_doc_bulk *b)
+{
+    size_t nidx = b->w.cat->n, n = prep_ctx_bytes(&b->px) + prep_bytes(&b->one, nidx);
+    bulk_pipe *q = b->pipe;
+    if (!q) return n;
+    pipe_wait(q, atomic_load(&q->head)); /* the workers then touch nothing until the next add */
+    for (size_t i = 0; i < CAIRN_DOC_BULK_AHEAD; i++) n += prep_bytes(&q->slot[i], nidx);
+    for (size_t w = 0; w < q->nworkers; w++) n += prep_ctx_bytes(&q->w[w].px);
+    return n;
 }
 
 size_t cairn_doc_bulk_count(const cairn_doc_bulk *b)

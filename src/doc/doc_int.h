@@ -208,6 +208,9 @@ size_t dv_bulk_one_pass(const cairn_doc_bulk *b);
  *  with fixed_now_ns (0: the clock), so that two bulks of the same documents store the same
  *  bytes. Call before the first add. */
 void dv_bulk_tune(cairn_doc_bulk *b, size_t pipe_from, size_t workers, int64_t fixed_now_ns);
+/** Tests: the bytes the bulk's slots and parsers hold between documents (waits for the workers
+ *  to prepare what was added). */
+size_t dv_bulk_held(cairn_doc_bulk *b);
 /** Frees the batch memory a handle keeps for its queries (find.c; at close). */
 void dv_find_spare_free(cairn_coll *coll);
 
