@@ -1944,8 +1944,7 @@ static void pipe_free(bulk_pipe *q, size_t nidx)
  * waiting for them, shares the processors with them). */
 static size_t pipe_workers(void)
 {
-    long n = sysconf(_SC_NPROCESSORS_ONLN);
-    return n < 1 ? 1 : MIN((size_t)n, (size_t)BULK_WORKERS_MAX);
+    return MIN((size_t)base_cpus(), (size_t)BULK_WORKERS_MAX);
 }
 
 /* Starts the workers. When it cannot (memory, a thread), the bulk goes on without. */
