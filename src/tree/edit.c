@@ -263,13 +263,7 @@ typedef struct markvec {
 
 static int mark_push(markvec *m, size_t edit, const edit_level_out *o)
 {
-    if (m->n == m->cap) {
-        size_t ncap = m->cap ? m->cap * 2 : 256;
-        span_mark *v = cairn_realloc(m->v, ncap * sizeof *v);
-        if (!v) return ERR(CAIRN_ENOMEM, "out of memory editing a tree");
-        m->v = v;
-        m->cap = ncap;
-    }
+    TRY(cairn_array_room(&m->v, &m->cap, m->n, sizeof *m->v, 256));
     m->v[m->n++] = (span_mark){ edit, o->n, o->keys.len };
     return CAIRN_OK;
 }
