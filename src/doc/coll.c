@@ -1823,13 +1823,18 @@ static void pipe_signal(bulk_pipe *q, pthread_cond_t *cv, bool all)
 }
 
 /* The first position not prepared yet: worker w prepares positions first + w + k * nworkers,
- * and has done done_w of them. */
+ * and has done done_w of them. Each counter is loaded once: MIN() evaluates its arguments
+ * twice, and a second load, larger than the one compared, could pass another worker's
+ * frontier and hand the caller a slot not prepared yet. */
 static size_t pipe_ready(bulk_pipe *q)
 {
-    size_t ready = SIZE_MAX;
-    for (size_t w = 0; w < q->nworkers; w++)
-        ready = MIN(ready, q->first + w + atomic_load(&q->w[w].done) * q->nworkers);
-    return MIN(ready, atomic_load(&q->head));
+    size_t ready = atomic_load(&q->head);
+    for (size_t w = 0; w < q->nworkers; w++) {
+        size_t done = atomic_load(&q->w[w].done);
+        size_t next = q->first + w + done * q->nworkers;
+        if (next < ready) ready = next;
+    }
+    return ready;
 }
 
 static void *pipe_main(void *arg)
