@@ -174,11 +174,13 @@ static void cache_evicts_by_size(void)
     chunk_cache *cache;
     CHECK_OK(cache_new(&cache, 16 * 8192)); /* 8 KiB per shard */
     uint64_t rng = test_rng(2);
+    cairn_id last;
     for (int i = 0; i < 1000; i++) {
         chunk *c = chunk_alloc(1000);
         CHECK(c != NULL);
         for (int j = 0; j < 1000; j++) c->data[j] = (uint8_t)test_rand(&rng);
         hash_sha256(&c->id, c->data, c->len);
+        last = c->id;
         chunk *kept = cache_put(cache, c);
         CHECK(kept == c);
         chunk_release(kept);
@@ -186,8 +188,14 @@ static void cache_evicts_by_size(void)
     }
     uint64_t bytes, hits, misses;
     cache_stats(cache, &bytes, &hits, &misses);
-    CHECK(bytes <= 16 * 8192);
-    CHECK(bytes > 0);
+    /* 1000 chunks of about 1 KiB went through a 128 KiB cache: it holds at most its bound (it
+     * held them all without eviction), at least half of it (evicting everything would pass
+     * the bound), and the chunk put last (a put never evicts the chunk it puts) */
+    CHECK_MSG(bytes <= 16 * 8192, "%llu bytes cached", (unsigned long long)bytes);
+    CHECK_MSG(bytes >= 16 * 8192 / 2, "%llu bytes cached", (unsigned long long)bytes);
+    chunk *got = cache_get(cache, &last);
+    CHECK(got != NULL);
+    if (got) chunk_release(got);
     cache_free(cache);
 }
 
