@@ -3,7 +3,9 @@
  * on several threads reading through a cache far smaller than the chunks (eviction on nearly
  * every load, buffers of evicted chunks reused for the next ones) while a worker reads ahead,
  * each reader getting exactly the bytes it asked for; a reader whose chunk a stuck worker is
- * loading does the queued loads itself and then goes on without waiting; reused buffers.
+ * loading does the queued loads itself and then goes on without waiting, keeping its own last
+ * error whatever those loads met; a chunk a reader is loading for the workers counts as in
+ * flight for other readers; reused buffers.
  * No timing: a reader that waited on the stuck worker would never finish (the test's alarm).
  */
 #include <pthread.h>
@@ -11,6 +13,7 @@
 
 #include "base/hash.h"
 #include "chunk/chunk.h"
+#include "fault_store.h"
 #include "store/store.h"
 #include "test.h"
 
@@ -190,6 +193,173 @@ static void claim_does_not_wait_on_a_stuck_worker(void)
     alarm(0);
 }
 
+/* ---- a reader helping the workers: its own error, and what it loads counts as in flight ---- */
+
+typedef struct gate {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    pthread_t test_thread;
+    bool worker_in, release;
+} gate;
+
+/* Holds the first get a thread other than the test's makes (the read-ahead worker's). */
+static void hold_worker_get(fault_method m, unsigned long n, void *arg)
+{
+    (void)m;
+    (void)n;
+    gate *g = arg;
+    pthread_mutex_lock(&g->mu);
+    if (!pthread_equal(pthread_self(), g->test_thread) && !g->worker_in) {
+        g->worker_in = true;
+        pthread_cond_broadcast(&g->cv);
+        while (!g->release) pthread_cond_wait(&g->cv, &g->mu);
+    }
+    pthread_mutex_unlock(&g->mu);
+}
+
+/* A reader whose chunk the worker holds loads a queued chunk for the workers meanwhile; that
+ * load fails (the chunk is not in the store), which is not the reader's business: the reader's
+ * own last error is what it was before its call, which succeeds. */
+static void helping_keeps_the_readers_error(void)
+{
+    alarm(120);
+    static gate g;
+    pthread_mutex_init(&g.mu, NULL);
+    pthread_cond_init(&g.cv, NULL);
+    g.test_thread = pthread_self();
+    cairn_store *mem, *st;
+    CHECK_OK(store_mem_open(&mem));
+    CHECK_OK(fault_store_wrap(&st, mem, true));
+    chunkstore cs;
+    CHECK_OK(cs_init(&cs, st, 1 << 20, 1));
+    cairn_id held, missing;
+    CHECK_OK(cs_put(&cs, &held, NULL, "held by the worker", 18));
+    hash_sha256(&missing, "never stored", 12);
+    cs_dispose(&cs);
+    CHECK_OK(cs_init(&cs, st, 1 << 20, 1)); /* cold */
+    CHECK_OK(cs_start_readahead(&cs, 1));
+    fault_store_hook(st, FAULT_GET, hold_worker_get, &g);
+    cs_prefetch(&cs, &held, 1);
+    pthread_mutex_lock(&g.mu);
+    while (!g.worker_in) pthread_cond_wait(&g.cv, &g.mu); /* the worker is inside its get */
+    pthread_mutex_unlock(&g.mu);
+    cs_prefetch(&cs, &missing, 1); /* queued: the only worker is held */
+    unsigned long gets = fault_store_calls(st, FAULT_GET);
+    cairn_error_set(CAIRN_EINVAL, "the reader's own error");
+    chunk *c;
+    CHECK_OK(cs_get(&cs, &c, &held));
+    CHECK_MEM(c->data, c->len, "held by the worker", 18);
+    chunk_release(c);
+    CHECK_EQ(fault_store_calls(st, FAULT_GET), gets + 2); /* it helped (missing), then held */
+    CHECK_EQ(cairn_error_last()->code, CAIRN_EINVAL);
+    CHECK_STR(cairn_error_last()->message, "the reader's own error");
+    cairn_error_clear();
+    pthread_mutex_lock(&g.mu);
+    g.release = true;
+    pthread_cond_broadcast(&g.cv);
+    pthread_mutex_unlock(&g.mu);
+    fault_store_hook(st, FAULT_GET, NULL, NULL);
+    cs_dispose(&cs);
+    st->close(st);
+    pthread_mutex_destroy(&g.mu);
+    pthread_cond_destroy(&g.cv);
+    alarm(0);
+}
+
+/* Loads that a prefetcher's worker or a helping reader does, gated: the worker stops inside
+ * ids[0], the helper thread inside ids[1], until released; every load is counted by id. */
+typedef struct helpers {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    cairn_id ids[3];
+    pthread_t helper;
+    bool worker_in, helper_in, release;
+    int loads[3], by_test[3];
+    pthread_t test_thread;
+} helpers;
+
+static int which(const helpers *h, const cairn_id *id)
+{
+    for (int i = 0; i < 3; i++)
+        if (memcmp(h->ids[i].bytes, id->bytes, CAIRN_ID_SIZE) == 0) return i;
+    return -1;
+}
+
+static void helpers_load(const cairn_id *id, void *payload)
+{
+    helpers *h = payload;
+    pthread_mutex_lock(&h->mu);
+    int i = which(h, id);
+    if (i >= 0) {
+        h->loads[i]++;
+        if (pthread_equal(pthread_self(), h->test_thread)) h->by_test[i]++;
+        bool hold = (i == 0 && !pthread_equal(pthread_self(), h->test_thread) &&
+                     !pthread_equal(pthread_self(), h->helper)) ||
+                    (i == 1 && pthread_equal(pthread_self(), h->helper));
+        if (hold) {
+            if (i == 0) h->worker_in = true;
+            else h->helper_in = true;
+            pthread_cond_broadcast(&h->cv);
+            while (!h->release) pthread_cond_wait(&h->cv, &h->mu);
+        }
+    }
+    pthread_mutex_unlock(&h->mu);
+}
+
+typedef struct claim_arg {
+    prefetcher *pf;
+    const cairn_id *id;
+} claim_arg;
+
+static void *claim_job(void *arg)
+{
+    claim_arg *a = arg;
+    prefetcher_claim(a->pf, a->id);
+    return NULL;
+}
+
+/* Reader A, whose chunk the worker holds, takes the queued ids[1] to load; reader B, needing
+ * ids[1] while A loads it, does not take it for nobody's: it sees it in flight and loads the
+ * queued ids[2] meanwhile, as it would for a worker's chunk. ids[1] is loaded once. */
+static void helpers_count_as_in_flight(void)
+{
+    alarm(120);
+    static helpers h;
+    pthread_mutex_init(&h.mu, NULL);
+    pthread_cond_init(&h.cv, NULL);
+    h.test_thread = pthread_self();
+    for (int i = 0; i < 3; i++) hash_sha256(&h.ids[i], &i, sizeof i);
+    prefetcher *pf;
+    CHECK_OK(prefetcher_new(&pf, 1, helpers_load, &h));
+    prefetcher_request(pf, &h.ids[0], 1);
+    pthread_mutex_lock(&h.mu);
+    while (!h.worker_in) pthread_cond_wait(&h.cv, &h.mu);
+    pthread_mutex_unlock(&h.mu);
+    prefetcher_request(pf, &h.ids[1], 1);
+    claim_arg a = { pf, &h.ids[0] };
+    pthread_mutex_lock(&h.mu); /* h.helper is set before the helper can load anything */
+    CHECK(pthread_create(&h.helper, NULL, claim_job, &a) == 0);
+    while (!h.helper_in) pthread_cond_wait(&h.cv, &h.mu); /* A is inside ids[1] */
+    pthread_mutex_unlock(&h.mu);
+    prefetcher_request(pf, &h.ids[2], 1);
+    prefetcher_claim(pf, &h.ids[1]); /* B: the test thread */
+    pthread_mutex_lock(&h.mu);
+    CHECK_EQ(h.by_test[2], 1); /* B helped with ids[2] rather than start ids[1] again */
+    CHECK_EQ(h.by_test[1], 0);
+    CHECK_EQ(h.loads[1], 1);
+    h.release = true;
+    pthread_cond_broadcast(&h.cv);
+    pthread_mutex_unlock(&h.mu);
+    pthread_join(h.helper, NULL);
+    prefetcher_free(pf);
+    CHECK_EQ(h.loads[0], 1);
+    CHECK_EQ(h.loads[1], 1);
+    CHECK_EQ(h.loads[2], 1);
+    pthread_mutex_destroy(&h.mu);
+    pthread_cond_destroy(&h.cv);
+    alarm(0);
+}
+
 /* A released chunk's buffer serves the thread's next chunk of about its size, not a much
  * smaller one (whose waste the cache would charge), and comes back initialised. (Sizes far
  * from the other tests' chunks, whose buffers this thread may keep too.) */
@@ -218,4 +388,5 @@ static void buffers_are_reused(void)
     chunk_release(ref);
 }
 
-TEST_MAIN(readers_get_their_bytes, claim_does_not_wait_on_a_stuck_worker, buffers_are_reused)
+TEST_MAIN(readers_get_their_bytes, claim_does_not_wait_on_a_stuck_worker,
+          helping_keeps_the_readers_error, helpers_count_as_in_flight, buffers_are_reused)

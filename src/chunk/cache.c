@@ -85,7 +85,9 @@ static chunk *chunk_init(chunk *c, uint8_t *data, size_t len, size_t room)
  * system and faulted new ones in (sysmalloc, heap growth, page faults: over a quarter of the CPU
  * of an index range query over a collection larger than the cache). Each thread keeps the last
  * few buffers it released and reuses the best fit: no lock, no system call. A buffer reused for
- * a smaller chunk is charged to the cache by its room, not its length. */
+ * a smaller chunk is charged to the cache by its room, not its length. The parked buffers are
+ * outside the cache's bound: about SPARES_MAX * SPARE_ROOM_MAX (1 MiB) a thread that releases
+ * chunks, documented with cairn_open_options.cache_bytes; they go when the thread exits. */
 typedef struct spares {
     size_t n;
     size_t next;             /* when full, the one a release replaces (round robin) */

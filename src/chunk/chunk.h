@@ -42,7 +42,8 @@ typedef struct chunk {
 } chunk;
 
 /** Allocates a chunk with room for len bytes (refs = 1, id unset). NULL on ENOMEM (message set).
- *  A buffer this thread released lately is reused when one fits (see cache.c). */
+ *  A buffer this thread released lately is reused when one fits (see cache.c): a thread keeps
+ *  up to 1 MiB of them, outside the cache's bound. */
 chunk *chunk_alloc(size_t len);
 /** A chunk whose bytes live elsewhere (a store's mapping, valid until the store closes): only
  *  the header is allocated. It has no headroom and its bytes are read-only. */

@@ -12,6 +12,8 @@
 #include "base/hash.h"
 #include "chunk.h"
 
+#define PREFETCH_ERR_KEEP 1024 /* a message kept across a helping load (err.c's longest) */
+
 static pthread_key_t buf_key;
 static pthread_once_t buf_once = PTHREAD_ONCE_INIT;
 
@@ -44,16 +46,27 @@ int cs_init(chunkstore *cs, cairn_store *store, size_t cache_bytes, int level)
 
 /* A read-ahead load (a worker's, or a reader's while a worker loads the chunk it wants): into
  * the cache unless it is there by now. A failure is left for the reader that needs the chunk,
- * which loads it itself and reports it. */
+ * which loads it itself and reports it; and it leaves the thread's last error as it was: on a
+ * reader's thread (prefetcher_claim) it runs in the middle of the reader's own call, and the
+ * error it would leave is not the reader's (nor is clearing the reader's its business). */
 static void prefetch_load(const cairn_id *id, void *payload)
 {
     chunkstore *cs = payload;
     chunk *c = cache_get(cs->cache, id);
-    if (!c && cs_load(cs, &c, id) != CAIRN_OK) {
-        c = NULL;
-        cairn_error_clear();
+    if (c) {
+        chunk_release(c);
+        return;
     }
-    chunk_release(c);
+    const cairn_error *e = cairn_error_last();
+    int code = e->code;
+    char was[PREFETCH_ERR_KEEP] = "";
+    if (code != CAIRN_OK || e->message[0]) snprintf(was, sizeof was, "%s", e->message);
+    if (cs_load(cs, &c, id) == CAIRN_OK) {
+        chunk_release(c);
+        return;
+    }
+    if (code != CAIRN_OK || was[0]) cairn_error_set(code, "%s", was);
+    else cairn_error_clear();
 }
 
 static int verify_and_cache(chunkstore *cs, chunk **out, chunk *c, const cairn_id *id,

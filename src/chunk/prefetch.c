@@ -28,6 +28,7 @@
 #define QUEUE_CAP 1024
 #define WORKERS_MAX 8
 #define HELP_MAX 16 /* queued loads a reader does while a worker holds its chunk, at most */
+#define HELPERS_MAX 16 /* readers doing a queued load at once (more: they do not help) */
 
 struct prefetcher {
     prefetch_load_fn load;
@@ -42,6 +43,8 @@ struct prefetcher {
     cairn_id inflight[WORKERS_MAX][PREFETCH_BATCH]; /* what each worker is loading */
     size_t ninflight[WORKERS_MAX];
     bool busy[WORKERS_MAX];
+    cairn_id helping[HELPERS_MAX]; /* queued ids readers are loading in prefetcher_claim() */
+    bool helper_busy[HELPERS_MAX];
     pthread_t threads[WORKERS_MAX];
     int nthreads;            /* started */
     int want;                /* to start with the first request */
@@ -164,13 +167,23 @@ void prefetcher_request(prefetcher *pf, const cairn_id *ids, size_t n)
     pthread_mutex_unlock(&pf->mu);
 }
 
-/* Whether a worker is loading id (pf->mu held). */
+/* Whether a worker, or a reader helping, is loading id (pf->mu held). */
 static bool in_flight(const prefetcher *pf, const cairn_id *id)
 {
     for (int w = 0; w < pf->nthreads; w++)
         for (size_t k = 0; pf->busy[w] && k < pf->ninflight[w]; k++)
             if (id_eq(&pf->inflight[w][k], id)) return true;
+    for (int h = 0; h < HELPERS_MAX; h++)
+        if (pf->helper_busy[h] && id_eq(&pf->helping[h], id)) return true;
     return false;
+}
+
+/* A free helper slot (pf->mu held), or -1. */
+static int helper_slot(const prefetcher *pf)
+{
+    for (int h = 0; h < HELPERS_MAX; h++)
+        if (!pf->helper_busy[h]) return h;
+    return -1;
 }
 
 void prefetcher_claim(prefetcher *pf, const cairn_id *id)
@@ -187,11 +200,18 @@ void prefetcher_claim(prefetcher *pf, const cairn_id *id)
             pthread_cond_wait(&pf->done, &pf->mu); /* a batch in flight: wait for it */
             continue;
         }
-        /* nothing to do meanwhile, or the worker seems not to run: load it a second time */
-        if (helped++ == HELP_MAX || !take_queued(pf, &other)) break;
+        /* nothing to do meanwhile, or the worker seems not to run: load it a second time.
+         * What the reader loads for the workers is in flight too while it does, so that
+         * another reader that needs it does not start it again while there is other work. */
+        int h = helper_slot(pf);
+        if (h < 0 || helped++ == HELP_MAX || !take_queued(pf, &other)) break;
+        pf->helping[h] = other;
+        pf->helper_busy[h] = true;
         pthread_mutex_unlock(&pf->mu);
         pf->load(&other, pf->payload); /* a worker's load, on this thread */
         pthread_mutex_lock(&pf->mu);
+        pf->helper_busy[h] = false;
+        pthread_cond_broadcast(&pf->done);
     }
     pthread_mutex_unlock(&pf->mu);
 }
