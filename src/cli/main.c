@@ -88,7 +88,8 @@ static const cli_cmd COMMANDS[] = {
       "Chunks, stored bytes and packs of the repository; the working set of the current\n"
       "branch (write-ahead log, memtable, last checkpoint, and the time this run spent\n"
       "replaying the log); for each table its entries and the shape of its tree (depth,\n"
-      "nodes, node sizes, a histogram of node sizes).\n" },
+      "nodes, node sizes, a histogram of node sizes); for each document collection the\n"
+      "same of its documents table, and its number of indexes.\n" },
     { "oplog", cmd_oplog, 0, 0,
       OPT_BIT(OPT_SINCE) | OPT_BIT(OPT_FROM) | OPT_BIT(OPT_TO) | OPT_BIT(OPT_JSON),
       "oplog [--since SEQ] [--from TIME] [--to TIME] [--json]",
