@@ -1404,17 +1404,22 @@ int cmd_doc_main(int argc, char **argv)
         doc_usage(stderr);
         return EXIT_USAGE;
     }
+    /* as the user typed it: "index create", not the joined "index-create" (find_sub) */
+    char shown[64];
+    bool index = strncmp(c->name, "index-", 6) == 0;
+    snprintf(shown, sizeof shown, "%s%s", index ? "index " : "", c->name + (index ? 6 : 0));
     for (size_t i = 0; i < sizeof DOC_OPTS / sizeof DOC_OPTS[0]; i++) {
         if (!(d.given & DOC_OPTS[i].bit) || ((c->opts | D_WAIT) & DOC_OPTS[i].bit)) continue;
-        cli_err(EXIT_USAGE, "doc %s takes no option %s", c->name, DOC_OPTS[i].name);
+        cli_err(EXIT_USAGE, "doc %s takes no option %s", shown, DOC_OPTS[i].name);
         fprintf(stderr, "usage: cairn [-C DIR] %s\n", c->synopsis);
         return EXIT_USAGE;
     }
     if (d.npos < c->min_pos || d.npos > c->max_pos) {
         if (c->min_pos == c->max_pos)
-            cli_err(EXIT_USAGE, "doc %s takes %d arguments, not %d", c->name, c->min_pos, d.npos);
+            cli_err(EXIT_USAGE, "doc %s takes %d argument%s, not %d", shown, c->min_pos,
+                    cli_plural((uint64_t)c->min_pos), d.npos);
         else
-            cli_err(EXIT_USAGE, "doc %s takes %d to %d arguments, not %d", c->name, c->min_pos,
+            cli_err(EXIT_USAGE, "doc %s takes %d to %d arguments, not %d", shown, c->min_pos,
                     c->max_pos, d.npos);
         fprintf(stderr, "usage: cairn [-C DIR] %s\n", c->synopsis);
         return EXIT_USAGE;

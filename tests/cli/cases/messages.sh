@@ -14,3 +14,7 @@ cairn init "$SCRATCH/r" >/dev/null
 cairn remote add r "$SCRATCH/r"
 cairn push r >/dev/null 2>&1
 run cairn pull r nope
+say a doc subcommand of two words is named as typed, and one argument is not "1 arguments"
+run cairn doc index create users
+run cairn doc index drop users n --unique
+run cairn doc check
