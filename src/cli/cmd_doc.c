@@ -945,11 +945,13 @@ static int doc_index_drop(const doc_args *d)
 typedef struct hist_ctx {
     bool json;
     int code;
+    uint64_t printed;
 } hist_ctx;
 
 static int print_version(const cairn_doc_version *v, void *payload)
 {
     hist_ctx *h = payload;
+    h->printed++;
     char hex[CAIRN_ID_HEX_SIZE], when[VERS_TIME_SIZE];
     cairn_id_to_hex(hex, &v->commit);
     vers_time(when, v->time);
@@ -1012,9 +1014,14 @@ static int doc_history(const doc_args *d)
         code = rc < 0 ? cli_lib_err(rc) : record_doc(db, audit, "doc.history", d, d->pos[1], n);
     }
     if (code == EXIT_OK) {
-        hist_ctx h = { (d->given & D_JSON) != 0, EXIT_OK };
+        hist_ctx h = { (d->given & D_JSON) != 0, EXIT_OK, 0 };
         int rc = cairn_doc_history(db, c, d->base.opt[OPT_AT], d->pos[1], print_version, &h);
         code = rc < 0 ? cli_lib_err(rc) : h.code;
+        if (code == EXIT_OK && !h.printed) /* (it printed nothing and said all was well) */
+            code = cli_err(EXIT_NOTFOUND, "collection %s: no commit from %s holds document %s "
+                           "(uncommitted changes are not history: 'cairn commit' records them)",
+                           d->pos[0], d->base.opt[OPT_AT] ? d->base.opt[OPT_AT] : "HEAD",
+                           d->pos[1]);
     }
     return read_done(db, c, snap, code);
 }
@@ -1397,17 +1404,22 @@ int cmd_doc_main(int argc, char **argv)
         doc_usage(stderr);
         return EXIT_USAGE;
     }
+    /* as the user typed it: "index create", not the joined "index-create" (find_sub) */
+    char shown[64];
+    bool index = strncmp(c->name, "index-", 6) == 0;
+    snprintf(shown, sizeof shown, "%s%s", index ? "index " : "", c->name + (index ? 6 : 0));
     for (size_t i = 0; i < sizeof DOC_OPTS / sizeof DOC_OPTS[0]; i++) {
         if (!(d.given & DOC_OPTS[i].bit) || ((c->opts | D_WAIT) & DOC_OPTS[i].bit)) continue;
-        cli_err(EXIT_USAGE, "doc %s takes no option %s", c->name, DOC_OPTS[i].name);
+        cli_err(EXIT_USAGE, "doc %s takes no option %s", shown, DOC_OPTS[i].name);
         fprintf(stderr, "usage: cairn [-C DIR] %s\n", c->synopsis);
         return EXIT_USAGE;
     }
     if (d.npos < c->min_pos || d.npos > c->max_pos) {
         if (c->min_pos == c->max_pos)
-            cli_err(EXIT_USAGE, "doc %s takes %d arguments, not %d", c->name, c->min_pos, d.npos);
+            cli_err(EXIT_USAGE, "doc %s takes %d argument%s, not %d", shown, c->min_pos,
+                    cli_plural((uint64_t)c->min_pos), d.npos);
         else
-            cli_err(EXIT_USAGE, "doc %s takes %d to %d arguments, not %d", c->name, c->min_pos,
+            cli_err(EXIT_USAGE, "doc %s takes %d to %d arguments, not %d", shown, c->min_pos,
                     c->max_pos, d.npos);
         fprintf(stderr, "usage: cairn [-C DIR] %s\n", c->synopsis);
         return EXIT_USAGE;

@@ -141,6 +141,22 @@ int cmd_fetch(const cli_args *a)
     return cli_close(db, do_fetch(db, a->pos[0]));
 }
 
+/* The remote-tracking branch REMOTE/BRANCH that pull merges, into rev, when the fetch brought
+ * it (else the merge would say only that no revision 'REMOTE/BRANCH' exists). */
+static int fetched_branch(char *rev, size_t len, cairn_db *db, const char *remote,
+                          const char *branch)
+{
+    snprintf(rev, len, "%s/%s", remote, branch);
+    cairn_id id;
+    int rc = cairn_resolve(&id, db, rev);
+    if (rc == CAIRN_ENOTFOUND) {
+        cairn_error_clear();
+        return cli_err(EXIT_NOTFOUND, "remote '%s' has no branch '%s' (cairn branch -a lists "
+                       "the branches fetched from it)", remote, branch);
+    }
+    return rc == CAIRN_OK ? EXIT_OK : cli_lib_err(rc);
+}
+
 int cmd_pull(const cli_args *a)
 {
     cairn_db *db;
@@ -155,9 +171,9 @@ int cmd_pull(const cli_args *a)
         branch = cur;
     }
     if (code == EXIT_OK) code = do_fetch(db, a->pos[0]);
-    code = cli_close(db, code); /* merge opens the repository itself */
     char rev[512];
-    if (code == EXIT_OK) snprintf(rev, sizeof rev, "%s/%s", a->pos[0], branch);
+    if (code == EXIT_OK) code = fetched_branch(rev, sizeof rev, db, a->pos[0], branch);
+    code = cli_close(db, code); /* merge opens the repository itself */
     cairn_free(cur);
     if (code != EXIT_OK) return code;
     cli_args m = *a;

@@ -10,6 +10,11 @@
  * The working set (write-ahead log and memtable) is that of the checked-out branch. Its last
  * checkpoint is the newest checkpoint record in the operation log: cairn_db_stats counts only
  * the checkpoints of its own handle, which for a command that just opened is none.
+ *
+ * A document collection is a table of cairn's own underneath (cairn/doc.h), which the table
+ * count and the table sections leave out, as every listing for users does: collections are
+ * counted on a line of their own, and each has a section with its documents table's shape
+ * (one entry a document) and its number of indexes.
  */
 #include <inttypes.h>
 #include <jansson.h>
@@ -17,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cairn/doc.h"
 #include "cli.h"
 #include "when.h"
 
@@ -47,12 +53,13 @@ static void names_free(names *ns)
     free(ns->v);
 }
 
-static void print_db_text(const cairn_db_stats *s)
+static void print_db_text(const cairn_db_stats *s, size_t colls)
 {
     printf("%-14s%" PRIu64 "\n", "chunks", s->chunks);
     printf("%-14s%" PRIu64 "\n", "stored_bytes", s->stored_bytes);
     printf("%-14s%" PRIu64 "\n", "packs", s->packs);
     printf("%-14s%" PRIu64 "\n", "tables", s->tables);
+    printf("%-14s%zu\n", "collections", colls);
     if (s->store_requests) { /* a remote store: what this command cost */
         printf("%-14s%" PRIu64 "\n", "requests", s->store_requests);
         printf("%-14s%" PRIu64 "\n", "bytes_sent", s->store_bytes_sent);
@@ -114,10 +121,15 @@ static void print_working_text(const cairn_db_stats *s, int64_t ckpt_ns)
            (double)s->recovery_ns / 1e9, s->recovered_records, cli_plural(s->recovered_records));
 }
 
-static void print_table_text(const char *name, const cairn_table_stats *s)
+/* A table's section; a collection's (kind "collection") names its documents table's entries
+ * "documents" and starts with its number of indexes. */
+static void print_table_text(const char *kind, const char *name, const cairn_table_stats *s,
+                             const uint64_t *indexes)
 {
-    printf("\ntable %s\n", name);
-    printf("  %-12s%" PRIu64 "\n", "entries", s->entries);
+    bool coll = indexes != NULL;
+    printf("\n%s %s\n", kind, name);
+    if (coll) printf("  %-12s%" PRIu64 "\n", "indexes", *indexes);
+    printf("  %-12s%" PRIu64 "\n", coll ? "documents" : "entries", s->entries);
     printf("  %-12s%" PRIu32 "\n", "depth", s->depth);
     printf("  %-12s%" PRIu64 " (%" PRIu64 " leaves)\n", "nodes", s->nodes, s->leaf_nodes);
     printf("  %-12s%" PRIu64 "\n", "bytes", s->bytes);
@@ -154,12 +166,13 @@ static json_t *working_json(const cairn_db_stats *s, int64_t ckpt_ns)
                      (json_int_t)s->recovered_records, "wal", where);
 }
 
-static json_t *db_json(const cairn_db_stats *s, int64_t ckpt_ns)
+static json_t *db_json(const cairn_db_stats *s, size_t colls, int64_t ckpt_ns)
 {
-    json_t *j = json_pack("{s:{s:I,s:I,s:I,s:I},s:o,s:[]}", "repository", "chunks",
+    json_t *j = json_pack("{s:{s:I,s:I,s:I,s:I,s:I},s:o,s:[],s:[]}", "repository", "chunks",
                           (json_int_t)s->chunks, "stored_bytes", (json_int_t)s->stored_bytes,
                           "packs", (json_int_t)s->packs, "tables", (json_int_t)s->tables,
-                          "working_set", working_json(s, ckpt_ns), "tables");
+                          "collections", (json_int_t)colls, "working_set",
+                          working_json(s, ckpt_ns), "tables", "collections");
     if (j && s->store_requests) /* a remote store: what this command cost */
         json_object_set_new(json_object_get(j, "repository"), "remote",
                             json_pack("{s:I,s:I,s:I,s:I,s:I}", "requests", (json_int_t)s->store_requests,
@@ -203,25 +216,70 @@ static int tables_stats(cairn_db *db, const names *ns, json_t *doc)
         int rc = cairn_table_stats_get(&s, t, NULL);
         cairn_table_close(t);
         if (rc != CAIRN_OK) return cli_lib_err(rc);
-        if (!doc) print_table_text(ns->v[i], &s);
+        if (!doc) print_table_text("table", ns->v[i], &s, NULL);
         else if (json_array_append_new(json_object_get(doc, "tables"), table_json(ns->v[i], &s)))
             return cli_err(EXIT_FAIL, "out of memory building the JSON output");
     }
     return EXIT_OK;
 }
 
+static int count_index(const cairn_index_info *info, void *payload)
+{
+    (void)info;
+    (*(uint64_t *)payload)++;
+    return 0;
+}
+
+/* A collection's indexes and the stats of its documents table. */
+static int coll_stats(cairn_table_stats *out, uint64_t *indexes, cairn_db *db, const char *name)
+{
+    cairn_coll *c = NULL;
+    int rc = cairn_coll_open(&c, db, name, 0);
+    *indexes = 0;
+    if (rc == CAIRN_OK) rc = cairn_doc_index_list(c, NULL, count_index, indexes);
+    cairn_coll_close(c);
+    char tname[sizeof CAIRN_DOC_COLL_PREFIX + CAIRN_DOC_COLL_NAME_LEN_MAX];
+    snprintf(tname, sizeof tname, CAIRN_DOC_COLL_PREFIX "%s", name);
+    cairn_table *t = NULL;
+    if (rc == CAIRN_OK) rc = cairn_table_open(&t, db, tname, CAIRN_TABLE_INTERNAL);
+    if (rc == CAIRN_OK) rc = cairn_table_stats_get(out, t, NULL);
+    cairn_table_close(t);
+    return rc;
+}
+
+/* Prints every collection's stats (into doc's "collections" array when doc is not NULL). */
+static int colls_stats(cairn_db *db, const names *cs, json_t *doc)
+{
+    for (size_t i = 0; i < cs->n; i++) {
+        cairn_table_stats s;
+        uint64_t indexes;
+        int rc = coll_stats(&s, &indexes, db, cs->v[i]);
+        if (rc != CAIRN_OK) return cli_lib_err(rc);
+        if (!doc) {
+            print_table_text("collection", cs->v[i], &s, &indexes);
+            continue;
+        }
+        json_t *o = table_json(cs->v[i], &s);
+        if (!o || json_object_set_new(o, "indexes", json_integer((json_int_t)indexes)) ||
+            json_array_append_new(json_object_get(doc, "collections"), o))
+            return cli_err(EXIT_FAIL, "out of memory building the JSON output");
+    }
+    return EXIT_OK;
+}
+
 /* The repository and its working set: printed as text, or as the start of *doc for --json. */
-static int stats_head(json_t **doc, cairn_db *db, const cairn_db_stats *ds, bool json)
+static int stats_head(json_t **doc, cairn_db *db, const cairn_db_stats *ds, size_t colls,
+                      bool json)
 {
     int64_t ckpt_ns = 0;
     int code = last_checkpoint(&ckpt_ns, db, ds);
     *doc = NULL;
     if (code != EXIT_OK) return code;
     if (json) {
-        *doc = db_json(ds, ckpt_ns);
+        *doc = db_json(ds, colls, ckpt_ns);
         return *doc ? EXIT_OK : cli_err(EXIT_FAIL, "out of memory building the JSON output");
     }
-    print_db_text(ds);
+    print_db_text(ds, colls);
     print_working_text(ds, ckpt_ns);
     return EXIT_OK;
 }
@@ -230,21 +288,25 @@ static int stats(cairn_db *db, bool json)
 {
     cairn_db_stats ds;
     int rc = cairn_db_stats_get(&ds, db);
-    names ns = { NULL, 0 };
+    names ns = { NULL, 0 }, cs = { NULL, 0 };
     if (rc == CAIRN_OK) rc = cairn_table_list(db, NULL, collect, &ns);
+    if (rc == CAIRN_OK) rc = cairn_coll_list(db, NULL, collect, &cs);
     if (rc != CAIRN_OK) {
         names_free(&ns);
+        names_free(&cs);
         return cli_lib_err(rc);
     }
     json_t *doc;
-    int code = stats_head(&doc, db, &ds, json);
+    int code = stats_head(&doc, db, &ds, cs.n, json);
     if (code == EXIT_OK) code = tables_stats(db, &ns, doc);
+    if (code == EXIT_OK) code = colls_stats(db, &cs, doc);
     if (code == EXIT_OK && doc) {
         json_dumpf(doc, stdout, JSON_COMPACT);
         putchar('\n');
     }
     json_decref(doc);
     names_free(&ns);
+    names_free(&cs);
     return code;
 }
 

@@ -1,8 +1,8 @@
 /*
  * cmd_status.c - `cairn status`: the current branch (or the detached HEAD), its head commit,
- * what the working state changed since that commit (per table), and a merge waiting for its
- * conflicts to be resolved and committed; and, when the repository has none, that it keeps
- * no write-ahead log.
+ * what the working state changed since that commit (per table and document collection), and
+ * a merge waiting for its conflicts to be resolved and committed; and, when the repository
+ * has none, that it keeps no write-ahead log.
  */
 #include <stdio.h>
 #include <string.h>

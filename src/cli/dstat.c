@@ -2,6 +2,8 @@
  * dstat.c - per-table difference counts (see dstat.h): the table lists of both versions say
  * which tables are new or dropped, cairn_diff() counts the changed keys (its cost grows with
  * the differences), and against "nothing" the entries are counted with cairn_count().
+ * Collections are counted the same way, through their documents tables (cairn/doc.h): one
+ * entry a document.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -10,16 +12,27 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cairn/doc.h"
 #include "cli.h"
 #include "dstat.h"
 #include "jsonl.h"
+#include "tsv.h"
 
-/* The entry for name, inserted in name order when missing; NULL when out of memory. */
-static dstat_table *entry(dstat *s, const char *name)
+#define COLL_PREFIX_LEN (sizeof CAIRN_DOC_COLL_PREFIX - 1)
+
+/* Orders tables before collections, each by name. */
+static int entry_cmp(const dstat_table *t, const char *name, bool coll)
+{
+    return t->coll != coll ? (t->coll ? 1 : -1) : strcmp(t->name, name);
+}
+
+/* The entry for a table or a collection, inserted in order when missing; NULL when out of
+ * memory. */
+static dstat_table *entry(dstat *s, const char *name, bool coll)
 {
     size_t i = 0;
-    while (i < s->n && strcmp(s->t[i].name, name) < 0) i++;
-    if (i < s->n && strcmp(s->t[i].name, name) == 0) return &s->t[i];
+    while (i < s->n && entry_cmp(&s->t[i], name, coll) < 0) i++;
+    if (i < s->n && entry_cmp(&s->t[i], name, coll) == 0) return &s->t[i];
     if (s->n == s->cap) {
         size_t cap = s->cap ? 2 * s->cap : 8;
         dstat_table *nt = realloc(s->t, cap * sizeof *nt);
@@ -30,7 +43,7 @@ static dstat_table *entry(dstat *s, const char *name)
     char *copy = strdup(name);
     if (!copy) return NULL;
     memmove(&s->t[i + 1], &s->t[i], (s->n - i) * sizeof *s->t);
-    s->t[i] = (dstat_table){ .name = copy };
+    s->t[i] = (dstat_table){ .name = copy, .coll = coll };
     s->n++;
     return &s->t[i];
 }
@@ -38,35 +51,47 @@ static dstat_table *entry(dstat *s, const char *name)
 typedef struct list_ctx {
     dstat *s;
     const char *only;
-    bool old_side;
+    bool old_side, coll;
 } list_ctx;
 
 static int list_cb(const char *name, void *payload)
 {
     list_ctx *l = payload;
     if (l->only && strcmp(l->only, name) != 0) return 0;
-    dstat_table *t = entry(l->s, name);
+    dstat_table *t = entry(l->s, name, l->coll);
     if (!t) return CAIRN_ENOMEM;
     if (l->old_side) t->in_old = true;
     else t->in_new = true;
     return 0;
 }
 
-/* Marks the tables of rev as present on one side; opens its snapshot into *snap. */
+/* Marks the tables of rev (and its collections, unless one table is asked for) as present on
+ * one side; opens its snapshot into *snap. */
 static int list_side(dstat *s, cairn_db *db, const char *rev, const char *only, bool old_side,
                      cairn_snapshot **snap)
 {
     int rc = cairn_snapshot_open_at(snap, db, rev);
     if (rc != CAIRN_OK) return cli_lib_err(rc);
-    list_ctx l = { s, only, old_side };
+    list_ctx l = { s, only, old_side, false };
     rc = cairn_table_list(db, *snap, list_cb, &l);
+    l.coll = true;
+    if (rc == CAIRN_OK && !only) rc = cairn_coll_list(db, *snap, list_cb, &l);
     if (rc == CAIRN_ENOMEM) return cli_err(EXIT_FAIL, "out of memory listing tables");
     return rc == CAIRN_OK ? EXIT_OK : cli_lib_err(rc);
 }
 
+/* The name of t's table: its own, or its collection's documents table. */
+static const char *table_of(const dstat_table *t, char *buf, size_t len)
+{
+    if (!t->coll) return t->name;
+    snprintf(buf, len, CAIRN_DOC_COLL_PREFIX "%s", t->name);
+    return buf;
+}
+
 static int count_cb(const cairn_diff_entry *e, void *payload)
 {
-    dstat_table *t = entry(payload, e->table);
+    bool coll = strncmp(e->table, CAIRN_DOC_COLL_PREFIX, COLL_PREFIX_LEN) == 0;
+    dstat_table *t = entry(payload, coll ? e->table + COLL_PREFIX_LEN : e->table, coll);
     if (!t) return CAIRN_ENOMEM;
     if (e->kind == CAIRN_DIFF_ADDED) t->added++;
     else if (e->kind == CAIRN_DIFF_REMOVED) t->removed++;
@@ -79,7 +104,9 @@ static int count_all(dstat *s, cairn_db *db, const cairn_snapshot *snap)
 {
     for (size_t i = 0; i < s->n; i++) {
         cairn_table *t;
-        int rc = cairn_table_open(&t, db, s->t[i].name, CAIRN_TABLE_NAMEONLY);
+        char buf[sizeof CAIRN_DOC_COLL_PREFIX + CAIRN_DOC_COLL_NAME_LEN_MAX];
+        int rc = cairn_table_open(&t, db, table_of(&s->t[i], buf, sizeof buf),
+                                  CAIRN_TABLE_NAMEONLY | CAIRN_TABLE_INTERNAL);
         if (rc == CAIRN_OK) rc = cairn_count(&s->t[i].added, t, snap, NULL);
         cairn_table_close(t);
         if (rc != CAIRN_OK) return cli_lib_err(rc);
@@ -98,7 +125,14 @@ int dstat_compute(dstat *out, cairn_db *db, const char *old_rev, const char *new
         code = cli_err(EXIT_NOTFOUND, "no table '%s' in %s or %s", table,
                        old_rev ? old_rev : "nothing", new_rev);
     if (code == EXIT_OK && old_rev) {
+        /* the tables (internal ones left out), then each collection's documents table */
         int rc = cairn_diff(db, old_rev, new_rev, table, count_cb, out);
+        for (size_t i = 0; rc == CAIRN_OK && i < out->n; i++) {
+            char buf[sizeof CAIRN_DOC_COLL_PREFIX + CAIRN_DOC_COLL_NAME_LEN_MAX];
+            if (out->t[i].coll)
+                rc = cairn_diff(db, old_rev, new_rev, table_of(&out->t[i], buf, sizeof buf),
+                                count_cb, out);
+        }
         if (rc == CAIRN_ENOMEM) code = cli_err(EXIT_FAIL, "out of memory counting differences");
         else if (rc != CAIRN_OK) code = cli_lib_err(rc);
     } else if (code == EXIT_OK) {
@@ -118,10 +152,12 @@ bool dstat_changed(const dstat *s, size_t i)
 
 static int print_json(const dstat_table *t)
 {
-    json_t *o = json_pack("{s:s, s:I, s:I, s:I, s:b, s:b}", "table", t->name, "added",
-                          (json_int_t)t->added, "removed", (json_int_t)t->removed, "modified",
-                          (json_int_t)t->modified, "new_table", t->in_new && !t->in_old,
-                          "dropped_table", t->in_old && !t->in_new);
+    json_t *o = json_pack("{s:s, s:I, s:I, s:I, s:b, s:b}", t->coll ? "collection" : "table",
+                          t->name, "added", (json_int_t)t->added, "removed",
+                          (json_int_t)t->removed, "modified", (json_int_t)t->modified,
+                          t->coll ? "new_collection" : "new_table", t->in_new && !t->in_old,
+                          t->coll ? "dropped_collection" : "dropped_table",
+                          t->in_old && !t->in_new);
     if (!o) return cli_err(EXIT_FAIL, "out of memory printing JSON");
     int rc = jsonl_dump(stdout, o);
     json_decref(o);
@@ -140,11 +176,17 @@ int dstat_print(const dstat *s, bool json, const char *indent)
             code = print_json(t);
             continue;
         }
-        printf("%s%s: %" PRIu64 " added, %" PRIu64 " removed, %" PRIu64 " modified%s\n", indent,
-               t->name, t->added, t->removed, t->modified,
-               t->in_new && !t->in_old   ? " (new table)"
-               : t->in_old && !t->in_new ? " (dropped table)"
-                                         : "");
+        /* (escaped as diff's lines and scan escape: a name is one field, whatever it holds) */
+        size_t len = strlen(t->name);
+        char *name = malloc(TSV_ESCAPED_MAX(len) + 1);
+        if (!name) return cli_err(EXIT_FAIL, "out of memory printing a table name");
+        name[tsv_escape(name, t->name, len)] = '\0';
+        const char *what = t->coll ? "collection" : "table";
+        printf("%s%s%s: %" PRIu64 " added, %" PRIu64 " removed, %" PRIu64 " modified%s%s%s\n",
+               indent, t->coll ? "collection " : "", name, t->added, t->removed, t->modified,
+               t->in_new != t->in_old ? (t->in_new ? " (new " : " (dropped ") : "",
+               t->in_new != t->in_old ? what : "", t->in_new != t->in_old ? ")" : "");
+        free(name);
     }
     return code;
 }

@@ -15,7 +15,8 @@
 #include "cairn.h"
 
 typedef struct dstat_table {
-    char *name;
+    char *name;              /* a table's, or a collection's (coll) */
+    bool coll;
     bool in_old, in_new;
     uint64_t added, removed, modified;
 } dstat_table;
@@ -26,7 +27,8 @@ typedef struct dstat {
 } dstat;
 
 /** Counts the differences from old_rev (NULL: nothing) to new_rev (either may be "WORKING"),
- *  over every table or the one named table (NULL: all).
+ *  over every table and collection, or the one named table (NULL: all). A collection counts
+ *  documents (the entries of its documents table) and comes after the tables.
  *  @return EXIT_OK, or an exit code after printing why (EXIT_NOTFOUND for an unknown revision,
  *          or a table in neither version). */
 int dstat_compute(dstat *out, cairn_db *db, const char *old_rev, const char *new_rev,
@@ -36,8 +38,10 @@ int dstat_compute(dstat *out, cairn_db *db, const char *old_rev, const char *new
 bool dstat_changed(const dstat *s, size_t i);
 
 /** Prints one line per changed table, each after indent: "NAME: 2 added, 0 removed, 1 modified"
- *  with " (new table)" or " (dropped table)" appended, or with json one object a line. (Internal
- *  tables are never counted: the library's listings leave them out.)
+ *  with " (new table)" or " (dropped table)" appended, NAME escaped as scan escapes keys; a
+ *  collection's line starts "collection NAME" and may end " (new collection)" or " (dropped
+ *  collection)". With json one object a line ("table" or "collection"). (Other internal tables
+ *  are never counted: the library's listings leave them out.)
  *  @return EXIT_OK, or EXIT_FAIL after printing why. */
 int dstat_print(const dstat *s, bool json, const char *indent);
 

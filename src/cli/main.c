@@ -88,7 +88,8 @@ static const cli_cmd COMMANDS[] = {
       "Chunks, stored bytes and packs of the repository; the working set of the current\n"
       "branch (write-ahead log, memtable, last checkpoint, and the time this run spent\n"
       "replaying the log); for each table its entries and the shape of its tree (depth,\n"
-      "nodes, node sizes, a histogram of node sizes).\n" },
+      "nodes, node sizes, a histogram of node sizes); for each document collection the\n"
+      "same of its documents table, and its number of indexes.\n" },
     { "oplog", cmd_oplog, 0, 0,
       OPT_BIT(OPT_SINCE) | OPT_BIT(OPT_FROM) | OPT_BIT(OPT_TO) | OPT_BIT(OPT_JSON),
       "oplog [--since SEQ] [--from TIME] [--to TIME] [--json]",
@@ -161,7 +162,8 @@ static const cli_cmd COMMANDS[] = {
       "where OP is + (added), - (removed) or ~ (modified), fields are escaped as scan\n"
       "escapes them, and the absent side of an added or removed key is '-' (a value that\n"
       "is exactly '-' is written \\x2d).\n"
-      "  --stat       per table: how many keys were added, removed, modified\n"
+      "  --stat       per table: how many keys were added, removed, modified (and,\n"
+      "               with no TABLE, per document collection: how many documents)\n"
       "  --json       JSON lines: table, change, key, old, new (bytes that are not\n"
       "               UTF-8 as base64 in key_b64, old_b64, new_b64)\n" },
     { "branch", cmd_branch, 0, 2, OPT_BIT(OPT_DELETE) | OPT_BIT(OPT_ALL),

@@ -413,33 +413,40 @@ static int s3_flush(cairn_store *st)
     return rc;
 }
 
-/* Waits (mu held) while a chunk of len bytes would take the write buffer and the batch a flush
- * is uploading past S3_BUDGET_PACKS pack sizes together, until that flush lets go of its batch
- * (flushed, or put back into the buffer when it failed). The write buffer alone is never held
- * back: with no flush running there is nothing to wait for, and the buffer's own background
- * flush is due long before (bg_due). So what a push holds in pack bytes is bounded by the
- * budget (plus a chunk), whatever the timing of its uploads: before, the buffer went on to
- * S3_FLUSH_PACKS packs beside a flush of up to as many, and a third buffer was kept. */
-static void budget_wait(s3_store *s, size_t len)
+/* Whether a chunk of len bytes would take the write buffer and the batch a flush is
+ * uploading past S3_BUDGET_PACKS pack sizes together (mu held): then the put waits until that
+ * flush lets go of its batch (flushed, or put back into the buffer when it failed). The write
+ * buffer alone is never held back: with no flush running there is nothing to wait for, and the
+ * buffer's own background flush is due long before (bg_due). So what a push holds in pack
+ * bytes is bounded by the budget (plus a chunk), whatever the timing of its uploads: before,
+ * the buffer went on to S3_FLUSH_PACKS packs beside a flush of up to as many, and a third
+ * buffer was kept. */
+static bool over_budget(const s3_store *s, size_t len)
 {
     uint64_t budget = (uint64_t)S3_BUDGET_PACKS * s->conf.pack_target;
-    while (s->flushing.buf.len &&
-           s->pend.buf.len + s->flushing.buf.len + len + S3_PACK_HEADER_SIZE > budget)
-        pthread_cond_wait(&s->up_cv, &s->mu);
+    return s->flushing.buf.len &&
+           s->pend.buf.len + s->flushing.buf.len + len + S3_PACK_HEADER_SIZE > budget;
 }
 
-/* Adds a chunk to the write buffer (mu held); *packs: how many pack sizes the buffer holds. */
+/* Adds a chunk to the write buffer (mu held); *packs: how many pack sizes the buffer holds.
+ * A chunk the store has returns at once: it adds nothing, so it never waits on the budget
+ * (it did, and a push that wrote one again stalled behind an upload). Looked up again after
+ * each wait, which lets go of mu: another thread may have put it meanwhile. */
 static int buffer_put(s3_store *s, const cairn_id *key, const void *data, size_t len,
                       uint64_t *packs)
 {
     FAIL_IF(len > UINT32_MAX, CAIRN_EINVAL, "chunk of %zu bytes is too large for the s3 store",
             len);
-    budget_wait(s, len); /* (first: it lets go of mu, and others may put this key meanwhile) */
-    /* idempotent, but a gc candidate is written again (once), into a pack newer than the gc's
-     * record, which its deletion spares */
-    bool again = candidate(s, key, false);
-    bool known = s3_index_find(s, key) != NULL;
-    if (known && !again) return CAIRN_OK;
+    bool again, known;
+    for (;;) {
+        /* idempotent, but a gc candidate is written again (once), into a pack newer than the
+         * gc's record, which its deletion spares */
+        again = candidate(s, key, false);
+        known = s3_index_find(s, key) != NULL;
+        if (known && !again) return CAIRN_OK;
+        if (!over_budget(s, len)) break;
+        pthread_cond_wait(&s->up_cv, &s->mu);
+    }
     s3_batch *p = &s->pend;
     TRY(s3_batch_room(s, len));
     s3_loc l = { .key = *key, .pack = S3_PENDING, .len = (uint32_t)len, .off = p->buf.len,

@@ -84,7 +84,7 @@ void s3_index_free(s3_store *s)
 }
 
 /* Frees the batch a flush took (mu held), flushed or put back into the write buffer, and wakes
- * the writers budget_wait holds: its bytes no longer count. Its buffer is freed, not kept for
+ * the writers over_budget holds: its bytes no longer count. Its buffer is freed, not kept for
  * the next batch: a kept one stayed resident beside the two in use, up to its largest fill
  * (docs/ARCHITECTURE.md, "Stores": the write budget). */
 static void flushing_done(s3_store *s)
@@ -826,23 +826,37 @@ static int apply_listed(s3_store *s, const seq_list *l)
 
 static int log_refresh(s3_store *s);
 
+/* The snapshots' numbers, listed by gap_covered for the snap_load of the restart that follows
+ * at once (listing them again there cost a second LIST for nothing). */
+typedef struct snap_listing {
+    uint64_t *have;
+    size_t n;
+    bool listed;
+} snap_listing;
+
+static void snap_listing_clear(snap_listing *sl)
+{
+    free(sl->have);
+    *sl = (snap_listing){ 0 };
+}
+
 /* Whether the entries listed after entry `from` skip some (a handle that slept through two
  * snapshots: the entries it needs next were removed) and a snapshot covers what they skip, so
- * that the refresh starts over from that snapshot at once. apply_listed would download every
- * entry past the gap only to pass it over (it looks for a base entry among them), and then,
- * from the snapshot, download them again. Without such a snapshot (a compaction's base entry
- * after the gap) the entries are read as before. */
-static int gap_covered(s3_store *s, uint64_t from, const seq_list *l, bool *out)
+ * that the refresh starts over from that snapshot at once (*snaps keeps the listing for it).
+ * apply_listed would download every entry past the gap only to pass it over (it looks for a
+ * base entry among them), and then, from the snapshot, download them again. Without such a
+ * snapshot (a compaction's base entry after the gap) the entries are read as before. */
+static int gap_covered(s3_store *s, uint64_t from, const seq_list *l, snap_listing *snaps,
+                       bool *out)
 {
     *out = false;
     size_t g = 0;
     while (g < l->n && l->seqs[g] == from + 1 + g) g++;
     if (g == l->n) return CAIRN_OK;
-    uint64_t *have = NULL;
-    size_t n = 0;
-    TRY(s3_snap_list(s, &have, &n));
-    *out = n && have[n - 1] + 1 >= l->seqs[g];
-    free(have);
+    TRY(s3_snap_list(s, &snaps->have, &snaps->n));
+    *out = snaps->n && snaps->have[snaps->n - 1] + 1 >= l->seqs[g];
+    snaps->listed = *out;
+    if (!*out) snap_listing_clear(snaps);
     return CAIRN_OK;
 }
 
@@ -858,12 +872,15 @@ static int index_reset(s3_store *s)
 /* Applies the newest readable snapshot, unless the handle has applied as much already. A
  * damaged one is passed over for the one before it (whose entries after it may still be
  * there): *damaged gets the first damage's message, which the caller reports when they are
- * not. No snapshot at all: nothing happens. */
-static int snap_load(s3_store *s, char *damaged, size_t dlen)
+ * not. No snapshot at all: nothing happens. The snapshots are listed here unless *snaps holds
+ * a listing (taken over, and cleared). */
+static int snap_load(s3_store *s, snap_listing *snaps, char *damaged, size_t dlen)
 {
-    uint64_t *have = NULL;
-    size_t n = 0;
-    TRY(s3_snap_list(s, &have, &n));
+    uint64_t *have = snaps->have;
+    size_t n = snaps->n;
+    bool listed = snaps->listed;
+    *snaps = (snap_listing){ 0 };
+    if (!listed) TRY(s3_snap_list(s, &have, &n));
     cairn_buf buf = CAIRN_BUF_INIT;
     int rc = CAIRN_OK;
     for (size_t i = n; i-- > 0;) {
@@ -908,11 +925,14 @@ int s3_log_refresh(s3_store *s)
 static int log_refresh(s3_store *s)
 {
     char damaged[DAMAGE_MSG] = "";
+    snap_listing snaps = { 0 }; /* (gap_covered's, for the restart it causes) */
     for (int restart = 0;; restart++) {
         pthread_mutex_lock(&s->mu);
         uint64_t from = s->seq;
         pthread_mutex_unlock(&s->mu);
-        int rc = from ? CAIRN_OK : snap_load(s, damaged, sizeof damaged);
+        int rc = CAIRN_OK;
+        if (!from) rc = snap_load(s, &snaps, damaged, sizeof damaged);
+        else snap_listing_clear(&snaps); /* (another thread's refresh read on meanwhile) */
         seq_list l = { 0 };
         if (rc == CAIRN_OK) {
             pthread_mutex_lock(&s->mu);
@@ -921,7 +941,8 @@ static int log_refresh(s3_store *s)
             rc = list_after(s, from, &l);
         }
         bool covered = false; /* (only on a first pass that met no damage: see gap_covered) */
-        if (rc == CAIRN_OK && restart == 0 && !damaged[0]) rc = gap_covered(s, from, &l, &covered);
+        if (rc == CAIRN_OK && restart == 0 && !damaged[0])
+            rc = gap_covered(s, from, &l, &snaps, &covered);
         if (rc == CAIRN_OK) rc = covered ? CAIRN_ENOTFOUND : apply_listed(s, &l);
         free(l.seqs);
         if (rc != CAIRN_ENOTFOUND) return rc;
@@ -940,7 +961,10 @@ static int log_refresh(s3_store *s)
         pthread_mutex_lock(&s->mu);
         rc = index_reset(s);
         pthread_mutex_unlock(&s->mu);
-        if (rc < 0) return rc;
+        if (rc < 0) {
+            snap_listing_clear(&snaps);
+            return rc;
+        }
     }
 }
 

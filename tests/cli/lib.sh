@@ -92,6 +92,12 @@ hexrun() {
     [ $rc -eq 0 ] || echo "[exit $rc]"
 }
 
+# sb ARGS...: cairn ARGS with the stored byte count shown as N (compressed sizes vary with
+# what varies in the data: times, generated ids).
+sb() { "$CAIRN_BIN" "$@" >"$SCRATCH/sb.out"; r=$?
+       sed -E -e 's/^stored_bytes( +)[0-9]+/stored_bytes\1N/' -e 's/"stored_bytes":[0-9]+/"stored_bytes":N/' "$SCRATCH/sb.out"
+       return $r; }
+
 # say TEXT: a comment in the transcript.
 say() { printf '# %s\n' "$*"; }
 
