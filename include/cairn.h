@@ -832,7 +832,8 @@ CAIRN_API int cairn_merge_abort(cairn_db *db);
 
 /** Reads a repository setting ("commit.require_signature": "true" or "false").
  *  @param[out] out  caller frees with cairn_free()
- *  @return CAIRN_OK; CAIRN_ENOTFOUND (not set); CAIRN_ECORRUPT; CAIRN_EIO; CAIRN_ENOMEM. */
+ *  @return CAIRN_OK; CAIRN_ENOTFOUND (a known setting not set); CAIRN_EINVAL (not a setting
+ *          cairn knows: the message lists them); CAIRN_ECORRUPT; CAIRN_EIO; CAIRN_ENOMEM. */
 CAIRN_API int cairn_config_get(char **out, cairn_db *db, const char *key);
 
 /** Sets (value NULL: removes) a repository setting, durably. The settings:

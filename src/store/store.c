@@ -25,23 +25,54 @@ int store_open_url_uncached(cairn_store **out, const char *url, unsigned flags,
     return open_url(out, url, flags, lock_timeout_ms);
 }
 
-static int open_url(cairn_store **out, const char *url, unsigned flags, unsigned lock_timeout_ms)
+/* The kinds of URL open_url() takes. */
+typedef enum url_kind { URL_PG, URL_MEM, URL_S3, URL_LOCAL } url_kind;
+
+/* Which kind url is (*path: the local directory for URL_LOCAL), or CAIRN_EINVAL. */
+static int url_kind_of(url_kind *kind, const char **path, const char *url)
 {
     FAIL_IF(!url || !*url, CAIRN_EINVAL, "empty repository URL: give a directory or 'mem:'");
+    *path = url;
     if (strncmp(url, "postgres://", 11) == 0 || strncmp(url, "postgresql://", 13) == 0 ||
         strncmp(url, "pg:", 3) == 0)
-        return store_pg_open(out, url, flags);
-    if (strcmp(url, "mem:") == 0 || strncmp(url, "mem://", 6) == 0) return store_mem_open(out);
-    if (strncmp(url, "s3://", 5) == 0) return store_s3_open(out, url, flags);
-    if (strncmp(url, "file://", 7) == 0) url += 7;
+        *kind = URL_PG;
+    else if (strcmp(url, "mem:") == 0 || strncmp(url, "mem://", 6) == 0)
+        *kind = URL_MEM;
+    else if (strncmp(url, "s3://", 5) == 0)
+        *kind = URL_S3;
+    else if (strncmp(url, "file://", 7) == 0)
+        *kind = URL_LOCAL, *path = url + 7;
     else if (strstr(url, "://"))
         return ERR(CAIRN_EINVAL,
                    "repository URL '%s' has a scheme this build does not know; use a directory "
                    "path, file://PATH, s3://BUCKET/PREFIX?endpoint=..., postgres://USER@HOST/DB or "
                    "mem:",
                    url);
-    FAIL_IF(!*url, CAIRN_EINVAL, "empty repository path");
-    return store_local_open(out, url, flags, lock_timeout_ms);
+    else
+        *kind = URL_LOCAL;
+    FAIL_IF(*kind == URL_LOCAL && !**path, CAIRN_EINVAL, "empty repository path");
+    return CAIRN_OK;
+}
+
+int store_url_check(const char *url)
+{
+    url_kind kind;
+    const char *path;
+    return url_kind_of(&kind, &path, url);
+}
+
+static int open_url(cairn_store **out, const char *url, unsigned flags, unsigned lock_timeout_ms)
+{
+    url_kind kind;
+    const char *path;
+    TRY(url_kind_of(&kind, &path, url));
+    switch (kind) {
+    case URL_PG: return store_pg_open(out, url, flags);
+    case URL_MEM: return store_mem_open(out);
+    case URL_S3: return store_s3_open(out, url, flags);
+    case URL_LOCAL: break;
+    }
+    return store_local_open(out, path, flags, lock_timeout_ms);
 }
 
 /* ---- undoing a failed create ---- */

@@ -106,6 +106,10 @@ int store_diskcache_wrap(cairn_store **out, cairn_store *inner, const char *root
  *  $XDG_CACHE_HOME/cairn, else ~/.cache/cairn. Else *out = inner. */
 int store_diskcache_open(cairn_store **out, cairn_store *inner, const char *url);
 
+/** Whether url names a kind of store this build opens (a path, file://, mem:, s3://,
+ *  postgres://): CAIRN_OK, or CAIRN_EINVAL saying which kinds there are. Opens nothing. */
+int store_url_check(const char *url);
+
 /** cairn_store_open_url without the disk cache: for the far side of a push, fetch or clone,
  *  which reads each chunk once (caching what a clone copies only doubles its writes). */
 int store_open_url_uncached(cairn_store **out, const char *url, unsigned flags,

@@ -91,6 +91,7 @@ int cairn_remote_add(cairn_db *db, const char *name, const char *url)
 {
     TRY(check_remote_name(name));
     FAIL_IF(!url || !*url, CAIRN_EINVAL, "remote '%s' needs a URL (a directory, mem:, ...)", name);
+    TRY_CTX(store_url_check(url), "remote '%s'", name);
     add_ctx a = { name, url };
     return remotes_edit(db, add_one, &a);
 }
@@ -411,6 +412,8 @@ int cairn_push(cairn_transfer_stats *out, cairn_db *db, const char *remote, cons
     TRY(refs_check_name("branch", branch));
     snprintf(j.ref, sizeof j.ref, "heads/%s", branch);
     int rc = refs_target(&db->r, j.ref, &j.commit);
+    if (rc == CAIRN_ENOTFOUND && (db->r.detached || strcmp(branch, db->r.branch) != 0))
+        return ERR(CAIRN_ENOTFOUND, "no branch '%s' to push ('cairn branch' lists them)", branch);
     FAIL_IF(rc == CAIRN_ENOTFOUND, CAIRN_ENOTFOUND, "branch '%s' has no commits to push", branch);
     TRY(rc);
     char *url;

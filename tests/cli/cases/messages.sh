@@ -18,3 +18,11 @@ say a doc subcommand of two words is named as typed, and one argument is not "1 
 run cairn doc index create users
 run cairn doc index drop users n --unique
 run cairn doc check
+say a setting cairn does not know is called unknown, a known one unset is called not set
+run cairn config nope
+run cairn config audit.reads
+say a remote URL of a kind no store takes is refused when added, not at the first push
+run cairn remote add x ftp://example.org/repo
+run cairn remote list
+say push of a branch that does not exist names it as missing, not as having no commits
+run cairn push r nope
