@@ -580,20 +580,23 @@ static void large_batch_order(void)
 }
 
 /* Each table's operations of a bulk batch are listed per table as they arrive and sorted only
- * when they are out of order (batch.c, sort_table): tables of more than RADIX_MIN_OPS
- * operations whose keys arrive in order (with repeats, the last one winning), in order but for
+ * when they are out of order (batch.c, table_edits): tables of more than RADIX_MIN_OPS
+ * operations whose keys arrive in order (each twice, the last one winning), in order but for
  * the last one, and in reverse, interleaved, end in the trees the same operations give in small
- * batches (the comparison sort, the log) through one batch reused after each commit. */
+ * batches (the comparison sort, the log) through one batch reused after each commit; so do
+ * keys out of order in their first eight bytes and in order after them (the radix sort alone). */
 #define ORDER_OPS 70000 /* a table: over batch.c's RADIX_MIN_OPS */
-enum { ORDER_IN, ORDER_LAST_LOW, ORDER_REVERSE, ORDER_KINDS };
+enum { ORDER_IN, ORDER_LAST_LOW, ORDER_REVERSE, ORDER_RADIX, ORDER_KINDS };
 
-static uint64_t order_key(int kind, uint64_t i)
+static int order_key(char key[32], int kind, uint64_t i)
 {
-    switch (kind) {
-    case ORDER_IN: return i / 2 * 2; /* each key twice in a row */
-    case ORDER_LAST_LOW: return i + 1 < ORDER_OPS ? i + 1 : 0;
-    default: return ORDER_OPS - i;
-    }
+    unsigned long long k = kind == ORDER_LAST_LOW  ? (i + 1 < ORDER_OPS ? i + 1 : 0)
+                           : kind == ORDER_REVERSE ? ORDER_OPS - i
+                                                   : i / 2 * 2; /* each key twice in a row */
+    if (kind == ORDER_RADIX) /* out of order in the first 8 bytes, in order after them */
+        return snprintf(key, 32, "%c%c-%012llu", 'a' + (int)(k * 7 % 26),
+                        'a' + (int)(k / 26 * 11 % 26), k);
+    return snprintf(key, 32, "key-%012llu", k);
 }
 
 static void large_batch_in_order(void)
@@ -605,8 +608,7 @@ static void large_batch_in_order(void)
     for (uint64_t i = 0; i < ORDER_OPS; i++) {
         for (int t = 0; t < ORDER_KINDS; t++) {
             char key[32], val[24];
-            int klen = snprintf(key, sizeof key, "key-%012llu",
-                                (unsigned long long)order_key(t, i));
+            int klen = order_key(key, t, i);
             int vlen = snprintf(val, sizeof val, "v%llu", (unsigned long long)i);
             CHECK_OK(cairn_batch_put(bb, big[t], key, (size_t)klen, val, (size_t)vlen));
             CHECK_OK(cairn_batch_put(sb, small[t], key, (size_t)klen, val, (size_t)vlen));
@@ -624,13 +626,18 @@ static void large_batch_in_order(void)
         CHECK_OK(cairn_table_root(&rs, small[t], NULL));
         CHECK_MEM(rb.bytes, CAIRN_ID_SIZE, rs.bytes, CAIRN_ID_SIZE);
         CHECK_OK(cairn_count(&nb, big[t], NULL, NULL));
-        CHECK_EQ(nb, t == ORDER_IN ? (uint64_t)ORDER_OPS / 2 : (uint64_t)ORDER_OPS);
+        bool twice = t == ORDER_IN || t == ORDER_RADIX;
+        CHECK_EQ(nb, twice ? (uint64_t)ORDER_OPS / 2 : (uint64_t)ORDER_OPS);
     }
     char v[24];
     CHECK_OK(get_str(big[ORDER_IN], NULL, "key-000000000042", v, sizeof v));
     CHECK_STR(v, "v43"); /* the second put of the key */
     CHECK_OK(get_str(big[ORDER_LAST_LOW], NULL, "key-000000000000", v, sizeof v));
     CHECK_STR(v, "v69999");
+    char key[32];
+    order_key(key, ORDER_RADIX, 42);
+    CHECK_OK(get_str(big[ORDER_RADIX], NULL, key, v, sizeof v));
+    CHECK_STR(v, "v43");
     for (int t = 0; t < ORDER_KINDS; t++) {
         cairn_table_close(big[t]);
         cairn_table_close(small[t]);

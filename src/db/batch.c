@@ -259,19 +259,22 @@ static void bop_sort(bop *v, size_t n)
     }
 }
 
-/* Large batches: each table's operations, on the thread that applies them (apply_part), are
- * first checked for order (keys that arrive in order, as a load of increasing ids does, are
- * not sorted at all), else sorted by a stable least-significant-digit radix sort on their
+/* Each table's operations, on the thread that applies them (apply_part), become its tree
+ * edits in one pass that also checks their order (ops_to_edits): keys that arrive in order, as
+ * a load of increasing ids does, are not sorted at all. Others are sorted: a small table's by
+ * the comparison sort, a large one's by a stable least-significant-digit radix sort on their
  * first eight key bytes, RADIX_DIGIT bits a pass (a pass whose digit is the same for every
- * operation is skipped); each run of operations that tie on those (keys longer than eight
- * bytes with a common start) is then put in order by the comparison sort, unless it already
- * is. Being stable, the radix passes keep a run in arrival order: keys that arrive in order
- * (generated ids, which grow with time; index entries of one value, which end with those ids)
- * cost one check, not a sort. The operations come listed per table (batch_add), so there is
- * no grouping pass over the whole batch. */
+ * operation is skipped); the pass that makes the edits then checks each run of operations that
+ * tie on those bytes (keys longer than eight bytes with a common start), and only when one is
+ * out of order are such runs put in order by the comparison sort (sort_ties) and the edits
+ * made again. Being stable, the radix passes keep a run in arrival order: keys that arrive in
+ * order (generated ids, which grow with time; index entries of one value, which end with those
+ * ids) cost one comparison each, which also finds a key given twice. The operations come listed
+ * per table (batch_add), so there is no grouping pass over the whole batch. */
 #define RADIX_MIN_OPS 65536
 #define RADIX_DIGIT 11
 #define RADIX_SIZE ((size_t)1 << RADIX_DIGIT)
+_Static_assert(sizeof(tree_edit) <= sizeof(bop), "a radix sort's scratch holds the edits after");
 
 static inline size_t radix_digit(const bop *o, unsigned shift)
 {
@@ -291,6 +294,32 @@ static bool radix_pass(bop *out, const bop *v, size_t n, unsigned shift, size_t 
     return true;
 }
 
+/* Sorts v[0, n) by prefix, keeping ties in the order they were; returns the scratch array it
+ * used (n operations; the caller frees it), or NULL (nothing done) when out of memory. */
+static bop *radix_sort(bop *v, size_t n)
+{
+    size_t *count = cairn_malloc((RADIX_SIZE + 1) * sizeof *count);
+    bop *other = cairn_malloc(n * sizeof *other), *at = v;
+    if (!count || !other) {
+        free(count);
+        free(other);
+        return NULL;
+    }
+    for (unsigned shift = 0; shift < 64; shift += RADIX_DIGIT) {
+        if (radix_pass(other, at, n, shift, count)) {
+            bop *t = at;
+            at = other;
+            other = t;
+        }
+    }
+    if (at != v) { /* the result goes back to v: other is then free for the edits */
+        memcpy(v, at, n * sizeof *v);
+        other = at;
+    }
+    free(count);
+    return other;
+}
+
 /* Sorts the runs of v that tie on the prefix and are not in order yet. */
 static void sort_ties(bop *v, size_t n)
 {
@@ -306,43 +335,42 @@ static void sort_ties(bop *v, size_t n)
     }
 }
 
-/* Whether v[0, n) is in order already (the prefix decides nearly every pair). */
-static bool in_order(const bop *v, size_t n)
+/* The edits of v[0, n) into out (*m of them), the last operation on a key winning, if v is in
+ * order; false at the first pair that is not (out is then partly written). */
+static bool ops_to_edits(const bop *v, size_t n, tree_edit *out, size_t *m)
 {
-    for (size_t i = 1; i < n; i++)
-        if (v[i - 1].prefix > v[i].prefix ||
-            (v[i - 1].prefix == v[i].prefix && bop_cmp(&v[i - 1], &v[i]) > 0))
-            return false;
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        const bop *o = &v[i];
+        if (i + 1 < n) {
+            /* the prefix decides nearly every pair without a cache miss on the key bytes */
+            const bop *nx = &v[i + 1];
+            int c = o->prefix != nx->prefix ? (o->prefix < nx->prefix ? -1 : 1)
+                                            : bytes_cmp(o->kv, o->klen, nx->kv, nx->klen);
+            if (c > 0 || (c == 0 && o->seq > nx->seq)) return false;
+            if (c == 0) continue; /* a later operation on this key wins */
+        }
+        out[k++] = (tree_edit){ o->kv, o->kv + o->klen, o->klen, o->vlen, o->op };
+    }
+    *m = k;
     return true;
 }
 
-/* Sorts the operations of one table, v[0, n). */
-static void sort_table(bop *v, size_t n)
+/* Sorts the operations of one table, v[0, n), as needed and makes its edits (*m of them): in
+ * out, or in the radix sort's scratch, which *scratch then holds (the caller frees it). */
+static tree_edit *table_edits(bop *v, size_t n, tree_edit *out, size_t *m, bop **scratch)
 {
-    if (n < RADIX_MIN_OPS) {
-        bop_sort(v, n);
-        return;
+    *scratch = NULL;
+    if (ops_to_edits(v, n, out, m)) return out;
+    if (n >= RADIX_MIN_OPS && (*scratch = radix_sort(v, n)) != NULL) {
+        out = (tree_edit *)(void *)*scratch; /* already in memory: no fresh pages to fault */
+        if (ops_to_edits(v, n, out, m)) return out;
+        sort_ties(v, n);
+    } else {
+        bop_sort(v, n); /* a small table, or no memory for the fast path */
     }
-    if (in_order(v, n)) return;
-    size_t *count = cairn_malloc((RADIX_SIZE + 1) * sizeof *count);
-    bop *other = cairn_malloc(n * sizeof *other), *at = v;
-    if (!count || !other) {
-        free(count);
-        free(other);
-        bop_sort(v, n); /* no memory for the fast path: the slow one still works */
-        return;
-    }
-    for (unsigned shift = 0; shift < 64; shift += RADIX_DIGIT) {
-        if (radix_pass(other, at, n, shift, count)) {
-            bop *t = at;
-            at = other;
-            other = t;
-        }
-    }
-    if (at != v) memcpy(v, at, n * sizeof *v);
-    free(count);
-    free(at != v ? at : other);
-    sort_ties(v, n);
+    ops_to_edits(v, n, out, m); /* in order now */
+    return out;
 }
 
 /* ---- commit ---- */
@@ -373,21 +401,13 @@ static void apply_part(bulk_work *w, bulk_part *p)
 {
     cairn_batch *b = w->b;
     const opvec *ov = &b->ops[p->table];
-    sort_table(ov->v, ov->n);
-    tree_edit *edits = w->edits + p->edits_at;
-    size_t m = 0;
-    for (size_t i = 0; i < ov->n; i++) {
-        const bop *o = &ov->v[i];
-        const bop *nx = &ov->v[i + 1];
-        /* the prefix test spares a cache miss on the key bytes for nearly every pair */
-        if (i + 1 < ov->n && o->prefix == nx->prefix && o->klen == nx->klen &&
-            memcmp(o->kv, nx->kv, o->klen) == 0)
-            continue; /* a later operation on this key wins */
-        edits[m++] = (tree_edit){ o->kv, o->kv + o->klen, o->klen, o->vlen, o->op };
-    }
+    size_t m;
+    bop *scratch;
+    tree_edit *edits = table_edits(ov->v, ov->n, w->edits + p->edits_at, &m, &scratch);
     tree_apply_opts opt = tree_apply_opts_for(m, w->runners);
     p->rc = tree_apply_with(&b->db->r.cs, &p->root, &p->old_root, edits, m, &opt, NULL);
     if (p->rc < 0) p->msg = cairn_strdup(cairn_error_last()->message);
+    free(scratch);
 }
 
 static void *apply_parts(void *arg)
