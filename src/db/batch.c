@@ -101,7 +101,7 @@ void cairn_batch_free(cairn_batch *b)
     if (!b) return;
     cairn_batch_clear(b);
     free_blocks(b, false);
-    for (size_t i = 0; i < b->nops; i++) free(b->ops[i].v);
+    for (size_t i = 0; i < b->nops; i++) cairn_big_free(b->ops[i].v, b->ops[i].cap * sizeof(bop));
     free(b->ops);
     free(b);
 }
@@ -155,6 +155,19 @@ static int table_index(cairn_batch *b, const cairn_table *t, uint16_t *out)
     return CAIRN_OK;
 }
 
+/* Room for one more operation in ov: large lists on huge pages (a bulk load's lists hold tens
+ * of megabytes, which 4 KiB pages would fault in one at a time). */
+static int ops_room(opvec *ov)
+{
+    if (ov->n < ov->cap) return CAIRN_OK;
+    size_t ncap = ov->cap ? ov->cap * 2 : 256;
+    bop *v = cairn_big_realloc(ov->v, ov->cap * sizeof *v, ncap * sizeof *v);
+    if (!v) return ERR(CAIRN_ENOMEM, "out of memory adding operation %zu to a batch", ov->n + 1);
+    ov->v = v;
+    ov->cap = ncap;
+    return CAIRN_OK;
+}
+
 static int batch_add(cairn_batch *b, cairn_table *t, const void *key, size_t klen,
                      const void *val, size_t vlen, uint8_t op)
 {
@@ -168,7 +181,7 @@ static int batch_add(cairn_batch *b, cairn_table *t, const void *key, size_t kle
     uint16_t ti = 0;
     if (rc == CAIRN_OK) rc = table_index(b, t, &ti);
     opvec *ov = rc == CAIRN_OK ? &b->ops[ti] : NULL;
-    if (rc == CAIRN_OK) rc = cairn_array_room(&ov->v, &ov->cap, ov->n, sizeof *ov->v, 256);
+    if (rc == CAIRN_OK) rc = ops_room(ov);
     uint8_t *p = NULL;
     if (rc == CAIRN_OK && !(p = arena_alloc(b, klen + vlen)))
         rc = ERR(CAIRN_ENOMEM, "out of memory adding %zu bytes to a batch", klen + vlen);
@@ -299,10 +312,10 @@ static bool radix_pass(bop *out, const bop *v, size_t n, unsigned shift, size_t 
 static bop *radix_sort(bop *v, size_t n)
 {
     size_t *count = cairn_malloc((RADIX_SIZE + 1) * sizeof *count);
-    bop *other = cairn_malloc(n * sizeof *other), *at = v;
+    bop *other = cairn_big_alloc(n * sizeof *other), *at = v;
     if (!count || !other) {
         free(count);
-        free(other);
+        cairn_big_free(other, n * sizeof *other);
         return NULL;
     }
     for (unsigned shift = 0; shift < 64; shift += RADIX_DIGIT) {
@@ -407,7 +420,7 @@ static void apply_part(bulk_work *w, bulk_part *p)
     tree_apply_opts opt = tree_apply_opts_for(m, w->runners);
     p->rc = tree_apply_with(&b->db->r.cs, &p->root, &p->old_root, edits, m, &opt, NULL);
     if (p->rc < 0) p->msg = cairn_strdup(cairn_error_last()->message);
-    free(scratch);
+    cairn_big_free(scratch, ov->n * sizeof *scratch);
 }
 
 static void *apply_parts(void *arg)
@@ -492,16 +505,16 @@ static int bulk_refused(int rc, size_t n)
 static int commit_bulk(cairn_batch *b)
 {
     cairn_db *db = b->db;
-    tree_edit *edits = cairn_malloc(b->n * sizeof *edits);
+    tree_edit *edits = cairn_big_alloc(b->n * sizeof *edits);
     table_change *changes = cairn_calloc(b->nnames, sizeof *changes);
     if (!edits || !changes) {
-        free(edits);
+        cairn_big_free(edits, b->n * sizeof *edits);
         free(changes);
         return ERR(CAIRN_ENOMEM, "out of memory committing a batch of %zu operations", b->n);
     }
     int rc = db_exclusive_begin(db);
     if (rc < 0) {
-        free(edits);
+        cairn_big_free(edits, b->n * sizeof *edits);
         free(changes);
         return bulk_refused(rc, b->n);
     }
@@ -521,7 +534,7 @@ static int commit_bulk(cairn_batch *b)
     }
     version_release(base);
     db_exclusive_end(db);
-    free(edits);
+    cairn_big_free(edits, b->n * sizeof *edits);
     free(changes);
     return bulk_refused(rc, b->n);
 }
