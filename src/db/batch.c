@@ -418,7 +418,8 @@ static void apply_part(bulk_work *w, bulk_part *p)
     bop *scratch;
     tree_edit *edits = table_edits(ov->v, ov->n, w->edits + p->edits_at, &m, &scratch);
     tree_apply_opts opt = tree_apply_opts_for(m, w->runners);
-    p->rc = tree_apply_with(&b->db->r.cs, &p->root, &p->old_root, edits, m, &opt, NULL);
+    /* ops_to_edits checked the order */
+    p->rc = tree_apply_sorted(&b->db->r.cs, &p->root, &p->old_root, edits, m, &opt, NULL);
     if (p->rc < 0) p->msg = cairn_strdup(cairn_error_last()->message);
     cairn_big_free(scratch, ov->n * sizeof *scratch);
 }
