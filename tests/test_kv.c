@@ -520,20 +520,27 @@ static void sort_op(char *key, size_t *klen, bool *del, uint64_t i, uint64_t *rn
     *del = kind == 2 && (r >> 20) % 5 == 0;
 }
 
-static void large_batch_order(void)
+/* Opens n tables big0.. and n tables small0.., and a batch for each side. */
+static void open_sides(cairn_db *db, cairn_table **big, cairn_table **small, int n,
+                       cairn_batch **bb, cairn_batch **sb)
 {
-    cairn_db *db = open_db();
-    cairn_table *big[SORT_TABLES], *small[SORT_TABLES];
-    for (int t = 0; t < SORT_TABLES; t++) {
+    for (int t = 0; t < n; t++) {
         char name[16];
         snprintf(name, sizeof name, "big%d", t);
         CHECK_OK(cairn_table_open(&big[t], db, name, CAIRN_TABLE_CREATE));
         snprintf(name, sizeof name, "small%d", t);
         CHECK_OK(cairn_table_open(&small[t], db, name, CAIRN_TABLE_CREATE));
     }
+    CHECK_OK(cairn_batch_new(bb, db));
+    CHECK_OK(cairn_batch_new(sb, db));
+}
+
+static void large_batch_order(void)
+{
+    cairn_db *db = open_db();
+    cairn_table *big[SORT_TABLES], *small[SORT_TABLES];
     cairn_batch *bb, *sb;
-    CHECK_OK(cairn_batch_new(&bb, db));
-    CHECK_OK(cairn_batch_new(&sb, db));
+    open_sides(db, big, small, SORT_TABLES, &bb, &sb);
     uint64_t rng = test_rng(11);
     for (uint64_t i = 0; i < SORT_OPS; i++) {
         char key[32], val[24];
@@ -572,6 +579,74 @@ static void large_batch_order(void)
     cairn_close(db);
 }
 
+/* Each table's operations of a bulk batch are listed per table as they arrive and sorted only
+ * when they are out of order (batch.c, table_edits): tables of more than RADIX_MIN_OPS
+ * operations whose keys arrive in order (each twice, the last one winning), in order but for
+ * the last one, and in reverse, interleaved, end in the trees the same operations give in small
+ * batches (the comparison sort, the log) through one batch reused after each commit; so do
+ * keys out of order in their first eight bytes and in order after them (the radix sort alone). */
+#define ORDER_OPS 70000 /* a table: over batch.c's RADIX_MIN_OPS */
+enum { ORDER_IN, ORDER_LAST_LOW, ORDER_REVERSE, ORDER_RADIX, ORDER_KINDS };
+
+static int order_key(char key[32], int kind, uint64_t i)
+{
+    unsigned long long k = kind == ORDER_LAST_LOW  ? (i + 1 < ORDER_OPS ? i + 1 : 0)
+                           : kind == ORDER_REVERSE ? ORDER_OPS - i
+                                                   : i / 2 * 2; /* each key twice in a row */
+    if (kind == ORDER_RADIX) /* out of order in the first 8 bytes, in order after them */
+        return snprintf(key, 32, "%c%c-%012llu", 'a' + (int)(k * 7 % 26),
+                        'a' + (int)(k / 26 * 11 % 26), k);
+    return snprintf(key, 32, "key-%012llu", k);
+}
+
+static void large_batch_in_order(void)
+{
+    cairn_db *db = open_db();
+    cairn_table *big[ORDER_KINDS], *small[ORDER_KINDS];
+    cairn_batch *bb, *sb;
+    open_sides(db, big, small, ORDER_KINDS, &bb, &sb);
+    for (uint64_t i = 0; i < ORDER_OPS; i++) {
+        for (int t = 0; t < ORDER_KINDS; t++) {
+            char key[32], val[24];
+            int klen = order_key(key, t, i);
+            int vlen = snprintf(val, sizeof val, "v%llu", (unsigned long long)i);
+            CHECK_OK(cairn_batch_put(bb, big[t], key, (size_t)klen, val, (size_t)vlen));
+            CHECK_OK(cairn_batch_put(sb, small[t], key, (size_t)klen, val, (size_t)vlen));
+        }
+        if ((i + 1) % SORT_SMALL == 0) CHECK_OK(cairn_batch_commit(sb));
+    }
+    CHECK_OK(cairn_batch_commit(sb));
+    CHECK_EQ(cairn_batch_count(bb), (size_t)ORDER_OPS * ORDER_KINDS);
+    CHECK_OK(cairn_batch_commit(bb));
+    CHECK_OK(cairn_checkpoint(db));
+    for (int t = 0; t < ORDER_KINDS; t++) {
+        cairn_id rb, rs;
+        uint64_t nb;
+        CHECK_OK(cairn_table_root(&rb, big[t], NULL));
+        CHECK_OK(cairn_table_root(&rs, small[t], NULL));
+        CHECK_MEM(rb.bytes, CAIRN_ID_SIZE, rs.bytes, CAIRN_ID_SIZE);
+        CHECK_OK(cairn_count(&nb, big[t], NULL, NULL));
+        bool twice = t == ORDER_IN || t == ORDER_RADIX;
+        CHECK_EQ(nb, twice ? (uint64_t)ORDER_OPS / 2 : (uint64_t)ORDER_OPS);
+    }
+    char v[24];
+    CHECK_OK(get_str(big[ORDER_IN], NULL, "key-000000000042", v, sizeof v));
+    CHECK_STR(v, "v43"); /* the second put of the key */
+    CHECK_OK(get_str(big[ORDER_LAST_LOW], NULL, "key-000000000000", v, sizeof v));
+    CHECK_STR(v, "v69999");
+    char key[32];
+    order_key(key, ORDER_RADIX, 42);
+    CHECK_OK(get_str(big[ORDER_RADIX], NULL, key, v, sizeof v));
+    CHECK_STR(v, "v43");
+    for (int t = 0; t < ORDER_KINDS; t++) {
+        cairn_table_close(big[t]);
+        cairn_table_close(small[t]);
+    }
+    cairn_batch_free(bb);
+    cairn_batch_free(sb);
+    cairn_close(db);
+}
+
 TEST_MAIN(tables_and_point_ops, limits, batches_are_atomic, snapshots_are_stable,
           cursors_and_counts, table_list_and_ids, deferred_creation, allocation_failures,
-          reserved_names, large_batch_order)
+          reserved_names, large_batch_order, large_batch_in_order)

@@ -89,9 +89,8 @@ char *cairn_sprintf(const char *fmt, ...)
 
 #define HUGE_PAGE (2u << 20)
 
-void *cairn_big_alloc(size_t n)
+static void *big_alloc(size_t n)
 {
-    if (UNLIKELY(should_fail())) return NULL;
     if (n < HUGE_PAGE) return malloc(n ? n : 1);
     void *p = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED) return NULL;
@@ -99,6 +98,32 @@ void *cairn_big_alloc(size_t n)
     madvise(p, n, MADV_HUGEPAGE); /* advice only: without THP it is plain memory */
 #endif
     return p;
+}
+
+void *cairn_big_alloc(size_t n)
+{
+    if (UNLIKELY(should_fail())) return NULL;
+    return big_alloc(n);
+}
+
+void *cairn_big_realloc(void *p, size_t old, size_t n)
+{
+    if (!p) return cairn_big_alloc(n);
+    if (old < HUGE_PAGE && n < HUGE_PAGE) return cairn_realloc(p, n);
+    if (UNLIKELY(should_fail())) return NULL;
+    if (old >= HUGE_PAGE && n >= HUGE_PAGE) { /* the pages move, their bytes are not copied */
+        void *q = mremap(p, old, n, MREMAP_MAYMOVE);
+        if (q == MAP_FAILED) return NULL;
+#ifdef MADV_HUGEPAGE
+        madvise(q, n, MADV_HUGEPAGE);
+#endif
+        return q;
+    }
+    void *q = big_alloc(n);
+    if (!q) return NULL;
+    memcpy(q, p, MIN(old, n));
+    cairn_big_free(p, old);
+    return q;
 }
 
 void cairn_big_free(void *p, size_t n)

@@ -118,6 +118,9 @@ char *cairn_sprintf(const char *fmt, ...) PRINTF_LIKE(1, 2);
  *  when at least 2 MiB (fewer page faults and TLB misses when it is read in random order).
  *  Free with cairn_big_free(p, n) with the same n. NULL on failure. */
 void *cairn_big_alloc(size_t n);
+/** Resizes memory from cairn_big_alloc() (p may be NULL) from old to n bytes, keeping the
+ *  first MIN(old, n); large blocks are remapped, not copied. NULL on failure (p unchanged). */
+void *cairn_big_realloc(void *p, size_t old, size_t n);
 void cairn_big_free(void *p, size_t n);
 /** Test hook: the nth allocation from now fails (1 = the next one); 0 turns failures off. */
 void cairn_alloc_fail_after(long nth);

@@ -1,10 +1,10 @@
 /*
  * batch.c - atomic multi-table batches. Operations are copied into an arena of large blocks (no
- * reallocation moves them), then at commit sorted by (table, key, order of arrival) on the first
- * eight key bytes (a quicksort; a radix sort for large batches), de-duplicated (the last
- * operation on a key wins), applied to each table's tree as one sorted edit (a large batch's
- * tables on two threads), and published with one catalog change (db_apply_changes): all or
- * nothing.
+ * reallocation moves them) and listed per table as they arrive, then at commit each table's are
+ * sorted by (key, order of arrival) on the first eight key bytes (a quicksort; a radix sort for
+ * large batches), de-duplicated (the last operation on a key wins), applied to each table's
+ * tree as one sorted edit (a large batch's tables on two threads), and published with one
+ * catalog change (db_apply_changes): all or nothing.
  */
 #include <pthread.h>
 #include <stdatomic.h>
@@ -24,6 +24,13 @@ typedef struct bop {
     uint8_t op;
 } bop;
 
+/* One table's operations, in arrival order until the commit sorts them. */
+typedef struct opvec {
+    bop *v;
+    size_t n, cap;
+    uint64_t bytes;          /* of their keys and values */
+} opvec;
+
 typedef struct block {
     struct block *next;
     size_t used, cap, size; /* size: the whole allocation, for cairn_big_free */
@@ -32,8 +39,10 @@ typedef struct block {
 
 struct cairn_batch {
     cairn_db *db;
-    bop *ops;
-    size_t n, cap;
+    opvec *ops;              /* per name: its operations (a large batch's tables need no
+                                grouping pass at commit); kept with their room when cleared */
+    size_t nops;             /* opvecs allocated (>= nnames) */
+    size_t n;                /* operations over all tables */
     block *blocks;           /* newest first */
     char **names;            /* distinct tables used, in first-use order */
     bool *create;            /* per name: a handle with CAIRN_TABLE_DEFER may create it */
@@ -79,6 +88,10 @@ void cairn_batch_clear(cairn_batch *b)
     b->names = NULL;
     b->create = NULL;
     b->nnames = 0;
+    for (size_t i = 0; i < b->nops; i++) {
+        b->ops[i].n = 0;
+        b->ops[i].bytes = 0;
+    }
     b->n = 0;
     b->failed = false;
 }
@@ -88,6 +101,7 @@ void cairn_batch_free(cairn_batch *b)
     if (!b) return;
     cairn_batch_clear(b);
     free_blocks(b, false);
+    for (size_t i = 0; i < b->nops; i++) cairn_big_free(b->ops[i].v, b->ops[i].cap * sizeof(bop));
     free(b->ops);
     free(b);
 }
@@ -129,9 +143,28 @@ static int table_index(cairn_batch *b, const cairn_table *t, uint16_t *out)
     bool *nc = cairn_realloc(b->create, (b->nnames + 1) * sizeof *nc);
     if (!nc) return ERR(CAIRN_ENOMEM, "out of memory adding to a batch");
     b->create = nc;
+    if (b->nnames == b->nops) {
+        opvec *no = cairn_realloc(b->ops, (b->nops + 1) * sizeof *no);
+        if (!no) return ERR(CAIRN_ENOMEM, "out of memory adding to a batch");
+        b->ops = no;
+        b->ops[b->nops++] = (opvec){ NULL, 0, 0, 0 };
+    }
     nc[b->nnames] = t->create_on_write;
     if (!(nn[b->nnames] = cairn_strdup(t->name))) return ERR(CAIRN_ENOMEM, "out of memory");
     *out = (uint16_t)b->nnames++;
+    return CAIRN_OK;
+}
+
+/* Room for one more operation in ov: large lists on huge pages (a bulk load's lists hold tens
+ * of megabytes, which 4 KiB pages would fault in one at a time). */
+static int ops_room(opvec *ov)
+{
+    if (ov->n < ov->cap) return CAIRN_OK;
+    size_t ncap = ov->cap ? ov->cap * 2 : 256;
+    bop *v = cairn_big_realloc(ov->v, ov->cap * sizeof *v, ncap * sizeof *v);
+    if (!v) return ERR(CAIRN_ENOMEM, "out of memory adding operation %zu to a batch", ov->n + 1);
+    ov->v = v;
+    ov->cap = ncap;
     return CAIRN_OK;
 }
 
@@ -147,15 +180,8 @@ static int batch_add(cairn_batch *b, cairn_table *t, const void *key, size_t kle
         rc = ERR(CAIRN_EINVAL, "a batch holds at most %u operations", UINT32_MAX);
     uint16_t ti = 0;
     if (rc == CAIRN_OK) rc = table_index(b, t, &ti);
-    if (rc == CAIRN_OK && b->n == b->cap) {
-        size_t ncap = b->cap ? b->cap * 2 : 1024;
-        bop *no = cairn_realloc(b->ops, ncap * sizeof *no);
-        if (!no) rc = ERR(CAIRN_ENOMEM, "out of memory adding to a batch");
-        else {
-            b->ops = no;
-            b->cap = ncap;
-        }
-    }
+    opvec *ov = rc == CAIRN_OK ? &b->ops[ti] : NULL;
+    if (rc == CAIRN_OK) rc = ops_room(ov);
     uint8_t *p = NULL;
     if (rc == CAIRN_OK && !(p = arena_alloc(b, klen + vlen)))
         rc = ERR(CAIRN_ENOMEM, "out of memory adding %zu bytes to a batch", klen + vlen);
@@ -167,7 +193,9 @@ static int batch_add(cairn_batch *b, cairn_table *t, const void *key, size_t kle
     if (vlen) memcpy(p + klen, val, vlen);
     uint8_t pre[8] = { 0 };
     memcpy(pre, key, klen < 8 ? klen : 8);
-    b->ops[b->n] = (bop){ load_be64(pre), p, (uint32_t)klen, (uint32_t)vlen, (uint32_t)b->n, ti, op };
+    ov->v[ov->n++] = (bop){ load_be64(pre), p, (uint32_t)klen, (uint32_t)vlen, (uint32_t)b->n,
+                            ti, op };
+    ov->bytes += klen + vlen;
     b->n++;
     return CAIRN_OK;
 }
@@ -185,9 +213,9 @@ int cairn_batch_delete(cairn_batch *b, cairn_table *t, const void *key, size_t k
 
 /* ---- sorting ---- */
 
+/* Orders the operations of one table: by key, then arrival. */
 static inline int bop_cmp(const bop *a, const bop *b)
 {
-    if (a->table != b->table) return a->table < b->table ? -1 : 1;
     if (a->prefix != b->prefix) return a->prefix < b->prefix ? -1 : 1;
     int c = bytes_cmp(a->kv, a->klen, b->kv, b->klen);
     if (c) return c;
@@ -244,46 +272,74 @@ static void bop_sort(bop *v, size_t n)
     }
 }
 
-/* Large batches: grouped by table (a stable counting pass), then each table's operations, on
- * the thread that applies them (apply_part), by a stable least-significant-digit radix sort on
- * their first eight key bytes, RADIX_DIGIT bits a pass (a pass whose digit is the same for
- * every operation is skipped); each run of operations that tie on those (keys longer than
- * eight bytes with a common start) is then put in order by the comparison sort, unless it
- * already is. Being stable, the radix passes keep a run in arrival order: keys that arrive in
+/* Each table's operations, on the thread that applies them (apply_part), become its tree
+ * edits in one pass that also checks their order (ops_to_edits): keys that arrive in order, as
+ * a load of increasing ids does, are not sorted at all. Others are sorted: a small table's by
+ * the comparison sort, a large one's by a stable least-significant-digit radix sort on their
+ * first eight key bytes, RADIX_DIGIT bits a pass (a pass whose digit is the same for every
+ * operation is skipped); the pass that makes the edits then checks each run of operations that
+ * tie on those bytes (keys longer than eight bytes with a common start), and only when one is
+ * out of order are such runs put in order by the comparison sort (sort_ties) and the edits
+ * made again. Being stable, the radix passes keep a run in arrival order: keys that arrive in
  * order (generated ids, which grow with time; index entries of one value, which end with those
- * ids) cost one check, not a sort. */
+ * ids) cost one comparison each, which also finds a key given twice. The operations come listed
+ * per table (batch_add), so there is no grouping pass over the whole batch. */
 #define RADIX_MIN_OPS 65536
 #define RADIX_DIGIT 11
 #define RADIX_SIZE ((size_t)1 << RADIX_DIGIT)
-#define RADIX_TABLE_PASS 64 /* the "shift" that stands for the pass on the table */
+_Static_assert(sizeof(tree_edit) <= sizeof(bop), "a radix sort's scratch holds the edits after");
 
 static inline size_t radix_digit(const bop *o, unsigned shift)
 {
-    return shift == RADIX_TABLE_PASS ? o->table
-                                     : (size_t)(o->prefix >> shift) & (RADIX_SIZE - 1);
+    return (size_t)(o->prefix >> shift) & (RADIX_SIZE - 1);
 }
 
 /* One stable counting pass from v into out; false (and nothing moved) when every operation has
- * the same digit. count: room for MAX(RADIX_SIZE, tables) + 1 counters. */
-static bool radix_pass(bop *out, const bop *v, size_t n, unsigned shift, size_t *count,
-                       size_t nb)
+ * the same digit. count: room for RADIX_SIZE + 1 counters. */
+static bool radix_pass(bop *out, const bop *v, size_t n, unsigned shift, size_t *count)
 {
-    memset(count, 0, (nb + 1) * sizeof *count);
+    memset(count, 0, (RADIX_SIZE + 1) * sizeof *count);
     for (size_t i = 0; i < n; i++) count[radix_digit(&v[i], shift) + 1]++;
-    for (size_t d = 0; d < nb; d++)
+    for (size_t d = 0; d < RADIX_SIZE; d++)
         if (count[d + 1] == n) return false;
-    for (size_t d = 0; d < nb; d++) count[d + 1] += count[d];
+    for (size_t d = 0; d < RADIX_SIZE; d++) count[d + 1] += count[d];
     for (size_t i = 0; i < n; i++) out[count[radix_digit(&v[i], shift)]++] = v[i];
     return true;
 }
 
-/* Sorts the runs of v that tie on (table, prefix) and are not in order yet. */
+/* Sorts v[0, n) by prefix, keeping ties in the order they were; returns the scratch array it
+ * used (n operations; the caller frees it), or NULL (nothing done) when out of memory. */
+static bop *radix_sort(bop *v, size_t n)
+{
+    size_t *count = cairn_malloc((RADIX_SIZE + 1) * sizeof *count);
+    bop *other = cairn_big_alloc(n * sizeof *other), *at = v;
+    if (!count || !other) {
+        free(count);
+        cairn_big_free(other, n * sizeof *other);
+        return NULL;
+    }
+    for (unsigned shift = 0; shift < 64; shift += RADIX_DIGIT) {
+        if (radix_pass(other, at, n, shift, count)) {
+            bop *t = at;
+            at = other;
+            other = t;
+        }
+    }
+    if (at != v) { /* the result goes back to v: other is then free for the edits */
+        memcpy(v, at, n * sizeof *v);
+        other = at;
+    }
+    free(count);
+    return other;
+}
+
+/* Sorts the runs of v that tie on the prefix and are not in order yet. */
 static void sort_ties(bop *v, size_t n)
 {
     for (size_t from = 0; from < n;) {
         size_t to = from + 1;
         bool sorted = true;
-        while (to < n && v[to].table == v[from].table && v[to].prefix == v[from].prefix) {
+        while (to < n && v[to].prefix == v[from].prefix) {
             if (sorted && bop_cmp(&v[to - 1], &v[to]) > 0) sorted = false;
             to++;
         }
@@ -292,60 +348,51 @@ static void sort_ties(bop *v, size_t n)
     }
 }
 
-/* Sorts the operations of one table, v[0, n). */
-static void sort_table(bop *v, size_t n)
+/* The edits of v[0, n) into out (*m of them), the last operation on a key winning, if v is in
+ * order; false at the first pair that is not (out is then partly written). */
+static bool ops_to_edits(const bop *v, size_t n, tree_edit *out, size_t *m)
 {
-    if (n < RADIX_MIN_OPS) {
-        bop_sort(v, n);
-        return;
-    }
-    size_t *count = cairn_malloc((RADIX_SIZE + 1) * sizeof *count);
-    bop *other = cairn_malloc(n * sizeof *other), *at = v;
-    if (!count || !other) {
-        free(count);
-        free(other);
-        bop_sort(v, n); /* no memory for the fast path: the slow one still works */
-        return;
-    }
-    for (unsigned shift = 0; shift < 64; shift += RADIX_DIGIT) {
-        if (radix_pass(other, at, n, shift, count, RADIX_SIZE)) {
-            bop *t = at;
-            at = other;
-            other = t;
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        const bop *o = &v[i];
+        if (i + 1 < n) {
+            /* the prefix decides nearly every pair without a cache miss on the key bytes */
+            const bop *nx = &v[i + 1];
+            int c = o->prefix != nx->prefix ? (o->prefix < nx->prefix ? -1 : 1)
+                                            : bytes_cmp(o->kv, o->klen, nx->kv, nx->klen);
+            if (c > 0 || (c == 0 && o->seq > nx->seq)) return false;
+            if (c == 0) continue; /* a later operation on this key wins */
         }
+        out[k++] = (tree_edit){ o->kv, o->kv + o->klen, o->klen, o->vlen, o->op };
     }
-    if (at != v) memcpy(v, at, n * sizeof *v);
-    free(count);
-    free(at != v ? at : other);
-    sort_ties(v, n);
+    *m = k;
+    return true;
 }
 
-/* Groups the operations by table, keeping their order within each (a stable counting pass).
- * Returns the grouped array, which may be a new allocation replacing v; NULL when out of
- * memory (v is then unchanged). */
-static bop *group_by_table(bop *v, size_t n, size_t ntables)
+/* Sorts the operations of one table, v[0, n), as needed and makes its edits (*m of them): in
+ * out, or in the radix sort's scratch, which *scratch then holds (the caller frees it). */
+static tree_edit *table_edits(bop *v, size_t n, tree_edit *out, size_t *m, bop **scratch)
 {
-    if (ntables < 2) return v;
-    size_t *count = cairn_malloc((ntables + 1) * sizeof *count);
-    bop *out = cairn_malloc(n * sizeof *out);
-    if (!count || !out) {
-        free(count);
-        free(out);
-        ERR(CAIRN_ENOMEM, "out of memory sorting a batch of %zu operations", n);
-        return NULL;
+    *scratch = NULL;
+    if (ops_to_edits(v, n, out, m)) return out;
+    if (n >= RADIX_MIN_OPS && (*scratch = radix_sort(v, n)) != NULL) {
+        out = (tree_edit *)(void *)*scratch; /* already in memory: no fresh pages to fault */
+        if (ops_to_edits(v, n, out, m)) return out;
+        sort_ties(v, n);
+    } else {
+        bop_sort(v, n); /* a small table, or no memory for the fast path */
     }
-    bool moved = radix_pass(out, v, n, RADIX_TABLE_PASS, count, ntables);
-    free(count);
-    free(moved ? v : out);
-    return moved ? out : v;
+    ops_to_edits(v, n, out, m); /* in order now */
+    return out;
 }
 
 /* ---- commit ---- */
 
-/* One table's part of a bulk commit: its operations [from, to) of the sorted batch, and what
- * applying them to its tree gave. */
+/* One table's part of a bulk commit: its operations, and what applying them to its tree
+ * gave. */
 typedef struct bulk_part {
-    size_t from, to;
+    uint16_t table;          /* index into batch->names and batch->ops */
+    size_t edits_at;         /* its edits start at this offset of the shared array */
     uint64_t bytes;          /* of its keys and values: the larger parts are started first */
     cairn_id old_root, root;
     bool created;
@@ -358,7 +405,7 @@ typedef struct bulk_work {
     cairn_batch *b;
     bulk_part **order;       /* largest first */
     size_t n;
-    tree_edit *edits;        /* part p uses edits[p->from, p->to) */
+    tree_edit *edits;        /* part p's start at edits[p->edits_at] */
     atomic_size_t next;      /* the next part of order to take */
     int runners;             /* threads taking parts: they share the CPUs */
 } bulk_work;
@@ -366,21 +413,15 @@ typedef struct bulk_work {
 static void apply_part(bulk_work *w, bulk_part *p)
 {
     cairn_batch *b = w->b;
-    sort_table(b->ops + p->from, p->to - p->from);
-    tree_edit *edits = w->edits + p->from;
-    size_t m = 0;
-    for (size_t i = p->from; i < p->to; i++) {
-        const bop *o = &b->ops[i];
-        const bop *nx = &b->ops[i + 1];
-        /* the prefix test spares a cache miss on the key bytes for nearly every pair */
-        if (i + 1 < p->to && o->prefix == nx->prefix && o->klen == nx->klen &&
-            memcmp(o->kv, nx->kv, o->klen) == 0)
-            continue; /* a later operation on this key wins */
-        edits[m++] = (tree_edit){ o->kv, o->kv + o->klen, o->klen, o->vlen, o->op };
-    }
+    const opvec *ov = &b->ops[p->table];
+    size_t m;
+    bop *scratch;
+    tree_edit *edits = table_edits(ov->v, ov->n, w->edits + p->edits_at, &m, &scratch);
     tree_apply_opts opt = tree_apply_opts_for(m, w->runners);
-    p->rc = tree_apply_with(&b->db->r.cs, &p->root, &p->old_root, edits, m, &opt, NULL);
+    /* ops_to_edits checked the order */
+    p->rc = tree_apply_sorted(&b->db->r.cs, &p->root, &p->old_root, edits, m, &opt, NULL);
     if (p->rc < 0) p->msg = cairn_strdup(cairn_error_last()->message);
+    cairn_big_free(scratch, ov->n * sizeof *scratch);
 }
 
 static void *apply_parts(void *arg)
@@ -403,22 +444,20 @@ static int part_larger(const void *a, const void *b)
 static int apply_tables(cairn_batch *b, version *base, tree_edit *edits, table_change *changes,
                         size_t *nch)
 {
-    size_t nparts = 0;
-    for (size_t i = 0; i < b->n; i++) nparts += i == 0 || b->ops[i].table != b->ops[i - 1].table;
-    bulk_part *parts = cairn_calloc(nparts, sizeof *parts);
-    bulk_part **order = cairn_calloc(nparts, sizeof *order);
+    bulk_part *parts = cairn_calloc(b->nnames, sizeof *parts);
+    bulk_part **order = cairn_calloc(b->nnames, sizeof *order);
     int rc = parts && order ? CAIRN_OK : ERR(CAIRN_ENOMEM, "out of memory committing a batch");
-    size_t np = 0;
-    for (size_t from = 0; rc == CAIRN_OK && from < b->n; np++) {
+    size_t np = 0, at = 0;
+    for (size_t ti = 0; rc == CAIRN_OK && ti < b->nnames; ti++) {
+        if (b->ops[ti].n == 0) continue;
         bulk_part *p = &parts[np];
-        uint16_t ti = b->ops[from].table;
-        p->from = from;
-        for (p->to = from; p->to < b->n && b->ops[p->to].table == ti; p->to++)
-            p->bytes += b->ops[p->to].klen + b->ops[p->to].vlen;
+        p->table = (uint16_t)ti;
+        p->edits_at = at;
+        p->bytes = b->ops[ti].bytes;
+        at += b->ops[ti].n;
         rc = kv_table_root_for_write(b->db, base, b->names[ti], b->create[ti], &p->old_root,
                                      &p->created);
-        order[np] = p;
-        from = p->to;
+        order[np++] = p;
     }
     if (rc == CAIRN_OK) {
         qsort(order, np, sizeof *order, part_larger);
@@ -437,11 +476,11 @@ static int apply_tables(cairn_batch *b, version *base, tree_edit *edits, table_c
         if (p->rc < 0) {
             rc = p->msg ? ERR(p->rc, "%s", p->msg)
                         : ERR(p->rc, "applying table '%s' failed (its message was lost: out of "
-                              "memory keeping it)", b->names[b->ops[p->from].table]);
+                              "memory keeping it)", b->names[p->table]);
             break;
         }
         if (p->created || memcmp(p->old_root.bytes, p->root.bytes, CAIRN_ID_SIZE) != 0)
-            changes[(*nch)++] = (table_change){ b->names[b->ops[p->from].table], false, p->root };
+            changes[(*nch)++] = (table_change){ b->names[p->table], false, p->root };
     }
     for (size_t i = 0; parts && i < np; i++) free(parts[i].msg);
     free(parts);
@@ -467,16 +506,16 @@ static int bulk_refused(int rc, size_t n)
 static int commit_bulk(cairn_batch *b)
 {
     cairn_db *db = b->db;
-    tree_edit *edits = cairn_malloc(b->n * sizeof *edits);
+    tree_edit *edits = cairn_big_alloc(b->n * sizeof *edits);
     table_change *changes = cairn_calloc(b->nnames, sizeof *changes);
     if (!edits || !changes) {
-        free(edits);
+        cairn_big_free(edits, b->n * sizeof *edits);
         free(changes);
         return ERR(CAIRN_ENOMEM, "out of memory committing a batch of %zu operations", b->n);
     }
     int rc = db_exclusive_begin(db);
     if (rc < 0) {
-        free(edits);
+        cairn_big_free(edits, b->n * sizeof *edits);
         free(changes);
         return bulk_refused(rc, b->n);
     }
@@ -496,7 +535,7 @@ static int commit_bulk(cairn_batch *b)
     }
     version_release(base);
     db_exclusive_end(db);
-    free(edits);
+    cairn_big_free(edits, b->n * sizeof *edits);
     free(changes);
     return bulk_refused(rc, b->n);
 }
@@ -510,16 +549,20 @@ static int commit_logged(cairn_batch *b, bool durable)
     for (size_t i = 0; rc == CAIRN_OK && i < b->nnames; i++)
         tables[i] = (walrec_table){ b->names[i], b->create[i] ? WALREC_CREATE : 0u };
     size_t m = 0;
-    for (size_t i = 0; rc == CAIRN_OK && i < b->n; i++) {
-        const bop *o = &b->ops[i];
-        if (i + 1 < b->n) {
-            const bop *nx = &b->ops[i + 1];
-            if (o->table == nx->table && o->prefix == nx->prefix && o->klen == nx->klen &&
-                memcmp(o->kv, nx->kv, o->klen) == 0)
-                continue; /* a later operation on this key wins */
+    for (size_t t = 0; rc == CAIRN_OK && t < b->nnames; t++) { /* in table order, as logged */
+        const opvec *ov = &b->ops[t];
+        bop_sort(ov->v, ov->n);
+        for (size_t i = 0; i < ov->n; i++) {
+            const bop *o = &ov->v[i];
+            if (i + 1 < ov->n) {
+                const bop *nx = &ov->v[i + 1];
+                if (o->prefix == nx->prefix && o->klen == nx->klen &&
+                    memcmp(o->kv, nx->kv, o->klen) == 0)
+                    continue; /* a later operation on this key wins */
+            }
+            ops[m++] = (walrec_op){ o->op == EDIT_PUT ? WALREC_PUT : WALREC_DEL, o->table, o->kv,
+                                    o->kv + o->klen, o->klen, o->vlen };
         }
-        ops[m++] = (walrec_op){ o->op == EDIT_PUT ? WALREC_PUT : WALREC_DEL, o->table, o->kv,
-                                o->kv + o->klen, o->klen, o->vlen };
     }
     cairn_buf payload = CAIRN_BUF_INIT;
     if (rc == CAIRN_OK) rc = walrec_batch_encode(&payload, tables, b->nnames, ops, m);
@@ -550,14 +593,8 @@ int cairn_batch_commit_durability(cairn_batch *b, cairn_durability durability)
     size_t bytes = 0;
     for (block *blk = b->blocks; blk; blk = blk->next) bytes += blk->used;
     bool bulk = b->n >= BULK_OPS || bytes >= BULK_BYTES;
-    if (bulk) { /* each table's operations are sorted by the thread that applies them */
-        bop *grouped = group_by_table(b->ops, b->n, b->nnames);
-        if (!grouped) return cairn_error_last()->code;
-        b->ops = grouped;
-    } else {
-        bop_sort(b->ops, b->n);
-    }
-    b->cap = b->n;
+    /* each table's operations are sorted by the thread that applies them (bulk) or as they
+     * are logged */
     int rc = bulk ? commit_bulk(b) : commit_logged(b, durable);
     if (rc == CAIRN_OK) cairn_batch_clear(b);
     return rc;

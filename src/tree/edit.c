@@ -612,8 +612,15 @@ int tree_apply_with(chunkstore *cs, cairn_id *out_root, const cairn_id *root,
                     const tree_edit *E, size_t n, const tree_apply_opts *opt,
                     tree_apply_stats *stats)
 {
-    if (stats) memset(stats, 0, sizeof *stats);
     TRY(check_edits(E, n));
+    return tree_apply_sorted(cs, out_root, root, E, n, opt, stats);
+}
+
+int tree_apply_sorted(chunkstore *cs, cairn_id *out_root, const cairn_id *root,
+                      const tree_edit *E, size_t n, const tree_apply_opts *opt,
+                      tree_apply_stats *stats)
+{
+    if (stats) memset(stats, 0, sizeof *stats);
     if (n == 0) {
         *out_root = *root;
         return CAIRN_OK;

@@ -89,6 +89,13 @@ int tree_apply_with(chunkstore *cs, cairn_id *out_root, const cairn_id *root,
                     const tree_edit *E, size_t n, const tree_apply_opts *opt,
                     tree_apply_stats *stats);
 
+/** tree_apply_with() for edits the caller made in key order with no key twice and checked as
+ *  it did (a batch's commit): they are not checked again, which for a bulk load is a pass over
+ *  keys no longer in the CPU's caches. Edits out of order give a wrong tree: check them. */
+int tree_apply_sorted(chunkstore *cs, cairn_id *out_root, const cairn_id *root,
+                      const tree_edit *E, size_t n, const tree_apply_opts *opt,
+                      tree_apply_stats *stats);
+
 /** The options tree_apply() uses for n edits when `runners` applies (to other trees) run at
  *  once, each on a thread of its own: the CPUs (asked for only when n can make two parts) are
  *  shared among them, so that the applies do not start more threads than there are CPUs. */
