@@ -194,7 +194,8 @@ typedef struct cairn_open_options {
     size_t cache_bytes;      /**< memory for verified chunks; 0 = default (256 MiB). Besides
                                   it, each thread that reads (and each read-ahead worker) keeps
                                   up to 32 released chunk buffers of at most 32 KiB for its next
-                                  chunks: about 1 MiB a thread, outside this bound */
+                                  chunks: about 1 MiB a thread, outside this bound,
+                                  freed when the thread exits (not at cairn_close) */
     int compression_level;   /**< zstd level for new chunks, 1..19; 0 = default (1);
                                   CAIRN_COMPRESSION_NONE stores chunks uncompressed */
     unsigned lock_timeout_ms;/**< how long to wait for another writer's lock; 0 = fail at once */

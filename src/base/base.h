@@ -42,6 +42,17 @@ int cairn_error_errno(int err, const char *fmt, ...) PRINTF_LIKE(2, 3);
 /** Records where an error was first raised (debug builds print it in cairn_error_last()). */
 void cairn_error_where(const char *file, int line);
 
+#define CAIRN_ERROR_MSG_MAX 1024 /* the longest message kept, with its NUL */
+
+/** A thread's last error, kept across work that must not change it (cairn_error_save()). */
+typedef struct cairn_error_saved {
+    int code;
+    char msg[CAIRN_ERROR_MSG_MAX];
+} cairn_error_saved;
+/** Copies the thread's last error into s; cairn_error_restore(s) makes it the last again. */
+void cairn_error_save(cairn_error_saved *s);
+void cairn_error_restore(const cairn_error_saved *s);
+
 #ifdef CAIRN_DEBUG
 #define ERR_WHERE_() cairn_error_where(__FILE__, __LINE__)
 #else

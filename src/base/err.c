@@ -12,7 +12,7 @@
 
 #include "base.h"
 
-#define ERR_MSG_MAX 1024
+#define ERR_MSG_MAX CAIRN_ERROR_MSG_MAX
 
 _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "cairn assumes a little-endian host");
 
@@ -33,6 +33,19 @@ void cairn_error_clear(void)
 {
     tls_err.pub.code = CAIRN_OK;
     tls_err.msg[0] = '\0';
+    tls_err.file = NULL;
+}
+
+void cairn_error_save(cairn_error_saved *s)
+{
+    s->code = tls_err.pub.code;
+    memcpy(s->msg, tls_err.msg, sizeof s->msg);
+}
+
+void cairn_error_restore(const cairn_error_saved *s)
+{
+    tls_err.pub.code = s->code;
+    memcpy(tls_err.msg, s->msg, sizeof tls_err.msg);
     tls_err.file = NULL;
 }
 

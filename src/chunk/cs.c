@@ -12,8 +12,6 @@
 #include "base/hash.h"
 #include "chunk.h"
 
-#define PREFETCH_ERR_KEEP 1024 /* a message kept across a helping load (err.c's longest) */
-
 static pthread_key_t buf_key;
 static pthread_once_t buf_once = PTHREAD_ONCE_INIT;
 
@@ -57,16 +55,13 @@ static void prefetch_load(const cairn_id *id, void *payload)
         chunk_release(c);
         return;
     }
-    const cairn_error *e = cairn_error_last();
-    int code = e->code;
-    char was[PREFETCH_ERR_KEEP] = "";
-    if (code != CAIRN_OK || e->message[0]) snprintf(was, sizeof was, "%s", e->message);
+    cairn_error_saved was;
+    cairn_error_save(&was);
     if (cs_load(cs, &c, id) == CAIRN_OK) {
         chunk_release(c);
         return;
     }
-    if (code != CAIRN_OK || was[0]) cairn_error_set(code, "%s", was);
-    else cairn_error_clear();
+    cairn_error_restore(&was);
 }
 
 static int verify_and_cache(chunkstore *cs, chunk **out, chunk *c, const cairn_id *id,
@@ -85,7 +80,8 @@ static int prefetch_got(size_t i, int rc, const void *data, size_t len, void *pa
     if (rc == CAIRN_OK && frame_decode_chunk(&c, data, len, false) == CAIRN_OK &&
         verify_and_cache(l->cs, &cached, c, &l->ids[i], true) == CAIRN_OK)
         chunk_release(cached);
-    return 0; /* a failure is left for the reader, as in prefetch_load */
+    return 0; /* a failure is left for the reader that needs the chunk (worker threads only:
+                 prefetch_load_many clears the error) */
 }
 
 /* A read-ahead worker's batch on a remote store: the ones not cached, in one get_many. */

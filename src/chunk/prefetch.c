@@ -45,6 +45,7 @@ struct prefetcher {
     bool busy[WORKERS_MAX];
     cairn_id helping[HELPERS_MAX]; /* queued ids readers are loading in prefetcher_claim() */
     bool helper_busy[HELPERS_MAX];
+    int nhelping;            /* helper_busy slots set */
     pthread_t threads[WORKERS_MAX];
     int nthreads;            /* started */
     int want;                /* to start with the first request */
@@ -173,7 +174,7 @@ static bool in_flight(const prefetcher *pf, const cairn_id *id)
     for (int w = 0; w < pf->nthreads; w++)
         for (size_t k = 0; pf->busy[w] && k < pf->ninflight[w]; k++)
             if (id_eq(&pf->inflight[w][k], id)) return true;
-    for (int h = 0; h < HELPERS_MAX; h++)
+    for (int h = 0; pf->nhelping && h < HELPERS_MAX; h++)
         if (pf->helper_busy[h] && id_eq(&pf->helping[h], id)) return true;
     return false;
 }
@@ -181,7 +182,7 @@ static bool in_flight(const prefetcher *pf, const cairn_id *id)
 /* A free helper slot (pf->mu held), or -1. */
 static int helper_slot(const prefetcher *pf)
 {
-    for (int h = 0; h < HELPERS_MAX; h++)
+    for (int h = 0; pf->nhelping < HELPERS_MAX && h < HELPERS_MAX; h++)
         if (!pf->helper_busy[h]) return h;
     return -1;
 }
@@ -207,11 +208,12 @@ void prefetcher_claim(prefetcher *pf, const cairn_id *id)
         if (h < 0 || helped++ == HELP_MAX || !take_queued(pf, &other)) break;
         pf->helping[h] = other;
         pf->helper_busy[h] = true;
+        pf->nhelping++;
         pthread_mutex_unlock(&pf->mu);
         pf->load(&other, pf->payload); /* a worker's load, on this thread */
         pthread_mutex_lock(&pf->mu);
         pf->helper_busy[h] = false;
-        pthread_cond_broadcast(&pf->done);
+        pf->nhelping--; /* (nobody waits for a helper: only batch mode waits, and never helps) */
     }
     pthread_mutex_unlock(&pf->mu);
 }

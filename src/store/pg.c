@@ -860,6 +860,21 @@ static int check_schema(pg_store *p, unsigned flags)
     return rc;
 }
 
+int store_pg_url_check(const char *url)
+{
+    pg_store *p = cairn_calloc(1, sizeof *p);
+    FAIL_IF(!p, CAIRN_ENOMEM, "out of memory");
+    int rc = pg_parse_url(p, url);
+    free(p->conninfo);
+    free(p->location);
+    free(p->prefix);
+    free(p->t_chunks);
+    free(p->t_refs);
+    free(p->t_meta);
+    free(p);
+    return rc;
+}
+
 int store_pg_open(cairn_store **out, const char *url, unsigned flags)
 {
     pg_store *p = cairn_calloc(1, sizeof *p);

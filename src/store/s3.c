@@ -1072,6 +1072,15 @@ static int open_marker(s3_store *s)
     return rc;
 }
 
+int store_s3_url_check(const char *url)
+{
+    s3_conf c;
+    memset(&c, 0, sizeof c);
+    int rc = parse_url(&c, url);
+    conf_free(&c);
+    return rc;
+}
+
 int store_s3_open(cairn_store **out, const char *url, unsigned flags)
 {
     *out = NULL;

@@ -72,7 +72,7 @@
 #define S3_FLUSH_PACKS 4u            /* ... and waits for that flush at this many */
 #define S3_BUDGET_PACKS 4u           /* the write buffer and the batch a flush uploads hold at
                                         most this many pack sizes together: a put past it waits
-                                        for that flush to end (s3.c, budget_wait) */
+                                        for that flush to end (s3.c, over_budget) */
 #define S3_PACK_TARGET_MIN (64ull << 10)
 #define S3_PACK_TARGET_MAX (1ull << 30)
 #define S3_BACKOFF_BASE_MS 50.0

@@ -58,7 +58,10 @@ int store_url_check(const char *url)
 {
     url_kind kind;
     const char *path;
-    return url_kind_of(&kind, &path, url);
+    TRY(url_kind_of(&kind, &path, url));
+    if (kind == URL_S3) return store_s3_url_check(url);
+    if (kind == URL_PG) return store_pg_url_check(url);
+    return CAIRN_OK;
 }
 
 static int open_url(cairn_store **out, const char *url, unsigned flags, unsigned lock_timeout_ms)

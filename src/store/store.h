@@ -42,6 +42,9 @@ int store_local_open(cairn_store **out, const char *path, unsigned flags,
  *  @return CAIRN_OK; CAIRN_EINVAL (a malformed URL); CAIRN_ENOTFOUND (no store, or no bucket);
  *          CAIRN_EEXIST; CAIRN_EAUTH (no or wrong credentials); CAIRN_EIO (unreachable). */
 int store_s3_open(cairn_store **out, const char *url, unsigned flags);
+/** Whether url is an s3 URL store_s3_open() takes (its form and parameters; nothing is asked
+ *  of a server): CAIRN_OK or CAIRN_EINVAL saying what is wrong. */
+int store_s3_url_check(const char *url);
 
 /** Test hook: stores opened from now on send no If-None-Match / If-Match headers, as a server
  *  that ignores conditional writes would behave (their probe at open then refuses writes). */
@@ -63,6 +66,9 @@ int store_files_open(cairn_store **out, const char *location, unsigned flags);
  *          cairn init; no database); CAIRN_EEXIST; CAIRN_EUNSUPPORTED (another schema version);
  *          CAIRN_ENOMEM. */
 int store_pg_open(cairn_store **out, const char *url, unsigned flags);
+/** Whether url is a postgres URL store_pg_open() takes (libpq parses it; nothing connects):
+ *  CAIRN_OK or CAIRN_EINVAL saying what is wrong. */
+int store_pg_url_check(const char *url);
 
 /** Test hook: the size in bytes past which a local store seals its current pack and starts the
  *  next (default 128 MiB; 0 restores the default). Ignored for other stores. */
@@ -106,8 +112,9 @@ int store_diskcache_wrap(cairn_store **out, cairn_store *inner, const char *root
  *  $XDG_CACHE_HOME/cairn, else ~/.cache/cairn. Else *out = inner. */
 int store_diskcache_open(cairn_store **out, cairn_store *inner, const char *url);
 
-/** Whether url names a kind of store this build opens (a path, file://, mem:, s3://,
- *  postgres://): CAIRN_OK, or CAIRN_EINVAL saying which kinds there are. Opens nothing. */
+/** Whether url is one this build's stores take: a path, file://, mem:, or an s3:// or
+ *  postgres:// URL whose form and parameters parse. CAIRN_OK, or CAIRN_EINVAL saying what is
+ *  wrong. Opens and connects to nothing: a store that is missing is found at open. */
 int store_url_check(const char *url);
 
 /** cairn_store_open_url without the disk cache: for the far side of a push, fetch or clone,

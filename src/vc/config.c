@@ -101,10 +101,13 @@ static int setting_known(const char *name)
                                          SETTING_WAL_SEGMENT_MIN,  SETTING_WAL_SEGMENT_MAX,
                                          SETTING_GC_GRACE,         SETTING_CACHE_DIR,
                                          SETTING_CACHE_SIZE };
-    for (size_t i = 0; i < ARRAY_LEN(known); i++)
+    char list[256] = "";
+    for (size_t i = 0, at = 0; i < ARRAY_LEN(known); i++) {
         if (strcmp(name, known[i]) == 0) return CAIRN_OK;
-    return ERR(CAIRN_EINVAL, "unknown setting '%s' (known: %s, %s, %s, %s, %s, %s, %s)", name,
-               known[0], known[1], known[2], known[3], known[4], known[5], known[6]);
+        int n = snprintf(list + at, sizeof list - at, "%s%s", i ? ", " : "", known[i]);
+        at = MIN(at + (size_t)MAX(n, 0), sizeof list - 1);
+    }
+    return ERR(CAIRN_EINVAL, "unknown setting '%s' (known: %s)", name, list);
 }
 
 int cairn_config_get(char **out, cairn_db *db, const char *name)

@@ -23,6 +23,8 @@ run cairn config nope
 run cairn config audit.reads
 say a remote URL of a kind no store takes is refused when added, not at the first push
 run cairn remote add x ftp://example.org/repo
+run cairn remote add x 's3://my-bucket/repo?endpoint=http://127.0.0.1:7480&regoin=eu'
+run cairn remote add x 'postgres://me@db:5432/repo?table_prefix=1st'
 run cairn remote list
 say push of a branch that does not exist names it as missing, not as having no commits
 run cairn push r nope
