@@ -12,12 +12,18 @@
  *  local_hint_reads_ahead   hinting chunks 100..299 of 600 brings exactly their pages in: those
  *                           of chunks 400..599, which nothing read or named, stay out (the
  *                           mappings are advised random, so nothing else reads them)
+ *  local_hint_partly_resident  the same when the first, middle and last chunks named are in
+ *                           memory already (what the store checks before looking up the rest:
+ *                           a hint whose bytes are all resident is not worth its lookups) and
+ *                           the ones between are not: they are brought in all the same
  *  local_hint_harmless      a hint of absent chunks, an empty one, one of chunks still in the
  *                           writer's buffer: the error set before it still there after, and
  *                           every chunk reads back the same
  *  local_hint_keeps_error   the same when the hint's lookups fail to map sealed packs' indexes
  *                           (mmap failed through the sys table: the mapping code clears the
- *                           error), and the chunks read back once mmap works again
+ *                           error), and the chunks read back once mmap works again; with no
+ *                           error set before the hint (the usual case, where nothing is
+ *                           copied), none is set after it
  *  cursor_hints_backward    a cursor reading backward on a table whose packs were dropped,
  *                           without read-ahead workers, after a few leaves has the leaves ahead
  *                           of it resident (many more pages than it read itself); the table's
@@ -159,20 +165,23 @@ static bool make_store(const char *dir, uint64_t pack_max)
     return rc == CAIRN_OK;
 }
 
-static void local_hint_reads_ahead(void)
+/* A one-pack store of NCHUNKS chunks in a fresh directory, its pack dropped from the page cache
+ * and probed by pr, opened read-only into *out with chunk 0 read (the pack is mapped). *out is
+ * NULL (pr closed, the case to stop) when the page cache will not drop the file. */
+static void open_dropped(cairn_store **out, probe *pr)
 {
+    *out = NULL;
     char dir[4200], pack[4300];
     snprintf(dir, sizeof dir, "%s/repo", test_tmpdir());
     CHECK(make_store(dir, 0));
     snprintf(pack, sizeof pack, "%s/packs/pack-00000001.pack", dir);
-    probe pr;
-    CHECK(probe_open(&pr, pack));
-    probe_drop(&pr);
-    size_t left = probe_resident(&pr, 0, pr.len);
+    CHECK(probe_open(pr, pack));
+    probe_drop(pr);
+    size_t left = probe_resident(pr, 0, pr->len);
     if (left > 4) {
         printf("    the page cache kept %zu pages of the pack after DONTNEED (tmpfs?): skipped\n",
                left);
-        probe_close(&pr);
+        probe_close(pr);
         return;
     }
     cairn_store *st;
@@ -183,6 +192,27 @@ static void local_hint_reads_ahead(void)
     cairn_id k0 = key_of(0);
     CHECK_OK(st->get_mapped(st, &m, &mlen, &k0)); /* one read: the pack is mapped */
     CHECK_EQ(mlen, CHUNK_BYTES);
+    *out = st;
+}
+
+/* Chunk i read through st's mapping, every byte of it (its pages are then resident). */
+static void read_whole(cairn_store *st, unsigned i)
+{
+    const uint8_t *m;
+    size_t mlen;
+    cairn_id k = key_of(i);
+    uint8_t want[CHUNK_BYTES];
+    chunk_of(i, want);
+    CHECK_OK(st->get_mapped(st, &m, &mlen, &k));
+    CHECK_MEM(m, mlen, want, sizeof want);
+}
+
+static void local_hint_reads_ahead(void)
+{
+    probe pr;
+    cairn_store *st;
+    open_dropped(&st, &pr);
+    if (!st) return;
     cairn_id hint[200];
     for (unsigned i = 0; i < 200; i++) hint[i] = key_of(100 + i);
     st->will_read(st, hint, 200);
@@ -198,13 +228,36 @@ static void local_hint_reads_ahead(void)
     CHECK_MSG(stray <= 2, "%zu pages of chunks nobody read or named are resident", stray);
 
     /* and the hinted chunks read back as they were written */
-    uint8_t want_bytes[CHUNK_BYTES];
-    for (unsigned i = 100; i < 300; i += 37) {
-        cairn_id k = key_of(i);
-        chunk_of(i, want_bytes);
-        CHECK_OK(st->get_mapped(st, &m, &mlen, &k));
-        CHECK_MEM(m, mlen, want_bytes, sizeof want_bytes);
-    }
+    for (unsigned i = 100; i < 300; i += 37) read_whole(st, i);
+    st->close(st);
+    probe_close(&pr);
+}
+
+static void local_hint_partly_resident(void)
+{
+    probe pr;
+    cairn_store *st;
+    open_dropped(&st, &pr);
+    if (!st) return;
+    /* the hint names chunks 100..299: its first, middle and last are read in first */
+    enum { FIRST = 100, N = 200 };
+    const unsigned named[3] = { FIRST, FIRST + N / 2, FIRST + N - 1 };
+    for (int i = 0; i < 3; i++) read_whole(st, named[i]);
+    uint64_t gap_from = offset_of(st, FIRST + 2) + PAGE;
+    uint64_t gap_to = offset_of(st, FIRST + N / 2 - 2);
+    CHECK(gap_from < gap_to);
+    size_t gap = pages_of(gap_from, gap_to);
+    CHECK_MSG(probe_resident(&pr, gap_from, gap_to) <= 2,
+              "the pages between the chunks read were resident before the hint: the case "
+              "tests nothing");
+    cairn_id hint[N];
+    for (unsigned i = 0; i < N; i++) hint[i] = key_of(FIRST + i);
+    st->will_read(st, hint, N);
+    uint64_t from = offset_of(st, FIRST), to = offset_of(st, FIRST + N - 1) + CHUNK_BYTES + 45;
+    size_t want = pages_of(from, to);
+    size_t got = wait_resident(&pr, from, to, want);
+    CHECK_MSG(got == want, "%zu of the %zu pages of the hinted chunks are resident (%zu of "
+              "the %zu between the first and the middle were not before)", got, want, gap, gap);
     st->close(st);
     probe_close(&pr);
 }
@@ -287,6 +340,20 @@ static void local_hint_keeps_error(void)
     sys_fault_clear();
     CHECK_MSG(sys_faults_fired() > fired, "the hint mapped no index: the case tests nothing");
     CHECK_MARKER(marker);
+    reads_back(st, NCHUNKS);
+    st->close(st);
+
+    /* no error before the hint: none after it either */
+    CHECK_OK(store_local_open(&st, dir, CAIRN_OPEN_READONLY, 0));
+    cairn_error_clear();
+    fired = sys_faults_fired();
+    sys_fault(SYS_MMAP, 1, ENOMEM, true);
+    st->will_read(st, hint, NCHUNKS / 2);
+    sys_fault_clear();
+    CHECK_MSG(sys_faults_fired() > fired, "the hint mapped no index: the case tests nothing");
+    CHECK_MSG(cairn_error_last()->code == CAIRN_OK && !cairn_error_last()->message[0],
+              "a hint left the error %d '%s' where there was none", cairn_error_last()->code,
+              cairn_error_last()->message);
     reads_back(st, NCHUNKS);
     st->close(st);
 }
@@ -410,5 +477,5 @@ static void cursor_reads_ahead(bool forward)
 static void cursor_hints_backward(void) { cursor_reads_ahead(false); }
 static void cursor_hints_forward(void) { cursor_reads_ahead(true); }
 
-TEST_MAIN(local_hint_reads_ahead, local_hint_harmless, local_hint_keeps_error,
+TEST_MAIN(local_hint_reads_ahead, local_hint_partly_resident, local_hint_harmless, local_hint_keeps_error,
           cursor_hints_backward, cursor_hints_forward)

@@ -288,19 +288,62 @@ static int hint_cmp(const void *a, const void *b)
     return x->off < y->off ? -1 : x->off > y->off;
 }
 
+/* Whether the pack bytes of the k chunks of a hint batch are all in memory already (mu held).
+ * A scan whose data is in the page cache but not in the chunk cache (a table larger than the
+ * chunk cache, read again) hints every leaf, and looking each one up cost more than a tenth of
+ * its reading thread (a lookup is a binary search of a mapped .idx, done again by the read).
+ * So three are looked up: the first, the middle and the last named. Chunks named together were
+ * written together as a rule (a parent's leaves), so when those three lie in one mapped pack
+ * within HINT_SPAN_MAX, one mincore() of the bytes from the lowest to the end of the highest
+ * tells whether every page between is resident: then nothing is left to advise. Anything else
+ * (spread over packs, far apart, not mapped, a page out) is false, and the batch is advised
+ * as before. A chunk of the batch outside that range (a leaf rewritten later, in another
+ * pack) is missed when the three are resident: it is then read a page a fault, as without
+ * a hint. */
+static bool batch_resident(local_store *ls, const cairn_id *keys, size_t k)
+{
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    if (k < HINT_CHECK_MIN || page < HINT_PAGE_MIN || (page & (page - 1))) return false;
+    const size_t at[3] = { 0, k / 2, k - 1 };
+    uint32_t pi = 0;
+    uint64_t lo = UINT64_MAX, hi = 0;
+    for (int i = 0; i < 3; i++) {
+        slot tmp;
+        const slot *sl = local_idx_lookup(ls, &keys[at[i]], &tmp);
+        if (!sl || (i > 0 && sl->pi != pi)) return false;
+        pi = sl->pi;
+        lo = MIN(lo, sl->off);
+        hi = MAX(hi, sl->off + rec_size(sl->len));
+    }
+    pack *p = ls->packs[pi];
+    if (hi - lo > HINT_SPAN_MAX || (!ls->readonly && p == ls->cur && hi > ls->wbuf_off))
+        return false;
+    const uint8_t *m = map_find(p, lo, hi - lo);
+    if (!m) return false;
+    uintptr_t from = (uintptr_t)m & ~(uintptr_t)(page - 1);
+    size_t len = (size_t)((uintptr_t)m + (hi - lo) - from), pages = (len + page - 1) / page;
+    unsigned char vec[HINT_SPAN_MAX / HINT_PAGE_MIN + 2];
+    if (mincore((void *)from, len, vec) != 0) return false;
+    for (size_t i = 0; i < pages; i++)
+        if (!(vec[i] & 1)) return false;
+    return true;
+}
+
 /* The hint of a reader that will soon read these chunks (a cursor's next leaves): their records
  * are looked up, sorted by pack and offset, joined where they lie within RA_GAP of each other,
  * and each run is asked of the kernel (WILLNEED: asynchronous, so the reads that follow find
  * the pages, read in large requests instead of a page a fault). Left out: chunks not found, in
  * the writer's buffer, or in a pack no read has opened yet (its first read opens it: a hint
- * opens no pack; its lookups map a sealed pack's .idx, as any lookup does). Advice under mu, as
- * get_mapped's page faults are: the descriptors stay open meanwhile. */
+ * opens no pack; its lookups map a sealed pack's .idx, as any lookup does), and batches whose
+ * bytes are all in memory already (batch_resident()). Advice under mu, as get_mapped's page
+ * faults are: the descriptors stay open meanwhile. */
 static void will_read_batches(local_store *ls, const cairn_id *keys, size_t n)
 {
     hint_range r[HINT_BATCH];
     for (size_t at = 0; at < n; at += HINT_BATCH) {
         size_t m = 0, k = MIN(n - at, (size_t)HINT_BATCH);
         pthread_rwlock_rdlock(&ls->mu);
+        if (batch_resident(ls, keys + at, k)) k = 0;
         for (size_t i = 0; i < k; i++) {
             slot tmp;
             const slot *sl = local_idx_lookup(ls, &keys[at + i], &tmp);
@@ -337,11 +380,17 @@ static void will_read_batches(local_store *ls, const cairn_id *keys, size_t n)
 /* A hint reports nothing and leaves the thread's last error as it was (store.h), but its
  * lookups may map a sealed pack's .idx, and one that fails to map clears the error or sets its
  * own (the index is then damaged to lookups, and the next get reads it whole and says why):
- * the error the caller had is put back. */
+ * the error the caller had is put back. With none (a scan, as a rule), nothing is copied. */
 static void local_will_read(cairn_store *st, const cairn_id *keys, size_t n)
 {
     const cairn_error *e = cairn_error_last();
     int code = e->code;
+    if (code == CAIRN_OK && !e->message[0]) {
+        will_read_batches((local_store *)st, keys, n);
+        e = cairn_error_last();
+        if (e->code != CAIRN_OK || e->message[0]) cairn_error_clear();
+        return;
+    }
     char msg[HINT_ERR_MAX];
     snprintf(msg, sizeof msg, "%s", e->message);
     will_read_batches((local_store *)st, keys, n);
