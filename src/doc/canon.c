@@ -521,9 +521,14 @@ int canon_load(json_t **out, const char *s, size_t n)
 /* The end of the string starting at s[i] (a quote), or 0 when it does not end. */
 static size_t skip_string(const char *s, size_t n, size_t i)
 {
-    for (i++; i < n; i++) {
-        if (s[i] == '\\') i++;
-        else if (s[i] == '"') return i + 1;
+    size_t open = i++;
+    while (i < n) { /* the next quote, unless the backslashes just before it are odd */
+        const char *q = memchr(s + i, '"', n - i);
+        if (!q) return 0;
+        size_t at = (size_t)(q - s), k = at;
+        while (k > open + 1 && s[k - 1] == '\\') k--;
+        if ((at - k) % 2 == 0) return at + 1;
+        i = at + 1;
     }
     return 0;
 }

@@ -727,6 +727,19 @@ static int pg_ref_list(cairn_store *st, const char *prefix,
 
 /* ---- open and close ---- */
 
+/* Frees what pg_parse_url() (and open) made, and p. */
+static void parsed_free(pg_store *p)
+{
+    free(p->conninfo);
+    free(p->location);
+    free(p->prefix);
+    free(p->t_chunks);
+    free(p->t_refs);
+    free(p->t_gen);
+    free(p->t_meta);
+    free(p);
+}
+
 static void pg_close(cairn_store *st)
 {
     pg_store *p = pg_of(st);
@@ -743,15 +756,8 @@ static void pg_close(cairn_store *st)
     free(p->dels);
     if (p->conn) PQfinish(p->conn);
     pthread_mutex_destroy(&p->mu);
-    free(p->conninfo);
-    free(p->location);
-    free(p->prefix);
-    free(p->t_chunks);
-    free(p->t_refs);
-    free(p->t_gen);
     store_cands_free(&p->cands);
-    free(p->t_meta);
-    free(p);
+    parsed_free(p);
 }
 
 /* Runs a script of several statements in one transaction (BEGIN ... COMMIT in sql). */
@@ -865,13 +871,7 @@ int store_pg_url_check(const char *url)
     pg_store *p = cairn_calloc(1, sizeof *p);
     FAIL_IF(!p, CAIRN_ENOMEM, "out of memory");
     int rc = pg_parse_url(p, url);
-    free(p->conninfo);
-    free(p->location);
-    free(p->prefix);
-    free(p->t_chunks);
-    free(p->t_refs);
-    free(p->t_meta);
-    free(p);
+    parsed_free(p);
     return rc;
 }
 
