@@ -9,6 +9,7 @@
 #include "base/base.h" /* cairn_alloc_fail_after */
 #include "cairn.h"
 #include "test.h"
+#include "tree/tree.h" /* tree_apply_with */
 
 /* mem: by default; with CAIRN_TEST_LOCAL=1 a new local repository per test (ctest runs both). */
 static const char *repo_url(void)
@@ -582,10 +583,15 @@ static void large_batch_order(void)
 /* Each table's operations of a bulk batch are listed per table as they arrive and sorted only
  * when they are out of order (batch.c, table_edits): tables of more than RADIX_MIN_OPS
  * operations whose keys arrive in order (each twice, the last one winning), in order but for
- * the last one, and in reverse, interleaved, end in the trees the same operations give in small
- * batches (the comparison sort, the log) through one batch reused after each commit; so do
- * keys out of order in their first eight bytes and in order after them (the radix sort alone). */
-#define ORDER_OPS 70000 /* a table: over batch.c's RADIX_MIN_OPS */
+ * the last one, and in reverse (keys that differ in their first eight bytes: radix passes
+ * that move them), interleaved, end in the trees the same operations give in small batches
+ * (the comparison sort, the log) through one batch reused after each commit; so do keys out of
+ * order in their first eight bytes and in order after them (the radix sort alone). Both
+ * batches are then cleared and reused for two more rounds that touch the tables in other
+ * orders (a table's list is then another table's), with puts and deletes: the large one still
+ * a bulk commit, now with lists that were freed (2 MiB or more) or kept at the clear. */
+#define ORDER_OPS 70000   /* a table: over batch.c's RADIX_MIN_OPS */
+#define ORDER_AGAIN 20000 /* a table, in the later rounds: 4 of them over batch.c's BULK_OPS */
 enum { ORDER_IN, ORDER_LAST_LOW, ORDER_REVERSE, ORDER_RADIX, ORDER_KINDS };
 
 static int order_key(char key[32], int kind, uint64_t i)
@@ -596,7 +602,51 @@ static int order_key(char key[32], int kind, uint64_t i)
     if (kind == ORDER_RADIX) /* out of order in the first 8 bytes, in order after them */
         return snprintf(key, 32, "%c%c-%012llu", 'a' + (int)(k * 7 % 26),
                         'a' + (int)(k / 26 * 11 % 26), k);
+    if (kind == ORDER_REVERSE) /* all eight first bytes are digits of k */
+        return snprintf(key, 32, "%08llu-rev", k);
     return snprintf(key, 32, "key-%012llu", k);
+}
+
+/* Round r of large_batch_in_order: the same operations into bb (one commit) and sb (one every
+ * SORT_SMALL), the tables in the order given; then their trees must be the same. */
+static void order_round(cairn_db *db, cairn_table **big, cairn_table **small, cairn_batch *bb,
+                        cairn_batch *sb, int r, const int order[ORDER_KINDS])
+{
+    uint64_t n = r == 0 ? ORDER_OPS : ORDER_AGAIN;
+    for (uint64_t i = 0; i < n; i++) {
+        uint64_t at = r == 0 ? i : 3 * i + (uint64_t)r - 1;
+        bool del = r > 0 && i % 5 == 0;
+        for (int o = 0; o < ORDER_KINDS; o++) {
+            int t = order[o];
+            char key[32], val[24];
+            int klen = order_key(key, t, at);
+            int vlen = snprintf(val, sizeof val, "%c%llu", 'v' + r, (unsigned long long)i);
+            if (del) {
+                CHECK_OK(cairn_batch_delete(bb, big[t], key, (size_t)klen));
+                CHECK_OK(cairn_batch_delete(sb, small[t], key, (size_t)klen));
+                continue;
+            }
+            CHECK_OK(cairn_batch_put(bb, big[t], key, (size_t)klen, val, (size_t)vlen));
+            CHECK_OK(cairn_batch_put(sb, small[t], key, (size_t)klen, val, (size_t)vlen));
+        }
+        if ((i + 1) % SORT_SMALL == 0) CHECK_OK(cairn_batch_commit(sb));
+    }
+    CHECK_OK(cairn_batch_commit(sb));
+    CHECK_EQ(cairn_batch_count(bb), (size_t)n * ORDER_KINDS);
+    cairn_db_stats st;
+    CHECK_OK(cairn_checkpoint(db));
+    CHECK_OK(cairn_batch_commit(bb));
+    CHECK_OK(cairn_db_stats_get(&st, db));
+    CHECK_EQ(st.memtable_entries, 0); /* a bulk commit: straight into the trees */
+    cairn_batch_clear(bb);
+    cairn_batch_clear(sb);
+    CHECK_OK(cairn_checkpoint(db));
+    for (int t = 0; t < ORDER_KINDS; t++) {
+        cairn_id rb, rs;
+        CHECK_OK(cairn_table_root(&rb, big[t], NULL));
+        CHECK_OK(cairn_table_root(&rs, small[t], NULL));
+        CHECK_MEM(rb.bytes, CAIRN_ID_SIZE, rs.bytes, CAIRN_ID_SIZE);
+    }
 }
 
 static void large_batch_in_order(void)
@@ -605,26 +655,9 @@ static void large_batch_in_order(void)
     cairn_table *big[ORDER_KINDS], *small[ORDER_KINDS];
     cairn_batch *bb, *sb;
     open_sides(db, big, small, ORDER_KINDS, &bb, &sb);
-    for (uint64_t i = 0; i < ORDER_OPS; i++) {
-        for (int t = 0; t < ORDER_KINDS; t++) {
-            char key[32], val[24];
-            int klen = order_key(key, t, i);
-            int vlen = snprintf(val, sizeof val, "v%llu", (unsigned long long)i);
-            CHECK_OK(cairn_batch_put(bb, big[t], key, (size_t)klen, val, (size_t)vlen));
-            CHECK_OK(cairn_batch_put(sb, small[t], key, (size_t)klen, val, (size_t)vlen));
-        }
-        if ((i + 1) % SORT_SMALL == 0) CHECK_OK(cairn_batch_commit(sb));
-    }
-    CHECK_OK(cairn_batch_commit(sb));
-    CHECK_EQ(cairn_batch_count(bb), (size_t)ORDER_OPS * ORDER_KINDS);
-    CHECK_OK(cairn_batch_commit(bb));
-    CHECK_OK(cairn_checkpoint(db));
+    order_round(db, big, small, bb, sb, 0, (const int[]){ 0, 1, 2, 3 });
     for (int t = 0; t < ORDER_KINDS; t++) {
-        cairn_id rb, rs;
         uint64_t nb;
-        CHECK_OK(cairn_table_root(&rb, big[t], NULL));
-        CHECK_OK(cairn_table_root(&rs, small[t], NULL));
-        CHECK_MEM(rb.bytes, CAIRN_ID_SIZE, rs.bytes, CAIRN_ID_SIZE);
         CHECK_OK(cairn_count(&nb, big[t], NULL, NULL));
         bool twice = t == ORDER_IN || t == ORDER_RADIX;
         CHECK_EQ(nb, twice ? (uint64_t)ORDER_OPS / 2 : (uint64_t)ORDER_OPS);
@@ -638,6 +671,23 @@ static void large_batch_in_order(void)
     order_key(key, ORDER_RADIX, 42);
     CHECK_OK(get_str(big[ORDER_RADIX], NULL, key, v, sizeof v));
     CHECK_STR(v, "v43");
+    order_key(key, ORDER_REVERSE, 0);
+    CHECK_STR(key, "00070000-rev");
+    CHECK_OK(get_str(big[ORDER_REVERSE], NULL, key, v, sizeof v));
+    CHECK_STR(v, "v0");
+
+    order_round(db, big, small, bb, sb, 1, (const int[]){ 3, 2, 1, 0 });
+    order_round(db, big, small, bb, sb, 2, (const int[]){ 1, 3, 0, 2 });
+    CHECK_OK(get_str(big[ORDER_IN], NULL, "key-000000000002", v, sizeof v));
+    CHECK_STR(v, "w1"); /* round 1, i = 1: 3 * 1 + 0 = 3, "each key twice" makes it 2 */
+    CHECK_OK(get_str(big[ORDER_IN], NULL, "key-000000000004", v, sizeof v));
+    CHECK_STR(v, "x1"); /* round 2, i = 1: 3 * 1 + 1 */
+    CHECK_EQ(get_str(big[ORDER_IN], NULL, "key-000000000000", v, sizeof v), CAIRN_ENOTFOUND);
+    order_key(key, ORDER_REVERSE, 3 * 7 + 1);
+    CHECK_OK(get_str(big[ORDER_REVERSE], NULL, key, v, sizeof v));
+    CHECK_STR(v, "x7");
+    order_key(key, ORDER_RADIX, 3 * 10 + 1);
+    CHECK_EQ(get_str(big[ORDER_RADIX], NULL, key, v, sizeof v), CAIRN_ENOTFOUND);
     for (int t = 0; t < ORDER_KINDS; t++) {
         cairn_table_close(big[t]);
         cairn_table_close(small[t]);
@@ -647,6 +697,98 @@ static void large_batch_in_order(void)
     cairn_close(db);
 }
 
+/* A batch of one table's FAIL_OPS puts, its list growing in malloc'd memory to 32,768
+ * operations, then on huge pages (a copy at 32,768 -> 65,536, mremap from 65,536 on), with
+ * each allocation failing in turn: the put that needed it fails with CAIRN_ENOMEM naming the
+ * operation, the batch then refuses puts and its commit (until cleared), nothing reaches the
+ * table; the first
+ * allocation count that lets all puts through commits them all. */
+#define FAIL_OPS 140000
+
+/* Puts FAIL_OPS keys in order; *done: how many went in. */
+static int fail_puts(cairn_batch *b, cairn_table *t, size_t *done)
+{
+    for (size_t i = 0; i < FAIL_OPS; i++) {
+        char key[16];
+        int klen = snprintf(key, sizeof key, "k%08zu", i);
+        int rc = cairn_batch_put(b, t, key, (size_t)klen, key, (size_t)klen);
+        if (rc != CAIRN_OK) {
+            *done = i;
+            return rc;
+        }
+    }
+    *done = FAIL_OPS;
+    return CAIRN_OK;
+}
+
+static void batch_allocation_failures(void)
+{
+    cairn_db *db = open_db();
+    cairn_table *t;
+    CHECK_OK(cairn_table_open(&t, db, "m", CAIRN_TABLE_CREATE));
+    CHECK_OK(cairn_put(t, "a", 1, "1", 1));
+    CHECK_OK(cairn_checkpoint(db));
+    cairn_id before, now;
+    CHECK_OK(cairn_table_root(&before, t, NULL));
+    bool grew[3] = { false, false, false }; /* failed growing from 32,768, 65,536, 131,072 */
+    size_t done;
+    for (long nth = 1;; nth++) {
+        CHECK_MSG(nth < 100, "the puts never succeeded");
+        cairn_batch *b;
+        CHECK_OK(cairn_batch_new(&b, db));
+        cairn_alloc_fail_after(nth);
+        int rc = fail_puts(b, t, &done);
+        cairn_alloc_fail_after(0);
+        if (rc == CAIRN_OK) {
+            CHECK_MSG(grew[0] && grew[1] && grew[2], "the list's growth never failed");
+            CHECK_OK(cairn_batch_commit(b));
+            cairn_batch_free(b);
+            break;
+        }
+        CHECK_EQ(rc, CAIRN_ENOMEM);
+        CHECK_EQ(cairn_batch_count(b), done);
+        char want[64];
+        snprintf(want, sizeof want, "adding operation %zu to a batch", done + 1);
+        const char *msg = cairn_error_last()->message;
+        CHECK_MSG(strstr(msg, "out of memory") && strstr(msg, "to a batch"), "message: %s", msg);
+        for (int g = 0; g < 3; g++)
+            if (done == (size_t)32768 << g && strstr(msg, want)) grew[g] = true;
+        CHECK_EQ(cairn_batch_put(b, t, "z", 1, "z", 1), CAIRN_ESTATE);
+        CHECK_EQ(cairn_batch_commit(b), CAIRN_ESTATE);
+        cairn_batch_clear(b); /* usable again */
+        CHECK_OK(cairn_batch_put(b, t, "z", 1, "z", 1));
+        CHECK_EQ(cairn_batch_count(b), 1);
+        cairn_batch_free(b);
+        CHECK_OK(cairn_table_root(&now, t, NULL));
+        CHECK_MEM(before.bytes, CAIRN_ID_SIZE, now.bytes, CAIRN_ID_SIZE);
+    }
+    uint64_t n;
+    CHECK_OK(cairn_count(&n, t, NULL, NULL));
+    CHECK_EQ(n, (uint64_t)FAIL_OPS + 1);
+
+    cairn_table_close(t);
+    CHECK_OK(cairn_close(db));
+}
+
+/* tree_apply_with() (under a batch's commit) zeroes its counters before it checks the edits:
+ * a call it refuses leaves none behind (here stale ones). The chunk store is never reached. */
+static void tree_stats_on_refused_edits(void)
+{
+    tree_edit e[2] = { { (const uint8_t *)"b", (const uint8_t *)"1", 1, 1, EDIT_PUT },
+                       { (const uint8_t *)"a", (const uint8_t *)"2", 1, 1, EDIT_PUT } };
+    chunkstore cs;
+    memset(&cs, 0, sizeof cs);
+    cairn_id root, out;
+    memset(&root, 0, sizeof root);
+    tree_apply_opts opt = tree_apply_opts_for(2, 1);
+    tree_apply_stats st, zero;
+    memset(&st, 0xff, sizeof st);
+    memset(&zero, 0, sizeof zero);
+    CHECK_RC(tree_apply_with(&cs, &out, &root, e, 2, &opt, &st), CAIRN_EINVAL);
+    CHECK_MEM(&st, sizeof st, &zero, sizeof zero);
+}
+
 TEST_MAIN(tables_and_point_ops, limits, batches_are_atomic, snapshots_are_stable,
           cursors_and_counts, table_list_and_ids, deferred_creation, allocation_failures,
-          reserved_names, large_batch_order, large_batch_in_order)
+          reserved_names, large_batch_order, large_batch_in_order, batch_allocation_failures,
+          tree_stats_on_refused_edits)

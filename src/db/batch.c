@@ -14,13 +14,13 @@
 
 #define ARENA_FIRST (64u << 10)  /* arena blocks double from 64 KiB ... */
 #define ARENA_MAX (64u << 20)    /* ... up to 64 MiB (huge pages from 2 MiB) */
+#define OPS_KEEP_MAX (2u << 20)  /* a cleared batch keeps a table's list of fewer bytes */
 
 typedef struct bop {
     uint64_t prefix;         /* first 8 key bytes, big-endian, zero-padded: fast ordering */
     const uint8_t *kv;       /* key bytes, then value bytes, in the arena */
     uint32_t klen, vlen;
     uint32_t seq;            /* arrival order: the later operation on a key wins */
-    uint16_t table;          /* index into batch->names */
     uint8_t op;
 } bop;
 
@@ -40,7 +40,8 @@ typedef struct block {
 struct cairn_batch {
     cairn_db *db;
     opvec *ops;              /* per name: its operations (a large batch's tables need no
-                                grouping pass at commit); kept with their room when cleared */
+                                grouping pass at commit); kept with their room when cleared,
+                                but for lists of OPS_KEEP_MAX bytes or more */
     size_t nops;             /* opvecs allocated (>= nnames) */
     size_t n;                /* operations over all tables */
     block *blocks;           /* newest first */
@@ -89,8 +90,14 @@ void cairn_batch_clear(cairn_batch *b)
     b->create = NULL;
     b->nnames = 0;
     for (size_t i = 0; i < b->nops; i++) {
-        b->ops[i].n = 0;
-        b->ops[i].bytes = 0;
+        opvec *ov = &b->ops[i];
+        if (ov->cap * sizeof *ov->v >= OPS_KEEP_MAX) { /* as the arena keeps only one block */
+            cairn_big_free(ov->v, ov->cap * sizeof *ov->v);
+            ov->v = NULL;
+            ov->cap = 0;
+        }
+        ov->n = 0;
+        ov->bytes = 0;
     }
     b->n = 0;
     b->failed = false;
@@ -150,19 +157,23 @@ static int table_index(cairn_batch *b, const cairn_table *t, uint16_t *out)
         b->ops[b->nops++] = (opvec){ NULL, 0, 0, 0 };
     }
     nc[b->nnames] = t->create_on_write;
-    if (!(nn[b->nnames] = cairn_strdup(t->name))) return ERR(CAIRN_ENOMEM, "out of memory");
+    if (!(nn[b->nnames] = cairn_strdup(t->name)))
+        return ERR(CAIRN_ENOMEM, "out of memory adding to a batch");
     *out = (uint16_t)b->nnames++;
     return CAIRN_OK;
 }
 
-/* Room for one more operation in ov: large lists on huge pages (a bulk load's lists hold tens
- * of megabytes, which 4 KiB pages would fault in one at a time). */
-static int ops_room(opvec *ov)
+/* Room for one more operation in the list of table ti: large lists on huge pages (a bulk load's
+ * lists hold tens of megabytes, which 4 KiB pages would fault in one at a time). */
+static int ops_room(cairn_batch *b, uint16_t ti)
 {
+    opvec *ov = &b->ops[ti];
     if (ov->n < ov->cap) return CAIRN_OK;
     size_t ncap = ov->cap ? ov->cap * 2 : 256;
     bop *v = cairn_big_realloc(ov->v, ov->cap * sizeof *v, ncap * sizeof *v);
-    if (!v) return ERR(CAIRN_ENOMEM, "out of memory adding operation %zu to a batch", ov->n + 1);
+    if (!v)
+        return ERR(CAIRN_ENOMEM, "out of memory adding operation %zu to a batch (on table '%s')",
+                   b->n + 1, b->names[ti]);
     ov->v = v;
     ov->cap = ncap;
     return CAIRN_OK;
@@ -181,7 +192,7 @@ static int batch_add(cairn_batch *b, cairn_table *t, const void *key, size_t kle
     uint16_t ti = 0;
     if (rc == CAIRN_OK) rc = table_index(b, t, &ti);
     opvec *ov = rc == CAIRN_OK ? &b->ops[ti] : NULL;
-    if (rc == CAIRN_OK) rc = ops_room(ov);
+    if (rc == CAIRN_OK) rc = ops_room(b, ti);
     uint8_t *p = NULL;
     if (rc == CAIRN_OK && !(p = arena_alloc(b, klen + vlen)))
         rc = ERR(CAIRN_ENOMEM, "out of memory adding %zu bytes to a batch", klen + vlen);
@@ -194,7 +205,7 @@ static int batch_add(cairn_batch *b, cairn_table *t, const void *key, size_t kle
     uint8_t pre[8] = { 0 };
     memcpy(pre, key, klen < 8 ? klen : 8);
     ov->v[ov->n++] = (bop){ load_be64(pre), p, (uint32_t)klen, (uint32_t)vlen, (uint32_t)b->n,
-                            ti, op };
+                            op };
     ov->bytes += klen + vlen;
     b->n++;
     return CAIRN_OK;
@@ -213,13 +224,33 @@ int cairn_batch_delete(cairn_batch *b, cairn_table *t, const void *key, size_t k
 
 /* ---- sorting ---- */
 
+/* Orders the keys of two operations: the prefix decides nearly every pair without a cache miss
+ * on the key bytes. */
+static inline int bop_key_cmp(const bop *a, const bop *b)
+{
+    if (a->prefix != b->prefix) return a->prefix < b->prefix ? -1 : 1;
+    return bytes_cmp(a->kv, a->klen, b->kv, b->klen);
+}
+
 /* Orders the operations of one table: by key, then arrival. */
 static inline int bop_cmp(const bop *a, const bop *b)
 {
-    if (a->prefix != b->prefix) return a->prefix < b->prefix ? -1 : 1;
-    int c = bytes_cmp(a->kv, a->klen, b->kv, b->klen);
+    int c = bop_key_cmp(a, b);
     if (c) return c;
     return (a->seq > b->seq) - (a->seq < b->seq);
+}
+
+/* What v[i] of v[0, n) is to the one after it: OP_LAST (no later operation on its key follows:
+ * it is the one that counts), OP_SUPERSEDED (the next is a later operation on the same key,
+ * which wins), OP_DISORDER (the pair is not in order). */
+enum { OP_LAST, OP_SUPERSEDED, OP_DISORDER };
+
+static inline int op_next(const bop *v, size_t n, size_t i)
+{
+    if (i + 1 == n) return OP_LAST;
+    int c = bop_key_cmp(&v[i], &v[i + 1]);
+    if (c > 0 || (c == 0 && v[i].seq > v[i + 1].seq)) return OP_DISORDER;
+    return c == 0 ? OP_SUPERSEDED : OP_LAST;
 }
 
 static inline void bop_swap(bop *a, bop *b)
@@ -354,15 +385,10 @@ static bool ops_to_edits(const bop *v, size_t n, tree_edit *out, size_t *m)
 {
     size_t k = 0;
     for (size_t i = 0; i < n; i++) {
+        int s = op_next(v, n, i);
+        if (s == OP_DISORDER) return false;
+        if (s == OP_SUPERSEDED) continue;
         const bop *o = &v[i];
-        if (i + 1 < n) {
-            /* the prefix decides nearly every pair without a cache miss on the key bytes */
-            const bop *nx = &v[i + 1];
-            int c = o->prefix != nx->prefix ? (o->prefix < nx->prefix ? -1 : 1)
-                                            : bytes_cmp(o->kv, o->klen, nx->kv, nx->klen);
-            if (c > 0 || (c == 0 && o->seq > nx->seq)) return false;
-            if (c == 0) continue; /* a later operation on this key wins */
-        }
         out[k++] = (tree_edit){ o->kv, o->kv + o->klen, o->klen, o->vlen, o->op };
     }
     *m = k;
@@ -449,7 +475,6 @@ static int apply_tables(cairn_batch *b, version *base, tree_edit *edits, table_c
     int rc = parts && order ? CAIRN_OK : ERR(CAIRN_ENOMEM, "out of memory committing a batch");
     size_t np = 0, at = 0;
     for (size_t ti = 0; rc == CAIRN_OK && ti < b->nnames; ti++) {
-        if (b->ops[ti].n == 0) continue;
         bulk_part *p = &parts[np];
         p->table = (uint16_t)ti;
         p->edits_at = at;
@@ -551,17 +576,16 @@ static int commit_logged(cairn_batch *b, bool durable)
     size_t m = 0;
     for (size_t t = 0; rc == CAIRN_OK && t < b->nnames; t++) { /* in table order, as logged */
         const opvec *ov = &b->ops[t];
-        bop_sort(ov->v, ov->n);
-        for (size_t i = 0; i < ov->n; i++) {
-            const bop *o = &ov->v[i];
-            if (i + 1 < ov->n) {
-                const bop *nx = &ov->v[i + 1];
-                if (o->prefix == nx->prefix && o->klen == nx->klen &&
-                    memcmp(o->kv, nx->kv, o->klen) == 0)
-                    continue; /* a later operation on this key wins */
+        for (size_t i = 0; i + 1 < ov->n; i++)
+            if (op_next(ov->v, ov->n, i) == OP_DISORDER) { /* else already in order */
+                bop_sort(ov->v, ov->n);
+                break;
             }
-            ops[m++] = (walrec_op){ o->op == EDIT_PUT ? WALREC_PUT : WALREC_DEL, o->table, o->kv,
-                                    o->kv + o->klen, o->klen, o->vlen };
+        for (size_t i = 0; i < ov->n; i++) {
+            if (op_next(ov->v, ov->n, i) == OP_SUPERSEDED) continue;
+            const bop *o = &ov->v[i];
+            ops[m++] = (walrec_op){ o->op == EDIT_PUT ? WALREC_PUT : WALREC_DEL, (uint32_t)t,
+                                    o->kv, o->kv + o->klen, o->klen, o->vlen };
         }
     }
     cairn_buf payload = CAIRN_BUF_INIT;

@@ -612,6 +612,7 @@ int tree_apply_with(chunkstore *cs, cairn_id *out_root, const cairn_id *root,
                     const tree_edit *E, size_t n, const tree_apply_opts *opt,
                     tree_apply_stats *stats)
 {
+    if (stats) memset(stats, 0, sizeof *stats);
     TRY(check_edits(E, n));
     return tree_apply_sorted(cs, out_root, root, E, n, opt, stats);
 }
