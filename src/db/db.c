@@ -345,7 +345,16 @@ int db_publish(cairn_db *db, const version *base, const rootrec *rec)
     cairn_id rec_id;
     version *nv = NULL;
     TRY(repo_publish(&db->r, &rec_id, id_is_zero(&base->rec_id) ? NULL : &base->rec_id, rec));
-    TRY(version_load(db, &nv, &rec_id, rec));
+    /* Published: a failure from here on must not read as "nothing was written" */
+    int rc = version_load(db, &nv, &rec_id, rec);
+    if (rc < 0) {
+        char hex[CAIRN_ID_HEX_SIZE];
+        cairn_id_to_hex(hex, &rec_id);
+        return cairn_error_prefix(rc, "the change WAS saved (working state %.12s of branch "
+                                  "'%s'), but this handle could not load it afterwards (close "
+                                  "and reopen the repository to go on)",
+                                  hex, db->r.branch);
+    }
     db_set_current(db, nv);
     return CAIRN_OK;
 }
