@@ -198,10 +198,13 @@ int dstat_print(const dstat *s, bool json, const char *indent)
         if (!dropped && t->indexes)
             tl += (size_t)snprintf(tag + tl, sizeof tag - tl, ", indexes changed");
         if (!dropped && t->settings)
-            snprintf(tag + tl, sizeof tag - tl, ", settings changed");
-        printf("%s%s%s: %" PRIu64 " added, %" PRIu64 " removed, %" PRIu64 " modified%s%s%s\n",
-               indent, t->coll ? "collection " : "", name, t->added, t->removed, t->modified,
-               *tag ? " (" : "", *tag ? tag + 2 : "", *tag ? ")" : "");
+            tl += (size_t)snprintf(tag + tl, sizeof tag - tl, ", settings changed");
+        if (tl) { /* ", a, b" becomes " (a, b)" (at most 56 bytes) */
+            memcpy(tag, " (", 2);
+            snprintf(tag + tl, sizeof tag - tl, ")");
+        }
+        printf("%s%s%s: %" PRIu64 " added, %" PRIu64 " removed, %" PRIu64 " modified%s\n",
+               indent, t->coll ? "collection " : "", name, t->added, t->removed, t->modified, tag);
         free(name);
     }
     return code;
