@@ -723,7 +723,8 @@ typedef int (*cairn_diff_fn)(const cairn_diff_entry *entry, void *payload);
 
 /** Calls cb for every key whose value differs between two revisions (each may be "WORKING"),
  *  table by table in name order, keys in order; table NULL = every user table (internal ones,
- *  cairn_table_internal(), only when named). A table present in
+ *  cairn_table_internal(), only when named; CAIRN_DOC_DIFF_ALL of cairn/doc.h: the user tables
+ *  and the collections' tables). A table present in
  *  only one revision reports all its keys. Cost grows with the differences, not the tables.
  *  @return CAIRN_OK, cb's value, errors of cairn_resolve(), CAIRN_ENOTFOUND (no such table in
  *          either revision). */

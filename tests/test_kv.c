@@ -8,6 +8,7 @@
 
 #include "base/base.h" /* cairn_alloc_fail_after */
 #include "cairn.h"
+#include "cairn/doc.h" /* CAIRN_DOC_DIFF_ALL */
 #include "test.h"
 #include "tree/tree.h" /* tree_apply_with */
 
@@ -501,6 +502,46 @@ static void reserved_names(void)
     cairn_close(db);
 }
 
+/* Appends each changed table's name (once, in the order the diff reports them) to a list. */
+static int diff_names_cb(const cairn_diff_entry *e, void *payload)
+{
+    char *names = payload;
+    size_t n = strlen(names), tl = strlen(e->table);
+    const char *last = strrchr(names, ' ');
+    if (n && strcmp(last ? last + 1 : names, e->table) == 0) return 0;
+    if (n + tl + 2 > 512) return 1;
+    snprintf(names + n, 512 - n, "%s%s", n ? " " : "", e->table);
+    return 0;
+}
+
+/* cairn_diff() with CAIRN_DOC_DIFF_ALL reports the user tables and, of each collection, its
+ * documents, index catalog and retention tables, in one pass: not its index tables, nor other
+ * internal tables. */
+static void diff_all_collections(void)
+{
+    cairn_db *db = open_db();
+    cairn_table *t = NULL;
+    CHECK_OK(cairn_table_open(&t, db, "before", CAIRN_TABLE_CREATE));
+    CHECK_OK(cairn_put(t, "k", 1, "v", 1));
+    cairn_table_close(t);
+    cairn_id c1;
+    CHECK_OK(test_commit(db, "one table", &c1));
+    const char *names[] = { "cairn_doc.x", "cairn_dcat.x", "cairn_dret.x", "cairn_idx.x.n",
+                            "cairn_other", "user" };
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
+        CHECK_OK(cairn_table_open(&t, db, names[i], CAIRN_TABLE_CREATE | CAIRN_TABLE_INTERNAL));
+        CHECK_OK(cairn_put(t, "k", 1, "v", 1));
+        cairn_table_close(t);
+    }
+    char seen[512] = "";
+    CHECK_OK(cairn_diff(db, "HEAD", "WORKING", CAIRN_DOC_DIFF_ALL, diff_names_cb, seen));
+    CHECK_STR(seen, "cairn_dcat.x cairn_doc.x cairn_dret.x user");
+    seen[0] = '\0';
+    CHECK_OK(cairn_diff(db, "HEAD", "WORKING", NULL, diff_names_cb, seen));
+    CHECK_STR(seen, "user");
+    cairn_close(db);
+}
+
 /* A batch large enough for the bulk path (its radix sort) ends in the same trees as the same
  * operations in small batches (the comparison sort, the log): over more tables than the old
  * bucket sort took, with keys that tie on their first eight bytes, shorter keys, keys that
@@ -843,5 +884,5 @@ static void tree_stats_on_refused_edits(void)
 
 TEST_MAIN(tables_and_point_ops, limits, batches_are_atomic, snapshots_are_stable,
           cursors_and_counts, table_list_and_ids, deferred_creation, allocation_failures,
-          reserved_names, large_batch_order, large_batch_in_order, batch_allocation_failures, bulk_commit_failures_tell_truth,
-          tree_stats_on_refused_edits)
+          reserved_names, diff_all_collections, large_batch_order, large_batch_in_order,
+          batch_allocation_failures, bulk_commit_failures_tell_truth, tree_stats_on_refused_edits)

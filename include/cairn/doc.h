@@ -52,6 +52,11 @@ extern "C" {
 #define CAIRN_DOC_COLL_PREFIX "cairn_doc." /**< table of a collection: this + its name */
 #define CAIRN_DOC_INDEX_PREFIX "cairn_idx."/**< table of an index: this + COLL + "." + NAME */
 #define CAIRN_DOC_CATALOG_PREFIX "cairn_dcat." /**< a collection's index catalog: this + COLL */
+/** cairn_diff()'s table for every user table and, of every collection, its documents, index
+ *  catalog and retention tables (CAIRN_DOC_CATALOG_PREFIX, CAIRN_DOC_RETENTION_PREFIX): all that
+ *  a collection's changes write but its index tables (those follow the documents and the
+ *  catalog), in one pass over both versions. */
+#define CAIRN_DOC_DIFF_ALL CAIRN_DOC_COLL_PREFIX
 #define CAIRN_DOC_COLL_NAME_LEN_MAX 64u    /**< bytes of a collection name */
 #define CAIRN_DOC_INDEX_FIELDS_MAX 8u      /**< fields of one index */
 

@@ -15,6 +15,7 @@
 
 #include "args.h"
 #include "cairn.h"
+#include "cairn/doc.h"
 
 /** Exit codes, documented in `cairn --help` and in README.md (CLI reference). */
 enum cli_exit {
@@ -102,6 +103,12 @@ void cli_bom_note(const char *src);
 
 /** "s" unless n is 1: "%" PRIu64 " chunk%s". */
 static inline const char *cli_plural(uint64_t n) { return n == 1 ? "" : "s"; }
+
+/** Bytes of a collection's documents table name, with its NUL. */
+#define CLI_COLL_TABLE_SIZE (sizeof CAIRN_DOC_COLL_PREFIX + CAIRN_DOC_COLL_NAME_LEN_MAX)
+
+/** Writes the documents table of collection coll (cairn/doc.h) into buf. @return buf. */
+const char *cli_coll_table(char buf[CLI_COLL_TABLE_SIZE], const char *coll);
 
 /** Whether id is all zeros (the library's "none"). */
 bool cli_id_is_zero(const cairn_id *id);

@@ -238,10 +238,10 @@ static int coll_stats(cairn_table_stats *out, uint64_t *indexes, cairn_db *db, c
     *indexes = 0;
     if (rc == CAIRN_OK) rc = cairn_doc_index_list(c, NULL, count_index, indexes);
     cairn_coll_close(c);
-    char tname[sizeof CAIRN_DOC_COLL_PREFIX + CAIRN_DOC_COLL_NAME_LEN_MAX];
-    snprintf(tname, sizeof tname, CAIRN_DOC_COLL_PREFIX "%s", name);
+    char tname[CLI_COLL_TABLE_SIZE];
     cairn_table *t = NULL;
-    if (rc == CAIRN_OK) rc = cairn_table_open(&t, db, tname, CAIRN_TABLE_INTERNAL);
+    if (rc == CAIRN_OK)
+        rc = cairn_table_open(&t, db, cli_coll_table(tname, name), CAIRN_TABLE_INTERNAL);
     if (rc == CAIRN_OK) rc = cairn_table_stats_get(out, t, NULL);
     cairn_table_close(t);
     return rc;

@@ -3,7 +3,8 @@
  * which tables are new or dropped, cairn_diff() counts the changed keys (its cost grows with
  * the differences), and against "nothing" the entries are counted with cairn_count().
  * Collections are counted the same way, through their documents tables (cairn/doc.h): one
- * entry a document.
+ * entry a document; the same diff (CAIRN_DOC_DIFF_ALL) says whether their index catalogs and
+ * retention policies changed.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -18,7 +19,12 @@
 #include "jsonl.h"
 #include "tsv.h"
 
-#define COLL_PREFIX_LEN (sizeof CAIRN_DOC_COLL_PREFIX - 1)
+/* What follows prefix in name; NULL when name does not start with it. */
+static const char *after(const char *name, const char *prefix)
+{
+    size_t n = strlen(prefix);
+    return strncmp(name, prefix, n) == 0 ? name + n : NULL;
+}
 
 /* Orders tables before collections, each by name. */
 static int entry_cmp(const dstat_table *t, const char *name, bool coll)
@@ -80,20 +86,19 @@ static int list_side(dstat *s, cairn_db *db, const char *rev, const char *only, 
     return rc == CAIRN_OK ? EXIT_OK : cli_lib_err(rc);
 }
 
-/* The name of t's table: its own, or its collection's documents table. */
-static const char *table_of(const dstat_table *t, char *buf, size_t len)
-{
-    if (!t->coll) return t->name;
-    snprintf(buf, len, CAIRN_DOC_COLL_PREFIX "%s", t->name);
-    return buf;
-}
-
+/* One difference of a table, or of a collection's documents, index catalog or policy (entry()
+ * keeps them in order, whichever order the diff reports their tables in). */
 static int count_cb(const cairn_diff_entry *e, void *payload)
 {
-    bool coll = strncmp(e->table, CAIRN_DOC_COLL_PREFIX, COLL_PREFIX_LEN) == 0;
-    dstat_table *t = entry(payload, coll ? e->table + COLL_PREFIX_LEN : e->table, coll);
+    const char *docs = after(e->table, CAIRN_DOC_COLL_PREFIX);
+    const char *cat = after(e->table, CAIRN_DOC_CATALOG_PREFIX);
+    const char *policy = after(e->table, CAIRN_DOC_RETENTION_PREFIX);
+    const char *coll = docs ? docs : cat ? cat : policy;
+    dstat_table *t = entry(payload, coll ? coll : e->table, coll != NULL);
     if (!t) return CAIRN_ENOMEM;
-    if (e->kind == CAIRN_DIFF_ADDED) t->added++;
+    if (cat) t->indexes = true;
+    else if (policy) t->settings = true;
+    else if (e->kind == CAIRN_DIFF_ADDED) t->added++;
     else if (e->kind == CAIRN_DIFF_REMOVED) t->removed++;
     else t->modified++;
     return 0;
@@ -104,9 +109,10 @@ static int count_all(dstat *s, cairn_db *db, const cairn_snapshot *snap)
 {
     for (size_t i = 0; i < s->n; i++) {
         cairn_table *t;
-        char buf[sizeof CAIRN_DOC_COLL_PREFIX + CAIRN_DOC_COLL_NAME_LEN_MAX];
-        int rc = cairn_table_open(&t, db, table_of(&s->t[i], buf, sizeof buf),
-                                  CAIRN_TABLE_NAMEONLY | CAIRN_TABLE_INTERNAL);
+        char buf[CLI_COLL_TABLE_SIZE];
+        int rc = s->t[i].coll ? cairn_table_open(&t, db, cli_coll_table(buf, s->t[i].name),
+                                                 CAIRN_TABLE_NAMEONLY | CAIRN_TABLE_INTERNAL)
+                              : cairn_table_open(&t, db, s->t[i].name, CAIRN_TABLE_NAMEONLY);
         if (rc == CAIRN_OK) rc = cairn_count(&s->t[i].added, t, snap, NULL);
         cairn_table_close(t);
         if (rc != CAIRN_OK) return cli_lib_err(rc);
@@ -125,14 +131,9 @@ int dstat_compute(dstat *out, cairn_db *db, const char *old_rev, const char *new
         code = cli_err(EXIT_NOTFOUND, "no table '%s' in %s or %s", table,
                        old_rev ? old_rev : "nothing", new_rev);
     if (code == EXIT_OK && old_rev) {
-        /* the tables (internal ones left out), then each collection's documents table */
-        int rc = cairn_diff(db, old_rev, new_rev, table, count_cb, out);
-        for (size_t i = 0; rc == CAIRN_OK && i < out->n; i++) {
-            char buf[sizeof CAIRN_DOC_COLL_PREFIX + CAIRN_DOC_COLL_NAME_LEN_MAX];
-            if (out->t[i].coll)
-                rc = cairn_diff(db, old_rev, new_rev, table_of(&out->t[i], buf, sizeof buf),
-                                count_cb, out);
-        }
+        /* one pass: the tables and the collections' tables (internal ones left out) */
+        int rc = cairn_diff(db, old_rev, new_rev, table ? table : CAIRN_DOC_DIFF_ALL, count_cb,
+                            out);
         if (rc == CAIRN_ENOMEM) code = cli_err(EXIT_FAIL, "out of memory counting differences");
         else if (rc != CAIRN_OK) code = cli_lib_err(rc);
     } else if (code == EXIT_OK) {
@@ -147,7 +148,8 @@ int dstat_compute(dstat *out, cairn_db *db, const char *old_rev, const char *new
 bool dstat_changed(const dstat *s, size_t i)
 {
     const dstat_table *t = &s->t[i];
-    return t->in_old != t->in_new || t->added || t->removed || t->modified;
+    return t->in_old != t->in_new || t->indexes || t->settings || t->added || t->removed ||
+           t->modified;
 }
 
 static int print_json(const dstat_table *t)
@@ -158,6 +160,12 @@ static int print_json(const dstat_table *t)
                           t->coll ? "new_collection" : "new_table", t->in_new && !t->in_old,
                           t->coll ? "dropped_collection" : "dropped_table",
                           t->in_old && !t->in_new);
+    if (o && t->coll &&
+        (json_object_set_new(o, "indexes_changed", json_boolean(t->indexes)) ||
+         json_object_set_new(o, "settings_changed", json_boolean(t->settings)))) {
+        json_decref(o);
+        o = NULL;
+    }
     if (!o) return cli_err(EXIT_FAIL, "out of memory printing JSON");
     int rc = jsonl_dump(stdout, o);
     json_decref(o);
@@ -181,11 +189,22 @@ int dstat_print(const dstat *s, bool json, const char *indent)
         char *name = malloc(TSV_ESCAPED_MAX(len) + 1);
         if (!name) return cli_err(EXIT_FAIL, "out of memory printing a table name");
         name[tsv_escape(name, t->name, len)] = '\0';
+        char tag[64] = "";
+        size_t tl = 0;
         const char *what = t->coll ? "collection" : "table";
-        printf("%s%s%s: %" PRIu64 " added, %" PRIu64 " removed, %" PRIu64 " modified%s%s%s\n",
-               indent, t->coll ? "collection " : "", name, t->added, t->removed, t->modified,
-               t->in_new != t->in_old ? (t->in_new ? " (new " : " (dropped ") : "",
-               t->in_new != t->in_old ? what : "", t->in_new != t->in_old ? ")" : "");
+        if (t->in_new != t->in_old)
+            tl += (size_t)snprintf(tag, sizeof tag, ", %s %s", t->in_new ? "new" : "dropped", what);
+        bool dropped = t->in_old && !t->in_new;
+        if (!dropped && t->indexes)
+            tl += (size_t)snprintf(tag + tl, sizeof tag - tl, ", indexes changed");
+        if (!dropped && t->settings)
+            tl += (size_t)snprintf(tag + tl, sizeof tag - tl, ", settings changed");
+        if (tl) { /* ", a, b" becomes " (a, b)" (at most 56 bytes) */
+            memcpy(tag, " (", 2);
+            snprintf(tag + tl, sizeof tag - tl, ")");
+        }
+        printf("%s%s%s: %" PRIu64 " added, %" PRIu64 " removed, %" PRIu64 " modified%s\n",
+               indent, t->coll ? "collection " : "", name, t->added, t->removed, t->modified, tag);
         free(name);
     }
     return code;

@@ -18,6 +18,7 @@ typedef struct dstat_table {
     char *name;              /* a table's, or a collection's (coll) */
     bool coll;
     bool in_old, in_new;
+    bool indexes, settings;  /* a collection's index catalog, retention policy changed */
     uint64_t added, removed, modified;
 } dstat_table;
 
@@ -34,14 +35,17 @@ typedef struct dstat {
 int dstat_compute(dstat *out, cairn_db *db, const char *old_rev, const char *new_rev,
                   const char *table);
 
-/** @return whether table i differs at all (changed entries, or created or dropped). */
+/** @return whether table i differs at all (changed entries, created or dropped, or a
+ *          collection's indexes or settings). */
 bool dstat_changed(const dstat *s, size_t i);
 
 /** Prints one line per changed table, each after indent: "NAME: 2 added, 0 removed, 1 modified"
  *  with " (new table)" or " (dropped table)" appended, NAME escaped as scan escapes keys; a
- *  collection's line starts "collection NAME" and may end " (new collection)" or " (dropped
- *  collection)". With json one object a line ("table" or "collection"). (Other internal tables
- *  are never counted: the library's listings leave them out.)
+ *  collection's line starts "collection NAME" and may end " (new collection)", " (dropped
+ *  collection)", and (not dropped) "indexes changed" and "settings changed" (its index catalog,
+ *  its retention policy) in the same parentheses. With json one object a line ("table" or
+ *  "collection", the latter with "indexes_changed" and "settings_changed"). (Other internal
+ *  tables are never counted: the library's listings leave them out.)
  *  @return EXIT_OK, or EXIT_FAIL after printing why. */
 int dstat_print(const dstat *s, bool json, const char *indent);
 

@@ -240,6 +240,12 @@ static int read_fd(char **out, size_t *out_len, int fd, size_t limit)
     return got < 0 ? -1 : 0;
 }
 
+const char *cli_coll_table(char buf[CLI_COLL_TABLE_SIZE], const char *coll)
+{
+    snprintf(buf, CLI_COLL_TABLE_SIZE, CAIRN_DOC_COLL_PREFIX "%s", coll);
+    return buf;
+}
+
 bool cli_id_is_zero(const cairn_id *id)
 {
     static const cairn_id ZERO;

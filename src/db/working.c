@@ -894,21 +894,10 @@ static void group_enter(working *w, group_waiter *me)
 }
 
 /* A write whose record was not logged after all leaves the group; a leader gathering writers
- * stops waiting for it (it may have been one of those about at the last checkpoint).
- *
- * Why grecent goes down by one, and why that is right enough: grecent is a guess of how many
- * writers will come back, read only by group_gather, whose wait is bounded (GATHER_MAX_S) and
- * whose count decides nothing but when a leader stops waiting; which writers a checkpoint
- * carries is decided by sequence numbers (carried), never by this count. A writer that leaves
- * was either one of those counted at the last checkpoint (carried then, back with its next
- * write: one fewer will come, so the decrement is exact) or one not counted (in the path but
- * not yet logged when that checkpoint ended, or new since): then the count is one short, and
- * the next leader may stop waiting one writer early, whose write goes out in the checkpoint
- * after. Which of the two it was cannot be told here (a returning writer brings a new waiter),
- * and the error is made on the side that never waits for a writer who is gone: not
- * decrementing would make the next leader wait out its whole deadline for it. Two leaving at once take gmu in turn and each take one off, never below 0 (a count of
- * 0 only means "gather nobody more than those inside", gather_want). Either way the error
- * lasts one checkpoint: group_finish sets grecent anew from the waiters it finds. */
+ * stops waiting for it. grecent (a guess read only by group_gather, whose wait is bounded) goes
+ * down by one, never below 0: exact when the writer was counted at the last checkpoint, else one
+ * short, so the next leader may stop waiting one writer early rather than wait out its deadline
+ * for one that is gone. group_finish sets it anew at the next checkpoint. */
 static void group_leave(working *w, group_waiter *me)
 {
     pthread_mutex_lock(&w->gmu);

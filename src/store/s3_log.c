@@ -827,11 +827,10 @@ static int apply_listed(s3_store *s, const seq_list *l)
 static int log_refresh(s3_store *s);
 
 /* The snapshots' numbers, listed by gap_covered for the snap_load of the restart that follows
- * at once (listing them again there cost a second LIST for nothing). */
+ * at once (listing them again there cost a second LIST for nothing); have NULL: none kept. */
 typedef struct snap_listing {
     uint64_t *have;
     size_t n;
-    bool listed;
 } snap_listing;
 
 static void snap_listing_clear(snap_listing *sl)
@@ -855,7 +854,6 @@ static int gap_covered(s3_store *s, uint64_t from, const seq_list *l, snap_listi
     if (g == l->n) return CAIRN_OK;
     TRY(s3_snap_list(s, &snaps->have, &snaps->n));
     *out = snaps->n && snaps->have[snaps->n - 1] + 1 >= l->seqs[g];
-    snaps->listed = *out;
     if (!*out) snap_listing_clear(snaps);
     return CAIRN_OK;
 }
@@ -878,9 +876,8 @@ static int snap_load(s3_store *s, snap_listing *snaps, char *damaged, size_t dle
 {
     uint64_t *have = snaps->have;
     size_t n = snaps->n;
-    bool listed = snaps->listed;
     *snaps = (snap_listing){ 0 };
-    if (!listed) TRY(s3_snap_list(s, &have, &n));
+    if (!have) TRY(s3_snap_list(s, &have, &n));
     cairn_buf buf = CAIRN_BUF_INIT;
     int rc = CAIRN_OK;
     for (size_t i = n; i-- > 0;) {

@@ -142,8 +142,20 @@ static int diff_failed(cairn_db *db, const version *a, const vtable *ta, const v
     return prc;
 }
 
+/* Whether name is one of the tables a collection's changes are in (CAIRN_DOC_DIFF_ALL): its
+ * documents, its index catalog, its retention policy. */
+static bool coll_table(const char *name)
+{
+    static const char *const prefix[] = { CAIRN_DOC_COLL_PREFIX, CAIRN_DOC_CATALOG_PREFIX,
+                                          CAIRN_DOC_RETENTION_PREFIX };
+    for (size_t i = 0; i < sizeof prefix / sizeof *prefix; i++)
+        if (strncmp(name, prefix[i], strlen(prefix[i])) == 0) return true;
+    return false;
+}
+
+/* colls: with every user table (only NULL), the collections' tables too (coll_table()). */
 static int diff_versions(cairn_db *db, const version *a, const version *b, const char *only,
-                         int (*cb)(const cairn_diff_entry *, void *), void *payload)
+                         bool colls, int (*cb)(const cairn_diff_entry *, void *), void *payload)
 {
     size_t i = 0, j = 0;
     int rc = CAIRN_OK;
@@ -152,7 +164,8 @@ static int diff_versions(cairn_db *db, const version *a, const version *b, const
         int c = i >= a->n ? 1 : j >= b->n ? -1 : strcmp(a->t[i].name, b->t[j].name);
         const vtable *ta = c <= 0 ? &a->t[i] : NULL, *tb = c >= 0 ? &b->t[j] : NULL;
         const char *name = ta ? ta->name : tb->name;
-        if (only ? strcmp(name, only) == 0 : !table_name_internal(name)) {
+        if (only ? strcmp(name, only) == 0
+                 : !table_name_internal(name) || (colls && coll_table(name))) {
             seen = true;
             diff_ctx d = { name, cb, payload, 0, false };
             /* equal roots: nothing to read (also when both sides were let go) */
@@ -178,7 +191,8 @@ int cairn_diff(cairn_db *db, const char *rev1, const char *rev2, const char *tab
     version *a = NULL, *b = NULL;
     int rc = version_of(db, rev1, &a);
     if (rc == CAIRN_OK) rc = version_of(db, rev2, &b);
-    if (rc == CAIRN_OK) rc = diff_versions(db, a, b, table, cb, payload);
+    bool colls = table && strcmp(table, CAIRN_DOC_DIFF_ALL) == 0;
+    if (rc == CAIRN_OK) rc = diff_versions(db, a, b, colls ? NULL : table, colls, cb, payload);
     version_release(a);
     version_release(b);
     return rc;

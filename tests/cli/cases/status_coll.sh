@@ -28,3 +28,17 @@ run cairn diff
 run cairn put "tab	name" k v
 run cairn put "new
 line" k v
+say only an index created: the collection changed, no document did
+cairn commit -m three >/dev/null
+cairn doc index create users m >/dev/null
+run cairn status
+run cairn diff --stat
+run cairn diff --stat --json
+cairn commit -m four >/dev/null
+run cairn diff HEAD~1 HEAD --stat
+say only a retention policy set: the collection settings changed
+cairn doc retention users --days 30 >/dev/null
+run cairn status
+run cairn diff --stat
+cairn commit -m five >/dev/null
+run cairn diff HEAD~1 HEAD --stat --json
