@@ -33,9 +33,8 @@
 static bool reader_raced(cairn_db *db, int rc, const cairn_id *read, const uint64_t *epoch)
 {
     if (rc != CAIRN_ENOTFOUND && rc != CAIRN_ECORRUPT) return false;
-    int code = cairn_error_last()->code;
-    char msg[1024];
-    snprintf(msg, sizeof msg, "%s", cairn_error_last()->message);
+    cairn_error_saved was;
+    cairn_error_save(&was);
     bool moved = false;
     cairn_id now = { { 0 } };
     char *wref = repo_working_ref(&db->r);
@@ -45,7 +44,7 @@ static bool reader_raced(cairn_db *db, int rc, const cairn_id *read, const uint6
         moved = memcmp(now.bytes, read->bytes, CAIRN_ID_SIZE) != 0;
     uint64_t e;
     if (!moved && epoch && pins_epoch(db->r.store, &e) == CAIRN_OK) moved = e != *epoch;
-    if (!moved) cairn_error_set(code, "%s", msg); /* the reads above may have replaced it */
+    if (!moved) cairn_error_restore(&was); /* the reads above may have replaced it */
     return moved;
 }
 
@@ -235,12 +234,11 @@ int db_open(cairn_db **out, const char *url, cairn_store *store, const cairn_ope
 
 void db_discard(cairn_db *db)
 {
-    int code = cairn_error_last()->code;
-    char msg[1024];
-    snprintf(msg, sizeof msg, "%s", cairn_error_last()->message);
+    cairn_error_saved was;
+    cairn_error_save(&was);
     working_close(db);
     db_free(db);
-    cairn_error_set(code, "%s", msg); /* the error that made the caller give up, not close's */
+    cairn_error_restore(&was); /* the error that made the caller give up, not close's */
 }
 
 int cairn_close(cairn_db *db)

@@ -778,16 +778,15 @@ static void reload_working(cairn_db *db)
     cairn_id rec_id;
     rootrec rec;
     version *nv = NULL;
-    char keep[600];
-    snprintf(keep, sizeof keep, "%s", cairn_error_last()->message);
-    int code = cairn_error_last()->code;
+    cairn_error_saved was;
+    cairn_error_save(&was);
     if (repo_load_working(&db->r, &rec_id, &rec) == CAIRN_OK &&
         version_load(db, &nv, &rec_id, &rec) == CAIRN_OK)
         db_set_current(db, nv);
     else
         cairn_diag(CAIRN_LOG_WARN, "%s: reloading the working state after a lost "
                    "compare-and-swap failed: %s", db->r.url, cairn_error_last()->message);
-    cairn_error_set(code, "%s", keep);
+    cairn_error_restore(&was);
 }
 
 /* With sync_checkpoint, a checkpoint that failed after it froze the memtable: its entries are

@@ -344,8 +344,9 @@ static json_t *member_value(const char *val, size_t vlen)
     json_t *v;
     int rc = canon_load(&v, val, vlen);
     if (rc == CAIRN_OK) return v;
-    if (rc != CAIRN_EINVAL) cairn_error_clear(); /* ENOMEM: the whole document is parsed next,
-                                                    which says so if it is still short */
+    if (rc != CAIRN_EINVAL) cairn_error_clear(); /* ENOMEM: jansson reads the value; if it is
+                                                    short too, the whole document is parsed,
+                                                    which says so */
     return json_loadb(val, vlen, JSON_DECODE_ANY, NULL);
 }
 

@@ -279,11 +279,10 @@ int repo_open(repo *r, const char *url, cairn_store *store, const cairn_open_opt
         }
     }
     if (rc < 0) {
-        int keep = cairn_error_last()->code;
-        char msg[1024];
-        snprintf(msg, sizeof msg, "%s", cairn_error_last()->message);
+        cairn_error_saved was;
+        cairn_error_save(&was);
         repo_close(r);
-        cairn_error_set(keep, "%s", msg);
+        cairn_error_restore(&was);
     }
     return rc;
 }

@@ -384,20 +384,15 @@ static void will_read_batches(local_store *ls, const cairn_id *keys, size_t n)
 static void local_will_read(cairn_store *st, const cairn_id *keys, size_t n)
 {
     const cairn_error *e = cairn_error_last();
-    int code = e->code;
-    if (code == CAIRN_OK && !e->message[0]) {
+    if (e->code == CAIRN_OK && !e->message[0]) { /* none to keep (a scan, as a rule) */
         will_read_batches((local_store *)st, keys, n);
-        e = cairn_error_last();
-        if (e->code != CAIRN_OK || e->message[0]) cairn_error_clear();
+        cairn_error_clear();
         return;
     }
-    char msg[HINT_ERR_MAX];
-    snprintf(msg, sizeof msg, "%s", e->message);
+    cairn_error_saved was;
+    cairn_error_save(&was);
     will_read_batches((local_store *)st, keys, n);
-    e = cairn_error_last();
-    if (e->code == code && strcmp(e->message, msg) == 0) return;
-    cairn_error_clear();
-    if (code != CAIRN_OK || msg[0]) cairn_error_set(code, "%s", msg);
+    cairn_error_restore(&was);
 }
 
 static int local_get(cairn_store *st, cairn_buf *out, const cairn_id *key)

@@ -89,7 +89,6 @@
 #define RA_WINDOW (1u << 20)         /* read ahead this much at a time */
 #define HINT_BATCH 256               /* will_read: chunks looked up per batch of advice */
 #define HINT_IDX_MIN 32              /* ... in one hint, for a pack's .idx to be read whole */
-#define HINT_ERR_MAX 1024            /* ... the caller's error kept meanwhile (err.c's size) */
 #define HINT_CHECK_MIN 8             /* ... in one batch, for its residency to be checked first */
 #define HINT_SPAN_MAX (4u << 20)     /* ... over pack bytes this long at most (one mincore()) */
 #define HINT_PAGE_MIN 4096u          /* the smallest page size the check's vector is sized for */
