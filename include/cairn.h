@@ -1441,8 +1441,9 @@ typedef struct cairn_db_stats {
     uint64_t packs;          /**< pack files (local store), 0 otherwise */
     uint64_t tables;
     uint64_t cache_bytes;    /**< verified chunks held in memory now */
-    uint64_t cache_hits;
-    uint64_t cache_misses;
+    uint64_t cache_hits;     /**< reads of a chunk served from memory since open */
+    uint64_t cache_misses;   /**< reads that fetched it from the store (read-ahead's own
+                                  fetches count as neither: the read that finds one is a hit) */
     uint64_t chunks_read;    /**< chunks fetched from the store and verified since open */
     uint64_t chunks_written; /**< new chunks written since open */
     /* the working set (write-ahead log and memtables) of the checked-out branch */

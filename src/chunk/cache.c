@@ -61,11 +61,12 @@ typedef struct shard {
     size_t n;
     chunk lru;               /* sentinel: lru.lnext is the newest, lru.lprev the oldest */
     size_t bytes, cap;
-    uint64_t hits, misses;
+    uint64_t hits;           /* lookups by readers that found their chunk (cache_get) */
 } shard;
 
 struct chunk_cache {
     shard shards[SHARDS];
+    atomic_ullong misses;    /* reads that went to the store (cache_note_miss) */
 };
 
 static chunk *chunk_init(chunk *c, uint8_t *data, size_t len, size_t room)
@@ -305,7 +306,7 @@ static void grow(shard *s)
     free(old);
 }
 
-chunk *cache_get(chunk_cache *cache, const cairn_id *id)
+static chunk *lookup(chunk_cache *cache, const cairn_id *id, bool count)
 {
     shard *s = shard_of(cache, id);
     pthread_mutex_lock(&s->mu);
@@ -313,12 +314,19 @@ chunk *cache_get(chunk_cache *cache, const cairn_id *id)
     if (c) {
         chunk_retain(c);
         atomic_store_explicit(&c->referenced, 1, memory_order_relaxed);
-        s->hits++;
-    } else {
-        s->misses++;
+        s->hits += count;
     }
     pthread_mutex_unlock(&s->mu);
     return c;
+}
+
+chunk *cache_get(chunk_cache *cache, const cairn_id *id) { return lookup(cache, id, true); }
+
+chunk *cache_peek(chunk_cache *cache, const cairn_id *id) { return lookup(cache, id, false); }
+
+void cache_note_miss(chunk_cache *cache)
+{
+    atomic_fetch_add_explicit(&cache->misses, 1, memory_order_relaxed);
 }
 
 chunk *cache_put(chunk_cache *cache, chunk *c)
@@ -377,16 +385,15 @@ void cache_drop(chunk_cache *cache, const cairn_id *id)
 
 void cache_stats(chunk_cache *cache, uint64_t *bytes, uint64_t *hits, uint64_t *misses)
 {
-    uint64_t b = 0, h = 0, m = 0;
+    uint64_t b = 0, h = 0;
     for (int i = 0; i < SHARDS; i++) {
         shard *s = &cache->shards[i];
         pthread_mutex_lock(&s->mu);
         b += s->bytes;
         h += s->hits;
-        m += s->misses;
         pthread_mutex_unlock(&s->mu);
     }
     *bytes = b;
     *hits = h;
-    *misses = m;
+    *misses = atomic_load_explicit(&cache->misses, memory_order_relaxed);
 }

@@ -75,13 +75,22 @@ typedef struct chunk_cache chunk_cache;
 
 int cache_new(chunk_cache **out, size_t capacity_bytes);
 void cache_free(chunk_cache *cache);
-/** Returns a new reference to the cached chunk, or NULL. */
+/** Returns a new reference to the cached chunk, or NULL: a reader's lookup, counted as a hit
+ *  when it finds the chunk. A lookup that finds nothing counts nothing: the reader then loads
+ *  the chunk (cache_note_miss) or finds it after all (a worker loaded it: a hit), and looking
+ *  again on the way must not count one read twice (it did: `stats` showed 2-3 misses a load). */
 chunk *cache_get(chunk_cache *cache, const cairn_id *id);
+/** Like cache_get, but counts nothing: whether a chunk is cached (read-ahead's checks, writers). */
+chunk *cache_peek(chunk_cache *cache, const cairn_id *id);
+/** Counts a miss: a reader's read that went to the store. */
+void cache_note_miss(chunk_cache *cache);
 /** Inserts c (the cache takes its own reference). If the id is cached already, returns a new
  *  reference to the cached copy instead; else returns a new reference to c. */
 chunk *cache_put(chunk_cache *cache, chunk *c);
 /** Drops one id from the cache (after a store deleted it). */
 void cache_drop(chunk_cache *cache, const cairn_id *id);
+/** Bytes held; reads served from the cache; reads that went to the store (a read-ahead
+ *  worker's loads are neither: the reader that then finds the chunk counts a hit). */
 void cache_stats(chunk_cache *cache, uint64_t *bytes, uint64_t *hits, uint64_t *misses);
 
 /* ---- the chunk store: store + frames + verification + cache (cs.c) ---- */

@@ -50,7 +50,7 @@ int cs_init(chunkstore *cs, cairn_store *store, size_t cache_bytes, int level)
 static void prefetch_load(const cairn_id *id, void *payload)
 {
     chunkstore *cs = payload;
-    chunk *c = cache_get(cs->cache, id);
+    chunk *c = cache_peek(cs->cache, id);
     if (c) {
         chunk_release(c);
         return;
@@ -91,7 +91,7 @@ static void prefetch_load_many(const cairn_id *ids, size_t n, void *payload)
     cairn_id want[PREFETCH_BATCH];
     size_t m = 0;
     for (size_t i = 0; i < n && m < PREFETCH_BATCH; i++) {
-        chunk *c = cache_get(cs->cache, &ids[i]);
+        chunk *c = cache_peek(cs->cache, &ids[i]);
         if (c) chunk_release(c);
         else want[m++] = ids[i];
     }
@@ -198,6 +198,7 @@ static int get(chunkstore *cs, chunk **out, const cairn_id *id, bool cache)
             return CAIRN_OK;
         }
     }
+    cache_note_miss(cs->cache);
     return load(cs, out, id, cache);
 }
 
@@ -271,7 +272,7 @@ int cs_put_chunk(chunkstore *cs, chunk *c, bool cache)
     hash_sha256(&c->id, c->data, c->len);
     /* put_through: a remote gc may have deleted it since it was cached, or recorded it as a
      * candidate to write again, so cached does not mean stored */
-    chunk *have = cs->put_through ? NULL : cache_get(cs->cache, &c->id);
+    chunk *have = cs->put_through ? NULL : cache_peek(cs->cache, &c->id);
     if (have) { /* cached means stored: nothing to write */
         chunk_release(have);
         return CAIRN_OK;
@@ -290,7 +291,7 @@ int cs_put(chunkstore *cs, cairn_id *out_id, chunk **out_chunk, const void *data
     if (rc == CAIRN_OK) {
         *out_id = c->id;
         if (out_chunk) {
-            chunk *cached = cache_get(cs->cache, &c->id);
+            chunk *cached = cache_peek(cs->cache, &c->id);
             *out_chunk = cached ? cached : (chunk_retain(c), c);
         }
     }

@@ -93,7 +93,7 @@ static void prefetch_leaves(spath *sp, int d, const void *const *keys, const siz
         if (at >= p->count) break; /* past this parent */
         uint64_t cnt;
         node_child(p, at, &ids[m], &cnt);
-        chunk *c = cache_get(sp->cs->cache, &ids[m]);
+        chunk *c = cache_peek(sp->cs->cache, &ids[m]);
         if (c) chunk_release(c);
         else m++;
     }
