@@ -124,7 +124,8 @@ static inline bool cs_takes_hints(const chunkstore *cs)
 }
 /** Read-ahead worker threads (0 when read-ahead is off). */
 int cs_readahead_workers(const chunkstore *cs);
-/** Chunk lookups so far (cache hits + misses): the work reads have done, for tests. */
+/** Chunk reads so far (cache hits + misses: each read once, whether the cache had it or the
+ *  store was asked): the work reads have done, for tests. */
 uint64_t cs_lookups(chunkstore *cs);
 /** Fetches, verifies and caches a chunk that is not in the cache (cs_get's slow path). */
 int cs_load(chunkstore *cs, chunk **out, const cairn_id *id);
