@@ -214,7 +214,7 @@ static void operations_on_a_full_disk(void)
     for (int i = 0; i < 70000; i++) {
         char k[16];
         snprintf(k, sizeof k, "bulk%06d", i);
-        CHECK_OK(cairn_batch_put(b, t, k, strlen(k), big, 100));
+        CHECK_OK(cairn_batch_put(b, t, k, strlen(k), big, 250)); /* over 16 MiB in all */
     }
     rc = cairn_batch_commit(b);
     cairn_batch_free(b);

@@ -770,7 +770,7 @@ static void operation_log(void)
 {
     char url[4200];
     snprintf(url, sizeof url, "%s/repo", test_tmpdir());
-    cairn_db *db = open_repo(url, 0);
+    cairn_db *db = open_repo(url, 4u << 20); /* the batch of 70,000 below then goes bulk */
     cairn_table *t;
     CHECK_OK(cairn_table_open(&t, db, "t", CAIRN_TABLE_CREATE));
     CHECK_OK(cairn_put(t, "a", 1, "1", 1));
