@@ -3,6 +3,7 @@
  * allocation fail so that every ENOMEM path can be exercised (after SQLite's test_malloc.c).
  * The counters are the only global mutable state outside a handle; they are atomics.
  */
+#include <stdint.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -98,6 +99,19 @@ static void *big_alloc(size_t n)
     madvise(p, n, MADV_HUGEPAGE); /* advice only: without THP it is plain memory */
 #endif
     return p;
+}
+
+void cairn_advise_huge(void *p, size_t n)
+{
+#ifdef MADV_HUGEPAGE
+    if (!p || n < 2 * (size_t)HUGE_PAGE) return;
+    uintptr_t from = ((uintptr_t)p + HUGE_PAGE - 1) & ~(uintptr_t)(HUGE_PAGE - 1);
+    uintptr_t to = ((uintptr_t)p + n) & ~(uintptr_t)(HUGE_PAGE - 1);
+    if (to > from) (void)madvise((void *)from, to - from, MADV_HUGEPAGE); /* advice only */
+#else
+    (void)p;
+    (void)n;
+#endif
 }
 
 void *cairn_big_alloc(size_t n)

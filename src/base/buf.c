@@ -16,6 +16,7 @@ int cairn_buf_reserve(cairn_buf *buf, size_t cap)
     }
     uint8_t *p = cairn_realloc(buf->data, ncap);
     if (!p) return ERR(CAIRN_ENOMEM, "out of memory growing a buffer to %zu bytes", ncap);
+    cairn_advise_huge(p, ncap); /* a big one: a log record, a pack, a group of records */
     buf->data = p;
     buf->cap = ncap;
     return CAIRN_OK;

@@ -588,6 +588,7 @@ static int commit_logged(cairn_batch *b, bool durable)
 {
     walrec_table *tables = cairn_malloc(b->nnames * sizeof *tables);
     walrec_op *ops = cairn_malloc(b->n * sizeof *ops);
+    cairn_advise_huge(ops, b->n * sizeof *ops);
     int rc = tables && ops ? CAIRN_OK : ERR(CAIRN_ENOMEM, "out of memory committing a batch");
     for (size_t i = 0; rc == CAIRN_OK && i < b->nnames; i++)
         tables[i] = (walrec_table){ b->names[i], b->create[i] ? WALREC_CREATE : 0u };

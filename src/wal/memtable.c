@@ -164,6 +164,7 @@ int mem_batch_alloc(mem_batch *b)
     b->block = cairn_malloc(sizeof *b->block + (b->size ? b->size : 8));
     FAIL_IF(!b->block, CAIRN_ENOMEM, "out of memory preparing %zu bytes for the memtable",
             b->size);
+    cairn_advise_huge(b->block, sizeof *b->block + b->size);
     b->block->next = NULL;
     b->block->used = 0;
     b->block->cap = b->size;
