@@ -412,6 +412,19 @@ static tree_edit *table_edits(bop *v, size_t n, tree_edit *out, size_t *m, bop *
     return out;
 }
 
+/* Sorts one table's operations in place, as table_edits() does: a large one by radix (a
+ * logged batch of 100k random updates spent a fifth of its commit in the comparison sort). */
+static void sort_ops(bop *v, size_t n)
+{
+    bop *scratch = n >= RADIX_MIN_OPS ? radix_sort(v, n) : NULL;
+    if (!scratch) {
+        bop_sort(v, n); /* a small table, or no memory for the fast path */
+        return;
+    }
+    sort_ties(v, n);
+    cairn_big_free(scratch, n * sizeof *scratch);
+}
+
 /* ---- commit ---- */
 
 /* One table's part of a bulk commit: its operations, and what applying them to its tree
@@ -597,7 +610,7 @@ static int commit_logged(cairn_batch *b, bool durable)
         const opvec *ov = &b->ops[t];
         for (size_t i = 0; i + 1 < ov->n; i++)
             if (op_next(ov->v, ov->n, i) == OP_DISORDER) { /* else already in order */
-                bop_sort(ov->v, ov->n);
+                sort_ops(ov->v, ov->n);
                 break;
             }
         for (size_t i = 0; i < ov->n; i++) {
