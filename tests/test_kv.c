@@ -897,7 +897,7 @@ static void tree_stats_on_refused_edits(void)
  * a checkpoint then moves it into the trees. */
 static void big_update_is_logged(void)
 {
-    enum { N = 100000 };
+    enum { N = 100000, AGAIN = 5000 };
     char dir[4200];
     snprintf(dir, sizeof dir, "%s/bigupdate", test_tmpdir()); /* on disk: reopened below */
     cairn_open_options o = CAIRN_OPEN_OPTIONS_INIT;
@@ -914,14 +914,24 @@ static void big_update_is_logged(void)
         int vl = snprintf(val, sizeof val, "value-%d", i);
         CHECK_OK(cairn_batch_put(b, t, key, (size_t)kl, val, (size_t)vl));
     }
+    /* later operations on the same keys, in the same batch: the last one wins (the radix sort
+     * keeps them in order) */
+    for (int j = 0; j < AGAIN; j++) {
+        int kl = snprintf(key, sizeof key, "k%08d", j);
+        CHECK_OK(cairn_batch_delete(b, t, key, (size_t)kl));
+        kl = snprintf(key, sizeof key, "k%08d", AGAIN + j);
+        int vl = snprintf(val, sizeof val, "again-%d", j);
+        CHECK_OK(cairn_batch_put(b, t, key, (size_t)kl, val, (size_t)vl));
+    }
     CHECK_OK(cairn_batch_commit(b));
     cairn_batch_free(b);
     cairn_db_stats st;
     CHECK_OK(cairn_db_stats_get(&st, db));
     CHECK(st.memtable_entries >= N); /* logged: in the memtable (and its create), not the trees */
     char got[32];
-    CHECK_EQ(get_str(t, NULL, "k00000000", got, sizeof got), 0);
-    CHECK_STR(got, "value-0");
+    CHECK_EQ(get_str(t, NULL, "k00000000", got, sizeof got), CAIRN_ENOTFOUND);
+    CHECK_EQ(get_str(t, NULL, "k00005000", got, sizeof got), 0);
+    CHECK_STR(got, "again-0");
     cairn_table_close(t);
     cairn_close(db);
     CHECK_OK(cairn_open(&db, dir, &o)); /* replayed from the log */
@@ -931,7 +941,17 @@ static void big_update_is_logged(void)
     CHECK_STR(got, "value-99999");
     uint64_t count = 0;
     CHECK_OK(cairn_count(&count, t, NULL, NULL));
-    CHECK_EQ(count, N);
+    CHECK_EQ(count, N - AGAIN);
+    for (int j = 0; j < AGAIN; j += 499) {
+        snprintf(key, sizeof key, "k%08d", j);
+        CHECK_EQ(get_str(t, NULL, key, got, sizeof got), CAIRN_ENOTFOUND);
+        snprintf(key, sizeof key, "k%08d", AGAIN + j);
+        char want[24];
+        snprintf(want, sizeof want, "again-%d", j);
+        CHECK_EQ(get_str(t, NULL, key, got, sizeof got), 0);
+        CHECK_STR(got, want);
+    }
+    snprintf(key, sizeof key, "k%08d", 99999 * 7919 % N);
     CHECK_OK(cairn_checkpoint(db));
     CHECK_OK(cairn_db_stats_get(&st, db));
     CHECK_EQ(st.memtable_entries, 0);
