@@ -487,9 +487,9 @@ CAIRN_API size_t cairn_batch_count(const cairn_batch *batch);
  *  A batch is one record of the write-ahead log: concurrent commits from several threads share
  *  one write and one fsync (group commit); it becomes visible to readers once logged, and
  *  reaches the trees at the next checkpoint. A very large batch (256k operations or more, 16 MiB
- *  of keys and values or more, or more than half of memtable_bytes with 64 bytes an operation
- *  counted for the memtable's own use, and 1 MiB or more) is instead applied to the trees
- *  directly, after a checkpoint, with writers held back.
+ *  of keys and values or more, or 64k operations or more that take half of memtable_bytes or
+ *  more, and 1 MiB or more, counting 64 bytes an operation for the memtable's own use) is
+ *  instead applied to the trees directly, after a checkpoint, with writers held back.
  *  @return CAIRN_OK; CAIRN_ESTATE (an earlier call on the batch failed); CAIRN_ENOTFOUND (a table
  *          was dropped); CAIRN_EIO; CAIRN_ENOSPC; CAIRN_ENOMEM; CAIRN_ECORRUPT. */
 CAIRN_API int cairn_batch_commit(cairn_batch *batch);

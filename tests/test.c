@@ -112,10 +112,13 @@ int test_open_store(cairn_db **out, cairn_store *store, const cairn_open_options
     return rc;
 }
 
-cairn_db *test_open_repo(const char *url)
+cairn_db *test_open_repo(const char *url) { return test_open_repo_with(url, 0); }
+
+cairn_db *test_open_repo_with(const char *url, size_t memtable_bytes)
 {
     cairn_open_options o = CAIRN_OPEN_OPTIONS_INIT;
     o.flags = CAIRN_OPEN_CREATE;
+    o.memtable_bytes = memtable_bytes;
     cairn_db *db = NULL;
     if (test_open(&db, url, &o) != CAIRN_OK) {
         fprintf(stderr, "open %s: %s\n", url, cairn_error_last()->message);

@@ -59,6 +59,8 @@ int test_close(cairn_db *db);
 #define cairn_close(db) test_close(db)
 /** Opens (creating it if missing) the repository at url, or exits naming the error. */
 cairn_db *test_open_repo(const char *url);
+/** test_open_repo() with the memtable limit given (0: the default). */
+cairn_db *test_open_repo_with(const char *url, size_t memtable_bytes);
 /** A commit with message msg by a fixed test author (out may be NULL). */
 int test_commit(cairn_db *db, const char *msg, cairn_id *out);
 /* The id of the leaf of table's current tree that holds key (which must be there). */

@@ -533,20 +533,26 @@ static int apply_tables(cairn_batch *b, version *base, tree_edit *edits, table_c
  * Logged, the same batch commits in about 0.1-0.2 s, and the tree work goes to the next
  * checkpoint, in the background, shared with the writes around it. So a batch is logged as
  * long as the log and the memtable take it well: under BULK_OPS operations, BULK_BYTES of keys
- * and values (a log record holds at most 32 MiB with its encoding), and half the memtable's
- * limit counting each entry's overhead (a batch that fills the memtable would only wait for
- * the checkpoint it causes), but never less than BULK_MEM_MIN (a repository opened with a
- * small memtable still logs its small batches). */
+ * and values (a log record holds at most 32 MiB with its encoding), and, from LOGGED_OPS
+ * operations on, under half the memtable's limit counting each entry's overhead (a batch that
+ * fills the memtable would only wait for the checkpoint it causes) or BULK_MEM_MIN. A batch the
+ * old rule logged (under 64k operations and 16 MiB) is still logged. */
 #define BULK_OPS (256u << 10)
 #define BULK_BYTES (16u << 20)
-#define BULK_MEM_MIN (1u << 20) /* below this a batch is logged whatever the memtable's limit */
+#define LOGGED_OPS (64u << 10)  /* under this many operations a batch is always logged, as it
+                                   always was (with a small memtable too) */
+#define BULK_MEM_MIN (1u << 20) /* ... and under this much memtable, whatever its limit */
 #define MEM_ENTRY_COST 64       /* a memtable entry besides its key and value (links, header) */
+/* The largest logged record: BULK_BYTES of keys and values, at most 11 bytes of lengths, table
+ * and type an operation, and the table names (cairn's limits keep them far below the rest):
+ * well under the log's 32 MiB record limit (wal.c RECORD_MAX). */
+_Static_assert(BULK_BYTES + (size_t)BULK_OPS * 11 < (24u << 20), "a logged batch fits a record");
 
 static bool is_bulk(const cairn_batch *b, size_t bytes)
 {
     size_t mem = bytes + b->n * (size_t)MEM_ENTRY_COST;
     return b->n >= BULK_OPS || bytes >= BULK_BYTES ||
-           mem >= MAX(b->db->w.mem_limit / 2, (size_t)BULK_MEM_MIN);
+           (b->n >= LOGGED_OPS && mem >= MAX(b->db->w.mem_limit / 2, (size_t)BULK_MEM_MIN));
 }
 
 /* A bulk commit that failed writing (the checkpoint before it, its chunks, its new root) did
