@@ -90,21 +90,10 @@ char *cairn_sprintf(const char *fmt, ...)
 
 #define HUGE_PAGE (2u << 20)
 
-static void *big_alloc(size_t n)
-{
-    if (n < HUGE_PAGE) return malloc(n ? n : 1);
-    void *p = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (p == MAP_FAILED) return NULL;
-#ifdef MADV_HUGEPAGE
-    madvise(p, n, MADV_HUGEPAGE); /* advice only: without THP it is plain memory */
-#endif
-    return p;
-}
-
 void cairn_advise_huge(void *p, size_t n)
 {
 #ifdef MADV_HUGEPAGE
-    if (!p || n < 2 * (size_t)HUGE_PAGE) return;
+    if (!p || n < HUGE_PAGE) return;
     uintptr_t from = ((uintptr_t)p + HUGE_PAGE - 1) & ~(uintptr_t)(HUGE_PAGE - 1);
     uintptr_t to = ((uintptr_t)p + n) & ~(uintptr_t)(HUGE_PAGE - 1);
     if (to > from) (void)madvise((void *)from, to - from, MADV_HUGEPAGE); /* advice only */
@@ -112,6 +101,15 @@ void cairn_advise_huge(void *p, size_t n)
     (void)p;
     (void)n;
 #endif
+}
+
+static void *big_alloc(size_t n)
+{
+    if (n < HUGE_PAGE) return malloc(n ? n : 1);
+    void *p = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) return NULL;
+    cairn_advise_huge(p, n);
+    return p;
 }
 
 void *cairn_big_alloc(size_t n)
@@ -128,9 +126,7 @@ void *cairn_big_realloc(void *p, size_t old, size_t n)
     if (old >= HUGE_PAGE && n >= HUGE_PAGE) { /* the pages move, their bytes are not copied */
         void *q = mremap(p, old, n, MREMAP_MAYMOVE);
         if (q == MAP_FAILED) return NULL;
-#ifdef MADV_HUGEPAGE
-        madvise(q, n, MADV_HUGEPAGE);
-#endif
+        cairn_advise_huge(q, n);
         return q;
     }
     void *q = big_alloc(n);

@@ -133,10 +133,10 @@ void *cairn_big_alloc(size_t n);
  *  first MIN(old, n); large blocks are remapped, not copied. NULL on failure (p unchanged). */
 void *cairn_big_realloc(void *p, size_t old, size_t n);
 void cairn_big_free(void *p, size_t n);
-/** Advises transparent huge pages for the whole 2 MiB pages inside [p, p + n) (memory from
- *  malloc: glibc maps a large block afresh, and faulting 4 KiB pages in one at a time cost a
- *  commit of 100k operations over a third of its time in this VM). Nothing when n < 4 MiB or
- *  without THP; memory stays what it was. */
+/** Advises transparent huge pages for the whole 2 MiB pages inside [p, p + n): for memory from
+ *  malloc (glibc maps a large block afresh, and faulting 4 KiB pages in one at a time cost a
+ *  commit of 100k operations over a third of its time in this VM) and cairn_big_alloc()'s.
+ *  Nothing when no whole 2 MiB page lies inside, or without THP; memory stays what it was. */
 void cairn_advise_huge(void *p, size_t n);
 /** Test hook: the nth allocation from now fails (1 = the next one); 0 turns failures off. */
 void cairn_alloc_fail_after(long nth);

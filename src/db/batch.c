@@ -384,6 +384,7 @@ static void sort_ties(bop *v, size_t n)
 static bool ops_to_edits(const bop *v, size_t n, tree_edit *out, size_t *m)
 {
     size_t k = 0;
+    *m = 0;
     for (size_t i = 0; i < n; i++) {
         int s = op_next(v, n, i);
         if (s == OP_DISORDER) return false;
@@ -395,34 +396,28 @@ static bool ops_to_edits(const bop *v, size_t n, tree_edit *out, size_t *m)
     return true;
 }
 
+/* Sorts one table's operations, v[0, n), in place: a large one by radix, then its ties (a
+ * logged batch of 100k random updates spent a fifth of its commit in the comparison sort),
+ * others by the comparison sort. Returns the radix sort's scratch (n operations, the caller
+ * frees it), or NULL. */
+static bop *sort_ops(bop *v, size_t n)
+{
+    bop *scratch = n >= RADIX_MIN_OPS ? radix_sort(v, n) : NULL;
+    if (scratch) sort_ties(v, n);
+    else bop_sort(v, n); /* a small table, or no memory for the fast path */
+    return scratch;
+}
+
 /* Sorts the operations of one table, v[0, n), as needed and makes its edits (*m of them): in
  * out, or in the radix sort's scratch, which *scratch then holds (the caller frees it). */
 static tree_edit *table_edits(bop *v, size_t n, tree_edit *out, size_t *m, bop **scratch)
 {
     *scratch = NULL;
     if (ops_to_edits(v, n, out, m)) return out;
-    if (n >= RADIX_MIN_OPS && (*scratch = radix_sort(v, n)) != NULL) {
+    if ((*scratch = sort_ops(v, n)) != NULL)
         out = (tree_edit *)(void *)*scratch; /* already in memory: no fresh pages to fault */
-        if (ops_to_edits(v, n, out, m)) return out;
-        sort_ties(v, n);
-    } else {
-        bop_sort(v, n); /* a small table, or no memory for the fast path */
-    }
     ops_to_edits(v, n, out, m); /* in order now */
     return out;
-}
-
-/* Sorts one table's operations in place, as table_edits() does: a large one by radix (a
- * logged batch of 100k random updates spent a fifth of its commit in the comparison sort). */
-static void sort_ops(bop *v, size_t n)
-{
-    bop *scratch = n >= RADIX_MIN_OPS ? radix_sort(v, n) : NULL;
-    if (!scratch) {
-        bop_sort(v, n); /* a small table, or no memory for the fast path */
-        return;
-    }
-    sort_ties(v, n);
-    cairn_big_free(scratch, n * sizeof *scratch);
 }
 
 /* ---- commit ---- */
@@ -616,7 +611,7 @@ static int commit_logged(cairn_batch *b, bool durable)
         const opvec *ov = &b->ops[t];
         for (size_t i = 0; i + 1 < ov->n; i++)
             if (op_next(ov->v, ov->n, i) == OP_DISORDER) { /* else already in order */
-                sort_ops(ov->v, ov->n);
+                cairn_big_free(sort_ops(ov->v, ov->n), ov->n * sizeof(bop));
                 break;
             }
         for (size_t i = 0; i < ov->n; i++) {
