@@ -316,7 +316,8 @@ static void check_index(cairn_coll *c, const dv_index *ix)
         cairn_cursor_get(&k, &kl, &v, &vl, cur);
         char id[600];
         snprintf(id, sizeof id, "%.*s", (int)kl, (const char *)k);
-        json_t *doc = json_loadb(v, vl, 0, NULL);
+        json_t *doc = NULL;
+        CHECK_OK(dv_doc_parse(&doc, v, vl, "check_index", id)); /* the stored form */
         bool mk = false;
         CHECK_OK(dv_index_keys(&want, &mk, ix, doc, id));
         CHECK(!mk || ix->multikey);
@@ -951,7 +952,12 @@ static void doc_proofs(void)
     CHECK_EQ(r.found, 1);
     CHECK_EQ(r.anchor, CAIRN_PROOF_COMMIT);
     CHECK_STR(r.table, "cairn_doc.people");
-    CHECK_MEM(r.value, r.value_len, doc, strlen(doc));
+    char *decoded; /* the value is the stored form; decoded, it is the document */
+    size_t dlen;
+    CHECK_OK(cairn_doc_decode(&decoded, &dlen, r.value, r.value_len, r.key, r.key_len));
+    CHECK_MEM(decoded, dlen, doc, strlen(doc));
+    CHECK(r.value_len < strlen(doc) - 64); /* the metadata packed: no hex hash, no _id */
+    cairn_free(decoded);
     /* any other trusted id is refused */
     cairn_id other = commit;
     other.bytes[0] ^= 1;

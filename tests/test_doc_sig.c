@@ -62,7 +62,7 @@ static json_t *parse(const char *s)
     return j;
 }
 
-/* The stored bytes of document id in collection coll (through the KV API). */
+/* The document id of collection coll, read through the KV API (decoded from its stored form). */
 static char *raw_get(cairn_db *db, const char *coll, const char *id)
 {
     char name[128];
@@ -72,7 +72,8 @@ static char *raw_get(cairn_db *db, const char *coll, const char *id)
     void *v;
     size_t n;
     MUST(cairn_get(&v, &n, t, NULL, id, strlen(id)));
-    char *s = strndup(v, n);
+    char *s; /* the document: the value is its stored form */
+    MUST(cairn_doc_decode(&s, NULL, v, n, id, strlen(id)));
     cairn_free(v);
     cairn_table_close(t);
     return s;

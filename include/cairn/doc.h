@@ -3,7 +3,9 @@
  * shape, secondary and text indexes. Include after (or instead of) cairn.h.
  *
  * A collection COLL is the table "cairn_doc.COLL" (key: the document id's UTF-8 bytes; value:
- * the document's canonical JSON, docs/FORMAT.md "Canonical JSON"). Each index NAME is the table
+ * the document in its stored form, docs/FORMAT.md "Stored documents": its metadata in a short
+ * binary head, then the canonical JSON of the rest; cairn_doc_decode() gives the document's
+ * canonical JSON, docs/FORMAT.md "Canonical JSON", back from it). Each index NAME is the table
  * "cairn_idx.COLL.NAME", and the index definitions are rows of the collection's catalog table
  * "cairn_dcat.COLL", so indexes version with commits like the data. Every write puts the
  * document, its index entries and (when it changes) the catalog in one atomic batch.
@@ -567,12 +569,21 @@ CAIRN_API int cairn_doc_restore(char **out_doc, cairn_db *db, cairn_coll *coll, 
  *  version at snap's commit: there is nothing left to prove it from): a proof of key id in the
  *  collection's table (docs/FORMAT.md
  *  "Proofs"), which cairn_proof_verify() checks with no repository; its result names the table
- *  "cairn_doc.COLL" and the value is the document's canonical JSON. Anchored as cairn_prove()
+ *  "cairn_doc.COLL" and the value is the document's stored form (cairn_doc_decode() gives its
+ *  canonical JSON). Anchored as cairn_prove()
  *  anchors: at the commit of a snapshot opened at a commit (signed, when the commit is), else at
  *  the catalog root.
  *  @return as cairn_prove(); CAIRN_EINVAL (a bad id). */
 CAIRN_API int cairn_doc_prove(void **out_proof, size_t *out_len, cairn_coll *coll,
                               const cairn_snapshot *snap, const char *id);
+
+/** The document that a value of a collection's table stands for (a proof's value, say): its
+ *  canonical JSON with _id, _v, _ts and _hash, from the stored form (docs/FORMAT.md, "Stored
+ *  documents"); id is the value's key. Needs no repository.
+ *  @param[out] out  NUL-terminated; caller frees with cairn_free()
+ *  @return CAIRN_OK; CAIRN_ECORRUPT (not a stored document); CAIRN_EINVAL; CAIRN_ENOMEM. */
+CAIRN_API int cairn_doc_decode(char **out, size_t *out_len, const void *value, size_t len,
+                               const char *id, size_t idlen);
 
 /* ---- retention ----
  * A collection may say how long its old versions are kept. The policy is a row of the table

@@ -109,6 +109,11 @@ static inline const char *cli_plural(uint64_t n) { return n == 1 ? "" : "s"; }
 
 /** Writes the documents table of collection coll (cairn/doc.h) into buf. @return buf. */
 const char *cli_coll_table(char buf[CLI_COLL_TABLE_SIZE], const char *coll);
+/** A value of a collection's table (cairn_doc.COLL) as the document it stands for, to print
+ *  in its place (docs/FORMAT.md, "Stored documents"); NULL for another table's value or one
+ *  that is not a stored document (print its bytes). Free with cairn_free(). */
+char *cli_doc_text(size_t *out_len, const char *table, const void *key, size_t klen,
+                   const void *val, size_t vlen);
 
 /** Whether id is all zeros (the library's "none"). */
 bool cli_id_is_zero(const cairn_id *id);

@@ -65,7 +65,16 @@ static int diff_cb(const cairn_diff_entry *e, void *payload)
     int kind = e->kind >= CAIRN_DIFF_ADDED && e->kind <= CAIRN_DIFF_MODIFIED ? e->kind : 0;
     cairn_diff_entry known = *e;
     known.kind = kind;
+    /* a collection's values: the documents, not their stored forms */
+    char *old = cli_doc_text(&known.old_len, e->table, e->key, e->klen, e->old_val, e->old_len);
+    char *new = cli_doc_text(&known.new_len, e->table, e->key, e->klen, e->new_val, e->new_len);
+    if (old) known.old_val = old;
+    else known.old_len = e->old_len;
+    if (new) known.new_val = new;
+    else known.new_len = e->new_len;
     d->code = d->json ? print_json(&known) : print_tsv(d, &known);
+    cairn_free(old);
+    cairn_free(new);
     return d->code == EXIT_OK ? 0 : STOP_WALK;
 }
 

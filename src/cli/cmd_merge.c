@@ -33,9 +33,15 @@ static void conflict_line(vline *l, const cairn_conflict *c)
         vline_text(l, c->has_theirs ? "(table)" : "-");
         return;
     }
-    vline_field(l, c->base, c->base_len, c->has_base);
-    vline_field(l, c->ours, c->ours_len, c->has_ours);
-    vline_field(l, c->theirs, c->theirs_len, c->has_theirs);
+    const void *v[3] = { c->base, c->ours, c->theirs };
+    size_t n[3] = { c->base_len, c->ours_len, c->theirs_len };
+    bool has[3] = { c->has_base, c->has_ours, c->has_theirs };
+    for (int i = 0; i < 3; i++) { /* a collection's values: the documents */
+        size_t dl = 0;
+        char *doc = has[i] ? cli_doc_text(&dl, c->table, c->key, c->klen, v[i], n[i]) : NULL;
+        vline_field(l, doc ? doc : v[i], doc ? dl : n[i], has[i]);
+        cairn_free(doc);
+    }
 }
 
 typedef struct print_ctx {

@@ -170,7 +170,17 @@ static int print_text(const cairn_proof_result *r, const cairn_id *root)
     int code = r->table[0] ? print_field("table", r->table, strlen(r->table)) : EXIT_OK;
     if (code == EXIT_OK) code = print_field("key", r->key, r->key_len);
     if (code == EXIT_OK) printf("%-8s%s\n", "result", r->found ? "found" : "absent");
-    if (code == EXIT_OK && r->found) code = print_field("value", r->value, r->value_len);
+    char *doc = NULL;
+    size_t dlen = 0;
+    if (code == EXIT_OK && r->found &&
+        (doc = cli_doc_text(&dlen, r->table, r->key, r->key_len, r->value, r->value_len))) {
+        fputs("document ", stdout);
+        code = cli_write(doc, dlen);
+        if (code == EXIT_OK) putchar('\n');
+        cairn_free(doc);
+    } else if (code == EXIT_OK && r->found) {
+        code = print_field("value", r->value, r->value_len);
+    }
     return code;
 }
 
@@ -193,6 +203,13 @@ static int fill_json(json_t *obj, const cairn_proof_result *r, const cairn_id *r
     if (rc == 0) rc = jsonl_set_bytes(obj, "key", r->key, r->key_len);
     if (rc == 0) rc = json_object_set_new(obj, "found", json_boolean(r->found));
     if (rc == 0 && r->found) rc = jsonl_set_bytes(obj, "value", r->value, r->value_len);
+    char *doc = NULL;
+    size_t dlen = 0;
+    if (rc == 0 && r->found &&
+        (doc = cli_doc_text(&dlen, r->table, r->key, r->key_len, r->value, r->value_len))) {
+        rc = jsonl_set_bytes(obj, "document", doc, dlen);
+        cairn_free(doc);
+    }
     return rc;
 }
 

@@ -246,6 +246,19 @@ const char *cli_coll_table(char buf[CLI_COLL_TABLE_SIZE], const char *coll)
     return buf;
 }
 
+char *cli_doc_text(size_t *out_len, const char *table, const void *key, size_t klen,
+                   const void *val, size_t vlen)
+{
+    char *doc = NULL;
+    if (!val || strncmp(table, CAIRN_DOC_COLL_PREFIX, strlen(CAIRN_DOC_COLL_PREFIX)) != 0)
+        return NULL;
+    if (cairn_doc_decode(&doc, out_len, val, vlen, key, klen) != CAIRN_OK) {
+        cairn_error_clear(); /* printed as the bytes it is */
+        return NULL;
+    }
+    return doc;
+}
+
 bool cli_id_is_zero(const cairn_id *id)
 {
     static const cairn_id ZERO;

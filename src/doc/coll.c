@@ -772,16 +772,6 @@ static int finish_doc(cairn_buf *out, json_t *doc, int64_t v_new, int64_t now, t
     return canon_write(out, doc, lim, what);
 }
 
-int dv_doc_parse(json_t **out, const void *val, size_t len, const char *coll, const char *id)
-{
-    json_error_t e;
-    json_t *j = json_loadb(val, len, JSON_DECODE_ANY, &e);
-    FAIL_IF(!j || !json_is_object(j), CAIRN_ECORRUPT,
-            "collection %s: the stored document %s is not a JSON object", coll, id);
-    *out = j;
-    return CAIRN_OK;
-}
-
 /* Parses JSON text that must be an object (what: for messages). */
 static int parse_object(json_t **out, const char *json, size_t len, const char *what)
 {
@@ -1036,7 +1026,7 @@ static int write_locked(char **out_doc, cairn_coll *c, wmode mode, json_t *input
 {
     wctx w;
     json_t *old = NULL, *doc = NULL;
-    cairn_buf canon = CAIRN_BUF_INIT;
+    cairn_buf canon = CAIRN_BUF_INIT, stored = CAIRN_BUF_INIT;
     char gen[40];
     int64_t now = clock_wall_ns();
     int rc = wctx_init(&w, c);
@@ -1073,8 +1063,9 @@ static int write_locked(char **out_doc, cairn_coll *c, wmode mode, json_t *input
         rc = finish_doc(&canon, doc, have + 1, now, &w.ts, &lim, id, o ? o->signer : NULL,
                         c->name);
     if (rc == CAIRN_OK) rc = index_changes(&w, old, doc, id);
+    if (rc == CAIRN_OK && doc) rc = dv_stored_pack(&stored, canon.data, canon.len, id, strlen(id));
     if (rc == CAIRN_OK)
-        rc = doc ? cairn_batch_put(w.batch, c->docs, id, strlen(id), canon.data, canon.len)
+        rc = doc ? cairn_batch_put(w.batch, c->docs, id, strlen(id), stored.data, stored.len)
                  : cairn_batch_delete(w.batch, c->docs, id, strlen(id));
     if (rc == CAIRN_OK) rc = cairn_batch_commit(w.batch);
     if (rc == CAIRN_OK && out_doc && doc) {
@@ -1084,6 +1075,7 @@ static int write_locked(char **out_doc, cairn_coll *c, wmode mode, json_t *input
     json_decref(old);
     json_decref(doc);
     cairn_buf_dispose(&canon);
+    cairn_buf_dispose(&stored);
     wctx_dispose(&w);
     return rc;
 }
@@ -1205,7 +1197,7 @@ typedef struct prep {
     char id[CAIRN_DOC_ID_LEN_MAX + 1];
     bool exists;             /* the collection holds a document with this id */
     bool one_pass;           /* read by jparse_canon() (else by jansson) */
-    cairn_buf doc;           /* the stored form */
+    cairn_buf doc;           /* the canonical form; once prepared, the stored form */
     dv_keys *keys;           /* per catalog index: the document's keys */
     bool *mk;                /* per catalog index: an array was met on its paths */
     size_t nkeyed;           /* indexes whose keys are in keys */
@@ -1783,6 +1775,16 @@ static void prep_doc(prep_ctx *x, prep *p)
         prep_jansson(x, p);
     }
     if (p->id[0] && (p->rc == CAIRN_OK || p->stage > PREP_EXISTS)) prep_exists(x, p);
+    if (p->rc == CAIRN_OK) { /* the form the table holds, through x->canon (done with) */
+        int rc = dv_stored_pack(&x->canon, p->doc.data, p->doc.len, p->id, strlen(p->id));
+        if (rc < 0) {
+            prep_fail(p, PREP_DOC, rc, false);
+        } else {
+            cairn_buf t = p->doc;
+            p->doc = x->canon;
+            x->canon = t;
+        }
+    }
     prep_ctx_trim(x);
 }
 

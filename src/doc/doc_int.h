@@ -250,9 +250,38 @@ int dv_pruned_refuse(cairn_coll *coll, const cairn_snapshot *snap, const char *d
 /** "YYYY-MM-DDTHH:MM:SSZ" of a time in ns since the epoch into out. */
 void dv_time_text(char *out, size_t size, int64_t ns);
 
-/* ---- queries (find.c) ---- */
+/* ---- the stored form (stored.c; docs/FORMAT.md, "Stored documents") ---- */
 
-/** Parses the JSON text of a document read from the collection. */
+#define DV_STORED_FORM 0x01  /* the first byte of a packed document (canonical text: '{') */
+
+/** A stored document taken apart, pointing into the value. */
+typedef struct dv_stored {
+    const uint8_t *hash;     /* _hash: CAIRN_ID_SIZE bytes (NULL: the value is canonical text) */
+    int64_t ts;              /* _ts: microseconds since 1970-01-01T00:00:00Z */
+    uint64_t v;              /* _v */
+    const char *body;        /* the other members, canonical JSON (the whole text when !hash) */
+    size_t blen;
+} dv_stored;
+
+/** The stored form of a document given as its canonical text (with _hash, _id equal to id,
+ *  _ts and _v as cairn writes them) into out: packed, or the text itself when its metadata is
+ *  not so. A pure function of the text and the id. @return CAIRN_OK or CAIRN_ENOMEM. */
+int dv_stored_pack(cairn_buf *out, const void *canon, size_t len, const char *id, size_t idlen);
+
+/** Takes a stored value apart. @return 1 (packed), 0 (canonical text) or CAIRN_ECORRUPT
+ *  (neither; no message). */
+int dv_stored_split(dv_stored *out, const void *val, size_t len);
+
+/** The canonical text of a stored document (id: its key) into out (replaced).
+ *  @return CAIRN_OK; CAIRN_ECORRUPT (naming coll and id); CAIRN_ENOMEM. */
+int dv_stored_expand(cairn_buf *out, const void *val, size_t len, const char *id, size_t idlen,
+                     const char *coll);
+
+/** The value of member name of a packed document s (id: its key) when it is one its head
+ *  holds (_hash, _id, _ts, _v), else NULL (or out of memory). */
+json_t *dv_stored_meta(const dv_stored *s, const char *name, size_t nlen, const char *id);
+
+/** Parses a stored document (either form) into a JSON object. */
 int dv_doc_parse(json_t **out, const void *val, size_t len, const char *coll, const char *id);
 
 #endif /* CAIRN_DOC_INT_H */

@@ -3,7 +3,9 @@
  * it, and checking a directory's documents against it with nothing but the files.
  *
  * The check rebuilds the collection's table the way the repository built it: the documents'
- * canonical forms keyed by their ids, in key order, through the same tree builder (so the same
+ * stored forms (dv_stored_pack of the canonical forms) keyed by their ids, in key order, and
+ * also as the canonical forms themselves (tables written before the packed form; a root of
+ * either is the collection's), through the same tree builder (so the same
  * node boundaries), into a store that keeps nothing (only the root's id is wanted, and ids are
  * hashes of bytes that are computed either way). Memory stays at one document and one open node
  * per tree level, plus the manifest's list of hashes.
@@ -96,10 +98,13 @@ struct cairn_doc_export_check {
     uint64_t declared;       /* the manifest's "documents" */
     cairn_store null_store;  /* keeps nothing: only the ids are wanted */
     chunkstore cs;
-    tree_builder tb;
+    tree_builder tb;         /* the documents in their stored forms (as cairn writes them now) */
+    tree_builder tb_text;    /* ... and as canonical text (as cairn wrote them before the
+                                packed form): an export of such a table has its root */
     bool cs_ready;
     char *last_id;           /* the last id added: ids must increase */
     cairn_buf canon;
+    cairn_buf stored;        /* canon as the table holds it (dv_stored_pack) */
     cairn_doc_export_problem_fn cb;
     void *payload;
 };
@@ -201,6 +206,8 @@ int cairn_doc_export_check_new(cairn_doc_export_check **out, const char *manifes
         x->cs_ready = true;
         tb_init(&x->tb, &x->cs, 0);
         tb_skip_leaf_cache(&x->tb);
+        tb_init(&x->tb_text, &x->cs, 0);
+        tb_skip_leaf_cache(&x->tb_text);
     }
     if (rc < 0) {
         cairn_doc_export_check_free(x);
@@ -278,7 +285,9 @@ int cairn_doc_export_check_add(cairn_doc_export_check *x, const char *id, const 
         if (want) json_object_del(x->hashes, id);
         TRY(rc);
     }
-    return tb_add(&x->tb, (const uint8_t *)id, strlen(id), x->canon.data, x->canon.len, 1);
+    TRY(dv_stored_pack(&x->stored, x->canon.data, x->canon.len, id, strlen(id)));
+    TRY(tb_add(&x->tb_text, (const uint8_t *)id, strlen(id), x->canon.data, x->canon.len, 1));
+    return tb_add(&x->tb, (const uint8_t *)id, strlen(id), x->stored.data, x->stored.len, 1);
 }
 
 static int str_cmp(const void *a, const void *b)
@@ -309,7 +318,11 @@ int cairn_doc_export_check_finish(cairn_doc_export_result *out, cairn_doc_export
 {
     FAIL_IF(!out || !x, CAIRN_EINVAL, "cairn_doc_export_check_finish: out and x are required");
     if (x->hashes) TRY(report_missing(x));
+    cairn_id text_root;
     TRY(tb_finish(&x->tb, &x->res.root));
+    TRY(tb_finish(&x->tb_text, &text_root));
+    if (memcmp(&text_root, &x->res.manifest_root, sizeof text_root) == 0)
+        x->res.root = text_root; /* exported from a table of canonical text */
     char have[CAIRN_ID_HEX_SIZE], want[CAIRN_ID_HEX_SIZE];
     cairn_id_to_hex(have, &x->res.root);
     cairn_id_to_hex(want, &x->res.manifest_root);
@@ -329,11 +342,13 @@ void cairn_doc_export_check_free(cairn_doc_export_check *x)
     if (!x) return;
     if (x->cs_ready) {
         tb_dispose(&x->tb);
+        tb_dispose(&x->tb_text);
         cs_dispose(&x->cs);
     }
     json_decref(x->hashes);
     json_decref(x->manifest);
     free(x->last_id);
     cairn_buf_dispose(&x->canon);
+    cairn_buf_dispose(&x->stored);
     free(x);
 }

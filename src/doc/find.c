@@ -91,6 +91,7 @@ typedef struct query {
     item *items;
     size_t nitems, cap_items, bytes, max_bytes;
     cairn_buf parts, scratch, out;
+    cairn_buf full;          /* a packed document's canonical text (doc_text) */
     cairn_buf emitted;       /* the result's cursor and id, handed to cb */
     dv_trust trust;          /* CAIRN_COLL_VERIFY_SIG: the trusted keys */
 } query;
@@ -367,16 +368,25 @@ static int partial_member(const char *name, size_t nlen, const char *val, size_t
     return nlen > p->q->name_min && memchr(name, '\\', nlen) ? CAIRN_EINVAL : CAIRN_OK;
 }
 
-/* Parses the members of a stored document that the query reads (a document object holding
- * only them: what the filter, sort keys and index keys see is the same), or the whole
- * document when the query reads too many or the text is not as canon_write() writes it. */
-static int doc_parse_for(json_t **out, query *q, const void *val, size_t vlen, const char *id)
+/* Parses the members of a stored document s that the query reads (a document object holding
+ * only them: what the filter, sort keys and index keys see is the same; those of a packed
+ * document's head are made from it), or the whole document when the query reads too many or
+ * the text is not as canon_write() writes it. */
+static int doc_parse_for(json_t **out, query *q, const dv_stored *s, const void *val,
+                         size_t vlen, const char *id)
 {
     if (q->nnames <= NAMES_MAX) {
         partial p = { q, q->pobj ? q->pobj : json_object(), 0 };
         q->pobj = NULL;
         if (!p.obj) return ERR(CAIRN_ENOMEM, "out of memory");
-        int rc = canon_members(val, vlen, partial_member, &p);
+        int rc = CAIRN_OK;
+        for (size_t i = 0; s->hash && rc == CAIRN_OK && i < q->nnames; i++) {
+            json_t *v = dv_stored_meta(s, q->names[i], q->name_len[i], id);
+            if (v && json_object_setn_new_nocheck(p.obj, q->names[i], q->name_len[i], v))
+                rc = CAIRN_EINVAL;
+            if (v && rc == CAIRN_OK) rc = ++p.found == q->nnames ? PARTIAL_DONE : CAIRN_OK;
+        }
+        if (rc == CAIRN_OK) rc = canon_members(s->body, s->blen, partial_member, &p);
         if (rc == CAIRN_OK || rc == PARTIAL_DONE) {
             *out = p.obj;
             return CAIRN_OK;
@@ -385,6 +395,16 @@ static int doc_parse_for(json_t **out, query *q, const void *val, size_t vlen, c
         json_decref(p.obj);
     }
     return dv_doc_parse(out, val, vlen, q->c->name, id);
+}
+
+/* The canonical text of stored document val (the value itself when it is that text). */
+static int doc_text(query *q, const void **val, size_t *vlen, const dv_stored *s, const char *id)
+{
+    if (!s->hash) return CAIRN_OK;
+    TRY(dv_stored_expand(&q->full, *val, *vlen, id, strlen(id), q->c->name));
+    *val = q->full.data;
+    *vlen = q->full.len;
+    return CAIRN_OK;
 }
 
 /* Done with a document doc_parse_for() gave: when nothing else holds it, it is emptied and kept
@@ -405,11 +425,15 @@ static int candidate(query *q, const char *id, const void *val, size_t vlen, con
 {
     json_t *doc;
     q->plan.docs_examined++;
+    dv_stored s;
+    if (dv_stored_split(&s, val, vlen) < 0) /* says what is wrong */
+        return dv_stored_expand(&q->full, val, vlen, id, strlen(id), q->c->name);
     if (q->exact && !q->nproj && (!q->nsort || (q->plan.sorted_by_index && q->nsort == 1 && key))) {
         TRY(parts_of_key(q, id, key, kl));
+        TRY(doc_text(q, &val, &vlen, &s, id));
         return q->natural ? emit(q, val, vlen, q->parts.data, q->parts.len) : collect(q, val, vlen);
     }
-    TRY(doc_parse_for(&doc, q, val, vlen, id));
+    TRY(doc_parse_for(&doc, q, &s, val, vlen, id));
     int rc = q->f ? dv_filter_match(q->f, doc) : 1;
     if (rc > 0 && key && q->ix->multikey && !(q->ix->flags & CAIRN_INDEX_TEXT))
         rc = first_key(q, doc, id, key, kl);
@@ -417,6 +441,7 @@ static int candidate(query *q, const char *id, const void *val, size_t vlen, con
     if (match) rc = parts_of(q, doc, id);
     doc_release(q, doc);
     if (rc < 0 || !match) return rc < 0 ? rc : CAIRN_OK;
+    TRY(doc_text(q, &val, &vlen, &s, id));
     if (q->natural) return emit(q, val, vlen, q->parts.data, q->parts.len);
     return collect(q, val, vlen);
 }
@@ -1058,6 +1083,7 @@ static void query_dispose(query *q)
     cairn_buf_dispose(&q->parts);
     cairn_buf_dispose(&q->scratch);
     cairn_buf_dispose(&q->out);
+    cairn_buf_dispose(&q->full);
     cairn_buf_dispose(&q->emitted);
     cairn_buf_dispose(&q->idbuf);
     json_decref(q->pobj);
@@ -1156,9 +1182,16 @@ int cairn_doc_get(char **out_doc, size_t *out_len, cairn_coll *c, const cairn_sn
     if (rc == CAIRN_ENOTFOUND) TRY(dv_pruned_refuse(c, snap, "doc get")); /* gone, not absent */
     if (rc == CAIRN_ENOTFOUND) return ERR(rc, "collection %s: no document %s", c->name, id);
     TRY(rc);
-    *out_doc = cairn_strndup(val, len);
+    cairn_buf text = CAIRN_BUF_INIT;
+    rc = dv_stored_expand(&text, val, len, id, strlen(id), c->name);
     cairn_free(val);
-    FAIL_IF(!*out_doc, CAIRN_ENOMEM, "out of memory");
+    if (rc == CAIRN_OK) rc = cairn_buf_append(&text, "", 1);
+    if (rc < 0) {
+        cairn_buf_dispose(&text);
+        return rc;
+    }
+    *out_doc = (char *)text.data;
+    len = text.len - 1;
     dv_trust t = { 0 };
     rc = dv_sig_require(c, &t, id, *out_doc, len);
     dv_trust_dispose(&t);

@@ -1,0 +1,463 @@
+/*
+ * stored.c - the form a document takes in its collection's table (docs/FORMAT.md, "Stored
+ * documents").
+ *
+ * A document is its canonical JSON, which carries _hash, _id, _ts and _v: about 135 bytes of a
+ * typical 300-byte document, and so of every leaf and of every cache that holds one. The table
+ * holds instead a short binary head (the hash as 32 bytes, the time as microseconds, the version
+ * as a varint; _id is the key already) and the canonical JSON of the other members. The form is
+ * a pure function of the canonical text and the id, so equal documents still have equal bytes,
+ * and expanding it gives that canonical text back byte for byte: everything above this file
+ * (hashes, signatures, filters, exports, history) sees the canonical text it always saw.
+ *
+ * A document whose metadata is not as cairn writes it (a table written through the KV API, or
+ * by a version before this form) is stored, and read, as its canonical text: a value whose
+ * first byte is '{'.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "base/base.h"
+#include "doc/doc_int.h"
+
+#define HEAD_HASH 1                      /* offset of the hash */
+#define HEAD_TS (HEAD_HASH + CAIRN_ID_SIZE) /* offset of the time */
+#define HEAD_V (HEAD_TS + 8)             /* offset of the version's varint */
+#define VARINT_MAX 10
+#define TS_TEXT_LEN 27                   /* YYYY-MM-DDTHH:MM:SS.uuuuuuZ */
+#define US_PER_DAY INT64_C(86400000000)
+
+/* The members the head holds, in canonical (byte) order. */
+enum { M_HASH, M_ID, M_TS, M_V, M_COUNT };
+static const struct {
+    const char *name;
+    size_t len;
+} META[M_COUNT] = { { "_hash", 5 }, { "_id", 3 }, { "_ts", 3 }, { "_v", 2 } };
+
+/* ---- the time: civil dates of the proleptic Gregorian calendar, years 0000-9999 ---- */
+
+/* Days from 1970-01-01 to y-m-d (m 1..12, d 1..31), counting in 400-year eras of 146097 days
+ * from March 1st, so that February's day is the last of a year. */
+static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
+{
+    y -= m <= 2;
+    int64_t era = (y >= 0 ? y : y - 399) / 400;
+    unsigned yoe = (unsigned)(y - era * 400);
+    unsigned doy = (153 * (m + (m > 2 ? (unsigned)-3 : 9)) + 2) / 5 + d - 1;
+    unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + (int64_t)doe - 719468;
+}
+
+static void civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d)
+{
+    z += 719468;
+    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+    unsigned doe = (unsigned)(z - era * 146097);
+    unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    unsigned mp = (5 * doy + 2) / 153;
+    *d = doy - (153 * mp + 2) / 5 + 1;
+    *m = mp < 10 ? mp + 3 : mp - 9;
+    *y = (int64_t)yoe + era * 400 + (*m <= 2);
+}
+
+/* The first and the last microsecond the text form can write (0000-01-01, 9999-12-31). */
+#define TS_MIN (-INT64_C(719528) * US_PER_DAY)
+#define TS_MAX (INT64_C(2932897) * US_PER_DAY - 1)
+
+static void put_digits(char *out, uint64_t v, size_t width)
+{
+    for (size_t i = width; i-- > 0; v /= 10) out[i] = (char)('0' + v % 10);
+}
+
+/* us (TS_MIN..TS_MAX) as YYYY-MM-DDTHH:MM:SS.uuuuuuZ (TS_TEXT_LEN bytes, no NUL). */
+static void ts_text(char out[TS_TEXT_LEN], int64_t us)
+{
+    int64_t days = us >= 0 ? us / US_PER_DAY : -((-us + US_PER_DAY - 1) / US_PER_DAY);
+    uint64_t rest = (uint64_t)(us - days * US_PER_DAY);
+    int64_t y;
+    unsigned m, d;
+    civil_from_days(days, &y, &m, &d);
+    uint64_t secs = rest / 1000000;
+    put_digits(out, (uint64_t)y, 4);
+    out[4] = '-';
+    put_digits(out + 5, m, 2);
+    out[7] = '-';
+    put_digits(out + 8, d, 2);
+    out[10] = 'T';
+    put_digits(out + 11, secs / 3600, 2);
+    out[13] = ':';
+    put_digits(out + 14, secs / 60 % 60, 2);
+    out[16] = ':';
+    put_digits(out + 17, secs % 60, 2);
+    out[19] = '.';
+    put_digits(out + 20, rest % 1000000, 6);
+    out[26] = 'Z';
+}
+
+static bool digits(const char *s, size_t n, uint64_t *out)
+{
+    uint64_t v = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9') return false;
+        v = v * 10 + (uint64_t)(s[i] - '0');
+    }
+    *out = v;
+    return true;
+}
+
+/* The time a _ts text stands for, when it is one ts_text() writes (then writing it again
+ * gives the same bytes). */
+static bool ts_parse(int64_t *out, const char *s, size_t n)
+{
+    uint64_t y, mo, d, h, mi, sec, us;
+    if (n != TS_TEXT_LEN || s[4] != '-' || s[7] != '-' || s[10] != 'T' || s[13] != ':' ||
+        s[16] != ':' || s[19] != '.' || s[26] != 'Z' || !digits(s, 4, &y) ||
+        !digits(s + 5, 2, &mo) || !digits(s + 8, 2, &d) || !digits(s + 11, 2, &h) ||
+        !digits(s + 14, 2, &mi) || !digits(s + 17, 2, &sec) || !digits(s + 20, 6, &us) ||
+        mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 59)
+        return false;
+    int64_t v = days_from_civil((int64_t)y, (unsigned)mo, (unsigned)d) * US_PER_DAY +
+                (int64_t)((h * 3600 + mi * 60 + sec) * 1000000 + us);
+    char back[TS_TEXT_LEN];
+    ts_text(back, v);
+    if (memcmp(back, s, TS_TEXT_LEN) != 0) return false; /* 2026-02-30 and the like */
+    *out = v;
+    return true;
+}
+
+/* ---- packing: the canonical text into the stored form ---- */
+
+typedef struct pack_ctx {
+    const char *text;
+    const char *id;
+    size_t idlen;
+    cairn_buf *out;           /* the members that are not in the head, as an object from start */
+    size_t start;
+    uint8_t hash[CAIRN_ID_SIZE];
+    int64_t ts;
+    uint64_t v;
+    unsigned seen;            /* bit per META member met, each once */
+} pack_ctx;
+
+static int meta_of(const char *name, size_t nlen)
+{
+    for (int i = 0; i < M_COUNT; i++)
+        if (nlen == META[i].len && memcmp(name, META[i].name, nlen) == 0) return i;
+    return -1;
+}
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    return -1; /* upper case is not what cairn writes */
+}
+
+/* Whether val is id's canonical string: the id between quotes, '"' escaped (an id holds no
+ * control character and no '\'). */
+static bool is_id_text(const char *val, size_t vlen, const char *id, size_t idlen)
+{
+    if (vlen < 2 || val[0] != '"' || val[vlen - 1] != '"') return false;
+    size_t j = 1;
+    for (size_t i = 0; i < idlen; i++) {
+        if (id[i] == '"' && (j + 1 >= vlen - 1 || val[j++] != '\\')) return false;
+        if (j >= vlen - 1 || val[j++] != id[i]) return false;
+    }
+    return j == vlen - 1;
+}
+
+#define PACK_NO 1 /* a member is not as cairn writes it: the text is stored as it is */
+
+static int pack_member(const char *name, size_t nlen, const char *val, size_t vlen, size_t at,
+                       void *payload)
+{
+    pack_ctx *p = payload;
+    int m = meta_of(name, nlen);
+    if (m < 0) {
+        if (p->out->len > p->start + 1 && cairn_buf_append(p->out, ",", 1) < 0)
+            return CAIRN_ENOMEM;
+        size_t end = (size_t)(val + vlen - p->text);
+        return cairn_buf_append(p->out, p->text + at, end - at) < 0 ? CAIRN_ENOMEM : 0;
+    }
+    if (p->seen & (1u << m)) return PACK_NO;
+    p->seen |= 1u << m;
+    switch (m) {
+    case M_HASH:
+        if (vlen != 2 * CAIRN_ID_SIZE + 2 || val[0] != '"' || val[vlen - 1] != '"') return PACK_NO;
+        for (size_t i = 0; i < CAIRN_ID_SIZE; i++) {
+            int hi = hexval(val[1 + 2 * i]), lo = hexval(val[2 + 2 * i]);
+            if (hi < 0 || lo < 0) return PACK_NO;
+            p->hash[i] = (uint8_t)(hi << 4 | lo);
+        }
+        return 0;
+    case M_ID:
+        return is_id_text(val, vlen, p->id, p->idlen) ? 0 : PACK_NO;
+    case M_TS:
+        return vlen == TS_TEXT_LEN + 2 && val[0] == '"' && ts_parse(&p->ts, val + 1, TS_TEXT_LEN)
+                   ? 0 : PACK_NO;
+    default: /* M_V: a canonical integer, 0..INT64_MAX */
+        if (vlen == 0 || vlen > 19 || (val[0] == '0' && vlen > 1) || !digits(val, vlen, &p->v) ||
+            p->v > INT64_MAX)
+            return PACK_NO;
+        return 0;
+    }
+}
+
+static size_t varint_put(uint8_t *out, uint64_t v)
+{
+    size_t n = 0;
+    for (; v >= 0x80; v >>= 7) out[n++] = (uint8_t)(v | 0x80);
+    out[n++] = (uint8_t)v;
+    return n;
+}
+
+int dv_stored_pack(cairn_buf *out, const void *canon, size_t len, const char *id, size_t idlen)
+{
+    const char *text = canon;
+    /* the body is written after room for the longest head, then moved down to the head */
+    size_t room = HEAD_V + VARINT_MAX;
+    pack_ctx p = { .text = text, .id = id, .idlen = idlen, .out = out, .start = room };
+    out->len = 0;
+    TRY(cairn_buf_reserve(out, room + len + 1));
+    out->len = room;
+    TRY(cairn_buf_append(out, "{", 1));
+    int rc = len && text[0] == '{' ? canon_members(text, len, pack_member, &p) : PACK_NO;
+    if (rc == CAIRN_ENOMEM) return ERR(CAIRN_ENOMEM, "out of memory storing a document");
+    if (rc == CAIRN_OK && p.seen != (1u << M_COUNT) - 1) rc = PACK_NO;
+    if (rc != CAIRN_OK) { /* not as cairn writes it: stored as its text */
+        cairn_error_clear();
+        return cairn_buf_set(out, canon, len);
+    }
+    TRY(cairn_buf_append(out, "}", 1));
+    uint8_t head[HEAD_V + VARINT_MAX];
+    head[0] = DV_STORED_FORM;
+    memcpy(head + HEAD_HASH, p.hash, CAIRN_ID_SIZE);
+    uint64_t ts = (uint64_t)p.ts;
+    for (int i = 0; i < 8; i++) head[HEAD_TS + i] = (uint8_t)(ts >> (56 - 8 * i));
+    size_t hl = HEAD_V + varint_put(head + HEAD_V, p.v);
+    memmove(out->data + hl, out->data + room, out->len - room);
+    memcpy(out->data, head, hl);
+    out->len -= room - hl;
+    return CAIRN_OK;
+}
+
+/* ---- reading ---- */
+
+int dv_stored_split(dv_stored *out, const void *val, size_t len)
+{
+    const uint8_t *b = val;
+    memset(out, 0, sizeof *out);
+    if (len && b[0] == '{') {
+        out->body = val;
+        out->blen = len;
+        return 0;
+    }
+    if (len < HEAD_V + 1 + 2 || b[0] != DV_STORED_FORM) return CAIRN_ECORRUPT;
+    out->hash = b + HEAD_HASH;
+    uint64_t ts = 0;
+    for (int i = 0; i < 8; i++) ts = ts << 8 | b[HEAD_TS + i];
+    out->ts = (int64_t)ts;
+    if (out->ts < TS_MIN || out->ts > TS_MAX) return CAIRN_ECORRUPT;
+    size_t at = HEAD_V;
+    uint64_t v = 0;
+    for (unsigned shift = 0;; shift += 7) {
+        if (at >= len || shift > 56) return CAIRN_ECORRUPT;
+        uint8_t c = b[at++];
+        v |= (uint64_t)(c & 0x7f) << shift;
+        if (!(c & 0x80)) {
+            if (c == 0 && shift) return CAIRN_ECORRUPT; /* not the shortest: two forms */
+            break;
+        }
+    }
+    if (v > INT64_MAX) return CAIRN_ECORRUPT;
+    out->v = v;
+    out->body = (const char *)b + at;
+    out->blen = len - at;
+    if (out->blen < 2 || out->body[0] != '{' || out->body[out->blen - 1] != '}')
+        return CAIRN_ECORRUPT;
+    return 1;
+}
+
+/* Where each head member goes among the body's members: before the first member whose name
+ * sorts after it. The walk stops at the first name past "_v", most often the first one. */
+typedef struct place_ctx {
+    const char *body;
+    size_t at[M_COUNT];      /* offset in the body of the member it goes before, or 0: the end */
+    int next;                /* the first head member not placed yet */
+    bool clash;              /* the body holds a head member's name */
+} place_ctx;
+
+static int place_member(const char *name, size_t nlen, const char *val, size_t vlen, size_t at,
+                        void *payload)
+{
+    (void)val;
+    (void)vlen;
+    place_ctx *p = payload;
+    /* an escape only stands for a byte below '_' ('"', '\\', a control character), as '\\'
+     * itself is: a name's escaped text sorts against these names as the name does */
+    while (p->next < M_COUNT) {
+        int c = bytes_cmp(name, nlen, META[p->next].name, META[p->next].len);
+        if (c == 0) {
+            p->clash = true;
+            return 1;
+        }
+        if (c < 0) return 0;
+        p->at[p->next++] = at;
+    }
+    return 1;
+}
+
+static void hash_hex(char out[2 * CAIRN_ID_SIZE], const uint8_t *h)
+{
+    static const char hex[] = "0123456789abcdef";
+    for (size_t i = 0; i < CAIRN_ID_SIZE; i++) {
+        out[2 * i] = hex[h[i] >> 4];
+        out[2 * i + 1] = hex[h[i] & 15];
+    }
+}
+
+/* Appends "name":value for head member m of s (id: the key). */
+static int meta_put(cairn_buf *out, int m, const dv_stored *s, const char *id, size_t idlen)
+{
+    char buf[2 * CAIRN_ID_SIZE + 40];
+    size_t n = 0;
+    buf[n++] = '"';
+    memcpy(buf + n, META[m].name, META[m].len);
+    n += META[m].len;
+    buf[n++] = '"';
+    buf[n++] = ':';
+    switch (m) {
+    case M_HASH:
+        buf[n++] = '"';
+        hash_hex(buf + n, s->hash);
+        n += 2 * CAIRN_ID_SIZE;
+        buf[n++] = '"';
+        break;
+    case M_ID:
+        TRY(cairn_buf_append(out, buf, n));
+        TRY(cairn_buf_append(out, "\"", 1));
+        for (size_t i = 0, from = 0; i <= idlen; i++) {
+            if (i < idlen && id[i] != '"') continue;
+            TRY(cairn_buf_append(out, id + from, i - from));
+            TRY(cairn_buf_append(out, i < idlen ? "\\\"" : "\"", i < idlen ? 2 : 1));
+            from = i + 1;
+        }
+        return CAIRN_OK;
+    case M_TS:
+        buf[n++] = '"';
+        ts_text(buf + n, s->ts);
+        n += TS_TEXT_LEN;
+        buf[n++] = '"';
+        break;
+    default:
+        n += canon_decimal(buf + n, s->v, false, 1);
+        break;
+    }
+    return cairn_buf_append(out, buf, n);
+}
+
+/* A comma, unless out ends an opening brace or a comma. */
+static int sep(cairn_buf *out)
+{
+    uint8_t last = out->data[out->len - 1];
+    return last == '{' || last == ',' ? CAIRN_OK : cairn_buf_append(out, ",", 1);
+}
+
+int dv_stored_expand(cairn_buf *out, const void *val, size_t len, const char *id, size_t idlen,
+                     const char *coll)
+{
+    out->len = 0;
+    dv_stored s;
+    int form = dv_stored_split(&s, val, len);
+    if (form == 0) return cairn_buf_append(out, val, len);
+    place_ctx p = { .body = s.body };
+    int rc = form < 0 ? form : canon_members(s.body, s.blen, place_member, &p);
+    if (rc < 0 || p.clash) {
+        const char *why = p.clash ? "its body repeats a member of its head"
+                                  : "neither a packed document nor JSON text";
+        if (!coll)
+            return ERR(CAIRN_ECORRUPT, "the value of key %.*s is not a stored document: %s",
+                       (int)MIN(idlen, 200), id, why);
+        return ERR(CAIRN_ECORRUPT, "collection %s: the stored form of document %.*s is damaged "
+                   "(%s): run 'cairn verify', and restore the document from history ('cairn "
+                   "doc restore')", coll, (int)MIN(idlen, 200), id, why);
+    }
+    TRY(cairn_buf_reserve(out, s.blen + 2 * CAIRN_ID_SIZE + 2 * idlen + 96));
+    size_t from = 1, end = s.blen - 1; /* the body copied so far; its closing brace */
+    TRY(cairn_buf_append(out, "{", 1));
+    for (int m = 0; m < M_COUNT; m++) {
+        size_t at = m < p.next ? p.at[m] : end; /* the member it goes before, or the end */
+        if (at > from) { /* the body's members before it */
+            TRY(sep(out));
+            TRY(cairn_buf_append(out, s.body + from, at - from));
+            from = at;
+        }
+        TRY(sep(out));
+        TRY(meta_put(out, m, &s, id, idlen));
+    }
+    if (end > from) {
+        TRY(sep(out));
+        TRY(cairn_buf_append(out, s.body + from, end - from));
+    }
+    return cairn_buf_append(out, "}", 1);
+}
+
+int dv_doc_parse(json_t **out, const void *val, size_t len, const char *coll, const char *id)
+{
+    cairn_buf full = CAIRN_BUF_INIT;
+    const void *text = val;
+    if (len && *(const uint8_t *)val != '{') {
+        int rc = dv_stored_expand(&full, val, len, id, strlen(id), coll);
+        if (rc < 0) {
+            cairn_buf_dispose(&full);
+            return rc;
+        }
+        text = full.data;
+        len = full.len;
+    }
+    json_error_t e;
+    json_t *j = json_loadb(text, len, JSON_DECODE_ANY, &e);
+    cairn_buf_dispose(&full);
+    FAIL_IF(!j || !json_is_object(j), CAIRN_ECORRUPT,
+            "collection %s: the stored document %s is not a JSON object", coll, id);
+    *out = j;
+    return CAIRN_OK;
+}
+
+int cairn_doc_decode(char **out, size_t *out_len, const void *value, size_t len, const char *id,
+                     size_t idlen)
+{
+    FAIL_IF(!out || (!value && len) || (!id && idlen), CAIRN_EINVAL,
+            "cairn_doc_decode: out, value and id are required");
+    *out = NULL;
+    cairn_buf b = CAIRN_BUF_INIT;
+    int rc = dv_stored_expand(&b, value, len, id, idlen, NULL);
+    if (rc == CAIRN_OK) rc = cairn_buf_append(&b, "", 1);
+    if (rc < 0) {
+        cairn_buf_dispose(&b);
+        return rc;
+    }
+    if (out_len) *out_len = b.len - 1;
+    *out = (char *)b.data; /* cairn_buf memory is cairn_malloc()'s: cairn_free() frees it */
+    return CAIRN_OK;
+}
+
+json_t *dv_stored_meta(const dv_stored *s, const char *name, size_t nlen, const char *id)
+{
+    char text[2 * CAIRN_ID_SIZE + 1];
+    switch (meta_of(name, nlen)) {
+    case M_HASH:
+        hash_hex(text, s->hash);
+        return json_stringn_nocheck(text, 2 * CAIRN_ID_SIZE);
+    case M_ID:
+        return json_string_nocheck(id);
+    case M_TS:
+        ts_text(text, s->ts);
+        return json_stringn_nocheck(text, TS_TEXT_LEN);
+    case M_V:
+        return json_integer((json_int_t)s->v);
+    default:
+        return NULL;
+    }
+}
