@@ -277,8 +277,11 @@ int dv_stored_split(dv_stored *out, const void *val, size_t len);
 int dv_stored_expand(cairn_buf *out, const void *val, size_t len, const char *id, size_t idlen,
                      const char *coll);
 
+/** Whether name is one of the members a packed document's head holds (_hash, _id, _ts, _v). */
+bool dv_stored_is_meta(const char *name, size_t nlen);
+
 /** The value of member name of a packed document s (id: its key) when it is one its head
- *  holds (_hash, _id, _ts, _v), else NULL (or out of memory). */
+ *  holds, else NULL (and NULL out of memory). */
 json_t *dv_stored_meta(const dv_stored *s, const char *name, size_t nlen, const char *id);
 
 /** Parses a stored document (either form) into a JSON object. */

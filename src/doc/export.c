@@ -332,7 +332,10 @@ int cairn_doc_export_check_finish(cairn_doc_export_result *out, cairn_doc_export
                    (unsigned long long)x->res.documents));
     if (memcmp(&x->res.root, &x->res.manifest_root, sizeof x->res.root) != 0)
         TRY(report(x, CAIRN_EXPORT_ROOT, NULL, "the documents make root %.12s..., the manifest "
-                   "records %.12s...: the directory is not the collection exported", have, want));
+                   "records %.12s...: the directory is not the collection exported%s", have, want,
+                   x->res.problems || !x->hashes ? "" : " (each file matches its hash: the "
+                   "collection's table may have held documents in both stored forms, some "
+                   "written before the packed form; docs/FORMAT.md, \"Stored documents\")"));
     *out = x->res;
     return CAIRN_OK;
 }

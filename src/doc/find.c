@@ -381,9 +381,10 @@ static int doc_parse_for(json_t **out, query *q, const dv_stored *s, const void 
         if (!p.obj) return ERR(CAIRN_ENOMEM, "out of memory");
         int rc = CAIRN_OK;
         for (size_t i = 0; s->hash && rc == CAIRN_OK && i < q->nnames; i++) {
+            if (!dv_stored_is_meta(q->names[i], q->name_len[i])) continue;
             json_t *v = dv_stored_meta(s, q->names[i], q->name_len[i], id);
-            if (v && json_object_setn_new_nocheck(p.obj, q->names[i], q->name_len[i], v))
-                rc = CAIRN_EINVAL;
+            if (!v || json_object_setn_new_nocheck(p.obj, q->names[i], q->name_len[i], v))
+                rc = CAIRN_EINVAL; /* out of memory: the whole parse says so */
             if (v && rc == CAIRN_OK) rc = ++p.found == q->nnames ? PARTIAL_DONE : CAIRN_OK;
         }
         if (rc == CAIRN_OK) rc = canon_members(s->body, s->blen, partial_member, &p);

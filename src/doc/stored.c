@@ -244,7 +244,9 @@ int dv_stored_pack(cairn_buf *out, const void *canon, size_t len, const char *id
 
 /* ---- reading ---- */
 
-int dv_stored_split(dv_stored *out, const void *val, size_t len)
+
+/* dv_stored_split(), and *why a value is refused. */
+static int split_why(dv_stored *out, const void *val, size_t len, const char **why)
 {
     const uint8_t *b = val;
     memset(out, 0, sizeof *out);
@@ -253,30 +255,40 @@ int dv_stored_split(dv_stored *out, const void *val, size_t len)
         out->blen = len;
         return 0;
     }
-    if (len < HEAD_V + 1 + 2 || b[0] != DV_STORED_FORM) return CAIRN_ECORRUPT;
+#define REFUSE(text) do { *why = (text); return CAIRN_ECORRUPT; } while (0)
+    if (!len) REFUSE("it is empty");
+    if (b[0] != DV_STORED_FORM)
+        REFUSE("its first byte is neither '{' nor a form this build knows");
+    if (len < HEAD_V + 1 + 2) REFUSE("its head is cut short");
     out->hash = b + HEAD_HASH;
     uint64_t ts = 0;
     for (int i = 0; i < 8; i++) ts = ts << 8 | b[HEAD_TS + i];
     out->ts = (int64_t)ts;
-    if (out->ts < TS_MIN || out->ts > TS_MAX) return CAIRN_ECORRUPT;
+    if (out->ts < TS_MIN || out->ts > TS_MAX) REFUSE("its time is outside years 0000-9999");
     size_t at = HEAD_V;
     uint64_t v = 0;
     for (unsigned shift = 0;; shift += 7) {
-        if (at >= len || shift > 56) return CAIRN_ECORRUPT;
+        if (at >= len || shift > 56) REFUSE("its version is cut short or over 63 bits");
         uint8_t c = b[at++];
         v |= (uint64_t)(c & 0x7f) << shift;
         if (!(c & 0x80)) {
-            if (c == 0 && shift) return CAIRN_ECORRUPT; /* not the shortest: two forms */
+            if (c == 0 && shift) REFUSE("its version is not in its shortest form");
             break;
         }
     }
-    if (v > INT64_MAX) return CAIRN_ECORRUPT;
     out->v = v;
     out->body = (const char *)b + at;
     out->blen = len - at;
     if (out->blen < 2 || out->body[0] != '{' || out->body[out->blen - 1] != '}')
-        return CAIRN_ECORRUPT;
+        REFUSE("its body is not a JSON object");
+#undef REFUSE
     return 1;
+}
+
+int dv_stored_split(dv_stored *out, const void *val, size_t len)
+{
+    const char *why;
+    return split_why(out, val, len, &why);
 }
 
 /* Where each head member goes among the body's members: before the first member whose name
@@ -369,19 +381,20 @@ int dv_stored_expand(cairn_buf *out, const void *val, size_t len, const char *id
 {
     out->len = 0;
     dv_stored s;
-    int form = dv_stored_split(&s, val, len);
+    const char *why = NULL;
+    int form = split_why(&s, val, len, &why);
     if (form == 0) return cairn_buf_append(out, val, len);
     place_ctx p = { .body = s.body };
     int rc = form < 0 ? form : canon_members(s.body, s.blen, place_member, &p);
     if (rc < 0 || p.clash) {
-        const char *why = p.clash ? "its body repeats a member of its head"
-                                  : "neither a packed document nor JSON text";
+        if (form >= 0)
+            why = p.clash ? "its body repeats a member of its head" : "its body is not a JSON object";
         if (!coll)
             return ERR(CAIRN_ECORRUPT, "the value of key %.*s is not a stored document: %s",
-                       (int)MIN(idlen, 200), id, why);
-        return ERR(CAIRN_ECORRUPT, "collection %s: the stored form of document %.*s is damaged "
-                   "(%s): run 'cairn verify', and restore the document from history ('cairn "
-                   "doc restore')", coll, (int)MIN(idlen, 200), id, why);
+                       (int)MIN(idlen, 200), id ? id : "", why);
+        return ERR(CAIRN_ECORRUPT, "collection %s: document %.*s is stored in a form this "
+                   "build cannot read (%s): it was not written by cairn's document layer, or "
+                   "by a newer cairn", coll, (int)MIN(idlen, 200), id, why);
     }
     TRY(cairn_buf_reserve(out, s.blen + 2 * CAIRN_ID_SIZE + 2 * idlen + 96));
     size_t from = 1, end = s.blen - 1; /* the body copied so far; its closing brace */
@@ -417,7 +430,8 @@ int dv_doc_parse(json_t **out, const void *val, size_t len, const char *coll, co
         len = full.len;
     }
     json_error_t e;
-    json_t *j = json_loadb(text, len, JSON_DECODE_ANY, &e);
+    /* duplicates refused: a body out of order could repeat a member of the head */
+    json_t *j = json_loadb(text, len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &e);
     cairn_buf_dispose(&full);
     FAIL_IF(!j || !json_is_object(j), CAIRN_ECORRUPT,
             "collection %s: the stored document %s is not a JSON object", coll, id);
@@ -428,11 +442,20 @@ int dv_doc_parse(json_t **out, const void *val, size_t len, const char *coll, co
 int cairn_doc_decode(char **out, size_t *out_len, const void *value, size_t len, const char *id,
                      size_t idlen)
 {
-    FAIL_IF(!out || (!value && len) || (!id && idlen), CAIRN_EINVAL,
+    FAIL_IF(!out || (!value && len) || !id, CAIRN_EINVAL,
             "cairn_doc_decode: out, value and id are required");
     *out = NULL;
+    TRY(dv_id_check(id, idlen)); /* else its JSON string would not be one */
     cairn_buf b = CAIRN_BUF_INIT;
     int rc = dv_stored_expand(&b, value, len, id, idlen, NULL);
+    json_t *j = NULL; /* text given back must be a document: parsed, as a reader would */
+    if (rc == CAIRN_OK) {
+        j = json_loadb((const char *)b.data, b.len, JSON_REJECT_DUPLICATES, NULL);
+        if (!json_is_object(j))
+            rc = ERR(CAIRN_ECORRUPT, "the value of key %.*s is not a stored document: it is "
+                     "not a JSON object", (int)MIN(idlen, 200), id);
+        json_decref(j);
+    }
     if (rc == CAIRN_OK) rc = cairn_buf_append(&b, "", 1);
     if (rc < 0) {
         cairn_buf_dispose(&b);
@@ -442,6 +465,8 @@ int cairn_doc_decode(char **out, size_t *out_len, const void *value, size_t len,
     *out = (char *)b.data; /* cairn_buf memory is cairn_malloc()'s: cairn_free() frees it */
     return CAIRN_OK;
 }
+
+bool dv_stored_is_meta(const char *name, size_t nlen) { return meta_of(name, nlen) >= 0; }
 
 json_t *dv_stored_meta(const dv_stored *s, const char *name, size_t nlen, const char *id)
 {
