@@ -284,6 +284,10 @@ bool dv_stored_is_meta(const char *name, size_t nlen);
  *  holds, else NULL (and NULL out of memory). */
 json_t *dv_stored_meta(const dv_stored *s, const char *name, size_t nlen, const char *id);
 
+/** dv_stored_expand() of a packed document already taken apart (s->hash set). */
+int dv_stored_text(cairn_buf *out, const dv_stored *s, const char *id, size_t idlen,
+                   const char *coll);
+
 /** Parses a stored document (either form) into a JSON object. */
 int dv_doc_parse(json_t **out, const void *val, size_t len, const char *coll, const char *id);
 

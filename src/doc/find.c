@@ -402,7 +402,7 @@ static int doc_parse_for(json_t **out, query *q, const dv_stored *s, const void 
 static int doc_text(query *q, const void **val, size_t *vlen, const dv_stored *s, const char *id)
 {
     if (!s->hash) return CAIRN_OK;
-    TRY(dv_stored_expand(&q->full, *val, *vlen, id, strlen(id), q->c->name));
+    TRY(dv_stored_text(&q->full, s, id, strlen(id), q->c->name));
     *val = q->full.data;
     *vlen = q->full.len;
     return CAIRN_OK;

@@ -70,21 +70,33 @@ static void put_digits(char *out, uint64_t v, size_t width)
     for (size_t i = width; i-- > 0; v /= 10) out[i] = (char)('0' + v % 10);
 }
 
-/* us (TS_MIN..TS_MAX) as YYYY-MM-DDTHH:MM:SS.uuuuuuZ (TS_TEXT_LEN bytes, no NUL). */
+/* us (TS_MIN..TS_MAX) as YYYY-MM-DDTHH:MM:SS.uuuuuuZ (TS_TEXT_LEN bytes, no NUL). The date of
+ * the last day written is kept per thread: the documents a query reads were mostly written on
+ * few days. */
 static void ts_text(char out[TS_TEXT_LEN], int64_t us)
 {
+    static _Thread_local struct {
+        int64_t days;
+        char text[11];
+        bool set;
+    } last;
     int64_t days = us >= 0 ? us / US_PER_DAY : -((-us + US_PER_DAY - 1) / US_PER_DAY);
     uint64_t rest = (uint64_t)(us - days * US_PER_DAY);
-    int64_t y;
-    unsigned m, d;
-    civil_from_days(days, &y, &m, &d);
+    if (!last.set || last.days != days) {
+        int64_t y;
+        unsigned m, d;
+        civil_from_days(days, &y, &m, &d);
+        put_digits(last.text, (uint64_t)y, 4);
+        last.text[4] = '-';
+        put_digits(last.text + 5, m, 2);
+        last.text[7] = '-';
+        put_digits(last.text + 8, d, 2);
+        last.text[10] = 'T';
+        last.days = days;
+        last.set = true;
+    }
+    memcpy(out, last.text, 11);
     uint64_t secs = rest / 1000000;
-    put_digits(out, (uint64_t)y, 4);
-    out[4] = '-';
-    put_digits(out + 5, m, 2);
-    out[7] = '-';
-    put_digits(out + 8, d, 2);
-    out[10] = 'T';
     put_digits(out + 11, secs / 3600, 2);
     out[13] = ':';
     put_digits(out + 14, secs / 60 % 60, 2);
@@ -329,51 +341,63 @@ static void hash_hex(char out[2 * CAIRN_ID_SIZE], const uint8_t *h)
     }
 }
 
-/* Appends "name":value for head member m of s (id: the key). */
-static int meta_put(cairn_buf *out, int m, const dv_stored *s, const char *id, size_t idlen)
+/* Writes "name":value for head member m of s (id: the key) at w; returns the end. */
+static char *meta_write(char *w, int m, const dv_stored *s, const char *id, size_t idlen)
 {
-    char buf[2 * CAIRN_ID_SIZE + 40];
-    size_t n = 0;
-    buf[n++] = '"';
-    memcpy(buf + n, META[m].name, META[m].len);
-    n += META[m].len;
-    buf[n++] = '"';
-    buf[n++] = ':';
+    *w++ = '"';
+    memcpy(w, META[m].name, META[m].len);
+    w += META[m].len;
+    *w++ = '"';
+    *w++ = ':';
     switch (m) {
     case M_HASH:
-        buf[n++] = '"';
-        hash_hex(buf + n, s->hash);
-        n += 2 * CAIRN_ID_SIZE;
-        buf[n++] = '"';
+        *w++ = '"';
+        hash_hex(w, s->hash);
+        w += 2 * CAIRN_ID_SIZE;
+        *w++ = '"';
         break;
     case M_ID:
-        TRY(cairn_buf_append(out, buf, n));
-        TRY(cairn_buf_append(out, "\"", 1));
-        for (size_t i = 0, from = 0; i <= idlen; i++) {
-            if (i < idlen && id[i] != '"') continue;
-            TRY(cairn_buf_append(out, id + from, i - from));
-            TRY(cairn_buf_append(out, i < idlen ? "\\\"" : "\"", i < idlen ? 2 : 1));
-            from = i + 1;
+        *w++ = '"';
+        for (size_t i = 0; i < idlen; i++) { /* an id holds no control character and no '\' */
+            if (id[i] == '"') *w++ = '\\';
+            *w++ = id[i];
         }
-        return CAIRN_OK;
+        *w++ = '"';
+        break;
     case M_TS:
-        buf[n++] = '"';
-        ts_text(buf + n, s->ts);
-        n += TS_TEXT_LEN;
-        buf[n++] = '"';
+        *w++ = '"';
+        ts_text(w, s->ts);
+        w += TS_TEXT_LEN;
+        *w++ = '"';
         break;
     default:
-        n += canon_decimal(buf + n, s->v, false, 1);
+        w += canon_decimal(w, s->v, false, 1);
         break;
     }
-    return cairn_buf_append(out, buf, n);
+    return w;
 }
 
-/* A comma, unless out ends an opening brace or a comma. */
-static int sep(cairn_buf *out)
+/* The most bytes the head's four members take written, with their commas, for an id of idlen
+ * bytes: "_hash":"<64>" 74, "_id":"<id, '"' escaped>" 8 + 2 idlen, "_ts":"<27>" 35, "_v":<20
+ * digits at most> 25, and 5 commas. */
+#define META_TEXT_MAX(idlen) (74 + 8 + 2 * (idlen) + 35 + 25 + 5)
+
+/* A comma at w, unless the text so far ends an opening brace or a comma. */
+static char *sep(char *w)
 {
-    uint8_t last = out->data[out->len - 1];
-    return last == '{' || last == ',' ? CAIRN_OK : cairn_buf_append(out, ",", 1);
+    if (w[-1] != '{' && w[-1] != ',') *w++ = ',';
+    return w;
+}
+
+/* The refusal of a stored value (why: what is wrong with it). */
+static int refuse(const char *why, const char *id, size_t idlen, const char *coll)
+{
+    if (!coll)
+        return ERR(CAIRN_ECORRUPT, "the value of key %.*s is not a stored document: %s",
+                   (int)MIN(idlen, 200), id ? id : "", why);
+    return ERR(CAIRN_ECORRUPT, "collection %s: document %.*s is stored in a form this build "
+               "cannot read (%s): it was not written by cairn's document layer, or by a newer "
+               "cairn", coll, (int)MIN(idlen, 200), id, why);
 }
 
 int dv_stored_expand(cairn_buf *out, const void *val, size_t len, const char *id, size_t idlen,
@@ -384,36 +408,47 @@ int dv_stored_expand(cairn_buf *out, const void *val, size_t len, const char *id
     const char *why = NULL;
     int form = split_why(&s, val, len, &why);
     if (form == 0) return cairn_buf_append(out, val, len);
+    if (form < 0) return refuse(why, id, idlen, coll);
+    return dv_stored_text(out, &s, id, idlen, coll);
+}
+
+int dv_stored_text(cairn_buf *out, const dv_stored *sp, const char *id, size_t idlen,
+                   const char *coll)
+{
+    const dv_stored s = *sp;
     place_ctx p = { .body = s.body };
-    int rc = form < 0 ? form : canon_members(s.body, s.blen, place_member, &p);
-    if (rc < 0 || p.clash) {
-        if (form >= 0)
-            why = p.clash ? "its body repeats a member of its head" : "its body is not a JSON object";
-        if (!coll)
-            return ERR(CAIRN_ECORRUPT, "the value of key %.*s is not a stored document: %s",
-                       (int)MIN(idlen, 200), id ? id : "", why);
-        return ERR(CAIRN_ECORRUPT, "collection %s: document %.*s is stored in a form this "
-                   "build cannot read (%s): it was not written by cairn's document layer, or "
-                   "by a newer cairn", coll, (int)MIN(idlen, 200), id, why);
+    int rc = CAIRN_OK;
+    if (s.blen == 2 || (s.body[1] == '"' && (uint8_t)s.body[2] > '_')) {
+        /* the first name sorts after every head member (its first byte does): all go first */
+        for (; p.next < M_COUNT; p.next++) p.at[p.next] = 1;
+    } else {
+        rc = canon_members(s.body, s.blen, place_member, &p);
     }
-    TRY(cairn_buf_reserve(out, s.blen + 2 * CAIRN_ID_SIZE + 2 * idlen + 96));
+    if (rc < 0 || p.clash)
+        return refuse(p.clash ? "its body repeats a member of its head"
+                              : "its body is not a JSON object", id, idlen, coll);
+    TRY(cairn_buf_reserve(out, s.blen + META_TEXT_MAX(idlen)));
+    char *start = (char *)out->data, *w = start;
     size_t from = 1, end = s.blen - 1; /* the body copied so far; its closing brace */
-    TRY(cairn_buf_append(out, "{", 1));
+    *w++ = '{';
     for (int m = 0; m < M_COUNT; m++) {
         size_t at = m < p.next ? p.at[m] : end; /* the member it goes before, or the end */
         if (at > from) { /* the body's members before it */
-            TRY(sep(out));
-            TRY(cairn_buf_append(out, s.body + from, at - from));
+            w = sep(w);
+            memcpy(w, s.body + from, at - from);
+            w += at - from;
             from = at;
         }
-        TRY(sep(out));
-        TRY(meta_put(out, m, &s, id, idlen));
+        w = meta_write(sep(w), m, &s, id, idlen);
     }
     if (end > from) {
-        TRY(sep(out));
-        TRY(cairn_buf_append(out, s.body + from, end - from));
+        w = sep(w);
+        memcpy(w, s.body + from, end - from);
+        w += end - from;
     }
-    return cairn_buf_append(out, "}", 1);
+    *w++ = '}';
+    out->len = (size_t)(w - start);
+    return CAIRN_OK;
 }
 
 int dv_doc_parse(json_t **out, const void *val, size_t len, const char *coll, const char *id)
