@@ -261,4 +261,71 @@ static void collection_stores_packed(void)
     CHECK_OK(cairn_close(db));
 }
 
-TEST_MAIN(pack_round_trips, pack_declines, damaged_values, collection_stores_packed)
+/* A collection written before the packed form (its documents as canonical text) is repacked:
+ * every document reads the same, the table is the one cairn writes now (its root equal to that
+ * of the same documents written packed), and text that would not read back the same stays. */
+static void repack_text_documents(void)
+{
+    enum { N = 200 };
+    cairn_db *db = test_open_repo("mem:");
+    cairn_coll *c;
+    CHECK_OK(cairn_coll_open(&c, db, "r", CAIRN_COLL_CREATE));
+    uint64_t n = 99;
+    CHECK_OK(cairn_doc_repack(&n, c)); /* nothing written yet */
+    CHECK_EQ(n, 0);
+    static const char *const f[] = { "n" };
+    CHECK_OK(cairn_doc_index_create(c, f, 1, 0));
+    for (int i = 0; i < N; i++) {
+        char doc[96];
+        snprintf(doc, sizeof doc, "{\"_id\":\"r%03d\",\"n\":%d,\"A\":[%d]}", i, i % 7, i);
+        CHECK_OK(cairn_doc_insert(NULL, c, doc, strlen(doc), NULL));
+    }
+    cairn_id packed_root, text_root, root;
+    CHECK_OK(cairn_coll_root(&packed_root, c, NULL));
+    cairn_table *t;
+    CHECK_OK(cairn_table_open(&t, db, "cairn_doc.r", CAIRN_TABLE_INTERNAL));
+    char *texts[N];
+    for (int i = 0; i < N; i++) { /* each as its text, as cairn stored it before */
+        char id[8];
+        size_t len;
+        snprintf(id, sizeof id, "r%03d", i);
+        CHECK_OK(cairn_doc_get(&texts[i], &len, c, NULL, id));
+        CHECK_OK(cairn_put(t, id, strlen(id), texts[i], len));
+    }
+    const char *loose = "{ \"_id\": \"zz\", \"n\": 1 }"; /* not canonical: left alone */
+    CHECK_OK(cairn_put(t, "zz", 2, loose, strlen(loose)));
+    CHECK_OK(cairn_coll_root(&text_root, c, NULL));
+    CHECK_OK(cairn_doc_repack(&n, c));
+    CHECK_EQ(n, N);
+    for (int i = 0; i < N; i++) {
+        char id[8], *got;
+        snprintf(id, sizeof id, "r%03d", i);
+        CHECK_OK(cairn_doc_get(&got, NULL, c, NULL, id));
+        CHECK_STR(got, texts[i]);
+        cairn_free(got);
+        cairn_free(texts[i]);
+        void *v;
+        size_t vl;
+        CHECK_OK(cairn_get(&v, &vl, t, NULL, id, strlen(id)));
+        CHECK_EQ(((uint8_t *)v)[0], DV_STORED_FORM);
+        cairn_free(v);
+    }
+    void *v;
+    size_t vl;
+    CHECK_OK(cairn_get(&v, &vl, t, NULL, "zz", 2));
+    CHECK_MEM(v, vl, loose, strlen(loose));
+    cairn_free(v);
+    CHECK_OK(cairn_delete(t, "zz", 2));
+    CHECK_OK(cairn_coll_root(&root, c, NULL));
+    CHECK_MEM(&root, sizeof root, &packed_root, sizeof root); /* as written packed */
+    CHECK(memcmp(&text_root, &root, sizeof root) != 0);
+    CHECK_OK(cairn_doc_repack(&n, c));
+    CHECK_EQ(n, 0);
+    CHECK_OK(cairn_doc_check(NULL, c, NULL));
+    cairn_table_close(t);
+    cairn_coll_close(c);
+    CHECK_OK(cairn_close(db));
+}
+
+TEST_MAIN(pack_round_trips, pack_declines, damaged_values, collection_stores_packed,
+          repack_text_documents)

@@ -577,6 +577,15 @@ CAIRN_API int cairn_doc_restore(char **out_doc, cairn_db *db, cairn_coll *coll, 
 CAIRN_API int cairn_doc_prove(void **out_proof, size_t *out_len, cairn_coll *coll,
                               const cairn_snapshot *snap, const char *id);
 
+/** Rewrites, in one atomic batch, the documents of the collection that its table holds as
+ *  canonical text (written before the packed form, docs/FORMAT.md "Stored documents") into
+ *  the packed form. No document changes: each reads back byte for byte the same (a text that
+ *  would not is left as it is), so no version, _v or _ts moves and history shows nothing; the
+ *  table gets smaller, and an export of it is checked by its root again. Commit to keep it.
+ *  @param[out] out_packed  how many documents were rewritten (may be NULL)
+ *  @return CAIRN_OK; CAIRN_EIO; CAIRN_ECORRUPT; CAIRN_ENOMEM. */
+CAIRN_API int cairn_doc_repack(uint64_t *out_packed, cairn_coll *coll);
+
 /** The document that a value of a collection's table stands for (a proof's value, say): its
  *  canonical JSON with _id, _v, _ts and _hash, from the stored form (docs/FORMAT.md, "Stored
  *  documents"); id is the value's key. Needs no repository.

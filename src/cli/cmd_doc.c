@@ -886,6 +886,19 @@ static int doc_check(const doc_args *d)
     return read_done(db, c, snap, code);
 }
 
+static int doc_repack(const doc_args *d)
+{
+    cairn_db *db;
+    cairn_coll *c;
+    int code = open_coll(&db, &c, d, true, false);
+    if (code != EXIT_OK) return code;
+    uint64_t n = 0;
+    int rc = cairn_doc_repack(&n, c);
+    if (rc < 0) code = cli_lib_err(rc);
+    else printf("repacked %llu document%s\n", (unsigned long long)n, cli_plural(n));
+    return done(db, c, code);
+}
+
 /* ---- indexes ---- */
 
 static int doc_index_create(const doc_args *d)
@@ -1167,6 +1180,7 @@ static const doc_cmd DOC_CMDS[] = {
     { "verify-export", doc_verify_export, 1, 1, D_REPO, "doc verify-export DIR [--repo DIR]" },
     { "list", doc_list, 0, 0, D_AT, "doc list [--at REV]" },
     { "check", doc_check, 1, 1, D_AT, "doc check COLL [--at REV]" },
+    { "repack", doc_repack, 1, 1, 0, "doc repack COLL" },
     { "index-create", doc_index_create, 2, 2, D_UNIQUE | D_TEXT,
       "doc index create COLL FIELD[,FIELD...] [--unique] [--text]" },
     { "index-list", doc_index_list, 1, 1, D_AT, "doc index list COLL [--at REV]" },
@@ -1207,6 +1221,8 @@ const char CMD_DOC_HELP[] =
     "                                  with the repository's at the commit exported\n"
     "  doc list                        list the collections\n"
     "  doc check COLL                  check that every index agrees with the documents\n"
+    "  doc repack COLL                 store the documents written before the packed form\n"
+    "                                  packed (none changes; commit to keep it)\n"
     "  doc index create COLL FIELD[,FIELD...] [--unique] [--text]\n"
     "  doc index list COLL             one JSON line per index\n"
     "  doc index drop COLL NAME\n"

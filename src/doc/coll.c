@@ -2309,6 +2309,73 @@ int cairn_doc_index_create(cairn_coll *c, const char *const *fields, size_t n, u
     return rc;
 }
 
+/* ---- repacking documents stored as text ---- */
+
+/* Whether text (a stored value of key id in canonical-text form) packs, and expands back to
+ * the very same bytes (text cairn did not write might not): then *packed holds the form. */
+static int repack_one(bool *ok, cairn_buf *packed, cairn_buf *back, const void *text,
+                      size_t len, const char *id, size_t idlen)
+{
+    *ok = false;
+    TRY(dv_stored_pack(packed, text, len, id, idlen));
+    if (!packed->len || packed->data[0] != DV_STORED_FORM) return CAIRN_OK;
+    int rc = dv_stored_expand(back, packed->data, packed->len, id, idlen, NULL);
+    if (rc == CAIRN_ECORRUPT) {
+        cairn_error_clear();
+        return CAIRN_OK;
+    }
+    TRY(rc);
+    *ok = back->len == len && memcmp(back->data, text, len) == 0;
+    return CAIRN_OK;
+}
+
+static int repack_locked(uint64_t *out, cairn_coll *c)
+{
+    cairn_batch *b = NULL;
+    cairn_cursor *cur = NULL;
+    cairn_buf packed = CAIRN_BUF_INIT, back = CAIRN_BUF_INIT, id = CAIRN_BUF_INIT;
+    uint64_t n = 0;
+    int rc = cairn_batch_new(&b, c->db);
+    if (rc == CAIRN_OK) rc = cairn_cursor_open(&cur, c->docs, NULL, NULL);
+    while (rc == CAIRN_OK && (rc = cairn_cursor_next(cur)) == CAIRN_OK) {
+        const void *k, *v;
+        size_t kl, vl;
+        cairn_cursor_get(&k, &kl, &v, &vl, cur);
+        if (!vl || *(const uint8_t *)v != '{') continue; /* packed already */
+        bool ok = false;
+        rc = cairn_buf_set(&id, k, kl);
+        if (rc == CAIRN_OK) rc = cairn_buf_append(&id, "", 1);
+        if (rc == CAIRN_OK)
+            rc = repack_one(&ok, &packed, &back, v, vl, (const char *)id.data, kl);
+        if (rc == CAIRN_OK && ok) {
+            rc = cairn_batch_put(b, c->docs, k, kl, packed.data, packed.len);
+            n++;
+        }
+    }
+    if (rc == CAIRN_ENOTFOUND) { /* the end, or a collection never written */
+        cairn_error_clear();
+        rc = CAIRN_OK;
+    }
+    cairn_cursor_close(cur);
+    if (rc == CAIRN_OK && n) rc = cairn_batch_commit(b);
+    cairn_batch_free(b);
+    cairn_buf_dispose(&packed);
+    cairn_buf_dispose(&back);
+    cairn_buf_dispose(&id);
+    if (rc == CAIRN_OK && out) *out = n;
+    return rc;
+}
+
+int cairn_doc_repack(uint64_t *out_packed, cairn_coll *c)
+{
+    FAIL_IF(!c, CAIRN_EINVAL, "cairn_doc_repack: coll is required");
+    if (out_packed) *out_packed = 0;
+    pthread_mutex_lock(&c->lock);
+    int rc = repack_locked(out_packed, c);
+    pthread_mutex_unlock(&c->lock);
+    return rc;
+}
+
 static int drop_locked(cairn_coll *c, const char *name)
 {
     dv_catalog cat;

@@ -335,7 +335,8 @@ int cairn_doc_export_check_finish(cairn_doc_export_result *out, cairn_doc_export
                    "records %.12s...: the directory is not the collection exported%s", have, want,
                    x->res.problems || !x->hashes ? "" : " (each file matches its hash: the "
                    "collection's table may have held documents in both stored forms, some "
-                   "written before the packed form; docs/FORMAT.md, \"Stored documents\")"));
+                   "written before the packed form: 'cairn doc repack COLL', commit and export "
+                   "again; docs/FORMAT.md, \"Stored documents\")"));
     *out = x->res;
     return CAIRN_OK;
 }

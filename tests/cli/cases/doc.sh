@@ -61,6 +61,7 @@ run cairn doc index drop people name
 run cairn doc list
 run cairn doc check people
 run cairn doc check people --at HEAD
+run cairn doc repack people
 say a collection as plain files, and back
 cairn commit -m "four people" >/dev/null
 run cairn doc export people exported --at HEAD
