@@ -76,6 +76,22 @@ static void run_check(cairn_doc_export_result *r, seen *s, const char *manifest,
     cairn_doc_export_check_free(c);
 }
 
+/* Every document of c into x (n of them) and a manifest of root (and commit) into *manifest
+ * (cairn_free()), as `cairn doc export` makes them. */
+static void export_all(exported *x, char **manifest, cairn_coll *c, const char *name,
+                       const cairn_id *root, const cairn_id *commit, size_t n)
+{
+    x->m = NULL;
+    x->ids = calloc(n, sizeof(char *));
+    x->texts = calloc(n, sizeof(char *));
+    x->n = 0;
+    CHECK_OK(cairn_doc_manifest_new(&x->m, name, root, commit));
+    cairn_doc_query q = CAIRN_DOC_QUERY_INIT;
+    CHECK_OK(cairn_doc_find(NULL, c, NULL, &q, take, x));
+    CHECK_EQ(x->n, n);
+    CHECK_OK(cairn_doc_manifest_text(manifest, x->m));
+}
+
 static void root_rebuilt(void)
 {
     cairn_db *db = test_open_repo("mem:");
@@ -105,13 +121,9 @@ static void root_rebuilt(void)
     cairn_table_close(t);
     CHECK(ts.depth >= 2); /* several levels: the boundaries above the leaves are checked too */
 
-    exported x = { NULL, calloc(NDOCS, sizeof(char *)), calloc(NDOCS, sizeof(char *)), 0 };
-    CHECK_OK(cairn_doc_manifest_new(&x.m, "big", &root, &commit));
-    cairn_doc_query q = CAIRN_DOC_QUERY_INIT;
-    CHECK_OK(cairn_doc_find(NULL, c, NULL, &q, take, &x));
-    CHECK_EQ(x.n, NDOCS);
+    exported x;
     char *manifest;
-    CHECK_OK(cairn_doc_manifest_text(&manifest, x.m));
+    export_all(&x, &manifest, c, "big", &root, &commit, NDOCS);
 
     /* sound: the same root, from pretty-printed files and nothing else */
     cairn_doc_export_result r;
@@ -346,13 +358,9 @@ static void text_table_root(void)
     }
     CHECK_OK(cairn_coll_root(&root, c, NULL));
     CHECK(memcmp(&root, &packed_root, sizeof root) != 0);
-    exported x = { NULL, calloc(N, sizeof(char *)), calloc(N, sizeof(char *)), 0 };
-    CHECK_OK(cairn_doc_manifest_new(&x.m, "old", &root, NULL));
-    cairn_doc_query q = CAIRN_DOC_QUERY_INIT;
-    CHECK_OK(cairn_doc_find(NULL, c, NULL, &q, take, &x));
-    CHECK_EQ(x.n, N);
+    exported x;
     char *manifest;
-    CHECK_OK(cairn_doc_manifest_text(&manifest, x.m));
+    export_all(&x, &manifest, c, "old", &root, NULL, N);
     cairn_doc_export_result r;
     seen s;
     run_check(&r, &s, manifest, &x, SIZE_MAX, SIZE_MAX, NULL, NULL);

@@ -174,9 +174,15 @@ static void damaged_values(void)
     v[0] = 2; /* an unknown form */
     expect_damaged(v, n, "its first byte is neither '{' nor a form this build knows");
     n = hand_value(v, 0, long0, 2, "{}"); /* a varint not the shortest */
-    expect_damaged(v, n, "its version is not in its shortest form");
-    n = hand_value(v, 0, ten, 10, "{}"); /* a varint past 63 bits */
-    expect_damaged(v, n, "its version is cut short or over 63 bits");
+    expect_damaged(v, n, "its version is cut short, or not in its shortest form");
+    n = hand_value(v, 0, ten, 10, "{}"); /* 2^64 - 1 */
+    expect_damaged(v, n, "its version is over 2^63 - 1");
+    static const uint8_t over64[] = { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02 };
+    n = hand_value(v, 0, over64, 10, "{}"); /* past 64 bits */
+    expect_damaged(v, n, "its version is cut short, or not in its shortest form");
+    static const uint8_t big[] = { 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x01 };
+    n = hand_value(v, 0, big, 10, "{}"); /* 2^63 */
+    expect_damaged(v, n, "its version is over 2^63 - 1");
     n = hand_value(v, (uint64_t)INT64_C(253402300800000000), one, 1, "{}"); /* year 10000 */
     expect_damaged(v, n, "its time is outside years 0000-9999");
     n = hand_value(v, (uint64_t)(INT64_C(-62167219200000000) - 1), one, 1, "{}"); /* year -1 */

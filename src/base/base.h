@@ -198,6 +198,11 @@ char *bytes_show(char *out, size_t out_size, const void *data, size_t n);
 double clock_now(void);
 /** Wall-clock time in nanoseconds since the Unix epoch (UTC). */
 int64_t clock_wall_ns(void);
+/** Days from 1970-01-01 to y-m-d of the proleptic Gregorian calendar (m 1..12, d 1..31; not
+ *  checked), without the C library's time zone. */
+int64_t days_from_civil(int64_t y, unsigned m, unsigned d);
+/** The date y-m-d that is `days` days from 1970-01-01 (the inverse of days_from_civil()). */
+void civil_from_days(int64_t days, int64_t *y, unsigned *m, unsigned *d);
 struct timespec;
 /** *out = the CLOCK_REALTIME moment `seconds` from now (a pthread_cond_timedwait deadline). */
 void clock_deadline(struct timespec *out, double seconds);

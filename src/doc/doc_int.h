@@ -288,6 +288,11 @@ json_t *dv_stored_meta(const dv_stored *s, const char *name, size_t nlen, const 
 int dv_stored_text(cairn_buf *out, const dv_stored *s, const char *id, size_t idlen,
                    const char *coll);
 
+/** dv_stored_expand() into a new NUL-terminated string (free with cairn_free()); check: also
+ *  parse it, refusing what is not a JSON object (text from outside the collection's writers). */
+int dv_stored_cstr(char **out, size_t *out_len, const void *val, size_t len, const char *id,
+                   size_t idlen, const char *coll, bool check);
+
 /** Parses a stored document (either form) into a JSON object. */
 int dv_doc_parse(json_t **out, const void *val, size_t len, const char *coll, const char *id);
 

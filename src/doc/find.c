@@ -385,7 +385,8 @@ static int doc_parse_for(json_t **out, query *q, const dv_stored *s, const void 
             json_t *v = dv_stored_meta(s, q->names[i], q->name_len[i], id);
             if (!v || json_object_setn_new_nocheck(p.obj, q->names[i], q->name_len[i], v))
                 rc = CAIRN_EINVAL; /* out of memory: the whole parse says so */
-            if (v && rc == CAIRN_OK) rc = ++p.found == q->nnames ? PARTIAL_DONE : CAIRN_OK;
+            else if (++p.found == q->nnames)
+                rc = PARTIAL_DONE;
         }
         if (rc == CAIRN_OK) rc = canon_members(s->body, s->blen, partial_member, &p);
         if (rc == CAIRN_OK || rc == PARTIAL_DONE) {
@@ -1183,16 +1184,9 @@ int cairn_doc_get(char **out_doc, size_t *out_len, cairn_coll *c, const cairn_sn
     if (rc == CAIRN_ENOTFOUND) TRY(dv_pruned_refuse(c, snap, "doc get")); /* gone, not absent */
     if (rc == CAIRN_ENOTFOUND) return ERR(rc, "collection %s: no document %s", c->name, id);
     TRY(rc);
-    cairn_buf text = CAIRN_BUF_INIT;
-    rc = dv_stored_expand(&text, val, len, id, strlen(id), c->name);
+    rc = dv_stored_cstr(out_doc, &len, val, len, id, strlen(id), c->name, false);
     cairn_free(val);
-    if (rc == CAIRN_OK) rc = cairn_buf_append(&text, "", 1);
-    if (rc < 0) {
-        cairn_buf_dispose(&text);
-        return rc;
-    }
-    *out_doc = (char *)text.data;
-    len = text.len - 1;
+    TRY(rc);
     dv_trust t = { 0 };
     rc = dv_sig_require(c, &t, id, *out_doc, len);
     dv_trust_dispose(&t);

@@ -18,12 +18,12 @@
 #include <string.h>
 
 #include "base/base.h"
+#include "base/varint.h"
 #include "doc/doc_int.h"
 
 #define HEAD_HASH 1                      /* offset of the hash */
 #define HEAD_TS (HEAD_HASH + CAIRN_ID_SIZE) /* offset of the time */
 #define HEAD_V (HEAD_TS + 8)             /* offset of the version's varint */
-#define VARINT_MAX 10
 #define TS_TEXT_LEN 27                   /* YYYY-MM-DDTHH:MM:SS.uuuuuuZ */
 #define US_PER_DAY INT64_C(86400000000)
 
@@ -35,31 +35,6 @@ static const struct {
 } META[M_COUNT] = { { "_hash", 5 }, { "_id", 3 }, { "_ts", 3 }, { "_v", 2 } };
 
 /* ---- the time: civil dates of the proleptic Gregorian calendar, years 0000-9999 ---- */
-
-/* Days from 1970-01-01 to y-m-d (m 1..12, d 1..31), counting in 400-year eras of 146097 days
- * from March 1st, so that February's day is the last of a year. */
-static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
-{
-    y -= m <= 2;
-    int64_t era = (y >= 0 ? y : y - 399) / 400;
-    unsigned yoe = (unsigned)(y - era * 400);
-    unsigned doy = (153 * (m + (m > 2 ? (unsigned)-3 : 9)) + 2) / 5 + d - 1;
-    unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + (int64_t)doe - 719468;
-}
-
-static void civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d)
-{
-    z += 719468;
-    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-    unsigned doe = (unsigned)(z - era * 146097);
-    unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    unsigned mp = (5 * doy + 2) / 153;
-    *d = doy - (153 * mp + 2) / 5 + 1;
-    *m = mp < 10 ? mp + 3 : mp - 9;
-    *y = (int64_t)yoe + era * 400 + (*m <= 2);
-}
 
 /* The first and the last microsecond the text form can write (0000-01-01, 9999-12-31). */
 #define TS_MIN (-INT64_C(719528) * US_PER_DAY)
@@ -146,7 +121,7 @@ typedef struct pack_ctx {
     size_t idlen;
     cairn_buf *out;           /* the members that are not in the head, as an object from start */
     size_t start;
-    uint8_t hash[CAIRN_ID_SIZE];
+    cairn_id hash;
     int64_t ts;
     uint64_t v;
     unsigned seen;            /* bit per META member met, each once */
@@ -157,13 +132,6 @@ static int meta_of(const char *name, size_t nlen)
     for (int i = 0; i < M_COUNT; i++)
         if (nlen == META[i].len && memcmp(name, META[i].name, nlen) == 0) return i;
     return -1;
-}
-
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    return -1; /* upper case is not what cairn writes */
 }
 
 /* Whether val is id's canonical string: the id between quotes, '"' escaped (an id holds no
@@ -195,14 +163,15 @@ static int pack_member(const char *name, size_t nlen, const char *val, size_t vl
     if (p->seen & (1u << m)) return PACK_NO;
     p->seen |= 1u << m;
     switch (m) {
-    case M_HASH:
+    case M_HASH: { /* 64 lower-case hex digits: those that read back as they were written */
+        char hex[CAIRN_ID_HEX_SIZE], again[CAIRN_ID_HEX_SIZE];
         if (vlen != 2 * CAIRN_ID_SIZE + 2 || val[0] != '"' || val[vlen - 1] != '"') return PACK_NO;
-        for (size_t i = 0; i < CAIRN_ID_SIZE; i++) {
-            int hi = hexval(val[1 + 2 * i]), lo = hexval(val[2 + 2 * i]);
-            if (hi < 0 || lo < 0) return PACK_NO;
-            p->hash[i] = (uint8_t)(hi << 4 | lo);
-        }
-        return 0;
+        memcpy(hex, val + 1, 2 * CAIRN_ID_SIZE);
+        hex[2 * CAIRN_ID_SIZE] = '\0';
+        if (cairn_id_from_hex(&p->hash, hex) != CAIRN_OK) return PACK_NO; /* cleared after */
+        cairn_id_to_hex(again, &p->hash);
+        return memcmp(again, hex, sizeof hex) == 0 ? 0 : PACK_NO;
+    }
     case M_ID:
         return is_id_text(val, vlen, p->id, p->idlen) ? 0 : PACK_NO;
     case M_TS:
@@ -214,14 +183,6 @@ static int pack_member(const char *name, size_t nlen, const char *val, size_t vl
             return PACK_NO;
         return 0;
     }
-}
-
-static size_t varint_put(uint8_t *out, uint64_t v)
-{
-    size_t n = 0;
-    for (; v >= 0x80; v >>= 7) out[n++] = (uint8_t)(v | 0x80);
-    out[n++] = (uint8_t)v;
-    return n;
 }
 
 int dv_stored_pack(cairn_buf *out, const void *canon, size_t len, const char *id, size_t idlen)
@@ -244,7 +205,7 @@ int dv_stored_pack(cairn_buf *out, const void *canon, size_t len, const char *id
     TRY(cairn_buf_append(out, "}", 1));
     uint8_t head[HEAD_V + VARINT_MAX];
     head[0] = DV_STORED_FORM;
-    memcpy(head + HEAD_HASH, p.hash, CAIRN_ID_SIZE);
+    memcpy(head + HEAD_HASH, p.hash.bytes, CAIRN_ID_SIZE);
     uint64_t ts = (uint64_t)p.ts;
     for (int i = 0; i < 8; i++) head[HEAD_TS + i] = (uint8_t)(ts >> (56 - 8 * i));
     size_t hl = HEAD_V + varint_put(head + HEAD_V, p.v);
@@ -277,18 +238,9 @@ static int split_why(dv_stored *out, const void *val, size_t len, const char **w
     for (int i = 0; i < 8; i++) ts = ts << 8 | b[HEAD_TS + i];
     out->ts = (int64_t)ts;
     if (out->ts < TS_MIN || out->ts > TS_MAX) REFUSE("its time is outside years 0000-9999");
-    size_t at = HEAD_V;
-    uint64_t v = 0;
-    for (unsigned shift = 0;; shift += 7) {
-        if (at >= len || shift > 56) REFUSE("its version is cut short or over 63 bits");
-        uint8_t c = b[at++];
-        v |= (uint64_t)(c & 0x7f) << shift;
-        if (!(c & 0x80)) {
-            if (c == 0 && shift) REFUSE("its version is not in its shortest form");
-            break;
-        }
-    }
-    out->v = v;
+    size_t at = HEAD_V + varint_get(b + HEAD_V, b + len, &out->v);
+    if (at == HEAD_V) REFUSE("its version is cut short, or not in its shortest form");
+    if (out->v > INT64_MAX) REFUSE("its version is over 2^63 - 1");
     out->body = (const char *)b + at;
     out->blen = len - at;
     if (out->blen < 2 || out->body[0] != '{' || out->body[out->blen - 1] != '}')
@@ -332,15 +284,6 @@ static int place_member(const char *name, size_t nlen, const char *val, size_t v
     return 1;
 }
 
-static void hash_hex(char out[2 * CAIRN_ID_SIZE], const uint8_t *h)
-{
-    static const char hex[] = "0123456789abcdef";
-    for (size_t i = 0; i < CAIRN_ID_SIZE; i++) {
-        out[2 * i] = hex[h[i] >> 4];
-        out[2 * i + 1] = hex[h[i] & 15];
-    }
-}
-
 /* Writes "name":value for head member m of s (id: the key) at w; returns the end. */
 static char *meta_write(char *w, int m, const dv_stored *s, const char *id, size_t idlen)
 {
@@ -352,7 +295,7 @@ static char *meta_write(char *w, int m, const dv_stored *s, const char *id, size
     switch (m) {
     case M_HASH:
         *w++ = '"';
-        hash_hex(w, s->hash);
+        hex_encode(w, s->hash, CAIRN_ID_SIZE); /* its NUL is written over next */
         w += 2 * CAIRN_ID_SIZE;
         *w++ = '"';
         break;
@@ -474,21 +417,15 @@ int dv_doc_parse(json_t **out, const void *val, size_t len, const char *coll, co
     return CAIRN_OK;
 }
 
-int cairn_doc_decode(char **out, size_t *out_len, const void *value, size_t len, const char *id,
-                     size_t idlen)
+int dv_stored_cstr(char **out, size_t *out_len, const void *val, size_t len, const char *id,
+                   size_t idlen, const char *coll, bool check)
 {
-    FAIL_IF(!out || (!value && len) || !id, CAIRN_EINVAL,
-            "cairn_doc_decode: out, value and id are required");
     *out = NULL;
-    TRY(dv_id_check(id, idlen)); /* else its JSON string would not be one */
     cairn_buf b = CAIRN_BUF_INIT;
-    int rc = dv_stored_expand(&b, value, len, id, idlen, NULL);
-    json_t *j = NULL; /* text given back must be a document: parsed, as a reader would */
-    if (rc == CAIRN_OK) {
-        j = json_loadb((const char *)b.data, b.len, JSON_REJECT_DUPLICATES, NULL);
-        if (!json_is_object(j))
-            rc = ERR(CAIRN_ECORRUPT, "the value of key %.*s is not a stored document: it is "
-                     "not a JSON object", (int)MIN(idlen, 200), id);
+    int rc = dv_stored_expand(&b, val, len, id, idlen, coll);
+    if (rc == CAIRN_OK && check) { /* parsed, as a reader would */
+        json_t *j = json_loadb((const char *)b.data, b.len, JSON_REJECT_DUPLICATES, NULL);
+        if (!json_is_object(j)) rc = refuse("it is not a JSON object", id, idlen, coll);
         json_decref(j);
     }
     if (rc == CAIRN_OK) rc = cairn_buf_append(&b, "", 1);
@@ -501,6 +438,16 @@ int cairn_doc_decode(char **out, size_t *out_len, const void *value, size_t len,
     return CAIRN_OK;
 }
 
+int cairn_doc_decode(char **out, size_t *out_len, const void *value, size_t len, const char *id,
+                     size_t idlen)
+{
+    FAIL_IF(!out || (!value && len) || !id, CAIRN_EINVAL,
+            "cairn_doc_decode: out, value and id are required");
+    *out = NULL;
+    TRY(dv_id_check(id, idlen)); /* else its JSON string would not be one */
+    return dv_stored_cstr(out, out_len, value, len, id, idlen, NULL, true);
+}
+
 bool dv_stored_is_meta(const char *name, size_t nlen) { return meta_of(name, nlen) >= 0; }
 
 json_t *dv_stored_meta(const dv_stored *s, const char *name, size_t nlen, const char *id)
@@ -508,7 +455,7 @@ json_t *dv_stored_meta(const dv_stored *s, const char *name, size_t nlen, const 
     char text[2 * CAIRN_ID_SIZE + 1];
     switch (meta_of(name, nlen)) {
     case M_HASH:
-        hash_hex(text, s->hash);
+        hex_encode(text, s->hash, CAIRN_ID_SIZE);
         return json_stringn_nocheck(text, 2 * CAIRN_ID_SIZE);
     case M_ID:
         return json_string_nocheck(id);

@@ -37,17 +37,6 @@ static int time_out_of_range(const char *s)
                "(nanoseconds since 1970 in 64 bits)", s);
 }
 
-/* Days from 1970-01-01 to y-m-d (proleptic Gregorian), without the C library's time zone. */
-static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
-{
-    y -= m <= 2;
-    int64_t era = (y >= 0 ? y : y - 399) / 400;
-    unsigned yoe = (unsigned)(y - era * 400);
-    unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + (int64_t)doe - 719468;
-}
-
 static int days_in_month(int y, int m)
 {
     static const int DAYS[12] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };

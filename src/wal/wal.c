@@ -253,6 +253,27 @@ static int segment_seal(wal *w)
 
 static size_t pad8(size_t n) { return (n + 7) & ~(size_t)7; }
 
+/* The group header at p: its body of `padded` bytes holds count records from first_seq. The CRC
+ * (p + 4) is the caller's, over the rest of the header and the body. */
+static void put_group_header(uint8_t *p, size_t padded, size_t count, uint64_t first_seq,
+                             uint64_t synced_off)
+{
+    store_le32(p, GROUP_MAGIC);
+    store_le32(p + 8, (uint32_t)padded);
+    store_le32(p + 12, (uint32_t)count);
+    store_le64(p + 16, first_seq);
+    store_le64(p + 24, synced_off);
+}
+
+/* The header of record x at r (its payload follows). */
+static void put_record_header(uint8_t *r, const waiter *x)
+{
+    store_le32(r, (uint32_t)x->len);
+    store_le64(r + 4, x->seq);
+    store_le64(r + 12, (uint64_t)x->time);
+    r[20] = x->type;
+}
+
 /* Builds a group of the count waiters from `from` into buf. (Counted, not walked to an end
  * pointer: a writer arriving meanwhile may link itself after the last member.) */
 static int build_group(cairn_buf *buf, waiter *from, size_t count, uint64_t synced_off)
@@ -267,18 +288,11 @@ static int build_group(cairn_buf *buf, waiter *from, size_t count, uint64_t sync
     TRY(cairn_buf_reserve(buf, GROUP_HEADER + padded));
     uint8_t *p = buf->data;
     memset(p, 0, GROUP_HEADER + padded);
-    store_le32(p, GROUP_MAGIC);
-    store_le32(p + 8, (uint32_t)padded);
-    store_le32(p + 12, (uint32_t)count);
-    store_le64(p + 16, from->seq);
-    store_le64(p + 24, synced_off);
+    put_group_header(p, padded, count, from->seq, synced_off);
     uint8_t *r = p + GROUP_HEADER;
     x = from;
     for (size_t i = 0; i < count; i++) {
-        store_le32(r, (uint32_t)x->len);
-        store_le64(r + 4, x->seq);
-        store_le64(r + 12, (uint64_t)x->time);
-        r[20] = x->type;
+        put_record_header(r, x);
         if (x->len) memcpy(r + REC_HEADER, x->payload, x->len);
         r += REC_HEADER + x->len;
         if (i + 1 < count) x = x->next;
@@ -301,16 +315,8 @@ static int write_direct(wal *w, const waiter *r, uint64_t synced_off, size_t *le
     uint8_t head[GROUP_HEADER + REC_HEADER];
     static const uint8_t zeros[8];
     memset(head, 0, sizeof head);
-    store_le32(head, GROUP_MAGIC);
-    store_le32(head + 8, (uint32_t)padded);
-    store_le32(head + 12, 1);
-    store_le64(head + 16, r->seq);
-    store_le64(head + 24, synced_off);
-    uint8_t *rec = head + GROUP_HEADER;
-    store_le32(rec, (uint32_t)r->len);
-    store_le64(rec + 4, r->seq);
-    store_le64(rec + 12, (uint64_t)r->time);
-    rec[20] = r->type;
+    put_group_header(head, padded, 1, r->seq, synced_off);
+    put_record_header(head + GROUP_HEADER, r);
     uint32_t crc = hash_crc32c(0, head + 8, sizeof head - 8);
     crc = hash_crc32c(crc, r->payload, r->len);
     crc = hash_crc32c(crc, zeros, padded - body);
