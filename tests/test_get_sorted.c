@@ -2,7 +2,9 @@
  * test_get_sorted.c - db_get_sorted() (src/db/read.c), the sorted point reads behind index
  * scans: the same answers whether the keys come from the trees or from writes still in the
  * memtable (deletes included), and a key below the one before it refused with CAIRN_EINVAL on
- * both paths, there.
+ * both paths, there; and on a tree of a few hundred leaves, read twice (the second time from the
+ * cache, where each leaf switch takes the next leaf ahead), runs of keys a few to a leaf, keys
+ * far apart, absent keys between present ones and past the last give what point reads give.
  */
 #include <stdio.h>
 #include <string.h>
@@ -67,4 +69,91 @@ static void memtable_and_tree_agree(void)
     CHECK_OK(cairn_close(db));
 }
 
-TEST_MAIN(memtable_and_tree_agree)
+#define DEEP_KEYS 40000
+
+typedef struct deep {
+    size_t calls, found;
+    const char *const *keys;
+    bool bad;
+} deep;
+
+/* Present keys are k<8 digits> holding v<the number>; any other key must be absent. */
+static int deep_one(size_t i, const uint8_t *val, size_t vlen, void *payload)
+{
+    deep *d = payload;
+    const char *k = d->keys[i];
+    unsigned num;
+    char tail;
+    bool present = strlen(k) == 9 && sscanf(k, "k%8u%c", &num, &tail) == 1 && num < DEEP_KEYS;
+    char want[16];
+    if (present) snprintf(want, sizeof want, "v%u", num);
+    if (present != (val != NULL) ||
+        (present && (vlen != strlen(want) || memcmp(val, want, vlen) != 0))) {
+        fprintf(stderr, "key %zu (%s): %s\n", i, k, val ? "found" : "not found");
+        d->bad = true;
+    }
+    d->calls++;
+    d->found += val != NULL;
+    return 0;
+}
+
+static void deep_tree_matches_point_reads(void)
+{
+    const char *dir = test_tmpdir();
+    cairn_db *db = test_open_repo(dir);
+    cairn_table *t;
+    CHECK_OK(cairn_table_open(&t, db, "t", CAIRN_TABLE_CREATE));
+    cairn_batch *b;
+    CHECK_OK(cairn_batch_new(&b, db));
+    char k[32], v[16];
+    for (unsigned i = 0; i < DEEP_KEYS; i++) {
+        snprintf(k, sizeof k, "k%08u", i);
+        snprintf(v, sizeof v, "v%u", i);
+        CHECK_OK(cairn_batch_put(b, t, k, strlen(k), v, strlen(v)));
+    }
+    CHECK_OK(cairn_batch_commit(b));
+    cairn_batch_free(b);
+    CHECK_OK(cairn_checkpoint(db));
+    cairn_table_stats st;
+    CHECK_OK(cairn_table_stats_get(&st, t, NULL));
+    CHECK(st.depth >= 3);    /* leaves, their parents, a root */
+    cairn_table_close(t);    /* opened again: nothing cached */
+    CHECK_OK(cairn_close(db));
+    db = test_open_repo(dir);
+    CHECK_OK(cairn_table_open(&t, db, "t", 0));
+    /* runs (steps of 1 to 7), jumps (hundreds of keys), an absent key after some present ones
+     * ("!" sorts after the digits' end: between k..n and k..n+1), keys past the last */
+    enum { MAXK = 20000 };
+    static char names[MAXK][16];
+    static const char *ptrs[MAXK];
+    static const void *kp[MAXK];
+    static size_t kl[MAXK];
+    size_t n = 0, present = 0;
+    uint64_t r = 7;
+    for (unsigned i = 0; i < DEEP_KEYS && n + 4 < MAXK;) {
+        r = r * 6364136223846793005ull + 1442695040888963407ull;
+        unsigned x = (unsigned)(r >> 33);
+        snprintf(names[n], sizeof names[n], "k%08u%s", i, x % 5 == 0 ? "!" : "");
+        present += x % 5 != 0;
+        n++;
+        i += x % 11 == 0 ? 300 + x % 500 : 1 + x % 7;
+    }
+    for (unsigned i = DEEP_KEYS; i < DEEP_KEYS + 3; i++)
+        snprintf(names[n++], sizeof names[n], "k%08u", i);
+    for (size_t i = 0; i < n; i++) {
+        ptrs[i] = names[i];
+        kp[i] = names[i];
+        kl[i] = strlen(names[i]);
+    }
+    for (int pass = 0; pass < 2; pass++) { /* cold, then from the cache */
+        deep d = { 0, 0, ptrs, false };
+        CHECK_OK(db_get_sorted(t, NULL, kp, kl, n, deep_one, &d));
+        CHECK(!d.bad);
+        CHECK_EQ(d.calls, n);
+        CHECK_EQ(d.found, present);
+    }
+    cairn_table_close(t);
+    CHECK_OK(cairn_close(db));
+}
+
+TEST_MAIN(memtable_and_tree_agree, deep_tree_matches_point_reads)

@@ -165,6 +165,11 @@ static int load_failed(int rc, int expect_level)
     return rc;
 }
 
+int node_open_chunk(chunk **out_chunk, node *out, chunk *c, const cairn_id *id, int expect_level)
+{
+    return node_open(out_chunk, out, c, id, expect_level);
+}
+
 int node_load(chunkstore *cs, chunk **out_chunk, node *out, const cairn_id *id, int expect_level)
 {
     chunk *c;
