@@ -2,9 +2,10 @@
  * test_get_sorted.c - db_get_sorted() (src/db/read.c), the sorted point reads behind index
  * scans: the same answers whether the keys come from the trees or from writes still in the
  * memtable (deletes included), and a key below the one before it refused with CAIRN_EINVAL on
- * both paths, there; and on a tree of a few hundred leaves, read twice (the second time from the
- * cache, where each leaf switch takes the next leaf ahead), runs of keys a few to a leaf, keys
- * far apart, absent keys between present ones and past the last give what point reads give.
+ * both paths, there; and on a tree of three levels, read twice (cold, then from the cache) in
+ * many windows, runs of keys a few to a leaf, keys far apart, absent keys between present ones
+ * and past the last give what point reads give, and a key out of order in a later window is
+ * refused after the keys before it.
  */
 #include <stdio.h>
 #include <string.h>
@@ -152,6 +153,19 @@ static void deep_tree_matches_point_reads(void)
         CHECK_EQ(d.calls, n);
         CHECK_EQ(d.found, present);
     }
+    /* a key out of order in a later window: the keys before it are read, then EINVAL */
+    CHECK(n > 600);
+    const void *tk = kp[300];
+    kp[300] = kp[301];
+    kp[301] = tk;
+    size_t tl = kl[300];
+    kl[300] = kl[301];
+    kl[301] = tl;
+    deep d = { 0, 0, ptrs, false };
+    CHECK_RC(db_get_sorted(t, NULL, kp, kl, n, deep_one, &d), CAIRN_EINVAL);
+    CHECK_ERRMSG("key 301 is below the key before it");
+    CHECK_EQ(d.calls, 301);
+    cairn_error_clear();
     cairn_table_close(t);
     CHECK_OK(cairn_close(db));
 }
