@@ -7,6 +7,29 @@
 #include "store/store.h"
 #include "test.h"
 
+/* hex_encode (four bytes at a time, then one at a time) against snprintf's %02x: every byte
+ * value, every length up to 64 and every start within a word; cairn_id_from_hex reads it back. */
+static void hex_encode_matches_printf(void)
+{
+    uint8_t b[256 + 8];
+    for (int i = 0; i < (int)sizeof b; i++) b[i] = (uint8_t)(i * 7 + 3);
+    for (int i = 0; i < 256; i++) b[i] = (uint8_t)i;
+    char got[2 * sizeof b + 1], want[2 * sizeof b + 1];
+    for (size_t off = 0; off < 8; off++)
+        for (size_t n = 0; n <= 256 && off + n <= sizeof b; n += n < 64 ? 1 : 64) {
+            hex_encode(got, b + off, n);
+            for (size_t i = 0; i < n; i++) snprintf(want + 2 * i, 3, "%02x", b[off + i]);
+            want[2 * n] = '\0';
+            CHECK_STR(got, want);
+        }
+    cairn_id id, back;
+    memcpy(id.bytes, b + 200, CAIRN_ID_SIZE);
+    char hex[CAIRN_ID_HEX_SIZE];
+    cairn_id_to_hex(hex, &id);
+    CHECK_OK(cairn_id_from_hex(&back, hex));
+    CHECK(memcmp(id.bytes, back.bytes, CAIRN_ID_SIZE) == 0);
+}
+
 static void varint_roundtrip(void)
 {
     uint64_t vals[] = { 0, 1, 127, 128, 300, 16383, 16384, UINT32_MAX, UINT64_MAX };
@@ -254,5 +277,5 @@ static void cache_model(void)
     for (int i = 0; i < IDS; i++) chunk_release(made[i]);
 }
 
-TEST_MAIN(cache_model, crc32c_known_answers, varint_roundtrip, sha256_known_answer, frame_roundtrip, frame_rejects_garbage, random_detection,
+TEST_MAIN(cache_model, hex_encode_matches_printf, crc32c_known_answers, varint_roundtrip, sha256_known_answer, frame_roundtrip, frame_rejects_garbage, random_detection,
           cs_verifies_on_read, cache_evicts_by_size)
