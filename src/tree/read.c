@@ -2,6 +2,7 @@
  * read.c - point reads, ranks (counting entries below a key through the subtree counts of inner
  * nodes) and the shape statistics of a tree.
  */
+#include <stddef.h>
 #include <stdlib.h>
 
 #include "tree.h"
@@ -70,7 +71,7 @@ typedef struct sorted_ctx {
     uint32_t *at;            /* per key of the window: its node's index in the tier */
     bool *absent;            /* per key: past the last key of the tree */
     cairn_id *missing;       /* children not in the cache, for the read-ahead workers */
-    void *block;             /* the memory of the arrays above */
+    void *block;             /* the memory of the arrays above, when not on the stack */
 } sorted_ctx;
 
 static void tier_release(tier *l)
@@ -79,14 +80,16 @@ static void tier_release(tier *l)
     l->m = 0;
 }
 
-/* Carves x's arrays for windows of w keys out of one allocation (x->block). */
-static int sorted_alloc(sorted_ctx *x, size_t w)
+/* Carves x's arrays for windows of w keys out of stack (stack_len bytes) when they fit, as a
+ * lone key's do (each document a bulk insert checks), else out of one allocation (x->block). */
+static int sorted_alloc(sorted_ctx *x, size_t w, void *stack, size_t stack_len)
 {
     size_t per_tier = sizeof(node) + sizeof(cairn_id) + sizeof(chunk *);
     size_t bytes = w * (2 * per_tier + sizeof(cairn_id) + sizeof(uint32_t) + sizeof(bool));
-    uint8_t *p = cairn_malloc(bytes); /* node first: the widest alignment */
+    uint8_t *p = bytes <= stack_len ? stack : cairn_malloc(bytes); /* node first: the widest
+                                                                      alignment */
     FAIL_IF(!p, CAIRN_ENOMEM, "out of memory reading %zu keys", w);
-    x->block = p;
+    x->block = p == stack ? NULL : p;
     for (int i = 0; i < 2; i++) {
         x->lv[i].n = (node *)(void *)p;
         p += w * sizeof(node);
@@ -109,7 +112,7 @@ static int sorted_alloc(sorted_ctx *x, size_t w)
 
 static void sorted_free(sorted_ctx *x)
 {
-    if (!x->block) return;
+    if (!x->lv[0].c) return; /* never carved */
     tier_release(&x->lv[0]);
     tier_release(&x->lv[1]);
     free(x->block);
@@ -232,7 +235,8 @@ int tree_get_sorted(chunkstore *cs, const cairn_id *root, const void *const *key
     node rn;
     int rc = node_load(cs, &rc_root, &rn, root, -1);
     if (rc < 0) return rc;
-    rc = sorted_alloc(&x, MIN(n, (size_t)SORTED_WINDOW));
+    _Alignas(max_align_t) uint8_t stack[2048];
+    rc = sorted_alloc(&x, MIN(n, (size_t)SORTED_WINDOW), stack, sizeof stack);
     for (size_t i = 0; rc == CAIRN_OK && i < n;) {
         size_t end = MIN(n, i + SORTED_WINDOW), bad = end;
         for (size_t j = i ? i : 1; j < end && bad == end; j++)
