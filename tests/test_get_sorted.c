@@ -3,9 +3,9 @@
  * scans: the same answers whether the keys come from the trees or from writes still in the
  * memtable (deletes included), and a key below the one before it refused with CAIRN_EINVAL on
  * both paths, there; and on a tree of three levels, read twice (cold, then from the cache) in
- * many windows, runs of keys a few to a leaf, keys far apart, absent keys between present ones
+ * several windows, runs of keys a few to a leaf, keys far apart, absent keys between present ones
  * and past the last give what point reads give, and a key out of order in a later window is
- * refused after the keys before it.
+ * refused after the keys before it; a window of keys all past the last, and an empty table.
  */
 #include <stdio.h>
 #include <string.h>
@@ -161,11 +161,38 @@ static void deep_tree_matches_point_reads(void)
     size_t tl = kl[300];
     kl[300] = kl[301];
     kl[301] = tl;
+    const char *tp = ptrs[300];
+    ptrs[300] = ptrs[301];
+    ptrs[301] = tp;
     deep d = { 0, 0, ptrs, false };
     CHECK_RC(db_get_sorted(t, NULL, kp, kl, n, deep_one, &d), CAIRN_EINVAL);
-    CHECK_ERRMSG("key 301 is below the key before it");
+    CHECK_ERRMSG("tree_get_sorted: key 301 is below the key before it"); /* the tree's path */
+    CHECK(!d.bad);
     CHECK_EQ(d.calls, 301);
     cairn_error_clear();
+    /* a window of keys all past the last: each answered, none found */
+    for (size_t i = 0; i < 300; i++) {
+        snprintf(names[i], sizeof names[i], "z%05zu", i);
+        ptrs[i] = names[i];
+        kp[i] = names[i];
+        kl[i] = strlen(names[i]);
+    }
+    d = (deep){ 0, 0, ptrs, false };
+    CHECK_OK(db_get_sorted(t, NULL, kp, kl, 300, deep_one, &d));
+    CHECK(!d.bad);
+    CHECK_EQ(d.calls, 300);
+    CHECK_EQ(d.found, 0);
+    /* an empty table (its root an empty leaf), written and checkpointed */
+    cairn_table *e;
+    CHECK_OK(cairn_table_open(&e, db, "empty", CAIRN_TABLE_CREATE));
+    CHECK_OK(cairn_put(e, "x", 1, "1", 1));
+    CHECK_OK(cairn_delete(e, "x", 1));
+    CHECK_OK(cairn_checkpoint(db));
+    d = (deep){ 0, 0, ptrs, false };
+    CHECK_OK(db_get_sorted(e, NULL, kp, kl, 20, deep_one, &d));
+    CHECK_EQ(d.calls, 20);
+    CHECK_EQ(d.found, 0);
+    cairn_table_close(e);
     cairn_table_close(t);
     CHECK_OK(cairn_close(db));
 }

@@ -111,11 +111,11 @@ int node_load(chunkstore *cs, chunk **out_chunk, node *out, const cairn_id *id, 
 /** node_load() through cs_get_uncached(): a node about to be superseded stays out of the cache. */
 int node_load_uncached(chunkstore *cs, chunk **out_chunk, node *out, const cairn_id *id,
                        int expect_level);
-/** node_load(), setting *missed when the node was not in the chunk cache: the caller's own
- *  sign that its reads have gone cold (the store's counters are raised by every thread). */
 /** Opens chunk c (a reference the caller hands over: released on failure), which must be node
  *  id, as node_load() does once it has the chunk. */
 int node_open_chunk(chunk **out_chunk, node *out, chunk *c, const cairn_id *id, int expect_level);
+/** node_load(), setting *missed when the node was not in the chunk cache: the caller's own
+ *  sign that its reads have gone cold (the store's counters are raised by every thread). */
 int node_load_noting(chunkstore *cs, chunk **out_chunk, node *out, const cairn_id *id,
                      int expect_level, bool *missed);
 

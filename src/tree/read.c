@@ -2,7 +2,6 @@
  * read.c - point reads, ranks (counting entries below a key through the subtree counts of inner
  * nodes) and the shape statistics of a tree.
  */
-#include <stddef.h>
 #include <stdlib.h>
 
 #include "tree.h"
@@ -80,16 +79,42 @@ static void tier_release(tier *l)
     l->m = 0;
 }
 
-/* Carves x's arrays for windows of w keys out of stack (stack_len bytes) when they fit, as a
- * lone key's do (each document a bulk insert checks), else out of one allocation (x->block). */
-static int sorted_alloc(sorted_ctx *x, size_t w, void *stack, size_t stack_len)
+/* The arrays of a window of up to SMALL_WINDOW keys (a lone key's read: a bulk insert checks
+ * each document's id with one), on the reader's stack. */
+#define SMALL_WINDOW 8
+
+typedef struct sorted_small {
+    node n[2][SMALL_WINDOW];
+    cairn_id id[2][SMALL_WINDOW], missing[SMALL_WINDOW];
+    chunk *c[2][SMALL_WINDOW];
+    uint32_t at[SMALL_WINDOW];
+    bool absent[SMALL_WINDOW];
+} sorted_small;
+
+/* Points x's arrays for windows of w keys into small when they fit, else into one allocation
+ * (x->block), carved widest alignment first. */
+static int sorted_alloc(sorted_ctx *x, size_t w, sorted_small *small)
 {
+    if (w <= SMALL_WINDOW) {
+        for (int i = 0; i < 2; i++) {
+            x->lv[i].n = small->n[i];
+            x->lv[i].id = small->id[i];
+            x->lv[i].c = small->c[i];
+        }
+        x->missing = small->missing;
+        x->at = small->at;
+        x->absent = small->absent;
+        return CAIRN_OK;
+    }
+    _Static_assert(sizeof(node) % _Alignof(cairn_id) == 0 &&
+                       sizeof(cairn_id) % _Alignof(chunk *) == 0 &&
+                       sizeof(chunk *) % _Alignof(uint32_t) == 0,
+                   "each array of the block starts aligned for its type");
     size_t per_tier = sizeof(node) + sizeof(cairn_id) + sizeof(chunk *);
     size_t bytes = w * (2 * per_tier + sizeof(cairn_id) + sizeof(uint32_t) + sizeof(bool));
-    uint8_t *p = bytes <= stack_len ? stack : cairn_malloc(bytes); /* node first: the widest
-                                                                      alignment */
+    uint8_t *p = cairn_malloc(bytes);
     FAIL_IF(!p, CAIRN_ENOMEM, "out of memory reading %zu keys", w);
-    x->block = p == stack ? NULL : p;
+    x->block = p;
     for (int i = 0; i < 2; i++) {
         x->lv[i].n = (node *)(void *)p;
         p += w * sizeof(node);
@@ -118,9 +143,10 @@ static void sorted_free(sorted_ctx *x)
     free(x->block);
 }
 
-/* Opens the nodes of l (ids set, chunks NULL), at level lvl: each looked up in the cache (whose
- * lookup starts fetching its first bytes), those missing handed to the read-ahead workers
- * together and then loaded here, in order; then each one's search lines are requested. */
+/* Opens the nodes of l (ids set), at level lvl: each looked up in the cache (whose lookup starts
+ * fetching its first bytes); the cached ones opened and their search lines requested first; then
+ * those missing loaded here in order, all but the first handed to the read-ahead workers
+ * before. */
 static int tier_load(sorted_ctx *x, tier *l, int lvl)
 {
     size_t nmiss = 0;
@@ -128,25 +154,23 @@ static int tier_load(sorted_ctx *x, tier *l, int lvl)
         l->c[j] = cache_get(x->cs->cache, &l->id[j]);
         if (!l->c[j]) x->missing[nmiss++] = l->id[j];
     }
-    if (nmiss > 1) cs_prefetch(x->cs, x->missing, nmiss);
-    for (size_t j = 0; j < l->m; j++) {
-        int rc;
-        if (l->c[j]) {
-            chunk *c = l->c[j];
-            l->c[j] = NULL;
-            rc = node_open_chunk(&l->c[j], &l->n[j], c, &l->id[j], lvl);
-        } else {
-            bool missed;
-            rc = node_load_noting(x->cs, &l->c[j], &l->n[j], &l->id[j], lvl, &missed);
-        }
-        if (rc < 0) {
-            for (size_t k = j + 1; k < l->m; k++) chunk_release(l->c[k]);
-            l->m = j; /* the ones before it are open */
-            return rc;
-        }
-        node_prefetch_search(&l->n[j]);
+    if (nmiss > 1) /* the first, this thread loads at once */
+        cs_prefetch(x->cs, x->missing + 1, nmiss - 1);
+    int rc = CAIRN_OK;
+    for (size_t j = 0; j < l->m; j++) { /* the cached ones first: their lines start coming */
+        if (!l->c[j]) continue;
+        chunk *c = l->c[j];
+        l->c[j] = NULL;
+        if (rc == CAIRN_OK) rc = node_open_chunk(&l->c[j], &l->n[j], c, &l->id[j], lvl);
+        else chunk_release(c);
+        if (rc == CAIRN_OK) node_prefetch_search(&l->n[j]);
     }
-    return CAIRN_OK;
+    for (size_t j = 0; rc == CAIRN_OK && j < l->m; j++) {
+        if (l->c[j]) continue;
+        rc = node_load(x->cs, &l->c[j], &l->n[j], &l->id[j], lvl);
+        if (rc == CAIRN_OK) node_prefetch_search(&l->n[j]);
+    }
+    return rc; /* on failure the caller releases what opened (the others are NULL) */
 }
 
 /* Whether key sorts at or below entry i of inner node n: then child i, which holds the keys up
@@ -235,8 +259,8 @@ int tree_get_sorted(chunkstore *cs, const cairn_id *root, const void *const *key
     node rn;
     int rc = node_load(cs, &rc_root, &rn, root, -1);
     if (rc < 0) return rc;
-    _Alignas(max_align_t) uint8_t stack[2048];
-    rc = sorted_alloc(&x, MIN(n, (size_t)SORTED_WINDOW), stack, sizeof stack);
+    sorted_small small;
+    rc = sorted_alloc(&x, MIN(n, (size_t)SORTED_WINDOW), &small);
     for (size_t i = 0; rc == CAIRN_OK && i < n;) {
         size_t end = MIN(n, i + SORTED_WINDOW), bad = end;
         for (size_t j = i ? i : 1; j < end && bad == end; j++)

@@ -114,7 +114,8 @@ typedef int (*tree_got_fn)(size_t i, const uint8_t *val, size_t vlen, void *payl
 /** Point reads of n keys in ascending order (keys[i] >= keys[i - 1]; else CAIRN_EINVAL, after
  *  the keys before it). The keys go down the tree in windows of 256, one level at a time: the
  *  nodes a level needs are each loaded once and their cache misses overlap, and those missing
- *  from the cache go to the read-ahead workers together. cb is called once per key, in order. */
+ *  from the cache (when more than one) go to the read-ahead workers together. cb is called
+ *  once per key, in order. */
 int tree_get_sorted(chunkstore *cs, const cairn_id *root, const void *const *keys,
                     const size_t *klens, size_t n, tree_got_fn cb, void *payload);
 
