@@ -117,8 +117,7 @@ uint32_t node_lower_bound_from(const node *n, uint32_t from, const void *key, si
     return lo;
 }
 
-/* Checks chunk c (owned: released on failure) as node id at expect_level into *out. */
-static int node_open(chunk **out_chunk, node *out, chunk *c, const cairn_id *id, int expect_level)
+int node_open_chunk(chunk **out_chunk, node *out, chunk *c, const cairn_id *id, int expect_level)
 {
     if (atomic_load_explicit(&c->checked, memory_order_acquire) != CHUNK_KIND_NODE) {
         int rc = node_check(c->data, c->len);
@@ -165,17 +164,12 @@ static int load_failed(int rc, int expect_level)
     return rc;
 }
 
-int node_open_chunk(chunk **out_chunk, node *out, chunk *c, const cairn_id *id, int expect_level)
-{
-    return node_open(out_chunk, out, c, id, expect_level);
-}
-
 int node_load(chunkstore *cs, chunk **out_chunk, node *out, const cairn_id *id, int expect_level)
 {
     chunk *c;
     int rc = cs_get(cs, &c, id);
     if (rc < 0) return load_failed(rc, expect_level);
-    return node_open(out_chunk, out, c, id, expect_level);
+    return node_open_chunk(out_chunk, out, c, id, expect_level);
 }
 
 int node_load_uncached(chunkstore *cs, chunk **out_chunk, node *out, const cairn_id *id,
@@ -184,7 +178,7 @@ int node_load_uncached(chunkstore *cs, chunk **out_chunk, node *out, const cairn
     chunk *c;
     int rc = cs_get_uncached(cs, &c, id);
     if (rc < 0) return load_failed(rc, expect_level);
-    return node_open(out_chunk, out, c, id, expect_level);
+    return node_open_chunk(out_chunk, out, c, id, expect_level);
 }
 
 int node_load_noting(chunkstore *cs, chunk **out_chunk, node *out, const cairn_id *id,
@@ -196,5 +190,5 @@ int node_load_noting(chunkstore *cs, chunk **out_chunk, node *out, const cairn_i
         int rc = cs_get(cs, &c, id);
         if (rc < 0) return load_failed(rc, expect_level);
     }
-    return node_open(out_chunk, out, c, id, expect_level);
+    return node_open_chunk(out_chunk, out, c, id, expect_level);
 }

@@ -198,20 +198,16 @@ static int sorted_window(sorted_ctx *x, const void *const *keys, const size_t *k
         for (size_t k = 0; k < w; k++) {
             if (x->absent[k]) continue;
             const node *nd = &l->n[x->at[k]];
-            uint32_t a;
-            if (x->at[k] == last_node && at_or_below(nd, last_at, keys[from + k], klens[from + k])) {
-                a = last_at; /* the child of the key before (keys ascend) */
-            } else {
-                bool exact;
-                a = node_lower_bound_from(nd, x->at[k] == last_node ? last_at : 0, keys[from + k],
-                                          klens[from + k], &exact);
-            }
-            if (a == nd->count) { /* past the last key of the tree */
-                x->absent[k] = true;
+            bool same = x->at[k] == last_node; /* the node of the key before (keys ascend) */
+            if (same && at_or_below(nd, last_at, keys[from + k], klens[from + k])) {
+                x->at[k] = (uint32_t)next->m - 1; /* that key's child too */
                 continue;
             }
-            if (x->at[k] == last_node && a == last_at) {
-                x->at[k] = (uint32_t)next->m - 1;
+            bool exact;
+            uint32_t a = node_lower_bound_from(nd, same ? last_at + 1 : 0, keys[from + k],
+                                               klens[from + k], &exact);
+            if (a == nd->count) { /* past the last key of the tree */
+                x->absent[k] = true;
                 continue;
             }
             last_node = x->at[k];
@@ -255,9 +251,9 @@ int tree_get_sorted(chunkstore *cs, const cairn_id *root, const void *const *key
     sorted_ctx x;
     memset(&x, 0, sizeof x);
     x.cs = cs;
-    chunk *rc_root;
+    chunk *root_c;
     node rn;
-    int rc = node_load(cs, &rc_root, &rn, root, -1);
+    int rc = node_load(cs, &root_c, &rn, root, -1);
     if (rc < 0) return rc;
     sorted_small small;
     rc = sorted_alloc(&x, MIN(n, (size_t)SORTED_WINDOW), &small);
@@ -265,8 +261,8 @@ int tree_get_sorted(chunkstore *cs, const cairn_id *root, const void *const *key
         size_t end = MIN(n, i + SORTED_WINDOW), bad = end;
         for (size_t j = i ? i : 1; j < end && bad == end; j++)
             if (bytes_cmp(keys[j], klens[j], keys[j - 1], klens[j - 1]) < 0) bad = j;
-        chunk_retain(rc_root);
-        x.lv[0].c[0] = rc_root;
+        chunk_retain(root_c);
+        x.lv[0].c[0] = root_c;
         x.lv[0].n[0] = rn;
         x.lv[0].m = 1;
         x.lv[1].m = 0;
@@ -278,7 +274,7 @@ int tree_get_sorted(chunkstore *cs, const cairn_id *root, const void *const *key
         i = end;
     }
     sorted_free(&x);
-    chunk_release(rc_root);
+    chunk_release(root_c);
     return rc;
 }
 
