@@ -933,7 +933,144 @@ static void reader_open_races_writer(void)
     CHECK_OK(cairn_close(db));
 }
 
+/* ---- a segment retired between a reader's listing of the log and its read ----
+ * A checkpoint publishes the working state, then retires the log segments that state holds. A
+ * reader that read the new working ref and listed the log before the retirement finds a listed
+ * segment gone when it reads it. Its trees hold every record in it: the open must succeed, quietly,
+ * with the values of the state it read (not fail, nor warn of damage). The writer's checkpoint
+ * runs on a thread and is held between its publish and its retirement until the reader has
+ * listed the log (test points). */
+
+enum { RL_ARMED = 1, RL_PUBLISHED, RL_LISTED, RL_RETIRED };
+
+typedef struct retire_race {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int state, timed_out;
+    cairn_db *writer;
+    int ckpt_rc;
+    int warnings;
+    char warning[600];
+} retire_race;
+
+static retire_race *the_rr;
+
+/* waits (mu held) until rr->state is at least want; gives up after 10 s (a missed test point) */
+static void rr_wait(retire_race *rr, int want)
+{
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += 10;
+    while (rr->state < want)
+        if (pthread_cond_timedwait(&rr->cv, &rr->mu, &until) != 0) {
+            rr->timed_out++;
+            return;
+        }
+}
+
+static void rr_set(retire_race *rr, int state)
+{
+    rr->state = state;
+    pthread_cond_broadcast(&rr->cv);
+}
+
+static void rr_point(cairn_test_point_id point, void *payload)
+{
+    retire_race *rr = payload;
+    pthread_mutex_lock(&rr->mu);
+    if (point == CAIRN_TP_CHECKPOINT_PUBLISHED && rr->state == RL_ARMED) {
+        rr_set(rr, RL_PUBLISHED); /* the reader may open now ... */
+        rr_wait(rr, RL_LISTED);   /* ... and the retirement waits for its listing */
+    } else if (point == CAIRN_TP_READER_LOG_LISTED && rr->state == RL_PUBLISHED) {
+        rr_set(rr, RL_LISTED);
+        rr_wait(rr, RL_RETIRED);
+    } else if (point == CAIRN_TP_CHECKPOINT_END && rr->state == RL_LISTED) {
+        rr_set(rr, RL_RETIRED);
+    }
+    pthread_mutex_unlock(&rr->mu);
+}
+
+static void rr_log(cairn_log_level level, const char *message, void *payload)
+{
+    (void)payload;
+    retire_race *rr = the_rr;
+    if (level > CAIRN_LOG_WARN || !rr) return;
+    if (!rr->warnings++) snprintf(rr->warning, sizeof rr->warning, "%s", message);
+}
+
+static void *rr_checkpoint(void *arg)
+{
+    retire_race *rr = arg;
+    rr->ckpt_rc = cairn_checkpoint(rr->writer);
+    return NULL;
+}
+
+static void reader_open_races_retire(void)
+{
+    char dir[4200], oplog[4300];
+    snprintf(dir, sizeof dir, "%s/repo", test_tmpdir());
+    cairn_open_options o = CAIRN_OPEN_OPTIONS_INIT;
+    o.flags = CAIRN_OPEN_CREATE;
+    o.wal_segment_bytes = 64 << 10; /* a checkpoint rolls a segment from 8 KiB on */
+    o.oplog_keep_segments = 1;      /* a retired segment is mostly deleted, not kept in oplog/ */
+    cairn_db *db;
+    CHECK_OK(cairn_open(&db, dir, &o));
+    /* segments sealed under the checkpoint: each fill is over 8 KiB of log, and each
+     * checkpoint rolls the segment; the last checkpoint's retirement is the one raced */
+    for (int round = 0; round < 3; round++) {
+        char tag[16];
+        snprintf(tag, sizeof tag, "v%d", round);
+        CHECK_OK(fill(db, "t", "k", 0, 100, tag));
+        if (round < 2) CHECK_OK(cairn_checkpoint(db));
+    }
+    retire_race rr = { .state = RL_ARMED, .writer = db };
+    pthread_mutex_init(&rr.mu, NULL);
+    pthread_cond_init(&rr.cv, NULL);
+    the_rr = &rr;
+    cairn_set_log(rr_log, NULL);
+    cairn_test_point_set(rr_point, &rr);
+    pthread_t th;
+    CHECK(pthread_create(&th, NULL, rr_checkpoint, &rr) == 0);
+    pthread_mutex_lock(&rr.mu);
+    rr_wait(&rr, RL_PUBLISHED);
+    pthread_mutex_unlock(&rr.mu);
+    cairn_db *r = NULL;
+    int rc = open_reader(&r, dir, 0);
+    char why[600] = "";
+    if (rc != CAIRN_OK) snprintf(why, sizeof why, "%s", cairn_error_last()->message);
+    pthread_join(th, NULL);
+    cairn_test_point_set(NULL, NULL);
+    cairn_set_log(NULL, NULL);
+    the_rr = NULL;
+    CHECK_OK(rr.ckpt_rc);
+    CHECK_EQ(rr.timed_out, 0);
+    CHECK_EQ(rr.state, RL_RETIRED); /* every step was taken, in order */
+    CHECK_MSG(rc == CAIRN_OK, "the reader's open failed: %s", why);
+    CHECK_MSG(rr.warnings == 0, "%d warning(s), the first: %s", rr.warnings, rr.warning);
+    snprintf(oplog, sizeof oplog, "%s/wal/main/oplog", dir);
+    CHECK_MSG(test_sh("ls %s | grep -q wal", oplog) == 0, "the checkpoint retired no segment");
+    if (r) {
+        cairn_table *t;
+        CHECK_OK(cairn_table_open(&t, r, "t", 0));
+        for (int k = 0; k < 100; k += 33) {
+            char key[16];
+            snprintf(key, sizeof key, "k%08d", k);
+            void *v;
+            size_t vl;
+            CHECK_OK(cairn_get(&v, &vl, t, NULL, key, strlen(key)));
+            CHECK_MSG(vl > 3 && memcmp(v, "v2-", 3) == 0, "%s read %.*s", key, (int)vl,
+                      (const char *)v);
+            cairn_free(v);
+        }
+        cairn_table_close(t);
+        CHECK_OK(cairn_close(r));
+    }
+    pthread_mutex_destroy(&rr.mu);
+    pthread_cond_destroy(&rr.cv);
+    CHECK_OK(cairn_close(db));
+}
+
 TEST_MAIN(collects_garbage_keeps_history, mem_store, pins_snapshots_and_cursors, stops_on_damage,
           alloc_failures, races_writes, reader_process_pins, stale_pin_names, many_pins_per_reader,
-          readers_race_gc, reader_open_races_writer,
+          readers_race_gc, reader_open_races_writer, reader_open_races_retire,
           kill_during_gc)

@@ -859,6 +859,33 @@ static void reader_open_damaged(void)
     CHECK_OK(cairn_close(db));
 }
 
+/* The same damage to the working state's catalog on a branch with no commit yet: a reader has
+ * no head to fall back to (its empty state is a chunk a reader cannot store), so the damage is
+ * the error, not "cannot store chunks". */
+static void reader_open_damaged_no_commit(void)
+{
+    char dir[4200], path[4400];
+    snprintf(dir, sizeof dir, "%s/repo", test_tmpdir());
+    cairn_db *db = test_open_repo(dir);
+    CHECK_OK(fill(db, "t", 0, 500));
+    CHECK_OK(cairn_checkpoint(db));
+    cairn_id cat = db->cur->rec.catalog;
+    uint32_t pack;
+    uint64_t off;
+    CHECK_OK(locate(db->r.store, &cat, &pack, &off));
+    CHECK_OK(cairn_close(db));
+    pack_file(path, sizeof path, dir, pack);
+    CHECK(flip_byte(path, off + 37 + 3) == 0);
+    cairn_open_options ro = CAIRN_OPEN_OPTIONS_INIT;
+    ro.flags = CAIRN_OPEN_READONLY;
+    char hex[CAIRN_ID_HEX_SIZE];
+    cairn_id_to_hex(hex, &cat);
+    CHECK_RC(cairn_open(&db, dir, &ro), CAIRN_ECORRUPT);
+    CHECK_ERRMSG(hex);
+    CHECK_ERRMSG("cairn verify");
+    CHECK(!strstr(cairn_error_last()->message, "cannot store"));
+}
+
 /* ---- damage the store finds in its own files (ref slots, pack ranges) ---- */
 
 /* Any problem whose message holds all of a, b (NULL: anything)? Its index, or -1. */
@@ -1007,4 +1034,5 @@ static void damaged_pack_range(void)
 TEST_MAIN(healthy_counts, shared_subtrees, flipped_leaf_byte, flipped_random_bytes,
           damaged_catalog_table_open, unreachable_damage, flipped_in_transit, missing_parent,
           signatures, broken_reflog_chain, misfit_trees, alloc_failures, reader_open_damaged,
+          reader_open_damaged_no_commit,
           damaged_ref_slot, damaged_ref_both_slots, damaged_pack_range)

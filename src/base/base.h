@@ -103,8 +103,12 @@ typedef enum cairn_test_point_id {
     CAIRN_TP_CHECKPOINT_BEGIN = 1, /* a checkpoint starts applying a frozen memtable */
     CAIRN_TP_CHECKPOINT_END,       /* ... its working state is published and the log tidied */
     CAIRN_TP_READER_REF_READ,      /* a read-only open read the working ref; it loads that next */
-    CAIRN_TP_GROUP_QUEUED          /* a logged write of a store without log files waits behind
+    CAIRN_TP_GROUP_QUEUED,         /* a logged write of a store without log files waits behind
                                       a checkpoint in flight (the next one will carry it) */
+    CAIRN_TP_CHECKPOINT_PUBLISHED, /* a checkpoint published its working state; it retires the
+                                      log segments the state holds next */
+    CAIRN_TP_READER_LOG_LISTED     /* a read-only open listed the log's segments; it reads
+                                      them next */
 } cairn_test_point_id;
 typedef void (*cairn_test_point_fn)(cairn_test_point_id point, void *payload);
 /** Test hook: calls fn(point, payload) at each test point, from whatever thread reaches it

@@ -190,11 +190,16 @@ int db_open(cairn_db **out, const char *url, cairn_store *store, const cairn_ope
         cairn_diag(CAIRN_LOG_WARN, "%s: the working state %s of branch '%s' cannot be read (%s): "
                    "opening read-only at the newest state that can be proven; run cairn verify",
                    db->r.url, hex, db->r.branch, why);
+        int lost = rc;
         cairn_error_clear();
         repo_working_lost(&db->r, &rec_id);
         rc = repo_head_working(&db->r, &rec);
         memset(&rec_id, 0, sizeof rec_id);
         if (rc == CAIRN_OK) rc = version_load(db, &db->cur, &rec_id, &rec);
+        else if (rc != CAIRN_ENOTFOUND && rc != CAIRN_ECORRUPT)
+            /* no fallback (a reader cannot store the empty state of a branch with no commit):
+             * the damage is the error, not the fallback's */
+            rc = cairn_error_set(lost, "%s", why);
         if (rc == CAIRN_ENOTFOUND || rc == CAIRN_ECORRUPT) {
             /* the head's catalog too (the same one, when nothing was written since the last
              * commit): no tables, but the handle opens, so verify, log and --at reads run */

@@ -1081,6 +1081,7 @@ static int checkpoint_once(cairn_db *db, bool defer, bool gc_synced)
     }
     deferred_clear(w); /* this publish covers a deferred checkpoint left before it */
     /* the rest is housekeeping: the tree is safe whatever happens to it */
+    cairn_test_point(CAIRN_TP_CHECKPOINT_PUBLISHED);
     checkpoint_tidy(db, &c);
     cairn_test_point(CAIRN_TP_CHECKPOINT_END);
     return CAIRN_OK;

@@ -555,23 +555,26 @@ static int reload_damaged(local_store *ls, uint32_t pi, bool cur)
 {
     pack *p = ls->packs[pi];
     uint64_t covered = p->idx_covered;
-    cairn_diag(CAIRN_LOG_WARN, "local store %s: ignoring pack-%08u.idx (%s); %s", ls->dir, p->num,
-               p->imap ? "checksum mismatch or bad entry in a block"
-                       : "missing, unreadable, or not covering the pack as packs/summary says",
-               ls->readonly ? "reading the pack instead" : "rebuilding it from the pack");
+    const char *why = p->imap ? "checksum mismatch or bad entry in a block"
+                              : "missing, unreadable, or not covering the pack as packs/summary says";
     local_idx_unmap(ls, p);
     recvec recs = { 0 };
     unsigned long gone = atomic_load(&ls->packs_gone);
     int rc = local_pack_rescan(ls, pi, &recs);
     if (rc < 0 && ls->readonly && atomic_load(&ls->packs_gone) != gone) {
-        /* deleted by compaction in the writer before this reader opened it: what it held
-         * that is live was copied to a newer pack, which a miss's refresh finds */
+        /* deleted by compaction in the writer before this reader opened it (its index went
+         * first, so it is no damage, and said only at debug level): what it held that is
+         * live was copied to a newer pack, which a miss's refresh finds */
+        cairn_diag(CAIRN_LOG_DEBUG, "local store %s: pack-%08u and its index were removed by a "
+                   "compaction after this reader listed them", ls->dir, p->num);
         cairn_error_clear();
         p->fd = PACK_FD_RETIRED;
         ls->nopen--;
         local_recvec_free(&recs);
         return CAIRN_OK;
     }
+    cairn_diag(CAIRN_LOG_WARN, "local store %s: ignoring pack-%08u.idx (%s); %s", ls->dir, p->num,
+               why, ls->readonly ? "reading the pack instead" : "rebuilding it from the pack");
     if (rc >= 0) {
         local_recvec_settle(&recs);
         rc = local_idx_reserve(ls, recs.n);

@@ -639,6 +639,47 @@ static void reopened_size(wal *w)
     w->seg_born = w->last_append = clock_now();
 }
 
+/* A reader found segment segs->first[i] gone: a checkpoint of the writer retires segments
+ * (moves them to oplog/) after it publishes the working state that holds their records, so one
+ * listed just before can be gone by the time it is read. That loses nothing when every record
+ * in it is one the reader's trees hold (seq <= applied): when the segment after it starts at
+ * applied + 1 or before. The log is listed again to see that (the retiring checkpoint may also
+ * have started a new segment the first listing missed), and segs becomes the new listing from
+ * that segment on, with the loop going on at index i + 1. Otherwise (its records were needed:
+ * the trees are older than the checkpoint that retired it) false, and the reader's open sees the
+ * working ref moved and loads the newer state. */
+static bool retired_since_listed(wal *w, seglist *segs, size_t i, uint64_t applied)
+{
+    uint64_t gone = segs->first[i];
+    cairn_error_saved was;
+    cairn_error_save(&was);
+    seglist now = { NULL, 0 };
+    bool ok = list_segments(w->st, w->dir, &now) == CAIRN_OK;
+    size_t k = 0;
+    while (ok && k < now.n && now.first[k] <= gone) k++;
+    ok = ok && k < now.n && now.first[k] <= applied + 1 &&
+         (k == 0 || now.first[k - 1] < gone); /* the gone one is not listed still */
+    size_t rest = ok ? now.n - k : 0;
+    uint64_t *v = ok ? cairn_malloc((i + 1 + rest) * sizeof *v) : NULL;
+    if (!v) {
+        free(now.first);
+        cairn_error_restore(&was);
+        return false;
+    }
+    /* segs[i + 1 ...] := now[k ...] */
+    memcpy(v, segs->first, (i + 1) * sizeof *v);
+    memcpy(v + i + 1, now.first + k, rest * sizeof *v);
+    free(now.first);
+    free(segs->first);
+    segs->first = v;
+    segs->n = i + 1 + rest;
+    cairn_error_restore(&was);
+    cairn_diag(CAIRN_LOG_DEBUG, "write-ahead log %s: segment %016" PRIx64 " was retired by a "
+               "checkpoint after this reader listed it; its records are all in the trees read",
+               w->dir, gone);
+    return true;
+}
+
 /* Replays the segments of the log into fn (records after applied); a writer takes the last one
  * as its active segment when it is sound. *last gets the last seq seen. */
 static int replay_segments(wal *w, uint64_t applied, wal_fn fn, void *ctx, uint64_t *last)
@@ -647,6 +688,7 @@ static int replay_segments(wal *w, uint64_t applied, wal_fn fn, void *ctx, uint6
     bool ro = w->o.readonly;
     seglist segs = { NULL, 0 };
     TRY(list_segments(st, w->dir, &segs));
+    if (ro) cairn_test_point(CAIRN_TP_READER_LOG_LISTED);
     uint64_t expect = 0;
     *last = applied;
     int rc = CAIRN_OK;
@@ -665,6 +707,14 @@ static int replay_segments(wal *w, uint64_t applied, wal_fn fn, void *ctx, uint6
         if (rc == CAIRN_OK)
             rc = scan_segment(st, path, segs.first[i], final, final ? 0 : segs.first[i + 1],
                               applied, applied, expect, fn, ctx, &sr);
+        if (rc == CAIRN_ENOTFOUND && ro && retired_since_listed(w, &segs, i, applied)) {
+            /* the writer's checkpoint retired it after the listing; the trees hold it all */
+            cairn_error_clear();
+            rc = CAIRN_OK;
+            free(path);
+            expect = segs.first[i + 1];
+            continue;
+        }
         if (rc < 0) {
             free(path);
             break;
@@ -676,7 +726,16 @@ static int replay_segments(wal *w, uint64_t applied, wal_fn fn, void *ctx, uint6
             if (sr.damage) report_scan(&sr, "");
             rc = seal_push(w, segs.first[i], sr.last_seq, sr.torn ? sr.extent : sr.end, path);
         } else if (ro || (sound && sr.empty)) {
-            if (!sound) report_scan(&sr, "");
+            if (ro && sr.torn && !sr.damage && sr.kept)
+                /* to a reader, the end of the last segment may be a group the writer is
+                 * writing now: said quietly (the writer's open and verify say what a crash
+                 * left there) */
+                cairn_diag(CAIRN_LOG_INFO, "write-ahead log segment %s: this reader reads the "
+                           "records through %" PRIu64 "; what follows does not verify (yet): a "
+                           "group the writer is still writing, or one a crash cut off", path,
+                           sr.last_seq);
+            else if (!sound)
+                report_scan(&sr, "");
             if (!ro) { /* an empty segment a crash left half-made */
                 st->file_remove(st, path);
                 cairn_error_clear();
