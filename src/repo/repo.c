@@ -4,6 +4,7 @@
  */
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 
 #include "base/varint.h"
 #include "repo.h"
@@ -169,6 +170,8 @@ void repo_working_lost(repo *r, const cairn_id *rec_id)
     r->working_fresh = false;
 }
 
+#define READER_SAME_TRIES 3 /* a reader's loads of a state its ref still names, after the first */
+
 int repo_load_working(repo *r, cairn_id *out_id, rootrec *out_rec)
 {
     char *wref = repo_working_ref(r);
@@ -178,8 +181,10 @@ int repo_load_working(repo *r, cairn_id *out_id, rootrec *out_rec)
     bool named = rc == CAIRN_OK;
     if (rc == CAIRN_OK) rc = rootrec_load(r, out_rec, out_id);
     /* A reader may read the ref just before the writer moves it and collects the state it named:
-     * the record is gone and the ref names a newer one. */
-    for (int tries = 0; named && rc == CAIRN_ENOTFOUND && tries < 8; tries++) {
+     * the record is gone and the ref names a newer one. Or, the ref the same, its view of the
+     * store may lag behind a writer compacting it (the record moving from one pack to another
+     * as it looks): it asks again, a few times, a moment apart, before calling it damage. */
+    for (int tries = 0, same = 0; named && rc == CAIRN_ENOTFOUND && tries < 8; tries++) {
         cairn_id again;
         int rr = refs_read_id(r, wref, &again);
         if (rr == CAIRN_ENOTFOUND) { /* the branch went meanwhile: as if never read */
@@ -190,7 +195,10 @@ int repo_load_working(repo *r, cairn_id *out_id, rootrec *out_rec)
             rc = rr;
             goto out;
         }
-        if (memcmp(again.bytes, out_id->bytes, CAIRN_ID_SIZE) == 0) break;
+        if (memcmp(again.bytes, out_id->bytes, CAIRN_ID_SIZE) == 0) {
+            if (!r->readonly || same++ >= READER_SAME_TRIES) break;
+            nanosleep(&(struct timespec){ 0, 2000000L * same }, NULL);
+        }
         cairn_error_clear();
         *out_id = again;
         rc = rootrec_load(r, out_rec, out_id);
