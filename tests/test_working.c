@@ -401,6 +401,140 @@ static void recovery(void)
     CHECK_OK(cairn_close(db));
 }
 
+/* ---- a large logged batch: its memtable entries are made from its operations ----
+ * A logged batch of LB_OPS operations (over the size from which working_write_ops prepares its
+ * entries on a second thread, from the operations rather than from the record's bytes) in two
+ * tables, one made by it: new keys, overwrites and deletes of keys an earlier batch wrote, a
+ * key put twice (the later wins) and deletes of keys that never were. The child reads every key
+ * back from the memtable (the entries made from the operations), then is killed; the parent
+ * reads them again from the replayed log (entries decoded from the bytes): both must be the
+ * batch's effect. */
+#define LB_OPS 6000
+
+static void lb_key(char out[16], int k) { snprintf(out, 16, "lb%06d", k * 7919 % 100003); }
+
+/* What key k of table t (0: "t", 1: "u") holds after the two batches: a value, or NULL. */
+static const char *lb_expect(int t, int k, char buf[32])
+{
+    if (t == 1) { /* made by the second batch: keys below 1000, key 7 put twice */
+        if (k >= 1000) return NULL;
+        snprintf(buf, 32, k == 7 ? "u-%d-again" : "u-%d", k);
+        return buf;
+    }
+    if (k >= LB_OPS / 2) return NULL; /* deletes of keys that never were */
+    if (k >= 1000) {
+        snprintf(buf, 32, "second-%d", k);
+        return buf;
+    }
+    if (k % 3 == 0) return NULL; /* the first batch's, deleted by the second */
+    snprintf(buf, 32, k % 3 == 1 ? "second-%d" : "first-%d", k); /* rewritten, or left */
+    return buf;
+}
+
+static int lb_write(cairn_db *db)
+{
+    cairn_table *t, *u = NULL;
+    cairn_batch *b = NULL;
+    char key[16], val[32];
+    int rc = cairn_table_open(&t, db, "t", CAIRN_TABLE_CREATE);
+    if (rc < 0) return rc;
+    rc = cairn_batch_new(&b, db);
+    for (int k = 0; rc == CAIRN_OK && k < 1000; k++) { /* a small batch first */
+        lb_key(key, k);
+        snprintf(val, sizeof val, "first-%d", k);
+        rc = cairn_batch_put(b, t, key, strlen(key), val, strlen(val));
+    }
+    if (rc == CAIRN_OK) rc = cairn_batch_commit(b);
+    if (rc == CAIRN_OK) rc = cairn_table_open(&u, db, "u", CAIRN_TABLE_CREATE | CAIRN_TABLE_DEFER);
+    int ops = 0;
+    for (int k = 0; rc == CAIRN_OK && k < LB_OPS / 2; k++) { /* table t, in no key order */
+        lb_key(key, k);
+        snprintf(val, sizeof val, "second-%d", k);
+        if (k < 1000 && k % 3 == 2) continue; /* left as the first batch wrote it */
+        rc = k < 1000 && k % 3 == 0 ? cairn_batch_delete(b, t, key, strlen(key))
+                                    : cairn_batch_put(b, t, key, strlen(key), val, strlen(val));
+        ops++;
+    }
+    for (int k = LB_OPS / 2; rc == CAIRN_OK && k < LB_OPS; k++, ops++) { /* never there */
+        lb_key(key, k);
+        rc = cairn_batch_delete(b, t, key, strlen(key));
+    }
+    for (int k = 0; rc == CAIRN_OK && k < 1000; k++, ops++) {
+        lb_key(key, k);
+        snprintf(val, sizeof val, "u-%d", k);
+        rc = cairn_batch_put(b, u, key, strlen(key), val, strlen(val));
+    }
+    if (rc == CAIRN_OK) { /* the same key again: the later put wins */
+        lb_key(key, 7);
+        rc = cairn_batch_put(b, u, key, strlen(key), "u-7-again", 9);
+        ops++;
+    }
+    if (rc == CAIRN_OK && ops < 4096) rc = CAIRN_EINVAL; /* the test's own mistake */
+    if (rc == CAIRN_OK) rc = cairn_batch_commit(b);
+    cairn_batch_free(b);
+    cairn_table_close(t);
+    cairn_table_close(u);
+    return rc;
+}
+
+/* Counts the keys of both tables that do not hold what lb_expect says. */
+static int lb_wrong(cairn_db *db, char *first, size_t cap)
+{
+    int wrong = 0;
+    for (int ti = 0; ti < 2; ti++) {
+        cairn_table *t;
+        if (cairn_table_open(&t, db, ti ? "u" : "t", 0) != CAIRN_OK) return -1;
+        for (int k = 0; k < LB_OPS; k++) {
+            char key[16], buf[32];
+            lb_key(key, k);
+            const char *want = lb_expect(ti, k, buf);
+            void *v = NULL;
+            size_t vl = 0;
+            int rc = cairn_get(&v, &vl, t, NULL, key, strlen(key));
+            bool ok = want ? rc == CAIRN_OK && vl == strlen(want) && memcmp(v, want, vl) == 0
+                           : rc == CAIRN_ENOTFOUND;
+            if (!ok && !wrong++)
+                snprintf(first, cap, "table %s key %s: rc %d, %.*s instead of %s", ti ? "u" : "t",
+                         key, rc, rc == CAIRN_OK ? (int)vl : 0, rc == CAIRN_OK ? (char *)v : "",
+                         want ? want : "nothing");
+            cairn_free(v);
+        }
+        cairn_table_close(t);
+    }
+    return wrong;
+}
+
+static void lb_write_then_die(void *arg)
+{
+    const char *url = arg;
+    cairn_db *db = open_repo(url, 64u << 20);
+    char first[200] = "";
+    if (lb_write(db) != CAIRN_OK) {
+        fprintf(stderr, "large batch: %s\n", cairn_error_last()->message);
+        _exit(3);
+    }
+    int wrong = lb_wrong(db, first, sizeof first);
+    if (wrong) {
+        fprintf(stderr, "before the crash, %d keys wrong; the first: %s\n", wrong, first);
+        _exit(4);
+    }
+}
+
+static void large_batch_replays_as_written(void)
+{
+    char url[4200], first[200] = "";
+    snprintf(url, sizeof url, "%s/repo", test_tmpdir());
+    in_killed_child(lb_write_then_die, url);
+    cairn_db *db = open_repo(url, 0);
+    cairn_db_stats st;
+    CHECK_OK(cairn_db_stats_get(&st, db));
+    CHECK_MSG(st.recovered_records >= 2, "replayed %llu records",
+              (unsigned long long)st.recovered_records);
+    int wrong = lb_wrong(db, first, sizeof first);
+    CHECK_MSG(wrong == 0, "after replay, %d keys wrong; the first: %s", wrong, first);
+    CHECK_OK(cairn_close(db));
+}
+
 /* The path of the newest segment in the repository's log of branch main. */
 static void last_segment(const char *url, char *out, size_t cap)
 {
@@ -1158,7 +1292,7 @@ static void where_the_log_lives(void)
     CHECK_OK(cairn_close(db));
 }
 
-TEST_MAIN(model_mem, model_local, recovery, torn_and_damaged_logs, injected_failures,
+TEST_MAIN(model_mem, model_local, recovery, large_batch_replays_as_written, torn_and_damaged_logs, injected_failures,
           full_disk_during_checkpoint,
           eight_threads, durability_modes, operation_log, verify_checks_the_log,
           branches_have_their_own_logs, commit_interrupted_before_its_working_state,

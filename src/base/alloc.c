@@ -118,6 +118,16 @@ void *cairn_big_alloc(size_t n)
     return big_alloc(n);
 }
 
+void *cairn_big_alloc_now(size_t n)
+{
+    if (UNLIKELY(should_fail())) return NULL;
+    void *p = big_alloc(n);
+#ifdef MADV_POPULATE_WRITE
+    if (p && n >= HUGE_PAGE) (void)madvise(p, n, MADV_POPULATE_WRITE); /* else faulted in */
+#endif
+    return p;
+}
+
 void *cairn_big_realloc(void *p, size_t old, size_t n)
 {
     if (!p) return cairn_big_alloc(n);

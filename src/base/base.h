@@ -137,6 +137,10 @@ void *cairn_big_alloc(size_t n);
  *  first MIN(old, n); large blocks are remapped, not copied. NULL on failure (p unchanged). */
 void *cairn_big_realloc(void *p, size_t old, size_t n);
 void cairn_big_free(void *p, size_t n);
+/** cairn_big_alloc() for a buffer about to be written whole: a large one's pages are made
+ *  present at once (MADV_POPULATE_WRITE), not faulted in one by one as it is written (in a VM a
+ *  fault per 4 KiB page cost a logged commit of 100k updates a fifth of its time). */
+void *cairn_big_alloc_now(size_t n);
 /** Advises transparent huge pages for the whole 2 MiB pages inside [p, p + n): for memory from
  *  malloc (glibc maps a large block afresh, and faulting 4 KiB pages in one at a time cost a
  *  commit of 100k operations over a third of its time in this VM) and cairn_big_alloc()'s.

@@ -601,8 +601,7 @@ static int commit_bulk(cairn_batch *b)
 static int commit_logged(cairn_batch *b, bool durable)
 {
     walrec_table *tables = cairn_malloc(b->nnames * sizeof *tables);
-    walrec_op *ops = cairn_malloc(b->n * sizeof *ops);
-    cairn_advise_huge(ops, b->n * sizeof *ops);
+    walrec_op *ops = cairn_big_alloc_now(b->n * sizeof *ops);
     int rc = tables && ops ? CAIRN_OK : ERR(CAIRN_ENOMEM, "out of memory committing a batch");
     for (size_t i = 0; rc == CAIRN_OK && i < b->nnames; i++)
         tables[i] = (walrec_table){ b->names[i], b->create[i] ? WALREC_CREATE : 0u };
@@ -621,12 +620,9 @@ static int commit_logged(cairn_batch *b, bool durable)
                                     o->kv, o->kv + o->klen, o->klen, o->vlen };
         }
     }
-    cairn_buf payload = CAIRN_BUF_INIT;
-    if (rc == CAIRN_OK) rc = walrec_batch_encode(&payload, tables, b->nnames, ops, m);
-    if (rc == CAIRN_OK) rc = working_write(b->db, &payload, tables, b->nnames, durable);
-    cairn_buf_dispose(&payload);
+    if (rc == CAIRN_OK) rc = working_write_ops(b->db, tables, b->nnames, ops, m, durable);
     free(tables);
-    free(ops);
+    cairn_big_free(ops, b->n * sizeof *ops);
     return rc;
 }
 

@@ -72,8 +72,7 @@ static void prep_dispose(prep *p)
     if (p->ids != p->small) free(p->ids);
 }
 
-/* Prepares the memtable entries of a record (nothing for records that only inform). */
-static int prepare(cairn_db *db, prep *p, uint8_t type, const uint8_t *payload, size_t len)
+static void prep_init(cairn_db *db, prep *p)
 {
     memset(p, 0, sizeof *p);
     p->db = db;
@@ -83,6 +82,36 @@ static int prepare(cairn_db *db, prep *p, uint8_t type, const uint8_t *payload, 
     seed ^= seed >> 31; /* successive seeds must not give the same heights */
     seed *= 0xbf58476d1ce4e5b9ull;
     mem_batch_init(&p->mb, seed ^ (seed >> 27));
+}
+
+#define PREP_AHEAD 8 /* operations whose bytes are asked for ahead of their copy */
+
+/* Prepares the memtable entries of a batch from its operations as the encoder took them
+ * (working_write_ops): what decoding its record would report, without the decoding. */
+static int prepare_ops(cairn_db *db, prep *p, const walrec_table *tables, size_t ntables,
+                       const walrec_op *ops, size_t nops)
+{
+    prep_init(db, p);
+    int rc = CAIRN_OK;
+    for (int pass = 0; pass < 2 && rc == CAIRN_OK; pass++) {
+        p->sizing = pass == 0;
+        for (size_t i = 0; i < ntables && rc == CAIRN_OK; i++)
+            rc = prep_table(p, (uint32_t)i, &tables[i]);
+        for (size_t i = 0; i < nops && rc == CAIRN_OK; i++) {
+            if (!p->sizing && i + PREP_AHEAD < nops) walrec_op_prefetch(&ops[i + PREP_AHEAD]);
+            rc = prep_op(p, &ops[i]);
+        }
+        if (rc == CAIRN_OK && p->sizing) rc = mem_batch_alloc(&p->mb);
+    }
+    p->sizing = false;
+    if (rc < 0) prep_dispose(p);
+    return rc;
+}
+
+/* Prepares the memtable entries of a record (nothing for records that only inform). */
+static int prepare(cairn_db *db, prep *p, uint8_t type, const uint8_t *payload, size_t len)
+{
+    prep_init(db, p);
     if (type == WAL_CHECKPOINT) {
         walrec_checkpoint c;
         return walrec_checkpoint_decode(&c, payload, len);
@@ -656,14 +685,14 @@ static bool table_exists_now(cairn_db *db, const char *name)
 
 /* Logs a record and applies it once durable. */
 static int log_record(cairn_db *db, uint8_t type, const uint8_t *payload, size_t len,
-                      bool durable, struct group_waiter *gw)
+                      bool durable, struct group_waiter *gw, prep *ready)
 {
-    prep p;
-    TRY(prepare(db, &p, type, payload, len));
-    p.gw = gw;
+    prep own, *p = ready ? ready : &own;
+    if (!ready) TRY(prepare(db, &own, type, payload, len));
+    p->gw = gw;
     uint64_t seq;
-    int rc = wal_append(db->w.log, type, payload, len, durable, &hooks, &p, &seq);
-    prep_dispose(&p);
+    int rc = wal_append(db->w.log, type, payload, len, durable, &hooks, p, &seq);
+    if (!ready) prep_dispose(&own); /* a ready one is its maker's to dispose of */
     return rc;
 }
 
@@ -907,8 +936,8 @@ static void group_leave(working *w, group_waiter *me)
     pthread_mutex_unlock(&w->gmu);
 }
 
-int working_write(cairn_db *db, const cairn_buf *payload, const walrec_table *tables,
-                  size_t ntables, bool durable)
+static int write_record(cairn_db *db, const cairn_buf *payload, const walrec_table *tables,
+                        size_t ntables, bool durable, prep *ready)
 {
     working *w = &db->w;
     DB_NOT_IN_CALLBACK(db, "a write");
@@ -924,7 +953,7 @@ int working_write(cairn_db *db, const cairn_buf *payload, const walrec_table *ta
                                       "written", tables[i].name, db->r.url);
     if (rc == CAIRN_OK)
         rc = log_record(db, WAL_BATCH, payload->data, payload->len, durable,
-                        w->sync_checkpoint ? &me : NULL);
+                        w->sync_checkpoint ? &me : NULL, ready);
     pthread_rwlock_unlock(&db->gate);
     if (rc < 0 && w->sync_checkpoint) group_leave(w, &me);
     if (rc < 0) return write_refused(db, rc, was_refusing);
@@ -935,9 +964,58 @@ int working_write(cairn_db *db, const cairn_buf *payload, const walrec_table *ta
     return CAIRN_OK;
 }
 
+int working_write(cairn_db *db, const cairn_buf *payload, const walrec_table *tables,
+                  size_t ntables, bool durable)
+{
+    return write_record(db, payload, tables, ntables, durable, NULL);
+}
+
+/* A batch this large is encoded on the caller's thread while a second one prepares its
+ * memtable entries (each is a pass over all of its keys and values, into fresh memory). */
+#define PREP_THREAD_MIN_OPS 4096
+
+typedef struct prep_job {
+    cairn_db *db;
+    prep *p;
+    const walrec_table *tables;
+    size_t ntables;
+    const walrec_op *ops;
+    size_t nops;
+    int rc;
+    char msg[512];
+} prep_job;
+
+static void *prep_main(void *arg)
+{
+    prep_job *j = arg;
+    j->rc = prepare_ops(j->db, j->p, j->tables, j->ntables, j->ops, j->nops);
+    if (j->rc < 0) snprintf(j->msg, sizeof j->msg, "%s", cairn_error_last()->message);
+    return NULL;
+}
+
+int working_write_ops(cairn_db *db, const walrec_table *tables, size_t ntables,
+                      const walrec_op *ops, size_t nops, bool durable)
+{
+    DB_NOT_IN_CALLBACK(db, "a write");
+    prep p;
+    prep_job job = { db, &p, tables, ntables, ops, nops, CAIRN_OK, "" };
+    pthread_t helper;
+    bool helped = nops >= PREP_THREAD_MIN_OPS && pthread_create(&helper, NULL, prep_main, &job) == 0;
+    cairn_buf payload = CAIRN_BUF_INIT;
+    int rc = walrec_batch_encode(&payload, tables, ntables, ops, nops);
+    if (helped) pthread_join(helper, NULL);
+    else if (rc == CAIRN_OK) prep_main(&job);
+    else job.rc = CAIRN_ENOMEM; /* not prepared: nothing to dispose of */
+    if (rc == CAIRN_OK && job.rc < 0) rc = ERR(job.rc, "%s", job.msg);
+    if (rc == CAIRN_OK) rc = write_record(db, &payload, tables, ntables, durable, &p);
+    if (job.rc == CAIRN_OK) prep_dispose(&p); /* applied entries are the memtable's by now */
+    cairn_buf_dispose(&payload);
+    return rc;
+}
+
 int working_note(cairn_db *db, uint8_t type, const void *payload, size_t len)
 {
-    return log_record(db, type, payload, len, false, NULL);
+    return log_record(db, type, payload, len, false, NULL, NULL);
 }
 
 /* ---- checkpoints ---- */

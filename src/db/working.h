@@ -102,6 +102,11 @@ int working_close(cairn_db *db);
  *  indexes); each one without WALREC_CREATE must exist. durable: fsync before returning. */
 int working_write(cairn_db *db, const cairn_buf *payload, const walrec_table *tables,
                   size_t ntables, bool durable);
+/** The same for a batch given as its operations (in (table, key) order without duplicates, as
+ *  walrec_batch_encode() takes them): the record is encoded here, and the memtable entries are
+ *  made from ops, not decoded from the record; for a large batch both at once, on two threads. */
+int working_write_ops(cairn_db *db, const walrec_table *tables, size_t ntables,
+                      const walrec_op *ops, size_t nops, bool durable);
 
 /** Applies the memtables to the trees and publishes (caller holds wmu). */
 int db_checkpoint_locked(cairn_db *db);

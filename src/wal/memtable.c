@@ -13,8 +13,15 @@
 struct mem_block {
     mem_block *next;
     size_t used, cap;
+    bool big;                /* from cairn_big_alloc_now() (a batch's), else cairn_malloc() */
     uint8_t data[];
 };
+
+static void block_free(mem_block *b)
+{
+    if (b && b->big) cairn_big_free(b, sizeof *b + b->cap);
+    else free(b);
+}
 
 static void *arena(memtable *m, size_t n)
 {
@@ -24,6 +31,7 @@ static void *arena(memtable *m, size_t n)
         size_t cap = n > BLOCK_SIZE ? n : BLOCK_SIZE;
         b = cairn_malloc(sizeof *b + cap);
         if (!b) return NULL;
+        b->big = false;
         b->used = 0;
         b->cap = cap;
         b->next = m->blocks;
@@ -90,7 +98,7 @@ void mem_release(memtable *m)
     if (!m || atomic_fetch_sub_explicit(&m->refs, 1, memory_order_acq_rel) != 1) return;
     while (m->blocks) {
         mem_block *next = m->blocks->next;
-        free(m->blocks);
+        block_free(m->blocks);
         m->blocks = next;
     }
     free(m);
@@ -161,13 +169,14 @@ void mem_batch_count(mem_batch *b, size_t klen, size_t vlen)
 
 int mem_batch_alloc(mem_batch *b)
 {
-    b->block = cairn_malloc(sizeof *b->block + (b->size ? b->size : 8));
+    size_t cap = b->size ? b->size : 8;
+    b->block = cairn_big_alloc_now(sizeof *b->block + cap); /* written whole next */
     FAIL_IF(!b->block, CAIRN_ENOMEM, "out of memory preparing %zu bytes for the memtable",
             b->size);
-    cairn_advise_huge(b->block, sizeof *b->block + b->size);
+    b->block->big = true;
     b->block->next = NULL;
     b->block->used = 0;
-    b->block->cap = b->size;
+    b->block->cap = cap;
     b->rng = b->seed;
     return CAIRN_OK;
 }
@@ -310,7 +319,7 @@ void mem_batch_abort(mem_batch *b)
 
 void mem_batch_dispose(mem_batch *b)
 {
-    free(b->block);
+    block_free(b->block);
     b->block = NULL;
 }
 
