@@ -30,6 +30,40 @@ static void hex_encode_matches_printf(void)
     CHECK(memcmp(id.bytes, back.bytes, CAIRN_ID_SIZE) == 0);
 }
 
+/* id_from_lower_hex reads back what hex_encode writes, every byte value in every place, and
+ * refuses any byte but 0-9a-f in any of the 64 places (upper case too: not as cairn writes). */
+static void lower_hex_reads_back(void)
+{
+    cairn_id id, back;
+    char hex[CAIRN_ID_HEX_SIZE];
+    for (int v = 0; v < 256; v++) {
+        for (int i = 0; i < CAIRN_ID_SIZE; i++) id.bytes[i] = (uint8_t)(v + i * 37);
+        cairn_id_to_hex(hex, &id);
+        CHECK(id_from_lower_hex(&back, hex));
+        CHECK(memcmp(id.bytes, back.bytes, CAIRN_ID_SIZE) == 0);
+    }
+    int refused = 0, accepted = 0;
+    for (int place = 0; place < 2 * CAIRN_ID_SIZE; place++)
+        for (int c = 0; c < 256; c++) {
+            char h[CAIRN_ID_HEX_SIZE];
+            memcpy(h, hex, sizeof h);
+            h[place] = (char)c;
+            bool digit = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+            bool ok = id_from_lower_hex(&back, h);
+            CHECK_MSG(ok == digit, "byte %d in place %d: %s", c, place, ok ? "read" : "refused");
+            if (ok) {
+                char again[CAIRN_ID_HEX_SIZE];
+                cairn_id_to_hex(again, &back);
+                CHECK(memcmp(again, h, 2 * CAIRN_ID_SIZE) == 0);
+                accepted++;
+            } else {
+                refused++;
+            }
+        }
+    CHECK_EQ(accepted, 2 * CAIRN_ID_SIZE * 16);
+    CHECK_EQ(refused, 2 * CAIRN_ID_SIZE * 240);
+}
+
 static void varint_roundtrip(void)
 {
     uint64_t vals[] = { 0, 1, 127, 128, 300, 16383, 16384, UINT32_MAX, UINT64_MAX };
@@ -277,5 +311,5 @@ static void cache_model(void)
     for (int i = 0; i < IDS; i++) chunk_release(made[i]);
 }
 
-TEST_MAIN(cache_model, hex_encode_matches_printf, crc32c_known_answers, varint_roundtrip, sha256_known_answer, frame_roundtrip, frame_rejects_garbage, random_detection,
+TEST_MAIN(cache_model, hex_encode_matches_printf, lower_hex_reads_back, crc32c_known_answers, varint_roundtrip, sha256_known_answer, frame_roundtrip, frame_rejects_garbage, random_detection,
           cs_verifies_on_read, cache_evicts_by_size)

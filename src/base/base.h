@@ -193,6 +193,9 @@ static inline int bytes_cmp(const void *a, size_t alen, const void *b, size_t bl
 
 /** Hex of n bytes into out (2n+1 bytes, NUL-terminated). */
 void hex_encode(char *out, const void *data, size_t n);
+/** Reads the 64 lower-case hex digits at hex (exactly what hex_encode writes for an id; no
+ *  terminator needed) into out. false for anything else (out is then garbage). */
+bool id_from_lower_hex(cairn_id *out, const char *hex);
 /** Writes a printable, escaped rendering of bytes for messages (at most out_size-1 chars,
  *  truncated with "..."), escaped as `cairn scan` prints keys (README, "Escaping"): \t \n \r
  *  \\ for tab, newline, carriage return and backslash, \xHH for other control bytes, 0x7f and

@@ -58,6 +58,23 @@ static int hex_val(char c)
     return -1;
 }
 
+/* lower_hex[c]: 1 + the value of c as a lower-case hex digit; 0 for any other byte */
+static const uint8_t lower_hex[256] = {
+    ['0'] = 1, ['1'] = 2, ['2'] = 3, ['3'] = 4, ['4'] = 5, ['5'] = 6, ['6'] = 7, ['7'] = 8,
+    ['8'] = 9, ['9'] = 10, ['a'] = 11, ['b'] = 12, ['c'] = 13, ['d'] = 14, ['e'] = 15, ['f'] = 16,
+};
+
+bool id_from_lower_hex(cairn_id *out, const char *hex)
+{
+    bool ok = true;
+    for (size_t i = 0; i < CAIRN_ID_SIZE; i++) {
+        unsigned hi = lower_hex[(uint8_t)hex[2 * i]], lo = lower_hex[(uint8_t)hex[2 * i + 1]];
+        ok &= hi != 0 && lo != 0;
+        out->bytes[i] = (uint8_t)((hi - 1) << 4 | ((lo - 1) & 15));
+    }
+    return ok;
+}
+
 void cairn_id_to_hex(char out[CAIRN_ID_HEX_SIZE], const cairn_id *id)
 {
     hex_encode(out, id->bytes, CAIRN_ID_SIZE);

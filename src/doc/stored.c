@@ -163,15 +163,9 @@ static int pack_member(const char *name, size_t nlen, const char *val, size_t vl
     if (p->seen & (1u << m)) return PACK_NO;
     p->seen |= 1u << m;
     switch (m) {
-    case M_HASH: { /* 64 lower-case hex digits: those that read back as they were written */
-        char hex[CAIRN_ID_HEX_SIZE], again[CAIRN_ID_HEX_SIZE];
+    case M_HASH: /* 64 lower-case hex digits: those that read back as they were written */
         if (vlen != 2 * CAIRN_ID_SIZE + 2 || val[0] != '"' || val[vlen - 1] != '"') return PACK_NO;
-        memcpy(hex, val + 1, 2 * CAIRN_ID_SIZE);
-        hex[2 * CAIRN_ID_SIZE] = '\0';
-        if (cairn_id_from_hex(&p->hash, hex) != CAIRN_OK) return PACK_NO; /* cleared after */
-        cairn_id_to_hex(again, &p->hash);
-        return memcmp(again, hex, sizeof hex) == 0 ? 0 : PACK_NO;
-    }
+        return id_from_lower_hex(&p->hash, val + 1) ? 0 : PACK_NO;
     case M_ID:
         return is_id_text(val, vlen, p->id, p->idlen) ? 0 : PACK_NO;
     case M_TS:
