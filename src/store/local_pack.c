@@ -869,6 +869,18 @@ int local_pack_open_load(local_store *ls, uint32_t num, bool last, bool idx_list
         ls->eager = true;
         rc = local_idxfile_read(ls, num, (uint64_t)sb.st_size, load_rec, &c, &covered, &trailer,
                                 &why);
+        struct stat now;
+        if (rc == 0 && ls->readonly && why && sys_fstat(fd, &now) == 0 &&
+            now.st_size > sb.st_size) {
+            /* the writer appended to the pack, sealed it and wrote its index between this
+             * reader's look at the pack's size and its read of the index: not damage; read the
+             * index against the size now (nothing of it was taken: it is taken whole or not) */
+            sb = now;
+            why = NULL;
+            covered = trailer = 0;
+            rc = local_idxfile_read(ls, num, (uint64_t)sb.st_size, load_rec, &c, &covered,
+                                    &trailer, &why);
+        }
         loaded = rc == 1;
     }
     if (rc < 0) goto out;
