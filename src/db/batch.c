@@ -325,12 +325,12 @@ static inline size_t radix_digit(const bop *o, unsigned shift)
     return (size_t)(o->prefix >> shift) & (RADIX_SIZE - 1);
 }
 
-/* One stable counting pass from v into out; false (and nothing moved) when every operation has
- * the same digit. count: room for RADIX_SIZE + 1 counters. */
+#define RADIX_PASSES ((64 + RADIX_DIGIT - 1) / RADIX_DIGIT)
+
+/* One stable counting pass from v into out by the digit at shift, whose counts are count[d + 1]
+ * (count[0] is 0); false (and nothing moved) when every operation has the same digit. */
 static bool radix_pass(bop *out, const bop *v, size_t n, unsigned shift, size_t *count)
 {
-    memset(count, 0, (RADIX_SIZE + 1) * sizeof *count);
-    for (size_t i = 0; i < n; i++) count[radix_digit(&v[i], shift) + 1]++;
     for (size_t d = 0; d < RADIX_SIZE; d++)
         if (count[d + 1] == n) return false;
     for (size_t d = 0; d < RADIX_SIZE; d++) count[d + 1] += count[d];
@@ -339,18 +339,23 @@ static bool radix_pass(bop *out, const bop *v, size_t n, unsigned shift, size_t 
 }
 
 /* Sorts v[0, n) by prefix, keeping ties in the order they were; returns the scratch array it
- * used (n operations; the caller frees it), or NULL (nothing done) when out of memory. */
+ * used (n operations; the caller frees it), or NULL (nothing done) when out of memory. The
+ * counts of every pass's digits are taken in one sweep first (a pass moves the operations but
+ * not how many have each digit). */
 static bop *radix_sort(bop *v, size_t n)
 {
-    size_t *count = cairn_malloc((RADIX_SIZE + 1) * sizeof *count);
+    size_t *count = cairn_calloc(RADIX_PASSES * (RADIX_SIZE + 1), sizeof *count);
     bop *other = cairn_big_alloc(n * sizeof *other), *at = v;
     if (!count || !other) {
         free(count);
         cairn_big_free(other, n * sizeof *other);
         return NULL;
     }
-    for (unsigned shift = 0; shift < 64; shift += RADIX_DIGIT) {
-        if (radix_pass(other, at, n, shift, count)) {
+    for (size_t i = 0; i < n; i++)
+        for (unsigned p = 0; p < RADIX_PASSES; p++)
+            count[p * (RADIX_SIZE + 1) + radix_digit(&v[i], p * RADIX_DIGIT) + 1]++;
+    for (unsigned p = 0; p < RADIX_PASSES; p++) {
+        if (radix_pass(other, at, n, p * RADIX_DIGIT, count + p * (RADIX_SIZE + 1))) {
             bop *t = at;
             at = other;
             other = t;
