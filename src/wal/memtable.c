@@ -13,9 +13,11 @@
 struct mem_block {
     mem_block *next;
     size_t used, cap;
-    bool big;                /* from cairn_big_alloc_now() (a batch's), else cairn_malloc() */
+    size_t big;              /* 1: from cairn_big_alloc_now() (a batch's), 0: cairn_malloc();
+                                a word, so that data (entries: 8-byte aligned) starts at 32 */
     uint8_t data[];
 };
+_Static_assert(offsetof(struct mem_block, data) % 8 == 0, "memtable entries are 8-byte aligned");
 
 static void block_free(mem_block *b)
 {
@@ -31,7 +33,7 @@ static void *arena(memtable *m, size_t n)
         size_t cap = n > BLOCK_SIZE ? n : BLOCK_SIZE;
         b = cairn_malloc(sizeof *b + cap);
         if (!b) return NULL;
-        b->big = false;
+        b->big = 0;
         b->used = 0;
         b->cap = cap;
         b->next = m->blocks;
@@ -173,7 +175,7 @@ int mem_batch_alloc(mem_batch *b)
     b->block = cairn_big_alloc_now(sizeof *b->block + cap); /* written whole next */
     FAIL_IF(!b->block, CAIRN_ENOMEM, "out of memory preparing %zu bytes for the memtable",
             b->size);
-    b->block->big = true;
+    b->block->big = 1;
     b->block->next = NULL;
     b->block->used = 0;
     b->block->cap = cap;
