@@ -84,8 +84,6 @@ static void prep_init(cairn_db *db, prep *p)
     mem_batch_init(&p->mb, seed ^ (seed >> 27));
 }
 
-#define PREP_AHEAD 8 /* operations whose bytes are asked for ahead of their copy */
-
 /* Prepares the memtable entries of a batch from its operations as the encoder took them
  * (working_write_ops): what decoding its record would report, without the decoding. */
 static int prepare_ops(cairn_db *db, prep *p, const walrec_table *tables, size_t ntables,
@@ -98,7 +96,7 @@ static int prepare_ops(cairn_db *db, prep *p, const walrec_table *tables, size_t
         for (size_t i = 0; i < ntables && rc == CAIRN_OK; i++)
             rc = prep_table(p, (uint32_t)i, &tables[i]);
         for (size_t i = 0; i < nops && rc == CAIRN_OK; i++) {
-            if (!p->sizing && i + PREP_AHEAD < nops) walrec_op_prefetch(&ops[i + PREP_AHEAD]);
+            if (!p->sizing) walrec_op_ahead(ops, i, nops);
             rc = prep_op(p, &ops[i]);
         }
         if (rc == CAIRN_OK && p->sizing) rc = mem_batch_alloc(&p->mb);

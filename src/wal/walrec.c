@@ -8,8 +8,6 @@
 #include "base/varint.h"
 #include "repo/repo.h"
 
-#define ENCODE_AHEAD 8 /* operations whose bytes are asked for ahead of their copy */
-
 int walrec_batch_encode(cairn_buf *out, const walrec_table *tables, size_t ntables,
                         const walrec_op *ops, size_t nops)
 {
@@ -37,7 +35,7 @@ int walrec_batch_encode(cairn_buf *out, const walrec_table *tables, size_t ntabl
     p += varint_put(p, nops);
     for (size_t i = 0; i < nops; i++) {
         const walrec_op *o = &ops[i];
-        if (i + ENCODE_AHEAD < nops) walrec_op_prefetch(&ops[i + ENCODE_AHEAD]);
+        walrec_op_ahead(ops, i, nops);
         *p++ = o->type;
         p += varint_put(p, o->table);
         p += varint_put(p, o->klen);

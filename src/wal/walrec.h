@@ -32,10 +32,15 @@ typedef struct walrec_op {
     uint32_t klen, vlen;
 } walrec_op;
 
-/** Asks for the cache lines of an operation's key and value (sorted operations point into
- *  their batch in arrival order: copying them in key order misses the cache at each one). */
-static inline void walrec_op_prefetch(const walrec_op *o)
+#define WALREC_AHEAD 8 /* operations whose bytes walrec_op_ahead() asks for */
+
+/** Before copying the bytes of ops[i] (of n), asks for the cache lines of the key and value of
+ *  the operation WALREC_AHEAD after it: sorted operations point into their batch in arrival
+ *  order, so copying them in key order misses the cache at each one. */
+static inline void walrec_op_ahead(const walrec_op *ops, size_t i, size_t n)
 {
+    if (i + WALREC_AHEAD >= n) return;
+    const walrec_op *o = &ops[i + WALREC_AHEAD];
     __builtin_prefetch(o->key);
     if (o->vlen) __builtin_prefetch(o->val + o->vlen - 1);
 }
