@@ -1232,26 +1232,29 @@ typedef struct prep_ctx {
 
 typedef struct bulk_pipe bulk_pipe;
 
-/* One thread preparing documents. What each thread writes sits on cache lines of its own. */
+/* One thread preparing documents. */
 typedef struct pipe_worker {
     pthread_t thread;
     bulk_pipe *q;
-    size_t index;
     prep_ctx px;
-    char apart[64];
-    _Atomic size_t done;     /* documents it prepared */
-    char apart2[64];
 } pipe_worker;
 
 /* The ring between the calling thread and the workers. Slots [tail, ready) are prepared and
- * the caller's to apply, [ready, head) the workers' to prepare (worker w takes every
- * nworkers-th position from first + w), the rest free for the caller to fill. Counters only
- * grow; a slot is its position modulo CAIRN_DOC_BULK_AHEAD. */
+ * the caller's to apply, [ready, head) the workers' to prepare, the rest free for the caller to
+ * fill. A worker claims the next position to prepare (claim), so no two touch one slot and
+ * a worker that lost its CPU holds back only the document it has: when each took every n-th
+ * position, the others ran out of theirs and slept while the ring waited on its one (adding
+ * used 70-80% of two CPUs). Counters only grow; a slot is its position modulo
+ * CAIRN_DOC_BULK_AHEAD, and done[slot] is the position + 1 last prepared there. */
 struct bulk_pipe {
     pthread_mutex_t mu;
     pthread_cond_t wake_worker, wake_caller;
     _Atomic size_t head;         /* written by the caller */
-    size_t first;                /* the position the workers start with */
+    char apart[64];
+    _Atomic size_t claim;        /* the next position a worker takes */
+    char apart2[64];
+    _Atomic size_t ready;        /* prepared before this one (raised by whoever looks) */
+    _Atomic size_t done[CAIRN_DOC_BULK_AHEAD];
     size_t tail;                 /* the caller's */
     size_t bytes;                /* text in slots [tail, head) (the caller's) */
     _Atomic size_t caller_want;  /* the caller waits for ready to reach this (0: it does not) */
@@ -1824,38 +1827,39 @@ static void pipe_signal(bulk_pipe *q, pthread_cond_t *cv, bool all)
     pthread_mutex_unlock(&q->mu);
 }
 
-/* The first position not prepared yet: worker w prepares positions first + w + k * nworkers,
- * and has done done_w of them. Each counter is loaded once: MIN() evaluates its arguments
- * twice, and a second load, larger than the one compared, could pass another worker's
- * frontier and hand the caller a slot not prepared yet. */
+/* The first position not prepared yet: the prepared run from ready on is taken in (a position
+ * is prepared when its slot's done says so, published by the worker after its results). */
 static size_t pipe_ready(bulk_pipe *q)
 {
-    size_t ready = atomic_load(&q->head);
-    for (size_t w = 0; w < q->nworkers; w++) {
-        size_t done = atomic_load(&q->w[w].done);
-        size_t next = q->first + w + done * q->nworkers;
-        if (next < ready) ready = next;
-    }
-    return ready;
+    size_t head = atomic_load(&q->head), r = atomic_load(&q->ready), at = r;
+    while (r < head &&
+           atomic_load_explicit(&q->done[r % CAIRN_DOC_BULK_AHEAD], memory_order_acquire) == r + 1)
+        r++;
+    while (at < r && !atomic_compare_exchange_weak(&q->ready, &at, r)) {
+    } /* at: another look raised it meanwhile (to r or past it: then it stands) */
+    return r;
 }
 
 static void *pipe_main(void *arg)
 {
     pipe_worker *me = arg;
     bulk_pipe *q = me->q;
-    size_t next = q->first + me->index;
     for (;;) {
-        for (; next < atomic_load(&q->head) && !atomic_load(&q->stop); next += q->nworkers) {
-            prep_doc(&me->px, &q->slot[next % CAIRN_DOC_BULK_AHEAD]);
-            atomic_fetch_add(&me->done, 1);
+        size_t pos = atomic_load(&q->claim);
+        while (pos < atomic_load(&q->head) && !atomic_load(&q->stop)) {
+            if (!atomic_compare_exchange_weak(&q->claim, &pos, pos + 1)) continue; /* pos reread */
+            prep_doc(&me->px, &q->slot[pos % CAIRN_DOC_BULK_AHEAD]);
+            atomic_store_explicit(&q->done[pos % CAIRN_DOC_BULK_AHEAD], pos + 1,
+                                  memory_order_release);
             size_t want = atomic_load(&q->caller_want);
             if (want && pipe_ready(q) >= want &&
                 atomic_compare_exchange_strong(&q->caller_want, &want, 0))
                 pipe_signal(q, &q->wake_caller, false);
+            pos = atomic_load(&q->claim);
         }
         pthread_mutex_lock(&q->mu);
         atomic_fetch_add(&q->idle, 1);
-        while (atomic_load(&q->head) <= next && !atomic_load(&q->stop))
+        while (atomic_load(&q->head) <= atomic_load(&q->claim) && !atomic_load(&q->stop))
             pthread_cond_wait(&q->wake_worker, &q->mu);
         atomic_fetch_sub(&q->idle, 1);
         bool stop = atomic_load(&q->stop);
@@ -1981,11 +1985,13 @@ static void pipe_start(cairn_doc_bulk *b)
     pthread_cond_init(&q->wake_worker, NULL);
     pthread_cond_init(&q->wake_caller, NULL);
     atomic_init(&q->head, b->count);
-    q->first = q->tail = b->count;
+    atomic_init(&q->claim, b->count);
+    atomic_init(&q->ready, b->count);
+    for (size_t i = 0; i < CAIRN_DOC_BULK_AHEAD; i++) atomic_init(&q->done[i], 0);
+    q->tail = b->count;
     q->nworkers = b->workers ? b->workers : pipe_workers();
     for (size_t w = 0; w < q->nworkers; w++) {
         q->w[w].q = q;
-        q->w[w].index = w;
         prep_ctx_init(&q->w[w].px, b);
     }
     for (; q->running < q->nworkers; q->running++)
