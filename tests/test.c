@@ -228,6 +228,18 @@ uint64_t test_rand(uint64_t *s)
 
 uint64_t test_rng(uint64_t salt) { return test_seed * 0x100000001b3ull + salt; }
 
+static void count_warning(cairn_log_level level, const char *message, void *payload)
+{
+    test_warnings *w = payload;
+    if (level <= CAIRN_LOG_WARN && !w->n++) snprintf(w->first, sizeof w->first, "%s", message);
+}
+
+void test_count_warnings(test_warnings *w)
+{
+    memset(w, 0, sizeof *w);
+    cairn_set_log(count_warning, w);
+}
+
 int test_sh(const char *fmt, ...)
 {
     char cmd[8192];

@@ -71,6 +71,14 @@ uint64_t test_rand(uint64_t *state);
 uint64_t test_rng(uint64_t salt);
 /** Runs a shell command; returns its exit status (or -1). */
 int test_sh(const char *fmt, ...);
+/** What test_count_warnings() saw: warnings and errors logged, and the first one's text. */
+typedef struct test_warnings {
+    int n;
+    char first[600];
+} test_warnings;
+/** Counts into *w (zeroed here) what the library logs at CAIRN_LOG_WARN or worse, until
+ *  cairn_set_log(NULL, NULL) (which the case's end does too). */
+void test_count_warnings(test_warnings *w);
 
 #define CHECK(cond)                                                                                \
     do {                                                                                           \

@@ -950,11 +950,7 @@ typedef struct retire_race {
     int state, timed_out;
     cairn_db *writer;
     int ckpt_rc;
-    int warnings;
-    char warning[600];
 } retire_race;
-
-static retire_race *the_rr;
 
 /* waits (mu held) until rr->state is at least want; gives up after 10 s (a missed test point) */
 static void rr_wait(retire_race *rr, int want)
@@ -991,13 +987,6 @@ static void rr_point(cairn_test_point_id point, void *payload)
     pthread_mutex_unlock(&rr->mu);
 }
 
-static void rr_log(cairn_log_level level, const char *message, void *payload)
-{
-    (void)payload;
-    retire_race *rr = the_rr;
-    if (level > CAIRN_LOG_WARN || !rr) return;
-    if (!rr->warnings++) snprintf(rr->warning, sizeof rr->warning, "%s", message);
-}
 
 static void *rr_checkpoint(void *arg)
 {
@@ -1027,8 +1016,8 @@ static void reader_open_races_retire(void)
     retire_race rr = { .state = RL_ARMED, .writer = db };
     pthread_mutex_init(&rr.mu, NULL);
     pthread_cond_init(&rr.cv, NULL);
-    the_rr = &rr;
-    cairn_set_log(rr_log, NULL);
+    test_warnings warned;
+    test_count_warnings(&warned);
     cairn_test_point_set(rr_point, &rr);
     pthread_t th;
     CHECK(pthread_create(&th, NULL, rr_checkpoint, &rr) == 0);
@@ -1042,12 +1031,11 @@ static void reader_open_races_retire(void)
     pthread_join(th, NULL);
     cairn_test_point_set(NULL, NULL);
     cairn_set_log(NULL, NULL);
-    the_rr = NULL;
     CHECK_OK(rr.ckpt_rc);
     CHECK_EQ(rr.timed_out, 0);
     CHECK_EQ(rr.state, RL_RETIRED); /* every step was taken, in order */
     CHECK_MSG(rc == CAIRN_OK, "the reader's open failed: %s", why);
-    CHECK_MSG(rr.warnings == 0, "%d warning(s), the first: %s", rr.warnings, rr.warning);
+    CHECK_MSG(warned.n == 0, "%d warning(s), the first: %s", warned.n, warned.first);
     snprintf(oplog, sizeof oplog, "%s/wal/main/oplog", dir);
     CHECK_MSG(test_sh("ls %s | grep -q wal", oplog) == 0, "the checkpoint retired no segment");
     if (r) {
@@ -1077,16 +1065,6 @@ static void reader_open_races_retire(void)
  * (the race the readers above run into now and then). Here the first chunk read of the open
  * (the working state's record) is made to miss once: the reader must open at the working
  * state, without a warning, and not fall back to the head commit as for damage. */
-static int ws_warnings;
-static char ws_warning[600];
-
-static void ws_log(cairn_log_level level, const char *message, void *payload)
-{
-    (void)payload;
-    if (level <= CAIRN_LOG_WARN && !ws_warnings++)
-        snprintf(ws_warning, sizeof ws_warning, "%s", message);
-}
-
 static void reader_rereads_missing_state(void)
 {
     char dir[4200];
@@ -1103,14 +1081,14 @@ static void reader_rereads_missing_state(void)
     fault_store_arm(fs, &(fault_spec){ FAULT_GET, 1, CAIRN_ENOTFOUND, false, false });
     cairn_open_options o = CAIRN_OPEN_OPTIONS_INIT;
     o.flags = CAIRN_OPEN_READONLY;
-    ws_warnings = 0;
-    cairn_set_log(ws_log, NULL);
+    test_warnings warned;
+    test_count_warnings(&warned);
     cairn_db *r;
     int rc = cairn_open_store(&r, fs, &o);
     cairn_set_log(NULL, NULL);
     CHECK_OK(rc);
     CHECK_EQ(fault_store_injected(fs), 1);
-    CHECK_MSG(ws_warnings == 0, "%d warning(s), the first: %s", ws_warnings, ws_warning);
+    CHECK_MSG(warned.n == 0, "%d warning(s), the first: %s", warned.n, warned.first);
     if (rc != CAIRN_OK) return;
     cairn_table *t;
     CHECK_OK(cairn_table_open(&t, r, "t", 0));

@@ -883,8 +883,6 @@ static void writer_lock(void)
  * base I/O table shows the first pack it is asked about 100 bytes short, as a moment before. */
 static atomic_int short_fstats, short_from; /* the first fstat of a pack numbered short_from or
                                                above shows it short */
-static int warnings_seen;
-static char warning_first[600];
 
 static int short_fstat(int fd, struct stat *out)
 {
@@ -914,13 +912,6 @@ static unsigned newest_pack(const char *repo)
     return n;
 }
 
-static void note_warning(cairn_log_level level, const char *message, void *payload)
-{
-    (void)payload;
-    if (level <= CAIRN_LOG_WARN && !warnings_seen++)
-        snprintf(warning_first, sizeof warning_first, "%s", message);
-}
-
 static void reader_meets_pack_sealed_meanwhile(void)
 {
     const char *repo = repo_in_tmp();
@@ -941,8 +932,8 @@ static void reader_meets_pack_sealed_meanwhile(void)
     }
     CHECK_OK(w->flush(w));
     CHECK(chunk_ok(r, 31, 3)); /* known at its open */
-    warnings_seen = 0;
-    cairn_set_log(note_warning, NULL);
+    test_warnings warned;
+    test_count_warnings(&warned);
     atomic_store(&short_fstats, 1);
     sys_table_set(&(sys_table){ .fstat = short_fstat });
     int got = 0;
@@ -951,7 +942,7 @@ static void reader_meets_pack_sealed_meanwhile(void)
     cairn_set_log(NULL, NULL);
     CHECK_EQ(got, 200);
     CHECK_EQ(atomic_load(&short_fstats), 0); /* a pack's size was shown short */
-    CHECK_MSG(warnings_seen == 0, "%d warning(s), the first: %s", warnings_seen, warning_first);
+    CHECK_MSG(warned.n == 0, "%d warning(s), the first: %s", warned.n, warned.first);
     r->close(r);
     w->close(w);
 }
