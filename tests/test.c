@@ -230,13 +230,15 @@ uint64_t test_rng(uint64_t salt) { return test_seed * 0x100000001b3ull + salt; }
 
 static void count_warning(cairn_log_level level, const char *message, void *payload)
 {
-    test_warnings *w = payload;
-    if (level <= CAIRN_LOG_WARN && !w->n++) snprintf(w->first, sizeof w->first, "%s", message);
+    test_warnings *w = payload; /* NULL: a thread that took the callback as it was reset */
+    if (w && level <= CAIRN_LOG_WARN && atomic_fetch_add(&w->n, 1) == 0)
+        snprintf(w->first, sizeof w->first, "%s", message);
 }
 
 void test_count_warnings(test_warnings *w)
 {
-    memset(w, 0, sizeof *w);
+    atomic_init(&w->n, 0);
+    w->first[0] = '\0';
     cairn_set_log(count_warning, w);
 }
 

@@ -18,6 +18,7 @@
 #ifndef CAIRN_TEST_H
 #define CAIRN_TEST_H
 
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -73,7 +74,7 @@ uint64_t test_rng(uint64_t salt);
 int test_sh(const char *fmt, ...);
 /** What test_count_warnings() saw: warnings and errors logged, and the first one's text. */
 typedef struct test_warnings {
-    int n;
+    atomic_int n;            /* the library's threads may log at once */
     char first[600];
 } test_warnings;
 /** Counts into *w (zeroed here) what the library logs at CAIRN_LOG_WARN or worse, until

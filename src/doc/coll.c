@@ -1828,13 +1828,16 @@ static void pipe_signal(bulk_pipe *q, pthread_cond_t *cv, bool all)
 }
 
 /* The first position not prepared yet: the prepared run from ready on is taken in (a position
- * is prepared when its slot's done says so, published by the worker after its results). */
+ * is prepared when its slot's done says so, published by the worker after its results). The
+ * loads and the workers' stores of done are sequentially consistent, not acquire and release:
+ * a worker stores done and then loads caller_want, the waiting caller stores caller_want and
+ * then loads done, and only a total order makes sure that one of the two sees the other
+ * (with release, the worker could miss the caller's want and the caller its done, and both
+ * sleep). */
 static size_t pipe_ready(bulk_pipe *q)
 {
     size_t head = atomic_load(&q->head), r = atomic_load(&q->ready), at = r;
-    while (r < head &&
-           atomic_load_explicit(&q->done[r % CAIRN_DOC_BULK_AHEAD], memory_order_acquire) == r + 1)
-        r++;
+    while (r < head && atomic_load(&q->done[r % CAIRN_DOC_BULK_AHEAD]) == r + 1) r++;
     while (at < r && !atomic_compare_exchange_weak(&q->ready, &at, r)) {
     } /* at: another look raised it meanwhile (to r or past it: then it stands) */
     return r;
@@ -1849,8 +1852,7 @@ static void *pipe_main(void *arg)
         while (pos < atomic_load(&q->head) && !atomic_load(&q->stop)) {
             if (!atomic_compare_exchange_weak(&q->claim, &pos, pos + 1)) continue; /* pos reread */
             prep_doc(&me->px, &q->slot[pos % CAIRN_DOC_BULK_AHEAD]);
-            atomic_store_explicit(&q->done[pos % CAIRN_DOC_BULK_AHEAD], pos + 1,
-                                  memory_order_release);
+            atomic_store(&q->done[pos % CAIRN_DOC_BULK_AHEAD], pos + 1); /* see pipe_ready */
             size_t want = atomic_load(&q->caller_want);
             if (want && pipe_ready(q) >= want &&
                 atomic_compare_exchange_strong(&q->caller_want, &want, 0))
