@@ -11,7 +11,9 @@
 #include <stdlib.h>
 
 #include "base/hash.h"
+#include "db/tuple.h"
 #include "doc/doc_int.h"
+#include "doc/post.h"
 #include "test.h"
 
 static cairn_db *open_mem(void)
@@ -319,7 +321,10 @@ static void check_index(cairn_coll *c, const dv_index *ix)
         json_t *doc = NULL;
         CHECK_OK(dv_doc_parse(&doc, v, vl, "check_index", id)); /* the stored form */
         bool mk = false;
+        size_t from = want.n;
         CHECK_OK(dv_index_keys(&want, &mk, ix, doc, id));
+        for (size_t i = from; dv_postings(ix) && i < want.n; i++) /* words alone: pairs */
+            CHECK_OK(tuple_append_string(&want.k[i].key, id, strlen(id)));
         CHECK(!mk || ix->multikey);
         json_decref(doc);
     }
@@ -327,7 +332,24 @@ static void check_index(cairn_coll *c, const dv_index *ix)
     cairn_table *t;
     size_t got = 0;
     CHECK_OK(dv_index_table(&t, c, ix));
-    if (cairn_cursor_open(&cur, t, NULL, NULL) == CAIRN_OK) {
+    dv_pcur *pc; /* a text index's posting blocks: their (word, id) pairs, as keys */
+    if (dv_postings(ix) && dv_pcur_open(&pc, t, NULL, NULL, 0, ix->name) == CAIRN_OK) {
+        int rc;
+        while ((rc = dv_pcur_next(pc)) == CAIRN_OK) {
+            const uint8_t *k;
+            size_t kl;
+            CHECK_OK(dv_pcur_get(pc, &k, &kl, NULL, NULL, NULL));
+            bool found = false;
+            for (size_t i = 0; i < want.n && !found; i++)
+                found = want.k[i].key.len == kl && memcmp(want.k[i].key.data, k, kl) == 0;
+            char shown[256];
+            CHECK_MSG(found, "index %s holds a pair no document gives: %s", ix->name,
+                      bytes_show(shown, sizeof shown, k, kl));
+            got++;
+        }
+        CHECK_RC(rc, CAIRN_ENOTFOUND);
+        dv_pcur_close(pc);
+    } else if (!dv_postings(ix) && cairn_cursor_open(&cur, t, NULL, NULL) == CAIRN_OK) {
         while (cairn_cursor_next(cur) == CAIRN_OK) {
             const void *k;
             size_t kl;
@@ -651,7 +673,7 @@ static void property_run(unsigned config, uint64_t salt)
     cairn_coll *c = coll_create(db, "p");
     uint64_t rs = test_rng(salt);
     json_t *model = json_object();
-    bool text = config == 3 || config == 7, unique = config == 4;
+    bool text = config == 3 || config == 7 || config == 8, unique = config == 4;
     /* half the indexes are made before the documents, half after (built from them) */
     for (int round = 0; round < 2; round++) {
         if ((round == 0) == (salt % 2 == 0)) {
@@ -664,6 +686,7 @@ static void property_run(unsigned config, uint64_t salt)
             if (config == 6) CHECK_OK(cairn_doc_index_create(c, C, 1, 0));
             if (config == 7) CHECK_OK(cairn_doc_index_create(c, CQ, 2, 0));
             if (config == 7) CHECK_OK(cairn_doc_index_create(c, T, 1, CAIRN_INDEX_TEXT));
+            if (config == 8) CHECK_OK(dv_text_index_create_per_pair(c, "t")); /* the old form */
         }
         if (round == 0)
             for (int i = 0; i < 60; i++) random_op(c, &rs, model, unique);
@@ -688,7 +711,7 @@ static void property_run(unsigned config, uint64_t salt)
 
 static void property(void)
 {
-    for (unsigned config = 0; config <= 7 && !test_failures; config++)
+    for (unsigned config = 0; config <= 8 && !test_failures; config++)
         for (uint64_t salt = 0; salt < 4 && !test_failures; salt++) property_run(config, salt * 10 + config);
 }
 
@@ -788,10 +811,25 @@ static void plans_and_versions(void)
     CHECK(st.entries > 49);
     cairn_table *t;
     CHECK_OK(cairn_table_open(&t, db, "cairn_idx.u.text:bio", CAIRN_TABLE_INTERNAL));
-    CHECK_OK(cairn_put(t, "stray", 5, "u01", 3));
+    CHECK_OK(cairn_put(t, "stray", 5, "u01", 3)); /* not a block's key */
     CHECK_RC(cairn_doc_check(NULL, c, NULL), CAIRN_ECORRUPT);
-    CHECK_ERRMSG("index 'text:bio' holds");
+    CHECK_ERRMSG("index 'text:bio': the block under key stray: the key is not a word and an id");
     CHECK_OK(cairn_delete(t, "stray", 5));
+    CHECK_OK(cairn_doc_check(NULL, c, NULL));
+    cairn_buf word = CAIRN_BUF_INIT, bkey = CAIRN_BUF_INIT, bval = CAIRN_BUF_INIT;
+    dv_ids ids = { 0 };
+    CHECK_OK(tuple_append_bytes(&word, "zzzz", 4)); /* a block no document gives */
+    CHECK_OK(dv_post_key(&bkey, word.data, word.len, "u01", 3));
+    CHECK_OK(dv_ids_push(&ids, "u01", 3));
+    CHECK_OK(dv_post_encode(&bval, &ids, 0, 1));
+    CHECK_OK(cairn_put(t, bkey.data, bkey.len, bval.data, bval.len));
+    CHECK_RC(cairn_doc_check(NULL, c, NULL), CAIRN_ECORRUPT);
+    CHECK_ERRMSG("index 'text:bio' holds the word 'zzzz' for document u01, which does not give it");
+    CHECK_OK(cairn_delete(t, bkey.data, bkey.len));
+    cairn_buf_dispose(&word);
+    cairn_buf_dispose(&bkey);
+    cairn_buf_dispose(&bval);
+    dv_ids_dispose(&ids);
     CHECK_OK(cairn_doc_check(NULL, c, NULL));
     cairn_cursor *cur;
     CHECK_OK(cairn_cursor_open(&cur, t, NULL, NULL));
@@ -804,7 +842,7 @@ static void plans_and_versions(void)
     cairn_cursor_close(cur);
     CHECK_OK(cairn_delete(t, first, kl));
     CHECK_RC(cairn_doc_check(NULL, c, NULL), CAIRN_ECORRUPT);
-    CHECK_ERRMSG("lacks an entry of document");
+    CHECK_ERRMSG("index 'text:bio' lacks the word");
     cairn_table_close(t);
     cairn_coll_close(c);
     cairn_close(db);
@@ -1299,6 +1337,100 @@ static void index_agrees_with_scan(cairn_doc_plan *plan, cairn_coll *c, const ch
     CHECK_MEM(got.ids.data, got.ids.len, want.ids.data, want.ids.len);
     cairn_buf_dispose(&got.ids);
     cairn_buf_dispose(&want.ids);
+}
+
+/* ---- a text index of many posting blocks ---- */
+
+/* Document i of the text collections: every one has "every", one in 3 "third", one in 97
+ * "rare"; words w0..w39 by i's hash; revision rev changes some of them. */
+static int text_doc(char *out, size_t size, int i, int rev)
+{
+    uint64_t h = hash_xxh3(&i, sizeof i, (uint64_t)rev);
+    return snprintf(out, size, "{\"_id\":\"t%05d\",\"t\":\"every %s%s w%d w%d\"}", i,
+                    i % 3 == rev % 3 ? "third " : "", i % 97 == 0 ? "rare " : "",
+                    (int)(h % 40), (int)(h / 40 % 40));
+}
+
+static void text_queries_agree(cairn_coll *c)
+{
+    static const char *const F[] = { "{\"$text\":\"every\"}", "{\"$text\":\"every rare\"}",
+                                     "{\"$text\":\"third every w7\"}", "{\"$text\":\"w3 w12\"}",
+                                     "{\"$text\":\"rare third\"}", "{\"$text\":\"nowhere every\"}" };
+    cairn_doc_plan plan;
+    for (size_t i = 0; i < sizeof F / sizeof *F; i++)
+        index_agrees_with_scan(&plan, c, F[i], NULL, 0, 0, "text");
+    index_agrees_with_scan(&plan, c, F[1], NULL, 3, 1, "text");
+}
+
+/* A word of every document spans many blocks. Single writes that add, change and remove
+ * documents rewrite the blocks they fall in (and split and merge them); the index then holds
+ * the same blocks, byte for byte, as one built from the final documents in another order. */
+static void text_blocks(void)
+{
+    enum { N = 6000 };
+    cairn_db *db = open_mem();
+    cairn_coll *c = coll_create(db, "a"), *d = coll_create(db, "b");
+    static const char *const T[] = { "t" };
+    CHECK_OK(cairn_doc_index_create(c, T, 1, CAIRN_INDEX_TEXT));
+    cairn_doc_bulk *b;
+    char doc[256];
+    CHECK_OK(cairn_doc_bulk_new(&b, c, NULL));
+    for (int i = 0; i < N; i += 2) {
+        int n = text_doc(doc, sizeof doc, i, 0);
+        CHECK_OK(cairn_doc_bulk_add(b, doc, (size_t)n));
+    }
+    CHECK_OK(cairn_doc_bulk_commit(b));
+    cairn_doc_bulk_free(b);
+    text_queries_agree(c);
+    int rev[N] = { 0 };
+    bool alive[N] = { false };
+    for (int i = 0; i < N; i += 2) alive[i] = true;
+    uint64_t rs = test_rng(77);
+    for (int step = 0; step < 1500 && !test_failures; step++) {
+        int i = (int)(test_rand(&rs) % N);
+        char id[16];
+        snprintf(id, sizeof id, "t%05d", i);
+        if (!alive[i]) {
+            int n = text_doc(doc, sizeof doc, i, rev[i]);
+            CHECK_OK(cairn_doc_insert(NULL, c, doc, (size_t)n, NULL));
+            alive[i] = true;
+        } else if (test_rand(&rs) % 3 == 0) {
+            CHECK_OK(cairn_doc_delete(c, id, NULL));
+            alive[i] = false;
+        } else {
+            int n = text_doc(doc, sizeof doc, i, ++rev[i]);
+            CHECK_OK(cairn_doc_replace(NULL, c, doc, (size_t)n, NULL));
+        }
+        if (step % 500 == 499) text_queries_agree(c);
+    }
+    check_indexes(c);
+    CHECK_OK(cairn_doc_check(NULL, c, NULL));
+    /* the same documents, added the other way round in one bulk, then indexed */
+    CHECK_OK(cairn_doc_bulk_new(&b, d, NULL));
+    for (int i = N - 1; i >= 0; i--) {
+        if (!alive[i]) continue;
+        int n = text_doc(doc, sizeof doc, i, rev[i]);
+        CHECK_OK(cairn_doc_bulk_add(b, doc, (size_t)n));
+    }
+    CHECK_OK(cairn_doc_bulk_commit(b));
+    cairn_doc_bulk_free(b);
+    CHECK_OK(cairn_doc_index_create(d, T, 1, CAIRN_INDEX_TEXT));
+    text_queries_agree(d);
+    cairn_table *ta, *tb;
+    CHECK_OK(cairn_table_open(&ta, db, "cairn_idx.a.text:t", CAIRN_TABLE_INTERNAL));
+    CHECK_OK(cairn_table_open(&tb, db, "cairn_idx.b.text:t", CAIRN_TABLE_INTERNAL));
+    cairn_id ra, rb;
+    CHECK_OK(cairn_table_root(&ra, ta, NULL));
+    CHECK_OK(cairn_table_root(&rb, tb, NULL));
+    CHECK_MEM(ra.bytes, sizeof ra.bytes, rb.bytes, sizeof rb.bytes);
+    uint64_t blocks = 0;
+    CHECK_OK(cairn_count(&blocks, ta, NULL, NULL));
+    CHECK_MSG(blocks > 100, "only %llu blocks: the test should span many", (unsigned long long)blocks);
+    cairn_table_close(ta);
+    cairn_table_close(tb);
+    cairn_coll_close(c);
+    cairn_coll_close(d);
+    cairn_close(db);
 }
 
 static void long_index_scans(void)
@@ -1944,7 +2076,7 @@ static void bulk_pipeline_memory(void)
     CHECK_OK(cairn_close(db));
 }
 
-TEST_MAIN(crud, bad_input, property, plans_and_versions, history_restore, doc_proofs,
+TEST_MAIN(crud, bad_input, property, text_blocks, plans_and_versions, history_restore, doc_proofs,
           compound_and_text_plans, live_queries, bulk_duplicate_ids, long_index_scans,
           bulk_one_pass, query_alloc_failures, bulk_pipeline_same, bulk_pipeline_errors,
           bulk_pipeline_generated_ids, bulk_pipeline_enomem_order,

@@ -37,7 +37,8 @@
  * Concurrency: a collection handle may be used from several threads; its writes are serialised
  * by the handle. Writers through two handles on the same collection (or other processes) must
  * serialise themselves: the read that checks if_version, an existing id or a unique index and the
- * batch that writes are not one atomic step across handles.
+ * batch that writes are not one atomic step across handles (nor are the read and the rewrite
+ * of a text index's posting blocks: unserialised writers could lose each other's words).
  */
 #ifndef CAIRN_DOC_H
 #define CAIRN_DOC_H
@@ -328,7 +329,8 @@ CAIRN_API int cairn_doc_filter_check(const char *filter, size_t len);
 typedef enum cairn_index_flag {
     CAIRN_INDEX_UNIQUE = 0x1u, /**< no two documents with the same values (missing fields are
                                     not values: any number of documents may lack them) */
-    CAIRN_INDEX_TEXT = 0x2u    /**< a text index on one string field: lower-cased tokens */
+    CAIRN_INDEX_TEXT = 0x2u    /**< a text index on one string field: lower-cased tokens,
+                                    each with its documents' ids in posting blocks */
 } cairn_index_flag;
 
 /** Creates an index on fields (paths) and fills it from the existing documents, in one atomic

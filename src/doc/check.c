@@ -9,12 +9,17 @@
  * entry shows only in that count, so when the count disagrees (or the first pass found
  * something) a second pass over the index names each entry that no document gives: its document
  * is read back and its keys recomputed.
+ *
+ * A text index kept as posting blocks is checked in one walk instead: the pairs (word, id) the
+ * documents give are gathered per word (ids come in order, as the documents do), then compared
+ * with the blocks in key order, which also checks each block's form and where it was cut.
  */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 
 #include "doc/doc_int.h"
+#include "doc/post.h"
 
 #define PROBLEM_MAX 1024
 
@@ -44,9 +49,10 @@ static int problem(ck *k, const char *index, const char *id, const char *fmt, ..
     return k->cb ? k->cb(&p, k->payload) : 0;
 }
 
-/* Checks that every key of one document is in its index. */
+/* Checks that every key of one document is in its index (with want, a postings index: adds
+ * the document's pairs to want instead). */
 static int check_doc_keys(ck *k, const dv_index *ix, cairn_table *t, const json_t *doc,
-                          const char *id, uint64_t *entries)
+                          const char *id, uint64_t *entries, dv_post_acc *want)
 {
     dv_keys keys = { 0 };
     bool mk = false;
@@ -54,7 +60,11 @@ static int check_doc_keys(ck *k, const dv_index *ix, cairn_table *t, const json_
     if (rc == CAIRN_OK && mk && !ix->multikey)
         rc = problem(k, ix->name, id, "collection %s: index '%s' is not marked multikey, but "
                      "document %s has an array on its path", k->c->name, ix->name, id);
-    for (size_t i = 0; rc == CAIRN_OK && i < keys.n; i++) {
+    for (size_t i = 0; rc == CAIRN_OK && want && i < keys.n; i++) {
+        rc = dv_post_acc_add(want, keys.k[i].key.data, keys.k[i].vlen, id, strlen(id), true);
+        (*entries)++;
+    }
+    for (size_t i = 0; rc == CAIRN_OK && !want && i < keys.n; i++) {
         void *v = NULL;
         size_t vl = 0;
         rc = cairn_get(&v, &vl, t, k->snap, keys.k[i].key.data, keys.k[i].key.len);
@@ -71,7 +81,7 @@ static int check_doc_keys(ck *k, const dv_index *ix, cairn_table *t, const json_
 
 /* The first pass: every document's keys, looked up. */
 static int check_docs(ck *k, const dv_index *ix, cairn_table *t, uint64_t *docs,
-                      uint64_t *entries)
+                      uint64_t *entries, dv_post_acc *want)
 {
     cairn_cursor *cur = NULL;
     int rc = cairn_cursor_open(&cur, k->c->docs, k->snap, NULL);
@@ -89,7 +99,7 @@ static int check_docs(ck *k, const dv_index *ix, cairn_table *t, uint64_t *docs,
             (!json_is_string(jid) || strcmp(json_string_value(jid), id) != 0))
             rc = problem(k, "", id, "collection %s: the document under key %s has another _id",
                          k->c->name, id);
-        if (rc == CAIRN_OK && doc) rc = check_doc_keys(k, ix, t, doc, id, entries);
+        if (rc == CAIRN_OK && doc) rc = check_doc_keys(k, ix, t, doc, id, entries, want);
         json_decref(doc);
         free(id);
         (*docs)++;
@@ -166,12 +176,159 @@ static int check_entries(ck *k, const dv_index *ix, cairn_table *t)
     return rc;
 }
 
+/* The word of a pair's key, for messages. */
+static void word_show(char *out, size_t size, const uint8_t *prefix, size_t plen)
+{
+    /* a tuple bytes element of a token, which holds no zero byte: 0x01, the token, 0x00 */
+    bytes_show(out, size, prefix + 1, plen >= 2 ? plen - 2 : 0);
+}
+
+/* A pair of a postings index that no document gives: its document is read to say why. */
+static int stray_pair(ck *k, const dv_index *ix, const uint8_t *key, size_t plen,
+                      const char *id, size_t idlen)
+{
+    char *s = cairn_strndup(id, idlen);
+    FAIL_IF(!s, CAIRN_ENOMEM, "out of memory");
+    void *v = NULL;
+    size_t vl = 0;
+    int rc = cairn_get(&v, &vl, k->c->docs, k->snap, s, idlen);
+    bool exists = rc == CAIRN_OK;
+    cairn_free(v);
+    if (rc == CAIRN_ENOTFOUND) {
+        cairn_error_clear();
+        rc = CAIRN_OK;
+    }
+    char word[96];
+    word_show(word, sizeof word, key, plen);
+    if (rc == CAIRN_OK)
+        rc = problem(k, ix->name, s, "collection %s: index '%s' holds the word '%s' for document "
+                     "%s, which %s", k->c->name, ix->name, word, s,
+                     exists ? "does not give it" : "does not exist");
+    free(s);
+    return rc;
+}
+
+/* Walks the blocks of postings index ix (table t) against the pairs want holds (sorted):
+ * every pair on both sides, every block readable, cut where the rule cuts. */
+static int check_blocks(ck *k, const dv_index *ix, cairn_table *t, dv_post_acc *want,
+                        uint64_t *held)
+{
+    char what[160];
+    snprintf(what, sizeof what, "collection %s: index '%s'", k->c->name, ix->name);
+    int words = dv_post_acc_sort(want);
+    TRY(words);
+    dv_pcur *pc;
+    int rc = dv_pcur_open(&pc, t, k->snap, NULL, 0, what);
+    bool none = rc == CAIRN_ENOTFOUND; /* never written: no pairs */
+    if (none) {
+        cairn_error_clear();
+        rc = CAIRN_OK;
+    }
+    TRY(rc);
+    size_t w = 0, j = 0, wn = 0;
+    const uint8_t *wp = NULL;
+    size_t wpl = 0;
+    if (words > 0) dv_post_acc_word(want, 0, &wp, &wpl, &wn);
+    cairn_buf last_block = CAIRN_BUF_INIT; /* the word of the block before, when it ended */
+    bool last_cut = true;                  /* ... on a cut */
+    bool have = false;                     /* the walk is on a pair */
+    const uint8_t *key = NULL;
+    const char *id = NULL;
+    size_t kl = 0, plen = 0, idlen = 0;
+    for (;;) {
+        if (!have && !none) {
+            rc = dv_pcur_next(pc);
+            if (rc == CAIRN_ENOTFOUND) {
+                cairn_error_clear();
+                none = true;
+                rc = CAIRN_OK;
+            } else if (rc == CAIRN_ECORRUPT && dv_pcur_skippable(pc) && !k->first_only) {
+                rc = problem(k, ix->name, NULL, "%s", cairn_error_last()->message);
+                if (rc) break;
+                continue;
+            }
+            if (rc) break;
+            if (!none) {
+                have = true;
+                (*held)++;
+                rc = dv_pcur_get(pc, &key, &kl, &plen, &id, &idlen);
+                if (rc) break;
+                const uint8_t *bk;
+                size_t bkl, at, n;
+                dv_pcur_block(pc, &bk, &bkl, &at, &n);
+                char word[96], shown[96];
+                word_show(word, sizeof word, key, plen);
+                if (at == 0 && !last_cut && last_block.len == plen &&
+                    memcmp(last_block.data, key, plen) == 0) {
+                    bytes_show(shown, sizeof shown, bk, bkl);
+                    rc = problem(k, ix->name, NULL, "%s: the block before the one under key %s "
+                                 "(word '%s') ends where the rule does not cut", what, shown,
+                                 word);
+                }
+                bool cut = dv_post_cut(id, idlen) || n == DV_POST_MAX;
+                if (rc == CAIRN_OK && at + 1 < n && dv_post_cut(id, idlen)) {
+                    bytes_show(shown, sizeof shown, bk, bkl);
+                    rc = problem(k, ix->name, NULL, "%s: the block under key %s (word '%s') goes "
+                                 "on past an id where the rule cuts", what, shown, word);
+                }
+                if (rc == CAIRN_OK && at + 1 == n) {
+                    last_block.len = 0;
+                    rc = cairn_buf_append(&last_block, key, plen);
+                    last_cut = cut;
+                }
+                if (rc) break;
+            }
+        }
+        /* the next pair the documents give (wid), against the walk's (id) */
+        const char *wid = NULL;
+        size_t wl = 0;
+        while (words > 0 && (size_t)w < (size_t)words && j == wn) {
+            if (++w < (size_t)words) dv_post_acc_word(want, w, &wp, &wpl, &wn);
+            j = 0;
+        }
+        if ((size_t)w < (size_t)words) dv_post_acc_change(want, w, j, &wid, &wl);
+        if (!wid && !have) break;
+        int c = !wid ? 1 : !have ? -1 : bytes_cmp(wp, wpl, key, plen);
+        if (c == 0) c = bytes_cmp(wid, wl, id, idlen);
+        if (c < 0) { /* given, not held */
+            char word[96], *s = cairn_strndup(wid, wl);
+            word_show(word, sizeof word, wp, wpl);
+            rc = s ? problem(k, ix->name, s, "collection %s: index '%s' lacks the word '%s' for "
+                             "document %s", k->c->name, ix->name, word, s)
+                   : ERR(CAIRN_ENOMEM, "out of memory");
+            free(s);
+            j++;
+        } else if (c > 0) { /* held, not given */
+            rc = stray_pair(k, ix, key, plen, id, idlen);
+            have = false;
+        } else {
+            j++;
+            have = false;
+        }
+        if (rc) break;
+    }
+    cairn_buf_dispose(&last_block);
+    dv_pcur_close(pc);
+    return rc;
+}
+
 static int check_index(ck *k, const dv_index *ix)
 {
     cairn_table *t;
     TRY(dv_index_table(&t, k->c, ix));
     uint64_t docs = 0, entries = 0, held = 0, before = k->st.problems;
-    int rc = check_docs(k, ix, t, &docs, &entries);
+    dv_post_acc *want = NULL;
+    int rc = dv_postings(ix) ? dv_post_acc_new(&want) : CAIRN_OK;
+    if (rc == CAIRN_OK) rc = check_docs(k, ix, t, &docs, &entries, want);
+    if (rc == CAIRN_OK && want) {
+        rc = check_blocks(k, ix, t, want, &held);
+        dv_post_acc_free(want);
+        cairn_table_close(t);
+        k->st.documents = docs;
+        k->st.entries += entries;
+        return rc;
+    }
+    dv_post_acc_free(want);
     if (rc == CAIRN_OK) {
         rc = cairn_count(&held, t, k->snap, NULL);
         if (rc == CAIRN_ENOTFOUND) { /* never written: empty */

@@ -19,6 +19,7 @@
 #include "db/tuple.h"
 #include "doc/doc_int.h"
 #include "doc/jparse.h"
+#include "doc/post.h"
 
 #define KEYS_PER_DOC_MAX 1000  /* entries one document may have in one index */
 #define ID_RANDOM_BYTES 5      /* random part of a generated id (10 hex digits) */
@@ -394,11 +395,21 @@ static int key_cmp(const void *a, const void *b)
     return bytes_cmp(x->key.data, x->key.len, y->key.data, y->key.len);
 }
 
-/* Sorts keys[from..) and drops duplicates (their buffers move past the end, kept for reuse). */
+/* Sorts keys[from..) and drops duplicates (their buffers move past the end, kept for reuse).
+ * A document's few keys (a text's words) sort by insertion: qsort() costs more for them. */
 static void keys_sort_unique(dv_keys *k, size_t from)
 {
     if (k->n - from < 2) return;
-    qsort(k->k + from, k->n - from, sizeof *k->k, key_cmp);
+    if (k->n - from <= 16) {
+        for (size_t i = from + 1; i < k->n; i++) {
+            dv_key x = k->k[i];
+            size_t j = i;
+            for (; j > from && key_cmp(&k->k[j - 1], &x) > 0; j--) k->k[j] = k->k[j - 1];
+            k->k[j] = x;
+        }
+    } else {
+        qsort(k->k + from, k->n - from, sizeof *k->k, key_cmp);
+    }
     size_t w = from;
     for (size_t i = from; i < k->n; i++) {
         if (w > from && key_cmp(&k->k[w - 1], &k->k[i]) == 0) continue;
@@ -473,6 +484,14 @@ typedef struct text_ctx {
 static int add_token(const char *tok, size_t len, void *payload)
 {
     text_ctx *t = payload;
+    if (dv_postings(t->ix)) { /* the word alone: its blocks hold the ids */
+        dv_key *e = keys_slot(t->out);
+        if (!e) return cairn_error_last()->code;
+        TRY(tuple_append_bytes(&e->key, tok, len));
+        e->vlen = e->key.len;
+        t->out->n++;
+        return CAIRN_OK;
+    }
     t->tmp.len = 0;
     TRY(tuple_append_bytes(&t->tmp, tok, len));
     return keys_add(t->out, t->tmp.data, t->tmp.len, false, t->id, t->ix);
@@ -835,6 +854,8 @@ typedef struct wctx {
     cairn_buf tmp;
     ts_cache ts;
     dv_keys ok, nk;          /* a document's old and new keys in one index (memory reused) */
+    dv_post_acc *post;       /* the changes to the text index's postings (NULL: it has none) */
+    size_t post_ix;          /* ... the index */
 } wctx;
 
 static void wctx_dispose(wctx *w)
@@ -848,6 +869,7 @@ static void wctx_dispose(wctx *w)
     cairn_buf_dispose(&w->tmp);
     dv_keys_dispose(&w->ok);
     dv_keys_dispose(&w->nk);
+    dv_post_acc_free(w->post);
 }
 
 static int wctx_init(wctx *w, cairn_coll *c)
@@ -868,8 +890,24 @@ static int wctx_init(wctx *w, cairn_coll *c)
                                   CAIRN_TABLE_CREATE | CAIRN_TABLE_DEFER | CAIRN_TABLE_INTERNAL);
         free(name);
         TRY(rc);
+        if (dv_postings(&w->cat->idx[i])) {
+            TRY(dv_post_acc_new(&w->post));
+            w->post_ix = i;
+        }
     }
     return cairn_batch_new(&w->batch, c->db);
+}
+
+/* Commits w's batch, with the text index's postings as the batch changes them. */
+static int wctx_commit(wctx *w)
+{
+    if (dv_post_acc_any(w->post)) {
+        const dv_index *ix = &w->cat->idx[w->post_ix];
+        char what[160];
+        snprintf(what, sizeof what, "collection %s: index '%s'", w->c->name, ix->name);
+        TRY(dv_post_acc_flush(w->post, w->batch, w->itabs[w->post_ix], what));
+    }
+    return cairn_batch_commit(w->batch);
 }
 
 /* Checks that no other document holds key's values in unique index ix (table t). */
@@ -978,19 +1016,21 @@ static int index_changes(wctx *w, const json_t *old, const json_t *new, const ch
         int rc = old ? dv_index_keys(ok, &unused, ix, old, id) : CAIRN_OK;
         if (rc == CAIRN_OK && new) rc = dv_index_keys(nk, &mk, ix, new, id);
         size_t a = 0, b = 0;
+        bool post = dv_postings(ix);
         while (rc == CAIRN_OK && (a < ok->n || b < nk->n)) {
             int c = a == ok->n ? 1 : b == nk->n ? -1 : key_cmp(&ok->k[a], &nk->k[b]);
-            if (c < 0) {
-                const dv_key *gone = &ok->k[a++];
-                rc = cairn_batch_delete(w->batch, w->itabs[i], gone->key.data, gone->key.len);
-                continue;
-            }
             if (c == 0) {
                 a++;
                 b++;
                 continue;
             }
-            rc = key_put(w, i, &nk->k[b++], id, NULL);
+            const dv_key *k = c < 0 ? &ok->k[a++] : &nk->k[b++];
+            if (post)
+                rc = dv_post_acc_add(w->post, k->key.data, k->vlen, id, strlen(id), c > 0);
+            else if (c < 0)
+                rc = cairn_batch_delete(w->batch, w->itabs[i], k->key.data, k->key.len);
+            else
+                rc = key_put(w, i, k, id, NULL);
         }
         TRY(rc);
         TRY(multikey_put(w, i, mk));
@@ -1067,7 +1107,7 @@ static int write_locked(char **out_doc, cairn_coll *c, wmode mode, json_t *input
     if (rc == CAIRN_OK)
         rc = doc ? cairn_batch_put(w.batch, c->docs, id, strlen(id), stored.data, stored.len)
                  : cairn_batch_delete(w.batch, c->docs, id, strlen(id));
-    if (rc == CAIRN_OK) rc = cairn_batch_commit(w.batch);
+    if (rc == CAIRN_OK) rc = wctx_commit(&w);
     if (rc == CAIRN_OK && out_doc && doc) {
         *out_doc = cairn_strndup((const char *)canon.data, canon.len);
         if (!*out_doc) rc = ERR(CAIRN_ENOMEM, "out of memory");
@@ -1802,11 +1842,17 @@ static int bulk_apply(cairn_doc_bulk *b, const prep *p)
             "exists (use upsert)", p->pos, c->name, p->id);
     if (p->rc < 0 && p->stage == PREP_DOC) return prep_raise(p);
     for (size_t i = 0; i < p->nkeyed; i++) {
+        bool post = dv_postings(&b->w.cat->idx[i]);
+        size_t idlen = strlen(p->id);
         for (size_t k = 0; k < p->keys[i].n; k++) {
+            const dv_key *key = &p->keys[i].k[k];
             if (p->uniq_rc < 0 && i + 1 == p->nkeyed && k == p->uniq_k)
                 return prep_raise_msg(p->uniq_rc, &p->uniq_msg, p->pos);
-            TRY_CTX(key_put(&b->w, i, &p->keys[i].k[k], p->id, &b->uniq),
-                    "document %zu of the input", p->pos);
+            if (post)
+                TRY(dv_post_acc_add(b->w.post, key->key.data, key->vlen, p->id, idlen, true));
+            else
+                TRY_CTX(key_put(&b->w, i, key, p->id, &b->uniq), "document %zu of the input",
+                        p->pos);
         }
         TRY_CTX(multikey_put(&b->w, i, p->mk[i]), "document %zu of the input", p->pos);
     }
@@ -2125,7 +2171,7 @@ int cairn_doc_bulk_commit(cairn_doc_bulk *b)
     FAIL_IF(b->failed, CAIRN_ESTATE, "the bulk insert failed earlier: nothing was written");
     if (b->pipe) TRY(pipe_drain(b));
     pthread_mutex_lock(&b->w.c->lock);
-    int rc = cairn_batch_commit(b->w.batch);
+    int rc = wctx_commit(&b->w);
     pthread_mutex_unlock(&b->w.c->lock);
     if (rc < 0) bulk_failed(b, rc, 0, NULL, 0);
     return rc;
@@ -2220,7 +2266,7 @@ static int index_def(dv_index *ix, const char *const *fields, size_t n, unsigned
     TRY(index_name(name, sizeof name, fields, n, flags));
     ix->name = cairn_strdup(name);
     FAIL_IF(!ix->name, CAIRN_ENOMEM, "out of memory");
-    ix->flags = flags;
+    ix->flags = flags | ((flags & CAIRN_INDEX_TEXT) ? DV_INDEX_POSTINGS : 0);
     for (size_t i = 0; i < n; i++) {
         int rc = dv_path_parse(&ix->fields[i], fields[i], "index field");
         if (rc < 0) {
@@ -2239,8 +2285,9 @@ static int index_fill(wctx *w, dv_index *ix, cairn_table *t)
     TRY(cairn_cursor_open(&cur, w->c->docs, NULL, NULL));
     bset seen = { 0 };
     dv_keys keys = { 0 };
-    int rc;
-    while ((rc = cairn_cursor_next(cur)) == CAIRN_OK) {
+    dv_post_acc *post = NULL;
+    int rc = dv_postings(ix) ? dv_post_acc_new(&post) : CAIRN_OK;
+    while (rc == CAIRN_OK && (rc = cairn_cursor_next(cur)) == CAIRN_OK) {
         const void *k, *v;
         size_t kl, vl;
         cairn_cursor_get(&k, &kl, &v, &vl, cur);
@@ -2256,7 +2303,10 @@ static int index_fill(wctx *w, dv_index *ix, cairn_table *t)
                 rc = ERR(CAIRN_ECONFLICT, "collection %s: cannot create unique index '%s': "
                          "documents %s and %s have the same value", w->c->name, ix->name, other,
                          id);
-            if (rc == CAIRN_OK)
+            if (rc == CAIRN_OK && post)
+                rc = dv_post_acc_add(post, keys.k[i].key.data, keys.k[i].vlen, id, strlen(id),
+                                     true);
+            else if (rc == CAIRN_OK)
                 rc = cairn_batch_put(w->batch, t, keys.k[i].key.data, keys.k[i].key.len, id,
                                      strlen(id));
         }
@@ -2270,6 +2320,12 @@ static int index_fill(wctx *w, dv_index *ix, cairn_table *t)
         rc = CAIRN_OK;
     }
     cairn_cursor_close(cur);
+    if (rc == CAIRN_OK && post) {
+        char what[160];
+        snprintf(what, sizeof what, "collection %s: index '%s'", w->c->name, ix->name);
+        rc = dv_post_acc_flush(post, w->batch, t, what);
+    }
+    dv_post_acc_free(post);
     bset_dispose(&seen);
     return rc;
 }
@@ -2298,23 +2354,35 @@ static int create_locked(cairn_coll *c, dv_index *ix)
                               CAIRN_TABLE_CREATE | CAIRN_TABLE_DEFER | CAIRN_TABLE_INTERNAL);
     if (rc == CAIRN_OK) rc = index_fill(&w, ix, t);
     if (rc == CAIRN_OK) rc = catalog_put(&w, ix);
-    if (rc == CAIRN_OK) rc = cairn_batch_commit(w.batch);
+    if (rc == CAIRN_OK) rc = wctx_commit(&w);
     cairn_table_close(t);
     free(name);
     wctx_dispose(&w);
     return rc;
 }
 
-int cairn_doc_index_create(cairn_coll *c, const char *const *fields, size_t n, unsigned flags)
+static int index_create(cairn_coll *c, const char *const *fields, size_t n, unsigned flags,
+                        bool postings)
 {
     FAIL_IF(!c || !fields, CAIRN_EINVAL, "cairn_doc_index_create: coll and fields are required");
     dv_index ix;
     TRY(index_def(&ix, fields, n, flags));
+    if (!postings) ix.flags &= ~DV_INDEX_POSTINGS;
     pthread_mutex_lock(&c->lock);
     int rc = create_locked(c, &ix);
     pthread_mutex_unlock(&c->lock);
     index_dispose(&ix);
     return rc;
+}
+
+int cairn_doc_index_create(cairn_coll *c, const char *const *fields, size_t n, unsigned flags)
+{
+    return index_create(c, fields, n, flags, true);
+}
+
+int dv_text_index_create_per_pair(cairn_coll *c, const char *field)
+{
+    return index_create(c, &field, 1, CAIRN_INDEX_TEXT, false);
 }
 
 /* ---- repacking documents stored as text ---- */
@@ -2428,8 +2496,8 @@ int cairn_doc_index_list(cairn_coll *c, const cairn_snapshot *snap,
     for (size_t i = 0; i < cat.n && rc == CAIRN_OK; i++) {
         const char *f[CAIRN_DOC_INDEX_FIELDS_MAX];
         for (size_t k = 0; k < cat.idx[i].nfields; k++) f[k] = cat.idx[i].fields[k].text;
-        cairn_index_info info = { cat.idx[i].name, f, cat.idx[i].nfields, cat.idx[i].flags,
-                                  cat.idx[i].multikey };
+        cairn_index_info info = { cat.idx[i].name, f, cat.idx[i].nfields,
+                                  cat.idx[i].flags & DV_INDEX_PUBLIC_FLAGS, cat.idx[i].multikey };
         rc = cb(&info, payload);
     }
     dv_catalog_dispose(&cat);

@@ -136,9 +136,24 @@ typedef struct dv_index {
     char *name;
     dv_path fields[CAIRN_DOC_INDEX_FIELDS_MAX];
     size_t nfields;
-    unsigned flags;          /* cairn_index_flag */
+    unsigned flags;          /* cairn_index_flag, and DV_INDEX_POSTINGS */
     bool multikey;
 } dv_index;
+
+/* Catalog flag: a text index kept as posting blocks (doc/post.h). A text index without it
+ * (made before them) holds one entry per word and document, and is read and kept so. */
+#define DV_INDEX_POSTINGS 0x4u
+#define DV_INDEX_PUBLIC_FLAGS (CAIRN_INDEX_UNIQUE | CAIRN_INDEX_TEXT)
+
+/** Tests: creates a text index on field as versions before posting blocks made them (one
+ *  entry per word and document), to show that such indexes are still read and kept. */
+int dv_text_index_create_per_pair(cairn_coll *coll, const char *field);
+
+/** Whether ix keeps posting blocks. */
+static inline bool dv_postings(const dv_index *ix)
+{
+    return (ix->flags & DV_INDEX_POSTINGS) != 0;
+}
 
 typedef struct dv_catalog {
     dv_index *idx;
@@ -171,7 +186,8 @@ int dv_index_table(cairn_table **out, cairn_coll *coll, const dv_index *ix);
 /** The keys of doc (id: its _id) in index ix, sorted and unique, appended to *keys (each a
  *  cairn_buf). *multikey is set when an array was met on an indexed path. */
 typedef struct dv_key {
-    cairn_buf key;           /* the field values' encodings, then the id as a tuple string */
+    cairn_buf key;           /* the field values' encodings, then the id as a tuple string
+                                (a text index of posting blocks: the word alone, no id) */
     size_t vlen;             /* bytes of the values part (the key without the id) */
     bool missing;            /* some field is missing (such keys are not unique-checked) */
 } dv_key;

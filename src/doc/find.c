@@ -28,6 +28,7 @@
 #include "db/db.h"
 #include "db/tuple.h"
 #include "doc/doc_int.h"
+#include "doc/post.h"
 
 #define SORT_FIELDS_MAX 8
 #define PROJECT_FIELDS_MAX 64
@@ -79,6 +80,7 @@ typedef struct query {
     size_t nranges, ranges_cap;
     cairn_buf *probes;       /* $text: the other words' key prefixes, each must hold the id */
     size_t nprobes;
+    char what[160];          /* "collection C: index 'I'", for messages about its blocks */
     bool reverse;
     bool natural;            /* the scan yields the query's order */
     bool id_order;           /* ... and that order is the ids' (no sort, one range) */
@@ -591,7 +593,7 @@ static int batch_add(batch *b, const void *id, size_t idlen, const void *key, si
     uint8_t *a = b->arena.data + b->arena.len;
     memcpy(a, id, idlen);
     a[idlen] = '\0'; /* ids are used as C strings */
-    memcpy(a + idlen + 1, key, kl);
+    if (kl) memcpy(a + idlen + 1, key, kl);
     p->key = p->id + idlen + 1;
     p->klen = kl;
     b->arena.len += idlen + 1 + kl;
@@ -684,8 +686,23 @@ static int probe_got(size_t i, const uint8_t *val, size_t vlen, void *payload)
  * entries in b->order, before and after. */
 static int batch_probe(query *q, batch *b, size_t *n)
 {
+    for (size_t w = 0; dv_postings(q->ix) && w < q->nprobes && *n; w++) {
+        if (w) batch_live(b, n);
+        dv_probe *pr;
+        TRY(dv_probe_open(&pr, q->itab, q->snap, q->probes[w].data, q->probes[w].len, q->what));
+        int rc = CAIRN_OK;
+        for (size_t i = 0; rc == CAIRN_OK && i < *n; i++) {
+            pending *p = &b->p[b->order[i]];
+            bool has = false;
+            rc = dv_probe_has(pr, &has, pend_id(b, p), p->idlen);
+            q->plan.keys_examined++;
+            if (!has) p->alive = false;
+        }
+        dv_probe_close(pr);
+        TRY(rc);
+    }
     got_ctx g = { q, b, false };
-    for (size_t w = 0; w < q->nprobes && *n; w++) {
+    for (size_t w = 0; !dv_postings(q->ix) && w < q->nprobes && *n; w++) {
         if (w) batch_live(b, n);
         TRY(batch_probe_keys(b, *n, &q->probes[w], q->ranges[0].from.len));
         TRY(db_get_sorted(q->itab, q->snap, b->keys, b->klens, *n, probe_got, &g));
@@ -752,8 +769,37 @@ static size_t batch_size(const query *q)
     return want < 1 ? 1 : want > most ? most : (size_t)want;
 }
 
+/* scan_range() of a text index kept as posting blocks: the word's ids, in order. */
+static int scan_postings(query *q, const krange *r, batch *b)
+{
+    dv_pcur *pc;
+    int rc = dv_pcur_open(&pc, q->itab, q->snap, r->from.data, r->from.len, q->what);
+    if (rc == CAIRN_ENOTFOUND) { /* the index was never written: no entries */
+        cairn_error_clear();
+        return CAIRN_OK;
+    }
+    TRY(rc);
+    while ((rc = dv_pcur_next(pc)) == CAIRN_OK) {
+        const char *id;
+        size_t idlen;
+        dv_pcur_get(pc, NULL, NULL, NULL, &id, &idlen); /* (no key: a text index gives no
+                                                           sort, and is not multikey-deduped) */
+        q->plan.keys_examined++;
+        rc = batch_add(b, id, idlen, NULL, 0);
+        if (rc == CAIRN_OK && b->n >= batch_size(q)) rc = batch_run(q, b, false);
+        if (rc) break;
+    }
+    dv_pcur_close(pc);
+    if (rc == CAIRN_ENOTFOUND) {
+        cairn_error_clear();
+        rc = CAIRN_OK;
+    }
+    return rc;
+}
+
 static int scan_range(query *q, const krange *r, batch *b)
 {
+    if (dv_postings(q->ix)) return scan_postings(q, r, b);
     cairn_range cr = CAIRN_RANGE_INIT;
     if (r->to.len) {
         cr.from = r->from.data;
@@ -907,7 +953,10 @@ static int plan_text(query *q, const dv_cond *c)
         r.prefix = b.data;
         r.prefix_len = b.len;
         uint64_t n = 0;
-        if (rc == CAIRN_OK) rc = cairn_count(&n, q->itab, q->snap, &r);
+        if (rc == CAIRN_OK && dv_postings(q->ix))
+            rc = dv_post_estimate(&n, q->itab, q->snap, b.data, b.len, q->what);
+        else if (rc == CAIRN_OK)
+            rc = cairn_count(&n, q->itab, q->snap, &r);
         if (rc == CAIRN_ENOTFOUND) { /* the index was never written: no entries */
             cairn_error_clear();
             rc = CAIRN_OK;
@@ -993,6 +1042,7 @@ static int plan(query *q)
         return CAIRN_OK;
     }
     snprintf(q->plan.index, sizeof q->plan.index, "%s", q->ix->name);
+    snprintf(q->what, sizeof q->what, "collection %s: index '%s'", q->c->name, q->ix->name);
     TRY(dv_index_table(&q->itab, q->c, q->ix));
     bool text = (q->ix->flags & CAIRN_INDEX_TEXT) != 0;
     if (best.score) {
