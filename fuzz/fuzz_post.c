@@ -2,7 +2,7 @@
  * fuzz_post.c - a text index's posting blocks (doc/post.c) from hostile bytes. The first byte
  * chooses what the rest is:
  *   even: a block value. Decoding returns CAIRN_OK or CAIRN_ECORRUPT (with a message), never
- *         reads outside it; a block it accepts holds 1..DV_POST_MAX ids, strictly increasing,
+ *         reads outside it; a block it accepts holds 1..POST_MAX ids, strictly increasing,
  *         each of valid length and bytes, and encodes back to the very same bytes (one form
  *         per list of ids).
  *   odd:  a list of ids (cut at bytes below 0x20; after 0x01 an id starts as a copy of the one
@@ -34,36 +34,36 @@ static bool id_byte_ok(uint8_t c)
 /* data as a block value */
 static void as_block(const uint8_t *data, size_t size)
 {
-    dv_ids l = { 0 };
+    post_ids l = { 0 };
     cairn_buf again = CAIRN_BUF_INIT;
     cairn_error_clear();
-    int rc = dv_post_decode(&l, data, size);
+    int rc = post_decode(&l, data, size);
     if (rc == CAIRN_ECORRUPT && !strstr(cairn_error_last()->message, "posting block")) abort();
     if (rc != CAIRN_OK && rc != CAIRN_ECORRUPT && rc != CAIRN_ENOMEM) abort();
     if (rc == CAIRN_OK) {
-        if (l.n < 1 || l.n > DV_POST_MAX) abort();
+        if (l.n < 1 || l.n > POST_MAX) abort();
         for (size_t i = 0; i < l.n; i++) {
             size_t len, pl;
-            const char *id = dv_ids_at(&l, i, &len);
+            const char *id = post_ids_at(&l, i, &len);
             if (len < 1 || len > CAIRN_DOC_ID_LEN_MAX) abort();
             for (size_t j = 0; j < len; j++)
                 if (!id_byte_ok((uint8_t)id[j])) abort();
-            const char *before = i ? dv_ids_at(&l, i - 1, &pl) : NULL; /* pl set first */
+            const char *before = i ? post_ids_at(&l, i - 1, &pl) : NULL; /* pl set first */
             if (before && bytes_cmp(before, pl, id, len) >= 0) abort();
         }
-        if (dv_post_encode(&again, &l, 0, l.n) == CAIRN_OK &&
+        if (post_encode(&again, &l, 0, l.n) == CAIRN_OK &&
             (again.len != size || memcmp(again.data, data, size) != 0))
             abort();
         /* the walk without decoding agrees: every id found in one walk; each id, and each
          * with a byte more, a byte less or cut at its middle, found by a walk of its own
          * exactly when the block holds it */
-        dv_post_walk w;
-        if (dv_post_walk_init(&w, data, size) != CAIRN_OK) abort();
+        post_walk w;
+        if (post_walk_init(&w, data, size) != CAIRN_OK) abort();
         for (size_t i = 0; i < l.n; i++) {
             size_t len;
-            const char *id = dv_ids_at(&l, i, &len);
+            const char *id = post_ids_at(&l, i, &len);
             bool found = false;
-            if (dv_post_walk_to(&w, &found, id, len) != CAIRN_OK || !found) abort();
+            if (post_walk_to(&w, &found, id, len) != CAIRN_OK || !found) abort();
             char probe[CAIRN_DOC_ID_LEN_MAX + 1];
             size_t plens[4] = { len, len + 1, len - 1, len / 2 };
             for (int v = 0; v < 4; v++) {
@@ -74,18 +74,18 @@ static void as_block(const uint8_t *data, size_t size)
                 bool want = false, got = false;
                 for (size_t j = 0; j < l.n && !want; j++) {
                     size_t jl;
-                    const char *x = dv_ids_at(&l, j, &jl);
+                    const char *x = post_ids_at(&l, j, &jl);
                     want = jl == pl && memcmp(x, probe, pl) == 0;
                 }
-                dv_post_walk one;
-                if (dv_post_walk_init(&one, data, size) != CAIRN_OK ||
-                    dv_post_walk_to(&one, &got, probe, pl) != CAIRN_OK || got != want)
+                post_walk one;
+                if (post_walk_init(&one, data, size) != CAIRN_OK ||
+                    post_walk_to(&one, &got, probe, pl) != CAIRN_OK || got != want)
                     abort();
             }
         }
     }
     cairn_error_clear();
-    dv_ids_dispose(&l);
+    post_ids_dispose(&l);
     cairn_buf_dispose(&again);
 }
 
@@ -102,23 +102,23 @@ static int ptr_cmp(const void *x, const void *y)
 }
 
 /* Encodes ids [from, to) of l, decodes, and compares. */
-static void slice_round_trip(const dv_ids *l, size_t from, size_t to)
+static void slice_round_trip(const post_ids *l, size_t from, size_t to)
 {
     cairn_buf b = CAIRN_BUF_INIT;
-    dv_ids back = { 0 };
-    if (dv_post_encode(&b, l, from, to) != CAIRN_OK) goto out;
-    int rc = dv_post_decode(&back, b.data, b.len);
+    post_ids back = { 0 };
+    if (post_encode(&b, l, from, to) != CAIRN_OK) goto out;
+    int rc = post_decode(&back, b.data, b.len);
     if (rc == CAIRN_ENOMEM) goto out;
     if (rc != CAIRN_OK || back.n != to - from) abort();
     for (size_t i = from; i < to; i++) {
         size_t la, lb;
-        const char *x = dv_ids_at(l, i, &la), *y = dv_ids_at(&back, i - from, &lb);
+        const char *x = post_ids_at(l, i, &la), *y = post_ids_at(&back, i - from, &lb);
         if (la != lb || memcmp(x, y, la) != 0) abort();
     }
 out:
     cairn_error_clear();
     cairn_buf_dispose(&b);
-    dv_ids_dispose(&back);
+    post_ids_dispose(&back);
 }
 
 /* Splits data into ids in buf (each a 2-byte length, then its bytes); returns how many. */
@@ -158,7 +158,7 @@ static size_t split(cairn_buf *buf, const uint8_t *data, size_t size)
 static void as_list(const uint8_t *data, size_t size)
 {
     cairn_buf buf = CAIRN_BUF_INIT;
-    dv_ids l = { 0 };
+    post_ids l = { 0 };
     size_t n = split(&buf, data, size);
     const uint8_t **ptrs = n ? malloc(n * sizeof *ptrs) : NULL;
     if (!ptrs) goto out;
@@ -166,10 +166,10 @@ static void as_list(const uint8_t *data, size_t size)
     for (size_t off = 0; off < buf.len && k < n; off += 2 + len_at(buf.data + off))
         ptrs[k++] = buf.data + off;
     qsort(ptrs, k, sizeof *ptrs, ptr_cmp);
-    for (size_t i = 0; i < k && l.n < DV_POST_MAX; i++) {
+    for (size_t i = 0; i < k && l.n < POST_MAX; i++) {
         if (i && ptr_cmp(&ptrs[i - 1], &ptrs[i]) == 0) continue;
         if (tuple_utf8_check(ptrs[i] + 2, len_at(ptrs[i])) < len_at(ptrs[i])) continue; /* no id */
-        if (dv_ids_push(&l, ptrs[i] + 2, len_at(ptrs[i])) != CAIRN_OK) goto out;
+        if (post_ids_push(&l, ptrs[i] + 2, len_at(ptrs[i])) != CAIRN_OK) goto out;
     }
     if (l.n) {
         slice_round_trip(&l, 0, l.n);
@@ -179,7 +179,7 @@ static void as_list(const uint8_t *data, size_t size)
 out:
     cairn_error_clear();
     free(ptrs);
-    dv_ids_dispose(&l);
+    post_ids_dispose(&l);
     cairn_buf_dispose(&buf);
 }
 
@@ -207,16 +207,16 @@ static void seed(const char *dir, const char *name, uint8_t mode, const void *p,
 /* A block of the ids given as one string, separated by spaces. */
 static void seed_block(const char *dir, const char *name, const char *ids)
 {
-    dv_ids l = { 0 };
+    post_ids l = { 0 };
     cairn_buf b = CAIRN_BUF_INIT;
     for (const char *s = ids; *s;) {
         size_t n = strcspn(s, " ");
-        if (dv_ids_push(&l, s, n) != CAIRN_OK) exit(1);
+        if (post_ids_push(&l, s, n) != CAIRN_OK) exit(1);
         s += n + (s[n] == ' ');
     }
-    if (dv_post_encode(&b, &l, 0, l.n) != CAIRN_OK) exit(1);
+    if (post_encode(&b, &l, 0, l.n) != CAIRN_OK) exit(1);
     seed(dir, name, 0, b.data, b.len);
-    dv_ids_dispose(&l);
+    post_ids_dispose(&l);
     cairn_buf_dispose(&b);
 }
 
@@ -231,21 +231,21 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     seed_block(dir, "block_one", "doc-1");
     seed_block(dir, "block_shared", "abc abd abde b customer-0001 customer-0002 customer-0010");
     seed_block(dir, "block_utf8", "\xc3\xa9t\xc3\xa9 \xc3\xa9t\xc3\xa9-2 \xe2\x82\xac");
-    /* DV_POST_MAX ids; the longest id, and one extending it */
-    dv_ids l = { 0 };
+    /* POST_MAX ids; the longest id, and one extending it */
+    post_ids l = { 0 };
     cairn_buf b = CAIRN_BUF_INIT;
     char id[CAIRN_DOC_ID_LEN_MAX];
-    for (int i = 0; i < DV_POST_MAX; i++) {
+    for (int i = 0; i < POST_MAX; i++) {
         int n = snprintf(id, sizeof id, "%06d", i * 13);
-        if (dv_ids_push(&l, id, (size_t)n) != CAIRN_OK) exit(1);
+        if (post_ids_push(&l, id, (size_t)n) != CAIRN_OK) exit(1);
     }
-    if (dv_post_encode(&b, &l, 0, l.n) != CAIRN_OK) exit(1);
+    if (post_encode(&b, &l, 0, l.n) != CAIRN_OK) exit(1);
     seed(dir, "block_full", 0, b.data, b.len);
-    dv_ids_reset(&l);
+    post_ids_reset(&l);
     b.len = 0;
     memset(id, 'L', sizeof id);
-    if (dv_ids_push(&l, id, sizeof id - 1) != CAIRN_OK ||
-        dv_ids_push(&l, id, sizeof id) != CAIRN_OK || dv_post_encode(&b, &l, 0, 2) != CAIRN_OK)
+    if (post_ids_push(&l, id, sizeof id - 1) != CAIRN_OK ||
+        post_ids_push(&l, id, sizeof id) != CAIRN_OK || post_encode(&b, &l, 0, 2) != CAIRN_OK)
         exit(1);
     seed(dir, "block_longest", 0, b.data, b.len);
     b.data[b.len - 1] = 'M'; /* then one byte more: over the limit */
@@ -253,7 +253,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     if (cairn_buf_append(&b, &more, 1) != CAIRN_OK) exit(1);
     b.data[b.len - 3] = 2; /* the rest is now 2 bytes */
     seed(dir, "bad_too_long", 0, b.data, b.len);
-    dv_ids_dispose(&l);
+    post_ids_dispose(&l);
     cairn_buf_dispose(&b);
     /* damaged blocks */
     SEED("bad_empty", "");

@@ -817,11 +817,11 @@ static void plans_and_versions(void)
     CHECK_OK(cairn_delete(t, "stray", 5));
     CHECK_OK(cairn_doc_check(NULL, c, NULL));
     cairn_buf word = CAIRN_BUF_INIT, bkey = CAIRN_BUF_INIT, bval = CAIRN_BUF_INIT;
-    dv_ids ids = { 0 };
+    post_ids ids = { 0 };
     CHECK_OK(tuple_append_bytes(&word, "zzzz", 4)); /* a block no document gives */
-    CHECK_OK(dv_post_key(&bkey, word.data, word.len, "u01", 3));
-    CHECK_OK(dv_ids_push(&ids, "u01", 3));
-    CHECK_OK(dv_post_encode(&bval, &ids, 0, 1));
+    CHECK_OK(post_key(&bkey, word.data, word.len, "u01", 3));
+    CHECK_OK(post_ids_push(&ids, "u01", 3));
+    CHECK_OK(post_encode(&bval, &ids, 0, 1));
     CHECK_OK(cairn_put(t, bkey.data, bkey.len, bval.data, bval.len));
     CHECK_RC(cairn_doc_check(NULL, c, NULL), CAIRN_ECORRUPT);
     CHECK_ERRMSG("index 'text:bio' holds the word 'zzzz' for document u01, which does not give it");
@@ -829,7 +829,7 @@ static void plans_and_versions(void)
     cairn_buf_dispose(&word);
     cairn_buf_dispose(&bkey);
     cairn_buf_dispose(&bval);
-    dv_ids_dispose(&ids);
+    post_ids_dispose(&ids);
     CHECK_OK(cairn_doc_check(NULL, c, NULL));
     cairn_cursor *cur;
     CHECK_OK(cairn_cursor_open(&cur, t, NULL, NULL));
@@ -2076,7 +2076,109 @@ static void bulk_pipeline_memory(void)
     CHECK_OK(cairn_close(db));
 }
 
-TEST_MAIN(crud, bad_input, property, text_blocks, plans_and_versions, history_restore, doc_proofs,
+/* ---- merges of a text index's posting blocks ---- */
+
+/* The ids $text finds for words, joined by spaces. */
+static void text_ids(char *out, size_t size, cairn_coll *c, const char *words)
+{
+    char f[128];
+    snprintf(f, sizeof f, "{\"$text\":\"%s\"}", words);
+    listing got = { CAIRN_BUF_INIT, 0 };
+    cairn_doc_query q = CAIRN_DOC_QUERY_INIT;
+    q.filter = f;
+    CHECK_OK(cairn_doc_find(NULL, c, NULL, &q, list_one, &got));
+    size_t n = 0; /* the ids (each followed by its cursor), each then a space */
+    for (size_t at = 0, k = 0; at < got.ids.len; at += strlen((const char *)got.ids.data + at) + 1)
+        if (k++ % 2 == 0) n += (size_t)snprintf(out + n, size - n, "%s ", got.ids.data + at);
+    out[n] = '\0';
+    cairn_buf_dispose(&got.ids);
+}
+
+static void put_doc(cairn_coll *c, const char *json)
+{
+    CHECK_OK(cairn_doc_upsert(NULL, c, json, strlen(json), NULL));
+}
+
+/* Two branches change the same word's blocks: the merge combines the pairs (as it did one
+ * entry per pair), with no conflict, and leaves the blocks a build from the merged documents
+ * gives. */
+static void text_merge(void)
+{
+    static const char *const T[] = { "t" };
+    char got[4096];
+    /* both sides delete from the one block of "w", one more than the other */
+    cairn_db *db = test_open_repo("mem:");
+    cairn_coll *c = coll_create(db, "m");
+    CHECK_OK(cairn_doc_index_create(c, T, 1, CAIRN_INDEX_TEXT));
+    put_doc(c, "{\"_id\":\"a1\",\"t\":\"w\"}");
+    put_doc(c, "{\"_id\":\"b1\",\"t\":\"w\"}");
+    put_doc(c, "{\"_id\":\"c1\",\"t\":\"w x\"}");
+    CHECK_OK(test_commit(db, "base", NULL));
+    CHECK_OK(cairn_branch_create(db, "other", NULL));
+    CHECK_OK(cairn_doc_delete(c, "a1", NULL));
+    put_doc(c, "{\"_id\":\"d1\",\"t\":\"w\"}"); /* and one added on each side */
+    CHECK_OK(test_commit(db, "main: a1 gone", NULL));
+    CHECK_OK(cairn_checkout(db, "other"));
+    CHECK_OK(cairn_doc_delete(c, "a1", NULL));
+    CHECK_OK(cairn_doc_delete(c, "b1", NULL));
+    put_doc(c, "{\"_id\":\"e1\",\"t\":\"x w\"}");
+    CHECK_OK(test_commit(db, "other: a1, b1 gone", NULL));
+    CHECK_OK(cairn_checkout(db, "main"));
+    cairn_merge_result mr;
+    CHECK_OK(cairn_merge(&mr, db, "other", CAIRN_MERGE_FAIL, NULL, NULL));
+    CHECK_EQ(mr.conflicts, 0);
+    CHECK_OK(cairn_doc_check(NULL, c, NULL));
+    check_indexes(c);
+    text_ids(got, sizeof got, c, "w");
+    CHECK_STR(got, "c1 d1 e1 ");
+    text_ids(got, sizeof got, c, "x w");
+    CHECK_STR(got, "c1 e1 ");
+    cairn_coll_close(c);
+    cairn_close(db);
+
+    /* many blocks: each side adds, changes and removes documents of a common word */
+    enum { N = 3000 };
+    db = test_open_repo("mem:");
+    c = coll_create(db, "m");
+    CHECK_OK(cairn_doc_index_create(c, T, 1, CAIRN_INDEX_TEXT));
+    char doc[256];
+    for (int i = 0; i < N; i += 2) {
+        int n = text_doc(doc, sizeof doc, i, 0);
+        CHECK_OK(cairn_doc_insert(NULL, c, doc, (size_t)n, NULL));
+    }
+    CHECK_OK(test_commit(db, "base", NULL));
+    CHECK_OK(cairn_branch_create(db, "other", NULL));
+    /* each side its own documents (no document conflicts), all of them holding "every" */
+    uint64_t rs = test_rng(5);
+    for (int side = 0; side < 2; side++) {
+        if (side) CHECK_OK(cairn_checkout(db, "other"));
+        for (int k = 0; k < 300; k++) {
+            int i = (int)(test_rand(&rs) % (N / 4)) * 4 + 2 * side; /* one of the base's */
+            char id[16];
+            snprintf(id, sizeof id, "t%05d", i);
+            if (k % 3 == 0) { /* removed on this side */
+                int r = cairn_doc_delete(c, id, NULL);
+                CHECK(r == CAIRN_OK || r == CAIRN_ENOTFOUND);
+                cairn_error_clear();
+                continue;
+            }
+            if (k % 3 == 1) i++; /* one of its own, new */
+            int n = text_doc(doc, sizeof doc, i, side + 1);
+            CHECK_OK(cairn_doc_upsert(NULL, c, doc, (size_t)n, NULL));
+        }
+        CHECK_OK(test_commit(db, side ? "other" : "main", NULL));
+    }
+    CHECK_OK(cairn_checkout(db, "main"));
+    CHECK_OK(cairn_merge(&mr, db, "other", CAIRN_MERGE_FAIL, NULL, NULL));
+    CHECK_EQ(mr.conflicts, 0);
+    CHECK_OK(cairn_doc_check(NULL, c, NULL)); /* every pair, every block's form and cut */
+    check_indexes(c);
+    text_queries_agree(c);
+    cairn_coll_close(c);
+    cairn_close(db);
+}
+
+TEST_MAIN(crud, bad_input, property, text_blocks, text_merge, plans_and_versions, history_restore, doc_proofs,
           compound_and_text_plans, live_queries, bulk_duplicate_ids, long_index_scans,
           bulk_one_pass, query_alloc_failures, bulk_pipeline_same, bulk_pipeline_errors,
           bulk_pipeline_generated_ids, bulk_pipeline_enomem_order,

@@ -130,7 +130,7 @@ static void il_set(idlist *l, const char *s, bool add)
 /* ---- a: the block form round-trips ---- */
 
 /* n random ids, sorted and unique, into l (ids pushed) and *strs (caller frees each and it). */
-static size_t random_list(uint64_t *r, size_t n, dv_ids *l, char ***strs)
+static size_t random_list(uint64_t *r, size_t n, post_ids *l, char ***strs)
 {
     char **v = calloc(n ? n : 1, sizeof *v);
     char id[ID_BUF];
@@ -147,9 +147,9 @@ static size_t random_list(uint64_t *r, size_t n, dv_ids *l, char ***strs)
         }
         v[m++] = v[i];
     }
-    dv_ids_reset(l);
+    post_ids_reset(l);
     for (size_t i = 0; i < m; i++)
-        if (dv_ids_push(l, v[i], strlen(v[i])) != CAIRN_OK) abort();
+        if (post_ids_push(l, v[i], strlen(v[i])) != CAIRN_OK) abort();
     *strs = v;
     return m;
 }
@@ -161,34 +161,34 @@ static void free_strs(char **v, size_t n)
 }
 
 /* Encodes ids [from, to) of l after some bytes already in a buffer, decodes, compares. */
-static void round_trip(const dv_ids *l, size_t from, size_t to)
+static void round_trip(const post_ids *l, size_t from, size_t to)
 {
     cairn_buf b = CAIRN_BUF_INIT;
-    dv_ids back = { 0 };
+    post_ids back = { 0 };
     CHECK_OK(cairn_buf_append(&b, "xyz", 3)); /* encode appends */
-    CHECK_OK(dv_post_encode(&b, l, from, to));
+    CHECK_OK(post_encode(&b, l, from, to));
     CHECK_MEM(b.data, 3, "xyz", 3);
-    CHECK_EQ(b.data[3], DV_POST_FORM);
-    CHECK_OK(dv_post_decode(&back, b.data + 3, b.len - 3));
+    CHECK_EQ(b.data[3], POST_FORM);
+    CHECK_OK(post_decode(&back, b.data + 3, b.len - 3));
     CHECK_EQ(back.n, to - from);
     for (size_t i = from; i < to; i++) {
         size_t la, lb;
-        const char *x = dv_ids_at(l, i, &la), *y = dv_ids_at(&back, i - from, &lb);
+        const char *x = post_ids_at(l, i, &la), *y = post_ids_at(&back, i - from, &lb);
         CHECK_MEM(y, lb, x, la);
     }
     /* decoding into a list that held something empties it first */
-    CHECK_OK(dv_post_decode(&back, b.data + 3, b.len - 3));
+    CHECK_OK(post_decode(&back, b.data + 3, b.len - 3));
     CHECK_EQ(back.n, to - from);
     cairn_buf_dispose(&b);
-    dv_ids_dispose(&back);
+    post_ids_dispose(&back);
 }
 
 static void codec_round_trip(void)
 {
     uint64_t r = test_rng(1);
-    dv_ids l = { 0 };
+    post_ids l = { 0 };
     for (int trial = 0; trial < 300; trial++) {
-        size_t want = 1 + (trial < 200 ? test_rand(&r) % 80 : test_rand(&r) % DV_POST_MAX);
+        size_t want = 1 + (trial < 200 ? test_rand(&r) % 80 : test_rand(&r) % POST_MAX);
         char **v;
         size_t n = random_list(&r, want, &l, &v);
         SUB(round_trip(&l, 0, n));
@@ -196,43 +196,43 @@ static void codec_round_trip(void)
         SUB(round_trip(&l, from, to)); /* a slice: its first id stored whole */
         free_strs(v, n);
     }
-    /* DV_POST_MAX ids in one block: numbers (long shared prefixes), then the longest ids */
-    dv_ids_reset(&l);
+    /* POST_MAX ids in one block: numbers (long shared prefixes), then the longest ids */
+    post_ids_reset(&l);
     char id[ID_BUF];
-    for (int i = 0; i < DV_POST_MAX; i++) {
+    for (int i = 0; i < POST_MAX; i++) {
         int n = snprintf(id, sizeof id, "doc-%06d", i * 7);
-        CHECK_OK(dv_ids_push(&l, id, (size_t)n));
+        CHECK_OK(post_ids_push(&l, id, (size_t)n));
     }
-    SUB(round_trip(&l, 0, DV_POST_MAX));
-    dv_ids_reset(&l);
-    for (int i = 0; i < DV_POST_MAX; i++) {
+    SUB(round_trip(&l, 0, POST_MAX));
+    post_ids_reset(&l);
+    for (int i = 0; i < POST_MAX; i++) {
         memset(id, 'a' + i / 26 % 26, CAIRN_DOC_ID_LEN_MAX); /* no sharing beyond a byte or so */
         id[CAIRN_DOC_ID_LEN_MAX - 1] = (char)('a' + i % 26);
         id[0] = (char)('A' + i / 26);
-        CHECK_OK(dv_ids_push(&l, id, CAIRN_DOC_ID_LEN_MAX));
+        CHECK_OK(post_ids_push(&l, id, CAIRN_DOC_ID_LEN_MAX));
     }
-    SUB(round_trip(&l, 0, DV_POST_MAX));
+    SUB(round_trip(&l, 0, POST_MAX));
     /* exact bytes of a small block: "abc", "abd", "b" */
-    dv_ids_reset(&l);
-    CHECK_OK(dv_ids_push(&l, "abc", 3));
-    CHECK_OK(dv_ids_push(&l, "abd", 3));
-    CHECK_OK(dv_ids_push(&l, "b", 1));
+    post_ids_reset(&l);
+    CHECK_OK(post_ids_push(&l, "abc", 3));
+    CHECK_OK(post_ids_push(&l, "abd", 3));
+    CHECK_OK(post_ids_push(&l, "b", 1));
     cairn_buf b = CAIRN_BUF_INIT;
-    CHECK_OK(dv_post_encode(&b, &l, 0, 3));
+    CHECK_OK(post_encode(&b, &l, 0, 3));
     static const uint8_t want[] = { 0x01, 3, 0, 3, 'a', 'b', 'c', 2, 1, 'd', 0, 1, 'b' };
     CHECK_MEM(b.data, b.len, want, sizeof want);
     cairn_buf_dispose(&b);
-    dv_ids_dispose(&l);
+    post_ids_dispose(&l);
 }
 
 /* ---- b: every malformation refused ---- */
 
 static void refused(const void *v, size_t n, const char *part, int line)
 {
-    dv_ids l = { 0 };
+    post_ids l = { 0 };
     cairn_error_clear();
-    int rc = dv_post_decode(&l, v, n);
-    dv_ids_dispose(&l);
+    int rc = post_decode(&l, v, n);
+    post_ids_dispose(&l);
     CHECK_MSG(rc == CAIRN_ECORRUPT, "line %d: decode returned %d, not CAIRN_ECORRUPT", line, rc);
     CHECK_MSG(strstr(cairn_error_last()->message, part) != NULL &&
                   strstr(cairn_error_last()->message, "posting block") != NULL,
@@ -241,10 +241,10 @@ static void refused(const void *v, size_t n, const char *part, int line)
 
 static void accepted(const void *v, size_t n, size_t count, int line)
 {
-    dv_ids l = { 0 };
-    int rc = dv_post_decode(&l, v, n);
+    post_ids l = { 0 };
+    int rc = post_decode(&l, v, n);
     size_t got = l.n;
-    dv_ids_dispose(&l);
+    post_ids_dispose(&l);
     CHECK_MSG(rc == CAIRN_OK, "line %d: decode returned %d: %s", line, rc,
               cairn_error_last()->message);
     CHECK_MSG(got == count, "line %d: %zu ids, not %zu", line, got, count);
@@ -337,28 +337,28 @@ static void decode_refuses(void)
     n += varint_put(v + n, CAIRN_DOC_ID_LEN_MAX - 1);
     v[n++] = 1, v[n++] = 'b';
     SUB(accepted(v, n, 2, __LINE__));
-    /* DV_POST_MAX ids pass, one more does not */
+    /* POST_MAX ids pass, one more does not */
     cairn_buf b = CAIRN_BUF_INIT;
-    dv_ids l = { 0 };
+    post_ids l = { 0 };
     char id[16];
-    for (int i = 0; i <= DV_POST_MAX; i++) {
+    for (int i = 0; i <= POST_MAX; i++) {
         int k = snprintf(id, sizeof id, "%04d", i);
-        CHECK_OK(dv_ids_push(&l, id, (size_t)k));
+        CHECK_OK(post_ids_push(&l, id, (size_t)k));
     }
-    CHECK_OK(dv_post_encode(&b, &l, 0, DV_POST_MAX));
-    SUB(accepted(b.data, b.len, DV_POST_MAX, __LINE__));
+    CHECK_OK(post_encode(&b, &l, 0, POST_MAX));
+    SUB(accepted(b.data, b.len, POST_MAX, __LINE__));
     b.len = 0;
-    CHECK_OK(dv_post_encode(&b, &l, 0, DV_POST_MAX + 1));
+    CHECK_OK(post_encode(&b, &l, 0, POST_MAX + 1));
     SUB(refused(b.data, b.len, COUNT, __LINE__));
     cairn_buf_dispose(&b);
-    dv_ids_dispose(&l);
+    post_ids_dispose(&l);
 }
 
 /* ---- the writer against a model ---- */
 
 #define NWORDS 6
 #define ROUNDS 40
-#define DENSE 1 /* the word whose ids are mostly not cuts: blocks cut at DV_POST_MAX */
+#define DENSE 1 /* the word whose ids are mostly not cuts: blocks cut at POST_MAX */
 #define GONE 4  /* the word deleted whole now and then */
 
 typedef struct word {
@@ -416,7 +416,7 @@ static size_t word_id(world *W, size_t wi, char *out)
 {
     for (;;) {
         size_t n = gen_id(&W->r, out);
-        if (wi != DENSE || !dv_post_cut(out, n) || test_rand(&W->r) % 10 == 0) return n;
+        if (wi != DENSE || !post_cut(out, n) || test_rand(&W->r) % 10 == 0) return n;
     }
 }
 
@@ -647,15 +647,15 @@ static void check_pairs(world *W, cairn_table *t)
     CHECK_OK(rc);
 }
 
-/* The blocks as the rule cuts them: each of 1..DV_POST_MAX ids, no id but a block's last a
- * cut, every block but a word's last ending on a cut or at DV_POST_MAX ids, its key naming its
+/* The blocks as the rule cuts them: each of 1..POST_MAX ids, no id but a block's last a
+ * cut, every block but a word's last ending on a cut or at POST_MAX ids, its key naming its
  * first id. Counts each word's blocks. */
 static void check_blocks(world *W)
 {
     memset(W->blocks, 0, sizeof W->blocks);
     cairn_cursor *cur;
     CHECK_OK(cairn_cursor_open(&cur, W->t, NULL, NULL));
-    dv_ids l = { 0 };
+    post_ids l = { 0 };
     size_t prev = NWORDS; /* the word of the block before (NWORDS: none) */
     bool prev_ends = false;
     int rc;
@@ -663,32 +663,32 @@ static void check_blocks(world *W)
         const void *k, *v;
         size_t kl, vl;
         cairn_cursor_get(&k, &kl, &v, &vl, cur);
-        size_t plen = dv_post_prefix_len(k, kl), wi = 0;
+        size_t plen = post_prefix_len(k, kl), wi = 0;
         while (wi < NWORDS && (W->w[wi].plen != plen || memcmp(W->w[wi].prefix, k, plen) != 0))
             wi++;
         CHECK(plen && wi < NWORDS);
         const uint8_t *first;
         size_t flen, len;
-        CHECK(dv_post_key_id(&first, &flen, k, kl, plen));
-        CHECK_OK(dv_post_decode(&l, v, vl));
-        CHECK(l.n >= 1 && l.n <= DV_POST_MAX);
-        const char *id = dv_ids_at(&l, 0, &len);
+        CHECK(post_key_id(&first, &flen, k, kl, plen));
+        CHECK_OK(post_decode(&l, v, vl));
+        CHECK(l.n >= 1 && l.n <= POST_MAX);
+        const char *id = post_ids_at(&l, 0, &len);
         CHECK_MEM(id, len, first, flen);
         for (size_t j = 0; j + 1 < l.n; j++) {
-            id = dv_ids_at(&l, j, &len);
-            CHECK_MSG(!dv_post_cut(id, len), "word %zu block %zu: id %zu of %zu is a cut", wi,
+            id = post_ids_at(&l, j, &len);
+            CHECK_MSG(!post_cut(id, len), "word %zu block %zu: id %zu of %zu is a cut", wi,
                       W->blocks[wi], j, l.n);
         }
         if (prev == wi)
             CHECK_MSG(prev_ends, "word %zu block %zu ends neither on a cut nor full", wi,
                       W->blocks[wi] - 1);
-        id = dv_ids_at(&l, l.n - 1, &len);
-        prev_ends = dv_post_cut(id, len) || l.n == DV_POST_MAX;
+        id = post_ids_at(&l, l.n - 1, &len);
+        prev_ends = post_cut(id, len) || l.n == POST_MAX;
         prev = wi;
         W->blocks[wi]++;
     }
     cairn_cursor_close(cur);
-    dv_ids_dispose(&l);
+    post_ids_dispose(&l);
     CHECK_RC(rc, CAIRN_ENOTFOUND);
     cairn_error_clear();
 }
@@ -696,26 +696,26 @@ static void check_blocks(world *W)
 /* Puts in b the blocks of the model cut by the rule as written here (not the writer's). */
 static void put_model_blocks(world *W, cairn_batch *b, cairn_table *t)
 {
-    dv_ids l = { 0 };
+    post_ids l = { 0 };
     cairn_buf key = CAIRN_BUF_INIT, val = CAIRN_BUF_INIT;
     for (size_t wi = 0; wi < NWORDS; wi++) {
         const idlist *m = &W->w[wi].ids;
-        dv_ids_reset(&l);
+        post_ids_reset(&l);
         for (size_t i = 0; i < m->n; i++) {
             size_t n = strlen(m->v[i]);
-            CHECK_OK(dv_ids_push(&l, m->v[i], n));
-            if (i + 1 < m->n && !dv_post_cut(m->v[i], n) && l.n < DV_POST_MAX) continue;
+            CHECK_OK(post_ids_push(&l, m->v[i], n));
+            if (i + 1 < m->n && !post_cut(m->v[i], n) && l.n < POST_MAX) continue;
             size_t flen;
-            const char *first = dv_ids_at(&l, 0, &flen);
+            const char *first = post_ids_at(&l, 0, &flen);
             key.len = val.len = 0;
             CHECK_OK(cairn_buf_append(&key, W->w[wi].prefix, W->w[wi].plen));
             CHECK_OK(tuple_append_string(&key, first, flen));
-            CHECK_OK(dv_post_encode(&val, &l, 0, l.n));
+            CHECK_OK(post_encode(&val, &l, 0, l.n));
             CHECK_OK(cairn_batch_put(b, t, key.data, key.len, val.data, val.len));
-            dv_ids_reset(&l);
+            post_ids_reset(&l);
         }
     }
-    dv_ids_dispose(&l);
+    post_ids_dispose(&l);
     cairn_buf_dispose(&key);
     cairn_buf_dispose(&val);
 }
@@ -783,8 +783,8 @@ static void check_estimates(world *W)
             CHECK_EQ(est, n);
             continue;
         }
-        CHECK_EQ(est, blocks * (DV_POST_CUT_MASK + 1));
-        CHECK(n >= blocks && n <= blocks * DV_POST_MAX);
+        CHECK_EQ(est, blocks * (POST_CUT_MASK + 1));
+        CHECK(n >= blocks && n <= blocks * POST_MAX);
         if (wi != DENSE && blocks >= 16) /* random ids: blocks of 64 on average */
             CHECK_MSG(est <= 4 * n && n <= 4 * est, "word %zu: %llu ids, estimated %llu", wi,
                       (unsigned long long)n, (unsigned long long)est);
@@ -879,7 +879,6 @@ static void writer_model(void)
     world *W = world_new();
     for (int round = 0; round < ROUNDS; round++) {
         CHECK_OK(round_changes(W, round));
-        CHECK(!dv_post_acc_any(W->acc) || dv_post_acc_bytes(W->acc) > 0);
         cairn_batch *b;
         CHECK_OK(cairn_batch_new(&b, W->db));
         CHECK_OK(dv_post_acc_flush(W->acc, b, W->t, WHAT));
@@ -1067,7 +1066,7 @@ static void damaged_blocks(void)
     CHECK_OK(cairn_cursor_open(&cur, t, NULL, &r));
     uint8_t key2[64], val2[4096], first3[16];
     size_t kl2 = 0, vl2 = 0, fl3 = 0, n2 = 0;
-    dv_ids l = { 0 };
+    post_ids l = { 0 };
     for (int i = 0; i < 3; i++) {
         CHECK_OK(cairn_cursor_next(cur));
         const void *k, *val;
@@ -1077,17 +1076,17 @@ static void damaged_blocks(void)
             CHECK(kl <= sizeof key2 && vl <= sizeof val2);
             memcpy(key2, k, kl2 = kl);
             memcpy(val2, val, vl2 = vl);
-            CHECK_OK(dv_post_decode(&l, val, vl));
+            CHECK_OK(post_decode(&l, val, vl));
             n2 = l.n;
         }
         if (i == 2) {
             const uint8_t *f;
-            CHECK(dv_post_key_id(&f, &fl3, k, kl, w.plen) && fl3 <= sizeof first3);
+            CHECK(post_key_id(&f, &fl3, k, kl, w.plen) && fl3 <= sizeof first3);
             memcpy(first3, f, fl3);
         }
     }
     cairn_cursor_close(cur);
-    dv_ids_dispose(&l);
+    post_ids_dispose(&l);
     size_t n;
     CHECK_RC(walk(t, &n, NULL), CAIRN_ENOTFOUND);
     CHECK_EQ(n, 1001);
@@ -1112,13 +1111,13 @@ static void damaged_blocks(void)
     CHECK_EQ(n + 1, 1001 - n2); /* all but the damaged block's ids */
     /* a probe that reaches it, and a flush that must rewrite it */
     char in2[32];
-    dv_ids_reset(&l);
-    CHECK_OK(dv_post_decode(&l, val2, vl2));
+    post_ids_reset(&l);
+    CHECK_OK(post_decode(&l, val2, vl2));
     size_t il;
-    const char *i2 = dv_ids_at(&l, l.n - 1, &il);
+    const char *i2 = post_ids_at(&l, l.n - 1, &il);
     memcpy(in2, i2, il);
     in2[il] = '\0';
-    dv_ids_dispose(&l);
+    post_ids_dispose(&l);
     dv_probe *p;
     bool has;
     CHECK_OK(dv_probe_open(&p, t, NULL, w.prefix, w.plen, WHAT));
@@ -1174,7 +1173,7 @@ static void damaged_blocks(void)
     CHECK_OK(cairn_delete(t, other, w.plen + 6));
     /* an estimate that reads a block without its count (v has one block) */
     cairn_buf vk = CAIRN_BUF_INIT;
-    CHECK_OK(dv_post_key(&vk, v.prefix, v.plen, "only", 4));
+    CHECK_OK(post_key(&vk, v.prefix, v.plen, "only", 4));
     CHECK_OK(cairn_put(t, vk.data, vk.len, "\x02", 1));
     uint64_t est;
     CHECK_RC(dv_post_estimate(&est, t, NULL, v.prefix, v.plen, WHAT), CAIRN_ECORRUPT);
@@ -1192,21 +1191,21 @@ static void keys(void)
     set_prefix(&w, "w\xff");
     cairn_buf k = CAIRN_BUF_INIT, want = CAIRN_BUF_INIT;
     CHECK_OK(cairn_buf_append(&k, "pre", 3));
-    CHECK_OK(dv_post_key(&k, w.prefix, w.plen, "id 1", 4));
+    CHECK_OK(post_key(&k, w.prefix, w.plen, "id 1", 4));
     CHECK_OK(cairn_buf_append(&want, "pre", 3));
     CHECK_OK(cairn_buf_append(&want, w.prefix, w.plen));
     CHECK_OK(tuple_append_string(&want, "id 1", 4));
     CHECK_MEM(k.data, k.len, want.data, want.len);
-    CHECK_EQ(dv_post_prefix_len(k.data + 3, k.len - 3), w.plen);
+    CHECK_EQ(post_prefix_len(k.data + 3, k.len - 3), w.plen);
     const uint8_t *id;
     size_t len;
-    CHECK(dv_post_key_id(&id, &len, k.data + 3, k.len - 3, w.plen));
+    CHECK(post_key_id(&id, &len, k.data + 3, k.len - 3, w.plen));
     CHECK_MEM(id, len, "id 1", 4);
-    CHECK(!dv_post_key_id(&id, &len, k.data + 3, k.len - 4, w.plen)); /* no end */
-    CHECK(!dv_post_key_id(&id, &len, k.data + 3, w.plen + 2, w.plen)); /* no id */
-    CHECK_EQ(dv_post_prefix_len("\x02" "ab", 3), 0);
-    CHECK_EQ(dv_post_prefix_len("\x01" "ab", 3), 0);
-    CHECK_EQ(dv_post_prefix_len("\x01", 1), 0);
+    CHECK(!post_key_id(&id, &len, k.data + 3, k.len - 4, w.plen)); /* no end */
+    CHECK(!post_key_id(&id, &len, k.data + 3, w.plen + 2, w.plen)); /* no id */
+    CHECK_EQ(post_prefix_len("\x02" "ab", 3), 0);
+    CHECK_EQ(post_prefix_len("\x01" "ab", 3), 0);
+    CHECK_EQ(post_prefix_len("\x01", 1), 0);
     cairn_buf_dispose(&k);
     cairn_buf_dispose(&want);
 }

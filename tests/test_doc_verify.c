@@ -64,14 +64,14 @@ static size_t key_of(cairn_table *t, const char *id, char *key, size_t cap)
 static void word_block(cairn_buf *key, cairn_buf *val, const char *word, const char *id)
 {
     cairn_buf prefix = CAIRN_BUF_INIT;
-    dv_ids ids = { 0 };
+    post_ids ids = { 0 };
     key->len = val->len = 0;
     CHECK_OK(tuple_append_bytes(&prefix, word, strlen(word)));
-    CHECK_OK(dv_post_key(key, prefix.data, prefix.len, id, strlen(id)));
-    CHECK_OK(dv_ids_push(&ids, id, strlen(id)));
-    CHECK_OK(dv_post_encode(val, &ids, 0, 1));
+    CHECK_OK(post_key(key, prefix.data, prefix.len, id, strlen(id)));
+    CHECK_OK(post_ids_push(&ids, id, strlen(id)));
+    CHECK_OK(post_encode(val, &ids, 0, 1));
     cairn_buf_dispose(&prefix);
-    dv_ids_dispose(&ids);
+    post_ids_dispose(&ids);
 }
 
 static void indexes_checked(void)
@@ -189,4 +189,77 @@ static void sound_repository(void)
     CHECK_EQ(test_sh("grep -q '^problems *0' %s/out", d), 0);
 }
 
-TEST_MAIN(indexes_checked, sound_repository)
+/* A text index's blocks, damaged: each damage is reported once, as what it is (a block that
+ * repeats a pair, a block that cannot be read), not again as the pairs it makes look wrong. */
+static void blocks_reported_once(void)
+{
+    cairn_db *db = test_open_repo("mem:");
+    cairn_coll *c;
+    CHECK_OK(cairn_coll_open(&c, db, "p", CAIRN_COLL_CREATE));
+    static const char *const T[] = { "t" };
+    CHECK_OK(cairn_doc_index_create(c, T, 1, CAIRN_INDEX_TEXT));
+    for (int i = 0; i < 600; i++) {
+        char doc[64];
+        int n = snprintf(doc, sizeof doc, "{\"_id\":\"d%04d\",\"t\":\"w\"}", i);
+        CHECK_OK(cairn_doc_insert(NULL, c, doc, (size_t)n, NULL));
+    }
+    cairn_table *t = index_table(db, "cairn_idx.p.text:t");
+    uint64_t blocks = 0;
+    CHECK_OK(cairn_count(&blocks, t, NULL, NULL));
+    CHECK(blocks >= 3);
+    /* the second block: its key and value */
+    cairn_cursor *cur;
+    CHECK_OK(cairn_cursor_open(&cur, t, NULL, NULL));
+    CHECK_OK(cairn_cursor_next(cur));
+    CHECK_OK(cairn_cursor_next(cur));
+    const void *k, *v;
+    size_t kl, vl;
+    CHECK_OK(cairn_cursor_get(&k, &kl, &v, &vl, cur));
+    cairn_buf key = CAIRN_BUF_INIT, val = CAIRN_BUF_INIT;
+    CHECK_OK(cairn_buf_append(&key, k, kl));
+    CHECK_OK(cairn_buf_append(&val, v, vl));
+    cairn_cursor_close(cur);
+    post_ids ids = { 0 };
+    CHECK_OK(post_decode(&ids, val.data, val.len));
+    CHECK(ids.n >= 2);
+
+    /* a block of the block's second id alone: that pair twice */
+    size_t l1;
+    const char *second = post_ids_at(&ids, 1, &l1);
+    cairn_buf k2 = CAIRN_BUF_INIT, v2 = CAIRN_BUF_INIT, w = CAIRN_BUF_INIT;
+    post_ids one = { 0 };
+    CHECK_OK(tuple_append_bytes(&w, "w", 1));
+    CHECK_OK(post_key(&k2, w.data, w.len, second, l1));
+    CHECK_OK(post_ids_push(&one, second, l1));
+    CHECK_OK(post_encode(&v2, &one, 0, 1));
+    CHECK_OK(cairn_put(t, k2.data, k2.len, v2.data, v2.len));
+    found f = { 0, 0, "" };
+    cairn_doc_check_stats st;
+    CHECK_OK(cairn_doc_check_each(&st, c, NULL, collect, &f));
+    CHECK_MSG(f.n == 1, "%d problems:\n%s", f.n, f.all);
+    CHECK(strstr(f.all, "holds an id at or before one of the block before it"));
+    CHECK_OK(cairn_delete(t, k2.data, k2.len));
+
+    /* the second block unreadable: the damage once, not its hundred pairs as missing */
+    static const uint8_t bad[] = { 0x01, 0x00 };
+    CHECK_OK(cairn_put(t, key.data, key.len, bad, sizeof bad));
+    memset(&f, 0, sizeof f);
+    CHECK_OK(cairn_doc_check_each(&st, c, NULL, collect, &f));
+    CHECK_MSG(f.n == 1, "%d problems:\n%.600s", f.n, f.all);
+    CHECK(strstr(f.all, "count is not a number"));
+    CHECK_OK(cairn_put(t, key.data, key.len, val.data, val.len));
+    CHECK_OK(cairn_doc_check(NULL, c, NULL));
+
+    cairn_buf_dispose(&key);
+    cairn_buf_dispose(&val);
+    cairn_buf_dispose(&k2);
+    cairn_buf_dispose(&v2);
+    cairn_buf_dispose(&w);
+    post_ids_dispose(&ids);
+    post_ids_dispose(&one);
+    cairn_table_close(t);
+    cairn_coll_close(c);
+    CHECK_OK(cairn_close(db));
+}
+
+TEST_MAIN(indexes_checked, blocks_reported_once, sound_repository)

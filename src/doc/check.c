@@ -231,6 +231,13 @@ static int check_blocks(ck *k, const dv_index *ix, cairn_table *t, dv_post_acc *
     if (words > 0) dv_post_acc_word(want, 0, &wp, &wpl, &wn);
     cairn_buf last_block = CAIRN_BUF_INIT; /* the word of the block before, when it ended */
     bool last_cut = true;                  /* ... on a cut */
+    cairn_buf prev = CAIRN_BUF_INIT;       /* the pair before (its key) */
+    cairn_buf wkey = CAIRN_BUF_INIT;       /* the pair the documents give next (its key) */
+    cairn_buf skip = CAIRN_BUF_INIT;       /* a damaged block's key: the pairs the documents
+                                              give from it to the next block are not reported
+                                              again (the damage was) */
+    size_t skip_plen = 0;                  /* its word (0: no skip) */
+    cairn_buf skip_to = CAIRN_BUF_INIT;    /* the key of the pair after it (empty: none yet) */
     bool have = false;                     /* the walk is on a pair */
     const uint8_t *key = NULL;
     const char *id = NULL;
@@ -244,6 +251,13 @@ static int check_blocks(ck *k, const dv_index *ix, cairn_table *t, dv_post_acc *
                 rc = CAIRN_OK;
             } else if (rc == CAIRN_ECORRUPT && dv_pcur_skippable(pc) && !k->first_only) {
                 rc = problem(k, ix->name, NULL, "%s", cairn_error_last()->message);
+                const uint8_t *bk;
+                size_t bkl, at, n;
+                dv_pcur_block(pc, &bk, &bkl, &at, &n);
+                skip.len = skip_to.len = 0;
+                skip_plen = post_prefix_len(bk, bkl);
+                if (rc == CAIRN_OK) rc = cairn_buf_append(&skip, bk, bkl);
+                last_cut = true; /* no claim on where the block before it ends */
                 if (rc) break;
                 continue;
             }
@@ -252,6 +266,25 @@ static int check_blocks(ck *k, const dv_index *ix, cairn_table *t, dv_post_acc *
                 have = true;
                 (*held)++;
                 rc = dv_pcur_get(pc, &key, &kl, &plen, &id, &idlen);
+                if (rc == CAIRN_OK && skip_plen && !skip_to.len)
+                    rc = cairn_buf_append(&skip_to, key, kl); /* the damaged block's end */
+                if (rc) break;
+                if (prev.len && bytes_cmp(key, kl, prev.data, prev.len) <= 0) {
+                    char word[96], shown[96];
+                    const uint8_t *bk;
+                    size_t bkl, at, n;
+                    dv_pcur_block(pc, &bk, &bkl, &at, &n);
+                    word_show(word, sizeof word, key, plen);
+                    bytes_show(shown, sizeof shown, bk, bkl);
+                    rc = problem(k, ix->name, NULL, "%s: the block under key %s (word '%s') "
+                                 "holds an id at or before one of the block before it", what,
+                                 shown, word);
+                    have = false; /* not compared: it is the block that is wrong */
+                    if (rc) break;
+                    continue;
+                }
+                prev.len = 0;
+                rc = cairn_buf_append(&prev, key, kl);
                 if (rc) break;
                 const uint8_t *bk;
                 size_t bkl, at, n;
@@ -265,8 +298,8 @@ static int check_blocks(ck *k, const dv_index *ix, cairn_table *t, dv_post_acc *
                                  "(word '%s') ends where the rule does not cut", what, shown,
                                  word);
                 }
-                bool cut = dv_post_cut(id, idlen) || n == DV_POST_MAX;
-                if (rc == CAIRN_OK && at + 1 < n && dv_post_cut(id, idlen)) {
+                bool cut = post_cut(id, idlen) || n == POST_MAX;
+                if (rc == CAIRN_OK && at + 1 < n && post_cut(id, idlen)) {
                     bytes_show(shown, sizeof shown, bk, bkl);
                     rc = problem(k, ix->name, NULL, "%s: the block under key %s (word '%s') goes "
                                  "on past an id where the rule cuts", what, shown, word);
@@ -288,6 +321,20 @@ static int check_blocks(ck *k, const dv_index *ix, cairn_table *t, dv_post_acc *
         }
         if ((size_t)w < (size_t)words) dv_post_acc_change(want, w, j, &wid, &wl);
         if (!wid && !have) break;
+        if (wid && skip_plen) { /* within a damaged block's range: reported with it */
+            wkey.len = 0;
+            rc = post_key(&wkey, wp, wpl, wid, wl);
+            if (rc) break;
+            bool word = wpl == skip_plen && memcmp(wp, skip.data, wpl) == 0;
+            bool after = bytes_cmp(wkey.data, wkey.len, skip.data, skip.len) >= 0;
+            bool before_end = !skip_to.len ||
+                              bytes_cmp(wkey.data, wkey.len, skip_to.data, skip_to.len) < 0;
+            if (word && after && before_end) {
+                j++;
+                continue;
+            }
+            if (skip_to.len && !before_end) skip_plen = 0; /* past it */
+        }
         int c = !wid ? 1 : !have ? -1 : bytes_cmp(wp, wpl, key, plen);
         if (c == 0) c = bytes_cmp(wid, wl, id, idlen);
         if (c < 0) { /* given, not held */
@@ -308,6 +355,10 @@ static int check_blocks(ck *k, const dv_index *ix, cairn_table *t, dv_post_acc *
         if (rc) break;
     }
     cairn_buf_dispose(&last_block);
+    cairn_buf_dispose(&prev);
+    cairn_buf_dispose(&wkey);
+    cairn_buf_dispose(&skip);
+    cairn_buf_dispose(&skip_to);
     dv_pcur_close(pc);
     return rc;
 }

@@ -199,8 +199,19 @@ static int index_decode(dv_index *ix, const char *name, size_t nlen, const void 
         if (rc == CAIRN_OK) ix->nfields++;
     }
     if (rc == CAIRN_OK) {
-        ix->flags = (unsigned)json_integer_value(json_object_get(j, "flags"));
+        json_int_t f = json_integer_value(json_object_get(j, "flags"));
+        ix->flags = (unsigned)f;
         ix->multikey = json_is_true(json_object_get(j, "multikey"));
+        /* 0, unique, text of one entry per pair (older), text of posting blocks: others would
+         * be a form this version cannot keep (its entries written wrong if it tried) */
+        if (f != 0 && f != CAIRN_INDEX_UNIQUE && f != CAIRN_INDEX_TEXT &&
+            f != (CAIRN_INDEX_TEXT | DV_INDEX_POSTINGS))
+            rc = CORRUPT("collection %s: index '%s' has flags %lld, which this version of cairn "
+                         "does not know (made by a newer version?): nothing was read or "
+                         "written", coll, ix->name, (long long)f);
+        if (rc == CAIRN_OK && (f & CAIRN_INDEX_TEXT) && ix->nfields != 1)
+            rc = CORRUPT("collection %s: text index '%s' has %zu fields", coll, ix->name,
+                         ix->nfields);
     }
     json_decref(j);
     if (rc < 0) index_dispose(ix);
@@ -484,11 +495,15 @@ typedef struct text_ctx {
 static int add_token(const char *tok, size_t len, void *payload)
 {
     text_ctx *t = payload;
-    if (dv_postings(t->ix)) { /* the word alone: its blocks hold the ids */
+    if (dv_postings(t->ix)) { /* the word alone, its blocks hold the ids: a tuple bytes
+                                 element, written here (a token holds no zero byte to escape) */
         dv_key *e = keys_slot(t->out);
         if (!e) return cairn_error_last()->code;
-        TRY(tuple_append_bytes(&e->key, tok, len));
-        e->vlen = e->key.len;
+        TRY(cairn_buf_reserve(&e->key, len + 2));
+        e->key.data[0] = 0x01;
+        memcpy(e->key.data + 1, tok, len);
+        e->key.data[len + 1] = 0x00;
+        e->key.len = e->vlen = len + 2;
         t->out->n++;
         return CAIRN_OK;
     }
@@ -533,8 +548,10 @@ static int product(dv_keys *out, dv_keys *sets, size_t i, const dv_index *ix, ca
     return CAIRN_OK;
 }
 
-int dv_index_keys(dv_keys *out, bool *multikey, const dv_index *ix, const json_t *doc,
-                  const char *id)
+/* As dv_index_keys(); sorted false: a postings index's words may come unsorted and repeated
+ * (a bulk's changes are gathered per word, and a word given twice counts once). */
+static int index_keys(dv_keys *out, bool *multikey, const dv_index *ix, const json_t *doc,
+                      const char *id, bool sorted)
 {
     size_t from = out->n;
     if (ix->flags & CAIRN_INDEX_TEXT) {
@@ -542,7 +559,7 @@ int dv_index_keys(dv_keys *out, bool *multikey, const dv_index *ix, const json_t
         int rc = dv_each(doc, &ix->fields[0], multikey, text_value, &t);
         cairn_buf_dispose(&t.tmp);
         TRY(rc);
-        keys_sort_unique(out, from);
+        if (sorted || !dv_postings(ix)) keys_sort_unique(out, from);
         return CAIRN_OK;
     }
     if (ix->nfields == 1) {
@@ -567,6 +584,12 @@ int dv_index_keys(dv_keys *out, bool *multikey, const dv_index *ix, const json_t
     TRY(rc);
     keys_sort_unique(out, from);
     return CAIRN_OK;
+}
+
+int dv_index_keys(dv_keys *out, bool *multikey, const dv_index *ix, const json_t *doc,
+                  const char *id)
+{
+    return index_keys(out, multikey, ix, doc, id, true);
 }
 
 /* ---- a set of byte strings (unique values within a bulk or an index build) ---- */
@@ -1501,7 +1524,7 @@ static void prep_keys(prep_ctx *x, prep *p, const json_t *doc)
         size_t i = p->nkeyed;
         dv_keys_reset(&p->keys[i]);
         p->mk[i] = false;
-        int rc = dv_index_keys(&p->keys[i], &p->mk[i], &x->cat->idx[i], doc, p->id);
+        int rc = index_keys(&p->keys[i], &p->mk[i], &x->cat->idx[i], doc, p->id, false);
         if (rc < 0) {
             prep_fail(p, PREP_KEYS, rc, false);
             return;
@@ -1849,7 +1872,9 @@ static int bulk_apply(cairn_doc_bulk *b, const prep *p)
             if (p->uniq_rc < 0 && i + 1 == p->nkeyed && k == p->uniq_k)
                 return prep_raise_msg(p->uniq_rc, &p->uniq_msg, p->pos);
             if (post)
-                TRY(dv_post_acc_add(b->w.post, key->key.data, key->vlen, p->id, idlen, true));
+                TRY_CTX(dv_post_acc_add(b->w.post, key->key.data, key->vlen, p->id, idlen, true),
+                        "document %zu of the input: collection %s: index '%s'", p->pos, c->name,
+                        b->w.cat->idx[i].name);
             else
                 TRY_CTX(key_put(&b->w, i, key, p->id, &b->uniq), "document %zu of the input",
                         p->pos);

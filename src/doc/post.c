@@ -1,9 +1,10 @@
 /*
- * post.c - a text index's posting blocks: the form (docs/FORMAT.md, "Text index postings"),
- * the writer's changes per word, and the readers (a walk over pairs, a probe for one word).
+ * post.c - a text index's posting blocks (their form: db/postblock.c) as the document layer
+ * keeps them: the writer's changes per word, and the readers (a walk over pairs, a probe for
+ * one word).
  *
  * The rule that cuts a word's ids into blocks reads the sorted list from its start: a block
- * ends after an id whose hash has its DV_POST_CUT_MASK bits zero, or once it holds DV_POST_MAX
+ * ends after an id whose hash has its POST_CUT_MASK bits zero, or once it holds POST_MAX
  * ids. Every block therefore starts where the rule cut, and a change rewrites only the block it
  * falls in and the ones after it up to the first place where the new cutting meets an old cut
  * (as the tree's chunker resynchronises): usually the one block.
@@ -13,217 +14,14 @@
 
 #include "base/hash.h"
 #include "base/varint.h"
-#include "cairn/doc.h"
-#include "db/tuple.h"
 #include "doc/post.h"
-
-#define CUT_SEED 0x63616972ULL /* "cair": the cut rule's hash seed */
-
-/* ---- lists of ids ---- */
-
-void dv_ids_reset(dv_ids *l)
-{
-    l->n = 0;
-    l->bytes.len = 0;
-}
-
-void dv_ids_dispose(dv_ids *l)
-{
-    cairn_buf_dispose(&l->bytes);
-    free(l->off);
-    memset(l, 0, sizeof *l);
-}
-
-/* Makes room in l->off for one more id. */
-static int ids_room(dv_ids *l)
-{
-    if (l->n + 2 > l->cap) {
-        size_t cap = l->cap ? l->cap * 2 : 64;
-        size_t *o = cairn_realloc(l->off, cap * sizeof *o);
-        FAIL_IF(!o, CAIRN_ENOMEM, "out of memory reading a text index");
-        l->off = o;
-        l->cap = cap;
-    }
-    if (l->n == 0) l->off[0] = l->bytes.len = 0;
-    return CAIRN_OK;
-}
-
-int dv_ids_push(dv_ids *l, const void *id, size_t len)
-{
-    TRY(ids_room(l));
-    TRY(cairn_buf_append(&l->bytes, id, len));
-    l->off[++l->n] = l->bytes.len;
-    return CAIRN_OK;
-}
-
-/* ---- blocks ---- */
-
-bool dv_post_cut(const void *id, size_t len)
-{
-    return (hash_xxh3(id, len, CUT_SEED) & DV_POST_CUT_MASK) == 0;
-}
-
-static size_t common_prefix(const char *a, size_t al, const char *b, size_t bl)
-{
-    size_t n = al < bl ? al : bl, i = 0;
-    while (i < n && a[i] == b[i]) i++;
-    return i;
-}
-
-int dv_post_encode(cairn_buf *out, const dv_ids *l, size_t from, size_t to)
-{
-    uint8_t v[VARINT_MAX];
-    TRY(cairn_buf_append(out, (const uint8_t[]){ DV_POST_FORM }, 1));
-    TRY(cairn_buf_append(out, v, varint_put(v, to - from)));
-    const char *prev = NULL;
-    size_t plen = 0;
-    for (size_t i = from; i < to; i++) {
-        size_t len;
-        const char *id = dv_ids_at(l, i, &len);
-        size_t shared = prev ? common_prefix(prev, plen, id, len) : 0;
-        TRY(cairn_buf_reserve(out, out->len + 2 * VARINT_MAX + len - shared));
-        out->len += varint_put(out->data + out->len, shared);
-        out->len += varint_put(out->data + out->len, len - shared);
-        memcpy(out->data + out->len, id + shared, len - shared);
-        out->len += len - shared;
-        prev = id;
-        plen = len;
-    }
-    return CAIRN_OK;
-}
-
-static int decode(dv_ids *out, const void *val, size_t vlen);
-
-int dv_post_decode(dv_ids *out, const void *val, size_t vlen)
-{
-    int rc = decode(out, val, vlen);
-    if (rc < 0) dv_ids_reset(out); /* nothing half read */
-    return rc;
-}
-
-static int decode(dv_ids *out, const void *val, size_t vlen)
-{
-    dv_ids_reset(out);
-    const uint8_t *p = val, *end = p + vlen;
-    FAIL_IF(vlen == 0 || p[0] != DV_POST_FORM, CAIRN_ECORRUPT,
-            "a posting block does not begin with 0x%02x", DV_POST_FORM);
-    p++;
-    uint64_t n;
-    size_t k = varint_get(p, end, &n);
-    FAIL_IF(!k || n == 0 || n > DV_POST_MAX, CAIRN_ECORRUPT,
-            "a posting block's count is not a number from 1 to %d", DV_POST_MAX);
-    p += k;
-    TRY(cairn_buf_reserve(&out->bytes, (size_t)n * 24));
-    for (uint64_t i = 0; i < n; i++) {
-        uint64_t shared, rest;
-        size_t a = varint_get(p, end, &shared);
-        size_t b = a ? varint_get(p + a, end, &rest) : 0;
-        FAIL_IF(!b, CAIRN_ECORRUPT, "posting block: id %llu of %llu is cut short or malformed",
-                (unsigned long long)i + 1, (unsigned long long)n);
-        p += a + b;
-        size_t plen = 0;
-        const uint8_t *prev = i ? (const uint8_t *)dv_ids_at(out, i - 1, &plen) : NULL;
-        FAIL_IF(shared > plen || rest > (uint64_t)(end - p) ||
-                    shared + rest > CAIRN_DOC_ID_LEN_MAX || shared + rest == 0,
-                CAIRN_ECORRUPT, "posting block: id %llu of %llu has an impossible length",
-                (unsigned long long)i + 1, (unsigned long long)n);
-        for (uint64_t j = 0; j < rest; j++) {
-            uint8_t ch = p[j];
-            FAIL_IF(ch < 0x20 || ch == 0x7f || ch == '/' || ch == '\\', CAIRN_ECORRUPT,
-                    "posting block: id %llu of %llu holds byte 0x%02x, which no id may hold",
-                    (unsigned long long)i + 1, (unsigned long long)n, ch);
-        }
-        /* sorted and stored in its one shortest way: the byte after the shared part differs */
-        FAIL_IF(i && (rest == 0 || (shared < plen && p[0] <= prev[shared])), CAIRN_ECORRUPT,
-                "posting block: id %llu of %llu is not after the one before it, or does not "
-                "share all it could with it", (unsigned long long)i + 1, (unsigned long long)n);
-        TRY(ids_room(out));
-        size_t at = out->bytes.len;
-        TRY(cairn_buf_reserve(&out->bytes, at + shared + rest));
-        if (shared) memcpy(out->bytes.data + at, out->bytes.data + out->off[i - 1], shared);
-        memcpy(out->bytes.data + at + shared, p, rest);
-        FAIL_IF(tuple_utf8_check(out->bytes.data + at, shared + rest) < shared + rest,
-                CAIRN_ECORRUPT, "posting block: id %llu of %llu is not valid UTF-8",
-                (unsigned long long)i + 1, (unsigned long long)n);
-        out->bytes.len = at + shared + rest;
-        out->off[++out->n] = out->bytes.len;
-        p += rest;
-    }
-    FAIL_IF(p != end, CAIRN_ECORRUPT, "posting block: %zu bytes after its last id",
-            (size_t)(end - p));
-    return CAIRN_OK;
-}
-
-int dv_post_walk_init(dv_post_walk *w, const void *val, size_t vlen)
-{
-    const uint8_t *p = val, *end = p + vlen;
-    memset(w, 0, offsetof(dv_post_walk, id));
-    FAIL_IF(vlen == 0 || p[0] != DV_POST_FORM, CAIRN_ECORRUPT,
-            "a posting block does not begin with 0x%02x", DV_POST_FORM);
-    size_t k = varint_get(p + 1, end, &w->n);
-    FAIL_IF(!k || w->n == 0 || w->n > DV_POST_MAX, CAIRN_ECORRUPT,
-            "a posting block's count is not a number from 1 to %d", DV_POST_MAX);
-    w->p = p + 1 + k;
-    w->end = end;
-    return CAIRN_OK;
-}
-
-int dv_post_walk_to(dv_post_walk *w, bool *found, const char *id, size_t idlen)
-{
-    *found = false;
-    int c = w->i ? bytes_cmp(w->id, w->len, id, idlen) : -1;
-    while (c < 0 && w->i < w->n) {
-        uint64_t shared, rest;
-        size_t a = varint_get(w->p, w->end, &shared);
-        size_t b = a ? varint_get(w->p + a, w->end, &rest) : 0;
-        FAIL_IF(!b || shared > w->len || rest > (uint64_t)(w->end - w->p - a - b) ||
-                    shared + rest > CAIRN_DOC_ID_LEN_MAX, CAIRN_ECORRUPT,
-                "posting block: id %llu of %llu is cut short or malformed",
-                (unsigned long long)w->i + 1, (unsigned long long)w->n);
-        memcpy(w->id + shared, w->p + a + b, rest);
-        w->len = shared + rest;
-        w->p += a + b + rest;
-        w->i++;
-        c = bytes_cmp(w->id, w->len, id, idlen);
-    }
-    *found = c == 0;
-    return CAIRN_OK;
-}
-
-int dv_post_key(cairn_buf *out, const void *prefix, size_t plen, const void *id, size_t len)
-{
-    TRY(cairn_buf_reserve(out, out->len + plen + len + 2));
-    memcpy(out->data + out->len, prefix, plen);
-    out->data[out->len + plen] = 0x02; /* a tuple string (ids hold no zero byte to escape) */
-    memcpy(out->data + out->len + plen + 1, id, len);
-    out->data[out->len + plen + 1 + len] = 0x00;
-    out->len += plen + len + 2;
-    return CAIRN_OK;
-}
-
-bool dv_post_key_id(const uint8_t **id, size_t *len, const void *key, size_t klen, size_t plen)
-{
-    const uint8_t *k = key;
-    if (klen < plen + 3 || k[plen] != 0x02 || k[klen - 1] != 0x00) return false;
-    if (memchr(k + plen + 1, 0, klen - plen - 2)) return false;
-    *id = k + plen + 1;
-    *len = klen - plen - 2;
-    return true;
-}
-
-size_t dv_post_prefix_len(const void *key, size_t klen)
-{
-    const uint8_t *k = key;
-    if (klen < 2 || k[0] != 0x01) return 0;
-    const uint8_t *z = memchr(k + 1, 0, klen - 1);
-    return z ? (size_t)(z - k) + 1 : 0;
-}
 
 /* ---- writing ---- */
 
 /* Names a damaged block: what, the key. */
 static int block_damage(const char *what, const void *k, size_t kl, int rc)
 {
+    if (rc == CAIRN_ENOMEM) return rc; /* not the block's doing */
     char shown[96];
     bytes_show(shown, sizeof shown, k, kl);
     return cairn_error_prefix(rc, "%s: the block under key %s", what, shown);
@@ -253,7 +51,8 @@ struct dv_post_acc {
                                 ids): every word's changes are then sorted, and unique */
     bool sorted;             /* dv_post_acc_sort() ran: no more additions */
     /* flushing */
-    dv_ids in, out;
+    post_ids in, out;
+    post_enc enc;            /* a new word's block (fresh_word) */
     cairn_buf key, val;
     uint64_t *tmp;
     size_t tmp_cap;
@@ -277,8 +76,9 @@ void dv_post_acc_free(dv_post_acc *a)
     }
     free(a->w);
     cairn_buf_dispose(&a->ids);
-    dv_ids_dispose(&a->in);
-    dv_ids_dispose(&a->out);
+    post_ids_dispose(&a->in);
+    post_ids_dispose(&a->out);
+    cairn_buf_dispose(&a->enc.body);
     cairn_buf_dispose(&a->key);
     cairn_buf_dispose(&a->val);
     free(a->tmp);
@@ -288,13 +88,6 @@ void dv_post_acc_free(dv_post_acc *a)
 bool dv_post_acc_any(const dv_post_acc *a)
 {
     return a && a->changes;
-}
-
-size_t dv_post_acc_bytes(const dv_post_acc *a)
-{
-    size_t n = a->cap * sizeof *a->w + a->ids.cap;
-    for (size_t i = 0; i < a->cap; i++) n += a->w[i].cap * sizeof(uint64_t) + a->w[i].plen;
-    return n;
 }
 
 static pword *word_slot(pword *w, size_t cap, const void *prefix, size_t plen)
@@ -341,7 +134,7 @@ int dv_post_acc_add(dv_post_acc *a, const void *prefix, size_t plen, const char 
         uint8_t l2[2] = { (uint8_t)idlen, (uint8_t)(idlen >> 8) };
         TRY(cairn_buf_reserve(&a->ids, a->ids.len + 2 + idlen));
         a->last = a->ids.len;
-        a->last_cut = dv_post_cut(id, idlen);
+        a->last_cut = post_cut(id, idlen);
         TRY(cairn_buf_append(&a->ids, l2, 2));
         TRY(cairn_buf_append(&a->ids, id, idlen));
     }
@@ -421,20 +214,20 @@ static int emit(flush *f)
     dv_post_acc *a = f->a;
     if (!a->out.n) return CAIRN_OK;
     size_t len;
-    const char *first = dv_ids_at(&a->out, 0, &len);
+    const char *first = post_ids_at(&a->out, 0, &len);
     a->key.len = a->val.len = 0;
-    TRY(dv_post_key(&a->key, f->w->prefix, f->w->plen, first, len));
-    TRY(dv_post_encode(&a->val, &a->out, 0, a->out.n));
+    TRY(post_key(&a->key, f->w->prefix, f->w->plen, first, len));
+    TRY(post_encode(&a->val, &a->out, 0, a->out.n));
     TRY(cairn_batch_put(f->b, f->t, a->key.data, a->key.len, a->val.data, a->val.len));
-    dv_ids_reset(&a->out);
+    post_ids_reset(&a->out);
     return CAIRN_OK;
 }
 
 /* Appends id to the block being made, cutting it where the rule says (cut: what it says). */
 static int feed(flush *f, const char *id, size_t len, bool cut)
 {
-    TRY(dv_ids_push(&f->a->out, id, len));
-    if (f->a->out.n == DV_POST_MAX || cut) TRY(emit(f));
+    TRY(post_ids_push(&f->a->out, id, len));
+    if (f->a->out.n == POST_MAX || cut) TRY(emit(f));
     return CAIRN_OK;
 }
 
@@ -444,7 +237,7 @@ static int cur_first(flush *f, const uint8_t **id, size_t *len)
     const void *k;
     size_t kl;
     cairn_cursor_get(&k, &kl, NULL, NULL, f->cur);
-    if (dv_post_key_id(id, len, k, kl, f->w->plen)) return CAIRN_OK;
+    if (post_key_id(id, len, k, kl, f->w->plen)) return CAIRN_OK;
     return block_damage(f->what, k, kl, CORRUPT("the key is not a word and an id"));
 }
 
@@ -456,7 +249,7 @@ static int locate(flush *f, bool *at, const char *id, size_t len)
     if (!f->cur) return CAIRN_OK;
     dv_post_acc *a = f->a;
     a->key.len = 0;
-    TRY(dv_post_key(&a->key, f->w->prefix, f->w->plen, id, len));
+    TRY(post_key(&a->key, f->w->prefix, f->w->plen, id, len));
     int rc = cairn_cursor_seek(f->cur, a->key.data, a->key.len);
     if (rc == CAIRN_OK) {
         const void *k;
@@ -493,9 +286,9 @@ static int region(flush *f, size_t *i)
     const char *id = id_of(a, w->ch[*i], &len);
     bool at;
     TRY(locate(f, &at, id, len));
-    dv_ids_reset(&a->out);
+    post_ids_reset(&a->out);
     for (;;) {
-        dv_ids_reset(&a->in);
+        post_ids_reset(&a->in);
         bool more = false;
         const uint8_t *bound = NULL; /* the next block's first id (NULL: none) */
         size_t blen = 0;
@@ -503,7 +296,7 @@ static int region(flush *f, size_t *i)
             const void *k, *v;
             size_t kl, vl;
             cairn_cursor_get(&k, &kl, &v, &vl, f->cur);
-            int rc = dv_post_decode(&a->in, v, vl);
+            int rc = post_decode(&a->in, v, vl);
             if (rc < 0) return block_damage(f->what, k, kl, rc);
             TRY(cairn_batch_delete(f->b, f->t, k, kl)); /* a put of the same key comes later */
             rc = cairn_cursor_next(f->cur);
@@ -521,7 +314,7 @@ static int region(flush *f, size_t *i)
         while (j < a->in.n || *i < w->n) {
             const char *x = NULL, *c = NULL;
             size_t xl = 0, cl = 0;
-            if (j < a->in.n) x = dv_ids_at(&a->in, j, &xl);
+            if (j < a->in.n) x = post_ids_at(&a->in, j, &xl);
             if (*i < w->n) {
                 c = id_of(a, w->ch[*i], &cl);
                 if (bound && bytes_cmp(c, cl, bound, blen) >= 0) c = NULL;
@@ -529,7 +322,7 @@ static int region(flush *f, size_t *i)
             if (!x && !c) break;
             int cmp = !x ? 1 : !c ? -1 : bytes_cmp(x, xl, c, cl);
             if (cmp < 0) {
-                TRY(feed(f, x, xl, dv_post_cut(x, xl)));
+                TRY(feed(f, x, xl, post_cut(x, xl)));
                 j++;
                 continue;
             }
@@ -543,6 +336,31 @@ static int region(flush *f, size_t *i)
     }
 }
 
+/* A word that has no block yet (a bulk's into a new index): its additions, cut by the rule
+ * and encoded straight from the accumulator's ids. */
+static int fresh_word(flush *f)
+{
+    dv_post_acc *a = f->a;
+    const pword *w = f->w;
+    post_enc *e = &a->enc;
+    for (size_t i = 0; i <= w->n; i++) {
+        if (i < w->n) {
+            if (!(w->ch[i] & CH_ADD)) continue;
+            size_t len;
+            const char *id = id_of(a, w->ch[i], &len);
+            TRY(post_enc_add(e, id, len));
+            if (e->n < POST_MAX && !(w->ch[i] & CH_CUT)) continue;
+        } else if (!e->n) {
+            break;
+        }
+        TRY(post_enc_finish(e, &a->val));
+        a->key.len = 0;
+        TRY(post_key(&a->key, w->prefix, w->plen, e->first, e->flen));
+        TRY(cairn_batch_put(f->b, f->t, a->key.data, a->key.len, a->val.data, a->val.len));
+    }
+    return CAIRN_OK;
+}
+
 static int flush_word(flush *f)
 {
     const pword *w = f->w;
@@ -551,13 +369,23 @@ static int flush_word(flush *f)
     r.prefix_len = w->plen;
     f->cur = NULL;
     int rc = cairn_cursor_open(&f->cur, f->t, NULL, &r);
+    bool blocks = rc == CAIRN_OK;
     if (rc == CAIRN_ENOTFOUND) { /* the table was never written */
         cairn_error_clear();
         f->cur = NULL;
         rc = CAIRN_OK;
     }
+    if (blocks) { /* any for this word? */
+        rc = cairn_cursor_next(f->cur);
+        blocks = rc == CAIRN_OK;
+        if (rc == CAIRN_ENOTFOUND) {
+            cairn_error_clear();
+            rc = CAIRN_OK;
+        }
+    }
+    if (rc == CAIRN_OK && !blocks) rc = fresh_word(f);
     size_t i = 0;
-    while (rc == CAIRN_OK && i < w->n) rc = region(f, &i);
+    while (rc == CAIRN_OK && blocks && i < w->n) rc = region(f, &i);
     cairn_cursor_close(f->cur);
     f->cur = NULL;
     return rc;
@@ -610,6 +438,7 @@ static void acc_clear(dv_post_acc *a)
     a->last = SIZE_MAX;
     a->sorted = false;
     a->in_order = true;
+    a->enc.body.len = a->enc.n = 0; /* (a failed flush may leave a block begun) */
 }
 
 int dv_post_acc_flush(dv_post_acc *a, cairn_batch *b, cairn_table *t, const char *what)
@@ -631,7 +460,7 @@ int dv_post_acc_flush(dv_post_acc *a, cairn_batch *b, cairn_table *t, const char
 struct dv_pcur {
     cairn_cursor *cur;
     const char *what;
-    dv_ids ids;              /* the block under the cursor */
+    post_ids ids;              /* the block under the cursor */
     size_t at;               /* the current id in it (n: before the next block) */
     size_t plen;             /* the word prefix of the block's key */
     cairn_buf key;           /* the current pair's key */
@@ -677,25 +506,25 @@ int dv_pcur_next(dv_pcur *c)
     if (c->at + 1 < c->ids.n) {
         c->at++;
     } else {
-        dv_ids_reset(&c->ids);
+        post_ids_reset(&c->ids);
         c->at = 0;
         TRY(cairn_cursor_next(c->cur));
         cairn_cursor_get(&k, &kl, &v, &vl, c->cur);
         c->skippable = true; /* from here on a failure is this block's */
-        c->plen = dv_post_prefix_len(k, kl);
+        c->plen = post_prefix_len(k, kl);
         const uint8_t *first;
         size_t flen;
-        if (!c->plen || !dv_post_key_id(&first, &flen, k, kl, c->plen))
+        if (!c->plen || !post_key_id(&first, &flen, k, kl, c->plen))
             return block_damage(c->what, k, kl, CORRUPT("the key is not a word and an id"));
-        int rc = dv_post_decode(&c->ids, v, vl);
+        int rc = post_decode(&c->ids, v, vl);
         if (rc == CAIRN_ENOMEM) c->skippable = false;
         if (rc < 0) {
-            dv_ids_reset(&c->ids);
+            post_ids_reset(&c->ids);
             return block_damage(c->what, k, kl, rc);
         }
-        const char *id0 = dv_ids_at(&c->ids, 0, &len);
+        const char *id0 = post_ids_at(&c->ids, 0, &len);
         if (len != flen || memcmp(id0, first, flen) != 0) {
-            dv_ids_reset(&c->ids);
+            post_ids_reset(&c->ids);
             return block_damage(c->what, k, kl, CORRUPT("the key's id is not the block's first"));
         }
         c->skippable = false;
@@ -711,15 +540,15 @@ int dv_pcur_get(dv_pcur *c, const uint8_t **key, size_t *klen, size_t *plen, con
         const void *k;
         size_t kl, len;
         cairn_cursor_get(&k, &kl, NULL, NULL, c->cur);
-        const char *x = dv_ids_at(&c->ids, c->at, &len);
+        const char *x = post_ids_at(&c->ids, c->at, &len);
         c->key.len = 0;
-        TRY(dv_post_key(&c->key, k, c->plen, x, len));
+        TRY(post_key(&c->key, k, c->plen, x, len));
         c->keyed = true;
     }
     if (key) *key = c->key.data;
     if (klen) *klen = c->key.len;
     if (plen) *plen = c->plen;
-    if (id) *id = dv_ids_at(&c->ids, c->at, idlen);
+    if (id) *id = post_ids_at(&c->ids, c->at, idlen);
     return CAIRN_OK;
 }
 
@@ -741,7 +570,7 @@ void dv_pcur_close(dv_pcur *c)
 {
     if (!c) return;
     cairn_cursor_close(c->cur);
-    dv_ids_dispose(&c->ids);
+    post_ids_dispose(&c->ids);
     cairn_buf_dispose(&c->key);
     cairn_buf_dispose(&c->prefix);
     free(c);
@@ -756,8 +585,8 @@ struct dv_probe {
     bool have;               /* a current block: the last whose first id is at most the id
                                 asked last */
     cairn_buf first;         /* its first id */
-    cairn_buf val;           /* its value (walked, not decoded: dv_post_walk) */
-    dv_post_walk walk;       /* ... as far as the last id asked */
+    cairn_buf val;           /* its value (walked, not decoded: post_walk) */
+    post_walk walk;       /* ... as far as the last id asked */
     cairn_buf asked;         /* that id */
     cairn_buf bound;         /* the first id of the block after it */
     bool bounded;            /* ... when there is one */
@@ -793,7 +622,7 @@ static int probe_first(dv_probe *p, const uint8_t **id, size_t *len, const void 
     const void *k;
     size_t kl;
     cairn_cursor_get(&k, &kl, v, vl, p->cur);
-    if (dv_post_key_id(id, len, k, kl, p->prefix.len)) return CAIRN_OK;
+    if (post_key_id(id, len, k, kl, p->prefix.len)) return CAIRN_OK;
     return block_damage(p->what, k, kl, CORRUPT("the key is not a word and an id"));
 }
 
@@ -830,7 +659,7 @@ static int probe_seek(dv_probe *p, const char *id, size_t idlen)
 {
     p->have = false;
     p->key.len = 0;
-    TRY(dv_post_key(&p->key, p->prefix.data, p->prefix.len, id, idlen));
+    TRY(post_key(&p->key, p->prefix.data, p->prefix.len, id, idlen));
     int rc = cairn_cursor_seek(p->cur, p->key.data, p->key.len);
     if (rc == CAIRN_OK) {
         const void *k;
@@ -871,18 +700,18 @@ int dv_probe_has(dv_probe *p, bool *out, const char *id, size_t idlen)
      * from there (even when it is before that id), a smaller one starts again */
     if (!p->walk.p || bytes_cmp(id, idlen, p->asked.data, p->asked.len) < 0) {
         bool first = false;
-        rc = dv_post_walk_init(&p->walk, p->val.data, p->val.len);
+        rc = post_walk_init(&p->walk, p->val.data, p->val.len);
         if (rc == CAIRN_OK)
-            rc = dv_post_walk_to(&p->walk, &first, (const char *)p->first.data, p->first.len);
+            rc = post_walk_to(&p->walk, &first, (const char *)p->first.data, p->first.len);
         if (rc == CAIRN_OK && (!first || p->walk.i != 1))
             rc = CORRUPT("the key's id is not the block's first");
     }
-    if (rc == CAIRN_OK) rc = dv_post_walk_to(&p->walk, out, id, idlen);
+    if (rc == CAIRN_OK) rc = post_walk_to(&p->walk, out, id, idlen);
     p->asked.len = 0;
     if (rc == CAIRN_OK) rc = cairn_buf_append(&p->asked, id, idlen);
     if (rc < 0) {
         cairn_buf k = CAIRN_BUF_INIT;
-        int krc = dv_post_key(&k, p->prefix.data, p->prefix.len, p->first.data, p->first.len);
+        int krc = post_key(&k, p->prefix.data, p->prefix.len, p->first.data, p->first.len);
         rc = krc < 0 ? krc : block_damage(p->what, k.data, k.len, rc);
         cairn_buf_dispose(&k);
         p->have = false;
@@ -918,7 +747,7 @@ int dv_post_estimate(uint64_t *out, cairn_table *t, const cairn_snapshot *snap,
     }
     TRY(rc);
     if (blocks > 4) {
-        *out = blocks * (DV_POST_CUT_MASK + 1);
+        *out = blocks * (POST_CUT_MASK + 1);
         return CAIRN_OK;
     }
     cairn_cursor *cur;
@@ -929,7 +758,7 @@ int dv_post_estimate(uint64_t *out, cairn_table *t, const cairn_snapshot *snap,
         cairn_cursor_get(&k, &kl, &v, &vl, cur);
         const uint8_t *p = v;
         uint64_t n = 0;
-        if (vl < 2 || p[0] != DV_POST_FORM || !varint_get(p + 1, p + vl, &n)) {
+        if (vl < 2 || p[0] != POST_FORM || !varint_get(p + 1, p + vl, &n)) {
             rc = block_damage(what, k, kl, CORRUPT("a posting block without its count"));
             break;
         }

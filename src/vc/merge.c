@@ -29,6 +29,7 @@
 #include "repo/refs.h"
 #include "repo/retain.h"
 #include "db/tuple.h"
+#include "vc/merge_post.h"
 
 #define WORKING_REV "WORKING"
 
@@ -323,6 +324,11 @@ static int merge_table(merge_ctx *m, const char *name, const vtable *b, const vt
         int strategy = m->strategy == CAIRN_MERGE_THEIRS ? MERGE_THEIRS
                        : m->strategy == CAIRN_MERGE_FAIL ? MERGE_FAIL
                                                          : MERGE_OURS;
+        bool post = false; /* a text index of posting blocks: merged pair by pair */
+        const cairn_id *const roots[3] = { b ? &b->d.root : NULL, &o->d.root, &t->d.root };
+        if (merge_post_named(name)) TRY(merge_post_is(&post, &m->db->r.cs, roots));
+        *out_present = true;
+        if (post) return merge_post(&m->db->r.cs, out, &base_root, &o->d.root, &t->d.root, name);
         int rc = tree_merge(&m->db->r.cs, out, &base_root, &o->d.root, &t->d.root, strategy,
                             key_conflict, m, &n);
         if (rc == CAIRN_ECONFLICT && m->strategy == CAIRN_MERGE_FAIL) { /* go on: report all */
