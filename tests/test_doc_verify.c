@@ -223,15 +223,19 @@ static void blocks_reported_once(void)
     CHECK_OK(post_decode(&ids, val.data, val.len));
     CHECK(ids.n >= 2);
 
-    /* a block of the block's second id alone: that pair twice */
+    /* a block of the block's second id and the ones after it: those pairs twice */
     size_t l1;
     const char *second = post_ids_at(&ids, 1, &l1);
     cairn_buf k2 = CAIRN_BUF_INIT, v2 = CAIRN_BUF_INIT, w = CAIRN_BUF_INIT;
     post_ids one = { 0 };
     CHECK_OK(tuple_append_bytes(&w, "w", 1));
     CHECK_OK(post_key(&k2, w.data, w.len, second, l1));
-    CHECK_OK(post_ids_push(&one, second, l1));
-    CHECK_OK(post_encode(&v2, &one, 0, 1));
+    for (size_t i = 1; i < ids.n; i++) {
+        size_t l;
+        const char *x = post_ids_at(&ids, i, &l);
+        CHECK_OK(post_ids_push(&one, x, l));
+    }
+    CHECK_OK(post_encode(&v2, &one, 0, one.n));
     CHECK_OK(cairn_put(t, k2.data, k2.len, v2.data, v2.len));
     found f = { 0, 0, "" };
     cairn_doc_check_stats st;
@@ -248,6 +252,29 @@ static void blocks_reported_once(void)
     CHECK_MSG(f.n == 1, "%d problems:\n%.600s", f.n, f.all);
     CHECK(strstr(f.all, "count is not a number"));
     CHECK_OK(cairn_put(t, key.data, key.len, val.data, val.len));
+    CHECK_OK(cairn_doc_check(NULL, c, NULL));
+
+    /* two unreadable blocks in a row: each once */
+    CHECK_OK(cairn_cursor_open(&cur, t, NULL, NULL));
+    cairn_buf keys[2] = { CAIRN_BUF_INIT, CAIRN_BUF_INIT }, vals[2] = { CAIRN_BUF_INIT,
+                                                                        CAIRN_BUF_INIT };
+    CHECK_OK(cairn_cursor_next(cur));
+    for (int i = 0; i < 2; i++) {
+        CHECK_OK(cairn_cursor_next(cur));
+        CHECK_OK(cairn_cursor_get(&k, &kl, &v, &vl, cur));
+        CHECK_OK(cairn_buf_append(&keys[i], k, kl));
+        CHECK_OK(cairn_buf_append(&vals[i], v, vl));
+    }
+    cairn_cursor_close(cur);
+    for (int i = 0; i < 2; i++) CHECK_OK(cairn_put(t, keys[i].data, keys[i].len, bad, sizeof bad));
+    memset(&f, 0, sizeof f);
+    CHECK_OK(cairn_doc_check_each(&st, c, NULL, collect, &f));
+    CHECK_MSG(f.n == 2, "%d problems:\n%.600s", f.n, f.all);
+    for (int i = 0; i < 2; i++) {
+        CHECK_OK(cairn_put(t, keys[i].data, keys[i].len, vals[i].data, vals[i].len));
+        cairn_buf_dispose(&keys[i]);
+        cairn_buf_dispose(&vals[i]);
+    }
     CHECK_OK(cairn_doc_check(NULL, c, NULL));
 
     cairn_buf_dispose(&key);

@@ -194,10 +194,21 @@ int post_walk_init(post_walk *w, const void *val, size_t vlen)
     return CAIRN_OK;
 }
 
+/* How x[0, xl) compares with y[0, yl) (-1, 0, 1), and *m: the length of their common prefix. */
+static int cmp_prefix(const char *x, size_t xl, const char *y, size_t yl, size_t *m)
+{
+    size_t n = xl < yl ? xl : yl, i = 0;
+    while (i < n && x[i] == y[i]) i++;
+    *m = i;
+    if (i < n) return (uint8_t)x[i] < (uint8_t)y[i] ? -1 : 1;
+    return (xl > yl) - (xl < yl);
+}
+
 int post_walk_to(post_walk *w, bool *found, const char *id, size_t idlen)
 {
     *found = false;
-    int c = w->i ? bytes_cmp(w->id, w->len, id, idlen) : -1;
+    size_t m = 0; /* the common prefix of the id walked last and the target */
+    int c = w->i ? cmp_prefix(w->id, w->len, id, idlen, &m) : -1;
     while (c < 0 && w->i < w->n) {
         uint64_t shared, rest;
         size_t a = varint_get(w->p, w->end, &shared);
@@ -206,11 +217,23 @@ int post_walk_to(post_walk *w, bool *found, const char *id, size_t idlen)
                     shared + rest > CAIRN_DOC_ID_LEN_MAX, CAIRN_ECORRUPT,
                 "posting block: id %llu of %llu is cut short or malformed",
                 (unsigned long long)w->i + 1, (unsigned long long)w->n);
-        memcpy(w->id + shared, w->p + a + b, rest);
+        const uint8_t *src = w->p + a + b;
+        for (size_t k = 0; k < rest; k++) w->id[shared + k] = (char)src[k]; /* a few bytes */
         w->len = shared + rest;
         w->p += a + b + rest;
-        w->i++;
-        c = bytes_cmp(w->id, w->len, id, idlen);
+        if (w->i++ == 0) {
+            c = cmp_prefix(w->id, w->len, id, idlen, &m);
+        } else if (shared > m) {
+            /* it shares more with the id before than the target does: it differs from the
+             * target where that one did, by the same byte, and stays before it */
+        } else if (shared < m) {
+            c = 1; /* it differs from the target at shared, where it grew past the one before
+                      (which agreed with the target there): after it */
+        } else { /* the bytes from m decide */
+            size_t more;
+            c = cmp_prefix(w->id + m, w->len - m, id + m, idlen - m, &more);
+            m += more;
+        }
     }
     *found = c == 0;
     return CAIRN_OK;

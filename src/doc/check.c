@@ -238,6 +238,7 @@ static int check_blocks(ck *k, const dv_index *ix, cairn_table *t, dv_post_acc *
                                               again (the damage was) */
     size_t skip_plen = 0;                  /* its word (0: no skip) */
     cairn_buf skip_to = CAIRN_BUF_INIT;    /* the key of the pair after it (empty: none yet) */
+    cairn_buf back = CAIRN_BUF_INIT;       /* the key of the block last reported going back */
     bool have = false;                     /* the walk is on a pair */
     const uint8_t *key = NULL;
     const char *id = NULL;
@@ -254,9 +255,15 @@ static int check_blocks(ck *k, const dv_index *ix, cairn_table *t, dv_post_acc *
                 const uint8_t *bk;
                 size_t bkl, at, n;
                 dv_pcur_block(pc, &bk, &bkl, &at, &n);
-                skip.len = skip_to.len = 0;
-                skip_plen = post_prefix_len(bk, bkl);
-                if (rc == CAIRN_OK) rc = cairn_buf_append(&skip, bk, bkl);
+                size_t plen2 = post_prefix_len(bk, bkl);
+                bool extend = skip_plen && !skip_to.len && plen2 == skip_plen &&
+                              memcmp(bk, skip.data, plen2) == 0; /* damaged blocks in a row */
+                if (!extend) {
+                    skip.len = 0;
+                    skip_plen = plen2;
+                    if (rc == CAIRN_OK) rc = cairn_buf_append(&skip, bk, bkl);
+                }
+                skip_to.len = 0;
                 last_cut = true; /* no claim on where the block before it ends */
                 if (rc) break;
                 continue;
@@ -266,23 +273,28 @@ static int check_blocks(ck *k, const dv_index *ix, cairn_table *t, dv_post_acc *
                 have = true;
                 (*held)++;
                 rc = dv_pcur_get(pc, &key, &kl, &plen, &id, &idlen);
-                if (rc == CAIRN_OK && skip_plen && !skip_to.len)
-                    rc = cairn_buf_append(&skip_to, key, kl); /* the damaged block's end */
                 if (rc) break;
                 if (prev.len && bytes_cmp(key, kl, prev.data, prev.len) <= 0) {
-                    char word[96], shown[96];
                     const uint8_t *bk;
                     size_t bkl, at, n;
                     dv_pcur_block(pc, &bk, &bkl, &at, &n);
-                    word_show(word, sizeof word, key, plen);
-                    bytes_show(shown, sizeof shown, bk, bkl);
-                    rc = problem(k, ix->name, NULL, "%s: the block under key %s (word '%s') "
-                                 "holds an id at or before one of the block before it", what,
-                                 shown, word);
+                    if (bkl != back.len || memcmp(bk, back.data, bkl) != 0) { /* once a block */
+                        char word[96], shown[96];
+                        word_show(word, sizeof word, key, plen);
+                        bytes_show(shown, sizeof shown, bk, bkl);
+                        rc = problem(k, ix->name, NULL, "%s: the block under key %s (word '%s') "
+                                     "holds an id at or before one of the block before it",
+                                     what, shown, word);
+                        back.len = 0;
+                        if (rc == CAIRN_OK) rc = cairn_buf_append(&back, bk, bkl);
+                    }
                     have = false; /* not compared: it is the block that is wrong */
                     if (rc) break;
                     continue;
                 }
+                if (skip_plen && !skip_to.len) /* the damaged block's range ends here */
+                    rc = cairn_buf_append(&skip_to, key, kl);
+                if (rc) break;
                 prev.len = 0;
                 rc = cairn_buf_append(&prev, key, kl);
                 if (rc) break;
@@ -359,6 +371,7 @@ static int check_blocks(ck *k, const dv_index *ix, cairn_table *t, dv_post_acc *
     cairn_buf_dispose(&wkey);
     cairn_buf_dispose(&skip);
     cairn_buf_dispose(&skip_to);
+    cairn_buf_dispose(&back);
     dv_pcur_close(pc);
     return rc;
 }

@@ -138,8 +138,14 @@ int dv_post_acc_add(dv_post_acc *a, const void *prefix, size_t plen, const char 
         TRY(cairn_buf_append(&a->ids, l2, 2));
         TRY(cairn_buf_append(&a->ids, id, idlen));
     }
+    uint64_t ch = (uint64_t)a->last << 2 | (a->last_cut ? CH_CUT : 0) | (add ? CH_ADD : 0);
+    if (w->n && w->ch[w->n - 1] >> 2 == a->last) { /* the id's change before: this one counts
+                                                       (a text's word given again) */
+        w->ch[w->n - 1] = ch;
+        return CAIRN_OK;
+    }
     TRY(cairn_array_room(&w->ch, &w->cap, w->n, sizeof *w->ch, 8));
-    w->ch[w->n++] = (uint64_t)a->last << 2 | (a->last_cut ? CH_CUT : 0) | (add ? CH_ADD : 0);
+    w->ch[w->n++] = ch;
     a->changes++;
     return CAIRN_OK;
 }

@@ -324,11 +324,24 @@ static int merge_table(merge_ctx *m, const char *name, const vtable *b, const vt
         int strategy = m->strategy == CAIRN_MERGE_THEIRS ? MERGE_THEIRS
                        : m->strategy == CAIRN_MERGE_FAIL ? MERGE_FAIL
                                                          : MERGE_OURS;
-        bool post = false; /* a text index of posting blocks: merged pair by pair */
-        const cairn_id *const roots[3] = { b ? &b->d.root : NULL, &o->d.root, &t->d.root };
-        if (merge_post_named(name)) TRY(merge_post_is(&post, &m->db->r.cs, roots));
+        /* a text index of posting blocks is merged pair by pair; one rebuilt in the other form
+         * on one side only cannot be merged with it */
+        int fo = POST_FORM_PAIRS, ft = POST_FORM_PAIRS;
+        if (merge_post_named(name)) {
+            TRY(merge_post_form(&fo, &m->db->r.cs, &o->d.root));
+            TRY(merge_post_form(&ft, &m->db->r.cs, &t->d.root));
+        }
+        bool blocks = fo == POST_FORM_BLOCKS || ft == POST_FORM_BLOCKS;
+        bool pairs = fo == POST_FORM_PAIRS || ft == POST_FORM_PAIRS;
         *out_present = true;
-        if (post) return merge_post(&m->db->r.cs, out, &base_root, &o->d.root, &t->d.root, name);
+        if (blocks && !pairs)
+            return merge_post(&m->db->r.cs, out, &base_root, &o->d.root, &t->d.root, name);
+        if (blocks) { /* a conflict about the whole table */
+            cairn_conflict c = { name, NULL, 0, b != NULL, NULL, 0, true, NULL, 0, true, NULL, 0 };
+            TRY(report_conflict(m, &c));
+            *out = m->strategy == CAIRN_MERGE_THEIRS ? t->d.root : o->d.root;
+            return CAIRN_OK;
+        }
         int rc = tree_merge(&m->db->r.cs, out, &base_root, &o->d.root, &t->d.root, strategy,
                             key_conflict, m, &n);
         if (rc == CAIRN_ECONFLICT && m->strategy == CAIRN_MERGE_FAIL) { /* go on: report all */

@@ -21,30 +21,25 @@ bool merge_post_named(const char *table)
     return strncmp(table, CAIRN_DOC_INDEX_PREFIX, strlen(CAIRN_DOC_INDEX_PREFIX)) == 0;
 }
 
-int merge_post_is(bool *out, chunkstore *cs, const cairn_id *const roots[3])
+int merge_post_form(int *out, chunkstore *cs, const cairn_id *root)
 {
-    *out = false;
-    for (int i = 0; i < 3; i++) {
-        if (!roots[i]) continue;
-        tree_cursor tc;
-        TRY(tc_init(&tc, cs, roots[i], 0, false));
-        int rc = tc_first(&tc);
-        if (rc == CAIRN_OK && tc.valid) {
-            const uint8_t *k, *v;
-            size_t kl, vl;
-            tc_entry(&tc, &k, &kl, &v, &vl);
-            *out = vl > 0 && v[0] == POST_FORM;
-            tc_dispose(&tc);
-            return CAIRN_OK; /* the first table with an entry tells */
-        }
-        tc_dispose(&tc);
-        if (rc == CAIRN_ENOTFOUND) {
-            cairn_error_clear();
-            rc = CAIRN_OK;
-        }
-        TRY(rc);
+    *out = POST_FORM_EMPTY;
+    if (!root) return CAIRN_OK;
+    tree_cursor tc;
+    TRY(tc_init(&tc, cs, root, 0, false));
+    int rc = tc_first(&tc);
+    if (rc == CAIRN_OK && tc.valid) {
+        const uint8_t *k, *v;
+        size_t kl, vl;
+        tc_entry(&tc, &k, &kl, &v, &vl);
+        *out = vl > 0 && v[0] == POST_FORM ? POST_FORM_BLOCKS : POST_FORM_PAIRS;
     }
-    return CAIRN_OK;
+    tc_dispose(&tc);
+    if (rc == CAIRN_ENOTFOUND) {
+        cairn_error_clear();
+        rc = CAIRN_OK;
+    }
+    return rc;
 }
 
 /* ---- the words either side changed ---- */
@@ -93,8 +88,17 @@ static int words_cmp(const void *x, const void *y, void *p)
 
 /* ---- one word ---- */
 
-/* The ids of word prefix in tree root (NULL: none), in order; with keys, its blocks' keys are
- * appended there too (each a 4-byte length, then the key). */
+/* Names a block or entry of table that is not what it should be. */
+static int bad_entry(const char *table, const uint8_t *k, size_t kl, const char *what)
+{
+    char shown[96];
+    bytes_show(shown, sizeof shown, k, kl);
+    return CORRUPT("merging %s: the entry under key %s: %s", table, shown, what);
+}
+
+/* The ids of word prefix in tree root (NULL: none), in order, from blocks, or from entries of
+ * one pair each (a base made before blocks); with keys, its entries' keys are appended there
+ * too (each a 4-byte length, then the key). */
 static int word_ids(post_ids *out, cairn_buf *keys, chunkstore *cs, const cairn_id *root,
                     const uint8_t *prefix, size_t plen, const char *table)
 {
@@ -105,27 +109,33 @@ static int word_ids(post_ids *out, cairn_buf *keys, chunkstore *cs, const cairn_
     TRY(tc_init(&tc, cs, root, 0, false));
     int rc = tc_seek(&tc, prefix, plen);
     while (rc == CAIRN_OK && tc.valid) {
-        const uint8_t *k, *v;
-        size_t kl, vl;
+        const uint8_t *k, *v, *first;
+        size_t kl, vl, flen;
         tc_entry(&tc, &k, &kl, &v, &vl);
         if (kl < plen || memcmp(k, prefix, plen) != 0) break;
-        rc = post_decode(&blk, v, vl);
-        if (rc == CAIRN_ECORRUPT) {
-            char shown[96];
-            bytes_show(shown, sizeof shown, k, kl);
-            rc = cairn_error_prefix(rc, "merging %s: the block under key %s", table, shown);
+        if (!post_key_id(&first, &flen, k, kl, plen)) {
+            rc = bad_entry(table, k, kl, "the key is not a word and an id");
+        } else if (vl && v[0] == POST_FORM) {
+            rc = post_decode(&blk, v, vl);
+            if (rc == CAIRN_ECORRUPT)
+                rc = bad_entry(table, k, kl, cairn_error_last()->message);
+            size_t l0 = 0;
+            const char *id0 = rc == CAIRN_OK ? post_ids_at(&blk, 0, &l0) : NULL;
+            if (rc == CAIRN_OK && (l0 != flen || memcmp(id0, first, flen) != 0))
+                rc = bad_entry(table, k, kl, "the key's id is not the block's first");
+        } else { /* one pair: the value is the id */
+            post_ids_reset(&blk);
+            rc = vl == flen && memcmp(v, first, flen) == 0
+                     ? post_ids_push(&blk, first, flen)
+                     : bad_entry(table, k, kl, "neither a block nor the id of its key");
         }
         for (size_t i = 0; rc == CAIRN_OK && i < blk.n; i++) {
             size_t len;
             const char *id = post_ids_at(&blk, i, &len);
             size_t l0 = 0;
             const char *last = out->n ? post_ids_at(out, out->n - 1, &l0) : NULL;
-            if (last && bytes_cmp(last, l0, id, len) >= 0) {
-                char shown[96];
-                bytes_show(shown, sizeof shown, k, kl);
-                rc = CORRUPT("merging %s: the block under key %s goes back before the one "
-                             "before it", table, shown);
-            }
+            if (last && bytes_cmp(last, l0, id, len) >= 0)
+                rc = bad_entry(table, k, kl, "it goes back before the one before it");
             if (rc == CAIRN_OK) rc = post_ids_push(out, id, len);
         }
         if (rc == CAIRN_OK && keys) {

@@ -10,12 +10,16 @@
 /** Whether table is named as an index's table (it may hold posting blocks). */
 bool merge_post_named(const char *table);
 
-/** Whether the trees roots[0..3) (base, ours, theirs; NULL: absent) hold posting blocks: the
- *  first entry of the first that has one tells. */
-int merge_post_is(bool *out, chunkstore *cs, const cairn_id *const roots[3]);
+enum { POST_FORM_EMPTY, POST_FORM_BLOCKS, POST_FORM_PAIRS };
 
-/** Merges the posting blocks of table (its name, for messages) into *out: per word either
- *  side changed, the ids both sides kept and those either added, cut into blocks again.
+/** The form of an index's tree root (NULL: absent, as empty): POST_FORM_BLOCKS when its first
+ *  entry is a posting block, POST_FORM_PAIRS when it is not (one entry per pair, or any other
+ *  index), POST_FORM_EMPTY without entries. */
+int merge_post_form(int *out, chunkstore *cs, const cairn_id *root);
+
+/** Merges the posting blocks of table (its name, for messages; ours and theirs hold blocks,
+ *  base blocks or one entry per pair) into *out: per word either side changed, the ids both
+ *  sides kept and those either added, cut into blocks again.
  *  Never a conflict. @return CAIRN_OK; CAIRN_ECORRUPT (a block or key that is not one);
  *  CAIRN_EIO; CAIRN_ENOMEM. */
 int merge_post(chunkstore *cs, cairn_id *out, const cairn_id *base, const cairn_id *ours,
