@@ -2099,6 +2099,33 @@ static void put_doc(cairn_coll *c, const char *json)
     CHECK_OK(cairn_doc_upsert(NULL, c, json, strlen(json), NULL));
 }
 
+/* A repository whose collection m has a text index on t (pairs: of one entry per pair, as
+ * made before blocks) and document a1 holding "w", committed, with a branch "other" there. */
+static void merge_base(cairn_db **db, cairn_coll **out, bool pairs)
+{
+    static const char *const T[] = { "t" };
+    *db = test_open_repo("mem:");
+    cairn_coll *c = *out = coll_create(*db, "m");
+    if (pairs) CHECK_OK(dv_text_index_create_per_pair(c, "t"));
+    else CHECK_OK(cairn_doc_index_create(c, T, 1, CAIRN_INDEX_TEXT));
+    put_doc(c, "{\"_id\":\"a1\",\"t\":\"w\"}");
+}
+
+/* Commits the base and makes the branch "other" at it. */
+static void merge_branch(cairn_db *db)
+{
+    CHECK_OK(test_commit(db, "base", NULL));
+    CHECK_OK(cairn_branch_create(db, "other", NULL));
+}
+
+/* Drops the text index on t and makes it again (as blocks). */
+static void rebuild_text(cairn_coll *c)
+{
+    static const char *const T[] = { "t" };
+    CHECK_OK(cairn_doc_index_drop(c, "text:t"));
+    CHECK_OK(cairn_doc_index_create(c, T, 1, CAIRN_INDEX_TEXT));
+}
+
 /* Two branches change the same word's blocks: the merge combines the pairs (as it did one
  * entry per pair), with no conflict, and leaves the blocks a build from the merged documents
  * gives. */
@@ -2107,14 +2134,12 @@ static void text_merge(void)
     static const char *const T[] = { "t" };
     char got[4096];
     /* both sides delete from the one block of "w", one more than the other */
-    cairn_db *db = test_open_repo("mem:");
-    cairn_coll *c = coll_create(db, "m");
-    CHECK_OK(cairn_doc_index_create(c, T, 1, CAIRN_INDEX_TEXT));
-    put_doc(c, "{\"_id\":\"a1\",\"t\":\"w\"}");
+    cairn_db *db;
+    cairn_coll *c;
+    merge_base(&db, &c, false);
     put_doc(c, "{\"_id\":\"b1\",\"t\":\"w\"}");
     put_doc(c, "{\"_id\":\"c1\",\"t\":\"w x\"}");
-    CHECK_OK(test_commit(db, "base", NULL));
-    CHECK_OK(cairn_branch_create(db, "other", NULL));
+    merge_branch(db);
     CHECK_OK(cairn_doc_delete(c, "a1", NULL));
     put_doc(c, "{\"_id\":\"d1\",\"t\":\"w\"}"); /* and one added on each side */
     CHECK_OK(test_commit(db, "main: a1 gone", NULL));
@@ -2138,21 +2163,15 @@ static void text_merge(void)
 
     /* an index made before blocks (one entry per pair), rebuilt as blocks on both sides: the
      * base's pairs are read as they are */
-    db = test_open_repo("mem:");
-    c = coll_create(db, "m");
-    CHECK_OK(dv_text_index_create_per_pair(c, "t"));
-    put_doc(c, "{\"_id\":\"a1\",\"t\":\"w\"}");
+    merge_base(&db, &c, true);
     put_doc(c, "{\"_id\":\"b1\",\"t\":\"w v\"}");
-    CHECK_OK(test_commit(db, "base, pairs", NULL));
-    CHECK_OK(cairn_branch_create(db, "other", NULL));
-    CHECK_OK(cairn_doc_index_drop(c, "text:t"));
-    CHECK_OK(cairn_doc_index_create(c, T, 1, CAIRN_INDEX_TEXT));
+    merge_branch(db);
+    rebuild_text(c);
     CHECK_OK(cairn_doc_delete(c, "a1", NULL));
     put_doc(c, "{\"_id\":\"c1\",\"t\":\"w\"}");
     CHECK_OK(test_commit(db, "main: blocks", NULL));
     CHECK_OK(cairn_checkout(db, "other"));
-    CHECK_OK(cairn_doc_index_drop(c, "text:t"));
-    CHECK_OK(cairn_doc_index_create(c, T, 1, CAIRN_INDEX_TEXT));
+    rebuild_text(c);
     put_doc(c, "{\"_id\":\"d1\",\"t\":\"v w\"}");
     CHECK_OK(test_commit(db, "other: blocks", NULL));
     CHECK_OK(cairn_checkout(db, "main"));
@@ -2166,14 +2185,9 @@ static void text_merge(void)
 
     /* rebuilt as blocks on one side only: the two forms cannot be merged entry by entry, a
      * conflict about the whole table (not a table that mixes them) */
-    db = test_open_repo("mem:");
-    c = coll_create(db, "m");
-    CHECK_OK(dv_text_index_create_per_pair(c, "t"));
-    put_doc(c, "{\"_id\":\"a1\",\"t\":\"w\"}");
-    CHECK_OK(test_commit(db, "base, pairs", NULL));
-    CHECK_OK(cairn_branch_create(db, "other", NULL));
-    CHECK_OK(cairn_doc_index_drop(c, "text:t"));
-    CHECK_OK(cairn_doc_index_create(c, T, 1, CAIRN_INDEX_TEXT));
+    merge_base(&db, &c, true);
+    merge_branch(db);
+    rebuild_text(c);
     CHECK_OK(test_commit(db, "main: blocks", NULL));
     CHECK_OK(cairn_checkout(db, "other"));
     put_doc(c, "{\"_id\":\"b1\",\"t\":\"w\"}");
@@ -2187,12 +2201,8 @@ static void text_merge(void)
 
     /* a block whose key does not name its first id, on one side: the merge says so rather
      * than carrying its ids into a block of its own */
-    db = test_open_repo("mem:");
-    c = coll_create(db, "m");
-    CHECK_OK(cairn_doc_index_create(c, T, 1, CAIRN_INDEX_TEXT));
-    put_doc(c, "{\"_id\":\"a1\",\"t\":\"w\"}");
-    CHECK_OK(test_commit(db, "base", NULL));
-    CHECK_OK(cairn_branch_create(db, "other", NULL));
+    merge_base(&db, &c, false);
+    merge_branch(db);
     put_doc(c, "{\"_id\":\"b1\",\"t\":\"w\"}");
     cairn_table *it;
     CHECK_OK(cairn_table_open(&it, db, "cairn_idx.m.text:t", CAIRN_TABLE_INTERNAL));
