@@ -307,6 +307,17 @@ static void bad_input(void)
 
 /* ---- index entries agree with the documents ---- */
 
+/* Checks that key k (of a pair, for a text index of blocks) is among the keys want holds. */
+static void given(const dv_keys *want, const dv_index *ix, const void *k, size_t kl)
+{
+    bool found = false;
+    for (size_t i = 0; i < want->n && !found; i++)
+        found = want->k[i].key.len == kl && memcmp(want->k[i].key.data, k, kl) == 0;
+    char shown[256];
+    CHECK_MSG(found, "index %s holds a key no document gives: %s", ix->name,
+              bytes_show(shown, sizeof shown, k, kl));
+}
+
 static void check_index(cairn_coll *c, const dv_index *ix)
 {
     dv_keys want = { 0 };
@@ -339,12 +350,7 @@ static void check_index(cairn_coll *c, const dv_index *ix)
             const uint8_t *k;
             size_t kl;
             CHECK_OK(dv_pcur_get(pc, &k, &kl, NULL, NULL, NULL));
-            bool found = false;
-            for (size_t i = 0; i < want.n && !found; i++)
-                found = want.k[i].key.len == kl && memcmp(want.k[i].key.data, k, kl) == 0;
-            char shown[256];
-            CHECK_MSG(found, "index %s holds a pair no document gives: %s", ix->name,
-                      bytes_show(shown, sizeof shown, k, kl));
+            given(&want, ix, k, kl);
             got++;
         }
         CHECK_RC(rc, CAIRN_ENOTFOUND);
@@ -354,12 +360,7 @@ static void check_index(cairn_coll *c, const dv_index *ix)
             const void *k;
             size_t kl;
             cairn_cursor_get(&k, &kl, NULL, NULL, cur);
-            bool found = false;
-            for (size_t i = 0; i < want.n && !found; i++)
-                found = want.k[i].key.len == kl && memcmp(want.k[i].key.data, k, kl) == 0;
-            char shown[256];
-            CHECK_MSG(found, "index %s holds a key no document gives: %s", ix->name,
-                      bytes_show(shown, sizeof shown, k, kl));
+            given(&want, ix, k, kl);
             got++;
         }
         cairn_cursor_close(cur);

@@ -247,32 +247,45 @@ static int cur_first(flush *f, const uint8_t **id, size_t *len)
     return block_damage(f->what, k, kl, CORRUPT("the key is not a word and an id"));
 }
 
+/* Positions cur on the last block of word prefix whose first id is at most id; *at false
+ * (cur unpositioned) when the word has none that early. key: scratch for the seek's key. */
+static int seek_floor(bool *at, cairn_cursor *cur, cairn_buf *key, const void *prefix,
+                      size_t plen, const char *id, size_t len)
+{
+    *at = false;
+    key->len = 0;
+    TRY(post_key(key, prefix, plen, id, len));
+    int rc = cairn_cursor_seek(cur, key->data, key->len);
+    if (rc == CAIRN_OK) {
+        const void *k;
+        size_t kl;
+        cairn_cursor_get(&k, &kl, NULL, NULL, cur);
+        if (kl == key->len && memcmp(k, key->data, kl) == 0) {
+            *at = true; /* a block's first id */
+            return CAIRN_OK;
+        }
+    }
+    if (rc != CAIRN_OK && rc != CAIRN_ENOTFOUND) return rc;
+    cairn_error_clear();
+    rc = cairn_cursor_prev(cur); /* from the block found, or from the end */
+    if (rc == CAIRN_ENOTFOUND) {
+        cairn_error_clear();
+        return CAIRN_OK;
+    }
+    TRY(rc);
+    *at = true;
+    return CAIRN_OK;
+}
+
 /* Positions the cursor at the block change id falls in: the last whose first id is at most
  * id, else the first. *at: whether the word has a block at all. */
 static int locate(flush *f, bool *at, const char *id, size_t len)
 {
     *at = false;
     if (!f->cur) return CAIRN_OK;
-    dv_post_acc *a = f->a;
-    a->key.len = 0;
-    TRY(post_key(&a->key, f->w->prefix, f->w->plen, id, len));
-    int rc = cairn_cursor_seek(f->cur, a->key.data, a->key.len);
-    if (rc == CAIRN_OK) {
-        const void *k;
-        size_t kl;
-        cairn_cursor_get(&k, &kl, NULL, NULL, f->cur);
-        if (kl == a->key.len && memcmp(k, a->key.data, kl) == 0) {
-            *at = true;
-            return CAIRN_OK;
-        }
-    }
-    if (rc != CAIRN_OK && rc != CAIRN_ENOTFOUND) return rc;
-    cairn_error_clear();
-    rc = cairn_cursor_prev(f->cur); /* from the block found, or from the end */
-    if (rc == CAIRN_ENOTFOUND) {    /* none before: the first */
-        cairn_error_clear();
-        rc = cairn_cursor_next(f->cur);
-    }
+    TRY(seek_floor(at, f->cur, &f->a->key, f->w->prefix, f->w->plen, id, len));
+    if (*at) return CAIRN_OK;
+    int rc = cairn_cursor_next(f->cur); /* none before: the first */
     if (rc == CAIRN_ENOTFOUND) {
         cairn_error_clear();
         return CAIRN_OK;
@@ -664,24 +677,9 @@ static int probe_take(dv_probe *p)
 static int probe_seek(dv_probe *p, const char *id, size_t idlen)
 {
     p->have = false;
-    p->key.len = 0;
-    TRY(post_key(&p->key, p->prefix.data, p->prefix.len, id, idlen));
-    int rc = cairn_cursor_seek(p->cur, p->key.data, p->key.len);
-    if (rc == CAIRN_OK) {
-        const void *k;
-        size_t kl;
-        cairn_cursor_get(&k, &kl, NULL, NULL, p->cur);
-        if (kl == p->key.len && memcmp(k, p->key.data, kl) == 0) return probe_take(p);
-    }
-    if (rc != CAIRN_OK && rc != CAIRN_ENOTFOUND) return rc;
-    cairn_error_clear();
-    rc = cairn_cursor_prev(p->cur); /* from the block after, or from the end */
-    if (rc == CAIRN_ENOTFOUND) {    /* none before */
-        cairn_error_clear();
-        return CAIRN_OK;
-    }
-    TRY(rc);
-    return probe_take(p);
+    bool at;
+    TRY(seek_floor(&at, p->cur, &p->key, p->prefix.data, p->prefix.len, id, idlen));
+    return at ? probe_take(p) : CAIRN_OK;
 }
 
 int dv_probe_has(dv_probe *p, bool *out, const char *id, size_t idlen)

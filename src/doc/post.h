@@ -4,7 +4,8 @@
  *
  * Writers gather a batch's changes per word (dv_post_acc) and rewrite only the blocks they
  * touch when the batch is about to commit; readers walk a word's ids (dv_pcur) or ask whether a
- * word has an id (dv_probe); the check compares every block with the blocks the documents give.
+ * word has an id (dv_probe); the check (check.c) walks every block against the pairs the
+ * documents give.
  */
 #ifndef CAIRN_DOC_POST_H
 #define CAIRN_DOC_POST_H
